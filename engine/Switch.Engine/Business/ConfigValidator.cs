@@ -1,0 +1,88 @@
+namespace Switch.Engine.Business;
+
+/// <summary>Checks a configuration before the engine accepts it; each error names the field.</summary>
+public static class ConfigValidator
+{
+    public static void Validate(SwitchConfig config)
+    {
+        Require(config.Institutions is { Count: > 0 }, "institutions", "at least one institution is required");
+        Require(config.Institutions!.Count <= SwitchConfig.MaxInstitutions, "institutions", $"at most {SwitchConfig.MaxInstitutions}");
+        Require(config.Banks is { Count: > 0 }, "banks", "at least one bank is required");
+        Require(config.Banks!.Count <= SwitchConfig.MaxBanks, "banks", $"at most {SwitchConfig.MaxBanks}");
+
+        var codes = new HashSet<string>(StringComparer.Ordinal);
+        var codeHashes = new HashSet<ulong>();
+        for (int i = 0; i < config.Institutions.Count; i++)
+        {
+            InstitutionConfig inst = config.Institutions[i];
+            string at = $"institutions[{i}]";
+            Require(inst is not null, at, "null entry");
+            Require(FieldRules.IsCode(inst!.Code, FieldRules.InstitutionMaxBytes), at + ".code",
+                $"1 to {FieldRules.InstitutionMaxBytes} printable ASCII characters, got '{inst.Code}'");
+            Require(codes.Add(inst.Code), at + ".code", $"duplicate institution code '{inst.Code}'");
+            Require(codeHashes.Add(Hashing.StableHash.OfBytes(System.Text.Encoding.ASCII.GetBytes(inst.Code))), at + ".code",
+                "code hash collides with another institution's; choose another code");
+            Require(FieldRules.IsCode(inst.ReserveAccount, FieldRules.AccountMaxBytes), at + ".reserveAccount",
+                $"1 to {FieldRules.AccountMaxBytes} printable ASCII characters");
+            Require(inst.SingleLimitFen > 0, at + ".singleLimitFen", "must be > 0");
+            Require(inst.NetDebitCapFen >= 0, at + ".netDebitCapFen", "must be >= 0");
+            ValidateFee(inst.AgreementPaymentFee, at + ".agreementPaymentFee");
+            ValidateFee(inst.PayoutFee, at + ".payoutFee");
+            ValidateFee(inst.RefundFee, at + ".refundFee");
+        }
+
+        var bankCodes = new HashSet<int>();
+        for (int b = 0; b < config.Banks.Count; b++)
+        {
+            BankConfig bank = config.Banks[b];
+            string at = $"banks[{b}]";
+            Require(bank is not null, at, "null entry");
+            Require(bank!.Code is >= 1 and <= 999, at + ".code", $"a 3-digit bank code, got {bank.Code}");
+            Require(bankCodes.Add(bank.Code), at + ".code", $"duplicate bank code {bank.Code}");
+            Require(bank.DailyAccountLimitFen >= 0, at + ".dailyAccountLimitFen", "must be >= 0");
+            Require(bank.Endpoints is { Count: > 0 }, at + ".endpoints", "at least one endpoint");
+            Require(bank.Endpoints!.Count <= Events.InputEvent.MaxEndpointsPerBank, at + ".endpoints",
+                $"at most {Events.InputEvent.MaxEndpointsPerBank}");
+            long sumBps = 0;
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            for (int e = 0; e < bank.Endpoints.Count; e++)
+            {
+                EndpointConfig endpoint = bank.Endpoints[e];
+                string eat = $"{at}.endpoints[{e}]";
+                Require(endpoint is not null, eat, "null entry");
+                Require(!string.IsNullOrWhiteSpace(endpoint!.Name), eat + ".name", "required");
+                Require(names.Add(endpoint.Name), eat + ".name", $"duplicate endpoint name '{endpoint.Name}'");
+                Require(endpoint.WeightBps is >= 0 and <= Routing.TotalWeightBps, eat + ".weightBps", "0 to 10000");
+                Require(endpoint.InFlightCap > 0, eat + ".inFlightCap", "must be > 0");
+                sumBps += endpoint.WeightBps;
+            }
+            Require(sumBps == Routing.TotalWeightBps, at + ".endpoints", $"weights must sum to 10000 bps, got {sumBps}");
+        }
+
+        RulesConfig rules = config.Rules;
+        Require(rules is not null, "rules", "required");
+        Require(rules!.TransactionCapacity is >= 16 and <= 1 << 26, "rules.transactionCapacity", "16 to 67108864");
+        Require(rules.BankTimeoutMs is >= 1 and <= 600_000, "rules.bankTimeoutMs", "1 to 600000");
+        Require(rules.QueryBackoffInitialMs is >= 1 and <= 600_000, "rules.queryBackoffInitialMs", "1 to 600000");
+        Require(rules.QueryBackoffMaxMs >= rules.QueryBackoffInitialMs && rules.QueryBackoffMaxMs <= 3_600_000,
+            "rules.queryBackoffMaxMs", "from queryBackoffInitialMs to 3600000");
+        Require(rules.ReverseAfterMs is >= 1 and <= 86_400_000, "rules.reverseAfterMs", "1 to 86400000");
+        Require(rules.MaxTrackedAccounts is >= 16 and <= 1 << 26, "rules.maxTrackedAccounts", "16 to 67108864");
+        Require(rules.DayUtcOffsetHours is >= -12 and <= 14, "rules.dayUtcOffsetHours", "-12 to 14");
+    }
+
+    private static void ValidateFee(FeeRule? fee, string at)
+    {
+        Require(fee is not null, at, "required");
+        Require(fee!.Bps is >= 0 and <= 10_000, at + ".bps", "0 to 10000");
+        Require(fee.FixedFen >= 0, at + ".fixedFen", "must be >= 0");
+    }
+
+    private static void Require(bool condition, string field, string why)
+    {
+        if (!condition)
+        {
+            throw new ConfigException($"configuration: {field}: {why}");
+        }
+    }
+}

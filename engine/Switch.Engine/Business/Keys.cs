@@ -1,0 +1,140 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Switch.Engine.Events;
+using Switch.Engine.Hashing;
+
+namespace Switch.Engine.Business;
+
+/// <summary>
+/// A short byte string (at most 32 bytes) scoped by an owner index, as a dictionary key that neither allocates
+/// nor boxes: (institution, order number) for idempotency, (bank, payer account) for daily limits.
+/// </summary>
+public readonly struct ScopedKey : IEquatable<ScopedKey>
+{
+    private readonly int _scope;
+    private readonly int _length;
+    private readonly Bytes32 _bytes;
+
+    public ScopedKey(int scope, ReadOnlySpan<byte> value)
+    {
+        if (value.Length > Text32.CapacityBytes) throw new ArgumentException("key longer than 32 bytes", nameof(value));
+        _scope = scope;
+        _length = value.Length;
+        Bytes32 bytes = default;
+        value.CopyTo(bytes);
+        _bytes = bytes;
+    }
+
+    public bool Equals(ScopedKey other)
+    {
+        if (_scope != other._scope || _length != other._length)
+        {
+            return false;
+        }
+        ReadOnlySpan<byte> mine = _bytes;
+        ReadOnlySpan<byte> theirs = other._bytes;
+        return mine.SequenceEqual(theirs);
+    }
+
+    public override bool Equals(object? obj) => obj is ScopedKey other && Equals(other);
+
+    public override int GetHashCode()
+    {
+        ReadOnlySpan<byte> all = _bytes;
+        ReadOnlySpan<ulong> words = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(all);
+        ulong hash = StableHash.Combine((ulong)_scope, (ulong)_length);
+        for (int i = 0; i < words.Length; i++)
+        {
+            hash = StableHash.Combine(hash, words[i]);
+        }
+        return (int)hash ^ (int)(hash >> 32);
+    }
+}
+
+/// <summary>
+/// How much each payer account has been debited today through each bank (reserved before the bank call,
+/// released if the payment fails: limits accumulate upward). Bounded: a full table first drops accounts whose
+/// usage is from an earlier day, and refuses new accounts if still full.
+/// </summary>
+public sealed class DailyAccountUsage
+{
+    private struct Usage
+    {
+        public int Day;
+        public long UsedFen;
+    }
+
+    private readonly Dictionary<ScopedKey, Usage> _usage;
+    private readonly int _maxAccounts;
+    private readonly List<ScopedKey> _expired = new();
+
+    public DailyAccountUsage(int maxAccounts)
+    {
+        _maxAccounts = maxAccounts;
+        _usage = new Dictionary<ScopedKey, Usage>(Math.Min(maxAccounts, 1 << 16));
+    }
+
+    public int Count => _usage.Count;
+
+    public long UsedFen(in ScopedKey key, int day) =>
+        _usage.TryGetValue(key, out Usage u) && u.Day == day ? u.UsedFen : 0;
+
+    /// <summary>False when the table is full of today's accounts (the caller rejects the request).</summary>
+    public bool TryReserve(in ScopedKey key, int day, long amountFen)
+    {
+        ref Usage usage = ref CollectionsMarshal.GetValueRefOrNullRef(_usage, key);
+        if (!Unsafe.IsNullRef(ref usage))
+        {
+            if (usage.Day != day)
+            {
+                usage.Day = day;
+                usage.UsedFen = 0;
+            }
+            usage.UsedFen += amountFen;
+            return true;
+        }
+        if (_usage.Count >= _maxAccounts && !DropEarlierDays(day))
+        {
+            return false;
+        }
+        _usage[key] = new Usage { Day = day, UsedFen = amountFen };
+        return true;
+    }
+
+    /// <summary>Gives back a failed payment's reservation, if it is still the same day's usage.</summary>
+    public void Release(in ScopedKey key, int day, long amountFen)
+    {
+        ref Usage usage = ref CollectionsMarshal.GetValueRefOrNullRef(_usage, key);
+        if (Unsafe.IsNullRef(ref usage) || usage.Day != day)
+        {
+            return; // the day rolled over: yesterday's usage no longer counts anyway
+        }
+        usage.UsedFen -= amountFen;
+        if (usage.UsedFen < 0) throw new InvalidOperationException("daily usage went negative");
+    }
+
+    private bool DropEarlierDays(int today)
+    {
+        _expired.Clear();
+        foreach (var pair in _usage)
+        {
+            if (pair.Value.Day != today)
+            {
+                _expired.Add(pair.Key);
+            }
+        }
+        foreach (ScopedKey key in _expired)
+        {
+            _usage.Remove(key);
+        }
+        return _usage.Count < _maxAccounts;
+    }
+
+    public IEnumerable<(ScopedKey Key, int Day, long UsedFen)> Entries()
+    {
+        foreach (var pair in _usage)
+        {
+            yield return (pair.Key, pair.Value.Day, pair.Value.UsedFen);
+        }
+    }
+}

@@ -1,0 +1,58 @@
+using Switch.Engine.Events;
+
+namespace Switch.Engine.Business;
+
+/// <summary>An institution's rules and its running state on the writer thread.</summary>
+public sealed class Institution
+{
+    public required int Index { get; init; }
+    public required InstitutionConfig Config { get; init; }
+    public required byte[] CodeUtf8 { get; init; }
+    public bool Enabled;
+    /// <summary>Net position in the open clearing batch: what the reserve gained (+) or paid (-).</summary>
+    public long PositionFen;
+    /// <summary>Payouts and refunds (with fees) dispatched but not final: reserved against the net debit cap.</summary>
+    public long ReservedDebitFen;
+    /// <summary>Final outcomes so far; the last feed number issued.</summary>
+    public long FeedCount;
+
+    public FeeRule FeeFor(RequestType type) => type switch
+    {
+        RequestType.AgreementPayment => Config.AgreementPaymentFee,
+        RequestType.Payout => Config.PayoutFee,
+        RequestType.Refund => Config.RefundFee,
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "no fee for this request type"),
+    };
+
+    /// <summary>Fee in fen: fixed part plus basis points of the amount, floored (money never rounds up against the payer).</summary>
+    public long FeeFen(RequestType type, long amountFen)
+    {
+        FeeRule rule = FeeFor(type);
+        // amountFen is bounded by SingleLimitFen (a long), bps by 10000: Int128 keeps the product exact.
+        return rule.FixedFen + (long)((Int128)amountFen * rule.Bps / Routing.TotalWeightBps);
+    }
+}
+
+public sealed class Endpoint
+{
+    public required string Name { get; init; }
+    public required int InFlightCap { get; init; }
+    public int WeightBps;
+    public EndpointState State;
+    /// <summary>Operations sent to this endpoint and not yet answered or timed out.</summary>
+    public int InFlight;
+    public long DispatchedCount;
+    public long SucceededCount;
+    public long FailedCount;
+    public long TimedOutCount;
+}
+
+/// <summary>A bank and its endpoints; its position is what it is owed (+) or owes (-) in the open batch.</summary>
+public sealed class Bank
+{
+    public required int Index { get; init; }
+    public required BankConfig Config { get; init; }
+    public required Endpoint[] Endpoints { get; init; }
+    public int Code => Config.Code;
+    public long PositionFen;
+}

@@ -1,0 +1,113 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Switch.Engine.Business;
+
+/// <summary>Fee for one request type: basis points of the amount (floored) plus a fixed part, both to the switch.</summary>
+public sealed record FeeRule
+{
+    public int Bps { get; init; }
+    public long FixedFen { get; init; }
+}
+
+public sealed record InstitutionConfig
+{
+    /// <summary>The institution's code, e.g. "Z2004944000010" style; at most 16 printable ASCII characters.</summary>
+    public required string Code { get; init; }
+    public string Name { get; init; } = "";
+    /// <summary>The reserve (备付金) account the switch settles the institution through.</summary>
+    public required string ReserveAccount { get; init; }
+    /// <summary>A reference to the institution's credential (the hashed API key lives with the gateway).</summary>
+    public string CredentialRef { get; init; } = "";
+    public bool Enabled { get; init; } = true;
+    /// <summary>Largest single transaction, in fen.</summary>
+    public long SingleLimitFen { get; init; }
+    /// <summary>Payouts and refunds may not take the institution's open-batch position below minus this.</summary>
+    public long NetDebitCapFen { get; init; }
+    public FeeRule AgreementPaymentFee { get; init; } = new();
+    public FeeRule PayoutFee { get; init; } = new();
+    public FeeRule RefundFee { get; init; } = new();
+}
+
+public sealed record EndpointConfig
+{
+    public required string Name { get; init; }
+    /// <summary>Where the bank connector reaches this endpoint (an http(s) URL); the engine never uses it.</summary>
+    public string Address { get; init; } = "";
+    public int WeightBps { get; init; }
+    /// <summary>Most requests outstanding at this endpoint at once; protects the bank.</summary>
+    public int InFlightCap { get; init; }
+}
+
+public sealed record BankConfig
+{
+    /// <summary>The 3-digit bank code (102 = ICBC, 103 = ABC, 104 = BOC, 105 = CCB, 308 = CMB...).</summary>
+    public required int Code { get; init; }
+    public string Name { get; init; } = "";
+    /// <summary>Most a payer's account may be debited through this bank per day (fen); 0 = no limit.</summary>
+    public long DailyAccountLimitFen { get; init; }
+    public required IReadOnlyList<EndpointConfig> Endpoints { get; init; }
+}
+
+public sealed record RulesConfig
+{
+    /// <summary>Retained transactions; the oldest final one is evicted when a new one needs its slot.</summary>
+    public int TransactionCapacity { get; init; } = 1 << 20;
+    /// <summary>A dispatched transaction with no bank answer after this becomes unknown.</summary>
+    public int BankTimeoutMs { get; init; } = 5_000;
+    public int QueryBackoffInitialMs { get; init; } = 1_000;
+    public int QueryBackoffMaxMs { get; init; } = 60_000;
+    /// <summary>A debit still unknown this long after its deadline is reversed.</summary>
+    public int ReverseAfterMs { get; init; } = 300_000;
+    /// <summary>Payer accounts whose daily usage is tracked at once.</summary>
+    public int MaxTrackedAccounts { get; init; } = 1 << 20;
+    /// <summary>Daily limits roll over at midnight in this zone (China: +8).</summary>
+    public int DayUtcOffsetHours { get; init; } = 8;
+}
+
+/// <summary>
+/// Everything the engine starts from. It is journaled as the first record, so a replay rebuilds the same
+/// state whatever configuration file is on disk later; later changes arrive as operator events.
+/// </summary>
+public sealed record SwitchConfig
+{
+    public const int MaxInstitutions = 4096;
+    public const int MaxBanks = 1000;
+
+    public required IReadOnlyList<InstitutionConfig> Institutions { get; init; }
+    public required IReadOnlyList<BankConfig> Banks { get; init; }
+    public RulesConfig Rules { get; init; } = new();
+
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = false,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+
+    public byte[] ToJsonUtf8() => JsonSerializer.SerializeToUtf8Bytes(this, JsonOptions);
+
+    /// <summary>Parses and validates; a bad configuration is refused with a message naming the field.</summary>
+    public static SwitchConfig FromJsonUtf8(ReadOnlySpan<byte> json)
+    {
+        SwitchConfig? config;
+        try
+        {
+            config = JsonSerializer.Deserialize<SwitchConfig>(json, JsonOptions);
+        }
+        catch (JsonException e)
+        {
+            throw new ConfigException($"configuration: {(e.Path is null ? "" : e.Path + ": ")}{e.Message}");
+        }
+        if (config is null)
+        {
+            throw new ConfigException("configuration: empty document");
+        }
+        ConfigValidator.Validate(config);
+        return config;
+    }
+}
+
+public sealed class ConfigException(string message) : Exception(message);

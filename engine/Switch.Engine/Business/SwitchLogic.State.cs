@@ -1,0 +1,77 @@
+using Switch.Engine.Events;
+using Switch.Engine.Hashing;
+
+namespace Switch.Engine.Business;
+
+/// <summary>Read-only views of the state, for tests, recovery checks and operators. Called on the writer thread
+/// or while the engine is stopped.</summary>
+public sealed partial class SwitchLogic
+{
+    /// <summary>
+    /// A hash over participants, positions and transaction outcomes. Two engines that applied the same events
+    /// have the same hash; replay is checked with it.
+    /// </summary>
+    public ulong StateHash()
+    {
+        ulong h = StableHash.Combine(0, (ulong)SwitchFeeFen);
+        h = StableHash.Combine(h, (ulong)_transactions.LastId);
+        foreach (Institution inst in _institutions)
+        {
+            h = StableHash.Combine(h, StableHash.OfBytes(inst.CodeUtf8));
+            h = StableHash.Combine(h, inst.Enabled ? 1UL : 0UL);
+            h = StableHash.Combine(h, (ulong)inst.PositionFen);
+            h = StableHash.Combine(h, (ulong)inst.ReservedDebitFen);
+            h = StableHash.Combine(h, (ulong)inst.FeedCount);
+        }
+        foreach (Bank bank in _banks)
+        {
+            h = StableHash.Combine(h, (ulong)bank.Code);
+            h = StableHash.Combine(h, (ulong)bank.PositionFen);
+            foreach (Endpoint endpoint in bank.Endpoints)
+            {
+                h = StableHash.Combine(h, (ulong)endpoint.WeightBps);
+                h = StableHash.Combine(h, (ulong)endpoint.State);
+                h = StableHash.Combine(h, (ulong)endpoint.InFlight);
+            }
+        }
+        for (long id = _transactions.OldestRetainedId; id <= _transactions.LastId; id++)
+        {
+            ref Transaction tx = ref _transactions.ById(id);
+            h = StableHash.Combine(h, (ulong)tx.Id);
+            h = StableHash.Combine(h, (ulong)tx.Status | (ulong)tx.Type << 8 | (ulong)(uint)tx.EndpointIndex << 16);
+            h = StableHash.Combine(h, (ulong)tx.AmountFen);
+            h = StableHash.Combine(h, (ulong)tx.FeeFen);
+            h = StableHash.Combine(h, (ulong)tx.RefundedFen);
+            h = StableHash.Combine(h, (ulong)tx.FeedNo);
+            h = StableHash.Combine(h, StableHash.OfBytes(tx.Reason.Span));
+        }
+        return h;
+    }
+
+    /// <summary>The sum of every position in the open batch: zero whenever the engine is consistent.</summary>
+    public long PositionSumFen()
+    {
+        long sum = SwitchFeeFen;
+        foreach (Institution inst in _institutions) sum = checked(sum + inst.PositionFen);
+        foreach (Bank bank in _banks) sum = checked(sum + bank.PositionFen);
+        return sum;
+    }
+
+    public bool TryGetOrder(string institutionCode, string orderNo, out Transaction transaction)
+    {
+        transaction = default;
+        int index = Array.FindIndex(_institutions, i => i.Config.Code == institutionCode);
+        Text32 order = Text32.From(orderNo);
+        if (index < 0 || order.IsOverlong || !_orders.TryGetValue(new ScopedKey(index, order.Span), out long id))
+        {
+            return false;
+        }
+        transaction = _transactions.ById(id);
+        return true;
+    }
+
+    public Institution InstitutionByCode(string code) =>
+        Array.Find(_institutions, i => i.Config.Code == code) ?? throw new KeyNotFoundException(code);
+
+    public Bank BankByCode(int code) => _banksByCode[code] ?? throw new KeyNotFoundException(code.ToString());
+}

@@ -1,0 +1,776 @@
+using Switch.Engine.Events;
+using Switch.Engine.Hashing;
+
+namespace Switch.Engine.Business;
+
+/// <summary>
+/// The business logic processor: all switch state, changed by one thread, one event at a time, in journal
+/// order. Deterministic: it reads nothing but the event (time comes from the event's timestamp), so replaying
+/// the journal into a fresh instance rebuilds exactly the same state and the same outputs.
+/// An impossible state is an exception that stops the engine rather than corrupting money.
+/// </summary>
+public sealed partial class SwitchLogic
+{
+    private const long MicrosPerMs = 1_000;
+    private const long MicrosPerDay = 86_400_000_000;
+    /// <summary>Discrepancies kept for inspection; the count goes on beyond it.</summary>
+    public const int MaxDiscrepanciesKept = 1024;
+
+    private static readonly Text32 ReasonReversed = Text32.From("REVERSED");
+    private static readonly Text32 ReasonNotReceived = Text32.From("BANK_NOT_RECEIVED");
+
+    private readonly RulesConfig _rules;
+    private readonly Institution[] _institutions;
+    private readonly Bank[] _banks;
+    private readonly Bank?[] _banksByCode = new Bank?[1000];
+    /// <summary>Institution code hash → index; codes' hashes are unique (checked by the config validator).</summary>
+    private readonly Dictionary<ulong, int> _institutionByCodeHash;
+    private readonly TransactionTable _transactions;
+    /// <summary>(institution, order number) → transaction id: the idempotency index.</summary>
+    private readonly Dictionary<ScopedKey, long> _orders;
+    private readonly DailyAccountUsage _dailyUsage;
+    /// <summary>Deadlines and follow-up queries, by due time then id (deterministic order for equal times).</summary>
+    private readonly PriorityQueue<long, (long DueUs, long Id)> _timers;
+    private readonly List<Discrepancy> _discrepancies = new();
+    private IOutputSink _sink;
+
+    public SwitchLogic(SwitchConfig config, IOutputSink sink)
+    {
+        ConfigValidator.Validate(config);
+        Config = config;
+        _rules = config.Rules;
+        _sink = sink;
+        _institutions = new Institution[config.Institutions.Count];
+        _institutionByCodeHash = new Dictionary<ulong, int>(config.Institutions.Count);
+        for (int i = 0; i < _institutions.Length; i++)
+        {
+            InstitutionConfig ic = config.Institutions[i];
+            byte[] code = System.Text.Encoding.ASCII.GetBytes(ic.Code);
+            _institutions[i] = new Institution { Index = i, Config = ic, CodeUtf8 = code, Enabled = ic.Enabled };
+            _institutionByCodeHash.Add(StableHash.OfBytes(code), i);
+        }
+        _banks = new Bank[config.Banks.Count];
+        for (int b = 0; b < _banks.Length; b++)
+        {
+            BankConfig bc = config.Banks[b];
+            var endpoints = new Endpoint[bc.Endpoints.Count];
+            for (int e = 0; e < endpoints.Length; e++)
+            {
+                EndpointConfig ec = bc.Endpoints[e];
+                endpoints[e] = new Endpoint { Name = ec.Name, InFlightCap = ec.InFlightCap, WeightBps = ec.WeightBps };
+            }
+            _banks[b] = new Bank { Index = b, Config = bc, Endpoints = endpoints };
+            _banksByCode[bc.Code] = _banks[b];
+        }
+        _transactions = new TransactionTable(_rules.TransactionCapacity);
+        _orders = new Dictionary<ScopedKey, long>(_rules.TransactionCapacity);
+        _dailyUsage = new DailyAccountUsage(_rules.MaxTrackedAccounts);
+        _timers = new PriorityQueue<long, (long, long)>(_rules.TransactionCapacity);
+    }
+
+    public SwitchConfig Config { get; }
+    /// <summary>The latest event time seen; never goes backwards even if producers' stamps interleave.</summary>
+    public long NowUs { get; private set; }
+    public long EventsApplied { get; private set; }
+    public long SwitchFeeFen { get; private set; }
+    public long UnmatchedBankResults { get; private set; }
+    public long DuplicateBankResults { get; private set; }
+    public long DiscrepancyCount { get; private set; }
+    public IReadOnlyList<Discrepancy> Discrepancies => _discrepancies;
+    public IReadOnlyList<Institution> Institutions => _institutions;
+    public IReadOnlyList<Bank> Banks => _banks;
+    public TransactionTable Transactions => _transactions;
+    public int PendingTimers => _timers.Count;
+
+    /// <summary>Swaps where outputs go: replay runs with a discarding sink, then the live engine takes over.</summary>
+    public void SetSink(IOutputSink sink) => _sink = sink;
+
+    public void Apply(ref InputEvent e)
+    {
+        if (e.TimestampUs > NowUs)
+        {
+            NowUs = e.TimestampUs;
+        }
+        EventsApplied++;
+        switch (e.Kind)
+        {
+            case EventKind.InstitutionRequest:
+                OnRequest(ref e);
+                break;
+            case EventKind.BankResult:
+                OnBankResult(ref e);
+                break;
+            case EventKind.Tick:
+                OnTick();
+                break;
+            case EventKind.SetEndpointWeights:
+                OnSetEndpointWeights(ref e);
+                break;
+            case EventKind.SetEndpointState:
+                OnSetEndpointState(ref e);
+                break;
+            default:
+                throw new InvalidOperationException($"logic: event kind {e.Kind} cannot be applied");
+        }
+    }
+
+    // ---------------------------------------------------------------- institution requests
+
+    private void OnRequest(ref InputEvent e)
+    {
+        if (!TryInstitution(ref e, out Institution? inst))
+        {
+            return;
+        }
+        if (!CheckCode(ref e, in e.OrderNo, FieldRules.OrderNoMaxBytes, RequestField.OrderNo))
+        {
+            return;
+        }
+        switch (e.RequestType)
+        {
+            case RequestType.AgreementPayment:
+            case RequestType.Payout:
+            case RequestType.Refund:
+                OnTransfer(ref e, inst!);
+                break;
+            case RequestType.Query:
+                OnQuery(ref e, inst!);
+                break;
+            default:
+                Reject(ref e, RejectCode.UnsupportedRequestType, RequestField.RequestType);
+                break;
+        }
+    }
+
+    private bool TryInstitution(ref InputEvent e, out Institution? inst)
+    {
+        inst = null;
+        if (!CheckCode(ref e, in e.Institution, FieldRules.InstitutionMaxBytes, RequestField.Institution))
+        {
+            return false;
+        }
+        ReadOnlySpan<byte> code = e.Institution.Span;
+        if (!_institutionByCodeHash.TryGetValue(StableHash.OfBytes(code), out int index)
+            || !code.SequenceEqual(_institutions[index].CodeUtf8))
+        {
+            Reject(ref e, RejectCode.UnknownInstitution, RequestField.Institution);
+            return false;
+        }
+        inst = _institutions[index];
+        if (!inst.Enabled)
+        {
+            Reject(ref e, RejectCode.InstitutionDisabled, RequestField.Institution);
+            return false;
+        }
+        return true;
+    }
+
+    private bool CheckCode(ref InputEvent e, in Text32 text, int maxBytes, RequestField field)
+    {
+        RejectCode code = text.IsEmpty ? RejectCode.MissingField
+            : text.IsOverlong || text.Length > maxBytes ? RejectCode.FieldTooLong
+            : !FieldRules.IsCode(text.Span, maxBytes) ? RejectCode.InvalidField
+            : RejectCode.None;
+        if (code != RejectCode.None)
+        {
+            Reject(ref e, code, field);
+            return false;
+        }
+        return true;
+    }
+
+    private void OnQuery(ref InputEvent e, Institution inst)
+    {
+        var key = new ScopedKey(inst.Index, e.OrderNo.Span);
+        if (!_orders.TryGetValue(key, out long id))
+        {
+            Reject(ref e, RejectCode.OrderNotFound, RequestField.OrderNo);
+            return;
+        }
+        ref Transaction tx = ref _transactions.ById(id);
+        EmitAnswer(ref tx, e.CorrelationId, duplicate: false);
+    }
+
+    private void OnTransfer(ref InputEvent e, Institution inst)
+    {
+        if (!CheckTransferFields(ref e, inst, out Bank? bank))
+        {
+            return;
+        }
+        var orderKey = new ScopedKey(inst.Index, e.OrderNo.Span);
+        if (_orders.TryGetValue(orderKey, out long existingId))
+        {
+            ref Transaction existing = ref _transactions.ById(existingId);
+            if (SameContent(ref existing, ref e, bank))
+            {
+                EmitAnswer(ref existing, e.CorrelationId, duplicate: true);
+            }
+            else
+            {
+                Reject(ref e, RejectCode.DuplicateOrderConflict, RequestField.OrderNo);
+            }
+            return;
+        }
+
+        long originalId = 0;
+        if (e.RequestType == RequestType.Refund)
+        {
+            if (!TryRefundable(ref e, inst, out originalId))
+            {
+                return;
+            }
+            bank = _banks[_transactions.ById(originalId).BankIndex];
+        }
+
+        long nextId = _transactions.LastId + 1;
+        int endpointIndex = Routing.PickEndpoint(bank!, nextId);
+        if (endpointIndex < 0)
+        {
+            Reject(ref e, RejectCode.BankUnavailable, RequestField.Bank);
+            return;
+        }
+        Endpoint endpoint = bank!.Endpoints[endpointIndex];
+        if (endpoint.InFlight >= endpoint.InFlightCap)
+        {
+            Reject(ref e, RejectCode.EndpointBusy, RequestField.Bank);
+            return;
+        }
+
+        long feeFen = inst.FeeFen(e.RequestType, e.AmountFen);
+        if (e.RequestType != RequestType.AgreementPayment
+            && inst.PositionFen - inst.ReservedDebitFen - (e.AmountFen + feeFen) < -inst.Config.NetDebitCapFen)
+        {
+            Reject(ref e, RejectCode.NetDebitCapExceeded, RequestField.Amount);
+            return;
+        }
+
+        ref Transaction slot = ref _transactions.NextSlot;
+        if (slot.Id != 0 && !slot.IsFinal)
+        {
+            Reject(ref e, RejectCode.TransactionTableFull, RequestField.None);
+            return;
+        }
+
+        int day = DayOf(NowUs);
+        if (e.RequestType == RequestType.AgreementPayment)
+        {
+            ReadOnlySpan<byte> account = e.Account.Span;
+            var accountKey = new ScopedKey(bank.Index, account);
+            long limitFen = bank.Config.DailyAccountLimitFen;
+            if (limitFen > 0 && _dailyUsage.UsedFen(accountKey, day) + e.AmountFen > limitFen)
+            {
+                Reject(ref e, RejectCode.DailyLimitExceeded, RequestField.Amount);
+                return;
+            }
+            if (!_dailyUsage.TryReserve(accountKey, day, e.AmountFen))
+            {
+                Reject(ref e, RejectCode.AccountTableFull, RequestField.Account);
+                return;
+            }
+        }
+
+        // Every check passed: from here nothing can refuse the request.
+        if (slot.Id != 0)
+        {
+            Evict(ref slot);
+        }
+        ref Transaction tx = ref _transactions.Issue();
+        if (tx.Id != nextId) throw new InvalidOperationException("logic: issued id differs from the routed id");
+        tx.Type = e.RequestType;
+        tx.InstitutionIndex = inst.Index;
+        tx.BankIndex = bank.Index;
+        tx.EndpointIndex = endpointIndex;
+        tx.AmountFen = e.AmountFen;
+        tx.FeeFen = feeFen;
+        tx.OriginalId = originalId;
+        tx.LimitDay = day;
+        tx.CorrelationId = e.CorrelationId;
+        tx.ReceivedUs = NowUs;
+        tx.DispatchedUs = NowUs;
+        tx.OrderNo = e.OrderNo;
+        tx.Account = originalId != 0 ? _transactions.ById(originalId).Account : e.Account;
+        tx.Echo = e.Echo;
+        tx.Status = TransactionStatus.Dispatched;
+        _orders.Add(orderKey, tx.Id);
+
+        if (tx.Type != RequestType.AgreementPayment)
+        {
+            inst.ReservedDebitFen += tx.AmountFen + tx.FeeFen;
+        }
+        if (tx.Type == RequestType.Refund)
+        {
+            _transactions.ById(originalId).RefundReservedFen += tx.AmountFen;
+        }
+        endpoint.InFlight++;
+        endpoint.DispatchedCount++;
+        SetTimer(ref tx, NowUs + _rules.BankTimeoutMs * MicrosPerMs);
+        EmitBankRequest(ref tx, tx.IsDebit ? BankOperation.Debit : BankOperation.Credit, endpointIndex, attempt: 1);
+    }
+
+    private bool CheckTransferFields(ref InputEvent e, Institution inst, out Bank? bank)
+    {
+        bank = null;
+        if (e.Currency.IsEmpty) return Reject(ref e, RejectCode.MissingField, RequestField.Currency);
+        if (e.Currency.IsOverlong) return Reject(ref e, RejectCode.FieldTooLong, RequestField.Currency);
+        if (!e.Currency.Equals(FieldRules.Cny)) return Reject(ref e, RejectCode.UnsupportedCurrency, RequestField.Currency);
+        if (e.AmountFen <= 0) return Reject(ref e, RejectCode.InvalidAmount, RequestField.Amount);
+        if (e.AmountFen > inst.Config.SingleLimitFen) return Reject(ref e, RejectCode.AmountOverLimit, RequestField.Amount);
+        if (e.Echo.IsOverlong) return Reject(ref e, RejectCode.FieldTooLong, RequestField.Echo);
+        if (!FieldRules.IsEchoText(e.Echo.Span)) return Reject(ref e, RejectCode.InvalidField, RequestField.Echo);
+        if (e.RequestType == RequestType.Refund)
+        {
+            // The refund goes back to the original payer: bank and account come from the original payment.
+            return CheckCode(ref e, in e.OriginalOrderNo, FieldRules.OrderNoMaxBytes, RequestField.OriginalOrderNo);
+        }
+        if (e.BankRef.IsEmpty) return Reject(ref e, RejectCode.MissingField, RequestField.Bank);
+        if (e.BankRef.IsOverlong) return Reject(ref e, RejectCode.FieldTooLong, RequestField.Bank);
+        int bankCode = FieldRules.NormaliseBankCode(e.BankRef.Span);
+        if (bankCode < 0) return Reject(ref e, RejectCode.InvalidField, RequestField.Bank);
+        bank = _banksByCode[bankCode];
+        if (bank is null) return Reject(ref e, RejectCode.UnknownBank, RequestField.Bank);
+        return CheckCode(ref e, in e.Account, FieldRules.AccountMaxBytes, RequestField.Account);
+    }
+
+    private bool TryRefundable(ref InputEvent e, Institution inst, out long originalId)
+    {
+        originalId = 0;
+        if (!_orders.TryGetValue(new ScopedKey(inst.Index, e.OriginalOrderNo.Span), out long id))
+        {
+            return Reject(ref e, RejectCode.OriginalNotFound, RequestField.OriginalOrderNo);
+        }
+        ref Transaction original = ref _transactions.ById(id);
+        if (original.Type != RequestType.AgreementPayment || original.Status != TransactionStatus.Succeeded)
+        {
+            return Reject(ref e, RejectCode.OriginalNotRefundable, RequestField.OriginalOrderNo);
+        }
+        if (original.RefundedFen >= original.AmountFen)
+        {
+            return Reject(ref e, RejectCode.OriginalFullyRefunded, RequestField.OriginalOrderNo);
+        }
+        if (original.RefundedFen + original.RefundReservedFen + e.AmountFen > original.AmountFen)
+        {
+            return Reject(ref e, RejectCode.RefundExceedsOriginal, RequestField.Amount);
+        }
+        originalId = id;
+        return true;
+    }
+
+    /// <summary>A repeat of an order is the same request when everything that moves money matches.</summary>
+    private bool SameContent(ref Transaction tx, ref InputEvent e, Bank? bank)
+    {
+        if (tx.Type != e.RequestType || tx.AmountFen != e.AmountFen)
+        {
+            return false;
+        }
+        if (tx.Type == RequestType.Refund)
+        {
+            return _transactions.TryFind(tx.OriginalId, out int index)
+                && _transactions[index].OrderNo.Equals(e.OriginalOrderNo);
+        }
+        return bank is not null && tx.BankIndex == bank.Index && tx.Account.Equals(e.Account);
+    }
+
+    /// <summary>The oldest retained transaction gives its slot to a new one; its order number is forgotten.</summary>
+    private void Evict(ref Transaction old)
+    {
+        if (!old.IsFinal) throw new InvalidOperationException($"logic: evicting {old.Id} which is not final");
+        bool removed = _orders.Remove(new ScopedKey(old.InstitutionIndex, old.OrderNo.Span));
+        if (!removed) throw new InvalidOperationException($"logic: evicted {old.Id} had no order index entry");
+    }
+
+    // ---------------------------------------------------------------- bank results
+
+    private void OnBankResult(ref InputEvent e)
+    {
+        if (!_transactions.TryFind(e.TransactionId, out int index))
+        {
+            UnmatchedBankResults++;
+            return;
+        }
+        ref Transaction tx = ref _transactions[index];
+        bool expected = e.Operation switch
+        {
+            BankOperation.Debit => tx.IsDebit && e.Reply is BankReply.Succeeded or BankReply.Failed,
+            BankOperation.Credit => !tx.IsDebit && e.Reply is BankReply.Succeeded or BankReply.Failed,
+            BankOperation.Query => e.Reply is BankReply.Succeeded or BankReply.Failed or BankReply.NotFound or BankReply.Pending,
+            BankOperation.Reverse => tx.IsDebit && e.Reply is BankReply.Succeeded or BankReply.Failed,
+            _ => false,
+        };
+        if (!expected)
+        {
+            UnmatchedBankResults++;
+            return;
+        }
+        if (tx.Status == TransactionStatus.Dispatched)
+        {
+            LeaveDispatched(ref tx);
+        }
+        if (e.Operation == BankOperation.Reverse)
+        {
+            if (e.Reply == BankReply.Succeeded)
+            {
+                Resolve(ref tx, TransactionStatus.Failed, in ReasonReversed);
+            }
+            // A refused reversal is retried by the follow-up timer; the outcome stays unknown meanwhile.
+            return;
+        }
+        switch (e.Reply)
+        {
+            case BankReply.Succeeded:
+                if (tx.Reversing && !tx.IsFinal)
+                {
+                    // A reversal is under way: only its answer decides, or the debit could be undone after success.
+                    return;
+                }
+                Resolve(ref tx, TransactionStatus.Succeeded, in e.Reason);
+                break;
+            case BankReply.Failed:
+                Resolve(ref tx, TransactionStatus.Failed, in e.Reason);
+                break;
+            case BankReply.NotFound:
+                // Banks refuse requests past their gRPC deadline, and queries are sent only after it: the request
+                // never took effect, so the transaction failed.
+                Resolve(ref tx, TransactionStatus.Failed, in ReasonNotReceived);
+                break;
+            case BankReply.Pending:
+                break; // the next follow-up asks again
+        }
+    }
+
+    private void LeaveDispatched(ref Transaction tx)
+    {
+        Endpoint endpoint = _banks[tx.BankIndex].Endpoints[tx.EndpointIndex];
+        endpoint.InFlight--;
+        if (endpoint.InFlight < 0) throw new InvalidOperationException($"logic: endpoint {endpoint.Name} in-flight below zero");
+    }
+
+    private void Resolve(ref Transaction tx, TransactionStatus outcome, in Text32 reason)
+    {
+        if (tx.IsFinal)
+        {
+            if (tx.Status == outcome)
+            {
+                DuplicateBankResults++;
+            }
+            else
+            {
+                // A final outcome never changes: keep the contradiction for the operators, apply nothing.
+                DiscrepancyCount++;
+                if (_discrepancies.Count < MaxDiscrepanciesKept)
+                {
+                    _discrepancies.Add(new Discrepancy(tx.Id, tx.Status, outcome, reason.ToString(), NowUs));
+                }
+            }
+            return;
+        }
+        Finalise(ref tx, outcome, in reason);
+    }
+
+    private void Finalise(ref Transaction tx, TransactionStatus outcome, in Text32 reason)
+    {
+        if (outcome is not (TransactionStatus.Succeeded or TransactionStatus.Failed)) throw new ArgumentOutOfRangeException(nameof(outcome));
+        if (tx.IsFinal) throw new InvalidOperationException($"logic: {tx.Id} finalised twice");
+        Institution inst = _institutions[tx.InstitutionIndex];
+        Bank bank = _banks[tx.BankIndex];
+        Endpoint endpoint = bank.Endpoints[tx.EndpointIndex];
+        bool succeeded = outcome == TransactionStatus.Succeeded;
+
+        // Release what was reserved before the bank call.
+        if (tx.Type == RequestType.AgreementPayment)
+        {
+            if (!succeeded)
+            {
+                _dailyUsage.Release(new ScopedKey(bank.Index, tx.Account.Span), tx.LimitDay, tx.AmountFen);
+            }
+        }
+        else
+        {
+            inst.ReservedDebitFen -= tx.AmountFen + tx.FeeFen;
+            if (inst.ReservedDebitFen < 0) throw new InvalidOperationException($"logic: {inst.Config.Code} reserved debit below zero");
+        }
+        if (tx.Type == RequestType.Refund && _transactions.TryFind(tx.OriginalId, out int originalIndex))
+        {
+            ref Transaction original = ref _transactions[originalIndex];
+            original.RefundReservedFen -= tx.AmountFen;
+            if (succeeded)
+            {
+                original.RefundedFen += tx.AmountFen;
+            }
+            if (original.RefundReservedFen < 0 || original.RefundedFen > original.AmountFen)
+            {
+                throw new InvalidOperationException($"logic: refunds of {original.Id} exceed it");
+            }
+        }
+
+        if (succeeded)
+        {
+            Post(tx.Type, inst, bank, tx.AmountFen, tx.FeeFen);
+            endpoint.SucceededCount++;
+        }
+        else
+        {
+            endpoint.FailedCount++;
+        }
+        tx.Status = outcome;
+        tx.Reason = reason;
+        tx.FinalUs = NowUs;
+        tx.TimerDueUs = 0;
+        tx.FeedNo = ++inst.FeedCount;
+        EmitFeed(ref tx);
+        EmitAnswer(ref tx, tx.CorrelationId, duplicate: false);
+    }
+
+    /// <summary>Moves a successful transaction's money in the open clearing batch. Each posting sums to zero.</summary>
+    private void Post(RequestType type, Institution inst, Bank bank, long amountFen, long feeFen)
+    {
+        long bankDelta, instDelta;
+        if (type == RequestType.AgreementPayment)
+        {
+            // The payer's bank debited the user: it owes the amount; the reserve gains it less the fee.
+            bankDelta = -amountFen;
+            instDelta = amountFen - feeFen;
+        }
+        else
+        {
+            // The payee's bank credited the user: it is owed the amount; the reserve pays it plus the fee.
+            bankDelta = amountFen;
+            instDelta = -(amountFen + feeFen);
+        }
+        if (bankDelta + instDelta + feeFen != 0) throw new InvalidOperationException("logic: a posting does not sum to zero");
+        bank.PositionFen = checked(bank.PositionFen + bankDelta);
+        inst.PositionFen = checked(inst.PositionFen + instDelta);
+        SwitchFeeFen = checked(SwitchFeeFen + feeFen);
+    }
+
+    // ---------------------------------------------------------------- time
+
+    private void OnTick()
+    {
+        while (_timers.TryPeek(out long id, out (long DueUs, long Id) due) && due.DueUs <= NowUs)
+        {
+            _timers.Dequeue();
+            if (!_transactions.TryFind(id, out int index))
+            {
+                continue;
+            }
+            ref Transaction tx = ref _transactions[index];
+            if (tx.IsFinal || tx.TimerDueUs != due.DueUs)
+            {
+                continue; // answered, or re-armed since: a stale timer
+            }
+            tx.TimerDueUs = 0;
+            if (tx.Status == TransactionStatus.Dispatched)
+            {
+                LeaveDispatched(ref tx);
+                _banks[tx.BankIndex].Endpoints[tx.EndpointIndex].TimedOutCount++;
+                tx.Status = TransactionStatus.Unknown;
+                tx.UnknownSinceUs = NowUs;
+                EmitAnswer(ref tx, tx.CorrelationId, duplicate: false);
+                SetTimer(ref tx, NowUs + _rules.QueryBackoffInitialMs * MicrosPerMs);
+            }
+            else
+            {
+                FollowUp(ref tx);
+            }
+        }
+    }
+
+    /// <summary>Asks the bank about an unknown transaction, or reverses a debit unknown for too long; then re-arms.</summary>
+    private void FollowUp(ref Transaction tx)
+    {
+        if (tx.Status != TransactionStatus.Unknown) throw new InvalidOperationException($"logic: follow-up of {tx.Id} in {tx.Status}");
+        if (tx.IsDebit && NowUs - tx.UnknownSinceUs >= _rules.ReverseAfterMs * MicrosPerMs)
+        {
+            tx.Reversing = true;
+        }
+        Bank bank = _banks[tx.BankIndex];
+        int endpointIndex = Routing.PickFollowUpEndpoint(bank, tx.EndpointIndex);
+        tx.FollowUps++;
+        if (endpointIndex >= 0)
+        {
+            EmitBankRequest(ref tx, tx.Reversing ? BankOperation.Reverse : BankOperation.Query, endpointIndex, tx.FollowUps);
+        }
+        // Bounded exponential back-off: initial × 2^n, capped.
+        int shift = Math.Min(tx.FollowUps, 20);
+        long delayMs = Math.Min((long)_rules.QueryBackoffInitialMs << shift, _rules.QueryBackoffMaxMs);
+        SetTimer(ref tx, NowUs + delayMs * MicrosPerMs);
+    }
+
+    private void SetTimer(ref Transaction tx, long dueUs)
+    {
+        tx.TimerDueUs = dueUs;
+        _timers.Enqueue(tx.Id, (dueUs, tx.Id));
+    }
+
+    /// <summary>The calendar day (in the configured zone) an instant falls on, for daily limits.</summary>
+    private int DayOf(long timeUs)
+    {
+        long localUs = timeUs + _rules.DayUtcOffsetHours * 3_600_000_000L;
+        return (int)(localUs >= 0 ? localUs / MicrosPerDay : (localUs - MicrosPerDay + 1) / MicrosPerDay);
+    }
+
+    // ---------------------------------------------------------------- operator commands
+
+    private void OnSetEndpointWeights(ref InputEvent e)
+    {
+        if (!TryCommandBank(ref e, out Bank? bank))
+        {
+            return;
+        }
+        if (e.EndpointCount != bank!.Endpoints.Length)
+        {
+            RejectCommand(ref e, RejectCode.InvalidWeights, RequestField.Weights);
+            return;
+        }
+        long sumBps = 0;
+        for (int i = 0; i < e.EndpointCount; i++)
+        {
+            int w = e.WeightsBps[i];
+            if (w is < 0 or > Routing.TotalWeightBps)
+            {
+                RejectCommand(ref e, RejectCode.InvalidWeights, RequestField.Weights);
+                return;
+            }
+            sumBps += w;
+        }
+        if (sumBps != Routing.TotalWeightBps)
+        {
+            RejectCommand(ref e, RejectCode.InvalidWeights, RequestField.Weights);
+            return;
+        }
+        for (int i = 0; i < e.EndpointCount; i++)
+        {
+            bank.Endpoints[i].WeightBps = e.WeightsBps[i];
+        }
+        AcceptCommand(ref e, bank);
+    }
+
+    private void OnSetEndpointState(ref InputEvent e)
+    {
+        if (!TryCommandBank(ref e, out Bank? bank))
+        {
+            return;
+        }
+        if (e.EndpointIndex < 0 || e.EndpointIndex >= bank!.Endpoints.Length)
+        {
+            RejectCommand(ref e, RejectCode.UnknownEndpoint, RequestField.Endpoint);
+            return;
+        }
+        if (e.EndpointState is not (EndpointState.Up or EndpointState.Draining or EndpointState.Down))
+        {
+            RejectCommand(ref e, RejectCode.InvalidField, RequestField.EndpointState);
+            return;
+        }
+        bank.Endpoints[e.EndpointIndex].State = e.EndpointState;
+        AcceptCommand(ref e, bank);
+    }
+
+    private bool TryCommandBank(ref InputEvent e, out Bank? bank)
+    {
+        bank = null;
+        int code = e.BankRef.IsOverlong ? -1 : FieldRules.NormaliseBankCode(e.BankRef.Span);
+        if (code < 0 || (bank = _banksByCode[code]) is null)
+        {
+            RejectCommand(ref e, RejectCode.UnknownBank, RequestField.Bank);
+            return false;
+        }
+        return true;
+    }
+
+    // ---------------------------------------------------------------- outputs
+
+    private bool Reject(ref InputEvent e, RejectCode code, RequestField field)
+    {
+        ref OutputEvent o = ref _sink.Begin();
+        o.Kind = OutputKind.Answer;
+        o.TimestampUs = NowUs;
+        o.CorrelationId = e.CorrelationId;
+        o.RequestType = e.RequestType;
+        o.Reject = code;
+        o.RejectField = field;
+        o.AmountFen = e.AmountFen;
+        o.Institution = e.Institution;
+        o.OrderNo = e.OrderNo;
+        o.Echo = e.Echo;
+        o.ReceivedUs = NowUs;
+        _sink.End();
+        return false;
+    }
+
+    private void RejectCommand(ref InputEvent e, RejectCode code, RequestField field)
+    {
+        ref OutputEvent o = ref _sink.Begin();
+        o.Kind = OutputKind.CommandAnswer;
+        o.TimestampUs = NowUs;
+        o.CorrelationId = e.CorrelationId;
+        o.Reject = code;
+        o.RejectField = field;
+        _sink.End();
+    }
+
+    private void AcceptCommand(ref InputEvent e, Bank bank)
+    {
+        ref OutputEvent o = ref _sink.Begin();
+        o.Kind = OutputKind.CommandAnswer;
+        o.TimestampUs = NowUs;
+        o.CorrelationId = e.CorrelationId;
+        o.BankIndex = bank.Index;
+        o.BankCode = bank.Code;
+        _sink.End();
+    }
+
+    private void FillTransaction(ref OutputEvent o, ref Transaction tx)
+    {
+        Institution inst = _institutions[tx.InstitutionIndex];
+        o.TimestampUs = NowUs;
+        o.TransactionId = tx.Id;
+        o.RequestType = tx.Type;
+        o.Status = tx.Status;
+        o.InstitutionIndex = tx.InstitutionIndex;
+        o.BankIndex = tx.BankIndex;
+        o.BankCode = _banks[tx.BankIndex].Code;
+        o.EndpointIndex = tx.EndpointIndex;
+        o.AmountFen = tx.AmountFen;
+        o.FeeFen = tx.FeeFen;
+        o.FeedNo = tx.FeedNo;
+        o.ReceivedUs = tx.ReceivedUs;
+        o.FinalUs = tx.FinalUs;
+        o.Institution.Set(inst.CodeUtf8);
+        o.OrderNo = tx.OrderNo;
+        o.Account = tx.Account;
+        o.Reason = tx.Reason;
+        o.Echo = tx.Echo;
+    }
+
+    private void EmitAnswer(ref Transaction tx, long correlationId, bool duplicate)
+    {
+        ref OutputEvent o = ref _sink.Begin();
+        FillTransaction(ref o, ref tx);
+        o.Kind = OutputKind.Answer;
+        o.CorrelationId = correlationId;
+        o.Duplicate = duplicate;
+        _sink.End();
+    }
+
+    private void EmitFeed(ref Transaction tx)
+    {
+        ref OutputEvent o = ref _sink.Begin();
+        FillTransaction(ref o, ref tx);
+        o.Kind = OutputKind.Feed;
+        _sink.End();
+    }
+
+    private void EmitBankRequest(ref Transaction tx, BankOperation operation, int endpointIndex, int attempt)
+    {
+        ref OutputEvent o = ref _sink.Begin();
+        FillTransaction(ref o, ref tx);
+        o.Kind = OutputKind.BankRequest;
+        o.Operation = operation;
+        o.EndpointIndex = endpointIndex;
+        o.Attempt = attempt;
+        _sink.End();
+    }
+}
+
+/// <summary>A bank answer that contradicted a final outcome: kept for the operators, never applied.</summary>
+public readonly record struct Discrepancy(long TransactionId, TransactionStatus Final, TransactionStatus Reported, string Reason, long AtUs);
