@@ -1,0 +1,102 @@
+using Switch.Engine.Business;
+using Switch.Engine.Events;
+
+namespace Switch.Engine.Tests.Support;
+
+/// <summary>Drives a <see cref="SwitchLogic"/> directly, one event at a time, with a controlled clock.</summary>
+public sealed class LogicHarness
+{
+    public const long StartUs = 1_763_000_000_000_000; // a day in November 2025, UTC
+    public readonly CollectingSink Sink = new();
+    public readonly SwitchLogic Logic;
+    public long NowUs = StartUs;
+    private long _correlation;
+
+    public LogicHarness(SwitchConfig? config = null) => Logic = new SwitchLogic(config ?? TestConfigs.Small(), Sink);
+
+    public List<OutputEvent> Apply(ref InputEvent e)
+    {
+        int before = Sink.Outputs.Count;
+        e.TimestampUs = NowUs;
+        Logic.Apply(ref e);
+        Assert.Equal(0, Logic.PositionSumFen());
+        return Sink.Outputs.GetRange(before, Sink.Outputs.Count - before);
+    }
+
+    public static InputEvent Request(RequestType type, string institution, string orderNo, long amountFen,
+        string bank = "102", string account = "6222020200112233", string currency = "CNY", string? echo = null,
+        string? originalOrderNo = null)
+    {
+        var e = new InputEvent { Kind = EventKind.InstitutionRequest, RequestType = type, AmountFen = amountFen };
+        e.Institution.Set(institution);
+        e.OrderNo.Set(orderNo);
+        e.BankRef.Set(bank);
+        e.Account.Set(account);
+        e.Currency.Set(currency);
+        e.Echo.Set(echo);
+        e.OriginalOrderNo.Set(originalOrderNo);
+        return e;
+    }
+
+    public List<OutputEvent> Send(InputEvent e)
+    {
+        e.CorrelationId = ++_correlation;
+        return Apply(ref e);
+    }
+
+    public List<OutputEvent> Pay(string orderNo, long amountFen, string institution = "ALIPAY", string bank = "102",
+        string account = "6222020200112233", string? echo = null) =>
+        Send(Request(RequestType.AgreementPayment, institution, orderNo, amountFen, bank, account, echo: echo));
+
+    public List<OutputEvent> Payout(string orderNo, long amountFen, string institution = "ALIPAY", string bank = "103") =>
+        Send(Request(RequestType.Payout, institution, orderNo, amountFen, bank));
+
+    public List<OutputEvent> Refund(string orderNo, string originalOrderNo, long amountFen, string institution = "ALIPAY") =>
+        Send(Request(RequestType.Refund, institution, orderNo, amountFen, bank: "", account: "", originalOrderNo: originalOrderNo));
+
+    public List<OutputEvent> Query(string orderNo, string institution = "ALIPAY") =>
+        Send(Request(RequestType.Query, institution, orderNo, 0, bank: "", account: "", currency: ""));
+
+    public List<OutputEvent> BankAnswer(long transactionId, BankOperation operation, BankReply reply, string reason = "")
+    {
+        var e = new InputEvent { Kind = EventKind.BankResult, TransactionId = transactionId, Operation = operation, Reply = reply };
+        e.Reason.Set(reason);
+        return Apply(ref e);
+    }
+
+    public List<OutputEvent> Tick(long advanceMs)
+    {
+        NowUs += advanceMs * 1000;
+        var e = new InputEvent { Kind = EventKind.Tick };
+        return Apply(ref e);
+    }
+
+    public List<OutputEvent> SetWeights(int bankCode, params int[] weightsBps)
+    {
+        var e = new InputEvent { Kind = EventKind.SetEndpointWeights, CorrelationId = ++_correlation, EndpointCount = weightsBps.Length };
+        e.BankRef.Set(bankCode.ToString("D3"));
+        for (int i = 0; i < weightsBps.Length; i++) e.WeightsBps[i] = weightsBps[i];
+        return Apply(ref e);
+    }
+
+    public List<OutputEvent> SetState(int bankCode, int endpointIndex, EndpointState state)
+    {
+        var e = new InputEvent { Kind = EventKind.SetEndpointState, CorrelationId = ++_correlation, EndpointIndex = endpointIndex, EndpointState = state };
+        e.BankRef.Set(bankCode.ToString("D3"));
+        return Apply(ref e);
+    }
+
+    /// <summary>Sends a transfer and has the bank answer it at once; returns the final answer.</summary>
+    public OutputEvent PayAndSettle(string orderNo, long amountFen, BankReply reply = BankReply.Succeeded, string institution = "ALIPAY")
+    {
+        OutputEvent request = Single(Pay(orderNo, amountFen, institution), OutputKind.BankRequest);
+        return Single(BankAnswer(request.TransactionId, BankOperation.Debit, reply), OutputKind.Answer);
+    }
+
+    public static OutputEvent Single(List<OutputEvent> outputs, OutputKind kind)
+    {
+        var matching = outputs.FindAll(o => o.Kind == kind);
+        Assert.True(matching.Count == 1, $"expected one {kind} output, got {matching.Count} of {outputs.Count} outputs");
+        return matching[0];
+    }
+}
