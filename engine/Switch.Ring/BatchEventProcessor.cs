@@ -157,11 +157,13 @@ public sealed class BatchEventProcessor<T, THandler>
 
     private void Fail(Exception ex, long sequence)
     {
-        // Everything before the failing event was fully handled, and nothing after it was touched.
-        _sequence.SetValue(sequence - 1);
         Volatile.Write(ref _faultSequence, sequence);
         _fault = ex;
+        // Halt before moving the sequence: a producer or consumer released by the move must
+        // already see the halt, so nothing proceeds past a fault.
         _ring.Halt(ex);
+        // Everything before the failing event was fully handled, and nothing after it was touched.
+        _sequence.SetValue(sequence - 1);
         if (_signalOnProgress)
         {
             _waitStrategy.Signal();

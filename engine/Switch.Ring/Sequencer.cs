@@ -134,6 +134,9 @@ internal sealed class Sequencer
                 ThrowIfHalted();
                 spinner.SpinOnce(sleep1Threshold: -1);
             }
+            // A faulting consumer halts the ring before it moves its sequence, so a producer the
+            // move released must still see the halt.
+            ThrowIfHalted();
             state.CachedGatingMinimum = gatingMinimum;
         }
         state.ClaimedSequence = high;
@@ -165,6 +168,7 @@ internal sealed class Sequencer
     private long NextMulti(int n)
     {
         SpinWait spinner = default;
+        bool waited = false;
         while (true)
         {
             long current = _cursor.Value;
@@ -173,12 +177,20 @@ internal sealed class Sequencer
             {
                 if (_cursor.CompareAndSet(current, high))
                 {
+                    if (waited)
+                    {
+                        // As for one producer: the halt precedes the consumer move that freed us.
+                        // The claim is abandoned unpublished, which is harmless on a halted ring.
+                        ThrowIfHalted();
+                    }
                     return high;
                 }
                 // Another producer claimed first: retry at once with the new cursor.
                 continue;
             }
+            // Back pressure: the ring never grows; wait for the slowest consumer, or a halt.
             ThrowIfHalted();
+            waited = true;
             spinner.SpinOnce(sleep1Threshold: -1);
         }
     }
