@@ -1,0 +1,306 @@
+using System.Diagnostics;
+using FASTER.core;
+
+namespace Switch.Journal;
+
+/// <summary>
+/// The durable, ordered log of the engine's input events: opaque byte records on a FasterLog, each framed with a
+/// format version, its length, its sequence number and a CRC-32C (see <see cref="RecordFrame"/>).
+/// <para>
+/// Use: <see cref="Open"/>, then <see cref="Replay"/> exactly once, then <see cref="Append"/> every event of a batch
+/// and <see cref="Commit"/> once per batch (group commit). Only what Commit has returned for is durable; a crash may
+/// lose later appends, which were never acknowledged. Append and Commit belong to one thread (the journaler);
+/// the counters may be read from any thread.
+/// </para>
+/// <para>
+/// Recovery: a record that fails verification with no valid record after it is a torn tail: Replay cuts it off
+/// (<see cref="TornTailCut"/>, skip range kept in the manifest, see <see cref="JournalManifest"/>) and appends resume
+/// cleanly. A bad record followed by a valid one is corruption: <see cref="JournalCorruptException"/>.
+/// </para>
+/// </summary>
+public sealed class EventJournal : IDisposable
+{
+    private readonly JournalOptions _options;
+    private readonly JournalLayout _layout;
+    private readonly JournalManifest _manifest;
+    private readonly FileStream _lock;
+    private readonly IDevice _device;
+    private readonly FasterLog _log;
+    // One frame, reused: Append copies header and payload here and FasterLog copies it into its page, no allocation.
+    private readonly byte[] _frame;
+
+    private bool _replayStarted;
+    private bool _replayed;
+    private long _recordCount;
+    private long _durableRecordCount;
+    private bool _disposed;
+
+    private EventJournal(JournalOptions options, JournalLayout layout, JournalManifest manifest, FileStream lockFile,
+        IDevice device, FasterLog log)
+    {
+        _options = options;
+        _layout = layout;
+        _manifest = manifest;
+        _lock = lockFile;
+        _device = device;
+        _log = log;
+        _frame = new byte[RecordFrame.HeaderBytes + options.MaxRecordBytes];
+    }
+
+    /// <summary>Creates the journal in <see cref="JournalOptions.DirectoryPath"/>, or recovers the one there.</summary>
+    public static EventJournal Open(JournalOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var layout = new JournalLayout(options);
+        Directory.CreateDirectory(layout.DirectoryPath);
+        Directory.CreateDirectory(Path.GetDirectoryName(layout.LogBasePath)!);
+
+        // One writer: a second process (or a second Open here) would interleave appends and destroy the log.
+        var lockFile = new FileStream(layout.LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        IDevice? device = null;
+        try
+        {
+            var manifest = JournalManifest.ReadOrCreate(layout);
+            device = Devices.CreateLogDevice(layout.LogBasePath, preallocateFile: false, deleteOnClose: false,
+                recoverDevice: true);
+            var log = new FasterLog(new FasterLogSettings
+            {
+                LogDevice = device,
+                LogCommitDir = layout.CommitDirectory,
+                PageSize = options.PageSizeBytes,
+                MemorySize = options.MemorySizeBytes,
+                SegmentSize = options.SegmentSizeBytes,
+                // Our own CRC-32C covers each record; FasterLog's per-entry checksum would be a second, slower one.
+                LogChecksum = LogChecksumType.None,
+                TryRecoverLatest = true,
+                AutoCommit = false,
+            });
+            return new EventJournal(options, layout, manifest, lockFile, device, log);
+        }
+        catch
+        {
+            device?.Dispose();
+            lockFile.Dispose();
+            throw;
+        }
+    }
+
+    public JournalOptions Options => _options;
+
+    /// <summary>Records replayed plus records appended since.</summary>
+    public long RecordCount => Volatile.Read(ref _recordCount);
+
+    /// <summary>Records known durable: replayed ones, and appended ones once a Commit covering them has returned.</summary>
+    public long DurableRecordCount => Volatile.Read(ref _durableRecordCount);
+
+    /// <summary>The torn tail this Open's Replay cut off, or null if the log ended cleanly.</summary>
+    public JournalTailCut? TornTailCut { get; private set; }
+
+    /// <summary>
+    /// Visits every valid committed record in order and returns how many. Must be called exactly once, after Open
+    /// and before the first Append. Cuts a torn tail (see <see cref="TornTailCut"/>); throws
+    /// <see cref="JournalCorruptException"/> for a bad record followed by valid ones, or for a bad manifest.
+    /// </summary>
+    public long Replay(IJournalVisitor visitor)
+    {
+        ArgumentNullException.ThrowIfNull(visitor);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_replayStarted) throw new InvalidOperationException("Replay runs once per Open.");
+        _replayStarted = true;
+
+        long committedTail = _log.CommittedUntilAddress;
+        // After recovery FasterLog appends at its committed tail; a cut's resume address relies on that.
+        Debug.Assert(_log.TailAddress == committedTail, "recovered tail is the committed tail");
+        var spans = ReadableSpans(committedTail);
+
+        long count = 0;
+        for (int i = 0; i < spans.Count; i++)
+        {
+            var (start, end, recordsBefore) = spans[i];
+            if (count != recordsBefore)
+                throw new JournalCorruptException(-1, JournalCorruptionReason.ManifestInconsistent,
+                    $"a cut says {recordsBefore} records precede address {start}, the log holds {count}");
+
+            var failure = ScanSpan(start, end, visitor, ref count);
+            if (failure is null) continue;
+
+            var (address, reason, detail) = failure.Value;
+            bool isLastSpan = i == spans.Count - 1;
+            // Bytes before an existing cut were verified when that cut was made, so failing now is corruption;
+            // in the last span, a bad record is a torn tail only if no intact record follows it.
+            if (!isLastSpan || HasIntactRecord(address + sizeof(int), end))
+                throw new JournalCorruptException(address, reason, detail);
+
+            Debug.Assert(address >= start && address < end, "a torn tail lies inside its span");
+            _manifest.Cuts.Add(new JournalManifest.Cut(address, end, count));
+            _manifest.WriteAtomically(_layout);
+            TornTailCut = new JournalTailCut(address, end, end - address, count, reason, detail);
+            break;
+        }
+
+        _recordCount = count;
+        Volatile.Write(ref _durableRecordCount, count);
+        _replayed = true;
+        return count;
+    }
+
+    /// <summary>
+    /// Appends one record and returns its journal address. Not durable until <see cref="Commit"/> returns.
+    /// Allocation-free; spins while FasterLog's memory is full of unflushed pages (back pressure, bounded memory).
+    /// </summary>
+    public long Append(ReadOnlySpan<byte> record)
+    {
+        if (!_replayed)
+            throw new InvalidOperationException("Replay must run (once, after Open) before the first Append.");
+        if (record.Length < 1 || record.Length > _options.MaxRecordBytes)
+            throw new ArgumentException(
+                $"record is {record.Length} bytes; a record must be 1..{_options.MaxRecordBytes} bytes", nameof(record));
+
+        var frame = _frame.AsSpan(0, RecordFrame.HeaderBytes + record.Length);
+        RecordFrame.Write(frame, _recordCount, record);
+        long address = _log.Enqueue(frame);
+        _recordCount++;
+        return address;
+    }
+
+    /// <summary>Group commit: returns once every record appended so far is durable on disk.</summary>
+    public void Commit()
+    {
+        if (!_replayed)
+            throw new InvalidOperationException("Replay must run (once, after Open) before Commit.");
+        long appended = _recordCount;
+        if (appended == _durableRecordCount) return; // nothing new: spare the metadata write
+        _log.Commit(spinWait: true);
+        Debug.Assert(_log.CommittedUntilAddress >= _log.TailAddress || appended != _recordCount,
+            "a returned commit covers every record appended before it");
+        Volatile.Write(ref _durableRecordCount, appended);
+    }
+
+    /// <summary>Closes the log. Does not commit: records appended since the last Commit may be lost.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _log.Dispose();
+        _device.Dispose();
+        _lock.Dispose();
+    }
+
+    /// <summary>The address ranges that hold records: the whole log minus the skip ranges of past cuts.</summary>
+    private List<(long Start, long End, long RecordsBefore)> ReadableSpans(long committedTail)
+    {
+        var spans = new List<(long, long, long)>(_manifest.Cuts.Count + 1);
+        long start = _log.BeginAddress;
+        long recordsBefore = 0;
+        foreach (var cut in _manifest.Cuts)
+        {
+            if (cut.Address < start || cut.ResumeAddress < cut.Address || cut.ResumeAddress > committedTail)
+                throw new JournalCorruptException(-1, JournalCorruptionReason.ManifestInconsistent,
+                    $"cut [{cut.Address}, {cut.ResumeAddress}) does not fit after {start} within committed tail {committedTail}");
+            spans.Add((start, cut.Address, recordsBefore));
+            start = cut.ResumeAddress;
+            recordsBefore = cut.RecordsBefore;
+        }
+        spans.Add((start, committedTail, recordsBefore));
+        return spans;
+    }
+
+    /// <summary>Verifies and visits the records in [start, end); returns the first failure, or null if all is well.</summary>
+    private unsafe (long Address, JournalCorruptionReason Reason, string Detail)? ScanSpan(
+        long start, long end, IJournalVisitor visitor, ref long count)
+    {
+        if (start == end) return null;
+        using var iterator = _log.Scan(start, end);
+        // Where the next record must begin: the end of the last good one. Kept so that bytes FasterLog skips
+        // silently (zeros read as page padding, negative lengths read as its commit records) are still caught.
+        long expectedAddress = start;
+        while (true)
+        {
+            byte* entry;
+            int entryBytes;
+            long address, nextAddress;
+            try
+            {
+                if (!iterator.UnsafeGetNext(out entry, out entryBytes, out address, out nextAddress)) break;
+            }
+            catch (FasterException e)
+            {
+                return (expectedAddress, JournalCorruptionReason.Unreadable, "FasterLog: " + e.Message);
+            }
+
+            try
+            {
+                var frame = new ReadOnlySpan<byte>(entry, entryBytes);
+                var reason = RecordFrame.Verify(frame, count, out string detail);
+                if (reason != JournalCorruptionReason.None)
+                {
+                    // An intact record out of sequence means the records before it went missing: name where they began.
+                    long at = reason == JournalCorruptionReason.SequenceMismatch ? expectedAddress : address;
+                    return (at, reason, detail);
+                }
+                visitor.OnRecord(address, frame[RecordFrame.HeaderBytes..]);
+            }
+            finally
+            {
+                iterator.UnsafeRelease();
+            }
+            count++;
+            expectedAddress = nextAddress;
+        }
+
+        // The committed tail is the end of the last record ever appended, so a clean span is read to its end.
+        if (expectedAddress < end)
+            return (expectedAddress, JournalCorruptionReason.Unreadable,
+                $"committed bytes {expectedAddress}..{end} hold no readable record (zeroed or truncated)");
+        return null;
+    }
+
+    /// <summary>
+    /// Forensics for a failed record: is there any intact record in [from, end)? Reads the segment files directly,
+    /// page by page, trying every 4-byte-aligned position (FasterLog's entry alignment) as a FasterLog entry header,
+    /// because after a bad length FasterLog's own iterator cannot find the next record boundary. Runs only after a
+    /// failure, so its cost (one page buffer, a linear read) does not touch the good path.
+    /// </summary>
+    private bool HasIntactRecord(long from, long end)
+    {
+        const int entryHeaderBytes = sizeof(int); // FasterLog's length prefix, with LogChecksumType.None
+        long pageBytes = _options.PageSizeBytes;
+        var page = new byte[pageBytes];
+        from = (from + 3) & ~3L;
+        while (from < end)
+        {
+            long pageStart = from & ~(pageBytes - 1);
+            long pageEnd = Math.Min(pageStart + pageBytes, end);
+            int valid = ReadLogBytes(pageStart, page.AsSpan(0, (int)(pageEnd - pageStart)));
+            for (long address = from; address + entryHeaderBytes + RecordFrame.HeaderBytes <= pageStart + valid; address += 4)
+            {
+                int offset = (int)(address - pageStart);
+                int entryBytes = BitConverter.ToInt32(page, offset);
+                if (entryBytes < RecordFrame.HeaderBytes || offset + entryHeaderBytes + entryBytes > valid) continue;
+                if (RecordFrame.IsIntact(page.AsSpan(offset + entryHeaderBytes, entryBytes))) return true;
+            }
+            from = pageStart + pageBytes;
+        }
+        return false;
+    }
+
+    /// <summary>Reads log bytes at <paramref name="address"/> from the segment file; returns how many exist on disk.</summary>
+    private int ReadLogBytes(long address, Span<byte> destination)
+    {
+        // A page never spans segments (both are powers of two, segment >= page), so one file serves the read.
+        var (path, offset) = _layout.Locate(address);
+        if (!File.Exists(path)) return 0;
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        if (offset >= file.Length) return 0;
+        file.Position = offset;
+        int total = 0;
+        while (total < destination.Length)
+        {
+            int read = file.Read(destination[total..]);
+            if (read == 0) break;
+            total += read;
+        }
+        return total;
+    }
+}

@@ -1,0 +1,240 @@
+using static Switch.Journal.Tests.JournalTestKit;
+
+namespace Switch.Journal.Tests;
+
+/// <summary>Torn tails are cut and the journal carries on; damage with valid records after it is corruption.</summary>
+public class RecoveryTests
+{
+    private const int Count = 1000;
+
+    private static List<long> WriteJournal(JournalOptions options, List<byte[]> records)
+    {
+        using var journal = EventJournal.Open(options);
+        journal.Replay(new CollectingVisitor());
+        return AppendAll(journal, records, commitEvery: 100);
+    }
+
+    /// <summary>After a cut: append more, reopen twice; every reopen sees the records before the cut, then the new ones.</summary>
+    private static void AssertCutThenCleanContinuation(JournalOptions options, List<byte[]> records, int survivors,
+        long cutAddress, JournalCorruptionReason? reason = null)
+    {
+        var visitor = Reopen(options, out var journal);
+        var more = Enumerable.Range(5000, 150).Select(i => MakeRecord(i, 90)).ToList();
+        using (journal)
+        {
+            Assert.Equal(records.Take(survivors), visitor.Records.Select(r => r.Record));
+            var cut = Assert.IsType<JournalTailCut>(journal.TornTailCut);
+            Assert.Equal(cutAddress, cut.Address);
+            Assert.Equal(survivors, cut.RecordsBefore);
+            Assert.True(cut.ByteCount > 0);
+            Assert.Equal(cut.Address + cut.ByteCount, cut.ResumeAddress);
+            if (reason is not null) Assert.Equal(reason, cut.Reason);
+            AppendAll(journal, more, commitEvery: 40);
+        }
+
+        for (int reopen = 0; reopen < 2; reopen++)
+        {
+            var again = Reopen(options, out var reopened);
+            using (reopened)
+            {
+                Assert.Null(reopened.TornTailCut);
+                Assert.Equal(records.Take(survivors).Concat(more), again.Records.Select(r => r.Record));
+                var addresses = again.Records.Select(r => r.Address).ToList();
+                Assert.Equal(addresses.Order(), addresses);
+            }
+        }
+    }
+
+    [Fact]
+    public void Truncated_last_record_is_cut_and_appends_continue_cleanly()
+    {
+        using var temp = new TempJournalDirectory();
+        var options = temp.Options();
+        var records = SameSize(Count, 100);
+        var addresses = WriteJournal(options, records);
+        Truncate(options, addresses[^1] + 10); // a few bytes of the last record remain
+
+        AssertCutThenCleanContinuation(options, records, Count - 1, addresses[^1]);
+    }
+
+    [Fact]
+    public void Truncation_across_many_records_and_pages_is_cut()
+    {
+        using var temp = new TempJournalDirectory();
+        var options = temp.Options();
+        var records = SameSize(Count, 300); // about 5 pages of 64 KiB
+        var addresses = WriteJournal(options, records);
+        Truncate(options, addresses[400] + 3);
+
+        AssertCutThenCleanContinuation(options, records, 400, addresses[400]);
+    }
+
+    [Fact]
+    public void Overwritten_last_record_is_cut_with_a_checksum_reason()
+    {
+        using var temp = new TempJournalDirectory();
+        var options = temp.Options();
+        var records = SameSize(Count, 100);
+        var addresses = WriteJournal(options, records);
+        Overwrite(options, addresses[^1] + PayloadOffset + 5, new byte[] { 0xDE, 0xAD, 0xBE, 0xEF });
+
+        AssertCutThenCleanContinuation(options, records, Count - 1, addresses[^1], JournalCorruptionReason.ChecksumMismatch);
+    }
+
+    [Fact]
+    public void Zeroed_tail_is_cut_even_though_fasterlog_reads_zeros_as_padding()
+    {
+        using var temp = new TempJournalDirectory();
+        var options = temp.Options();
+        var records = SameSize(Count, 100);
+        var addresses = WriteJournal(options, records);
+        Overwrite(options, addresses[990], new byte[(int)(addresses[^1] - addresses[990]) + 50]);
+
+        AssertCutThenCleanContinuation(options, records, 990, addresses[990], JournalCorruptionReason.Unreadable);
+    }
+
+    [Fact]
+    public void A_second_torn_tail_after_a_cut_is_cut_too()
+    {
+        using var temp = new TempJournalDirectory();
+        var options = temp.Options();
+        var records = SameSize(Count, 100);
+        var addresses = WriteJournal(options, records);
+        Truncate(options, addresses[^1] + 10);
+
+        long lastAddress;
+        using (var journal = EventJournal.Open(options))
+        {
+            journal.Replay(new CollectingVisitor());
+            Assert.NotNull(journal.TornTailCut);
+            for (int i = 0; i < 10; i++) journal.Append(MakeRecord(7000 + i, 60));
+            lastAddress = journal.Append(MakeRecord(7010, 60));
+            journal.Commit();
+        }
+        Overwrite(options, lastAddress + PayloadOffset, new byte[] { 1, 2, 3 });
+
+        var visitor = Reopen(options, out var reopened);
+        using (reopened)
+        {
+            Assert.Equal(Count - 1 + 10, visitor.Records.Count);
+            Assert.Equal(lastAddress, reopened.TornTailCut!.Address);
+            reopened.Append(MakeRecord(8000, 10));
+            reopened.Commit();
+        }
+        var final = Reopen(options, out var last);
+        last.Dispose();
+        Assert.Equal(Count - 1 + 10 + 1, final.Records.Count);
+        Assert.Equal(MakeRecord(8000, 10), final.Records[^1].Record);
+    }
+
+    [Fact]
+    public void Flipped_byte_in_an_early_record_is_corruption_at_that_address()
+    {
+        using var temp = new TempJournalDirectory();
+        var options = temp.Options();
+        var addresses = WriteJournal(options, SameSize(Count, 100));
+        long target = addresses[10] + PayloadOffset + 42;
+        Overwrite(options, target, new[] { (byte)(ReadByte(options, target) ^ 0x10) });
+
+        var error = AssertCorrupt(options);
+        Assert.Equal(addresses[10], error.Address);
+        Assert.Equal(JournalCorruptionReason.ChecksumMismatch, error.Reason);
+        Assert.Contains(addresses[10].ToString(), error.Message);
+    }
+
+    [Fact]
+    public void Wrong_format_version_is_a_precise_error()
+    {
+        using var temp = new TempJournalDirectory();
+        var options = temp.Options();
+        var addresses = WriteJournal(options, SameSize(Count, 100));
+        Overwrite(options, addresses[10] + VersionOffset, BitConverter.GetBytes(2u));
+
+        var error = AssertCorrupt(options);
+        Assert.Equal(addresses[10], error.Address);
+        Assert.Equal(JournalCorruptionReason.UnsupportedFormatVersion, error.Reason);
+        Assert.Contains("version 2", error.Message);
+    }
+
+    [Fact]
+    public void Wrong_payload_length_is_a_precise_error()
+    {
+        using var temp = new TempJournalDirectory();
+        var options = temp.Options();
+        var addresses = WriteJournal(options, SameSize(Count, 100));
+        Overwrite(options, addresses[500] + LengthOffset, BitConverter.GetBytes(99));
+
+        var error = AssertCorrupt(options);
+        Assert.Equal(addresses[500], error.Address);
+        Assert.Equal(JournalCorruptionReason.LengthMismatch, error.Reason);
+    }
+
+    [Fact]
+    public void Zeroed_fasterlog_length_in_the_middle_is_corruption_not_silent_loss()
+    {
+        // FasterLog reads a zero length as page padding and skips to the next page without complaint;
+        // the sequence numbers catch it, and the error names where the missing records begin.
+        using var temp = new TempJournalDirectory();
+        var options = temp.Options();
+        var addresses = WriteJournal(options, SameSize(Count, 100));
+        Overwrite(options, addresses[20], new byte[4]);
+
+        var error = AssertCorrupt(options);
+        Assert.Equal(addresses[20], error.Address);
+    }
+
+    [Fact]
+    public void Garbage_fasterlog_length_in_the_middle_is_corruption()
+    {
+        using var temp = new TempJournalDirectory();
+        var options = temp.Options();
+        var addresses = WriteJournal(options, SameSize(Count, 100));
+        Overwrite(options, addresses[20], BitConverter.GetBytes(0x7FFF_0000));
+
+        var error = AssertCorrupt(options);
+        Assert.Equal(addresses[20], error.Address);
+    }
+
+    [Fact]
+    public void Damage_before_an_earlier_cut_is_corruption()
+    {
+        using var temp = new TempJournalDirectory();
+        var options = temp.Options();
+        var addresses = WriteJournal(options, SameSize(Count, 100));
+        Truncate(options, addresses[^1] + 10);
+        using (var journal = EventJournal.Open(options))
+        {
+            journal.Replay(new CollectingVisitor());
+            Assert.NotNull(journal.TornTailCut);
+        }
+        // The last record before the cut: nothing valid follows it inside its span, yet it was verified once.
+        Overwrite(options, addresses[^2] + PayloadOffset, new byte[] { 9, 9, 9 });
+
+        var error = AssertCorrupt(options);
+        Assert.Equal(addresses[^2], error.Address);
+    }
+
+    [Fact]
+    public void Corrupt_manifest_is_refused()
+    {
+        using var temp = new TempJournalDirectory();
+        var options = temp.Options();
+        WriteJournal(options, SameSize(10, 100));
+        string manifest = Path.Combine(temp.Path, "manifest");
+        var bytes = File.ReadAllBytes(manifest);
+        bytes[9] ^= 1;
+        File.WriteAllBytes(manifest, bytes);
+
+        var error = Assert.Throws<JournalCorruptException>(() => EventJournal.Open(options).Dispose());
+        Assert.Equal(JournalCorruptionReason.ManifestCorrupt, error.Reason);
+        Assert.Equal(-1, error.Address);
+    }
+
+    private static JournalCorruptException AssertCorrupt(JournalOptions options)
+    {
+        using var journal = EventJournal.Open(options);
+        var error = Assert.Throws<JournalCorruptException>(() => journal.Replay(new CollectingVisitor()));
+        Assert.Throws<InvalidOperationException>(() => journal.Append(new byte[1]));
+        return error;
+    }
+}
