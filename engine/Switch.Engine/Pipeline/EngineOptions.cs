@@ -1,0 +1,69 @@
+namespace Switch.Engine.Pipeline;
+
+public enum WaitKind
+{
+    /// <summary>Threads sleep on a lock when idle: right for shared machines and a switch that is often quiet.</summary>
+    Blocking,
+    /// <summary>Spin then yield: lowest latency under steady load, burns a core per consumer when idle.</summary>
+    Yielding,
+    BusySpin,
+}
+
+public sealed record EngineOptions
+{
+    /// <summary>The journal lives here (created if missing); the same directory on restart recovers.</summary>
+    public required string DataDirectory { get; init; }
+    /// <summary>Input ring slots (power of two): the bound on events accepted but not yet applied.</summary>
+    public int InputRingSize { get; init; } = 1 << 16;
+    /// <summary>Output ring slots (power of two): the bound on effects computed but not yet carried out.</summary>
+    public int OutputRingSize { get; init; } = 1 << 16;
+    /// <summary>Most events per journal group commit and per logic batch.</summary>
+    public int MaxBatchSize { get; init; } = 4096;
+    public WaitKind Wait { get; init; } = WaitKind.Blocking;
+    /// <summary>How often a tick event is published (deadlines fire on ticks); 0 = none (tests publish their own).</summary>
+    public int TickIntervalMs { get; init; } = 10;
+    /// <summary>The time stamped on events; replaced in tests for determinism.</summary>
+    public IClock Clock { get; init; } = SystemClock.Instance;
+    /// <summary>How long Dispose waits for accepted events to be journaled, applied and handed out.</summary>
+    public int DrainTimeoutMs { get; init; } = 10_000;
+
+    public void Validate()
+    {
+        Require(!string.IsNullOrWhiteSpace(DataDirectory), nameof(DataDirectory), "required");
+        Require(InputRingSize is >= 64 and <= 1 << 24 && (InputRingSize & (InputRingSize - 1)) == 0, nameof(InputRingSize), "a power of two from 64 to 16777216");
+        Require(OutputRingSize is >= 64 and <= 1 << 24 && (OutputRingSize & (OutputRingSize - 1)) == 0, nameof(OutputRingSize), "a power of two from 64 to 16777216");
+        Require(MaxBatchSize >= 1 && MaxBatchSize <= InputRingSize, nameof(MaxBatchSize), "1 to InputRingSize");
+        Require(TickIntervalMs is >= 0 and <= 60_000, nameof(TickIntervalMs), "0 to 60000");
+        Require(DrainTimeoutMs is >= 0 and <= 600_000, nameof(DrainTimeoutMs), "0 to 600000");
+    }
+
+    private static void Require(bool ok, string field, string why)
+    {
+        if (!ok) throw new ArgumentException($"engine options: {field}: {why}");
+    }
+}
+
+/// <summary>Microseconds since the Unix epoch. Only publishers read it; the business logic reads event stamps.</summary>
+public interface IClock
+{
+    long NowUs();
+}
+
+/// <summary>Wall time at start plus a monotonic stopwatch: never steps backwards when NTP adjusts the clock.</summary>
+public sealed class SystemClock : IClock
+{
+    public static readonly SystemClock Instance = new();
+    private readonly long _startUnixUs = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / TimeSpan.TicksPerMicrosecond;
+    private readonly long _startTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+
+    public long NowUs() =>
+        _startUnixUs + (long)(System.Diagnostics.Stopwatch.GetElapsedTime(_startTimestamp).Ticks / TimeSpan.TicksPerMicrosecond);
+}
+
+/// <summary>A clock the test moves by hand.</summary>
+public sealed class ManualClock(long startUs) : IClock
+{
+    private long _nowUs = startUs;
+    public long NowUs() => Volatile.Read(ref _nowUs);
+    public void Advance(long us) => Interlocked.Add(ref _nowUs, us);
+}

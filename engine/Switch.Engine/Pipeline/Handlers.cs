@@ -1,0 +1,91 @@
+using Switch.Engine.Business;
+using Switch.Engine.Events;
+using Switch.Journal;
+using Switch.Ring;
+
+namespace Switch.Engine.Pipeline;
+
+/// <summary>
+/// First consumer of the input ring: appends every event to the journal and commits once per batch (group
+/// commit). Its sequence advances only after the commit, so everything behind it sees durable events only.
+/// This commit is the one seam where "durable" is defined (later: also acknowledged by a standby).
+/// </summary>
+internal sealed class JournalHandler(EventJournal journal) : IEventHandler<InputEvent>
+{
+    private readonly byte[] _scratch = new byte[EventCodec.MaxEncodedBytes];
+
+    public long Commits { get; private set; }
+
+    public void OnEvent(ref InputEvent evt, long sequence, bool endOfBatch)
+    {
+        int length = EventCodec.Encode(ref evt, _scratch);
+        journal.Append(_scratch.AsSpan(0, length));
+        if (endOfBatch)
+        {
+            journal.Commit();
+            Commits++;
+        }
+    }
+}
+
+/// <summary>Second consumer: the business logic, on its own thread, behind the journal.</summary>
+internal sealed class LogicHandler(SwitchLogic logic) : IEventHandler<InputEvent>
+{
+    public void OnEvent(ref InputEvent evt, long sequence, bool endOfBatch) => logic.Apply(ref evt);
+}
+
+/// <summary>The logic's outputs go into the output ring, one claimed slot at a time; a full ring back-pressures.</summary>
+internal sealed class OutputRingSink(RingBuffer<OutputEvent> ring) : IOutputSink
+{
+    private long _pending = -1;
+
+    public ref OutputEvent Begin()
+    {
+        if (_pending >= 0) throw new InvalidOperationException("output sink: Begin twice without End");
+        _pending = ring.Next();
+        ref OutputEvent slot = ref ring[_pending];
+        slot.Reset();
+        return ref slot;
+    }
+
+    public void End()
+    {
+        if (_pending < 0) throw new InvalidOperationException("output sink: End without Begin");
+        ring.Publish(_pending);
+        _pending = -1;
+    }
+}
+
+/// <summary>Rebuilds the logic from the journal: genesis first, then every event, outputs discarded.</summary>
+internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic) : IJournalVisitor
+{
+    private InputEvent _event;
+
+    public SwitchLogic? Logic { get; private set; }
+    public SwitchConfig? GenesisConfig { get; private set; }
+    public long EventsReplayed { get; private set; }
+
+    public void OnRecord(long address, ReadOnlySpan<byte> record)
+    {
+        if (Logic is null)
+        {
+            if (!EventCodec.IsGenesis(record))
+            {
+                throw new InvalidDataException($"journal: the first record (at address {address}) is not the genesis record");
+            }
+            GenesisConfig = SwitchConfig.FromJsonUtf8(record[1..]);
+            Logic = createLogic(GenesisConfig);
+            return;
+        }
+        try
+        {
+            EventCodec.Decode(record, ref _event);
+        }
+        catch (FormatException e)
+        {
+            throw new InvalidDataException($"journal: record at address {address} does not decode: {e.Message}", e);
+        }
+        Logic.Apply(ref _event);
+        EventsReplayed++;
+    }
+}

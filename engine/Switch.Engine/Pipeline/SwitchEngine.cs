@@ -1,0 +1,256 @@
+using Switch.Engine.Business;
+using Switch.Engine.Events;
+using Switch.Journal;
+using Switch.Ring;
+
+namespace Switch.Engine.Pipeline;
+
+/// <summary>
+/// The running engine: producers → input ring → journaler (group commit) → business logic (one thread) →
+/// output ring → the adapters' output handler. Start recovers from the journal in the data directory: the
+/// genesis configuration, then every event replayed into a fresh logic with outputs discarded; then it runs.
+/// </summary>
+public sealed class SwitchEngine : IDisposable
+{
+    /// <summary>Largest configuration the journal takes as its genesis record.</summary>
+    public const int MaxGenesisBytes = 256 * 1024;
+
+    private readonly EngineOptions _options;
+    private readonly EventJournal _journal;
+    private readonly RingBuffer<InputEvent> _input;
+    private readonly RingBuffer<OutputEvent> _output;
+    private readonly BatchEventProcessor<InputEvent, JournalHandler> _journaler;
+    private readonly BatchEventProcessor<InputEvent, LogicHandler> _logicProcessor;
+    private readonly BatchEventProcessor<OutputEvent, IEventHandler<OutputEvent>> _outputProcessor;
+    private readonly Thread[] _threads;
+    private readonly Timer? _ticker;
+    private int _disposed;
+
+    private SwitchEngine(EngineOptions options, EventJournal journal, SwitchLogic logic, RecoveryReport recovery,
+        IEventHandler<OutputEvent> outputHandler)
+    {
+        _options = options;
+        _journal = journal;
+        Logic = logic;
+        Recovery = recovery;
+        IWaitStrategy Wait() => options.Wait switch
+        {
+            WaitKind.Blocking => new BlockingWaitStrategy(),
+            WaitKind.Yielding => new YieldingWaitStrategy(),
+            WaitKind.BusySpin => new BusySpinWaitStrategy(),
+            _ => throw new ArgumentOutOfRangeException(nameof(options)),
+        };
+        _input = RingBuffer<InputEvent>.CreateMultiProducer(options.InputRingSize, Wait());
+        _output = RingBuffer<OutputEvent>.CreateSingleProducer(options.OutputRingSize, Wait());
+
+        _journaler = new BatchEventProcessor<InputEvent, JournalHandler>(
+            _input, _input.NewBarrier(), new JournalHandler(journal), options.MaxBatchSize);
+        _logicProcessor = new BatchEventProcessor<InputEvent, LogicHandler>(
+            _input, _input.NewBarrier(_journaler.Sequence), new LogicHandler(logic), options.MaxBatchSize);
+        _input.AddGatingSequences(_logicProcessor.Sequence);
+        _outputProcessor = new BatchEventProcessor<OutputEvent, IEventHandler<OutputEvent>>(
+            _output, _output.NewBarrier(), outputHandler, options.OutputRingSize);
+        _output.AddGatingSequences(_outputProcessor.Sequence);
+        logic.SetSink(new OutputRingSink(_output));
+
+        _threads =
+        [
+            _outputProcessor.Start("switch-output"),
+            _logicProcessor.Start("switch-logic"),
+            _journaler.Start("switch-journal"),
+        ];
+        if (options.TickIntervalMs > 0)
+        {
+            _ticker = new Timer(_ => PublishTick(), null, options.TickIntervalMs, options.TickIntervalMs);
+        }
+    }
+
+    /// <summary>
+    /// Opens (or creates) the journal in <see cref="EngineOptions.DataDirectory"/>, recovers, and starts the threads.
+    /// A new journal starts from <paramref name="config"/>; an existing one from its own genesis record.
+    /// </summary>
+    public static SwitchEngine Start(EngineOptions options, SwitchConfig config, IEventHandler<OutputEvent>? outputHandler = null)
+    {
+        options.Validate();
+        ConfigValidator.Validate(config);
+        Directory.CreateDirectory(options.DataDirectory);
+        // The genesis record holds the whole configuration: allow it up to 256 KiB (ring events stay under 512 bytes).
+        EventJournal journal = OpenJournal(options.DataDirectory);
+        try
+        {
+            var replay = new ReplayVisitor(c => new SwitchLogic(c, new DiscardingSink()));
+            long records = journal.Replay(replay);
+            SwitchLogic logic;
+            bool configFromJournal = replay.Logic is not null;
+            if (replay.Logic is null)
+            {
+                if (records != 0) throw new InvalidDataException("journal: records present but no genesis");
+                byte[] genesis = EventCodec.EncodeGenesis(config.ToJsonUtf8());
+                if (genesis.Length > MaxGenesisBytes)
+                {
+                    throw new ConfigException($"configuration: {genesis.Length} bytes as JSON, more than the {MaxGenesisBytes} the journal takes");
+                }
+                journal.Append(genesis);
+                journal.Commit();
+                logic = new SwitchLogic(config, new DiscardingSink());
+            }
+            else
+            {
+                logic = replay.Logic;
+            }
+            bool configDiffers = configFromJournal && !config.ToJsonUtf8().AsSpan().SequenceEqual(replay.GenesisConfig!.ToJsonUtf8());
+            var recovery = new RecoveryReport(records, replay.EventsReplayed, configFromJournal, configDiffers,
+                logic.Transactions.LastId, CountUnresolved(logic));
+            return new SwitchEngine(options, journal, logic, recovery, outputHandler ?? new DiscardingOutputHandler());
+        }
+        catch
+        {
+            journal.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The business state. Read it only while the engine is stopped or quiescent (tests, tools).</summary>
+    public SwitchLogic Logic { get; }
+    public RecoveryReport Recovery { get; }
+    public int InputCapacity => _input.BufferSize;
+    /// <summary>The highest input sequence journaled and committed.</summary>
+    public long DurableSequence => _journaler.Sequence.Value;
+    /// <summary>The highest input sequence applied by the business logic.</summary>
+    public long AppliedSequence => _logicProcessor.Sequence.Value;
+    public long PublishedSequence => _input.Cursor;
+    /// <summary>What stopped the engine, if anything did. A stopped engine accepts nothing more.</summary>
+    public Exception? Fault => _journaler.Fault ?? _logicProcessor.Fault ?? _outputProcessor.Fault
+        ?? (_input.IsHalted ? _input.HaltReason : null) ?? (_output.IsHalted ? _output.HaltReason : null);
+
+    /// <summary>Claims an input slot, waiting while the ring is full (back pressure). Fill it, then <see cref="Publish"/>.</summary>
+    public long Claim() => _input.Next();
+
+    /// <summary>Claims an input slot or returns false at once when the ring is full (the caller answers RESOURCE_EXHAUSTED).</summary>
+    public bool TryClaim(out long sequence) => _input.TryNext(out sequence);
+
+    /// <summary>The claimed slot, reset, ready to fill.</summary>
+    public ref InputEvent Slot(long sequence)
+    {
+        ref InputEvent slot = ref _input[sequence];
+        slot.Reset();
+        return ref slot;
+    }
+
+    /// <summary>Stamps the time and publishes a claimed, filled slot.</summary>
+    public void Publish(long sequence)
+    {
+        _input[sequence].TimestampUs = _options.Clock.NowUs();
+        _input.Publish(sequence);
+    }
+
+    /// <summary>Copies a whole event in (convenient for tests and tools; adapters fill slots in place).</summary>
+    public long Publish(in InputEvent e)
+    {
+        long sequence = _input.Next();
+        _input[sequence] = e;
+        Publish(sequence);
+        return sequence;
+    }
+
+    public void PublishTick()
+    {
+        if (Volatile.Read(ref _disposed) != 0 || _input.IsHalted)
+        {
+            return;
+        }
+        // A tick never waits: if the ring is full, the next one will do.
+        if (_input.TryNext(out long sequence))
+        {
+            Slot(sequence).Kind = EventKind.Tick;
+            Publish(sequence);
+        }
+    }
+
+    /// <summary>Waits until everything published so far is applied and handed out. False on timeout or fault.</summary>
+    public bool WaitUntilIdle(int timeoutMs)
+    {
+        long target = _input.Cursor;
+        var deadline = Environment.TickCount64 + timeoutMs;
+        var spin = new SpinWait();
+        while (Environment.TickCount64 < deadline)
+        {
+            if (Fault is not null)
+            {
+                return false;
+            }
+            if (_logicProcessor.Sequence.Value >= target && _outputProcessor.Sequence.Value >= _output.Cursor)
+            {
+                return true;
+            }
+            spin.SpinOnce(sleep1Threshold: 20);
+        }
+        return false;
+    }
+
+    /// <summary>Stops accepting ticks, drains what was accepted (bounded), stops the threads, closes the journal.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        _ticker?.Dispose();
+        WaitUntilIdle(_options.DrainTimeoutMs);
+        _journaler.Halt();
+        _logicProcessor.Halt();
+        _outputProcessor.Halt();
+        foreach (Thread t in _threads)
+        {
+            if (!t.Join(TimeSpan.FromSeconds(10)))
+            {
+                throw new InvalidOperationException($"engine: thread {t.Name} did not stop");
+            }
+        }
+        _journal.Dispose();
+    }
+
+    internal static EventJournal OpenJournal(string dataDirectory) => EventJournal.Open(new JournalOptions
+    {
+        DirectoryPath = Path.Combine(dataDirectory, "journal"),
+        MaxRecordBytes = MaxGenesisBytes,
+    });
+
+    private static long CountUnresolved(SwitchLogic logic)
+    {
+        long count = 0;
+        for (long id = logic.Transactions.OldestRetainedId; id <= logic.Transactions.LastId; id++)
+        {
+            if (!logic.Transactions.ById(id).IsFinal) count++;
+        }
+        return count;
+    }
+
+    private sealed class DiscardingOutputHandler : IEventHandler<OutputEvent>
+    {
+        public void OnEvent(ref OutputEvent evt, long sequence, bool endOfBatch) { }
+    }
+}
+
+/// <summary>What recovery found: the adapters print it at start.</summary>
+/// <param name="JournalRecords">Records in the journal, genesis included.</param>
+/// <param name="EventsReplayed">Input events applied during replay.</param>
+/// <param name="ConfigFromJournal">The engine runs on the journal's genesis configuration, not the one given.</param>
+/// <param name="ConfigDiffers">The given configuration differs from the journal's (change it with operator events).</param>
+/// <param name="LastTransactionId">The last transaction id issued.</param>
+/// <param name="Unresolved">Transactions not final after replay: their deadlines and queries resume on ticks.</param>
+public sealed record RecoveryReport(long JournalRecords, long EventsReplayed, bool ConfigFromJournal, bool ConfigDiffers,
+    long LastTransactionId, long Unresolved);
+
+/// <summary>Rebuilds the logic from a stopped engine's journal with its outputs going to a sink of the caller's
+/// choosing: replay checks, audits, tools.</summary>
+public static class JournalReplay
+{
+    public static SwitchLogic Run(string dataDirectory, IOutputSink sink)
+    {
+        using EventJournal journal = SwitchEngine.OpenJournal(dataDirectory);
+        var replay = new ReplayVisitor(c => new SwitchLogic(c, sink));
+        journal.Replay(replay);
+        return replay.Logic ?? throw new InvalidDataException("journal: empty, no genesis record");
+    }
+}
