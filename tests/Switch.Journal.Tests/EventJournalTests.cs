@@ -152,6 +152,23 @@ public class EventJournalTests
     }
 
     [Fact]
+    public void Append_does_not_allocate()
+    {
+        using var temp = new TempJournalDirectory();
+        // 1 MiB pages: the measured appends stay inside one page, so no page flush (FasterLog's, which allocates) runs.
+        using var journal = EventJournal.Open(new JournalOptions { DirectoryPath = temp.Path, PageSizeBytes = 1 << 20 });
+        journal.Replay(new CollectingVisitor());
+        var record = new byte[100];
+        for (int i = 0; i < 100; i++) journal.Append(record); // warm up: JIT, first page
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 300; i++) journal.Append(record);
+        long allocatedBytes = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocatedBytes);
+    }
+
+    [Fact]
     public void Append_or_commit_before_replay_is_refused_and_replay_runs_once()
     {
         using var temp = new TempJournalDirectory();
