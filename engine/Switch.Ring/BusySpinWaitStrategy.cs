@@ -1,3 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
+
 namespace Switch.Ring;
 
 /// <summary>
@@ -17,11 +21,28 @@ public sealed class BusySpinWaitStrategy : IWaitStrategy
             {
                 return available;
             }
+            CpuPause();
         }
         return available;
     }
 
     public void Signal()
     {
+    }
+
+    // A pause hint, not a yield: it tells the CPU this is a spin loop, which frees pipeline
+    // resources for a hyper-threaded sibling (often the producer) and avoids the memory-order
+    // mis-speculation flush when the awaited line finally changes. Tens of cycles at most.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CpuPause()
+    {
+        if (X86Base.IsSupported)
+        {
+            X86Base.Pause();
+        }
+        else if (ArmBase.IsSupported)
+        {
+            ArmBase.Yield();
+        }
     }
 }

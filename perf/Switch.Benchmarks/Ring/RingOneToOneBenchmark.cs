@@ -1,0 +1,55 @@
+using BenchmarkDotNet.Attributes;
+using Switch.Ring;
+
+namespace Switch.Benchmarks.Ring;
+
+/// <summary>
+/// One producer thread (the benchmark thread) to one consumer thread on a single-producer ring.
+/// Each invocation publishes <see cref="EventsPerInvoke"/> events and waits until the consumer has
+/// handled them all, so the time per operation is the end-to-end cost per event (events/s = 1e9 / ns).
+/// </summary>
+[MemoryDiagnoser]
+public class RingOneToOneBenchmark
+{
+    private const int EventsPerInvoke = 1 << 22;
+    private const int RingSize = 1 << 16;
+
+    private RingBuffer<BenchEvent> _ring = null!;
+    private BatchEventProcessor<BenchEvent, SummingHandler> _processor = null!;
+    private Thread _consumerThread = null!;
+
+    /// <summary>Slots per claim: 1 is Next()/Publish(s), more is Next(n)/Publish(lo, hi).</summary>
+    [Params(1, 64)]
+    public int ClaimSize { get; set; }
+
+    [Params("BusySpin", "Yielding")]
+    public string WaitStrategy { get; set; } = "Yielding";
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _ring = RingBuffer<BenchEvent>.CreateSingleProducer(RingSize, RingBenchmarkSupport.CreateWaitStrategy(WaitStrategy));
+        _processor = new BatchEventProcessor<BenchEvent, SummingHandler>(_ring, _ring.NewBarrier(), default, maxBatchSize: 4096);
+        _ring.AddGatingSequences(_processor.Sequence);
+        _consumerThread = _processor.Start("ring-bench-consumer");
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _processor.Halt();
+        _consumerThread.Join();
+        if (_processor.Fault is not null)
+        {
+            throw new InvalidOperationException("the consumer failed", _processor.Fault);
+        }
+    }
+
+    [Benchmark(OperationsPerInvoke = EventsPerInvoke)]
+    public long OneProducerOneConsumer()
+    {
+        long last = RingBenchmarkSupport.Produce(_ring, EventsPerInvoke, ClaimSize, producerId: 0);
+        RingBenchmarkSupport.AwaitConsumer(_processor.Sequence, last);
+        return last;
+    }
+}
