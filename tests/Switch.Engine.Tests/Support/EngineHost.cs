@@ -34,21 +34,42 @@ public sealed class TempDirectory : IDisposable
         try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
-    /// <summary>Copies a directory tree as it is on disk now: what a crash at this instant would leave behind.</summary>
+    /// <summary>
+    /// Copies a directory tree as it is on disk now: what a crash at this instant would leave behind. Metadata
+    /// (commit records, manifest) is copied before log data, so the copy's log holds at least what its commit
+    /// records promise, as on a real disk; a metadata file that vanishes mid-copy (superseded) restarts that pass.
+    /// </summary>
     public static void CopyTree(string from, string to)
     {
-        Directory.CreateDirectory(to);
-        foreach (string dir in Directory.GetDirectories(from, "*", SearchOption.AllDirectories))
+        static bool IsLogData(string file) => file.Contains($"{System.IO.Path.DirectorySeparatorChar}log{System.IO.Path.DirectorySeparatorChar}");
+        for (int attempt = 0; ; attempt++)
         {
-            Directory.CreateDirectory(dir.Replace(from, to));
+            if (CopyFiles(from, to, file => !IsLogData(file))) break;
+            if (attempt == 20) throw new IOException("metadata kept changing while copying");
         }
-        foreach (string file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+        CopyFiles(from, to, IsLogData);
+    }
+
+    private static bool CopyFiles(string from, string to, Func<string, bool> which)
+    {
+        bool complete = true;
+        foreach (string file in Directory.GetFiles(from, "*", SearchOption.AllDirectories).Where(which))
         {
             if (System.IO.Path.GetFileName(file) == "lock") continue; // a crashed process holds no lock
-            using var source = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var target = new FileStream(file.Replace(from, to), FileMode.Create, FileAccess.Write);
-            source.CopyTo(target);
+            string target = to + file[from.Length..];
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(target)!);
+            try
+            {
+                using var source = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                using var sink = new FileStream(target, FileMode.Create, FileAccess.Write);
+                source.CopyTo(sink);
+            }
+            catch (FileNotFoundException)
+            {
+                complete = false;
+            }
         }
+        return complete;
     }
 }
 

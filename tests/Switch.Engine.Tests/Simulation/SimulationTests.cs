@@ -1,0 +1,427 @@
+using Switch.Engine.Business;
+using Switch.Engine.Events;
+using Switch.Engine.Pipeline;
+using Switch.Engine.Tests.Support;
+using Xunit.Abstractions;
+
+namespace Switch.Engine.Tests.Simulation;
+
+/// <summary>
+/// A seeded simulation of the real engine (threads, journal on disk) against a simulated bank: random requests,
+/// duplicates, bank answers that succeed, fail, get lost or arrive late, requests lost before the bank, time
+/// passing, operator changes, and crashes (the data directory copied as it is at that instant, the engine
+/// dropped, a new one recovered from the copy). After every step it checks the invariants. A failure names its
+/// seed and step; SWITCH_SIM_SEED and SWITCH_SIM_STEPS replay it.
+/// </summary>
+public sealed class SimulationTests(ITestOutputHelper output)
+{
+    public static TheoryData<int> Seeds()
+    {
+        var data = new TheoryData<int>();
+        string? fixedSeed = Environment.GetEnvironmentVariable("SWITCH_SIM_SEED");
+        if (fixedSeed is not null)
+        {
+            data.Add(int.Parse(fixedSeed));
+            return data;
+        }
+        foreach (int seed in new[] { 1, 42, 20261121 })
+        {
+            data.Add(seed);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void Invariants_hold_through_random_events_lost_answers_timeouts_and_crashes(int seed)
+    {
+        int steps = int.TryParse(Environment.GetEnvironmentVariable("SWITCH_SIM_STEPS"), out int s) ? s : 1_500;
+        using var world = new SimWorld(seed);
+        int step = 0;
+        try
+        {
+            for (; step < steps; step++)
+            {
+                world.Step();
+            }
+            world.Finish();
+        }
+        catch (Exception e)
+        {
+            throw new Xunit.Sdk.XunitException(
+                $"simulation failed at seed {seed}, step {step} (replay: SWITCH_SIM_SEED={seed} SWITCH_SIM_STEPS={step + 1}): {e.Message}\n{e}");
+        }
+        output.WriteLine($"seed {seed}: {steps} steps, {world.Summary}");
+        Assert.True(world.Crashes > 0, "the run had no crash; the seed or the step count is too small");
+        Assert.True(world.FinalOutcomes > 100, $"only {world.FinalOutcomes} final outcomes: the workload is too thin");
+    }
+}
+
+/// <summary>The simulated world: an institution side, a bank side with its own ledger, and the engine.</summary>
+internal sealed class SimWorld : IDisposable
+{
+    private static readonly string[] Institutions = ["ALIPAY", "TENPAY"];
+    private static readonly string[] BankRefs = ["102", "103", "308", "102100099996", "308584000013"];
+    private static readonly string[] FailReasons = ["INSUFFICIENT_FUNDS", "ACCOUNT_CLOSED", "LIMIT_EXCEEDED"];
+
+    private readonly Random _random;
+    private readonly TempDirectory _root = new();
+    private readonly ManualClock _clock = new(LogicHarness.StartUs);
+    private readonly SwitchConfig _config = TestConfigs.Small(transactionCapacity: 8192, dailyAccountLimitFen: 3_000_000);
+    private OutputRecorder _recorder = new();
+    private SwitchEngine _engine;
+    private int _generation;
+
+    // The bank's side: what it executed, per switch transaction id.
+    private readonly Dictionary<long, BankEntry> _ledger = new();
+    private readonly List<OutputEvent> _undelivered = new();
+    private readonly List<InputEvent> _lateAnswers = new();
+
+    // The institutions' side: every final outcome they were told, and the feed as they saw it.
+    private readonly Dictionary<long, (TransactionStatus Status, long FeedNo, string Institution, string OrderNo)> _finals = new();
+    private readonly Dictionary<string, long> _lastFeedNo = new();
+    private readonly List<(string Institution, string OrderNo)> _payments = new();
+
+    public SimWorld(int seed)
+    {
+        _random = new Random(seed);
+        _engine = StartEngine();
+    }
+
+    public int Crashes { get; private set; }
+    public int FinalOutcomes => _finals.Count;
+    public string Summary => $"{Crashes} crashes, {_finals.Count} final outcomes, {_ledger.Count} bank entries, " +
+        $"{_engine.Logic.Transactions.LastId} transactions, {_engine.Logic.DiscrepancyCount} discrepancies";
+
+    private string DataDirectory => _root.Sub($"gen{_generation}");
+
+    private SwitchEngine StartEngine() => SwitchEngine.Start(EngineTestOptions.For(DataDirectory, _clock), _config, _recorder);
+
+    public void Step()
+    {
+        int roll = _random.Next(100);
+        if (roll < 32) NewRequest();
+        else if (roll < 62) DeliverToBank();
+        else if (roll < 70) DeliverLateAnswer();
+        else if (roll < 94) PassTime();
+        else if (roll < 98) OperatorChange();
+        else
+        {
+            Crash();
+            return;
+        }
+        Settle();
+    }
+
+    public void Finish()
+    {
+        // Heal the world: every endpoint up, deliver everything, let time pass until nothing is left open.
+        foreach (BankConfig bank in _config.Banks)
+        {
+            for (int i = 0; i < bank.Endpoints.Count; i++)
+            {
+                var up = new InputEvent { Kind = EventKind.SetEndpointState, EndpointIndex = i, EndpointState = EndpointState.Up };
+                up.BankRef.Set(bank.Code.ToString("D3"));
+                _engine.Publish(up);
+            }
+        }
+        for (int round = 0; round < 200 && (HasOpenTransactions() || _undelivered.Count > 0); round++)
+        {
+            while (_undelivered.Count > 0) DeliverToBank(lose: false);
+            while (_lateAnswers.Count > 0) DeliverLateAnswer();
+            _clock.Advance(5_000_000);
+            _engine.PublishTick();
+            Settle();
+        }
+        Assert.False(HasOpenTransactions(), "transactions still open after healing");
+        CheckBankAgreesWithSwitch(requireAll: true);
+    }
+
+    private bool HasOpenTransactions()
+    {
+        TransactionTable table = _engine.Logic.Transactions;
+        for (long id = table.OldestRetainedId; id <= table.LastId; id++)
+        {
+            if (!table.ById(id).IsFinal) return true;
+        }
+        return false;
+    }
+
+    private void NewRequest()
+    {
+        string inst = Institutions[_random.Next(Institutions.Length)];
+        int kind = _random.Next(100);
+        InputEvent e;
+        if (kind < 60 || _payments.Count == 0)
+        {
+            // Order numbers come from a small pool, so repeats (same or different content) happen.
+            string order = $"P{_random.Next(400)}";
+            long amount = _random.Next(1, 4) * 10_000L; // a few distinct amounts: repeats often match
+            e = LogicHarness.Request(RequestType.AgreementPayment, inst, order, amount,
+                BankRefs[_random.Next(BankRefs.Length)], $"6222{_random.Next(30):D4}");
+            _payments.Add((inst, order));
+        }
+        else if (kind < 80)
+        {
+            e = LogicHarness.Request(RequestType.Payout, inst, $"O{_random.Next(300)}", _random.Next(1, 3) * 5_000L,
+                BankRefs[_random.Next(BankRefs.Length)], $"6222{_random.Next(30):D4}");
+        }
+        else if (kind < 92)
+        {
+            var (pInst, pOrder) = _payments[_random.Next(_payments.Count)];
+            e = LogicHarness.Request(RequestType.Refund, pInst, $"R{_random.Next(300)}", _random.Next(1, 3) * 5_000L,
+                bank: "", account: "", originalOrderNo: pOrder);
+        }
+        else
+        {
+            e = LogicHarness.Request(RequestType.Query, inst, $"P{_random.Next(400)}", 0, bank: "", account: "", currency: "");
+        }
+        _engine.Publish(e);
+    }
+
+    private void DeliverToBank(bool lose = true)
+    {
+        if (_undelivered.Count == 0) return;
+        int pick = _random.Next(_undelivered.Count);
+        OutputEvent request = _undelivered[pick];
+        _undelivered.RemoveAt(pick);
+        if (lose && _random.Next(100) < 5)
+        {
+            return; // lost on the way to the bank
+        }
+        long ageUs = _clock.NowUs() - request.TimestampUs;
+        bool pastDeadline = ageUs > _config.Rules.BankTimeoutMs * 1000L;
+        _ledger.TryGetValue(request.TransactionId, out BankEntry? entry);
+        BankReply reply;
+        string reason = "";
+        switch (request.Operation)
+        {
+            case BankOperation.Debit:
+            case BankOperation.Credit:
+                if (entry is { Executed: true })
+                {
+                    throw new InvalidOperationException($"transaction {request.TransactionId} sent to the bank twice for execution");
+                }
+                if (pastDeadline || entry is { Reversed: true })
+                {
+                    return; // a bank refuses work past its deadline, or already reversed: nothing executes, no answer
+                }
+                bool ok = _random.Next(100) < 85;
+                entry ??= new BankEntry(request.TransactionId, request.Operation, request.AmountFen);
+                entry.Executed = true;
+                entry.Succeeded = ok;
+                _ledger[request.TransactionId] = entry;
+                reply = ok ? BankReply.Succeeded : BankReply.Failed;
+                reason = ok ? "" : FailReasons[_random.Next(FailReasons.Length)];
+                break;
+            case BankOperation.Query:
+                if (entry is null || (!entry.Executed && !entry.Reversed)) reply = BankReply.NotFound;
+                else if (entry.Reversed) { reply = BankReply.Failed; reason = "REVERSED"; }
+                else reply = _random.Next(100) < 10 ? BankReply.Pending : entry.Succeeded ? BankReply.Succeeded : BankReply.Failed;
+                break;
+            case BankOperation.Reverse:
+                entry ??= new BankEntry(request.TransactionId, BankOperation.Debit, request.AmountFen);
+                entry.Reversed = true; // undoes a debit if it executed; bars it if it arrives later
+                _ledger[request.TransactionId] = entry;
+                reply = BankReply.Succeeded;
+                break;
+            default:
+                throw new InvalidOperationException($"unexpected bank operation {request.Operation}");
+        }
+        var answer = new InputEvent { Kind = EventKind.BankResult, TransactionId = request.TransactionId, Operation = request.Operation, Reply = reply };
+        answer.Reason.Set(reason);
+        int fate = _random.Next(100);
+        if (fate < 10) return;                                     // the answer is lost
+        if (fate < 20) { _lateAnswers.Add(answer); return; }       // the answer arrives late
+        _engine.Publish(answer);
+    }
+
+    private void DeliverLateAnswer()
+    {
+        if (_lateAnswers.Count == 0) return;
+        int pick = _random.Next(_lateAnswers.Count);
+        InputEvent answer = _lateAnswers[pick];
+        _lateAnswers.RemoveAt(pick);
+        _engine.Publish(answer);
+    }
+
+    private void PassTime()
+    {
+        _clock.Advance(_random.Next(0, 1_500_000));
+        _engine.PublishTick();
+    }
+
+    private void OperatorChange()
+    {
+        var e = new InputEvent();
+        e.BankRef.Set(BankRefs[_random.Next(3)]);
+        if (_random.Next(2) == 0)
+        {
+            e.Kind = EventKind.SetEndpointWeights;
+            e.EndpointCount = 2;
+            int w = _random.Next(0, 10_001);
+            e.WeightsBps[0] = w;
+            e.WeightsBps[1] = 10_000 - w;
+        }
+        else
+        {
+            e.Kind = EventKind.SetEndpointState;
+            e.EndpointIndex = _random.Next(2);
+            e.EndpointState = (EndpointState)_random.Next(3);
+        }
+        _engine.Publish(e);
+    }
+
+    /// <summary>Waits for the engine, takes in what it handed out, and checks every invariant.</summary>
+    private void Settle()
+    {
+        Assert.True(_engine.WaitUntilIdle(30_000), $"engine not idle: {_engine.Fault}");
+        Absorb(_recorder.Drain());
+        CheckInvariants();
+    }
+
+    private void Absorb(List<OutputEvent> outputs)
+    {
+        foreach (OutputEvent o in outputs)
+        {
+            switch (o.Kind)
+            {
+                case OutputKind.BankRequest:
+                    _undelivered.Add(o);
+                    break;
+                case OutputKind.Feed:
+                {
+                    string inst = o.Institution.ToString();
+                    long last = _lastFeedNo.GetValueOrDefault(inst);
+                    Assert.True(o.FeedNo == last + 1, $"{inst} feed jumped from {last} to {o.FeedNo}");
+                    _lastFeedNo[inst] = o.FeedNo;
+                    RecordFinal(o);
+                    break;
+                }
+                case OutputKind.Answer when o.Status is TransactionStatus.Succeeded or TransactionStatus.Failed:
+                    RecordFinal(o);
+                    break;
+            }
+        }
+    }
+
+    private void RecordFinal(OutputEvent o)
+    {
+        var seen = (o.Status, o.FeedNo, o.Institution.ToString(), o.OrderNo.ToString());
+        if (_finals.TryGetValue(o.TransactionId, out var before))
+        {
+            Assert.True(before == seen, $"final outcome of {o.TransactionId} changed from {before} to {seen}");
+            return;
+        }
+        _finals.Add(o.TransactionId, seen);
+    }
+
+    private void CheckInvariants()
+    {
+        SwitchLogic logic = _engine.Logic;
+        Assert.Equal(0, logic.PositionSumFen());
+        long feeFen = 0, reservedFen = 0;
+        foreach (Institution inst in logic.Institutions)
+        {
+            reservedFen += inst.ReservedDebitFen;
+            Assert.True(inst.ReservedDebitFen >= 0);
+        }
+        foreach (Bank bank in logic.Banks)
+        {
+            foreach (Endpoint endpoint in bank.Endpoints)
+            {
+                Assert.InRange(endpoint.InFlight, 0, endpoint.InFlightCap);
+            }
+        }
+        TransactionTable table = logic.Transactions;
+        for (long id = table.OldestRetainedId; id <= table.LastId; id++)
+        {
+            ref Transaction tx = ref table.ById(id);
+            if (tx.IsFinal && tx.Status == TransactionStatus.Succeeded) feeFen += tx.FeeFen;
+            Assert.True(tx.RefundedFen + tx.RefundReservedFen <= tx.AmountFen, $"refunds of {id} exceed it");
+        }
+        Assert.Equal(feeFen, logic.SwitchFeeFen);
+        CheckBankAgreesWithSwitch(requireAll: false);
+    }
+
+    /// <summary>Every final outcome the switch reported matches what the bank really did.</summary>
+    private void CheckBankAgreesWithSwitch(bool requireAll)
+    {
+        foreach (var (id, final) in _finals)
+        {
+            _ledger.TryGetValue(id, out BankEntry? entry);
+            bool moved = entry is { Executed: true, Succeeded: true, Reversed: false };
+            Assert.True(moved == (final.Status == TransactionStatus.Succeeded),
+                $"transaction {id}: switch says {final.Status}, bank executed={entry?.Executed} succeeded={entry?.Succeeded} reversed={entry?.Reversed}");
+        }
+        if (requireAll)
+        {
+            foreach (BankEntry entry in _ledger.Values.Where(e => e.Executed && e.Succeeded && !e.Reversed))
+            {
+                Assert.True(_finals.ContainsKey(entry.TransactionId), $"bank executed {entry.TransactionId} but no institution was told");
+            }
+        }
+    }
+
+    /// <summary>
+    /// The process dies: a few events are in flight, the data directory is copied as it is on disk at this
+    /// instant, and a new engine recovers from the copy. Everything handed out before the copy must survive;
+    /// whatever the old engine did after the copy never happened.
+    /// </summary>
+    private void Crash()
+    {
+        Crashes++;
+        int inFlight = _random.Next(0, 4);
+        for (int i = 0; i < inFlight; i++)
+        {
+            if (_random.Next(2) == 0) NewRequest(); else DeliverToBank();
+        }
+        Absorb(_recorder.Drain());
+        string crashed = DataDirectory;
+        _generation++;
+        TempDirectory.CopyTree(crashed, DataDirectory);
+        _engine.Dispose();
+        _recorder.Drain(); // effects after the crash instant: they never happened
+
+        _recorder = new OutputRecorder();
+        _engine = StartEngine();
+        Assert.True(_engine.Recovery.ConfigFromJournal);
+        SwitchLogic logic = _engine.Logic;
+        foreach (var (id, final) in _finals)
+        {
+            Assert.True(logic.TryGetOrder(final.Institution, final.OrderNo, out Transaction tx),
+                $"acknowledged {final.Institution}/{final.OrderNo} lost in the crash");
+            Assert.Equal(id, tx.Id);
+            Assert.Equal(final.Status, tx.Status);
+            Assert.Equal(final.FeedNo, tx.FeedNo);
+        }
+        foreach (Institution inst in logic.Institutions)
+        {
+            // The feed resumes from what survived; what institutions saw is a prefix of it.
+            long seen = _lastFeedNo.GetValueOrDefault(inst.Config.Code);
+            Assert.True(inst.FeedCount >= seen, $"{inst.Config.Code} feed went back from {seen} to {inst.FeedCount}");
+            _lastFeedNo[inst.Config.Code] = inst.FeedCount;
+        }
+        // Every bank request handed out before the crash instant was for a transaction that survived it.
+        Assert.All(_undelivered, r => Assert.True(r.TransactionId <= logic.Transactions.LastId,
+            $"a request for {r.TransactionId} went to the bank but the transaction did not survive"));
+        CheckInvariants();
+        Directory.Delete(crashed, recursive: true);
+    }
+
+    public void Dispose()
+    {
+        _engine.Dispose();
+        _root.Dispose();
+    }
+
+    private sealed class BankEntry(long transactionId, BankOperation operation, long amountFen)
+    {
+        public long TransactionId { get; } = transactionId;
+        public BankOperation Operation { get; } = operation;
+        public long AmountFen { get; } = amountFen;
+        public bool Executed;
+        public bool Succeeded;
+        public bool Reversed;
+    }
+}
