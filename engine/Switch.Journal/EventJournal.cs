@@ -110,8 +110,11 @@ public sealed class EventJournal : IDisposable
         _replayStarted = true;
 
         long committedTail = _log.CommittedUntilAddress;
-        // After recovery FasterLog appends at its committed tail; a cut's resume address relies on that.
-        Debug.Assert(_log.TailAddress == committedTail, "recovered tail is the committed tail");
+        // After recovery FasterLog appends at its committed tail; a cut's resume address relies on that, so a
+        // FasterLog that behaved otherwise must stop us before we write a wrong cut (checked once per Open).
+        if (_log.TailAddress != committedTail)
+            throw new InvalidOperationException(
+                $"FasterLog recovered tail {_log.TailAddress} differs from its committed tail {committedTail}");
         var spans = ReadableSpans(committedTail);
 
         long count = 0;
