@@ -1,0 +1,316 @@
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Http.Headers;
+using Google.Protobuf;
+using Switch.Grpc.Framing;
+
+namespace Switch.Grpc.Client;
+
+/// <summary>
+/// One client call over one HTTP/2 stream: sends the request headers and body, reads response headers,
+/// frames and the status (from trailers, or from headers for a Trailers-Only response), and maps transport
+/// failures, local deadline and cancellation to gRPC statuses. Dispose resets the stream if it is still open.
+/// </summary>
+/// <summary>The message-type-free view of a client call that the call objects expose.</summary>
+internal interface IClientCall : IDisposable
+{
+    ValueTask<Metadata> GetResponseHeadersAsync();
+    Status? Status { get; }
+    Metadata Trailers { get; }
+}
+
+internal sealed class ClientCall<TRequest, TResponse> : IClientCall
+    where TRequest : class, IMessage<TRequest>
+    where TResponse : class, IMessage<TResponse>
+{
+    private static readonly TimeSpan MaxTimerTimeout = TimeSpan.FromDays(49);
+
+    /// <summary>Transparent retries of a request the server refused unprocessed (HTTP/2 REFUSED_STREAM).</summary>
+    private const int MaxRefusedRetries = 5;
+
+    private static bool IsRefusedStream(Exception e) =>
+        e.InnerException is HttpProtocolException { ErrorCode: 0x7 } || e is HttpProtocolException { ErrorCode: 0x7 };
+
+    private readonly GrpcChannel _channel;
+    private readonly GrpcMethod<TRequest, TResponse> _method;
+    private readonly CallOptions _options;
+    private readonly DateTime? _deadline;
+    private readonly CancellationTokenSource? _deadlineCts;
+    private readonly CancellationTokenSource _callCts;
+    private Task<HttpResponseMessage>? _sendTask;
+    private HttpContent? _content;
+    private int _refusedRetries;
+    private HttpResponseMessage? _response;
+    private PipeReader? _responsePipe;
+    private GrpcMessageReader<TResponse>? _reader;
+    private bool _headersReceived;
+    private bool _trailersOnly;
+    private Status? _status;
+    private bool _disposed;
+
+    public ClientCall(GrpcChannel channel, GrpcMethod<TRequest, TResponse> method, CallOptions options)
+    {
+        _channel = channel;
+        _method = method;
+        _options = options;
+        _deadline = options.EffectiveDeadline(DateTime.UtcNow);
+        if (_deadline is { } deadline)
+        {
+            _deadlineCts = new CancellationTokenSource();
+            TimeSpan remaining = deadline - DateTime.UtcNow;
+            if (remaining <= TimeSpan.Zero) _deadlineCts.Cancel();
+            else if (remaining < MaxTimerTimeout) _deadlineCts.CancelAfter(remaining);
+            _callCts = CancellationTokenSource.CreateLinkedTokenSource(options.CancellationToken, _deadlineCts.Token);
+        }
+        else
+        {
+            _callCts = CancellationTokenSource.CreateLinkedTokenSource(options.CancellationToken);
+        }
+    }
+
+    public CancellationToken Token => _callCts.Token;
+
+    public Metadata ResponseHeaders { get; private set; } = new();
+
+    public Metadata Trailers { get; private set; } = new();
+
+    /// <summary>The final status, once the response has ended.</summary>
+    public Status? Status => _status;
+
+    public GrpcChannelOptions ChannelOptions => _channel.Options;
+
+    /// <summary>Sends the request headers and starts the body; the response is awaited by the read methods.</summary>
+    public void Start(HttpContent content)
+    {
+        _content = content;
+        if (_deadlineCts?.IsCancellationRequested == true)
+            throw new RpcException(StatusCode.DeadlineExceeded, "Deadline Exceeded");
+        _options.CancellationToken.ThrowIfCancellationRequested();
+
+        var request = new HttpRequestMessage(HttpMethod.Post, _channel.UriFor(_method.Path))
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = content,
+        };
+        HttpRequestHeaders headers = request.Headers;
+        headers.TryAddWithoutValidation("te", "trailers");
+        headers.TryAddWithoutValidation("user-agent", GrpcProtocol.UserAgent);
+        if (_deadline is { } deadline)
+            headers.TryAddWithoutValidation(GrpcProtocol.TimeoutHeader, GrpcTimeout.Format(deadline - DateTime.UtcNow));
+        if (_options.Headers is { } metadata)
+            foreach (var entry in metadata) headers.TryAddWithoutValidation(entry.Key, Metadata.ToWireValue(entry));
+
+        _sendTask = _channel.HttpClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, _callCts.Token);
+        if (content is StreamingRequestContent streaming)
+        {
+            // If the send fails before HttpClient asks for the body, a writer waiting for the stream must not hang.
+            _sendTask.ContinueWith(static (t, s) => ((StreamingRequestContent)s!).Abort(t.Exception!.InnerException!),
+                streaming, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            _sendTask.ContinueWith(static (t, s) => ((StreamingRequestContent)s!).Abort(new OperationCanceledException()),
+                streaming, CancellationToken.None, TaskContinuationOptions.OnlyOnCanceled | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    public async ValueTask<Metadata> GetResponseHeadersAsync()
+    {
+        try
+        {
+            await ReceiveHeadersAsync().ConfigureAwait(false);
+            return ResponseHeaders;
+        }
+        catch (Exception e)
+        {
+            throw Fail(e);
+        }
+    }
+
+    /// <summary>The next response message; null once the response ended with OK; RpcException otherwise.</summary>
+    public async ValueTask<TResponse?> ReadMessageAsync(CancellationToken cancellationToken = default)
+    {
+        if (_status is { } done)
+            return done.Code == StatusCode.OK ? null : throw new RpcException(done, Trailers);
+        CancellationTokenRegistration registration = cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), _callCts)
+            : default;
+        try
+        {
+            if (!_headersReceived) await ReceiveHeadersAsync().ConfigureAwait(false);
+            if (_trailersOnly) return FinishTrailersOnly();
+            TResponse? message = await _reader!.ReadAsync(_callCts.Token).ConfigureAwait(false);
+            if (message is null) FinishFromTrailers();
+            return message;
+        }
+        catch (Exception e)
+        {
+            throw Fail(e);
+        }
+        finally
+        {
+            registration.Dispose();
+        }
+    }
+
+    private async ValueTask ReceiveHeadersAsync()
+    {
+        if (_headersReceived) return;
+        if (_sendTask is null) throw new InvalidOperationException("The call was not started.");
+        HttpResponseMessage response;
+        while (true)
+        {
+            try
+            {
+                response = await _sendTask.ConfigureAwait(false);
+                break;
+            }
+            catch (HttpRequestException e) when (IsRefusedStream(e) && _content is UnaryRequestContent<TRequest> && _refusedRetries < MaxRefusedRetries)
+            {
+                // REFUSED_STREAM means the server processed nothing (e.g. over its stream limit before the client
+                // saw SETTINGS): safe to send again. Only single-message bodies are replayable.
+                _refusedRetries++;
+                Start(_content);
+            }
+        }
+        _response = response;
+        ResponseHeaders = ToMetadata(response.Headers);
+
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            var status = new Status(FromHttpStatus(response.StatusCode), $"Bad gRPC response. HTTP status code: {(int)response.StatusCode}");
+            _status = status;
+            throw new RpcException(status);
+        }
+        if (response.Headers.Contains(GrpcProtocol.StatusHeader))
+        {
+            _headersReceived = true;
+            _trailersOnly = true; // Trailers-Only: the status came in the headers and the body is empty.
+            return;
+        }
+        string? contentType = response.Content.Headers.ContentType?.MediaType;
+        if (!GrpcProtocol.IsGrpcContentType(contentType))
+        {
+            var status = new Status(StatusCode.Internal, $"Bad gRPC response. Invalid content-type value: {contentType}");
+            _status = status;
+            throw new RpcException(status);
+        }
+        Stream body = await response.Content.ReadAsStreamAsync(_callCts.Token).ConfigureAwait(false);
+        _responsePipe = PipeReader.Create(body, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
+        _reader = new GrpcMessageReader<TResponse>(_responsePipe, _method.ResponseParser, _channel.Options.MaxReceiveMessageBytes);
+        _headersReceived = true;
+    }
+
+    private TResponse? FinishTrailersOnly()
+    {
+        HttpResponseHeaders headers = _response!.Headers;
+        Trailers = ResponseHeaders;
+        ResponseHeaders = new Metadata();
+        return Finish(ReadStatus(headers));
+    }
+
+    private void FinishFromTrailers()
+    {
+        HttpResponseHeaders trailers = _response!.TrailingHeaders;
+        Trailers = ToMetadata(trailers);
+        Finish(ReadStatus(trailers));
+    }
+
+    private TResponse? Finish(Status status)
+    {
+        _status = status;
+        if (status.Code != StatusCode.OK) throw new RpcException(status, Trailers);
+        return null;
+    }
+
+    private static Status ReadStatus(HttpHeaders headers)
+    {
+        if (!headers.TryGetValues(GrpcProtocol.StatusHeader, out var codes))
+            return new Status(StatusCode.Unknown, "No grpc-status found on response.");
+        string code = codes.First();
+        if (!int.TryParse(code, NumberStyles.None, CultureInfo.InvariantCulture, out int value))
+            return new Status(StatusCode.Unknown, $"Unexpected grpc-status value: {code}");
+        string detail = headers.TryGetValues(GrpcProtocol.MessageHeader, out var messages)
+            ? StatusMessageEncoding.Decode(messages.First())
+            : "";
+        return new Status((StatusCode)value, detail);
+    }
+
+    private static Metadata ToMetadata(HttpHeaders headers)
+    {
+        var metadata = new Metadata();
+        foreach (var (key, values) in headers)
+            foreach (var value in values)
+                metadata.AddFromWire(key, value);
+        return metadata;
+    }
+
+    /// <summary>gRPC's mapping for responses that are not HTTP 200 (http-grpc-status-mapping.md).</summary>
+    internal static StatusCode FromHttpStatus(HttpStatusCode code) => (int)code switch
+    {
+        400 => StatusCode.Internal,
+        401 => StatusCode.Unauthenticated,
+        403 => StatusCode.PermissionDenied,
+        404 => StatusCode.Unimplemented,
+        429 or 502 or 503 or 504 => StatusCode.Unavailable,
+        _ => StatusCode.Unknown,
+    };
+
+    /// <summary>Turns any failure into the RpcException the caller sees, remembers it as the call's status, and resets the stream.</summary>
+    public RpcException Fail(Exception e)
+    {
+        // Order matters: a status the server sent wins; then our own deadline; then cancellation; then the transport.
+        RpcException result = e switch
+        {
+            RpcException rpc => rpc,
+            _ when _deadlineCts?.IsCancellationRequested == true =>
+                new RpcException(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded"), null, e),
+            _ when _options.CancellationToken.IsCancellationRequested || e is OperationCanceledException =>
+                new RpcException(new Status(StatusCode.Cancelled, "Call canceled by the client."), null, e),
+            _ => new RpcException(MapTransport(e), null, e),
+        };
+        _status ??= result.Status;
+        if (result.Status.Code != StatusCode.OK) Abort();
+        return result;
+    }
+
+    private static Status MapTransport(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            if (x is HttpProtocolException protocol)
+            {
+                return protocol.ErrorCode switch
+                {
+                    0x7 => new Status(StatusCode.Unavailable, "Stream refused by the server (REFUSED_STREAM)."),
+                    0x8 => new Status(StatusCode.Cancelled, "Stream reset by the server (CANCEL)."),
+                    0xb => new Status(StatusCode.ResourceExhausted, "Stream reset by the server (ENHANCE_YOUR_CALM)."),
+                    0xc => new Status(StatusCode.PermissionDenied, "Stream reset by the server (INADEQUATE_SECURITY)."),
+                    _ => new Status(StatusCode.Internal, $"HTTP/2 error {protocol.ErrorCode}: {protocol.Message}"),
+                };
+            }
+        }
+        if (e is HttpRequestException or IOException)
+            return new Status(StatusCode.Unavailable, "Error talking to the server: " + e.Message);
+        return new Status(StatusCode.Unknown, "Error in the call: " + e.Message);
+    }
+
+    /// <summary>Cancels the HTTP/2 stream (RST_STREAM CANCEL) if it is still open.</summary>
+    public void Abort()
+    {
+        try { _callCts.Cancel(); }
+        catch (ObjectDisposedException) { }
+        (_content as StreamingRequestContent)?.Abort(new OperationCanceledException("The call was aborted."));
+        _response?.Dispose();
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        if (_status is null) Abort(); // Not finished: reset rather than leave the stream open.
+        _responsePipe?.Complete();
+        _response?.Dispose();
+        _callCts.Dispose();
+        _deadlineCts?.Dispose();
+    }
+}

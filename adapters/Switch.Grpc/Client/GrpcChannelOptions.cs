@@ -1,0 +1,59 @@
+using System.Net.Security;
+
+namespace Switch.Grpc.Client;
+
+/// <summary>Client limits and transport settings; every limit explicit.</summary>
+public sealed class GrpcChannelOptions
+{
+    /// <summary>Largest response message accepted; a bigger frame fails the call with RESOURCE_EXHAUSTED before it is buffered.</summary>
+    public int MaxReceiveMessageBytes { get; init; } = GrpcProtocol.DefaultMaxReceiveMessageBytes;
+
+    /// <summary>Largest request message sent; a bigger one fails with RESOURCE_EXHAUSTED without being sent.</summary>
+    public int MaxSendMessageBytes { get; init; } = int.MaxValue;
+
+    /// <summary>A request stream writer flushes on its own once this many bytes are buffered.</summary>
+    public int MaxBufferedWriteBytes { get; init; } = GrpcProtocol.DefaultMaxBufferedWriteBytes;
+
+    /// <summary>Open more HTTP/2 connections when the server's max-concurrent-streams is reached (else calls queue).</summary>
+    public bool EnableMultipleHttp2Connections { get; init; } = true;
+
+    /// <summary>Per-stream HTTP/2 receive window the client advertises.</summary>
+    public int InitialStreamWindowBytes { get; init; } = 768 * 1024;
+
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>TLS only: decides whether to trust the server certificate (e.g. pin a self-signed one). Null: the system's validation.</summary>
+    public RemoteCertificateValidationCallback? ServerCertificateValidation { get; init; }
+
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(MaxReceiveMessageBytes);
+        ArgumentOutOfRangeException.ThrowIfNegative(MaxSendMessageBytes);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxBufferedWriteBytes, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(InitialStreamWindowBytes, 65535);
+    }
+}
+
+/// <summary>Per-call options: custom metadata, deadline (absolute or relative; the earlier wins), cancellation.</summary>
+public readonly record struct CallOptions
+{
+    public Metadata? Headers { get; init; }
+
+    /// <summary>Absolute UTC deadline.</summary>
+    public DateTime? Deadline { get; init; }
+
+    /// <summary>Relative deadline from the start of the call.</summary>
+    public TimeSpan? Timeout { get; init; }
+
+    public CancellationToken CancellationToken { get; init; }
+
+    internal DateTime? EffectiveDeadline(DateTime nowUtc)
+    {
+        DateTime? fromTimeout = Timeout is { } t ? GrpcTimeout.DeadlineFrom(nowUtc, t) : null;
+        if (Deadline is { } d) return fromTimeout is { } f && f < d ? f : d.ToUniversalTime();
+        return fromTimeout;
+    }
+}
+
+/// <summary>A unary response with the metadata around it.</summary>
+public sealed record UnaryResult<TResponse>(TResponse Message, Metadata ResponseHeaders, Metadata Trailers);

@@ -1,0 +1,90 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Diagnostics;
+using Google.Protobuf;
+
+namespace Switch.Grpc.Framing;
+
+/// <summary>
+/// The length-prefixed message: 1 byte compressed flag, 4 bytes big-endian length, then the message.
+/// </summary>
+public static class GrpcFrame
+{
+    public const int HeaderBytes = 5;
+
+    /// <summary>
+    /// Tries to take one whole frame off the front of <paramref name="buffer"/>. On success the payload is a
+    /// slice of the buffer (no copy) and <paramref name="buffer"/> is advanced past the frame. Decides on
+    /// the 5-byte header alone, so an oversize frame is refused before any of its payload is buffered.
+    /// </summary>
+    /// <exception cref="RpcException">RESOURCE_EXHAUSTED above the limit; INTERNAL for a compressed frame (no encoding is ever negotiated here).</exception>
+    public static bool TryRead(ref ReadOnlySequence<byte> buffer, int maxMessageBytes, out ReadOnlySequence<byte> payload)
+    {
+        Debug.Assert(maxMessageBytes >= 0);
+        payload = default;
+        if (buffer.Length < HeaderBytes) return false;
+
+        Span<byte> scratch = stackalloc byte[HeaderBytes];
+        scoped ReadOnlySpan<byte> header = buffer.FirstSpan;
+        if (header.Length < HeaderBytes)
+        {
+            buffer.Slice(0, HeaderBytes).CopyTo(scratch); // Header split across segments.
+            header = scratch;
+        }
+
+        byte flag = header[0];
+        uint length = BinaryPrimitives.ReadUInt32BigEndian(header.Slice(1, 4));
+        if (flag == 1)
+            throw new RpcException(StatusCode.Internal, "Received a compressed message but no grpc-encoding was negotiated.");
+        if (flag != 0)
+            throw new RpcException(StatusCode.Internal, $"Invalid compressed-flag byte {flag}.");
+        if (length > (uint)maxMessageBytes)
+            throw new RpcException(StatusCode.ResourceExhausted, $"Received message larger than max ({length} vs. {maxMessageBytes})");
+
+        long frameBytes = HeaderBytes + (long)length;
+        if (buffer.Length < frameBytes) return false;
+        payload = buffer.Slice(HeaderBytes, length);
+        buffer = buffer.Slice(frameBytes);
+        return true;
+    }
+
+    /// <summary>Writes the 5-byte header into <paramref name="destination"/>.</summary>
+    public static void WriteHeader(Span<byte> destination, int messageBytes)
+    {
+        Debug.Assert(messageBytes >= 0);
+        destination[0] = 0; // Never compressed: this layer negotiates no grpc-encoding.
+        BinaryPrimitives.WriteUInt32BigEndian(destination[1..], (uint)messageBytes);
+    }
+
+    /// <summary>Messages up to this size are serialized into one contiguous span; larger ones stream through IBufferWriter.</summary>
+    internal const int ContiguousSerializeMaxBytes = 64 * 1024;
+
+    /// <summary>
+    /// Serializes one framed message straight into the writer's memory (no intermediate array).
+    /// Returns the bytes written (header included). Does not flush: callers batch many messages per flush.
+    /// </summary>
+    /// <exception cref="RpcException">RESOURCE_EXHAUSTED when the message exceeds <paramref name="maxMessageBytes"/>.</exception>
+    public static int Write<T>(IBufferWriter<byte> output, T message, int maxMessageBytes) where T : IMessage<T>
+    {
+        int size = message.CalculateSize();
+        if (size > maxMessageBytes)
+            throw new RpcException(StatusCode.ResourceExhausted, $"Sending message larger than max ({size} vs. {maxMessageBytes})");
+
+        int total = HeaderBytes + size;
+        if (size <= ContiguousSerializeMaxBytes)
+        {
+            Span<byte> span = output.GetSpan(total);
+            WriteHeader(span, size);
+            message.WriteTo(span.Slice(HeaderBytes, size));
+            output.Advance(total);
+        }
+        else
+        {
+            // Large messages: don't demand one huge contiguous block from the pipe.
+            WriteHeader(output.GetSpan(HeaderBytes), size);
+            output.Advance(HeaderBytes);
+            message.WriteTo(output);
+        }
+        return total;
+    }
+}

@@ -1,0 +1,238 @@
+using Google.Protobuf;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
+using Switch.Grpc.Framing;
+
+namespace Switch.Grpc.Server;
+
+public delegate ValueTask<TResponse> UnaryHandler<TRequest, TResponse>(TRequest request, ServerCallContext context);
+public delegate ValueTask ServerStreamingHandler<TRequest, TResponse>(TRequest request, ServerResponseStream<TResponse> responses, ServerCallContext context)
+    where TResponse : class, IMessage<TResponse>;
+public delegate ValueTask<TResponse> ClientStreamingHandler<TRequest, TResponse>(ServerRequestStream<TRequest> requests, ServerCallContext context)
+    where TRequest : class, IMessage<TRequest>;
+public delegate ValueTask DuplexStreamingHandler<TRequest, TResponse>(ServerRequestStream<TRequest> requests, ServerResponseStream<TResponse> responses, ServerCallContext context)
+    where TRequest : class, IMessage<TRequest>
+    where TResponse : class, IMessage<TResponse>;
+
+/// <summary>
+/// Maps "/package.Service/Method" to handlers and runs each call as an ASP.NET Core terminal request delegate
+/// (<see cref="HandleAsync"/>). Checks the HTTP envelope, reads the deadline, turns every handler outcome into
+/// exactly one gRPC status. Map all methods before serving; the route table is read-only afterwards.
+/// </summary>
+public sealed class GrpcRouter
+{
+    private readonly Dictionary<string, Func<ServerCall, Task>> _routes = new(StringComparer.Ordinal);
+    private readonly GrpcServerOptions _options;
+
+    public GrpcRouter(GrpcServerOptions? options = null)
+    {
+        _options = options ?? new GrpcServerOptions();
+        _options.Validate();
+    }
+
+    public GrpcServerOptions Options => _options;
+
+    public IReadOnlyCollection<string> Paths => _routes.Keys;
+
+    public GrpcRouter MapUnary<TReq, TResp>(GrpcMethod<TReq, TResp> method, UnaryHandler<TReq, TResp> handler)
+        where TReq : class, IMessage<TReq> where TResp : class, IMessage<TResp>
+    {
+        Expect(method.Type == MethodType.Unary, method.Path);
+        return Add(method.Path, async call =>
+        {
+            TReq request = await ReadSingleRequestAsync(call, method.RequestParser).ConfigureAwait(false);
+            TResp response = await handler(request, call.Context).ConfigureAwait(false);
+            await call.WriteAsync(response, flush: false, default).ConfigureAwait(false); // Sent with the status: one flush.
+        });
+    }
+
+    public GrpcRouter MapServerStreaming<TReq, TResp>(GrpcMethod<TReq, TResp> method, ServerStreamingHandler<TReq, TResp> handler)
+        where TReq : class, IMessage<TReq> where TResp : class, IMessage<TResp>
+    {
+        Expect(method.Type == MethodType.ServerStreaming, method.Path);
+        return Add(method.Path, async call =>
+        {
+            TReq request = await ReadSingleRequestAsync(call, method.RequestParser).ConfigureAwait(false);
+            await handler(request, new ServerResponseStream<TResp>(call), call.Context).ConfigureAwait(false);
+        });
+    }
+
+    public GrpcRouter MapClientStreaming<TReq, TResp>(GrpcMethod<TReq, TResp> method, ClientStreamingHandler<TReq, TResp> handler)
+        where TReq : class, IMessage<TReq> where TResp : class, IMessage<TResp>
+    {
+        Expect(method.Type == MethodType.ClientStreaming, method.Path);
+        return Add(method.Path, async call =>
+        {
+            TResp response = await handler(RequestStream(call, method.RequestParser), call.Context).ConfigureAwait(false);
+            await call.WriteAsync(response, flush: false, default).ConfigureAwait(false);
+        });
+    }
+
+    public GrpcRouter MapDuplexStreaming<TReq, TResp>(GrpcMethod<TReq, TResp> method, DuplexStreamingHandler<TReq, TResp> handler)
+        where TReq : class, IMessage<TReq> where TResp : class, IMessage<TResp>
+    {
+        Expect(method.Type == MethodType.DuplexStreaming, method.Path);
+        return Add(method.Path, call =>
+            handler(RequestStream(call, method.RequestParser), new ServerResponseStream<TResp>(call), call.Context).AsTask());
+    }
+
+    private static void Expect(bool condition, string path)
+    {
+        if (!condition) throw new ArgumentException($"Method {path} is mapped with the wrong call type.");
+    }
+
+    private GrpcRouter Add(string path, Func<ServerCall, Task> invoker)
+    {
+        if (!_routes.TryAdd(path, invoker)) throw new InvalidOperationException($"Method {path} is already mapped.");
+        return this;
+    }
+
+    private static ServerRequestStream<T> RequestStream<T>(ServerCall call, MessageParser<T> parser) where T : class, IMessage<T> =>
+        new(new GrpcMessageReader<T>(call.Http.Request.BodyReader, parser, call.MaxReceiveMessageBytes), call.Context.CancellationToken);
+
+    private static async Task<T> ReadSingleRequestAsync<T>(ServerCall call, MessageParser<T> parser) where T : class, IMessage<T>
+    {
+        var reader = new GrpcMessageReader<T>(call.Http.Request.BodyReader, parser, call.MaxReceiveMessageBytes);
+        CancellationToken token = call.Context.CancellationToken;
+        T request = await reader.ReadAsync(token).ConfigureAwait(false)
+            ?? throw new RpcException(StatusCode.Internal, "Request stream ended without a message.");
+        if (await reader.ReadAsync(token).ConfigureAwait(false) is not null)
+            throw new RpcException(StatusCode.Internal, "More than one request message for a single-request method.");
+        return request;
+    }
+
+    /// <summary>The request delegate: use as Kestrel's only (terminal) middleware, e.g. app.Run(router.HandleAsync).</summary>
+    public async Task HandleAsync(HttpContext http)
+    {
+        HttpRequest request = http.Request;
+        if (!HttpMethods.IsPost(request.Method))
+        {
+            http.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+            return;
+        }
+        if (!GrpcProtocol.IsGrpcContentType(request.ContentType))
+        {
+            // PROTOCOL-HTTP2: a server receiving a non-gRPC content-type answers HTTP 415.
+            http.Response.StatusCode = StatusCodes.Status415UnsupportedMediaType;
+            return;
+        }
+        if (!HttpProtocol.IsHttp2(request.Protocol))
+        {
+            http.Response.StatusCode = StatusCodes.Status426UpgradeRequired; // Trailers need HTTP/2.
+            return;
+        }
+
+        string path = request.Path.Value ?? "";
+        if (!_routes.TryGetValue(path, out var invoker))
+        {
+            await TrailersOnlyAsync(http, new Status(StatusCode.Unimplemented, $"Method not found: {path}")).ConfigureAwait(false);
+            return;
+        }
+
+        string? encoding = request.Headers[GrpcProtocol.EncodingHeader];
+        if (encoding is not null && !encoding.Equals(GrpcProtocol.IdentityEncoding, StringComparison.OrdinalIgnoreCase))
+        {
+            // Compression spec: an unsupported message encoding is UNIMPLEMENTED, advertising what we accept.
+            http.Response.Headers[GrpcProtocol.AcceptEncodingHeader] = GrpcProtocol.IdentityEncoding;
+            await TrailersOnlyAsync(http, new Status(StatusCode.Unimplemented, $"Unsupported grpc-encoding '{encoding}'.")).ConfigureAwait(false);
+            return;
+        }
+
+        TimeSpan? timeout = null;
+        string? timeoutText = request.Headers[GrpcProtocol.TimeoutHeader];
+        if (timeoutText is not null)
+        {
+            if (!GrpcTimeout.TryParse(timeoutText, out var parsed))
+            {
+                await TrailersOnlyAsync(http, new Status(StatusCode.Internal, "Malformed grpc-timeout header.")).ConfigureAwait(false);
+                return;
+            }
+            if (parsed <= TimeSpan.Zero)
+            {
+                await TrailersOnlyAsync(http, new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded")).ConfigureAwait(false);
+                return;
+            }
+            timeout = parsed;
+        }
+
+        RelaxBodyLimits(http);
+        var call = new ServerCall(http, _options, path, ReadMetadata(request.Headers), timeout);
+        try
+        {
+            Status status = Status.Ok;
+            Metadata? trailers = null;
+            try
+            {
+                await invoker(call).ConfigureAwait(false);
+            }
+            catch (RpcException e)
+            {
+                status = e.Status;
+                trailers = e.Trailers;
+            }
+            catch (Exception) when (call.DeadlineExceeded)
+            {
+                status = new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded");
+            }
+            catch (Exception) when (http.RequestAborted.IsCancellationRequested)
+            {
+                status = new Status(StatusCode.Cancelled, "Call canceled by the client.");
+            }
+            catch (Exception e)
+            {
+                ReportHandlerException(path, e);
+                status = new Status(StatusCode.Unknown, "Exception was thrown by handler."); // Details stay on the server.
+            }
+            await call.CompleteAsync(status, trailers).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Never let a call take the server down; Kestrel resets the stream if the response is unusable.
+            ReportHandlerException(path, e);
+        }
+        finally
+        {
+            await call.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private void ReportHandlerException(string path, Exception e)
+    {
+        try { _options.OnHandlerException?.Invoke(path, e); }
+        catch (Exception) { /* A faulty observer must not fail the call. */ }
+    }
+
+    private static async Task TrailersOnlyAsync(HttpContext http, Status status)
+    {
+        HttpResponse response = http.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = GrpcProtocol.ContentType;
+        response.Headers[GrpcProtocol.StatusHeader] = ((int)status.Code).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (status.Detail.Length != 0) response.Headers[GrpcProtocol.MessageHeader] = StatusMessageEncoding.Encode(status.Detail);
+        await response.CompleteAsync().ConfigureAwait(false);
+    }
+
+    // Streams live as long as the call: Kestrel's request body size cap and minimum data rate would kill them.
+    private static void RelaxBodyLimits(HttpContext http)
+    {
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size) size.MaxRequestBodySize = null;
+        if (http.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } rate)
+        {
+            try { rate.MinDataRate = null; }
+            catch (NotSupportedException) { /* Not every transport supports it. */ }
+        }
+    }
+
+    private static Metadata ReadMetadata(IHeaderDictionary headers)
+    {
+        var metadata = new Metadata();
+        foreach (var (key, values) in headers)
+        {
+            if (Metadata.IsReservedHeader(key)) continue;
+            foreach (var value in values)
+                if (value is not null) metadata.AddFromWire(key, value);
+        }
+        return metadata;
+    }
+}

@@ -1,0 +1,195 @@
+using System.Diagnostics;
+using System.Globalization;
+using Google.Protobuf;
+using Microsoft.AspNetCore.Http;
+using Switch.Grpc.Framing;
+
+namespace Switch.Grpc.Server;
+
+/// <summary>
+/// The response side of one server call: buffered message writes, the single completion (status in trailers,
+/// or Trailers-Only when nothing was sent yet), and the deadline timer. A gate serializes the handler's writes
+/// against the deadline path so the status is written exactly once and never interleaves with a frame.
+/// </summary>
+internal sealed class ServerCall
+{
+    private static readonly string[] StatusStrings =
+        Enumerable.Range(0, 17).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
+
+    // CancelAfter accepts at most uint.MaxValue-1 ms (~49 days); longer deadlines are in effect infinite.
+    private static readonly TimeSpan MaxTimerTimeout = TimeSpan.FromDays(49);
+
+    private readonly HttpContext _http;
+    private readonly GrpcServerOptions _options;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly CancellationTokenSource? _deadlineCts;
+    private readonly CancellationTokenSource? _linkedCts;
+    private readonly CancellationTokenRegistration _deadlineRegistration;
+    private Task? _deadlineCompletion;
+    private bool _completed;
+    private bool _responseStarted;
+    private int _unflushedBytes;
+
+    public ServerCall(HttpContext http, GrpcServerOptions options, string method, Metadata requestHeaders, TimeSpan? timeout)
+    {
+        _http = http;
+        _options = options;
+        CancellationToken token = http.RequestAborted;
+        DateTime deadline = DateTime.MaxValue;
+        if (timeout is { } t)
+        {
+            deadline = GrpcTimeout.DeadlineFrom(DateTime.UtcNow, t);
+            if (t < MaxTimerTimeout)
+            {
+                _deadlineCts = new CancellationTokenSource();
+                _linkedCts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, _deadlineCts.Token);
+                token = _linkedCts.Token;
+            }
+        }
+        var connection = http.Connection;
+        Context = new ServerCallContext(method, requestHeaders, deadline,
+            ServerCallContext.FormatPeer(connection.RemoteIpAddress, connection.RemotePort), token);
+        if (_deadlineCts is not null)
+        {
+            _deadlineRegistration = _deadlineCts.Token.Register(static s => ((ServerCall)s!).OnDeadline(), this);
+            _deadlineCts.CancelAfter(timeout!.Value);
+        }
+    }
+
+    public ServerCallContext Context { get; }
+
+    public bool DeadlineExceeded => _deadlineCts?.IsCancellationRequested == true;
+
+    public int MaxReceiveMessageBytes => _options.MaxReceiveMessageBytes;
+
+    public HttpContext Http => _http;
+
+    private void OnDeadline()
+    {
+        // Off the timer thread: the completion may wait for a write in progress (which the canceled token ends).
+        _deadlineCompletion = Task.Run(() => CompleteAsync(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded"), null));
+    }
+
+    /// <summary>Buffers one framed message; flushes when asked or when the buffer passes its bound.</summary>
+    public async ValueTask WriteAsync<T>(T message, bool flush, CancellationToken cancellationToken) where T : IMessage<T>
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (!cancellationToken.CanBeCanceled) cancellationToken = Context.CancellationToken;
+        if (!_gate.Wait(0)) await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            ThrowIfCompleted();
+            HttpResponse response = _http.Response;
+            if (!_responseStarted) StartResponse(response);
+            _unflushedBytes += GrpcFrame.Write(response.BodyWriter, message, _options.MaxSendMessageBytes);
+            if (flush || _unflushedBytes >= _options.MaxBufferedWriteBytes)
+                await FlushUnderGateAsync(response, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.CanBeCanceled) cancellationToken = Context.CancellationToken;
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            ThrowIfCompleted();
+            HttpResponse response = _http.Response;
+            if (!_responseStarted) StartResponse(response);
+            await FlushUnderGateAsync(response, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async ValueTask FlushUnderGateAsync(HttpResponse response, CancellationToken cancellationToken)
+    {
+        _unflushedBytes = 0;
+        await response.BodyWriter.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private void ThrowIfCompleted()
+    {
+        if (!_completed) return;
+        if (DeadlineExceeded) throw new OperationCanceledException("The call's deadline was exceeded.", Context.CancellationToken);
+        throw new InvalidOperationException("The call has already completed.");
+    }
+
+    private void StartResponse(HttpResponse response)
+    {
+        Debug.Assert(!_responseStarted && !_completed);
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = GrpcProtocol.ContentType;
+        AppendHeaders(response.Headers, Context.ResponseHeaders);
+        _responseStarted = true;
+    }
+
+    /// <summary>
+    /// Sends the status exactly once: in trailers after messages, or Trailers-Only (status in the headers,
+    /// end of stream) when nothing was sent. Later calls are no-ops: the first outcome wins.
+    /// </summary>
+    public async Task CompleteAsync(Status status, Metadata? extraTrailers)
+    {
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_completed) return;
+            _completed = true;
+            HttpResponse response = _http.Response;
+            string code = StatusStrings[(int)status.Code];
+            string? message = status.Detail.Length == 0 ? null : StatusMessageEncoding.Encode(status.Detail);
+            if (!_responseStarted)
+            {
+                response.StatusCode = StatusCodes.Status200OK;
+                response.ContentType = GrpcProtocol.ContentType;
+                var headers = response.Headers;
+                AppendHeaders(headers, Context.ResponseHeaders);
+                AppendHeaders(headers, Context.ResponseTrailers);
+                if (extraTrailers is not null) AppendHeaders(headers, extraTrailers);
+                headers[GrpcProtocol.StatusHeader] = code;
+                if (message is not null) headers[GrpcProtocol.MessageHeader] = message;
+            }
+            else
+            {
+                foreach (var entry in Context.ResponseTrailers) response.AppendTrailer(entry.Key, Metadata.ToWireValue(entry));
+                if (extraTrailers is not null)
+                    foreach (var entry in extraTrailers) response.AppendTrailer(entry.Key, Metadata.ToWireValue(entry));
+                response.AppendTrailer(GrpcProtocol.StatusHeader, code);
+                if (message is not null) response.AppendTrailer(GrpcProtocol.MessageHeader, message);
+            }
+            await response.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception) when (_http.RequestAborted.IsCancellationRequested)
+        {
+            // The client is gone; there is no one to tell.
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private static void AppendHeaders(IHeaderDictionary headers, Metadata metadata)
+    {
+        foreach (var entry in metadata) headers.Append(entry.Key, Metadata.ToWireValue(entry));
+    }
+
+    /// <summary>Stops the deadline timer and waits for a deadline completion already under way.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _deadlineRegistration.DisposeAsync().ConfigureAwait(false);
+        if (_deadlineCompletion is { } pending)
+        {
+            try { await pending.ConfigureAwait(false); }
+            catch (Exception) { /* CompleteAsync already swallows a gone client; nothing else is left to report. */ }
+        }
+        _linkedCts?.Dispose();
+        _deadlineCts?.Dispose();
+    }
+}

@@ -1,0 +1,45 @@
+using System.Net;
+
+namespace Switch.Grpc.Server;
+
+/// <summary>What a handler knows about its call, and the headers/trailers it may add.</summary>
+public sealed class ServerCallContext
+{
+    internal ServerCallContext(string method, Metadata requestHeaders, DateTime deadlineUtc, string peer, CancellationToken cancellationToken)
+    {
+        Method = method;
+        RequestHeaders = requestHeaders;
+        Deadline = deadlineUtc;
+        Peer = peer;
+        CancellationToken = cancellationToken;
+    }
+
+    /// <summary>The :path, e.g. "/switch.payments.v1.Payments/Submit".</summary>
+    public string Method { get; }
+
+    /// <summary>Custom metadata sent by the client (reserved headers excluded).</summary>
+    public Metadata RequestHeaders { get; }
+
+    /// <summary>UTC deadline from grpc-timeout, or DateTime.MaxValue when the client sent none.</summary>
+    public DateTime Deadline { get; }
+
+    /// <summary>Canceled at the deadline or when the client goes away.</summary>
+    public CancellationToken CancellationToken { get; }
+
+    /// <summary>The client address, as "ipv4:127.0.0.1:5000" or "ipv6:[::1]:5000".</summary>
+    public string Peer { get; }
+
+    /// <summary>Headers sent with the first response message (or with the status if none is sent).</summary>
+    public Metadata ResponseHeaders { get; } = new();
+
+    /// <summary>Trailers sent with the status.</summary>
+    public Metadata ResponseTrailers { get; } = new();
+
+    internal static string FormatPeer(IPAddress? address, int port) => address switch
+    {
+        null => "unknown",
+        { AddressFamily: System.Net.Sockets.AddressFamily.InterNetworkV6 } when address.IsIPv4MappedToIPv6 => $"ipv4:{address.MapToIPv4()}:{port}",
+        { AddressFamily: System.Net.Sockets.AddressFamily.InterNetworkV6 } => $"ipv6:[{address}]:{port}",
+        _ => $"ipv4:{address}:{port}",
+    };
+}

@@ -1,0 +1,31 @@
+using System.Net;
+
+namespace Switch.Grpc.Tests;
+
+internal static class TestUtil
+{
+    /// <summary>Every test's outer bound: a bug fails the test instead of hanging the run.</summary>
+    public static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+
+    public static Task Bounded(this Task task) => task.WaitAsync(Bound);
+
+    public static Task<T> Bounded<T>(this Task<T> task) => task.WaitAsync(Bound);
+
+    public static Task<T> Bounded<T>(this ValueTask<T> task) => task.AsTask().WaitAsync(Bound);
+
+    /// <summary>Asserts the call fails with an RpcException of the given code, within the bound.</summary>
+    public static async Task<RpcException> ExpectStatus(StatusCode code, Func<Task> call)
+    {
+        var e = await Assert.ThrowsAsync<RpcException>(() => call().WaitAsync(Bound));
+        Assert.True(code == e.StatusCode, $"expected {code}, got {e.Status}");
+        return e;
+    }
+
+    /// <summary>A bare HTTP/2 client (prior knowledge) for protocol-level checks that our GrpcChannel would never send.</summary>
+    public static HttpClient RawHttp2Client() => new(new SocketsHttpHandler { UseProxy = false })
+    {
+        DefaultRequestVersion = HttpVersion.Version20,
+        DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        Timeout = Bound,
+    };
+}
