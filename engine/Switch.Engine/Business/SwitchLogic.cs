@@ -29,8 +29,10 @@ public sealed partial class SwitchLogic
     /// <summary>(institution, order number) → transaction id: the idempotency index.</summary>
     private readonly Dictionary<ScopedKey, long> _orders;
     private readonly DailyAccountUsage _dailyUsage;
-    /// <summary>Deadlines and follow-up queries, by due time then id (deterministic order for equal times).</summary>
-    private readonly PriorityQueue<long, (long DueUs, long Id)> _timers;
+    /// <summary>Bank deadlines, first in first out (see <see cref="DeadlineQueue"/>).</summary>
+    private readonly DeadlineQueue _deadlines;
+    /// <summary>Follow-ups (queries, reversals) of unknown transactions, by due time then id: varied delays, few entries.</summary>
+    private readonly PriorityQueue<long, (long DueUs, long Id)> _followUps;
     private readonly List<Discrepancy> _discrepancies = new();
     private IOutputSink _sink;
 
@@ -65,7 +67,8 @@ public sealed partial class SwitchLogic
         _transactions = new TransactionTable(_rules.TransactionCapacity);
         _orders = new Dictionary<ScopedKey, long>(_rules.TransactionCapacity);
         _dailyUsage = new DailyAccountUsage(_rules.MaxTrackedAccounts);
-        _timers = new PriorityQueue<long, (long, long)>(_rules.TransactionCapacity);
+        _deadlines = new DeadlineQueue(_rules.TransactionCapacity);
+        _followUps = new PriorityQueue<long, (long, long)>(Math.Min(_rules.TransactionCapacity, 4096));
     }
 
     public SwitchConfig Config { get; }
@@ -80,7 +83,7 @@ public sealed partial class SwitchLogic
     public IReadOnlyList<Institution> Institutions => _institutions;
     public IReadOnlyList<Bank> Banks => _banks;
     public TransactionTable Transactions => _transactions;
-    public int PendingTimers => _timers.Count;
+    public int PendingTimers => _deadlines.Count + _followUps.Count;
 
     /// <summary>Swaps where outputs go: replay runs with a discarding sink, then the live engine takes over.</summary>
     public void SetSink(IOutputSink sink) => _sink = sink;
@@ -303,7 +306,7 @@ public sealed partial class SwitchLogic
         }
         endpoint.InFlight++;
         endpoint.DispatchedCount++;
-        SetTimer(ref tx, NowUs + _rules.BankTimeoutMs * MicrosPerMs);
+        ArmDeadline(ref tx, NowUs + _rules.BankTimeoutMs * MicrosPerMs);
         EmitBankRequest(ref tx, tx.IsDebit ? BankOperation.Debit : BankOperation.Credit, endpointIndex, attempt: 1);
     }
 
@@ -546,33 +549,44 @@ public sealed partial class SwitchLogic
 
     private void OnTick()
     {
-        while (_timers.TryPeek(out long id, out (long DueUs, long Id) due) && due.DueUs <= NowUs)
+        while (_deadlines.TryDequeueDue(NowUs, out long id, out long dueUs))
         {
-            _timers.Dequeue();
-            if (!_transactions.TryFind(id, out int index))
+            if (TryTakeTimer(id, dueUs, out int index))
             {
-                continue;
-            }
-            ref Transaction tx = ref _transactions[index];
-            if (tx.IsFinal || tx.TimerDueUs != due.DueUs)
-            {
-                continue; // answered, or re-armed since: a stale timer
-            }
-            tx.TimerDueUs = 0;
-            if (tx.Status == TransactionStatus.Dispatched)
-            {
+                ref Transaction tx = ref _transactions[index];
+                if (tx.Status != TransactionStatus.Dispatched) throw new InvalidOperationException($"logic: deadline of {id} in {tx.Status}");
                 LeaveDispatched(ref tx);
                 _banks[tx.BankIndex].Endpoints[tx.EndpointIndex].TimedOutCount++;
                 tx.Status = TransactionStatus.Unknown;
                 tx.UnknownSinceUs = NowUs;
                 EmitAnswer(ref tx, tx.CorrelationId, duplicate: false);
-                SetTimer(ref tx, NowUs + _rules.QueryBackoffInitialMs * MicrosPerMs);
-            }
-            else
-            {
-                FollowUp(ref tx);
+                ArmFollowUp(ref tx, NowUs + _rules.QueryBackoffInitialMs * MicrosPerMs);
             }
         }
+        while (_followUps.TryPeek(out long id, out (long DueUs, long Id) due) && due.DueUs <= NowUs)
+        {
+            _followUps.Dequeue();
+            if (TryTakeTimer(id, due.DueUs, out int index))
+            {
+                FollowUp(ref _transactions[index]);
+            }
+        }
+    }
+
+    /// <summary>True when the timer is still the transaction's live one (not answered, not re-armed since).</summary>
+    private bool TryTakeTimer(long id, long dueUs, out int index)
+    {
+        if (!_transactions.TryFind(id, out index))
+        {
+            return false;
+        }
+        ref Transaction tx = ref _transactions[index];
+        if (tx.IsFinal || tx.TimerDueUs != dueUs)
+        {
+            return false;
+        }
+        tx.TimerDueUs = 0;
+        return true;
     }
 
     /// <summary>Asks the bank about an unknown transaction, or reverses a debit unknown for too long; then re-arms.</summary>
@@ -593,13 +607,30 @@ public sealed partial class SwitchLogic
         // Bounded exponential back-off: initial × 2^n, capped.
         int shift = Math.Min(tx.FollowUps, 20);
         long delayMs = Math.Min((long)_rules.QueryBackoffInitialMs << shift, _rules.QueryBackoffMaxMs);
-        SetTimer(ref tx, NowUs + delayMs * MicrosPerMs);
+        ArmFollowUp(ref tx, NowUs + delayMs * MicrosPerMs);
     }
 
-    private void SetTimer(ref Transaction tx, long dueUs)
+    private void ArmDeadline(ref Transaction tx, long dueUs)
+    {
+        // Full only when no tick came for a whole table of dispatches: the oldest entry then belongs to a
+        // transaction already evicted (ids are dense and the queue holds at most one entry per id), so drop it.
+        if (_deadlines.Count == _deadlines.Capacity)
+        {
+            _deadlines.TryPeek(out long oldestId, out _);
+            if (_transactions.TryFind(oldestId, out int oldestIndex) && !_transactions[oldestIndex].IsFinal)
+            {
+                throw new InvalidOperationException($"logic: deadline queue full with {oldestId} still open");
+            }
+            _deadlines.DropHead();
+        }
+        tx.TimerDueUs = dueUs;
+        _deadlines.Enqueue(tx.Id, dueUs);
+    }
+
+    private void ArmFollowUp(ref Transaction tx, long dueUs)
     {
         tx.TimerDueUs = dueUs;
-        _timers.Enqueue(tx.Id, (dueUs, tx.Id));
+        _followUps.Enqueue(tx.Id, (dueUs, tx.Id));
     }
 
     /// <summary>The calendar day (in the configured zone) an instant falls on, for daily limits.</summary>

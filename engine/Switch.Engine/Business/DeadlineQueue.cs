@@ -1,0 +1,78 @@
+namespace Switch.Engine.Business;
+
+/// <summary>
+/// Bank deadlines in dispatch order. Every deadline is dispatch time plus one fixed timeout and dispatch times
+/// only grow, so deadlines come due first-in first-out: a ring of (id, due) replaces a priority queue, with no
+/// allocation and O(1) work. An entry whose transaction was answered meanwhile is skipped when it comes due.
+/// It holds at most one entry per retained transaction, so the transaction table's capacity bounds it.
+/// </summary>
+public sealed class DeadlineQueue
+{
+    private readonly long[] _ids;
+    private readonly long[] _dueUs;
+    private long _head;
+    private long _tail;
+
+    public DeadlineQueue(int capacity)
+    {
+        if (capacity <= 0) throw new ArgumentOutOfRangeException(nameof(capacity));
+        _ids = new long[capacity];
+        _dueUs = new long[capacity];
+    }
+
+    public int Count => (int)(_tail - _head);
+    public int Capacity => _ids.Length;
+
+    /// <summary>Adds a deadline; it must not be earlier than the last one added.</summary>
+    public void Enqueue(long id, long dueUs)
+    {
+        if (Count == _ids.Length)
+        {
+            throw new InvalidOperationException("deadline queue: full (more dispatched transactions than the table retains)");
+        }
+        if (Count > 0 && dueUs < _dueUs[(int)((_tail - 1) % _ids.Length)])
+        {
+            throw new InvalidOperationException("deadline queue: deadlines must not go backwards");
+        }
+        int slot = (int)(_tail % _ids.Length);
+        _ids[slot] = id;
+        _dueUs[slot] = dueUs;
+        _tail++;
+    }
+
+    /// <summary>Removes and returns the oldest deadline if it is due at <paramref name="nowUs"/>.</summary>
+    public bool TryDequeueDue(long nowUs, out long id, out long dueUs)
+    {
+        if (_head == _tail)
+        {
+            id = 0;
+            dueUs = 0;
+            return false;
+        }
+        int slot = (int)(_head % _ids.Length);
+        dueUs = _dueUs[slot];
+        id = _ids[slot];
+        if (dueUs > nowUs)
+        {
+            return false;
+        }
+        _head++;
+        return true;
+    }
+
+    /// <summary>The oldest entry, due or not.</summary>
+    public bool TryPeek(out long id, out long dueUs)
+    {
+        bool any = _head != _tail;
+        int slot = (int)(_head % _ids.Length);
+        id = any ? _ids[slot] : 0;
+        dueUs = any ? _dueUs[slot] : 0;
+        return any;
+    }
+
+    public void DropHead()
+    {
+        if (_head == _tail) throw new InvalidOperationException("deadline queue: empty");
+        _head++;
+    }
+}
