@@ -84,7 +84,7 @@ public sealed class BatchTests
     public void MaxBatchSize_RespectedUnderConcurrentProducers(string strategy)
     {
         const int maxBatchSize = 5;
-        const long eventsPerProducer = 30_000;
+        long eventsPerProducer = Strategies.Scaled(strategy, 30_000);
         var ring = RingBuffer<TestEvent>.CreateMultiProducer(256, Strategies.Create(strategy));
         var checker = new BatchShapeChecker(maxBatchSize);
         var processor = new BatchEventProcessor<TestEvent, BatchShapeChecker>(ring, ring.NewBarrier(), checker, maxBatchSize);

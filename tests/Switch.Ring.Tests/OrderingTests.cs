@@ -41,8 +41,8 @@ public sealed class OrderingTests
     public void OneProducer_SingleClaims_AllEventsInOrder(string strategy)
     {
         var ring = RingBuffer<TestEvent>.CreateSingleProducer(1024, Strategies.Create(strategy));
-        RunProducersAndConsumer(ring, producerCount: 1, eventsPerProducer: 200_000, maxClaim: 1);
-        Assert.Equal(199_999, ring.Cursor);
+        RunProducersAndConsumer(ring, producerCount: 1, eventsPerProducer: Strategies.Scaled(strategy, 200_000), maxClaim: 1);
+        Assert.Equal(Strategies.Scaled(strategy, 200_000) - 1, ring.Cursor);
     }
 
     [Theory]
@@ -50,7 +50,7 @@ public sealed class OrderingTests
     public void OneProducer_BatchClaims_AllEventsInOrder(string strategy)
     {
         var ring = RingBuffer<TestEvent>.CreateSingleProducer(256, Strategies.Create(strategy));
-        RunProducersAndConsumer(ring, producerCount: 1, eventsPerProducer: 200_000, maxClaim: 32);
+        RunProducersAndConsumer(ring, producerCount: 1, eventsPerProducer: Strategies.Scaled(strategy, 200_000), maxClaim: 32);
     }
 
     [Theory]
@@ -58,7 +58,7 @@ public sealed class OrderingTests
     public void FourProducers_PerProducerOrderNoLossNoDuplicates(string strategy)
     {
         var ring = RingBuffer<TestEvent>.CreateMultiProducer(1024, Strategies.Create(strategy));
-        RunProducersAndConsumer(ring, producerCount: 4, eventsPerProducer: 50_000, maxClaim: 1);
+        RunProducersAndConsumer(ring, producerCount: 4, eventsPerProducer: Strategies.Scaled(strategy, 50_000), maxClaim: 1);
     }
 
     [Theory]
@@ -66,7 +66,7 @@ public sealed class OrderingTests
     public void ThreeProducers_BatchClaims_PerProducerOrderNoLossNoDuplicates(string strategy)
     {
         var ring = RingBuffer<TestEvent>.CreateMultiProducer(256, Strategies.Create(strategy));
-        RunProducersAndConsumer(ring, producerCount: 3, eventsPerProducer: 60_000, maxClaim: 16);
+        RunProducersAndConsumer(ring, producerCount: 3, eventsPerProducer: Strategies.Scaled(strategy, 60_000), maxClaim: 16);
     }
 
     [Fact]
