@@ -24,7 +24,8 @@ public static class ConfigValidator
                 "code hash collides with another institution's; choose another code");
             Require(FieldRules.IsCode(inst.ReserveAccount, FieldRules.AccountMaxBytes), at + ".reserveAccount",
                 $"1 to {FieldRules.AccountMaxBytes} printable ASCII characters");
-            Require(inst.SingleLimitFen > 0, at + ".singleLimitFen", "must be > 0");
+            Require(inst.SingleLimitFen is > 0 and <= InstitutionConfig.MaxSingleLimitFen, at + ".singleLimitFen",
+                $"1 to {InstitutionConfig.MaxSingleLimitFen} (so fee arithmetic stays exact in 64 bits)");
             Require(inst.NetDebitCapFen >= 0, at + ".netDebitCapFen", "must be >= 0");
             ValidateFee(inst.AgreementPaymentFee, at + ".agreementPaymentFee");
             ValidateFee(inst.PayoutFee, at + ".payoutFee");
@@ -61,7 +62,8 @@ public static class ConfigValidator
 
         RulesConfig rules = config.Rules;
         Require(rules is not null, "rules", "required");
-        Require(rules!.TransactionCapacity is >= 16 and <= 1 << 26, "rules.transactionCapacity", "16 to 67108864");
+        Require(rules!.TransactionCapacity is >= 16 and <= 1 << 26 && (rules.TransactionCapacity & (rules.TransactionCapacity - 1)) == 0,
+            "rules.transactionCapacity", $"a power of two from 16 to 67108864, got {rules.TransactionCapacity}");
         Require(rules.BankTimeoutMs is >= 1 and <= 600_000, "rules.bankTimeoutMs", "1 to 600000");
         Require(rules.QueryBackoffInitialMs is >= 1 and <= 600_000, "rules.queryBackoffInitialMs", "1 to 600000");
         Require(rules.QueryBackoffMaxMs >= rules.QueryBackoffInitialMs && rules.QueryBackoffMaxMs <= 3_600_000,
@@ -75,7 +77,7 @@ public static class ConfigValidator
     {
         Require(fee is not null, at, "required");
         Require(fee!.Bps is >= 0 and <= 10_000, at + ".bps", "0 to 10000");
-        Require(fee.FixedFen >= 0, at + ".fixedFen", "must be >= 0");
+        Require(fee.FixedFen is >= 0 and <= InstitutionConfig.MaxSingleLimitFen, at + ".fixedFen", $"0 to {InstitutionConfig.MaxSingleLimitFen}");
     }
 
     private static void Require(bool condition, string field, string why)

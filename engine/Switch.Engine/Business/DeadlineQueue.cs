@@ -10,14 +10,16 @@ public sealed class DeadlineQueue
 {
     private readonly long[] _ids;
     private readonly long[] _dueUs;
+    private readonly long _mask;
     private long _head;
     private long _tail;
 
     public DeadlineQueue(int capacity)
     {
-        if (capacity <= 0) throw new ArgumentOutOfRangeException(nameof(capacity));
+        if (capacity <= 0 || (capacity & (capacity - 1)) != 0) throw new ArgumentOutOfRangeException(nameof(capacity), "a power of two");
         _ids = new long[capacity];
         _dueUs = new long[capacity];
+        _mask = capacity - 1;
     }
 
     public int Count => (int)(_tail - _head);
@@ -30,11 +32,11 @@ public sealed class DeadlineQueue
         {
             throw new InvalidOperationException("deadline queue: full (more dispatched transactions than the table retains)");
         }
-        if (Count > 0 && dueUs < _dueUs[(int)((_tail - 1) % _ids.Length)])
+        if (Count > 0 && dueUs < _dueUs[(int)((_tail - 1) & _mask)])
         {
             throw new InvalidOperationException("deadline queue: deadlines must not go backwards");
         }
-        int slot = (int)(_tail % _ids.Length);
+        int slot = (int)(_tail & _mask);
         _ids[slot] = id;
         _dueUs[slot] = dueUs;
         _tail++;
@@ -49,7 +51,7 @@ public sealed class DeadlineQueue
             dueUs = 0;
             return false;
         }
-        int slot = (int)(_head % _ids.Length);
+        int slot = (int)(_head & _mask);
         dueUs = _dueUs[slot];
         id = _ids[slot];
         if (dueUs > nowUs)
@@ -64,7 +66,7 @@ public sealed class DeadlineQueue
     public bool TryPeek(out long id, out long dueUs)
     {
         bool any = _head != _tail;
-        int slot = (int)(_head % _ids.Length);
+        int slot = (int)(_head & _mask);
         id = any ? _ids[slot] : 0;
         dueUs = any ? _dueUs[slot] : 0;
         return any;

@@ -42,11 +42,14 @@ public readonly struct ScopedKey : IEquatable<ScopedKey>
     {
         ReadOnlySpan<byte> all = _bytes;
         ReadOnlySpan<ulong> words = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(all);
-        ulong hash = StableHash.Combine((ulong)_scope, (ulong)_length);
-        for (int i = 0; i < words.Length; i++)
+        // Multiply-xor per word, one full mix at the end: cheap, and unused bytes are zero so they cost nothing.
+        ulong hash = ((ulong)(uint)_scope << 32) | (uint)_length;
+        int usedWords = (_length + 7) >> 3;
+        for (int i = 0; i < usedWords; i++)
         {
-            hash = StableHash.Combine(hash, words[i]);
+            hash = (hash ^ words[i]) * 0x9E3779B97F4A7C15UL;
         }
+        hash = StableHash.Mix(hash);
         return (int)hash ^ (int)(hash >> 32);
     }
 }

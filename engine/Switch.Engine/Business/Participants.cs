@@ -28,8 +28,8 @@ public sealed class Institution
     public long FeeFen(RequestType type, long amountFen)
     {
         FeeRule rule = FeeFor(type);
-        // amountFen is bounded by SingleLimitFen (a long), bps by 10000: Int128 keeps the product exact.
-        return rule.FixedFen + (long)((Int128)amountFen * rule.Bps / Routing.TotalWeightBps);
+        // Exact in a long: amounts are at most SingleLimitFen <= MaxSingleLimitFen (1e12) and bps at most 10000.
+        return rule.FixedFen + amountFen * rule.Bps / Routing.TotalWeightBps;
     }
 }
 

@@ -12,6 +12,9 @@ public sealed record FeeRule
 
 public sealed record InstitutionConfig
 {
+    /// <summary>10 billion CNY: far above any single payment, and amount × 10000 bps still fits in a long.</summary>
+    public const long MaxSingleLimitFen = 1_000_000_000_000;
+
     /// <summary>The institution's code, e.g. "Z2004944000010" style; at most 16 printable ASCII characters.</summary>
     public required string Code { get; init; }
     public string Name { get; init; } = "";

@@ -50,11 +50,14 @@ public struct Transaction
 public sealed class TransactionTable
 {
     private readonly Transaction[] _slots;
+    /// <summary>Capacity is a power of two, so a slot is id &amp; mask: no division on the hot path.</summary>
+    private readonly long _mask;
 
     public TransactionTable(int capacity)
     {
-        if (capacity <= 0) throw new ArgumentOutOfRangeException(nameof(capacity));
+        if (capacity <= 0 || (capacity & (capacity - 1)) != 0) throw new ArgumentOutOfRangeException(nameof(capacity), "a power of two");
         _slots = new Transaction[capacity];
+        _mask = capacity - 1;
     }
 
     public int Capacity => _slots.Length;
@@ -62,7 +65,7 @@ public sealed class TransactionTable
     public long LastId { get; private set; }
 
     /// <summary>The slot the next id will take; its current occupant (if any) is the one to evict.</summary>
-    public ref Transaction NextSlot => ref _slots[(int)(LastId % _slots.Length)];
+    public ref Transaction NextSlot => ref _slots[(int)(LastId & _mask)];
 
     /// <summary>Issues the next id in <see cref="NextSlot"/>, which the caller has checked is free or evicted.</summary>
     public ref Transaction Issue()
@@ -86,7 +89,7 @@ public sealed class TransactionTable
         {
             return false;
         }
-        index = (int)((id - 1) % _slots.Length);
+        index = (int)((id - 1) & _mask);
         return _slots[index].Id == id;
     }
 

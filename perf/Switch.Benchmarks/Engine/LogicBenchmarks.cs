@@ -1,0 +1,54 @@
+using BenchmarkDotNet.Attributes;
+using Switch.Engine.Business;
+using Switch.Engine.Events;
+
+namespace Switch.Benchmarks.Engine;
+
+/// <summary>
+/// The business logic alone, on one thread: an agreement payment followed by its bank success, two events.
+/// The table is smaller than the run, so eviction of old transactions is part of the steady state.
+/// Reported per event (OperationsPerInvoke counts events).
+/// </summary>
+[MemoryDiagnoser]
+public class LogicBenchmarks
+{
+    private const int PaymentsPerInvoke = 50_000;
+
+    /// <summary>Retained transactions: small fits in cache, large is a busy day's working set.</summary>
+    [Params(1 << 14, 1 << 20)]
+    public int TableCapacity;
+    private SwitchLogic _logic = null!;
+    private InputEvent _request;
+    private InputEvent _result;
+    private long _n;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _logic = new SwitchLogic(BenchConfigs.Busy(transactionCapacity: TableCapacity), new DiscardingSink());
+        _result.Kind = EventKind.BankResult;
+        _result.Operation = BankOperation.Debit;
+        _result.Reply = BankReply.Succeeded;
+        // Warm the table past one full lap so every later payment evicts an old one.
+        PaymentThenSuccess(TableCapacity + 1_000);
+    }
+
+    [Benchmark(OperationsPerInvoke = 2 * PaymentsPerInvoke)]
+    public void Payment_then_bank_success() => PaymentThenSuccess(PaymentsPerInvoke);
+
+    private void PaymentThenSuccess(int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            long n = ++_n;
+            _request.Reset();
+            BenchConfigs.FillPayment(ref _request, n, n);
+            _request.TimestampUs = 1_763_000_000_000_000 + n;
+            _logic.Apply(ref _request);
+            _result.TransactionId = _logic.Transactions.LastId;
+            _result.TimestampUs = _request.TimestampUs;
+            _logic.Apply(ref _result);
+        }
+        if (_logic.PositionSumFen() != 0) throw new InvalidOperationException("money not conserved");
+    }
+}
