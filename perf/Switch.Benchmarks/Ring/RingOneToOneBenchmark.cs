@@ -9,6 +9,7 @@ namespace Switch.Benchmarks.Ring;
 /// handled them all, so the time per operation is the end-to-end cost per event (events/s = 1e9 / ns).
 /// </summary>
 [MemoryDiagnoser]
+[Config(typeof(RingBenchmarkConfig))]
 public class RingOneToOneBenchmark
 {
     private const int EventsPerInvoke = 1 << 22;

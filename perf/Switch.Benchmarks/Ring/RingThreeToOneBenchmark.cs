@@ -9,6 +9,7 @@ namespace Switch.Benchmarks.Ring;
 /// invocation allocates nothing. Time per operation is the end-to-end cost per event.
 /// </summary>
 [MemoryDiagnoser]
+[Config(typeof(RingBenchmarkConfig))]
 public class RingThreeToOneBenchmark
 {
     private const int ProducerCount = 3;
