@@ -308,6 +308,8 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
         if (_disposed) return;
         _disposed = true;
         if (_status is null) Abort(); // Not finished: reset rather than leave the stream open.
+        // A request body the caller never completed must not keep HttpClient's send pending forever.
+        (_content as StreamingRequestContent)?.Abort(new ObjectDisposedException("The call was disposed."));
         _responsePipe?.Complete();
         _response?.Dispose();
         _callCts.Dispose();

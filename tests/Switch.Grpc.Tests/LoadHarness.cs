@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using System.Net;
+using Switch.Grpc.Client;
+using Switch.Grpc.Server;
+using Switch.Grpc.Tests.Interop;
+using Xunit.Abstractions;
+
+namespace Switch.Grpc.Tests;
+
+/// <summary>
+/// Throughput harness, not a test: does nothing unless SWITCH_GRPC_LOAD=1. Asserts only correctness, never time.
+/// SWITCH_GRPC_LOAD=1 dotnet test -c Release tests/Switch.Grpc.Tests --filter LoadHarness --logger "console;verbosity=detailed"
+/// </summary>
+public sealed class LoadHarness(ITestOutputHelper output)
+{
+    private static bool Enabled => Environment.GetEnvironmentVariable("SWITCH_GRPC_LOAD") == "1";
+
+    private static readonly TimeSpan Duration = TimeSpan.FromSeconds(5);
+
+    [Fact]
+    public async Task Unary_calls_per_second_with_64_callers()
+    {
+        if (!Enabled) return;
+        await using var server = await GrpcServer.StartAsync(new InteropService().Map(new GrpcRouter()), new GrpcEndpointOptions { Address = IPAddress.Loopback });
+        using var channel = GrpcChannel.ForAddress(server.Address);
+        var request = new EchoRequest { Text = "payment-0001", Payload = Google.Protobuf.ByteString.CopyFrom(new byte[64]) };
+        await channel.UnaryAsync(InteropMethods.Unary, request); // Connect and JIT outside the window.
+
+        long calls = 0;
+        var stopwatch = Stopwatch.StartNew();
+        var callers = Enumerable.Range(0, 64).Select(async _ =>
+        {
+            while (stopwatch.Elapsed < Duration)
+            {
+                var reply = await channel.UnaryAsync(InteropMethods.Unary, request);
+                Assert.Equal(request.Text, reply.Text);
+                Interlocked.Increment(ref calls);
+            }
+        });
+        await Task.WhenAll(callers);
+        double seconds = stopwatch.Elapsed.TotalSeconds;
+        Report($"unary: {calls} calls in {seconds:F2} s = {calls / seconds:F0} calls/s (64 concurrent callers, {request.CalculateSize()}-byte request)");
+    }
+
+    [Fact]
+    public async Task Bidi_messages_per_second_with_batched_writes()
+    {
+        if (!Enabled) return;
+        await using var server = await GrpcServer.StartAsync(new InteropService().Map(new GrpcRouter()), new GrpcEndpointOptions { Address = IPAddress.Loopback });
+        using var channel = GrpcChannel.ForAddress(server.Address);
+        var request = new EchoRequest { Text = "payment-0001", Payload = Google.Protobuf.ByteString.CopyFrom(new byte[64]) };
+
+        using var call = channel.DuplexStreaming(InteropMethods.Bidi);
+        long sent = 0;
+        var stopwatch = Stopwatch.StartNew();
+        var writer = Task.Run(async () =>
+        {
+            while (stopwatch.Elapsed < Duration)
+            {
+                for (int i = 0; i < 1024; i++) await call.RequestStream.WriteAsync(request); // Buffered; auto-flush at 64 KiB.
+                sent += 1024;
+            }
+            await call.RequestStream.CompleteAsync();
+        });
+        long received = 0;
+        while (await call.ResponseStream.ReadAsync() is not null) received++;
+        await writer;
+        double seconds = stopwatch.Elapsed.TotalSeconds;
+        Assert.Equal(sent, received);
+        Report($"bidi: {received} echoed messages in {seconds:F2} s = {received / seconds:F0} msg/s each way (one stream, {request.CalculateSize()}-byte messages)");
+    }
+
+    private void Report(string line)
+    {
+        output.WriteLine(line);
+        Console.WriteLine(line);
+    }
+}
