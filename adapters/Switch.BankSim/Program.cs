@@ -1,0 +1,2 @@
+// Placeholder entry point; replaced by the simulator's command line.
+return 0;
