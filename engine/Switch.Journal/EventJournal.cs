@@ -214,6 +214,10 @@ public sealed class EventJournal : IDisposable
         long start, long end, IJournalVisitor visitor, ref long count)
     {
         if (start == end) return null;
+        // Known FasterLog 2.6.5 limitation: an entry length of 0x7FFFFFFD..0x7FFFFFFF or int.MinValue (garbage in
+        // the 4-byte length prefix) overflows the iterator's alignment arithmetic and it spins forever in GetNext.
+        // Every other bad length throws or is caught below. Removing this needs a reader of our own over the
+        // segment files (as HasIntactRecord already does) instead of FasterLog's iterator.
         using var iterator = _log.Scan(start, end);
         // Where the next record must begin: the end of the last good one. Kept so that bytes FasterLog skips
         // silently (zeros read as page padding, negative lengths read as its commit records) are still caught.
@@ -280,7 +284,8 @@ public sealed class EventJournal : IDisposable
             {
                 int offset = (int)(address - pageStart);
                 int entryBytes = BitConverter.ToInt32(page, offset);
-                if (entryBytes < RecordFrame.HeaderBytes || offset + entryHeaderBytes + entryBytes > valid) continue;
+                // long: a garbage length near int.MaxValue must not wrap around and pass the bound.
+                if (entryBytes < RecordFrame.HeaderBytes || (long)offset + entryHeaderBytes + entryBytes > valid) continue;
                 if (RecordFrame.IsIntact(page.AsSpan(offset + entryHeaderBytes, entryBytes))) return true;
             }
             from = pageStart + pageBytes;

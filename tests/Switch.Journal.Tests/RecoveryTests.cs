@@ -198,6 +198,21 @@ public class RecoveryTests
     }
 
     [Fact]
+    public void Torn_tail_with_huge_garbage_lengths_is_cut()
+    {
+        using var temp = new TempJournalDirectory();
+        var options = temp.Options();
+        var records = SameSize(Count, 100);
+        var addresses = WriteJournal(options, records);
+        // Large, not near int.MaxValue: FasterLog's iterator hangs on lengths whose alignment overflows (see ScanSpan).
+        var garbage = new byte[(int)(addresses[^1] - addresses[995]) + 100];
+        for (int i = 0; i + 4 <= garbage.Length; i += 4) BitConverter.TryWriteBytes(garbage.AsSpan(i), 0x3FFF_0000 - i);
+        Overwrite(options, addresses[995], garbage);
+
+        AssertCutThenCleanContinuation(options, records, 995, addresses[995]);
+    }
+
+    [Fact]
     public void Damage_before_an_earlier_cut_is_corruption()
     {
         using var temp = new TempJournalDirectory();
