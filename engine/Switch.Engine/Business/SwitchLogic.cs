@@ -520,7 +520,12 @@ public sealed partial class SwitchLogic
         tx.TimerDueUs = 0;
         tx.FeedNo = ++inst.FeedCount;
         EmitFeed(ref tx);
-        EmitAnswer(ref tx, tx.CorrelationId, duplicate: false);
+        // Every request gets exactly one answer: one that was already answered "unknown" at its deadline learns
+        // its final outcome from the institution's outcome feed (or a query), not from a second answer.
+        if (tx.UnknownSinceUs == 0)
+        {
+            EmitAnswer(ref tx, tx.CorrelationId, duplicate: false);
+        }
     }
 
     /// <summary>Moves a successful transaction's money in the open clearing batch. Each posting sums to zero.</summary>

@@ -24,6 +24,11 @@ public sealed record EngineOptions
     public int TickIntervalMs { get; init; } = 10;
     /// <summary>The time stamped on events; replaced in tests for determinism.</summary>
     public IClock Clock { get; init; } = SystemClock.Instance;
+    /// <summary>
+    /// Receives the outputs recomputed while the journal is replayed at start (default: discarded). Effects were
+    /// carried out before the restart; a host uses this only to rebuild derived views, such as outcome feeds.
+    /// </summary>
+    public Business.IOutputSink? ReplaySink { get; init; }
     /// <summary>How long Dispose waits for accepted events to be journaled, applied and handed out.</summary>
     public int DrainTimeoutMs { get; init; } = 10_000;
 

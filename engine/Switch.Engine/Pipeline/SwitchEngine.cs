@@ -78,7 +78,8 @@ public sealed class SwitchEngine : IDisposable
         EventJournal journal = OpenJournal(options.DataDirectory);
         try
         {
-            var replay = new ReplayVisitor(c => new SwitchLogic(c, new DiscardingSink()));
+            IOutputSink replaySink = options.ReplaySink ?? new DiscardingSink();
+            var replay = new ReplayVisitor(c => new SwitchLogic(c, replaySink));
             long records = journal.Replay(replay);
             SwitchLogic logic;
             bool configFromJournal = replay.Logic is not null;

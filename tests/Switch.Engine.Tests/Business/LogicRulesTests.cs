@@ -327,7 +327,9 @@ public sealed class LogicRulesTests
         Assert.Empty(_h.Tick(1_999));
         Assert.Single(_h.Tick(1), o => o.Kind == OutputKind.BankRequest); // then 2000 ms
 
-        OutputEvent final = Single(_h.BankAnswer(request.TransactionId, BankOperation.Query, BankReply.Succeeded), OutputKind.Answer);
+        List<OutputEvent> done = _h.BankAnswer(request.TransactionId, BankOperation.Query, BankReply.Succeeded);
+        OutputEvent final = Single(done, OutputKind.Feed);
+        Assert.DoesNotContain(done, o => o.Kind == OutputKind.Answer); // the request was answered once: "unknown"
         Assert.Equal(TransactionStatus.Succeeded, final.Status);
         Assert.Equal(1, final.FeedNo);
         Assert.Empty(_h.Tick(60_000)); // no more follow-ups
@@ -354,7 +356,7 @@ public sealed class LogicRulesTests
         OutputEvent request = Single(_h.Pay("P1", 2_000_000), OutputKind.BankRequest);
         _h.Tick(1_000);
         _h.Tick(500);
-        OutputEvent final = Single(_h.BankAnswer(request.TransactionId, BankOperation.Query, BankReply.NotFound), OutputKind.Answer);
+        OutputEvent final = Single(_h.BankAnswer(request.TransactionId, BankOperation.Query, BankReply.NotFound), OutputKind.Feed);
         Assert.Equal(TransactionStatus.Failed, final.Status);
         Assert.Equal("BANK_NOT_RECEIVED", final.Reason.ToString());
         Single(_h.Pay("P2", 2_000_000), OutputKind.BankRequest); // daily limit released
@@ -372,7 +374,7 @@ public sealed class LogicRulesTests
         }
         Assert.Contains(BankOperation.Reverse, operations);
         Assert.Empty(_h.BankAnswer(request.TransactionId, BankOperation.Debit, BankReply.Succeeded)); // ignored while reversing
-        OutputEvent final = Single(_h.BankAnswer(request.TransactionId, BankOperation.Reverse, BankReply.Succeeded), OutputKind.Answer);
+        OutputEvent final = Single(_h.BankAnswer(request.TransactionId, BankOperation.Reverse, BankReply.Succeeded), OutputKind.Feed);
         Assert.Equal(TransactionStatus.Failed, final.Status);
         Assert.Equal("REVERSED", final.Reason.ToString());
         Assert.Equal(0, _h.Logic.InstitutionByCode("ALIPAY").PositionFen);
