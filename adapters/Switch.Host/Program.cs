@@ -1,2 +1,114 @@
-// Placeholder entry point; replaced by the switch host.
-return 0;
+using System.Runtime.InteropServices;
+using Switch.Engine.Business;
+using Switch.Host;
+using Switch.Host.Configuration;
+
+// The switch process. With no arguments it runs the embedded default configuration on simulated banks, with
+// its journal under ./data. Overrides: --config FILE (or SWITCH_CONFIG), --data DIR (SWITCH_DATA_DIR),
+// --port N (SWITCH_INSTITUTION_PORT), --listen IP (SWITCH_LISTEN_ADDRESS).
+return await SwitchProgram.RunAsync(args);
+
+internal static class SwitchProgram
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        HostConfig config;
+        try
+        {
+            config = Load(args);
+        }
+        catch (Exception e) when (e is ConfigException or ArgumentException or IOException)
+        {
+            Console.Error.WriteLine($"switch: {e.Message}");
+            return 2;
+        }
+        if (config is null) return 0; // --help
+
+        using var stop = new CancellationTokenSource();
+        using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+
+        SwitchHost host;
+        try
+        {
+            host = await SwitchHost.StartAsync(config);
+        }
+        catch (Exception e) when (e is ConfigException or IOException or InvalidDataException)
+        {
+            Console.Error.WriteLine($"switch: cannot start: {e.Message}");
+            return 1;
+        }
+        await using (host)
+        {
+            var recovery = host.Engine.Recovery;
+            Console.WriteLine($"switch: journal {Path.GetFullPath(config.DataDirectory)}: {recovery.JournalRecords} records, " +
+                $"{recovery.EventsReplayed} events replayed, {recovery.LastTransactionId} transactions, {recovery.Unresolved} unresolved");
+            if (recovery.ConfigDiffers)
+            {
+                Console.WriteLine("switch: note: the configuration differs from the journal's; the journal's participants and rules stay in force");
+            }
+            Console.WriteLine($"switch: institution API (gRPC, h2c) at {host.InstitutionAddress}");
+            foreach (var sim in host.Simulators)
+            {
+                Console.WriteLine($"switch: simulated bank endpoint at {sim.Address}");
+            }
+            foreach (var (code, key) in config.DemoApiKeys)
+            {
+                Console.WriteLine($"switch: demo credentials: institution {code}, metadata x-api-key: {key}");
+            }
+            Console.WriteLine("switch: running; Ctrl-C or SIGTERM stops it gracefully");
+            try
+            {
+                await Task.Delay(Timeout.Infinite, stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            Console.WriteLine("switch: stopping: no new calls, finishing in-flight bank work, committing the journal");
+        }
+        Console.WriteLine("switch: stopped");
+        return 0;
+    }
+
+    private static HostConfig Load(string[] args)
+    {
+        string? configPath = Environment.GetEnvironmentVariable("SWITCH_CONFIG");
+        string? dataDir = Environment.GetEnvironmentVariable("SWITCH_DATA_DIR");
+        string? port = Environment.GetEnvironmentVariable("SWITCH_INSTITUTION_PORT");
+        string? listen = Environment.GetEnvironmentVariable("SWITCH_LISTEN_ADDRESS");
+        for (int i = 0; i < args.Length; i++)
+        {
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            switch (args[i])
+            {
+                case "--config": configPath = Value(); break;
+                case "--data": dataDir = Value(); break;
+                case "--port": port = Value(); break;
+                case "--listen": listen = Value(); break;
+                case "-h" or "--help":
+                    Console.WriteLine("""
+                        usage: switch [--config FILE] [--data DIR] [--port N] [--listen IP]
+                          --config FILE  host configuration (JSON); default: the embedded demo configuration
+                          --data DIR     journal directory (default ./data); the same directory on restart recovers
+                          --port N       institution API port (default 7001; 0 = any free port)
+                          --listen IP    address to listen on (default 127.0.0.1)
+                        The same settings come from SWITCH_CONFIG, SWITCH_DATA_DIR, SWITCH_INSTITUTION_PORT, SWITCH_LISTEN_ADDRESS.
+                        """);
+                    return null!;
+                default: throw new ArgumentException($"unknown option '{args[i]}' (see --help)");
+            }
+        }
+        HostConfig config = configPath is null
+            ? HostConfig.EmbeddedDefault()
+            : HostConfig.Parse(File.ReadAllText(configPath), configPath);
+        if (dataDir is not null) config = config with { DataDirectory = dataDir };
+        if (listen is not null) config = config with { ListenAddress = listen };
+        if (port is not null)
+        {
+            if (!int.TryParse(port, out int p)) throw new ArgumentException($"port: not a number: '{port}'");
+            config = config with { InstitutionPort = p };
+        }
+        config.Validate();
+        return config;
+    }
+}

@@ -1,0 +1,218 @@
+using System.Threading.Channels;
+using Switch.Contracts.V1;
+using Switch.Engine.Events;
+using Switch.Engine.Pipeline;
+using Switch.Grpc;
+using Switch.Grpc.Client;
+using EngineOperation = Switch.Engine.Events.BankOperation;
+using EngineReply = Switch.Engine.Events.BankReply;
+
+namespace Switch.Host.Banks;
+
+/// <summary>
+/// The switch's connection to one bank endpoint: a persistent HTTP/2 channel carrying one Exchange stream.
+/// Requests queue here (bounded), and one writer puts every queued request on the stream before flushing once.
+/// Answers go back into the engine as events. If the endpoint refuses connections or the stream breaks, the
+/// endpoint is marked down in the engine (an event) and probed until it answers; requests lost with the stream
+/// time out in the engine and are resolved by query, so nothing is retried blindly here.
+/// </summary>
+public sealed class EndpointLink : IAsyncDisposable
+{
+    private readonly SwitchEngine _engine;
+    private readonly GrpcChannel _channel;
+    private readonly Channel<BankRequest> _queue;
+    private readonly int _bankTimeoutMs;
+    private readonly int _probeIntervalMs;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _run;
+    private EndpointState _reported = EndpointState.Up;
+    private long _sent;
+    private long _answered;
+    private long _dropped;
+
+    public EndpointLink(SwitchEngine engine, int bankCode, int endpointIndex, string endpointName, Uri address, int maxQueued,
+        int bankTimeoutMs, int probeIntervalMs)
+    {
+        _engine = engine;
+        BankCode = bankCode;
+        EndpointIndex = endpointIndex;
+        Name = endpointName;
+        Address = address;
+        _bankTimeoutMs = bankTimeoutMs;
+        _probeIntervalMs = probeIntervalMs;
+        _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { ConnectTimeout = TimeSpan.FromMilliseconds(Math.Max(probeIntervalMs, 500)) });
+        _queue = Channel.CreateBounded<BankRequest>(new BoundedChannelOptions(maxQueued)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.DropWrite,
+        });
+        _run = Task.Run(RunAsync);
+    }
+
+    public int BankCode { get; }
+    public int EndpointIndex { get; }
+    public string Name { get; }
+    public Uri Address { get; }
+    public long Sent => Interlocked.Read(ref _sent);
+    public long Answered => Interlocked.Read(ref _answered);
+    /// <summary>Requests not sent because the queue was full or the endpoint down: the engine resolves them by query.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+    public bool IsUp => _reported == EndpointState.Up;
+
+    /// <summary>From the engine's output thread: never blocks.</summary>
+    public void Enqueue(in OutputEvent request)
+    {
+        var message = new BankRequest
+        {
+            TransactionId = request.TransactionId,
+            Operation = (Contracts.V1.BankOperation)(int)request.Operation,
+            AmountFen = request.AmountFen,
+            Account = request.Account.ToString(),
+            BankCode = request.BankCode,
+            Attempt = request.Attempt,
+            // The bank must not execute past this; the engine declares the outcome unknown at the same deadline.
+            DeadlineUnixUs = SystemClock.Instance.NowUs() + _bankTimeoutMs * 1000L,
+        };
+        if (!_queue.Writer.TryWrite(message))
+        {
+            Interlocked.Increment(ref _dropped);
+        }
+    }
+
+    private async Task RunAsync()
+    {
+        CancellationToken stop = _stop.Token;
+        while (!stop.IsCancellationRequested)
+        {
+            if (!await ProbeAsync(stop))
+            {
+                Report(EndpointState.Down);
+                await DelayAsync(_probeIntervalMs, stop);
+                continue;
+            }
+            Report(EndpointState.Up);
+            try
+            {
+                await ExchangeAsync(stop);
+            }
+            catch (Exception e) when (e is RpcException or HttpRequestException or IOException or OperationCanceledException && !stop.IsCancellationRequested)
+            {
+                Report(EndpointState.Down);
+                await DelayAsync(_probeIntervalMs, stop);
+            }
+        }
+    }
+
+    /// <summary>A query for transaction 0: any answer means the endpoint is reachable and serving.</summary>
+    private async Task<bool> ProbeAsync(CancellationToken stop)
+    {
+        try
+        {
+            await _channel.UnaryAsync(BankEndpointMethods.Query,
+                new BankRequest { TransactionId = 0, Operation = Contracts.V1.BankOperation.Query, BankCode = BankCode },
+                new CallOptions { Timeout = TimeSpan.FromMilliseconds(Math.Max(_probeIntervalMs, 500)), CancellationToken = stop });
+            return true;
+        }
+        catch (RpcException e) when (e.StatusCode is not (StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled))
+        {
+            return true; // it answered, even if it disliked the probe
+        }
+        catch (Exception e) when (e is RpcException or HttpRequestException or IOException or OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private async Task ExchangeAsync(CancellationToken stop)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        using DuplexStreamingCall<BankRequest, BankResponse> call = _channel.DuplexStreaming(BankEndpointMethods.Exchange,
+            new CallOptions { CancellationToken = linked.Token });
+        Task reader = ReadAnswersAsync(call, linked.Token);
+        ChannelReader<BankRequest> queue = _queue.Reader;
+        try
+        {
+            while (true)
+            {
+                // Wait for requests, or for the stream to end while idle (so a dead endpoint is noticed at once).
+                ValueTask<bool> ready = queue.WaitToReadAsync(linked.Token);
+                if (!ready.IsCompleted)
+                {
+                    Task<bool> readyTask = ready.AsTask();
+                    await Task.WhenAny(readyTask, reader);
+                    if (reader.IsCompleted || !await readyTask) break;
+                }
+                else if (!ready.Result)
+                {
+                    break;
+                }
+                while (queue.TryRead(out BankRequest? request))
+                {
+                    await call.RequestStream.WriteAsync(request, linked.Token);
+                    Interlocked.Increment(ref _sent);
+                }
+                await call.RequestStream.FlushAsync(linked.Token);
+            }
+        }
+        finally
+        {
+            linked.Cancel();
+            try { await reader; } catch (Exception) when (stop.IsCancellationRequested || linked.IsCancellationRequested) { }
+        }
+        await reader; // surfaces why the stream ended
+    }
+
+    private async Task ReadAnswersAsync(DuplexStreamingCall<BankRequest, BankResponse> call, CancellationToken cancel)
+    {
+        while (await call.ResponseStream.ReadAsync(cancel) is { } response)
+        {
+            Interlocked.Increment(ref _answered);
+            PublishResult(response);
+        }
+        throw new IOException($"bank endpoint {Name} ended its stream");
+    }
+
+    private void PublishResult(BankResponse response)
+    {
+        long sequence = _engine.Claim(); // back-pressure: waits while the engine's input ring is full
+        ref InputEvent e = ref _engine.Slot(sequence);
+        e.Kind = EventKind.BankResult;
+        e.TransactionId = response.TransactionId;
+        e.Operation = (EngineOperation)(int)response.Operation;
+        e.Reply = (EngineReply)(int)response.Reply;
+        e.Reason.Set(response.Reason);
+        _engine.Publish(sequence);
+    }
+
+    /// <summary>Tells the engine of a change in reachability (only changes: the journal is not a heartbeat log).</summary>
+    private void Report(EndpointState state)
+    {
+        if (state == _reported || _engine.Fault is not null)
+        {
+            return;
+        }
+        _reported = state;
+        long sequence = _engine.Claim();
+        ref InputEvent e = ref _engine.Slot(sequence);
+        e.Kind = EventKind.SetEndpointState;
+        e.BankRef.Set(BankCode.ToString("D3"));
+        e.EndpointIndex = EndpointIndex;
+        e.EndpointState = state;
+        e.Reason.Set("connector");
+        _engine.Publish(sequence);
+    }
+
+    private static async Task DelayAsync(int ms, CancellationToken stop)
+    {
+        try { await Task.Delay(ms, stop); } catch (OperationCanceledException) { }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        _stop.Cancel();
+        try { await _run; } catch (OperationCanceledException) { }
+        _channel.Dispose();
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,158 @@
+using System.Reflection;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Switch.Engine.Business;
+
+namespace Switch.Host.Configuration;
+
+/// <summary>How the in-process simulated banks behave (the default configuration runs on them).</summary>
+public sealed record SimulatedBanksConfig
+{
+    /// <summary>fixed:MS, uniform:MIN-MAX or lognormal:MEDIAN,SIGMA (milliseconds), or 0 for at once.</summary>
+    public string Latency { get; init; } = "lognormal:2,0.5";
+    public double FailureRate { get; init; } = 0.02;
+    public double NoAnswerRate { get; init; }
+    public int CapacityTps { get; init; }
+    public int Seed { get; init; } = 1;
+}
+
+/// <summary>
+/// The switch process's configuration: where it listens and keeps its journal, and the switch configuration
+/// (participants and rules). An endpoint address of "sim" (or empty) is served by a simulated bank started
+/// inside the process.
+/// </summary>
+public sealed record HostConfig
+{
+    public const string SimulatedAddress = "sim";
+
+    public string ListenAddress { get; init; } = "127.0.0.1";
+    public int InstitutionPort { get; init; } = 7001;
+    public string DataDirectory { get; init; } = "./data";
+    /// <summary>Unary calls and stream results waiting for the engine, per stream.</summary>
+    public int MaxInFlightPerStream { get; init; } = 8192;
+    /// <summary>Final outcomes kept per institution for re-reading (a power of two).</summary>
+    public int FeedRetentionPerInstitution { get; init; } = 1 << 16;
+    /// <summary>Bank requests waiting to be written to one endpoint; past it they are dropped and resolved by query.</summary>
+    public int MaxQueuedPerEndpoint { get; init; } = 65_536;
+    /// <summary>How often a down endpoint is probed.</summary>
+    public int ProbeIntervalMs { get; init; } = 1_000;
+    /// <summary>On shutdown, how long in-flight bank work may take to finish.</summary>
+    public int ShutdownGraceMs { get; init; } = 5_000;
+    public int TickIntervalMs { get; init; } = 10;
+    public SimulatedBanksConfig? SimulatedBanks { get; init; } = new();
+    public required SwitchConfig Switch { get; init; }
+
+    /// <summary>Demo API keys of the embedded default configuration, printed at start (never for a real file).</summary>
+    [JsonIgnore]
+    public IReadOnlyDictionary<string, string> DemoApiKeys { get; init; } = new Dictionary<string, string>();
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+
+    public static HostConfig Parse(string json, string source)
+    {
+        HostConfig? config;
+        try
+        {
+            config = JsonSerializer.Deserialize<HostConfig>(json, Json);
+        }
+        catch (JsonException e)
+        {
+            throw new ConfigException($"{source}: {(e.Path is null ? "" : e.Path + ": ")}{e.Message}");
+        }
+        if (config is null) throw new ConfigException($"{source}: empty document");
+        try
+        {
+            config.Validate();
+        }
+        catch (ConfigException e)
+        {
+            throw new ConfigException($"{source}: {e.Message}");
+        }
+        return config;
+    }
+
+    /// <summary>The embedded default: three institutions, four banks of two simulated endpoints each.</summary>
+    public static HostConfig EmbeddedDefault()
+    {
+        using Stream stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("default-config.json")
+            ?? throw new InvalidOperationException("the embedded default configuration is missing");
+        using var reader = new StreamReader(stream);
+        HostConfig config = Parse(reader.ReadToEnd(), "embedded default configuration");
+        return config with
+        {
+            DemoApiKeys = config.Switch.Institutions.ToDictionary(i => i.Code, i => $"demo-{i.Code.ToLowerInvariant()}-key"),
+        };
+    }
+
+    public void Validate()
+    {
+        Require(System.Net.IPAddress.TryParse(ListenAddress, out _), "listenAddress", $"an IP address, got '{ListenAddress}'");
+        Require(InstitutionPort is >= 0 and <= 65535, "institutionPort", "0 to 65535");
+        Require(!string.IsNullOrWhiteSpace(DataDirectory), "dataDirectory", "required");
+        Require(MaxInFlightPerStream is >= 1 and <= 1 << 20, "maxInFlightPerStream", "1 to 1048576");
+        Require(FeedRetentionPerInstitution is >= 16 and <= 1 << 24 && (FeedRetentionPerInstitution & (FeedRetentionPerInstitution - 1)) == 0,
+            "feedRetentionPerInstitution", "a power of two from 16 to 16777216");
+        Require(MaxQueuedPerEndpoint is >= 16 and <= 1 << 22, "maxQueuedPerEndpoint", "16 to 4194304");
+        Require(ProbeIntervalMs is >= 10 and <= 600_000, "probeIntervalMs", "10 to 600000");
+        Require(ShutdownGraceMs is >= 0 and <= 600_000, "shutdownGraceMs", "0 to 600000");
+        Require(TickIntervalMs is >= 1 and <= 1_000, "tickIntervalMs", "1 to 1000");
+        Require(Switch is not null, "switch", "required");
+        ConfigValidator.Validate(Switch!);
+        for (int i = 0; i < Switch!.Institutions.Count; i++)
+        {
+            Require(ApiKeyHash.TryParse(Switch.Institutions[i].CredentialRef, out _), $"switch.institutions[{i}].credentialRef",
+                "the institution's API key as sha256:<64 hex digits> (keys are stored hashed)");
+        }
+        bool anySimulated = false;
+        for (int b = 0; b < Switch.Banks.Count; b++)
+        {
+            for (int e = 0; e < Switch.Banks[b].Endpoints.Count; e++)
+            {
+                string address = Switch.Banks[b].Endpoints[e].Address;
+                bool simulated = string.IsNullOrEmpty(address) || address == SimulatedAddress;
+                anySimulated |= simulated;
+                Require(simulated || (Uri.TryCreate(address, UriKind.Absolute, out Uri? uri) && uri.Scheme is "http" or "https"),
+                    $"switch.banks[{b}].endpoints[{e}].address", $"\"sim\" or an http(s) URL, got '{address}'");
+            }
+        }
+        Require(!anySimulated || SimulatedBanks is not null, "simulatedBanks", "required when an endpoint address is \"sim\"");
+    }
+
+    private static void Require(bool ok, string field, string why)
+    {
+        if (!ok) throw new ConfigException($"configuration: {field}: {why}");
+    }
+}
+
+/// <summary>API keys are stored as SHA-256 digests ("sha256:hex") and compared in constant time.</summary>
+public static class ApiKeyHash
+{
+    public const string Prefix = "sha256:";
+
+    public static string Of(string apiKey) => Prefix + Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(apiKey)));
+
+    public static bool TryParse(string? credentialRef, out byte[] digest)
+    {
+        digest = [];
+        if (credentialRef is null || !credentialRef.StartsWith(Prefix, StringComparison.Ordinal) || credentialRef.Length != Prefix.Length + 64)
+        {
+            return false;
+        }
+        try
+        {
+            digest = Convert.FromHexString(credentialRef.AsSpan(Prefix.Length));
+            return true;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,59 @@
+using System.Security.Cryptography;
+using System.Text;
+using Switch.Contracts.V1;
+using Switch.Engine.Business;
+using Switch.Grpc;
+using Switch.Grpc.Server;
+using Switch.Host.Configuration;
+
+namespace Switch.Host.Gateway;
+
+/// <summary>An institution the caller has proved to be.</summary>
+public sealed record AuthenticatedInstitution(int Index, string Code, byte[] CodeUtf8);
+
+/// <summary>
+/// Checks the API key in the call's metadata against the stored SHA-256 digests. Every digest is compared in
+/// constant time, all of them every time, so timing tells nothing about which institution or how close.
+/// </summary>
+public sealed class ApiKeyAuthenticator
+{
+    /// <summary>Longest key accepted; anything longer is refused before hashing.</summary>
+    public const int MaxApiKeyBytes = 256;
+    private readonly (byte[] Digest, AuthenticatedInstitution Institution)[] _keys;
+
+    public ApiKeyAuthenticator(SwitchConfig config)
+    {
+        _keys = config.Institutions.Select((inst, index) =>
+        {
+            if (!ApiKeyHash.TryParse(inst.CredentialRef, out byte[] digest))
+            {
+                throw new ConfigException($"configuration: institution {inst.Code}: credentialRef is not sha256:<hex>");
+            }
+            return (digest, new AuthenticatedInstitution(index, inst.Code, Encoding.ASCII.GetBytes(inst.Code)));
+        }).ToArray();
+    }
+
+    public AuthenticatedInstitution Authenticate(ServerCallContext context)
+    {
+        string? key = context.RequestHeaders.GetValue(InstitutionMethods.ApiKeyHeader);
+        if (string.IsNullOrEmpty(key))
+        {
+            throw new RpcException(StatusCode.Unauthenticated, $"missing API key: send it in the '{InstitutionMethods.ApiKeyHeader}' metadata header");
+        }
+        if (Encoding.UTF8.GetByteCount(key) > MaxApiKeyBytes)
+        {
+            throw new RpcException(StatusCode.Unauthenticated, "invalid API key");
+        }
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(Encoding.UTF8.GetBytes(key), digest);
+        AuthenticatedInstitution? match = null;
+        foreach (var (stored, institution) in _keys)
+        {
+            if (CryptographicOperations.FixedTimeEquals(stored, digest))
+            {
+                match = institution;
+            }
+        }
+        return match ?? throw new RpcException(StatusCode.Unauthenticated, "invalid API key");
+    }
+}

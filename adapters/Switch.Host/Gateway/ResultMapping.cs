@@ -1,0 +1,151 @@
+using Switch.Contracts.V1;
+using Switch.Engine.Events;
+using Switch.Grpc;
+using EngineStatus = Switch.Engine.Events.TransactionStatus;
+using WireStatus = Switch.Contracts.V1.TransactionStatus;
+
+namespace Switch.Host.Gateway;
+
+/// <summary>Translates between the wire contract and engine events: one place for every name and status.</summary>
+public static class ResultMapping
+{
+    private static readonly string[] RejectNames = Enum.GetValues<RejectCode>()
+        .Select(c => ScreamingSnake(c.ToString())).ToArray();
+
+    public static string RejectName(RejectCode code) => RejectNames[(int)code];
+
+    /// <summary>The request field a reject is about, named as in the .proto.</summary>
+    public static string FieldName(RequestField field) => field switch
+    {
+        RequestField.None => "",
+        RequestField.Institution => InstitutionMethods.ApiKeyHeader,
+        RequestField.OrderNo => "order_no",
+        RequestField.OriginalOrderNo => "original_order_no",
+        RequestField.Bank => "bank",
+        RequestField.Account => "account",
+        RequestField.Currency => "currency",
+        RequestField.Echo => "echo",
+        RequestField.Amount => "amount_fen",
+        RequestField.RequestType => "kind",
+        _ => field.ToString(),
+    };
+
+    public static string Describe(RejectCode code) => code switch
+    {
+        RejectCode.MissingField => "is required",
+        RejectCode.FieldTooLong => "is longer than allowed",
+        RejectCode.InvalidField => "is malformed",
+        RejectCode.UnknownInstitution => "institution is not known to the switch",
+        RejectCode.InstitutionDisabled => "institution is disabled",
+        RejectCode.UnknownBank => "names no bank connected to the switch",
+        RejectCode.InvalidAmount => "must be greater than zero",
+        RejectCode.AmountOverLimit => "is above the institution's single-transaction limit",
+        RejectCode.UnsupportedCurrency => "must be CNY",
+        RejectCode.UnsupportedRequestType => "is not a request the switch executes",
+        RejectCode.DuplicateOrderConflict => "was already used for a different request",
+        RejectCode.OrderNotFound => "is not a known order of this institution",
+        RejectCode.OriginalNotFound => "is not a known payment of this institution",
+        RejectCode.OriginalNotRefundable => "is not a successful agreement payment",
+        RejectCode.OriginalFullyRefunded => "is already fully refunded",
+        RejectCode.RefundExceedsOriginal => "would take refunds above the original amount",
+        RejectCode.BankUnavailable => "has no endpoint taking traffic",
+        RejectCode.EndpointBusy => "endpoint is at its in-flight limit; retry with back-off",
+        RejectCode.NetDebitCapExceeded => "would take the institution past its net debit cap",
+        RejectCode.DailyLimitExceeded => "would take the payer account past its daily limit at this bank",
+        RejectCode.TransactionTableFull => "switch is at its transaction limit; retry with back-off",
+        RejectCode.AccountTableFull => "switch is at its tracked-account limit; retry with back-off",
+        _ => code.ToString(),
+    };
+
+    public static StatusCode StatusOf(RejectCode code) => RejectCodes.Category(code) switch
+    {
+        RejectCategory.InvalidArgument => StatusCode.InvalidArgument,
+        RejectCategory.NotFound => StatusCode.NotFound,
+        RejectCategory.AlreadyExists => StatusCode.AlreadyExists,
+        RejectCategory.FailedPrecondition => StatusCode.FailedPrecondition,
+        RejectCategory.PermissionDenied => StatusCode.PermissionDenied,
+        RejectCategory.ResourceExhausted => StatusCode.ResourceExhausted,
+        RejectCategory.Unavailable => StatusCode.Unavailable,
+        _ => StatusCode.Internal,
+    };
+
+    /// <summary>"DAILY_LIMIT_EXCEEDED: amount_fen would take the payer account past ..."</summary>
+    public static string RejectMessage(RejectCode code, RequestField field)
+    {
+        string name = FieldName(field);
+        return name.Length == 0 ? $"{RejectName(code)}: {Describe(code)}" : $"{RejectName(code)}: {name} {Describe(code)}";
+    }
+
+    public static TransferResult ToResult(in OutputEvent o)
+    {
+        var result = new TransferResult
+        {
+            OrderNo = o.OrderNo.ToString(),
+            TransactionId = o.TransactionId,
+            Duplicate = o.Duplicate,
+            AmountFen = o.AmountFen,
+            FeeFen = o.FeeFen,
+            FeedNo = o.FeedNo,
+            ReceivedUnixUs = o.ReceivedUs,
+            FinalUnixUs = o.FinalUs,
+            Echo = o.Echo.ToString(),
+            Kind = (RequestKind)(int)o.RequestType,
+        };
+        if (o.Reject != RejectCode.None)
+        {
+            result.Status = WireStatus.Rejected;
+            result.RejectCode = RejectName(o.Reject);
+            result.RejectField = FieldName(o.RejectField);
+            return result;
+        }
+        result.Status = o.Status switch
+        {
+            EngineStatus.Dispatched => WireStatus.Processing,
+            EngineStatus.Unknown => WireStatus.Unknown,
+            EngineStatus.Succeeded => WireStatus.Succeeded,
+            EngineStatus.Failed => WireStatus.Failed,
+            _ => throw new InvalidOperationException($"an answer with status {o.Status}"),
+        };
+        if (o.Status == EngineStatus.Failed)
+        {
+            result.BankReason = o.Reason.ToString();
+        }
+        return result;
+    }
+
+    /// <summary>Fills an input slot from a wire request, for the institution the caller authenticated as.</summary>
+    public static void Fill(ref InputEvent e, TransferRequest request, RequestType type, byte[] institutionCode, long correlationId)
+    {
+        e.Kind = EventKind.InstitutionRequest;
+        e.RequestType = type;
+        e.CorrelationId = correlationId;
+        e.AmountFen = request.AmountFen;
+        e.Institution.Set(institutionCode);
+        e.OrderNo.Set(request.OrderNo);
+        e.OriginalOrderNo.Set(request.OriginalOrderNo);
+        e.BankRef.Set(request.Bank);
+        e.Account.Set(request.Account);
+        e.Currency.Set(request.Currency);
+        e.Echo.Set(request.Echo);
+    }
+
+    public static RequestType TypeOf(RequestKind kind) => kind switch
+    {
+        RequestKind.AgreementPayment => RequestType.AgreementPayment,
+        RequestKind.Payout => RequestType.Payout,
+        RequestKind.Refund => RequestType.Refund,
+        RequestKind.Query => RequestType.Query,
+        _ => RequestType.None, // the engine rejects it as UNSUPPORTED_REQUEST_TYPE on field "kind"
+    };
+
+    private static string ScreamingSnake(string pascal)
+    {
+        var b = new System.Text.StringBuilder(pascal.Length + 8);
+        for (int i = 0; i < pascal.Length; i++)
+        {
+            if (i > 0 && char.IsUpper(pascal[i])) b.Append('_');
+            b.Append(char.ToUpperInvariant(pascal[i]));
+        }
+        return b.ToString();
+    }
+}

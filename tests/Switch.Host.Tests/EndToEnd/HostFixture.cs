@@ -1,0 +1,87 @@
+using Switch.Contracts.V1;
+using Switch.Engine.Business;
+using Switch.Grpc;
+using Switch.Grpc.Client;
+using Switch.Host;
+using Switch.Host.Configuration;
+
+namespace Switch.Host.Tests.EndToEnd;
+
+/// <summary>A real switch host on loopback (port 0), its journal in a temporary directory, simulated banks.</summary>
+public sealed class RunningSwitch : IAsyncDisposable
+{
+    public const string AlipayKey = "demo-alipay-key";
+    public const string TenpayKey = "demo-tenpay-key";
+
+    private RunningSwitch(SwitchHost host, HostConfig config, string dataDirectory, bool ownsDirectory)
+    {
+        Host = host;
+        Config = config;
+        DataDirectory = dataDirectory;
+        _ownsDirectory = ownsDirectory;
+        Channel = GrpcChannel.ForAddress(host.InstitutionAddress);
+    }
+
+    private readonly bool _ownsDirectory;
+    public SwitchHost Host { get; }
+    public HostConfig Config { get; }
+    public string DataDirectory { get; }
+    public GrpcChannel Channel { get; }
+
+    /// <summary>The embedded default configuration, made quick and deterministic for tests unless told otherwise.</summary>
+    public static HostConfig TestConfig(string dataDirectory, SimulatedBanksConfig? banks = null, Func<RulesConfig, RulesConfig>? rules = null)
+    {
+        HostConfig config = HostConfig.EmbeddedDefault();
+        RulesConfig r = config.Switch.Rules with { TransactionCapacity = 1 << 14, MaxTrackedAccounts = 1 << 14 };
+        return config with
+        {
+            DataDirectory = dataDirectory,
+            InstitutionPort = 0,
+            FeedRetentionPerInstitution = 1 << 12,
+            ProbeIntervalMs = 100,
+            ShutdownGraceMs = 2_000,
+            SimulatedBanks = banks ?? new SimulatedBanksConfig { Latency = "0", FailureRate = 0 },
+            Switch = config.Switch with { Rules = rules is null ? r : rules(r) },
+        };
+    }
+
+    public static async Task<RunningSwitch> StartAsync(HostConfig? config = null, string? dataDirectory = null)
+    {
+        bool owns = dataDirectory is null;
+        dataDirectory ??= Path.Combine(Path.GetTempPath(), "switch-host-test-" + Guid.NewGuid().ToString("N"));
+        config ??= TestConfig(dataDirectory);
+        config = config with { DataDirectory = dataDirectory };
+        SwitchHost host = await SwitchHost.StartAsync(config);
+        return new RunningSwitch(host, config, dataDirectory, owns);
+    }
+
+    public static CallOptions As(string apiKey, int timeoutMs = 10_000) => new()
+    {
+        Headers = new Metadata().Add(InstitutionMethods.ApiKeyHeader, apiKey),
+        Timeout = TimeSpan.FromMilliseconds(timeoutMs),
+    };
+
+    public static TransferRequest Payment(string orderNo, long amountFen, string bank = "102", string account = "6222020200112233", string echo = "") => new()
+    {
+        OrderNo = orderNo, AmountFen = amountFen, Currency = "CNY", Bank = bank, Account = account, Echo = echo,
+    };
+
+    public Task<TransferResult> PayAsync(TransferRequest request, string apiKey = AlipayKey) =>
+        Channel.UnaryAsync(InstitutionMethods.AgreementPayment, request, As(apiKey));
+
+    /// <summary>Stops the host (as on SIGTERM) but keeps the data directory, for a restart.</summary>
+    public async Task StopAsync()
+    {
+        Channel.Dispose();
+        await Host.DisposeAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        if (_ownsDirectory)
+        {
+            try { Directory.Delete(DataDirectory, recursive: true); } catch (IOException) { }
+        }
+    }
+}
