@@ -1,0 +1,99 @@
+using System.Net;
+using Switch.Grpc.Server;
+
+namespace Switch.BankSim;
+
+/// <summary>
+/// One simulated bank endpoint listening on loopback: the in-process form the switch host and tests use.
+/// <code>
+/// await using var bank = await BankSimulatorServer.StartAsync(new BankSimulatorOptions { Latency = LatencyModel.Parse("fixed:2") });
+/// using var channel = GrpcChannel.ForAddress(bank.Address);   // ... later: bank.Ledger.Snapshot()
+/// </code>
+/// </summary>
+public sealed class BankSimulatorServer : IAsyncDisposable
+{
+    private readonly GrpcServer _server;
+    private readonly CancellationTokenSource _stopping;
+    private int _disposed;
+
+    private BankSimulatorServer(GrpcServer server, CancellationTokenSource stopping, BankSimulatorOptions options, BankLedger ledger)
+    {
+        _server = server;
+        _stopping = stopping;
+        Options = options;
+        Ledger = ledger;
+    }
+
+    /// <summary>The bound address, e.g. http://127.0.0.1:7101 (the real port when 0 was asked for).</summary>
+    public Uri Address => _server.Address;
+
+    public BankSimulatorOptions Options { get; }
+
+    /// <summary>The bank's own record, for comparing with the switch's.</summary>
+    public BankLedger Ledger { get; }
+
+    /// <summary>Validates the options (ArgumentException naming the field) and starts listening on 127.0.0.1.</summary>
+    /// <param name="onHandlerException">Told about handler failures the peer saw only as UNKNOWN; null ignores them.</param>
+    public static async Task<BankSimulatorServer> StartAsync(BankSimulatorOptions options,
+        Action<string, Exception>? onHandlerException = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var ledger = new BankLedger(options.MaxLedgerEntries);
+        var stopping = new CancellationTokenSource();
+        try
+        {
+            var bank = new SimulatedBank(options, ledger, stopping.Token);
+            var router = new BankEndpointService(bank).Map(new GrpcRouter(new GrpcServerOptions { OnHandlerException = onHandlerException }));
+            var server = await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Address = IPAddress.Loopback, Port = options.Port }, cancellationToken)
+                .ConfigureAwait(false);
+            return new BankSimulatorServer(server, stopping, options, ledger);
+        }
+        catch
+        {
+            stopping.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts one endpoint per options entry (e.g. a bank's two data centres); all or none: on a failure the
+    /// ones already started are stopped.
+    /// </summary>
+    public static async Task<IReadOnlyList<BankSimulatorServer>> StartManyAsync(IEnumerable<BankSimulatorOptions> options,
+        Action<string, Exception>? onHandlerException = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var started = new List<BankSimulatorServer>();
+        try
+        {
+            foreach (var entry in options)
+                started.Add(await StartAsync(entry, onHandlerException, cancellationToken).ConfigureAwait(false));
+            return started;
+        }
+        catch
+        {
+            foreach (var server in started) await server.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Starts <paramref name="count"/> endpoints alike but for their seeds (Seed, Seed+1, ...), each on a free port.</summary>
+    public static Task<IReadOnlyList<BankSimulatorServer>> StartManyAsync(int count, BankSimulatorOptions options,
+        Action<string, Exception>? onHandlerException = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        ArgumentNullException.ThrowIfNull(options);
+        return StartManyAsync(Enumerable.Range(0, count).Select(i => options with { Port = 0, Seed = unchecked(options.Seed + i) }),
+            onHandlerException, cancellationToken);
+    }
+
+    /// <summary>Ends held calls and streams (UNAVAILABLE), then stops the listener. The ledger stays readable.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _stopping.Cancel();
+        try { await _server.DisposeAsync().ConfigureAwait(false); }
+        finally { _stopping.Dispose(); }
+    }
+}

@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using Switch.Contracts.V1;
+using Switch.Grpc;
+using Switch.Grpc.Server;
+
+namespace Switch.BankSim;
+
+/// <summary>
+/// One Exchange stream, the volume path. A reader admits requests into a bounded priority queue keyed by the
+/// time each answer becomes due; one writer executes everything due, writes the answers and flushes once per
+/// batch, then sleeps until the next due time or a new arrival. One timed wait per batch, not a timer per
+/// message. When the queue is full the reader stops reading, so HTTP/2 flow control pushes back on the switch.
+/// </summary>
+internal sealed class ExchangeSession
+{
+    /// <summary>Answers per flush at most: under a flood the peer still sees regular flushes.</summary>
+    private const int MaxBatch = 4096;
+
+    private readonly SimulatedBank _bank;
+    private readonly PriorityQueue<Pending, long> _queue; // Priority: due time in Stopwatch ticks.
+    private readonly Lock _gate = new();
+    private readonly SemaphoreSlim _space;                 // Free queue slots; the reader waits on it when full.
+    private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
+    private int _wakeRequested;                            // 1 while a wake is pending: at most one Release per writer pass.
+    private volatile bool _readerDone;
+
+    /// <summary>A request waiting to be executed, or an answer decided on arrival (Ready: invalid, busy).</summary>
+    private readonly record struct Pending(BankRequest Request, BankResponse? Ready);
+
+    private ExchangeSession(SimulatedBank bank)
+    {
+        _bank = bank;
+        int maxPending = bank.Options.MaxPendingPerStream;
+        _queue = new PriorityQueue<Pending, long>(maxPending);
+        _space = new SemaphoreSlim(maxPending, maxPending);
+    }
+
+    public static async ValueTask RunAsync(SimulatedBank bank, ServerRequestStream<BankRequest> requests,
+        ServerResponseStream<BankResponse> responses, ServerCallContext context)
+    {
+        var session = new ExchangeSession(bank);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, bank.Stopping);
+        try
+        {
+            // Either loop failing ends the other: a dead writer must not leave the reader admitting work.
+            await Task.WhenAll(Guard(session.ReadLoopAsync(requests, cts.Token), cts),
+                Guard(session.WriteLoopAsync(responses, cts.Token), cts)).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (bank.Stopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(StatusCode.Unavailable, "The bank simulator is shutting down.");
+        }
+        finally
+        {
+            int left;
+            lock (session._gate) left = session._queue.Count;
+            if (left > 0) bank.Ledger.CountAbandoned(left); // Never executed: the switch's query will find nothing.
+        }
+    }
+
+    private static async Task Guard(Task loop, CancellationTokenSource cts)
+    {
+        try
+        {
+            await loop.ConfigureAwait(false);
+        }
+        catch
+        {
+            cts.Cancel();
+            throw;
+        }
+    }
+
+    private async Task ReadLoopAsync(ServerRequestStream<BankRequest> requests, CancellationToken token)
+    {
+        while (await requests.ReadAsync(token).ConfigureAwait(false) is { } request)
+        {
+            if (!TryAdmit(request, out Pending pending, out long dueTicks)) continue;
+            if (!_space.Wait(0)) await _space.WaitAsync(token).ConfigureAwait(false); // Back pressure: stop reading.
+            lock (_gate) _queue.Enqueue(pending, dueTicks);
+            Wake();
+        }
+        _readerDone = true;
+        Wake();
+    }
+
+    /// <summary>False when the request is past its deadline on arrival: not executed, not answered.</summary>
+    private bool TryAdmit(BankRequest request, out Pending pending, out long dueTicks)
+    {
+        long now = Stopwatch.GetTimestamp();
+        dueTicks = now;
+        BankOperation operation = request.Operation;
+        if (SimulatedBank.Problem(request, operation) is not null)
+        {
+            _bank.Ledger.CountInvalid();
+            pending = new Pending(request, SimulatedBank.Failed(request.TransactionId, operation, BankReasons.InvalidRequest));
+            return true;
+        }
+        if (IsPastDeadline(request, DateTime.UtcNow))
+        {
+            _bank.Ledger.CountRefusedLate();
+            pending = default;
+            return false;
+        }
+        if (!_bank.TryAdmit(request, operation, now, out long delayTicks, out BankResponse? busy))
+        {
+            pending = new Pending(request, busy);
+            return true;
+        }
+        dueTicks = now + delayTicks;
+        pending = new Pending(request, null);
+        return true;
+    }
+
+    private static bool IsPastDeadline(BankRequest request, DateTime nowUtc) =>
+        request.DeadlineUnixUs != 0 && SimulatedBank.UnixMicros(nowUtc) >= request.DeadlineUnixUs;
+
+    private void Wake()
+    {
+        if (Interlocked.Exchange(ref _wakeRequested, 1) == 0) _wake.Release();
+    }
+
+    private async Task WriteLoopAsync(ServerResponseStream<BankResponse> responses, CancellationToken token)
+    {
+        var batch = new Pending[MaxBatch];
+        while (true)
+        {
+            // Read "done" before scanning: every enqueue happened before it, so an empty queue now is final.
+            bool readerDone = _readerDone;
+            Volatile.Write(ref _wakeRequested, 0);
+            int count = 0;
+            long waitTicks = -1;
+            lock (_gate)
+            {
+                long now = Stopwatch.GetTimestamp();
+                while (count < MaxBatch && _queue.TryPeek(out Pending next, out long due) && due <= now)
+                {
+                    _queue.Dequeue();
+                    batch[count++] = next;
+                }
+                if (_queue.TryPeek(out _, out long nextDue)) waitTicks = nextDue - now;
+            }
+
+            if (count > 0)
+            {
+                _space.Release(count);
+                int written = 0;
+                DateTime nowUtc = DateTime.UtcNow;
+                for (int i = 0; i < count; i++)
+                {
+                    BankResponse? response = Answer(batch[i], nowUtc);
+                    batch[i] = default;
+                    if (response is null) continue;
+                    await responses.WriteAsync(response, token).ConfigureAwait(false); // Buffers only.
+                    written++;
+                }
+                if (written > 0) await responses.FlushAsync(token).ConfigureAwait(false); // One flush per batch.
+                continue; // More may be due already.
+            }
+
+            if (waitTicks < 0 && readerDone) return; // Half-closed and every answer written.
+            int waitMs = waitTicks < 0 ? Timeout.Infinite : (int)Math.Clamp((waitTicks * 1000 + Stopwatch.Frequency - 1) / Stopwatch.Frequency, 1, int.MaxValue);
+            await _wake.WaitAsync(waitMs, token).ConfigureAwait(false);
+        }
+    }
+
+    private BankResponse? Answer(in Pending pending, DateTime nowUtc)
+    {
+        if (pending.Ready is { } ready) return ready;
+        BankRequest request = pending.Request;
+        if (IsPastDeadline(request, nowUtc))
+        {
+            _bank.Ledger.CountRefusedLate(); // Deadlines are sacred: the switch may already have called it failed.
+            return null;
+        }
+        return _bank.Execute(request, request.Operation, nowUtc);
+    }
+}

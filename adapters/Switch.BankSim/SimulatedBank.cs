@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using Switch.Contracts.V1;
+
+namespace Switch.BankSim;
+
+/// <summary>
+/// The bank's decisions, shared by the unary handlers and every Exchange stream of one endpoint: validation,
+/// admission against capacity, latency, and execution against the ledger. Transport-free and thread-safe.
+/// </summary>
+internal sealed class SimulatedBank
+{
+    /// <summary>Longest account string accepted (real account numbers are at most ~32 characters).</summary>
+    public const int MaxAccountChars = 64;
+
+    private readonly BankDice _dice;
+    private readonly CapacityMeter _capacity;
+    private readonly long _maxQueueingDelayTicks;
+
+    public SimulatedBank(BankSimulatorOptions options, BankLedger ledger, CancellationToken stopping)
+    {
+        Options = options.Validate();
+        Ledger = ledger;
+        Stopping = stopping;
+        _dice = new BankDice(options.Seed);
+        _capacity = new CapacityMeter(options.CapacityTps, options.MaxQueueingDelayMs);
+        _maxQueueingDelayTicks = options.MaxQueueingDelayMs * Stopwatch.Frequency / 1000;
+    }
+
+    public BankSimulatorOptions Options { get; }
+
+    public BankLedger Ledger { get; }
+
+    /// <summary>Canceled when the endpoint shuts down: held calls and streams end.</summary>
+    public CancellationToken Stopping { get; }
+
+    /// <summary>Why the request is malformed for <paramref name="operation"/>, or null.</summary>
+    public static string? Problem(BankRequest request, BankOperation operation)
+    {
+        if (operation is not (BankOperation.Debit or BankOperation.Credit or BankOperation.Query or BankOperation.Reverse))
+            return $"operation must be DEBIT, CREDIT, QUERY or REVERSE, got {operation}.";
+        if (request.TransactionId <= 0)
+            return $"transaction_id must be positive, got {request.TransactionId}.";
+        if (operation is BankOperation.Query or BankOperation.Reverse) return null;
+        if (request.AmountFen <= 0)
+            return $"amount_fen must be positive for {operation}, got {request.AmountFen}.";
+        if (string.IsNullOrWhiteSpace(request.Account))
+            return $"account is required for {operation}.";
+        if (request.Account.Length > MaxAccountChars)
+            return $"account must be at most {MaxAccountChars} characters, got {request.Account.Length}.";
+        return null;
+    }
+
+    /// <summary>
+    /// Admits a valid request: false with a BANK_BUSY answer when past twice the capacity (debits and credits
+    /// only: a query or reversal answered FAILED could be read as the transaction's outcome, so those wait
+    /// the longest queueing delay instead). Otherwise the delay until the request is due, in Stopwatch ticks.
+    /// </summary>
+    public bool TryAdmit(BankRequest request, BankOperation operation, long nowTicks, out long delayTicks, out BankResponse? busy)
+    {
+        busy = null;
+        long queueingTicks;
+        if (!_capacity.TryAdmit(nowTicks, out queueingTicks))
+        {
+            if (operation is BankOperation.Debit or BankOperation.Credit)
+            {
+                Ledger.CountBusy();
+                delayTicks = 0;
+                busy = Failed(request.TransactionId, operation, BankReasons.BankBusy);
+                return false;
+            }
+            queueingTicks = _maxQueueingDelayTicks;
+        }
+        double latencyMs = _dice.LatencyMs(Options.Latency);
+        delayTicks = queueingTicks + (long)(latencyMs * Stopwatch.Frequency / 1000);
+        return true;
+    }
+
+    /// <summary>
+    /// Executes a valid, admitted request that is due and within its deadline. Null means the bank stays silent
+    /// (NoAnswerRate): the operation was executed or declined and recorded, but no one is told.
+    /// </summary>
+    public BankResponse? Execute(BankRequest request, BankOperation operation, DateTime nowUtc)
+    {
+        long id = request.TransactionId;
+        switch (operation)
+        {
+            case BankOperation.Debit or BankOperation.Credit:
+            {
+                string? decline = _dice.Decline(Options.FailureRate);
+                var kind = Ledger.Execute(id, operation, request.AmountFen, request.Account, decline, nowUtc, out var entry);
+                switch (kind)
+                {
+                    case BankLedger.ExecuteKind.Recorded:
+                        if (_dice.Chance(Options.NoAnswerRate))
+                        {
+                            Ledger.CountUnanswered();
+                            return null;
+                        }
+                        return Answer(entry, operation);
+                    case BankLedger.ExecuteKind.Repeat:
+                    case BankLedger.ExecuteKind.Barred:
+                        return Answer(entry, operation);
+                    case BankLedger.ExecuteKind.Mismatch:
+                        return Failed(id, operation, BankReasons.TransactionIdReused);
+                    case BankLedger.ExecuteKind.Full:
+                        return Failed(id, operation, BankReasons.LedgerFull);
+                    default:
+                        throw new UnreachableException($"Unknown ledger result {kind}.");
+                }
+            }
+            case BankOperation.Query:
+                return Ledger.TryGet(id, out var found)
+                    ? Answer(found, operation)
+                    : new BankResponse { TransactionId = id, Operation = operation, Reply = BankReply.NotFound };
+            case BankOperation.Reverse:
+                return Ledger.Reverse(id, nowUtc)
+                    ? new BankResponse { TransactionId = id, Operation = operation, Reply = BankReply.Succeeded }
+                    : Failed(id, operation, BankReasons.LedgerFull);
+            default:
+                throw new UnreachableException($"Execute called with unvalidated operation {operation}.");
+        }
+    }
+
+    /// <summary>The recorded outcome as the bank reports it: a reversal (or bar) wins over everything.</summary>
+    private static BankResponse Answer(in BankLedgerEntry entry, BankOperation operation)
+    {
+        if (entry.Reversed) return Failed(entry.TransactionId, operation, BankReasons.Reversed);
+        return entry.Outcome switch
+        {
+            BankOutcome.Succeeded => new BankResponse { TransactionId = entry.TransactionId, Operation = operation, Reply = BankReply.Succeeded },
+            BankOutcome.Failed => Failed(entry.TransactionId, operation, entry.Reason),
+            _ => throw new UnreachableException($"A barred entry is always reversed (id {entry.TransactionId})."),
+        };
+    }
+
+    public static BankResponse Failed(long transactionId, BankOperation operation, string reason) =>
+        new() { TransactionId = transactionId, Operation = operation, Reply = BankReply.Failed, Reason = reason };
+
+    /// <summary>Now in Unix microseconds, the unit of BankRequest.deadline_unix_us.</summary>
+    public static long UnixMicros(DateTime utc) => (utc.Ticks - DateTime.UnixEpoch.Ticks) / 10;
+}
