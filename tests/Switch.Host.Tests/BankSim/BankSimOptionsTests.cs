@@ -1,0 +1,168 @@
+using System.Diagnostics;
+using Switch.BankSim;
+using Switch.Contracts.V1;
+
+namespace Switch.Host.Tests.BankSim;
+
+public sealed class BankSimOptionsTests
+{
+    [Fact]
+    public void Latency_models_parse_from_their_text_form()
+    {
+        Assert.Equal(new LatencyModel.Fixed(0), LatencyModel.Parse("0"));
+        Assert.Equal(new LatencyModel.Fixed(5), LatencyModel.Parse("fixed:5"));
+        Assert.Equal(new LatencyModel.Uniform(1, 10), LatencyModel.Parse("uniform:1-10"));
+        Assert.Equal(new LatencyModel.LogNormal(5, 0.5), LatencyModel.Parse(" lognormal:5,0.5 "));
+        Assert.Equal(new LatencyModel.Fixed(2.5), LatencyModel.Parse("FIXED:2.5"));
+        Assert.Equal("lognormal:3,0.5", LatencyModel.Parse("lognormal:3,0.5").ToString());
+        Assert.Equal("uniform:1-10", LatencyModel.Parse("uniform:1-10").ToString());
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("fast")]
+    [InlineData("fixed")]
+    [InlineData("fixed:")]
+    [InlineData("fixed:-1")]
+    [InlineData("fixed:1e9")]
+    [InlineData("fixed:NaN")]
+    [InlineData("uniform:10-1")]
+    [InlineData("uniform:1")]
+    [InlineData("lognormal:0,0.5")]
+    [InlineData("lognormal:5,-1")]
+    [InlineData("lognormal:5")]
+    [InlineData("0:5")]
+    public void Bad_latency_text_is_refused_with_a_message_naming_the_field(string text)
+    {
+        var e = Assert.Throws<FormatException>(() => LatencyModel.Parse(text));
+        Assert.StartsWith("latency:", e.Message);
+        Assert.Contains(text.Trim(), e.Message);
+    }
+
+    [Fact]
+    public void Latency_samples_stay_within_their_model()
+    {
+        var random = new Random(7);
+        var uniform = new LatencyModel.Uniform(1, 10);
+        for (int i = 0; i < 1000; i++) Assert.InRange(uniform.SampleMs(random), 1, 10);
+
+        var logNormal = new LatencyModel.LogNormal(5, 0.5);
+        var samples = Enumerable.Range(0, 10_001).Select(_ => logNormal.SampleMs(random)).Order().ToArray();
+        Assert.All(samples, s => Assert.InRange(s, 0, LatencyModel.MaxLatencyMs));
+        Assert.InRange(samples[samples.Length / 2], 4.5, 5.5); // The median is the median.
+    }
+
+    public static TheoryData<BankSimulatorOptions, string> BadOptions => new()
+    {
+        { new BankSimulatorOptions { FailureRate = 1.5 }, "FailureRate" },
+        { new BankSimulatorOptions { FailureRate = double.NaN }, "FailureRate" },
+        { new BankSimulatorOptions { NoAnswerRate = -0.1 }, "NoAnswerRate" },
+        { new BankSimulatorOptions { CapacityTps = -1 }, "CapacityTps" },
+        { new BankSimulatorOptions { Port = 70_000 }, "Port" },
+        { new BankSimulatorOptions { Latency = new LatencyModel.Uniform(5, 1) }, "Latency" },
+        { new BankSimulatorOptions { BankCodes = [102, 1000] }, "BankCodes" },
+        { new BankSimulatorOptions { MaxPendingPerStream = 0 }, "MaxPendingPerStream" },
+        { new BankSimulatorOptions { MaxQueueingDelayMs = -1 }, "MaxQueueingDelayMs" },
+        { new BankSimulatorOptions { MaxSilenceMs = 0 }, "MaxSilenceMs" },
+        { new BankSimulatorOptions { MaxLedgerEntries = 0 }, "MaxLedgerEntries" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadOptions))]
+    public void Invalid_options_name_the_field(BankSimulatorOptions options, string field)
+    {
+        var e = Assert.Throws<BankOptionException>(() => options.Validate());
+        Assert.Equal(field, e.ParamName);
+        Assert.StartsWith(field, e.Message);
+    }
+
+    [Fact]
+    public async Task The_server_refuses_to_start_with_invalid_options()
+    {
+        var e = await Assert.ThrowsAsync<BankOptionException>(() => BankSimulatorServer.StartAsync(new BankSimulatorOptions { FailureRate = 2 }));
+        Assert.Equal("FailureRate", e.ParamName);
+    }
+
+    [Fact]
+    public void The_command_line_parses_every_option()
+    {
+        var result = CommandLine.Parse(["--port", "7101", "--latency", "lognormal:3,0.5", "--failure-rate", "0.02", "--no-answer-rate=0.001",
+            "--capacity-tps", "50000", "--seed", "7", "--bank-codes", "102,308", "--max-pending-per-stream", "1024", "--max-queueing-delay-ms", "50"]);
+        Assert.Null(result.Error);
+        var options = Assert.IsType<BankSimulatorOptions>(result.Options);
+        Assert.Equal(7101, options.Port);
+        Assert.Equal(new LatencyModel.LogNormal(3, 0.5), options.Latency);
+        Assert.Equal((0.02, 0.001, 50_000, 7), (options.FailureRate, options.NoAnswerRate, options.CapacityTps, options.Seed));
+        Assert.Equal([102, 308], options.BankCodes);
+        Assert.Equal((1024, 50), (options.MaxPendingPerStream, options.MaxQueueingDelayMs));
+
+        Assert.True(CommandLine.Parse(["--help"]).Help);
+        Assert.Equal(new BankSimulatorOptions().ToString(), CommandLine.Parse([]).Options!.ToString());
+    }
+
+    [Theory]
+    [InlineData("--failure-rate", "--failure-rate", "2")]
+    [InlineData("--failure-rate", "--failure-rate", "abc")]
+    [InlineData("--no-answer-rate", "--no-answer-rate", "-1")]
+    [InlineData("--latency", "--latency", "uniform:9-1")]
+    [InlineData("--capacity-tps", "--capacity-tps", "-5")]
+    [InlineData("--port", "--port", "http")]
+    [InlineData("--port", "--port", "99999")]
+    [InlineData("--seed", "--seed")]
+    [InlineData("--bank-codes", "--bank-codes", "102,x")]
+    [InlineData("--max-pending-per-stream", "--max-pending-per-stream", "0")]
+    [InlineData("--speed", "--speed", "1")]
+    [InlineData("stray", "stray")]
+    public void Command_line_errors_name_the_option(string named, params string[] args)
+    {
+        var result = CommandLine.Parse(args);
+        Assert.Null(result.Options);
+        Assert.NotNull(result.Error);
+        Assert.Contains(named, result.Error);
+    }
+
+    [Fact]
+    public void Capacity_adds_queueing_delay_up_to_twice_the_capacity_then_refuses()
+    {
+        var meter = new CapacityMeter(capacityTps: 10, maxQueueingDelayMs: 100);
+        long now = Stopwatch.Frequency * 1000; // Any fixed instant: one window.
+        var delays = new List<long>();
+        for (int i = 0; i < 20; i++)
+        {
+            Assert.True(meter.TryAdmit(now, out long delay));
+            delays.Add(delay);
+        }
+        Assert.All(delays.Take(10), d => Assert.Equal(0, d));
+        for (int i = 10; i < 20; i++) Assert.True(delays[i] > delays[i - 1], "the delay grows with the overload");
+        Assert.Equal(100 * Stopwatch.Frequency / 1000, delays[19]);
+        Assert.False(meter.TryAdmit(now, out _));
+
+        // A second later the window has moved on.
+        Assert.True(meter.TryAdmit(now + Stopwatch.Frequency * 2, out long later));
+        Assert.Equal(0, later);
+
+        Assert.True(new CapacityMeter(0, 100).TryAdmit(now, out long unlimited));
+        Assert.Equal(0, unlimited);
+    }
+
+    [Fact]
+    public void The_ledger_executes_an_id_once_and_bars_after_reversal()
+    {
+        var ledger = new BankLedger(maxEntries: 2);
+        var now = DateTime.UtcNow;
+        Assert.Equal(BankLedger.ExecuteKind.Recorded, ledger.Execute(1, BankOperation.Debit, 100, "A", null, now, out _));
+        Assert.Equal(BankLedger.ExecuteKind.Repeat, ledger.Execute(1, BankOperation.Debit, 100, "A", BankReasons.AccountClosed, now, out var repeat));
+        Assert.Equal(BankOutcome.Succeeded, repeat.Outcome);
+        Assert.Equal(BankLedger.ExecuteKind.Mismatch, ledger.Execute(1, BankOperation.Credit, 100, "A", null, now, out _));
+        Assert.Equal(BankLedger.ExecuteKind.Recorded, ledger.Execute(2, BankOperation.Credit, 300, "B", null, now, out _));
+        Assert.Equal(BankLedger.ExecuteKind.Full, ledger.Execute(3, BankOperation.Credit, 300, "B", null, now, out _));
+        Assert.Equal(200, ledger.NetFen());
+
+        Assert.True(ledger.Reverse(1, now));
+        Assert.Equal(300, ledger.NetFen());
+        Assert.True(ledger.Reverse(9, now)); // Bars get headroom past the limit.
+        Assert.Equal(BankLedger.ExecuteKind.Barred, ledger.Execute(9, BankOperation.Debit, 100, "A", null, now, out _));
+        Assert.Equal([1L, 2L, 9L], ledger.Snapshot().Select(e => e.TransactionId));
+        Assert.Equal((2L, 1L), (ledger.Counts.Executed, ledger.Counts.Reversals - 1));
+    }
+}
