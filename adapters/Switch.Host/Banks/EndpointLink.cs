@@ -95,7 +95,11 @@ public sealed class EndpointLink : IAsyncDisposable
             {
                 await ExchangeAsync(stop);
             }
-            catch (Exception e) when (e is RpcException or HttpRequestException or IOException or OperationCanceledException && !stop.IsCancellationRequested)
+            catch (Exception) when (stop.IsCancellationRequested)
+            {
+                return; // shutting down: the stream was cancelled on purpose
+            }
+            catch (Exception e) when (e is RpcException or HttpRequestException or IOException or OperationCanceledException)
             {
                 Report(EndpointState.Down);
                 await DelayAsync(_probeIntervalMs, stop);

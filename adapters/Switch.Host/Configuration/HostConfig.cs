@@ -104,7 +104,15 @@ public sealed record HostConfig
         Require(ShutdownGraceMs is >= 0 and <= 600_000, "shutdownGraceMs", "0 to 600000");
         Require(TickIntervalMs is >= 1 and <= 1_000, "tickIntervalMs", "1 to 1000");
         Require(Switch is not null, "switch", "required");
-        ConfigValidator.Validate(Switch!);
+        try
+        {
+            ConfigValidator.Validate(Switch!);
+        }
+        catch (ConfigException e)
+        {
+            // Name the field from the top of this file: the switch section sits under "switch".
+            throw new ConfigException(e.Message.Replace("configuration: ", "configuration: switch.", StringComparison.Ordinal));
+        }
         for (int i = 0; i < Switch!.Institutions.Count; i++)
         {
             Require(ApiKeyHash.TryParse(Switch.Institutions[i].CredentialRef, out _), $"switch.institutions[{i}].credentialRef",

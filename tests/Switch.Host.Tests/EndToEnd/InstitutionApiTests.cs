@@ -130,7 +130,7 @@ public sealed class InstitutionApiTests : IAsyncLifetime
             RawBytes.Parser, TransferResult.Parser);
         RpcException e = await Assert.ThrowsAsync<RpcException>(() =>
             _switch.Channel.UnaryAsync(garbage, new RawBytes([0x12, 100, 0x41]), As(AlipayKey)));
-        Assert.True(e.StatusCode is StatusCode.Internal or StatusCode.InvalidArgument, $"got {e.StatusCode}");
+        Assert.True(e.StatusCode is StatusCode.Internal or StatusCode.InvalidArgument, $"got {e.Status}");
         Assert.Equal(TransactionStatus.Succeeded, (await _switch.PayAsync(Payment("AFTER", 100))).Status);
     }
 
@@ -215,15 +215,29 @@ public sealed class InstitutionApiTests : IAsyncLifetime
 }
 
 /// <summary>A message that is just bytes, to send what a real client would never build.</summary>
-public sealed class RawBytes(byte[] bytes) : Google.Protobuf.IMessage<RawBytes>
+public sealed class RawBytes(byte[] bytes) : Google.Protobuf.IMessage<RawBytes>, Google.Protobuf.IBufferMessage
 {
+    public void InternalMergeFrom(ref Google.Protobuf.ParseContext input) => throw new NotSupportedException("only ever sent");
+
+    public void InternalWriteTo(ref Google.Protobuf.WriteContext output)
+    {
+        foreach (byte b in Bytes) output.WriteRawTag(b);
+    }
+
     public static readonly Google.Protobuf.MessageParser<RawBytes> Parser = new(() => new RawBytes([]));
     public byte[] Bytes { get; private set; } = bytes;
     public Google.Protobuf.Reflection.MessageDescriptor Descriptor => throw new NotSupportedException();
     public int CalculateSize() => Bytes.Length;
     public void MergeFrom(RawBytes message) => Bytes = message.Bytes;
-    public void MergeFrom(Google.Protobuf.CodedInputStream input) => Bytes = input.ReadRawBytes((int)(input.ReadTag() == 0 ? 0 : 0));
-    public void WriteTo(Google.Protobuf.CodedOutputStream output) => output.WriteRawBytes(Bytes);
+    public void MergeFrom(Google.Protobuf.CodedInputStream input)
+    {
+        while (input.ReadTag() != 0) input.SkipLastField();
+    }
+
+    public void WriteTo(Google.Protobuf.CodedOutputStream output)
+    {
+        foreach (byte b in Bytes) output.WriteRawTag(b);
+    }
     public RawBytes Clone() => new(Bytes);
     public bool Equals(RawBytes? other) => other is not null && Bytes.AsSpan().SequenceEqual(other.Bytes);
 }
