@@ -23,6 +23,7 @@ internal sealed class ExchangeSession
     private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
     private int _wakeRequested;                            // 1 while a wake is pending: at most one Release per writer pass.
     private volatile bool _readerDone;
+    private long _plannedWakeTicks = long.MinValue;        // Under _gate: when the writer will look next (MinValue: it is busy and will rescan).
 
     /// <summary>A request waiting to be executed, or an answer decided on arrival (Ready: invalid, busy).</summary>
     private readonly record struct Pending(BankRequest Request, BankResponse? Ready);
@@ -77,8 +78,13 @@ internal sealed class ExchangeSession
         {
             if (!TryAdmit(request, out Pending pending, out long dueTicks)) continue;
             if (!_space.Wait(0)) await _space.WaitAsync(token).ConfigureAwait(false); // Back pressure: stop reading.
-            lock (_gate) _queue.Enqueue(pending, dueTicks);
-            Wake();
+            bool wake;
+            lock (_gate)
+            {
+                _queue.Enqueue(pending, dueTicks);
+                wake = dueTicks < _plannedWakeTicks; // Only an answer due before the writer's next look needs it awake.
+            }
+            if (wake) Wake();
         }
         _readerDone = true;
         Wake();
@@ -139,6 +145,7 @@ internal sealed class ExchangeSession
                     batch[count++] = next;
                 }
                 if (_queue.TryPeek(out _, out long nextDue)) waitTicks = nextDue - now;
+                _plannedWakeTicks = count > 0 ? long.MinValue : waitTicks < 0 ? long.MaxValue : nextDue;
             }
 
             if (count > 0)
