@@ -127,6 +127,21 @@ public sealed class SwitchEngine : IDisposable
     /// <summary>Claims an input slot, waiting while the ring is full (back pressure). Fill it, then <see cref="Publish"/>.</summary>
     public long Claim() => _input.Next();
 
+    /// <summary>Claims <paramref name="count"/> consecutive slots (waiting while full); returns the highest. Publish with
+    /// <see cref="Publish(long, long)"/>: one claim and one publish per batch instead of per event.</summary>
+    public long Claim(int count) => _input.Next(count);
+
+    /// <summary>Stamps and publishes a claimed range of filled slots.</summary>
+    public void Publish(long lo, long hi)
+    {
+        long nowUs = _options.Clock.NowUs();
+        for (long s = lo; s <= hi; s++)
+        {
+            _input[s].TimestampUs = nowUs;
+        }
+        _input.Publish(lo, hi);
+    }
+
     /// <summary>Claims an input slot or returns false at once when the ring is full (the caller answers RESOURCE_EXHAUSTED).</summary>
     public bool TryClaim(out long sequence) => _input.TryNext(out sequence);
 

@@ -19,6 +19,9 @@ public class EngineBenchmarks
     private const int InputRingSize = 1 << 16;
     private const int OutstandingWindow = InputRingSize / 4;
 
+    [Params(WaitKind.Yielding, WaitKind.Blocking)]
+    public WaitKind Wait;
+
     private string _dataDirectory = "";
     private SwitchEngine _engine = null!;
     private InProcessBank _bank = null!;
@@ -35,7 +38,7 @@ public class EngineBenchmarks
             InputRingSize = InputRingSize,
             OutputRingSize = 1 << 17,
             MaxBatchSize = 4096,
-            Wait = WaitKind.Yielding,
+            Wait = Wait,
             TickIntervalMs = 10,
         }, BenchConfigs.Busy(transactionCapacity: 1 << 20), _bank);
         _bank.Engine = _engine;
@@ -61,12 +64,16 @@ public class EngineBenchmarks
                 Thread.Yield();
                 continue;
             }
-            long sequence = _engine.Claim();
-            ref InputEvent e = ref _engine.Slot(sequence);
-            long n = ++_n;
-            BenchConfigs.FillPayment(ref e, n, n);
-            _engine.Publish(sequence);
-            sent++;
+            // Publish in claims of up to 64, as a gateway does with the requests of one stream read.
+            int batch = (int)Math.Min(Math.Min(room, 64), TransactionsPerInvoke - sent);
+            long hi = _engine.Claim(batch);
+            for (long sequence = hi - batch + 1; sequence <= hi; sequence++)
+            {
+                long n = ++_n;
+                BenchConfigs.FillPayment(ref _engine.Slot(sequence), n, n);
+            }
+            _engine.Publish(hi - batch + 1, hi);
+            sent += batch;
         }
         SpinWait spin = default;
         while (Volatile.Read(ref _bank.Completed) < target)
@@ -76,9 +83,15 @@ public class EngineBenchmarks
         }
     }
 
-    /// <summary>Answers every bank request at once with success; counts final outcomes.</summary>
+    /// <summary>
+    /// Answers every bank request with success, batched: the answers of one output batch are claimed and published
+    /// together (one claim per batch, as a bank connector writes one stream flush per batch). Counts final outcomes.
+    /// </summary>
     private sealed class InProcessBank : IEventHandler<OutputEvent>
     {
+        private const int MaxPendingAnswers = 1024;
+        private readonly long[] _pendingIds = new long[MaxPendingAnswers];
+        private int _pending;
         public volatile SwitchEngine? Engine;
         public long Completed;
 
@@ -86,19 +99,33 @@ public class EngineBenchmarks
         {
             if (evt.Kind == OutputKind.BankRequest)
             {
-                SwitchEngine engine = Engine!;
-                long slot = engine.Claim();
-                ref InputEvent answer = ref engine.Slot(slot);
-                answer.Kind = EventKind.BankResult;
-                answer.TransactionId = evt.TransactionId;
-                answer.Operation = evt.Operation;
-                answer.Reply = BankReply.Succeeded;
-                engine.Publish(slot);
+                _pendingIds[_pending++] = evt.TransactionId;
             }
             else if (evt.Kind == OutputKind.Feed)
             {
                 Interlocked.Increment(ref Completed);
             }
+            if (_pending == MaxPendingAnswers || (endOfBatch && _pending > 0))
+            {
+                Flush();
+            }
+        }
+
+        private void Flush()
+        {
+            SwitchEngine engine = Engine!;
+            long hi = engine.Claim(_pending);
+            long lo = hi - _pending + 1;
+            for (int i = 0; i < _pending; i++)
+            {
+                ref InputEvent answer = ref engine.Slot(lo + i);
+                answer.Kind = EventKind.BankResult;
+                answer.TransactionId = _pendingIds[i];
+                answer.Operation = BankOperation.Debit;
+                answer.Reply = BankReply.Succeeded;
+            }
+            engine.Publish(lo, hi);
+            _pending = 0;
         }
     }
 }
