@@ -29,6 +29,7 @@ internal static class SwitchProgram
         using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
 
         SwitchHost host;
+        long startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             host = await SwitchHost.StartAsync(config);
@@ -41,8 +42,12 @@ internal static class SwitchProgram
         await using (host)
         {
             var recovery = host.Engine.Recovery;
-            Console.WriteLine($"switch: journal {Path.GetFullPath(config.DataDirectory)}: {recovery.JournalRecords} records, " +
-                $"{recovery.EventsReplayed} events replayed, {recovery.LastTransactionId} transactions, {recovery.Unresolved} unresolved");
+            string journal = Path.GetFullPath(config.DataDirectory);
+            double startMs = System.Diagnostics.Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds;
+            Console.WriteLine(recovery.ConfigFromJournal
+                ? $"switch: journal {journal}: recovered {recovery.EventsReplayed} events, {recovery.LastTransactionId} transactions, " +
+                  $"{recovery.Unresolved} unresolved (resolved by asking their banks), started in {startMs:F0} ms"
+                : $"switch: journal {journal}: new, started in {startMs:F0} ms");
             if (recovery.ConfigDiffers)
             {
                 Console.WriteLine("switch: note: the configuration differs from the journal's; the journal's participants and rules stay in force");

@@ -70,6 +70,7 @@ public sealed class RecoveryAndProcessTests : IDisposable
         {
             Uri address = await process.WaitForAddressAsync();
             Assert.Contains(process.Output, l => l.Contains("1 transactions, 0 unresolved"));
+            Assert.Contains(process.Output, l => l.Contains("recovered "));
             using var channel = GrpcChannel.ForAddress(address);
             TransferResult queried = await channel.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = orderNo }, As(AlipayKey));
             Assert.Equal(transactionId, queried.TransactionId);
