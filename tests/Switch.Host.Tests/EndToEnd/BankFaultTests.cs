@@ -52,6 +52,15 @@ public sealed class BankFaultTests
             Assert.Equal(TransactionStatus.Succeeded, r.Status);
         }
         Assert.Equal(before + 40, icbcDc2.Ledger.Snapshot().Count);
+
+        // The data centre comes back on the same address: the probe finds it and its share returns.
+        await using var revived = await Switch.BankSim.BankSimulatorServer.StartAsync(icbcDc1.Options with { Port = icbcDc1.Address.Port });
+        await WaitUntil(() => icbc.Endpoints[0].State == Engine.Events.EndpointState.Up, "ICBC-DC1 marked up again");
+        for (int i = 0; i < 40; i++)
+        {
+            await sw.PayAsync(Payment($"BACK-{i}", 100 + i, account: $"62230000{i:D8}"));
+        }
+        Assert.True(revived.Ledger.Snapshot().Count > 20, $"only {revived.Ledger.Snapshot().Count} of 40 went back to DC1 (95% weight)");
     }
 
     [Fact]
