@@ -37,6 +37,9 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds) :
             case OutputKind.CommandAnswer:
                 answers.Route(evt);
                 break;
+            case OutputKind.BatchPosition:
+            case OutputKind.BatchClosed:
+                break; // clearing files: see the clearing recorder
             default:
                 throw new InvalidOperationException($"output dispatcher: unexpected output kind {evt.Kind}");
         }

@@ -71,6 +71,9 @@ public static class ConfigValidator
         Require(rules.ReverseAfterMs is >= 1 and <= 86_400_000, "rules.reverseAfterMs", "1 to 86400000");
         Require(rules.MaxTrackedAccounts is >= 16 and <= 1 << 26, "rules.maxTrackedAccounts", "16 to 67108864");
         Require(rules.DayUtcOffsetHours is >= -12 and <= 14, "rules.dayUtcOffsetHours", "-12 to 14");
+        Require(rules.BatchCloseTimes is not null, "rules.batchCloseTimes", "a list (may be empty)");
+        Require(rules.BatchCloseTimes!.Count <= BatchSchedule.MaxClosesPerDay, "rules.batchCloseTimes", $"at most {BatchSchedule.MaxClosesPerDay}");
+        _ = new BatchSchedule(rules.BatchCloseTimes, rules.DayUtcOffsetHours); // checks each time and duplicates
     }
 
     private static void ValidateFee(FeeRule? fee, string at)

@@ -11,6 +11,8 @@ public sealed class Institution
     public bool Enabled;
     /// <summary>Net position in the open clearing batch: what the reserve gained (+) or paid (-).</summary>
     public long PositionFen;
+    /// <summary>The open batch's gross movements; their net equals <see cref="PositionFen"/>.</summary>
+    public BatchTotals Open;
     /// <summary>Payouts and refunds (with fees) dispatched but not final: reserved against the net debit cap.</summary>
     public long ReservedDebitFen;
     /// <summary>Final outcomes so far; the last feed number issued.</summary>
@@ -55,4 +57,27 @@ public sealed class Bank
     public required Endpoint[] Endpoints { get; init; }
     public int Code => Config.Code;
     public long PositionFen;
+    /// <summary>The open batch's gross movements; their net equals <see cref="PositionFen"/>.</summary>
+    public BatchTotals Open;
+}
+
+/// <summary>One participant's gross movements in the open clearing batch. Fees are part of the debits (institution)
+/// or credits (switch); <see cref="FeesFen"/> says how much of them.</summary>
+public struct BatchTotals
+{
+    public long DebitsFen;
+    public long CreditsFen;
+    public long FeesFen;
+    /// <summary>Successful transactions posted.</summary>
+    public long Count;
+
+    public readonly long NetFen => CreditsFen - DebitsFen;
+
+    public void Post(long debitFen, long creditFen, long feeFen)
+    {
+        DebitsFen = checked(DebitsFen + debitFen);
+        CreditsFen = checked(CreditsFen + creditFen);
+        FeesFen = checked(FeesFen + feeFen);
+        Count++;
+    }
 }

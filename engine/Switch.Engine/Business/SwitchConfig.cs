@@ -66,6 +66,9 @@ public sealed record RulesConfig
     public int MaxTrackedAccounts { get; init; } = 1 << 20;
     /// <summary>Daily limits roll over at midnight in this zone (China: +8).</summary>
     public int DayUtcOffsetHours { get; init; } = 8;
+    /// <summary>Clearing batches close by themselves at these local times of day ("HH:mm", zone above); empty = only
+    /// on an operator's command.</summary>
+    public IReadOnlyList<string> BatchCloseTimes { get; init; } = [];
 }
 
 /// <summary>

@@ -15,6 +15,8 @@ public sealed partial class SwitchLogic
     {
         ulong h = StableHash.Combine(0, (ulong)SwitchFeeFen);
         h = StableHash.Combine(h, (ulong)_transactions.LastId);
+        h = StableHash.Combine(h, (ulong)OpenBatchId);
+        h = StableHash.Combine(h, (ulong)OpenBatchFinalised);
         foreach (Institution inst in _institutions)
         {
             h = StableHash.Combine(h, StableHash.OfBytes(inst.CodeUtf8));
@@ -43,6 +45,7 @@ public sealed partial class SwitchLogic
             h = StableHash.Combine(h, (ulong)tx.FeeFen);
             h = StableHash.Combine(h, (ulong)tx.RefundedFen);
             h = StableHash.Combine(h, (ulong)tx.FeedNo);
+            h = StableHash.Combine(h, (ulong)tx.BatchId);
             h = StableHash.Combine(h, StableHash.OfBytes(tx.Reason.Span));
         }
         return h;

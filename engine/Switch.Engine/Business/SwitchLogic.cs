@@ -18,6 +18,8 @@ public sealed partial class SwitchLogic
 
     private static readonly Text32 ReasonReversed = Text32.From("REVERSED");
     private static readonly Text32 ReasonNotReceived = Text32.From("BANK_NOT_RECEIVED");
+    /// <summary>Who closed a batch the schedule closed.</summary>
+    private static readonly Text32 ReasonSchedule = Text32.From("SCHEDULE");
 
     private readonly RulesConfig _rules;
     private readonly Institution[] _institutions;
@@ -34,6 +36,11 @@ public sealed partial class SwitchLogic
     /// <summary>Follow-ups (queries, reversals) of unknown transactions, by due time then id: varied delays, few entries.</summary>
     private readonly PriorityQueue<long, (long DueUs, long Id)> _followUps;
     private readonly List<Discrepancy> _discrepancies = new();
+    private readonly BatchSchedule _schedule;
+    /// <summary>The switch fee account's gross movements in the open batch (its net is <see cref="SwitchFeeFen"/>).</summary>
+    private BatchTotals _switchFeeOpen;
+    /// <summary>The next scheduled close (UTC µs); 0 until the first tick sets it, long.MaxValue with no schedule.</summary>
+    private long _nextScheduledCloseUs;
     private IOutputSink _sink;
 
     public SwitchLogic(SwitchConfig config, IOutputSink sink)
@@ -69,6 +76,7 @@ public sealed partial class SwitchLogic
         _dailyUsage = new DailyAccountUsage(_rules.MaxTrackedAccounts);
         _deadlines = new DeadlineQueue(_rules.TransactionCapacity);
         _followUps = new PriorityQueue<long, (long, long)>(Math.Min(_rules.TransactionCapacity, 4096));
+        _schedule = new BatchSchedule(_rules.BatchCloseTimes, _rules.DayUtcOffsetHours);
     }
 
     public SwitchConfig Config { get; }
@@ -76,6 +84,14 @@ public sealed partial class SwitchLogic
     public long NowUs { get; private set; }
     public long EventsApplied { get; private set; }
     public long SwitchFeeFen { get; private set; }
+    /// <summary>The clearing batch outcomes finalise into now; batches are numbered 1, 2, 3...</summary>
+    public long OpenBatchId { get; private set; } = 1;
+    /// <summary>When the open batch opened: the previous close, or the first event for batch 1. Like <see cref="NowUs"/>, a
+    /// mark of time rather than state: not in the state hash.</summary>
+    public long OpenBatchOpenedUs { get; private set; }
+    /// <summary>Transactions finalised (succeeded or failed) in the open batch.</summary>
+    public long OpenBatchFinalised { get; private set; }
+    public BatchTotals SwitchFeeOpen => _switchFeeOpen;
     public long UnmatchedBankResults { get; private set; }
     public long DuplicateBankResults { get; private set; }
     public long DiscrepancyCount { get; private set; }
@@ -95,6 +111,10 @@ public sealed partial class SwitchLogic
             NowUs = e.TimestampUs;
         }
         EventsApplied++;
+        if (OpenBatchOpenedUs == 0)
+        {
+            OpenBatchOpenedUs = NowUs;
+        }
         switch (e.Kind)
         {
             case EventKind.InstitutionRequest:
@@ -111,6 +131,9 @@ public sealed partial class SwitchLogic
                 break;
             case EventKind.SetEndpointState:
                 OnSetEndpointState(ref e);
+                break;
+            case EventKind.CloseBatch:
+                OnCloseBatch(ref e);
                 break;
             default:
                 throw new InvalidOperationException($"logic: event kind {e.Kind} cannot be applied");
@@ -519,6 +542,8 @@ public sealed partial class SwitchLogic
         tx.FinalUs = NowUs;
         tx.TimerDueUs = 0;
         tx.FeedNo = ++inst.FeedCount;
+        tx.BatchId = OpenBatchId;
+        OpenBatchFinalised++;
         EmitFeed(ref tx);
         // Every request gets exactly one answer: one that was already answered "unknown" at its deadline learns
         // its final outcome from the institution's outcome feed (or a query), not from a second answer.
@@ -537,13 +562,18 @@ public sealed partial class SwitchLogic
             // The payer's bank debited the user: it owes the amount; the reserve gains it less the fee.
             bankDelta = -amountFen;
             instDelta = amountFen - feeFen;
+            bank.Open.Post(debitFen: amountFen, creditFen: 0, feeFen: 0);
+            inst.Open.Post(debitFen: feeFen, creditFen: amountFen, feeFen: feeFen);
         }
         else
         {
             // The payee's bank credited the user: it is owed the amount; the reserve pays it plus the fee.
             bankDelta = amountFen;
             instDelta = -(amountFen + feeFen);
+            bank.Open.Post(debitFen: 0, creditFen: amountFen, feeFen: 0);
+            inst.Open.Post(debitFen: amountFen + feeFen, creditFen: 0, feeFen: feeFen);
         }
+        _switchFeeOpen.Post(debitFen: 0, creditFen: feeFen, feeFen: feeFen);
         if (bankDelta + instDelta + feeFen != 0) throw new InvalidOperationException("logic: a posting does not sum to zero");
         bank.PositionFen = checked(bank.PositionFen + bankDelta);
         inst.PositionFen = checked(inst.PositionFen + instDelta);
@@ -554,6 +584,17 @@ public sealed partial class SwitchLogic
 
     private void OnTick()
     {
+        // The schedule is part of applying the tick: same ticks in the journal, same closes on replay.
+        if (_nextScheduledCloseUs == 0)
+        {
+            _nextScheduledCloseUs = _schedule.NextCloseUs(NowUs);
+        }
+        else if (NowUs >= _nextScheduledCloseUs)
+        {
+            // Closes missed while no ticks came (the switch was down) collapse into this one.
+            CloseBatch(correlationId: 0, in ReasonSchedule);
+            _nextScheduledCloseUs = _schedule.NextCloseUs(NowUs);
+        }
         while (_deadlines.TryDequeueDue(NowUs, out long id, out long dueUs))
         {
             if (TryTakeTimer(id, dueUs, out int index))
@@ -713,6 +754,110 @@ public sealed partial class SwitchLogic
         return true;
     }
 
+    // ---------------------------------------------------------------- clearing batches
+
+    private void OnCloseBatch(ref InputEvent e)
+    {
+        // The operator's identity goes into the batch record: required, printable, bounded.
+        RejectCode code = e.Reason.IsEmpty ? RejectCode.MissingField
+            : e.Reason.IsOverlong ? RejectCode.FieldTooLong
+            : !FieldRules.IsCode(e.Reason.Span, Text32.CapacityBytes) ? RejectCode.InvalidField
+            : RejectCode.None;
+        if (code != RejectCode.None)
+        {
+            RejectCommand(ref e, code, RequestField.Operator);
+            return;
+        }
+        long closedId = OpenBatchId;
+        CloseBatch(e.CorrelationId, in e.Reason);
+        ref OutputEvent o = ref _sink.Begin();
+        o.Kind = OutputKind.CommandAnswer;
+        o.TimestampUs = NowUs;
+        o.CorrelationId = e.CorrelationId;
+        o.BatchId = closedId;
+        _sink.End();
+    }
+
+    /// <summary>
+    /// Nets the open batch, hands its positions out (one output per participant, then the marker) and opens the
+    /// next. Checked before anything is emitted: if the positions do not sum to zero the engine stops, and no
+    /// output of this close exists. Cost: one output per participant (at most 5,001), never per transaction.
+    /// </summary>
+    private void CloseBatch(long correlationId, in Text32 closedBy)
+    {
+        long sumFen = _switchFeeOpen.NetFen;
+        if (_switchFeeOpen.NetFen != SwitchFeeFen) throw new InvalidOperationException("clearing: switch fee totals differ from its position");
+        foreach (Institution inst in _institutions)
+        {
+            if (inst.Open.NetFen != inst.PositionFen) throw new InvalidOperationException($"clearing: {inst.Config.Code} totals differ from its position");
+            sumFen = checked(sumFen + inst.Open.NetFen);
+        }
+        foreach (Bank bank in _banks)
+        {
+            if (bank.Open.NetFen != bank.PositionFen) throw new InvalidOperationException($"clearing: bank {bank.Code} totals differ from its position");
+            sumFen = checked(sumFen + bank.Open.NetFen);
+        }
+        if (sumFen != 0) throw new InvalidOperationException($"clearing: batch {OpenBatchId} positions sum to {sumFen} fen, not zero");
+
+        long batchId = OpenBatchId;
+        foreach (Bank bank in _banks)
+        {
+            ref OutputEvent o = ref BeginPosition(batchId, ParticipantKind.Bank, in bank.Open);
+            o.BankIndex = bank.Index;
+            o.BankCode = bank.Code;
+            _sink.End();
+            bank.Open = default;
+            bank.PositionFen = 0;
+        }
+        foreach (Institution inst in _institutions)
+        {
+            ref OutputEvent o = ref BeginPosition(batchId, ParticipantKind.Institution, in inst.Open);
+            o.InstitutionIndex = inst.Index;
+            o.Institution.Set(inst.CodeUtf8);
+            _sink.End();
+            inst.Open = default;
+            // The net debit cap is about the open batch: the new one starts from zero. Reservations of payouts
+            // still at the bank stay: they post into the new batch when final.
+            inst.PositionFen = 0;
+        }
+        {
+            ref OutputEvent o = ref BeginPosition(batchId, ParticipantKind.SwitchFee, in _switchFeeOpen);
+            _sink.End();
+            _switchFeeOpen = default;
+            SwitchFeeFen = 0;
+        }
+        ref OutputEvent closed = ref _sink.Begin();
+        closed.Kind = OutputKind.BatchClosed;
+        closed.TimestampUs = NowUs;
+        closed.CorrelationId = correlationId;
+        closed.BatchId = batchId;
+        closed.ReceivedUs = OpenBatchOpenedUs;
+        closed.FinalUs = NowUs;
+        closed.Count = OpenBatchFinalised;
+        closed.ParticipantCount = _banks.Length + _institutions.Length + 1;
+        closed.Reason = closedBy;
+        _sink.End();
+
+        OpenBatchId++;
+        OpenBatchOpenedUs = NowUs;
+        OpenBatchFinalised = 0;
+    }
+
+    private ref OutputEvent BeginPosition(long batchId, ParticipantKind participant, in BatchTotals totals)
+    {
+        ref OutputEvent o = ref _sink.Begin();
+        o.Kind = OutputKind.BatchPosition;
+        o.TimestampUs = NowUs;
+        o.BatchId = batchId;
+        o.Participant = participant;
+        o.DebitsFen = totals.DebitsFen;
+        o.CreditsFen = totals.CreditsFen;
+        o.FeeFen = totals.FeesFen;
+        o.NetFen = totals.NetFen;
+        o.Count = totals.Count;
+        return ref o;
+    }
+
     // ---------------------------------------------------------------- outputs
 
     private bool Reject(ref InputEvent e, RejectCode code, RequestField field)
@@ -769,6 +914,7 @@ public sealed partial class SwitchLogic
         o.AmountFen = tx.AmountFen;
         o.FeeFen = tx.FeeFen;
         o.FeedNo = tx.FeedNo;
+        o.BatchId = tx.BatchId;
         o.ReceivedUs = tx.ReceivedUs;
         o.FinalUs = tx.FinalUs;
         o.Institution.Set(inst.CodeUtf8);

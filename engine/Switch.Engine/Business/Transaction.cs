@@ -29,6 +29,8 @@ public struct Transaction
     public long FinalUs;
     /// <summary>The institution's feed number of the final outcome (0 until final).</summary>
     public long FeedNo;
+    /// <summary>The clearing batch open when the outcome became final (0 until final); never changes afterwards.</summary>
+    public long BatchId;
     /// <summary>When the pending timer is due (0 = none); a popped timer that differs is stale.</summary>
     public long TimerDueUs;
     public int FollowUps;

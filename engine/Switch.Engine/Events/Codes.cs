@@ -12,6 +12,8 @@ public enum EventKind : byte
     Tick = 4,
     SetEndpointWeights = 5,
     SetEndpointState = 6,
+    /// <summary>An operator closes the open clearing batch (场次); scheduled closes happen inside ticks instead.</summary>
+    CloseBatch = 7,
 }
 
 public enum RequestType : byte
@@ -114,6 +116,8 @@ public enum RequestField : byte
     Endpoint = 10,
     Weights = 11,
     EndpointState = 12,
+    /// <summary>Operator commands: the operator's identity (in the Reason text).</summary>
+    Operator = 13,
 }
 
 /// <summary>Which gRPC-style category a reject belongs to; the adapters map these one to one.</summary>

@@ -60,6 +60,10 @@ public static class EventCodec
                 w.Int(e.EndpointIndex);
                 w.Byte((byte)e.EndpointState);
                 break;
+            case EventKind.CloseBatch:
+                w.Long(e.CorrelationId);
+                w.Text(e.Reason.IsOverlong, e.Reason.Span);
+                break;
             default:
                 throw new ArgumentException($"event codec: kind {e.Kind} is not a ring event");
         }
@@ -115,6 +119,10 @@ public static class EventCodec
                 r.Text32(ref e.Reason);
                 e.EndpointIndex = r.Int();
                 e.EndpointState = (EndpointState)r.Byte();
+                break;
+            case EventKind.CloseBatch:
+                e.CorrelationId = r.Long();
+                r.Text32(ref e.Reason);
                 break;
             default:
                 throw new FormatException($"event codec: unknown event kind {(byte)e.Kind}");

@@ -39,7 +39,7 @@ public struct InputEvent
     public long TransactionId;
     public BankOperation Operation;
     public BankReply Reply;
-    /// <summary>BankResult: the bank's reason code. Operator commands: the operator's identity.</summary>
+    /// <summary>BankResult: the bank's reason code. Operator commands (CloseBatch too): the operator's identity or reason.</summary>
     public Text32 Reason;
 
     // SetEndpointWeights / SetEndpointState (the bank in BankRef)

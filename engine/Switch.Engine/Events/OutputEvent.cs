@@ -11,6 +11,22 @@ public enum OutputKind : byte
     Feed = 3,
     /// <summary>Answer an operator command.</summary>
     CommandAnswer = 4,
+    /// <summary>A closed batch's position of one participant; all of them come right before its <see cref="BatchClosed"/>.</summary>
+    BatchPosition = 5,
+    /// <summary>A clearing batch closed: the marker after its positions. The batch never changes afterwards.</summary>
+    BatchClosed = 6,
+}
+
+/// <summary>Who a batch position belongs to.</summary>
+public enum ParticipantKind : byte
+{
+    None = 0,
+    /// <summary>A bank (BankIndex, BankCode).</summary>
+    Bank = 1,
+    /// <summary>An institution's reserve (InstitutionIndex, Institution).</summary>
+    Institution = 2,
+    /// <summary>The switch's fee account.</summary>
+    SwitchFee = 3,
 }
 
 /// <summary>
@@ -40,8 +56,25 @@ public struct OutputEvent
     public long FeeFen;
     /// <summary>Feed: the institution's feed number of this final outcome; Answer: the same once final, else 0.</summary>
     public long FeedNo;
+    /// <summary>Transactions: when the request arrived; BatchClosed: when the batch opened.</summary>
     public long ReceivedUs;
+    /// <summary>Transactions: when the outcome became final; BatchClosed: when the batch closed.</summary>
     public long FinalUs;
+    /// <summary>Feed/Answer (once final): the clearing batch the outcome belongs to; batch outputs: that batch; close
+    /// command answer: the batch it closed.</summary>
+    public long BatchId;
+    /// <summary>BatchPosition: whose position this is.</summary>
+    public ParticipantKind Participant;
+    /// <summary>BatchPosition: money the participant pays in the batch (fees included). Fees are in FeeFen.</summary>
+    public long DebitsFen;
+    /// <summary>BatchPosition: money the participant receives in the batch.</summary>
+    public long CreditsFen;
+    /// <summary>BatchPosition: credits minus debits (+ receives, - pays).</summary>
+    public long NetFen;
+    /// <summary>BatchPosition: successful postings; BatchClosed: transactions finalised in the batch.</summary>
+    public long Count;
+    /// <summary>BatchClosed: how many BatchPosition outputs preceded it.</summary>
+    public int ParticipantCount;
     public Text32 Institution;
     public Text32 OrderNo;
     public Text32 Account;

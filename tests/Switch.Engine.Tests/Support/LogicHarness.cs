@@ -86,6 +86,13 @@ public sealed class LogicHarness
         return Apply(ref e);
     }
 
+    public List<OutputEvent> CloseBatch(string? operatorId = "op-alice")
+    {
+        var e = new InputEvent { Kind = EventKind.CloseBatch, CorrelationId = ++_correlation };
+        e.Reason.Set(operatorId);
+        return Apply(ref e);
+    }
+
     /// <summary>Sends a transfer and has the bank answer it at once; returns the final answer.</summary>
     public OutputEvent PayAndSettle(string orderNo, long amountFen, BankReply reply = BankReply.Succeeded, string institution = "ALIPAY")
     {
