@@ -1,0 +1,147 @@
+using Switch.Engine.Events;
+
+namespace Switch.Engine.Clearing;
+
+/// <summary>
+/// Where a batch's files live and how they are made: <c>&lt;data&gt;/clearing/batch-&lt;id&gt;/</c> holds records.bin
+/// (the outcomes, appended while the batch was open), one recon-*.csv per bank and institution, and settlement.csv,
+/// written last: its presence means the batch's files are complete. Everything is a pure function of the closed
+/// batch and its records, so generating again gives identical bytes.
+/// </summary>
+public static class ClearingFiles
+{
+    public const string RecordsFile = "records.bin";
+    public const string SettlementFile = "settlement.csv";
+    /// <summary>Reconciliation files written in one pass over the records (bounded open files).</summary>
+    public const int MaxOpenFiles = 256;
+
+    public static string BatchDirectory(string dataDirectory, long batchId) =>
+        Path.Combine(dataDirectory, "clearing", $"batch-{batchId:D8}");
+
+    public static bool IsComplete(string dataDirectory, long batchId) =>
+        File.Exists(Path.Combine(BatchDirectory(dataDirectory, batchId), SettlementFile));
+
+    public static string BankFile(int bankCode) => $"recon-bank-{bankCode:D3}.csv";
+
+    /// <summary>Institution codes are printable ASCII; one that is not a safe file name is written in hex.</summary>
+    public static string InstitutionFile(string code) =>
+        code.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') && !code.StartsWith('.')
+            ? $"recon-institution-{code}.csv"
+            : $"recon-institution-x{Convert.ToHexStringLower(System.Text.Encoding.ASCII.GetBytes(code))}.csv";
+
+    /// <summary>Writes every reconciliation file, then the settlement instructions. Throws if the records do not
+    /// match the batch (count, batch id, a torn file): a wrong file is worse than a late one.</summary>
+    public static void Generate(string dataDirectory, ClosedBatch batch)
+    {
+        string dir = BatchDirectory(dataDirectory, batch.BatchId);
+        Directory.CreateDirectory(dir);
+        string records = Path.Combine(dir, RecordsFile);
+        long recordBytes = File.Exists(records) ? new FileInfo(records).Length : 0;
+        if (recordBytes % BatchRecord.Bytes != 0 || recordBytes / BatchRecord.Bytes != batch.TransactionCount)
+        {
+            throw new InvalidDataException($"clearing: batch {batch.BatchId} has {batch.TransactionCount} transactions, {records} holds {recordBytes} bytes");
+        }
+
+        // Participants as the batch lists them: banks in configuration order, then institutions by index.
+        var files = new List<(string Kind, string Id, string File, Func<BatchRecord, bool> Mine)>();
+        var institutionCodes = new List<string>();
+        foreach (ParticipantPosition p in batch.Positions)
+        {
+            if (p.Kind == ParticipantKind.Bank)
+            {
+                int code = int.Parse(p.Id, System.Globalization.CultureInfo.InvariantCulture);
+                files.Add(("BANK", p.Id, BankFile(code), r => r.BankCode == code));
+            }
+            else if (p.Kind == ParticipantKind.Institution)
+            {
+                int index = institutionCodes.Count;
+                institutionCodes.Add(p.Id);
+                files.Add(("INSTITUTION", p.Id, InstitutionFile(p.Id), r => r.InstitutionIndex == index));
+            }
+        }
+        for (int first = 0; first < files.Count; first += MaxOpenFiles)
+        {
+            var group = files.Skip(first).Take(MaxOpenFiles).ToArray();
+            var writers = new AtomicCsvWriter[group.Length];
+            var totals = new ReconTotals[group.Length];
+            try
+            {
+                for (int g = 0; g < group.Length; g++)
+                {
+                    writers[g] = new AtomicCsvWriter(Path.Combine(dir, group[g].File),
+                        ReconciliationFile.Header(batch.BatchId, group[g].Kind, group[g].Id, batch.OpenedUs, batch.ClosedUs));
+                }
+                foreach (BatchRecord r in ReadRecords(records, batch.BatchId))
+                {
+                    if (r.InstitutionIndex >= institutionCodes.Count) throw new InvalidDataException($"clearing: record {r.TransactionId} names institution {r.InstitutionIndex}");
+                    ReconLine? line = null;
+                    for (int g = 0; g < group.Length; g++)
+                    {
+                        if (!group[g].Mine(r)) continue;
+                        line ??= ReconLine.From(r, institutionCodes[r.InstitutionIndex]);
+                        writers[g].Data(line.ToFields());
+                        totals[g] = totals[g].Add(line);
+                    }
+                }
+                for (int g = 0; g < group.Length; g++)
+                {
+                    writers[g].Complete(totals[g].ToTrailer());
+                }
+            }
+            finally
+            {
+                foreach (AtomicCsvWriter? w in writers) w?.Dispose();
+            }
+        }
+        WriteSettlement(Path.Combine(dir, SettlementFile), batch);
+    }
+
+    /// <summary>The records of a batch file, in the order they became final.</summary>
+    public static IEnumerable<BatchRecord> ReadRecords(string path, long batchId)
+    {
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        byte[] buffer = new byte[BatchRecord.Bytes];
+        while (true)
+        {
+            int read = file.ReadAtLeast(buffer, BatchRecord.Bytes, throwOnEndOfStream: false);
+            if (read == 0) yield break;
+            if (read != BatchRecord.Bytes) throw new InvalidDataException($"clearing: {path} ends in a torn record");
+            BatchRecord r = BatchRecord.Read(buffer);
+            if (r.BatchId != batchId) throw new InvalidDataException($"clearing: {path} holds a record of batch {r.BatchId}");
+            yield return r;
+        }
+    }
+
+    /// <summary>
+    /// Settlement instructions: <c>H,SWITCH-SETTLEMENT,1,batch_id,opened_utc,closed_utc,closed_by,transaction_count</c>; per
+    /// participant <c>D,kind,id,debits_fen,credits_fen,fees_fen,count,net_fen,direction,amount_fen</c> (direction PAY when the
+    /// participant owes, RECEIVE when owed, NONE at zero; amount = |net|); trailer <c>T,participants,net_sum_fen (0),
+    /// pay_total_fen,receive_total_fen,sha256</c>.
+    /// </summary>
+    private static void WriteSettlement(string path, ClosedBatch batch)
+    {
+        using var writer = new AtomicCsvWriter(path,
+        [
+            "H", "SWITCH-SETTLEMENT", "1", ClearingCsv.Long(batch.BatchId), ClearingCsv.Time(batch.OpenedUs),
+            ClearingCsv.Time(batch.ClosedUs), batch.ClosedBy, ClearingCsv.Long(batch.TransactionCount),
+        ]);
+        long netSumFen = 0, payFen = 0, receiveFen = 0;
+        foreach (ParticipantPosition p in batch.Positions)
+        {
+            string kind = p.Kind switch
+            {
+                ParticipantKind.Bank => "BANK",
+                ParticipantKind.Institution => "INSTITUTION",
+                ParticipantKind.SwitchFee => "SWITCH",
+                _ => throw new InvalidOperationException($"settlement: participant kind {p.Kind}"),
+            };
+            string direction = p.NetFen < 0 ? "PAY" : p.NetFen > 0 ? "RECEIVE" : "NONE";
+            writer.Data(["D", kind, p.Id, ClearingCsv.Long(p.DebitsFen), ClearingCsv.Long(p.CreditsFen), ClearingCsv.Long(p.FeesFen),
+                ClearingCsv.Long(p.Count), ClearingCsv.Long(p.NetFen), direction, ClearingCsv.Long(Math.Abs(p.NetFen))]);
+            netSumFen = checked(netSumFen + p.NetFen);
+            if (p.NetFen < 0) payFen = checked(payFen - p.NetFen); else receiveFen = checked(receiveFen + p.NetFen);
+        }
+        if (netSumFen != 0 || payFen != receiveFen) throw new InvalidOperationException($"settlement: batch {batch.BatchId} nets to {netSumFen} fen");
+        writer.Complete(["T", ClearingCsv.Long(batch.Positions.Count), ClearingCsv.Long(netSumFen), ClearingCsv.Long(payFen), ClearingCsv.Long(receiveFen)]);
+    }
+}

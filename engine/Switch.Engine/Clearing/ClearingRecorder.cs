@@ -1,0 +1,181 @@
+using System.Collections.Concurrent;
+using Switch.Engine.Business;
+using Switch.Engine.Events;
+
+namespace Switch.Engine.Clearing;
+
+/// <summary>
+/// Keeps what clearing needs from the logic's outputs, off the writer thread: each final outcome appended to its
+/// batch's records.bin (128 bytes on disk, nothing kept in memory), and at each close the batch's files generated on
+/// a worker thread from those records. Like the outcome feeds it is a view derived from the journal: feed it the
+/// outputs replayed at start (a batch's records file is rewritten from its first replayed outcome), so a crash at
+/// any point, between a close and its files too, ends with the same files. Batches whose files are complete are
+/// skipped on replay. One caller at a time (the replay, then the output thread).
+/// </summary>
+public sealed class ClearingRecorder : IDisposable
+{
+    /// <summary>Closed batches waiting for their files; a full queue makes the output thread wait (back pressure).</summary>
+    public const int MaxQueuedBatches = 16;
+
+    private readonly string _dataDirectory;
+    private readonly ClosedBatchAssembler _assembler = new();
+    private readonly BlockingCollection<ClosedBatch> _queue = new(MaxQueuedBatches);
+    private readonly Thread _worker;
+    private readonly byte[] _record = new byte[BatchRecord.Bytes];
+    private FileStream? _records;
+    private long _recordsBatchId;
+    private bool _recordsSkipped;
+    private long _generatedThrough;
+    private long _generatedCount;
+    private Exception? _fault;
+
+    public ClearingRecorder(string dataDirectory)
+    {
+        _dataDirectory = dataDirectory;
+        Directory.CreateDirectory(Path.Combine(dataDirectory, "clearing"));
+        _worker = new Thread(Generate) { Name = "switch-clearing", IsBackground = true };
+        _worker.Start();
+    }
+
+    /// <summary>The highest batch whose files this recorder generated or found complete.</summary>
+    public long GeneratedThrough => Interlocked.Read(ref _generatedThrough);
+    /// <summary>Batches this process generated files for (not those found complete).</summary>
+    public long GeneratedCount => Interlocked.Read(ref _generatedCount);
+    /// <summary>Why file generation stopped, if it did (the batch's files are then missing: operators must look).</summary>
+    public Exception? Fault => Volatile.Read(ref _fault);
+
+    public void Record(in OutputEvent o)
+    {
+        switch (o.Kind)
+        {
+            case OutputKind.Feed:
+                Append(in o);
+                break;
+            case OutputKind.BatchPosition:
+            case OutputKind.BatchClosed:
+                ClosedBatch? batch = _assembler.Add(in o);
+                if (batch is not null) Closed(batch);
+                break;
+        }
+    }
+
+    private void Append(in OutputEvent feed)
+    {
+        if (feed.BatchId < _recordsBatchId) throw new InvalidOperationException($"clearing recorder: outcome of batch {feed.BatchId} after batch {_recordsBatchId}");
+        if (feed.BatchId != _recordsBatchId)
+        {
+            CloseRecords();
+            _recordsBatchId = feed.BatchId;
+            _recordsSkipped = ClearingFiles.IsComplete(_dataDirectory, feed.BatchId);
+            if (!_recordsSkipped)
+            {
+                // Create, not append: the journal replays the batch from its first outcome, so what was there is redone.
+                string dir = ClearingFiles.BatchDirectory(_dataDirectory, feed.BatchId);
+                Directory.CreateDirectory(dir);
+                _records = new FileStream(Path.Combine(dir, ClearingFiles.RecordsFile), FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);
+            }
+        }
+        if (_recordsSkipped) return;
+        BatchRecord.Write(in feed, _record);
+        _records!.Write(_record);
+    }
+
+    private void Closed(ClosedBatch batch)
+    {
+        if (ClearingFiles.IsComplete(_dataDirectory, batch.BatchId))
+        {
+            CloseRecords();
+            Advance(batch.BatchId);
+            return;
+        }
+        if (_recordsBatchId == batch.BatchId)
+        {
+            CloseRecords();
+        }
+        else
+        {
+            // No outcome in the batch: an empty records file, so generation sees zero transactions, not a missing file.
+            string dir = ClearingFiles.BatchDirectory(_dataDirectory, batch.BatchId);
+            Directory.CreateDirectory(dir);
+            using var empty = new FileStream(Path.Combine(dir, ClearingFiles.RecordsFile), FileMode.Create, FileAccess.Write);
+            empty.Flush(flushToDisk: true);
+        }
+        _queue.Add(batch);
+    }
+
+    private void CloseRecords()
+    {
+        if (_records is null) return;
+        _records.Flush(flushToDisk: true);
+        _records.Dispose();
+        _records = null;
+    }
+
+    private void Advance(long batchId)
+    {
+        long seen;
+        while ((seen = Interlocked.Read(ref _generatedThrough)) < batchId && Interlocked.CompareExchange(ref _generatedThrough, batchId, seen) != seen) { }
+    }
+
+    private void Generate()
+    {
+        foreach (ClosedBatch batch in _queue.GetConsumingEnumerable())
+        {
+            if (Fault is not null) continue; // batches after a failed one wait for the operators (and a restart)
+            try
+            {
+                ClearingFiles.Generate(_dataDirectory, batch);
+                Interlocked.Increment(ref _generatedCount);
+                Advance(batch.BatchId);
+            }
+            catch (Exception e)
+            {
+                Volatile.Write(ref _fault, e);
+            }
+        }
+    }
+
+    /// <summary>For the engine's replay at start: records what is replayed, then passes it on (e.g. to the outcome feeds).</summary>
+    public IOutputSink ReplaySink(IOutputSink? next = null) => new RecordingSink(this, next);
+
+    private sealed class RecordingSink(ClearingRecorder recorder, IOutputSink? next) : IOutputSink
+    {
+        private OutputEvent _scratch;
+
+        public ref OutputEvent Begin()
+        {
+            _scratch.Reset();
+            return ref _scratch;
+        }
+
+        public void End()
+        {
+            recorder.Record(in _scratch);
+            if (next is null) return;
+            ref OutputEvent o = ref next.Begin();
+            o = _scratch;
+            next.End();
+        }
+    }
+
+    /// <summary>Waits until the files of <paramref name="batchId"/> exist (or fail). False on timeout.</summary>
+    public bool WaitForFiles(long batchId, int timeoutMs)
+    {
+        long deadline = Environment.TickCount64 + timeoutMs;
+        while (GeneratedThrough < batchId && Fault is null)
+        {
+            if (Environment.TickCount64 > deadline) return false;
+            Thread.Sleep(2);
+        }
+        return Fault is null;
+    }
+
+    /// <summary>Finishes the queued batches (their files are written), then stops the worker.</summary>
+    public void Dispose()
+    {
+        _queue.CompleteAdding();
+        _worker.Join();
+        CloseRecords();
+        _queue.Dispose();
+    }
+}
