@@ -121,12 +121,13 @@ public static class ClearingCsv
         _ => throw new ArgumentOutOfRangeException(nameof(status), status, "not a final status"),
     };
 
-    /// <summary>Reads the lines of a clearing file: checks H first, T last, D between, and the body hash.
-    /// Returns (header fields, data lines with their line numbers, trailer fields).</summary>
-    public static (List<string> Header, List<(int LineNo, List<string> Fields)> Data, List<string> Trailer) Read(Stream stream, long maxBytes)
+    /// <summary>Reads the lines of a clearing file in order: H first (handed to <paramref name="onHeader"/>), D lines
+    /// (to <paramref name="onData"/> with their line number), T last, then checks the body hash. The first error in
+    /// file order is the one reported. Returns the trailer's fields and its line number.</summary>
+    public static (List<string> Trailer, int LineNo) Read(Stream stream, long maxBytes, Action<List<string>> onHeader,
+        Action<int, List<string>> onData)
     {
         if (stream.CanSeek && stream.Length > maxBytes) throw new ClearingFormatException(0, $"file larger than {maxBytes} bytes");
-        var data = new List<(int, List<string>)>();
         List<string>? header = null, trailer = null;
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         using var reader = new StreamReader(stream, Utf8, detectEncodingFromByteOrderMarks: false, bufferSize: 64 * 1024, leaveOpen: true);
@@ -156,11 +157,12 @@ public static class ClearingCsv
                 case "H":
                     if (lineNo != 1) throw new ClearingFormatException(lineNo, "header not on the first line");
                     header = fields;
+                    onHeader(fields);
                     break;
                 case "D":
                     if (header is null) throw new ClearingFormatException(lineNo, "data before the header");
                     sha.AppendData(Utf8.GetBytes(line + "\n"));
-                    data.Add((lineNo, fields));
+                    onData(lineNo, fields);
                     break;
                 case "T":
                     if (header is null) throw new ClearingFormatException(lineNo, "trailer before the header");
@@ -174,7 +176,7 @@ public static class ClearingCsv
         if (trailer is null) throw new ClearingFormatException(lineNo, "no trailer: the file is truncated");
         string expected = Convert.ToHexStringLower(sha.GetHashAndReset());
         if (trailer[^1] != expected) throw new ClearingFormatException(lineNo, $"body SHA-256 is {expected}, the trailer says {trailer[^1]}");
-        return (header, data, trailer);
+        return (trailer, lineNo);
     }
 }
 

@@ -71,23 +71,27 @@ public sealed record ReconciliationFile(long BatchId, string ParticipantKind, st
     /// <summary>Parses and checks a file: every field, the trailer's totals and body hash, duplicate switch ids.</summary>
     public static ReconciliationFile Parse(Stream stream)
     {
-        var (h, data, t) = ClearingCsv.Read(stream, MaxParseBytes);
-        if (h.Count != 8 || h[1] != Magic || h[2] != Version) throw new ClearingFormatException(1, $"header: H,{Magic},{Version},batch_id,participant_kind,participant_id,opened_utc,closed_utc");
-        long batchId = ClearingCsv.ParseLong(h[3], 1, "batch_id");
-        if (h[4] is not ("BANK" or "INSTITUTION")) throw new ClearingFormatException(1, $"participant_kind: BANK or INSTITUTION, got '{h[4]}'");
-        long openedUs = ClearingCsv.ParseTime(h[6], 1, "opened_utc");
-        long closedUs = ClearingCsv.ParseTime(h[7], 1, "closed_utc");
-        var lines = new List<ReconLine>(data.Count);
+        long batchId = 0, openedUs = 0, closedUs = 0;
+        string kind = "", id = "";
+        var lines = new List<ReconLine>();
         var ids = new HashSet<long>();
         var totals = new ReconTotals();
-        foreach ((int lineNo, List<string> fields) in data)
+        var (t, trailerLine) = ClearingCsv.Read(stream, MaxParseBytes, h =>
+        {
+            if (h.Count != 8 || h[1] != Magic || h[2] != Version) throw new ClearingFormatException(1, $"header: H,{Magic},{Version},batch_id,participant_kind,participant_id,opened_utc,closed_utc");
+            batchId = ClearingCsv.ParseLong(h[3], 1, "batch_id");
+            if (h[4] is not ("BANK" or "INSTITUTION")) throw new ClearingFormatException(1, $"participant_kind: BANK or INSTITUTION, got '{h[4]}'");
+            kind = h[4];
+            id = h[5];
+            openedUs = ClearingCsv.ParseTime(h[6], 1, "opened_utc");
+            closedUs = ClearingCsv.ParseTime(h[7], 1, "closed_utc");
+        }, (lineNo, fields) =>
         {
             ReconLine line = ReconLine.Parse(fields, lineNo);
             if (!ids.Add(line.SwitchId)) throw new ClearingFormatException(lineNo, $"switch_id {line.SwitchId} appears twice");
             lines.Add(line);
             totals = totals.Add(line);
-        }
-        int trailerLine = data.Count + 2;
+        });
         string[] expected = totals.ToTrailer();
         if (t.Count != expected.Length + 1) throw new ClearingFormatException(trailerLine, $"trailer: {expected.Length + 1} fields (T, count, amount, fee, succeeded count, succeeded amount, succeeded fee, sha256), got {t.Count}");
         string[] names = ["", "count", "amount_total_fen", "fee_total_fen", "succeeded_count", "succeeded_amount_fen", "succeeded_fee_fen"];
@@ -95,6 +99,6 @@ public sealed record ReconciliationFile(long BatchId, string ParticipantKind, st
         {
             if (t[i] != expected[i]) throw new ClearingFormatException(trailerLine, $"trailer {names[i]} is {t[i]}, the lines add up to {expected[i]}");
         }
-        return new ReconciliationFile(batchId, h[4], h[5], openedUs, closedUs, lines, totals);
+        return new ReconciliationFile(batchId, kind, id, openedUs, closedUs, lines, totals);
     }
 }
