@@ -1,3 +1,4 @@
+using Switch.Engine.Clearing;
 using Switch.Engine.Events;
 using Switch.Host.Banks;
 using Switch.Host.Gateway;
@@ -7,9 +8,10 @@ namespace Switch.Host;
 
 /// <summary>
 /// The engine's output thread: hands each effect to the adapter that carries it out. Nothing here blocks:
-/// bank requests go to bounded per-endpoint queues, answers to waiting calls, outcomes to the feeds.
+/// bank requests go to bounded per-endpoint queues, answers to waiting calls, outcomes to the feeds and to the
+/// clearing records (a buffered append), closed batches to the clearing worker (bounded queue).
 /// </summary>
-public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds) : IEventHandler<OutputEvent>
+public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, ClearingRecorder clearing) : IEventHandler<OutputEvent>
 {
     private volatile BankConnector? _connector;
     private long _undeliverable;
@@ -33,13 +35,15 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds) :
                 break;
             case OutputKind.Feed:
                 feeds.Append(evt);
+                clearing.Record(evt);
                 break;
             case OutputKind.CommandAnswer:
                 answers.Route(evt);
                 break;
             case OutputKind.BatchPosition:
             case OutputKind.BatchClosed:
-                break; // clearing files: see the clearing recorder
+                clearing.Record(evt);
+                break;
             default:
                 throw new InvalidOperationException($"output dispatcher: unexpected output kind {evt.Kind}");
         }

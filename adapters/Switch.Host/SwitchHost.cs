@@ -1,9 +1,11 @@
 using System.Net;
 using Switch.BankSim;
 using Switch.Engine.Business;
+using Switch.Engine.Clearing;
 using Switch.Engine.Pipeline;
 using Switch.Grpc.Server;
 using Switch.Host.Banks;
+using Switch.Host.Clearing;
 using Switch.Host.Configuration;
 using Switch.Host.Gateway;
 
@@ -22,8 +24,10 @@ public sealed class SwitchHost : IAsyncDisposable
     private readonly BankConnector _connector;
     private int _stopped;
 
+    private readonly ClearingRecorder _clearing;
+
     private SwitchHost(HostConfig config, List<BankSimulatorServer> simulators, SwitchEngine engine, BankConnector connector,
-        GrpcServer server, AnswerRouter answers, OutcomeFeeds feeds)
+        GrpcServer server, AnswerRouter answers, OutcomeFeeds feeds, ClearingRecorder clearing)
     {
         _config = config;
         _simulators = simulators;
@@ -32,11 +36,15 @@ public sealed class SwitchHost : IAsyncDisposable
         _server = server;
         Answers = answers;
         Feeds = feeds;
+        _clearing = clearing;
+        Clearing = new ClearingDesk(engine, answers, clearing, config.DataDirectory);
     }
 
     public SwitchEngine Engine { get; }
     public AnswerRouter Answers { get; }
     public OutcomeFeeds Feeds { get; }
+    /// <summary>Clearing batches: close, settlement files, breaks (the operator API exposes these).</summary>
+    public ClearingDesk Clearing { get; }
     public Uri InstitutionAddress => _server.Address;
     public IReadOnlyList<BankSimulatorServer> Simulators => _simulators;
     public BankConnector Connector => _connector;
@@ -47,6 +55,7 @@ public sealed class SwitchHost : IAsyncDisposable
         var simulators = new List<BankSimulatorServer>();
         SwitchEngine? engine = null;
         BankConnector? connector = null;
+        ClearingRecorder? clearing = null;
         try
         {
             // Simulated endpoints first, so the connector finds them listening.
@@ -76,12 +85,14 @@ public sealed class SwitchHost : IAsyncDisposable
 
             var answers = new AnswerRouter();
             var feeds = new OutcomeFeeds(config.Switch.Institutions.Count, config.FeedRetentionPerInstitution);
-            var dispatcher = new OutputDispatcher(answers, feeds);
+            // Clearing records and files are derived from the journal like the feeds: rebuilt by the same replay.
+            clearing = new ClearingRecorder(config.DataDirectory);
+            var dispatcher = new OutputDispatcher(answers, feeds, clearing);
             engine = SwitchEngine.Start(new EngineOptions
             {
                 DataDirectory = config.DataDirectory,
                 TickIntervalMs = config.TickIntervalMs,
-                ReplaySink = feeds.ReplaySink(),
+                ReplaySink = clearing.ReplaySink(feeds.ReplaySink()),
                 Wait = WaitKind.Blocking,
             }, config.Switch, dispatcher);
 
@@ -111,12 +122,13 @@ public sealed class SwitchHost : IAsyncDisposable
                 Address = IPAddress.Parse(config.ListenAddress),
                 Port = config.InstitutionPort,
             });
-            return new SwitchHost(config, simulators, engine, connector, grpc, answers, feeds);
+            return new SwitchHost(config, simulators, engine, connector, grpc, answers, feeds, clearing);
         }
         catch
         {
             if (connector is not null) await connector.DisposeAsync();
             engine?.Dispose();
+            clearing?.Dispose();
             foreach (BankSimulatorServer s in simulators) await s.DisposeAsync();
             throw;
         }
@@ -137,6 +149,7 @@ public sealed class SwitchHost : IAsyncDisposable
         Engine.WaitUntilIdle(_config.ShutdownGraceMs);
         await _connector.DisposeAsync();
         Engine.Dispose(); // drains, commits, closes the journal
+        _clearing.Dispose(); // writes the files of batches already closed
         foreach (BankSimulatorServer s in _simulators) await s.DisposeAsync();
     }
 }
