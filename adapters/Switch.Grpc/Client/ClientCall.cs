@@ -36,8 +36,16 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
     private readonly GrpcMethod<TRequest, TResponse> _method;
     private readonly CallOptions _options;
     private readonly DateTime? _deadline;
-    private readonly CancellationTokenSource? _deadlineCts;
-    private readonly CancellationTokenSource _callCts;
+    // One source per call carries the deadline timer, the caller's token and our own aborts: a linked source per
+    // call (plus a second one for the timer) cost two allocations and a registration on every unary call.
+    private readonly CancellationTokenSource _callCts = new();
+    private readonly CancellationTokenRegistration _callerRegistration;
+    // Set before _callCts is canceled by anything other than the deadline timer, so Fail can tell them apart.
+    private volatile bool _cancelledNotByDeadline;
+    private HttpHeaders? _responseHeadersSource;
+    private HttpHeaders? _trailersSource;
+    private Metadata? _responseHeaders;
+    private Metadata? _trailers;
     private Task<HttpResponseMessage>? _sendTask;
     private HttpContent? _content;
     private int _refusedRetries;
@@ -55,25 +63,33 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
         _method = method;
         _options = options;
         _deadline = options.EffectiveDeadline(DateTime.UtcNow);
+        if (options.CancellationToken.CanBeCanceled)
+            _callerRegistration = options.CancellationToken.UnsafeRegister(static s => ((ClientCall<TRequest, TResponse>)s!).CancelNotByDeadline(), this);
         if (_deadline is { } deadline)
         {
-            _deadlineCts = new CancellationTokenSource();
             TimeSpan remaining = deadline - DateTime.UtcNow;
-            if (remaining <= TimeSpan.Zero) _deadlineCts.Cancel();
-            else if (remaining < MaxTimerTimeout) _deadlineCts.CancelAfter(remaining);
-            _callCts = CancellationTokenSource.CreateLinkedTokenSource(options.CancellationToken, _deadlineCts.Token);
-        }
-        else
-        {
-            _callCts = CancellationTokenSource.CreateLinkedTokenSource(options.CancellationToken);
+            if (remaining <= TimeSpan.Zero) _callCts.Cancel();
+            else if (remaining < MaxTimerTimeout) _callCts.CancelAfter(remaining);
         }
     }
 
+    private void CancelNotByDeadline()
+    {
+        _cancelledNotByDeadline = true;
+        try { _callCts.Cancel(); }
+        catch (ObjectDisposedException) { }
+    }
+
+    /// <summary>True once the deadline timer (not the caller, not an abort) canceled the call.</summary>
+    private bool DeadlineExpired => _deadline is not null && _callCts.IsCancellationRequested && !_cancelledNotByDeadline;
+
     public CancellationToken Token => _callCts.Token;
 
-    public Metadata ResponseHeaders { get; private set; } = new();
+    // Headers and trailers are turned into Metadata only when someone asks: a plain unary call never does,
+    // and the conversion walks and copies every header.
+    public Metadata ResponseHeaders => _responseHeaders ??= ToMetadata(_responseHeadersSource);
 
-    public Metadata Trailers { get; private set; } = new();
+    public Metadata Trailers => _trailers ??= ToMetadata(_trailersSource);
 
     /// <summary>The final status, once the response has ended.</summary>
     public Status? Status => _status;
@@ -84,7 +100,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
     public void Start(HttpContent content)
     {
         _content = content;
-        if (_deadlineCts?.IsCancellationRequested == true)
+        if (DeadlineExpired)
             throw new RpcException(StatusCode.DeadlineExceeded, "Deadline Exceeded");
         _options.CancellationToken.ThrowIfCancellationRequested();
 
@@ -132,7 +148,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
         if (_status is { } done)
             return done.Code == StatusCode.OK ? null : throw new RpcException(done, Trailers);
         CancellationTokenRegistration registration = cancellationToken.CanBeCanceled
-            ? cancellationToken.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), _callCts)
+            ? cancellationToken.UnsafeRegister(static s => ((ClientCall<TRequest, TResponse>)s!).CancelNotByDeadline(), this)
             : default;
         try
         {
@@ -173,7 +189,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
             }
         }
         _response = response;
-        ResponseHeaders = ToMetadata(response.Headers);
+        _responseHeadersSource = response.Headers;
 
         if (response.StatusCode != HttpStatusCode.OK)
         {
@@ -203,15 +219,15 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
     private TResponse? FinishTrailersOnly()
     {
         HttpResponseHeaders headers = _response!.Headers;
-        Trailers = ResponseHeaders;
-        ResponseHeaders = new Metadata();
+        _trailersSource = headers; // Trailers-Only: what came as headers are the trailers; there are no headers.
+        _responseHeadersSource = null;
         return Finish(ReadStatus(headers));
     }
 
     private void FinishFromTrailers()
     {
         HttpResponseHeaders trailers = _response!.TrailingHeaders;
-        Trailers = ToMetadata(trailers);
+        _trailersSource = trailers;
         Finish(ReadStatus(trailers));
     }
 
@@ -235,9 +251,10 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
         return new Status((StatusCode)value, detail);
     }
 
-    private static Metadata ToMetadata(HttpHeaders headers)
+    private static Metadata ToMetadata(HttpHeaders? headers)
     {
         var metadata = new Metadata();
+        if (headers is null) return metadata;
         foreach (var (key, values) in headers)
             foreach (var value in values)
                 metadata.AddFromWire(key, value);
@@ -262,7 +279,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
         RpcException result = e switch
         {
             RpcException rpc => rpc,
-            _ when _deadlineCts?.IsCancellationRequested == true =>
+            _ when DeadlineExpired =>
                 new RpcException(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded"), null, e),
             _ when _options.CancellationToken.IsCancellationRequested || e is OperationCanceledException =>
                 new RpcException(new Status(StatusCode.Cancelled, "Call canceled by the client."), null, e),
@@ -297,8 +314,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
     /// <summary>Cancels the HTTP/2 stream (RST_STREAM CANCEL) if it is still open.</summary>
     public void Abort()
     {
-        try { _callCts.Cancel(); }
-        catch (ObjectDisposedException) { }
+        CancelNotByDeadline();
         (_content as StreamingRequestContent)?.Abort(new OperationCanceledException("The call was aborted."));
         _response?.Dispose();
     }
@@ -312,7 +328,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
         (_content as StreamingRequestContent)?.Abort(new ObjectDisposedException("The call was disposed."));
         _responsePipe?.Complete();
         _response?.Dispose();
+        _callerRegistration.Dispose();
         _callCts.Dispose();
-        _deadlineCts?.Dispose();
     }
 }

@@ -65,8 +65,14 @@ public sealed class GrpcChannel : IDisposable
 
     /// <summary>A unary call; returns the response message or throws RpcException.</summary>
     public async Task<TResponse> UnaryAsync<TRequest, TResponse>(GrpcMethod<TRequest, TResponse> method, TRequest request, CallOptions options = default)
-        where TRequest : class, IMessage<TRequest> where TResponse : class, IMessage<TResponse> =>
-        (await UnaryCallAsync(method, request, options).ConfigureAwait(false)).Message;
+        where TRequest : class, IMessage<TRequest> where TResponse : class, IMessage<TResponse>
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        Expect(method, MethodType.Unary);
+        using var call = new ClientCall<TRequest, TResponse>(this, method, options);
+        call.Start(new UnaryRequestContent<TRequest>(request, Options.MaxSendMessageBytes));
+        return await ReadSingleResponseAsync(call).ConfigureAwait(false); // Headers and trailers are never converted.
+    }
 
     /// <summary>A unary call; returns the response with its headers and trailers, or throws RpcException.</summary>
     public async Task<UnaryResult<TResponse>> UnaryCallAsync<TRequest, TResponse>(GrpcMethod<TRequest, TResponse> method, TRequest request, CallOptions options = default)
