@@ -199,7 +199,7 @@ public sealed class AtomicCsvWriter : IDisposable
         if (header.Count == 0 || header[0] != "H") throw new ArgumentException("a clearing file starts with an H line");
         _path = path;
         _tempPath = path + ".tmp";
-        _file = new FileStream(_tempPath, FileMode.Create, FileAccess.Write, FileShare.None, 64 * 1024);
+        _file = new FileStream(_tempPath, FileMode.Create, FileAccess.Write, FileShare.Read, 64 * 1024);
         _file.Write(Utf8.GetBytes(ClearingCsv.Join(header)));
     }
 

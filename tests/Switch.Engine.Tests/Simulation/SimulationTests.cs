@@ -1,7 +1,9 @@
 using Switch.Engine.Business;
+using Switch.Engine.Clearing;
 using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
 using Switch.Engine.Tests.Support;
+using Switch.Ring;
 using Xunit.Abstractions;
 
 namespace Switch.Engine.Tests.Simulation;
@@ -53,6 +55,7 @@ public sealed class SimulationTests(ITestOutputHelper output)
         }
         output.WriteLine($"seed {seed}: {steps} steps, {world.Summary}");
         Assert.True(world.Crashes > 0, "the run had no crash; the seed or the step count is too small");
+        Assert.True(world.BatchesClosed > 5, $"only {world.BatchesClosed} batches closed");
         Assert.True(world.FinalOutcomes > 100, $"only {world.FinalOutcomes} final outcomes: the workload is too thin");
     }
 }
@@ -69,6 +72,7 @@ internal sealed class SimWorld : IDisposable
     private readonly ManualClock _clock = new(LogicHarness.StartUs);
     private readonly SwitchConfig _config = TestConfigs.Small(transactionCapacity: 8192, dailyAccountLimitFen: 3_000_000);
     private OutputRecorder _recorder = new();
+    private ClearingRecorder _clearing = null!;
     private SwitchEngine _engine;
     private int _generation;
 
@@ -78,7 +82,7 @@ internal sealed class SimWorld : IDisposable
     private readonly List<InputEvent> _lateAnswers = new();
 
     // The institutions' side: every final outcome they were told, and the feed as they saw it.
-    private readonly Dictionary<long, (TransactionStatus Status, long FeedNo, string Institution, string OrderNo)> _finals = new();
+    private readonly Dictionary<long, (TransactionStatus Status, long FeedNo, string Institution, string OrderNo, long BatchId)> _finals = new();
     private readonly Dictionary<string, long> _lastFeedNo = new();
     private readonly List<(string Institution, string OrderNo)> _payments = new();
 
@@ -91,11 +95,27 @@ internal sealed class SimWorld : IDisposable
     public int Crashes { get; private set; }
     public int FinalOutcomes => _finals.Count;
     public string Summary => $"{Crashes} crashes, {_finals.Count} final outcomes, {_ledger.Count} bank entries, " +
-        $"{_engine.Logic.Transactions.LastId} transactions, {_engine.Logic.DiscrepancyCount} discrepancies";
+        $"{_engine.Logic.Transactions.LastId} transactions, {_engine.Logic.DiscrepancyCount} discrepancies, {BatchesClosed} batches closed";
+    public long BatchesClosed => _engine.Logic.OpenBatchId - 1;
 
     private string DataDirectory => _root.Sub($"gen{_generation}");
 
-    private SwitchEngine StartEngine() => SwitchEngine.Start(EngineTestOptions.For(DataDirectory, _clock), _config, _recorder);
+    /// <summary>Starts on the current data directory with a clearing recorder fed by the replay and then the live outputs.</summary>
+    private SwitchEngine StartEngine()
+    {
+        _clearing = new ClearingRecorder(DataDirectory);
+        EngineOptions options = EngineTestOptions.For(DataDirectory, _clock) with { ReplaySink = _clearing.ReplaySink() };
+        return SwitchEngine.Start(options, _config, new TeeHandler(_recorder, _clearing));
+    }
+
+    private sealed class TeeHandler(OutputRecorder recorder, ClearingRecorder clearing) : IEventHandler<OutputEvent>
+    {
+        public void OnEvent(ref OutputEvent evt, long sequence, bool endOfBatch)
+        {
+            clearing.Record(evt);
+            recorder.OnEvent(ref evt, sequence, endOfBatch);
+        }
+    }
 
     public void Step()
     {
@@ -135,6 +155,43 @@ internal sealed class SimWorld : IDisposable
         }
         Assert.False(HasOpenTransactions(), "transactions still open after healing");
         CheckBankAgreesWithSwitch(requireAll: true);
+        CloseBatch();
+        Settle();
+        CheckClearingFiles();
+    }
+
+    /// <summary>Every final transaction is in exactly one reconciliation line, in its own batch's file of its bank,
+    /// as it is in the switch; written by recorders that crashed along with the engines.</summary>
+    private void CheckClearingFiles()
+    {
+        SwitchLogic logic = _engine.Logic;
+        long lastClosed = logic.OpenBatchId - 1;
+        Assert.True(_clearing.WaitForFiles(lastClosed, 30_000), $"clearing files: {_clearing.Fault}");
+        Assert.True(logic.Transactions.OldestRetainedId == 1, "the check needs every transaction retained");
+        var lines = new Dictionary<long, (long Batch, ReconLine Line)>();
+        for (long batch = 1; batch <= lastClosed; batch++)
+        {
+            foreach (string file in Directory.GetFiles(ClearingFiles.BatchDirectory(DataDirectory, batch), "recon-bank-*.csv"))
+            {
+                using FileStream stream = File.OpenRead(file);
+                foreach (ReconLine line in ReconciliationFile.Parse(stream).Lines)
+                {
+                    Assert.True(lines.TryAdd(line.SwitchId, (batch, line)), $"transaction {line.SwitchId} in two reconciliation lines");
+                }
+            }
+        }
+        int finals = 0;
+        for (long id = 1; id <= logic.Transactions.LastId; id++)
+        {
+            ref Transaction tx = ref logic.Transactions.ById(id);
+            if (!tx.IsFinal) continue;
+            finals++;
+            Assert.True(lines.TryGetValue(id, out var found), $"final transaction {id} in no reconciliation file");
+            Assert.Equal(tx.BatchId, found.Batch);
+            Assert.Equal(ClearingCsv.StatusName(tx.Status), found.Line.Status);
+            Assert.Equal(tx.AmountFen, found.Line.AmountFen);
+        }
+        Assert.Equal(finals, lines.Count);
     }
 
     private bool HasOpenTransactions()
@@ -245,6 +302,13 @@ internal sealed class SimWorld : IDisposable
         _engine.Publish(answer);
     }
 
+    private void CloseBatch()
+    {
+        var close = new InputEvent { Kind = EventKind.CloseBatch };
+        close.Reason.Set("op-sim");
+        _engine.Publish(close);
+    }
+
     private void PassTime()
     {
         _clock.Advance(_random.Next(0, 1_500_000));
@@ -253,6 +317,11 @@ internal sealed class SimWorld : IDisposable
 
     private void OperatorChange()
     {
+        if (_random.Next(4) == 0)
+        {
+            CloseBatch();
+            return;
+        }
         var e = new InputEvent();
         e.BankRef.Set(BankRefs[_random.Next(3)]);
         if (_random.Next(2) == 0)
@@ -307,7 +376,7 @@ internal sealed class SimWorld : IDisposable
 
     private void RecordFinal(OutputEvent o)
     {
-        var seen = (o.Status, o.FeedNo, o.Institution.ToString(), o.OrderNo.ToString());
+        var seen = (o.Status, o.FeedNo, o.Institution.ToString(), o.OrderNo.ToString(), o.BatchId);
         if (_finals.TryGetValue(o.TransactionId, out var before))
         {
             Assert.True(before == seen, $"final outcome of {o.TransactionId} changed from {before} to {seen}");
@@ -337,7 +406,7 @@ internal sealed class SimWorld : IDisposable
         for (long id = table.OldestRetainedId; id <= table.LastId; id++)
         {
             ref Transaction tx = ref table.ById(id);
-            if (tx.IsFinal && tx.Status == TransactionStatus.Succeeded) feeFen += tx.FeeFen;
+            if (tx.IsFinal && tx.Status == TransactionStatus.Succeeded && tx.BatchId == logic.OpenBatchId) feeFen += tx.FeeFen;
             Assert.True(tx.RefundedFen + tx.RefundReservedFen <= tx.AmountFen, $"refunds of {id} exceed it");
         }
         Assert.Equal(feeFen, logic.SwitchFeeFen);
@@ -381,6 +450,7 @@ internal sealed class SimWorld : IDisposable
         _generation++;
         TempDirectory.CopyTree(crashed, DataDirectory);
         _engine.Dispose();
+        _clearing.Dispose();
         _recorder.Drain(); // effects after the crash instant: they never happened
 
         _recorder = new OutputRecorder();
@@ -394,6 +464,7 @@ internal sealed class SimWorld : IDisposable
             Assert.Equal(id, tx.Id);
             Assert.Equal(final.Status, tx.Status);
             Assert.Equal(final.FeedNo, tx.FeedNo);
+            Assert.Equal(final.BatchId, tx.BatchId);
         }
         foreach (Institution inst in logic.Institutions)
         {
@@ -412,6 +483,7 @@ internal sealed class SimWorld : IDisposable
     public void Dispose()
     {
         _engine.Dispose();
+        _clearing.Dispose();
         _root.Dispose();
     }
 
