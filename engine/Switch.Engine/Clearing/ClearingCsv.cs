@@ -208,9 +208,15 @@ public sealed class AtomicCsvWriter : IDisposable
     public void Data(IReadOnlyList<string> fields)
     {
         if (fields[0] != "D") throw new ArgumentException("a data line starts with D");
-        byte[] bytes = Utf8.GetBytes(ClearingCsv.Join(fields));
-        _sha.AppendData(bytes);
-        _file.Write(bytes);
+        Data(Utf8.GetBytes(ClearingCsv.Join(fields)));
+    }
+
+    /// <summary>A data line already formatted, its '\n' included.</summary>
+    public void Data(ReadOnlySpan<byte> line)
+    {
+        if (line.Length < 3 || line[0] != (byte)'D' || line[1] != (byte)',' || line[^1] != (byte)'\n') throw new ArgumentException("a data line is 'D,...\\n'");
+        _sha.AppendData(line);
+        _file.Write(line);
         DataLines++;
     }
 

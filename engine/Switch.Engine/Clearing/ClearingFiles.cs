@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Switch.Engine.Events;
 
 namespace Switch.Engine.Clearing;
@@ -43,22 +44,22 @@ public static class ClearingFiles
         }
 
         // Participants as the batch lists them: banks in configuration order, then institutions by index.
-        var files = new List<(string Kind, string Id, string File, Func<BatchRecord, bool> Mine)>();
-        var institutionCodes = new List<string>();
+        var files = new List<(string Kind, string Id, string File, bool IsBank, int Key)>();
+        var institutionCodes = new List<byte[]>();
         foreach (ParticipantPosition p in batch.Positions)
         {
             if (p.Kind == ParticipantKind.Bank)
             {
                 int code = int.Parse(p.Id, System.Globalization.CultureInfo.InvariantCulture);
-                files.Add(("BANK", p.Id, BankFile(code), r => r.BankCode == code));
+                files.Add(("BANK", p.Id, BankFile(code), true, code));
             }
             else if (p.Kind == ParticipantKind.Institution)
             {
-                int index = institutionCodes.Count;
-                institutionCodes.Add(p.Id);
-                files.Add(("INSTITUTION", p.Id, InstitutionFile(p.Id), r => r.InstitutionIndex == index));
+                files.Add(("INSTITUTION", p.Id, InstitutionFile(p.Id), false, institutionCodes.Count));
+                institutionCodes.Add(System.Text.Encoding.ASCII.GetBytes(p.Id));
             }
         }
+        byte[] line = new byte[ReconLineFormatter.MaxLineBytes];
         for (int first = 0; first < files.Count; first += MaxOpenFiles)
         {
             var group = files.Skip(first).Take(MaxOpenFiles).ToArray();
@@ -71,18 +72,23 @@ public static class ClearingFiles
                     writers[g] = new AtomicCsvWriter(Path.Combine(dir, group[g].File),
                         ReconciliationFile.Header(batch.BatchId, group[g].Kind, group[g].Id, batch.OpenedUs, batch.ClosedUs));
                 }
-                foreach (BatchRecord r in ReadRecords(records, batch.BatchId))
+                ForEachRecord(records, batch.BatchId, record =>
                 {
-                    if (r.InstitutionIndex >= institutionCodes.Count) throw new InvalidDataException($"clearing: record {r.TransactionId} names institution {r.InstitutionIndex}");
-                    ReconLine? line = null;
+                    int bankCode = BinaryPrimitives.ReadUInt16LittleEndian(record[50..]);
+                    int institution = BinaryPrimitives.ReadUInt16LittleEndian(record[48..]);
+                    if (institution >= institutionCodes.Count) throw new InvalidDataException($"clearing: a record of batch {batch.BatchId} names institution {institution}");
+                    long amountFen = BinaryPrimitives.ReadInt64LittleEndian(record[16..]);
+                    long feeFen = BinaryPrimitives.ReadInt64LittleEndian(record[24..]);
+                    bool succeeded = record[53] == (byte)TransactionStatus.Succeeded;
+                    int length = -1;
                     for (int g = 0; g < group.Length; g++)
                     {
-                        if (!group[g].Mine(r)) continue;
-                        line ??= ReconLine.From(r, institutionCodes[r.InstitutionIndex]);
-                        writers[g].Data(line.ToFields());
-                        totals[g] = totals[g].Add(line);
+                        if (group[g].Key != (group[g].IsBank ? bankCode : institution)) continue;
+                        if (length < 0) length = ReconLineFormatter.Format(record, institutionCodes[institution], line);
+                        writers[g].Data(line.AsSpan(0, length));
+                        totals[g] = totals[g].Add(amountFen, feeFen, succeeded);
                     }
-                }
+                });
                 for (int g = 0; g < group.Length; g++)
                 {
                     writers[g].Complete(totals[g].ToTrailer());
@@ -96,20 +102,35 @@ public static class ClearingFiles
         WriteSettlement(Path.Combine(dir, SettlementFile), batch);
     }
 
-    /// <summary>The records of a batch file, in the order they became final.</summary>
-    public static IEnumerable<BatchRecord> ReadRecords(string path, long batchId)
+    /// <summary>Hands each raw record of a batch file to <paramref name="onRecord"/>, in the order they became final,
+    /// reading 512 records at a time; a torn tail or a record of another batch is an error.</summary>
+    public static void ForEachRecord(string path, long batchId, RecordAction onRecord)
     {
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        byte[] buffer = new byte[BatchRecord.Bytes];
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+        byte[] buffer = new byte[BatchRecord.Bytes * 512];
         while (true)
         {
-            int read = file.ReadAtLeast(buffer, BatchRecord.Bytes, throwOnEndOfStream: false);
-            if (read == 0) yield break;
-            if (read != BatchRecord.Bytes) throw new InvalidDataException($"clearing: {path} ends in a torn record");
-            BatchRecord r = BatchRecord.Read(buffer);
-            if (r.BatchId != batchId) throw new InvalidDataException($"clearing: {path} holds a record of batch {r.BatchId}");
-            yield return r;
+            int read = file.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+            if (read % BatchRecord.Bytes != 0) throw new InvalidDataException($"clearing: {path} ends in a torn record");
+            for (int at = 0; at < read; at += BatchRecord.Bytes)
+            {
+                ReadOnlySpan<byte> record = buffer.AsSpan(at, BatchRecord.Bytes);
+                long recordBatch = BinaryPrimitives.ReadInt64LittleEndian(record[8..]);
+                if (recordBatch != batchId) throw new InvalidDataException($"clearing: {path} holds a record of batch {recordBatch}");
+                onRecord(record);
+            }
+            if (read < buffer.Length) return;
         }
+    }
+
+    public delegate void RecordAction(ReadOnlySpan<byte> record);
+
+    /// <summary>The records of a batch file as values (tests, tools).</summary>
+    public static List<BatchRecord> ReadRecords(string path, long batchId)
+    {
+        var list = new List<BatchRecord>();
+        ForEachRecord(path, batchId, r => list.Add(BatchRecord.Read(r)));
+        return list;
     }
 
     /// <summary>

@@ -39,12 +39,11 @@ public sealed record ReconLine(long SwitchId, string Institution, string OrderNo
 /// <summary>A reconciliation file's totals, as in its trailer.</summary>
 public readonly record struct ReconTotals(long Count, long AmountFen, long FeeFen, long SucceededCount, long SucceededAmountFen, long SucceededFeeFen)
 {
-    public ReconTotals Add(ReconLine line)
-    {
-        bool ok = line.Status == "SUCCEEDED";
-        return new ReconTotals(Count + 1, checked(AmountFen + line.AmountFen), checked(FeeFen + line.FeeFen),
-            SucceededCount + (ok ? 1 : 0), checked(SucceededAmountFen + (ok ? line.AmountFen : 0)), checked(SucceededFeeFen + (ok ? line.FeeFen : 0)));
-    }
+    public ReconTotals Add(ReconLine line) => Add(line.AmountFen, line.FeeFen, line.Status == "SUCCEEDED");
+
+    public ReconTotals Add(long amountFen, long feeFen, bool succeeded) => new(Count + 1, checked(AmountFen + amountFen),
+        checked(FeeFen + feeFen), SucceededCount + (succeeded ? 1 : 0), checked(SucceededAmountFen + (succeeded ? amountFen : 0)),
+        checked(SucceededFeeFen + (succeeded ? feeFen : 0)));
 
     public string[] ToTrailer() =>
     [

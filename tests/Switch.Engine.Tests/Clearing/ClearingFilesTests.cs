@@ -79,6 +79,36 @@ public sealed class ClearingFilesTests : IDisposable
         Assert.DoesNotContain(first.Keys, k => k.EndsWith(".tmp"));
     }
 
+    [Theory]
+    [InlineData("P1", "", RequestType.AgreementPayment, TransactionStatus.Succeeded, 0L)]
+    [InlineData("P,\"1\"", "E,\"X\"", RequestType.Payout, TransactionStatus.Failed, 999_999L)]
+    [InlineData("R-9", "余额不足", RequestType.Refund, TransactionStatus.Succeeded, 86_399_999_999L)]
+    [InlineData("Q\r\nQ", "a\nb", RequestType.Payout, TransactionStatus.Failed, 1L)]
+    public void The_fast_line_formatter_gives_the_bytes_of_the_field_by_field_one(string orderNo, string reason, RequestType type,
+        TransactionStatus status, long offsetUs)
+    {
+        var o = new OutputEvent
+        {
+            Kind = OutputKind.Feed, TransactionId = 123_456_789, BatchId = 7, AmountFen = 1_000_000_000_000, FeeFen = 17,
+            ReceivedUs = LogicHarness.StartUs + offsetUs, FinalUs = LogicHarness.StartUs + 2 * offsetUs + 1, InstitutionIndex = 1,
+            BankCode = 8, RequestType = type, Status = status,
+        };
+        o.OrderNo.Set(orderNo);
+        o.Reason.Set(reason);
+        byte[] record = new byte[BatchRecord.Bytes];
+        BatchRecord.Write(o, record);
+        byte[] line = new byte[ReconLineFormatter.MaxLineBytes];
+        int length = ReconLineFormatter.Format(record, "TENPAY"u8, line);
+        string expected = ClearingCsv.Join(ReconLine.From(BatchRecord.Read(record), "TENPAY").ToFields());
+        Assert.Equal(expected, Encoding.UTF8.GetString(line, 0, length));
+
+        // Bytes that are not UTF-8 (a bank's raw reason) take the slow path, which replaces them: still one valid line.
+        record[88] = 0xFF;
+        record[55] = Math.Max(record[55], (byte)1);
+        length = ReconLineFormatter.Format(record, "TENPAY"u8, line);
+        Assert.Contains("\uFFFD", Encoding.UTF8.GetString(line, 0, length));
+    }
+
     private static ClosedBatch Closed(List<OutputEvent> outputs)
     {
         var assembler = new ClosedBatchAssembler();
