@@ -22,9 +22,12 @@ internal sealed class ServerCall
     private readonly HttpContext _http;
     private readonly GrpcServerOptions _options;
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly CancellationTokenSource? _deadlineCts;
-    private readonly CancellationTokenSource? _linkedCts;
+    // With a deadline, one source per call is the call's token: the timer cancels it, and so does the client going
+    // away (through _abortRegistration). A linked source plus a timer source cost two allocations per call.
+    private readonly CancellationTokenSource? _callCts;
+    private readonly CancellationTokenRegistration _abortRegistration;
     private readonly CancellationTokenRegistration _deadlineRegistration;
+    private volatile bool _clientGone;
     private Task? _deadlineCompletion;
     private bool _completed;
     private bool _responseStarted;
@@ -41,28 +44,40 @@ internal sealed class ServerCall
             deadline = GrpcTimeout.DeadlineFrom(DateTime.UtcNow, t);
             if (t < MaxTimerTimeout)
             {
-                _deadlineCts = new CancellationTokenSource();
-                _linkedCts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, _deadlineCts.Token);
-                token = _linkedCts.Token;
+                _callCts = new CancellationTokenSource();
+                token = _callCts.Token;
             }
         }
         var connection = http.Connection;
-        Context = new ServerCallContext(method, requestHeaders, deadline,
-            ServerCallContext.FormatPeer(connection.RemoteIpAddress, connection.RemotePort), token);
-        if (_deadlineCts is not null)
+        Context = new ServerCallContext(method, requestHeaders, deadline, connection.RemoteIpAddress, connection.RemotePort, token);
+        if (_callCts is not null)
         {
-            _deadlineRegistration = _deadlineCts.Token.Register(static s => ((ServerCall)s!).OnDeadline(), this);
-            _deadlineCts.CancelAfter(timeout!.Value);
+            _abortRegistration = http.RequestAborted.UnsafeRegister(static s => ((ServerCall)s!).OnClientGone(), this);
+            _deadlineRegistration = _callCts.Token.Register(static s => ((ServerCall)s!).OnCanceled(), this);
+            _callCts.CancelAfter(timeout!.Value);
         }
     }
 
     public ServerCallContext Context { get; }
 
-    public bool DeadlineExceeded => _deadlineCts?.IsCancellationRequested == true;
+    // Exact without ordering against other callbacks on the token: _clientGone is set before the client's Cancel.
+    public bool DeadlineExceeded => _callCts is { IsCancellationRequested: true } && !_clientGone;
 
     public int MaxReceiveMessageBytes => _options.MaxReceiveMessageBytes;
 
     public HttpContext Http => _http;
+
+    private void OnClientGone()
+    {
+        _clientGone = true; // Before Cancel: OnCanceled must not take the client's leaving for the deadline.
+        try { _callCts!.Cancel(); }
+        catch (ObjectDisposedException) { }
+    }
+
+    private void OnCanceled()
+    {
+        if (!_clientGone) OnDeadline();
+    }
 
     private void OnDeadline()
     {
@@ -183,13 +198,13 @@ internal sealed class ServerCall
     /// <summary>Stops the deadline timer and waits for a deadline completion already under way.</summary>
     public async ValueTask DisposeAsync()
     {
+        await _abortRegistration.DisposeAsync().ConfigureAwait(false);
         await _deadlineRegistration.DisposeAsync().ConfigureAwait(false);
         if (_deadlineCompletion is { } pending)
         {
             try { await pending.ConfigureAwait(false); }
             catch (Exception) { /* CompleteAsync already swallows a gone client; nothing else is left to report. */ }
         }
-        _linkedCts?.Dispose();
-        _deadlineCts?.Dispose();
+        _callCts?.Dispose();
     }
 }

@@ -5,12 +5,19 @@ namespace Switch.Grpc.Server;
 /// <summary>What a handler knows about its call, and the headers/trailers it may add.</summary>
 public sealed class ServerCallContext
 {
-    internal ServerCallContext(string method, Metadata requestHeaders, DateTime deadlineUtc, string peer, CancellationToken cancellationToken)
+    // The address is kept, not the ConnectionInfo: Kestrel reuses that with the HttpContext after the call.
+    private readonly IPAddress? _remoteAddress;
+    private readonly int _remotePort;
+    private string? _peer;
+
+    internal ServerCallContext(string method, Metadata requestHeaders, DateTime deadlineUtc, IPAddress? remoteAddress, int remotePort,
+        CancellationToken cancellationToken)
     {
         Method = method;
         RequestHeaders = requestHeaders;
         Deadline = deadlineUtc;
-        Peer = peer;
+        _remoteAddress = remoteAddress;
+        _remotePort = remotePort;
         CancellationToken = cancellationToken;
     }
 
@@ -27,7 +34,8 @@ public sealed class ServerCallContext
     public CancellationToken CancellationToken { get; }
 
     /// <summary>The client address, as "ipv4:127.0.0.1:5000" or "ipv6:[::1]:5000".</summary>
-    public string Peer { get; }
+    // Formatted on first use: most handlers never ask, and formatting an address allocates on every call.
+    public string Peer => _peer ??= FormatPeer(_remoteAddress, _remotePort);
 
     /// <summary>Headers sent with the first response message (or with the status if none is sent).</summary>
     public Metadata ResponseHeaders { get; } = new();
