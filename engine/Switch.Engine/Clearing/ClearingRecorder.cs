@@ -19,7 +19,7 @@ public sealed class ClearingRecorder : IDisposable
 
     private readonly string _dataDirectory;
     private readonly ClosedBatchAssembler _assembler = new();
-    private readonly BlockingCollection<ClosedBatch> _queue = new(MaxQueuedBatches);
+    private readonly BlockingCollection<(ClosedBatch Batch, FileStream? Records)> _queue = new(MaxQueuedBatches);
     private readonly Thread _worker;
     private readonly byte[] _record = new byte[BatchRecord.Bytes];
     private FileStream? _records;
@@ -88,19 +88,14 @@ public sealed class ClearingRecorder : IDisposable
             Advance(batch.BatchId);
             return;
         }
+        // The worker syncs the records file to disk: no fsync on the output thread.
+        FileStream? records = null;
         if (_recordsBatchId == batch.BatchId)
         {
-            CloseRecords();
+            records = _records;
+            _records = null;
         }
-        else
-        {
-            // No outcome in the batch: an empty records file, so generation sees zero transactions, not a missing file.
-            string dir = ClearingFiles.BatchDirectory(_dataDirectory, batch.BatchId);
-            Directory.CreateDirectory(dir);
-            using var empty = new FileStream(Path.Combine(dir, ClearingFiles.RecordsFile), FileMode.Create, FileAccess.Write);
-            empty.Flush(flushToDisk: true);
-        }
-        _queue.Add(batch);
+        _queue.Add((batch, records));
     }
 
     private void CloseRecords()
@@ -119,11 +114,24 @@ public sealed class ClearingRecorder : IDisposable
 
     private void Generate()
     {
-        foreach (ClosedBatch batch in _queue.GetConsumingEnumerable())
+        foreach ((ClosedBatch batch, FileStream? records) in _queue.GetConsumingEnumerable())
         {
-            if (Fault is not null) continue; // batches after a failed one wait for the operators (and a restart)
             try
             {
+                if (records is not null)
+                {
+                    records.Flush(flushToDisk: true);
+                    records.Dispose();
+                }
+                else
+                {
+                    // No outcome in the batch: an empty records file, so generation sees zero transactions, not a missing file.
+                    string dir = ClearingFiles.BatchDirectory(_dataDirectory, batch.BatchId);
+                    Directory.CreateDirectory(dir);
+                    using var empty = new FileStream(Path.Combine(dir, ClearingFiles.RecordsFile), FileMode.Create, FileAccess.Write);
+                    empty.Flush(flushToDisk: true);
+                }
+                if (Fault is not null) continue; // batches after a failed one wait for the operators (and a restart)
                 ClearingFiles.Generate(_dataDirectory, batch);
                 Interlocked.Increment(ref _generatedCount);
                 Advance(batch.BatchId);
