@@ -29,9 +29,17 @@ public sealed class InteropService
     /// <summary>Completed when a handler saw its CancellationToken fire (deadline or client cancel).</summary>
     public TaskCompletionSource HandlerCanceled { get; private set; } = NewSignal();
 
+    /// <summary>Completed when a handler began a sleep that honours its token: a test cancels only after this,
+    /// otherwise the cancel can reach the server before the message does and the handler never starts to sleep.</summary>
+    public TaskCompletionSource HandlerSleeping { get; private set; } = NewSignal();
+
     public List<Exception> HandlerExceptions { get; } = new();
 
-    public void ResetSignals() => HandlerCanceled = NewSignal();
+    public void ResetSignals()
+    {
+        HandlerCanceled = NewSignal();
+        HandlerSleeping = NewSignal();
+    }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -108,6 +116,7 @@ public sealed class InteropService
         {
             // "ignore-token" models a handler that never looks at its token: the server must still answer at the deadline.
             var token = request.Text == "ignore-token" ? CancellationToken.None : context.CancellationToken;
+            if (token.CanBeCanceled) HandlerSleeping.TrySetResult();
             try
             {
                 await Task.Delay(request.SleepMs, token);

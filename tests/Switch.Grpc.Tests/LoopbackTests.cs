@@ -203,6 +203,7 @@ public sealed class LoopbackTests : IAsyncLifetime
         Assert.Equal("one", (await call.ResponseStream.ReadAsync().Bounded())!.Text);
         await call.RequestStream.WriteAndFlushAsync(new EchoRequest { Text = "slow", SleepMs = 60_000 }).AsTask().Bounded();
         var read = call.ResponseStream.ReadAsync().AsTask();
+        await _service.HandlerSleeping.Task.Bounded();
         cts.Cancel();
         await TestUtil.ExpectStatus(StatusCode.Cancelled, () => read);
         await _service.HandlerCanceled.Task.Bounded();

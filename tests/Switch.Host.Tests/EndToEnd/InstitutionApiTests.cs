@@ -172,7 +172,7 @@ public sealed class InstitutionApiTests : IAsyncLifetime
         for (int i = 0; i < 30; i++) await _switch.PayAsync(Payment($"F-{i}", 1_000 + i, account: $"A{i}"));
 
         var seen = new List<TransferResult>();
-        using (var cts = new CancellationTokenSource())
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20)))
         using (ServerStreamingCall<TransferResult> first = _switch.Channel.ServerStreaming(InstitutionMethods.Outcomes,
             new OutcomesRequest { AfterFeedNo = 0 }, As(AlipayKey) with { Timeout = null, CancellationToken = cts.Token }))
         {
@@ -207,9 +207,15 @@ public sealed class InstitutionApiTests : IAsyncLifetime
         RpcException e = await Assert.ThrowsAsync<RpcException>(() =>
             slow.Channel.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("D-1", 100), As(AlipayKey, timeoutMs: 100)));
         Assert.Equal(StatusCode.DeadlineExceeded, e.StatusCode);
-        // The payment itself goes on; the institution finds its outcome by query.
-        await Task.Delay(1_500);
-        TransferResult later = await slow.Channel.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = "D-1" }, As(AlipayKey));
+        // The payment itself goes on; the institution finds its outcome by query once the bank has answered.
+        TransferResult later;
+        long until = Environment.TickCount64 + 20_000;
+        do
+        {
+            await Task.Delay(200);
+            later = await slow.Channel.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = "D-1" }, As(AlipayKey));
+        }
+        while (later.Status == TransactionStatus.Processing && Environment.TickCount64 < until);
         Assert.Equal(TransactionStatus.Succeeded, later.Status);
     }
 }
