@@ -37,3 +37,34 @@ public static class BankEndpointMethods
     private static GrpcMethod<BankRequest, BankResponse> Unary(string name) =>
         new(MethodType.Unary, Service, name, BankRequest.Parser, BankResponse.Parser);
 }
+
+/// <summary>The operator API's methods (admin.proto), served on the admin port only.</summary>
+public static class AdminMethods
+{
+    public const string Service = "switch.v1.AdminService";
+    /// <summary>The metadata header that carries the operator's key.</summary>
+    public const string OperatorKeyHeader = "x-operator-key";
+
+    public static readonly GrpcMethod<WhoAmIRequest, OperatorInfo> WhoAmI = Unary("WhoAmI", WhoAmIRequest.Parser, OperatorInfo.Parser);
+    public static readonly GrpcMethod<ListBanksRequest, ListBanksReply> ListBanks = Unary("ListBanks", ListBanksRequest.Parser, ListBanksReply.Parser);
+    public static readonly GrpcMethod<SetWeightsRequest, CommandReply> SetWeights = Unary("SetWeights", SetWeightsRequest.Parser, CommandReply.Parser);
+    public static readonly GrpcMethod<SetEndpointStateRequest, CommandReply> SetEndpointState =
+        Unary("SetEndpointState", SetEndpointStateRequest.Parser, CommandReply.Parser);
+    public static readonly GrpcMethod<StatsRequest, StatsReply> GetStats = Unary("GetStats", StatsRequest.Parser, StatsReply.Parser);
+    public static readonly GrpcMethod<StatsRequest, StatsReply> WatchStats =
+        new(MethodType.ServerStreaming, Service, "WatchStats", StatsRequest.Parser, StatsReply.Parser);
+    public static readonly GrpcMethod<ListAlertsRequest, ListAlertsReply> ListAlerts = Unary("ListAlerts", ListAlertsRequest.Parser, ListAlertsReply.Parser);
+    public static readonly GrpcMethod<AuditRequest, AuditReply> ListAudit = Unary("ListAudit", AuditRequest.Parser, AuditReply.Parser);
+    public static readonly GrpcMethod<AuditRequest, AuditEntry> TailAudit =
+        new(MethodType.ServerStreaming, Service, "TailAudit", AuditRequest.Parser, AuditEntry.Parser);
+    public static readonly GrpcMethod<CloseBatchRequest, CloseBatchReply> CloseBatch = Unary("CloseBatch", CloseBatchRequest.Parser, CloseBatchReply.Parser);
+    public static readonly GrpcMethod<ListBatchesRequest, ListBatchesReply> ListBatches = Unary("ListBatches", ListBatchesRequest.Parser, ListBatchesReply.Parser);
+    public static readonly GrpcMethod<SettlementRequest, SettlementReply> GetSettlement = Unary("GetSettlement", SettlementRequest.Parser, SettlementReply.Parser);
+    public static readonly GrpcMethod<RecordsChunk, BreakReportReply> SubmitRecords =
+        new(MethodType.ClientStreaming, Service, "SubmitRecords", RecordsChunk.Parser, BreakReportReply.Parser);
+
+    private static GrpcMethod<TRequest, TResponse> Unary<TRequest, TResponse>(string name,
+        Google.Protobuf.MessageParser<TRequest> request, Google.Protobuf.MessageParser<TResponse> response)
+        where TRequest : class, Google.Protobuf.IMessage<TRequest> where TResponse : class, Google.Protobuf.IMessage<TResponse> =>
+        new(MethodType.Unary, Service, name, request, response);
+}
