@@ -1,0 +1,219 @@
+using System.Globalization;
+using System.Text;
+using Switch.Contracts.V1;
+
+namespace Switch.Operator;
+
+/// <summary>Human-readable views of the admin replies: aligned tables, units in the headers.</summary>
+public static class Render
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public static void Banks(TextWriter w, ListBanksReply reply)
+    {
+        var table = new TextTable("BANK", "ENDPOINT", "WEIGHT%", "STATE", "REACHABLE", "BREAKER", "IN-FLIGHT", "REQ/S", "SUCCESS%", "TIMEOUT%", "P50MS", "P99MS");
+        foreach (BankView bank in reply.Banks)
+        {
+            foreach (EndpointView e in bank.Endpoints)
+            {
+                WindowStats s = e.Last10S ?? new WindowStats();
+                table.Row(bank.Bank, e.Name, Percent(e.WeightBps / (double)OperatorArgs.TotalWeightBps), State(e.State),
+                    e.Reachable ? "yes" : "NO", Breaker(e.Breaker), e.InFlight.ToString(Inv), Rate(s.RequestsPerSecond),
+                    RatePercent(s, s.SuccessRate), RatePercent(s, s.TimeoutRate), Ms(s.P50LatencyUs), Ms(s.P99LatencyUs));
+            }
+        }
+        table.Write(w);
+        foreach (BankView bank in reply.Banks)
+        {
+            WindowStats s = bank.Last10S ?? new WindowStats();
+            w.WriteLine($"bank {bank.Bank} {bank.Name}: last 10 s {Rate(s.RequestsPerSecond)} req/s, success {RatePercent(s, s.SuccessRate)}%, timeout {RatePercent(s, s.TimeoutRate)}%");
+            if (bank.Ramp is { } ramp) w.WriteLine("  " + Ramp(bank, ramp));
+        }
+    }
+
+    public static string Ramp(BankView bank, RampView ramp)
+    {
+        string next = ramp.NextStepUnixMs > 0 ? " next step at " + DateTimeOffset.FromUnixTimeMilliseconds(ramp.NextStepUnixMs).UtcDateTime.ToString("HH:mm:ss'Z'", Inv) : "";
+        return $"ramp by {ramp.OperatorId}: {Named(bank.Endpoints.Select(e => e.Name).ToList(), ramp.FromWeightsBps)} -> " +
+               $"{Named(bank.Endpoints.Select(e => e.Name).ToList(), ramp.TargetWeightsBps)}, step {ramp.StepsDone} of {ramp.StepsTotal}{next}";
+    }
+
+    public static void Changed(TextWriter w, string what, CommandReply reply)
+    {
+        w.WriteLine($"{what}: recorded as audit #{reply.AuditNo}");
+        if (reply.Bank is { } bank)
+        {
+            w.WriteLine($"bank {bank.Bank} now: " + string.Join(", ", bank.Endpoints.Select(e => $"{e.Name}={e.WeightBps} bps {State(e.State)}")));
+            if (bank.Ramp is { } ramp) w.WriteLine("  " + Ramp(bank, ramp));
+        }
+    }
+
+    public static void Stats(TextWriter w, StatsReply reply)
+    {
+        w.WriteLine("at " + DateTimeOffset.FromUnixTimeMilliseconds(reply.AtUnixMs).UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", Inv));
+        var table = new TextTable("BANK", "ENDPOINT", "WINDOW", "REQUESTS", "REQ/S", "SUCCESS%", "TIMEOUT%", "FAILED", "P50MS", "P99MS", "IN-FLIGHT");
+        foreach (BankStats bank in reply.Banks)
+        {
+            AddWindows(table, bank.Bank, "*", bank.InFlight, bank.Windows);
+            foreach (EndpointStats e in bank.Endpoints) AddWindows(table, bank.Bank, e.Name, e.InFlight, e.Windows);
+        }
+        table.Write(w);
+    }
+
+    private static void AddWindows(TextTable table, string bank, string endpoint, long inFlight, IEnumerable<WindowStats> windows)
+    {
+        foreach (WindowStats s in windows)
+        {
+            table.Row(bank, endpoint, Window(s.WindowSeconds), s.Requests.ToString(Inv), Rate(s.RequestsPerSecond), RatePercent(s, s.SuccessRate),
+                RatePercent(s, s.TimeoutRate), s.Failed.ToString(Inv), Ms(s.P50LatencyUs), Ms(s.P99LatencyUs), inFlight.ToString(Inv));
+        }
+    }
+
+    public static void Alerts(TextWriter w, ListAlertsReply reply)
+    {
+        if (reply.Alerts.Count == 0)
+        {
+            w.WriteLine("no alerts");
+            return;
+        }
+        var table = new TextTable("BANK", "KIND", "ACTIVE", "SINCE", "CLEARED", "BASELINE%", "ACTUAL%", "WINDOWS", "MESSAGE");
+        foreach (Alert a in reply.Alerts)
+        {
+            table.Row(a.Bank, a.Kind, a.Active ? "ACTIVE" : "cleared", UnixMs(a.SinceUnixMs), a.ClearedUnixMs > 0 ? UnixMs(a.ClearedUnixMs) : "-",
+                Percent(a.BaselineSuccessRate), Percent(a.ActualSuccessRate), a.WindowsBelow.ToString(Inv), a.Message);
+        }
+        table.Write(w);
+    }
+
+    /// <summary>One line per entry; weights by endpoint name when the bank's endpoints are known.</summary>
+    public static string AuditLine(AuditEntry e, IReadOnlyDictionary<string, IReadOnlyList<string>> endpointsByBank)
+    {
+        var sb = new StringBuilder();
+        sb.Append('#').Append(e.AuditNo.ToString(Inv)).Append("  ")
+          .Append(DateTimeOffset.FromUnixTimeMilliseconds(e.AtUnixUs / 1000).UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.fff'Z'", Inv)).Append("  ")
+          .Append(e.OperatorId).Append("  ").Append(e.Kind);
+        if (e.Bank.Length > 0) sb.Append("  bank ").Append(e.Bank);
+        if (e.Endpoint.Length > 0) sb.Append(" endpoint ").Append(e.Endpoint);
+        switch (e.Kind)
+        {
+            case "STATE": sb.Append("  ").Append(State(e.State)); break;
+            case "REACHABILITY": sb.Append("  ").Append(e.Reachable ? "reachable" : "UNREACHABLE"); break;
+            case "BATCH_CLOSED": sb.Append("  batch ").Append(e.BatchId.ToString(Inv)); break;
+        }
+        if (e.Kind.StartsWith("BREAKER", StringComparison.Ordinal)) sb.Append("  breaker ").Append(Breaker(e.Breaker));
+        if (e.WeightsBps.Count > 0)
+        {
+            endpointsByBank.TryGetValue(e.Bank, out IReadOnlyList<string>? names);
+            sb.Append("  ").Append(Named(names ?? [], e.WeightsBps));
+        }
+        if (e.Reason.Length > 0) sb.Append("  \"").Append(e.Reason).Append('"');
+        return sb.ToString();
+    }
+
+    public static void Batches(TextWriter w, ListBatchesReply reply)
+    {
+        w.WriteLine($"open batch: {reply.OpenBatchId}");
+        if (reply.FilesFault.Length > 0) w.WriteLine($"FILES FAULT: {reply.FilesFault}");
+        var table = new TextTable("BATCH", "OPENED", "CLOSED", "TRANSACTIONS", "FILES", "CLOSED-BY");
+        foreach (BatchInfo b in reply.Batches)
+        {
+            table.Row(b.BatchId.ToString(Inv), UnixMs(b.OpenedUnixUs / 1000), UnixMs(b.ClosedUnixUs / 1000), b.Transactions.ToString(Inv),
+                b.FilesComplete ? "complete" : "PENDING", b.ClosedBy);
+        }
+        table.Write(w);
+    }
+
+    public static void Settlement(TextWriter w, SettlementReply reply)
+    {
+        w.WriteLine($"batch {reply.BatchId} settlement ({reply.File}):");
+        var table = new TextTable("KIND", "PARTICIPANT", "DEBITS-FEN", "CREDITS-FEN", "FEES-FEN", "NET-FEN", "COUNT", "DIRECTION");
+        foreach (SettlementLine l in reply.Lines)
+        {
+            string direction = l.NetFen > 0 ? "RECEIVE" : l.NetFen < 0 ? "PAY" : "NONE";
+            table.Row(l.ParticipantKind, l.ParticipantId, Fen(l.DebitsFen), Fen(l.CreditsFen), Fen(l.FeesFen), Fen(l.NetFen), l.Count.ToString(Inv), direction);
+        }
+        table.Write(w);
+        w.WriteLine($"sum of net: {Fen(reply.SumNetFen)} fen");
+    }
+
+    public static void Breaks(TextWriter w, BreakReportReply r)
+    {
+        w.WriteLine($"batch {r.BatchId}, {r.ParticipantKind} {r.ParticipantId}: switch lines {r.SwitchLines}, participant lines {r.ParticipantLines}, matched {r.Matched}");
+        var totals = new TextTable("BREAK", "COUNT", "AMOUNT-FEN");
+        foreach (BreakTotal t in r.Totals) totals.Row(t.Kind, t.Count.ToString(Inv), Fen(t.AmountFen));
+        totals.Write(w);
+        if (r.Breaks.Count == 0)
+        {
+            w.WriteLine("no breaks");
+            return;
+        }
+        var table = new TextTable("BREAK", "TRANSACTION", "ORDER", "SWITCH-FEN", "PARTICIPANT-FEN", "SWITCH-STATUS", "PARTICIPANT-STATUS");
+        foreach (BreakLine b in r.Breaks)
+        {
+            table.Row(b.Kind, b.TransactionId.ToString(Inv), b.OrderNo, Fen(b.SwitchAmountFen), Fen(b.ParticipantAmountFen), Dash(b.SwitchStatus), Dash(b.ParticipantStatus));
+        }
+        table.Write(w);
+        if (r.BreaksTruncated) w.WriteLine("(list truncated; the totals count every break)");
+    }
+
+    public static string State(EndpointAdminState state) => state switch
+    {
+        EndpointAdminState.Up => "up",
+        EndpointAdminState.Draining => "draining",
+        EndpointAdminState.Down => "down",
+        _ => "?",
+    };
+
+    public static string Breaker(BreakerState state) => state switch
+    {
+        BreakerState.Closed => "closed",
+        BreakerState.Open => "OPEN",
+        BreakerState.HalfOpen => "half-open",
+        _ => "?",
+    };
+
+    private static string Named(IReadOnlyList<string> names, IReadOnlyList<int> weightsBps) =>
+        string.Join(" ", weightsBps.Select((bps, i) => (i < names.Count ? names[i] : "#" + i.ToString(Inv)) + "=" + bps.ToString(Inv)));
+
+    private static string Window(int seconds) => seconds % 60 == 0 ? (seconds / 60).ToString(Inv) + "m" : seconds.ToString(Inv) + "s";
+    private static string Percent(double share) => (share * 100).ToString("0.##", Inv);
+    // A rate over no answers is shown as '-', not as a misleading 0%.
+    private static string RatePercent(WindowStats s, double share) => s.Succeeded + s.Failed + s.TimedOut == 0 ? "-" : Percent(share);
+    private static string Rate(double perSecond) => perSecond.ToString("0.#", Inv);
+    private static string Ms(long us) => us == 0 ? "-" : (us / 1000.0).ToString("0.###", Inv);
+    private static string Fen(long fen) => fen.ToString(Inv);
+    private static string Dash(string s) => s.Length == 0 ? "-" : s;
+    private static string UnixMs(long ms) => ms <= 0 ? "-" : DateTimeOffset.FromUnixTimeMilliseconds(ms).UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", Inv);
+}
+
+/// <summary>Columns padded to their widest cell; numbers are left as they are (the reader scans rows, not sums).</summary>
+public sealed class TextTable(params string[] headers)
+{
+    private const int MaxRows = 100_000;
+    private readonly List<string[]> _rows = [headers];
+
+    public void Row(params string[] cells)
+    {
+        if (cells.Length != headers.Length) throw new ArgumentException($"{cells.Length} cells for {headers.Length} columns");
+        if (_rows.Count > MaxRows) throw new InvalidOperationException("table too long");
+        _rows.Add(cells);
+    }
+
+    public void Write(TextWriter w)
+    {
+        var widths = new int[headers.Length];
+        foreach (string[] row in _rows)
+            for (int i = 0; i < row.Length; i++) widths[i] = Math.Max(widths[i], row[i].Length);
+        var sb = new StringBuilder();
+        foreach (string[] row in _rows)
+        {
+            sb.Clear();
+            for (int i = 0; i < row.Length; i++)
+            {
+                if (i > 0) sb.Append("  ");
+                sb.Append(i == row.Length - 1 ? row[i] : row[i].PadRight(widths[i]));
+            }
+            w.WriteLine(sb.ToString().TrimEnd());
+        }
+    }
+}
