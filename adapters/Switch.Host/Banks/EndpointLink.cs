@@ -188,7 +188,8 @@ public sealed class EndpointLink : IAsyncDisposable
         _engine.Publish(sequence);
     }
 
-    /// <summary>Tells the engine of a change in reachability (only changes: the journal is not a heartbeat log).</summary>
+    /// <summary>Tells the engine of a change in reachability (only changes: the journal is not a heartbeat log). The
+    /// engine keeps it apart from the operator's admin state, so an operator's Down survives a reconnect.</summary>
     private void Report(EndpointState state)
     {
         if (state == _reported || _engine.Fault is not null)
@@ -198,11 +199,12 @@ public sealed class EndpointLink : IAsyncDisposable
         _reported = state;
         long sequence = _engine.Claim();
         ref InputEvent e = ref _engine.Slot(sequence);
-        e.Kind = EventKind.SetEndpointState;
+        e.Kind = EventKind.EndpointReachability;
         e.BankRef.Set(BankCode.ToString("D3"));
         e.EndpointIndex = EndpointIndex;
-        e.EndpointState = state;
-        e.Reason.Set("connector");
+        e.Reachable = state == EndpointState.Up;
+        e.Operator.Set("connector");
+        e.Note.Set(e.Reachable ? "probe answered" : "probe failed or stream ended");
         _engine.Publish(sequence);
     }
 

@@ -40,7 +40,10 @@ public sealed class Endpoint
     public required string Name { get; init; }
     public required int InFlightCap { get; init; }
     public int WeightBps;
+    /// <summary>The operator's admin state.</summary>
     public EndpointState State;
+    /// <summary>What the connector last reported; apart from <see cref="State"/> so an operator's Down survives a reconnect.</summary>
+    public bool Reachable = true;
     /// <summary>Operations sent to this endpoint and not yet answered or timed out.</summary>
     public int InFlight;
     public long DispatchedCount;

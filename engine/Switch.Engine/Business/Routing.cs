@@ -20,7 +20,7 @@ public static class Routing
         for (int e = 0; e < bank.Endpoints.Length; e++)
         {
             Endpoint endpoint = bank.Endpoints[e];
-            if (endpoint.State == EndpointState.Up)
+            if (endpoint.State == EndpointState.Up && endpoint.Reachable)
             {
                 liveWeightBps += endpoint.WeightBps;
             }
@@ -33,7 +33,7 @@ public static class Routing
         for (int e = 0; e < bank.Endpoints.Length; e++)
         {
             Endpoint endpoint = bank.Endpoints[e];
-            if (endpoint.State != EndpointState.Up)
+            if (endpoint.State != EndpointState.Up || !endpoint.Reachable)
             {
                 continue;
             }

@@ -135,6 +135,9 @@ public sealed partial class SwitchLogic
             case EventKind.CloseBatch:
                 OnCloseBatch(ref e);
                 break;
+            case EventKind.EndpointReachability:
+                OnEndpointReachability(ref e);
+                break;
             default:
                 throw new InvalidOperationException($"logic: event kind {e.Kind} cannot be applied");
         }
@@ -742,6 +745,17 @@ public sealed partial class SwitchLogic
         AcceptCommand(ref e, bank);
     }
 
+    private void OnEndpointReachability(ref InputEvent e)
+    {
+        int code = e.BankRef.IsOverlong ? -1 : FieldRules.NormaliseBankCode(e.BankRef.Span);
+        Bank? bank = code < 0 ? null : _banksByCode[code];
+        if (bank is null || e.EndpointIndex < 0 || e.EndpointIndex >= bank.Endpoints.Length)
+        {
+            throw new InvalidOperationException($"logic: reachability of an unknown endpoint {e.BankRef}/{e.EndpointIndex}");
+        }
+        bank.Endpoints[e.EndpointIndex].Reachable = e.Reachable;
+    }
+
     private bool TryCommandBank(ref InputEvent e, out Bank? bank)
     {
         bank = null;
@@ -759,9 +773,9 @@ public sealed partial class SwitchLogic
     private void OnCloseBatch(ref InputEvent e)
     {
         // The operator's identity goes into the batch record: required, printable, bounded.
-        RejectCode code = e.Reason.IsEmpty ? RejectCode.MissingField
-            : e.Reason.IsOverlong ? RejectCode.FieldTooLong
-            : !FieldRules.IsCode(e.Reason.Span, Text32.CapacityBytes) ? RejectCode.InvalidField
+        RejectCode code = e.Operator.IsEmpty ? RejectCode.MissingField
+            : e.Operator.IsOverlong ? RejectCode.FieldTooLong
+            : !FieldRules.IsCode(e.Operator.Span, Text32.CapacityBytes) ? RejectCode.InvalidField
             : RejectCode.None;
         if (code != RejectCode.None)
         {
@@ -769,7 +783,7 @@ public sealed partial class SwitchLogic
             return;
         }
         long closedId = OpenBatchId;
-        CloseBatch(e.CorrelationId, in e.Reason);
+        CloseBatch(e.CorrelationId, in e.Operator);
         ref OutputEvent o = ref _sink.Begin();
         o.Kind = OutputKind.CommandAnswer;
         o.TimestampUs = NowUs;

@@ -14,6 +14,9 @@ public enum EventKind : byte
     SetEndpointState = 6,
     /// <summary>An operator closes the open clearing batch (场次); scheduled closes happen inside ticks instead.</summary>
     CloseBatch = 7,
+    /// <summary>The bank connector saw an endpoint become reachable or unreachable. Separate from the operator's admin
+    /// state: an operator's Down survives the connector reconnecting.</summary>
+    EndpointReachability = 8,
 }
 
 public enum RequestType : byte
@@ -116,8 +119,48 @@ public enum RequestField : byte
     Endpoint = 10,
     Weights = 11,
     EndpointState = 12,
-    /// <summary>Operator commands: the operator's identity (in the Reason text).</summary>
+    /// <summary>Operator commands: the operator's identity (<c>InputEvent.Operator</c>).</summary>
     Operator = 13,
+    /// <summary>SetEndpointWeights: the ramp's steps or duration.</summary>
+    Ramp = 14,
+    /// <summary>Operator commands: the operator's reason (<c>InputEvent.Note</c>).</summary>
+    Note = 15,
+}
+
+/// <summary>A per-endpoint circuit breaker's state (inside the logic, rebuilt by replay).</summary>
+public enum BreakerState : byte
+{
+    /// <summary>Healthy: takes its share of traffic.</summary>
+    Closed = 0,
+    /// <summary>Too many errors or timeouts: no new traffic until the open time has passed.</summary>
+    Open = 1,
+    /// <summary>After the open time: a trickle of probes decides between Closed and Open.</summary>
+    HalfOpen = 2,
+}
+
+/// <summary>What an <c>OutputKind.Audit</c> entry records. One entry per change, numbered in engine order.</summary>
+public enum AuditKind : byte
+{
+    None = 0,
+    /// <summary>An operator set a bank's weights at once.</summary>
+    Weights = 1,
+    /// <summary>An operator started a ramp towards target weights (the weights are still the current ones).</summary>
+    RampStarted = 2,
+    /// <summary>A ramp step applied (the weights after it).</summary>
+    RampStep = 3,
+    /// <summary>The last ramp step applied: the weights are the target.</summary>
+    RampDone = 4,
+    /// <summary>A new weights command cancelled a running ramp (the weights where it stopped).</summary>
+    RampCancelled = 5,
+    /// <summary>An operator set an endpoint's admin state.</summary>
+    State = 6,
+    /// <summary>The connector reported an endpoint reachable or unreachable.</summary>
+    Reachability = 7,
+    BreakerOpen = 8,
+    BreakerHalfOpen = 9,
+    BreakerClosed = 10,
+    /// <summary>A clearing batch closed (scheduled or commanded).</summary>
+    BatchClosed = 11,
 }
 
 /// <summary>Which gRPC-style category a reject belongs to; the adapters map these one to one.</summary>

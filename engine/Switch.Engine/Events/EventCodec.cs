@@ -42,7 +42,7 @@ public static class EventCodec
             case EventKind.SetEndpointWeights:
                 w.Long(e.CorrelationId);
                 w.Text(e.BankRef.IsOverlong, e.BankRef.Span);
-                w.Text(e.Reason.IsOverlong, e.Reason.Span);
+                w.Actor(ref e);
                 if (e.EndpointCount is < 0 or > InputEvent.MaxEndpointsPerBank)
                 {
                     throw new ArgumentException($"event codec: endpoint count {e.EndpointCount} out of range");
@@ -52,17 +52,25 @@ public static class EventCodec
                 {
                     w.Int(e.WeightsBps[i]);
                 }
+                w.Int(e.RampSteps);
+                w.Long(e.RampDurationMs);
                 break;
             case EventKind.SetEndpointState:
                 w.Long(e.CorrelationId);
                 w.Text(e.BankRef.IsOverlong, e.BankRef.Span);
-                w.Text(e.Reason.IsOverlong, e.Reason.Span);
+                w.Actor(ref e);
                 w.Int(e.EndpointIndex);
                 w.Byte((byte)e.EndpointState);
                 break;
             case EventKind.CloseBatch:
                 w.Long(e.CorrelationId);
-                w.Text(e.Reason.IsOverlong, e.Reason.Span);
+                w.Actor(ref e);
+                break;
+            case EventKind.EndpointReachability:
+                w.Text(e.BankRef.IsOverlong, e.BankRef.Span);
+                w.Actor(ref e);
+                w.Int(e.EndpointIndex);
+                w.Byte(e.Reachable ? (byte)1 : (byte)0);
                 break;
             default:
                 throw new ArgumentException($"event codec: kind {e.Kind} is not a ring event");
@@ -102,7 +110,7 @@ public static class EventCodec
             case EventKind.SetEndpointWeights:
                 e.CorrelationId = r.Long();
                 r.Text32(ref e.BankRef);
-                r.Text32(ref e.Reason);
+                r.Actor(ref e);
                 e.EndpointCount = r.Byte();
                 if (e.EndpointCount > InputEvent.MaxEndpointsPerBank)
                 {
@@ -112,17 +120,30 @@ public static class EventCodec
                 {
                     e.WeightsBps[i] = r.Int();
                 }
+                e.RampSteps = r.Int();
+                e.RampDurationMs = r.Long();
                 break;
             case EventKind.SetEndpointState:
                 e.CorrelationId = r.Long();
                 r.Text32(ref e.BankRef);
-                r.Text32(ref e.Reason);
+                r.Actor(ref e);
                 e.EndpointIndex = r.Int();
                 e.EndpointState = (EndpointState)r.Byte();
                 break;
             case EventKind.CloseBatch:
                 e.CorrelationId = r.Long();
-                r.Text32(ref e.Reason);
+                r.Actor(ref e);
+                break;
+            case EventKind.EndpointReachability:
+                r.Text32(ref e.BankRef);
+                r.Actor(ref e);
+                e.EndpointIndex = r.Int();
+                e.Reachable = r.Byte() switch
+                {
+                    0 => false,
+                    1 => true,
+                    byte b => throw new FormatException($"event codec: reachability byte {b} is neither 0 nor 1"),
+                };
                 break;
             default:
                 throw new FormatException($"event codec: unknown event kind {(byte)e.Kind}");
@@ -173,6 +194,13 @@ public static class EventCodec
             Byte((byte)value.Length);
             value.CopyTo(_destination[Written..]);
             Written += value.Length;
+        }
+
+        /// <summary>Who and why, on every operator command and connector report.</summary>
+        public void Actor(ref InputEvent e)
+        {
+            Text(e.Operator.IsOverlong, e.Operator.Span);
+            Text(e.Note.IsOverlong, e.Note.Span);
         }
     }
 
@@ -242,6 +270,12 @@ public static class EventCodec
         {
             ReadOnlySpan<byte> value = TextBytes(Events.Text64.CapacityBytes, out bool overlong);
             if (overlong) text.SetOverlong(); else text.Set(value);
+        }
+
+        public void Actor(ref InputEvent e)
+        {
+            Text32(ref e.Operator);
+            Text64(ref e.Note);
         }
     }
 }

@@ -2,8 +2,23 @@ using System.Runtime.CompilerServices;
 
 namespace Switch.Engine.Events;
 
+/// <summary>A bank's endpoint weights in basis points, inline. Value equality (the runtime refuses the default one on
+/// inline arrays), so events holding it compare as values.</summary>
 [InlineArray(InputEvent.MaxEndpointsPerBank)]
-public struct EndpointWeights { private int _first; }
+public struct EndpointWeights : IEquatable<EndpointWeights>
+{
+    private int _first;
+
+    public readonly bool Equals(EndpointWeights other) =>
+        ((ReadOnlySpan<int>)this).SequenceEqual((ReadOnlySpan<int>)other);
+    public override readonly bool Equals(object? obj) => obj is EndpointWeights other && Equals(other);
+    public override readonly int GetHashCode()
+    {
+        var hash = new HashCode();
+        foreach (int w in (ReadOnlySpan<int>)this) hash.Add(w);
+        return hash.ToHashCode();
+    }
+}
 
 /// <summary>
 /// One input of the switch, as it sits in a pre-allocated ring slot. A flat struct rather than a class
@@ -39,14 +54,26 @@ public struct InputEvent
     public long TransactionId;
     public BankOperation Operation;
     public BankReply Reply;
-    /// <summary>BankResult: the bank's reason code. Operator commands (CloseBatch too): the operator's identity or reason.</summary>
+    /// <summary>BankResult: the bank's reason code.</summary>
     public Text32 Reason;
 
-    // SetEndpointWeights / SetEndpointState (the bank in BankRef)
+    // Operator commands (SetEndpointWeights, SetEndpointState, CloseBatch) and EndpointReachability
+    /// <summary>Who: an operator's id, or the switch itself ("connector", "breaker", "schedule"). A printable code.</summary>
+    public Text32 Operator;
+    /// <summary>Why: the operator's reason, printable UTF-8 (the connector's: what it saw).</summary>
+    public Text64 Note;
+
+    // SetEndpointWeights / SetEndpointState / EndpointReachability (the bank in BankRef)
     public int EndpointIndex;
     public EndpointState EndpointState;
     public int EndpointCount;
     public EndpointWeights WeightsBps;
+    /// <summary>SetEndpointWeights: 0 with <see cref="RampDurationMs"/> 0 = at once; else the target is reached in this
+    /// many equal steps (1..100) over the duration.</summary>
+    public int RampSteps;
+    public long RampDurationMs;
+    /// <summary>EndpointReachability: the connector can (true) or cannot (false) reach the endpoint.</summary>
+    public bool Reachable;
 
     public void Reset() => this = default;
 }

@@ -15,6 +15,9 @@ public enum OutputKind : byte
     BatchPosition = 5,
     /// <summary>A clearing batch closed: the marker after its positions. The batch never changes afterwards.</summary>
     BatchClosed = 6,
+    /// <summary>One entry of the audit log (numbered 1, 2, 3... in engine order): an operator's change, a ramp step, a
+    /// reachability change, a breaker transition or a batch close. Emitted on replay too, so a live view rebuilds.</summary>
+    Audit = 7,
 }
 
 /// <summary>Who a batch position belongs to.</summary>
@@ -75,6 +78,26 @@ public struct OutputEvent
     public long Count;
     /// <summary>BatchClosed: how many BatchPosition outputs preceded it.</summary>
     public int ParticipantCount;
+    /// <summary>Audit: its number; CommandAnswer of an accepted command: the number of the entry it made.</summary>
+    public long AuditNo;
+    public AuditKind AuditKind;
+    /// <summary>Audit about an endpoint: its admin state, reachability and breaker after the change.</summary>
+    public EndpointState EndpointState;
+    public bool Reachable;
+    public BreakerState Breaker;
+    /// <summary>Audit about a bank: its endpoint count and weights after the change.</summary>
+    public int EndpointCount;
+    public EndpointWeights WeightsBps;
+    /// <summary>Audit of a ramp (RampStarted, RampStep, RampDone, RampCancelled): its target weights, its steps, the steps
+    /// applied so far and when the next one is due (0 when none is).</summary>
+    public EndpointWeights RampTargetBps;
+    public int RampSteps;
+    public int RampStepsDone;
+    public long RampNextStepUs;
+    /// <summary>Audit: who made the change ("connector", "breaker", "schedule" when the switch did).</summary>
+    public Text32 Operator;
+    /// <summary>Audit: why.</summary>
+    public Text64 Note;
     public Text32 Institution;
     public Text32 OrderNo;
     public Text32 Account;

@@ -170,12 +170,12 @@ public sealed class BatchCloseTests
     public void The_close_command_round_trips_through_the_journal_codec()
     {
         var e = new InputEvent { Kind = EventKind.CloseBatch, TimestampUs = 42, CorrelationId = 7 };
-        e.Reason.Set("op-bob");
+        e.Operator.Set("op-bob");
         byte[] buffer = new byte[EventCodec.MaxEncodedBytes];
         int length = EventCodec.Encode(ref e, buffer);
         var decoded = new InputEvent();
         EventCodec.Decode(buffer.AsSpan(0, length), ref decoded);
-        Assert.Equal((EventKind.CloseBatch, 42L, 7L, "op-bob"), (decoded.Kind, decoded.TimestampUs, decoded.CorrelationId, decoded.Reason.ToString()));
+        Assert.Equal((EventKind.CloseBatch, 42L, 7L, "op-bob"), (decoded.Kind, decoded.TimestampUs, decoded.CorrelationId, decoded.Operator.ToString()));
         Assert.Throws<FormatException>(() => EventCodec.Decode(buffer.AsSpan(0, length - 1), ref decoded));
     }
 }

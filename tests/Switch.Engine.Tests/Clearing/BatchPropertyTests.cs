@@ -160,7 +160,7 @@ public sealed class BatchPropertyTests
                 else
                 {
                     var close = new InputEvent { Kind = EventKind.CloseBatch, CorrelationId = step };
-                    close.Reason.Set("op-replay");
+                    close.Operator.Set("op-replay");
                     engine.Publish(close);
                 }
                 Assert.True(engine.WaitUntilIdle(10_000));

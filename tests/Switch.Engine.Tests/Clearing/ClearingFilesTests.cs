@@ -174,7 +174,7 @@ public sealed class ClearingFilesTests : IDisposable
     {
         clock.Advance(1_000);
         var close = new InputEvent { Kind = EventKind.CloseBatch, CorrelationId = 99 };
-        close.Reason.Set("op-carol");
+        close.Operator.Set("op-carol");
         engine.Publish(close);
         Assert.True(engine.WaitUntilIdle(10_000));
     }

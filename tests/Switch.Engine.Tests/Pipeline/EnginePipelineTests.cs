@@ -139,6 +139,8 @@ public sealed class EnginePipelineTests : IDisposable
                 {
                     var e = new InputEvent { Kind = EventKind.SetEndpointWeights, EndpointCount = 2 };
                     e.BankRef.Set("102");
+                    e.Operator.Set("op-test");
+                    e.Note.Set("random cut-over");
                     int w = random.Next(0, 10_001);
                     e.WeightsBps[0] = w;
                     e.WeightsBps[1] = 10_000 - w;

@@ -149,6 +149,8 @@ internal sealed class SimWorld : IDisposable
             {
                 var up = new InputEvent { Kind = EventKind.SetEndpointState, EndpointIndex = i, EndpointState = EndpointState.Up };
                 up.BankRef.Set(bank.Code.ToString("D3"));
+                up.Operator.Set("op-sim");
+                up.Note.Set("heal the world");
                 _engine.Publish(up);
             }
         }
@@ -312,7 +314,7 @@ internal sealed class SimWorld : IDisposable
     private void CloseBatch()
     {
         var close = new InputEvent { Kind = EventKind.CloseBatch };
-        close.Reason.Set("op-sim");
+        close.Operator.Set("op-sim");
         _engine.Publish(close);
     }
 
@@ -326,6 +328,8 @@ internal sealed class SimWorld : IDisposable
     {
         var e = new InputEvent();
         e.BankRef.Set(BankRefs[_random.Next(3)]);
+        e.Operator.Set("op-sim");
+        e.Note.Set("simulated change");
         if (_random.Next(2) == 0)
         {
             e.Kind = EventKind.SetEndpointWeights;

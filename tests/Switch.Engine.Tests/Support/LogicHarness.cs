@@ -71,25 +71,49 @@ public sealed class LogicHarness
         return Apply(ref e);
     }
 
-    public List<OutputEvent> SetWeights(int bankCode, params int[] weightsBps)
+    public const string Operator = "op-alice";
+    public const string Note = "cut-over plan 7";
+
+    public List<OutputEvent> SetWeights(int bankCode, params int[] weightsBps) => Ramp(bankCode, 0, 0, weightsBps);
+
+    public List<OutputEvent> Ramp(int bankCode, int steps, long durationMs, int[] weightsBps,
+        string? operatorId = Operator, string? note = Note)
     {
-        var e = new InputEvent { Kind = EventKind.SetEndpointWeights, CorrelationId = ++_correlation, EndpointCount = weightsBps.Length };
+        var e = new InputEvent
+        {
+            Kind = EventKind.SetEndpointWeights, CorrelationId = ++_correlation, EndpointCount = weightsBps.Length,
+            RampSteps = steps, RampDurationMs = durationMs,
+        };
         e.BankRef.Set(bankCode.ToString("D3"));
+        e.Operator.Set(operatorId);
+        e.Note.Set(note);
         for (int i = 0; i < weightsBps.Length; i++) e.WeightsBps[i] = weightsBps[i];
         return Apply(ref e);
     }
 
-    public List<OutputEvent> SetState(int bankCode, int endpointIndex, EndpointState state)
+    public List<OutputEvent> SetState(int bankCode, int endpointIndex, EndpointState state, string? operatorId = Operator, string? note = Note)
     {
         var e = new InputEvent { Kind = EventKind.SetEndpointState, CorrelationId = ++_correlation, EndpointIndex = endpointIndex, EndpointState = state };
         e.BankRef.Set(bankCode.ToString("D3"));
+        e.Operator.Set(operatorId);
+        e.Note.Set(note);
+        return Apply(ref e);
+    }
+
+    /// <summary>What the bank connector publishes when it loses or regains an endpoint.</summary>
+    public List<OutputEvent> Reachability(int bankCode, int endpointIndex, bool reachable)
+    {
+        var e = new InputEvent { Kind = EventKind.EndpointReachability, EndpointIndex = endpointIndex, Reachable = reachable };
+        e.BankRef.Set(bankCode.ToString("D3"));
+        e.Operator.Set("connector");
+        e.Note.Set(reachable ? "probe answered" : "stream ended");
         return Apply(ref e);
     }
 
     public List<OutputEvent> CloseBatch(string? operatorId = "op-alice")
     {
         var e = new InputEvent { Kind = EventKind.CloseBatch, CorrelationId = ++_correlation };
-        e.Reason.Set(operatorId);
+        e.Operator.Set(operatorId);
         return Apply(ref e);
     }
 
