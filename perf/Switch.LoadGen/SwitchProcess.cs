@@ -1,0 +1,211 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Switch.Contracts.V1;
+using Switch.Grpc;
+using Switch.Grpc.Client;
+using Switch.Host.Configuration;
+
+namespace Switch.LoadGen;
+
+/// <summary>How the harness configures the switch it starts.</summary>
+public sealed record SwitchSetup
+{
+    /// <summary>The simulated banks' latency ("0", "fixed:MS", "uniform:MIN-MAX", "lognormal:MEDIAN,SIGMA").</summary>
+    public string BankLatency { get; init; } = "0";
+    public double BankFailureRate { get; init; }
+    /// <summary>A configuration file to use as is, instead of the generated one.</summary>
+    public string? ConfigFile { get; init; }
+    public bool KeepData { get; init; }
+
+    /// <summary>The embedded demo configuration with the simulated banks set as asked.</summary>
+    public string GenerateConfigJson()
+    {
+        HostConfig config = HostConfig.EmbeddedDefault();
+        config = config with
+        {
+            SimulatedBanks = (config.SimulatedBanks ?? new SimulatedBanksConfig()) with { Latency = BankLatency, FailureRate = BankFailureRate },
+        };
+        string json = JsonSerializer.Serialize(config, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true });
+        HostConfig.Parse(json, "generated configuration"); // Refused here, naming the field, rather than by the child.
+        return json;
+    }
+}
+
+/// <summary>
+/// The real switch (the built Switch.Host.dll next to this program) as a child process on loopback, on a fresh
+/// temporary data directory and a free port, stopped by SIGTERM as an init system would.
+/// </summary>
+public sealed partial class SwitchProcess : IAsyncDisposable
+{
+    private const int StartTimeoutSeconds = 120;
+    private const int StopTimeoutSeconds = 60;
+    private const int KeptLines = 200;
+
+    private readonly Process _process;
+    private readonly TaskCompletionSource _running = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Queue<string> _lines = new();
+    private readonly string _workDirectory;
+    private readonly bool _keep;
+
+    private SwitchProcess(Process process, string workDirectory, bool keep)
+    {
+        _process = process;
+        _workDirectory = workDirectory;
+        _keep = keep;
+    }
+
+    public Uri? InstitutionAddress { get; private set; }
+    /// <summary>The operator API's address, when the switch prints one.</summary>
+    public Uri? AdminAddress { get; private set; }
+    public string DataDirectory => Path.Combine(_workDirectory, "data");
+    public int Id => _process.Id;
+
+    public string RecentOutput()
+    {
+        lock (_lines) return string.Join("\n", _lines);
+    }
+
+    [GeneratedRegex(@"institution API \(gRPC, h2c\) at (\S+)")]
+    private static partial Regex InstitutionLine();
+
+    [GeneratedRegex(@"(?i)admin\b.*\bat (https?://\S+)")]
+    private static partial Regex AdminLine();
+
+    public static async Task<SwitchProcess> StartAsync(SwitchSetup setup, TextWriter log)
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "Switch.Host.dll");
+        if (!File.Exists(dll)) throw new FileNotFoundException($"the switch is not built next to the harness: {dll}");
+        string work = Path.Combine(Path.GetTempPath(), "switch-loadgen-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(work);
+        string configFile = setup.ConfigFile ?? Path.Combine(work, "config.json");
+        if (setup.ConfigFile is null) await File.WriteAllTextAsync(configFile, setup.GenerateConfigJson());
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in new[] { dll, "--config", configFile, "--data", Path.Combine(work, "data"), "--port", "0", "--listen", "127.0.0.1" })
+        {
+            info.ArgumentList.Add(a);
+        }
+        var process = new Process { StartInfo = info };
+        var running = new SwitchProcess(process, work, setup.KeepData);
+        process.OutputDataReceived += (_, e) => running.OnLine(e.Data, log);
+        process.ErrorDataReceived += (_, e) => running.OnLine(e.Data, log);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        Task done = await Task.WhenAny(running._running.Task, process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(StartTimeoutSeconds)));
+        if (done != running._running.Task)
+        {
+            await running.DisposeAsync();
+            throw new InvalidOperationException($"the switch did not start:\n{running.RecentOutput()}");
+        }
+        return running;
+    }
+
+    private void OnLine(string? line, TextWriter log)
+    {
+        if (line is null) return;
+        lock (_lines)
+        {
+            _lines.Enqueue(line);
+            if (_lines.Count > KeptLines) _lines.Dequeue();
+        }
+        log.WriteLine("  | " + line);
+        if (InstitutionLine().Match(line) is { Success: true } m) InstitutionAddress = new Uri(m.Groups[1].Value);
+        else if (AdminLine().Match(line) is { Success: true } a) AdminAddress = new Uri(a.Groups[1].Value.TrimEnd('.', ',', ';'));
+        // Every start-up line is in once it says it runs.
+        if (line.StartsWith("switch: running", StringComparison.Ordinal) && InstitutionAddress is not null) _running.TrySetResult();
+    }
+
+    /// <summary>The child's CPU time so far (user + system), from /proc; null where there is none.</summary>
+    public double? CpuSeconds()
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{_process.Id}/stat");
+            // Fields after the command name (which may hold spaces, in parentheses): state is field 3; utime 14, stime 15.
+            string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            long ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            return ticks / 100.0; // USER_HZ is 100 on Linux.
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return null;
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
+
+    private const int SigTerm = 15;
+
+    /// <summary>SIGTERM, then the exit code (the switch finishes in-flight work and commits its journal).</summary>
+    public async Task<int> StopAsync()
+    {
+        if (_process.HasExited) return _process.ExitCode;
+        if (SendSignal(_process.Id, SigTerm) != 0) throw new InvalidOperationException($"kill -TERM {_process.Id} failed: errno {Marshal.GetLastPInvokeError()}");
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(StopTimeoutSeconds));
+        await _process.WaitForExitAsync(timeout.Token);
+        _process.WaitForExit(); // Drains the output handlers.
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+        if (!_keep)
+        {
+            try { Directory.Delete(_workDirectory, recursive: true); } catch (IOException) { }
+        }
+    }
+}
+
+/// <summary>The per-endpoint split as the switch counts it, from the operator API (admin GetStats).</summary>
+public static class EndpointStatsSource
+{
+    public const string DefaultOperatorKey = "demo-operator-key";
+
+    public static async Task<(IReadOnlyList<Report.EndpointLine> Lines, string Source)> FetchAsync(Uri? adminAddress, string operatorKey)
+    {
+        if (adminAddress is null)
+        {
+            return ([], "not split by endpoint: the switch announced no operator API (admin GetStats); the split by bank is from the generator's own sends");
+        }
+        try
+        {
+            using var channel = GrpcChannel.ForAddress(adminAddress);
+            StatsReply stats = await channel.UnaryAsync(AdminMethods.GetStats, new StatsRequest(), new CallOptions
+            {
+                Headers = new Metadata().Add(AdminMethods.OperatorKeyHeader, operatorKey),
+                Timeout = TimeSpan.FromSeconds(10),
+            });
+            var lines = new List<Report.EndpointLine>();
+            foreach (BankStats bank in stats.Banks)
+            {
+                foreach (EndpointStats endpoint in bank.Endpoints)
+                {
+                    // The longest window holds the whole of a run shorter than it (15 minutes).
+                    WindowStats? w = endpoint.Windows.MaxBy(x => x.WindowSeconds);
+                    if (w is null) continue;
+                    lines.Add(new Report.EndpointLine(bank.Bank, endpoint.Name, w.Requests, w.Succeeded, w.Failed, w.TimedOut, w.P50LatencyUs, w.P99LatencyUs));
+                }
+            }
+            int window = stats.Banks.SelectMany(b => b.Endpoints).SelectMany(e => e.Windows).Select(x => x.WindowSeconds).DefaultIfEmpty(0).Max();
+            return (lines, $"from the switch's operator API (GetStats at {adminAddress}, last {window} s window)");
+        }
+        catch (RpcException e)
+        {
+            return ([], $"not split by endpoint: admin GetStats at {adminAddress} failed: {e.Status.Code} {e.Status.Detail}");
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException)
+        {
+            return ([], $"not split by endpoint: admin GetStats at {adminAddress} unreachable: {e.Message}");
+        }
+    }
+}

@@ -1,0 +1,321 @@
+using System.Globalization;
+using Switch.Contracts.V1;
+
+namespace Switch.LoadGen;
+
+/// <summary>What is sent: kinds, institutions, banks, accounts, amounts.</summary>
+public enum Kind : byte { Payment, Payout, Refund, Query }
+
+/// <summary>An outcome as the generator counts it.</summary>
+public enum Outcome : byte { Succeeded, Failed, Unknown, Rejected, Processing, RpcError }
+
+public sealed record InstitutionKey(string Code, string ApiKey);
+
+public sealed record WorkloadOptions
+{
+    public const int MaxBanks = 32;
+    public const int MaxInstitutions = 64;
+
+    public static readonly IReadOnlyList<InstitutionKey> DemoInstitutions =
+    [
+        new("ALIPAY", "demo-alipay-key"), new("TENPAY", "demo-tenpay-key"), new("YEEPAY", "demo-yeepay-key"),
+    ];
+
+    public IReadOnlyList<InstitutionKey> Institutions { get; init; } = DemoInstitutions;
+    public IReadOnlyList<string> Banks { get; init; } = ["102", "103", "105", "308"];
+    /// <summary>Relative weights of payment, payout, refund, query.</summary>
+    public IReadOnlyList<int> MixWeights { get; init; } = [70, 15, 5, 10];
+    /// <summary>Distinct payer/payee accounts per bank (kept large so the per-account daily limit stays out of the figures).</summary>
+    public int AccountPool { get; init; } = 1_000_000;
+    public long MinAmountFen { get; init; } = 100;
+    public long MaxAmountFen { get; init; } = 50_000;
+    public int Seed { get; init; } = 1;
+
+    public void Validate()
+    {
+        if (Institutions.Count is 0 or > MaxInstitutions) throw new ArgumentException($"institutions: 1 to {MaxInstitutions}, got {Institutions.Count}");
+        if (Banks.Count is 0 or > MaxBanks) throw new ArgumentException($"banks: 1 to {MaxBanks}, got {Banks.Count}");
+        foreach (string b in Banks)
+        {
+            if (!(b.Length is 3 or 12 && b.All(char.IsAsciiDigit))) throw new ArgumentException($"banks: '{b}' is not a 3-digit bank or 12-digit CNAPS code");
+        }
+        if (MixWeights.Count != 4 || MixWeights.Any(w => w < 0) || MixWeights.Sum() <= 0 || MixWeights[0] + MixWeights[1] <= 0)
+        {
+            throw new ArgumentException("mix: four non-negative weights (payment, payout, refund, query) with payments or payouts among them");
+        }
+        if (AccountPool is < 1 or > 100_000_000) throw new ArgumentException($"accounts: 1 to 100000000, got {AccountPool}");
+        if (MinAmountFen < 1 || MaxAmountFen < MinAmountFen || MaxAmountFen > 1_000_000_000)
+        {
+            throw new ArgumentException($"amounts: 1 <= min <= max <= 1000000000 fen, got {MinAmountFen}..{MaxAmountFen}");
+        }
+    }
+
+    /// <summary>"payment=70,payout=15,refund=5,query=10" (missing kinds weigh 0).</summary>
+    public static IReadOnlyList<int> ParseMix(string text)
+    {
+        var weights = new int[4];
+        foreach (string part in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            string[] kv = part.Split('=');
+            int index = kv[0] switch { "payment" => 0, "payout" => 1, "refund" => 2, "query" => 3, _ => -1 };
+            if (kv.Length != 2 || index < 0 || !int.TryParse(kv[1], NumberStyles.None, CultureInfo.InvariantCulture, out int w) || w > 1_000_000)
+            {
+                throw new ArgumentException($"mix: '{part}' is not KIND=WEIGHT with KIND payment, payout, refund or query");
+            }
+            weights[index] = w;
+        }
+        return weights;
+    }
+
+    /// <summary>"CODE=KEY,CODE=KEY".</summary>
+    public static IReadOnlyList<InstitutionKey> ParseInstitutions(string text) =>
+        text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(p =>
+        {
+            string[] kv = p.Split('=');
+            if (kv.Length != 2 || kv[0].Length == 0 || kv[1].Length == 0) throw new ArgumentException($"institutions: '{p}' is not CODE=API_KEY");
+            return new InstitutionKey(kv[0], kv[1]);
+        }).ToArray();
+}
+
+/// <summary>
+/// Every request sent, by sequence number: what it was, when it was meant to go, and how many answers came back.
+/// Pages are allocated as sequence numbers reach them, so memory follows what was sent, bounded by the capacity.
+/// </summary>
+public sealed class OrderBook
+{
+    public const long MaxCapacity = 1L << 28;
+    private const int PageBits = 16;
+    private const int PageSize = 1 << PageBits;
+
+    public struct Entry
+    {
+        public long IntendedTicks;
+        public long AmountFen;
+        /// <summary>Refund: the original payment; query: the order queried; else -1.</summary>
+        public long Target;
+        /// <summary>A transfer's outstanding query (its sequence number), else -1; at most one at a time.</summary>
+        public long PendingQuery;
+        public int Answers;
+        public Kind Kind;
+        public byte Bank;
+        public byte Institution;
+        public bool Sent;
+    }
+
+    private readonly Entry[]?[] _pages;
+    private readonly object _grow = new();
+    private long _nextSeq = -1;
+
+    public OrderBook(long capacity)
+    {
+        if (capacity is < 1 or > MaxCapacity) throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"1 to {MaxCapacity} requests");
+        Capacity = capacity;
+        _pages = new Entry[]?[(capacity + PageSize - 1) >> PageBits];
+        RunTag = Guid.NewGuid().ToString("N")[..8] + "-";
+    }
+
+    public long Capacity { get; }
+    /// <summary>Prefix of every order number of this run: order numbers never collide with an earlier run's.</summary>
+    public string RunTag { get; init; }
+    public long Issued => Math.Min(Volatile.Read(ref _nextSeq) + 1, Capacity);
+
+    /// <summary>The next sequence number for the closed loop, or -1 when the capacity is used up.</summary>
+    public long NextSeq()
+    {
+        long seq = Interlocked.Increment(ref _nextSeq);
+        return seq < Capacity ? seq : -1;
+    }
+
+    /// <summary>The open loop issues schedule indexes itself; keeps Issued right.</summary>
+    public void NoteIssued(long seq)
+    {
+        long seen;
+        while ((seen = Volatile.Read(ref _nextSeq)) < seq && Interlocked.CompareExchange(ref _nextSeq, seq, seen) != seen) { }
+    }
+
+    public ref Entry At(long seq)
+    {
+        if ((ulong)seq >= (ulong)Capacity) throw new ArgumentOutOfRangeException(nameof(seq), seq, "outside the order book");
+        Entry[]? page = Volatile.Read(ref _pages[seq >> PageBits]);
+        if (page is null) page = Grow(seq >> PageBits);
+        return ref page[seq & (PageSize - 1)];
+    }
+
+    /// <summary>An answer's entry, or false when the sequence number was never issued (an answer nobody asked for).</summary>
+    public bool TryAt(long seq, out Entry[] page, out int index)
+    {
+        page = null!;
+        index = 0;
+        if ((ulong)seq >= (ulong)Capacity) return false;
+        Entry[]? p = Volatile.Read(ref _pages[seq >> PageBits]);
+        if (p is null) return false;
+        page = p;
+        index = (int)(seq & (PageSize - 1));
+        return page[index].Sent;
+    }
+
+    private Entry[] Grow(long pageIndex)
+    {
+        lock (_grow)
+        {
+            Entry[]? page = _pages[pageIndex];
+            if (page is null)
+            {
+                page = new Entry[PageSize];
+                Volatile.Write(ref _pages[pageIndex], page);
+            }
+            return page;
+        }
+    }
+
+    public string OrderNo(long seq) => RunTag + seq.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The sequence number in an order number of this run, or -1.</summary>
+    public long SeqOf(string orderNo)
+    {
+        if (!orderNo.StartsWith(RunTag, StringComparison.Ordinal)) return -1;
+        return long.TryParse(orderNo.AsSpan(RunTag.Length), NumberStyles.None, CultureInfo.InvariantCulture, out long seq) ? seq : -1;
+    }
+
+    /// <summary>After the run: every issued request that got no answer (lost) and every extra answer (duplicated).</summary>
+    public (long Lost, long Duplicated) Audit()
+    {
+        long lost = 0, duplicated = 0;
+        long issued = Issued;
+        for (long seq = 0; seq < issued; seq++)
+        {
+            Entry[]? page = _pages[seq >> PageBits];
+            if (page is null) continue;
+            ref Entry e = ref page[seq & (PageSize - 1)];
+            if (!e.Sent) continue;
+            if (e.Answers == 0) lost++;
+            else if (e.Answers > 1) duplicated += e.Answers - 1;
+        }
+        return (lost, duplicated);
+    }
+}
+
+/// <summary>A bounded ring of recent sequence numbers (successful payments to refund, finished orders to query).</summary>
+internal sealed class RecentOrders
+{
+    private readonly long[] _ring;
+    private long _written;
+    private long _taken;
+
+    public RecentOrders(int capacity) => _ring = new long[capacity];
+
+    public void Add(long seq)
+    {
+        lock (_ring)
+        {
+            _ring[_written++ % _ring.Length] = seq;
+            _taken = Math.Max(_taken, _written - _ring.Length);
+        }
+    }
+
+    /// <summary>The oldest not yet taken, removed (a refund takes each payment once).</summary>
+    public long Take()
+    {
+        lock (_ring)
+        {
+            return _taken < _written ? _ring[_taken++ % _ring.Length] : -1;
+        }
+    }
+
+    /// <summary>Any held one, picked by the caller's random draw, left in place.</summary>
+    public long Peek(int draw)
+    {
+        lock (_ring)
+        {
+            long held = _written - _taken;
+            return held == 0 ? -1 : _ring[(_taken + (uint)draw % held) % _ring.Length];
+        }
+    }
+}
+
+/// <summary>Builds the requests of one lane (one institution), from a seeded random source.</summary>
+internal sealed class RequestFactory
+{
+    private readonly WorkloadOptions _options;
+    private readonly OrderBook _book;
+    private readonly Random _random;
+    private readonly int _institution;
+    private readonly RecentOrders _refundable;
+    private readonly RecentOrders _queryable;
+    private readonly int _mixTotal;
+
+    public RequestFactory(WorkloadOptions options, OrderBook book, int institution, int laneSeed, RecentOrders refundable, RecentOrders queryable)
+    {
+        _options = options;
+        _book = book;
+        _institution = institution;
+        _random = new Random(HashCode.Combine(options.Seed, laneSeed));
+        _refundable = refundable;
+        _queryable = queryable;
+        _mixTotal = options.MixWeights.Sum();
+    }
+
+    /// <summary>Account number of an account index at a bank: 16 digits, the same for the same seed.</summary>
+    public static string Account(int seed, int bank, int index)
+    {
+        ulong z = (ulong)(uint)seed * 0x9E3779B97F4A7C15UL ^ ((ulong)bank << 40) ^ (uint)index;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        z ^= z >> 31;
+        return "62" + (z % 100_000_000_000_000UL).ToString("D14", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Fills the book's entry for seq and returns the wire request. A refund or query with nothing to
+    /// refer to yet is sent as a payment.</summary>
+    public TransferRequest Build(long seq, long intendedTicks)
+    {
+        ref OrderBook.Entry e = ref _book.At(seq);
+        int draw = _random.Next(_mixTotal);
+        Kind kind = Kind.Payment;
+        for (int k = 0, acc = 0; k < 4; k++)
+        {
+            acc += _options.MixWeights[k];
+            if (draw < acc) { kind = (Kind)k; break; }
+        }
+        if (_options.MixWeights[0] == 0 && kind is Kind.Refund or Kind.Query) kind = Kind.Payout;
+        e.IntendedTicks = intendedTicks;
+        e.Institution = (byte)_institution;
+        e.Target = -1;
+        e.PendingQuery = -1;
+        var request = new TransferRequest { OrderNo = _book.OrderNo(seq), Currency = "CNY" };
+        if (kind == Kind.Refund && _refundable.Take() is var original and >= 0)
+        {
+            ref OrderBook.Entry o = ref _book.At(original);
+            e.Kind = Kind.Refund;
+            e.Bank = o.Bank;
+            e.Target = original;
+            e.AmountFen = Math.Max(1, o.AmountFen / 2);
+            request.Kind = RequestKind.Refund;
+            request.OriginalOrderNo = _book.OrderNo(original);
+            request.AmountFen = e.AmountFen;
+        }
+        else if (kind == Kind.Query && _queryable.Peek(_random.Next()) is var queried and >= 0
+                 && Interlocked.CompareExchange(ref _book.At(queried).PendingQuery, seq, -1) == -1)
+        {
+            e.Kind = Kind.Query;
+            e.Bank = _book.At(queried).Bank;
+            e.Target = queried;
+            request.Kind = RequestKind.Query;
+            request.OrderNo = _book.OrderNo(queried);
+        }
+        else
+        {
+            e.Kind = kind == Kind.Payout ? Kind.Payout : Kind.Payment;
+            int bank = _random.Next(_options.Banks.Count);
+            e.Bank = (byte)bank;
+            e.AmountFen = _options.MinAmountFen + (long)(_random.NextDouble() * (_options.MaxAmountFen - _options.MinAmountFen + 1));
+            e.AmountFen = Math.Min(e.AmountFen, _options.MaxAmountFen);
+            request.Kind = e.Kind == Kind.Payout ? RequestKind.Payout : RequestKind.AgreementPayment;
+            request.AmountFen = e.AmountFen;
+            request.Bank = _options.Banks[bank];
+            request.Account = Account(_options.Seed, bank, _random.Next(_options.AccountPool));
+        }
+        e.Sent = true;
+        return request;
+    }
+}
