@@ -34,7 +34,7 @@ internal static class Cli
     private static readonly Option<long> MaxAmountOption = new("--max-amount-fen") { DefaultValueFactory = _ => 50_000 };
     private static readonly Option<int> SeedOption = new("--seed") { DefaultValueFactory = _ => 1 };
     private static readonly Option<string> GraceOption = new("--grace") { Description = "after the last send, how long answers may still come before the rest count as lost", DefaultValueFactory = _ => "15s" };
-    private static readonly Option<string> OutOption = new("--out") { Description = "directory for the JSON and HTML reports", DefaultValueFactory = _ => "loadgen-reports" };
+    private static readonly Option<string> OutOption = new("--out") { Description = "directory for the JSON and HTML reports", DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "switch-loadgen-reports") };
     private static readonly Option<string?> NameOption = new("--name") { Description = "report file name stem (default: transport, profile and time)" };
     private static readonly Option<string> OperatorKeyOption = new("--operator-key") { Description = "operator key for the admin API's per-endpoint figures", DefaultValueFactory = _ => EndpointStatsSource.DefaultOperatorKey };
 
