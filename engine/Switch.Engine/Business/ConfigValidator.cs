@@ -74,6 +74,13 @@ public static class ConfigValidator
         Require(rules.BatchCloseTimes is not null, "rules.batchCloseTimes", "a list (may be empty)");
         Require(rules.BatchCloseTimes!.Count <= BatchSchedule.MaxClosesPerDay, "rules.batchCloseTimes", $"at most {BatchSchedule.MaxClosesPerDay}");
         _ = new BatchSchedule(rules.BatchCloseTimes, rules.DayUtcOffsetHours); // checks each time and duplicates
+        Require(rules.BreakerWindowMs is >= 1_000 and <= 900_000 && rules.BreakerWindowMs % 1_000 == 0, "rules.breakerWindowMs",
+            $"whole seconds from 1000 to 900000 (one-second buckets), got {rules.BreakerWindowMs}");
+        Require(rules.BreakerMinCalls is >= 1 and <= 1_000_000, "rules.breakerMinCalls", $"1 to 1000000, got {rules.BreakerMinCalls}");
+        Require(rules.BreakerErrorRatePct is >= 1 and <= 100, "rules.breakerErrorRatePct", $"1 to 100, got {rules.BreakerErrorRatePct}");
+        Require(rules.BreakerOpenMs is >= 1 and <= 3_600_000, "rules.breakerOpenMs", $"1 to 3600000, got {rules.BreakerOpenMs}");
+        Require(rules.BreakerProbeEvery is >= 1 and <= 10_000, "rules.breakerProbeEvery", $"1 to 10000, got {rules.BreakerProbeEvery}");
+        Require(rules.BreakerProbeSuccesses is >= 1 and <= 10_000, "rules.breakerProbeSuccesses", $"1 to 10000, got {rules.BreakerProbeSuccesses}");
     }
 
     private static void ValidateFee(FeeRule? fee, string at)

@@ -39,6 +39,7 @@ public sealed class Endpoint
 {
     public required string Name { get; init; }
     public required int InFlightCap { get; init; }
+    public required EndpointBreaker Breaker { get; init; }
     public int WeightBps;
     /// <summary>The operator's admin state.</summary>
     public EndpointState State;
@@ -50,6 +51,13 @@ public sealed class Endpoint
     public long SucceededCount;
     public long FailedCount;
     public long TimedOutCount;
+
+    /// <summary>Takes new traffic in full: up by the operator, reachable, breaker closed (half-open takes a trickle).</summary>
+    public bool TakesTraffic => State == EndpointState.Up && Reachable && Breaker.State == BreakerState.Closed;
+    /// <summary>May get a share of new traffic: as <see cref="TakesTraffic"/>, or half-open (then only its probes go).</summary>
+    public bool InRotation => State == EndpointState.Up && Reachable && Breaker.State != BreakerState.Open;
+    /// <summary>Can answer a query or reversal: reachable and not taken down by an operator (draining and open still answer).</summary>
+    public bool AnswersFollowUps => State != EndpointState.Down && Reachable;
 }
 
 /// <summary>A bank and its endpoints; its position is what it is owed (+) or owes (-) in the open batch.</summary>
@@ -58,6 +66,8 @@ public sealed class Bank
     public required int Index { get; init; }
     public required BankConfig Config { get; init; }
     public required Endpoint[] Endpoints { get; init; }
+    /// <summary>The running cut-over ramp, if any (<see cref="WeightRamp.Active"/>).</summary>
+    public WeightRamp Ramp { get; } = new();
     public int Code => Config.Code;
     public long PositionFen;
     /// <summary>The open batch's gross movements; their net equals <see cref="PositionFen"/>.</summary>

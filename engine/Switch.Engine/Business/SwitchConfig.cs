@@ -69,6 +69,18 @@ public sealed record RulesConfig
     /// <summary>Clearing batches close by themselves at these local times of day ("HH:mm", zone above); empty = only
     /// on an operator's command.</summary>
     public IReadOnlyList<string> BatchCloseTimes { get; init; } = [];
+    /// <summary>Circuit breaker: the sliding window (whole seconds) over which an endpoint's calls and failures count.</summary>
+    public int BreakerWindowMs { get; init; } = 10_000;
+    /// <summary>Circuit breaker: fewer calls than this in the window never open it (too little to judge).</summary>
+    public int BreakerMinCalls { get; init; } = 20;
+    /// <summary>Circuit breaker: opens when timeouts and system failures reach this percentage of the window's calls.</summary>
+    public int BreakerErrorRatePct { get; init; } = 50;
+    /// <summary>Circuit breaker: how long an open endpoint takes no traffic before probes start.</summary>
+    public int BreakerOpenMs { get; init; } = 5_000;
+    /// <summary>Circuit breaker, half-open: one in this many of the transactions that would go to the endpoint is a probe.</summary>
+    public int BreakerProbeEvery { get; init; } = 10;
+    /// <summary>Circuit breaker, half-open: good answers in a row that close it.</summary>
+    public int BreakerProbeSuccesses { get; init; } = 5;
 }
 
 /// <summary>

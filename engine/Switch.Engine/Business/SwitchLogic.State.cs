@@ -17,6 +17,7 @@ public sealed partial class SwitchLogic
         h = StableHash.Combine(h, (ulong)_transactions.LastId);
         h = StableHash.Combine(h, (ulong)OpenBatchId);
         h = StableHash.Combine(h, (ulong)OpenBatchFinalised);
+        h = StableHash.Combine(h, (ulong)LastAuditNo);
         foreach (Institution inst in _institutions)
         {
             h = StableHash.Combine(h, StableHash.OfBytes(inst.CodeUtf8));
@@ -29,11 +30,13 @@ public sealed partial class SwitchLogic
         {
             h = StableHash.Combine(h, (ulong)bank.Code);
             h = StableHash.Combine(h, (ulong)bank.PositionFen);
+            h = bank.Ramp.Hash(h, bank.Endpoints.Length);
             foreach (Endpoint endpoint in bank.Endpoints)
             {
                 h = StableHash.Combine(h, (ulong)endpoint.WeightBps);
-                h = StableHash.Combine(h, (ulong)endpoint.State);
+                h = StableHash.Combine(h, (ulong)endpoint.State | (endpoint.Reachable ? 1UL << 8 : 0));
                 h = StableHash.Combine(h, (ulong)endpoint.InFlight);
+                h = endpoint.Breaker.Hash(h);
             }
         }
         for (long id = _transactions.OldestRetainedId; id <= _transactions.LastId; id++)
@@ -76,5 +79,22 @@ public sealed partial class SwitchLogic
     public Institution InstitutionByCode(string code) =>
         Array.Find(_institutions, i => i.Config.Code == code) ?? throw new KeyNotFoundException(code);
 
+    /// <summary>The logic's view of one endpoint: what routing uses, and the bank's running ramp if any.</summary>
+    public EndpointView ViewEndpoint(int bankCode, int endpointIndex)
+    {
+        Bank bank = BankByCode(bankCode);
+        Endpoint endpoint = bank.Endpoints[endpointIndex];
+        WeightRamp ramp = bank.Ramp;
+        return new EndpointView(endpoint.Name, endpoint.State, endpoint.Reachable, endpoint.Breaker.State, endpoint.WeightBps,
+            endpoint.InFlight, ramp.Active, ramp.Active ? ramp.FromBps[endpointIndex] : 0, ramp.Active ? ramp.TargetBps[endpointIndex] : 0,
+            ramp.Active ? ramp.StepsDone : 0, ramp.Active ? ramp.Steps : 0, ramp.Active ? ramp.NextStepUs : 0,
+            ramp.Active ? ramp.Operator.ToString() : "");
+    }
+
     public Bank BankByCode(int code) => _banksByCode[code] ?? throw new KeyNotFoundException(code.ToString());
 }
+
+/// <summary>One endpoint as the logic sees it (a snapshot: read on the logic thread or after replay).</summary>
+public readonly record struct EndpointView(
+    string Name, EndpointState State, bool Reachable, BreakerState Breaker, int WeightBps, int InFlight,
+    bool Ramping, int RampFromBps, int RampTargetBps, int RampStepsDone, int RampSteps, long RampNextStepUs, string RampOperator);

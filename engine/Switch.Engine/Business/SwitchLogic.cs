@@ -18,8 +18,13 @@ public sealed partial class SwitchLogic
 
     private static readonly Text32 ReasonReversed = Text32.From("REVERSED");
     private static readonly Text32 ReasonNotReceived = Text32.From("BANK_NOT_RECEIVED");
-    /// <summary>Who closed a batch the schedule closed.</summary>
+    /// <summary>Who closed a batch the schedule closed (in the batch's files).</summary>
     private static readonly Text32 ReasonSchedule = Text32.From("SCHEDULE");
+    /// <summary>The switch's own identities in the audit log, for changes no operator made.</summary>
+    private static readonly Text32 ActorSchedule = Text32.From("schedule");
+    private static readonly Text32 ActorBreaker = Text32.From("breaker");
+    private static readonly Text64 NoteScheduledClose = Note("scheduled close");
+    private static readonly Text64 NoteProbing = Note("open time passed: probing");
 
     private readonly RulesConfig _rules;
     private readonly Institution[] _institutions;
@@ -41,6 +46,8 @@ public sealed partial class SwitchLogic
     private BatchTotals _switchFeeOpen;
     /// <summary>The next scheduled close (UTC µs); 0 until the first tick sets it, long.MaxValue with no schedule.</summary>
     private long _nextScheduledCloseUs;
+    /// <summary>The earliest ramp step or breaker half-open due (µs); ticks before it skip the scan of the banks.</summary>
+    private long _nextTimedUs = long.MaxValue;
     private IOutputSink _sink;
 
     public SwitchLogic(SwitchConfig config, IOutputSink sink)
@@ -66,7 +73,10 @@ public sealed partial class SwitchLogic
             for (int e = 0; e < endpoints.Length; e++)
             {
                 EndpointConfig ec = bc.Endpoints[e];
-                endpoints[e] = new Endpoint { Name = ec.Name, InFlightCap = ec.InFlightCap, WeightBps = ec.WeightBps };
+                endpoints[e] = new Endpoint
+                {
+                    Name = ec.Name, InFlightCap = ec.InFlightCap, WeightBps = ec.WeightBps, Breaker = new EndpointBreaker(_rules),
+                };
             }
             _banks[b] = new Bank { Index = b, Config = bc, Endpoints = endpoints };
             _banksByCode[bc.Code] = _banks[b];
@@ -95,6 +105,10 @@ public sealed partial class SwitchLogic
     public long UnmatchedBankResults { get; private set; }
     public long DuplicateBankResults { get; private set; }
     public long DiscrepancyCount { get; private set; }
+    /// <summary>The last audit entry's number (entries are numbered 1, 2, 3... in engine order).</summary>
+    public long LastAuditNo { get; private set; }
+    /// <summary>Reachability reports about an endpoint the configuration does not have (ignored, counted).</summary>
+    public long IgnoredReachabilityReports { get; private set; }
     public IReadOnlyList<Discrepancy> Discrepancies => _discrepancies;
     public IReadOnlyList<Institution> Institutions => _institutions;
     public IReadOnlyList<Bank> Banks => _banks;
@@ -433,6 +447,13 @@ public sealed partial class SwitchLogic
         if (tx.Status == TransactionStatus.Dispatched)
         {
             LeaveDispatched(ref tx);
+            if (e.Operation is BankOperation.Debit or BankOperation.Credit)
+            {
+                // The first answer within the deadline: a call for the breaker, failed only if the endpoint failed
+                // (a business decline such as INSUFFICIENT_FUNDS says nothing about the endpoint).
+                RecordCall(_banks[tx.BankIndex], tx.EndpointIndex,
+                    failed: e.Reply == BankReply.Failed && EndpointBreaker.IsSystemFailure(e.Reason.Span));
+            }
         }
         if (e.Operation == BankOperation.Reverse)
         {
@@ -595,8 +616,12 @@ public sealed partial class SwitchLogic
         else if (NowUs >= _nextScheduledCloseUs)
         {
             // Closes missed while no ticks came (the switch was down) collapse into this one.
-            CloseBatch(correlationId: 0, in ReasonSchedule);
+            CloseBatch(correlationId: 0, in ReasonSchedule, in ActorSchedule, in NoteScheduledClose);
             _nextScheduledCloseUs = _schedule.NextCloseUs(NowUs);
+        }
+        if (NowUs >= _nextTimedUs)
+        {
+            RunTimed();
         }
         while (_deadlines.TryDequeueDue(NowUs, out long id, out long dueUs))
         {
@@ -606,6 +631,7 @@ public sealed partial class SwitchLogic
                 if (tx.Status != TransactionStatus.Dispatched) throw new InvalidOperationException($"logic: deadline of {id} in {tx.Status}");
                 LeaveDispatched(ref tx);
                 _banks[tx.BankIndex].Endpoints[tx.EndpointIndex].TimedOutCount++;
+                RecordCall(_banks[tx.BankIndex], tx.EndpointIndex, failed: true);
                 tx.Status = TransactionStatus.Unknown;
                 tx.UnknownSinceUs = NowUs;
                 EmitAnswer(ref tx, tx.CorrelationId, duplicate: false);
@@ -693,7 +719,7 @@ public sealed partial class SwitchLogic
 
     private void OnSetEndpointWeights(ref InputEvent e)
     {
-        if (!TryCommandBank(ref e, out Bank? bank))
+        if (!CheckActor(ref e, noteRequired: true) || !TryCommandBank(ref e, out Bank? bank))
         {
             return;
         }
@@ -718,16 +744,39 @@ public sealed partial class SwitchLogic
             RejectCommand(ref e, RejectCode.InvalidWeights, RequestField.Weights);
             return;
         }
-        for (int i = 0; i < e.EndpointCount; i++)
+        if (!WeightRamp.IsValid(e.RampSteps, e.RampDurationMs))
         {
-            bank.Endpoints[i].WeightBps = e.WeightsBps[i];
+            RejectCommand(ref e, RejectCode.InvalidField, RequestField.Ramp);
+            return;
         }
-        AcceptCommand(ref e, bank);
+        // Accepted: a running ramp stops where it is, then the new change applies.
+        if (bank.Ramp.Active)
+        {
+            bank.Ramp.Cancel();
+            EmitAudit(AuditKind.RampCancelled, bank, -1, in e.Operator, in e.Note);
+        }
+        long auditNo;
+        if (e.RampSteps == 0)
+        {
+            for (int i = 0; i < e.EndpointCount; i++)
+            {
+                bank.Endpoints[i].WeightBps = e.WeightsBps[i];
+            }
+            auditNo = EmitAudit(AuditKind.Weights, bank, -1, in e.Operator, in e.Note);
+        }
+        else
+        {
+            EndpointWeights fromBps = CurrentWeights(bank);
+            bank.Ramp.Start(in fromBps, in e.WeightsBps, e.RampSteps, e.RampDurationMs, NowUs, in e.Operator, in e.Note);
+            _nextTimedUs = Math.Min(_nextTimedUs, bank.Ramp.NextStepUs);
+            auditNo = EmitAudit(AuditKind.RampStarted, bank, -1, in e.Operator, in e.Note);
+        }
+        AcceptCommand(ref e, bank, auditNo);
     }
 
     private void OnSetEndpointState(ref InputEvent e)
     {
-        if (!TryCommandBank(ref e, out Bank? bank))
+        if (!CheckActor(ref e, noteRequired: true) || !TryCommandBank(ref e, out Bank? bank))
         {
             return;
         }
@@ -742,18 +791,147 @@ public sealed partial class SwitchLogic
             return;
         }
         bank.Endpoints[e.EndpointIndex].State = e.EndpointState;
-        AcceptCommand(ref e, bank);
+        long auditNo = EmitAudit(AuditKind.State, bank, e.EndpointIndex, in e.Operator, in e.Note);
+        AcceptCommand(ref e, bank, auditNo);
     }
 
+    /// <summary>The connector's view, kept apart from the operator's state. Only changes make an audit entry.</summary>
     private void OnEndpointReachability(ref InputEvent e)
     {
         int code = e.BankRef.IsOverlong ? -1 : FieldRules.NormaliseBankCode(e.BankRef.Span);
         Bank? bank = code < 0 ? null : _banksByCode[code];
         if (bank is null || e.EndpointIndex < 0 || e.EndpointIndex >= bank.Endpoints.Length)
         {
-            throw new InvalidOperationException($"logic: reachability of an unknown endpoint {e.BankRef}/{e.EndpointIndex}");
+            // The connector is built from the same configuration; a stray report must not stop the engine.
+            IgnoredReachabilityReports++;
+            return;
         }
-        bank.Endpoints[e.EndpointIndex].Reachable = e.Reachable;
+        Endpoint endpoint = bank.Endpoints[e.EndpointIndex];
+        if (endpoint.Reachable == e.Reachable)
+        {
+            return;
+        }
+        endpoint.Reachable = e.Reachable;
+        EmitAudit(AuditKind.Reachability, bank, e.EndpointIndex, in e.Operator, in e.Note);
+    }
+
+    /// <summary>Who and why, on every operator command: the operator a printable code, the note printable UTF-8.</summary>
+    private bool CheckActor(ref InputEvent e, bool noteRequired)
+    {
+        RejectCode code = e.Operator.IsEmpty ? RejectCode.MissingField
+            : e.Operator.IsOverlong ? RejectCode.FieldTooLong
+            : !FieldRules.IsCode(e.Operator.Span, Text32.CapacityBytes) ? RejectCode.InvalidField
+            : RejectCode.None;
+        if (code != RejectCode.None)
+        {
+            RejectCommand(ref e, code, RequestField.Operator);
+            return false;
+        }
+        code = e.Note.IsEmpty ? (noteRequired ? RejectCode.MissingField : RejectCode.None)
+            : e.Note.IsOverlong ? RejectCode.FieldTooLong
+            : !FieldRules.IsEchoText(e.Note.Span) ? RejectCode.InvalidField
+            : RejectCode.None;
+        if (code != RejectCode.None)
+        {
+            RejectCommand(ref e, code, RequestField.Note);
+            return false;
+        }
+        return true;
+    }
+
+    // ---------------------------------------------------------------- ramps and breakers
+
+    /// <summary>A call's outcome for the endpoint's breaker; a transition makes an audit entry.</summary>
+    private void RecordCall(Bank bank, int endpointIndex, bool failed)
+    {
+        if (bank.Endpoints[endpointIndex].Breaker.Record(NowUs, failed))
+        {
+            BreakerChanged(bank, endpointIndex);
+        }
+    }
+
+    private void BreakerChanged(Bank bank, int endpointIndex)
+    {
+        EndpointBreaker breaker = bank.Endpoints[endpointIndex].Breaker;
+        Span<byte> noteUtf8 = stackalloc byte[Text64.CapacityBytes];
+        int written;
+        AuditKind kind;
+        switch (breaker.State)
+        {
+            case BreakerState.Open:
+                kind = AuditKind.BreakerOpen;
+                System.Text.Unicode.Utf8.TryWrite(noteUtf8, $"{breaker.TripFailures} failed or timed out of {breaker.TripCalls} calls", out written);
+                _nextTimedUs = Math.Min(_nextTimedUs, breaker.OpenUntilUs);
+                break;
+            case BreakerState.HalfOpen:
+                kind = AuditKind.BreakerHalfOpen;
+                NoteProbing.Span.CopyTo(noteUtf8);
+                written = NoteProbing.Length;
+                break;
+            default:
+                kind = AuditKind.BreakerClosed;
+                System.Text.Unicode.Utf8.TryWrite(noteUtf8, $"{_rules.BreakerProbeSuccesses} probes answered in a row", out written);
+                break;
+        }
+        var note = new Text64();
+        note.Set(noteUtf8[..written]);
+        EmitAudit(kind, bank, endpointIndex, in ActorBreaker, in note);
+    }
+
+    /// <summary>Applies ramp steps and half-opens breakers that are due, then finds the next time anything is due.
+    /// Runs only on a tick at or past <see cref="_nextTimedUs"/>: O(endpoints), once per step or opening.</summary>
+    private void RunTimed()
+    {
+        long nextUs = long.MaxValue;
+        Span<int> weightsBps = stackalloc int[InputEvent.MaxEndpointsPerBank];
+        foreach (Bank bank in _banks)
+        {
+            WeightRamp ramp = bank.Ramp;
+            // Every step due is applied and audited in order (at most MaxSteps), even after a long gap.
+            while (ramp.Active && NowUs >= ramp.NextStepUs)
+            {
+                bool done = ramp.Step(bank.Endpoints.Length, weightsBps);
+                for (int i = 0; i < bank.Endpoints.Length; i++)
+                {
+                    bank.Endpoints[i].WeightBps = weightsBps[i];
+                }
+                EmitAudit(done ? AuditKind.RampDone : AuditKind.RampStep, bank, -1, in ramp.Operator, in ramp.Note);
+            }
+            if (ramp.Active)
+            {
+                nextUs = Math.Min(nextUs, ramp.NextStepUs);
+            }
+            for (int i = 0; i < bank.Endpoints.Length; i++)
+            {
+                EndpointBreaker breaker = bank.Endpoints[i].Breaker;
+                if (breaker.Advance(NowUs))
+                {
+                    BreakerChanged(bank, i);
+                }
+                if (breaker.State == BreakerState.Open)
+                {
+                    nextUs = Math.Min(nextUs, breaker.OpenUntilUs);
+                }
+            }
+        }
+        _nextTimedUs = nextUs;
+    }
+
+    private static EndpointWeights CurrentWeights(Bank bank)
+    {
+        var weights = new EndpointWeights();
+        for (int i = 0; i < bank.Endpoints.Length; i++)
+        {
+            weights[i] = bank.Endpoints[i].WeightBps;
+        }
+        return weights;
+    }
+
+    private static Text64 Note(string value)
+    {
+        var note = new Text64();
+        note.Set(value);
+        return note;
     }
 
     private bool TryCommandBank(ref InputEvent e, out Bank? bank)
@@ -773,22 +951,19 @@ public sealed partial class SwitchLogic
     private void OnCloseBatch(ref InputEvent e)
     {
         // The operator's identity goes into the batch record: required, printable, bounded.
-        RejectCode code = e.Operator.IsEmpty ? RejectCode.MissingField
-            : e.Operator.IsOverlong ? RejectCode.FieldTooLong
-            : !FieldRules.IsCode(e.Operator.Span, Text32.CapacityBytes) ? RejectCode.InvalidField
-            : RejectCode.None;
-        if (code != RejectCode.None)
+        // The note is optional here (a close needs no reason beyond the operator's); checked when given.
+        if (!CheckActor(ref e, noteRequired: false))
         {
-            RejectCommand(ref e, code, RequestField.Operator);
             return;
         }
         long closedId = OpenBatchId;
-        CloseBatch(e.CorrelationId, in e.Operator);
+        long auditNo = CloseBatch(e.CorrelationId, in e.Operator, in e.Operator, in e.Note);
         ref OutputEvent o = ref _sink.Begin();
         o.Kind = OutputKind.CommandAnswer;
         o.TimestampUs = NowUs;
         o.CorrelationId = e.CorrelationId;
         o.BatchId = closedId;
+        o.AuditNo = auditNo;
         _sink.End();
     }
 
@@ -797,7 +972,7 @@ public sealed partial class SwitchLogic
     /// next. Checked before anything is emitted: if the positions do not sum to zero the engine stops, and no
     /// output of this close exists. Cost: one output per participant (at most 5,001), never per transaction.
     /// </summary>
-    private void CloseBatch(long correlationId, in Text32 closedBy)
+    private long CloseBatch(long correlationId, in Text32 closedBy, in Text32 auditOperator, in Text64 note)
     {
         long sumFen = _switchFeeOpen.NetFen;
         if (_switchFeeOpen.NetFen != SwitchFeeFen) throw new InvalidOperationException("clearing: switch fee totals differ from its position");
@@ -852,9 +1027,11 @@ public sealed partial class SwitchLogic
         closed.Reason = closedBy;
         _sink.End();
 
+        long auditNo = EmitAudit(AuditKind.BatchClosed, null, -1, in auditOperator, in note, batchId);
         OpenBatchId++;
         OpenBatchOpenedUs = NowUs;
         OpenBatchFinalised = 0;
+        return auditNo;
     }
 
     private ref OutputEvent BeginPosition(long batchId, ParticipantKind participant, in BatchTotals totals)
@@ -903,7 +1080,7 @@ public sealed partial class SwitchLogic
         _sink.End();
     }
 
-    private void AcceptCommand(ref InputEvent e, Bank bank)
+    private void AcceptCommand(ref InputEvent e, Bank bank, long auditNo)
     {
         ref OutputEvent o = ref _sink.Begin();
         o.Kind = OutputKind.CommandAnswer;
@@ -911,8 +1088,57 @@ public sealed partial class SwitchLogic
         o.CorrelationId = e.CorrelationId;
         o.BankIndex = bank.Index;
         o.BankCode = bank.Code;
+        o.AuditNo = auditNo;
         _sink.End();
     }
+
+    /// <summary>
+    /// One audit entry, numbered in engine order. About a bank: its weights after the change (and the ramp's
+    /// progress for ramp entries); about an endpoint too: its admin state, reachability and breaker. Complete
+    /// enough that a view rebuilt from the entries alone matches the logic's.
+    /// </summary>
+    private long EmitAudit(AuditKind kind, Bank? bank, int endpointIndex, in Text32 operatorId, in Text64 note, long batchId = 0)
+    {
+        long auditNo = ++LastAuditNo;
+        ref OutputEvent o = ref _sink.Begin();
+        o.Kind = OutputKind.Audit;
+        o.TimestampUs = NowUs;
+        o.AuditNo = auditNo;
+        o.AuditKind = kind;
+        o.BankIndex = -1;
+        o.EndpointIndex = endpointIndex;
+        o.BatchId = batchId;
+        o.Operator = operatorId;
+        o.Note = note;
+        if (bank is not null)
+        {
+            o.BankIndex = bank.Index;
+            o.BankCode = bank.Code;
+            o.EndpointCount = bank.Endpoints.Length;
+            for (int i = 0; i < bank.Endpoints.Length; i++)
+            {
+                o.WeightsBps[i] = bank.Endpoints[i].WeightBps;
+            }
+            if (kind is AuditKind.RampStarted or AuditKind.RampStep or AuditKind.RampDone or AuditKind.RampCancelled)
+            {
+                WeightRamp ramp = bank.Ramp;
+                o.RampTargetBps = ramp.TargetBps;
+                o.RampSteps = ramp.Steps;
+                o.RampStepsDone = ramp.StepsDone;
+                o.RampNextStepUs = ramp.Active ? ramp.NextStepUs : 0;
+            }
+            if (endpointIndex >= 0)
+            {
+                Endpoint endpoint = bank.Endpoints[endpointIndex];
+                o.EndpointState = endpoint.State;
+                o.Reachable = endpoint.Reachable;
+                o.Breaker = endpoint.Breaker.State;
+            }
+        }
+        _sink.End();
+        return auditNo;
+    }
+
 
     private void FillTransaction(ref OutputEvent o, ref Transaction tx)
     {
