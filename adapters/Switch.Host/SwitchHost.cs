@@ -4,6 +4,7 @@ using Switch.Engine.Business;
 using Switch.Engine.Clearing;
 using Switch.Engine.Pipeline;
 using Switch.Grpc.Server;
+using Switch.Host.Admin;
 using Switch.Host.Banks;
 using Switch.Host.Clearing;
 using Switch.Host.Configuration;
@@ -13,8 +14,9 @@ namespace Switch.Host;
 
 /// <summary>
 /// The switch process, assembled: simulated banks (for endpoints addressed "sim"), the engine recovered from
-/// the data directory, the bank connector, and the institution gateway on its port. Stopping reverses it:
-/// stop accepting, let in-flight bank work finish (bounded), close the journal.
+/// the data directory, the bank connector, the institution gateway on its port, and the operator API on the admin
+/// ports (HTTP/1.1: dashboard, JSON API, /metrics; h2c: gRPC). Stopping reverses it: stop accepting, let in-flight
+/// bank work finish (bounded), close the journal.
 /// </summary>
 public sealed class SwitchHost : IAsyncDisposable
 {
@@ -22,12 +24,17 @@ public sealed class SwitchHost : IAsyncDisposable
     private readonly List<BankSimulatorServer> _simulators;
     private readonly GrpcServer _server;
     private readonly BankConnector _connector;
+    private readonly AdminParts _admin;
     private int _stopped;
 
     private readonly ClearingRecorder _clearing;
 
+    /// <summary>The operator side: its servers, the views they serve, and the success-rate watch's loop.</summary>
+    private sealed record AdminParts(GrpcServer Grpc, AdminWebServer Web, AuditLog Audit, LiveStats Stats, SuccessRateWatch? Watch,
+        CancellationTokenSource StopWatch, Task WatchLoop);
+
     private SwitchHost(HostConfig config, List<BankSimulatorServer> simulators, SwitchEngine engine, BankConnector connector,
-        GrpcServer server, AnswerRouter answers, OutcomeFeeds feeds, ClearingRecorder clearing)
+        GrpcServer server, AnswerRouter answers, OutcomeFeeds feeds, ClearingRecorder clearing, ClearingDesk desk, AdminParts admin)
     {
         _config = config;
         _simulators = simulators;
@@ -37,7 +44,8 @@ public sealed class SwitchHost : IAsyncDisposable
         Answers = answers;
         Feeds = feeds;
         _clearing = clearing;
-        Clearing = new ClearingDesk(engine, answers, clearing, config.DataDirectory);
+        Clearing = desk;
+        _admin = admin;
     }
 
     public SwitchEngine Engine { get; }
@@ -46,6 +54,15 @@ public sealed class SwitchHost : IAsyncDisposable
     /// <summary>Clearing batches: close, settlement files, breaks (the operator API exposes these).</summary>
     public ClearingDesk Clearing { get; }
     public Uri InstitutionAddress => _server.Address;
+    /// <summary>The admin HTTP/1.1 address: dashboard at "/", JSON API under /api/v1/, /metrics.</summary>
+    public Uri AdminAddress => _admin.Web.Address;
+    /// <summary>The admin gRPC (h2c) address: switch.v1.AdminService.</summary>
+    public Uri AdminGrpcAddress => _admin.Grpc.Address;
+    /// <summary>The audit log and the routing view built from it.</summary>
+    public AuditLog Audit => _admin.Audit;
+    public LiveStats Stats => _admin.Stats;
+    /// <summary>Null when the watch is disabled in the configuration.</summary>
+    public SuccessRateWatch? SuccessRateWatch => _admin.Watch;
     public IReadOnlyList<BankSimulatorServer> Simulators => _simulators;
     public BankConnector Connector => _connector;
 
@@ -56,6 +73,9 @@ public sealed class SwitchHost : IAsyncDisposable
         SwitchEngine? engine = null;
         BankConnector? connector = null;
         ClearingRecorder? clearing = null;
+        GrpcServer? grpc = null;
+        GrpcServer? adminGrpc = null;
+        AdminWebServer? adminWeb = null;
         try
         {
             // Simulated endpoints first, so the connector finds them listening.
@@ -87,18 +107,23 @@ public sealed class SwitchHost : IAsyncDisposable
             var feeds = new OutcomeFeeds(config.Switch.Institutions.Count, config.FeedRetentionPerInstitution);
             // Clearing records and files are derived from the journal like the feeds: rebuilt by the same replay.
             clearing = new ClearingRecorder(config.DataDirectory);
-            var dispatcher = new OutputDispatcher(answers, feeds, clearing);
+            // The audit log and routing view too: built from the audit outputs, replayed and then live.
+            var audit = new AuditLog();
+            var dispatcher = new OutputDispatcher(answers, feeds, clearing, audit);
             engine = SwitchEngine.Start(new EngineOptions
             {
                 DataDirectory = config.DataDirectory,
                 TickIntervalMs = config.TickIntervalMs,
-                ReplaySink = clearing.ReplaySink(feeds.ReplaySink()),
+                ReplaySink = audit.ReplaySink(clearing.ReplaySink(feeds.ReplaySink())),
                 Wait = WaitKind.Blocking,
             }, config.Switch, dispatcher);
 
             // The journal's configuration decides the participants (replay must match); addresses are not
             // business state, so they come from the configuration given now, found by bank code and endpoint name.
             SwitchConfig running = engine.Logic.Config;
+            audit.Attach(running);
+            var stats = new LiveStats(running);
+            dispatcher.Attach(stats);
             Uri AddressOf(int b, int e)
             {
                 BankConfig bank = running.Banks[b];
@@ -117,15 +142,39 @@ public sealed class SwitchHost : IAsyncDisposable
             var auth = new ApiKeyAuthenticator(running);
             var gateway = new InstitutionGateway(engine, auth, answers, feeds, config.MaxInFlightPerStream);
             var router = gateway.Map(new GrpcRouter(new GrpcServerOptions { MaxReceiveMessageBytes = MaxInstitutionMessageBytes }));
-            GrpcServer grpc = await GrpcServer.StartAsync(router, new GrpcEndpointOptions
+            grpc = await GrpcServer.StartAsync(router, new GrpcEndpointOptions
             {
                 Address = IPAddress.Parse(config.ListenAddress),
                 Port = config.InstitutionPort,
             });
-            return new SwitchHost(config, simulators, engine, connector, grpc, answers, feeds, clearing);
+
+            // The operator API: never on the institutions' port; its own keys.
+            var desk = new ClearingDesk(engine, answers, clearing, config.DataDirectory);
+            SuccessRateWatch? watch = config.SuccessRateWatch.Enabled
+                ? new SuccessRateWatch(config.SuccessRateWatch, running.Banks.Select(b => b.Code.ToString("D3")).ToArray(), running.Rules.DayUtcOffsetHours,
+                    (bank, from, to) =>
+                    {
+                        WindowFigures f = stats.Sum(bank, -1, from, to);
+                        return (f.Answered, f.Succeeded);
+                    })
+                : null;
+            IClock clock = SystemClock.Instance;
+            var operations = new AdminOperations(engine, answers, audit, stats, watch, clock);
+            var service = new AdminService(new OperatorAuthenticator(config.Operators), operations, new ClearingOperations(desk));
+            adminGrpc = await GrpcServer.StartAsync(service.Map(new GrpcRouter(new GrpcServerOptions { MaxReceiveMessageBytes = MaxAdminMessageBytes })),
+                new GrpcEndpointOptions { Address = IPAddress.Parse(config.ListenAddress), Port = config.AdminGrpcPort });
+            adminWeb = await AdminWebServer.StartAsync(IPAddress.Parse(config.ListenAddress), config.AdminPort, service,
+                new MetricsWriter(engine, audit, stats, watch, clock), new DashboardAssets(typeof(SwitchHost).Assembly));
+            var stopWatch = new CancellationTokenSource();
+            Task watchLoop = watch is null ? Task.CompletedTask : Task.Run(() => RunWatchAsync(watch, clock, stopWatch.Token));
+            var admin = new AdminParts(adminGrpc, adminWeb, audit, stats, watch, stopWatch, watchLoop);
+            return new SwitchHost(config, simulators, engine, connector, grpc, answers, feeds, clearing, desk, admin);
         }
         catch
         {
+            if (adminWeb is not null) await adminWeb.DisposeAsync();
+            if (adminGrpc is not null) await adminGrpc.DisposeAsync();
+            if (grpc is not null) await grpc.DisposeAsync();
             if (connector is not null) await connector.DisposeAsync();
             engine?.Dispose();
             clearing?.Dispose();
@@ -136,10 +185,34 @@ public sealed class SwitchHost : IAsyncDisposable
 
     /// <summary>A request is a few hundred bytes; anything near this is abuse (RESOURCE_EXHAUSTED).</summary>
     public const int MaxInstitutionMessageBytes = 16 * 1024;
+    /// <summary>Operator requests are small, but SubmitRecords sends chunks of up to 1 MiB.</summary>
+    public const int MaxAdminMessageBytes = ClearingOperations.MaxChunkBytes + 1024;
+
+    /// <summary>Judges each closed window (several checks per window, so an alert comes within a fraction of one).</summary>
+    private static async Task RunWatchAsync(SuccessRateWatch watch, IClock clock, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Clamp(watch.WindowSeconds * 250, 250, 5_000)));
+        try
+        {
+            do
+            {
+                watch.Evaluate(clock.NowUs());
+            }
+            while (await timer.WaitForNextTickAsync(stop));
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
+        _admin.StopWatch.Cancel();
+        await _admin.WatchLoop;
+        _admin.StopWatch.Dispose();
+        await _admin.Web.DisposeAsync();
+        await _admin.Grpc.DisposeAsync();
         await _server.DisposeAsync(); // stop accepting; calls in progress end
         long deadline = Environment.TickCount64 + _config.ShutdownGraceMs;
         while (_connector.Outstanding > 0 && Environment.TickCount64 < deadline)

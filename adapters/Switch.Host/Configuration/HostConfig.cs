@@ -28,6 +28,13 @@ public sealed record HostConfig
 
     public string ListenAddress { get; init; } = "127.0.0.1";
     public int InstitutionPort { get; init; } = 7001;
+    /// <summary>The operator API over HTTP/1.1: dashboard, JSON API, /metrics (0 = any free port).</summary>
+    public int AdminPort { get; init; } = 7002;
+    /// <summary>The operator API over gRPC (h2c; cleartext Kestrel cannot serve HTTP/1.1 and h2c on one port).</summary>
+    public int AdminGrpcPort { get; init; } = 7003;
+    /// <summary>Who may use the operator API, with their key digests and roles.</summary>
+    public IReadOnlyList<OperatorConfig> Operators { get; init; } = [];
+    public SuccessRateWatchConfig SuccessRateWatch { get; init; } = new();
     public string DataDirectory { get; init; } = "./data";
     /// <summary>Unary calls and stream results waiting for the engine, per stream.</summary>
     public int MaxInFlightPerStream { get; init; } = 8192;
@@ -46,6 +53,12 @@ public sealed record HostConfig
     /// <summary>Demo API keys of the embedded default configuration, printed at start (never for a real file).</summary>
     [JsonIgnore]
     public IReadOnlyDictionary<string, string> DemoApiKeys { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Demo operator keys of the embedded default configuration (operator id to key), printed at start.</summary>
+    [JsonIgnore]
+    public IReadOnlyDictionary<string, string> DemoOperatorKeys { get; init; } = new Dictionary<string, string>();
+
+    private static readonly string[] DemoOperatorKeyList = ["demo-operator-key", "demo-viewer-key"];
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -88,6 +101,10 @@ public sealed record HostConfig
         return config with
         {
             DemoApiKeys = config.Switch.Institutions.ToDictionary(i => i.Code, i => $"demo-{i.Code.ToLowerInvariant()}-key"),
+            // The demo operators' keys are published (README, start-up lines); a key is shown only if its digest is the one configured.
+            DemoOperatorKeys = config.Operators
+                .Select(o => (o.Id, Key: DemoOperatorKeyList.FirstOrDefault(k => ApiKeyHash.Of(k) == o.KeyHash)))
+                .Where(x => x.Key is not null).ToDictionary(x => x.Id, x => x.Key!),
         };
     }
 
@@ -95,6 +112,11 @@ public sealed record HostConfig
     {
         Require(System.Net.IPAddress.TryParse(ListenAddress, out _), "listenAddress", $"an IP address, got '{ListenAddress}'");
         Require(InstitutionPort is >= 0 and <= 65535, "institutionPort", "0 to 65535");
+        Require(AdminPort is >= 0 and <= 65535, "adminPort", "0 to 65535");
+        Require(AdminGrpcPort is >= 0 and <= 65535, "adminGrpcPort", "0 to 65535");
+        Require(AdminPort == 0 || (AdminPort != InstitutionPort && AdminPort != AdminGrpcPort), "adminPort",
+            "must differ from institutionPort and adminGrpcPort (the operator API is never on the institutions' port)");
+        Require(AdminGrpcPort == 0 || AdminGrpcPort != InstitutionPort, "adminGrpcPort", "must differ from institutionPort");
         Require(!string.IsNullOrWhiteSpace(DataDirectory), "dataDirectory", "required");
         Require(MaxInFlightPerStream is >= 1 and <= 1 << 20, "maxInFlightPerStream", "1 to 1048576");
         Require(FeedRetentionPerInstitution is >= 16 and <= 1 << 24 && (FeedRetentionPerInstitution & (FeedRetentionPerInstitution - 1)) == 0,
@@ -103,6 +125,22 @@ public sealed record HostConfig
         Require(ProbeIntervalMs is >= 10 and <= 600_000, "probeIntervalMs", "10 to 600000");
         Require(ShutdownGraceMs is >= 0 and <= 600_000, "shutdownGraceMs", "0 to 600000");
         Require(TickIntervalMs is >= 1 and <= 1_000, "tickIntervalMs", "1 to 1000");
+        Require(Operators is not null, "operators", "a list (may be empty: then the operator API refuses every key)");
+        Require(Operators!.Count <= OperatorConfig.MaxOperators, "operators", $"at most {OperatorConfig.MaxOperators}");
+        var operatorIds = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < Operators.Count; i++)
+        {
+            OperatorConfig op = Operators[i];
+            Require(op is not null, $"operators[{i}]", "required");
+            Require(OperatorConfig.IsValidId(op!.Id), $"operators[{i}].id",
+                $"1 to {OperatorConfig.MaxIdBytes} letters, digits, '-', '_' or '.', got '{op.Id}'");
+            Require(operatorIds.Add(op.Id), $"operators[{i}].id", $"duplicate operator id '{op.Id}'");
+            Require(ApiKeyHash.TryParse(op.KeyHash, out _), $"operators[{i}].keyHash", "the operator's key as sha256:<64 hex digits> (keys are stored hashed)");
+            Require(op.Role is OperatorConfig.RoleRead or OperatorConfig.RoleOperate, $"operators[{i}].role",
+                $"\"{OperatorConfig.RoleRead}\" or \"{OperatorConfig.RoleOperate}\", got '{op.Role}'");
+        }
+        Require(SuccessRateWatch is not null, "successRateWatch", "required");
+        SuccessRateWatch!.Validate();
         Require(Switch is not null, "switch", "required");
         try
         {
@@ -145,6 +183,23 @@ public static class ApiKeyHash
     public const string Prefix = "sha256:";
 
     public static string Of(string apiKey) => Prefix + Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(apiKey)));
+
+    /// <summary>
+    /// The index of the digest matching <paramref name="key"/>, or -1. Every digest is compared in constant time,
+    /// all of them every time, so timing tells nothing about which one matched or how close a guess came.
+    /// </summary>
+    public static int Match(IReadOnlyList<byte[]> digests, string? key, int maxKeyBytes)
+    {
+        if (string.IsNullOrEmpty(key) || System.Text.Encoding.UTF8.GetByteCount(key) > maxKeyBytes) return -1;
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key), digest);
+        int match = -1;
+        for (int i = 0; i < digests.Count; i++)
+        {
+            if (CryptographicOperations.FixedTimeEquals(digests[i], digest)) match = i;
+        }
+        return match;
+    }
 
     public static bool TryParse(string? credentialRef, out byte[] digest)
     {

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using Switch.Contracts.V1;
 using Switch.Engine.Business;
@@ -20,6 +19,7 @@ public sealed class ApiKeyAuthenticator
     /// <summary>Longest key accepted; anything longer is refused before hashing.</summary>
     public const int MaxApiKeyBytes = 256;
     private readonly (byte[] Digest, AuthenticatedInstitution Institution)[] _keys;
+    private readonly byte[][] _digests;
 
     public ApiKeyAuthenticator(SwitchConfig config)
     {
@@ -31,6 +31,7 @@ public sealed class ApiKeyAuthenticator
             }
             return (digest, new AuthenticatedInstitution(index, inst.Code, Encoding.ASCII.GetBytes(inst.Code)));
         }).ToArray();
+        _digests = _keys.Select(k => k.Digest).ToArray();
     }
 
     public AuthenticatedInstitution Authenticate(ServerCallContext context)
@@ -40,20 +41,8 @@ public sealed class ApiKeyAuthenticator
         {
             throw new RpcException(StatusCode.Unauthenticated, $"missing API key: send it in the '{InstitutionMethods.ApiKeyHeader}' metadata header");
         }
-        if (Encoding.UTF8.GetByteCount(key) > MaxApiKeyBytes)
-        {
-            throw new RpcException(StatusCode.Unauthenticated, "invalid API key");
-        }
-        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
-        SHA256.HashData(Encoding.UTF8.GetBytes(key), digest);
-        AuthenticatedInstitution? match = null;
-        foreach (var (stored, institution) in _keys)
-        {
-            if (CryptographicOperations.FixedTimeEquals(stored, digest))
-            {
-                match = institution;
-            }
-        }
+        int index = ApiKeyHash.Match(_digests, key, MaxApiKeyBytes);
+        AuthenticatedInstitution? match = index >= 0 ? _keys[index].Institution : null;
         return match ?? throw new RpcException(StatusCode.Unauthenticated, "invalid API key");
     }
 }

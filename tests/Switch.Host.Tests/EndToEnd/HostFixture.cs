@@ -37,6 +37,8 @@ public sealed class RunningSwitch : IAsyncDisposable
         {
             DataDirectory = dataDirectory,
             InstitutionPort = 0,
+            AdminPort = 0,
+            AdminGrpcPort = 0,
             FeedRetentionPerInstitution = 1 << 12,
             ProbeIntervalMs = 100,
             ShutdownGraceMs = 2_000,

@@ -1,0 +1,240 @@
+using System.Net;
+using System.Reflection;
+using System.Text;
+using Google.Protobuf;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Switch.Contracts.V1;
+using Switch.Grpc;
+
+namespace Switch.Host.Admin;
+
+/// <summary>
+/// The admin port over HTTP/1.1: the dashboard (embedded assets, "/" = index.html), the JSON API
+/// (POST /api/v1/{Method}, proto JSON in and out, the operator key in the x-operator-key header, errors as
+/// {"code","message"} with a fitting HTTP status) and /metrics (Prometheus text). Minimal request handling on
+/// Kestrel: one terminal delegate, no MVC, no routing middleware.
+/// </summary>
+public sealed class AdminWebServer : IAsyncDisposable
+{
+    public const string ApiPrefix = "/api/v1/";
+    /// <summary>A JSON request is a few hundred bytes; anything near this is refused.</summary>
+    public const int MaxJsonRequestBytes = 64 * 1024;
+    private static readonly JsonFormatter Formatter = JsonFormatter.Default;
+
+    private readonly WebApplication _app;
+    private readonly AdminService _service;
+    private readonly MetricsWriter _metrics;
+    private readonly DashboardAssets _assets;
+
+    private AdminWebServer(WebApplication app, AdminService service, MetricsWriter metrics, DashboardAssets assets)
+    {
+        _app = app;
+        _service = service;
+        _metrics = metrics;
+        _assets = assets;
+    }
+
+    /// <summary>The bound address (the real port when 0 was asked for).</summary>
+    public Uri Address { get; private set; } = null!;
+
+    public static async Task<AdminWebServer> StartAsync(IPAddress address, int port, AdminService service, MetricsWriter metrics, DashboardAssets assets)
+    {
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrelCore();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = MaxJsonRequestBytes;
+            kestrel.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
+            kestrel.Listen(address, port, listen => listen.Protocols = HttpProtocols.Http1);
+        });
+        WebApplication app = builder.Build();
+        var server = new AdminWebServer(app, service, metrics, assets);
+        app.Run(server.HandleAsync);
+        await app.StartAsync();
+        string bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
+            ?? throw new InvalidOperationException("admin: Kestrel reported no bound address");
+        server.Address = new Uri(bound);
+        return server;
+    }
+
+    private async Task HandleAsync(HttpContext http)
+    {
+        HttpResponse response = http.Response;
+        response.Headers["X-Content-Type-Options"] = "nosniff";
+        response.Headers.CacheControl = "no-store";
+        string path = http.Request.Path.Value ?? "/";
+        if (path.StartsWith(ApiPrefix, StringComparison.Ordinal))
+        {
+            await ApiAsync(http, path[ApiPrefix.Length..]);
+            return;
+        }
+        if (!HttpMethods.IsGet(http.Request.Method) && !HttpMethods.IsHead(http.Request.Method))
+        {
+            response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+            response.Headers.Allow = "GET, HEAD";
+            return;
+        }
+        if (path == "/metrics")
+        {
+            response.ContentType = MetricsWriter.ContentType;
+            await response.WriteAsync(_metrics.Write(), http.RequestAborted);
+            return;
+        }
+        if (_assets.Find(path) is not { } asset)
+        {
+            response.StatusCode = StatusCodes.Status404NotFound;
+            response.ContentType = "text/plain; charset=utf-8";
+            await response.WriteAsync($"not found: {path}\n", http.RequestAborted);
+            return;
+        }
+        response.ContentType = asset.ContentType;
+        response.ContentLength = asset.Bytes.Length;
+        if (HttpMethods.IsGet(http.Request.Method)) await response.Body.WriteAsync(asset.Bytes, http.RequestAborted);
+    }
+
+    private async Task ApiAsync(HttpContext http, string method)
+    {
+        if (!HttpMethods.IsPost(http.Request.Method))
+        {
+            http.Response.Headers.Allow = "POST";
+            await ErrorAsync(http, StatusCodes.Status405MethodNotAllowed, "INVALID_ARGUMENT", $"{ApiPrefix}{method}: use POST with the request as JSON");
+            return;
+        }
+        if (!_service.JsonMethods.TryGetValue(method, out JsonMethod? target))
+        {
+            await ErrorAsync(http, StatusCodes.Status404NotFound, "UNIMPLEMENTED",
+                $"no method '{method}' in the JSON API (streaming methods are on gRPC only); methods: {string.Join(", ", _service.JsonMethods.Keys)}");
+            return;
+        }
+        try
+        {
+            AuthenticatedOperator op = _service.Authenticator.Authenticate(http.Request.Headers[AdminMethods.OperatorKeyHeader].ToString());
+            string body;
+            try
+            {
+                using var reader = new StreamReader(http.Request.Body, Encoding.UTF8);
+                body = await reader.ReadToEndAsync(http.RequestAborted);
+            }
+            catch (Microsoft.AspNetCore.Http.BadHttpRequestException e)
+            {
+                throw new RpcException(StatusCode.InvalidArgument, $"request body: {e.Message} (at most {MaxJsonRequestBytes} bytes)");
+            }
+            IMessage request;
+            try
+            {
+                request = target.Parse(body.Length == 0 ? "{}" : body);
+            }
+            catch (Exception e) when (e is InvalidJsonException or InvalidProtocolBufferException or FormatException)
+            {
+                throw new RpcException(StatusCode.InvalidArgument, $"request body: not a {target.RequestType} in proto JSON: {e.Message}");
+            }
+            IMessage reply = await target.Invoke(request, op, http.RequestAborted);
+            http.Response.ContentType = "application/json; charset=utf-8";
+            await http.Response.WriteAsync(Formatter.Format(reply), http.RequestAborted);
+        }
+        catch (RpcException e)
+        {
+            await ErrorAsync(http, HttpStatusOf(e.StatusCode), CodeName(e.StatusCode), e.Status.Detail);
+        }
+    }
+
+    private static async Task ErrorAsync(HttpContext http, int status, string code, string message)
+    {
+        http.Response.StatusCode = status;
+        http.Response.ContentType = "application/json; charset=utf-8";
+        string json = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string> { ["code"] = code, ["message"] = message });
+        await http.Response.WriteAsync(json, http.RequestAborted);
+    }
+
+    /// <summary>The gRPC status as the HTTP status a JSON client expects (the usual gRPC-to-HTTP mapping).</summary>
+    public static int HttpStatusOf(StatusCode code) => code switch
+    {
+        StatusCode.OK => 200,
+        StatusCode.Cancelled => 499,
+        StatusCode.InvalidArgument or StatusCode.OutOfRange or StatusCode.FailedPrecondition => 400,
+        StatusCode.Unauthenticated => 401,
+        StatusCode.PermissionDenied => 403,
+        StatusCode.NotFound => 404,
+        StatusCode.AlreadyExists or StatusCode.Aborted => 409,
+        StatusCode.ResourceExhausted => 429,
+        StatusCode.Unimplemented => 501,
+        StatusCode.Unavailable => 503,
+        StatusCode.DeadlineExceeded => 504,
+        _ => 500,
+    };
+
+    /// <summary>"INVALID_ARGUMENT" for StatusCode.InvalidArgument, as gRPC names its codes.</summary>
+    public static string CodeName(StatusCode code)
+    {
+        string name = code.ToString();
+        var sb = new StringBuilder(name.Length + 4);
+        for (int i = 0; i < name.Length; i++)
+        {
+            if (i > 0 && char.IsUpper(name[i])) sb.Append('_');
+            sb.Append(char.ToUpperInvariant(name[i]));
+        }
+        return sb.ToString();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try { await _app.StopAsync(timeout.Token); }
+        finally { await _app.DisposeAsync(); }
+    }
+}
+
+/// <summary>One dashboard file, embedded in the assembly.</summary>
+public sealed record DashboardAsset(string Name, string ContentType, byte[] Bytes);
+
+/// <summary>
+/// The dashboard's files (Admin/Dashboard/**), embedded as resources named "dashboard/&lt;relative path&gt;", read once
+/// at start. "/" is index.html; anything not embedded is 404 (no file system access, so no path tricks).
+/// </summary>
+public sealed class DashboardAssets
+{
+    public const string ResourcePrefix = "dashboard/";
+    private readonly Dictionary<string, DashboardAsset> _files = new(StringComparer.Ordinal);
+
+    public DashboardAssets(Assembly assembly)
+    {
+        foreach (string resource in assembly.GetManifestResourceNames())
+        {
+            string name = resource.Replace('\\', '/');
+            if (!name.StartsWith(ResourcePrefix, StringComparison.Ordinal)) continue;
+            using Stream stream = assembly.GetManifestResourceStream(resource)!;
+            using var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            string relative = name[ResourcePrefix.Length..];
+            _files["/" + relative] = new DashboardAsset(relative, ContentTypeOf(relative), copy.ToArray());
+        }
+    }
+
+    public int Count => _files.Count;
+
+    public DashboardAsset? Find(string path) => _files.GetValueOrDefault(path == "/" ? "/index.html" : path);
+
+    public static string ContentTypeOf(string name) => Path.GetExtension(name).ToLowerInvariant() switch
+    {
+        ".html" or ".htm" => "text/html; charset=utf-8",
+        ".js" or ".mjs" => "text/javascript; charset=utf-8",
+        ".css" => "text/css; charset=utf-8",
+        ".json" or ".map" => "application/json; charset=utf-8",
+        ".svg" => "image/svg+xml",
+        ".png" => "image/png",
+        ".ico" => "image/x-icon",
+        ".woff2" => "font/woff2",
+        ".woff" => "font/woff",
+        ".txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    };
+}

@@ -1,0 +1,270 @@
+using Switch.Contracts.V1;
+using Switch.Engine.Business;
+using Switch.Engine.Events;
+using EngineBreaker = Switch.Engine.Events.BreakerState;
+using WireBreaker = Switch.Contracts.V1.BreakerState;
+
+namespace Switch.Host.Admin;
+
+/// <summary>A running ramp as the host knows it. The target is known for ramps commanded through this process.</summary>
+public sealed record RampInfo(int[] FromWeightsBps, long StartedAuditNo, long StartedUs, string OperatorId, int StepsDone,
+    int[]? TargetWeightsBps, int StepsTotal, long DurationMs);
+
+/// <summary>One endpoint's routing, as the audit entries say it is.</summary>
+public sealed record EndpointRouting(string Name, int WeightBps, EndpointState State, bool Reachable, EngineBreaker Breaker)
+{
+    /// <summary>Takes new transactions now: up, reachable, breaker not open, and a share of the weights.</summary>
+    public bool TakesTraffic => State == EndpointState.Up && Reachable && Breaker != EngineBreaker.Open && WeightBps > 0;
+}
+
+/// <summary>One bank's routing view.</summary>
+public sealed record BankRouting(int Index, int Code, string Name, EndpointRouting[] Endpoints, RampInfo? Ramp)
+{
+    public string CodeText => Code.ToString("D3");
+}
+
+/// <summary>
+/// The audit log and the live routing view (weights, admin states, reachability, breakers, running ramps), built
+/// only from the engine's audit outputs on top of the journal's configuration: on replay at start (through the
+/// engine's replay sink) and live (from the output thread). Never reads the logic's state, so no thread but the
+/// writer ever touches it. Entries replayed before the configuration is known wait until <see cref="Attach"/>.
+/// </summary>
+public sealed class AuditLog
+{
+    /// <summary>Entries kept in memory for the API; older ones are still in the journal (and rebuilt at start).</summary>
+    public const int MaxEntries = 100_000;
+
+    private readonly object _lock = new();
+    private readonly List<OutputEvent> _pending = new();
+    private readonly Queue<AuditEntry> _entries = new();
+    private SwitchConfig? _config;
+    private BankRouting[] _banks = [];
+    private long _lastAuditNo;
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The number of the last entry applied to the view (0: none).</summary>
+    public long LastAuditNo { get { lock (_lock) return _lastAuditNo; } }
+
+    /// <summary>Called with the journal's configuration once the engine has started; applies what replay produced.</summary>
+    public void Attach(SwitchConfig config)
+    {
+        lock (_lock)
+        {
+            if (_config is not null) throw new InvalidOperationException("audit log: attached twice");
+            _config = config;
+            _banks = config.Banks.Select((b, i) => new BankRouting(i, b.Code, b.Name,
+                b.Endpoints.Select(e => new EndpointRouting(e.Name, e.WeightBps, EndpointState.Up, true, EngineBreaker.Closed)).ToArray(),
+                null)).ToArray();
+            foreach (OutputEvent o in _pending) Apply(o);
+            _pending.Clear();
+        }
+        Signal();
+    }
+
+    /// <summary>An audit output, from the replay sink at start or from the output thread live.</summary>
+    public void Record(in OutputEvent o)
+    {
+        if (o.Kind != OutputKind.Audit) return;
+        lock (_lock)
+        {
+            if (_config is null) _pending.Add(o);
+            else Apply(o);
+        }
+        Signal();
+    }
+
+    /// <summary>Replay at start: records audit outputs, then passes every output on.</summary>
+    public IOutputSink ReplaySink(IOutputSink? next) => new RecordingSink(this, next);
+
+    /// <summary>A ramp commanded through this process: its target, for the view (replayed ramps show none).</summary>
+    public void NoteRampTarget(int bankIndex, long startedAuditNo, int[] targetWeightsBps, int steps, long durationMs)
+    {
+        lock (_lock)
+        {
+            BankRouting bank = _banks[bankIndex];
+            if (bank.Ramp is { } ramp && ramp.StartedAuditNo == startedAuditNo)
+            {
+                _banks[bankIndex] = bank with { Ramp = ramp with { TargetWeightsBps = targetWeightsBps, StepsTotal = steps, DurationMs = durationMs } };
+            }
+        }
+    }
+
+    public IReadOnlyList<BankRouting> Banks()
+    {
+        lock (_lock) return _banks;
+    }
+
+    public BankRouting Bank(int index)
+    {
+        lock (_lock) return _banks[index];
+    }
+
+    /// <summary>Entries after <paramref name="afterAuditNo"/>, oldest first, at most <paramref name="limit"/>; bank code or null.</summary>
+    public List<AuditEntry> Entries(long afterAuditNo, int limit, string? bank)
+    {
+        var result = new List<AuditEntry>();
+        lock (_lock)
+        {
+            foreach (AuditEntry e in _entries)
+            {
+                if (result.Count >= limit) break;
+                if (e.AuditNo > afterAuditNo && (bank is null || e.Bank == bank)) result.Add(e);
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Completes when anything is appended after this call (a new task each time).</summary>
+    public Task Changed()
+    {
+        lock (_lock) return _changed.Task;
+    }
+
+    /// <summary>Waits until the view has applied entry <paramref name="auditNo"/>.</summary>
+    public async Task WaitForAsync(long auditNo, CancellationToken cancellation)
+    {
+        while (true)
+        {
+            Task changed = Changed();
+            if (LastAuditNo >= auditNo) return;
+            await changed.WaitAsync(cancellation);
+        }
+    }
+
+    private void Signal()
+    {
+        TaskCompletionSource done;
+        lock (_lock)
+        {
+            done = _changed;
+            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        done.TrySetResult();
+    }
+
+    // Caller holds the lock.
+    private void Apply(in OutputEvent o)
+    {
+        if (o.AuditNo != _lastAuditNo + 1)
+        {
+            throw new InvalidOperationException($"audit log: entry {o.AuditNo} after {_lastAuditNo} (entries are numbered without gaps)");
+        }
+        _lastAuditNo = o.AuditNo;
+        BankRouting? bank = o.AuditKind == AuditKind.BatchClosed || o.BankIndex < 0 || o.BankIndex >= _banks.Length ? null : _banks[o.BankIndex];
+        if (bank is not null)
+        {
+            _banks[bank.Index] = Applied(bank, o);
+        }
+        var entry = new AuditEntry
+        {
+            AuditNo = o.AuditNo,
+            AtUnixUs = o.TimestampUs,
+            OperatorId = o.Operator.ToString(),
+            Reason = o.Note.ToString(),
+            Kind = KindName(o.AuditKind),
+            Bank = bank?.CodeText ?? "",
+            Endpoint = bank is not null && o.EndpointIndex >= 0 && o.EndpointIndex < bank.Endpoints.Length ? bank.Endpoints[o.EndpointIndex].Name : "",
+            BatchId = o.BatchId,
+        };
+        if (IsWeights(o.AuditKind))
+        {
+            for (int i = 0; i < o.EndpointCount; i++) entry.WeightsBps.Add(o.WeightsBps[i]);
+        }
+        else if (o.EndpointIndex >= 0 && o.AuditKind != AuditKind.BatchClosed)
+        {
+            entry.State = WireState(o.EndpointState);
+            entry.Reachable = o.Reachable;
+            entry.Breaker = WireBreakerState(o.Breaker);
+        }
+        _entries.Enqueue(entry);
+        if (_entries.Count > MaxEntries) _entries.Dequeue();
+    }
+
+    private static BankRouting Applied(BankRouting bank, in OutputEvent o)
+    {
+        if (IsWeights(o.AuditKind))
+        {
+            if (o.EndpointCount != bank.Endpoints.Length)
+            {
+                throw new InvalidOperationException($"audit log: entry {o.AuditNo} has {o.EndpointCount} weights for bank {bank.Code} of {bank.Endpoints.Length} endpoints");
+            }
+            var endpoints = new EndpointRouting[bank.Endpoints.Length];
+            int[] weights = new int[endpoints.Length];
+            for (int i = 0; i < endpoints.Length; i++)
+            {
+                weights[i] = o.WeightsBps[i];
+                endpoints[i] = bank.Endpoints[i] with { WeightBps = weights[i] };
+            }
+            RampInfo? ramp = o.AuditKind switch
+            {
+                AuditKind.RampStarted => new RampInfo(weights, o.AuditNo, o.TimestampUs, o.Operator.ToString(), 0, null, 0, 0),
+                AuditKind.RampStep => bank.Ramp is { } r ? r with { StepsDone = r.StepsDone + 1 } : null,
+                _ => null, // at once, done or cancelled: no ramp runs
+            };
+            return bank with { Endpoints = endpoints, Ramp = ramp };
+        }
+        if (o.EndpointIndex >= 0 && o.EndpointIndex < bank.Endpoints.Length)
+        {
+            // Every endpoint entry carries the endpoint's admin state, reachability and breaker after the change.
+            var endpoints = (EndpointRouting[])bank.Endpoints.Clone();
+            endpoints[o.EndpointIndex] = endpoints[o.EndpointIndex] with { State = o.EndpointState, Reachable = o.Reachable, Breaker = o.Breaker };
+            return bank with { Endpoints = endpoints };
+        }
+        return bank;
+    }
+
+    private static bool IsWeights(AuditKind kind) =>
+        kind is AuditKind.Weights or AuditKind.RampStarted or AuditKind.RampStep or AuditKind.RampDone or AuditKind.RampCancelled;
+
+    public static EndpointAdminState WireState(EndpointState state) => state switch
+    {
+        EndpointState.Up => EndpointAdminState.Up,
+        EndpointState.Draining => EndpointAdminState.Draining,
+        EndpointState.Down => EndpointAdminState.Down,
+        _ => EndpointAdminState.Unspecified,
+    };
+
+    public static WireBreaker WireBreakerState(EngineBreaker breaker) => breaker switch
+    {
+        EngineBreaker.Closed => WireBreaker.Closed,
+        EngineBreaker.Open => WireBreaker.Open,
+        EngineBreaker.HalfOpen => WireBreaker.HalfOpen,
+        _ => WireBreaker.Unspecified,
+    };
+
+    public static string KindName(AuditKind kind) => kind switch
+    {
+        AuditKind.Weights => "WEIGHTS",
+        AuditKind.RampStarted => "RAMP_STARTED",
+        AuditKind.RampStep => "RAMP_STEP",
+        AuditKind.RampDone => "RAMP_DONE",
+        AuditKind.RampCancelled => "RAMP_CANCELLED",
+        AuditKind.State => "STATE",
+        AuditKind.Reachability => "REACHABILITY",
+        AuditKind.BreakerOpen => "BREAKER_OPEN",
+        AuditKind.BreakerHalfOpen => "BREAKER_HALF_OPEN",
+        AuditKind.BreakerClosed => "BREAKER_CLOSED",
+        AuditKind.BatchClosed => "BATCH_CLOSED",
+        _ => kind.ToString().ToUpperInvariant(),
+    };
+
+    private sealed class RecordingSink(AuditLog log, IOutputSink? next) : IOutputSink
+    {
+        private OutputEvent _scratch;
+
+        public ref OutputEvent Begin()
+        {
+            _scratch.Reset();
+            return ref _scratch;
+        }
+
+        public void End()
+        {
+            log.Record(in _scratch);
+            if (next is null) return;
+            ref OutputEvent o = ref next.Begin();
+            o = _scratch;
+            next.End();
+        }
+    }
+}

@@ -1,0 +1,58 @@
+using Switch.Contracts.V1;
+using Switch.Grpc;
+using Switch.Host.Configuration;
+
+namespace Switch.Host.Admin;
+
+/// <summary>An operator the caller has proved to be.</summary>
+public sealed record AuthenticatedOperator(string Id, OperatorRole Role)
+{
+    public bool MayOperate => Role == OperatorRole.Operate;
+
+    /// <summary>Throws PERMISSION_DENIED unless the operator may change things.</summary>
+    public void RequireOperate(string what)
+    {
+        if (!MayOperate)
+        {
+            throw new RpcException(StatusCode.PermissionDenied, $"operator '{Id}' has the read role and may not {what}; it needs the operate role");
+        }
+    }
+}
+
+/// <summary>
+/// Checks an operator key against the configured digests (constant time, every digest every time). Operators' keys
+/// are separate from institutions' keys: an institution's key is never an operator's.
+/// </summary>
+public sealed class OperatorAuthenticator
+{
+    /// <summary>Longest key accepted; anything longer is refused before hashing.</summary>
+    public const int MaxKeyBytes = 256;
+    private readonly byte[][] _digests;
+    private readonly AuthenticatedOperator[] _operators;
+
+    public OperatorAuthenticator(IReadOnlyList<OperatorConfig> operators)
+    {
+        _digests = new byte[operators.Count][];
+        _operators = new AuthenticatedOperator[operators.Count];
+        for (int i = 0; i < operators.Count; i++)
+        {
+            OperatorConfig op = operators[i];
+            if (!ApiKeyHash.TryParse(op.KeyHash, out _digests[i]))
+            {
+                throw new Engine.Business.ConfigException($"configuration: operators[{i}].keyHash: not sha256:<hex>");
+            }
+            _operators[i] = new AuthenticatedOperator(op.Id, op.Role == OperatorConfig.RoleOperate ? OperatorRole.Operate : OperatorRole.Read);
+        }
+    }
+
+    /// <summary>The operator whose key this is; UNAUTHENTICATED when missing or wrong.</summary>
+    public AuthenticatedOperator Authenticate(string? key)
+    {
+        if (string.IsNullOrEmpty(key))
+        {
+            throw new RpcException(StatusCode.Unauthenticated, $"missing operator key: send it in the '{AdminMethods.OperatorKeyHeader}' header");
+        }
+        int match = ApiKeyHash.Match(_digests, key, MaxKeyBytes);
+        return match >= 0 ? _operators[match] : throw new RpcException(StatusCode.Unauthenticated, "invalid operator key");
+    }
+}
