@@ -14,10 +14,14 @@ public sealed class LogicHarness
 
     public LogicHarness(SwitchConfig? config = null) => Logic = new SwitchLogic(config ?? TestConfigs.Small(), Sink);
 
+    /// <summary>The last event applied, stamped: what the journal would hold (for replay tests).</summary>
+    public InputEvent LastApplied;
+
     public List<OutputEvent> Apply(ref InputEvent e)
     {
         int before = Sink.Outputs.Count;
         e.TimestampUs = NowUs;
+        LastApplied = e;
         Logic.Apply(ref e);
         Assert.Equal(0, Logic.PositionSumFen());
         return Sink.Outputs.GetRange(before, Sink.Outputs.Count - before);
