@@ -59,12 +59,13 @@ public sealed class LatencyHistogram
     }
 
     /// <summary>The value at quantile q (0..1]: the midpoint of the bucket holding the ceil(q*count)-th value,
-    /// never above the recorded maximum. 0 when empty.</summary>
+    /// within the recorded minimum and maximum (the last one is the exact maximum). 0 when empty.</summary>
     public long ValueAt(double q)
     {
         if (Count == 0) return 0;
         if (q is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(q), q, "a quantile in [0, 1]");
         long rank = Math.Max(1, (long)Math.Ceiling(q * Count));
+        if (rank >= Count) return MaxUs; // The largest value is kept exactly.
         long seen = 0;
         for (int i = 0; i < _counts.Length; i++)
         {

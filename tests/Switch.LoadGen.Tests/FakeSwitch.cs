@@ -8,23 +8,31 @@ namespace Switch.LoadGen.Tests;
 /// A stand-in for the switch's institution API on a real loopback socket, answering as told: slowly, one at a
 /// time, or wrongly (twice, never, about an order never sent), to see that the harness measures and checks.
 /// </summary>
-internal sealed class FakeSwitch : IAsyncDisposable
+internal sealed record FakeBehaviour
 {
-    private readonly GrpcServer _server;
-    private readonly SemaphoreSlim _oneAtATime = new(1);
-
-    private FakeSwitch(GrpcServer server) => _server = server;
-
-    public Uri Address => _server.Address;
-
-    /// <summary>Each request takes serviceMs, one after another (a server of fixed capacity 1000/serviceMs per second).</summary>
+    /// <summary>Each request takes this long, one after another (a server of fixed capacity 1000/ServiceMs per second).</summary>
     public int ServiceMs { get; init; }
-    /// <summary>Stream: the answers for each request (1 normally); unary always answers once.</summary>
+    /// <summary>Stream: how many answers the index-th request gets (1 normally); unary always answers once.</summary>
     public Func<TransferRequest, int, int>? AnswersFor { get; init; }
     /// <summary>Stream: after the requests end, one more answer about an order never sent.</summary>
     public bool AnswerAnUnsentOrder { get; init; }
+}
 
-    public static async Task<FakeSwitch> StartAsync(FakeSwitch settings)
+internal sealed class FakeSwitch : IAsyncDisposable
+{
+    private readonly GrpcServer _server;
+    private readonly FakeBehaviour _behaviour;
+    private readonly SemaphoreSlim _oneAtATime = new(1);
+
+    private FakeSwitch(GrpcServer server, FakeBehaviour behaviour)
+    {
+        _server = server;
+        _behaviour = behaviour;
+    }
+
+    public Uri Address => _server.Address;
+
+    public static async Task<FakeSwitch> StartAsync(FakeBehaviour behaviour)
     {
         var router = new GrpcRouter();
         FakeSwitch? self = null;
@@ -34,7 +42,7 @@ internal sealed class FakeSwitch : IAsyncDisposable
             router.MapUnary(method, (request, _) => self!.UnaryAsync(request));
         }
         GrpcServer server = await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Address = IPAddress.Loopback, Port = 0 });
-        self = new FakeSwitch(server) { ServiceMs = settings.ServiceMs, AnswersFor = settings.AnswersFor, AnswerAnUnsentOrder = settings.AnswerAnUnsentOrder };
+        self = new FakeSwitch(server, behaviour);
         return self;
     }
 
@@ -45,9 +53,9 @@ internal sealed class FakeSwitch : IAsyncDisposable
 
     private async Task ServeAsync()
     {
-        if (ServiceMs <= 0) return;
+        if (_behaviour.ServiceMs <= 0) return;
         await _oneAtATime.WaitAsync();
-        try { await Task.Delay(ServiceMs); } finally { _oneAtATime.Release(); }
+        try { await Task.Delay(_behaviour.ServiceMs); } finally { _oneAtATime.Release(); }
     }
 
     private async ValueTask<TransferResult> UnaryAsync(TransferRequest request)
@@ -62,11 +70,11 @@ internal sealed class FakeSwitch : IAsyncDisposable
         await foreach (TransferRequest request in requests.ReadAllAsync())
         {
             await ServeAsync();
-            int answers = AnswersFor?.Invoke(request, index) ?? 1;
+            int answers = _behaviour.AnswersFor?.Invoke(request, index) ?? 1;
             for (int i = 0; i < answers; i++) await responses.WriteAndFlushAsync(Answer(request));
             index++;
         }
-        if (AnswerAnUnsentOrder) await responses.WriteAndFlushAsync(new TransferResult { OrderNo = "NOT-SENT-1", Status = TransactionStatus.Succeeded });
+        if (_behaviour.AnswerAnUnsentOrder) await responses.WriteAndFlushAsync(new TransferResult { OrderNo = "NOT-SENT-1", Status = TransactionStatus.Succeeded });
     }
 
     public async ValueTask DisposeAsync()

@@ -27,7 +27,7 @@ public sealed class RunnerTests
         // Request k is due at 20k ms but answered no sooner than 40(k+1) ms: its wait in the queue is latency.
         // Timed from when it was actually sent, every request would take about 40 ms.
         const int serviceMs = 40;
-        await using FakeSwitch target = await FakeSwitch.StartAsync(new FakeSwitch { ServiceMs = serviceMs });
+        await using FakeSwitch target = await FakeSwitch.StartAsync(new FakeBehaviour { ServiceMs = serviceMs });
         RunOutcome run = await new LoadRunner(Options(target.Address, transport, new ConstantProfile(50, 1)), null).RunAsync();
         Assert.Equal(50, run.Sent);
         Assert.Equal(50, run.Totals.Latency.Count);
@@ -43,7 +43,7 @@ public sealed class RunnerTests
     [Fact]
     public async Task The_closed_loop_times_from_the_actual_send()
     {
-        await using FakeSwitch target = await FakeSwitch.StartAsync(new FakeSwitch { ServiceMs = 20 });
+        await using FakeSwitch target = await FakeSwitch.StartAsync(new FakeBehaviour { ServiceMs = 20 });
         RunOutcome run = await new LoadRunner(Options(target.Address, Transport.Unary, null), null).RunAsync();
         Assert.InRange(run.Totals.Latency.Count, 1, 50 + 1); // 20 ms each, one at a time, for 1 s.
         Assert.True(run.Totals.Latency.ValueAt(0.5) >= 20_000);
@@ -54,7 +54,7 @@ public sealed class RunnerTests
     public async Task A_duplicated_answer_a_lost_order_and_an_answer_for_an_order_never_sent_are_flagged()
     {
         // The third request is answered twice, the seventh never; one answer names an order never sent.
-        await using FakeSwitch target = await FakeSwitch.StartAsync(new FakeSwitch
+        await using FakeSwitch target = await FakeSwitch.StartAsync(new FakeBehaviour
         {
             AnswersFor = (_, index) => index switch { 2 => 2, 6 => 0, _ => 1 },
             AnswerAnUnsentOrder = true,
