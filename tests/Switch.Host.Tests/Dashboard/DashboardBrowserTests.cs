@@ -1,0 +1,115 @@
+using System.Text.Json;
+using Switch.Contracts.V1;
+using Switch.Host.Tests.EndToEnd;
+using Xunit.Abstractions;
+using static Switch.Host.Tests.Operator.OperatorTestKit;
+
+namespace Switch.Host.Tests.Dashboard;
+
+/// <summary>
+/// The dashboard in headless Debian chromium against a real switch: log in, move a slider, confirm, apply, and see the
+/// switch route by the new weights (the admin API shows them, and payments split accordingly at the simulated banks).
+/// </summary>
+public sealed class DashboardBrowserTests(ITestOutputHelper output)
+{
+    private const string Bank = "102";
+    private const string Dc1 = "ICBC-DC1";
+    private const string Dc2 = "ICBC-DC2";
+    private const int Payments = 600;
+    private const int PaymentConcurrency = 8;
+    /// <summary>The split is decided per transaction by a stable hash: with 600 payments one standard deviation of a
+    /// 30% share is about 1.9 points, so ±8 points is over four of them.</summary>
+    private const double SplitTolerance = 0.08;
+
+    [Fact]
+    public async Task Moving_a_slider_and_confirming_changes_the_switchs_routing()
+    {
+        string? executable = HeadlessChromium.Find();
+        if (executable is null)
+        {
+            // In CI a missing browser is a broken machine, never a pass.
+            Assert.True(string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CI")), "chromium is not installed (apt-get install chromium); CI must run the browser test");
+            output.WriteLine("SKIPPED: chromium is not on PATH (apt-get install chromium); the browser test did not run.");
+            return;
+        }
+
+        await using RunningSwitch sw = await StartSwitchAsync();
+        await using HeadlessChromium browser = await HeadlessChromium.LaunchAsync(executable, 1400, 1200);
+        string page = new Uri(sw.Host.AdminAddress, "/").ToString();
+        await browser.NavigateAsync(page);
+        await browser.WaitForAsync("document.readyState === 'complete' && !!document.getElementById('operator-key') && !document.getElementById('login').hidden", "the log-in form");
+
+        // A read-only operator sees the bank but cannot move anything.
+        await LogInAsync(browser, ViewerKey);
+        await browser.WaitForAsync("document.getElementById('whoami').textContent === 'viewer'", "the viewer logged in");
+        await browser.WaitForAsync(Slider(Dc2) + " !== null", "bank 102's card");
+        Assert.True((await browser.EvaluateAsync(Slider(Dc2) + ".disabled")).GetBoolean());
+        Assert.Equal("read only", await browser.EvaluateStringAsync("document.getElementById('role').textContent"));
+        await browser.EvaluateAsync("document.getElementById('logout-button').click(); true");
+        await browser.WaitForAsync("!document.getElementById('login').hidden", "the log-in form again");
+
+        await LogInAsync(browser, OperatorKey);
+        await browser.WaitForAsync("document.getElementById('whoami').textContent === 'ops'", "the operator logged in");
+        await browser.WaitForAsync(Slider(Dc2) + " !== null && !" + Slider(Dc2) + ".disabled && " + Slider(Dc2) + ".value === '500'", "bank 102's enabled slider at 5%");
+
+        // Move DC2's slider to 70%: DC1 takes the rest, the card is marked changed; Confirm waits for a reason.
+        await browser.EvaluateAsync($"(() => {{ const s = {Slider(Dc2)}; s.focus(); s.value = '7000'; s.dispatchEvent(new Event('input', {{ bubbles: true }})); s.dispatchEvent(new Event('change', {{ bubbles: true }})); s.blur(); return true; }})()");
+        await browser.WaitForAsync(Slider(Dc1) + ".value === '3000'", "DC1 adjusted to the rest");
+        Assert.True((await browser.EvaluateAsync(Card + ".classList.contains('dirty')")).GetBoolean());
+        Assert.True((await browser.EvaluateAsync(Role("confirm") + ".disabled")).GetBoolean());
+        await browser.EvaluateAsync($"(() => {{ const r = {Role("reason")}; r.value = 'browser test: 70% to DC2'; r.dispatchEvent(new Event('input', {{ bubbles: true }})); return true; }})()");
+        await browser.WaitForAsync("!" + Role("confirm") + ".disabled", "Confirm enabled");
+
+        await browser.EvaluateAsync(Role("confirm") + ".click(); true");
+        await browser.WaitForAsync("!" + Role("confirm-panel") + ".hidden", "the confirm panel");
+        string confirmText = await browser.EvaluateStringAsync(Role("confirm-text") + ".textContent");
+        Assert.Contains($"{Dc2}: 5.00% → 70.00%", confirmText);
+        Assert.Contains($"{Dc1}: 95.00% → 30.00%", confirmText);
+        Assert.Equal(new[] { 9_500, 500 }, Weights(await BankAsync(sw, Bank))); // nothing changes before Apply
+
+        await browser.EvaluateAsync(Role("apply") + ".click(); true");
+        await browser.WaitForAsync(Role("status") + ".textContent.startsWith('Applied: audit #')", "the change applied",
+            timeoutMs: 30_000);
+        Assert.Equal("", await browser.EvaluateStringAsync(Role("error") + ".textContent"));
+
+        // The switch follows: its admin API shows the weights, and payments split by them at the banks.
+        BankView after = await BankAsync(sw, Bank);
+        Assert.Equal([3_000, 7_000], Weights(after));
+        int dc1Before = sw.Host.Simulators[0].Ledger.Snapshot().Count, dc2Before = sw.Host.Simulators[1].Ledger.Snapshot().Count;
+        await PayManyAsync(sw);
+        int dc1 = sw.Host.Simulators[0].Ledger.Snapshot().Count - dc1Before, dc2 = sw.Host.Simulators[1].Ledger.Snapshot().Count - dc2Before;
+        output.WriteLine($"{Payments} payments after the change: {Dc1} {dc1}, {Dc2} {dc2}");
+        Assert.Equal(Payments, dc1 + dc2);
+        Assert.InRange(dc2 / (double)Payments, 0.70 - SplitTolerance, 0.70 + SplitTolerance);
+
+        // The page shows the change in its audit log and the traffic in the bank's figures.
+        await browser.WaitForAsync("[...document.querySelectorAll('#audit tr')].some(r => r.textContent.includes('browser test: 70% to DC2') && r.textContent.includes('ops'))", "the audit row");
+        await browser.WaitForAsync(Card + ".querySelector('[data-role=\"bank-figures\"]').textContent.indexOf('last 10 s: 0.0 req/s') < 0", "live figures");
+        string shot = Path.Combine(sw.DataDirectory, "..", "switch-dashboard-" + Guid.NewGuid().ToString("N")[..8] + ".png");
+        await File.WriteAllBytesAsync(shot, await browser.ScreenshotPngAsync());
+        output.WriteLine("screenshot: " + Path.GetFullPath(shot));
+        Assert.Empty(browser.PageErrors);
+    }
+
+    private const string Card = $"document.querySelector('[data-bank=\"{Bank}\"][data-role=\"bank-card\"]')";
+    private static string Role(string role) => $"{Card}.querySelector('[data-role=\"{role}\"]')";
+    private static string Slider(string endpoint) => $"document.querySelector('input[data-role=\"weight\"][data-bank=\"{Bank}\"][data-endpoint=\"{endpoint}\"]')";
+
+    private static Task<JsonElement> LogInAsync(HeadlessChromium browser, string key) =>
+        browser.EvaluateAsync($"(() => {{ document.getElementById('operator-key').value = {JsonSerializer.Serialize(key)}; document.getElementById('login-form').requestSubmit(); return true; }})()");
+
+    private static async Task PayManyAsync(RunningSwitch sw)
+    {
+        int next = 0;
+        async Task Worker()
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) <= Payments)
+            {
+                TransferResult r = await sw.PayAsync(RunningSwitch.Payment($"DASH-{i}", 100, account: $"62220202{i:D8}"));
+                Assert.Equal(TransactionStatus.Succeeded, r.Status);
+            }
+        }
+        await Task.WhenAll(Enumerable.Range(0, PaymentConcurrency).Select(_ => Worker()));
+    }
+}

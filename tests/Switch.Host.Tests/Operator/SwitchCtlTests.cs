@@ -1,0 +1,241 @@
+using Google.Protobuf;
+using Switch.Contracts.V1;
+using Switch.Host.Tests.EndToEnd;
+using static Switch.Host.Tests.Operator.OperatorTestKit;
+
+namespace Switch.Host.Tests.Operator;
+
+/// <summary>One real switch for the class; each test works on its own bank so the order of tests never matters.</summary>
+public sealed class OperatorSwitchFixture : IAsyncLifetime
+{
+    public RunningSwitch Switch { get; private set; } = null!;
+    public async Task InitializeAsync() => Switch = await StartSwitchAsync();
+    public async Task DisposeAsync() => await Switch.DisposeAsync();
+}
+
+/// <summary>switchctl run in-process against a real switch over loopback: what operators type, what they see, the exit codes.</summary>
+public sealed class SwitchCtlTests(OperatorSwitchFixture fixture) : IClassFixture<OperatorSwitchFixture>
+{
+    private RunningSwitch Sw => fixture.Switch;
+
+    [Fact]
+    public async Task Help_exits_zero_and_teaches_every_command_with_an_example()
+    {
+        CtlRun run = await RawAsync(["--help"]);
+        Assert.True(run.ExitCode == 0, run.ToString());
+        foreach (string command in new[] { "whoami", "banks", "weights", "ramp", "drain", "down", "up", "audit", "stats", "alerts", "batch", "batch close", "batch list", "settlement", "breaks" })
+            Assert.Contains(command, run.Out);
+        foreach (string exitCode in new[] { "0 ok", "1 refused", "2 usage", "3 switch unreachable", "4 not allowed" })
+            Assert.Contains(exitCode, run.Out);
+        Assert.Contains("Example: switchctl weights 102", run.Out);
+
+        CtlRun weightsHelp = await RawAsync(["weights", "--help"]);
+        Assert.Equal(0, weightsHelp.ExitCode);
+        Assert.Contains("--reason", weightsHelp.Out);
+        Assert.Contains("NAME=BPS", weightsHelp.Out);
+    }
+
+    [Fact]
+    public async Task Bad_arguments_exit_two_before_any_call()
+    {
+        // Nothing listens at this address: a call would end in exit 3, so exit 2 proves the CLI refused locally.
+        string nowhere = ClosedAddress();
+        string[][] cases =
+        [
+            ["weights", "102", "ICBC-DC1=x", "--reason", "r"],
+            ["weights", "102", "ICBC-DC1=9500", "ICBC-DC2=500"],                    // no --reason
+            ["weights", "102", "ICBC-DC1=12.345%", "--reason", "r"],                 // not whole basis points
+            ["weights", "102", "ICBC-DC1=-5", "--reason", "r"],
+            ["weights", "102", "ICBC-DC1=5000", "ICBC-DC1=5000", "--reason", "r"],   // the same endpoint twice
+            ["weights", "12", "a=10000", "--reason", "r"],                           // not a bank code
+            ["ramp", "102", "ICBC-DC1=5000", "ICBC-DC2=5000", "--steps", "5", "--reason", "r"], // no --over
+            ["ramp", "102", "ICBC-DC1=5000", "ICBC-DC2=5000", "--steps", "0", "--over", "1m", "--reason", "r"],
+            ["ramp", "102", "ICBC-DC1=5000", "ICBC-DC2=5000", "--steps", "5", "--over", "25h", "--reason", "r"],
+            ["drain", "102", "--reason", "r"],                                        // no endpoint
+            ["stats", "--watch", "--interval", "10ms"],
+            ["audit", "--limit", "5000"],
+            ["breaks", Path.Combine(Path.GetTempPath(), "no-such-records-" + Guid.NewGuid().ToString("N") + ".csv")],
+            ["frobnicate"],
+        ];
+        foreach (string[] args in cases)
+        {
+            CtlRun run = await RawAsync(["--admin", nowhere, "--key", OperatorKey, .. args]);
+            Assert.True(run.ExitCode == 2, string.Join(' ', args) + "\n" + run);
+            Assert.StartsWith("switchctl: usage: ", run.Err);
+        }
+
+        // No key at all, and a malformed admin address: usage errors too.
+        Assert.Equal(2, (await RawAsync(["--admin", nowhere, "banks"])).ExitCode);
+        Assert.Equal(2, (await RawAsync(["--admin", "not a url", "--key", OperatorKey, "banks"])).ExitCode);
+    }
+
+    [Fact]
+    public async Task An_unreachable_switch_exits_three()
+    {
+        CtlRun run = await RawAsync(["--admin", ClosedAddress(), "--key", OperatorKey, "banks"]);
+        Assert.True(run.ExitCode == 3, run.ToString());
+        Assert.StartsWith("switchctl: UNAVAILABLE: banks: ", run.Err);
+    }
+
+    [Fact]
+    public async Task The_environment_supplies_the_address_and_the_key()
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["SWITCH_ADMIN_URL"] = Sw.Host.AdminGrpcAddress.ToString(), ["SWITCH_OPERATOR_KEY"] = ViewerKey,
+        };
+        CtlRun run = await RawAsync(["whoami"], environment: environment);
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("viewer (read", run.Out);
+    }
+
+    [Fact]
+    public async Task A_wrong_key_or_a_read_only_operator_changing_something_exits_four_and_changes_nothing()
+    {
+        int[] before = Weights(await BankAsync(Sw, "105"));
+
+        CtlRun wrong = await CtlAsync(Sw, "not-an-operator-key", "banks");
+        Assert.True(wrong.ExitCode == 4, wrong.ToString());
+        Assert.StartsWith("switchctl: UNAUTHENTICATED: ", wrong.Err);
+
+        CtlRun viewer = await CtlAsync(Sw, ViewerKey, "weights", "105", "CCB-DC1=5000", "CCB-DC2=5000", "--reason", "viewer tries");
+        Assert.True(viewer.ExitCode == 4, viewer.ToString());
+        Assert.StartsWith("switchctl: PERMISSION_DENIED: ", viewer.Err);
+
+        // The viewer may look.
+        CtlRun look = await CtlAsync(Sw, ViewerKey, "banks", "105");
+        Assert.True(look.ExitCode == 0, look.ToString());
+        Assert.Equal(before, Weights(await BankAsync(Sw, "105")));
+    }
+
+    [Fact]
+    public async Task Banks_lists_every_bank_with_its_endpoints_weights_and_states()
+    {
+        CtlRun run = await CtlAsync(Sw, OperatorKey, "banks");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        string[] header = run.Out.Split('\n')[0].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(["BANK", "ENDPOINT", "WEIGHT%", "STATE", "REACHABLE", "BREAKER", "IN-FLIGHT", "REQ/S", "SUCCESS%", "TIMEOUT%", "P50MS", "P99MS"], header);
+        foreach (string endpoint in new[] { "ICBC-DC1", "ICBC-DC2", "ABC-DC1", "CCB-DC2", "CMB-DC1" }) Assert.Contains(endpoint, run.Out);
+
+        // --json is the reply itself, in proto JSON, for scripts.
+        CtlRun json = await CtlAsync(Sw, OperatorKey, "--json", "banks", "308");
+        Assert.True(json.ExitCode == 0, json.ToString());
+        ListBanksReply parsed = JsonParser.Default.Parse<ListBanksReply>(json.Out);
+        BankView cmb = Assert.Single(parsed.Banks);
+        Assert.Equal("308", cmb.Bank);
+        Assert.Equal(["CMB-DC1", "CMB-DC2"], cmb.Endpoints.Select(e => e.Name));
+        Assert.Equal(10_000, cmb.Endpoints.Sum(e => e.WeightBps));
+    }
+
+    [Fact]
+    public async Task Weights_change_the_banks_routing_and_banks_shows_it()
+    {
+        CtlRun set = await CtlAsync(Sw, OperatorKey, "weights", "102", "ICBC-DC1=80%", "ICBC-DC2=2000", "--reason", "cli test: 20% to DC2");
+        Assert.True(set.ExitCode == 0, set.ToString());
+        Assert.Contains("recorded as audit #", set.Out);
+        Assert.Equal(new[] { 8_000, 2_000 }, Weights(await BankAsync(Sw, "102")));
+
+        CtlRun banks = await CtlAsync(Sw, OperatorKey, "banks", "102");
+        Assert.True(banks.ExitCode == 0, banks.ToString());
+        string dc2 = banks.Out.Split('\n').Single(l => l.Contains("ICBC-DC2"));
+        Assert.Equal(["102", "ICBC-DC2", "20"], dc2.Split(' ', StringSplitOptions.RemoveEmptyEntries).Take(3));
+    }
+
+    [Fact]
+    public async Task Weights_that_do_not_sum_to_ten_thousand_or_name_no_endpoint_are_refused_and_change_nothing()
+    {
+        int[] before = Weights(await BankAsync(Sw, "103"));
+
+        CtlRun sum = await CtlAsync(Sw, OperatorKey, "weights", "103", "ABC-DC1=5000", "ABC-DC2=4000", "--reason", "bad sum");
+        Assert.True(sum.ExitCode == 1, sum.ToString());
+        Assert.StartsWith("switchctl: INVALID_ARGUMENT: weights: ", sum.Err);
+
+        CtlRun unknown = await CtlAsync(Sw, OperatorKey, "weights", "103", "ABC-DC1=5000", "ABC-DC9=5000", "--reason", "unknown endpoint");
+        Assert.True(unknown.ExitCode == 1, unknown.ToString());
+        Assert.Contains("INVALID_ARGUMENT", unknown.Err);
+
+        CtlRun bank = await CtlAsync(Sw, OperatorKey, "drain", "999", "X", "--reason", "no such bank");
+        Assert.True(bank.ExitCode == 1, bank.ToString());
+
+        Assert.Equal(before, Weights(await BankAsync(Sw, "103")));
+        CtlRun audit = await CtlAsync(Sw, OperatorKey, "audit", "--bank", "103");
+        Assert.DoesNotContain("bad sum", audit.Out);
+        Assert.DoesNotContain("unknown endpoint", audit.Out);
+    }
+
+    [Fact]
+    public async Task Drain_then_up_and_the_audit_log_has_both_with_operator_and_reason()
+    {
+        string reason = "drain test " + Guid.NewGuid().ToString("N")[..8];
+        CtlRun drain = await CtlAsync(Sw, OperatorKey, "drain", "105", "CCB-DC2", "--reason", reason);
+        Assert.True(drain.ExitCode == 0, drain.ToString());
+        Assert.Equal(EndpointAdminState.Draining, (await BankAsync(Sw, "105")).Endpoints.Single(e => e.Name == "CCB-DC2").State);
+        CtlRun shown = await CtlAsync(Sw, OperatorKey, "banks", "105");
+        Assert.Contains("draining", shown.Out.Split('\n').Single(l => l.Contains("CCB-DC2")));
+
+        CtlRun up = await CtlAsync(Sw, OperatorKey, "up", "105", "CCB-DC2", "--reason", reason + " over");
+        Assert.True(up.ExitCode == 0, up.ToString());
+        Assert.Equal(EndpointAdminState.Up, (await BankAsync(Sw, "105")).Endpoints.Single(e => e.Name == "CCB-DC2").State);
+
+        CtlRun audit = await CtlAsync(Sw, OperatorKey, "audit", "--bank", "105");
+        Assert.True(audit.ExitCode == 0, audit.ToString());
+        string[] lines = audit.Out.Split('\n');
+        string drained = lines.Single(l => l.Contains($"\"{reason}\""));
+        Assert.Contains("  ops  STATE  bank 105 endpoint CCB-DC2  draining", drained);
+        string upLine = lines.Single(l => l.Contains($"\"{reason} over\""));
+        Assert.Contains("  ops  STATE  bank 105 endpoint CCB-DC2  up", upLine);
+
+        // --json: the entries themselves.
+        CtlRun json = await CtlAsync(Sw, OperatorKey, "--json", "audit", "--bank", "105");
+        AuditReply entries = JsonParser.Default.Parse<AuditReply>(json.Out);
+        AuditEntry entry = entries.Entries.Single(e => e.Reason == reason);
+        Assert.Equal("ops", entry.OperatorId);
+        Assert.Equal("STATE", entry.Kind);
+        Assert.Equal(EndpointAdminState.Draining, entry.State);
+    }
+
+    [Fact]
+    public async Task A_ramp_reaches_its_target_in_its_steps_and_audit_follow_sees_them()
+    {
+        CtlRun ramp = await CtlAsync(Sw, OperatorKey, "ramp", "308", "CMB-DC1=50%", "CMB-DC2=50%", "--steps", "2", "--over", "1s", "--reason", "ramp test");
+        Assert.True(ramp.ExitCode == 0, ramp.ToString());
+        Assert.Contains("ramp of bank 308 started", ramp.Out);
+
+        // Follow the audit log until the ramp is done; stopped on content (as Ctrl-C would), bounded by the run timeout.
+        CtlRun follow = await RawAsync(["--admin", Sw.Host.AdminGrpcAddress.ToString(), "--key", OperatorKey, "audit", "--bank", "308", "--follow"],
+            (text, cts) => { if (text.Contains("RAMP_DONE")) cts.Cancel(); });
+        Assert.True(follow.ExitCode == 0, follow.ToString());
+        Assert.Contains("RAMP_STARTED", follow.Out);
+        Assert.Contains("RAMP_DONE", follow.Out);
+        Assert.Equal(new[] { 5_000, 5_000 }, Weights(await BankAsync(Sw, "308")));
+    }
+
+    [Fact]
+    public async Task Whoami_stats_and_alerts_answer()
+    {
+        CtlRun me = await CtlAsync(Sw, OperatorKey, "whoami");
+        Assert.True(me.ExitCode == 0, me.ToString());
+        Assert.StartsWith("ops (operate", me.Out);
+
+        TransferResult paid = await Sw.PayAsync(RunningSwitch.Payment("STATS-1", 1_000));
+        Assert.Equal(TransactionStatus.Succeeded, paid.Status);
+        CtlRun stats = await CtlAsync(Sw, OperatorKey, "--json", "stats", "102");
+        Assert.True(stats.ExitCode == 0, stats.ToString());
+        BankStats icbc = Assert.Single(JsonParser.Default.Parse<StatsReply>(stats.Out).Banks);
+        Assert.Equal([10, 60, 900], icbc.Windows.Select(w => w.WindowSeconds));
+        Assert.True(icbc.Windows.Single(w => w.WindowSeconds == 900).Requests >= 1);
+
+        CtlRun table = await CtlAsync(Sw, OperatorKey, "stats", "102");
+        Assert.True(table.ExitCode == 0, table.ToString());
+        Assert.Contains("ICBC-DC1", table.Out);
+
+        // --watch prints fresh figures until stopped (here: once two rounds are printed).
+        CtlRun watch = await RawAsync(["--admin", Sw.Host.AdminGrpcAddress.ToString(), "--key", OperatorKey, "stats", "102", "--watch", "--interval", "250ms"],
+            (text, cts) => { if (text.Split("BANK").Length > 2) cts.Cancel(); });
+        Assert.True(watch.ExitCode == 0, watch.ToString());
+        Assert.True(watch.Out.Split("BANK").Length > 2, watch.ToString());
+
+        CtlRun alerts = await CtlAsync(Sw, OperatorKey, "alerts");
+        Assert.True(alerts.ExitCode == 0, alerts.ToString());
+    }
+}
