@@ -16,6 +16,8 @@ public sealed class ClearingRecorder : IDisposable
 {
     /// <summary>Closed batches waiting for their files; a full queue makes the output thread wait (back pressure).</summary>
     public const int MaxQueuedBatches = 16;
+    /// <summary>Closed batches remembered for listing (two closes a day: more than five years); older ones are on disk.</summary>
+    public const int MaxRememberedBatches = 4096;
 
     private readonly string _dataDirectory;
     private readonly ClosedBatchAssembler _assembler = new();
@@ -28,6 +30,9 @@ public sealed class ClearingRecorder : IDisposable
     private long _generatedThrough;
     private long _generatedCount;
     private Exception? _fault;
+    // Written by the recording thread, read by operators: guarded by the queue's own lock.
+    private readonly Queue<BatchSummary> _closed = new();
+    private long _lastClosedBatchId;
 
     public ClearingRecorder(string dataDirectory)
     {
@@ -43,6 +48,23 @@ public sealed class ClearingRecorder : IDisposable
     public long GeneratedCount => Interlocked.Read(ref _generatedCount);
     /// <summary>Why file generation stopped, if it did (the batch's files are then missing: operators must look).</summary>
     public Exception? Fault => Volatile.Read(ref _fault);
+
+    /// <summary>The last batch closed (0: none yet); the open batch is the next one.</summary>
+    public long LastClosedBatchId => Interlocked.Read(ref _lastClosedBatchId);
+
+    /// <summary>Up to <paramref name="limit"/> closed batches, newest first (at most <see cref="MaxRememberedBatches"/>).</summary>
+    public List<BatchSummary> RecentBatches(int limit)
+    {
+        if (limit <= 0) throw new ArgumentOutOfRangeException(nameof(limit));
+        lock (_closed)
+        {
+            var newestFirst = new List<BatchSummary>(Math.Min(limit, _closed.Count));
+            // The queue is oldest first: skip to the newest `limit`, then reverse.
+            foreach (BatchSummary b in _closed.Skip(Math.Max(0, _closed.Count - limit))) newestFirst.Add(b);
+            newestFirst.Reverse();
+            return newestFirst;
+        }
+    }
 
     public void Record(in OutputEvent o)
     {
@@ -82,6 +104,13 @@ public sealed class ClearingRecorder : IDisposable
 
     private void Closed(ClosedBatch batch)
     {
+        if (batch.BatchId <= LastClosedBatchId) throw new InvalidOperationException($"clearing recorder: batch {batch.BatchId} closed after batch {LastClosedBatchId}");
+        lock (_closed)
+        {
+            if (_closed.Count == MaxRememberedBatches) _closed.Dequeue();
+            _closed.Enqueue(new BatchSummary(batch.BatchId, batch.OpenedUs, batch.ClosedUs, batch.ClosedBy, batch.TransactionCount));
+        }
+        Interlocked.Exchange(ref _lastClosedBatchId, batch.BatchId);
         if (ClearingFiles.IsComplete(_dataDirectory, batch.BatchId))
         {
             CloseRecords();

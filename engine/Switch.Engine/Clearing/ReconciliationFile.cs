@@ -25,6 +25,7 @@ public sealed record ReconLine(long SwitchId, string Institution, string OrderNo
         long id = ClearingCsv.ParseLong(f[1], lineNo, "switch_id");
         if (id <= 0) throw new ClearingFormatException(lineNo, $"switch_id: must be > 0, got {id}");
         if (f[3].Length == 0) throw new ClearingFormatException(lineNo, "order_no: empty");
+        if (Encoding.UTF8.GetByteCount(f[3]) > ReconEntry.OrderNoMaxBytes) throw new ClearingFormatException(lineNo, $"order_no: at most {ReconEntry.OrderNoMaxBytes} bytes");
         if (f[4] is not ("AGREEMENT_PAYMENT" or "PAYOUT" or "REFUND")) throw new ClearingFormatException(lineNo, $"type: AGREEMENT_PAYMENT, PAYOUT or REFUND, got '{f[4]}'");
         long amountFen = ClearingCsv.ParseLong(f[6], lineNo, "amount_fen");
         if (amountFen <= 0) throw new ClearingFormatException(lineNo, $"amount_fen: must be > 0, got {amountFen}");
@@ -52,6 +53,9 @@ public readonly record struct ReconTotals(long Count, long AmountFen, long FeeFe
     ];
 }
 
+/// <summary>A reconciliation file's header: which batch and participant it is about.</summary>
+public sealed record ReconHeader(long BatchId, string ParticipantKind, string ParticipantId, long OpenedUs, long ClosedUs);
+
 /// <summary>
 /// A participant's reconciliation file for one batch: <c>H,SWITCH-RECON,1,batch_id,participant_kind,participant_id,
 /// opened_utc,closed_utc</c>, one D line per transaction, and a trailer with the totals and the body's SHA-256.
@@ -61,35 +65,44 @@ public sealed record ReconciliationFile(long BatchId, string ParticipantKind, st
 {
     public const string Magic = "SWITCH-RECON";
     public const string Version = "1";
-    /// <summary>Parsing reads a submitted file whole into memory: bounded.</summary>
+    /// <summary>Parsing reads a submitted file whole into memory: bounded. (Large files take the streaming path.)</summary>
     public const long MaxParseBytes = 512L * 1024 * 1024;
+
+    public ReconHeader Identity => new(BatchId, ParticipantKind, ParticipantId, OpenedUs, ClosedUs);
 
     public static string[] Header(long batchId, string participantKind, string participantId, long openedUs, long closedUs) =>
         ["H", Magic, Version, ClearingCsv.Long(batchId), participantKind, participantId, ClearingCsv.Time(openedUs), ClearingCsv.Time(closedUs)];
 
-    /// <summary>Parses and checks a file: every field, the trailer's totals and body hash, duplicate switch ids.</summary>
+    /// <summary>Parses and checks a file into memory: every field, the trailer's totals and body hash, duplicate switch ids.</summary>
     public static ReconciliationFile Parse(Stream stream)
     {
-        long batchId = 0, openedUs = 0, closedUs = 0;
-        string kind = "", id = "";
         var lines = new List<ReconLine>();
         var ids = new HashSet<long>();
+        (ReconHeader h, ReconTotals totals) = Read(stream, MaxParseBytes, (lineNo, line) =>
+        {
+            if (!ids.Add(line.SwitchId)) throw new ClearingFormatException(lineNo, $"switch_id {line.SwitchId} appears twice");
+            lines.Add(line);
+        });
+        return new ReconciliationFile(h.BatchId, h.ParticipantKind, h.ParticipantId, h.OpenedUs, h.ClosedUs, lines, totals);
+    }
+
+    /// <summary>Reads a file line by line, handing each checked data line on: every field, the trailer's totals and
+    /// the body hash are checked; holds nothing per line (duplicates are the caller's to find).</summary>
+    public static (ReconHeader Header, ReconTotals Totals) Read(Stream stream, long maxBytes, Action<int, ReconLine> onLine)
+    {
+        ReconHeader? header = null;
         var totals = new ReconTotals();
-        var (t, trailerLine) = ClearingCsv.Read(stream, MaxParseBytes, h =>
+        var (t, trailerLine) = ClearingCsv.Read(stream, maxBytes, h =>
         {
             if (h.Count != 8 || h[1] != Magic || h[2] != Version) throw new ClearingFormatException(1, $"header: H,{Magic},{Version},batch_id,participant_kind,participant_id,opened_utc,closed_utc");
-            batchId = ClearingCsv.ParseLong(h[3], 1, "batch_id");
+            long batchId = ClearingCsv.ParseLong(h[3], 1, "batch_id");
             if (h[4] is not ("BANK" or "INSTITUTION")) throw new ClearingFormatException(1, $"participant_kind: BANK or INSTITUTION, got '{h[4]}'");
-            kind = h[4];
-            id = h[5];
-            openedUs = ClearingCsv.ParseTime(h[6], 1, "opened_utc");
-            closedUs = ClearingCsv.ParseTime(h[7], 1, "closed_utc");
+            header = new ReconHeader(batchId, h[4], h[5], ClearingCsv.ParseTime(h[6], 1, "opened_utc"), ClearingCsv.ParseTime(h[7], 1, "closed_utc"));
         }, (lineNo, fields) =>
         {
             ReconLine line = ReconLine.Parse(fields, lineNo);
-            if (!ids.Add(line.SwitchId)) throw new ClearingFormatException(lineNo, $"switch_id {line.SwitchId} appears twice");
-            lines.Add(line);
             totals = totals.Add(line);
+            onLine(lineNo, line);
         });
         string[] expected = totals.ToTrailer();
         if (t.Count != expected.Length + 1) throw new ClearingFormatException(trailerLine, $"trailer: {expected.Length + 1} fields (T, count, amount, fee, succeeded count, succeeded amount, succeeded fee, sha256), got {t.Count}");
@@ -98,6 +111,6 @@ public sealed record ReconciliationFile(long BatchId, string ParticipantKind, st
         {
             if (t[i] != expected[i]) throw new ClearingFormatException(trailerLine, $"trailer {names[i]} is {t[i]}, the lines add up to {expected[i]}");
         }
-        return new ReconciliationFile(batchId, kind, id, openedUs, closedUs, lines, totals);
+        return (header!, totals);
     }
 }

@@ -22,7 +22,7 @@ public sealed class ClearingFilesTests : IDisposable
 
     private static Dictionary<string, byte[]> FilesOf(string dataDirectory, long batchId) =>
         Directory.GetFiles(ClearingFiles.BatchDirectory(dataDirectory, batchId))
-            .ToDictionary(Path.GetFileName, File.ReadAllBytes)!;
+            .ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes);
 
     private static ReconciliationFile Recon(string dataDirectory, long batchId, string file)
     {
