@@ -36,6 +36,7 @@ internal static class Cli
     private static readonly Option<string> GraceOption = new("--grace") { Description = "after the last send, how long answers may still come before the rest count as lost", DefaultValueFactory = _ => "15s" };
     private static readonly Option<string> OutOption = new("--out") { Description = "directory for the JSON and HTML reports", DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "switch-loadgen-reports") };
     private static readonly Option<string?> NameOption = new("--name") { Description = "report file name stem (default: transport, profile and time)" };
+    private static readonly Option<string> WarmupOption = new("--warmup") { Description = "an unmeasured run at the opening rate first (the JIT dominates short runs on 2 cores)", DefaultValueFactory = _ => "3s" };
     private static readonly Option<string> OperatorKeyOption = new("--operator-key") { Description = "operator key for the admin API's per-endpoint figures", DefaultValueFactory = _ => EndpointStatsSource.DefaultOperatorKey };
 
     public static RootCommand Build()
@@ -43,7 +44,7 @@ internal static class Cli
         var root = new RootCommand("Switch load harness: open- and closed-loop load over the institution API, every result checked, reports in JSON and HTML.");
         Option[] load = [TransportOption, LoopOption, ProfileOption, RateOption, BaseRateOption, FactorOption, RiseOption, FallOption, FromOption, ToOption,
             StepsOption, DurationOption, StreamsOption, WindowOption, ConcurrencyOption, LanesOption, InstitutionsOption, BanksOption, MixOption,
-            AccountsOption, MinAmountOption, MaxAmountOption, SeedOption, GraceOption, OutOption, NameOption, OperatorKeyOption];
+            AccountsOption, MinAmountOption, MaxAmountOption, SeedOption, GraceOption, WarmupOption, OutOption, NameOption, OperatorKeyOption];
 
         var bankLatency = new Option<string>("--bank-latency") { Description = "the simulated banks' latency: 0, fixed:MS, uniform:MIN-MAX, lognormal:MEDIAN,SIGMA", DefaultValueFactory = _ => "0" };
         var bankFailure = new Option<double>("--bank-failure-rate") { Description = "the simulated banks' failure rate (0..1)", DefaultValueFactory = _ => 0 };
@@ -60,6 +61,8 @@ internal static class Cli
             await using SwitchProcess process = await SwitchProcess.StartAsync(setup, TextWriter.Null);
             Console.WriteLine($"switch: pid {process.Id}, institution API {process.InstitutionAddress}, admin API {process.AdminAddress?.ToString() ?? "(none announced)"}, data {process.DataDirectory}");
             RunOptions options = placeholder with { Target = process.InstitutionAddress! };
+            await Readiness.WaitForBanksAsync(options.Target, options.Workload, Console.Out);
+            await Readiness.WarmUpAsync(options, Durations.ParseSeconds(p.GetValue(WarmupOption)!, "--warmup"), Console.Out);
             double? cpuBefore = process.CpuSeconds();
             RunOutcome outcome = await new LoadRunner(options, Console.Out).RunAsync(cancel);
             double? cpu = process.CpuSeconds() - cpuBefore;
@@ -77,6 +80,7 @@ internal static class Cli
         loadCommand.SetAction((p, cancel) => Guarded(async () =>
         {
             RunOptions options = Options(p, new Uri(p.GetValue(target)!));
+            await Readiness.WarmUpAsync(options, Durations.ParseSeconds(p.GetValue(WarmupOption)!, "--warmup"), Console.Out);
             RunOutcome outcome = await new LoadRunner(options, Console.Out).RunAsync(cancel);
             Uri? adminUri = p.GetValue(admin) is { } a ? new Uri(a) : null;
             var (lines, source) = await EndpointStatsSource.FetchAsync(adminUri, p.GetValue(OperatorKeyOption)!);
