@@ -238,4 +238,55 @@ public sealed class SwitchCtlTests(OperatorSwitchFixture fixture) : IClassFixtur
         CtlRun alerts = await CtlAsync(Sw, OperatorKey, "alerts");
         Assert.True(alerts.ExitCode == 0, alerts.ToString());
     }
+    [Fact]
+    public async Task Batch_close_list_settlement_and_breaks_over_the_cli()
+    {
+        // Two payments at bank 103 (only this test pays there), then the operator closes the batch.
+        foreach (string order in new[] { "CLR-1", "CLR-2" })
+        {
+            TransferResult paid = await Sw.PayAsync(RunningSwitch.Payment(order, 10_000, bank: "103"));
+            Assert.Equal(TransactionStatus.Succeeded, paid.Status);
+        }
+        CtlRun close = await CtlAsync(Sw, OperatorKey, "--json", "batch", "close", "--reason", "cli test close");
+        Assert.True(close.ExitCode == 0, close.ToString());
+        long batchId = JsonParser.Default.Parse<CloseBatchReply>(close.Out).BatchId;
+        Assert.True(batchId > 0);
+
+        BatchInfo? info = null;
+        Assert.True(await EventuallyAsync(async () =>
+        {
+            CtlRun list = await CtlAsync(Sw, OperatorKey, "--json", "batch", "list");
+            Assert.True(list.ExitCode == 0, list.ToString());
+            info = JsonParser.Default.Parse<ListBatchesReply>(list.Out).Batches.SingleOrDefault(b => b.BatchId == batchId);
+            return info is { FilesComplete: true };
+        }), $"batch {batchId} files complete");
+        CtlRun table = await CtlAsync(Sw, OperatorKey, "batch", "list");
+        Assert.Contains("complete", table.Out.Split('\n').Single(l => l.StartsWith(batchId + " ", StringComparison.Ordinal)));
+
+        CtlRun settlement = await CtlAsync(Sw, OperatorKey, "settlement", batchId.ToString());
+        Assert.True(settlement.ExitCode == 0, settlement.ToString());
+        Assert.Contains("sum of net: 0 fen", settlement.Out);
+        SettlementReply lines = JsonParser.Default.Parse<SettlementReply>((await CtlAsync(Sw, OperatorKey, "--json", "settlement", batchId.ToString())).Out);
+        Assert.Equal(0, lines.Lines.Sum(l => l.NetFen));
+        SettlementLine abc = lines.Lines.Single(l => l.ParticipantKind == "BANK" && l.ParticipantId == "103");
+        Assert.Equal(-20_000, abc.NetFen); // agreement payments debit the payers at the bank: the bank pays both
+
+        // The bank's own record, as the switch wrote it, has no breaks.
+        string recon = Path.Combine(Sw.DataDirectory, "clearing", $"batch-{batchId:D8}", "recon-bank-103.csv");
+        CtlRun breaks = await CtlAsync(Sw, OperatorKey, "breaks", recon);
+        Assert.True(breaks.ExitCode == 0, breaks.ToString());
+        Assert.Contains("no breaks", breaks.Out);
+        BreakReportReply report = JsonParser.Default.Parse<BreakReportReply>((await CtlAsync(Sw, OperatorKey, "--json", "breaks", recon)).Out);
+        Assert.Equal(2, report.Matched);
+        Assert.Empty(report.Breaks);
+
+        // A malformed file is refused with the line named.
+        string bad = Path.Combine(Sw.DataDirectory, "not-a-recon-file.csv");
+        await File.WriteAllTextAsync(bad, "hello\n");
+        CtlRun refused = await CtlAsync(Sw, OperatorKey, "breaks", bad);
+        Assert.True(refused.ExitCode == 1, refused.ToString());
+        Assert.StartsWith("switchctl: INVALID_ARGUMENT: breaks: line 1", refused.Err);
+
+        Assert.Equal(1, (await CtlAsync(Sw, OperatorKey, "settlement", "999999")).ExitCode);
+    }
 }
