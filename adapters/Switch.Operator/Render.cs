@@ -26,7 +26,9 @@ public static class Render
         foreach (BankView bank in reply.Banks)
         {
             WindowStats s = bank.Last10S ?? new WindowStats();
-            w.WriteLine($"bank {bank.Bank} {bank.Name}: last 10 s {Rate(s.RequestsPerSecond)} req/s, success {RatePercent(s, s.SuccessRate)}%, timeout {RatePercent(s, s.TimeoutRate)}%");
+            w.WriteLine(s.Succeeded + s.Failed + s.TimedOut == 0
+                ? $"bank {bank.Bank} {bank.Name}: no answers in the last 10 s"
+                : $"bank {bank.Bank} {bank.Name}: last 10 s {Rate(s.RequestsPerSecond)} req/s, success {Percent(s.SuccessRate)}%, timeout {Percent(s.TimeoutRate)}%, p99 {Ms(s.P99LatencyUs)} ms");
             if (bank.Ramp is { } ramp) w.WriteLine("  " + Ramp(bank, ramp));
         }
     }
@@ -180,7 +182,7 @@ public static class Render
     // A rate over no answers is shown as '-', not as a misleading 0%.
     private static string RatePercent(WindowStats s, double share) => s.Succeeded + s.Failed + s.TimedOut == 0 ? "-" : Percent(share);
     private static string Rate(double perSecond) => perSecond.ToString("0.#", Inv);
-    private static string Ms(long us) => us == 0 ? "-" : (us / 1000.0).ToString("0.###", Inv);
+    private static string Ms(long us) => us == 0 ? "-" : (us / 1000.0).ToString("0.0", Inv);
     private static string Fen(long fen) => fen.ToString(Inv);
     private static string Dash(string s) => s.Length == 0 ? "-" : s;
     private static string UnixMs(long ms) => ms <= 0 ? "-" : DateTimeOffset.FromUnixTimeMilliseconds(ms).UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", Inv);
