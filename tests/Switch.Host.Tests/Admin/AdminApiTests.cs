@@ -38,7 +38,8 @@ public sealed class AdminApiTests
         BankView icbc = banks.Banks[0];
         Assert.Equal("ICBC", icbc.Name);
         Assert.Equal([9500, 500], icbc.Endpoints.Select(e => e.WeightBps));
-        Assert.All(icbc.Endpoints, e => Assert.True(e.State == EndpointAdminState.Up && e.Reachable && e.Breaker == BreakerState.Closed && e.TakesTraffic));
+        Assert.All(icbc.Endpoints, e => Assert.True(e.State == EndpointAdminState.Up && e.Breaker == BreakerState.Closed));
+        await admin.WaitAllTakeTrafficAsync("102");
 
         RpcException denied = await FailsAsync(() => admin.CallAsync(AdminMethods.SetWeights, Weights("102", "viewer tries", 5000, 5000), ViewerKey),
             StatusCode.PermissionDenied);
@@ -48,7 +49,7 @@ public sealed class AdminApiTests
             StatusCode.PermissionDenied);
         await FailsAsync(() => admin.CallAsync(AdminMethods.CloseBatch, new CloseBatchRequest { Reason = "viewer tries" }, ViewerKey), StatusCode.PermissionDenied);
         Assert.Equal([9500, 500], (await admin.BankAsync("102")).Endpoints.Select(e => e.WeightBps));
-        Assert.Empty(await admin.AuditAsync());
+        Assert.Empty(await admin.OperatorAuditAsync());
 
         // The operator API is never on the institutions' port, and the admin port serves no institution methods.
         var onInstitutionPort = await Assert.ThrowsAsync<RpcException>(() =>
@@ -69,8 +70,9 @@ public sealed class AdminApiTests
         var dc1 = sw.Host.Simulators[0]; // bank 102's endpoints, in configuration order
         var dc2 = sw.Host.Simulators[1];
 
+        await admin.WaitAllTakeTrafficAsync("102");
         CommandReply reply = await admin.CallAsync(AdminMethods.SetWeights, Weights("102", "new front-end takes 70%", 3000, 7000));
-        Assert.Equal(1, reply.AuditNo);
+        Assert.Equal(reply.AuditNo, Assert.Single(await admin.OperatorAuditAsync()).AuditNo);
         Assert.Equal([3000, 7000], reply.Bank.Endpoints.Select(e => e.WeightBps));
 
         const int count = 3_000;
@@ -113,14 +115,15 @@ public sealed class AdminApiTests
         ramp.RampSteps = 5;
         await Refused(ramp, "ramp_steps and ramp_duration_ms");
         Assert.Equal([3000, 7000], (await admin.BankAsync("102")).Endpoints.Select(e => e.WeightBps));
-        Assert.Single(await admin.AuditAsync());
+        Assert.Single(await admin.OperatorAuditAsync());
 
         // By name, the other way round.
         var named = new SetWeightsRequest { Bank = "102", Reason = "back to DC1" };
         named.ByEndpoint.Add("ICBC-DC1", 10000);
         named.ByEndpoint.Add("ICBC-DC2", 0);
+        long first = reply.AuditNo;
         reply = await admin.CallAsync(AdminMethods.SetWeights, named);
-        Assert.Equal(2, reply.AuditNo);
+        Assert.True(reply.AuditNo > first);
         Assert.Equal([10000, 0], reply.Bank.Endpoints.Select(e => e.WeightBps));
         Assert.False(reply.Bank.Endpoints[1].TakesTraffic);
         await admin.PayManyAsync("BACK", 200);
@@ -135,6 +138,7 @@ public sealed class AdminApiTests
         using var admin = new AdminClient(sw);
         var dc1 = sw.Host.Simulators[0];
         var dc2 = sw.Host.Simulators[1];
+        await admin.WaitAllTakeTrafficAsync("102");
 
         Task first = admin.PayManyAsync("INFLIGHT", 100);
         await WaitUntilAsync(async () => (await admin.BankAsync("102")).Endpoints[0].InFlight > 0, "work in flight at ICBC-DC1");
@@ -172,12 +176,17 @@ public sealed class AdminApiTests
                 await admin.CallAsync(AdminMethods.SetWeights, Weights("103", "cut-over step 1", 5000, 5000));
                 await admin.CallAsync(AdminMethods.SetEndpointState,
                     new SetEndpointStateRequest { Bank = "105", Endpoint = "CCB-DC2", State = EndpointAdminState.Down, Reason = "DR drill" });
-                AuditEntry streamed1 = (await tail.ResponseStream.ReadAsync(cancel.Token))!;
-                AuditEntry streamed2 = (await tail.ResponseStream.ReadAsync(cancel.Token))!;
-                Assert.Equal((1L, "WEIGHTS"), (streamed1.AuditNo, streamed1.Kind));
-                Assert.Equal((2L, "STATE"), (streamed2.AuditNo, streamed2.Kind));
+                var streamed = new List<AuditEntry>();
+                while (streamed.Count(e => e.OperatorId == "ops") < 2)
+                {
+                    streamed.Add((await tail.ResponseStream.ReadAsync(cancel.Token))!);
+                }
+                Assert.Equal(streamed.Select(e => e.AuditNo).Order(), streamed.Select(e => e.AuditNo)); // in order, no gaps
+                Assert.Equal(Enumerable.Range(1, streamed.Count).Select(i => (long)i), streamed.Select(e => e.AuditNo));
+                AuditEntry streamed2 = streamed.Last();
+                Assert.Equal(["WEIGHTS", "STATE"], streamed.Where(e => e.OperatorId == "ops").Select(e => e.Kind));
 
-                before = await admin.AuditAsync();
+                before = await admin.OperatorAuditAsync();
                 Assert.Equal(2, before.Count);
                 AuditEntry weights = before[0];
                 Assert.Equal(("ops", "cut-over step 1", "103", ""), (weights.OperatorId, weights.Reason, weights.Bank, weights.Endpoint));
@@ -187,8 +196,11 @@ public sealed class AdminApiTests
                 Assert.Equal(("ops", "DR drill", "105", "CCB-DC2", EndpointAdminState.Down), (state.OperatorId, state.Reason, state.Bank, state.Endpoint, state.State));
                 Assert.True(state.AtUnixUs >= weights.AtUnixUs);
                 Assert.Equal(streamed2, state);
-                Assert.Equal([state], (await admin.CallAsync(AdminMethods.ListAudit, new AuditRequest { Bank = "105" }, ViewerKey)).Entries);
-                Assert.Equal([state], (await admin.CallAsync(AdminMethods.ListAudit, new AuditRequest { AfterAuditNo = 1 }, ViewerKey)).Entries);
+                Assert.Equal([state], (await admin.CallAsync(AdminMethods.ListAudit, new AuditRequest { Bank = "105" }, ViewerKey))
+                    .Entries.Where(e => e.OperatorId == "ops"));
+                Assert.All((await admin.CallAsync(AdminMethods.ListAudit, new AuditRequest { Bank = "105" }, ViewerKey)).Entries, e => Assert.Equal("105", e.Bank));
+                Assert.Equal([state], (await admin.CallAsync(AdminMethods.ListAudit, new AuditRequest { AfterAuditNo = weights.AuditNo }, ViewerKey))
+                    .Entries.Where(e => e.OperatorId == "ops"));
                 await FailsAsync(() => admin.CallAsync(AdminMethods.ListAudit, new AuditRequest { Limit = 1001 }, ViewerKey), StatusCode.InvalidArgument);
                 cancel.Cancel();
             }
@@ -196,7 +208,7 @@ public sealed class AdminApiTests
             await using (RunningSwitch again = await AdminClient.StartAsync(dir))
             {
                 using var admin = new AdminClient(again);
-                Assert.Equal(before, await admin.AuditAsync());
+                Assert.Equal(before, await admin.OperatorAuditAsync());
                 Assert.Equal([5000, 5000], (await admin.BankAsync("103")).Endpoints.Select(e => e.WeightBps));
                 BankView ccb = await admin.BankAsync("105");
                 Assert.Equal(EndpointAdminState.Down, ccb.Endpoints[1].State);
@@ -204,7 +216,8 @@ public sealed class AdminApiTests
                 // The next change continues the numbering.
                 CommandReply reply = await admin.CallAsync(AdminMethods.SetEndpointState,
                     new SetEndpointStateRequest { Bank = "105", Endpoint = "CCB-DC2", State = EndpointAdminState.Up, Reason = "drill over" });
-                Assert.Equal(3, reply.AuditNo);
+                Assert.True(reply.AuditNo > before[^1].AuditNo);
+                Assert.Equal(reply.AuditNo, (await admin.OperatorAuditAsync()).Last().AuditNo);
             }
         }
         finally
@@ -224,7 +237,8 @@ public sealed class AdminApiTests
         Assert.Equal((200, "application/json"), (status, type));
         using (JsonDocument reply = JsonDocument.Parse(body))
         {
-            Assert.Equal("1", reply.RootElement.GetProperty("auditNo").GetString()); // int64 as a string, proto JSON
+            // int64 as a string, proto JSON
+            Assert.Equal(Assert.Single(await admin.OperatorAuditAsync()).AuditNo.ToString(), reply.RootElement.GetProperty("auditNo").GetString());
             JsonElement bank = reply.RootElement.GetProperty("bank");
             Assert.Equal("308", bank.GetProperty("bank").GetString());
             Assert.Equal([2500, 7500], bank.GetProperty("endpoints").EnumerateArray().Select(e => e.GetProperty("weightBps").GetInt32()));
@@ -248,7 +262,7 @@ public sealed class AdminApiTests
         await Error("NoSuchMethod", "{}", OpsKey, 404, "UNIMPLEMENTED", "NoSuchMethod");
         await Error("TailAudit", "{}", OpsKey, 404, "UNIMPLEMENTED", "gRPC only");
         Assert.Equal([2500, 7500], (await admin.BankAsync("308")).Endpoints.Select(e => e.WeightBps));
-        Assert.Single(await admin.AuditAsync());
+        Assert.Single(await admin.OperatorAuditAsync());
 
         var (whoStatus, who, _) = await admin.PostJsonAsync("WhoAmI", "", ViewerKey);
         Assert.Equal(200, whoStatus);
@@ -257,6 +271,17 @@ public sealed class AdminApiTests
         Assert.Equal(405, (int)get.StatusCode);
         using HttpResponseMessage missing = await admin.Http.GetAsync("/no-such-file.js");
         Assert.Equal(404, (int)missing.StatusCode);
+
+        // The dashboard is embedded and served from the same port: "/" is its index.html, files by name and type.
+        using HttpResponseMessage index = await admin.Http.GetAsync("/");
+        Assert.Equal(200, (int)index.StatusCode);
+        Assert.Equal("text/html", index.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("<html", await index.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
+        using HttpResponseMessage script = await admin.Http.GetAsync("/dashboard.js");
+        Assert.Equal(200, (int)script.StatusCode);
+        Assert.Equal("text/javascript", script.Content.Headers.ContentType?.MediaType);
+        using HttpResponseMessage traversal = await admin.Http.GetAsync("/../default-config.json");
+        Assert.Equal(404, (int)traversal.StatusCode);
     }
 
     [Fact]
@@ -289,7 +314,7 @@ public sealed class AdminApiTests
             Match m = sample.Match(line);
             Assert.True(m.Success, $"not a Prometheus sample line: '{line}'");
             Assert.True(typed.ContainsKey(m.Groups[1].Value), $"sample before its TYPE line: '{line}'");
-            samples.Add((m.Groups[1].Value, line, double.Parse(m.Groups[6].Value, System.Globalization.CultureInfo.InvariantCulture)));
+            samples.Add((m.Groups[1].Value, line, double.Parse(m.Groups[5].Value, System.Globalization.CultureInfo.InvariantCulture)));
         }
         foreach (string endpoint in new[] { "ICBC-DC1", "ICBC-DC2", "ABC-DC1", "ABC-DC2", "CCB-DC1", "CCB-DC2", "CMB-DC1", "CMB-DC2" })
         {

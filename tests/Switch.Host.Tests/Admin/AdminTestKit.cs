@@ -48,6 +48,14 @@ public sealed class AdminClient : IDisposable
     public async Task<List<AuditEntry>> AuditAsync(long after = 0) =>
         (await CallAsync(AdminMethods.ListAudit, new AuditRequest { AfterAuditNo = after }, ViewerKey)).Entries.ToList();
 
+    /// <summary>The operators' entries only: the connector may add reachability entries at any time (a slow first probe).</summary>
+    public async Task<List<AuditEntry>> OperatorAuditAsync(long after = 0) =>
+        (await AuditAsync(after)).Where(e => e.OperatorId is "ops" or "viewer").ToList();
+
+    /// <summary>Waits until every endpoint of the bank takes traffic (the connector reached them all).</summary>
+    public Task WaitAllTakeTrafficAsync(string bank) =>
+        WaitUntilAsync(async () => (await BankAsync(bank)).Endpoints.All(e => e.TakesTraffic), $"every endpoint of bank {bank} taking traffic");
+
     /// <summary>A POST to the JSON API: the HTTP status and the body.</summary>
     public async Task<(int Status, string Body, string? ContentType)> PostJsonAsync(string method, string json, string? key)
     {
