@@ -34,8 +34,22 @@ public sealed class ClearingRecorder : IDisposable
     private readonly Queue<BatchSummary> _closed = new();
     private long _lastClosedBatchId;
 
-    public ClearingRecorder(string dataDirectory)
+    /// <summary>How long a complete batch's records.bin (128 bytes per transaction, the working copy the files were
+    /// made from) is kept after a later close: 7 days of event time. The reconciliation and settlement files, the
+    /// business record, are never deleted here; a pruned batch's records can be rebuilt from the journal.</summary>
+    public const long DefaultRecordsRetentionUs = 7L * 24 * 3600 * 1_000_000;
+
+    private readonly long _recordsRetentionUs;
+    private readonly Action<string> _log;
+    private long _prunedThrough;
+
+    /// <param name="recordsRetentionUs">See <see cref="DefaultRecordsRetentionUs"/>; measured between batch closes (event time, not the wall clock).</param>
+    /// <param name="log">Where an alert goes when file generation fails (default: standard error).</param>
+    public ClearingRecorder(string dataDirectory, long recordsRetentionUs = DefaultRecordsRetentionUs, Action<string>? log = null)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(recordsRetentionUs);
+        _recordsRetentionUs = recordsRetentionUs;
+        _log = log ?? (line => Console.Error.WriteLine(line));
         _dataDirectory = dataDirectory;
         Directory.CreateDirectory(Path.Combine(dataDirectory, "clearing"));
         _worker = new Thread(Generate) { Name = "switch-clearing", IsBackground = true };
@@ -164,11 +178,26 @@ public sealed class ClearingRecorder : IDisposable
                 ClearingFiles.Generate(_dataDirectory, batch);
                 Interlocked.Increment(ref _generatedCount);
                 Advance(batch.BatchId);
+                PruneRecords(batch.ClosedUs);
             }
             catch (Exception e)
             {
+                if (Fault is null) _log($"ALERT clearing: the files of batch {batch.BatchId} could not be written ({e.GetType().Name}: {e.Message}); file generation is stopped until the cause is fixed and the switch restarted");
                 Volatile.Write(ref _fault, e);
             }
+        }
+    }
+
+    /// <summary>Deletes records.bin of complete batches closed more than the retention before <paramref name="nowUs"/>
+    /// (a close's time). Runs on the worker; batches are visited once, in order.</summary>
+    private void PruneRecords(long nowUs)
+    {
+        foreach (BatchSummary b in RecentBatches(MaxRememberedBatches).AsEnumerable().Reverse())
+        {
+            if (b.BatchId <= _prunedThrough) continue;
+            if (b.ClosedUs > nowUs - _recordsRetentionUs || !ClearingFiles.IsComplete(_dataDirectory, b.BatchId)) return;
+            File.Delete(Path.Combine(ClearingFiles.BatchDirectory(_dataDirectory, b.BatchId), ClearingFiles.RecordsFile));
+            _prunedThrough = b.BatchId;
         }
     }
 
