@@ -17,6 +17,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
     private const string Dc2 = "ICBC-DC2";
     private const int Payments = 600;
     private const int PaymentConcurrency = 8;
+    private const int DrainedPayments = 100;
     /// <summary>The split is decided per transaction by a stable hash: with 600 payments one standard deviation of a
     /// 30% share is about 1.9 points, so ±8 points is over four of them.</summary>
     private const double SplitTolerance = 0.08;
@@ -38,6 +39,10 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         string page = new Uri(sw.Host.AdminAddress, "/").ToString();
         await browser.NavigateAsync(page);
         await browser.WaitForAsync("document.readyState === 'complete' && !!document.getElementById('operator-key') && !document.getElementById('login').hidden", "the log-in form");
+
+        // A key that is no operator's is refused on the log-in form.
+        await LogInAsync(browser, "not-an-operator-key");
+        await browser.WaitForAsync("document.getElementById('login-error').textContent.includes('not an operator key')", "the refusal");
 
         // A read-only operator sees the bank but cannot move anything.
         await LogInAsync(browser, ViewerKey);
@@ -85,6 +90,20 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         // The page shows the change in its audit log and the traffic in the bank's figures.
         await browser.WaitForAsync("[...document.querySelectorAll('#audit tr')].some(r => r.textContent.includes('browser test: 70% to DC2') && r.textContent.includes('ops'))", "the audit row");
         await browser.WaitForAsync(Card + ".querySelector('[data-role=\"bank-figures\"]').textContent.indexOf('last 10 s: 0.0 req/s') < 0", "live figures");
+
+        // A state toggle goes through the same confirm step: draining DC2 sends it nothing new.
+        await browser.EvaluateAsync($"(() => {{ const r = {Role("reason")}; r.value = 'browser test: drain DC2'; r.dispatchEvent(new Event('input', {{ bubbles: true }})); return true; }})()");
+        await browser.EvaluateAsync($"{Card}.querySelector('tr[data-endpoint=\"{Dc2}\"] [data-state=\"ENDPOINT_ADMIN_STATE_DRAINING\"]').click(); true");
+        await browser.WaitForAsync("!" + Role("confirm-panel") + ".hidden", "the confirm panel for the state");
+        Assert.Contains($"Set endpoint {Dc2} of bank {Bank} to draining", await browser.EvaluateStringAsync(Role("confirm-text") + ".textContent"));
+        Assert.Equal(EndpointAdminState.Up, (await BankAsync(sw, Bank)).Endpoints[1].State);
+        await browser.EvaluateAsync(Role("apply") + ".click(); true");
+        await browser.WaitForAsync($"{Card}.querySelector('tr[data-endpoint=\"{Dc2}\"]').dataset.state === 'draining'", "DC2 shown draining");
+        Assert.Equal(EndpointAdminState.Draining, (await BankAsync(sw, Bank)).Endpoints[1].State);
+        int dc2Drained = sw.Host.Simulators[1].Ledger.Snapshot().Count;
+        await PayManyAsync(sw, "DRAINED-", DrainedPayments);
+        Assert.Equal(dc2Drained, sw.Host.Simulators[1].Ledger.Snapshot().Count);
+
         string shot = Path.Combine(sw.DataDirectory, "..", "switch-dashboard-" + Guid.NewGuid().ToString("N")[..8] + ".png");
         await File.WriteAllBytesAsync(shot, await browser.ScreenshotPngAsync());
         output.WriteLine("screenshot: " + Path.GetFullPath(shot));
@@ -98,15 +117,15 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
     private static Task<JsonElement> LogInAsync(HeadlessChromium browser, string key) =>
         browser.EvaluateAsync($"(() => {{ document.getElementById('operator-key').value = {JsonSerializer.Serialize(key)}; document.getElementById('login-form').requestSubmit(); return true; }})()");
 
-    private static async Task PayManyAsync(RunningSwitch sw)
+    private static async Task PayManyAsync(RunningSwitch sw, string orderPrefix = "DASH-", int payments = Payments)
     {
         int next = 0;
         async Task Worker()
         {
             int i;
-            while ((i = Interlocked.Increment(ref next)) <= Payments)
+            while ((i = Interlocked.Increment(ref next)) <= payments)
             {
-                TransferResult r = await sw.PayAsync(RunningSwitch.Payment($"DASH-{i}", 100, account: $"62220202{i:D8}"));
+                TransferResult r = await sw.PayAsync(RunningSwitch.Payment($"{orderPrefix}{i}", 100, account: $"62220202{i:D8}"));
                 Assert.Equal(TransactionStatus.Succeeded, r.Status);
             }
         }
