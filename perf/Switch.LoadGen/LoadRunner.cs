@@ -221,19 +221,20 @@ public sealed class LoadRunner
         });
         try
         {
-            long wait;
-            while ((wait = pacer.Advance()) >= 0)
+            bool closed = !_options.OpenLoop;
+            while (true)
             {
+                // Closed loop: a request is due when the window has room, and is timed from then. Open loop: it
+                // is due at its intended time, and a full window's wait is part of its latency.
+                if (closed) await AcquireAsync(window, call, abort.Token);
+                long wait = pacer.Advance();
+                if (wait < 0) break;
                 if (wait > 0)
                 {
                     await call.RequestStream.FlushAsync(abort.Token);
                     await Until(pacer.IntendedTicks, abort.Token);
                 }
-                if (!window.Wait(0))
-                {
-                    await call.RequestStream.FlushAsync(abort.Token);
-                    await window.WaitAsync(abort.Token);
-                }
+                if (!closed) await AcquireAsync(window, call, abort.Token);
                 TransferRequest request = factory.Build(pacer.Seq, pacer.IntendedTicks);
                 await call.RequestStream.WriteAsync(request, abort.Token);
                 pacer.NoteSent();
@@ -251,6 +252,13 @@ public sealed class LoadRunner
             await abort.CancelAsync();
             await reader;
         }
+    }
+
+    private static async ValueTask AcquireAsync(SemaphoreSlim window, DuplexStreamingCall<TransferRequest, TransferResult> call, CancellationToken token)
+    {
+        if (window.Wait(0)) return;
+        await call.RequestStream.FlushAsync(token); // What is buffered must go before waiting for its answers.
+        await window.WaitAsync(token);
     }
 
     private async Task UnaryLaneAsync(int lane, GrpcChannel channel, long endTicks, SemaphoreSlim inFlight, CountdownEvent pending, CancellationToken abort)
