@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Runtime.InteropServices;
 
 namespace Switch.Journal;
 
@@ -104,38 +103,9 @@ internal sealed class JournalManifest
             stream.Flush(flushToDisk: true);
         }
         File.Move(temporary, layout.ManifestPath, overwrite: true);
-        FsyncDirectory(layout.DirectoryPath);
+        DirectorySync.Flush(layout.DirectoryPath);
     }
 
     private static JournalCorruptException Corrupt(string detail) =>
         new(-1, JournalCorruptionReason.ManifestCorrupt, detail);
-
-    /// <summary>A rename is durable only once its directory is; .NET has no API for that, so ask the OS.</summary>
-    private static void FsyncDirectory(string path)
-    {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) return; // Windows makes renames durable with the file.
-        int fd = NativeMethods.open(path, 0 /* O_RDONLY */);
-        if (fd < 0) throw new IOException($"open({path}) for fsync failed, errno {Marshal.GetLastPInvokeError()}");
-        try
-        {
-            if (NativeMethods.fsync(fd) != 0)
-                throw new IOException($"fsync({path}) failed, errno {Marshal.GetLastPInvokeError()}");
-        }
-        finally
-        {
-            NativeMethods.close(fd);
-        }
-    }
-
-    private static class NativeMethods
-    {
-        [DllImport("libc", SetLastError = true)]
-        public static extern int open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
-
-        [DllImport("libc", SetLastError = true)]
-        public static extern int fsync(int fd);
-
-        [DllImport("libc", SetLastError = true)]
-        public static extern int close(int fd);
-    }
 }

@@ -1,8 +1,8 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using Switch.Engine.Events;
+using Switch.Journal;
 
 namespace Switch.Engine.Clearing;
 
@@ -242,37 +242,5 @@ public sealed class AtomicCsvWriter : IDisposable
         {
             File.Delete(_tempPath);
         }
-    }
-}
-
-/// <summary>A rename is durable only once its directory is synced; .NET has no API for that, so ask the OS.
-/// (The journal's manifest does the same privately: one shared helper belongs in a common place.)</summary>
-public static class DirectorySync
-{
-    public static void Flush(string directory)
-    {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) return; // Windows makes a rename durable with the file
-        int fd = Native.open(directory, 0 /* O_RDONLY */);
-        if (fd < 0) throw new IOException($"open({directory}) for fsync failed, errno {Marshal.GetLastPInvokeError()}");
-        try
-        {
-            if (Native.fsync(fd) != 0) throw new IOException($"fsync({directory}) failed, errno {Marshal.GetLastPInvokeError()}");
-        }
-        finally
-        {
-            Native.close(fd);
-        }
-    }
-
-    private static class Native
-    {
-        [DllImport("libc", SetLastError = true)]
-        public static extern int open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
-
-        [DllImport("libc", SetLastError = true)]
-        public static extern int fsync(int fd);
-
-        [DllImport("libc", SetLastError = true)]
-        public static extern int close(int fd);
     }
 }
