@@ -3,6 +3,7 @@ using System.CommandLine.Help;
 using Google.Protobuf;
 using Switch.Contracts.V1;
 using Switch.Grpc;
+using Switch.Grpc.Client;
 
 namespace Switch.Operator;
 
@@ -318,21 +319,50 @@ public static class SwitchCtl
             CancellationToken ct = admin.CancellationToken;
             using var call = admin.Channel.ClientStreaming(AdminMethods.SubmitRecords, admin.StreamOptions);
             byte[] buffer = new byte[RecordsChunkBytes];
+            await using FileStream file = OpenRecords(path);
+            while (true)
+            {
+                int n;
+                try
+                {
+                    n = await file.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, ct);
+                }
+                catch (IOException e)
+                {
+                    throw new UsageException($"breaks: cannot read '{path}': {e.Message}");
+                }
+                if (n == 0) break;
+                await SendOrExplainAsync(call, () => call.RequestStream.WriteAsync(new RecordsChunk { Data = ByteString.CopyFrom(buffer, 0, n) }, ct).AsTask());
+            }
+            await SendOrExplainAsync(call, call.RequestStream.CompleteAsync);
+            return await call.ResponseAsync;
+        }
+
+        private static FileStream OpenRecords(string path)
+        {
             try
             {
-                await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
-                int n;
-                while ((n = await stream.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, ct)) > 0)
-                    await call.RequestStream.WriteAsync(new RecordsChunk { Data = ByteString.CopyFrom(buffer, 0, n) }, ct);
-                await call.RequestStream.CompleteAsync();
+                return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
             }
-            catch (Exception e) when (e is not RpcException and not IOException || call.ResponseAsync.IsCompleted)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                // The switch may refuse the file (a malformed line) before it has all of it: its status says why.
-                await call.ResponseAsync;
+                throw new UsageException($"breaks: cannot read '{path}': {e.Message}");
+            }
+        }
+
+        /// <summary>The switch may refuse the file (a malformed line) before it has all of it: then its status, not the
+        /// failed write, says why.</summary>
+        private static async Task SendOrExplainAsync(ClientStreamingCall<RecordsChunk, BreakReportReply> call, Func<Task> send)
+        {
+            try
+            {
+                await send();
+            }
+            catch (Exception) when (!call.ResponseAsync.IsCompletedSuccessfully)
+            {
+                await call.ResponseAsync; // throws the switch's RpcException when it ended the call
                 throw;
             }
-            return await call.ResponseAsync;
         }
 
         /// <summary>Runs a command body with the session; maps every failure to its exit code and a one-line message.</summary>
@@ -362,11 +392,6 @@ public static class SwitchCtl
                 string detail = e.Status.Detail.Length > 0 ? e.Status.Detail : "(no detail)";
                 _err.WriteLine($"switchctl: {ExitCodes.Name(e.StatusCode)}: {command}: {detail}");
                 return ExitCodes.For(e.StatusCode);
-            }
-            catch (IOException e)
-            {
-                _err.WriteLine($"switchctl: {command}: {e.Message}");
-                return ExitCodes.Refused;
             }
         };
 

@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Switch.Operator;
 using Switch.Contracts.V1;
 using Switch.Host.Tests.EndToEnd;
 using static Switch.Host.Tests.Operator.OperatorTestKit;
@@ -286,6 +287,15 @@ public sealed class SwitchCtlTests(OperatorSwitchFixture fixture) : IClassFixtur
         CtlRun refused = await CtlAsync(Sw, OperatorKey, "breaks", bad);
         Assert.True(refused.ExitCode == 1, refused.ToString());
         Assert.StartsWith("switchctl: INVALID_ARGUMENT: breaks: line 1", refused.Err);
+
+        // Over several 1 MiB chunks: a bad line early is refused with its number, whenever the switch stops reading.
+        string big = Path.Combine(Sw.DataDirectory, "big-records.csv");
+        string header = File.ReadLines(recon).First();
+        await File.WriteAllTextAsync(big, header + "\n" + string.Concat(Enumerable.Repeat("D,not,a,line\n", 250_000)));
+        Assert.True(new FileInfo(big).Length > 3 * SwitchCtl.RecordsChunkBytes);
+        CtlRun bigRefused = await CtlAsync(Sw, OperatorKey, "breaks", big);
+        Assert.True(bigRefused.ExitCode == 1, bigRefused.ToString());
+        Assert.StartsWith("switchctl: INVALID_ARGUMENT: breaks: line 2", bigRefused.Err);
 
         Assert.Equal(1, (await CtlAsync(Sw, OperatorKey, "settlement", "999999")).ExitCode);
     }
