@@ -5,7 +5,8 @@ using Switch.Host.Configuration;
 
 // The switch process. With no arguments it runs the embedded default configuration on simulated banks, with
 // its journal under ./data. Overrides: --config FILE (or SWITCH_CONFIG), --data DIR (SWITCH_DATA_DIR),
-// --port N (SWITCH_INSTITUTION_PORT), --listen IP (SWITCH_LISTEN_ADDRESS).
+// --port N (SWITCH_INSTITUTION_PORT), --admin-port N (SWITCH_ADMIN_PORT), --admin-grpc-port N (SWITCH_ADMIN_GRPC_PORT),
+// --listen IP (SWITCH_LISTEN_ADDRESS).
 return await SwitchProgram.RunAsync(args);
 
 internal static class SwitchProgram
@@ -53,6 +54,8 @@ internal static class SwitchProgram
                 Console.WriteLine("switch: note: the configuration differs from the journal's; the journal's participants and rules stay in force");
             }
             Console.WriteLine($"switch: institution API (gRPC, h2c) at {host.InstitutionAddress}");
+            Console.WriteLine($"switch: operator API (gRPC, h2c) at {host.AdminGrpcAddress}");
+            Console.WriteLine($"switch: operator dashboard, JSON API (/api/v1/) and /metrics (HTTP/1.1) at {host.AdminAddress}");
             foreach (var sim in host.Simulators)
             {
                 Console.WriteLine($"switch: simulated bank endpoint at {sim.Address}");
@@ -60,6 +63,11 @@ internal static class SwitchProgram
             foreach (var (code, key) in config.DemoApiKeys)
             {
                 Console.WriteLine($"switch: demo credentials: institution {code}, metadata x-api-key: {key}");
+            }
+            foreach (var (id, key) in config.DemoOperatorKeys)
+            {
+                string role = config.Operators.First(o => o.Id == id).Role;
+                Console.WriteLine($"switch: demo credentials: operator {id} ({role}), header x-operator-key: {key}");
             }
             Console.WriteLine("switch: running; Ctrl-C or SIGTERM stops it gracefully");
             try
@@ -81,6 +89,8 @@ internal static class SwitchProgram
         string? dataDir = Environment.GetEnvironmentVariable("SWITCH_DATA_DIR");
         string? port = Environment.GetEnvironmentVariable("SWITCH_INSTITUTION_PORT");
         string? listen = Environment.GetEnvironmentVariable("SWITCH_LISTEN_ADDRESS");
+        string? adminPort = Environment.GetEnvironmentVariable("SWITCH_ADMIN_PORT");
+        string? adminGrpcPort = Environment.GetEnvironmentVariable("SWITCH_ADMIN_GRPC_PORT");
         for (int i = 0; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -90,14 +100,19 @@ internal static class SwitchProgram
                 case "--data": dataDir = Value(); break;
                 case "--port": port = Value(); break;
                 case "--listen": listen = Value(); break;
+                case "--admin-port": adminPort = Value(); break;
+                case "--admin-grpc-port": adminGrpcPort = Value(); break;
                 case "-h" or "--help":
                     Console.WriteLine("""
-                        usage: switch [--config FILE] [--data DIR] [--port N] [--listen IP]
-                          --config FILE  host configuration (JSON); default: the embedded demo configuration
-                          --data DIR     journal directory (default ./data); the same directory on restart recovers
-                          --port N       institution API port (default 7001; 0 = any free port)
-                          --listen IP    address to listen on (default 127.0.0.1)
-                        The same settings come from SWITCH_CONFIG, SWITCH_DATA_DIR, SWITCH_INSTITUTION_PORT, SWITCH_LISTEN_ADDRESS.
+                        usage: switch [--config FILE] [--data DIR] [--port N] [--admin-port N] [--admin-grpc-port N] [--listen IP]
+                          --config FILE          host configuration (JSON); default: the embedded demo configuration
+                          --data DIR             journal directory (default ./data); the same directory on restart recovers
+                          --port N               institution API port (default 7001; 0 = any free port)
+                          --admin-port N         operator dashboard, JSON API and /metrics, HTTP/1.1 (default 7002; 0 = any free port)
+                          --admin-grpc-port N    operator API, gRPC h2c (default 7003; 0 = any free port)
+                          --listen IP            address to listen on (default 127.0.0.1)
+                        The same settings come from SWITCH_CONFIG, SWITCH_DATA_DIR, SWITCH_INSTITUTION_PORT, SWITCH_ADMIN_PORT,
+                        SWITCH_ADMIN_GRPC_PORT, SWITCH_LISTEN_ADDRESS.
                         """);
                     return null!;
                 default: throw new ArgumentException($"unknown option '{args[i]}' (see --help)");
@@ -108,12 +123,13 @@ internal static class SwitchProgram
             : HostConfig.Parse(File.ReadAllText(configPath), configPath);
         if (dataDir is not null) config = config with { DataDirectory = dataDir };
         if (listen is not null) config = config with { ListenAddress = listen };
-        if (port is not null)
-        {
-            if (!int.TryParse(port, out int p)) throw new ArgumentException($"port: not a number: '{port}'");
-            config = config with { InstitutionPort = p };
-        }
+        if (port is not null) config = config with { InstitutionPort = Port("port", port) };
+        if (adminPort is not null) config = config with { AdminPort = Port("admin port", adminPort) };
+        if (adminGrpcPort is not null) config = config with { AdminGrpcPort = Port("admin gRPC port", adminGrpcPort) };
         config.Validate();
         return config;
     }
+
+    private static int Port(string what, string text) =>
+        int.TryParse(text, out int port) ? port : throw new ArgumentException($"{what}: not a number: '{text}'");
 }

@@ -68,7 +68,6 @@ public sealed class AdminOperations(SwitchEngine engine, AnswerRouter answers, A
             e.RampSteps = request.RampSteps;
             e.RampDurationMs = request.RampDurationMs;
         }, op, request.Reason, cancellation);
-        if (request.RampSteps > 0) audit.NoteRampTarget(bank.Index, answer.AuditNo, weights, request.RampSteps, request.RampDurationMs);
         return new CommandReply { AuditNo = answer.AuditNo, Bank = BankView(audit.Bank(bank.Index), clock.NowUs()) };
     }
 
@@ -320,13 +319,9 @@ public sealed class AdminOperations(SwitchEngine engine, AnswerRouter answers, A
         }
         if (bank.Ramp is { } ramp)
         {
-            var r = new RampView { StepsTotal = ramp.StepsTotal, StepsDone = ramp.StepsDone, OperatorId = ramp.OperatorId };
+            var r = new RampView { StepsTotal = ramp.StepsTotal, StepsDone = ramp.StepsDone, OperatorId = ramp.OperatorId, NextStepUnixMs = ramp.NextStepUs / 1000 };
             r.FromWeightsBps.AddRange(ramp.FromWeightsBps);
-            if (ramp.TargetWeightsBps is { } target) r.TargetWeightsBps.AddRange(target);
-            if (ramp.StepsTotal > 0)
-            {
-                r.NextStepUnixMs = ramp.StartedUs / 1000 + ramp.DurationMs * (ramp.StepsDone + 1) / ramp.StepsTotal;
-            }
+            r.TargetWeightsBps.AddRange(ramp.TargetWeightsBps);
             view.Ramp = r;
         }
         return view;

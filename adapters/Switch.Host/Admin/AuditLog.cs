@@ -6,9 +6,8 @@ using WireBreaker = Switch.Contracts.V1.BreakerState;
 
 namespace Switch.Host.Admin;
 
-/// <summary>A running ramp as the host knows it. The target is known for ramps commanded through this process.</summary>
-public sealed record RampInfo(int[] FromWeightsBps, long StartedAuditNo, long StartedUs, string OperatorId, int StepsDone,
-    int[]? TargetWeightsBps, int StepsTotal, long DurationMs);
+/// <summary>A running ramp, as its audit entries describe it.</summary>
+public sealed record RampInfo(int[] FromWeightsBps, int[] TargetWeightsBps, int StepsTotal, int StepsDone, long NextStepUs, string OperatorId);
 
 /// <summary>One endpoint's routing, as the audit entries say it is.</summary>
 public sealed record EndpointRouting(string Name, int WeightBps, EndpointState State, bool Reachable, EngineBreaker Breaker)
@@ -75,19 +74,6 @@ public sealed class AuditLog
 
     /// <summary>Replay at start: records audit outputs, then passes every output on.</summary>
     public IOutputSink ReplaySink(IOutputSink? next) => new RecordingSink(this, next);
-
-    /// <summary>A ramp commanded through this process: its target, for the view (replayed ramps show none).</summary>
-    public void NoteRampTarget(int bankIndex, long startedAuditNo, int[] targetWeightsBps, int steps, long durationMs)
-    {
-        lock (_lock)
-        {
-            BankRouting bank = _banks[bankIndex];
-            if (bank.Ramp is { } ramp && ramp.StartedAuditNo == startedAuditNo)
-            {
-                _banks[bankIndex] = bank with { Ramp = ramp with { TargetWeightsBps = targetWeightsBps, StepsTotal = steps, DurationMs = durationMs } };
-            }
-        }
-    }
 
     public IReadOnlyList<BankRouting> Banks()
     {
@@ -195,10 +181,14 @@ public sealed class AuditLog
                 weights[i] = o.WeightsBps[i];
                 endpoints[i] = bank.Endpoints[i] with { WeightBps = weights[i] };
             }
+            int[] target = new int[endpoints.Length];
+            for (int i = 0; i < target.Length; i++) target[i] = o.RampTargetBps[i];
             RampInfo? ramp = o.AuditKind switch
             {
-                AuditKind.RampStarted => new RampInfo(weights, o.AuditNo, o.TimestampUs, o.Operator.ToString(), 0, null, 0, 0),
-                AuditKind.RampStep => bank.Ramp is { } r ? r with { StepsDone = r.StepsDone + 1 } : null,
+                AuditKind.RampStarted => new RampInfo(weights, target, o.RampSteps, o.RampStepsDone, o.RampNextStepUs, o.Operator.ToString()),
+                // A step keeps where the ramp started from (a replay starting mid-ramp cannot know it: the step's own weights then).
+                AuditKind.RampStep => new RampInfo(bank.Ramp?.FromWeightsBps ?? weights, target, o.RampSteps, o.RampStepsDone, o.RampNextStepUs,
+                    bank.Ramp?.OperatorId ?? o.Operator.ToString()),
                 _ => null, // at once, done or cancelled: no ramp runs
             };
             return bank with { Endpoints = endpoints, Ramp = ramp };

@@ -132,6 +132,30 @@ public sealed class AdminApiTests
     }
 
     [Fact]
+    public async Task A_ramp_reaches_its_target_in_its_steps_and_the_view_shows_it_running()
+    {
+        await using RunningSwitch sw = await AdminClient.StartAsync();
+        using var admin = new AdminClient(sw);
+        SetWeightsRequest request = Weights("103", "ramp DC2 up to 45%", 5500, 4500);
+        request.RampSteps = 4;
+        request.RampDurationMs = 2_000;
+        CommandReply started = await admin.CallAsync(AdminMethods.SetWeights, request);
+        Assert.Equal([9500, 500], started.Bank.Endpoints.Select(e => e.WeightBps)); // the first step comes one interval later
+        RampView ramp = started.Bank.Ramp;
+        Assert.Equal([9500, 500], ramp.FromWeightsBps);
+        Assert.Equal([5500, 4500], ramp.TargetWeightsBps);
+        Assert.Equal((4, 0, "ops"), (ramp.StepsTotal, ramp.StepsDone, ramp.OperatorId));
+        Assert.True(ramp.NextStepUnixMs > 0);
+
+        await WaitUntilAsync(async () => (await admin.BankAsync("103")).Ramp is null, "the ramp done");
+        Assert.Equal([5500, 4500], (await admin.BankAsync("103")).Endpoints.Select(e => e.WeightBps));
+        List<AuditEntry> entries = (await admin.OperatorAuditAsync()).Where(e => e.Bank == "103").ToList();
+        Assert.Equal(["RAMP_STARTED", "RAMP_STEP", "RAMP_STEP", "RAMP_STEP", "RAMP_DONE"], entries.Select(e => e.Kind));
+        Assert.Equal([8500, 7500, 6500, 5500], entries.Skip(1).Select(e => e.WeightsBps[0])); // equal steps
+        Assert.All(entries, e => Assert.Equal("ramp DC2 up to 45%", e.Reason));
+    }
+
+    [Fact]
     public async Task Draining_lets_in_flight_work_finish_and_sends_nothing_new()
     {
         await using RunningSwitch sw = await AdminClient.StartAsync(banks: new SimulatedBanksConfig { Latency = "fixed:400", FailureRate = 0 });

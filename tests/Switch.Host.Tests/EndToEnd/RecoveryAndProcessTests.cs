@@ -121,7 +121,7 @@ internal sealed class SwitchProcess : IDisposable
             UseShellExecute = false,
         };
         info.ArgumentList.Add(dll);
-        foreach (string a in new[] { "--data", dataDirectory, "--port", "0" }.Concat(extra)) info.ArgumentList.Add(a);
+        foreach (string a in new[] { "--data", dataDirectory, "--port", "0", "--admin-port", "0", "--admin-grpc-port", "0" }.Concat(extra)) info.ArgumentList.Add(a);
         var process = new Process { StartInfo = info };
         var running = new SwitchProcess(process);
         process.OutputDataReceived += (_, e) =>
