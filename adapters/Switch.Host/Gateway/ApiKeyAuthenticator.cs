@@ -13,6 +13,7 @@ public sealed record AuthenticatedInstitution(int Index, string Code, byte[] Cod
 /// <summary>
 /// Checks the API key in the call's metadata against the stored SHA-256 digests. Every digest is compared in
 /// constant time, all of them every time, so timing tells nothing about which institution or how close.
+/// Failed attempts are limited per source address (<see cref="AuthFailureLimiter"/>).
 /// </summary>
 public sealed class ApiKeyAuthenticator
 {
@@ -21,8 +22,12 @@ public sealed class ApiKeyAuthenticator
     private readonly (byte[] Digest, AuthenticatedInstitution Institution)[] _keys;
     private readonly byte[][] _digests;
 
-    public ApiKeyAuthenticator(SwitchConfig config)
+    private readonly AuthFailureLimiter _failures;
+
+    /// <param name="failures">The failed-authentication limiter; null takes <see cref="GatewayLimits.Default"/>.</param>
+    public ApiKeyAuthenticator(SwitchConfig config, AuthFailureLimiter? failures = null)
     {
+        _failures = failures ?? new AuthFailureLimiter(GatewayLimits.Default);
         _keys = config.Institutions.Select((inst, index) =>
         {
             if (!ApiKeyHash.TryParse(inst.CredentialRef, out byte[] digest))
@@ -34,15 +39,33 @@ public sealed class ApiKeyAuthenticator
         _digests = _keys.Select(k => k.Digest).ToArray();
     }
 
+    public AuthFailureLimiter Failures => _failures;
+
     public AuthenticatedInstitution Authenticate(ServerCallContext context)
     {
+        // The address is formatted only while some address is failing: the usual call pays one volatile read.
+        string? source = null;
+        if (_failures.AnyTracked)
+        {
+            source = AuthFailureLimiter.SourceAddress(context.Peer);
+            if (_failures.IsRefused(source, out long retryAfterS))
+            {
+                throw new RpcException(StatusCode.ResourceExhausted,
+                    $"too many failed authentications from this address; retry after {retryAfterS} s");
+            }
+        }
         string? key = context.RequestHeaders.GetValue(InstitutionMethods.ApiKeyHeader);
         if (string.IsNullOrEmpty(key))
         {
+            _failures.RecordFailure(source ?? AuthFailureLimiter.SourceAddress(context.Peer));
             throw new RpcException(StatusCode.Unauthenticated, $"missing API key: send it in the '{InstitutionMethods.ApiKeyHeader}' metadata header");
         }
         int index = ApiKeyHash.Match(_digests, key, MaxApiKeyBytes);
-        AuthenticatedInstitution? match = index >= 0 ? _keys[index].Institution : null;
-        return match ?? throw new RpcException(StatusCode.Unauthenticated, "invalid API key");
+        if (index < 0)
+        {
+            _failures.RecordFailure(source ?? AuthFailureLimiter.SourceAddress(context.Peer));
+            throw new RpcException(StatusCode.Unauthenticated, "invalid API key");
+        }
+        return _keys[index].Institution;
     }
 }

@@ -10,10 +10,22 @@ namespace Switch.Host.Gateway;
 /// <summary>
 /// The institution API on the engine: authenticates every call, turns each request into an input event for
 /// the authenticated institution (a caller can never name another), and routes the engine's answer back.
+/// Each institution's requests pass its <see cref="InstitutionLimiter"/> first: a unary call or an Outcomes
+/// subscription over a limit gets RESOURCE_EXHAUSTED naming the limit and never reaches the engine; a Transact
+/// stream is paced instead (it stops reading, and HTTP/2 flow control carries the back-pressure to the client),
+/// since failing a stream would also fail the requests behind the one over the limit.
 /// </summary>
+/// <param name="limits">Fair-use limits; null takes <see cref="GatewayLimits.Default"/>.</param>
 public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator auth, AnswerRouter answers, OutcomeFeeds feeds,
-    int maxInFlightPerStream)
+    int maxInFlightPerStream, GatewayLimits? limits = null)
 {
+    /// <summary>Longest pause of a paced stream between looks at its limits.</summary>
+    private const int MaxPaceMs = 100;
+
+    private readonly InstitutionLimiter _limiter = new(engine.Logic.Config.Institutions.Count, limits ?? GatewayLimits.Default);
+
+    public InstitutionLimiter Limiter => _limiter;
+
     /// <summary>Outcomes written per flush on the outcome stream.</summary>
     private const int OutcomesPerWrite = 1024;
 
@@ -31,6 +43,11 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         if (request.Kind != RequestKind.Unspecified && ResultMapping.TypeOf(request.Kind) != type)
         {
             throw new RpcException(StatusCode.InvalidArgument, $"kind: {request.Kind} sent to the {type} method");
+        }
+        Admission admission = _limiter.TryAdmit(institution.Index);
+        if (admission != Admission.Admitted)
+        {
+            throw new RpcException(StatusCode.ResourceExhausted, _limiter.Describe(admission, institution.Index));
         }
         var target = new UnaryAnswer();
         long correlationId = answers.Register(target);
@@ -52,6 +69,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         finally
         {
             answers.Unregister(correlationId);
+            _limiter.Release(institution.Index);
         }
     }
 
@@ -59,7 +77,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         ServerCallContext context)
     {
         AuthenticatedInstitution institution = auth.Authenticate(context);
-        var stream = new StreamAnswers(maxInFlightPerStream);
+        var stream = new StreamAnswers(maxInFlightPerStream, _limiter, institution.Index);
         long correlationId = answers.Register(stream);
         try
         {
@@ -68,6 +86,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
             {
                 // Back-pressure: at most maxInFlightPerStream requests wait for the engine; then stop reading.
                 await stream.InFlight.WaitAsync(context.CancellationToken);
+                await AdmitStreamedAsync(stream, institution.Index, context.CancellationToken);
                 long sequence;
                 while (!engine.TryClaim(out sequence))
                 {
@@ -89,6 +108,23 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         {
             answers.Unregister(correlationId);
             stream.Results.Writer.TryComplete();
+            stream.ReleaseHeld(); // answers that will never come back to this stream give their places back
+        }
+    }
+
+    /// <summary>Waits until the institution's limits admit one more request of the stream.</summary>
+    private async ValueTask AdmitStreamedAsync(StreamAnswers stream, int institution, CancellationToken cancel)
+    {
+        while (true)
+        {
+            Admission admission = _limiter.TryAdmit(institution);
+            if (admission == Admission.Admitted)
+            {
+                stream.Hold();
+                return;
+            }
+            long waitMs = admission == Admission.RateLimited ? _limiter.MsUntilToken(institution) : 1;
+            await Task.Delay((int)Math.Clamp(waitMs, 1, MaxPaceMs), cancel);
         }
     }
 
@@ -113,6 +149,12 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         if (request.AfterFeedNo < 0)
         {
             throw new RpcException(StatusCode.InvalidArgument, "after_feed_no: must be >= 0");
+        }
+        // A subscription holds no in-flight place (it answers nothing), but opening one costs a rate token.
+        Admission admission = _limiter.TryAdmit(institution.Index, holdsInFlight: false);
+        if (admission != Admission.Admitted)
+        {
+            throw new RpcException(StatusCode.ResourceExhausted, _limiter.Describe(admission, institution.Index));
         }
         OutcomeFeed feed = feeds.For(institution.Index);
         long next = request.AfterFeedNo + 1;
@@ -142,8 +184,15 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
     /// <summary>A Transact stream: answers queue for its writer; a semaphore bounds what is outstanding.</summary>
     private sealed class StreamAnswers : IAnswerTarget
     {
-        public StreamAnswers(int maxInFlight)
+        private readonly InstitutionLimiter _limiter;
+        private readonly int _institution;
+        /// <summary>The institution's in-flight places this stream holds: taken per request, given back per answer.</summary>
+        private int _held;
+
+        public StreamAnswers(int maxInFlight, InstitutionLimiter limiter, int institution)
         {
+            _limiter = limiter;
+            _institution = institution;
             InFlight = new SemaphoreSlim(maxInFlight, maxInFlight);
             // Never more results queued than requests outstanding: the bound makes TryWrite always succeed.
             Results = Channel.CreateBounded<TransferResult>(new BoundedChannelOptions(maxInFlight) { SingleReader = true });
@@ -152,8 +201,31 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         public SemaphoreSlim InFlight { get; }
         public Channel<TransferResult> Results { get; }
 
+        public void Hold() => Interlocked.Increment(ref _held);
+
+        /// <summary>At the stream's end: gives back every place still held; a late answer then gives back none.</summary>
+        public void ReleaseHeld()
+        {
+            for (int left = Interlocked.Exchange(ref _held, 0); left > 0; left--)
+            {
+                _limiter.Release(_institution);
+            }
+        }
+
         public void OnAnswer(in OutputEvent answer)
         {
+            // Decrement only while positive: the stream's end may have given every place back already.
+            int held = Volatile.Read(ref _held);
+            while (held > 0)
+            {
+                int seen = Interlocked.CompareExchange(ref _held, held - 1, held);
+                if (seen == held)
+                {
+                    _limiter.Release(_institution);
+                    break;
+                }
+                held = seen;
+            }
             // Fails only once the stream has ended and nobody reads any more: the answer is then dropped
             // (the institution still finds the outcome on its feed or by query).
             _ = Results.Writer.TryWrite(ResultMapping.ToResult(answer));

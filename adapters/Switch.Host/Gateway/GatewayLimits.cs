@@ -1,0 +1,46 @@
+namespace Switch.Host.Gateway;
+
+/// <summary>
+/// Fair-use limits of the institution port. Defaults keep an institution from starving the others without biting
+/// normal traffic: the switch's design peak is 180,000 requests/s in all, so one institution may take 100,000/s
+/// with a burst of one second's worth, and have 65,536 requests unanswered (eight full Transact streams).
+/// </summary>
+public sealed record GatewayLimits
+{
+    /// <summary>Sustained requests per second per institution (unary calls, Transact messages, Outcomes opens).</summary>
+    public int RequestsPerSecond { get; init; } = 100_000;
+
+    /// <summary>Requests an institution may send at once above its sustained rate.</summary>
+    public int BurstRequests { get; init; } = 100_000;
+
+    /// <summary>Requests per institution accepted and not yet answered, unary and streamed together.</summary>
+    public int MaxInFlight { get; init; } = 65_536;
+
+    /// <summary>Failed authentications a source address may make at once before it is refused.</summary>
+    public int AuthFailureBurst { get; init; } = 20;
+
+    /// <summary>Failed authentications per minute a source address earns back once it has used its burst.</summary>
+    public int AuthFailuresPerMinute { get; init; } = 30;
+
+    /// <summary>Source addresses tracked at once; the least recently failing is forgotten first.</summary>
+    public int AuthTrackedAddresses { get; init; } = 4_096;
+
+    public static GatewayLimits Default { get; } = new();
+
+    /// <summary>Throws with the field's name when a limit is out of range.</summary>
+    public GatewayLimits Validated()
+    {
+        Require(RequestsPerSecond is >= 1 and <= TokenBucket.MaxTokensPerSecond, nameof(RequestsPerSecond), $"1 to {TokenBucket.MaxTokensPerSecond}");
+        Require(BurstRequests is >= 1 and <= TokenBucket.MaxBurstTokens, nameof(BurstRequests), $"1 to {TokenBucket.MaxBurstTokens}");
+        Require(MaxInFlight is >= 1 and <= 1 << 24, nameof(MaxInFlight), "1 to 16777216");
+        Require(AuthFailureBurst is >= 1 and <= TokenBucket.MaxBurstTokens, nameof(AuthFailureBurst), $"1 to {TokenBucket.MaxBurstTokens}");
+        Require(AuthFailuresPerMinute is >= 1 and <= TokenBucket.MaxTokensPerSecond, nameof(AuthFailuresPerMinute), $"1 to {TokenBucket.MaxTokensPerSecond}");
+        Require(AuthTrackedAddresses is >= 1 and <= 1 << 20, nameof(AuthTrackedAddresses), "1 to 1048576");
+        return this;
+    }
+
+    private static void Require(bool ok, string field, string range)
+    {
+        if (!ok) throw new ArgumentOutOfRangeException(field, $"gateway limits: {field} must be {range}");
+    }
+}

@@ -1,0 +1,89 @@
+namespace Switch.Host.Gateway;
+
+/// <summary>Why a request was or was not admitted.</summary>
+public enum Admission
+{
+    Admitted,
+    RateLimited,
+    InFlightFull,
+}
+
+/// <summary>
+/// Per-institution fair use: a token bucket on requests per second (with a burst) and a cap on requests accepted
+/// and not yet answered. Each institution has its own lock, so one at its limit never waits on another.
+/// Allocation-free.
+/// </summary>
+public sealed class InstitutionLimiter
+{
+    private readonly Slot[] _slots;
+    private readonly Func<long> _nowMs;
+
+    /// <param name="nowMs">A monotonic clock in milliseconds; tests pass a fake one.</param>
+    public InstitutionLimiter(int institutions, GatewayLimits limits, Func<long>? nowMs = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(institutions, 0);
+        Limits = limits.Validated();
+        _nowMs = nowMs ?? (() => Environment.TickCount64);
+        long now = _nowMs();
+        _slots = new Slot[institutions];
+        for (int i = 0; i < institutions; i++)
+        {
+            _slots[i] = new Slot { Bucket = TokenBucket.PerSecond(limits.RequestsPerSecond, limits.BurstRequests, now) };
+        }
+    }
+
+    public GatewayLimits Limits { get; }
+
+    public int InFlight(int institution) => Volatile.Read(ref _slots[institution].InFlight);
+
+    /// <summary>
+    /// Takes a rate token and, when <paramref name="holdsInFlight"/>, an in-flight place (give it back with
+    /// <see cref="Release"/> once answered). Nothing is taken unless the request is admitted.
+    /// </summary>
+    public Admission TryAdmit(int institution, bool holdsInFlight = true)
+    {
+        Slot slot = _slots[institution];
+        long now = _nowMs();
+        lock (slot)
+        {
+            if (holdsInFlight && slot.InFlight >= Limits.MaxInFlight) return Admission.InFlightFull;
+            if (!slot.Bucket.TryTake(now)) return Admission.RateLimited;
+            if (holdsInFlight) slot.InFlight++;
+            return Admission.Admitted;
+        }
+    }
+
+    public void Release(int institution)
+    {
+        Slot slot = _slots[institution];
+        lock (slot)
+        {
+            if (slot.InFlight <= 0) throw new InvalidOperationException("institution limiter: released more than admitted");
+            slot.InFlight--;
+        }
+    }
+
+    /// <summary>Milliseconds until the institution's next rate token.</summary>
+    public long MsUntilToken(int institution)
+    {
+        Slot slot = _slots[institution];
+        long now = _nowMs();
+        lock (slot) return slot.Bucket.MsUntilToken(now);
+    }
+
+    /// <summary>The status message for a refusal: which limit, and what to do.</summary>
+    public string Describe(Admission refusal, int institution) => refusal switch
+    {
+        Admission.RateLimited =>
+            $"institution rate limit of {Limits.RequestsPerSecond} requests/s (burst {Limits.BurstRequests}) reached; retry after {Math.Max(1, MsUntilToken(institution))} ms",
+        Admission.InFlightFull =>
+            $"institution in-flight limit of {Limits.MaxInFlight} unanswered requests reached; wait for answers before sending more",
+        _ => throw new ArgumentOutOfRangeException(nameof(refusal)),
+    };
+
+    private sealed class Slot
+    {
+        public TokenBucket Bucket;
+        public int InFlight;
+    }
+}
