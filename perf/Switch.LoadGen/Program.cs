@@ -63,10 +63,12 @@ internal static class Cli
             RunOptions options = placeholder with { Target = process.InstitutionAddress! };
             await Readiness.WaitForBanksAsync(options.Target, options.Workload, Console.Out);
             await Readiness.WarmUpAsync(options, Durations.ParseSeconds(p.GetValue(WarmupOption)!, "--warmup"), Console.Out);
+            string operatorKey = p.GetValue(OperatorKeyOption)!;
+            EndpointStatsSource.Snapshot before = await EndpointStatsSource.FetchAsync(process.AdminAddress, operatorKey);
             double? cpuBefore = process.CpuSeconds();
             RunOutcome outcome = await new LoadRunner(options, Console.Out).RunAsync(cancel);
             double? cpu = process.CpuSeconds() - cpuBefore;
-            var (lines, source) = await EndpointStatsSource.FetchAsync(process.AdminAddress, p.GetValue(OperatorKeyOption)!);
+            var (lines, source) = EndpointStatsSource.Between(before, await EndpointStatsSource.FetchAsync(process.AdminAddress, operatorKey), process.AdminAddress, outcome.Seconds);
             int exit = await process.StopAsync();
             Console.WriteLine($"switch stopped (exit code {exit})");
             return Write(p, Report.Build(options, outcome, cpu, lines, source));
@@ -81,9 +83,11 @@ internal static class Cli
         {
             RunOptions options = Options(p, new Uri(p.GetValue(target)!));
             await Readiness.WarmUpAsync(options, Durations.ParseSeconds(p.GetValue(WarmupOption)!, "--warmup"), Console.Out);
-            RunOutcome outcome = await new LoadRunner(options, Console.Out).RunAsync(cancel);
             Uri? adminUri = p.GetValue(admin) is { } a ? new Uri(a) : null;
-            var (lines, source) = await EndpointStatsSource.FetchAsync(adminUri, p.GetValue(OperatorKeyOption)!);
+            string operatorKey = p.GetValue(OperatorKeyOption)!;
+            EndpointStatsSource.Snapshot before = await EndpointStatsSource.FetchAsync(adminUri, operatorKey);
+            RunOutcome outcome = await new LoadRunner(options, Console.Out).RunAsync(cancel);
+            var (lines, source) = EndpointStatsSource.Between(before, await EndpointStatsSource.FetchAsync(adminUri, operatorKey), adminUri, outcome.Seconds);
             return Write(p, Report.Build(options, outcome, null, lines, source));
         }));
         root.Subcommands.Add(loadCommand);

@@ -71,7 +71,7 @@ public sealed partial class SwitchProcess : IAsyncDisposable
     [GeneratedRegex(@"institution API \(gRPC, h2c\) at (\S+)")]
     private static partial Regex InstitutionLine();
 
-    [GeneratedRegex(@"(?i)admin\b.*\bat (https?://\S+)")]
+    [GeneratedRegex(@"operator API \(gRPC, h2c\) at (\S+)")]
     private static partial Regex AdminLine();
 
     public static async Task<SwitchProcess> StartAsync(SwitchSetup setup, TextWriter log)
@@ -83,7 +83,7 @@ public sealed partial class SwitchProcess : IAsyncDisposable
         string configFile = setup.ConfigFile ?? Path.Combine(work, "config.json");
         if (setup.ConfigFile is null) await File.WriteAllTextAsync(configFile, setup.GenerateConfigJson());
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in new[] { dll, "--config", configFile, "--data", Path.Combine(work, "data"), "--port", "0", "--listen", "127.0.0.1" })
+        foreach (string a in new[] { dll, "--config", configFile, "--data", Path.Combine(work, "data"), "--port", "0", "--admin-port", "0", "--admin-grpc-port", "0", "--listen", "127.0.0.1" })
         {
             info.ArgumentList.Add(a);
         }
@@ -113,7 +113,7 @@ public sealed partial class SwitchProcess : IAsyncDisposable
         }
         log.WriteLine("  | " + line);
         if (InstitutionLine().Match(line) is { Success: true } m) InstitutionAddress = new Uri(m.Groups[1].Value);
-        else if (AdminLine().Match(line) is { Success: true } a) AdminAddress = new Uri(a.Groups[1].Value.TrimEnd('.', ',', ';'));
+        else if (AdminLine().Match(line) is { Success: true } a) AdminAddress = new Uri(a.Groups[1].Value);
         // Every start-up line is in once it says it runs.
         if (line.StartsWith("switch: running", StringComparison.Ordinal) && InstitutionAddress is not null) _running.TrySetResult();
     }
@@ -166,17 +166,20 @@ public sealed partial class SwitchProcess : IAsyncDisposable
     }
 }
 
-/// <summary>The per-endpoint split as the switch counts it, from the operator API (admin GetStats).</summary>
+/// <summary>
+/// The per-endpoint split as the switch counts it, from the operator API (admin GetStats): the counts of its
+/// longest window (15 minutes) after the run minus before it, so probes and warm-up are left out (exact for
+/// runs shorter than the window); the latency percentiles are the window's, as the switch reports them.
+/// </summary>
 public static class EndpointStatsSource
 {
     public const string DefaultOperatorKey = "demo-operator-key";
 
-    public static async Task<(IReadOnlyList<Report.EndpointLine> Lines, string Source)> FetchAsync(Uri? adminAddress, string operatorKey)
+    public sealed record Snapshot(IReadOnlyList<Report.EndpointLine> Lines, int WindowSeconds, string? Error);
+
+    public static async Task<Snapshot> FetchAsync(Uri? adminAddress, string operatorKey)
     {
-        if (adminAddress is null)
-        {
-            return ([], "not split by endpoint: the switch announced no operator API (admin GetStats); the split by bank is from the generator's own sends");
-        }
+        if (adminAddress is null) return new Snapshot([], 0, "the switch announced no operator API");
         try
         {
             using var channel = GrpcChannel.ForAddress(adminAddress);
@@ -186,26 +189,39 @@ public static class EndpointStatsSource
                 Timeout = TimeSpan.FromSeconds(10),
             });
             var lines = new List<Report.EndpointLine>();
+            int window = 0;
             foreach (BankStats bank in stats.Banks)
             {
                 foreach (EndpointStats endpoint in bank.Endpoints)
                 {
-                    // The longest window holds the whole of a run shorter than it (15 minutes).
                     WindowStats? w = endpoint.Windows.MaxBy(x => x.WindowSeconds);
                     if (w is null) continue;
+                    window = Math.Max(window, w.WindowSeconds);
                     lines.Add(new Report.EndpointLine(bank.Bank, endpoint.Name, w.Requests, w.Succeeded, w.Failed, w.TimedOut, w.P50LatencyUs, w.P99LatencyUs));
                 }
             }
-            int window = stats.Banks.SelectMany(b => b.Endpoints).SelectMany(e => e.Windows).Select(x => x.WindowSeconds).DefaultIfEmpty(0).Max();
-            return (lines, $"from the switch's operator API (GetStats at {adminAddress}, last {window} s window)");
+            return new Snapshot(lines, window, null);
         }
         catch (RpcException e)
         {
-            return ([], $"not split by endpoint: admin GetStats at {adminAddress} failed: {e.Status.Code} {e.Status.Detail}");
+            return new Snapshot([], 0, $"admin GetStats at {adminAddress} failed: {e.Status.Code} {e.Status.Detail}");
         }
         catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException)
         {
-            return ([], $"not split by endpoint: admin GetStats at {adminAddress} unreachable: {e.Message}");
+            return new Snapshot([], 0, $"admin GetStats at {adminAddress} unreachable: {e.Message}");
         }
+    }
+
+    /// <summary>What happened between two snapshots, and where the figures came from.</summary>
+    public static (IReadOnlyList<Report.EndpointLine> Lines, string Source) Between(Snapshot before, Snapshot after, Uri? adminAddress, double runSeconds)
+    {
+        string? error = after.Error ?? before.Error;
+        if (error is not null) return ([], $"not split by endpoint ({error}); the split by bank is from the generator's own sends");
+        var earlier = before.Lines.ToDictionary(l => (l.Bank, l.Endpoint));
+        var lines = after.Lines.Select(l => earlier.TryGetValue((l.Bank, l.Endpoint), out var b)
+            ? l with { Requests = l.Requests - b.Requests, Succeeded = l.Succeeded - b.Succeeded, Failed = l.Failed - b.Failed, TimedOut = l.TimedOut - b.TimedOut }
+            : l).ToList();
+        string exact = runSeconds < after.WindowSeconds ? "" : $" (the run outlasted the {after.WindowSeconds} s window: counts are of its last {after.WindowSeconds} s)";
+        return (lines, $"from the switch's operator API (GetStats at {adminAddress}): requests sent to each endpoint during the run; latencies are the bank round trip over the last {after.WindowSeconds} s{exact}");
     }
 }
