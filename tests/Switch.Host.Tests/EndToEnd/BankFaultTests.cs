@@ -45,7 +45,7 @@ public sealed class BankFaultTests
         await icbcDc1.DisposeAsync(); // the data centre goes away: connections now refused
 
         Bank icbc = sw.Host.Engine.Logic.BankByCode(102);
-        await WaitUntil(() => icbc.Endpoints[0].State == Engine.Events.EndpointState.Down, "ICBC-DC1 marked down");
+        await WaitUntil(() => !icbc.Endpoints[0].Reachable, "ICBC-DC1 marked unreachable");
 
         int before = icbcDc2.Ledger.Snapshot().Count;
         for (int i = 0; i < 40; i++)
@@ -57,7 +57,7 @@ public sealed class BankFaultTests
 
         // The data centre comes back on the same address: the probe finds it and its share returns.
         await using var revived = await Switch.BankSim.BankSimulatorServer.StartAsync(icbcDc1.Options with { Port = icbcDc1.Address.Port });
-        await WaitUntil(() => icbc.Endpoints[0].State == Engine.Events.EndpointState.Up, "ICBC-DC1 marked up again");
+        await WaitUntil(() => icbc.Endpoints[0].Reachable, "ICBC-DC1 marked reachable again");
         for (int i = 0; i < 40; i++)
         {
             await sw.PayAsync(Payment($"BACK-{i}", 100 + i, account: $"62230000{i:D8}"));
@@ -72,7 +72,7 @@ public sealed class BankFaultTests
         await sw.Host.Simulators[0].DisposeAsync();
         await sw.Host.Simulators[1].DisposeAsync();
         Bank icbc = sw.Host.Engine.Logic.BankByCode(102);
-        await WaitUntil(() => icbc.Endpoints.All(e => e.State == Engine.Events.EndpointState.Down), "both ICBC endpoints down");
+        await WaitUntil(() => icbc.Endpoints.All(e => !e.Reachable), "both ICBC endpoints unreachable");
 
         RpcException e = await Assert.ThrowsAsync<RpcException>(() => sw.PayAsync(Payment("NONE", 100)));
         Assert.Equal(StatusCode.Unavailable, e.StatusCode);
