@@ -26,6 +26,8 @@ public sealed class EndpointLink : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _run;
     private EndpointState _reported = EndpointState.Up;
+    /// <summary>The first observation is always reported: the journal may hold "unreachable" from before a restart.</summary>
+    private bool _reportedOnce;
     private long _sent;
     private long _answered;
     private long _dropped;
@@ -188,15 +190,17 @@ public sealed class EndpointLink : IAsyncDisposable
         _engine.Publish(sequence);
     }
 
-    /// <summary>Tells the engine of a change in reachability (only changes: the journal is not a heartbeat log). The
-    /// engine keeps it apart from the operator's admin state, so an operator's Down survives a reconnect.</summary>
+    /// <summary>Tells the engine of a change in reachability (only changes, and the first observation: the journal is
+    /// not a heartbeat log). The engine keeps it apart from the operator's admin state, so an operator's Down
+    /// survives a reconnect; it audits only real changes.</summary>
     private void Report(EndpointState state)
     {
-        if (state == _reported || _engine.Fault is not null)
+        if ((state == _reported && _reportedOnce) || _engine.Fault is not null)
         {
             return;
         }
         _reported = state;
+        _reportedOnce = true;
         long sequence = _engine.Claim();
         ref InputEvent e = ref _engine.Slot(sequence);
         e.Kind = EventKind.EndpointReachability;
