@@ -240,6 +240,51 @@ public sealed class SwitchCtlTests(OperatorSwitchFixture fixture) : IClassFixtur
         Assert.True(alerts.ExitCode == 0, alerts.ToString());
     }
     [Fact]
+    public async Task The_real_switchctl_process_changes_weights_and_returns_its_exit_codes()
+    {
+        CtlRun set = await ProcessAsync("--admin", Sw.Host.AdminGrpcAddress.ToString(), "--key", OperatorKey,
+            "weights", "105", "CCB-DC1=60%", "CCB-DC2=40%", "--reason", "switchctl as a process");
+        Assert.True(set.ExitCode == 0, set.ToString());
+        Assert.Contains("recorded as audit #", set.Out);
+        Assert.Equal(new[] { 6_000, 4_000 }, Weights(await BankAsync(Sw, "105")));
+
+        CtlRun usage = await ProcessAsync("--admin", ClosedAddress(), "--key", OperatorKey, "weights", "105", "CCB-DC1=60%");
+        Assert.True(usage.ExitCode == 2, usage.ToString());
+        CtlRun unreachable = await ProcessAsync("--admin", ClosedAddress(), "--key", OperatorKey, "banks");
+        Assert.True(unreachable.ExitCode == 3, unreachable.ToString());
+        Assert.StartsWith("switchctl: UNAVAILABLE: ", unreachable.Err);
+        CtlRun denied = await ProcessAsync("--admin", Sw.Host.AdminGrpcAddress.ToString(), "--key", ViewerKey, "up", "105", "CCB-DC1", "--reason", "viewer");
+        Assert.True(denied.ExitCode == 4, denied.ToString());
+    }
+
+    /// <summary>`dotnet switchctl.dll ...` (built beside the tests), with no SWITCH_* variables of the test's own.</summary>
+    private static async Task<CtlRun> ProcessAsync(params string[] args)
+    {
+        string dll = typeof(SwitchCtl).Assembly.Location;
+        Assert.True(File.Exists(Path.ChangeExtension(dll, ".runtimeconfig.json")), "switchctl's runtimeconfig beside the tests");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        start.ArgumentList.Add(dll);
+        foreach (string arg in args) start.ArgumentList.Add(arg);
+        start.Environment.Remove(SwitchCtl.AdminUrlVariable);
+        start.Environment.Remove(SwitchCtl.KeyVariable);
+        using var process = System.Diagnostics.Process.Start(start)!;
+        try
+        {
+            Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+            Task<string> stderr = process.StandardError.ReadToEndAsync();
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMilliseconds(RunTimeoutMs));
+            return new CtlRun(process.ExitCode, await stdout, await stderr);
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+        }
+    }
+
+    [Fact]
     public async Task Batch_close_list_settlement_and_breaks_over_the_cli()
     {
         // Two payments at bank 103 (only this test pays there), then the operator closes the batch.
