@@ -104,6 +104,14 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         await PayManyAsync(sw, "DRAINED-", DrainedPayments);
         Assert.Equal(dc2Drained, sw.Host.Simulators[1].Ledger.Snapshot().Count);
 
+        // The switch's refusal shows in the card and changes nothing: a reason of 30 characters but 90 bytes of UTF-8.
+        await browser.EvaluateAsync($"(() => {{ const r = {Role("reason")}; r.value = '{string.Concat(Enumerable.Repeat("切换", 15))}'; r.dispatchEvent(new Event('input', {{ bubbles: true }})); return true; }})()");
+        await browser.EvaluateAsync($"{Card}.querySelector('tr[data-endpoint=\"{Dc2}\"] [data-state=\"ENDPOINT_ADMIN_STATE_UP\"]').click(); true");
+        await browser.WaitForAsync("!" + Role("confirm-panel") + ".hidden", "the confirm panel for the refused change");
+        await browser.EvaluateAsync(Role("apply") + ".click(); true");
+        await browser.WaitForAsync(Role("error") + ".textContent.startsWith('INVALID_ARGUMENT: ')", "the refusal in the card");
+        Assert.Equal(EndpointAdminState.Draining, (await BankAsync(sw, Bank)).Endpoints[1].State);
+
         string shot = Path.Combine(sw.DataDirectory, "..", "switch-dashboard-" + Guid.NewGuid().ToString("N")[..8] + ".png");
         await File.WriteAllBytesAsync(shot, await browser.ScreenshotPngAsync());
         output.WriteLine("screenshot: " + Path.GetFullPath(shot));
