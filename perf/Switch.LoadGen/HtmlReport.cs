@@ -28,8 +28,13 @@ public static class HtmlReport
         Row(sb, "duplicated", r.Duplicated.ToString(CultureInfo.InvariantCulture), r.Duplicated != 0);
         Row(sb, "unexpected answers", r.Unexpected.ToString(CultureInfo.InvariantCulture), r.Unexpected != 0);
         Row(sb, "max send lag", $"{r.MaxSendLagMs:F1} ms");
+        if (r.Profile.StartsWith("surge", StringComparison.Ordinal))
+        {
+            Row(sb, $"p99 back under {r.P99TargetMs:0.#} ms after the peak", r.SurgeRecoverySeconds is { } rec ? $"{rec:0.#} s" : "never", r.SurgeRecoverySeconds is null or > 5);
+        }
         Row(sb, "generator CPU", $"{r.GeneratorCpuSeconds:F1} s");
         if (r.SwitchCpuSeconds is { } cpu) Row(sb, "switch CPU", $"{cpu:F1} s");
+        foreach ((string thread, double seconds) in r.SwitchCpuByThread.OrderByDescending(kv => kv.Value)) Row(sb, $"switch CPU: {thread}", $"{seconds:F2} s");
         sb.Append("</table>\n");
 
         sb.Append("<h2>Per second</h2>\n");

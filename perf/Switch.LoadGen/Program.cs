@@ -37,6 +37,7 @@ internal static class Cli
     private static readonly Option<string> OutOption = new("--out") { Description = "directory for the JSON and HTML reports", DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "switch-loadgen-reports") };
     private static readonly Option<string?> NameOption = new("--name") { Description = "report file name stem (default: transport, profile and time)" };
     private static readonly Option<string> WarmupOption = new("--warmup") { Description = "an unmeasured run at the opening rate first (the JIT dominates short runs on 2 cores)", DefaultValueFactory = _ => "3s" };
+    private static readonly Option<double> P99TargetOption = new("--p99-target-ms") { Description = "surge: the p99 the recovery after the peak is judged against", DefaultValueFactory = _ => 20 };
     private static readonly Option<string> OperatorKeyOption = new("--operator-key") { Description = "operator key for the admin API's per-endpoint figures", DefaultValueFactory = _ => EndpointStatsSource.DefaultOperatorKey };
 
     public static RootCommand Build()
@@ -44,7 +45,7 @@ internal static class Cli
         var root = new RootCommand("Switch load harness: open- and closed-loop load over the institution API, every result checked, reports in JSON and HTML.");
         Option[] load = [TransportOption, LoopOption, ProfileOption, RateOption, BaseRateOption, FactorOption, RiseOption, FallOption, FromOption, ToOption,
             StepsOption, DurationOption, StreamsOption, WindowOption, ConcurrencyOption, LanesOption, InstitutionsOption, BanksOption, MixOption,
-            AccountsOption, MinAmountOption, MaxAmountOption, SeedOption, GraceOption, WarmupOption, OutOption, NameOption, OperatorKeyOption];
+            AccountsOption, MinAmountOption, MaxAmountOption, SeedOption, GraceOption, WarmupOption, P99TargetOption, OutOption, NameOption, OperatorKeyOption];
 
         var bankLatency = new Option<string>("--bank-latency") { Description = "the simulated banks' latency: 0, fixed:MS, uniform:MIN-MAX, lognormal:MEDIAN,SIGMA", DefaultValueFactory = _ => "0" };
         var bankFailure = new Option<double>("--bank-failure-rate") { Description = "the simulated banks' failure rate (0..1)", DefaultValueFactory = _ => 0 };
@@ -66,12 +67,15 @@ internal static class Cli
             string operatorKey = p.GetValue(OperatorKeyOption)!;
             EndpointStatsSource.Snapshot before = await EndpointStatsSource.FetchAsync(process.AdminAddress, operatorKey);
             double? cpuBefore = process.CpuSeconds();
+            Dictionary<string, double> threadsBefore = process.CpuSecondsByThread();
             RunOutcome outcome = await new LoadRunner(options, Console.Out).RunAsync(cancel);
             double? cpu = process.CpuSeconds() - cpuBefore;
+            Dictionary<string, double> byThread = process.CpuSecondsByThread()
+                .ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value - threadsBefore.GetValueOrDefault(kv.Key), 2));
             var (lines, source) = EndpointStatsSource.Between(before, await EndpointStatsSource.FetchAsync(process.AdminAddress, operatorKey), process.AdminAddress, outcome.Seconds);
             int exit = await process.StopAsync();
             Console.WriteLine($"switch stopped (exit code {exit})");
-            return Write(p, Report.Build(options, outcome, cpu, lines, source));
+            return Write(p, Report.Build(options, outcome, cpu, lines, source, p.GetValue(P99TargetOption)) with { SwitchCpuByThread = byThread });
         }));
         root.Subcommands.Add(run);
 
@@ -88,7 +92,7 @@ internal static class Cli
             EndpointStatsSource.Snapshot before = await EndpointStatsSource.FetchAsync(adminUri, operatorKey);
             RunOutcome outcome = await new LoadRunner(options, Console.Out).RunAsync(cancel);
             var (lines, source) = EndpointStatsSource.Between(before, await EndpointStatsSource.FetchAsync(adminUri, operatorKey), adminUri, outcome.Seconds);
-            return Write(p, Report.Build(options, outcome, null, lines, source));
+            return Write(p, Report.Build(options, outcome, null, lines, source, p.GetValue(P99TargetOption)));
         }));
         root.Subcommands.Add(loadCommand);
 

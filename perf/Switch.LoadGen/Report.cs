@@ -32,11 +32,32 @@ public sealed record Report
     public double MaxSendLagMs { get; init; }
     public double GeneratorCpuSeconds { get; init; }
     public double? SwitchCpuSeconds { get; init; }
+    /// <summary>The switch's CPU seconds during the run by thread group (run command on Linux).</summary>
+    public Dictionary<string, double> SwitchCpuByThread { get; init; } = new();
     public List<BankLine> Banks { get; init; } = new();
     public List<EndpointLine> Endpoints { get; init; } = new();
     /// <summary>Where the per-endpoint split came from, or why there is none.</summary>
     public string EndpointSource { get; init; } = "";
     public List<SecondPoint> Series { get; init; } = new();
+    /// <summary>The p99 the surge is judged against, and how long after the peak ended the per-second p99 came
+    /// back under it for good (null: never, or not a surge).</summary>
+    public double P99TargetMs { get; init; }
+    public double? SurgeRecoverySeconds { get; init; }
+
+    /// <summary>Seconds from peakEndSeconds until the per-second p99 is at or under the target and stays there
+    /// (0 if it never went over); null if it never comes back by the end.</summary>
+    public static double? RecoverySeconds(IReadOnlyList<SecondPoint> series, double peakEndSeconds, double targetMs)
+    {
+        long targetUs = (long)(targetMs * 1000);
+        int recoveredAt = -1;
+        foreach (SecondPoint p in series)
+        {
+            if (p.Second <= peakEndSeconds || p.Completed == 0) continue; // Point k covers second (k-1, k].
+            if (p.P99Us > targetUs) recoveredAt = -1;
+            else if (recoveredAt < 0) recoveredAt = p.Second;
+        }
+        return recoveredAt < 0 ? null : Math.Max(0, recoveredAt - 1 - peakEndSeconds);
+    }
 
     public sealed record BankLine(string Bank, long Completed, Dictionary<string, long> Outcomes, LatencySummary Latency);
 
@@ -68,7 +89,7 @@ public sealed record Report
         return report;
     }
 
-    public static Report Build(RunOptions options, RunOutcome run, double? switchCpuSeconds, IReadOnlyList<EndpointLine> endpoints, string endpointSource)
+    public static Report Build(RunOptions options, RunOutcome run, double? switchCpuSeconds, IReadOnlyList<EndpointLine> endpoints, string endpointSource, double p99TargetMs = 20)
     {
         long[,,] counts = run.Totals.Counts;
         int kinds = counts.GetLength(0), banks = counts.GetLength(1), outcomes = counts.GetLength(2);
@@ -127,6 +148,8 @@ public sealed record Report
             Endpoints = endpoints.ToList(),
             EndpointSource = endpointSource,
             Series = run.Series.ToList(),
+            P99TargetMs = p99TargetMs,
+            SurgeRecoverySeconds = options.Profile is SurgeProfile surge ? RecoverySeconds(run.Series, surge.PeakEndSeconds, p99TargetMs) : null,
         };
     }
 
@@ -138,10 +161,20 @@ public sealed record Report
         sb.AppendLine(CultureInfo.InvariantCulture, $"  completed {Completed} of {Sent} sent in {Seconds:F2} s = {ThroughputPerSecond:F0} per second");
         sb.AppendLine(CultureInfo.InvariantCulture, $"  latency p50 {Ms(Latency.P50Us)} p90 {Ms(Latency.P90Us)} p99 {Ms(Latency.P99Us)} p99.9 {Ms(Latency.P999Us)} max {Ms(Latency.MaxUs)} (from intended send time)");
         sb.AppendLine(CultureInfo.InvariantCulture, $"  outcomes: {string.Join(", ", Outcomes.Select(kv => $"{kv.Key} {kv.Value}"))}; lost {Lost}, duplicated {Duplicated}, unexpected {Unexpected}");
+        if (Profile.StartsWith("surge", StringComparison.Ordinal))
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"  surge: p99 back under {P99TargetMs:0.#} ms {(SurgeRecoverySeconds is { } r ? $"{r:0.#} s after the peak" : "never, by the end of the run")}");
+        }
         if (Codes.Count > 0) sb.AppendLine(CultureInfo.InvariantCulture, $"  codes: {string.Join(", ", Codes.Take(6).Select(kv => $"{kv.Key} {kv.Value}"))}");
         sb.Append(CultureInfo.InvariantCulture, $"  generator CPU {GeneratorCpuSeconds:F1} s ({(Completed > 0 ? GeneratorCpuSeconds * 1e6 / Completed : 0):F1} us/tx)");
         if (SwitchCpuSeconds is { } cpu) sb.Append(CultureInfo.InvariantCulture, $", switch CPU {cpu:F1} s ({(Completed > 0 ? cpu * 1e6 / Completed : 0):F1} us/tx)");
         sb.Append(CultureInfo.InvariantCulture, $", max send lag {MaxSendLagMs:F1} ms");
+        if (SwitchCpuByThread.Count > 0)
+        {
+            sb.AppendLine();
+            sb.Append("  switch CPU by thread: " + string.Join(", ", SwitchCpuByThread.OrderByDescending(kv => kv.Value).Select(kv =>
+                string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:F1} s ({(Completed > 0 ? kv.Value * 1e6 / Completed : 0):F1} us/tx)"))));
+        }
         return sb.ToString();
     }
 

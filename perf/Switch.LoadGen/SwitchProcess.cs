@@ -135,6 +135,33 @@ public sealed partial class SwitchProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The child's CPU seconds by thread, named threads apart and the thread pool's (and the runtime's)
+    /// summed, from /proc: where the switch spends its time. Empty where there is no /proc.</summary>
+    public Dictionary<string, double> CpuSecondsByThread()
+    {
+        var byName = new Dictionary<string, double>();
+        try
+        {
+            foreach (string task in Directory.EnumerateDirectories($"/proc/{_process.Id}/task"))
+            {
+                string name = File.ReadAllText(Path.Combine(task, "comm")).Trim();
+                string stat = File.ReadAllText(Path.Combine(task, "stat"));
+                string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                double seconds = (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+                string group = name.StartsWith("switch-", StringComparison.Ordinal) ? name
+                    : name.StartsWith(".NET TP", StringComparison.Ordinal) || name.StartsWith(".NET Sock", StringComparison.Ordinal) ? "thread pool and sockets"
+                    : name.StartsWith(".NET", StringComparison.Ordinal) ? "runtime (JIT, GC, timers)"
+                    : "other";
+                byName[group] = byName.GetValueOrDefault(group) + seconds;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            // A thread ended while being read, or no /proc: what was read stands.
+        }
+        return byName;
+    }
+
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int SendSignal(int pid, int signal);
 

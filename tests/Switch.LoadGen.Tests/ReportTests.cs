@@ -72,3 +72,21 @@ public sealed class ReportTests
         Assert.DoesNotContain("https://", html);
     }
 }
+
+public sealed class SurgeRecoveryTests
+{
+    private static SecondPoint P(int second, long p99Us) => new(second, 100, 100, p99Us / 2, p99Us, p99Us);
+
+    [Fact]
+    public void Recovery_counts_from_the_end_of_the_peak_until_p99_stays_under_the_target()
+    {
+        // The peak ends at 10 s; p99 is over 20 ms in seconds 11..13, under from second 14 (the point at 14 covers 13..14 s).
+        SecondPoint[] series = [P(9, 90_000), P(10, 80_000), P(11, 60_000), P(12, 30_000), P(13, 25_000), P(14, 10_000), P(15, 9_000)];
+        Assert.Equal(3, Report.RecoverySeconds(series, 10, 20));
+        // Back over the target later: recovery starts again.
+        SecondPoint[] relapse = [.. series, P(16, 50_000), P(17, 5_000)];
+        Assert.Equal(6, Report.RecoverySeconds(relapse, 10, 20));
+        Assert.Null(Report.RecoverySeconds([P(11, 50_000), P(12, 40_000)], 10, 20));
+        Assert.Equal(0, Report.RecoverySeconds([P(11, 5_000)], 10, 20));
+    }
+}
