@@ -199,12 +199,15 @@ public static class SwitchCtl
                     if (reply.Entries.Count == 0) _out.WriteLine("no entries");
                     return;
                 }
-                using var call = admin.Channel.ServerStreaming(AdminMethods.TailAudit, new AuditRequest { AfterAuditNo = afterNo, Bank = b }, admin.StreamOptions);
-                await foreach (AuditEntry e in call.ResponseStream.ReadAllAsync(admin.CancellationToken))
+                await UntilStoppedAsync(admin, async () =>
                 {
-                    _out.WriteLine(json ? JsonFormatter.Default.Format(e) : Render.AuditLine(e, names));
-                    _out.Flush();
-                }
+                    using var call = admin.Channel.ServerStreaming(AdminMethods.TailAudit, new AuditRequest { AfterAuditNo = afterNo, Bank = b }, admin.StreamOptions);
+                    await foreach (AuditEntry e in call.ResponseStream.ReadAllAsync(admin.CancellationToken))
+                    {
+                        _out.WriteLine(json ? JsonFormatter.Default.Format(e) : Render.AuditLine(e, names));
+                        _out.Flush();
+                    }
+                });
             }));
             return command;
         }
@@ -230,16 +233,19 @@ public static class SwitchCtl
                 long intervalMs = OperatorArgs.DurationMs(parse.GetValue(interval) ?? "", "--interval");
                 if (intervalMs < OperatorArgs.MinWatchIntervalMs) throw new UsageException($"--interval: at least {OperatorArgs.MinWatchIntervalMs}ms");
                 request.IntervalMs = (int)intervalMs;
-                using var call = admin.Channel.ServerStreaming(AdminMethods.WatchStats, request, admin.StreamOptions);
-                await foreach (StatsReply reply in call.ResponseStream.ReadAllAsync(admin.CancellationToken))
+                await UntilStoppedAsync(admin, async () =>
                 {
-                    if (!Json(parse, reply))
+                    using var call = admin.Channel.ServerStreaming(AdminMethods.WatchStats, request, admin.StreamOptions);
+                    await foreach (StatsReply reply in call.ResponseStream.ReadAllAsync(admin.CancellationToken))
                     {
-                        Render.Stats(_out, reply);
-                        _out.WriteLine();
+                        if (!Json(parse, reply))
+                        {
+                            Render.Stats(_out, reply);
+                            _out.WriteLine();
+                        }
+                        _out.Flush();
                     }
-                    _out.Flush();
-                }
+                });
             }));
             return command;
         }
@@ -383,10 +389,6 @@ public static class SwitchCtl
                 _err.WriteLine($"Run 'switchctl {command} --help' for usage and examples.");
                 return ExitCodes.Usage;
             }
-            catch (Exception e) when (ct.IsCancellationRequested && e is RpcException or OperationCanceledException)
-            {
-                return ExitCodes.Ok; // Ctrl-C is how a follow or a watch ends.
-            }
             catch (RpcException e)
             {
                 string detail = e.Status.Detail.Length > 0 ? e.Status.Detail : "(no detail)";
@@ -394,6 +396,18 @@ public static class SwitchCtl
                 return ExitCodes.For(e.StatusCode);
             }
         };
+
+        /// <summary>Ctrl-C is how a follow or a watch ends: that is success. A cancelled one-shot command is not (CANCELLED, exit 1).</summary>
+        private static async Task UntilStoppedAsync(AdminSession admin, Func<Task> stream)
+        {
+            try
+            {
+                await stream();
+            }
+            catch (Exception e) when (admin.CancellationToken.IsCancellationRequested && e is RpcException or OperationCanceledException)
+            {
+            }
+        }
 
         private bool Json(ParseResult parse, IMessage reply)
         {
