@@ -25,7 +25,7 @@ public sealed class EnginePipelineTests : IDisposable
             {
                 engine.Publish(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"P{i}", 100 + i, banks[i % 3], account: $"A{i}"));
             }
-            Assert.True(engine.WaitUntilIdle(10_000), "engine did not go idle");
+            Assert.True(engine.WaitUntilIdle(30_000), "engine did not go idle");
             List<OutputEvent> requests = recorder.Recorded.Where(o => o.Kind == OutputKind.BankRequest).ToList();
             Assert.Equal(200, requests.Count);
             foreach (OutputEvent request in requests)
@@ -33,7 +33,7 @@ public sealed class EnginePipelineTests : IDisposable
                 var answer = new InputEvent { Kind = EventKind.BankResult, TransactionId = request.TransactionId, Operation = request.Operation, Reply = BankReply.Succeeded };
                 engine.Publish(answer);
             }
-            Assert.True(engine.WaitUntilIdle(10_000));
+            Assert.True(engine.WaitUntilIdle(30_000));
             Assert.Null(engine.Fault);
             Assert.Equal(200, recorder.Recorded.Count(o => o.Kind == OutputKind.Feed));
             Assert.Equal(Enumerable.Range(1, 200).Select(i => (long)i), recorder.Recorded.Where(o => o.Kind == OutputKind.Feed).Select(o => o.FeedNo));
@@ -51,7 +51,7 @@ public sealed class EnginePipelineTests : IDisposable
             Assert.False(engine.Recovery.ConfigFromJournal);
             RunSettledPayments(engine, 50);
             engine.Publish(LogicHarness.Request(RequestType.AgreementPayment, "TENPAY", "LEFT-OPEN", 500));
-            Assert.True(engine.WaitUntilIdle(10_000));
+            Assert.True(engine.WaitUntilIdle(30_000));
             hash = engine.Logic.StateHash();
         }
         var recorder = new OutputRecorder();
@@ -69,7 +69,7 @@ public sealed class EnginePipelineTests : IDisposable
             engine.PublishTick();
             _clock.Advance(1_000_000);
             engine.PublishTick();
-            Assert.True(engine.WaitUntilIdle(10_000));
+            Assert.True(engine.WaitUntilIdle(30_000));
             Assert.Contains(recorder.Drain(), o => o.Kind == OutputKind.BankRequest && o.Operation == BankOperation.Query && o.OrderNo.ToString() == "LEFT-OPEN");
 
             // And it keeps appending after the recovered records.
@@ -148,13 +148,13 @@ public sealed class EnginePipelineTests : IDisposable
                 }
                 if (step % 20 == 0)
                 {
-                    Assert.True(engine.WaitUntilIdle(10_000));
+                    Assert.True(engine.WaitUntilIdle(30_000));
                     pending.AddRange(live.Outputs.Where(o => o.Kind == OutputKind.BankRequest && !pending.Contains(o)));
                     live.Outputs.Clear();
                     pending = pending.DistinctBy(o => (o.TransactionId, o.Operation, o.Attempt)).ToList();
                 }
             }
-            Assert.True(engine.WaitUntilIdle(10_000));
+            Assert.True(engine.WaitUntilIdle(30_000));
             hash = engine.Logic.StateHash();
         }
 
@@ -179,7 +179,7 @@ public sealed class EnginePipelineTests : IDisposable
             engine.Publish(LogicHarness.Request(RequestType.Payout, "ALIPAY", "X", 0));
             _clock.Advance(5_000_000);
             engine.PublishTick();
-            Assert.True(engine.WaitUntilIdle(10_000));
+            Assert.True(engine.WaitUntilIdle(30_000));
         }
         var replayed = new CollectingSink();
         JournalReplay.Run(_dir.Path, replayed);
@@ -204,12 +204,12 @@ public sealed class EnginePipelineTests : IDisposable
         {
             engine.Publish(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"{prefix}{i}", 1_000 + i, account: $"A{i}"));
         }
-        Assert.True(engine.WaitUntilIdle(10_000));
+        Assert.True(engine.WaitUntilIdle(30_000));
         for (long id = engine.Logic.Transactions.LastId - count + 1; id <= engine.Logic.Transactions.LastId; id++)
         {
             engine.Publish(new InputEvent { Kind = EventKind.BankResult, TransactionId = id, Operation = BankOperation.Debit, Reply = BankReply.Succeeded });
         }
-        Assert.True(engine.WaitUntilIdle(10_000));
+        Assert.True(engine.WaitUntilIdle(30_000));
     }
 
     /// <summary>Checks, as each output is handed out, that the event behind it is already durable.</summary>
