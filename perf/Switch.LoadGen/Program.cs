@@ -70,8 +70,10 @@ internal static class Cli
             Dictionary<string, double> threadsBefore = process.CpuSecondsByThread();
             RunOutcome outcome = await new LoadRunner(options, Console.Out).RunAsync(cancel);
             double? cpu = process.CpuSeconds() - cpuBefore;
+            // Threads that ended during the run take their time with them: a group can only be read as at least this.
             Dictionary<string, double> byThread = process.CpuSecondsByThread()
-                .ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value - threadsBefore.GetValueOrDefault(kv.Key), 2));
+                .Select(kv => (kv.Key, Seconds: Math.Round(kv.Value - threadsBefore.GetValueOrDefault(kv.Key), 2)))
+                .Where(x => x.Seconds > 0).ToDictionary(x => x.Key, x => x.Seconds);
             var (lines, source) = EndpointStatsSource.Between(before, await EndpointStatsSource.FetchAsync(process.AdminAddress, operatorKey), process.AdminAddress, outcome.Seconds);
             int exit = await process.StopAsync();
             Console.WriteLine($"switch stopped (exit code {exit})");
