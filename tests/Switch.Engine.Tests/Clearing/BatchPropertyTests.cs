@@ -163,7 +163,7 @@ public sealed class BatchPropertyTests
                     close.Operator.Set("op-replay");
                     engine.Publish(close);
                 }
-                Assert.True(engine.WaitUntilIdle(10_000));
+                Assert.True(engine.WaitUntilIdle(30_000));
                 List<OutputEvent> outputs = live.Drain();
                 liveOutputs.AddRange(outputs);
                 pending.AddRange(outputs.Where(o => o.Kind == OutputKind.BankRequest));
