@@ -37,6 +37,13 @@ public sealed class EndToEndTests
             Assert.Equal(1_000, report.Banks.Sum(b => b.Completed));
             Assert.Equal(report.ToJson(), Report.FromJson(report.ToJson(), "e2e").ToJson());
         }
+        if (process.AdminAddress is not null)
+        {
+            // The split by endpoint, as the switch counted it: every payment, payout and refund went to some endpoint.
+            EndpointStatsSource.Snapshot stats = await EndpointStatsSource.FetchAsync(process.AdminAddress, EndpointStatsSource.DefaultOperatorKey);
+            Assert.True(stats.Error is null, stats.Error);
+            Assert.True(stats.Lines.Sum(l => l.Requests) > 0, string.Join(", ", stats.Lines));
+        }
         Assert.Equal(0, await process.StopAsync());
     }
 }
