@@ -96,22 +96,25 @@ internal sealed class EndpointMeter
 
     /// <summary>Since the process started: requests, succeeded, failed, timed out (Prometheus counters).</summary>
     public (long Requests, long Succeeded, long Failed, long TimedOut) Totals =>
-        (Interlocked.Read(ref _requestsTotal), Interlocked.Read(ref _succeededTotal), Interlocked.Read(ref _failedTotal), Interlocked.Read(ref _timedOutTotal));
+        (Volatile.Read(ref _requestsTotal), Volatile.Read(ref _succeededTotal), Volatile.Read(ref _failedTotal), Volatile.Read(ref _timedOutTotal));
 
     /// <summary>Dispatched and not yet answered (never below 0: answers of work dispatched before a restart).</summary>
-    public long InFlight => Math.Max(0, Interlocked.Read(ref _inFlight));
+    public long InFlight => Math.Max(0, Volatile.Read(ref _inFlight));
+
+    // One writer (the output thread): a plain add published with a volatile write, no atomic instruction needed.
+    private static void Add(ref long counter, long delta) => Volatile.Write(ref counter, counter + delta);
 
     public void Request(long second)
     {
-        Interlocked.Increment(ref _inFlight);
-        Interlocked.Increment(ref _requestsTotal);
+        Add(ref _inFlight, 1);
+        Add(ref _requestsTotal, 1);
         lock (_lock) _counts[Slot(second) * Counters + Requests]++;
     }
 
     public void Final(long second, bool succeeded, long latencyUs)
     {
-        Interlocked.Decrement(ref _inFlight);
-        Interlocked.Increment(ref succeeded ? ref _succeededTotal : ref _failedTotal);
+        Add(ref _inFlight, -1);
+        Add(ref succeeded ? ref _succeededTotal : ref _failedTotal, 1);
         lock (_lock)
         {
             int slot = Slot(second);
@@ -122,8 +125,8 @@ internal sealed class EndpointMeter
 
     public void TimeOut(long second)
     {
-        Interlocked.Decrement(ref _inFlight);
-        Interlocked.Increment(ref _timedOutTotal);
+        Add(ref _inFlight, -1);
+        Add(ref _timedOutTotal, 1);
         lock (_lock) _counts[Slot(second) * Counters + TimedOut]++;
     }
 
