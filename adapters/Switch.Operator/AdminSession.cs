@@ -9,7 +9,7 @@ public sealed class AdminSession : IDisposable
 {
     public const string DefaultAdminUrl = "http://127.0.0.1:7003";
     /// <summary>A unary call that has not answered by then will not: the switch answers commands in milliseconds.</summary>
-    public const int UnaryTimeoutMs = 15_000;
+    public const int UnaryTimeoutMs = 30_000;
     private const int ConnectTimeoutMs = 5_000;
 
     private readonly string _adminUrl;

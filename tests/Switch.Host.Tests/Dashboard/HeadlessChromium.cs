@@ -126,7 +126,7 @@ public sealed class HeadlessChromium : IAsyncDisposable
     }
 
     /// <summary>Polls a boolean expression until true; the failure names the expression and the page's errors.</summary>
-    public async Task WaitForAsync(string expression, string what, int timeoutMs = 30_000)
+    public async Task WaitForAsync(string expression, string what, int timeoutMs = 45_000)
     {
         var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
         while (true)

@@ -22,11 +22,24 @@ public static class OperatorTestKit
     /// <summary>Generous: a slow, shared 2-core machine; a run that takes this long is a hang, not slowness.</summary>
     public const int RunTimeoutMs = 60_000;
 
+    /// <summary>The bank deadline and the payers' deadline are far beyond what a simulated bank with no latency needs, so
+    /// a starved machine (load average 30 on 2 cores happens) delays payments without turning them "unknown".</summary>
+    public const int BankTimeoutMs = 30_000;
+    public const int PaymentTimeoutMs = 60_000;
+
     public static Task<RunningSwitch> StartSwitchAsync()
     {
         string dataDirectory = Path.Combine(Path.GetTempPath(), "switch-operator-test-" + Guid.NewGuid().ToString("N"));
-        var config = RunningSwitch.TestConfig(dataDirectory) with { AdminPort = 0, AdminGrpcPort = 0 };
+        var config = RunningSwitch.TestConfig(dataDirectory, rules: r => r with { BankTimeoutMs = BankTimeoutMs })
+            with { AdminPort = 0, AdminGrpcPort = 0 };
         return RunningSwitch.StartAsync(config);
+    }
+
+    /// <summary>An agreement payment by ALIPAY that must succeed.</summary>
+    public static async Task PayAsync(RunningSwitch sw, TransferRequest request)
+    {
+        TransferResult paid = await sw.Channel.UnaryAsync(InstitutionMethods.AgreementPayment, request, RunningSwitch.As(RunningSwitch.AlipayKey, PaymentTimeoutMs));
+        Assert.True(paid.Status == TransactionStatus.Succeeded, $"{request.OrderNo}: {paid}");
     }
 
     /// <summary>Runs switchctl with --admin and --key set and no environment (the tests' own variables never leak in).</summary>
@@ -64,7 +77,7 @@ public static class OperatorTestKit
     public static CallOptions AsOperator(string key) => new()
     {
         Headers = new Metadata().Add(AdminMethods.OperatorKeyHeader, key),
-        Timeout = TimeSpan.FromSeconds(20),
+        Timeout = TimeSpan.FromSeconds(60),
     };
 
     public static int[] Weights(BankView bank) => bank.Endpoints.Select(e => e.WeightBps).ToArray();

@@ -218,8 +218,7 @@ public sealed class SwitchCtlTests(OperatorSwitchFixture fixture) : IClassFixtur
         Assert.True(me.ExitCode == 0, me.ToString());
         Assert.StartsWith("ops (operate", me.Out);
 
-        TransferResult paid = await Sw.PayAsync(RunningSwitch.Payment("STATS-1", 1_000));
-        Assert.Equal(TransactionStatus.Succeeded, paid.Status);
+        await PayAsync(Sw, RunningSwitch.Payment("STATS-1", 1_000));
         CtlRun stats = await CtlAsync(Sw, OperatorKey, "--json", "stats", "102");
         Assert.True(stats.ExitCode == 0, stats.ToString());
         BankStats icbc = Assert.Single(JsonParser.Default.Parse<StatsReply>(stats.Out).Banks);
@@ -288,11 +287,7 @@ public sealed class SwitchCtlTests(OperatorSwitchFixture fixture) : IClassFixtur
     public async Task Batch_close_list_settlement_and_breaks_over_the_cli()
     {
         // Two payments at bank 103 (only this test pays there), then the operator closes the batch.
-        foreach (string order in new[] { "CLR-1", "CLR-2" })
-        {
-            TransferResult paid = await Sw.PayAsync(RunningSwitch.Payment(order, 10_000, bank: "103"));
-            Assert.Equal(TransactionStatus.Succeeded, paid.Status);
-        }
+        foreach (string order in new[] { "CLR-1", "CLR-2" }) await PayAsync(Sw, RunningSwitch.Payment(order, 10_000, bank: "103"));
         CtlRun close = await CtlAsync(Sw, OperatorKey, "--json", "batch", "close", "--reason", "cli test close");
         Assert.True(close.ExitCode == 0, close.ToString());
         long batchId = JsonParser.Default.Parse<CloseBatchReply>(close.Out).BatchId;
