@@ -44,7 +44,7 @@ public sealed class ClearingFilesTests : IDisposable
         Feed(recorder, h.Sink.Outputs);
         List<OutputEvent> close = h.CloseBatch();
         Feed(recorder, close);
-        Assert.True(recorder.WaitForFiles(1, 10_000), recorder.Fault?.ToString());
+        Assert.True(recorder.WaitForFiles(1, 30_000), recorder.Fault?.ToString());
 
         ReconciliationFile bank102 = Recon(_dir.Path, 1, "recon-bank-102.csv");
         Assert.Equal(("BANK", "102", 1L), (bank102.ParticipantKind, bank102.ParticipantId, bank102.BatchId));
@@ -123,7 +123,7 @@ public sealed class ClearingFilesTests : IDisposable
         var h = new LogicHarness();
         using var recorder = new ClearingRecorder(_dir.Path);
         Feed(recorder, h.CloseBatch());
-        Assert.True(recorder.WaitForFiles(1, 10_000), recorder.Fault?.ToString());
+        Assert.True(recorder.WaitForFiles(1, 30_000), recorder.Fault?.ToString());
         ReconciliationFile file = Recon(_dir.Path, 1, "recon-institution-ALIPAY.csv");
         Assert.Empty(file.Lines);
         Assert.Equal(new ReconTotals(), file.Totals);
@@ -161,11 +161,11 @@ public sealed class ClearingFilesTests : IDisposable
         {
             clock.Advance(1_000);
             engine.Publish(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"{prefix}{i}", 100 + i, "102", account: $"A{i}"));
-            Assert.True(engine.WaitUntilIdle(10_000));
+            Assert.True(engine.WaitUntilIdle(30_000));
             OutputEvent request = handler.Copy.Drain().Single(o => o.Kind == OutputKind.BankRequest);
             clock.Advance(1_000);
             engine.Publish(new InputEvent { Kind = EventKind.BankResult, TransactionId = request.TransactionId, Operation = request.Operation, Reply = i % 5 == 0 ? BankReply.Failed : BankReply.Succeeded });
-            Assert.True(engine.WaitUntilIdle(10_000));
+            Assert.True(engine.WaitUntilIdle(30_000));
             handler.Copy.Drain();
         }
     }
@@ -176,7 +176,7 @@ public sealed class ClearingFilesTests : IDisposable
         var close = new InputEvent { Kind = EventKind.CloseBatch, CorrelationId = 99 };
         close.Operator.Set("op-carol");
         engine.Publish(close);
-        Assert.True(engine.WaitUntilIdle(10_000));
+        Assert.True(engine.WaitUntilIdle(30_000));
     }
 
     [Fact]
@@ -194,7 +194,7 @@ public sealed class ClearingFilesTests : IDisposable
                 Close(engine, clock);
                 RunScript(engine, handler, clock, "B", 10);
             }
-            Assert.True(recorder.WaitForFiles(1, 10_000), recorder.Fault?.ToString());
+            Assert.True(recorder.WaitForFiles(1, 30_000), recorder.Fault?.ToString());
         }
 
         // Crashed: the close is journaled, but no file was written before the process died; batch 2's records are torn.
@@ -216,7 +216,7 @@ public sealed class ClearingFilesTests : IDisposable
             EngineOptions options = EngineTestOptions.For(crashed, clock) with { ReplaySink = recorder.ReplaySink() };
             using (SwitchEngine engine = SwitchEngine.Start(options, TestConfigs.Small(), handler))
             {
-                Assert.True(recorder.WaitForFiles(1, 10_000), recorder.Fault?.ToString());
+                Assert.True(recorder.WaitForFiles(1, 30_000), recorder.Fault?.ToString());
                 Dictionary<string, byte[]> expected = FilesOf(reference, 1), actual = FilesOf(crashed, 1);
                 Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
                 Assert.All(expected, f => Assert.True(f.Value.AsSpan().SequenceEqual(actual[f.Key]), $"{f.Key} differs"));
@@ -225,7 +225,7 @@ public sealed class ClearingFilesTests : IDisposable
                 // The open batch goes on from its replayed records.
                 RunScript(engine, handler, clock, "C", 5);
                 Close(engine, clock);
-                Assert.True(recorder.WaitForFiles(2, 10_000), recorder.Fault?.ToString());
+                Assert.True(recorder.WaitForFiles(2, 30_000), recorder.Fault?.ToString());
                 Assert.Equal(15, Recon(crashed, 2, "recon-bank-102.csv").Lines.Count);
             }
         }
