@@ -112,9 +112,12 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         await browser.WaitForAsync(Role("error") + ".textContent.startsWith('INVALID_ARGUMENT: ')", "the refusal in the card");
         Assert.Equal(EndpointAdminState.Draining, (await BankAsync(sw, Bank)).Endpoints[1].State);
 
-        string shot = Path.Combine(sw.DataDirectory, "..", "switch-dashboard-" + Guid.NewGuid().ToString("N")[..8] + ".png");
+        // One file, overwritten by each run (never a pile of them), kept after the test for a person to look at.
+        string shotDirectory = Path.Combine(Path.GetTempPath(), "switch-dashboard-test");
+        Directory.CreateDirectory(shotDirectory);
+        string shot = Path.Combine(shotDirectory, "dashboard.png");
         await File.WriteAllBytesAsync(shot, await browser.ScreenshotPngAsync());
-        output.WriteLine("screenshot: " + Path.GetFullPath(shot));
+        output.WriteLine("screenshot: " + shot);
         Assert.Empty(browser.PageErrors);
     }
 

@@ -29,9 +29,8 @@ public static class OperatorTestKit
 
     public static Task<RunningSwitch> StartSwitchAsync()
     {
-        string dataDirectory = Path.Combine(Path.GetTempPath(), "switch-operator-test-" + Guid.NewGuid().ToString("N"));
-        var config = RunningSwitch.TestConfig(dataDirectory, rules: r => r with { BankTimeoutMs = BankTimeoutMs })
-            with { AdminPort = 0, AdminGrpcPort = 0 };
+        // StartAsync gives the switch a temporary data directory of its own and deletes it on dispose.
+        var config = RunningSwitch.TestConfig("", rules: r => r with { BankTimeoutMs = BankTimeoutMs }) with { AdminPort = 0, AdminGrpcPort = 0 };
         return RunningSwitch.StartAsync(config);
     }
 
