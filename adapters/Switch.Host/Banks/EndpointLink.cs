@@ -18,6 +18,9 @@ namespace Switch.Host.Banks;
 /// </summary>
 public sealed class EndpointLink : IAsyncDisposable
 {
+    /// <summary>A refused connection fails at once whatever this is; the bound only decides how long a hung endpoint may take.
+    /// Generous, so a first probe slowed by start-up work on a busy machine does not mark a healthy endpoint unreachable.</summary>
+    private const int MinProbeTimeoutMs = 2_000;
     private readonly SwitchEngine _engine;
     private readonly GrpcChannel _channel;
     private readonly Channel<BankRequest> _queue;
@@ -42,7 +45,7 @@ public sealed class EndpointLink : IAsyncDisposable
         Address = address;
         _bankTimeoutMs = bankTimeoutMs;
         _probeIntervalMs = probeIntervalMs;
-        _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { ConnectTimeout = TimeSpan.FromMilliseconds(Math.Max(probeIntervalMs, 500)) });
+        _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { ConnectTimeout = TimeSpan.FromMilliseconds(Math.Max(probeIntervalMs, MinProbeTimeoutMs)) });
         _queue = Channel.CreateBounded<BankRequest>(new BoundedChannelOptions(maxQueued)
         {
             SingleReader = true,
@@ -116,7 +119,7 @@ public sealed class EndpointLink : IAsyncDisposable
         {
             await _channel.UnaryAsync(BankEndpointMethods.Query,
                 new BankRequest { TransactionId = 0, Operation = Contracts.V1.BankOperation.Query, BankCode = BankCode },
-                new CallOptions { Timeout = TimeSpan.FromMilliseconds(Math.Max(_probeIntervalMs, 500)), CancellationToken = stop });
+                new CallOptions { Timeout = TimeSpan.FromMilliseconds(Math.Max(_probeIntervalMs, MinProbeTimeoutMs)), CancellationToken = stop });
             return true;
         }
         catch (RpcException e) when (e.StatusCode is not (StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled))
