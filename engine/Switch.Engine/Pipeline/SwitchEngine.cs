@@ -216,9 +216,10 @@ public sealed class SwitchEngine : IDisposable
         _journaler.Halt();
         _logicProcessor.Halt();
         _outputProcessor.Halt();
+        // Generous: a thread may be inside an fsync, which a busy disk can hold for seconds.
         foreach (Thread t in _threads)
         {
-            if (!t.Join(TimeSpan.FromSeconds(10)))
+            if (!t.Join(TimeSpan.FromSeconds(30)))
             {
                 throw new InvalidOperationException($"engine: thread {t.Name} did not stop");
             }
