@@ -126,8 +126,25 @@ public static class ResultMapping
         e.BankRef.Set(request.Bank);
         e.Account.Set(request.Account);
         e.Currency.Set(request.Currency);
-        e.Echo.Set(request.Echo);
+        if (request.Echo.Contains(Utf8Replacement))
+        {
+            e.Echo.Set(InvalidUtf8); // the engine refuses it as INVALID_FIELD on echo, like any malformed echo
+        }
+        else
+        {
+            e.Echo.Set(request.Echo);
+        }
     }
+
+    /// <summary>
+    /// The protobuf runtime decodes invalid UTF-8 in a string field to U+FFFD instead of failing the message, so a
+    /// U+FFFD in echo means (or cannot be told from) bytes that were not UTF-8. Echo lands in reconciliation
+    /// files: refuse it rather than store a silently altered value. The other text fields are ASCII-only, so the
+    /// engine refuses U+FFFD there already.
+    /// </summary>
+    private const char Utf8Replacement = '\uFFFD';
+
+    private static ReadOnlySpan<byte> InvalidUtf8 => [0xFF];
 
     public static RequestType TypeOf(RequestKind kind) => kind switch
     {

@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Switch.Contracts.V1;
 using Switch.Grpc;
 using Switch.Grpc.Client;
@@ -112,6 +113,30 @@ public sealed class FieldAbuseTests : IAsyncLifetime
         Assert.Equal(transactions, _switch.Host.Engine.Logic.Transactions.LastId);
         Assert.Equal(feedNo, _switch.Host.Feeds.For(0).LastFeedNo);
         await AssertOrderIsFree("FA-S-kind", transactions, feedNo);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0xC3, 0x28 })] // a lead byte without its continuation
+    [InlineData(new byte[] { 0xED, 0xA0, 0x80 })] // an encoded surrogate half
+    [InlineData(new byte[] { 0xC0, 0xAF })] // an over-long encoding of '/'
+    [InlineData(new byte[] { 0xFF })]
+    public async Task Non_utf8_in_a_string_field_is_refused_and_changes_nothing(byte[] badUtf8)
+    {
+        long transactions = _switch.Host.Engine.Logic.Transactions.LastId;
+        long feedNo = _switch.Host.Feeds.For(0).LastFeedNo;
+        string orderNo = "FA-UTF8-" + Convert.ToHexString(badUtf8);
+        byte[] valid = Payment(orderNo, 1_234, account: "6222020200998877").ToByteArray();
+        byte[] echo = [0x42, (byte)badUtf8.Length, .. badUtf8]; // field 8 (echo), length-delimited
+        var raw = new GrpcMethod<RawBytes, TransferResult>(MethodType.Unary, InstitutionMethods.Service, "AgreementPayment", RawBytes.Parser, TransferResult.Parser);
+
+        RpcException e = await Assert.ThrowsAsync<RpcException>(() => _switch.Channel.UnaryAsync(raw, new RawBytes([.. valid, .. echo]), As(AlipayKey)));
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Equal("INVALID_FIELD: echo is malformed", e.Status.Detail);
+        Assert.Equal(transactions, _switch.Host.Engine.Logic.Transactions.LastId);
+        Assert.Equal(feedNo, _switch.Host.Feeds.For(0).LastFeedNo);
+        TransferResult good = await _switch.PayAsync(Payment(orderNo, 1_234, account: "6222020200998877", echo: "ok"));
+        Assert.Equal(TransactionStatus.Succeeded, good.Status);
+        Assert.False(good.Duplicate);
     }
 
     /// <summary>The order number, sent again with correct content, is a new payment: the refusal left no trace.</summary>

@@ -44,12 +44,13 @@ public sealed class LimitedGateway : IAsyncDisposable
         DateTime deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         for (int attempt = 0; ; attempt++)
         {
+            Assert.True(DateTime.UtcNow < deadline, "the switch executed no payment within 30 s of starting");
             try
             {
                 TransferResult r = await running.PayAsync(RunningSwitch.Payment($"WARM-UP-{attempt}", 1, account: "warm-up"));
                 if (r.Status == TransactionStatus.Succeeded) return running.Host.Engine.Logic.Transactions.LastId;
             }
-            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && DateTime.UtcNow < deadline)
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
             {
             }
             await Task.Delay(50);

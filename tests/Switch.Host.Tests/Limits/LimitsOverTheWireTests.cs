@@ -144,20 +144,27 @@ public sealed class LimitsOverTheWireTests
         Assert.Equal("institution in-flight limit of 4 unanswered requests reached; wait for answers before sending more", full.Status.Detail);
         Assert.Equal(0, port.Gateway.Limiter.InFlight(1));
         TransferResult other = await port.Channel.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("IF-T-1", 500, account: "T1"), As(TenpayKey));
-        Assert.Equal(TransactionStatus.Succeeded, other.Status);
+        AssertServed(other);
 
         await stream.RequestStream.CompleteAsync();
         List<TransferResult> results = await reading.WaitAsync(Bound);
         Assert.Equal(4, results.Count);
-        Assert.All(results, r => Assert.Equal(TransactionStatus.Succeeded, r.Status));
+        Assert.All(results, AssertServed);
         await PollUntil(() => port.Gateway.Limiter.InFlight(0) == 0);
 
         // The refused order never reached the engine: it is free to use now, with the same content.
         TransferResult later = await port.Channel.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("IF-U-1", 500, account: "U1"), As(AlipayKey));
-        Assert.Equal(TransactionStatus.Succeeded, later.Status);
+        AssertServed(later);
         Assert.False(later.Duplicate);
         Assert.Equal(warm + 6, running.Host.Engine.Logic.Transactions.LastId);
     }
+
+    /// <summary>
+    /// Reached the engine and was executed: on a loaded machine the slow bank may pass the switch's bank timeout,
+    /// and the answer is then UNKNOWN (resolved later) rather than SUCCEEDED; either way it was not refused.
+    /// </summary>
+    private static void AssertServed(TransferResult r) =>
+        Assert.True(r.Status is TransactionStatus.Succeeded or TransactionStatus.Unknown or TransactionStatus.Processing, $"{r.OrderNo}: {r.Status} {r.RejectCode}");
 
     private static async Task PollUntil(Func<bool> condition, Func<string>? state = null)
     {
