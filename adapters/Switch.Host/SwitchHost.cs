@@ -106,7 +106,7 @@ public sealed class SwitchHost : IAsyncDisposable
             var answers = new AnswerRouter();
             var feeds = new OutcomeFeeds(config.Switch.Institutions.Count, config.FeedRetentionPerInstitution);
             // Clearing records and files are derived from the journal like the feeds: rebuilt by the same replay.
-            clearing = new ClearingRecorder(config.DataDirectory);
+            clearing = new ClearingRecorder(config.DataDirectory, config.ClearingRecordsRetentionDays * 86_400_000_000L);
             // The audit log and routing view too: built from the audit outputs, replayed and then live.
             var audit = new AuditLog();
             var dispatcher = new OutputDispatcher(answers, feeds, clearing, audit);
@@ -139,8 +139,8 @@ public sealed class SwitchHost : IAsyncDisposable
             connector = new BankConnector(engine, running, AddressOf, config.MaxQueuedPerEndpoint, config.ProbeIntervalMs);
             dispatcher.Attach(connector);
 
-            var auth = new ApiKeyAuthenticator(running);
-            var gateway = new InstitutionGateway(engine, auth, answers, feeds, config.MaxInFlightPerStream);
+            var auth = new ApiKeyAuthenticator(running, new AuthFailureLimiter(config.Limits));
+            var gateway = new InstitutionGateway(engine, auth, answers, feeds, config.MaxInFlightPerStream, config.Limits);
             var router = gateway.Map(new GrpcRouter(new GrpcServerOptions { MaxReceiveMessageBytes = MaxInstitutionMessageBytes }));
             grpc = await GrpcServer.StartAsync(router, new GrpcEndpointOptions
             {

@@ -36,6 +36,11 @@ public sealed class ClearingOperations
         ArgumentOutOfRangeException.ThrowIfLessThan(maxSubmissionBytes, 1024);
         _desk = desk;
         _maxSubmissionBytes = maxSubmissionBytes;
+        // A crash mid-comparison leaves its upload behind; built once at start, nothing is being compared yet.
+        if (Directory.Exists(SpoolDirectory))
+        {
+            foreach (string stray in Directory.EnumerateFiles(SpoolDirectory, "upload-*.csv")) File.Delete(stray);
+        }
     }
 
     /// <summary>Where uploads are spooled while they are compared (deleted after; stray ones are removed at start).</summary>

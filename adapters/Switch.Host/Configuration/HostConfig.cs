@@ -47,6 +47,11 @@ public sealed record HostConfig
     /// <summary>On shutdown, how long in-flight bank work may take to finish.</summary>
     public int ShutdownGraceMs { get; init; } = 5_000;
     public int TickIntervalMs { get; init; } = 10;
+    /// <summary>Fair-use limits of the institution port: per-institution rate and in-flight cap, failed logins per address.</summary>
+    public Gateway.GatewayLimits Limits { get; init; } = new();
+    /// <summary>How long a closed batch's raw records (128 bytes per transaction) are kept once its files are complete;
+    /// the reconciliation and settlement files themselves are the business record and are never deleted.</summary>
+    public int ClearingRecordsRetentionDays { get; init; } = 7;
     public SimulatedBanksConfig? SimulatedBanks { get; init; } = new();
     public required SwitchConfig Switch { get; init; }
 
@@ -125,6 +130,18 @@ public sealed record HostConfig
         Require(ProbeIntervalMs is >= 10 and <= 600_000, "probeIntervalMs", "10 to 600000");
         Require(ShutdownGraceMs is >= 0 and <= 600_000, "shutdownGraceMs", "0 to 600000");
         Require(TickIntervalMs is >= 1 and <= 1_000, "tickIntervalMs", "1 to 1000");
+        Require(ClearingRecordsRetentionDays is >= 0 and <= 3_650, "clearingRecordsRetentionDays", "0 to 3650");
+        Require(Limits is not null, "limits", "required");
+        try
+        {
+            Limits!.Validated();
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            // The limit's property name, as the file spells it.
+            string field = e.ParamName is { Length: > 0 } name ? char.ToLowerInvariant(name[0]) + name[1..] : "?";
+            throw new ConfigException($"configuration: limits.{field}: {e.Message.Split(" (Parameter", 2)[0]}");
+        }
         Require(Operators is not null, "operators", "a list (may be empty: then the operator API refuses every key)");
         Require(Operators!.Count <= OperatorConfig.MaxOperators, "operators", $"at most {OperatorConfig.MaxOperators}");
         var operatorIds = new HashSet<string>(StringComparer.Ordinal);
