@@ -174,7 +174,10 @@ public sealed class EventJournal : IDisposable
             throw new InvalidOperationException("Replay must run (once, after Open) before Commit.");
         long appended = _recordCount;
         if (appended == _durableRecordCount) return; // nothing new: spare the metadata write
-        _log.Commit(spinWait: true);
+        // Block until the commit's write and flush complete rather than spin on them: FasterLog's spinWait yields in a
+        // loop for the whole fsync, which on a 2-core machine takes the CPU the gRPC and logic threads need (a third
+        // of the switch's CPU in the whole-path harness). One task per commit, and a commit covers a whole batch.
+        _log.CommitAsync().AsTask().GetAwaiter().GetResult();
         Debug.Assert(_log.CommittedUntilAddress >= _log.TailAddress || appended != _recordCount,
             "a returned commit covers every record appended before it");
         Volatile.Write(ref _durableRecordCount, appended);
