@@ -85,6 +85,8 @@ public sealed class FieldAbuseTests : IAsyncLifetime
         Assert.Equal(transactions, _switch.Host.Engine.Logic.Transactions.LastId);
         Assert.Equal(feedNo, _switch.Host.Feeds.For(0).LastFeedNo);
         await AssertOrderIsFree(orderNo, transactions, feedNo);
+        Reliability.ReliabilityReport.Record("hostile input", $"field abuse: {name}", "a unary AgreementPayment over the wire",
+            $"{status} '{e.Status.Detail}'; no transaction, no feed entry, the order number left free");
     }
 
     [Fact]
