@@ -3,6 +3,9 @@ namespace Switch.Engine.Business;
 /// <summary>Checks a configuration before the engine accepts it; each error names the field.</summary>
 public static class ConfigValidator
 {
+    /// <summary>2^36 transactions: decades at the design peak's daily volume; a larger figure is a typing error.</summary>
+    public const long MaxOrderMemoryTransactions = 1L << 36;
+
     public static void Validate(SwitchConfig config)
     {
         Require(config.Institutions is { Count: > 0 }, "institutions", "at least one institution is required");
@@ -64,6 +67,8 @@ public static class ConfigValidator
         Require(rules is not null, "rules", "required");
         Require(rules!.TransactionCapacity is >= 16 and <= 1 << 26 && (rules.TransactionCapacity & (rules.TransactionCapacity - 1)) == 0,
             "rules.transactionCapacity", $"a power of two from 16 to 67108864, got {rules.TransactionCapacity}");
+        Require(rules.OrderMemoryTransactions >= rules.TransactionCapacity && rules.OrderMemoryTransactions <= MaxOrderMemoryTransactions,
+            "rules.orderMemoryTransactions", $"from transactionCapacity to {MaxOrderMemoryTransactions}, got {rules.OrderMemoryTransactions}");
         Require(rules.BankTimeoutMs is >= 1 and <= 600_000, "rules.bankTimeoutMs", "1 to 600000");
         Require(rules.QueryBackoffInitialMs is >= 1 and <= 600_000, "rules.queryBackoffInitialMs", "1 to 600000");
         Require(rules.QueryBackoffMaxMs >= rules.QueryBackoffInitialMs && rules.QueryBackoffMaxMs <= 3_600_000,

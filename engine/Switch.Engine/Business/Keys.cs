@@ -40,6 +40,13 @@ public readonly struct ScopedKey : IEquatable<ScopedKey>
 
     public override int GetHashCode()
     {
+        ulong hash = Hash64();
+        return (int)hash ^ (int)(hash >> 32);
+    }
+
+    /// <summary>The same in every process: the order index in memory and the archive on disk hash alike.</summary>
+    public ulong Hash64()
+    {
         ReadOnlySpan<byte> all = _bytes;
         ReadOnlySpan<ulong> words = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(all);
         // Multiply-xor per word, one full mix at the end: cheap, and unused bytes are zero so they cost nothing.
@@ -49,8 +56,7 @@ public readonly struct ScopedKey : IEquatable<ScopedKey>
         {
             hash = (hash ^ words[i]) * 0x9E3779B97F4A7C15UL;
         }
-        hash = StableHash.Mix(hash);
-        return (int)hash ^ (int)(hash >> 32);
+        return StableHash.Mix(hash);
     }
 }
 

@@ -68,11 +68,16 @@ public sealed partial class SwitchLogic
         transaction = default;
         int index = Array.FindIndex(_institutions, i => i.Config.Code == institutionCode);
         Text32 order = Text32.From(orderNo);
-        if (index < 0 || order.IsOverlong || !_orders.TryGetValue(new ScopedKey(index, order.Span), out long id))
+        if (index < 0 || order.IsOverlong)
         {
             return false;
         }
-        transaction = _transactions.ById(id);
+        ref Transaction found = ref FindOrder(new ScopedKey(index, order.Span), out _);
+        if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref found))
+        {
+            return false;
+        }
+        transaction = found;
         return true;
     }
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Switch.Engine.Events;
 using Switch.Engine.Hashing;
 
@@ -35,6 +36,10 @@ public sealed partial class SwitchLogic
     private readonly TransactionTable _transactions;
     /// <summary>(institution, order number) → transaction id: the idempotency index.</summary>
     private readonly Dictionary<ScopedKey, long> _orders;
+    /// <summary>Final transactions that left the table, still found by order number (see <see cref="FindOrder"/>).</summary>
+    private readonly ITransactionArchive _archive;
+    /// <summary>The copy an archive read lands in; valid until the next <see cref="FindOrder"/>.</summary>
+    private Transaction _archived;
     private readonly DailyAccountUsage _dailyUsage;
     /// <summary>Bank deadlines, first in first out (see <see cref="DeadlineQueue"/>).</summary>
     private readonly DeadlineQueue _deadlines;
@@ -50,7 +55,9 @@ public sealed partial class SwitchLogic
     private long _nextTimedUs = long.MaxValue;
     private IOutputSink _sink;
 
-    public SwitchLogic(SwitchConfig config, IOutputSink sink)
+    /// <param name="archive">Where evicted transactions go; the engine gives one on disk, tools and tests may leave
+    /// it to an archive in memory.</param>
+    public SwitchLogic(SwitchConfig config, IOutputSink sink, ITransactionArchive? archive = null)
     {
         ConfigValidator.Validate(config);
         Config = config;
@@ -82,6 +89,7 @@ public sealed partial class SwitchLogic
             _banksByCode[bc.Code] = _banks[b];
         }
         _transactions = new TransactionTable(_rules.TransactionCapacity);
+        _archive = archive ?? new MemoryTransactionArchive();
         _orders = new Dictionary<ScopedKey, long>(_rules.TransactionCapacity);
         _dailyUsage = new DailyAccountUsage(_rules.MaxTrackedAccounts);
         _deadlines = new DeadlineQueue(_rules.TransactionCapacity);
@@ -224,13 +232,12 @@ public sealed partial class SwitchLogic
 
     private void OnQuery(ref InputEvent e, Institution inst)
     {
-        var key = new ScopedKey(inst.Index, e.OrderNo.Span);
-        if (!_orders.TryGetValue(key, out long id))
+        ref Transaction tx = ref FindOrder(new ScopedKey(inst.Index, e.OrderNo.Span), out _);
+        if (Unsafe.IsNullRef(ref tx))
         {
             Reject(ref e, RejectCode.OrderNotFound, RequestField.OrderNo);
             return;
         }
-        ref Transaction tx = ref _transactions.ById(id);
         EmitAnswer(ref tx, e.CorrelationId, duplicate: false);
     }
 
@@ -241,9 +248,9 @@ public sealed partial class SwitchLogic
             return;
         }
         var orderKey = new ScopedKey(inst.Index, e.OrderNo.Span);
-        if (_orders.TryGetValue(orderKey, out long existingId))
+        ref Transaction existing = ref FindOrder(orderKey, out _);
+        if (!Unsafe.IsNullRef(ref existing))
         {
-            ref Transaction existing = ref _transactions.ById(existingId);
             if (SameContent(ref existing, ref e, bank))
             {
                 EmitAnswer(ref existing, e.CorrelationId, duplicate: true);
@@ -256,13 +263,15 @@ public sealed partial class SwitchLogic
         }
 
         long originalId = 0;
+        Text32 payerAccount = e.Account;
         if (e.RequestType == RequestType.Refund)
         {
-            if (!TryRefundable(ref e, inst, out originalId))
+            // The refund goes back to the original payer, at the original's bank.
+            if (!TryRefundable(ref e, inst, out originalId, out int originalBank, out payerAccount))
             {
                 return;
             }
-            bank = _banks[_transactions.ById(originalId).BankIndex];
+            bank = _banks[originalBank];
         }
 
         long nextId = _transactions.LastId + 1;
@@ -331,7 +340,8 @@ public sealed partial class SwitchLogic
         tx.ReceivedUs = NowUs;
         tx.DispatchedUs = NowUs;
         tx.OrderNo = e.OrderNo;
-        tx.Account = originalId != 0 ? _transactions.ById(originalId).Account : e.Account;
+        tx.Account = payerAccount;
+        if (tx.Type == RequestType.Refund) tx.OriginalOrderNo = e.OriginalOrderNo;
         tx.Echo = e.Echo;
         tx.Status = TransactionStatus.Dispatched;
         _orders.Add(orderKey, tx.Id);
@@ -342,7 +352,7 @@ public sealed partial class SwitchLogic
         }
         if (tx.Type == RequestType.Refund)
         {
-            _transactions.ById(originalId).RefundReservedFen += tx.AmountFen;
+            AdjustOriginal(ref tx, reservedDeltaFen: tx.AmountFen, refundedDeltaFen: 0);
         }
         endpoint.InFlight++;
         endpoint.DispatchedCount++;
@@ -374,14 +384,16 @@ public sealed partial class SwitchLogic
         return CheckCode(ref e, in e.Account, FieldRules.AccountMaxBytes, RequestField.Account);
     }
 
-    private bool TryRefundable(ref InputEvent e, Institution inst, out long originalId)
+    private bool TryRefundable(ref InputEvent e, Institution inst, out long originalId, out int originalBank, out Text32 payerAccount)
     {
         originalId = 0;
-        if (!_orders.TryGetValue(new ScopedKey(inst.Index, e.OriginalOrderNo.Span), out long id))
+        originalBank = -1;
+        payerAccount = default;
+        ref Transaction original = ref FindOrder(new ScopedKey(inst.Index, e.OriginalOrderNo.Span), out _);
+        if (Unsafe.IsNullRef(ref original))
         {
             return Reject(ref e, RejectCode.OriginalNotFound, RequestField.OriginalOrderNo);
         }
-        ref Transaction original = ref _transactions.ById(id);
         if (original.Type != RequestType.AgreementPayment || original.Status != TransactionStatus.Succeeded)
         {
             return Reject(ref e, RejectCode.OriginalNotRefundable, RequestField.OriginalOrderNo);
@@ -394,7 +406,9 @@ public sealed partial class SwitchLogic
         {
             return Reject(ref e, RejectCode.RefundExceedsOriginal, RequestField.Amount);
         }
-        originalId = id;
+        originalId = original.Id;
+        originalBank = original.BankIndex;
+        payerAccount = original.Account;
         return true;
     }
 
@@ -407,18 +421,72 @@ public sealed partial class SwitchLogic
         }
         if (tx.Type == RequestType.Refund)
         {
-            return _transactions.TryFind(tx.OriginalId, out int index)
-                && _transactions[index].OrderNo.Equals(e.OriginalOrderNo);
+            return tx.OriginalOrderNo.Equals(e.OriginalOrderNo);
         }
         return bank is not null && tx.BankIndex == bank.Index && tx.Account.Equals(e.Account);
     }
 
-    /// <summary>The oldest retained transaction gives its slot to a new one; its order number is forgotten.</summary>
+    /// <summary>
+    /// The oldest retained transaction gives its slot to a new one and moves to the archive, where its order number
+    /// is still found; the archive may forget what is past the switch's memory of orders.
+    /// </summary>
     private void Evict(ref Transaction old)
     {
         if (!old.IsFinal) throw new InvalidOperationException($"logic: evicting {old.Id} which is not final");
-        bool removed = _orders.Remove(new ScopedKey(old.InstitutionIndex, old.OrderNo.Span));
+        var order = new ScopedKey(old.InstitutionIndex, old.OrderNo.Span);
+        bool removed = _orders.Remove(order);
         if (!removed) throw new InvalidOperationException($"logic: evicted {old.Id} had no order index entry");
+        _archive.Put(order, old);
+        _archive.ForgetBelow(OldestRememberedId);
+    }
+
+    /// <summary>Orders of transactions older than this are forgotten: the idempotency window.</summary>
+    private long OldestRememberedId => _transactions.LastId + 1 - _rules.OrderMemoryTransactions;
+
+    /// <summary>
+    /// An order the switch still remembers: retained (a ref to its slot), else archived (a ref to a copy; write a
+    /// change back with <see cref="ITransactionArchive.Put"/>), else a null ref. One lookup for every path that names
+    /// an order — repeats, queries, refunds — so none of them can execute or answer past what another one sees.
+    /// </summary>
+    private ref Transaction FindOrder(in ScopedKey order, out bool archived)
+    {
+        archived = false;
+        if (_orders.TryGetValue(order, out long id))
+        {
+            return ref _transactions.ById(id);
+        }
+        if (_archive.TryGet(order, out _archived) && _archived.Id >= OldestRememberedId)
+        {
+            if (!_archived.IsFinal || _archived.Id > _transactions.OldestRetainedId - 1)
+            {
+                throw new InvalidOperationException($"logic: archived {_archived.Id} is not final or is still retained");
+            }
+            archived = true;
+            return ref _archived;
+        }
+        return ref Unsafe.NullRef<Transaction>();
+    }
+
+    /// <summary>A refund's reservation or result, applied to its original payment wherever the original now is.</summary>
+    private void AdjustOriginal(ref Transaction refund, long reservedDeltaFen, long refundedDeltaFen)
+    {
+        var order = new ScopedKey(refund.InstitutionIndex, refund.OriginalOrderNo.Span);
+        ref Transaction original = ref FindOrder(order, out bool archived);
+        if (Unsafe.IsNullRef(ref original))
+        {
+            return; // past the switch's memory while the refund was in flight: nothing left to keep in step
+        }
+        if (original.Id != refund.OriginalId) throw new InvalidOperationException($"logic: refund {refund.Id} names {refund.OriginalId}, found {original.Id}");
+        original.RefundReservedFen += reservedDeltaFen;
+        original.RefundedFen += refundedDeltaFen;
+        if (original.RefundReservedFen < 0 || original.RefundedFen > original.AmountFen)
+        {
+            throw new InvalidOperationException($"logic: refunds of {original.Id} exceed it");
+        }
+        if (archived)
+        {
+            _archive.Put(order, original);
+        }
     }
 
     // ---------------------------------------------------------------- bank results
@@ -538,18 +606,9 @@ public sealed partial class SwitchLogic
             inst.ReservedDebitFen -= tx.AmountFen + tx.FeeFen;
             if (inst.ReservedDebitFen < 0) throw new InvalidOperationException($"logic: {inst.Config.Code} reserved debit below zero");
         }
-        if (tx.Type == RequestType.Refund && _transactions.TryFind(tx.OriginalId, out int originalIndex))
+        if (tx.Type == RequestType.Refund)
         {
-            ref Transaction original = ref _transactions[originalIndex];
-            original.RefundReservedFen -= tx.AmountFen;
-            if (succeeded)
-            {
-                original.RefundedFen += tx.AmountFen;
-            }
-            if (original.RefundReservedFen < 0 || original.RefundedFen > original.AmountFen)
-            {
-                throw new InvalidOperationException($"logic: refunds of {original.Id} exceed it");
-            }
+            AdjustOriginal(ref tx, reservedDeltaFen: -tx.AmountFen, refundedDeltaFen: succeeded ? tx.AmountFen : 0);
         }
 
         if (succeeded)

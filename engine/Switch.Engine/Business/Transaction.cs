@@ -36,6 +36,9 @@ public struct Transaction
     public int FollowUps;
     public bool Reversing;
     public Text32 OrderNo;
+    /// <summary>Refund: the order number of the payment it refunds (the original may have left memory for the archive,
+    /// where it is found by order number, not id).</summary>
+    public Text32 OriginalOrderNo;
     public Text32 Account;
     public Text32 Reason;
     public Text64 Echo;

@@ -29,6 +29,8 @@ public sealed record EngineOptions
     /// carried out before the restart; a host uses this only to rebuild derived views, such as outcome feeds.
     /// </summary>
     public Business.IOutputSink? ReplaySink { get; init; }
+    /// <summary>Memory and disk of the archive of transactions that left the retained table (under DataDirectory/archive).</summary>
+    public Archive.ArchiveSizing Archive { get; init; } = new();
     /// <summary>How long Dispose waits for accepted events to be journaled, applied and handed out.</summary>
     public int DrainTimeoutMs { get; init; } = 10_000;
 
@@ -40,6 +42,8 @@ public sealed record EngineOptions
         Require(MaxBatchSize >= 1 && MaxBatchSize <= InputRingSize, nameof(MaxBatchSize), "1 to InputRingSize");
         Require(TickIntervalMs is >= 0 and <= 60_000, nameof(TickIntervalMs), "0 to 60000");
         Require(DrainTimeoutMs is >= 0 and <= 600_000, nameof(DrainTimeoutMs), "0 to 600000");
+        Require(Archive is not null, nameof(Archive), "required");
+        Archive!.Validate();
     }
 
     private static void Require(bool ok, string field, string why)

@@ -1,3 +1,4 @@
+using Switch.Engine.Archive;
 using Switch.Engine.Business;
 using Switch.Engine.Events;
 using Switch.Journal;
@@ -17,6 +18,7 @@ public sealed class SwitchEngine : IDisposable
 
     private readonly EngineOptions _options;
     private readonly EventJournal _journal;
+    private readonly ITransactionArchive _archive;
     private readonly RingBuffer<InputEvent> _input;
     private readonly RingBuffer<OutputEvent> _output;
     private readonly BatchEventProcessor<InputEvent, JournalHandler> _journaler;
@@ -26,11 +28,12 @@ public sealed class SwitchEngine : IDisposable
     private readonly Timer? _ticker;
     private int _disposed;
 
-    private SwitchEngine(EngineOptions options, EventJournal journal, SwitchLogic logic, RecoveryReport recovery,
-        IEventHandler<OutputEvent> outputHandler)
+    private SwitchEngine(EngineOptions options, EventJournal journal, ITransactionArchive archive, SwitchLogic logic,
+        RecoveryReport recovery, IEventHandler<OutputEvent> outputHandler)
     {
         _options = options;
         _journal = journal;
+        _archive = archive;
         Logic = logic;
         Recovery = recovery;
         IWaitStrategy Wait() => options.Wait switch
@@ -76,10 +79,13 @@ public sealed class SwitchEngine : IDisposable
         Directory.CreateDirectory(options.DataDirectory);
         // The genesis record holds the whole configuration: allow it up to 256 KiB (ring events stay under 512 bytes).
         EventJournal journal = OpenJournal(options.DataDirectory);
+        ITransactionArchive? archive = null;
         try
         {
+            // After the journal's lock is held (one writer per directory): the archive is derived, rebuilt by the replay.
+            archive = FasterTransactionArchive.Create(Path.Combine(options.DataDirectory, "archive"), options.Archive);
             IOutputSink replaySink = options.ReplaySink ?? new DiscardingSink();
-            var replay = new ReplayVisitor(c => new SwitchLogic(c, replaySink));
+            var replay = new ReplayVisitor(c => new SwitchLogic(c, replaySink, archive));
             long records = journal.Replay(replay);
             SwitchLogic logic;
             bool configFromJournal = replay.Logic is not null;
@@ -93,7 +99,7 @@ public sealed class SwitchEngine : IDisposable
                 }
                 journal.Append(genesis);
                 journal.Commit();
-                logic = new SwitchLogic(config, new DiscardingSink());
+                logic = new SwitchLogic(config, new DiscardingSink(), archive);
             }
             else
             {
@@ -102,10 +108,11 @@ public sealed class SwitchEngine : IDisposable
             bool configDiffers = configFromJournal && !config.ToJsonUtf8().AsSpan().SequenceEqual(replay.GenesisConfig!.ToJsonUtf8());
             var recovery = new RecoveryReport(records, replay.EventsReplayed, configFromJournal, configDiffers,
                 logic.Transactions.LastId, CountUnresolved(logic));
-            return new SwitchEngine(options, journal, logic, recovery, outputHandler ?? new DiscardingOutputHandler());
+            return new SwitchEngine(options, journal, archive, logic, recovery, outputHandler ?? new DiscardingOutputHandler());
         }
         catch
         {
+            archive?.Dispose();
             journal.Dispose();
             throw;
         }
@@ -225,6 +232,7 @@ public sealed class SwitchEngine : IDisposable
             }
         }
         _journal.Dispose();
+        _archive.Dispose();
     }
 
     internal static EventJournal OpenJournal(string dataDirectory) => EventJournal.Open(new JournalOptions

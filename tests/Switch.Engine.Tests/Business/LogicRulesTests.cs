@@ -446,7 +446,9 @@ public sealed class LogicRulesTests
         AssertReject(h.Pay("P16", 100), RejectCode.TransactionTableFull, RequestField.None);
         h.BankAnswer(1, BankOperation.Debit, BankReply.Succeeded);
         Single(h.Pay("P16", 100), OutputKind.BankRequest);
-        Assert.False(h.Logic.TryGetOrder("ALIPAY", "P0", out _)); // evicted: its slot went to P16
+        Assert.False(h.Logic.Transactions.TryFind(1, out _)); // evicted: its slot went to P16
+        Assert.True(h.Logic.TryGetOrder("ALIPAY", "P0", out Transaction archived)); // still known, from the archive
+        Assert.Equal((1L, TransactionStatus.Succeeded), (archived.Id, archived.Status));
         Assert.True(h.Logic.TryGetOrder("ALIPAY", "P1", out _));
     }
 
@@ -459,17 +461,6 @@ public sealed class LogicRulesTests
         Assert.Equal(2 + 3_999_999, inst.FeeFen(RequestType.AgreementPayment, 4_999_999_999));
     }
 
-    private static void AssertReject(List<OutputEvent> outputs, RejectCode code, RequestField field)
-    {
-        if (code == RejectCode.None)
-        {
-            return;
-        }
-        OutputEvent answer = Assert.Single(outputs);
-        Assert.Equal(OutputKind.Answer, answer.Kind);
-        Assert.Equal(code, answer.Reject);
-        Assert.Equal(field, answer.RejectField);
-    }
 }
 
 internal static class LogicHarnessExtensions

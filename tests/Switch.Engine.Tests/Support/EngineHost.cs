@@ -84,5 +84,7 @@ public static class EngineTestOptions
         TickIntervalMs = 0,
         Clock = clock,
         Wait = WaitKind.Blocking,
+        // A small archive: evicted transactions reach its disk pages in tests, and many engines start at once.
+        Archive = Switch.Engine.Archive.ArchiveSizing.Small,
     };
 }

@@ -12,7 +12,8 @@ public sealed class LogicHarness
     public long NowUs = StartUs;
     private long _correlation;
 
-    public LogicHarness(SwitchConfig? config = null) => Logic = new SwitchLogic(config ?? TestConfigs.Small(), Sink);
+    public LogicHarness(SwitchConfig? config = null, ITransactionArchive? archive = null) =>
+        Logic = new SwitchLogic(config ?? TestConfigs.Small(), Sink, archive);
 
     /// <summary>The last event applied, stamped: what the journal would hold (for replay tests).</summary>
     public InputEvent LastApplied;
@@ -126,6 +127,19 @@ public sealed class LogicHarness
     {
         OutputEvent request = Single(Pay(orderNo, amountFen, institution), OutputKind.BankRequest);
         return Single(BankAnswer(request.TransactionId, BankOperation.Debit, reply), OutputKind.Answer);
+    }
+
+    /// <summary>The request was refused with this code and field, and nothing else came out.</summary>
+    public static void AssertReject(List<OutputEvent> outputs, RejectCode code, RequestField field)
+    {
+        if (code == RejectCode.None)
+        {
+            return;
+        }
+        OutputEvent answer = Assert.Single(outputs);
+        Assert.Equal(OutputKind.Answer, answer.Kind);
+        Assert.Equal(code, answer.Reject);
+        Assert.Equal(field, answer.RejectField);
     }
 
     public static OutputEvent Single(List<OutputEvent> outputs, OutputKind kind)

@@ -1,0 +1,172 @@
+using FASTER.core;
+using Switch.Engine.Business;
+
+namespace Switch.Engine.Archive;
+
+/// <summary>How much memory and disk the archive may use.</summary>
+public sealed record ArchiveSizing
+{
+    /// <summary>The hash index: 64-byte buckets of 7 entries; 64 MiB indexes about 7 million orders without chains.</summary>
+    public long IndexBytes { get; init; } = 64L << 20;
+    /// <summary>The newest archived records kept in memory (a repeat or refund of a recent order reads no disk).</summary>
+    public long MemoryBytes { get; init; } = 256L << 20;
+    public long PageBytes { get; init; } = 4L << 20;
+    /// <summary>Files on disk are segments of this size; forgetting old orders deletes whole segments.</summary>
+    public long SegmentBytes { get; init; } = 256L << 20;
+    /// <summary>How often the log's position is noted for forgetting: disk is freed in steps of this many transactions.</summary>
+    public int MarkEveryTransactions { get; init; } = 1 << 16;
+
+    public static ArchiveSizing Small { get; } = new()
+    {
+        IndexBytes = 1L << 16, MemoryBytes = 1L << 16, PageBytes = 1L << 12, SegmentBytes = 1L << 16, MarkEveryTransactions = 1 << 10,
+    };
+
+    public void Validate()
+    {
+        static void Require(bool ok, string what)
+        {
+            if (!ok) throw new ArgumentException($"archive sizing: {what}");
+        }
+        static bool PowerOfTwo(long v) => v > 0 && (v & (v - 1)) == 0;
+        Require(PowerOfTwo(IndexBytes) && IndexBytes >= 64, "indexBytes must be a power of two of at least 64");
+        Require(PowerOfTwo(PageBytes) && PageBytes >= 1L << 12, "pageBytes must be a power of two of at least 4 KiB");
+        Require(PowerOfTwo(MemoryBytes) && MemoryBytes >= 2 * PageBytes, "memoryBytes must be a power of two of at least two pages");
+        Require(PowerOfTwo(SegmentBytes) && SegmentBytes >= PageBytes, "segmentBytes must be a power of two of at least one page");
+        Require(MarkEveryTransactions is >= 1 and <= 1 << 30, "markEveryTransactions must be 1 to 2^30");
+    }
+}
+
+/// <summary>
+/// The transaction archive on FASTER's key-value store: the newest records in memory, the rest in segment files
+/// under the data directory, found through an in-memory hash index. It is derived state, rebuilt by the start-up
+/// replay, so it starts empty (its directory is cleared) and needs no checkpoints. Only the logic thread uses it.
+/// A read of a record that left memory waits for the disk on the logic thread: rare (a repeat, query or refund of an
+/// old order), and the price of never executing an order twice. Forgetting drops whole segment files once every
+/// record in them is past the logic's memory, so disk use is bounded by that horizon.
+/// </summary>
+public sealed class FasterTransactionArchive : ITransactionArchive
+{
+    /// <summary>Where the log stood when each run of <see cref="ArchiveSizing.MarkEveryTransactions"/> archived transactions began.</summary>
+    private readonly Queue<(long FirstId, long Address)> _marks = new();
+    private readonly int _markEvery;
+    /// <summary>A bound on the marks: past it the oldest is dropped (forgetting becomes coarser, never wrong).</summary>
+    private const int MaxMarks = 1 << 16;
+
+    private readonly IDevice _device;
+    private readonly FasterKV<ScopedKey, Transaction> _store;
+    private readonly ClientSession<ScopedKey, Transaction, Transaction, Transaction, Empty, SimpleFunctions<ScopedKey, Transaction>> _session;
+    private long _puts;
+    private long _lastPutId;
+
+    private FasterTransactionArchive(IDevice device, FasterKV<ScopedKey, Transaction> store, int markEvery)
+    {
+        _markEvery = markEvery;
+        _device = device;
+        _store = store;
+        _session = store.For(new SimpleFunctions<ScopedKey, Transaction>()).NewSession<SimpleFunctions<ScopedKey, Transaction>>();
+    }
+
+    /// <summary>Disk reads so far (records that had left memory): a figure for operators and tests.</summary>
+    public long DiskReads { get; private set; }
+    public long BeginAddress => _store.Log.BeginAddress;
+    public long TailAddress => _store.Log.TailAddress;
+
+    /// <summary>Creates an empty archive in <paramref name="directory"/>, deleting what an earlier run left there.</summary>
+    public static FasterTransactionArchive Create(string directory, ArchiveSizing sizing)
+    {
+        sizing.Validate();
+        if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        Directory.CreateDirectory(directory);
+        IDevice device = Devices.CreateLogDevice(Path.Combine(directory, "archive.log"), preallocateFile: false, deleteOnClose: true);
+        try
+        {
+            var store = new FasterKV<ScopedKey, Transaction>(new FasterKVSettings<ScopedKey, Transaction>
+            {
+                IndexSize = sizing.IndexBytes,
+                LogDevice = device,
+                PageSize = sizing.PageBytes,
+                MemorySize = sizing.MemoryBytes,
+                SegmentSize = sizing.SegmentBytes,
+                EqualityComparer = new OrderComparer(),
+            });
+            return new FasterTransactionArchive(device, store, sizing.MarkEveryTransactions);
+        }
+        catch
+        {
+            device.Dispose();
+            throw;
+        }
+    }
+
+    public void Put(in ScopedKey order, in Transaction tx)
+    {
+        if (tx.Id <= 0) throw new ArgumentException("archive: a transaction without an id", nameof(tx));
+        if (tx.Id > _lastPutId)
+        {
+            // A new transaction (not a refund updating its original): mark the log now and then for ForgetBelow.
+            if (_puts % _markEvery == 0)
+            {
+                if (_marks.Count == MaxMarks) _marks.Dequeue();
+                _marks.Enqueue((tx.Id, _store.Log.TailAddress));
+            }
+            _puts++;
+            _lastPutId = tx.Id;
+        }
+        ScopedKey key = order;
+        Transaction value = tx;
+        Status status = _session.Upsert(ref key, ref value);
+        if (status.IsFaulted || status.IsPending) throw new InvalidOperationException($"archive: upsert of {tx.Id} ended {status}");
+    }
+
+    public bool TryGet(in ScopedKey order, out Transaction tx)
+    {
+        ScopedKey key = order;
+        Transaction input = default;
+        tx = default;
+        Status status = _session.Read(ref key, ref input, ref tx, Empty.Default, 0);
+        if (status.IsPending)
+        {
+            DiskReads++;
+            _session.CompletePendingWithOutputs(out CompletedOutputIterator<ScopedKey, Transaction, Transaction, Transaction, Empty> outputs, wait: true);
+            using (outputs)
+            {
+                if (!outputs.Next()) throw new InvalidOperationException("archive: a pending read completed with no output");
+                status = outputs.Current.Status;
+                tx = outputs.Current.Output;
+            }
+        }
+        if (status.IsFaulted) throw new InvalidOperationException($"archive: read ended {status}");
+        return status.Found;
+    }
+
+    public void ForgetBelow(long id)
+    {
+        // A segment may go once a later mark's run starts at or below the horizon: every record before that mark's
+        // address was written before transaction FirstId was archived, and so belongs to an older transaction.
+        long until = 0;
+        while (_marks.TryPeek(out var mark) && mark.FirstId <= id)
+        {
+            until = mark.Address;
+            _marks.Dequeue();
+        }
+        if (until > _store.Log.BeginAddress)
+        {
+            _store.Log.ShiftBeginAddress(until, snapToPageStart: true, truncateLog: true);
+        }
+    }
+
+    public void Dispose()
+    {
+        _session.Dispose();
+        _store.Dispose();
+        _device.Dispose();
+    }
+
+    /// <summary>The same hash in every process (FASTER's index must agree with itself only, but one hash for one key
+    /// keeps the order index and the archive alike).</summary>
+    private sealed class OrderComparer : IFasterEqualityComparer<ScopedKey>
+    {
+        public long GetHashCode64(ref ScopedKey key) => (long)key.Hash64();
+        public bool Equals(ref ScopedKey k1, ref ScopedKey k2) => k1.Equals(k2);
+    }
+}
