@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using Switch.Engine.Archive;
 using Switch.Engine.Business;
 using Switch.Engine.Events;
 
@@ -6,7 +7,8 @@ namespace Switch.Benchmarks.Engine;
 
 /// <summary>
 /// The business logic alone, on one thread: an agreement payment followed by its bank success, two events.
-/// The table is smaller than the run, so eviction of old transactions is part of the steady state.
+/// The table is smaller than the run, so eviction of old transactions to the archive (FASTER on disk, as in the
+/// engine) is part of the steady state.
 /// Reported per event (OperationsPerInvoke counts events).
 /// </summary>
 [MemoryDiagnoser]
@@ -18,6 +20,8 @@ public class LogicBenchmarks
     [Params(1 << 14, 1 << 20)]
     public int TableCapacity;
     private SwitchLogic _logic = null!;
+    private FasterTransactionArchive _archive = null!;
+    private string _archiveDirectory = "";
     private InputEvent _request;
     private InputEvent _result;
     private long _n;
@@ -25,12 +29,21 @@ public class LogicBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _logic = new SwitchLogic(BenchConfigs.Busy(transactionCapacity: TableCapacity), new DiscardingSink());
+        _archiveDirectory = Path.Combine(Path.GetTempPath(), "switch-bench-archive-" + Guid.NewGuid().ToString("N"));
+        _archive = FasterTransactionArchive.Create(_archiveDirectory, new ArchiveSizing());
+        _logic = new SwitchLogic(BenchConfigs.Busy(transactionCapacity: TableCapacity), new DiscardingSink(), _archive);
         _result.Kind = EventKind.BankResult;
         _result.Operation = BankOperation.Debit;
         _result.Reply = BankReply.Succeeded;
         // Warm the table past one full lap so every later payment evicts an old one.
         PaymentThenSuccess(TableCapacity + 1_000);
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _archive.Dispose();
+        Directory.Delete(_archiveDirectory, recursive: true);
     }
 
     [Benchmark(OperationsPerInvoke = 2 * PaymentsPerInvoke)]
