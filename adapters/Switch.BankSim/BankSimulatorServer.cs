@@ -34,12 +34,14 @@ public sealed class BankSimulatorServer : IAsyncDisposable
 
     /// <summary>Validates the options (ArgumentException naming the field) and starts listening on 127.0.0.1.</summary>
     /// <param name="onHandlerException">Told about handler failures the peer saw only as UNKNOWN; null ignores them.</param>
+    /// <param name="ledger">The bank's books, when this endpoint shares them (another data centre of the bank, or this
+    /// endpoint restarted: a bank's front end going down loses no record); null starts empty books of its own.</param>
     public static async Task<BankSimulatorServer> StartAsync(BankSimulatorOptions options,
-        Action<string, Exception>? onHandlerException = null, CancellationToken cancellationToken = default)
+        Action<string, Exception>? onHandlerException = null, CancellationToken cancellationToken = default, BankLedger? ledger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        var ledger = new BankLedger(options.MaxLedgerEntries);
+        ledger ??= new BankLedger(options.MaxLedgerEntries);
         var stopping = new CancellationTokenSource();
         try
         {

@@ -86,6 +86,13 @@ internal sealed class SimulatedBank
         {
             case BankOperation.Debit or BankOperation.Credit:
             {
+                // Only a new id can meet a system failure: one already recorded is answered as recorded, or the
+                // switch could be told FAILED about money that moved.
+                if (Options.SystemErrorRate > 0 && !Ledger.TryGet(id, out _) && _dice.Chance(Options.SystemErrorRate))
+                {
+                    Ledger.CountSystemError();
+                    return Failed(id, operation, BankReasons.SystemError);
+                }
                 string? decline = _dice.Decline(Options.FailureRate);
                 var kind = Ledger.Execute(id, operation, request.AmountFen, request.Account, decline, nowUtc, out var entry);
                 switch (kind)
