@@ -111,6 +111,36 @@ public sealed class BankSimUnaryTests
     }
 
     [Fact]
+    public async Task The_behaviour_changes_while_serving_from_the_next_request_and_only_latency_and_rates_may_change()
+    {
+        await using var bank = await BankUnderTest.StartAsync(new BankSimulatorOptions { Seed = 4 });
+        Assert.Equal(BankReply.Succeeded, (await bank.CallAsync(BankEndpointMethods.Debit, Requests.Debit(41))).Reply);
+
+        bank.Server.Reconfigure(o => o with { SystemErrorRate = 1.0 });
+        var failing = await bank.CallAsync(BankEndpointMethods.Debit, Requests.Debit(42));
+        Assert.Equal((BankReply.Failed, BankReasons.SystemError), (failing.Reply, failing.Reason));
+
+        bank.Server.Reconfigure(o => o with { SystemErrorRate = 0, Latency = new LatencyModel.Fixed(1_000) });
+        var late = await Assert.ThrowsAsync<RpcException>(() =>
+            bank.CallAsync(BankEndpointMethods.Debit, Requests.Debit(43), timeout: TimeSpan.FromMilliseconds(100)));
+        Assert.Equal(StatusCode.DeadlineExceeded, late.StatusCode);
+
+        bank.Server.Reconfigure(o => o with { Latency = LatencyModel.Immediate });
+        Assert.Equal(BankReply.Succeeded, (await bank.CallAsync(BankEndpointMethods.Debit, Requests.Debit(44))).Reply);
+        Assert.Equal((0.0, LatencyModel.Immediate), (bank.Server.Options.SystemErrorRate, bank.Server.Options.Latency));
+
+        var port = Assert.Throws<BankOptionException>(() => bank.Server.Reconfigure(o => o with { Port = o.Port + 1 }));
+        Assert.Equal("Port", port.ParamName);
+        var seed = Assert.Throws<BankOptionException>(() => bank.Server.Reconfigure(o => o with { Seed = 99 }));
+        Assert.Equal("Seed", seed.ParamName);
+        Assert.Throws<BankOptionException>(() => bank.Server.Reconfigure(o => o with { FailureRate = 2 }));
+        Assert.Equal(0, bank.Server.Options.FailureRate); // a refused change changes nothing
+
+        await Requests.Eventually(() => bank.Ledger.Counts.RefusedLate == 1, "the slow debit refused as late");
+        Assert.Equal([41L, 44L], bank.Ledger.Snapshot().Select(e => e.TransactionId));
+    }
+
+    [Fact]
     public async Task Endpoints_on_one_ledger_answer_for_each_other_and_a_restarted_one_keeps_its_records()
     {
         await using var dc1 = await BankUnderTest.StartAsync();
