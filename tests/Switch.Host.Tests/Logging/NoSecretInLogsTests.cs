@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using Switch.Contracts.V1;
 using Switch.Grpc;
@@ -47,7 +46,7 @@ public sealed class NoSecretInLogsTests : IDisposable
                 // One endpoint where nothing listens: the connector has something to say about it.
                 Banks = demo.Switch.Banks.Select((b, index) => index != 0 ? b : b with
                 {
-                    Endpoints = [b.Endpoints[0], b.Endpoints[1] with { Address = $"http://127.0.0.1:{FreePort()}" }],
+                    Endpoints = [b.Endpoints[0], b.Endpoints[1] with { Address = Operator.OperatorTestKit.ClosedAddress() }],
                 }).ToList(),
             },
         };
@@ -151,12 +150,5 @@ public sealed class NoSecretInLogsTests : IDisposable
         var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/WhoAmI") { Content = new StringContent("{}") };
         request.Headers.TryAddWithoutValidation(AdminMethods.OperatorKeyHeader, key);
         return http.SendAsync(request);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
