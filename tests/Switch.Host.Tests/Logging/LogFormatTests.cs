@@ -70,13 +70,19 @@ public sealed class LogFormatTests
             string value = text.ToString();
             string line = Log.Format(At, "warn", "fuzz", value, [("value", value)]);
             LogRecord? record = LogRecord.TryParse(line);
-            Assert.True(record is not null, $"case {i}: not a record: {line}");
-            Assert.Equal(4 + 1, record!.Fields.Count);
-            Assert.Equal(value, record["value"]);
-            Assert.Equal(value, record.Message);
-            Assert.DoesNotContain('\n', line);
+            // Checked by hand: an assertion message built for each of the cases would cost more than the cases.
+            if (record is null || record.Fields.Count != 5 || record["value"] != value || record.Message != value || line.Contains('\n'))
+            {
+                Assert.Fail($"case {i}: value {Escaped(value)} gave {line}");
+            }
         }
+        Reliability.ReliabilityReport.Record("security", "log injection",
+            $"{Cases:N0} random values (seed 7) of up to 24 characters from quotes, backslashes, '=', spaces, CR, LF, tab, NUL, DEL, " +
+            $"NEL, U+2028/9, surrogates, CJK, written as a field and as the message of a log record ({HostileValues.Count} crafted ones apart)",
+            "every line one record with exactly its fields, no line break in it, each value read back exactly");
     }
+
+    private static string Escaped(string value) => string.Concat(value.Select(c => c is >= ' ' and <= '~' ? c.ToString() : $"\\u{(int)c:x4}"));
 
     [Fact]
     public void Plain_values_stay_bare_and_readable()
