@@ -3,6 +3,7 @@ using System.Text.Json;
 using Switch.Contracts.V1;
 using Switch.Grpc;
 using Switch.Grpc.Client;
+using Switch.Engine.Business;
 using Switch.Host.Configuration;
 using Switch.Host.Tests.EndToEnd;
 using Switch.Host.Tests.Reliability;
@@ -58,9 +59,12 @@ public sealed class NoSecretInLogsTests : IDisposable
         using (SwitchProcess process = SwitchProcess.Start(Path.Combine(_work, "data"), "--config", file))
         {
             Uri institution = await process.WaitForAddressAsync();
-            // The connector reports the endpoint nothing listens on (and routes nothing there from then on).
+            // The connector reports the endpoint nothing listens on, and the simulated ones of the bank paid below.
+            BankConfig paidBank = config.Switch.Banks[1];
             await Faults.FaultyBankRig.WaitUntilAsync(() => process.Records().Any(r => r.Event == "endpoint_unreachable"
                 && r["endpoint"] == config.Switch.Banks[0].Endpoints[1].Name), "the unreachable endpoint logged");
+            await Faults.FaultyBankRig.WaitUntilAsync(() => paidBank.Endpoints.All(e => process.Records().Any(r => r.Event == "endpoint_reachable"
+                && r["endpoint"] == e.Name)), "the paid bank's endpoints logged reachable");
             using var channel = GrpcChannel.ForAddress(institution);
             int n = 0;
             foreach ((string code, string key) in institutionKeys)
@@ -68,7 +72,8 @@ public sealed class NoSecretInLogsTests : IDisposable
                 for (int i = 0; i < 5; i++)
                 {
                     TransferResult paid = await channel.UnaryAsync(InstitutionMethods.AgreementPayment,
-                        RunningSwitch.Payment($"LOG-{code}-{i}", 100 + i, account: $"62220000{n++:D8}"), RunningSwitch.As(key));
+                        RunningSwitch.Payment($"LOG-{code}-{i}", 100 + i, bank: paidBank.Code.ToString("D3"), account: $"62220000{n++:D8}"),
+                        RunningSwitch.As(key));
                     Assert.Contains(paid.Status, new[] { TransactionStatus.Succeeded, TransactionStatus.Failed });
                     rightCalls++;
                 }
