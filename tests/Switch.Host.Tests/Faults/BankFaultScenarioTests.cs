@@ -36,7 +36,7 @@ public sealed class BankFaultScenarioTests
         Settled settled = await rig.SettleAndCheckAsync(sent);
         Assert.True(settled.Unknown > 0, "no payment was unknown at DC1's deadline");
         Assert.True(settled.DispatchedWhileOut > 0, "no payment was made while DC1's breaker was open");
-        Record(rig, "slow endpoint (latency past the deadline)",
+        Record(rig, traffic, "slow endpoint (latency past the deadline)",
             $"ICBC-DC1 turned to a fixed {latencyMs:N0} ms latency (deadline {BankTimeoutMs:N0} ms) under load", sent, settled);
     }
 
@@ -60,7 +60,7 @@ public sealed class BankFaultScenarioTests
         Assert.True(settled.DispatchedWhileOut > 0, "no payment was made while DC1 was unreachable");
         long back = rig.FaultyAudit().Last(e => e.Kind == "REACHABILITY" && e.Reachable).AtUnixUs;
         Assert.Contains(settled.Transactions, t => t.DispatchedUs > back && t.EndpointIndex == 0); // its share came back
-        Record(rig, "endpoint refusing connections",
+        Record(rig, traffic, "endpoint refusing connections",
             "ICBC-DC1 (100 to 300 ms away) stopped under load, its port refusing connections, then started again on it", sent, settled);
     }
 
@@ -90,7 +90,7 @@ public sealed class BankFaultScenarioTests
         Assert.Equal("BREAKER_HALF_OPEN", breaker[closed - 1]); // closed only from half-open
         long closedAt = rig.FaultyAudit().First(e => e.Kind == "BREAKER_CLOSED").AtUnixUs;
         Assert.Contains(settled.Transactions, t => t.DispatchedUs > closedAt && t.EndpointIndex == 0); // its share came back
-        Record(rig, "endpoint answering system errors",
+        Record(rig, traffic, "endpoint answering system errors",
             $"ICBC-DC1 answered every new payment FAILED/SYSTEM_ERROR ({systemErrors} of them) under load, then healed", sent, settled,
             $"breaker {string.Join(" → ", breaker.Select(k => k["BREAKER_".Length..].ToLowerInvariant()))}");
     }
@@ -112,7 +112,7 @@ public sealed class BankFaultScenarioTests
         Assert.True(unknownThenSucceeded > 0, "no unknown payment was found executed by the query");
         Assert.True(rig.FaultyBooks.Counts.Unanswered >= unknownThenSucceeded);
         Assert.True(settled.DispatchedWhileOut > 0, "no payment was made while DC1's breaker was open");
-        Record(rig, "endpoint that never answers",
+        Record(rig, traffic, "endpoint that never answers",
             "ICBC-DC1 executed every new payment and never replied, under load", sent, settled,
             $"{unknownThenSucceeded} unknown payments found executed by the query and made succeeded");
     }
@@ -141,19 +141,19 @@ public sealed class BankFaultScenarioTests
         Assert.True(reachability.Count(e => !e.Reachable) >= Flaps, $"{reachability.Count(e => !e.Reachable)} unreachable entries for {Flaps} stops");
         Assert.True(reachability.Count(e => e.Reachable) >= Flaps, $"{reachability.Count(e => e.Reachable)} reachable entries for {Flaps} restarts");
         Assert.True(settled.DispatchedWhileOut > 0, "no payment was made while DC1 was unreachable");
-        Record(rig, "flapping endpoint",
+        Record(rig, traffic, "flapping endpoint",
             $"ICBC-DC1 (100 to 300 ms away) stopped and restarted {rig.Restarts} times under load (its books kept, as a bank's are)", sent, settled,
             $"{reachability.Count} reachability changes audited");
     }
 
-    private static void Record(FaultyBankRig rig, string scenario, string fault, IReadOnlyList<Traffic.Sent> sent, Settled settled, string? more = null)
+    private static void Record(FaultyBankRig rig, Traffic traffic, string scenario, string fault, IReadOnlyList<Traffic.Sent> sent, Settled settled, string? more = null)
     {
         int faulty = sent.Count(s => s.Bank == FaultyBank);
         int healthy = sent.Count(s => s.Bank == HealthyBank);
         string breaker = $"DC1's breaker opened {rig.CountAudit("BREAKER_OPEN")} times";
         ReliabilityReport.Record("bank faults", scenario,
             string.Create(CultureInfo.InvariantCulture,
-                $"{fault}; ICBC-DC2 and bank ABC healthy; {faulty:N0} payments to ICBC and {healthy:N0} to ABC, open loop at about 66/s each, real switch host and simulators on loopback"),
+                $"{fault}; ICBC-DC2 and bank ABC healthy; {faulty:N0} payments to ICBC and {healthy:N0} to ABC in {traffic.Duration.TotalSeconds:F1} s, open loop, real switch host and simulators on loopback"),
             $"{settled.Summary(faulty)}; {breaker}{(more is null ? "" : "; " + more)}; ABC: all {healthy:N0} succeeded during the fault (measured {settled.HealthyLatency})");
     }
 }

@@ -300,6 +300,7 @@ internal sealed class Traffic
     private readonly Task[] _loops;
     private readonly int[] _answered = new int[2];
     private readonly int[] _banks;
+    private readonly long _startedTicks = Stopwatch.GetTimestamp();
 
     private Traffic(RunningSwitch sw, int[] banks)
     {
@@ -324,9 +325,13 @@ internal sealed class Traffic
         }
     }
 
+    /// <summary>How long payments were sent for (set by <see cref="StopAsync"/>).</summary>
+    public TimeSpan Duration { get; private set; }
+
     /// <summary>Stops sending, waits for every outstanding answer, and returns every payment sent.</summary>
     public async Task<IReadOnlyList<Sent>> StopAsync()
     {
+        Duration = Stopwatch.GetElapsedTime(_startedTicks);
         _stop.Cancel();
         await Task.WhenAll(_loops);
         Task<Sent>[] calls;
