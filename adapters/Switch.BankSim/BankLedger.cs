@@ -43,12 +43,16 @@ public readonly record struct BankLedgerEntry(
 /// <param name="Invalid">Malformed requests refused.</param>
 /// <param name="Reversals">Reverse requests executed.</param>
 /// <param name="Abandoned">Accepted, then dropped because the caller went away before they were due.</param>
+/// <param name="SystemErrors">Answered FAILED/SYSTEM_ERROR by SystemErrorRate (not recorded, not executed).</param>
 public readonly record struct BankLedgerCounts(
-    long Executed, long Failed, long Busy, long Unanswered, long RefusedLate, long Invalid, long Reversals, long Abandoned);
+    long Executed, long Failed, long Busy, long Unanswered, long RefusedLate, long Invalid, long Reversals, long Abandoned,
+    long SystemErrors);
 
 /// <summary>
 /// The bank's record per switch transaction id. Thread-safe: ids are spread over lock stripes so that
-/// streams executing different transactions rarely meet. Idempotent: an id executes at most once.
+/// streams executing different transactions rarely meet. Idempotent: an id executes at most once. One ledger may
+/// serve several endpoints (a bank's data centres in front of one core system, or an endpoint restarted): pass it
+/// to each <see cref="BankSimulatorServer.StartAsync"/>, so any of them answers a query about what another executed.
 /// </summary>
 public sealed class BankLedger
 {
@@ -57,7 +61,7 @@ public sealed class BankLedger
     private readonly Stripe[] _stripes = new Stripe[StripeCount];
     private readonly int _maxEntries;
     private int _entryCount;
-    private long _executed, _failed, _busy, _unanswered, _refusedLate, _invalid, _reversals, _abandoned;
+    private long _executed, _failed, _busy, _unanswered, _refusedLate, _invalid, _reversals, _abandoned, _systemErrors;
 
     public BankLedger(int maxEntries = 16 * 1024 * 1024)
     {
@@ -71,7 +75,7 @@ public sealed class BankLedger
     public BankLedgerCounts Counts => new(
         Interlocked.Read(ref _executed), Interlocked.Read(ref _failed), Interlocked.Read(ref _busy),
         Interlocked.Read(ref _unanswered), Interlocked.Read(ref _refusedLate), Interlocked.Read(ref _invalid),
-        Interlocked.Read(ref _reversals), Interlocked.Read(ref _abandoned));
+        Interlocked.Read(ref _reversals), Interlocked.Read(ref _abandoned), Interlocked.Read(ref _systemErrors));
 
     public bool TryGet(long transactionId, out BankLedgerEntry entry)
     {
@@ -167,6 +171,7 @@ public sealed class BankLedger
     internal void CountRefusedLate() => Interlocked.Increment(ref _refusedLate);
     internal void CountInvalid() => Interlocked.Increment(ref _invalid);
     internal void CountAbandoned(int count) => Interlocked.Add(ref _abandoned, count);
+    internal void CountSystemError() => Interlocked.Increment(ref _systemErrors);
 
     private Stripe StripeOf(long transactionId) => _stripes[(int)((ulong)transactionId * 0x9E3779B97F4A7C15UL >> 58)];
 

@@ -11,6 +11,10 @@ public static class BankReasons
     /// <summary>Over twice its capacity: nothing executed, worth retrying later.</summary>
     public const string BankBusy = "BANK_BUSY";
 
+    /// <summary>The bank's own systems failed (SystemErrorRate): nothing executed; the switch's breaker counts it
+    /// against the endpoint, unlike a decline.</summary>
+    public const string SystemError = "SYSTEM_ERROR";
+
     /// <summary>The transaction was reversed (or its reversal arrived before it).</summary>
     public const string Reversed = "REVERSED";
 

@@ -21,6 +21,12 @@ public sealed record BankSimulatorOptions
     public double NoAnswerRate { get; init; }
 
     /// <summary>
+    /// Share of new debits and credits the bank's own systems fail: answered FAILED/SYSTEM_ERROR at once, not
+    /// executed, not recorded (a fault of the endpoint, not a decline of the customer); 0..1.
+    /// </summary>
+    public double SystemErrorRate { get; init; }
+
+    /// <summary>
     /// Requests per second the bank handles at its normal latency; 0 = unlimited. Between 1x and 2x the bank
     /// adds a queueing delay growing with the overload; past 2x it declines debits and credits with BANK_BUSY.
     /// </summary>
@@ -55,6 +61,7 @@ public sealed record BankSimulatorOptions
         if (Latency.Problem() is { } problem) throw new BankOptionException(nameof(Latency), $"{nameof(Latency)}: {problem}.");
         Require(FailureRate is >= 0 and <= 1, nameof(FailureRate), "must be between 0 and 1", FailureRate);
         Require(NoAnswerRate is >= 0 and <= 1, nameof(NoAnswerRate), "must be between 0 and 1", NoAnswerRate);
+        Require(SystemErrorRate is >= 0 and <= 1, nameof(SystemErrorRate), "must be between 0 and 1", SystemErrorRate);
         Require(CapacityTps is >= 0 and <= MaxCapacityTps, nameof(CapacityTps), $"must be between 0 (unlimited) and {MaxCapacityTps}", CapacityTps);
         if (BankCodes is null) throw new BankOptionException(nameof(BankCodes), $"{nameof(BankCodes)} must not be null.");
         foreach (int code in BankCodes)
@@ -78,7 +85,7 @@ public sealed record BankSimulatorOptions
         string capacity = CapacityTps == 0 ? "unlimited" : CapacityTps.ToString(CultureInfo.InvariantCulture);
         string codes = BankCodes.Count == 0 ? "" : $", bank-codes {string.Join(',', BankCodes)}";
         return string.Create(CultureInfo.InvariantCulture,
-            $"latency {Latency}, failure-rate {FailureRate}, no-answer-rate {NoAnswerRate}, capacity-tps {capacity}, seed {Seed}{codes}");
+            $"latency {Latency}, failure-rate {FailureRate}, no-answer-rate {NoAnswerRate}, system-error-rate {SystemErrorRate}, capacity-tps {capacity}, seed {Seed}{codes}");
     }
 }
 

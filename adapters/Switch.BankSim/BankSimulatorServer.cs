@@ -16,30 +16,44 @@ public sealed class BankSimulatorServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping;
     private int _disposed;
 
-    private BankSimulatorServer(GrpcServer server, CancellationTokenSource stopping, BankSimulatorOptions options, BankLedger ledger)
+    private readonly SimulatedBank _bank;
+
+    private BankSimulatorServer(GrpcServer server, CancellationTokenSource stopping, SimulatedBank bank)
     {
         _server = server;
         _stopping = stopping;
-        Options = options;
-        Ledger = ledger;
+        _bank = bank;
     }
 
     /// <summary>The bound address, e.g. http://127.0.0.1:7101 (the real port when 0 was asked for).</summary>
     public Uri Address => _server.Address;
 
-    public BankSimulatorOptions Options { get; }
+    /// <summary>The behaviour now (the options started with, as changed by <see cref="Reconfigure"/>).</summary>
+    public BankSimulatorOptions Options => _bank.Options;
 
     /// <summary>The bank's own record, for comparing with the switch's.</summary>
-    public BankLedger Ledger { get; }
+    public BankLedger Ledger => _bank.Ledger;
+
+    /// <summary>
+    /// Changes Latency and the rates while serving, from the next request on (connections stay up): an endpoint
+    /// turning slow, failing or silent, and healing. Any other field changed is a BankOptionException naming it.
+    /// </summary>
+    public void Reconfigure(Func<BankSimulatorOptions, BankSimulatorOptions> change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        _bank.Reconfigure(change(_bank.Options));
+    }
 
     /// <summary>Validates the options (ArgumentException naming the field) and starts listening on 127.0.0.1.</summary>
     /// <param name="onHandlerException">Told about handler failures the peer saw only as UNKNOWN; null ignores them.</param>
+    /// <param name="ledger">The bank's books, when this endpoint shares them (another data centre of the bank, or this
+    /// endpoint restarted: a bank's front end going down loses no record); null starts empty books of its own.</param>
     public static async Task<BankSimulatorServer> StartAsync(BankSimulatorOptions options,
-        Action<string, Exception>? onHandlerException = null, CancellationToken cancellationToken = default)
+        Action<string, Exception>? onHandlerException = null, CancellationToken cancellationToken = default, BankLedger? ledger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        var ledger = new BankLedger(options.MaxLedgerEntries);
+        ledger ??= new BankLedger(options.MaxLedgerEntries);
         var stopping = new CancellationTokenSource();
         try
         {
@@ -47,7 +61,7 @@ public sealed class BankSimulatorServer : IAsyncDisposable
             var router = new BankEndpointService(bank).Map(new GrpcRouter(new GrpcServerOptions { OnHandlerException = onHandlerException }));
             var server = await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Address = IPAddress.Loopback, Port = options.Port }, cancellationToken)
                 .ConfigureAwait(false);
-            return new BankSimulatorServer(server, stopping, options, ledger);
+            return new BankSimulatorServer(server, stopping, bank);
         }
         catch
         {

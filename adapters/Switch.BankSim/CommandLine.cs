@@ -18,6 +18,8 @@ public static class CommandLine
                                        or ACCOUNT_CLOSED, not executed; 0..1 (default 0).
           --no-answer-rate R           Share of debits/credits executed but never answered, so the switch times
                                        out and must query; 0..1 (default 0).
+          --system-error-rate R        Share of new debits/credits answered FAILED/SYSTEM_ERROR at once, not
+                                       executed: the endpoint failing, not a decline; 0..1 (default 0).
           --capacity-tps N             Requests per second at normal latency; 0 = unlimited (default). Up to 2x
                                        the bank adds queueing delay; past 2x it answers FAILED/BANK_BUSY.
           --max-queueing-delay-ms N    Queueing delay added at 2x capacity (default 200).
@@ -64,6 +66,7 @@ public static class CommandLine
                     break;
                 case "--failure-rate": options = options with { FailureRate = Rate(name, value, ref error) }; break;
                 case "--no-answer-rate": options = options with { NoAnswerRate = Rate(name, value, ref error) }; break;
+                case "--system-error-rate": options = options with { SystemErrorRate = Rate(name, value, ref error) }; break;
                 case "--capacity-tps": options = options with { CapacityTps = Int(name, value, ref error) }; break;
                 case "--max-queueing-delay-ms": options = options with { MaxQueueingDelayMs = Int(name, value, ref error) }; break;
                 case "--seed": options = options with { Seed = Int(name, value, ref error) }; break;

@@ -18,7 +18,7 @@ internal sealed class SimulatedBank
 
     public SimulatedBank(BankSimulatorOptions options, BankLedger ledger, CancellationToken stopping)
     {
-        Options = options.Validate();
+        _options = options.Validate();
         Ledger = ledger;
         Stopping = stopping;
         _dice = new BankDice(options.Seed);
@@ -26,7 +26,32 @@ internal sealed class SimulatedBank
         _maxQueueingDelayTicks = options.MaxQueueingDelayMs * Stopwatch.Frequency / 1000;
     }
 
-    public BankSimulatorOptions Options { get; }
+    private BankSimulatorOptions _options;
+
+    /// <summary>The behaviour now; each request reads it once, so a change applies from the next request.</summary>
+    public BankSimulatorOptions Options => Volatile.Read(ref _options);
+
+    /// <summary>
+    /// Changes the behaviour while serving (an endpoint turning slow, failing or silent, then healing). Only
+    /// Latency and the rates may change: the rest is bound at start (socket, dice, capacity meter, queues).
+    /// </summary>
+    public void Reconfigure(BankSimulatorOptions next)
+    {
+        next.Validate();
+        BankSimulatorOptions now = Options;
+        Fixed(nameof(BankSimulatorOptions.Port), next.Port == now.Port);
+        Fixed(nameof(BankSimulatorOptions.Seed), next.Seed == now.Seed);
+        Fixed(nameof(BankSimulatorOptions.CapacityTps), next.CapacityTps == now.CapacityTps);
+        Fixed(nameof(BankSimulatorOptions.MaxQueueingDelayMs), next.MaxQueueingDelayMs == now.MaxQueueingDelayMs);
+        Fixed(nameof(BankSimulatorOptions.MaxPendingPerStream), next.MaxPendingPerStream == now.MaxPendingPerStream);
+        Fixed(nameof(BankSimulatorOptions.MaxLedgerEntries), next.MaxLedgerEntries == now.MaxLedgerEntries);
+        Volatile.Write(ref _options, next);
+
+        static void Fixed(string field, bool unchanged)
+        {
+            if (!unchanged) throw new BankOptionException(field, $"{field} cannot change while the endpoint runs (only Latency and the rates can).");
+        }
+    }
 
     public BankLedger Ledger { get; }
 
@@ -58,6 +83,7 @@ internal sealed class SimulatedBank
     public bool TryAdmit(BankRequest request, BankOperation operation, long nowTicks, out long delayTicks, out BankResponse? busy)
     {
         busy = null;
+        BankSimulatorOptions options = Options;
         long queueingTicks;
         if (!_capacity.TryAdmit(nowTicks, out queueingTicks))
         {
@@ -70,7 +96,7 @@ internal sealed class SimulatedBank
             }
             queueingTicks = _maxQueueingDelayTicks;
         }
-        double latencyMs = _dice.LatencyMs(Options.Latency);
+        double latencyMs = _dice.LatencyMs(options.Latency);
         delayTicks = queueingTicks + (long)(latencyMs * Stopwatch.Frequency / 1000);
         return true;
     }
@@ -82,16 +108,24 @@ internal sealed class SimulatedBank
     public BankResponse? Execute(BankRequest request, BankOperation operation, DateTime nowUtc)
     {
         long id = request.TransactionId;
+        BankSimulatorOptions options = Options;
         switch (operation)
         {
             case BankOperation.Debit or BankOperation.Credit:
             {
-                string? decline = _dice.Decline(Options.FailureRate);
+                // Only a new id can meet a system failure: one already recorded is answered as recorded, or the
+                // switch could be told FAILED about money that moved.
+                if (options.SystemErrorRate > 0 && !Ledger.TryGet(id, out _) && _dice.Chance(options.SystemErrorRate))
+                {
+                    Ledger.CountSystemError();
+                    return Failed(id, operation, BankReasons.SystemError);
+                }
+                string? decline = _dice.Decline(options.FailureRate);
                 var kind = Ledger.Execute(id, operation, request.AmountFen, request.Account, decline, nowUtc, out var entry);
                 switch (kind)
                 {
                     case BankLedger.ExecuteKind.Recorded:
-                        if (_dice.Chance(Options.NoAnswerRate))
+                        if (_dice.Chance(options.NoAnswerRate))
                         {
                             Ledger.CountUnanswered();
                             return null;

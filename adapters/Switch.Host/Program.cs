@@ -13,6 +13,7 @@ internal static class SwitchProgram
 {
     public static async Task<int> RunAsync(string[] args)
     {
+        Log log = Log.Console;
         HostConfig config;
         try
         {
@@ -20,7 +21,7 @@ internal static class SwitchProgram
         }
         catch (Exception e) when (e is ConfigException or ArgumentException or IOException)
         {
-            Console.Error.WriteLine($"switch: {e.Message}");
+            log.Error("config_refused", e.Message);
             return 2;
         }
         if (config is null) return 0; // --help
@@ -33,43 +34,50 @@ internal static class SwitchProgram
         long startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
-            host = await SwitchHost.StartAsync(config);
+            host = await SwitchHost.StartAsync(config, log);
         }
         catch (Exception e) when (e is ConfigException or IOException or InvalidDataException)
         {
-            Console.Error.WriteLine($"switch: cannot start: {e.Message}");
+            log.Error("start_failed", $"cannot start: {e.Message}");
             return 1;
         }
         await using (host)
         {
             var recovery = host.Engine.Recovery;
             string journal = Path.GetFullPath(config.DataDirectory);
-            double startMs = System.Diagnostics.Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds;
-            Console.WriteLine(recovery.ConfigFromJournal
-                ? $"switch: journal {journal}: recovered {recovery.EventsReplayed} events, {recovery.LastTransactionId} transactions, " +
-                  $"{recovery.Unresolved} unresolved (resolved by asking their banks), started in {startMs:F0} ms"
-                : $"switch: journal {journal}: new, started in {startMs:F0} ms");
+            long startMs = (long)System.Diagnostics.Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds;
+            if (recovery.ConfigFromJournal)
+            {
+                log.Info("journal_recovered", "journal recovered; unresolved transactions are resolved by asking their banks",
+                    ("journal", journal), ("events", recovery.EventsReplayed), ("transactions", recovery.LastTransactionId),
+                    ("unresolved", recovery.Unresolved), ("start_ms", startMs));
+            }
+            else
+            {
+                log.Info("journal_new", "new journal", ("journal", journal), ("start_ms", startMs));
+            }
             if (recovery.ConfigDiffers)
             {
-                Console.WriteLine("switch: note: the configuration differs from the journal's; the journal's participants and rules stay in force");
+                log.Warn("config_differs", "the configuration differs from the journal's; the journal's participants and rules stay in force");
             }
-            Console.WriteLine($"switch: institution API (gRPC, h2c) at {host.InstitutionAddress}");
-            Console.WriteLine($"switch: operator API (gRPC, h2c) at {host.AdminGrpcAddress}");
-            Console.WriteLine($"switch: operator dashboard, JSON API (/api/v1/) and /metrics (HTTP/1.1) at {host.AdminAddress}");
+            log.Info("listening", "institution API (gRPC, h2c)", ("api", "institution"), ("address", host.InstitutionAddress));
+            log.Info("listening", "operator API (gRPC, h2c)", ("api", "operator_grpc"), ("address", host.AdminGrpcAddress));
+            log.Info("listening", "operator dashboard, JSON API (/api/v1/) and /metrics (HTTP/1.1)", ("api", "operator_http"), ("address", host.AdminAddress));
             foreach (var sim in host.Simulators)
             {
-                Console.WriteLine($"switch: simulated bank endpoint at {sim.Address}");
+                log.Info("simulated_bank", "simulated bank endpoint", ("bank", string.Join(',', sim.Options.BankCodes)), ("address", sim.Address));
             }
+            // Only the embedded demo configuration has these: published test keys, printed so a newcomer can call it.
             foreach (var (code, key) in config.DemoApiKeys)
             {
-                Console.WriteLine($"switch: demo credentials: institution {code}, metadata x-api-key: {key}");
+                log.Info("demo_credentials", "demo configuration: a published test key", ("institution", code), ("header", "x-api-key"), ("key", key));
             }
             foreach (var (id, key) in config.DemoOperatorKeys)
             {
                 string role = config.Operators.First(o => o.Id == id).Role;
-                Console.WriteLine($"switch: demo credentials: operator {id} ({role}), header x-operator-key: {key}");
+                log.Info("demo_credentials", "demo configuration: a published test key", ("operator", id), ("role", role), ("header", "x-operator-key"), ("key", key));
             }
-            Console.WriteLine("switch: running; Ctrl-C or SIGTERM stops it gracefully");
+            log.Info("running", "Ctrl-C or SIGTERM stops it gracefully");
             try
             {
                 await Task.Delay(Timeout.Infinite, stop.Token);
@@ -77,9 +85,9 @@ internal static class SwitchProgram
             catch (OperationCanceledException)
             {
             }
-            Console.WriteLine("switch: stopping: no new calls, finishing in-flight bank work, committing the journal");
+            log.Info("stopping", "no new calls, finishing in-flight bank work, committing the journal");
         }
-        Console.WriteLine("switch: stopped");
+        log.Info("stopped", "stopped");
         return 0;
     }
 

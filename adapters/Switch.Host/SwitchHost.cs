@@ -66,8 +66,10 @@ public sealed class SwitchHost : IAsyncDisposable
     public IReadOnlyList<BankSimulatorServer> Simulators => _simulators;
     public BankConnector Connector => _connector;
 
-    public static async Task<SwitchHost> StartAsync(HostConfig config)
+    /// <param name="log">Where the host logs (reachability changes, clearing alerts, failed handlers); the console by default.</param>
+    public static async Task<SwitchHost> StartAsync(HostConfig config, Log? log = null)
     {
+        log ??= Log.Console;
         config.Validate();
         var simulators = new List<BankSimulatorServer>();
         SwitchEngine? engine = null;
@@ -106,7 +108,8 @@ public sealed class SwitchHost : IAsyncDisposable
             var answers = new AnswerRouter();
             var feeds = new OutcomeFeeds(config.Switch.Institutions.Count, config.FeedRetentionPerInstitution);
             // Clearing records and files are derived from the journal like the feeds: rebuilt by the same replay.
-            clearing = new ClearingRecorder(config.DataDirectory, config.ClearingRecordsRetentionDays * 86_400_000_000L);
+            clearing = new ClearingRecorder(config.DataDirectory, config.ClearingRecordsRetentionDays * 86_400_000_000L,
+                message => log.Alert("clearing_files_failed", message));
             // The audit log and routing view too: built from the audit outputs, replayed and then live.
             var audit = new AuditLog();
             var dispatcher = new OutputDispatcher(answers, feeds, clearing, audit);
@@ -136,12 +139,16 @@ public sealed class SwitchHost : IAsyncDisposable
                 }
                 return new Uri(given.Address);
             }
-            connector = new BankConnector(engine, running, AddressOf, config.MaxQueuedPerEndpoint, config.ProbeIntervalMs);
+            connector = new BankConnector(engine, running, AddressOf, config.MaxQueuedPerEndpoint, config.ProbeIntervalMs, log);
             dispatcher.Attach(connector);
 
             var auth = new ApiKeyAuthenticator(running, new AuthFailureLimiter(config.Limits));
             var gateway = new InstitutionGateway(engine, auth, answers, feeds, config.MaxInFlightPerStream, config.Limits);
-            var router = gateway.Map(new GrpcRouter(new GrpcServerOptions { MaxReceiveMessageBytes = MaxInstitutionMessageBytes }));
+            // A handler that throws is a bug: the caller sees UNKNOWN, the operators see this (type and message only:
+            // never the request, which could carry anything).
+            Action<string, Exception> handlerFailed = (method, e) =>
+                log.Error("handler_failed", "a call handler failed", ("method", method), ("error", $"{e.GetType().Name}: {e.Message}"));
+            var router = gateway.Map(new GrpcRouter(new GrpcServerOptions { MaxReceiveMessageBytes = MaxInstitutionMessageBytes, OnHandlerException = handlerFailed }));
             grpc = await GrpcServer.StartAsync(router, new GrpcEndpointOptions
             {
                 Address = IPAddress.Parse(config.ListenAddress),
@@ -161,7 +168,7 @@ public sealed class SwitchHost : IAsyncDisposable
             IClock clock = SystemClock.Instance;
             var operations = new AdminOperations(engine, answers, audit, stats, watch, clock);
             var service = new AdminService(new OperatorAuthenticator(config.Operators), operations, new ClearingOperations(desk));
-            adminGrpc = await GrpcServer.StartAsync(service.Map(new GrpcRouter(new GrpcServerOptions { MaxReceiveMessageBytes = MaxAdminMessageBytes })),
+            adminGrpc = await GrpcServer.StartAsync(service.Map(new GrpcRouter(new GrpcServerOptions { MaxReceiveMessageBytes = MaxAdminMessageBytes, OnHandlerException = handlerFailed })),
                 new GrpcEndpointOptions { Address = IPAddress.Parse(config.ListenAddress), Port = config.AdminGrpcPort });
             adminWeb = await AdminWebServer.StartAsync(IPAddress.Parse(config.ListenAddress), config.AdminPort, service,
                 new MetricsWriter(engine, audit, stats, watch, clock), new DashboardAssets(typeof(SwitchHost).Assembly));

@@ -2,10 +2,10 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Switch.Contracts.V1;
 using Switch.Grpc;
 using Switch.Grpc.Client;
+using Switch.Host;
 using Switch.Host.Configuration;
 
 namespace Switch.LoadGen;
@@ -38,7 +38,7 @@ public sealed record SwitchSetup
 /// The real switch (the built Switch.Host.dll next to this program) as a child process on loopback, on a fresh
 /// temporary data directory and a free port, stopped by SIGTERM as an init system would.
 /// </summary>
-public sealed partial class SwitchProcess : IAsyncDisposable
+public sealed class SwitchProcess : IAsyncDisposable
 {
     private const int StartTimeoutSeconds = 120;
     private const int StopTimeoutSeconds = 60;
@@ -67,12 +67,6 @@ public sealed partial class SwitchProcess : IAsyncDisposable
     {
         lock (_lines) return string.Join("\n", _lines);
     }
-
-    [GeneratedRegex(@"institution API \(gRPC, h2c\) at (\S+)")]
-    private static partial Regex InstitutionLine();
-
-    [GeneratedRegex(@"operator API \(gRPC, h2c\) at (\S+)")]
-    private static partial Regex AdminLine();
 
     public static async Task<SwitchProcess> StartAsync(SwitchSetup setup, TextWriter log)
     {
@@ -112,10 +106,15 @@ public sealed partial class SwitchProcess : IAsyncDisposable
             if (_lines.Count > KeptLines) _lines.Dequeue();
         }
         log.WriteLine("  | " + line);
-        if (InstitutionLine().Match(line) is { Success: true } m) InstitutionAddress = new Uri(m.Groups[1].Value);
-        else if (AdminLine().Match(line) is { Success: true } a) AdminAddress = new Uri(a.Groups[1].Value);
+        // The switch logs structured records (Switch.Host.Log); its addresses are in its "listening" records.
+        LogRecord? record = LogRecord.TryParse(line);
+        if (record is { Event: "listening" } && record["address"] is { } address)
+        {
+            if (record["api"] == "institution") InstitutionAddress = new Uri(address);
+            else if (record["api"] == "operator_grpc") AdminAddress = new Uri(address);
+        }
         // Every start-up line is in once it says it runs.
-        if (line.StartsWith("switch: running", StringComparison.Ordinal) && InstitutionAddress is not null) _running.TrySetResult();
+        if (record?.Event == "running" && InstitutionAddress is not null) _running.TrySetResult();
     }
 
     /// <summary>The child's CPU time so far (user + system), from /proc; null where there is none.</summary>

@@ -9,11 +9,11 @@ public sealed class BankConnector : IAsyncDisposable
 {
     private readonly EndpointLink[][] _links;
 
-    public BankConnector(SwitchEngine engine, SwitchConfig config, Func<int, int, Uri> addressOf, int maxQueuedPerEndpoint, int probeIntervalMs)
+    public BankConnector(SwitchEngine engine, SwitchConfig config, Func<int, int, Uri> addressOf, int maxQueuedPerEndpoint, int probeIntervalMs, Log log)
     {
         _links = config.Banks.Select((bank, b) => bank.Endpoints.Select((endpoint, e) =>
             new EndpointLink(engine, bank.Code, e, endpoint.Name, addressOf(b, e), maxQueuedPerEndpoint,
-                config.Rules.BankTimeoutMs, probeIntervalMs)).ToArray()).ToArray();
+                config.Rules.BankTimeoutMs, probeIntervalMs, log)).ToArray()).ToArray();
     }
 
     public IEnumerable<EndpointLink> Links => _links.SelectMany(l => l);

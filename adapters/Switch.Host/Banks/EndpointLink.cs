@@ -22,6 +22,7 @@ public sealed class EndpointLink : IAsyncDisposable
     /// Generous, so a first probe slowed by start-up work on a busy machine does not mark a healthy endpoint unreachable.</summary>
     private const int MinProbeTimeoutMs = 2_000;
     private readonly SwitchEngine _engine;
+    private readonly Log _log;
     private readonly GrpcChannel _channel;
     private readonly Channel<BankRequest> _queue;
     private readonly int _bankTimeoutMs;
@@ -36,9 +37,10 @@ public sealed class EndpointLink : IAsyncDisposable
     private long _dropped;
 
     public EndpointLink(SwitchEngine engine, int bankCode, int endpointIndex, string endpointName, Uri address, int maxQueued,
-        int bankTimeoutMs, int probeIntervalMs)
+        int bankTimeoutMs, int probeIntervalMs, Log log)
     {
         _engine = engine;
+        _log = log;
         BankCode = bankCode;
         EndpointIndex = endpointIndex;
         Name = endpointName;
@@ -89,13 +91,13 @@ public sealed class EndpointLink : IAsyncDisposable
         CancellationToken stop = _stop.Token;
         while (!stop.IsCancellationRequested)
         {
-            if (!await ProbeAsync(stop))
+            if (await ProbeAsync(stop) is { } failure)
             {
-                Report(EndpointState.Down);
+                Report(EndpointState.Down, failure);
                 await DelayAsync(_probeIntervalMs, stop);
                 continue;
             }
-            Report(EndpointState.Up);
+            Report(EndpointState.Up, "probe answered");
             try
             {
                 await ExchangeAsync(stop);
@@ -106,29 +108,30 @@ public sealed class EndpointLink : IAsyncDisposable
             }
             catch (Exception e) when (e is RpcException or HttpRequestException or IOException or OperationCanceledException)
             {
-                Report(EndpointState.Down);
+                Report(EndpointState.Down, $"stream ended: {e.Message}");
                 await DelayAsync(_probeIntervalMs, stop);
             }
         }
     }
 
-    /// <summary>A query for transaction 0: any answer means the endpoint is reachable and serving.</summary>
-    private async Task<bool> ProbeAsync(CancellationToken stop)
+    /// <summary>A query for transaction 0: any answer means the endpoint is reachable and serving. Null when it
+    /// answered, else why not.</summary>
+    private async Task<string?> ProbeAsync(CancellationToken stop)
     {
         try
         {
             await _channel.UnaryAsync(BankEndpointMethods.Query,
                 new BankRequest { TransactionId = 0, Operation = Contracts.V1.BankOperation.Query, BankCode = BankCode },
                 new CallOptions { Timeout = TimeSpan.FromMilliseconds(Math.Max(_probeIntervalMs, MinProbeTimeoutMs)), CancellationToken = stop });
-            return true;
+            return null;
         }
         catch (RpcException e) when (e.StatusCode is not (StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled))
         {
-            return true; // it answered, even if it disliked the probe
+            return null; // it answered, even if it disliked the probe
         }
         catch (Exception e) when (e is RpcException or HttpRequestException or IOException or OperationCanceledException)
         {
-            return false;
+            return $"probe failed: {e.Message}";
         }
     }
 
@@ -196,7 +199,7 @@ public sealed class EndpointLink : IAsyncDisposable
     /// <summary>Tells the engine of a change in reachability (only changes, and the first observation: the journal is
     /// not a heartbeat log). The engine keeps it apart from the operator's admin state, so an operator's Down
     /// survives a reconnect; it audits only real changes.</summary>
-    private void Report(EndpointState state)
+    private void Report(EndpointState state, string why)
     {
         if ((state == _reported && _reportedOnce) || _engine.Fault is not null)
         {
@@ -204,6 +207,14 @@ public sealed class EndpointLink : IAsyncDisposable
         }
         _reported = state;
         _reportedOnce = true;
+        if (state == EndpointState.Up)
+        {
+            _log.Info("endpoint_reachable", why, ("bank", BankCode.ToString("D3")), ("endpoint", Name), ("address", Address));
+        }
+        else
+        {
+            _log.Warn("endpoint_unreachable", why, ("bank", BankCode.ToString("D3")), ("endpoint", Name), ("address", Address));
+        }
         long sequence = _engine.Claim();
         ref InputEvent e = ref _engine.Slot(sequence);
         e.Kind = EventKind.EndpointReachability;

@@ -60,21 +60,31 @@ public static class Routing
         throw new InvalidOperationException("routing: point fell outside the live weights (weights changed during the pick?)");
     }
 
-    /// <summary>An endpoint able to answer a query or reversal for the bank: the original one if it can, else the
-    /// first that can (reachable and not taken down by an operator; a draining or open one still answers), else -1.</summary>
-    public static int PickFollowUpEndpoint(Bank bank, int originalEndpoint)
+    /// <summary>The endpoint for a transaction's <paramref name="followUpNo"/>-th query or reversal (1, 2, ...): the
+    /// original one first, then in turn every endpoint able to answer (reachable and not taken down by an operator; a
+    /// draining or open one still answers), starting after the original. The bank's endpoints front one set of books,
+    /// so an endpoint that is up but never answers in time (slow, hung) cannot hold an outcome unknown. -1 when none can.</summary>
+    public static int PickFollowUpEndpoint(Bank bank, int originalEndpoint, int followUpNo)
     {
-        if (bank.Endpoints[originalEndpoint].AnswersFollowUps)
+        if (followUpNo < 1) throw new ArgumentOutOfRangeException(nameof(followUpNo), "follow-ups count from 1");
+        int count = bank.Endpoints.Length;
+        int able = 0;
+        for (int e = 0; e < count; e++)
         {
-            return originalEndpoint;
+            if (bank.Endpoints[e].AnswersFollowUps) able++;
         }
-        for (int e = 0; e < bank.Endpoints.Length; e++)
+        if (able == 0)
         {
-            if (bank.Endpoints[e].AnswersFollowUps)
-            {
-                return e;
-            }
+            return -1;
         }
-        return -1;
+        int turn = (followUpNo - 1) % able;
+        for (int k = 0; k < count; k++)
+        {
+            int e = (originalEndpoint + k) % count;
+            if (!bank.Endpoints[e].AnswersFollowUps) continue;
+            if (turn == 0) return e;
+            turn--;
+        }
+        throw new InvalidOperationException("routing: follow-up turn beyond the endpoints able to answer");
     }
 }

@@ -732,7 +732,7 @@ public sealed partial class SwitchLogic
             tx.Reversing = true;
         }
         Bank bank = _banks[tx.BankIndex];
-        int endpointIndex = Routing.PickFollowUpEndpoint(bank, tx.EndpointIndex);
+        int endpointIndex = Routing.PickFollowUpEndpoint(bank, tx.EndpointIndex, tx.FollowUps + 1);
         tx.FollowUps++;
         if (endpointIndex >= 0)
         {

@@ -336,6 +336,31 @@ public sealed class LogicRulesTests
     }
 
     [Fact]
+    public void Queries_go_to_the_original_endpoint_first_then_to_each_endpoint_in_turn_so_a_silent_one_cannot_hold_the_outcome()
+    {
+        OutputEvent request = Single(_h.Pay("P1", 1_000), OutputKind.BankRequest);
+        int original = request.EndpointIndex;
+        int endpoints = _h.Logic.BankByCode(102).Endpoints.Length;
+        Assert.True(endpoints >= 2, "the test bank needs a second endpoint");
+        Single(_h.Tick(1_000), OutputKind.Answer); // unknown at the deadline
+        var asked = new List<int>();
+        foreach (int backOffMs in new[] { 500, 1_000, 2_000, 4_000 }) // each query as it falls due, before the reversal time
+        {
+            OutputEvent query = Single(_h.Tick(backOffMs), OutputKind.BankRequest);
+            Assert.Equal(BankOperation.Query, query.Operation);
+            asked.Add(query.EndpointIndex);
+        }
+        Assert.Equal(Enumerable.Range(0, asked.Count).Select(k => (original + k) % endpoints), asked);
+
+        // An endpoint that cannot answer (unreachable) is skipped: the reversal, due now, goes to one that can.
+        int unreachable = (original + asked.Count) % endpoints;
+        _h.Reachability(102, unreachable, reachable: false);
+        OutputEvent next = Single(_h.Tick(4_000), OutputKind.BankRequest);
+        Assert.Equal(BankOperation.Reverse, next.Operation);
+        Assert.NotEqual(unreachable, next.EndpointIndex);
+    }
+
+    [Fact]
     public void Query_back_off_is_bounded()
     {
         _h.Pay("P1", 1_000);

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Switch.Contracts.V1;
 using Switch.Grpc.Client;
 using Switch.Host.Tests.EndToEnd;
@@ -20,13 +19,13 @@ public sealed class AdminProcessTests : IDisposable
     {
         using SwitchProcess process = SwitchProcess.Start(_data);
         Uri institution = await process.WaitForAddressAsync();
-        string[] output;
-        lock (process.Output) output = process.Output.ToArray();
-        Uri Address(string pattern) => new(Regex.Match(string.Join("\n", output), pattern + @" at (\S+)").Groups[1].Value);
-        Uri grpc = Address(@"operator API \(gRPC, h2c\)");
-        Uri http = Address(@"/metrics \(HTTP/1\.1\)");
-        Assert.Contains(output, l => l.Contains("operator ops (operate), header x-operator-key: demo-operator-key"));
-        Assert.Contains(output, l => l.Contains("operator viewer (read), header x-operator-key: demo-viewer-key"));
+        Uri grpc = process.AddressOf("operator_grpc");
+        Uri http = process.AddressOf("operator_http");
+        List<LogRecord> records = process.Records();
+        bool Announced(string id, string role, string key) => records.Any(r => r.Event == "demo_credentials"
+            && r["operator"] == id && r["role"] == role && r["header"] == "x-operator-key" && r["key"] == key);
+        Assert.True(Announced("ops", "operate", "demo-operator-key"));
+        Assert.True(Announced("viewer", "read", "demo-viewer-key"));
         Assert.Equal(3, new[] { institution.Port, grpc.Port, http.Port }.Distinct().Count());
 
         using (GrpcChannel channel = GrpcChannel.ForAddress(grpc))

@@ -57,6 +57,7 @@ public sealed class BankSimOptionsTests
         { new BankSimulatorOptions { FailureRate = 1.5 }, "FailureRate" },
         { new BankSimulatorOptions { FailureRate = double.NaN }, "FailureRate" },
         { new BankSimulatorOptions { NoAnswerRate = -0.1 }, "NoAnswerRate" },
+        { new BankSimulatorOptions { SystemErrorRate = 2 }, "SystemErrorRate" },
         { new BankSimulatorOptions { CapacityTps = -1 }, "CapacityTps" },
         { new BankSimulatorOptions { Port = 70_000 }, "Port" },
         { new BankSimulatorOptions { Latency = new LatencyModel.Uniform(5, 1) }, "Latency" },
@@ -87,12 +88,12 @@ public sealed class BankSimOptionsTests
     public void The_command_line_parses_every_option()
     {
         var result = CommandLine.Parse(["--port", "7101", "--latency", "lognormal:3,0.5", "--failure-rate", "0.02", "--no-answer-rate=0.001",
-            "--capacity-tps", "50000", "--seed", "7", "--bank-codes", "102,308", "--max-pending-per-stream", "1024", "--max-queueing-delay-ms", "50"]);
+            "--system-error-rate", "0.25", "--capacity-tps", "50000", "--seed", "7", "--bank-codes", "102,308", "--max-pending-per-stream", "1024", "--max-queueing-delay-ms", "50"]);
         Assert.Null(result.Error);
         var options = Assert.IsType<BankSimulatorOptions>(result.Options);
         Assert.Equal(7101, options.Port);
         Assert.Equal(new LatencyModel.LogNormal(3, 0.5), options.Latency);
-        Assert.Equal((0.02, 0.001, 50_000, 7), (options.FailureRate, options.NoAnswerRate, options.CapacityTps, options.Seed));
+        Assert.Equal((0.02, 0.001, 0.25, 50_000, 7), (options.FailureRate, options.NoAnswerRate, options.SystemErrorRate, options.CapacityTps, options.Seed));
         Assert.Equal([102, 308], options.BankCodes);
         Assert.Equal((1024, 50), (options.MaxPendingPerStream, options.MaxQueueingDelayMs));
 
@@ -104,6 +105,7 @@ public sealed class BankSimOptionsTests
     [InlineData("--failure-rate", "--failure-rate", "2")]
     [InlineData("--failure-rate", "--failure-rate", "abc")]
     [InlineData("--no-answer-rate", "--no-answer-rate", "-1")]
+    [InlineData("--system-error-rate", "--system-error-rate", "1.5")]
     [InlineData("--latency", "--latency", "uniform:9-1")]
     [InlineData("--capacity-tps", "--capacity-tps", "-5")]
     [InlineData("--port", "--port", "http")]

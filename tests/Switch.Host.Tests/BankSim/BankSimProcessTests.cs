@@ -40,6 +40,37 @@ public sealed partial class BankSimProcessTests
     }
 
     [Fact]
+    public async Task With_system_error_rate_one_the_process_fails_every_new_debit_as_a_system_error_and_counts_it()
+    {
+        using var process = Start("--port", "0", "--system-error-rate", "1");
+        try
+        {
+            Uri address = await ReadAddressAsync(process);
+            using (var channel = GrpcChannel.ForAddress(address))
+            {
+                var response = await channel.UnaryAsync(BankEndpointMethods.Debit, Requests.Debit(1), new CallOptions { Timeout = BankUnderTest.Bound })
+                    .WaitAsync(BankUnderTest.Bound);
+                Assert.Equal((BankReply.Failed, BankReasons.SystemError), (response.Reply, response.Reason));
+                var query = await channel.UnaryAsync(BankEndpointMethods.Query, Requests.Query(1), new CallOptions { Timeout = BankUnderTest.Bound })
+                    .WaitAsync(BankUnderTest.Bound);
+                Assert.Equal(BankReply.NotFound, query.Reply); // not executed, not recorded
+            }
+
+            if (OperatingSystem.IsWindows()) return; // No SIGTERM there; the finally kills it.
+            Assert.Equal(0, Kill(process.Id, Sigterm));
+            using var cts = new CancellationTokenSource(BankUnderTest.Bound);
+            await process.WaitForExitAsync(cts.Token);
+            string rest = await process.StandardOutput.ReadToEndAsync().WaitAsync(BankUnderTest.Bound);
+            Assert.Contains("Executed = 0", rest);
+            Assert.Contains("SystemErrors = 1", rest);
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+        }
+    }
+
+    [Fact]
     public async Task A_bad_option_exits_non_zero_naming_it_and_help_explains_each_option()
     {
         using (var bad = Start("--no-answer-rate", "7"))
@@ -53,7 +84,7 @@ public sealed partial class BankSimProcessTests
         string text = await help.StandardOutput.ReadToEndAsync().WaitAsync(BankUnderTest.Bound);
         await help.WaitForExitAsync().WaitAsync(BankUnderTest.Bound);
         Assert.Equal(0, help.ExitCode);
-        foreach (string option in new[] { "--port", "--latency", "--failure-rate", "--no-answer-rate", "--capacity-tps", "--seed" })
+        foreach (string option in new[] { "--port", "--latency", "--failure-rate", "--no-answer-rate", "--system-error-rate", "--capacity-tps", "--seed" })
             Assert.Contains(option, text);
     }
 

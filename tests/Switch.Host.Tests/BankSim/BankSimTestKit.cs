@@ -22,8 +22,9 @@ internal sealed class BankUnderTest : IAsyncDisposable
 
     public BankLedger Ledger => Server.Ledger;
 
-    public static async Task<BankUnderTest> StartAsync(BankSimulatorOptions? options = null) =>
-        new(await BankSimulatorServer.StartAsync(options ?? new BankSimulatorOptions()).WaitAsync(Bound));
+    /// <param name="ledger">The bank's books when shared with another endpoint; null: books of its own.</param>
+    public static async Task<BankUnderTest> StartAsync(BankSimulatorOptions? options = null, BankLedger? ledger = null) =>
+        new(await BankSimulatorServer.StartAsync(options ?? new BankSimulatorOptions(), ledger: ledger).WaitAsync(Bound));
 
     public Task<BankResponse> CallAsync(GrpcMethod<BankRequest, BankResponse> method, BankRequest request, TimeSpan? timeout = null) =>
         Channel.UnaryAsync(method, request, new CallOptions { Timeout = timeout ?? Bound }).WaitAsync(Bound);

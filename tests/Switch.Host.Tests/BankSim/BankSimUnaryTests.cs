@@ -96,6 +96,74 @@ public sealed class BankSimUnaryTests
     }
 
     [Fact]
+    public async Task System_error_rate_one_fails_new_debits_and_credits_on_both_paths_without_executing_them()
+    {
+        await using var bank = await BankUnderTest.StartAsync(new BankSimulatorOptions { SystemErrorRate = 1.0 });
+
+        var debit = await bank.CallAsync(BankEndpointMethods.Debit, Requests.Debit(21));
+        Assert.Equal((BankReply.Failed, BankReasons.SystemError), (debit.Reply, debit.Reason));
+        var answers = await bank.ExchangeAsync([Requests.Credit(22), Requests.Debit(23), Requests.Query(21)]);
+        Assert.Equal([(22L, BankReply.Failed, BankReasons.SystemError), (23L, BankReply.Failed, BankReasons.SystemError)],
+            answers.Where(a => a.Operation != BankOperation.Query).OrderBy(a => a.TransactionId).Select(a => (a.TransactionId, a.Reply, a.Reason)));
+        // Nothing was executed or recorded, and a query says so: the failure was the endpoint's, not the customer's.
+        Assert.Equal(BankReply.NotFound, Assert.Single(answers, a => a.Operation == BankOperation.Query).Reply);
+        Assert.Equal((0, 3L, 0L, 0L), (bank.Ledger.Count, bank.Ledger.Counts.SystemErrors, bank.Ledger.Counts.Executed, bank.Ledger.Counts.Failed));
+    }
+
+    [Fact]
+    public async Task The_behaviour_changes_while_serving_from_the_next_request_and_only_latency_and_rates_may_change()
+    {
+        await using var bank = await BankUnderTest.StartAsync(new BankSimulatorOptions { Seed = 4 });
+        Assert.Equal(BankReply.Succeeded, (await bank.CallAsync(BankEndpointMethods.Debit, Requests.Debit(41))).Reply);
+
+        bank.Server.Reconfigure(o => o with { SystemErrorRate = 1.0 });
+        var failing = await bank.CallAsync(BankEndpointMethods.Debit, Requests.Debit(42));
+        Assert.Equal((BankReply.Failed, BankReasons.SystemError), (failing.Reply, failing.Reason));
+
+        bank.Server.Reconfigure(o => o with { SystemErrorRate = 0, Latency = new LatencyModel.Fixed(1_000) });
+        var late = await Assert.ThrowsAsync<RpcException>(() =>
+            bank.CallAsync(BankEndpointMethods.Debit, Requests.Debit(43), timeout: TimeSpan.FromMilliseconds(100)));
+        Assert.Equal(StatusCode.DeadlineExceeded, late.StatusCode);
+
+        bank.Server.Reconfigure(o => o with { Latency = LatencyModel.Immediate });
+        Assert.Equal(BankReply.Succeeded, (await bank.CallAsync(BankEndpointMethods.Debit, Requests.Debit(44))).Reply);
+        Assert.Equal((0.0, LatencyModel.Immediate), (bank.Server.Options.SystemErrorRate, bank.Server.Options.Latency));
+
+        var port = Assert.Throws<BankOptionException>(() => bank.Server.Reconfigure(o => o with { Port = o.Port + 1 }));
+        Assert.Equal("Port", port.ParamName);
+        var seed = Assert.Throws<BankOptionException>(() => bank.Server.Reconfigure(o => o with { Seed = 99 }));
+        Assert.Equal("Seed", seed.ParamName);
+        Assert.Throws<BankOptionException>(() => bank.Server.Reconfigure(o => o with { FailureRate = 2 }));
+        Assert.Equal(0, bank.Server.Options.FailureRate); // a refused change changes nothing
+
+        await Requests.Eventually(() => bank.Ledger.Counts.RefusedLate == 1, "the slow debit refused as late");
+        Assert.Equal([41L, 44L], bank.Ledger.Snapshot().Select(e => e.TransactionId));
+    }
+
+    [Fact]
+    public async Task Endpoints_on_one_ledger_answer_for_each_other_and_a_restarted_one_keeps_its_records()
+    {
+        await using var dc1 = await BankUnderTest.StartAsync();
+        // The second data centre, failing every new transaction, on the same books.
+        await using var dc2 = await BankUnderTest.StartAsync(new BankSimulatorOptions { SystemErrorRate = 1.0 }, dc1.Ledger);
+        Assert.Equal(BankReply.Succeeded, (await dc1.CallAsync(BankEndpointMethods.Debit, Requests.Debit(31, 700))).Reply);
+
+        // DC2 knows what DC1 executed, and a repeat there is answered as recorded rather than failed.
+        Assert.Equal(BankReply.Succeeded, (await dc2.CallAsync(BankEndpointMethods.Query, Requests.Query(31))).Reply);
+        Assert.Equal(BankReply.Succeeded, (await dc2.CallAsync(BankEndpointMethods.Debit, Requests.Debit(31, 700))).Reply);
+        Assert.Equal((1, 1L, 0L), (dc1.Ledger.Count, dc1.Ledger.Counts.Executed, dc1.Ledger.Counts.SystemErrors));
+
+        // DC1 stops and starts again on its port with the bank's books: the record is still there, executed once.
+        int port = dc1.Server.Address.Port;
+        await dc1.Server.DisposeAsync();
+        await using var again = await BankSimulatorServer.StartAsync(new BankSimulatorOptions { Port = port }, ledger: dc1.Ledger).WaitAsync(BankUnderTest.Bound);
+        using var channel = Switch.Grpc.Client.GrpcChannel.ForAddress(again.Address);
+        var repeat = await channel.UnaryAsync(BankEndpointMethods.Debit, Requests.Debit(31, 700)).WaitAsync(BankUnderTest.Bound);
+        Assert.Equal(BankReply.Succeeded, repeat.Reply);
+        Assert.Equal((1L, -700L), (again.Ledger.Counts.Executed, again.Ledger.NetFen()));
+    }
+
+    [Fact]
     public async Task Unary_request_whose_deadline_passes_during_the_latency_is_not_executed()
     {
         await using var bank = await BankUnderTest.StartAsync(new BankSimulatorOptions { Latency = new LatencyModel.Fixed(1_000) });

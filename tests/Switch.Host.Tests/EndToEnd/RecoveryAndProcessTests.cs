@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.RegularExpressions;
 using Switch.Contracts.V1;
 using Switch.Grpc;
 using Switch.Grpc.Client;
@@ -58,19 +57,19 @@ public sealed class RecoveryAndProcessTests : IDisposable
         using (SwitchProcess process = SwitchProcess.Start(_data))
         {
             Uri address = await process.WaitForAddressAsync();
-            Assert.Contains(process.Output, l => l.Contains("demo credentials: institution ALIPAY, metadata x-api-key: demo-alipay-key"));
+            Assert.Contains(process.Records(), r => r is { Event: "demo_credentials" } && r["institution"] == "ALIPAY"
+                && r["header"] == "x-api-key" && r["key"] == "demo-alipay-key");
             using var channel = GrpcChannel.ForAddress(address);
             TransferResult paid = await channel.UnaryAsync(InstitutionMethods.AgreementPayment, Payment(orderNo, 4_200), As(AlipayKey));
             Assert.Equal(TransactionStatus.Succeeded, paid.Status);
             transactionId = paid.TransactionId;
             Assert.Equal(0, await process.TerminateAsync());
-            Assert.Contains(process.Output, l => l.Contains("switch: stopped"));
+            Assert.Contains(process.Records(), r => r.Event == "stopped");
         }
         using (SwitchProcess process = SwitchProcess.Start(_data))
         {
             Uri address = await process.WaitForAddressAsync();
-            Assert.Contains(process.Output, l => l.Contains("1 transactions, 0 unresolved"));
-            Assert.Contains(process.Output, l => l.Contains("recovered "));
+            Assert.Contains(process.Records(), r => r.Event == "journal_recovered" && r["transactions"] == "1" && r["unresolved"] == "0");
             using var channel = GrpcChannel.ForAddress(address);
             TransferResult queried = await channel.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = orderNo }, As(AlipayKey));
             Assert.Equal(transactionId, queried.TransactionId);
@@ -128,10 +127,10 @@ internal sealed class SwitchProcess : IDisposable
         {
             if (e.Data is null) return;
             lock (running.Output) running.Output.Add(e.Data);
-            Match m = Regex.Match(e.Data, @"institution API \(gRPC, h2c\) at (\S+)");
-            if (m.Success) running._listening = new Uri(m.Groups[1].Value);
+            LogRecord? record = LogRecord.TryParse(e.Data);
+            if (record is { Event: "listening" } && record["api"] == "institution") running._listening = new Uri(record["address"]!);
             // Ready once it says it is running: every start-up line is in by then.
-            if (e.Data.StartsWith("switch: running") && running._listening is not null) running._address.TrySetResult(running._listening);
+            if (record?.Event == "running" && running._listening is not null) running._address.TrySetResult(running._listening);
         };
         process.ErrorDataReceived += (_, e) =>
         {
@@ -143,6 +142,18 @@ internal sealed class SwitchProcess : IDisposable
         process.BeginErrorReadLine();
         return running;
     }
+
+    /// <summary>Standard output so far, as log records; a line that is not one fails the test.</summary>
+    public List<LogRecord> Records()
+    {
+        string[] lines;
+        lock (Output) lines = Output.ToArray();
+        return lines.Select(l => LogRecord.TryParse(l) ?? throw new Xunit.Sdk.XunitException($"not a log record: {l}")).ToList();
+    }
+
+    /// <summary>The address the switch announced for one of its APIs ("institution", "operator_grpc", "operator_http").</summary>
+    public Uri AddressOf(string api) =>
+        new(Records().Single(r => r.Event == "listening" && r["api"] == api)["address"]!);
 
     public async Task<Uri> WaitForAddressAsync()
     {
