@@ -35,8 +35,9 @@ internal static class SwitchProgram
         {
             host = await SwitchHost.StartAsync(config);
         }
-        catch (Exception e) when (e is ConfigException or IOException or InvalidDataException)
+        catch (Exception e) when (e is ConfigException or IOException or InvalidDataException or Switch.Journal.JournalCorruptException)
         {
+            // A corrupt journal (damage with intact records after it: not a torn tail) is never repaired silently.
             Console.Error.WriteLine($"switch: cannot start: {e.Message}");
             return 1;
         }
@@ -49,6 +50,11 @@ internal static class SwitchProgram
                 ? $"switch: journal {journal}: recovered {recovery.EventsReplayed} events, {recovery.LastTransactionId} transactions, " +
                   $"{recovery.Unresolved} unresolved (resolved by asking their banks), started in {startMs:F0} ms"
                 : $"switch: journal {journal}: new, started in {startMs:F0} ms");
+            if (recovery.TornTail is { } torn)
+            {
+                Console.WriteLine($"switch: journal: torn tail cut at address {torn.Address} ({torn.ByteCount} bytes, {torn.Reason}: {torn.Detail}); " +
+                    $"the {torn.RecordsBefore} records before it are intact");
+            }
             if (recovery.ConfigDiffers)
             {
                 Console.WriteLine("switch: note: the configuration differs from the journal's; the journal's participants and rules stay in force");
@@ -126,6 +132,10 @@ internal static class SwitchProgram
         if (port is not null) config = config with { InstitutionPort = Port("port", port) };
         if (adminPort is not null) config = config with { AdminPort = Port("admin port", adminPort) };
         if (adminGrpcPort is not null) config = config with { AdminGrpcPort = Port("admin gRPC port", adminGrpcPort) };
+        if (Environment.GetEnvironmentVariable(Switch.Engine.Pipeline.JournalCrashPoint.EnvironmentVariable) is { Length: > 0 } crash)
+        {
+            config = config with { CrashPoint = Switch.Engine.Pipeline.JournalCrashPoint.Parse(crash) };
+        }
         config.Validate();
         return config;
     }

@@ -116,6 +116,7 @@ public sealed class SwitchHost : IAsyncDisposable
                 TickIntervalMs = config.TickIntervalMs,
                 ReplaySink = audit.ReplaySink(clearing.ReplaySink(feeds.ReplaySink())),
                 Wait = WaitKind.Blocking,
+                CrashPoint = config.CrashPoint,
             }, config.Switch, dispatcher);
 
             // The journal's configuration decides the participants (replay must match); addresses are not

@@ -10,21 +10,41 @@ namespace Switch.Engine.Pipeline;
 /// commit). Its sequence advances only after the commit, so everything behind it sees durable events only.
 /// This commit is the one seam where "durable" is defined (later: also acknowledged by a standby).
 /// </summary>
-internal sealed class JournalHandler(EventJournal journal) : IEventHandler<InputEvent>
+internal sealed class JournalHandler(EventJournal journal, JournalCrashPoint? crashPoint = null) : IEventHandler<InputEvent>
 {
     private readonly byte[] _scratch = new byte[EventCodec.MaxEncodedBytes];
+    // For the crash-point test hook only: records appended by this run, and the current batch's journal addresses.
+    private long _appended;
+    private long _batchFirstAddress = -1;
+    private long _lastAddress = -1;
 
     public long Commits { get; private set; }
 
     public void OnEvent(ref InputEvent evt, long sequence, bool endOfBatch)
     {
         int length = EventCodec.Encode(ref evt, _scratch);
-        journal.Append(_scratch.AsSpan(0, length));
+        _lastAddress = journal.Append(_scratch.AsSpan(0, length));
+        _appended++;
+        if (_batchFirstAddress < 0) _batchFirstAddress = _lastAddress;
         if (endOfBatch)
         {
+            bool crash = crashPoint is not null && _appended >= crashPoint.Record;
+            if (crash && crashPoint!.Moment == JournalCrashMoment.BeforeCommit) CrashNow();
             journal.Commit();
             Commits++;
+            if (crash && crashPoint!.Moment == JournalCrashMoment.AfterCommit) CrashNow();
+            _batchFirstAddress = -1;
         }
+    }
+
+    /// <summary>The test hook's kill: says where the batch lies in the journal (the tests damage it on disk), then SIGKILL.</summary>
+    private void CrashNow()
+    {
+        Console.Out.WriteLine($"switch: test crash point {crashPoint}: batch of records up to {_appended} at journal addresses " +
+            $"{_batchFirstAddress}..{_lastAddress} (last record at {_lastAddress}), durable records {journal.DurableRecordCount}; SIGKILL");
+        Console.Out.Flush();
+        System.Diagnostics.Process.GetCurrentProcess().Kill(); // SIGKILL on Unix: no handler, no flush, no finally
+        Thread.Sleep(Timeout.Infinite);
     }
 }
 

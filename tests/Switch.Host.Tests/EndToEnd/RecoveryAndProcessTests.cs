@@ -108,10 +108,17 @@ internal sealed class SwitchProcess : IDisposable
     private Uri? _listening;
     public List<string> Output { get; } = new();
     public List<string> Errors { get; } = new();
+    /// <summary>The operator API (gRPC), known once the process has printed it.</summary>
+    public Uri? AdminGrpcAddress { get; private set; }
+    public int Id => _process.Id;
+    public bool HasExited => _process.HasExited;
 
     private SwitchProcess(Process process) => _process = process;
 
-    public static SwitchProcess Start(string dataDirectory, params string[] extra)
+    public static SwitchProcess Start(string dataDirectory, params string[] extra) => Start(dataDirectory, null, extra);
+
+    /// <summary>Starts it with extra environment variables (e.g. the journal's crash-point test hook).</summary>
+    public static SwitchProcess Start(string dataDirectory, IReadOnlyDictionary<string, string>? environment, params string[] extra)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "Switch.Host.dll");
         var info = new ProcessStartInfo("dotnet")
@@ -121,6 +128,7 @@ internal sealed class SwitchProcess : IDisposable
             UseShellExecute = false,
         };
         info.ArgumentList.Add(dll);
+        foreach ((string name, string value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
         foreach (string a in new[] { "--data", dataDirectory, "--port", "0", "--admin-port", "0", "--admin-grpc-port", "0" }.Concat(extra)) info.ArgumentList.Add(a);
         var process = new Process { StartInfo = info };
         var running = new SwitchProcess(process);
@@ -130,6 +138,8 @@ internal sealed class SwitchProcess : IDisposable
             lock (running.Output) running.Output.Add(e.Data);
             Match m = Regex.Match(e.Data, @"institution API \(gRPC, h2c\) at (\S+)");
             if (m.Success) running._listening = new Uri(m.Groups[1].Value);
+            Match admin = Regex.Match(e.Data, @"operator API \(gRPC, h2c\) at (\S+)");
+            if (admin.Success) running.AdminGrpcAddress = new Uri(admin.Groups[1].Value);
             // Ready once it says it is running: every start-up line is in by then.
             if (e.Data.StartsWith("switch: running") && running._listening is not null) running._address.TrySetResult(running._listening);
         };
@@ -163,6 +173,19 @@ internal sealed class SwitchProcess : IDisposable
             await kill.WaitForExitAsync();
         }
         return await WaitForExitAsync();
+    }
+
+    /// <summary>SIGKILL, as a power cut or the OOM killer stops it: no handler runs, nothing is flushed.</summary>
+    public async Task<int> KillAsync()
+    {
+        _process.Kill(); // kill(2) with SIGKILL on Unix
+        return await WaitForExitAsync();
+    }
+
+    /// <summary>The output lines so far, safe to read while the process writes.</summary>
+    public string[] OutputSnapshot()
+    {
+        lock (Output) return Output.ToArray();
     }
 
     public async Task<int> WaitForExitAsync()
