@@ -312,6 +312,7 @@ internal sealed class CrashRun : IAsyncDisposable
                 Assert.Equal(order.Request.AmountFen, entry.AmountFen);
                 Assert.True(entry.NetFen != 0 == (final.Status == TransactionStatus.Succeeded),
                     $"{order.Institution} {order.Request.OrderNo}: the switch says {final.Status}, bank {code} says {entry.Outcome}{(entry.Reversed ? " reversed" : "")}");
+                if (entry.Outcome == BankOutcome.Failed) Assert.Equal(entry.Reason, final.BankReason);
             }
         }
         lock (_gate)

@@ -47,10 +47,10 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         await run.KillAtRandomAsync(minDelayMs: 100, maxDelayMs: 1_000);
 
         // The journaler kills the process after appending a batch, before committing it: twice.
-        await run.StartAsync($"before-commit:{run.Next(1_500, 4_000)}");
+        await run.StartAsync($"before-commit:{run.Next(3_000, 6_000)}");
         run.StartLoad();
         await run.WaitForCrashPointAsync();
-        await run.StartAsync($"before-commit:{run.Next(1_500, 4_000)}");
+        await run.StartAsync($"before-commit:{run.Next(3_000, 6_000)}");
         run.StartLoad();
         (long first, long last) = await run.WaitForCrashPointAsync();
 
@@ -59,11 +59,16 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         run.OverwriteJournal(first, run.NextBytes((int)(last - first) + 512));
         await run.StartAsync();
         Assert.DoesNotContain(run.Process!.OutputSnapshot(), l => l.Contains("torn tail"));
+        // New records now lie where the garbage was: a further kill and start must read them back.
+        run.StartLoad();
+        await run.WaitForAcknowledgedAsync(AcknowledgedBeforeKill);
+        await run.KillAtRandomAsync(minDelayMs: 100, maxDelayMs: 1_000);
+        await run.StartAsync();
         await FinishAsync(run);
 
         Assert.Equal(2, run.SelfKills);
         ReliabilityReport.Record(Area, "kill between a journal append and its commit",
-            Tried(run, $"{run.Kills} SIGKILL at random, {run.SelfKills} SIGKILLs by the journaler after appending a batch and before committing it " +
+            Tried(run, $"{run.Kills} SIGKILLs at random, {run.SelfKills} SIGKILLs by the journaler after appending a batch and before committing it " +
                 "(the second followed by garbage written over the uncommitted batch on disk)"),
             Held + "; the uncommitted batches' orders were unknown to the switch and to every bank, and executed once when sent again");
     }
@@ -79,7 +84,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
 
         // The journaler kills the process after a commit, before the logic has seen the batch: durable, never acted
         // on, so nothing in it was acknowledged. Then the disk loses the end of it: the last record torn mid-way.
-        await run.StartAsync($"after-commit:{run.Next(1_500, 4_000)}");
+        await run.StartAsync($"after-commit:{run.Next(3_000, 6_000)}");
         run.StartLoad();
         (_, long last) = await run.WaitForCrashPointAsync();
         run.TruncateJournal(last + 10);
