@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Switch.Host.Tests.EndToEnd;
 using Switch.Host.Tests.Reliability;
 using Xunit.Abstractions;
 
@@ -26,9 +27,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         await run.StartAsync();
         for (int k = 0; k < kills; k++)
         {
-            run.StartLoad();
-            await run.WaitForAcknowledgedAsync(AcknowledgedBeforeKill);
-            await run.KillAtRandomAsync(minDelayMs: 100, maxDelayMs: 2_000);
+            await LoadThenKillAsync(run, maxDelayMs: 2_000);
             await run.StartAsync();
         }
         await FinishAsync(run);
@@ -42,17 +41,11 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
     {
         await using CrashRun run = await CreateAsync();
         await run.StartAsync();
-        run.StartLoad();
-        await run.WaitForAcknowledgedAsync(AcknowledgedBeforeKill);
-        await run.KillAtRandomAsync(minDelayMs: 100, maxDelayMs: 1_000);
+        await LoadThenKillAsync(run, maxDelayMs: 1_000);
 
         // The journaler kills the process after appending a batch, before committing it: twice.
-        await run.StartAsync($"before-commit:{run.Next(3_000, 6_000)}");
-        run.StartLoad();
-        await run.WaitForCrashPointAsync();
-        await run.StartAsync($"before-commit:{run.Next(3_000, 6_000)}");
-        run.StartLoad();
-        (long first, long last) = await run.WaitForCrashPointAsync();
+        await CrashAtAsync(run, "before-commit");
+        (long first, long last) = await CrashAtAsync(run, "before-commit");
 
         // The second time, the uncommitted batch is torn on disk too: garbage where it was being written, all of
         // it past the committed tail. Never committed, so never part of the journal: no cut, nothing lost.
@@ -60,9 +53,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         await run.StartAsync();
         Assert.DoesNotContain(run.Process!.OutputSnapshot(), l => l.Contains("torn tail"));
         // New records now lie where the garbage was: a further kill and start must read them back.
-        run.StartLoad();
-        await run.WaitForAcknowledgedAsync(AcknowledgedBeforeKill);
-        await run.KillAtRandomAsync(minDelayMs: 100, maxDelayMs: 1_000);
+        await LoadThenKillAsync(run, maxDelayMs: 1_000);
         await run.StartAsync();
         await FinishAsync(run);
 
@@ -70,7 +61,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         ReliabilityReport.Record(Area, "kill between a journal append and its commit",
             Tried(run, $"{run.Kills} SIGKILLs at random, {run.SelfKills} SIGKILLs by the journaler after appending a batch and before committing it " +
                 "(the second followed by garbage written over the uncommitted batch on disk)"),
-            Held + "; the uncommitted batches' orders were unknown to the switch and to every bank, and executed once when sent again");
+            Held + "; every unanswered order the switch did not know after a crash (NOT_FOUND) was unknown to its bank too, and executed once when sent again");
     }
 
     [Fact]
@@ -78,21 +69,15 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
     {
         await using CrashRun run = await CreateAsync();
         await run.StartAsync();
-        run.StartLoad();
-        await run.WaitForAcknowledgedAsync(AcknowledgedBeforeKill);
-        await run.KillAtRandomAsync(minDelayMs: 100, maxDelayMs: 1_000);
+        await LoadThenKillAsync(run, maxDelayMs: 1_000);
 
         // The journaler kills the process after a commit, before the logic has seen the batch: durable, never acted
         // on, so nothing in it was acknowledged. Then the disk loses the end of it: the last record torn mid-way.
-        await run.StartAsync($"after-commit:{run.Next(3_000, 6_000)}");
-        run.StartLoad();
-        (_, long last) = await run.WaitForCrashPointAsync();
+        (_, long last) = await CrashAtAsync(run, "after-commit");
         run.TruncateJournal(last + 10);
         await run.StartAsync();
         Assert.Contains(run.Process!.OutputSnapshot(), l => l.Contains($"switch: journal: torn tail cut at address {last} "));
-        run.StartLoad();
-        await run.WaitForAcknowledgedAsync(AcknowledgedBeforeKill);
-        await run.KillAtRandomAsync(minDelayMs: 100, maxDelayMs: 1_000);
+        await LoadThenKillAsync(run, maxDelayMs: 1_000);
 
         // Damage to a committed, acted-on record with intact records after it (the genesis record, the configuration)
         // is corruption: the switch refuses to start and names the address; repaired, it starts and nothing is lost.
@@ -116,6 +101,16 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
                 $"was refused at start (exit 1, 'Journal corrupt at address {FirstRecordAddress}')");
     }
 
+    [Fact]
+    public async Task A_bad_crash_point_setting_is_refused_at_start()
+    {
+        string data = Path.Combine(Path.GetTempPath(), "switch-crash-point-" + Guid.NewGuid().ToString("N"));
+        using SwitchProcess process = SwitchProcess.Start(data, new Dictionary<string, string> { ["SWITCH_TEST_CRASH_POINT"] = "after-commit:soon" });
+        Assert.Equal(2, await process.WaitForExitAsync());
+        Assert.Contains(process.Errors, l => l.StartsWith("switch: SWITCH_TEST_CRASH_POINT: expected before-commit:N or after-commit:N"));
+        Assert.False(Directory.Exists(data)); // refused before anything was written
+    }
+
     private const string Held = "every acknowledged outcome survived (same transaction, status, amount) and every resent one returned it; " +
         "no order executed twice at any bank, and every bank execution is a client's order under its transaction; every order unknown " +
         "at a crash became final; the settlement nets to 0, each bank's net equals its ledger's and each institution's its successes less fees";
@@ -125,6 +120,25 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         int seed = CrashRun.ChooseSeed();
         output.WriteLine($"crash test seed {seed} (replay: {CrashRun.SeedVariable}={seed})");
         return await CrashRun.CreateAsync(seed);
+    }
+
+    /// <summary>Load until real work is done, then SIGKILL at a random instant (seeded delay) while it runs.</summary>
+    private static async Task LoadThenKillAsync(CrashRun run, int maxDelayMs)
+    {
+        run.StartLoad();
+        await run.WaitForAcknowledgedAsync(AcknowledgedBeforeKill);
+        await run.KillAtRandomAsync(minDelayMs: 100, maxDelayMs);
+    }
+
+    /// <summary>
+    /// Starts the switch with the journal's crash point at a seeded record (late enough that start-up work is done),
+    /// loads it until it kills itself there; returns the crashed batch's first and last record addresses.
+    /// </summary>
+    private static async Task<(long First, long Last)> CrashAtAsync(CrashRun run, string moment)
+    {
+        await run.StartAsync($"{moment}:{run.Next(3_000, 6_000)}");
+        run.StartLoad();
+        return await run.WaitForCrashPointAsync();
     }
 
     /// <summary>The last life: real load, a graceful end of it, then every check.</summary>
