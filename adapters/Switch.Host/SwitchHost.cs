@@ -119,6 +119,9 @@ public sealed class SwitchHost : IAsyncDisposable
                 CrashPoint = config.CrashPoint,
             }, config.Switch, dispatcher);
 
+            // Before any caller registers: this life's correlation ids above every id in the journal.
+            answers.ContinueAfter(engine.Recovery.LastCorrelationId);
+
             // The journal's configuration decides the participants (replay must match); addresses are not
             // business state, so they come from the configuration given now, found by bank code and endpoint name.
             SwitchConfig running = engine.Logic.Config;

@@ -84,6 +84,8 @@ internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic)
     public SwitchLogic? Logic { get; private set; }
     public SwitchConfig? GenesisConfig { get; private set; }
     public long EventsReplayed { get; private set; }
+    /// <summary>The highest correlation id in the journal: a new life's callers must get ids above it.</summary>
+    public long MaxCorrelationId { get; private set; }
 
     public void OnRecord(long address, ReadOnlySpan<byte> record)
     {
@@ -105,6 +107,7 @@ internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic)
         {
             throw new InvalidDataException($"journal: record at address {address} does not decode: {e.Message}", e);
         }
+        if (_event.CorrelationId > MaxCorrelationId) MaxCorrelationId = _event.CorrelationId;
         Logic.Apply(ref _event);
         EventsReplayed++;
     }

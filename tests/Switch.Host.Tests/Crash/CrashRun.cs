@@ -28,6 +28,7 @@ internal sealed class CrashRun : IAsyncDisposable
     private const int SegmentBits = 28;
     private const int StreamWindow = 12;        // requests in flight per Transact stream
     private const int AckedResendsPerRestart = 24;
+    private const int ResolveConcurrency = 16;   // calls at once while resolving unanswered orders
     private const int WaitMs = 30_000;          // every wait on the switch is bounded by this
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), "switch-crash-" + Guid.NewGuid().ToString("N"));
@@ -37,6 +38,10 @@ internal sealed class CrashRun : IAsyncDisposable
     private readonly List<ClientOrder> _orders = new();
     private readonly Dictionary<string, Queue<ClientOrder>> _refundable = Institutions.ToDictionary(i => i.Code, _ => new Queue<ClientOrder>());
     private readonly HashSet<ClientOrder> _unknownAtCrash = new();
+    // Orders without a final answer, by how they were resolved (distinct orders, however many rounds it took).
+    private readonly HashSet<ClientOrder> _queried = new();
+    private readonly HashSet<ClientOrder> _neverJournaled = new();
+    private readonly HashSet<ClientOrder> _resent = new();
     private long _accountSequence;
     private int _era;
     private Era? _running;
@@ -62,9 +67,9 @@ internal sealed class CrashRun : IAsyncDisposable
     public int OrdersSent => _orders.Count;
     public int Acknowledged { get; private set; }
     public int AckedResent { get; private set; }
-    public int UnknownResent { get; private set; }
-    public int UnknownQueried { get; private set; }
-    public int NeverJournaled { get; private set; }
+    public int UnknownResent { get { lock (_gate) return _resent.Count; } }
+    public int UnknownQueried { get { lock (_gate) return _queried.Count; } }
+    public int NeverJournaled { get { lock (_gate) return _neverJournaled.Count; } }
     public int UnknownAtCrash => _unknownAtCrash.Count;
 
     /// <summary>The seed from SWITCH_CRASH_SEED, else a fresh one.</summary>
@@ -110,7 +115,8 @@ internal sealed class CrashRun : IAsyncDisposable
                     {
                         TransactionCapacity = 1 << 17,
                         MaxTrackedAccounts = 1 << 17,
-                        BankTimeoutMs = 1_000,
+                        // Long enough that a starved machine's slow answers are not timeouts that open the breaker.
+                        BankTimeoutMs = 3_000,
                         QueryBackoffInitialMs = 100,
                         QueryBackoffMaxMs = 500,
                         BatchCloseTimes = [],
@@ -170,9 +176,19 @@ internal sealed class CrashRun : IAsyncDisposable
     }
 
     /// <summary>Waits until this era's load has had <paramref name="count"/> final answers (real load before a kill).</summary>
-    public Task WaitForAcknowledgedAsync(int count) =>
-        AdminClient.WaitUntilAsync(() => Task.FromResult(Volatile.Read(ref _running!.Acknowledged) >= count),
-            $"{count} acknowledged orders in this era");
+    public async Task WaitForAcknowledgedAsync(int count)
+    {
+        try
+        {
+            await AdminClient.WaitUntilAsync(() => Task.FromResult(Volatile.Read(ref _running!.Acknowledged) >= count || Process!.HasExited),
+                $"{count} acknowledged orders in this era");
+        }
+        finally
+        {
+            // A switch that died by itself (not by the test's kill) is a failure; its last words say why.
+            Assert.False(Process!.HasExited, "the switch died under load: " + string.Join("\n", Process.OutputSnapshot().TakeLast(20).Concat(Process.Errors.TakeLast(20))));
+        }
+    }
 
     /// <summary>SIGKILL at a random instant (seeded delay) while the load runs, then ends the era.</summary>
     public async Task KillAtRandomAsync(int minDelayMs, int maxDelayMs)
@@ -387,47 +403,59 @@ internal sealed class CrashRun : IAsyncDisposable
     /// Every order without a final answer (unanswered at a crash, or refused): half are sent again as they were (the
     /// switch returns the journaled transaction, or executes it if it never journaled it); the other half are
     /// queried first, and one the switch does not know must be unknown to its bank too, then is sent again.
+    /// Concurrently, a bounded number at a time: a loaded machine answers each call slowly.
     /// </summary>
     private async Task ResolveUnansweredAsync()
     {
-        long deadline = Environment.TickCount64 + WaitMs;
+        long deadline = Environment.TickCount64 + 2 * WaitMs;
         while (true)
         {
-            List<ClientOrder> open;
-            lock (_gate) open = _orders.Where(o => o.Final is null && !o.Pending).ToList();
+            List<(ClientOrder Order, bool QueryFirst)> open;
+            lock (_gate) open = _orders.Where(o => o.Final is null && !o.Pending).Select(o => (o, _random.Next(2) == 0)).ToList();
             if (open.Count == 0) return;
-            Assert.True(Environment.TickCount64 < deadline, $"{open.Count} orders could not be resolved, e.g. {open[0].Request.OrderNo}");
-            foreach (ClientOrder order in open)
+            Assert.True(Environment.TickCount64 < deadline,
+                $"{open.Count} orders could not be resolved, e.g. {open[0].Order.Institution} {open[0].Order.Request.OrderNo}: {open[0].Order.LastRefusal ?? "no answer"}");
+            await Parallel.ForEachAsync(open, new ParallelOptions { MaxDegreeOfParallelism = ResolveConcurrency },
+                async (o, _) => await ResolveOneAsync(o.Order, o.QueryFirst));
+            if (CountUnanswered() > 0) await Task.Delay(100); // refusals such as BANK_UNAVAILABLE last a while: pause before the next round
+        }
+    }
+
+    private int CountUnanswered()
+    {
+        lock (_gate) return _orders.Count(o => o.Final is null && !o.Pending);
+    }
+
+    private async Task ResolveOneAsync(ClientOrder order, bool queryFirst)
+    {
+        string key = KeyOf(order.Institution);
+        if (queryFirst)
+        {
+            try
             {
-                string key = KeyOf(order.Institution);
-                if (_random.Next(2) == 0)
-                {
-                    try
-                    {
-                        TransferResult queried = await _institution!.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = order.Request.OrderNo }, RunningSwitch.As(key, WaitMs));
-                        UnknownQueried++;
-                        Record(order, queried, era: null);
-                        continue;
-                    }
-                    catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
-                    {
-                        // Never journaled: it must never have reached a bank. Now it is sent as new.
-                        Assert.False(_banks[order.BankCode].Ledger.Snapshot().Any(x => x.Account == order.Account && x.Operation == order.Operation),
-                            $"{order.Institution} {order.Request.OrderNo} is unknown to the switch, yet its bank executed it");
-                        NeverJournaled++;
-                    }
-                }
-                UnknownResent++;
-                try
-                {
-                    TransferResult result = await _institution!.UnaryAsync(MethodOf(order.Kind), order.Request, RunningSwitch.As(key, WaitMs));
-                    Record(order, result, era: null);
-                }
-                catch (RpcException e) when (IsReject(e))
-                {
-                    // Refused for now (e.g. BANK_UNAVAILABLE): the next round tries again.
-                }
+                TransferResult queried = await _institution!.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = order.Request.OrderNo }, RunningSwitch.As(key, WaitMs));
+                lock (_gate) _queried.Add(order);
+                Record(order, queried, era: null);
+                return;
             }
+            catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+            {
+                // Never journaled: it must never have reached a bank. Now it is sent as new.
+                Assert.False(_banks[order.BankCode].Ledger.Snapshot().Any(x => x.Account == order.Account && x.Operation == order.Operation),
+                    $"{order.Institution} {order.Request.OrderNo} is unknown to the switch, yet its bank executed it");
+                lock (_gate) _neverJournaled.Add(order);
+            }
+        }
+        lock (_gate) _resent.Add(order);
+        try
+        {
+            TransferResult result = await _institution!.UnaryAsync(MethodOf(order.Kind), order.Request, RunningSwitch.As(key, WaitMs));
+            Record(order, result, era: null);
+        }
+        catch (RpcException e) when (IsReject(e))
+        {
+            // Refused for now (e.g. BANK_UNAVAILABLE): the next round tries again.
+            lock (_gate) order.LastRefusal = e.Status.ToString();
         }
     }
 
@@ -438,14 +466,14 @@ internal sealed class CrashRun : IAsyncDisposable
         {
             List<ClientOrder> pending;
             lock (_gate) pending = _orders.Where(o => o.Pending).ToList();
-            foreach (ClientOrder order in pending)
+            await Parallel.ForEachAsync(pending, new ParallelOptions { MaxDegreeOfParallelism = ResolveConcurrency }, async (order, _) =>
             {
                 TransferResult queried = await _institution!.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = order.Request.OrderNo },
                     RunningSwitch.As(KeyOf(order.Institution), WaitMs));
                 Record(order, queried, era: null);
-            }
+            });
             lock (_gate) return _orders.All(o => !o.Pending);
-        }, "every pending order final", timeoutMs: 60_000);
+        }, "every pending order final", timeoutMs: 2 * WaitMs);
     }
 
     private async Task StreamWorkerAsync(int institution, int era, Random random, Era running)
@@ -592,6 +620,7 @@ internal sealed class CrashRun : IAsyncDisposable
                     break;
                 default:
                     Assert.Equal(TransactionStatus.Rejected, result.Status); // refused: resolved like an unanswered order
+                    order.LastRefusal = $"{result.RejectCode} {result.RejectField}";
                     break;
             }
         }
@@ -690,4 +719,6 @@ internal sealed class ClientOrder(string institution, RequestKind kind, int bank
     public bool Acknowledged { get; set; }
     /// <summary>The switch answered UNKNOWN or PROCESSING: it has the transaction, the outcome is to come.</summary>
     public bool Pending { get; set; }
+    /// <summary>Why the switch last refused it, for the message when it cannot be resolved.</summary>
+    public string? LastRefusal { get; set; }
 }

@@ -51,6 +51,52 @@ public sealed class RecoveryAndProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task A_transaction_resolved_after_a_restart_answers_no_caller_of_the_new_life()
+    {
+        // First life: the bank executes and stays silent; the caller gives up and the switch stops before the bank's
+        // deadline, as a crash would leave it: the transaction's answer still owed to the first life's correlation
+        // id. Second life: the deadline passes and the query resolves it, each answering to that old id. Callers of
+        // the second life (another institution's streams, holding its first ids) must never receive those answers.
+        HostConfig config = TestConfig(_data, new SimulatedBanksConfig { Latency = "0", FailureRate = 0, NoAnswerRate = 1 },
+            rules => rules with { BankTimeoutMs = 6_000, QueryBackoffInitialMs = 200, QueryBackoffMaxMs = 200 }) with { ShutdownGraceMs = 0 };
+        await using (RunningSwitch first = await RunningSwitch.StartAsync(config, _data))
+        {
+            RpcException gaveUp = await Assert.ThrowsAsync<RpcException>(() =>
+                first.Channel.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("STALE-1", 777), As(TenpayKey, timeoutMs: 500)));
+            Assert.Equal(StatusCode.DeadlineExceeded, gaveUp.StatusCode);
+        }
+        await using RunningSwitch second = await RunningSwitch.StartAsync(
+            config with { SimulatedBanks = new SimulatedBanksConfig { Latency = "0", FailureRate = 0 } }, _data);
+        var streams = new List<DuplexStreamingCall<TransferRequest, TransferResult>>();
+        try
+        {
+            // The new life's first callers: ALIPAY streams, each proven registered by one payment answered on it.
+            for (int i = 0; i < 8; i++)
+            {
+                DuplexStreamingCall<TransferRequest, TransferResult> call = second.Channel.DuplexStreaming(InstitutionMethods.Transact, As(AlipayKey, 60_000));
+                streams.Add(call);
+                TransferRequest payment = Payment($"NEW-{i}", 100 + i, account: $"62220{i}");
+                payment.Kind = RequestKind.AgreementPayment;
+                await call.RequestStream.WriteAndFlushAsync(payment);
+                Assert.Equal($"NEW-{i}", (await call.ResponseStream.ReadAsync())!.OrderNo);
+            }
+            await Admin.AdminClient.WaitUntilAsync(async () =>
+                (await second.Channel.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = "STALE-1" }, As(TenpayKey))).Status
+                    is TransactionStatus.Succeeded or TransactionStatus.Failed, "the first life's transaction final");
+            foreach (DuplexStreamingCall<TransferRequest, TransferResult> call in streams)
+            {
+                await call.RequestStream.CompleteAsync();
+                TransferResult? stray = await call.ResponseStream.ReadAsync();
+                Assert.True(stray is null, $"an ALIPAY stream of the new life received {stray?.OrderNo} ({stray?.Status})");
+            }
+        }
+        finally
+        {
+            foreach (DuplexStreamingCall<TransferRequest, TransferResult> call in streams) call.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task The_switch_process_starts_with_defaults_serves_stops_on_sigterm_and_recovers()
     {
         string orderNo = "PROC-" + Guid.NewGuid().ToString("N")[..8];
