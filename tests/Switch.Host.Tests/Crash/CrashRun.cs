@@ -491,9 +491,10 @@ internal sealed class CrashRun : IAsyncDisposable
                 {
                     ClientOrder? order;
                     lock (inFlight) inFlight.Remove(result.OrderNo, out order);
-                    if (order is null) continue;
-                    Record(order, result, era);
-                    if (order.Acknowledged) Interlocked.Increment(ref running.Acknowledged);
+                    // Exactly one answer per request, on the stream that sent it: anything else is someone else's answer.
+                    Assert.True(order is not null, $"{code}'s stream received a result for {result.OrderNo} ({result.Status}), which it is not waiting for");
+                    Record(order!, result, era);
+                    if (order!.Acknowledged) Interlocked.Increment(ref running.Acknowledged);
                     window.Release();
                 }
             }
