@@ -36,8 +36,9 @@ internal static class SwitchProgram
         {
             host = await SwitchHost.StartAsync(config, log);
         }
-        catch (Exception e) when (e is ConfigException or IOException or InvalidDataException)
+        catch (Exception e) when (e is ConfigException or IOException or InvalidDataException or Switch.Journal.JournalCorruptException)
         {
+            // A corrupt journal (damage with intact records after it: not a torn tail) is never repaired silently.
             log.Error("start_failed", $"cannot start: {e.Message}");
             return 1;
         }
@@ -55,6 +56,12 @@ internal static class SwitchProgram
             else
             {
                 log.Info("journal_new", "new journal", ("journal", journal), ("start_ms", startMs));
+            }
+            if (recovery.TornTail is { } torn)
+            {
+                log.Warn("journal_torn_tail_cut", $"torn tail cut at address {torn.Address}; the records before it are intact",
+                    ("address", torn.Address), ("bytes", torn.ByteCount), ("reason", torn.Reason), ("detail", torn.Detail),
+                    ("records_before", torn.RecordsBefore));
             }
             if (recovery.ConfigDiffers)
             {
@@ -134,6 +141,10 @@ internal static class SwitchProgram
         if (port is not null) config = config with { InstitutionPort = Port("port", port) };
         if (adminPort is not null) config = config with { AdminPort = Port("admin port", adminPort) };
         if (adminGrpcPort is not null) config = config with { AdminGrpcPort = Port("admin gRPC port", adminGrpcPort) };
+        if (Environment.GetEnvironmentVariable(Switch.Engine.Pipeline.JournalCrashPoint.EnvironmentVariable) is { Length: > 0 } crash)
+        {
+            config = config with { CrashPoint = Switch.Engine.Pipeline.JournalCrashPoint.Parse(crash) };
+        }
         config.Validate();
         return config;
     }

@@ -119,7 +119,15 @@ public sealed class SwitchHost : IAsyncDisposable
                 TickIntervalMs = config.TickIntervalMs,
                 ReplaySink = audit.ReplaySink(clearing.ReplaySink(feeds.ReplaySink())),
                 Wait = WaitKind.Blocking,
+                CrashPoint = config.CrashPoint is null ? null : config.CrashPoint with
+                {
+                    Announce = (first, last, appended) => log.Warn("test_crash_point", $"test crash point {config.CrashPoint}: SIGKILL now",
+                        ("first_address", first), ("last_address", last), ("records_appended", appended)),
+                },
             }, config.Switch, dispatcher);
+
+            // Before any caller registers: this life's correlation ids above every id in the journal.
+            answers.ContinueAfter(engine.Recovery.LastCorrelationId);
 
             // The journal's configuration decides the participants (replay must match); addresses are not
             // business state, so they come from the configuration given now, found by bank code and endpoint name.

@@ -63,6 +63,10 @@ public sealed record HostConfig
     [JsonIgnore]
     public IReadOnlyDictionary<string, string> DemoOperatorKeys { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>Test hook from SWITCH_TEST_CRASH_POINT (never in a file): the journaler kills the process there.</summary>
+    [JsonIgnore]
+    public Switch.Engine.Pipeline.JournalCrashPoint? CrashPoint { get; init; }
+
     private static readonly string[] DemoOperatorKeyList = ["demo-operator-key", "demo-viewer-key"];
 
     private static readonly JsonSerializerOptions Json = new()

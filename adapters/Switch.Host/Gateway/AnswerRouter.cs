@@ -12,7 +12,8 @@ public interface IAnswerTarget
 
 /// <summary>
 /// Routes each answer to the call that published the request: the correlation id stamped on the event names
-/// the target. Ids are never reused, so a late answer for a finished call finds nothing and is dropped.
+/// the target. Ids are never reused, so a late answer for a finished call finds nothing and is dropped; across
+/// restarts too (<see cref="ContinueAfter"/>): a transaction recovered from the journal answers to its old id.
 /// </summary>
 public sealed class AnswerRouter
 {
@@ -20,6 +21,20 @@ public sealed class AnswerRouter
     private long _lastId;
 
     public int Count => _targets.Count;
+
+    /// <summary>
+    /// Numbers this life's callers after <paramref name="lastId"/>, the highest id in the journal. Without it a
+    /// transaction recovered after a crash, resolved in this life, would answer to whichever new caller (any
+    /// institution) happened to get its old id. Called once, before the first <see cref="Register"/>.
+    /// </summary>
+    public void ContinueAfter(long lastId)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(lastId);
+        if (Interlocked.CompareExchange(ref _lastId, lastId, 0) != 0 || !_targets.IsEmpty)
+        {
+            throw new InvalidOperationException("answer router: ids continue after the journal's only before the first registration");
+        }
+    }
 
     public long Register(IAnswerTarget target)
     {

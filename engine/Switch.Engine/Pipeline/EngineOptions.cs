@@ -33,6 +33,8 @@ public sealed record EngineOptions
     public Archive.ArchiveSizing Archive { get; init; } = new();
     /// <summary>How long Dispose waits for accepted events to be journaled, applied and handed out.</summary>
     public int DrainTimeoutMs { get; init; } = 10_000;
+    /// <summary>Test hook (null in production): the journaler kills the process at this point of a group commit.</summary>
+    public JournalCrashPoint? CrashPoint { get; init; }
 
     public void Validate()
     {

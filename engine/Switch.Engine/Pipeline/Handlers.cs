@@ -10,21 +10,39 @@ namespace Switch.Engine.Pipeline;
 /// commit). Its sequence advances only after the commit, so everything behind it sees durable events only.
 /// This commit is the one seam where "durable" is defined (later: also acknowledged by a standby).
 /// </summary>
-internal sealed class JournalHandler(EventJournal journal) : IEventHandler<InputEvent>
+internal sealed class JournalHandler(EventJournal journal, JournalCrashPoint? crashPoint = null) : IEventHandler<InputEvent>
 {
     private readonly byte[] _scratch = new byte[EventCodec.MaxEncodedBytes];
+    // For the crash-point test hook only: records appended by this run, and the current batch's journal addresses.
+    private long _appended;
+    private long _batchFirstAddress = -1;
+    private long _lastAddress = -1;
 
     public long Commits { get; private set; }
 
     public void OnEvent(ref InputEvent evt, long sequence, bool endOfBatch)
     {
         int length = EventCodec.Encode(ref evt, _scratch);
-        journal.Append(_scratch.AsSpan(0, length));
+        _lastAddress = journal.Append(_scratch.AsSpan(0, length));
+        _appended++;
+        if (_batchFirstAddress < 0) _batchFirstAddress = _lastAddress;
         if (endOfBatch)
         {
+            bool crash = crashPoint is not null && _appended >= crashPoint.Record;
+            if (crash && crashPoint!.Moment == JournalCrashMoment.BeforeCommit) CrashNow();
             journal.Commit();
             Commits++;
+            if (crash && crashPoint!.Moment == JournalCrashMoment.AfterCommit) CrashNow();
+            _batchFirstAddress = -1;
         }
+    }
+
+    /// <summary>The test hook's kill: says where the batch lies in the journal (the tests damage it on disk), then SIGKILL.</summary>
+    private void CrashNow()
+    {
+        crashPoint!.Announce?.Invoke(_batchFirstAddress, _lastAddress, _appended);
+        System.Diagnostics.Process.GetCurrentProcess().Kill(); // SIGKILL on Unix: no handler, no flush, no finally
+        Thread.Sleep(Timeout.Infinite);
     }
 }
 
@@ -64,6 +82,8 @@ internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic)
     public SwitchLogic? Logic { get; private set; }
     public SwitchConfig? GenesisConfig { get; private set; }
     public long EventsReplayed { get; private set; }
+    /// <summary>The highest correlation id in the journal: a new life's callers must get ids above it.</summary>
+    public long MaxCorrelationId { get; private set; }
 
     public void OnRecord(long address, ReadOnlySpan<byte> record)
     {
@@ -85,6 +105,7 @@ internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic)
         {
             throw new InvalidDataException($"journal: record at address {address} does not decode: {e.Message}", e);
         }
+        if (_event.CorrelationId > MaxCorrelationId) MaxCorrelationId = _event.CorrelationId;
         Logic.Apply(ref _event);
         EventsReplayed++;
     }

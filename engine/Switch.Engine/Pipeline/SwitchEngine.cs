@@ -47,7 +47,7 @@ public sealed class SwitchEngine : IDisposable
         _output = RingBuffer<OutputEvent>.CreateSingleProducer(options.OutputRingSize, Wait());
 
         _journaler = new BatchEventProcessor<InputEvent, JournalHandler>(
-            _input, _input.NewBarrier(), new JournalHandler(journal), options.MaxBatchSize);
+            _input, _input.NewBarrier(), new JournalHandler(journal, options.CrashPoint), options.MaxBatchSize);
         _logicProcessor = new BatchEventProcessor<InputEvent, LogicHandler>(
             _input, _input.NewBarrier(_journaler.Sequence), new LogicHandler(logic), options.MaxBatchSize);
         _input.AddGatingSequences(_logicProcessor.Sequence);
@@ -107,7 +107,7 @@ public sealed class SwitchEngine : IDisposable
             }
             bool configDiffers = configFromJournal && !config.ToJsonUtf8().AsSpan().SequenceEqual(replay.GenesisConfig!.ToJsonUtf8());
             var recovery = new RecoveryReport(records, replay.EventsReplayed, configFromJournal, configDiffers,
-                logic.Transactions.LastId, CountUnresolved(logic));
+                logic.Transactions.LastId, CountUnresolved(logic), journal.TornTailCut, replay.MaxCorrelationId);
             return new SwitchEngine(options, journal, archive, logic, recovery, outputHandler ?? new DiscardingOutputHandler());
         }
         catch
@@ -264,8 +264,13 @@ public sealed class SwitchEngine : IDisposable
 /// <param name="ConfigDiffers">The given configuration differs from the journal's (change it with operator events).</param>
 /// <param name="LastTransactionId">The last transaction id issued.</param>
 /// <param name="Unresolved">Transactions not final after replay: their deadlines and queries resume on ticks.</param>
+/// <param name="TornTail">The torn tail the journal cut off at this start (records of the last commit that did not
+/// survive on disk intact), or null if it ended cleanly.</param>
+/// <param name="LastCorrelationId">The highest correlation id of any journaled event. A recovered transaction still
+/// answers to the correlation id of the request that made it, from an earlier life of the process: the adapters number
+/// this life's callers above it, so such an answer can never reach a caller it was not meant for.</param>
 public sealed record RecoveryReport(long JournalRecords, long EventsReplayed, bool ConfigFromJournal, bool ConfigDiffers,
-    long LastTransactionId, long Unresolved);
+    long LastTransactionId, long Unresolved, JournalTailCut? TornTail = null, long LastCorrelationId = 0);
 
 /// <summary>Rebuilds the logic from a stopped engine's journal with its outputs going to a sink of the caller's
 /// choosing: replay checks, audits, tools.</summary>

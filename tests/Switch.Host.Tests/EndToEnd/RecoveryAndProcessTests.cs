@@ -50,6 +50,52 @@ public sealed class RecoveryAndProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task A_transaction_resolved_after_a_restart_answers_no_caller_of_the_new_life()
+    {
+        // First life: the bank executes and stays silent; the caller gives up and the switch stops before the bank's
+        // deadline, as a crash would leave it: the transaction's answer still owed to the first life's correlation
+        // id. Second life: the deadline passes and the query resolves it, each answering to that old id. Callers of
+        // the second life (another institution's streams, holding its first ids) must never receive those answers.
+        HostConfig config = TestConfig(_data, new SimulatedBanksConfig { Latency = "0", FailureRate = 0, NoAnswerRate = 1 },
+            rules => rules with { BankTimeoutMs = 6_000, QueryBackoffInitialMs = 200, QueryBackoffMaxMs = 200 }) with { ShutdownGraceMs = 0 };
+        await using (RunningSwitch first = await RunningSwitch.StartAsync(config, _data))
+        {
+            RpcException gaveUp = await Assert.ThrowsAsync<RpcException>(() =>
+                first.Channel.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("STALE-1", 777), As(TenpayKey, timeoutMs: 500)));
+            Assert.Equal(StatusCode.DeadlineExceeded, gaveUp.StatusCode);
+        }
+        await using RunningSwitch second = await RunningSwitch.StartAsync(
+            config with { SimulatedBanks = new SimulatedBanksConfig { Latency = "0", FailureRate = 0 } }, _data);
+        var streams = new List<DuplexStreamingCall<TransferRequest, TransferResult>>();
+        try
+        {
+            // The new life's first callers: ALIPAY streams, each proven registered by one payment answered on it.
+            for (int i = 0; i < 8; i++)
+            {
+                DuplexStreamingCall<TransferRequest, TransferResult> call = second.Channel.DuplexStreaming(InstitutionMethods.Transact, As(AlipayKey, 60_000));
+                streams.Add(call);
+                TransferRequest payment = Payment($"NEW-{i}", 100 + i, account: $"62220{i}");
+                payment.Kind = RequestKind.AgreementPayment;
+                await call.RequestStream.WriteAndFlushAsync(payment);
+                Assert.Equal($"NEW-{i}", (await call.ResponseStream.ReadAsync())!.OrderNo);
+            }
+            await Admin.AdminClient.WaitUntilAsync(async () =>
+                (await second.Channel.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = "STALE-1" }, As(TenpayKey))).Status
+                    is TransactionStatus.Succeeded or TransactionStatus.Failed, "the first life's transaction final");
+            foreach (DuplexStreamingCall<TransferRequest, TransferResult> call in streams)
+            {
+                await call.RequestStream.CompleteAsync();
+                TransferResult? stray = await call.ResponseStream.ReadAsync();
+                Assert.True(stray is null, $"an ALIPAY stream of the new life received {stray?.OrderNo} ({stray?.Status})");
+            }
+        }
+        finally
+        {
+            foreach (DuplexStreamingCall<TransferRequest, TransferResult> call in streams) call.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task The_switch_process_starts_with_defaults_serves_stops_on_sigterm_and_recovers()
     {
         string orderNo = "PROC-" + Guid.NewGuid().ToString("N")[..8];
@@ -107,10 +153,17 @@ internal sealed class SwitchProcess : IDisposable
     private Uri? _listening;
     public List<string> Output { get; } = new();
     public List<string> Errors { get; } = new();
+    /// <summary>The operator API (gRPC), known once the process has printed it.</summary>
+    public Uri? AdminGrpcAddress { get; private set; }
+    public int Id => _process.Id;
+    public bool HasExited => _process.HasExited;
 
     private SwitchProcess(Process process) => _process = process;
 
-    public static SwitchProcess Start(string dataDirectory, params string[] extra)
+    public static SwitchProcess Start(string dataDirectory, params string[] extra) => Start(dataDirectory, null, extra);
+
+    /// <summary>Starts it with extra environment variables (e.g. the journal's crash-point test hook).</summary>
+    public static SwitchProcess Start(string dataDirectory, IReadOnlyDictionary<string, string>? environment, params string[] extra)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "Switch.Host.dll");
         var info = new ProcessStartInfo("dotnet")
@@ -120,6 +173,7 @@ internal sealed class SwitchProcess : IDisposable
             UseShellExecute = false,
         };
         info.ArgumentList.Add(dll);
+        foreach ((string name, string value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
         foreach (string a in new[] { "--data", dataDirectory, "--port", "0", "--admin-port", "0", "--admin-grpc-port", "0" }.Concat(extra)) info.ArgumentList.Add(a);
         var process = new Process { StartInfo = info };
         var running = new SwitchProcess(process);
@@ -129,6 +183,7 @@ internal sealed class SwitchProcess : IDisposable
             lock (running.Output) running.Output.Add(e.Data);
             LogRecord? record = LogRecord.TryParse(e.Data);
             if (record is { Event: "listening" } && record["api"] == "institution") running._listening = new Uri(record["address"]!);
+            if (record is { Event: "listening" } && record["api"] == "operator_grpc") running.AdminGrpcAddress = new Uri(record["address"]!);
             // Ready once it says it is running: every start-up line is in by then.
             if (record?.Event == "running" && running._listening is not null) running._address.TrySetResult(running._listening);
         };
@@ -174,6 +229,19 @@ internal sealed class SwitchProcess : IDisposable
             await kill.WaitForExitAsync();
         }
         return await WaitForExitAsync();
+    }
+
+    /// <summary>SIGKILL, as a power cut or the OOM killer stops it: no handler runs, nothing is flushed.</summary>
+    public async Task<int> KillAsync()
+    {
+        _process.Kill(); // kill(2) with SIGKILL on Unix
+        return await WaitForExitAsync();
+    }
+
+    /// <summary>The output lines so far, safe to read while the process writes.</summary>
+    public string[] OutputSnapshot()
+    {
+        lock (Output) return Output.ToArray();
     }
 
     public async Task<int> WaitForExitAsync()
