@@ -34,6 +34,9 @@ public sealed class BankSimulatorServer : IAsyncDisposable
     /// <summary>The bank's own record, for comparing with the switch's.</summary>
     public BankLedger Ledger => _bank.Ledger;
 
+    /// <summary>Debits and credits executed through this endpoint (the ledger counts the whole bank's when shared).</summary>
+    public long ExecutedHere => _bank.ExecutedHere;
+
     /// <summary>
     /// Changes Latency and the rates while serving, from the next request on (connections stay up): an endpoint
     /// turning slow, failing or silent, and healing. Any other field changed is a BankOptionException naming it.

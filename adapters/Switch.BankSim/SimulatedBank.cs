@@ -27,6 +27,10 @@ internal sealed class SimulatedBank
     }
 
     private BankSimulatorOptions _options;
+    private long _executedHere;
+
+    /// <summary>Debits and credits this endpoint executed (its books may be shared with the bank's other endpoints).</summary>
+    public long ExecutedHere => Interlocked.Read(ref _executedHere);
 
     /// <summary>The behaviour now; each request reads it once, so a change applies from the next request.</summary>
     public BankSimulatorOptions Options => Volatile.Read(ref _options);
@@ -125,6 +129,7 @@ internal sealed class SimulatedBank
                 switch (kind)
                 {
                     case BankLedger.ExecuteKind.Recorded:
+                        Interlocked.Increment(ref _executedHere);
                         if (_dice.Chance(options.NoAnswerRate))
                         {
                             Ledger.CountUnanswered();

@@ -85,6 +85,9 @@ public sealed class SwitchHost : IAsyncDisposable
             for (int b = 0; b < config.Switch.Banks.Count; b++)
             {
                 BankConfig bank = config.Switch.Banks[b];
+                // A bank's endpoints front one set of books, as a real bank's data centres do: the switch may ask any
+                // of them about a transaction another one took (follow-ups rotate), and "no record" must mean none.
+                var books = new BankLedger(new BankSimulatorOptions().MaxLedgerEntries);
                 for (int e = 0; e < bank.Endpoints.Count; e++)
                 {
                     string address = bank.Endpoints[e].Address;
@@ -99,7 +102,7 @@ public sealed class SwitchHost : IAsyncDisposable
                         CapacityTps = sim.CapacityTps,
                         Seed = sim.Seed + b * 16 + e,
                         BankCodes = [bank.Code],
-                    });
+                    }, ledger: books);
                     simulators.Add(server);
                     simulated[(bank.Code, bank.Endpoints[e].Name)] = server.Address;
                 }

@@ -79,9 +79,9 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         // The switch follows: its admin API shows the weights, and payments split by them at the banks.
         BankView after = await BankAsync(sw, Bank);
         Assert.Equal([3_000, 7_000], Weights(after));
-        int dc1Before = sw.Host.Simulators[0].Ledger.Snapshot().Count, dc2Before = sw.Host.Simulators[1].Ledger.Snapshot().Count;
+        long dc1Before = sw.Host.Simulators[0].ExecutedHere, dc2Before = sw.Host.Simulators[1].ExecutedHere;
         await PayManyAsync(sw);
-        int dc1 = sw.Host.Simulators[0].Ledger.Snapshot().Count - dc1Before, dc2 = sw.Host.Simulators[1].Ledger.Snapshot().Count - dc2Before;
+        long dc1 = sw.Host.Simulators[0].ExecutedHere - dc1Before, dc2 = sw.Host.Simulators[1].ExecutedHere - dc2Before;
         output.WriteLine($"{Payments} payments after the change: {Dc1} {dc1}, {Dc2} {dc2}");
         Assert.Equal(Payments, dc1 + dc2);
         Assert.InRange(dc2 / (double)Payments, 0.70 - SplitTolerance, 0.70 + SplitTolerance);
@@ -100,9 +100,9 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         await browser.EvaluateAsync(Role("apply") + ".click(); true");
         await browser.WaitForAsync($"{Card}.querySelector('tr[data-endpoint=\"{Dc2}\"]').dataset.state === 'draining'", "DC2 shown draining");
         Assert.Equal(EndpointAdminState.Draining, (await BankAsync(sw, Bank)).Endpoints[1].State);
-        int dc2Drained = sw.Host.Simulators[1].Ledger.Snapshot().Count;
+        long dc2Drained = sw.Host.Simulators[1].ExecutedHere;
         await PayManyAsync(sw, "DRAINED-", DrainedPayments);
-        Assert.Equal(dc2Drained, sw.Host.Simulators[1].Ledger.Snapshot().Count);
+        Assert.Equal(dc2Drained, sw.Host.Simulators[1].ExecutedHere);
 
         // The switch's refusal shows in the card and changes nothing: a reason of 30 characters but 90 bytes of UTF-8.
         await browser.EvaluateAsync($"(() => {{ const r = {Role("reason")}; r.value = '{string.Concat(Enumerable.Repeat("切换", 15))}'; r.dispatchEvent(new Event('input', {{ bubbles: true }})); return true; }})()");

@@ -35,7 +35,7 @@ public sealed class InstitutionApiTests : IAsyncLifetime
         Assert.Equal(TransactionStatus.Succeeded, refund.Status);
 
         // Each bank's own ledger has exactly what the switch says it did.
-        var executed = _switch.Host.Simulators.SelectMany(s => s.Ledger.Snapshot()).ToDictionary(e => e.TransactionId);
+        var executed = _switch.Host.Simulators.Select(s => s.Ledger).Distinct().SelectMany(l => l.Snapshot()).ToDictionary(e => e.TransactionId);
         Assert.Equal(3, executed.Count);
         Assert.Equal(123_456, executed[paid.TransactionId].AmountFen);
         Assert.Equal(50_000, executed[payout.TransactionId].AmountFen);
@@ -55,7 +55,7 @@ public sealed class InstitutionApiTests : IAsyncLifetime
         RpcException conflict = await Assert.ThrowsAsync<RpcException>(() => _switch.PayAsync(Payment("DUP-1", 10_001)));
         Assert.Equal(StatusCode.AlreadyExists, conflict.StatusCode);
         Assert.Contains("DUPLICATE_ORDER_CONFLICT", conflict.Status.Detail);
-        Assert.Single(_switch.Host.Simulators.SelectMany(s => s.Ledger.Snapshot()));
+        Assert.Single(_switch.Host.Simulators.Select(s => s.Ledger).Distinct().SelectMany(l => l.Snapshot()));
     }
 
     [Fact]
