@@ -53,9 +53,19 @@ internal static class SwitchProgram
             {
                 Console.WriteLine("switch: note: the configuration differs from the journal's; the journal's participants and rules stay in force");
             }
-            Console.WriteLine($"switch: institution API (gRPC, h2c) at {host.InstitutionAddress}");
-            Console.WriteLine($"switch: operator API (gRPC, h2c) at {host.AdminGrpcAddress}");
-            Console.WriteLine($"switch: operator dashboard, JSON API (/api/v1/) and /metrics (HTTP/1.1) at {host.AdminAddress}");
+            bool tls = host.Certificate is not null;
+            Console.WriteLine($"switch: institution API (gRPC, {(tls ? "TLS" : "h2c")}) at {host.InstitutionAddress}");
+            Console.WriteLine($"switch: operator API (gRPC, {(tls ? "TLS" : "h2c")}) at {host.AdminGrpcAddress}");
+            Console.WriteLine($"switch: operator dashboard, JSON API (/api/v1/) and /metrics ({(tls ? "HTTPS" : "HTTP/1.1")}) at {host.AdminAddress}");
+            if (host.Certificate is { } certificate)
+            {
+                // Public facts only: which certificate is served and until when; never the key or its password.
+                Console.WriteLine($"switch: TLS certificate {certificate.Subject}, SHA-256 {Switch.Host.Gateway.CertificateFingerprint.Of(certificate)}, " +
+                    $"valid until {certificate.NotAfter.ToUniversalTime():u}");
+                Console.WriteLine(config.Tls!.ClientCertificateRule == Switch.Grpc.Tls.ClientCertificates.None
+                    ? "switch: institution client certificates: not asked for (institutions authenticate by API key)"
+                    : $"switch: institution client certificates: {config.Tls.ClientCertificates}, {host.MappedClientCertificates} mapped to institutions");
+            }
             foreach (var sim in host.Simulators)
             {
                 Console.WriteLine($"switch: simulated bank endpoint at {sim.Address}");
@@ -120,13 +130,22 @@ internal static class SwitchProgram
         }
         HostConfig config = configPath is null
             ? HostConfig.EmbeddedDefault()
-            : HostConfig.Parse(File.ReadAllText(configPath), configPath);
+            : HostConfig.Parse(File.ReadAllText(configPath), configPath, Path.GetDirectoryName(Path.GetFullPath(configPath)));
         if (dataDir is not null) config = config with { DataDirectory = dataDir };
         if (listen is not null) config = config with { ListenAddress = listen };
         if (port is not null) config = config with { InstitutionPort = Port("port", port) };
         if (adminPort is not null) config = config with { AdminPort = Port("admin port", adminPort) };
         if (adminGrpcPort is not null) config = config with { AdminGrpcPort = Port("admin gRPC port", adminGrpcPort) };
         config.Validate();
+        // The TLS files are read here too, so a bad one is a configuration error like any other (exit 2).
+        try
+        {
+            if (config.Tls is not null) TlsMaterial.Check(config.Tls, Environment.GetEnvironmentVariable);
+        }
+        catch (ConfigException e) when (configPath is not null)
+        {
+            throw new ConfigException($"{configPath}: {e.Message}");
+        }
         return config;
     }
 

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Switch.Grpc.Client;
 using Switch.Grpc.Server;
+using Switch.Grpc.Tls;
 using Switch.Grpc.Tests.Interop;
 
 namespace Switch.Grpc.Tests;
@@ -17,7 +18,7 @@ public sealed class TlsTests : IAsyncLifetime
     {
         _certificate = SelfSigned();
         var router = new InteropService().Map(new GrpcRouter());
-        _server = await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Address = IPAddress.Loopback, Certificate = _certificate }).Bounded();
+        _server = await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Address = IPAddress.Loopback, Tls = new ServerTlsOptions { Certificate = _certificate } }).Bounded();
     }
 
     public async Task DisposeAsync()

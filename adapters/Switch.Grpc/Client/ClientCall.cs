@@ -306,6 +306,12 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
                 };
             }
         }
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            // The handshake's own reason (e.g. an untrusted certificate chain) is what the caller needs to fix it.
+            if (x is System.Security.Authentication.AuthenticationException tls)
+                return new Status(StatusCode.Unavailable, "TLS handshake failed: " + tls.Message);
+        }
         if (e is HttpRequestException or IOException)
             return new Status(StatusCode.Unavailable, "Error talking to the server: " + e.Message);
         return new Status(StatusCode.Unknown, "Error in the call: " + e.Message);
