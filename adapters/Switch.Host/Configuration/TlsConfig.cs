@@ -56,7 +56,7 @@ public sealed record TlsConfig
         Require(!string.IsNullOrWhiteSpace(CertificateFile), "certificateFile", "the server certificate file (PEM or PKCS#12) is required");
         Require(KeyFile is null || KeyFile.Trim().Length > 0, "keyFile", "a file name, or leave it out");
         Require(PasswordVariable is null || IsVariableName(PasswordVariable), "passwordVariable",
-            $"the name of an environment variable (letters, digits, '_'; at most {MaxVariableNameLength}), got '{PasswordVariable}' (the password itself never goes in the file)");
+            $"the name of an environment variable (letters, digits, '_'; at most {MaxVariableNameLength}); the password itself never goes in the file (the value is not shown: it may be one)");
         Require(ClientCertificates is ClientCertificatesNone or ClientCertificatesOptional or ClientCertificatesRequired, "clientCertificates",
             $"\"{ClientCertificatesNone}\", \"{ClientCertificatesOptional}\" or \"{ClientCertificatesRequired}\", got '{ClientCertificates}'");
         Require(InstitutionCertificates is not null, "institutionCertificates", "a list");

@@ -50,9 +50,13 @@ public sealed class TlsMaterial : IDisposable
                 {
                     roots = TrustedRoots.FromPemFile(tls.ClientCaFile!);
                 }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+                catch (InvalidDataException e)
                 {
-                    throw new ConfigException($"configuration: tls.clientCaFile: cannot use '{tls.ClientCaFile}': {e.Message}");
+                    throw new ConfigException($"configuration: tls.clientCaFile: {e.Message}");
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new ConfigException($"configuration: tls.clientCaFile: cannot read '{tls.ClientCaFile}': {Reason(e)}");
                 }
             }
             return new TlsMaterial(certificate, chain, roots);
@@ -169,7 +173,7 @@ public sealed class TlsMaterial : IDisposable
         catch (Exception e) when (e is CryptographicException or ArgumentException)
         {
             // The key's own reader says what is wrong (a wrong password, another algorithm, a key of another certificate).
-            throw new ConfigException($"configuration: tls.{field}: '{keyPath}': the private key cannot be used with the certificate: {e.Message}");
+            throw new ConfigException($"configuration: tls.{field}: '{keyPath}': the private key cannot be used with the certificate: {Reason(e)}");
         }
         finally
         {
@@ -211,9 +215,16 @@ public sealed class TlsMaterial : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new ConfigException($"configuration: tls.{field}: cannot read '{path}': {e.Message}");
+            throw new ConfigException($"configuration: tls.{field}: cannot read '{path}': {Reason(e)}");
         }
     }
+
+    /// <summary>The exception's own words, without what the message already says (the path, the parameter).</summary>
+    private static string Reason(Exception e) => e switch
+    {
+        FileNotFoundException or DirectoryNotFoundException => "no such file",
+        _ => e.Message.Split(" (Parameter '", 2)[0],
+    };
 
     private static void Require(bool ok, string field, string why)
     {

@@ -111,7 +111,10 @@ internal sealed class SwitchProcess : IDisposable
 
     private SwitchProcess(Process process) => _process = process;
 
-    public static SwitchProcess Start(string dataDirectory, params string[] extra)
+    public static SwitchProcess Start(string dataDirectory, params string[] extra) => Start(dataDirectory, new Dictionary<string, string>(), extra);
+
+    /// <summary>With <paramref name="environment"/> added to the process's environment.</summary>
+    public static SwitchProcess Start(string dataDirectory, IReadOnlyDictionary<string, string> environment, params string[] extra)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "Switch.Host.dll");
         var info = new ProcessStartInfo("dotnet")
@@ -121,6 +124,7 @@ internal sealed class SwitchProcess : IDisposable
             UseShellExecute = false,
         };
         info.ArgumentList.Add(dll);
+        foreach ((string name, string value) in environment) info.Environment[name] = value;
         foreach (string a in new[] { "--data", dataDirectory, "--port", "0", "--admin-port", "0", "--admin-grpc-port", "0" }.Concat(extra)) info.ArgumentList.Add(a);
         var process = new Process { StartInfo = info };
         var running = new SwitchProcess(process);
@@ -128,7 +132,7 @@ internal sealed class SwitchProcess : IDisposable
         {
             if (e.Data is null) return;
             lock (running.Output) running.Output.Add(e.Data);
-            Match m = Regex.Match(e.Data, @"institution API \(gRPC, h2c\) at (\S+)");
+            Match m = Regex.Match(e.Data, @"institution API \(gRPC, (?:h2c|TLS)\) at (\S+)");
             if (m.Success) running._listening = new Uri(m.Groups[1].Value);
             // Ready once it says it is running: every start-up line is in by then.
             if (e.Data.StartsWith("switch: running") && running._listening is not null) running._address.TrySetResult(running._listening);
