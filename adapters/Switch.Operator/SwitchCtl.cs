@@ -54,7 +54,7 @@ public static class SwitchCtl
         };
         private readonly Option<string> _caCert = new("--ca-cert")
         {
-            Description = $"For an https:// admin address: PEM file of the authorities (or the switch's own certificate) to trust instead of the system's [env {CaCertVariable}]",
+            Description = $"For an https:// admin address: PEM file of the authorities that issued the switch's certificate (or that certificate itself) to trust instead of the system's [env {CaCertVariable}]",
             HelpName = "FILE", Recursive = true,
         };
         private readonly Option<bool> _json = new("--json")

@@ -74,11 +74,21 @@ public sealed class TrustedRoots
     }
 
     /// <summary>
-    /// A client's check of a server's certificate: it chains to these roots for server authentication and names the
-    /// host dialled (the system's name check stays; only the system's roots are replaced).
+    /// A client's check of a server's certificate: it chains to these roots for server authentication, or is itself one
+    /// of them (a pinned server certificate), and names the host dialled (the system's name check stays; only the
+    /// system's roots are replaced).
     /// </summary>
     public RemoteCertificateValidationCallback ServerCertificateValidation() => (_, certificate, chain, errors) =>
         certificate is X509Certificate2 server
         && (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == SslPolicyErrors.None
-        && Chains(server, ServerAuthenticationOid, chain);
+        && (Contains(server) || Chains(server, ServerAuthenticationOid, chain));
+
+    private bool Contains(X509Certificate2 certificate)
+    {
+        foreach (X509Certificate2 root in _roots)
+        {
+            if (root.RawDataMemory.Span.SequenceEqual(certificate.RawDataMemory.Span)) return true;
+        }
+        return false;
+    }
 }

@@ -313,6 +313,10 @@ public sealed class MutualTlsTests(TlsSwitchFixture fixture) : IClassFixture<Tls
             Assert.Equal([6_000, 4_000], Operator.OperatorTestKit.Weights(Assert.Single(banks.Banks)));
         }
 
+        // The switch's own certificate pinned instead of its authority.
+        Operator.CtlRun pinned = await Operator.OperatorTestKit.RawAsync(["--admin", admin, "--key", key, "--ca-cert", Pki.ServerCertificateFile, "whoami"]);
+        Assert.True(pinned.ExitCode == 0, pinned.ToString());
+
         Operator.CtlRun untrusted = await Operator.OperatorTestKit.RawAsync(["--admin", admin, "--key", key, "whoami"]);
         Assert.True(untrusted.ExitCode == Switch.Operator.ExitCodes.Unreachable, untrusted.ToString());
         Assert.Contains("TLS handshake failed", untrusted.Err);
@@ -321,12 +325,53 @@ public sealed class MutualTlsTests(TlsSwitchFixture fixture) : IClassFixture<Tls
         Assert.Contains("--ca-cert:", missing.Err);
         Operator.CtlRun cleartext = await Operator.OperatorTestKit.RawAsync(["--admin", $"http://127.0.0.1:{Sw.Host.AdminGrpcAddress.Port}", "--key", key, "--ca-cert", Pki.CaFile, "whoami"]);
         Assert.True(cleartext.ExitCode == Switch.Operator.ExitCodes.Usage, cleartext.ToString());
-        foreach (Operator.CtlRun run in new[] { who, change, untrusted, missing, cleartext })
+        foreach (Operator.CtlRun run in new[] { who, change, pinned, untrusted, missing, cleartext })
         {
             Assert.DoesNotContain(key, run.Out + run.Err);
         }
         ReliabilityReport.Record("security", "switchctl against a TLS switch",
-            "whoami with --ca-cert, a weight change with SWITCH_ADMIN_CA_CERT, then no CA given, a missing CA file, --ca-cert with an http:// address",
-            "the first two worked (the change applied); untrusted exit 3 naming the TLS handshake, the others exit 2 before sending; the key never printed");
+            "whoami with --ca-cert (the CA, then the switch's own certificate pinned), a weight change with SWITCH_ADMIN_CA_CERT, then no CA given, a missing CA file, --ca-cert with an http:// address",
+            "those worked (the change applied); untrusted exit 3 naming the TLS handshake, the others exit 2 before sending; the key never printed");
+    }
+}
+
+/// <summary>Client certificates "required": no certificate from the institutions' CA, no connection.</summary>
+public sealed class RequiredClientCertificateTests
+{
+    [Fact]
+    public async Task A_client_without_a_certificate_or_with_a_foreign_one_is_refused_at_the_handshake()
+    {
+        using var pki = new TestPki();
+        X509Certificate2 alipay = pki.Client("alipay-gateway");
+        X509Certificate2 rogue = pki.Client("alipay-gateway", rogue: true);
+        await using RunningSwitch sw = await TlsSwitchFixture.StartAsync(pki, TlsConfig.ClientCertificatesRequired, ("ALIPAY", alipay));
+
+        const int bareTries = 3;
+        for (int i = 0; i < bareTries; i++)
+        {
+            using GrpcChannel bare = pki.Channel(sw.Host.InstitutionAddress);
+            RpcException e = await Assert.ThrowsAsync<RpcException>(() =>
+                bare.UnaryAsync(InstitutionMethods.AgreementPayment, Payment($"BARE-{i}", 100), As(AlipayKey, 30_000)));
+            Assert.True(e.StatusCode == StatusCode.Unavailable, e.ToString());
+        }
+        using (GrpcChannel foreign = pki.Channel(sw.Host.InstitutionAddress, rogue))
+        {
+            RpcException e = await Assert.ThrowsAsync<RpcException>(() =>
+                foreign.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("FOREIGN-1", 100), As(AlipayKey, 30_000)));
+            Assert.True(e.StatusCode == StatusCode.Unavailable, e.ToString());
+        }
+
+        using GrpcChannel mapped = pki.Channel(sw.Host.InstitutionAddress, alipay);
+        TransferResult paid = await mapped.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("REQ-1", 4_200), new CallOptions { Timeout = TimeSpan.FromSeconds(30) });
+        Assert.Equal(TransactionStatus.Succeeded, paid.Status);
+        // Only that payment reached the engine.
+        Assert.Equal(1, sw.Host.Engine.Logic.Transactions.LastId);
+        // The admin ports ask for no client certificate: operators authenticate by key.
+        using GrpcChannel admin = pki.Channel(sw.Host.AdminGrpcAddress);
+        Assert.Equal("ops", (await admin.UnaryAsync(AdminMethods.WhoAmI, new WhoAmIRequest(), Operator.OperatorTestKit.AsOperator(Operator.OperatorTestKit.OperatorKey))).OperatorId);
+
+        ReliabilityReport.Record("security", "mTLS required",
+            $"{bareTries} clients with a valid API key but no certificate, 1 with a certificate from another CA, then ALIPAY's mapped certificate",
+            "the first were refused at the handshake (UNAVAILABLE) and reached nothing; the mapped certificate paid; the admin ports still served operators by key");
     }
 }

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Switch.Grpc.Client;
 using Switch.Grpc.Tls;
 using Switch.Host.Configuration;
@@ -67,6 +69,15 @@ public sealed class TestPki : IDisposable
             .Select(g => new InstitutionCertificateConfig { Institution = g.Key, Sha256 = g.Select(m => OpensslFingerprint(m.Certificate)).ToArray() })
             .ToArray(),
     };
+
+    /// <summary>The embedded configuration with the tls block given, as a configuration file would hold it.</summary>
+    public static string ConfigJson(JsonObject tls)
+    {
+        var options = new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+        JsonObject root = JsonSerializer.SerializeToNode(HostConfig.EmbeddedDefault(), options)!.AsObject();
+        root["tls"] = tls;
+        return root.ToJsonString();
+    }
 
     /// <summary>A client trusting the test CA only (the switch's certificate is issued by it), presenting a certificate if given.</summary>
     public GrpcChannel Channel(Uri address, X509Certificate2? clientCertificate = null) => GrpcChannel.ForAddress(address, new GrpcChannelOptions

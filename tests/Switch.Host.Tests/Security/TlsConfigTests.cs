@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Switch.Engine.Business;
 using Switch.Host.Configuration;
@@ -38,19 +37,10 @@ public sealed class TlsConfigTests : IDisposable
 
     private string? Environment(string name) => name == _variable ? _password : null;
 
-    /// <summary>The embedded configuration with the tls block given, as the file would hold it.</summary>
-    private static string ConfigJson(JsonObject tls)
-    {
-        var options = new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
-        JsonObject root = JsonSerializer.SerializeToNode(HostConfig.EmbeddedDefault(), options)!.AsObject();
-        root["tls"] = tls;
-        return root.ToJsonString();
-    }
-
     /// <summary>Parses as the process does (relative to the PKI's directory) and reads the files.</summary>
     private TlsMaterial Load(JsonObject tls)
     {
-        HostConfig config = HostConfig.Parse(ConfigJson(tls), "switch.json", _pki.Directory);
+        HostConfig config = HostConfig.Parse(TestPki.ConfigJson(tls), "switch.json", _pki.Directory);
         return TlsMaterial.Load(config.Tls!, Environment);
     }
 
@@ -90,7 +80,7 @@ public sealed class TlsConfigTests : IDisposable
             Assert.Equal(tls.ContainsKey("clientCaFile"), material.ClientRoots is not null);
         }
         // A relative path is taken from the configuration file's directory, whatever the working directory.
-        HostConfig parsed = HostConfig.Parse(ConfigJson(PemFiles()), "switch.json", _pki.Directory);
+        HostConfig parsed = HostConfig.Parse(TestPki.ConfigJson(PemFiles()), "switch.json", _pki.Directory);
         Assert.Equal(_pki.ServerCertificateFile, parsed.Tls!.CertificateFile);
         Assert.Equal(_pki.ServerKeyFile, parsed.Tls.KeyFile);
     }
