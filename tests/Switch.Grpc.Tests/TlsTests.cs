@@ -54,15 +54,51 @@ public sealed class TlsTests : IAsyncLifetime
         await TestUtil.ExpectStatus(StatusCode.Unavailable, () => channel.UnaryAsync(InteropMethods.Unary, new EchoRequest()));
     }
 
-    private static X509Certificate2 SelfSigned()
+    [Fact]
+    public async Task A_required_client_certificate_reaches_the_handler_and_a_client_without_one_is_refused()
+    {
+        using X509Certificate2 client = SelfSigned(TrustedRoots.ClientAuthenticationOid, "CN=client");
+        var clientRoots = new TrustedRoots([X509CertificateLoader.LoadCertificate(client.RawData)]);
+        var router = new GrpcRouter().MapUnary(InteropMethods.Unary,
+            (_, context) => ValueTask.FromResult(new EchoReply { Text = context.ClientCertificate?.Thumbprint ?? "none" }));
+        await using GrpcServer server = await GrpcServer.StartAsync(router, new GrpcEndpointOptions
+        {
+            Address = IPAddress.Loopback,
+            Tls = new ServerTlsOptions
+            {
+                Certificate = _certificate,
+                ClientCertificates = ClientCertificates.Required,
+                ClientCertificateValidation = (certificate, chain) => clientRoots.Chains(certificate, TrustedRoots.ClientAuthenticationOid, chain),
+            },
+        }).Bounded();
+        var address = new Uri($"https://localhost:{server.Port}");
+        // The server's self-signed certificate pinned as the only trusted one.
+        var trustServer = new TrustedRoots([X509CertificateLoader.LoadCertificate(_certificate.RawData)]).ServerCertificateValidation();
+
+        using (var mutual = GrpcChannel.ForAddress(address, new GrpcChannelOptions { ServerCertificateValidation = trustServer, ClientCertificate = client }))
+        {
+            Assert.Equal(client.Thumbprint, (await mutual.UnaryAsync(InteropMethods.Unary, new EchoRequest()).Bounded()).Text);
+        }
+        using (var anonymous = GrpcChannel.ForAddress(address, new GrpcChannelOptions { ServerCertificateValidation = trustServer }))
+        {
+            await TestUtil.ExpectStatus(StatusCode.Unavailable, () => anonymous.UnaryAsync(InteropMethods.Unary, new EchoRequest()));
+        }
+        // A certificate the validation refuses (here: one for servers, not clients) ends the handshake too.
+        using (var wrong = GrpcChannel.ForAddress(address, new GrpcChannelOptions { ServerCertificateValidation = trustServer, ClientCertificate = _certificate }))
+        {
+            await TestUtil.ExpectStatus(StatusCode.Unavailable, () => wrong.UnaryAsync(InteropMethods.Unary, new EchoRequest()));
+        }
+    }
+
+    private static X509Certificate2 SelfSigned(string usageOid = TrustedRoots.ServerAuthenticationOid, string name = "CN=localhost")
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
+        var request = new CertificateRequest(name, key, HashAlgorithmName.SHA256);
         var san = new SubjectAlternativeNameBuilder();
         san.AddDnsName("localhost");
         san.AddIpAddress(IPAddress.Loopback);
         request.CertificateExtensions.Add(san.Build());
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], critical: false));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(usageOid)], critical: false));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, critical: false));
         using var ephemeral = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
         // Round-trip through PKCS#12 so the private key is usable by the TLS stack on every platform.
