@@ -58,7 +58,8 @@ public sealed class TlsTests : IAsyncLifetime
     public async Task A_required_client_certificate_reaches_the_handler_and_a_client_without_one_is_refused()
     {
         using X509Certificate2 client = SelfSigned(TrustedRoots.ClientAuthenticationOid, "CN=client");
-        var clientRoots = new TrustedRoots([X509CertificateLoader.LoadCertificate(client.RawData)]);
+        using X509Certificate2 serverUsage = SelfSigned(TrustedRoots.ServerAuthenticationOid, "CN=client with a server's usage");
+        var clientRoots = new TrustedRoots([X509CertificateLoader.LoadCertificate(client.RawData), X509CertificateLoader.LoadCertificate(serverUsage.RawData)]);
         var router = new GrpcRouter().MapUnary(InteropMethods.Unary,
             (_, context) => ValueTask.FromResult(new EchoReply { Text = context.ClientCertificate?.Thumbprint ?? "none" }));
         await using GrpcServer server = await GrpcServer.StartAsync(router, new GrpcEndpointOptions
@@ -83,8 +84,8 @@ public sealed class TlsTests : IAsyncLifetime
         {
             await TestUtil.ExpectStatus(StatusCode.Unavailable, () => anonymous.UnaryAsync(InteropMethods.Unary, new EchoRequest()));
         }
-        // A certificate the validation refuses (here: one for servers, not clients) ends the handshake too.
-        using (var wrong = GrpcChannel.ForAddress(address, new GrpcChannelOptions { ServerCertificateValidation = trustServer, ClientCertificate = _certificate }))
+        // A trusted certificate the validation refuses (made for servers, not clients) ends the handshake too.
+        using (var wrong = GrpcChannel.ForAddress(address, new GrpcChannelOptions { ServerCertificateValidation = trustServer, ClientCertificate = serverUsage }))
         {
             await TestUtil.ExpectStatus(StatusCode.Unavailable, () => wrong.UnaryAsync(InteropMethods.Unary, new EchoRequest()));
         }

@@ -30,12 +30,24 @@ public sealed class TlsConfigTests : IDisposable
         File.WriteAllText(Path.Combine(_pki.Directory, "garbage.key"), "this is not a key\n");
         File.WriteAllText(Path.Combine(_pki.Directory, "corrupt.key"), "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END PRIVATE KEY-----\n");
         File.WriteAllText(Path.Combine(_pki.Directory, "empty-ca.pem"), "no certificates here\n");
+        // Certificates a client would refuse from a server: expired, and one made for clients.
+        using (ECDsa expiredKey = ECDsa.Create(ECCurve.NamedCurves.nistP256))
+        {
+            var request = new CertificateRequest("CN=expired", expiredKey, HashAlgorithmName.SHA256);
+            using X509Certificate2 expired = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-10), DateTimeOffset.UtcNow.AddDays(-1));
+            File.WriteAllText(Path.Combine(_pki.Directory, "expired.pem"), expired.ExportCertificatePem() + "\n" + expiredKey.ExportPkcs8PrivateKeyPem() + "\n");
+        }
+        X509Certificate2 client = _pki.Client("a client");
+        using (ECDsa clientKey = client.GetECDsaPrivateKey()!)
+        {
+            File.WriteAllText(Path.Combine(_pki.Directory, "client.pem"), client.ExportCertificatePem() + "\n" + clientKey.ExportPkcs8PrivateKeyPem() + "\n");
+        }
         File.WriteAllText(Path.Combine(_pki.Directory, "both.pem"), File.ReadAllText(_pki.ServerCertificateFile) + "\n" + File.ReadAllText(_pki.ServerKeyFile) + "\n");
     }
 
     public void Dispose() => _pki.Dispose();
 
-    private string? Environment(string name) => name == _variable ? _password : null;
+    private string? Environment(string name) => name == _variable ? _password : name == _variable + "_WRONG" ? "wrong-" + _password[..6] : null;
 
     /// <summary>Parses as the process does (relative to the PKI's directory) and reads the files.</summary>
     private TlsMaterial Load(JsonObject tls)
@@ -115,10 +127,15 @@ public sealed class TlsConfigTests : IDisposable
             ("key file damaged", new() { ["certificateFile"] = "server.pem", ["keyFile"] = "corrupt.key" }, "tls.keyFile", "cannot be used with the certificate"),
             ("certificate without a key", new() { ["certificateFile"] = "server.pem" }, "tls.certificateFile", "holds no private key"),
             ("a key file as the certificate", new() { ["certificateFile"] = "server.key", ["keyFile"] = "server.key" }, "tls.certificateFile", "holds no PEM certificate"),
+            ("expired certificate", new() { ["certificateFile"] = "expired.pem" }, "tls.certificateFile", "the certificate (CN=expired) expired at"),
+            ("a client's certificate", new() { ["certificateFile"] = "client.pem" }, "tls.certificateFile", "is not for server authentication"),
             ("encrypted key without a password", new() { ["certificateFile"] = "server.pem", ["keyFile"] = "server-encrypted.key" }, "tls.keyFile", "the key is encrypted"),
             ("password variable not set", new() { ["certificateFile"] = "server.pfx", ["passwordVariable"] = "SWITCH_TEST_TLS_UNSET_VARIABLE" }, "tls.passwordVariable", "is not set"),
             ("the password in the file", new() { ["certificateFile"] = "server.pfx", ["passwordVariable"] = "hunter2!" }, "tls.passwordVariable", "never goes in the file"),
             ("PKCS#12 without its password", new() { ["certificateFile"] = "server.pfx" }, "tls.certificateFile", "not a PKCS#12 file readable without a password"),
+            ("PKCS#12 with a wrong password", new() { ["certificateFile"] = "server.pfx", ["passwordVariable"] = _variable + "_WRONG" }, "tls.certificateFile", "wrong password or damaged file"),
+            ("encrypted key with a wrong password", new() { ["certificateFile"] = "server.pem", ["keyFile"] = "server-encrypted.key", ["passwordVariable"] = _variable + "_WRONG" },
+                "tls.keyFile", "cannot be used with the certificate"),
             ("PKCS#12 with a key file", new() { ["certificateFile"] = "server.pfx", ["keyFile"] = "server.key", ["passwordVariable"] = _variable }, "tls.keyFile", "leave keyFile out"),
             ("unknown client certificate rule", With(Mutual(), "clientCertificates", "sometimes"), "tls.clientCertificates", "\"none\", \"optional\" or \"required\", got 'sometimes'"),
             ("mutual TLS without a CA", Without(Mutual(), "clientCaFile"), "tls.clientCaFile", "required with clientCertificates \"required\""),
@@ -146,11 +163,12 @@ public sealed class TlsConfigTests : IDisposable
             Assert.True(e.Message.Contains($"{field}: ", StringComparison.Ordinal) && e.Message.Contains(why, StringComparison.Ordinal),
                 $"{name}: expected '{field}: ... {why}', got: {e.Message}");
             Assert.DoesNotContain(_password, e.Message);
+            Assert.DoesNotContain(_password[..6], e.Message);
             Assert.DoesNotContain("hunter2", e.Message);
             Assert.DoesNotContain("PRIVATE KEY-----\n", e.Message);
         }
         ReliabilityReport.Record("security", "TLS configuration refused at start",
-            $"{cases.Length} broken tls blocks: missing, unreadable, mismatched and encrypted keys, wrong or missing passwords, PKCS#12 misuse, " +
+            $"{cases.Length} broken tls blocks: expired or client-only server certificates, missing, unreadable, mismatched and encrypted keys, wrong or missing passwords, PKCS#12 misuse, " +
             "bad client certificate rule, mutual TLS without a CA, fingerprints not 64 hex digits, unknown or doubled institutions and fingerprints",
             "each refused with a message naming the field; no password or key material in any message");
     }
