@@ -48,6 +48,35 @@ public sealed class TlsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_stream_the_server_refuses_at_its_start_reports_the_servers_status_even_when_a_write_raced_it()
+    {
+        const int calls = 200;
+        var router = new GrpcRouter().MapDuplexStreaming<EchoRequest, EchoReply>(InteropMethods.Bidi,
+            (_, _, _) => throw new RpcException(StatusCode.Unauthenticated, "refused at the start"));
+        await using GrpcServer server = await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Address = IPAddress.Loopback, Tls = new ServerTlsOptions { Certificate = _certificate } }).Bounded();
+        string thumbprint = _certificate.Thumbprint;
+        using GrpcChannel channel = GrpcChannel.ForAddress(new Uri($"https://localhost:{server.Port}"), new GrpcChannelOptions
+        {
+            ServerCertificateValidation = (_, cert, _, _) => cert is not null && cert.GetCertHashString() == thumbprint,
+        });
+        for (int i = 0; i < calls; i++)
+        {
+            using DuplexStreamingCall<EchoRequest, EchoReply> call = channel.DuplexStreaming(InteropMethods.Bidi);
+            try
+            {
+                // The server may have ended the call before these get in: they fail, and the read still tells why.
+                await call.RequestStream.WriteAsync(new EchoRequest { Text = "early" });
+                await call.RequestStream.CompleteAsync();
+            }
+            catch (RpcException)
+            {
+            }
+            RpcException e = await TestUtil.ExpectStatus(StatusCode.Unauthenticated, async () => await call.ResponseStream.ReadAsync());
+            Assert.Equal("refused at the start", e.Status.Detail);
+        }
+    }
+
+    [Fact]
     public async Task Untrusted_certificate_is_unavailable_under_default_validation()
     {
         using var channel = GrpcChannel.ForAddress(HttpsAddress);

@@ -136,7 +136,7 @@ public sealed class GrpcChannel : IDisposable
             call.Dispose();
             throw;
         }
-        return new ClientRequestStream<TRequest>(content, call.Fail, call.Token, Options.MaxSendMessageBytes, Options.MaxBufferedWriteBytes);
+        return new ClientRequestStream<TRequest>(content, call.FailWrite, call.Token, Options.MaxSendMessageBytes, Options.MaxBufferedWriteBytes);
     }
 
     private static async Task<TResponse> ReadSingleResponseAsync<TRequest, TResponse>(ClientCall<TRequest, TResponse> call)
