@@ -59,13 +59,6 @@ public sealed class MutualTlsTests(TlsSwitchFixture fixture) : IClassFixture<Tls
 
     private static CallOptions NoKey => new() { Timeout = TimeSpan.FromSeconds(30) };
 
-    private static async Task<RpcException> FailsAsync(Func<Task> call, StatusCode expected)
-    {
-        RpcException e = await Assert.ThrowsAsync<RpcException>(call);
-        Assert.True(e.StatusCode == expected, $"expected {expected}, got {e.StatusCode}: {e.Status.Detail}");
-        return e;
-    }
-
     /// <summary>One payment on a Transact stream: its one result, or the stream's status as an RpcException.</summary>
     private static async Task<TransferResult> TransactOneAsync(GrpcChannel channel, CallOptions options, string orderNo)
     {
@@ -113,13 +106,13 @@ public sealed class MutualTlsTests(TlsSwitchFixture fixture) : IClassFixture<Tls
         for (int i = 0; i < cleartextTries; i++)
         {
             using GrpcChannel cleartext = GrpcChannel.ForAddress(cleartextAddress);
-            await FailsAsync(() => cleartext.UnaryAsync(InstitutionMethods.AgreementPayment, Payment($"TLS-CLEAR-{i}", 100), As(AlipayKey, 30_000)),
+            await Admin.AdminClient.FailsAsync(() => cleartext.UnaryAsync(InstitutionMethods.AgreementPayment, Payment($"TLS-CLEAR-{i}", 100), As(AlipayKey, 30_000)),
                 StatusCode.Unavailable);
         }
         // A client that does not trust the switch's authority stops at the handshake, saying why.
         using (GrpcChannel untrusting = GrpcChannel.ForAddress(Sw.Host.InstitutionAddress))
         {
-            RpcException e = await FailsAsync(() => untrusting.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("TLS-UNTRUSTED", 100), As(AlipayKey, 30_000)),
+            RpcException e = await Admin.AdminClient.FailsAsync(() => untrusting.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("TLS-UNTRUSTED", 100), As(AlipayKey, 30_000)),
                 StatusCode.Unavailable);
             Assert.Contains("TLS handshake failed", e.Status.Detail);
         }
@@ -149,7 +142,7 @@ public sealed class MutualTlsTests(TlsSwitchFixture fixture) : IClassFixture<Tls
         Assert.Equal(byCertificate.TransactionId, queried.TransactionId);
         Assert.Equal(StatusCode.NotFound, await QueryStatusAsync("MTLS-1", TenpayKey));
         using GrpcChannel tenpay = Pki.Channel(Sw.Host.InstitutionAddress, fixture.Tenpay);
-        await FailsAsync(() => tenpay.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = "MTLS-2" }, NoKey), StatusCode.NotFound);
+        await Admin.AdminClient.FailsAsync(() => tenpay.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = "MTLS-2" }, NoKey), StatusCode.NotFound);
 
         // Streams too: Transact and the outcome feed, by the certificate alone.
         Assert.Equal(TransactionStatus.Succeeded, (await TransactOneAsync(tenpay, NoKey, "MTLS-T-1")).Status);
@@ -182,11 +175,11 @@ public sealed class MutualTlsTests(TlsSwitchFixture fixture) : IClassFixture<Tls
         {
             using GrpcChannel channel = Pki.Channel(Sw.Host.InstitutionAddress, certificate);
             string orderNo = $"MIX-{tried}";
-            RpcException e = await FailsAsync(() => channel.UnaryAsync(InstitutionMethods.Payout, Payment(orderNo, 900), As(key, 30_000)), StatusCode.Unauthenticated);
+            RpcException e = await Admin.AdminClient.FailsAsync(() => channel.UnaryAsync(InstitutionMethods.Payout, Payment(orderNo, 900), As(key, 30_000)), StatusCode.Unauthenticated);
             Assert.Equal($"the API key is not that of institution {owner}, which the client certificate proves: send its key or none", e.Status.Detail);
             // The key's institution is never named (a wrong key must not learn whose it is).
             Assert.DoesNotContain(owner == "ALIPAY" ? "TENPAY" : "ALIPAY", e.Status.Detail);
-            RpcException refused = await FailsAsync(() => TransactOneAsync(channel, As(key, 30_000), orderNo + "-S"), StatusCode.Unauthenticated);
+            RpcException refused = await Admin.AdminClient.FailsAsync(() => TransactOneAsync(channel, As(key, 30_000), orderNo + "-S"), StatusCode.Unauthenticated);
             Assert.Equal(e.Status.Detail, refused.Status.Detail);
             tried++;
         }
@@ -210,7 +203,7 @@ public sealed class MutualTlsTests(TlsSwitchFixture fixture) : IClassFixture<Tls
         string fingerprint = TestPki.Fingerprint(fixture.Unmapped);
         foreach (CallOptions options in new[] { NoKey, As(AlipayKey, 30_000) })
         {
-            RpcException e = await FailsAsync(() => channel.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("UNMAPPED-1", 100), options),
+            RpcException e = await Admin.AdminClient.FailsAsync(() => channel.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("UNMAPPED-1", 100), options),
                 StatusCode.Unauthenticated);
             Assert.Equal($"client certificate (SHA-256 {fingerprint}) is not mapped to any institution", e.Status.Detail);
         }
@@ -225,8 +218,8 @@ public sealed class MutualTlsTests(TlsSwitchFixture fixture) : IClassFixture<Tls
     {
         using (GrpcChannel rogue = Pki.Channel(Sw.Host.InstitutionAddress, fixture.Rogue))
         {
-            await FailsAsync(() => rogue.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("ROGUE-1", 100), NoKey), StatusCode.Unavailable);
-            await FailsAsync(() => rogue.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("ROGUE-2", 100), As(AlipayKey, 30_000)), StatusCode.Unavailable);
+            await Admin.AdminClient.FailsAsync(() => rogue.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("ROGUE-1", 100), NoKey), StatusCode.Unavailable);
+            await Admin.AdminClient.FailsAsync(() => rogue.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("ROGUE-2", 100), As(AlipayKey, 30_000)), StatusCode.Unavailable);
         }
         using GrpcChannel alipay = Pki.Channel(Sw.Host.InstitutionAddress, fixture.Alipay);
         Assert.Equal(TransactionStatus.Succeeded, (await alipay.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("AFTER-ROGUE", 100), NoKey)).Status);
@@ -267,7 +260,7 @@ public sealed class MutualTlsTests(TlsSwitchFixture fixture) : IClassFixture<Tls
         }
         using (GrpcChannel cleartext = GrpcChannel.ForAddress($"http://127.0.0.1:{Sw.Host.AdminGrpcAddress.Port}"))
         {
-            await FailsAsync(() => cleartext.UnaryAsync(AdminMethods.WhoAmI, new WhoAmIRequest(), Operator.OperatorTestKit.AsOperator(Operator.OperatorTestKit.OperatorKey)),
+            await Admin.AdminClient.FailsAsync(() => cleartext.UnaryAsync(AdminMethods.WhoAmI, new WhoAmIRequest(), Operator.OperatorTestKit.AsOperator(Operator.OperatorTestKit.OperatorKey)),
                 StatusCode.Unavailable);
         }
         // Both still serve after the cleartext attempts.
