@@ -16,6 +16,7 @@ public sealed class TlsConfigTests : IDisposable
 {
     private readonly TestPki _pki = new();
     private readonly string _password = "pw-" + Guid.NewGuid().ToString("N");
+    private readonly string _rsaFingerprint;
     private readonly string _variable = "SWITCH_TEST_TLS_PASSWORD_" + Guid.NewGuid().ToString("N")[..8].ToUpperInvariant();
 
     public TlsConfigTests()
@@ -25,6 +26,17 @@ public sealed class TlsConfigTests : IDisposable
         serverKey.ImportFromPem(File.ReadAllText(_pki.ServerKeyFile));
         File.WriteAllText(Path.Combine(_pki.Directory, "server-encrypted.key"), serverKey.ExportEncryptedPkcs8PrivateKeyPem(_password,
             new PbeParameters(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, 10_000)));
+        File.WriteAllText(Path.Combine(_pki.Directory, "server-sec1.key"), serverKey.ExportECPrivateKeyPem());
+        // An RSA server certificate with a PKCS#1 key, as older tooling writes them.
+        using (RSA rsaKey = RSA.Create(2048))
+        {
+            var request = new CertificateRequest("CN=localhost", rsaKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(Grpc.Tls.TrustedRoots.ServerAuthenticationOid)], false));
+            using X509Certificate2 rsa = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+            _rsaFingerprint = TestPki.Fingerprint(rsa);
+            File.WriteAllText(Path.Combine(_pki.Directory, "rsa.pem"), rsa.ExportCertificatePem());
+            File.WriteAllText(Path.Combine(_pki.Directory, "rsa-pkcs1.key"), rsaKey.ExportRSAPrivateKeyPem());
+        }
         using ECDsa otherKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         File.WriteAllText(Path.Combine(_pki.Directory, "other.key"), otherKey.ExportPkcs8PrivateKeyPem());
         File.WriteAllText(Path.Combine(_pki.Directory, "garbage.key"), "this is not a key\n");
@@ -74,17 +86,19 @@ public sealed class TlsConfigTests : IDisposable
     [Fact]
     public void Good_configurations_load_from_files_relative_to_the_configuration_file()
     {
-        string expected = TestPki.Fingerprint(_pki.Server);
-        JsonObject[] good =
+        string server = TestPki.Fingerprint(_pki.Server);
+        (JsonObject Tls, string Expected)[] good =
         [
-            PemFiles(),
-            new() { ["certificateFile"] = "both.pem" },
-            new() { ["certificateFile"] = "server.pfx", ["passwordVariable"] = _variable },
-            new() { ["certificateFile"] = "server.pem", ["keyFile"] = "server-encrypted.key", ["passwordVariable"] = _variable },
-            Mutual(),
-            Mutual(TlsConfig.ClientCertificatesOptional),
+            (PemFiles(), server),
+            (new() { ["certificateFile"] = "both.pem" }, server),
+            (new() { ["certificateFile"] = "server.pem", ["keyFile"] = "server-sec1.key" }, server),
+            (new() { ["certificateFile"] = "rsa.pem", ["keyFile"] = "rsa-pkcs1.key" }, _rsaFingerprint),
+            (new() { ["certificateFile"] = "server.pfx", ["passwordVariable"] = _variable }, server),
+            (new() { ["certificateFile"] = "server.pem", ["keyFile"] = "server-encrypted.key", ["passwordVariable"] = _variable }, server),
+            (Mutual(), server),
+            (Mutual(TlsConfig.ClientCertificatesOptional), server),
         ];
-        foreach (JsonObject tls in good)
+        foreach ((JsonObject tls, string expected) in good)
         {
             using TlsMaterial material = Load(tls);
             Assert.True(material.Certificate.HasPrivateKey, tls.ToJsonString());
