@@ -32,6 +32,7 @@ public sealed record TlsConfig
     /// <summary>Which client certificate (by SHA-256 fingerprint) is which institution.</summary>
     public IReadOnlyList<InstitutionCertificateConfig> InstitutionCertificates { get; init; } = [];
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public Grpc.Tls.ClientCertificates ClientCertificateRule => ClientCertificates switch
     {
         ClientCertificatesOptional => Grpc.Tls.ClientCertificates.Optional,
