@@ -67,9 +67,21 @@ internal static class SwitchProgram
             {
                 log.Warn("config_differs", "the configuration differs from the journal's; the journal's participants and rules stay in force");
             }
-            log.Info("listening", "institution API (gRPC, h2c)", ("api", "institution"), ("address", host.InstitutionAddress));
-            log.Info("listening", "operator API (gRPC, h2c)", ("api", "operator_grpc"), ("address", host.AdminGrpcAddress));
-            log.Info("listening", "operator dashboard, JSON API (/api/v1/) and /metrics (HTTP/1.1)", ("api", "operator_http"), ("address", host.AdminAddress));
+            bool tls = host.Certificate is not null;
+            log.Info("listening", $"institution API (gRPC, {(tls ? "TLS" : "h2c")})", ("api", "institution"), ("address", host.InstitutionAddress));
+            log.Info("listening", $"operator API (gRPC, {(tls ? "TLS" : "h2c")})", ("api", "operator_grpc"), ("address", host.AdminGrpcAddress));
+            log.Info("listening", $"operator dashboard, JSON API (/api/v1/) and /metrics ({(tls ? "HTTPS" : "HTTP/1.1")})", ("api", "operator_http"),
+                ("address", host.AdminAddress));
+            if (host.Certificate is { } certificate)
+            {
+                // Public facts only: which certificate is served and until when; never the key or its password.
+                log.Info("tls_certificate", "TLS certificate served on every port", ("subject", certificate.Subject),
+                    ("sha256", Switch.Host.Gateway.CertificateFingerprint.Of(certificate)), ("not_after", certificate.NotAfter.ToUniversalTime().ToString("u")));
+                log.Info("tls_client_certificates", config.Tls!.ClientCertificateRule == Switch.Grpc.Tls.ClientCertificates.None
+                        ? "institution client certificates not asked for (institutions authenticate by API key)"
+                        : "institution client certificates checked against the CA bundle",
+                    ("rule", config.Tls.ClientCertificates), ("mapped", host.MappedClientCertificates));
+            }
             foreach (var sim in host.Simulators)
             {
                 log.Info("simulated_bank", "simulated bank endpoint", ("bank", string.Join(',', sim.Options.BankCodes)), ("address", sim.Address));
@@ -135,7 +147,7 @@ internal static class SwitchProgram
         }
         HostConfig config = configPath is null
             ? HostConfig.EmbeddedDefault()
-            : HostConfig.Parse(File.ReadAllText(configPath), configPath);
+            : HostConfig.Parse(File.ReadAllText(configPath), configPath, Path.GetDirectoryName(Path.GetFullPath(configPath)));
         if (dataDir is not null) config = config with { DataDirectory = dataDir };
         if (listen is not null) config = config with { ListenAddress = listen };
         if (port is not null) config = config with { InstitutionPort = Port("port", port) };
@@ -146,6 +158,15 @@ internal static class SwitchProgram
             config = config with { CrashPoint = Switch.Engine.Pipeline.JournalCrashPoint.Parse(crash) };
         }
         config.Validate();
+        // The TLS files are read here too, so a bad one is a configuration error like any other (exit 2).
+        try
+        {
+            if (config.Tls is not null) TlsMaterial.Check(config.Tls, Environment.GetEnvironmentVariable);
+        }
+        catch (ConfigException e) when (configPath is not null)
+        {
+            throw new ConfigException($"{configPath}: {e.Message}");
+        }
         return config;
     }
 

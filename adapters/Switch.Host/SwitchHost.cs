@@ -4,6 +4,7 @@ using Switch.Engine.Business;
 using Switch.Engine.Clearing;
 using Switch.Engine.Pipeline;
 using Switch.Grpc.Server;
+using Switch.Grpc.Tls;
 using Switch.Host.Admin;
 using Switch.Host.Banks;
 using Switch.Host.Clearing;
@@ -15,8 +16,8 @@ namespace Switch.Host;
 /// <summary>
 /// The switch process, assembled: simulated banks (for endpoints addressed "sim"), the engine recovered from
 /// the data directory, the bank connector, the institution gateway on its port, and the operator API on the admin
-/// ports (HTTP/1.1: dashboard, JSON API, /metrics; h2c: gRPC). Stopping reverses it: stop accepting, let in-flight
-/// bank work finish (bounded), close the journal.
+/// ports (HTTP/1.1: dashboard, JSON API, /metrics; h2c: gRPC), all three over TLS when the configuration has a tls
+/// block. Stopping reverses it: stop accepting, let in-flight bank work finish (bounded), close the journal.
 /// </summary>
 public sealed class SwitchHost : IAsyncDisposable
 {
@@ -25,6 +26,7 @@ public sealed class SwitchHost : IAsyncDisposable
     private readonly GrpcServer _server;
     private readonly BankConnector _connector;
     private readonly AdminParts _admin;
+    private readonly TlsMaterial? _tls;
     private int _stopped;
 
     private readonly ClearingRecorder _clearing;
@@ -34,8 +36,9 @@ public sealed class SwitchHost : IAsyncDisposable
         CancellationTokenSource StopWatch, Task WatchLoop);
 
     private SwitchHost(HostConfig config, List<BankSimulatorServer> simulators, SwitchEngine engine, BankConnector connector,
-        GrpcServer server, AnswerRouter answers, OutcomeFeeds feeds, ClearingRecorder clearing, ClearingDesk desk, AdminParts admin)
+        GrpcServer server, AnswerRouter answers, OutcomeFeeds feeds, ClearingRecorder clearing, ClearingDesk desk, AdminParts admin, TlsMaterial? tls)
     {
+        _tls = tls;
         _config = config;
         _simulators = simulators;
         Engine = engine;
@@ -65,6 +68,10 @@ public sealed class SwitchHost : IAsyncDisposable
     public SuccessRateWatch? SuccessRateWatch => _admin.Watch;
     public IReadOnlyList<BankSimulatorServer> Simulators => _simulators;
     public BankConnector Connector => _connector;
+    /// <summary>The server certificate on all three ports, or null when they are cleartext.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate => _tls?.Certificate;
+    /// <summary>Client certificates mapped to institutions (0 without mutual TLS).</summary>
+    public int MappedClientCertificates { get; private init; }
 
     /// <param name="log">Where the host logs (reachability changes, clearing alerts, failed handlers); the console by default.</param>
     public static async Task<SwitchHost> StartAsync(HostConfig config, Log? log = null)
@@ -78,6 +85,8 @@ public sealed class SwitchHost : IAsyncDisposable
         GrpcServer? grpc = null;
         GrpcServer? adminGrpc = null;
         AdminWebServer? adminWeb = null;
+        // Read first: a bad file stops the start before anything listens or the journal opens.
+        TlsMaterial? tls = config.Tls is null ? null : TlsMaterial.Load(config.Tls, Environment.GetEnvironmentVariable);
         try
         {
             // Simulated endpoints first, so the connector finds them listening.
@@ -153,7 +162,10 @@ public sealed class SwitchHost : IAsyncDisposable
             connector = new BankConnector(engine, running, AddressOf, config.MaxQueuedPerEndpoint, config.ProbeIntervalMs, log);
             dispatcher.Attach(connector);
 
-            var auth = new ApiKeyAuthenticator(running, new AuthFailureLimiter(config.Limits));
+            ClientCertificateMap? certificates = config.Tls is { ClientCertificateRule: not ClientCertificates.None }
+                ? ClientCertificateMap.Create(config.Tls.InstitutionCertificates, running)
+                : null;
+            var auth = new ApiKeyAuthenticator(running, new AuthFailureLimiter(config.Limits), certificates);
             var gateway = new InstitutionGateway(engine, auth, answers, feeds, config.MaxInFlightPerStream, config.Limits);
             // A handler that throws is a bug: the caller sees UNKNOWN, the operators see this (type and message only:
             // never the request, which could carry anything).
@@ -164,6 +176,7 @@ public sealed class SwitchHost : IAsyncDisposable
             {
                 Address = IPAddress.Parse(config.ListenAddress),
                 Port = config.InstitutionPort,
+                Tls = tls?.InstitutionPort(config.Tls!),
             });
 
             // The operator API: never on the institutions' port; its own keys.
@@ -180,13 +193,16 @@ public sealed class SwitchHost : IAsyncDisposable
             var operations = new AdminOperations(engine, answers, audit, stats, watch, clock);
             var service = new AdminService(new OperatorAuthenticator(config.Operators), operations, new ClearingOperations(desk));
             adminGrpc = await GrpcServer.StartAsync(service.Map(new GrpcRouter(new GrpcServerOptions { MaxReceiveMessageBytes = MaxAdminMessageBytes, OnHandlerException = handlerFailed })),
-                new GrpcEndpointOptions { Address = IPAddress.Parse(config.ListenAddress), Port = config.AdminGrpcPort });
-            adminWeb = await AdminWebServer.StartAsync(IPAddress.Parse(config.ListenAddress), config.AdminPort, service,
+                new GrpcEndpointOptions { Address = IPAddress.Parse(config.ListenAddress), Port = config.AdminGrpcPort, Tls = tls?.AdminPort() });
+            adminWeb = await AdminWebServer.StartAsync(IPAddress.Parse(config.ListenAddress), config.AdminPort, tls?.AdminPort(), service,
                 new MetricsWriter(engine, audit, stats, watch, clock), new DashboardAssets(typeof(SwitchHost).Assembly));
             var stopWatch = new CancellationTokenSource();
             Task watchLoop = watch is null ? Task.CompletedTask : Task.Run(() => RunWatchAsync(watch, clock, stopWatch.Token));
             var admin = new AdminParts(adminGrpc, adminWeb, audit, stats, watch, stopWatch, watchLoop);
-            return new SwitchHost(config, simulators, engine, connector, grpc, answers, feeds, clearing, desk, admin);
+            return new SwitchHost(config, simulators, engine, connector, grpc, answers, feeds, clearing, desk, admin, tls)
+            {
+                MappedClientCertificates = certificates?.Count ?? 0,
+            };
         }
         catch
         {
@@ -197,6 +213,7 @@ public sealed class SwitchHost : IAsyncDisposable
             engine?.Dispose();
             clearing?.Dispose();
             foreach (BankSimulatorServer s in simulators) await s.DisposeAsync();
+            tls?.Dispose();
             throw;
         }
     }
@@ -242,5 +259,6 @@ public sealed class SwitchHost : IAsyncDisposable
         Engine.Dispose(); // drains, commits, closes the journal
         _clearing.Dispose(); // writes the files of batches already closed
         foreach (BankSimulatorServer s in _simulators) await s.DisposeAsync();
+        _tls?.Dispose(); // nothing listens any more
     }
 }

@@ -1,6 +1,7 @@
 using Switch.Contracts.V1;
 using Switch.Grpc;
 using Switch.Grpc.Client;
+using Switch.Grpc.Tls;
 
 namespace Switch.Operator;
 
@@ -14,16 +15,19 @@ public sealed class AdminSession : IDisposable
 
     private readonly string _adminUrl;
     private readonly string? _key;
+    private readonly string? _caCertFile;
     private readonly CancellationToken _cancellationToken;
     private GrpcChannel? _channel;
     private Metadata? _headers;
 
     /// <summary>Nothing is checked or opened yet: a command parses its own arguments first, so a bad one is
     /// reported as such even when the key is missing too.</summary>
-    public AdminSession(string adminUrl, string? key, CancellationToken cancellationToken)
+    /// <param name="caCertFile">PEM authorities trusted for an https:// address instead of the system's; null: the system's.</param>
+    public AdminSession(string adminUrl, string? key, string? caCertFile, CancellationToken cancellationToken)
     {
         _adminUrl = adminUrl;
         _key = key;
+        _caCertFile = caCertFile;
         _cancellationToken = cancellationToken;
     }
 
@@ -37,7 +41,26 @@ public sealed class AdminSession : IDisposable
         if (!Uri.TryCreate(_adminUrl, UriKind.Absolute, out Uri? uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) || uri.AbsolutePath != "/")
             throw new UsageException($"--admin: '{_adminUrl}' is not an admin address like {DefaultAdminUrl}");
         CheckedKey();
-        return GrpcChannel.ForAddress(uri, new GrpcChannelOptions { ConnectTimeout = TimeSpan.FromMilliseconds(ConnectTimeoutMs) });
+        return GrpcChannel.ForAddress(uri, new GrpcChannelOptions
+        {
+            ConnectTimeout = TimeSpan.FromMilliseconds(ConnectTimeoutMs),
+            ServerCertificateValidation = Roots(uri)?.ServerCertificateValidation(),
+        });
+    }
+
+    private TrustedRoots? Roots(Uri admin)
+    {
+        if (string.IsNullOrEmpty(_caCertFile)) return null;
+        if (admin.Scheme != Uri.UriSchemeHttps)
+            throw new UsageException($"--ca-cert: only for an https:// admin address, got '{_adminUrl}'");
+        try
+        {
+            return TrustedRoots.FromPemFile(_caCertFile);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            throw new UsageException($"--ca-cert: {e.Message}");
+        }
     }
 
     private string CheckedKey()

@@ -15,6 +15,7 @@ public static class SwitchCtl
 {
     public const string AdminUrlVariable = "SWITCH_ADMIN_URL";
     public const string KeyVariable = "SWITCH_OPERATOR_KEY";
+    public const string CaCertVariable = "SWITCH_ADMIN_CA_CERT";
     /// <summary>SubmitRecords takes the file in chunks of at most 1 MiB, in order.</summary>
     public const int RecordsChunkBytes = 1 << 20;
     private const int MaxListLimit = 1_000;
@@ -51,6 +52,11 @@ public static class SwitchCtl
             Description = $"Your operator key, sent in the {AdminMethods.OperatorKeyHeader} header [env {KeyVariable}]",
             HelpName = "KEY", Recursive = true,
         };
+        private readonly Option<string> _caCert = new("--ca-cert")
+        {
+            Description = $"For an https:// admin address: PEM file of the authorities that issued the switch's certificate (or that certificate itself) to trust instead of the system's [env {CaCertVariable}]",
+            HelpName = "FILE", Recursive = true,
+        };
         private readonly Option<bool> _json = new("--json")
         {
             Description = "Print the switch's replies as proto JSON (one object per line for streams), for scripts",
@@ -69,7 +75,7 @@ public static class SwitchCtl
                 "4 not allowed (UNAUTHENTICATED or PERMISSION_DENIED).\n\n" +
                 "Example: SWITCH_OPERATOR_KEY=demo-operator-key switchctl banks")
             {
-                _admin, _key, _json,
+                _admin, _key, _caCert, _json,
                 WhoAmI(), Banks(), Weights(), Ramp(),
                 EndpointState("drain", EndpointAdminState.Draining, "Drains an endpoint: no new traffic, work in flight completes; its share goes to the bank's other endpoints"),
                 EndpointState("down", EndpointAdminState.Down, "Takes an endpoint down: no new traffic; its share goes to the bank's other endpoints"),
@@ -379,7 +385,8 @@ public static class SwitchCtl
             {
                 string url = parse.GetValue(_admin) ?? _environment(AdminUrlVariable) ?? AdminSession.DefaultAdminUrl;
                 string? key = parse.GetValue(_key) ?? _environment(KeyVariable);
-                using var admin = new AdminSession(url, key, ct);
+                string? caCert = parse.GetValue(_caCert) ?? _environment(CaCertVariable);
+                using var admin = new AdminSession(url, key, caCert, ct);
                 await body(parse, admin);
                 return ExitCodes.Ok;
             }

@@ -272,6 +272,30 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
         _ => StatusCode.Unknown,
     };
 
+    /// <summary>
+    /// A failed write of the request stream. The caller's cancellation, the deadline or our own refusal end the call as
+    /// <see cref="Fail"/> does. A write that broke on the transport does not: the server may have ended the call (a refusal
+    /// at its start races the first write, which then fails on the closed stream), and its status, on the way or already
+    /// in, must be what the caller reads; a lost connection is reported by the read side too.
+    /// </summary>
+    public RpcException FailWrite(Exception e)
+    {
+        if (e is RpcException || DeadlineExpired || _options.CancellationToken.IsCancellationRequested) return Fail(e);
+        if (_status is { } known) return new RpcException(known, null, e);
+        if (EndedByServer() is { } sent) return Fail(new RpcException(sent));
+        return new RpcException(new Status(StatusCode.Unavailable,
+            "The request stream is closed; the call's status comes with the response: " + e.Message), null, e);
+    }
+
+    /// <summary>The status of a server that ended the call before sending anything (Trailers-Only), once its answer is in.</summary>
+    private Status? EndedByServer()
+    {
+        if (_sendTask is not { IsCompletedSuccessfully: true } sent) return null;
+        HttpResponseMessage response = sent.Result;
+        if (response.StatusCode != HttpStatusCode.OK || !response.Headers.Contains(GrpcProtocol.StatusHeader)) return null;
+        return ReadStatus(response.Headers);
+    }
+
     /// <summary>Turns any failure into the RpcException the caller sees, remembers it as the call's status, and resets the stream.</summary>
     public RpcException Fail(Exception e)
     {
@@ -305,6 +329,12 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
                     _ => new Status(StatusCode.Internal, $"HTTP/2 error {protocol.ErrorCode}: {protocol.Message}"),
                 };
             }
+        }
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            // The handshake's own reason (e.g. an untrusted certificate chain) is what the caller needs to fix it.
+            if (x is System.Security.Authentication.AuthenticationException tls)
+                return new Status(StatusCode.Unavailable, "TLS handshake failed: " + tls.Message);
         }
         if (e is HttpRequestException or IOException)
             return new Status(StatusCode.Unavailable, "Error talking to the server: " + e.Message);

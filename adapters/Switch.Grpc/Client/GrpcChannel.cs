@@ -33,6 +33,8 @@ public sealed class GrpcChannel : IDisposable
             {
                 ApplicationProtocols = [SslApplicationProtocol.Http2],
                 RemoteCertificateValidationCallback = options.ServerCertificateValidation,
+                // Offered whatever authorities the server names (or none): the caller chose it for this server.
+                ClientCertificateContext = options.ClientCertificate is { } mine ? SslStreamCertificateContext.Create(mine, null, offline: true) : null,
             };
         }
         HttpClient = new HttpClient(handler, disposeHandler: true)
@@ -134,7 +136,7 @@ public sealed class GrpcChannel : IDisposable
             call.Dispose();
             throw;
         }
-        return new ClientRequestStream<TRequest>(content, call.Fail, call.Token, Options.MaxSendMessageBytes, Options.MaxBufferedWriteBytes);
+        return new ClientRequestStream<TRequest>(content, call.FailWrite, call.Token, Options.MaxSendMessageBytes, Options.MaxBufferedWriteBytes);
     }
 
     private static async Task<TResponse> ReadSingleResponseAsync<TRequest, TResponse>(ClientCall<TRequest, TResponse> call)

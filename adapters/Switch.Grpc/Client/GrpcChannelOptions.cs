@@ -1,4 +1,5 @@
 using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 
 namespace Switch.Grpc.Client;
 
@@ -25,12 +26,17 @@ public sealed class GrpcChannelOptions
     /// <summary>TLS only: decides whether to trust the server certificate (e.g. pin a self-signed one). Null: the system's validation.</summary>
     public RemoteCertificateValidationCallback? ServerCertificateValidation { get; init; }
 
+    /// <summary>TLS only: the certificate (with its private key) presented when the server asks for one (mutual TLS).</summary>
+    public X509Certificate2? ClientCertificate { get; init; }
+
     internal void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfNegative(MaxReceiveMessageBytes);
         ArgumentOutOfRangeException.ThrowIfNegative(MaxSendMessageBytes);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxBufferedWriteBytes, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(InitialStreamWindowBytes, 65535);
+        if (ClientCertificate is { HasPrivateKey: false })
+            throw new ArgumentException("the client certificate has no private key", nameof(ClientCertificate));
     }
 }
 

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -7,6 +6,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Switch.Grpc.Tls;
 
 namespace Switch.Grpc.Server;
 
@@ -19,7 +19,7 @@ public sealed class GrpcEndpointOptions
     public int Port { get; init; }
 
     /// <summary>Null serves cleartext HTTP/2 (h2c with prior knowledge); otherwise TLS with ALPN "h2".</summary>
-    public X509Certificate2? Certificate { get; init; }
+    public ServerTlsOptions? Tls { get; init; }
 
     /// <summary>HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection (Kestrel Http2.MaxStreamsPerConnection).</summary>
     public int MaxStreamsPerConnection { get; init; } = 100;
@@ -47,8 +47,8 @@ public static class GrpcKestrel
         kestrel.Listen(endpoint.Address, endpoint.Port, listen =>
         {
             listen.Protocols = HttpProtocols.Http2;
-            if (endpoint.Certificate is { } certificate)
-                listen.UseHttps(certificate); // With Protocols = Http2, ALPN offers exactly "h2".
+            if (endpoint.Tls is { } tls)
+                listen.UseTls(tls); // With Protocols = Http2, ALPN offers exactly "h2".
         });
     }
 }

@@ -49,7 +49,8 @@ internal sealed class ServerCall
             }
         }
         var connection = http.Connection;
-        Context = new ServerCallContext(method, requestHeaders, deadline, connection.RemoteIpAddress, connection.RemotePort, token);
+        Context = new ServerCallContext(method, requestHeaders, deadline, connection.RemoteIpAddress, connection.RemotePort,
+            connection.ClientCertificate, token);
         if (_callCts is not null)
         {
             _abortRegistration = http.RequestAborted.UnsafeRegister(static s => ((ServerCall)s!).OnClientGone(), this);

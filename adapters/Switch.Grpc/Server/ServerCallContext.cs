@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 
 namespace Switch.Grpc.Server;
 
@@ -11,13 +12,14 @@ public sealed class ServerCallContext
     private string? _peer;
 
     internal ServerCallContext(string method, Metadata requestHeaders, DateTime deadlineUtc, IPAddress? remoteAddress, int remotePort,
-        CancellationToken cancellationToken)
+        X509Certificate2? clientCertificate, CancellationToken cancellationToken)
     {
         Method = method;
         RequestHeaders = requestHeaders;
         Deadline = deadlineUtc;
         _remoteAddress = remoteAddress;
         _remotePort = remotePort;
+        ClientCertificate = clientCertificate;
         CancellationToken = cancellationToken;
     }
 
@@ -29,6 +31,9 @@ public sealed class ServerCallContext
 
     /// <summary>UTC deadline from grpc-timeout, or DateTime.MaxValue when the client sent none.</summary>
     public DateTime Deadline { get; }
+
+    /// <summary>The certificate the client presented in the TLS handshake (it passed the listener's validation), or null.</summary>
+    public X509Certificate2? ClientCertificate { get; }
 
     /// <summary>Canceled at the deadline or when the client goes away.</summary>
     public CancellationToken CancellationToken { get; }

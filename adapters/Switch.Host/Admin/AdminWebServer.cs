@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Switch.Contracts.V1;
 using Switch.Grpc;
+using Switch.Grpc.Tls;
 
 namespace Switch.Host.Admin;
 
@@ -44,7 +45,9 @@ public sealed class AdminWebServer : IAsyncDisposable
     /// <summary>The bound address (the real port when 0 was asked for).</summary>
     public Uri Address { get; private set; } = null!;
 
-    public static async Task<AdminWebServer> StartAsync(IPAddress address, int port, AdminService service, MetricsWriter metrics, DashboardAssets assets)
+    /// <param name="tls">Null serves cleartext HTTP/1.1; otherwise HTTPS (ALPN http/1.1).</param>
+    public static async Task<AdminWebServer> StartAsync(IPAddress address, int port, ServerTlsOptions? tls, AdminService service, MetricsWriter metrics,
+        DashboardAssets assets)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.Logging.ClearProviders();
@@ -54,7 +57,11 @@ public sealed class AdminWebServer : IAsyncDisposable
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = MaxJsonRequestBytes;
             kestrel.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
-            kestrel.Listen(address, port, listen => listen.Protocols = HttpProtocols.Http1);
+            kestrel.Listen(address, port, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                if (tls is not null) listen.UseTls(tls);
+            });
         });
         WebApplication app = builder.Build();
         var server = new AdminWebServer(app, service, metrics, assets);

@@ -53,6 +53,8 @@ public sealed record HostConfig
     /// the reconciliation and settlement files themselves are the business record and are never deleted.</summary>
     public int ClearingRecordsRetentionDays { get; init; } = 7;
     public SimulatedBanksConfig? SimulatedBanks { get; init; } = new();
+    /// <summary>Null serves cleartext (h2c and HTTP/1.1); otherwise TLS on all three ports, and client certificates if asked.</summary>
+    public TlsConfig? Tls { get; init; }
     public required SwitchConfig Switch { get; init; }
 
     /// <summary>Demo API keys of the embedded default configuration, printed at start (never for a real file).</summary>
@@ -77,7 +79,8 @@ public sealed record HostConfig
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     };
 
-    public static HostConfig Parse(string json, string source)
+    /// <param name="directory">Where relative file names in the document are taken from (the file's directory); null: the working directory.</param>
+    public static HostConfig Parse(string json, string source, string? directory = null)
     {
         HostConfig? config;
         try
@@ -89,6 +92,7 @@ public sealed record HostConfig
             throw new ConfigException($"{source}: {(e.Path is null ? "" : e.Path + ": ")}{e.Message}");
         }
         if (config is null) throw new ConfigException($"{source}: empty document");
+        if (config.Tls is not null && directory is not null) config = config with { Tls = config.Tls.RelativeTo(directory) };
         try
         {
             config.Validate();
@@ -177,6 +181,7 @@ public sealed record HostConfig
             Require(ApiKeyHash.TryParse(Switch.Institutions[i].CredentialRef, out _), $"switch.institutions[{i}].credentialRef",
                 "the institution's API key as sha256:<64 hex digits> (keys are stored hashed)");
         }
+        if (Tls is not null) Tls.Validate(Switch.Institutions);
         bool anySimulated = false;
         for (int b = 0; b < Switch.Banks.Count; b++)
         {

@@ -13,6 +13,8 @@ public sealed record AuthenticatedInstitution(int Index, string Code, byte[] Cod
 /// <summary>
 /// Checks the API key in the call's metadata against the stored SHA-256 digests. Every digest is compared in
 /// constant time, all of them every time, so timing tells nothing about which institution or how close.
+/// With mutual TLS (a <see cref="ClientCertificateMap"/>), a client certificate proves the institution it is mapped to:
+/// the key is then optional, and one sent must be that same institution's, so a call always acts for one institution.
 /// Failed attempts are limited per source address (<see cref="AuthFailureLimiter"/>).
 /// </summary>
 public sealed class ApiKeyAuthenticator
@@ -23,11 +25,14 @@ public sealed class ApiKeyAuthenticator
     private readonly byte[][] _digests;
 
     private readonly AuthFailureLimiter _failures;
+    private readonly ClientCertificateMap? _certificates;
 
     /// <param name="failures">The failed-authentication limiter; null takes <see cref="GatewayLimits.Default"/>.</param>
-    public ApiKeyAuthenticator(SwitchConfig config, AuthFailureLimiter? failures = null)
+    /// <param name="certificates">Client certificates to institutions (mutual TLS); null: certificates are not looked at.</param>
+    public ApiKeyAuthenticator(SwitchConfig config, AuthFailureLimiter? failures = null, ClientCertificateMap? certificates = null)
     {
         _failures = failures ?? new AuthFailureLimiter(GatewayLimits.Default);
+        _certificates = certificates;
         _keys = config.Institutions.Select((inst, index) =>
         {
             if (!ApiKeyHash.TryParse(inst.CredentialRef, out byte[] digest))
@@ -55,6 +60,10 @@ public sealed class ApiKeyAuthenticator
             }
         }
         string? key = context.RequestHeaders.GetValue(InstitutionMethods.ApiKeyHeader);
+        if (_certificates is not null && context.ClientCertificate is { } certificate)
+        {
+            return ByCertificate(certificate, key, source, context);
+        }
         if (string.IsNullOrEmpty(key))
         {
             _failures.RecordFailure(source ?? AuthFailureLimiter.SourceAddress(context.Peer));
@@ -67,5 +76,28 @@ public sealed class ApiKeyAuthenticator
             throw new RpcException(StatusCode.Unauthenticated, "invalid API key");
         }
         return _keys[index].Institution;
+    }
+
+    /// <summary>The certificate passed the handshake (it chains to the client authorities); here it must be mapped.</summary>
+    private AuthenticatedInstitution ByCertificate(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate, string? key, string? source,
+        ServerCallContext context)
+    {
+        int index = _certificates!.Find(certificate, out CertificateFingerprint fingerprint);
+        if (index < 0)
+        {
+            _failures.RecordFailure(source ?? AuthFailureLimiter.SourceAddress(context.Peer));
+            throw new RpcException(StatusCode.Unauthenticated, $"client certificate (SHA-256 {fingerprint}) is not mapped to any institution");
+        }
+        AuthenticatedInstitution institution = _keys[index].Institution;
+        if (string.IsNullOrEmpty(key)) return institution;
+        int keyIndex = ApiKeyHash.Match(_digests, key, MaxApiKeyBytes);
+        if (keyIndex != index)
+        {
+            _failures.RecordFailure(source ?? AuthFailureLimiter.SourceAddress(context.Peer));
+            // Which institution a wrong key belongs to (if any) is not told: only that it is not the certificate's.
+            throw new RpcException(StatusCode.Unauthenticated,
+                $"the API key is not that of institution {institution.Code}, which the client certificate proves: send its key or none");
+        }
+        return institution;
     }
 }

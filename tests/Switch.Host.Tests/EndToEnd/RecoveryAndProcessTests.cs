@@ -160,10 +160,10 @@ internal sealed class SwitchProcess : IDisposable
 
     private SwitchProcess(Process process) => _process = process;
 
-    public static SwitchProcess Start(string dataDirectory, params string[] extra) => Start(dataDirectory, null, extra);
+    public static SwitchProcess Start(string dataDirectory, params string[] extra) => Start(dataDirectory, new Dictionary<string, string>(), extra);
 
-    /// <summary>Starts it with extra environment variables (e.g. the journal's crash-point test hook).</summary>
-    public static SwitchProcess Start(string dataDirectory, IReadOnlyDictionary<string, string>? environment, params string[] extra)
+    /// <summary>With <paramref name="environment"/> added to the process's environment.</summary>
+    public static SwitchProcess Start(string dataDirectory, IReadOnlyDictionary<string, string> environment, params string[] extra)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "Switch.Host.dll");
         var info = new ProcessStartInfo("dotnet")
@@ -173,7 +173,7 @@ internal sealed class SwitchProcess : IDisposable
             UseShellExecute = false,
         };
         info.ArgumentList.Add(dll);
-        foreach ((string name, string value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
+        foreach ((string name, string value) in environment) info.Environment[name] = value;
         foreach (string a in new[] { "--data", dataDirectory, "--port", "0", "--admin-port", "0", "--admin-grpc-port", "0" }.Concat(extra)) info.ArgumentList.Add(a);
         var process = new Process { StartInfo = info };
         var running = new SwitchProcess(process);
