@@ -129,6 +129,7 @@ public sealed class SwitchHost : IAsyncDisposable
             {
                 DataDirectory = config.DataDirectory,
                 TickIntervalMs = config.TickIntervalMs,
+                Archive = config.Archive.ToSizing(),
                 ReplaySink = audit.ReplaySink(clearing.ReplaySink(feeds.ReplaySink())),
                 Wait = WaitKind.Blocking,
                 CrashPoint = config.CrashPoint is null ? null : config.CrashPoint with

@@ -52,6 +52,10 @@ public sealed record HostConfig
     /// <summary>How long a closed batch's raw records (128 bytes per transaction) are kept once its files are complete;
     /// the reconciliation and settlement files themselves are the business record and are never deleted.</summary>
     public int ClearingRecordsRetentionDays { get; init; } = 7;
+    /// <summary>The transaction archive's memory: its hash index (size it near 64 bytes per 7 orders the switch must
+    /// remember, rules.orderMemoryTransactions, so a new order's look-up finds no chain to follow to disk) and the
+    /// newest records kept in memory.</summary>
+    public ArchiveConfig Archive { get; init; } = new();
     public SimulatedBanksConfig? SimulatedBanks { get; init; } = new();
     /// <summary>Null serves cleartext (h2c and HTTP/1.1); otherwise TLS on all three ports, and client certificates if asked.</summary>
     public TlsConfig? Tls { get; init; }
@@ -139,6 +143,11 @@ public sealed record HostConfig
         Require(ShutdownGraceMs is >= 0 and <= 600_000, "shutdownGraceMs", "0 to 600000");
         Require(TickIntervalMs is >= 1 and <= 1_000, "tickIntervalMs", "1 to 1000");
         Require(ClearingRecordsRetentionDays is >= 0 and <= 3_650, "clearingRecordsRetentionDays", "0 to 3650");
+        Require(Archive is not null, "archive", "required");
+        Require(IsPowerOfTwo(Archive!.IndexMiB) && Archive.IndexMiB <= ArchiveConfig.MaxIndexMiB, "archive.indexMiB",
+            $"a power of two from 1 to {ArchiveConfig.MaxIndexMiB}, got {Archive.IndexMiB}");
+        Require(IsPowerOfTwo(Archive.MemoryMiB) && Archive.MemoryMiB is >= 16 and <= ArchiveConfig.MaxMemoryMiB, "archive.memoryMiB",
+            $"a power of two from 16 to {ArchiveConfig.MaxMemoryMiB}, got {Archive.MemoryMiB}");
         Require(Limits is not null, "limits", "required");
         try
         {
@@ -196,6 +205,8 @@ public sealed record HostConfig
         }
         Require(!anySimulated || SimulatedBanks is not null, "simulatedBanks", "required when an endpoint address is \"sim\"");
     }
+
+    private static bool IsPowerOfTwo(int value) => value > 0 && (value & (value - 1)) == 0;
 
     private static void Require(bool ok, string field, string why)
     {
