@@ -70,6 +70,11 @@ public sealed class DailyAccountUsage
     private readonly Dictionary<ScopedKey, Usage> _usage;
     private readonly int _maxAccounts;
     private readonly List<ScopedKey> _expired = new();
+    /// <summary>The day of the last sweep that left every entry on that day; none since holds another day (any write of
+    /// another day clears it). While it is today, a full table stays full of today's accounts: no sweep is needed.
+    /// Without it a full table would be swept (every entry) on each new account's request: O(table) per request.</summary>
+    private int _sweptDay = NoDay;
+    private const int NoDay = int.MinValue;
 
     public DailyAccountUsage(int maxAccounts)
     {
@@ -78,6 +83,8 @@ public sealed class DailyAccountUsage
     }
 
     public int Count => _usage.Count;
+    /// <summary>Full sweeps of the table for earlier days' accounts, so far.</summary>
+    public long Sweeps { get; private set; }
 
     public long UsedFen(in ScopedKey key, int day) =>
         _usage.TryGetValue(key, out Usage u) && u.Day == day ? u.UsedFen : 0;
@@ -92,6 +99,7 @@ public sealed class DailyAccountUsage
             {
                 usage.Day = day;
                 usage.UsedFen = 0;
+                if (day != _sweptDay) _sweptDay = NoDay;
             }
             usage.UsedFen += amountFen;
             return true;
@@ -101,6 +109,7 @@ public sealed class DailyAccountUsage
             return false;
         }
         _usage[key] = new Usage { Day = day, UsedFen = amountFen };
+        if (day != _sweptDay) _sweptDay = NoDay;
         return true;
     }
 
@@ -118,6 +127,11 @@ public sealed class DailyAccountUsage
 
     private bool DropEarlierDays(int today)
     {
+        if (_sweptDay == today)
+        {
+            return _usage.Count < _maxAccounts; // every entry is today's already
+        }
+        Sweeps++;
         _expired.Clear();
         foreach (var pair in _usage)
         {
@@ -130,6 +144,8 @@ public sealed class DailyAccountUsage
         {
             _usage.Remove(key);
         }
+        _expired.Clear();
+        _sweptDay = today;
         return _usage.Count < _maxAccounts;
     }
 

@@ -1,0 +1,45 @@
+using Switch.Engine.Business;
+
+namespace Switch.Engine.Tests.Business;
+
+/// <summary>The payer-account table's bound: full of today's accounts it refuses new ones without sweeping each time.</summary>
+public sealed class DailyAccountUsageTests
+{
+    private static ScopedKey Account(int i) => new(0, System.Text.Encoding.ASCII.GetBytes($"ACC{i}"));
+
+    [Fact]
+    public void A_table_full_of_todays_accounts_refuses_new_ones_and_sweeps_once_per_day()
+    {
+        var usage = new DailyAccountUsage(maxAccounts: 4);
+        for (int i = 0; i < 4; i++) Assert.True(usage.TryReserve(Account(i), day: 10, amountFen: 100));
+
+        for (int i = 4; i < 1_000; i++) Assert.False(usage.TryReserve(Account(i), day: 10, amountFen: 100));
+        Assert.Equal(1, usage.Sweeps); // one sweep found nothing earlier; the 995 refusals after it swept nothing
+        Assert.True(usage.TryReserve(Account(0), day: 10, amountFen: 50)); // a known account still reserves
+        Assert.Equal(150, usage.UsedFen(Account(0), day: 10));
+
+        // The next day every entry is an earlier day's: one sweep drops them all and the new account gets in.
+        Assert.True(usage.TryReserve(Account(7), day: 11, amountFen: 100));
+        Assert.Equal(2, usage.Sweeps);
+        Assert.Equal(1, usage.Count);
+        Assert.Equal(0, usage.UsedFen(Account(0), day: 11));
+    }
+
+    [Fact]
+    public void An_entry_written_for_another_day_after_a_sweep_is_found_by_the_next_sweep()
+    {
+        var usage = new DailyAccountUsage(maxAccounts: 2);
+        Assert.True(usage.TryReserve(Account(0), day: 10, amountFen: 100));
+        Assert.True(usage.TryReserve(Account(1), day: 10, amountFen: 100));
+        Assert.False(usage.TryReserve(Account(2), day: 10, amountFen: 100));
+        Assert.Equal(1, usage.Sweeps);
+
+        // An earlier day's stamp rewrites an entry (time from event stamps is not assumed monotonic here):
+        // the table then holds an entry that is not today's, and the next request sweeps again and drops it.
+        Assert.True(usage.TryReserve(Account(1), day: 9, amountFen: 100));
+        Assert.True(usage.TryReserve(Account(2), day: 10, amountFen: 100));
+        Assert.Equal(2, usage.Sweeps);
+        Assert.Equal(0, usage.UsedFen(Account(1), day: 10));
+        Assert.Equal(100, usage.UsedFen(Account(2), day: 10));
+    }
+}
