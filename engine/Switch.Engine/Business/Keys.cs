@@ -89,28 +89,43 @@ public sealed class DailyAccountUsage
     public long UsedFen(in ScopedKey key, int day) =>
         _usage.TryGetValue(key, out Usage u) && u.Day == day ? u.UsedFen : 0;
 
-    /// <summary>False when the table is full of today's accounts (the caller rejects the request).</summary>
-    public bool TryReserve(in ScopedKey key, int day, long amountFen)
+    /// <summary>What <see cref="TryReserve"/> did.</summary>
+    public enum Reservation { Reserved, OverDailyLimit, TableFull }
+
+    /// <summary>
+    /// Reserves <paramref name="amountFen"/> against the account's usage today unless that would pass
+    /// <paramref name="limitFen"/> (0: no limit), or the account is new and the table is full of today's accounts.
+    /// One look-up for a known account: the table is large and each look-up is a cache miss on the logic thread.
+    /// </summary>
+    public Reservation TryReserve(in ScopedKey key, int day, long amountFen, long limitFen)
     {
         ref Usage usage = ref CollectionsMarshal.GetValueRefOrNullRef(_usage, key);
         if (!Unsafe.IsNullRef(ref usage))
         {
+            long usedFen = usage.Day == day ? usage.UsedFen : 0;
+            if (limitFen > 0 && usedFen + amountFen > limitFen)
+            {
+                return Reservation.OverDailyLimit;
+            }
             if (usage.Day != day)
             {
                 usage.Day = day;
-                usage.UsedFen = 0;
                 if (day != _sweptDay) _sweptDay = NoDay;
             }
-            usage.UsedFen += amountFen;
-            return true;
+            usage.UsedFen = usedFen + amountFen;
+            return Reservation.Reserved;
+        }
+        if (limitFen > 0 && amountFen > limitFen)
+        {
+            return Reservation.OverDailyLimit;
         }
         if (_usage.Count >= _maxAccounts && !DropEarlierDays(day))
         {
-            return false;
+            return Reservation.TableFull;
         }
         _usage[key] = new Usage { Day = day, UsedFen = amountFen };
         if (day != _sweptDay) _sweptDay = NoDay;
-        return true;
+        return Reservation.Reserved;
     }
 
     /// <summary>Gives back a failed payment's reservation, if it is still the same day's usage.</summary>
