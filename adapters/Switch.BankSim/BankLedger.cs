@@ -125,8 +125,11 @@ public sealed class BankLedger
         Stripe stripe = StripeOf(transactionId);
         lock (stripe)
         {
-            if (stripe.Entries.TryGetValue(transactionId, out entry))
+            // One look-up whether the id is new or known: the ledger is large and each look-up a cache miss.
+            ref StoredEntry slot = ref CollectionsMarshal.GetValueRefOrAddDefault(stripe.Entries, transactionId, out bool known);
+            if (known)
             {
+                entry = slot;
                 if (entry.Outcome == BankOutcome.Barred) return ExecuteKind.Barred;
                 bool same = entry.Operation == operation && entry.AmountFen == amountFen && stripe.AccountEquals(entry, account);
                 return same ? ExecuteKind.Repeat : ExecuteKind.Mismatch;
@@ -134,6 +137,8 @@ public sealed class BankLedger
             if (Interlocked.Increment(ref _entryCount) > _maxEntries)
             {
                 Interlocked.Decrement(ref _entryCount);
+                stripe.Entries.Remove(transactionId); // the placeholder just added: a full ledger records nothing
+                entry = default;
                 return ExecuteKind.Full;
             }
             entry = new StoredEntry
@@ -146,7 +151,7 @@ public sealed class BankLedger
                 ExecutedAtTicks = nowUtc.Ticks,
             };
             stripe.StoreAccount(ref entry, account);
-            stripe.Entries.Add(transactionId, entry);
+            slot = entry;
         }
         Interlocked.Increment(ref declineReason is null ? ref _executed : ref _failed);
         return ExecuteKind.Recorded;
