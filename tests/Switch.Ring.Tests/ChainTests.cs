@@ -66,25 +66,10 @@ public sealed class ChainTests
         ring.AddGatingSequences(c.Sequence);
 
         Thread[] consumers = [a.Start("a"), b.Start("b"), c.Start("c")];
-        TestThread[] producers = Enumerable.Range(0, 2)
-            .Select(id => TestThread.Start($"producer-{id}", () => Producers.Publish(ring, id, eventCount / 2, maxClaim: 4, seed: id)))
-            .ToArray();
-        foreach (TestThread producer in producers)
-        {
-            producer.Join();
-        }
+        PublishFromTwoProducers(ring, eventCount);
         Wait.Until(() => c.Sequence.Value == eventCount - 1 || ring.IsHalted, "stage C has everything");
 
-        a.Halt();
-        b.Halt();
-        c.Halt();
-        foreach (Thread consumer in consumers)
-        {
-            Wait.Join(consumer);
-        }
-        Assert.Null(a.Fault);
-        Assert.Null(b.Fault);
-        Assert.Null(c.Fault);
+        HaltJoinAndAssertNoFault(consumers, (a.Halt, () => a.Fault), (b.Halt, () => b.Fault), (c.Halt, () => c.Fault));
         Assert.Equal(eventCount, stageC.Handled);
     }
 
@@ -100,6 +85,14 @@ public sealed class ChainTests
         ring.AddGatingSequences(b.Sequence);
 
         Thread[] consumers = [a.Start("a"), b.Start("b")];
+        PublishFromTwoProducers(ring, eventCount);
+        Wait.Until(() => b.Sequence.Value == eventCount - 1 || ring.IsHalted, "stage B has everything");
+
+        HaltJoinAndAssertNoFault(consumers, (a.Halt, () => a.Fault), (b.Halt, () => b.Fault));
+    }
+
+    private static void PublishFromTwoProducers(RingBuffer<TestEvent> ring, long eventCount)
+    {
         TestThread[] producers = Enumerable.Range(0, 2)
             .Select(id => TestThread.Start($"producer-{id}", () => Producers.Publish(ring, id, eventCount / 2, maxClaim: 4, seed: id)))
             .ToArray();
@@ -107,15 +100,21 @@ public sealed class ChainTests
         {
             producer.Join();
         }
-        Wait.Until(() => b.Sequence.Value == eventCount - 1 || ring.IsHalted, "stage B has everything");
+    }
 
-        a.Halt();
-        b.Halt();
+    private static void HaltJoinAndAssertNoFault(Thread[] consumers, params (Action Halt, Func<Exception?> Fault)[] processors)
+    {
+        foreach (var processor in processors)
+        {
+            processor.Halt();
+        }
         foreach (Thread consumer in consumers)
         {
             Wait.Join(consumer);
         }
-        Assert.Null(a.Fault);
-        Assert.Null(b.Fault);
+        foreach (var processor in processors)
+        {
+            Assert.Null(processor.Fault());
+        }
     }
 }
