@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Switch.Contracts.V1;
 
 namespace Switch.BankSim;
@@ -53,6 +55,9 @@ public readonly record struct BankLedgerCounts(
 /// streams executing different transactions rarely meet. Idempotent: an id executes at most once. One ledger may
 /// serve several endpoints (a bank's data centres in front of one core system, or an endpoint restarted): pass it
 /// to each <see cref="BankSimulatorServer.StartAsync"/>, so any of them answers a query about what another executed.
+/// Entries are stored without object references (the account inline, the reason as an index), so millions of
+/// them cost the garbage collector nothing to mark and old tables never point at young objects: with a string
+/// per entry, a bank at full load held tens of millions of live objects and every collection paid for them.
 /// </summary>
 public sealed class BankLedger
 {
@@ -80,7 +85,12 @@ public sealed class BankLedger
     public bool TryGet(long transactionId, out BankLedgerEntry entry)
     {
         Stripe stripe = StripeOf(transactionId);
-        lock (stripe) return stripe.Entries.TryGetValue(transactionId, out entry);
+        lock (stripe)
+        {
+            bool found = stripe.Entries.TryGetValue(transactionId, out StoredEntry stored);
+            entry = found ? stripe.ToEntry(stored) : default;
+            return found;
+        }
     }
 
     /// <summary>Every entry, ordered by transaction id, for comparison with the switch's record.</summary>
@@ -88,7 +98,8 @@ public sealed class BankLedger
     {
         var all = new List<BankLedgerEntry>(Count);
         foreach (Stripe stripe in _stripes)
-            lock (stripe) all.AddRange(stripe.Entries.Values);
+            lock (stripe)
+                foreach (StoredEntry stored in stripe.Entries.Values) all.Add(stripe.ToEntry(stored));
         all.Sort(static (a, b) => a.TransactionId.CompareTo(b.TransactionId));
         return all;
     }
@@ -99,7 +110,7 @@ public sealed class BankLedger
         long net = 0;
         foreach (Stripe stripe in _stripes)
             lock (stripe)
-                foreach (var entry in stripe.Entries.Values) net = checked(net + entry.NetFen);
+                foreach (StoredEntry stored in stripe.Entries.Values) net = checked(net + stored.NetFen);
         return net;
     }
 
@@ -110,28 +121,41 @@ public sealed class BankLedger
     /// operation, amount and account gets the recorded entry back and changes nothing.
     /// </summary>
     internal ExecuteKind Execute(long transactionId, BankOperation operation, long amountFen, string account,
-        string? declineReason, DateTime nowUtc, out BankLedgerEntry entry)
+        string? declineReason, DateTime nowUtc, out StoredEntry entry)
     {
         Debug.Assert(operation is BankOperation.Debit or BankOperation.Credit);
         Debug.Assert(amountFen > 0 && account.Length > 0);
+        byte reason = StoredEntry.ReasonIndex(declineReason ?? "");
         Stripe stripe = StripeOf(transactionId);
         lock (stripe)
         {
-            if (stripe.Entries.TryGetValue(transactionId, out entry))
+            // One look-up whether the id is new or known: the ledger is large and each look-up a cache miss.
+            ref StoredEntry slot = ref CollectionsMarshal.GetValueRefOrAddDefault(stripe.Entries, transactionId, out bool known);
+            if (known)
             {
+                entry = slot;
                 if (entry.Outcome == BankOutcome.Barred) return ExecuteKind.Barred;
-                bool same = entry.Operation == operation && entry.AmountFen == amountFen && entry.Account == account;
+                bool same = entry.Operation == operation && entry.AmountFen == amountFen && stripe.AccountEquals(entry, account);
                 return same ? ExecuteKind.Repeat : ExecuteKind.Mismatch;
             }
             if (Interlocked.Increment(ref _entryCount) > _maxEntries)
             {
                 Interlocked.Decrement(ref _entryCount);
+                stripe.Entries.Remove(transactionId); // the placeholder just added: a full ledger records nothing
+                entry = default;
                 return ExecuteKind.Full;
             }
-            entry = declineReason is null
-                ? new BankLedgerEntry(transactionId, operation, amountFen, account, BankOutcome.Succeeded, "", nowUtc, false)
-                : new BankLedgerEntry(transactionId, operation, amountFen, account, BankOutcome.Failed, declineReason, nowUtc, false);
-            stripe.Entries.Add(transactionId, entry);
+            entry = new StoredEntry
+            {
+                TransactionId = transactionId,
+                Operation = operation,
+                AmountFen = amountFen,
+                Outcome = declineReason is null ? BankOutcome.Succeeded : BankOutcome.Failed,
+                Reason = reason,
+                ExecutedAtTicks = nowUtc.Ticks,
+            };
+            stripe.StoreAccount(ref entry, account);
+            slot = entry;
         }
         Interlocked.Increment(ref declineReason is null ? ref _executed : ref _failed);
         return ExecuteKind.Recorded;
@@ -146,9 +170,10 @@ public sealed class BankLedger
         Stripe stripe = StripeOf(transactionId);
         lock (stripe)
         {
-            if (stripe.Entries.TryGetValue(transactionId, out var entry))
+            ref StoredEntry entry = ref CollectionsMarshal.GetValueRefOrNullRef(stripe.Entries, transactionId);
+            if (!Unsafe.IsNullRef(ref entry))
             {
-                if (!entry.Reversed) stripe.Entries[transactionId] = entry with { Reversed = true };
+                entry.Reversed = true;
             }
             else
             {
@@ -158,8 +183,15 @@ public sealed class BankLedger
                     Interlocked.Decrement(ref _entryCount);
                     return false;
                 }
-                stripe.Entries.Add(transactionId, new BankLedgerEntry(
-                    transactionId, BankOperation.Reverse, 0, "", BankOutcome.Barred, BankReasons.Reversed, nowUtc, true));
+                stripe.Entries.Add(transactionId, new StoredEntry
+                {
+                    TransactionId = transactionId,
+                    Operation = BankOperation.Reverse,
+                    Outcome = BankOutcome.Barred,
+                    Reason = StoredEntry.ReasonIndex(BankReasons.Reversed),
+                    ExecutedAtTicks = nowUtc.Ticks,
+                    Reversed = true,
+                });
             }
         }
         Interlocked.Increment(ref _reversals);
@@ -177,6 +209,84 @@ public sealed class BankLedger
 
     private sealed class Stripe
     {
-        public readonly Dictionary<long, BankLedgerEntry> Entries = new();
+        public readonly Dictionary<long, StoredEntry> Entries = new();
+        /// <summary>Accounts that do not fit inline (longer than 32 characters or not ASCII): rare, kept apart.</summary>
+        private readonly Dictionary<long, string> _longAccounts = new();
+
+        public void StoreAccount(ref StoredEntry entry, string account)
+        {
+            if (account.Length <= StoredEntry.InlineAccountChars && System.Text.Ascii.IsValid(account))
+            {
+                Span<byte> inline = entry.Account;
+                int written = System.Text.Encoding.ASCII.GetBytes(account, inline);
+                entry.AccountLength = (byte)written;
+                return;
+            }
+            entry.AccountLength = StoredEntry.AccountApart;
+            _longAccounts[entry.TransactionId] = account;
+        }
+
+        public bool AccountEquals(in StoredEntry entry, string account)
+        {
+            if (entry.AccountLength == StoredEntry.AccountApart)
+            {
+                return _longAccounts.TryGetValue(entry.TransactionId, out string? apart) && apart == account;
+            }
+            if (account.Length != entry.AccountLength) return false;
+            ReadOnlySpan<byte> inline = entry.Account;
+            for (int i = 0; i < account.Length; i++)
+            {
+                if (inline[i] != account[i]) return false;
+            }
+            return true;
+        }
+
+        public BankLedgerEntry ToEntry(in StoredEntry stored)
+        {
+            string account = stored.AccountLength == StoredEntry.AccountApart ? _longAccounts[stored.TransactionId]
+                : System.Text.Encoding.ASCII.GetString(((ReadOnlySpan<byte>)stored.Account)[..stored.AccountLength]);
+            return new BankLedgerEntry(stored.TransactionId, stored.Operation, stored.AmountFen, account, stored.Outcome,
+                StoredEntry.ReasonOf(stored.Reason), new DateTime(stored.ExecutedAtTicks, DateTimeKind.Utc), stored.Reversed);
+        }
+    }
+}
+
+/// <summary>A ledger entry as stored: no object references (see <see cref="BankLedger"/>).</summary>
+internal struct StoredEntry
+{
+    public const int InlineAccountChars = 32;
+    /// <summary><see cref="AccountLength"/> of an account kept in the stripe's side table.</summary>
+    public const byte AccountApart = byte.MaxValue;
+
+    /// <summary>Every reason the ledger records: none, the declines, and the reversal's.</summary>
+    private static readonly string[] Reasons =
+        ["", BankReasons.InsufficientFunds, BankReasons.LimitExceeded, BankReasons.AccountClosed, BankReasons.Reversed];
+
+    public long TransactionId;
+    public long AmountFen;
+    public long ExecutedAtTicks;
+    public BankOperation Operation;
+    public BankOutcome Outcome;
+    public bool Reversed;
+    public byte Reason;
+    public byte AccountLength;
+    public AccountBytes Account;
+
+    public readonly long NetFen => Outcome != BankOutcome.Succeeded || Reversed ? 0
+        : Operation == BankOperation.Credit ? AmountFen : -AmountFen;
+
+    public static byte ReasonIndex(string reason)
+    {
+        int index = Array.IndexOf(Reasons, reason);
+        if (index < 0) throw new ArgumentException($"ledger: '{reason}' is not a reason the bank records", nameof(reason));
+        return (byte)index;
+    }
+
+    public static string ReasonOf(byte index) => Reasons[index];
+
+    [InlineArray(InlineAccountChars)]
+    public struct AccountBytes
+    {
+        private byte _first;
     }
 }

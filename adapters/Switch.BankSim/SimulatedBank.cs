@@ -149,7 +149,7 @@ internal sealed class SimulatedBank
             }
             case BankOperation.Query:
                 return Ledger.TryGet(id, out var found)
-                    ? Answer(found, operation)
+                    ? Answer(found.TransactionId, found.Reversed, found.Outcome, found.Reason, operation)
                     : new BankResponse { TransactionId = id, Operation = operation, Reply = BankReply.NotFound };
             case BankOperation.Reverse:
                 return Ledger.Reverse(id, nowUtc)
@@ -161,14 +161,17 @@ internal sealed class SimulatedBank
     }
 
     /// <summary>The recorded outcome as the bank reports it: a reversal (or bar) wins over everything.</summary>
-    private static BankResponse Answer(in BankLedgerEntry entry, BankOperation operation)
+    private static BankResponse Answer(in StoredEntry entry, BankOperation operation) =>
+        Answer(entry.TransactionId, entry.Reversed, entry.Outcome, StoredEntry.ReasonOf(entry.Reason), operation);
+
+    private static BankResponse Answer(long transactionId, bool reversed, BankOutcome outcome, string reason, BankOperation operation)
     {
-        if (entry.Reversed) return Failed(entry.TransactionId, operation, BankReasons.Reversed);
-        return entry.Outcome switch
+        if (reversed) return Failed(transactionId, operation, BankReasons.Reversed);
+        return outcome switch
         {
-            BankOutcome.Succeeded => new BankResponse { TransactionId = entry.TransactionId, Operation = operation, Reply = BankReply.Succeeded },
-            BankOutcome.Failed => Failed(entry.TransactionId, operation, entry.Reason),
-            _ => throw new UnreachableException($"A barred entry is always reversed (id {entry.TransactionId})."),
+            BankOutcome.Succeeded => new BankResponse { TransactionId = transactionId, Operation = operation, Reply = BankReply.Succeeded },
+            BankOutcome.Failed => Failed(transactionId, operation, reason),
+            _ => throw new UnreachableException($"A barred entry is always reversed (id {transactionId})."),
         };
     }
 

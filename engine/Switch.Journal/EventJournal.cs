@@ -25,6 +25,7 @@ public sealed class EventJournal : IDisposable
     private readonly JournalManifest _manifest;
     private readonly FileStream _lock;
     private readonly IDevice _device;
+    private readonly SlotCommitManager _commits;
     private readonly FasterLog _log;
     // One frame, reused: Append copies header and payload here and FasterLog copies it into its page, no allocation.
     private readonly byte[] _frame;
@@ -36,8 +37,9 @@ public sealed class EventJournal : IDisposable
     private bool _disposed;
 
     private EventJournal(JournalOptions options, JournalLayout layout, JournalManifest manifest, FileStream lockFile,
-        IDevice device, FasterLog log)
+        IDevice device, SlotCommitManager commits, FasterLog log)
     {
+        _commits = commits;
         _options = options;
         _layout = layout;
         _manifest = manifest;
@@ -59,15 +61,23 @@ public sealed class EventJournal : IDisposable
         // One writer: a second process (or a second Open here) would interleave appends and destroy the log.
         var lockFile = new FileStream(layout.LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         IDevice? device = null;
+        SlotCommitManager? commits = null;
         try
         {
             var manifest = JournalManifest.ReadOrCreate(layout);
+            // A journal of an earlier build keeps its commits as one file each: opened with the slot file its log
+            // would look empty. Refuse it rather than lose it.
+            if (Directory.Exists(layout.LegacyCommitDirectory) && Directory.EnumerateFileSystemEntries(layout.LegacyCommitDirectory).Any())
+                throw new JournalCorruptException(-1, JournalCorruptionReason.UnsupportedFormatVersion,
+                    $"journal written by an earlier build (commit files in {layout.LegacyCommitDirectory}); this build keeps commits in {layout.CommitSlotsPath}");
+            Directory.CreateDirectory(layout.CommitDirectory);
+            commits = SlotCommitManager.Open(layout.CommitSlotsPath);
             device = Devices.CreateLogDevice(layout.LogBasePath, preallocateFile: false, deleteOnClose: false,
                 recoverDevice: true);
             var log = new FasterLog(new FasterLogSettings
             {
                 LogDevice = device,
-                LogCommitDir = layout.CommitDirectory,
+                LogCommitManager = commits,
                 PageSize = options.PageSizeBytes,
                 MemorySize = options.MemorySizeBytes,
                 SegmentSize = options.SegmentSizeBytes,
@@ -76,11 +86,12 @@ public sealed class EventJournal : IDisposable
                 TryRecoverLatest = true,
                 AutoCommit = false,
             });
-            return new EventJournal(options, layout, manifest, lockFile, device, log);
+            return new EventJournal(options, layout, manifest, lockFile, device, commits, log);
         }
         catch
         {
             device?.Dispose();
+            commits?.Dispose();
             lockFile.Dispose();
             throw;
         }
@@ -190,6 +201,7 @@ public sealed class EventJournal : IDisposable
         _disposed = true;
         _log.Dispose();
         _device.Dispose();
+        _commits.Dispose(); // ours, not FasterLog's: it disposes only a manager it made itself
         _lock.Dispose();
     }
 

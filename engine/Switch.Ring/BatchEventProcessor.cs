@@ -22,8 +22,6 @@ public sealed class BatchEventProcessor<T, THandler>
     private readonly RingBuffer<T> _ring;
     private readonly SequenceBarrier _barrier;
     private readonly int _maxBatchSize;
-    private readonly bool _signalOnProgress;
-    private readonly IWaitStrategy _waitStrategy;
     private readonly Sequence _sequence = new();
 
     // Not readonly: a struct handler keeps its own state across calls.
@@ -52,8 +50,6 @@ public sealed class BatchEventProcessor<T, THandler>
         _barrier = barrier;
         _handler = handler;
         _maxBatchSize = maxBatchSize;
-        _waitStrategy = ring.Sequencer.WaitStrategy;
-        _signalOnProgress = ring.Sequencer.SignalOnProgress;
     }
 
     /// <summary>The last sequence this processor has fully handled; downstream barriers and gating use it.</summary>
@@ -147,10 +143,7 @@ public sealed class BatchEventProcessor<T, THandler>
             Debug.Assert(batchEnd >= _sequence.Value, "A processor's sequence only moves forward.");
             // Once per batch: downstream consumers see the whole batch finished, never half of it.
             _sequence.SetValue(batchEnd);
-            if (_signalOnProgress)
-            {
-                _waitStrategy.Signal();
-            }
+            _ring.Sequencer.SignalProgress();
             nextSequence = batchEnd + 1;
         }
     }
@@ -164,9 +157,6 @@ public sealed class BatchEventProcessor<T, THandler>
         _ring.Halt(ex);
         // Everything before the failing event was fully handled, and nothing after it was touched.
         _sequence.SetValue(sequence - 1);
-        if (_signalOnProgress)
-        {
-            _waitStrategy.Signal();
-        }
+        _ring.Sequencer.SignalProgress();
     }
 }

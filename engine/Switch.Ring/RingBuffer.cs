@@ -98,6 +98,28 @@ public sealed class RingBuffer<T> where T : struct
     }
 
     /// <summary>
+    /// A barrier for a consumer behind other consumers that sleeps on its own <paramref name="waitStrategy"/>: woken
+    /// by consumers' progress, an alert or a halt, but not by every publish. With one shared strategy each publish
+    /// while such a consumer sleeps wakes it only to find its upstream consumer has not moved (on the switch's
+    /// input ring: the logic thread, woken by every request while the journaler is inside an fsync).
+    /// </summary>
+    public SequenceBarrier NewBarrier(IWaitStrategy waitStrategy, params Sequence[] dependentSequences)
+    {
+        ArgumentNullException.ThrowIfNull(waitStrategy);
+        ArgumentNullException.ThrowIfNull(dependentSequences);
+        if (dependentSequences.Length == 0)
+        {
+            throw new ArgumentException("A barrier with its own wait strategy must follow other consumers: publishes do not signal it.", nameof(dependentSequences));
+        }
+        foreach (Sequence sequence in dependentSequences)
+        {
+            ArgumentNullException.ThrowIfNull(sequence, nameof(dependentSequences));
+        }
+        _sequencer.AddProgressStrategy(waitStrategy);
+        return new SequenceBarrier(_sequencer, waitStrategy, (Sequence[])dependentSequences.Clone());
+    }
+
+    /// <summary>
     /// Adds consumers the producers must never lap (normally the last consumer of each chain).
     /// Add them before producers start; a sequence already a whole ring behind is rejected.
     /// </summary>

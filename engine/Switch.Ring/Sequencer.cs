@@ -37,6 +37,11 @@ internal sealed class Sequencer
     private volatile bool _halted;
     private Exception? _haltReason;
 
+    // Wait strategies of barriers that wait only on other consumers (see RingBuffer.NewBarrier(IWaitStrategy, ...)):
+    // woken by consumers' progress and by a halt, never by a publish. Copied on write; read without a lock.
+    private IWaitStrategy[] _progressStrategies = [];
+    private readonly object _progressLock = new();
+
     internal Sequencer(int bufferSize, IWaitStrategy waitStrategy, bool multiProducer)
     {
         ArgumentNullException.ThrowIfNull(waitStrategy);
@@ -60,6 +65,30 @@ internal sealed class Sequencer
     internal bool IsMultiProducer => _multiProducer;
     internal IWaitStrategy WaitStrategy => _waitStrategy;
     internal bool SignalOnProgress => _signalOnPublish;
+
+    internal void AddProgressStrategy(IWaitStrategy strategy)
+    {
+        lock (_progressLock)
+        {
+            _progressStrategies = [.. _progressStrategies, strategy];
+        }
+    }
+
+    /// <summary>After a consumer's progress: wakes whoever waits on the ring's strategy and on consumers' progress.</summary>
+    internal void SignalProgress()
+    {
+        if (_signalOnPublish)
+        {
+            _waitStrategy.Signal();
+        }
+        foreach (IWaitStrategy strategy in Volatile.Read(ref _progressStrategies))
+        {
+            if (strategy.RequiresSignal)
+            {
+                strategy.Signal();
+            }
+        }
+    }
     internal long CursorValue => _cursor.Value;
     internal bool IsHalted => _halted;
     internal Exception? HaltReason => Volatile.Read(ref _haltReason);
@@ -84,6 +113,10 @@ internal sealed class Sequencer
         _halted = true;
         // Sleeping consumers must wake to see it; spinning producers and consumers poll the flag.
         _waitStrategy.Signal();
+        foreach (IWaitStrategy strategy in Volatile.Read(ref _progressStrategies))
+        {
+            strategy.Signal();
+        }
     }
 
     // ---- claiming ----

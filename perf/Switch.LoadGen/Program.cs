@@ -29,7 +29,7 @@ internal static class Cli
     private static readonly Option<string?> InstitutionsOption = new("--institutions") { Description = "CODE=API_KEY,... (default the three demo institutions)" };
     private static readonly Option<string> BanksOption = new("--banks") { Description = "bank codes to spread payments and payouts over", DefaultValueFactory = _ => "102,103,105,308" };
     private static readonly Option<string> MixOption = new("--mix") { Description = "relative weights, e.g. payment=70,payout=15,refund=5,query=10", DefaultValueFactory = _ => "payment=70,payout=15,refund=5,query=10" };
-    private static readonly Option<int> AccountsOption = new("--accounts") { Description = "distinct accounts per bank (seeded)", DefaultValueFactory = _ => 1_000_000 };
+    private static readonly Option<int> AccountsOption = new("--accounts") { Description = "distinct accounts per bank (seeded)", DefaultValueFactory = _ => WorkloadOptions.DefaultAccountPool };
     private static readonly Option<long> MinAmountOption = new("--min-amount-fen") { DefaultValueFactory = _ => 100 };
     private static readonly Option<long> MaxAmountOption = new("--max-amount-fen") { DefaultValueFactory = _ => 50_000 };
     private static readonly Option<int> SeedOption = new("--seed") { DefaultValueFactory = _ => 1 };

@@ -25,8 +25,11 @@ public sealed record WorkloadOptions
     public IReadOnlyList<string> Banks { get; init; } = ["102", "103", "105", "308"];
     /// <summary>Relative weights of payment, payout, refund, query.</summary>
     public IReadOnlyList<int> MixWeights { get; init; } = [70, 15, 5, 10];
-    /// <summary>Distinct payer/payee accounts per bank (kept large so the per-account daily limit stays out of the figures).</summary>
-    public int AccountPool { get; init; } = 1_000_000;
+    /// <summary>Distinct payer/payee accounts per bank: large enough that the per-account daily limit stays out of the
+    /// figures (a minute at 180k/s is ~10 payments per account), small enough that the four demo banks' payers
+    /// (800,000) stay within the switch's tracked-account bound (1,048,576), which refuses payers past it.</summary>
+    public int AccountPool { get; init; } = DefaultAccountPool;
+    public const int DefaultAccountPool = 200_000;
     public long MinAmountFen { get; init; } = 100;
     public long MaxAmountFen { get; init; } = 50_000;
     public int Seed { get; init; } = 1;

@@ -50,6 +50,44 @@ public class FramingTests
         Assert.Equal(messages, read);
     }
 
+    /// <summary>Counts the reads and advances a reader makes of the pipe it wraps.</summary>
+    private sealed class CountingReader(PipeReader inner) : PipeReader
+    {
+        public int Reads;
+        public int Advances;
+        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default) { Reads++; return inner.ReadAsync(cancellationToken); }
+        public override bool TryRead(out ReadResult result) { Reads++; return inner.TryRead(out result); }
+        public override void AdvanceTo(SequencePosition consumed) { Advances++; inner.AdvanceTo(consumed); }
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) { Advances++; inner.AdvanceTo(consumed, examined); }
+        public override void CancelPendingRead() => inner.CancelPendingRead();
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
+    }
+
+    [Fact]
+    public async Task Frames_that_arrived_together_are_parsed_from_one_read_and_one_advance()
+    {
+        var pipe = new Pipe();
+        var counting = new CountingReader(pipe.Reader);
+        var reader = new GrpcMessageReader<EchoRequest>(counting, EchoRequest.Parser, Max);
+        var messages = Enumerable.Range(0, 100).Select(Message).ToList();
+        await pipe.Writer.WriteAsync(Encode(messages)); // all at once; the writer stays open
+
+        var read = new List<EchoRequest>();
+        for (int i = 0; i < messages.Count; i++) read.Add((await reader.ReadAsync().AsTask().Bounded())!);
+        Assert.Equal(messages, read);
+        Assert.Equal((1, 0), (counting.Reads, counting.Advances)); // the held buffer still holds the last frame's end
+
+        // The rest: a frame split over two writes, then the end. The held bytes are given back before reading on.
+        byte[] next = Encode([Message(7)]);
+        await pipe.Writer.WriteAsync(next.AsMemory(0, 3));
+        Task<EchoRequest?> pending = reader.ReadAsync().AsTask();
+        await pipe.Writer.WriteAsync(next.AsMemory(3));
+        Assert.Equal(Message(7), await pending.Bounded());
+        await pipe.Writer.CompleteAsync();
+        Assert.Null(await reader.ReadAsync().AsTask().Bounded());
+        Assert.True(reader.IsEnded);
+    }
+
     [Fact]
     public async Task Zero_length_message_is_a_message_not_the_end()
     {

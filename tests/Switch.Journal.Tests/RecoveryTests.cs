@@ -247,6 +247,52 @@ public class RecoveryTests
         Assert.Equal(-1, error.Address);
     }
 
+    [Fact]
+    public void A_torn_write_of_the_newest_commit_slot_recovers_to_the_commit_before_it()
+    {
+        using var temp = new TempJournalDirectory();
+        var options = temp.Options();
+        var first = SameSize(100, 80);
+        var second = Enumerable.Range(100, 50).Select(i => MakeRecord(i, 80)).ToList();
+        using (var journal = EventJournal.Open(options))
+        {
+            journal.Replay(new CollectingVisitor());
+            AppendAll(journal, first, commitEvery: first.Count);
+            AppendAll(journal, second, commitEvery: second.Count);
+        }
+        // Both commits are there; the newest one's slot is torn (its metadata garbled), as by a crash mid-write.
+        string slots = Path.Combine(temp.Path, "commits", "commit-slots");
+        byte[] bytes = File.ReadAllBytes(slots);
+        int newest = BitConverter.ToInt64(bytes, 8) > BitConverter.ToInt64(bytes, 4096 + 8) ? 0 : 4096;
+        bytes[newest + 30] ^= 0x5A;
+        File.WriteAllBytes(slots, bytes);
+
+        var visitor = Reopen(options, out var reopened);
+        using (reopened)
+        {
+            Assert.Equal(first, visitor.Records.Select(r => r.Record)); // the commit before it, whole; nothing corrupt
+            Assert.Null(reopened.TornTailCut);
+            AppendAll(reopened, second, commitEvery: 25);
+        }
+        var again = Reopen(options, out var third);
+        using (third) Assert.Equal(first.Concat(second), again.Records.Select(r => r.Record));
+    }
+
+    [Fact]
+    public void A_journal_with_commit_files_of_an_earlier_build_is_refused()
+    {
+        using var temp = new TempJournalDirectory();
+        var options = temp.Options();
+        WriteJournal(options, SameSize(10, 100));
+        string legacy = Path.Combine(temp.Path, "commits", "log-commits");
+        Directory.CreateDirectory(legacy);
+        File.WriteAllBytes(Path.Combine(legacy, "commit.7.0"), new byte[512]);
+
+        var error = Assert.Throws<JournalCorruptException>(() => EventJournal.Open(options).Dispose());
+        Assert.Equal(JournalCorruptionReason.UnsupportedFormatVersion, error.Reason);
+        Assert.Contains("earlier build", error.Message);
+    }
+
     private static JournalCorruptException AssertCorrupt(JournalOptions options)
     {
         using var journal = EventJournal.Open(options);

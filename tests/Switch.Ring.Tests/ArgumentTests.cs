@@ -51,6 +51,16 @@ public sealed class ArgumentTests
     }
 
     [Fact]
+    public void BarrierWithItsOwnStrategy_MustFollowAnotherConsumer()
+    {
+        var ring = RingBuffer<TestEvent>.CreateMultiProducer(8, new BlockingWaitStrategy());
+        // Publishes signal only the ring's strategy: a barrier on the cursor with its own would sleep through them.
+        Assert.Throws<ArgumentException>(() => ring.NewBarrier(new BlockingWaitStrategy()));
+        Assert.Throws<ArgumentNullException>(() => ring.NewBarrier((IWaitStrategy)null!, new Sequence()));
+        _ = ring.NewBarrier(new BlockingWaitStrategy(), new Sequence());
+    }
+
+    [Fact]
     public void GatingSequence_AlreadyLapped_IsRejected()
     {
         var ring = RingBuffer<TestEvent>.CreateSingleProducer(4, new YieldingWaitStrategy());

@@ -66,6 +66,33 @@ public sealed class ChainTests
         ring.AddGatingSequences(c.Sequence);
 
         Thread[] consumers = [a.Start("a"), b.Start("b"), c.Start("c")];
+        PublishFromTwoProducers(ring, eventCount);
+        Wait.Until(() => c.Sequence.Value == eventCount - 1 || ring.IsHalted, "stage C has everything");
+
+        HaltJoinAndAssertNoFault(consumers, (a.Halt, () => a.Fault), (b.Halt, () => b.Fault), (c.Halt, () => c.Fault));
+        Assert.Equal(eventCount, stageC.Handled);
+    }
+
+    [Theory]
+    [MemberData(nameof(Strategies.All), MemberType = typeof(Strategies))]
+    public void ConsumerOnItsOwnStrategy_IsWokenByUpstreamProgress_AndNeverOvertakes(string strategy)
+    {
+        long eventCount = Strategies.Scaled(strategy, 100_000);
+        var ring = RingBuffer<TestEvent>.CreateMultiProducer(64, Strategies.Create(strategy));
+        var a = new BatchEventProcessor<TestEvent, StageA>(ring, ring.NewBarrier(), new StageA(), 16);
+        // Publishes do not signal B's strategy: only A's progress (and halts) do.
+        var b = new BatchEventProcessor<TestEvent, StageB>(ring, ring.NewBarrier(Strategies.Create(strategy), a.Sequence), new StageB(a.Sequence), 16);
+        ring.AddGatingSequences(b.Sequence);
+
+        Thread[] consumers = [a.Start("a"), b.Start("b")];
+        PublishFromTwoProducers(ring, eventCount);
+        Wait.Until(() => b.Sequence.Value == eventCount - 1 || ring.IsHalted, "stage B has everything");
+
+        HaltJoinAndAssertNoFault(consumers, (a.Halt, () => a.Fault), (b.Halt, () => b.Fault));
+    }
+
+    private static void PublishFromTwoProducers(RingBuffer<TestEvent> ring, long eventCount)
+    {
         TestThread[] producers = Enumerable.Range(0, 2)
             .Select(id => TestThread.Start($"producer-{id}", () => Producers.Publish(ring, id, eventCount / 2, maxClaim: 4, seed: id)))
             .ToArray();
@@ -73,18 +100,21 @@ public sealed class ChainTests
         {
             producer.Join();
         }
-        Wait.Until(() => c.Sequence.Value == eventCount - 1 || ring.IsHalted, "stage C has everything");
+    }
 
-        a.Halt();
-        b.Halt();
-        c.Halt();
+    private static void HaltJoinAndAssertNoFault(Thread[] consumers, params (Action Halt, Func<Exception?> Fault)[] processors)
+    {
+        foreach (var processor in processors)
+        {
+            processor.Halt();
+        }
         foreach (Thread consumer in consumers)
         {
             Wait.Join(consumer);
         }
-        Assert.Null(a.Fault);
-        Assert.Null(b.Fault);
-        Assert.Null(c.Fault);
-        Assert.Equal(eventCount, stageC.Handled);
+        foreach (var processor in processors)
+        {
+            Assert.Null(processor.Fault());
+        }
     }
 }

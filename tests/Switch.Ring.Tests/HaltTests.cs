@@ -86,4 +86,30 @@ public sealed class HaltTests
         Wait.Join(processor.Start("consumer"));
         Assert.Null(processor.Fault);
     }
+
+    [Theory]
+    [MemberData(nameof(Strategies.All), MemberType = typeof(Strategies))]
+    public void Halts_WakeAConsumerSleepingOnItsOwnStrategyBehindAnIdleUpstream(string strategy)
+    {
+        var ring = RingBuffer<TestEvent>.CreateMultiProducer(8, Strategies.Create(strategy));
+        var upstream = new Sequence(); // a consumer that never moves
+        var halted = new BatchEventProcessor<TestEvent, NoOpHandler>(ring, ring.NewBarrier(Strategies.Create(strategy), upstream), new NoOpHandler(), 8);
+        var stopped = new BatchEventProcessor<TestEvent, NoOpHandler>(ring, ring.NewBarrier(Strategies.Create(strategy), upstream), new NoOpHandler(), 8);
+        ring.AddGatingSequences(upstream);
+        ring.Publish(ring.Next()); // published, but the upstream consumer never passes it
+        Thread first = halted.Start("halted-by-ring");
+        Thread second = stopped.Start("stopped-by-processor-halt");
+        Wait.Until(() => halted.IsRunning && stopped.IsRunning, "both consumers run");
+
+        stopped.Halt();
+        Wait.Join(second);
+        Assert.Null(stopped.Fault);
+        Assert.Equal(-1, stopped.Sequence.Value);
+
+        var reason = new InvalidOperationException("operator stop");
+        ring.Halt(reason);
+        Wait.Join(first);
+        Assert.Same(reason, Assert.IsType<RingHaltedException>(halted.Fault).Reason);
+        Assert.Equal(-1, halted.Sequence.Value);
+    }
 }

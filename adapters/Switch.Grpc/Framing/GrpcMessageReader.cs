@@ -8,6 +8,7 @@ namespace Switch.Grpc.Framing;
 /// <summary>
 /// Reads framed messages from a PipeReader as they arrive: a frame split across reads waits for the rest,
 /// many frames in one read are returned one by one without another read. Not thread-safe: one reader at a time.
+/// Between calls it may hold the last read's buffer un-advanced: nothing else may read the pipe meanwhile.
 /// </summary>
 public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
 {
@@ -15,6 +16,10 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
     private readonly MessageParser<T> _parser;
     private readonly int _maxMessageBytes;
     private bool _ended;
+    // The last read's bytes not yet parsed, held (not advanced) while they still hold whole frames.
+    private ReadOnlySequence<byte> _held;
+    private bool _heldIsLast;
+    private bool _holding;
 
     public GrpcMessageReader(PipeReader input, MessageParser<T> parser, int maxMessageBytes)
     {
@@ -34,7 +39,9 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
     public bool IsEnded => _ended;
 
     /// <summary>
-    /// The next message, or null at a clean end of stream.
+    /// The next message, or null at a clean end of stream. Frames already read are parsed from the held buffer
+    /// without another read: the pipe is advanced once per read, not once per message (on Kestrel's HTTP/2
+    /// request body each read and advance takes locks and does flow-control accounting).
     /// </summary>
     /// <exception cref="RpcException">INTERNAL on a truncated frame, compressed frame or unparsable message; RESOURCE_EXHAUSTED on an oversize frame.</exception>
     public async ValueTask<T?> ReadAsync(CancellationToken cancellationToken = default)
@@ -42,49 +49,79 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
         if (_ended) return null;
         while (true)
         {
+            if (_holding)
+            {
+                T? message = NextFromHeld(out bool done);
+                if (message is not null || done) return message;
+            }
             ReadResult result = await _input.ReadAsync(cancellationToken).ConfigureAwait(false);
-            if (result.IsCanceled) throw new OperationCanceledException("Read was canceled.");
-            ReadOnlySequence<byte> buffer = result.Buffer;
-            bool framed;
-            ReadOnlySequence<byte> payload;
+            if (result.IsCanceled)
+            {
+                _input.AdvanceTo(result.Buffer.Start);
+                throw new OperationCanceledException("Read was canceled.");
+            }
+            _held = result.Buffer;
+            _heldIsLast = result.IsCompleted;
+            _holding = true;
+        }
+    }
+
+    /// <summary>
+    /// The next whole frame of the held buffer, parsed; or null having given the buffer back to the pipe (then
+    /// <paramref name="done"/> says whether the stream ended cleanly, else more must be read).
+    /// </summary>
+    private T? NextFromHeld(out bool done)
+    {
+        done = false;
+        ReadOnlySequence<byte> buffer = _held;
+        bool framed;
+        ReadOnlySequence<byte> payload;
+        try
+        {
+            framed = GrpcFrame.TryRead(ref buffer, _maxMessageBytes, out payload);
+        }
+        catch
+        {
+            Release(_held.Start); // Leave the reader consistent; the stream is dead to us anyway.
+            throw;
+        }
+
+        if (framed)
+        {
+            T message;
             try
             {
-                framed = GrpcFrame.TryRead(ref buffer, _maxMessageBytes, out payload);
+                message = _parser.ParseFrom(payload);
             }
-            catch
+            catch (InvalidProtocolBufferException e)
             {
-                _input.AdvanceTo(result.Buffer.Start); // Leave the reader consistent; the stream is dead to us anyway.
-                throw;
+                Release(buffer.Start);
+                throw new RpcException(StatusCode.Internal, "Failed to deserialize message: " + e.Message);
             }
-
-            if (framed)
-            {
-                T message;
-                try
-                {
-                    message = _parser.ParseFrom(payload);
-                }
-                catch (InvalidProtocolBufferException e)
-                {
-                    _input.AdvanceTo(buffer.Start);
-                    throw new RpcException(StatusCode.Internal, "Failed to deserialize message: " + e.Message);
-                }
-                _input.AdvanceTo(buffer.Start);
-                return message;
-            }
-
-            if (result.IsCompleted)
-            {
-                long left = buffer.Length;
-                _input.AdvanceTo(buffer.End);
-                if (left != 0)
-                    throw new RpcException(StatusCode.Internal, $"Stream ended inside a message frame ({left} bytes left over).");
-                _ended = true;
-                return null;
-            }
-            // Incomplete frame: consume nothing, but tell the pipe we've seen everything so it waits for more.
-            _input.AdvanceTo(buffer.Start, buffer.End);
+            _held = buffer; // consumed up to here; the pipe is told when the held bytes run out
+            return message;
         }
+
+        if (_heldIsLast)
+        {
+            long left = buffer.Length;
+            Release(buffer.End);
+            if (left != 0)
+                throw new RpcException(StatusCode.Internal, $"Stream ended inside a message frame ({left} bytes left over).");
+            _ended = true;
+            done = true;
+            return null;
+        }
+        // Incomplete frame: consume what was parsed, and tell the pipe we've seen everything so it waits for more.
+        _holding = false;
+        _input.AdvanceTo(buffer.Start, buffer.End);
+        return null;
+    }
+
+    private void Release(SequencePosition consumed)
+    {
+        _holding = false;
+        _input.AdvanceTo(consumed);
     }
 
     /// <summary>All remaining messages, as they arrive.</summary>

@@ -158,7 +158,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         }
         OutcomeFeed feed = feeds.For(institution.Index);
         long next = request.AfterFeedNo + 1;
-        var batch = new List<TransferResult>(OutcomesPerWrite);
+        var batch = new List<ResultFields>(OutcomesPerWrite);
         while (!context.CancellationToken.IsCancellationRequested)
         {
             batch.Clear();
@@ -167,9 +167,9 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
                 throw new RpcException(StatusCode.OutOfRange,
                     $"after_feed_no: outcomes before feed number {oldest} are no longer retained; query those orders");
             }
-            foreach (TransferResult outcome in batch)
+            foreach (ResultFields outcome in batch)
             {
-                await responses.WriteAsync(outcome, context.CancellationToken);
+                await responses.WriteAsync(ResultMapping.ToResult(outcome), context.CancellationToken);
             }
             if (batch.Count > 0)
             {

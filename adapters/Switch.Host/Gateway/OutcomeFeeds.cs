@@ -1,4 +1,3 @@
-using Switch.Contracts.V1;
 using Switch.Engine.Business;
 using Switch.Engine.Events;
 
@@ -7,11 +6,12 @@ namespace Switch.Host.Gateway;
 /// <summary>
 /// One institution's final outcomes in feed order (1, 2, 3...), the latest <c>retention</c> of them in memory,
 /// with a pulse for live followers. It is a view derived from the journal: at start it is rebuilt by replay,
-/// so it never needs its own durability.
+/// so it never needs its own durability. Entries are flat structs (no object per outcome for the garbage collector
+/// to promote and mark); a subscriber's read makes the wire messages.
 /// </summary>
 public sealed class OutcomeFeed
 {
-    private readonly TransferResult[] _ring;
+    private readonly ResultFields[] _ring;
     private readonly long _mask;
     private readonly object _gate = new();
     private long _last;
@@ -21,13 +21,13 @@ public sealed class OutcomeFeed
     public OutcomeFeed(int retention)
     {
         if (retention <= 0 || (retention & (retention - 1)) != 0) throw new ArgumentOutOfRangeException(nameof(retention), "a power of two");
-        _ring = new TransferResult[retention];
+        _ring = new ResultFields[retention];
         _mask = retention - 1;
     }
 
     public long LastFeedNo { get { lock (_gate) return _last; } }
 
-    public void Append(TransferResult outcome)
+    public void Append(in ResultFields outcome)
     {
         TaskCompletionSource? wake = null;
         lock (_gate)
@@ -54,7 +54,7 @@ public sealed class OutcomeFeed
     /// <paramref name="into"/>. Returns false when <paramref name="fromFeedNo"/> is older than what is retained.
     /// <paramref name="changed"/> completes when something is appended after this read.
     /// </summary>
-    public bool TryRead(long fromFeedNo, int max, List<TransferResult> into, out long oldestRetained, out Task changed)
+    public bool TryRead(long fromFeedNo, int max, List<ResultFields> into, out long oldestRetained, out Task changed)
     {
         lock (_gate)
         {
@@ -67,7 +67,7 @@ public sealed class OutcomeFeed
             }
             for (long f = fromFeedNo; f <= _last && into.Count < max; f++)
             {
-                into.Add(_ring[(f - 1) & _mask]);
+                into.Add(_ring[(f - 1) & _mask]); // copied under the lock; the caller makes the messages outside it
             }
             return true;
         }
@@ -81,7 +81,7 @@ public sealed class OutcomeFeeds(int institutions, int retention)
 
     public OutcomeFeed For(int institutionIndex) => _feeds[institutionIndex];
 
-    public void Append(in OutputEvent feed) => _feeds[feed.InstitutionIndex].Append(ResultMapping.ToResult(feed));
+    public void Append(in OutputEvent feed) => _feeds[feed.InstitutionIndex].Append(ResultFields.From(feed));
 
     /// <summary>During replay at start: rebuilds the feeds from the recomputed outputs, drops everything else.</summary>
     public IOutputSink ReplaySink() => new FeedReplaySink(this);

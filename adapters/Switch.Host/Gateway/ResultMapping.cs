@@ -2,6 +2,7 @@ using Switch.Contracts.V1;
 using Switch.Engine.Events;
 using Switch.Grpc;
 using EngineStatus = Switch.Engine.Events.TransactionStatus;
+using TransactionStatus = Switch.Engine.Events.TransactionStatus;
 using WireStatus = Switch.Contracts.V1.TransactionStatus;
 
 namespace Switch.Host.Gateway;
@@ -76,7 +77,9 @@ public static class ResultMapping
         return name.Length == 0 ? $"{RejectName(code)}: {Describe(code)}" : $"{RejectName(code)}: {name} {Describe(code)}";
     }
 
-    public static TransferResult ToResult(in OutputEvent o)
+    public static TransferResult ToResult(in OutputEvent o) => ToResult(ResultFields.From(o));
+
+    public static TransferResult ToResult(in ResultFields o)
     {
         var result = new TransferResult
         {
@@ -165,4 +168,42 @@ public static class ResultMapping
         }
         return b.ToString();
     }
+}
+
+/// <summary>What an institution is told of a transaction (an answer or a feed entry), as a flat struct: the outcome
+/// feeds keep these, without object references, and make the wire message only when a subscriber reads it.</summary>
+public struct ResultFields
+{
+    public long TransactionId;
+    public long AmountFen;
+    public long FeeFen;
+    public long FeedNo;
+    public long ReceivedUs;
+    public long FinalUs;
+    public RequestType RequestType;
+    public TransactionStatus Status;
+    public RejectCode Reject;
+    public RequestField RejectField;
+    public bool Duplicate;
+    public Text32 OrderNo;
+    public Text32 Reason;
+    public Text64 Echo;
+
+    public static ResultFields From(in OutputEvent o) => new()
+    {
+        TransactionId = o.TransactionId,
+        AmountFen = o.AmountFen,
+        FeeFen = o.FeeFen,
+        FeedNo = o.FeedNo,
+        ReceivedUs = o.ReceivedUs,
+        FinalUs = o.FinalUs,
+        RequestType = o.RequestType,
+        Status = o.Status,
+        Reject = o.Reject,
+        RejectField = o.RejectField,
+        Duplicate = o.Duplicate,
+        OrderNo = o.OrderNo,
+        Reason = o.Reason,
+        Echo = o.Echo,
+    };
 }

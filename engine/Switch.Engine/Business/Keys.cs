@@ -76,6 +76,11 @@ public sealed class DailyAccountUsage
     private readonly Dictionary<ScopedKey, Usage> _usage;
     private readonly int _maxAccounts;
     private readonly List<ScopedKey> _expired = new();
+    /// <summary>The day of the last sweep that left every entry on that day; none since holds another day (any write of
+    /// another day clears it). While it is today, a full table stays full of today's accounts: no sweep is needed.
+    /// Without it a full table would be swept (every entry) on each new account's request: O(table) per request.</summary>
+    private int _sweptDay = NoDay;
+    private const int NoDay = int.MinValue;
 
     public DailyAccountUsage(int maxAccounts)
     {
@@ -84,30 +89,49 @@ public sealed class DailyAccountUsage
     }
 
     public int Count => _usage.Count;
+    /// <summary>Full sweeps of the table for earlier days' accounts, so far.</summary>
+    public long Sweeps { get; private set; }
 
     public long UsedFen(in ScopedKey key, int day) =>
         _usage.TryGetValue(key, out Usage u) && u.Day == day ? u.UsedFen : 0;
 
-    /// <summary>False when the table is full of today's accounts (the caller rejects the request).</summary>
-    public bool TryReserve(in ScopedKey key, int day, long amountFen)
+    /// <summary>What <see cref="TryReserve"/> did.</summary>
+    public enum Reservation { Reserved, OverDailyLimit, TableFull }
+
+    /// <summary>
+    /// Reserves <paramref name="amountFen"/> against the account's usage today unless that would pass
+    /// <paramref name="limitFen"/> (0: no limit), or the account is new and the table is full of today's accounts.
+    /// One look-up for a known account: the table is large and each look-up is a cache miss on the logic thread.
+    /// </summary>
+    public Reservation TryReserve(in ScopedKey key, int day, long amountFen, long limitFen)
     {
         ref Usage usage = ref CollectionsMarshal.GetValueRefOrNullRef(_usage, key);
         if (!Unsafe.IsNullRef(ref usage))
         {
+            long usedFen = usage.Day == day ? usage.UsedFen : 0;
+            if (limitFen > 0 && usedFen + amountFen > limitFen)
+            {
+                return Reservation.OverDailyLimit;
+            }
             if (usage.Day != day)
             {
                 usage.Day = day;
-                usage.UsedFen = 0;
+                if (day != _sweptDay) _sweptDay = NoDay;
             }
-            usage.UsedFen += amountFen;
-            return true;
+            usage.UsedFen = usedFen + amountFen;
+            return Reservation.Reserved;
+        }
+        if (limitFen > 0 && amountFen > limitFen)
+        {
+            return Reservation.OverDailyLimit;
         }
         if (_usage.Count >= _maxAccounts && !DropEarlierDays(day))
         {
-            return false;
+            return Reservation.TableFull;
         }
         _usage[key] = new Usage { Day = day, UsedFen = amountFen };
-        return true;
+        if (day != _sweptDay) _sweptDay = NoDay;
+        return Reservation.Reserved;
     }
 
     /// <summary>Gives back a failed payment's reservation, if it is still the same day's usage.</summary>
@@ -124,6 +148,11 @@ public sealed class DailyAccountUsage
 
     private bool DropEarlierDays(int today)
     {
+        if (_sweptDay == today)
+        {
+            return _usage.Count < _maxAccounts; // every entry is today's already
+        }
+        Sweeps++;
         _expired.Clear();
         foreach (var pair in _usage)
         {
@@ -136,6 +165,8 @@ public sealed class DailyAccountUsage
         {
             _usage.Remove(key);
         }
+        _expired.Clear();
+        _sweptDay = today;
         return _usage.Count < _maxAccounts;
     }
 

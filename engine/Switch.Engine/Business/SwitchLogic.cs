@@ -308,16 +308,14 @@ public sealed partial class SwitchLogic
         {
             ReadOnlySpan<byte> account = e.Account.Span;
             var accountKey = new ScopedKey(bank.Index, account);
-            long limitFen = bank.Config.DailyAccountLimitFen;
-            if (limitFen > 0 && _dailyUsage.UsedFen(accountKey, day) + e.AmountFen > limitFen)
+            switch (_dailyUsage.TryReserve(accountKey, day, e.AmountFen, bank.Config.DailyAccountLimitFen))
             {
-                Reject(ref e, RejectCode.DailyLimitExceeded, RequestField.Amount);
-                return;
-            }
-            if (!_dailyUsage.TryReserve(accountKey, day, e.AmountFen))
-            {
-                Reject(ref e, RejectCode.AccountTableFull, RequestField.Account);
-                return;
+                case DailyAccountUsage.Reservation.OverDailyLimit:
+                    Reject(ref e, RejectCode.DailyLimitExceeded, RequestField.Amount);
+                    return;
+                case DailyAccountUsage.Reservation.TableFull:
+                    Reject(ref e, RejectCode.AccountTableFull, RequestField.Account);
+                    return;
             }
         }
 

@@ -48,8 +48,9 @@ public sealed class SwitchEngine : IDisposable
 
         _journaler = new BatchEventProcessor<InputEvent, JournalHandler>(
             _input, _input.NewBarrier(), new JournalHandler(journal, options.CrashPoint), options.MaxBatchSize);
+        // The logic sleeps on its own strategy, woken by the journaler's commits, not by every producer's publish.
         _logicProcessor = new BatchEventProcessor<InputEvent, LogicHandler>(
-            _input, _input.NewBarrier(_journaler.Sequence), new LogicHandler(logic), options.MaxBatchSize);
+            _input, _input.NewBarrier(Wait(), _journaler.Sequence), new LogicHandler(logic), options.MaxBatchSize);
         _input.AddGatingSequences(_logicProcessor.Sequence);
         _outputProcessor = new BatchEventProcessor<OutputEvent, IEventHandler<OutputEvent>>(
             _output, _output.NewBarrier(), outputHandler, options.OutputRingSize);

@@ -167,4 +167,34 @@ public sealed class BankSimOptionsTests
         Assert.Equal([1L, 2L, 9L], ledger.Snapshot().Select(e => e.TransactionId));
         Assert.Equal((2L, 1L), (ledger.Counts.Executed, ledger.Counts.Reversals - 1));
     }
+
+    [Fact]
+    public void The_ledger_keeps_every_account_and_reason_exactly_whatever_their_length_or_script()
+    {
+        var ledger = new BankLedger();
+        var now = new DateTime(2026, 11, 30, 8, 0, 0, DateTimeKind.Utc);
+        string inline32 = new('7', 32), long33 = new('8', 33), chinese = "账户-6222";
+        Assert.Equal(BankLedger.ExecuteKind.Recorded, ledger.Execute(1, BankOperation.Debit, 100, inline32, null, now, out _));
+        Assert.Equal(BankLedger.ExecuteKind.Recorded, ledger.Execute(2, BankOperation.Debit, 100, long33, BankReasons.InsufficientFunds, now, out _));
+        Assert.Equal(BankLedger.ExecuteKind.Recorded, ledger.Execute(3, BankOperation.Credit, 100, chinese, BankReasons.LimitExceeded, now, out _));
+
+        // A repeat matches only the very same account: one character more, less or different is a mismatch.
+        Assert.Equal(BankLedger.ExecuteKind.Repeat, ledger.Execute(1, BankOperation.Debit, 100, inline32, null, now, out _));
+        Assert.Equal(BankLedger.ExecuteKind.Mismatch, ledger.Execute(1, BankOperation.Debit, 100, inline32 + "7", null, now, out _));
+        Assert.Equal(BankLedger.ExecuteKind.Mismatch, ledger.Execute(1, BankOperation.Debit, 100, inline32[..31], null, now, out _));
+        Assert.Equal(BankLedger.ExecuteKind.Mismatch, ledger.Execute(1, BankOperation.Debit, 100, inline32[..31] + "6", null, now, out _));
+        Assert.Equal(BankLedger.ExecuteKind.Repeat, ledger.Execute(2, BankOperation.Debit, 100, long33, null, now, out var repeat));
+        Assert.Equal(BankOutcome.Failed, repeat.Outcome);
+        Assert.Equal(BankLedger.ExecuteKind.Mismatch, ledger.Execute(2, BankOperation.Debit, 100, long33[..32], null, now, out _));
+        Assert.Equal(BankLedger.ExecuteKind.Repeat, ledger.Execute(3, BankOperation.Credit, 100, chinese, null, now, out _));
+        Assert.Equal(BankLedger.ExecuteKind.Mismatch, ledger.Execute(3, BankOperation.Credit, 100, "账户-6223", null, now, out _));
+
+        Assert.Equal(
+            [(1L, inline32, "", BankOutcome.Succeeded), (2L, long33, BankReasons.InsufficientFunds, BankOutcome.Failed), (3L, chinese, BankReasons.LimitExceeded, BankOutcome.Failed)],
+            ledger.Snapshot().Select(e => (e.TransactionId, e.Account, e.Reason, e.Outcome)));
+        Assert.True(ledger.TryGet(3, out BankLedgerEntry third));
+        Assert.Equal((chinese, now, 100L, BankOperation.Credit), (third.Account, third.ExecutedAtUtc, third.AmountFen, third.Operation));
+        Assert.Throws<ArgumentException>(() => ledger.Execute(4, BankOperation.Debit, 100, "A", "MADE_UP_REASON", now, out _));
+        Assert.Equal(3, ledger.Count);
+    }
 }
