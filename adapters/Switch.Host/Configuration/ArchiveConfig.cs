@@ -7,11 +7,18 @@ public sealed record ArchiveConfig
 {
     public const int MaxIndexMiB = 64 * 1024;
     public const int MaxMemoryMiB = 64 * 1024;
+    public const int MaxFilterMiB = 64 * 1024;
 
     /// <summary>The hash index, allocated at start: 64 MiB holds about 7.3 million orders without chains.</summary>
     public int IndexMiB { get; init; } = 64;
     /// <summary>The newest archived records kept in memory (about 392 bytes each); older ones are read from disk.</summary>
     public int MemoryMiB { get; init; } = 256;
+    /// <summary>The filter of archived orders that keeps a new order's look-up off the store: 12 bits per order, so
+    /// 128 MiB covers about 89 million; size it to rules.orderMemoryTransactions (a smaller one is slower, never wrong).</summary>
+    public int FilterMiB { get; init; } = 128;
 
-    public ArchiveSizing ToSizing() => new() { IndexBytes = (long)IndexMiB << 20, MemoryBytes = (long)MemoryMiB << 20 };
+    public ArchiveSizing ToSizing() => new()
+    {
+        IndexBytes = (long)IndexMiB << 20, MemoryBytes = (long)MemoryMiB << 20, FilterBytes = (long)FilterMiB << 20,
+    };
 }

@@ -15,10 +15,14 @@ public sealed record ArchiveSizing
     public long SegmentBytes { get; init; } = 256L << 20;
     /// <summary>How often the log's position is noted for forgetting: disk is freed in steps of this many transactions.</summary>
     public int MarkEveryTransactions { get; init; } = 1 << 16;
+    /// <summary>The filter of archived orders in front of the store (12 bits per order: 128 MiB covers about 89 million).</summary>
+    public long FilterBytes { get; init; } = 128L << 20;
+    public const int FilterGenerations = 8;
 
     public static ArchiveSizing Small { get; } = new()
     {
         IndexBytes = 1L << 16, MemoryBytes = 1L << 16, PageBytes = 1L << 12, SegmentBytes = 1L << 16, MarkEveryTransactions = 1 << 10,
+        FilterBytes = FilterGenerations * 64 * 4, // 170 orders a generation: the tests see generations fill and clear
     };
 
     public void Validate()
@@ -33,6 +37,8 @@ public sealed record ArchiveSizing
         Require(PowerOfTwo(MemoryBytes) && MemoryBytes >= 2 * PageBytes, "memoryBytes must be a power of two of at least two pages");
         Require(PowerOfTwo(SegmentBytes) && SegmentBytes >= PageBytes, "segmentBytes must be a power of two of at least one page");
         Require(MarkEveryTransactions is >= 1 and <= 1 << 30, "markEveryTransactions must be 1 to 2^30");
+        Require(PowerOfTwo(FilterBytes / FilterGenerations / 64) && FilterBytes % (FilterGenerations * 64) == 0 && FilterBytes <= 1L << 36,
+            "filterBytes must be 8 generations of a power of two of 64-byte blocks, at most 64 GiB");
     }
 }
 
@@ -52,15 +58,17 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     /// <summary>A bound on the marks: past it the oldest is dropped (forgetting becomes coarser, never wrong).</summary>
     private const int MaxMarks = 1 << 16;
 
+    private readonly ArchivedOrderFilter _filter;
     private readonly IDevice _device;
     private readonly FasterKV<ScopedKey, Transaction> _store;
     private readonly ClientSession<ScopedKey, Transaction, Transaction, Transaction, Empty, SimpleFunctions<ScopedKey, Transaction>> _session;
     private long _puts;
     private long _lastPutId;
 
-    private FasterTransactionArchive(IDevice device, FasterKV<ScopedKey, Transaction> store, int markEvery)
+    private FasterTransactionArchive(IDevice device, FasterKV<ScopedKey, Transaction> store, ArchiveSizing sizing)
     {
-        _markEvery = markEvery;
+        _markEvery = sizing.MarkEveryTransactions;
+        _filter = new ArchivedOrderFilter(sizing.FilterBytes, ArchiveSizing.FilterGenerations);
         _device = device;
         _store = store;
         _session = store.For(new SimpleFunctions<ScopedKey, Transaction>()).NewSession<SimpleFunctions<ScopedKey, Transaction>>();
@@ -68,6 +76,10 @@ public sealed class FasterTransactionArchive : ITransactionArchive
 
     /// <summary>Disk reads so far (records that had left memory): a figure for operators and tests.</summary>
     public long DiskReads { get; private set; }
+    /// <summary>Look-ups the filter let through to the store (archived orders, and the filter's false positives).</summary>
+    public long StoreLookups { get; private set; }
+    /// <summary>The filter was too small for the memory of orders this many times (see <see cref="ArchivedOrderFilter"/>).</summary>
+    public long FilterOverfills => _filter.Overfills;
     public long BeginAddress => _store.Log.BeginAddress;
     public long TailAddress => _store.Log.TailAddress;
 
@@ -89,7 +101,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
                 SegmentSize = sizing.SegmentBytes,
                 EqualityComparer = new OrderComparer(),
             });
-            return new FasterTransactionArchive(device, store, sizing.MarkEveryTransactions);
+            return new FasterTransactionArchive(device, store, sizing);
         }
         catch
         {
@@ -111,6 +123,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
             }
             _puts++;
             _lastPutId = tx.Id;
+            _filter.Add(order.Hash64(), tx.Id);
         }
         ScopedKey key = order;
         Transaction value = tx;
@@ -120,6 +133,12 @@ public sealed class FasterTransactionArchive : ITransactionArchive
 
     public bool TryGet(in ScopedKey order, out Transaction tx)
     {
+        if (!_filter.MayContain(order.Hash64()))
+        {
+            tx = default;
+            return false; // a new order, the common case: no store look-up
+        }
+        StoreLookups++;
         ScopedKey key = order;
         Transaction input = default;
         tx = default;
@@ -141,6 +160,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
 
     public void ForgetBelow(long id)
     {
+        _filter.ForgetBelow(id);
         // A segment may go once a later mark's run starts at or below the horizon: every record before that mark's
         // address was written before transaction FirstId was archived, and so belongs to an older transaction.
         long until = 0;

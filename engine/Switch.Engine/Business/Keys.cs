@@ -49,8 +49,10 @@ public readonly struct ScopedKey : IEquatable<ScopedKey>
     {
         ReadOnlySpan<byte> all = _bytes;
         ReadOnlySpan<ulong> words = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(all);
-        // Multiply-xor per word, one full mix at the end: cheap, and unused bytes are zero so they cost nothing.
-        ulong hash = ((ulong)(uint)_scope << 32) | (uint)_length;
+        // Multiply-xor per word, one full mix at the end: cheap, and unused bytes are zero so they cost nothing. The
+        // scope and length are mixed first: xored in raw, they overlapped the value's bytes, and (institution 1,
+        // "ORD-4") met (institution 0, "ORD-5") — 15% of 200,000 order keys collided.
+        ulong hash = StableHash.Mix(((ulong)(uint)_scope << 32) | (uint)_length);
         int usedWords = (_length + 7) >> 3;
         for (int i = 0; i < usedWords; i++)
         {

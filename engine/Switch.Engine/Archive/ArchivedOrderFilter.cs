@@ -1,0 +1,101 @@
+using System.Numerics;
+
+namespace Switch.Engine.Archive;
+
+/// <summary>
+/// Which orders the archive may hold, in memory, in front of FASTER's index: most orders the switch sees are new, and
+/// their look-up should end here (a few bit tests in one cache line) rather than in the store's hash chains. Blocked
+/// Bloom filters (one bit in each of the 8 words of one 64-byte block per key) in generations: a generation takes the orders of a run of
+/// transaction ids, and is cleared for reuse only once every id it took is past the switch's memory of orders, so a
+/// remembered order is never missed (no false negatives, ever). When every generation is still remembered and the
+/// newest is full, keys keep going into it: more false positives (more store look-ups), never a wrong answer.
+/// Only the logic thread uses it.
+/// </summary>
+public sealed class ArchivedOrderFilter
+{
+    private const int BitsPerKey = 12; // one bit per word of a 512-bit block: about 1% false positives at design load
+    private const int WordsPerBlock = 8;
+
+    private readonly ulong[][] _generations;
+    private readonly long[] _count;
+    /// <summary>The highest transaction id each generation took; it may be cleared once that id is forgotten.</summary>
+    private readonly long[] _lastId;
+    private readonly ulong _blocksPerGeneration;
+    private int _current;
+
+    /// <param name="bytes">Total memory, split over <paramref name="generations"/> (a power of two of 64-byte blocks each).</param>
+    public ArchivedOrderFilter(long bytes, int generations)
+    {
+        if (generations is < 2 or > 64) throw new ArgumentOutOfRangeException(nameof(generations), "2 to 64");
+        long blocks = bytes / generations / (WordsPerBlock * sizeof(ulong));
+        if (blocks < 1 || !BitOperations.IsPow2(blocks) || blocks > 1L << 27) throw new ArgumentOutOfRangeException(nameof(bytes), "a power of two of 64-byte blocks per generation");
+        _blocksPerGeneration = (ulong)blocks;
+        KeysPerGeneration = blocks * WordsPerBlock * 64 / BitsPerKey;
+        _generations = new ulong[generations][];
+        for (int g = 0; g < generations; g++) _generations[g] = new ulong[blocks * WordsPerBlock];
+        _count = new long[generations];
+        _lastId = new long[generations];
+    }
+
+    /// <summary>Keys a generation takes before the filter moves on to the next one (if it is free).</summary>
+    public long KeysPerGeneration { get; }
+    /// <summary>Times the newest generation was full and none was free: the filter is too small for the memory of orders.</summary>
+    public long Overfills { get; private set; }
+
+    /// <summary>Adds the key of transaction <paramref name="id"/>; ids come in rising order.</summary>
+    public void Add(ulong keyHash, long id)
+    {
+        if (id < _lastId[_current]) throw new ArgumentException($"order filter: id {id} after {_lastId[_current]}", nameof(id));
+        if (_count[_current] >= KeysPerGeneration)
+        {
+            int next = (_current + 1) % _generations.Length;
+            if (_count[next] == 0) _current = next;
+            else Overfills++;
+        }
+        Span<ulong> block = Block(_current, keyHash, out ulong probes);
+        for (int word = 0; word < WordsPerBlock; word++, probes >>= 6)
+        {
+            block[word] |= 1UL << (int)(probes & 63);
+        }
+        _count[_current]++;
+        _lastId[_current] = id;
+    }
+
+    /// <summary>False when no remembered order has this key; true when one may.</summary>
+    public bool MayContain(ulong keyHash)
+    {
+        for (int g = 0; g < _generations.Length; g++)
+        {
+            if (_count[g] == 0) continue;
+            Span<ulong> block = Block(g, keyHash, out ulong probes);
+            bool all = true;
+            for (int word = 0; word < WordsPerBlock && all; word++, probes >>= 6)
+            {
+                all = (block[word] & (1UL << (int)(probes & 63))) != 0;
+            }
+            if (all) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Clears every generation (but the one taking keys) whose ids are all below <paramref name="id"/>.</summary>
+    public void ForgetBelow(long id)
+    {
+        for (int g = 0; g < _generations.Length; g++)
+        {
+            if (g == _current || _count[g] == 0 || _lastId[g] >= id) continue;
+            Array.Clear(_generations[g]);
+            _count[g] = 0;
+            _lastId[g] = 0;
+        }
+    }
+
+    /// <summary>The key's block in a generation (from a second mix of the key's hash) and its 8 x 6 probe bits (the hash).</summary>
+    private Span<ulong> Block(int generation, ulong keyHash, out ulong probes)
+    {
+        ulong mixed = Hashing.StableHash.Mix(keyHash ^ 0xA24BAED4963EE407UL);
+        ulong block = Math.BigMul(mixed, _blocksPerGeneration, out _);
+        probes = keyHash;
+        return _generations[generation].AsSpan((int)block * WordsPerBlock, WordsPerBlock);
+    }
+}
