@@ -10,7 +10,9 @@ public sealed record ArchiveSizing
     public long IndexBytes { get; init; } = 64L << 20;
     /// <summary>The newest archived records kept in memory (a repeat or refund of a recent order reads no disk).</summary>
     public long MemoryBytes { get; init; } = 256L << 20;
-    public long PageBytes { get; init; } = 4L << 20;
+    /// <summary>Pages are written to disk whole: large ones mean fewer writes (harness at 150,000/s for 30 s: 4 MiB pages
+    /// 142.7k/s sustained, switch 11.2 µs/tx; 32 MiB pages 149.4k/s, 10.3 µs/tx).</summary>
+    public long PageBytes { get; init; } = 32L << 20;
     /// <summary>Files on disk are segments of this size; forgetting old orders deletes whole segments.</summary>
     public long SegmentBytes { get; init; } = 256L << 20;
     /// <summary>How often the log's position is noted for forgetting: disk is freed in steps of this many transactions.</summary>
