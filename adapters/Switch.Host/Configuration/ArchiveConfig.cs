@@ -6,6 +6,7 @@ namespace Switch.Host.Configuration;
 public sealed record ArchiveConfig
 {
     public const int MaxIndexMiB = 64 * 1024;
+    public const int MinMemoryMiB = 64;
     public const int MaxMemoryMiB = 64 * 1024;
     public const int MaxFilterMiB = 64 * 1024;
 

@@ -146,8 +146,8 @@ public sealed record HostConfig
         Require(Archive is not null, "archive", "required");
         Require(IsPowerOfTwo(Archive!.IndexMiB) && Archive.IndexMiB <= ArchiveConfig.MaxIndexMiB, "archive.indexMiB",
             $"a power of two from 1 to {ArchiveConfig.MaxIndexMiB}, got {Archive.IndexMiB}");
-        Require(IsPowerOfTwo(Archive.MemoryMiB) && Archive.MemoryMiB is >= 16 and <= ArchiveConfig.MaxMemoryMiB, "archive.memoryMiB",
-            $"a power of two from 16 to {ArchiveConfig.MaxMemoryMiB}, got {Archive.MemoryMiB}");
+        Require(IsPowerOfTwo(Archive.MemoryMiB) && Archive.MemoryMiB is >= ArchiveConfig.MinMemoryMiB and <= ArchiveConfig.MaxMemoryMiB, "archive.memoryMiB",
+            $"a power of two from {ArchiveConfig.MinMemoryMiB} (two 32 MiB pages) to {ArchiveConfig.MaxMemoryMiB}, got {Archive.MemoryMiB}");
         Require(IsPowerOfTwo(Archive.FilterMiB) && Archive.FilterMiB <= ArchiveConfig.MaxFilterMiB, "archive.filterMiB",
             $"a power of two from 1 to {ArchiveConfig.MaxFilterMiB}, got {Archive.FilterMiB}");
         Require(Limits is not null, "limits", "required");

@@ -27,8 +27,8 @@ public sealed class ArchiveConfigTests
     [Theory]
     [InlineData(0, 256, "archive.indexMiB: a power of two from 1 to 65536, got 0")]
     [InlineData(48, 256, "archive.indexMiB: a power of two from 1 to 65536, got 48")]
-    [InlineData(64, 8, "archive.memoryMiB: a power of two from 16 to 65536, got 8")]
-    [InlineData(64, 1 << 17, "archive.memoryMiB: a power of two from 16 to 65536, got 131072")]
+    [InlineData(64, 32, "archive.memoryMiB: a power of two from 64 (two 32 MiB pages) to 65536, got 32")]
+    [InlineData(64, 1 << 17, "archive.memoryMiB: a power of two from 64 (two 32 MiB pages) to 65536, got 131072")]
     public void A_bad_archive_size_is_refused_naming_the_field(int indexMiB, int memoryMiB, string expected)
     {
         HostConfig config = HostConfig.EmbeddedDefault() with { Archive = new ArchiveConfig { IndexMiB = indexMiB, MemoryMiB = memoryMiB } };
