@@ -33,7 +33,9 @@ public sealed class MemoryTransactionArchive : ITransactionArchive
 
     public void Put(in ScopedKey order, in Transaction tx)
     {
-        if (!_byOrder.ContainsKey(order)) _byAge.Enqueue((tx.Id, order));
+        // A new transaction under this key (the number reused after it was forgotten) ages from now; a refund's update
+        // of its original keeps the original's age.
+        if (!_byOrder.TryGetValue(order, out Transaction held) || held.Id != tx.Id) _byAge.Enqueue((tx.Id, order));
         _byOrder[order] = tx;
     }
 
@@ -44,7 +46,8 @@ public sealed class MemoryTransactionArchive : ITransactionArchive
         while (_byAge.TryPeek(out var oldest) && oldest.Id < id)
         {
             _byAge.Dequeue();
-            _byOrder.Remove(oldest.Order);
+            // Only if the key still holds that transaction: a reused number's newer one stays.
+            if (_byOrder.TryGetValue(oldest.Order, out Transaction held) && held.Id == oldest.Id) _byOrder.Remove(oldest.Order);
         }
     }
 

@@ -139,6 +139,24 @@ public sealed class OrderMemoryTests : IDisposable
         AssertReject(h.Query("P0"), RejectCode.OrderNotFound, RequestField.OrderNo);
     }
 
+    [Theory]
+    [MemberData(nameof(Archives))]
+    public void An_order_number_reused_after_it_was_forgotten_is_a_new_order_remembered_for_a_whole_window(string kind)
+    {
+        const int memory = 4 * TableCapacity;
+        using ITransactionArchive archive = NewArchive(kind);
+        var h = new LogicHarness(Config(orderMemoryTransactions: memory), archive);
+        OutputEvent first = h.PayAndSettle("REUSED", 1_000);
+        // Exactly far enough for REUSED to have just been forgotten: the edge where the old copy is still held.
+        while (h.Logic.Transactions.LastId + 1 - memory <= first.TransactionId) h.PayAndSettle($"P{h.Logic.Transactions.LastId}", 100);
+        OutputEvent second = h.PayAndSettle("REUSED", 1_000);
+        Assert.NotEqual(first.TransactionId, second.TransactionId); // a new order: past the window, as documented
+        // The new one is remembered for its whole window, however the old copy is cleared behind it.
+        for (int i = 0; i < memory - 2; i++) h.PayAndSettle($"Q{i}", 100);
+        OutputEvent repeat = Single(h.Pay("REUSED", 1_000), OutputKind.Answer);
+        Assert.Equal((second.TransactionId, true), (repeat.TransactionId, repeat.Duplicate));
+    }
+
     [Fact]
     public void The_disk_archive_reads_back_every_record_and_frees_whole_segments_it_may_forget()
     {
