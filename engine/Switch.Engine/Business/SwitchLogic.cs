@@ -455,7 +455,7 @@ public sealed partial class SwitchLogic
         }
         if (_archive.TryGet(order, out _archived) && _archived.Id >= OldestRememberedId)
         {
-            if (!_archived.IsFinal || _archived.Id > _transactions.OldestRetainedId - 1)
+            if (!_archived.IsFinal || _archived.Id >= _transactions.OldestRetainedId)
             {
                 throw new InvalidOperationException($"logic: archived {_archived.Id} is not final or is still retained");
             }
