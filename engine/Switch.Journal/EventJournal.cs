@@ -112,9 +112,8 @@ public sealed class EventJournal : IDisposable
     public JournalOptions Options => _options;
 
     /// <summary>
-    /// Every segment file the recovered commit covers must hold its committed bytes. A missing or short one is a loss
-    /// (a file or directory entry a power cut took): refused here, before Replay could mistake it for a torn tail and
-    /// cut the whole journal away.
+    /// Every segment file the recovered commit covers must exist. A missing one is a loss (a directory entry a power cut
+    /// took): refused here, before Replay could mistake it for a torn tail and cut the whole journal away.
     /// </summary>
     private static void RequireCommittedSegments(JournalLayout layout, FasterLog log, HashSet<string> segmentsFound)
     {
@@ -124,13 +123,10 @@ public sealed class EventJournal : IDisposable
         for (long start = begin & ~(segment - 1); start < committed; start += segment)
         {
             var (path, _) = layout.Locate(start);
-            long needed = Math.Min(segment, committed - start);
-            long length = segmentsFound.Contains(path) ? new FileInfo(path).Length : -1;
-            if (length < needed)
+            // A short file is left to Replay: a torn tail (the end of a write lost) is cut there.
+            if (!segmentsFound.Contains(path))
                 throw new JournalCorruptException(-1, JournalCorruptionReason.Missing,
-                    length < 0
-                        ? $"segment file {path} is missing, the last commit covers addresses up to {committed}: the journal was lost (a power cut on storage that did not keep it?); restore it"
-                        : $"segment file {path} holds {length} bytes, the last commit covers {needed} of it: committed records were lost; restore the journal");
+                    $"segment file {path} is missing, the last commit covers addresses up to {committed}: the journal was lost (a power cut on storage that did not keep it?); restore it");
         }
     }
 
@@ -180,6 +176,10 @@ public sealed class EventJournal : IDisposable
             // in the last span, a bad record is a torn tail only if no intact record follows it.
             if (!isLastSpan || HasIntactRecord(address + sizeof(int), end))
                 throw new JournalCorruptException(address, reason, detail);
+            // A tail that takes every record is not a torn write but a lost journal (a file emptied by a power cut):
+            // cutting it would leave an empty journal, and a fresh start over it would reuse every sequence number.
+            if (count == 0)
+                throw new JournalCorruptException(address, reason, detail + "; no record before it survives: the journal's contents were lost, not torn");
 
             Debug.Assert(address >= start && address < end, "a torn tail lies inside its span");
             _manifest.Cuts.Add(new JournalManifest.Cut(address, end, count));

@@ -37,17 +37,18 @@ public class LostFilesTests
     }
 
     [Fact]
-    public void A_segment_shorter_than_its_commit_is_refused()
+    public void A_segment_emptied_of_every_committed_record_is_refused_not_cut()
     {
         using var temp = new TempJournalDirectory();
         var options = temp.Options();
-        WriteJournal(options, SameSize(3000, 600));
+        WriteJournal(options, SameSize(10, 100));
         string first = Path.Combine(temp.Path, "log", "journal.0");
-        using (var file = new FileStream(first, FileMode.Open, FileAccess.Write)) file.SetLength(options.SegmentSizeBytes / 2);
+        using (var file = new FileStream(first, FileMode.Open, FileAccess.Write)) file.SetLength(0);
 
-        var error = Assert.Throws<JournalCorruptException>(() => EventJournal.Open(options).Dispose());
-        Assert.Equal(JournalCorruptionReason.Missing, error.Reason);
-        Assert.Contains($"segment file {first} holds {options.SegmentSizeBytes / 2} bytes", error.Message);
+        using var journal = EventJournal.Open(options);
+        var error = Assert.Throws<JournalCorruptException>(() => journal.Replay(new CollectingVisitor()));
+        Assert.Contains("no record before it survives", error.Message);
+        Assert.Null(journal.TornTailCut); // nothing was cut: a second start refuses the same way
     }
 
     [Fact]
