@@ -341,13 +341,14 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
     memset(st, 0, sizeof *st);
     st->st_uid = getuid();
     st->st_gid = getgid();
-    if (is_control(path)) {
+    struct handle *h = fi && fi->fh ? (struct handle *)(uintptr_t)fi->fh : NULL;
+    if (h ? h->control : is_control(path)) {
         st->st_mode = S_IFREG | 0644;
         st->st_nlink = 1;
         return 0;
     }
     int error = 0;
-    struct node *n = fi && fi->fh ? ((struct handle *)(uintptr_t)fi->fh)->node : lookup(path, &error);
+    struct node *n = h ? h->node : lookup(path, &error);
     if (!n) return error;
     st->st_mode = n->mode;
     st->st_nlink = n->is_dir ? 2 : 1;
@@ -408,6 +409,7 @@ static int open_handle(struct node *n, struct fuse_file_info *fi, int control)
 
 static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
+    if (is_control(path)) return open_handle(NULL, fi, 1);
     struct node *n;
     int result = make(path, mode, 0, &n);
     if (result == -EEXIST && !(fi->flags & O_EXCL)) {
