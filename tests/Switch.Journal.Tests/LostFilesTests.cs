@@ -92,11 +92,4 @@ public class LostFilesTests
         var visitor = Reopen(options, out var reopened);
         using (reopened) Assert.Empty(visitor.Records);
     }
-
-    private static void WriteJournal(JournalOptions options, List<byte[]> records)
-    {
-        using var journal = EventJournal.Open(options);
-        journal.Replay(new CollectingVisitor());
-        AppendAll(journal, records, commitEvery: 100);
-    }
 }

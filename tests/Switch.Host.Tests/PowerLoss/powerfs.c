@@ -559,22 +559,8 @@ static int op_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi
     return 0;
 }
 
-static int op_unlink(const char *path)
-{
-    char name[MAX_NAME_BYTES + 1];
-    int error = 0;
-    struct node *parent = lookup_parent(path, name, &error);
-    if (!parent) return error;
-    int i = entries_find(&parent->current, name);
-    if (i < 0) return -ENOENT;
-    if (parent->current.items[i].node->is_dir) return -EISDIR;
-    entries_remove(&parent->current, i);
-    touch(parent);
-    garbage_possible = 1;
-    return 0;
-}
-
-static int op_rmdir(const char *path)
+/* unlink (want_dir 0) or rmdir (want_dir 1): the name leaves the current entries only; the durable ones keep it. */
+static int remove_entry(const char *path, int want_dir)
 {
     char name[MAX_NAME_BYTES + 1];
     int error = 0;
@@ -583,13 +569,17 @@ static int op_rmdir(const char *path)
     int i = entries_find(&parent->current, name);
     if (i < 0) return -ENOENT;
     struct node *n = parent->current.items[i].node;
-    if (!n->is_dir) return -ENOTDIR;
-    if (n->current.count) return -ENOTEMPTY;
+    if (n->is_dir != want_dir) return want_dir ? -ENOTDIR : -EISDIR;
+    if (want_dir && n->current.count) return -ENOTEMPTY;
     entries_remove(&parent->current, i);
     touch(parent);
     garbage_possible = 1;
     return 0;
 }
+
+static int op_unlink(const char *path) { return remove_entry(path, 0); }
+
+static int op_rmdir(const char *path) { return remove_entry(path, 1); }
 
 static int op_rename(const char *from, const char *to, unsigned int flags)
 {
