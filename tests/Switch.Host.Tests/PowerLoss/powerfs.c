@@ -184,8 +184,9 @@ static void ensure_blocks(struct node *n, size_t bytes)
     n->block_capacity = capacity;
 }
 
-/* Copies [offset, offset+count) of buf into the block array, allocating blocks as needed. */
-static void put_bytes(unsigned char **blocks, const char *buf, size_t count, off_t offset)
+/* Copies between buf and bytes [offset, offset+count) of a block array: into the blocks (allocating them) when
+ * `into_blocks`, else out of them (a missing block reads as zeros). */
+static void copy_bytes(unsigned char **blocks, char *buf, size_t count, off_t offset, int into_blocks)
 {
     size_t done = 0;
     while (done < count) {
@@ -193,8 +194,14 @@ static void put_bytes(unsigned char **blocks, const char *buf, size_t count, off
         size_t b = at / BLOCK_BYTES, within = at % BLOCK_BYTES;
         size_t chunk = BLOCK_BYTES - within;
         if (chunk > count - done) chunk = count - done;
-        if (blocks[b] == NULL) blocks[b] = xcalloc(1, BLOCK_BYTES);
-        memcpy(blocks[b] + within, buf + done, chunk);
+        if (into_blocks) {
+            if (blocks[b] == NULL) blocks[b] = xcalloc(1, BLOCK_BYTES);
+            memcpy(blocks[b] + within, buf + done, chunk);
+        } else if (blocks[b]) {
+            memcpy(buf + done, blocks[b] + within, chunk);
+        } else {
+            memset(buf + done, 0, chunk);
+        }
         done += chunk;
     }
 }
@@ -459,16 +466,7 @@ static int op_read(const char *path, char *buf, size_t count, off_t offset, stru
     struct node *n = h->node;
     if ((size_t)offset >= n->size) return 0;
     if (count > n->size - (size_t)offset) count = n->size - (size_t)offset;
-    size_t done = 0;
-    while (done < count) {
-        size_t at = (size_t)offset + done;
-        size_t b = at / BLOCK_BYTES, within = at % BLOCK_BYTES;
-        size_t chunk = BLOCK_BYTES - within;
-        if (chunk > count - done) chunk = count - done;
-        if (n->blocks[b]) memcpy(buf + done, n->blocks[b] + within, chunk);
-        else memset(buf + done, 0, chunk);
-        done += chunk;
-    }
+    copy_bytes(n->blocks, buf, count, offset, 0);
     return (int)count;
 }
 
@@ -485,11 +483,11 @@ static int op_write(const char *path, const char *buf, size_t count, off_t offse
     if (count == 0) return 0;
     size_t end = (size_t)offset + count;
     ensure_blocks(n, end);
-    put_bytes(n->blocks, buf, count, offset);
+    copy_bytes(n->blocks, (char *)buf, count, offset, 1);
     if (end > n->size) n->size = end;
     if (h->write_through) {
         /* O_SYNC/O_DSYNC: these bytes and the size that reaches them are durable; other dirty bytes are not. */
-        put_bytes(n->durable_blocks, buf, count, offset);
+        copy_bytes(n->durable_blocks, (char *)buf, count, offset, 1);
         if (end > n->durable_size) n->durable_size = end;
         /* a block stays dirty if it held other unsynced bytes; one fully equal to its durable copy is clean */
         for (size_t b = (size_t)offset / BLOCK_BYTES; b <= (end - 1) / BLOCK_BYTES; b++)
