@@ -1,6 +1,7 @@
 using Switch.Host.Tests.Crash;
 using Switch.Host.Tests.EndToEnd;
 using Switch.Host.Tests.Reliability;
+using Switch.Testing;
 using Xunit.Abstractions;
 
 namespace Switch.Host.Tests.PowerLoss;

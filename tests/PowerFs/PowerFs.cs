@@ -2,10 +2,10 @@ using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Xunit.Abstractions;
 
-namespace Switch.Host.Tests.PowerLoss;
+namespace Switch.Testing;
 
 /// <summary>
-/// powerfs (powerfs.c, next to this file) mounted on a fresh directory: a filesystem that keeps only what was made
+/// powerfs (powerfs.c, next to this file; both are linked into the test projects that cut power) mounted on a fresh directory: a filesystem that keeps only what was made
 /// durable (a file's bytes by fsync or an O_SYNC write, a directory's entries by an fsync of that directory) across a
 /// simulated power cut (<see cref="CutAsync"/>). Compiled here with gcc against libfuse3 (Debian fuse3, libfuse3-dev,
 /// pkg-config); <see cref="MountAsync"/> returns null, saying why, where that is not possible, and fails under CI.
@@ -47,7 +47,7 @@ internal sealed partial class PowerFs : IDisposable
             if (flagsExit != 0) missing = "libfuse3 development files are not installed (apt-get install libfuse3-dev): " + flags;
             else
             {
-                string source = Path.Combine(AppContext.BaseDirectory, "PowerLoss", "powerfs.c");
+                string source = Path.Combine(AppContext.BaseDirectory, "PowerFs", "powerfs.c");
                 (int gccExit, string gccOutput) = await RunAsync("gcc", ["-O2", "-Wall", "-o", binary, source, .. flags.Split(' ', StringSplitOptions.RemoveEmptyEntries)]);
                 Assert.True(gccExit == 0, "powerfs.c does not compile: " + gccOutput);
             }
