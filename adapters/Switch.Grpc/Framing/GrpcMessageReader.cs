@@ -15,14 +15,18 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
     private readonly PipeReader _input;
     private readonly MessageParser<T> _parser;
     private readonly int _maxMessageBytes;
+    private readonly bool _gzip;
     private bool _ended;
     // The last read's bytes not yet parsed, held (not advanced) while they still hold whole frames.
     private ReadOnlySequence<byte> _held;
     private bool _heldIsLast;
     private bool _holding;
 
-    public GrpcMessageReader(PipeReader input, MessageParser<T> parser, int maxMessageBytes)
+    /// <param name="gzip">The call's grpc-encoding is gzip: frames with the compressed flag are inflated (bounded by the
+    /// same limit). Otherwise a compressed frame fails the call with INTERNAL.</param>
+    public GrpcMessageReader(PipeReader input, MessageParser<T> parser, int maxMessageBytes, bool gzip = false)
     {
+        _gzip = gzip;
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(parser);
         ArgumentOutOfRangeException.ThrowIfNegative(maxMessageBytes);
@@ -43,7 +47,7 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
     /// without another read: the pipe is advanced once per read, not once per message (on Kestrel's HTTP/2
     /// request body each read and advance takes locks and does flow-control accounting).
     /// </summary>
-    /// <exception cref="RpcException">INTERNAL on a truncated frame, compressed frame or unparsable message; RESOURCE_EXHAUSTED on an oversize frame.</exception>
+    /// <exception cref="RpcException">INTERNAL on a truncated frame, an unexpected compressed frame, bad gzip or an unparsable message; RESOURCE_EXHAUSTED on an oversize frame or one that inflates past the limit.</exception>
     public async ValueTask<T?> ReadAsync(CancellationToken cancellationToken = default)
     {
         if (_ended) return null;
@@ -75,10 +79,13 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
         done = false;
         ReadOnlySequence<byte> buffer = _held;
         bool framed;
+        bool compressed;
         ReadOnlySequence<byte> payload;
         try
         {
-            framed = GrpcFrame.TryRead(ref buffer, _maxMessageBytes, out payload);
+            framed = GrpcFrame.TryRead(ref buffer, _maxMessageBytes, out payload, out compressed);
+            if (compressed && !_gzip)
+                throw new RpcException(StatusCode.Internal, "Received a compressed message but no grpc-encoding was negotiated.");
         }
         catch
         {
@@ -91,7 +98,12 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
             T message;
             try
             {
-                message = _parser.ParseFrom(payload);
+                message = compressed ? GzipMessages.Parse(payload, _parser, _maxMessageBytes) : _parser.ParseFrom(payload);
+            }
+            catch (RpcException)
+            {
+                Release(buffer.Start);
+                throw;
             }
             catch (InvalidProtocolBufferException e)
             {
