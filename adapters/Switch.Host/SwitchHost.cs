@@ -335,6 +335,7 @@ internal sealed class PortServices(int maxReceiveMessageBytes, bool compressResp
     private GrpcServerOptions Options(Grpc.Status? unknownMethod) => new()
     {
         MaxReceiveMessageBytes = maxReceiveMessageBytes,
+        MalformedRequestCode = Grpc.StatusCode.InvalidArgument, // the caller's input is wrong: say so, code first
         CompressResponses = compressResponses,
         OnHandlerException = handlerFailed,
         UnknownMethodStatus = unknownMethod,

@@ -156,6 +156,16 @@ public sealed class StandardServicesTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Our_client_really_sends_gzip()
+    {
+        // 1 MB of zeros passes the server's 64 KiB frame limit only compressed, and is refused once inflated.
+        using var channel = GrpcChannel.ForAddress(_server.Address, new GrpcChannelOptions { CompressRequests = true });
+        var e = await TestUtil.ExpectStatus(StatusCode.ResourceExhausted,
+            () => channel.UnaryAsync(InteropMethods.Unary, new EchoRequest { Payload = ByteString.CopyFrom(new byte[1_000_000]) }));
+        Assert.Contains("after decompression", e.Status.Detail);
+    }
+
+    [Fact]
     public async Task Answers_stay_identity_for_a_server_that_does_not_allow_compression()
     {
         var router = _service.Map(new GrpcRouter(new GrpcServerOptions()));

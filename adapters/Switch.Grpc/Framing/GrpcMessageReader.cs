@@ -16,6 +16,7 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
     private readonly MessageParser<T> _parser;
     private readonly int _maxMessageBytes;
     private readonly bool _gzip;
+    private readonly StatusCode _malformedCode;
     private bool _ended;
     // The last read's bytes not yet parsed, held (not advanced) while they still hold whole frames.
     private ReadOnlySequence<byte> _held;
@@ -24,9 +25,13 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
 
     /// <param name="gzip">The call's grpc-encoding is gzip: frames with the compressed flag are inflated (bounded by the
     /// same limit). Otherwise a compressed frame fails the call with INTERNAL.</param>
-    public GrpcMessageReader(PipeReader input, MessageParser<T> parser, int maxMessageBytes, bool gzip = false)
+    /// <param name="malformedCode">The status of a message that does not parse: INTERNAL (the spec), or INVALID_ARGUMENT
+    /// on a server that tells callers their request is wrong.</param>
+    public GrpcMessageReader(PipeReader input, MessageParser<T> parser, int maxMessageBytes, bool gzip = false,
+        StatusCode malformedCode = StatusCode.Internal)
     {
         _gzip = gzip;
+        _malformedCode = malformedCode;
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(parser);
         ArgumentOutOfRangeException.ThrowIfNegative(maxMessageBytes);
@@ -100,15 +105,10 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
             {
                 message = compressed ? GzipMessages.Parse(payload, _parser, _maxMessageBytes) : _parser.ParseFrom(payload);
             }
-            catch (RpcException)
+            catch (Exception e) when (e is RpcException or InvalidProtocolBufferException)
             {
                 Release(buffer.Start);
-                throw;
-            }
-            catch (InvalidProtocolBufferException e)
-            {
-                Release(buffer.Start);
-                throw new RpcException(StatusCode.Internal, "Failed to deserialize message: " + e.Message);
+                throw Malformed(e);
             }
             _held = buffer; // consumed up to here; the pipe is told when the held bytes run out
             return message;
@@ -128,6 +128,15 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
         _holding = false;
         _input.AdvanceTo(buffer.Start, buffer.End);
         return null;
+    }
+
+    private RpcException Malformed(Exception e)
+    {
+        if (e is RpcException { StatusCode: not StatusCode.Internal } rpc) return rpc; // e.g. inflated past the limit
+        string reason = e is RpcException inner ? inner.Status.Detail : "Failed to deserialize message: " + e.Message;
+        return _malformedCode == StatusCode.Internal
+            ? e as RpcException ?? new RpcException(StatusCode.Internal, reason)
+            : new RpcException(_malformedCode, $"{StatusNames.Of(_malformedCode)}: malformed request message: {reason}");
     }
 
     private void Release(SequencePosition consumed)

@@ -73,10 +73,6 @@ public static class GzipMessages
         {
             throw new RpcException(StatusCode.Internal, "Failed to decompress a gzip message: " + e.Message);
         }
-        catch (InvalidProtocolBufferException e)
-        {
-            throw new RpcException(StatusCode.Internal, "Failed to deserialize message: " + e.Message);
-        }
         finally
         {
             ArrayPool<byte>.Shared.Return(compressed);

@@ -89,11 +89,11 @@ public sealed class GrpcRouter
     }
 
     private static ServerRequestStream<T> RequestStream<T>(ServerCall call, MessageParser<T> parser) where T : class, IMessage<T> =>
-        new(new GrpcMessageReader<T>(call.Http.Request.BodyReader, parser, call.MaxReceiveMessageBytes, call.GzipRequests), call.Context.CancellationToken);
+        new(new GrpcMessageReader<T>(call.Http.Request.BodyReader, parser, call.MaxReceiveMessageBytes, call.GzipRequests, call.MalformedRequestCode), call.Context.CancellationToken);
 
     private static async Task<T> ReadSingleRequestAsync<T>(ServerCall call, MessageParser<T> parser) where T : class, IMessage<T>
     {
-        var reader = new GrpcMessageReader<T>(call.Http.Request.BodyReader, parser, call.MaxReceiveMessageBytes, call.GzipRequests);
+        var reader = new GrpcMessageReader<T>(call.Http.Request.BodyReader, parser, call.MaxReceiveMessageBytes, call.GzipRequests, call.MalformedRequestCode);
         CancellationToken token = call.Context.CancellationToken;
         T request = await reader.ReadAsync(token).ConfigureAwait(false)
             ?? throw new RpcException(StatusCode.Internal, "Request stream ended without a message.");

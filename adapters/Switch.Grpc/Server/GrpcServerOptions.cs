@@ -19,6 +19,13 @@ public sealed class GrpcServerOptions
     public bool CompressResponses { get; init; }
 
     /// <summary>
+    /// The status of a request message that does not parse (e.g. a string field that is not UTF-8). INTERNAL by default,
+    /// as the gRPC status-code table has it; a server whose callers must be told their input is wrong chooses
+    /// INVALID_ARGUMENT (the message then starts with the code's name).
+    /// </summary>
+    public StatusCode MalformedRequestCode { get; init; } = StatusCode.Internal;
+
+    /// <summary>
     /// The status for a path no method is mapped to. Null: UNIMPLEMENTED (the spec). A router that stands in while the
     /// real one is not ready yet (a switch recovering its journal) answers UNAVAILABLE instead, which clients retry.
     /// </summary>

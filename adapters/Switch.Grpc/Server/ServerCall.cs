@@ -69,6 +69,8 @@ internal sealed class ServerCall
 
     public int MaxReceiveMessageBytes => _options.MaxReceiveMessageBytes;
 
+    public StatusCode MalformedRequestCode => _options.MalformedRequestCode;
+
     /// <summary>The request's grpc-encoding is gzip.</summary>
     public bool GzipRequests { get; }
 

@@ -206,17 +206,7 @@ public sealed class AdminWebServer : IAsyncDisposable
     };
 
     /// <summary>"INVALID_ARGUMENT" for StatusCode.InvalidArgument, as gRPC names its codes.</summary>
-    public static string CodeName(StatusCode code)
-    {
-        string name = code.ToString();
-        var sb = new StringBuilder(name.Length + 4);
-        for (int i = 0; i < name.Length; i++)
-        {
-            if (i > 0 && char.IsUpper(name[i])) sb.Append('_');
-            sb.Append(char.ToUpperInvariant(name[i]));
-        }
-        return sb.ToString();
-    }
+    public static string CodeName(StatusCode code) => StatusNames.Of(code);
 
     public async ValueTask DisposeAsync()
     {
