@@ -97,6 +97,20 @@ public sealed class HealthAndReflectionTests : IDisposable
     }
 
     [Fact]
+    public void A_faulted_or_stopping_switch_never_says_serving_again()
+    {
+        var health = new NodeHealth();
+        Assert.Equal((NodeState.Recovering, ServingStatus.NotServing), (health.State, health.Institution.Get("")));
+        health.MarkServing();
+        Assert.Equal((ServingStatus.Serving, ServingStatus.Serving), (health.Institution.Get(InstitutionMethods.Service), health.Admin.Get(AdminMethods.Service)));
+        health.MarkFaulted();
+        health.MarkServing();
+        Assert.Equal((NodeState.Faulted, "faulted", false), (health.State, health.StateName, health.Serving));
+        Assert.Equal((ServingStatus.NotServing, ServingStatus.NotServing), (health.Institution.Get(""), health.Admin.Get("")));
+        Assert.Null(health.Institution.Get(AdminMethods.Service)); // each port knows its own service only
+    }
+
+    [Fact]
     public async Task Reflection_describes_every_service_of_each_port()
     {
         await using RunningSwitch running = await RunningSwitch.StartAsync(dataDirectory: _data);
