@@ -57,15 +57,15 @@ public static class GzipMessages
                 {
                     if (plainBytes == plain.Length)
                     {
-                        if (plain.Length > maxMessageBytes) break; // limit + 1 bytes inflated: over
-                        plain = Grow(plain, plainBytes, Math.Min((long)plain.Length * 2, (long)maxMessageBytes + 1));
+                        if (plain.Length > maxMessageBytes || plain.Length >= Array.MaxLength) break; // over the limit (or any array)
+                        plain = Grow(plain, plainBytes, Math.Min(Math.Min((long)plain.Length * 2, (long)maxMessageBytes + 1), Array.MaxLength));
                     }
                     int n = gzip.Read(plain, plainBytes, plain.Length - plainBytes);
                     if (n == 0) break;
                     plainBytes += n;
                 }
             }
-            if (plainBytes > maxMessageBytes)
+            if (plainBytes > maxMessageBytes || plainBytes >= Array.MaxLength)
                 throw new RpcException(StatusCode.ResourceExhausted, $"Received message larger than max after decompression (more than {maxMessageBytes} bytes)");
             return parser.ParseFrom(plain.AsSpan(0, plainBytes));
         }
