@@ -47,6 +47,9 @@ public sealed record HostConfig
     /// <summary>On shutdown, how long in-flight bank work may take to finish.</summary>
     public int ShutdownGraceMs { get; init; } = 5_000;
     public int TickIntervalMs { get; init; } = 10;
+    /// <summary>Gzip gRPC answers to clients that accept gzip (both gRPC ports). Off: a payment answer is a few hundred
+    /// bytes, which gzip barely shrinks at a measurable CPU cost. Requests in gzip are accepted either way.</summary>
+    public bool CompressResponses { get; init; }
     /// <summary>Fair-use limits of the institution port: per-institution rate and in-flight cap, failed logins per address.</summary>
     public Gateway.GatewayLimits Limits { get; init; } = new();
     /// <summary>How long a closed batch's raw records (128 bytes per transaction) are kept once its files are complete;
