@@ -82,6 +82,7 @@ public sealed class SwitchHost : IAsyncDisposable
         SwitchEngine? engine = null;
         BankConnector? connector = null;
         ClearingRecorder? clearing = null;
+        OutcomeFeeds? feeds = null;
         GrpcServer? grpc = null;
         GrpcServer? adminGrpc = null;
         AdminWebServer? adminWeb = null;
@@ -118,8 +119,9 @@ public sealed class SwitchHost : IAsyncDisposable
             }
 
             var answers = new AnswerRouter();
-            var feeds = new OutcomeFeeds(config.Switch.Institutions.Count, config.FeedRetentionPerInstitution);
-            // Clearing records and files are derived from the journal like the feeds: rebuilt by the same replay.
+            // The feeds on disk are kept across restarts and caught up by the replay; clearing records and files are
+            // derived from the journal too: rebuilt by the same replay.
+            feeds = new OutcomeFeeds(config.DataDirectory, config.OutcomeFeed.SegmentRecords, config.OutcomeFeed.RetentionUs);
             clearing = new ClearingRecorder(config.DataDirectory, config.ClearingRecordsRetentionDays * 86_400_000_000L,
                 message => log.Alert("clearing_files_failed", message));
             // The audit log and routing view too: built from the audit outputs, replayed and then live.
@@ -129,6 +131,7 @@ public sealed class SwitchHost : IAsyncDisposable
             {
                 DataDirectory = config.DataDirectory,
                 TickIntervalMs = config.TickIntervalMs,
+                Clock = config.Clock ?? SystemClock.Instance,
                 Archive = config.Archive.ToSizing(),
                 ReplaySink = audit.ReplaySink(clearing.ReplaySink(feeds.ReplaySink())),
                 Wait = WaitKind.Blocking,
@@ -139,6 +142,7 @@ public sealed class SwitchHost : IAsyncDisposable
                 },
             }, config.Switch, dispatcher);
 
+            feeds.EndReplay();
             // Before any caller registers: this life's correlation ids above every id in the journal.
             answers.ContinueAfter(engine.Recovery.LastCorrelationId);
 
@@ -172,7 +176,7 @@ public sealed class SwitchHost : IAsyncDisposable
             // never the request, which could carry anything).
             Action<string, Exception> handlerFailed = (method, e) =>
                 log.Error("handler_failed", "a call handler failed", ("method", method), ("error", $"{e.GetType().Name}: {e.Message}"));
-            var router = gateway.Map(new GrpcRouter(new GrpcServerOptions { MaxReceiveMessageBytes = MaxInstitutionMessageBytes, OnHandlerException = handlerFailed }));
+            var router = gateway.Map(new GrpcRouter(new GrpcServerOptions { MaxReceiveMessageBytes = config.MaxMessageBytes, OnHandlerException = handlerFailed }));
             grpc = await GrpcServer.StartAsync(router, new GrpcEndpointOptions
             {
                 Address = IPAddress.Parse(config.ListenAddress),
@@ -213,14 +217,13 @@ public sealed class SwitchHost : IAsyncDisposable
             if (connector is not null) await connector.DisposeAsync();
             engine?.Dispose();
             clearing?.Dispose();
+            feeds?.Dispose();
             foreach (BankSimulatorServer s in simulators) await s.DisposeAsync();
             tls?.Dispose();
             throw;
         }
     }
 
-    /// <summary>A request is a few hundred bytes; anything near this is abuse (RESOURCE_EXHAUSTED).</summary>
-    public const int MaxInstitutionMessageBytes = 16 * 1024;
     /// <summary>Operator requests are small, but SubmitRecords sends chunks of up to 1 MiB.</summary>
     public const int MaxAdminMessageBytes = ClearingOperations.MaxChunkBytes + 1024;
 
@@ -259,6 +262,7 @@ public sealed class SwitchHost : IAsyncDisposable
         await _connector.DisposeAsync();
         Engine.Dispose(); // drains, commits, closes the journal
         _clearing.Dispose(); // writes the files of batches already closed
+        Feeds.Dispose(); // nothing appends any more
         foreach (BankSimulatorServer s in _simulators) await s.DisposeAsync();
         _tls?.Dispose(); // nothing listens any more
     }

@@ -38,8 +38,10 @@ public sealed record HostConfig
     public string DataDirectory { get; init; } = "./data";
     /// <summary>Unary calls and stream results waiting for the engine, per stream.</summary>
     public int MaxInFlightPerStream { get; init; } = 8192;
-    /// <summary>Final outcomes kept per institution for re-reading (a power of two).</summary>
-    public int FeedRetentionPerInstitution { get; init; } = 1 << 16;
+    /// <summary>Each institution's outcome feed on disk under &lt;data&gt;/feeds: retention and segment size.</summary>
+    public OutcomeFeedConfig OutcomeFeed { get; init; } = new();
+    /// <summary>The largest request message the institution port takes; a larger one is RESOURCE_EXHAUSTED before it is read.</summary>
+    public int MaxMessageBytes { get; init; } = DefaultMaxMessageBytes;
     /// <summary>Bank requests waiting to be written to one endpoint; past it they are dropped and resolved by query.</summary>
     public int MaxQueuedPerEndpoint { get; init; } = 65_536;
     /// <summary>How often a down endpoint is probed.</summary>
@@ -72,6 +74,15 @@ public sealed record HostConfig
     /// <summary>Test hook from SWITCH_TEST_CRASH_POINT (never in a file): the journaler kills the process there.</summary>
     [JsonIgnore]
     public Switch.Engine.Pipeline.JournalCrashPoint? CrashPoint { get; init; }
+
+    /// <summary>Test hook (never in a file): the clock stamped on events, so a test can let days pass.</summary>
+    [JsonIgnore]
+    public Switch.Engine.Pipeline.IClock? Clock { get; init; }
+
+    /// <summary>A request is a few hundred bytes; anything near 16 KiB is abuse.</summary>
+    public const int DefaultMaxMessageBytes = 16 * 1024;
+    public const int MinMaxMessageBytes = 1024;
+    public const int MaxMaxMessageBytes = 4 * 1024 * 1024;
 
     private static readonly string[] DemoOperatorKeyList = ["demo-operator-key", "demo-viewer-key"];
 
@@ -136,8 +147,13 @@ public sealed record HostConfig
         Require(AdminGrpcPort == 0 || AdminGrpcPort != InstitutionPort, "adminGrpcPort", "must differ from institutionPort");
         Require(!string.IsNullOrWhiteSpace(DataDirectory), "dataDirectory", "required");
         Require(MaxInFlightPerStream is >= 1 and <= 1 << 20, "maxInFlightPerStream", "1 to 1048576");
-        Require(FeedRetentionPerInstitution is >= 16 and <= 1 << 24 && (FeedRetentionPerInstitution & (FeedRetentionPerInstitution - 1)) == 0,
-            "feedRetentionPerInstitution", "a power of two from 16 to 16777216");
+        Require(OutcomeFeed is not null, "outcomeFeed", "required");
+        Require(OutcomeFeed!.RetentionDays is >= 1 and <= OutcomeFeedConfig.MaxRetentionDays, "outcomeFeed.retentionDays",
+            $"1 to {OutcomeFeedConfig.MaxRetentionDays}, got {OutcomeFeed.RetentionDays}");
+        Require(OutcomeFeed.SegmentRecords is >= OutcomeFeedConfig.MinSegmentRecords and <= OutcomeFeedConfig.MaxSegmentRecords, "outcomeFeed.segmentRecords",
+            $"{OutcomeFeedConfig.MinSegmentRecords} to {OutcomeFeedConfig.MaxSegmentRecords}, got {OutcomeFeed.SegmentRecords}");
+        Require(MaxMessageBytes is >= MinMaxMessageBytes and <= MaxMaxMessageBytes, "maxMessageBytes",
+            $"{MinMaxMessageBytes} to {MaxMaxMessageBytes}, got {MaxMessageBytes}");
         Require(MaxQueuedPerEndpoint is >= 16 and <= 1 << 22, "maxQueuedPerEndpoint", "16 to 4194304");
         Require(ProbeIntervalMs is >= 10 and <= 600_000, "probeIntervalMs", "10 to 600000");
         Require(ShutdownGraceMs is >= 0 and <= 600_000, "shutdownGraceMs", "0 to 600000");

@@ -26,8 +26,8 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
 
     public InstitutionLimiter Limiter => _limiter;
 
-    /// <summary>Outcomes written per flush on the outcome stream.</summary>
-    private const int OutcomesPerWrite = 1024;
+    /// <summary>Outcomes read from disk and written per flush on the outcome stream (192 bytes each in the cursor).</summary>
+    private const int OutcomesPerWrite = 512;
 
     public GrpcRouter Map(GrpcRouter router) => router
         .MapUnary(InstitutionMethods.AgreementPayment, (r, c) => UnaryAsync(r, c, RequestType.AgreementPayment))
@@ -157,28 +157,37 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
             throw new RpcException(StatusCode.ResourceExhausted, _limiter.Describe(admission, institution.Index));
         }
         OutcomeFeed feed = feeds.For(institution.Index);
-        long next = request.AfterFeedNo + 1;
-        var batch = new List<ResultFields>(OutcomesPerWrite);
+        // The subscriber's memory is its cursor's buffer, however far behind it reads: the rest stays on disk.
+        using FeedCursor cursor = feed.OpenCursor(request.AfterFeedNo + 1, OutcomesPerWrite);
         while (!context.CancellationToken.IsCancellationRequested)
         {
-            batch.Clear();
-            if (!feed.TryRead(next, OutcomesPerWrite, batch, out long oldest, out Task changed))
+            switch (cursor.Read(out int count, out Task? changed))
             {
-                throw new RpcException(StatusCode.OutOfRange,
-                    $"after_feed_no: outcomes before feed number {oldest} are no longer retained; query those orders");
+                case FeedRead.NoLongerKept:
+                    throw new RpcException(StatusCode.OutOfRange, FeedNoLongerKept(feed, cursor.Next));
+                case FeedRead.Damaged:
+                    throw new RpcException(StatusCode.DataLoss,
+                        $"after_feed_no: the outcome feed is damaged on disk at feed number {cursor.Next}; query those orders (operators: delete the feed's files and restart to rebuild it)");
             }
-            foreach (ResultFields outcome in batch)
+            for (int i = 0; i < count; i++)
             {
-                await responses.WriteAsync(ResultMapping.ToResult(outcome), context.CancellationToken);
+                await responses.WriteAsync(ResultMapping.ToResult(cursor[i]), context.CancellationToken);
             }
-            if (batch.Count > 0)
+            if (count > 0)
             {
-                next += batch.Count;
                 await responses.FlushAsync(context.CancellationToken);
                 continue;
             }
-            await changed.WaitAsync(context.CancellationToken);
+            await changed!.WaitAsync(context.CancellationToken);
         }
+    }
+
+    /// <summary>OUT_OF_RANGE's message: the oldest feed number kept, and how to go on from there.</summary>
+    public static string FeedNoLongerKept(OutcomeFeed feed, long asked)
+    {
+        long oldest = feed.OldestFeedNo;
+        return $"after_feed_no: feed number {asked} is no longer kept (outcomes are kept {feed.RetentionDays:0.##} days); " +
+            $"the oldest kept is {oldest}: resume with after_feed_no {oldest - 1} and query older orders";
     }
 
     /// <summary>A Transact stream: answers queue for its writer; a semaphore bounds what is outstanding.</summary>

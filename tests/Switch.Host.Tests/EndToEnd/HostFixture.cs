@@ -39,7 +39,6 @@ public sealed class RunningSwitch : IAsyncDisposable
             InstitutionPort = 0,
             AdminPort = 0,
             AdminGrpcPort = 0,
-            FeedRetentionPerInstitution = 1 << 12,
             ProbeIntervalMs = 100,
             ShutdownGraceMs = 2_000,
             SimulatedBanks = banks ?? new SimulatedBanksConfig { Latency = "0", FailureRate = 0 },
