@@ -27,7 +27,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
     public InstitutionLimiter Limiter => _limiter;
 
     /// <summary>Outcomes read from disk and written per flush on the outcome stream (192 bytes each in the cursor).</summary>
-    private const int OutcomesPerWrite = 512;
+    private const int OutcomesPerWrite = 1024;
 
     public GrpcRouter Map(GrpcRouter router) => router
         .MapUnary(InstitutionMethods.AgreementPayment, (r, c) => UnaryAsync(r, c, RequestType.AgreementPayment))
@@ -35,7 +35,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         .MapUnary(InstitutionMethods.Refund, (r, c) => UnaryAsync(r, c, RequestType.Refund))
         .MapUnary(InstitutionMethods.Query, (r, c) => UnaryAsync(r, c, RequestType.Query))
         .MapDuplexStreaming(InstitutionMethods.Transact, TransactAsync)
-        .MapServerStreaming(InstitutionMethods.Outcomes, OutcomesAsync);
+        .MapServerStreaming(FeedResultMessage.Outcomes, OutcomesAsync);
 
     private async ValueTask<TransferResult> UnaryAsync(TransferRequest request, ServerCallContext context, RequestType type)
     {
@@ -143,7 +143,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         }
     }
 
-    private async ValueTask OutcomesAsync(OutcomesRequest request, ServerResponseStream<TransferResult> responses, ServerCallContext context)
+    private async ValueTask OutcomesAsync(OutcomesRequest request, ServerResponseStream<FeedResultMessage> responses, ServerCallContext context)
     {
         AuthenticatedInstitution institution = auth.Authenticate(context);
         if (request.AfterFeedNo < 0)
@@ -159,6 +159,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         OutcomeFeed feed = feeds.For(institution.Index);
         // The subscriber's memory is its cursor's buffer, however far behind it reads: the rest stays on disk.
         using FeedCursor cursor = feed.OpenCursor(request.AfterFeedNo + 1, OutcomesPerWrite);
+        var message = new FeedResultMessage(); // written straight from the record's bytes, one object per subscriber
         while (!context.CancellationToken.IsCancellationRequested)
         {
             switch (cursor.Read(out int count, out Task? changed))
@@ -171,7 +172,8 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
             }
             for (int i = 0; i < count; i++)
             {
-                await responses.WriteAsync(ResultMapping.ToResult(cursor[i]), context.CancellationToken);
+                cursor.Point(message, i);
+                await responses.WriteAsync(message, context.CancellationToken);
             }
             if (count > 0)
             {

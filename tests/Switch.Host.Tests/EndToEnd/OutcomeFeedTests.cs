@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Switch.Contracts.V1;
 using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
@@ -135,6 +136,52 @@ public sealed class OutcomeFeedTests : IDisposable
         Assert.Equal((long)records * (records + 1) / 2, sum);
         long grownBytes = HeapAfterCollection() - before;
         Assert.True(grownBytes < 16L << 20, $"the heap grew {grownBytes >> 20} MiB while {records * FeedRecord.Bytes >> 20} MiB of outcomes were written and read");
+    }
+
+    [Fact]
+    public void A_feed_record_goes_on_the_wire_as_the_same_bytes_as_the_result_message()
+    {
+        var cases = new List<ResultFields>();
+        var succeeded = new ResultFields
+        {
+            FeedNo = 1, TransactionId = 77, AmountFen = 123_456, FeeFen = 74, ReceivedUs = 1_700_000_000_000_001, FinalUs = 1_700_000_000_002_001,
+            RequestType = RequestType.AgreementPayment, Status = Switch.Engine.Events.TransactionStatus.Succeeded,
+        };
+        succeeded.OrderNo.Set("ORDER-1");
+        succeeded.Echo.Set("流水=A,64字节以内");
+        cases.Add(succeeded);
+        ResultFields failed = succeeded;
+        failed.FeedNo = long.MaxValue;
+        failed.Status = Switch.Engine.Events.TransactionStatus.Failed;
+        failed.Reason.Set("INSUFFICIENT_FUNDS");
+        failed.Echo.Set(new string('e', 64));
+        failed.OrderNo.Set(new string('o', 32));
+        failed.RequestType = RequestType.Refund;
+        failed.Duplicate = true;
+        cases.Add(failed);
+        ResultFields rejected = succeeded;
+        rejected.Reject = RejectCode.DailyLimitExceeded;
+        rejected.RejectField = RequestField.Amount;
+        rejected.TransactionId = 0;
+        rejected.FeeFen = -5;
+        rejected.Echo.Set("");
+        cases.Add(rejected);
+        cases.Add(new ResultFields { FeedNo = 3, Status = Switch.Engine.Events.TransactionStatus.Unknown });
+
+        var message = new FeedResultMessage();
+        byte[] record = new byte[FeedRecord.Bytes];
+        foreach (ResultFields fields in cases)
+        {
+            FeedRecord.Write(fields, record);
+            Assert.True(FeedRecord.IsIntact(record));
+            Assert.Equal(fields.FeedNo, FeedRecord.Read(record).FeedNo);
+            message.Point(record, 0);
+            byte[] expected = ResultMapping.ToResult(fields).ToByteArray();
+            Assert.Equal(expected.Length, message.CalculateSize());
+            Assert.Equal(expected, message.ToByteArray());
+        }
+        record[100] ^= 1; // one flipped bit fails the record's check
+        Assert.False(FeedRecord.IsIntact(record));
     }
 
     private static long HeapAfterCollection()
