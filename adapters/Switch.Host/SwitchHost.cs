@@ -132,6 +132,11 @@ public sealed class SwitchHost : IAsyncDisposable
                 DataDirectory = config.DataDirectory,
                 TickIntervalMs = config.TickIntervalMs,
                 Clock = config.Clock ?? SystemClock.Instance,
+                // A long recovery says how far it is: events applied, journal position, rate.
+                ReplayProgressIntervalMs = config.RecoveryLogIntervalMs,
+                OnReplayProgress = p => log.Info("recovery_progress", "replaying the journal",
+                    ("events", p.Events), ("records", p.Records), ("position", p.Address), ("elapsed_ms", p.ElapsedMs),
+                    ("events_per_second", p.ElapsedMs == 0 ? 0 : p.Events * 1000 / p.ElapsedMs)),
                 Archive = config.Archive.ToSizing(),
                 ReplaySink = audit.ReplaySink(clearing.ReplaySink(feeds.ReplaySink())),
                 Wait = WaitKind.Blocking,

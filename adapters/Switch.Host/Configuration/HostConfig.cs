@@ -49,6 +49,8 @@ public sealed record HostConfig
     /// <summary>On shutdown, how long in-flight bank work may take to finish.</summary>
     public int ShutdownGraceMs { get; init; } = 5_000;
     public int TickIntervalMs { get; init; } = 10;
+    /// <summary>During the replay at start, a recovery_progress log record this often.</summary>
+    public int RecoveryLogIntervalMs { get; init; } = 5_000;
     /// <summary>Fair-use limits of the institution port: per-institution rate and in-flight cap, failed logins per address.</summary>
     public Gateway.GatewayLimits Limits { get; init; } = new();
     /// <summary>How long a closed batch's raw records (128 bytes per transaction) are kept once its files are complete;
@@ -158,6 +160,7 @@ public sealed record HostConfig
         Require(ProbeIntervalMs is >= 10 and <= 600_000, "probeIntervalMs", "10 to 600000");
         Require(ShutdownGraceMs is >= 0 and <= 600_000, "shutdownGraceMs", "0 to 600000");
         Require(TickIntervalMs is >= 1 and <= 1_000, "tickIntervalMs", "1 to 1000");
+        Require(RecoveryLogIntervalMs is >= 1 and <= 3_600_000, "recoveryLogIntervalMs", $"1 to 3600000, got {RecoveryLogIntervalMs}");
         Require(ClearingRecordsRetentionDays is >= 0 and <= 3_650, "clearingRecordsRetentionDays", "0 to 3650");
         Require(Archive is not null, "archive", "required");
         Require(IsPowerOfTwo(Archive!.IndexMiB) && Archive.IndexMiB <= ArchiveConfig.MaxIndexMiB, "archive.indexMiB",

@@ -42,7 +42,8 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         AuthenticatedInstitution institution = auth.Authenticate(context);
         if (request.Kind != RequestKind.Unspecified && ResultMapping.TypeOf(request.Kind) != type)
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"kind: {request.Kind} sent to the {type} method");
+            (RejectCode code, string message) = ResultMapping.KindRefused(request.Kind, type);
+            throw new RpcException(ResultMapping.StatusOf(code), message);
         }
         Admission admission = _limiter.TryAdmit(institution.Index);
         if (admission != Admission.Admitted)

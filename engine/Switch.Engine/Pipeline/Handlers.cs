@@ -75,9 +75,16 @@ internal sealed class OutputRingSink(RingBuffer<OutputEvent> ring) : IOutputSink
 }
 
 /// <summary>Rebuilds the logic from the journal: genesis first, then every event, outputs discarded.</summary>
-internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic) : IJournalVisitor
+internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic, Action<ReplayProgress>? progress = null,
+    int progressIntervalMs = 5_000) : IJournalVisitor
 {
+    /// <summary>Records between looks at the clock for the progress report (the clock is read here, never by the logic).</summary>
+    private const int ProgressCheckRecords = 256;
+
     private InputEvent _event;
+    private long _records;
+    private readonly long _startedMs = Environment.TickCount64;
+    private long _lastReportMs = Environment.TickCount64;
 
     public SwitchLogic? Logic { get; private set; }
     public SwitchConfig? GenesisConfig { get; private set; }
@@ -87,6 +94,15 @@ internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic)
 
     public void OnRecord(long address, ReadOnlySpan<byte> record)
     {
+        if (++_records % ProgressCheckRecords == 0 && progress is not null)
+        {
+            long now = Environment.TickCount64;
+            if (now - _lastReportMs >= progressIntervalMs)
+            {
+                _lastReportMs = now;
+                progress(new ReplayProgress(_records, EventsReplayed, address, now - _startedMs));
+            }
+        }
         if (Logic is null)
         {
             if (!EventCodec.IsGenesis(record))
