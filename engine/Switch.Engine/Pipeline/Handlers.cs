@@ -83,8 +83,8 @@ internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic,
 
     private InputEvent _event;
     private long _records;
-    private readonly long _startedMs = Environment.TickCount64;
-    private long _lastReportMs = Environment.TickCount64;
+    private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
+    private long _lastReportMs;
 
     public SwitchLogic? Logic { get; private set; }
     public SwitchConfig? GenesisConfig { get; private set; }
@@ -96,11 +96,11 @@ internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic,
     {
         if (++_records % ProgressCheckRecords == 0 && progress is not null)
         {
-            long now = Environment.TickCount64;
-            if (now - _lastReportMs >= progressIntervalMs)
+            long elapsedMs = (long)System.Diagnostics.Stopwatch.GetElapsedTime(_started).TotalMilliseconds;
+            if (elapsedMs - _lastReportMs >= progressIntervalMs)
             {
-                _lastReportMs = now;
-                progress(new ReplayProgress(_records, EventsReplayed, address, now - _startedMs));
+                _lastReportMs = elapsedMs;
+                progress(new ReplayProgress(_records, EventsReplayed, address, elapsedMs));
             }
         }
         if (Logic is null)

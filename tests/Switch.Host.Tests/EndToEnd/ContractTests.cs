@@ -115,12 +115,23 @@ public sealed class ContractTests : IDisposable
         HostConfig config = TestConfig(_data);
         await using (RunningSwitch first = await RunningSwitch.StartAsync(config, _data))
         {
-            for (int i = 0; i < 300; i++) await first.PayAsync(Payment($"R-{i}", 100 + i, account: $"A{i % 50}"));
+            // Enough journal for the replay to take several milliseconds, however fast the machine.
+            using DuplexStreamingCall<TransferRequest, TransferResult> call = first.Channel.DuplexStreaming(InstitutionMethods.Transact, As(AlipayKey, 120_000));
+            for (int i = 0; i < 3_000; i++)
+            {
+                TransferRequest r = Payment($"R-{i}", 100 + i % 100, account: $"A{i % 50}");
+                r.Kind = RequestKind.AgreementPayment;
+                await call.RequestStream.WriteAsync(r);
+            }
+            await call.RequestStream.CompleteAsync();
+            int answered = 0;
+            await foreach (TransferResult _ in call.ResponseStream.ReadAllAsync()) answered++;
+            Assert.Equal(3_000, answered);
         }
         var output = new StringWriter();
         await using (SwitchHost host = await SwitchHost.StartAsync(config with { RecoveryLogIntervalMs = 1 }, new Log(output, output)))
         {
-            Assert.True(host.Engine.Recovery.EventsReplayed >= 600);
+            Assert.True(host.Engine.Recovery.EventsReplayed >= 6_000);
         }
         string[] progress = output.ToString().Split('\n').Where(l => l.Contains("event=recovery_progress")).ToArray();
         Assert.NotEmpty(progress);
