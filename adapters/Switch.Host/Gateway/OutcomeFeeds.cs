@@ -458,7 +458,8 @@ public sealed class OutcomeFeeds : IDisposable
         }
     }
 
-    /// <summary>The output thread's append; the first one ends the replay (if the host has not yet).</summary>
+    /// <summary>The output thread's append. Its first call here (or to <see cref="Flush"/>) ends the replay if the host
+    /// has not yet: the engine's threads run before the host's own call comes.</summary>
     public void Append(in OutputEvent feed)
     {
         if (Volatile.Read(ref _replayOver) == 0) EndReplay();
@@ -468,6 +469,7 @@ public sealed class OutcomeFeeds : IDisposable
     /// <summary>Makes everything appended readable (the output thread, at the end of each batch).</summary>
     public void Flush()
     {
+        if (Volatile.Read(ref _replayOver) == 0) EndReplay(); // the replay's appends are the host's until it ends
         foreach (OutcomeFeed f in _dirty)
         {
             f.Flush();

@@ -13,15 +13,8 @@ namespace Switch.Host.Tests.EndToEnd;
 
 /// <summary>The institution contract as documented: the README's reject table against the code, query answers marked
 /// as such, the message size limit, the recovery's progress records.</summary>
-public sealed class ContractTests : IDisposable
+public sealed class ContractTests : WithDataDirectory
 {
-    private readonly string _data = Path.Combine(Path.GetTempPath(), "switch-contract-test-" + Guid.NewGuid().ToString("N"));
-
-    public void Dispose()
-    {
-        try { Directory.Delete(_data, recursive: true); } catch (IOException) { }
-    }
-
     [Fact]
     public void The_readmes_reject_table_lists_every_reject_code_with_its_grpc_status_and_message()
     {
@@ -54,7 +47,7 @@ public sealed class ContractTests : IDisposable
     [Fact]
     public async Task A_query_answer_says_so_on_the_stream_and_unary_and_an_execution_does_not()
     {
-        await using RunningSwitch running = await RunningSwitch.StartAsync(TestConfig(_data), _data);
+        await using RunningSwitch running = await RunningSwitch.StartAsync(TestConfig(Data), Data);
         await Limits.LimitedGateway.WarmUpAsync(running);
         using DuplexStreamingCall<TransferRequest, TransferResult> call = running.Channel.DuplexStreaming(InstitutionMethods.Transact, As(AlipayKey, 60_000));
         TransferRequest pay = Payment("Q-1", 500);
@@ -86,7 +79,7 @@ public sealed class ContractTests : IDisposable
     [Fact]
     public async Task The_message_size_limit_is_configured_and_a_larger_request_is_resource_exhausted_naming_both_sizes()
     {
-        await using RunningSwitch running = await RunningSwitch.StartAsync(TestConfig(_data) with { MaxMessageBytes = 1024 }, _data);
+        await using RunningSwitch running = await RunningSwitch.StartAsync(TestConfig(Data) with { MaxMessageBytes = 1024 }, Data);
         TransferRequest big = Payment(new string('x', 2000), 100);
         RpcException e = await Assert.ThrowsAsync<RpcException>(() => running.PayAsync(big));
         Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
@@ -98,10 +91,10 @@ public sealed class ContractTests : IDisposable
 
         foreach ((HostConfig bad, string field) in new[]
         {
-            (TestConfig(_data) with { MaxMessageBytes = 100 }, "maxMessageBytes"),
-            (TestConfig(_data) with { OutcomeFeed = new OutcomeFeedConfig { RetentionDays = 0 } }, "outcomeFeed.retentionDays"),
-            (TestConfig(_data) with { OutcomeFeed = new OutcomeFeedConfig { SegmentRecords = 8 } }, "outcomeFeed.segmentRecords"),
-            (TestConfig(_data) with { RecoveryLogIntervalMs = 0 }, "recoveryLogIntervalMs"),
+            (TestConfig(Data) with { MaxMessageBytes = 100 }, "maxMessageBytes"),
+            (TestConfig(Data) with { OutcomeFeed = new OutcomeFeedConfig { RetentionDays = 0 } }, "outcomeFeed.retentionDays"),
+            (TestConfig(Data) with { OutcomeFeed = new OutcomeFeedConfig { SegmentRecords = 8 } }, "outcomeFeed.segmentRecords"),
+            (TestConfig(Data) with { RecoveryLogIntervalMs = 0 }, "recoveryLogIntervalMs"),
         })
         {
             ConfigException refused = Assert.Throws<ConfigException>(bad.Validate);
@@ -112,8 +105,8 @@ public sealed class ContractTests : IDisposable
     [Fact]
     public async Task A_recovery_logs_its_progress_while_it_replays()
     {
-        HostConfig config = TestConfig(_data);
-        await using (RunningSwitch first = await RunningSwitch.StartAsync(config, _data))
+        HostConfig config = TestConfig(Data);
+        await using (RunningSwitch first = await RunningSwitch.StartAsync(config, Data))
         {
             // Enough journal for the replay to take several milliseconds, however fast the machine.
             using DuplexStreamingCall<TransferRequest, TransferResult> call = first.Channel.DuplexStreaming(InstitutionMethods.Transact, As(AlipayKey, 120_000));

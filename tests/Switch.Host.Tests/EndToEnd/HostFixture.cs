@@ -86,3 +86,14 @@ public sealed class RunningSwitch : IAsyncDisposable
         }
     }
 }
+
+/// <summary>A test class's own data directory under the temporary directory, deleted after it.</summary>
+public abstract class WithDataDirectory : IDisposable
+{
+    protected string Data { get; } = Path.Combine(Path.GetTempPath(), "switch-host-test-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Data, recursive: true); } catch (IOException) { }
+    }
+}

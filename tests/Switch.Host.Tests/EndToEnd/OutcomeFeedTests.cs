@@ -13,22 +13,15 @@ namespace Switch.Host.Tests.EndToEnd;
 
 /// <summary>The outcome feed on disk: re-read from any feed number over the wire, across restarts and torn files,
 /// until its retention has passed; then a precise OUT_OF_RANGE naming the oldest feed number kept.</summary>
-public sealed class OutcomeFeedTests : IDisposable
+public sealed class OutcomeFeedTests : WithDataDirectory
 {
-    private readonly string _data = Path.Combine(Path.GetTempPath(), "switch-feed-test-" + Guid.NewGuid().ToString("N"));
-
-    public void Dispose()
-    {
-        try { Directory.Delete(_data, recursive: true); } catch (IOException) { }
-    }
-
     [Fact]
     public async Task More_outcomes_than_the_old_in_memory_window_are_re_read_from_feed_number_0_before_and_after_restarts()
     {
         const int payments = 70_000; // past the 65,536 the feed used to keep
-        HostConfig config = TestConfig(_data) with { OutcomeFeed = new OutcomeFeedConfig { SegmentRecords = 16_384 } };
+        HostConfig config = TestConfig(Data) with { OutcomeFeed = new OutcomeFeedConfig { SegmentRecords = 16_384 } };
         List<TransferResult> first;
-        await using (RunningSwitch running = await RunningSwitch.StartAsync(config, _data))
+        await using (RunningSwitch running = await RunningSwitch.StartAsync(config, Data))
         {
             await PayOnAStreamAsync(running, payments);
             first = await ReadFeedAsync(running, afterFeedNo: 0, payments);
@@ -37,12 +30,12 @@ public sealed class OutcomeFeedTests : IDisposable
             Assert.Equal(payments, first.Select(o => o.OrderNo).Distinct().Count());
         }
         // 70,000 records of 192 bytes in segments of 16,384: five files, the last one partly full.
-        string feedDir = Path.Combine(_data, "feeds", "0000");
+        string feedDir = Path.Combine(Data, "feeds", "0000");
         string[] files = Directory.GetFiles(feedDir).Order().ToArray();
         Assert.Equal(5, files.Length);
         Assert.Equal((70_000 - 4 * 16_384) * FeedRecord.Bytes, new FileInfo(files[^1]).Length);
 
-        await using (RunningSwitch again = await RunningSwitch.StartAsync(config, _data))
+        await using (RunningSwitch again = await RunningSwitch.StartAsync(config, Data))
         {
             Assert.Equal(payments, again.Host.Feeds.For(0).FoundAtOpen); // kept, not rewritten
             List<TransferResult> second = await ReadFeedAsync(again, afterFeedNo: 0, payments);
@@ -60,7 +53,7 @@ public sealed class OutcomeFeedTests : IDisposable
             f.Seek(length - 3 * FeedRecord.Bytes, SeekOrigin.Begin);
             f.Write(Enumerable.Repeat((byte)0xA5, FeedRecord.Bytes).ToArray());
         }
-        await using (RunningSwitch repaired = await RunningSwitch.StartAsync(config, _data))
+        await using (RunningSwitch repaired = await RunningSwitch.StartAsync(config, Data))
         {
             Assert.Equal(payments - 3, repaired.Host.Feeds.For(0).FoundAtOpen); // cut back to the last intact record
             Assert.Equal(first, await ReadFeedAsync(repaired, afterFeedNo: 0, payments)); // caught up by the replay
@@ -71,15 +64,56 @@ public sealed class OutcomeFeedTests : IDisposable
     }
 
     [Fact]
+    public async Task Feed_files_of_another_journal_are_refused_at_start_and_without_a_journal_they_start_again()
+    {
+        string other = Data + "-other";
+        try
+        {
+            await using (RunningSwitch a = await RunningSwitch.StartAsync(TestConfig(Data), Data))
+            {
+                for (int i = 0; i < 5; i++) await a.PayAsync(Payment($"A-{i}", 100 + i));
+            }
+            await using (RunningSwitch b = await RunningSwitch.StartAsync(TestConfig(other), other))
+            {
+                for (int i = 0; i < 5; i++) await b.PayAsync(Payment($"B-{i}", 200 + i));
+            }
+            // B's feeds beside A's journal: the fifth outcome differs, so the start stops, naming what to delete.
+            Directory.Delete(Path.Combine(Data, "feeds"), recursive: true);
+            CopyDirectory(Path.Combine(other, "feeds"), Path.Combine(Data, "feeds"));
+            InvalidDataException refused = await Assert.ThrowsAsync<InvalidDataException>(() => RunningSwitch.StartAsync(TestConfig(Data), Data));
+            Assert.Contains($"the files in {Path.Combine(Data, "feeds", "0000")} disagree with the journal at feed number 5", refused.Message);
+
+            // A new journal beside old feeds: they are dropped and the feed starts again at 1.
+            Directory.Delete(Path.Combine(Data, "journal"), recursive: true);
+            Directory.Delete(Path.Combine(Data, "archive"), recursive: true);
+            await using RunningSwitch fresh = await RunningSwitch.StartAsync(TestConfig(Data), Data);
+            Assert.Equal(0, fresh.Host.Feeds.For(0).LastFeedNo);
+            Assert.Equal(1, (await fresh.PayAsync(Payment("FRESH", 100))).FeedNo);
+            Assert.Equal("FRESH", (await ReadFeedAsync(fresh, afterFeedNo: 0, 1))[0].OrderNo);
+        }
+        finally
+        {
+            try { Directory.Delete(other, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        foreach (string dir in Directory.GetDirectories(from, "*", SearchOption.AllDirectories)) Directory.CreateDirectory(dir.Replace(from, to));
+        Directory.CreateDirectory(to);
+        foreach (string file in Directory.GetFiles(from, "*", SearchOption.AllDirectories)) File.Copy(file, file.Replace(from, to));
+    }
+
+    [Fact]
     public async Task Past_its_retention_the_feed_answers_out_of_range_naming_the_oldest_feed_number_kept()
     {
         var clock = new ManualClock(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000);
-        HostConfig config = TestConfig(_data) with
+        HostConfig config = TestConfig(Data) with
         {
             OutcomeFeed = new OutcomeFeedConfig { RetentionDays = 1, SegmentRecords = 16 },
             Clock = clock,
         };
-        await using RunningSwitch running = await RunningSwitch.StartAsync(config, _data);
+        await using RunningSwitch running = await RunningSwitch.StartAsync(config, Data);
         for (int i = 0; i < 40; i++) await running.PayAsync(Payment($"OLD-{i}", 100 + i, account: $"A{i}"));
         clock.Advance(2 * 86_400_000_000L); // two days later
         for (int i = 0; i < 30; i++) await running.PayAsync(Payment($"NEW-{i}", 100 + i, account: $"A{i}"));
@@ -87,7 +121,7 @@ public sealed class OutcomeFeedTests : IDisposable
         // Segments 1-16 and 17-32 held only outcomes two days old: deleted. 33-48 holds new ones too: kept.
         OutcomeFeed feed = running.Host.Feeds.For(0);
         Assert.Equal(33, feed.OldestFeedNo);
-        Assert.Equal(3, Directory.GetFiles(Path.Combine(_data, "feeds", "0000")).Length);
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(Data, "feeds", "0000")).Length);
         foreach (long after in new long[] { 0, 31 })
         {
             RpcException e = await Assert.ThrowsAsync<RpcException>(() => ReadFeedAsync(running, after, 1));
@@ -106,8 +140,8 @@ public sealed class OutcomeFeedTests : IDisposable
         // Outcomes written straight into the feed (as the output thread writes them), then read from feed number 0
         // over the wire: 400,000 records (73 MiB on disk) must not pass through the switch's heap and stay there.
         const int records = 400_000;
-        HostConfig config = TestConfig(_data) with { OutcomeFeed = new OutcomeFeedConfig { SegmentRecords = 65_536 } };
-        await using RunningSwitch running = await RunningSwitch.StartAsync(config, _data);
+        HostConfig config = TestConfig(Data) with { OutcomeFeed = new OutcomeFeedConfig { SegmentRecords = 65_536 } };
+        await using RunningSwitch running = await RunningSwitch.StartAsync(config, Data);
         OutcomeFeed feed = running.Host.Feeds.For(1); // TENPAY: no payments in this test, so the test is its only writer
         long before = HeapAfterCollection();
         var outcome = new ResultFields { RequestType = RequestType.AgreementPayment, Status = Switch.Engine.Events.TransactionStatus.Succeeded };
