@@ -147,9 +147,9 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
     private async ValueTask OutcomesAsync(OutcomesRequest request, ServerResponseStream<FeedResultMessage> responses, ServerCallContext context)
     {
         AuthenticatedInstitution institution = auth.Authenticate(context);
-        if (request.AfterFeedNo < 0)
+        if (request.AfterFeedNo is < 0 or long.MaxValue)
         {
-            throw new RpcException(StatusCode.InvalidArgument, "after_feed_no: must be >= 0");
+            throw new RpcException(StatusCode.InvalidArgument, $"{ResultMapping.RejectName(RejectCode.InvalidField)}: after_feed_no must be 0 to {long.MaxValue - 1}");
         }
         // A subscription holds no in-flight place (it answers nothing), but opening one costs a rate token.
         Admission admission = _limiter.TryAdmit(institution.Index, holdsInFlight: false);
