@@ -91,6 +91,7 @@ public sealed class SwitchHost : IAsyncDisposable
         SwitchEngine? engine = null;
         BankConnector? connector = null;
         ClearingRecorder? clearing = null;
+        OutcomeFeeds? feeds = null;
         GrpcServer? grpc = null;
         GrpcServer? adminGrpc = null;
         AdminWebServer? adminWeb = null;
@@ -131,7 +132,7 @@ public sealed class SwitchHost : IAsyncDisposable
             // a closed port during a long replay; the methods are served once the engine runs.
             Action<string, Exception> handlerFailed = (method, e) =>
                 log.Error("handler_failed", "a call handler failed", ("method", method), ("error", $"{e.GetType().Name}: {e.Message}"));
-            var institutionPort = new PortServices(MaxInstitutionMessageBytes, config.CompressResponses, handlerFailed, health.Institution,
+            var institutionPort = new PortServices(config.MaxMessageBytes, config.CompressResponses, handlerFailed, health.Institution,
                 Contracts.V1.InstitutionReflection.Descriptor.Services);
             var adminPort = new PortServices(MaxAdminMessageBytes, config.CompressResponses, handlerFailed, health.Admin,
                 Contracts.V1.AdminReflection.Descriptor.Services);
@@ -148,8 +149,9 @@ public sealed class SwitchHost : IAsyncDisposable
             listening?.Invoke(new ListeningPorts(grpc.Address, adminWeb.Address, adminGrpc.Address));
 
             var answers = new AnswerRouter();
-            var feeds = new OutcomeFeeds(config.Switch.Institutions.Count, config.FeedRetentionPerInstitution);
-            // Clearing records and files are derived from the journal like the feeds: rebuilt by the same replay.
+            // The feeds on disk are kept across restarts and caught up by the replay; clearing records and files are
+            // derived from the journal too: rebuilt by the same replay.
+            feeds = new OutcomeFeeds(config.DataDirectory, config.OutcomeFeed.SegmentRecords, config.OutcomeFeed.RetentionUs);
             clearing = new ClearingRecorder(config.DataDirectory, config.ClearingRecordsRetentionDays * 86_400_000_000L,
                 message => log.Alert("clearing_files_failed", message));
             // The audit log and routing view too: built from the audit outputs, replayed and then live.
@@ -159,6 +161,12 @@ public sealed class SwitchHost : IAsyncDisposable
             {
                 DataDirectory = config.DataDirectory,
                 TickIntervalMs = config.TickIntervalMs,
+                Clock = config.Clock ?? SystemClock.Instance,
+                // A long recovery says how far it is: events applied, journal position, rate.
+                ReplayProgressIntervalMs = config.RecoveryLogIntervalMs,
+                OnReplayProgress = p => log.Info("recovery_progress", "replaying the journal",
+                    ("events", p.Events), ("records", p.Records), ("position", p.Address), ("elapsed_ms", p.ElapsedMs),
+                    ("events_per_second", p.ElapsedMs == 0 ? 0 : p.Events * 1000 / p.ElapsedMs)),
                 Archive = config.Archive.ToSizing(),
                 ReplaySink = audit.ReplaySink(clearing.ReplaySink(feeds.ReplaySink())),
                 Wait = WaitKind.Blocking,
@@ -169,6 +177,7 @@ public sealed class SwitchHost : IAsyncDisposable
                 },
             }, config.Switch, dispatcher);
 
+            feeds.EndReplay();
             // Before any caller registers: this life's correlation ids above every id in the journal.
             answers.ContinueAfter(engine.Recovery.LastCorrelationId);
 
@@ -237,14 +246,13 @@ public sealed class SwitchHost : IAsyncDisposable
             if (connector is not null) await connector.DisposeAsync();
             engine?.Dispose();
             clearing?.Dispose();
+            feeds?.Dispose();
             foreach (BankSimulatorServer s in simulators) await s.DisposeAsync();
             tls?.Dispose();
             throw;
         }
     }
 
-    /// <summary>A request is a few hundred bytes; anything near this is abuse (RESOURCE_EXHAUSTED).</summary>
-    public const int MaxInstitutionMessageBytes = 16 * 1024;
     /// <summary>Operator requests are small, but SubmitRecords sends chunks of up to 1 MiB.</summary>
     public const int MaxAdminMessageBytes = ClearingOperations.MaxChunkBytes + 1024;
 
@@ -306,6 +314,7 @@ public sealed class SwitchHost : IAsyncDisposable
         await _connector.DisposeAsync();
         Engine.Dispose(); // drains, commits, closes the journal
         _clearing.Dispose(); // writes the files of batches already closed
+        Feeds.Dispose(); // nothing appends any more
         foreach (BankSimulatorServer s in _simulators) await s.DisposeAsync();
         _tls?.Dispose(); // nothing listens any more
     }

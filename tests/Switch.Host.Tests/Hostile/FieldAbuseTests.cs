@@ -41,7 +41,8 @@ public sealed class FieldAbuseTests : IAsyncLifetime
         { "currency=nul", StatusCode.InvalidArgument, "UNSUPPORTED_CURRENCY: currency" },
         { "bank=4digits", StatusCode.InvalidArgument, "INVALID_FIELD: bank" },
         { "bank=fullwidth", StatusCode.InvalidArgument, "INVALID_FIELD: bank" },
-        { "kind=99", StatusCode.InvalidArgument, "kind: 99 sent to the AgreementPayment method" },
+        { "kind=99", StatusCode.InvalidArgument, "UNSUPPORTED_REQUEST_TYPE: kind is not a request the switch executes (99)" },
+        { "kind=payout", StatusCode.InvalidArgument, "INVALID_FIELD: kind Payout was sent to the AgreementPayment method" },
     };
 
     private static TransferRequest Abuse(string name, string orderNo)
@@ -65,6 +66,7 @@ public sealed class FieldAbuseTests : IAsyncLifetime
             case "bank=4digits": r.Bank = "1020"; break;
             case "bank=fullwidth": r.Bank = "１０２"; break;
             case "kind=99": r.Kind = (RequestKind)99; break;
+            case "kind=payout": r.Kind = RequestKind.Payout; break;
             default: throw new ArgumentOutOfRangeException(nameof(name), name);
         }
         return r;
