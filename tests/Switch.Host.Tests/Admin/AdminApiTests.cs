@@ -153,6 +153,11 @@ public sealed class AdminApiTests
         Assert.Equal(["RAMP_STARTED", "RAMP_STEP", "RAMP_STEP", "RAMP_STEP", "RAMP_DONE"], entries.Select(e => e.Kind));
         Assert.Equal([8500, 7500, 6500, 5500], entries.Skip(1).Select(e => e.WeightsBps[0])); // equal steps
         Assert.All(entries, e => Assert.Equal("ramp DC2 up to 45%", e.Reason));
+        // The start says where the ramp goes, not only where it starts from; so does each step.
+        Assert.Equal([9500, 500], entries[0].WeightsBps);
+        Assert.Equal([5500, 4500], entries[0].TargetWeightsBps);
+        Assert.All(entries.Skip(1).SkipLast(1), e => Assert.Equal([5500, 4500], e.TargetWeightsBps));
+        Assert.Empty(entries[^1].TargetWeightsBps);
     }
 
     [Fact]

@@ -32,6 +32,7 @@ const Charts = (() => {
     const plotW = width - PAD_LEFT - PAD_RIGHT, plotH = height - PAD_TOP - PAD_BOTTOM;
     const t0 = options.nowMs - options.spanMs;
     const visible = points.filter(p => p[0] >= t0);
+    canvas.points = visible; // what is drawn, for a test or a curious operator's console
     let min = options.min ?? 0;
     let max = options.max ?? Math.max(1, ...visible.map(p => p[1]));
     if (options.max === undefined) max *= 1.1; // headroom so the line never sits on the frame
