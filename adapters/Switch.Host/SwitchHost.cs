@@ -1,4 +1,5 @@
 using System.Net;
+using Prometheus;
 using Switch.BankSim;
 using Switch.Engine.Business;
 using Switch.Engine.Clearing;
@@ -125,8 +126,12 @@ public sealed class SwitchHost : IAsyncDisposable
             // The audit log and routing view too: built from the audit outputs, replayed and then live.
             var audit = new AuditLog();
             var dispatcher = new OutputDispatcher(answers, feeds, clearing, audit);
+            // /metrics: one registry per switch (never the library's global one: tests run several switches in a process).
+            CollectorRegistry registry = Metrics.NewCustomRegistry();
+            IMetricFactory metrics = Metrics.WithCustomRegistry(registry);
             engine = SwitchEngine.Start(new EngineOptions
             {
+                CommitObserver = new JournalMetrics(metrics),
                 DataDirectory = config.DataDirectory,
                 TickIntervalMs = config.TickIntervalMs,
                 Archive = config.Archive.ToSizing(),
@@ -147,7 +152,9 @@ public sealed class SwitchHost : IAsyncDisposable
             SwitchConfig running = engine.Logic.Config;
             audit.Attach(running);
             var stats = new LiveStats(running);
+            stats.Attach(new TransactionMetrics(metrics, running));
             dispatcher.Attach(stats);
+            Counter grpcCalls = GrpcMetrics.Family(metrics);
             Uri AddressOf(int b, int e)
             {
                 BankConfig bank = running.Banks[b];
@@ -166,13 +173,18 @@ public sealed class SwitchHost : IAsyncDisposable
             ClientCertificateMap? certificates = config.Tls is { ClientCertificateRule: not ClientCertificates.None }
                 ? ClientCertificateMap.Create(config.Tls.InstitutionCertificates, running)
                 : null;
-            var auth = new ApiKeyAuthenticator(running, new AuthFailureLimiter(config.Limits), certificates);
+            var authFailures = new AuthFailureLimiter(config.Limits);
+            var auth = new ApiKeyAuthenticator(running, authFailures, certificates);
             var gateway = new InstitutionGateway(engine, auth, answers, feeds, config.MaxInFlightPerStream, config.Limits);
             // A handler that throws is a bug: the caller sees UNKNOWN, the operators see this (type and message only:
             // never the request, which could carry anything).
             Action<string, Exception> handlerFailed = (method, e) =>
                 log.Error("handler_failed", "a call handler failed", ("method", method), ("error", $"{e.GetType().Name}: {e.Message}"));
-            var router = gateway.Map(new GrpcRouter(new GrpcServerOptions { MaxReceiveMessageBytes = MaxInstitutionMessageBytes, OnHandlerException = handlerFailed }));
+            var router = gateway.Map(new GrpcRouter(new GrpcServerOptions
+            {
+                MaxReceiveMessageBytes = MaxInstitutionMessageBytes, OnHandlerException = handlerFailed,
+                OnCallCompleted = new GrpcMetrics(grpcCalls, "institution").Completed,
+            }));
             grpc = await GrpcServer.StartAsync(router, new GrpcEndpointOptions
             {
                 Address = IPAddress.Parse(config.ListenAddress),
@@ -192,11 +204,17 @@ public sealed class SwitchHost : IAsyncDisposable
                 : null;
             IClock clock = SystemClock.Instance;
             var operations = new AdminOperations(engine, answers, audit, stats, watch, clock);
-            var service = new AdminService(new OperatorAuthenticator(config.Operators), operations, new ClearingOperations(desk));
-            adminGrpc = await GrpcServer.StartAsync(service.Map(new GrpcRouter(new GrpcServerOptions { MaxReceiveMessageBytes = MaxAdminMessageBytes, OnHandlerException = handlerFailed })),
+            var operatorAuth = new OperatorAuthenticator(config.Operators);
+            var service = new AdminService(operatorAuth, operations, new ClearingOperations(desk));
+            adminGrpc = await GrpcServer.StartAsync(service.Map(new GrpcRouter(new GrpcServerOptions
+                {
+                    MaxReceiveMessageBytes = MaxAdminMessageBytes, OnHandlerException = handlerFailed,
+                    OnCallCompleted = new GrpcMetrics(grpcCalls, "admin").Completed,
+                })),
                 new GrpcEndpointOptions { Address = IPAddress.Parse(config.ListenAddress), Port = config.AdminGrpcPort, Tls = tls?.AdminPort() });
             adminWeb = await AdminWebServer.StartAsync(IPAddress.Parse(config.ListenAddress), config.AdminPort, tls?.AdminPort(), service,
-                new MetricsWriter(engine, audit, stats, watch, clock), new DashboardAssets(typeof(SwitchHost).Assembly));
+                new MetricsWriter(registry, engine, audit, stats, watch, clock, new MetricSources(connector, feeds, authFailures, operatorAuth)),
+                new DashboardAssets(typeof(SwitchHost).Assembly));
             var stopWatch = new CancellationTokenSource();
             Task watchLoop = watch is null ? Task.CompletedTask : Task.Run(() => RunWatchAsync(watch, clock, stopWatch.Token));
             var admin = new AdminParts(adminGrpc, adminWeb, audit, stats, watch, stopWatch, watchLoop);

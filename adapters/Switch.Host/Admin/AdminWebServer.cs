@@ -93,7 +93,7 @@ public sealed class AdminWebServer : IAsyncDisposable
         if (path == "/metrics")
         {
             response.ContentType = MetricsWriter.ContentType;
-            await response.WriteAsync(_metrics.Write(), http.RequestAborted);
+            if (HttpMethods.IsGet(http.Request.Method)) await _metrics.WriteAsync(response.Body, http.RequestAborted);
             return;
         }
         if (_assets.Find(path) is not { } asset)
@@ -186,7 +186,7 @@ public sealed class AdminWebServer : IAsyncDisposable
         var sb = new StringBuilder(name.Length + 4);
         for (int i = 0; i < name.Length; i++)
         {
-            if (i > 0 && char.IsUpper(name[i])) sb.Append('_');
+            if (i > 0 && char.IsUpper(name[i]) && char.IsLower(name[i - 1])) sb.Append('_'); // "OK" stays one word
             sb.Append(char.ToUpperInvariant(name[i]));
         }
         return sb.ToString();

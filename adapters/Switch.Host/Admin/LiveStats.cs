@@ -187,8 +187,13 @@ public sealed class LiveStats
     public const int HistorySeconds = EndpointMeter.SpanSeconds;
     private const int TimedOutMemory = 1 << 16;
     private readonly EndpointMeter[][] _meters;
+    // Direct-mapped by transaction id (a collision forgets the older one: bounded memory, a figure skipped at worst).
     private readonly long[] _timedOut = new long[TimedOutMemory];
+    private readonly long[] _timedOutUs = new long[TimedOutMemory];
+    private readonly long[] _sent = new long[TimedOutMemory];
+    private readonly long[] _sentUs = new long[TimedOutMemory];
     private readonly long _bankTimeoutUs;
+    private volatile TransactionMetrics? _metrics;
 
     public LiveStats(SwitchConfig config)
     {
@@ -199,24 +204,36 @@ public sealed class LiveStats
     public int BankCount => _meters.Length;
     public int EndpointCount(int bankIndex) => _meters[bankIndex].Length;
 
+    /// <summary>The Prometheus histograms and counters fed from the same decisions as the live figures.</summary>
+    public void Attach(TransactionMetrics metrics) => _metrics = metrics;
+
     /// <summary>From the engine's output thread only.</summary>
     public void Record(in OutputEvent o)
     {
+        int slot = (int)(o.TransactionId & (TimedOutMemory - 1));
         switch (o.Kind)
         {
             case OutputKind.BankRequest when o.Attempt == 1 && o.Operation is BankOperation.Debit or BankOperation.Credit:
+                _sent[slot] = o.TransactionId;
+                _sentUs[slot] = o.TimestampUs;
                 Meter(o).Request(SecondOf(o.TimestampUs));
                 break;
             case OutputKind.Answer when o.Status == TransactionStatus.Unknown && !o.Duplicate && o.Reject == RejectCode.None:
-                ref long seen = ref _timedOut[o.TransactionId & (TimedOutMemory - 1)];
-                if (seen == o.TransactionId) break; // a query answer for a transaction already counted
-                seen = o.TransactionId;
+                if (_timedOut[slot] == o.TransactionId) break; // a query answer for a transaction already counted
+                _timedOut[slot] = o.TransactionId;
+                _timedOutUs[slot] = o.TimestampUs;
                 Meter(o).TimeOut(SecondOf(o.TimestampUs));
+                _metrics?.WentUnknown(o);
+                break;
+            case OutputKind.Answer when o.Reject != RejectCode.None && !o.Duplicate:
+                _metrics?.Refused(o);
                 break;
             case OutputKind.Feed when o.Status is TransactionStatus.Succeeded or TransactionStatus.Failed:
                 long latencyUs = o.FinalUs - o.ReceivedUs;
+                bool timedOut = _timedOut[slot] == o.TransactionId;
+                _metrics?.Final(o, _sent[slot] == o.TransactionId ? _sentUs[slot] : -1, timedOut ? _timedOutUs[slot] : -1);
                 // Final after being answered unknown: its first answer was the timeout, already counted.
-                if (_timedOut[o.TransactionId & (TimedOutMemory - 1)] == o.TransactionId || latencyUs > _bankTimeoutUs + 1_000_000) break;
+                if (timedOut || latencyUs > _bankTimeoutUs + 1_000_000) break;
                 Meter(o).Final(SecondOf(o.FinalUs), o.Status == TransactionStatus.Succeeded, latencyUs);
                 break;
         }

@@ -33,6 +33,9 @@ public sealed record EngineOptions
     public Archive.ArchiveSizing Archive { get; init; } = new();
     /// <summary>How long Dispose waits for accepted events to be journaled, applied and handed out.</summary>
     public int DrainTimeoutMs { get; init; } = 10_000;
+    /// <summary>Told each group commit's duration in Stopwatch ticks and its event count, on the journal thread (a
+    /// metrics histogram; must not block or allocate). Null: not measured.</summary>
+    public ICommitObserver? CommitObserver { get; init; }
     /// <summary>Test hook (null in production): the journaler kills the process at this point of a group commit.</summary>
     public JournalCrashPoint? CrashPoint { get; init; }
 
@@ -52,6 +55,12 @@ public sealed record EngineOptions
     {
         if (!ok) throw new ArgumentException($"engine options: {field}: {why}");
     }
+}
+
+/// <summary>Sees the journal's group commits (for metrics), on the journal thread.</summary>
+public interface ICommitObserver
+{
+    void Committed(long elapsedTicks, int events);
 }
 
 /// <summary>Microseconds since the Unix epoch. Only publishers read it; the business logic reads event stamps.</summary>

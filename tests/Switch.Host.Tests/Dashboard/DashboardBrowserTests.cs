@@ -145,7 +145,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         string throughput = $"{Card}.querySelector('canvas[data-chart=\"throughput\"]')";
         string success = $"{Card}.querySelector('canvas[data-chart=\"success\"]')";
         string p99 = $"{Card}.querySelector('canvas[data-chart=\"p99\"]')";
-        await browser.WaitForAsync($"!!{throughput} && Array.isArray({throughput}.points) && {throughput}.points.length > 0", "the throughput chart drawn");
+        await browser.WaitForAsync($"!!{Card} && !!{throughput} && Array.isArray({throughput}.points) && {throughput}.points.length > 0", "the throughput chart drawn");
 
         // The first drawing already spans the switch's 15 minutes, one point a second (a page sampling for itself
         // would have a handful), and the points carry the traffic sent before the page opened.
