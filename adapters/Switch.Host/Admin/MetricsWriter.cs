@@ -101,6 +101,9 @@ public sealed class MetricsWriter
         Counter feedFamily = f.CreateCounter("switch_feed_outcomes_total", "Final outcomes appended to the institution's outcome feed (its last feed number).", ["institution"]);
         IReadOnlyList<string> institutions = engine.Logic.Config.Institutions.Select(i => i.Code).ToArray();
         Counter.Child[] feed = institutions.Select(i => feedFamily.WithLabels(i)).ToArray();
+        Gauge lagFamily = f.CreateGauge("switch_feed_subscriber_lag_max",
+            "The most outcomes an Outcomes subscriber of the institution still had to read when it asked for more, since the previous scrape.", ["institution"]);
+        Gauge.Child[] lag = institutions.Select(i => lagFamily.WithLabels(i)).ToArray();
         Counter authFamily = f.CreateCounter("switch_auth_failures_total", "Calls refused for a missing or wrong key, by port (institution, admin).", ["port"]);
         Counter.Child institutionAuth = authFamily.WithLabels("institution"), adminAuth = authFamily.WithLabels("admin");
         Gauge poolThreads = f.CreateGauge("dotnet_threadpool_threads", "Thread-pool threads that exist now.");
@@ -166,7 +169,11 @@ public sealed class MetricsWriter
             outputOccupied.Set(Math.Max(0, engine.OutputPublishedSequence - engine.OutputHandedOutSequence));
             diskReads.IncTo(engine.ArchiveDiskReads);
             storeLookups.IncTo(engine.ArchiveStoreLookups);
-            for (int i = 0; i < feed.Length; i++) feed[i].IncTo(sources.Feeds.For(i).LastFeedNo);
+            for (int i = 0; i < feed.Length; i++)
+            {
+                feed[i].IncTo(sources.Feeds.For(i).LastFeedNo);
+                lag[i].Set(sources.Feeds.For(i).TakeMaxLag());
+            }
             institutionAuth.IncTo(sources.InstitutionAuth.Failures);
             adminAuth.IncTo(sources.AdminAuth.Failures);
             poolThreads.Set(ThreadPool.ThreadCount);

@@ -59,7 +59,6 @@ public sealed class AuthFailureLimiter
         retryAfterS = 0;
         if (!AnyTracked) return false;
         long now = _nowMs();
-        Interlocked.Increment(ref _failures);
         lock (_gate)
         {
             if (!_byAddress.TryGetValue(address, out LinkedListNode<Entry>? node)) return false;

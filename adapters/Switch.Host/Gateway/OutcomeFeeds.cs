@@ -17,6 +17,7 @@ public sealed class OutcomeFeed
     private long _last;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _changedObserved;
+    private long _maxLag;
 
     public OutcomeFeed(int retention)
     {
@@ -26,6 +27,17 @@ public sealed class OutcomeFeed
     }
 
     public long LastFeedNo { get { lock (_gate) return _last; } }
+
+    /// <summary>The most outcomes a subscriber still had to read when it asked, since the last call (metrics).</summary>
+    public long TakeMaxLag()
+    {
+        lock (_gate)
+        {
+            long lag = _maxLag;
+            _maxLag = 0;
+            return lag;
+        }
+    }
 
     public void Append(in ResultFields outcome)
     {
@@ -65,6 +77,7 @@ public sealed class OutcomeFeed
             {
                 return false;
             }
+            _maxLag = Math.Max(_maxLag, _last - fromFeedNo + 1);
             for (long f = fromFeedNo; f <= _last && into.Count < max; f++)
             {
                 into.Add(_ring[(f - 1) & _mask]); // copied under the lock; the caller makes the messages outside it

@@ -37,6 +37,15 @@ public sealed class MetricsTests(ITestOutputHelper output)
         await FailsAsync(() => admin.CallAsync(AdminMethods.ListBanks, new ListBanksRequest(), "not-an-operator-key"), StatusCode.Unauthenticated);
         Assert.Equal(401, (await admin.PostJsonAsync("ListBanks", "{}", "still-not-a-key")).Status);
 
+        // A subscriber to ALIPAY's outcome feed from the start: it had all 40 to read when it first asked.
+        using (var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+        {
+            using ServerStreamingCall<TransferResult> feed = sw.Channel.ServerStreaming(InstitutionMethods.Outcomes, new OutcomesRequest { AfterFeedNo = 0 },
+                RunningSwitch.As(RunningSwitch.AlipayKey) with { Timeout = null, CancellationToken = cancel.Token });
+            for (int i = 0; i < 40; i++) Assert.NotNull(await feed.ResponseStream.ReadAsync(cancel.Token));
+            cancel.Cancel();
+        }
+
         PrometheusText after = await PrometheusText.ScrapeAsync(admin.Http);
         double Delta(string name, params string[] labels) => after.Sum(name, labels) - before.Sum(name, labels);
 
@@ -80,6 +89,9 @@ public sealed class MetricsTests(ITestOutputHelper output)
         Assert.True(after.Values.ContainsKey("switch_logic_behind_journal_events"));
         Assert.True(Delta("switch_engine_events_applied_total") >= 42);
         Assert.Equal(40, Delta("switch_feed_outcomes_total", Alipay));
+        Assert.Equal(40, after[$"switch_feed_subscriber_lag_max{{{Alipay}}}"]);
+        Assert.Equal(0, after.Sum("switch_feed_subscriber_lag_max", "institution=\"TENPAY\""));
+        Assert.Equal(0, (await PrometheusText.ScrapeAsync(admin.Http))[$"switch_feed_subscriber_lag_max{{{Alipay}}}"]); // since the previous scrape
         Assert.Equal(0, after.Sum("switch_endpoint_queued"));
         Assert.Equal(sw.Host.Engine.ArchiveDiskReads, after["switch_archive_disk_reads_total"]);
         Assert.True(after.Values.ContainsKey("switch_archive_store_lookups_total"));
@@ -92,6 +104,7 @@ public sealed class MetricsTests(ITestOutputHelper output)
         Assert.True(after.Values.ContainsKey("dotnet_gc_pause_seconds_total"));
         Assert.True(after.Sum("dotnet_collection_count_total") >= 0 && after.Types["dotnet_collection_count_total"] == "counter");
 
+        output.WriteLine($"series on the page: {after.Values.Count}");
         AssertPromtoolClean(after);
     }
 

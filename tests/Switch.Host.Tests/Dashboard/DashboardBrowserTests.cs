@@ -25,14 +25,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
     [Fact]
     public async Task Moving_a_slider_and_confirming_changes_the_switchs_routing()
     {
-        string? executable = HeadlessChromium.Find();
-        if (executable is null)
-        {
-            // In CI a missing browser is a broken machine, never a pass.
-            Assert.True(string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CI")), "chromium is not installed (apt-get install chromium); CI must run the browser test");
-            output.WriteLine("SKIPPED: chromium is not on PATH (apt-get install chromium); the browser test did not run.");
-            return;
-        }
+        if (Chromium() is not { } executable) return;
 
         await using RunningSwitch sw = await StartSwitchAsync();
         await using HeadlessChromium browser = await HeadlessChromium.LaunchAsync(executable, 1400, 1200);
@@ -124,13 +117,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
     [Fact]
     public async Task A_page_opened_after_traffic_shows_the_switchs_history_at_once()
     {
-        string? executable = HeadlessChromium.Find();
-        if (executable is null)
-        {
-            Assert.True(string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CI")), "chromium is not installed (apt-get install chromium); CI must run the browser test");
-            output.WriteLine("SKIPPED: chromium is not on PATH (apt-get install chromium); the browser test did not run.");
-            return;
-        }
+        if (Chromium() is not { } executable) return;
 
         // Traffic first, with no page open: only the switch can remember it.
         await using RunningSwitch sw = await StartSwitchAsync();
@@ -162,6 +149,16 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         await PayManyAsync(sw, "LIVE-", 30);
         await browser.WaitForAsync($"{throughput}.points.reduce((sum, p) => sum + p[1], 0) === {payments + 30}", "the new payments in the chart");
         Assert.Empty(browser.PageErrors);
+    }
+
+    /// <summary>The browser, or null (the test then says it did not run and passes, except in CI: a broken machine, never a pass).</summary>
+    private string? Chromium()
+    {
+        string? executable = HeadlessChromium.Find();
+        if (executable is not null) return executable;
+        Assert.True(string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CI")), "chromium is not installed (apt-get install chromium); CI must run the browser test");
+        output.WriteLine("SKIPPED: chromium is not on PATH (apt-get install chromium); the browser test did not run.");
+        return null;
     }
 
     private const string Card = $"document.querySelector('[data-bank=\"{Bank}\"][data-role=\"bank-card\"]')";
