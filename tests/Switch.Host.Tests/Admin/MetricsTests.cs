@@ -35,6 +35,8 @@ public sealed class MetricsTests(ITestOutputHelper output)
             StatusCode.NotFound);
         await FailsAsync(() => sw.PayAsync(RunningSwitch.Payment("BADKEY-1", 100), "not-a-key"), StatusCode.Unauthenticated);
         await FailsAsync(() => admin.CallAsync(AdminMethods.ListBanks, new ListBanksRequest(), "not-an-operator-key"), StatusCode.Unauthenticated);
+        // A method the institution port does not have: refused before any handler runs, counted all the same.
+        await FailsAsync(() => sw.Channel.UnaryAsync(AdminMethods.ListBanks, new ListBanksRequest(), RunningSwitch.As(RunningSwitch.AlipayKey)), StatusCode.Unimplemented);
         Assert.Equal(401, (await admin.PostJsonAsync("ListBanks", "{}", "still-not-a-key")).Status);
 
         // A subscriber to ALIPAY's outcome feed from the start: it had all 40 to read when it first asked.
@@ -77,6 +79,7 @@ public sealed class MetricsTests(ITestOutputHelper output)
         Assert.Equal(1, Delta("switch_grpc_calls_total", "port=\"institution\"", "code=\"ALREADY_EXISTS\""));
         Assert.Equal(1, Delta("switch_grpc_calls_total", "port=\"institution\"", "code=\"NOT_FOUND\""));
         Assert.Equal(1, Delta("switch_grpc_calls_total", "port=\"institution\"", "code=\"UNAUTHENTICATED\""));
+        Assert.Equal(1, Delta("switch_grpc_calls_total", "port=\"institution\"", "code=\"UNIMPLEMENTED\""));
         Assert.Equal(1, Delta("switch_grpc_calls_total", "port=\"admin\"", "code=\"UNAUTHENTICATED\""));
         Assert.Equal(1, Delta("switch_auth_failures_total", "port=\"institution\""));
         Assert.Equal(2, Delta("switch_auth_failures_total", "port=\"admin\"")); // gRPC and JSON
