@@ -143,6 +143,11 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         long spanMs = (await browser.EvaluateAsync($"(() => {{ const p = {throughput}.points; return p[p.length - 1][0] - p[0][0]; }})()")).GetInt64();
         Assert.InRange(spanMs, 14 * 60_000, 15 * 60_000);
         Assert.True((await browser.EvaluateAsync($"{success}.points.length > 0 && {success}.points.every(p => p[1] === 100)")).GetBoolean());
+        // A thin line per endpoint, named in the legend: together they carry the bank's traffic.
+        Assert.Equal($"{Dc1},{Dc2}", await browser.EvaluateStringAsync($"{throughput}.lines.map(l => l.name).join(',')"));
+        Assert.Equal(payments, (await browser.EvaluateAsync($"{throughput}.lines.reduce((sum, l) => sum + l.points.reduce((s, p) => s + p[1], 0), 0)")).GetInt32());
+        Assert.True((await browser.EvaluateAsync($"{throughput}.lines[0].points.length >= 850")).GetBoolean());
+        Assert.Contains(Dc2, await browser.EvaluateStringAsync(Role("chart-legend") + ".textContent"));
         Assert.True((await browser.EvaluateAsync($"{p99}.points.length > 0 && {p99}.points.every(p => p[1] > 0)")).GetBoolean());
 
         // Then it goes on live: new traffic shows up without a reload.

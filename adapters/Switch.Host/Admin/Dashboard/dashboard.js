@@ -29,7 +29,8 @@
   let generation = 0;                       // bumps on log in/out: stale pollers stop
   let lastAuditNo = 0;
   const cards = new Map();                  // bank code -> card state
-  const history = new Map();                // bank code -> { throughput, success, p99 } arrays of [timeMs, value]
+  const history = new Map();                // bank code -> { total, endpoints: name -> series }; series = { throughput, success, p99 } arrays of [timeMs, value]
+  const ENDPOINT_COLORS = ["#8250df", "#bf3989", "#1b7c83", "#9a6700", "#6e7781", "#cf222e"];
   let historyLoaded = false;                // the first read after log in takes the whole 15 minutes
 
   // ---- the API
@@ -370,32 +371,59 @@
     const fromMs = num(reply.fromUnixSecond) * 1000;
     const seconds = num(reply.seconds);
     for (const bank of reply.banks || []) {
-      const t = bank.total || {};
-      const at = i => fromMs + i * 1000;
-      const fresh = { throughput: [], success: [], p99: [] };
-      for (let i = 0; i < seconds; i++) {
-        const requests = num((t.requests || [])[i]), succeeded = num((t.succeeded || [])[i]);
-        const answeredNow = succeeded + num((t.failed || [])[i]) + num((t.timedOut || [])[i]);
-        const p99Us = num((t.p99LatencyUs || [])[i]);
-        fresh.throughput.push([at(i), requests]);
-        if (answeredNow > 0) fresh.success.push([at(i), succeeded * 100 / answeredNow]);
-        if (p99Us > 0) fresh.p99.push([at(i), p99Us / 1000]);
-      }
       let h = history.get(bank.bank);
-      if (!h) history.set(bank.bank, h = { throughput: [], success: [], p99: [] });
-      for (const name of Object.keys(fresh)) h[name] = merge(h[name], fresh[name], fromMs, fromMs + seconds * 1000);
+      if (!h) history.set(bank.bank, h = { total: emptySeries(), endpoints: new Map() });
+      mergeSeries(h.total, bank.total || {}, fromMs, seconds);
+      for (const ep of bank.endpoints || []) {
+        if (!h.endpoints.has(ep.endpoint)) h.endpoints.set(ep.endpoint, emptySeries());
+        mergeSeries(h.endpoints.get(ep.endpoint), ep, fromMs, seconds);
+      }
       drawCharts(bank.bank);
     }
   }
 
+  const emptySeries = () => ({ throughput: [], success: [], p99: [] });
+
+  // One SecondSeries of the reply into a series: requests per second, success % and p99 ms where anything was answered.
+  function mergeSeries(series, t, fromMs, seconds) {
+    const at = i => fromMs + i * 1000;
+    const fresh = emptySeries();
+    for (let i = 0; i < seconds; i++) {
+      const requests = num((t.requests || [])[i]), succeeded = num((t.succeeded || [])[i]);
+      const answeredNow = succeeded + num((t.failed || [])[i]) + num((t.timedOut || [])[i]);
+      const p99Us = num((t.p99LatencyUs || [])[i]);
+      fresh.throughput.push([at(i), requests]);
+      if (answeredNow > 0) fresh.success.push([at(i), succeeded * 100 / answeredNow]);
+      if (p99Us > 0) fresh.p99.push([at(i), p99Us / 1000]);
+    }
+    for (const name of Object.keys(fresh)) series[name] = merge(series[name], fresh[name], fromMs, fromMs + seconds * 1000);
+  }
+
+  // The bank's line, and a thin line per endpoint (its colour in the legend under the charts).
   function drawCharts(code) {
     const h = history.get(code), card = cards.get(code);
     if (!h || !card) return;
     const nowMs = Date.now();
+    const names = [...h.endpoints.keys()];
+    const color = i => ENDPOINT_COLORS[i % ENDPOINT_COLORS.length];
+    const lines = kind => names.map((name, i) => ({ name, color: color(i), points: h.endpoints.get(name)[kind] }));
     const chart = name => card.el.querySelector(`canvas[data-chart="${name}"]`);
-    Charts.draw(chart("throughput"), h.throughput, { spanMs: HISTORY_SPAN_MS, nowMs, color: "#1f6feb" });
-    Charts.draw(chart("success"), h.success, { spanMs: HISTORY_SPAN_MS, nowMs, color: "#1a7f37", min: 0, max: 100 });
-    Charts.draw(chart("p99"), h.p99, { spanMs: HISTORY_SPAN_MS, nowMs, color: "#b35900" });
+    Charts.draw(chart("throughput"), h.total.throughput, { spanMs: HISTORY_SPAN_MS, nowMs, color: "#1f6feb", lines: lines("throughput") });
+    Charts.draw(chart("success"), h.total.success, { spanMs: HISTORY_SPAN_MS, nowMs, color: "#1a7f37", min: 0, max: 100, lines: lines("success") });
+    Charts.draw(chart("p99"), h.total.p99, { spanMs: HISTORY_SPAN_MS, nowMs, color: "#b35900", lines: lines("p99") });
+    const legend = role(card.el, "chart-legend");
+    if (legend.dataset.names !== names.join("\n")) {
+      legend.dataset.names = names.join("\n");
+      legend.textContent = "";
+      const item = (text, colour) => {
+        const span = document.createElement("span");
+        span.textContent = text;
+        span.style.borderTopColor = colour;
+        legend.appendChild(span);
+      };
+      item("bank " + code + " (thick)", "#57606a");
+      names.forEach((name, i) => item(name, color(i)));
+    }
   }
 
   // The seconds just read replace what the series had for them (a second's late answers change it); older points stay.
