@@ -55,8 +55,11 @@ public sealed class EventJournal : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var layout = new JournalLayout(options);
-        Directory.CreateDirectory(layout.DirectoryPath);
-        Directory.CreateDirectory(Path.GetDirectoryName(layout.LogBasePath)!);
+        // A journal that existed has its manifest (the manifest is written last when a journal is made): from here on
+        // it must be whole, and a missing piece is a loss to report, never a reason to start a fresh journal.
+        bool existed = File.Exists(layout.ManifestPath);
+        DirectorySync.CreateDirectory(layout.DirectoryPath);
+        DirectorySync.CreateDirectory(Path.GetDirectoryName(layout.LogBasePath)!);
 
         // One writer: a second process (or a second Open here) would interleave appends and destroy the log.
         var lockFile = new FileStream(layout.LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
@@ -64,14 +67,22 @@ public sealed class EventJournal : IDisposable
         SlotCommitManager? commits = null;
         try
         {
-            var manifest = JournalManifest.ReadOrCreate(layout);
             // A journal of an earlier build keeps its commits as one file each: opened with the slot file its log
             // would look empty. Refuse it rather than lose it.
             if (Directory.Exists(layout.LegacyCommitDirectory) && Directory.EnumerateFileSystemEntries(layout.LegacyCommitDirectory).Any())
                 throw new JournalCorruptException(-1, JournalCorruptionReason.UnsupportedFormatVersion,
                     $"journal written by an earlier build (commit files in {layout.LegacyCommitDirectory}); this build keeps commits in {layout.CommitSlotsPath}");
-            Directory.CreateDirectory(layout.CommitDirectory);
-            commits = SlotCommitManager.Open(layout.CommitSlotsPath);
+            if (existed && !File.Exists(layout.CommitSlotsPath))
+                throw new JournalCorruptException(-1, JournalCorruptionReason.Missing,
+                    $"{layout.ManifestPath} exists but the commit file {layout.CommitSlotsPath} does not: the journal was lost (a power cut on storage that did not keep it?); restore it, the switch will not start a new one here");
+            DirectorySync.CreateDirectory(layout.CommitDirectory);
+            commits = SlotCommitManager.Open(layout);
+            if (!existed && commits.ListCommits().Any())
+                throw new JournalCorruptException(-1, JournalCorruptionReason.Missing,
+                    $"the commit file {layout.CommitSlotsPath} holds commits but the manifest {layout.ManifestPath} is missing: restore it, the switch will not start over this journal");
+            var manifest = existed ? JournalManifest.Read(layout) : JournalManifest.Create(layout);
+            // Listed before FasterLog opens: its recovery makes an empty file for a segment it expects and does not find.
+            var segmentsFound = Directory.EnumerateFiles(Path.GetDirectoryName(layout.LogBasePath)!).ToHashSet();
             device = Devices.CreateLogDevice(layout.LogBasePath, preallocateFile: false, deleteOnClose: false,
                 recoverDevice: true);
             var log = new FasterLog(new FasterLogSettings
@@ -86,6 +97,7 @@ public sealed class EventJournal : IDisposable
                 TryRecoverLatest = true,
                 AutoCommit = false,
             });
+            RequireCommittedSegments(layout, log, segmentsFound);
             return new EventJournal(options, layout, manifest, lockFile, device, commits, log);
         }
         catch
@@ -98,6 +110,25 @@ public sealed class EventJournal : IDisposable
     }
 
     public JournalOptions Options => _options;
+
+    /// <summary>
+    /// Every segment file the recovered commit covers must exist. A missing one is a loss (a directory entry a power cut
+    /// took): refused here, before Replay could mistake it for a torn tail and cut the whole journal away.
+    /// </summary>
+    private static void RequireCommittedSegments(JournalLayout layout, FasterLog log, HashSet<string> segmentsFound)
+    {
+        long begin = log.BeginAddress, committed = log.CommittedUntilAddress;
+        if (committed <= begin) return;
+        long segment = layout.SegmentSizeBytes;
+        for (long start = begin & ~(segment - 1); start < committed; start += segment)
+        {
+            var (path, _) = layout.Locate(start);
+            // A short file is left to Replay: a torn tail (the end of a write lost) is cut there.
+            if (!segmentsFound.Contains(path))
+                throw new JournalCorruptException(-1, JournalCorruptionReason.Missing,
+                    $"segment file {path} is missing, the last commit covers addresses up to {committed}: the journal was lost (a power cut on storage that did not keep it?); restore it");
+        }
+    }
 
     /// <summary>Records replayed plus records appended since.</summary>
     public long RecordCount => Volatile.Read(ref _recordCount);
@@ -145,6 +176,10 @@ public sealed class EventJournal : IDisposable
             // in the last span, a bad record is a torn tail only if no intact record follows it.
             if (!isLastSpan || HasIntactRecord(address + sizeof(int), end))
                 throw new JournalCorruptException(address, reason, detail);
+            // A tail that takes every record is not a torn write but a lost journal (a file emptied by a power cut):
+            // cutting it would leave an empty journal, and a fresh start over it would reuse every sequence number.
+            if (count == 0)
+                throw new JournalCorruptException(address, reason, detail + "; no record before it survives: the journal's contents were lost, not torn");
 
             Debug.Assert(address >= start && address < end, "a torn tail lies inside its span");
             _manifest.Cuts.Add(new JournalManifest.Cut(address, end, count));

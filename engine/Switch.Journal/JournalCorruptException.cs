@@ -18,6 +18,8 @@ public enum JournalCorruptionReason
     ManifestCorrupt,
     /// <summary>The manifest disagrees with the FasterLog commit (for example a cut beyond the committed tail).</summary>
     ManifestInconsistent,
+    /// <summary>A file the journal had made is gone or short (lost by a power cut on storage that did not keep it).</summary>
+    Missing,
 }
 
 /// <summary>
@@ -26,7 +28,7 @@ public enum JournalCorruptionReason
 /// </summary>
 public sealed class JournalCorruptException : Exception
 {
-    /// <summary>Journal address of the first bad record; -1 when the manifest is at fault.</summary>
+    /// <summary>Journal address of the first bad record; -1 when the manifest or a whole file is at fault.</summary>
     public long Address { get; }
 
     public JournalCorruptionReason Reason { get; }
@@ -34,7 +36,7 @@ public sealed class JournalCorruptException : Exception
     public JournalCorruptException(long address, JournalCorruptionReason reason, string detail)
         : base(address >= 0
             ? $"Journal corrupt at address {address}: {reason}: {detail}"
-            : $"Journal manifest unusable: {reason}: {detail}")
+            : $"Journal unusable: {reason}: {detail}")
     {
         Address = address;
         Reason = reason;

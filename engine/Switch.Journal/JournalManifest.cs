@@ -32,15 +32,14 @@ internal sealed class JournalManifest
 
     public List<Cut> Cuts { get; } = new();
 
-    public static JournalManifest ReadOrCreate(JournalLayout layout)
+    public static JournalManifest Read(JournalLayout layout) => Parse(File.ReadAllBytes(layout.ManifestPath));
+
+    /// <summary>A new journal's manifest, written (durably) after its other files: its presence says the journal exists.</summary>
+    public static JournalManifest Create(JournalLayout layout)
     {
-        if (!File.Exists(layout.ManifestPath))
-        {
-            var fresh = new JournalManifest();
-            fresh.WriteAtomically(layout);
-            return fresh;
-        }
-        return Parse(File.ReadAllBytes(layout.ManifestPath));
+        var fresh = new JournalManifest();
+        fresh.WriteAtomically(layout);
+        return fresh;
     }
 
     internal static JournalManifest Parse(byte[] bytes)

@@ -16,6 +16,12 @@ namespace Switch.Journal;
 /// the other slot, the previous commit, which is what a crash before the commit returned must give. The slot
 /// written last is never the one being overwritten, so a valid commit always survives a torn write.
 /// </para>
+/// <para>
+/// A commit also makes durable the directory entries of the segment files it covers: FasterLog's device creates a
+/// segment file when it first writes there and never fsyncs the log directory, so before the first commit reaching
+/// into a new segment the directory is fsynced. The data is durable (written O_SYNC) before the commit is written;
+/// without its entry a power cut could still take the whole file.
+/// </para>
 /// </summary>
 internal sealed class SlotCommitManager : ILogCommitManager
 {
@@ -27,13 +33,23 @@ internal sealed class SlotCommitManager : ILogCommitManager
 
     private readonly SafeFileHandle _file;
     private readonly byte[] _slot = new byte[SlotBytes];
+    private readonly string _logDirectory;
+    private readonly int _segmentBits;
     private long _lastCommitNum = -1;
+    // Segments below this one have durable directory entries; -1: the log directory not yet fsynced by this process.
+    private long _segmentsDurableBelow = -1;
 
-    private SlotCommitManager(SafeFileHandle file) => _file = file;
-
-    /// <summary>Opens (or creates, durably, both slots empty) the commit file at <paramref name="path"/>.</summary>
-    public static SlotCommitManager Open(string path)
+    private SlotCommitManager(SafeFileHandle file, JournalLayout layout)
     {
+        _file = file;
+        _logDirectory = Path.GetDirectoryName(layout.LogBasePath)!;
+        _segmentBits = System.Numerics.BitOperations.Log2((ulong)layout.SegmentSizeBytes);
+    }
+
+    /// <summary>Opens (or creates, durably, both slots empty) the journal's commit file.</summary>
+    public static SlotCommitManager Open(JournalLayout layout)
+    {
+        string path = layout.CommitSlotsPath;
         bool created = !File.Exists(path);
         if (created)
         {
@@ -56,7 +72,7 @@ internal sealed class SlotCommitManager : ILogCommitManager
             throw new JournalCorruptException(-1, JournalCorruptionReason.ManifestInconsistent,
                 $"commit file {path} is {length} bytes, not {2 * SlotBytes}");
         }
-        return new SlotCommitManager(file);
+        return new SlotCommitManager(file, layout);
     }
 
     public void Commit(long beginAddress, long untilAddress, byte[] commitMetadata, long commitNum, bool forceWriteMetadata)
@@ -67,6 +83,7 @@ internal sealed class SlotCommitManager : ILogCommitManager
         if (commitNum < 0) commitNum = _lastCommitNum + 1;
         if (commitNum <= _lastCommitNum)
             throw new InvalidOperationException($"journal: commit number {commitNum} after {_lastCommitNum}");
+        MakeSegmentsDurable(untilAddress);
 
         Span<byte> slot = _slot;
         slot.Clear();
@@ -78,6 +95,19 @@ internal sealed class SlotCommitManager : ILogCommitManager
         BinaryPrimitives.WriteUInt32LittleEndian(slot[20..], Checksum(slot, commitMetadata.Length));
         RandomAccess.Write(_file, slot, SlotOffset(commitNum));
         _lastCommitNum = commitNum;
+    }
+
+    /// <summary>
+    /// Before a commit covering addresses below <paramref name="untilAddress"/> is written: the segment files holding
+    /// them have durable directory entries (one fsync of the log directory per new segment, and one per process).
+    /// </summary>
+    private void MakeSegmentsDurable(long untilAddress)
+    {
+        if (untilAddress <= 0) return;
+        long lastSegment = (untilAddress - 1) >> _segmentBits;
+        if (lastSegment < _segmentsDurableBelow) return;
+        DirectorySync.Flush(_logDirectory);
+        _segmentsDurableBelow = lastSegment + 1;
     }
 
     /// <summary>The valid commits, newest first (FasterLog recovers from the first it can use).</summary>

@@ -59,6 +59,14 @@ internal static class JournalTestKit
         return addresses;
     }
 
+    /// <summary>A new journal of <paramref name="records"/>, committed every 100, closed; returns their addresses.</summary>
+    public static List<long> WriteJournal(JournalOptions options, List<byte[]> records)
+    {
+        using var journal = EventJournal.Open(options);
+        journal.Replay(new CollectingVisitor());
+        return AppendAll(journal, records, commitEvery: 100);
+    }
+
     public static CollectingVisitor Reopen(JournalOptions options, out EventJournal journal)
     {
         journal = EventJournal.Open(options);

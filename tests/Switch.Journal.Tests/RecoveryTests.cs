@@ -7,13 +7,6 @@ public class RecoveryTests
 {
     private const int Count = 1000;
 
-    private static List<long> WriteJournal(JournalOptions options, List<byte[]> records)
-    {
-        using var journal = EventJournal.Open(options);
-        journal.Replay(new CollectingVisitor());
-        return AppendAll(journal, records, commitEvery: 100);
-    }
-
     /// <summary>After a cut: append more, reopen twice; every reopen sees the records before the cut, then the new ones.</summary>
     private static void AssertCutThenCleanContinuation(JournalOptions options, List<byte[]> records, int survivors,
         long cutAddress, JournalCorruptionReason? reason = null)

@@ -131,7 +131,7 @@ public sealed class ClearingOperations
         string spool = Path.Combine(SpoolDirectory, $"upload-{Guid.NewGuid():N}.csv");
         try
         {
-            Directory.CreateDirectory(SpoolDirectory);
+            Directory.CreateDirectory(SpoolDirectory); // not made durable: an upload lives only for its comparison
             await SpoolAsync(chunks, spool, cancellation);
             BreakReport report;
             try

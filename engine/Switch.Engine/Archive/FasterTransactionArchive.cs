@@ -90,6 +90,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     {
         sizing.Validate();
         if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        // Not made durable (no directory fsync): the archive is rebuilt by every start's replay, so a power cut may take it.
         Directory.CreateDirectory(directory);
         IDevice device = Devices.CreateLogDevice(Path.Combine(directory, "archive.log"), preallocateFile: false, deleteOnClose: true);
         try

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Switch.Engine.Events;
+using Switch.Journal;
 
 namespace Switch.Engine.Clearing;
 
@@ -19,6 +20,13 @@ public static class ClearingFiles
     public static string BatchDirectory(string dataDirectory, long batchId) =>
         Path.Combine(dataDirectory, "clearing", $"batch-{batchId:D8}");
 
+    /// <summary>A batch directory under <c>&lt;data&gt;/clearing</c>, if there is any (the first by name).</summary>
+    public static string? FirstBatchDirectory(string dataDirectory)
+    {
+        string clearing = Path.Combine(dataDirectory, "clearing");
+        return Directory.Exists(clearing) ? Directory.EnumerateDirectories(clearing, "batch-*").Order(StringComparer.Ordinal).FirstOrDefault() : null;
+    }
+
     public static bool IsComplete(string dataDirectory, long batchId) =>
         File.Exists(Path.Combine(BatchDirectory(dataDirectory, batchId), SettlementFile));
 
@@ -35,7 +43,7 @@ public static class ClearingFiles
     public static void Generate(string dataDirectory, ClosedBatch batch)
     {
         string dir = BatchDirectory(dataDirectory, batch.BatchId);
-        Directory.CreateDirectory(dir);
+        DirectorySync.CreateDirectory(dir); // the files it gets are durable; so must be its entry in clearing/
         string records = Path.Combine(dir, RecordsFile);
         long recordBytes = File.Exists(records) ? new FileInfo(records).Length : 0;
         if (recordBytes % BatchRecord.Bytes != 0 || recordBytes / BatchRecord.Bytes != batch.TransactionCount)

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Switch.Engine.Business;
 using Switch.Engine.Events;
+using Switch.Journal;
 
 namespace Switch.Engine.Clearing;
 
@@ -51,7 +52,7 @@ public sealed class ClearingRecorder : IDisposable
         _recordsRetentionUs = recordsRetentionUs;
         _log = log ?? (line => Console.Error.WriteLine(line));
         _dataDirectory = dataDirectory;
-        Directory.CreateDirectory(Path.Combine(dataDirectory, "clearing"));
+        DirectorySync.CreateDirectory(Path.Combine(dataDirectory, "clearing"));
         _worker = new Thread(Generate) { Name = "switch-clearing", IsBackground = true };
         _worker.Start();
     }
@@ -105,7 +106,8 @@ public sealed class ClearingRecorder : IDisposable
             _recordsSkipped = ClearingFiles.IsComplete(_dataDirectory, feed.BatchId);
             if (!_recordsSkipped)
             {
-                // Create, not append: the journal replays the batch from its first outcome, so what was there is redone.
+                // Create, not append: the journal replays the batch from its first outcome, so what was there is redone
+                // (and a power cut may take it: not made durable until the batch closes, see ClearingFiles.Generate).
                 string dir = ClearingFiles.BatchDirectory(_dataDirectory, feed.BatchId);
                 Directory.CreateDirectory(dir);
                 _records = new FileStream(Path.Combine(dir, ClearingFiles.RecordsFile), FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);

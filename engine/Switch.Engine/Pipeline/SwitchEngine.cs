@@ -1,5 +1,6 @@
 using Switch.Engine.Archive;
 using Switch.Engine.Business;
+using Switch.Engine.Clearing;
 using Switch.Engine.Events;
 using Switch.Journal;
 using Switch.Ring;
@@ -77,7 +78,7 @@ public sealed class SwitchEngine : IDisposable
     {
         options.Validate();
         ConfigValidator.Validate(config);
-        Directory.CreateDirectory(options.DataDirectory);
+        DirectorySync.CreateDirectory(options.DataDirectory);
         // The genesis record holds the whole configuration: allow it up to 256 KiB (ring events stay under 512 bytes).
         EventJournal journal = OpenJournal(options.DataDirectory);
         ITransactionArchive? archive = null;
@@ -93,6 +94,12 @@ public sealed class SwitchEngine : IDisposable
             if (replay.Logic is null)
             {
                 if (records != 0) throw new InvalidDataException("journal: records present but no genesis");
+                // Clearing files come from a journal's transactions: with them and no journal, the journal was lost, and a
+                // new one would hand out transaction ids again from 1.
+                if (ClearingFiles.FirstBatchDirectory(options.DataDirectory) is { } batch)
+                {
+                    throw new InvalidDataException($"data directory {Path.GetFullPath(options.DataDirectory)} holds clearing files ({batch}) but its journal is empty or missing: the journal was lost (a power cut on storage that did not keep it?); restore it, the switch will not start a new journal here");
+                }
                 byte[] genesis = EventCodec.EncodeGenesis(config.ToJsonUtf8());
                 if (genesis.Length > MaxGenesisBytes)
                 {

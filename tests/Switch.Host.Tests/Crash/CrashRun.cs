@@ -48,15 +48,16 @@ internal sealed class CrashRun : IAsyncDisposable
     private GrpcChannel? _institution;
     private GrpcChannel? _admin;
 
-    private CrashRun(int seed)
+    private CrashRun(int seed, string? dataDirectory)
     {
         Seed = seed;
+        DataDirectory = dataDirectory ?? Path.Combine(_root, "data");
         _random = new Random(seed);
         Directory.CreateDirectory(_root);
     }
 
     public int Seed { get; }
-    public string DataDirectory => Path.Combine(_root, "data");
+    public string DataDirectory { get; }
     public string ConfigFile => Path.Combine(_root, "switch.json");
     public SwitchProcess? Process { get; private set; }
 
@@ -76,10 +77,11 @@ internal sealed class CrashRun : IAsyncDisposable
     public static int ChooseSeed() =>
         Environment.GetEnvironmentVariable(SeedVariable) is { Length: > 0 } text ? int.Parse(text) : Random.Shared.Next(1, int.MaxValue);
 
-    /// <summary>Starts one simulated bank per bank code and writes the switch's configuration pointing at them.</summary>
-    public static async Task<CrashRun> CreateAsync(int seed)
+    /// <summary>Starts one simulated bank per bank code and writes the switch's configuration pointing at them.
+    /// The switch's data directory is <paramref name="dataDirectory"/> (default: one of the run's own).</summary>
+    public static async Task<CrashRun> CreateAsync(int seed, string? dataDirectory = null)
     {
-        var run = new CrashRun(seed);
+        var run = new CrashRun(seed, dataDirectory);
         try
         {
             HostConfig config = HostConfig.EmbeddedDefault();

@@ -114,7 +114,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         Assert.False(Directory.Exists(data)); // refused before anything was written
     }
 
-    private const string Held = "every acknowledged outcome survived (same transaction, status, amount) and every resent one returned it; " +
+    internal const string Held = "every acknowledged outcome survived (same transaction, status, amount) and every resent one returned it; " +
         "no order executed twice at any bank, and every bank execution is a client's order under its transaction; every order unknown " +
         "at a crash became final; the settlement nets to 0, each bank's net equals its ledger's and each institution's its successes less fees";
 
@@ -126,7 +126,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
     }
 
     /// <summary>Load until real work is done, then SIGKILL at a random instant (seeded delay) while it runs.</summary>
-    private static async Task LoadThenKillAsync(CrashRun run, int maxDelayMs)
+    internal static async Task LoadThenKillAsync(CrashRun run, int maxDelayMs)
     {
         run.StartLoad();
         await run.WaitForAcknowledgedAsync(AcknowledgedBeforeKill);
@@ -145,7 +145,9 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
     }
 
     /// <summary>The last life: real load, a graceful end of it, then every check.</summary>
-    private async Task FinishAsync(CrashRun run)
+    private Task FinishAsync(CrashRun run) => FinishAsync(run, output);
+
+    internal static async Task FinishAsync(CrashRun run, ITestOutputHelper output)
     {
         run.StartLoad();
         await run.WaitForAcknowledgedAsync(AcknowledgedBeforeKill);
@@ -154,7 +156,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         output.WriteLine(Tried(run, $"{run.Kills} kills, {run.SelfKills} crash points"));
     }
 
-    private static string Tried(CrashRun run, string kills) =>
+    internal static string Tried(CrashRun run, string kills) =>
         $"{kills}; {run.Starts} starts of the switch process on one data directory under load from 3 institutions (Transact streams " +
         $"and unary calls; payments, payouts, refunds over 4 banks); {run.OrdersSent:N0} orders sent, {run.Acknowledged:N0} acknowledged, " +
         $"{run.AckedResent} acknowledged ones resent after restarts, {run.UnknownAtCrash} unknown at a crash ({run.UnknownQueried} found by query, " +
