@@ -100,7 +100,7 @@ public sealed class AdminLiveViewTests
         HistoryReply all = await admin.CallAsync(AdminMethods.GetHistory, new HistoryRequest(), ViewerKey);
         Assert.Equal(900, all.Seconds);
         long nowSecond = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        Assert.InRange(all.FromUnixSecond + all.Seconds, nowSecond - 5, nowSecond); // ends with the last complete second
+        Assert.InRange(all.FromUnixSecond + all.Seconds, nowSecond - 30, nowSecond); // ends with the last complete second (a slow machine may take a while to answer)
         BankHistory cmb = all.Banks.Single(b => b.Bank == "308");
         Assert.Equal(900, cmb.Total.Requests.Count);
         Assert.Equal(40, cmb.Total.Requests.Sum());
