@@ -128,7 +128,7 @@ public sealed class SwitchHost : IAsyncDisposable
             var dispatcher = new OutputDispatcher(answers, feeds, clearing, audit);
             // /metrics: one registry per switch (never the library's global one: tests run several switches in a process).
             CollectorRegistry registry = Metrics.NewCustomRegistry();
-            IMetricFactory metrics = Metrics.WithCustomRegistry(registry);
+            IMetricFactory metrics = MetricsWriter.Factory(registry);
             engine = SwitchEngine.Start(new EngineOptions
             {
                 CommitObserver = new JournalMetrics(metrics),

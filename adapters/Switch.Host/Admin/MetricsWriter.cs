@@ -32,7 +32,7 @@ public sealed class MetricsWriter
         MetricSources sources)
     {
         _registry = registry;
-        IMetricFactory f = Metrics.WithCustomRegistry(registry);
+        IMetricFactory f = Factory(registry);
         IReadOnlyList<BankRouting> banks = audit.Banks();
         int[] windows = LiveStats.WindowSeconds;
         string[] windowLabels = windows.Select(WindowLabel).ToArray();
@@ -181,6 +181,15 @@ public sealed class MetricsWriter
             poolCompleted.IncTo(ThreadPool.CompletedWorkItemCount);
             gcPause.IncTo(GC.GetTotalPauseDuration().TotalSeconds);
         });
+    }
+
+    /// <summary>The switch's metric factory: no exemplars (text format 0.0.4 never shows them, and looking for a trace
+    /// context would cost every observation a look-up).</summary>
+    public static IMetricFactory Factory(CollectorRegistry registry)
+    {
+        IMetricFactory factory = Metrics.WithCustomRegistry(registry);
+        factory.ExemplarBehavior = ExemplarBehavior.NoExemplars();
+        return factory;
     }
 
     public static string WindowLabel(int seconds) => seconds % 60 == 0 ? $"{seconds / 60}m" : $"{seconds}s";

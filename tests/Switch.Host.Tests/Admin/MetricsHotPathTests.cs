@@ -15,7 +15,7 @@ public sealed class MetricsHotPathTests
         SwitchConfig config = HostConfig.EmbeddedDefault().Switch;
         var stats = new LiveStats(config);
         CollectorRegistry registry = Metrics.NewCustomRegistry();
-        stats.Attach(new TransactionMetrics(Metrics.WithCustomRegistry(registry), config));
+        stats.Attach(new TransactionMetrics(MetricsWriter.Factory(registry), config));
         long nowUs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000;
 
         void Round(long id)
@@ -37,6 +37,17 @@ public sealed class MetricsHotPathTests
             });
             stats.Record(request with { Kind = OutputKind.Answer, Reject = RejectCode.DailyLimitExceeded, BankIndex = -1 });
         }
+
+        // Even with a trace running on the thread.
+        using var source = new System.Diagnostics.ActivitySource("switch-test");
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = _ => true,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        using System.Diagnostics.Activity? trace = source.StartActivity("output");
+        Assert.NotNull(trace);
 
         for (long id = 1; id <= 1_000; id++) Round(id); // warm up: JIT, first buckets
         long before = GC.GetAllocatedBytesForCurrentThread();
