@@ -1,4 +1,5 @@
 using System.Net;
+using Prometheus;
 using Switch.BankSim;
 using Switch.Engine.Business;
 using Switch.Engine.Clearing;
@@ -157,8 +158,12 @@ public sealed class SwitchHost : IAsyncDisposable
             // The audit log and routing view too: built from the audit outputs, replayed and then live.
             var audit = new AuditLog();
             var dispatcher = new OutputDispatcher(answers, feeds, clearing, audit);
+            // /metrics: one registry per switch (never the library's global one: tests run several switches in a process).
+            CollectorRegistry registry = Metrics.NewCustomRegistry();
+            IMetricFactory metrics = MetricsWriter.Factory(registry);
             engine = SwitchEngine.Start(new EngineOptions
             {
+                CommitObserver = new JournalMetrics(metrics),
                 DataDirectory = config.DataDirectory,
                 TickIntervalMs = config.TickIntervalMs,
                 Clock = config.Clock ?? SystemClock.Instance,
@@ -186,7 +191,9 @@ public sealed class SwitchHost : IAsyncDisposable
             SwitchConfig running = engine.Logic.Config;
             audit.Attach(running);
             var stats = new LiveStats(running);
+            stats.Attach(new TransactionMetrics(metrics, running));
             dispatcher.Attach(stats);
+            Counter grpcCalls = GrpcMetrics.Family(metrics);
             Uri AddressOf(int b, int e)
             {
                 BankConfig bank = running.Banks[b];
@@ -205,7 +212,8 @@ public sealed class SwitchHost : IAsyncDisposable
             ClientCertificateMap? certificates = config.Tls is { ClientCertificateRule: not ClientCertificates.None }
                 ? ClientCertificateMap.Create(config.Tls.InstitutionCertificates, running)
                 : null;
-            var auth = new ApiKeyAuthenticator(running, new AuthFailureLimiter(config.Limits), certificates);
+            var authFailures = new AuthFailureLimiter(config.Limits);
+            var auth = new ApiKeyAuthenticator(running, authFailures, certificates);
             var gateway = new InstitutionGateway(engine, auth, answers, feeds, config.MaxInFlightPerStream, config.Limits);
 
             // The operator API: never on the institutions' port; its own keys.
@@ -220,12 +228,12 @@ public sealed class SwitchHost : IAsyncDisposable
                 : null;
             IClock clock = SystemClock.Instance;
             var operations = new AdminOperations(engine, answers, audit, stats, watch, clock);
-            var service = new AdminService(new OperatorAuthenticator(config.Operators), operations, new ClearingOperations(desk));
-            // A handler that throws is a bug: the caller sees UNKNOWN, the operators see handler_failed (type and message
-            // only: never the request, which could carry anything).
-            grpc.Serve(institutionPort.Serving(gateway.Map));
-            adminGrpc.Serve(adminPort.Serving(service.Map));
-            adminWeb.Serve(service, new MetricsWriter(engine, audit, stats, watch, clock));
+            var operatorAuth = new OperatorAuthenticator(config.Operators);
+            var service = new AdminService(operatorAuth, operations, new ClearingOperations(desk));
+            grpc.Serve(institutionPort.Serving(gateway.Map, new GrpcMetrics(grpcCalls, "institution").Completed));
+            adminGrpc.Serve(adminPort.Serving(service.Map, new GrpcMetrics(grpcCalls, "admin").Completed));
+            adminWeb.Serve(service,
+                new MetricsWriter(registry, engine, audit, stats, watch, clock, new MetricSources(connector, feeds, authFailures, operatorAuth)));
             var stopWatch = new CancellationTokenSource();
             Task watchLoop = Task.WhenAll(
                 watch is null ? Task.CompletedTask : Task.Run(() => RunWatchAsync(watch, clock, stopWatch.Token)),
@@ -337,16 +345,19 @@ internal sealed class PortServices(int maxReceiveMessageBytes, bool compressResp
         new Grpc.Status(Grpc.StatusCode.Unavailable, "UNAVAILABLE: the switch is recovering its journal; retry shortly"))));
 
     /// <summary>Once the engine runs: the API too.</summary>
-    public GrpcRouter Serving(Func<GrpcRouter, GrpcRouter> mapApi) => Standard(mapApi(new GrpcRouter(Options(null))));
+    /// <param name="callCompleted">Told each served call's status (the gRPC metrics); health and reflection included.</param>
+    public GrpcRouter Serving(Func<GrpcRouter, GrpcRouter> mapApi, Action<Grpc.StatusCode> callCompleted) =>
+        Standard(mapApi(new GrpcRouter(Options(null, callCompleted))));
 
     private GrpcRouter Standard(GrpcRouter router) => _reflection.Map(health.Map(router));
 
-    private GrpcServerOptions Options(Grpc.Status? unknownMethod) => new()
+    private GrpcServerOptions Options(Grpc.Status? unknownMethod, Action<Grpc.StatusCode>? callCompleted = null) => new()
     {
         MaxReceiveMessageBytes = maxReceiveMessageBytes,
         MalformedRequestCode = Grpc.StatusCode.InvalidArgument, // the caller's input is wrong: say so, code first
         CompressResponses = compressResponses,
         OnHandlerException = handlerFailed,
         UnknownMethodStatus = unknownMethod,
+        OnCallCompleted = callCompleted,
     };
 }

@@ -107,6 +107,7 @@ public static class Render
         {
             endpointsByBank.TryGetValue(e.Bank, out IReadOnlyList<string>? names);
             sb.Append("  ").Append(Named(names ?? [], e.WeightsBps));
+            if (e.TargetWeightsBps.Count > 0) sb.Append(" -> ").Append(Named(names ?? [], e.TargetWeightsBps));
         }
         if (e.Reason.Length > 0) sb.Append("  \"").Append(e.Reason).Append('"');
         return sb.ToString();

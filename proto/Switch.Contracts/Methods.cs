@@ -53,6 +53,7 @@ public static class AdminMethods
     public static readonly GrpcMethod<StatsRequest, StatsReply> GetStats = Unary("GetStats", StatsRequest.Parser, StatsReply.Parser);
     public static readonly GrpcMethod<StatsRequest, StatsReply> WatchStats =
         new(MethodType.ServerStreaming, Service, "WatchStats", StatsRequest.Parser, StatsReply.Parser);
+    public static readonly GrpcMethod<HistoryRequest, HistoryReply> GetHistory = Unary("GetHistory", HistoryRequest.Parser, HistoryReply.Parser);
     public static readonly GrpcMethod<ListAlertsRequest, ListAlertsReply> ListAlerts = Unary("ListAlerts", ListAlertsRequest.Parser, ListAlertsReply.Parser);
     public static readonly GrpcMethod<AuditRequest, AuditReply> ListAudit = Unary("ListAudit", AuditRequest.Parser, AuditReply.Parser);
     public static readonly GrpcMethod<AuditRequest, AuditEntry> TailAudit =

@@ -204,8 +204,9 @@ public sealed class GrpcRouter
         catch (Exception) { /* A faulty observer must not fail the call. */ }
     }
 
-    private static async Task TrailersOnlyAsync(HttpContext http, Status status)
+    private async Task TrailersOnlyAsync(HttpContext http, Status status)
     {
+        _options.OnCallCompleted?.Invoke(status.Code);
         HttpResponse response = http.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = GrpcProtocol.ContentType;

@@ -34,6 +34,9 @@ public sealed class GrpcServerOptions
     /// <summary>Called with exceptions handlers did not turn into an RpcException (the peer sees only UNKNOWN).</summary>
     public Action<string, Exception>? OnHandlerException { get; init; }
 
+    /// <summary>Called once per call with the status it ended with (metrics: must not block or allocate).</summary>
+    public Action<StatusCode>? OnCallCompleted { get; init; }
+
     internal void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfNegative(MaxReceiveMessageBytes);

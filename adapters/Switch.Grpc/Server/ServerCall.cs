@@ -171,6 +171,7 @@ internal sealed class ServerCall
         {
             if (_completed) return;
             _completed = true;
+            _options.OnCallCompleted?.Invoke(status.Code);
             HttpResponse response = _http.Response;
             string code = StatusStrings[(int)status.Code];
             string? message = status.Detail.Length == 0 ? null : StatusMessageEncoding.Encode(status.Detail);

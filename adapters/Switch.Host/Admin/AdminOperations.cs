@@ -117,6 +117,45 @@ public sealed class AdminOperations(SwitchEngine engine, AnswerRouter answers, A
         return reply;
     }
 
+    /// <summary>
+    /// Per second, ending with the last complete second (the current one is still filling): the bank and each of its
+    /// endpoints, so a page opened during an incident shows the last 15 minutes at once.
+    /// </summary>
+    public HistoryReply GetHistory(HistoryRequest request)
+    {
+        if (request.Seconds is < 0 or > LiveStats.HistorySeconds)
+        {
+            throw Invalid($"seconds: 1 to {LiveStats.HistorySeconds} (0 = {LiveStats.HistorySeconds}), got {request.Seconds}");
+        }
+        int seconds = request.Seconds == 0 ? LiveStats.HistorySeconds : request.Seconds;
+        long from = LiveStats.SecondOf(clock.NowUs()) - seconds;
+        var reply = new HistoryReply { FromUnixSecond = from, Seconds = seconds };
+        foreach (BankRouting bank in SelectBanks(request.Bank))
+        {
+            var b = new BankHistory { Bank = bank.CodeText, Total = Series(bank.Index, -1, "", from, seconds) };
+            for (int e = 0; e < bank.Endpoints.Length; e++) b.Endpoints.Add(Series(bank.Index, e, bank.Endpoints[e].Name, from, seconds));
+            reply.Banks.Add(b);
+        }
+        return reply;
+    }
+
+    private SecondSeries Series(int bank, int endpoint, string name, long from, int seconds)
+    {
+        var series = new SecondSeries { Endpoint = name };
+        stats.EachSecond(bank, endpoint, from, seconds, (_, f) =>
+        {
+            series.Requests.Add(Narrow(f.Requests));
+            series.Succeeded.Add(Narrow(f.Succeeded));
+            series.Failed.Add(Narrow(f.Failed));
+            series.TimedOut.Add(Narrow(f.TimedOut));
+            series.P99LatencyUs.Add(Narrow(f.LatencyPercentileUs(0.99)));
+        });
+        return series;
+    }
+
+    // A second's count is an int in the ring; a sum over endpoints or a latency beyond 35 minutes is capped, never wrapped.
+    private static int Narrow(long value) => (int)Math.Min(value, int.MaxValue);
+
     /// <summary>WatchStats: the interval asked for, checked (at least 250 ms; default 1 s; at most a minute).</summary>
     public static TimeSpan WatchInterval(StatsRequest request) => request.IntervalMs switch
     {

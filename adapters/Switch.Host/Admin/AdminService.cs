@@ -39,6 +39,7 @@ public sealed class AdminService
         Unary(router, AdminMethods.SetWeights, _ops.SetWeightsAsync);
         Unary(router, AdminMethods.SetEndpointState, _ops.SetEndpointStateAsync);
         Unary(router, AdminMethods.GetStats, (r, _, _) => Task.FromResult(_ops.GetStats(r)));
+        Unary(router, AdminMethods.GetHistory, (r, _, _) => Task.FromResult(_ops.GetHistory(r)));
         Unary(router, AdminMethods.ListAlerts, (_, _, _) => Task.FromResult(_ops.ListAlerts()));
         Unary(router, AdminMethods.ListAudit, (r, _, _) => Task.FromResult(_ops.ListAudit(r)));
         Unary(router, AdminMethods.CloseBatch, (r, op, c) =>

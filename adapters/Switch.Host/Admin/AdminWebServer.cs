@@ -119,7 +119,7 @@ public sealed class AdminWebServer : IAsyncDisposable
                 return;
             }
             response.ContentType = MetricsWriter.ContentType;
-            await response.WriteAsync(served.Metrics.Write(), http.RequestAborted);
+            if (HttpMethods.IsGet(http.Request.Method)) await served.Metrics.WriteAsync(response.Body, http.RequestAborted);
             return;
         }
         if (_assets.Find(path) is not { } asset)

@@ -155,6 +155,10 @@ public sealed class AuditLog
         if (IsWeights(o.AuditKind))
         {
             for (int i = 0; i < o.EndpointCount; i++) entry.WeightsBps.Add(o.WeightsBps[i]);
+            if (o.AuditKind is AuditKind.RampStarted or AuditKind.RampStep)
+            {
+                for (int i = 0; i < o.EndpointCount; i++) entry.TargetWeightsBps.Add(o.RampTargetBps[i]);
+            }
         }
         else if (o.EndpointIndex >= 0 && o.AuditKind != AuditKind.BatchClosed)
         {

@@ -20,6 +20,12 @@ public sealed class WindowFigures
     public double TimeoutRate => Answered == 0 ? 0 : (double)TimedOut / Answered;
     public long LatencyPercentileUs(double q) => LatencyHistogram.Percentile(Latency, q);
 
+    public void Clear()
+    {
+        Requests = Succeeded = Failed = TimedOut = 0;
+        Array.Clear(Latency);
+    }
+
     public void Add(WindowFigures other)
     {
         Requests += other.Requests;
@@ -134,19 +140,22 @@ internal sealed class EndpointMeter
     public void Sum(long fromSecond, long toSecond, WindowFigures into)
     {
         fromSecond = Math.Max(fromSecond, toSecond - SpanSeconds);
-        for (long s = fromSecond; s < toSecond; s++)
+        for (long s = fromSecond; s < toSecond; s++) AddSecond(s, into);
+    }
+
+    /// <summary>Adds one second's figures into <paramref name="into"/> (nothing when it has left the ring).</summary>
+    public void AddSecond(long second, WindowFigures into)
+    {
+        int slot = (int)(second % SpanSeconds);
+        lock (_lock)
         {
-            int slot = (int)(s % SpanSeconds);
-            lock (_lock)
-            {
-                if (_second[slot] != s) continue;
-                into.Requests += _counts[slot * Counters + Requests];
-                into.Succeeded += _counts[slot * Counters + Succeeded];
-                into.Failed += _counts[slot * Counters + Failed];
-                into.TimedOut += _counts[slot * Counters + TimedOut];
-                int offset = slot * LatencyHistogram.Buckets;
-                for (int i = 0; i < LatencyHistogram.Buckets; i++) into.Latency[i] += _latency[offset + i];
-            }
+            if (_second[slot] != second) return;
+            into.Requests += _counts[slot * Counters + Requests];
+            into.Succeeded += _counts[slot * Counters + Succeeded];
+            into.Failed += _counts[slot * Counters + Failed];
+            into.TimedOut += _counts[slot * Counters + TimedOut];
+            int offset = slot * LatencyHistogram.Buckets;
+            for (int i = 0; i < LatencyHistogram.Buckets; i++) into.Latency[i] += _latency[offset + i];
         }
     }
 
@@ -174,10 +183,17 @@ internal sealed class EndpointMeter
 public sealed class LiveStats
 {
     public static readonly int[] WindowSeconds = [10, 60, 900];
+    /// <summary>How far back the per-second figures go (the ring's span).</summary>
+    public const int HistorySeconds = EndpointMeter.SpanSeconds;
     private const int TimedOutMemory = 1 << 16;
     private readonly EndpointMeter[][] _meters;
+    // Direct-mapped by transaction id (a collision forgets the older one: bounded memory, a figure skipped at worst).
     private readonly long[] _timedOut = new long[TimedOutMemory];
+    private readonly long[] _timedOutUs = new long[TimedOutMemory];
+    private readonly long[] _sent = new long[TimedOutMemory];
+    private readonly long[] _sentUs = new long[TimedOutMemory];
     private readonly long _bankTimeoutUs;
+    private volatile TransactionMetrics? _metrics;
 
     public LiveStats(SwitchConfig config)
     {
@@ -188,24 +204,36 @@ public sealed class LiveStats
     public int BankCount => _meters.Length;
     public int EndpointCount(int bankIndex) => _meters[bankIndex].Length;
 
+    /// <summary>The Prometheus histograms and counters fed from the same decisions as the live figures.</summary>
+    public void Attach(TransactionMetrics metrics) => _metrics = metrics;
+
     /// <summary>From the engine's output thread only.</summary>
     public void Record(in OutputEvent o)
     {
+        int slot = (int)(o.TransactionId & (TimedOutMemory - 1));
         switch (o.Kind)
         {
             case OutputKind.BankRequest when o.Attempt == 1 && o.Operation is BankOperation.Debit or BankOperation.Credit:
+                _sent[slot] = o.TransactionId;
+                _sentUs[slot] = o.TimestampUs;
                 Meter(o).Request(SecondOf(o.TimestampUs));
                 break;
             case OutputKind.Answer when o.Status == TransactionStatus.Unknown && !o.Duplicate && o.Reject == RejectCode.None:
-                ref long seen = ref _timedOut[o.TransactionId & (TimedOutMemory - 1)];
-                if (seen == o.TransactionId) break; // a query answer for a transaction already counted
-                seen = o.TransactionId;
+                if (_timedOut[slot] == o.TransactionId) break; // a query answer for a transaction already counted
+                _timedOut[slot] = o.TransactionId;
+                _timedOutUs[slot] = o.TimestampUs;
                 Meter(o).TimeOut(SecondOf(o.TimestampUs));
+                _metrics?.WentUnknown(o);
+                break;
+            case OutputKind.Answer when o.Reject != RejectCode.None && !o.Duplicate:
+                _metrics?.Refused(o);
                 break;
             case OutputKind.Feed when o.Status is TransactionStatus.Succeeded or TransactionStatus.Failed:
                 long latencyUs = o.FinalUs - o.ReceivedUs;
+                bool timedOut = _timedOut[slot] == o.TransactionId;
+                _metrics?.Final(o, _sent[slot] == o.TransactionId ? _sentUs[slot] : -1, timedOut ? _timedOutUs[slot] : -1);
                 // Final after being answered unknown: its first answer was the timeout, already counted.
-                if (_timedOut[o.TransactionId & (TimedOutMemory - 1)] == o.TransactionId || latencyUs > _bankTimeoutUs + 1_000_000) break;
+                if (timedOut || latencyUs > _bankTimeoutUs + 1_000_000) break;
                 Meter(o).Final(SecondOf(o.FinalUs), o.Status == TransactionStatus.Succeeded, latencyUs);
                 break;
         }
@@ -232,6 +260,26 @@ public sealed class LiveStats
             if (endpointIndex < 0 || endpointIndex == e) meters[e].Sum(fromSecond, toSecond, figures);
         }
         return figures;
+    }
+
+    /// <summary>
+    /// Each second of [fromSecond, fromSecond + seconds), oldest first, one endpoint or (endpointIndex -1) the whole
+    /// bank: <paramref name="visit"/> gets the second's index from 0 and its figures (one object, reused: read it, keep nothing).
+    /// </summary>
+    public void EachSecond(int bankIndex, int endpointIndex, long fromSecond, int seconds, Action<int, WindowFigures> visit)
+    {
+        if (seconds is < 1 or > EndpointMeter.SpanSeconds) throw new ArgumentOutOfRangeException(nameof(seconds), seconds, $"1 to {EndpointMeter.SpanSeconds}");
+        var figures = new WindowFigures();
+        EndpointMeter[] meters = _meters[bankIndex];
+        for (int i = 0; i < seconds; i++)
+        {
+            figures.Clear();
+            for (int e = 0; e < meters.Length; e++)
+            {
+                if (endpointIndex < 0 || endpointIndex == e) meters[e].AddSecond(fromSecond + i, figures);
+            }
+            visit(i, figures);
+        }
     }
 
     /// <summary>The last <paramref name="windowSeconds"/> seconds up to and including the current one.</summary>

@@ -1,17 +1,23 @@
-using System.Globalization;
-using System.Text;
+using Prometheus;
 using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
+using Switch.Host.Banks;
+using Switch.Host.Gateway;
 using EngineBreaker = Switch.Engine.Events.BreakerState;
 
 namespace Switch.Host.Admin;
 
+/// <summary>What /metrics reads at scrape time besides the engine and the views: cheap reads of counters kept elsewhere.</summary>
+public sealed record MetricSources(BankConnector Connector, OutcomeFeeds Feeds, AuthFailureLimiter InstitutionAuth, OperatorAuthenticator AdminAuth);
+
 /// <summary>
-/// /metrics: the live statistics and routing view in the Prometheus text exposition format 0.0.4. Gauges per bank,
-/// endpoint and window; counters since the process started; the engine's applied-event count. Built per scrape
-/// from the same sources as the API (no second set of numbers to drift).
+/// /metrics in the Prometheus text exposition format 0.0.4, written by the prometheus-net library from one registry.
+/// Histograms and counters observed as things happen live in <see cref="TransactionMetrics"/>, <see cref="JournalMetrics"/>
+/// and <see cref="GrpcMetrics"/>; this class adds the figures read at scrape time (the live windows and routing view,
+/// the engine's rings, backlogs, the archive, authentication failures, the thread pool), from the same sources as the
+/// API (no second set of numbers to drift). Every labelled child is resolved here, once.
 /// </summary>
-public sealed class MetricsWriter(SwitchEngine engine, AuditLog audit, LiveStats stats, SuccessRateWatch? watch, IClock clock)
+public sealed class MetricsWriter
 {
     public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -20,154 +26,181 @@ public sealed class MetricsWriter(SwitchEngine engine, AuditLog audit, LiveStats
     private static readonly (string Label, EngineBreaker State)[] Breakers =
         [("closed", EngineBreaker.Closed), ("open", EngineBreaker.Open), ("half_open", EngineBreaker.HalfOpen)];
 
-    public string Write()
+    private readonly CollectorRegistry _registry;
+
+    public MetricsWriter(CollectorRegistry registry, SwitchEngine engine, AuditLog audit, LiveStats stats, SuccessRateWatch? watch, IClock clock,
+        MetricSources sources)
     {
-        long nowUs = clock.NowUs();
+        _registry = registry;
+        IMetricFactory f = Factory(registry);
         IReadOnlyList<BankRouting> banks = audit.Banks();
-        var figures = new Dictionary<(int Bank, int Endpoint, int Window), WindowFigures>();
-        foreach (BankRouting bank in banks)
+        int[] windows = LiveStats.WindowSeconds;
+        string[] windowLabels = windows.Select(WindowLabel).ToArray();
+        string[] epLabels = ["bank", "endpoint"];
+        string[] epWindowLabels = ["bank", "endpoint", "window"];
+
+        // [bank][endpoint][window]
+        Gauge.Child[][][] EndpointWindows(string name, string help)
         {
-            foreach (int w in LiveStats.WindowSeconds)
-            {
-                figures[(bank.Index, -1, w)] = stats.Window(bank.Index, -1, w, nowUs);
-                for (int e = 0; e < bank.Endpoints.Length; e++) figures[(bank.Index, e, w)] = stats.Window(bank.Index, e, w, nowUs);
-            }
+            Gauge g = f.CreateGauge(name, help, epWindowLabels);
+            return banks.Select(b => b.Endpoints.Select(e => windowLabels.Select(w => g.WithLabels(b.CodeText, e.Name, w)).ToArray()).ToArray()).ToArray();
         }
-        var text = new StringBuilder(16 * 1024);
-
-        Family(text, "switch_endpoint_requests_per_second", "gauge", "Transactions sent to the endpoint per second over the window.");
-        WindowGauges(text, banks, figures, "switch_endpoint_requests_per_second", (f, w) => (double)f.Requests / w);
-        Family(text, "switch_endpoint_success_ratio", "gauge", "Share of the transactions answered in the window that succeeded (0 when none).");
-        WindowGauges(text, banks, figures, "switch_endpoint_success_ratio", (f, _) => f.SuccessRate);
-        Family(text, "switch_endpoint_timeout_ratio", "gauge", "Share of the transactions answered in the window that timed out (0 when none).");
-        WindowGauges(text, banks, figures, "switch_endpoint_timeout_ratio", (f, _) => f.TimeoutRate);
-        Family(text, "switch_endpoint_latency_p50_seconds", "gauge", "Median bank round trip over the window (0 when none).");
-        WindowGauges(text, banks, figures, "switch_endpoint_latency_p50_seconds", (f, _) => f.LatencyPercentileUs(0.50) / 1e6);
-        Family(text, "switch_endpoint_latency_p99_seconds", "gauge", "99th percentile bank round trip over the window (0 when none).");
-        WindowGauges(text, banks, figures, "switch_endpoint_latency_p99_seconds", (f, _) => f.LatencyPercentileUs(0.99) / 1e6);
-
-        Family(text, "switch_bank_requests_per_second", "gauge", "Transactions sent to the bank per second over the window.");
-        BankGauges(text, banks, figures, "switch_bank_requests_per_second", (f, w) => (double)f.Requests / w);
-        Family(text, "switch_bank_success_ratio", "gauge", "Share of the bank's transactions answered in the window that succeeded (0 when none).");
-        BankGauges(text, banks, figures, "switch_bank_success_ratio", (f, _) => f.SuccessRate);
-        Family(text, "switch_bank_in_flight", "gauge", "Transactions sent to the bank and not yet answered.");
-        foreach (BankRouting bank in banks) Sample(text, "switch_bank_in_flight", Labels(bank, null, null), stats.BankInFlight(bank.Index));
-
-        Family(text, "switch_endpoint_in_flight", "gauge", "Transactions sent to the endpoint and not yet answered.");
-        Each(text, banks, "switch_endpoint_in_flight", (b, e) => stats.InFlight(b.Index, e));
-        Family(text, "switch_endpoint_weight_bps", "gauge", "The endpoint's cut-over weight in basis points of 10,000.");
-        Each(text, banks, "switch_endpoint_weight_bps", (b, e) => b.Endpoints[e].WeightBps);
-        Family(text, "switch_endpoint_reachable", "gauge", "1 when the connector reaches the endpoint.");
-        Each(text, banks, "switch_endpoint_reachable", (b, e) => b.Endpoints[e].Reachable ? 1 : 0);
-        Family(text, "switch_endpoint_takes_traffic", "gauge", "1 when the endpoint takes new transactions now.");
-        Each(text, banks, "switch_endpoint_takes_traffic", (b, e) => b.Endpoints[e].TakesTraffic ? 1 : 0);
-        Family(text, "switch_endpoint_state", "gauge", "The endpoint's admin state: 1 for the state it is in.");
-        foreach (BankRouting bank in banks)
+        Gauge.Child[][] BankWindows(string name, string help)
         {
-            for (int e = 0; e < bank.Endpoints.Length; e++)
+            Gauge g = f.CreateGauge(name, help, ["bank", "window"]);
+            return banks.Select(b => windowLabels.Select(w => g.WithLabels(b.CodeText, w)).ToArray()).ToArray();
+        }
+        Gauge.Child[] PerBank(string name, string help)
+        {
+            Gauge g = f.CreateGauge(name, help, ["bank"]);
+            return banks.Select(b => g.WithLabels(b.CodeText)).ToArray();
+        }
+        T[][] PerEndpoint<T>(Func<BankRouting, EndpointRouting, T> child) => banks.Select(b => b.Endpoints.Select(e => child(b, e)).ToArray()).ToArray();
+        Gauge.Child[][] EndpointGauges(string name, string help)
+        {
+            Gauge g = f.CreateGauge(name, help, epLabels);
+            return PerEndpoint((b, e) => g.WithLabels(b.CodeText, e.Name));
+        }
+
+        var rate = EndpointWindows("switch_endpoint_requests_per_second", "Transactions sent to the endpoint per second over the window.");
+        var success = EndpointWindows("switch_endpoint_success_ratio", "Share of the transactions answered in the window that succeeded (0 when none).");
+        var timeouts = EndpointWindows("switch_endpoint_timeout_ratio", "Share of the transactions answered in the window that timed out (0 when none).");
+        var p50 = EndpointWindows("switch_endpoint_latency_p50_seconds", "Median bank round trip over the window (0 when none).");
+        var p99 = EndpointWindows("switch_endpoint_latency_p99_seconds", "99th percentile bank round trip over the window (0 when none).");
+        var bankRate = BankWindows("switch_bank_requests_per_second", "Transactions sent to the bank per second over the window.");
+        var bankSuccess = BankWindows("switch_bank_success_ratio", "Share of the bank's transactions answered in the window that succeeded (0 when none).");
+        var bankInFlight = PerBank("switch_bank_in_flight", "Transactions sent to the bank and not yet answered.");
+        var inFlight = EndpointGauges("switch_endpoint_in_flight", "Transactions sent to the endpoint and not yet answered.");
+        var weight = EndpointGauges("switch_endpoint_weight_bps", "The endpoint's cut-over weight in basis points of 10,000.");
+        var reachable = EndpointGauges("switch_endpoint_reachable", "1 when the connector reaches the endpoint.");
+        var takesTraffic = EndpointGauges("switch_endpoint_takes_traffic", "1 when the endpoint takes new transactions now.");
+        var queued = EndpointGauges("switch_endpoint_queued", "Bank requests waiting to be written to the endpoint's stream (the output backlog).");
+        Gauge stateFamily = f.CreateGauge("switch_endpoint_state", "The endpoint's admin state: 1 for the state it is in.", ["bank", "endpoint", "state"]);
+        var state = PerEndpoint((b, e) => States.Select(s => stateFamily.WithLabels(b.CodeText, e.Name, s.Label)).ToArray());
+        Gauge breakerFamily = f.CreateGauge("switch_endpoint_breaker_state", "The endpoint's circuit breaker: 1 for the state it is in.", ["bank", "endpoint", "state"]);
+        var breaker = PerEndpoint((b, e) => Breakers.Select(s => breakerFamily.WithLabels(b.CodeText, e.Name, s.Label)).ToArray());
+        Counter requestsFamily = f.CreateCounter("switch_endpoint_requests_total", "Transactions sent to the endpoint since the process started.", epLabels);
+        var requests = PerEndpoint((b, e) => requestsFamily.WithLabels(b.CodeText, e.Name));
+        Counter answersFamily = f.CreateCounter("switch_endpoint_answers_total", "Transactions answered by outcome since the process started.", ["bank", "endpoint", "outcome"]);
+        var answers = PerEndpoint((b, e) => new[] { "succeeded", "failed", "timed_out" }.Select(o => answersFamily.WithLabels(b.CodeText, e.Name, o)).ToArray());
+        Counter droppedFamily = f.CreateCounter("switch_endpoint_dropped_total", "Bank requests not sent (queue full or endpoint down); the engine resolves them by query.", epLabels);
+        var dropped = PerEndpoint((b, e) => droppedFamily.WithLabels(b.CodeText, e.Name));
+        EndpointLink?[][] links = PerEndpoint((b, e) => sources.Connector.Links.FirstOrDefault(l => l.BankCode == b.Code && l.EndpointIndex == Array.IndexOf(b.Endpoints, e)));
+        Gauge.Child[]? alert = watch is null ? null : PerBank("switch_bank_success_rate_alert", "1 while the bank's success-rate alert is active.");
+
+        Counter applied = f.CreateCounter("switch_engine_events_applied_total", "Input events the business logic has applied since the journal began.");
+        Counter auditEntries = f.CreateCounter("switch_audit_entries_total", "Entries in the audit log (operator changes, ramp steps, breaker and reachability changes, batch closes).");
+        Gauge inputSlots = f.CreateGauge("switch_input_ring_slots", "Slots of the engine's input ring.");
+        Gauge inputOccupied = f.CreateGauge("switch_input_ring_occupied", "Input events published and not yet applied by the logic (full at switch_input_ring_slots: publishers wait).");
+        Gauge journalBehind = f.CreateGauge("switch_journal_behind_events", "Input events published and not yet durable in the journal.");
+        Gauge logicBehind = f.CreateGauge("switch_logic_behind_journal_events", "Input events durable in the journal and not yet applied by the logic.");
+        Gauge outputSlots = f.CreateGauge("switch_output_ring_slots", "Slots of the engine's output ring.");
+        Gauge outputOccupied = f.CreateGauge("switch_output_ring_occupied", "Outputs the logic published and the output thread has not yet handed out.");
+        Counter diskReads = f.CreateCounter("switch_archive_disk_reads_total", "Archive look-ups of transactions that had left memory (each read the disk on the logic thread).");
+        Counter storeLookups = f.CreateCounter("switch_archive_store_lookups_total", "Look-ups that reached the archive's store (past its in-memory filter).");
+        Counter feedFamily = f.CreateCounter("switch_feed_outcomes_total", "Final outcomes appended to the institution's outcome feed (its last feed number).", ["institution"]);
+        IReadOnlyList<string> institutions = engine.Logic.Config.Institutions.Select(i => i.Code).ToArray();
+        Counter.Child[] feed = institutions.Select(i => feedFamily.WithLabels(i)).ToArray();
+        Gauge lagFamily = f.CreateGauge("switch_feed_subscriber_lag_max",
+            "The most outcomes an Outcomes subscriber of the institution still had to read when it asked for more, since the previous scrape.", ["institution"]);
+        Gauge.Child[] lag = institutions.Select(i => lagFamily.WithLabels(i)).ToArray();
+        Counter authFamily = f.CreateCounter("switch_auth_failures_total", "Calls refused for a missing or wrong key, by port (institution, admin).", ["port"]);
+        Counter.Child institutionAuth = authFamily.WithLabels("institution"), adminAuth = authFamily.WithLabels("admin");
+        Gauge poolThreads = f.CreateGauge("dotnet_threadpool_threads", "Thread-pool threads that exist now.");
+        Gauge poolQueued = f.CreateGauge("dotnet_threadpool_queued_items", "Work items queued to the thread pool and not yet started.");
+        Counter poolCompleted = f.CreateCounter("dotnet_threadpool_completed_items_total", "Work items the thread pool has completed since the process started.");
+        Counter gcPause = f.CreateCounter("dotnet_gc_pause_seconds_total", "Time the garbage collector paused the process since it started.");
+        DotNetStats.Register(registry); // process CPU, memory, handles, threads, start time; GC collections per generation
+
+        registry.AddBeforeCollectCallback(() =>
+        {
+            long nowUs = clock.NowUs();
+            IReadOnlyList<BankRouting> now = audit.Banks();
+            IReadOnlyList<SuccessRateAlert> alerts = watch?.Alerts() ?? [];
+            for (int b = 0; b < now.Count; b++)
             {
-                foreach (var (label, state) in States)
+                BankRouting bank = now[b];
+                for (int w = 0; w < windows.Length; w++)
                 {
-                    Sample(text, "switch_endpoint_state", Labels(bank, bank.Endpoints[e].Name, null) + $",state=\"{label}\"", bank.Endpoints[e].State == state ? 1 : 0);
+                    WindowFigures all = stats.Window(bank.Index, -1, windows[w], nowUs);
+                    bankRate[b][w].Set((double)all.Requests / windows[w]);
+                    bankSuccess[b][w].Set(all.SuccessRate);
+                    for (int e = 0; e < bank.Endpoints.Length; e++)
+                    {
+                        WindowFigures one = stats.Window(bank.Index, e, windows[w], nowUs);
+                        rate[b][e][w].Set((double)one.Requests / windows[w]);
+                        success[b][e][w].Set(one.SuccessRate);
+                        timeouts[b][e][w].Set(one.TimeoutRate);
+                        p50[b][e][w].Set(one.LatencyPercentileUs(0.50) / 1e6);
+                        p99[b][e][w].Set(one.LatencyPercentileUs(0.99) / 1e6);
+                    }
+                }
+                bankInFlight[b].Set(stats.BankInFlight(bank.Index));
+                alert?[b].Set(alerts.Any(a => a.Active && a.BankIndex == bank.Index) ? 1 : 0);
+                for (int e = 0; e < bank.Endpoints.Length; e++)
+                {
+                    EndpointRouting ep = bank.Endpoints[e];
+                    inFlight[b][e].Set(stats.InFlight(bank.Index, e));
+                    weight[b][e].Set(ep.WeightBps);
+                    reachable[b][e].Set(ep.Reachable ? 1 : 0);
+                    takesTraffic[b][e].Set(ep.TakesTraffic ? 1 : 0);
+                    for (int s = 0; s < States.Length; s++) state[b][e][s].Set(ep.State == States[s].State ? 1 : 0);
+                    for (int s = 0; s < Breakers.Length; s++) breaker[b][e][s].Set(ep.Breaker == Breakers[s].State ? 1 : 0);
+                    var t = stats.Totals(bank.Index, e);
+                    requests[b][e].IncTo(t.Requests);
+                    answers[b][e][0].IncTo(t.Succeeded);
+                    answers[b][e][1].IncTo(t.Failed);
+                    answers[b][e][2].IncTo(t.TimedOut);
+                    if (links[b][e] is { } link)
+                    {
+                        queued[b][e].Set(link.Queued);
+                        dropped[b][e].IncTo(link.Dropped);
+                    }
                 }
             }
-        }
-        Family(text, "switch_endpoint_breaker_state", "gauge", "The endpoint's circuit breaker: 1 for the state it is in.");
-        foreach (BankRouting bank in banks)
-        {
-            for (int e = 0; e < bank.Endpoints.Length; e++)
+            long appliedSeq = engine.AppliedSequence, durableSeq = engine.DurableSequence, publishedSeq = engine.PublishedSequence;
+            applied.IncTo(appliedSeq + 1);
+            auditEntries.IncTo(audit.LastAuditNo);
+            inputSlots.Set(engine.InputCapacity);
+            inputOccupied.Set(Math.Max(0, publishedSeq - appliedSeq));
+            journalBehind.Set(Math.Max(0, publishedSeq - durableSeq));
+            logicBehind.Set(Math.Max(0, durableSeq - appliedSeq));
+            outputSlots.Set(engine.OutputCapacity);
+            outputOccupied.Set(Math.Max(0, engine.OutputPublishedSequence - engine.OutputHandedOutSequence));
+            diskReads.IncTo(engine.ArchiveDiskReads);
+            storeLookups.IncTo(engine.ArchiveStoreLookups);
+            for (int i = 0; i < feed.Length; i++)
             {
-                foreach (var (label, state) in Breakers)
-                {
-                    Sample(text, "switch_endpoint_breaker_state", Labels(bank, bank.Endpoints[e].Name, null) + $",state=\"{label}\"", bank.Endpoints[e].Breaker == state ? 1 : 0);
-                }
+                feed[i].IncTo(sources.Feeds.For(i).LastFeedNo);
+                lag[i].Set(sources.Feeds.For(i).TakeMaxLag());
             }
-        }
-
-        Family(text, "switch_endpoint_requests_total", "counter", "Transactions sent to the endpoint since the process started.");
-        Each(text, banks, "switch_endpoint_requests_total", (b, e) => stats.Totals(b.Index, e).Requests);
-        Family(text, "switch_endpoint_answers_total", "counter", "Transactions answered by outcome since the process started.");
-        foreach (BankRouting bank in banks)
-        {
-            for (int e = 0; e < bank.Endpoints.Length; e++)
-            {
-                var t = stats.Totals(bank.Index, e);
-                string labels = Labels(bank, bank.Endpoints[e].Name, null);
-                Sample(text, "switch_endpoint_answers_total", labels + ",outcome=\"succeeded\"", t.Succeeded);
-                Sample(text, "switch_endpoint_answers_total", labels + ",outcome=\"failed\"", t.Failed);
-                Sample(text, "switch_endpoint_answers_total", labels + ",outcome=\"timed_out\"", t.TimedOut);
-            }
-        }
-
-        if (watch is not null)
-        {
-            Family(text, "switch_bank_success_rate_alert", "gauge", "1 while the bank's success-rate alert is active.");
-            IReadOnlyList<SuccessRateAlert> alerts = watch.Alerts();
-            foreach (BankRouting bank in banks)
-            {
-                Sample(text, "switch_bank_success_rate_alert", Labels(bank, null, null), alerts.Any(a => a.Active && a.BankIndex == bank.Index) ? 1 : 0);
-            }
-        }
-        Family(text, "switch_engine_events_applied_total", "counter", "Input events the business logic has applied since the journal began.");
-        Sample(text, "switch_engine_events_applied_total", "", engine.AppliedSequence + 1);
-        Family(text, "switch_audit_entries_total", "counter", "Entries in the audit log (operator changes, ramp steps, breaker and reachability changes, batch closes).");
-        Sample(text, "switch_audit_entries_total", "", audit.LastAuditNo);
-        return text.ToString();
+            institutionAuth.IncTo(sources.InstitutionAuth.Failures);
+            adminAuth.IncTo(sources.AdminAuth.Failures);
+            poolThreads.Set(ThreadPool.ThreadCount);
+            poolQueued.Set(ThreadPool.PendingWorkItemCount);
+            poolCompleted.IncTo(ThreadPool.CompletedWorkItemCount);
+            gcPause.IncTo(GC.GetTotalPauseDuration().TotalSeconds);
+        });
     }
 
-    private static void Family(StringBuilder text, string name, string type, string help) =>
-        text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n').Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
-
-    private static void WindowGauges(StringBuilder text, IReadOnlyList<BankRouting> banks, Dictionary<(int, int, int), WindowFigures> figures,
-        string name, Func<WindowFigures, int, double> value)
+    /// <summary>The switch's metric factory: no exemplars (text format 0.0.4 never shows them, and looking for a trace
+    /// context would cost every observation a look-up).</summary>
+    public static IMetricFactory Factory(CollectorRegistry registry)
     {
-        foreach (BankRouting bank in banks)
-        {
-            for (int e = 0; e < bank.Endpoints.Length; e++)
-            {
-                foreach (int w in LiveStats.WindowSeconds)
-                {
-                    Sample(text, name, Labels(bank, bank.Endpoints[e].Name, w), value(figures[(bank.Index, e, w)], w));
-                }
-            }
-        }
-    }
-
-    private static void BankGauges(StringBuilder text, IReadOnlyList<BankRouting> banks, Dictionary<(int, int, int), WindowFigures> figures,
-        string name, Func<WindowFigures, int, double> value)
-    {
-        foreach (BankRouting bank in banks)
-        {
-            foreach (int w in LiveStats.WindowSeconds) Sample(text, name, Labels(bank, null, w), value(figures[(bank.Index, -1, w)], w));
-        }
-    }
-
-    private static void Each(StringBuilder text, IReadOnlyList<BankRouting> banks, string name, Func<BankRouting, int, double> value)
-    {
-        foreach (BankRouting bank in banks)
-        {
-            for (int e = 0; e < bank.Endpoints.Length; e++) Sample(text, name, Labels(bank, bank.Endpoints[e].Name, null), value(bank, e));
-        }
-    }
-
-    private static string Labels(BankRouting bank, string? endpoint, int? windowSeconds)
-    {
-        var labels = new StringBuilder();
-        labels.Append("bank=\"").Append(bank.CodeText).Append('"');
-        if (endpoint is not null) labels.Append(",endpoint=\"").Append(Escape(endpoint)).Append('"');
-        if (windowSeconds is { } w) labels.Append(",window=\"").Append(WindowLabel(w)).Append('"');
-        return labels.ToString();
+        IMetricFactory factory = Metrics.WithCustomRegistry(registry);
+        factory.ExemplarBehavior = ExemplarBehavior.NoExemplars();
+        return factory;
     }
 
     public static string WindowLabel(int seconds) => seconds % 60 == 0 ? $"{seconds / 60}m" : $"{seconds}s";
 
-    /// <summary>Label values escape backslash, double quote and line feed (exposition format 0.0.4).</summary>
-    public static string Escape(string value) => value.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("\n", "\\n");
+    public Task WriteAsync(Stream body, CancellationToken cancellation) => _registry.CollectAndExportAsTextAsync(body, cancellation);
 
-    private static void Sample(StringBuilder text, string name, string labels, double value)
+    /// <summary>The whole exposition as text (tests, and callers without a stream).</summary>
+    public async Task<string> WriteAsync()
     {
-        text.Append(name);
-        if (labels.Length > 0) text.Append('{').Append(labels).Append('}');
-        text.Append(' ').Append(value.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+        using var buffer = new MemoryStream();
+        await WriteAsync(buffer, CancellationToken.None);
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
     }
 }

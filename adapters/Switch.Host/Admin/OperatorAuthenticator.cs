@@ -29,6 +29,7 @@ public sealed class OperatorAuthenticator
     public const int MaxKeyBytes = 256;
     private readonly byte[][] _digests;
     private readonly AuthenticatedOperator[] _operators;
+    private long _failures;
 
     public OperatorAuthenticator(IReadOnlyList<OperatorConfig> operators)
     {
@@ -45,14 +46,20 @@ public sealed class OperatorAuthenticator
         }
     }
 
+    /// <summary>Missing or wrong keys since start (a metrics counter).</summary>
+    public long Failures => Interlocked.Read(ref _failures);
+
     /// <summary>The operator whose key this is; UNAUTHENTICATED when missing or wrong.</summary>
     public AuthenticatedOperator Authenticate(string? key)
     {
         if (string.IsNullOrEmpty(key))
         {
+            Interlocked.Increment(ref _failures);
             throw new RpcException(StatusCode.Unauthenticated, $"missing operator key: send it in the '{AdminMethods.OperatorKeyHeader}' header");
         }
         int match = ApiKeyHash.Match(_digests, key, MaxKeyBytes);
-        return match >= 0 ? _operators[match] : throw new RpcException(StatusCode.Unauthenticated, "invalid operator key");
+        if (match >= 0) return _operators[match];
+        Interlocked.Increment(ref _failures);
+        throw new RpcException(StatusCode.Unauthenticated, "invalid operator key");
     }
 }

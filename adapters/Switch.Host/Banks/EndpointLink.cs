@@ -65,6 +65,8 @@ public sealed class EndpointLink : IAsyncDisposable
     /// <summary>Requests not sent because the queue was full or the endpoint down: the engine resolves them by query.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
     public bool IsUp => _reported == EndpointState.Up;
+    /// <summary>Requests waiting in the queue to be written to the endpoint's stream (the output backlog).</summary>
+    public int Queued => _queue.Reader.Count;
 
     /// <summary>From the engine's output thread: never blocks.</summary>
     public void Enqueue(in OutputEvent request)

@@ -26,6 +26,7 @@ public sealed class AuthFailureLimiter
     private readonly int _maxAddresses;
     private readonly Func<long> _nowMs;
     private int _tracked;
+    private long _failures;
 
     /// <param name="nowMs">A monotonic clock in milliseconds; tests pass a fake one.</param>
     public AuthFailureLimiter(int burst, int perMinute, int maxAddresses, Func<long>? nowMs = null)
@@ -45,6 +46,9 @@ public sealed class AuthFailureLimiter
 
     /// <summary>Addresses tracked now (each has failed and has not yet earned back its whole burst).</summary>
     public int Tracked => Volatile.Read(ref _tracked);
+
+    /// <summary>Failures recorded since start (a metrics counter).</summary>
+    public long Failures => Interlocked.Read(ref _failures);
 
     /// <summary>True when some address is tracked: only then is the caller's address worth formatting.</summary>
     public bool AnyTracked => Volatile.Read(ref _tracked) != 0;
@@ -73,6 +77,7 @@ public sealed class AuthFailureLimiter
     public void RecordFailure(string address)
     {
         long now = _nowMs();
+        Interlocked.Increment(ref _failures);
         lock (_gate)
         {
             // Entries full again carry no information: drop them from the old end (each is dropped once).

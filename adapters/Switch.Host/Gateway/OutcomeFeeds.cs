@@ -32,6 +32,7 @@ public sealed class OutcomeFeed : IDisposable
     private readonly object _gate = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _changedObserved;
+    private long _maxLag;
 
     // The writer's state (one thread).
     private FileStream? _segment;
@@ -76,6 +77,22 @@ public sealed class OutcomeFeed : IDisposable
 
     /// <summary>The last feed number found intact on disk at open, before the replay caught the files up.</summary>
     public long FoundAtOpen { get; }
+
+    /// <summary>The most outcomes a subscriber still had to read when it read, since the last call (metrics).</summary>
+    public long TakeMaxLag() => Interlocked.Exchange(ref _maxLag, 0);
+
+    /// <summary>A subscriber at <paramref name="fromFeedNo"/> reads: remember the largest lag seen (any thread).</summary>
+    internal void ObserveLag(long fromFeedNo)
+    {
+        long lag = LastFeedNo - fromFeedNo + 1;
+        long seen = Volatile.Read(ref _maxLag);
+        while (lag > seen)
+        {
+            long was = Interlocked.CompareExchange(ref _maxLag, lag, seen);
+            if (was == seen) return;
+            seen = was;
+        }
+    }
 
     /// <summary>Appends the next outcome (writer thread). During the replay, outcomes the files already hold are skipped.</summary>
     public void Append(in ResultFields outcome)
@@ -134,7 +151,11 @@ public sealed class OutcomeFeed : IDisposable
             _segment = null;
             if (journalLast == 0)
             {
-                DeleteAll(); // a new journal: its outcomes start again at 1
+                // Outcomes on disk come from a journal's transactions: with them and an empty journal, the journal was
+                // lost, and starting a new one would hand out transaction ids (and feed numbers) again from 1.
+                throw new InvalidDataException(
+                    $"outcome feed: {_directory} holds outcomes up to feed number {_keptAtOpen} but the journal has none: the journal was lost " +
+                    "(a power cut on storage that did not keep it?); restore it, the switch will not start a new journal here");
             }
             else
             {
@@ -376,6 +397,7 @@ public sealed class FeedCursor : IDisposable
             return FeedRead.Ok;
         }
         if (Next < _feed.OldestFeedNo) return FeedRead.NoLongerKept;
+        _feed.ObserveLag(Next);
         long first = _feed.SegmentFirst(Next);
         if (_handle is null || _handleFirst != first)
         {

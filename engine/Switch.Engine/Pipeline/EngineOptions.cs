@@ -37,6 +37,9 @@ public sealed record EngineOptions
     /// far it is instead of nothing); null: silent. Runs on the replaying thread: keep it short.</summary>
     public Action<ReplayProgress>? OnReplayProgress { get; init; }
     public int ReplayProgressIntervalMs { get; init; } = 5_000;
+    /// <summary>Told each group commit's duration in Stopwatch ticks and its event count, on the journal thread (a
+    /// metrics histogram; must not block or allocate). Null: not measured.</summary>
+    public ICommitObserver? CommitObserver { get; init; }
     /// <summary>Test hook (null in production): the journaler kills the process at this point of a group commit.</summary>
     public JournalCrashPoint? CrashPoint { get; init; }
 
@@ -62,6 +65,11 @@ public sealed record EngineOptions
 /// <summary>How far the replay at start is: records visited (genesis included), events applied, the journal address
 /// of the last record, and the time since the replay began.</summary>
 public readonly record struct ReplayProgress(long Records, long Events, long Address, long ElapsedMs);
+/// <summary>Sees the journal's group commits (for metrics), on the journal thread.</summary>
+public interface ICommitObserver
+{
+    void Committed(long elapsedTicks, int events);
+}
 
 /// <summary>Microseconds since the Unix epoch. Only publishers read it; the business logic reads event stamps.</summary>
 public interface IClock

@@ -10,13 +10,14 @@ namespace Switch.Engine.Pipeline;
 /// commit). Its sequence advances only after the commit, so everything behind it sees durable events only.
 /// This commit is the one seam where "durable" is defined (later: also acknowledged by a standby).
 /// </summary>
-internal sealed class JournalHandler(EventJournal journal, JournalCrashPoint? crashPoint = null) : IEventHandler<InputEvent>
+internal sealed class JournalHandler(EventJournal journal, JournalCrashPoint? crashPoint = null, ICommitObserver? observer = null) : IEventHandler<InputEvent>
 {
     private readonly byte[] _scratch = new byte[EventCodec.MaxEncodedBytes];
     // For the crash-point test hook only: records appended by this run, and the current batch's journal addresses.
     private long _appended;
     private long _batchFirstAddress = -1;
     private long _lastAddress = -1;
+    private long _batchAppendedBefore;
 
     public long Commits { get; private set; }
 
@@ -30,8 +31,11 @@ internal sealed class JournalHandler(EventJournal journal, JournalCrashPoint? cr
         {
             bool crash = crashPoint is not null && _appended >= crashPoint.Record;
             if (crash && crashPoint!.Moment == JournalCrashMoment.BeforeCommit) CrashNow();
+            long started = observer is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
             journal.Commit();
             Commits++;
+            observer?.Committed(System.Diagnostics.Stopwatch.GetTimestamp() - started, (int)(_appended - _batchAppendedBefore));
+            _batchAppendedBefore = _appended;
             if (crash && crashPoint!.Moment == JournalCrashMoment.AfterCommit) CrashNow();
             _batchFirstAddress = -1;
         }

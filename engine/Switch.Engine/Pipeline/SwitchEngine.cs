@@ -48,7 +48,7 @@ public sealed class SwitchEngine : IDisposable
         _output = RingBuffer<OutputEvent>.CreateSingleProducer(options.OutputRingSize, Wait());
 
         _journaler = new BatchEventProcessor<InputEvent, JournalHandler>(
-            _input, _input.NewBarrier(), new JournalHandler(journal, options.CrashPoint), options.MaxBatchSize);
+            _input, _input.NewBarrier(), new JournalHandler(journal, options.CrashPoint, options.CommitObserver), options.MaxBatchSize);
         // The logic sleeps on its own strategy, woken by the journaler's commits, not by every producer's publish.
         _logicProcessor = new BatchEventProcessor<InputEvent, LogicHandler>(
             _input, _input.NewBarrier(Wait(), _journaler.Sequence), new LogicHandler(logic), options.MaxBatchSize);
@@ -135,6 +135,14 @@ public sealed class SwitchEngine : IDisposable
     /// <summary>The highest input sequence applied by the business logic.</summary>
     public long AppliedSequence => _logicProcessor.Sequence.Value;
     public long PublishedSequence => _input.Cursor;
+    public int OutputCapacity => _output.BufferSize;
+    /// <summary>Outputs the logic has published; those not yet handed out are <see cref="OutputHandedOutSequence"/> behind.</summary>
+    public long OutputPublishedSequence => _output.Cursor;
+    public long OutputHandedOutSequence => _outputProcessor.Sequence.Value;
+    /// <summary>Archive look-ups of transactions that left memory, which read the disk (0 without a disk archive).</summary>
+    public long ArchiveDiskReads => (_archive as FasterTransactionArchive)?.DiskReads ?? 0;
+    /// <summary>Look-ups that reached the archive's store (past its in-memory filter).</summary>
+    public long ArchiveStoreLookups => (_archive as FasterTransactionArchive)?.StoreLookups ?? 0;
     /// <summary>What stopped the engine, if anything did. A stopped engine accepts nothing more.</summary>
     public Exception? Fault => _journaler.Fault ?? _logicProcessor.Fault ?? _outputProcessor.Fault
         ?? (_input.IsHalted ? _input.HaltReason : null) ?? (_output.IsHalted ? _output.HaltReason : null);

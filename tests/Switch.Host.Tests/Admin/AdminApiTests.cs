@@ -153,6 +153,11 @@ public sealed class AdminApiTests
         Assert.Equal(["RAMP_STARTED", "RAMP_STEP", "RAMP_STEP", "RAMP_STEP", "RAMP_DONE"], entries.Select(e => e.Kind));
         Assert.Equal([8500, 7500, 6500, 5500], entries.Skip(1).Select(e => e.WeightsBps[0])); // equal steps
         Assert.All(entries, e => Assert.Equal("ramp DC2 up to 45%", e.Reason));
+        // The start says where the ramp goes, not only where it starts from; so does each step.
+        Assert.Equal([9500, 500], entries[0].WeightsBps);
+        Assert.Equal([5500, 4500], entries[0].TargetWeightsBps);
+        Assert.All(entries.Skip(1).SkipLast(1), e => Assert.Equal([5500, 4500], e.TargetWeightsBps));
+        Assert.Empty(entries[^1].TargetWeightsBps);
     }
 
     [Fact]
@@ -315,31 +320,9 @@ public sealed class AdminApiTests
         using var admin = new AdminClient(sw);
         await admin.PayManyAsync("METRICS", 50);
 
-        using HttpResponseMessage response = await admin.Http.GetAsync("/metrics");
-        Assert.Equal(200, (int)response.StatusCode);
-        Assert.Equal("text/plain; version=0.0.4; charset=utf-8", response.Content.Headers.ContentType?.ToString());
-        string text = await response.Content.ReadAsStringAsync();
-        Assert.EndsWith("\n", text);
-
-        var sample = new Regex("""^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")(,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$""");
-        var typed = new Dictionary<string, string>();
-        var samples = new List<(string Name, string Line, double Value)>();
-        foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-        {
-            if (line.StartsWith("# HELP ", StringComparison.Ordinal)) continue;
-            if (line.StartsWith("# TYPE ", StringComparison.Ordinal))
-            {
-                string[] parts = line.Split(' ');
-                Assert.Equal(4, parts.Length);
-                Assert.Contains(parts[3], new[] { "gauge", "counter" });
-                Assert.True(typed.TryAdd(parts[2], parts[3]), $"TYPE given twice for {parts[2]}");
-                continue;
-            }
-            Match m = sample.Match(line);
-            Assert.True(m.Success, $"not a Prometheus sample line: '{line}'");
-            Assert.True(typed.ContainsKey(m.Groups[1].Value), $"sample before its TYPE line: '{line}'");
-            samples.Add((m.Groups[1].Value, line, double.Parse(m.Groups[5].Value, System.Globalization.CultureInfo.InvariantCulture)));
-        }
+        PrometheusText scrape = await PrometheusText.ScrapeAsync(admin.Http);
+        Dictionary<string, string> typed = scrape.Types;
+        var samples = scrape.Values.Select(kv => (Name: kv.Key.Split('{')[0], Line: kv.Key, kv.Value)).ToList();
         foreach (string endpoint in new[] { "ICBC-DC1", "ICBC-DC2", "ABC-DC1", "ABC-DC2", "CCB-DC1", "CCB-DC2", "CMB-DC1", "CMB-DC2" })
         {
             Assert.Contains(samples, s => s.Name == "switch_endpoint_weight_bps" && s.Line.Contains($"endpoint=\"{endpoint}\""));

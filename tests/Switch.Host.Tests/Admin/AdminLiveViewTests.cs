@@ -87,4 +87,43 @@ public sealed class AdminLiveViewTests
         using var anonymous = admin.Grpc.ServerStreaming(AdminMethods.WatchStats, new StatsRequest(), As(null));
         Assert.Equal(StatusCode.Unauthenticated, (await Assert.ThrowsAsync<RpcException>(async () => await anonymous.ResponseStream.ReadAsync())).StatusCode);
     }
+
+    [Fact]
+    public async Task GetHistory_gives_each_second_of_the_last_15_minutes_per_bank_and_endpoint_over_both_APIs()
+    {
+        await using RunningSwitch sw = await AdminClient.StartAsync();
+        using var admin = new AdminClient(sw);
+        await admin.PayManyAsync("HIST", 40, bank: "308");
+        // The payments' seconds are complete once the clock has moved past them.
+        await Task.Delay(1_100);
+
+        HistoryReply all = await admin.CallAsync(AdminMethods.GetHistory, new HistoryRequest(), ViewerKey);
+        Assert.Equal(900, all.Seconds);
+        long nowSecond = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        Assert.InRange(all.FromUnixSecond + all.Seconds, nowSecond - 30, nowSecond); // ends with the last complete second (a slow machine may take a while to answer)
+        BankHistory cmb = all.Banks.Single(b => b.Bank == "308");
+        Assert.Equal(900, cmb.Total.Requests.Count);
+        Assert.Equal(40, cmb.Total.Requests.Sum());
+        Assert.Equal(40, cmb.Total.Succeeded.Sum());
+        Assert.Equal(0, cmb.Total.Failed.Sum() + cmb.Total.TimedOut.Sum());
+        Assert.Equal(["CMB-DC1", "CMB-DC2"], cmb.Endpoints.Select(e => e.Endpoint));
+        for (int i = 0; i < 900; i++) Assert.Equal(cmb.Total.Requests[i], cmb.Endpoints.Sum(e => e.Requests[i]));
+        // Every second that answered has a p99; the others none.
+        for (int i = 0; i < 900; i++) Assert.Equal(cmb.Total.Succeeded[i] > 0, cmb.Total.P99LatencyUs[i] > 0);
+        Assert.All(all.Banks.Where(b => b.Bank != "308"), b => Assert.Equal(0, b.Total.Requests.Sum()));
+
+        // The JSON API (what the dashboard reads): one bank, the last seconds only.
+        (int status, string body, _) = await admin.PostJsonAsync("GetHistory", "{\"bank\":\"308\",\"seconds\":30}", ViewerKey);
+        Assert.Equal(200, status);
+        HistoryReply recent = Google.Protobuf.JsonParser.Default.Parse<HistoryReply>(body);
+        Assert.Equal(30, recent.Seconds);
+        Assert.Equal("308", Assert.Single(recent.Banks).Bank);
+        Assert.Equal(30, recent.Banks[0].Total.Requests.Count);
+
+        (status, body, _) = await admin.PostJsonAsync("GetHistory", "{\"seconds\":901}", ViewerKey);
+        Assert.Equal(400, status);
+        Assert.Contains("seconds: 1 to 900", body);
+        (status, _, _) = await admin.PostJsonAsync("GetHistory", "{}", null);
+        Assert.Equal(401, status);
+    }
 }

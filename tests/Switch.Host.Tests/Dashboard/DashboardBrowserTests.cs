@@ -25,14 +25,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
     [Fact]
     public async Task Moving_a_slider_and_confirming_changes_the_switchs_routing()
     {
-        string? executable = HeadlessChromium.Find();
-        if (executable is null)
-        {
-            // In CI a missing browser is a broken machine, never a pass.
-            Assert.True(string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CI")), "chromium is not installed (apt-get install chromium); CI must run the browser test");
-            output.WriteLine("SKIPPED: chromium is not on PATH (apt-get install chromium); the browser test did not run.");
-            return;
-        }
+        if (Chromium() is not { } executable) return;
 
         await using RunningSwitch sw = await StartSwitchAsync();
         await using HeadlessChromium browser = await HeadlessChromium.LaunchAsync(executable, 1400, 1200);
@@ -119,6 +112,58 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         await File.WriteAllBytesAsync(shot, await browser.ScreenshotPngAsync());
         output.WriteLine("screenshot: " + shot);
         Assert.Empty(browser.PageErrors);
+    }
+
+    [Fact]
+    public async Task A_page_opened_after_traffic_shows_the_switchs_history_at_once()
+    {
+        if (Chromium() is not { } executable) return;
+
+        // Traffic first, with no page open: only the switch can remember it.
+        await using RunningSwitch sw = await StartSwitchAsync();
+        const int payments = 120;
+        await PayManyAsync(sw, "HISTORY-", payments);
+        await Task.Delay(1_100); // the payments' seconds are complete
+
+        await using HeadlessChromium browser = await HeadlessChromium.LaunchAsync(executable, 1400, 1200);
+        await browser.NavigateAsync(new Uri(sw.Host.AdminAddress, "/").ToString());
+        await browser.WaitForAsync("document.readyState === 'complete' && !!document.getElementById('operator-key')", "the log-in form");
+        await LogInAsync(browser, ViewerKey);
+        string throughput = $"{Card}.querySelector('canvas[data-chart=\"throughput\"]')";
+        string success = $"{Card}.querySelector('canvas[data-chart=\"success\"]')";
+        string p99 = $"{Card}.querySelector('canvas[data-chart=\"p99\"]')";
+        await browser.WaitForAsync($"!!{Card} && !!{throughput} && Array.isArray({throughput}.points) && {throughput}.points.length > 0", "the throughput chart drawn");
+
+        // The first drawing already spans the switch's 15 minutes, one point a second (a page sampling for itself
+        // would have a handful), and the points carry the traffic sent before the page opened.
+        int points = (await browser.EvaluateAsync($"{throughput}.points.length")).GetInt32();
+        output.WriteLine($"throughput points on first draw: {points}");
+        Assert.InRange(points, 850, 960);
+        Assert.Equal(payments, (await browser.EvaluateAsync($"{throughput}.points.reduce((sum, p) => sum + p[1], 0)")).GetInt32());
+        long spanMs = (await browser.EvaluateAsync($"(() => {{ const p = {throughput}.points; return p[p.length - 1][0] - p[0][0]; }})()")).GetInt64();
+        Assert.InRange(spanMs, 14 * 60_000, 15 * 60_000);
+        Assert.True((await browser.EvaluateAsync($"{success}.points.length > 0 && {success}.points.every(p => p[1] === 100)")).GetBoolean());
+        // A thin line per endpoint, named in the legend: together they carry the bank's traffic.
+        Assert.Equal($"{Dc1},{Dc2}", await browser.EvaluateStringAsync($"{throughput}.lines.map(l => l.name).join(',')"));
+        Assert.Equal(payments, (await browser.EvaluateAsync($"{throughput}.lines.reduce((sum, l) => sum + l.points.reduce((s, p) => s + p[1], 0), 0)")).GetInt32());
+        Assert.True((await browser.EvaluateAsync($"{throughput}.lines[0].points.length >= 850")).GetBoolean());
+        Assert.Contains(Dc2, await browser.EvaluateStringAsync(Role("chart-legend") + ".textContent"));
+        Assert.True((await browser.EvaluateAsync($"{p99}.points.length > 0 && {p99}.points.every(p => p[1] > 0)")).GetBoolean());
+
+        // Then it goes on live: new traffic shows up without a reload.
+        await PayManyAsync(sw, "LIVE-", 30);
+        await browser.WaitForAsync($"{throughput}.points.reduce((sum, p) => sum + p[1], 0) === {payments + 30}", "the new payments in the chart");
+        Assert.Empty(browser.PageErrors);
+    }
+
+    /// <summary>The browser, or null (the test then says it did not run and passes, except in CI: a broken machine, never a pass).</summary>
+    private string? Chromium()
+    {
+        string? executable = HeadlessChromium.Find();
+        if (executable is not null) return executable;
+        Assert.True(string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CI")), "chromium is not installed (apt-get install chromium); CI must run the browser test");
+        output.WriteLine("SKIPPED: chromium is not on PATH (apt-get install chromium); the browser test did not run.");
+        return null;
     }
 
     private const string Card = $"document.querySelector('[data-bank=\"{Bank}\"][data-role=\"bank-card\"]')";

@@ -64,7 +64,7 @@ public sealed class OutcomeFeedTests : WithDataDirectory
     }
 
     [Fact]
-    public async Task Feed_files_of_another_journal_are_refused_at_start_and_without_a_journal_they_start_again()
+    public async Task Feed_files_of_another_journal_or_of_a_lost_one_are_refused_at_start()
     {
         string other = Data + "-other";
         try
@@ -83,9 +83,18 @@ public sealed class OutcomeFeedTests : WithDataDirectory
             InvalidDataException refused = await Assert.ThrowsAsync<InvalidDataException>(() => RunningSwitch.StartAsync(TestConfig(Data), Data));
             Assert.Contains($"the files in {Path.Combine(Data, "feeds", "0000")} disagree with the journal at feed number 5", refused.Message);
 
-            // A new journal beside old feeds: they are dropped and the feed starts again at 1.
+            // The journal lost beside its feeds (and its clearing records): refused, never a new journal that would hand
+            // out transaction ids and feed numbers again from 1.
+            Directory.Delete(Path.Combine(Data, "feeds"), recursive: true);
+            CopyDirectory(Path.Combine(other, "feeds"), Path.Combine(Data, "feeds"));
             Directory.Delete(Path.Combine(Data, "journal"), recursive: true);
             Directory.Delete(Path.Combine(Data, "archive"), recursive: true);
+            Directory.Delete(Path.Combine(Data, "clearing"), recursive: true);
+            refused = await Assert.ThrowsAsync<InvalidDataException>(() => RunningSwitch.StartAsync(TestConfig(Data), Data));
+            Assert.Contains($"outcome feed: {Path.Combine(Data, "feeds", "0000")} holds outcomes up to feed number 5 but the journal has none", refused.Message);
+
+            // An operator who means to start afresh deletes the feeds too: the feed starts again at 1.
+            Directory.Delete(Path.Combine(Data, "feeds"), recursive: true);
             await using RunningSwitch fresh = await RunningSwitch.StartAsync(TestConfig(Data), Data);
             Assert.Equal(0, fresh.Host.Feeds.For(0).LastFeedNo);
             Assert.Equal(1, (await fresh.PayAsync(Payment("FRESH", 100))).FeedNo);

@@ -207,6 +207,8 @@ public sealed class SwitchCtlTests(OperatorSwitchFixture fixture) : IClassFixtur
             (text, cts) => { if (text.Contains("RAMP_DONE")) cts.Cancel(); });
         Assert.True(follow.ExitCode == 0, follow.ToString());
         Assert.Contains("RAMP_STARTED", follow.Out);
+        // The start shows where the ramp goes, not only where it starts from.
+        Assert.Matches(@"RAMP_STARTED.*CMB-DC1=\d+ CMB-DC2=\d+ -> CMB-DC1=5000 CMB-DC2=5000", follow.Out);
         Assert.Contains("RAMP_DONE", follow.Out);
         Assert.Equal(new[] { 5_000, 5_000 }, Weights(await BankAsync(Sw, "308")));
     }

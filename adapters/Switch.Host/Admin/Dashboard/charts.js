@@ -25,15 +25,19 @@ const Charts = (() => {
     return value.toFixed(1);
   }
 
-  // points: [[timeMs, value], ...] oldest first; options: { spanMs, nowMs, color, min, max (optional fixed scale) }.
+  // points: [[timeMs, value], ...] oldest first; options: { spanMs, nowMs, color, min, max (optional fixed scale),
+  // lines (optional): [{ name, points, color }] drawn thin under the main series, e.g. one per endpoint }.
   function draw(canvas, points, options) {
     const { ctx, width, height } = context(canvas);
     ctx.clearRect(0, 0, width, height);
     const plotW = width - PAD_LEFT - PAD_RIGHT, plotH = height - PAD_TOP - PAD_BOTTOM;
     const t0 = options.nowMs - options.spanMs;
     const visible = points.filter(p => p[0] >= t0);
+    canvas.points = visible; // what is drawn, for a test or a curious operator's console
+    const lines = (options.lines || []).map(l => ({ name: l.name, color: l.color, points: l.points.filter(p => p[0] >= t0) }));
+    canvas.lines = lines;
     let min = options.min ?? 0;
-    let max = options.max ?? Math.max(1, ...visible.map(p => p[1]));
+    let max = options.max ?? Math.max(1, ...visible.map(p => p[1]), ...lines.flatMap(l => l.points.map(p => p[1])));
     if (options.max === undefined) max *= 1.1; // headroom so the line never sits on the frame
     if (max <= min) max = min + 1;
 
@@ -64,11 +68,15 @@ const Charts = (() => {
     }
     const x = t => PAD_LEFT + plotW * (t - t0) / options.spanMs;
     const y = v => PAD_TOP + plotH - plotH * (Math.min(Math.max(v, min), max) - min) / (max - min);
-    ctx.strokeStyle = options.color;
-    ctx.lineWidth = 1.5;
-    ctx.beginPath();
-    visible.forEach((p, i) => (i === 0 ? ctx.moveTo(x(p[0]), y(p[1])) : ctx.lineTo(x(p[0]), y(p[1]))));
-    ctx.stroke();
+    const stroke = (series, color, width) => {
+      ctx.strokeStyle = color;
+      ctx.lineWidth = width;
+      ctx.beginPath();
+      series.forEach((p, i) => (i === 0 ? ctx.moveTo(x(p[0]), y(p[1])) : ctx.lineTo(x(p[0]), y(p[1]))));
+      ctx.stroke();
+    };
+    for (const line of lines) stroke(line.points, line.color, 1);
+    stroke(visible, options.color, 1.5);
     const last = visible[visible.length - 1];
     ctx.fillStyle = options.color;
     ctx.beginPath();

@@ -7,11 +7,12 @@
   const TOTAL_BPS = 10000;
   const STEP_BPS = 100;              // the sliders' step
   const BANKS_POLL_MS = 2000;
-  const STATS_POLL_MS = 1000;
+  const HISTORY_POLL_MS = 1000;
+  const HISTORY_RECENT_SECONDS = 10;        // each poll re-reads the last seconds: late answers still land in them
   const ALERTS_POLL_MS = 5000;
   const AUDIT_POLL_MS = 2000;
-  const HISTORY_SPAN_MS = 10 * 60 * 1000;   // the charts show the last 10 minutes
-  const HISTORY_MAX_POINTS = 900;           // one per second with room for jitter; a hard bound on memory
+  const HISTORY_SPAN_MS = 15 * 60 * 1000;   // the charts show the last 15 minutes (what the switch keeps)
+  const HISTORY_MAX_POINTS = 960;           // one per second with room for jitter; a hard bound on memory
   const AUDIT_MAX_ROWS = 200;
   const AUDIT_PAGE = 1000;                  // the API's maximum page
   const AUDIT_MAX_PAGES = 100;              // a bound on the catch-up at log in
@@ -28,7 +29,9 @@
   let generation = 0;                       // bumps on log in/out: stale pollers stop
   let lastAuditNo = 0;
   const cards = new Map();                  // bank code -> card state
-  const history = new Map();                // bank code -> { throughput, success, p99 } arrays of [timeMs, value]
+  const history = new Map();                // bank code -> { total, endpoints: name -> series }; series = { throughput, success, p99 } arrays of [timeMs, value]
+  const ENDPOINT_COLORS = ["#8250df", "#bf3989", "#1b7c83", "#9a6700", "#6e7781", "#cf222e"];
+  let historyLoaded = false;                // the first read after log in takes the whole 15 minutes
 
   // ---- the API
 
@@ -87,7 +90,8 @@
     lastAuditNo = 0;
     $("audit").textContent = "";
     poll(mine, refreshBanks, BANKS_POLL_MS);
-    poll(mine, refreshStats, STATS_POLL_MS);
+    historyLoaded = false;
+    poll(mine, refreshHistory, HISTORY_POLL_MS);
     poll(mine, refreshAlerts, ALERTS_POLL_MS);
     poll(mine, refreshAudit, AUDIT_POLL_MS);
   }
@@ -136,7 +140,10 @@
     const reply = await api("ListBanks", {});
     for (const view of reply.banks || []) {
       let card = cards.get(view.bank);
-      if (!card) card = createCard(view.bank);
+      if (!card) {
+        card = createCard(view.bank);
+        drawCharts(view.bank); // history read before the card existed shows at once
+      }
       renderCard(card, view);
     }
   }
@@ -356,31 +363,76 @@
 
   // ---- live figures and charts
 
-  async function refreshStats() {
-    const reply = await api("GetStats", {});
-    const at = num(reply.atUnixMs) || Date.now();
+  // The switch keeps a second-by-second ring of the last 15 minutes: the first read after log in draws all of it at
+  // once (an operator opening the page mid-incident sees what led there); later reads take only the latest seconds.
+  async function refreshHistory() {
+    const reply = await api("GetHistory", historyLoaded ? { seconds: HISTORY_RECENT_SECONDS } : {});
+    historyLoaded = true;
+    const fromMs = num(reply.fromUnixSecond) * 1000;
+    const seconds = num(reply.seconds);
     for (const bank of reply.banks || []) {
-      const w = (bank.windows || []).find(x => num(x.windowSeconds) === 10);
-      if (!w) continue;
       let h = history.get(bank.bank);
-      if (!h) history.set(bank.bank, h = { throughput: [], success: [], p99: [] });
-      push(h.throughput, [at, num(w.requestsPerSecond)]);
-      if (answered(w) > 0) push(h.success, [at, num(w.successRate) * 100]);
-      if (num(w.p99LatencyUs) > 0) push(h.p99, [at, num(w.p99LatencyUs) / 1000]);
-      const card = cards.get(bank.bank);
-      if (!card) continue;
-      const chart = name => card.el.querySelector(`canvas[data-chart="${name}"]`);
-      Charts.draw(chart("throughput"), h.throughput, { spanMs: HISTORY_SPAN_MS, nowMs: at, color: "#1f6feb" });
-      Charts.draw(chart("success"), h.success, { spanMs: HISTORY_SPAN_MS, nowMs: at, color: "#1a7f37", min: 0, max: 100 });
-      Charts.draw(chart("p99"), h.p99, { spanMs: HISTORY_SPAN_MS, nowMs: at, color: "#b35900" });
+      if (!h) history.set(bank.bank, h = { total: emptySeries(), endpoints: new Map() });
+      mergeSeries(h.total, bank.total || {}, fromMs, seconds);
+      for (const ep of bank.endpoints || []) {
+        if (!h.endpoints.has(ep.endpoint)) h.endpoints.set(ep.endpoint, emptySeries());
+        mergeSeries(h.endpoints.get(ep.endpoint), ep, fromMs, seconds);
+      }
+      drawCharts(bank.bank);
     }
   }
 
-  function push(series, point) {
-    if (series.length && series[series.length - 1][0] >= point[0]) return; // same sample twice
-    series.push(point);
-    const oldest = point[0] - HISTORY_SPAN_MS;
-    while (series.length > HISTORY_MAX_POINTS || (series.length && series[0][0] < oldest)) series.shift();
+  const emptySeries = () => ({ throughput: [], success: [], p99: [] });
+
+  // One SecondSeries of the reply into a series: requests per second, success % and p99 ms where anything was answered.
+  function mergeSeries(series, t, fromMs, seconds) {
+    const at = i => fromMs + i * 1000;
+    const fresh = emptySeries();
+    for (let i = 0; i < seconds; i++) {
+      const requests = num((t.requests || [])[i]), succeeded = num((t.succeeded || [])[i]);
+      const answeredNow = succeeded + num((t.failed || [])[i]) + num((t.timedOut || [])[i]);
+      const p99Us = num((t.p99LatencyUs || [])[i]);
+      fresh.throughput.push([at(i), requests]);
+      if (answeredNow > 0) fresh.success.push([at(i), succeeded * 100 / answeredNow]);
+      if (p99Us > 0) fresh.p99.push([at(i), p99Us / 1000]);
+    }
+    for (const name of Object.keys(fresh)) series[name] = merge(series[name], fresh[name], fromMs, fromMs + seconds * 1000);
+  }
+
+  // The bank's line, and a thin line per endpoint (its colour in the legend under the charts).
+  function drawCharts(code) {
+    const h = history.get(code), card = cards.get(code);
+    if (!h || !card) return;
+    const nowMs = Date.now();
+    const names = [...h.endpoints.keys()];
+    const color = i => ENDPOINT_COLORS[i % ENDPOINT_COLORS.length];
+    const lines = kind => names.map((name, i) => ({ name, color: color(i), points: h.endpoints.get(name)[kind] }));
+    const chart = name => card.el.querySelector(`canvas[data-chart="${name}"]`);
+    Charts.draw(chart("throughput"), h.total.throughput, { spanMs: HISTORY_SPAN_MS, nowMs, color: "#1f6feb", lines: lines("throughput") });
+    Charts.draw(chart("success"), h.total.success, { spanMs: HISTORY_SPAN_MS, nowMs, color: "#1a7f37", min: 0, max: 100, lines: lines("success") });
+    Charts.draw(chart("p99"), h.total.p99, { spanMs: HISTORY_SPAN_MS, nowMs, color: "#b35900", lines: lines("p99") });
+    const legend = role(card.el, "chart-legend");
+    if (legend.dataset.names !== names.join("\n")) {
+      legend.dataset.names = names.join("\n");
+      legend.textContent = "";
+      const item = (text, colour) => {
+        const span = document.createElement("span");
+        span.textContent = text;
+        span.style.borderTopColor = colour;
+        legend.appendChild(span);
+      };
+      item("bank " + code + " (thick)", "#57606a");
+      names.forEach((name, i) => item(name, color(i)));
+    }
+  }
+
+  // The seconds just read replace what the series had for them (a second's late answers change it); older points stay.
+  function merge(series, fresh, fromMs, toMs) {
+    const kept = series.filter(p => p[0] < fromMs || p[0] >= toMs);
+    const all = kept.concat(fresh).sort((a, b) => a[0] - b[0]);
+    const oldest = (all.length ? all[all.length - 1][0] : 0) - HISTORY_SPAN_MS;
+    const recent = all.filter(p => p[0] >= oldest);
+    return recent.slice(Math.max(0, recent.length - HISTORY_MAX_POINTS));
   }
 
   // ---- alerts
@@ -434,6 +486,7 @@
     else if ((e.kind || "").startsWith("BREAKER")) detail = "breaker " + (BREAKER_NAMES[e.breaker] || "?");
     else if (e.kind === "BATCH_CLOSED") detail = "batch " + num(e.batchId);
     if ((e.weightsBps || []).length) detail = e.weightsBps.map((w, i) => `${names[i] || "#" + i} ${bpsPct(w)}`).join(", ");
+    if ((e.targetWeightsBps || []).length) detail += " → " + e.targetWeightsBps.map((w, i) => `${names[i] || "#" + i} ${bpsPct(w)}`).join(", ");
     const at = new Date(num(e.atUnixUs) / 1000).toISOString().replace("T", " ").substring(0, 23);
     for (const text of [String(num(e.auditNo)), at, e.operatorId || "", e.kind || "", e.bank || "", e.endpoint || "", detail, e.reason || ""]) {
       const td = document.createElement("td");
