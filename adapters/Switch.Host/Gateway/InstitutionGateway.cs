@@ -62,7 +62,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
             OutputEvent answer = await target.Task.WaitAsync(context.CancellationToken);
             if (answer.Reject != RejectCode.None)
             {
-                throw new RpcException(ResultMapping.StatusOf(answer.Reject), ResultMapping.RejectMessage(answer.Reject, answer.RejectField));
+                throw new RpcException(ResultMapping.StatusOf(answer.Reject), ResultMapping.RejectMessage(answer.Reject, answer.RejectField, answer.Reason));
             }
             return ResultMapping.ToResult(answer);
         }

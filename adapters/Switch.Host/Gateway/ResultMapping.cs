@@ -55,6 +55,7 @@ public static class ResultMapping
         RejectCode.DailyLimitExceeded => "would take the payer account past its daily limit at this bank",
         RejectCode.TransactionTableFull => "switch is at its transaction limit; retry with back-off",
         RejectCode.AccountTableFull => "switch is at its tracked-account limit; retry with back-off",
+        RejectCode.BankUnresolvedLimit => "has as many transactions awaiting an outcome as rules.maxUnresolvedPerBank allows; retry with back-off",
         _ => code.ToString(),
     };
 
@@ -71,10 +72,12 @@ public static class ResultMapping
     };
 
     /// <summary>"DAILY_LIMIT_EXCEEDED: amount_fen would take the payer account past ..."</summary>
-    public static string RejectMessage(RejectCode code, RequestField field)
+    /// <param name="detail">What the engine added (BANK_UNRESOLVED_LIMIT: the bank and its bound), or empty.</param>
+    public static string RejectMessage(RejectCode code, RequestField field, in Text32 detail = default)
     {
         string name = FieldName(field);
-        return name.Length == 0 ? $"{RejectName(code)}: {Describe(code)}" : $"{RejectName(code)}: {name} {Describe(code)}";
+        string message = name.Length == 0 ? $"{RejectName(code)}: {Describe(code)}" : $"{RejectName(code)}: {name} {Describe(code)}";
+        return detail.IsEmpty ? message : $"{message} ({detail})";
     }
 
     public static TransferResult ToResult(in OutputEvent o) => ToResult(ResultFields.From(o));
@@ -99,6 +102,7 @@ public static class ResultMapping
             result.Status = WireStatus.Rejected;
             result.RejectCode = RejectName(o.Reject);
             result.RejectField = FieldName(o.RejectField);
+            result.BankReason = o.Reason.ToString(); // BANK_UNRESOLVED_LIMIT: which bank, what bound
             return result;
         }
         result.Status = o.Status switch

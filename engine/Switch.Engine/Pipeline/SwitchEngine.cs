@@ -244,11 +244,9 @@ public sealed class SwitchEngine : IDisposable
 
     private static long CountUnresolved(SwitchLogic logic)
     {
+        logic.StateHash(); // recounts each bank's unresolved transactions against its count (throws if they differ)
         long count = 0;
-        for (long id = logic.Transactions.OldestRetainedId; id <= logic.Transactions.LastId; id++)
-        {
-            if (!logic.Transactions.ById(id).IsFinal) count++;
-        }
+        foreach (Bank bank in logic.Banks) count += bank.Unresolved;
         return count;
     }
 
