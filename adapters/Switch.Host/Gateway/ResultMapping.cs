@@ -55,6 +55,7 @@ public static class ResultMapping
         RejectCode.DailyLimitExceeded => "would take the payer account past its daily limit at this bank",
         RejectCode.TransactionTableFull => "switch is at its transaction limit; retry with back-off",
         RejectCode.AccountTableFull => "switch is at its tracked-account limit; retry with back-off",
+        RejectCode.DeadlinePassed => "the request's deadline passed before the switch journaled it: it was not executed and the order number is free",
         RejectCode.BankUnresolvedLimit => "has as many transactions awaiting an outcome as rules.maxUnresolvedPerBank allows; retry with back-off",
         _ => code.ToString(),
     };
@@ -68,6 +69,7 @@ public static class ResultMapping
         RejectCategory.PermissionDenied => StatusCode.PermissionDenied,
         RejectCategory.ResourceExhausted => StatusCode.ResourceExhausted,
         RejectCategory.Unavailable => StatusCode.Unavailable,
+        RejectCategory.DeadlineExceeded => StatusCode.DeadlineExceeded,
         _ => StatusCode.Internal,
     };
 
@@ -121,9 +123,13 @@ public static class ResultMapping
     }
 
     /// <summary>Fills an input slot from a wire request, for the institution the caller authenticated as.</summary>
-    public static void Fill(ref InputEvent e, TransferRequest request, RequestType type, byte[] institutionCode, long correlationId)
+    /// <param name="clientDeadlineUtc">The call's deadline (DateTime.MaxValue = none): the engine refuses the request if it
+    /// passed before the request was journaled.</param>
+    public static void Fill(ref InputEvent e, TransferRequest request, RequestType type, byte[] institutionCode, long correlationId,
+        DateTime clientDeadlineUtc)
     {
         e.Kind = EventKind.InstitutionRequest;
+        e.ClientDeadlineUs = clientDeadlineUtc == DateTime.MaxValue ? 0 : (clientDeadlineUtc - DateTime.UnixEpoch).Ticks / TimeSpan.TicksPerMicrosecond;
         e.RequestType = type;
         e.CorrelationId = correlationId;
         e.AmountFen = request.AmountFen;

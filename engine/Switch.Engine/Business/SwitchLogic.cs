@@ -178,6 +178,13 @@ public sealed partial class SwitchLogic
         {
             return;
         }
+        if (e.ClientDeadlineUs != 0 && e.JournaledUs >= e.ClientDeadlineUs)
+        {
+            // The client stopped waiting before the request was durable: it has been told DEADLINE_EXCEEDED, so the
+            // request must not execute. Both stamps are in the journaled record: replay decides the same.
+            Reject(ref e, RejectCode.DeadlinePassed, RequestField.None);
+            return;
+        }
         switch (e.RequestType)
         {
             case RequestType.AgreementPayment:

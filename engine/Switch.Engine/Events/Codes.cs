@@ -104,6 +104,8 @@ public enum RejectCode : byte
     AccountTableFull = 24,
     /// <summary>The bank has rules.maxUnresolvedPerBank transactions not final: its new work waits, no one else's.</summary>
     BankUnresolvedLimit = 25,
+    /// <summary>The client's deadline passed before the request was journaled: refused, never executed, nothing kept.</summary>
+    DeadlinePassed = 26,
 }
 
 /// <summary>Which request field a reject is about, so the caller's error names it.</summary>
@@ -176,6 +178,7 @@ public enum RejectCategory : byte
     PermissionDenied,
     ResourceExhausted,
     Unavailable,
+    DeadlineExceeded,
 }
 
 public static class RejectCodes
@@ -193,6 +196,7 @@ public static class RejectCodes
         RejectCode.EndpointBusy or RejectCode.TransactionTableFull or RejectCode.AccountTableFull
             or RejectCode.BankUnresolvedLimit => RejectCategory.ResourceExhausted,
         RejectCode.BankUnavailable => RejectCategory.Unavailable,
+        RejectCode.DeadlinePassed => RejectCategory.DeadlineExceeded,
         _ => throw new ArgumentOutOfRangeException(nameof(code), code, "no category for this reject code"),
     };
 }

@@ -47,7 +47,7 @@ public sealed class SwitchEngine : IDisposable
         _output = RingBuffer<OutputEvent>.CreateSingleProducer(options.OutputRingSize, Wait());
 
         _journaler = new BatchEventProcessor<InputEvent, JournalHandler>(
-            _input, _input.NewBarrier(), new JournalHandler(journal, options.CrashPoint), options.MaxBatchSize);
+            _input, _input.NewBarrier(), new JournalHandler(journal, options.Clock, options.CrashPoint), options.MaxBatchSize);
         // The logic sleeps on its own strategy, woken by the journaler's commits, not by every producer's publish.
         _logicProcessor = new BatchEventProcessor<InputEvent, LogicHandler>(
             _input, _input.NewBarrier(Wait(), _journaler.Sequence), new LogicHandler(logic), options.MaxBatchSize);
