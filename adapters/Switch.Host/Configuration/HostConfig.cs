@@ -73,6 +73,10 @@ public sealed record HostConfig
     [JsonIgnore]
     public Switch.Engine.Pipeline.JournalCrashPoint? CrashPoint { get; init; }
 
+    /// <summary>Test hook from SWITCH_TEST_LINK_STALL (never in a file): one endpoint's first requests are held this long.</summary>
+    [JsonIgnore]
+    public Banks.LinkStall? LinkStall { get; init; }
+
     private static readonly string[] DemoOperatorKeyList = ["demo-operator-key", "demo-viewer-key"];
 
     private static readonly JsonSerializerOptions Json = new()

@@ -370,7 +370,7 @@ public sealed partial class SwitchLogic
         }
         endpoint.InFlight++;
         endpoint.DispatchedCount++;
-        ArmDeadline(ref tx, NowUs + _rules.BankTimeoutMs * MicrosPerMs);
+        ArmDeadline(ref tx, BankDeadlineUs(ref tx));
         EmitBankRequest(ref tx, tx.IsDebit ? BankOperation.Debit : BankOperation.Credit, endpointIndex, attempt: 1);
     }
 
@@ -521,8 +521,9 @@ public sealed partial class SwitchLogic
             BankOperation.Reverse => tx.IsDebit && e.Reply is BankReply.Succeeded or BankReply.Failed,
             _ => false,
         };
-        if (!expected)
+        if (!expected || (tx.Status == TransactionStatus.Dispatched && e.Reply is BankReply.NotFound or BankReply.Pending))
         {
+            // (The second: an answer to a query never sent; queries leave only once a transaction is unknown.)
             UnmatchedBankResults++;
             return;
         }
@@ -560,9 +561,14 @@ public sealed partial class SwitchLogic
                 Resolve(ref tx, TransactionStatus.Failed, in e.Reason);
                 break;
             case BankReply.NotFound:
-                // Banks refuse requests past their gRPC deadline, and queries are sent only after it: the request
-                // never took effect, so the transaction failed.
-                Resolve(ref tx, TransactionStatus.Failed, in ReasonNotReceived);
+                // "No record" is final only once the bank can no longer execute the request: banks refuse work past the
+                // deadline they were sent (BankDeadlineUs, decided here, sent as is), and every query leaves once the
+                // transaction is unknown, at or after that deadline. (A reversal the bank acknowledged bars the id too;
+                // that answer made the transaction final already.) Otherwise it stays unknown and is asked again.
+                if (tx.Status == TransactionStatus.Unknown && tx.UnknownSinceUs >= BankDeadlineUs(ref tx))
+                {
+                    Resolve(ref tx, TransactionStatus.Failed, in ReasonNotReceived);
+                }
                 break;
             case BankReply.Pending:
                 break; // the next follow-up asks again
@@ -780,6 +786,10 @@ public sealed partial class SwitchLogic
         long delayMs = Math.Min((long)_rules.QueryBackoffInitialMs << shift, _rules.QueryBackoffMaxMs);
         ArmFollowUp(ref tx, NowUs + delayMs * MicrosPerMs);
     }
+
+    /// <summary>The deadline the bank is sent with the first request, and the moment the logic calls the outcome unknown:
+    /// one instant from the event stamp, whenever the request actually leaves.</summary>
+    private long BankDeadlineUs(ref Transaction tx) => tx.DispatchedUs + _rules.BankTimeoutMs * MicrosPerMs;
 
     private void ArmDeadline(ref Transaction tx, long dueUs)
     {
@@ -1305,6 +1315,8 @@ public sealed partial class SwitchLogic
         o.Operation = operation;
         o.EndpointIndex = endpointIndex;
         o.Attempt = attempt;
+        // The first request carries the transaction's deadline; a query or reversal gets a deadline of its own.
+        o.BankDeadlineUs = operation is BankOperation.Debit or BankOperation.Credit ? BankDeadlineUs(ref tx) : NowUs + _rules.BankTimeoutMs * MicrosPerMs;
         _sink.End();
     }
 }
