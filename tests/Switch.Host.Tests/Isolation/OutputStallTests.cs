@@ -32,21 +32,7 @@ public sealed class OutputStallTests
         {
             BankTimeoutMs = BankTimeoutMs, QueryBackoffInitialMs = 200, QueryBackoffMaxMs = 400, BatchCloseTimes = [],
         });
-        config = config with
-        {
-            LinkStall = LinkStall.Parse($"ICBC-DC1:{StallMs}"),
-            Switch = config.Switch with
-            {
-                Banks = config.Switch.Banks.Select(b => b.Code != 102 ? b : b with
-                {
-                    Endpoints =
-                    [
-                        b.Endpoints[0] with { Name = "ICBC-DC1", Address = dc1.Address.ToString(), WeightBps = 5_000 },
-                        b.Endpoints[1] with { Name = "ICBC-DC2", Address = dc2.Address.ToString(), WeightBps = 5_000 },
-                    ],
-                }).ToList(),
-            },
-        };
+        config = WithBankAt(config, 102, dc1.Address, dc2.Address) with { LinkStall = LinkStall.Parse($"ICBC-DC1:{StallMs}") };
         await using RunningSwitch sw = await RunningSwitch.StartAsync(config);
         Bank icbc = sw.Host.Engine.Logic.BankByCode(102);
         await FaultyBankRig.WaitUntilAsync(() => icbc.Endpoints.All(e => e.Reachable), "ICBC reachable");

@@ -42,17 +42,7 @@ public sealed class StuckBankIsolationTests
                 MaxUnresolvedPerBank = 16,
                 BatchCloseTimes = [],
             });
-            config = config with
-            {
-                Switch = config.Switch with
-                {
-                    Banks = config.Switch.Banks.Select(b => b.Code != StuckBank ? b : b with
-                    {
-                        Endpoints = [b.Endpoints[0] with { Address = dc1.Address.ToString() }, b.Endpoints[1] with { Address = dc2.Address.ToString() }],
-                    }).ToList(),
-                },
-            };
-            await using RunningSwitch sw = await RunningSwitch.StartAsync(config);
+            await using RunningSwitch sw = await RunningSwitch.StartAsync(WithBankAt(config, StuckBank, dc1.Address, dc2.Address));
             Bank bank308 = sw.Host.Engine.Logic.BankByCode(StuckBank);
             await FaultyBankRig.WaitUntilAsync(() => bank308.Endpoints.All(e => e.Reachable), "308 reachable");
 
