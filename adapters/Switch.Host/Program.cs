@@ -157,6 +157,10 @@ internal static class SwitchProgram
         {
             config = config with { CrashPoint = Switch.Engine.Pipeline.JournalCrashPoint.Parse(crash) };
         }
+        if (Environment.GetEnvironmentVariable(Switch.Host.Banks.LinkStall.EnvironmentVariable) is { Length: > 0 } stall)
+        {
+            config = config with { LinkStall = Switch.Host.Banks.LinkStall.Parse(stall) };
+        }
         config.Validate();
         // The TLS files are read here too, so a bad one is a configuration error like any other (exit 2).
         try

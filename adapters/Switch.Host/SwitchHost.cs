@@ -206,7 +206,11 @@ public sealed class SwitchHost : IAsyncDisposable
                 }
                 return new Uri(given.Address);
             }
-            connector = new BankConnector(engine, running, AddressOf, config.MaxQueuedPerEndpoint, config.ProbeIntervalMs, log);
+            connector = new BankConnector(engine, running, AddressOf, config.MaxQueuedPerEndpoint, config.ProbeIntervalMs, log, config.LinkStall);
+            if (config.LinkStall is not null)
+            {
+                log.Warn("test_link_stall", $"test hook: first requests to {config.LinkStall.Endpoint} held {config.LinkStall.DelayMs} ms");
+            }
             dispatcher.Attach(connector);
 
             ClientCertificateMap? certificates = config.Tls is { ClientCertificateRule: not ClientCertificates.None }

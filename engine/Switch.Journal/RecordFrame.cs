@@ -5,7 +5,7 @@ namespace Switch.Journal;
 /// <summary>
 /// The frame this journal puts around every record, inside one FasterLog entry (all little-endian):
 /// <code>
-///  offset 0  u32 format version (1)
+///  offset 0  u32 format version (2)
 ///  offset 4  i32 payload length in bytes
 ///  offset 8  i64 sequence number: the record's index in the journal (0, 1, 2, ...)
 ///  offset 16 u32 CRC-32C over bytes 0..16 and the payload
@@ -16,7 +16,8 @@ namespace Switch.Journal;
 /// </summary>
 internal static class RecordFrame
 {
-    public const uint FormatVersion = 1;
+    /// <summary>2: an institution request carries the client's deadline and the journaler's stamp.</summary>
+    public const uint FormatVersion = 2;
     public const int HeaderBytes = 20;
     private const int ChecksummedHeaderBytes = 16;
     private const int ChecksumOffset = 16;

@@ -143,12 +143,12 @@ public class RecoveryTests
         using var temp = new TempJournalDirectory();
         var options = temp.Options();
         var addresses = WriteJournal(options, SameSize(Count, 100));
-        Overwrite(options, addresses[10] + VersionOffset, BitConverter.GetBytes(2u));
+        Overwrite(options, addresses[10] + VersionOffset, BitConverter.GetBytes(99u));
 
         var error = AssertCorrupt(options);
         Assert.Equal(addresses[10], error.Address);
         Assert.Equal(JournalCorruptionReason.UnsupportedFormatVersion, error.Reason);
-        Assert.Contains("version 2", error.Message);
+        Assert.Contains("version 99", error.Message);
     }
 
     [Fact]

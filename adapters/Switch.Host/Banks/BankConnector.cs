@@ -8,17 +8,36 @@ namespace Switch.Host.Banks;
 public sealed class BankConnector : IAsyncDisposable
 {
     private readonly EndpointLink[][] _links;
+    /// <summary>Test hook only (see <see cref="LinkStall"/>): the stalled endpoint's link, and how long.</summary>
+    private readonly EndpointLink? _stalled;
+    private readonly int _stallMs;
 
-    public BankConnector(SwitchEngine engine, SwitchConfig config, Func<int, int, Uri> addressOf, int maxQueuedPerEndpoint, int probeIntervalMs, Log log)
+    public BankConnector(SwitchEngine engine, SwitchConfig config, Func<int, int, Uri> addressOf, int maxQueuedPerEndpoint, int probeIntervalMs, Log log,
+        LinkStall? stall = null)
     {
         _links = config.Banks.Select((bank, b) => bank.Endpoints.Select((endpoint, e) =>
-            new EndpointLink(engine, bank.Code, e, endpoint.Name, addressOf(b, e), maxQueuedPerEndpoint,
-                config.Rules.BankTimeoutMs, probeIntervalMs, log)).ToArray()).ToArray();
+            new EndpointLink(engine, bank.Code, e, endpoint.Name, addressOf(b, e), maxQueuedPerEndpoint, probeIntervalMs, log)).ToArray()).ToArray();
+        if (stall is not null)
+        {
+            _stalled = Links.FirstOrDefault(l => l.Name == stall.Endpoint)
+                ?? throw new ArgumentException($"{LinkStall.EnvironmentVariable}: no endpoint named '{stall.Endpoint}'");
+            _stallMs = stall.DelayMs;
+        }
     }
 
     public IEnumerable<EndpointLink> Links => _links.SelectMany(l => l);
 
-    public void Dispatch(in OutputEvent request) => _links[request.BankIndex][request.EndpointIndex].Enqueue(request);
+    public void Dispatch(in OutputEvent request)
+    {
+        EndpointLink link = _links[request.BankIndex][request.EndpointIndex];
+        if (link == _stalled && request.Operation is BankOperation.Debit or BankOperation.Credit)
+        {
+            OutputEvent held = request; // test hook only: a copy, released later
+            _ = Task.Delay(_stallMs).ContinueWith(_ => link.Enqueue(held), TaskScheduler.Default);
+            return;
+        }
+        link.Enqueue(request);
+    }
 
     /// <summary>Requests sent and not yet answered, over all endpoints.</summary>
     public long Outstanding => Links.Sum(l => l.Sent - l.Answered);

@@ -25,7 +25,6 @@ public sealed class EndpointLink : IAsyncDisposable
     private readonly Log _log;
     private readonly GrpcChannel _channel;
     private readonly Channel<BankRequest> _queue;
-    private readonly int _bankTimeoutMs;
     private readonly int _probeIntervalMs;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _run;
@@ -37,7 +36,7 @@ public sealed class EndpointLink : IAsyncDisposable
     private long _dropped;
 
     public EndpointLink(SwitchEngine engine, int bankCode, int endpointIndex, string endpointName, Uri address, int maxQueued,
-        int bankTimeoutMs, int probeIntervalMs, Log log)
+        int probeIntervalMs, Log log)
     {
         _engine = engine;
         _log = log;
@@ -45,7 +44,6 @@ public sealed class EndpointLink : IAsyncDisposable
         EndpointIndex = endpointIndex;
         Name = endpointName;
         Address = address;
-        _bankTimeoutMs = bankTimeoutMs;
         _probeIntervalMs = probeIntervalMs;
         _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { ConnectTimeout = TimeSpan.FromMilliseconds(Math.Max(probeIntervalMs, MinProbeTimeoutMs)) });
         _queue = Channel.CreateBounded<BankRequest>(new BoundedChannelOptions(maxQueued)
@@ -79,8 +77,9 @@ public sealed class EndpointLink : IAsyncDisposable
             Account = request.Account.ToString(),
             BankCode = request.BankCode,
             Attempt = request.Attempt,
-            // The bank must not execute past this; the engine declares the outcome unknown at the same deadline.
-            DeadlineUnixUs = SystemClock.Instance.NowUs() + _bankTimeoutMs * 1000L,
+            // Exactly the deadline the logic decided (from its event stamps, however late this leaves): the bank must not
+            // execute past it, and the logic takes a "no record" answer as final only once it has passed.
+            DeadlineUnixUs = request.BankDeadlineUs,
         };
         if (!_queue.Writer.TryWrite(message))
         {

@@ -89,6 +89,10 @@ public sealed record HostConfig
     public const int MinMaxMessageBytes = 1024;
     public const int MaxMaxMessageBytes = 4 * 1024 * 1024;
 
+    /// <summary>Test hook from SWITCH_TEST_LINK_STALL (never in a file): one endpoint's first requests are held this long.</summary>
+    [JsonIgnore]
+    public Banks.LinkStall? LinkStall { get; init; }
+
     private static readonly string[] DemoOperatorKeyList = ["demo-operator-key", "demo-viewer-key"];
 
     private static readonly JsonSerializerOptions Json = new()

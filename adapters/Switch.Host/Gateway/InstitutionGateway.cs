@@ -58,12 +58,12 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
             {
                 throw new RpcException(StatusCode.ResourceExhausted, "the switch's input queue is full; retry with back-off");
             }
-            ResultMapping.Fill(ref engine.Slot(sequence), request, type, institution.CodeUtf8, correlationId);
+            ResultMapping.Fill(ref engine.Slot(sequence), request, type, institution.CodeUtf8, correlationId, context.Deadline);
             engine.Publish(sequence);
             OutputEvent answer = await target.Task.WaitAsync(context.CancellationToken);
             if (answer.Reject != RejectCode.None)
             {
-                throw new RpcException(ResultMapping.StatusOf(answer.Reject), ResultMapping.RejectMessage(answer.Reject, answer.RejectField));
+                throw new RpcException(ResultMapping.StatusOf(answer.Reject), ResultMapping.RejectMessage(answer.Reject, answer.RejectField, answer.Reason));
             }
             return ResultMapping.ToResult(answer);
         }
@@ -94,7 +94,8 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
                     if (engine.Fault is not null) throw new RpcException(StatusCode.Unavailable, "the switch engine has stopped");
                     await Task.Delay(1, context.CancellationToken);
                 }
-                ResultMapping.Fill(ref engine.Slot(sequence), request, ResultMapping.TypeOf(request.Kind), institution.CodeUtf8, correlationId);
+                ResultMapping.Fill(ref engine.Slot(sequence), request, ResultMapping.TypeOf(request.Kind), institution.CodeUtf8, correlationId,
+                    context.Deadline);
                 engine.Publish(sequence);
             }
             // The client has half-closed: deliver every outstanding answer, then end the call.

@@ -55,6 +55,8 @@ public static class ResultMapping
         RejectCode.DailyLimitExceeded => "would take the payer account past its daily limit at this bank",
         RejectCode.TransactionTableFull => "switch is at its transaction limit; retry with back-off",
         RejectCode.AccountTableFull => "switch is at its tracked-account limit; retry with back-off",
+        RejectCode.DeadlinePassed => "the request's deadline passed before the switch journaled it: it was not executed and the order number is free",
+        RejectCode.BankUnresolvedLimit => "has as many transactions awaiting an outcome as rules.maxUnresolvedPerBank allows; retry with back-off",
         RejectCode.UnknownEndpoint => "names no endpoint of this bank",
         RejectCode.InvalidWeights => "are not one weight per endpoint of the bank in basis points summing to 10,000",
         _ => code.ToString(), // a new code without its words: the README's table test names it
@@ -69,14 +71,17 @@ public static class ResultMapping
         RejectCategory.PermissionDenied => StatusCode.PermissionDenied,
         RejectCategory.ResourceExhausted => StatusCode.ResourceExhausted,
         RejectCategory.Unavailable => StatusCode.Unavailable,
+        RejectCategory.DeadlineExceeded => StatusCode.DeadlineExceeded,
         _ => StatusCode.Internal,
     };
 
     /// <summary>"DAILY_LIMIT_EXCEEDED: amount_fen would take the payer account past ..."</summary>
-    public static string RejectMessage(RejectCode code, RequestField field)
+    /// <param name="detail">What the engine added (BANK_UNRESOLVED_LIMIT: the bank and its bound), or empty.</param>
+    public static string RejectMessage(RejectCode code, RequestField field, in Text32 detail = default)
     {
         string name = FieldName(field);
-        return name.Length == 0 ? $"{RejectName(code)}: {Describe(code)}" : $"{RejectName(code)}: {name} {Describe(code)}";
+        string message = name.Length == 0 ? $"{RejectName(code)}: {Describe(code)}" : $"{RejectName(code)}: {name} {Describe(code)}";
+        return detail.IsEmpty ? message : $"{message} ({detail})";
     }
 
     /// <summary>A unary call whose <c>kind</c> is not its method's: an unknown kind is UNSUPPORTED_REQUEST_TYPE (as
@@ -112,6 +117,7 @@ public static class ResultMapping
             result.Status = WireStatus.Rejected;
             result.RejectCode = RejectName(o.Reject);
             result.RejectField = FieldName(o.RejectField);
+            result.BankReason = o.Reason.ToString(); // BANK_UNRESOLVED_LIMIT: which bank, what bound
             return result;
         }
         result.Status = o.Status switch
@@ -130,9 +136,13 @@ public static class ResultMapping
     }
 
     /// <summary>Fills an input slot from a wire request, for the institution the caller authenticated as.</summary>
-    public static void Fill(ref InputEvent e, TransferRequest request, RequestType type, byte[] institutionCode, long correlationId)
+    /// <param name="clientDeadlineUtc">The call's deadline (DateTime.MaxValue = none): the engine refuses the request if it
+    /// passed before the request was journaled.</param>
+    public static void Fill(ref InputEvent e, TransferRequest request, RequestType type, byte[] institutionCode, long correlationId,
+        DateTime clientDeadlineUtc)
     {
         e.Kind = EventKind.InstitutionRequest;
+        e.ClientDeadlineUs = clientDeadlineUtc == DateTime.MaxValue ? 0 : (clientDeadlineUtc - DateTime.UnixEpoch).Ticks / TimeSpan.TicksPerMicrosecond;
         e.RequestType = type;
         e.CorrelationId = correlationId;
         e.AmountFen = request.AmountFen;

@@ -42,10 +42,11 @@ public sealed class ArchivedOrderFilter
     /// <summary>Times the newest generation was full and none was free: the filter is too small for the memory of orders.</summary>
     public long Overfills { get; private set; }
 
-    /// <summary>Adds the key of transaction <paramref name="id"/>; ids come in rising order.</summary>
+    /// <summary>Adds the key of transaction <paramref name="id"/>. Ids mostly rise; an older one (a parked transaction
+    /// archived late) joins the current generation, which is cleared only once its highest id is forgotten.</summary>
     public void Add(ulong keyHash, long id)
     {
-        if (id < _lastId[_current]) throw new ArgumentException($"order filter: id {id} after {_lastId[_current]}", nameof(id));
+        if (id <= 0) throw new ArgumentOutOfRangeException(nameof(id), "a transaction id");
         if (_count[_current] >= KeysPerGeneration)
         {
             int next = (_current + 1) % _generations.Length;
@@ -58,7 +59,7 @@ public sealed class ArchivedOrderFilter
             block[word] |= 1UL << (int)(probes & 63);
         }
         _count[_current]++;
-        _lastId[_current] = id;
+        _lastId[_current] = Math.Max(_lastId[_current], id);
     }
 
     /// <summary>False when no remembered order has this key; true when one may.</summary>

@@ -116,18 +116,23 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     public void Put(in ScopedKey order, in Transaction tx)
     {
         if (tx.Id <= 0) throw new ArgumentException("archive: a transaction without an id", nameof(tx));
-        if (tx.Id > _lastPutId)
+        // Mark the log now and then for ForgetBelow. A mark's FirstId is above every id written before its address (a
+        // parked transaction arrives late with an older id), so truncating there never drops a remembered order.
+        if (_puts % _markEvery == 0)
         {
-            // A new transaction (not a refund updating its original): mark the log now and then for ForgetBelow.
-            if (_puts % _markEvery == 0)
-            {
-                if (_marks.Count == MaxMarks) _marks.Dequeue();
-                _marks.Enqueue((tx.Id, _store.Log.TailAddress));
-            }
-            _puts++;
-            _lastPutId = tx.Id;
-            _filter.Add(order.Hash64(), tx.Id);
+            if (_marks.Count == MaxMarks) _marks.Dequeue();
+            _marks.Enqueue((Math.Max(tx.Id, _lastPutId + 1), _store.Log.TailAddress));
         }
+        _puts++;
+        _lastPutId = Math.Max(_lastPutId, tx.Id);
+        _filter.Add(order.Hash64(), tx.Id);
+        Upsert(order, tx);
+    }
+
+    public void Update(in ScopedKey order, in Transaction tx) => Upsert(order, tx);
+
+    private void Upsert(in ScopedKey order, in Transaction tx)
+    {
         ScopedKey key = order;
         Transaction value = tx;
         Status status = _session.Upsert(ref key, ref value);
@@ -165,7 +170,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     {
         _filter.ForgetBelow(id);
         // A segment may go once a later mark's run starts at or below the horizon: every record before that mark's
-        // address was written before transaction FirstId was archived, and so belongs to an older transaction.
+        // address belongs to a transaction with an id below its FirstId, so is past the logic's memory.
         long until = 0;
         while (_marks.TryPeek(out var mark) && mark.FirstId <= id)
         {

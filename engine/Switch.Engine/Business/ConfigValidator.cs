@@ -5,6 +5,10 @@ public static class ConfigValidator
 {
     /// <summary>2^36 transactions: decades at the design peak's daily volume; a larger figure is a typing error.</summary>
     public const long MaxOrderMemoryTransactions = 1L << 36;
+    /// <summary>Per bank: 2^20, far above any bank's in-flight caps plus what can stay unknown in an outage.</summary>
+    public const int MaxUnresolvedPerBank = 1 << 20;
+    /// <summary>Banks × maxUnresolvedPerBank: the parked table is pre-allocated, so at most 2^21 slots (688 MiB).</summary>
+    public const long MaxParkedTransactions = 1L << 21;
 
     public static void Validate(SwitchConfig config)
     {
@@ -69,6 +73,10 @@ public static class ConfigValidator
             "rules.transactionCapacity", $"a power of two from 16 to 67108864, got {rules.TransactionCapacity}");
         Require(rules.OrderMemoryTransactions >= rules.TransactionCapacity && rules.OrderMemoryTransactions <= MaxOrderMemoryTransactions,
             "rules.orderMemoryTransactions", $"from transactionCapacity to {MaxOrderMemoryTransactions}, got {rules.OrderMemoryTransactions}");
+        Require(rules.MaxUnresolvedPerBank is >= 1 and <= MaxUnresolvedPerBank, "rules.maxUnresolvedPerBank",
+            $"1 to {MaxUnresolvedPerBank}, got {rules.MaxUnresolvedPerBank}");
+        Require((long)rules.MaxUnresolvedPerBank * config.Banks.Count <= MaxParkedTransactions, "rules.maxUnresolvedPerBank",
+            $"times the {config.Banks.Count} banks at most {MaxParkedTransactions} (the parked table, 344 bytes a slot), got {rules.MaxUnresolvedPerBank}");
         Require(rules.BankTimeoutMs is >= 1 and <= 600_000, "rules.bankTimeoutMs", "1 to 600000");
         Require(rules.QueryBackoffInitialMs is >= 1 and <= 600_000, "rules.queryBackoffInitialMs", "1 to 600000");
         Require(rules.QueryBackoffMaxMs >= rules.QueryBackoffInitialMs && rules.QueryBackoffMaxMs <= 3_600_000,

@@ -4,7 +4,8 @@ namespace Switch.Engine.Business;
 /// Bank deadlines in dispatch order. Every deadline is dispatch time plus one fixed timeout and dispatch times
 /// only grow, so deadlines come due first-in first-out: a ring of (id, due) replaces a priority queue, with no
 /// allocation and O(1) work. An entry whose transaction was answered meanwhile is skipped when it comes due.
-/// It holds at most one entry per retained transaction, so the transaction table's capacity bounds it.
+/// Its capacity is the table's; when a burst fills it, the logic drops the oldest entry if stale, else moves it to the
+/// follow-up queue (a transaction parked while its bank is slow keeps its deadline).
 /// </summary>
 public sealed class DeadlineQueue
 {

@@ -72,6 +72,8 @@ public sealed class Bank
     public long PositionFen;
     /// <summary>The open batch's gross movements; their net equals <see cref="PositionFen"/>.</summary>
     public BatchTotals Open;
+    /// <summary>Its transactions not final yet (dispatched or unknown), at most <see cref="RulesConfig.MaxUnresolvedPerBank"/>.</summary>
+    public int Unresolved;
 }
 
 /// <summary>One participant's gross movements in the open clearing batch. Fees are part of the debits (institution)

@@ -63,6 +63,12 @@ public sealed record RulesConfig
     /// (the default, 2^30, is about 22 hours at 13,500 transactions a second, the 2018 Double-11 day's average).
     /// </summary>
     public long OrderMemoryTransactions { get; init; } = 1L << 30;
+    /// <summary>
+    /// Most transactions of one bank not final at once (dispatched, or unknown until a query or reversal settles
+    /// them). At the bound only that bank's new requests are refused (BANK_UNRESOLVED_LIMIT); other banks go on. The
+    /// table holds banks × this many parked transactions (those older than the ring still waiting for their bank).
+    /// </summary>
+    public int MaxUnresolvedPerBank { get; init; } = 65_536;
     /// <summary>A dispatched transaction with no bank answer after this becomes unknown.</summary>
     public int BankTimeoutMs { get; init; } = 5_000;
     public int QueryBackoffInitialMs { get; init; } = 1_000;

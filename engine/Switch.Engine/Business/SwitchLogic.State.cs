@@ -39,18 +39,41 @@ public sealed partial class SwitchLogic
                 h = endpoint.Breaker.Hash(h);
             }
         }
+        Span<int> unresolved = stackalloc int[_banks.Length]; // at most SwitchConfig.MaxBanks; recounted against each bank's count
         for (long id = _transactions.OldestRetainedId; id <= _transactions.LastId; id++)
         {
-            ref Transaction tx = ref _transactions.ById(id);
-            h = StableHash.Combine(h, (ulong)tx.Id);
-            h = StableHash.Combine(h, (ulong)tx.Status | (ulong)tx.Type << 8 | (ulong)(uint)tx.EndpointIndex << 16);
-            h = StableHash.Combine(h, (ulong)tx.AmountFen);
-            h = StableHash.Combine(h, (ulong)tx.FeeFen);
-            h = StableHash.Combine(h, (ulong)tx.RefundedFen);
-            h = StableHash.Combine(h, (ulong)tx.FeedNo);
-            h = StableHash.Combine(h, (ulong)tx.BatchId);
-            h = StableHash.Combine(h, StableHash.OfBytes(tx.Reason.Span));
+            h = HashTransaction(h, ref _transactions.ById(id), unresolved);
         }
+        // The parked table, in slot order (the same events park in the same slots).
+        for (int p = 0; p < _transactions.ParkedCapacity; p++)
+        {
+            ref Transaction tx = ref _transactions.ParkedAt(p);
+            if (tx.Id == 0) continue;
+            if (tx.IsFinal || tx.Id >= _transactions.OldestRetainedId) throw new InvalidOperationException($"logic: parked {tx.Id} is final or in the ring");
+            h = StableHash.Combine(h, (ulong)p);
+            h = HashTransaction(h, ref tx, unresolved);
+        }
+        foreach (Bank bank in _banks)
+        {
+            if (unresolved[bank.Index] != bank.Unresolved)
+            {
+                throw new InvalidOperationException($"logic: bank {bank.Code} counts {bank.Unresolved} unresolved, the table holds {unresolved[bank.Index]}");
+            }
+        }
+        return h;
+    }
+
+    private static ulong HashTransaction(ulong h, ref Transaction tx, Span<int> unresolved)
+    {
+        if (!tx.IsFinal) unresolved[tx.BankIndex]++;
+        h = StableHash.Combine(h, (ulong)tx.Id);
+        h = StableHash.Combine(h, (ulong)tx.Status | (ulong)tx.Type << 8 | (ulong)(uint)tx.EndpointIndex << 16);
+        h = StableHash.Combine(h, (ulong)tx.AmountFen);
+        h = StableHash.Combine(h, (ulong)tx.FeeFen);
+        h = StableHash.Combine(h, (ulong)tx.RefundedFen);
+        h = StableHash.Combine(h, (ulong)tx.FeedNo);
+        h = StableHash.Combine(h, (ulong)tx.BatchId);
+        h = StableHash.Combine(h, StableHash.OfBytes(tx.Reason.Span));
         return h;
     }
 

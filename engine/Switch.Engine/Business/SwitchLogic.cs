@@ -88,7 +88,8 @@ public sealed partial class SwitchLogic
             _banks[b] = new Bank { Index = b, Config = bc, Endpoints = endpoints };
             _banksByCode[bc.Code] = _banks[b];
         }
-        _transactions = new TransactionTable(_rules.TransactionCapacity);
+        // Every transaction that is not final counts against its bank's bound, so the parked ones fit in the sum.
+        _transactions = new TransactionTable(_rules.TransactionCapacity, checked(_banks.Length * _rules.MaxUnresolvedPerBank));
         _archive = archive ?? new MemoryTransactionArchive();
         _orders = new Dictionary<ScopedKey, long>(_rules.TransactionCapacity);
         _dailyUsage = new DailyAccountUsage(_rules.MaxTrackedAccounts);
@@ -175,6 +176,13 @@ public sealed partial class SwitchLogic
         }
         if (!CheckCode(ref e, in e.OrderNo, FieldRules.OrderNoMaxBytes, RequestField.OrderNo))
         {
+            return;
+        }
+        if (e.ClientDeadlineUs != 0 && e.JournaledUs >= e.ClientDeadlineUs)
+        {
+            // The client stopped waiting before the request was durable: it has been told DEADLINE_EXCEEDED, so the
+            // request must not execute. Both stamps are in the journaled record: replay decides the same.
+            Reject(ref e, RejectCode.DeadlinePassed, RequestField.None);
             return;
         }
         switch (e.RequestType)
@@ -273,6 +281,12 @@ public sealed partial class SwitchLogic
             }
             bank = _banks[originalBank];
         }
+        if (bank!.Unresolved >= _rules.MaxUnresolvedPerBank)
+        {
+            // The bank is slow or away: only its own new work waits, everyone else's goes on.
+            RejectBankUnresolved(ref e, bank);
+            return;
+        }
 
         long nextId = _transactions.LastId + 1;
         int endpointIndex = Routing.PickEndpoint(bank!, nextId);
@@ -296,13 +310,6 @@ public sealed partial class SwitchLogic
             return;
         }
 
-        ref Transaction slot = ref _transactions.NextSlot;
-        if (slot.Id != 0 && !slot.IsFinal)
-        {
-            Reject(ref e, RejectCode.TransactionTableFull, RequestField.None);
-            return;
-        }
-
         int day = DayOf(NowUs);
         if (e.RequestType == RequestType.AgreementPayment)
         {
@@ -320,9 +327,17 @@ public sealed partial class SwitchLogic
         }
 
         // Every check passed: from here nothing can refuse the request.
+        ref Transaction slot = ref _transactions.NextSlot;
         if (slot.Id != 0)
         {
-            Evict(ref slot);
+            if (slot.IsFinal)
+            {
+                Evict(ref slot);
+            }
+            else
+            {
+                _transactions.ParkNext(); // still unresolved: it waits for its bank in the parked table
+            }
         }
         ref Transaction tx = ref _transactions.Issue();
         if (tx.Id != nextId) throw new InvalidOperationException("logic: issued id differs from the routed id");
@@ -343,6 +358,7 @@ public sealed partial class SwitchLogic
         tx.Echo = e.Echo;
         tx.Status = TransactionStatus.Dispatched;
         _orders.Add(orderKey, tx.Id);
+        bank.Unresolved++;
 
         if (tx.Type != RequestType.AgreementPayment)
         {
@@ -354,7 +370,7 @@ public sealed partial class SwitchLogic
         }
         endpoint.InFlight++;
         endpoint.DispatchedCount++;
-        ArmDeadline(ref tx, NowUs + _rules.BankTimeoutMs * MicrosPerMs);
+        ArmDeadline(ref tx, BankDeadlineUs(ref tx));
         EmitBankRequest(ref tx, tx.IsDebit ? BankOperation.Debit : BankOperation.Credit, endpointIndex, attempt: 1);
     }
 
@@ -483,7 +499,7 @@ public sealed partial class SwitchLogic
         }
         if (archived)
         {
-            _archive.Put(order, original);
+            _archive.Update(order, original);
         }
     }
 
@@ -505,8 +521,9 @@ public sealed partial class SwitchLogic
             BankOperation.Reverse => tx.IsDebit && e.Reply is BankReply.Succeeded or BankReply.Failed,
             _ => false,
         };
-        if (!expected)
+        if (!expected || (tx.Status == TransactionStatus.Dispatched && e.Reply is BankReply.NotFound or BankReply.Pending))
         {
+            // (The second: an answer to a query never sent; queries leave only once a transaction is unknown.)
             UnmatchedBankResults++;
             return;
         }
@@ -544,9 +561,14 @@ public sealed partial class SwitchLogic
                 Resolve(ref tx, TransactionStatus.Failed, in e.Reason);
                 break;
             case BankReply.NotFound:
-                // Banks refuse requests past their gRPC deadline, and queries are sent only after it: the request
-                // never took effect, so the transaction failed.
-                Resolve(ref tx, TransactionStatus.Failed, in ReasonNotReceived);
+                // "No record" is final only once the bank can no longer execute the request: banks refuse work past the
+                // deadline they were sent (BankDeadlineUs, decided here, sent as is), and every query leaves once the
+                // transaction is unknown, at or after that deadline. (A reversal the bank acknowledged bars the id too;
+                // that answer made the transaction final already.) Otherwise it stays unknown and is asked again.
+                if (tx.Status == TransactionStatus.Unknown && tx.UnknownSinceUs >= BankDeadlineUs(ref tx))
+                {
+                    Resolve(ref tx, TransactionStatus.Failed, in ReasonNotReceived);
+                }
                 break;
             case BankReply.Pending:
                 break; // the next follow-up asks again
@@ -632,6 +654,14 @@ public sealed partial class SwitchLogic
         {
             EmitAnswer(ref tx, tx.CorrelationId, duplicate: false);
         }
+        bank.Unresolved--;
+        if (bank.Unresolved < 0) throw new InvalidOperationException($"logic: bank {bank.Code} unresolved below zero");
+        // A parked transaction waited only for its outcome: now final, it goes to the archive like any evicted one.
+        if (_transactions.TryFind(tx.Id, out int index) && _transactions.IsParked(index))
+        {
+            Evict(ref tx);
+            _transactions.Unpark(index);
+        }
     }
 
     /// <summary>Moves a successful transaction's money in the open clearing batch. Each posting sums to zero.</summary>
@@ -686,13 +716,7 @@ public sealed partial class SwitchLogic
             {
                 ref Transaction tx = ref _transactions[index];
                 if (tx.Status != TransactionStatus.Dispatched) throw new InvalidOperationException($"logic: deadline of {id} in {tx.Status}");
-                LeaveDispatched(ref tx);
-                _banks[tx.BankIndex].Endpoints[tx.EndpointIndex].TimedOutCount++;
-                RecordCall(_banks[tx.BankIndex], tx.EndpointIndex, failed: true);
-                tx.Status = TransactionStatus.Unknown;
-                tx.UnknownSinceUs = NowUs;
-                EmitAnswer(ref tx, tx.CorrelationId, duplicate: false);
-                ArmFollowUp(ref tx, NowUs + _rules.QueryBackoffInitialMs * MicrosPerMs);
+                DeadlinePassed(ref tx);
             }
         }
         while (_followUps.TryPeek(out long id, out (long DueUs, long Id) due) && due.DueUs <= NowUs)
@@ -700,9 +724,30 @@ public sealed partial class SwitchLogic
             _followUps.Dequeue();
             if (TryTakeTimer(id, due.DueUs, out int index))
             {
-                FollowUp(ref _transactions[index]);
+                ref Transaction tx = ref _transactions[index];
+                // A deadline that overflowed the deadline queue waits here (see ArmDeadline).
+                if (tx.Status == TransactionStatus.Dispatched)
+                {
+                    DeadlinePassed(ref tx);
+                }
+                else
+                {
+                    FollowUp(ref tx);
+                }
             }
         }
+    }
+
+    /// <summary>No bank answer by the deadline: the outcome is unknown until a query settles it.</summary>
+    private void DeadlinePassed(ref Transaction tx)
+    {
+        LeaveDispatched(ref tx);
+        _banks[tx.BankIndex].Endpoints[tx.EndpointIndex].TimedOutCount++;
+        RecordCall(_banks[tx.BankIndex], tx.EndpointIndex, failed: true);
+        tx.Status = TransactionStatus.Unknown;
+        tx.UnknownSinceUs = NowUs;
+        EmitAnswer(ref tx, tx.CorrelationId, duplicate: false);
+        ArmFollowUp(ref tx, NowUs + _rules.QueryBackoffInitialMs * MicrosPerMs);
     }
 
     /// <summary>True when the timer is still the transaction's live one (not answered, not re-armed since).</summary>
@@ -742,18 +787,24 @@ public sealed partial class SwitchLogic
         ArmFollowUp(ref tx, NowUs + delayMs * MicrosPerMs);
     }
 
+    /// <summary>The deadline the bank is sent with the first request, and the moment the logic calls the outcome unknown:
+    /// one instant from the event stamp, whenever the request actually leaves.</summary>
+    private long BankDeadlineUs(ref Transaction tx) => tx.DispatchedUs + _rules.BankTimeoutMs * MicrosPerMs;
+
     private void ArmDeadline(ref Transaction tx, long dueUs)
     {
-        // Full only when no tick came for a whole table of dispatches: the oldest entry then belongs to a
-        // transaction already evicted (ids are dense and the queue holds at most one entry per id), so drop it.
+        // Full only when a whole table of dispatches came within one deadline (or with no tick): the oldest entry is
+        // then mostly stale (answered, evicted) and dropped. If it is still its transaction's live deadline (one
+        // parked while its bank is slow), it moves to the follow-up queue, whose timers fire the same way.
         if (_deadlines.Count == _deadlines.Capacity)
         {
-            _deadlines.TryPeek(out long oldestId, out _);
-            if (_transactions.TryFind(oldestId, out int oldestIndex) && !_transactions[oldestIndex].IsFinal)
-            {
-                throw new InvalidOperationException($"logic: deadline queue full with {oldestId} still open");
-            }
+            _deadlines.TryPeek(out long oldestId, out long oldestDueUs);
             _deadlines.DropHead();
+            if (_transactions.TryFind(oldestId, out int oldestIndex) && !_transactions[oldestIndex].IsFinal
+                && _transactions[oldestIndex].TimerDueUs == oldestDueUs)
+            {
+                _followUps.Enqueue(oldestId, (oldestDueUs, oldestId));
+            }
         }
         tx.TimerDueUs = dueUs;
         _deadlines.Enqueue(tx.Id, dueUs);
@@ -1110,6 +1161,13 @@ public sealed partial class SwitchLogic
 
     private bool Reject(ref InputEvent e, RejectCode code, RequestField field)
     {
+        BeginReject(ref e, code, field);
+        _sink.End();
+        return false;
+    }
+
+    private ref OutputEvent BeginReject(ref InputEvent e, RejectCode code, RequestField field)
+    {
         ref OutputEvent o = ref _sink.Begin();
         o.Kind = OutputKind.Answer;
         o.TimestampUs = NowUs;
@@ -1123,8 +1181,18 @@ public sealed partial class SwitchLogic
         o.OrderNo = e.OrderNo;
         o.Echo = e.Echo;
         o.ReceivedUs = NowUs;
+        return ref o;
+    }
+
+    /// <summary>BANK_UNRESOLVED_LIMIT on the bank field; the reason names the bank and the bound, for the caller's message.</summary>
+    private void RejectBankUnresolved(ref InputEvent e, Bank bank)
+    {
+        ref OutputEvent o = ref BeginReject(ref e, RejectCode.BankUnresolvedLimit, RequestField.Bank);
+        o.BankCode = bank.Code;
+        Span<byte> reasonUtf8 = stackalloc byte[Text32.CapacityBytes];
+        System.Text.Unicode.Utf8.TryWrite(reasonUtf8, $"bank {bank.Code:D3} limit {_rules.MaxUnresolvedPerBank}", out int written);
+        o.Reason.Set(reasonUtf8[..written]);
         _sink.End();
-        return false;
     }
 
     private void RejectCommand(ref InputEvent e, RejectCode code, RequestField field)
@@ -1249,6 +1317,8 @@ public sealed partial class SwitchLogic
         o.Operation = operation;
         o.EndpointIndex = endpointIndex;
         o.Attempt = attempt;
+        // The first request carries the transaction's deadline; a query or reversal gets a deadline of its own.
+        o.BankDeadlineUs = operation is BankOperation.Debit or BankOperation.Credit ? BankDeadlineUs(ref tx) : NowUs + _rules.BankTimeoutMs * MicrosPerMs;
         _sink.End();
     }
 }

@@ -9,8 +9,12 @@ namespace Switch.Engine.Business;
 /// </summary>
 public interface ITransactionArchive : IDisposable
 {
-    /// <summary>Stores <paramref name="tx"/> under its key, replacing an earlier copy (a refund's bookkeeping on its original).</summary>
+    /// <summary>Stores <paramref name="tx"/>, which just left the table, under its key (replacing a forgotten predecessor
+    /// of a reused number). Ids mostly rise, but not always: a parked transaction leaves when it becomes final.</summary>
     void Put(in ScopedKey order, in Transaction tx);
+
+    /// <summary>Replaces the archived copy of <paramref name="tx"/> (a refund's bookkeeping on its original).</summary>
+    void Update(in ScopedKey order, in Transaction tx);
 
     /// <summary>The archived copy of <paramref name="order"/>, if any.</summary>
     bool TryGet(in ScopedKey order, out Transaction tx);
@@ -26,17 +30,24 @@ public interface ITransactionArchive : IDisposable
 public sealed class MemoryTransactionArchive : ITransactionArchive
 {
     private readonly Dictionary<ScopedKey, Transaction> _byOrder = new();
-    /// <summary>Archive order is id order (the table evicts oldest first), so forgetting pops from the front.</summary>
+    /// <summary>Archive order is nearly id order (the table evicts oldest first; a parked transaction comes later), so
+    /// forgetting pops from the front while the front is past the horizon: a late one is kept a little longer, never less.</summary>
     private readonly Queue<(long Id, ScopedKey Order)> _byAge = new();
 
     public int Count => _byOrder.Count;
 
     public void Put(in ScopedKey order, in Transaction tx)
     {
-        // A new transaction under this key (the number reused after it was forgotten) ages from now; a refund's update
-        // of its original keeps the original's age.
-        if (!_byOrder.TryGetValue(order, out Transaction held) || held.Id != tx.Id) _byAge.Enqueue((tx.Id, order));
+        // A new transaction under this key (the number reused after it was forgotten) ages from now.
+        if (_byOrder.TryGetValue(order, out Transaction held) && held.Id == tx.Id) throw new InvalidOperationException($"archive: {tx.Id} put twice");
+        _byAge.Enqueue((tx.Id, order));
         _byOrder[order] = tx;
+    }
+
+    public void Update(in ScopedKey order, in Transaction tx)
+    {
+        if (!_byOrder.TryGetValue(order, out Transaction held) || held.Id != tx.Id) throw new InvalidOperationException($"archive: update of {tx.Id}, which is not archived");
+        _byOrder[order] = tx; // keeps its age
     }
 
     public bool TryGet(in ScopedKey order, out Transaction tx) => _byOrder.TryGetValue(order, out tx);

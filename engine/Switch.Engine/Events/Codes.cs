@@ -97,10 +97,15 @@ public enum RejectCode : byte
     EndpointBusy = 18,
     NetDebitCapExceeded = 19,
     DailyLimitExceeded = 20,
+    /// <summary>No longer produced (a transaction not final is parked, never blocking the table); the number stays taken.</summary>
     TransactionTableFull = 21,
     UnknownEndpoint = 22,
     InvalidWeights = 23,
     AccountTableFull = 24,
+    /// <summary>The bank has rules.maxUnresolvedPerBank transactions not final: its new work waits, no one else's.</summary>
+    BankUnresolvedLimit = 25,
+    /// <summary>The client's deadline passed before the request was journaled: refused, never executed, nothing kept.</summary>
+    DeadlinePassed = 26,
 }
 
 /// <summary>Which request field a reject is about, so the caller's error names it.</summary>
@@ -173,6 +178,7 @@ public enum RejectCategory : byte
     PermissionDenied,
     ResourceExhausted,
     Unavailable,
+    DeadlineExceeded,
 }
 
 public static class RejectCodes
@@ -187,8 +193,10 @@ public static class RejectCodes
         RejectCode.DuplicateOrderConflict => RejectCategory.AlreadyExists,
         RejectCode.OriginalNotRefundable or RejectCode.OriginalFullyRefunded or RejectCode.RefundExceedsOriginal
             or RejectCode.NetDebitCapExceeded or RejectCode.DailyLimitExceeded => RejectCategory.FailedPrecondition,
-        RejectCode.EndpointBusy or RejectCode.TransactionTableFull or RejectCode.AccountTableFull => RejectCategory.ResourceExhausted,
+        RejectCode.EndpointBusy or RejectCode.TransactionTableFull or RejectCode.AccountTableFull
+            or RejectCode.BankUnresolvedLimit => RejectCategory.ResourceExhausted,
         RejectCode.BankUnavailable => RejectCategory.Unavailable,
+        RejectCode.DeadlinePassed => RejectCategory.DeadlineExceeded,
         _ => throw new ArgumentOutOfRangeException(nameof(code), code, "no category for this reject code"),
     };
 }

@@ -30,6 +30,8 @@ public static class EventCodec
                 w.Text(e.Account.IsOverlong, e.Account.Span);
                 w.Text(e.Currency.IsOverlong, e.Currency.Span);
                 w.Text(e.Echo.IsOverlong, e.Echo.Span);
+                w.Long(e.ClientDeadlineUs);
+                w.Long(e.JournaledUs);
                 break;
             case EventKind.BankResult:
                 w.Long(e.TransactionId);
@@ -98,6 +100,8 @@ public static class EventCodec
                 r.Text32(ref e.Account);
                 r.Text32(ref e.Currency);
                 r.Text64(ref e.Echo);
+                e.ClientDeadlineUs = r.Long();
+                e.JournaledUs = r.Long();
                 break;
             case EventKind.BankResult:
                 e.TransactionId = r.Long();

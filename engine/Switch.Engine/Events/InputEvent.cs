@@ -49,6 +49,11 @@ public struct InputEvent
     public Text32 Currency;
     /// <summary>Returned to the institution untouched.</summary>
     public Text64 Echo;
+    /// <summary>The client's absolute deadline (Unix µs, from grpc-timeout); 0 = none.</summary>
+    public long ClientDeadlineUs;
+    /// <summary>Stamped by the journaler as it appends the event (so it is in the record, and replay sees the same): a
+    /// request with <see cref="ClientDeadlineUs"/> at or before it is refused DEADLINE_PASSED and never executes.</summary>
+    public long JournaledUs;
 
     // BankResult
     public long TransactionId;

@@ -57,6 +57,8 @@ public struct OutputEvent
     public int EndpointIndex;
     /// <summary>BankRequest: how many times this operation has been sent for the transaction (1 = first).</summary>
     public int Attempt;
+    /// <summary>BankRequest: the deadline the bank gets (Unix µs), decided by the logic from its event stamps.</summary>
+    public long BankDeadlineUs;
     public long AmountFen;
     public long FeeFen;
     /// <summary>Feed: the institution's feed number of this final outcome; Answer: the same once final, else 0.</summary>

@@ -10,7 +10,7 @@ namespace Switch.Engine.Pipeline;
 /// commit). Its sequence advances only after the commit, so everything behind it sees durable events only.
 /// This commit is the one seam where "durable" is defined (later: also acknowledged by a standby).
 /// </summary>
-internal sealed class JournalHandler(EventJournal journal, JournalCrashPoint? crashPoint = null, ICommitObserver? observer = null) : IEventHandler<InputEvent>
+internal sealed class JournalHandler(EventJournal journal, IClock clock, JournalCrashPoint? crashPoint = null, ICommitObserver? observer = null) : IEventHandler<InputEvent>
 {
     private readonly byte[] _scratch = new byte[EventCodec.MaxEncodedBytes];
     // For the crash-point test hook only: records appended by this run, and the current batch's journal addresses.
@@ -23,6 +23,12 @@ internal sealed class JournalHandler(EventJournal journal, JournalCrashPoint? cr
 
     public void OnEvent(ref InputEvent evt, long sequence, bool endOfBatch)
     {
+        if (evt.Kind == EventKind.InstitutionRequest && evt.ClientDeadlineUs != 0)
+        {
+            // As late as a stamp in the record can be: the logic refuses the request if its client's deadline passed by
+            // now, so one that is still awaited here is the one that executes (replay reads the same stamp).
+            evt.JournaledUs = clock.NowUs();
+        }
         int length = EventCodec.Encode(ref evt, _scratch);
         _lastAddress = journal.Append(_scratch.AsSpan(0, length));
         _appended++;

@@ -48,7 +48,7 @@ public sealed class SwitchEngine : IDisposable
         _output = RingBuffer<OutputEvent>.CreateSingleProducer(options.OutputRingSize, Wait());
 
         _journaler = new BatchEventProcessor<InputEvent, JournalHandler>(
-            _input, _input.NewBarrier(), new JournalHandler(journal, options.CrashPoint, options.CommitObserver), options.MaxBatchSize);
+            _input, _input.NewBarrier(), new JournalHandler(journal, options.Clock, options.CrashPoint, options.CommitObserver), options.MaxBatchSize);
         // The logic sleeps on its own strategy, woken by the journaler's commits, not by every producer's publish.
         _logicProcessor = new BatchEventProcessor<InputEvent, LogicHandler>(
             _input, _input.NewBarrier(Wait(), _journaler.Sequence), new LogicHandler(logic), options.MaxBatchSize);
@@ -259,11 +259,9 @@ public sealed class SwitchEngine : IDisposable
 
     private static long CountUnresolved(SwitchLogic logic)
     {
+        logic.StateHash(); // recounts each bank's unresolved transactions against its count (throws if they differ)
         long count = 0;
-        for (long id = logic.Transactions.OldestRetainedId; id <= logic.Transactions.LastId; id++)
-        {
-            if (!logic.Transactions.ById(id).IsFinal) count++;
-        }
+        foreach (Bank bank in logic.Banks) count += bank.Unresolved;
         return count;
     }
 

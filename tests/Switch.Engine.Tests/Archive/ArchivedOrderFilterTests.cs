@@ -76,7 +76,22 @@ public sealed class ArchivedOrderFilterTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new ArchivedOrderFilter(32, Generations));
         Assert.Throws<ArgumentOutOfRangeException>(() => new ArchivedOrderFilter(1 << 20, 1));
         var filter = new ArchivedOrderFilter(Generations * 64, Generations);
-        filter.Add(Key(5), 5);
-        Assert.Throws<ArgumentException>(() => filter.Add(Key(4), 4)); // ids come in rising order
+        Assert.Throws<ArgumentOutOfRangeException>(() => filter.Add(Key(4), 0));
+    }
+
+    [Fact]
+    public void An_older_id_archived_late_is_kept_as_long_as_the_newest_of_its_generation()
+    {
+        // A parked transaction becomes final, and is archived, after newer ones.
+        var filter = new ArchivedOrderFilter(Generations * 64, Generations);
+        long perGeneration = filter.KeysPerGeneration;
+        for (long id = 10; id < 10 + perGeneration - 1; id++) filter.Add(Key(id), id);
+        filter.Add(Key(3), 3); // late, older: fills the first generation
+        long newest = 10 + perGeneration - 2;
+        filter.Add(Key(newest + 1), newest + 1); // the next generation starts
+        filter.ForgetBelow(newest);
+        Assert.True(filter.MayContain(Key(3)));
+        filter.ForgetBelow(newest + 1);
+        Assert.False(filter.MayContain(Key(3)) && filter.MayContain(Key(10)));
     }
 }

@@ -460,24 +460,6 @@ public sealed class LogicRulesTests
     }
 
     [Fact]
-    public void The_table_is_bounded_evicting_final_transactions_and_refusing_when_the_oldest_is_in_flight()
-    {
-        var h = new LogicHarness(TestConfigs.Small(transactionCapacity: 16));
-        Single(h.Pay("P0", 100, account: "A0"), OutputKind.BankRequest); // stays in flight
-        for (int i = 1; i < 16; i++)
-        {
-            h.PayAndSettle($"P{i}", 100);
-        }
-        AssertReject(h.Pay("P16", 100), RejectCode.TransactionTableFull, RequestField.None);
-        h.BankAnswer(1, BankOperation.Debit, BankReply.Succeeded);
-        Single(h.Pay("P16", 100), OutputKind.BankRequest);
-        Assert.False(h.Logic.Transactions.TryFind(1, out _)); // evicted: its slot went to P16
-        Assert.True(h.Logic.TryGetOrder("ALIPAY", "P0", out Transaction archived)); // still known, from the archive
-        Assert.Equal((1L, TransactionStatus.Succeeded), (archived.Id, archived.Status));
-        Assert.True(h.Logic.TryGetOrder("ALIPAY", "P1", out _));
-    }
-
-    [Fact]
     public void Fee_rounding_is_floored_and_exact()
     {
         var inst = new LogicHarness().Logic.InstitutionByCode("TENPAY");

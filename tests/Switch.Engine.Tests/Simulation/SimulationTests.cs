@@ -18,32 +18,35 @@ namespace Switch.Engine.Tests.Simulation;
 public sealed class SimulationTests(ITestOutputHelper output)
 {
     /// <summary>Seeds, each with the retained table's capacity: 8,192 keeps every transaction in memory; 32 sends
-    /// most to the archive on disk, so repeats, queries and refunds of old orders go through it amid the crashes.</summary>
-    public static TheoryData<int, int> Seeds()
+    /// most to the archive on disk, so repeats, queries and refunds of old orders go through it amid the crashes.
+    /// With an outage, bank 308 is unreachable for a long stretch (SWITCH_SIM_OUTAGE=1 with a fixed seed).</summary>
+    public static TheoryData<int, int, bool> Seeds()
     {
-        var data = new TheoryData<int, int>();
+        var data = new TheoryData<int, int, bool>();
         string? fixedSeed = Environment.GetEnvironmentVariable("SWITCH_SIM_SEED");
         int capacity = int.TryParse(Environment.GetEnvironmentVariable("SWITCH_SIM_TABLE"), out int t) ? t : 8192;
         if (fixedSeed is not null)
         {
-            data.Add(int.Parse(fixedSeed), capacity);
+            data.Add(int.Parse(fixedSeed), capacity, Environment.GetEnvironmentVariable("SWITCH_SIM_OUTAGE") == "1");
             return data;
         }
         foreach (int seed in new[] { 1, 42, 20261121 })
         {
-            data.Add(seed, 8192);
+            data.Add(seed, 8192, false);
         }
-        data.Add(7, 32);
-        data.Add(20261130, 32);
+        data.Add(7, 32, false);
+        data.Add(20261130, 32, false);
+        data.Add(11, 8192, true);
+        data.Add(20261206, 32, true);
         return data;
     }
 
     [Theory]
     [MemberData(nameof(Seeds))]
-    public void Invariants_hold_through_random_events_lost_answers_timeouts_and_crashes(int seed, int tableCapacity)
+    public void Invariants_hold_through_random_events_lost_answers_timeouts_and_crashes(int seed, int tableCapacity, bool outage)
     {
         int steps = int.TryParse(Environment.GetEnvironmentVariable("SWITCH_SIM_STEPS"), out int s) ? s : 1_500;
-        using var world = new SimWorld(seed, tableCapacity);
+        using var world = new SimWorld(seed, tableCapacity, outage ? SimWorld.OutageBank : 0);
         int step = 0;
         try
         {
@@ -56,12 +59,18 @@ public sealed class SimulationTests(ITestOutputHelper output)
         catch (Exception e)
         {
             throw new Xunit.Sdk.XunitException(
-                $"simulation failed at seed {seed}, step {step} (replay: SWITCH_SIM_SEED={seed} SWITCH_SIM_TABLE={tableCapacity} SWITCH_SIM_STEPS={step + 1}): {e.Message}\n{e}");
+                $"simulation failed at seed {seed}, step {step} (replay: SWITCH_SIM_SEED={seed} SWITCH_SIM_TABLE={tableCapacity} SWITCH_SIM_OUTAGE={(outage ? 1 : 0)} SWITCH_SIM_STEPS={step + 1}): {e.Message}\n{e}");
         }
         output.WriteLine($"seed {seed}: {steps} steps, {world.Summary}");
         Assert.True(world.Crashes > 0, "the run had no crash; the seed or the step count is too small");
         Assert.True(world.BatchesClosed > 5, $"only {world.BatchesClosed} batches closed");
         Assert.True(world.FinalOutcomes > 100, $"only {world.FinalOutcomes} final outcomes: the workload is too thin");
+        if (outage && steps >= 1_500)
+        {
+            // While 308 was away the other banks carried on, and only 308's new work was held back, at its bound.
+            Assert.True(world.OtherBanksFinalDuringOutage > 25, $"only {world.OtherBanksFinalDuringOutage} outcomes of other banks during the outage");
+            Assert.True(world.UnresolvedLimitRejects.GetValueOrDefault(SimWorld.OutageBank) > 0, "bank 308 never reached its bound");
+        }
     }
 }
 
@@ -92,9 +101,19 @@ internal sealed class SimWorld : IDisposable
     private readonly Dictionary<string, long> _lastFeedNo = new();
     private readonly List<(string Institution, string OrderNo)> _payments = new();
 
-    public SimWorld(int seed, int tableCapacity)
+    /// <summary>The bank an outage takes away, and when (steps): long past its deadlines, queries and reversal time.</summary>
+    public const int OutageBank = 308;
+    private const int OutageFromStep = 300, OutageToStep = 1_100;
+    private readonly int _outageBank;
+    private int _step;
+
+    /// <param name="outageBank">A bank that stops answering anything for a long stretch (0 = none).</param>
+    public SimWorld(int seed, int tableCapacity, int outageBank = 0)
     {
-        _config = TestConfigs.Small(transactionCapacity: tableCapacity, dailyAccountLimitFen: 3_000_000);
+        SwitchConfig small = TestConfigs.Small(transactionCapacity: tableCapacity, dailyAccountLimitFen: 3_000_000);
+        // A bound the outage reaches: past it only the away bank's new requests are refused.
+        _config = small with { Rules = small.Rules with { MaxUnresolvedPerBank = 24 } };
+        _outageBank = outageBank;
         _random = new Random(seed);
         _closeRandom = new Random(seed ^ 0x5EED);
         _engine = StartEngine();
@@ -105,6 +124,11 @@ internal sealed class SimWorld : IDisposable
     public string Summary => $"{Crashes} crashes, {_finals.Count} final outcomes, {_ledger.Count} bank entries, " +
         $"{_engine.Logic.Transactions.LastId} transactions, {_engine.Logic.DiscrepancyCount} discrepancies, {BatchesClosed} batches closed";
     public long BatchesClosed => _engine.Logic.OpenBatchId - 1;
+    /// <summary>BANK_UNRESOLVED_LIMIT refusals, by the bank they named.</summary>
+    public Dictionary<int, int> UnresolvedLimitRejects { get; } = new();
+    /// <summary>Outcomes of banks other than the away one that became final while it was away.</summary>
+    public int OtherBanksFinalDuringOutage { get; private set; }
+    private bool OutageNow => _outageBank != 0 && _step >= OutageFromStep && _step < OutageToStep;
 
     private string DataDirectory => _root.Sub($"gen{_generation}");
 
@@ -127,6 +151,7 @@ internal sealed class SimWorld : IDisposable
 
     public void Step()
     {
+        _step++;
         // Closes draw from their own sequence, so the rest of a seed's story is the same with or without them.
         if (_closeRandom.Next(100) < 2)
         {
@@ -196,11 +221,7 @@ internal sealed class SimWorld : IDisposable
         }
         // Transactions not final are all still retained (only final ones leave the table); every other one is final.
         TransactionTable table = logic.Transactions;
-        long open = 0;
-        for (long id = table.OldestRetainedId; id <= table.LastId; id++)
-        {
-            if (!table.ById(id).IsFinal) open++;
-        }
+        long open = table.RetainedIds().Count(id => !table.ById(id).IsFinal);
         Assert.Equal(table.LastId - open, lines.Count);
         // Each line is the switch's transaction, found by its order number whether retained or archived.
         foreach ((long id, (long batch, ReconLine line)) in lines)
@@ -213,11 +234,7 @@ internal sealed class SimWorld : IDisposable
     private bool HasOpenTransactions()
     {
         TransactionTable table = _engine.Logic.Transactions;
-        for (long id = table.OldestRetainedId; id <= table.LastId; id++)
-        {
-            if (!table.ById(id).IsFinal) return true;
-        }
-        return false;
+        return table.RetainedIds().Any(id => !table.ById(id).IsFinal);
     }
 
     private void NewRequest()
@@ -262,6 +279,10 @@ internal sealed class SimWorld : IDisposable
         {
             return; // lost on the way to the bank
         }
+        if (OutageNow && request.BankCode == _outageBank)
+        {
+            return; // the bank is away: nothing reaches it, nothing executes
+        }
         long ageUs = _clock.NowUs() - request.TimestampUs;
         bool pastDeadline = ageUs > _config.Rules.BankTimeoutMs * 1000L;
         _ledger.TryGetValue(request.TransactionId, out BankEntry? entry);
@@ -280,7 +301,7 @@ internal sealed class SimWorld : IDisposable
                     return; // a bank refuses work past its deadline, or already reversed: nothing executes, no answer
                 }
                 bool ok = _random.Next(100) < 85;
-                entry ??= new BankEntry(request.TransactionId, request.Operation, request.AmountFen);
+                entry ??= new BankEntry(request);
                 entry.Executed = true;
                 entry.Succeeded = ok;
                 _ledger[request.TransactionId] = entry;
@@ -293,7 +314,7 @@ internal sealed class SimWorld : IDisposable
                 else reply = _random.Next(100) < 10 ? BankReply.Pending : entry.Succeeded ? BankReply.Succeeded : BankReply.Failed;
                 break;
             case BankOperation.Reverse:
-                entry ??= new BankEntry(request.TransactionId, BankOperation.Debit, request.AmountFen);
+                entry ??= new BankEntry(request);
                 entry.Reversed = true; // undoes a debit if it executed; bars it if it arrives later
                 _ledger[request.TransactionId] = entry;
                 reply = BankReply.Succeeded;
@@ -380,6 +401,12 @@ internal sealed class SimWorld : IDisposable
                     RecordFinal(o);
                     break;
                 }
+                case OutputKind.Answer when o.Reject == RejectCode.BankUnresolvedLimit:
+                    UnresolvedLimitRejects[o.BankCode] = UnresolvedLimitRejects.GetValueOrDefault(o.BankCode) + 1;
+                    Assert.Equal($"bank {o.BankCode:D3} limit {_config.Rules.MaxUnresolvedPerBank}", o.Reason.ToString());
+                    break;
+                case OutputKind.Answer when o.Reject == RejectCode.TransactionTableFull:
+                    throw new InvalidOperationException("the table refused a request: one bank's trouble held back everyone");
                 case OutputKind.Answer when o.Status is TransactionStatus.Succeeded or TransactionStatus.Failed:
                     RecordFinal(o);
                     break;
@@ -396,6 +423,7 @@ internal sealed class SimWorld : IDisposable
             return;
         }
         _finals.Add(o.TransactionId, seen);
+        if (OutageNow && o.BankCode != _outageBank) OtherBanksFinalDuringOutage++;
     }
 
     private void CheckInvariants()
@@ -416,13 +444,18 @@ internal sealed class SimWorld : IDisposable
             }
         }
         TransactionTable table = logic.Transactions;
-        for (long id = table.OldestRetainedId; id <= table.LastId; id++)
+        foreach (long id in table.RetainedIds())
         {
-            ref Transaction tx = ref table.ById(id);
+            Transaction tx = table.ById(id);
             if (tx.IsFinal && tx.Status == TransactionStatus.Succeeded && tx.BatchId == logic.OpenBatchId) feeFen += tx.FeeFen;
             Assert.True(tx.RefundedFen + tx.RefundReservedFen <= tx.AmountFen, $"refunds of {id} exceed it");
         }
         Assert.Equal(feeFen, logic.SwitchFeeFen);
+        foreach (Bank bank in logic.Banks)
+        {
+            Assert.InRange(bank.Unresolved, 0, _config.Rules.MaxUnresolvedPerBank);
+        }
+        logic.StateHash(); // recounts each bank's unresolved transactions, ring and parked, against its count
         CheckBankAgreesWithSwitch(requireAll: false);
     }
 
@@ -488,9 +521,19 @@ internal sealed class SimWorld : IDisposable
         }
         // Outcomes journaled before the crash instant whose outputs had not left yet: institutions read them from the
         // feed rebuilt by replay (the skip ahead above), so they count as told.
-        for (long id = logic.Transactions.OldestRetainedId; id <= logic.Transactions.LastId; id++)
+        // A bank request names its order, so such an outcome is found wherever it now is (retained, or archived: a
+        // parked transaction leaves for the archive as soon as it is final).
+        foreach (BankEntry entry in _ledger.Values)
         {
-            ref Transaction tx = ref logic.Transactions.ById(id);
+            if (!_finals.ContainsKey(entry.TransactionId) && logic.TryGetOrder(entry.Institution, entry.OrderNo, out Transaction tx)
+                && tx.Id == entry.TransactionId && tx.IsFinal)
+            {
+                _finals.Add(tx.Id, (tx.Status, tx.FeedNo, entry.Institution, entry.OrderNo, tx.BatchId));
+            }
+        }
+        foreach (long id in logic.Transactions.RetainedIds())
+        {
+            Transaction tx = logic.Transactions.ById(id);
             if (tx.IsFinal && !_finals.ContainsKey(id))
             {
                 _finals.Add(id, (tx.Status, tx.FeedNo, logic.Institutions[tx.InstitutionIndex].Config.Code, tx.OrderNo.ToString(), tx.BatchId));
@@ -510,11 +553,12 @@ internal sealed class SimWorld : IDisposable
         _root.Dispose();
     }
 
-    private sealed class BankEntry(long transactionId, BankOperation operation, long amountFen)
+    private sealed class BankEntry(OutputEvent request)
     {
-        public long TransactionId { get; } = transactionId;
-        public BankOperation Operation { get; } = operation;
-        public long AmountFen { get; } = amountFen;
+        public long TransactionId { get; } = request.TransactionId;
+        public long AmountFen { get; } = request.AmountFen;
+        public string Institution { get; } = request.Institution.ToString();
+        public string OrderNo { get; } = request.OrderNo.ToString();
         public bool Executed;
         public bool Succeeded;
         public bool Reversed;

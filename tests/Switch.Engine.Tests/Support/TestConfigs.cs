@@ -31,6 +31,7 @@ public static class TestConfigs
         Rules = new RulesConfig
         {
             TransactionCapacity = transactionCapacity,
+            MaxUnresolvedPerBank = 4096, // the parked table stays small in the many harnesses tests build
             BankTimeoutMs = 1_000,
             QueryBackoffInitialMs = 500,
             QueryBackoffMaxMs = 4_000,

@@ -83,7 +83,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         // Damage to a committed, acted-on record with intact records after it (the genesis record, the configuration)
         // is corruption: the switch refuses to start and names the address; repaired, it starts and nothing is lost.
         byte[] header = run.ReadJournal(FirstRecordAddress, FasterEntryHeaderBytes + RecordHeaderBytes);
-        Assert.Equal(1u, BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(FasterEntryHeaderBytes))); // the record format version
+        Assert.Equal(2u, BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(FasterEntryHeaderBytes))); // the record format version
         Assert.Equal(0L, BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(FasterEntryHeaderBytes + 8))); // sequence number 0
         long target = FirstRecordAddress + FasterEntryHeaderBytes + RecordHeaderBytes + 10;
         byte original = run.ReadJournal(target, 1)[0];

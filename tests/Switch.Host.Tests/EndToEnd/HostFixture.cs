@@ -46,6 +46,20 @@ public sealed class RunningSwitch : IAsyncDisposable
         };
     }
 
+    /// <summary>The configuration with one bank's endpoints served at these addresses (stand-alone simulators the test
+    /// controls), in order, with equal weights.</summary>
+    public static HostConfig WithBankAt(HostConfig config, int bankCode, params Uri[] addresses) => config with
+    {
+        Switch = config.Switch with
+        {
+            Banks = config.Switch.Banks.Select(b => b.Code != bankCode ? b : b with
+            {
+                Endpoints = b.Endpoints.Take(addresses.Length).Select((e, i) =>
+                    e with { Address = addresses[i].ToString(), WeightBps = 10_000 / addresses.Length + (i == 0 ? 10_000 % addresses.Length : 0) }).ToList(),
+            }).ToList(),
+        },
+    };
+
     public static async Task<RunningSwitch> StartAsync(HostConfig? config = null, string? dataDirectory = null)
     {
         bool owns = dataDirectory is null;
