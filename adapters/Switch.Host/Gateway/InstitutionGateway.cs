@@ -82,8 +82,22 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         try
         {
             Task writer = WriteResultsAsync(stream, responses, context.CancellationToken);
-            while (await requests.ReadAsync() is { } request)
+            RpcException? unreadable = null;
+            while (true)
             {
+                TransferRequest? request;
+                try
+                {
+                    request = await requests.ReadAsync();
+                }
+                catch (RpcException e)
+                {
+                    // Bytes that are not a request end the reading, never the answers already due: those are
+                    // written first, and the stream then ends with the precise error.
+                    unreadable = Unreadable(e);
+                    break;
+                }
+                if (request is null) break;
                 // Back-pressure: at most maxInFlightPerStream requests wait for the engine; then stop reading.
                 await stream.InFlight.WaitAsync(context.CancellationToken);
                 await AdmitStreamedAsync(stream, institution.Index, context.CancellationToken);
@@ -96,13 +110,14 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
                 ResultMapping.Fill(ref engine.Slot(sequence), request, ResultMapping.TypeOf(request.Kind), institution.CodeUtf8, correlationId);
                 engine.Publish(sequence);
             }
-            // The client has half-closed: deliver every outstanding answer, then end the call.
+            // The client has half-closed (or sent what is not a request): deliver every outstanding answer, then end the call.
             for (int i = 0; i < maxInFlightPerStream; i++)
             {
                 await stream.InFlight.WaitAsync(context.CancellationToken);
             }
             stream.Results.Writer.TryComplete();
             await writer;
+            if (unreadable is not null) throw unreadable;
         }
         finally
         {
@@ -111,6 +126,14 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
             stream.ReleaseHeld(); // answers that will never come back to this stream give their places back
         }
     }
+
+    /// <summary>
+    /// The status for a request message that could not be read: MESSAGE_TOO_LARGE past the size limit, else
+    /// MALFORMED_MESSAGE (not a TransferRequest, a truncated or compressed frame). The gRPC layer's detail follows.
+    /// </summary>
+    private static RpcException Unreadable(RpcException e) => e.StatusCode == StatusCode.ResourceExhausted
+        ? new RpcException(StatusCode.ResourceExhausted, "MESSAGE_TOO_LARGE: " + e.Status.Detail)
+        : new RpcException(StatusCode.InvalidArgument, "MALFORMED_MESSAGE: " + e.Status.Detail);
 
     /// <summary>Waits until the institution's limits admit one more request of the stream.</summary>
     private async ValueTask AdmitStreamedAsync(StreamAnswers stream, int institution, CancellationToken cancel)
