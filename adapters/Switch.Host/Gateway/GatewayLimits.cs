@@ -22,6 +22,12 @@ public sealed record GatewayLimits
     /// <summary>Failed authentications per minute a source address earns back once it has used its burst.</summary>
     public int AuthFailuresPerMinute { get; init; } = 30;
 
+    /// <summary>How long a wrong key from an address past its failure budget waits for its answer (a tarpit).</summary>
+    public int AuthFailureDelayMs { get; init; } = 1_000;
+
+    /// <summary>Wrong-key answers that may wait at once per address; a call past them is refused unread (AUTH_THROTTLED).</summary>
+    public int AuthDelayedPerAddress { get; init; } = 32;
+
     /// <summary>Source addresses tracked at once; the least recently failing is forgotten first.</summary>
     public int AuthTrackedAddresses { get; init; } = 4_096;
 
@@ -35,6 +41,8 @@ public sealed record GatewayLimits
         Require(MaxInFlight is >= 1 and <= 1 << 24, nameof(MaxInFlight), "1 to 16777216");
         Require(AuthFailureBurst is >= 1 and <= TokenBucket.MaxBurstTokens, nameof(AuthFailureBurst), $"1 to {TokenBucket.MaxBurstTokens}");
         Require(AuthFailuresPerMinute is >= 1 and <= TokenBucket.MaxTokensPerSecond, nameof(AuthFailuresPerMinute), $"1 to {TokenBucket.MaxTokensPerSecond}");
+        Require(AuthFailureDelayMs is >= 1 and <= 60_000, nameof(AuthFailureDelayMs), "1 to 60000");
+        Require(AuthDelayedPerAddress is >= 1 and <= 1_024, nameof(AuthDelayedPerAddress), "1 to 1024");
         Require(AuthTrackedAddresses is >= 1 and <= 1 << 20, nameof(AuthTrackedAddresses), "1 to 1048576");
         return this;
     }

@@ -39,7 +39,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
 
     private async ValueTask<TransferResult> UnaryAsync(TransferRequest request, ServerCallContext context, RequestType type)
     {
-        AuthenticatedInstitution institution = auth.Authenticate(context);
+        AuthenticatedInstitution institution = await auth.AuthenticateAsync(context);
         if (request.Kind != RequestKind.Unspecified && ResultMapping.TypeOf(request.Kind) != type)
         {
             throw new RpcException(StatusCode.InvalidArgument, $"kind: {request.Kind} sent to the {type} method");
@@ -76,7 +76,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
     private async ValueTask TransactAsync(ServerRequestStream<TransferRequest> requests, ServerResponseStream<TransferResult> responses,
         ServerCallContext context)
     {
-        AuthenticatedInstitution institution = auth.Authenticate(context);
+        AuthenticatedInstitution institution = await auth.AuthenticateAsync(context);
         var stream = new StreamAnswers(maxInFlightPerStream, _limiter, institution.Index);
         long correlationId = answers.Register(stream);
         try
@@ -168,7 +168,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
 
     private async ValueTask OutcomesAsync(OutcomesRequest request, ServerResponseStream<TransferResult> responses, ServerCallContext context)
     {
-        AuthenticatedInstitution institution = auth.Authenticate(context);
+        AuthenticatedInstitution institution = await auth.AuthenticateAsync(context);
         if (request.AfterFeedNo < 0)
         {
             throw new RpcException(StatusCode.InvalidArgument, "after_feed_no: must be >= 0");
