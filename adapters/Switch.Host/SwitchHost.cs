@@ -72,6 +72,8 @@ public sealed class SwitchHost : IAsyncDisposable
     public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate => _tls?.Certificate;
     /// <summary>Client certificates mapped to institutions (0 without mutual TLS).</summary>
     public int MappedClientCertificates { get; private init; }
+    /// <summary>The institution port's gateway: its limiter counts each institution's streams, connections and queued answers.</summary>
+    public InstitutionGateway Gateway { get; private init; } = null!;
 
     /// <param name="log">Where the host logs (reachability changes, clearing alerts, failed handlers); the console by default.</param>
     public static async Task<SwitchHost> StartAsync(HostConfig config, Log? log = null)
@@ -178,6 +180,7 @@ public sealed class SwitchHost : IAsyncDisposable
                 Address = IPAddress.Parse(config.ListenAddress),
                 Port = config.InstitutionPort,
                 Tls = tls?.InstitutionPort(config.Tls!),
+                MaxConnections = config.Limits.MaxConnections,
             });
 
             // The operator API: never on the institutions' port; its own keys.
@@ -203,6 +206,7 @@ public sealed class SwitchHost : IAsyncDisposable
             return new SwitchHost(config, simulators, engine, connector, grpc, answers, feeds, clearing, desk, admin, tls)
             {
                 MappedClientCertificates = certificates?.Count ?? 0,
+                Gateway = gateway,
             };
         }
         catch

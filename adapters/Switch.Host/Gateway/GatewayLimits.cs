@@ -16,6 +16,18 @@ public sealed record GatewayLimits
     /// <summary>Requests per institution accepted and not yet answered, unary and streamed together.</summary>
     public int MaxInFlight { get; init; } = 65_536;
 
+    /// <summary>
+    /// Transact and Outcomes streams one institution may have open at once. Each holds at most
+    /// maxInFlightPerStream answers its client has not read, so this bounds an institution's unread answers.
+    /// </summary>
+    public int MaxStreamsPerInstitution { get; init; } = 32;
+
+    /// <summary>Connections one institution may have open at once (a connection is its first authenticated call's).</summary>
+    public int MaxConnectionsPerInstitution { get; init; } = 8;
+
+    /// <summary>Connections to the institution port at once, authenticated or not (Kestrel closes the ones past it).</summary>
+    public int MaxConnections { get; init; } = 1_024;
+
     /// <summary>Failed authentications a source address may make at once before it is refused.</summary>
     public int AuthFailureBurst { get; init; } = 20;
 
@@ -39,6 +51,9 @@ public sealed record GatewayLimits
         Require(RequestsPerSecond is >= 1 and <= TokenBucket.MaxTokensPerSecond, nameof(RequestsPerSecond), $"1 to {TokenBucket.MaxTokensPerSecond}");
         Require(BurstRequests is >= 1 and <= TokenBucket.MaxBurstTokens, nameof(BurstRequests), $"1 to {TokenBucket.MaxBurstTokens}");
         Require(MaxInFlight is >= 1 and <= 1 << 24, nameof(MaxInFlight), "1 to 16777216");
+        Require(MaxStreamsPerInstitution is >= 1 and <= 1 << 16, nameof(MaxStreamsPerInstitution), "1 to 65536");
+        Require(MaxConnectionsPerInstitution is >= 1 and <= 1 << 16, nameof(MaxConnectionsPerInstitution), "1 to 65536");
+        Require(MaxConnections is >= 1 and <= 1 << 20, nameof(MaxConnections), "1 to 1048576");
         Require(AuthFailureBurst is >= 1 and <= TokenBucket.MaxBurstTokens, nameof(AuthFailureBurst), $"1 to {TokenBucket.MaxBurstTokens}");
         Require(AuthFailuresPerMinute is >= 1 and <= TokenBucket.MaxTokensPerSecond, nameof(AuthFailuresPerMinute), $"1 to {TokenBucket.MaxTokensPerSecond}");
         Require(AuthFailureDelayMs is >= 1 and <= 60_000, nameof(AuthFailureDelayMs), "1 to 60000");

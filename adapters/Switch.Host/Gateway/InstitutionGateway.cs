@@ -23,8 +23,38 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
     private const int MaxPaceMs = 100;
 
     private readonly InstitutionLimiter _limiter = new(engine.Logic.Config.Institutions.Count, limits ?? GatewayLimits.Default);
+    private InstitutionConnections? _connections;
 
     public InstitutionLimiter Limiter => _limiter;
+
+    public InstitutionConnections Connections => _connections ??= new InstitutionConnections(_limiter);
+
+    /// <summary>
+    /// Authenticates the call and attributes its connection to the institution (CONNECTION_LIMIT past
+    /// limits.maxConnectionsPerInstitution).
+    /// </summary>
+    private async ValueTask<AuthenticatedInstitution> AdmitCallerAsync(ServerCallContext context)
+    {
+        AuthenticatedInstitution institution = await auth.AuthenticateAsync(context);
+        if (!Connections.TryAttribute(context.ConnectionId, context.ConnectionClosed, institution.Index))
+        {
+            throw new RpcException(StatusCode.ResourceExhausted,
+                $"CONNECTION_LIMIT: institution {institution.Code} has {_limiter.Limits.MaxConnectionsPerInstitution} connections open " +
+                "(limits.maxConnectionsPerInstitution); send more calls on the connections it has, or close one");
+        }
+        return institution;
+    }
+
+    /// <summary>Counts a stream of the institution (STREAM_LIMIT past limits.maxStreamsPerInstitution); close it with CloseStream.</summary>
+    private void OpenStream(AuthenticatedInstitution institution)
+    {
+        if (!_limiter.TryOpenStream(institution.Index))
+        {
+            throw new RpcException(StatusCode.ResourceExhausted,
+                $"STREAM_LIMIT: institution {institution.Code} has {_limiter.Limits.MaxStreamsPerInstitution} streams open " +
+                "(limits.maxStreamsPerInstitution, Transact and Outcomes together); close one before opening another");
+        }
+    }
 
     /// <summary>Outcomes written per flush on the outcome stream.</summary>
     private const int OutcomesPerWrite = 1024;
@@ -39,7 +69,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
 
     private async ValueTask<TransferResult> UnaryAsync(TransferRequest request, ServerCallContext context, RequestType type)
     {
-        AuthenticatedInstitution institution = await auth.AuthenticateAsync(context);
+        AuthenticatedInstitution institution = await AdmitCallerAsync(context);
         if (request.Kind != RequestKind.Unspecified && ResultMapping.TypeOf(request.Kind) != type)
         {
             throw new RpcException(StatusCode.InvalidArgument, $"kind: {request.Kind} sent to the {type} method");
@@ -76,12 +106,14 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
     private async ValueTask TransactAsync(ServerRequestStream<TransferRequest> requests, ServerResponseStream<TransferResult> responses,
         ServerCallContext context)
     {
-        AuthenticatedInstitution institution = await auth.AuthenticateAsync(context);
+        AuthenticatedInstitution institution = await AdmitCallerAsync(context);
+        OpenStream(institution);
         var stream = new StreamAnswers(maxInFlightPerStream, _limiter, institution.Index);
         long correlationId = answers.Register(stream);
+        Task? writer = null;
         try
         {
-            Task writer = WriteResultsAsync(stream, responses, context.CancellationToken);
+            writer = WriteResultsAsync(stream, responses, context.CancellationToken);
             RpcException? unreadable = null;
             while (true)
             {
@@ -124,6 +156,9 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
             answers.Unregister(correlationId);
             stream.Results.Writer.TryComplete();
             stream.ReleaseHeld(); // answers that will never come back to this stream give their places back
+            _limiter.CloseStream(institution.Index);
+            if (writer is not null) await writer.ContinueWith(static _ => { }, TaskScheduler.Default); // it ends with the call
+            stream.DropQueued();
         }
     }
 
@@ -159,6 +194,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         {
             while (results.TryRead(out TransferResult? result))
             {
+                stream.Taken();
                 await responses.WriteAsync(result, cancel);
                 stream.InFlight.Release();
             }
@@ -168,7 +204,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
 
     private async ValueTask OutcomesAsync(OutcomesRequest request, ServerResponseStream<TransferResult> responses, ServerCallContext context)
     {
-        AuthenticatedInstitution institution = await auth.AuthenticateAsync(context);
+        AuthenticatedInstitution institution = await AdmitCallerAsync(context);
         if (request.AfterFeedNo < 0)
         {
             throw new RpcException(StatusCode.InvalidArgument, "after_feed_no: must be >= 0");
@@ -179,10 +215,22 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         {
             throw new RpcException(StatusCode.ResourceExhausted, _limiter.Describe(admission, institution.Index));
         }
-        OutcomeFeed feed = feeds.For(institution.Index);
-        long next = request.AfterFeedNo + 1;
+        OpenStream(institution);
+        try
+        {
+            await FollowFeedAsync(feeds.For(institution.Index), request.AfterFeedNo + 1, responses, context.CancellationToken);
+        }
+        finally
+        {
+            _limiter.CloseStream(institution.Index);
+        }
+    }
+
+    /// <summary>Writes the feed from <paramref name="next"/> on, then live, until the call ends.</summary>
+    private static async Task FollowFeedAsync(OutcomeFeed feed, long next, ServerResponseStream<TransferResult> responses, CancellationToken cancel)
+    {
         var batch = new List<ResultFields>(OutcomesPerWrite);
-        while (!context.CancellationToken.IsCancellationRequested)
+        while (!cancel.IsCancellationRequested)
         {
             batch.Clear();
             if (!feed.TryRead(next, OutcomesPerWrite, batch, out long oldest, out Task changed))
@@ -192,15 +240,15 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
             }
             foreach (ResultFields outcome in batch)
             {
-                await responses.WriteAsync(ResultMapping.ToResult(outcome), context.CancellationToken);
+                await responses.WriteAsync(ResultMapping.ToResult(outcome), cancel);
             }
             if (batch.Count > 0)
             {
                 next += batch.Count;
-                await responses.FlushAsync(context.CancellationToken);
+                await responses.FlushAsync(cancel);
                 continue;
             }
-            await changed.WaitAsync(context.CancellationToken);
+            await changed.WaitAsync(cancel);
         }
     }
 
@@ -251,7 +299,18 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
             }
             // Fails only once the stream has ended and nobody reads any more: the answer is then dropped
             // (the institution still finds the outcome on its feed or by query).
-            _ = Results.Writer.TryWrite(ResultMapping.ToResult(answer));
+            if (Results.Writer.TryWrite(ResultMapping.ToResult(answer))) _limiter.CountQueued(_institution, 1);
+        }
+
+        /// <summary>The writer took an answer from the queue.</summary>
+        public void Taken() => _limiter.CountQueued(_institution, -1);
+
+        /// <summary>At the stream's end: answers still queued are dropped with it.</summary>
+        public void DropQueued()
+        {
+            int dropped = 0;
+            while (Results.Reader.TryRead(out _)) dropped++;
+            if (dropped > 0) _limiter.CountQueued(_institution, -dropped);
         }
     }
 }
