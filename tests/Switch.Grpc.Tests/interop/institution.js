@@ -13,7 +13,7 @@ const definition = protoLoader.loadSync(path.join(protoDir, 'switch', 'v1', 'ins
 });
 const service = definition['switch.v1.InstitutionService'];
 
-const [target, apiKey, scenario, prefix] = process.argv.slice(2);
+const [target, apiKey, scenario, prefix, ...rest] = process.argv.slice(2);
 const client = new grpc.Client(target, grpc.credentials.createInsecure());
 
 function print(obj) {
@@ -62,6 +62,38 @@ const scenarios = {
     const stream = await transact([payment(`${prefix}-PAID`, 100), payment(`${prefix}-ZERO`, 0), Buffer.from([0x12, 100, 0x41])]);
     const paid = await query(`${prefix}-PAID`);
     return { ...stream, query: paid };
+  },
+  // A client that never reads: <connections> connections (each its own channel), <streams> Transact streams on
+  // each, <perStream> payments written on each stream, its answers never read (the stream paused); holds them
+  // <holdMs>, then closes everything. Counts the streams refused, by the status message's code.
+  async flood() {
+    const [connections, streams, perStream, holdMs] = rest.map(Number);
+    const refused = {};
+    const clients = [];
+    const calls = [];
+    for (let c = 0; c < connections; c++) {
+      const own = new grpc.Client(target, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+      clients.push(own);
+      for (let s = 0; s < streams; s++) {
+        const call = own.makeBidiStreamRequest(service.Transact.path, service.Transact.requestSerialize,
+          service.Transact.responseDeserialize, metadata(), {});
+        call.on('error', (err) => {
+          const code = (err.details || '').split(':')[0] || String(err.code);
+          if (err.code !== grpc.status.CANCELLED) refused[code] = (refused[code] || 0) + 1;
+        });
+        if (!prefix.startsWith('READ')) call.pause(); // a READ... prefix: the same load, answers read
+        for (let i = 0; i < perStream; i++) {
+          call.write({ order_no: `${prefix}-${c}-${s}-${i}`, amount_fen: '1', currency: 'CNY', bank: '102',
+            account: `${prefix}-${c}-${s}`, kind: 'REQUEST_KIND_AGREEMENT_PAYMENT' });
+        }
+        calls.push(call);
+      }
+    }
+    await new Promise((r) => setTimeout(r, holdMs));
+    for (const call of calls) call.cancel();
+    for (const own of clients) own.close();
+    await new Promise((r) => setTimeout(r, 200));
+    return { code: 0, refused };
   },
 };
 
