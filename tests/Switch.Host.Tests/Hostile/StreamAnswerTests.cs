@@ -63,13 +63,7 @@ public sealed class StreamAnswerTests : IClassFixture<NodeInteropFixtureWithoutS
         paid.Kind = RequestKind.AgreementPayment;
         await call.RequestStream.WriteAsync(new RawBytes(paid.ToByteArray()));
         await call.RequestStream.WriteAsync(new RawBytes(Garbage));
-        await call.RequestStream.CompleteAsync();
-
-        var results = new List<TransferResult>();
-        RpcException e = await Assert.ThrowsAsync<RpcException>(async () =>
-        {
-            await foreach (TransferResult result in call.ResponseStream.ReadAllAsync()) results.Add(result);
-        });
+        var (results, e) = await CloseAndReadAsync(call);
         Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
         Assert.StartsWith("MALFORMED_MESSAGE: ", e.Status.Detail);
         TransferResult answer = Assert.Single(results);
@@ -91,16 +85,23 @@ public sealed class StreamAnswerTests : IClassFixture<NodeInteropFixtureWithoutS
         big.Kind = RequestKind.AgreementPayment;
         await call.RequestStream.WriteAsync(paid);
         await call.RequestStream.WriteAsync(big);
-        await call.RequestStream.CompleteAsync();
+        var (results, e) = await CloseAndReadAsync(call);
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        Assert.StartsWith("MESSAGE_TOO_LARGE: ", e.Status.Detail);
+        Assert.Equal("BIG-PAID", Assert.Single(results).OrderNo);
+    }
 
+    /// <summary>Half-closes, reads every result, and returns them with the error status the stream must end with.</summary>
+    private static async Task<(List<TransferResult> Results, RpcException Status)> CloseAndReadAsync<T>(DuplexStreamingCall<T, TransferResult> call)
+        where T : class, IMessage<T>
+    {
+        await call.RequestStream.CompleteAsync();
         var results = new List<TransferResult>();
         RpcException e = await Assert.ThrowsAsync<RpcException>(async () =>
         {
             await foreach (TransferResult result in call.ResponseStream.ReadAllAsync()) results.Add(result);
         });
-        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
-        Assert.StartsWith("MESSAGE_TOO_LARGE: ", e.Status.Detail);
-        Assert.Equal("BIG-PAID", Assert.Single(results).OrderNo);
+        return (results, e);
     }
 }
 
