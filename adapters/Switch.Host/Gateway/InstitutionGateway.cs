@@ -195,6 +195,8 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
             while (results.TryRead(out TransferResult? result))
             {
                 stream.Taken();
+                // An ended call (client gone, deadline) would take writes into the void: its queue is dropped instead.
+                cancel.ThrowIfCancellationRequested();
                 await responses.WriteAsync(result, cancel);
                 stream.InFlight.Release();
             }

@@ -15,6 +15,7 @@ namespace Switch.Host.Tests.Limits;
 /// is served meanwhile, and the memory is given back once the connections close. The real host, its limits from the
 /// configuration, real sockets.
 /// </summary>
+[Collection(MeasuresProcessMemory.Name)]
 public sealed class UnreadAnswersTests(ITestOutputHelper output)
 {
     private const int Streams = 8;
@@ -151,4 +152,11 @@ public sealed class UnreadAnswersTests(ITestOutputHelper output)
         Assert.True(floodHeap - baselineHeap < allowed, $"flood took {(floodHeap - baselineHeap) / mib} MiB, allowed {allowed / mib} MiB");
         Assert.True(afterHeap - baselineHeap < 32 * mib, $"after the connections closed {(afterHeap - baselineHeap) / mib} MiB are still held");
     }
+}
+
+/// <summary>Tests that measure the process's GC heap run alone: other tests' switches would be in the figure.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class MeasuresProcessMemory
+{
+    public const string Name = "measures process memory";
 }
