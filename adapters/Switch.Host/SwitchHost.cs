@@ -80,6 +80,8 @@ public sealed class SwitchHost : IAsyncDisposable
     public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate => _tls?.Certificate;
     /// <summary>Client certificates mapped to institutions (0 without mutual TLS).</summary>
     public int MappedClientCertificates { get; private init; }
+    /// <summary>The institution port's gateway: its limiter counts each institution's streams, connections and queued answers.</summary>
+    public InstitutionGateway Gateway { get; private init; } = null!;
 
     /// <param name="log">Where the host logs (reachability changes, clearing alerts, failed handlers); the console by default.</param>
     /// <param name="listening">Called once the three ports listen, before the journal is recovered (their addresses are
@@ -142,6 +144,7 @@ public sealed class SwitchHost : IAsyncDisposable
                 Address = IPAddress.Parse(config.ListenAddress),
                 Port = config.InstitutionPort,
                 Tls = tls?.InstitutionPort(config.Tls!),
+                MaxConnections = config.Limits.MaxConnections,
             });
             adminGrpc = await GrpcServer.StartAsync(adminPort.Recovering(),
                 new GrpcEndpointOptions { Address = IPAddress.Parse(config.ListenAddress), Port = config.AdminGrpcPort, Tls = tls?.AdminPort() });
@@ -247,6 +250,7 @@ public sealed class SwitchHost : IAsyncDisposable
             return new SwitchHost(config, simulators, engine, connector, grpc, answers, feeds, clearing, desk, admin, tls, health)
             {
                 MappedClientCertificates = certificates?.Count ?? 0,
+                Gateway = gateway,
             };
         }
         catch

@@ -5,7 +5,8 @@ namespace Switch.Grpc.Tests;
 
 /// <summary>
 /// The independent peer: Node scripts on @grpc/grpc-js in interop/. Installs their dependencies once
-/// (npm ci from the committed lock), starts interop/server.js, and runs interop/client.js per scenario.
+/// (npm ci from the committed lock), starts interop/server.js, and runs interop/client.js per scenario. The host
+/// tests link this file and run interop/institution.js against the real switch (without the server).
 /// </summary>
 public sealed class NodeInteropFixture : IAsyncLifetime
 {
@@ -20,13 +21,7 @@ public sealed class NodeInteropFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        if (!System.IO.Directory.Exists(Path.Combine(Directory, "node_modules", "@grpc", "grpc-js")))
-        {
-            string args = File.Exists(Path.Combine(Directory, "package-lock.json")) ? "ci --no-audit --no-fund" : "install --no-audit --no-fund";
-            var (code, output) = await RunAsync("npm", args, InstallBound);
-            if (code != 0) throw new InvalidOperationException($"npm {args} failed ({code}):\n{output}");
-        }
-
+        await InstallAsync();
         _server = Start("node", "server.js");
         string? first = await _server.StandardOutput.ReadLineAsync().WaitAsync(ScriptBound)
             ?? throw new InvalidOperationException("server.js exited before printing its port: " + await _server.StandardError.ReadToEndAsync());
@@ -34,14 +29,28 @@ public sealed class NodeInteropFixture : IAsyncLifetime
         ServerTarget = $"127.0.0.1:{port}";
     }
 
-    /// <summary>Runs client.js against a target and returns its single JSON result line.</summary>
-    public async Task<JsonElement> RunClientAsync(string target, string scenario)
+    /// <summary>Installs the scripts' dependencies (npm ci from the committed lock) unless they are there.</summary>
+    public async Task InstallAsync()
     {
-        var (code, output) = await RunAsync("node", $"client.js {target} {scenario}", ScriptBound);
-        Assert.True(code == 0, $"client.js {scenario} exited {code}:\n{output}");
+        if (!System.IO.Directory.Exists(Path.Combine(Directory, "node_modules", "@grpc", "grpc-js")))
+        {
+            string args = File.Exists(Path.Combine(Directory, "package-lock.json")) ? "ci --no-audit --no-fund" : "install --no-audit --no-fund";
+            var (code, output) = await RunAsync("npm", args, InstallBound);
+            if (code != 0) throw new InvalidOperationException($"npm {args} failed ({code}):\n{output}");
+        }
+    }
+
+    /// <summary>Runs client.js against a target and returns its single JSON result line.</summary>
+    public Task<JsonElement> RunClientAsync(string target, string scenario) => RunScriptAsync("client.js", $"{target} {scenario}");
+
+    /// <summary>Runs one of the interop scripts and returns its single JSON result line.</summary>
+    public async Task<JsonElement> RunScriptAsync(string script, string args)
+    {
+        var (code, output) = await RunAsync("node", $"{script} {args}", ScriptBound);
+        Assert.True(code == 0, $"{script} {args} exited {code}:\n{output}");
         string line = output.Split('\n').Select(l => l.Trim()).Last(l => l.StartsWith('{'));
         var result = JsonDocument.Parse(line).RootElement.Clone();
-        Assert.False(result.TryGetProperty("error", out var error), $"client.js {scenario} crashed: {error}");
+        Assert.False(result.TryGetProperty("error", out var error), $"{script} {args} crashed: {error}");
         return result;
     }
 
@@ -95,9 +104,12 @@ public sealed class NodeInteropFixture : IAsyncLifetime
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            string candidate = Path.Combine(dir.FullName, "interop");
-            if (File.Exists(Path.Combine(candidate, "package.json")) && File.Exists(Path.Combine(candidate, "interop.proto")))
-                return candidate;
+            // From this project's output, or (linked into another test project) from the tests folder beside it.
+            foreach (string candidate in new[] { Path.Combine(dir.FullName, "interop"), Path.Combine(dir.FullName, "Switch.Grpc.Tests", "interop") })
+            {
+                if (File.Exists(Path.Combine(candidate, "package.json")) && File.Exists(Path.Combine(candidate, "interop.proto")))
+                    return candidate;
+            }
         }
         throw new DirectoryNotFoundException("tests/Switch.Grpc.Tests/interop not found above " + AppContext.BaseDirectory);
     }

@@ -24,6 +24,9 @@ public sealed class GrpcEndpointOptions
     /// <summary>HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection (Kestrel Http2.MaxStreamsPerConnection).</summary>
     public int MaxStreamsPerConnection { get; init; } = 100;
 
+    /// <summary>Connections open at once (Kestrel MaxConcurrentConnections); past it Kestrel closes new ones at once. Null: no bound.</summary>
+    public long? MaxConnections { get; init; }
+
     /// <summary>Kestrel's per-stream receive window; larger windows keep big streams from stalling on round trips.</summary>
     public int InitialStreamWindowBytes { get; init; } = 768 * 1024;
 
@@ -40,6 +43,11 @@ public static class GrpcKestrel
         ArgumentOutOfRangeException.ThrowIfLessThan(endpoint.MaxStreamsPerConnection, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(endpoint.InitialConnectionWindowBytes, endpoint.InitialStreamWindowBytes);
         kestrel.AddServerHeader = false;
+        if (endpoint.MaxConnections is { } maxConnections)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(maxConnections, 1);
+            kestrel.Limits.MaxConcurrentConnections = maxConnections;
+        }
         var http2 = kestrel.Limits.Http2;
         http2.MaxStreamsPerConnection = endpoint.MaxStreamsPerConnection;
         http2.InitialStreamWindowSize = endpoint.InitialStreamWindowBytes;

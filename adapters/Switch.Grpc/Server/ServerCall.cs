@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Google.Protobuf;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Switch.Grpc.Framing;
 
@@ -52,8 +53,10 @@ internal sealed class ServerCall
             }
         }
         var connection = http.Connection;
+        // Kestrel answers connection features (the connection's lifetime) through the request's feature collection.
+        CancellationToken connectionClosed = http.Features.Get<IConnectionLifetimeFeature>()?.ConnectionClosed ?? default;
         Context = new ServerCallContext(method, requestHeaders, deadline, connection.RemoteIpAddress, connection.RemotePort,
-            connection.ClientCertificate, token);
+            connection.ClientCertificate, token, connection.Id, connectionClosed);
         if (_callCts is not null)
         {
             _abortRegistration = http.RequestAborted.UnsafeRegister(static s => ((ServerCall)s!).OnClientGone(), this);

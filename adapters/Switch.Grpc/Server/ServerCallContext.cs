@@ -12,8 +12,10 @@ public sealed class ServerCallContext
     private string? _peer;
 
     internal ServerCallContext(string method, Metadata requestHeaders, DateTime deadlineUtc, IPAddress? remoteAddress, int remotePort,
-        X509Certificate2? clientCertificate, CancellationToken cancellationToken)
+        X509Certificate2? clientCertificate, CancellationToken cancellationToken, string connectionId = "", CancellationToken connectionClosed = default)
     {
+        ConnectionId = connectionId;
+        ConnectionClosed = connectionClosed;
         Method = method;
         RequestHeaders = requestHeaders;
         Deadline = deadlineUtc;
@@ -34,6 +36,12 @@ public sealed class ServerCallContext
 
     /// <summary>The certificate the client presented in the TLS handshake (it passed the listener's validation), or null.</summary>
     public X509Certificate2? ClientCertificate { get; }
+
+    /// <summary>The transport connection the call came on (unique for the server's life), for limits per connection.</summary>
+    public string ConnectionId { get; }
+
+    /// <summary>Canceled when the call's connection closes (not cancelable when the transport cannot tell).</summary>
+    public CancellationToken ConnectionClosed { get; }
 
     /// <summary>Canceled at the deadline or when the client goes away.</summary>
     public CancellationToken CancellationToken { get; }

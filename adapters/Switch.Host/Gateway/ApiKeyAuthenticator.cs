@@ -15,7 +15,7 @@ public sealed record AuthenticatedInstitution(int Index, string Code, byte[] Cod
 /// constant time, all of them every time, so timing tells nothing about which institution or how close.
 /// With mutual TLS (a <see cref="ClientCertificateMap"/>), a client certificate proves the institution it is mapped to:
 /// the key is then optional, and one sent must be that same institution's, so a call always acts for one institution.
-/// Failed attempts are limited per source address (<see cref="AuthFailureLimiter"/>).
+/// Failed attempts are slowed per source address (<see cref="AuthFailureLimiter"/>); a correct key never is.
 /// </summary>
 public sealed class ApiKeyAuthenticator
 {
@@ -46,58 +46,91 @@ public sealed class ApiKeyAuthenticator
 
     public AuthFailureLimiter Failures => _failures;
 
-    public AuthenticatedInstitution Authenticate(ServerCallContext context)
+    /// <summary>
+    /// The caller's institution. The key is always checked and a correct one accepted; a wrong or missing one is
+    /// UNAUTHENTICATED, at once within its address's failure budget and after the tarpit delay past it
+    /// (<see cref="AuthFailureLimiter"/>). Completes synchronously unless a wrong key is held in the tarpit.
+    /// </summary>
+    public ValueTask<AuthenticatedInstitution> AuthenticateAsync(ServerCallContext context)
     {
         // The address is formatted only while some address is failing: the usual call pays one volatile read.
         string? source = null;
+        AuthFailureLimiter.Entry? held = null;
         if (_failures.AnyTracked)
         {
             source = AuthFailureLimiter.SourceAddress(context.Peer);
-            if (_failures.IsRefused(source, out long retryAfterS))
+            if (_failures.Admit(source, out held) == AuthAdmission.Refused)
             {
                 throw new RpcException(StatusCode.ResourceExhausted,
-                    $"too many failed authentications from this address; retry after {retryAfterS} s");
+                    $"AUTH_THROTTLED: {_failures.MaxDelayed} failed authentications from this address are waiting for their answers " +
+                    $"(limits.authDelayedPerAddress); retry after {(_failures.DelayMs + 999) / 1000} s");
             }
         }
+        RpcException? failure = Check(context, out AuthenticatedInstitution? institution);
+        if (failure is null)
+        {
+            if (held is not null) _failures.Leave(held);
+            return ValueTask.FromResult(institution!);
+        }
+        _failures.RecordFailure(source ?? AuthFailureLimiter.SourceAddress(context.Peer));
+        if (held is null) throw failure;
+        return AnswerLateAsync(held, failure, context.CancellationToken);
+    }
+
+    /// <summary>A wrong key past the budget: answered once the delay has passed (or the caller has gone).</summary>
+    private async ValueTask<AuthenticatedInstitution> AnswerLateAsync(AuthFailureLimiter.Entry held, RpcException failure, CancellationToken cancel)
+    {
+        try
+        {
+            await Task.Delay(_failures.DelayMs, cancel);
+        }
+        finally
+        {
+            _failures.Leave(held);
+        }
+        throw failure;
+    }
+
+    /// <summary>Null with the institution the call proves to be, or the refusal to send.</summary>
+    private RpcException? Check(ServerCallContext context, out AuthenticatedInstitution? institution)
+    {
+        institution = null;
         string? key = context.RequestHeaders.GetValue(InstitutionMethods.ApiKeyHeader);
         if (_certificates is not null && context.ClientCertificate is { } certificate)
         {
-            return ByCertificate(certificate, key, source, context);
+            return ByCertificate(certificate, key, out institution);
         }
         if (string.IsNullOrEmpty(key))
         {
-            _failures.RecordFailure(source ?? AuthFailureLimiter.SourceAddress(context.Peer));
-            throw new RpcException(StatusCode.Unauthenticated, $"missing API key: send it in the '{InstitutionMethods.ApiKeyHeader}' metadata header");
+            return new RpcException(StatusCode.Unauthenticated, $"missing API key: send it in the '{InstitutionMethods.ApiKeyHeader}' metadata header");
         }
         int index = ApiKeyHash.Match(_digests, key, MaxApiKeyBytes);
         if (index < 0)
         {
-            _failures.RecordFailure(source ?? AuthFailureLimiter.SourceAddress(context.Peer));
-            throw new RpcException(StatusCode.Unauthenticated, "invalid API key");
+            return new RpcException(StatusCode.Unauthenticated, "invalid API key");
         }
-        return _keys[index].Institution;
+        institution = _keys[index].Institution;
+        return null;
     }
 
     /// <summary>The certificate passed the handshake (it chains to the client authorities); here it must be mapped.</summary>
-    private AuthenticatedInstitution ByCertificate(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate, string? key, string? source,
-        ServerCallContext context)
+    private RpcException? ByCertificate(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate, string? key,
+        out AuthenticatedInstitution? institution)
     {
+        institution = null;
         int index = _certificates!.Find(certificate, out CertificateFingerprint fingerprint);
         if (index < 0)
         {
-            _failures.RecordFailure(source ?? AuthFailureLimiter.SourceAddress(context.Peer));
-            throw new RpcException(StatusCode.Unauthenticated, $"client certificate (SHA-256 {fingerprint}) is not mapped to any institution");
+            return new RpcException(StatusCode.Unauthenticated, $"client certificate (SHA-256 {fingerprint}) is not mapped to any institution");
         }
-        AuthenticatedInstitution institution = _keys[index].Institution;
-        if (string.IsNullOrEmpty(key)) return institution;
-        int keyIndex = ApiKeyHash.Match(_digests, key, MaxApiKeyBytes);
-        if (keyIndex != index)
+        AuthenticatedInstitution proved = _keys[index].Institution;
+        if (!string.IsNullOrEmpty(key) && ApiKeyHash.Match(_digests, key, MaxApiKeyBytes) != index)
         {
-            _failures.RecordFailure(source ?? AuthFailureLimiter.SourceAddress(context.Peer));
             // Which institution a wrong key belongs to (if any) is not told: only that it is not the certificate's.
-            throw new RpcException(StatusCode.Unauthenticated,
-                $"the API key is not that of institution {institution.Code}, which the client certificate proves: send its key or none");
+            return new RpcException(StatusCode.Unauthenticated,
+                $"the API key is not that of institution {proved.Code}, which the client certificate proves: send its key or none");
         }
-        return institution;
+        institution = proved;
+        return null;
     }
 }

@@ -1,19 +1,32 @@
 namespace Switch.Host.Gateway;
 
+/// <summary>What the authenticator may do with a call from an address, before it looks at the key.</summary>
+public enum AuthAdmission
+{
+    /// <summary>The address has failures left in its budget: a wrong key is answered at once.</summary>
+    Free,
+    /// <summary>Past its budget, a tarpit place is held: a wrong key is answered only after the delay.</summary>
+    Tarpit,
+    /// <summary>Past its budget with every tarpit place taken: refused before the key is looked at.</summary>
+    Refused,
+}
+
 /// <summary>
-/// Limits failed authentications per source address with a token bucket per address: each missing or wrong key
-/// takes a token; an address with no token left is refused before its key is even hashed, until the bucket
-/// refills. Refused calls take nothing, so a persistent guesser gets exactly the refill rate of attempts.
+/// Keeps guessing API keys slow without refusing a correct key because of someone else's failures (several
+/// clients may share a source address behind a NAT). The key is always checked (a SHA-256 digest compared in
+/// constant time: cheap) and a correct one is accepted. Each address has a budget of failures (a token bucket:
+/// a burst, then so many a minute); a wrong key within the budget is answered at once, so a misconfigured client
+/// learns quickly. Past the budget a wrong key is answered only after <c>delayMs</c> (a tarpit), and at most
+/// <c>maxDelayed</c> such answers may be pending per address; a call arriving while all are pending is refused
+/// before its key is looked at, so the refusal tells nothing about the key. Guesses an address can have judged
+/// are thus at most its budget plus <c>maxDelayed × 1000 / delayMs</c> a second, however many calls it sends.
 /// <para>
-/// Precisely: an address that is not tracked (it never failed, or its bucket refilled completely) is never
-/// refused, and while no address at all is tracked the check costs one volatile read: no lock, no allocation.
-/// A tracked address with tokens left is served normally. An address with no token left is refused even with
-/// a correct key: the switch cannot tell a correct key without hashing it, and checking keys while refusing
-/// would leave the guessing unthrottled. Success does not refill the bucket (one valid key must not
-/// launder guesses at others).
+/// A correct key can be refused only while its address has <c>maxDelayed</c> wrong keys pending at once: a
+/// flood of concurrent guesses, not a client retrying a stale key (which waits for each answer).
 /// </para>
-/// The table is bounded: at most <c>maxAddresses</c> tracked, the least recently failing forgotten first; all
-/// operations are O(1) (amortised for pruning of refilled entries).
+/// While no address is tracked the check costs one volatile read: no lock, no allocation. The table is bounded:
+/// at most <c>maxAddresses</c> tracked, the least recently failing forgotten first; O(1) operations (amortised
+/// for pruning of refilled entries).
 /// </summary>
 public sealed class AuthFailureLimiter
 {
@@ -24,25 +37,38 @@ public sealed class AuthFailureLimiter
     private readonly int _burst;
     private readonly int _perMinute;
     private readonly int _maxAddresses;
+    private readonly int _maxDelayed;
     private readonly Func<long> _nowMs;
     private int _tracked;
     private long _failures;
 
+    /// <param name="delayMs">How long a wrong key past the budget waits for its answer.</param>
+    /// <param name="maxDelayed">Wrong-key answers that may wait at once per address.</param>
     /// <param name="nowMs">A monotonic clock in milliseconds; tests pass a fake one.</param>
-    public AuthFailureLimiter(int burst, int perMinute, int maxAddresses, Func<long>? nowMs = null)
+    public AuthFailureLimiter(int burst, int perMinute, int maxAddresses, int delayMs = 1_000, int maxDelayed = 32, Func<long>? nowMs = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxAddresses, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(delayMs, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxDelayed, 1);
         _ = TokenBucket.PerMinute(perMinute, burst, 0); // validates the rule once, up front
         _burst = burst;
         _perMinute = perMinute;
         _maxAddresses = maxAddresses;
+        DelayMs = delayMs;
+        _maxDelayed = maxDelayed;
         _nowMs = nowMs ?? (() => Environment.TickCount64);
         _byAddress = new Dictionary<string, LinkedListNode<Entry>>(Math.Min(maxAddresses, 1024), StringComparer.Ordinal);
     }
 
-    public AuthFailureLimiter(GatewayLimits limits) : this(limits.AuthFailureBurst, limits.AuthFailuresPerMinute, limits.AuthTrackedAddresses)
+    public AuthFailureLimiter(GatewayLimits limits) : this(limits.AuthFailureBurst, limits.AuthFailuresPerMinute, limits.AuthTrackedAddresses,
+        limits.AuthFailureDelayMs, limits.AuthDelayedPerAddress)
     {
     }
+
+    /// <summary>How long a wrong key past its address's budget waits for its answer.</summary>
+    public int DelayMs { get; }
+
+    public int MaxDelayed => _maxDelayed;
 
     /// <summary>Addresses tracked now (each has failed and has not yet earned back its whole burst).</summary>
     public int Tracked => Volatile.Read(ref _tracked);
@@ -53,23 +79,44 @@ public sealed class AuthFailureLimiter
     /// <summary>True when some address is tracked: only then is the caller's address worth formatting.</summary>
     public bool AnyTracked => Volatile.Read(ref _tracked) != 0;
 
-    /// <summary>True when <paramref name="address"/> has no failure left; <paramref name="retryAfterS"/> says when it has.</summary>
-    public bool IsRefused(string address, out long retryAfterS)
+    /// <summary>Wrong-key answers of <paramref name="address"/> waiting now.</summary>
+    public int Delayed(string address)
     {
-        retryAfterS = 0;
-        if (!AnyTracked) return false;
+        lock (_gate) return _byAddress.TryGetValue(address, out LinkedListNode<Entry>? node) ? node.Value.Delayed : 0;
+    }
+
+    /// <summary>
+    /// Before the key is checked: <see cref="AuthAdmission.Tarpit"/> holds a place in the address's tarpit (give it
+    /// back with <see cref="Leave"/> once the call is answered, whatever its key).
+    /// </summary>
+    public AuthAdmission Admit(string address, out Entry? held)
+    {
+        held = null;
+        if (!AnyTracked) return AuthAdmission.Free;
         long now = _nowMs();
         lock (_gate)
         {
-            if (!_byAddress.TryGetValue(address, out LinkedListNode<Entry>? node)) return false;
-            long waitMs = node.Value.Bucket.MsUntilToken(now);
-            if (waitMs == 0)
+            if (!_byAddress.TryGetValue(address, out LinkedListNode<Entry>? node)) return AuthAdmission.Free;
+            Entry entry = node.Value;
+            if (entry.Bucket.MsUntilToken(now) == 0)
             {
-                if (node.Value.Bucket.IsFull(now)) Forget(node);
-                return false;
+                if (entry.Delayed == 0 && entry.Bucket.IsFull(now)) Forget(node);
+                return AuthAdmission.Free;
             }
-            retryAfterS = (waitMs + 999) / 1000;
-            return true;
+            if (entry.Delayed >= _maxDelayed) return AuthAdmission.Refused;
+            entry.Delayed++;
+            held = entry;
+            return AuthAdmission.Tarpit;
+        }
+    }
+
+    /// <summary>Gives back a tarpit place taken by <see cref="Admit"/>.</summary>
+    public void Leave(Entry held)
+    {
+        lock (_gate)
+        {
+            if (held.Delayed <= 0) throw new InvalidOperationException("auth failure limiter: left a tarpit place never taken");
+            held.Delayed--;
         }
     }
 
@@ -80,8 +127,8 @@ public sealed class AuthFailureLimiter
         Interlocked.Increment(ref _failures);
         lock (_gate)
         {
-            // Entries full again carry no information: drop them from the old end (each is dropped once).
-            while (_byLastFailure.First is { } oldest && oldest.Value.Bucket.IsFull(now))
+            // Entries full again (and with nobody waiting) carry no information: drop them from the old end.
+            while (_byLastFailure.First is { } oldest && oldest.Value.Delayed == 0 && oldest.Value.Bucket.IsFull(now))
             {
                 Forget(oldest);
             }
@@ -91,6 +138,7 @@ public sealed class AuthFailureLimiter
             }
             else
             {
+                // A forgotten entry's waiting calls still give their places back to it (Leave holds the entry).
                 if (_byAddress.Count >= _maxAddresses) Forget(_byLastFailure.First!);
                 node = new LinkedListNode<Entry>(new Entry(address, TokenBucket.PerMinute(_perMinute, _burst, now)));
                 _byAddress.Add(address, node);
@@ -120,9 +168,17 @@ public sealed class AuthFailureLimiter
         return colon > 0 && peer.IndexOf(':') < colon ? peer[..colon] : peer;
     }
 
-    private sealed class Entry(string address, TokenBucket bucket)
+    /// <summary>One failing address: its failure budget and its wrong-key answers waiting (guarded by the limiter's lock).</summary>
+    public sealed class Entry
     {
-        public readonly string Address = address;
-        public TokenBucket Bucket = bucket;
+        internal Entry(string address, TokenBucket bucket)
+        {
+            Address = address;
+            Bucket = bucket;
+        }
+
+        internal readonly string Address;
+        internal TokenBucket Bucket;
+        internal int Delayed;
     }
 }

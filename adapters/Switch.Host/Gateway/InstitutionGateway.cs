@@ -23,8 +23,38 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
     private const int MaxPaceMs = 100;
 
     private readonly InstitutionLimiter _limiter = new(engine.Logic.Config.Institutions.Count, limits ?? GatewayLimits.Default);
+    private InstitutionConnections? _connections;
 
     public InstitutionLimiter Limiter => _limiter;
+
+    public InstitutionConnections Connections => _connections ??= new InstitutionConnections(_limiter);
+
+    /// <summary>
+    /// Authenticates the call and attributes its connection to the institution (CONNECTION_LIMIT past
+    /// limits.maxConnectionsPerInstitution).
+    /// </summary>
+    private async ValueTask<AuthenticatedInstitution> AdmitCallerAsync(ServerCallContext context)
+    {
+        AuthenticatedInstitution institution = await auth.AuthenticateAsync(context);
+        if (!Connections.TryAttribute(context.ConnectionId, context.ConnectionClosed, institution.Index))
+        {
+            throw new RpcException(StatusCode.ResourceExhausted,
+                $"CONNECTION_LIMIT: institution {institution.Code} has {_limiter.Limits.MaxConnectionsPerInstitution} connections open " +
+                "(limits.maxConnectionsPerInstitution); send more calls on the connections it has, or close one");
+        }
+        return institution;
+    }
+
+    /// <summary>Counts a stream of the institution (STREAM_LIMIT past limits.maxStreamsPerInstitution); close it with CloseStream.</summary>
+    private void OpenStream(AuthenticatedInstitution institution)
+    {
+        if (!_limiter.TryOpenStream(institution.Index))
+        {
+            throw new RpcException(StatusCode.ResourceExhausted,
+                $"STREAM_LIMIT: institution {institution.Code} has {_limiter.Limits.MaxStreamsPerInstitution} streams open " +
+                "(limits.maxStreamsPerInstitution, Transact and Outcomes together); close one before opening another");
+        }
+    }
 
     /// <summary>Outcomes read from disk and written per flush on the outcome stream (192 bytes each in the cursor).</summary>
     private const int OutcomesPerWrite = 1024;
@@ -39,7 +69,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
 
     private async ValueTask<TransferResult> UnaryAsync(TransferRequest request, ServerCallContext context, RequestType type)
     {
-        AuthenticatedInstitution institution = auth.Authenticate(context);
+        AuthenticatedInstitution institution = await AdmitCallerAsync(context);
         if (request.Kind != RequestKind.Unspecified && ResultMapping.TypeOf(request.Kind) != type)
         {
             (RejectCode code, string message) = ResultMapping.KindRefused(request.Kind, type);
@@ -77,14 +107,30 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
     private async ValueTask TransactAsync(ServerRequestStream<TransferRequest> requests, ServerResponseStream<TransferResult> responses,
         ServerCallContext context)
     {
-        AuthenticatedInstitution institution = auth.Authenticate(context);
+        AuthenticatedInstitution institution = await AdmitCallerAsync(context);
+        OpenStream(institution);
         var stream = new StreamAnswers(maxInFlightPerStream, _limiter, institution.Index);
         long correlationId = answers.Register(stream);
+        Task? writer = null;
         try
         {
-            Task writer = WriteResultsAsync(stream, responses, context.CancellationToken);
-            while (await requests.ReadAsync() is { } request)
+            writer = WriteResultsAsync(stream, responses, context.CancellationToken);
+            RpcException? unreadable = null;
+            while (true)
             {
+                TransferRequest? request;
+                try
+                {
+                    request = await requests.ReadAsync();
+                }
+                catch (RpcException e)
+                {
+                    // Bytes that are not a request end the reading, never the answers already due: those are
+                    // written first, and the stream then ends with the precise error.
+                    unreadable = Unreadable(e);
+                    break;
+                }
+                if (request is null) break;
                 // Back-pressure: at most maxInFlightPerStream requests wait for the engine; then stop reading.
                 await stream.InFlight.WaitAsync(context.CancellationToken);
                 await AdmitStreamedAsync(stream, institution.Index, context.CancellationToken);
@@ -98,21 +144,33 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
                     context.Deadline);
                 engine.Publish(sequence);
             }
-            // The client has half-closed: deliver every outstanding answer, then end the call.
+            // The client has half-closed (or sent what is not a request): deliver every outstanding answer, then end the call.
             for (int i = 0; i < maxInFlightPerStream; i++)
             {
                 await stream.InFlight.WaitAsync(context.CancellationToken);
             }
             stream.Results.Writer.TryComplete();
             await writer;
+            if (unreadable is not null) throw unreadable;
         }
         finally
         {
             answers.Unregister(correlationId);
             stream.Results.Writer.TryComplete();
             stream.ReleaseHeld(); // answers that will never come back to this stream give their places back
+            _limiter.CloseStream(institution.Index);
+            if (writer is not null) await writer.ContinueWith(static _ => { }, TaskScheduler.Default); // it ends with the call
+            stream.DropQueued();
         }
     }
+
+    /// <summary>
+    /// The status for a request message that could not be read: MESSAGE_TOO_LARGE past the size limit, else
+    /// MALFORMED_MESSAGE (not a TransferRequest, a truncated or compressed frame). The gRPC layer's detail follows.
+    /// </summary>
+    private static RpcException Unreadable(RpcException e) => e.StatusCode == StatusCode.ResourceExhausted
+        ? new RpcException(StatusCode.ResourceExhausted, "MESSAGE_TOO_LARGE: " + e.Status.Detail)
+        : new RpcException(StatusCode.InvalidArgument, "MALFORMED_MESSAGE: " + e.Status.Detail);
 
     /// <summary>Waits until the institution's limits admit one more request of the stream.</summary>
     private async ValueTask AdmitStreamedAsync(StreamAnswers stream, int institution, CancellationToken cancel)
@@ -138,6 +196,9 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         {
             while (results.TryRead(out TransferResult? result))
             {
+                stream.Taken();
+                // An ended call (client gone, deadline) would take writes into the void: its queue is dropped instead.
+                cancel.ThrowIfCancellationRequested();
                 await responses.WriteAsync(result, cancel);
                 stream.InFlight.Release();
             }
@@ -147,7 +208,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
 
     private async ValueTask OutcomesAsync(OutcomesRequest request, ServerResponseStream<FeedResultMessage> responses, ServerCallContext context)
     {
-        AuthenticatedInstitution institution = auth.Authenticate(context);
+        AuthenticatedInstitution institution = await AdmitCallerAsync(context);
         if (request.AfterFeedNo is < 0 or long.MaxValue)
         {
             throw new RpcException(StatusCode.InvalidArgument, $"{ResultMapping.RejectName(RejectCode.InvalidField)}: after_feed_no must be 0 to {long.MaxValue - 1}");
@@ -158,11 +219,24 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         {
             throw new RpcException(StatusCode.ResourceExhausted, _limiter.Describe(admission, institution.Index));
         }
-        OutcomeFeed feed = feeds.For(institution.Index);
+        OpenStream(institution);
+        try
+        {
+            await FollowFeedAsync(feeds.For(institution.Index), request.AfterFeedNo + 1, responses, context.CancellationToken);
+        }
+        finally
+        {
+            _limiter.CloseStream(institution.Index);
+        }
+    }
+
+    /// <summary>Writes the feed from <paramref name="next"/> on, then live, until the call ends.</summary>
+    private static async Task FollowFeedAsync(OutcomeFeed feed, long next, ServerResponseStream<FeedResultMessage> responses, CancellationToken cancel)
+    {
         // The subscriber's memory is its cursor's buffer, however far behind it reads: the rest stays on disk.
-        using FeedCursor cursor = feed.OpenCursor(request.AfterFeedNo + 1, OutcomesPerWrite);
+        using FeedCursor cursor = feed.OpenCursor(next, OutcomesPerWrite);
         var message = new FeedResultMessage(); // written straight from the record's bytes, one object per subscriber
-        while (!context.CancellationToken.IsCancellationRequested)
+        while (!cancel.IsCancellationRequested)
         {
             switch (cursor.Read(out int count, out Task? changed))
             {
@@ -175,14 +249,14 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
             for (int i = 0; i < count; i++)
             {
                 cursor.Point(message, i);
-                await responses.WriteAsync(message, context.CancellationToken);
+                await responses.WriteAsync(message, cancel);
             }
             if (count > 0)
             {
-                await responses.FlushAsync(context.CancellationToken);
+                await responses.FlushAsync(cancel);
                 continue;
             }
-            await changed!.WaitAsync(context.CancellationToken);
+            await changed!.WaitAsync(cancel);
         }
     }
 
@@ -241,7 +315,18 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
             }
             // Fails only once the stream has ended and nobody reads any more: the answer is then dropped
             // (the institution still finds the outcome on its feed or by query).
-            _ = Results.Writer.TryWrite(ResultMapping.ToResult(answer));
+            if (Results.Writer.TryWrite(ResultMapping.ToResult(answer))) _limiter.CountQueued(_institution, 1);
+        }
+
+        /// <summary>The writer took an answer from the queue.</summary>
+        public void Taken() => _limiter.CountQueued(_institution, -1);
+
+        /// <summary>At the stream's end: answers still queued are dropped with it.</summary>
+        public void DropQueued()
+        {
+            int dropped = 0;
+            while (Results.Reader.TryRead(out _)) dropped++;
+            if (dropped > 0) _limiter.CountQueued(_institution, -dropped);
         }
     }
 }

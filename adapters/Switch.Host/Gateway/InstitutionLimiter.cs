@@ -9,8 +9,8 @@ public enum Admission
 }
 
 /// <summary>
-/// Per-institution fair use: a token bucket on requests per second (with a burst) and a cap on requests accepted
-/// and not yet answered. Each institution has its own lock, so one at its limit never waits on another.
+/// Per-institution fair use: a token bucket on requests per second (with a burst), a cap on requests accepted
+/// and not yet answered, and counts of open streams and connections under their caps. Each institution has its own lock, so one at its limit never waits on another.
 /// Allocation-free.
 /// </summary>
 public sealed class InstitutionLimiter
@@ -63,6 +63,45 @@ public sealed class InstitutionLimiter
         }
     }
 
+    public int OpenStreams(int institution) => Volatile.Read(ref _slots[institution].Streams);
+
+    /// <summary>Answers queued on the institution's streams for their writers (not yet handed to the transport).</summary>
+    public int QueuedAnswers(int institution) => Volatile.Read(ref _slots[institution].QueuedAnswers);
+
+    /// <summary>Counts answers queued (positive) or taken or dropped (negative); lock-free, called per answer.</summary>
+    public void CountQueued(int institution, int delta) => Interlocked.Add(ref _slots[institution].QueuedAnswers, delta);
+
+    public int OpenConnections(int institution) => Volatile.Read(ref _slots[institution].Connections);
+
+    /// <summary>Counts one more open stream of the institution unless it is at MaxStreamsPerInstitution; <see cref="CloseStream"/> at its end.</summary>
+    public bool TryOpenStream(int institution) => TryCount(ref _slots[institution].Streams, _slots[institution], Limits.MaxStreamsPerInstitution);
+
+    public void CloseStream(int institution) => Uncount(ref _slots[institution].Streams, _slots[institution]);
+
+    /// <summary>Counts one more connection of the institution unless it is at MaxConnectionsPerInstitution; <see cref="CloseConnection"/> when it closes.</summary>
+    public bool TryOpenConnection(int institution) => TryCount(ref _slots[institution].Connections, _slots[institution], Limits.MaxConnectionsPerInstitution);
+
+    public void CloseConnection(int institution) => Uncount(ref _slots[institution].Connections, _slots[institution]);
+
+    private static bool TryCount(ref int count, Slot slot, int max)
+    {
+        lock (slot)
+        {
+            if (count >= max) return false;
+            count++;
+            return true;
+        }
+    }
+
+    private static void Uncount(ref int count, Slot slot)
+    {
+        lock (slot)
+        {
+            if (count <= 0) throw new InvalidOperationException("institution limiter: closed more than opened");
+            count--;
+        }
+    }
+
     /// <summary>Milliseconds until the institution's next rate token.</summary>
     public long MsUntilToken(int institution)
     {
@@ -85,5 +124,8 @@ public sealed class InstitutionLimiter
     {
         public TokenBucket Bucket;
         public int InFlight;
+        public int Streams;
+        public int Connections;
+        public int QueuedAnswers;
     }
 }

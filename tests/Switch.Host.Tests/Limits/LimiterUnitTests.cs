@@ -8,36 +8,44 @@ public sealed class LimiterUnitTests
     private long _nowMs = 1_000_000;
 
     [Fact]
-    public void An_address_that_keeps_failing_is_refused_until_it_earns_a_retry_and_others_are_untouched()
+    public void Within_its_budget_an_address_is_free_past_it_a_bounded_tarpit_then_refusal_and_others_are_untouched()
     {
-        var limiter = new AuthFailureLimiter(burst: 3, perMinute: 60, maxAddresses: 16, () => _nowMs);
+        var limiter = new AuthFailureLimiter(burst: 3, perMinute: 60, maxAddresses: 16, delayMs: 1_000, maxDelayed: 2, () => _nowMs);
         Assert.False(limiter.AnyTracked);
         for (int i = 0; i < 3; i++)
         {
-            Assert.False(limiter.IsRefused("ipv4:10.0.0.1", out _));
+            Assert.Equal(AuthAdmission.Free, limiter.Admit("ipv4:10.0.0.1", out _));
             limiter.RecordFailure("ipv4:10.0.0.1");
         }
-        Assert.True(limiter.IsRefused("ipv4:10.0.0.1", out long retryAfterS));
-        Assert.Equal(1, retryAfterS); // 60 per minute: one a second
-        Assert.False(limiter.IsRefused("ipv4:10.0.0.2", out _));
+        Assert.Equal(AuthAdmission.Tarpit, limiter.Admit("ipv4:10.0.0.1", out AuthFailureLimiter.Entry? first));
+        Assert.Equal(AuthAdmission.Tarpit, limiter.Admit("ipv4:10.0.0.1", out AuthFailureLimiter.Entry? second));
+        Assert.Equal(AuthAdmission.Refused, limiter.Admit("ipv4:10.0.0.1", out AuthFailureLimiter.Entry? none));
+        Assert.Null(none);
+        Assert.Equal(2, limiter.Delayed("ipv4:10.0.0.1"));
+        Assert.Equal(AuthAdmission.Free, limiter.Admit("ipv4:10.0.0.2", out _));
 
-        _nowMs += 999;
-        Assert.True(limiter.IsRefused("ipv4:10.0.0.1", out _));
-        _nowMs += 1;
-        Assert.False(limiter.IsRefused("ipv4:10.0.0.1", out _)); // exactly one more try
+        limiter.Leave(first!); // the first delayed answer is sent: one place again
+        Assert.Equal(AuthAdmission.Tarpit, limiter.Admit("ipv4:10.0.0.1", out first));
+        limiter.Leave(first!);
+        limiter.Leave(second!);
+        Assert.Throws<InvalidOperationException>(() => limiter.Leave(second!));
+
+        _nowMs += 1_000; // 60 per minute: one more failure earned, answered at once
+        Assert.Equal(AuthAdmission.Free, limiter.Admit("ipv4:10.0.0.1", out _));
         limiter.RecordFailure("ipv4:10.0.0.1");
-        Assert.True(limiter.IsRefused("ipv4:10.0.0.1", out _));
+        Assert.Equal(AuthAdmission.Tarpit, limiter.Admit("ipv4:10.0.0.1", out first));
+        limiter.Leave(first!);
 
         // Three seconds without failing refill the whole burst: the address is forgotten.
         _nowMs += 3_000;
-        Assert.False(limiter.IsRefused("ipv4:10.0.0.1", out _));
+        Assert.Equal(AuthAdmission.Free, limiter.Admit("ipv4:10.0.0.1", out _));
         Assert.False(limiter.AnyTracked);
     }
 
     [Fact]
     public void The_address_table_is_bounded_and_forgets_the_least_recently_failing()
     {
-        var limiter = new AuthFailureLimiter(burst: 1, perMinute: 1, maxAddresses: 2, () => _nowMs);
+        var limiter = new AuthFailureLimiter(burst: 1, perMinute: 1, maxAddresses: 2, nowMs: () => _nowMs);
         limiter.RecordFailure("a");
         _nowMs++;
         limiter.RecordFailure("b");
@@ -46,10 +54,100 @@ public sealed class LimiterUnitTests
         _nowMs++;
         limiter.RecordFailure("c"); // evicts "b"
         Assert.Equal(2, limiter.Tracked);
-        Assert.True(limiter.IsRefused("a", out _));
-        Assert.False(limiter.IsRefused("b", out _));
-        Assert.True(limiter.IsRefused("c", out long retryAfterS));
-        Assert.Equal(60, retryAfterS);
+        Assert.Equal(AuthAdmission.Tarpit, limiter.Admit("a", out _));
+        Assert.Equal(AuthAdmission.Free, limiter.Admit("b", out _));
+        Assert.Equal(AuthAdmission.Tarpit, limiter.Admit("c", out _));
+    }
+
+    /// <summary>
+    /// A minute of fake time, millisecond by millisecond: a guesser at one address sends 50 calls every
+    /// millisecond with wrong keys (a delayed answer comes back after the delay); a neighbour retries a stale key
+    /// 50 ms after each answer; a correct client at the same address calls every 10 ms. The guesses judged (answered
+    /// UNAUTHENTICATED, at once or late) stay within the budget plus the tarpit's rate; the correct client is only
+    /// refused while the guesser holds every tarpit place, and never when only the neighbour fails.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Guesses_judged_per_address_are_bounded_and_a_correct_key_passes_beside_a_stale_neighbour(bool guesser)
+    {
+        const int burst = 20, perMinute = 30, delayMs = 1_000, maxDelayed = 32, minuteMs = 60_000;
+        var limiter = new AuthFailureLimiter(burst, perMinute, maxAddresses: 16, delayMs, maxDelayed, () => _nowMs);
+        const string address = "ipv4:192.0.2.7";
+        var pending = new Queue<(long DueMs, AuthFailureLimiter.Entry Held, bool Neighbour)>();
+        long judged = 0, refused = 0, correctRefused = 0, correctServed = 0, neighbourJudged = 0;
+        long neighbourNextMs = _nowMs;
+        bool neighbourWaiting = false;
+        long end = _nowMs + minuteMs;
+
+        // A wrong key: admitted, then judged at once (Free) or after the delay (Tarpit).
+        bool Wrong(bool neighbour)
+        {
+            switch (limiter.Admit(address, out AuthFailureLimiter.Entry? held))
+            {
+                case AuthAdmission.Refused:
+                    refused++;
+                    return false;
+                case AuthAdmission.Free:
+                    limiter.RecordFailure(address);
+                    judged++;
+                    if (neighbour) neighbourJudged++;
+                    return false;
+                default:
+                    limiter.RecordFailure(address);
+                    pending.Enqueue((_nowMs + delayMs, held!, neighbour));
+                    return true;
+            }
+        }
+
+        for (; _nowMs < end; _nowMs++)
+        {
+            while (pending.Count > 0 && pending.Peek().DueMs <= _nowMs)
+            {
+                var (_, held, neighbour) = pending.Dequeue();
+                limiter.Leave(held);
+                judged++;
+                if (neighbour)
+                {
+                    neighbourJudged++;
+                    neighbourWaiting = false;
+                    neighbourNextMs = _nowMs + 50;
+                }
+            }
+            if (guesser)
+            {
+                for (int i = 0; i < 50; i++) Wrong(neighbour: false);
+            }
+            if (!neighbourWaiting && _nowMs >= neighbourNextMs)
+            {
+                neighbourWaiting = Wrong(neighbour: true);
+                if (!neighbourWaiting) neighbourNextMs = _nowMs + 50;
+            }
+            if (_nowMs % 10 == 0)
+            {
+                // The correct key: checked and accepted; a tarpit place taken for the check is given straight back.
+                AuthAdmission admission = limiter.Admit(address, out AuthFailureLimiter.Entry? held);
+                if (admission == AuthAdmission.Refused) correctRefused++;
+                else correctServed++;
+                if (held is not null) limiter.Leave(held);
+            }
+        }
+
+        long bound = burst + perMinute + (long)maxDelayed * (minuteMs / delayMs + 1);
+        Assert.True(judged <= bound, $"{judged} guesses judged in a minute, bound {bound}");
+        Assert.True(neighbourJudged > 0);
+        if (guesser)
+        {
+            Assert.True(judged > bound / 2, $"the tarpit answers its places: {judged} judged");
+            Assert.True(refused > 0);
+        }
+        else
+        {
+            // The neighbour alone: never refused, and the correct client beside it never refused either.
+            Assert.Equal(0, refused);
+            Assert.Equal(0, correctRefused);
+            Assert.Equal(minuteMs / 10, correctServed);
+        }
     }
 
     [Theory]
@@ -98,5 +196,9 @@ public sealed class LimiterUnitTests
         Assert.Contains("MaxInFlight", e.Message);
         e = Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayLimits { RequestsPerSecond = -1 }.Validated());
         Assert.Contains("RequestsPerSecond", e.Message);
+        e = Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayLimits { AuthDelayedPerAddress = 0 }.Validated());
+        Assert.Contains("AuthDelayedPerAddress", e.Message);
+        e = Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayLimits { AuthFailureDelayMs = 60_001 }.Validated());
+        Assert.Contains("AuthFailureDelayMs", e.Message);
     }
 }

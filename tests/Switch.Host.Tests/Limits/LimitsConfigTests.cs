@@ -30,6 +30,7 @@ public sealed class LimitsConfigTests
     [InlineData("rate", "limits.requestsPerSecond: ")]
     [InlineData("inflight", "limits.maxInFlight: ")]
     [InlineData("auth", "limits.authTrackedAddresses: ")]
+    [InlineData("tarpit", "limits.authDelayedPerAddress: ")]
     [InlineData("retention", "clearingRecordsRetentionDays: 0 to 3650")]
     public void A_bad_limit_is_refused_naming_the_field(string what, string expected)
     {
@@ -39,6 +40,7 @@ public sealed class LimitsConfigTests
             "rate" => config with { Limits = new GatewayLimits { RequestsPerSecond = 0 } },
             "inflight" => config with { Limits = new GatewayLimits { MaxInFlight = -5 } },
             "auth" => config with { Limits = new GatewayLimits { AuthTrackedAddresses = 0 } },
+            "tarpit" => config with { Limits = new GatewayLimits { AuthDelayedPerAddress = 0 } },
             _ => config with { ClearingRecordsRetentionDays = -1 },
         };
         Assert.Contains(expected, Assert.Throws<ConfigException>(config.Validate).Message);

@@ -19,45 +19,105 @@ public sealed class LimitsOverTheWireTests
         Timeout = TimeSpan.FromSeconds(10),
     };
 
+    private const string YeepayKey = "demo-yeepay-key";
+
     [Fact]
-    public async Task An_address_that_keeps_failing_authentication_is_refused_before_hashing_and_a_clean_start_is_never_slowed()
+    public async Task A_correct_key_after_twenty_bad_keys_from_its_address_is_served_and_the_next_bad_key_is_answered_late()
     {
         await using RunningSwitch running = await RunningSwitch.StartAsync();
-        var failures = new AuthFailureLimiter(burst: 5, perMinute: 1, maxAddresses: 64);
+        var failures = new AuthFailureLimiter(GatewayLimits.Default);
         await using LimitedGateway port = await LimitedGateway.StartAsync(running, GatewayLimits.Default, failures);
         long warm = await LimitedGateway.WarmUpAsync(running);
-
-        // Before any failure the limiter costs nothing visible: a good key is served.
-        Assert.Equal(TransactionStatus.Succeeded,
-            (await port.Channel.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("AUTH-0", 100), WithKey(AlipayKey))).Status);
         Assert.False(failures.AnyTracked);
 
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < GatewayLimits.Default.AuthFailureBurst; i++)
         {
             RpcException wrong = await Assert.ThrowsAsync<RpcException>(() =>
                 port.Channel.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("AUTH-X", 100), WithKey(i % 2 == 0 ? "guess-" + i : null)));
             Assert.Equal(StatusCode.Unauthenticated, wrong.StatusCode);
         }
-        // The sixth attempt is refused without looking at the key, on every RPC, a correct key included.
-        RpcException refused = await Assert.ThrowsAsync<RpcException>(() =>
-            port.Channel.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("AUTH-1", 100), WithKey("guess-again")));
-        Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
-        Assert.Matches(@"^too many failed authentications from this address; retry after \d+ s$", refused.Status.Detail);
-        RpcException evenGood = await Assert.ThrowsAsync<RpcException>(() =>
-            port.Channel.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = "AUTH-0" }, WithKey(AlipayKey)));
-        Assert.Equal(StatusCode.ResourceExhausted, evenGood.StatusCode);
-        RpcException onStream = await Assert.ThrowsAsync<RpcException>(async () =>
-        {
-            using ServerStreamingCall<TransferResult> call = port.Channel.ServerStreaming(InstitutionMethods.Outcomes, new OutcomesRequest(), WithKey(AlipayKey));
-            await call.ResponseStream.ReadAsync().AsTask().WaitAsync(Bound);
-        });
-        Assert.Equal(StatusCode.ResourceExhausted, onStream.StatusCode);
         Assert.Equal(1, failures.Tracked);
+        // TENPAY, from the same address, right after: its correct key is checked and served, on every kind of call.
+        Assert.Equal(TransactionStatus.Succeeded,
+            (await port.Channel.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("AUTH-T", 100), WithKey(TenpayKey))).Status);
+        using (ServerStreamingCall<TransferResult> feed = port.Channel.ServerStreaming(InstitutionMethods.Outcomes, new OutcomesRequest(), WithKey(TenpayKey)))
+        {
+            TransferResult first = (await feed.ResponseStream.ReadAsync().AsTask().WaitAsync(Bound))!;
+            Assert.Equal("AUTH-T", first.OrderNo);
+        }
+        // The budget is spent: the next bad key is still judged (UNAUTHENTICATED), only later, never refused unread.
+        Task<TransferResult> late = port.Channel.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("AUTH-Y", 100), WithKey("guess-again"));
+        await WaitUntilAsync(() => failures.Delayed("ipv4:127.0.0.1") == 1);
+        Assert.Equal(StatusCode.Unauthenticated, (await Assert.ThrowsAsync<RpcException>(() => late)).StatusCode);
+        Assert.Equal(0, failures.Delayed("ipv4:127.0.0.1"));
+        Assert.Equal(warm + 1, running.Host.Engine.Logic.Transactions.LastId); // nothing but TENPAY's payment reached the engine
+    }
 
-        // The host's own port has its own limiter: the same address is served there, and nothing reached the engine.
-        TransferResult stored = await running.Channel.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = "AUTH-0" }, As(AlipayKey));
-        Assert.Equal(TransactionStatus.Succeeded, stored.Status);
-        Assert.Equal(warm + 1, running.Host.Engine.Logic.Transactions.LastId);
+    [Fact]
+    public async Task A_neighbour_retrying_a_stale_key_every_50_ms_never_gets_a_correct_client_on_its_address_refused()
+    {
+        await using RunningSwitch running = await RunningSwitch.StartAsync();
+        var limits = GatewayLimits.Default with { AuthFailureBurst = 5, AuthFailuresPerMinute = 1, AuthFailureDelayMs = 100 };
+        var failures = new AuthFailureLimiter(limits);
+        await using LimitedGateway port = await LimitedGateway.StartAsync(running, limits, failures);
+        await LimitedGateway.WarmUpAsync(running);
+
+        using var stop = new CancellationTokenSource();
+        int neighbourFailures = 0;
+        Task neighbour = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                RpcException e = await Assert.ThrowsAsync<RpcException>(() =>
+                    port.Channel.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = "STALE" }, WithKey("demo-yeepay-key-of-last-year")));
+                Assert.Equal(StatusCode.Unauthenticated, e.StatusCode);
+                Interlocked.Increment(ref neighbourFailures);
+                await Task.Delay(50);
+            }
+        });
+        await WaitUntilAsync(() => Volatile.Read(ref neighbourFailures) > limits.AuthFailureBurst); // past its budget: in the tarpit
+        for (int i = 0; i < 60; i++)
+        {
+            TransferResult paid = await port.Channel.UnaryAsync(InstitutionMethods.AgreementPayment,
+                Payment($"YEE-{i}", 100, account: $"6222{i:D12}"), WithKey(YeepayKey));
+            Assert.Equal(TransactionStatus.Succeeded, paid.Status);
+            if (i % 10 == 0) await Task.Delay(50);
+        }
+        stop.Cancel();
+        await neighbour.WaitAsync(Bound);
+        Assert.True(neighbourFailures > limits.AuthFailureBurst + 1, $"{neighbourFailures} stale attempts");
+    }
+
+    [Fact]
+    public async Task A_flood_of_guesses_from_one_address_is_judged_at_the_tarpits_pace_and_the_rest_refused_unread()
+    {
+        await using RunningSwitch running = await RunningSwitch.StartAsync();
+        var limits = GatewayLimits.Default with { AuthFailureBurst = 3, AuthFailuresPerMinute = 1, AuthFailureDelayMs = 3_000, AuthDelayedPerAddress = 4 };
+        await using LimitedGateway port = await LimitedGateway.StartAsync(running, limits, new AuthFailureLimiter(limits));
+        // Within the budget: answered at once.
+        for (int i = 0; i < limits.AuthFailureBurst; i++)
+        {
+            Assert.Equal(StatusCode.Unauthenticated, (await Assert.ThrowsAsync<RpcException>(() =>
+                port.Channel.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = "G" }, WithKey("guess-" + i)))).StatusCode);
+        }
+        // 40 at once: four wait in the tarpit and are judged late; the others are refused without their key being read.
+        RpcException[] answers = await Task.WhenAll(Enumerable.Range(0, 40).Select(i => Assert.ThrowsAsync<RpcException>(() =>
+            port.Channel.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = "G" }, WithKey("flood-" + i)))));
+        int judged = answers.Count(e => e.StatusCode == StatusCode.Unauthenticated);
+        RpcException[] refused = answers.Where(e => e.StatusCode == StatusCode.ResourceExhausted).ToArray();
+        Assert.Equal(40, judged + refused.Length);
+        Assert.InRange(judged, 1, limits.AuthDelayedPerAddress + 1); // + one failure the budget may earn back meanwhile
+        Assert.All(refused, e => Assert.StartsWith("AUTH_THROTTLED: 4 failed authentications from this address are waiting", e.Status.Detail));
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        DateTime deadline = DateTime.UtcNow + Bound;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met within the bound");
+            await Task.Delay(5);
+        }
     }
 
     [Fact]

@@ -1,0 +1,39 @@
+using System.Collections.Concurrent;
+
+namespace Switch.Host.Gateway;
+
+/// <summary>
+/// Which institution each connection of the institution port belongs to: the first institution that
+/// authenticates a call on it. Counts each institution's connections under its cap (<see cref="InstitutionLimiter"/>)
+/// and gives the place back when the connection closes. Connections nobody authenticated on are not here: Kestrel's
+/// global connection limit bounds them. The map holds at most that many entries.
+/// </summary>
+public sealed class InstitutionConnections(InstitutionLimiter limiter)
+{
+    private readonly ConcurrentDictionary<string, int> _owners = new(StringComparer.Ordinal);
+
+    /// <summary>Connections attributed now, all institutions together.</summary>
+    public int Count => _owners.Count;
+
+    /// <summary>
+    /// True when the call's connection is (now) attributed; false when it is new and the institution already has
+    /// its cap of connections: the call is then refused, and the connection stays unattributed. A connection that
+    /// belongs to one institution carries another's calls without counting again.
+    /// </summary>
+    public bool TryAttribute(string connectionId, CancellationToken connectionClosed, int institution)
+    {
+        if (connectionId.Length == 0 || _owners.ContainsKey(connectionId)) return true; // the usual call: one look-up
+        if (!limiter.TryOpenConnection(institution)) return false;
+        if (!_owners.TryAdd(connectionId, institution))
+        {
+            limiter.CloseConnection(institution); // another call on the same new connection was first
+            return true;
+        }
+        // Runs at once if the connection has already closed.
+        connectionClosed.Register(() =>
+        {
+            if (_owners.TryRemove(connectionId, out int owner)) limiter.CloseConnection(owner);
+        });
+        return true;
+    }
+}
