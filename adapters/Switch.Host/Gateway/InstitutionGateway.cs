@@ -88,7 +88,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
             {
                 throw new RpcException(StatusCode.ResourceExhausted, "the switch's input queue is full; retry with back-off");
             }
-            ResultMapping.Fill(ref engine.Slot(sequence), request, type, institution.CodeUtf8, correlationId, context.Deadline);
+            ResultMapping.Fill(ref engine.Slot(sequence), request, type, institution.CodeUtf8, correlationId, InEngineTime(context.Deadline));
             engine.Publish(sequence);
             OutputEvent answer = await target.Task.WaitAsync(context.CancellationToken);
             if (answer.Reject != RejectCode.None)
@@ -141,7 +141,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
                     await Task.Delay(1, context.CancellationToken);
                 }
                 ResultMapping.Fill(ref engine.Slot(sequence), request, ResultMapping.TypeOf(request.Kind), institution.CodeUtf8, correlationId,
-                    context.Deadline);
+                    InEngineTime(context.Deadline));
                 engine.Publish(sequence);
             }
             // The client has half-closed (or sent what is not a request): deliver every outstanding answer, then end the call.
@@ -204,6 +204,18 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
             }
             await responses.FlushAsync(cancel);
         }
+    }
+
+    /// <summary>
+    /// The call's deadline on the engine's clock, which stamps the journaled record it is compared with (the two
+    /// differ only where a test runs the engine on a clock of its own).
+    /// </summary>
+    private DateTime InEngineTime(DateTime deadlineUtc)
+    {
+        if (deadlineUtc == DateTime.MaxValue) return deadlineUtc;
+        long engineNowUs = engine.Clock.NowUs();
+        long remainingUs = (deadlineUtc - DateTime.UtcNow).Ticks / TimeSpan.TicksPerMicrosecond;
+        return DateTime.UnixEpoch.AddTicks((engineNowUs + remainingUs) * TimeSpan.TicksPerMicrosecond);
     }
 
     private async ValueTask OutcomesAsync(OutcomesRequest request, ServerResponseStream<FeedResultMessage> responses, ServerCallContext context)

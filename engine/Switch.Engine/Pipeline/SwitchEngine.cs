@@ -144,6 +144,9 @@ public sealed class SwitchEngine : IDisposable
     /// <summary>Look-ups that reached the archive's store (past its in-memory filter).</summary>
     public long ArchiveStoreLookups => (_archive as FasterTransactionArchive)?.StoreLookups ?? 0;
     /// <summary>What stopped the engine, if anything did. A stopped engine accepts nothing more.</summary>
+    /// <summary>The clock that stamps events (the journaler's too): adapters express times the engine compares in it.</summary>
+    public IClock Clock => _options.Clock;
+
     public Exception? Fault => _journaler.Fault ?? _logicProcessor.Fault ?? _outputProcessor.Fault
         ?? (_input.IsHalted ? _input.HaltReason : null) ?? (_output.IsHalted ? _output.HaltReason : null);
 
