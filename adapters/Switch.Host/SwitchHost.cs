@@ -1,7 +1,7 @@
 using System.Net;
 using Switch.BankSim;
+using Switch.Clearing;
 using Switch.Engine.Business;
-using Switch.Engine.Clearing;
 using Switch.Engine.Pipeline;
 using Switch.Grpc.Server;
 using Switch.Grpc.Tls;
