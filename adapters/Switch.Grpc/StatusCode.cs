@@ -21,3 +21,23 @@ public enum StatusCode
     DataLoss = 15,
     Unauthenticated = 16,
 }
+
+/// <summary>The codes' names as gRPC writes them ("INVALID_ARGUMENT"): the first word of a refusal's message.</summary>
+public static class StatusNames
+{
+    private static readonly string[] Names = Enum.GetValues<StatusCode>().Select(Upper).ToArray();
+
+    public static string Of(StatusCode code) => (uint)code < (uint)Names.Length ? Names[(int)code] : ((int)code).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static string Upper(StatusCode code)
+    {
+        string name = code.ToString();
+        var sb = new System.Text.StringBuilder(name.Length + 4);
+        for (int i = 0; i < name.Length; i++)
+        {
+            if (i > 0 && char.IsUpper(name[i]) && char.IsLower(name[i - 1])) sb.Append('_');
+            sb.Append(char.ToUpperInvariant(name[i]));
+        }
+        return sb.ToString();
+    }
+}

@@ -59,5 +59,7 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
             default:
                 throw new InvalidOperationException($"output dispatcher: unexpected output kind {evt.Kind}");
         }
+        // One write per feed per batch makes the batch's outcomes readable and wakes the followers.
+        if (endOfBatch) feeds.Flush();
     }
 }

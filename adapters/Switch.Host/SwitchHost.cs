@@ -3,6 +3,8 @@ using Switch.BankSim;
 using Switch.Clearing;
 using Switch.Engine.Business;
 using Switch.Engine.Pipeline;
+using Switch.Grpc.Health;
+using Switch.Grpc.Reflection;
 using Switch.Grpc.Server;
 using Switch.Grpc.Tls;
 using Switch.Host.Admin;
@@ -27,6 +29,7 @@ public sealed class SwitchHost : IAsyncDisposable
     private readonly BankConnector _connector;
     private readonly AdminParts _admin;
     private readonly TlsMaterial? _tls;
+    private readonly NodeHealth _health;
     private int _stopped;
 
     private readonly ClearingRecorder _clearing;
@@ -36,8 +39,10 @@ public sealed class SwitchHost : IAsyncDisposable
         CancellationTokenSource StopWatch, Task WatchLoop);
 
     private SwitchHost(HostConfig config, List<BankSimulatorServer> simulators, SwitchEngine engine, BankConnector connector,
-        GrpcServer server, AnswerRouter answers, OutcomeFeeds feeds, ClearingRecorder clearing, ClearingDesk desk, AdminParts admin, TlsMaterial? tls)
+        GrpcServer server, AnswerRouter answers, OutcomeFeeds feeds, ClearingRecorder clearing, ClearingDesk desk, AdminParts admin, TlsMaterial? tls,
+        NodeHealth health)
     {
+        _health = health;
         _tls = tls;
         _config = config;
         _simulators = simulators;
@@ -67,6 +72,8 @@ public sealed class SwitchHost : IAsyncDisposable
     /// <summary>Null when the watch is disabled in the configuration.</summary>
     public SuccessRateWatch? SuccessRateWatch => _admin.Watch;
     public IReadOnlyList<BankSimulatorServer> Simulators => _simulators;
+    /// <summary>Serving, stopping or faulted: what the health service and /readyz answer.</summary>
+    public NodeHealth Health => _health;
     public BankConnector Connector => _connector;
     /// <summary>The server certificate on all three ports, or null when they are cleartext.</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate => _tls?.Certificate;
@@ -74,7 +81,9 @@ public sealed class SwitchHost : IAsyncDisposable
     public int MappedClientCertificates { get; private init; }
 
     /// <param name="log">Where the host logs (reachability changes, clearing alerts, failed handlers); the console by default.</param>
-    public static async Task<SwitchHost> StartAsync(HostConfig config, Log? log = null)
+    /// <param name="listening">Called once the three ports listen, before the journal is recovered (their addresses are
+    /// then known: health and reflection answer, everything else is UNAVAILABLE until recovery ends).</param>
+    public static async Task<SwitchHost> StartAsync(HostConfig config, Log? log = null, Action<ListeningPorts>? listening = null)
     {
         log ??= Log.Console;
         config.Validate();
@@ -82,11 +91,13 @@ public sealed class SwitchHost : IAsyncDisposable
         SwitchEngine? engine = null;
         BankConnector? connector = null;
         ClearingRecorder? clearing = null;
+        OutcomeFeeds? feeds = null;
         GrpcServer? grpc = null;
         GrpcServer? adminGrpc = null;
         AdminWebServer? adminWeb = null;
         // Read first: a bad file stops the start before anything listens or the journal opens.
         TlsMaterial? tls = config.Tls is null ? null : TlsMaterial.Load(config.Tls, Environment.GetEnvironmentVariable);
+        var health = new NodeHealth();
         try
         {
             // Simulated endpoints first, so the connector finds them listening.
@@ -117,9 +128,30 @@ public sealed class SwitchHost : IAsyncDisposable
                 }
             }
 
+            // Listen first, so a load balancer or probe sees a recovering switch (NOT_SERVING, /healthz alive) rather than
+            // a closed port during a long replay; the methods are served once the engine runs.
+            Action<string, Exception> handlerFailed = (method, e) =>
+                log.Error("handler_failed", "a call handler failed", ("method", method), ("error", $"{e.GetType().Name}: {e.Message}"));
+            var institutionPort = new PortServices(config.MaxMessageBytes, config.CompressResponses, handlerFailed, health.Institution,
+                Contracts.V1.InstitutionReflection.Descriptor.Services);
+            var adminPort = new PortServices(MaxAdminMessageBytes, config.CompressResponses, handlerFailed, health.Admin,
+                Contracts.V1.AdminReflection.Descriptor.Services);
+            grpc = await GrpcServer.StartAsync(institutionPort.Recovering(), new GrpcEndpointOptions
+            {
+                Address = IPAddress.Parse(config.ListenAddress),
+                Port = config.InstitutionPort,
+                Tls = tls?.InstitutionPort(config.Tls!),
+            });
+            adminGrpc = await GrpcServer.StartAsync(adminPort.Recovering(),
+                new GrpcEndpointOptions { Address = IPAddress.Parse(config.ListenAddress), Port = config.AdminGrpcPort, Tls = tls?.AdminPort() });
+            adminWeb = await AdminWebServer.StartAsync(IPAddress.Parse(config.ListenAddress), config.AdminPort, tls?.AdminPort(), health,
+                new DashboardAssets(typeof(SwitchHost).Assembly));
+            listening?.Invoke(new ListeningPorts(grpc.Address, adminWeb.Address, adminGrpc.Address));
+
             var answers = new AnswerRouter();
-            var feeds = new OutcomeFeeds(config.Switch.Institutions.Count, config.FeedRetentionPerInstitution);
-            // Clearing records and files are derived from the journal like the feeds: rebuilt by the same replay.
+            // The feeds on disk are kept across restarts and caught up by the replay; clearing records and files are
+            // derived from the journal too: rebuilt by the same replay.
+            feeds = new OutcomeFeeds(config.DataDirectory, config.OutcomeFeed.SegmentRecords, config.OutcomeFeed.RetentionUs);
             clearing = new ClearingRecorder(config.DataDirectory, config.ClearingRecordsRetentionDays * 86_400_000_000L,
                 message => log.Alert("clearing_files_failed", message));
             // The audit log and routing view too: built from the audit outputs, replayed and then live.
@@ -129,6 +161,12 @@ public sealed class SwitchHost : IAsyncDisposable
             {
                 DataDirectory = config.DataDirectory,
                 TickIntervalMs = config.TickIntervalMs,
+                Clock = config.Clock ?? SystemClock.Instance,
+                // A long recovery says how far it is: events applied, journal position, rate.
+                ReplayProgressIntervalMs = config.RecoveryLogIntervalMs,
+                OnReplayProgress = p => log.Info("recovery_progress", "replaying the journal",
+                    ("events", p.Events), ("records", p.Records), ("position", p.Address), ("elapsed_ms", p.ElapsedMs),
+                    ("events_per_second", p.ElapsedMs == 0 ? 0 : p.Events * 1000 / p.ElapsedMs)),
                 Archive = config.Archive.ToSizing(),
                 ReplaySink = audit.ReplaySink(clearing.ReplaySink(feeds.ReplaySink())),
                 Wait = WaitKind.Blocking,
@@ -139,6 +177,7 @@ public sealed class SwitchHost : IAsyncDisposable
                 },
             }, config.Switch, dispatcher);
 
+            feeds.EndReplay();
             // Before any caller registers: this life's correlation ids above every id in the journal.
             answers.ContinueAfter(engine.Recovery.LastCorrelationId);
 
@@ -168,17 +207,6 @@ public sealed class SwitchHost : IAsyncDisposable
                 : null;
             var auth = new ApiKeyAuthenticator(running, new AuthFailureLimiter(config.Limits), certificates);
             var gateway = new InstitutionGateway(engine, auth, answers, feeds, config.MaxInFlightPerStream, config.Limits);
-            // A handler that throws is a bug: the caller sees UNKNOWN, the operators see this (type and message only:
-            // never the request, which could carry anything).
-            Action<string, Exception> handlerFailed = (method, e) =>
-                log.Error("handler_failed", "a call handler failed", ("method", method), ("error", $"{e.GetType().Name}: {e.Message}"));
-            var router = gateway.Map(new GrpcRouter(new GrpcServerOptions { MaxReceiveMessageBytes = MaxInstitutionMessageBytes, OnHandlerException = handlerFailed }));
-            grpc = await GrpcServer.StartAsync(router, new GrpcEndpointOptions
-            {
-                Address = IPAddress.Parse(config.ListenAddress),
-                Port = config.InstitutionPort,
-                Tls = tls?.InstitutionPort(config.Tls!),
-            });
 
             // The operator API: never on the institutions' port; its own keys.
             var desk = new ClearingDesk(engine, answers, clearing, config.DataDirectory);
@@ -193,36 +221,62 @@ public sealed class SwitchHost : IAsyncDisposable
             IClock clock = SystemClock.Instance;
             var operations = new AdminOperations(engine, answers, audit, stats, watch, clock);
             var service = new AdminService(new OperatorAuthenticator(config.Operators), operations, new ClearingOperations(desk));
-            adminGrpc = await GrpcServer.StartAsync(service.Map(new GrpcRouter(new GrpcServerOptions { MaxReceiveMessageBytes = MaxAdminMessageBytes, OnHandlerException = handlerFailed })),
-                new GrpcEndpointOptions { Address = IPAddress.Parse(config.ListenAddress), Port = config.AdminGrpcPort, Tls = tls?.AdminPort() });
-            adminWeb = await AdminWebServer.StartAsync(IPAddress.Parse(config.ListenAddress), config.AdminPort, tls?.AdminPort(), service,
-                new MetricsWriter(engine, audit, stats, watch, clock), new DashboardAssets(typeof(SwitchHost).Assembly));
+            // A handler that throws is a bug: the caller sees UNKNOWN, the operators see handler_failed (type and message
+            // only: never the request, which could carry anything).
+            grpc.Serve(institutionPort.Serving(gateway.Map));
+            adminGrpc.Serve(adminPort.Serving(service.Map));
+            adminWeb.Serve(service, new MetricsWriter(engine, audit, stats, watch, clock));
             var stopWatch = new CancellationTokenSource();
-            Task watchLoop = watch is null ? Task.CompletedTask : Task.Run(() => RunWatchAsync(watch, clock, stopWatch.Token));
+            Task watchLoop = Task.WhenAll(
+                watch is null ? Task.CompletedTask : Task.Run(() => RunWatchAsync(watch, clock, stopWatch.Token)),
+                Task.Run(() => WatchEngineAsync(engine, health, log, stopWatch.Token)));
             var admin = new AdminParts(adminGrpc, adminWeb, audit, stats, watch, stopWatch, watchLoop);
-            return new SwitchHost(config, simulators, engine, connector, grpc, answers, feeds, clearing, desk, admin, tls)
+            health.MarkServing();
+            return new SwitchHost(config, simulators, engine, connector, grpc, answers, feeds, clearing, desk, admin, tls, health)
             {
                 MappedClientCertificates = certificates?.Count ?? 0,
             };
         }
         catch
         {
+            health.MarkStopping();
             if (adminWeb is not null) await adminWeb.DisposeAsync();
             if (adminGrpc is not null) await adminGrpc.DisposeAsync();
             if (grpc is not null) await grpc.DisposeAsync();
             if (connector is not null) await connector.DisposeAsync();
             engine?.Dispose();
             clearing?.Dispose();
+            feeds?.Dispose();
             foreach (BankSimulatorServer s in simulators) await s.DisposeAsync();
             tls?.Dispose();
             throw;
         }
     }
 
-    /// <summary>A request is a few hundred bytes; anything near this is abuse (RESOURCE_EXHAUSTED).</summary>
-    public const int MaxInstitutionMessageBytes = 16 * 1024;
     /// <summary>Operator requests are small, but SubmitRecords sends chunks of up to 1 MiB.</summary>
     public const int MaxAdminMessageBytes = ClearingOperations.MaxChunkBytes + 1024;
+
+    /// <summary>An engine that stopped on a fault accepts nothing more: health says NOT_SERVING from then on.</summary>
+    private static async Task WatchEngineAsync(SwitchEngine engine, NodeHealth health, Log log, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(EngineCheckIntervalMs));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop))
+            {
+                if (engine.Fault is not { } fault) continue;
+                health.MarkFaulted();
+                log.Error("engine_faulted", "the engine stopped on a fault; health is NOT_SERVING", ("error", $"{fault.GetType().Name}: {fault.Message}"));
+                return;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>How often the engine's fault flag is read for the health answers.</summary>
+    public const int EngineCheckIntervalMs = 250;
 
     /// <summary>Judges each closed window (several checks per window, so an alert comes within a fraction of one).</summary>
     private static async Task RunWatchAsync(SuccessRateWatch watch, IClock clock, CancellationToken stop)
@@ -244,6 +298,7 @@ public sealed class SwitchHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
+        _health.MarkStopping(); // NOT_SERVING first: load balancers stop sending before the ports close
         _admin.StopWatch.Cancel();
         await _admin.WatchLoop;
         _admin.StopWatch.Dispose();
@@ -259,7 +314,39 @@ public sealed class SwitchHost : IAsyncDisposable
         await _connector.DisposeAsync();
         Engine.Dispose(); // drains, commits, closes the journal
         _clearing.Dispose(); // writes the files of batches already closed
+        Feeds.Dispose(); // nothing appends any more
         foreach (BankSimulatorServer s in _simulators) await s.DisposeAsync();
         _tls?.Dispose(); // nothing listens any more
     }
+}
+
+/// <summary>The three bound addresses, known before the journal is recovered.</summary>
+public sealed record ListeningPorts(Uri Institution, Uri AdminHttp, Uri AdminGrpc);
+
+/// <summary>
+/// What every gRPC port of the switch serves besides its API: grpc.health.v1.Health and server reflection (v1 and
+/// v1alpha) over the port's own services. Neither asks for a key: load balancers and tools call them.
+/// </summary>
+internal sealed class PortServices(int maxReceiveMessageBytes, bool compressResponses, Action<string, Exception> handlerFailed,
+    HealthService health, IEnumerable<Google.Protobuf.Reflection.ServiceDescriptor> api)
+{
+    private readonly ReflectionService _reflection = new(api.Append(HealthService.Descriptor));
+
+    /// <summary>While the journal is replayed: health and reflection; any other method UNAVAILABLE (clients retry it).</summary>
+    public GrpcRouter Recovering() => Standard(new GrpcRouter(Options(
+        new Grpc.Status(Grpc.StatusCode.Unavailable, "UNAVAILABLE: the switch is recovering its journal; retry shortly"))));
+
+    /// <summary>Once the engine runs: the API too.</summary>
+    public GrpcRouter Serving(Func<GrpcRouter, GrpcRouter> mapApi) => Standard(mapApi(new GrpcRouter(Options(null))));
+
+    private GrpcRouter Standard(GrpcRouter router) => _reflection.Map(health.Map(router));
+
+    private GrpcServerOptions Options(Grpc.Status? unknownMethod) => new()
+    {
+        MaxReceiveMessageBytes = maxReceiveMessageBytes,
+        MalformedRequestCode = Grpc.StatusCode.InvalidArgument, // the caller's input is wrong: say so, code first
+        CompressResponses = compressResponses,
+        OnHandlerException = handlerFailed,
+        UnknownMethodStatus = unknownMethod,
+    };
 }

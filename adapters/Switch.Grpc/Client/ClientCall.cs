@@ -113,6 +113,8 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
         HttpRequestHeaders headers = request.Headers;
         headers.TryAddWithoutValidation("te", "trailers");
         headers.TryAddWithoutValidation("user-agent", GrpcProtocol.UserAgent);
+        headers.TryAddWithoutValidation(GrpcProtocol.AcceptEncodingHeader, GzipMessages.AcceptEncoding);
+        if (_channel.Options.CompressRequests) headers.TryAddWithoutValidation(GrpcProtocol.EncodingHeader, GzipMessages.Name);
         if (_deadline is { } deadline)
             headers.TryAddWithoutValidation(GrpcProtocol.TimeoutHeader, GrpcTimeout.Format(deadline - DateTime.UtcNow));
         if (_options.Headers is { } metadata)
@@ -210,9 +212,16 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
             _status = status;
             throw new RpcException(status);
         }
+        string? encoding = response.Headers.TryGetValues(GrpcProtocol.EncodingHeader, out var encodings) ? encodings.FirstOrDefault() : null;
+        if (!GzipMessages.TryParseEncoding(encoding, out bool gzip))
+        {
+            var status = new Status(StatusCode.Internal, $"Bad gRPC response. Unsupported grpc-encoding: {encoding}");
+            _status = status;
+            throw new RpcException(status);
+        }
         Stream body = await response.Content.ReadAsStreamAsync(_callCts.Token).ConfigureAwait(false);
         _responsePipe = PipeReader.Create(body, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
-        _reader = new GrpcMessageReader<TResponse>(_responsePipe, _method.ResponseParser, _channel.Options.MaxReceiveMessageBytes);
+        _reader = new GrpcMessageReader<TResponse>(_responsePipe, _method.ResponseParser, _channel.Options.MaxReceiveMessageBytes, gzip);
         _headersReceived = true;
     }
 

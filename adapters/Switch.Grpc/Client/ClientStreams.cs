@@ -34,13 +34,15 @@ public sealed class ClientRequestStream<TRequest> where TRequest : class, IMessa
     private readonly CancellationToken _callToken;
     private readonly int _maxSendMessageBytes;
     private readonly int _maxBufferedWriteBytes;
+    private readonly bool _gzip;
     private PipeWriter? _writer;
     private int _unflushedBytes;
     private bool _completed;
 
     internal ClientRequestStream(StreamingRequestContent content, Func<Exception, RpcException> fail, CancellationToken callToken,
-        int maxSendMessageBytes, int maxBufferedWriteBytes)
+        int maxSendMessageBytes, int maxBufferedWriteBytes, bool gzip)
     {
+        _gzip = gzip;
         _content = content;
         _fail = fail;
         _callToken = callToken;
@@ -59,7 +61,9 @@ public sealed class ClientRequestStream<TRequest> where TRequest : class, IMessa
         try
         {
             PipeWriter writer = _writer ?? await OpenAsync().ConfigureAwait(false);
-            _unflushedBytes += GrpcFrame.Write(writer, message, _maxSendMessageBytes);
+            _unflushedBytes += _gzip
+                ? GzipMessages.Write(writer, message, _maxSendMessageBytes)
+                : GrpcFrame.Write(writer, message, _maxSendMessageBytes);
             if (flush || _unflushedBytes >= _maxBufferedWriteBytes)
                 await FlushCoreAsync(writer, cancellationToken).ConfigureAwait(false);
         }

@@ -72,7 +72,7 @@ public sealed class GrpcChannel : IDisposable
         ArgumentNullException.ThrowIfNull(request);
         Expect(method, MethodType.Unary);
         using var call = new ClientCall<TRequest, TResponse>(this, method, options);
-        call.Start(new UnaryRequestContent<TRequest>(request, Options.MaxSendMessageBytes));
+        call.Start(new UnaryRequestContent<TRequest>(request, Options.MaxSendMessageBytes, Options.CompressRequests));
         return await ReadSingleResponseAsync(call).ConfigureAwait(false); // Headers and trailers are never converted.
     }
 
@@ -83,7 +83,7 @@ public sealed class GrpcChannel : IDisposable
         ArgumentNullException.ThrowIfNull(request);
         Expect(method, MethodType.Unary);
         using var call = new ClientCall<TRequest, TResponse>(this, method, options);
-        call.Start(new UnaryRequestContent<TRequest>(request, Options.MaxSendMessageBytes));
+        call.Start(new UnaryRequestContent<TRequest>(request, Options.MaxSendMessageBytes, Options.CompressRequests));
         TResponse response = await ReadSingleResponseAsync(call).ConfigureAwait(false);
         return new UnaryResult<TResponse>(response, call.ResponseHeaders, call.Trailers);
     }
@@ -96,7 +96,7 @@ public sealed class GrpcChannel : IDisposable
         var call = new ClientCall<TRequest, TResponse>(this, method, options);
         try
         {
-            call.Start(new UnaryRequestContent<TRequest>(request, Options.MaxSendMessageBytes));
+            call.Start(new UnaryRequestContent<TRequest>(request, Options.MaxSendMessageBytes, Options.CompressRequests));
         }
         catch
         {
@@ -136,7 +136,7 @@ public sealed class GrpcChannel : IDisposable
             call.Dispose();
             throw;
         }
-        return new ClientRequestStream<TRequest>(content, call.FailWrite, call.Token, Options.MaxSendMessageBytes, Options.MaxBufferedWriteBytes);
+        return new ClientRequestStream<TRequest>(content, call.FailWrite, call.Token, Options.MaxSendMessageBytes, Options.MaxBufferedWriteBytes, Options.CompressRequests);
     }
 
     private static async Task<TResponse> ReadSingleResponseAsync<TRequest, TResponse>(ClientCall<TRequest, TResponse> call)

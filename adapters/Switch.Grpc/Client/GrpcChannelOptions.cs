@@ -21,6 +21,12 @@ public sealed class GrpcChannelOptions
     /// <summary>Per-stream HTTP/2 receive window the client advertises.</summary>
     public int InitialStreamWindowBytes { get; init; } = 768 * 1024;
 
+    /// <summary>
+    /// Send request messages in gzip (grpc-encoding: gzip). Off by default (small messages barely shrink and each costs a
+    /// zlib state). Gzip responses are always accepted: every call lists "identity,gzip" in grpc-accept-encoding.
+    /// </summary>
+    public bool CompressRequests { get; init; }
+
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>TLS only: decides whether to trust the server certificate (e.g. pin a self-signed one). Null: the system's validation.</summary>

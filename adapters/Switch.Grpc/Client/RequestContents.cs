@@ -11,18 +11,31 @@ internal sealed class UnaryRequestContent<T> : HttpContent where T : IMessage<T>
 {
     private readonly T _message;
     private readonly int _messageBytes;
+    // The whole compressed frame, made up front when the channel sends gzip (its length is known only after deflating).
+    private readonly ReadOnlyMemory<byte> _gzipFrame;
 
-    public UnaryRequestContent(T message, int maxSendMessageBytes)
+    public UnaryRequestContent(T message, int maxSendMessageBytes, bool gzip = false)
     {
         _message = message;
         _messageBytes = message.CalculateSize();
         if (_messageBytes > maxSendMessageBytes)
             throw new RpcException(StatusCode.ResourceExhausted, $"Sending message larger than max ({_messageBytes} vs. {maxSendMessageBytes})");
+        if (gzip)
+        {
+            var frame = new ArrayBufferWriter<byte>(GrpcFrame.HeaderBytes + _messageBytes + 64);
+            GzipMessages.Write(frame, message, maxSendMessageBytes);
+            _gzipFrame = frame.WrittenMemory;
+        }
         Headers.TryAddWithoutValidation("content-type", GrpcProtocol.ContentType);
     }
 
     protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
     {
+        if (!_gzipFrame.IsEmpty)
+        {
+            await stream.WriteAsync(_gzipFrame, cancellationToken).ConfigureAwait(false);
+            return;
+        }
         int total = GrpcFrame.HeaderBytes + _messageBytes;
         byte[] buffer = ArrayPool<byte>.Shared.Rent(total);
         try
@@ -42,7 +55,7 @@ internal sealed class UnaryRequestContent<T> : HttpContent where T : IMessage<T>
 
     protected override bool TryComputeLength(out long length)
     {
-        length = GrpcFrame.HeaderBytes + _messageBytes;
+        length = _gzipFrame.IsEmpty ? GrpcFrame.HeaderBytes + _messageBytes : _gzipFrame.Length;
         return true;
     }
 }

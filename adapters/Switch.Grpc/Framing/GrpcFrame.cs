@@ -17,11 +17,22 @@ public static class GrpcFrame
     /// slice of the buffer (no copy) and <paramref name="buffer"/> is advanced past the frame. Decides on
     /// the 5-byte header alone, so an oversize frame is refused before any of its payload is buffered.
     /// </summary>
-    /// <exception cref="RpcException">RESOURCE_EXHAUSTED above the limit; INTERNAL for a compressed frame (no encoding is ever negotiated here).</exception>
+    /// <exception cref="RpcException">RESOURCE_EXHAUSTED above the limit; INTERNAL for a compressed frame (a call without a grpc-encoding).</exception>
     public static bool TryRead(ref ReadOnlySequence<byte> buffer, int maxMessageBytes, out ReadOnlySequence<byte> payload)
+    {
+        if (!TryRead(ref buffer, maxMessageBytes, out payload, out bool compressed)) return false;
+        if (compressed)
+            throw new RpcException(StatusCode.Internal, "Received a compressed message but no grpc-encoding was negotiated.");
+        return true;
+    }
+
+    /// <summary>As above, and says whether the frame's compressed flag is set (the payload is then in the call's grpc-encoding).</summary>
+    /// <exception cref="RpcException">RESOURCE_EXHAUSTED above the limit (compressed size); INTERNAL for a flag other than 0 or 1.</exception>
+    public static bool TryRead(ref ReadOnlySequence<byte> buffer, int maxMessageBytes, out ReadOnlySequence<byte> payload, out bool compressed)
     {
         Debug.Assert(maxMessageBytes >= 0);
         payload = default;
+        compressed = false;
         if (buffer.Length < HeaderBytes) return false;
 
         Span<byte> scratch = stackalloc byte[HeaderBytes];
@@ -34,15 +45,14 @@ public static class GrpcFrame
 
         byte flag = header[0];
         uint length = BinaryPrimitives.ReadUInt32BigEndian(header.Slice(1, 4));
-        if (flag == 1)
-            throw new RpcException(StatusCode.Internal, "Received a compressed message but no grpc-encoding was negotiated.");
-        if (flag != 0)
+        if (flag > 1)
             throw new RpcException(StatusCode.Internal, $"Invalid compressed-flag byte {flag}.");
         if (length > (uint)maxMessageBytes)
             throw new RpcException(StatusCode.ResourceExhausted, $"Received message larger than max ({length} vs. {maxMessageBytes})");
 
         long frameBytes = HeaderBytes + (long)length;
         if (buffer.Length < frameBytes) return false;
+        compressed = flag == 1;
         payload = buffer.Slice(HeaderBytes, length);
         buffer = buffer.Slice(frameBytes);
         return true;
@@ -52,7 +62,7 @@ public static class GrpcFrame
     public static void WriteHeader(Span<byte> destination, int messageBytes)
     {
         Debug.Assert(messageBytes >= 0);
-        destination[0] = 0; // Never compressed: this layer negotiates no grpc-encoding.
+        destination[0] = 0; // Not compressed (GzipMessages writes compressed frames).
         BinaryPrimitives.WriteUInt32BigEndian(destination[1..], (uint)messageBytes);
     }
 

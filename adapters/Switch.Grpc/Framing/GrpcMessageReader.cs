@@ -15,14 +15,23 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
     private readonly PipeReader _input;
     private readonly MessageParser<T> _parser;
     private readonly int _maxMessageBytes;
+    private readonly bool _gzip;
+    private readonly StatusCode _malformedCode;
     private bool _ended;
     // The last read's bytes not yet parsed, held (not advanced) while they still hold whole frames.
     private ReadOnlySequence<byte> _held;
     private bool _heldIsLast;
     private bool _holding;
 
-    public GrpcMessageReader(PipeReader input, MessageParser<T> parser, int maxMessageBytes)
+    /// <param name="gzip">The call's grpc-encoding is gzip: frames with the compressed flag are inflated (bounded by the
+    /// same limit). Otherwise a compressed frame fails the call with INTERNAL.</param>
+    /// <param name="malformedCode">The status of a message that does not parse: INTERNAL (the spec), or INVALID_ARGUMENT
+    /// on a server that tells callers their request is wrong.</param>
+    public GrpcMessageReader(PipeReader input, MessageParser<T> parser, int maxMessageBytes, bool gzip = false,
+        StatusCode malformedCode = StatusCode.Internal)
     {
+        _gzip = gzip;
+        _malformedCode = malformedCode;
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(parser);
         ArgumentOutOfRangeException.ThrowIfNegative(maxMessageBytes);
@@ -43,7 +52,7 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
     /// without another read: the pipe is advanced once per read, not once per message (on Kestrel's HTTP/2
     /// request body each read and advance takes locks and does flow-control accounting).
     /// </summary>
-    /// <exception cref="RpcException">INTERNAL on a truncated frame, compressed frame or unparsable message; RESOURCE_EXHAUSTED on an oversize frame.</exception>
+    /// <exception cref="RpcException">INTERNAL on a truncated frame, an unexpected compressed frame, bad gzip or an unparsable message; RESOURCE_EXHAUSTED on an oversize frame or one that inflates past the limit.</exception>
     public async ValueTask<T?> ReadAsync(CancellationToken cancellationToken = default)
     {
         if (_ended) return null;
@@ -75,10 +84,13 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
         done = false;
         ReadOnlySequence<byte> buffer = _held;
         bool framed;
+        bool compressed;
         ReadOnlySequence<byte> payload;
         try
         {
-            framed = GrpcFrame.TryRead(ref buffer, _maxMessageBytes, out payload);
+            framed = GrpcFrame.TryRead(ref buffer, _maxMessageBytes, out payload, out compressed);
+            if (compressed && !_gzip)
+                throw new RpcException(StatusCode.Internal, "Received a compressed message but no grpc-encoding was negotiated.");
         }
         catch
         {
@@ -91,12 +103,12 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
             T message;
             try
             {
-                message = _parser.ParseFrom(payload);
+                message = compressed ? GzipMessages.Parse(payload, _parser, _maxMessageBytes) : _parser.ParseFrom(payload);
             }
-            catch (InvalidProtocolBufferException e)
+            catch (Exception e) when (e is RpcException or InvalidProtocolBufferException)
             {
                 Release(buffer.Start);
-                throw new RpcException(StatusCode.Internal, "Failed to deserialize message: " + e.Message);
+                throw Malformed(e);
             }
             _held = buffer; // consumed up to here; the pipe is told when the held bytes run out
             return message;
@@ -116,6 +128,15 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
         _holding = false;
         _input.AdvanceTo(buffer.Start, buffer.End);
         return null;
+    }
+
+    private RpcException Malformed(Exception e)
+    {
+        if (e is RpcException { StatusCode: not StatusCode.Internal } rpc) return rpc; // e.g. inflated past the limit
+        string reason = e is RpcException inner ? inner.Status.Detail : "Failed to deserialize message: " + e.Message;
+        return _malformedCode == StatusCode.Internal
+            ? e as RpcException ?? new RpcException(StatusCode.Internal, reason)
+            : new RpcException(_malformedCode, $"{StatusNames.Of(_malformedCode)}: malformed request message: {reason}");
     }
 
     private void Release(SequencePosition consumed)

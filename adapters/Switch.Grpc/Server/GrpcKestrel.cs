@@ -53,19 +53,20 @@ public static class GrpcKestrel
     }
 }
 
-/// <summary>A started Kestrel server whose only middleware is a <see cref="GrpcRouter"/>.</summary>
+/// <summary>A started Kestrel server whose only middleware is a <see cref="GrpcRouter"/> (replaceable: <see cref="Serve"/>).</summary>
 public sealed class GrpcServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private volatile GrpcRouter _router = null!;
 
-    private GrpcServer(WebApplication app, Uri address)
+    private GrpcServer(WebApplication app, GrpcRouter router)
     {
         _app = app;
-        Address = address;
+        _router = router;
     }
 
     /// <summary>The bound address, e.g. http://127.0.0.1:5000 (the real port when 0 was asked for).</summary>
-    public Uri Address { get; }
+    public Uri Address { get; private set; } = null!;
 
     public int Port => Address.Port;
 
@@ -78,12 +79,24 @@ public sealed class GrpcServer : IAsyncDisposable
         builder.WebHost.UseKestrelCore();
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenGrpc(endpoint));
         var app = builder.Build();
-        app.Run(router.HandleAsync);
+        var server = new GrpcServer(app, router);
+        app.Run(http => server._router.HandleAsync(http));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
 
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses;
         string bound = addresses?.FirstOrDefault() ?? throw new InvalidOperationException("Kestrel reported no bound address.");
-        return new GrpcServer(app, new Uri(bound));
+        server.Address = new Uri(bound);
+        return server;
+    }
+
+    /// <summary>
+    /// Routes calls that start from now on to <paramref name="router"/>; calls under way finish on the old one. Lets a
+    /// process listen (health, reflection) before it can serve its methods, then serve them without closing the port.
+    /// </summary>
+    public void Serve(GrpcRouter router)
+    {
+        ArgumentNullException.ThrowIfNull(router);
+        _router = router;
     }
 
     public async ValueTask DisposeAsync()

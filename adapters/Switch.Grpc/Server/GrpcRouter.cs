@@ -89,11 +89,11 @@ public sealed class GrpcRouter
     }
 
     private static ServerRequestStream<T> RequestStream<T>(ServerCall call, MessageParser<T> parser) where T : class, IMessage<T> =>
-        new(new GrpcMessageReader<T>(call.Http.Request.BodyReader, parser, call.MaxReceiveMessageBytes), call.Context.CancellationToken);
+        new(new GrpcMessageReader<T>(call.Http.Request.BodyReader, parser, call.MaxReceiveMessageBytes, call.GzipRequests, call.MalformedRequestCode), call.Context.CancellationToken);
 
     private static async Task<T> ReadSingleRequestAsync<T>(ServerCall call, MessageParser<T> parser) where T : class, IMessage<T>
     {
-        var reader = new GrpcMessageReader<T>(call.Http.Request.BodyReader, parser, call.MaxReceiveMessageBytes);
+        var reader = new GrpcMessageReader<T>(call.Http.Request.BodyReader, parser, call.MaxReceiveMessageBytes, call.GzipRequests, call.MalformedRequestCode);
         CancellationToken token = call.Context.CancellationToken;
         T request = await reader.ReadAsync(token).ConfigureAwait(false)
             ?? throw new RpcException(StatusCode.Internal, "Request stream ended without a message.");
@@ -126,15 +126,15 @@ public sealed class GrpcRouter
         string path = request.Path.Value ?? "";
         if (!_routes.TryGetValue(path, out var invoker))
         {
-            await TrailersOnlyAsync(http, new Status(StatusCode.Unimplemented, $"Method not found: {path}")).ConfigureAwait(false);
+            await TrailersOnlyAsync(http, _options.UnknownMethodStatus ?? new Status(StatusCode.Unimplemented, $"Method not found: {path}")).ConfigureAwait(false);
             return;
         }
 
         string? encoding = request.Headers[GrpcProtocol.EncodingHeader];
-        if (encoding is not null && !encoding.Equals(GrpcProtocol.IdentityEncoding, StringComparison.OrdinalIgnoreCase))
+        if (!GzipMessages.TryParseEncoding(encoding, out bool gzipRequests))
         {
             // Compression spec: an unsupported message encoding is UNIMPLEMENTED, advertising what we accept.
-            http.Response.Headers[GrpcProtocol.AcceptEncodingHeader] = GrpcProtocol.IdentityEncoding;
+            http.Response.Headers[GrpcProtocol.AcceptEncodingHeader] = GzipMessages.AcceptEncoding;
             await TrailersOnlyAsync(http, new Status(StatusCode.Unimplemented, $"Unsupported grpc-encoding '{encoding}'.")).ConfigureAwait(false);
             return;
         }
@@ -157,7 +157,8 @@ public sealed class GrpcRouter
         }
 
         RelaxBodyLimits(http);
-        var call = new ServerCall(http, _options, path, ReadMetadata(request.Headers), timeout);
+        bool gzipResponses = _options.CompressResponses && GzipMessages.Accepts(request.Headers[GrpcProtocol.AcceptEncodingHeader]);
+        var call = new ServerCall(http, _options, path, ReadMetadata(request.Headers), timeout, gzipRequests, gzipResponses);
         try
         {
             Status status = Status.Ok;

@@ -33,9 +33,12 @@ internal sealed class ServerCall
     private bool _responseStarted;
     private int _unflushedBytes;
 
-    public ServerCall(HttpContext http, GrpcServerOptions options, string method, Metadata requestHeaders, TimeSpan? timeout)
+    public ServerCall(HttpContext http, GrpcServerOptions options, string method, Metadata requestHeaders, TimeSpan? timeout,
+        bool gzipRequests, bool gzipResponses)
     {
         _http = http;
+        GzipRequests = gzipRequests;
+        GzipResponses = gzipResponses;
         _options = options;
         CancellationToken token = http.RequestAborted;
         DateTime deadline = DateTime.MaxValue;
@@ -65,6 +68,14 @@ internal sealed class ServerCall
     public bool DeadlineExceeded => _callCts is { IsCancellationRequested: true } && !_clientGone;
 
     public int MaxReceiveMessageBytes => _options.MaxReceiveMessageBytes;
+
+    public StatusCode MalformedRequestCode => _options.MalformedRequestCode;
+
+    /// <summary>The request's grpc-encoding is gzip.</summary>
+    public bool GzipRequests { get; }
+
+    /// <summary>Responses go out in gzip (the client accepts it and the options allow it).</summary>
+    public bool GzipResponses { get; }
 
     public HttpContext Http => _http;
 
@@ -97,7 +108,9 @@ internal sealed class ServerCall
             ThrowIfCompleted();
             HttpResponse response = _http.Response;
             if (!_responseStarted) StartResponse(response);
-            _unflushedBytes += GrpcFrame.Write(response.BodyWriter, message, _options.MaxSendMessageBytes);
+            _unflushedBytes += GzipResponses
+                ? GzipMessages.Write(response.BodyWriter, message, _options.MaxSendMessageBytes)
+                : GrpcFrame.Write(response.BodyWriter, message, _options.MaxSendMessageBytes);
             if (flush || _unflushedBytes >= _options.MaxBufferedWriteBytes)
                 await FlushUnderGateAsync(response, cancellationToken).ConfigureAwait(false);
         }
@@ -142,6 +155,7 @@ internal sealed class ServerCall
         Debug.Assert(!_responseStarted && !_completed);
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = GrpcProtocol.ContentType;
+        if (GzipResponses) response.Headers[GrpcProtocol.EncodingHeader] = GzipMessages.Name;
         AppendHeaders(response.Headers, Context.ResponseHeaders);
         _responseStarted = true;
     }

@@ -19,8 +19,10 @@ namespace Switch.Host.Admin;
 /// <summary>
 /// The admin port over HTTP/1.1: the dashboard (embedded assets, "/" = index.html), the JSON API
 /// (POST /api/v1/{Method}, proto JSON in and out, the operator key in the x-operator-key header, errors as
-/// {"code","message"} with a fitting HTTP status) and /metrics (Prometheus text). Minimal request handling on
-/// Kestrel: one terminal delegate, no MVC, no routing middleware.
+/// {"code","message"} with a fitting HTTP status), /metrics (Prometheus text), and the probes /healthz (the process
+/// answers) and /readyz (200 only while the switch serves), which need no key. Minimal request handling on Kestrel:
+/// one terminal delegate, no MVC, no routing middleware. It listens before the journal is recovered; until
+/// <see cref="Serve"/> the API and /metrics answer 503.
 /// </summary>
 public sealed class AdminWebServer : IAsyncDisposable
 {
@@ -29,25 +31,32 @@ public sealed class AdminWebServer : IAsyncDisposable
     public const int MaxJsonRequestBytes = 64 * 1024;
     private static readonly JsonFormatter Formatter = JsonFormatter.Default;
 
-    private readonly WebApplication _app;
-    private readonly AdminService _service;
-    private readonly MetricsWriter _metrics;
-    private readonly DashboardAssets _assets;
+    public const string LivenessPath = "/healthz";
+    public const string ReadinessPath = "/readyz";
 
-    private AdminWebServer(WebApplication app, AdminService service, MetricsWriter metrics, DashboardAssets assets)
+    private readonly WebApplication _app;
+    private readonly NodeHealth _health;
+    private readonly DashboardAssets _assets;
+    private volatile Served? _served;
+
+    /// <summary>What needs the running engine.</summary>
+    private sealed record Served(AdminService Service, MetricsWriter Metrics);
+
+    private AdminWebServer(WebApplication app, NodeHealth health, DashboardAssets assets)
     {
         _app = app;
-        _service = service;
-        _metrics = metrics;
+        _health = health;
         _assets = assets;
     }
+
+    /// <summary>Serves the JSON API and /metrics from now on (the engine runs).</summary>
+    public void Serve(AdminService service, MetricsWriter metrics) => _served = new Served(service, metrics);
 
     /// <summary>The bound address (the real port when 0 was asked for).</summary>
     public Uri Address { get; private set; } = null!;
 
     /// <param name="tls">Null serves cleartext HTTP/1.1; otherwise HTTPS (ALPN http/1.1).</param>
-    public static async Task<AdminWebServer> StartAsync(IPAddress address, int port, ServerTlsOptions? tls, AdminService service, MetricsWriter metrics,
-        DashboardAssets assets)
+    public static async Task<AdminWebServer> StartAsync(IPAddress address, int port, ServerTlsOptions? tls, NodeHealth health, DashboardAssets assets)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.Logging.ClearProviders();
@@ -64,7 +73,7 @@ public sealed class AdminWebServer : IAsyncDisposable
             });
         });
         WebApplication app = builder.Build();
-        var server = new AdminWebServer(app, service, metrics, assets);
+        var server = new AdminWebServer(app, health, assets);
         app.Run(server.HandleAsync);
         await app.StartAsync();
         string bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
@@ -79,9 +88,11 @@ public sealed class AdminWebServer : IAsyncDisposable
         response.Headers["X-Content-Type-Options"] = "nosniff";
         response.Headers.CacheControl = "no-store";
         string path = http.Request.Path.Value ?? "/";
+        Served? served = _served;
         if (path.StartsWith(ApiPrefix, StringComparison.Ordinal))
         {
-            await ApiAsync(http, path[ApiPrefix.Length..]);
+            if (served is null) await ErrorAsync(http, StatusCodes.Status503ServiceUnavailable, "UNAVAILABLE", $"UNAVAILABLE: the switch is {_health.StateName}");
+            else await ApiAsync(http, served.Service, path[ApiPrefix.Length..]);
             return;
         }
         if (!HttpMethods.IsGet(http.Request.Method) && !HttpMethods.IsHead(http.Request.Method))
@@ -90,10 +101,25 @@ public sealed class AdminWebServer : IAsyncDisposable
             response.Headers.Allow = "GET, HEAD";
             return;
         }
+        if (path is LivenessPath or ReadinessPath)
+        {
+            // Liveness: this answer is the proof. Readiness: only while the engine runs and the switch serves.
+            bool ok = path == LivenessPath || _health.Serving;
+            response.StatusCode = ok ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
+            response.ContentType = "text/plain; charset=utf-8";
+            if (HttpMethods.IsGet(http.Request.Method))
+                await response.WriteAsync(path == LivenessPath ? "alive\n" : _health.StateName + "\n", http.RequestAborted);
+            return;
+        }
         if (path == "/metrics")
         {
+            if (served is null)
+            {
+                response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                return;
+            }
             response.ContentType = MetricsWriter.ContentType;
-            await response.WriteAsync(_metrics.Write(), http.RequestAborted);
+            await response.WriteAsync(served.Metrics.Write(), http.RequestAborted);
             return;
         }
         if (_assets.Find(path) is not { } asset)
@@ -108,7 +134,7 @@ public sealed class AdminWebServer : IAsyncDisposable
         if (HttpMethods.IsGet(http.Request.Method)) await response.Body.WriteAsync(asset.Bytes, http.RequestAborted);
     }
 
-    private async Task ApiAsync(HttpContext http, string method)
+    private static async Task ApiAsync(HttpContext http, AdminService service, string method)
     {
         if (!HttpMethods.IsPost(http.Request.Method))
         {
@@ -116,15 +142,15 @@ public sealed class AdminWebServer : IAsyncDisposable
             await ErrorAsync(http, StatusCodes.Status405MethodNotAllowed, "INVALID_ARGUMENT", $"{ApiPrefix}{method}: use POST with the request as JSON");
             return;
         }
-        if (!_service.JsonMethods.TryGetValue(method, out JsonMethod? target))
+        if (!service.JsonMethods.TryGetValue(method, out JsonMethod? target))
         {
             await ErrorAsync(http, StatusCodes.Status404NotFound, "UNIMPLEMENTED",
-                $"no method '{method}' in the JSON API (streaming methods are on gRPC only); methods: {string.Join(", ", _service.JsonMethods.Keys)}");
+                $"no method '{method}' in the JSON API (streaming methods are on gRPC only); methods: {string.Join(", ", service.JsonMethods.Keys)}");
             return;
         }
         try
         {
-            AuthenticatedOperator op = _service.Authenticator.Authenticate(http.Request.Headers[AdminMethods.OperatorKeyHeader].ToString());
+            AuthenticatedOperator op = service.Authenticator.Authenticate(http.Request.Headers[AdminMethods.OperatorKeyHeader].ToString());
             string body;
             try
             {
@@ -180,17 +206,7 @@ public sealed class AdminWebServer : IAsyncDisposable
     };
 
     /// <summary>"INVALID_ARGUMENT" for StatusCode.InvalidArgument, as gRPC names its codes.</summary>
-    public static string CodeName(StatusCode code)
-    {
-        string name = code.ToString();
-        var sb = new StringBuilder(name.Length + 4);
-        for (int i = 0; i < name.Length; i++)
-        {
-            if (i > 0 && char.IsUpper(name[i])) sb.Append('_');
-            sb.Append(char.ToUpperInvariant(name[i]));
-        }
-        return sb.ToString();
-    }
+    public static string CodeName(StatusCode code) => StatusNames.Of(code);
 
     public async ValueTask DisposeAsync()
     {

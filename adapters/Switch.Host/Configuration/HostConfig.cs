@@ -38,8 +38,10 @@ public sealed record HostConfig
     public string DataDirectory { get; init; } = "./data";
     /// <summary>Unary calls and stream results waiting for the engine, per stream.</summary>
     public int MaxInFlightPerStream { get; init; } = 8192;
-    /// <summary>Final outcomes kept per institution for re-reading (a power of two).</summary>
-    public int FeedRetentionPerInstitution { get; init; } = 1 << 16;
+    /// <summary>Each institution's outcome feed on disk under &lt;data&gt;/feeds: retention and segment size.</summary>
+    public OutcomeFeedConfig OutcomeFeed { get; init; } = new();
+    /// <summary>The largest request message the institution port takes; a larger one is RESOURCE_EXHAUSTED before it is read.</summary>
+    public int MaxMessageBytes { get; init; } = DefaultMaxMessageBytes;
     /// <summary>Bank requests waiting to be written to one endpoint; past it they are dropped and resolved by query.</summary>
     public int MaxQueuedPerEndpoint { get; init; } = 65_536;
     /// <summary>How often a down endpoint is probed.</summary>
@@ -47,6 +49,11 @@ public sealed record HostConfig
     /// <summary>On shutdown, how long in-flight bank work may take to finish.</summary>
     public int ShutdownGraceMs { get; init; } = 5_000;
     public int TickIntervalMs { get; init; } = 10;
+    /// <summary>Gzip gRPC answers to clients that accept gzip (both gRPC ports). Off: a payment answer is a few hundred
+    /// bytes, which gzip barely shrinks at a measurable CPU cost. Requests in gzip are accepted either way.</summary>
+    public bool CompressResponses { get; init; }
+    /// <summary>During the replay at start, a recovery_progress log record this often.</summary>
+    public int RecoveryLogIntervalMs { get; init; } = 5_000;
     /// <summary>Fair-use limits of the institution port: per-institution rate and in-flight cap, failed logins per address.</summary>
     public Gateway.GatewayLimits Limits { get; init; } = new();
     /// <summary>How long a closed batch's raw records (128 bytes per transaction) are kept once its files are complete;
@@ -72,6 +79,15 @@ public sealed record HostConfig
     /// <summary>Test hook from SWITCH_TEST_CRASH_POINT (never in a file): the journaler kills the process there.</summary>
     [JsonIgnore]
     public Switch.Engine.Pipeline.JournalCrashPoint? CrashPoint { get; init; }
+
+    /// <summary>Test hook (never in a file): the clock stamped on events, so a test can let days pass.</summary>
+    [JsonIgnore]
+    public Switch.Engine.Pipeline.IClock? Clock { get; init; }
+
+    /// <summary>A request is a few hundred bytes; anything near 16 KiB is abuse.</summary>
+    public const int DefaultMaxMessageBytes = 16 * 1024;
+    public const int MinMaxMessageBytes = 1024;
+    public const int MaxMaxMessageBytes = 4 * 1024 * 1024;
 
     private static readonly string[] DemoOperatorKeyList = ["demo-operator-key", "demo-viewer-key"];
 
@@ -136,12 +152,18 @@ public sealed record HostConfig
         Require(AdminGrpcPort == 0 || AdminGrpcPort != InstitutionPort, "adminGrpcPort", "must differ from institutionPort");
         Require(!string.IsNullOrWhiteSpace(DataDirectory), "dataDirectory", "required");
         Require(MaxInFlightPerStream is >= 1 and <= 1 << 20, "maxInFlightPerStream", "1 to 1048576");
-        Require(FeedRetentionPerInstitution is >= 16 and <= 1 << 24 && (FeedRetentionPerInstitution & (FeedRetentionPerInstitution - 1)) == 0,
-            "feedRetentionPerInstitution", "a power of two from 16 to 16777216");
+        Require(OutcomeFeed is not null, "outcomeFeed", "required");
+        Require(OutcomeFeed!.RetentionDays is >= 1 and <= OutcomeFeedConfig.MaxRetentionDays, "outcomeFeed.retentionDays",
+            $"1 to {OutcomeFeedConfig.MaxRetentionDays}, got {OutcomeFeed.RetentionDays}");
+        Require(OutcomeFeed.SegmentRecords is >= OutcomeFeedConfig.MinSegmentRecords and <= OutcomeFeedConfig.MaxSegmentRecords, "outcomeFeed.segmentRecords",
+            $"{OutcomeFeedConfig.MinSegmentRecords} to {OutcomeFeedConfig.MaxSegmentRecords}, got {OutcomeFeed.SegmentRecords}");
+        Require(MaxMessageBytes is >= MinMaxMessageBytes and <= MaxMaxMessageBytes, "maxMessageBytes",
+            $"{MinMaxMessageBytes} to {MaxMaxMessageBytes}, got {MaxMessageBytes}");
         Require(MaxQueuedPerEndpoint is >= 16 and <= 1 << 22, "maxQueuedPerEndpoint", "16 to 4194304");
         Require(ProbeIntervalMs is >= 10 and <= 600_000, "probeIntervalMs", "10 to 600000");
         Require(ShutdownGraceMs is >= 0 and <= 600_000, "shutdownGraceMs", "0 to 600000");
         Require(TickIntervalMs is >= 1 and <= 1_000, "tickIntervalMs", "1 to 1000");
+        Require(RecoveryLogIntervalMs is >= 1 and <= 3_600_000, "recoveryLogIntervalMs", $"1 to 3600000, got {RecoveryLogIntervalMs}");
         Require(ClearingRecordsRetentionDays is >= 0 and <= 3_650, "clearingRecordsRetentionDays", "0 to 3650");
         Require(Archive is not null, "archive", "required");
         Require(IsPowerOfTwo(Archive!.IndexMiB) && Archive.IndexMiB <= ArchiveConfig.MaxIndexMiB, "archive.indexMiB",

@@ -26,7 +26,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
 
     public InstitutionLimiter Limiter => _limiter;
 
-    /// <summary>Outcomes written per flush on the outcome stream.</summary>
+    /// <summary>Outcomes read from disk and written per flush on the outcome stream (192 bytes each in the cursor).</summary>
     private const int OutcomesPerWrite = 1024;
 
     public GrpcRouter Map(GrpcRouter router) => router
@@ -35,14 +35,15 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         .MapUnary(InstitutionMethods.Refund, (r, c) => UnaryAsync(r, c, RequestType.Refund))
         .MapUnary(InstitutionMethods.Query, (r, c) => UnaryAsync(r, c, RequestType.Query))
         .MapDuplexStreaming(InstitutionMethods.Transact, TransactAsync)
-        .MapServerStreaming(InstitutionMethods.Outcomes, OutcomesAsync);
+        .MapServerStreaming(FeedResultMessage.Outcomes, OutcomesAsync);
 
     private async ValueTask<TransferResult> UnaryAsync(TransferRequest request, ServerCallContext context, RequestType type)
     {
         AuthenticatedInstitution institution = auth.Authenticate(context);
         if (request.Kind != RequestKind.Unspecified && ResultMapping.TypeOf(request.Kind) != type)
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"kind: {request.Kind} sent to the {type} method");
+            (RejectCode code, string message) = ResultMapping.KindRefused(request.Kind, type);
+            throw new RpcException(ResultMapping.StatusOf(code), message);
         }
         Admission admission = _limiter.TryAdmit(institution.Index);
         if (admission != Admission.Admitted)
@@ -143,12 +144,12 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         }
     }
 
-    private async ValueTask OutcomesAsync(OutcomesRequest request, ServerResponseStream<TransferResult> responses, ServerCallContext context)
+    private async ValueTask OutcomesAsync(OutcomesRequest request, ServerResponseStream<FeedResultMessage> responses, ServerCallContext context)
     {
         AuthenticatedInstitution institution = auth.Authenticate(context);
-        if (request.AfterFeedNo < 0)
+        if (request.AfterFeedNo is < 0 or long.MaxValue)
         {
-            throw new RpcException(StatusCode.InvalidArgument, "after_feed_no: must be >= 0");
+            throw new RpcException(StatusCode.InvalidArgument, $"{ResultMapping.RejectName(RejectCode.InvalidField)}: after_feed_no must be 0 to {long.MaxValue - 1}");
         }
         // A subscription holds no in-flight place (it answers nothing), but opening one costs a rate token.
         Admission admission = _limiter.TryAdmit(institution.Index, holdsInFlight: false);
@@ -157,28 +158,39 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
             throw new RpcException(StatusCode.ResourceExhausted, _limiter.Describe(admission, institution.Index));
         }
         OutcomeFeed feed = feeds.For(institution.Index);
-        long next = request.AfterFeedNo + 1;
-        var batch = new List<ResultFields>(OutcomesPerWrite);
+        // The subscriber's memory is its cursor's buffer, however far behind it reads: the rest stays on disk.
+        using FeedCursor cursor = feed.OpenCursor(request.AfterFeedNo + 1, OutcomesPerWrite);
+        var message = new FeedResultMessage(); // written straight from the record's bytes, one object per subscriber
         while (!context.CancellationToken.IsCancellationRequested)
         {
-            batch.Clear();
-            if (!feed.TryRead(next, OutcomesPerWrite, batch, out long oldest, out Task changed))
+            switch (cursor.Read(out int count, out Task? changed))
             {
-                throw new RpcException(StatusCode.OutOfRange,
-                    $"after_feed_no: outcomes before feed number {oldest} are no longer retained; query those orders");
+                case FeedRead.NoLongerKept:
+                    throw new RpcException(StatusCode.OutOfRange, FeedNoLongerKept(feed, cursor.Next));
+                case FeedRead.Damaged:
+                    throw new RpcException(StatusCode.DataLoss,
+                        $"after_feed_no: the outcome feed is damaged on disk at feed number {cursor.Next}; query those orders (operators: delete the feed's files and restart to rebuild it)");
             }
-            foreach (ResultFields outcome in batch)
+            for (int i = 0; i < count; i++)
             {
-                await responses.WriteAsync(ResultMapping.ToResult(outcome), context.CancellationToken);
+                cursor.Point(message, i);
+                await responses.WriteAsync(message, context.CancellationToken);
             }
-            if (batch.Count > 0)
+            if (count > 0)
             {
-                next += batch.Count;
                 await responses.FlushAsync(context.CancellationToken);
                 continue;
             }
-            await changed.WaitAsync(context.CancellationToken);
+            await changed!.WaitAsync(context.CancellationToken);
         }
+    }
+
+    /// <summary>OUT_OF_RANGE's message: the oldest feed number kept, and how to go on from there.</summary>
+    public static string FeedNoLongerKept(OutcomeFeed feed, long asked)
+    {
+        long oldest = feed.OldestFeedNo;
+        return $"after_feed_no: feed number {asked} is no longer kept (outcomes are kept {feed.RetentionDays:0.##} days); " +
+            $"the oldest kept is {oldest}: resume with after_feed_no {oldest - 1} and query older orders";
     }
 
     /// <summary>A Transact stream: answers queue for its writer; a semaphore bounds what is outstanding.</summary>

@@ -1,46 +1,118 @@
+using System.Buffers;
+using System.Globalization;
+using Microsoft.Win32.SafeHandles;
 using Switch.Engine.Business;
 using Switch.Engine.Events;
 
 namespace Switch.Host.Gateway;
 
 /// <summary>
-/// One institution's final outcomes in feed order (1, 2, 3...), the latest <c>retention</c> of them in memory,
-/// with a pulse for live followers. It is a view derived from the journal: at start it is rebuilt by replay,
-/// so it never needs its own durability. Entries are flat structs (no object per outcome for the garbage collector
-/// to promote and mark); a subscriber's read makes the wire messages.
+/// One institution's final outcomes in feed order (1, 2, 3...), on disk: append-only segment files of
+/// <c>segmentRecords</c> fixed-size records (<see cref="FeedRecord"/>), named by their first feed number, so a feed
+/// number's file and offset are arithmetic. Nothing per outcome stays in memory; readers stream from the files (the
+/// operating system's page cache serves the live tail). A whole segment is deleted once its newest outcome is older
+/// than the retention (event time: the newest outcome's final time), so every outcome of the retention is kept.
+/// <para>
+/// It is derived from the journal, written by one thread (the replay at start, then the output thread), and kept
+/// across restarts: at open the files' tail is checked (a torn or unchecked record is cut), the replay skips what the
+/// files hold, checks that the last kept record is the one the journal makes, and appends the rest. No fsync: what
+/// a crash loses is rewritten by the next start's replay.
+/// </para>
 /// </summary>
-public sealed class OutcomeFeed
+public sealed class OutcomeFeed : IDisposable
 {
-    private readonly ResultFields[] _ring;
-    private readonly long _mask;
+    private const string Extension = ".feed";
+    /// <summary>Records checked at open at the end of the files (768 KiB): more than the writer buffers between writes.</summary>
+    private const int TailCheckRecords = 4096;
+
+    private readonly string _directory;
+    private readonly int _segmentRecords;
+    private readonly long _retentionUs;
+    private readonly byte[] _record = new byte[FeedRecord.Bytes];
     private readonly object _gate = new();
-    private long _last;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _changedObserved;
 
-    public OutcomeFeed(int retention)
+    // The writer's state (one thread).
+    private FileStream? _segment;
+    private long _segmentFirst;
+    private long _appended;
+    private long _newestFinalUs;
+    /// <summary>The last feed number the files held at open: the replay skips up to it.</summary>
+    private long _keptAtOpen;
+    private byte[]? _keptLastRecord;
+    /// <summary>The last outcome the journal's replay produced (the feed's true end once the replay is over).</summary>
+    private ResultFields _lastReplayed;
+
+    // Shared with readers.
+    private long _readable;
+    private long _oldest;
+
+    public OutcomeFeed(string directory, int segmentRecords, long retentionUs)
     {
-        if (retention <= 0 || (retention & (retention - 1)) != 0) throw new ArgumentOutOfRangeException(nameof(retention), "a power of two");
-        _ring = new ResultFields[retention];
-        _mask = retention - 1;
+        if (segmentRecords < 16) throw new ArgumentOutOfRangeException(nameof(segmentRecords), "at least 16");
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(retentionUs);
+        _directory = directory;
+        _segmentRecords = segmentRecords;
+        _retentionUs = retentionUs;
+        Directory.CreateDirectory(directory);
+        OpenFiles();
+        FoundAtOpen = _keptAtOpen;
     }
 
-    public long LastFeedNo { get { lock (_gate) return _last; } }
+    /// <summary>The last feed number readers can read (written to the file).</summary>
+    public long LastFeedNo => Volatile.Read(ref _readable);
 
+    /// <summary>The oldest feed number still kept (1 until a segment has been deleted).</summary>
+    public long OldestFeedNo => Volatile.Read(ref _oldest);
+
+    public int SegmentRecords => _segmentRecords;
+
+    /// <summary>In its owner's list of feeds to flush at the end of the output batch (writer thread).</summary>
+    internal bool Dirty;
+
+    /// <summary>How long outcomes are kept, in days (for messages).</summary>
+    public double RetentionDays => _retentionUs / 86_400_000_000.0;
+
+    /// <summary>The last feed number found intact on disk at open, before the replay caught the files up.</summary>
+    public long FoundAtOpen { get; }
+
+    /// <summary>Appends the next outcome (writer thread). During the replay, outcomes the files already hold are skipped.</summary>
     public void Append(in ResultFields outcome)
     {
+        if (outcome.FeedNo <= _keptAtOpen)
+        {
+            if (outcome.FeedNo == _keptAtOpen) CheckKept(outcome);
+            _lastReplayed = outcome;
+            return;
+        }
+        if (outcome.FeedNo != _appended + 1)
+        {
+            throw new InvalidOperationException($"outcome feed {_directory}: feed number {outcome.FeedNo} after {_appended}");
+        }
+        if (_segment is null || outcome.FeedNo >= _segmentFirst + _segmentRecords)
+        {
+            StartSegment(outcome.FeedNo, outcome.FinalUs);
+        }
+        FeedRecord.Write(outcome, _record);
+        _segment!.Write(_record);
+        _appended = outcome.FeedNo;
+        _newestFinalUs = Math.Max(_newestFinalUs, outcome.FinalUs);
+        _lastReplayed = outcome;
+    }
+
+    /// <summary>Hands what was appended to the operating system and wakes followers (writer thread, per output batch).</summary>
+    public void Flush()
+    {
+        if (_appended <= Volatile.Read(ref _readable)) return;
+        _segment?.Flush();
         TaskCompletionSource? wake = null;
         lock (_gate)
         {
-            if (outcome.FeedNo != _last + 1)
-            {
-                throw new InvalidOperationException($"outcome feed: feed number {outcome.FeedNo} after {_last}");
-            }
-            _ring[(outcome.FeedNo - 1) & _mask] = outcome;
-            _last = outcome.FeedNo;
+            Volatile.Write(ref _readable, _appended);
             if (_changedObserved)
             {
-                // Only swap the pulse when someone waits on it: no allocation per outcome otherwise.
+                // Only swap the pulse when someone waits on it: no allocation per batch otherwise.
                 wake = _changed;
                 _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 _changedObserved = false;
@@ -50,41 +122,400 @@ public sealed class OutcomeFeed
     }
 
     /// <summary>
-    /// Copies outcomes from <paramref name="fromFeedNo"/> on (at most <paramref name="max"/>) into
-    /// <paramref name="into"/>. Returns false when <paramref name="fromFeedNo"/> is older than what is retained.
-    /// <paramref name="changed"/> completes when something is appended after this read.
+    /// After the replay: the journal's outcomes end at <c>_lastReplayed</c>. Files that run past it (a journal cut
+    /// short, or replaced) are cut back to it when the record there agrees, else refused.
     /// </summary>
-    public bool TryRead(long fromFeedNo, int max, List<ResultFields> into, out long oldestRetained, out Task changed)
+    internal void EndReplay()
+    {
+        long journalLast = _lastReplayed.FeedNo;
+        if (journalLast < _keptAtOpen)
+        {
+            _segment?.Dispose();
+            _segment = null;
+            if (journalLast == 0)
+            {
+                DeleteAll(); // a new journal: its outcomes start again at 1
+            }
+            else
+            {
+                // Numbers are offsets: the files can only be cut back to a feed number they still hold.
+                if (journalLast < _oldest) throw Disagrees(journalLast);
+                byte[] expected = new byte[FeedRecord.Bytes];
+                FeedRecord.Write(_lastReplayed, expected);
+                long first = SegmentFirst(journalLast);
+                using (SafeFileHandle h = File.OpenHandle(SegmentPath(first), FileMode.Open, FileAccess.ReadWrite))
+                {
+                    long offset = (journalLast - first) * FeedRecord.Bytes;
+                    byte[] found = new byte[FeedRecord.Bytes];
+                    RandomAccess.Read(h, found, offset);
+                    if (!found.AsSpan().SequenceEqual(expected)) throw Disagrees(journalLast);
+                    RandomAccess.SetLength(h, offset + FeedRecord.Bytes);
+                }
+                foreach ((long later, string path) in Segments()) if (later > first) File.Delete(path);
+            }
+            _keptAtOpen = 0;
+            OpenFiles();
+        }
+        _keptAtOpen = 0; // from now on every append is new
+        Flush();
+    }
+
+    /// <summary>Reads from <paramref name="fromFeedNo"/> on; one cursor per subscriber.</summary>
+    public FeedCursor OpenCursor(long fromFeedNo, int maxRecords) => new(this, fromFeedNo, maxRecords);
+
+    /// <summary>Completes when something is appended after this call.</summary>
+    internal Task Changed()
     {
         lock (_gate)
         {
-            oldestRetained = Math.Max(1, _last - _ring.Length + 1);
             _changedObserved = true;
-            changed = _changed.Task;
-            if (fromFeedNo < oldestRetained && _last >= oldestRetained)
+            return _changed.Task;
+        }
+    }
+
+    internal long SegmentFirst(long feedNo) => (feedNo - 1) / _segmentRecords * _segmentRecords + 1;
+
+    internal string SegmentPath(long first) => Path.Combine(_directory, first.ToString("D19", CultureInfo.InvariantCulture) + Extension);
+
+    public void Dispose()
+    {
+        Flush();
+        _segment?.Dispose();
+        _segment = null;
+    }
+
+    private void CheckKept(in ResultFields outcome)
+    {
+        FeedRecord.Write(outcome, _record);
+        if (_keptLastRecord is not null && !_record.AsSpan().SequenceEqual(_keptLastRecord)) throw Disagrees(outcome.FeedNo);
+    }
+
+    private InvalidDataException Disagrees(long feedNo) => new(
+        $"outcome feed: the files in {_directory} disagree with the journal at feed number {feedNo} (they belong to another journal): " +
+        "delete that directory and start again, it is rebuilt from the journal");
+
+    private void StartSegment(long first, long finalUs)
+    {
+        if (_segment is not null)
+        {
+            _segment.Flush();
+            _segment.Dispose();
+        }
+        _segment = new FileStream(SegmentPath(first), FileMode.Create, FileAccess.Write, FileShare.Read | FileShare.Delete, 1 << 16);
+        _segmentFirst = first;
+        if (first != SegmentFirst(first)) throw new InvalidOperationException($"outcome feed: a segment starting at {first}");
+        Prune(Math.Max(_newestFinalUs, finalUs));
+    }
+
+    /// <summary>Deletes whole segments before the current one whose newest outcome is past the retention.</summary>
+    private void Prune(long newestFinalUs)
+    {
+        Span<byte> last = stackalloc byte[FeedRecord.Bytes];
+        while (_oldest < _segmentFirst)
+        {
+            string path = SegmentPath(_oldest);
+            using (SafeFileHandle h = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
             {
-                return false;
+                RandomAccess.Read(h, last, (long)(_segmentRecords - 1) * FeedRecord.Bytes);
             }
-            for (long f = fromFeedNo; f <= _last && into.Count < max; f++)
+            if (FeedRecord.FinalUsOf(last) >= newestFinalUs - _retentionUs) return;
+            // Readers learn the new oldest before the file goes; one already reading it keeps its open handle.
+            Volatile.Write(ref _oldest, _oldest + _segmentRecords);
+            File.Delete(path);
+        }
+    }
+
+    private List<(long First, string Path)> Segments()
+    {
+        var found = new List<(long, string)>();
+        foreach (string path in Directory.EnumerateFiles(_directory, "*" + Extension))
+        {
+            string name = Path.GetFileNameWithoutExtension(path);
+            if (name.Length == 19 && long.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out long first) && first >= 1) found.Add((first, path));
+            else File.Delete(path); // not a name this feed writes
+        }
+        found.Sort();
+        return found;
+    }
+
+    private void DeleteAll()
+    {
+        _segment?.Dispose();
+        _segment = null;
+        foreach ((_, string path) in Segments()) File.Delete(path);
+    }
+
+    /// <summary>
+    /// Finds what the files hold: whole segments back to back from a segment boundary, the last one cut after its
+    /// last intact record. Files that do not fit this layout (another segment size, a gap) are deleted and rebuilt.
+    /// </summary>
+    private void OpenFiles()
+    {
+        List<(long First, string Path)> segments = Segments();
+        long segmentBytes = (long)_segmentRecords * FeedRecord.Bytes;
+        bool fits = segments.Count == 0 || (segments[0].First - 1) % _segmentRecords == 0;
+        for (int i = 0; fits && i < segments.Count; i++)
+        {
+            long length = new FileInfo(segments[i].Path).Length;
+            fits = length <= segmentBytes && (i == 0 || segments[i].First == segments[i - 1].First + _segmentRecords)
+                && (i == segments.Count - 1 || length == segmentBytes);
+        }
+        if (!fits)
+        {
+            foreach ((_, string path) in segments) File.Delete(path);
+            segments.Clear();
+        }
+        // Cut the tail at its first damaged record: after a machine crash any of the last pages written may hold
+        // zeros or garbage, not only the last one, so the newest TailCheckRecords are checked, oldest first.
+        byte[] tail = new byte[TailCheckRecords * FeedRecord.Bytes];
+        while (segments.Count > 0)
+        {
+            (long first, string path) = segments[^1];
+            using SafeFileHandle h = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite);
+            long count = RandomAccess.GetLength(h) / FeedRecord.Bytes;
+            long from = Math.Max(0, count - TailCheckRecords);
+            int read = RandomAccess.Read(h, tail.AsSpan(0, (int)(count - from) * FeedRecord.Bytes), from * FeedRecord.Bytes);
+            for (long i = from; i < count; i++)
             {
-                into.Add(_ring[(f - 1) & _mask]); // copied under the lock; the caller makes the messages outside it
+                ReadOnlySpan<byte> r = tail.AsSpan((int)(i - from) * FeedRecord.Bytes, FeedRecord.Bytes);
+                if ((i - from + 1) * FeedRecord.Bytes > read || !FeedRecord.IsIntact(r) || FeedRecord.FeedNoOf(r) != first + i)
+                {
+                    count = i;
+                    break;
+                }
             }
-            return true;
+            RandomAccess.SetLength(h, count * FeedRecord.Bytes);
+            if (count > 0)
+            {
+                ReadOnlySpan<byte> last = tail.AsSpan((int)(count - 1 - from) * FeedRecord.Bytes, FeedRecord.Bytes);
+                _keptAtOpen = first + count - 1;
+                _keptLastRecord = last.ToArray();
+                _newestFinalUs = FeedRecord.FinalUsOf(last);
+                break;
+            }
+            h.Dispose();
+            File.Delete(path);
+            segments.RemoveAt(segments.Count - 1);
+        }
+        if (segments.Count == 0)
+        {
+            _keptAtOpen = 0;
+            _keptLastRecord = null;
+            _newestFinalUs = 0;
+        }
+        _appended = _keptAtOpen;
+        _oldest = segments.Count == 0 ? 1 : segments[0].First;
+        Volatile.Write(ref _readable, _keptAtOpen);
+        if (segments.Count > 0 && _keptAtOpen < segments[^1].First + _segmentRecords - 1)
+        {
+            // Continue the last segment where it ends.
+            _segmentFirst = segments[^1].First;
+            _segment = new FileStream(segments[^1].Path, FileMode.Open, FileAccess.Write, FileShare.Read | FileShare.Delete, 1 << 16);
+            _segment.Seek(0, SeekOrigin.End);
         }
     }
 }
 
-/// <summary>Every institution's feed, by institution index.</summary>
-public sealed class OutcomeFeeds(int institutions, int retention)
+/// <summary>What a <see cref="FeedCursor"/> read found.</summary>
+public enum FeedRead
 {
-    private readonly OutcomeFeed[] _feeds = Enumerable.Range(0, institutions).Select(_ => new OutcomeFeed(retention)).ToArray();
+    /// <summary>Records were read (or none are there yet: wait on the pulse).</summary>
+    Ok,
+    /// <summary>The next feed number is older than the oldest kept.</summary>
+    NoLongerKept,
+    /// <summary>A record on disk failed its check: the file is damaged.</summary>
+    Damaged,
+}
 
-    public OutcomeFeed For(int institutionIndex) => _feeds[institutionIndex];
+/// <summary>
+/// One subscriber's position in a feed: reads whole runs of records from the segment files into a pooled buffer of
+/// at most <c>maxRecords</c> (the memory a subscriber costs, however far behind it is).
+/// </summary>
+public sealed class FeedCursor : IDisposable
+{
+    private readonly OutcomeFeed _feed;
+    private readonly byte[] _buffer;
+    private readonly int _maxRecords;
+    private SafeFileHandle? _handle;
+    private long _handleFirst;
 
-    public void Append(in OutputEvent feed) => _feeds[feed.InstitutionIndex].Append(ResultFields.From(feed));
+    internal FeedCursor(OutcomeFeed feed, long fromFeedNo, int maxRecords)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(fromFeedNo, 1);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRecords);
+        _feed = feed;
+        Next = fromFeedNo;
+        _maxRecords = maxRecords;
+        _buffer = ArrayPool<byte>.Shared.Rent(maxRecords * FeedRecord.Bytes);
+    }
 
-    /// <summary>During replay at start: rebuilds the feeds from the recomputed outputs, drops everything else.</summary>
+    /// <summary>The next feed number to read.</summary>
+    public long Next { get; private set; }
+
+    /// <summary>Points <paramref name="message"/> at record <paramref name="i"/> of the last read.</summary>
+    public void Point(FeedResultMessage message, int i) => message.Point(_buffer, i * FeedRecord.Bytes);
+
+    /// <summary>The record <paramref name="i"/> of the last read.</summary>
+    public ResultFields this[int i] => FeedRecord.Read(_buffer.AsSpan(i * FeedRecord.Bytes, FeedRecord.Bytes));
+
+    /// <summary>
+    /// Reads the next records (at most one segment's worth at a time); <paramref name="count"/> 0 means none are there
+    /// yet: <paramref name="changed"/> completes when some are.
+    /// </summary>
+    public FeedRead Read(out int count, out Task? changed)
+    {
+        count = 0;
+        changed = null;
+        // Take the pulse before looking at the end, so an append between the two still wakes us.
+        Task pulse = _feed.Changed();
+        long readable = _feed.LastFeedNo;
+        if (Next > readable)
+        {
+            if (Next < _feed.OldestFeedNo) return FeedRead.NoLongerKept;
+            changed = pulse;
+            return FeedRead.Ok;
+        }
+        if (Next < _feed.OldestFeedNo) return FeedRead.NoLongerKept;
+        long first = _feed.SegmentFirst(Next);
+        if (_handle is null || _handleFirst != first)
+        {
+            _handle?.Dispose();
+            _handle = null;
+            try
+            {
+                _handle = File.OpenHandle(_feed.SegmentPath(first), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            }
+            catch (FileNotFoundException)
+            {
+                return FeedRead.NoLongerKept; // deleted by the retention since we looked
+            }
+            _handleFirst = first;
+        }
+        long last = Math.Min(readable, first + _feed.SegmentRecords - 1);
+        int n = (int)Math.Min(last - Next + 1, _maxRecords);
+        Span<byte> into = _buffer.AsSpan(0, n * FeedRecord.Bytes);
+        long offset = (Next - first) * FeedRecord.Bytes;
+        for (int done = 0; done < into.Length;)
+        {
+            int read = RandomAccess.Read(_handle, into[done..], offset + done);
+            if (read <= 0) return FeedRead.Damaged; // shorter than the feed says it is
+            done += read;
+        }
+        for (int i = 0; i < n; i++)
+        {
+            ReadOnlySpan<byte> r = into.Slice(i * FeedRecord.Bytes, FeedRecord.Bytes);
+            if (!FeedRecord.IsIntact(r) || FeedRecord.FeedNoOf(r) != Next + i) return FeedRead.Damaged;
+        }
+        count = n;
+        Next += n;
+        return FeedRead.Ok;
+    }
+
+    public void Dispose()
+    {
+        _handle?.Dispose();
+        _handle = null;
+        ArrayPool<byte>.Shared.Return(_buffer);
+    }
+}
+
+/// <summary>Every institution's feed, by institution index, under <c>&lt;data&gt;/feeds/&lt;index, 4 digits&gt;/</c>.</summary>
+public sealed class OutcomeFeeds : IDisposable
+{
+    private readonly string _root;
+    private readonly int _segmentRecords;
+    private readonly long _retentionUs;
+    private readonly OutcomeFeed?[] _feeds = new OutcomeFeed?[SwitchConfig.MaxInstitutions];
+    private readonly object _gate = new();
+    // The writer's feeds with appends not yet flushed (writer thread only).
+    private readonly List<OutcomeFeed> _dirty = new();
+    private int _replayOver;
+
+    public OutcomeFeeds(string dataDirectory, int segmentRecords, long retentionUs)
+    {
+        _root = Path.Combine(dataDirectory, "feeds");
+        _segmentRecords = segmentRecords;
+        _retentionUs = retentionUs;
+        Directory.CreateDirectory(_root);
+        // Open what is on disk now, so the replay's end checks every feed, also one the journal no longer feeds.
+        foreach (string dir in Directory.EnumerateDirectories(_root))
+        {
+            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out int index) && index < _feeds.Length)
+            {
+                For(index);
+            }
+        }
+    }
+
+    public OutcomeFeed For(int institutionIndex)
+    {
+        OutcomeFeed? feed = Volatile.Read(ref _feeds[institutionIndex]);
+        if (feed is not null) return feed;
+        lock (_gate)
+        {
+            return _feeds[institutionIndex] ??= new OutcomeFeed(
+                Path.Combine(_root, institutionIndex.ToString("D4", CultureInfo.InvariantCulture)), _segmentRecords, _retentionUs);
+        }
+    }
+
+    /// <summary>The output thread's append. Its first call here (or to <see cref="Flush"/>) ends the replay if the host
+    /// has not yet: the engine's threads run before the host's own call comes.</summary>
+    public void Append(in OutputEvent feed)
+    {
+        if (Volatile.Read(ref _replayOver) == 0) EndReplay();
+        AppendOne(feed);
+    }
+
+    /// <summary>Makes everything appended readable (the output thread, at the end of each batch).</summary>
+    public void Flush()
+    {
+        if (Volatile.Read(ref _replayOver) == 0) EndReplay(); // the replay's appends are the host's until it ends
+        foreach (OutcomeFeed f in _dirty)
+        {
+            f.Flush();
+            f.Dirty = false;
+        }
+        _dirty.Clear();
+    }
+
+    /// <summary>After the replay at start: each feed's files agree with the journal, and are readable.</summary>
+    public void EndReplay()
+    {
+        lock (_gate)
+        {
+            if (_replayOver != 0) return;
+            foreach (OutcomeFeed? f in _feeds)
+            {
+                if (f is null) continue;
+                f.EndReplay();
+                f.Dirty = false;
+            }
+            _dirty.Clear();
+            Volatile.Write(ref _replayOver, 1);
+        }
+    }
+
+    /// <summary>During replay at start: catches the feeds up from the recomputed outputs, drops everything else.</summary>
     public IOutputSink ReplaySink() => new FeedReplaySink(this);
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            foreach (OutcomeFeed? f in _feeds) f?.Dispose();
+        }
+    }
+
+    private void AppendOne(in OutputEvent evt)
+    {
+        OutcomeFeed f = For(evt.InstitutionIndex);
+        f.Append(ResultFields.From(evt));
+        if (!f.Dirty)
+        {
+            f.Dirty = true;
+            _dirty.Add(f);
+        }
+    }
 
     private sealed class FeedReplaySink(OutcomeFeeds feeds) : IOutputSink
     {
@@ -100,7 +531,7 @@ public sealed class OutcomeFeeds(int institutions, int retention)
         {
             if (_scratch.Kind == OutputKind.Feed)
             {
-                feeds.Append(_scratch);
+                feeds.AppendOne(_scratch);
             }
         }
     }

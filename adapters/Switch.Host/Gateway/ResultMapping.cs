@@ -55,7 +55,9 @@ public static class ResultMapping
         RejectCode.DailyLimitExceeded => "would take the payer account past its daily limit at this bank",
         RejectCode.TransactionTableFull => "switch is at its transaction limit; retry with back-off",
         RejectCode.AccountTableFull => "switch is at its tracked-account limit; retry with back-off",
-        _ => code.ToString(),
+        RejectCode.UnknownEndpoint => "names no endpoint of this bank",
+        RejectCode.InvalidWeights => "are not one weight per endpoint of the bank in basis points summing to 10,000",
+        _ => code.ToString(), // a new code without its words: the README's table test names it
     };
 
     public static StatusCode StatusOf(RejectCode code) => RejectCodes.Category(code) switch
@@ -77,6 +79,16 @@ public static class ResultMapping
         return name.Length == 0 ? $"{RejectName(code)}: {Describe(code)}" : $"{RejectName(code)}: {name} {Describe(code)}";
     }
 
+    /// <summary>A unary call whose <c>kind</c> is not its method's: an unknown kind is UNSUPPORTED_REQUEST_TYPE (as
+    /// on the stream), a known one naming another method INVALID_FIELD.</summary>
+    public static (RejectCode Code, string Message) KindRefused(RequestKind kind, RequestType method)
+    {
+        string field = FieldName(RequestField.RequestType);
+        return TypeOf(kind) == RequestType.None
+            ? (RejectCode.UnsupportedRequestType, $"{RejectMessage(RejectCode.UnsupportedRequestType, RequestField.RequestType)} ({(int)kind})")
+            : (RejectCode.InvalidField, $"{RejectName(RejectCode.InvalidField)}: {field} {kind} was sent to the {method} method (leave it unset, or send it to its own method)");
+    }
+
     public static TransferResult ToResult(in OutputEvent o) => ToResult(ResultFields.From(o));
 
     public static TransferResult ToResult(in ResultFields o)
@@ -86,6 +98,7 @@ public static class ResultMapping
             OrderNo = o.OrderNo.ToString(),
             TransactionId = o.TransactionId,
             Duplicate = o.Duplicate,
+            QueryAnswer = o.QueryAnswer,
             AmountFen = o.AmountFen,
             FeeFen = o.FeeFen,
             FeedNo = o.FeedNo,
@@ -185,6 +198,8 @@ public struct ResultFields
     public RejectCode Reject;
     public RequestField RejectField;
     public bool Duplicate;
+    /// <summary>An answer to a Query (never in a feed).</summary>
+    public bool QueryAnswer;
     public Text32 OrderNo;
     public Text32 Reason;
     public Text64 Echo;
@@ -202,6 +217,7 @@ public struct ResultFields
         Reject = o.Reject,
         RejectField = o.RejectField,
         Duplicate = o.Duplicate,
+        QueryAnswer = o.QueryAnswer,
         OrderNo = o.OrderNo,
         Reason = o.Reason,
         Echo = o.Echo,

@@ -238,7 +238,7 @@ public sealed partial class SwitchLogic
             Reject(ref e, RejectCode.OrderNotFound, RequestField.OrderNo);
             return;
         }
-        EmitAnswer(ref tx, e.CorrelationId, duplicate: false);
+        EmitAnswer(ref tx, e.CorrelationId, duplicate: false, queryAnswer: true);
     }
 
     private void OnTransfer(ref InputEvent e, Institution inst)
@@ -1115,6 +1115,7 @@ public sealed partial class SwitchLogic
         o.TimestampUs = NowUs;
         o.CorrelationId = e.CorrelationId;
         o.RequestType = e.RequestType;
+        o.QueryAnswer = e.RequestType == RequestType.Query;
         o.Reject = code;
         o.RejectField = field;
         o.AmountFen = e.AmountFen;
@@ -1221,13 +1222,14 @@ public sealed partial class SwitchLogic
         o.Echo = tx.Echo;
     }
 
-    private void EmitAnswer(ref Transaction tx, long correlationId, bool duplicate)
+    private void EmitAnswer(ref Transaction tx, long correlationId, bool duplicate, bool queryAnswer = false)
     {
         ref OutputEvent o = ref _sink.Begin();
         FillTransaction(ref o, ref tx);
         o.Kind = OutputKind.Answer;
         o.CorrelationId = correlationId;
         o.Duplicate = duplicate;
+        o.QueryAnswer = queryAnswer;
         _sink.End();
     }
 

@@ -48,6 +48,8 @@ public struct OutputEvent
     public RequestField RejectField;
     /// <summary>Answer: the request repeated an order number already executed (same content).</summary>
     public bool Duplicate;
+    /// <summary>Answer: it answers a Query (the order's current state, or ORDER_NOT_FOUND), not an execution or a repeat.</summary>
+    public bool QueryAnswer;
     public BankOperation Operation;
     public int InstitutionIndex;
     public int BankIndex;

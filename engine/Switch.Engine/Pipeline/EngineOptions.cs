@@ -33,6 +33,10 @@ public sealed record EngineOptions
     public Archive.ArchiveSizing Archive { get; init; } = new();
     /// <summary>How long Dispose waits for accepted events to be journaled, applied and handed out.</summary>
     public int DrainTimeoutMs { get; init; } = 10_000;
+    /// <summary>Called during the replay at start every <see cref="ReplayProgressIntervalMs"/> (a long recovery says how
+    /// far it is instead of nothing); null: silent. Runs on the replaying thread: keep it short.</summary>
+    public Action<ReplayProgress>? OnReplayProgress { get; init; }
+    public int ReplayProgressIntervalMs { get; init; } = 5_000;
     /// <summary>Test hook (null in production): the journaler kills the process at this point of a group commit.</summary>
     public JournalCrashPoint? CrashPoint { get; init; }
 
@@ -44,6 +48,7 @@ public sealed record EngineOptions
         Require(MaxBatchSize >= 1 && MaxBatchSize <= InputRingSize, nameof(MaxBatchSize), "1 to InputRingSize");
         Require(TickIntervalMs is >= 0 and <= 60_000, nameof(TickIntervalMs), "0 to 60000");
         Require(DrainTimeoutMs is >= 0 and <= 600_000, nameof(DrainTimeoutMs), "0 to 600000");
+        Require(ReplayProgressIntervalMs is >= 1 and <= 3_600_000, nameof(ReplayProgressIntervalMs), "1 to 3600000");
         Require(Archive is not null, nameof(Archive), "required");
         Archive!.Validate();
     }
@@ -53,6 +58,10 @@ public sealed record EngineOptions
         if (!ok) throw new ArgumentException($"engine options: {field}: {why}");
     }
 }
+
+/// <summary>How far the replay at start is: records visited (genesis included), events applied, the journal address
+/// of the last record, and the time since the replay began.</summary>
+public readonly record struct ReplayProgress(long Records, long Events, long Address, long ElapsedMs);
 
 /// <summary>Microseconds since the Unix epoch. Only publishers read it; the business logic reads event stamps.</summary>
 public interface IClock

@@ -75,9 +75,16 @@ internal sealed class OutputRingSink(RingBuffer<OutputEvent> ring) : IOutputSink
 }
 
 /// <summary>Rebuilds the logic from the journal: genesis first, then every event, outputs discarded.</summary>
-internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic) : IJournalVisitor
+internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic, Action<ReplayProgress>? progress = null,
+    int progressIntervalMs = 5_000) : IJournalVisitor
 {
+    /// <summary>Records between looks at the clock for the progress report (the clock is read here, never by the logic).</summary>
+    private const int ProgressCheckRecords = 256;
+
     private InputEvent _event;
+    private long _records;
+    private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
+    private long _lastReportMs;
 
     public SwitchLogic? Logic { get; private set; }
     public SwitchConfig? GenesisConfig { get; private set; }
@@ -87,6 +94,15 @@ internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic)
 
     public void OnRecord(long address, ReadOnlySpan<byte> record)
     {
+        if (++_records % ProgressCheckRecords == 0 && progress is not null)
+        {
+            long elapsedMs = (long)System.Diagnostics.Stopwatch.GetElapsedTime(_started).TotalMilliseconds;
+            if (elapsedMs - _lastReportMs >= progressIntervalMs)
+            {
+                _lastReportMs = elapsedMs;
+                progress(new ReplayProgress(_records, EventsReplayed, address, elapsedMs));
+            }
+        }
         if (Logic is null)
         {
             if (!EventCodec.IsGenesis(record))

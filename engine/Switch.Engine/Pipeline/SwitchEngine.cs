@@ -87,7 +87,7 @@ public sealed class SwitchEngine : IDisposable
             // After the journal's lock is held (one writer per directory): the archive is derived, rebuilt by the replay.
             archive = FasterTransactionArchive.Create(Path.Combine(options.DataDirectory, "archive"), options.Archive);
             IOutputSink replaySink = options.ReplaySink ?? new DiscardingSink();
-            var replay = new ReplayVisitor(c => new SwitchLogic(c, replaySink, archive));
+            var replay = new ReplayVisitor(c => new SwitchLogic(c, replaySink, archive), options.OnReplayProgress, options.ReplayProgressIntervalMs);
             long records = journal.Replay(replay);
             SwitchLogic logic;
             bool configFromJournal = replay.Logic is not null;

@@ -106,7 +106,6 @@ internal sealed class CrashRun : IAsyncDisposable
             }
             config = config with
             {
-                FeedRetentionPerInstitution = 1 << 16,
                 ProbeIntervalMs = 100,
                 ShutdownGraceMs = 2_000,
                 SimulatedBanks = null,

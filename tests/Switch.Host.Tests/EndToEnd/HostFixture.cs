@@ -39,7 +39,6 @@ public sealed class RunningSwitch : IAsyncDisposable
             InstitutionPort = 0,
             AdminPort = 0,
             AdminGrpcPort = 0,
-            FeedRetentionPerInstitution = 1 << 12,
             ProbeIntervalMs = 100,
             ShutdownGraceMs = 2_000,
             SimulatedBanks = banks ?? new SimulatedBanksConfig { Latency = "0", FailureRate = 0 },
@@ -85,5 +84,16 @@ public sealed class RunningSwitch : IAsyncDisposable
         {
             try { Directory.Delete(DataDirectory, recursive: true); } catch (IOException) { }
         }
+    }
+}
+
+/// <summary>A test class's own data directory under the temporary directory, deleted after it.</summary>
+public abstract class WithDataDirectory : IDisposable
+{
+    protected string Data { get; } = Path.Combine(Path.GetTempPath(), "switch-host-test-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Data, recursive: true); } catch (IOException) { }
     }
 }

@@ -197,6 +197,14 @@ public sealed class InstitutionApiTests : IAsyncLifetime
             await call.ResponseStream.ReadAsync();
         });
         Assert.Equal(StatusCode.InvalidArgument, negative.StatusCode);
+        Assert.Equal("INVALID_FIELD: after_feed_no must be 0 to 9223372036854775806", negative.Status.Detail);
+        RpcException last = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using ServerStreamingCall<TransferResult> call = _switch.Channel.ServerStreaming(InstitutionMethods.Outcomes,
+                new OutcomesRequest { AfterFeedNo = long.MaxValue }, As(AlipayKey));
+            await call.ResponseStream.ReadAsync();
+        });
+        Assert.Equal(StatusCode.InvalidArgument, last.StatusCode);
     }
 
     [Fact]

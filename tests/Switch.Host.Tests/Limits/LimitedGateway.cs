@@ -29,7 +29,7 @@ public sealed class LimitedGateway : IAsyncDisposable
     {
         var auth = new ApiKeyAuthenticator(running.Host.Engine.Logic.Config, failures);
         var gateway = new InstitutionGateway(running.Host.Engine, auth, running.Host.Answers, running.Host.Feeds, maxInFlightPerStream: 64, limits);
-        var router = gateway.Map(new GrpcRouter(new GrpcServerOptions { MaxReceiveMessageBytes = SwitchHost.MaxInstitutionMessageBytes }));
+        var router = gateway.Map(new GrpcRouter(new GrpcServerOptions { MaxReceiveMessageBytes = running.Config.MaxMessageBytes }));
         GrpcServer server = await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Port = 0 });
         return new LimitedGateway(server, gateway);
     }
