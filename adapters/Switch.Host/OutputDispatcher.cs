@@ -1,4 +1,4 @@
-using Switch.Engine.Clearing;
+using Switch.Clearing;
 using Switch.Engine.Events;
 using Switch.Host.Admin;
 using Switch.Host.Banks;

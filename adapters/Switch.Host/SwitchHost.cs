@@ -1,8 +1,8 @@
 using System.Net;
 using Prometheus;
 using Switch.BankSim;
+using Switch.Clearing;
 using Switch.Engine.Business;
-using Switch.Engine.Clearing;
 using Switch.Engine.Pipeline;
 using Switch.Grpc.Health;
 using Switch.Grpc.Reflection;

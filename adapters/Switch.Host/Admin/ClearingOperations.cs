@@ -1,6 +1,6 @@
 using System.Text;
+using Switch.Clearing;
 using Switch.Contracts.V1;
-using Switch.Engine.Clearing;
 using Switch.Engine.Events;
 using Switch.Grpc;
 using Switch.Host.Clearing;
@@ -107,7 +107,7 @@ public sealed class ClearingOperations
             throw new RpcException(StatusCode.DataLoss, $"the settlement file of batch {request.BatchId} is damaged: {e.Message}");
         }
         var reply = new SettlementReply { BatchId = file.BatchId, SumNetFen = file.NetSumFen, File = relativePath };
-        foreach (Switch.Engine.Clearing.SettlementLine l in file.Lines)
+        foreach (Switch.Clearing.SettlementLine l in file.Lines)
         {
             reply.Lines.Add(new WireSettlementLine
             {
@@ -198,7 +198,7 @@ public sealed class ClearingOperations
         };
         foreach (BreakKind kind in Enum.GetValues<BreakKind>())
         {
-            Switch.Engine.Clearing.BreakTotal t = report.Totals[kind];
+            Switch.Clearing.BreakTotal t = report.Totals[kind];
             reply.Totals.Add(new WireBreakTotal { Kind = KindName(kind), Count = t.Count, AmountFen = t.AmountFen });
         }
         foreach (Break b in report.Breaks)

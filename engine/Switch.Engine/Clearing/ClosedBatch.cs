@@ -7,9 +7,6 @@ namespace Switch.Engine.Clearing;
 public sealed record ParticipantPosition(ParticipantKind Kind, string Id, long DebitsFen, long CreditsFen, long FeesFen,
     long NetFen, long Count);
 
-/// <summary>What operators list about a closed batch (the positions are in its settlement file).</summary>
-public sealed record BatchSummary(long BatchId, long OpenedUs, long ClosedUs, string ClosedBy, long TransactionCount);
-
 /// <summary>A closed clearing batch as the logic handed it out: immutable, safe to read from any thread.</summary>
 public sealed class ClosedBatch
 {

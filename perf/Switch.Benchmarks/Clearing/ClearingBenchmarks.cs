@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Engines;
+using Switch.Clearing;
 using Switch.Engine.Clearing;
 using Switch.Engine.Events;
 
@@ -85,7 +86,7 @@ public class ClearingBenchmarks
     }
 
     [Benchmark]
-    public void GenerateBatchFiles() => ClearingFiles.Generate(_dataDirectory, _batch);
+    public void GenerateBatchFiles() => BatchFileGenerator.Generate(_dataDirectory, _batch);
 
     [GlobalCleanup]
     public void RemoveFiles() => Directory.Delete(_dataDirectory, recursive: true);

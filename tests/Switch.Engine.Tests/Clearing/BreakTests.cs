@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Switch.Clearing;
 using Switch.Engine.Clearing;
 using Switch.Engine.Events;
 using Switch.Engine.Tests.Support;

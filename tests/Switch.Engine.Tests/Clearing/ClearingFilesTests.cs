@@ -1,4 +1,5 @@
 using System.Text;
+using Switch.Clearing;
 using Switch.Engine.Business;
 using Switch.Engine.Clearing;
 using Switch.Engine.Events;
@@ -72,7 +73,7 @@ public sealed class ClearingFilesTests : IDisposable
 
         // Generating again gives identical bytes.
         Dictionary<string, byte[]> first = FilesOf(_dir.Path, 1);
-        ClearingFiles.Generate(_dir.Path, Closed(close));
+        BatchFileGenerator.Generate(_dir.Path, Closed(close));
         Dictionary<string, byte[]> again = FilesOf(_dir.Path, 1);
         Assert.Equal(first.Keys.Order(), again.Keys.Order());
         Assert.All(first, f => Assert.Equal(f.Value, again[f.Key]));
@@ -138,7 +139,7 @@ public sealed class ClearingFilesTests : IDisposable
         ClosedBatch batch = Closed(h.CloseBatch());
         Directory.CreateDirectory(ClearingFiles.BatchDirectory(_dir.Path, 1));
         File.WriteAllBytes(Path.Combine(ClearingFiles.BatchDirectory(_dir.Path, 1), ClearingFiles.RecordsFile), new byte[100]);
-        Assert.Throws<InvalidDataException>(() => ClearingFiles.Generate(_dir.Path, batch));
+        Assert.Throws<InvalidDataException>(() => BatchFileGenerator.Generate(_dir.Path, batch));
         Assert.False(ClearingFiles.IsComplete(_dir.Path, 1));
     }
 

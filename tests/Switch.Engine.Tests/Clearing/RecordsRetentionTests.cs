@@ -1,3 +1,4 @@
+using Switch.Clearing;
 using Switch.Engine.Clearing;
 using Switch.Engine.Events;
 using Switch.Engine.Tests.Support;

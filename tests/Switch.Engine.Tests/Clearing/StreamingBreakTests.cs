@@ -1,4 +1,4 @@
-using Switch.Engine.Clearing;
+using Switch.Clearing;
 using Switch.Engine.Tests.Support;
 
 namespace Switch.Engine.Tests.Clearing;

@@ -1,3 +1,4 @@
+using Switch.Clearing;
 using Switch.Engine.Business;
 using Switch.Engine.Clearing;
 using Switch.Engine.Events;

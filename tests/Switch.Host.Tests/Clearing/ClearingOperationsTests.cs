@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Text;
 using Google.Protobuf;
+using Switch.Clearing;
 using Switch.Contracts.V1;
 using Switch.Engine.Clearing;
 using Switch.Grpc;

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using Switch.Engine.Events;
 
-namespace Switch.Engine.Clearing;
+namespace Switch.Clearing;
 
 /// <summary>
 /// One final outcome as kept in a batch's append-only record file (records.bin): fixed 128 bytes, little-endian,

@@ -4,7 +4,7 @@ using System.Text;
 using Switch.Engine.Events;
 using Switch.Journal;
 
-namespace Switch.Engine.Clearing;
+namespace Switch.Clearing;
 
 /// <summary>A clearing file that does not follow the format: the 1-based line and why.</summary>
 public sealed class ClearingFormatException(int line, string reason)

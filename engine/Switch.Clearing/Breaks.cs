@@ -1,4 +1,4 @@
-namespace Switch.Engine.Clearing;
+namespace Switch.Clearing;
 
 /// <summary>What kind of break (单边账 and its cousins) a transaction is.</summary>
 public enum BreakKind : byte

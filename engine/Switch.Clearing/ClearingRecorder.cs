@@ -1,9 +1,13 @@
 using System.Collections.Concurrent;
 using Switch.Engine.Business;
+using Switch.Engine.Clearing;
 using Switch.Engine.Events;
 using Switch.Journal;
 
-namespace Switch.Engine.Clearing;
+namespace Switch.Clearing;
+
+/// <summary>What operators list about a closed batch (the positions are in its settlement file).</summary>
+public sealed record BatchSummary(long BatchId, long OpenedUs, long ClosedUs, string ClosedBy, long TransactionCount);
 
 /// <summary>
 /// Keeps what clearing needs from the logic's outputs, off the writer thread: each final outcome appended to its
@@ -107,7 +111,7 @@ public sealed class ClearingRecorder : IDisposable
             if (!_recordsSkipped)
             {
                 // Create, not append: the journal replays the batch from its first outcome, so what was there is redone
-                // (and a power cut may take it: not made durable until the batch closes, see ClearingFiles.Generate).
+                // (and a power cut may take it: not made durable until the batch closes, see BatchFileGenerator.Generate).
                 string dir = ClearingFiles.BatchDirectory(_dataDirectory, feed.BatchId);
                 Directory.CreateDirectory(dir);
                 _records = new FileStream(Path.Combine(dir, ClearingFiles.RecordsFile), FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);
@@ -177,7 +181,7 @@ public sealed class ClearingRecorder : IDisposable
                     empty.Flush(flushToDisk: true);
                 }
                 if (Fault is not null) continue; // batches after a failed one wait for the operators (and a restart)
-                ClearingFiles.Generate(_dataDirectory, batch);
+                BatchFileGenerator.Generate(_dataDirectory, batch);
                 Interlocked.Increment(ref _generatedCount);
                 Advance(batch.BatchId);
                 PruneRecords(batch.ClosedUs);

@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Switch.Engine.Clearing;
+namespace Switch.Clearing;
 
 /// <summary>What a comparison needs of one reconciliation line, in 64 fixed bytes (no references): sortable in
 /// bulk and written to run files as raw memory.</summary>

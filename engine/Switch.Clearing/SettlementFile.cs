@@ -1,4 +1,4 @@
-namespace Switch.Engine.Clearing;
+namespace Switch.Clearing;
 
 /// <summary>One participant's line of the settlement instructions: kind BANK, INSTITUTION or SWITCH.</summary>
 public sealed record SettlementLine(string Kind, string Id, long DebitsFen, long CreditsFen, long FeesFen, long Count, long NetFen);

@@ -1,7 +1,7 @@
 using System.Text;
 using Switch.Engine.Events;
 
-namespace Switch.Engine.Clearing;
+namespace Switch.Clearing;
 
 /// <summary>One transaction line of a reconciliation file (对账文件).</summary>
 public sealed record ReconLine(long SwitchId, string Institution, string OrderNo, string Type, string Bank, long AmountFen,

@@ -2,7 +2,7 @@ using System.Buffers.Text;
 using System.Text.Unicode;
 using Switch.Engine.Events;
 
-namespace Switch.Engine.Clearing;
+namespace Switch.Clearing;
 
 /// <summary>
 /// Formats a record straight into a reconciliation D line, as UTF-8 bytes: the generation path for batches of
