@@ -164,6 +164,10 @@ public sealed partial class SwitchLogic
             default:
                 throw new InvalidOperationException($"logic: event kind {e.Kind} cannot be applied");
         }
+        if (_verify)
+        {
+            VerifyAfter(ref e);
+        }
     }
 
     // ---------------------------------------------------------------- institution requests
@@ -369,6 +373,7 @@ public sealed partial class SwitchLogic
             AdjustOriginal(ref tx, reservedDeltaFen: tx.AmountFen, refundedDeltaFen: 0);
         }
         endpoint.InFlight++;
+        if (endpoint.InFlight > endpoint.InFlightCap) throw new InvalidOperationException($"logic: endpoint {endpoint.Name} in flight above its cap");
         endpoint.DispatchedCount++;
         ArmDeadline(ref tx, BankDeadlineUs(ref tx));
         EmitBankRequest(ref tx, tx.IsDebit ? BankOperation.Debit : BankOperation.Credit, endpointIndex, attempt: 1);
@@ -646,6 +651,7 @@ public sealed partial class SwitchLogic
         tx.TimerDueUs = 0;
         tx.FeedNo = ++inst.FeedCount;
         tx.BatchId = OpenBatchId;
+        if (_verify) VerifyFeedNumber(ref tx);
         OpenBatchFinalised++;
         EmitFeed(ref tx);
         // Every request gets exactly one answer: one that was already answered "unknown" at its deadline learns
