@@ -94,7 +94,8 @@ public sealed partial class SwitchLogic
         // One pass over the retained transactions: in-flight and unresolved recounts, and each one's timer.
         Span<int> unresolved = stackalloc int[_banks.Length];
         Span<int> inFlight = stackalloc int[_banks.Length * InputEvent.MaxEndpointsPerBank];
-        CountTimers();
+        Array.Clear(_liveTimers!);
+        _timers.CountLive(_liveTimers);
         for (long id = _transactions.OldestRetainedId; id <= _transactions.LastId; id++)
         {
             if (_transactions.TryFind(id, out int index) && CheckTransaction(index, unresolved, inFlight, out invariant) is { } bad) return bad;
@@ -119,29 +120,6 @@ public sealed partial class SwitchLogic
         }
         invariant = "";
         return null;
-    }
-
-    /// <summary>Counts, per table slot, the queue entries that are its transaction's live timer.</summary>
-    private void CountTimers()
-    {
-        Array.Clear(_liveTimers!);
-        for (int i = 0; i < _deadlines.Count; i++)
-        {
-            (long id, long dueUs) = _deadlines.At(i);
-            CountTimer(id, dueUs);
-        }
-        foreach ((long id, (long DueUs, long Id) due) in _followUps.UnorderedItems)
-        {
-            CountTimer(id, due.DueUs);
-        }
-    }
-
-    private void CountTimer(long id, long dueUs)
-    {
-        if (_transactions.TryFind(id, out int index) && !_transactions[index].IsFinal && _transactions[index].TimerDueUs == dueUs)
-        {
-            _liveTimers![index]++;
-        }
     }
 
     private string? CheckTransaction(int index, Span<int> unresolved, Span<int> inFlight, out string invariant)
