@@ -73,6 +73,14 @@ public sealed class DeadlineQueue
         return any;
     }
 
+    /// <summary>The <paramref name="i"/>th entry from the oldest (0 to <see cref="Count"/>), for the invariant checks.</summary>
+    public (long Id, long DueUs) At(int i)
+    {
+        if ((uint)i >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(i));
+        int slot = (int)((_head + i) & _mask);
+        return (_ids[slot], _dueUs[slot]);
+    }
+
     public void DropHead()
     {
         if (_head == _tail) throw new InvalidOperationException("deadline queue: empty");

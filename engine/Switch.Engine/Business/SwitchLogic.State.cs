@@ -78,13 +78,7 @@ public sealed partial class SwitchLogic
     }
 
     /// <summary>The sum of every position in the open batch: zero whenever the engine is consistent.</summary>
-    public long PositionSumFen()
-    {
-        long sum = SwitchFeeFen;
-        foreach (Institution inst in _institutions) sum = checked(sum + inst.PositionFen);
-        foreach (Bank bank in _banks) sum = checked(sum + bank.PositionFen);
-        return sum;
-    }
+    public long PositionSumFen() => _book.PositionSumFen();
 
     public bool TryGetOrder(string institutionCode, string orderNo, out Transaction transaction)
     {
@@ -95,7 +89,7 @@ public sealed partial class SwitchLogic
         {
             return false;
         }
-        ref Transaction found = ref FindOrder(new ScopedKey(index, order.Span), out _);
+        ref Transaction found = ref _orders.Find(new ScopedKey(index, order.Span), out _);
         if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref found))
         {
             return false;

@@ -40,6 +40,9 @@ public sealed record EngineOptions
     /// <summary>Told each group commit's duration in Stopwatch ticks and its event count, on the journal thread (a
     /// metrics histogram; must not block or allocate). Null: not measured.</summary>
     public ICommitObserver? CommitObserver { get; init; }
+    /// <summary>After every applied event the logic recounts its state and stops the engine on a broken invariant
+    /// (<see cref="Business.SwitchLogic.VerifyInvariants"/>): O(retained transactions) an event, for tests and simulations.</summary>
+    public bool VerifyInvariants { get; init; }
     /// <summary>Test hook (null in production): the journaler kills the process at this point of a group commit.</summary>
     public JournalCrashPoint? CrashPoint { get; init; }
 

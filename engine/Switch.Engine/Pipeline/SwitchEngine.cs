@@ -57,6 +57,7 @@ public sealed class SwitchEngine : IDisposable
             _output, _output.NewBarrier(), outputHandler, options.OutputRingSize);
         _output.AddGatingSequences(_outputProcessor.Sequence);
         logic.SetSink(new OutputRingSink(_output));
+        logic.VerifyInvariants = options.VerifyInvariants;
 
         _threads =
         [
@@ -87,7 +88,7 @@ public sealed class SwitchEngine : IDisposable
             // After the journal's lock is held (one writer per directory): the archive is derived, rebuilt by the replay.
             archive = FasterTransactionArchive.Create(Path.Combine(options.DataDirectory, "archive"), options.Archive);
             IOutputSink replaySink = options.ReplaySink ?? new DiscardingSink();
-            var replay = new ReplayVisitor(c => new SwitchLogic(c, replaySink, archive), options.OnReplayProgress, options.ReplayProgressIntervalMs);
+            var replay = new ReplayVisitor(c => new SwitchLogic(c, replaySink, archive) { VerifyInvariants = options.VerifyInvariants }, options.OnReplayProgress, options.ReplayProgressIntervalMs);
             long records = journal.Replay(replay);
             SwitchLogic logic;
             bool configFromJournal = replay.Logic is not null;

@@ -86,5 +86,6 @@ public static class EngineTestOptions
         Wait = WaitKind.Blocking,
         // A small archive: evicted transactions reach its disk pages in tests, and many engines start at once.
         Archive = Switch.Engine.Archive.ArchiveSizing.Small,
+        VerifyInvariants = true,
     };
 }

@@ -13,7 +13,7 @@ public sealed class LogicHarness
     private long _correlation;
 
     public LogicHarness(SwitchConfig? config = null, ITransactionArchive? archive = null) =>
-        Logic = new SwitchLogic(config ?? TestConfigs.Small(), Sink, archive);
+        Logic = new SwitchLogic(config ?? TestConfigs.Small(), Sink, archive) { VerifyInvariants = true };
 
     /// <summary>The last event applied, stamped: what the journal would hold (for replay tests).</summary>
     public InputEvent LastApplied;

@@ -1,66 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using Switch.Engine.Events;
-using Switch.Engine.Hashing;
 
 namespace Switch.Engine.Business;
-
-/// <summary>
-/// A short byte string (at most 32 bytes) scoped by an owner index, as a dictionary key that neither allocates
-/// nor boxes: (institution, order number) for idempotency, (bank, payer account) for daily limits.
-/// </summary>
-public readonly struct ScopedKey : IEquatable<ScopedKey>
-{
-    private readonly int _scope;
-    private readonly int _length;
-    private readonly Bytes32 _bytes;
-
-    public ScopedKey(int scope, ReadOnlySpan<byte> value)
-    {
-        if (value.Length > Text32.CapacityBytes) throw new ArgumentException("key longer than 32 bytes", nameof(value));
-        _scope = scope;
-        _length = value.Length;
-        Bytes32 bytes = default;
-        value.CopyTo(bytes);
-        _bytes = bytes;
-    }
-
-    public bool Equals(ScopedKey other)
-    {
-        if (_scope != other._scope || _length != other._length)
-        {
-            return false;
-        }
-        ReadOnlySpan<byte> mine = _bytes;
-        ReadOnlySpan<byte> theirs = other._bytes;
-        return mine.SequenceEqual(theirs);
-    }
-
-    public override bool Equals(object? obj) => obj is ScopedKey other && Equals(other);
-
-    public override int GetHashCode()
-    {
-        ulong hash = Hash64();
-        return (int)hash ^ (int)(hash >> 32);
-    }
-
-    /// <summary>The same in every process: the order index in memory and the archive on disk hash alike.</summary>
-    public ulong Hash64()
-    {
-        ReadOnlySpan<byte> all = _bytes;
-        ReadOnlySpan<ulong> words = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(all);
-        // Multiply-xor per word, one full mix at the end: cheap, and unused bytes are zero so they cost nothing. The
-        // scope and length are mixed first: xored in raw, they overlapped the value's bytes, and (institution 1,
-        // "ORD-4") met (institution 0, "ORD-5") — 15% of 200,000 order keys collided.
-        ulong hash = StableHash.Mix(((ulong)(uint)_scope << 32) | (uint)_length);
-        int usedWords = (_length + 7) >> 3;
-        for (int i = 0; i < usedWords; i++)
-        {
-            hash = (hash ^ words[i]) * 0x9E3779B97F4A7C15UL;
-        }
-        return StableHash.Mix(hash);
-    }
-}
 
 /// <summary>
 /// How much each payer account has been debited today through each bank (reserved before the bank call,

@@ -1,0 +1,215 @@
+namespace Switch.Engine.Business;
+
+/// <summary>
+/// The retained transactions: a fixed ring of slots indexed by id, plus a small parked table. Ids are issued in
+/// order, so the slot a new transaction needs holds the oldest retained one: a final one is evicted to the archive;
+/// one that is not final yet (its bank is slow or away) moves to the parked table, so one unresolved transaction
+/// never holds back anyone else's new work. The parked table's capacity is the sum of the banks' bounds on unresolved
+/// transactions (the logic refuses a bank's new work at its bound), so it cannot overflow. Memory is bounded by the
+/// two capacities whatever the volume, and a lookup by id stays <c>id &amp; mask</c> unless the id is older than the
+/// ring (then one probe of the parked index).
+/// </summary>
+public sealed class TransactionTable
+{
+    private readonly Transaction[] _slots;
+    /// <summary>Capacity is a power of two, so a slot is id &amp; mask: no division on the hot path.</summary>
+    private readonly long _mask;
+    /// <summary>Transactions that left the ring while not final; a free slot has Id 0.</summary>
+    private readonly Transaction[] _parked;
+    /// <summary>Free parked slots, a stack (deterministic: the same events park in the same slots).</summary>
+    private readonly int[] _freeParked;
+    private int _freeParkedCount;
+    private readonly ParkedIndex _parkedIndex;
+
+    public TransactionTable(int capacity, int parkedCapacity)
+    {
+        if (capacity <= 0 || (capacity & (capacity - 1)) != 0) throw new ArgumentOutOfRangeException(nameof(capacity), "a power of two");
+        if (parkedCapacity <= 0) throw new ArgumentOutOfRangeException(nameof(parkedCapacity), "at least one");
+        _slots = new Transaction[capacity];
+        _mask = capacity - 1;
+        _parked = new Transaction[parkedCapacity];
+        _freeParked = new int[parkedCapacity];
+        for (int i = 0; i < parkedCapacity; i++) _freeParked[i] = parkedCapacity - 1 - i;
+        _freeParkedCount = parkedCapacity;
+        _parkedIndex = new ParkedIndex(parkedCapacity);
+    }
+
+    public int Capacity => _slots.Length;
+    public int ParkedCapacity => _parked.Length;
+    public int ParkedCount => _parked.Length - _freeParkedCount;
+    /// <summary>The last id issued; ids start at 1.</summary>
+    public long LastId { get; private set; }
+
+    /// <summary>The slot the next id will take; its current occupant (if any) is the one to evict or park.</summary>
+    public ref Transaction NextSlot => ref _slots[(int)(LastId & _mask)];
+
+    /// <summary>Moves the occupant of <see cref="NextSlot"/>, which is not final, to the parked table, freeing its slot.</summary>
+    public void ParkNext()
+    {
+        ref Transaction slot = ref NextSlot;
+        if (slot.Id == 0 || slot.IsFinal) throw new InvalidOperationException($"transaction table: parking {slot.Id}, which is final or empty");
+        if (_freeParkedCount == 0)
+        {
+            throw new InvalidOperationException("transaction table: parked table full (more unresolved transactions than the banks' bounds allow)");
+        }
+        int p = _freeParked[--_freeParkedCount];
+        _parked[p] = slot;
+        _parkedIndex.Add(slot.Id, p);
+        slot = default;
+    }
+
+    /// <summary>Frees the parked slot of a transaction that became final (the caller has archived it).</summary>
+    public void Unpark(int index)
+    {
+        if (!IsParked(index)) throw new ArgumentOutOfRangeException(nameof(index), "not a parked slot");
+        int p = index - _slots.Length;
+        ref Transaction tx = ref _parked[p];
+        if (!tx.IsFinal) throw new InvalidOperationException($"transaction table: unparking {tx.Id}, which is not final");
+        _parkedIndex.Remove(tx.Id);
+        tx = default;
+        _freeParked[_freeParkedCount++] = p;
+    }
+
+    /// <summary>Issues the next id in <see cref="NextSlot"/>, which the caller has emptied (evicted or parked).</summary>
+    public ref Transaction Issue()
+    {
+        ref Transaction slot = ref NextSlot;
+        if (slot.Id != 0 && !slot.IsFinal)
+        {
+            throw new InvalidOperationException($"transaction table: slot of {slot.Id} reused while not final");
+        }
+        LastId++;
+        slot = default;
+        slot.Id = LastId;
+        return ref slot;
+    }
+
+    /// <summary>True when <paramref name="id"/> is still retained (in the ring or parked); then <paramref name="index"/>
+    /// is its slot for <see cref="this[int]"/>.</summary>
+    public bool TryFind(long id, out int index)
+    {
+        index = -1;
+        if (id <= 0 || id > LastId)
+        {
+            return false;
+        }
+        if (id > LastId - _slots.Length)
+        {
+            index = (int)((id - 1) & _mask);
+            return _slots[index].Id == id;
+        }
+        if (_freeParkedCount < _parked.Length && _parkedIndex.TryGet(id, out int p))
+        {
+            index = _slots.Length + p;
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>A slot: below <see cref="Capacity"/> in the ring, above it in the parked table.</summary>
+    public ref Transaction this[int index] => ref index < _slots.Length ? ref _slots[index] : ref _parked[index - _slots.Length];
+
+    public bool IsParked(int index) => index >= _slots.Length;
+
+    public ref Transaction ById(long id)
+    {
+        if (!TryFind(id, out int index))
+        {
+            throw new InvalidOperationException($"transaction table: {id} is not retained");
+        }
+        return ref this[index];
+    }
+
+    /// <summary>The ring's transactions are this id to <see cref="LastId"/>; parked ones are older.</summary>
+    public long OldestRetainedId => Math.Max(1, LastId - _slots.Length + 1);
+
+    /// <summary>Parked slot <paramref name="p"/> (0 to <see cref="ParkedCapacity"/>); Id 0 when free.</summary>
+    public ref Transaction ParkedAt(int p) => ref _parked[p];
+
+    /// <summary>Every retained id: the ring's oldest first, then the parked ones in slot order. Allocates: for checks
+    /// and tools, never the hot path.</summary>
+    public IEnumerable<long> RetainedIds()
+    {
+        for (long id = OldestRetainedId; id <= LastId; id++)
+        {
+            if (TryFind(id, out _)) yield return id;
+        }
+        for (int p = 0; p < _parked.Length; p++)
+        {
+            long id = _parked[p].Id;
+            if (id != 0) yield return id;
+        }
+    }
+
+    /// <summary>
+    /// Parked id → parked slot: open addressing with linear probing at most half full, deletion by backward shift
+    /// (no tombstones, so probes stay short however many parks and unparks). Pre-allocated, no allocation after.
+    /// </summary>
+    private sealed class ParkedIndex
+    {
+        private readonly long[] _ids;
+        private readonly int[] _slots;
+        private readonly int _mask;
+
+        public ParkedIndex(int capacity)
+        {
+            int size = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(2, capacity * 2));
+            _ids = new long[size];
+            _slots = new int[size];
+            _mask = size - 1;
+        }
+
+        private int Home(long id) => (int)((ulong)id * 0x9E3779B97F4A7C15UL >> 32) & _mask;
+
+        public void Add(long id, int slot)
+        {
+            int i = Home(id);
+            while (_ids[i] != 0)
+            {
+                if (_ids[i] == id) throw new InvalidOperationException($"parked index: {id} twice");
+                i = (i + 1) & _mask;
+            }
+            _ids[i] = id;
+            _slots[i] = slot;
+        }
+
+        public bool TryGet(long id, out int slot)
+        {
+            for (int i = Home(id); _ids[i] != 0; i = (i + 1) & _mask)
+            {
+                if (_ids[i] == id)
+                {
+                    slot = _slots[i];
+                    return true;
+                }
+            }
+            slot = -1;
+            return false;
+        }
+
+        public void Remove(long id)
+        {
+            int i = Home(id);
+            while (_ids[i] != id)
+            {
+                if (_ids[i] == 0) throw new InvalidOperationException($"parked index: {id} is not there");
+                i = (i + 1) & _mask;
+            }
+            // Backward shift: pull each later entry of the run into the hole unless its home lies after the hole.
+            int hole = i;
+            for (int j = (hole + 1) & _mask; _ids[j] != 0; j = (j + 1) & _mask)
+            {
+                int home = Home(_ids[j]);
+                bool homeAfterHole = hole <= j ? home > hole && home <= j : home > hole || home <= j;
+                if (!homeAfterHole)
+                {
+                    _ids[hole] = _ids[j];
+                    _slots[hole] = _slots[j];
+                    hole = j;
+                }
+            }
+            _ids[hole] = 0;
+            _slots[hole] = 0;
+        }
+    }
+}

@@ -1,0 +1,97 @@
+namespace Switch.Engine.Business;
+
+/// <summary>
+/// The transactions' timers: bank deadlines (first in first out, see <see cref="DeadlineQueue"/>) and follow-ups
+/// (queries and reversals of unknown transactions, by due time then id: varied delays, few entries). A transaction
+/// has one live timer, the one whose due time it holds in <see cref="Transaction.TimerDueUs"/>; older entries are
+/// stale and skipped when they come due. Owned by <see cref="SwitchLogic"/>, on its thread.
+/// </summary>
+public sealed class TransactionTimers
+{
+    private readonly TransactionTable _transactions;
+    private readonly DeadlineQueue _deadlines;
+    private readonly PriorityQueue<long, (long DueUs, long Id)> _followUps;
+
+    public TransactionTimers(TransactionTable transactions, int capacity)
+    {
+        _transactions = transactions;
+        _deadlines = new DeadlineQueue(capacity);
+        _followUps = new PriorityQueue<long, (long, long)>(Math.Min(capacity, 4096));
+    }
+
+    /// <summary>Entries queued, live or stale.</summary>
+    public int Count => _deadlines.Count + _followUps.Count;
+
+    public void ArmDeadline(ref Transaction tx, long dueUs)
+    {
+        // Full only when a whole table of dispatches came within one deadline (or with no tick): the oldest entry is
+        // then mostly stale (answered, evicted) and dropped. If it is still its transaction's live deadline (one
+        // parked while its bank is slow), it moves to the follow-up queue, whose timers fire the same way.
+        if (_deadlines.Count == _deadlines.Capacity)
+        {
+            _deadlines.TryPeek(out long oldestId, out long oldestDueUs);
+            _deadlines.DropHead();
+            if (IsLive(oldestId, oldestDueUs, out _))
+            {
+                _followUps.Enqueue(oldestId, (oldestDueUs, oldestId));
+            }
+        }
+        tx.TimerDueUs = dueUs;
+        _deadlines.Enqueue(tx.Id, dueUs);
+    }
+
+    public void ArmFollowUp(ref Transaction tx, long dueUs)
+    {
+        tx.TimerDueUs = dueUs;
+        _followUps.Enqueue(tx.Id, (dueUs, tx.Id));
+    }
+
+    /// <summary>The next deadline due by <paramref name="nowUs"/> that is still live, taken (its timer disarmed).</summary>
+    public bool TryTakeDueDeadline(long nowUs, out int index)
+    {
+        while (_deadlines.TryDequeueDue(nowUs, out long id, out long dueUs))
+        {
+            if (TryTake(id, dueUs, out index)) return true;
+        }
+        index = -1;
+        return false;
+    }
+
+    /// <summary>The next follow-up due by <paramref name="nowUs"/> that is still live, taken. A deadline that overflowed
+    /// the deadline queue comes out here too (its transaction still dispatched).</summary>
+    public bool TryTakeDueFollowUp(long nowUs, out int index)
+    {
+        while (_followUps.TryPeek(out long id, out (long DueUs, long Id) due) && due.DueUs <= nowUs)
+        {
+            _followUps.Dequeue();
+            if (TryTake(id, due.DueUs, out index)) return true;
+        }
+        index = -1;
+        return false;
+    }
+
+    /// <summary>True when the timer is still the transaction's live one (not answered, not re-armed since); disarms it.</summary>
+    private bool TryTake(long id, long dueUs, out int index)
+    {
+        if (!IsLive(id, dueUs, out index)) return false;
+        _transactions[index].TimerDueUs = 0;
+        return true;
+    }
+
+    private bool IsLive(long id, long dueUs, out int index) =>
+        _transactions.TryFind(id, out index) && !_transactions[index].IsFinal && _transactions[index].TimerDueUs == dueUs;
+
+    /// <summary>For the invariant checks: adds one per live entry to its transaction's table slot.</summary>
+    public void CountLive(Span<int> perSlot)
+    {
+        for (int i = 0; i < _deadlines.Count; i++)
+        {
+            (long id, long dueUs) = _deadlines.At(i);
+            if (IsLive(id, dueUs, out int index)) perSlot[index]++;
+        }
+        foreach ((long id, (long DueUs, long Id) due) in _followUps.UnorderedItems)
+        {
+            if (IsLive(id, due.DueUs, out int index)) perSlot[index]++;
+        }
+    }
+}
