@@ -143,9 +143,7 @@ public struct InputEvent
     public void PrepareSetEndpointState(long correlationId, string? bankRef, int endpointIndex, EndpointState state,
         string? operatorId, string? note)
     {
-        PrepareCommand(EventKind.SetEndpointState, correlationId, operatorId, note);
-        BankRef.Set(bankRef);
-        EndpointIndex = endpointIndex;
+        PrepareEndpointCommand(EventKind.SetEndpointState, correlationId, bankRef, endpointIndex, operatorId, note);
         EndpointState = state;
     }
 
@@ -156,9 +154,7 @@ public struct InputEvent
     /// <summary>The bank connector saw an endpoint become reachable or not (it reports as operator "connector").</summary>
     public void PrepareEndpointReachability(string? bankRef, int endpointIndex, bool reachable, string? reporter, string? note)
     {
-        PrepareCommand(EventKind.EndpointReachability, 0, reporter, note);
-        BankRef.Set(bankRef);
-        EndpointIndex = endpointIndex;
+        PrepareEndpointCommand(EventKind.EndpointReachability, 0, bankRef, endpointIndex, reporter, note);
         Reachable = reachable;
     }
 
@@ -167,6 +163,13 @@ public struct InputEvent
     {
         this = default;
         Kind = EventKind.Void;
+    }
+
+    private void PrepareEndpointCommand(EventKind kind, long correlationId, string? bankRef, int endpointIndex, string? operatorId, string? note)
+    {
+        PrepareCommand(kind, correlationId, operatorId, note);
+        BankRef.Set(bankRef);
+        EndpointIndex = endpointIndex;
     }
 
     private void PrepareCommand(EventKind kind, long correlationId, string? operatorId, string? note)
