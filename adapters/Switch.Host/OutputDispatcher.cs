@@ -1,4 +1,7 @@
 using Switch.Clearing;
+using Switch.Engine.Business;
+using Switch.Engine.Client;
+using Switch.Engine.Pipeline;
 using Switch.Engine.Events;
 using Switch.Host.Admin;
 using Switch.Host.Banks;
@@ -8,10 +11,13 @@ using Switch.Ring;
 namespace Switch.Host;
 
 /// <summary>
-/// The engine's output thread: hands each effect to the adapter that carries it out. Nothing here blocks:
-/// bank requests go to bounded per-endpoint queues, answers to waiting calls, outcomes to the feeds and to the
-/// clearing records (a buffered append), closed batches to the clearing worker (bounded queue), audit entries to
-/// the audit log and routing view; bank requests, answers and outcomes are also counted in the live statistics.
+/// The one routing of the engine's outputs, live and in replay. Live (the engine's output thread): hands each effect
+/// to the adapter that carries it out; nothing here blocks: bank requests go to bounded per-endpoint queues, answers to
+/// waiting calls, outcomes to the feeds and to the clearing records (a buffered append), closed batches to the clearing
+/// worker (bounded queue), audit entries to the audit log and routing view; bank requests, answers and outcomes are also
+/// counted in the live statistics. Replaying (recovery, before the threads run): the same routing with the effects
+/// on the world left out (no bank request sent, no answer, no live statistics); the derived views (audit, clearing
+/// records, feeds) are fed exactly as live, so they come out as the journal says.
 /// </summary>
 public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, ClearingRecorder clearing, AuditLog audit) : IEventHandler<OutputEvent>
 {
@@ -19,7 +25,7 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
     private volatile LiveStats? _stats;
     private long _undeliverable;
 
-    /// <summary>Bank requests emitted before the connector existed (right after recovery); resolved by follow-ups.</summary>
+    /// <summary>Live bank requests with no connector attached: 0 unless the host ran the engine before attaching it.</summary>
     public long Undeliverable => Interlocked.Read(ref _undeliverable);
 
     public void Attach(BankConnector connector) => _connector = connector;
@@ -27,27 +33,43 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
     /// <summary>The live statistics exist once the journal's configuration is known; outputs before that are not counted.</summary>
     public void Attach(LiveStats stats) => _stats = stats;
 
-    public void OnEvent(ref OutputEvent evt, long sequence, bool endOfBatch)
+    /// <summary>For <see cref="EngineOptions.ReplaySink"/>: the replayed outputs, routed with replaying set.</summary>
+    public IOutputSink ReplaySink() => new Replaying(this);
+
+    public void OnEvent(ref OutputEvent evt, long sequence, bool endOfBatch) => Route(ref evt, replaying: false, endOfBatch);
+
+    /// <param name="replaying">Recovery's replay: derived views only (see the type's summary).</param>
+    /// <param name="endOfBatch">Live: the last output of the engine's batch (the feeds are flushed once per batch).</param>
+    public void Route(ref OutputEvent evt, bool replaying, bool endOfBatch)
     {
         switch (evt.Kind)
         {
             case OutputKind.BankRequest:
+                if (replaying) break;
                 _stats?.Record(evt);
                 BankConnector? connector = _connector;
                 if (connector is null) Interlocked.Increment(ref _undeliverable);
                 else connector.Dispatch(evt);
                 break;
             case OutputKind.Answer:
+                if (replaying) break;
                 _stats?.Record(evt);
                 answers.Route(evt);
                 break;
             case OutputKind.Feed:
-                _stats?.Record(evt);
-                feeds.Append(evt);
+                if (replaying)
+                {
+                    feeds.AppendReplayed(evt);
+                }
+                else
+                {
+                    _stats?.Record(evt);
+                    feeds.Append(evt);
+                }
                 clearing.Record(evt);
                 break;
             case OutputKind.CommandAnswer:
-                answers.Route(evt);
+                if (!replaying) answers.Route(evt);
                 break;
             case OutputKind.BatchPosition:
             case OutputKind.BatchClosed:
@@ -59,7 +81,22 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
             default:
                 throw new InvalidOperationException($"output dispatcher: unexpected output kind {evt.Kind}");
         }
-        // One write per feed per batch makes the batch's outcomes readable and wakes the followers.
-        if (endOfBatch) feeds.Flush();
+        // One write per feed per batch makes the batch's outcomes readable and wakes the followers (after the replay,
+        // the host's EndReplay does it once for all).
+        if (endOfBatch && !replaying) feeds.Flush();
+    }
+
+    /// <summary>The logic writes each replayed output here; it is routed at once.</summary>
+    private sealed class Replaying(OutputDispatcher dispatcher) : IOutputSink
+    {
+        private OutputEvent _scratch;
+
+        public ref OutputEvent Begin()
+        {
+            _scratch.Reset();
+            return ref _scratch;
+        }
+
+        public void End() => dispatcher.Route(ref _scratch, replaying: true, endOfBatch: false);
     }
 }

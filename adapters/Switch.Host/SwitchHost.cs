@@ -3,6 +3,7 @@ using Prometheus;
 using Switch.BankSim;
 using Switch.Clearing;
 using Switch.Engine.Business;
+using Switch.Engine.Client;
 using Switch.Engine.Pipeline;
 using Switch.Grpc.Health;
 using Switch.Grpc.Reflection;
@@ -34,13 +35,14 @@ public sealed class SwitchHost : IAsyncDisposable
     private int _stopped;
 
     private readonly ClearingRecorder _clearing;
+    private readonly OutputDispatcher _dispatcher;
 
     /// <summary>The operator side: its servers, the views they serve, and the success-rate watch's loop.</summary>
     private sealed record AdminParts(GrpcServer Grpc, AdminWebServer Web, AuditLog Audit, LiveStats Stats, SuccessRateWatch? Watch,
         CancellationTokenSource StopWatch, Task WatchLoop);
 
     private SwitchHost(HostConfig config, List<BankSimulatorServer> simulators, SwitchEngine engine, BankConnector connector,
-        GrpcServer server, AnswerRouter answers, OutcomeFeeds feeds, ClearingRecorder clearing, ClearingDesk desk, AdminParts admin, TlsMaterial? tls,
+        GrpcServer server, EngineClient client, OutputDispatcher dispatcher, OutcomeFeeds feeds, ClearingRecorder clearing, ClearingDesk desk, AdminParts admin, TlsMaterial? tls,
         NodeHealth health)
     {
         _health = health;
@@ -50,7 +52,8 @@ public sealed class SwitchHost : IAsyncDisposable
         Engine = engine;
         _connector = connector;
         _server = server;
-        Answers = answers;
+        EngineClient = client;
+        _dispatcher = dispatcher;
         Feeds = feeds;
         _clearing = clearing;
         Clearing = desk;
@@ -58,7 +61,11 @@ public sealed class SwitchHost : IAsyncDisposable
     }
 
     public SwitchEngine Engine { get; }
-    public AnswerRouter Answers { get; }
+    /// <summary>The adapters' one way into the engine (and the matching of its answers to callers).</summary>
+    public EngineClient EngineClient { get; }
+    public AnswerRouter Answers => EngineClient.Answers;
+    /// <summary>Bank requests the engine emitted with no connector to take them (0: the host attaches it before the engine runs).</summary>
+    public long UndeliverableBankRequests => _dispatcher.Undeliverable;
     public OutcomeFeeds Feeds { get; }
     /// <summary>Clearing batches: close, settlement files, breaks (the operator API exposes these).</summary>
     public ClearingDesk Clearing { get; }
@@ -164,7 +171,9 @@ public sealed class SwitchHost : IAsyncDisposable
             // /metrics: one registry per switch (never the library's global one: tests run several switches in a process).
             CollectorRegistry registry = Metrics.NewCustomRegistry();
             IMetricFactory metrics = MetricsWriter.Factory(registry);
-            engine = SwitchEngine.Start(new EngineOptions
+            // Recover first (no thread runs): the replay feeds the derived views through the dispatcher's one routing; then
+            // the host attaches its parts, and only then does the engine run, so no output finds a part missing.
+            engine = SwitchEngine.Recover(new EngineOptions
             {
                 CommitObserver = new JournalMetrics(metrics),
                 DataDirectory = config.DataDirectory,
@@ -176,16 +185,17 @@ public sealed class SwitchHost : IAsyncDisposable
                     ("events", p.Events), ("records", p.Records), ("position", p.Address), ("elapsed_ms", p.ElapsedMs),
                     ("events_per_second", p.ElapsedMs == 0 ? 0 : p.Events * 1000 / p.ElapsedMs)),
                 Archive = config.Archive.ToSizing(),
-                ReplaySink = audit.ReplaySink(clearing.ReplaySink(feeds.ReplaySink())),
+                ReplaySink = dispatcher.ReplaySink(),
                 Wait = WaitKind.Blocking,
                 CrashPoint = config.CrashPoint is null ? null : config.CrashPoint with
                 {
                     Announce = (first, last, appended) => log.Warn("test_crash_point", $"test crash point {config.CrashPoint}: SIGKILL now",
                         ("first_address", first), ("last_address", last), ("records_appended", appended)),
                 },
-            }, config.Switch, dispatcher);
+            }, config.Switch);
 
             feeds.EndReplay();
+            var client = new EngineClient(engine, answers);
             // Before any caller registers: this life's correlation ids above every id in the journal.
             answers.ContinueAfter(engine.Recovery.LastCorrelationId);
 
@@ -209,7 +219,7 @@ public sealed class SwitchHost : IAsyncDisposable
                 }
                 return new Uri(given.Address);
             }
-            connector = new BankConnector(engine, running, AddressOf, config.MaxQueuedPerEndpoint, config.ProbeIntervalMs, log, config.LinkStall);
+            connector = new BankConnector(client, running, AddressOf, config.MaxQueuedPerEndpoint, config.ProbeIntervalMs, log, config.LinkStall);
             if (config.LinkStall is not null)
             {
                 log.Warn("test_link_stall", $"test hook: first requests to {config.LinkStall.Endpoint} held {config.LinkStall.DelayMs} ms");
@@ -221,10 +231,10 @@ public sealed class SwitchHost : IAsyncDisposable
                 : null;
             var authFailures = new AuthFailureLimiter(config.Limits);
             var auth = new ApiKeyAuthenticator(running, authFailures, certificates);
-            var gateway = new InstitutionGateway(engine, auth, answers, feeds, config.MaxInFlightPerStream, config.Limits);
+            var gateway = new InstitutionGateway(client, auth, feeds, config.MaxInFlightPerStream, config.Limits);
 
             // The operator API: never on the institutions' port; its own keys.
-            var desk = new ClearingDesk(engine, answers, clearing, config.DataDirectory);
+            var desk = new ClearingDesk(client, clearing, config.DataDirectory);
             SuccessRateWatch? watch = config.SuccessRateWatch.Enabled
                 ? new SuccessRateWatch(config.SuccessRateWatch, running.Banks.Select(b => b.Code.ToString("D3")).ToArray(), running.Rules.DayUtcOffsetHours,
                     (bank, from, to) =>
@@ -234,9 +244,10 @@ public sealed class SwitchHost : IAsyncDisposable
                     })
                 : null;
             IClock clock = SystemClock.Instance;
-            var operations = new AdminOperations(engine, answers, audit, stats, watch, clock);
+            var operations = new AdminOperations(client, audit, stats, watch, clock);
             var operatorAuth = new OperatorAuthenticator(config.Operators);
             var service = new AdminService(operatorAuth, operations, new ClearingOperations(desk));
+            engine.Run(dispatcher);
             grpc.Serve(institutionPort.Serving(gateway.Map, new GrpcMetrics(grpcCalls, "institution").Completed));
             adminGrpc.Serve(adminPort.Serving(service.Map, new GrpcMetrics(grpcCalls, "admin").Completed));
             adminWeb.Serve(service,
@@ -247,7 +258,7 @@ public sealed class SwitchHost : IAsyncDisposable
                 Task.Run(() => WatchEngineAsync(engine, health, log, stopWatch.Token)));
             var admin = new AdminParts(adminGrpc, adminWeb, audit, stats, watch, stopWatch, watchLoop);
             health.MarkServing();
-            return new SwitchHost(config, simulators, engine, connector, grpc, answers, feeds, clearing, desk, admin, tls, health)
+            return new SwitchHost(config, simulators, engine, connector, grpc, client, dispatcher, feeds, clearing, desk, admin, tls, health)
             {
                 MappedClientCertificates = certificates?.Count ?? 0,
                 Gateway = gateway,

@@ -1,6 +1,7 @@
 using System.Text;
 using Switch.Contracts.V1;
 using Switch.Engine.Business;
+using Switch.Engine.Client;
 using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
 using Switch.Grpc;
@@ -16,7 +17,7 @@ namespace Switch.Host.Admin;
 /// precise status. gRPC and the JSON API both call these. Changes are engine events (journaled with the operator's
 /// identity and reason); the reply shows the bank after the engine applied the change.
 /// </summary>
-public sealed class AdminOperations(SwitchEngine engine, AnswerRouter answers, AuditLog audit, LiveStats stats,
+public sealed class AdminOperations(EngineClient engine, AuditLog audit, LiveStats stats,
     SuccessRateWatch? watch, IClock clock)
 {
     public const int MaxReasonBytes = Text64.CapacityBytes;
@@ -58,16 +59,8 @@ public sealed class AdminOperations(SwitchEngine engine, AnswerRouter answers, A
         {
             throw Invalid("ramp_steps and ramp_duration_ms: both 0 (at once) or both greater than 0 (a ramp)");
         }
-        OutputEvent answer = await CommandAsync((ref InputEvent e) =>
-        {
-            e.Kind = EventKind.SetEndpointWeights;
-            e.BankRef.Set(bank.CodeText);
-            e.EndpointIndex = -1;
-            e.EndpointCount = weights.Length;
-            for (int i = 0; i < weights.Length; i++) e.WeightsBps[i] = weights[i];
-            e.RampSteps = request.RampSteps;
-            e.RampDurationMs = request.RampDurationMs;
-        }, op, request.Reason, cancellation);
+        OutputEvent answer = await CommandAsync(
+            new SetWeightsFill(bank.CodeText, weights, request.RampSteps, request.RampDurationMs, op.Id, request.Reason), cancellation);
         return new CommandReply { AuditNo = answer.AuditNo, Bank = BankView(audit.Bank(bank.Index), clock.NowUs()) };
     }
 
@@ -88,13 +81,8 @@ public sealed class AdminOperations(SwitchEngine engine, AnswerRouter answers, A
             _ => throw Invalid($"state: ENDPOINT_ADMIN_STATE_UP, _DRAINING or _DOWN, got {request.State}"),
         };
         CheckReason(request.Reason);
-        OutputEvent answer = await CommandAsync((ref InputEvent e) =>
-        {
-            e.Kind = EventKind.SetEndpointState;
-            e.BankRef.Set(bank.CodeText);
-            e.EndpointIndex = endpoint;
-            e.EndpointState = state;
-        }, op, request.Reason, cancellation);
+        OutputEvent answer = await CommandAsync(
+            new SetStateFill(bank.CodeText, endpoint, state, op.Id, request.Reason), cancellation);
         return new CommandReply { AuditNo = answer.AuditNo, Bank = BankView(audit.Bank(bank.Index), clock.NowUs()) };
     }
 
@@ -201,28 +189,33 @@ public sealed class AdminOperations(SwitchEngine engine, AnswerRouter answers, A
 
     // ---------------------------------------------------------------- helpers
 
-    private delegate void Fill(ref InputEvent e);
+    private readonly struct SetWeightsFill(string bank, int[] weightsBps, int rampSteps, long rampDurationMs, string operatorId, string reason) : IInputFill
+    {
+        public void Fill(ref InputEvent e, long correlationId) =>
+            e.PrepareSetEndpointWeights(correlationId, bank, weightsBps, rampSteps, rampDurationMs, operatorId, reason);
+    }
+
+    private readonly struct SetStateFill(string bank, int endpoint, EndpointState state, string operatorId, string reason) : IInputFill
+    {
+        public void Fill(ref InputEvent e, long correlationId) => e.PrepareSetEndpointState(correlationId, bank, endpoint, state, operatorId, reason);
+    }
 
     /// <summary>Publishes an operator command, waits for the engine's answer and for the view to apply its entry.</summary>
-    private async Task<OutputEvent> CommandAsync(Fill fill, AuthenticatedOperator op, string reason, CancellationToken cancellation)
+    private async Task<OutputEvent> CommandAsync<TFill>(TFill fill, CancellationToken cancellation) where TFill : struct, IInputFill
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         timeout.CancelAfter(CommandTimeoutMs);
-        var target = new UnaryAnswer();
-        long correlationId = answers.Register(target);
         try
         {
-            if (!engine.TryClaim(out long sequence))
+            OutputEvent answer;
+            try
             {
-                throw new RpcException(StatusCode.Unavailable, "the switch's input queue is full; try again");
+                answer = await engine.CallAsync(fill, timeout.Token);
             }
-            ref InputEvent e = ref engine.Slot(sequence);
-            fill(ref e);
-            e.CorrelationId = correlationId;
-            e.Operator.Set(op.Id);
-            e.Note.Set(reason);
-            engine.Publish(sequence);
-            OutputEvent answer = await target.Task.WaitAsync(timeout.Token);
+            catch (Exception e) when (InstitutionGateway.EngineError(e) is { } status)
+            {
+                throw status;
+            }
             if (answer.Reject != RejectCode.None)
             {
                 throw new RpcException(ResultMapping.StatusOf(answer.Reject),
@@ -234,10 +227,6 @@ public sealed class AdminOperations(SwitchEngine engine, AnswerRouter answers, A
         catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
         {
             throw new RpcException(StatusCode.DeadlineExceeded, $"the engine did not apply the command within {CommandTimeoutMs} ms (it may still apply; see the audit log)");
-        }
-        finally
-        {
-            answers.Unregister(correlationId);
         }
     }
 

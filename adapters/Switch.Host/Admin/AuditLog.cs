@@ -72,9 +72,6 @@ public sealed class AuditLog
         Signal();
     }
 
-    /// <summary>Replay at start: records audit outputs, then passes every output on.</summary>
-    public IOutputSink ReplaySink(IOutputSink? next) => new RecordingSink(this, next);
-
     public IReadOnlyList<BankRouting> Banks()
     {
         lock (_lock) return _banks;
@@ -241,24 +238,4 @@ public sealed class AuditLog
         AuditKind.BatchClosed => "BATCH_CLOSED",
         _ => kind.ToString().ToUpperInvariant(),
     };
-
-    private sealed class RecordingSink(AuditLog log, IOutputSink? next) : IOutputSink
-    {
-        private OutputEvent _scratch;
-
-        public ref OutputEvent Begin()
-        {
-            _scratch.Reset();
-            return ref _scratch;
-        }
-
-        public void End()
-        {
-            log.Record(in _scratch);
-            if (next is null) return;
-            ref OutputEvent o = ref next.Begin();
-            o = _scratch;
-            next.End();
-        }
-    }
 }

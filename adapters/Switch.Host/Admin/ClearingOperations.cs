@@ -55,9 +55,9 @@ public sealed class ClearingOperations
         {
             result = await _desk.CloseBatchAsync(operatorId, request.Reason, cancellation);
         }
-        catch (EngineBusyException e)
+        catch (Exception e) when (InstitutionGateway.EngineError(e) is { } status)
         {
-            throw new RpcException(StatusCode.Unavailable, e.Message);
+            throw status;
         }
         if (result.Reject != RejectCode.None)
         {

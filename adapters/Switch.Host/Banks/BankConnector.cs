@@ -12,7 +12,7 @@ public sealed class BankConnector : IAsyncDisposable
     private readonly EndpointLink? _stalled;
     private readonly int _stallMs;
 
-    public BankConnector(SwitchEngine engine, SwitchConfig config, Func<int, int, Uri> addressOf, int maxQueuedPerEndpoint, int probeIntervalMs, Log log,
+    public BankConnector(Switch.Engine.Client.EngineClient engine, SwitchConfig config, Func<int, int, Uri> addressOf, int maxQueuedPerEndpoint, int probeIntervalMs, Log log,
         LinkStall? stall = null)
     {
         _links = config.Banks.Select((bank, b) => bank.Endpoints.Select((endpoint, e) =>

@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Switch.Contracts.V1;
+using Switch.Engine.Client;
 using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
 using Switch.Grpc;
@@ -21,7 +22,7 @@ public sealed class EndpointLink : IAsyncDisposable
     /// <summary>A refused connection fails at once whatever this is; the bound only decides how long a hung endpoint may take.
     /// Generous, so a first probe slowed by start-up work on a busy machine does not mark a healthy endpoint unreachable.</summary>
     private const int MinProbeTimeoutMs = 2_000;
-    private readonly SwitchEngine _engine;
+    private readonly EngineClient _engine;
     private readonly Log _log;
     private readonly GrpcChannel _channel;
     private readonly Channel<BankRequest> _queue;
@@ -35,7 +36,7 @@ public sealed class EndpointLink : IAsyncDisposable
     private long _answered;
     private long _dropped;
 
-    public EndpointLink(SwitchEngine engine, int bankCode, int endpointIndex, string endpointName, Uri address, int maxQueued,
+    public EndpointLink(EngineClient engine, int bankCode, int endpointIndex, string endpointName, Uri address, int maxQueued,
         int probeIntervalMs, Log log)
     {
         _engine = engine;
@@ -187,14 +188,17 @@ public sealed class EndpointLink : IAsyncDisposable
 
     private void PublishResult(BankResponse response)
     {
-        long sequence = _engine.Claim(); // back-pressure: waits while the engine's input ring is full
-        ref InputEvent e = ref _engine.Slot(sequence);
-        e.Kind = EventKind.BankResult;
-        e.TransactionId = response.TransactionId;
-        e.Operation = (EngineOperation)(int)response.Operation;
-        e.Reply = (EngineReply)(int)response.Reply;
-        e.Reason.Set(response.Reason);
-        _engine.Publish(sequence);
+        var fill = new ResultFill(response);
+        try
+        {
+            _engine.Publish(ref fill); // back-pressure: waits (bounded) while the engine's input ring is full
+        }
+        catch (Exception e) when (e is EngineBusyException or InputFillException)
+        {
+            // The transaction stays unresolved: the engine's follow-up query asks the bank again.
+            _log.Warn("bank_result_dropped", e.Message, ("bank", BankCode.ToString("D3")), ("endpoint", Name),
+                ("transaction_id", response.TransactionId));
+        }
     }
 
     /// <summary>Tells the engine of a change in reachability (only changes, and the first observation: the journal is
@@ -202,7 +206,7 @@ public sealed class EndpointLink : IAsyncDisposable
     /// survives a reconnect; it audits only real changes.</summary>
     private void Report(EndpointState state, string why)
     {
-        if ((state == _reported && _reportedOnce) || _engine.Fault is not null)
+        if ((state == _reported && _reportedOnce) || _engine.Engine.Fault is not null)
         {
             return;
         }
@@ -216,15 +220,28 @@ public sealed class EndpointLink : IAsyncDisposable
         {
             _log.Warn("endpoint_unreachable", why, ("bank", BankCode.ToString("D3")), ("endpoint", Name), ("address", Address));
         }
-        long sequence = _engine.Claim();
-        ref InputEvent e = ref _engine.Slot(sequence);
-        e.Kind = EventKind.EndpointReachability;
-        e.BankRef.Set(BankCode.ToString("D3"));
-        e.EndpointIndex = EndpointIndex;
-        e.Reachable = state == EndpointState.Up;
-        e.Operator.Set("connector");
-        e.Note.Set(e.Reachable ? "probe answered" : "probe failed or stream ended");
-        _engine.Publish(sequence);
+        var fill = new ReachabilityFill(BankCode.ToString("D3"), EndpointIndex, state == EndpointState.Up);
+        try
+        {
+            _engine.Publish(ref fill);
+        }
+        catch (Exception e) when (e is EngineBusyException or InputFillException)
+        {
+            _reportedOnce = false; // not told: the next probe reports again
+            _log.Warn("reachability_dropped", e.Message, ("bank", BankCode.ToString("D3")), ("endpoint", Name));
+        }
+    }
+
+    private readonly struct ResultFill(BankResponse response) : IInputFill
+    {
+        public void Fill(ref InputEvent e, long correlationId) => e.PrepareBankResult(response.TransactionId,
+            (EngineOperation)(int)response.Operation, (EngineReply)(int)response.Reply, response.Reason);
+    }
+
+    private readonly struct ReachabilityFill(string bank, int endpointIndex, bool reachable) : IInputFill
+    {
+        public void Fill(ref InputEvent e, long correlationId) => e.PrepareEndpointReachability(bank, endpointIndex, reachable,
+            "connector", reachable ? "probe answered" : "probe failed or stream ended");
     }
 
     private static async Task DelayAsync(int ms, CancellationToken stop)

@@ -1,4 +1,5 @@
 using Switch.Clearing;
+using Switch.Engine.Client;
 using Switch.Engine.Clearing;
 using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
@@ -9,40 +10,27 @@ namespace Switch.Host.Clearing;
 /// <summary>The answer to a close command: the batch it closed, or why it was refused.</summary>
 public readonly record struct CloseBatchResult(RejectCode Reject, RequestField Field, long BatchId);
 
-/// <summary>The engine's input ring is full: nothing was published; the caller may retry.</summary>
-public sealed class EngineBusyException() : Exception("the engine is busy, try again");
-
 /// <summary>
 /// What operators do with clearing, for the operator API and CLI to expose: close the open batch (an engine event,
 /// journaled like any other), read a closed batch's files, and compare a participant's record with the switch's.
 /// </summary>
-public sealed class ClearingDesk(SwitchEngine engine, AnswerRouter answers, ClearingRecorder recorder, string dataDirectory)
+public sealed class ClearingDesk(EngineClient engine, ClearingRecorder recorder, string dataDirectory)
 {
     public string DataDirectory => dataDirectory;
     public ClearingRecorder Recorder => recorder;
 
-    /// <summary>Publishes a close command and waits for the engine's answer. Throws <see cref="EngineBusyException"/>
-    /// when the input ring is full (nothing was published). The reason is journaled with the command.</summary>
+    /// <summary>Publishes a close command and waits for the engine's answer. Throws the engine client's errors
+    /// (<see cref="EngineBusyException"/>: the input ring stayed full, nothing was published). The reason is journaled
+    /// with the command.</summary>
     public async Task<CloseBatchResult> CloseBatchAsync(string operatorId, string reason, CancellationToken cancellation)
     {
-        var answer = new UnaryAnswer();
-        long correlationId = answers.Register(answer);
-        try
-        {
-            if (!engine.TryClaim(out long sequence)) throw new EngineBusyException();
-            ref InputEvent e = ref engine.Slot(sequence);
-            e.Kind = EventKind.CloseBatch;
-            e.CorrelationId = correlationId;
-            e.Operator.Set(operatorId);
-            e.Note.Set(reason);
-            engine.Publish(sequence);
-            OutputEvent o = await answer.Task.WaitAsync(cancellation);
-            return new CloseBatchResult(o.Reject, o.RejectField, o.BatchId);
-        }
-        finally
-        {
-            answers.Unregister(correlationId);
-        }
+        OutputEvent o = await engine.CallAsync(new CloseFill(operatorId, reason), cancellation);
+        return new CloseBatchResult(o.Reject, o.RejectField, o.BatchId);
+    }
+
+    private readonly struct CloseFill(string operatorId, string reason) : IInputFill
+    {
+        public void Fill(ref InputEvent e, long correlationId) => e.PrepareCloseBatch(correlationId, operatorId, reason);
     }
 
     /// <summary>The highest batch whose files are complete (0: none yet); generation failures are in <see cref="Fault"/>.</summary>

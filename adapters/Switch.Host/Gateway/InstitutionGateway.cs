@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Switch.Contracts.V1;
+using Switch.Engine.Client;
 using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
 using Switch.Grpc;
@@ -16,13 +17,13 @@ namespace Switch.Host.Gateway;
 /// since failing a stream would also fail the requests behind the one over the limit.
 /// </summary>
 /// <param name="limits">Fair-use limits; null takes <see cref="GatewayLimits.Default"/>.</param>
-public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator auth, AnswerRouter answers, OutcomeFeeds feeds,
+public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator auth, OutcomeFeeds feeds,
     int maxInFlightPerStream, GatewayLimits? limits = null)
 {
     /// <summary>Longest pause of a paced stream between looks at its limits.</summary>
     private const int MaxPaceMs = 100;
 
-    private readonly InstitutionLimiter _limiter = new(engine.Logic.Config.Institutions.Count, limits ?? GatewayLimits.Default);
+    private readonly InstitutionLimiter _limiter = new(engine.Engine.Logic.Config.Institutions.Count, limits ?? GatewayLimits.Default);
     private InstitutionConnections? _connections;
 
     public InstitutionLimiter Limiter => _limiter;
@@ -80,17 +81,10 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         {
             throw new RpcException(StatusCode.ResourceExhausted, _limiter.Describe(admission, institution.Index));
         }
-        var target = new UnaryAnswer();
-        long correlationId = answers.Register(target);
         try
         {
-            if (!engine.TryClaim(out long sequence))
-            {
-                throw new RpcException(StatusCode.ResourceExhausted, "the switch's input queue is full; retry with back-off");
-            }
-            ResultMapping.Fill(ref engine.Slot(sequence), request, type, institution.CodeUtf8, correlationId, InEngineTime(context.Deadline));
-            engine.Publish(sequence);
-            OutputEvent answer = await target.Task.WaitAsync(context.CancellationToken);
+            OutputEvent answer = await CallEngineAsync(
+                new ResultMapping.RequestFill(request, type, institution.CodeUtf8, InEngineTime(context.Deadline)), context.CancellationToken);
             if (answer.Reject != RejectCode.None)
             {
                 throw new RpcException(ResultMapping.StatusOf(answer.Reject), ResultMapping.RejectMessage(answer.Reject, answer.RejectField, answer.Reason));
@@ -99,10 +93,31 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         }
         finally
         {
-            answers.Unregister(correlationId);
             _limiter.Release(institution.Index);
         }
     }
+
+    /// <summary>Publishes a request and waits for its answer; the engine client's errors as gRPC statuses.</summary>
+    private async Task<OutputEvent> CallEngineAsync(ResultMapping.RequestFill fill, CancellationToken cancellation)
+    {
+        try
+        {
+            return await engine.CallAsync(fill, cancellation);
+        }
+        catch (Exception e) when (EngineError(e) is { } status)
+        {
+            throw status;
+        }
+    }
+
+    /// <summary>The engine client's refusals as statuses (their messages start with their codes), else null.</summary>
+    internal static RpcException? EngineError(Exception e) => e switch
+    {
+        EngineBusyException => new RpcException(StatusCode.ResourceExhausted, e.Message),
+        EngineStoppedException => new RpcException(StatusCode.Unavailable, e.Message),
+        InputFillException => new RpcException(StatusCode.Internal, e.Message),
+        _ => null,
+    };
 
     private async ValueTask TransactAsync(ServerRequestStream<TransferRequest> requests, ServerResponseStream<TransferResult> responses,
         ServerCallContext context)
@@ -110,7 +125,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         AuthenticatedInstitution institution = await AdmitCallerAsync(context);
         OpenStream(institution);
         var stream = new StreamAnswers(maxInFlightPerStream, _limiter, institution.Index);
-        long correlationId = answers.Register(stream);
+        long correlationId = engine.Answers.Register(stream);
         Task? writer = null;
         try
         {
@@ -134,15 +149,15 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
                 // Back-pressure: at most maxInFlightPerStream requests wait for the engine; then stop reading.
                 await stream.InFlight.WaitAsync(context.CancellationToken);
                 await AdmitStreamedAsync(stream, institution.Index, context.CancellationToken);
-                long sequence;
-                while (!engine.TryClaim(out sequence))
+                try
                 {
-                    if (engine.Fault is not null) throw new RpcException(StatusCode.Unavailable, "the switch engine has stopped");
-                    await Task.Delay(1, context.CancellationToken);
+                    await engine.PublishAsync(new ResultMapping.RequestFill(request, ResultMapping.TypeOf(request.Kind), institution.CodeUtf8,
+                        InEngineTime(context.Deadline)), correlationId, context.CancellationToken);
                 }
-                ResultMapping.Fill(ref engine.Slot(sequence), request, ResultMapping.TypeOf(request.Kind), institution.CodeUtf8, correlationId,
-                    InEngineTime(context.Deadline));
-                engine.Publish(sequence);
+                catch (Exception e) when (EngineError(e) is { } status)
+                {
+                    throw status; // the stream ends: its held places are given back below
+                }
             }
             // The client has half-closed (or sent what is not a request): deliver every outstanding answer, then end the call.
             for (int i = 0; i < maxInFlightPerStream; i++)
@@ -155,7 +170,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         }
         finally
         {
-            answers.Unregister(correlationId);
+            engine.Answers.Unregister(correlationId);
             stream.Results.Writer.TryComplete();
             stream.ReleaseHeld(); // answers that will never come back to this stream give their places back
             _limiter.CloseStream(institution.Index);
@@ -213,7 +228,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
     private DateTime InEngineTime(DateTime deadlineUtc)
     {
         if (deadlineUtc == DateTime.MaxValue) return deadlineUtc;
-        long engineNowUs = engine.Clock.NowUs();
+        long engineNowUs = engine.Engine.Clock.NowUs();
         long remainingUs = (deadlineUtc - DateTime.UtcNow).Ticks / TimeSpan.TicksPerMicrosecond;
         return DateTime.UnixEpoch.AddTicks((engineNowUs + remainingUs) * TimeSpan.TicksPerMicrosecond);
     }

@@ -517,8 +517,8 @@ public sealed class OutcomeFeeds : IDisposable
         }
     }
 
-    /// <summary>During replay at start: catches the feeds up from the recomputed outputs, drops everything else.</summary>
-    public IOutputSink ReplaySink() => new FeedReplaySink(this);
+    /// <summary>During replay at start: catches a feed up from a recomputed outcome (made readable by <see cref="EndReplay"/>).</summary>
+    internal void AppendReplayed(in OutputEvent feed) => AppendOne(feed);
 
     public void Dispose()
     {
@@ -536,25 +536,6 @@ public sealed class OutcomeFeeds : IDisposable
         {
             f.Dirty = true;
             _dirty.Add(f);
-        }
-    }
-
-    private sealed class FeedReplaySink(OutcomeFeeds feeds) : IOutputSink
-    {
-        private OutputEvent _scratch;
-
-        public ref OutputEvent Begin()
-        {
-            _scratch.Reset();
-            return ref _scratch;
-        }
-
-        public void End()
-        {
-            if (_scratch.Kind == OutputKind.Feed)
-            {
-                feeds.AppendOne(_scratch);
-            }
         }
     }
 }

@@ -1,5 +1,6 @@
 using Switch.Contracts.V1;
 using Switch.Engine.Events;
+using Switch.Engine.Client;
 using Switch.Grpc;
 using EngineStatus = Switch.Engine.Events.TransactionStatus;
 using TransactionStatus = Switch.Engine.Events.TransactionStatus;
@@ -136,29 +137,17 @@ public static class ResultMapping
     }
 
     /// <summary>Fills an input slot from a wire request, for the institution the caller authenticated as.</summary>
-    /// <param name="clientDeadlineUtc">The call's deadline (DateTime.MaxValue = none): the engine refuses the request if it
+    /// <param name="ClientDeadlineUtc">The call's deadline (DateTime.MaxValue = none): the engine refuses the request if it
     /// passed before the request was journaled.</param>
-    public static void Fill(ref InputEvent e, TransferRequest request, RequestType type, byte[] institutionCode, long correlationId,
-        DateTime clientDeadlineUtc)
+    public readonly struct RequestFill(TransferRequest request, RequestType type, byte[] institutionCode, DateTime clientDeadlineUtc) : IInputFill
     {
-        e.Kind = EventKind.InstitutionRequest;
-        e.ClientDeadlineUs = clientDeadlineUtc == DateTime.MaxValue ? 0 : (clientDeadlineUtc - DateTime.UnixEpoch).Ticks / TimeSpan.TicksPerMicrosecond;
-        e.RequestType = type;
-        e.CorrelationId = correlationId;
-        e.AmountFen = request.AmountFen;
-        e.Institution.Set(institutionCode);
-        e.OrderNo.Set(request.OrderNo);
-        e.OriginalOrderNo.Set(request.OriginalOrderNo);
-        e.BankRef.Set(request.Bank);
-        e.Account.Set(request.Account);
-        e.Currency.Set(request.Currency);
-        if (request.Echo.Contains(Utf8Replacement))
+        public void Fill(ref InputEvent e, long correlationId)
         {
-            e.Echo.Set(InvalidUtf8); // the engine refuses it as INVALID_FIELD on echo, like any malformed echo
-        }
-        else
-        {
-            e.Echo.Set(request.Echo);
+            long deadlineUs = clientDeadlineUtc == DateTime.MaxValue ? 0 : (clientDeadlineUtc - DateTime.UnixEpoch).Ticks / TimeSpan.TicksPerMicrosecond;
+            bool echoValid = !request.Echo.Contains(Utf8Replacement);
+            e.PrepareInstitutionRequest(correlationId, type, request.AmountFen, institutionCode, request.OrderNo, request.OriginalOrderNo,
+                request.Bank, request.Account, request.Currency, echoValid ? request.Echo : null, deadlineUs);
+            if (!echoValid) e.Echo.Set(InvalidUtf8); // the engine refuses it as INVALID_FIELD on echo, like any malformed echo
         }
     }
 

@@ -17,6 +17,9 @@ public enum EventKind : byte
     /// <summary>The bank connector saw an endpoint become reachable or unreachable. Separate from the operator's admin
     /// state: an operator's Down survives the connector reconnecting.</summary>
     EndpointReachability = 8,
+    /// <summary>A claimed slot whose fill threw (<see cref="InputEvent.PrepareVoid"/>): published so the multi-producer
+    /// sequence stays contiguous, never journaled, never applied. Replay never sees one, so state is as if it never was.</summary>
+    Void = 9,
 }
 
 public enum RequestType : byte

@@ -81,4 +81,103 @@ public struct InputEvent
     public bool Reachable;
 
     public void Reset() => this = default;
+
+    // One Prepare per input kind: each resets the slot (a reused slot keeps nothing of its last event) and sets exactly
+    // that kind's fields. Producers fill slots only through these (the engine client calls them inside its claim).
+
+    /// <summary>An institution's request. <paramref name="clientDeadlineUs"/>: Unix µs, 0 = none. The text fields are
+    /// stored as given (length limits and character rules are the engine's to judge, with a precise reject).</summary>
+    public void PrepareInstitutionRequest(long correlationId, RequestType type, long amountFen, ReadOnlySpan<byte> institution,
+        string? orderNo, string? originalOrderNo, string? bankRef, string? account, string? currency, string? echo, long clientDeadlineUs)
+    {
+        this = default;
+        Kind = EventKind.InstitutionRequest;
+        CorrelationId = correlationId;
+        RequestType = type;
+        AmountFen = amountFen;
+        Institution.Set(institution);
+        OrderNo.Set(orderNo);
+        OriginalOrderNo.Set(originalOrderNo);
+        BankRef.Set(bankRef);
+        Account.Set(account);
+        Currency.Set(currency);
+        Echo.Set(echo);
+        ClientDeadlineUs = clientDeadlineUs;
+    }
+
+    /// <summary>A bank's answer to a request or follow-up the switch sent it.</summary>
+    public void PrepareBankResult(long transactionId, BankOperation operation, BankReply reply, string? reason)
+    {
+        this = default;
+        Kind = EventKind.BankResult;
+        TransactionId = transactionId;
+        Operation = operation;
+        Reply = reply;
+        Reason.Set(reason);
+    }
+
+    public void PrepareTick()
+    {
+        this = default;
+        Kind = EventKind.Tick;
+    }
+
+    /// <summary>An operator sets a bank's endpoint weights (at once, or ramped: see <see cref="RampSteps"/>).</summary>
+    public void PrepareSetEndpointWeights(long correlationId, string? bankRef, ReadOnlySpan<int> weightsBps, int rampSteps,
+        long rampDurationMs, string? operatorId, string? note)
+    {
+        if (weightsBps.Length > MaxEndpointsPerBank)
+        {
+            throw new ArgumentOutOfRangeException(nameof(weightsBps), $"at most {MaxEndpointsPerBank} endpoints per bank");
+        }
+        PrepareCommand(EventKind.SetEndpointWeights, correlationId, operatorId, note);
+        BankRef.Set(bankRef);
+        EndpointIndex = -1; // the bank's whole set
+        EndpointCount = weightsBps.Length;
+        weightsBps.CopyTo(WeightsBps);
+        RampSteps = rampSteps;
+        RampDurationMs = rampDurationMs;
+    }
+
+    /// <summary>An operator sets one endpoint's admin state.</summary>
+    public void PrepareSetEndpointState(long correlationId, string? bankRef, int endpointIndex, EndpointState state,
+        string? operatorId, string? note)
+    {
+        PrepareEndpointCommand(EventKind.SetEndpointState, correlationId, bankRef, endpointIndex, operatorId, note);
+        EndpointState = state;
+    }
+
+    /// <summary>An operator closes the open clearing batch.</summary>
+    public void PrepareCloseBatch(long correlationId, string? operatorId, string? note) =>
+        PrepareCommand(EventKind.CloseBatch, correlationId, operatorId, note);
+
+    /// <summary>The bank connector saw an endpoint become reachable or not (it reports as operator "connector").</summary>
+    public void PrepareEndpointReachability(string? bankRef, int endpointIndex, bool reachable, string? reporter, string? note)
+    {
+        PrepareEndpointCommand(EventKind.EndpointReachability, 0, bankRef, endpointIndex, reporter, note);
+        Reachable = reachable;
+    }
+
+    /// <summary>A slot whose fill failed: see <see cref="EventKind.Void"/>.</summary>
+    public void PrepareVoid()
+    {
+        this = default;
+        Kind = EventKind.Void;
+    }
+
+    private void PrepareEndpointCommand(EventKind kind, long correlationId, string? bankRef, int endpointIndex, string? operatorId, string? note)
+    {
+        PrepareCommand(kind, correlationId, operatorId, note);
+        BankRef.Set(bankRef);
+        EndpointIndex = endpointIndex;
+    }
+
+    private void PrepareCommand(EventKind kind, long correlationId, string? operatorId, string? note)
+    {
+        this = default;
+        Kind = kind;
+        CorrelationId = correlationId;
+        Operator.Set(operatorId);
+        Note.Set(note);
+    }
 }

@@ -23,16 +23,24 @@ internal sealed class JournalHandler(EventJournal journal, IClock clock, Journal
 
     public void OnEvent(ref InputEvent evt, long sequence, bool endOfBatch)
     {
-        if (evt.Kind == EventKind.InstitutionRequest && evt.ClientDeadlineUs != 0)
+        if (evt.Kind == EventKind.Void)
+        {
+            // A slot whose fill failed: not an input. Not journaled, so replay never sees it (and the logic skips it
+            // live); its batch still commits below if it ends one.
+        }
+        else if (evt.Kind == EventKind.InstitutionRequest && evt.ClientDeadlineUs != 0)
         {
             // As late as a stamp in the record can be: the logic refuses the request if its client's deadline passed by
             // now, so one that is still awaited here is the one that executes (replay reads the same stamp).
             evt.JournaledUs = clock.NowUs();
         }
-        int length = EventCodec.Encode(ref evt, _scratch);
-        _lastAddress = journal.Append(_scratch.AsSpan(0, length));
-        _appended++;
-        if (_batchFirstAddress < 0) _batchFirstAddress = _lastAddress;
+        if (evt.Kind != EventKind.Void)
+        {
+            int length = EventCodec.Encode(ref evt, _scratch);
+            _lastAddress = journal.Append(_scratch.AsSpan(0, length));
+            _appended++;
+            if (_batchFirstAddress < 0) _batchFirstAddress = _lastAddress;
+        }
         if (endOfBatch)
         {
             bool crash = crashPoint is not null && _appended >= crashPoint.Record;
@@ -59,7 +67,17 @@ internal sealed class JournalHandler(EventJournal journal, IClock clock, Journal
 /// <summary>Second consumer: the business logic, on its own thread, behind the journal.</summary>
 internal sealed class LogicHandler(SwitchLogic logic) : IEventHandler<InputEvent>
 {
-    public void OnEvent(ref InputEvent evt, long sequence, bool endOfBatch) => logic.Apply(ref evt);
+    public long VoidSkipped { get; private set; }
+
+    public void OnEvent(ref InputEvent evt, long sequence, bool endOfBatch)
+    {
+        if (evt.Kind == EventKind.Void)
+        {
+            VoidSkipped++; // never journaled: applying it would make live state differ from replayed state
+            return;
+        }
+        logic.Apply(ref evt);
+    }
 }
 
 /// <summary>The logic's outputs go into the output ring, one claimed slot at a time; a full ring back-pressures.</summary>

@@ -24,58 +24,98 @@ public sealed class SwitchEngine : IDisposable
     private readonly RingBuffer<OutputEvent> _output;
     private readonly BatchEventProcessor<InputEvent, JournalHandler> _journaler;
     private readonly BatchEventProcessor<InputEvent, LogicHandler> _logicProcessor;
-    private readonly BatchEventProcessor<OutputEvent, IEventHandler<OutputEvent>> _outputProcessor;
-    private readonly Thread[] _threads;
-    private readonly Timer? _ticker;
+    private readonly LogicHandler _logicHandler;
+    private BatchEventProcessor<OutputEvent, IEventHandler<OutputEvent>>? _outputProcessor;
+    private Thread[] _threads = [];
+    private Timer? _ticker;
     private int _disposed;
 
     private SwitchEngine(EngineOptions options, EventJournal journal, ITransactionArchive archive, SwitchLogic logic,
-        RecoveryReport recovery, IEventHandler<OutputEvent> outputHandler)
+        RecoveryReport recovery)
     {
         _options = options;
         _journal = journal;
         _archive = archive;
         Logic = logic;
         Recovery = recovery;
-        IWaitStrategy Wait() => options.Wait switch
-        {
-            WaitKind.Blocking => new BlockingWaitStrategy(),
-            WaitKind.Yielding => new YieldingWaitStrategy(),
-            WaitKind.BusySpin => new BusySpinWaitStrategy(),
-            _ => throw new ArgumentOutOfRangeException(nameof(options)),
-        };
-        _input = RingBuffer<InputEvent>.CreateMultiProducer(options.InputRingSize, Wait());
-        _output = RingBuffer<OutputEvent>.CreateSingleProducer(options.OutputRingSize, Wait());
+        _input = RingBuffer<InputEvent>.CreateMultiProducer(options.InputRingSize, NewWait());
+        _output = RingBuffer<OutputEvent>.CreateSingleProducer(options.OutputRingSize, NewWait());
 
         _journaler = new BatchEventProcessor<InputEvent, JournalHandler>(
             _input, _input.NewBarrier(), new JournalHandler(journal, options.Clock, options.CrashPoint, options.CommitObserver), options.MaxBatchSize);
         // The logic sleeps on its own strategy, woken by the journaler's commits, not by every producer's publish.
+        _logicHandler = new LogicHandler(logic);
         _logicProcessor = new BatchEventProcessor<InputEvent, LogicHandler>(
-            _input, _input.NewBarrier(Wait(), _journaler.Sequence), new LogicHandler(logic), options.MaxBatchSize);
+            _input, _input.NewBarrier(NewWait(), _journaler.Sequence), _logicHandler, options.MaxBatchSize);
         _input.AddGatingSequences(_logicProcessor.Sequence);
-        _outputProcessor = new BatchEventProcessor<OutputEvent, IEventHandler<OutputEvent>>(
-            _output, _output.NewBarrier(), outputHandler, options.OutputRingSize);
-        _output.AddGatingSequences(_outputProcessor.Sequence);
         logic.SetSink(new OutputRingSink(_output));
         logic.VerifyInvariants = options.VerifyInvariants;
+    }
 
-        _threads =
-        [
-            _outputProcessor.Start("switch-output"),
-            _logicProcessor.Start("switch-logic"),
-            _journaler.Start("switch-journal"),
-        ];
-        if (options.TickIntervalMs > 0)
+    private IWaitStrategy NewWait() => _options.Wait switch
+    {
+        WaitKind.Blocking => new BlockingWaitStrategy(),
+        WaitKind.Yielding => new YieldingWaitStrategy(),
+        WaitKind.BusySpin => new BusySpinWaitStrategy(),
+        _ => throw new ArgumentOutOfRangeException(nameof(_options)),
+    };
+
+    /// <summary>Recovers (<see cref="Recover"/>) and runs (<see cref="Run"/>) in one step: for callers that attach
+    /// nothing in between (tests, tools). The switch process recovers, attaches its parts, then runs.</summary>
+    public static SwitchEngine Start(EngineOptions options, SwitchConfig config, IEventHandler<OutputEvent>? outputHandler = null)
+    {
+        SwitchEngine engine = Recover(options, config);
+        try
         {
-            _ticker = new Timer(_ => PublishTick(), null, options.TickIntervalMs, options.TickIntervalMs);
+            engine.Run(outputHandler);
+            return engine;
+        }
+        catch
+        {
+            engine.Dispose();
+            throw;
         }
     }
 
     /// <summary>
-    /// Opens (or creates) the journal in <see cref="EngineOptions.DataDirectory"/>, recovers, and starts the threads.
-    /// A new journal starts from <paramref name="config"/>; an existing one from its own genesis record.
+    /// Phase two: attaches the output handler and starts the threads (output, logic, journaler) and the ticker. Inputs
+    /// published since recovery wait in the ring until now; nothing the logic emits can miss the handler. Once.
     /// </summary>
-    public static SwitchEngine Start(EngineOptions options, SwitchConfig config, IEventHandler<OutputEvent>? outputHandler = null)
+    public void Run(IEventHandler<OutputEvent>? outputHandler = null)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (_outputProcessor is not null) throw new InvalidOperationException("engine: Run twice");
+        var output = new BatchEventProcessor<OutputEvent, IEventHandler<OutputEvent>>(
+            _output, _output.NewBarrier(), outputHandler ?? new DiscardingOutputHandler(), _options.OutputRingSize);
+        _output.AddGatingSequences(output.Sequence);
+        _outputProcessor = output;
+        _threads =
+        [
+            output.Start("switch-output"),
+            _logicProcessor.Start("switch-logic"),
+            _journaler.Start("switch-journal"),
+        ];
+        if (_options.TickIntervalMs > 0)
+        {
+            _ticker = new Timer(_ => PublishTick(), null, _options.TickIntervalMs, _options.TickIntervalMs);
+        }
+    }
+
+    /// <summary>True once <see cref="Run"/> has started the threads.</summary>
+    public bool Running => _outputProcessor is not null;
+
+    /// <summary>Inputs whose fill failed (<see cref="EventKind.Void"/>): skipped by the journal and the logic.</summary>
+    public long VoidInputs => _logicHandler.VoidSkipped;
+
+    /// <summary>
+    /// Phase one: opens (or creates) the journal in <see cref="EngineOptions.DataDirectory"/> and rebuilds the state from
+    /// it, with no thread started: the genesis configuration, then every event replayed into a fresh logic, its outputs
+    /// to <see cref="EngineOptions.ReplaySink"/> (the derived views). A new journal starts from <paramref name="config"/>;
+    /// an existing one from its own genesis record. Producers may publish from here on (their inputs wait in the ring);
+    /// <see cref="Run"/> starts the engine. This is the seam where a snapshot (state plus a journal tail) or a standby
+    /// (applying what a primary journals) will build the state instead of a whole-journal replay.
+    /// </summary>
+    public static SwitchEngine Recover(EngineOptions options, SwitchConfig config)
     {
         options.Validate();
         ConfigValidator.Validate(config);
@@ -117,7 +157,7 @@ public sealed class SwitchEngine : IDisposable
             bool configDiffers = configFromJournal && !config.ToJsonUtf8().AsSpan().SequenceEqual(replay.GenesisConfig!.ToJsonUtf8());
             var recovery = new RecoveryReport(records, replay.EventsReplayed, configFromJournal, configDiffers,
                 logic.Transactions.LastId, CountUnresolved(logic), journal.TornTailCut, replay.MaxCorrelationId);
-            return new SwitchEngine(options, journal, archive, logic, recovery, outputHandler ?? new DiscardingOutputHandler());
+            return new SwitchEngine(options, journal, archive, logic, recovery);
         }
         catch
         {
@@ -139,7 +179,7 @@ public sealed class SwitchEngine : IDisposable
     public int OutputCapacity => _output.BufferSize;
     /// <summary>Outputs the logic has published; those not yet handed out are <see cref="OutputHandedOutSequence"/> behind.</summary>
     public long OutputPublishedSequence => _output.Cursor;
-    public long OutputHandedOutSequence => _outputProcessor.Sequence.Value;
+    public long OutputHandedOutSequence => _outputProcessor?.Sequence.Value ?? -1;
     /// <summary>Archive look-ups of transactions that left memory, which read the disk (0 without a disk archive).</summary>
     public long ArchiveDiskReads => (_archive as FasterTransactionArchive)?.DiskReads ?? 0;
     /// <summary>Look-ups that reached the archive's store (past its in-memory filter).</summary>
@@ -148,7 +188,7 @@ public sealed class SwitchEngine : IDisposable
     /// <summary>The clock that stamps events (the journaler's too): adapters express times the engine compares in it.</summary>
     public IClock Clock => _options.Clock;
 
-    public Exception? Fault => _journaler.Fault ?? _logicProcessor.Fault ?? _outputProcessor.Fault
+    public Exception? Fault => _journaler.Fault ?? _logicProcessor.Fault ?? _outputProcessor?.Fault
         ?? (_input.IsHalted ? _input.HaltReason : null) ?? (_output.IsHalted ? _output.HaltReason : null);
 
     /// <summary>Claims an input slot, waiting while the ring is full (back pressure). Fill it, then <see cref="Publish"/>.</summary>
@@ -180,6 +220,9 @@ public sealed class SwitchEngine : IDisposable
         return ref slot;
     }
 
+    /// <summary>The claimed slot as it is: for fills that start with a Prepare method (which resets it).</summary>
+    internal ref InputEvent SlotUnreset(long sequence) => ref _input[sequence];
+
     /// <summary>Stamps the time and publishes a claimed, filled slot.</summary>
     public void Publish(long sequence)
     {
@@ -205,7 +248,7 @@ public sealed class SwitchEngine : IDisposable
         // A tick never waits: if the ring is full, the next one will do.
         if (_input.TryNext(out long sequence))
         {
-            Slot(sequence).Kind = EventKind.Tick;
+            _input[sequence].PrepareTick();
             Publish(sequence);
         }
     }
@@ -221,6 +264,10 @@ public sealed class SwitchEngine : IDisposable
             if (Fault is not null)
             {
                 return false;
+            }
+            if (_outputProcessor is null)
+            {
+                return _input.Cursor == _logicProcessor.Sequence.Value; // not running: idle only with nothing published
             }
             if (_logicProcessor.Sequence.Value >= target && _outputProcessor.Sequence.Value >= _output.Cursor)
             {
@@ -239,10 +286,13 @@ public sealed class SwitchEngine : IDisposable
             return;
         }
         _ticker?.Dispose();
-        WaitUntilIdle(_options.DrainTimeoutMs);
-        _journaler.Halt();
-        _logicProcessor.Halt();
-        _outputProcessor.Halt();
+        if (_outputProcessor is not null)
+        {
+            WaitUntilIdle(_options.DrainTimeoutMs);
+            _journaler.Halt();
+            _logicProcessor.Halt();
+            _outputProcessor.Halt();
+        }
         // Generous: a thread may be inside an fsync, which a busy disk can hold for seconds.
         foreach (Thread t in _threads)
         {

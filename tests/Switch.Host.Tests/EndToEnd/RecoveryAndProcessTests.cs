@@ -96,6 +96,34 @@ public sealed class RecoveryAndProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task Bank_requests_due_at_the_first_tick_after_a_restart_are_delivered()
+    {
+        // First life: the banks execute and stay silent, the callers give up. Between lives every bank deadline passes,
+        // and its first query is due, so the second life's first tick asks each bank at once: those requests must reach
+        // the connector (attached before the engine runs) and be sent, none counted undeliverable.
+        const int Orders = 6;
+        HostConfig config = TestConfig(_data, new SimulatedBanksConfig { Latency = "0", FailureRate = 0, NoAnswerRate = 1 },
+            rules => rules with { BankTimeoutMs = 2_000, QueryBackoffInitialMs = 200, QueryBackoffMaxMs = 60_000 }) with { ShutdownGraceMs = 0 };
+        await using (RunningSwitch first = await RunningSwitch.StartAsync(config, _data))
+        {
+            // All at once, so the first life ends before any bank deadline.
+            await Task.WhenAll(Enumerable.Range(0, Orders).Select(async i =>
+            {
+                RpcException gaveUp = await Assert.ThrowsAsync<RpcException>(() => first.Channel.UnaryAsync(InstitutionMethods.AgreementPayment,
+                    Payment($"DUE-{i}", 300 + i, account: $"62221{i}"), As(TenpayKey, timeoutMs: 500)));
+                Assert.Equal(StatusCode.DeadlineExceeded, gaveUp.StatusCode);
+            }));
+        }
+        await Task.Delay(3_500); // every bank deadline passes while the switch is down
+        await using RunningSwitch second = await RunningSwitch.StartAsync(
+            config with { SimulatedBanks = new SimulatedBanksConfig { Latency = "0", FailureRate = 0 } }, _data);
+        // The query follows the deadline by 200 ms: due before the restart, so emitted at the first tick.
+        await Admin.AdminClient.WaitUntilAsync(() => Task.FromResult(second.Host.Connector.Links.Sum(l => l.Sent) >= Orders),
+            $"{Orders} follow-ups sent to the banks");
+        Assert.Equal(0, second.Host.UndeliverableBankRequests);
+    }
+
+    [Fact]
     public async Task The_switch_process_starts_with_defaults_serves_stops_on_sigterm_and_recovers()
     {
         string orderNo = "PROC-" + Guid.NewGuid().ToString("N")[..8];

@@ -28,7 +28,7 @@ public sealed class LimitedGateway : IAsyncDisposable
     public static async Task<LimitedGateway> StartAsync(RunningSwitch running, GatewayLimits limits, AuthFailureLimiter? failures = null)
     {
         var auth = new ApiKeyAuthenticator(running.Host.Engine.Logic.Config, failures);
-        var gateway = new InstitutionGateway(running.Host.Engine, auth, running.Host.Answers, running.Host.Feeds, maxInFlightPerStream: 64, limits);
+        var gateway = new InstitutionGateway(running.Host.EngineClient, auth, running.Host.Feeds, maxInFlightPerStream: 64, limits);
         var router = gateway.Map(new GrpcRouter(new GrpcServerOptions { MaxReceiveMessageBytes = running.Config.MaxMessageBytes }));
         GrpcServer server = await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Port = 0 });
         return new LimitedGateway(server, gateway);

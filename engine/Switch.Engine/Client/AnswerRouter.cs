@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Switch.Engine.Events;
 
-namespace Switch.Host.Gateway;
+namespace Switch.Engine.Client;
 
 /// <summary>Whoever waits for the engine's answers to requests it published: a unary call or a stream.</summary>
 public interface IAnswerTarget

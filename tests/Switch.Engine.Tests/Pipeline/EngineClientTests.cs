@@ -1,0 +1,130 @@
+using Switch.Engine.Client;
+using Switch.Engine.Events;
+using Switch.Engine.Pipeline;
+using Switch.Engine.Tests.Support;
+
+namespace Switch.Engine.Tests.Pipeline;
+
+/// <summary>The adapters' one way in: publish guaranteed, the full-ring policy, and recovery apart from running.</summary>
+public sealed class EngineClientTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+    private readonly ManualClock _clock = new(LogicHarness.StartUs);
+
+    public void Dispose() => _dir.Dispose();
+
+    /// <summary>Copies a whole request in, as tests build them (the adapters use a Prepare method).</summary>
+    private readonly struct RequestFill(InputEvent request) : IInputFill
+    {
+        public void Fill(ref InputEvent slot, long correlationId)
+        {
+            slot = request;
+            slot.CorrelationId = correlationId;
+        }
+    }
+
+    /// <summary>Writes half a request, then fails, as a fill meeting a value it cannot take would.</summary>
+    private readonly struct ThrowingFill : IInputFill
+    {
+        public void Fill(ref InputEvent slot, long correlationId)
+        {
+            slot.PrepareInstitutionRequest(correlationId, RequestType.AgreementPayment, 100, "ALIPAY"u8, "HALF", null, "102", "6222", "CNY", null, 0);
+            throw new FormatException("amount_fen: not a number");
+        }
+    }
+
+    private readonly struct BadWeightsFill : IInputFill
+    {
+        public void Fill(ref InputEvent slot, long correlationId) =>
+            slot.PrepareSetEndpointWeights(correlationId, "102", new int[InputEvent.MaxEndpointsPerBank + 1], 0, 0, "ops", "too many");
+    }
+
+    [Fact]
+    public async Task A_fill_that_throws_leaves_the_ring_running_and_the_caller_a_precise_error()
+    {
+        var outputs = new OutputRecorder();
+        ulong hash;
+        long journaled;
+        using (SwitchEngine engine = SwitchEngine.Start(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small(), outputs))
+        {
+            var client = new EngineClient(engine);
+            var thrown = new ThrowingFill();
+            InputFillException e = Assert.Throws<InputFillException>(() => client.Publish(ref thrown, 7));
+            Assert.StartsWith("INPUT_FILL_FAILED: ThrowingFill: FormatException: amount_fen: not a number", e.Message);
+            InputFillException bad = await Assert.ThrowsAsync<InputFillException>(() => client.CallAsync(new BadWeightsFill(), CancellationToken.None));
+            Assert.Contains("ArgumentOutOfRangeException", bad.Message);
+
+            // Later inputs pass the void slots: applied and answered.
+            for (int i = 0; i < 3; i++)
+            {
+                var fill = new RequestFill(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"AFTER-{i}", 100 + i));
+                client.Publish(ref fill, 100 + i);
+            }
+            Assert.True(engine.WaitUntilIdle(30_000), "the engine stalled behind the failed fill");
+            Assert.Null(engine.Fault);
+            Assert.Equal(2, engine.VoidInputs);
+            Assert.Equal(3, outputs.Drain().Count(o => o.Kind == OutputKind.BankRequest));
+            Assert.Equal(3, engine.Logic.EventsApplied); // the void slots are not inputs
+            hash = engine.Logic.StateHash();
+            journaled = engine.Logic.EventsApplied;
+        }
+        // The journal holds no void record: replay rebuilds the same state from the same number of events.
+        using (SwitchEngine engine = SwitchEngine.Start(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small(), outputs))
+        {
+            Assert.Equal(journaled, engine.Recovery.EventsReplayed);
+            Assert.Equal(hash, engine.Logic.StateHash());
+        }
+    }
+
+    [Fact]
+    public async Task A_ring_full_past_the_wait_is_ENGINE_BUSY_and_nothing_is_lost()
+    {
+        EngineOptions options = EngineTestOptions.For(_dir.Path, _clock) with { InputRingSize = 64, MaxBatchSize = 64 };
+        var outputs = new OutputRecorder();
+        using SwitchEngine engine = SwitchEngine.Recover(options, TestConfigs.Small());
+        var client = new EngineClient(engine, fullRingWaitMs: 50);
+        // Recovered, not running: inputs wait in the ring, which fills.
+        for (int i = 0; i < engine.InputCapacity; i++)
+        {
+            var fill = new RequestFill(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"Q{i}", 100 + i, bank: i % 2 == 0 ? "102" : "103"));
+            client.Publish(ref fill, 1 + i);
+        }
+        var one = new RequestFill(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "OVER", 100));
+        EngineBusyException busy = Assert.Throws<EngineBusyException>(() => client.Publish(ref one, 999));
+        Assert.StartsWith("ENGINE_BUSY: the switch's input queue stayed full for 50 ms", busy.Message);
+        await Assert.ThrowsAsync<EngineBusyException>(() => client.PublishAsync(one, 999, CancellationToken.None).AsTask());
+
+        engine.Run(outputs);
+        Assert.True(engine.WaitUntilIdle(30_000));
+        Assert.Equal(engine.InputCapacity, engine.Logic.EventsApplied);
+        Assert.DoesNotContain(outputs.Drain(), o => o.OrderNo.ToString() == "OVER");
+    }
+
+    [Fact]
+    public void Inputs_published_between_recovery_and_run_reach_the_handler_attached_at_run()
+    {
+        using SwitchEngine engine = SwitchEngine.Recover(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small());
+        var client = new EngineClient(engine);
+        Task<OutputEvent> call = client.CallAsync(new RequestFill(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "EARLY", 100)),
+            CancellationToken.None);
+        Assert.False(engine.Running);
+        var outputs = new RoutingRecorder(client.Answers);
+        engine.Run(outputs);
+        Assert.True(engine.WaitUntilIdle(30_000));
+        Assert.Contains(outputs.Recorded.Outputs, o => o.Kind == OutputKind.BankRequest && o.OrderNo.ToString() == "EARLY");
+        Assert.Throws<InvalidOperationException>(() => engine.Run(outputs));
+        Assert.False(call.IsCompleted); // answered when the bank answers: the call waits for its own correlation id
+        Assert.Equal(1, client.Answers.Count);
+    }
+
+    private sealed class RoutingRecorder(AnswerRouter answers) : Ring.IEventHandler<OutputEvent>
+    {
+        public OutputRecorder Recorded { get; } = new();
+
+        public void OnEvent(ref OutputEvent evt, long sequence, bool endOfBatch)
+        {
+            Recorded.OnEvent(ref evt, sequence, endOfBatch);
+            if (evt.Kind == OutputKind.Answer) answers.Route(evt);
+        }
+    }
+}
