@@ -24,8 +24,12 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
 
     private readonly InstitutionLimiter _limiter = new(engine.Logic.Config.Institutions.Count, limits ?? GatewayLimits.Default);
     private InstitutionConnections? _connections;
+    private readonly MemoryGiveBack _giveBack = new();
 
     public InstitutionLimiter Limiter => _limiter;
+
+    /// <summary>Collections run to give back the memory of ended streams' answers.</summary>
+    public long MemoryCollections => _giveBack.Collections;
 
     public InstitutionConnections Connections => _connections ??= new InstitutionConnections(_limiter);
 
@@ -112,6 +116,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
         var stream = new StreamAnswers(maxInFlightPerStream, _limiter, institution.Index);
         long correlationId = answers.Register(stream);
         Task? writer = null;
+        long published = 0; // requests published: each one's answer is garbage once the stream ends
         try
         {
             writer = WriteResultsAsync(stream, responses, context.CancellationToken);
@@ -143,6 +148,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
                 ResultMapping.Fill(ref engine.Slot(sequence), request, ResultMapping.TypeOf(request.Kind), institution.CodeUtf8, correlationId,
                     context.Deadline);
                 engine.Publish(sequence);
+                published++;
             }
             // The client has half-closed (or sent what is not a request): deliver every outstanding answer, then end the call.
             for (int i = 0; i < maxInFlightPerStream; i++)
@@ -161,6 +167,7 @@ public sealed class InstitutionGateway(SwitchEngine engine, ApiKeyAuthenticator 
             _limiter.CloseStream(institution.Index);
             if (writer is not null) await writer.ContinueWith(static _ => { }, TaskScheduler.Default); // it ends with the call
             stream.DropQueued();
+            _giveBack.StreamEnded(published); // the answers written and dropped alike
         }
     }
 
