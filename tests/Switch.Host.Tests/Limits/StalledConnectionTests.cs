@@ -36,12 +36,6 @@ public sealed class StalledConnectionTests(NodeInteropFixtureWithoutServer node)
         await _switch.DisposeAsync();
     }
 
-    private static CallOptions Alipay(CancellationToken cancel) => new()
-    {
-        Headers = new Metadata().Add(InstitutionMethods.ApiKeyHeader, AlipayKey),
-        CancellationToken = cancel,
-    };
-
     [Fact]
     public async Task A_new_stream_on_a_connection_whose_streams_are_stalled_gets_STREAM_LIMIT()
     {
@@ -51,7 +45,7 @@ public sealed class StalledConnectionTests(NodeInteropFixtureWithoutServer node)
         var writers = new List<Task>();
         for (int s = 0; s < Streams; s++)
         {
-            DuplexStreamingCall<TransferRequest, TransferResult> call = channel.DuplexStreaming(InstitutionMethods.Transact, Alipay(flood.Token));
+            DuplexStreamingCall<TransferRequest, TransferResult> call = channel.DuplexStreaming(InstitutionMethods.Transact, UnreadAnswersTests.Alipay(flood.Token));
             calls.Add(call);
             int stream = s;
             writers.Add(Task.Run(async () =>
@@ -79,7 +73,7 @@ public sealed class StalledConnectionTests(NodeInteropFixtureWithoutServer node)
         try
         {
             using var wait = new CancellationTokenSource(Bound);
-            using DuplexStreamingCall<TransferRequest, TransferResult> extra = channel.DuplexStreaming(InstitutionMethods.Transact, Alipay(wait.Token));
+            using DuplexStreamingCall<TransferRequest, TransferResult> extra = channel.DuplexStreaming(InstitutionMethods.Transact, UnreadAnswersTests.Alipay(wait.Token));
             RpcException e = await Assert.ThrowsAsync<RpcException>(async () => await extra.ResponseStream.ReadAsync());
             Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
             Assert.StartsWith($"STREAM_LIMIT: institution ALIPAY has {Streams} streams open", e.Status.Detail);

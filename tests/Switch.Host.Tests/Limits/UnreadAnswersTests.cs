@@ -26,7 +26,7 @@ public sealed class UnreadAnswersTests(ITestOutputHelper output)
     private static GrpcChannel OneConnection(RunningSwitch running) => GrpcChannel.ForAddress(running.Host.InstitutionAddress,
         new GrpcChannelOptions { EnableMultipleHttp2Connections = false, InitialStreamWindowBytes = 65_535 });
 
-    private static CallOptions Alipay(CancellationToken cancel) => new()
+    internal static CallOptions Alipay(CancellationToken cancel) => new()
     {
         Headers = new Metadata().Add(InstitutionMethods.ApiKeyHeader, AlipayKey),
         CancellationToken = cancel,
