@@ -73,11 +73,14 @@ internal sealed class StreamingRequestContent : HttpContent
 
     public Task<Stream> StreamTask => _stream.Task;
 
-    protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+    protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
     {
+        // HttpClient holds a request's HEADERS until its body writes or flushes: on a connection whose other streams
+        // are stalled nothing else flushes, and a call that sends nothing before it reads would never start.
+        await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
         _stream.TrySetResult(stream);
         // HttpClient cancels this token when the call is reset; it only sends RST_STREAM once the body task ends.
-        return _done.Task.WaitAsync(cancellationToken);
+        await _done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>

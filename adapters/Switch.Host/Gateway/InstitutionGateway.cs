@@ -25,8 +25,12 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
 
     private readonly InstitutionLimiter _limiter = new(engine.Engine.Logic.Config.Institutions.Count, limits ?? GatewayLimits.Default);
     private InstitutionConnections? _connections;
+    private readonly MemoryGiveBack _giveBack = new();
 
     public InstitutionLimiter Limiter => _limiter;
+
+    /// <summary>Collections run to give back the memory of ended streams' answers.</summary>
+    public long MemoryCollections => _giveBack.Collections;
 
     public InstitutionConnections Connections => _connections ??= new InstitutionConnections(_limiter);
 
@@ -127,6 +131,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         var stream = new StreamAnswers(maxInFlightPerStream, _limiter, institution.Index);
         long correlationId = engine.Answers.Register(stream);
         Task? writer = null;
+        long published = 0; // requests published: each one's answer is garbage once the stream ends
         try
         {
             writer = WriteResultsAsync(stream, responses, context.CancellationToken);
@@ -158,6 +163,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
                 {
                     throw status; // the stream ends: its held places are given back below
                 }
+                published++;
             }
             // The client has half-closed (or sent what is not a request): deliver every outstanding answer, then end the call.
             for (int i = 0; i < maxInFlightPerStream; i++)
@@ -176,6 +182,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
             _limiter.CloseStream(institution.Index);
             if (writer is not null) await writer.ContinueWith(static _ => { }, TaskScheduler.Default); // it ends with the call
             stream.DropQueued();
+            _giveBack.StreamEnded(published); // the answers written and dropped alike
         }
     }
 

@@ -95,6 +95,35 @@ const scenarios = {
     await new Promise((r) => setTimeout(r, 200));
     return { code: 0, refused };
   },
+  // <streams> Transact streams on the one connection, <perStream> payments written on each, never read; after
+  // <holdMs> one stream more on the same connection: its outcome (code, details) within <waitMs>, or timed_out.
+  async stalled_then_new_stream() {
+    const [streams, perStream, holdMs, waitMs] = rest.map(Number);
+    const calls = [];
+    for (let s = 0; s < streams; s++) {
+      const call = client.makeBidiStreamRequest(service.Transact.path, service.Transact.requestSerialize,
+        service.Transact.responseDeserialize, metadata(), {});
+      call.on('error', () => {});
+      call.pause();
+      for (let i = 0; i < perStream; i++) {
+        call.write({ order_no: `${prefix}-${s}-${i}`, amount_fen: '1', currency: 'CNY', bank: '102',
+          account: `${prefix}-${s}`, kind: 'REQUEST_KIND_AGREEMENT_PAYMENT' });
+      }
+      calls.push(call);
+    }
+    await new Promise((r) => setTimeout(r, holdMs));
+    const extra = await new Promise((resolve) => {
+      const call = client.makeBidiStreamRequest(service.Transact.path, service.Transact.requestSerialize,
+        service.Transact.responseDeserialize, metadata(), {});
+      const timer = setTimeout(() => { call.cancel(); resolve({ timed_out: true }); }, waitMs);
+      call.on('data', () => {});
+      call.on('error', (err) => { clearTimeout(timer); resolve({ code: err.code, details: err.details }); });
+      call.on('end', () => { clearTimeout(timer); resolve({ code: 0, details: '' }); });
+    });
+    const unary = await query(`${prefix}-0-0`);
+    for (const call of calls) call.cancel();
+    return { extra, query: unary };
+  },
 };
 
 const run = scenarios[scenario];
