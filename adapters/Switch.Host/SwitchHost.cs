@@ -161,6 +161,7 @@ public sealed class SwitchHost : IAsyncDisposable
             // The audit log and routing view too: built from the audit outputs, replayed and then live.
             var audit = new AuditLog();
             var dispatcher = new OutputDispatcher(answers, feeds, clearing, audit);
+            var members = new MemberStats(); // per-member figures: from the replayed outputs, then the live ones
             // /metrics: one registry per switch (never the library's global one: tests run several switches in a process).
             CollectorRegistry registry = Metrics.NewCustomRegistry();
             IMetricFactory metrics = MetricsWriter.Factory(registry);
@@ -176,14 +177,14 @@ public sealed class SwitchHost : IAsyncDisposable
                     ("events", p.Events), ("records", p.Records), ("position", p.Address), ("elapsed_ms", p.ElapsedMs),
                     ("events_per_second", p.ElapsedMs == 0 ? 0 : p.Events * 1000 / p.ElapsedMs)),
                 Archive = config.Archive.ToSizing(),
-                ReplaySink = audit.ReplaySink(clearing.ReplaySink(feeds.ReplaySink())),
+                ReplaySink = members.ReplaySink(audit.ReplaySink(clearing.ReplaySink(feeds.ReplaySink()))),
                 Wait = WaitKind.Blocking,
                 CrashPoint = config.CrashPoint is null ? null : config.CrashPoint with
                 {
                     Announce = (first, last, appended) => log.Warn("test_crash_point", $"test crash point {config.CrashPoint}: SIGKILL now",
                         ("first_address", first), ("last_address", last), ("records_appended", appended)),
                 },
-            }, config.Switch, dispatcher);
+            }, config.Switch, members.Tap(dispatcher));
 
             feeds.EndReplay();
             // Before any caller registers: this life's correlation ids above every id in the journal.
@@ -236,7 +237,7 @@ public sealed class SwitchHost : IAsyncDisposable
             IClock clock = SystemClock.Instance;
             var operations = new AdminOperations(engine, answers, audit, stats, watch, clock);
             var operatorAuth = new OperatorAuthenticator(config.Operators);
-            var service = new AdminService(operatorAuth, operations, new ClearingOperations(desk));
+            var service = new AdminService(operatorAuth, operations, new ClearingOperations(desk), new MemberReports(members, running));
             grpc.Serve(institutionPort.Serving(gateway.Map, new GrpcMetrics(grpcCalls, "institution").Completed));
             adminGrpc.Serve(adminPort.Serving(service.Map, new GrpcMetrics(grpcCalls, "admin").Completed));
             adminWeb.Serve(service,
