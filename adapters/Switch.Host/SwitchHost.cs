@@ -237,7 +237,9 @@ public sealed class SwitchHost : IAsyncDisposable
             IClock clock = SystemClock.Instance;
             var operations = new AdminOperations(engine, answers, audit, stats, watch, clock);
             var operatorAuth = new OperatorAuthenticator(config.Operators);
-            var service = new AdminService(operatorAuth, operations, new ClearingOperations(desk), new MemberReports(members, running));
+            var memberReports = new MemberReports(members, running);
+            var memberFiles = new MemberReportFiles(members, memberReports, config.DataDirectory);
+            var service = new AdminService(operatorAuth, operations, new ClearingOperations(desk), memberReports);
             grpc.Serve(institutionPort.Serving(gateway.Map, new GrpcMetrics(grpcCalls, "institution").Completed));
             adminGrpc.Serve(adminPort.Serving(service.Map, new GrpcMetrics(grpcCalls, "admin").Completed));
             adminWeb.Serve(service,
@@ -245,7 +247,8 @@ public sealed class SwitchHost : IAsyncDisposable
             var stopWatch = new CancellationTokenSource();
             Task watchLoop = Task.WhenAll(
                 watch is null ? Task.CompletedTask : Task.Run(() => RunWatchAsync(watch, clock, stopWatch.Token)),
-                Task.Run(() => WatchEngineAsync(engine, health, log, stopWatch.Token)));
+                Task.Run(() => WatchEngineAsync(engine, health, log, stopWatch.Token)),
+                Task.Run(() => memberFiles.RunAsync(e => log.Alert("member_report_file_failed", e.Message), stopWatch.Token)));
             var admin = new AdminParts(adminGrpc, adminWeb, audit, stats, watch, stopWatch, watchLoop);
             health.MarkServing();
             return new SwitchHost(config, simulators, engine, connector, grpc, answers, feeds, clearing, desk, admin, tls, health)

@@ -96,7 +96,8 @@ public sealed class AdminService
         while (await WaitAsync(timer, cancel));
     }
 
-    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken cancel)
+    /// <summary>The next tick of <paramref name="timer"/>; false once <paramref name="cancel"/> fires.</summary>
+    internal static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken cancel)
     {
         try { return await timer.WaitForNextTickAsync(cancel); }
         catch (OperationCanceledException) { return false; } // the caller went away: the stream ends

@@ -157,6 +157,42 @@ public sealed class MemberReportTests : WithDataDirectory
         Assert.Equal(records.Count, hourly.Rows.Sum(r => r.Approvals + r.BusinessDeclines + r.Timeouts + r.SystemErrors + r.Unavailable));
     }
 
+    [Fact]
+    public void A_day_ended_by_event_time_gets_its_csv_file_beside_the_clearing_files_equal_to_the_report()
+    {
+        Engine.Business.SwitchConfig config = HostConfig.EmbeddedDefault().Switch;
+        var stats = new MemberStats();
+        var reports = new MemberReports(stats, config);
+        var files = new MemberReportFiles(stats, reports, Data);
+        Directory.CreateDirectory(Path.Combine(Data, "clearing"));
+        // 2026-03-01 23:00 in the switch's zone (UTC+8).
+        long dayOneUs = DateTimeOffset.Parse("2026-03-01T23:00:00+08:00").ToUnixTimeMilliseconds() * 1000;
+        Final(stats, 1, dayOneUs, Engine.Events.TransactionStatus.Succeeded, "");
+        Final(stats, 2, dayOneUs + 1_000_000, Engine.Events.TransactionStatus.Failed, "INSUFFICIENT_FUNDS");
+        Assert.Empty(files.WriteEndedDays()); // the day has not ended by event time
+
+        Final(stats, 3, dayOneUs + 3_600_000_000L, Engine.Events.TransactionStatus.Succeeded, ""); // 2026-03-02 00:00
+        string path = Assert.Single(files.WriteEndedDays());
+        Assert.Equal(MemberReportFiles.PathOf(Data, "2026-03-01"), path);
+        Assert.Equal(Path.Combine(Data, "clearing"), Path.GetDirectoryName(path));
+        string text = File.ReadAllText(path);
+        Assert.Equal(MemberReportCsv.Document(reports.Day(reports.DayStartHourOf(MemberStats.HourOf(dayOneUs)))), text);
+        Assert.Equal([MemberReportCsv.Header, "2026-03-01T00:00:00+08:00,24,ALIPAY,102,0,1,1,INSUFFICIENT_FUNDS=1,0,0,0,0,0,0,0,0,0,640,640", ""], text.Split('\n'));
+        Assert.Empty(files.WriteEndedDays()); // written once
+        Assert.False(File.Exists(path + ".tmp"));
+    }
+
+    private static void Final(MemberStats stats, long id, long finalUs, Engine.Events.TransactionStatus status, string reason)
+    {
+        var o = new Engine.Events.OutputEvent
+        {
+            Kind = Engine.Events.OutputKind.Feed, TransactionId = id, Status = status, InstitutionIndex = 0, BankIndex = 0, BankCode = 102,
+            ReceivedUs = finalUs - 700, FinalUs = finalUs, TimestampUs = finalUs,
+        };
+        o.Reason.Set(reason);
+        stats.Record(o);
+    }
+
     private static async Task<MemberRow> ExpectRowAsync(AdminClient admin, string institution, string bank, int finals)
     {
         MemberRow? row = null;
