@@ -43,16 +43,13 @@ public sealed class MemberStats
     private readonly List<int[]> _chunks = new();
     private readonly Stack<int> _free = new();
     private readonly Queue<(long Hour, List<int> Cells)> _hours = new();
+    private (long Hour, List<int> Cells)? _lastHour;
     private int _allocated;
     private long _newestHour = long.MinValue;
     private readonly byte[][] _reasons = new byte[MaxReasons - 1][];
     private int _reasonCount;
     // Transactions answered UNKNOWN and not yet final: when they went unknown, and whether a reversal was counted.
     private readonly Dictionary<long, (long UnknownUs, bool Reversal)> _pending = new();
-    private long _version;
-
-    /// <summary>Changes with every recorded figure (a cheap "anything new" for readers).</summary>
-    public long Version => Volatile.Read(ref _version);
 
     public static Outcome Classify(TransactionStatus status, ReadOnlySpan<byte> reason)
     {
@@ -128,7 +125,6 @@ public sealed class MemberStats
                 c[at + UnknownToFinalSumMsLow] = (int)sum;
                 c[at + UnknownToFinalSumMsHigh] = (int)(sum >> 32);
             }
-            _version++;
         }
     }
 
@@ -140,7 +136,6 @@ public sealed class MemberStats
             if (cell < 0) return;
             int[] c = Chunk(cell, out int at);
             c[at + counter]++;
-            _version++;
         }
     }
 
@@ -179,21 +174,14 @@ public sealed class MemberStats
         cell = _free.Count > 0 ? _free.Pop() : _allocated++;
         if (cell / ChunkCells == _chunks.Count) _chunks.Add(new int[ChunkCells * CellInts]);
         _cells.Add(key, cell);
-        if (_hours.Count == 0 || _hours.Last().Hour != hour)
-        {
-            // Hours arrive in order, save a late stamp of the previous hour (an outcome stamped just before a new hour
-            // began): it joins the list of its own hour wherever that is.
-            (long Hour, List<int> Cells)? existing = null;
-            foreach (var h in _hours)
-            {
-                if (h.Hour == hour) existing = h;
-            }
-            if (existing is { } found) found.Cells.Add(cell);
-            else _hours.Enqueue((hour, [cell]));
-        }
+        // Hours arrive in order, save a stamp of an earlier hour still kept (an outcome stamped just before a new hour
+        // began): it joins the list of its own hour.
+        if (_lastHour is { } last && last.Hour == hour) last.Cells.Add(cell);
+        else if (_hours.FirstOrDefault(h => h.Hour == hour) is { Cells: not null } found) found.Cells.Add(cell);
         else
         {
-            _hours.Last().Cells.Add(cell);
+            _lastHour = (hour, [cell]);
+            _hours.Enqueue(_lastHour.Value);
         }
         return cell;
     }
@@ -370,18 +358,5 @@ public static class CellHistogram
         return low + width / 2;
     }
 
-    public static long Percentile(long[] counts, double q)
-    {
-        long total = 0;
-        foreach (long c in counts) total += c;
-        if (total == 0) return 0;
-        long rank = Math.Max(1, (long)Math.Ceiling(q * total));
-        long seen = 0;
-        for (int i = 0; i < counts.Length; i++)
-        {
-            seen += counts[i];
-            if (seen >= rank) return Representative(i);
-        }
-        return Representative(counts.Length - 1);
-    }
+    public static long Percentile(long[] counts, double q) => LatencyHistogram.Percentile(counts, q, Representative);
 }

@@ -182,6 +182,25 @@ public sealed class MemberReportTests : WithDataDirectory
         Assert.False(File.Exists(path + ".tmp"));
     }
 
+    [Fact]
+    public void Hours_are_kept_31_days_by_event_time_then_dropped()
+    {
+        var stats = new MemberStats();
+        long startUs = DateTimeOffset.Parse("2026-03-01T10:30:00Z").ToUnixTimeMilliseconds() * 1000;
+        long first = MemberStats.HourOf(startUs);
+        Final(stats, 1, startUs, Engine.Events.TransactionStatus.Succeeded, "");
+        Final(stats, 2, startUs + (MemberStats.RetentionHours - 1) * MemberStats.MicrosPerHour, Engine.Events.TransactionStatus.Succeeded, "");
+        Assert.Equal(first, stats.OldestHour);
+        Assert.Single(stats.Report(first, 1, 1, (_, _) => true));
+
+        Final(stats, 3, startUs + MemberStats.RetentionHours * MemberStats.MicrosPerHour, Engine.Events.TransactionStatus.Succeeded, "");
+        Assert.Equal(first + MemberStats.RetentionHours - 1, stats.OldestHour);
+        Assert.Empty(stats.Report(first, 1, 1, (_, _) => true));
+        // A stamp older than what is kept changes nothing.
+        Final(stats, 4, startUs, Engine.Events.TransactionStatus.Succeeded, "");
+        Assert.Empty(stats.Report(first, 1, 1, (_, _) => true));
+    }
+
     private static void Final(MemberStats stats, long id, long finalUs, Engine.Events.TransactionStatus status, string reason)
     {
         var o = new Engine.Events.OutputEvent
