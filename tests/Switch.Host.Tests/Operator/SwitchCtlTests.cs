@@ -26,7 +26,7 @@ public sealed class SwitchCtlTests(OperatorSwitchFixture fixture) : IClassFixtur
     {
         CtlRun run = await RawAsync(["--help"]);
         Assert.True(run.ExitCode == 0, run.ToString());
-        foreach (string command in new[] { "whoami", "banks", "weights", "ramp", "drain", "down", "up", "audit", "stats", "alerts", "batch", "batch close", "batch list", "settlement", "breaks" })
+        foreach (string command in new[] { "whoami", "banks", "weights", "ramp", "drain", "down", "up", "audit", "stats", "alerts", "batch", "batch close", "batch list", "settlement", "breaks", "report" })
             Assert.Contains(command, run.Out);
         foreach (string exitCode in new[] { "0 ok", "1 refused", "2 usage", "3 switch unreachable", "4 not allowed" })
             Assert.Contains(exitCode, run.Out);
