@@ -168,6 +168,7 @@ public sealed class SwitchHost : IAsyncDisposable
             // The audit log and routing view too: built from the audit outputs, replayed and then live.
             var audit = new AuditLog();
             var dispatcher = new OutputDispatcher(answers, feeds, clearing, audit);
+            var members = new MemberStats(); // per-member figures: from the replayed outputs, then the live ones
             // /metrics: one registry per switch (never the library's global one: tests run several switches in a process).
             CollectorRegistry registry = Metrics.NewCustomRegistry();
             IMetricFactory metrics = MetricsWriter.Factory(registry);
@@ -185,7 +186,7 @@ public sealed class SwitchHost : IAsyncDisposable
                     ("events", p.Events), ("records", p.Records), ("position", p.Address), ("elapsed_ms", p.ElapsedMs),
                     ("events_per_second", p.ElapsedMs == 0 ? 0 : p.Events * 1000 / p.ElapsedMs)),
                 Archive = config.Archive.ToSizing(),
-                ReplaySink = dispatcher.ReplaySink(),
+                ReplaySink = members.ReplaySink(dispatcher.ReplaySink()),
                 Wait = WaitKind.Blocking,
                 CrashPoint = config.CrashPoint is null ? null : config.CrashPoint with
                 {
@@ -246,8 +247,10 @@ public sealed class SwitchHost : IAsyncDisposable
             IClock clock = SystemClock.Instance;
             var operations = new AdminOperations(client, audit, stats, watch, clock);
             var operatorAuth = new OperatorAuthenticator(config.Operators);
-            var service = new AdminService(operatorAuth, operations, new ClearingOperations(desk));
-            engine.Run(dispatcher);
+            var memberReports = new MemberReports(members, running);
+            var memberFiles = new MemberReportFiles(members, memberReports, config.DataDirectory);
+            var service = new AdminService(operatorAuth, operations, new ClearingOperations(desk), memberReports);
+            engine.Run(members.Tap(dispatcher));
             grpc.Serve(institutionPort.Serving(gateway.Map, new GrpcMetrics(grpcCalls, "institution").Completed));
             adminGrpc.Serve(adminPort.Serving(service.Map, new GrpcMetrics(grpcCalls, "admin").Completed));
             adminWeb.Serve(service,
@@ -255,7 +258,8 @@ public sealed class SwitchHost : IAsyncDisposable
             var stopWatch = new CancellationTokenSource();
             Task watchLoop = Task.WhenAll(
                 watch is null ? Task.CompletedTask : Task.Run(() => RunWatchAsync(watch, clock, stopWatch.Token)),
-                Task.Run(() => WatchEngineAsync(engine, health, log, stopWatch.Token)));
+                Task.Run(() => WatchEngineAsync(engine, health, log, stopWatch.Token)),
+                Task.Run(() => memberFiles.RunAsync(e => log.Alert("member_report_file_failed", e.Message), stopWatch.Token)));
             var admin = new AdminParts(adminGrpc, adminWeb, audit, stats, watch, stopWatch, watchLoop);
             health.MarkServing();
             return new SwitchHost(config, simulators, engine, connector, grpc, client, dispatcher, feeds, clearing, desk, admin, tls, health)

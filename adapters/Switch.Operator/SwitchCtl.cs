@@ -80,7 +80,7 @@ public static class SwitchCtl
                 EndpointState("drain", EndpointAdminState.Draining, "Drains an endpoint: no new traffic, work in flight completes; its share goes to the bank's other endpoints"),
                 EndpointState("down", EndpointAdminState.Down, "Takes an endpoint down: no new traffic; its share goes to the bank's other endpoints"),
                 EndpointState("up", EndpointAdminState.Up, "Brings an endpoint back up: it takes its weighted share again"),
-                Audit(), Stats(), Alerts(), Batch(), Settlement(), Breaks(),
+                Audit(), Stats(), Alerts(), Batch(), Settlement(), Breaks(), Report(),
             };
         }
 
@@ -93,7 +93,8 @@ public static class SwitchCtl
             {
                 OperatorInfo me = await admin.UnaryAsync(AdminMethods.WhoAmI, new WhoAmIRequest());
                 if (Json(parse, me)) return;
-                _out.WriteLine($"{me.OperatorId} ({(me.Role == OperatorRole.Operate ? "operate: may look and change" : "read: may look, not change")})");
+                string scope = me.ScopeBank.Length > 0 ? $"; scoped to bank {me.ScopeBank}" : me.ScopeInstitution.Length > 0 ? $"; scoped to institution {me.ScopeInstitution}" : "";
+                _out.WriteLine($"{me.OperatorId} ({(me.Role == OperatorRole.Operate ? "operate: may look and change" : "read: may look, not change")}{scope})");
             }));
             return command;
         }
@@ -305,6 +306,39 @@ public static class SwitchCtl
                 SettlementReply reply = await admin.UnaryAsync(AdminMethods.GetSettlement, new SettlementRequest { BatchId = id });
                 if (Json(parse, reply)) return;
                 Render.Settlement(_out, reply);
+            }));
+            return command;
+        }
+
+        private Command Report()
+        {
+            var day = new Option<string>("--day") { Description = "The day, yyyy-MM-dd in the switch's day zone (default: the newest day with figures)", HelpName = "DATE" };
+            var hourly = new Option<bool>("--hourly") { Description = "A row per hour of the day (default: one row for the day)" };
+            var bank = new Option<string>("--bank") { Description = "Only this bank (3-digit code)", HelpName = "BANK" };
+            var institution = new Option<string>("--institution") { Description = "Only this institution (its code)", HelpName = "CODE" };
+            var csv = new Option<bool>("--csv") { Description = "Print CSV (the daily file's columns) instead of a table" };
+            var command = new Command("report",
+                "Per institution × bank: requests, approvals, declines (business by reason; technical: timeouts, system errors, unavailable),\n" +
+                "UNKNOWN outcomes and their time to final, reversals, p50/p99 latency. A bank's or institution's key sees its own rows only.\n" +
+                "Example: switchctl report --day 2026-12-06 --hourly --csv") { day, hourly, bank, institution, csv };
+            command.SetAction(Run(async (parse, admin) =>
+            {
+                string? date = parse.GetValue(day);
+                if (!string.IsNullOrEmpty(date) && !DateOnly.TryParseExact(date, "yyyy-MM-dd", out _))
+                {
+                    throw new UsageException($"--day: '{date}' is not a date as yyyy-MM-dd");
+                }
+                var request = new MemberReportRequest
+                {
+                    Day = date ?? "",
+                    Hourly = parse.GetValue(hourly),
+                    Bank = BankOrEmpty(parse.GetValue(bank)),
+                    Institution = parse.GetValue(institution) ?? "",
+                };
+                MemberReportReply reply = await admin.UnaryAsync(AdminMethods.GetMemberReport, request);
+                if (Json(parse, reply)) return;
+                if (parse.GetValue(csv)) _out.Write(MemberReportCsv.Document(reply.Rows));
+                else Render.MemberReport(_out, reply);
             }));
             return command;
         }

@@ -40,6 +40,22 @@ public static class DirectorySync
         }
     }
 
+    /// <summary>
+    /// Writes a whole file so that a crash leaves the old file or the new one, never a part: a temporary beside it,
+    /// fsync, rename over the name, fsync of the directory.
+    /// </summary>
+    public static void WriteFile(string path, ReadOnlySpan<byte> content)
+    {
+        string temp = path + ".tmp";
+        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            file.Write(content);
+            file.Flush(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite: true);
+        Flush(Path.GetDirectoryName(Path.GetFullPath(path))!);
+    }
+
     /// <summary>fsync of <paramref name="directory"/>: its entries (new files, renames, new subdirectories) become durable.</summary>
     public static void Flush(string directory)
     {

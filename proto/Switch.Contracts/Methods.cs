@@ -61,6 +61,8 @@ public static class AdminMethods
     public static readonly GrpcMethod<CloseBatchRequest, CloseBatchReply> CloseBatch = Unary("CloseBatch", CloseBatchRequest.Parser, CloseBatchReply.Parser);
     public static readonly GrpcMethod<ListBatchesRequest, ListBatchesReply> ListBatches = Unary("ListBatches", ListBatchesRequest.Parser, ListBatchesReply.Parser);
     public static readonly GrpcMethod<SettlementRequest, SettlementReply> GetSettlement = Unary("GetSettlement", SettlementRequest.Parser, SettlementReply.Parser);
+    public static readonly GrpcMethod<MemberReportRequest, MemberReportReply> GetMemberReport =
+        Unary("GetMemberReport", MemberReportRequest.Parser, MemberReportReply.Parser);
     public static readonly GrpcMethod<RecordsChunk, BreakReportReply> SubmitRecords =
         new(MethodType.ClientStreaming, Service, "SubmitRecords", RecordsChunk.Parser, BreakReportReply.Parser);
 

@@ -28,7 +28,13 @@ public sealed class AdminOperations(EngineClient engine, AuditLog audit, LiveSta
     /// <summary>How long a change may wait for the engine's answer and the view to follow.</summary>
     public const int CommandTimeoutMs = 30_000;
 
-    public OperatorInfo WhoAmI(AuthenticatedOperator op) => new() { OperatorId = op.Id, Role = op.Role };
+    public OperatorInfo WhoAmI(AuthenticatedOperator op) => new()
+    {
+        OperatorId = op.Id,
+        Role = op.Role,
+        ScopeBank = op.Scope?.Bank ?? "",
+        ScopeInstitution = op.Scope?.Institution ?? "",
+    };
 
     public ListBanksReply ListBanks(ListBanksRequest request)
     {

@@ -18,10 +18,12 @@ public sealed class AdminService
     private readonly OperatorAuthenticator _auth;
     private readonly AdminOperations _ops;
     private readonly ClearingOperations _clearing;
+    private readonly MemberReports _members;
     private readonly Dictionary<string, JsonMethod> _json = new(StringComparer.Ordinal);
 
-    public AdminService(OperatorAuthenticator auth, AdminOperations ops, ClearingOperations clearing)
+    public AdminService(OperatorAuthenticator auth, AdminOperations ops, ClearingOperations clearing, MemberReports members)
     {
+        _members = members;
         _auth = auth;
         _ops = ops;
         _clearing = clearing;
@@ -34,7 +36,8 @@ public sealed class AdminService
 
     public GrpcRouter Map(GrpcRouter router)
     {
-        Unary(router, AdminMethods.WhoAmI, (_, op, _) => Task.FromResult(_ops.WhoAmI(op)));
+        Unary(router, AdminMethods.WhoAmI, (_, op, _) => Task.FromResult(_ops.WhoAmI(op)), scoped: true);
+        Unary(router, AdminMethods.GetMemberReport, (r, op, _) => Task.FromResult(_members.GetMemberReport(r, op)), scoped: true);
         Unary(router, AdminMethods.ListBanks, (r, _, _) => Task.FromResult(_ops.ListBanks(r)));
         Unary(router, AdminMethods.SetWeights, _ops.SetWeightsAsync);
         Unary(router, AdminMethods.SetEndpointState, _ops.SetEndpointStateAsync);
@@ -51,7 +54,7 @@ public sealed class AdminService
         Unary(router, AdminMethods.GetSettlement, (r, _, _) => Task.FromResult(_clearing.GetSettlement(r)));
         router.MapClientStreaming(AdminMethods.SubmitRecords, async (requests, context) =>
         {
-            Authenticate(context);
+            Authenticate(context).RequireUnscoped(AdminMethods.SubmitRecords.Name);
             return await _clearing.SubmitRecordsAsync(requests.ReadAllAsync(context.CancellationToken), context.CancellationToken);
         });
         router.MapServerStreaming(AdminMethods.WatchStats, WatchStatsAsync);
@@ -63,16 +66,26 @@ public sealed class AdminService
         _auth.Authenticate(context.RequestHeaders.GetValue(AdminMethods.OperatorKeyHeader));
 
     private void Unary<TReq, TResp>(GrpcRouter router, GrpcMethod<TReq, TResp> method,
-        Func<TReq, AuthenticatedOperator, CancellationToken, Task<TResp>> handler)
+        Func<TReq, AuthenticatedOperator, CancellationToken, Task<TResp>> handler, bool scoped = false)
         where TReq : class, IMessage<TReq>, new() where TResp : class, IMessage<TResp>
     {
+        if (!scoped)
+        {
+            // A bank's or institution's key reaches only the methods that limit what it sees to its own.
+            Func<TReq, AuthenticatedOperator, CancellationToken, Task<TResp>> inner = handler;
+            handler = (request, op, cancellation) =>
+            {
+                op.RequireUnscoped(method.Name);
+                return inner(request, op, cancellation);
+            };
+        }
         router.MapUnary(method, async (request, context) => await handler(request, Authenticate(context), context.CancellationToken));
         _json.Add(method.Name, new JsonMethod(typeof(TReq).Name, json => JsonParser.Default.Parse<TReq>(json), async (request, op, cancellation) => await handler((TReq)request, op, cancellation)));
     }
 
     private async ValueTask WatchStatsAsync(StatsRequest request, ServerResponseStream<StatsReply> responses, ServerCallContext context)
     {
-        Authenticate(context);
+        Authenticate(context).RequireUnscoped(AdminMethods.WatchStats.Name);
         TimeSpan interval = AdminOperations.WatchInterval(request);
         CancellationToken cancel = context.CancellationToken;
         using var timer = new PeriodicTimer(interval);
@@ -83,7 +96,8 @@ public sealed class AdminService
         while (await WaitAsync(timer, cancel));
     }
 
-    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken cancel)
+    /// <summary>The next tick of <paramref name="timer"/>; false once <paramref name="cancel"/> fires.</summary>
+    internal static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken cancel)
     {
         try { return await timer.WaitForNextTickAsync(cancel); }
         catch (OperationCanceledException) { return false; } // the caller went away: the stream ends
@@ -91,7 +105,7 @@ public sealed class AdminService
 
     private async ValueTask TailAuditAsync(AuditRequest request, ServerResponseStream<AuditEntry> responses, ServerCallContext context)
     {
-        Authenticate(context);
+        Authenticate(context).RequireUnscoped(AdminMethods.TailAudit.Name);
         (int limit, string? bank) = _ops.CheckAudit(request);
         long after = request.AfterAuditNo;
         CancellationToken cancel = context.CancellationToken;

@@ -68,7 +68,10 @@ public static class LatencyHistogram
     }
 
     /// <summary>The value at quantile q (0..1) of the counts, 0 when there are none.</summary>
-    public static long Percentile(long[] counts, double q)
+    public static long Percentile(long[] counts, double q) => Percentile(counts, q, Representative);
+
+    /// <summary>The value at quantile q (0..1) of any bucketed counts, by each bucket's representative; 0 when none.</summary>
+    public static long Percentile(long[] counts, double q, Func<int, long> representative)
     {
         long total = 0;
         foreach (long c in counts) total += c;
@@ -78,9 +81,9 @@ public static class LatencyHistogram
         for (int i = 0; i < counts.Length; i++)
         {
             seen += counts[i];
-            if (seen >= rank) return Representative(i);
+            if (seen >= rank) return representative(i);
         }
-        return Representative(counts.Length - 1);
+        return representative(counts.Length - 1);
     }
 }
 

@@ -5,7 +5,7 @@ using Switch.Host.Configuration;
 namespace Switch.Host.Admin;
 
 /// <summary>An operator the caller has proved to be.</summary>
-public sealed record AuthenticatedOperator(string Id, OperatorRole Role)
+public sealed record AuthenticatedOperator(string Id, OperatorRole Role, OperatorScope? Scope = null)
 {
     public bool MayOperate => Role == OperatorRole.Operate;
 
@@ -15,6 +15,15 @@ public sealed record AuthenticatedOperator(string Id, OperatorRole Role)
         if (!MayOperate)
         {
             throw new RpcException(StatusCode.PermissionDenied, $"operator '{Id}' has the read role and may not {what}; it needs the operate role");
+        }
+    }
+
+    /// <summary>Throws PERMISSION_DENIED naming the scope when the operator is scoped to one bank or institution.</summary>
+    public void RequireUnscoped(string method)
+    {
+        if (Scope is not null)
+        {
+            throw new RpcException(StatusCode.PermissionDenied, $"operator '{Id}' is scoped to {Scope}: it may call WhoAmI and GetMemberReport only, not {method}");
         }
     }
 }
@@ -42,7 +51,7 @@ public sealed class OperatorAuthenticator
             {
                 throw new Engine.Business.ConfigException($"configuration: operators[{i}].keyHash: not sha256:<hex>");
             }
-            _operators[i] = new AuthenticatedOperator(op.Id, op.Role == OperatorConfig.RoleOperate ? OperatorRole.Operate : OperatorRole.Read);
+            _operators[i] = new AuthenticatedOperator(op.Id, op.Role == OperatorConfig.RoleOperate ? OperatorRole.Operate : OperatorRole.Read, op.Scope);
         }
     }
 

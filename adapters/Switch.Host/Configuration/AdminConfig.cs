@@ -16,6 +16,8 @@ public sealed record OperatorConfig
     public string KeyHash { get; init; } = "";
     /// <summary>"read" (may look) or "operate" (may look and change).</summary>
     public string Role { get; init; } = "";
+    /// <summary>A bank's or an institution's own key: read role, its own rows of the member report and nothing else.</summary>
+    public OperatorScope? Scope { get; init; }
 
     public static bool IsValidId(string? id)
     {
@@ -26,6 +28,31 @@ public sealed record OperatorConfig
         }
         return true;
     }
+}
+
+/// <summary>What a scoped operator may see: exactly one of a bank (3-digit code) or an institution (its code).</summary>
+public sealed record OperatorScope
+{
+    public string? Bank { get; init; }
+    public string? Institution { get; init; }
+
+    /// <summary>Null when well formed and naming a participant of <paramref name="config"/>; else why not.</summary>
+    public string? Problem(SwitchConfig config)
+    {
+        if ((Bank is null) == (Institution is null)) return "exactly one of \"bank\" or \"institution\"";
+        if (Bank is not null)
+        {
+            if (Bank.Length != 3 || !Bank.All(char.IsAsciiDigit)) return $"bank: a 3-digit bank code, got '{Bank}'";
+            int code = int.Parse(Bank);
+            if (!config.Banks.Any(b => b.Code == code)) return $"bank: no bank {Bank} in switch.banks";
+            return null;
+        }
+        if (!config.Institutions.Any(i => i.Code == Institution)) return $"institution: no institution '{Institution}' in switch.institutions";
+        return null;
+    }
+
+    /// <summary>How PERMISSION_DENIED messages name it: bank 102, institution ALIPAY.</summary>
+    public override string ToString() => Bank is not null ? $"bank {Bank}" : $"institution {Institution}";
 }
 
 /// <summary>

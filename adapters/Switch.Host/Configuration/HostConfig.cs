@@ -213,6 +213,15 @@ public sealed record HostConfig
             // Name the field from the top of this file: the switch section sits under "switch".
             throw new ConfigException(e.Message.Replace("configuration: ", "configuration: switch.", StringComparison.Ordinal));
         }
+        for (int i = 0; i < Operators.Count; i++)
+        {
+            OperatorConfig op = Operators[i];
+            if (op.Scope is null) continue;
+            // A bank's or institution's key: it may only read, and only what names it (checked against the participants).
+            Require(op.Role == OperatorConfig.RoleRead, $"operators[{i}].scope", $"only with the \"{OperatorConfig.RoleRead}\" role, got '{op.Role}'");
+            string? problem = op.Scope.Problem(Switch);
+            Require(problem is null, $"operators[{i}].scope", problem!);
+        }
         for (int i = 0; i < Switch!.Institutions.Count; i++)
         {
             Require(ApiKeyHash.TryParse(Switch.Institutions[i].CredentialRef, out _), $"switch.institutions[{i}].credentialRef",

@@ -26,6 +26,37 @@ public sealed class OperatorConfigTests
     }
 
     [Theory]
+    [InlineData("{\"bank\":\"102\",\"institution\":\"ALIPAY\"}", "operators[0].scope: exactly one of \"bank\" or \"institution\"")]
+    [InlineData("{}", "operators[0].scope: exactly one of \"bank\" or \"institution\"")]
+    [InlineData("{\"bank\":\"12\"}", "operators[0].scope: bank: a 3-digit bank code, got '12'")]
+    [InlineData("{\"bank\":\"999\"}", "operators[0].scope: bank: no bank 999 in switch.banks")]
+    [InlineData("{\"institution\":\"NOPAY\"}", "operators[0].scope: institution: no institution 'NOPAY' in switch.institutions")]
+    [InlineData("{\"bank\":\"102\"}", "operators[0].scope: only with the \"read\" role, got 'operate'", "operate")]
+    [InlineData("{\"bnak\":\"102\"}", "bnak")]
+    public void A_bad_operator_scope_is_refused_precisely(string scope, string expected, string role = OperatorConfig.RoleRead)
+    {
+        HostConfig config = With(Op("icbc", role: role));
+        string json = System.Text.Json.JsonSerializer.Serialize(config, new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase });
+        Assert.Contains("\"scope\":null", json);
+        json = json.Replace("\"scope\":null", "\"scope\":" + scope);
+        Assert.Contains(expected, Assert.Throws<ConfigException>(() => HostConfig.Parse(json, "ops.json")).Message);
+    }
+
+    [Fact]
+    public void A_well_formed_scope_is_kept_and_authenticates_as_scoped()
+    {
+        HostConfig config = With(Op("icbc", "icbc-key") with { Scope = new OperatorScope { Bank = "102" } },
+            Op("ten", "ten-key") with { Scope = new OperatorScope { Institution = "TENPAY" } });
+        config.Validate();
+        var auth = new OperatorAuthenticator(config.Operators);
+        Assert.Equal("bank 102", auth.Authenticate("icbc-key").Scope!.ToString());
+        Assert.Equal("institution TENPAY", auth.Authenticate("ten-key").Scope!.ToString());
+        var e = Assert.Throws<RpcException>(() => auth.Authenticate("ten-key").RequireUnscoped("ListBanks"));
+        Assert.Equal(StatusCode.PermissionDenied, e.StatusCode);
+        Assert.Contains("scoped to institution TENPAY", e.Status.Detail);
+    }
+
+    [Theory]
     [InlineData("dup", "operators[1].id: duplicate operator id 'a'")]
     [InlineData("hash", "operators[0].keyHash: the operator's key as sha256:<64 hex digits>")]
     [InlineData("role", "operators[0].role: \"read\" or \"operate\", got 'admin'")]

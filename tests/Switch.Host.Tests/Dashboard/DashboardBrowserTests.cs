@@ -81,6 +81,8 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
 
         // The page shows the change in its audit log and the traffic in the bank's figures.
         await browser.WaitForAsync("[...document.querySelectorAll('#audit tr')].some(r => r.textContent.includes('browser test: 70% to DC2') && r.textContent.includes('ops'))", "the audit row");
+        // The member table shows the day's figures of the bank paid.
+        await browser.WaitForAsync($"[...document.querySelectorAll('#members tr')].some(r => r.dataset.member === 'ALIPAY-{Bank}' && Number(r.children[2].textContent) >= {Payments})", "the member row");
         // (Not "traffic shows": on a starved machine the last 10 s may already be past the payments.)
         await browser.WaitForAsync(Card + ".querySelector('[data-role=\"bank-figures\"]').textContent.startsWith('last 10 s: ')", "live figures");
 

@@ -1,4 +1,6 @@
 using Google.Protobuf;
+using Switch.Grpc;
+using Switch.Grpc.Client;
 using Switch.Operator;
 using Switch.Contracts.V1;
 using Switch.Host.Tests.EndToEnd;
@@ -24,7 +26,7 @@ public sealed class SwitchCtlTests(OperatorSwitchFixture fixture) : IClassFixtur
     {
         CtlRun run = await RawAsync(["--help"]);
         Assert.True(run.ExitCode == 0, run.ToString());
-        foreach (string command in new[] { "whoami", "banks", "weights", "ramp", "drain", "down", "up", "audit", "stats", "alerts", "batch", "batch close", "batch list", "settlement", "breaks" })
+        foreach (string command in new[] { "whoami", "banks", "weights", "ramp", "drain", "down", "up", "audit", "stats", "alerts", "batch", "batch close", "batch list", "settlement", "breaks", "report" })
             Assert.Contains(command, run.Out);
         foreach (string exitCode in new[] { "0 ok", "1 refused", "2 usage", "3 switch unreachable", "4 not allowed" })
             Assert.Contains(exitCode, run.Out);
@@ -341,4 +343,34 @@ public sealed class SwitchCtlTests(OperatorSwitchFixture fixture) : IClassFixtur
 
         Assert.Equal(1, (await CtlAsync(Sw, OperatorKey, "settlement", "999999")).ExitCode);
     }
+
+    [Fact]
+    public async Task Report_prints_the_member_figures_as_a_table_and_as_csv_equal_to_the_admin_api()
+    {
+        // Bank 308 is this test's own.
+        for (int i = 0; i < 3; i++) await PayAsync(Sw, RunningSwitch.Payment($"CTL-REPORT-{i}", 2_000 + i, bank: "308", account: $"62220308{i:D8}"));
+        using var channel = GrpcChannel.ForAddress(Sw.Host.AdminGrpcAddress);
+        MemberReportReply reply = null!;
+        await Admin.AdminClient.WaitUntilAsync(async () =>
+        {
+            reply = await channel.UnaryAsync(AdminMethods.GetMemberReport, new MemberReportRequest { Bank = "308" }, AsOperator(ViewerKey));
+            return reply.Rows.Sum(r => r.Approvals) == 3;
+        }, "three approvals at bank 308 in the report");
+        MemberRow row = Assert.Single(reply.Rows);
+        Assert.Equal(("ALIPAY", "308", 3L), (row.Institution, row.Bank, row.Requests));
+
+        CtlRun table = await CtlAsync(Sw, ViewerKey, "report", "--bank", "308");
+        Assert.True(table.ExitCode == 0, table.ToString());
+        Assert.Contains("INSTITUTION", table.Out);
+        string line = Assert.Single(table.Out.Split('\n'), l => l.Contains("ALIPAY") && l.Contains("308"));
+        Assert.Equal(["ALIPAY", "308", "3", "3"], line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1..5]);
+
+        CtlRun csv = await CtlAsync(Sw, ViewerKey, "report", "--bank", "308", "--day", reply.Day, "--csv");
+        Assert.True(csv.ExitCode == 0, csv.ToString());
+        Assert.Equal(MemberReportCsv.Document(reply.Rows), csv.Out);
+        Assert.StartsWith(MemberReportCsv.Header + "\n", csv.Out);
+
+        Assert.Equal(2, (await CtlAsync(Sw, ViewerKey, "report", "--day", "06/12/2026")).ExitCode);
+    }
+
 }

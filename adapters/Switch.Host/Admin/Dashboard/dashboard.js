@@ -11,6 +11,7 @@
   const HISTORY_RECENT_SECONDS = 10;        // each poll re-reads the last seconds: late answers still land in them
   const ALERTS_POLL_MS = 5000;
   const AUDIT_POLL_MS = 2000;
+  const MEMBERS_POLL_MS = 5000;
   const HISTORY_SPAN_MS = 15 * 60 * 1000;   // the charts show the last 15 minutes (what the switch keeps)
   const HISTORY_MAX_POINTS = 960;           // one per second with room for jitter; a hard bound on memory
   const AUDIT_MAX_ROWS = 200;
@@ -89,6 +90,9 @@
     const mine = ++generation;
     lastAuditNo = 0;
     $("audit").textContent = "";
+    poll(mine, refreshMembers, MEMBERS_POLL_MS);
+    // A bank's or institution's key sees its member figures only: the rest would be refused.
+    if (me.scopeBank || me.scopeInstitution) return;
     poll(mine, refreshBanks, BANKS_POLL_MS);
     historyLoaded = false;
     poll(mine, refreshHistory, HISTORY_POLL_MS);
@@ -457,6 +461,28 @@
         ` · actual ${pct(a.actualSuccessRate)} vs baseline ${pct(a.baselineSuccessRate)}, ${num(a.windowsBelow)} windows below` +
         (a.message ? ` · ${a.message}` : "");
       list.appendChild(li);
+    }
+  }
+
+  // ---- member statistics (the newest day, by event time)
+
+  async function refreshMembers() {
+    const reply = await api("GetMemberReport", {});
+    $("members-day").textContent = reply.day ? "(" + reply.day + ")" : "(no figures yet)";
+    const body = $("members");
+    body.textContent = "";
+    for (const r of reply.rows || []) {
+      const row = document.createElement("tr");
+      row.dataset.member = `${r.institution}-${r.bank}`;
+      const ms = us => num(us) === 0 ? "-" : (num(us) / 1000).toFixed(1);
+      for (const text of [r.institution, r.bank, num(r.requests), num(r.approvals), num(r.businessDeclines), num(r.timeouts),
+        num(r.systemErrors), num(r.unavailable), num(r.wentUnknown), `${num(r.reversalsSucceeded)}/${num(r.reversalsSent)}`,
+        ms(r.latencyP50Us), ms(r.latencyP99Us)]) {
+        const td = document.createElement("td");
+        td.textContent = String(text);
+        row.appendChild(td);
+      }
+      body.appendChild(row);
     }
   }
 

@@ -1,0 +1,362 @@
+using System.Numerics;
+using System.Text;
+using Switch.Engine.Business;
+using Switch.Engine.Events;
+
+namespace Switch.Host.Admin;
+
+/// <summary>
+/// Per institution × bank × hour figures, derived from the engine's outputs alone (replayed at start, then live, in
+/// the same order), so a restart rebuilds them exactly: hours come from event stamps, never the wall clock.
+/// <para>Counted: a request at its first bank request (debit or credit); a final outcome in the hour it became final,
+/// classified by its reason (<see cref="Classify"/>) with its end-to-end latency (final − received) in a small
+/// histogram; a transaction answered UNKNOWN at its deadline in that hour, and at its final outcome its time since;
+/// a reversal sent once per transaction, succeeded when the outcome is REVERSED.</para>
+/// <para>Bound: at most <see cref="MaxCells"/> cells of <see cref="CellInts"/> 32-bit counters (248 bytes), about
+/// 62 MiB, allocated in chunks as used; hours older than <see cref="RetentionHours"/> behind the newest are dropped,
+/// and when the cells run out the oldest hour goes early. Business decline reasons: the first
+/// <see cref="MaxReasons"/> − 1 distinct ones by name, the rest as OTHER. Transactions waiting for a final outcome
+/// after UNKNOWN: at most <see cref="MaxPending"/> remembered (beyond, their time to final is not measured).</para>
+/// One writer (the replay, then the output thread); readers take the lock.
+/// </summary>
+public sealed class MemberStats
+{
+    public const int RetentionHours = 31 * 24;
+    public const int MaxCells = 1 << 18;
+    public const int MaxReasons = 12;
+    public const int MaxPending = 1 << 20;
+    public const string OtherReason = "OTHER";
+    public const long MicrosPerHour = 3_600_000_000L;
+
+    // Cell layout, in ints.
+    internal const int Requests = 0, Approvals = 1, BusinessDeclines = 2, Timeouts = 3, SystemErrors = 4, Unavailable = 5,
+        WentUnknown = 6, UnknownResolved = 7, ReversalsSent = 8, ReversalsSucceeded = 9, UnknownToFinalMaxMs = 10,
+        UnknownToFinalSumMsLow = 11, UnknownToFinalSumMsHigh = 12, ReasonBase = 13, LatencyBase = ReasonBase + MaxReasons;
+    public const int CellInts = LatencyBase + CellHistogram.Buckets;
+    private const int ChunkCells = 4096;
+
+    /// <summary>How a final outcome counts (switch and bank reason codes; see README "Per-member statistics").</summary>
+    public enum Outcome : byte { Approved, Business, Timeout, SystemError, Unavailable }
+
+    private readonly object _lock = new();
+    private readonly Dictionary<long, int> _cells = new();
+    private readonly List<int[]> _chunks = new();
+    private readonly Stack<int> _free = new();
+    private readonly Queue<(long Hour, List<int> Cells)> _hours = new();
+    private (long Hour, List<int> Cells)? _lastHour;
+    private int _allocated;
+    private long _newestHour = long.MinValue;
+    private readonly byte[][] _reasons = new byte[MaxReasons - 1][];
+    private int _reasonCount;
+    // Transactions answered UNKNOWN and not yet final: when they went unknown, and whether a reversal was counted.
+    private readonly Dictionary<long, (long UnknownUs, bool Reversal)> _pending = new();
+
+    public static Outcome Classify(TransactionStatus status, ReadOnlySpan<byte> reason)
+    {
+        if (status == TransactionStatus.Succeeded) return Outcome.Approved;
+        if (reason.SequenceEqual("BANK_NOT_RECEIVED"u8) || reason.SequenceEqual("REVERSED"u8)) return Outcome.Timeout;
+        if (reason.SequenceEqual("BANK_BUSY"u8)) return Outcome.Unavailable;
+        if (EndpointBreaker.IsSystemFailure(reason)) return Outcome.SystemError;
+        return Outcome.Business;
+    }
+
+    public static long HourOf(long unixUs) => Math.DivRem(unixUs, MicrosPerHour, out long rest) - (rest < 0 ? 1 : 0);
+
+    /// <summary>The replay's sink: records each replayed output, then hands it on.</summary>
+    public IOutputSink ReplaySink(IOutputSink? next) => new RecordingSink(this, next);
+
+    /// <summary>The live path: records each output before <paramref name="next"/> carries it out.</summary>
+    public Ring.IEventHandler<OutputEvent> Tap(Ring.IEventHandler<OutputEvent> next) => new TapHandler(this, next);
+
+    public void Record(in OutputEvent o)
+    {
+        switch (o.Kind)
+        {
+            case OutputKind.BankRequest when o.Attempt == 1 && o.Operation is BankOperation.Debit or BankOperation.Credit:
+                Add(o.TimestampUs, o.InstitutionIndex, o.BankCode, Requests);
+                break;
+            case OutputKind.BankRequest when o.Operation == BankOperation.Reverse:
+                if (_pending.TryGetValue(o.TransactionId, out var p) && !p.Reversal)
+                {
+                    _pending[o.TransactionId] = (p.UnknownUs, true);
+                    Add(o.TimestampUs, o.InstitutionIndex, o.BankCode, ReversalsSent);
+                }
+                break;
+            case OutputKind.Answer when o.Status == TransactionStatus.Unknown && o.Reject == RejectCode.None && !o.Duplicate && !o.QueryAnswer:
+                if (!_pending.ContainsKey(o.TransactionId) && _pending.Count < MaxPending)
+                {
+                    _pending.Add(o.TransactionId, (o.TimestampUs, false));
+                    Add(o.TimestampUs, o.InstitutionIndex, o.BankCode, WentUnknown);
+                }
+                break;
+            case OutputKind.Feed when o.Status is TransactionStatus.Succeeded or TransactionStatus.Failed:
+                _pending.Remove(o.TransactionId, out var unknown);
+                RecordFinal(o, unknown.UnknownUs);
+                break;
+        }
+    }
+
+    private void RecordFinal(in OutputEvent o, long unknownUs)
+    {
+        lock (_lock)
+        {
+            int cell = Cell(HourOf(o.FinalUs), o.InstitutionIndex, o.BankCode);
+            if (cell < 0) return;
+            int[] c = Chunk(cell, out int at);
+            Outcome outcome = Classify(o.Status, o.Reason.Span);
+            c[at + outcome switch
+            {
+                Outcome.Approved => Approvals,
+                Outcome.Timeout => Timeouts,
+                Outcome.Unavailable => Unavailable,
+                Outcome.SystemError => SystemErrors,
+                _ => BusinessDeclines,
+            }]++;
+            if (outcome == Outcome.Business) c[at + ReasonBase + ReasonIndex(o.Reason.Span)]++;
+            if (o.Reason.Span.SequenceEqual("REVERSED"u8)) c[at + ReversalsSucceeded]++;
+            c[at + LatencyBase + CellHistogram.Index(o.FinalUs - o.ReceivedUs)]++;
+            if (unknownUs > 0)
+            {
+                long ms = Math.Max(0, (o.FinalUs - unknownUs) / 1000);
+                c[at + UnknownResolved]++;
+                c[at + UnknownToFinalMaxMs] = (int)Math.Max(c[at + UnknownToFinalMaxMs], Math.Min(ms, int.MaxValue));
+                long sum = (uint)c[at + UnknownToFinalSumMsLow] | ((long)c[at + UnknownToFinalSumMsHigh] << 32);
+                sum += ms;
+                c[at + UnknownToFinalSumMsLow] = (int)sum;
+                c[at + UnknownToFinalSumMsHigh] = (int)(sum >> 32);
+            }
+        }
+    }
+
+    private void Add(long stampUs, int institutionIndex, int bankCode, int counter)
+    {
+        lock (_lock)
+        {
+            int cell = Cell(HourOf(stampUs), institutionIndex, bankCode);
+            if (cell < 0) return;
+            int[] c = Chunk(cell, out int at);
+            c[at + counter]++;
+        }
+    }
+
+    // The reason's slot: a known one, a new one while there is room, else OTHER (the last slot).
+    private int ReasonIndex(ReadOnlySpan<byte> reason)
+    {
+        for (int i = 0; i < _reasonCount; i++)
+        {
+            if (reason.SequenceEqual(_reasons[i])) return i;
+        }
+        if (_reasonCount == _reasons.Length) return MaxReasons - 1;
+        _reasons[_reasonCount] = reason.ToArray();
+        return _reasonCount++;
+    }
+
+    private static long Key(long hour, int institutionIndex, int bankCode) => (hour << 22) | ((long)institutionIndex << 10) | (long)bankCode;
+
+    // Caller holds the lock. -1: the hour is older than what is kept, or the participant is out of range.
+    private int Cell(long hour, int institutionIndex, int bankCode)
+    {
+        if ((uint)institutionIndex >= SwitchConfig.MaxInstitutions || (uint)bankCode > 999) return -1;
+        if (hour > _newestHour)
+        {
+            _newestHour = hour;
+            while (_hours.Count > 0 && _hours.Peek().Hour <= hour - RetentionHours) DropOldestHour();
+        }
+        if (hour <= _newestHour - RetentionHours) return -1;
+        long key = Key(hour, institutionIndex, bankCode);
+        if (_cells.TryGetValue(key, out int cell)) return cell;
+        if (_free.Count == 0 && _allocated == MaxCells)
+        {
+            // Full: the oldest hour goes early (never the hour being written).
+            if (_hours.Peek().Hour >= hour) return -1;
+            DropOldestHour();
+        }
+        cell = _free.Count > 0 ? _free.Pop() : _allocated++;
+        if (cell / ChunkCells == _chunks.Count) _chunks.Add(new int[ChunkCells * CellInts]);
+        _cells.Add(key, cell);
+        // Hours arrive in order, save a stamp of an earlier hour still kept (an outcome stamped just before a new hour
+        // began): it joins the list of its own hour.
+        if (_lastHour is { } last && last.Hour == hour) last.Cells.Add(cell);
+        else if (_hours.FirstOrDefault(h => h.Hour == hour) is { Cells: not null } found) found.Cells.Add(cell);
+        else
+        {
+            _lastHour = (hour, [cell]);
+            _hours.Enqueue(_lastHour.Value);
+        }
+        return cell;
+    }
+
+    private void DropOldestHour()
+    {
+        (long hour, List<int> cells) = _hours.Dequeue();
+        foreach (int cell in cells)
+        {
+            int[] c = Chunk(cell, out int at);
+            Array.Clear(c, at, CellInts);
+            _free.Push(cell);
+        }
+        // Keys of the hour: rebuilt from the dictionary (bounded by the cells of one hour's participants).
+        List<long> keys = [];
+        foreach (long key in _cells.Keys)
+        {
+            if (key >> 22 == hour) keys.Add(key);
+        }
+        foreach (long key in keys) _cells.Remove(key);
+    }
+
+    private int[] Chunk(int cell, out int at)
+    {
+        at = cell % ChunkCells * CellInts;
+        return _chunks[cell / ChunkCells];
+    }
+
+    /// <summary>The newest hour with figures (event time), or null when there are none.</summary>
+    public long? NewestHour
+    {
+        get { lock (_lock) return _newestHour == long.MinValue ? null : _newestHour; }
+    }
+
+    /// <summary>The oldest hour still kept, or null when there are none.</summary>
+    public long? OldestHour
+    {
+        get { lock (_lock) return _hours.Count == 0 ? null : _hours.Min(h => h.Hour); }
+    }
+
+    /// <summary>
+    /// Sums of the hours [fromHour, fromHour + hours) per institution × bank, in rows of <paramref name="spanHours"/>
+    /// hours each (1: hourly, 24: daily), ordered by period, institution index, bank code; only rows with figures.
+    /// </summary>
+    public List<MemberFigures> Report(long fromHour, int hours, int spanHours, Func<int, int, bool> include)
+    {
+        if (hours is < 1 or > RetentionHours + 24) throw new ArgumentOutOfRangeException(nameof(hours));
+        if (spanHours < 1) throw new ArgumentOutOfRangeException(nameof(spanHours));
+        var rows = new SortedDictionary<(long, int, int), MemberFigures>();
+        lock (_lock)
+        {
+            foreach ((long key, int cell) in _cells)
+            {
+                long hour = key >> 22;
+                if (hour < fromHour || hour >= fromHour + hours) continue;
+                int institution = (int)(key >> 10) & 0xFFF, bank = (int)(key & 0x3FF);
+                if (!include(institution, bank)) continue;
+                long period = fromHour + (hour - fromHour) / spanHours * spanHours;
+                if (!rows.TryGetValue((period, institution, bank), out MemberFigures? row))
+                {
+                    rows.Add((period, institution, bank), row = new MemberFigures(period, spanHours, institution, bank));
+                }
+                int[] c = Chunk(cell, out int at);
+                row.Add(c.AsSpan(at, CellInts));
+            }
+            foreach (MemberFigures row in rows.Values)
+            {
+                for (int i = 0; i < MaxReasons; i++)
+                {
+                    if (row.ReasonCounts[i] == 0) continue;
+                    row.Reasons.Add((i == MaxReasons - 1 ? OtherReason : Encoding.UTF8.GetString(_reasons[i]), row.ReasonCounts[i]));
+                }
+            }
+        }
+        return rows.Values.Where(r => !r.IsEmpty).ToList();
+    }
+
+    private sealed class RecordingSink(MemberStats stats, IOutputSink? next) : IOutputSink
+    {
+        private OutputEvent _scratch;
+
+        public ref OutputEvent Begin()
+        {
+            _scratch.Reset();
+            return ref _scratch;
+        }
+
+        public void End()
+        {
+            stats.Record(in _scratch);
+            if (next is null) return;
+            ref OutputEvent o = ref next.Begin();
+            o = _scratch;
+            next.End();
+        }
+    }
+
+    private sealed class TapHandler(MemberStats stats, Ring.IEventHandler<OutputEvent> next) : Ring.IEventHandler<OutputEvent>
+    {
+        public void OnEvent(ref OutputEvent evt, long sequence, bool endOfBatch)
+        {
+            stats.Record(in evt);
+            next.OnEvent(ref evt, sequence, endOfBatch);
+        }
+    }
+}
+
+/// <summary>One row of the member report: one institution × bank over one period.</summary>
+public sealed class MemberFigures(long fromHour, int spanHours, int institutionIndex, int bankCode)
+{
+    public long FromHour { get; } = fromHour;
+    public int SpanHours { get; } = spanHours;
+    public int InstitutionIndex { get; } = institutionIndex;
+    public int BankCode { get; } = bankCode;
+    public long Requests, Approvals, BusinessDeclines, Timeouts, SystemErrors, Unavailable, WentUnknown, UnknownResolved,
+        ReversalsSent, ReversalsSucceeded, UnknownToFinalMaxMs, UnknownToFinalSumMs;
+    internal readonly long[] ReasonCounts = new long[MemberStats.MaxReasons];
+    internal readonly long[] Latency = new long[CellHistogram.Buckets];
+    /// <summary>Business declines by reason, in the order reasons were first seen.</summary>
+    public List<(string Reason, long Count)> Reasons { get; } = [];
+
+    public long Finals => Approvals + BusinessDeclines + Timeouts + SystemErrors + Unavailable;
+    public long TechnicalDeclines => Timeouts + SystemErrors + Unavailable;
+    public long LatencyP50Us => CellHistogram.Percentile(Latency, 0.50);
+    public long LatencyP99Us => CellHistogram.Percentile(Latency, 0.99);
+    public long UnknownToFinalMeanMs => UnknownResolved == 0 ? 0 : UnknownToFinalSumMs / UnknownResolved;
+    internal bool IsEmpty => Requests == 0 && Finals == 0 && WentUnknown == 0 && ReversalsSent == 0;
+
+    internal void Add(ReadOnlySpan<int> c)
+    {
+        Requests += c[MemberStats.Requests];
+        Approvals += c[MemberStats.Approvals];
+        BusinessDeclines += c[MemberStats.BusinessDeclines];
+        Timeouts += c[MemberStats.Timeouts];
+        SystemErrors += c[MemberStats.SystemErrors];
+        Unavailable += c[MemberStats.Unavailable];
+        WentUnknown += c[MemberStats.WentUnknown];
+        UnknownResolved += c[MemberStats.UnknownResolved];
+        ReversalsSent += c[MemberStats.ReversalsSent];
+        ReversalsSucceeded += c[MemberStats.ReversalsSucceeded];
+        UnknownToFinalMaxMs = Math.Max(UnknownToFinalMaxMs, c[MemberStats.UnknownToFinalMaxMs]);
+        UnknownToFinalSumMs += (uint)c[MemberStats.UnknownToFinalSumMsLow] | ((long)c[MemberStats.UnknownToFinalSumMsHigh] << 32);
+        for (int i = 0; i < MemberStats.MaxReasons; i++) ReasonCounts[i] += c[MemberStats.ReasonBase + i];
+        for (int i = 0; i < CellHistogram.Buckets; i++) Latency[i] += c[MemberStats.LatencyBase + i];
+    }
+}
+
+/// <summary>
+/// The member report's latency histogram: small, for many cells. Below 256 µs one bucket, then two per power of two
+/// (about ±20%) up to 2^26 µs (67 s); longer in the last bucket.
+/// </summary>
+public static class CellHistogram
+{
+    private const int FirstExponent = 8, LastExponent = 26;
+    public const int Buckets = 2 + (LastExponent - FirstExponent) * 2; // 38
+
+    public static int Index(long us)
+    {
+        if (us < 1L << FirstExponent) return 0;
+        int exponent = 63 - BitOperations.LeadingZeroCount((ulong)us);
+        if (exponent >= LastExponent) return Buckets - 1;
+        int half = (int)(us >> (exponent - 1)) & 1;
+        return 1 + (exponent - FirstExponent) * 2 + half;
+    }
+
+    /// <summary>The middle of a bucket's range, in µs.</summary>
+    public static long Representative(int index)
+    {
+        if (index == 0) return (1L << FirstExponent) / 2;
+        if (index == Buckets - 1) return 1L << LastExponent;
+        int exponent = FirstExponent + (index - 1) / 2;
+        long width = 1L << (exponent - 1);
+        long low = (1L << exponent) + (index - 1) % 2 * width;
+        return low + width / 2;
+    }
+
+    public static long Percentile(long[] counts, double q) => LatencyHistogram.Percentile(counts, q, Representative);
+}
