@@ -32,7 +32,9 @@ public sealed class RunningSwitch : IAsyncDisposable
     public static HostConfig TestConfig(string dataDirectory, SimulatedBanksConfig? banks = null, Func<RulesConfig, RulesConfig>? rules = null)
     {
         HostConfig config = HostConfig.EmbeddedDefault();
-        RulesConfig r = config.Switch.Rules with { TransactionCapacity = 1 << 14, MaxTrackedAccounts = 1 << 14 };
+        // Small tables: a test run holds many switches in one process at once, and the defaults (an archive index and
+        // filter allocated at start, a parked table of banks x 65,536 slots) would add hundreds of MiB to each.
+        RulesConfig r = config.Switch.Rules with { TransactionCapacity = 1 << 14, MaxTrackedAccounts = 1 << 14, MaxUnresolvedPerBank = 1 << 14 };
         return config with
         {
             DataDirectory = dataDirectory,
@@ -41,6 +43,7 @@ public sealed class RunningSwitch : IAsyncDisposable
             AdminGrpcPort = 0,
             ProbeIntervalMs = 100,
             ShutdownGraceMs = 2_000,
+            Archive = new ArchiveConfig { IndexMiB = 8, MemoryMiB = ArchiveConfig.MinMemoryMiB, FilterMiB = 8 },
             SimulatedBanks = banks ?? new SimulatedBanksConfig { Latency = "0", FailureRate = 0 },
             Switch = config.Switch with { Rules = rules is null ? r : rules(r) },
         };
