@@ -147,6 +147,31 @@ public static class Render
         w.WriteLine("UNKNOWN: went unknown/resolved; UNK->FINAL-MS: mean/max; REVERSALS: succeeded/sent");
     }
 
+    public static void Explanation(TextWriter w, ExplainReply reply)
+    {
+        w.WriteLine($"order {reply.OrderNo} of {reply.Institution}: {reply.DecisionsSeen} request(s) decided" +
+            $" (journal replayed: {reply.JournalRecordsScanned} records in {reply.ElapsedMs} ms)");
+        foreach (Decision d in reply.Decisions)
+        {
+            w.WriteLine();
+            string what = d.Outcome == "ADMITTED" ? $"ADMITTED as transaction {d.TransactionId}, sent to {d.Endpoint}"
+                : d.Outcome == "REFUSED" ? $"REFUSED {d.RejectCode}" + (d.RejectField.Length > 0 ? $" ({d.RejectField})" : "") : d.Outcome;
+            w.WriteLine($"{d.At} {d.Kind} {Fen(d.AmountFen)} fen" + (d.Bank.Length > 0 ? $" at bank {d.Bank}" : "") + $": {what}");
+            if (d.Endpoints.Count > 0)
+            {
+                var table = new TextTable("ENDPOINT", "WEIGHT-BPS", "STATE", "REACHABLE", "BREAKER", "IN-FLIGHT", "IN-DRAW", "CHOSEN");
+                foreach (ExplainEndpoint e in d.Endpoints)
+                {
+                    table.Row(e.Name, e.WeightBps.ToString(Inv), e.State, e.Reachable ? "yes" : "NO", e.Breaker,
+                        $"{e.InFlight}/{e.InFlightCap}" + (e.AtInFlightCap ? " AT CAP" : ""), e.Excluded.Length == 0 ? "yes" : "no: " + e.Excluded,
+                        e.Chosen ? "<==" : "");
+                }
+                table.Write(w);
+            }
+            foreach (string line in d.Because) w.WriteLine("  " + line);
+        }
+    }
+
     public static void Settlement(TextWriter w, SettlementReply reply)
     {
         w.WriteLine($"batch {reply.BatchId} settlement ({reply.File}):");

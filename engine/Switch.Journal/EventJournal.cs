@@ -35,6 +35,12 @@ public sealed class EventJournal : IDisposable
     private long _recordCount;
     private long _durableRecordCount;
     private bool _disposed;
+    /// <summary>Guards the count of <see cref="ScanCommitted"/> calls under way against Dispose.</summary>
+    private readonly object _scanGate = new();
+    private int _scans;
+    private readonly CancellationTokenSource _closing = new();
+    /// <summary>How long Dispose waits for scans to stop (each checks between records).</summary>
+    private const int ScanStopWaitMs = 10_000;
 
     private EventJournal(JournalOptions options, JournalLayout layout, JournalManifest manifest, FileStream lockFile,
         IDevice device, SlotCommitManager commits, FasterLog log)
@@ -167,7 +173,7 @@ public sealed class EventJournal : IDisposable
                 throw new JournalCorruptException(-1, JournalCorruptionReason.ManifestInconsistent,
                     $"a cut says {recordsBefore} records precede address {start}, the log holds {count}");
 
-            var failure = ScanSpan(start, end, visitor, ref count);
+            var failure = ScanSpan(start, end, visitor, ref count, copyBuffer: null, CancellationToken.None);
             if (failure is null) continue;
 
             var (address, reason, detail) = failure.Value;
@@ -229,11 +235,62 @@ public sealed class EventJournal : IDisposable
         Volatile.Write(ref _durableRecordCount, appended);
     }
 
-    /// <summary>Closes the log. Does not commit: records appended since the last Commit may be lost.</summary>
+    /// <summary>
+    /// Visits the records committed when the call begins, in order, on the caller's thread, while the writer goes on
+    /// appending and committing: a second, read-only FasterLog iterator over the same log (FasterLog serves iterators
+    /// beside its writer; a second Open of the directory is refused by the writer's lock, and rightly). Each record is
+    /// copied out before the visitor sees it, so the writer is never held. Stops early once <paramref name="stop"/> is
+    /// cancelled (or the journal closes); returns the records visited. Throws <see cref="JournalCorruptException"/> for
+    /// a record that fails verification (committed records were verified before; this means the disk changed).
+    /// </summary>
+    public long ScanCommitted(IJournalVisitor visitor, CancellationToken stop)
+    {
+        ArgumentNullException.ThrowIfNull(visitor);
+        lock (_scanGate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (!_replayed) throw new InvalidOperationException("Replay must run (once, after Open) before a scan.");
+            _scans++;
+        }
+        try
+        {
+            using var both = CancellationTokenSource.CreateLinkedTokenSource(stop, _closing.Token);
+            var copy = new byte[_options.MaxRecordBytes];
+            long count = 0;
+            foreach (var (start, end, recordsBefore) in ReadableSpans(_log.CommittedUntilAddress))
+            {
+                if (both.IsCancellationRequested) break;
+                count = recordsBefore;
+                var failure = ScanSpan(start, end, visitor, ref count, copy, both.Token);
+                if (failure is { } f) throw new JournalCorruptException(f.Address, f.Reason, f.Detail);
+            }
+            return count;
+        }
+        finally
+        {
+            lock (_scanGate)
+            {
+                _scans--;
+                Monitor.PulseAll(_scanGate);
+            }
+        }
+    }
+
+    /// <summary>Closes the log. Does not commit: records appended since the last Commit may be lost. Waits (bounded)
+    /// for scans under way, told to stop, to leave the log first.</summary>
     public void Dispose()
     {
-        if (_disposed) return;
-        _disposed = true;
+        lock (_scanGate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _closing.Cancel();
+            long waitUntil = Environment.TickCount64 + ScanStopWaitMs;
+            while (_scans > 0 && Environment.TickCount64 < waitUntil)
+            {
+                Monitor.Wait(_scanGate, 100);
+            }
+        }
         _log.Dispose();
         _device.Dispose();
         _commits.Dispose(); // ours, not FasterLog's: it disposes only a manager it made itself
@@ -260,8 +317,11 @@ public sealed class EventJournal : IDisposable
     }
 
     /// <summary>Verifies and visits the records in [start, end); returns the first failure, or null if all is well.</summary>
+    /// <param name="copyBuffer">Null: the visitor reads the record in the log's buffers (Replay, nothing else running).
+    /// Else the record is copied here and the log's buffers released before the visitor runs, so a slow visitor does not
+    /// hold FasterLog's epoch while the writer runs (<see cref="ScanCommitted"/>).</param>
     private unsafe (long Address, JournalCorruptionReason Reason, string Detail)? ScanSpan(
-        long start, long end, IJournalVisitor visitor, ref long count)
+        long start, long end, IJournalVisitor visitor, ref long count, byte[]? copyBuffer, CancellationToken stop)
     {
         if (start == end) return null;
         // Known FasterLog 2.6.5 limitation: an entry length of 0x7FFFFFFD..0x7FFFFFFF or int.MinValue (garbage in
@@ -286,6 +346,7 @@ public sealed class EventJournal : IDisposable
                 return (expectedAddress, JournalCorruptionReason.Unreadable, "FasterLog: " + e.Message);
             }
 
+            int copied = -1;
             try
             {
                 var frame = new ReadOnlySpan<byte>(entry, entryBytes);
@@ -296,14 +357,30 @@ public sealed class EventJournal : IDisposable
                     long at = reason == JournalCorruptionReason.SequenceMismatch ? expectedAddress : address;
                     return (at, reason, detail);
                 }
-                visitor.OnRecord(address, frame[RecordFrame.HeaderBytes..]);
+                if (copyBuffer is null)
+                {
+                    visitor.OnRecord(address, frame[RecordFrame.HeaderBytes..]);
+                }
+                else
+                {
+                    frame[RecordFrame.HeaderBytes..].CopyTo(copyBuffer);
+                    copied = entryBytes - RecordFrame.HeaderBytes;
+                }
             }
             finally
             {
                 iterator.UnsafeRelease();
             }
+            if (copied >= 0)
+            {
+                visitor.OnRecord(address, copyBuffer.AsSpan(0, copied));
+            }
             count++;
             expectedAddress = nextAddress;
+            if (stop.IsCancellationRequested)
+            {
+                return null;
+            }
         }
 
         // The committed tail is the end of the last record ever appended, so a clean span is read to its end.

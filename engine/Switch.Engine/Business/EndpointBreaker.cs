@@ -104,8 +104,16 @@ public sealed class EndpointBreaker
     public bool TakeProbeTurn()
     {
         if (State != BreakerState.HalfOpen) throw new InvalidOperationException("breaker: probe turn while not half-open");
-        return ProbeTurns++ % _rules.BreakerProbeEvery == 0;
+        bool probe = IsProbeTurn;
+        ProbeTurns++;
+        return probe;
     }
+
+    /// <summary>HalfOpen: whether the next transaction that lands here is a probe (looked at, not taken).</summary>
+    public bool IsProbeTurn => ProbeTurns % _rules.BreakerProbeEvery == 0;
+
+    /// <summary>One probe in this many turns while half-open.</summary>
+    public int ProbeEvery => _rules.BreakerProbeEvery;
 
     public ulong Hash(ulong h)
     {

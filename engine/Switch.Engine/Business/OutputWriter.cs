@@ -20,6 +20,7 @@ public sealed class OutputWriter(Institution[] institutions, Bank[] banks, IOutp
     public long LastAuditNo { get; private set; }
 
     public void SetSink(IOutputSink sink) => _sink = sink;
+    public IOutputSink Sink => _sink;
 
     public static Text64 Note(string value)
     {

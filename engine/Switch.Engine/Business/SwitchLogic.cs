@@ -130,7 +130,8 @@ public sealed partial class SwitchLogic
         switch (e.Kind)
         {
             case EventKind.InstitutionRequest:
-                OnRequest(ref e);
+                if (_probe is null) OnRequest(ref e);
+                else OnProbedRequest(ref e);
                 break;
             case EventKind.BankResult:
                 OnBankResult(ref e);

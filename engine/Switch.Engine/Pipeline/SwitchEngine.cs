@@ -167,6 +167,9 @@ public sealed class SwitchEngine : IDisposable
         }
     }
 
+    /// <summary>The live journal, for read-only scans beside the writer (<see cref="DecisionReplay"/>).</summary>
+    internal EventJournal Journal => _journal;
+
     /// <summary>The business state. Read it only while the engine is stopped or quiescent (tests, tools).</summary>
     public SwitchLogic Logic { get; }
     public RecoveryReport Recovery { get; }
