@@ -135,16 +135,17 @@ public static class Render
         }
         w.WriteLine($"day {reply.Day} (kept from {reply.KeptFrom}):");
         var table = new TextTable("PERIOD", "INSTITUTION", "BANK", "REQUESTS", "APPROVED", "BUSINESS", "TIMEOUTS", "SYS-ERR", "UNAVAIL",
-            "UNKNOWN", "UNK->FINAL-MS", "REVERSALS", "P50-MS", "P99-MS", "DECLINES-BY-REASON");
+            "UNKNOWN", "UNK->FINAL-MS", "REVERSALS", "P50-MS", "P99-MS", "REFUSED", "DECLINES-BY-REASON");
         foreach (MemberRow r in reply.Rows)
         {
             table.Row(r.PeriodStart, r.Institution, r.Bank, r.Requests.ToString(Inv), r.Approvals.ToString(Inv), r.BusinessDeclines.ToString(Inv),
                 r.Timeouts.ToString(Inv), r.SystemErrors.ToString(Inv), r.Unavailable.ToString(Inv),
                 $"{r.WentUnknown}/{r.UnknownResolved}", $"{r.UnknownToFinalMeanMs}/{r.UnknownToFinalMaxMs}", $"{r.ReversalsSucceeded}/{r.ReversalsSent}",
-                Ms(r.LatencyP50Us), Ms(r.LatencyP99Us), string.Join(' ', r.DeclinesByReason.Select(d => $"{d.Reason}={d.Count}")));
+                Ms(r.LatencyP50Us), Ms(r.LatencyP99Us), r.Refused.ToString(Inv),
+                string.Join(' ', r.DeclinesByReason.Concat(r.RefusedByCode).Select(d => $"{d.Reason}={d.Count}")));
         }
         table.Write(w);
-        w.WriteLine("UNKNOWN: went unknown/resolved; UNK->FINAL-MS: mean/max; REVERSALS: succeeded/sent");
+        w.WriteLine("UNKNOWN: went unknown/resolved; UNK->FINAL-MS: mean/max; REVERSALS: succeeded/sent; bank -: refused by the switch, by reject code");
     }
 
     public static void Explanation(TextWriter w, ExplainReply reply)

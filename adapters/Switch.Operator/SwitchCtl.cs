@@ -314,12 +314,13 @@ public static class SwitchCtl
         {
             var day = new Option<string>("--day") { Description = "The day, yyyy-MM-dd in the switch's day zone (default: the newest day with figures)", HelpName = "DATE" };
             var hourly = new Option<bool>("--hourly") { Description = "A row per hour of the day (default: one row for the day)" };
-            var bank = new Option<string>("--bank") { Description = "Only this bank (3-digit code)", HelpName = "BANK" };
+            var bank = new Option<string>("--bank") { Description = "Only this bank (3-digit code), or - for the requests the switch refused itself", HelpName = "BANK" };
             var institution = new Option<string>("--institution") { Description = "Only this institution (its code)", HelpName = "CODE" };
             var csv = new Option<bool>("--csv") { Description = "Print CSV (the daily file's columns) instead of a table" };
             var command = new Command("report",
                 "Per institution × bank: requests, approvals, declines (business by reason; technical: timeouts, system errors, unavailable),\n" +
-                "UNKNOWN outcomes and their time to final, reversals, p50/p99 latency. A bank's or institution's key sees its own rows only.\n" +
+                "UNKNOWN outcomes and their time to final, reversals, p50/p99 latency; under bank '-', the requests the switch refused itself\n" +
+                "by reject code. A bank's or institution's key sees its own rows only.\n" +
                 "Example: switchctl report --day 2026-12-06 --hourly --csv") { day, hourly, bank, institution, csv };
             command.SetAction(Run(async (parse, admin) =>
             {
@@ -332,7 +333,7 @@ public static class SwitchCtl
                 {
                     Day = date ?? "",
                     Hourly = parse.GetValue(hourly),
-                    Bank = BankOrEmpty(parse.GetValue(bank)),
+                    Bank = parse.GetValue(bank) is "-" ? "-" : BankOrEmpty(parse.GetValue(bank)),
                     Institution = parse.GetValue(institution) ?? "",
                 };
                 MemberReportReply reply = await admin.UnaryAsync(AdminMethods.GetMemberReport, request);
