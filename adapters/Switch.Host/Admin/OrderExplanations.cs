@@ -15,17 +15,39 @@ namespace Switch.Host.Admin;
 /// tables), beyond: RESOURCE_EXHAUSTED. A key scoped to an institution explains its own orders; one scoped to a bank,
 /// orders decided for its bank.
 /// </summary>
-public sealed class OrderExplanations(SwitchEngine engine, SwitchConfig running, string dataDirectory, int maxConcurrent, Log log)
+public sealed class OrderExplanations
 {
     /// <summary>How often a replay under way logs how far it is.</summary>
     public const int ProgressLogIntervalMs = 5_000;
 
-    private readonly SemaphoreSlim _slots = new(maxConcurrent, maxConcurrent);
-    private readonly int _offsetHours = running.Rules.DayUtcOffsetHours;
+    private readonly SwitchEngine _engine;
+    private readonly SwitchConfig _running;
+    private readonly int _maxConcurrent;
+    private readonly Log _log;
+    private readonly string _scratchDirectory;
+    private readonly SemaphoreSlim _slots;
+    private readonly int _offsetHours;
+    private readonly Func<CancellationToken, Task>? _heldForTest;
     private long _explains;
 
+    /// <param name="heldForTest">Test hook (null in the switch): awaited once a replay has its slot, before it starts.</param>
+    public OrderExplanations(SwitchEngine engine, SwitchConfig running, string dataDirectory, int maxConcurrent, Log log,
+        Func<CancellationToken, Task>? heldForTest = null)
+    {
+        _engine = engine;
+        _running = running;
+        _maxConcurrent = maxConcurrent;
+        _log = log;
+        _heldForTest = heldForTest;
+        _slots = new SemaphoreSlim(maxConcurrent, maxConcurrent);
+        _offsetHours = running.Rules.DayUtcOffsetHours;
+        // The replays' scratch archives: what a replay under way when the process stopped left is of no use.
+        _scratchDirectory = Path.Combine(dataDirectory, "explain");
+        if (Directory.Exists(_scratchDirectory)) Directory.Delete(_scratchDirectory, recursive: true);
+    }
+
     /// <summary>Explanations under way now.</summary>
-    public int Running => maxConcurrent - _slots.CurrentCount;
+    public int Running => _maxConcurrent - _slots.CurrentCount;
 
     public async Task<ExplainReply> ExplainAsync(ExplainRequest request, AuthenticatedOperator op, CancellationToken cancel)
     {
@@ -37,22 +59,23 @@ public sealed class OrderExplanations(SwitchEngine engine, SwitchConfig running,
                 throw new RpcException(StatusCode.PermissionDenied, $"operator '{op.Id}' is scoped to {op.Scope}: it may not see institution {institution}'s orders");
         }
         if (institution.Length == 0) throw Invalid("institution: required (the code of the institution whose order it is)");
-        if (!running.Institutions.Any(i => i.Code == institution)) throw Invalid($"institution: no institution '{institution}'");
+        if (!_running.Institutions.Any(i => i.Code == institution)) throw Invalid($"institution: no institution '{institution}'");
         if (request.OrderNo.Length == 0) throw Invalid("order_no: required");
         if (Encoding.UTF8.GetByteCount(request.OrderNo) > FieldRules.OrderNoMaxBytes)
             throw Invalid($"order_no: at most {FieldRules.OrderNoMaxBytes} bytes");
         if (!_slots.Wait(0))
         {
-            throw new RpcException(StatusCode.ResourceExhausted, $"{maxConcurrent} explanations are replaying the journal already (maxConcurrentExplains); retry when one is done");
+            throw new RpcException(StatusCode.ResourceExhausted, $"{_maxConcurrent} explanations are replaying the journal already (maxConcurrentExplains); retry when one is done");
         }
         DecisionReplayResult result;
         try
         {
+            if (_heldForTest is not null) await _heldForTest(cancel);
             long n = Interlocked.Increment(ref _explains);
-            string scratch = Path.Combine(dataDirectory, "explain", n.ToString(CultureInfo.InvariantCulture));
+            string scratch = Path.Combine(_scratchDirectory, n.ToString(CultureInfo.InvariantCulture));
             string orderNo = request.OrderNo;
-            result = await Task.Factory.StartNew(() => DecisionReplay.Run(engine, institution, orderNo, scratch,
-                    p => log.Info("explain_progress", "explaining an order: replaying the journal",
+            result = await Task.Factory.StartNew(() => DecisionReplay.Run(_engine, institution, orderNo, scratch,
+                    p => _log.Info("explain_progress", "explaining an order: replaying the journal",
                         ("institution", institution), ("order_no", orderNo), ("records", p.Records), ("elapsed_ms", p.ElapsedMs)),
                     ProgressLogIntervalMs, cancel),
                 cancel, TaskCreationOptions.LongRunning, TaskScheduler.Default);
@@ -82,7 +105,7 @@ public sealed class OrderExplanations(SwitchEngine engine, SwitchConfig running,
             EventsReplayed = result.EventsReplayed,
             ElapsedMs = result.ElapsedMs,
         };
-        SwitchConfig config = result.Config ?? running;
+        SwitchConfig config = result.Config ?? _running;
         foreach (DecisionRecord d in result.Decisions) reply.Decisions.Add(ToWire(d, config));
         return reply;
     }

@@ -2,6 +2,7 @@ using Switch.BankSim;
 using Switch.Contracts.V1;
 using Switch.Engine.Hashing;
 using Switch.Grpc;
+using Switch.Host.Admin;
 using Switch.Host.Configuration;
 using Switch.Host.Tests.EndToEnd;
 
@@ -174,6 +175,34 @@ public sealed class ExplainOrderTests : WithDataDirectory
                 Assert.Equal(before.Decisions, after.Decisions);
             }
         }
+    }
+
+    [Fact]
+    public async Task Explanations_beyond_the_limit_are_refused_resource_exhausted_until_a_slot_frees()
+    {
+        await using RunningSwitch sw = await RunningSwitch.StartAsync(AdminClient.Config(Data), Data);
+        await sw.PayAsync(RunningSwitch.Payment("EX-SLOT-1", 1_000));
+        var holding = new TaskCompletionSource();
+        var release = new TaskCompletionSource();
+        // One slot; the first explanation holds it (inside its slot, before its replay) until released.
+        var explanations = new OrderExplanations(sw.Host.Engine, sw.Host.Engine.Logic.Config, Path.Combine(Data, "scratch"), 1, Log.Console,
+            async cancel =>
+            {
+                holding.TrySetResult();
+                await release.Task.WaitAsync(cancel);
+            });
+        var viewer = new AuthenticatedOperator("viewer", OperatorRole.Read);
+        var request = new ExplainRequest { Institution = "ALIPAY", OrderNo = "EX-SLOT-1" };
+        Task<ExplainReply> first = explanations.ExplainAsync(request, viewer, CancellationToken.None);
+        await holding.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(1, explanations.Running);
+        RpcException busy = await Assert.ThrowsAsync<RpcException>(() => explanations.ExplainAsync(request, viewer, CancellationToken.None));
+        Assert.Equal(StatusCode.ResourceExhausted, busy.StatusCode);
+        Assert.Contains("maxConcurrentExplains", busy.Status.Detail);
+        release.SetResult();
+        Assert.Equal("ADMITTED", Assert.Single((await first).Decisions).Outcome);
+        Assert.Equal(0, explanations.Running);
+        Assert.Equal("ADMITTED", Assert.Single((await explanations.ExplainAsync(request, viewer, CancellationToken.None)).Decisions).Outcome);
     }
 
     private static Task<ExplainReply> ExplainAsync(AdminClient admin, string order, string key = AdminClient.ViewerKey) =>
