@@ -152,7 +152,7 @@ public static class Render
     {
         w.WriteLine($"order {reply.OrderNo} of {reply.Institution}: {reply.DecisionsSeen} request(s) decided" +
             $" (journal replayed: {reply.JournalRecordsScanned} records in {reply.ElapsedMs} ms)");
-        foreach (Decision d in reply.Decisions)
+        foreach (OrderDecision d in reply.Decisions)
         {
             w.WriteLine();
             string what = d.Outcome == "ADMITTED" ? $"ADMITTED as transaction {d.TransactionId}, sent to {d.Endpoint}"

@@ -110,9 +110,9 @@ public sealed class OrderExplanations
         return reply;
     }
 
-    private Decision ToWire(DecisionRecord d, SwitchConfig config)
+    private OrderDecision ToWire(DecisionRecord d, SwitchConfig config)
     {
-        var w = new Decision
+        var w = new OrderDecision
         {
             AtUnixUs = d.EventTimeUs,
             At = DateTimeOffset.FromUnixTimeMilliseconds(d.EventTimeUs / 1000).ToOffset(TimeSpan.FromHours(_offsetHours))
@@ -212,7 +212,7 @@ public sealed class OrderExplanations
         e.Exclusion == EndpointExclusion.None ? "in the draw" : ResultMapping.ScreamingSnake(e.Exclusion.ToString());
 
     /// <summary>The decision in sentences, in the order the logic took it.</summary>
-    private static void Because(Decision w, DecisionRecord d)
+    private static void Because(OrderDecision w, DecisionRecord d)
     {
         if (d.Endpoints.Length > 0)
         {

@@ -75,7 +75,7 @@ public sealed class ExplainOrderTests : WithDataDirectory
                 TransferResult paid = await sw.PayAsync(RunningSwitch.Payment(order, 1_000 + i, account: $"62220102{i:D8}"));
                 Assert.Equal(TransactionStatus.Succeeded, paid.Status);
                 ExplainReply reply = await ExplainAsync(admin, order);
-                Decision d = Assert.Single(reply.Decisions);
+                OrderDecision d = Assert.Single(reply.Decisions);
                 Assert.Equal(("ADMITTED", paid.TransactionId, "102"), (d.Outcome, d.TransactionId, d.Bank));
                 Assert.Equal([7_000, 3_000], d.Endpoints.Select(e => e.WeightBps));
                 Assert.All(d.Endpoints, e => Assert.Equal("", e.Excluded));
@@ -101,12 +101,12 @@ public sealed class ExplainOrderTests : WithDataDirectory
 
             // An operator takes DC2 down: its exclusion is named, DC1 takes the whole draw.
             await SetStateAsync(admin, "ICBC-DC2", EndpointAdminState.Down);
-            Decision down = await PayAndExplainAsync(sw, admin, "EX-DOWN", explained);
+            OrderDecision down = await PayAndExplainAsync(sw, admin, "EX-DOWN", explained);
             Assert.Equal("DOWN", down.Endpoints[1].Excluded);
             Assert.Equal(("ADMITTED", "ICBC-DC1", 7_000L), (down.Outcome, down.Endpoint, down.Draws[0].LiveWeightBps));
             Assert.Contains("ICBC-DC2 excluded: DOWN", down.Because);
             await SetStateAsync(admin, "ICBC-DC2", EndpointAdminState.Draining);
-            Decision draining = await PayAndExplainAsync(sw, admin, "EX-DRAIN", explained);
+            OrderDecision draining = await PayAndExplainAsync(sw, admin, "EX-DRAIN", explained);
             Assert.Equal(("DRAINING", "ICBC-DC1"), (draining.Endpoints[1].Excluded, draining.Endpoint));
             await SetStateAsync(admin, "ICBC-DC2", EndpointAdminState.Up);
 
@@ -119,13 +119,13 @@ public sealed class ExplainOrderTests : WithDataDirectory
                 await sw.PayAsync(RunningSwitch.Payment($"EX-TRIP-{i}", 500, account: $"62229999{i:D8}"));
             }
             // With DC2's breaker open and DC1 at weight 0, nothing is in the draw: refused, and the reason named.
-            Decision none = await PayAndExplainAsync(sw, admin, "EX-NONE", explained);
+            OrderDecision none = await PayAndExplainAsync(sw, admin, "EX-NONE", explained);
             Assert.Equal(("REFUSED", "BANK_UNAVAILABLE", "bank"), (none.Outcome, none.RejectCode, none.RejectField));
             Assert.Equal(("NO_WEIGHT", "BREAKER_OPEN"), (none.Endpoints[0].Excluded, none.Endpoints[1].Excluded));
             Assert.Equal(0, none.Draws[0].LiveWeightBps);
             Assert.Contains("ICBC-DC2 BREAKER_OPEN", none.RefusedBy);
             await SetWeightsAsync(admin, 7_000, 3_000);
-            Decision open = await PayAndExplainAsync(sw, admin, "EX-OPEN", explained);
+            OrderDecision open = await PayAndExplainAsync(sw, admin, "EX-OPEN", explained);
             Assert.Equal(("BREAKER_OPEN", "OPEN"), (open.Endpoints[1].Excluded, open.Endpoints[1].Breaker));
             Assert.Equal(("ADMITTED", "ICBC-DC1", 7_000L), (open.Outcome, open.Endpoint, open.Draws[0].LiveWeightBps));
             Assert.True(open.Endpoints[1].BreakerOpenUntilUnixUs > open.AtUnixUs);
@@ -136,7 +136,7 @@ public sealed class ExplainOrderTests : WithDataDirectory
             Assert.StartsWith("DAILY_LIMIT_EXCEEDED", refused.Status.Detail);
             ExplainReply limit = await ExplainAsync(admin, "EX-LIM-2");
             explained["EX-LIM-2"] = limit;
-            Decision lim = Assert.Single(limit.Decisions);
+            OrderDecision lim = Assert.Single(limit.Decisions);
             Assert.Equal(("REFUSED", "DAILY_LIMIT_EXCEEDED", "amount_fen", 0L), (lim.Outcome, lim.RejectCode, lim.RejectField, lim.TransactionId));
             Assert.Equal("daily account limit at bank 102: 1500000 used today + amount 600000 = 2100000 > limit 2000000", lim.RefusedBy);
             Assert.StartsWith("DAILY_LIMIT_EXCEEDED: amount_fen", lim.RejectMessage);
@@ -208,7 +208,7 @@ public sealed class ExplainOrderTests : WithDataDirectory
     private static Task<ExplainReply> ExplainAsync(AdminClient admin, string order, string key = AdminClient.ViewerKey) =>
         admin.CallAsync(AdminMethods.ExplainOrder, new ExplainRequest { Institution = "ALIPAY", OrderNo = order }, key);
 
-    private static async Task<Decision> PayAndExplainAsync(RunningSwitch sw, AdminClient admin, string order, Dictionary<string, ExplainReply> explained)
+    private static async Task<OrderDecision> PayAndExplainAsync(RunningSwitch sw, AdminClient admin, string order, Dictionary<string, ExplainReply> explained)
     {
         // A payer account of its own: the daily limit stays out of it.
         try

@@ -382,7 +382,7 @@ public sealed class SwitchCtlTests(OperatorSwitchFixture fixture) : IClassFixtur
         using var channel = GrpcChannel.ForAddress(Sw.Host.AdminGrpcAddress);
         ExplainReply reply = await channel.UnaryAsync(AdminMethods.ExplainOrder,
             new ExplainRequest { Institution = "ALIPAY", OrderNo = "CTL-EXPLAIN-1" }, AsOperator(ViewerKey));
-        Decision d = Assert.Single(reply.Decisions);
+        OrderDecision d = Assert.Single(reply.Decisions);
         Assert.Equal(("ADMITTED", "105"), (d.Outcome, d.Bank));
 
         CtlRun table = await CtlAsync(Sw, ViewerKey, "explain", "CTL-EXPLAIN-1", "--institution", "ALIPAY");
