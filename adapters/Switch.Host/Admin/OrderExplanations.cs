@@ -84,6 +84,10 @@ public sealed class OrderExplanations
         {
             throw new RpcException(StatusCode.Cancelled, "explain: the caller went away; the replay stopped");
         }
+        catch (ObjectDisposedException)
+        {
+            throw new RpcException(StatusCode.Unavailable, "explain: the switch is stopping; its journal is closed");
+        }
         finally
         {
             _slots.Release();
