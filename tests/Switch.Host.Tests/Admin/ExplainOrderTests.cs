@@ -178,6 +178,22 @@ public sealed class ExplainOrderTests : WithDataDirectory
     }
 
     [Fact]
+    public async Task An_endpoint_the_connector_cannot_reach_is_named_unreachable()
+    {
+        await using BankSimulatorServer dc1 = await BankSimulatorServer.StartAsync(Sim(3));
+        await using BankSimulatorServer dc2 = await BankSimulatorServer.StartAsync(Sim(4));
+        await using RunningSwitch sw = await RunningSwitch.StartAsync(Config(Data, dc1, dc2), Data);
+        using var admin = new AdminClient(sw);
+        await admin.WaitAllTakeTrafficAsync("102");
+        await dc2.DisposeAsync(); // DC2's bank goes away: the connector reports it unreachable (an engine event)
+        await AdminClient.WaitUntilAsync(async () => !(await admin.BankAsync("102")).Endpoints[1].Reachable, "ICBC-DC2 unreachable");
+        OrderDecision d = await PayAndExplainAsync(sw, admin, "EX-GONE", new Dictionary<string, ExplainReply>());
+        Assert.Equal(("UNREACHABLE", false), (d.Endpoints[1].Excluded, d.Endpoints[1].Reachable));
+        Assert.Equal(("ADMITTED", "ICBC-DC1", 5_000L), (d.Outcome, d.Endpoint, d.Draws[0].LiveWeightBps));
+        Assert.Contains("ICBC-DC2 excluded: UNREACHABLE", d.Because);
+    }
+
+    [Fact]
     public async Task Explanations_beyond_the_limit_are_refused_resource_exhausted_until_a_slot_frees()
     {
         await using RunningSwitch sw = await RunningSwitch.StartAsync(AdminClient.Config(Data), Data);
