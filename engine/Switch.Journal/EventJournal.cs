@@ -144,7 +144,15 @@ public sealed class EventJournal : IDisposable
     /// and before the first Append. Cuts a torn tail (see <see cref="TornTailCut"/>); throws
     /// <see cref="JournalCorruptException"/> for a bad record followed by valid ones, or for a bad manifest.
     /// </summary>
-    public long Replay(IJournalVisitor visitor)
+    public long Replay(IJournalVisitor visitor) => Replay(visitor, fromAddress: -1, fromRecordNo: 0);
+
+    /// <summary>
+    /// As <see cref="Replay(IJournalVisitor)"/>, from the record numbered <paramref name="fromRecordNo"/> at
+    /// <paramref name="fromAddress"/> (a snapshot's last record, which is visited first: the caller skips it) instead of
+    /// the first. Check the position with <see cref="HoldsRecord"/> first. Returns the count of all records, those
+    /// before the position included.
+    /// </summary>
+    public long Replay(IJournalVisitor visitor, long fromAddress, long fromRecordNo)
     {
         ArgumentNullException.ThrowIfNull(visitor);
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -160,7 +168,15 @@ public sealed class EventJournal : IDisposable
         var spans = ReadableSpans(committedTail);
 
         long count = 0;
-        for (int i = 0; i < spans.Count; i++)
+        int first = 0;
+        if (fromAddress >= 0)
+        {
+            first = spans.FindIndex(s => s.Start <= fromAddress && fromAddress < s.End);
+            if (first < 0) throw new ArgumentOutOfRangeException(nameof(fromAddress), $"journal: no records at address {fromAddress}");
+            spans[first] = (fromAddress, spans[first].End, fromRecordNo);
+            count = fromRecordNo;
+        }
+        for (int i = first; i < spans.Count; i++)
         {
             var (start, end, recordsBefore) = spans[i];
             if (count != recordsBefore)
@@ -192,6 +208,34 @@ public sealed class EventJournal : IDisposable
         Volatile.Write(ref _durableRecordCount, count);
         _replayed = true;
         return count;
+    }
+
+    /// <summary>True when the committed journal holds, at <paramref name="address"/>, an intact record numbered
+    /// <paramref name="recordNo"/>: a snapshot's position is checked against the journal before it is trusted.</summary>
+    public unsafe bool HoldsRecord(long address, long recordNo)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        long committedTail = _log.CommittedUntilAddress;
+        if (address < _log.BeginAddress || address >= committedTail || recordNo < 0) return false;
+        if (!ReadableSpans(committedTail).Any(s => s.Start <= address && address < s.End)) return false;
+        try
+        {
+            using var iterator = _log.Scan(address, committedTail);
+            if (!iterator.UnsafeGetNext(out byte* entry, out int entryBytes, out long found, out _)) return false;
+            try
+            {
+                return found == address
+                    && RecordFrame.Verify(new ReadOnlySpan<byte>(entry, entryBytes), recordNo, out _) == JournalCorruptionReason.None;
+            }
+            finally
+            {
+                iterator.UnsafeRelease();
+            }
+        }
+        catch (FasterException)
+        {
+            return false;
+        }
     }
 
     /// <summary>

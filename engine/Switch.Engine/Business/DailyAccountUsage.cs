@@ -1,3 +1,4 @@
+using Switch.Engine.Snapshots;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -111,6 +112,48 @@ public sealed class DailyAccountUsage
         _expired.Clear();
         _sweptDay = today;
         return _usage.Count < _maxAccounts;
+    }
+
+    /// <summary>One account's usage as a snapshot holds it.</summary>
+    public readonly record struct SavedUsage(ScopedKey Key, int Day, long UsedFen);
+
+    /// <summary>Copies the entries out (on the logic thread: the dictionary is not safe to read from another); the
+    /// snapshot writer sorts them (<see cref="WriteSorted"/>) so the same state writes the same bytes.</summary>
+    public SavedUsage[] Capture(StateWriter w)
+    {
+        w.Section("usage");
+        w.Int(_maxAccounts);
+        w.Int(_sweptDay);
+        w.Long(Sweeps);
+        var entries = new SavedUsage[_usage.Count];
+        int n = 0;
+        foreach (var pair in _usage) entries[n++] = new SavedUsage(pair.Key, pair.Value.Day, pair.Value.UsedFen);
+        return entries;
+    }
+
+    public static void WriteSorted(SavedUsage[] entries, StateWriter w)
+    {
+        Array.Sort(entries, static (a, b) => a.Key.CompareTo(b.Key));
+        w.Array<SavedUsage>(entries);
+    }
+
+    public void Restore(ref StateReader r)
+    {
+        r.Section("usage");
+        r.Expect(_maxAccounts, "tracked accounts (rules.maxTrackedAccounts)");
+        _sweptDay = r.Int();
+        Sweeps = r.Long();
+    }
+
+    public void RestoreEntries(ref StateReader r)
+    {
+        ReadOnlySpan<SavedUsage> entries = r.Array<SavedUsage>(_maxAccounts);
+        _usage.Clear();
+        foreach (SavedUsage e in entries)
+        {
+            if (e.UsedFen < 0) throw new InvalidDataException($"snapshot: an account's usage of {e.UsedFen} fen");
+            if (!_usage.TryAdd(e.Key, new Usage { Day = e.Day, UsedFen = e.UsedFen })) throw new InvalidDataException("snapshot: an account twice in the daily usage");
+        }
     }
 
     public IEnumerable<(ScopedKey Key, int Day, long UsedFen)> Entries()

@@ -1,3 +1,4 @@
+using Switch.Engine.Snapshots;
 namespace Switch.Engine.Business;
 
 /// <summary>
@@ -79,6 +80,32 @@ public sealed class DeadlineQueue
         if ((uint)i >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(i));
         int slot = (int)((_head + i) & _mask);
         return (_ids[slot], _dueUs[slot]);
+    }
+
+    /// <summary>Every entry, oldest first (stale ones too: the count decides when the queue is full).</summary>
+    public void Save(StateWriter w)
+    {
+        w.Int(Capacity);
+        w.Int(Count);
+        for (long i = _head; i < _tail; i++)
+        {
+            int slot = (int)(i & _mask);
+            w.Long(_ids[slot]);
+            w.Long(_dueUs[slot]);
+        }
+    }
+
+    public void Restore(ref StateReader r)
+    {
+        r.Expect(Capacity, "deadline queue slots (rules.transactionCapacity)");
+        int count = r.Int();
+        if (count < 0 || count > Capacity) throw new InvalidDataException($"snapshot: {count} deadlines, at most {Capacity}");
+        _head = _tail = 0;
+        for (int i = 0; i < count; i++)
+        {
+            long id = r.Long();
+            Enqueue(id, r.Long());
+        }
     }
 
     public void DropHead()

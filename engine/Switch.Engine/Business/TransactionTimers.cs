@@ -1,3 +1,4 @@
+using Switch.Engine.Snapshots;
 namespace Switch.Engine.Business;
 
 /// <summary>
@@ -80,6 +81,40 @@ public sealed class TransactionTimers
 
     private bool IsLive(long id, long dueUs, out int index) =>
         _transactions.TryFind(id, out index) && !_transactions[index].IsFinal && _transactions[index].TimerDueUs == dueUs;
+
+    /// <summary>The follow-ups are written in (due, id) order, so the same state writes the same bytes whatever order the
+    /// priority queue keeps them in.</summary>
+    public void Save(StateWriter w)
+    {
+        w.Section("timers");
+        _deadlines.Save(w);
+        var followUps = new (long DueUs, long Id)[_followUps.Count];
+        int n = 0;
+        foreach ((long _, (long DueUs, long Id) due) in _followUps.UnorderedItems) followUps[n++] = due;
+        Array.Sort(followUps);
+        w.Int(n);
+        foreach ((long dueUs, long id) in followUps)
+        {
+            w.Long(dueUs);
+            w.Long(id);
+        }
+    }
+
+    public void Restore(ref StateReader r)
+    {
+        r.Section("timers");
+        _deadlines.Restore(ref r);
+        int n = r.Int();
+        if (n < 0 || n > _transactions.Capacity + _transactions.ParkedCapacity + _deadlines.Capacity)
+            throw new InvalidDataException($"snapshot: {n} follow-ups");
+        _followUps.Clear();
+        for (int i = 0; i < n; i++)
+        {
+            long dueUs = r.Long();
+            long id = r.Long();
+            _followUps.Enqueue(id, (dueUs, id));
+        }
+    }
 
     /// <summary>For the invariant checks: adds one per live entry to its transaction's table slot.</summary>
     public void CountLive(Span<int> perSlot)
