@@ -170,9 +170,7 @@ internal sealed class Snapshotter
         try
         {
             Journal.DirectorySync.CreateDirectory(_store.Directory);
-            var usage = new StateWriter();
-            DailyAccountUsage.WriteSorted(capture.Usage, usage);
-            long bytes = SnapshotFile.Write(path, position, _configJson, _state.Written, usage.Written, capture.Arrays,
+            long bytes = SnapshotFile.Write(path, position, _configJson, _state.Written, capture.Arrays,
                 views: () =>
                 {
                     if (views is null) return [];

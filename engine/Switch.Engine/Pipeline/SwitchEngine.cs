@@ -107,6 +107,11 @@ public sealed class SwitchEngine : IDisposable
         {
             _ticker = new Timer(_ => PublishTick(), null, _options.TickIntervalMs, _options.TickIntervalMs);
         }
+        if (_snapshots is not null && _archive is FasterTransactionArchive)
+        {
+            string warmUp = Path.Combine(_options.DataDirectory, "archive-warm-up");
+            new Thread(() => FasterTransactionArchive.WarmUpCheckpoints(warmUp)) { Name = "switch-snapshot-warm-up", IsBackground = true, Priority = ThreadPriority.BelowNormal }.Start();
+        }
     }
 
     /// <summary>Asks for a snapshot now (an operator's command); completes when it is published. Fails at once when
@@ -258,7 +263,7 @@ public sealed class SwitchEngine : IDisposable
         FasterTransactionArchive archive = FasterTransactionArchive.OpenAtCheckpoint(archiveDirectory, options.Archive, token);
         try
         {
-            SwitchLogic logic = SwitchLogic.Restore(opened.Config, opened.State, opened.Usage, opened.Arrays, replaySink, archive);
+            SwitchLogic logic = SwitchLogic.Restore(opened.Config, opened.State, opened.Arrays, replaySink, archive);
             byte[] views = opened.Arrays.ReadViews();
             opened.Arrays.VerifyEnd();
             CountUnresolved(logic); // the restored table recounted against every bank's count
