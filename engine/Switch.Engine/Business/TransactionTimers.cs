@@ -20,6 +20,16 @@ public sealed class TransactionTimers
         _followUps = new PriorityQueue<long, (long, long)>(Math.Min(capacity, 4096));
     }
 
+    /// <summary>When the oldest deadline or the earliest follow-up is due, live or stale (<see cref="long.MaxValue"/>: none).</summary>
+    public long NextDueUs
+    {
+        get
+        {
+            long dueUs = _deadlines.TryPeek(out _, out long deadlineUs) ? deadlineUs : long.MaxValue;
+            return _followUps.TryPeek(out _, out (long DueUs, long Id) due) ? Math.Min(dueUs, due.DueUs) : dueUs;
+        }
+    }
+
     /// <summary>Entries queued, live or stale.</summary>
     public int Count => _deadlines.Count + _followUps.Count;
 
