@@ -213,6 +213,19 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         }
     }
 
+    /// <summary>Reads past what <see cref="BeginCapture"/> wrote (a verification restoring the logic without the store);
+    /// returns the filter arrays that follow.</summary>
+    public static int SkipSnapshotScalars(ref StateReader r)
+    {
+        r.Section("archive");
+        r.Long();
+        r.Long();
+        int marks = r.Int();
+        if (marks < 0 || marks > MaxMarks) throw new InvalidDataException($"snapshot: {marks} archive marks, at most {MaxMarks}");
+        for (int i = 0; i < 2 * marks; i++) r.Long();
+        return ArchivedOrderFilter.SkipSnapshotScalars(ref r);
+    }
+
     public void RestoreScalars(ref StateReader r)
     {
         r.Section("archive");

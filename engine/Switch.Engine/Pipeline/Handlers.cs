@@ -173,6 +173,8 @@ internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic,
     }
 
     private long _skipAddress = -1;
+    /// <summary>Called after each record is applied, with its number (tools: a verification compares the state there).</summary>
+    public Action<long, SwitchLogic>? AfterRecord { get; init; }
     /// <summary>The last record visited (the genesis is 0): where the live engine's journal positions continue.</summary>
     public long LastRecordNo { get; private set; } = -1;
     public long LastRecordAddress { get; private set; } = -1;
@@ -217,6 +219,7 @@ internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic,
             }
             GenesisConfig = SwitchConfig.FromJsonUtf8(record[1..]);
             Logic = createLogic(GenesisConfig);
+            AfterRecord?.Invoke(LastRecordNo, Logic);
             return;
         }
         try
@@ -230,5 +233,6 @@ internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic,
         if (_event.CorrelationId > MaxCorrelationId) MaxCorrelationId = _event.CorrelationId;
         Logic.Apply(ref _event);
         EventsReplayed++;
+        AfterRecord?.Invoke(LastRecordNo, Logic);
     }
 }

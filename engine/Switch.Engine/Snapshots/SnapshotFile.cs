@@ -220,6 +220,24 @@ public sealed class SnapshotArrayReader(Stream stream, string path) : IDisposabl
         }
     }
 
+    /// <summary>Reads past the next array (a verification that does not need it), still checksummed.</summary>
+    public void Skip(string what)
+    {
+        int length = I32();
+        int itemBytes = I32();
+        int pageItems = I32();
+        if (length < 0 || itemBytes < 1 || pageItems < 1 || (long)pageItems * itemBytes > 1 << 24)
+            throw new InvalidDataException($"{path}: {what}: {length} items of {itemBytes} bytes in pages of {pageItems}");
+        byte[] page = new byte[pageItems * itemBytes];
+        Span<byte> flag = stackalloc byte[1];
+        for (int start = 0; start < length; start += pageItems)
+        {
+            ReadExactly(flag);
+            if (flag[0] == 1) ReadExactly(page.AsSpan(0, Math.Min(pageItems, length - start) * itemBytes));
+            else if (flag[0] != 0) throw new InvalidDataException($"{path}: {what} page flag {flag[0]}");
+        }
+    }
+
     /// <summary>The derived views' section, after the arrays; then <see cref="VerifyEnd"/>.</summary>
     public byte[] ReadViews() => Bytes(I64(), 1L << 30, "derived views");
 
