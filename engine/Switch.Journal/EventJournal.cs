@@ -87,6 +87,9 @@ public sealed class EventJournal : IDisposable
                 throw new JournalCorruptException(-1, JournalCorruptionReason.Missing,
                     $"the commit file {layout.CommitSlotsPath} holds commits but the manifest {layout.ManifestPath} is missing: restore it, the switch will not start over this journal");
             var manifest = existed ? JournalManifest.Read(layout) : JournalManifest.Create(layout);
+            if (manifest.SegmentBytes != 0 && manifest.SegmentBytes != layout.SegmentSizeBytes)
+                throw new JournalCorruptException(-1, JournalCorruptionReason.ManifestInconsistent,
+                    $"the journal was made with segments of {manifest.SegmentBytes} bytes, opened with {layout.SegmentSizeBytes}: open it with its own");
             // Listed before FasterLog opens: its recovery makes an empty file for a segment it expects and does not find.
             var segmentsFound = Directory.EnumerateFiles(Path.GetDirectoryName(layout.LogBasePath)!).ToHashSet();
             device = Devices.CreateLogDevice(layout.LogBasePath, preallocateFile: false, deleteOnClose: false,
@@ -150,7 +153,15 @@ public sealed class EventJournal : IDisposable
     /// and before the first Append. Cuts a torn tail (see <see cref="TornTailCut"/>); throws
     /// <see cref="JournalCorruptException"/> for a bad record followed by valid ones, or for a bad manifest.
     /// </summary>
-    public long Replay(IJournalVisitor visitor)
+    public long Replay(IJournalVisitor visitor) => Replay(visitor, fromAddress: -1, fromRecordNo: 0);
+
+    /// <summary>
+    /// As <see cref="Replay(IJournalVisitor)"/>, from the record numbered <paramref name="fromRecordNo"/> at
+    /// <paramref name="fromAddress"/> (a snapshot's last record, which is visited first: the caller skips it) instead of
+    /// the first. Check the position with <see cref="HoldsRecord"/> first. Returns the count of all records, those
+    /// before the position included.
+    /// </summary>
+    public long Replay(IJournalVisitor visitor, long fromAddress, long fromRecordNo)
     {
         ArgumentNullException.ThrowIfNull(visitor);
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -165,8 +176,17 @@ public sealed class EventJournal : IDisposable
                 $"FasterLog recovered tail {_log.TailAddress} differs from its committed tail {committedTail}");
         var spans = ReadableSpans(committedTail);
 
-        long count = 0;
-        for (int i = 0; i < spans.Count; i++)
+        // After a retirement the live log begins at record RetiredRecords (the records before are in the archive).
+        long count = spans[0].RecordsBefore;
+        int first = 0;
+        if (fromAddress >= 0)
+        {
+            first = spans.FindIndex(s => s.Start <= fromAddress && fromAddress < s.End);
+            if (first < 0) throw new ArgumentOutOfRangeException(nameof(fromAddress), $"journal: no records at address {fromAddress}");
+            spans[first] = (fromAddress, spans[first].End, fromRecordNo);
+            count = fromRecordNo;
+        }
+        for (int i = first; i < spans.Count; i++)
         {
             var (start, end, recordsBefore) = spans[i];
             if (count != recordsBefore)
@@ -198,6 +218,34 @@ public sealed class EventJournal : IDisposable
         Volatile.Write(ref _durableRecordCount, count);
         _replayed = true;
         return count;
+    }
+
+    /// <summary>True when the committed journal holds, at <paramref name="address"/>, an intact record numbered
+    /// <paramref name="recordNo"/>: a snapshot's position is checked against the journal before it is trusted.</summary>
+    public unsafe bool HoldsRecord(long address, long recordNo)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        long committedTail = _log.CommittedUntilAddress;
+        if (address < _log.BeginAddress || address >= committedTail || recordNo < 0) return false;
+        if (!ReadableSpans(committedTail).Any(s => s.Start <= address && address < s.End)) return false;
+        try
+        {
+            using var iterator = _log.Scan(address, committedTail);
+            if (!iterator.UnsafeGetNext(out byte* entry, out int entryBytes, out long found, out _)) return false;
+            try
+            {
+                return found == address
+                    && RecordFrame.Verify(new ReadOnlySpan<byte>(entry, entryBytes), recordNo, out _) == JournalCorruptionReason.None;
+            }
+            finally
+            {
+                iterator.UnsafeRelease();
+            }
+        }
+        catch (FasterException)
+        {
+            return false;
+        }
     }
 
     /// <summary>
@@ -297,14 +345,79 @@ public sealed class EventJournal : IDisposable
         _lock.Dispose();
     }
 
-    /// <summary>The address ranges that hold records: the whole log minus the skip ranges of past cuts.</summary>
+    /// <summary>Records moved to the journal's archive (<see cref="Retire"/>): the first live record's number.</summary>
+    public long RetiredRecords => _manifest.RetiredRecords;
+
+    /// <summary>
+    /// Retention: copies the records before <paramref name="recordNo"/> (which is at <paramref name="address"/>) that are
+    /// not yet archived into one new file of <paramref name="archiveDirectory"/> (<see cref="JournalArchive"/>: never
+    /// deleted here), then moves the live log's start to that record, so FasterLog frees the segments wholly before it.
+    /// Crash-safe in that order: the archive file is durable before the manifest says the records left, and the manifest
+    /// before FasterLog forgets them. Any thread but the journaler's appends (it reads committed records only).
+    /// Returns the records archived by this call.
+    /// </summary>
+    public long Retire(long address, long recordNo, string archiveDirectory)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_replayed) throw new InvalidOperationException("Replay must run before Retire.");
+        if (recordNo <= _manifest.RetiredRecords) return 0;
+        if (!HoldsRecord(address, recordNo)) throw new ArgumentException($"journal: no record {recordNo} at address {address}", nameof(address));
+        long first = _manifest.RetiredRecords;
+        var writer = new JournalArchive.Writer(archiveDirectory, first);
+        try
+        {
+            var copy = new ArchivingVisitor(writer, address);
+            long count = first;
+            foreach (var (start, end, recordsBefore) in ReadableSpans(_log.CommittedUntilAddress))
+            {
+                if (start >= address) break;
+                count = recordsBefore;
+                var failure = ScanSpan(start, Math.Min(end, address), copy, ref count, copyBuffer: null, CancellationToken.None);
+                if (failure is { } f) throw new JournalCorruptException(f.Address, f.Reason, f.Detail);
+            }
+            if (count != recordNo) throw new InvalidOperationException($"journal: archived up to record {count}, expected {recordNo}");
+            writer.Publish(recordNo);
+        }
+        finally
+        {
+            writer.Dispose();
+        }
+        _manifest.RetiredAddress = address;
+        _manifest.RetiredRecords = recordNo;
+        _manifest.WriteAtomically(_layout);
+        _log.TruncateUntil(address);
+        return recordNo - first;
+    }
+
+    /// <summary>Hands each record to the archive writer; the records from <c>stopAt</c> on stay live.</summary>
+    private sealed class ArchivingVisitor(JournalArchive.Writer writer, long stopAt) : IJournalVisitor
+    {
+        public void OnRecord(long address, ReadOnlySpan<byte> record)
+        {
+            if (address >= stopAt) throw new InvalidOperationException("journal: archiving past the retirement point");
+            writer.Append(record);
+        }
+    }
+
+    /// <summary>The address ranges that hold records: the whole log minus the skip ranges of past cuts, from the first
+    /// live record (after a retirement, <see cref="JournalManifest.RetiredAddress"/>).</summary>
     private List<(long Start, long End, long RecordsBefore)> ReadableSpans(long committedTail)
     {
         var spans = new List<(long, long, long)>(_manifest.Cuts.Count + 1);
         long start = _log.BeginAddress;
         long recordsBefore = 0;
+        if (_manifest.RetiredRecords > 0)
+        {
+            // FasterLog's start may still be lower (a crash between the manifest and its truncation), never higher.
+            if (_manifest.RetiredAddress < start)
+                throw new JournalCorruptException(-1, JournalCorruptionReason.ManifestInconsistent,
+                    $"records retired up to address {_manifest.RetiredAddress}, but the log begins after it, at {start}");
+            start = _manifest.RetiredAddress;
+            recordsBefore = _manifest.RetiredRecords;
+        }
         foreach (var cut in _manifest.Cuts)
         {
+            if (cut.ResumeAddress <= start && _manifest.RetiredRecords > 0) continue; // retired with what it skipped
             if (cut.Address < start || cut.ResumeAddress < cut.Address || cut.ResumeAddress > committedTail)
                 throw new JournalCorruptException(-1, JournalCorruptionReason.ManifestInconsistent,
                     $"cut [{cut.Address}, {cut.ResumeAddress}) does not fit after {start} within committed tail {committedTail}");

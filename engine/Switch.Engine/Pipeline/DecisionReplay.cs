@@ -1,3 +1,5 @@
+using Switch.Engine.Snapshots;
+using Switch.Journal;
 using System.Diagnostics;
 using System.Text;
 using Switch.Engine.Archive;
@@ -38,7 +40,11 @@ public static class DecisionReplay
         {
             var sink = new DiscardingSink();
             var replay = new ReplayVisitor(config => new SwitchLogic(config, sink, archive) { DecisionProbe = probe }, progress, progressIntervalMs);
-            long records = engine.Journal.ScanCommitted(replay, stop.Token);
+            // The history's start may have been retired after snapshots: it is read from the journal's archive first.
+            long archived = JournalArchive.Replay(SnapshotStore.JournalArchiveDirectory(engine.DataDirectory), replay);
+            if (archived != engine.Journal.RetiredRecords)
+                throw new InvalidDataException($"journal: its archive holds {archived} records, the live journal begins at record {engine.Journal.RetiredRecords}");
+            long records = stop.IsCancellationRequested ? archived : engine.Journal.ScanCommitted(replay, stop.Token);
             cancel.ThrowIfCancellationRequested();
             return new DecisionReplayResult(probe.Decisions, probe.Seen, records, replay.EventsReplayed,
                 (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds, replay.Logic?.Config);
