@@ -153,6 +153,7 @@ internal sealed class SimWorld : IDisposable
     public void Step()
     {
         _step++;
+        if (_outageBank != 0 && _step == OutageFromStep) BeginOutage();
         // Closes draw from their own sequence, so the rest of a seed's story is the same with or without them.
         if (_closeRandom.Next(100) < 2)
         {
@@ -356,7 +357,8 @@ internal sealed class SimWorld : IDisposable
     private void OperatorChange()
     {
         var e = new InputEvent();
-        e.BankRef.Set(BankRefs[_random.Next(3)]);
+        string bankRef = BankRefs[_random.Next(3)];
+        e.BankRef.Set(bankRef);
         e.Operator.Set("op-sim");
         e.Note.Set("simulated change");
         if (_random.Next(2) == 0)
@@ -372,8 +374,26 @@ internal sealed class SimWorld : IDisposable
             e.Kind = EventKind.SetEndpointState;
             e.EndpointIndex = _random.Next(2);
             e.EndpointState = (EndpointState)_random.Next(3);
+            // Operators leave the away bank's endpoints alone while it is away (the draws are made all the same, so the
+            // rest of the story does not shift): taken down by hand, it would refuse its new work before its own
+            // bound or breakers could, and the outage would test nothing.
+            if (OutageNow && int.Parse(bankRef) == _outageBank) return;
         }
         _engine.Publish(e);
+    }
+
+    /// <summary>The outage begins with the away bank's endpoints up: whatever operators did to them before.</summary>
+    private void BeginOutage()
+    {
+        for (int i = 0; i < 2; i++)
+        {
+            var up = new InputEvent { Kind = EventKind.SetEndpointState, EndpointIndex = i, EndpointState = EndpointState.Up };
+            up.BankRef.Set(_outageBank.ToString("D3"));
+            up.Operator.Set("op-sim");
+            up.Note.Set("before the outage");
+            _engine.Publish(up);
+        }
+        Settle();
     }
 
     /// <summary>Waits for the engine, takes in what it handed out, and checks every invariant.</summary>
