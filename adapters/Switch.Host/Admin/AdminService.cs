@@ -19,10 +19,13 @@ public sealed class AdminService
     private readonly AdminOperations _ops;
     private readonly ClearingOperations _clearing;
     private readonly MemberReports _members;
+    private readonly SnapshotOperations _snapshots;
     private readonly Dictionary<string, JsonMethod> _json = new(StringComparer.Ordinal);
 
-    public AdminService(OperatorAuthenticator auth, AdminOperations ops, ClearingOperations clearing, MemberReports members)
+    public AdminService(OperatorAuthenticator auth, AdminOperations ops, ClearingOperations clearing, MemberReports members,
+        SnapshotOperations snapshots)
     {
+        _snapshots = snapshots;
         _members = members;
         _auth = auth;
         _ops = ops;
@@ -50,6 +53,7 @@ public sealed class AdminService
             op.RequireOperate("close batches");
             return _clearing.CloseBatchAsync(r, op.Id, c);
         });
+        Unary(router, AdminMethods.TakeSnapshot, (_, op, c) => _snapshots.TakeAsync(op, c));
         Unary(router, AdminMethods.ListBatches, (r, _, _) => Task.FromResult(_clearing.ListBatches(r)));
         Unary(router, AdminMethods.GetSettlement, (r, _, _) => Task.FromResult(_clearing.GetSettlement(r)));
         router.MapClientStreaming(AdminMethods.SubmitRecords, async (requests, context) =>

@@ -123,6 +123,10 @@ public sealed class SwitchEngine : IDisposable
     public void SnapshotViewsCaptured(long recordNo, byte[] views) =>
         (_snapshots ?? throw new InvalidOperationException("snapshots: off")).ViewsCaptured(recordNo, views);
 
+    /// <summary>The output side could not record its views at the mark of snapshot <paramref name="recordNo"/>: the
+    /// snapshot fails with <paramref name="reason"/> (told through <see cref="EngineOptions.OnSnapshotFailed"/>).</summary>
+    public void SnapshotViewsFailed(long recordNo, Exception reason) => _snapshots?.ViewsFailed(recordNo, reason);
+
     /// <summary>The last snapshot published by this process, if any.</summary>
     public SnapshotResult? LastSnapshot => _snapshots?.Last;
     public long SnapshotsTaken => _snapshots?.Taken ?? 0;
