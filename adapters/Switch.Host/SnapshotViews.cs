@@ -92,22 +92,37 @@ public sealed class SnapshotViews(OutcomeFeeds feeds, ClearingRecorder clearing,
         }
     }
 
-    /// <summary>At a start from a snapshot (the engine's <c>RestoreViews</c>), before the replay after it. An empty
-    /// array: a snapshot taken without views (then the views cannot be trusted to continue from it).</summary>
+    /// <summary>At a start from a snapshot (the engine's <c>RestoreViews</c>), before the replay after it. Views that do
+    /// not fit the files on disk (lost since), or an empty array (a snapshot taken without views), are an
+    /// <see cref="InvalidDataException"/> with every view as it was before: the engine then tries an older snapshot.</summary>
     public void Restore(byte[] views)
     {
         if (views.Length == 0)
-            throw new InvalidDataException("snapshot views: the snapshot holds no derived views (taken by a tool?); move the data directory's snapshots/ aside to replay the whole journal");
-        var r = new StateReader(views);
-        r.Section("views");
-        uint version = r.Value<uint>();
-        if (version != FormatVersion) throw new InvalidDataException($"snapshot views: format version {version}, this build reads {FormatVersion}");
-        feeds.RestoreMark(ref r);
-        clearing.RestoreMark(ref r);
-        members.RestoreMark(ref r);
-        audit.RestoreMark(ref r);
-        r.Section("end");
-        if (r.Remaining != 0) throw new InvalidDataException($"snapshot views: {r.Remaining} bytes after the end");
+            throw new InvalidDataException("snapshot views: the snapshot holds no derived views (taken by a tool?)");
+        try
+        {
+            var r = new StateReader(views);
+            r.Section("views");
+            uint version = r.Value<uint>();
+            if (version != FormatVersion) throw new InvalidDataException($"snapshot views: format version {version}, this build reads {FormatVersion}");
+            // The files first: they are what may have been lost since the snapshot was taken.
+            feeds.RestoreMark(ref r);
+            clearing.RestoreMark(ref r);
+            members.RestoreMark(ref r);
+            audit.RestoreMark(ref r);
+            r.Section("end");
+            if (r.Remaining != 0) throw new InvalidDataException($"snapshot views: {r.Remaining} bytes after the end");
+        }
+        catch (InvalidDataException)
+        {
+            // The engine tries an older snapshot (or the whole journal): every view starts again from nothing. What was
+            // cut (an open batch's records) is rewritten by that replay, from an earlier point.
+            feeds.ForgetMark();
+            clearing.ForgetMark();
+            members.ForgetMark();
+            audit.ForgetMark();
+            throw;
+        }
     }
 
     /// <summary>Makes a file's written data (or a directory's entries) durable; a file deleted since (a feed segment past

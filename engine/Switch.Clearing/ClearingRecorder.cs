@@ -265,7 +265,7 @@ public sealed class ClearingRecorder : IDisposable
         if (lastClosed > 0 && !ClearingFiles.IsComplete(_dataDirectory, lastClosed))
         {
             throw new InvalidDataException($"clearing: the files of batch {lastClosed}, complete when the snapshot was taken, are not in " +
-                $"{ClearingFiles.BatchDirectory(_dataDirectory, lastClosed)} now; move the data directory's snapshots/ aside to rebuild them from the whole journal");
+                $"{ClearingFiles.BatchDirectory(_dataDirectory, lastClosed)} now (an older snapshot or the whole journal rebuilds them)");
         }
         Interlocked.Exchange(ref _lastClosedBatchId, lastClosed);
         _recordsBatchId = r.Long();
@@ -277,11 +277,23 @@ public sealed class ClearingRecorder : IDisposable
         if (!File.Exists(path) || new FileInfo(path).Length < length)
         {
             throw new InvalidDataException($"clearing: {path} holds {(File.Exists(path) ? new FileInfo(path).Length : 0)} bytes, the snapshot's views " +
-                $"{length}; move the data directory's snapshots/ aside to rebuild it from the whole journal");
+                $"{length} (an older snapshot or the whole journal rebuilds it)");
         }
         _records = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.Read, 1 << 16);
         _records.SetLength(length);
         _records.Seek(0, SeekOrigin.End);
+    }
+
+    /// <summary>Undoes <see cref="RestoreMark"/> (the engine tries an older snapshot, or the whole journal).</summary>
+    public void ForgetMark()
+    {
+        _records?.Dispose();
+        _records = null;
+        _recordsBatchId = 0;
+        _recordsSkipped = false;
+        lock (_closed) _closed.Clear();
+        Interlocked.Exchange(ref _lastClosedBatchId, 0);
+        Interlocked.Exchange(ref _generatedThrough, 0);
     }
 
     /// <summary>For the engine's replay at start: records what is replayed, then passes it on (e.g. to the outcome feeds).</summary>

@@ -203,6 +203,17 @@ public sealed class AuditLog
         }
     }
 
+    /// <summary>Undoes <see cref="RestoreMark"/> (the engine tries an older snapshot, or the whole journal).</summary>
+    public void ForgetMark()
+    {
+        lock (_lock)
+        {
+            _lastAuditNo = 0;
+            _entries.Clear();
+            _restoredBanks = null;
+        }
+    }
+
     /// <summary>Completes when anything is appended after this call (a new task each time).</summary>
     public Task Changed()
     {

@@ -303,6 +303,23 @@ public sealed class MemberStats
         }
     }
 
+    /// <summary>Undoes <see cref="RestoreMark"/> (the engine tries an older snapshot, or the whole journal).</summary>
+    public void ForgetMark()
+    {
+        lock (_lock)
+        {
+            _cells.Clear();
+            _chunks.Clear();
+            _free.Clear();
+            _hours.Clear();
+            _lastHour = null;
+            _allocated = 0;
+            _newestHour = long.MinValue;
+            _reasonCount = 0;
+            _pending.Clear();
+        }
+    }
+
     /// <summary>The newest hour with figures (event time), or null when there are none.</summary>
     public long? NewestHour
     {

@@ -213,7 +213,7 @@ public sealed class OutcomeFeed : IDisposable
         {
             throw new InvalidDataException(
                 $"outcome feed: {_directory} holds outcomes up to feed number {_keptAtOpen}, the snapshot's views up to {feedNo}: the files lost " +
-                "outcomes that only the journal before the snapshot holds; move the data directory's snapshots/ aside to rebuild them from the whole journal");
+                "outcomes that only the journal before the snapshot holds (an older snapshot or the whole journal rebuilds them)");
         }
         if (feedNo >= _oldest)
         {
@@ -226,6 +226,9 @@ public sealed class OutcomeFeed : IDisposable
         }
         _lastReplayed = FeedRecord.Read(record);
     }
+
+    /// <summary>A snapshot's restore was undone: the replay starts earlier.</summary>
+    internal void ForgetMark() => _lastReplayed = default;
 
     /// <summary>Reads from <paramref name="fromFeedNo"/> on; one cursor per subscriber.</summary>
     public FeedCursor OpenCursor(long fromFeedNo, int maxRecords) => new(this, fromFeedNo, maxRecords);
@@ -611,6 +614,12 @@ public sealed class OutcomeFeeds : IDisposable
             previous = index;
             For(index).RestoreMark(r.Array<byte>(FeedRecord.Bytes));
         }
+    }
+
+    /// <summary>Undoes <see cref="RestoreMark"/> (the engine tries an older snapshot, or the whole journal).</summary>
+    public void ForgetMark()
+    {
+        foreach (OutcomeFeed? f in _feeds) f?.ForgetMark();
     }
 
     /// <summary>During replay at start: catches a feed up from a recomputed outcome (made readable by <see cref="EndReplay"/>).</summary>

@@ -173,6 +173,9 @@ public sealed class SwitchEngine : IDisposable
                     try
                     {
                         (archive, replay, from, views) = RestoreSnapshot(path, journal, options, archiveDirectory, replaySink);
+                        // The host's derived views too: views that no longer fit what is on disk (files lost since) are an
+                        // InvalidDataException like a damaged file; the host has undone what it took, and an older one is tried.
+                        options.RestoreViews?.Invoke(views!);
                         snapshotPath = path;
                         break;
                     }
@@ -180,6 +183,9 @@ public sealed class SwitchEngine : IDisposable
                     {
                         archive?.Dispose();
                         archive = null;
+                        replay = null; // a snapshot that restored and whose views then did not fit
+                        from = null;
+                        views = null;
                         skipped.Add($"{Path.GetFileName(path)}: {e.Message}");
                         SnapshotStore.SetAside(path);
                     }
@@ -188,8 +194,6 @@ public sealed class SwitchEngine : IDisposable
             long records;
             if (replay is not null)
             {
-                // Outside the fallback: a host that cannot take its views back has a fault to report, not a snapshot to skip.
-                options.RestoreViews?.Invoke(views!);
                 records = journal.Replay(replay, from!.Value.RecordAddress, from.Value.RecordNo);
             }
             else
