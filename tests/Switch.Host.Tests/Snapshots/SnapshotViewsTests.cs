@@ -112,6 +112,12 @@ public sealed class SnapshotViewsTests : WithDataDirectory
             (status, body, _) = await admin.PostJsonAsync("TakeSnapshot", "{}", AdminClient.OpsKey);
             Assert.True(status == 200, body);
             Assert.Contains("\"file\"", body);
+            string metrics = await admin.Http.GetStringAsync("/metrics");
+            Assert.Contains("\nswitch_snapshots_taken_total 1\n", metrics);
+            Assert.Contains("\nswitch_snapshots_failed_total 0\n", metrics);
+            Assert.Matches(@"\nswitch_snapshot_last_position [1-9]\d*\n", metrics);
+            Assert.Matches(@"\nswitch_snapshot_last_bytes [1-9]\d*\n", metrics);
+            Assert.Matches(@"\nswitch_snapshot_last_age_seconds \d", metrics);
         }
         string other = Path.Combine(Data, "off");
         await using RunningSwitch off = await RunningSwitch.StartAsync(Config(other, snapshots: false), other);
