@@ -81,6 +81,9 @@ public sealed class EventJournal : IDisposable
                 throw new JournalCorruptException(-1, JournalCorruptionReason.Missing,
                     $"the commit file {layout.CommitSlotsPath} holds commits but the manifest {layout.ManifestPath} is missing: restore it, the switch will not start over this journal");
             var manifest = existed ? JournalManifest.Read(layout) : JournalManifest.Create(layout);
+            if (manifest.SegmentBytes != 0 && manifest.SegmentBytes != layout.SegmentSizeBytes)
+                throw new JournalCorruptException(-1, JournalCorruptionReason.ManifestInconsistent,
+                    $"the journal was made with segments of {manifest.SegmentBytes} bytes, opened with {layout.SegmentSizeBytes}: open it with its own");
             // Listed before FasterLog opens: its recovery makes an empty file for a segment it expects and does not find.
             var segmentsFound = Directory.EnumerateFiles(Path.GetDirectoryName(layout.LogBasePath)!).ToHashSet();
             device = Devices.CreateLogDevice(layout.LogBasePath, preallocateFile: false, deleteOnClose: false,
@@ -167,7 +170,8 @@ public sealed class EventJournal : IDisposable
                 $"FasterLog recovered tail {_log.TailAddress} differs from its committed tail {committedTail}");
         var spans = ReadableSpans(committedTail);
 
-        long count = 0;
+        // After a retirement the live log begins at record RetiredRecords (the records before are in the archive).
+        long count = spans[0].RecordsBefore;
         int first = 0;
         if (fromAddress >= 0)
         {
@@ -284,14 +288,79 @@ public sealed class EventJournal : IDisposable
         _lock.Dispose();
     }
 
-    /// <summary>The address ranges that hold records: the whole log minus the skip ranges of past cuts.</summary>
+    /// <summary>Records moved to the journal's archive (<see cref="Retire"/>): the first live record's number.</summary>
+    public long RetiredRecords => _manifest.RetiredRecords;
+
+    /// <summary>
+    /// Retention: copies the records before <paramref name="recordNo"/> (which is at <paramref name="address"/>) that are
+    /// not yet archived into one new file of <paramref name="archiveDirectory"/> (<see cref="JournalArchive"/>: never
+    /// deleted here), then moves the live log's start to that record, so FasterLog frees the segments wholly before it.
+    /// Crash-safe in that order: the archive file is durable before the manifest says the records left, and the manifest
+    /// before FasterLog forgets them. Any thread but the journaler's appends (it reads committed records only).
+    /// Returns the records archived by this call.
+    /// </summary>
+    public long Retire(long address, long recordNo, string archiveDirectory)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_replayed) throw new InvalidOperationException("Replay must run before Retire.");
+        if (recordNo <= _manifest.RetiredRecords) return 0;
+        if (!HoldsRecord(address, recordNo)) throw new ArgumentException($"journal: no record {recordNo} at address {address}", nameof(address));
+        long first = _manifest.RetiredRecords;
+        var writer = new JournalArchive.Writer(archiveDirectory, first);
+        try
+        {
+            var copy = new ArchivingVisitor(writer, address);
+            long count = first;
+            foreach (var (start, end, recordsBefore) in ReadableSpans(_log.CommittedUntilAddress))
+            {
+                if (start >= address) break;
+                count = recordsBefore;
+                var failure = ScanSpan(start, Math.Min(end, address), copy, ref count);
+                if (failure is { } f) throw new JournalCorruptException(f.Address, f.Reason, f.Detail);
+            }
+            if (count != recordNo) throw new InvalidOperationException($"journal: archived up to record {count}, expected {recordNo}");
+            writer.Publish(recordNo);
+        }
+        finally
+        {
+            writer.Dispose();
+        }
+        _manifest.RetiredAddress = address;
+        _manifest.RetiredRecords = recordNo;
+        _manifest.WriteAtomically(_layout);
+        _log.TruncateUntil(address);
+        return recordNo - first;
+    }
+
+    /// <summary>Hands each record to the archive writer; the records from <c>stopAt</c> on stay live.</summary>
+    private sealed class ArchivingVisitor(JournalArchive.Writer writer, long stopAt) : IJournalVisitor
+    {
+        public void OnRecord(long address, ReadOnlySpan<byte> record)
+        {
+            if (address >= stopAt) throw new InvalidOperationException("journal: archiving past the retirement point");
+            writer.Append(record);
+        }
+    }
+
+    /// <summary>The address ranges that hold records: the whole log minus the skip ranges of past cuts, from the first
+    /// live record (after a retirement, <see cref="JournalManifest.RetiredAddress"/>).</summary>
     private List<(long Start, long End, long RecordsBefore)> ReadableSpans(long committedTail)
     {
         var spans = new List<(long, long, long)>(_manifest.Cuts.Count + 1);
         long start = _log.BeginAddress;
         long recordsBefore = 0;
+        if (_manifest.RetiredRecords > 0)
+        {
+            // FasterLog's start may still be lower (a crash between the manifest and its truncation), never higher.
+            if (_manifest.RetiredAddress < start)
+                throw new JournalCorruptException(-1, JournalCorruptionReason.ManifestInconsistent,
+                    $"records retired up to address {_manifest.RetiredAddress}, but the log begins after it, at {start}");
+            start = _manifest.RetiredAddress;
+            recordsBefore = _manifest.RetiredRecords;
+        }
         foreach (var cut in _manifest.Cuts)
         {
+            if (cut.ResumeAddress <= start && _manifest.RetiredRecords > 0) continue; // retired with what it skipped
             if (cut.Address < start || cut.ResumeAddress < cut.Address || cut.ResumeAddress > committedTail)
                 throw new JournalCorruptException(-1, JournalCorruptionReason.ManifestInconsistent,
                     $"cut [{cut.Address}, {cut.ResumeAddress}) does not fit after {start} within committed tail {committedTail}");

@@ -128,6 +128,20 @@ public sealed class ArchivedOrderFilter
 
     public void EndCapture() => _captures = null;
 
+    /// <summary>Reads past what <see cref="BeginCapture"/> wrote; returns the generations (arrays) that follow.</summary>
+    public static int SkipSnapshotScalars(ref StateReader r)
+    {
+        r.Section("filter");
+        int generations = r.Int();
+        if (generations is < 2 or > 64) throw new InvalidDataException($"snapshot: {generations} filter generations");
+        r.Long();
+        r.Int();
+        r.Long();
+        r.Array<long>(generations);
+        r.Array<long>(generations);
+        return generations;
+    }
+
     public void RestoreScalars(ref StateReader r)
     {
         r.Section("filter");

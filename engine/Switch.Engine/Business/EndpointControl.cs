@@ -13,6 +13,9 @@ public sealed class EndpointControl(Bank[] banks, RulesConfig rules, OutputWrite
     /// <summary>The earliest ramp step or breaker half-open due (µs); ticks before it skip the scan of the banks.</summary>
     private long _nextTimedUs = long.MaxValue;
 
+    /// <summary>When the next ramp step or breaker half-open is due (µs; <see cref="long.MaxValue"/>: none).</summary>
+    public long NextTimedUs => _nextTimedUs;
+
     public void Save(StateWriter w) => w.Long(_nextTimedUs);
 
     public void Restore(ref StateReader r) => _nextTimedUs = r.Long();

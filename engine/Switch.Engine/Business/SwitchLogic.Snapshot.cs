@@ -16,11 +16,10 @@ public sealed partial class SwitchLogic
     private const int MaxReasonBytes = 256;
 
     /// <summary>What the logic thread hands the snapshot writer at the capture instant.</summary>
-    public sealed class Capture(DailyAccountUsage.SavedUsage[] usage, ICapturedArray[] arrays, ArchiveCapture archive, Action end)
+    public sealed class Capture(ICapturedArray[] arrays, ArchiveCapture archive, Action end)
     {
-        /// <summary>Daily usage, copied out unsorted: the writer sorts it.</summary>
-        public DailyAccountUsage.SavedUsage[] Usage { get; } = usage;
-        /// <summary>The table's ring and parked table, then the archive's arrays, in the order <see cref="Restore"/> reads them.</summary>
+        /// <summary>The daily usage, the table's ring and parked table, the deadlines, then the archive's arrays, in the
+        /// order <see cref="Restore"/> reads them.</summary>
         public ICapturedArray[] Arrays { get; } = arrays;
         public ArchiveCapture Archive { get; } = archive;
         /// <summary>The writer has copied every array: the logic stops copying pages aside.</summary>
@@ -84,9 +83,15 @@ public sealed partial class SwitchLogic
         _book.Save(w);
         _endpoints.Save(w);
         _out.Save(w);
-        _timers.Save(w);
-        DailyAccountUsage.SavedUsage[] usage = _dailyUsage.Capture(w);
+        ICapturedArray[] deadlines = _timers.BeginCapture(w);
+        PageCapture<DailyAccountUsage.Slot> usage = _dailyUsage.BeginCapture(w);
         (PageCapture<Transaction> ring, PageCapture<Transaction> parked) = _transactions.BeginCapture(w);
+        void EndOurs()
+        {
+            _timers.EndCapture();
+            _dailyUsage.EndCapture();
+            _transactions.EndCapture();
+        }
         ArchiveCapture archive;
         try
         {
@@ -94,12 +99,12 @@ public sealed partial class SwitchLogic
         }
         catch
         {
-            _transactions.EndCapture();
+            EndOurs();
             throw;
         }
-        return new Capture(usage, [ring, parked, .. archive.Arrays], archive, () =>
+        return new Capture([usage, ring, parked, .. deadlines, .. archive.Arrays], archive, () =>
         {
-            _transactions.EndCapture();
+            EndOurs();
             archive.End();
         });
     }
@@ -113,19 +118,19 @@ public sealed partial class SwitchLogic
     /// state hash recounts every bank's unresolved transactions). Throws <see cref="InvalidDataException"/> for anything
     /// that does not fit; the caller's file check (its checksum) comes after the arrays.
     /// </summary>
-    public static SwitchLogic Restore(SwitchConfig config, ReadOnlySpan<byte> state, ReadOnlySpan<byte> usage,
+    public static SwitchLogic Restore(SwitchConfig config, ReadOnlySpan<byte> state,
         SnapshotArrayReader arrays, IOutputSink sink, ITransactionArchive archive)
     {
         var logic = new SwitchLogic(config, sink, archive);
         var r = new StateReader(state);
         logic.RestoreState(ref r);
         if (r.Remaining != 0) throw new InvalidDataException($"snapshot: {r.Remaining} bytes left after the state");
-        var u = new StateReader(usage);
-        logic._dailyUsage.RestoreEntries(ref u);
-        if (u.Remaining != 0) throw new InvalidDataException($"snapshot: {u.Remaining} bytes left after the daily usage");
+        arrays.ReadInto(logic._dailyUsage.SlotsForRestore, "daily usage");
         arrays.ReadInto(logic._transactions.RingForRestore, "transaction table");
         arrays.ReadInto(logic._transactions.ParkedForRestore, "parked table");
+        logic._timers.RestoreArrays(arrays);
         archive.RestoreArrays(arrays);
+        logic._dailyUsage.FinishRestore();
         logic._transactions.FinishRestore();
         logic._orders.RebuildIndex();
         return logic;
@@ -188,8 +193,8 @@ public sealed partial class SwitchLogic
         _book.Restore(ref r);
         _endpoints.Restore(ref r);
         _out.Restore(ref r);
-        _timers.Restore(ref r);
-        _dailyUsage.Restore(ref r);
+        _timers.RestoreScalars(ref r);
+        _dailyUsage.RestoreScalars(ref r);
         _transactions.RestoreScalars(ref r);
         _orders.Archive.RestoreScalars(ref r);
     }

@@ -95,6 +95,16 @@ internal sealed class JournalPositions(int ringSize)
 internal sealed class LogicHandler(SwitchLogic logic, JournalPositions positions, Snapshotter? snapshots) : IEventHandler<InputEvent>
 {
     public long VoidSkipped { get; private set; }
+    /// <summary>See <see cref="SwitchLogic.NextTickDueUs"/>: written at the end of each batch, read by the ticker.</summary>
+    private long _nextTickDueUs = logic.NextTickDueUs();
+    /// <summary>1 from a tick's publication until it is applied: the ticker does not stack ticks behind a busy logic.</summary>
+    private int _tickPending;
+
+    public long NextTickDueUs => Volatile.Read(ref _nextTickDueUs);
+
+    /// <summary>The ticker, before it publishes a tick: false if one is already on its way.</summary>
+    public bool TryStartTick() => Interlocked.CompareExchange(ref _tickPending, 1, 0) == 0;
+    public void TickNotPublished() => Volatile.Write(ref _tickPending, 0);
 
     public void OnEvent(ref InputEvent evt, long sequence, bool endOfBatch)
     {
@@ -109,6 +119,8 @@ internal sealed class LogicHandler(SwitchLogic logic, JournalPositions positions
             return;
         }
         logic.Apply(ref evt);
+        if (evt.Kind == EventKind.Tick) Volatile.Write(ref _tickPending, 0);
+        if (endOfBatch) Volatile.Write(ref _nextTickDueUs, logic.NextTickDueUs());
         if (snapshots is not null)
         {
             (long recordNo, long address) = positions.Get(sequence);
@@ -161,6 +173,8 @@ internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic,
     }
 
     private long _skipAddress = -1;
+    /// <summary>Called after each record is applied, with its number (tools: a verification compares the state there).</summary>
+    public Action<long, SwitchLogic>? AfterRecord { get; init; }
     /// <summary>The last record visited (the genesis is 0): where the live engine's journal positions continue.</summary>
     public long LastRecordNo { get; private set; } = -1;
     public long LastRecordAddress { get; private set; } = -1;
@@ -205,6 +219,7 @@ internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic,
             }
             GenesisConfig = SwitchConfig.FromJsonUtf8(record[1..]);
             Logic = createLogic(GenesisConfig);
+            AfterRecord?.Invoke(LastRecordNo, Logic);
             return;
         }
         try
@@ -218,5 +233,6 @@ internal sealed class ReplayVisitor(Func<SwitchConfig, SwitchLogic> createLogic,
         if (_event.CorrelationId > MaxCorrelationId) MaxCorrelationId = _event.CorrelationId;
         Logic.Apply(ref _event);
         EventsReplayed++;
+        AfterRecord?.Invoke(LastRecordNo, Logic);
     }
 }

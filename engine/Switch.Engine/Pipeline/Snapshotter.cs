@@ -18,6 +18,8 @@ internal sealed class Snapshotter
 {
     private readonly SnapshotOptions _options;
     private readonly SnapshotStore _store;
+    private readonly Journal.EventJournal _journal;
+    private readonly string _journalArchive;
     private readonly SwitchLogic _logic;
     private readonly ITransactionArchive _archive;
     private readonly byte[] _configJson;
@@ -40,13 +42,15 @@ internal sealed class Snapshotter
     private TaskCompletionSource<byte[]>? _views;
     private long _viewsRecordNo;
 
-    public Snapshotter(SnapshotOptions options, string dataDirectory, SwitchLogic logic, ITransactionArchive archive,
+    public Snapshotter(SnapshotOptions options, string dataDirectory, Journal.EventJournal journal, SwitchLogic logic, ITransactionArchive archive,
         long recordNo, long recordAddress, long maxCorrelationId, Action wake, Action<SnapshotResult>? onTaken, Action<Exception>? onFailed)
     {
         _onTaken = onTaken;
         _onFailed = onFailed;
         _options = options;
         _store = new SnapshotStore(dataDirectory);
+        _journal = journal;
+        _journalArchive = SnapshotStore.JournalArchiveDirectory(dataDirectory);
         _logic = logic;
         _archive = archive;
         _configJson = logic.Config.ToJsonUtf8();
@@ -179,9 +183,7 @@ internal sealed class Snapshotter
         try
         {
             Journal.DirectorySync.CreateDirectory(_store.Directory);
-            var usage = new StateWriter();
-            DailyAccountUsage.WriteSorted(capture.Usage, usage);
-            long bytes = SnapshotFile.Write(path, position, _configJson, _state.Written, usage.Written, capture.Arrays,
+            long bytes = SnapshotFile.Write(path, position, _configJson, _state.Written, capture.Arrays,
                 views: () =>
                 {
                     if (views is null) return [];
@@ -199,6 +201,7 @@ internal sealed class Snapshotter
             ended = true;
             HashSet<string> kept = _store.Retain(_options.Keep);
             (_archive as FasterTransactionArchive)?.PurgeCheckpointsExcept(kept);
+            if (_options.RetireJournal) RetireBeforeOldestKept();
             var result = new SnapshotResult(path, position, bytes, pauseUs, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds, aside, trigger);
             Last = result;
             Taken++;
@@ -224,6 +227,17 @@ internal sealed class Snapshotter
             // A request that came while this one was written is taken at the next event: make there be one.
             if (_requested) _wake();
         }
+    }
+
+    /// <summary>The records the oldest kept snapshot already holds leave the live journal for its archive: a start never
+    /// needs them (it falls back at most to that snapshot), an audit reads them from the archive.</summary>
+    private void RetireBeforeOldestKept()
+    {
+        IReadOnlyList<(long RecordNo, string Path)> kept = _store.List();
+        if (kept.Count == 0) return;
+        SnapshotPosition oldest;
+        using (SnapshotFile.Opened opened = SnapshotFile.Open(kept[^1].Path)) oldest = opened.Position;
+        _journal.Retire(oldest.RecordAddress, oldest.RecordNo, _journalArchive);
     }
 
     private void Fail(Exception e, List<(TaskCompletionSource<SnapshotResult> Done, string Trigger)> requests)

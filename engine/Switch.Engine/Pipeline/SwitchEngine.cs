@@ -48,7 +48,7 @@ public sealed class SwitchEngine : IDisposable
             _input, _input.NewBarrier(), new JournalHandler(journal, options.Clock, positions, options.CrashPoint, options.CommitObserver), options.MaxBatchSize);
         if (options.Snapshots.Enabled)
         {
-            _snapshots = new Snapshotter(options.Snapshots, options.DataDirectory, logic, archive, lastRecordNo, lastRecordAddress,
+            _snapshots = new Snapshotter(options.Snapshots, options.DataDirectory, journal, logic, archive, lastRecordNo, lastRecordAddress,
                 recovery.LastCorrelationId, PublishNudge, options.OnSnapshot, options.OnSnapshotFailed);
         }
         // The logic sleeps on its own strategy, woken by the journaler's commits, not by every producer's publish.
@@ -105,7 +105,12 @@ public sealed class SwitchEngine : IDisposable
         ];
         if (_options.TickIntervalMs > 0)
         {
-            _ticker = new Timer(_ => PublishTick(), null, _options.TickIntervalMs, _options.TickIntervalMs);
+            _ticker = new Timer(_ => TickIfDue(), null, _options.TickIntervalMs, _options.TickIntervalMs);
+        }
+        if (_snapshots is not null && _archive is FasterTransactionArchive)
+        {
+            string warmUp = Path.Combine(_options.DataDirectory, "archive-warm-up");
+            new Thread(() => FasterTransactionArchive.WarmUpCheckpoints(warmUp)) { Name = "switch-snapshot-warm-up", IsBackground = true, Priority = ThreadPriority.BelowNormal }.Start();
         }
     }
 
@@ -152,7 +157,7 @@ public sealed class SwitchEngine : IDisposable
         ConfigValidator.Validate(config);
         DirectorySync.CreateDirectory(options.DataDirectory);
         // The genesis record holds the whole configuration: allow it up to 256 KiB (ring events stay under 512 bytes).
-        EventJournal journal = OpenJournal(options.DataDirectory);
+        EventJournal journal = OpenJournal(options.DataDirectory, options.JournalSegmentBytes);
         ITransactionArchive? archive = null;
         try
         {
@@ -202,6 +207,18 @@ public sealed class SwitchEngine : IDisposable
                 archive = FasterTransactionArchive.Create(archiveDirectory, options.Archive);
                 ITransactionArchive created = archive;
                 replay = new ReplayVisitor(c => new SwitchLogic(c, replaySink, created) { VerifyInvariants = options.VerifyInvariants }, options.OnReplayProgress, options.ReplayProgressIntervalMs);
+                if (journal.RetiredRecords > 0)
+                {
+                    // No snapshot to start from and the history's start retired: it is replayed from the journal's archive.
+                    string archived = SnapshotStore.JournalArchiveDirectory(options.DataDirectory);
+                    long found = JournalArchive.Replay(archived, replay);
+                    if (found != journal.RetiredRecords)
+                    {
+                        throw new InvalidDataException($"journal: records 0 to {journal.RetiredRecords - 1} were retired to {archived}, which holds {found} " +
+                            $"and no snapshot is usable ({(skipped.Count == 0 ? "none found" : string.Join("; ", skipped))}): restore the archive's files " +
+                            "or a snapshot (its .snap and .archive files, with the archive/ directory it was taken with)");
+                    }
+                }
                 records = journal.Replay(replay);
             }
             SwitchLogic logic;
@@ -266,7 +283,7 @@ public sealed class SwitchEngine : IDisposable
         FasterTransactionArchive archive = FasterTransactionArchive.OpenAtCheckpoint(archiveDirectory, options.Archive, token);
         try
         {
-            SwitchLogic logic = SwitchLogic.Restore(opened.Config, opened.State, opened.Usage, opened.Arrays, replaySink, archive);
+            SwitchLogic logic = SwitchLogic.Restore(opened.Config, opened.State, opened.Arrays, replaySink, archive);
             byte[] views = opened.Arrays.ReadViews();
             opened.Arrays.VerifyEnd();
             CountUnresolved(logic); // the restored table recounted against every bank's count
@@ -352,18 +369,29 @@ public sealed class SwitchEngine : IDisposable
         return sequence;
     }
 
-    public void PublishTick()
+    /// <summary>Publishes a tick now (tests and tools; the engine's ticker publishes only when one is due). Never
+    /// waits: false if the ring is full (the next one will do) or the engine stopped.</summary>
+    public bool PublishTick()
     {
         if (Volatile.Read(ref _disposed) != 0 || _input.IsHalted)
         {
-            return;
+            return false;
         }
-        // A tick never waits: if the ring is full, the next one will do.
-        if (_input.TryNext(out long sequence))
-        {
-            _input[sequence].PrepareTick();
-            Publish(sequence);
-        }
+        if (!_input.TryNext(out long sequence)) return false;
+        _input[sequence].PrepareTick();
+        Publish(sequence);
+        return true;
+    }
+
+    /// <summary>
+    /// The ticker: a tick goes into the journal only when the logic has something due by now (a deadline, a follow-up, a
+    /// ramp step, a breaker half-open, a scheduled close, a day's start: <see cref="SwitchLogic.NextTickDueUs"/>) and no
+    /// tick is already on its way. An idle switch then journals nothing (it journaled 100 ticks a second, 311 MB a day).
+    /// </summary>
+    private void TickIfDue()
+    {
+        if (_options.Clock.NowUs() < _logicHandler.NextTickDueUs || !_logicHandler.TryStartTick()) return;
+        if (!PublishTick()) _logicHandler.TickNotPublished();
     }
 
     /// <summary>Wakes the logic thread with nothing to apply (<see cref="EventKind.Nudge"/>); never waits.</summary>
@@ -448,10 +476,14 @@ public sealed class SwitchEngine : IDisposable
         }
     }
 
-    internal static EventJournal OpenJournal(string dataDirectory) => EventJournal.Open(new JournalOptions
+    internal static EventJournal OpenJournal(string dataDirectory, long segmentBytes = EngineOptions.DefaultJournalSegmentBytes) => EventJournal.Open(new JournalOptions
     {
         DirectoryPath = Path.Combine(dataDirectory, "journal"),
         MaxRecordBytes = MaxGenesisBytes,
+        SegmentSizeBytes = segmentBytes,
+        // A page never spans segments: small segments (tests) take pages as small.
+        PageSizeBytes = (int)Math.Min(1L << 20, segmentBytes),
+        MemorySizeBytes = Math.Max(8L << 20, 2 * Math.Min(1L << 20, segmentBytes)),
     });
 
     private static long CountUnresolved(SwitchLogic logic)
@@ -496,10 +528,15 @@ public sealed record RecoveryReport(long JournalRecords, long EventsReplayed, bo
 /// choosing: replay checks, audits, tools.</summary>
 public static class JournalReplay
 {
-    public static SwitchLogic Run(string dataDirectory, IOutputSink sink)
+    /// <summary>The whole history: the journal's archive (records retired after snapshots), then the live journal.</summary>
+    public static SwitchLogic Run(string dataDirectory, IOutputSink sink, Action<long, SwitchLogic>? afterRecord = null,
+        long segmentBytes = EngineOptions.DefaultJournalSegmentBytes)
     {
-        using EventJournal journal = SwitchEngine.OpenJournal(dataDirectory);
-        var replay = new ReplayVisitor(c => new SwitchLogic(c, sink));
+        using EventJournal journal = SwitchEngine.OpenJournal(dataDirectory, segmentBytes);
+        var replay = new ReplayVisitor(c => new SwitchLogic(c, sink)) { AfterRecord = afterRecord };
+        long archived = JournalArchive.Replay(SnapshotStore.JournalArchiveDirectory(dataDirectory), replay);
+        if (archived != journal.RetiredRecords)
+            throw new InvalidDataException($"journal: its archive holds records 0 to {archived - 1}, the live journal begins at record {journal.RetiredRecords}");
         journal.Replay(replay);
         return replay.Logic ?? throw new InvalidDataException("journal: empty, no genesis record");
     }

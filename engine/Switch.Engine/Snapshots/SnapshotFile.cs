@@ -17,8 +17,9 @@ public readonly record struct SnapshotPosition(long RecordNo, long RecordAddress
 /// The snapshot file: everything the logic state is, at one journal position, checksummed as a whole.
 /// <code>
 /// magic "SWSNAP\r\n" | u32 format version | u32 layout (struct sizes) | position (4 × i64)
-/// | config (i32 length, JSON) | state (i64 length, bytes) | daily usage (i64 length, bytes)
-/// | arrays: each i32 items, i32 item bytes, the items | derived views (i64 length, bytes: the host's)
+/// | config (i32 length, JSON) | state (i64 length, bytes)
+/// | arrays: each i32 items, i32 item bytes, i32 items a page, then per page a flag (0: all zero, nothing follows;
+///   1: the page's bytes follow) | derived views (i64 length, bytes: the host's)
 /// | u32 CRC-32C of everything before it
 /// </code>
 /// Nothing in it depends on when or by which process it was written: the same position gives the same bytes. The
@@ -34,16 +35,18 @@ public static class SnapshotFile
     private const int MaxConfigBytes = 1 << 20;
     private const long MaxSectionBytes = 1L << 30;
     private const int WriteBufferBytes = 1 << 20;
+    private static ReadOnlySpan<byte> ZeroPage => [0];
+    private static ReadOnlySpan<byte> DataPage => [1];
 
     /// <summary>The struct sizes the arrays are written in: a build whose structs differ reads no older snapshot.</summary>
-    public static uint Layout => (uint)(Unsafe.SizeOf<Transaction>() << 16 | Unsafe.SizeOf<ScopedKey>() << 8 | Unsafe.SizeOf<DailyAccountUsage.SavedUsage>());
+    public static uint Layout => (uint)(Unsafe.SizeOf<Transaction>() << 16 | Unsafe.SizeOf<ScopedKey>() << 8 | Unsafe.SizeOf<DailyAccountUsage.Slot>());
 
     public static string NameFor(long recordNo) => $"snapshot-{recordNo:D20}{Extension}";
 
     /// <summary>Writes and publishes a snapshot; returns its size in bytes. Runs on the writer thread: the arrays are
     /// copied page by page from their captures (the logic goes on meanwhile).</summary>
     public static long Write(string path, SnapshotPosition position, byte[] configJson, ReadOnlySpan<byte> state,
-        ReadOnlySpan<byte> usage, IReadOnlyList<ICapturedArray> arrays, Func<byte[]> views, Func<string?> beforePublish)
+        IReadOnlyList<ICapturedArray> arrays, Func<byte[]> views, Func<string?> beforePublish)
     {
         string temp = path + ".tmp";
         long bytes;
@@ -61,19 +64,21 @@ public static class SnapshotFile
             output.Write(configJson);
             output.I64(state.Length);
             output.Write(state);
-            output.I64(usage.Length);
-            output.Write(usage);
             int maxPageBytes = arrays.Count == 0 ? 0 : arrays.Max(a => a.PageItems * a.ItemBytes);
             byte[] page = new byte[maxPageBytes];
             foreach (ICapturedArray array in arrays)
             {
                 output.I32(array.Length);
                 output.I32(array.ItemBytes);
+                output.I32(array.PageItems);
                 for (int p = 0; p < array.Pages; p++)
                 {
                     int length = array.PageLength(p) * array.ItemBytes;
                     array.CopyPageBytes(p, page.AsSpan(0, length));
-                    output.Write(page.AsSpan(0, length));
+                    // Most of a young switch's table, parked table and filter is zeros: a flag instead of the page.
+                    bool zero = page.AsSpan(0, length).IndexOfAnyExcept((byte)0) < 0;
+                    output.Write(zero ? ZeroPage : DataPage);
+                    if (!zero) output.Write(page.AsSpan(0, length));
                 }
             }
             byte[] viewBytes = views();
@@ -92,13 +97,12 @@ public static class SnapshotFile
 
     /// <summary>The start of a snapshot file, read and checked: header, config, state and usage in memory; the arrays are
     /// read from <see cref="Arrays"/> next, then <see cref="SnapshotArrayReader.VerifyEnd"/>.</summary>
-    public sealed class Opened(SnapshotPosition position, SwitchConfig config, byte[] configJson, byte[] state, byte[] usage, SnapshotArrayReader arrays) : IDisposable
+    public sealed class Opened(SnapshotPosition position, SwitchConfig config, byte[] configJson, byte[] state, SnapshotArrayReader arrays) : IDisposable
     {
         public SnapshotPosition Position { get; } = position;
         public SwitchConfig Config { get; } = config;
         public byte[] ConfigJson { get; } = configJson;
         public byte[] State { get; } = state;
-        public byte[] Usage { get; } = usage;
         public SnapshotArrayReader Arrays { get; } = arrays;
         public void Dispose() => Arrays.Dispose();
     }
@@ -123,7 +127,6 @@ public static class SnapshotFile
                 throw new InvalidDataException($"{path}: position {position} is not one a snapshot has");
             byte[] configJson = input.Bytes(input.I32(), MaxConfigBytes, "config");
             byte[] state = input.Bytes(input.I64(), MaxSectionBytes, "state");
-            byte[] usage = input.Bytes(input.I64(), MaxSectionBytes, "daily usage");
             SwitchConfig config;
             try
             {
@@ -133,7 +136,7 @@ public static class SnapshotFile
             {
                 throw new InvalidDataException($"{path}: its configuration does not load: {e.Message}", e);
             }
-            return new Opened(position, config, configJson, state, usage, input);
+            return new Opened(position, config, configJson, state, input);
         }
         catch
         {
@@ -188,13 +191,51 @@ public sealed class SnapshotArrayReader(Stream stream, string path) : IDisposabl
 {
     private uint _crc = Crc32C.Start;
 
+    /// <summary>The next array into <paramref name="into"/>, which must be all zeros (a new array): pages the file says
+    /// are zero are not written.</summary>
     public void ReadInto<T>(Span<T> into, string what) where T : unmanaged
     {
         int length = I32();
         int itemBytes = I32();
         if (length != into.Length) throw new InvalidDataException($"{path}: {what} holds {length} items, this configuration {into.Length}");
         if (itemBytes != Unsafe.SizeOf<T>()) throw new InvalidDataException($"{path}: {what} items of {itemBytes} bytes, this build's are {Unsafe.SizeOf<T>()}");
-        ReadExactly(MemoryMarshal.AsBytes(into));
+        int pageItems = I32();
+        if (pageItems < 1 || pageItems > PageCapture<T>.MaxPageItems) throw new InvalidDataException($"{path}: {what} in pages of {pageItems} items");
+        Span<byte> flag = stackalloc byte[1];
+        for (int start = 0; start < length; start += pageItems)
+        {
+            Span<T> page = into.Slice(start, Math.Min(pageItems, length - start));
+            ReadExactly(flag);
+            switch (flag[0])
+            {
+                case 0:
+                    // Left as it is: the target is a new array (zero), and not touching it keeps its memory uncommitted.
+                    break;
+                case 1:
+                    ReadExactly(MemoryMarshal.AsBytes(page));
+                    break;
+                default:
+                    throw new InvalidDataException($"{path}: {what} page flag {flag[0]}");
+            }
+        }
+    }
+
+    /// <summary>Reads past the next array (a verification that does not need it), still checksummed.</summary>
+    public void Skip(string what)
+    {
+        int length = I32();
+        int itemBytes = I32();
+        int pageItems = I32();
+        if (length < 0 || itemBytes < 1 || pageItems < 1 || (long)pageItems * itemBytes > 1 << 24)
+            throw new InvalidDataException($"{path}: {what}: {length} items of {itemBytes} bytes in pages of {pageItems}");
+        byte[] page = new byte[pageItems * itemBytes];
+        Span<byte> flag = stackalloc byte[1];
+        for (int start = 0; start < length; start += pageItems)
+        {
+            ReadExactly(flag);
+            if (flag[0] == 1) ReadExactly(page.AsSpan(0, Math.Min(pageItems, length - start) * itemBytes));
+            else if (flag[0] != 0) throw new InvalidDataException($"{path}: {what} page flag {flag[0]}");
+        }
     }
 
     /// <summary>The derived views' section, after the arrays; then <see cref="VerifyEnd"/>.</summary>

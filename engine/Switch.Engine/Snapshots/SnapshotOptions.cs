@@ -18,6 +18,10 @@ public sealed record SnapshotOptions
     public bool WithViews { get; init; }
     /// <summary>How long the writer waits for the derived views before it gives the snapshot up.</summary>
     public int ViewsTimeoutMs { get; init; } = 60_000;
+    /// <summary>After each snapshot, the journal's records before the oldest kept snapshot move to
+    /// <c>journal-archive/</c> and leave the live journal, whose disk is then bounded by the snapshots kept, not by history.
+    /// The archive is never deleted here. False: the live journal keeps everything.</summary>
+    public bool RetireJournal { get; init; } = true;
     /// <summary>How long a graceful stop waits for its snapshot.</summary>
     public int StopTimeoutMs { get; init; } = 120_000;
 

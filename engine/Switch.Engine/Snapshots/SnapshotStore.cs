@@ -7,6 +7,8 @@ namespace Switch.Engine.Snapshots;
 public sealed class SnapshotStore(string dataDirectory)
 {
     public string Directory { get; } = Path.Combine(dataDirectory, "snapshots");
+    /// <summary>Where retired journal records go (<see cref="Journal.JournalArchive"/>).</summary>
+    public static string JournalArchiveDirectory(string dataDirectory) => Path.Combine(dataDirectory, "journal-archive");
 
     /// <summary>Published snapshots (temporaries and skipped ones excluded), the newest position first.</summary>
     public IReadOnlyList<(long RecordNo, string Path)> List()
