@@ -23,6 +23,7 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
 {
     private volatile BankConnector? _connector;
     private volatile LiveStats? _stats;
+    private volatile SnapshotViews? _views;
     private long _undeliverable;
 
     /// <summary>Live bank requests with no connector attached: 0 unless the host ran the engine before attaching it.</summary>
@@ -32,6 +33,9 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
 
     /// <summary>The live statistics exist once the journal's configuration is known; outputs before that are not counted.</summary>
     public void Attach(LiveStats stats) => _stats = stats;
+
+    /// <summary>The derived views a snapshot records at its mark.</summary>
+    public void Attach(SnapshotViews views) => _views = views;
 
     /// <summary>For <see cref="EngineOptions.ReplaySink"/>: the replayed outputs, routed with replaying set.</summary>
     public IOutputSink ReplaySink() => new Replaying(this);
@@ -77,6 +81,10 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
                 break;
             case OutputKind.Audit:
                 audit.Record(evt);
+                break;
+            case OutputKind.SnapshotMark:
+                // Live only (never replayed): every output before it is in the views, none after.
+                (_views ?? throw new InvalidOperationException("output dispatcher: a snapshot mark with no views attached")).Mark(evt.CorrelationId);
                 break;
             default:
                 throw new InvalidOperationException($"output dispatcher: unexpected output kind {evt.Kind}");

@@ -58,6 +58,24 @@ internal static class SwitchProgram
             {
                 log.Info("journal_new", "new journal", ("journal", journal), ("start_ms", startMs));
             }
+            foreach (string skipped in recovery.SnapshotsSkipped)
+            {
+                // "<file>: <why>"; the file was renamed .skipped, kept for a person to look at.
+                string[] parts = skipped.Split(": ", 2);
+                log.Warn("snapshot_skipped", $"snapshot {parts[0]} skipped (renamed .skipped): {(parts.Length > 1 ? parts[1] : "")}",
+                    ("snapshot", parts[0]), ("reason", parts.Length > 1 ? parts[1] : ""));
+            }
+            if (recovery.Snapshot is { } from)
+            {
+                log.Info("recovery_snapshot", "started from a snapshot, then replayed the journal after it",
+                    ("snapshot", Path.GetFileName(recovery.SnapshotPath)), ("position", from.RecordNo), ("events_replayed", recovery.EventsReplayed),
+                    ("recovery_ms", recovery.RecoveryMs));
+            }
+            else if (recovery.ConfigFromJournal)
+            {
+                log.Info("recovery_snapshot", "no usable snapshot: replayed the whole journal", ("snapshot", "none"),
+                    ("events_replayed", recovery.EventsReplayed), ("recovery_ms", recovery.RecoveryMs));
+            }
             if (recovery.TornTail is { } torn)
             {
                 log.Warn("journal_torn_tail_cut", $"torn tail cut at address {torn.Address}; the records before it are intact",

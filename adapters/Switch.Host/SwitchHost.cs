@@ -169,6 +169,9 @@ public sealed class SwitchHost : IAsyncDisposable
             var audit = new AuditLog();
             var dispatcher = new OutputDispatcher(answers, feeds, clearing, audit);
             var members = new MemberStats(); // per-member figures: from the replayed outputs, then the live ones
+            // A snapshot holds these views as they were at its mark: a start from it takes them back, then replays the rest.
+            var views = new SnapshotViews(feeds, clearing, audit, members);
+            var snapshotStatus = new SnapshotStatus();
             // /metrics: one registry per switch (never the library's global one: tests run several switches in a process).
             CollectorRegistry registry = Metrics.NewCustomRegistry();
             IMetricFactory metrics = MetricsWriter.Factory(registry);
@@ -186,6 +189,17 @@ public sealed class SwitchHost : IAsyncDisposable
                     ("events", p.Events), ("records", p.Records), ("position", p.Address), ("elapsed_ms", p.ElapsedMs),
                     ("events_per_second", p.ElapsedMs == 0 ? 0 : p.Events * 1000 / p.ElapsedMs)),
                 Archive = config.Archive.ToSizing(),
+                Snapshots = config.Snapshots.ToOptions(),
+                RestoreViews = views.Restore,
+                OnSnapshot = r =>
+                {
+                    snapshotStatus.Published(r, SystemClock.Instance.NowUs());
+                    log.Info("snapshot_taken", $"snapshot taken ({r.Trigger})", ("position", r.Position.RecordNo),
+                        ("events", r.Position.EventsApplied), ("bytes", r.Bytes), ("pause_us", r.PauseUs), ("write_ms", r.WriteMs),
+                        ("trigger", r.Trigger), ("file", r.Path));
+                },
+                OnSnapshotFailed = e => log.Alert("snapshot_failed", "a snapshot could not be taken; the journal holds everything, the next start replays more",
+                    ("error", $"{e.GetType().Name}: {e.Message}")),
                 ReplaySink = members.ReplaySink(dispatcher.ReplaySink()),
                 Wait = WaitKind.Blocking,
                 CrashPoint = config.CrashPoint is null ? null : config.CrashPoint with
@@ -196,6 +210,8 @@ public sealed class SwitchHost : IAsyncDisposable
             }, config.Switch);
 
             feeds.EndReplay();
+            views.Attach(engine.SnapshotViewsCaptured, engine.SnapshotViewsFailed, SnapshotViewsWaitMs);
+            dispatcher.Attach(views);
             var client = new EngineClient(engine, answers);
             // Before any caller registers: this life's correlation ids above every id in the journal.
             answers.ContinueAfter(engine.Recovery.LastCorrelationId);
@@ -250,12 +266,13 @@ public sealed class SwitchHost : IAsyncDisposable
             var memberReports = new MemberReports(members, running);
             var memberFiles = new MemberReportFiles(members, memberReports, config.DataDirectory);
             var explanations = new OrderExplanations(engine, running, config.DataDirectory, config.MaxConcurrentExplains, log);
-            var service = new AdminService(operatorAuth, operations, new ClearingOperations(desk), memberReports, explanations);
+            var service = new AdminService(operatorAuth, operations, new ClearingOperations(desk), memberReports, explanations,
+                new SnapshotOperations(engine));
             engine.Run(members.Tap(dispatcher));
             grpc.Serve(institutionPort.Serving(gateway.Map, new GrpcMetrics(grpcCalls, "institution").Completed));
             adminGrpc.Serve(adminPort.Serving(service.Map, new GrpcMetrics(grpcCalls, "admin").Completed));
             adminWeb.Serve(service,
-                new MetricsWriter(registry, engine, audit, stats, watch, clock, new MetricSources(connector, feeds, authFailures, operatorAuth)));
+                new MetricsWriter(registry, engine, audit, stats, watch, clock, new MetricSources(connector, feeds, authFailures, operatorAuth, snapshotStatus)));
             var stopWatch = new CancellationTokenSource();
             Task watchLoop = Task.WhenAll(
                 watch is null ? Task.CompletedTask : Task.Run(() => RunWatchAsync(watch, clock, stopWatch.Token)),
@@ -306,6 +323,9 @@ public sealed class SwitchHost : IAsyncDisposable
         {
         }
     }
+
+    /// <summary>How long a snapshot's views wait for the files of the batches closed before its mark.</summary>
+    private const int SnapshotViewsWaitMs = 50_000;
 
     /// <summary>How often the engine's fault flag is read for the health answers.</summary>
     public const int EngineCheckIntervalMs = 250;

@@ -80,7 +80,7 @@ public static class SwitchCtl
                 EndpointState("drain", EndpointAdminState.Draining, "Drains an endpoint: no new traffic, work in flight completes; its share goes to the bank's other endpoints"),
                 EndpointState("down", EndpointAdminState.Down, "Takes an endpoint down: no new traffic; its share goes to the bank's other endpoints"),
                 EndpointState("up", EndpointAdminState.Up, "Brings an endpoint back up: it takes its weighted share again"),
-                Audit(), Stats(), Alerts(), Batch(), Settlement(), Breaks(), Report(), Explain(),
+                Audit(), Stats(), Alerts(), Batch(), Settlement(), Breaks(), Report(), Explain(), Snapshot(),
             };
         }
 
@@ -265,6 +265,21 @@ public static class SwitchCtl
                 ListAlertsReply reply = await admin.UnaryAsync(AdminMethods.ListAlerts, new ListAlertsRequest());
                 if (Json(parse, reply)) return;
                 Render.Alerts(_out, reply);
+            }));
+            return command;
+        }
+
+        private Command Snapshot()
+        {
+            var command = new Command("snapshot",
+                "Takes a snapshot of the switch's state and derived views now and prints its journal position, file, size and the " +
+                "logic's pause; the next start replays only the journal after it. Needs the operate role.\nExample: switchctl snapshot");
+            command.SetAction(Run(async (parse, admin) =>
+            {
+                TakeSnapshotReply reply = await admin.UnaryAsync(AdminMethods.TakeSnapshot, new TakeSnapshotRequest());
+                if (Json(parse, reply)) return;
+                _out.WriteLine($"snapshot at journal record {reply.Position} ({reply.Events} events): {reply.File}, {reply.Bytes} bytes, " +
+                    $"logic paused {reply.PauseUs} us, written in {reply.WriteMs} ms");
             }));
             return command;
         }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Switch.Engine.Business;
 using Switch.Engine.Clearing;
 using Switch.Engine.Events;
+using Switch.Engine.Snapshots;
 using Switch.Journal;
 
 namespace Switch.Clearing;
@@ -205,6 +206,94 @@ public sealed class ClearingRecorder : IDisposable
             File.Delete(Path.Combine(ClearingFiles.BatchDirectory(_dataDirectory, b.BatchId), ClearingFiles.RecordsFile));
             _prunedThrough = b.BatchId;
         }
+    }
+
+    /// <summary>
+    /// At a snapshot's mark (the recording thread): the closed batches remembered, the last one closed (its files must
+    /// be complete before the snapshot is published: <see cref="WaitForFiles"/>, so no generation is left to resume),
+    /// and the open batch's records file, flushed, with its length. Returns that file's path (to fsync before the
+    /// snapshot is published), or null.
+    /// </summary>
+    public string? WriteMark(StateWriter w)
+    {
+        if (_assembler.Pending) throw new InvalidOperationException("clearing recorder: a snapshot mark amid a batch's positions");
+        w.Section("clearing");
+        w.Long(LastClosedBatchId);
+        lock (_closed)
+        {
+            w.Int(_closed.Count);
+            foreach (BatchSummary b in _closed)
+            {
+                w.Long(b.BatchId);
+                w.Long(b.OpenedUs);
+                w.Long(b.ClosedUs);
+                w.String(b.ClosedBy);
+                w.Long(b.TransactionCount);
+            }
+        }
+        w.Long(_recordsBatchId);
+        if (_records is null)
+        {
+            w.Long(-1);
+            return null;
+        }
+        _records.Flush();
+        w.Long(_records.Length);
+        return _records.Name;
+    }
+
+    /// <summary>At a start from a snapshot, before the replay after it: what <see cref="WriteMark"/> wrote. The open
+    /// batch's records file is cut back to its length then (the replay appends from there).</summary>
+    public void RestoreMark(ref StateReader r)
+    {
+        r.Section("clearing");
+        if (LastClosedBatchId != 0 || _recordsBatchId != 0) throw new InvalidOperationException("clearing recorder: restored after recording began");
+        long lastClosed = r.Long();
+        int count = r.Int();
+        if (count < 0 || count > MaxRememberedBatches) throw new InvalidDataException($"snapshot views: {count} closed batches");
+        lock (_closed)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                var b = new BatchSummary(r.Long(), r.Long(), r.Long(), r.String(), r.Long());
+                if (b.BatchId <= (_closed.Count == 0 ? 0 : _closed.Last().BatchId) || b.BatchId > lastClosed)
+                    throw new InvalidDataException($"snapshot views: closed batch {b.BatchId} out of order");
+                _closed.Enqueue(b);
+                if (ClearingFiles.IsComplete(_dataDirectory, b.BatchId)) Advance(b.BatchId);
+            }
+        }
+        if (lastClosed > 0 && !ClearingFiles.IsComplete(_dataDirectory, lastClosed))
+        {
+            throw new InvalidDataException($"clearing: the files of batch {lastClosed}, complete when the snapshot was taken, are not in " +
+                $"{ClearingFiles.BatchDirectory(_dataDirectory, lastClosed)} now (an older snapshot or the whole journal rebuilds them)");
+        }
+        Interlocked.Exchange(ref _lastClosedBatchId, lastClosed);
+        _recordsBatchId = r.Long();
+        long length = r.Long();
+        // No file open at the mark: the batch had closed (its outcomes are all in), or had none.
+        _recordsSkipped = length < 0 || ClearingFiles.IsComplete(_dataDirectory, _recordsBatchId);
+        if (_recordsSkipped) return;
+        string path = Path.Combine(ClearingFiles.BatchDirectory(_dataDirectory, _recordsBatchId), ClearingFiles.RecordsFile);
+        if (!File.Exists(path) || new FileInfo(path).Length < length)
+        {
+            throw new InvalidDataException($"clearing: {path} holds {(File.Exists(path) ? new FileInfo(path).Length : 0)} bytes, the snapshot's views " +
+                $"{length} (an older snapshot or the whole journal rebuilds it)");
+        }
+        _records = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.Read, 1 << 16);
+        _records.SetLength(length);
+        _records.Seek(0, SeekOrigin.End);
+    }
+
+    /// <summary>Undoes <see cref="RestoreMark"/> (the engine tries an older snapshot, or the whole journal).</summary>
+    public void ForgetMark()
+    {
+        _records?.Dispose();
+        _records = null;
+        _recordsBatchId = 0;
+        _recordsSkipped = false;
+        lock (_closed) _closed.Clear();
+        Interlocked.Exchange(ref _lastClosedBatchId, 0);
+        Interlocked.Exchange(ref _generatedThrough, 0);
     }
 
     /// <summary>For the engine's replay at start: records what is replayed, then passes it on (e.g. to the outcome feeds).</summary>

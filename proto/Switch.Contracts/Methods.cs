@@ -59,6 +59,7 @@ public static class AdminMethods
     public static readonly GrpcMethod<AuditRequest, AuditEntry> TailAudit =
         new(MethodType.ServerStreaming, Service, "TailAudit", AuditRequest.Parser, AuditEntry.Parser);
     public static readonly GrpcMethod<CloseBatchRequest, CloseBatchReply> CloseBatch = Unary("CloseBatch", CloseBatchRequest.Parser, CloseBatchReply.Parser);
+    public static readonly GrpcMethod<TakeSnapshotRequest, TakeSnapshotReply> TakeSnapshot = Unary("TakeSnapshot", TakeSnapshotRequest.Parser, TakeSnapshotReply.Parser);
     public static readonly GrpcMethod<ListBatchesRequest, ListBatchesReply> ListBatches = Unary("ListBatches", ListBatchesRequest.Parser, ListBatchesReply.Parser);
     public static readonly GrpcMethod<SettlementRequest, SettlementReply> GetSettlement = Unary("GetSettlement", SettlementRequest.Parser, SettlementReply.Parser);
     public static readonly GrpcMethod<MemberReportRequest, MemberReportReply> GetMemberReport =

@@ -20,11 +20,13 @@ public sealed class AdminService
     private readonly ClearingOperations _clearing;
     private readonly MemberReports _members;
     private readonly OrderExplanations _explanations;
+    private readonly SnapshotOperations _snapshots;
     private readonly Dictionary<string, JsonMethod> _json = new(StringComparer.Ordinal);
 
     public AdminService(OperatorAuthenticator auth, AdminOperations ops, ClearingOperations clearing, MemberReports members,
-        OrderExplanations explanations)
+        OrderExplanations explanations, SnapshotOperations snapshots)
     {
+        _snapshots = snapshots;
         _members = members;
         _explanations = explanations;
         _auth = auth;
@@ -54,6 +56,7 @@ public sealed class AdminService
             op.RequireOperate("close batches");
             return _clearing.CloseBatchAsync(r, op.Id, c);
         });
+        Unary(router, AdminMethods.TakeSnapshot, (_, op, c) => _snapshots.TakeAsync(op, c));
         Unary(router, AdminMethods.ListBatches, (r, _, _) => Task.FromResult(_clearing.ListBatches(r)));
         Unary(router, AdminMethods.GetSettlement, (r, _, _) => Task.FromResult(_clearing.GetSettlement(r)));
         router.MapClientStreaming(AdminMethods.SubmitRecords, async (requests, context) =>

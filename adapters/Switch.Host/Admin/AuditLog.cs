@@ -1,6 +1,8 @@
+using Google.Protobuf;
 using Switch.Contracts.V1;
 using Switch.Engine.Business;
 using Switch.Engine.Events;
+using Switch.Engine.Snapshots;
 using EngineBreaker = Switch.Engine.Events.BreakerState;
 using WireBreaker = Switch.Contracts.V1.BreakerState;
 
@@ -40,6 +42,8 @@ public sealed class AuditLog
     private BankRouting[] _banks = [];
     private long _lastAuditNo;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>The routing view a snapshot held (restored before the configuration is known), applied by <see cref="Attach"/>.</summary>
+    private BankRouting[]? _restoredBanks;
 
     /// <summary>The number of the last entry applied to the view (0: none).</summary>
     public long LastAuditNo { get { lock (_lock) return _lastAuditNo; } }
@@ -54,6 +58,22 @@ public sealed class AuditLog
             _banks = config.Banks.Select((b, i) => new BankRouting(i, b.Code, b.Name,
                 b.Endpoints.Select(e => new EndpointRouting(e.Name, e.WeightBps, EndpointState.Up, true, EngineBreaker.Closed)).ToArray(),
                 null)).ToArray();
+            if (_restoredBanks is not null)
+            {
+                if (_restoredBanks.Length != _banks.Length) throw new InvalidDataException($"audit log: the snapshot's view has {_restoredBanks.Length} banks, the configuration {_banks.Length}");
+                for (int b = 0; b < _banks.Length; b++)
+                {
+                    BankRouting restored = _restoredBanks[b];
+                    if (restored.Endpoints.Length != _banks[b].Endpoints.Length)
+                        throw new InvalidDataException($"audit log: the snapshot's view has {restored.Endpoints.Length} endpoints for bank {_banks[b].Code}, the configuration {_banks[b].Endpoints.Length}");
+                    _banks[b] = _banks[b] with
+                    {
+                        Endpoints = _banks[b].Endpoints.Select((e, i) => restored.Endpoints[i] with { Name = e.Name }).ToArray(),
+                        Ramp = restored.Ramp,
+                    };
+                }
+                _restoredBanks = null;
+            }
             foreach (OutputEvent o in _pending) Apply(o);
             _pending.Clear();
         }
@@ -95,6 +115,103 @@ public sealed class AuditLog
             }
         }
         return result;
+    }
+
+    /// <summary>At a snapshot's mark (the output thread): the view as it is, cheap to take (entries and banks are
+    /// immutable); <see cref="WriteMark"/> serializes it off the output thread.</summary>
+    public Marked Mark()
+    {
+        lock (_lock)
+        {
+            if (_config is null) throw new InvalidOperationException("audit log: a snapshot mark before the configuration is attached");
+            return new Marked(_lastAuditNo, _entries.ToArray(), (BankRouting[])_banks.Clone());
+        }
+    }
+
+    public sealed record Marked(long LastAuditNo, AuditEntry[] Entries, BankRouting[] Banks);
+
+    public static void WriteMark(StateWriter w, Marked m)
+    {
+        w.Section("audit");
+        w.Long(m.LastAuditNo);
+        w.Int(m.Banks.Length);
+        foreach (BankRouting bank in m.Banks)
+        {
+            w.Int(bank.Endpoints.Length);
+            foreach (EndpointRouting e in bank.Endpoints)
+            {
+                w.Int(e.WeightBps);
+                w.Int((int)e.State);
+                w.Bool(e.Reachable);
+                w.Int((int)e.Breaker);
+            }
+            w.Bool(bank.Ramp is not null);
+            if (bank.Ramp is { } ramp)
+            {
+                w.Array<int>(ramp.FromWeightsBps);
+                w.Array<int>(ramp.TargetWeightsBps);
+                w.Int(ramp.StepsTotal);
+                w.Int(ramp.StepsDone);
+                w.Long(ramp.NextStepUs);
+                w.String(ramp.OperatorId);
+            }
+        }
+        w.Int(m.Entries.Length);
+        foreach (AuditEntry entry in m.Entries) w.Array<byte>(entry.ToByteArray());
+    }
+
+    /// <summary>At a start from a snapshot, before the replay after it (and before <see cref="Attach"/>).</summary>
+    public void RestoreMark(ref StateReader r)
+    {
+        r.Section("audit");
+        long lastAuditNo = r.Long();
+        int banks = r.Int();
+        if (banks is < 0 or > SwitchConfig.MaxBanks) throw new InvalidDataException($"snapshot views: {banks} banks in the audit view");
+        var restored = new BankRouting[banks];
+        for (int b = 0; b < banks; b++)
+        {
+            int endpoints = r.Int();
+            if (endpoints is < 0 or > InputEvent.MaxEndpointsPerBank) throw new InvalidDataException($"snapshot views: {endpoints} endpoints in the audit view");
+            var list = new EndpointRouting[endpoints];
+            for (int e = 0; e < endpoints; e++)
+            {
+                list[e] = new EndpointRouting("", r.Int(), (EndpointState)r.Int(), r.Bool(), (EngineBreaker)r.Int());
+            }
+            RampInfo? ramp = null;
+            if (r.Bool())
+            {
+                ramp = new RampInfo(r.Array<int>(endpoints).ToArray(), r.Array<int>(endpoints).ToArray(), r.Int(), r.Int(), r.Long(), r.String());
+            }
+            restored[b] = new BankRouting(b, 0, "", list, ramp);
+        }
+        int count = r.Int();
+        if (count is < 0 or > MaxEntries) throw new InvalidDataException($"snapshot views: {count} audit entries");
+        var entries = new List<AuditEntry>(count);
+        for (int i = 0; i < count; i++)
+        {
+            AuditEntry entry = AuditEntry.Parser.ParseFrom(r.Array<byte>(1 << 20));
+            if (entry.AuditNo > lastAuditNo || (entries.Count > 0 && entry.AuditNo <= entries[^1].AuditNo))
+                throw new InvalidDataException($"snapshot views: audit entry {entry.AuditNo} out of order");
+            entries.Add(entry);
+        }
+        lock (_lock)
+        {
+            if (_config is not null || _lastAuditNo != 0 || _pending.Count != 0) throw new InvalidOperationException("audit log: restored after recording began");
+            _lastAuditNo = lastAuditNo;
+            foreach (AuditEntry entry in entries) _entries.Enqueue(entry);
+            _restoredBanks = restored;
+        }
+    }
+
+    /// <summary>Undoes <see cref="RestoreMark"/> (the engine tries an older snapshot, or the whole journal).</summary>
+    public void ForgetMark()
+    {
+        lock (_lock)
+        {
+            _lastAuditNo = 0;
+            _entries.Clear();
+            _restoredBanks = null;
+        }
     }
 
     /// <summary>Completes when anything is appended after this call (a new task each time).</summary>

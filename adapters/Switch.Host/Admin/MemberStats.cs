@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Text;
 using Switch.Engine.Business;
 using Switch.Engine.Events;
+using Switch.Engine.Snapshots;
 
 namespace Switch.Host.Admin;
 
@@ -262,6 +263,115 @@ public sealed class MemberStats
     {
         at = cell % ChunkCells * CellInts;
         return _chunks[cell / ChunkCells];
+    }
+
+    /// <summary>
+    /// At a snapshot's mark (the writer thread): everything the figures go on from, in an order that depends only on
+    /// the outputs seen (hours as they were queued, each hour's cells as they were added, pending transactions by id),
+    /// never on where cells sit in memory, so the same outputs give the same bytes.
+    /// </summary>
+    public void WriteMark(StateWriter w)
+    {
+        lock (_lock)
+        {
+            w.Section("members");
+            w.Long(_newestHour);
+            w.Int(_reasonCount);
+            for (int i = 0; i < _reasonCount; i++) w.Array<byte>(_reasons[i]);
+            var keyOf = new Dictionary<int, long>(_cells.Count);
+            foreach ((long key, int cell) in _cells) keyOf.Add(cell, key);
+            w.Int(_hours.Count);
+            foreach ((long hour, List<int> cells) in _hours)
+            {
+                w.Long(hour);
+                w.Int(cells.Count);
+                foreach (int cell in cells)
+                {
+                    w.Long(keyOf[cell]);
+                    int[] c = Chunk(cell, out int at);
+                    w.Array<int>(c.AsSpan(at, CellInts));
+                }
+            }
+            w.Bool(_lastHour is not null);
+            if (_lastHour is { } last) w.Long(last.Hour);
+            var pending = _pending.ToArray();
+            Array.Sort(pending, (a, b) => a.Key.CompareTo(b.Key));
+            w.Int(pending.Length);
+            foreach ((long transactionId, (long unknownUs, bool reversal)) in pending)
+            {
+                w.Long(transactionId);
+                w.Long(unknownUs);
+                w.Bool(reversal);
+            }
+        }
+    }
+
+    /// <summary>At a start from a snapshot, before the replay after it: what <see cref="WriteMark"/> wrote.</summary>
+    public void RestoreMark(ref StateReader r)
+    {
+        r.Section("members");
+        lock (_lock)
+        {
+            if (_cells.Count != 0 || _pending.Count != 0) throw new InvalidOperationException("member statistics: restored after recording began");
+            _newestHour = r.Long();
+            _reasonCount = r.Int();
+            if (_reasonCount < 0 || _reasonCount > _reasons.Length) throw new InvalidDataException($"snapshot views: {_reasonCount} decline reasons");
+            for (int i = 0; i < _reasonCount; i++) _reasons[i] = r.Array<byte>(256).ToArray();
+            int hours = r.Int();
+            if (hours < 0 || hours > RetentionHours) throw new InvalidDataException($"snapshot views: {hours} hours of member statistics");
+            for (int h = 0; h < hours; h++)
+            {
+                long hour = r.Long();
+                int cells = r.Int();
+                if (cells < 0 || _allocated + cells > MaxCells) throw new InvalidDataException($"snapshot views: {cells} member statistics cells in hour {hour}");
+                var list = new List<int>(cells);
+                for (int i = 0; i < cells; i++)
+                {
+                    long key = r.Long();
+                    if (key >> 22 != hour || !_cells.TryAdd(key, _allocated)) throw new InvalidDataException($"snapshot views: member statistics cell {key} in hour {hour}");
+                    int cell = _allocated++;
+                    if (cell / ChunkCells == _chunks.Count) _chunks.Add(new int[ChunkCells * CellInts]);
+                    int[] c = Chunk(cell, out int at);
+                    ReadOnlySpan<int> values = r.Array<int>(CellInts);
+                    if (values.Length != CellInts) throw new InvalidDataException($"snapshot views: a member statistics cell of {values.Length} counters");
+                    values.CopyTo(c.AsSpan(at, CellInts));
+                    list.Add(cell);
+                }
+                _hours.Enqueue((hour, list));
+            }
+            if (r.Bool())
+            {
+                long lastHour = r.Long();
+                foreach ((long Hour, List<int> Cells) entry in _hours)
+                {
+                    if (entry.Hour == lastHour) _lastHour = entry;
+                }
+            }
+            int pending = r.Int();
+            if (pending < 0 || pending > MaxPending) throw new InvalidDataException($"snapshot views: {pending} transactions pending after UNKNOWN");
+            for (int i = 0; i < pending; i++)
+            {
+                long id = r.Long();
+                _pending.Add(id, (r.Long(), r.Bool()));
+            }
+        }
+    }
+
+    /// <summary>Undoes <see cref="RestoreMark"/> (the engine tries an older snapshot, or the whole journal).</summary>
+    public void ForgetMark()
+    {
+        lock (_lock)
+        {
+            _cells.Clear();
+            _chunks.Clear();
+            _free.Clear();
+            _hours.Clear();
+            _lastHour = null;
+            _allocated = 0;
+            _newestHour = long.MinValue;
+            _reasonCount = 0;
+            _pending.Clear();
+        }
     }
 
     /// <summary>The newest hour with figures (event time), or null when there are none.</summary>

@@ -8,7 +8,8 @@ using EngineBreaker = Switch.Engine.Events.BreakerState;
 namespace Switch.Host.Admin;
 
 /// <summary>What /metrics reads at scrape time besides the engine and the views: cheap reads of counters kept elsewhere.</summary>
-public sealed record MetricSources(BankConnector Connector, OutcomeFeeds Feeds, AuthFailureLimiter InstitutionAuth, OperatorAuthenticator AdminAuth);
+public sealed record MetricSources(BankConnector Connector, OutcomeFeeds Feeds, AuthFailureLimiter InstitutionAuth, OperatorAuthenticator AdminAuth,
+    SnapshotStatus Snapshots);
 
 /// <summary>
 /// /metrics in the Prometheus text exposition format 0.0.4, written by the prometheus-net library from one registry.
@@ -110,6 +111,12 @@ public sealed class MetricsWriter
         Gauge poolQueued = f.CreateGauge("dotnet_threadpool_queued_items", "Work items queued to the thread pool and not yet started.");
         Counter poolCompleted = f.CreateCounter("dotnet_threadpool_completed_items_total", "Work items the thread pool has completed since the process started.");
         Counter gcPause = f.CreateCounter("dotnet_gc_pause_seconds_total", "Time the garbage collector paused the process since it started.");
+        Counter snapshotsTaken = f.CreateCounter("switch_snapshots_taken_total", "Snapshots this process published.");
+        Counter snapshotsFailed = f.CreateCounter("switch_snapshots_failed_total", "Snapshots this process could not take (see the snapshot_failed log records).");
+        Gauge snapshotPosition = f.CreateGauge("switch_snapshot_last_position", "The journal record number of the last snapshot published (0: none by this process).");
+        Gauge snapshotAge = f.CreateGauge("switch_snapshot_last_age_seconds", "Seconds since the last snapshot was published (0: none by this process).");
+        Gauge snapshotBytes = f.CreateGauge("switch_snapshot_last_bytes", "Size of the last snapshot's file.");
+        Gauge snapshotPause = f.CreateGauge("switch_snapshot_last_pause_seconds", "How long the logic thread paused to capture the last snapshot.");
         DotNetStats.Register(registry); // process CPU, memory, handles, threads, start time; GC collections per generation
 
         registry.AddBeforeCollectCallback(() =>
@@ -169,6 +176,15 @@ public sealed class MetricsWriter
             outputOccupied.Set(Math.Max(0, engine.OutputPublishedSequence - engine.OutputHandedOutSequence));
             diskReads.IncTo(engine.ArchiveDiskReads);
             storeLookups.IncTo(engine.ArchiveStoreLookups);
+            snapshotsTaken.IncTo(engine.SnapshotsTaken);
+            snapshotsFailed.IncTo(engine.SnapshotsFailed);
+            if (sources.Snapshots.Last is { } snapshot)
+            {
+                snapshotPosition.Set(snapshot.Result.Position.RecordNo);
+                snapshotAge.Set(Math.Max(0, nowUs - snapshot.AtUnixUs) / 1e6);
+                snapshotBytes.Set(snapshot.Result.Bytes);
+                snapshotPause.Set(snapshot.Result.PauseUs / 1e6);
+            }
             for (int i = 0; i < feed.Length; i++)
             {
                 feed[i].IncTo(sources.Feeds.For(i).LastFeedNo);

@@ -66,6 +66,8 @@ public sealed record HostConfig
     /// remember, rules.orderMemoryTransactions, so a new order's look-up finds no chain to follow to disk) and the
     /// newest records kept in memory.</summary>
     public ArchiveConfig Archive { get; init; } = new();
+    /// <summary>Snapshots of the state and derived views: a start replays only the journal after the newest one.</summary>
+    public SnapshotsConfig Snapshots { get; init; } = new();
     public SimulatedBanksConfig? SimulatedBanks { get; init; } = new();
     /// <summary>Null serves cleartext (h2c and HTTP/1.1); otherwise TLS on all three ports, and client certificates if asked.</summary>
     public TlsConfig? Tls { get; init; }
@@ -180,6 +182,8 @@ public sealed record HostConfig
             $"a power of two from {ArchiveConfig.MinMemoryMiB} (two 32 MiB pages) to {ArchiveConfig.MaxMemoryMiB}, got {Archive.MemoryMiB}");
         Require(IsPowerOfTwo(Archive.FilterMiB) && Archive.FilterMiB <= ArchiveConfig.MaxFilterMiB, "archive.filterMiB",
             $"a power of two from 1 to {ArchiveConfig.MaxFilterMiB}, got {Archive.FilterMiB}");
+        Require(Snapshots is not null, "snapshots", "required");
+        if (Snapshots!.Problem() is { } snapshots) Require(false, snapshots.Field, snapshots.Why);
         Require(Limits is not null, "limits", "required");
         try
         {

@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.Win32.SafeHandles;
 using Switch.Engine.Business;
 using Switch.Engine.Events;
+using Switch.Engine.Snapshots;
 
 namespace Switch.Host.Gateway;
 
@@ -44,6 +45,10 @@ public sealed class OutcomeFeed : IDisposable
     private byte[]? _keptLastRecord;
     /// <summary>The last outcome the journal's replay produced (the feed's true end once the replay is over).</summary>
     private ResultFields _lastReplayed;
+    /// <summary>Segments closed since the last snapshot mark, not yet made durable (the mark's views fsync them).</summary>
+    private readonly List<string> _unsynced = new();
+    /// <summary>Past this many closed segments between marks, the oldest is fsynced at once (a bound without snapshots).</summary>
+    private const int MaxUnsyncedSegments = 16;
 
     // Shared with readers.
     private long _readable;
@@ -181,6 +186,50 @@ public sealed class OutcomeFeed : IDisposable
         Flush();
     }
 
+    /// <summary>
+    /// At a snapshot's mark (writer thread, flushed): the last outcome appended, whose feed number and bytes the
+    /// snapshot keeps, and the files a crash must not lose once the snapshot is published (fsynced off this thread).
+    /// </summary>
+    internal ResultFields MarkAt(List<string> toSync)
+    {
+        toSync.AddRange(_unsynced);
+        _unsynced.Clear();
+        if (_segment is not null) toSync.Add(SegmentPath(_segmentFirst));
+        toSync.Add(_directory); // new segment files' entries
+        return _lastReplayed;
+    }
+
+    /// <summary>
+    /// At a start from a snapshot (before the replay after it): the feed ended at <paramref name="record"/> then. The
+    /// files must hold it (they were fsynced before the snapshot was published); the replay then goes on from there as
+    /// it would after a whole replay up to it, so files are neither cut nor doubled.
+    /// </summary>
+    internal void RestoreMark(ReadOnlySpan<byte> record)
+    {
+        long feedNo = FeedRecord.FeedNoOf(record);
+        if (record.Length != FeedRecord.Bytes || !FeedRecord.IsIntact(record) || feedNo < 1)
+            throw new InvalidDataException($"outcome feed {_directory}: the snapshot's last outcome is not a whole feed record");
+        if (feedNo > _keptAtOpen)
+        {
+            throw new InvalidDataException(
+                $"outcome feed: {_directory} holds outcomes up to feed number {_keptAtOpen}, the snapshot's views up to {feedNo}: the files lost " +
+                "outcomes that only the journal before the snapshot holds (an older snapshot or the whole journal rebuilds them)");
+        }
+        if (feedNo >= _oldest)
+        {
+            byte[] found = new byte[FeedRecord.Bytes];
+            using (SafeFileHandle h = File.OpenHandle(SegmentPath(SegmentFirst(feedNo)), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+            {
+                RandomAccess.Read(h, found, (feedNo - SegmentFirst(feedNo)) * FeedRecord.Bytes);
+            }
+            if (!found.AsSpan().SequenceEqual(record)) throw Disagrees(feedNo);
+        }
+        _lastReplayed = FeedRecord.Read(record);
+    }
+
+    /// <summary>A snapshot's restore was undone: the replay starts earlier.</summary>
+    internal void ForgetMark() => _lastReplayed = default;
+
     /// <summary>Reads from <paramref name="fromFeedNo"/> on; one cursor per subscriber.</summary>
     public FeedCursor OpenCursor(long fromFeedNo, int maxRecords) => new(this, fromFeedNo, maxRecords);
 
@@ -221,6 +270,12 @@ public sealed class OutcomeFeed : IDisposable
         {
             _segment.Flush();
             _segment.Dispose();
+            _unsynced.Add(SegmentPath(_segmentFirst));
+            if (_unsynced.Count > MaxUnsyncedSegments)
+            {
+                SnapshotViews.Fsync(_unsynced[0]);
+                _unsynced.RemoveAt(0);
+            }
         }
         _segment = new FileStream(SegmentPath(first), FileMode.Create, FileAccess.Write, FileShare.Read | FileShare.Delete, 1 << 16);
         _segmentFirst = first;
@@ -515,6 +570,56 @@ public sealed class OutcomeFeeds : IDisposable
             _dirty.Clear();
             Volatile.Write(ref _replayOver, 1);
         }
+    }
+
+    /// <summary>
+    /// At a snapshot's mark (the output thread): every feed flushed, and per institution (by index) its last outcome's
+    /// record; <paramref name="toSync"/> gets the files to fsync before the snapshot is published.
+    /// </summary>
+    public void WriteMark(StateWriter w, List<string> toSync)
+    {
+        Flush();
+        w.Section("feeds");
+        var marks = new List<(int Index, byte[] Record)>();
+        for (int i = 0; i < _feeds.Length; i++)
+        {
+            OutcomeFeed? f = Volatile.Read(ref _feeds[i]);
+            if (f is null) continue;
+            ResultFields last = f.MarkAt(toSync);
+            if (last.FeedNo == 0) continue;
+            byte[] record = new byte[FeedRecord.Bytes];
+            FeedRecord.Write(last, record);
+            marks.Add((i, record));
+        }
+        toSync.Add(_root);
+        w.Int(marks.Count);
+        foreach ((int index, byte[] record) in marks)
+        {
+            w.Int(index);
+            w.Array<byte>(record);
+        }
+    }
+
+    /// <summary>At a start from a snapshot, before the replay after it: what <see cref="WriteMark"/> wrote.</summary>
+    public void RestoreMark(ref StateReader r)
+    {
+        r.Section("feeds");
+        int count = r.Int();
+        if (count < 0 || count > _feeds.Length) throw new InvalidDataException($"snapshot views: {count} outcome feeds");
+        int previous = -1;
+        for (int n = 0; n < count; n++)
+        {
+            int index = r.Int();
+            if (index <= previous || index >= _feeds.Length) throw new InvalidDataException($"snapshot views: outcome feed {index} after {previous}");
+            previous = index;
+            For(index).RestoreMark(r.Array<byte>(FeedRecord.Bytes));
+        }
+    }
+
+    /// <summary>Undoes <see cref="RestoreMark"/> (the engine tries an older snapshot, or the whole journal).</summary>
+    public void ForgetMark()
+    {
+        foreach (OutcomeFeed? f in _feeds) f?.ForgetMark();
     }
 
     /// <summary>During replay at start: catches a feed up from a recomputed outcome (made readable by <see cref="EndReplay"/>).</summary>

@@ -59,6 +59,9 @@ public sealed class ClosedBatchAssembler
     private readonly List<ParticipantPosition> _pending = new();
     private long _pendingBatchId;
 
+    /// <summary>Positions of a batch whose BatchClosed marker has not come yet.</summary>
+    public bool Pending => _pending.Count > 0;
+
     /// <summary>Feeds one output; returns the batch when <paramref name="o"/> is its BatchClosed marker.</summary>
     public ClosedBatch? Add(in OutputEvent o)
     {

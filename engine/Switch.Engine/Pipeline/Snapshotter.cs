@@ -117,6 +117,15 @@ internal sealed class Snapshotter
         pending.TrySetResult(views);
     }
 
+    /// <summary>The output side could not record its views for snapshot <paramref name="recordNo"/>: that snapshot fails now
+    /// (instead of at the views' timeout), with the output side's reason.</summary>
+    public void ViewsFailed(long recordNo, Exception reason)
+    {
+        TaskCompletionSource<byte[]>? pending = _views;
+        if (pending is null || recordNo != Volatile.Read(ref _viewsRecordNo)) return;
+        pending.TrySetException(reason);
+    }
+
     private void Take(string? trigger)
     {
         List<(TaskCompletionSource<SnapshotResult> Done, string Trigger)> requests;
@@ -178,9 +187,9 @@ internal sealed class Snapshotter
                 views: () =>
                 {
                     if (views is null) return [];
-                    if (!views.Task.Wait(_options.ViewsTimeoutMs))
+                    if (!((IAsyncResult)views.Task).AsyncWaitHandle.WaitOne(_options.ViewsTimeoutMs))
                         throw new TimeoutException($"snapshots: the derived views did not arrive within {_options.ViewsTimeoutMs} ms of the mark");
-                    return views.Task.Result;
+                    return views.Task.GetAwaiter().GetResult(); // the output side's own reason if it failed
                 },
                 beforePublish: () =>
                 {

@@ -128,6 +128,10 @@ public sealed class SwitchEngine : IDisposable
     public void SnapshotViewsCaptured(long recordNo, byte[] views) =>
         (_snapshots ?? throw new InvalidOperationException("snapshots: off")).ViewsCaptured(recordNo, views);
 
+    /// <summary>The output side could not record its views at the mark of snapshot <paramref name="recordNo"/>: the
+    /// snapshot fails with <paramref name="reason"/> (told through <see cref="EngineOptions.OnSnapshotFailed"/>).</summary>
+    public void SnapshotViewsFailed(long recordNo, Exception reason) => _snapshots?.ViewsFailed(recordNo, reason);
+
     /// <summary>The last snapshot published by this process, if any.</summary>
     public SnapshotResult? LastSnapshot => _snapshots?.Last;
     public long SnapshotsTaken => _snapshots?.Taken ?? 0;
@@ -174,6 +178,9 @@ public sealed class SwitchEngine : IDisposable
                     try
                     {
                         (archive, replay, from, views) = RestoreSnapshot(path, journal, options, archiveDirectory, replaySink);
+                        // The host's derived views too: views that no longer fit what is on disk (files lost since) are an
+                        // InvalidDataException like a damaged file; the host has undone what it took, and an older one is tried.
+                        options.RestoreViews?.Invoke(views!);
                         snapshotPath = path;
                         break;
                     }
@@ -181,6 +188,9 @@ public sealed class SwitchEngine : IDisposable
                     {
                         archive?.Dispose();
                         archive = null;
+                        replay = null; // a snapshot that restored and whose views then did not fit
+                        from = null;
+                        views = null;
                         skipped.Add($"{Path.GetFileName(path)}: {e.Message}");
                         SnapshotStore.SetAside(path);
                     }
@@ -189,8 +199,6 @@ public sealed class SwitchEngine : IDisposable
             long records;
             if (replay is not null)
             {
-                // Outside the fallback: a host that cannot take its views back has a fault to report, not a snapshot to skip.
-                options.RestoreViews?.Invoke(views!);
                 records = journal.Replay(replay, from!.Value.RecordAddress, from.Value.RecordNo);
             }
             else

@@ -79,7 +79,8 @@ internal sealed class CrashRun : IAsyncDisposable
 
     /// <summary>Starts one simulated bank per bank code and writes the switch's configuration pointing at them.
     /// The switch's data directory is <paramref name="dataDirectory"/> (default: one of the run's own).</summary>
-    public static async Task<CrashRun> CreateAsync(int seed, string? dataDirectory = null)
+    /// <param name="snapshots">When the switch takes snapshots (default: the configuration's default).</param>
+    public static async Task<CrashRun> CreateAsync(int seed, string? dataDirectory = null, SnapshotsConfig? snapshots = null)
     {
         var run = new CrashRun(seed, dataDirectory);
         try
@@ -109,6 +110,7 @@ internal sealed class CrashRun : IAsyncDisposable
                 ProbeIntervalMs = 100,
                 ShutdownGraceMs = 2_000,
                 SimulatedBanks = null,
+                Snapshots = snapshots ?? config.Snapshots,
                 Switch = config.Switch with
                 {
                     Banks = banks,
@@ -158,6 +160,10 @@ internal sealed class CrashRun : IAsyncDisposable
         await ResendAcknowledgedAsync();
         await ResolveUnansweredAsync();
     }
+
+    /// <summary>An operator's snapshot (answered once it is published), while the load runs.</summary>
+    public Task<TakeSnapshotReply> TakeSnapshotAsync() =>
+        _admin!.UnaryAsync(AdminMethods.TakeSnapshot, new TakeSnapshotRequest(), AdminClient.As(AdminClient.OpsKey, WaitMs));
 
     /// <summary>Starts the load of every institution: one Transact stream and one unary caller each.</summary>
     public void StartLoad()

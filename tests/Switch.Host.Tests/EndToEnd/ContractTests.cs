@@ -95,6 +95,8 @@ public sealed class ContractTests : WithDataDirectory
             (TestConfig(Data) with { OutcomeFeed = new OutcomeFeedConfig { RetentionDays = 0 } }, "outcomeFeed.retentionDays"),
             (TestConfig(Data) with { OutcomeFeed = new OutcomeFeedConfig { SegmentRecords = 8 } }, "outcomeFeed.segmentRecords"),
             (TestConfig(Data) with { RecoveryLogIntervalMs = 0 }, "recoveryLogIntervalMs"),
+            (TestConfig(Data) with { Snapshots = new SnapshotsConfig { EveryEvents = -1 } }, "snapshots.everyEvents"),
+            (TestConfig(Data) with { Snapshots = new SnapshotsConfig { Keep = 101 } }, "snapshots.keep"),
         })
         {
             ConfigException refused = Assert.Throws<ConfigException>(bad.Validate);
@@ -105,7 +107,8 @@ public sealed class ContractTests : WithDataDirectory
     [Fact]
     public async Task A_recovery_logs_its_progress_while_it_replays()
     {
-        HostConfig config = TestConfig(Data);
+        // No snapshot at the stop: the start replays the whole journal.
+        HostConfig config = TestConfig(Data) with { Snapshots = new SnapshotsConfig { AtStop = false } };
         await using (RunningSwitch first = await RunningSwitch.StartAsync(config, Data))
         {
             // Enough journal for the replay to take several milliseconds, however fast the machine.

@@ -1,0 +1,40 @@
+using Switch.Engine.Snapshots;
+
+namespace Switch.Host.Configuration;
+
+/// <summary>When the switch snapshots its state and derived views, so a start replays only the journal after the
+/// newest snapshot (README "Snapshots").</summary>
+public sealed record SnapshotsConfig
+{
+    public const long MaxEveryEvents = 1L << 40;
+    public const int MaxKeep = 100;
+
+    public bool Enabled { get; init; } = true;
+    /// <summary>A snapshot after this many journaled events since the last one; 0: not by count.</summary>
+    public long EveryEvents { get; init; } = 10_000_000;
+    /// <summary>A snapshot right after each clearing batch closes.</summary>
+    public bool AtBatchClose { get; init; } = true;
+    /// <summary>A snapshot at a graceful stop: the next start replays nothing.</summary>
+    public bool AtStop { get; init; } = true;
+    /// <summary>Snapshots kept, newest first; an older one is the fallback when a newer one is damaged.</summary>
+    public int Keep { get; init; } = 2;
+
+    /// <summary>The first key out of range and why, or null.</summary>
+    public (string Field, string Why)? Problem()
+    {
+        if (EveryEvents is < 0 or > MaxEveryEvents) return ("snapshots.everyEvents", $"0 (not by count) to {MaxEveryEvents}, got {EveryEvents}");
+        if (Keep is < 1 or > MaxKeep) return ("snapshots.keep", $"1 to {MaxKeep}, got {Keep}");
+        return null;
+    }
+
+    /// <summary>The engine's options: with the derived views (the host records them at each mark).</summary>
+    public SnapshotOptions ToOptions() => new()
+    {
+        Enabled = Enabled,
+        EveryEvents = EveryEvents,
+        AtBatchClose = AtBatchClose,
+        AtStop = AtStop,
+        Keep = Keep,
+        WithViews = true,
+    };
+}
