@@ -245,7 +245,8 @@ public sealed class LoadRunner
         {
             _progress?.WriteLine($"lane {lane}: the stream failed while sending: {e.Message}");
         }
-        long graceEnd = Math.Max(endTicks, Stopwatch.GetTimestamp()) + graceTicks;
+        // Open loop: the schedule ends at endTicks. Closed loop: sending ends at endTicks or when the count runs out (now).
+        long graceEnd = (_options.OpenLoop ? Math.Max(endTicks, Stopwatch.GetTimestamp()) : Stopwatch.GetTimestamp()) + graceTicks;
         Task done = await Task.WhenAny(reader, Task.Delay(Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), graceEnd)));
         if (done != reader)
         {

@@ -37,6 +37,7 @@ internal static class Cli
     private static readonly Option<string> OutOption = new("--out") { Description = "directory for the JSON and HTML reports", DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "switch-loadgen-reports") };
     private static readonly Option<string?> NameOption = new("--name") { Description = "report file name stem (default: transport, profile and time)" };
     private static readonly Option<string> WarmupOption = new("--warmup") { Description = "an unmeasured run at the opening rate first (the JIT dominates short runs on 2 cores)", DefaultValueFactory = _ => "3s" };
+    private static readonly Option<long> WarmTableOption = new("--warm") { Description = "transactions sent first on closed-loop streams, as fast as the switch takes them, not measured: e.g. 1100000 fills its table (2^20) so the run measures a full one", DefaultValueFactory = _ => 0 };
     private static readonly Option<double> P99TargetOption = new("--p99-target-ms") { Description = "surge: the p99 the recovery after the peak is judged against", DefaultValueFactory = _ => 20 };
     private static readonly Option<string> OperatorKeyOption = new("--operator-key") { Description = "operator key for the admin API's per-endpoint figures", DefaultValueFactory = _ => EndpointStatsSource.DefaultOperatorKey };
 
@@ -45,7 +46,7 @@ internal static class Cli
         var root = new RootCommand("Switch load harness: open- and closed-loop load over the institution API, every result checked, reports in JSON and HTML.");
         Option[] load = [TransportOption, LoopOption, ProfileOption, RateOption, BaseRateOption, FactorOption, RiseOption, FallOption, FromOption, ToOption,
             StepsOption, DurationOption, StreamsOption, WindowOption, ConcurrencyOption, LanesOption, InstitutionsOption, BanksOption, MixOption,
-            AccountsOption, MinAmountOption, MaxAmountOption, SeedOption, GraceOption, WarmupOption, P99TargetOption, OutOption, NameOption, OperatorKeyOption];
+            AccountsOption, MinAmountOption, MaxAmountOption, SeedOption, GraceOption, WarmupOption, WarmTableOption, P99TargetOption, OutOption, NameOption, OperatorKeyOption];
 
         var bankLatency = new Option<string>("--bank-latency") { Description = "the simulated banks' latency: 0, fixed:MS, uniform:MIN-MAX, lognormal:MEDIAN,SIGMA", DefaultValueFactory = _ => "0" };
         var bankFailure = new Option<double>("--bank-failure-rate") { Description = "the simulated banks' failure rate (0..1)", DefaultValueFactory = _ => 0 };
@@ -63,6 +64,7 @@ internal static class Cli
             Console.WriteLine($"switch: pid {process.Id}, institution API {process.InstitutionAddress}, admin API {process.AdminAddress?.ToString() ?? "(none announced)"}, data {process.DataDirectory}");
             RunOptions options = placeholder with { Target = process.InstitutionAddress! };
             await Readiness.WaitForBanksAsync(options.Target, options.Workload, Console.Out);
+            long warmed = await Readiness.WarmTableAsync(options, WarmCount(p), Console.Out);
             await Readiness.WarmUpAsync(options, Durations.ParseSeconds(p.GetValue(WarmupOption)!, "--warmup"), Console.Out);
             string operatorKey = p.GetValue(OperatorKeyOption)!;
             EndpointStatsSource.Snapshot before = await EndpointStatsSource.FetchAsync(process.AdminAddress, operatorKey);
@@ -77,7 +79,7 @@ internal static class Cli
             var (lines, source) = EndpointStatsSource.Between(before, await EndpointStatsSource.FetchAsync(process.AdminAddress, operatorKey), process.AdminAddress, outcome.Seconds);
             int exit = await process.StopAsync();
             Console.WriteLine($"switch stopped (exit code {exit})");
-            return Write(p, Report.Build(options, outcome, cpu, lines, source, p.GetValue(P99TargetOption)) with { SwitchCpuByThread = byThread });
+            return Write(p, Report.Build(options, outcome, cpu, lines, source, p.GetValue(P99TargetOption)) with { SwitchCpuByThread = byThread, WarmTransactions = warmed });
         }));
         root.Subcommands.Add(run);
 
@@ -88,13 +90,14 @@ internal static class Cli
         loadCommand.SetAction((p, cancel) => Guarded(async () =>
         {
             RunOptions options = Options(p, new Uri(p.GetValue(target)!));
+            long warmed = await Readiness.WarmTableAsync(options, WarmCount(p), Console.Out);
             await Readiness.WarmUpAsync(options, Durations.ParseSeconds(p.GetValue(WarmupOption)!, "--warmup"), Console.Out);
             Uri? adminUri = p.GetValue(admin) is { } a ? new Uri(a) : null;
             string operatorKey = p.GetValue(OperatorKeyOption)!;
             EndpointStatsSource.Snapshot before = await EndpointStatsSource.FetchAsync(adminUri, operatorKey);
             RunOutcome outcome = await new LoadRunner(options, Console.Out).RunAsync(cancel);
             var (lines, source) = EndpointStatsSource.Between(before, await EndpointStatsSource.FetchAsync(adminUri, operatorKey), adminUri, outcome.Seconds);
-            return Write(p, Report.Build(options, outcome, null, lines, source, p.GetValue(P99TargetOption)));
+            return Write(p, Report.Build(options, outcome, null, lines, source, p.GetValue(P99TargetOption)) with { WarmTransactions = warmed });
         }));
         root.Subcommands.Add(loadCommand);
 
@@ -125,8 +128,12 @@ internal static class Cli
         }
     }
 
+    internal static long WarmCount(ParseResult p) => p.GetValue(WarmTableOption) is var n and >= 0 and <= OrderBook.MaxCapacity
+        ? n : throw new ArgumentException($"--warm: 0 to {OrderBook.MaxCapacity} transactions, got {p.GetValue(WarmTableOption)}");
+
     internal static RunOptions Options(ParseResult p, Uri target)
     {
+        WarmCount(p); // Refused with the other options, before a switch is started.
         double duration = Durations.ParseSeconds(p.GetValue(DurationOption)!, "--duration");
         Transport transport = p.GetValue(TransportOption) switch
         {
