@@ -24,6 +24,7 @@ internal static class Cli
     private static readonly Option<string> DurationOption = new("--duration") { Description = "run length (constant, ramp, surge, closed loop), e.g. 30s, 2m", DefaultValueFactory = _ => "10s" };
     private static readonly Option<int> StreamsOption = new("--streams") { Description = "stream: Transact streams (spread over the institutions)", DefaultValueFactory = _ => 4 };
     private static readonly Option<int> WindowOption = new("--window") { Description = "stream: requests outstanding per stream at most", DefaultValueFactory = _ => 4096 };
+    private static readonly Option<int> BatchOption = new("--batch") { Description = "stream: requests per Transact message at most (the batch form; results read in batches too); 1 sends single messages", DefaultValueFactory = _ => 1 };
     private static readonly Option<int> ConcurrencyOption = new("--concurrency") { Description = "unary: callers (closed loop) or calls in flight at most (open loop)", DefaultValueFactory = _ => 64 };
     private static readonly Option<int> LanesOption = new("--lanes") { Description = "unary open loop: sending lanes (spread over the institutions)", DefaultValueFactory = _ => 3 };
     private static readonly Option<string?> InstitutionsOption = new("--institutions") { Description = "CODE=API_KEY,... (default the three demo institutions)" };
@@ -45,7 +46,7 @@ internal static class Cli
     {
         var root = new RootCommand("Switch load harness: open- and closed-loop load over the institution API, every result checked, reports in JSON and HTML.");
         Option[] load = [TransportOption, LoopOption, ProfileOption, RateOption, BaseRateOption, FactorOption, RiseOption, FallOption, FromOption, ToOption,
-            StepsOption, DurationOption, StreamsOption, WindowOption, ConcurrencyOption, LanesOption, InstitutionsOption, BanksOption, MixOption,
+            StepsOption, DurationOption, StreamsOption, WindowOption, BatchOption, ConcurrencyOption, LanesOption, InstitutionsOption, BanksOption, MixOption,
             AccountsOption, MinAmountOption, MaxAmountOption, SeedOption, GraceOption, WarmupOption, WarmTableOption, P99TargetOption, OutOption, NameOption, OperatorKeyOption];
 
         var bankLatency = new Option<string>("--bank-latency") { Description = "the simulated banks' latency: 0, fixed:MS, uniform:MIN-MAX, lognormal:MEDIAN,SIGMA", DefaultValueFactory = _ => "0" };
@@ -175,6 +176,7 @@ internal static class Cli
             ClosedSeconds = duration,
             Lanes = lanes,
             Window = p.GetValue(WindowOption),
+            Batch = p.GetValue(BatchOption),
             MaxUnaryInFlight = p.GetValue(ConcurrencyOption),
             GraceSeconds = Durations.ParseSeconds(p.GetValue(GraceOption)!, "--grace"),
             Workload = workload,

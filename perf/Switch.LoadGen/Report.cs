@@ -114,6 +114,7 @@ public sealed record Report
             ["target"] = options.Target.ToString(),
             ["lanes"] = options.Lanes.ToString(CultureInfo.InvariantCulture),
             ["window"] = options.Transport == global::Switch.LoadGen.Transport.Stream ? options.Window.ToString(CultureInfo.InvariantCulture) : "",
+            ["batch"] = options.Transport == global::Switch.LoadGen.Transport.Stream && options.Batch > 1 ? options.Batch.ToString(CultureInfo.InvariantCulture) : "",
             ["maxUnaryInFlight"] = options.Transport == global::Switch.LoadGen.Transport.Unary && options.OpenLoop ? options.MaxUnaryInFlight.ToString(CultureInfo.InvariantCulture) : "",
             ["institutions"] = string.Join(",", options.Workload.Institutions.Select(i => i.Code)),
             ["banks"] = string.Join(",", options.Workload.Banks),

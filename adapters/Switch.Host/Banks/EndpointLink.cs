@@ -309,5 +309,10 @@ public sealed class EndpointLink : IAsyncDisposable
         try { await _run; } catch (OperationCanceledException) { }
         _channel.Dispose();
         _stop.Dispose();
+        if (Sent > 0)
+        {
+            _log.Info("endpoint_link_closed", "requests sent in that many Exchange messages", ("bank", BankCode.ToString("D3")), ("endpoint", Name),
+                ("sent", Sent), ("messages", MessagesSent), ("answered", Answered), ("dropped", Dropped));
+        }
     }
 }
