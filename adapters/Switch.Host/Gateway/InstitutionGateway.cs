@@ -87,8 +87,17 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         }
         try
         {
-            OutputEvent answer = await CallEngineAsync(
-                new ResultMapping.RequestFill(request, type, institution.CodeUtf8, InEngineTime(context.Deadline)), context.CancellationToken);
+            OutputEvent answer;
+            try
+            {
+                // Awaited here, not in a helper: each async layer would box another copy of the 560-byte answer.
+                answer = await engine.CallAsync(
+                    new ResultMapping.RequestFill(request, type, institution.CodeUtf8, InEngineTime(context.Deadline)), context.CancellationToken);
+            }
+            catch (Exception e) when (EngineError(e) is { } status)
+            {
+                throw status;
+            }
             if (answer.Reject != RejectCode.None)
             {
                 throw new RpcException(ResultMapping.StatusOf(answer.Reject), ResultMapping.RejectMessage(answer.Reject, answer.RejectField, answer.Reason));
@@ -98,19 +107,6 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         finally
         {
             _limiter.Release(institution.Index);
-        }
-    }
-
-    /// <summary>Publishes a request and waits for its answer; the engine client's errors as gRPC statuses.</summary>
-    private async Task<OutputEvent> CallEngineAsync(ResultMapping.RequestFill fill, CancellationToken cancellation)
-    {
-        try
-        {
-            return await engine.CallAsync(fill, cancellation);
-        }
-        catch (Exception e) when (EngineError(e) is { } status)
-        {
-            throw status;
         }
     }
 

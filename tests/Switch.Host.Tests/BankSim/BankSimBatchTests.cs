@@ -2,6 +2,7 @@ using Switch.BankSim;
 using Switch.Contracts.V1;
 using Switch.Grpc;
 using Switch.Grpc.Client;
+using Switch.Host.Tests.EndToEnd;
 
 namespace Switch.Host.Tests.BankSim;
 
@@ -12,37 +13,13 @@ public sealed class BankSimBatchTests
     private static readonly Metadata SwitchReadsBatches =
         new Metadata().Add(ExchangeBatch.SwitchBatchMaxHeader, ExchangeBatch.Format(ExchangeBatch.MaxElements));
 
-    /// <summary>Writes each message flushed, half-closes, and returns every answer message as received, the status and
-    /// the endpoint's declared batch header.</summary>
+    /// <summary>Every answer message as received, the status and the endpoint's declared batch header.</summary>
     private static async Task<(List<BankResponse> Messages, Status Status, string? Declared)> ExchangeMessagesAsync(BankUnderTest bank,
         IReadOnlyList<BankRequest> messages, Metadata? headers = null)
     {
-        using var cts = new CancellationTokenSource(BankUnderTest.Bound);
-        using var call = bank.Channel.DuplexStreaming(BankEndpointMethods.Exchange, new CallOptions { CancellationToken = cts.Token, Headers = headers });
-        var received = new List<BankResponse>();
-        Task reading = Task.Run(async () =>
-        {
-            try
-            {
-                await foreach (BankResponse response in call.ResponseStream.ReadAllAsync(cts.Token)) received.Add(response);
-            }
-            catch (RpcException)
-            {
-                // The status is read below.
-            }
-        });
-        try
-        {
-            foreach (BankRequest message in messages) await call.RequestStream.WriteAndFlushAsync(message);
-            await call.RequestStream.CompleteAsync();
-        }
-        catch (RpcException)
-        {
-            // The bank ended the call while we were still writing (a refused message): its status tells why.
-        }
-        await reading.WaitAsync(BankUnderTest.Bound);
-        string? declared = received.Count > 0 ? (await call.GetResponseHeadersAsync()).GetValue(ExchangeBatch.BankBatchMaxHeader) : null;
-        return (received, call.GetStatus(), declared);
+        var (received, status, responseHeaders) = await DuplexMessages.ExchangeAsync(bank.Channel, BankEndpointMethods.Exchange, messages,
+            new CallOptions { Headers = headers });
+        return (received, status, responseHeaders?.GetValue(ExchangeBatch.BankBatchMaxHeader));
     }
 
     private static BankRequest Batch(IEnumerable<BankRequest> requests)

@@ -10,42 +10,18 @@ namespace Switch.Host.Tests.EndToEnd;
 /// requests, results in batches to a caller that declared it reads them, malformed batches refused whole.</summary>
 public sealed class TransactBatchTests : IAsyncLifetime
 {
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
     private RunningSwitch _switch = null!;
 
     public async Task InitializeAsync() => _switch = await RunningSwitch.StartAsync();
     public async Task DisposeAsync() => await _switch.DisposeAsync();
 
-    /// <summary>Writes each message flushed, half-closes, and returns every result message as received and the status.</summary>
+    /// <summary>Every result message as received, and the status.</summary>
     private async Task<(List<TransferResult> Messages, Status Status)> TransactAsync(IReadOnlyList<TransferRequest> messages, int? resultBatchMax)
     {
-        using var cts = new CancellationTokenSource(Bound);
-        CallOptions options = As(AlipayKey, (int)Bound.TotalMilliseconds) with { CancellationToken = cts.Token };
+        CallOptions options = As(AlipayKey, (int)DuplexMessages.Bound.TotalMilliseconds);
         if (resultBatchMax is { } max) options.Headers!.Add(TransactBatch.InstitutionBatchMaxHeader, BatchForm.Format(max));
-        using var call = _switch.Channel.DuplexStreaming(InstitutionMethods.Transact, options);
-        var received = new List<TransferResult>();
-        Task reading = Task.Run(async () =>
-        {
-            try
-            {
-                await foreach (TransferResult r in call.ResponseStream.ReadAllAsync(cts.Token)) received.Add(r);
-            }
-            catch (RpcException)
-            {
-                // The status is read below.
-            }
-        });
-        try
-        {
-            foreach (TransferRequest message in messages) await call.RequestStream.WriteAndFlushAsync(message);
-            await call.RequestStream.CompleteAsync();
-        }
-        catch (RpcException)
-        {
-            // The switch ended the call while we were still writing: its status tells why.
-        }
-        await reading.WaitAsync(Bound);
-        return (received, call.GetStatus());
+        var (received, status, _) = await DuplexMessages.ExchangeAsync(_switch.Channel, InstitutionMethods.Transact, messages, options);
+        return (received, status);
     }
 
     private static TransferRequest Pay(string orderNo, long amountFen, int account) => new()
