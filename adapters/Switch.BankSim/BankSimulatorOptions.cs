@@ -41,6 +41,10 @@ public sealed record BankSimulatorOptions
     /// <summary>Answers one Exchange stream may hold before the bank stops reading it (back pressure).</summary>
     public int MaxPendingPerStream { get; init; } = 65_536;
 
+    /// <summary>Requests (and answers) one Exchange message may carry, declared in the x-bank-batch-max header; 1 is
+    /// the single form only (no header: a bank that has not implemented batches). Declared as at most MaxPendingPerStream.</summary>
+    public int BatchMax { get; init; } = Switch.Contracts.V1.ExchangeBatch.MaxElements;
+
     /// <summary>Queueing delay added at 2x capacity; it grows linearly from 0 at 1x.</summary>
     public int MaxQueueingDelayMs { get; init; } = 200;
 
@@ -49,6 +53,9 @@ public sealed record BankSimulatorOptions
 
     /// <summary>Transactions the ledger keeps; past it new debits and credits are declined with LEDGER_FULL.</summary>
     public int MaxLedgerEntries { get; init; } = 16 * 1024 * 1024;
+
+    /// <summary>The batch this endpoint declares: a batch must fit in a stream's pending answers.</summary>
+    public int DeclaredBatchMax => Math.Min(BatchMax, MaxPendingPerStream);
 
     public const int MaxCapacityTps = 100_000_000;
     public const int MaxPendingLimit = 1 << 20; // The queue is pre-sized to it: ~32 MB per stream at the top.
@@ -67,6 +74,8 @@ public sealed record BankSimulatorOptions
         foreach (int code in BankCodes)
             Require(code is >= 1 and <= 999, nameof(BankCodes), "entries must be 3-digit bank codes (1..999)", code);
         Require(MaxPendingPerStream is >= 1 and <= MaxPendingLimit, nameof(MaxPendingPerStream), $"must be between 1 and {MaxPendingLimit}", MaxPendingPerStream);
+        Require(BatchMax is >= 1 and <= Switch.Contracts.V1.ExchangeBatch.MaxElements, nameof(BatchMax),
+            $"must be between 1 (single messages only) and {Switch.Contracts.V1.ExchangeBatch.MaxElements}", BatchMax);
         Require(MaxQueueingDelayMs is >= 0 and <= 60_000, nameof(MaxQueueingDelayMs), "must be between 0 and 60000", MaxQueueingDelayMs);
         Require(MaxSilenceMs is >= 1 and <= 3_600_000, nameof(MaxSilenceMs), "must be between 1 and 3600000", MaxSilenceMs);
         Require(MaxLedgerEntries >= 1, nameof(MaxLedgerEntries), "must be at least 1", MaxLedgerEntries);

@@ -26,6 +26,7 @@ public static class CommandLine
           --seed N                     Seed of the random source (default 1).
           --bank-codes C1,C2,...       Bank codes served; informational (default none).
           --max-pending-per-stream N   Answers held per Exchange stream before reading pauses (default 65536).
+          --batch-max N                Requests and answers per Exchange message (default 8190; 1: single messages only).
           -h, --help                   Show this help.
 
         Prints "Switch.BankSim listening on <address>" once ready; Ctrl-C or SIGTERM stops it.
@@ -71,6 +72,7 @@ public static class CommandLine
                 case "--max-queueing-delay-ms": options = options with { MaxQueueingDelayMs = Int(name, value, ref error) }; break;
                 case "--seed": options = options with { Seed = Int(name, value, ref error) }; break;
                 case "--max-pending-per-stream": options = options with { MaxPendingPerStream = Int(name, value, ref error) }; break;
+                case "--batch-max": options = options with { BatchMax = Int(name, value, ref error) }; break;
                 case "--bank-codes":
                     var codes = new List<int>();
                     foreach (string part in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))

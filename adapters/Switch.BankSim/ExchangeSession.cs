@@ -10,6 +10,9 @@ namespace Switch.BankSim;
 /// time each answer becomes due; one writer executes everything due, writes the answers and flushes once per
 /// batch, then sleeps until the next due time or a new arrival. One timed wait per batch, not a timer per
 /// message. When the queue is full the reader stops reading, so HTTP/2 flow control pushes back on the switch.
+/// Batches (bank.proto): the session declares the batch it reads in the x-bank-batch-max response header, takes a
+/// batch whole (one timestamp, one enqueue) or refuses it whole, and answers in batches when the switch declared
+/// it reads them (x-switch-batch-max), each pass's due answers in as few messages as that allows.
 /// </summary>
 internal sealed class ExchangeSession
 {
@@ -24,13 +27,18 @@ internal sealed class ExchangeSession
     private int _wakeRequested;                            // 1 while a wake is pending: at most one Release per writer pass.
     private volatile bool _readerDone;
     private long _plannedWakeTicks = long.MinValue;        // Under _gate: when the writer will look next (MinValue: it is busy and will rescan).
+    private readonly int _requestBatchMax;                 // What this endpoint reads per message (1: the single form).
+    private readonly int _answerBatchMax;                  // What the switch reads per message (1: the single form).
+    private RpcException? _refusal;                        // A malformed message: the stream ends with it once answers due are written.
 
     /// <summary>A request waiting to be executed, or an answer decided on arrival (Ready: invalid, busy).</summary>
     private readonly record struct Pending(BankRequest Request, BankResponse? Ready);
 
-    private ExchangeSession(SimulatedBank bank)
+    private ExchangeSession(SimulatedBank bank, int requestBatchMax, int answerBatchMax)
     {
         _bank = bank;
+        _requestBatchMax = requestBatchMax;
+        _answerBatchMax = answerBatchMax;
         int maxPending = bank.Options.MaxPendingPerStream;
         _queue = new PriorityQueue<Pending, long>(maxPending);
         _space = new SemaphoreSlim(maxPending, maxPending);
@@ -39,13 +47,19 @@ internal sealed class ExchangeSession
     public static async ValueTask RunAsync(SimulatedBank bank, ServerRequestStream<BankRequest> requests,
         ServerResponseStream<BankResponse> responses, ServerCallContext context)
     {
-        var session = new ExchangeSession(bank);
+        int requestBatchMax = bank.Options.DeclaredBatchMax;
+        // The switch's declaration; one the bank cannot read is taken as none (answers go singly).
+        int answerBatchMax = requestBatchMax <= 1 ? 1
+            : Math.Min(ExchangeBatch.ParseDeclared(context.RequestHeaders.GetValue(ExchangeBatch.SwitchBatchMaxHeader)) ?? 1, MaxBatch);
+        if (requestBatchMax > 1) context.ResponseHeaders.Add(ExchangeBatch.BankBatchMaxHeader, ExchangeBatch.Format(requestBatchMax));
+        var session = new ExchangeSession(bank, requestBatchMax, answerBatchMax);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, bank.Stopping);
         try
         {
             // Either loop failing ends the other: a dead writer must not leave the reader admitting work.
             await Task.WhenAll(Guard(session.ReadLoopAsync(requests, cts.Token), cts),
                 Guard(session.WriteLoopAsync(responses, cts.Token), cts)).ConfigureAwait(false);
+            if (session._refusal is { } refusal) throw refusal;
         }
         catch (OperationCanceledException) when (bank.Stopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
         {
@@ -74,16 +88,44 @@ internal sealed class ExchangeSession
 
     private async Task ReadLoopAsync(ServerRequestStream<BankRequest> requests, CancellationToken token)
     {
-        while (await requests.ReadAsync(token).ConfigureAwait(false) is { } request)
+        var admitted = new (Pending Pending, long DueTicks)[_requestBatchMax];
+        while (await requests.ReadAsync(token).ConfigureAwait(false) is { } message)
         {
-            if (!TryAdmit(request, out Pending pending, out long dueTicks)) continue;
-            if (!_space.Wait(0)) await _space.WaitAsync(token).ConfigureAwait(false); // Back pressure: stop reading.
-            bool wake;
+            if (ExchangeBatch.Problem(message, _requestBatchMax) is { } refusal)
+            {
+                _bank.Ledger.CountInvalid();
+                _refusal = refusal; // Nothing of it is taken; what was taken before is still answered.
+                break;
+            }
+            // One message, one timestamp: a batch's requests are due together and answered together.
+            long now = Stopwatch.GetTimestamp();
+            DateTime nowUtc = DateTime.UtcNow;
+            int count = 0;
+            if (message.Batch.Count == 0)
+            {
+                if (TryAdmit(message, now, nowUtc, out admitted[0].Pending, out admitted[0].DueTicks)) count = 1;
+            }
+            else
+            {
+                foreach (BankRequest request in message.Batch)
+                {
+                    if (TryAdmit(request, now, nowUtc, out admitted[count].Pending, out admitted[count].DueTicks)) count++;
+                }
+            }
+            for (int i = 0; i < count; i++)
+            {
+                if (!_space.Wait(0)) await _space.WaitAsync(token).ConfigureAwait(false); // Back pressure: stop reading.
+            }
+            bool wake = false;
             lock (_gate)
             {
-                _queue.Enqueue(pending, dueTicks);
-                wake = dueTicks < _plannedWakeTicks; // Only an answer due before the writer's next look needs it awake.
+                for (int i = 0; i < count; i++)
+                {
+                    _queue.Enqueue(admitted[i].Pending, admitted[i].DueTicks);
+                    wake |= admitted[i].DueTicks < _plannedWakeTicks; // Only an answer due before the writer's next look needs it awake.
+                }
             }
+            Array.Clear(admitted, 0, count);
             if (wake) Wake();
         }
         _readerDone = true;
@@ -91,9 +133,8 @@ internal sealed class ExchangeSession
     }
 
     /// <summary>False when the request is past its deadline on arrival: not executed, not answered.</summary>
-    private bool TryAdmit(BankRequest request, out Pending pending, out long dueTicks)
+    private bool TryAdmit(BankRequest request, long now, DateTime nowUtc, out Pending pending, out long dueTicks)
     {
-        long now = Stopwatch.GetTimestamp();
         dueTicks = now;
         BankOperation operation = request.Operation;
         if (SimulatedBank.Problem(request, operation) is not null)
@@ -102,7 +143,7 @@ internal sealed class ExchangeSession
             pending = new Pending(request, SimulatedBank.Failed(request.TransactionId, operation, BankReasons.InvalidRequest));
             return true;
         }
-        if (IsPastDeadline(request, DateTime.UtcNow))
+        if (IsPastDeadline(request, nowUtc))
         {
             _bank.Ledger.CountRefusedLate();
             pending = default;
@@ -129,6 +170,7 @@ internal sealed class ExchangeSession
     private async Task WriteLoopAsync(ServerResponseStream<BankResponse> responses, CancellationToken token)
     {
         var batch = new Pending[MaxBatch];
+        var envelope = new BankResponse(); // The batch form's one message, refilled per write.
         while (true)
         {
             // Read "done" before scanning: every enqueue happened before it, so an empty queue now is final.
@@ -158,7 +200,23 @@ internal sealed class ExchangeSession
                     BankResponse? response = Answer(batch[i], nowUtc);
                     batch[i] = default;
                     if (response is null) continue;
-                    await responses.WriteAsync(response, token).ConfigureAwait(false); // Buffers only.
+                    if (_answerBatchMax > 1)
+                    {
+                        envelope.Batch.Add(response);
+                        if (envelope.Batch.Count < _answerBatchMax) continue;
+                        await responses.WriteAsync(envelope, token).ConfigureAwait(false); // Serialized at once: the envelope is reused.
+                        envelope.Batch.Clear();
+                    }
+                    else
+                    {
+                        await responses.WriteAsync(response, token).ConfigureAwait(false); // Buffers only.
+                    }
+                    written++;
+                }
+                if (envelope.Batch.Count > 0)
+                {
+                    await responses.WriteAsync(envelope, token).ConfigureAwait(false);
+                    envelope.Batch.Clear();
                     written++;
                 }
                 if (written > 0) await responses.FlushAsync(token).ConfigureAwait(false); // One flush per batch.

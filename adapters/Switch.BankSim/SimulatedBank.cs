@@ -48,6 +48,7 @@ internal sealed class SimulatedBank
         Fixed(nameof(BankSimulatorOptions.CapacityTps), next.CapacityTps == now.CapacityTps);
         Fixed(nameof(BankSimulatorOptions.MaxQueueingDelayMs), next.MaxQueueingDelayMs == now.MaxQueueingDelayMs);
         Fixed(nameof(BankSimulatorOptions.MaxPendingPerStream), next.MaxPendingPerStream == now.MaxPendingPerStream);
+        Fixed(nameof(BankSimulatorOptions.BatchMax), next.BatchMax == now.BatchMax);
         Fixed(nameof(BankSimulatorOptions.MaxLedgerEntries), next.MaxLedgerEntries == now.MaxLedgerEntries);
         Volatile.Write(ref _options, next);
 

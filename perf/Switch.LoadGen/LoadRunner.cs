@@ -24,6 +24,9 @@ public sealed record RunOptions
     public int Lanes { get; init; } = 4;
     /// <summary>Requests outstanding per stream at most (the switch refuses more than its per-stream cap).</summary>
     public int Window { get; init; } = 4096;
+    /// <summary>Stream: requests per Transact message at most (the batch form; 1 sends single messages). What is due goes
+    /// at once: a message is never held back to fill it. Above 1 the stream also reads results in batches of as many.</summary>
+    public int Batch { get; init; } = 1;
     /// <summary>Unary open loop: calls in flight at most, over all lanes (a request due beyond it waits, and its wait counts).</summary>
     public int MaxUnaryInFlight { get; init; } = 4096;
     /// <summary>How long after the last send answers may still come before the rest count as lost.</summary>
@@ -40,6 +43,7 @@ public sealed record RunOptions
         Workload.Validate();
         if (Lanes is < 1 or > MaxLanes) throw new ArgumentException($"lanes: 1 to {MaxLanes}, got {Lanes}");
         if (Window is < 1 or > MaxWindow) throw new ArgumentException($"window: 1 to {MaxWindow}, got {Window}");
+        if (Batch is < 1 or > TransactBatch.MaxElements) throw new ArgumentException($"batch: 1 to {TransactBatch.MaxElements}, got {Batch}");
         if (MaxUnaryInFlight is < 1 or > MaxInFlight) throw new ArgumentException($"max-in-flight: 1 to {MaxInFlight}, got {MaxUnaryInFlight}");
         if (!(GraceSeconds is >= 0 and <= 600)) throw new ArgumentException($"grace: 0 to 600 s, got {GraceSeconds}");
         if (CallTimeoutMs is < 1 or > 600_000) throw new ArgumentException($"call timeout: 1 to 600000 ms, got {CallTimeoutMs}");
@@ -203,15 +207,25 @@ public sealed class LoadRunner
         RequestFactory factory = Factory(lane, out InstitutionKey institution);
         var pacer = new Pacer(this, lane, endTicks);
         using var window = new SemaphoreSlim(_options.Window);
-        using DuplexStreamingCall<TransferRequest, TransferResult> call = channel.DuplexStreaming(InstitutionMethods.Transact, Call(institution, abort.Token));
+        CallOptions options = Call(institution, abort.Token);
+        if (_options.Batch > 1) options.Headers!.Add(TransactBatch.InstitutionBatchMaxHeader, BatchForm.Format(_options.Batch));
+        using DuplexStreamingCall<TransferRequest, TransferResult> call = channel.DuplexStreaming(InstitutionMethods.Transact, options);
+        var batch = new StreamBatch(call, _options.Batch);
         Task reader = Task.Run(async () =>
         {
             try
             {
                 await foreach (TransferResult r in call.ResponseStream.ReadAllAsync(abort.Token))
                 {
-                    _recorder.OnStreamResult(r, Stopwatch.GetTimestamp());
-                    window.Release();
+                    long now = Stopwatch.GetTimestamp();
+                    if (r.Batch.Count == 0)
+                    {
+                        _recorder.OnStreamResult(r, now);
+                        window.Release();
+                        continue;
+                    }
+                    foreach (TransferResult element in r.Batch) _recorder.OnStreamResult(element, now);
+                    window.Release(r.Batch.Count);
                 }
             }
             catch (Exception e) when (e is RpcException or OperationCanceledException or IOException)
@@ -226,26 +240,28 @@ public sealed class LoadRunner
             {
                 // Closed loop: a request is due when the window has room, and is timed from then. Open loop: it
                 // is due at its intended time, and a full window's wait is part of its latency.
-                if (closed) await AcquireAsync(window, call, abort.Token);
+                if (closed) await AcquireAsync(window, batch, abort.Token);
                 long wait = pacer.Advance();
                 if (wait < 0) break;
                 if (wait > 0)
                 {
-                    await call.RequestStream.FlushAsync(abort.Token);
+                    await batch.FlushAsync(abort.Token);
                     await Until(pacer.IntendedTicks, abort.Token);
                 }
-                if (!closed) await AcquireAsync(window, call, abort.Token);
+                if (!closed) await AcquireAsync(window, batch, abort.Token);
                 TransferRequest request = factory.Build(pacer.Seq, pacer.IntendedTicks);
-                await call.RequestStream.WriteAsync(request, abort.Token);
+                await batch.WriteAsync(request, abort.Token);
                 pacer.NoteSent();
             }
+            await batch.WriteHeldAsync(abort.Token);
             await call.RequestStream.CompleteAsync();
         }
         catch (Exception e) when (e is RpcException or OperationCanceledException or IOException or InvalidOperationException)
         {
             _progress?.WriteLine($"lane {lane}: the stream failed while sending: {e.Message}");
         }
-        long graceEnd = Math.Max(endTicks, Stopwatch.GetTimestamp()) + graceTicks;
+        // Open loop: the schedule ends at endTicks. Closed loop: sending ends at endTicks or when the count runs out (now).
+        long graceEnd = (_options.OpenLoop ? Math.Max(endTicks, Stopwatch.GetTimestamp()) : Stopwatch.GetTimestamp()) + graceTicks;
         Task done = await Task.WhenAny(reader, Task.Delay(Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), graceEnd)));
         if (done != reader)
         {
@@ -254,11 +270,40 @@ public sealed class LoadRunner
         }
     }
 
-    private static async ValueTask AcquireAsync(SemaphoreSlim window, DuplexStreamingCall<TransferRequest, TransferResult> call, CancellationToken token)
+    private static async ValueTask AcquireAsync(SemaphoreSlim window, StreamBatch batch, CancellationToken token)
     {
         if (window.Wait(0)) return;
-        await call.RequestStream.FlushAsync(token); // What is buffered must go before waiting for its answers.
+        await batch.FlushAsync(token); // What is buffered must go before waiting for its answers.
         await window.WaitAsync(token);
+    }
+
+    /// <summary>A Transact stream's writes: single messages, or (Batch above 1) requests held in one batch message until
+    /// it is full or the lane is about to wait, so nothing due is held back.</summary>
+    private sealed class StreamBatch(DuplexStreamingCall<TransferRequest, TransferResult> call, int max)
+    {
+        private readonly TransferRequest _envelope = new();
+
+        public ValueTask WriteAsync(TransferRequest request, CancellationToken token)
+        {
+            if (max == 1) return call.RequestStream.WriteAsync(request, token);
+            _envelope.Batch.Add(request);
+            return _envelope.Batch.Count < max ? default : WriteHeldAsync(token);
+        }
+
+        /// <summary>Writes what is held (serialized at once: the envelope is reused).</summary>
+        public async ValueTask WriteHeldAsync(CancellationToken token)
+        {
+            int count = _envelope.Batch.Count;
+            if (count == 0) return;
+            await call.RequestStream.WriteAsync(count == 1 ? _envelope.Batch[0] : _envelope, token);
+            _envelope.Batch.Clear();
+        }
+
+        public async ValueTask FlushAsync(CancellationToken token)
+        {
+            await WriteHeldAsync(token);
+            await call.RequestStream.FlushAsync(token);
+        }
     }
 
     private async Task UnaryLaneAsync(int lane, GrpcChannel channel, long endTicks, SemaphoreSlim inFlight, CountdownEvent pending, CancellationToken abort)

@@ -24,6 +24,7 @@ internal static class Cli
     private static readonly Option<string> DurationOption = new("--duration") { Description = "run length (constant, ramp, surge, closed loop), e.g. 30s, 2m", DefaultValueFactory = _ => "10s" };
     private static readonly Option<int> StreamsOption = new("--streams") { Description = "stream: Transact streams (spread over the institutions)", DefaultValueFactory = _ => 4 };
     private static readonly Option<int> WindowOption = new("--window") { Description = "stream: requests outstanding per stream at most", DefaultValueFactory = _ => 4096 };
+    private static readonly Option<int> BatchOption = new("--batch") { Description = "stream: requests per Transact message at most (the batch form; results read in batches too); 1 sends single messages", DefaultValueFactory = _ => 1 };
     private static readonly Option<int> ConcurrencyOption = new("--concurrency") { Description = "unary: callers (closed loop) or calls in flight at most (open loop)", DefaultValueFactory = _ => 64 };
     private static readonly Option<int> LanesOption = new("--lanes") { Description = "unary open loop: sending lanes (spread over the institutions)", DefaultValueFactory = _ => 3 };
     private static readonly Option<string?> InstitutionsOption = new("--institutions") { Description = "CODE=API_KEY,... (default the three demo institutions)" };
@@ -37,6 +38,7 @@ internal static class Cli
     private static readonly Option<string> OutOption = new("--out") { Description = "directory for the JSON and HTML reports", DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "switch-loadgen-reports") };
     private static readonly Option<string?> NameOption = new("--name") { Description = "report file name stem (default: transport, profile and time)" };
     private static readonly Option<string> WarmupOption = new("--warmup") { Description = "an unmeasured run at the opening rate first (the JIT dominates short runs on 2 cores)", DefaultValueFactory = _ => "3s" };
+    private static readonly Option<long> WarmTableOption = new("--warm") { Description = "transactions sent first on closed-loop streams, as fast as the switch takes them, not measured: e.g. 1100000 fills its table (2^20) so the run measures a full one", DefaultValueFactory = _ => 0 };
     private static readonly Option<double> P99TargetOption = new("--p99-target-ms") { Description = "surge: the p99 the recovery after the peak is judged against", DefaultValueFactory = _ => 20 };
     private static readonly Option<string> OperatorKeyOption = new("--operator-key") { Description = "operator key for the admin API's per-endpoint figures", DefaultValueFactory = _ => EndpointStatsSource.DefaultOperatorKey };
 
@@ -44,8 +46,8 @@ internal static class Cli
     {
         var root = new RootCommand("Switch load harness: open- and closed-loop load over the institution API, every result checked, reports in JSON and HTML.");
         Option[] load = [TransportOption, LoopOption, ProfileOption, RateOption, BaseRateOption, FactorOption, RiseOption, FallOption, FromOption, ToOption,
-            StepsOption, DurationOption, StreamsOption, WindowOption, ConcurrencyOption, LanesOption, InstitutionsOption, BanksOption, MixOption,
-            AccountsOption, MinAmountOption, MaxAmountOption, SeedOption, GraceOption, WarmupOption, P99TargetOption, OutOption, NameOption, OperatorKeyOption];
+            StepsOption, DurationOption, StreamsOption, WindowOption, BatchOption, ConcurrencyOption, LanesOption, InstitutionsOption, BanksOption, MixOption,
+            AccountsOption, MinAmountOption, MaxAmountOption, SeedOption, GraceOption, WarmupOption, WarmTableOption, P99TargetOption, OutOption, NameOption, OperatorKeyOption];
 
         var bankLatency = new Option<string>("--bank-latency") { Description = "the simulated banks' latency: 0, fixed:MS, uniform:MIN-MAX, lognormal:MEDIAN,SIGMA", DefaultValueFactory = _ => "0" };
         var bankFailure = new Option<double>("--bank-failure-rate") { Description = "the simulated banks' failure rate (0..1)", DefaultValueFactory = _ => 0 };
@@ -63,6 +65,7 @@ internal static class Cli
             Console.WriteLine($"switch: pid {process.Id}, institution API {process.InstitutionAddress}, admin API {process.AdminAddress?.ToString() ?? "(none announced)"}, data {process.DataDirectory}");
             RunOptions options = placeholder with { Target = process.InstitutionAddress! };
             await Readiness.WaitForBanksAsync(options.Target, options.Workload, Console.Out);
+            long warmed = await Readiness.WarmTableAsync(options, WarmCount(p), Console.Out);
             await Readiness.WarmUpAsync(options, Durations.ParseSeconds(p.GetValue(WarmupOption)!, "--warmup"), Console.Out);
             string operatorKey = p.GetValue(OperatorKeyOption)!;
             EndpointStatsSource.Snapshot before = await EndpointStatsSource.FetchAsync(process.AdminAddress, operatorKey);
@@ -77,7 +80,7 @@ internal static class Cli
             var (lines, source) = EndpointStatsSource.Between(before, await EndpointStatsSource.FetchAsync(process.AdminAddress, operatorKey), process.AdminAddress, outcome.Seconds);
             int exit = await process.StopAsync();
             Console.WriteLine($"switch stopped (exit code {exit})");
-            return Write(p, Report.Build(options, outcome, cpu, lines, source, p.GetValue(P99TargetOption)) with { SwitchCpuByThread = byThread });
+            return Write(p, Report.Build(options, outcome, cpu, lines, source, p.GetValue(P99TargetOption)) with { SwitchCpuByThread = byThread, WarmTransactions = warmed });
         }));
         root.Subcommands.Add(run);
 
@@ -88,13 +91,14 @@ internal static class Cli
         loadCommand.SetAction((p, cancel) => Guarded(async () =>
         {
             RunOptions options = Options(p, new Uri(p.GetValue(target)!));
+            long warmed = await Readiness.WarmTableAsync(options, WarmCount(p), Console.Out);
             await Readiness.WarmUpAsync(options, Durations.ParseSeconds(p.GetValue(WarmupOption)!, "--warmup"), Console.Out);
             Uri? adminUri = p.GetValue(admin) is { } a ? new Uri(a) : null;
             string operatorKey = p.GetValue(OperatorKeyOption)!;
             EndpointStatsSource.Snapshot before = await EndpointStatsSource.FetchAsync(adminUri, operatorKey);
             RunOutcome outcome = await new LoadRunner(options, Console.Out).RunAsync(cancel);
             var (lines, source) = EndpointStatsSource.Between(before, await EndpointStatsSource.FetchAsync(adminUri, operatorKey), adminUri, outcome.Seconds);
-            return Write(p, Report.Build(options, outcome, null, lines, source, p.GetValue(P99TargetOption)));
+            return Write(p, Report.Build(options, outcome, null, lines, source, p.GetValue(P99TargetOption)) with { WarmTransactions = warmed });
         }));
         root.Subcommands.Add(loadCommand);
 
@@ -125,8 +129,12 @@ internal static class Cli
         }
     }
 
+    internal static long WarmCount(ParseResult p) => p.GetValue(WarmTableOption) is var n and >= 0 and <= OrderBook.MaxCapacity
+        ? n : throw new ArgumentException($"--warm: 0 to {OrderBook.MaxCapacity} transactions, got {p.GetValue(WarmTableOption)}");
+
     internal static RunOptions Options(ParseResult p, Uri target)
     {
+        WarmCount(p); // Refused with the other options, before a switch is started.
         double duration = Durations.ParseSeconds(p.GetValue(DurationOption)!, "--duration");
         Transport transport = p.GetValue(TransportOption) switch
         {
@@ -168,6 +176,7 @@ internal static class Cli
             ClosedSeconds = duration,
             Lanes = lanes,
             Window = p.GetValue(WindowOption),
+            Batch = p.GetValue(BatchOption),
             MaxUnaryInFlight = p.GetValue(ConcurrencyOption),
             GraceSeconds = Durations.ParseSeconds(p.GetValue(GraceOption)!, "--grace"),
             Workload = workload,

@@ -34,6 +34,8 @@ public sealed record Report
     public double? SwitchCpuSeconds { get; init; }
     /// <summary>The switch's CPU seconds during the run by thread group (run command on Linux).</summary>
     public Dictionary<string, double> SwitchCpuByThread { get; init; } = new();
+    /// <summary>Transactions sent before the measured window to fill the switch's table (--warm), not counted here.</summary>
+    public long WarmTransactions { get; init; }
     public List<BankLine> Banks { get; init; } = new();
     public List<EndpointLine> Endpoints { get; init; } = new();
     /// <summary>Where the per-endpoint split came from, or why there is none.</summary>
@@ -112,6 +114,7 @@ public sealed record Report
             ["target"] = options.Target.ToString(),
             ["lanes"] = options.Lanes.ToString(CultureInfo.InvariantCulture),
             ["window"] = options.Transport == global::Switch.LoadGen.Transport.Stream ? options.Window.ToString(CultureInfo.InvariantCulture) : "",
+            ["batch"] = options.Transport == global::Switch.LoadGen.Transport.Stream && options.Batch > 1 ? options.Batch.ToString(CultureInfo.InvariantCulture) : "",
             ["maxUnaryInFlight"] = options.Transport == global::Switch.LoadGen.Transport.Unary && options.OpenLoop ? options.MaxUnaryInFlight.ToString(CultureInfo.InvariantCulture) : "",
             ["institutions"] = string.Join(",", options.Workload.Institutions.Select(i => i.Code)),
             ["banks"] = string.Join(",", options.Workload.Banks),
@@ -157,7 +160,7 @@ public sealed record Report
     public string Headline()
     {
         var sb = new StringBuilder();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"{Transport} {Loop} loop: {Profile}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"{Transport} {Loop} loop: {Profile}{(WarmTransactions > 0 ? $", after {WarmTransactions} warm transactions (not counted)" : "")}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"  completed {Completed} of {Sent} sent in {Seconds:F2} s = {ThroughputPerSecond:F0} per second");
         sb.AppendLine(CultureInfo.InvariantCulture, $"  latency p50 {Ms(Latency.P50Us)} p90 {Ms(Latency.P90Us)} p99 {Ms(Latency.P99Us)} p99.9 {Ms(Latency.P999Us)} max {Ms(Latency.MaxUs)} (from intended send time)");
         sb.AppendLine(CultureInfo.InvariantCulture, $"  outcomes: {string.Join(", ", Outcomes.Select(kv => $"{kv.Key} {kv.Value}"))}; lost {Lost}, duplicated {Duplicated}, unexpected {Unexpected}");

@@ -16,6 +16,7 @@ public sealed class CliTests
     [InlineData("--window", "0", "window")]
     [InlineData("--rate", "0", "rate")]
     [InlineData("--max-amount-fen", "10", "amounts")]
+    [InlineData("--warm", "-1", "--warm")]
     public void A_wrong_option_is_refused_naming_it(string option, string value, string named)
     {
         var e = Assert.Throws<ArgumentException>(() => Parse(option, value));

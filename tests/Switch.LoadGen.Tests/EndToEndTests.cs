@@ -11,12 +11,14 @@ public sealed class EndToEndTests
         var workload = new WorkloadOptions(); // three institutions, four banks, payments, payouts, refunds, queries
         await Readiness.WaitForBanksAsync(process.InstitutionAddress!, workload, TextWriter.Null);
 
-        foreach (Transport transport in new[] { Transport.Stream, Transport.Unary })
+        // Streams of single messages, streams of batches (the Transact batch form, results read in batches), unary calls.
+        foreach ((Transport transport, int batch) in new[] { (Transport.Stream, 1), (Transport.Stream, 32), (Transport.Unary, 1) })
         {
             var options = new RunOptions
             {
                 Target = process.InstitutionAddress!,
                 Transport = transport,
+                Batch = batch,
                 Profile = new ConstantProfile(500, 2),
                 Lanes = 3,
                 Window = 256,
@@ -26,7 +28,7 @@ public sealed class EndToEndTests
             };
             RunOutcome run = await new LoadRunner(options, null).RunAsync();
             Report report = Report.Build(options, run, process.CpuSeconds(), [], "none");
-            string what = $"{transport}: {report.Headline()}";
+            string what = $"{transport} batch {batch}: {report.Headline()}";
             Assert.True(run.Sent == 1_000, what);
             Assert.True(report.Completed == 1_000, what);
             Assert.True(report.Lost == 0 && report.Duplicated == 0 && report.Unexpected == 0, what);

@@ -23,6 +23,7 @@ internal sealed class FakeSwitch : IAsyncDisposable
     private readonly GrpcServer _server;
     private readonly FakeBehaviour _behaviour;
     private readonly SemaphoreSlim _oneAtATime = new(1);
+    private int _received;
 
     private FakeSwitch(GrpcServer server, FakeBehaviour behaviour)
     {
@@ -31,6 +32,8 @@ internal sealed class FakeSwitch : IAsyncDisposable
     }
 
     public Uri Address => _server.Address;
+    /// <summary>Requests received so far, unary and stream.</summary>
+    public int Received => Volatile.Read(ref _received);
 
     public static async Task<FakeSwitch> StartAsync(FakeBehaviour behaviour)
     {
@@ -60,6 +63,7 @@ internal sealed class FakeSwitch : IAsyncDisposable
 
     private async ValueTask<TransferResult> UnaryAsync(TransferRequest request)
     {
+        Interlocked.Increment(ref _received);
         await ServeAsync();
         return Answer(request);
     }
@@ -69,6 +73,7 @@ internal sealed class FakeSwitch : IAsyncDisposable
         int index = 0;
         await foreach (TransferRequest request in requests.ReadAllAsync())
         {
+            Interlocked.Increment(ref _received);
             await ServeAsync();
             int answers = _behaviour.AnswersFor?.Invoke(request, index) ?? 1;
             for (int i = 0; i < answers; i++) await responses.WriteAndFlushAsync(Answer(request));

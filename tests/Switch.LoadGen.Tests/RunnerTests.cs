@@ -53,6 +53,23 @@ public sealed class RunnerTests
     }
 
     [Fact]
+    public async Task The_warm_table_run_sends_exactly_the_count_asked_on_streams_and_ends_once_answered()
+    {
+        await using FakeSwitch target = await FakeSwitch.StartAsync(new FakeBehaviour());
+        var log = new StringWriter();
+        // A unary open-loop run's options: the warm run is closed-loop streams whatever is measured after it.
+        RunOptions measured = Options(target.Address, Transport.Unary, new ConstantProfile(50, 1));
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        long answered = await Readiness.WarmTableAsync(measured, 5_000, log);
+        Assert.Equal(5_000, answered);
+        Assert.Equal(5_000, target.Received);
+        Assert.Contains("warm table: 5000 of 5000 answered", log.ToString());
+        Assert.True(started.Elapsed < TimeSpan.FromMinutes(2), $"the warm run ended on its count, not its 24 h bound: {started.Elapsed}");
+        Assert.Equal(0, await Readiness.WarmTableAsync(measured, 0, log));
+        Assert.Equal(5_000, target.Received);
+    }
+
+    [Fact]
     public async Task A_duplicated_answer_a_lost_order_and_an_answer_for_an_order_never_sent_are_flagged()
     {
         // The third request is answered twice, the seventh never; one answer names an order never sent.

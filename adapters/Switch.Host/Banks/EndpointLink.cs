@@ -16,6 +16,10 @@ namespace Switch.Host.Banks;
 /// Answers go back into the engine as events. If the endpoint refuses connections or the stream breaks, the
 /// endpoint is marked down in the engine (an event) and probed until it answers; requests lost with the stream
 /// time out in the engine and are resolved by query, so nothing is retried blindly here.
+/// Batches (bank.proto): the call says the switch reads batched answers; once the endpoint's first answer brings
+/// its x-bank-batch-max header, the writer puts whatever the queue holds, up to that many, in one message (it
+/// never waits to fill one). An endpoint that declares nothing gets single messages. A malformed answer message
+/// (ExchangeBatch.Problem) ends the stream like a broken one, its reason logged.
 /// </summary>
 public sealed class EndpointLink : IAsyncDisposable
 {
@@ -33,7 +37,10 @@ public sealed class EndpointLink : IAsyncDisposable
     /// <summary>The first observation is always reported: the journal may hold "unreachable" from before a restart.</summary>
     private bool _reportedOnce;
     private long _sent;
+    private long _messagesSent;
     private long _answered;
+    /// <summary>Requests per message the current stream's endpoint reads (1 until it has declared more).</summary>
+    private int _requestBatchMax = 1;
     private long _dropped;
 
     public EndpointLink(EngineClient engine, int bankCode, int endpointIndex, string endpointName, Uri address, int maxQueued,
@@ -60,6 +67,10 @@ public sealed class EndpointLink : IAsyncDisposable
     public string Name { get; }
     public Uri Address { get; }
     public long Sent => Interlocked.Read(ref _sent);
+    /// <summary>Exchange messages written: fewer than Sent once the endpoint takes batches.</summary>
+    public long MessagesSent => Interlocked.Read(ref _messagesSent);
+    /// <summary>The batch the endpoint declared on the current stream (1: single messages).</summary>
+    public int RequestBatchMax => Volatile.Read(ref _requestBatchMax);
     public long Answered => Interlocked.Read(ref _answered);
     /// <summary>Requests not sent because the queue was full or the endpoint down: the engine resolves them by query.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
@@ -140,10 +151,12 @@ public sealed class EndpointLink : IAsyncDisposable
     private async Task ExchangeAsync(CancellationToken stop)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        Volatile.Write(ref _requestBatchMax, 1); // Until this stream's endpoint says otherwise.
         using DuplexStreamingCall<BankRequest, BankResponse> call = _channel.DuplexStreaming(BankEndpointMethods.Exchange,
-            new CallOptions { CancellationToken = linked.Token });
+            new CallOptions { CancellationToken = linked.Token, Headers = SwitchDeclaration });
         Task reader = ReadAnswersAsync(call, linked.Token);
         ChannelReader<BankRequest> queue = _queue.Reader;
+        var envelope = new BankRequest(); // The batch form's one message, refilled per write.
         try
         {
             while (true)
@@ -160,10 +173,17 @@ public sealed class EndpointLink : IAsyncDisposable
                 {
                     break;
                 }
-                while (queue.TryRead(out BankRequest? request))
+                int batchMax = Volatile.Read(ref _requestBatchMax);
+                while (true)
                 {
-                    await call.RequestStream.WriteAsync(request, linked.Token);
-                    Interlocked.Increment(ref _sent);
+                    // What is queued now, up to the endpoint's batch, in one message (serialized at once: the envelope is reused).
+                    while (envelope.Batch.Count < batchMax && queue.TryRead(out BankRequest? request)) envelope.Batch.Add(request);
+                    int count = envelope.Batch.Count;
+                    if (count == 0) break;
+                    await call.RequestStream.WriteAsync(count == 1 ? envelope.Batch[0] : envelope, linked.Token);
+                    envelope.Batch.Clear();
+                    Interlocked.Add(ref _sent, count);
+                    Interlocked.Increment(ref _messagesSent);
                 }
                 await call.RequestStream.FlushAsync(linked.Token);
             }
@@ -176,14 +196,47 @@ public sealed class EndpointLink : IAsyncDisposable
         await reader; // surfaces why the stream ended
     }
 
+    /// <summary>The switch's side of the batch handshake, sent on every Exchange call.</summary>
+    private static readonly Metadata SwitchDeclaration =
+        new Metadata().Add(ExchangeBatch.SwitchBatchMaxHeader, ExchangeBatch.Format(ExchangeBatch.MaxElements));
+
     private async Task ReadAnswersAsync(DuplexStreamingCall<BankRequest, BankResponse> call, CancellationToken cancel)
     {
+        bool first = true;
         while (await call.ResponseStream.ReadAsync(cancel) is { } response)
         {
-            Interlocked.Increment(ref _answered);
-            PublishResult(response);
+            if (first)
+            {
+                first = false;
+                LearnBatch((await call.GetResponseHeadersAsync()).GetValue(ExchangeBatch.BankBatchMaxHeader));
+            }
+            if (ExchangeBatch.Problem(response, ExchangeBatch.MaxElements) is { } malformed)
+            {
+                throw new IOException($"bank endpoint {Name} sent a malformed answer message: {malformed.Status.Detail}");
+            }
+            if (response.Batch.Count == 0)
+            {
+                Interlocked.Increment(ref _answered);
+                PublishResult(response);
+                continue;
+            }
+            Interlocked.Add(ref _answered, response.Batch.Count);
+            foreach (BankResponse answer in response.Batch) PublishResult(answer);
         }
         throw new IOException($"bank endpoint {Name} ended its stream");
+    }
+
+    /// <summary>The endpoint's declaration (its response headers come with its first answer); one that is not 1 to
+    /// ExchangeBatch.MaxElements is logged and the stream stays with single messages.</summary>
+    private void LearnBatch(string? declared)
+    {
+        if (ExchangeBatch.ParseDeclared(declared) is { } max)
+        {
+            Volatile.Write(ref _requestBatchMax, max);
+            return;
+        }
+        _log.Warn("bank_batch_header_ignored", $"{ExchangeBatch.BankBatchMaxHeader} must be 1 to {ExchangeBatch.MaxElements}; single messages are sent",
+            ("bank", BankCode.ToString("D3")), ("endpoint", Name), ("value", declared));
     }
 
     private void PublishResult(BankResponse response)
@@ -256,5 +309,10 @@ public sealed class EndpointLink : IAsyncDisposable
         try { await _run; } catch (OperationCanceledException) { }
         _channel.Dispose();
         _stop.Dispose();
+        if (Sent > 0)
+        {
+            _log.Info("endpoint_link_closed", "requests sent in that many Exchange messages", ("bank", BankCode.ToString("D3")), ("endpoint", Name),
+                ("sent", Sent), ("messages", MessagesSent), ("answered", Answered), ("dropped", Dropped));
+        }
     }
 }

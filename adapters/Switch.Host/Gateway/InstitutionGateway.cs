@@ -87,8 +87,17 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         }
         try
         {
-            OutputEvent answer = await CallEngineAsync(
-                new ResultMapping.RequestFill(request, type, institution.CodeUtf8, InEngineTime(context.Deadline)), context.CancellationToken);
+            OutputEvent answer;
+            try
+            {
+                // Awaited here, not in a helper: each async layer would box another copy of the 560-byte answer.
+                answer = await engine.CallAsync(
+                    new ResultMapping.RequestFill(request, type, institution.CodeUtf8, InEngineTime(context.Deadline)), context.CancellationToken);
+            }
+            catch (Exception e) when (EngineError(e) is { } status)
+            {
+                throw status;
+            }
             if (answer.Reject != RejectCode.None)
             {
                 throw new RpcException(ResultMapping.StatusOf(answer.Reject), ResultMapping.RejectMessage(answer.Reject, answer.RejectField, answer.Reason));
@@ -98,19 +107,6 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         finally
         {
             _limiter.Release(institution.Index);
-        }
-    }
-
-    /// <summary>Publishes a request and waits for its answer; the engine client's errors as gRPC statuses.</summary>
-    private async Task<OutputEvent> CallEngineAsync(ResultMapping.RequestFill fill, CancellationToken cancellation)
-    {
-        try
-        {
-            return await engine.CallAsync(fill, cancellation);
-        }
-        catch (Exception e) when (EngineError(e) is { } status)
-        {
-            throw status;
         }
     }
 
@@ -127,6 +123,10 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         ServerCallContext context)
     {
         AuthenticatedInstitution institution = await AdmitCallerAsync(context);
+        // Results in batches only to a caller that said it reads them (and how many a message).
+        int resultBatchMax = BatchForm.ParseDeclared(context.RequestHeaders.GetValue(TransactBatch.InstitutionBatchMaxHeader))
+            ?? throw new RpcException(StatusCode.InvalidArgument,
+                $"{ResultMapping.RejectName(RejectCode.InvalidField)}: {TransactBatch.InstitutionBatchMaxHeader} must be 1 to {TransactBatch.MaxElements}");
         OpenStream(institution);
         var stream = new StreamAnswers(maxInFlightPerStream, _limiter, institution.Index);
         long correlationId = engine.Answers.Register(stream);
@@ -134,14 +134,14 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         long published = 0; // requests published: each one's answer is garbage once the stream ends
         try
         {
-            writer = WriteResultsAsync(stream, responses, context.CancellationToken);
+            writer = WriteResultsAsync(stream, responses, resultBatchMax, context.CancellationToken);
             RpcException? unreadable = null;
             while (true)
             {
-                TransferRequest? request;
+                TransferRequest? message;
                 try
                 {
-                    request = await requests.ReadAsync();
+                    message = await requests.ReadAsync();
                 }
                 catch (RpcException e)
                 {
@@ -150,20 +150,23 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
                     unreadable = Unreadable(e);
                     break;
                 }
-                if (request is null) break;
-                // Back-pressure: at most maxInFlightPerStream requests wait for the engine; then stop reading.
-                await stream.InFlight.WaitAsync(context.CancellationToken);
-                await AdmitStreamedAsync(stream, institution.Index, context.CancellationToken);
-                try
+                if (message is null) break;
+                if (message.Batch.Count == 0)
                 {
-                    await engine.PublishAsync(new ResultMapping.RequestFill(request, ResultMapping.TypeOf(request.Kind), institution.CodeUtf8,
-                        InEngineTime(context.Deadline)), correlationId, context.CancellationToken);
+                    await PublishStreamedAsync(stream, institution, message, correlationId, context);
+                    published++;
+                    continue;
                 }
-                catch (Exception e) when (EngineError(e) is { } status)
+                if (TransactBatch.Problem(message) is { } refusal)
                 {
-                    throw status; // the stream ends: its held places are given back below
+                    unreadable = refusal; // refused whole, like bytes that are not a request: the answers due still go out
+                    break;
                 }
-                published++;
+                foreach (TransferRequest request in message.Batch)
+                {
+                    await PublishStreamedAsync(stream, institution, request, correlationId, context);
+                    published++;
+                }
             }
             // The client has half-closed (or sent what is not a request): deliver every outstanding answer, then end the call.
             for (int i = 0; i < maxInFlightPerStream; i++)
@@ -183,6 +186,24 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
             if (writer is not null) await writer.ContinueWith(static _ => { }, TaskScheduler.Default); // it ends with the call
             stream.DropQueued();
             _giveBack.StreamEnded(published); // the answers written and dropped alike
+        }
+    }
+
+    /// <summary>One request of a Transact stream into the engine, once the stream's window and the institution's limits
+    /// admit it (back-pressure: at most maxInFlightPerStream wait for the engine; then the stream stops reading).</summary>
+    private async ValueTask PublishStreamedAsync(StreamAnswers stream, AuthenticatedInstitution institution, TransferRequest request,
+        long correlationId, ServerCallContext context)
+    {
+        await stream.InFlight.WaitAsync(context.CancellationToken);
+        await AdmitStreamedAsync(stream, institution.Index, context.CancellationToken);
+        try
+        {
+            await engine.PublishAsync(new ResultMapping.RequestFill(request, ResultMapping.TypeOf(request.Kind), institution.CodeUtf8,
+                InEngineTime(context.Deadline)), correlationId, context.CancellationToken);
+        }
+        catch (Exception e) when (EngineError(e) is { } status)
+        {
+            throw status; // the stream ends: its held places are given back by the caller's end of stream
         }
     }
 
@@ -210,19 +231,29 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         }
     }
 
-    /// <summary>The stream's one writer: takes whatever answers are ready, writes them all, flushes once.</summary>
-    private static async Task WriteResultsAsync(StreamAnswers stream, ServerResponseStream<TransferResult> responses, CancellationToken cancel)
+    /// <summary>The stream's one writer: takes whatever answers are ready, writes them all (up to
+    /// <paramref name="batchMax"/> a message, never waiting to fill one), flushes once.</summary>
+    private static async Task WriteResultsAsync(StreamAnswers stream, ServerResponseStream<TransferResult> responses, int batchMax,
+        CancellationToken cancel)
     {
         ChannelReader<TransferResult> results = stream.Results.Reader;
+        var envelope = new TransferResult(); // The batch form's one message, refilled per write (serialized at once).
         while (await results.WaitToReadAsync(cancel))
         {
-            while (results.TryRead(out TransferResult? result))
+            while (true)
             {
-                stream.Taken();
+                while (envelope.Batch.Count < batchMax && results.TryRead(out TransferResult? result))
+                {
+                    stream.Taken();
+                    envelope.Batch.Add(result);
+                }
+                int count = envelope.Batch.Count;
+                if (count == 0) break;
                 // An ended call (client gone, deadline) would take writes into the void: its queue is dropped instead.
                 cancel.ThrowIfCancellationRequested();
-                await responses.WriteAsync(result, cancel);
-                stream.InFlight.Release();
+                await responses.WriteAsync(count == 1 ? envelope.Batch[0] : envelope, cancel);
+                envelope.Batch.Clear();
+                stream.InFlight.Release(count);
             }
             await responses.FlushAsync(cancel);
         }

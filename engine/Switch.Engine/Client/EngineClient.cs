@@ -123,7 +123,9 @@ public sealed class EngineClient
         try
         {
             await PublishAsync(fill, correlationId, cancellation);
-            return await answer.Task.WaitAsync(cancellation);
+            // The answer's own cancellation, not Task.WaitAsync: no second task and continuation a call.
+            using CancellationTokenRegistration canceled = answer.CancelWith(cancellation);
+            return await answer.Task;
         }
         finally
         {

@@ -117,6 +117,23 @@ public sealed class EngineClientTests : IDisposable
         Assert.Equal(1, client.Answers.Count);
     }
 
+    [Fact]
+    public async Task A_call_whose_caller_gives_up_ends_canceled_with_the_callers_token_and_leaves_no_target()
+    {
+        // Recovered, not run: the published input is never answered, so only the caller's token can end the wait.
+        using SwitchEngine engine = SwitchEngine.Recover(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small());
+        var client = new EngineClient(engine);
+        using var giveUp = new CancellationTokenSource();
+        Task<OutputEvent> call = client.CallAsync(new RequestFill(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "GIVEN-UP", 100)),
+            giveUp.Token);
+        Assert.False(call.IsCompleted);
+        Assert.Equal(1, client.Answers.Count);
+        await giveUp.CancelAsync();
+        OperationCanceledException e = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+        Assert.Equal(giveUp.Token, e.CancellationToken);
+        Assert.Equal(0, client.Answers.Count);
+    }
+
     private sealed class RoutingRecorder(AnswerRouter answers) : Ring.IEventHandler<OutputEvent>
     {
         public OutputRecorder Recorded { get; } = new();
