@@ -128,6 +128,15 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
                 streaming, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             _sendTask.ContinueWith(static (t, s) => ((StreamingRequestContent)s!).Abort(new OperationCanceledException()),
                 streaming, CancellationToken.None, TaskContinuationOptions.OnlyOnCanceled | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            // A server that ended the call at once (Trailers-Only: a refusal at its start) may do so before HttpClient asks
+            // for the body; HttpClient then never does, and a writer waiting for the request stream waited forever (a
+            // test hung 10 minutes under load). The body is over either way: the writer fails, and reads the server's status.
+            _sendTask.ContinueWith(static (t, s) =>
+                {
+                    if (t.Result.Headers.Contains(GrpcProtocol.StatusHeader))
+                        ((StreamingRequestContent)s!).Abort(new IOException("The server ended the call before the request stream was written."));
+                },
+                streaming, CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 

@@ -18,6 +18,9 @@ public sealed record SnapshotsConfig
     public bool AtStop { get; init; } = true;
     /// <summary>Snapshots kept, newest first; an older one is the fallback when a newer one is damaged.</summary>
     public int Keep { get; init; } = 2;
+    /// <summary>After each snapshot the journal's records before the oldest kept one move to journal-archive/ (never
+    /// deleted here) and leave the live journal, whose disk is then bounded by the snapshots, not by history.</summary>
+    public bool RetireJournal { get; init; } = true;
 
     /// <summary>The first key out of range and why, or null.</summary>
     public (string Field, string Why)? Problem()
@@ -35,6 +38,7 @@ public sealed record SnapshotsConfig
         AtBatchClose = AtBatchClose,
         AtStop = AtStop,
         Keep = Keep,
+        RetireJournal = RetireJournal,
         WithViews = true,
     };
 }

@@ -94,6 +94,50 @@ public sealed class SnapshotProcessTests : WithDataDirectory
         Assert.Contains(process.Errors, l => LogRecord.TryParse(l) is { Event: "config_refused" } r && r.Message.Contains("snapshots.keep: 1 to 100, got 0"));
     }
 
+    [Fact]
+    public async Task Verify_history_replays_the_archive_and_the_live_journal_against_every_kept_snapshot()
+    {
+        string configFile = WriteConfig(Data, new SnapshotsConfig { EveryEvents = 0, AtBatchClose = false, AtStop = true, Keep = 2 });
+        using (SwitchProcess running = SwitchProcess.Start(Data, "--config", configFile))
+        {
+            using GrpcChannel channel = GrpcChannel.ForAddress(await running.WaitForAddressAsync());
+            await PayAsync(channel, "v", 20);
+            using GrpcChannel admin = GrpcChannel.ForAddress(running.AdminGrpcAddress!);
+            await admin.UnaryAsync(AdminMethods.TakeSnapshot, new TakeSnapshotRequest(), Admin.AdminClient.As(Admin.AdminClient.OpsKey));
+            await PayAsync(channel, "w", 10);
+            Assert.Equal(0, await running.TerminateAsync()); // the stop's snapshot: two kept, the history before the older retired
+        }
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(Data, "journal-archive"), "records-*.journal"));
+
+        (int exit, List<LogRecord> records) = await VerifyHistoryAsync(Data);
+        Assert.True(exit == 0, string.Join("\n", records.Select(r => r.ToString())));
+        Assert.Equal(2, records.Count(r => r.Event == "history_verified"));
+        Assert.Equal("2", records.Single(r => r.Event == "history_verification_done")["snapshots"]);
+
+        // The archive's files gone: the history cannot be read, and it says so.
+        foreach (string file in Directory.GetFiles(Path.Combine(Data, "journal-archive"))) File.Delete(file);
+        (exit, records) = await VerifyHistoryAsync(Data);
+        Assert.Equal(2, exit);
+        Assert.Contains(records, r => r.Event == "history_unreadable");
+    }
+
+    /// <summary>The real process's verify-history command on <paramref name="dataDirectory"/>.</summary>
+    private static async Task<(int Exit, List<LogRecord> Records)> VerifyHistoryAsync(string dataDirectory)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in new[] { Path.Combine(AppContext.BaseDirectory, "Switch.Host.dll"), "verify-history", "--data", dataDirectory }) info.ArgumentList.Add(a);
+        using var process = System.Diagnostics.Process.Start(info)!;
+        Task<string> output = process.StandardOutput.ReadToEndAsync();
+        Task<string> errors = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        await process.WaitForExitAsync(timeout.Token);
+        // Info and warnings on standard output, errors on standard error: both are records.
+        string text = await output + await errors;
+        var records = text.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => LogRecord.TryParse(l) ?? throw new Xunit.Sdk.XunitException($"not a log record: {l}")).ToList();
+        return (process.ExitCode, records);
+    }
+
     internal static string WriteConfig(string dataDirectory, SnapshotsConfig snapshots)
     {
         HostConfig config = RunningSwitch.TestConfig(dataDirectory, rules: r => r with { BatchCloseTimes = [] }) with { Snapshots = snapshots };
