@@ -1,25 +1,27 @@
 using BenchmarkDotNet.Attributes;
 using HdrHistogram;
+using Switch.Telemetry;
 
 namespace Switch.Benchmarks.Latency;
 
 /// <summary>
-/// The cost of recording one latency: the two hand-made histograms (the load harness's, the live figures' per-second
-/// buckets) against HdrHistogram at the precision each needs. One operation is one recorded value; the values are a
-/// fixed spread from 1 µs to 20 s, so every bucket range is exercised.
+/// The cost of recording one latency into the switch's one latency histogram (<see cref="LatencyHistogram"/>, over
+/// HdrHistogram) at both its precisions, against bare HdrHistogram (what the wrapper's clamping and exact min, max and
+/// sum add). One operation is one recorded value; the values are a fixed spread from 1 µs to 20 s, so every bucket
+/// range is exercised. Before the one histogram, the same values cost the load harness's own histogram 13.0 ns
+/// (HdrHistogram at 3 digits: 3.8 ns) and the live figures' bucket increment 1.5 ns (HdrHistogram at 1 digit: 3.7 ns),
+/// none allocating (median, 2-core machine shared with other builds; git history has that benchmark).
 /// Run: dotnet run -c Release --project perf/Switch.Benchmarks -- --filter '*LatencyRecording*'
 /// </summary>
 [MemoryDiagnoser]
 public class LatencyRecordingBenchmarks
 {
     private const int Values = 4096;
-    private const long HarnessHighestUs = (1L << 36) - 1;
-    private const long LiveHighestUs = (1L << 31) - 1;
     private readonly long[] _valuesUs = new long[Values];
-    private readonly Switch.LoadGen.LatencyHistogram _harnessOld = new();
-    private readonly int[] _liveOld = new int[Switch.Host.Admin.LatencyHistogram.Buckets];
-    private readonly LongHistogram _harnessHdr = new(HarnessHighestUs, 3);
-    private readonly IntHistogram _liveHdr = new(LiveHighestUs, 1);
+    private readonly LatencyHistogram _fine = new(LatencyPrecision.Fine);
+    private readonly LatencyHistogram _coarse = new(LatencyPrecision.Coarse);
+    private readonly LongHistogram _bareFine = new(LatencyHistogram.HighestTrackableUs, 3);
+    private readonly IntHistogram _bareCoarse = new(LatencyHistogram.HighestTrackableUs, 1);
 
     [GlobalSetup]
     public void Setup()
@@ -29,27 +31,26 @@ public class LatencyRecordingBenchmarks
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Values)]
-    public void HarnessOld()
+    public void Fine()
     {
-        foreach (long v in _valuesUs) _harnessOld.Record(v);
+        foreach (long v in _valuesUs) _fine.Record(v);
     }
 
     [Benchmark(OperationsPerInvoke = Values)]
-    public void HarnessHdr()
+    public void BareHdrFine()
     {
-        foreach (long v in _valuesUs) _harnessHdr.RecordValue(v);
+        foreach (long v in _valuesUs) _bareFine.RecordValue(v);
     }
 
     [Benchmark(OperationsPerInvoke = Values)]
-    public void LiveOld()
+    public void Coarse()
     {
-        int[] counts = _liveOld;
-        foreach (long v in _valuesUs) counts[Switch.Host.Admin.LatencyHistogram.Index(v)]++;
+        foreach (long v in _valuesUs) _coarse.Record(v);
     }
 
     [Benchmark(OperationsPerInvoke = Values)]
-    public void LiveHdr()
+    public void BareHdrCoarse()
     {
-        foreach (long v in _valuesUs) _liveHdr.RecordValue(v);
+        foreach (long v in _valuesUs) _bareCoarse.RecordValue(v);
     }
 }
