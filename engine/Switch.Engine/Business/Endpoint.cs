@@ -2,6 +2,7 @@ using Switch.Engine.Events;
 
 namespace Switch.Engine.Business;
 
+/// <summary>One endpoint of a bank (a data centre): its share of traffic, its states and its counters, on the writer thread.</summary>
 public sealed class Endpoint
 {
     public required string Name { get; init; }
