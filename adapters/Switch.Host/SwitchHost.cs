@@ -246,7 +246,8 @@ public sealed class SwitchHost : IAsyncDisposable
             var operatorAuth = new OperatorAuthenticator(config.Operators);
             var memberReports = new MemberReports(members, running);
             var memberFiles = new MemberReportFiles(members, memberReports, config.DataDirectory);
-            var service = new AdminService(operatorAuth, operations, new ClearingOperations(desk), memberReports);
+            var explanations = new OrderExplanations(engine, running, config.DataDirectory, config.MaxConcurrentExplains, log);
+            var service = new AdminService(operatorAuth, operations, new ClearingOperations(desk), memberReports, explanations);
             engine.Run(members.Tap(dispatcher));
             grpc.Serve(institutionPort.Serving(gateway.Map, new GrpcMetrics(grpcCalls, "institution").Completed));
             adminGrpc.Serve(adminPort.Serving(service.Map, new GrpcMetrics(grpcCalls, "admin").Completed));

@@ -135,16 +135,42 @@ public static class Render
         }
         w.WriteLine($"day {reply.Day} (kept from {reply.KeptFrom}):");
         var table = new TextTable("PERIOD", "INSTITUTION", "BANK", "REQUESTS", "APPROVED", "BUSINESS", "TIMEOUTS", "SYS-ERR", "UNAVAIL",
-            "UNKNOWN", "UNK->FINAL-MS", "REVERSALS", "P50-MS", "P99-MS", "DECLINES-BY-REASON");
+            "UNKNOWN", "UNK->FINAL-MS", "REVERSALS", "P50-MS", "P99-MS", "REFUSED", "DECLINES-BY-REASON");
         foreach (MemberRow r in reply.Rows)
         {
             table.Row(r.PeriodStart, r.Institution, r.Bank, r.Requests.ToString(Inv), r.Approvals.ToString(Inv), r.BusinessDeclines.ToString(Inv),
                 r.Timeouts.ToString(Inv), r.SystemErrors.ToString(Inv), r.Unavailable.ToString(Inv),
                 $"{r.WentUnknown}/{r.UnknownResolved}", $"{r.UnknownToFinalMeanMs}/{r.UnknownToFinalMaxMs}", $"{r.ReversalsSucceeded}/{r.ReversalsSent}",
-                Ms(r.LatencyP50Us), Ms(r.LatencyP99Us), string.Join(' ', r.DeclinesByReason.Select(d => $"{d.Reason}={d.Count}")));
+                Ms(r.LatencyP50Us), Ms(r.LatencyP99Us), r.Refused.ToString(Inv),
+                string.Join(' ', r.DeclinesByReason.Concat(r.RefusedByCode).Select(d => $"{d.Reason}={d.Count}")));
         }
         table.Write(w);
-        w.WriteLine("UNKNOWN: went unknown/resolved; UNK->FINAL-MS: mean/max; REVERSALS: succeeded/sent");
+        w.WriteLine("UNKNOWN: went unknown/resolved; UNK->FINAL-MS: mean/max; REVERSALS: succeeded/sent; bank -: refused by the switch, by reject code");
+    }
+
+    public static void Explanation(TextWriter w, ExplainReply reply)
+    {
+        w.WriteLine($"order {reply.OrderNo} of {reply.Institution}: {reply.DecisionsSeen} request(s) decided" +
+            $" (journal replayed: {reply.JournalRecordsScanned} records in {reply.ElapsedMs} ms)");
+        foreach (OrderDecision d in reply.Decisions)
+        {
+            w.WriteLine();
+            string what = d.Outcome == "ADMITTED" ? $"ADMITTED as transaction {d.TransactionId}, sent to {d.Endpoint}"
+                : d.Outcome == "REFUSED" ? $"REFUSED {d.RejectCode}" + (d.RejectField.Length > 0 ? $" ({d.RejectField})" : "") : d.Outcome;
+            w.WriteLine($"{d.At} {d.Kind} {Fen(d.AmountFen)} fen" + (d.Bank.Length > 0 ? $" at bank {d.Bank}" : "") + $": {what}");
+            if (d.Endpoints.Count > 0)
+            {
+                var table = new TextTable("ENDPOINT", "WEIGHT-BPS", "STATE", "REACHABLE", "BREAKER", "IN-FLIGHT", "IN-DRAW", "CHOSEN");
+                foreach (ExplainEndpoint e in d.Endpoints)
+                {
+                    table.Row(e.Name, e.WeightBps.ToString(Inv), e.State, e.Reachable ? "yes" : "NO", e.Breaker,
+                        $"{e.InFlight}/{e.InFlightCap}" + (e.AtInFlightCap ? " AT CAP" : ""), e.Excluded.Length == 0 ? "yes" : "no: " + e.Excluded,
+                        e.Chosen ? "<==" : "");
+                }
+                table.Write(w);
+            }
+            foreach (string line in d.Because) w.WriteLine("  " + line);
+        }
     }
 
     public static void Settlement(TextWriter w, SettlementReply reply)

@@ -80,7 +80,7 @@ public static class SwitchCtl
                 EndpointState("drain", EndpointAdminState.Draining, "Drains an endpoint: no new traffic, work in flight completes; its share goes to the bank's other endpoints"),
                 EndpointState("down", EndpointAdminState.Down, "Takes an endpoint down: no new traffic; its share goes to the bank's other endpoints"),
                 EndpointState("up", EndpointAdminState.Up, "Brings an endpoint back up: it takes its weighted share again"),
-                Audit(), Stats(), Alerts(), Batch(), Settlement(), Breaks(), Report(),
+                Audit(), Stats(), Alerts(), Batch(), Settlement(), Breaks(), Report(), Explain(),
             };
         }
 
@@ -314,12 +314,13 @@ public static class SwitchCtl
         {
             var day = new Option<string>("--day") { Description = "The day, yyyy-MM-dd in the switch's day zone (default: the newest day with figures)", HelpName = "DATE" };
             var hourly = new Option<bool>("--hourly") { Description = "A row per hour of the day (default: one row for the day)" };
-            var bank = new Option<string>("--bank") { Description = "Only this bank (3-digit code)", HelpName = "BANK" };
+            var bank = new Option<string>("--bank") { Description = "Only this bank (3-digit code), or - for the requests the switch refused itself", HelpName = "BANK" };
             var institution = new Option<string>("--institution") { Description = "Only this institution (its code)", HelpName = "CODE" };
             var csv = new Option<bool>("--csv") { Description = "Print CSV (the daily file's columns) instead of a table" };
             var command = new Command("report",
                 "Per institution × bank: requests, approvals, declines (business by reason; technical: timeouts, system errors, unavailable),\n" +
-                "UNKNOWN outcomes and their time to final, reversals, p50/p99 latency. A bank's or institution's key sees its own rows only.\n" +
+                "UNKNOWN outcomes and their time to final, reversals, p50/p99 latency; under bank '-', the requests the switch refused itself\n" +
+                "by reject code. A bank's or institution's key sees its own rows only.\n" +
                 "Example: switchctl report --day 2026-12-06 --hourly --csv") { day, hourly, bank, institution, csv };
             command.SetAction(Run(async (parse, admin) =>
             {
@@ -332,13 +333,34 @@ public static class SwitchCtl
                 {
                     Day = date ?? "",
                     Hourly = parse.GetValue(hourly),
-                    Bank = BankOrEmpty(parse.GetValue(bank)),
+                    Bank = parse.GetValue(bank) is "-" ? "-" : BankOrEmpty(parse.GetValue(bank)),
                     Institution = parse.GetValue(institution) ?? "",
                 };
                 MemberReportReply reply = await admin.UnaryAsync(AdminMethods.GetMemberReport, request);
                 if (Json(parse, reply)) return;
                 if (parse.GetValue(csv)) _out.Write(MemberReportCsv.Document(reply.Rows));
                 else Render.MemberReport(_out, reply);
+            }));
+            return command;
+        }
+
+        private Command Explain()
+        {
+            var order = new Argument<string>("ORDER") { Description = "The order number, as the institution sent it" };
+            var institution = new Option<string>("--institution") { Description = "The institution whose order it is (its code; a key scoped to an institution: its own by default)", HelpName = "CODE" };
+            var command = new Command("explain",
+                "Why an order went where it went, recomputed from the journal: the bank's weights then, each endpoint in the draw or why not\n" +
+                "(down, draining, unreachable, breaker open, half-open and not its probe's turn), the hash draw and the endpoint it chose;\n" +
+                "for a refusal, the check that refused it with its figures. Replays the journal up to the order: a long journal takes time.\n" +
+                "Example: switchctl explain ORD-20261206-0001 --institution ALIPAY") { order, institution };
+            command.SetAction(Run(async (parse, admin) =>
+            {
+                string orderNo = parse.GetValue(order) ?? "";
+                if (orderNo.Length == 0) throw new UsageException("explain: give the order number");
+                var request = new ExplainRequest { OrderNo = orderNo, Institution = parse.GetValue(institution) ?? "" };
+                ExplainReply reply = await admin.UnaryAsync(AdminMethods.ExplainOrder, request);
+                if (Json(parse, reply)) return;
+                Render.Explanation(_out, reply);
             }));
             return command;
         }

@@ -19,12 +19,12 @@ public static class Crc32C
     public static uint Compute(ReadOnlySpan<byte> data) => Finish(Append(Start, data));
 
     // The running form lets one checksum cover the header fields and the payload without copying them together.
-    internal const uint Start = 0xFFFFFFFFu;
+    public const uint Start = 0xFFFFFFFFu;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static uint Finish(uint state) => ~state;
+    public static uint Finish(uint state) => ~state;
 
-    internal static uint Append(uint state, ReadOnlySpan<byte> data)
+    public static uint Append(uint state, ReadOnlySpan<byte> data)
     {
         if (Sse42.X64.IsSupported) return AppendSse42X64(state, data);
         if (ArmCrc32.Arm64.IsSupported) return AppendArm64(state, data);

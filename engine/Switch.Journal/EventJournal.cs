@@ -35,6 +35,12 @@ public sealed class EventJournal : IDisposable
     private long _recordCount;
     private long _durableRecordCount;
     private bool _disposed;
+    /// <summary>Guards the count of <see cref="ScanCommitted"/> calls under way against Dispose.</summary>
+    private readonly object _scanGate = new();
+    private int _scans;
+    private readonly CancellationTokenSource _closing = new();
+    /// <summary>How long Dispose waits for scans to stop (each checks between records).</summary>
+    private const int ScanStopWaitMs = 10_000;
 
     private EventJournal(JournalOptions options, JournalLayout layout, JournalManifest manifest, FileStream lockFile,
         IDevice device, SlotCommitManager commits, FasterLog log)
@@ -81,6 +87,9 @@ public sealed class EventJournal : IDisposable
                 throw new JournalCorruptException(-1, JournalCorruptionReason.Missing,
                     $"the commit file {layout.CommitSlotsPath} holds commits but the manifest {layout.ManifestPath} is missing: restore it, the switch will not start over this journal");
             var manifest = existed ? JournalManifest.Read(layout) : JournalManifest.Create(layout);
+            if (manifest.SegmentBytes != 0 && manifest.SegmentBytes != layout.SegmentSizeBytes)
+                throw new JournalCorruptException(-1, JournalCorruptionReason.ManifestInconsistent,
+                    $"the journal was made with segments of {manifest.SegmentBytes} bytes, opened with {layout.SegmentSizeBytes}: open it with its own");
             // Listed before FasterLog opens: its recovery makes an empty file for a segment it expects and does not find.
             var segmentsFound = Directory.EnumerateFiles(Path.GetDirectoryName(layout.LogBasePath)!).ToHashSet();
             device = Devices.CreateLogDevice(layout.LogBasePath, preallocateFile: false, deleteOnClose: false,
@@ -144,7 +153,15 @@ public sealed class EventJournal : IDisposable
     /// and before the first Append. Cuts a torn tail (see <see cref="TornTailCut"/>); throws
     /// <see cref="JournalCorruptException"/> for a bad record followed by valid ones, or for a bad manifest.
     /// </summary>
-    public long Replay(IJournalVisitor visitor)
+    public long Replay(IJournalVisitor visitor) => Replay(visitor, fromAddress: -1, fromRecordNo: 0);
+
+    /// <summary>
+    /// As <see cref="Replay(IJournalVisitor)"/>, from the record numbered <paramref name="fromRecordNo"/> at
+    /// <paramref name="fromAddress"/> (a snapshot's last record, which is visited first: the caller skips it) instead of
+    /// the first. Check the position with <see cref="HoldsRecord"/> first. Returns the count of all records, those
+    /// before the position included.
+    /// </summary>
+    public long Replay(IJournalVisitor visitor, long fromAddress, long fromRecordNo)
     {
         ArgumentNullException.ThrowIfNull(visitor);
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -159,15 +176,24 @@ public sealed class EventJournal : IDisposable
                 $"FasterLog recovered tail {_log.TailAddress} differs from its committed tail {committedTail}");
         var spans = ReadableSpans(committedTail);
 
-        long count = 0;
-        for (int i = 0; i < spans.Count; i++)
+        // After a retirement the live log begins at record RetiredRecords (the records before are in the archive).
+        long count = spans[0].RecordsBefore;
+        int first = 0;
+        if (fromAddress >= 0)
+        {
+            first = spans.FindIndex(s => s.Start <= fromAddress && fromAddress < s.End);
+            if (first < 0) throw new ArgumentOutOfRangeException(nameof(fromAddress), $"journal: no records at address {fromAddress}");
+            spans[first] = (fromAddress, spans[first].End, fromRecordNo);
+            count = fromRecordNo;
+        }
+        for (int i = first; i < spans.Count; i++)
         {
             var (start, end, recordsBefore) = spans[i];
             if (count != recordsBefore)
                 throw new JournalCorruptException(-1, JournalCorruptionReason.ManifestInconsistent,
                     $"a cut says {recordsBefore} records precede address {start}, the log holds {count}");
 
-            var failure = ScanSpan(start, end, visitor, ref count);
+            var failure = ScanSpan(start, end, visitor, ref count, copyBuffer: null, CancellationToken.None);
             if (failure is null) continue;
 
             var (address, reason, detail) = failure.Value;
@@ -192,6 +218,34 @@ public sealed class EventJournal : IDisposable
         Volatile.Write(ref _durableRecordCount, count);
         _replayed = true;
         return count;
+    }
+
+    /// <summary>True when the committed journal holds, at <paramref name="address"/>, an intact record numbered
+    /// <paramref name="recordNo"/>: a snapshot's position is checked against the journal before it is trusted.</summary>
+    public unsafe bool HoldsRecord(long address, long recordNo)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        long committedTail = _log.CommittedUntilAddress;
+        if (address < _log.BeginAddress || address >= committedTail || recordNo < 0) return false;
+        if (!ReadableSpans(committedTail).Any(s => s.Start <= address && address < s.End)) return false;
+        try
+        {
+            using var iterator = _log.Scan(address, committedTail);
+            if (!iterator.UnsafeGetNext(out byte* entry, out int entryBytes, out long found, out _)) return false;
+            try
+            {
+                return found == address
+                    && RecordFrame.Verify(new ReadOnlySpan<byte>(entry, entryBytes), recordNo, out _) == JournalCorruptionReason.None;
+            }
+            finally
+            {
+                iterator.UnsafeRelease();
+            }
+        }
+        catch (FasterException)
+        {
+            return false;
+        }
     }
 
     /// <summary>
@@ -229,25 +283,141 @@ public sealed class EventJournal : IDisposable
         Volatile.Write(ref _durableRecordCount, appended);
     }
 
-    /// <summary>Closes the log. Does not commit: records appended since the last Commit may be lost.</summary>
+    /// <summary>
+    /// Visits the records committed when the call begins, in order, on the caller's thread, while the writer goes on
+    /// appending and committing: a second, read-only FasterLog iterator over the same log (FasterLog serves iterators
+    /// beside its writer; a second Open of the directory is refused by the writer's lock, and rightly). Each record is
+    /// copied out before the visitor sees it, so the writer is never held. Stops early once <paramref name="stop"/> is
+    /// cancelled (or the journal closes); returns the records visited. Throws <see cref="JournalCorruptException"/> for
+    /// a record that fails verification (committed records were verified before; this means the disk changed).
+    /// </summary>
+    public long ScanCommitted(IJournalVisitor visitor, CancellationToken stop)
+    {
+        ArgumentNullException.ThrowIfNull(visitor);
+        lock (_scanGate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (!_replayed) throw new InvalidOperationException("Replay must run (once, after Open) before a scan.");
+            _scans++;
+        }
+        try
+        {
+            using var both = CancellationTokenSource.CreateLinkedTokenSource(stop, _closing.Token);
+            var copy = new byte[_options.MaxRecordBytes];
+            long count = 0;
+            foreach (var (start, end, recordsBefore) in ReadableSpans(_log.CommittedUntilAddress))
+            {
+                if (both.IsCancellationRequested) break;
+                count = recordsBefore;
+                var failure = ScanSpan(start, end, visitor, ref count, copy, both.Token);
+                if (failure is { } f) throw new JournalCorruptException(f.Address, f.Reason, f.Detail);
+            }
+            return count;
+        }
+        finally
+        {
+            lock (_scanGate)
+            {
+                _scans--;
+                Monitor.PulseAll(_scanGate);
+            }
+        }
+    }
+
+    /// <summary>Closes the log. Does not commit: records appended since the last Commit may be lost. Waits (bounded)
+    /// for scans under way, told to stop, to leave the log first.</summary>
     public void Dispose()
     {
-        if (_disposed) return;
-        _disposed = true;
+        lock (_scanGate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _closing.Cancel();
+            long waitUntil = Environment.TickCount64 + ScanStopWaitMs;
+            while (_scans > 0 && Environment.TickCount64 < waitUntil)
+            {
+                Monitor.Wait(_scanGate, 100);
+            }
+        }
         _log.Dispose();
         _device.Dispose();
         _commits.Dispose(); // ours, not FasterLog's: it disposes only a manager it made itself
         _lock.Dispose();
     }
 
-    /// <summary>The address ranges that hold records: the whole log minus the skip ranges of past cuts.</summary>
+    /// <summary>Records moved to the journal's archive (<see cref="Retire"/>): the first live record's number.</summary>
+    public long RetiredRecords => _manifest.RetiredRecords;
+
+    /// <summary>
+    /// Retention: copies the records before <paramref name="recordNo"/> (which is at <paramref name="address"/>) that are
+    /// not yet archived into one new file of <paramref name="archiveDirectory"/> (<see cref="JournalArchive"/>: never
+    /// deleted here), then moves the live log's start to that record, so FasterLog frees the segments wholly before it.
+    /// Crash-safe in that order: the archive file is durable before the manifest says the records left, and the manifest
+    /// before FasterLog forgets them. Any thread but the journaler's appends (it reads committed records only).
+    /// Returns the records archived by this call.
+    /// </summary>
+    public long Retire(long address, long recordNo, string archiveDirectory)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_replayed) throw new InvalidOperationException("Replay must run before Retire.");
+        if (recordNo <= _manifest.RetiredRecords) return 0;
+        if (!HoldsRecord(address, recordNo)) throw new ArgumentException($"journal: no record {recordNo} at address {address}", nameof(address));
+        long first = _manifest.RetiredRecords;
+        var writer = new JournalArchive.Writer(archiveDirectory, first);
+        try
+        {
+            var copy = new ArchivingVisitor(writer, address);
+            long count = first;
+            foreach (var (start, end, recordsBefore) in ReadableSpans(_log.CommittedUntilAddress))
+            {
+                if (start >= address) break;
+                count = recordsBefore;
+                var failure = ScanSpan(start, Math.Min(end, address), copy, ref count, copyBuffer: null, CancellationToken.None);
+                if (failure is { } f) throw new JournalCorruptException(f.Address, f.Reason, f.Detail);
+            }
+            if (count != recordNo) throw new InvalidOperationException($"journal: archived up to record {count}, expected {recordNo}");
+            writer.Publish(recordNo);
+        }
+        finally
+        {
+            writer.Dispose();
+        }
+        _manifest.RetiredAddress = address;
+        _manifest.RetiredRecords = recordNo;
+        _manifest.WriteAtomically(_layout);
+        _log.TruncateUntil(address);
+        return recordNo - first;
+    }
+
+    /// <summary>Hands each record to the archive writer; the records from <c>stopAt</c> on stay live.</summary>
+    private sealed class ArchivingVisitor(JournalArchive.Writer writer, long stopAt) : IJournalVisitor
+    {
+        public void OnRecord(long address, ReadOnlySpan<byte> record)
+        {
+            if (address >= stopAt) throw new InvalidOperationException("journal: archiving past the retirement point");
+            writer.Append(record);
+        }
+    }
+
+    /// <summary>The address ranges that hold records: the whole log minus the skip ranges of past cuts, from the first
+    /// live record (after a retirement, <see cref="JournalManifest.RetiredAddress"/>).</summary>
     private List<(long Start, long End, long RecordsBefore)> ReadableSpans(long committedTail)
     {
         var spans = new List<(long, long, long)>(_manifest.Cuts.Count + 1);
         long start = _log.BeginAddress;
         long recordsBefore = 0;
+        if (_manifest.RetiredRecords > 0)
+        {
+            // FasterLog's start may still be lower (a crash between the manifest and its truncation), never higher.
+            if (_manifest.RetiredAddress < start)
+                throw new JournalCorruptException(-1, JournalCorruptionReason.ManifestInconsistent,
+                    $"records retired up to address {_manifest.RetiredAddress}, but the log begins after it, at {start}");
+            start = _manifest.RetiredAddress;
+            recordsBefore = _manifest.RetiredRecords;
+        }
         foreach (var cut in _manifest.Cuts)
         {
+            if (cut.ResumeAddress <= start && _manifest.RetiredRecords > 0) continue; // retired with what it skipped
             if (cut.Address < start || cut.ResumeAddress < cut.Address || cut.ResumeAddress > committedTail)
                 throw new JournalCorruptException(-1, JournalCorruptionReason.ManifestInconsistent,
                     $"cut [{cut.Address}, {cut.ResumeAddress}) does not fit after {start} within committed tail {committedTail}");
@@ -260,8 +430,11 @@ public sealed class EventJournal : IDisposable
     }
 
     /// <summary>Verifies and visits the records in [start, end); returns the first failure, or null if all is well.</summary>
+    /// <param name="copyBuffer">Null: the visitor reads the record in the log's buffers (Replay, nothing else running).
+    /// Else the record is copied here and the log's buffers released before the visitor runs, so a slow visitor does not
+    /// hold FasterLog's epoch while the writer runs (<see cref="ScanCommitted"/>).</param>
     private unsafe (long Address, JournalCorruptionReason Reason, string Detail)? ScanSpan(
-        long start, long end, IJournalVisitor visitor, ref long count)
+        long start, long end, IJournalVisitor visitor, ref long count, byte[]? copyBuffer, CancellationToken stop)
     {
         if (start == end) return null;
         // Known FasterLog 2.6.5 limitation: an entry length of 0x7FFFFFFD..0x7FFFFFFF or int.MinValue (garbage in
@@ -286,6 +459,7 @@ public sealed class EventJournal : IDisposable
                 return (expectedAddress, JournalCorruptionReason.Unreadable, "FasterLog: " + e.Message);
             }
 
+            int copied = -1;
             try
             {
                 var frame = new ReadOnlySpan<byte>(entry, entryBytes);
@@ -296,14 +470,30 @@ public sealed class EventJournal : IDisposable
                     long at = reason == JournalCorruptionReason.SequenceMismatch ? expectedAddress : address;
                     return (at, reason, detail);
                 }
-                visitor.OnRecord(address, frame[RecordFrame.HeaderBytes..]);
+                if (copyBuffer is null)
+                {
+                    visitor.OnRecord(address, frame[RecordFrame.HeaderBytes..]);
+                }
+                else
+                {
+                    frame[RecordFrame.HeaderBytes..].CopyTo(copyBuffer);
+                    copied = entryBytes - RecordFrame.HeaderBytes;
+                }
             }
             finally
             {
                 iterator.UnsafeRelease();
             }
+            if (copied >= 0)
+            {
+                visitor.OnRecord(address, copyBuffer.AsSpan(0, copied));
+            }
             count++;
             expectedAddress = nextAddress;
+            if (stop.IsCancellationRequested)
+            {
+                return null;
+            }
         }
 
         // The committed tail is the end of the last record ever appended, so a clean span is read to its end.

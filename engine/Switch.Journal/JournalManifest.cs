@@ -16,14 +16,19 @@ namespace Switch.Journal;
 /// Written atomically: a temporary file, fsync, rename over the old one, fsync of the directory. A crash before the
 /// rename leaves the old manifest and the next Replay finds the same torn tail again (the cut is idempotent).
 /// </para>
-/// Layout (little-endian): "SWJM", u32 manifest version, u32 record format version, u32 cut count, then per cut
-/// i64 address, i64 resume address, i64 records before; then u32 CRC-32C of everything before it.
+/// Layout (little-endian): "SWJM", u32 manifest version, u32 record format version, u32 cut count, (version 2:) i64
+/// retired address, i64 retired records, i64 segment bytes, then per cut i64 address, i64 resume address, i64 records before; then u32
+/// CRC-32C of everything before it. Version 1 (no retirement) is read as retiring nothing, its segment size unknown.
+/// The segment size is the log's own: a FasterLog opened with another maps addresses to the wrong files.
+/// <para>Retirement (see <see cref="EventJournal.Retire"/>): the records before <see cref="RetiredRecords"/> (which begin
+/// at <see cref="RetiredAddress"/>) were copied to the journal's archive and left the live log.</para>
 /// </summary>
 internal sealed class JournalManifest
 {
     private const uint Magic = 0x4D4A5753; // "SWJM"
-    private const uint ManifestVersion = 1;
-    private const int HeaderBytes = 16;
+    private const uint ManifestVersion = 2;
+    private const int HeaderBytesV1 = 16;
+    private const int HeaderBytes = 40;
     private const int CutBytes = 24;
     /// <summary>Each cut is an incident an operator should have looked at; this many means something is badly wrong.</summary>
     internal const int MaxCuts = 1024;
@@ -31,20 +36,26 @@ internal sealed class JournalManifest
     public readonly record struct Cut(long Address, long ResumeAddress, long RecordsBefore);
 
     public List<Cut> Cuts { get; } = new();
+    /// <summary>The first live record's address once older ones were retired (0: none retired).</summary>
+    public long RetiredAddress { get; set; }
+    /// <summary>Records retired: the first live record's number.</summary>
+    public long RetiredRecords { get; set; }
+    /// <summary>The log's segment size when it was made (0: a version 1 manifest, not recorded).</summary>
+    public long SegmentBytes { get; set; }
 
     public static JournalManifest Read(JournalLayout layout) => Parse(File.ReadAllBytes(layout.ManifestPath));
 
     /// <summary>A new journal's manifest, written (durably) after its other files: its presence says the journal exists.</summary>
     public static JournalManifest Create(JournalLayout layout)
     {
-        var fresh = new JournalManifest();
+        var fresh = new JournalManifest { SegmentBytes = layout.SegmentSizeBytes };
         fresh.WriteAtomically(layout);
         return fresh;
     }
 
     internal static JournalManifest Parse(byte[] bytes)
     {
-        if (bytes.Length < HeaderBytes + sizeof(uint))
+        if (bytes.Length < HeaderBytesV1 + sizeof(uint))
             throw Corrupt($"{bytes.Length} bytes is too short");
         int bodyBytes = bytes.Length - sizeof(uint);
         uint stored = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(bodyBytes));
@@ -53,18 +64,27 @@ internal sealed class JournalManifest
         var span = bytes.AsSpan();
         if (BinaryPrimitives.ReadUInt32LittleEndian(span) != Magic) throw Corrupt("bad magic");
         uint manifestVersion = BinaryPrimitives.ReadUInt32LittleEndian(span[4..]);
-        if (manifestVersion != ManifestVersion) throw Corrupt($"manifest version {manifestVersion}, this build reads {ManifestVersion}");
+        if (manifestVersion is not (1 or ManifestVersion)) throw Corrupt($"manifest version {manifestVersion}, this build reads 1 and {ManifestVersion}");
+        int headerBytes = manifestVersion == 1 ? HeaderBytesV1 : HeaderBytes;
         uint recordVersion = BinaryPrimitives.ReadUInt32LittleEndian(span[8..]);
         if (recordVersion != RecordFrame.FormatVersion)
             throw new JournalCorruptException(-1, JournalCorruptionReason.UnsupportedFormatVersion,
                 $"journal written with record format version {recordVersion}, this build reads version {RecordFrame.FormatVersion}");
         uint cutCount = BinaryPrimitives.ReadUInt32LittleEndian(span[12..]);
-        if (cutCount > MaxCuts || bodyBytes != HeaderBytes + cutCount * CutBytes)
+        if (cutCount > MaxCuts || bodyBytes != headerBytes + cutCount * CutBytes)
             throw Corrupt($"{cutCount} cuts do not fit {bodyBytes} bytes (at most {MaxCuts})");
         var manifest = new JournalManifest();
+        if (manifestVersion >= 2)
+        {
+            manifest.RetiredAddress = BinaryPrimitives.ReadInt64LittleEndian(span[16..]);
+            manifest.RetiredRecords = BinaryPrimitives.ReadInt64LittleEndian(span[24..]);
+            manifest.SegmentBytes = BinaryPrimitives.ReadInt64LittleEndian(span[32..]);
+            if (manifest.RetiredAddress < 0 || manifest.RetiredRecords < 0 || (manifest.RetiredRecords == 0) != (manifest.RetiredAddress == 0))
+                throw Corrupt($"retired {manifest.RetiredRecords} records up to address {manifest.RetiredAddress}");
+        }
         for (int i = 0; i < cutCount; i++)
         {
-            var at = span.Slice(HeaderBytes + i * CutBytes, CutBytes);
+            var at = span.Slice(headerBytes + i * CutBytes, CutBytes);
             manifest.Cuts.Add(new Cut(
                 BinaryPrimitives.ReadInt64LittleEndian(at),
                 BinaryPrimitives.ReadInt64LittleEndian(at[8..]),
@@ -81,6 +101,9 @@ internal sealed class JournalManifest
         BinaryPrimitives.WriteUInt32LittleEndian(span[4..], ManifestVersion);
         BinaryPrimitives.WriteUInt32LittleEndian(span[8..], RecordFrame.FormatVersion);
         BinaryPrimitives.WriteUInt32LittleEndian(span[12..], (uint)Cuts.Count);
+        BinaryPrimitives.WriteInt64LittleEndian(span[16..], RetiredAddress);
+        BinaryPrimitives.WriteInt64LittleEndian(span[24..], RetiredRecords);
+        BinaryPrimitives.WriteInt64LittleEndian(span[32..], SegmentBytes);
         for (int i = 0; i < Cuts.Count; i++)
         {
             var at = span.Slice(HeaderBytes + i * CutBytes, CutBytes);

@@ -63,6 +63,8 @@ public static class AdminMethods
     public static readonly GrpcMethod<SettlementRequest, SettlementReply> GetSettlement = Unary("GetSettlement", SettlementRequest.Parser, SettlementReply.Parser);
     public static readonly GrpcMethod<MemberReportRequest, MemberReportReply> GetMemberReport =
         Unary("GetMemberReport", MemberReportRequest.Parser, MemberReportReply.Parser);
+    public static readonly GrpcMethod<ExplainRequest, ExplainReply> ExplainOrder =
+        Unary("ExplainOrder", ExplainRequest.Parser, ExplainReply.Parser);
     public static readonly GrpcMethod<RecordsChunk, BreakReportReply> SubmitRecords =
         new(MethodType.ClientStreaming, Service, "SubmitRecords", RecordsChunk.Parser, BreakReportReply.Parser);
 

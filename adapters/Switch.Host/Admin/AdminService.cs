@@ -19,11 +19,14 @@ public sealed class AdminService
     private readonly AdminOperations _ops;
     private readonly ClearingOperations _clearing;
     private readonly MemberReports _members;
+    private readonly OrderExplanations _explanations;
     private readonly Dictionary<string, JsonMethod> _json = new(StringComparer.Ordinal);
 
-    public AdminService(OperatorAuthenticator auth, AdminOperations ops, ClearingOperations clearing, MemberReports members)
+    public AdminService(OperatorAuthenticator auth, AdminOperations ops, ClearingOperations clearing, MemberReports members,
+        OrderExplanations explanations)
     {
         _members = members;
+        _explanations = explanations;
         _auth = auth;
         _ops = ops;
         _clearing = clearing;
@@ -38,6 +41,7 @@ public sealed class AdminService
     {
         Unary(router, AdminMethods.WhoAmI, (_, op, _) => Task.FromResult(_ops.WhoAmI(op)), scoped: true);
         Unary(router, AdminMethods.GetMemberReport, (r, op, _) => Task.FromResult(_members.GetMemberReport(r, op)), scoped: true);
+        Unary(router, AdminMethods.ExplainOrder, _explanations.ExplainAsync, scoped: true);
         Unary(router, AdminMethods.ListBanks, (r, _, _) => Task.FromResult(_ops.ListBanks(r)));
         Unary(router, AdminMethods.SetWeights, _ops.SetWeightsAsync);
         Unary(router, AdminMethods.SetEndpointState, _ops.SetEndpointStateAsync);

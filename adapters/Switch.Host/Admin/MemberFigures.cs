@@ -7,6 +7,12 @@ public sealed class MemberFigures(long fromHour, int spanHours, int institutionI
     public int SpanHours { get; } = spanHours;
     public int InstitutionIndex { get; } = institutionIndex;
     public int BankCode { get; } = bankCode;
+    /// <summary>Refusal rows: the institution's code as the refusals named it.</summary>
+    public string? InstitutionCode { get; init; }
+    /// <summary>Requests the switch refused itself (bank <see cref="MemberStats.NoBank"/> rows), in total and by reject code.</summary>
+    public long Refused;
+    internal readonly long[] RefusalCounts = new long[MemberStats.MaxRefusalCodes];
+    public List<(string Code, long Count)> Refusals { get; } = [];
     public long Requests, Approvals, BusinessDeclines, Timeouts, SystemErrors, Unavailable, WentUnknown, UnknownResolved,
         ReversalsSent, ReversalsSucceeded, UnknownToFinalMaxMs, UnknownToFinalSumMs;
     internal readonly long[] ReasonCounts = new long[MemberStats.MaxReasons];
@@ -19,7 +25,7 @@ public sealed class MemberFigures(long fromHour, int spanHours, int institutionI
     public long LatencyP50Us => CellHistogram.Percentile(Latency, 0.50);
     public long LatencyP99Us => CellHistogram.Percentile(Latency, 0.99);
     public long UnknownToFinalMeanMs => UnknownResolved == 0 ? 0 : UnknownToFinalSumMs / UnknownResolved;
-    internal bool IsEmpty => Requests == 0 && Finals == 0 && WentUnknown == 0 && ReversalsSent == 0;
+    internal bool IsEmpty => Requests == 0 && Finals == 0 && WentUnknown == 0 && ReversalsSent == 0 && Refused == 0;
 
     internal void Add(ReadOnlySpan<int> c)
     {
@@ -37,5 +43,7 @@ public sealed class MemberFigures(long fromHour, int spanHours, int institutionI
         UnknownToFinalSumMs += (uint)c[MemberStats.UnknownToFinalSumMsLow] | ((long)c[MemberStats.UnknownToFinalSumMsHigh] << 32);
         for (int i = 0; i < MemberStats.MaxReasons; i++) ReasonCounts[i] += c[MemberStats.ReasonBase + i];
         for (int i = 0; i < CellHistogram.Buckets; i++) Latency[i] += c[MemberStats.LatencyBase + i];
+        Refused += c[MemberStats.Refused];
+        for (int i = 0; i < MemberStats.MaxRefusalCodes; i++) RefusalCounts[i] += c[MemberStats.RefusalBase + i];
     }
 }

@@ -14,13 +14,15 @@ namespace Switch.Host.Admin;
 public sealed class MemberReports(MemberStats stats, SwitchConfig running)
 {
     private readonly int _offsetHours = running.Rules.DayUtcOffsetHours;
+    /// <summary>The bank shown on rows of requests the switch refused itself.</summary>
+    public const string NoBankText = "-";
 
     public MemberReportReply GetMemberReport(MemberReportRequest request, AuthenticatedOperator op)
     {
         int bankFilter = -1, institutionFilter = -1;
         if (request.Bank.Length > 0)
         {
-            bankFilter = running.Banks.FirstOrDefault(b => b.Code.ToString("D3") == request.Bank)?.Code
+            bankFilter = request.Bank == NoBankText ? MemberStats.NoBank : running.Banks.FirstOrDefault(b => b.Code.ToString("D3") == request.Bank)?.Code
                 ?? throw Invalid($"bank: no bank '{request.Bank}' (banks: {string.Join(", ", running.Banks.Select(b => b.Code.ToString("D3")))})");
         }
         if (request.Institution.Length > 0)
@@ -46,10 +48,11 @@ public sealed class MemberReports(MemberStats stats, SwitchConfig running)
         if (stats.OldestHour is { } oldest) reply.KeptFrom = HourText(oldest);
         if (fromHour is not { } from) return reply;
         reply.Day = DayText(from);
+        // A bank's key sees no refusal rows: no bank was asked (the "-" rows are the institutions' own).
         bool Include(int institution, int bank) =>
             (bankFilter < 0 || bank == bankFilter) && (institutionFilter < 0 || institution == institutionFilter) &&
             (scopeBank < 0 || bank == scopeBank) && (scopeInstitution == -1 || institution == scopeInstitution);
-        foreach (MemberFigures f in stats.Report(from, 24, request.Hourly ? 1 : 24, Include))
+        foreach (MemberFigures f in stats.Report(from, 24, request.Hourly ? 1 : 24, Include, IndexOrMissing))
         {
             reply.Rows.Add(ToWire(f));
         }
@@ -57,7 +60,9 @@ public sealed class MemberReports(MemberStats stats, SwitchConfig running)
     }
 
     /// <summary>The day's rows (every participant) for the daily file.</summary>
-    public List<MemberRow> Day(long dayStartHour) => stats.Report(dayStartHour, 24, 24, (_, _) => true).Select(ToWire).ToList();
+    public List<MemberRow> Day(long dayStartHour) => stats.Report(dayStartHour, 24, 24, (_, _) => true, IndexOrMissing).Select(ToWire).ToList();
+
+    private int IndexOrMissing(string institution) => IndexOf(institution) ?? -1;
 
     /// <summary>The first hour (Unix hours, UTC) of the day holding <paramref name="hour"/>, in the switch's day zone.</summary>
     public long DayStartHourOf(long hour) => Math.DivRem(hour + _offsetHours, 24, out long rest) * 24 - (rest < 0 ? 24 : 0) - _offsetHours;
@@ -71,8 +76,10 @@ public sealed class MemberReports(MemberStats stats, SwitchConfig running)
         {
             PeriodStart = HourText(f.FromHour),
             PeriodHours = f.SpanHours,
-            Institution = f.InstitutionIndex < running.Institutions.Count ? running.Institutions[f.InstitutionIndex].Code : f.InstitutionIndex.ToString(CultureInfo.InvariantCulture),
-            Bank = f.BankCode.ToString("D3", CultureInfo.InvariantCulture),
+            Institution = (uint)f.InstitutionIndex < (uint)running.Institutions.Count ? running.Institutions[f.InstitutionIndex].Code
+                : f.InstitutionCode ?? f.InstitutionIndex.ToString(CultureInfo.InvariantCulture),
+            Bank = f.BankCode == MemberStats.NoBank ? NoBankText : f.BankCode.ToString("D3", CultureInfo.InvariantCulture),
+            Refused = f.Refused,
             Requests = f.Requests,
             Approvals = f.Approvals,
             BusinessDeclines = f.BusinessDeclines,
@@ -89,6 +96,7 @@ public sealed class MemberReports(MemberStats stats, SwitchConfig running)
             LatencyP99Us = f.LatencyP99Us,
         };
         foreach ((string reason, long count) in f.Reasons) row.DeclinesByReason.Add(new DeclineReason { Reason = reason, Count = count });
+        foreach ((string code, long count) in f.Refusals) row.RefusedByCode.Add(new DeclineReason { Reason = code, Count = count });
         return row;
     }
 

@@ -10,12 +10,16 @@ namespace Switch.Host.Admin;
 /// <para>Counted: a request at its first bank request (debit or credit); a final outcome in the hour it became final,
 /// classified by its reason (<see cref="Classify"/>) with its end-to-end latency (final − received) in a small
 /// histogram; a transaction answered UNKNOWN at its deadline in that hour, and at its final outcome its time since;
-/// a reversal sent once per transaction, succeeded when the outcome is REVERSED.</para>
-/// <para>Bound: at most <see cref="MaxCells"/> cells of <see cref="CellInts"/> 32-bit counters (248 bytes), about
-/// 62 MiB, allocated in chunks as used; hours older than <see cref="RetentionHours"/> behind the newest are dropped,
+/// a reversal sent once per transaction, succeeded when the outcome is REVERSED. A request the switch refused itself
+/// (an answer with a reject code: no bank was sent anything, and the output names no bank) counts under its
+/// institution and the bank <see cref="NoBank"/>, by reject code.</para>
+/// <para>Bound: at most <see cref="MaxCells"/> cells of <see cref="CellInts"/> 32-bit counters (288 bytes), about
+/// 72 MiB, allocated in chunks as used; hours older than <see cref="RetentionHours"/> behind the newest are dropped,
 /// and when the cells run out the oldest hour goes early. Business decline reasons: the first
 /// <see cref="MaxReasons"/> − 1 distinct ones by name, the rest as OTHER. Transactions waiting for a final outcome
-/// after UNKNOWN: at most <see cref="MaxPending"/> remembered (beyond, their time to final is not measured).</para>
+/// after UNKNOWN: at most <see cref="MaxPending"/> remembered (beyond, their time to final is not measured). Reject codes:
+/// the first <see cref="MaxRefusalCodes"/> − 1 distinct ones, the rest as OTHER; institutions refused: codes as the
+/// outputs name them, at most <see cref="SwitchConfig.MaxInstitutions"/> (beyond, not counted).</para>
 /// One writer (the replay, then the output thread); readers take the lock.
 /// </summary>
 public sealed class MemberStats
@@ -26,12 +30,16 @@ public sealed class MemberStats
     public const int MaxPending = 1 << 20;
     public const string OtherReason = "OTHER";
     public const long MicrosPerHour = 3_600_000_000L;
+    public const int MaxRefusalCodes = 8;
+    /// <summary>The bank of the rows of requests the switch refused itself (shown as "-").</summary>
+    public const int NoBank = 1000;
 
     // Cell layout, in ints.
     internal const int Requests = 0, Approvals = 1, BusinessDeclines = 2, Timeouts = 3, SystemErrors = 4, Unavailable = 5,
         WentUnknown = 6, UnknownResolved = 7, ReversalsSent = 8, ReversalsSucceeded = 9, UnknownToFinalMaxMs = 10,
         UnknownToFinalSumMsLow = 11, UnknownToFinalSumMsHigh = 12, ReasonBase = 13, LatencyBase = ReasonBase + MaxReasons;
-    public const int CellInts = LatencyBase + CellHistogram.Buckets;
+    internal const int Refused = LatencyBase + CellHistogram.Buckets, RefusalBase = Refused + 1;
+    public const int CellInts = RefusalBase + MaxRefusalCodes;
     private const int ChunkCells = 4096;
 
     /// <summary>How a final outcome counts (switch and bank reason codes; see README "Per-member statistics").</summary>
@@ -49,6 +57,11 @@ public sealed class MemberStats
     private int _reasonCount;
     // Transactions answered UNKNOWN and not yet final: when they went unknown, and whether a reversal was counted.
     private readonly Dictionary<long, (long UnknownUs, bool Reversal)> _pending = new();
+    // Refusals name their institution by code only: each code seen gets a slot, the institution part of its cells' keys.
+    private readonly Dictionary<string, int> _refusedSlots = new(StringComparer.Ordinal);
+    private readonly List<string> _refusedCodes = new();
+    private readonly RejectCode[] _refusalCodes = new RejectCode[MaxRefusalCodes - 1];
+    private int _refusalCodeCount;
 
     public static Outcome Classify(TransactionStatus status, ReadOnlySpan<byte> reason)
     {
@@ -87,6 +100,9 @@ public sealed class MemberStats
                     _pending.Add(o.TransactionId, (o.TimestampUs, false));
                     Add(o.TimestampUs, o.InstitutionIndex, o.BankCode, WentUnknown);
                 }
+                break;
+            case OutputKind.Answer when o.Reject != RejectCode.None && !o.QueryAnswer:
+                RecordRefusal(o);
                 break;
             case OutputKind.Feed when o.Status is TransactionStatus.Succeeded or TransactionStatus.Failed:
                 _pending.Remove(o.TransactionId, out var unknown);
@@ -127,6 +143,44 @@ public sealed class MemberStats
         }
     }
 
+    private void RecordRefusal(in OutputEvent o)
+    {
+        lock (_lock)
+        {
+            int slot = RefusedSlot(in o.Institution);
+            if (slot < 0) return;
+            int cell = Cell(HourOf(o.TimestampUs), slot, NoBank);
+            if (cell < 0) return;
+            int[] c = Chunk(cell, out int at);
+            c[at + Refused]++;
+            c[at + RefusalBase + RefusalCodeIndex(o.Reject)]++;
+        }
+    }
+
+    // Caller holds the lock. A slot per institution code seen in a refusal; -1 once MaxInstitutions are taken.
+    private int RefusedSlot(in Text32 institution)
+    {
+        // The string is made once per code; a refusal of a known code looks it up by a string of its bytes (refusals
+        // are not the hot path: no bank call follows them).
+        string code = institution.ToString();
+        if (_refusedSlots.TryGetValue(code, out int slot)) return slot;
+        if (_refusedCodes.Count == SwitchConfig.MaxInstitutions) return -1;
+        _refusedSlots.Add(code, _refusedCodes.Count);
+        _refusedCodes.Add(code);
+        return _refusedCodes.Count - 1;
+    }
+
+    private int RefusalCodeIndex(RejectCode code)
+    {
+        for (int i = 0; i < _refusalCodeCount; i++)
+        {
+            if (_refusalCodes[i] == code) return i;
+        }
+        if (_refusalCodeCount == _refusalCodes.Length) return MaxRefusalCodes - 1;
+        _refusalCodes[_refusalCodeCount] = code;
+        return _refusalCodeCount++;
+    }
+
     private void Add(long stampUs, int institutionIndex, int bankCode, int counter)
     {
         lock (_lock)
@@ -155,7 +209,7 @@ public sealed class MemberStats
     // Caller holds the lock. -1: the hour is older than what is kept, or the participant is out of range.
     private int Cell(long hour, int institutionIndex, int bankCode)
     {
-        if ((uint)institutionIndex >= SwitchConfig.MaxInstitutions || (uint)bankCode > 999) return -1;
+        if ((uint)institutionIndex >= SwitchConfig.MaxInstitutions || (uint)bankCode > NoBank) return -1;
         if (hour > _newestHour)
         {
             _newestHour = hour;
@@ -224,8 +278,10 @@ public sealed class MemberStats
     /// <summary>
     /// Sums of the hours [fromHour, fromHour + hours) per institution × bank, in rows of <paramref name="spanHours"/>
     /// hours each (1: hourly, 24: daily), ordered by period, institution index, bank code; only rows with figures.
+    /// Refusals (bank <see cref="NoBank"/>) are told by institution code: <paramref name="institutionIndexOf"/> gives its
+    /// index (-1: not configured; such a row keeps its code in <see cref="MemberFigures.InstitutionCode"/>).
     /// </summary>
-    public List<MemberFigures> Report(long fromHour, int hours, int spanHours, Func<int, int, bool> include)
+    public List<MemberFigures> Report(long fromHour, int hours, int spanHours, Func<int, int, bool> include, Func<string, int>? institutionIndexOf = null)
     {
         if (hours is < 1 or > RetentionHours + 24) throw new ArgumentOutOfRangeException(nameof(hours));
         if (spanHours < 1) throw new ArgumentOutOfRangeException(nameof(spanHours));
@@ -237,11 +293,17 @@ public sealed class MemberStats
                 long hour = key >> 22;
                 if (hour < fromHour || hour >= fromHour + hours) continue;
                 int institution = (int)(key >> 10) & 0xFFF, bank = (int)(key & 0x3FF);
+                string? refusedCode = null;
+                if (bank == NoBank)
+                {
+                    refusedCode = _refusedCodes[institution];
+                    institution = institutionIndexOf?.Invoke(refusedCode) ?? -1;
+                }
                 if (!include(institution, bank)) continue;
                 long period = fromHour + (hour - fromHour) / spanHours * spanHours;
                 if (!rows.TryGetValue((period, institution, bank), out MemberFigures? row))
                 {
-                    rows.Add((period, institution, bank), row = new MemberFigures(period, spanHours, institution, bank));
+                    rows.Add((period, institution, bank), row = new MemberFigures(period, spanHours, institution, bank) { InstitutionCode = refusedCode });
                 }
                 int[] c = Chunk(cell, out int at);
                 row.Add(c.AsSpan(at, CellInts));
@@ -252,6 +314,11 @@ public sealed class MemberStats
                 {
                     if (row.ReasonCounts[i] == 0) continue;
                     row.Reasons.Add((i == MaxReasons - 1 ? OtherReason : Encoding.UTF8.GetString(_reasons[i]), row.ReasonCounts[i]));
+                }
+                for (int i = 0; i < MaxRefusalCodes; i++)
+                {
+                    if (row.RefusalCounts[i] == 0) continue;
+                    row.Refusals.Add((i == MaxRefusalCodes - 1 ? OtherReason : Gateway.ResultMapping.RejectName(_refusalCodes[i]), row.RefusalCounts[i]));
                 }
             }
         }

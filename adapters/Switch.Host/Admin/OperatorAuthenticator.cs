@@ -23,7 +23,7 @@ public sealed record AuthenticatedOperator(string Id, OperatorRole Role, Operato
     {
         if (Scope is not null)
         {
-            throw new RpcException(StatusCode.PermissionDenied, $"operator '{Id}' is scoped to {Scope}: it may call WhoAmI and GetMemberReport only, not {method}");
+            throw new RpcException(StatusCode.PermissionDenied, $"operator '{Id}' is scoped to {Scope}: it may call WhoAmI, GetMemberReport and ExplainOrder only, not {method}");
         }
     }
 }

@@ -42,6 +42,9 @@ public sealed record HostConfig
     public bool CompressResponses { get; init; }
     /// <summary>During the replay at start, a recovery_progress log record this often.</summary>
     public int RecoveryLogIntervalMs { get; init; } = 5_000;
+    /// <summary>ExplainOrder calls replaying the journal at once (each a separate logic, as much memory as the live one's
+    /// tables); beyond it RESOURCE_EXHAUSTED.</summary>
+    public int MaxConcurrentExplains { get; init; } = 2;
     /// <summary>Fair-use limits of the institution port: per-institution rate and in-flight cap, failed logins per address.</summary>
     public Gateway.GatewayLimits Limits { get; init; } = new();
     /// <summary>How long a closed batch's raw records (128 bytes per transaction) are kept once its files are complete;
@@ -156,6 +159,7 @@ public sealed record HostConfig
         Require(ShutdownGraceMs is >= 0 and <= 600_000, "shutdownGraceMs", "0 to 600000");
         Require(TickIntervalMs is >= 1 and <= 1_000, "tickIntervalMs", "1 to 1000");
         Require(RecoveryLogIntervalMs is >= 1 and <= 3_600_000, "recoveryLogIntervalMs", $"1 to 3600000, got {RecoveryLogIntervalMs}");
+        Require(MaxConcurrentExplains is >= 1 and <= 16, "maxConcurrentExplains", $"1 to 16, got {MaxConcurrentExplains}");
         Require(ClearingRecordsRetentionDays is >= 0 and <= 3_650, "clearingRecordsRetentionDays", "0 to 3650");
         Require(Archive is not null, "archive", "required");
         Require(IsPowerOfTwo(Archive!.IndexMiB) && Archive.IndexMiB <= ArchiveConfig.MaxIndexMiB, "archive.indexMiB",

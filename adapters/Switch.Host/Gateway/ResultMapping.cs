@@ -170,7 +170,7 @@ public static class ResultMapping
         _ => RequestType.None, // the engine rejects it as UNSUPPORTED_REQUEST_TYPE on field "kind"
     };
 
-    private static string ScreamingSnake(string pascal)
+    internal static string ScreamingSnake(string pascal)
     {
         var b = new System.Text.StringBuilder(pascal.Length + 8);
         for (int i = 0; i < pascal.Length; i++)

@@ -1,3 +1,4 @@
+using Switch.Engine.Snapshots;
 using System.Numerics;
 
 namespace Switch.Engine.Archive;
@@ -22,6 +23,8 @@ public sealed class ArchivedOrderFilter
     private readonly long[] _lastId;
     private readonly ulong _blocksPerGeneration;
     private int _current;
+    /// <summary>While a snapshot copies the generations (null otherwise); see <see cref="PageCapture{T}"/>.</summary>
+    private PageCapture<ulong>[]? _captures;
 
     /// <param name="bytes">Total memory, split over <paramref name="generations"/> (a power of two of 64-byte blocks each).</param>
     public ArchivedOrderFilter(long bytes, int generations)
@@ -53,7 +56,7 @@ public sealed class ArchivedOrderFilter
             if (_count[next] == 0) _current = next;
             else Overfills++;
         }
-        Span<ulong> block = Block(_current, keyHash, out ulong probes);
+        Span<ulong> block = Block(_current, keyHash, out ulong probes, write: true);
         for (int word = 0; word < WordsPerBlock; word++, probes >>= 6)
         {
             block[word] |= 1UL << (int)(probes & 63);
@@ -85,6 +88,10 @@ public sealed class ArchivedOrderFilter
         for (int g = 0; g < _generations.Length; g++)
         {
             if (g == _current || _count[g] == 0 || _lastId[g] >= id) continue;
+            if (_captures is { } captures)
+            {
+                for (int i = 0; i < _generations[g].Length; i += captures[g].PageItems) captures[g].Touch(i);
+            }
             Array.Clear(_generations[g]);
             _count[g] = 0;
             _lastId[g] = 0;
@@ -92,11 +99,62 @@ public sealed class ArchivedOrderFilter
     }
 
     /// <summary>The key's block in a generation (from a second mix of the key's hash) and its 8 x 6 probe bits (the hash).</summary>
-    private Span<ulong> Block(int generation, ulong keyHash, out ulong probes)
+    private Span<ulong> Block(int generation, ulong keyHash, out ulong probes, bool write = false)
     {
         ulong mixed = Hashing.StableHash.Mix(keyHash ^ 0xA24BAED4963EE407UL);
         ulong block = Math.BigMul(mixed, _blocksPerGeneration, out _);
         probes = keyHash;
-        return _generations[generation].AsSpan((int)block * WordsPerBlock, WordsPerBlock);
+        int first = (int)block * WordsPerBlock;
+        if (write) _captures?[generation].Touch(first); // a block never straddles pages (both powers of two)
+        return _generations[generation].AsSpan(first, WordsPerBlock);
     }
+
+    /// <summary>Snapshot, on the logic thread: the counters now, and captures of the generations for the writer.</summary>
+    public ICapturedArray[] BeginCapture(StateWriter w)
+    {
+        if (_captures is not null) throw new InvalidOperationException("archive filter: a capture is running");
+        w.Section("filter");
+        w.Int(_generations.Length);
+        w.Long((long)_blocksPerGeneration);
+        w.Int(_current);
+        w.Long(Overfills);
+        w.Array<long>(_count);
+        w.Array<long>(_lastId);
+        var captures = new PageCapture<ulong>[_generations.Length];
+        for (int g = 0; g < captures.Length; g++) captures[g] = new PageCapture<ulong>(_generations[g]);
+        _captures = captures;
+        return captures;
+    }
+
+    public void EndCapture() => _captures = null;
+
+    /// <summary>Reads past what <see cref="BeginCapture"/> wrote; returns the generations (arrays) that follow.</summary>
+    public static int SkipSnapshotScalars(ref StateReader r)
+    {
+        r.Section("filter");
+        int generations = r.Int();
+        if (generations is < 2 or > 64) throw new InvalidDataException($"snapshot: {generations} filter generations");
+        r.Long();
+        r.Int();
+        r.Long();
+        r.Array<long>(generations);
+        r.Array<long>(generations);
+        return generations;
+    }
+
+    public void RestoreScalars(ref StateReader r)
+    {
+        r.Section("filter");
+        r.Expect(_generations.Length, "filter generations");
+        long blocks = r.Long();
+        if (blocks != (long)_blocksPerGeneration) throw new InvalidDataException($"snapshot: a filter of {blocks} blocks a generation, this archive's has {_blocksPerGeneration} (archive.filterBytes changed)");
+        _current = r.Int();
+        if ((uint)_current >= (uint)_generations.Length) throw new InvalidDataException($"snapshot: filter generation {_current}");
+        Overfills = r.Long();
+        r.ExactArray<long>(_count, "filter generations");
+        r.ExactArray<long>(_lastId, "filter generations");
+    }
+
+    public Span<ulong> GenerationForRestore(int g) => _generations[g];
+    public int Generations => _generations.Length;
 }

@@ -1,12 +1,16 @@
 using FASTER.core;
 using Switch.Engine.Business;
+using Switch.Engine.Events;
+using Switch.Engine.Snapshots;
 
 namespace Switch.Engine.Archive;
 
 /// <summary>
 /// The transaction archive on FASTER's key-value store: the newest records in memory, the rest in segment files
-/// under the data directory, found through an in-memory hash index. It is derived state, rebuilt by the start-up
-/// replay, so it starts empty (its directory is cleared) and needs no checkpoints. Only the logic thread uses it.
+/// under the data directory, found through an in-memory hash index. It is derived state: a start that replays the whole
+/// journal rebuilds it from empty (its directory cleared); a start from a snapshot opens it at the FASTER checkpoint
+/// taken at the snapshot's instant (<see cref="BeginCapture"/>), its filter restored from the snapshot. Only the logic
+/// thread uses it.
 /// A read of a record that left memory waits for the disk on the logic thread: rare (a repeat, query or refund of an
 /// old order), and the price of never executing an order twice. Forgetting drops whole segment files once every
 /// record in them is past the logic's memory, so disk use is bounded by that horizon.
@@ -21,13 +25,18 @@ public sealed class FasterTransactionArchive : ITransactionArchive
 
     private readonly ArchivedOrderFilter _filter;
     private readonly IDevice _device;
+    private readonly ICheckpointManager _checkpoints;
     private readonly FasterKV<ScopedKey, Transaction> _store;
     private readonly ClientSession<ScopedKey, Transaction, Transaction, Transaction, Empty, SimpleFunctions<ScopedKey, Transaction>> _session;
     private long _puts;
     private long _lastPutId;
 
-    private FasterTransactionArchive(IDevice device, FasterKV<ScopedKey, Transaction> store, ArchiveSizing sizing)
+    /// <summary>How long the logic thread waits for its session to leave the checkpointed version (normally microseconds).</summary>
+    private const int CheckpointVersionWaitMs = 5_000;
+
+    private FasterTransactionArchive(IDevice device, ICheckpointManager checkpoints, FasterKV<ScopedKey, Transaction> store, ArchiveSizing sizing)
     {
+        _checkpoints = checkpoints;
         _markEvery = sizing.MarkEveryTransactions;
         _filter = new ArchivedOrderFilter(sizing.FilterBytes, ArchiveSizing.FilterGenerations);
         _device = device;
@@ -49,12 +58,32 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     {
         sizing.Validate();
         if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
-        // Not made durable (no directory fsync): the archive is rebuilt by every start's replay, so a power cut may take it.
         Directory.CreateDirectory(directory);
-        IDevice device = Devices.CreateLogDevice(Path.Combine(directory, "archive.log"), preallocateFile: false, deleteOnClose: true);
+        return Open(directory, sizing, checkpointToken: null);
+    }
+
+    /// <summary>Opens the archive in <paramref name="directory"/> as it was at the checkpoint a snapshot names. Throws if
+    /// that checkpoint cannot be recovered (the caller falls back to an older snapshot or a whole replay).</summary>
+    public static FasterTransactionArchive OpenAtCheckpoint(string directory, ArchiveSizing sizing, string checkpointToken)
+    {
+        sizing.Validate();
+        if (!Guid.TryParse(checkpointToken, out _)) throw new InvalidDataException($"archive: checkpoint token '{checkpointToken}' is not a token");
+        if (!Directory.Exists(directory)) throw new InvalidDataException($"archive: {directory} is missing");
+        return Open(directory, sizing, checkpointToken);
+    }
+
+    private static FasterTransactionArchive Open(string directory, ArchiveSizing sizing, string? checkpointToken)
+    {
+        IDevice device = Devices.CreateLogDevice(Path.Combine(directory, "archive.log"), preallocateFile: false, deleteOnClose: false,
+            recoverDevice: checkpointToken is not null);
+        // Checkpoints are kept until the snapshots that name them are gone (PurgeCheckpointsExcept), not just the latest:
+        // recovery may fall back to an older snapshot.
+        var checkpoints = new DeviceLogCommitCheckpointManager(new LocalStorageNamedDeviceFactory(),
+            new DefaultCheckpointNamingScheme(Path.Combine(directory, "checkpoints")), removeOutdated: false);
+        FasterKV<ScopedKey, Transaction>? store = null;
         try
         {
-            var store = new FasterKV<ScopedKey, Transaction>(new FasterKVSettings<ScopedKey, Transaction>
+            store = new FasterKV<ScopedKey, Transaction>(new FasterKVSettings<ScopedKey, Transaction>
             {
                 IndexSize = sizing.IndexBytes,
                 LogDevice = device,
@@ -62,13 +91,127 @@ public sealed class FasterTransactionArchive : ITransactionArchive
                 MemorySize = sizing.MemoryBytes,
                 SegmentSize = sizing.SegmentBytes,
                 EqualityComparer = new OrderComparer(),
+                CheckpointManager = checkpoints,
+                RemoveOutdatedCheckpoints = false,
             });
-            return new FasterTransactionArchive(device, store, sizing);
+            if (checkpointToken is not null) store.Recover(Guid.Parse(checkpointToken));
+            return new FasterTransactionArchive(device, checkpoints, store, sizing);
         }
         catch
         {
+            store?.Dispose();
+            checkpoints.Dispose();
             device.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Snapshot, on the logic thread: the filter and the marks now, and a FASTER checkpoint (index and log, fold-over) of
+    /// exactly the writes made so far. FASTER's checkpoints are consistent per session at the point the session moves to
+    /// the next version; this thread holds the store's only session and writes nothing until it has moved, so that point
+    /// is this instant. The checkpoint's flush completes on another thread (<see cref="ArchiveCapture.Completion"/>).
+    /// </summary>
+    public ArchiveCapture BeginCapture(StateWriter w)
+    {
+        w.Section("archive");
+        w.Long(_puts);
+        w.Long(_lastPutId);
+        w.Int(_marks.Count);
+        foreach ((long firstId, long address) in _marks)
+        {
+            w.Long(firstId);
+            w.Long(address);
+        }
+        ICapturedArray[] arrays = _filter.BeginCapture(w);
+        long version = _session.Version;
+        if (!_store.TryInitiateFullCheckpoint(out Guid token, CheckpointType.FoldOver))
+        {
+            _filter.EndCapture();
+            throw new InvalidOperationException("archive: a checkpoint could not start (another is running)");
+        }
+        Task completion = Task.Run(async () => await _store.CompleteCheckpointAsync().ConfigureAwait(false));
+        long deadline = Environment.TickCount64 + CheckpointVersionWaitMs;
+        var spin = new SpinWait();
+        while (_session.Version == version)
+        {
+            if (Environment.TickCount64 > deadline)
+            {
+                _filter.EndCapture();
+                throw new InvalidOperationException($"archive: the session stayed in version {version} for {CheckpointVersionWaitMs} ms after a checkpoint began");
+            }
+            _session.Refresh();
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
+        return new ArchiveCapture(arrays, token.ToString(), completion, _filter.EndCapture);
+    }
+
+    /// <summary>
+    /// Takes one checkpoint of a throwaway archive in <paramref name="directory"/> (deleted after): the first checkpoint
+    /// in a process compiles FASTER's checkpoint machinery (about 120 ms measured), which would otherwise land on the
+    /// logic thread's first snapshot pause. Run on a background thread at start.
+    /// </summary>
+    public static void WarmUpCheckpoints(string directory)
+    {
+        try
+        {
+            using (FasterTransactionArchive archive = Create(directory, ArchiveSizing.Small))
+            {
+                var tx = new Transaction { Id = 1, Status = TransactionStatus.Succeeded };
+                tx.OrderNo.Set("warm-up");
+                archive.Put(new ScopedKey(0, tx.OrderNo.Span), tx);
+                ArchiveCapture capture = archive.BeginCapture(new StateWriter());
+                capture.Completion.GetAwaiter().GetResult();
+                capture.End();
+            }
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or FasterException or InvalidOperationException)
+        {
+            // A warm-up only: the first real snapshot pauses longer, nothing else changes.
+        }
+    }
+
+    /// <summary>Reads past what <see cref="BeginCapture"/> wrote (a verification restoring the logic without the store);
+    /// returns the filter arrays that follow.</summary>
+    public static int SkipSnapshotScalars(ref StateReader r)
+    {
+        r.Section("archive");
+        r.Long();
+        r.Long();
+        int marks = r.Int();
+        if (marks < 0 || marks > MaxMarks) throw new InvalidDataException($"snapshot: {marks} archive marks, at most {MaxMarks}");
+        for (int i = 0; i < 2 * marks; i++) r.Long();
+        return ArchivedOrderFilter.SkipSnapshotScalars(ref r);
+    }
+
+    public void RestoreScalars(ref StateReader r)
+    {
+        r.Section("archive");
+        _puts = r.Long();
+        _lastPutId = r.Long();
+        int marks = r.Int();
+        if (marks < 0 || marks > MaxMarks) throw new InvalidDataException($"snapshot: {marks} archive marks, at most {MaxMarks}");
+        _marks.Clear();
+        for (int i = 0; i < marks; i++)
+        {
+            long firstId = r.Long();
+            _marks.Enqueue((firstId, r.Long()));
+        }
+        _filter.RestoreScalars(ref r);
+    }
+
+    public void RestoreArrays(SnapshotArrayReader arrays)
+    {
+        for (int g = 0; g < _filter.Generations; g++) arrays.ReadInto(_filter.GenerationForRestore(g), $"archive filter generation {g}");
+    }
+
+    /// <summary>Deletes the store's checkpoints but those named (the kept snapshots'). Not while one is being taken.</summary>
+    public void PurgeCheckpointsExcept(IReadOnlySet<string> keep)
+    {
+        foreach (Guid token in _checkpoints.GetLogCheckpointTokens().Concat(_checkpoints.GetIndexCheckpointTokens()).Distinct())
+        {
+            if (!keep.Contains(token.ToString())) _checkpoints.Purge(token);
         }
     }
 
@@ -146,6 +289,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     {
         _session.Dispose();
         _store.Dispose();
+        _checkpoints.Dispose();
         _device.Dispose();
     }
 

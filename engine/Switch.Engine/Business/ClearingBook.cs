@@ -1,3 +1,4 @@
+using Switch.Engine.Snapshots;
 using Switch.Engine.Events;
 
 namespace Switch.Engine.Business;
@@ -21,6 +22,27 @@ public sealed class ClearingBook(Institution[] institutions, Bank[] banks)
     public long OpenBatchOpenedUs { get; private set; }
     /// <summary>Transactions finalised (succeeded or failed) in the open batch.</summary>
     public long OpenBatchFinalised { get; private set; }
+
+    public void Save(StateWriter w)
+    {
+        w.Section("book");
+        w.Long(SwitchFeeFen);
+        w.Value(in _switchFeeOpen);
+        w.Long(OpenBatchId);
+        w.Long(OpenBatchOpenedUs);
+        w.Long(OpenBatchFinalised);
+    }
+
+    public void Restore(ref StateReader r)
+    {
+        r.Section("book");
+        SwitchFeeFen = r.Long();
+        _switchFeeOpen = r.Value<BatchTotals>();
+        OpenBatchId = r.Long();
+        OpenBatchOpenedUs = r.Long();
+        OpenBatchFinalised = r.Long();
+        if (OpenBatchId < 1 || OpenBatchFinalised < 0) throw new InvalidDataException($"snapshot: open batch {OpenBatchId} with {OpenBatchFinalised} final");
+    }
 
     /// <summary>Batch 1 opens with the first event.</summary>
     public void Seen(long nowUs)

@@ -1,3 +1,4 @@
+using Switch.Engine.Snapshots;
 namespace Switch.Engine.Business;
 
 /// <summary>
@@ -14,6 +15,8 @@ public sealed class DeadlineQueue
     private readonly long _mask;
     private long _head;
     private long _tail;
+    private PageCapture<long>? _idsCapture;
+    private PageCapture<long>? _dueCapture;
 
     public DeadlineQueue(int capacity)
     {
@@ -38,6 +41,8 @@ public sealed class DeadlineQueue
             throw new InvalidOperationException("deadline queue: deadlines must not go backwards");
         }
         int slot = (int)(_tail & _mask);
+        _idsCapture?.Touch(slot);
+        _dueCapture?.Touch(slot);
         _ids[slot] = id;
         _dueUs[slot] = dueUs;
         _tail++;
@@ -79,6 +84,40 @@ public sealed class DeadlineQueue
         if ((uint)i >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(i));
         int slot = (int)((_head + i) & _mask);
         return (_ids[slot], _dueUs[slot]);
+    }
+
+    /// <summary>Snapshot, on the logic thread: head and tail now, the two arrays copy-on-write (every entry counts,
+    /// stale ones too: the count decides when the queue is full).</summary>
+    public ICapturedArray[] BeginCapture(StateWriter w)
+    {
+        if (_idsCapture is not null) throw new InvalidOperationException("deadline queue: a capture is running");
+        w.Int(Capacity);
+        w.Long(_head);
+        w.Long(_tail);
+        _idsCapture = new PageCapture<long>(_ids);
+        _dueCapture = new PageCapture<long>(_dueUs);
+        return [_idsCapture, _dueCapture];
+    }
+
+    public void EndCapture()
+    {
+        _idsCapture = null;
+        _dueCapture = null;
+    }
+
+    public void RestoreScalars(ref StateReader r)
+    {
+        r.Expect(Capacity, "deadline queue slots (rules.transactionCapacity)");
+        long head = r.Long();
+        long tail = r.Long();
+        if (head < 0 || tail < head || tail - head > Capacity) throw new InvalidDataException($"snapshot: deadline queue from {head} to {tail}");
+        (_head, _tail) = (head, tail);
+    }
+
+    public void RestoreArrays(SnapshotArrayReader arrays)
+    {
+        arrays.ReadInto<long>(_ids, "deadline ids");
+        arrays.ReadInto<long>(_dueUs, "deadline times");
     }
 
     public void DropHead()

@@ -1,3 +1,4 @@
+using Switch.Engine.Snapshots;
 using Switch.Engine.Events;
 using Switch.Engine.Hashing;
 
@@ -104,8 +105,16 @@ public sealed class EndpointBreaker
     public bool TakeProbeTurn()
     {
         if (State != BreakerState.HalfOpen) throw new InvalidOperationException("breaker: probe turn while not half-open");
-        return ProbeTurns++ % _rules.BreakerProbeEvery == 0;
+        bool probe = IsProbeTurn;
+        ProbeTurns++;
+        return probe;
     }
+
+    /// <summary>HalfOpen: whether the next transaction that lands here is a probe (looked at, not taken).</summary>
+    public bool IsProbeTurn => ProbeTurns % _rules.BreakerProbeEvery == 0;
+
+    /// <summary>One probe in this many turns while half-open.</summary>
+    public int ProbeEvery => _rules.BreakerProbeEvery;
 
     public ulong Hash(ulong h)
     {
@@ -115,6 +124,38 @@ public sealed class EndpointBreaker
         h = StableHash.Combine(h, (ulong)ProbeTurns);
         h = StableHash.Combine(h, (ulong)ProbeSuccesses);
         return StableHash.Combine(h, (ulong)_newestSecond);
+    }
+
+    public void Save(StateWriter w)
+    {
+        w.Int((int)State);
+        w.Int(WindowCalls);
+        w.Int(WindowFailures);
+        w.Long(OpenUntilUs);
+        w.Long(ProbeTurns);
+        w.Int(ProbeSuccesses);
+        w.Int(TripCalls);
+        w.Int(TripFailures);
+        w.Long(_newestSecond);
+        w.Array<int>(_bucketCalls);
+        w.Array<int>(_bucketFailures);
+    }
+
+    public void Restore(ref StateReader r)
+    {
+        int state = r.Int();
+        if (!Enum.IsDefined((BreakerState)state)) throw new InvalidDataException($"snapshot: breaker state {state}");
+        State = (BreakerState)state;
+        WindowCalls = r.Int();
+        WindowFailures = r.Int();
+        OpenUntilUs = r.Long();
+        ProbeTurns = r.Long();
+        ProbeSuccesses = r.Int();
+        TripCalls = r.Int();
+        TripFailures = r.Int();
+        _newestSecond = r.Long();
+        r.ExactArray<int>(_bucketCalls, "breaker window (rules.breakerWindowMs)");
+        r.ExactArray<int>(_bucketFailures, "breaker window (rules.breakerWindowMs)");
     }
 
     private void Open(long nowUs)

@@ -1,3 +1,4 @@
+using Switch.Engine.Snapshots;
 using Switch.Engine.Events;
 
 namespace Switch.Engine.Business;
@@ -11,6 +12,13 @@ public sealed class EndpointControl(Bank[] banks, RulesConfig rules, OutputWrite
 {
     /// <summary>The earliest ramp step or breaker half-open due (µs); ticks before it skip the scan of the banks.</summary>
     private long _nextTimedUs = long.MaxValue;
+
+    /// <summary>When the next ramp step or breaker half-open is due (µs; <see cref="long.MaxValue"/>: none).</summary>
+    public long NextTimedUs => _nextTimedUs;
+
+    public void Save(StateWriter w) => w.Long(_nextTimedUs);
+
+    public void Restore(ref StateReader r) => _nextTimedUs = r.Long();
 
     /// <summary>Applies accepted weights: a running ramp stops where it is, then they apply at once or start a ramp.
     /// Returns the change's audit number.</summary>

@@ -1,3 +1,5 @@
+using Switch.Engine.Snapshots;
+
 namespace Switch.Engine.Business;
 
 /// <summary>
@@ -21,4 +23,14 @@ public interface ITransactionArchive : IDisposable
 
     /// <summary>Every transaction with an id below <paramref name="id"/> may be forgotten (it is past the logic's memory).</summary>
     void ForgetBelow(long id);
+
+    /// <summary>Snapshot, on the logic thread: writes what the archive keeps in memory and fixes its contents as of
+    /// this instant (see <see cref="ArchiveCapture"/>).</summary>
+    ArchiveCapture BeginCapture(StateWriter w);
+
+    /// <summary>Restore, into an archive opened at the snapshot's checkpoint: what <see cref="BeginCapture"/> wrote.</summary>
+    void RestoreScalars(ref StateReader r);
+
+    /// <summary>Restore: the arrays of the capture, in its order.</summary>
+    void RestoreArrays(SnapshotArrayReader arrays);
 }

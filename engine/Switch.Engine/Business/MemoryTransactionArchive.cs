@@ -1,3 +1,5 @@
+using Switch.Engine.Snapshots;
+
 namespace Switch.Engine.Business;
 
 /// <summary>
@@ -37,6 +39,42 @@ public sealed class MemoryTransactionArchive : ITransactionArchive
             // Only if the key still holds that transaction: a reused number's newer one stays.
             if (_byOrder.TryGetValue(oldest.Order, out Transaction held) && held.Id == oldest.Id) _byOrder.Remove(oldest.Order);
         }
+    }
+
+    /// <summary>Everything, in age order: a memory archive is small (tools and tests), so the snapshot holds it whole.</summary>
+    public ArchiveCapture BeginCapture(StateWriter w)
+    {
+        w.Section("memory-archive");
+        w.Int(_byAge.Count);
+        foreach ((long id, ScopedKey order) in _byAge)
+        {
+            w.Long(id);
+            w.Value(in order);
+            bool held = _byOrder.TryGetValue(order, out Transaction tx) && tx.Id == id;
+            w.Bool(held);
+            if (held) w.Value(in tx);
+        }
+        return ArchiveCapture.None;
+    }
+
+    public void RestoreScalars(ref StateReader r)
+    {
+        r.Section("memory-archive");
+        int count = r.Int();
+        if (count < 0) throw new InvalidDataException($"snapshot: {count} archived transactions");
+        _byAge.Clear();
+        _byOrder.Clear();
+        for (int i = 0; i < count; i++)
+        {
+            long id = r.Long();
+            ScopedKey order = r.Value<ScopedKey>();
+            _byAge.Enqueue((id, order));
+            if (r.Bool()) _byOrder[order] = r.Value<Transaction>();
+        }
+    }
+
+    public void RestoreArrays(SnapshotArrayReader arrays)
+    {
     }
 
     public void Dispose()

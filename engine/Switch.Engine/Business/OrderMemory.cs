@@ -75,6 +75,20 @@ public sealed class OrderMemory
         }
     }
 
+    public ITransactionArchive Archive => _archive;
+
+    /// <summary>After a restore: the index holds every retained transaction's order (it is not in the snapshot).</summary>
+    public void RebuildIndex()
+    {
+        if (_orders.Count != 0) throw new InvalidOperationException("order memory: rebuilding a non-empty index");
+        foreach (long id in _transactions.RetainedIds())
+        {
+            ref Transaction tx = ref _transactions.ById(id);
+            if (!_orders.TryAdd(new ScopedKey(tx.InstitutionIndex, tx.OrderNo.Span), id))
+                throw new InvalidDataException($"snapshot: transaction {id}'s order is held by another retained transaction");
+        }
+    }
+
     /// <summary>A newly issued transaction's order.</summary>
     public void Remember(in ScopedKey order, long id) => _orders.Add(order, id);
 

@@ -1,3 +1,4 @@
+using Switch.Engine.Snapshots;
 using Switch.Engine.Events;
 
 namespace Switch.Engine.Business;
@@ -20,6 +21,29 @@ public sealed class OutputWriter(Institution[] institutions, Bank[] banks, IOutp
     public long LastAuditNo { get; private set; }
 
     public void SetSink(IOutputSink sink) => _sink = sink;
+    public IOutputSink Sink => _sink;
+
+    /// <summary>The snapshot mark (see <see cref="OutputKind.SnapshotMark"/>).</summary>
+    public void SnapshotMark(long recordNo)
+    {
+        ref OutputEvent o = ref _sink.Begin();
+        o.Kind = OutputKind.SnapshotMark;
+        o.CorrelationId = recordNo;
+        o.TimestampUs = NowUs;
+        _sink.End();
+    }
+
+    public void Save(StateWriter w)
+    {
+        w.Long(NowUs);
+        w.Long(LastAuditNo);
+    }
+
+    public void Restore(ref StateReader r)
+    {
+        NowUs = r.Long();
+        LastAuditNo = r.Long();
+    }
 
     public static Text64 Note(string value)
     {

@@ -30,6 +30,13 @@ public static class Routing
 
     private static int PickWeighted(Bank bank, ulong hash, bool withHalfOpen)
     {
+        long liveWeightBps = LiveWeightBps(bank, withHalfOpen);
+        return liveWeightBps == 0 ? -1 : EndpointAt(bank, (long)(hash % (ulong)liveWeightBps), withHalfOpen);
+    }
+
+    /// <summary>The sum of the weights of the endpoints in the draw.</summary>
+    private static long LiveWeightBps(Bank bank, bool withHalfOpen)
+    {
         long liveWeightBps = 0;
         for (int e = 0; e < bank.Endpoints.Length; e++)
         {
@@ -39,11 +46,12 @@ public static class Routing
                 liveWeightBps += endpoint.WeightBps;
             }
         }
-        if (liveWeightBps == 0)
-        {
-            return -1;
-        }
-        long point = (long)(hash % (ulong)liveWeightBps);
+        return liveWeightBps;
+    }
+
+    /// <summary>The endpoint whose range of the live weights (laid end to end in endpoint order) holds <paramref name="pointBps"/>.</summary>
+    private static int EndpointAt(Bank bank, long pointBps, bool withHalfOpen)
+    {
         for (int e = 0; e < bank.Endpoints.Length; e++)
         {
             Endpoint endpoint = bank.Endpoints[e];
@@ -51,13 +59,48 @@ public static class Routing
             {
                 continue;
             }
-            if (point < endpoint.WeightBps)
+            if (pointBps < endpoint.WeightBps)
             {
                 return e;
             }
-            point -= endpoint.WeightBps;
+            pointBps -= endpoint.WeightBps;
         }
         throw new InvalidOperationException("routing: point fell outside the live weights (weights changed during the pick?)");
+    }
+
+    /// <summary>The draw <see cref="PickEndpoint"/> would make for <paramref name="transactionId"/> now, changing
+    /// nothing (a half-open endpoint's probe turn is looked at, not taken): for explaining a decision.</summary>
+    public static RoutingDraw Draw(Bank bank, long transactionId)
+    {
+        var draw = new RoutingDraw { Hash = StableHash.Mix((ulong)transactionId), SecondEndpoint = -1 };
+        draw.LiveWeightBps = LiveWeightBps(bank, withHalfOpen: true);
+        if (draw.LiveWeightBps == 0)
+        {
+            draw.Endpoint = draw.Chosen = -1;
+            return draw;
+        }
+        draw.PointBps = (long)(draw.Hash % (ulong)draw.LiveWeightBps);
+        draw.Endpoint = draw.Chosen = EndpointAt(bank, draw.PointBps, withHalfOpen: true);
+        EndpointBreaker breaker = bank.Endpoints[draw.Endpoint].Breaker;
+        if (breaker.State != BreakerState.HalfOpen)
+        {
+            return draw;
+        }
+        draw.LandedOnHalfOpen = true;
+        draw.ProbeTurn = breaker.IsProbeTurn;
+        if (draw.ProbeTurn)
+        {
+            return draw;
+        }
+        draw.SecondHash = StableHash.Mix(draw.Hash);
+        draw.SecondLiveWeightBps = LiveWeightBps(bank, withHalfOpen: false);
+        if (draw.SecondLiveWeightBps > 0)
+        {
+            draw.SecondPointBps = (long)(draw.SecondHash % (ulong)draw.SecondLiveWeightBps);
+            draw.SecondEndpoint = EndpointAt(bank, draw.SecondPointBps, withHalfOpen: false);
+        }
+        draw.Chosen = draw.SecondEndpoint;
+        return draw;
     }
 
     /// <summary>The endpoint for a transaction's <paramref name="followUpNo"/>-th query or reversal (1, 2, ...): the
@@ -87,4 +130,27 @@ public static class Routing
         }
         throw new InvalidOperationException("routing: follow-up turn beyond the endpoints able to answer");
     }
+}
+
+/// <summary>A routing draw laid out (<see cref="Routing.Draw"/>): the stable hash of the transaction id, the live
+/// weights it was taken over and the point it fell on; when that landed on a half-open endpoint whose probe turn it
+/// was not, the second, independent draw over the closed endpoints.</summary>
+public struct RoutingDraw
+{
+    public ulong Hash;
+    /// <summary>The weights of the endpoints in rotation (closed or half-open), summed; 0: none takes traffic.</summary>
+    public long LiveWeightBps;
+    /// <summary>Hash mod <see cref="LiveWeightBps"/>: the point in the endpoints' weight ranges laid end to end.</summary>
+    public long PointBps;
+    /// <summary>The endpoint the first draw landed on, -1 when none is in rotation.</summary>
+    public int Endpoint;
+    public bool LandedOnHalfOpen;
+    /// <summary>Half-open: whether this transaction was its probe (every BreakerProbeEvery-th turn is).</summary>
+    public bool ProbeTurn;
+    public ulong SecondHash;
+    public long SecondLiveWeightBps;
+    public long SecondPointBps;
+    public int SecondEndpoint;
+    /// <summary>Where the transaction goes: -1 when no endpoint takes it (BANK_UNAVAILABLE).</summary>
+    public int Chosen;
 }

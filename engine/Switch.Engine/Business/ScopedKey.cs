@@ -36,6 +36,16 @@ public readonly struct ScopedKey : IEquatable<ScopedKey>
 
     public override bool Equals(object? obj) => obj is ScopedKey other && Equals(other);
 
+    /// <summary>An order for sorting (snapshots write keys sorted so equal state gives equal bytes).</summary>
+    public int CompareTo(in ScopedKey other)
+    {
+        if (_scope != other._scope) return _scope.CompareTo(other._scope);
+        ReadOnlySpan<byte> mine = _bytes;
+        ReadOnlySpan<byte> theirs = other._bytes;
+        int c = mine[.._length].SequenceCompareTo(theirs[..other._length]);
+        return c;
+    }
+
     public override int GetHashCode()
     {
         ulong hash = Hash64();

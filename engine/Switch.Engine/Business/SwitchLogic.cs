@@ -130,7 +130,8 @@ public sealed partial class SwitchLogic
         switch (e.Kind)
         {
             case EventKind.InstitutionRequest:
-                OnRequest(ref e);
+                if (_probe is null) OnRequest(ref e);
+                else OnProbedRequest(ref e);
                 break;
             case EventKind.BankResult:
                 OnBankResult(ref e);
@@ -586,6 +587,21 @@ public sealed partial class SwitchLogic
     }
 
     // ---------------------------------------------------------------- time
+
+    /// <summary>
+    /// The earliest event time at which a tick has work: a bank deadline, a follow-up, a ramp step or breaker half-open,
+    /// a scheduled close, or the start of the next local day (views that roll over by day then see an event);
+    /// <see cref="long.MaxValue"/> for none, 0 before the first tick has read the schedule. The engine journals a tick
+    /// only once this has come (an idle switch journals almost nothing). A stale deadline (answered since) may still make
+    /// one tick that finds nothing to do. Logic thread.
+    /// </summary>
+    public long NextTickDueUs()
+    {
+        if (_nextScheduledCloseUs == 0) return 0;
+        long dueUs = Math.Min(_nextScheduledCloseUs, _endpoints.NextTimedUs);
+        dueUs = Math.Min(dueUs, _timers.NextDueUs);
+        return Math.Min(dueUs, (DayOf(NowUs) + 1L) * MicrosPerDay - _rules.DayUtcOffsetHours * 3_600_000_000L);
+    }
 
     private void OnTick()
     {

@@ -1,3 +1,5 @@
+using Switch.Engine.Snapshots;
+
 namespace Switch.Engine.Business;
 
 /// <summary>
@@ -20,6 +22,10 @@ public sealed class TransactionTable
     private readonly int[] _freeParked;
     private int _freeParkedCount;
     private readonly ParkedIndex _parkedIndex;
+    /// <summary>While a snapshot copies the two arrays (null otherwise): every access that may write goes through
+    /// <see cref="PageCapture{T}.Touch"/> first, so the snapshot gets each page as it was when it began.</summary>
+    private PageCapture<Transaction>? _ringCapture;
+    private PageCapture<Transaction>? _parkedCapture;
 
     public TransactionTable(int capacity, int parkedCapacity)
     {
@@ -41,7 +47,19 @@ public sealed class TransactionTable
     public long LastId { get; private set; }
 
     /// <summary>The slot the next id will take; its current occupant (if any) is the one to evict or park.</summary>
-    public ref Transaction NextSlot => ref _slots[(int)(LastId & _mask)];
+    public ref Transaction NextSlot => ref Ring((int)(LastId & _mask));
+
+    private ref Transaction Ring(int index)
+    {
+        _ringCapture?.Touch(index);
+        return ref _slots[index];
+    }
+
+    private ref Transaction Parked(int p)
+    {
+        _parkedCapture?.Touch(p);
+        return ref _parked[p];
+    }
 
     /// <summary>Moves the occupant of <see cref="NextSlot"/>, which is not final, to the parked table, freeing its slot.</summary>
     public void ParkNext()
@@ -53,7 +71,7 @@ public sealed class TransactionTable
             throw new InvalidOperationException("transaction table: parked table full (more unresolved transactions than the banks' bounds allow)");
         }
         int p = _freeParked[--_freeParkedCount];
-        _parked[p] = slot;
+        Parked(p) = slot;
         _parkedIndex.Add(slot.Id, p);
         slot = default;
     }
@@ -63,7 +81,7 @@ public sealed class TransactionTable
     {
         if (!IsParked(index)) throw new ArgumentOutOfRangeException(nameof(index), "not a parked slot");
         int p = index - _slots.Length;
-        ref Transaction tx = ref _parked[p];
+        ref Transaction tx = ref Parked(p);
         if (!tx.IsFinal) throw new InvalidOperationException($"transaction table: unparking {tx.Id}, which is not final");
         _parkedIndex.Remove(tx.Id);
         tx = default;
@@ -107,7 +125,7 @@ public sealed class TransactionTable
     }
 
     /// <summary>A slot: below <see cref="Capacity"/> in the ring, above it in the parked table.</summary>
-    public ref Transaction this[int index] => ref index < _slots.Length ? ref _slots[index] : ref _parked[index - _slots.Length];
+    public ref Transaction this[int index] => ref index < _slots.Length ? ref Ring(index) : ref Parked(index - _slots.Length);
 
     public bool IsParked(int index) => index >= _slots.Length;
 
@@ -124,7 +142,7 @@ public sealed class TransactionTable
     public long OldestRetainedId => Math.Max(1, LastId - _slots.Length + 1);
 
     /// <summary>Parked slot <paramref name="p"/> (0 to <see cref="ParkedCapacity"/>); Id 0 when free.</summary>
-    public ref Transaction ParkedAt(int p) => ref _parked[p];
+    public ref Transaction ParkedAt(int p) => ref Parked(p);
 
     /// <summary>Every retained id: the ring's oldest first, then the parked ones in slot order. Allocates: for checks
     /// and tools, never the hot path.</summary>
@@ -138,6 +156,77 @@ public sealed class TransactionTable
         {
             long id = _parked[p].Id;
             if (id != 0) yield return id;
+        }
+    }
+
+    /// <summary>
+    /// Snapshot, on the logic thread: writes the scalars now and starts the copy-on-write captures of the ring and the
+    /// parked table, whose pages the snapshot writer then copies (<see cref="EndCapture"/> when it has them all). The
+    /// parked index is not written: it is rebuilt from the parked table.
+    /// </summary>
+    public (PageCapture<Transaction> Ring, PageCapture<Transaction> Parked) BeginCapture(StateWriter w)
+    {
+        if (_ringCapture is not null || _parkedCapture is not null) throw new InvalidOperationException("transaction table: a capture is running");
+        w.Section("table");
+        w.Long(LastId);
+        w.Int(_slots.Length);
+        w.Int(_parked.Length);
+        w.Array<int>(_freeParked.AsSpan(0, _freeParkedCount));
+        var ring = new PageCapture<Transaction>(_slots);
+        var parked = new PageCapture<Transaction>(_parked);
+        (_ringCapture, _parkedCapture) = (ring, parked);
+        return (ring, parked);
+    }
+
+    /// <summary>The writer has every page: accesses stop checking. (A logic thread that still sees the old reference
+    /// finds every page taken and goes on.)</summary>
+    public void EndCapture()
+    {
+        _ringCapture = null;
+        _parkedCapture = null;
+    }
+
+    /// <summary>Restore, before any event: the scalars <see cref="BeginCapture"/> wrote. The pages go into
+    /// <see cref="RingForRestore"/> and <see cref="ParkedForRestore"/>, then <see cref="FinishRestore"/>.</summary>
+    public void RestoreScalars(ref StateReader r)
+    {
+        r.Section("table");
+        long lastId = r.Long();
+        r.Expect(_slots.Length, "table slots (rules.transactionCapacity)");
+        r.Expect(_parked.Length, "parked slots (banks × rules.maxUnresolvedPerBank)");
+        ReadOnlySpan<int> free = r.Array<int>(_parked.Length);
+        if (lastId < 0) throw new InvalidDataException($"snapshot: last transaction id {lastId}");
+        LastId = lastId;
+        free.CopyTo(_freeParked);
+        _freeParkedCount = free.Length;
+    }
+
+    public Span<Transaction> RingForRestore => _slots;
+    public Span<Transaction> ParkedForRestore => _parked;
+
+    /// <summary>Checks the restored table against itself and rebuilds the parked index.</summary>
+    public void FinishRestore()
+    {
+        var isFree = new bool[_parked.Length];
+        for (int i = 0; i < _freeParkedCount; i++)
+        {
+            int p = _freeParked[i];
+            if ((uint)p >= (uint)_parked.Length || isFree[p]) throw new InvalidDataException($"snapshot: free parked slot {p} out of range or twice");
+            isFree[p] = true;
+        }
+        for (int p = 0; p < _parked.Length; p++)
+        {
+            long id = _parked[p].Id;
+            if (isFree[p] != (id == 0)) throw new InvalidDataException($"snapshot: parked slot {p} holds {id} but is {(isFree[p] ? "free" : "in use")}");
+            if (id == 0) continue;
+            if (id >= OldestRetainedId || _parked[p].IsFinal) throw new InvalidDataException($"snapshot: parked {id} is final or belongs in the ring");
+            _parkedIndex.Add(id, p);
+        }
+        for (int i = 0; i < _slots.Length; i++)
+        {
+            long id = _slots[i].Id;
+            if (id != 0 && (id > LastId || id < OldestRetainedId || ((id - 1) & _mask) != i))
+                throw new InvalidDataException($"snapshot: table slot {i} holds {id}, outside the retained ids {OldestRetainedId}..{LastId}");
         }
     }
 

@@ -1,3 +1,4 @@
+using Switch.Engine.Snapshots;
 namespace Switch.Engine.Business;
 
 /// <summary>
@@ -17,6 +18,16 @@ public sealed class TransactionTimers
         _transactions = transactions;
         _deadlines = new DeadlineQueue(capacity);
         _followUps = new PriorityQueue<long, (long, long)>(Math.Min(capacity, 4096));
+    }
+
+    /// <summary>When the oldest deadline or the earliest follow-up is due, live or stale (<see cref="long.MaxValue"/>: none).</summary>
+    public long NextDueUs
+    {
+        get
+        {
+            long dueUs = _deadlines.TryPeek(out _, out long deadlineUs) ? deadlineUs : long.MaxValue;
+            return _followUps.TryPeek(out _, out (long DueUs, long Id) due) ? Math.Min(dueUs, due.DueUs) : dueUs;
+        }
     }
 
     /// <summary>Entries queued, live or stale.</summary>
@@ -80,6 +91,44 @@ public sealed class TransactionTimers
 
     private bool IsLive(long id, long dueUs, out int index) =>
         _transactions.TryFind(id, out index) && !_transactions[index].IsFinal && _transactions[index].TimerDueUs == dueUs;
+
+    /// <summary>Snapshot, on the logic thread: the follow-ups (few) written now in (due, id) order, so the same state
+    /// writes the same bytes whatever order the priority queue keeps them in; the deadlines copy-on-write.</summary>
+    public ICapturedArray[] BeginCapture(StateWriter w)
+    {
+        w.Section("timers");
+        var followUps = new (long DueUs, long Id)[_followUps.Count];
+        int n = 0;
+        foreach ((long _, (long DueUs, long Id) due) in _followUps.UnorderedItems) followUps[n++] = due;
+        Array.Sort(followUps);
+        w.Int(n);
+        foreach ((long dueUs, long id) in followUps)
+        {
+            w.Long(dueUs);
+            w.Long(id);
+        }
+        return _deadlines.BeginCapture(w);
+    }
+
+    public void EndCapture() => _deadlines.EndCapture();
+
+    public void RestoreScalars(ref StateReader r)
+    {
+        r.Section("timers");
+        int n = r.Int();
+        if (n < 0 || n > _transactions.Capacity + _transactions.ParkedCapacity + _deadlines.Capacity)
+            throw new InvalidDataException($"snapshot: {n} follow-ups");
+        _followUps.Clear();
+        for (int i = 0; i < n; i++)
+        {
+            long dueUs = r.Long();
+            long id = r.Long();
+            _followUps.Enqueue(id, (dueUs, id));
+        }
+        _deadlines.RestoreScalars(ref r);
+    }
+
+    public void RestoreArrays(SnapshotArrayReader arrays) => _deadlines.RestoreArrays(arrays);
 
     /// <summary>For the invariant checks: adds one per live entry to its transaction's table slot.</summary>
     public void CountLive(Span<int> perSlot)

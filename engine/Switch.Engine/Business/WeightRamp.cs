@@ -1,3 +1,4 @@
+using Switch.Engine.Snapshots;
 using Switch.Engine.Events;
 using Switch.Engine.Hashing;
 
@@ -58,6 +59,34 @@ public sealed class WeightRamp
     }
 
     public void Cancel() => Active = false;
+
+    public void Save(StateWriter w)
+    {
+        w.Bool(Active);
+        w.Int(Steps);
+        w.Int(StepsDone);
+        w.Long(StartUs);
+        w.Long(DurationUs);
+        w.Value(in FromBps);
+        w.Value(in TargetBps);
+        w.Value(in Operator);
+        w.Value(in Note);
+    }
+
+    public void Restore(ref StateReader r)
+    {
+        Active = r.Bool();
+        Steps = r.Int();
+        StepsDone = r.Int();
+        StartUs = r.Long();
+        DurationUs = r.Long();
+        FromBps = r.Value<EndpointWeights>();
+        TargetBps = r.Value<EndpointWeights>();
+        Operator = r.Value<Text32>();
+        Note = r.Value<Text64>();
+        if (Active && (Steps is < 1 or > MaxSteps || StepsDone < 0 || StepsDone >= Steps || DurationUs <= 0))
+            throw new InvalidDataException($"snapshot: a ramp at step {StepsDone} of {Steps} over {DurationUs} µs");
+    }
 
     public ulong Hash(ulong h, int endpointCount)
     {

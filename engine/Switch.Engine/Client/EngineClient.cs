@@ -90,7 +90,7 @@ public sealed class EngineClient
         try
         {
             fill.Fill(ref slot, correlationId);
-            if (slot.Kind is EventKind.None or EventKind.Genesis or EventKind.Void)
+            if (slot.Kind is EventKind.None or EventKind.Genesis or EventKind.Void or EventKind.Nudge)
             {
                 throw new InvalidOperationException($"the fill left kind {slot.Kind}, not an input (use a Prepare method)");
             }

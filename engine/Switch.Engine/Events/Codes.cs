@@ -20,6 +20,10 @@ public enum EventKind : byte
     /// <summary>A claimed slot whose fill threw (<see cref="InputEvent.PrepareVoid"/>): published so the multi-producer
     /// sequence stays contiguous, never journaled, never applied. Replay never sees one, so state is as if it never was.</summary>
     Void = 9,
+    /// <summary>Wakes the logic thread without being an input (<see cref="InputEvent.PrepareNudge"/>): never journaled,
+    /// never applied. It lets work that waits for a pause between events (a snapshot's capture) happen on an idle switch
+    /// without journaling anything, so asking for a snapshot does not move the journal's position.</summary>
+    Nudge = 10,
 }
 
 public enum RequestType : byte

@@ -158,6 +158,13 @@ public struct InputEvent
         Reachable = reachable;
     }
 
+    /// <summary>A wake-up for the logic thread: see <see cref="EventKind.Nudge"/>.</summary>
+    public void PrepareNudge()
+    {
+        Reset();
+        Kind = EventKind.Nudge;
+    }
+
     /// <summary>A slot whose fill failed: see <see cref="EventKind.Void"/>.</summary>
     public void PrepareVoid()
     {

@@ -18,6 +18,10 @@ public enum OutputKind : byte
     /// <summary>One entry of the audit log (numbered 1, 2, 3... in engine order): an operator's change, a ramp step, a
     /// reachability change, a breaker transition or a batch close. Emitted on replay too, so a live view rebuilds.</summary>
     Audit = 7,
+    /// <summary>The logic's state was captured for a snapshot here (live only, never on replay): every output before it
+    /// belongs to the snapshot, none after. A derived view that the snapshot covers records itself at this point
+    /// (<see cref="Pipeline.SwitchEngine.SnapshotViewsCaptured"/>). Its <c>CorrelationId</c> is the snapshot's record number.</summary>
+    SnapshotMark = 8,
 }
 
 /// <summary>Who a batch position belongs to.</summary>

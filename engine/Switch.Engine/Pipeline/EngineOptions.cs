@@ -43,6 +43,19 @@ public sealed record EngineOptions
     /// <summary>After every applied event the logic recounts its state and stops the engine on a broken invariant
     /// (<see cref="Business.SwitchLogic.VerifyInvariants"/>): O(retained transactions) an event, for tests and simulations.</summary>
     public bool VerifyInvariants { get; init; }
+    /// <summary>The journal's segment files (FasterLog's): retention frees whole segments. Fixed when the journal is made
+    /// (a journal opened with another size is refused); tests use small ones to see segments leave.</summary>
+    public long JournalSegmentBytes { get; init; } = DefaultJournalSegmentBytes;
+    public const long DefaultJournalSegmentBytes = 256L << 20;
+    /// <summary>Snapshots: when they are taken, how many kept; off by default (every start replays the whole journal).</summary>
+    public Snapshots.SnapshotOptions Snapshots { get; init; } = new();
+    /// <summary>At a start from a snapshot: its derived views' bytes (what the output side recorded at its mark), before
+    /// the journal after it is replayed. Null: the snapshot's views are ignored.</summary>
+    public Action<byte[]>? RestoreViews { get; init; }
+    /// <summary>Told of each snapshot published, on the writer thread (a log record).</summary>
+    public Action<Snapshots.SnapshotResult>? OnSnapshot { get; init; }
+    /// <summary>Told of each snapshot that failed, on the thread that found it (a log record); the engine goes on.</summary>
+    public Action<Exception>? OnSnapshotFailed { get; init; }
     /// <summary>Test hook (null in production): the journaler kills the process at this point of a group commit.</summary>
     public JournalCrashPoint? CrashPoint { get; init; }
 
@@ -56,6 +69,10 @@ public sealed record EngineOptions
         Require(DrainTimeoutMs is >= 0 and <= 600_000, nameof(DrainTimeoutMs), "0 to 600000");
         Require(ReplayProgressIntervalMs is >= 1 and <= 3_600_000, nameof(ReplayProgressIntervalMs), "1 to 3600000");
         Require(Archive is not null, nameof(Archive), "required");
+        Require(JournalSegmentBytes is >= 1L << 16 and <= 1L << 36 && (JournalSegmentBytes & (JournalSegmentBytes - 1)) == 0,
+            nameof(JournalSegmentBytes), "a power of two from 65536 to 2^36");
+        Require(Snapshots is not null, nameof(Snapshots), "required");
+        Snapshots!.Validate();
         Archive!.Validate();
     }
 

@@ -9,7 +9,7 @@ namespace Switch.Engine.Pipeline;
 /// commit). Its sequence advances only after the commit, so everything behind it sees durable events only.
 /// This commit is the one seam where "durable" is defined (later: also acknowledged by a standby).
 /// </summary>
-internal sealed class JournalHandler(EventJournal journal, IClock clock, JournalCrashPoint? crashPoint = null, ICommitObserver? observer = null) : IEventHandler<InputEvent>
+internal sealed class JournalHandler(EventJournal journal, IClock clock, JournalPositions positions, JournalCrashPoint? crashPoint = null, ICommitObserver? observer = null) : IEventHandler<InputEvent>
 {
     private readonly byte[] _scratch = new byte[EventCodec.MaxEncodedBytes];
     // For the crash-point test hook only: records appended by this run, and the current batch's journal addresses.
@@ -22,7 +22,7 @@ internal sealed class JournalHandler(EventJournal journal, IClock clock, Journal
 
     public void OnEvent(ref InputEvent evt, long sequence, bool endOfBatch)
     {
-        if (evt.Kind == EventKind.Void)
+        if (evt.Kind is EventKind.Void or EventKind.Nudge)
         {
             // A slot whose fill failed: not an input. Not journaled, so replay never sees it (and the logic skips it
             // live); its batch still commits below if it ends one.
@@ -33,10 +33,11 @@ internal sealed class JournalHandler(EventJournal journal, IClock clock, Journal
             // now, so one that is still awaited here is the one that executes (replay reads the same stamp).
             evt.JournaledUs = clock.NowUs();
         }
-        if (evt.Kind != EventKind.Void)
+        if (evt.Kind is not (EventKind.Void or EventKind.Nudge))
         {
             int length = EventCodec.Encode(ref evt, _scratch);
             _lastAddress = journal.Append(_scratch.AsSpan(0, length));
+            positions.Set(sequence, journal.RecordCount - 1, _lastAddress);
             _appended++;
             if (_batchFirstAddress < 0) _batchFirstAddress = _lastAddress;
         }

@@ -2,6 +2,7 @@ using Switch.Engine.Archive;
 using Switch.Engine.Business;
 using Switch.Engine.Clearing;
 using Switch.Engine.Events;
+using Switch.Engine.Snapshots;
 using Switch.Journal;
 using Switch.Ring;
 
@@ -25,13 +26,14 @@ public sealed class SwitchEngine : IDisposable
     private readonly BatchEventProcessor<InputEvent, JournalHandler> _journaler;
     private readonly BatchEventProcessor<InputEvent, LogicHandler> _logicProcessor;
     private readonly LogicHandler _logicHandler;
+    private readonly Snapshotter? _snapshots;
     private BatchEventProcessor<OutputEvent, IEventHandler<OutputEvent>>? _outputProcessor;
     private Thread[] _threads = [];
     private Timer? _ticker;
     private int _disposed;
 
     private SwitchEngine(EngineOptions options, EventJournal journal, ITransactionArchive archive, SwitchLogic logic,
-        RecoveryReport recovery)
+        RecoveryReport recovery, long lastRecordNo, long lastRecordAddress)
     {
         _options = options;
         _journal = journal;
@@ -41,10 +43,16 @@ public sealed class SwitchEngine : IDisposable
         _input = RingBuffer<InputEvent>.CreateMultiProducer(options.InputRingSize, NewWait());
         _output = RingBuffer<OutputEvent>.CreateSingleProducer(options.OutputRingSize, NewWait());
 
+        var positions = new JournalPositions(options.InputRingSize);
         _journaler = new BatchEventProcessor<InputEvent, JournalHandler>(
-            _input, _input.NewBarrier(), new JournalHandler(journal, options.Clock, options.CrashPoint, options.CommitObserver), options.MaxBatchSize);
+            _input, _input.NewBarrier(), new JournalHandler(journal, options.Clock, positions, options.CrashPoint, options.CommitObserver), options.MaxBatchSize);
+        if (options.Snapshots.Enabled)
+        {
+            _snapshots = new Snapshotter(options.Snapshots, options.DataDirectory, journal, logic, archive, lastRecordNo, lastRecordAddress,
+                recovery.LastCorrelationId, PublishNudge, options.OnSnapshot, options.OnSnapshotFailed);
+        }
         // The logic sleeps on its own strategy, woken by the journaler's commits, not by every producer's publish.
-        _logicHandler = new LogicHandler(logic);
+        _logicHandler = new LogicHandler(logic, positions, _snapshots);
         _logicProcessor = new BatchEventProcessor<InputEvent, LogicHandler>(
             _input, _input.NewBarrier(NewWait(), _journaler.Sequence), _logicHandler, options.MaxBatchSize);
         _input.AddGatingSequences(_logicProcessor.Sequence);
@@ -97,9 +105,33 @@ public sealed class SwitchEngine : IDisposable
         ];
         if (_options.TickIntervalMs > 0)
         {
-            _ticker = new Timer(_ => PublishTick(), null, _options.TickIntervalMs, _options.TickIntervalMs);
+            _ticker = new Timer(_ => TickIfDue(), null, _options.TickIntervalMs, _options.TickIntervalMs);
+        }
+        if (_snapshots is not null && _archive is FasterTransactionArchive)
+        {
+            string warmUp = Path.Combine(_options.DataDirectory, "archive-warm-up");
+            new Thread(() => FasterTransactionArchive.WarmUpCheckpoints(warmUp)) { Name = "switch-snapshot-warm-up", IsBackground = true, Priority = ThreadPriority.BelowNormal }.Start();
         }
     }
+
+    /// <summary>Asks for a snapshot now (an operator's command); completes when it is published. Fails at once when
+    /// snapshots are off.</summary>
+    public Task<SnapshotResult> RequestSnapshotAsync(string trigger = "operator")
+    {
+        if (_snapshots is null) return Task.FromException<SnapshotResult>(new InvalidOperationException("SNAPSHOTS_DISABLED: snapshots are off in this switch's configuration (snapshots.enabled)"));
+        if (!Running) return Task.FromException<SnapshotResult>(new InvalidOperationException("SNAPSHOT_NOT_RUNNING: the engine is not running"));
+        return _snapshots.RequestAsync(trigger);
+    }
+
+    /// <summary>The output side's derived views at the mark of snapshot <paramref name="recordNo"/>
+    /// (<see cref="OutputKind.SnapshotMark"/>); the snapshot's writer waits for them (<see cref="SnapshotOptions.WithViews"/>).</summary>
+    public void SnapshotViewsCaptured(long recordNo, byte[] views) =>
+        (_snapshots ?? throw new InvalidOperationException("snapshots: off")).ViewsCaptured(recordNo, views);
+
+    /// <summary>The last snapshot published by this process, if any.</summary>
+    public SnapshotResult? LastSnapshot => _snapshots?.Last;
+    public long SnapshotsTaken => _snapshots?.Taken ?? 0;
+    public long SnapshotsFailed => _snapshots?.Failed ?? 0;
 
     /// <summary>True once <see cref="Run"/> has started the threads.</summary>
     public bool Running => _outputProcessor is not null;
@@ -121,17 +153,69 @@ public sealed class SwitchEngine : IDisposable
         ConfigValidator.Validate(config);
         DirectorySync.CreateDirectory(options.DataDirectory);
         // The genesis record holds the whole configuration: allow it up to 256 KiB (ring events stay under 512 bytes).
-        EventJournal journal = OpenJournal(options.DataDirectory);
+        EventJournal journal = OpenJournal(options.DataDirectory, options.JournalSegmentBytes);
         ITransactionArchive? archive = null;
         try
         {
-            // After the journal's lock is held (one writer per directory): the archive is derived, rebuilt by the replay.
-            archive = FasterTransactionArchive.Create(Path.Combine(options.DataDirectory, "archive"), options.Archive);
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
             IOutputSink replaySink = options.ReplaySink ?? new DiscardingSink();
-            var replay = new ReplayVisitor(c => new SwitchLogic(c, replaySink, archive) { VerifyInvariants = options.VerifyInvariants }, options.OnReplayProgress, options.ReplayProgressIntervalMs);
-            long records = journal.Replay(replay);
+            string archiveDirectory = Path.Combine(options.DataDirectory, "archive");
+            var skipped = new List<string>();
+            ReplayVisitor? replay = null;
+            SnapshotPosition? from = null;
+            string? snapshotPath = null;
+            byte[]? views = null;
+            if (options.Snapshots.Enabled)
+            {
+                // The newest snapshot that is whole, of this build's format, consistent with the journal and with the
+                // archive's checkpoint; each one that is not is reported, set aside, and the next older tried.
+                foreach ((long _, string path) in new SnapshotStore(options.DataDirectory).List())
+                {
+                    try
+                    {
+                        (archive, replay, from, views) = RestoreSnapshot(path, journal, options, archiveDirectory, replaySink);
+                        snapshotPath = path;
+                        break;
+                    }
+                    catch (Exception e) when (e is InvalidDataException or IOException or FASTER.core.FasterException or InvalidOperationException or FormatException)
+                    {
+                        archive?.Dispose();
+                        archive = null;
+                        skipped.Add($"{Path.GetFileName(path)}: {e.Message}");
+                        SnapshotStore.SetAside(path);
+                    }
+                }
+            }
+            long records;
+            if (replay is not null)
+            {
+                // Outside the fallback: a host that cannot take its views back has a fault to report, not a snapshot to skip.
+                options.RestoreViews?.Invoke(views!);
+                records = journal.Replay(replay, from!.Value.RecordAddress, from.Value.RecordNo);
+            }
+            else
+            {
+                // After the journal's lock is held (one writer per directory): the archive is derived, rebuilt by the replay.
+                archive = FasterTransactionArchive.Create(archiveDirectory, options.Archive);
+                ITransactionArchive created = archive;
+                replay = new ReplayVisitor(c => new SwitchLogic(c, replaySink, created) { VerifyInvariants = options.VerifyInvariants }, options.OnReplayProgress, options.ReplayProgressIntervalMs);
+                if (journal.RetiredRecords > 0)
+                {
+                    // No snapshot to start from and the history's start retired: it is replayed from the journal's archive.
+                    string archived = SnapshotStore.JournalArchiveDirectory(options.DataDirectory);
+                    long found = JournalArchive.Replay(archived, replay);
+                    if (found != journal.RetiredRecords)
+                    {
+                        throw new InvalidDataException($"journal: records 0 to {journal.RetiredRecords - 1} were retired to {archived}, which holds {found} " +
+                            $"and no snapshot is usable ({(skipped.Count == 0 ? "none found" : string.Join("; ", skipped))}): restore the archive's files " +
+                            "or a snapshot (its .snap and .archive files, with the archive/ directory it was taken with)");
+                    }
+                }
+                records = journal.Replay(replay);
+            }
             SwitchLogic logic;
             bool configFromJournal = replay.Logic is not null;
+            long lastRecordNo = replay.LastRecordNo, lastRecordAddress = replay.LastRecordAddress;
             if (replay.Logic is null)
             {
                 if (records != 0) throw new InvalidDataException("journal: records present but no genesis");
@@ -146,7 +230,8 @@ public sealed class SwitchEngine : IDisposable
                 {
                     throw new ConfigException($"configuration: {genesis.Length} bytes as JSON, more than the {MaxGenesisBytes} the journal takes");
                 }
-                journal.Append(genesis);
+                lastRecordAddress = journal.Append(genesis);
+                lastRecordNo = 0;
                 journal.Commit();
                 logic = new SwitchLogic(config, new DiscardingSink(), archive);
             }
@@ -156,13 +241,54 @@ public sealed class SwitchEngine : IDisposable
             }
             bool configDiffers = configFromJournal && !config.ToJsonUtf8().AsSpan().SequenceEqual(replay.GenesisConfig!.ToJsonUtf8());
             var recovery = new RecoveryReport(records, replay.EventsReplayed, configFromJournal, configDiffers,
-                logic.Transactions.LastId, CountUnresolved(logic), journal.TornTailCut, replay.MaxCorrelationId);
-            return new SwitchEngine(options, journal, archive, logic, recovery);
+                logic.Transactions.LastId, CountUnresolved(logic), journal.TornTailCut, replay.MaxCorrelationId)
+            {
+                SnapshotPath = snapshotPath,
+                Snapshot = from,
+                SnapshotsSkipped = skipped,
+                RecoveryMs = (long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds,
+            };
+            return new SwitchEngine(options, journal, archive, logic, recovery, lastRecordNo, lastRecordAddress);
         }
         catch
         {
             archive?.Dispose();
             journal.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The live journal, for read-only scans beside the writer (<see cref="DecisionReplay"/>).</summary>
+    internal EventJournal Journal => _journal;
+    internal string DataDirectory => _options.DataDirectory;
+
+    /// <summary>
+    /// A logic and archive as one snapshot left them, checked before anything is trusted: the file (format, layout,
+    /// checksum), the journal holding the snapshot's last record where it says, the archive's checkpoint recovering, the
+    /// restored state consistent with itself. Throws for any of these (the caller tries an older one). The derived views
+    /// are returned for the host.
+    /// </summary>
+    private static (ITransactionArchive Archive, ReplayVisitor Replay, SnapshotPosition Position, byte[] Views) RestoreSnapshot(string path,
+        EventJournal journal, EngineOptions options, string archiveDirectory, IOutputSink replaySink)
+    {
+        using SnapshotFile.Opened opened = SnapshotFile.Open(path);
+        SnapshotPosition position = opened.Position;
+        if (!journal.HoldsRecord(position.RecordAddress, position.RecordNo))
+            throw new InvalidDataException($"the journal holds no record {position.RecordNo} at address {position.RecordAddress} (a snapshot of another journal?)");
+        string token = SnapshotStore.ArchiveToken(path) ?? throw new InvalidDataException($"no archive checkpoint file ({SnapshotFile.ArchiveExtension})");
+        FasterTransactionArchive archive = FasterTransactionArchive.OpenAtCheckpoint(archiveDirectory, options.Archive, token);
+        try
+        {
+            SwitchLogic logic = SwitchLogic.Restore(opened.Config, opened.State, opened.Arrays, replaySink, archive);
+            byte[] views = opened.Arrays.ReadViews();
+            opened.Arrays.VerifyEnd();
+            CountUnresolved(logic); // the restored table recounted against every bank's count
+            logic.VerifyInvariants = options.VerifyInvariants;
+            return (archive, ReplayVisitor.After(logic, opened.Config, position, options.OnReplayProgress, options.ReplayProgressIntervalMs), position, views);
+        }
+        catch
+        {
+            archive.Dispose();
             throw;
         }
     }
@@ -239,17 +365,40 @@ public sealed class SwitchEngine : IDisposable
         return sequence;
     }
 
-    public void PublishTick()
+    /// <summary>Publishes a tick now (tests and tools; the engine's ticker publishes only when one is due). Never
+    /// waits: false if the ring is full (the next one will do) or the engine stopped.</summary>
+    public bool PublishTick()
     {
         if (Volatile.Read(ref _disposed) != 0 || _input.IsHalted)
         {
-            return;
+            return false;
         }
-        // A tick never waits: if the ring is full, the next one will do.
+        if (!_input.TryNext(out long sequence)) return false;
+        _input[sequence].PrepareTick();
+        Publish(sequence);
+        return true;
+    }
+
+    /// <summary>
+    /// The ticker: a tick goes into the journal only when the logic has something due by now (a deadline, a follow-up, a
+    /// ramp step, a breaker half-open, a scheduled close, a day's start: <see cref="SwitchLogic.NextTickDueUs"/>) and no
+    /// tick is already on its way. An idle switch then journals nothing (it journaled 100 ticks a second, 311 MB a day).
+    /// </summary>
+    private void TickIfDue()
+    {
+        if (_options.Clock.NowUs() < _logicHandler.NextTickDueUs || !_logicHandler.TryStartTick()) return;
+        if (!PublishTick()) _logicHandler.TickNotPublished();
+    }
+
+    /// <summary>Wakes the logic thread with nothing to apply (<see cref="EventKind.Nudge"/>); never waits.</summary>
+    private void PublishNudge()
+    {
+        if (Volatile.Read(ref _disposed) != 0 && _outputProcessor is null) return;
+        if (_input.IsHalted) return;
         if (_input.TryNext(out long sequence))
         {
-            _input[sequence].PrepareTick();
-            Publish(sequence);
+            _input[sequence].PrepareNudge();
+            _input.Publish(sequence);
         }
     }
 
@@ -288,6 +437,7 @@ public sealed class SwitchEngine : IDisposable
         _ticker?.Dispose();
         if (_outputProcessor is not null)
         {
+            TakeStopSnapshot();
             WaitUntilIdle(_options.DrainTimeoutMs);
             _journaler.Halt();
             _logicProcessor.Halt();
@@ -305,10 +455,31 @@ public sealed class SwitchEngine : IDisposable
         _archive.Dispose();
     }
 
-    internal static EventJournal OpenJournal(string dataDirectory) => EventJournal.Open(new JournalOptions
+    /// <summary>A graceful stop's snapshot, taken while the threads still run (the output side records its views at the
+    /// mark), so the next start replays nothing. A failure is told and the stop goes on: the journal has everything.</summary>
+    private void TakeStopSnapshot()
+    {
+        if (_snapshots is null || !_options.Snapshots.AtStop || Fault is not null) return;
+        try
+        {
+            Task<SnapshotResult> stop = _snapshots.RequestAsync("stop");
+            if (!stop.Wait(_options.Snapshots.StopTimeoutMs))
+                _options.OnSnapshotFailed?.Invoke(new TimeoutException($"snapshots: the stop's snapshot took more than {_options.Snapshots.StopTimeoutMs} ms"));
+        }
+        catch (AggregateException)
+        {
+            // Told by the snapshotter already (OnSnapshotFailed).
+        }
+    }
+
+    internal static EventJournal OpenJournal(string dataDirectory, long segmentBytes = EngineOptions.DefaultJournalSegmentBytes) => EventJournal.Open(new JournalOptions
     {
         DirectoryPath = Path.Combine(dataDirectory, "journal"),
         MaxRecordBytes = MaxGenesisBytes,
+        SegmentSizeBytes = segmentBytes,
+        // A page never spans segments: small segments (tests) take pages as small.
+        PageSizeBytes = (int)Math.Min(1L << 20, segmentBytes),
+        MemorySizeBytes = Math.Max(8L << 20, 2 * Math.Min(1L << 20, segmentBytes)),
     });
 
     private static long CountUnresolved(SwitchLogic logic)
@@ -338,16 +509,30 @@ public sealed class SwitchEngine : IDisposable
 /// answers to the correlation id of the request that made it, from an earlier life of the process: the adapters number
 /// this life's callers above it, so such an answer can never reach a caller it was not meant for.</param>
 public sealed record RecoveryReport(long JournalRecords, long EventsReplayed, bool ConfigFromJournal, bool ConfigDiffers,
-    long LastTransactionId, long Unresolved, JournalTailCut? TornTail = null, long LastCorrelationId = 0);
+    long LastTransactionId, long Unresolved, JournalTailCut? TornTail = null, long LastCorrelationId = 0)
+{
+    /// <summary>The snapshot the state started from (then <see cref="EventsReplayed"/> counts the journal after it), or null.</summary>
+    public string? SnapshotPath { get; init; }
+    public SnapshotPosition? Snapshot { get; init; }
+    /// <summary>Snapshots found unusable and set aside (renamed .skipped), newest first, each with why.</summary>
+    public IReadOnlyList<string> SnapshotsSkipped { get; init; } = [];
+    /// <summary>From opening the journal to the state rebuilt.</summary>
+    public long RecoveryMs { get; init; }
+}
 
 /// <summary>Rebuilds the logic from a stopped engine's journal with its outputs going to a sink of the caller's
 /// choosing: replay checks, audits, tools.</summary>
 public static class JournalReplay
 {
-    public static SwitchLogic Run(string dataDirectory, IOutputSink sink)
+    /// <summary>The whole history: the journal's archive (records retired after snapshots), then the live journal.</summary>
+    public static SwitchLogic Run(string dataDirectory, IOutputSink sink, Action<long, SwitchLogic>? afterRecord = null,
+        long segmentBytes = EngineOptions.DefaultJournalSegmentBytes)
     {
-        using EventJournal journal = SwitchEngine.OpenJournal(dataDirectory);
-        var replay = new ReplayVisitor(c => new SwitchLogic(c, sink));
+        using EventJournal journal = SwitchEngine.OpenJournal(dataDirectory, segmentBytes);
+        var replay = new ReplayVisitor(c => new SwitchLogic(c, sink)) { AfterRecord = afterRecord };
+        long archived = JournalArchive.Replay(SnapshotStore.JournalArchiveDirectory(dataDirectory), replay);
+        if (archived != journal.RetiredRecords)
+            throw new InvalidDataException($"journal: its archive holds records 0 to {archived - 1}, the live journal begins at record {journal.RetiredRecords}");
         journal.Replay(replay);
         return replay.Logic ?? throw new InvalidDataException("journal: empty, no genesis record");
     }

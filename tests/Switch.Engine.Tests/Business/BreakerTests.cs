@@ -230,4 +230,44 @@ public sealed class BreakerTests
         SwitchConfig back = SwitchConfig.FromJsonUtf8(config.ToJsonUtf8());
         Assert.Equal((77, 1_234, 10_000), (back.Rules.BreakerMinCalls, back.Rules.BreakerOpenMs, back.Rules.BreakerWindowMs));
     }
+
+    [Fact]
+    public void A_decision_probe_sees_the_half_open_draw_the_logic_made_probe_turn_or_not()
+    {
+        TripEndpointZero();
+        _h.Tick(OpenMs);
+        Assert.Equal(BreakerState.HalfOpen, _h.Logic.ViewEndpoint(102, 0).Breaker);
+        var probe = new EveryDecision();
+        _h.Logic.DecisionProbe = probe;
+        for (int i = 0; i < 60; i++)
+        {
+            _order++;
+            _h.Pay($"X{_order}", 100, account: $"X{_order}"); // endpoint 0's stay unanswered: the breaker stays half-open
+        }
+        Assert.Equal(60, probe.Records.Count);
+        foreach (DecisionRecord d in probe.Records)
+        {
+            // The explanation's draw, computed before the decision without taking the probe turn, is what the logic did.
+            Assert.True(d.Admitted);
+            Assert.Equal(d.Draw.Chosen, d.SentToEndpoint);
+            Assert.Equal(d.NextTransactionId, d.TransactionId);
+            if (d.Draw.LandedOnHalfOpen && !d.Draw.ProbeTurn)
+            {
+                Assert.Equal((EndpointExclusion.HalfOpenNotProbeTurn, 1), (d.Endpoints[0].Exclusion, d.SentToEndpoint));
+            }
+            else
+            {
+                Assert.Equal(EndpointExclusion.None, d.Endpoints[0].Exclusion);
+            }
+        }
+        Assert.Contains(probe.Records, d => d.Draw.LandedOnHalfOpen && d.Draw.ProbeTurn && d.SentToEndpoint == 0);
+        Assert.Contains(probe.Records, d => d.Draw.LandedOnHalfOpen && !d.Draw.ProbeTurn);
+    }
+
+    private sealed class EveryDecision : IDecisionProbe
+    {
+        public List<DecisionRecord> Records { get; } = new();
+        public bool Watches(ref InputEvent e) => true;
+        public void Decided(DecisionRecord record) => Records.Add(record);
+    }
 }

@@ -158,6 +158,65 @@ public sealed class MemberReportTests : WithDataDirectory
     }
 
     [Fact]
+    public async Task Requests_the_switch_refused_itself_count_under_their_institution_and_bank_dash_in_the_report_and_csv()
+    {
+        await using BankSimulatorServer icbc = await BankSimulatorServer.StartAsync(new BankSimulatorOptions
+        {
+            Latency = new LatencyModel.Uniform(1, 3), Seed = 9, BankCodes = [102],
+        });
+        await using BankSimulatorServer abc = await BankSimulatorServer.StartAsync(new BankSimulatorOptions
+        {
+            Latency = new LatencyModel.Uniform(1, 3), Seed = 10, BankCodes = [103],
+        });
+        HostConfig config = Config(Data, icbc, abc);
+        async Task RefusedAsync(RunningSwitch sw, string order, long amountFen, string key, string code)
+        {
+            RpcException e = await Assert.ThrowsAsync<RpcException>(() => sw.PayAsync(RunningSwitch.Payment(order, amountFen, account: "6222020299990001"), key));
+            Assert.StartsWith(code, e.Status.Detail);
+        }
+
+        MemberReportReply all;
+        await using (RunningSwitch sw = await RunningSwitch.StartAsync(config, Data))
+        {
+            using var admin = new AdminClient(sw);
+            await admin.WaitAllTakeTrafficAsync("102");
+            Assert.Equal(TransactionStatus.Succeeded, (await sw.PayAsync(RunningSwitch.Payment("MR-OK", 1_000))).Status);
+            await RefusedAsync(sw, "MR-BIG-1", 600_000_000, RunningSwitch.AlipayKey, "AMOUNT_OVER_LIMIT");
+            await RefusedAsync(sw, "MR-BIG-2", 600_000_000, RunningSwitch.AlipayKey, "AMOUNT_OVER_LIMIT");
+            await RefusedAsync(sw, "MR-DAY", 2_500_000, RunningSwitch.AlipayKey, "DAILY_LIMIT_EXCEEDED");
+            await RefusedAsync(sw, "MR-TBIG", 600_000_000, RunningSwitch.TenpayKey, "AMOUNT_OVER_LIMIT");
+
+            await AdminClient.WaitUntilAsync(async () =>
+            {
+                all = await admin.CallAsync(AdminMethods.GetMemberReport, new MemberReportRequest(), AdminClient.ViewerKey);
+                return all.Rows.Sum(r => r.Refused) == 4 && all.Rows.Sum(r => r.Approvals) == 1;
+            }, "four refusals and one approval in the report");
+            all = await admin.CallAsync(AdminMethods.GetMemberReport, new MemberReportRequest(), AdminClient.ViewerKey);
+            MemberRow alipay = Assert.Single(all.Rows, r => r.Institution == "ALIPAY" && r.Bank == "-");
+            Assert.Equal(3, alipay.Refused);
+            Assert.Equal(0, alipay.Requests);
+            Assert.Equal([("AMOUNT_OVER_LIMIT", 2L), ("DAILY_LIMIT_EXCEEDED", 1L)], alipay.RefusedByCode.Select(c => (c.Reason, c.Count)));
+            MemberRow tenpay = Assert.Single(all.Rows, r => r.Institution == "TENPAY" && r.Bank == "-");
+            Assert.Equal([("AMOUNT_OVER_LIMIT", 1L)], tenpay.RefusedByCode.Select(c => (c.Reason, c.Count)));
+            Assert.Equal((1L, 0L), (all.Rows.Single(r => r.Bank == "102").Approvals, all.Rows.Single(r => r.Bank == "102").Refused));
+            Assert.Contains($",ALIPAY,-,0,0,0,,0,0,0,0,0,0,0,0,0,0,0,3,AMOUNT_OVER_LIMIT=2;DAILY_LIMIT_EXCEEDED=1\n", MemberReportCsv.Document(all.Rows));
+
+            // Filters and scopes: "-" names the refusal rows; a bank's key sees none of them, an institution's its own.
+            MemberReportReply dash = await admin.CallAsync(AdminMethods.GetMemberReport, new MemberReportRequest { Bank = "-" }, AdminClient.ViewerKey);
+            Assert.Equal(all.Rows.Where(r => r.Bank == "-"), dash.Rows);
+            Assert.DoesNotContain((await admin.CallAsync(AdminMethods.GetMemberReport, new MemberReportRequest(), IcbcKey)).Rows, r => r.Bank == "-");
+            Assert.Equal([tenpay], (await admin.CallAsync(AdminMethods.GetMemberReport, new MemberReportRequest { Bank = "-" }, TenpayOpsKey)).Rows);
+        }
+
+        // The refusals are outputs of the journal's replay: the same rows after a restart.
+        await using (RunningSwitch sw = await RunningSwitch.StartAsync(config, Data))
+        {
+            using var admin = new AdminClient(sw);
+            Assert.Equal(all, await admin.CallAsync(AdminMethods.GetMemberReport, new MemberReportRequest { Day = all.Day }, AdminClient.ViewerKey));
+        }
+    }
+
+    [Fact]
     public void A_day_ended_by_event_time_gets_its_csv_file_beside_the_clearing_files_equal_to_the_report()
     {
         Engine.Business.SwitchConfig config = HostConfig.EmbeddedDefault().Switch;
@@ -177,7 +236,7 @@ public sealed class MemberReportTests : WithDataDirectory
         Assert.Equal(Path.Combine(Data, "clearing"), Path.GetDirectoryName(path));
         string text = File.ReadAllText(path);
         Assert.Equal(MemberReportCsv.Document(reports.Day(reports.DayStartHourOf(MemberStats.HourOf(dayOneUs)))), text);
-        Assert.Equal([MemberReportCsv.Header, "2026-03-01T00:00:00+08:00,24,ALIPAY,102,0,1,1,INSUFFICIENT_FUNDS=1,0,0,0,0,0,0,0,0,0,640,640", ""], text.Split('\n'));
+        Assert.Equal([MemberReportCsv.Header, "2026-03-01T00:00:00+08:00,24,ALIPAY,102,0,1,1,INSUFFICIENT_FUNDS=1,0,0,0,0,0,0,0,0,0,640,640,0,", ""], text.Split('\n'));
         Assert.Empty(files.WriteEndedDays()); // written once
         Assert.False(File.Exists(path + ".tmp"));
     }

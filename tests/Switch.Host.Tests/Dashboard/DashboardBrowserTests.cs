@@ -83,6 +83,9 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         await browser.WaitForAsync("[...document.querySelectorAll('#audit tr')].some(r => r.textContent.includes('browser test: 70% to DC2') && r.textContent.includes('ops'))", "the audit row");
         // The member table shows the day's figures of the bank paid.
         await browser.WaitForAsync($"[...document.querySelectorAll('#members tr')].some(r => r.dataset.member === 'ALIPAY-{Bank}' && Number(r.children[2].textContent) >= {Payments})", "the member row");
+        // A payment the switch refuses itself (above the single-transaction limit) shows under bank "-".
+        await Assert.ThrowsAsync<Switch.Grpc.RpcException>(() => sw.PayAsync(RunningSwitch.Payment("DASH-REFUSED", 600_000_000)));
+        await browser.WaitForAsync("[...document.querySelectorAll('#members tr')].some(r => r.dataset.member === 'ALIPAY--' && r.lastChild.textContent === '1 (AMOUNT_OVER_LIMIT=1)')", "the refusal row");
         // (Not "traffic shows": on a starved machine the last 10 s may already be past the payments.)
         await browser.WaitForAsync(Card + ".querySelector('[data-role=\"bank-figures\"]').textContent.startsWith('last 10 s: ')", "live figures");
 

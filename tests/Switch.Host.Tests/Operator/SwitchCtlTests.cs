@@ -26,7 +26,7 @@ public sealed class SwitchCtlTests(OperatorSwitchFixture fixture) : IClassFixtur
     {
         CtlRun run = await RawAsync(["--help"]);
         Assert.True(run.ExitCode == 0, run.ToString());
-        foreach (string command in new[] { "whoami", "banks", "weights", "ramp", "drain", "down", "up", "audit", "stats", "alerts", "batch", "batch close", "batch list", "settlement", "breaks", "report" })
+        foreach (string command in new[] { "whoami", "banks", "weights", "ramp", "drain", "down", "up", "audit", "stats", "alerts", "batch", "batch close", "batch list", "settlement", "breaks", "report", "explain" })
             Assert.Contains(command, run.Out);
         foreach (string exitCode in new[] { "0 ok", "1 refused", "2 usage", "3 switch unreachable", "4 not allowed" })
             Assert.Contains(exitCode, run.Out);
@@ -373,4 +373,33 @@ public sealed class SwitchCtlTests(OperatorSwitchFixture fixture) : IClassFixtur
         Assert.Equal(2, (await CtlAsync(Sw, ViewerKey, "report", "--day", "06/12/2026")).ExitCode);
     }
 
+
+    [Fact]
+    public async Task Explain_prints_why_an_order_went_where_it_went_and_equals_the_admin_api()
+    {
+        // Bank 105 (no other test counts its transactions; a drain there leaves CCB-DC1 up): the explanation names its weights and the endpoint the draw chose.
+        await PayAsync(Sw, RunningSwitch.Payment("CTL-EXPLAIN-1", 3_000, bank: "105", account: "6222010500000001"));
+        using var channel = GrpcChannel.ForAddress(Sw.Host.AdminGrpcAddress);
+        ExplainReply reply = await channel.UnaryAsync(AdminMethods.ExplainOrder,
+            new ExplainRequest { Institution = "ALIPAY", OrderNo = "CTL-EXPLAIN-1" }, AsOperator(ViewerKey));
+        OrderDecision d = Assert.Single(reply.Decisions);
+        Assert.Equal(("ADMITTED", "105"), (d.Outcome, d.Bank));
+
+        CtlRun table = await CtlAsync(Sw, ViewerKey, "explain", "CTL-EXPLAIN-1", "--institution", "ALIPAY");
+        Assert.True(table.ExitCode == 0, table.ToString());
+        Assert.Contains($"ADMITTED as transaction {d.TransactionId}, sent to {d.Endpoint}", table.Out);
+        Assert.Contains("WEIGHT-BPS", table.Out);
+        foreach (string line in d.Because) Assert.Contains(line, table.Out);
+        string chosen = Assert.Single(table.Out.Split('\n'), l => l.Contains("<=="));
+        Assert.StartsWith(d.Endpoint + " ", chosen);
+
+        CtlRun json = await CtlAsync(Sw, ViewerKey, "--json", "explain", "CTL-EXPLAIN-1", "--institution", "ALIPAY");
+        Assert.True(json.ExitCode == 0, json.ToString());
+        Assert.Equal(reply.Decisions, JsonParser.Default.Parse<ExplainReply>(json.Out).Decisions);
+
+        CtlRun missing = await CtlAsync(Sw, ViewerKey, "explain", "CTL-EXPLAIN-NONE", "--institution", "ALIPAY");
+        Assert.True(missing.ExitCode == 1, missing.ToString());
+        Assert.StartsWith("switchctl: NOT_FOUND: ", missing.Err);
+        Assert.Contains("order CTL-EXPLAIN-NONE of institution ALIPAY", missing.Err);
+    }
 }

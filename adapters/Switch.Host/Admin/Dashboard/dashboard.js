@@ -466,6 +466,13 @@
 
   // ---- member statistics (the newest day, by event time)
 
+  // Bank "-" rows: the requests the switch refused itself, by reject code.
+  function refusals(r) {
+    const n = num(r.refused);
+    if (n === 0) return "";
+    return `${n} (` + (r.refusedByCode || []).map(c => `${c.reason}=${num(c.count)}`).join(" ") + ")";
+  }
+
   async function refreshMembers() {
     const reply = await api("GetMemberReport", {});
     $("members-day").textContent = reply.day ? "(" + reply.day + ")" : "(no figures yet)";
@@ -477,7 +484,7 @@
       const ms = us => num(us) === 0 ? "-" : (num(us) / 1000).toFixed(1);
       for (const text of [r.institution, r.bank, num(r.requests), num(r.approvals), num(r.businessDeclines), num(r.timeouts),
         num(r.systemErrors), num(r.unavailable), num(r.wentUnknown), `${num(r.reversalsSucceeded)}/${num(r.reversalsSent)}`,
-        ms(r.latencyP50Us), ms(r.latencyP99Us)]) {
+        ms(r.latencyP50Us), ms(r.latencyP99Us), refusals(r)]) {
         const td = document.createElement("td");
         td.textContent = String(text);
         row.appendChild(td);

@@ -1,0 +1,201 @@
+using Switch.Engine.Events;
+using Switch.Engine.Snapshots;
+
+namespace Switch.Engine.Business;
+
+/// <summary>
+/// Snapshots of the whole deterministic state. <see cref="BeginCapture"/> runs on the logic thread between two events
+/// and writes everything small at once; the large arrays (the transaction table, the archive's filter) are captured
+/// copy-on-write and copied by the snapshot writer afterwards, so the logic pauses for the small part only.
+/// <see cref="Restore"/> builds a logic from a snapshot file before any event. Derived indexes (orders, parked ids) are
+/// rebuilt, not stored.
+/// </summary>
+public sealed partial class SwitchLogic
+{
+    /// <summary>At most this many discrepancies' reasons are kept (<see cref="MaxDiscrepanciesKept"/>): bounds the section.</summary>
+    private const int MaxReasonBytes = 256;
+
+    /// <summary>What the logic thread hands the snapshot writer at the capture instant.</summary>
+    public sealed class Capture(ICapturedArray[] arrays, ArchiveCapture archive, Action end)
+    {
+        /// <summary>The daily usage, the table's ring and parked table, the deadlines, then the archive's arrays, in the
+        /// order <see cref="Restore"/> reads them.</summary>
+        public ICapturedArray[] Arrays { get; } = arrays;
+        public ArchiveCapture Archive { get; } = archive;
+        /// <summary>The writer has copied every array: the logic stops copying pages aside.</summary>
+        public void End() => end();
+    }
+
+    /// <summary>Writes the state into <paramref name="w"/> and starts the captures of the large arrays. Logic thread,
+    /// between events; one capture at a time (the previous one's <see cref="Capture.End"/> called).</summary>
+    public Capture BeginCapture(StateWriter w)
+    {
+        w.Clear();
+        w.Section("logic");
+        w.Long(NowUs);
+        w.Long(EventsApplied);
+        w.Long(UnmatchedBankResults);
+        w.Long(DuplicateBankResults);
+        w.Long(DiscrepancyCount);
+        w.Long(IgnoredReachabilityReports);
+        w.Long(_nextScheduledCloseUs);
+        w.Int(_discrepancies.Count);
+        foreach (Discrepancy d in _discrepancies)
+        {
+            w.Long(d.TransactionId);
+            w.Int((int)d.Final);
+            w.Int((int)d.Reported);
+            w.String(d.Reason);
+            w.Long(d.AtUs);
+        }
+        w.Section("institutions");
+        w.Int(_institutions.Length);
+        foreach (Institution inst in _institutions)
+        {
+            w.Bool(inst.Enabled);
+            w.Long(inst.PositionFen);
+            w.Value(in inst.Open);
+            w.Long(inst.ReservedDebitFen);
+            w.Long(inst.FeedCount);
+        }
+        w.Section("banks");
+        w.Int(_banks.Length);
+        foreach (Bank bank in _banks)
+        {
+            w.Long(bank.PositionFen);
+            w.Value(in bank.Open);
+            w.Int(bank.Unresolved);
+            bank.Ramp.Save(w);
+            w.Int(bank.Endpoints.Length);
+            foreach (Endpoint endpoint in bank.Endpoints)
+            {
+                w.Int(endpoint.WeightBps);
+                w.Int((int)endpoint.State);
+                w.Bool(endpoint.Reachable);
+                w.Int(endpoint.InFlight);
+                w.Long(endpoint.DispatchedCount);
+                w.Long(endpoint.SucceededCount);
+                w.Long(endpoint.FailedCount);
+                w.Long(endpoint.TimedOutCount);
+                endpoint.Breaker.Save(w);
+            }
+        }
+        _book.Save(w);
+        _endpoints.Save(w);
+        _out.Save(w);
+        ICapturedArray[] deadlines = _timers.BeginCapture(w);
+        PageCapture<DailyAccountUsage.Slot> usage = _dailyUsage.BeginCapture(w);
+        (PageCapture<Transaction> ring, PageCapture<Transaction> parked) = _transactions.BeginCapture(w);
+        void EndOurs()
+        {
+            _timers.EndCapture();
+            _dailyUsage.EndCapture();
+            _transactions.EndCapture();
+        }
+        ArchiveCapture archive;
+        try
+        {
+            archive = _orders.Archive.BeginCapture(w);
+        }
+        catch
+        {
+            EndOurs();
+            throw;
+        }
+        return new Capture([usage, ring, parked, .. deadlines, .. archive.Arrays], archive, () =>
+        {
+            EndOurs();
+            archive.End();
+        });
+    }
+
+    /// <summary>Emits the snapshot mark after a capture (live only: the replay takes no snapshot).</summary>
+    public void EmitSnapshotMark(long recordNo) => _out.SnapshotMark(recordNo);
+
+    /// <summary>
+    /// A logic as the snapshot left it: <paramref name="config"/> is the snapshot's, <paramref name="archive"/> opened at
+    /// the snapshot's checkpoint. Reads the state, then the arrays, then checks the restored state against itself (the
+    /// state hash recounts every bank's unresolved transactions). Throws <see cref="InvalidDataException"/> for anything
+    /// that does not fit; the caller's file check (its checksum) comes after the arrays.
+    /// </summary>
+    public static SwitchLogic Restore(SwitchConfig config, ReadOnlySpan<byte> state,
+        SnapshotArrayReader arrays, IOutputSink sink, ITransactionArchive archive)
+    {
+        var logic = new SwitchLogic(config, sink, archive);
+        var r = new StateReader(state);
+        logic.RestoreState(ref r);
+        if (r.Remaining != 0) throw new InvalidDataException($"snapshot: {r.Remaining} bytes left after the state");
+        arrays.ReadInto(logic._dailyUsage.SlotsForRestore, "daily usage");
+        arrays.ReadInto(logic._transactions.RingForRestore, "transaction table");
+        arrays.ReadInto(logic._transactions.ParkedForRestore, "parked table");
+        logic._timers.RestoreArrays(arrays);
+        archive.RestoreArrays(arrays);
+        logic._dailyUsage.FinishRestore();
+        logic._transactions.FinishRestore();
+        logic._orders.RebuildIndex();
+        return logic;
+    }
+
+    private void RestoreState(ref StateReader r)
+    {
+        r.Section("logic");
+        NowUs = r.Long();
+        EventsApplied = r.Long();
+        UnmatchedBankResults = r.Long();
+        DuplicateBankResults = r.Long();
+        DiscrepancyCount = r.Long();
+        IgnoredReachabilityReports = r.Long();
+        _nextScheduledCloseUs = r.Long();
+        int discrepancies = r.Int();
+        if (discrepancies < 0 || discrepancies > MaxDiscrepanciesKept) throw new InvalidDataException($"snapshot: {discrepancies} discrepancies kept");
+        for (int i = 0; i < discrepancies; i++)
+        {
+            long id = r.Long();
+            var final = (TransactionStatus)r.Int();
+            var reported = (TransactionStatus)r.Int();
+            string reason = r.String(MaxReasonBytes);
+            _discrepancies.Add(new Discrepancy(id, final, reported, reason, r.Long()));
+        }
+        r.Section("institutions");
+        r.Expect(_institutions.Length, "institutions");
+        foreach (Institution inst in _institutions)
+        {
+            inst.Enabled = r.Bool();
+            inst.PositionFen = r.Long();
+            inst.Open = r.Value<BatchTotals>();
+            inst.ReservedDebitFen = r.Long();
+            inst.FeedCount = r.Long();
+        }
+        r.Section("banks");
+        r.Expect(_banks.Length, "banks");
+        foreach (Bank bank in _banks)
+        {
+            bank.PositionFen = r.Long();
+            bank.Open = r.Value<BatchTotals>();
+            bank.Unresolved = r.Int();
+            bank.Ramp.Restore(ref r);
+            r.Expect(bank.Endpoints.Length, $"endpoints of bank {bank.Code}");
+            foreach (Endpoint endpoint in bank.Endpoints)
+            {
+                endpoint.WeightBps = r.Int();
+                int state = r.Int();
+                if (!Enum.IsDefined((EndpointState)state)) throw new InvalidDataException($"snapshot: endpoint state {state}");
+                endpoint.State = (EndpointState)state;
+                endpoint.Reachable = r.Bool();
+                endpoint.InFlight = r.Int();
+                endpoint.DispatchedCount = r.Long();
+                endpoint.SucceededCount = r.Long();
+                endpoint.FailedCount = r.Long();
+                endpoint.TimedOutCount = r.Long();
+                endpoint.Breaker.Restore(ref r);
+            }
+        }
+        _book.Restore(ref r);
+        _endpoints.Restore(ref r);
+        _out.Restore(ref r);
+        _timers.RestoreScalars(ref r);
+        _dailyUsage.RestoreScalars(ref r);
+        _transactions.RestoreScalars(ref r);
+        _orders.Archive.RestoreScalars(ref r);
+    }
+}

@@ -1,0 +1,241 @@
+using System.Diagnostics;
+using Switch.Engine.Archive;
+using Switch.Engine.Business;
+using Switch.Engine.Events;
+using Switch.Engine.Snapshots;
+
+namespace Switch.Engine.Pipeline;
+
+/// <summary>
+/// Takes the engine's snapshots. The logic thread tells it the journal position of every event it applies
+/// (<see cref="Applied"/>) and, between events, captures the state when one is due: asked for (an operator, a stop),
+/// after <see cref="SnapshotOptions.EveryEvents"/> events, or after a batch close. The capture is the logic's only
+/// pause (<see cref="SwitchLogic.BeginCapture"/>); a writer thread then copies the large arrays copy-on-write, waits
+/// for the archive's checkpoint and the derived views, and publishes the file. One snapshot at a time: a request while
+/// one is written is taken right after it.
+/// </summary>
+internal sealed class Snapshotter
+{
+    private readonly SnapshotOptions _options;
+    private readonly SnapshotStore _store;
+    private readonly Journal.EventJournal _journal;
+    private readonly string _journalArchive;
+    private readonly SwitchLogic _logic;
+    private readonly ITransactionArchive _archive;
+    private readonly byte[] _configJson;
+    private readonly Action _wake;
+    private readonly Action<SnapshotResult>? _onTaken;
+    private readonly Action<Exception>? _onFailed;
+    private readonly StateWriter _state = new();
+    private readonly object _lock = new();
+    private readonly List<(TaskCompletionSource<SnapshotResult> Done, string Trigger)> _requests = new();
+    /// <summary>Set by requesters, read by the logic thread between events.</summary>
+    private volatile bool _requested;
+    /// <summary>A snapshot is being written (the logic starts no other).</summary>
+    private volatile bool _writing;
+    private long _recordNo;
+    private long _recordAddress;
+    private long _maxCorrelationId;
+    private long _eventsSince;
+    private long _batchSeen;
+    /// <summary>The derived views of the snapshot being written, handed over by the output side at its mark.</summary>
+    private TaskCompletionSource<byte[]>? _views;
+    private long _viewsRecordNo;
+
+    public Snapshotter(SnapshotOptions options, string dataDirectory, Journal.EventJournal journal, SwitchLogic logic, ITransactionArchive archive,
+        long recordNo, long recordAddress, long maxCorrelationId, Action wake, Action<SnapshotResult>? onTaken, Action<Exception>? onFailed)
+    {
+        _onTaken = onTaken;
+        _onFailed = onFailed;
+        _options = options;
+        _store = new SnapshotStore(dataDirectory);
+        _journal = journal;
+        _journalArchive = SnapshotStore.JournalArchiveDirectory(dataDirectory);
+        _logic = logic;
+        _archive = archive;
+        _configJson = logic.Config.ToJsonUtf8();
+        _wake = wake;
+        _recordNo = recordNo;
+        _recordAddress = recordAddress;
+        _maxCorrelationId = maxCorrelationId;
+        _batchSeen = logic.OpenBatchId;
+    }
+
+    public SnapshotResult? Last { get; private set; }
+    public long Taken { get; private set; }
+    public long Failed { get; private set; }
+    public Exception? LastFailure { get; private set; }
+
+    /// <summary>Asks for a snapshot; completes when it is published (or failed). Any thread.</summary>
+    public Task<SnapshotResult> RequestAsync(string trigger)
+    {
+        var done = new TaskCompletionSource<SnapshotResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_lock)
+        {
+            _requests.Add((done, trigger));
+            _requested = true;
+        }
+        _wake();
+        return done.Task;
+    }
+
+    /// <summary>Logic thread, after each applied event: its journal position, then a snapshot if one is due.</summary>
+    public void Applied(long recordNo, long recordAddress, long correlationId)
+    {
+        Debug.Assert(recordNo > _recordNo, "journal records apply in order");
+        _recordNo = recordNo;
+        _recordAddress = recordAddress;
+        if (correlationId > _maxCorrelationId) _maxCorrelationId = correlationId;
+        _eventsSince++;
+        if (_writing) return;
+        if (_requested)
+        {
+            Take(null);
+        }
+        else if (_options.EveryEvents > 0 && _eventsSince >= _options.EveryEvents)
+        {
+            Take("events");
+        }
+        else if (_options.AtBatchClose && _logic.OpenBatchId != _batchSeen)
+        {
+            Take("batch-close");
+        }
+    }
+
+    /// <summary>Logic thread, on a nudge (no event applied): a requested snapshot is taken now.</summary>
+    public void Between()
+    {
+        if (_requested && !_writing) Take(null);
+    }
+
+    /// <summary>The output side's views at the mark of snapshot <paramref name="recordNo"/>.</summary>
+    public void ViewsCaptured(long recordNo, byte[] views)
+    {
+        TaskCompletionSource<byte[]>? pending = _views;
+        if (pending is null || recordNo != Volatile.Read(ref _viewsRecordNo))
+            throw new InvalidOperationException($"snapshots: views for snapshot {recordNo}, which is not being written");
+        pending.TrySetResult(views);
+    }
+
+    private void Take(string? trigger)
+    {
+        List<(TaskCompletionSource<SnapshotResult> Done, string Trigger)> requests;
+        lock (_lock)
+        {
+            requests = new(_requests);
+            _requests.Clear();
+            _requested = false;
+        }
+        trigger ??= requests.Count > 0 ? requests[0].Trigger : "operator";
+        _eventsSince = 0;
+        _batchSeen = _logic.OpenBatchId;
+        var position = new SnapshotPosition(_recordNo, _recordAddress, _logic.EventsApplied, _maxCorrelationId);
+        if (position.RecordNo < 1)
+        {
+            var nothing = new InvalidOperationException("SNAPSHOT_NOTHING_APPLIED: no event has been applied since the journal began");
+            foreach (var r in requests) r.Done.TrySetException(nothing);
+            return;
+        }
+        long started = Stopwatch.GetTimestamp();
+        SwitchLogic.Capture capture;
+        try
+        {
+            capture = _logic.BeginCapture(_state);
+        }
+        catch (Exception e)
+        {
+            Fail(e, requests);
+            return;
+        }
+        TaskCompletionSource<byte[]>? views = null;
+        if (_options.WithViews)
+        {
+            views = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _viewsRecordNo, position.RecordNo);
+            _views = views;
+            _logic.EmitSnapshotMark(position.RecordNo);
+        }
+        long pauseUs = (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds;
+        _writing = true;
+        var writer = new Thread(() => Write(position, capture, views, pauseUs, trigger, requests))
+        {
+            Name = "switch-snapshot",
+            IsBackground = true,
+        };
+        writer.Start();
+    }
+
+    private void Write(SnapshotPosition position, SwitchLogic.Capture capture, TaskCompletionSource<byte[]>? views,
+        long pauseUs, string trigger, List<(TaskCompletionSource<SnapshotResult> Done, string Trigger)> requests)
+    {
+        long started = Stopwatch.GetTimestamp();
+        string path = Path.Combine(_store.Directory, SnapshotFile.NameFor(position.RecordNo));
+        bool ended = false;
+        try
+        {
+            Journal.DirectorySync.CreateDirectory(_store.Directory);
+            long bytes = SnapshotFile.Write(path, position, _configJson, _state.Written, capture.Arrays,
+                views: () =>
+                {
+                    if (views is null) return [];
+                    if (!views.Task.Wait(_options.ViewsTimeoutMs))
+                        throw new TimeoutException($"snapshots: the derived views did not arrive within {_options.ViewsTimeoutMs} ms of the mark");
+                    return views.Task.Result;
+                },
+                beforePublish: () =>
+                {
+                    capture.Archive.Completion.GetAwaiter().GetResult();
+                    return capture.Archive.CheckpointToken;
+                });
+            int aside = capture.Arrays.Sum(a => a.PagesCopiedAside);
+            capture.End();
+            ended = true;
+            HashSet<string> kept = _store.Retain(_options.Keep);
+            (_archive as FasterTransactionArchive)?.PurgeCheckpointsExcept(kept);
+            if (_options.RetireJournal) RetireBeforeOldestKept();
+            var result = new SnapshotResult(path, position, bytes, pauseUs, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds, aside, trigger);
+            Last = result;
+            Taken++;
+            _onTaken?.Invoke(result);
+            foreach (var r in requests) r.Done.TrySetResult(result);
+        }
+        catch (Exception e)
+        {
+            if (!ended) capture.End();
+            try
+            {
+                File.Delete(path + ".tmp");
+            }
+            catch (IOException)
+            {
+            }
+            Fail(e, requests);
+        }
+        finally
+        {
+            _views = null;
+            _writing = false;
+            // A request that came while this one was written is taken at the next event: make there be one.
+            if (_requested) _wake();
+        }
+    }
+
+    /// <summary>The records the oldest kept snapshot already holds leave the live journal for its archive: a start never
+    /// needs them (it falls back at most to that snapshot), an audit reads them from the archive.</summary>
+    private void RetireBeforeOldestKept()
+    {
+        IReadOnlyList<(long RecordNo, string Path)> kept = _store.List();
+        if (kept.Count == 0) return;
+        SnapshotPosition oldest;
+        using (SnapshotFile.Opened opened = SnapshotFile.Open(kept[^1].Path)) oldest = opened.Position;
+        _journal.Retire(oldest.RecordAddress, oldest.RecordNo, _journalArchive);
+    }
+
+    private void Fail(Exception e, List<(TaskCompletionSource<SnapshotResult> Done, string Trigger)> requests)
+    {
+        Failed++;
+        LastFailure = e;
+        _onFailed?.Invoke(e);
+        foreach (var r in requests) r.Done.TrySetException(e);
+    }
+}

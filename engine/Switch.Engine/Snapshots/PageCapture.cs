@@ -1,0 +1,108 @@
+namespace Switch.Engine.Snapshots;
+
+/// <summary>
+/// Copy-on-write capture of one large array of structs (the transaction table's ring or its parked table) as it was
+/// at one instant, while its owner (the logic thread) keeps changing it. The array is cut into pages. The snapshot
+/// writer copies each page itself unless the owner is about to change it first: then the owner copies the page aside
+/// before its first write (<see cref="Touch"/>), and the writer takes that copy. Either way every page the writer
+/// gets is the page as it was when the capture began, and the owner never waits for a disk: at most for one page's
+/// memory copy the writer is making at that moment.
+/// <para>Cost to the owner: one check per access while a capture runs (none otherwise: the owner holds a null), and
+/// one page copy (a few hundred KB) for each page it touches before the writer reaches it; the pages it touches are
+/// mostly the few around the newest transactions.</para>
+/// </summary>
+public sealed class PageCapture<T> : ICapturedArray where T : unmanaged
+{
+    /// <summary>Items per page: 1,024 transactions are 344 KiB, copied in tens of microseconds.</summary>
+    public const int MaxPageItems = 1024;
+
+    private const int Untouched = 0;   // the live page is still as it was at the capture
+    private const int Copying = 1;     // one side is copying it now
+    private const int Taken = 2;       // copied: by the writer (done with it) or aside by the owner (in _aside)
+
+    private readonly T[] _live;
+    private readonly int _pageShift;
+    private readonly int[] _state;
+    private readonly T[]?[] _aside;
+
+    public PageCapture(T[] live)
+    {
+        ArgumentNullException.ThrowIfNull(live);
+        _live = live;
+        int pageItems = Math.Min(MaxPageItems, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, live.Length)));
+        _pageShift = System.Numerics.BitOperations.Log2((uint)pageItems);
+        PageItems = pageItems;
+        Pages = (live.Length + pageItems - 1) >> _pageShift;
+        _state = new int[Pages];
+        _aside = new T[]?[Pages];
+    }
+
+    public int PageItems { get; }
+    public int Pages { get; }
+    /// <summary>Pages the owner copied aside before the writer reached them.</summary>
+    public int PagesCopiedAside { get; private set; }
+
+    /// <summary>The owner, before it changes (or hands out a reference to) item <paramref name="index"/>.</summary>
+    public void Touch(int index)
+    {
+        int page = index >> _pageShift;
+        if (Volatile.Read(ref _state[page]) == Taken) return;
+        Preserve(page);
+    }
+
+    private void Preserve(int page)
+    {
+        if (Interlocked.CompareExchange(ref _state[page], Copying, Untouched) == Untouched)
+        {
+            var copy = new T[PageLength(page)];
+            _live.AsSpan(page << _pageShift, copy.Length).CopyTo(copy);
+            _aside[page] = copy;
+            PagesCopiedAside++;
+            Volatile.Write(ref _state[page], Taken);
+            return;
+        }
+        // The writer is copying this page now: a memory copy of one page, so wait for it rather than copy twice.
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _state[page]) != Taken) spin.SpinOnce(sleep1Threshold: -1);
+    }
+
+    /// <summary>The writer: page <paramref name="page"/> as it was when the capture began, into <paramref name="into"/>
+    /// (its first <see cref="PageLength"/> items). Each page once.</summary>
+    public void CopyPage(int page, Span<T> into)
+    {
+        int length = PageLength(page);
+        if (into.Length < length) throw new ArgumentException("page capture: buffer smaller than a page", nameof(into));
+        if (Interlocked.CompareExchange(ref _state[page], Copying, Untouched) == Untouched)
+        {
+            _live.AsSpan(page << _pageShift, length).CopyTo(into);
+            Volatile.Write(ref _state[page], Taken);
+            return;
+        }
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _state[page]) != Taken) spin.SpinOnce(sleep1Threshold: -1);
+        T[] aside = _aside[page] ?? throw new InvalidOperationException($"page capture: page {page} taken twice by the writer");
+        aside.AsSpan().CopyTo(into);
+        _aside[page] = null;
+    }
+
+    public int PageLength(int page) => Math.Min(PageItems, _live.Length - (page << _pageShift));
+
+    public int Length => _live.Length;
+    public int ItemBytes => System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+
+    public void CopyPageBytes(int page, Span<byte> into) =>
+        CopyPage(page, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, T>(into));
+}
+
+/// <summary>An array a snapshot writer copies page by page after the capture instant (see <see cref="PageCapture{T}"/>).</summary>
+public interface ICapturedArray
+{
+    int Length { get; }
+    int ItemBytes { get; }
+    int Pages { get; }
+    int PageItems { get; }
+    int PageLength(int page);
+    void CopyPageBytes(int page, Span<byte> into);
+    /// <summary>Pages the owner copied aside (it changed them before the writer got there).</summary>
+    int PagesCopiedAside { get; }
+}

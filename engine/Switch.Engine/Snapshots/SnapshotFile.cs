@@ -1,0 +1,298 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Switch.Engine.Business;
+using Switch.Journal;
+
+namespace Switch.Engine.Snapshots;
+
+/// <summary>Where a snapshot stands in the journal: the last record applied into it, and what the engine had seen.</summary>
+/// <param name="RecordNo">The journal record number of the last event applied (the genesis record is 0).</param>
+/// <param name="RecordAddress">That record's address in the journal: replay resumes after it.</param>
+/// <param name="EventsApplied">Input events applied into the state.</param>
+/// <param name="MaxCorrelationId">The highest correlation id of any event applied: a new life's callers number above it.</param>
+public readonly record struct SnapshotPosition(long RecordNo, long RecordAddress, long EventsApplied, long MaxCorrelationId);
+
+/// <summary>
+/// The snapshot file: everything the logic state is, at one journal position, checksummed as a whole.
+/// <code>
+/// magic "SWSNAP\r\n" | u32 format version | u32 layout (struct sizes) | position (4 × i64)
+/// | config (i32 length, JSON) | state (i64 length, bytes)
+/// | arrays: each i32 items, i32 item bytes, i32 items a page, then per page a flag (0: all zero, nothing follows;
+///   1: the page's bytes follow) | derived views (i64 length, bytes: the host's)
+/// | u32 CRC-32C of everything before it
+/// </code>
+/// Nothing in it depends on when or by which process it was written: the same position gives the same bytes. The
+/// archive's checkpoint token (random, FASTER's) is in a companion file, <c>.archive</c>, written before the snapshot's
+/// rename. A file is published whole: written to a temporary, fsynced, renamed, the directory fsynced.
+/// </summary>
+public static class SnapshotFile
+{
+    public const uint FormatVersion = 1;
+    public const string Extension = ".snap";
+    public const string ArchiveExtension = ".archive";
+    private static ReadOnlySpan<byte> Magic => "SWSNAP\r\n"u8;
+    private const int MaxConfigBytes = 1 << 20;
+    private const long MaxSectionBytes = 1L << 30;
+    private const int WriteBufferBytes = 1 << 20;
+    private static ReadOnlySpan<byte> ZeroPage => [0];
+    private static ReadOnlySpan<byte> DataPage => [1];
+
+    /// <summary>The struct sizes the arrays are written in: a build whose structs differ reads no older snapshot.</summary>
+    public static uint Layout => (uint)(Unsafe.SizeOf<Transaction>() << 16 | Unsafe.SizeOf<ScopedKey>() << 8 | Unsafe.SizeOf<DailyAccountUsage.Slot>());
+
+    public static string NameFor(long recordNo) => $"snapshot-{recordNo:D20}{Extension}";
+
+    /// <summary>Writes and publishes a snapshot; returns its size in bytes. Runs on the writer thread: the arrays are
+    /// copied page by page from their captures (the logic goes on meanwhile).</summary>
+    public static long Write(string path, SnapshotPosition position, byte[] configJson, ReadOnlySpan<byte> state,
+        IReadOnlyList<ICapturedArray> arrays, Func<byte[]> views, Func<string?> beforePublish)
+    {
+        string temp = path + ".tmp";
+        long bytes;
+        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, WriteBufferBytes))
+        {
+            var output = new ChecksummedWriter(file);
+            output.Write(Magic);
+            output.U32(FormatVersion);
+            output.U32(Layout);
+            output.I64(position.RecordNo);
+            output.I64(position.RecordAddress);
+            output.I64(position.EventsApplied);
+            output.I64(position.MaxCorrelationId);
+            output.I32(configJson.Length);
+            output.Write(configJson);
+            output.I64(state.Length);
+            output.Write(state);
+            int maxPageBytes = arrays.Count == 0 ? 0 : arrays.Max(a => a.PageItems * a.ItemBytes);
+            byte[] page = new byte[maxPageBytes];
+            foreach (ICapturedArray array in arrays)
+            {
+                output.I32(array.Length);
+                output.I32(array.ItemBytes);
+                output.I32(array.PageItems);
+                for (int p = 0; p < array.Pages; p++)
+                {
+                    int length = array.PageLength(p) * array.ItemBytes;
+                    array.CopyPageBytes(p, page.AsSpan(0, length));
+                    // Most of a young switch's table, parked table and filter is zeros: a flag instead of the page.
+                    bool zero = page.AsSpan(0, length).IndexOfAnyExcept((byte)0) < 0;
+                    output.Write(zero ? ZeroPage : DataPage);
+                    if (!zero) output.Write(page.AsSpan(0, length));
+                }
+            }
+            byte[] viewBytes = views();
+            output.I64(viewBytes.Length);
+            output.Write(viewBytes);
+            output.U32Raw(output.Checksum);
+            file.Flush(flushToDisk: true);
+            bytes = file.Length;
+        }
+        string? companion = beforePublish();
+        if (companion is not null) DirectorySync.WriteFile(path + ArchiveExtension, System.Text.Encoding.UTF8.GetBytes(companion));
+        File.Move(temp, path, overwrite: true);
+        DirectorySync.Flush(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        return bytes;
+    }
+
+    /// <summary>The start of a snapshot file, read and checked: header, config, state and usage in memory; the arrays are
+    /// read from <see cref="Arrays"/> next, then <see cref="SnapshotArrayReader.VerifyEnd"/>.</summary>
+    public sealed class Opened(SnapshotPosition position, SwitchConfig config, byte[] configJson, byte[] state, SnapshotArrayReader arrays) : IDisposable
+    {
+        public SnapshotPosition Position { get; } = position;
+        public SwitchConfig Config { get; } = config;
+        public byte[] ConfigJson { get; } = configJson;
+        public byte[] State { get; } = state;
+        public SnapshotArrayReader Arrays { get; } = arrays;
+        public void Dispose() => Arrays.Dispose();
+    }
+
+    /// <summary>Opens a snapshot; throws <see cref="InvalidDataException"/> naming what is wrong (not a snapshot, another
+    /// format version or layout, a section too long, torn).</summary>
+    public static Opened Open(string path)
+    {
+        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, WriteBufferBytes);
+        try
+        {
+            var input = new SnapshotArrayReader(file, path);
+            Span<byte> magic = stackalloc byte[8];
+            input.ReadExactly(magic);
+            if (!magic.SequenceEqual(Magic)) throw new InvalidDataException($"{path}: not a snapshot file");
+            uint version = input.U32();
+            if (version != FormatVersion) throw new InvalidDataException($"{path}: snapshot format version {version}, this build reads {FormatVersion}");
+            uint layout = input.U32();
+            if (layout != Layout) throw new InvalidDataException($"{path}: snapshot layout {layout:X}, this build's is {Layout:X} (its structs differ)");
+            var position = new SnapshotPosition(input.I64(), input.I64(), input.I64(), input.I64());
+            if (position.RecordNo < 1 || position.RecordAddress < 0 || position.EventsApplied < 0)
+                throw new InvalidDataException($"{path}: position {position} is not one a snapshot has");
+            byte[] configJson = input.Bytes(input.I32(), MaxConfigBytes, "config");
+            byte[] state = input.Bytes(input.I64(), MaxSectionBytes, "state");
+            SwitchConfig config;
+            try
+            {
+                config = SwitchConfig.FromJsonUtf8(configJson);
+            }
+            catch (Exception e) when (e is not InvalidDataException)
+            {
+                throw new InvalidDataException($"{path}: its configuration does not load: {e.Message}", e);
+            }
+            return new Opened(position, config, configJson, state, input);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A stream writer that keeps a running CRC-32C of what it wrote.</summary>
+    private sealed class ChecksummedWriter(Stream stream)
+    {
+        private uint _crc = Crc32C.Start;
+        public uint Checksum => Crc32C.Finish(_crc);
+
+        public void Write(ReadOnlySpan<byte> bytes)
+        {
+            _crc = Crc32C.Append(_crc, bytes);
+            stream.Write(bytes);
+        }
+
+        public void U32(uint value)
+        {
+            Span<byte> b = stackalloc byte[4];
+            BinaryPrimitives.WriteUInt32LittleEndian(b, value);
+            Write(b);
+        }
+
+        public void U32Raw(uint value)
+        {
+            Span<byte> b = stackalloc byte[4];
+            BinaryPrimitives.WriteUInt32LittleEndian(b, value);
+            stream.Write(b);
+        }
+
+        public void I32(int value) => U32((uint)value);
+
+        public void I64(long value)
+        {
+            Span<byte> b = stackalloc byte[8];
+            BinaryPrimitives.WriteInt64LittleEndian(b, value);
+            Write(b);
+        }
+    }
+}
+
+/// <summary>
+/// Reads a snapshot's arrays in the order they were written, straight into the restored state's arrays, keeping the
+/// running checksum; <see cref="VerifyEnd"/> then compares it with the file's. Until then nothing read is trusted: the
+/// caller throws the restored state away if the check fails.
+/// </summary>
+public sealed class SnapshotArrayReader(Stream stream, string path) : IDisposable
+{
+    private uint _crc = Crc32C.Start;
+
+    /// <summary>The next array into <paramref name="into"/>, which must be all zeros (a new array): pages the file says
+    /// are zero are not written.</summary>
+    public void ReadInto<T>(Span<T> into, string what) where T : unmanaged
+    {
+        int length = I32();
+        int itemBytes = I32();
+        if (length != into.Length) throw new InvalidDataException($"{path}: {what} holds {length} items, this configuration {into.Length}");
+        if (itemBytes != Unsafe.SizeOf<T>()) throw new InvalidDataException($"{path}: {what} items of {itemBytes} bytes, this build's are {Unsafe.SizeOf<T>()}");
+        int pageItems = I32();
+        if (pageItems < 1 || pageItems > PageCapture<T>.MaxPageItems) throw new InvalidDataException($"{path}: {what} in pages of {pageItems} items");
+        Span<byte> flag = stackalloc byte[1];
+        for (int start = 0; start < length; start += pageItems)
+        {
+            Span<T> page = into.Slice(start, Math.Min(pageItems, length - start));
+            ReadExactly(flag);
+            switch (flag[0])
+            {
+                case 0:
+                    // Left as it is: the target is a new array (zero), and not touching it keeps its memory uncommitted.
+                    break;
+                case 1:
+                    ReadExactly(MemoryMarshal.AsBytes(page));
+                    break;
+                default:
+                    throw new InvalidDataException($"{path}: {what} page flag {flag[0]}");
+            }
+        }
+    }
+
+    /// <summary>Reads past the next array (a verification that does not need it), still checksummed.</summary>
+    public void Skip(string what)
+    {
+        int length = I32();
+        int itemBytes = I32();
+        int pageItems = I32();
+        if (length < 0 || itemBytes < 1 || pageItems < 1 || (long)pageItems * itemBytes > 1 << 24)
+            throw new InvalidDataException($"{path}: {what}: {length} items of {itemBytes} bytes in pages of {pageItems}");
+        byte[] page = new byte[pageItems * itemBytes];
+        Span<byte> flag = stackalloc byte[1];
+        for (int start = 0; start < length; start += pageItems)
+        {
+            ReadExactly(flag);
+            if (flag[0] == 1) ReadExactly(page.AsSpan(0, Math.Min(pageItems, length - start) * itemBytes));
+            else if (flag[0] != 0) throw new InvalidDataException($"{path}: {what} page flag {flag[0]}");
+        }
+    }
+
+    /// <summary>The derived views' section, after the arrays; then <see cref="VerifyEnd"/>.</summary>
+    public byte[] ReadViews() => Bytes(I64(), 1L << 30, "derived views");
+
+    /// <summary>The file's checksum equals what was read, and nothing follows it.</summary>
+    public void VerifyEnd()
+    {
+        uint computed = Crc32C.Finish(_crc);
+        Span<byte> b = stackalloc byte[4];
+        ReadRaw(b);
+        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(b);
+        if (stored != computed) throw new InvalidDataException($"{path}: checksum {stored:X8} stored, {computed:X8} computed: the file is corrupt");
+        if (stream.ReadByte() != -1) throw new InvalidDataException($"{path}: bytes after the checksum");
+    }
+
+    internal void ReadExactly(Span<byte> into)
+    {
+        ReadRaw(into);
+        _crc = Crc32C.Append(_crc, into);
+    }
+
+    private void ReadRaw(Span<byte> into)
+    {
+        try
+        {
+            stream.ReadExactly(into);
+        }
+        catch (EndOfStreamException)
+        {
+            throw new InvalidDataException($"{path}: ends early (torn: the write did not finish)");
+        }
+    }
+
+    internal uint U32()
+    {
+        Span<byte> b = stackalloc byte[4];
+        ReadExactly(b);
+        return BinaryPrimitives.ReadUInt32LittleEndian(b);
+    }
+
+    internal int I32() => (int)U32();
+
+    internal long I64()
+    {
+        Span<byte> b = stackalloc byte[8];
+        ReadExactly(b);
+        return BinaryPrimitives.ReadInt64LittleEndian(b);
+    }
+
+    internal byte[] Bytes(long length, long max, string what)
+    {
+        if (length < 0 || length > max) throw new InvalidDataException($"{path}: {what} of {length} bytes, at most {max}");
+        var bytes = new byte[length];
+        ReadExactly(bytes);
+        return bytes;
+    }
+
+    public void Dispose() => stream.Dispose();
+}

@@ -1,0 +1,46 @@
+namespace Switch.Engine.Snapshots;
+
+/// <summary>When the engine takes snapshots and how many it keeps (see <see cref="Pipeline.SwitchEngine"/>).</summary>
+public sealed record SnapshotOptions
+{
+    /// <summary>Off: no snapshot is taken and every start replays the whole journal (as before snapshots existed).</summary>
+    public bool Enabled { get; init; }
+    /// <summary>A snapshot after this many events since the last one; 0: not by count.</summary>
+    public long EveryEvents { get; init; } = 10_000_000;
+    /// <summary>A snapshot right after each clearing batch closes.</summary>
+    public bool AtBatchClose { get; init; } = true;
+    /// <summary>A snapshot at a graceful stop, so the next start replays nothing.</summary>
+    public bool AtStop { get; init; } = true;
+    /// <summary>Snapshots kept (the newest); an older one is the fallback when a newer one is damaged.</summary>
+    public int Keep { get; init; } = 2;
+    /// <summary>The output side records derived views into each snapshot at its mark (<see cref="Pipeline.SwitchEngine.SnapshotViewsCaptured"/>);
+    /// the writer waits for them. False: the snapshot holds none (tests and tools with no views).</summary>
+    public bool WithViews { get; init; }
+    /// <summary>How long the writer waits for the derived views before it gives the snapshot up.</summary>
+    public int ViewsTimeoutMs { get; init; } = 60_000;
+    /// <summary>After each snapshot, the journal's records before the oldest kept snapshot move to
+    /// <c>journal-archive/</c> and leave the live journal, whose disk is then bounded by the snapshots kept, not by history.
+    /// The archive is never deleted here. False: the live journal keeps everything.</summary>
+    public bool RetireJournal { get; init; } = true;
+    /// <summary>How long a graceful stop waits for its snapshot.</summary>
+    public int StopTimeoutMs { get; init; } = 120_000;
+
+    public void Validate()
+    {
+        static void Require(bool ok, string what)
+        {
+            if (!ok) throw new ArgumentException($"snapshots: {what}");
+        }
+        Require(EveryEvents is >= 0 and <= 1L << 40, "everyEvents must be 0 to 2^40");
+        Require(Keep is >= 1 and <= 100, "keep must be 1 to 100");
+        Require(ViewsTimeoutMs is >= 1 and <= 3_600_000, "viewsTimeoutMs must be 1 to 3600000");
+        Require(StopTimeoutMs is >= 1 and <= 3_600_000, "stopTimeoutMs must be 1 to 3600000");
+    }
+}
+
+/// <summary>A snapshot taken: where, what it cost the logic thread, how long the writing took.</summary>
+/// <param name="Trigger">What asked for it: "operator", "events", "batch-close", "stop".</param>
+/// <param name="PauseUs">How long the logic thread stopped to capture it.</param>
+/// <param name="PagesCopiedAside">Pages the logic copied aside because it changed them before the writer copied them.</param>
+public sealed record SnapshotResult(string Path, SnapshotPosition Position, long Bytes, long PauseUs, long WriteMs,
+    int PagesCopiedAside, string Trigger);

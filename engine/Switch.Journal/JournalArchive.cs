@@ -1,0 +1,131 @@
+using System.Buffers.Binary;
+using System.Globalization;
+
+namespace Switch.Journal;
+
+/// <summary>
+/// The journal's archive: records retired from the live log (<see cref="EventJournal.Retire"/>), kept for audits
+/// (regulators keep transaction records for years: nothing here deletes them). One file per retirement,
+/// <c>records-FIRST-END.journal</c> for records FIRST to END-1, each record as an i32 length and the record's journal
+/// frame (<see cref="RecordFrame"/>: version, length, sequence number, CRC-32C), so every record is checked on reading
+/// exactly as in the live log. A file is published whole (temporary, fsync, rename, directory fsync).
+/// </summary>
+public static class JournalArchive
+{
+    private const string Prefix = "records-";
+    private const string Extension = ".journal";
+    /// <summary>The largest record a file may hold (the journal's genesis record is the largest kind).</summary>
+    private const int MaxFrameBytes = 1 << 20;
+
+    /// <summary>Writes one retirement's records.</summary>
+    public sealed class Writer : IDisposable
+    {
+        private readonly string _directory;
+        private readonly long _first;
+        private readonly string _temporary;
+        private readonly FileStream _file;
+        private readonly byte[] _frame = new byte[4 + MaxFrameBytes];
+        private long _next;
+        private bool _published;
+
+        public Writer(string directory, long firstRecordNo)
+        {
+            DirectorySync.CreateDirectory(directory);
+            _directory = directory;
+            _first = firstRecordNo;
+            _next = firstRecordNo;
+            _temporary = Path.Combine(directory, $"{Prefix}{firstRecordNo:D20}.tmp");
+            _file = new FileStream(_temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
+        }
+
+        public void Append(ReadOnlySpan<byte> payload)
+        {
+            int frameBytes = RecordFrame.HeaderBytes + payload.Length;
+            if (frameBytes > MaxFrameBytes) throw new ArgumentException($"journal archive: a record of {payload.Length} bytes", nameof(payload));
+            BinaryPrimitives.WriteInt32LittleEndian(_frame, frameBytes);
+            RecordFrame.Write(_frame.AsSpan(4, frameBytes), _next++, payload);
+            _file.Write(_frame, 0, 4 + frameBytes);
+        }
+
+        /// <summary>Makes the file durable under its final name; <paramref name="endRecordNo"/> is one past its last record.</summary>
+        public void Publish(long endRecordNo)
+        {
+            if (endRecordNo != _next) throw new InvalidOperationException($"journal archive: {_next - _first} records written, {endRecordNo - _first} expected");
+            _file.Flush(flushToDisk: true);
+            _file.Dispose();
+            File.Move(_temporary, Path.Combine(_directory, $"{Prefix}{_first:D20}-{endRecordNo:D20}{Extension}"), overwrite: false);
+            DirectorySync.Flush(_directory);
+            _published = true;
+        }
+
+        public void Dispose()
+        {
+            _file.Dispose();
+            if (!_published && File.Exists(_temporary)) File.Delete(_temporary);
+        }
+    }
+
+    /// <summary>The archive's files in record order, each with its range; throws if a range is missing or overlaps
+    /// (the history must be whole from record 0).</summary>
+    public static IReadOnlyList<(long First, long End, string Path)> Files(string directory)
+    {
+        var files = new List<(long First, long End, string Path)>();
+        if (!Directory.Exists(directory)) return files;
+        foreach (string path in Directory.EnumerateFiles(directory, Prefix + "*" + Extension))
+        {
+            string[] range = Path.GetFileNameWithoutExtension(path)[Prefix.Length..].Split('-');
+            if (range.Length != 2
+                || !long.TryParse(range[0], NumberStyles.None, CultureInfo.InvariantCulture, out long first)
+                || !long.TryParse(range[1], NumberStyles.None, CultureInfo.InvariantCulture, out long end) || end <= first)
+                throw new InvalidDataException($"journal archive: {path} is not named records-FIRST-END{Extension}");
+            files.Add((first, end, path));
+        }
+        files.Sort((a, b) => a.First.CompareTo(b.First));
+        long expected = 0;
+        foreach (var (first, end, path) in files)
+        {
+            if (first != expected) throw new InvalidDataException($"journal archive: {path} begins at record {first}, the history before it ends at {expected}");
+            expected = end;
+        }
+        return files;
+    }
+
+    /// <summary>Visits every archived record from record 0 in order, each verified; returns how many (the next record's
+    /// number). The visitor is given address -1: archived records have no live address.</summary>
+    public static long Replay(string directory, IJournalVisitor visitor)
+    {
+        long next = 0;
+        byte[] frame = new byte[MaxFrameBytes];
+        Span<byte> length = stackalloc byte[4];
+        foreach (var (first, end, path) in Files(directory))
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+            for (long recordNo = first; recordNo < end; recordNo++)
+            {
+                ReadExactly(file, length, path, recordNo);
+                int frameBytes = BinaryPrimitives.ReadInt32LittleEndian(length);
+                if (frameBytes < RecordFrame.HeaderBytes || frameBytes > MaxFrameBytes)
+                    throw new JournalCorruptException(-1, JournalCorruptionReason.LengthMismatch, $"{path}: record {recordNo} of {frameBytes} bytes");
+                ReadExactly(file, frame.AsSpan(0, frameBytes), path, recordNo);
+                var reason = RecordFrame.Verify(frame.AsSpan(0, frameBytes), recordNo, out string detail);
+                if (reason != JournalCorruptionReason.None) throw new JournalCorruptException(-1, reason, $"{path}: record {recordNo}: {detail}");
+                visitor.OnRecord(-1, frame.AsSpan(RecordFrame.HeaderBytes, frameBytes - RecordFrame.HeaderBytes));
+            }
+            if (file.Position != file.Length) throw new JournalCorruptException(-1, JournalCorruptionReason.LengthMismatch, $"{path}: bytes after record {end - 1}");
+            next = end;
+        }
+        return next;
+    }
+
+    private static void ReadExactly(FileStream file, Span<byte> into, string path, long recordNo)
+    {
+        try
+        {
+            file.ReadExactly(into);
+        }
+        catch (EndOfStreamException)
+        {
+            throw new JournalCorruptException(-1, JournalCorruptionReason.Unreadable, $"{path}: ends inside record {recordNo}");
+        }
+    }
+}

@@ -1,0 +1,201 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Switch.Engine.Business;
+using Switch.Engine.Client;
+using Switch.Engine.Events;
+using Switch.Engine.Pipeline;
+using Switch.Engine.Snapshots;
+using Switch.Host.Configuration;
+using Switch.Ring;
+
+// Usage: dotnet run -c Release --project perf/Switch.RecoveryBench -- [--transactions N] [--tail N] [--accounts N] [--dir D] [--keep]
+// Fills a journal with N payments (request + bank answer each, ticks between batches) on the embedded default
+// configuration (a table of 2^20), takes a snapshot under load at 90% and one idle at the end, appends a tail, then
+// times: a start from the newest snapshot, and a start that replays the whole journal; their state hashes must agree.
+var arguments = Args.Parse(args);
+string dir = arguments.Directory ?? Path.Combine(Path.GetTempPath(), "switch-recovery-bench-" + Guid.NewGuid().ToString("N"));
+SwitchConfig config = HostConfig.EmbeddedDefault().Switch;
+Console.WriteLine($"data directory {dir}; {arguments.Transactions:N0} payments then a tail of {arguments.Tail:N0}; " +
+    $"table {config.Rules.TransactionCapacity:N0}; {arguments.Accounts:N0} payer accounts");
+try
+{
+    SnapshotResult underLoad, idle;
+    var answers = new AnswerQueue();
+    var fillTimer = Stopwatch.StartNew();
+    using (SwitchEngine engine = SwitchEngine.Start(Bench.Options(dir, snapshots: true), config, answers))
+    {
+        var driver = new Driver(engine, answers, arguments.Accounts);
+        driver.Pay(arguments.Transactions * 9 / 10);
+        Task<SnapshotResult> pending = engine.RequestSnapshotAsync("bench-under-load");
+        driver.PayUntil(pending, arguments.Transactions / 10);
+        underLoad = pending.Result;
+        driver.Pay(arguments.Transactions - driver.Paid);
+        Bench.Idle(engine);
+        idle = engine.RequestSnapshotAsync("bench-idle").Result;
+        driver.Pay(arguments.Tail);
+        Bench.Idle(engine);
+        Console.WriteLine($"filled: {driver.Paid:N0} payments, {engine.Logic.EventsApplied:N0} events, last id {engine.Logic.Transactions.LastId:N0}, " +
+            $"{fillTimer.Elapsed.TotalSeconds:F1} s");
+    }
+    Bench.Print("snapshot under load", underLoad);
+    Bench.Print("snapshot idle", idle);
+    Console.WriteLine($"journal on disk: {Bench.Megabytes(Path.Combine(dir, "journal"))} MB; archive: {Bench.Megabytes(Path.Combine(dir, "archive"))} MB");
+
+    ulong fromSnapshot = Bench.Restart(dir, snapshots: true, config, "start from the snapshot");
+    ulong fromJournal = Bench.Restart(dir, snapshots: false, config, "start replaying the whole journal");
+    Console.WriteLine(fromSnapshot == fromJournal ? $"state hashes equal: {fromSnapshot:X16}" : $"STATE HASHES DIFFER: {fromSnapshot:X16} vs {fromJournal:X16}");
+    return fromSnapshot == fromJournal ? 0 : 1;
+}
+finally
+{
+    if (!arguments.Keep && Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+}
+
+internal static class Bench
+{
+    public static EngineOptions Options(string dir, bool snapshots) => new()
+    {
+        DataDirectory = dir,
+        TickIntervalMs = 0,
+        Wait = WaitKind.Blocking,
+        Snapshots = new SnapshotOptions { Enabled = snapshots, EveryEvents = 0, AtBatchClose = false, AtStop = false, Keep = 2 },
+    };
+
+    public static void Idle(SwitchEngine engine)
+    {
+        if (!engine.WaitUntilIdle(600_000)) throw new InvalidOperationException($"engine not idle: {engine.Fault}");
+    }
+
+    public static ulong Restart(string dir, bool snapshots, SwitchConfig config, string what)
+    {
+        GC.Collect();
+        var timer = Stopwatch.StartNew();
+        using SwitchEngine engine = SwitchEngine.Recover(Options(dir, snapshots), config);
+        long recoverMs = timer.ElapsedMilliseconds;
+        engine.Run();
+        long runningMs = timer.ElapsedMilliseconds;
+        RecoveryReport r = engine.Recovery;
+        Console.WriteLine($"{what}: {runningMs} ms to running (recover {recoverMs} ms; engine's own count {r.RecoveryMs} ms), " +
+            $"{r.EventsReplayed:N0} events replayed, snapshot {(r.SnapshotPath is null ? "none" : Path.GetFileName(r.SnapshotPath))}, " +
+            $"{engine.Logic.Transactions.LastId:N0} transactions, working set {Environment.WorkingSet >> 20} MiB");
+        return engine.Logic.StateHash();
+    }
+
+    public static void Print(string what, SnapshotResult s) =>
+        Console.WriteLine($"{what}: logic paused {s.PauseUs:N0} µs, written in {s.WriteMs:N0} ms, {s.Bytes >> 20:N0} MiB, " +
+            $"{s.PagesCopiedAside} pages copied aside, record {s.Position.RecordNo:N0}");
+
+    public static long Megabytes(string path) =>
+        Directory.Exists(path) ? Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length) >> 20 : 0;
+}
+
+/// <summary>Bank requests handed out by the engine, for the driver to answer (the output thread must never publish
+/// inputs itself: with both rings full it would wait on the logic that waits on it).</summary>
+internal sealed class AnswerQueue : IEventHandler<OutputEvent>
+{
+    public readonly ConcurrentQueue<long> Requests = new();
+
+    public void OnEvent(ref OutputEvent evt, long sequence, bool endOfBatch)
+    {
+        if (evt.Kind == OutputKind.BankRequest && evt.Operation == BankOperation.Debit) Requests.Enqueue(evt.TransactionId);
+    }
+}
+
+/// <summary>Publishes payments in batches and answers each one's bank request (succeeded), a tick per batch.</summary>
+internal sealed class Driver(SwitchEngine engine, AnswerQueue answers, int accounts)
+{
+    private const int Batch = 1_000;
+    private static readonly string[] Banks = ["102", "103", "105", "308"];
+    private static readonly string[] Institutions = ["ALIPAY", "TENPAY", "YEEPAY"];
+    private readonly Random _random = new(20261206);
+    private long _order;
+    // Inputs go in as the adapters' do: through the engine client (a full ring waits the longest the policy allows).
+    private readonly EngineClient _client = new(engine, fullRingWaitMs: EngineClient.MaxFullRingWaitMs);
+    public long Paid { get; private set; }
+
+    private readonly struct PaymentFill(string institution, string orderNo, string bank, string account, long amountFen) : IInputFill
+    {
+        public void Fill(ref InputEvent slot, long correlationId) =>
+            slot.PrepareInstitutionRequest(correlationId, RequestType.AgreementPayment, amountFen, System.Text.Encoding.ASCII.GetBytes(institution),
+                orderNo, null, bank, account, "CNY", null, 0);
+    }
+
+    private readonly struct SuccessFill(long transactionId) : IInputFill
+    {
+        public void Fill(ref InputEvent slot, long correlationId) => slot.PrepareBankResult(transactionId, BankOperation.Debit, BankReply.Succeeded, null);
+    }
+
+    public void Pay(long count)
+    {
+        for (long done = 0; done < count;)
+        {
+            int n = (int)Math.Min(Batch, count - done);
+            PayBatch(n);
+            done += n;
+        }
+    }
+
+    /// <summary>Pays until <paramref name="until"/> completes (the load a snapshot is taken under), at most <paramref name="max"/>.</summary>
+    public void PayUntil(Task until, long max)
+    {
+        for (long done = 0; done < max && !until.IsCompleted; done += Batch) PayBatch(Batch);
+    }
+
+    private void PayBatch(int n)
+    {
+        for (int i = 0; i < n; i++)
+        {
+            long amountFen = 100 + _random.Next(10_000);
+            var payment = new PaymentFill(Institutions[_order % 3], $"B{_order}", Banks[_order & 3], $"62220{_random.Next(accounts):D10}", amountFen);
+            _order++;
+            _client.Publish(ref payment);
+        }
+        Paid += n;
+        int answered = 0;
+        long deadline = Environment.TickCount64 + 60_000;
+        while (answered < n)
+        {
+            if (answers.Requests.TryDequeue(out long id))
+            {
+                var answer = new SuccessFill(id);
+                _client.Publish(ref answer);
+                answered++;
+            }
+            else if (Environment.TickCount64 > deadline || engine.Fault is not null)
+            {
+                throw new InvalidOperationException($"bank requests stopped coming ({answered} of {n}): {engine.Fault}");
+            }
+            else
+            {
+                Thread.Yield();
+            }
+        }
+        engine.PublishTick();
+    }
+}
+
+internal sealed record Args(long Transactions, long Tail, int Accounts, string? Directory, bool Keep)
+{
+    public static Args Parse(string[] args)
+    {
+        long transactions = 3_000_000, tail = 100_000;
+        int accounts = 1_000_000;
+        string? directory = null;
+        bool keep = false;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            switch (args[i])
+            {
+                case "--transactions": transactions = long.Parse(Value()); break;
+                case "--tail": tail = long.Parse(Value()); break;
+                case "--accounts": accounts = int.Parse(Value()); break;
+                case "--dir": directory = Value(); break;
+                case "--keep": keep = true; break;
+                default: throw new ArgumentException($"unknown option {args[i]}: --transactions N --tail N --accounts N --dir D --keep");
+            }
+        }
+        if (transactions < 10 || tail < 0 || accounts < 1) throw new ArgumentException("--transactions at least 10, --tail and --accounts positive");
+        return new Args(transactions, tail, accounts, directory, keep);
+    }
+}

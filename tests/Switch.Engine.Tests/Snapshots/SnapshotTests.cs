@@ -1,0 +1,208 @@
+using Switch.Engine.Business;
+using Switch.Engine.Events;
+using Switch.Engine.Pipeline;
+using Switch.Engine.Snapshots;
+using Switch.Engine.Tests.Support;
+
+namespace Switch.Engine.Tests.Snapshots;
+
+/// <summary>
+/// Snapshots of the real engine on disk: a start from one equals a start that replays the whole journal; the same
+/// position gives the same bytes; a damaged, torn or foreign snapshot is reported, set aside and an older one (or the
+/// whole journal) used instead.
+/// </summary>
+public sealed class SnapshotTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+    private readonly ManualClock _clock = new(LogicHarness.StartUs);
+    private OutputRecorder _outputs = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    /// <summary>A table of 64: most transactions leave for the archive on disk, some park while their bank is slow.</summary>
+    private static SwitchConfig Config() => TestConfigs.Small(transactionCapacity: 64);
+
+    private EngineOptions Options(string directory, bool snapshots = true) => EngineTestOptions.For(directory, _clock) with
+    {
+        Snapshots = new SnapshotOptions { Enabled = snapshots, EveryEvents = 0, AtBatchClose = false, AtStop = false, Keep = 3 },
+    };
+
+    [Fact]
+    public void A_start_from_a_snapshot_equals_a_whole_replay_of_the_same_journal()
+    {
+        ulong hash;
+        SnapshotResult first, second;
+        using (SwitchEngine engine = SwitchEngine.Start(Options(_dir.Path), Config(), _outputs))
+        {
+            var work = new RandomWork(engine, _outputs, _clock, seed: 20261206);
+            work.Run(600);
+            first = engine.RequestSnapshotAsync().WaitOrThrow();
+            work.Run(600);
+            second = engine.RequestSnapshotAsync().WaitOrThrow();
+            work.Run(400); // after the last snapshot: the start replays these
+            Assert.True(engine.WaitUntilIdle(30_000));
+            hash = engine.Logic.StateHash();
+            Assert.True(engine.Logic.Transactions.LastId > 3 * 64, $"only {engine.Logic.Transactions.LastId} transactions: the archive is barely used");
+        }
+        Assert.True(second.Position.RecordNo > first.Position.RecordNo);
+        Assert.True(File.Exists(second.Path) && File.Exists(second.Path + SnapshotFile.ArchiveExtension));
+
+        using (SwitchEngine restarted = SwitchEngine.Start(Options(_dir.Path), Config(), _outputs = new OutputRecorder()))
+        {
+            Assert.Equal(second.Path, restarted.Recovery.SnapshotPath);
+            Assert.Empty(restarted.Recovery.SnapshotsSkipped);
+            Assert.True(restarted.Recovery.EventsReplayed < restarted.Recovery.JournalRecords - second.Position.RecordNo + 1,
+                $"replayed {restarted.Recovery.EventsReplayed} of {restarted.Recovery.JournalRecords} records");
+            Assert.Equal(hash, restarted.Logic.StateHash());
+
+            // The restored engine goes on like the original: repeats of archived orders are still answered from the archive.
+            var more = new RandomWork(restarted, _outputs, _clock, seed: 7);
+            more.Run(300);
+            Assert.True(restarted.WaitUntilIdle(30_000));
+            Assert.Null(restarted.Fault);
+            hash = restarted.Logic.StateHash();
+        }
+        // And the journal as a whole still replays to the same state (the snapshot changed nothing in it).
+        Assert.Equal(hash, JournalReplay.Run(_dir.Path, new DiscardingSink()).StateHash());
+    }
+
+    [Fact]
+    public void The_same_position_gives_the_same_bytes()
+    {
+        string copy = _dir.Sub("copy");
+        SnapshotResult original;
+        using (SwitchEngine engine = SwitchEngine.Start(Options(_dir.Sub("a")), Config(), _outputs = new OutputRecorder()))
+        {
+            new RandomWork(engine, _outputs, _clock, seed: 11).Run(800);
+            Assert.True(engine.WaitUntilIdle(30_000));
+            TempDirectory.CopyTree(_dir.Sub("a"), copy); // the journal as it is, before any snapshot
+            original = engine.RequestSnapshotAsync().WaitOrThrow();
+        }
+        // Another process, another history of its memory (a whole replay), the same journal position: the same bytes.
+        using (SwitchEngine engine = SwitchEngine.Start(Options(copy), Config(), _outputs = new OutputRecorder()))
+        {
+            SnapshotResult again = engine.RequestSnapshotAsync().WaitOrThrow();
+            Assert.Equal(original.Position, again.Position);
+            Assert.Equal(File.ReadAllBytes(original.Path), File.ReadAllBytes(again.Path));
+        }
+    }
+
+    public enum Damage { FlippedByte, Truncated, OtherVersion, NotInThisJournal }
+
+    [Theory]
+    [InlineData(Damage.FlippedByte)]
+    [InlineData(Damage.Truncated)]
+    [InlineData(Damage.OtherVersion)]
+    [InlineData(Damage.NotInThisJournal)]
+    public void A_damaged_newest_snapshot_is_set_aside_for_the_older_one(Damage damage)
+    {
+        SnapshotResult older, newer;
+        ulong hash;
+        using (SwitchEngine engine = SwitchEngine.Start(Options(_dir.Path), Config(), _outputs = new OutputRecorder()))
+        {
+            var work = new RandomWork(engine, _outputs, _clock, seed: 5);
+            work.Run(400);
+            older = engine.RequestSnapshotAsync().WaitOrThrow();
+            work.Run(400);
+            newer = engine.RequestSnapshotAsync().WaitOrThrow();
+            work.Run(100);
+            Assert.True(engine.WaitUntilIdle(30_000));
+            hash = engine.Logic.StateHash();
+        }
+        byte[] bytes = File.ReadAllBytes(newer.Path);
+        switch (damage)
+        {
+            case Damage.FlippedByte:
+                bytes[bytes.Length / 2] ^= 0x40;
+                break;
+            case Damage.Truncated:
+                bytes = bytes[..(bytes.Length * 2 / 3)];
+                break;
+            case Damage.OtherVersion:
+                bytes[8] = 99; // the format version follows the 8-byte magic
+                break;
+            case Damage.NotInThisJournal:
+                BitConverter.GetBytes(older.Position.RecordAddress).CopyTo(bytes, 24); // the record address, after the record number
+                break;
+        }
+        File.WriteAllBytes(newer.Path, bytes);
+
+        using SwitchEngine restarted = SwitchEngine.Start(Options(_dir.Path), Config(), _outputs = new OutputRecorder());
+        Assert.Equal(older.Path, restarted.Recovery.SnapshotPath);
+        string why = Assert.Single(restarted.Recovery.SnapshotsSkipped);
+        Assert.StartsWith(Path.GetFileName(newer.Path), why);
+        Assert.Contains(damage switch
+        {
+            Damage.FlippedByte => "checksum",
+            Damage.Truncated => "torn",
+            Damage.OtherVersion => "format version 99",
+            _ => "the journal holds no record",
+        }, why);
+        Assert.True(File.Exists(newer.Path + ".skipped"));
+        Assert.False(File.Exists(newer.Path));
+        Assert.Equal(hash, restarted.Logic.StateHash());
+    }
+
+    [Fact]
+    public void With_every_snapshot_damaged_the_whole_journal_is_replayed()
+    {
+        ulong hash;
+        SnapshotResult only;
+        using (SwitchEngine engine = SwitchEngine.Start(Options(_dir.Path), Config(), _outputs = new OutputRecorder()))
+        {
+            new RandomWork(engine, _outputs, _clock, seed: 3).Run(500);
+            only = engine.RequestSnapshotAsync().WaitOrThrow();
+            Assert.True(engine.WaitUntilIdle(30_000));
+            hash = engine.Logic.StateHash();
+        }
+        File.Delete(only.Path + SnapshotFile.ArchiveExtension); // its archive checkpoint is unknown: unusable
+        using SwitchEngine restarted = SwitchEngine.Start(Options(_dir.Path), Config(), _outputs = new OutputRecorder());
+        Assert.Null(restarted.Recovery.SnapshotPath);
+        Assert.Contains("no archive checkpoint", Assert.Single(restarted.Recovery.SnapshotsSkipped));
+        Assert.Equal(hash, restarted.Logic.StateHash());
+    }
+
+    [Fact]
+    public void Asking_with_snapshots_off_is_a_precise_error_and_changes_nothing()
+    {
+        using SwitchEngine engine = SwitchEngine.Start(Options(_dir.Path, snapshots: false), Config(), _outputs = new OutputRecorder());
+        var e = Assert.Throws<AggregateException>(() => engine.RequestSnapshotAsync().Wait());
+        Assert.StartsWith("SNAPSHOTS_DISABLED", e.InnerException!.Message);
+        Assert.False(Directory.Exists(Path.Combine(_dir.Path, "snapshots")));
+    }
+
+    [Fact]
+    public void Snapshots_come_by_event_count_and_at_a_graceful_stop_and_only_the_newest_are_kept()
+    {
+        EngineOptions options = Options(_dir.Path) with
+        {
+            Snapshots = new SnapshotOptions { Enabled = true, EveryEvents = 150, AtBatchClose = true, AtStop = true, Keep = 2 },
+        };
+        ulong hash;
+        long taken;
+        using (SwitchEngine engine = SwitchEngine.Start(options, Config(), _outputs = new OutputRecorder()))
+        {
+            new RandomWork(engine, _outputs, _clock, seed: 9).Run(900);
+            Assert.True(engine.WaitUntilIdle(30_000));
+            hash = engine.Logic.StateHash();
+            taken = engine.SnapshotsTaken;
+        }
+        Assert.True(taken >= 2, $"{taken} snapshots by count");
+        var kept = new SnapshotStore(_dir.Path).List();
+        Assert.Equal(2, kept.Count);
+        using SwitchEngine restarted = SwitchEngine.Start(options, Config(), _outputs = new OutputRecorder());
+        // The stop's snapshot holds everything: nothing is left to replay.
+        Assert.Equal(kept[0].Path, restarted.Recovery.SnapshotPath);
+        Assert.Equal(0, restarted.Recovery.EventsReplayed);
+        Assert.Equal(hash, restarted.Logic.StateHash());
+    }
+}
+
+internal static class SnapshotTaskExtensions
+{
+    public static SnapshotResult WaitOrThrow(this Task<SnapshotResult> task)
+    {
+        Assert.True(task.Wait(60_000), "the snapshot took more than a minute");
+        return task.Result;
+    }
+}
