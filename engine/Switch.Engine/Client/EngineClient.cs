@@ -1,5 +1,6 @@
 using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
+using Switch.Ring;
 
 namespace Switch.Engine.Client;
 
@@ -49,7 +50,7 @@ public sealed class EngineClient
     /// <exception cref="InputFillException">The fill threw: a void slot was published, nothing applied.</exception>
     public void Publish<TFill>(ref TFill fill, long correlationId = 0) where TFill : struct, IInputFill
     {
-        if (!_engine.TryClaim(out long sequence))
+        if (!TryClaim(out long sequence))
         {
             long deadlineMs = Environment.TickCount64 + FullRingWaitMs;
             var spin = new SpinWait();
@@ -61,7 +62,7 @@ public sealed class EngineClient
     /// <summary><see cref="Publish"/> for async callers: the same policy, its pauses awaited rather than slept.</summary>
     public ValueTask PublishAsync<TFill>(TFill fill, long correlationId, CancellationToken cancellation) where TFill : struct, IInputFill
     {
-        if (!_engine.TryClaim(out long sequence)) return PublishWhenFreeAsync(fill, correlationId, cancellation);
+        if (!TryClaim(out long sequence)) return PublishWhenFreeAsync(fill, correlationId, cancellation);
         FillAndPublish(sequence, ref fill, correlationId);
         return default;
     }
@@ -74,11 +75,24 @@ public sealed class EngineClient
         FillAndPublish(sequence, ref fill, correlationId);
     }
 
+    /// <summary>One look for a free slot. A ring halted by the engine's fault is the engine stopped, as the contract says.</summary>
+    private bool TryClaim(out long sequence)
+    {
+        try
+        {
+            return _engine.TryClaim(out sequence);
+        }
+        catch (RingHaltedException halted)
+        {
+            throw new EngineStoppedException(_engine.Fault ?? halted);
+        }
+    }
+
     /// <summary>One look for a free slot; throws once the engine stopped or the wait is over.</summary>
     private bool TryClaimBefore(long deadlineMs, out long sequence)
     {
         if (_engine.Fault is { } fault) throw new EngineStoppedException(fault);
-        if (_engine.TryClaim(out sequence)) return true;
+        if (TryClaim(out sequence)) return true;
         if (Environment.TickCount64 >= deadlineMs) throw new EngineBusyException(FullRingWaitMs);
         return false;
     }
