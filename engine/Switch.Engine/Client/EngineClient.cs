@@ -75,9 +75,11 @@ public sealed class EngineClient
         FillAndPublish(sequence, ref fill, correlationId);
     }
 
-    /// <summary>One look for a free slot. A ring halted by the engine's fault is the engine stopped, as the contract says.</summary>
+    /// <summary>One look for a free slot. An engine with a fault takes nothing more, even in the instant before its
+    /// ring is halted; a halted ring is the engine stopped too.</summary>
     private bool TryClaim(out long sequence)
     {
+        if (_engine.Fault is { } fault) throw new EngineStoppedException(fault);
         try
         {
             return _engine.TryClaim(out sequence);
@@ -91,7 +93,6 @@ public sealed class EngineClient
     /// <summary>One look for a free slot; throws once the engine stopped or the wait is over.</summary>
     private bool TryClaimBefore(long deadlineMs, out long sequence)
     {
-        if (_engine.Fault is { } fault) throw new EngineStoppedException(fault);
         if (TryClaim(out sequence)) return true;
         if (Environment.TickCount64 >= deadlineMs) throw new EngineBusyException(FullRingWaitMs);
         return false;
