@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Switch.Engine.Logging;
 
 namespace Switch.Host;
 
@@ -12,8 +13,9 @@ namespace Switch.Host;
 /// can end its field, add a field or start a line. Secrets never reach it: no call site passes a key, except the
 /// published demo keys of the embedded demo configuration. Info and warnings go to one writer, errors to the other.
 /// A record is written with one call on a synchronized writer, so records from several threads never interleave.
+/// It is also the engine side's <see cref="IEventLog"/>: the engine's assemblies log through it, never a stream of their own.
 /// </summary>
-public sealed class Log
+public sealed class Log : IEventLog
 {
     /// <summary>Longest value written; a longer one is cut (and says so), so one record cannot flood the log.</summary>
     public const int MaxValueChars = 4_096;
@@ -40,6 +42,16 @@ public sealed class Log
 
     /// <summary>Something an operator must act on now (e.g. clearing files that could not be written).</summary>
     public void Alert(string evt, string msg, params ReadOnlySpan<(string Key, object? Value)> fields) => Write("alert", evt, msg, fields);
+
+    public void Write(LogSeverity severity, string evt, string msg, params ReadOnlySpan<(string Key, object? Value)> fields) =>
+        Write(severity switch
+        {
+            LogSeverity.Info => "info",
+            LogSeverity.Warn => "warn",
+            LogSeverity.Error => "error",
+            LogSeverity.Alert => "alert",
+            _ => throw new ArgumentOutOfRangeException(nameof(severity), severity, "no such log level"),
+        }, evt, msg, fields);
 
     private void Write(string level, string evt, string msg, ReadOnlySpan<(string Key, object? Value)> fields)
     {

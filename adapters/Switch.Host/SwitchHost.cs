@@ -5,8 +5,6 @@ using Switch.Clearing;
 using Switch.Engine.Business;
 using Switch.Engine.Client;
 using Switch.Engine.Pipeline;
-using Switch.Grpc.Health;
-using Switch.Grpc.Reflection;
 using Switch.Grpc.Server;
 using Switch.Grpc.Tls;
 using Switch.Host.Admin;
@@ -163,8 +161,7 @@ public sealed class SwitchHost : IAsyncDisposable
             // The feeds on disk are kept across restarts and caught up by the replay; clearing records and files are
             // derived from the journal too: rebuilt by the same replay.
             feeds = new OutcomeFeeds(config.DataDirectory, config.OutcomeFeed.SegmentRecords, config.OutcomeFeed.RetentionUs);
-            clearing = new ClearingRecorder(config.DataDirectory, config.ClearingRecordsRetentionDays * 86_400_000_000L,
-                message => log.Alert("clearing_files_failed", message));
+            clearing = new ClearingRecorder(config.DataDirectory, log, config.ClearingRecordsRetentionDays * 86_400_000_000L);
             // The audit log and routing view too: built from the audit outputs, replayed and then live.
             var audit = new AuditLog();
             var dispatcher = new OutputDispatcher(answers, feeds, clearing, audit);
@@ -374,34 +371,3 @@ public sealed class SwitchHost : IAsyncDisposable
 
 /// <summary>The three bound addresses, known before the journal is recovered.</summary>
 public sealed record ListeningPorts(Uri Institution, Uri AdminHttp, Uri AdminGrpc);
-
-/// <summary>
-/// What every gRPC port of the switch serves besides its API: grpc.health.v1.Health and server reflection (v1 and
-/// v1alpha) over the port's own services. Neither asks for a key: load balancers and tools call them.
-/// </summary>
-internal sealed class PortServices(int maxReceiveMessageBytes, bool compressResponses, Action<string, Exception> handlerFailed,
-    HealthService health, IEnumerable<Google.Protobuf.Reflection.ServiceDescriptor> api)
-{
-    private readonly ReflectionService _reflection = new(api.Append(HealthService.Descriptor));
-
-    /// <summary>While the journal is replayed: health and reflection; any other method UNAVAILABLE (clients retry it).</summary>
-    public GrpcRouter Recovering() => Standard(new GrpcRouter(Options(
-        new Grpc.Status(Grpc.StatusCode.Unavailable, "UNAVAILABLE: the switch is recovering its journal; retry shortly"))));
-
-    /// <summary>Once the engine runs: the API too.</summary>
-    /// <param name="callCompleted">Told each served call's status (the gRPC metrics); health and reflection included.</param>
-    public GrpcRouter Serving(Func<GrpcRouter, GrpcRouter> mapApi, Action<Grpc.StatusCode> callCompleted) =>
-        Standard(mapApi(new GrpcRouter(Options(null, callCompleted))));
-
-    private GrpcRouter Standard(GrpcRouter router) => _reflection.Map(health.Map(router));
-
-    private GrpcServerOptions Options(Grpc.Status? unknownMethod, Action<Grpc.StatusCode>? callCompleted = null) => new()
-    {
-        MaxReceiveMessageBytes = maxReceiveMessageBytes,
-        MalformedRequestCode = Grpc.StatusCode.InvalidArgument, // the caller's input is wrong: say so, code first
-        CompressResponses = compressResponses,
-        OnHandlerException = handlerFailed,
-        UnknownMethodStatus = unknownMethod,
-        OnCallCompleted = callCompleted,
-    };
-}

@@ -46,6 +46,3 @@ public static class ExitCodes
         _ => ((int)code).ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 }
-
-/// <summary>A bad argument found locally: exit 2, nothing sent.</summary>
-public sealed class UsageException(string message) : Exception(message);

@@ -3,6 +3,7 @@ using Switch.Engine.Business;
 using Switch.Engine.Clearing;
 using Switch.Engine.Events;
 using Switch.Engine.Snapshots;
+using Switch.Engine.Logging;
 using Switch.Journal;
 
 namespace Switch.Clearing;
@@ -46,16 +47,16 @@ public sealed class ClearingRecorder : IDisposable
     public const long DefaultRecordsRetentionUs = 7L * 24 * 3600 * 1_000_000;
 
     private readonly long _recordsRetentionUs;
-    private readonly Action<string> _log;
+    private readonly IEventLog _log;
     private long _prunedThrough;
 
     /// <param name="recordsRetentionUs">See <see cref="DefaultRecordsRetentionUs"/>; measured between batch closes (event time, not the wall clock).</param>
-    /// <param name="log">Where an alert goes when file generation fails (default: standard error).</param>
-    public ClearingRecorder(string dataDirectory, long recordsRetentionUs = DefaultRecordsRetentionUs, Action<string>? log = null)
+    /// <param name="log">Where an alert goes when file generation fails: the host's log.</param>
+    public ClearingRecorder(string dataDirectory, IEventLog log, long recordsRetentionUs = DefaultRecordsRetentionUs)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(recordsRetentionUs);
         _recordsRetentionUs = recordsRetentionUs;
-        _log = log ?? (line => Console.Error.WriteLine(line));
+        _log = log;
         _dataDirectory = dataDirectory;
         DirectorySync.CreateDirectory(Path.Combine(dataDirectory, "clearing"));
         _worker = new Thread(Generate) { Name = "switch-clearing", IsBackground = true };
@@ -189,7 +190,12 @@ public sealed class ClearingRecorder : IDisposable
             }
             catch (Exception e)
             {
-                if (Fault is null) _log($"ALERT clearing: the files of batch {batch.BatchId} could not be written ({e.GetType().Name}: {e.Message}); file generation is stopped until the cause is fixed and the switch restarted");
+                if (Fault is null)
+                {
+                    _log.Write(LogSeverity.Alert, "clearing_files_failed",
+                        "a batch's clearing files could not be written; file generation is stopped until the cause is fixed and the switch restarted",
+                        ("batch", batch.BatchId), ("error", $"{e.GetType().Name}: {e.Message}"));
+                }
                 Volatile.Write(ref _fault, e);
             }
         }

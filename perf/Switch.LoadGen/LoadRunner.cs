@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using Switch.Contracts.V1;
-using Switch.Grpc;
 using Switch.Grpc.Client;
+using Switch.Grpc;
+using Switch.Telemetry;
 
 namespace Switch.LoadGen;
 

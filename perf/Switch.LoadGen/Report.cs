@@ -1,7 +1,8 @@
 using System.Globalization;
-using System.Text;
-using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json;
+using System.Text;
+using Switch.Telemetry;
 
 namespace Switch.LoadGen;
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Switch.Contracts.V1;
 using Switch.Grpc;
+using Switch.Telemetry;
 
 namespace Switch.LoadGen;
 

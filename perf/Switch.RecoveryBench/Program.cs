@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Switch.Engine.Business;
+using Switch.Engine.Client;
 using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
 using Switch.Engine.Snapshots;
@@ -108,7 +109,21 @@ internal sealed class Driver(SwitchEngine engine, AnswerQueue answers, int accou
     private static readonly string[] Institutions = ["ALIPAY", "TENPAY", "YEEPAY"];
     private readonly Random _random = new(20261206);
     private long _order;
+    // Inputs go in as the adapters' do: through the engine client (a full ring waits the longest the policy allows).
+    private readonly EngineClient _client = new(engine, fullRingWaitMs: EngineClient.MaxFullRingWaitMs);
     public long Paid { get; private set; }
+
+    private readonly struct PaymentFill(string institution, string orderNo, string bank, string account, long amountFen) : IInputFill
+    {
+        public void Fill(ref InputEvent slot, long correlationId) =>
+            slot.PrepareInstitutionRequest(correlationId, RequestType.AgreementPayment, amountFen, System.Text.Encoding.ASCII.GetBytes(institution),
+                orderNo, null, bank, account, "CNY", null, 0);
+    }
+
+    private readonly struct SuccessFill(long transactionId) : IInputFill
+    {
+        public void Fill(ref InputEvent slot, long correlationId) => slot.PrepareBankResult(transactionId, BankOperation.Debit, BankReply.Succeeded, null);
+    }
 
     public void Pay(long count)
     {
@@ -130,14 +145,10 @@ internal sealed class Driver(SwitchEngine engine, AnswerQueue answers, int accou
     {
         for (int i = 0; i < n; i++)
         {
-            var e = new InputEvent { Kind = EventKind.InstitutionRequest, RequestType = RequestType.AgreementPayment, AmountFen = 100 + _random.Next(10_000) };
-            e.Institution.Set(Institutions[_order % 3]);
-            e.OrderNo.Set($"B{_order}");
-            e.BankRef.Set(Banks[_order & 3]);
-            e.Account.Set($"62220{_random.Next(accounts):D10}");
-            e.Currency.Set("CNY");
+            long amountFen = 100 + _random.Next(10_000);
+            var payment = new PaymentFill(Institutions[_order % 3], $"B{_order}", Banks[_order & 3], $"62220{_random.Next(accounts):D10}", amountFen);
             _order++;
-            engine.Publish(e);
+            _client.Publish(ref payment);
         }
         Paid += n;
         int answered = 0;
@@ -146,8 +157,8 @@ internal sealed class Driver(SwitchEngine engine, AnswerQueue answers, int accou
         {
             if (answers.Requests.TryDequeue(out long id))
             {
-                var answer = new InputEvent { Kind = EventKind.BankResult, TransactionId = id, Operation = BankOperation.Debit, Reply = BankReply.Succeeded };
-                engine.Publish(answer);
+                var answer = new SuccessFill(id);
+                _client.Publish(ref answer);
                 answered++;
             }
             else if (Environment.TickCount64 > deadline || engine.Fault is not null)

@@ -1,3 +1,5 @@
+using Switch.Telemetry;
+
 namespace Switch.LoadGen.Tests;
 
 public sealed class HistogramTests
@@ -7,27 +9,30 @@ public sealed class HistogramTests
     private static long Exact(long[] sorted, double q) => sorted[Math.Max(1, (long)Math.Ceiling(q * sorted.Length)) - 1];
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(7)]
-    [InlineData(42)]
-    public void Percentiles_are_within_the_stated_precision_of_a_sorted_array(int seed)
+    [InlineData(1, LatencyPrecision.Fine)]
+    [InlineData(7, LatencyPrecision.Fine)]
+    [InlineData(42, LatencyPrecision.Fine)]
+    [InlineData(1, LatencyPrecision.Coarse)]
+    [InlineData(7, LatencyPrecision.Coarse)]
+    public void Percentiles_are_within_the_stated_precision_of_a_sorted_array(int seed, LatencyPrecision precision)
     {
         var random = new Random(seed);
-        var h = new LatencyHistogram();
+        var h = new LatencyHistogram(precision);
         // Log-uniform from 1 us to ~60 s: every range of buckets is exercised.
         long[] values = Enumerable.Range(0, 200_000).Select(_ => (long)Math.Exp(random.NextDouble() * Math.Log(60_000_000))).ToArray();
         foreach (long v in values) h.Record(v);
         Array.Sort(values);
+        double relative = LatencyHistogram.RelativePrecision(precision);
         foreach (double q in Quantiles)
         {
             long exact = Exact(values, q);
             long got = h.ValueAt(q);
-            Assert.True(Math.Abs(got - exact) <= exact * LatencyHistogram.RelativePrecision + 1, $"q {q}: histogram {got}, exact {exact}");
+            Assert.True(Math.Abs(got - exact) <= exact * relative + 1, $"q {q}: histogram {got}, exact {exact}");
         }
         Assert.Equal(values[^1], h.MaxUs);
         Assert.Equal(values[0], h.MinUs);
         Assert.Equal(values.Length, h.Count);
-        Assert.True(LatencyHistogram.RelativePrecision <= 0.01);
+        Assert.True(LatencyHistogram.RelativePrecision(LatencyPrecision.Fine) <= 0.001);
     }
 
     [Fact]
@@ -45,19 +50,13 @@ public sealed class HistogramTests
     }
 
     [Fact]
-    public void Every_value_falls_in_its_own_bucket_and_buckets_tile_the_range()
+    public void Histograms_of_different_precision_do_not_add()
     {
-        long expectedLow = 0;
-        for (int i = 0; i < LatencyHistogram.BucketCount; i++)
-        {
-            (long low, long width) = LatencyHistogram.BucketOf(i);
-            Assert.Equal(expectedLow, low);
-            Assert.Equal(i, LatencyHistogram.IndexOf(low));
-            Assert.Equal(i, LatencyHistogram.IndexOf(low + width - 1));
-            Assert.True(width == 1 || width <= low / 128.0, $"bucket {i}: width {width} at {low}");
-            expectedLow = low + width;
-        }
-        Assert.Equal(LatencyHistogram.HighestTrackableUs + 1, expectedLow);
+        var fine = new LatencyHistogram(LatencyPrecision.Fine);
+        var coarse = new LatencyHistogram(LatencyPrecision.Coarse);
+        coarse.Record(1_000);
+        Assert.Throws<ArgumentException>(() => fine.Add(coarse));
+        Assert.Equal(0, fine.Count);
     }
 
     [Fact]

@@ -1,3 +1,5 @@
+using Switch.Telemetry;
+
 namespace Switch.LoadGen.Tests;
 
 public sealed class ReportTests

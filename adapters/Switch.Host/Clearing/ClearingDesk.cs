@@ -2,8 +2,6 @@ using Switch.Clearing;
 using Switch.Engine.Client;
 using Switch.Engine.Clearing;
 using Switch.Engine.Events;
-using Switch.Engine.Pipeline;
-using Switch.Host.Gateway;
 
 namespace Switch.Host.Clearing;
 
@@ -106,23 +104,4 @@ public sealed class ClearingDesk(EngineClient engine, ClearingRecorder recorder,
             return BreakReport.Compare(ours, theirs);
         }
     }
-}
-
-/// <summary>Where a batch's files stand.</summary>
-public enum BatchFiles
-{
-    /// <summary>No such closed batch: it is open, in the future, or not a batch id.</summary>
-    NotClosed,
-    /// <summary>Closed, its files queued or being written.</summary>
-    Pending,
-    /// <summary>Closed, and file generation failed (it stops until the cause is fixed and the switch restarted).</summary>
-    Faulted,
-    Complete,
-}
-
-/// <summary>A batch (or a participant of it) has no files to read: why, for the operator.</summary>
-public sealed class BatchFilesException(long batchId, BatchFiles state, string message) : Exception(message)
-{
-    public long BatchId { get; } = batchId;
-    public BatchFiles State { get; } = state;
 }

@@ -1,21 +1,9 @@
 using System.Reflection;
-using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Switch.Engine.Business;
 
 namespace Switch.Host.Configuration;
-
-/// <summary>How the in-process simulated banks behave (the default configuration runs on them).</summary>
-public sealed record SimulatedBanksConfig
-{
-    /// <summary>fixed:MS, uniform:MIN-MAX or lognormal:MEDIAN,SIGMA (milliseconds), or 0 for at once.</summary>
-    public string Latency { get; init; } = "lognormal:2,0.5";
-    public double FailureRate { get; init; } = 0.02;
-    public double NoAnswerRate { get; init; }
-    public int CapacityTps { get; init; }
-    public int Seed { get; init; } = 1;
-}
 
 /// <summary>
 /// The switch process's configuration: where it listens and keeps its journal, and the switch configuration
@@ -256,48 +244,5 @@ public sealed record HostConfig
     private static void Require(bool ok, string field, string why)
     {
         if (!ok) throw new ConfigException($"configuration: {field}: {why}");
-    }
-}
-
-/// <summary>API keys are stored as SHA-256 digests ("sha256:hex") and compared in constant time.</summary>
-public static class ApiKeyHash
-{
-    public const string Prefix = "sha256:";
-
-    public static string Of(string apiKey) => Prefix + Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(apiKey)));
-
-    /// <summary>
-    /// The index of the digest matching <paramref name="key"/>, or -1. Every digest is compared in constant time,
-    /// all of them every time, so timing tells nothing about which one matched or how close a guess came.
-    /// </summary>
-    public static int Match(IReadOnlyList<byte[]> digests, string? key, int maxKeyBytes)
-    {
-        if (string.IsNullOrEmpty(key) || System.Text.Encoding.UTF8.GetByteCount(key) > maxKeyBytes) return -1;
-        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
-        SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key), digest);
-        int match = -1;
-        for (int i = 0; i < digests.Count; i++)
-        {
-            if (CryptographicOperations.FixedTimeEquals(digests[i], digest)) match = i;
-        }
-        return match;
-    }
-
-    public static bool TryParse(string? credentialRef, out byte[] digest)
-    {
-        digest = [];
-        if (credentialRef is null || !credentialRef.StartsWith(Prefix, StringComparison.Ordinal) || credentialRef.Length != Prefix.Length + 64)
-        {
-            return false;
-        }
-        try
-        {
-            digest = Convert.FromHexString(credentialRef.AsSpan(Prefix.Length));
-            return true;
-        }
-        catch (FormatException)
-        {
-            return false;
-        }
     }
 }

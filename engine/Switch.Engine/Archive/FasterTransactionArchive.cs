@@ -5,47 +5,6 @@ using Switch.Engine.Snapshots;
 
 namespace Switch.Engine.Archive;
 
-/// <summary>How much memory and disk the archive may use.</summary>
-public sealed record ArchiveSizing
-{
-    /// <summary>The hash index: 64-byte buckets of 7 entries; 64 MiB indexes about 7 million orders without chains.</summary>
-    public long IndexBytes { get; init; } = 64L << 20;
-    /// <summary>The newest archived records kept in memory (a repeat or refund of a recent order reads no disk).</summary>
-    public long MemoryBytes { get; init; } = 256L << 20;
-    /// <summary>Pages are written to disk whole: large ones mean fewer writes (harness at 150,000/s for 30 s: 4 MiB pages
-    /// 142.7k/s sustained, switch 11.2 µs/tx; 32 MiB pages 149.4k/s, 10.3 µs/tx).</summary>
-    public long PageBytes { get; init; } = 32L << 20;
-    /// <summary>Files on disk are segments of this size; forgetting old orders deletes whole segments.</summary>
-    public long SegmentBytes { get; init; } = 256L << 20;
-    /// <summary>How often the log's position is noted for forgetting: disk is freed in steps of this many transactions.</summary>
-    public int MarkEveryTransactions { get; init; } = 1 << 16;
-    /// <summary>The filter of archived orders in front of the store (12 bits per order: 128 MiB covers about 89 million).</summary>
-    public long FilterBytes { get; init; } = 128L << 20;
-    public const int FilterGenerations = 8;
-
-    public static ArchiveSizing Small { get; } = new()
-    {
-        IndexBytes = 1L << 16, MemoryBytes = 1L << 16, PageBytes = 1L << 12, SegmentBytes = 1L << 16, MarkEveryTransactions = 1 << 10,
-        FilterBytes = FilterGenerations * 64 * 4, // 170 orders a generation: the tests see generations fill and clear
-    };
-
-    public void Validate()
-    {
-        static void Require(bool ok, string what)
-        {
-            if (!ok) throw new ArgumentException($"archive sizing: {what}");
-        }
-        static bool PowerOfTwo(long v) => v > 0 && (v & (v - 1)) == 0;
-        Require(PowerOfTwo(IndexBytes) && IndexBytes >= 64, "indexBytes must be a power of two of at least 64");
-        Require(PowerOfTwo(PageBytes) && PageBytes >= 1L << 12, "pageBytes must be a power of two of at least 4 KiB");
-        Require(PowerOfTwo(MemoryBytes) && MemoryBytes >= 2 * PageBytes, "memoryBytes must be a power of two of at least two pages");
-        Require(PowerOfTwo(SegmentBytes) && SegmentBytes >= PageBytes, "segmentBytes must be a power of two of at least one page");
-        Require(MarkEveryTransactions is >= 1 and <= 1 << 30, "markEveryTransactions must be 1 to 2^30");
-        Require(PowerOfTwo(FilterBytes / FilterGenerations / 64) && FilterBytes % (FilterGenerations * 64) == 0 && FilterBytes <= 1L << 36,
-            "filterBytes must be 8 generations of a power of two of 64-byte blocks, at most 64 GiB");
-    }
-}
-
 /// <summary>
 /// The transaction archive on FASTER's key-value store: the newest records in memory, the rest in segment files
 /// under the data directory, found through an in-memory hash index. It is derived state: a start that replays the whole

@@ -206,8 +206,8 @@ public sealed class OutputWriter(Institution[] institutions, Bank[] banks, IOutp
         closed.TimestampUs = NowUs;
         closed.CorrelationId = correlationId;
         closed.BatchId = batchId;
-        closed.ReceivedUs = openedUs;
-        closed.FinalUs = NowUs;
+        closed.BatchOpenedUs = openedUs;
+        closed.BatchClosedUs = NowUs;
         closed.Count = finalisedCount;
         closed.ParticipantCount = banks.Length + institutions.Length + 1;
         closed.Reason = closedBy;

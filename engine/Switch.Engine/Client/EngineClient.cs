@@ -1,15 +1,8 @@
 using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
+using Switch.Ring;
 
 namespace Switch.Engine.Client;
-
-/// <summary>Writes one input into a claimed slot, through one of <see cref="InputEvent"/>'s Prepare methods. A struct
-/// implementing it is passed by reference and never boxed: a publish allocates nothing.</summary>
-public interface IInputFill
-{
-    /// <param name="correlationId">The caller's id for the answer (0 for inputs nobody awaits).</param>
-    void Fill(ref InputEvent slot, long correlationId);
-}
 
 /// <summary>
 /// The one way into the engine for adapters: claims a slot, fills it, publishes it, and routes the engine's answers
@@ -57,7 +50,7 @@ public sealed class EngineClient
     /// <exception cref="InputFillException">The fill threw: a void slot was published, nothing applied.</exception>
     public void Publish<TFill>(ref TFill fill, long correlationId = 0) where TFill : struct, IInputFill
     {
-        if (!_engine.TryClaim(out long sequence))
+        if (!TryClaim(out long sequence))
         {
             long deadlineMs = Environment.TickCount64 + FullRingWaitMs;
             var spin = new SpinWait();
@@ -69,7 +62,7 @@ public sealed class EngineClient
     /// <summary><see cref="Publish"/> for async callers: the same policy, its pauses awaited rather than slept.</summary>
     public ValueTask PublishAsync<TFill>(TFill fill, long correlationId, CancellationToken cancellation) where TFill : struct, IInputFill
     {
-        if (!_engine.TryClaim(out long sequence)) return PublishWhenFreeAsync(fill, correlationId, cancellation);
+        if (!TryClaim(out long sequence)) return PublishWhenFreeAsync(fill, correlationId, cancellation);
         FillAndPublish(sequence, ref fill, correlationId);
         return default;
     }
@@ -82,11 +75,25 @@ public sealed class EngineClient
         FillAndPublish(sequence, ref fill, correlationId);
     }
 
+    /// <summary>One look for a free slot. An engine with a fault takes nothing more, even in the instant before its
+    /// ring is halted; a halted ring is the engine stopped too.</summary>
+    private bool TryClaim(out long sequence)
+    {
+        if (_engine.Fault is { } fault) throw new EngineStoppedException(fault);
+        try
+        {
+            return _engine.TryClaim(out sequence);
+        }
+        catch (RingHaltedException halted)
+        {
+            throw new EngineStoppedException(_engine.Fault ?? halted);
+        }
+    }
+
     /// <summary>One look for a free slot; throws once the engine stopped or the wait is over.</summary>
     private bool TryClaimBefore(long deadlineMs, out long sequence)
     {
-        if (_engine.Fault is { } fault) throw new EngineStoppedException(fault);
-        if (_engine.TryClaim(out sequence)) return true;
+        if (TryClaim(out sequence)) return true;
         if (Environment.TickCount64 >= deadlineMs) throw new EngineBusyException(FullRingWaitMs);
         return false;
     }

@@ -67,10 +67,18 @@ public struct OutputEvent
     public long FeeFen;
     /// <summary>Feed: the institution's feed number of this final outcome; Answer: the same once final, else 0.</summary>
     public long FeedNo;
-    /// <summary>Transactions: when the request arrived; BatchClosed: when the batch opened.</summary>
-    public long ReceivedUs;
-    /// <summary>Transactions: when the outcome became final; BatchClosed: when the batch closed.</summary>
-    public long FinalUs;
+    // Two stamps whose meaning depends on the kind: each meaning has its own accessor below (a union, so the struct
+    // keeps its size); read and write them only through the accessor that names what they hold.
+    private long _startedUs;
+    private long _endedUs;
+    /// <summary>Transactions: when the request arrived.</summary>
+    public long ReceivedUs { readonly get => _startedUs; set => _startedUs = value; }
+    /// <summary>Transactions: when the outcome became final.</summary>
+    public long FinalUs { readonly get => _endedUs; set => _endedUs = value; }
+    /// <summary>BatchClosed: when the batch opened (the bytes of <see cref="ReceivedUs"/>, which batch outputs leave unused).</summary>
+    public long BatchOpenedUs { readonly get => _startedUs; set => _startedUs = value; }
+    /// <summary>BatchClosed: when the batch closed (the bytes of <see cref="FinalUs"/>).</summary>
+    public long BatchClosedUs { readonly get => _endedUs; set => _endedUs = value; }
     /// <summary>Feed/Answer (once final): the clearing batch the outcome belongs to; batch outputs: that batch; close
     /// command answer: the batch it closed.</summary>
     public long BatchId;

@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Engines;
+using Switch.Engine.Client;
 using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
 using Switch.Ring;
@@ -10,6 +11,7 @@ namespace Switch.Benchmarks.Engine;
 /// The whole engine: input ring, journal on disk with group commit, logic thread, output ring, and a bank that
 /// answers in-process at once (from the output thread). A producer keeps a window of payments outstanding, so the
 /// input ring can never fill with answers (the output thread then never waits on it). Reported per transaction.
+/// Every input goes in as the adapters' do: through the engine client, one claim, fill and publish per input.
 /// </summary>
 [MemoryDiagnoser]
 [SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5, invocationCount: 1)]
@@ -24,6 +26,7 @@ public class EngineBenchmarks
 
     private string _dataDirectory = "";
     private SwitchEngine _engine = null!;
+    private EngineClient _client = null!;
     private InProcessBank _bank = null!;
     private long _n;
 
@@ -41,7 +44,8 @@ public class EngineBenchmarks
             Wait = Wait,
             TickIntervalMs = 10,
         }, BenchConfigs.Busy(transactionCapacity: 1 << 20), _bank);
-        _bank.Engine = _engine;
+        _client = new EngineClient(_engine);
+        _bank.Client = _client;
     }
 
     [IterationCleanup]
@@ -64,15 +68,14 @@ public class EngineBenchmarks
                 Thread.Yield();
                 continue;
             }
-            // Publish in claims of up to 64, as a gateway does with the requests of one stream read.
+            // Up to 64 at a time between looks at the window, as a gateway publishes the requests of one stream read.
             int batch = (int)Math.Min(Math.Min(room, 64), TransactionsPerInvoke - sent);
-            long hi = _engine.Claim(batch);
-            for (long sequence = hi - batch + 1; sequence <= hi; sequence++)
+            for (int i = 0; i < batch; i++)
             {
                 long n = ++_n;
-                BenchConfigs.FillPayment(ref _engine.Slot(sequence), n, n);
+                var payment = new PaymentFill(n);
+                _client.Publish(ref payment, n);
             }
-            _engine.Publish(hi - batch + 1, hi);
             sent += batch;
         }
         SpinWait spin = default;
@@ -83,16 +86,31 @@ public class EngineBenchmarks
         }
     }
 
+    private readonly struct PaymentFill(long n) : IInputFill
+    {
+        public void Fill(ref InputEvent slot, long correlationId)
+        {
+            slot.Reset();
+            BenchConfigs.FillPayment(ref slot, n, correlationId);
+        }
+    }
+
+    private readonly struct SuccessFill(long transactionId) : IInputFill
+    {
+        public void Fill(ref InputEvent slot, long correlationId) =>
+            slot.PrepareBankResult(transactionId, BankOperation.Debit, BankReply.Succeeded, null);
+    }
+
     /// <summary>
-    /// Answers every bank request with success, batched: the answers of one output batch are claimed and published
-    /// together (one claim per batch, as a bank connector writes one stream flush per batch). Counts final outcomes.
+    /// Answers every bank request with success, batched: the answers of one output batch are published together, after
+    /// it (as a bank connector writes one stream flush per batch). Counts final outcomes.
     /// </summary>
     private sealed class InProcessBank : IEventHandler<OutputEvent>
     {
         private const int MaxPendingAnswers = 1024;
         private readonly long[] _pendingIds = new long[MaxPendingAnswers];
         private int _pending;
-        public volatile SwitchEngine? Engine;
+        public volatile EngineClient? Client;
         public long Completed;
 
         public void OnEvent(ref OutputEvent evt, long sequence, bool endOfBatch)
@@ -113,18 +131,12 @@ public class EngineBenchmarks
 
         private void Flush()
         {
-            SwitchEngine engine = Engine!;
-            long hi = engine.Claim(_pending);
-            long lo = hi - _pending + 1;
+            EngineClient client = Client!;
             for (int i = 0; i < _pending; i++)
             {
-                ref InputEvent answer = ref engine.Slot(lo + i);
-                answer.Kind = EventKind.BankResult;
-                answer.TransactionId = _pendingIds[i];
-                answer.Operation = BankOperation.Debit;
-                answer.Reply = BankReply.Succeeded;
+                var answer = new SuccessFill(_pendingIds[i]);
+                client.Publish(ref answer);
             }
-            engine.Publish(lo, hi);
             _pending = 0;
         }
     }

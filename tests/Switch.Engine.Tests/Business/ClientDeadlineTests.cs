@@ -1,4 +1,3 @@
-using Switch.Engine.Business;
 using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
 using Switch.Engine.Tests.Support;
@@ -64,8 +63,8 @@ public sealed class ClientDeadlineTests
         var recorder = new OutputRecorder();
         using (SwitchEngine engine = SwitchEngine.Start(EngineTestOptions.For(dir.Path, clock), TestConfigs.Small(), recorder))
         {
-            engine.Publish(Payment("EXPIRED", deadlineUs: clock.NowUs(), journaledUs: 0)); // the journaler's stamp is now: passed
-            engine.Publish(Payment("IN-TIME", deadlineUs: clock.NowUs() + 1_000_000, journaledUs: 0));
+            engine.Client().PublishCopy(Payment("EXPIRED", deadlineUs: clock.NowUs(), journaledUs: 0)); // the journaler's stamp is now: passed
+            engine.Client().PublishCopy(Payment("IN-TIME", deadlineUs: clock.NowUs() + 1_000_000, journaledUs: 0));
             Assert.True(engine.WaitUntilIdle(30_000));
             answers = recorder.Drain();
             hash = engine.Logic.StateHash();

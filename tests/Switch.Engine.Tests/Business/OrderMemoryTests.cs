@@ -212,9 +212,9 @@ public sealed class OrderMemoryTests : IDisposable
         {
             for (int i = 0; i < payments; i++)
             {
-                engine.Publish(Request(RequestType.AgreementPayment, "ALIPAY", $"{prefix}{i}", 1_000 + i, account: $"A{i}"));
+                engine.Client().PublishCopy(Request(RequestType.AgreementPayment, "ALIPAY", $"{prefix}{i}", 1_000 + i, account: $"A{i}"));
                 Assert.True(engine.WaitUntilIdle(30_000));
-                engine.Publish(new InputEvent { Kind = EventKind.BankResult, TransactionId = engine.Logic.Transactions.LastId, Operation = BankOperation.Debit, Reply = BankReply.Succeeded });
+                engine.Client().PublishCopy(new InputEvent { Kind = EventKind.BankResult, TransactionId = engine.Logic.Transactions.LastId, Operation = BankOperation.Debit, Reply = BankReply.Succeeded });
             }
             Assert.True(engine.WaitUntilIdle(30_000));
         }
@@ -229,7 +229,7 @@ public sealed class OrderMemoryTests : IDisposable
         {
             Assert.Equal(hash, engine.Logic.StateHash());
             long lastId = engine.Logic.Transactions.LastId;
-            engine.Publish(Request(RequestType.AgreementPayment, "ALIPAY", "P3", 1_003, account: "A3"));
+            engine.Client().PublishCopy(Request(RequestType.AgreementPayment, "ALIPAY", "P3", 1_003, account: "A3"));
             Assert.True(engine.WaitUntilIdle(30_000));
             OutputEvent repeat = Assert.Single(recorder.Drain(), o => o.Kind == OutputKind.Answer);
             Assert.Equal((4L, true, TransactionStatus.Succeeded), (repeat.TransactionId, repeat.Duplicate, repeat.Status));

@@ -65,6 +65,23 @@ public sealed class BatchCloseTests
     }
 
     [Fact]
+    public void A_closed_batch_says_when_it_opened_and_closed_through_its_own_named_stamps()
+    {
+        var h = new LogicHarness();
+        h.NowUs = LogicHarness.StartUs + 5_000_000;
+        OutputEvent first = LogicHarness.Single(h.CloseBatch(), OutputKind.BatchClosed);
+        h.NowUs += 7_000_000;
+        OutputEvent second = LogicHarness.Single(h.CloseBatch(), OutputKind.BatchClosed);
+        Assert.Equal(LogicHarness.StartUs + 5_000_000, first.BatchClosedUs);
+        // The next batch opens where the last one closed; the assembled batch reads the same stamps.
+        Assert.Equal((first.BatchClosedUs, LogicHarness.StartUs + 12_000_000), (second.BatchOpenedUs, second.BatchClosedUs));
+        var assembler = new ClosedBatchAssembler();
+        ClosedBatch? batch = null;
+        foreach (OutputEvent o in h.CloseBatch()) batch = assembler.Add(o) ?? batch;
+        Assert.Equal(second.BatchClosedUs, batch!.OpenedUs);
+    }
+
+    [Fact]
     public void A_result_after_the_close_finalises_into_the_next_batch_and_the_closed_one_never_changes()
     {
         var h = new LogicHarness();

@@ -145,13 +145,13 @@ public sealed class BatchPropertyTests
                 clock.Advance(random.Next(1_000, 50_000));
                 if (roll < 50)
                 {
-                    engine.Publish(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"P{step}", 100 + step, "102", account: $"A{step % 40}"));
+                    engine.Client().PublishCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"P{step}", 100 + step, "102", account: $"A{step % 40}"));
                 }
                 else if (roll < 90 && pending.Count > 0)
                 {
                     OutputEvent p = pending[random.Next(pending.Count)];
                     pending.Remove(p);
-                    engine.Publish(new InputEvent { Kind = EventKind.BankResult, TransactionId = p.TransactionId, Operation = p.Operation, Reply = BankReply.Succeeded });
+                    engine.Client().PublishCopy(new InputEvent { Kind = EventKind.BankResult, TransactionId = p.TransactionId, Operation = p.Operation, Reply = BankReply.Succeeded });
                 }
                 else if (roll < 95)
                 {
@@ -161,7 +161,7 @@ public sealed class BatchPropertyTests
                 {
                     var close = new InputEvent { Kind = EventKind.CloseBatch, CorrelationId = step };
                     close.Operator.Set("op-replay");
-                    engine.Publish(close);
+                    engine.Client().PublishCopy(close);
                 }
                 Assert.True(engine.WaitUntilIdle(30_000));
                 List<OutputEvent> outputs = live.Drain();
@@ -172,7 +172,7 @@ public sealed class BatchPropertyTests
         }
         static IEnumerable<string> Batches(IEnumerable<OutputEvent> outputs) => outputs
             .Where(o => o.Kind is OutputKind.BatchPosition or OutputKind.BatchClosed or OutputKind.Feed)
-            .Select(o => $"{o.Kind} {o.BatchId} {o.TransactionId} {o.Participant} {o.DebitsFen} {o.CreditsFen} {o.NetFen} {o.Count} {o.ReceivedUs} {o.FinalUs}");
+            .Select(o => $"{o.Kind} {o.BatchId} {o.TransactionId} {o.Participant} {o.DebitsFen} {o.CreditsFen} {o.NetFen} {o.Count} {(o.Kind == OutputKind.BatchClosed ? (o.BatchOpenedUs, o.BatchClosedUs) : (o.ReceivedUs, o.FinalUs))}");
         var replayed = new CollectingSink();
         JournalReplay.Run(dir.Path, replayed);
         Assert.True(liveOutputs.Count(o => o.Kind == OutputKind.BatchClosed) >= 10);

@@ -18,7 +18,7 @@ public sealed class BreakTests : IDisposable
     private ReconciliationFile SwitchFile()
     {
         var h = new LogicHarness();
-        using var recorder = new ClearingRecorder(_dir.Path);
+        using var recorder = new ClearingRecorder(_dir.Path, new RecordingLog());
         for (int i = 1; i <= 5; i++) h.PayAndSettle($"P{i}", 1_000 * i, i == 3 ? BankReply.Failed : BankReply.Succeeded);
         h.CloseBatch();
         foreach (OutputEvent o in h.Sink.Outputs) recorder.Record(o);

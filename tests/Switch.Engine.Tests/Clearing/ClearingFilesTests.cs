@@ -1,6 +1,5 @@
 using System.Text;
 using Switch.Clearing;
-using Switch.Engine.Business;
 using Switch.Engine.Clearing;
 using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
@@ -35,7 +34,7 @@ public sealed class ClearingFilesTests : IDisposable
     public void A_closed_batch_gives_settlement_instructions_and_a_reconciliation_file_per_participant()
     {
         var h = new LogicHarness();
-        using var recorder = new ClearingRecorder(_dir.Path);
+        using var recorder = new ClearingRecorder(_dir.Path, new RecordingLog());
         h.PayAndSettle("P1", 100_000);
         h.PayAndSettle("P,\"2\"", 3_000, BankReply.Failed); // an order number that needs CSV quoting
         OutputEvent payout = LogicHarness.Single(h.Payout("O1", 20_000), OutputKind.BankRequest);
@@ -122,7 +121,7 @@ public sealed class ClearingFilesTests : IDisposable
     public void A_batch_with_zero_transactions_has_files_with_only_header_and_trailer()
     {
         var h = new LogicHarness();
-        using var recorder = new ClearingRecorder(_dir.Path);
+        using var recorder = new ClearingRecorder(_dir.Path, new RecordingLog());
         Feed(recorder, h.CloseBatch());
         Assert.True(recorder.WaitForFiles(1, 30_000), recorder.Fault?.ToString());
         ReconciliationFile file = Recon(_dir.Path, 1, "recon-institution-ALIPAY.csv");
@@ -161,11 +160,11 @@ public sealed class ClearingFilesTests : IDisposable
         for (int i = 0; i < payments; i++)
         {
             clock.Advance(1_000);
-            engine.Publish(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"{prefix}{i}", 100 + i, "102", account: $"A{i}"));
+            engine.Client().PublishCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"{prefix}{i}", 100 + i, "102", account: $"A{i}"));
             Assert.True(engine.WaitUntilIdle(30_000));
             OutputEvent request = handler.Copy.Drain().Single(o => o.Kind == OutputKind.BankRequest);
             clock.Advance(1_000);
-            engine.Publish(new InputEvent { Kind = EventKind.BankResult, TransactionId = request.TransactionId, Operation = request.Operation, Reply = i % 5 == 0 ? BankReply.Failed : BankReply.Succeeded });
+            engine.Client().PublishCopy(new InputEvent { Kind = EventKind.BankResult, TransactionId = request.TransactionId, Operation = request.Operation, Reply = i % 5 == 0 ? BankReply.Failed : BankReply.Succeeded });
             Assert.True(engine.WaitUntilIdle(30_000));
             handler.Copy.Drain();
         }
@@ -176,7 +175,7 @@ public sealed class ClearingFilesTests : IDisposable
         clock.Advance(1_000);
         var close = new InputEvent { Kind = EventKind.CloseBatch, CorrelationId = 99 };
         close.Operator.Set("op-carol");
-        engine.Publish(close);
+        engine.Client().PublishCopy(close);
         Assert.True(engine.WaitUntilIdle(30_000));
     }
 
@@ -186,7 +185,7 @@ public sealed class ClearingFilesTests : IDisposable
         // Reference: the recorder sees everything as it happens.
         string reference = _dir.Sub("reference");
         var clock = new ManualClock(LogicHarness.StartUs);
-        using (var recorder = new ClearingRecorder(reference))
+        using (var recorder = new ClearingRecorder(reference, new RecordingLog()))
         {
             var handler = new Handler(recorder);
             using (SwitchEngine engine = SwitchEngine.Start(EngineTestOptions.For(reference, clock), TestConfigs.Small(), handler))
@@ -211,7 +210,7 @@ public sealed class ClearingFilesTests : IDisposable
         Directory.CreateDirectory(ClearingFiles.BatchDirectory(crashed, 2));
         File.WriteAllBytes(Path.Combine(ClearingFiles.BatchDirectory(crashed, 2), ClearingFiles.RecordsFile), new byte[BatchRecord.Bytes * 3 + 17]);
 
-        using (var recorder = new ClearingRecorder(crashed))
+        using (var recorder = new ClearingRecorder(crashed, new RecordingLog()))
         {
             var handler = new Handler(recorder);
             EngineOptions options = EngineTestOptions.For(crashed, clock) with { ReplaySink = recorder.ReplaySink() };
@@ -233,7 +232,7 @@ public sealed class ClearingFilesTests : IDisposable
 
         // A later restart finds both batches complete and rewrites nothing.
         DateTime written = File.GetLastWriteTimeUtc(Path.Combine(ClearingFiles.BatchDirectory(crashed, 1), ClearingFiles.SettlementFile));
-        using (var recorder = new ClearingRecorder(crashed))
+        using (var recorder = new ClearingRecorder(crashed, new RecordingLog()))
         {
             EngineOptions options = EngineTestOptions.For(crashed, clock) with { ReplaySink = recorder.ReplaySink() };
             using (SwitchEngine engine = SwitchEngine.Start(options, TestConfigs.Small(), new Handler(recorder)))

@@ -1,6 +1,7 @@
 using Switch.Clearing;
 using Switch.Engine.Clearing;
 using Switch.Engine.Events;
+using Switch.Engine.Logging;
 using Switch.Engine.Tests.Support;
 
 namespace Switch.Engine.Tests.Clearing;
@@ -28,7 +29,7 @@ public sealed class RecordsRetentionTests : IDisposable
     public void Records_of_complete_batches_older_than_the_retention_are_pruned_and_the_business_files_kept(long retentionUs, bool kept)
     {
         string data = _dir.Sub($"r{retentionUs}");
-        using (var recorder = new ClearingRecorder(data, retentionUs))
+        using (var recorder = new ClearingRecorder(data, new RecordingLog(), retentionUs))
         {
             foreach (OutputEvent o in TwoBatches().Sink.Outputs) recorder.Record(o);
             Assert.True(recorder.WaitForFiles(2, 20_000), recorder.Fault?.ToString());
@@ -45,16 +46,17 @@ public sealed class RecordsRetentionTests : IDisposable
     [Fact]
     public void A_failed_generation_raises_one_alert_line_and_stops()
     {
-        var alerts = new List<string>();
+        var log = new RecordingLog();
         string data = _dir.Sub("fault");
         Directory.CreateDirectory(Path.Combine(ClearingFiles.BatchDirectory(data, 1), ClearingFiles.SettlementFile + ".tmp"));
-        using (var recorder = new ClearingRecorder(data, log: line => { lock (alerts) alerts.Add(line); }))
+        using (var recorder = new ClearingRecorder(data, log))
         {
             foreach (OutputEvent o in TwoBatches().Sink.Outputs) recorder.Record(o);
             Assert.False(recorder.WaitForFiles(2, 20_000));
             Assert.NotNull(recorder.Fault);
         }
-        Assert.Contains("ALERT clearing: the files of batch 1", Assert.Single(alerts));
+        RecordingLog.Entry alert = Assert.Single(log.Entries);
+        Assert.Equal((LogSeverity.Alert, "clearing_files_failed", 1L), (alert.Severity, alert.Event, alert.Fields["batch"]));
         Assert.False(ClearingFiles.IsComplete(data, 2)); // later batches wait for the operators
     }
 }

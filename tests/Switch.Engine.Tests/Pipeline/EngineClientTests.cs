@@ -13,16 +13,6 @@ public sealed class EngineClientTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    /// <summary>Copies a whole request in, as tests build them (the adapters use a Prepare method).</summary>
-    private readonly struct RequestFill(InputEvent request) : IInputFill
-    {
-        public void Fill(ref InputEvent slot, long correlationId)
-        {
-            slot = request;
-            slot.CorrelationId = correlationId;
-        }
-    }
-
     /// <summary>Writes half a request, then fails, as a fill meeting a value it cannot take would.</summary>
     private readonly struct ThrowingFill : IInputFill
     {
@@ -57,7 +47,7 @@ public sealed class EngineClientTests : IDisposable
             // Later inputs pass the void slots: applied and answered.
             for (int i = 0; i < 3; i++)
             {
-                var fill = new RequestFill(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"AFTER-{i}", 100 + i));
+                var fill = new EventCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"AFTER-{i}", 100 + i));
                 client.Publish(ref fill, 100 + i);
             }
             Assert.True(engine.WaitUntilIdle(30_000), "the engine stalled behind the failed fill");
@@ -86,10 +76,10 @@ public sealed class EngineClientTests : IDisposable
         // Recovered, not running: inputs wait in the ring, which fills.
         for (int i = 0; i < engine.InputCapacity; i++)
         {
-            var fill = new RequestFill(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"Q{i}", 100 + i, bank: i % 2 == 0 ? "102" : "103"));
+            var fill = new EventCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"Q{i}", 100 + i, bank: i % 2 == 0 ? "102" : "103"));
             client.Publish(ref fill, 1 + i);
         }
-        var one = new RequestFill(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "OVER", 100));
+        var one = new EventCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "OVER", 100));
         EngineBusyException busy = Assert.Throws<EngineBusyException>(() => client.Publish(ref one, 999));
         Assert.StartsWith("ENGINE_BUSY: the switch's input queue stayed full for 50 ms", busy.Message);
         await Assert.ThrowsAsync<EngineBusyException>(() => client.PublishAsync(one, 999, CancellationToken.None).AsTask());
@@ -105,7 +95,7 @@ public sealed class EngineClientTests : IDisposable
     {
         using SwitchEngine engine = SwitchEngine.Recover(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small());
         var client = new EngineClient(engine);
-        Task<OutputEvent> call = client.CallAsync(new RequestFill(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "EARLY", 100)),
+        Task<OutputEvent> call = client.CallAsync(new EventCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "EARLY", 100)),
             CancellationToken.None);
         Assert.False(engine.Running);
         var outputs = new RoutingRecorder(client.Answers);
@@ -124,7 +114,7 @@ public sealed class EngineClientTests : IDisposable
         using SwitchEngine engine = SwitchEngine.Recover(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small());
         var client = new EngineClient(engine);
         using var giveUp = new CancellationTokenSource();
-        Task<OutputEvent> call = client.CallAsync(new RequestFill(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "GIVEN-UP", 100)),
+        Task<OutputEvent> call = client.CallAsync(new EventCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "GIVEN-UP", 100)),
             giveUp.Token);
         Assert.False(call.IsCompleted);
         Assert.Equal(1, client.Answers.Count);

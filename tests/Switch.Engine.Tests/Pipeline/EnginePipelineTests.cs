@@ -23,7 +23,7 @@ public sealed class EnginePipelineTests : IDisposable
             string[] banks = ["102", "103", "308"]; // 200 over three banks stays under each endpoint's in-flight cap
             for (int i = 0; i < 200; i++)
             {
-                engine.Publish(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"P{i}", 100 + i, banks[i % 3], account: $"A{i}"));
+                engine.Client().PublishCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"P{i}", 100 + i, banks[i % 3], account: $"A{i}"));
             }
             Assert.True(engine.WaitUntilIdle(30_000), "engine did not go idle");
             List<OutputEvent> requests = recorder.Recorded.Where(o => o.Kind == OutputKind.BankRequest).ToList();
@@ -31,7 +31,7 @@ public sealed class EnginePipelineTests : IDisposable
             foreach (OutputEvent request in requests)
             {
                 var answer = new InputEvent { Kind = EventKind.BankResult, TransactionId = request.TransactionId, Operation = request.Operation, Reply = BankReply.Succeeded };
-                engine.Publish(answer);
+                engine.Client().PublishCopy(answer);
             }
             Assert.True(engine.WaitUntilIdle(30_000));
             Assert.Null(engine.Fault);
@@ -50,7 +50,7 @@ public sealed class EnginePipelineTests : IDisposable
         {
             Assert.False(engine.Recovery.ConfigFromJournal);
             RunSettledPayments(engine, 50);
-            engine.Publish(LogicHarness.Request(RequestType.AgreementPayment, "TENPAY", "LEFT-OPEN", 500));
+            engine.Client().PublishCopy(LogicHarness.Request(RequestType.AgreementPayment, "TENPAY", "LEFT-OPEN", 500));
             Assert.True(engine.WaitUntilIdle(30_000));
             hash = engine.Logic.StateHash();
         }
@@ -112,7 +112,7 @@ public sealed class EnginePipelineTests : IDisposable
                 {
                     string bank = random.Next(3) switch { 0 => "102", 1 => "103584000011", _ => "308" };
                     var type = random.Next(4) == 0 ? RequestType.Payout : RequestType.AgreementPayment;
-                    engine.Publish(LogicHarness.Request(type, random.Next(2) == 0 ? "ALIPAY" : "TENPAY",
+                    engine.Client().PublishCopy(LogicHarness.Request(type, random.Next(2) == 0 ? "ALIPAY" : "TENPAY",
                         $"O{random.Next(1_000)}", random.Next(1, 300_000), bank, $"ACC{random.Next(40)}"));
                 }
                 else if (roll < 85 && pending.Count > 0)
@@ -127,7 +127,7 @@ public sealed class EnginePipelineTests : IDisposable
                     {
                         var answer = new InputEvent { Kind = EventKind.BankResult, TransactionId = request.TransactionId, Operation = request.Operation, Reply = reply };
                         answer.Reason.Set(reply == BankReply.Failed ? "INSUFFICIENT_FUNDS" : "");
-                        engine.Publish(answer);
+                        engine.Client().PublishCopy(answer);
                     }
                 }
                 else if (roll < 95)
@@ -144,7 +144,7 @@ public sealed class EnginePipelineTests : IDisposable
                     int w = random.Next(0, 10_001);
                     e.WeightsBps[0] = w;
                     e.WeightsBps[1] = 10_000 - w;
-                    engine.Publish(e);
+                    engine.Client().PublishCopy(e);
                 }
                 if (step % 20 == 0)
                 {
@@ -176,7 +176,7 @@ public sealed class EnginePipelineTests : IDisposable
         using (SwitchEngine engine = SwitchEngine.Start(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small(), live))
         {
             RunSettledPayments(engine, 30);
-            engine.Publish(LogicHarness.Request(RequestType.Payout, "ALIPAY", "X", 0));
+            engine.Client().PublishCopy(LogicHarness.Request(RequestType.Payout, "ALIPAY", "X", 0));
             _clock.Advance(5_000_000);
             engine.PublishTick();
             Assert.True(engine.WaitUntilIdle(30_000));
@@ -190,14 +190,16 @@ public sealed class EnginePipelineTests : IDisposable
     public void A_fault_stops_the_engine_loudly_and_producers_are_refused()
     {
         using SwitchEngine engine = SwitchEngine.Start(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small(), new OutputRecorder());
-        // A genesis record cannot travel the ring: the journaler refuses it and the whole engine halts.
+        // A genesis record cannot travel the ring: the journaler refuses it and the whole engine halts. The client refuses
+        // to publish one (its fill check), so the fault is injected past it, straight into the ring.
         engine.Publish(new InputEvent { Kind = EventKind.Genesis });
         // Polled with a generous bound: on a loaded machine the journaler may take seconds to reach the event.
         long deadline = Environment.TickCount64 + 30_000;
         while (engine.Fault is null && Environment.TickCount64 < deadline) Thread.Sleep(10);
         Assert.NotNull(engine.Fault);
         Assert.False(engine.WaitUntilIdle(1_000)); // a halted engine is never idle
-        Assert.Throws<Switch.Ring.RingHaltedException>(() => engine.Claim());
+        var request = new EventCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "AFTER-FAULT", 100));
+        Assert.Throws<Switch.Engine.Client.EngineStoppedException>(() => engine.Client().Publish(ref request));
     }
 
     private void RunSettledPayments(SwitchEngine engine, int count, string prefix = "P")
@@ -205,12 +207,12 @@ public sealed class EnginePipelineTests : IDisposable
         var recorder = new List<OutputEvent>();
         for (int i = 0; i < count; i++)
         {
-            engine.Publish(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"{prefix}{i}", 1_000 + i, account: $"A{i}"));
+            engine.Client().PublishCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"{prefix}{i}", 1_000 + i, account: $"A{i}"));
         }
         Assert.True(engine.WaitUntilIdle(30_000));
         for (long id = engine.Logic.Transactions.LastId - count + 1; id <= engine.Logic.Transactions.LastId; id++)
         {
-            engine.Publish(new InputEvent { Kind = EventKind.BankResult, TransactionId = id, Operation = BankOperation.Debit, Reply = BankReply.Succeeded });
+            engine.Client().PublishCopy(new InputEvent { Kind = EventKind.BankResult, TransactionId = id, Operation = BankOperation.Debit, Reply = BankReply.Succeeded });
         }
         Assert.True(engine.WaitUntilIdle(30_000));
     }

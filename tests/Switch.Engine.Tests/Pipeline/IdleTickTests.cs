@@ -28,7 +28,7 @@ public sealed class IdleTickTests : IDisposable
         Assert.True(engine.WaitUntilIdle(30_000));
         Assert.Equal(1, engine.Logic.EventsApplied);
 
-        engine.Publish(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "WAITS", 100));
+        engine.Client().PublishCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "WAITS", 100));
         Assert.True(engine.WaitUntilIdle(30_000));
         Assert.Contains(outputs.Drain(), o => o.Kind == OutputKind.BankRequest && o.OrderNo.ToString() == "WAITS");
         Thread.Sleep(300); // the deadline is a second of engine time away, and the engine's clock stands still

@@ -51,7 +51,7 @@ public sealed class OperatorRestartTests : IDisposable
 
     private static void Send(SwitchEngine engine, InputEvent e)
     {
-        engine.Publish(e);
+        engine.Client().PublishCopy(e);
         Assert.True(engine.WaitUntilIdle(20_000), $"engine not idle: {engine.Fault}");
     }
 

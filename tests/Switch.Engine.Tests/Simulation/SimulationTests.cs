@@ -136,7 +136,7 @@ internal sealed class SimWorld : IDisposable
     /// <summary>Starts on the current data directory with a clearing recorder fed by the replay and then the live outputs.</summary>
     private SwitchEngine StartEngine()
     {
-        _clearing = new ClearingRecorder(DataDirectory);
+        _clearing = new ClearingRecorder(DataDirectory, new RecordingLog());
         EngineOptions options = EngineTestOptions.For(DataDirectory, _clock) with { ReplaySink = _clearing.ReplaySink() };
         return SwitchEngine.Start(options, _config, new TeeHandler(_recorder, _clearing));
     }
@@ -184,7 +184,7 @@ internal sealed class SimWorld : IDisposable
                 up.BankRef.Set(bank.Code.ToString("D3"));
                 up.Operator.Set("op-sim");
                 up.Note.Set("heal the world");
-                _engine.Publish(up);
+                _engine.Client().PublishCopy(up);
             }
         }
         for (int round = 0; round < 200 && (HasOpenTransactions() || _undelivered.Count > 0); round++)
@@ -268,7 +268,7 @@ internal sealed class SimWorld : IDisposable
         {
             e = LogicHarness.Request(RequestType.Query, inst, $"P{_random.Next(400)}", 0, bank: "", account: "", currency: "");
         }
-        _engine.Publish(e);
+        _engine.Client().PublishCopy(e);
     }
 
     private void DeliverToBank(bool lose = true)
@@ -329,7 +329,7 @@ internal sealed class SimWorld : IDisposable
         int fate = _random.Next(100);
         if (fate < 10) return;                                     // the answer is lost
         if (fate < 20) { _lateAnswers.Add(answer); return; }       // the answer arrives late
-        _engine.Publish(answer);
+        _engine.Client().PublishCopy(answer);
     }
 
     private void DeliverLateAnswer()
@@ -338,14 +338,14 @@ internal sealed class SimWorld : IDisposable
         int pick = _random.Next(_lateAnswers.Count);
         InputEvent answer = _lateAnswers[pick];
         _lateAnswers.RemoveAt(pick);
-        _engine.Publish(answer);
+        _engine.Client().PublishCopy(answer);
     }
 
     private void CloseBatch()
     {
         var close = new InputEvent { Kind = EventKind.CloseBatch };
         close.Operator.Set("op-sim");
-        _engine.Publish(close);
+        _engine.Client().PublishCopy(close);
     }
 
     private void PassTime()
@@ -379,7 +379,7 @@ internal sealed class SimWorld : IDisposable
             // bound or breakers could, and the outage would test nothing.
             if (OutageNow && int.Parse(bankRef) == _outageBank) return;
         }
-        _engine.Publish(e);
+        _engine.Client().PublishCopy(e);
     }
 
     /// <summary>The outage begins with the away bank's endpoints up: whatever operators did to them before.</summary>

@@ -24,7 +24,7 @@ internal sealed class RandomWork(SwitchEngine engine, OutputRecorder outputs, Ma
             {
                 string bank = _random.Next(3) switch { 0 => "102", 1 => "103584000011", _ => "308" };
                 var type = _random.Next(4) == 0 ? RequestType.Payout : RequestType.AgreementPayment;
-                engine.Publish(LogicHarness.Request(type, _random.Next(2) == 0 ? "ALIPAY" : "TENPAY",
+                engine.Client().PublishCopy(LogicHarness.Request(type, _random.Next(2) == 0 ? "ALIPAY" : "TENPAY",
                     $"O{_random.Next(1_000)}", _random.Next(1, 300_000), bank, $"ACC{_random.Next(40)}"));
             }
             else if (roll < 85 && _pending.Count > 0)
@@ -39,7 +39,7 @@ internal sealed class RandomWork(SwitchEngine engine, OutputRecorder outputs, Ma
                 {
                     var answer = new InputEvent { Kind = EventKind.BankResult, TransactionId = request.TransactionId, Operation = request.Operation, Reply = reply };
                     answer.Reason.Set(reply == BankReply.Failed ? "INSUFFICIENT_FUNDS" : "");
-                    engine.Publish(answer);
+                    engine.Client().PublishCopy(answer);
                 }
             }
             else if (roll < 96)
@@ -56,14 +56,14 @@ internal sealed class RandomWork(SwitchEngine engine, OutputRecorder outputs, Ma
                 int w = _random.Next(0, 10_001);
                 e.WeightsBps[0] = w;
                 e.WeightsBps[1] = 10_000 - w;
-                engine.Publish(e);
+                engine.Client().PublishCopy(e);
             }
             else
             {
                 var close = new InputEvent { Kind = EventKind.CloseBatch };
                 close.Operator.Set("op-test");
                 close.Note.Set("random close");
-                engine.Publish(close);
+                engine.Client().PublishCopy(close);
             }
             if (_step % 20 == 0) Collect();
         }

@@ -129,25 +129,3 @@ public sealed class SuccessRateWatchTests
         Assert.Contains("minHistory", e.Message);
     }
 }
-
-/// <summary>The latency histogram's buckets: monotonic, within their resolution.</summary>
-public sealed class LatencyHistogramTests
-{
-    [Fact]
-    public void Every_value_lands_in_a_bucket_whose_representative_is_within_13_percent()
-    {
-        int last = -1;
-        for (long us = 0; us < 1L << 32; us = us < 64 ? us + 1 : us + us / 7)
-        {
-            int index = LatencyHistogram.Index(us);
-            Assert.InRange(index, last, LatencyHistogram.Buckets - 1);
-            last = index;
-            if (us < 1L << 31) Assert.InRange(LatencyHistogram.Representative(index), us * 0.87, us * 1.13 + 1);
-        }
-        var counts = new long[LatencyHistogram.Buckets];
-        for (long us = 1; us <= 1000; us++) counts[LatencyHistogram.Index(us * 1000)]++;
-        Assert.InRange(LatencyHistogram.Percentile(counts, 0.5), 500_000 * 0.87, 500_000 * 1.13);
-        Assert.InRange(LatencyHistogram.Percentile(counts, 0.99), 990_000 * 0.87, 990_000 * 1.13);
-        Assert.Equal(0, LatencyHistogram.Percentile(new long[LatencyHistogram.Buckets], 0.5));
-    }
-}

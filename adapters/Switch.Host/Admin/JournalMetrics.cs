@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Prometheus;
 using Switch.Engine.Pipeline;
-using Switch.Grpc;
 
 namespace Switch.Host.Admin;
 
@@ -24,26 +23,5 @@ public sealed class JournalMetrics : ICommitObserver
     {
         _commit.Observe((double)elapsedTicks / Stopwatch.Frequency);
         _events.Inc(events);
-    }
-}
-
-/// <summary>gRPC calls by the status they ended with, per port; each child resolved once (an array index per call).</summary>
-public sealed class GrpcMetrics
-{
-    private readonly Counter.Child[] _byCode;
-
-    public GrpcMetrics(Counter calls, string port)
-    {
-        StatusCode[] codes = Enum.GetValues<StatusCode>();
-        _byCode = new Counter.Child[(int)codes.Max() + 1];
-        foreach (StatusCode code in codes) _byCode[(int)code] = calls.WithLabels(port, AdminWebServer.CodeName(code));
-    }
-
-    public static Counter Family(IMetricFactory factory) =>
-        factory.CreateCounter("switch_grpc_calls_total", "gRPC calls served, by port (institution, admin) and the status they ended with.", ["port", "code"]);
-
-    public void Completed(StatusCode code)
-    {
-        if ((uint)code < (uint)_byCode.Length) _byCode[(int)code].Inc();
     }
 }

@@ -1,0 +1,36 @@
+using Switch.Grpc.Health;
+using Switch.Grpc.Reflection;
+using Switch.Grpc.Server;
+
+namespace Switch.Host;
+
+/// <summary>
+/// What every gRPC port of the switch serves besides its API: grpc.health.v1.Health and server reflection (v1 and
+/// v1alpha) over the port's own services. Neither asks for a key: load balancers and tools call them.
+/// </summary>
+internal sealed class PortServices(int maxReceiveMessageBytes, bool compressResponses, Action<string, Exception> handlerFailed,
+    HealthService health, IEnumerable<Google.Protobuf.Reflection.ServiceDescriptor> api)
+{
+    private readonly ReflectionService _reflection = new(api.Append(HealthService.Descriptor));
+
+    /// <summary>While the journal is replayed: health and reflection; any other method UNAVAILABLE (clients retry it).</summary>
+    public GrpcRouter Recovering() => Standard(new GrpcRouter(Options(
+        new Grpc.Status(Grpc.StatusCode.Unavailable, "UNAVAILABLE: the switch is recovering its journal; retry shortly"))));
+
+    /// <summary>Once the engine runs: the API too.</summary>
+    /// <param name="callCompleted">Told each served call's status (the gRPC metrics); health and reflection included.</param>
+    public GrpcRouter Serving(Func<GrpcRouter, GrpcRouter> mapApi, Action<Grpc.StatusCode> callCompleted) =>
+        Standard(mapApi(new GrpcRouter(Options(null, callCompleted))));
+
+    private GrpcRouter Standard(GrpcRouter router) => _reflection.Map(health.Map(router));
+
+    private GrpcServerOptions Options(Grpc.Status? unknownMethod, Action<Grpc.StatusCode>? callCompleted = null) => new()
+    {
+        MaxReceiveMessageBytes = maxReceiveMessageBytes,
+        MalformedRequestCode = Grpc.StatusCode.InvalidArgument, // the caller's input is wrong: say so, code first
+        CompressResponses = compressResponses,
+        OnHandlerException = handlerFailed,
+        UnknownMethodStatus = unknownMethod,
+        OnCallCompleted = callCompleted,
+    };
+}
