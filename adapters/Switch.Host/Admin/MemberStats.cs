@@ -277,6 +277,11 @@ public sealed class MemberStats
             w.Long(_newestHour);
             w.Int(_reasonCount);
             for (int i = 0; i < _reasonCount; i++) w.Array<byte>(_reasons[i]);
+            // The institutions of refusal rows, in slot order (the order their first refusal came): a cell's key names the slot.
+            w.Int(_refusedCodes.Count);
+            foreach (string code in _refusedCodes) w.String(code);
+            w.Int(_refusalCodeCount); // the reject codes of refusal counters, in the order first seen
+            for (int i = 0; i < _refusalCodeCount; i++) w.Int((int)_refusalCodes[i]);
             var keyOf = new Dictionary<int, long>(_cells.Count);
             foreach ((long key, int cell) in _cells) keyOf.Add(cell, key);
             w.Int(_hours.Count);
@@ -311,11 +316,22 @@ public sealed class MemberStats
         r.Section("members");
         lock (_lock)
         {
-            if (_cells.Count != 0 || _pending.Count != 0) throw new InvalidOperationException("member statistics: restored after recording began");
+            if (_cells.Count != 0 || _pending.Count != 0 || _refusedCodes.Count != 0) throw new InvalidOperationException("member statistics: restored after recording began");
             _newestHour = r.Long();
             _reasonCount = r.Int();
             if (_reasonCount < 0 || _reasonCount > _reasons.Length) throw new InvalidDataException($"snapshot views: {_reasonCount} decline reasons");
             for (int i = 0; i < _reasonCount; i++) _reasons[i] = r.Array<byte>(256).ToArray();
+            int refused = r.Int();
+            if (refused < 0 || refused > SwitchConfig.MaxInstitutions) throw new InvalidDataException($"snapshot views: {refused} institutions with refusals");
+            for (int i = 0; i < refused; i++)
+            {
+                string code = r.String(Text32.CapacityBytes);
+                if (!_refusedSlots.TryAdd(code, i)) throw new InvalidDataException($"snapshot views: refusals of {code} in two slots");
+                _refusedCodes.Add(code);
+            }
+            _refusalCodeCount = r.Int();
+            if (_refusalCodeCount < 0 || _refusalCodeCount > _refusalCodes.Length) throw new InvalidDataException($"snapshot views: {_refusalCodeCount} refusal codes");
+            for (int i = 0; i < _refusalCodeCount; i++) _refusalCodes[i] = (RejectCode)r.Int();
             int hours = r.Int();
             if (hours < 0 || hours > RetentionHours) throw new InvalidDataException($"snapshot views: {hours} hours of member statistics");
             for (int h = 0; h < hours; h++)
@@ -369,6 +385,9 @@ public sealed class MemberStats
             _allocated = 0;
             _newestHour = long.MinValue;
             _reasonCount = 0;
+            _refusedCodes.Clear();
+            _refusedSlots.Clear();
+            _refusalCodeCount = 0;
             _pending.Clear();
         }
     }
