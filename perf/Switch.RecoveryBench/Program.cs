@@ -34,6 +34,7 @@ try
         idle = engine.RequestSnapshotAsync("bench-idle").Result;
         driver.Pay(arguments.Tail);
         Bench.Idle(engine);
+        Console.WriteLine($"refused by the switch: {answers.RefusedTotal:N0} ({string.Join(", ", answers.Refused.Select(r => $"{r.Key} {r.Value:N0}"))})");
         Console.WriteLine($"filled: {driver.Paid:N0} payments, {engine.Logic.EventsApplied:N0} events, last id {engine.Logic.Transactions.LastId:N0}, " +
             $"{fillTimer.Elapsed.TotalSeconds:F1} s");
     }
@@ -94,10 +95,19 @@ internal static class Bench
 internal sealed class AnswerQueue : IEventHandler<OutputEvent>
 {
     public readonly ConcurrentQueue<long> Requests = new();
+    /// <summary>Payments the switch refused (no bank request follows them), by reject code: the report names them.</summary>
+    public readonly ConcurrentDictionary<RejectCode, long> Refused = new();
+    private long _refusedTotal;
+    public long RefusedTotal => Interlocked.Read(ref _refusedTotal);
 
     public void OnEvent(ref OutputEvent evt, long sequence, bool endOfBatch)
     {
         if (evt.Kind == OutputKind.BankRequest && evt.Operation == BankOperation.Debit) Requests.Enqueue(evt.TransactionId);
+        else if (evt.Kind == OutputKind.Answer && evt.Reject != RejectCode.None)
+        {
+            Refused.AddOrUpdate(evt.Reject, 1, static (_, n) => n + 1);
+            Interlocked.Increment(ref _refusedTotal);
+        }
     }
 }
 
@@ -152,8 +162,9 @@ internal sealed class Driver(SwitchEngine engine, AnswerQueue answers, int accou
         }
         Paid += n;
         int answered = 0;
+        long refusedBefore = _refusedSeen;
         long deadline = Environment.TickCount64 + 60_000;
-        while (answered < n)
+        while (answered + (answers.RefusedTotal - refusedBefore) < n)
         {
             if (answers.Requests.TryDequeue(out long id))
             {
@@ -163,15 +174,18 @@ internal sealed class Driver(SwitchEngine engine, AnswerQueue answers, int accou
             }
             else if (Environment.TickCount64 > deadline || engine.Fault is not null)
             {
-                throw new InvalidOperationException($"bank requests stopped coming ({answered} of {n}): {engine.Fault}");
+                throw new InvalidOperationException($"bank requests stopped coming ({answered} of {n}, refused {answers.RefusedTotal - refusedBefore}): {engine.Fault}");
             }
             else
             {
                 Thread.Yield();
             }
         }
+        _refusedSeen = answers.RefusedTotal;
         engine.PublishTick();
     }
+
+    private long _refusedSeen;
 }
 
 internal sealed record Args(long Transactions, long Tail, int Accounts, string? Directory, bool Keep)

@@ -100,61 +100,10 @@ public sealed class EnginePipelineTests : IDisposable
     public void Replaying_the_journal_gives_the_same_state_hash_and_the_same_outputs()
     {
         var live = new OutputRecorder();
-        var random = new Random(20261121);
         ulong hash;
         using (SwitchEngine engine = SwitchEngine.Start(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small(), live))
         {
-            var pending = new List<OutputEvent>();
-            for (int step = 0; step < 1_500; step++)
-            {
-                int roll = random.Next(100);
-                if (roll < 45)
-                {
-                    string bank = random.Next(3) switch { 0 => "102", 1 => "103584000011", _ => "308" };
-                    var type = random.Next(4) == 0 ? RequestType.Payout : RequestType.AgreementPayment;
-                    engine.Client().PublishCopy(LogicHarness.Request(type, random.Next(2) == 0 ? "ALIPAY" : "TENPAY",
-                        $"O{random.Next(1_000)}", random.Next(1, 300_000), bank, $"ACC{random.Next(40)}"));
-                }
-                else if (roll < 85 && pending.Count > 0)
-                {
-                    int pick = random.Next(pending.Count);
-                    OutputEvent request = pending[pick];
-                    pending.RemoveAt(pick);
-                    BankReply reply = request.Operation == BankOperation.Query
-                        ? (BankReply)random.Next(1, 5)
-                        : random.Next(5) == 0 ? BankReply.Failed : BankReply.Succeeded;
-                    if (random.Next(10) != 0) // some answers are lost
-                    {
-                        var answer = new InputEvent { Kind = EventKind.BankResult, TransactionId = request.TransactionId, Operation = request.Operation, Reply = reply };
-                        answer.Reason.Set(reply == BankReply.Failed ? "INSUFFICIENT_FUNDS" : "");
-                        engine.Client().PublishCopy(answer);
-                    }
-                }
-                else if (roll < 95)
-                {
-                    _clock.Advance(random.Next(0, 1_500_000));
-                    engine.PublishTick();
-                }
-                else
-                {
-                    var e = new InputEvent { Kind = EventKind.SetEndpointWeights, EndpointCount = 2 };
-                    e.BankRef.Set("102");
-                    e.Operator.Set("op-test");
-                    e.Note.Set("random cut-over");
-                    int w = random.Next(0, 10_001);
-                    e.WeightsBps[0] = w;
-                    e.WeightsBps[1] = 10_000 - w;
-                    engine.Client().PublishCopy(e);
-                }
-                if (step % 20 == 0)
-                {
-                    Assert.True(engine.WaitUntilIdle(30_000));
-                    pending.AddRange(live.Outputs.Where(o => o.Kind == OutputKind.BankRequest && !pending.Contains(o)));
-                    live.Outputs.Clear();
-                    pending = pending.DistinctBy(o => (o.TransactionId, o.Operation, o.Attempt)).ToList();
-                }
-            }
-            Assert.True(engine.WaitUntilIdle(30_000));
+            new RandomWork(engine, live, _clock, seed: 20261121).Run(1_500);
             hash = engine.Logic.StateHash();
         }
 

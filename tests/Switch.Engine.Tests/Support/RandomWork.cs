@@ -2,7 +2,7 @@ using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
 using Switch.Engine.Tests.Support;
 
-namespace Switch.Engine.Tests.Snapshots;
+namespace Switch.Engine.Tests.Support;
 
 /// <summary>
 /// A seeded mix of what a running switch sees: payments and payouts (order numbers repeat, so old orders are asked for
