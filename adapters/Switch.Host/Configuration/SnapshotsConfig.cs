@@ -12,6 +12,8 @@ public sealed record SnapshotsConfig
     public bool Enabled { get; init; } = true;
     /// <summary>A snapshot after this many journaled events since the last one; 0: not by count.</summary>
     public long EveryEvents { get; init; } = 10_000_000;
+    /// <summary>A snapshot this many minutes after the last one when events came since; 0: not by time.</summary>
+    public int EveryMinutes { get; init; } = 60;
     /// <summary>A snapshot right after each clearing batch closes.</summary>
     public bool AtBatchClose { get; init; } = true;
     /// <summary>A snapshot at a graceful stop: the next start replays nothing.</summary>
@@ -26,6 +28,7 @@ public sealed record SnapshotsConfig
     public (string Field, string Why)? Problem()
     {
         if (EveryEvents is < 0 or > MaxEveryEvents) return ("snapshots.everyEvents", $"0 (not by count) to {MaxEveryEvents}, got {EveryEvents}");
+        if (EveryMinutes is < 0 or > 1440) return ("snapshots.everyMinutes", $"0 (not by time) to 1440, got {EveryMinutes}");
         if (Keep is < 1 or > MaxKeep) return ("snapshots.keep", $"1 to {MaxKeep}, got {Keep}");
         return null;
     }
@@ -35,6 +38,7 @@ public sealed record SnapshotsConfig
     {
         Enabled = Enabled,
         EveryEvents = EveryEvents,
+        Every = TimeSpan.FromMinutes(EveryMinutes),
         AtBatchClose = AtBatchClose,
         AtStop = AtStop,
         Keep = Keep,

@@ -37,6 +37,8 @@ internal sealed class Snapshotter
     private long _recordAddress;
     private long _maxCorrelationId;
     private long _eventsSince;
+    /// <summary>1 once an event was applied since the last snapshot: read by the schedule's timer thread.</summary>
+    private int _eventsSinceSeen;
     private long _batchSeen;
     /// <summary>The derived views of the snapshot being written, handed over by the output side at its mark.</summary>
     private TaskCompletionSource<byte[]>? _views;
@@ -87,6 +89,7 @@ internal sealed class Snapshotter
         _recordAddress = recordAddress;
         if (correlationId > _maxCorrelationId) _maxCorrelationId = correlationId;
         _eventsSince++;
+        if (_eventsSince == 1) Volatile.Write(ref _eventsSinceSeen, 1);
         if (_writing) return;
         if (_requested)
         {
@@ -100,6 +103,14 @@ internal sealed class Snapshotter
         {
             Take("batch-close");
         }
+    }
+
+    /// <summary>The schedule's turn (<see cref="SnapshotOptions.Every"/>), any thread: a snapshot if events were applied
+    /// since the last one (an idle switch's snapshot would be the same position again). Failures are told as any other.</summary>
+    public void ScheduledTurn()
+    {
+        if (Volatile.Read(ref _eventsSinceSeen) == 0 || _writing || _requested) return;
+        _ = RequestAsync("schedule").ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
     }
 
     /// <summary>Logic thread, on a nudge (no event applied): a requested snapshot is taken now.</summary>
@@ -137,6 +148,7 @@ internal sealed class Snapshotter
         }
         trigger ??= requests.Count > 0 ? requests[0].Trigger : "operator";
         _eventsSince = 0;
+        Volatile.Write(ref _eventsSinceSeen, 0);
         _batchSeen = _logic.OpenBatchId;
         var position = new SnapshotPosition(_recordNo, _recordAddress, _logic.EventsApplied, _maxCorrelationId);
         if (position.RecordNo < 1)

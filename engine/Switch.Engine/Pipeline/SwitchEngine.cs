@@ -30,6 +30,7 @@ public sealed class SwitchEngine : IDisposable
     private BatchEventProcessor<OutputEvent, IEventHandler<OutputEvent>>? _outputProcessor;
     private Thread[] _threads = [];
     private Timer? _ticker;
+    private Timer? _snapshotSchedule;
     private int _disposed;
 
     private SwitchEngine(EngineOptions options, EventJournal journal, ITransactionArchive archive, SwitchLogic logic,
@@ -106,6 +107,11 @@ public sealed class SwitchEngine : IDisposable
         if (_options.TickIntervalMs > 0)
         {
             _ticker = new Timer(_ => TickIfDue(), null, _options.TickIntervalMs, _options.TickIntervalMs);
+        }
+        if (_snapshots is not null && _options.Snapshots.Every > TimeSpan.Zero)
+        {
+            Snapshotter snapshots = _snapshots;
+            _snapshotSchedule = new Timer(_ => snapshots.ScheduledTurn(), null, _options.Snapshots.Every, _options.Snapshots.Every);
         }
         if (_snapshots is not null && _archive is FasterTransactionArchive)
         {
@@ -443,6 +449,7 @@ public sealed class SwitchEngine : IDisposable
             return;
         }
         _ticker?.Dispose();
+        _snapshotSchedule?.Dispose();
         if (_outputProcessor is not null)
         {
             TakeStopSnapshot();

@@ -7,6 +7,8 @@ public sealed record SnapshotOptions
     public bool Enabled { get; init; }
     /// <summary>A snapshot after this many events since the last one; 0: not by count.</summary>
     public long EveryEvents { get; init; } = 10_000_000;
+    /// <summary>A snapshot this often (wall time) when events were applied since the last one; zero: not by time.</summary>
+    public TimeSpan Every { get; init; }
     /// <summary>A snapshot right after each clearing batch closes.</summary>
     public bool AtBatchClose { get; init; } = true;
     /// <summary>A snapshot at a graceful stop, so the next start replays nothing.</summary>
@@ -32,6 +34,7 @@ public sealed record SnapshotOptions
             if (!ok) throw new ArgumentException($"snapshots: {what}");
         }
         Require(EveryEvents is >= 0 and <= 1L << 40, "everyEvents must be 0 to 2^40");
+        Require(Every == TimeSpan.Zero || (Every >= TimeSpan.FromMilliseconds(100) && Every <= TimeSpan.FromDays(1)), "every must be zero or 100 ms to a day");
         Require(Keep is >= 1 and <= 100, "keep must be 1 to 100");
         Require(ViewsTimeoutMs is >= 1 and <= 3_600_000, "viewsTimeoutMs must be 1 to 3600000");
         Require(StopTimeoutMs is >= 1 and <= 3_600_000, "stopTimeoutMs must be 1 to 3600000");

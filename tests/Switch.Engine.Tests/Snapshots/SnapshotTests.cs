@@ -163,6 +163,24 @@ public sealed class SnapshotTests : IDisposable
     }
 
     [Fact]
+    public void The_schedule_takes_one_when_events_came_and_none_while_idle()
+    {
+        EngineOptions options = Options(_dir.Path) with
+        {
+            Snapshots = new SnapshotOptions { Enabled = true, EveryEvents = 0, Every = TimeSpan.FromMilliseconds(200), AtBatchClose = false, AtStop = false, Keep = 2 },
+        };
+        using SwitchEngine engine = SwitchEngine.Start(options, Config(), _outputs = new OutputRecorder());
+        new RandomWork(engine, _outputs, _clock, seed: 4).Run(100);
+        long deadline = Environment.TickCount64 + 30_000;
+        while (engine.LastSnapshot is null && Environment.TickCount64 < deadline) Thread.Sleep(20);
+        Assert.Equal("schedule", engine.LastSnapshot?.Trigger);
+        Assert.Equal(engine.Logic.EventsApplied, engine.LastSnapshot!.Position.EventsApplied);
+        long taken = engine.SnapshotsTaken;
+        Thread.Sleep(1_000); // five turns of the schedule with nothing applied: the same position again would be pointless
+        Assert.Equal(taken, engine.SnapshotsTaken);
+    }
+
+    [Fact]
     public void Asking_with_snapshots_off_is_a_precise_error_and_changes_nothing()
     {
         using SwitchEngine engine = SwitchEngine.Start(Options(_dir.Path, snapshots: false), Config(), _outputs = new OutputRecorder());
