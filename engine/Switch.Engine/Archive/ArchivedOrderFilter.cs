@@ -129,30 +129,35 @@ public sealed class ArchivedOrderFilter
     public void EndCapture() => _captures = null;
 
     /// <summary>Reads past what <see cref="BeginCapture"/> wrote; returns the generations (arrays) that follow.</summary>
-    public static int SkipSnapshotScalars(ref StateReader r)
-    {
-        r.Section("filter");
-        int generations = r.Int();
-        if (generations is < 2 or > 64) throw new InvalidDataException($"snapshot: {generations} filter generations");
-        r.Long();
-        r.Int();
-        r.Long();
-        r.Array<long>(generations);
-        r.Array<long>(generations);
-        return generations;
-    }
+    public static int SkipSnapshotScalars(ref StateReader r) => ReadScalars(ref r).Count.Length;
 
     public void RestoreScalars(ref StateReader r)
     {
+        SavedScalars saved = ReadScalars(ref r);
+        if (saved.Count.Length != _generations.Length) throw new InvalidDataException($"snapshot: {saved.Count.Length} filter generations, the configuration has {_generations.Length}");
+        if (saved.Blocks != (long)_blocksPerGeneration) throw new InvalidDataException($"snapshot: a filter of {saved.Blocks} blocks a generation, this archive's has {_blocksPerGeneration} (archive.filterBytes changed)");
+        _current = saved.Current;
+        Overfills = saved.Overfills;
+        saved.Count.CopyTo(_count, 0);
+        saved.LastId.CopyTo(_lastId, 0);
+    }
+
+    /// <summary>What <see cref="BeginCapture"/> wrote, read and checked against itself: one parser for a restore and a skip.</summary>
+    private readonly record struct SavedScalars(long Blocks, int Current, long Overfills, long[] Count, long[] LastId);
+
+    private static SavedScalars ReadScalars(ref StateReader r)
+    {
         r.Section("filter");
-        r.Expect(_generations.Length, "filter generations");
+        int generations = r.Int();
+        if (generations is < 2 or > 64) throw new InvalidDataException($"snapshot: {generations} filter generations, 2 to 64");
         long blocks = r.Long();
-        if (blocks != (long)_blocksPerGeneration) throw new InvalidDataException($"snapshot: a filter of {blocks} blocks a generation, this archive's has {_blocksPerGeneration} (archive.filterBytes changed)");
-        _current = r.Int();
-        if ((uint)_current >= (uint)_generations.Length) throw new InvalidDataException($"snapshot: filter generation {_current}");
-        Overfills = r.Long();
-        r.ExactArray<long>(_count, "filter generations");
-        r.ExactArray<long>(_lastId, "filter generations");
+        int current = r.Int();
+        if ((uint)current >= (uint)generations) throw new InvalidDataException($"snapshot: filter generation {current} of {generations}");
+        long overfills = r.Long();
+        long[] count = r.Array<long>(generations).ToArray();
+        long[] lastId = r.Array<long>(generations).ToArray();
+        if (count.Length != generations || lastId.Length != generations) throw new InvalidDataException($"snapshot: filter counts for {count.Length} and {lastId.Length} of {generations} generations");
+        return new SavedScalars(blocks, current, overfills, count, lastId);
     }
 
     public Span<ulong> GenerationForRestore(int g) => _generations[g];

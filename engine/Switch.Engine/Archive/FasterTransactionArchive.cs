@@ -176,29 +176,33 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     /// returns the filter arrays that follow.</summary>
     public static int SkipSnapshotScalars(ref StateReader r)
     {
-        r.Section("archive");
-        r.Long();
-        r.Long();
-        int marks = r.Int();
-        if (marks < 0 || marks > MaxMarks) throw new InvalidDataException($"snapshot: {marks} archive marks, at most {MaxMarks}");
-        for (int i = 0; i < 2 * marks; i++) r.Long();
+        ReadScalars(ref r, marks: null);
         return ArchivedOrderFilter.SkipSnapshotScalars(ref r);
     }
 
     public void RestoreScalars(ref StateReader r)
     {
-        r.Section("archive");
-        _puts = r.Long();
-        _lastPutId = r.Long();
-        int marks = r.Int();
-        if (marks < 0 || marks > MaxMarks) throw new InvalidDataException($"snapshot: {marks} archive marks, at most {MaxMarks}");
         _marks.Clear();
-        for (int i = 0; i < marks; i++)
+        (_puts, _lastPutId) = ReadScalars(ref r, _marks);
+        _filter.RestoreScalars(ref r);
+    }
+
+    /// <summary>The counters and marks <see cref="BeginCapture"/> wrote (the marks into <paramref name="marks"/>, or
+    /// dropped): one parser for a restore and a skip.</summary>
+    private static (long Puts, long LastPutId) ReadScalars(ref StateReader r, Queue<(long FirstId, long Address)>? marks)
+    {
+        r.Section("archive");
+        long puts = r.Long();
+        long lastPutId = r.Long();
+        int count = r.Int();
+        if (count < 0 || count > MaxMarks) throw new InvalidDataException($"snapshot: {count} archive marks, at most {MaxMarks}");
+        for (int i = 0; i < count; i++)
         {
             long firstId = r.Long();
-            _marks.Enqueue((firstId, r.Long()));
+            long address = r.Long();
+            marks?.Enqueue((firstId, address));
         }
-        _filter.RestoreScalars(ref r);
+        return (puts, lastPutId);
     }
 
     public void RestoreArrays(SnapshotArrayReader arrays)
