@@ -17,7 +17,9 @@ namespace Switch.Host;
 /// worker (bounded queue), audit entries to the audit log and routing view; bank requests, answers and outcomes are also
 /// counted in the live statistics. Replaying (recovery, before the threads run): the same routing with the effects
 /// on the world left out (no bank request sent, no answer, no live statistics); the derived views (audit, clearing
-/// records, feeds) are fed exactly as live, so they come out as the journal says.
+/// records, feeds) are fed exactly as live, so they come out as the journal says. Following (a hot standby's engine,
+/// applying what the primary journaled: <see cref="Following"/>): the views as live, the world's effects left out, as
+/// in replay; the primary carried those out.
 /// </summary>
 public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, ClearingRecorder clearing, AuditLog audit) : IEventHandler<OutputEvent>
 {
@@ -40,12 +42,16 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
     /// <summary>For <see cref="EngineOptions.ReplaySink"/>: the replayed outputs, routed with replaying set.</summary>
     public IOutputSink ReplaySink() => new Replaying(this);
 
-    public void OnEvent(ref OutputEvent evt, long sequence, bool endOfBatch) => Route(ref evt, replaying: false, endOfBatch);
+    public void OnEvent(ref OutputEvent evt, long sequence, bool endOfBatch) => Route(ref evt, Routing.Live, endOfBatch);
 
-    /// <param name="replaying">Recovery's replay: derived views only (see the type's summary).</param>
-    /// <param name="endOfBatch">Live: the last output of the engine's batch (the feeds are flushed once per batch).</param>
-    public void Route(ref OutputEvent evt, bool replaying, bool endOfBatch)
+    /// <summary>A standby's output handler (see the type's summary); the engine swaps it for this dispatcher when it takes office.</summary>
+    public IEventHandler<OutputEvent> Following() => new FollowingHandler(this);
+
+    /// <param name="routing">Live, or recovery's replay or a standby's following: derived views only (see the type's summary).</param>
+    /// <param name="endOfBatch">Live or following: the last output of the engine's batch (the feeds are flushed once per batch).</param>
+    private void Route(ref OutputEvent evt, Routing routing, bool endOfBatch)
     {
+        bool replaying = routing != Routing.Live;
         switch (evt.Kind)
         {
             case OutputKind.BankRequest:
@@ -61,13 +67,13 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
                 answers.Route(evt);
                 break;
             case OutputKind.Feed:
-                if (replaying)
+                if (routing == Routing.Replaying)
                 {
                     feeds.AppendReplayed(evt);
                 }
                 else
                 {
-                    _stats?.Record(evt);
+                    if (routing == Routing.Live) _stats?.Record(evt);
                     feeds.Append(evt);
                 }
                 clearing.Record(evt);
@@ -91,7 +97,14 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
         }
         // One write per feed per batch makes the batch's outcomes readable and wakes the followers (after the replay,
         // the host's EndReplay does it once for all).
-        if (endOfBatch && !replaying) feeds.Flush();
+        if (endOfBatch && routing != Routing.Replaying) feeds.Flush();
+    }
+
+    private enum Routing { Live, Replaying, Following }
+
+    private sealed class FollowingHandler(OutputDispatcher dispatcher) : IEventHandler<OutputEvent>
+    {
+        public void OnEvent(ref OutputEvent evt, long sequence, bool endOfBatch) => dispatcher.Route(ref evt, Routing.Following, endOfBatch);
     }
 
     /// <summary>The logic writes each replayed output here; it is routed at once.</summary>
@@ -105,6 +118,6 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
             return ref _scratch;
         }
 
-        public void End() => dispatcher.Route(ref _scratch, replaying: true, endOfBatch: false);
+        public void End() => dispatcher.Route(ref _scratch, Routing.Replaying, endOfBatch: false);
     }
 }

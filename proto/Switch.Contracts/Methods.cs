@@ -74,3 +74,14 @@ public static class AdminMethods
         where TRequest : class, Google.Protobuf.IMessage<TRequest> where TResponse : class, Google.Protobuf.IMessage<TResponse> =>
         new(MethodType.Unary, Service, name, request, response);
 }
+
+/// <summary>Node to node (replication.proto): a standby follows the primary's journal, on the replication port.</summary>
+public static class ReplicationMethods
+{
+    public const string Service = "switch.v1.Replication";
+
+    public static readonly GrpcMethod<FollowerHello, HandshakeReply> Handshake =
+        new(MethodType.Unary, Service, "Handshake", FollowerHello.Parser, HandshakeReply.Parser);
+    public static readonly GrpcMethod<FollowerMessage, JournalBatch> Follow =
+        new(MethodType.DuplexStreaming, Service, "Follow", FollowerMessage.Parser, JournalBatch.Parser);
+}

@@ -57,6 +57,8 @@ public sealed record HostConfig
     /// <summary>Snapshots of the state and derived views: a start replays only the journal after the newest one.</summary>
     public SnapshotsConfig Snapshots { get; init; } = new();
     public SimulatedBanksConfig? SimulatedBanks { get; init; } = new();
+    /// <summary>Null: a single switch. Otherwise a node of a primary/standby pair, leadership held in etcd (README "Hot standby").</summary>
+    public ClusterConfig? Cluster { get; init; }
     /// <summary>Null serves cleartext (h2c and HTTP/1.1); otherwise TLS on all three ports, and client certificates if asked.</summary>
     public TlsConfig? Tls { get; init; }
     public required SwitchConfig Switch { get; init; }
@@ -237,6 +239,14 @@ public sealed record HostConfig
             }
         }
         Require(!anySimulated || SimulatedBanks is not null, "simulatedBanks", "required when an endpoint address is \"sim\"");
+        if (Cluster is not null)
+        {
+            if (Cluster.Problem() is { } cluster) Require(false, cluster.Field, cluster.Why);
+            // Both nodes must reach the same banks: a simulated bank inside a node would die with it, and its books with it.
+            Require(!anySimulated, "cluster", "every bank endpoint needs a real address in a cluster (\"sim\" banks live inside one node and die with it)");
+            Require(Cluster.ReplicationPort == 0 || (Cluster.ReplicationPort != InstitutionPort && Cluster.ReplicationPort != AdminPort
+                && Cluster.ReplicationPort != AdminGrpcPort), "cluster.replicationPort", "must differ from the other ports");
+        }
     }
 
     private static bool IsPowerOfTwo(int value) => value > 0 && (value & (value - 1)) == 0;

@@ -1,0 +1,274 @@
+using System.Net;
+using Switch.Cluster;
+using Switch.Contracts.V1;
+using Switch.Engine.Pipeline;
+using Switch.Grpc;
+using Switch.Grpc.Client;
+using Switch.Grpc.Server;
+using Switch.Host.Configuration;
+
+namespace Switch.Host.Cluster;
+
+/// <summary>
+/// A switch node of a primary/standby pair (README "Hot standby"). One process, several lives: each life starts the
+/// switch on the data directory either as the primary (it won the leader key in etcd) or as a standby of the node that
+/// holds it (after a handshake that may cut its journal's tail or rebuild it), and ends when its role can no longer
+/// hold: fenced (the lease could not be renewed in time), or a standby told to cut or rebuild. Then the next life
+/// begins. The ports stay bound across lives: a caller meets NOT_PRIMARY, never a closed port.
+/// </summary>
+public sealed class ClusterNode
+{
+    /// <summary>How a node waits for etcd, a primary to follow, or a free leader key, between looks.</summary>
+    private const int RetryDelayMs = 200;
+
+    private readonly HostConfig _config;
+    private readonly ClusterConfig _cluster;
+    private readonly Log _log;
+    private readonly NodeRole _role = NodeRole.StartingAsStandby(null);
+    private readonly EtcdLeadership _leadership;
+    private readonly ReplicationService _replication;
+    private volatile SwitchHost? _host;
+
+    private ClusterNode(HostConfig config, Log log)
+    {
+        _config = config;
+        _cluster = config.Cluster ?? throw new ArgumentException("not a cluster configuration", nameof(config));
+        _log = log;
+        _leadership = new EtcdLeadership(LeadershipOptionsOf(config));
+        _replication = new ReplicationService(() => _role.IsPrimary && _host is { } host ? host.Engine : null, log);
+    }
+
+    public NodeRole Role => _role;
+    public SwitchHost? Host => _host;
+
+    public static LeadershipOptions LeadershipOptionsOf(HostConfig config)
+    {
+        ClusterConfig cluster = config.Cluster!;
+        string host = cluster.AdvertisedHost ?? config.ListenAddress;
+        return new LeadershipOptions
+        {
+            Endpoints = cluster.Etcd,
+            ClusterName = cluster.Name,
+            NodeName = cluster.Node,
+            AdvertisedAddress = $"{host}:{config.InstitutionPort}",
+            AdvertisedAdminAddress = $"{host}:{config.AdminGrpcPort}",
+            ReplicationAddress = $"{host}:{cluster.ReplicationPort}",
+            LeaseTtlMs = cluster.LeaseTtlMs,
+        };
+    }
+
+    /// <summary>Runs the node until <paramref name="stop"/>; a graceful stop resigns the leadership so the standby takes
+    /// over at once. Exit code 0, or 1 when a life could not start for a reason no retry cures.</summary>
+    public static async Task<int> RunAsync(HostConfig config, Log log, CancellationToken stop)
+    {
+        var node = new ClusterNode(config, log);
+        await using GrpcServer replication = await GrpcServer.StartAsync(node._replication.Map(new GrpcRouter()),
+            new GrpcEndpointOptions { Address = IPAddress.Parse(config.ListenAddress), Port = config.Cluster!.ReplicationPort });
+        log.Info("listening", "replication (gRPC, h2c): a standby follows the primary's journal here", ("api", "replication"), ("address", replication.Address));
+        await using (node._leadership)
+        {
+            node._leadership.StartObserving();
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await node.LiveAsync(stop);
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                }
+            }
+        }
+        return 0;
+    }
+
+    /// <summary>One life: standby or primary, until stopped, fenced, or told to cut or rebuild its journal.</summary>
+    private async Task LiveAsync(CancellationToken stop)
+    {
+        LeaderView view = await _leadership.WaitForViewAsync(v => v.Fault is null, stop);
+        if (view.Leader is { } leader && leader.Record.NodeName != _cluster.Node)
+        {
+            await LiveAsStandbyAsync(leader, stop);
+            return;
+        }
+        if (view.Leader is not null)
+        {
+            // Our own key from a previous life of this node: its lease dies with its TTL; only then may a campaign win.
+            await _leadership.WaitForViewAsync(v => v.Fault is not null || v.Leader?.Record.NodeName != _cluster.Node, stop);
+            return;
+        }
+        long term = await CampaignAsync(stop);
+        if (term == 0) return; // someone else won, or etcd failed: look again
+        SwitchHost host = await StartHostAsync(genesis: null);
+        host.RunAsPrimary();
+        await TakeOfficeAsync(host, term, stop);
+    }
+
+    private async Task LiveAsStandbyAsync(LeaderInfo leader, CancellationToken stop)
+    {
+        Uri primary = Address(leader.Record.ReplicationAddress);
+        HandshakeReply answer;
+        try
+        {
+            // Before anything is recovered: where this journal ends, read from the journal alone.
+            Engine.Replication.ReplicaPosition mine = SwitchEngine.ReadReplicaPosition(JournalOptions());
+            answer = await HandshakeAsync(primary, new FollowerHello { Node = _cluster.Node, RecordCount = mine.RecordCount, LastRecordCrc = mine.LastRecordChecksum }, stop);
+        }
+        catch (Exception e) when (e is RpcException or IOException or HttpRequestException && !stop.IsCancellationRequested)
+        {
+            _log.Warn("handshake_failed", "the primary did not answer the handshake; trying again", ("primary", primary), ("error", e.Message));
+            _role.BecomeStandby(PrimaryOf(leader));
+            await Task.Delay(RetryDelayMs, stop);
+            return;
+        }
+        ApplyVerdict(answer);
+        _role.BecomeStandby(PrimaryOf(leader));
+        SwitchHost host = await StartHostAsync(answer.Genesis.ToByteArray());
+        JournalFollower? follower = null;
+        host.Follow(count => follower?.Durable(count));
+        follower = new JournalFollower(host.Engine, _cluster.Node, CurrentReplicationAddress, _log);
+        using var campaignStop = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        Task<long> campaign = CampaignWhenFreeAsync(campaignStop.Token);
+        Task ended = await Task.WhenAny(follower.Ended, campaign);
+        if (ended == campaign && campaign is { IsCompletedSuccessfully: true, Result: > 0 })
+        {
+            await follower.DisposeAsync();
+            await TakeOfficeAsync(host, campaign.Result, stop, promote: true);
+            return;
+        }
+        campaignStop.Cancel();
+        try { await campaign; } catch (OperationCanceledException) { }
+        await follower.DisposeAsync();
+        string? refusal = follower.Ended.IsCompletedSuccessfully ? follower.Ended.Result : null;
+        if (refusal is not null) _log.Warn("standby_restarting", "following ended with a refusal; the next life handshakes again", ("reason", refusal));
+        await EndLifeAsync(host);
+    }
+
+    /// <summary>Cuts the tail or sets the data directory aside, as the primary answered; nothing for RESUME.</summary>
+    private void ApplyVerdict(HandshakeReply answer)
+    {
+        EngineOptions journal = JournalOptions();
+        switch (answer.Verdict)
+        {
+            case HandshakeVerdict.Resume:
+                return;
+            case HandshakeVerdict.Truncate:
+                try
+                {
+                    var cut = SwitchEngine.TruncateJournal(journal, answer.RecordNo, answer.Checksum);
+                    _log.Warn("journal_tail_cut", "this journal held records the primary never acknowledged: they are cut", ("kept_records", answer.RecordNo),
+                        ("cut_records", cut?.RecordsCut ?? 0), ("reason", answer.Detail));
+                    return;
+                }
+                catch (Engine.Replication.ReplicationRefusedException e)
+                {
+                    _log.Warn("journal_tail_not_cut", e.Message);
+                }
+                break;
+        }
+        string aside = $"{Path.GetFullPath(_config.DataDirectory).TrimEnd('/')}.rebuilt-{DateTime.UtcNow:yyyyMMddTHHmmssZ}";
+        if (Directory.Exists(_config.DataDirectory)) Directory.Move(_config.DataDirectory, aside);
+        _log.Warn("standby_rebuilt", "this node's data cannot follow the primary's journal: set aside whole (never deleted), the node starts empty",
+            ("set_aside", aside), ("reason", answer.Detail));
+    }
+
+    /// <summary>The primary's life from the moment it holds the key: term journaled, ports serving, until fenced or stopped.</summary>
+    private async Task TakeOfficeAsync(SwitchHost host, long term, CancellationToken stop, bool promote = false)
+    {
+        var fenced = new TaskCompletionSource<LeadershipFault>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnFenced(LeadershipFault fault)
+        {
+            // First the engine (nothing more passes its gate), then the ports; the log says why.
+            host.Engine.Fence();
+            _role.BecomeStandby(null);
+            fenced.TrySetResult(fault);
+        }
+        _leadership.Fenced += OnFenced;
+        try
+        {
+            if (promote) host.TakeOffice();
+            host.Engine.BeginTerm(term);
+            _role.BecomePrimary();
+            _log.Info("took_office", "this node is the primary", ("term", term), ("node", _cluster.Node));
+            Task stopped = Task.Delay(Timeout.Infinite, stop);
+            if (await Task.WhenAny(fenced.Task, stopped) == fenced.Task)
+            {
+                LeadershipFault fault = fenced.Task.Result;
+                _log.Alert("fenced", $"leadership lost ({fault.Code}): this node stopped acknowledging and serving; it starts again as a standby",
+                    ("term", term), ("code", fault.Code), ("reason", fault.Message));
+                await EndLifeAsync(host);
+                return;
+            }
+            // A graceful stop: finish in-flight work, then give the key up at once.
+            _role.BecomeStandby(null);
+            await EndLifeAsync(host);
+            try
+            {
+                await _leadership.ResignAsync(CancellationToken.None);
+            }
+            catch (LeadershipException e)
+            {
+                _log.Warn("resign_failed", "the leader key could not be given up; it expires with its lease", ("error", e.Message));
+            }
+        }
+        finally
+        {
+            _leadership.Fenced -= OnFenced;
+        }
+    }
+
+    /// <summary>Campaigns once the key is free and this node may hold it; 0 when the campaign failed (look again).</summary>
+    private async Task<long> CampaignAsync(CancellationToken stop)
+    {
+        try
+        {
+            return await _leadership.CampaignAsync(stop);
+        }
+        catch (LeadershipException e)
+        {
+            _log.Warn("campaign_failed", e.Message, ("code", e.Code));
+            await Task.Delay(RetryDelayMs, stop);
+            return 0;
+        }
+    }
+
+    /// <summary>A standby's campaign: waits for the key to be free, then tries; again after each failure.</summary>
+    private async Task<long> CampaignWhenFreeAsync(CancellationToken stop)
+    {
+        while (true)
+        {
+            long term = await CampaignAsync(stop);
+            if (term > 0) return term;
+        }
+    }
+
+    private async Task<SwitchHost> StartHostAsync(byte[]? genesis)
+    {
+        SwitchHost host = await SwitchHost.StartAsync(_config, _log, role: _role, standbyGenesis: genesis);
+        _host = host;
+        return host;
+    }
+
+    private async Task EndLifeAsync(SwitchHost host)
+    {
+        _host = null;
+        await host.DisposeAsync();
+    }
+
+    private Uri? CurrentReplicationAddress() =>
+        _leadership.Observed?.Leader is { } leader && leader.Record.NodeName != _cluster.Node ? Address(leader.Record.ReplicationAddress) : null;
+
+    private static async Task<HandshakeReply> HandshakeAsync(Uri primary, FollowerHello hello, CancellationToken stop)
+    {
+        using var channel = GrpcChannel.ForAddress(primary, new GrpcChannelOptions { ConnectTimeout = TimeSpan.FromSeconds(2) });
+        return await channel.UnaryAsync(ReplicationMethods.Handshake, hello, new CallOptions { Timeout = TimeSpan.FromSeconds(10), CancellationToken = stop });
+    }
+
+    /// <summary>The journal's place and segment size, as the host's engine opens it.</summary>
+    private EngineOptions JournalOptions() => new() { DataDirectory = _config.DataDirectory };
+
+    private static PrimaryAddresses PrimaryOf(LeaderInfo leader) =>
+        new(Address(leader.Record.Address), Address(leader.Record.AdminAddress), null);
+
+    private static Uri Address(string hostPort) => new($"http://{hostPort}");
+}
