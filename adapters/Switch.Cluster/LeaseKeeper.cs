@@ -138,8 +138,8 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         var sinceMs = LeaseFence.TicksToMs(now - _fence.LastRenewalSentTicks);
         FenceNow(new LeadershipFault(LeadershipCodes.EtcdUnavailable,
             $"etcd answered no renewal of lease {_leaseId:x} in time: the newest answered one was sent {sinceMs:F0} ms ago, " +
-            $"the lease ({_ttlMs} ms) may expire at etcd {_options.FenceMarginMs} ms after this fence (cluster.fenceMarginMs); " +
-            $"last error: {_lastError ?? "none, etcd did not answer"}"));
+            $"so the lease ({_ttlMs} ms) can expire at etcd {_ttlMs - sinceMs:F0} ms from now at the earliest " +
+            $"(cluster.fenceMarginMs {_options.FenceMarginMs}); last error: {_lastError ?? "none, etcd did not answer"}"));
     }
 
     void ArmWatchdog()

@@ -75,8 +75,9 @@ public sealed class EtcdServer : IAsyncDisposable
             "--listen-client-urls", ClientUrl, "--advertise-client-urls", ClientUrl,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
             "--initial-cluster", $"test={peer}", "--initial-cluster-state", "new",
-            // etcd's defaults (100 ms heartbeat, 1 s election): its smallest lease is then 2 s, the switch's default TTL.
-            "--heartbeat-interval", "100", "--election-timeout", "1000",
+            // etcd's smallest lease is 1.5 election timeouts rounded up to whole seconds: 2 s under its defaults
+            // (100 ms heartbeat, 1 s election); 1 s here, so a test can ask for a 1 s TTL and get it.
+            "--heartbeat-interval", "50", "--election-timeout", "500",
             "--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn",
         }) info.ArgumentList.Add(arg);
         var process = Process.Start(info) ?? throw new InvalidOperationException($"{_binary} did not start");
