@@ -11,6 +11,8 @@ public enum NodeState
     Recovering,
     /// <summary>The engine runs and every API is served.</summary>
     Serving,
+    /// <summary>The engine runs as a standby: calls are refused NOT_PRIMARY (health NOT_SERVING, so load balancers skip it).</summary>
+    Standby,
     /// <summary>Stopping: no new calls; in-flight work finishing.</summary>
     Stopping,
     /// <summary>The engine stopped on a fault: it accepts nothing more.</summary>
@@ -20,7 +22,7 @@ public enum NodeState
 /// <summary>
 /// The one serving state of the process, shown on every port: grpc.health.v1.Health on the institution and admin gRPC
 /// ports (SERVING only in <see cref="NodeState.Serving"/>) and /readyz on the admin HTTP port. A state once left for
-/// Stopping or Faulted is never re-entered.
+/// Stopping or Faulted is never re-entered; Serving and Standby alternate as the node's role changes.
 /// </summary>
 public sealed class NodeHealth
 {
@@ -41,6 +43,9 @@ public sealed class NodeHealth
     public string StateName => State.ToString().ToLowerInvariant();
 
     public void MarkServing() => Move(NodeState.Serving);
+
+    /// <summary>Running, but not the primary (and back to Serving when it takes office).</summary>
+    public void MarkStandby() => Move(NodeState.Standby);
 
     public void MarkFaulted() => Move(NodeState.Faulted);
 

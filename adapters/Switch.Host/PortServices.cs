@@ -22,15 +22,24 @@ internal sealed class PortServices(int maxReceiveMessageBytes, bool compressResp
     public GrpcRouter Serving(Func<GrpcRouter, GrpcRouter> mapApi, Action<Grpc.StatusCode> callCompleted) =>
         Standard(mapApi(new GrpcRouter(Options(null, callCompleted))));
 
+    /// <summary>
+    /// On a standby: health and reflection; any other method UNAVAILABLE "NOT_PRIMARY: ..." with the trailer naming the
+    /// primary's port of this kind (clients go there). Built per role change: the message names the primary of the moment.
+    /// </summary>
+    public GrpcRouter Standby(RoleState role, RolePort port, Action<Grpc.StatusCode> callCompleted) =>
+        Standard(new GrpcRouter(Options(new Grpc.Status(Grpc.StatusCode.Unavailable, role.RefusalMessage(port)), callCompleted,
+            role.RefusalTrailers(port))));
+
     private GrpcRouter Standard(GrpcRouter router) => _reflection.Map(health.Map(router));
 
-    private GrpcServerOptions Options(Grpc.Status? unknownMethod, Action<Grpc.StatusCode>? callCompleted = null) => new()
+    private GrpcServerOptions Options(Grpc.Status? unknownMethod, Action<Grpc.StatusCode>? callCompleted = null, Grpc.Metadata? unknownTrailers = null) => new()
     {
         MaxReceiveMessageBytes = maxReceiveMessageBytes,
         MalformedRequestCode = Grpc.StatusCode.InvalidArgument, // the caller's input is wrong: say so, code first
         CompressResponses = compressResponses,
         OnHandlerException = handlerFailed,
         UnknownMethodStatus = unknownMethod,
+        UnknownMethodTrailers = unknownTrailers,
         OnCallCompleted = callCompleted,
     };
 }

@@ -30,6 +30,7 @@ public sealed class SwitchHost : IAsyncDisposable
     private readonly AdminParts _admin;
     private readonly TlsMaterial? _tls;
     private readonly NodeHealth _health;
+    private readonly NodeRole _role;
     private int _stopped;
 
     private readonly ClearingRecorder _clearing;
@@ -41,9 +42,10 @@ public sealed class SwitchHost : IAsyncDisposable
 
     private SwitchHost(HostConfig config, List<BankSimulatorServer> simulators, SwitchEngine engine, BankConnector connector,
         GrpcServer server, EngineClient client, OutputDispatcher dispatcher, OutcomeFeeds feeds, ClearingRecorder clearing, ClearingDesk desk, AdminParts admin, TlsMaterial? tls,
-        NodeHealth health)
+        NodeHealth health, NodeRole role)
     {
         _health = health;
+        _role = role;
         _tls = tls;
         _config = config;
         _simulators = simulators;
@@ -80,6 +82,8 @@ public sealed class SwitchHost : IAsyncDisposable
     public IReadOnlyList<BankSimulatorServer> Simulators => _simulators;
     /// <summary>Serving, stopping or faulted: what the health service and /readyz answer.</summary>
     public NodeHealth Health => _health;
+    /// <summary>Primary (a single switch's only role) or standby: what the leadership sets; a standby refuses calls NOT_PRIMARY.</summary>
+    public NodeRole Role => _role;
     public BankConnector Connector => _connector;
     /// <summary>The server certificate on all three ports, or null when they are cleartext.</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate => _tls?.Certificate;
@@ -91,9 +95,11 @@ public sealed class SwitchHost : IAsyncDisposable
     /// <param name="log">Where the host logs (reachability changes, clearing alerts, failed handlers); the console by default.</param>
     /// <param name="listening">Called once the three ports listen, before the journal is recovered (their addresses are
     /// then known: health and reflection answer, everything else is UNAVAILABLE until recovery ends).</param>
-    public static async Task<SwitchHost> StartAsync(HostConfig config, Log? log = null, Action<ListeningPorts>? listening = null)
+    /// <param name="role">The node's role, changed by its owner at any time; null: always the primary.</param>
+    public static async Task<SwitchHost> StartAsync(HostConfig config, Log? log = null, Action<ListeningPorts>? listening = null, NodeRole? role = null)
     {
         log ??= Log.Console;
+        role ??= new NodeRole();
         config.Validate();
         var simulators = new List<BankSimulatorServer>();
         SwitchEngine? engine = null;
@@ -153,7 +159,7 @@ public sealed class SwitchHost : IAsyncDisposable
             });
             adminGrpc = await GrpcServer.StartAsync(adminPort.Recovering(),
                 new GrpcEndpointOptions { Address = IPAddress.Parse(config.ListenAddress), Port = config.AdminGrpcPort, Tls = tls?.AdminPort() });
-            adminWeb = await AdminWebServer.StartAsync(IPAddress.Parse(config.ListenAddress), config.AdminPort, tls?.AdminPort(), health,
+            adminWeb = await AdminWebServer.StartAsync(IPAddress.Parse(config.ListenAddress), config.AdminPort, tls?.AdminPort(), health, role,
                 new DashboardAssets(typeof(SwitchHost).Assembly));
             listening?.Invoke(new ListeningPorts(grpc.Address, adminWeb.Address, adminGrpc.Address));
 
@@ -245,7 +251,7 @@ public sealed class SwitchHost : IAsyncDisposable
                 : null;
             var authFailures = new AuthFailureLimiter(config.Limits);
             var auth = new ApiKeyAuthenticator(running, authFailures, certificates);
-            var gateway = new InstitutionGateway(client, auth, feeds, config.MaxInFlightPerStream, config.Limits);
+            var gateway = new InstitutionGateway(client, auth, feeds, config.MaxInFlightPerStream, config.Limits, role);
 
             // The operator API: never on the institutions' port; its own keys.
             var desk = new ClearingDesk(client, clearing, config.DataDirectory);
@@ -264,10 +270,12 @@ public sealed class SwitchHost : IAsyncDisposable
             var memberFiles = new MemberReportFiles(members, memberReports, config.DataDirectory);
             var explanations = new OrderExplanations(engine, running, config.DataDirectory, config.MaxConcurrentExplains, log);
             var service = new AdminService(operatorAuth, operations, new ClearingOperations(desk), memberReports, explanations,
-                new SnapshotOperations(engine));
+                new SnapshotOperations(engine), role);
             engine.Run(members.Tap(dispatcher));
-            grpc.Serve(institutionPort.Serving(gateway.Map, new GrpcMetrics(grpcCalls, "institution").Completed));
-            adminGrpc.Serve(adminPort.Serving(service.Map, new GrpcMetrics(grpcCalls, "admin").Completed));
+            Action<Grpc.StatusCode> institutionCalls = new GrpcMetrics(grpcCalls, "institution").Completed;
+            Action<Grpc.StatusCode> adminCalls = new GrpcMetrics(grpcCalls, "admin").Completed;
+            GrpcRouter institutionServing = institutionPort.Serving(gateway.Map, institutionCalls);
+            GrpcRouter adminServing = adminPort.Serving(service.Map, adminCalls);
             adminWeb.Serve(service,
                 new MetricsWriter(registry, engine, audit, stats, watch, clock, new MetricSources(connector, feeds, authFailures, operatorAuth, snapshotStatus)));
             var stopWatch = new CancellationTokenSource();
@@ -276,8 +284,26 @@ public sealed class SwitchHost : IAsyncDisposable
                 Task.Run(() => WatchEngineAsync(engine, health, log, stopWatch.Token)),
                 Task.Run(() => memberFiles.RunAsync(e => log.Alert("member_report_file_failed", e.Message), stopWatch.Token)));
             var admin = new AdminParts(adminGrpc, adminWeb, audit, stats, watch, stopWatch, watchLoop);
-            health.MarkServing();
-            return new SwitchHost(config, simulators, engine, connector, grpc, client, dispatcher, feeds, clearing, desk, admin, tls, health)
+            // From here the role decides what the two gRPC ports serve (the admin HTTP port reads it per request), now
+            // and on every change: all methods as the primary; as a standby, health and reflection and NOT_PRIMARY.
+            GrpcServer institutionServer = grpc, adminServer = adminGrpc;
+            role.Observe(r =>
+            {
+                if (r.IsPrimary)
+                {
+                    institutionServer.Serve(institutionServing);
+                    adminServer.Serve(adminServing);
+                    health.MarkServing();
+                    log.Info("role_primary", "this node is the primary: serving institutions and operators");
+                    return;
+                }
+                institutionServer.Serve(institutionPort.Standby(r, RolePort.Institution, institutionCalls));
+                adminServer.Serve(adminPort.Standby(r, RolePort.AdminGrpc, adminCalls));
+                health.MarkStandby();
+                log.Info("role_standby", "this node is a standby: calls are refused NOT_PRIMARY",
+                    ("primary", r.PrimaryFor(RolePort.Institution) is { } p ? RoleState.Address(p) : "unknown"));
+            });
+            return new SwitchHost(config, simulators, engine, connector, grpc, client, dispatcher, feeds, clearing, desk, admin, tls, health, role)
             {
                 MappedClientCertificates = certificates?.Count ?? 0,
                 Gateway = gateway,

@@ -34,6 +34,9 @@ public sealed class EventJournal : IDisposable
     private bool _replayed;
     private long _recordCount;
     private long _durableRecordCount;
+    private bool _appendedSinceReplay;
+    /// <summary>Completed by the next Commit; made only by a reader that waits (<see cref="WaitForDurableAsync"/>).</summary>
+    private TaskCompletionSource? _commitWaiter;
     private bool _disposed;
     /// <summary>Guards the count of <see cref="ScanCommitted"/> calls under way against Dispose.</summary>
     private readonly object _scanGate = new();
@@ -263,6 +266,7 @@ public sealed class EventJournal : IDisposable
         var frame = _frame.AsSpan(0, RecordFrame.HeaderBytes + record.Length);
         RecordFrame.Write(frame, _recordCount, record);
         long address = _log.Enqueue(frame);
+        _appendedSinceReplay = true;
         _recordCount++;
         return address;
     }
@@ -281,6 +285,185 @@ public sealed class EventJournal : IDisposable
         Debug.Assert(_log.CommittedUntilAddress >= _log.TailAddress || appended != _recordCount,
             "a returned commit covers every record appended before it");
         Volatile.Write(ref _durableRecordCount, appended);
+        // Dekker with WaitForDurableAsync: the count is visible before the waiter slot is read (one fence per commit).
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _commitWaiter) is not null) Interlocked.Exchange(ref _commitWaiter, null)?.TrySetResult();
+    }
+
+    /// <summary>Completes once <see cref="DurableRecordCount"/> reaches <paramref name="recordCount"/> (a reader for a
+    /// standby at the end of the journal waits here). Costs the writer nothing while nobody waits.</summary>
+    public async Task WaitForDurableAsync(long recordCount, CancellationToken cancel)
+    {
+        while (DurableRecordCount < recordCount)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            TaskCompletionSource waiter = Volatile.Read(ref _commitWaiter) ?? InstallWaiter();
+            if (DurableRecordCount >= recordCount) return; // a commit between the check and the install
+            await waiter.Task.WaitAsync(cancel).ConfigureAwait(false);
+        }
+    }
+
+    private TaskCompletionSource InstallWaiter()
+    {
+        var fresh = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return Interlocked.CompareExchange(ref _commitWaiter, fresh, null) ?? fresh;
+    }
+
+    /// <summary>
+    /// Where record <paramref name="recordNo"/> begins (from 0 up to the durable count: the end, where the next record
+    /// will be). Scans the live journal from its start, or from <paramref name="hint"/> (a cursor known to be right, at
+    /// or before the record): a reader locates once and then keeps its cursor (<see cref="ReadFrames"/>). Throws <see cref="JournalRecordsRetiredException"/> for a retired record.
+    /// </summary>
+    public unsafe JournalCursor Locate(long recordNo, JournalCursor? hint = null)
+    {
+        EnterScan();
+        try
+        {
+            if (recordNo < _manifest.RetiredRecords) throw new JournalRecordsRetiredException(recordNo, _manifest.RetiredRecords);
+            long committedTail = _log.CommittedUntilAddress;
+            var spans = ReadableSpans(committedTail);
+            for (int i = spans.Count - 1; i >= 0; i--)
+            {
+                var (start, end, recordsBefore) = spans[i];
+                if (recordNo < recordsBefore) continue;
+                long count = recordsBefore;
+                long address = start;
+                // A known record of this span at or before the one sought (a reader's last cursor, a snapshot's
+                // position): the scan begins there instead of at the span's start.
+                if (hint is { } h && h.RecordNo <= recordNo && h.RecordNo >= recordsBefore && h.Address >= start && h.Address <= end && h.Address >= _log.BeginAddress)
+                {
+                    count = h.RecordNo;
+                    address = h.Address;
+                    start = h.Address;
+                }
+                using var iterator = _log.Scan(start, end);
+                while (count < recordNo)
+                {
+                    if (!iterator.UnsafeGetNext(out byte* _, out int _, out long _, out long next)) break;
+                    iterator.UnsafeRelease();
+                    count++;
+                    address = next;
+                }
+                if (count == recordNo) return new JournalCursor(recordNo, address);
+                throw new ArgumentOutOfRangeException(nameof(recordNo), $"journal: record {recordNo} is past the {count} committed records");
+            }
+            throw new ArgumentOutOfRangeException(nameof(recordNo), $"journal: record {recordNo} lies in no readable span");
+        }
+        finally
+        {
+            ExitScan();
+        }
+    }
+
+    /// <summary>
+    /// Copies committed records from <paramref name="cursor"/> on, each in its frame (<see cref="JournalFrames"/>), into
+    /// <paramref name="destination"/>: as many as fit in <paramref name="maxBytes"/> (the first one always, if the
+    /// destination holds it), never past the committed tail. Moves the cursor past them and returns the bytes written
+    /// (0 at the end). Any thread, beside the writer, which it never holds: each record is copied and the log's buffers
+    /// released at once. Throws <see cref="JournalRecordsRetiredException"/> once the cursor's records were retired.
+    /// </summary>
+    public unsafe int ReadFrames(ref JournalCursor cursor, Span<byte> destination, int maxBytes, out int records)
+    {
+        records = 0;
+        EnterScan();
+        try
+        {
+            if (cursor.RecordNo < _manifest.RetiredRecords || cursor.Address < _log.BeginAddress)
+                throw new JournalRecordsRetiredException(cursor.RecordNo, _manifest.RetiredRecords);
+            long committedTail = _log.CommittedUntilAddress;
+            if (cursor.Address >= committedTail) return 0;
+            var spans = ReadableSpans(committedTail);
+            long from = cursor.Address;
+            int i = spans.FindIndex(s => s.Start <= from && from <= s.End);
+            if (i < 0) throw new ArgumentException($"journal: address {cursor.Address} lies in no readable span (inside a cut?)", nameof(cursor));
+            if (cursor.Address == spans[i].End)
+            {
+                if (i == spans.Count - 1) return 0;
+                i++; // past a cut: the next span begins with the next record
+                if (spans[i].RecordsBefore != cursor.RecordNo)
+                    throw new JournalCorruptException(-1, JournalCorruptionReason.ManifestInconsistent, $"a cut says {spans[i].RecordsBefore} records precede address {spans[i].Start}, the reader counted {cursor.RecordNo}");
+                cursor = cursor with { Address = spans[i].Start };
+            }
+            int written = 0;
+            long recordNo = cursor.RecordNo, address = cursor.Address;
+            using var iterator = _log.Scan(address, spans[i].End);
+            while (true)
+            {
+                if (!iterator.UnsafeGetNext(out byte* entry, out int entryBytes, out long at, out long next)) break;
+                try
+                {
+                    var frame = new ReadOnlySpan<byte>(entry, entryBytes);
+                    if (written > 0 && written + entryBytes > maxBytes) break;
+                    if (entryBytes > destination.Length - written)
+                    {
+                        if (written > 0) break;
+                        throw new ArgumentException($"journal: record {recordNo} is {entryBytes} bytes, the destination holds {destination.Length}", nameof(destination));
+                    }
+                    var reason = RecordFrame.Verify(frame, recordNo, out string detail);
+                    if (reason != JournalCorruptionReason.None) throw new JournalCorruptException(at, reason, detail);
+                    frame.CopyTo(destination[written..]);
+                }
+                finally
+                {
+                    iterator.UnsafeRelease();
+                }
+                written += entryBytes;
+                records++;
+                recordNo++;
+                address = next;
+            }
+            cursor = new JournalCursor(recordNo, address);
+            return written;
+        }
+        finally
+        {
+            ExitScan();
+        }
+    }
+
+    /// <summary>
+    /// Cuts the journal after its first <paramref name="keepRecords"/> records: a node that rejoins as a standby drops
+    /// the tail the new primary never had. After Replay and before any Append (nothing of the tail may have been
+    /// applied by a running engine). Kept as a cut in the manifest, as a torn tail is: the log's bytes stay, unread;
+    /// appends go on after them. Returns what was cut, or null when the journal holds no more than that.
+    /// </summary>
+    public JournalTruncation? TruncateTo(long keepRecords)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_replayed || _appendedSinceReplay) throw new InvalidOperationException("journal: truncate after Replay and before any Append");
+        if (keepRecords < 1) throw new ArgumentOutOfRangeException(nameof(keepRecords), "journal: the genesis record stays");
+        if (keepRecords >= _recordCount) return null;
+        if (keepRecords < _manifest.RetiredRecords) throw new JournalRecordsRetiredException(keepRecords, _manifest.RetiredRecords);
+        if (_manifest.Cuts.Count >= JournalManifest.MaxCuts) throw new InvalidOperationException($"journal: {JournalManifest.MaxCuts} cuts already");
+        long address = Locate(keepRecords).Address;
+        long committedTail = _log.CommittedUntilAddress;
+        // Cuts inside the range cut away go with it (their ranges lie wholly after the new cut's start).
+        _manifest.Cuts.RemoveAll(c => c.Address >= address);
+        _manifest.Cuts.Add(new JournalManifest.Cut(address, committedTail, keepRecords));
+        _manifest.WriteAtomically(_layout);
+        var cut = new JournalTruncation(keepRecords, _recordCount - keepRecords, address, committedTail);
+        _recordCount = keepRecords;
+        Volatile.Write(ref _durableRecordCount, keepRecords);
+        return cut;
+    }
+
+    private void EnterScan()
+    {
+        lock (_scanGate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (!_replayed) throw new InvalidOperationException("Replay must run (once, after Open) before a scan.");
+            _scans++;
+        }
+    }
+
+    private void ExitScan()
+    {
+        lock (_scanGate)
+        {
+            _scans--;
+            Monitor.PulseAll(_scanGate);
+        }
     }
 
     /// <summary>
@@ -294,12 +477,7 @@ public sealed class EventJournal : IDisposable
     public long ScanCommitted(IJournalVisitor visitor, CancellationToken stop)
     {
         ArgumentNullException.ThrowIfNull(visitor);
-        lock (_scanGate)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (!_replayed) throw new InvalidOperationException("Replay must run (once, after Open) before a scan.");
-            _scans++;
-        }
+        EnterScan();
         try
         {
             using var both = CancellationTokenSource.CreateLinkedTokenSource(stop, _closing.Token);
@@ -316,11 +494,7 @@ public sealed class EventJournal : IDisposable
         }
         finally
         {
-            lock (_scanGate)
-            {
-                _scans--;
-                Monitor.PulseAll(_scanGate);
-            }
+            ExitScan();
         }
     }
 
@@ -333,6 +507,7 @@ public sealed class EventJournal : IDisposable
             if (_disposed) return;
             _disposed = true;
             _closing.Cancel();
+            Interlocked.Exchange(ref _commitWaiter, null)?.TrySetException(new ObjectDisposedException(nameof(EventJournal)));
             long waitUntil = Environment.TickCount64 + ScanStopWaitMs;
             while (_scans > 0 && Environment.TickCount64 < waitUntil)
             {

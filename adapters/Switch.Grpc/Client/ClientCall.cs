@@ -300,7 +300,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
     {
         if (e is RpcException || DeadlineExpired || _options.CancellationToken.IsCancellationRequested) return Fail(e);
         if (_status is { } known) return new RpcException(known, null, e);
-        if (EndedByServer() is { } sent) return Fail(new RpcException(sent));
+        if (EndedByServer() is { } sent) return Fail(new RpcException(sent, Trailers));
         return new RpcException(new Status(StatusCode.Unavailable,
             "The request stream is closed; the call's status comes with the response: " + e.Message), null, e);
     }
@@ -311,6 +311,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
         if (_sendTask is not { IsCompletedSuccessfully: true } sent) return null;
         HttpResponseMessage response = sent.Result;
         if (response.StatusCode != HttpStatusCode.OK || !response.Headers.Contains(GrpcProtocol.StatusHeader)) return null;
+        _trailersSource = response.Headers; // Trailers-Only: what came as headers are the trailers (a refusal names where to go)
         return ReadStatus(response.Headers);
     }
 

@@ -126,7 +126,8 @@ public sealed class GrpcRouter
         string path = request.Path.Value ?? "";
         if (!_routes.TryGetValue(path, out var invoker))
         {
-            await TrailersOnlyAsync(http, _options.UnknownMethodStatus ?? new Status(StatusCode.Unimplemented, $"Method not found: {path}")).ConfigureAwait(false);
+            if (_options.UnknownMethodStatus is { } unknown) await TrailersOnlyAsync(http, unknown, _options.UnknownMethodTrailers).ConfigureAwait(false);
+            else await TrailersOnlyAsync(http, new Status(StatusCode.Unimplemented, $"Method not found: {path}")).ConfigureAwait(false);
             return;
         }
 
@@ -204,12 +205,14 @@ public sealed class GrpcRouter
         catch (Exception) { /* A faulty observer must not fail the call. */ }
     }
 
-    private async Task TrailersOnlyAsync(HttpContext http, Status status)
+    private async Task TrailersOnlyAsync(HttpContext http, Status status, Metadata? trailers = null)
     {
         _options.OnCallCompleted?.Invoke(status.Code);
         HttpResponse response = http.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = GrpcProtocol.ContentType;
+        if (trailers is not null)
+            foreach (var entry in trailers) response.Headers.Append(entry.Key, Metadata.ToWireValue(entry));
         response.Headers[GrpcProtocol.StatusHeader] = ((int)status.Code).ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (status.Detail.Length != 0) response.Headers[GrpcProtocol.MessageHeader] = StatusMessageEncoding.Encode(status.Detail);
         await response.CompleteAsync().ConfigureAwait(false);

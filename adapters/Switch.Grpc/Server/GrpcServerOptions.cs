@@ -31,6 +31,12 @@ public sealed class GrpcServerOptions
     /// </summary>
     public Status? UnknownMethodStatus { get; init; }
 
+    /// <summary>
+    /// Sent with <see cref="UnknownMethodStatus"/> (Trailers-Only, so in the response headers): e.g. where the method is
+    /// served instead. Ignored without a status.
+    /// </summary>
+    public Metadata? UnknownMethodTrailers { get; init; }
+
     /// <summary>Called with exceptions handlers did not turn into an RpcException (the peer sees only UNKNOWN).</summary>
     public Action<string, Exception>? OnHandlerException { get; init; }
 

@@ -21,11 +21,13 @@ public sealed class AdminService
     private readonly MemberReports _members;
     private readonly OrderExplanations _explanations;
     private readonly SnapshotOperations _snapshots;
+    private readonly NodeRole _role;
     private readonly Dictionary<string, JsonMethod> _json = new(StringComparer.Ordinal);
 
     public AdminService(OperatorAuthenticator auth, AdminOperations ops, ClearingOperations clearing, MemberReports members,
-        OrderExplanations explanations, SnapshotOperations snapshots)
+        OrderExplanations explanations, SnapshotOperations snapshots, NodeRole role)
     {
+        _role = role;
         _snapshots = snapshots;
         _members = members;
         _explanations = explanations;
@@ -62,7 +64,11 @@ public sealed class AdminService
         router.MapClientStreaming(AdminMethods.SubmitRecords, async (requests, context) =>
         {
             Authenticate(context).RequireUnscoped(AdminMethods.SubmitRecords.Name);
-            return await _clearing.SubmitRecordsAsync(requests.ReadAllAsync(context.CancellationToken), context.CancellationToken);
+            BreakReportReply? reply = null;
+            // Streams end with NOT_PRIMARY when the node leaves office (unary calls under way finish).
+            await _role.InOfficeAsync(context, RolePort.AdminGrpc, async cancel =>
+                reply = await _clearing.SubmitRecordsAsync(requests.ReadAllAsync(cancel), cancel));
+            return reply!;
         });
         router.MapServerStreaming(AdminMethods.WatchStats, WatchStatsAsync);
         router.MapServerStreaming(AdminMethods.TailAudit, TailAuditAsync);
@@ -90,11 +96,15 @@ public sealed class AdminService
         _json.Add(method.Name, new JsonMethod(typeof(TReq).Name, json => JsonParser.Default.Parse<TReq>(json), async (request, op, cancellation) => await handler((TReq)request, op, cancellation)));
     }
 
-    private async ValueTask WatchStatsAsync(StatsRequest request, ServerResponseStream<StatsReply> responses, ServerCallContext context)
+    private ValueTask WatchStatsAsync(StatsRequest request, ServerResponseStream<StatsReply> responses, ServerCallContext context)
     {
         Authenticate(context).RequireUnscoped(AdminMethods.WatchStats.Name);
         TimeSpan interval = AdminOperations.WatchInterval(request);
-        CancellationToken cancel = context.CancellationToken;
+        return _role.InOfficeAsync(context, RolePort.AdminGrpc, cancel => WatchStatsAsync(request, interval, responses, cancel));
+    }
+
+    private async ValueTask WatchStatsAsync(StatsRequest request, TimeSpan interval, ServerResponseStream<StatsReply> responses, CancellationToken cancel)
+    {
         using var timer = new PeriodicTimer(interval);
         do
         {
@@ -110,12 +120,15 @@ public sealed class AdminService
         catch (OperationCanceledException) { return false; } // the caller went away: the stream ends
     }
 
-    private async ValueTask TailAuditAsync(AuditRequest request, ServerResponseStream<AuditEntry> responses, ServerCallContext context)
+    private ValueTask TailAuditAsync(AuditRequest request, ServerResponseStream<AuditEntry> responses, ServerCallContext context)
     {
         Authenticate(context).RequireUnscoped(AdminMethods.TailAudit.Name);
         (int limit, string? bank) = _ops.CheckAudit(request);
-        long after = request.AfterAuditNo;
-        CancellationToken cancel = context.CancellationToken;
+        return _role.InOfficeAsync(context, RolePort.AdminGrpc, cancel => TailAuditAsync(request.AfterAuditNo, limit, bank, responses, cancel));
+    }
+
+    private async ValueTask TailAuditAsync(long after, int limit, string? bank, ServerResponseStream<AuditEntry> responses, CancellationToken cancel)
+    {
         AuditLog audit = _ops.Audit;
         try
         {

@@ -21,7 +21,8 @@ namespace Switch.Host.Admin;
 /// {"code","message"} with a fitting HTTP status), /metrics (Prometheus text), and the probes /healthz (the process
 /// answers) and /readyz (200 only while the switch serves), which need no key. Minimal request handling on Kestrel:
 /// one terminal delegate, no MVC, no routing middleware. It listens before the journal is recovered; until
-/// <see cref="Serve"/> the API and /metrics answer 503.
+/// <see cref="Serve"/> the API and /metrics answer 503. On a standby the API answers 503 NOT_PRIMARY naming the
+/// primary's admin HTTP address (body and x-switch-primary-admin header); /metrics and the probes stay up.
 /// </summary>
 public sealed class AdminWebServer : IAsyncDisposable
 {
@@ -35,16 +36,18 @@ public sealed class AdminWebServer : IAsyncDisposable
 
     private readonly WebApplication _app;
     private readonly NodeHealth _health;
+    private readonly NodeRole _role;
     private readonly DashboardAssets _assets;
     private volatile Served? _served;
 
     /// <summary>What needs the running engine.</summary>
     private sealed record Served(AdminService Service, MetricsWriter Metrics);
 
-    private AdminWebServer(WebApplication app, NodeHealth health, DashboardAssets assets)
+    private AdminWebServer(WebApplication app, NodeHealth health, NodeRole role, DashboardAssets assets)
     {
         _app = app;
         _health = health;
+        _role = role;
         _assets = assets;
     }
 
@@ -55,7 +58,8 @@ public sealed class AdminWebServer : IAsyncDisposable
     public Uri Address { get; private set; } = null!;
 
     /// <param name="tls">Null serves cleartext HTTP/1.1; otherwise HTTPS (ALPN http/1.1).</param>
-    public static async Task<AdminWebServer> StartAsync(IPAddress address, int port, ServerTlsOptions? tls, NodeHealth health, DashboardAssets assets)
+    public static async Task<AdminWebServer> StartAsync(IPAddress address, int port, ServerTlsOptions? tls, NodeHealth health, NodeRole role,
+        DashboardAssets assets)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.Logging.ClearProviders();
@@ -72,7 +76,7 @@ public sealed class AdminWebServer : IAsyncDisposable
             });
         });
         WebApplication app = builder.Build();
-        var server = new AdminWebServer(app, health, assets);
+        var server = new AdminWebServer(app, health, role, assets);
         app.Run(server.HandleAsync);
         await app.StartAsync();
         string bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
@@ -90,7 +94,9 @@ public sealed class AdminWebServer : IAsyncDisposable
         Served? served = _served;
         if (path.StartsWith(ApiPrefix, StringComparison.Ordinal))
         {
+            RoleState role = _role.Current;
             if (served is null) await ErrorAsync(http, StatusCodes.Status503ServiceUnavailable, "UNAVAILABLE", $"UNAVAILABLE: the switch is {_health.StateName}");
+            else if (!role.IsPrimary) await NotPrimaryAsync(http, role);
             else await ApiAsync(http, served.Service, path[ApiPrefix.Length..]);
             return;
         }
@@ -179,12 +185,27 @@ public sealed class AdminWebServer : IAsyncDisposable
         }
     }
 
-    private static async Task ErrorAsync(HttpContext http, int status, string code, string message)
+    private static Task ErrorAsync(HttpContext http, int status, string code, string message) =>
+        JsonErrorAsync(http, status, new Dictionary<string, string> { ["code"] = code, ["message"] = message });
+
+    /// <summary>503 {"code":"UNAVAILABLE","message":"NOT_PRIMARY: ...","primary":ADDRESS} and the header naming the primary
+    /// (both left out when the primary is unknown).</summary>
+    private static Task NotPrimaryAsync(HttpContext http, RoleState role)
+    {
+        var body = new Dictionary<string, string> { ["code"] = CodeName(StatusCode.Unavailable), ["message"] = role.RefusalMessage(RolePort.AdminHttp) };
+        if (role.PrimaryFor(RolePort.AdminHttp) is { } primary)
+        {
+            body["primary"] = RoleState.Address(primary);
+            http.Response.Headers[RoleState.PrimaryAdminTrailer] = body["primary"];
+        }
+        return JsonErrorAsync(http, StatusCodes.Status503ServiceUnavailable, body);
+    }
+
+    private static async Task JsonErrorAsync(HttpContext http, int status, Dictionary<string, string> body)
     {
         http.Response.StatusCode = status;
         http.Response.ContentType = "application/json; charset=utf-8";
-        string json = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string> { ["code"] = code, ["message"] = message });
-        await http.Response.WriteAsync(json, http.RequestAborted);
+        await http.Response.WriteAsync(System.Text.Json.JsonSerializer.Serialize(body), http.RequestAborted);
     }
 
     /// <summary>The gRPC status as the HTTP status a JSON client expects (the usual gRPC-to-HTTP mapping).</summary>

@@ -17,9 +17,12 @@ namespace Switch.Host.Gateway;
 /// since failing a stream would also fail the requests behind the one over the limit.
 /// </summary>
 /// <param name="limits">Fair-use limits; null takes <see cref="GatewayLimits.Default"/>.</param>
+/// <param name="role">The node's role: streams end with NOT_PRIMARY when it leaves office; null: always the primary.</param>
 public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator auth, OutcomeFeeds feeds,
-    int maxInFlightPerStream, GatewayLimits? limits = null)
+    int maxInFlightPerStream, GatewayLimits? limits = null, NodeRole? role = null)
 {
+    private readonly NodeRole _role = role ?? new NodeRole();
+
     /// <summary>Longest pause of a paced stream between looks at its limits.</summary>
     private const int MaxPaceMs = 100;
 
@@ -127,6 +130,14 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         int resultBatchMax = BatchForm.ParseDeclared(context.RequestHeaders.GetValue(TransactBatch.InstitutionBatchMaxHeader))
             ?? throw new RpcException(StatusCode.InvalidArgument,
                 $"{ResultMapping.RejectName(RejectCode.InvalidField)}: {TransactBatch.InstitutionBatchMaxHeader} must be 1 to {TransactBatch.MaxElements}");
+        // Leaving office ends the stream at once with NOT_PRIMARY: results not yet written are not sent (the caller
+        // queries those orders on the new primary), and nothing more is read.
+        await _role.InOfficeAsync(context, RolePort.Institution, cancel => TransactAsync(institution, resultBatchMax, requests, responses, context, cancel));
+    }
+
+    private async ValueTask TransactAsync(AuthenticatedInstitution institution, int resultBatchMax, ServerRequestStream<TransferRequest> requests,
+        ServerResponseStream<TransferResult> responses, ServerCallContext context, CancellationToken cancel)
+    {
         OpenStream(institution);
         var stream = new StreamAnswers(maxInFlightPerStream, _limiter, institution.Index);
         long correlationId = engine.Answers.Register(stream);
@@ -134,14 +145,14 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         long published = 0; // requests published: each one's answer is garbage once the stream ends
         try
         {
-            writer = WriteResultsAsync(stream, responses, resultBatchMax, context.CancellationToken);
+            writer = WriteResultsAsync(stream, responses, resultBatchMax, cancel);
             RpcException? unreadable = null;
             while (true)
             {
                 TransferRequest? message;
                 try
                 {
-                    message = await requests.ReadAsync();
+                    message = await requests.ReadAsync(cancel);
                 }
                 catch (RpcException e)
                 {
@@ -153,7 +164,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
                 if (message is null) break;
                 if (message.Batch.Count == 0)
                 {
-                    await PublishStreamedAsync(stream, institution, message, correlationId, context);
+                    await PublishStreamedAsync(stream, institution, message, correlationId, context.Deadline, cancel);
                     published++;
                     continue;
                 }
@@ -164,14 +175,14 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
                 }
                 foreach (TransferRequest request in message.Batch)
                 {
-                    await PublishStreamedAsync(stream, institution, request, correlationId, context);
+                    await PublishStreamedAsync(stream, institution, request, correlationId, context.Deadline, cancel);
                     published++;
                 }
             }
             // The client has half-closed (or sent what is not a request): deliver every outstanding answer, then end the call.
             for (int i = 0; i < maxInFlightPerStream; i++)
             {
-                await stream.InFlight.WaitAsync(context.CancellationToken);
+                await stream.InFlight.WaitAsync(cancel);
             }
             stream.Results.Writer.TryComplete();
             await writer;
@@ -192,14 +203,14 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
     /// <summary>One request of a Transact stream into the engine, once the stream's window and the institution's limits
     /// admit it (back-pressure: at most maxInFlightPerStream wait for the engine; then the stream stops reading).</summary>
     private async ValueTask PublishStreamedAsync(StreamAnswers stream, AuthenticatedInstitution institution, TransferRequest request,
-        long correlationId, ServerCallContext context)
+        long correlationId, DateTime deadlineUtc, CancellationToken cancel)
     {
-        await stream.InFlight.WaitAsync(context.CancellationToken);
-        await AdmitStreamedAsync(stream, institution.Index, context.CancellationToken);
+        await stream.InFlight.WaitAsync(cancel);
+        await AdmitStreamedAsync(stream, institution.Index, cancel);
         try
         {
             await engine.PublishAsync(new ResultMapping.RequestFill(request, ResultMapping.TypeOf(request.Kind), institution.CodeUtf8,
-                InEngineTime(context.Deadline)), correlationId, context.CancellationToken);
+                InEngineTime(deadlineUtc)), correlationId, cancel);
         }
         catch (Exception e) when (EngineError(e) is { } status)
         {
@@ -287,7 +298,8 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         OpenStream(institution);
         try
         {
-            await FollowFeedAsync(feeds.For(institution.Index), request.AfterFeedNo + 1, responses, context.CancellationToken);
+            await _role.InOfficeAsync(context, RolePort.Institution,
+                cancel => new ValueTask(FollowFeedAsync(feeds.For(institution.Index), request.AfterFeedNo + 1, responses, cancel)));
         }
         finally
         {

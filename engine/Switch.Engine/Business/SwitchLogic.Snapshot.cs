@@ -39,6 +39,8 @@ public sealed partial class SwitchLogic
         w.Long(DiscrepancyCount);
         w.Long(IgnoredReachabilityReports);
         w.Long(_nextScheduledCloseUs);
+        w.Long(Term);
+        w.Long(TermStartRecordNo);
         w.Int(_discrepancies.Count);
         foreach (Discrepancy d in _discrepancies)
         {
@@ -146,6 +148,9 @@ public sealed partial class SwitchLogic
         DiscrepancyCount = r.Long();
         IgnoredReachabilityReports = r.Long();
         _nextScheduledCloseUs = r.Long();
+        Term = r.Long();
+        TermStartRecordNo = r.Long();
+        if (Term < 0 || TermStartRecordNo < 0 || (Term == 0) != (TermStartRecordNo == 0)) throw new InvalidDataException($"snapshot: term {Term} from record {TermStartRecordNo}");
         int discrepancies = r.Int();
         if (discrepancies < 0 || discrepancies > MaxDiscrepanciesKept) throw new InvalidDataException($"snapshot: {discrepancies} discrepancies kept");
         for (int i = 0; i < discrepancies; i++)

@@ -18,6 +18,8 @@ public sealed partial class SwitchLogic
         h = StableHash.Combine(h, (ulong)OpenBatchId);
         h = StableHash.Combine(h, (ulong)OpenBatchFinalised);
         h = StableHash.Combine(h, (ulong)LastAuditNo);
+        h = StableHash.Combine(h, (ulong)Term);
+        h = StableHash.Combine(h, (ulong)TermStartRecordNo);
         foreach (Institution inst in _institutions)
         {
             h = StableHash.Combine(h, StableHash.OfBytes(inst.CodeUtf8));

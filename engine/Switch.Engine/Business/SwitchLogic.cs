@@ -93,6 +93,10 @@ public sealed partial class SwitchLogic
     /// <summary>The latest event time seen; never goes backwards even if producers' stamps interleave.</summary>
     public long NowUs { get; private set; }
     public long EventsApplied { get; private set; }
+    /// <summary>The leadership term in effect (0 before the first: a single node never has one).</summary>
+    public long Term { get; private set; }
+    /// <summary>The journal record that began <see cref="Term"/> (0 with no term): the replica handshake's cut point.</summary>
+    public long TermStartRecordNo { get; private set; }
     public long SwitchFeeFen => _book.SwitchFeeFen;
     /// <summary>The clearing batch outcomes finalise into now; batches are numbered 1, 2, 3...</summary>
     public long OpenBatchId => _book.OpenBatchId;
@@ -151,6 +155,9 @@ public sealed partial class SwitchLogic
             case EventKind.EndpointReachability:
                 OnEndpointReachability(ref e);
                 break;
+            case EventKind.Term:
+                OnTerm(ref e);
+                break;
             default:
                 throw new InvalidOperationException($"logic: event kind {e.Kind} cannot be applied");
         }
@@ -158,6 +165,18 @@ public sealed partial class SwitchLogic
         {
             VerifyAfter(ref e);
         }
+    }
+
+    // ---------------------------------------------------------------- leadership terms
+
+    /// <summary>Only the engine publishes a term, above the one it holds (<see cref="Pipeline.SwitchEngine.BeginTerm"/>):
+    /// anything else is a fault, never a state to carry on from.</summary>
+    private void OnTerm(ref InputEvent e)
+    {
+        if (e.Term <= Term) throw new InvalidOperationException($"logic: term {e.Term} after term {Term}: terms only grow");
+        Term = e.Term;
+        // Every journaled record but the genesis is one applied event, so the count is this record's number.
+        TermStartRecordNo = EventsApplied;
     }
 
     // ---------------------------------------------------------------- institution requests

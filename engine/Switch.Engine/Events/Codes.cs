@@ -24,6 +24,9 @@ public enum EventKind : byte
     /// never applied. It lets work that waits for a pause between events (a snapshot's capture) happen on an idle switch
     /// without journaling anything, so asking for a snapshot does not move the journal's position.</summary>
     Nudge = 10,
+    /// <summary>A leadership term begins (<see cref="InputEvent.Term"/>): the primary journals it when it takes office,
+    /// before it serves. Terms only grow; a standby refuses records from a term older than the newest it journaled.</summary>
+    Term = 11,
 }
 
 public enum RequestType : byte

@@ -74,6 +74,9 @@ public static class EventCodec
                 w.Int(e.EndpointIndex);
                 w.Byte(e.Reachable ? (byte)1 : (byte)0);
                 break;
+            case EventKind.Term:
+                w.Long(e.Term);
+                break;
             default:
                 throw new ArgumentException($"event codec: kind {e.Kind} is not a ring event");
         }
@@ -148,6 +151,10 @@ public static class EventCodec
                     1 => true,
                     byte b => throw new FormatException($"event codec: reachability byte {b} is neither 0 nor 1"),
                 };
+                break;
+            case EventKind.Term:
+                e.Term = r.Long();
+                if (e.Term < 1) throw new FormatException($"event codec: term {e.Term} is not positive");
                 break;
             default:
                 throw new FormatException($"event codec: unknown event kind {(byte)e.Kind}");

@@ -80,6 +80,9 @@ public struct InputEvent
     /// <summary>EndpointReachability: the connector can (true) or cannot (false) reach the endpoint.</summary>
     public bool Reachable;
 
+    /// <summary>Term: the leadership term that begins (positive, above every term before it).</summary>
+    public long Term;
+
     public void Reset() => this = default;
 
     // One Prepare per input kind: each resets the slot (a reused slot keeps nothing of its last event) and sets exactly
@@ -156,6 +159,14 @@ public struct InputEvent
     {
         PrepareEndpointCommand(EventKind.EndpointReachability, 0, bankRef, endpointIndex, reporter, note);
         Reachable = reachable;
+    }
+
+    /// <summary>A leadership term begins: see <see cref="EventKind.Term"/>.</summary>
+    public void PrepareTerm(long term)
+    {
+        this = default;
+        Kind = EventKind.Term;
+        Term = term;
     }
 
     /// <summary>A wake-up for the logic thread: see <see cref="EventKind.Nudge"/>.</summary>

@@ -56,6 +56,9 @@ public sealed record EngineOptions
     public Action<Snapshots.SnapshotResult>? OnSnapshot { get; init; }
     /// <summary>Told of each snapshot that failed, on the thread that found it (a log record); the engine goes on.</summary>
     public Action<Exception>? OnSnapshotFailed { get; init; }
+    /// <summary>Replication to a hot standby (this engine as primary; a standby follows with <see cref="SwitchEngine.Follow"/>
+    /// and may be promoted): null for a single node, exactly as before (no gate, no cost).</summary>
+    public Replication.ReplicationOptions? Replication { get; init; }
     /// <summary>Test hook (null in production): the journaler kills the process at this point of a group commit.</summary>
     public JournalCrashPoint? CrashPoint { get; init; }
 
@@ -73,6 +76,7 @@ public sealed record EngineOptions
             nameof(JournalSegmentBytes), "a power of two from 65536 to 2^36");
         Require(Snapshots is not null, nameof(Snapshots), "required");
         Snapshots!.Validate();
+        Replication?.Validate();
         Archive!.Validate();
     }
 

@@ -2,6 +2,7 @@ using Switch.Engine.Archive;
 using Switch.Engine.Business;
 using Switch.Engine.Clearing;
 using Switch.Engine.Events;
+using Switch.Engine.Replication;
 using Switch.Engine.Snapshots;
 using Switch.Journal;
 using Switch.Ring;
@@ -13,7 +14,7 @@ namespace Switch.Engine.Pipeline;
 /// output ring → the adapters' output handler. Start recovers from the journal in the data directory: the
 /// genesis configuration, then every event replayed into a fresh logic with outputs discarded; then it runs.
 /// </summary>
-public sealed class SwitchEngine : IDisposable
+public sealed partial class SwitchEngine : IDisposable
 {
     /// <summary>Largest configuration the journal takes as its genesis record.</summary>
     public const int MaxGenesisBytes = 256 * 1024;
@@ -23,7 +24,11 @@ public sealed class SwitchEngine : IDisposable
     private readonly ITransactionArchive _archive;
     private readonly RingBuffer<InputEvent> _input;
     private readonly RingBuffer<OutputEvent> _output;
+    private readonly JournalHandler _journalHandler;
     private readonly BatchEventProcessor<InputEvent, JournalHandler> _journaler;
+    /// <summary>With replication only: between the journaler and the logic (<see cref="ReplicationGate"/>).</summary>
+    private readonly ReplicationGate? _gate;
+    private readonly BatchEventProcessor<InputEvent, ReplicationGate>? _gateProcessor;
     private readonly BatchEventProcessor<InputEvent, LogicHandler> _logicProcessor;
     private readonly LogicHandler _logicHandler;
     private readonly Snapshotter? _snapshots;
@@ -32,6 +37,26 @@ public sealed class SwitchEngine : IDisposable
     private Timer? _ticker;
     private Timer? _snapshotSchedule;
     private int _disposed;
+
+    // Roles: a primary takes inputs; a following engine takes a primary's records (ApplyReplicated) until promoted; a
+    // fenced one takes nothing more.
+    private const int RolePrimary = 0, RoleFollowing = 1, RolePromoting = 2, RoleFenced = 3;
+    private volatile int _role;
+    /// <summary>ApplyReplicated, Promote, BeginTerm: one at a time.</summary>
+    private readonly object _replicationLock = new();
+    /// <summary>The newest term journaled, begun or accepted from a primary: a term below it is stale.</summary>
+    private long _newestTerm;
+    /// <summary>The record that began <see cref="_newestTerm"/> when it came from recovery or a primary (the journaler
+    /// knows those this engine began).</summary>
+    private long _acceptedTermStartRecordNo;
+    /// <summary>Following: the next record expected from the primary, and the checksum of the one before it.</summary>
+    private long _replicatedNext;
+    private uint _replicatedLastChecksum;
+    private long _maxCorrelationId;
+    private InputEvent _checked;
+    private SwitchableOutputHandler? _switchable;
+    /// <summary>The last cursor a feed reached: where the next feed's locate begins its scan.</summary>
+    private JournalCursor? _feedHint;
 
     private SwitchEngine(EngineOptions options, EventJournal journal, ITransactionArchive archive, SwitchLogic logic,
         RecoveryReport recovery, long lastRecordNo, long lastRecordAddress)
@@ -45,8 +70,19 @@ public sealed class SwitchEngine : IDisposable
         _output = RingBuffer<OutputEvent>.CreateSingleProducer(options.OutputRingSize, NewWait());
 
         var positions = new JournalPositions(options.InputRingSize);
-        _journaler = new BatchEventProcessor<InputEvent, JournalHandler>(
-            _input, _input.NewBarrier(), new JournalHandler(journal, options.Clock, positions, options.CrashPoint, options.CommitObserver), options.MaxBatchSize);
+        _journalHandler = new JournalHandler(journal, options.Clock, positions, options.CrashPoint, options.CommitObserver);
+        _journaler = new BatchEventProcessor<InputEvent, JournalHandler>(_input, _input.NewBarrier(), _journalHandler, options.MaxBatchSize);
+        Sequence logicFollows = _journaler.Sequence;
+        if (options.Replication is { } replication)
+        {
+            // The gate sleeps on its own strategy, woken by the journaler's commits (and by acknowledgements, itself).
+            _gate = new ReplicationGate(replication, journal, positions, options.Clock);
+            _gateProcessor = new BatchEventProcessor<InputEvent, ReplicationGate>(_input, _input.NewBarrier(NewWait(), _journaler.Sequence), _gate, options.MaxBatchSize);
+            logicFollows = _gateProcessor.Sequence;
+        }
+        _newestTerm = logic.Term;
+        _acceptedTermStartRecordNo = logic.TermStartRecordNo;
+        _maxCorrelationId = recovery.LastCorrelationId;
         if (options.Snapshots.Enabled)
         {
             _snapshots = new Snapshotter(options.Snapshots, options.DataDirectory, journal, logic, archive, lastRecordNo, lastRecordAddress,
@@ -55,7 +91,7 @@ public sealed class SwitchEngine : IDisposable
         // The logic sleeps on its own strategy, woken by the journaler's commits, not by every producer's publish.
         _logicHandler = new LogicHandler(logic, positions, _snapshots);
         _logicProcessor = new BatchEventProcessor<InputEvent, LogicHandler>(
-            _input, _input.NewBarrier(NewWait(), _journaler.Sequence), _logicHandler, options.MaxBatchSize);
+            _input, _input.NewBarrier(NewWait(), logicFollows), _logicHandler, options.MaxBatchSize);
         _input.AddGatingSequences(_logicProcessor.Sequence);
         logic.SetSink(new OutputRingSink(_output));
         logic.VerifyInvariants = options.VerifyInvariants;
@@ -92,22 +128,25 @@ public sealed class SwitchEngine : IDisposable
     /// </summary>
     public void Run(IEventHandler<OutputEvent>? outputHandler = null)
     {
+        StartThreads(outputHandler ?? new DiscardingOutputHandler());
+        StartTicker();
+    }
+
+    private void StartThreads(IEventHandler<OutputEvent> outputHandler)
+    {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         if (_outputProcessor is not null) throw new InvalidOperationException("engine: Run twice");
         var output = new BatchEventProcessor<OutputEvent, IEventHandler<OutputEvent>>(
-            _output, _output.NewBarrier(), outputHandler ?? new DiscardingOutputHandler(), _options.OutputRingSize);
+            _output, _output.NewBarrier(), outputHandler, _options.OutputRingSize);
         _output.AddGatingSequences(output.Sequence);
         _outputProcessor = output;
         _threads =
         [
             output.Start("switch-output"),
             _logicProcessor.Start("switch-logic"),
+            .. _gateProcessor is null ? Array.Empty<Thread>() : [_gateProcessor.Start("switch-replication")],
             _journaler.Start("switch-journal"),
         ];
-        if (_options.TickIntervalMs > 0)
-        {
-            _ticker = new Timer(_ => TickIfDue(), null, _options.TickIntervalMs, _options.TickIntervalMs);
-        }
         if (_snapshots is not null && _options.Snapshots.Every > TimeSpan.Zero)
         {
             Snapshotter snapshots = _snapshots;
@@ -117,6 +156,14 @@ public sealed class SwitchEngine : IDisposable
         {
             string warmUp = Path.Combine(_options.DataDirectory, "archive-warm-up");
             new Thread(() => FasterTransactionArchive.WarmUpCheckpoints(warmUp)) { Name = "switch-snapshot-warm-up", IsBackground = true, Priority = ThreadPriority.BelowNormal }.Start();
+        }
+    }
+
+    private void StartTicker()
+    {
+        if (_options.TickIntervalMs > 0)
+        {
+            _ticker = new Timer(_ => TickIfDue(), null, _options.TickIntervalMs, _options.TickIntervalMs);
         }
     }
 
@@ -157,7 +204,11 @@ public sealed class SwitchEngine : IDisposable
     /// <see cref="Run"/> starts the engine. This is the seam where a snapshot (state plus a journal tail) or a standby
     /// (applying what a primary journals) will build the state instead of a whole-journal replay.
     /// </summary>
-    public static SwitchEngine Recover(EngineOptions options, SwitchConfig config)
+    public static SwitchEngine Recover(EngineOptions options, SwitchConfig config) => Recover(options, config, genesisRecord: null);
+
+    /// <param name="genesisRecord">The genesis record a new journal begins with (a standby's: its primary's, byte for
+    /// byte); null: made from <paramref name="config"/>.</param>
+    private static SwitchEngine Recover(EngineOptions options, SwitchConfig config, byte[]? genesisRecord)
     {
         options.Validate();
         ConfigValidator.Validate(config);
@@ -239,7 +290,7 @@ public sealed class SwitchEngine : IDisposable
                 {
                     throw new InvalidDataException($"data directory {Path.GetFullPath(options.DataDirectory)} holds clearing files ({batch}) but its journal is empty or missing: the journal was lost (a power cut on storage that did not keep it?); restore it, the switch will not start a new journal here");
                 }
-                byte[] genesis = EventCodec.EncodeGenesis(config.ToJsonUtf8());
+                byte[] genesis = genesisRecord ?? EventCodec.EncodeGenesis(config.ToJsonUtf8());
                 if (genesis.Length > MaxGenesisBytes)
                 {
                     throw new ConfigException($"configuration: {genesis.Length} bytes as JSON, more than the {MaxGenesisBytes} the journal takes");
@@ -328,15 +379,33 @@ public sealed class SwitchEngine : IDisposable
     /// <summary>The clock that stamps events (the journaler's too): adapters express times the engine compares in it.</summary>
     public IClock Clock => _options.Clock;
 
-    public Exception? Fault => _journaler.Fault ?? _logicProcessor.Fault ?? _outputProcessor?.Fault
+    public Exception? Fault => _journaler.Fault ?? _gateProcessor?.Fault ?? _logicProcessor.Fault ?? _outputProcessor?.Fault
         ?? (_input.IsHalted ? _input.HaltReason : null) ?? (_output.IsHalted ? _output.HaltReason : null);
 
-    /// <summary>Claims an input slot, waiting while the ring is full (back pressure). Fill it, then <see cref="Publish"/>.</summary>
-    public long Claim() => _input.Next();
+    /// <summary>Claims an input slot, waiting while the ring is full (back pressure). Fill it, then <see cref="Publish"/>.
+    /// A following or fenced engine refuses (<see cref="ReplicationRefusedException"/>: NOT_PRIMARY, FENCED).</summary>
+    public long Claim()
+    {
+        RequirePrimary();
+        return _input.Next();
+    }
 
     /// <summary>Claims <paramref name="count"/> consecutive slots (waiting while full); returns the highest. Publish with
     /// <see cref="Publish(long, long)"/>: one claim and one publish per batch instead of per event.</summary>
-    public long Claim(int count) => _input.Next(count);
+    public long Claim(int count)
+    {
+        RequirePrimary();
+        return _input.Next(count);
+    }
+
+    private void RequirePrimary()
+    {
+        int role = _role;
+        if (role == RolePrimary) return;
+        throw role == RoleFenced
+            ? new ReplicationRefusedException(ReplicationRefusal.Fenced, "this engine is fenced: it takes nothing more")
+            : new ReplicationRefusedException(ReplicationRefusal.NotPrimary, "this engine follows a primary: it takes no inputs of its own");
+    }
 
     /// <summary>Stamps and publishes a claimed range of filled slots.</summary>
     public void Publish(long lo, long hi)
@@ -350,7 +419,11 @@ public sealed class SwitchEngine : IDisposable
     }
 
     /// <summary>Claims an input slot or returns false at once when the ring is full (the caller answers RESOURCE_EXHAUSTED).</summary>
-    public bool TryClaim(out long sequence) => _input.TryNext(out sequence);
+    public bool TryClaim(out long sequence)
+    {
+        RequirePrimary();
+        return _input.TryNext(out sequence);
+    }
 
     /// <summary>The claimed slot, reset, ready to fill.</summary>
     public ref InputEvent Slot(long sequence)
@@ -373,7 +446,7 @@ public sealed class SwitchEngine : IDisposable
     /// <summary>Copies a whole event in (convenient for tests and tools; adapters fill slots in place).</summary>
     public long Publish(in InputEvent e)
     {
-        long sequence = _input.Next();
+        long sequence = Claim();
         _input[sequence] = e;
         Publish(sequence);
         return sequence;
@@ -383,7 +456,7 @@ public sealed class SwitchEngine : IDisposable
     /// waits: false if the ring is full (the next one will do) or the engine stopped.</summary>
     public bool PublishTick()
     {
-        if (Volatile.Read(ref _disposed) != 0 || _input.IsHalted)
+        if (Volatile.Read(ref _disposed) != 0 || _input.IsHalted || _role != RolePrimary)
         {
             return false;
         }
@@ -452,9 +525,16 @@ public sealed class SwitchEngine : IDisposable
         _snapshotSchedule?.Dispose();
         if (_outputProcessor is not null)
         {
-            TakeStopSnapshot();
-            WaitUntilIdle(_options.DrainTimeoutMs);
+            // A gate that holds (fenced, or no standby acknowledging) lets nothing drain: what it holds was journaled and
+            // is applied at the next start.
+            if (_gate?.Holding != true)
+            {
+                TakeStopSnapshot();
+                WaitUntilIdle(_options.DrainTimeoutMs);
+            }
+            _gate?.Stop();
             _journaler.Halt();
+            _gateProcessor?.Halt();
             _logicProcessor.Halt();
             _outputProcessor.Halt();
         }

@@ -28,7 +28,7 @@ public readonly record struct SnapshotPosition(long RecordNo, long RecordAddress
 /// </summary>
 public static class SnapshotFile
 {
-    public const uint FormatVersion = 1;
+    public const uint FormatVersion = 2;
     public const string Extension = ".snap";
     public const string ArchiveExtension = ".archive";
     private static ReadOnlySpan<byte> Magic => "SWSNAP\r\n"u8;

@@ -1,0 +1,166 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using dotnet_etcd;
+using Etcdserverpb;
+using Grpc.Core;
+
+namespace Switch.Cluster;
+
+/// <summary>One job: keep one lease alive for one term and fence the term the moment it may no longer act. Sends a
+/// renewal every renew interval on etcd's keepalive stream (opened again when it breaks) and moves the
+/// <see cref="LeaseFence"/> by the send time of each answered renewal; a watchdog timer, independent of the stream,
+/// fences when the deadline passes. etcd answering TTL 0 fences at once.</summary>
+internal sealed class LeaseKeeper : IAsyncDisposable
+{
+    readonly EtcdClient _etcd;
+    readonly LeadershipOptions _options;
+    readonly long _leaseId;
+    readonly long _ttlMs;
+    readonly LeaseFence _fence;
+    readonly Action<LeadershipFault> _onFenced;
+    readonly CancellationTokenSource _stop = new();
+    readonly Timer _watchdog;
+    volatile string? _lastError;
+    Task? _loop;
+
+    public LeaseKeeper(EtcdClient etcd, LeadershipOptions options, long leaseId, long ttlMs, LeaseFence fence, Action<LeadershipFault> onFenced)
+    {
+        _etcd = etcd;
+        _options = options;
+        _leaseId = leaseId;
+        _ttlMs = ttlMs;
+        _fence = fence;
+        _onFenced = onFenced;
+        _watchdog = new Timer(_ => OnWatchdog(), null, Timeout.Infinite, Timeout.Infinite);
+    }
+
+    public void Start()
+    {
+        ArmWatchdog();
+        _loop = Task.Run(RunAsync);
+    }
+
+    /// <summary>Ends the term now with <paramref name="fault"/>; reports it once (false when already fenced).</summary>
+    public bool FenceNow(LeadershipFault fault)
+    {
+        if (!_fence.Fence()) return false;
+        _stop.Cancel();
+        _watchdog.Change(Timeout.Infinite, Timeout.Infinite);
+        try
+        {
+            _onFenced(fault);
+        }
+        catch (Exception)
+        {
+            // A subscriber's failure must not keep the fence from holding; the fence is already down.
+        }
+        return true;
+    }
+
+    async Task RunAsync()
+    {
+        var ct = _stop.Token;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await StreamAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                _lastError = e is RpcException r ? $"{r.StatusCode} {r.Status.Detail}" : $"{e.GetType().Name}: {e.Message}";
+            }
+            try
+            {
+                // A broken stream is opened again soon: the deadline, not the retry count, decides when to give up.
+                await Task.Delay(Math.Max(LeadershipOptions.MinIntervalMs, _options.RenewIntervalMs / 4), ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    async Task StreamAsync(CancellationToken ct)
+    {
+        using var call = _etcd.GetConnection().LeaseClient.LeaseKeepAlive(cancellationToken: ct);
+        var sentTicks = new ConcurrentQueue<long>();
+        var reader = ReadAsync(call.ResponseStream, sentTicks, ct);
+        var request = new LeaseKeepAliveRequest { ID = _leaseId };
+        while (true)
+        {
+            // The send time is taken BEFORE the request leaves: the deadline counts from it (see LeaseFence).
+            sentTicks.Enqueue(Stopwatch.GetTimestamp());
+            await call.RequestStream.WriteAsync(request, ct).ConfigureAwait(false);
+            var next = Task.Delay(_options.RenewIntervalMs, ct);
+            if (await Task.WhenAny(reader, next).ConfigureAwait(false) == reader)
+            {
+                await reader.ConfigureAwait(false);
+                return;
+            }
+            await next.ConfigureAwait(false);
+        }
+    }
+
+    async Task ReadAsync(IAsyncStreamReader<LeaseKeepAliveResponse> answers, ConcurrentQueue<long> sentTicks, CancellationToken ct)
+    {
+        while (await answers.MoveNext(ct).ConfigureAwait(false))
+        {
+            var answer = answers.Current;
+            // etcd answers a keepalive stream's requests one for one, in order.
+            if (!sentTicks.TryDequeue(out var sent))
+                throw new InvalidOperationException($"etcd answered a renewal of lease {_leaseId:x} that was not sent");
+            if (answer.TTL <= 0)
+            {
+                FenceNow(new LeadershipFault(LeadershipCodes.LeaseExpired,
+                    $"etcd says lease {_leaseId:x} has expired (renewal answered TTL 0): leadership is lost"));
+                return;
+            }
+            if (_fence.Renewed(sent)) ArmWatchdog();
+        }
+        throw new IOException("etcd ended the keepalive stream");
+    }
+
+    void OnWatchdog()
+    {
+        if (_fence.IsFenced) return;
+        var now = Stopwatch.GetTimestamp();
+        if (now < _fence.DeadlineTicks)
+        {
+            ArmWatchdog();
+            return;
+        }
+        var sinceMs = LeaseFence.TicksToMs(now - _fence.LastRenewalSentTicks);
+        FenceNow(new LeadershipFault(LeadershipCodes.EtcdUnavailable,
+            $"etcd answered no renewal of lease {_leaseId:x} in time: the newest answered one was sent {sinceMs:F0} ms ago, " +
+            $"so the lease ({_ttlMs} ms) can expire at etcd {_ttlMs - sinceMs:F0} ms from now at the earliest " +
+            $"(cluster.fenceMarginMs {_options.FenceMarginMs}); last error: {_lastError ?? "none, etcd did not answer"}"));
+    }
+
+    void ArmWatchdog()
+    {
+        var remainingTicks = _fence.DeadlineTicks - Stopwatch.GetTimestamp();
+        var dueMs = remainingTicks <= 0 ? 0 : (long)Math.Ceiling(LeaseFence.TicksToMs(remainingTicks)) + 1;
+        try
+        {
+            _watchdog.Change(dueMs, Timeout.Infinite);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed with its term.
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _watchdog.DisposeAsync().ConfigureAwait(false);
+        if (_loop is { } loop) await loop.ConfigureAwait(false);
+        // _stop stays undisposed: FenceNow may still cancel it from a late answer; it holds no timer.
+    }
+}

@@ -1,0 +1,194 @@
+using Switch.Engine.Events;
+using Switch.Engine.Pipeline;
+using Switch.Journal;
+using Switch.Ring;
+
+namespace Switch.Engine.Replication;
+
+/// <summary>
+/// The primary's consumer between the journaler and the logic (the logic's barrier follows it). Synchronous: each batch
+/// waits here until the standby has acknowledged its last record as durable, so nothing the logic does with an event
+/// happens before that. Asynchronous: never waits. Fenced: nothing more passes, in either mode. It also keeps, per
+/// batch, when it passed, for the lag in microseconds.
+/// </summary>
+internal sealed class ReplicationGate(ReplicationOptions options, EventJournal journal, JournalPositions positions, IClock clock) : IEventHandler<InputEvent>
+{
+    /// <summary>Batches remembered for the lag in microseconds: older ones count as the oldest kept.</summary>
+    private const int LagHistory = 1024;
+
+    private readonly object _lock = new();
+    private readonly long[] _lagRecordEnd = new long[LagHistory];
+    private readonly long[] _lagStampUs = new long[LagHistory];
+    private long _lagNext;
+    private long _acknowledged;
+    private long _batchRecordEnd;
+    private int _waiters;
+    private volatile bool _fenced;
+    private volatile bool _stopping;
+    private volatile bool _following;
+    private volatile ReplicationState _state = options.Mode == ReplicationMode.Synchronous ? ReplicationState.Synchronous : ReplicationState.Asynchronous;
+
+    public ReplicationState State => _state;
+    public long Acknowledged => Volatile.Read(ref _acknowledged);
+    public bool Fenced => _fenced;
+    /// <summary>True while a batch is held here beyond an ordinary wait (fenced, or stalled with no standby).</summary>
+    public bool Holding => _state is ReplicationState.Fenced or ReplicationState.Stalled;
+
+    public void OnEvent(ref InputEvent evt, long sequence, bool endOfBatch)
+    {
+        if (evt.Kind is not (EventKind.Void or EventKind.Nudge)) _batchRecordEnd = positions.Get(sequence).RecordNo + 1;
+        if (!endOfBatch) return;
+        RememberBatch(_batchRecordEnd);
+        Pass(_batchRecordEnd);
+    }
+
+    /// <summary>The standby's durable record count: only grows (a lower one, from a standby that rejoined behind, changes
+    /// nothing: what the old one acknowledged it held).</summary>
+    public void Acknowledge(long durableRecordCount)
+    {
+        long journaled = journal.DurableRecordCount;
+        if (durableRecordCount > journaled)
+            throw new ReplicationRefusedException(ReplicationRefusal.ReplicaAhead, $"the standby acknowledged {durableRecordCount} records, this journal holds {journaled} durable");
+        long seen = Volatile.Read(ref _acknowledged);
+        while (durableRecordCount > seen)
+        {
+            long was = Interlocked.CompareExchange(ref _acknowledged, durableRecordCount, seen);
+            if (was == seen) break;
+            seen = was;
+        }
+        Wake();
+    }
+
+    /// <summary>A following engine's gate passes everything (its primary decided): it gates again once promoted.</summary>
+    public void Follow(bool following) => _following = following;
+
+    public void Fence()
+    {
+        if (_fenced) return;
+        _fenced = true;
+        Wake();
+        Alert(ReplicationAlertKind.Fenced, "fenced: the leadership can no longer be trusted; nothing more is applied, answered or sent to a bank");
+    }
+
+    /// <summary>The engine stops: a batch held here leaves by <see cref="ReplicationStoppedException"/>, unapplied.</summary>
+    public void Stop()
+    {
+        _stopping = true;
+        Wake();
+    }
+
+    public ReplicationStatus Status()
+    {
+        long journaled = journal.DurableRecordCount;
+        long acknowledged = Acknowledged;
+        long lagRecords = Math.Max(0, journaled - acknowledged);
+        long lagUs = 0;
+        if (lagRecords > 0)
+        {
+            lock (_lagRecordEnd)
+            {
+                long oldest = Math.Max(0, _lagNext - LagHistory);
+                for (long i = oldest; i < _lagNext; i++)
+                {
+                    int slot = (int)(i % LagHistory);
+                    if (_lagRecordEnd[slot] > acknowledged)
+                    {
+                        lagUs = Math.Max(0, clock.NowUs() - _lagStampUs[slot]);
+                        break;
+                    }
+                }
+            }
+        }
+        return new ReplicationStatus(options.Mode, _state, journaled, acknowledged, lagRecords, lagUs);
+    }
+
+    private void RememberBatch(long recordEnd)
+    {
+        lock (_lagRecordEnd)
+        {
+            int slot = (int)(_lagNext % LagHistory);
+            _lagRecordEnd[slot] = recordEnd;
+            _lagStampUs[slot] = clock.NowUs();
+            _lagNext++;
+        }
+    }
+
+    private void Pass(long requiredRecords)
+    {
+        if (_fenced) HoldFenced();
+        if (options.Mode == ReplicationMode.Asynchronous || _following) return;
+        if (_state == ReplicationState.Degraded)
+        {
+            if (Acknowledged + options.ResyncLagRecords < requiredRecords) return;
+            _state = ReplicationState.Synchronous;
+            Alert(ReplicationAlertKind.Resynchronised, "the standby caught up: synchronous again");
+        }
+        if (Acknowledged >= requiredRecords) return;
+        long startedMs = Environment.TickCount64;
+        lock (_lock)
+        {
+            Interlocked.Increment(ref _waiters); // a full fence before the condition is read (Dekker with Wake)
+            try
+            {
+                while (Acknowledged < requiredRecords)
+                {
+                    if (_fenced) break;
+                    if (_stopping) throw new ReplicationStoppedException();
+                    long waitedMs = Environment.TickCount64 - startedMs;
+                    if (waitedMs >= options.StandbyAckTimeoutMs && _state == ReplicationState.Synchronous)
+                    {
+                        if (options.OnStandbyLost == StandbyLossPolicy.Degrade)
+                        {
+                            _state = ReplicationState.Degraded;
+                            Alert(ReplicationAlertKind.Degraded, $"no acknowledgement from the standby for {waitedMs} ms: running as asynchronous until it catches up");
+                            return;
+                        }
+                        _state = ReplicationState.Stalled;
+                        Alert(ReplicationAlertKind.StandbyStalled, $"no acknowledgement from the standby for {waitedMs} ms: the switch acknowledges nothing until one comes");
+                    }
+                    int sleepMs = _state == ReplicationState.Synchronous ? (int)Math.Max(1, options.StandbyAckTimeoutMs - waitedMs) : Timeout.Infinite;
+                    Monitor.Wait(_lock, sleepMs);
+                }
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _waiters);
+            }
+        }
+        if (_fenced) HoldFenced();
+        if (_state == ReplicationState.Stalled)
+        {
+            _state = ReplicationState.Synchronous;
+            Alert(ReplicationAlertKind.StandbyResumed, "the standby acknowledges again");
+        }
+    }
+
+    /// <summary>Fenced: the batch never passes; only the engine's stop ends the wait.</summary>
+    private void HoldFenced()
+    {
+        _state = ReplicationState.Fenced;
+        lock (_lock)
+        {
+            Interlocked.Increment(ref _waiters); // a full fence before the condition is read (Dekker with Wake)
+            try
+            {
+                while (!_stopping) Monitor.Wait(_lock);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _waiters);
+            }
+        }
+        throw new ReplicationStoppedException();
+    }
+
+    private void Wake()
+    {
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _waiters) == 0) return;
+        lock (_lock) Monitor.PulseAll(_lock);
+    }
+
+    private void Alert(ReplicationAlertKind kind, string message) =>
+        options.OnAlert?.Invoke(new ReplicationAlert(kind, Acknowledged, journal.DurableRecordCount, message));
+}

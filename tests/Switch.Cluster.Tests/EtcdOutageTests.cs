@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using Xunit.Abstractions;
+
+namespace Switch.Cluster.Tests;
+
+/// <summary>etcd going away under a leader: each test its own etcd, paused (SIGSTOP) or killed.</summary>
+public sealed class EtcdOutageTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    EtcdServer _etcd = null!;
+
+    public async Task InitializeAsync() => _etcd = await EtcdServer.StartAsync();
+    public async Task DisposeAsync() => await _etcd.DisposeAsync();
+
+    sealed record FenceSeen(LeadershipFault Fault, long AtTicks, long LastRenewalSentTicks, bool MayActInside);
+
+    static TaskCompletionSource<FenceSeen> WatchFence(EtcdLeadership node)
+    {
+        var seen = new TaskCompletionSource<FenceSeen>(TaskCreationOptions.RunContinuationsAsynchronously);
+        node.Fenced += f => seen.TrySetResult(new FenceSeen(f, Stopwatch.GetTimestamp(), node.LastRenewalSentTicks, node.MayAct));
+        return seen;
+    }
+
+    [Fact]
+    public async Task A_paused_etcd_fences_the_leader_before_its_lease_can_expire_and_a_campaign_works_once_it_is_back()
+    {
+        var cluster = Nodes.UniqueCluster("paused");
+        await using var a = new EtcdLeadership(Nodes.Options(_etcd.ClientUrl, cluster, "a"));
+        var fenced = WatchFence(a);
+        var term = await a.CampaignAsync(CancellationToken.None).WaitAsync(Nodes.Patience);
+        await Task.Delay(1_000);
+        Assert.True(a.MayAct);
+
+        _etcd.Pause();
+        FenceSeen seen;
+        try
+        {
+            seen = await fenced.Task.WaitAsync(Nodes.Patience);
+            await Task.Delay(a.Options.LeaseTtlMs);
+            // Still paused, a whole TTL later: the fence holds.
+            Assert.False(a.MayAct);
+        }
+        finally
+        {
+            _etcd.Resume();
+        }
+
+        var sinceRenewalMs = LeaseFence.TicksToMs(seen.AtTicks - seen.LastRenewalSentTicks);
+        output.WriteLine($"{seen.Fault} — fenced {sinceRenewalMs:F0} ms after the last answered renewal was sent (TTL {a.Options.LeaseTtlMs} ms)");
+        Assert.Equal(LeadershipCodes.EtcdUnavailable, seen.Fault.Code);
+        Assert.False(seen.MayActInside);
+        // The fencing guarantee: before etcd could have let the lease go (it handled that renewal after it was sent).
+        Assert.True(sinceRenewalMs < a.Options.LeaseTtlMs, $"fenced {sinceRenewalMs:F0} ms after the last renewal, not within the TTL");
+        Assert.True(sinceRenewalMs >= a.Options.LeaseTtlMs - a.Options.FenceMarginMs - 5, $"fenced {sinceRenewalMs:F0} ms after the last renewal, before its deadline");
+        Assert.False(a.MayAct);
+        Assert.Equal(term, a.Term);
+
+        var next = await Nodes.CampaignUntilEtcdAnswersAsync(a);
+        Assert.True(next > term, $"term {next} after {term}");
+        Assert.True(a.MayAct);
+    }
+
+    [Fact]
+    public async Task A_killed_etcd_fences_the_leader_and_after_its_restart_the_other_node_takes_over()
+    {
+        var cluster = Nodes.UniqueCluster("killed");
+        await using var a = new EtcdLeadership(Nodes.Options(_etcd.ClientUrl, cluster, "a"));
+        await using var b = new EtcdLeadership(Nodes.Options(_etcd.ClientUrl, cluster, "b"));
+        var fenced = WatchFence(a);
+        var term = await a.CampaignAsync(CancellationToken.None).WaitAsync(Nodes.Patience);
+        await b.WaitForViewAsync(v => v.Leader?.Term == term, CancellationToken.None).WaitAsync(Nodes.Patience);
+
+        await _etcd.StopAsync();
+        var seen = await fenced.Task.WaitAsync(Nodes.Patience);
+        output.WriteLine(seen.Fault.ToString());
+        Assert.Equal(LeadershipCodes.EtcdUnavailable, seen.Fault.Code);
+        Assert.Contains("last error", seen.Fault.Message);
+        Assert.True(LeaseFence.TicksToMs(seen.AtTicks - seen.LastRenewalSentTicks) < a.Options.LeaseTtlMs);
+        Assert.False(a.MayAct);
+        var unreachable = await b.WaitForViewAsync(v => v.Fault is not null, CancellationToken.None).WaitAsync(Nodes.Patience);
+        Assert.Equal(LeadershipCodes.EtcdUnavailable, unreachable.Fault!.Code);
+
+        await _etcd.RestartAsync();
+        // a's lease outlives etcd's restart until its TTL runs out (or a's fence revokes it); then b wins.
+        var termB = await Nodes.CampaignUntilEtcdAnswersAsync(b);
+        Assert.True(termB > term);
+        Assert.True(b.MayAct);
+        Assert.False(a.MayAct);
+        var view = await a.WaitForViewAsync(v => v.Leader?.Term == termB, CancellationToken.None).WaitAsync(Nodes.Patience);
+        Assert.Equal("b", view.Leader!.Record.NodeName);
+    }
+}
