@@ -15,6 +15,7 @@ internal static class SwitchProgram
     {
         Log log = Log.Console;
         if (args.Length > 0 && args[0] == "verify-history") return VerifyHistory(args[1..], log);
+        if (args.Length > 0 && args[0] == Switch.Host.Cluster.ClusterDemo.Command) return await Switch.Host.Cluster.ClusterDemo.RunAsync(args[1..], log);
         HostConfig config;
         try
         {
@@ -30,6 +31,20 @@ internal static class SwitchProgram
         using var stop = new CancellationTokenSource();
         using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
         using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+
+        if (config.Cluster is not null)
+        {
+            // A node of a primary/standby pair: its role comes from etcd, and may change while it runs.
+            try
+            {
+                return await Switch.Host.Cluster.ClusterNode.RunAsync(config, log, stop.Token);
+            }
+            catch (Exception e) when (e is ConfigException or IOException or InvalidDataException or Switch.Journal.JournalCorruptException)
+            {
+                log.Error("start_failed", $"cannot start: {e.Message}");
+                return 1;
+            }
+        }
 
         SwitchHost host;
         long startedAt = System.Diagnostics.Stopwatch.GetTimestamp();

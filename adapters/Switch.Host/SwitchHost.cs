@@ -96,7 +96,11 @@ public sealed class SwitchHost : IAsyncDisposable
     /// <param name="listening">Called once the three ports listen, before the journal is recovered (their addresses are
     /// then known: health and reflection answer, everything else is UNAVAILABLE until recovery ends).</param>
     /// <param name="role">The node's role, changed by its owner at any time; null: always the primary.</param>
-    public static async Task<SwitchHost> StartAsync(HostConfig config, Log? log = null, Action<ListeningPorts>? listening = null, NodeRole? role = null)
+    /// <param name="standbyGenesis">A cluster's standby: the primary's record 0, which an empty journal begins with.</param>
+    /// <remarks>A single switch runs at once. A cluster's node (<see cref="HostConfig.Cluster"/>) is left recovered, not
+    /// running: its owner (Cluster.ClusterNode) calls <see cref="RunAsPrimary"/> or <see cref="Follow"/>.</remarks>
+    public static async Task<SwitchHost> StartAsync(HostConfig config, Log? log = null, Action<ListeningPorts>? listening = null, NodeRole? role = null,
+        byte[]? standbyGenesis = null)
     {
         log ??= Log.Console;
         role ??= new NodeRole();
@@ -180,7 +184,7 @@ public sealed class SwitchHost : IAsyncDisposable
             IMetricFactory metrics = MetricsWriter.Factory(registry);
             // Recover first (no thread runs): the replay feeds the derived views through the dispatcher's one routing; then
             // the host attaches its parts, and only then does the engine run, so no output finds a part missing.
-            engine = SwitchEngine.Recover(new EngineOptions
+            var engineOptions = new EngineOptions
             {
                 CommitObserver = new JournalMetrics(metrics),
                 DataDirectory = config.DataDirectory,
@@ -210,7 +214,10 @@ public sealed class SwitchHost : IAsyncDisposable
                     Announce = (first, last, appended) => log.Warn("test_crash_point", $"test crash point {config.CrashPoint}: SIGKILL now",
                         ("first_address", first), ("last_address", last), ("records_appended", appended)),
                 },
-            }, config.Switch);
+                Replication = config.Cluster?.ToReplicationOptions(alert => log.Alert("replication_" + alert.Kind.ToString().ToLowerInvariant(), alert.Message,
+                    ("acknowledged_records", alert.AcknowledgedRecords), ("journal_records", alert.JournalRecords))),
+            };
+            engine = standbyGenesis is null ? SwitchEngine.Recover(engineOptions, config.Switch) : SwitchEngine.RecoverStandby(engineOptions, standbyGenesis);
 
             feeds.EndReplay();
             views.Attach(engine.SnapshotViewsCaptured, engine.SnapshotViewsFailed, SnapshotViewsWaitMs);
@@ -271,7 +278,12 @@ public sealed class SwitchHost : IAsyncDisposable
             var explanations = new OrderExplanations(engine, running, config.DataDirectory, config.MaxConcurrentExplains, log);
             var service = new AdminService(operatorAuth, operations, new ClearingOperations(desk), memberReports, explanations,
                 new SnapshotOperations(engine), role);
-            engine.Run(members.Tap(dispatcher));
+            // A cluster's node runs when its owner knows its role (RunAsPrimary or Follow).
+            if (config.Cluster is null)
+            {
+                engine.Run(members.Tap(dispatcher));
+                connector.Start();
+            }
             Action<Grpc.StatusCode> institutionCalls = new GrpcMetrics(grpcCalls, "institution").Completed;
             Action<Grpc.StatusCode> adminCalls = new GrpcMetrics(grpcCalls, "admin").Completed;
             GrpcRouter institutionServing = institutionPort.Serving(gateway.Map, institutionCalls);
@@ -305,6 +317,7 @@ public sealed class SwitchHost : IAsyncDisposable
             });
             return new SwitchHost(config, simulators, engine, connector, grpc, client, dispatcher, feeds, clearing, desk, admin, tls, health, role)
             {
+                _members = members,
                 MappedClientCertificates = certificates?.Count ?? 0,
                 Gateway = gateway,
             };
@@ -323,6 +336,29 @@ public sealed class SwitchHost : IAsyncDisposable
             tls?.Dispose();
             throw;
         }
+    }
+
+    private MemberStats _members = null!;
+
+    /// <summary>A cluster's primary, from its start: the engine runs and the banks are reached.</summary>
+    public void RunAsPrimary()
+    {
+        Engine.Run(_members.Tap(_dispatcher));
+        _connector.Start();
+    }
+
+    /// <summary>A cluster's standby: the engine applies what the primary journals (<see cref="SwitchEngine.ApplyReplicated"/>),
+    /// its outputs feeding the derived views only; <paramref name="durable"/> hears each local commit, on the journal thread.</summary>
+    public void Follow(Action<long> durable) => Engine.Follow(_members.Tap(_dispatcher.Following()), durable);
+
+    /// <summary>The standby takes office: the engine's outputs go live (answers, bank requests), this life's callers get
+    /// correlation ids above every journaled one, and the banks are reached; then the owner journals the term.</summary>
+    public Engine.Replication.PromotionReport TakeOffice()
+    {
+        Engine.Replication.PromotionReport report = Engine.Promote(_members.Tap(_dispatcher));
+        Answers.ContinueAfter(report.LastCorrelationId);
+        _connector.Start();
+        return report;
     }
 
     /// <summary>Operator requests are small, but SubmitRecords sends chunks of up to 1 MiB.</summary>

@@ -27,6 +27,12 @@ public sealed class BankConnector : IAsyncDisposable
 
     public IEnumerable<EndpointLink> Links => _links.SelectMany(l => l);
 
+    /// <summary>Every endpoint's link connects from now on (the host starts them when the engine runs as the primary).</summary>
+    public void Start()
+    {
+        foreach (EndpointLink link in Links) link.Start();
+    }
+
     public void Dispatch(in OutputEvent request)
     {
         EndpointLink link = _links[request.BankIndex][request.EndpointIndex];

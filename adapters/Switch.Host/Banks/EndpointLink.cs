@@ -32,7 +32,8 @@ public sealed class EndpointLink : IAsyncDisposable
     private readonly Channel<BankRequest> _queue;
     private readonly int _probeIntervalMs;
     private readonly CancellationTokenSource _stop = new();
-    private readonly Task _run;
+    private Task _run = Task.CompletedTask;
+    private int _started;
     private EndpointState _reported = EndpointState.Up;
     /// <summary>The first observation is always reported: the journal may hold "unreachable" from before a restart.</summary>
     private bool _reportedOnce;
@@ -59,6 +60,13 @@ public sealed class EndpointLink : IAsyncDisposable
             SingleReader = true,
             FullMode = BoundedChannelFullMode.DropWrite,
         });
+    }
+
+    /// <summary>Connects and keeps the stream up from now on (a standby's links start when it takes office: until then
+    /// the primary speaks to the banks). Once.</summary>
+    public void Start()
+    {
+        if (Interlocked.Exchange(ref _started, 1) != 0 || _stop.IsCancellationRequested) throw new InvalidOperationException($"endpoint link {Name}: started twice, or after its stop");
         _run = Task.Run(RunAsync);
     }
 

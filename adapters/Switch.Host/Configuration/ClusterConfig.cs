@@ -1,3 +1,5 @@
+using Switch.Engine.Replication;
+
 namespace Switch.Host.Configuration;
 
 /// <summary>
@@ -57,6 +59,15 @@ public sealed record ClusterConfig
         if (StandbyAckTimeoutMs is < 10 or > 600_000) return ("cluster.standbyAckTimeoutMs", $"10 to 600000, got {StandbyAckTimeoutMs}");
         return null;
     }
+
+    /// <summary>The engine's replication options: the durability mode and what it does without a standby.</summary>
+    public ReplicationOptions ToReplicationOptions(Action<ReplicationAlert> onAlert) => new()
+    {
+        Mode = Durability == DurabilityAsynchronous ? ReplicationMode.Asynchronous : ReplicationMode.Synchronous,
+        OnStandbyLost = OnStandbyLost == StandbyLostDegrade ? StandbyLossPolicy.Degrade : StandbyLossPolicy.Wait,
+        StandbyAckTimeoutMs = StandbyAckTimeoutMs,
+        OnAlert = onAlert,
+    };
 
     private static bool IsNameChar(char c) => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.';
 }

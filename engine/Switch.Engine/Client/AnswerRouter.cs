@@ -25,16 +25,22 @@ public sealed class AnswerRouter
     /// <summary>
     /// Numbers this life's callers after <paramref name="lastId"/>, the highest id in the journal. Without it a
     /// transaction recovered after a crash, resolved in this life, would answer to whichever new caller (any
-    /// institution) happened to get its old id. Called once, before the first <see cref="Register"/>.
+    /// institution) happened to get its old id. Called before the first <see cref="Register"/>: once at start, and
+    /// again by a standby taking office (its ports registered no caller), with the primary's highest id; never lower.
     /// </summary>
     public void ContinueAfter(long lastId)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(lastId);
-        if (Interlocked.CompareExchange(ref _lastId, lastId, 0) != 0 || !_targets.IsEmpty)
+        long current = Volatile.Read(ref _lastId);
+        if (current != _continuedAt || lastId < current || Interlocked.CompareExchange(ref _lastId, lastId, current) != current)
         {
-            throw new InvalidOperationException("answer router: ids continue after the journal's only before the first registration");
+            throw new InvalidOperationException("answer router: ids continue after the journal's only before the first registration, and never go back");
         }
+        _continuedAt = lastId;
     }
+
+    /// <summary>Where <see cref="ContinueAfter"/> last left the ids: a registration since moves them past it.</summary>
+    private long _continuedAt;
 
     public long Register(IAnswerTarget target)
     {
