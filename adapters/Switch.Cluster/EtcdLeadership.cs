@@ -221,6 +221,14 @@ public sealed class EtcdLeadership : IAsyncDisposable
         }
     }
 
+    /// <summary>Which nodes hold every acknowledged payment, as the last primary wrote it (null: a new cluster).</summary>
+    public Task<InSyncRecord?> ReadInSyncAsync(CancellationToken ct) => InSyncRecord.ReadAsync(_etcd, _options, ct);
+
+    /// <summary>While this node leads: it and <paramref name="standby"/> (empty: none in sync) hold every acknowledged
+    /// payment. False when this node no longer holds the key (it must not act).</summary>
+    public Task<bool> PublishInSyncAsync(string standby, CancellationToken ct) =>
+        _term is { } term ? new InSyncRecord(_options.NodeName, standby, term.Number).PublishAsync(_etcd, _options, ct) : Task.FromResult(false);
+
     /// <summary>Stops watching and renewing without revoking, as a dead process would: the lease runs out at etcd by
     /// its TTL (call <see cref="ResignAsync"/> first for a graceful stop).</summary>
     public async ValueTask DisposeAsync()

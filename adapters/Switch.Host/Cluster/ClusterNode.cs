@@ -28,6 +28,11 @@ public sealed class ClusterNode
     private readonly EtcdLeadership _leadership;
     private readonly ReplicationService _replication;
     private volatile SwitchHost? _host;
+    private string? _notEligibleLogged;
+    /// <summary>A node that may not campaign looks at the in-sync record again this often.</summary>
+    private const int NotEligibleRetryMs = 1_000;
+    /// <summary>The primary checks whether its standby is in sync (and says so in etcd) this often.</summary>
+    private const int InSyncCheckMs = 100;
 
     private ClusterNode(HostConfig config, Log log)
     {
@@ -186,12 +191,19 @@ public sealed class ClusterNode
         _leadership.Fenced += OnFenced;
         try
         {
+            // Before anything is acknowledged in this term: only this node holds what it will acknowledge alone.
+            if (!await PublishInSyncAsync("", fenced.Task, stop)) return;
             if (promote) host.TakeOffice();
             host.Engine.BeginTerm(term);
             _role.BecomePrimary();
             _log.Info("took_office", "this node is the primary", ("term", term), ("node", _cluster.Node));
+            using var officeOver = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            Task watch = WatchStandbyAsync(host, fenced.Task, officeOver.Token);
             Task stopped = Task.Delay(Timeout.Infinite, stop);
-            if (await Task.WhenAny(fenced.Task, stopped) == fenced.Task)
+            Task over = await Task.WhenAny(fenced.Task, stopped);
+            officeOver.Cancel();
+            try { await watch; } catch (OperationCanceledException) { }
+            if (over == fenced.Task)
             {
                 LeadershipFault fault = fenced.Task.Result;
                 _log.Alert("fenced", $"leadership lost ({fault.Code}): this node stopped acknowledging and serving; it starts again as a standby",
@@ -217,11 +229,21 @@ public sealed class ClusterNode
         }
     }
 
-    /// <summary>Campaigns once the key is free and this node may hold it; 0 when the campaign failed (look again).</summary>
+    /// <summary>Campaigns once the key is free, if this node holds every acknowledged payment (<see cref="InSyncRecord"/>);
+    /// 0 when it may not or the campaign failed (look again).</summary>
     private async Task<long> CampaignAsync(CancellationToken stop)
     {
         try
         {
+            InSyncRecord? inSync = await _leadership.ReadInSyncAsync(stop);
+            if (!InSyncRecord.MayCampaign(inSync, _cluster.Node))
+            {
+                string why = $"the primary of term {inSync!.Term}, {inSync.Primary}, and its in-sync standby '{inSync.Standby}' hold every acknowledged payment; this node may lack some";
+                if (why != _notEligibleLogged) _log.Warn("not_eligible", $"this node does not campaign: {why}; waiting for one of them", ("primary", inSync.Primary), ("standby", inSync.Standby));
+                _notEligibleLogged = why;
+                await Task.Delay(NotEligibleRetryMs, stop);
+                return 0;
+            }
             return await _leadership.CampaignAsync(stop);
         }
         catch (LeadershipException e)
@@ -229,6 +251,48 @@ public sealed class ClusterNode
             _log.Warn("campaign_failed", e.Message, ("code", e.Code));
             await Task.Delay(RetryDelayMs, stop);
             return 0;
+        }
+    }
+
+    /// <summary>Says in etcd which standby is in sync (empty: none); true once written, false when fenced meanwhile.</summary>
+    private async Task<bool> PublishInSyncAsync(string standby, Task fenced, CancellationToken stop)
+    {
+        while (!fenced.IsCompleted)
+        {
+            try
+            {
+                if (await _leadership.PublishInSyncAsync(standby, stop))
+                {
+                    _log.Info("in_sync_published", standby.Length == 0 ? "this primary alone holds every acknowledged payment" : "this primary and its standby hold every acknowledged payment",
+                        ("primary", _cluster.Node), ("standby", standby), ("term", _leadership.Term));
+                    return true;
+                }
+                return false; // the key is no longer ours: the fence follows
+            }
+            catch (LeadershipException e)
+            {
+                _log.Warn("in_sync_not_published", e.Message, ("code", e.Code));
+                await Task.Delay(RetryDelayMs, stop);
+            }
+        }
+        return false;
+    }
+
+    /// <summary>The primary's watch on its standby: once one is attached with the gate synchronous and nothing owed, it
+    /// is named in sync (it may then take office); once the gate is not synchronous, no standby is.</summary>
+    private async Task WatchStandbyAsync(SwitchHost host, Task fenced, CancellationToken stop)
+    {
+        string published = "";
+        while (!stop.IsCancellationRequested && !fenced.IsCompleted)
+        {
+            await Task.Delay(InSyncCheckMs, stop);
+            Engine.Replication.ReplicationStatus? status = host.Engine.Replication;
+            string? attached = _replication.AttachedNode;
+            bool synchronous = status is { State: Engine.Replication.ReplicationState.Synchronous } && attached is not null;
+            // Named once it owes nothing; a lag between two acknowledgements later is not a loss of sync.
+            string inSync = !synchronous ? "" : published == attached || status!.Value.LagRecords == 0 ? attached! : published;
+            if (inSync == published) continue;
+            if (await PublishInSyncAsync(inSync, fenced, stop)) published = inSync;
         }
     }
 

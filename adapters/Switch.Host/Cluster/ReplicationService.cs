@@ -20,6 +20,10 @@ public sealed class ReplicationService(Func<SwitchEngine?> primary, Log log)
     /// <summary>Standby streams attached now (0 or 1).</summary>
     public int Attached => Volatile.Read(ref _attached);
 
+    /// <summary>The attached standby's node name, or null.</summary>
+    public string? AttachedNode => Volatile.Read(ref _attachedNode);
+    private string? _attachedNode;
+
     public GrpcRouter Map(GrpcRouter router) => router
         .MapUnary(ReplicationMethods.Handshake, HandshakeAsync)
         .MapDuplexStreaming(ReplicationMethods.Follow, FollowAsync);
@@ -82,6 +86,7 @@ public sealed class ReplicationService(Func<SwitchEngine?> primary, Log log)
                 log.Warn("standby_refused", e.Message, ("node", hello.Node), ("records", hello.RecordCount));
                 throw new RpcException(StatusCode.FailedPrecondition, e.Message);
             }
+            Volatile.Write(ref _attachedNode, hello.Node);
             log.Info("standby_attached", "a standby follows this primary's journal", ("node", hello.Node), ("peer", context.Peer),
                 ("from_record", hello.RecordCount));
             using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
@@ -118,6 +123,7 @@ public sealed class ReplicationService(Func<SwitchEngine?> primary, Log log)
         }
         finally
         {
+            Volatile.Write(ref _attachedNode, null);
             Volatile.Write(ref _attached, 0);
             log.Warn("standby_detached", "the standby's stream ended", ("node", hello.Node));
         }
