@@ -25,8 +25,10 @@ public sealed class EtcdOutageTests(ITestOutputHelper output) : IAsyncLifetime
     {
         var cluster = Nodes.UniqueCluster("paused");
         await using var a = new EtcdLeadership(Nodes.Options(_etcd.ClientUrl, cluster, "a"));
+        await using var b = new EtcdLeadership(Nodes.Options(_etcd.ClientUrl, cluster, "b"));
         var fenced = WatchFence(a);
         var term = await a.CampaignAsync(CancellationToken.None).WaitAsync(Nodes.Patience);
+        await b.WaitForViewAsync(v => v.Leader?.Term == term, CancellationToken.None).WaitAsync(Nodes.Patience);
         await Task.Delay(1_000);
         Assert.True(a.MayAct);
 
@@ -35,6 +37,9 @@ public sealed class EtcdOutageTests(ITestOutputHelper output) : IAsyncLifetime
         try
         {
             seen = await fenced.Task.WaitAsync(Nodes.Patience);
+            // The observer's watch stays open to a silent etcd: its progress probes go unanswered.
+            var silent = await b.WaitForViewAsync(v => v.Fault is not null, CancellationToken.None).WaitAsync(Nodes.Patience);
+            Assert.Equal(LeadershipCodes.EtcdUnavailable, silent.Fault!.Code);
             await Task.Delay(a.Options.LeaseTtlMs);
             // Still paused, a whole TTL later: the fence holds.
             Assert.False(a.MayAct);
