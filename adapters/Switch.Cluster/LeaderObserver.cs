@@ -63,34 +63,10 @@ internal sealed class LeaderObserver : IAsyncDisposable
         return done.Task.ContinueWith(t => { registration.Dispose(); return t; }, TaskScheduler.Default).Unwrap();
     }
 
-    async Task RunAsync()
-    {
-        var ct = _stop.Token;
-        while (!ct.IsCancellationRequested)
-        {
-            try
-            {
-                await WatchOnceAsync(ct).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                var failure = _calls.Failure(e, "answer the leader key's watch");
-                Publish(null, Current?.Revision ?? 0, failure.ToFault());
-            }
-            try
-            {
-                await Task.Delay(_options.RenewIntervalMs, ct).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
+    // Broken: published as a fault; the key is read again after a renew interval.
+    Task RunAsync() => Reconnecting.RunAsync(WatchOnceAsync,
+        e => Publish(null, Current?.Revision ?? 0, _calls.Failure(e, "answer the leader key's watch").ToFault()),
+        _options.RenewIntervalMs, _stop.Token);
 
     async Task WatchOnceAsync(CancellationToken stop)
     {

@@ -20,15 +20,24 @@ public sealed class EtcdOutageTests(ITestOutputHelper output) : IAsyncLifetime
         return seen;
     }
 
-    [Fact]
-    public async Task A_paused_etcd_fences_the_leader_before_its_lease_can_expire_and_a_campaign_works_once_it_is_back()
+    /// <summary>Node a leads, node b has seen it.</summary>
+    async Task<(EtcdLeadership A, EtcdLeadership B, TaskCompletionSource<FenceSeen> Fenced, long Term)> LeaderAndObserverAsync(string test)
     {
-        var cluster = Nodes.UniqueCluster("paused");
-        await using var a = new EtcdLeadership(Nodes.Options(_etcd.ClientUrl, cluster, "a"));
-        await using var b = new EtcdLeadership(Nodes.Options(_etcd.ClientUrl, cluster, "b"));
+        var cluster = Nodes.UniqueCluster(test);
+        var a = new EtcdLeadership(Nodes.Options(_etcd.ClientUrl, cluster, "a"));
+        var b = new EtcdLeadership(Nodes.Options(_etcd.ClientUrl, cluster, "b"));
         var fenced = WatchFence(a);
         var term = await a.CampaignAsync(CancellationToken.None).WaitAsync(Nodes.Patience);
         await b.WaitForViewAsync(v => v.Leader?.Term == term, CancellationToken.None).WaitAsync(Nodes.Patience);
+        return (a, b, fenced, term);
+    }
+
+    [Fact]
+    public async Task A_paused_etcd_fences_the_leader_before_its_lease_can_expire_and_a_campaign_works_once_it_is_back()
+    {
+        var (a, b, fenced, term) = await LeaderAndObserverAsync("paused");
+        await using var _ = a;
+        await using var __ = b;
         await Task.Delay(1_000);
         Assert.True(a.MayAct);
 
@@ -67,12 +76,9 @@ public sealed class EtcdOutageTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task A_killed_etcd_fences_the_leader_and_after_its_restart_the_other_node_takes_over()
     {
-        var cluster = Nodes.UniqueCluster("killed");
-        await using var a = new EtcdLeadership(Nodes.Options(_etcd.ClientUrl, cluster, "a"));
-        await using var b = new EtcdLeadership(Nodes.Options(_etcd.ClientUrl, cluster, "b"));
-        var fenced = WatchFence(a);
-        var term = await a.CampaignAsync(CancellationToken.None).WaitAsync(Nodes.Patience);
-        await b.WaitForViewAsync(v => v.Leader?.Term == term, CancellationToken.None).WaitAsync(Nodes.Patience);
+        var (a, b, fenced, term) = await LeaderAndObserverAsync("killed");
+        await using var _ = a;
+        await using var __ = b;
 
         await _etcd.StopAsync();
         var seen = await fenced.Task.WaitAsync(Nodes.Patience);

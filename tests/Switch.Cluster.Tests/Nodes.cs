@@ -34,6 +34,14 @@ static class Nodes
         await client.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFromUtf8(value), Lease = leaseId });
     }
 
+    /// <summary>The first <see cref="EtcdLeadership.Fenced"/> of <paramref name="node"/>.</summary>
+    public static TaskCompletionSource<LeadershipFault> FirstFence(EtcdLeadership node)
+    {
+        var fenced = new TaskCompletionSource<LeadershipFault>(TaskCreationOptions.RunContinuationsAsynchronously);
+        node.Fenced += f => fenced.TrySetResult(f);
+        return fenced;
+    }
+
     public static double MsSince(long ticks) => LeaseFence.TicksToMs(Stopwatch.GetTimestamp() - ticks);
 
     /// <summary>Campaigns again until etcd answers (it may still be coming back).</summary>
