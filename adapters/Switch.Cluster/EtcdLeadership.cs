@@ -55,7 +55,7 @@ public sealed class EtcdLeadership : IAsyncDisposable
     /// <see cref="MayAct"/> is already false.</summary>
     public event Action<LeadershipFault>? Fenced;
 
-    /// <summary>Every change the watch sees of the leader key (also faults: etcd unreachable, a value not ours).</summary>
+    /// <summary>Every change of leader the watch sees (also faults: etcd unreachable, a value not ours).</summary>
     public event Action<LeaderView>? LeaderChanged
     {
         add => _observer.Changed += value;

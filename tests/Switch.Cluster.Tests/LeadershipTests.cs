@@ -25,6 +25,9 @@ public sealed class LeadershipTests(SharedEtcd shared, ITestOutputHelper output)
         await using var a = new EtcdLeadership(Nodes.Options(Etcd.ClientUrl, cluster, "a"));
         await using var b = new EtcdLeadership(Nodes.Options(Etcd.ClientUrl, cluster, "b"));
         using var stopLoser = new CancellationTokenSource();
+        var faults = new System.Collections.Concurrent.ConcurrentQueue<LeadershipFault>();
+        a.LeaderChanged += v => { if (v.Fault is { } f) faults.Enqueue(f); };
+        b.LeaderChanged += v => { if (v.Fault is { } f) faults.Enqueue(f); };
         var campaignA = a.CampaignAsync(stopLoser.Token);
         var campaignB = b.CampaignAsync(stopLoser.Token);
 
@@ -48,6 +51,14 @@ public sealed class LeadershipTests(SharedEtcd shared, ITestOutputHelper output)
         Assert.True(winner.MayAct);
         Assert.False(losing.IsCompleted);
         Assert.Equal(term, loser.Observed!.Leader!.Term);
+        // A healthy etcd answers the watches' progress probes: no node ever saw it as unavailable.
+        Assert.Empty(faults);
+
+        await using var late = new EtcdLeadership(Nodes.Options(Etcd.ClientUrl, cluster, "late"));
+        var stopped = late.CampaignAsync(CancellationToken.None);
+        await late.WaitForViewAsync(v => v.Leader is not null, CancellationToken.None).WaitAsync(Nodes.Patience);
+        await late.DisposeAsync();
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => stopped.WaitAsync(Nodes.Patience));
 
         await stopLoser.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => losing);

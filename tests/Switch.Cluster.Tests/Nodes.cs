@@ -22,6 +22,8 @@ static class Nodes
         LeaseTtlMs = leaseTtlMs,
         RenewIntervalMs = Math.Min(500, (leaseTtlMs - 500) / 2),
         FenceMarginMs = 500,
+        // The machine is shared and often loaded: a first call (connect, JIT) can take seconds.
+        EtcdTimeoutMs = 5_000,
     };
 
     public static string UniqueCluster(string test) => $"{test}-{Guid.NewGuid().ToString("N")[..12]}";
