@@ -99,4 +99,30 @@ public sealed class EtcdOutageTests(ITestOutputHelper output) : IAsyncLifetime
         var view = await a.WaitForViewAsync(v => v.Leader?.Term == termB, CancellationToken.None).WaitAsync(Nodes.Patience);
         Assert.Equal("b", view.Leader!.Record.NodeName);
     }
+
+    [Fact]
+    public async Task A_fenced_leader_campaigning_once_etcd_is_back_ends_its_old_lease_rather_than_wait_out_its_ttl()
+    {
+        // A long TTL, so that waiting it out and ending the lease at once are far apart on a loaded machine.
+        var options = Nodes.Options(_etcd.ClientUrl, Nodes.UniqueCluster("comeback"), "a", leaseTtlMs: 8_000) with
+        {
+            FenceMarginMs = 4_000,
+            RenewIntervalMs = 1_000,
+        };
+        await using var a = new EtcdLeadership(options);
+        var fenced = WatchFence(a);
+        var term = await a.CampaignAsync(CancellationToken.None).WaitAsync(Nodes.Patience);
+
+        await _etcd.StopAsync();
+        Assert.Equal(LeadershipCodes.EtcdUnavailable, (await fenced.Task.WaitAsync(Nodes.Patience)).Fault.Code);
+        // etcd restarted gives every lease a whole TTL again: the old key would stand for 8 s more.
+        await _etcd.RestartAsync();
+        var restartedTicks = Stopwatch.GetTimestamp();
+        var next = await Nodes.CampaignUntilEtcdAnswersAsync(a);
+        var afterRestartMs = Nodes.MsSince(restartedTicks);
+
+        output.WriteLine($"a won term {next} again {afterRestartMs:F0} ms after etcd's restart (TTL {options.LeaseTtlMs} ms)");
+        Assert.True(next > term);
+        Assert.True(afterRestartMs < options.LeaseTtlMs, $"won {afterRestartMs:F0} ms after the restart: the old lease ran out, it was not ended");
+    }
 }
