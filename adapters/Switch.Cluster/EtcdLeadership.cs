@@ -167,7 +167,9 @@ public sealed class EtcdLeadership : IAsyncDisposable
             return (false, txn.Header.Revision);
         }
         var created = txn.Responses[1].ResponseRange.Kvs[0];
-        Debug.Assert(created.Lease == grant.ID && created.CreateRevision == txn.Header.Revision);
+        if (created.Lease != grant.ID || created.CreateRevision != txn.Header.Revision)
+            throw new InvalidOperationException($"etcd created {_options.LeaderKey} at revision {created.CreateRevision} with lease {created.Lease:x}, " +
+                                                $"not at {txn.Header.Revision} with {grant.ID:x}, in one transaction");
         // Never trust a longer TTL than asked for: a shorter one only fences earlier.
         var ttlMs = Math.Min(grant.TTL * 1_000, _options.LeaseTtlMs);
         var fence = new LeaseFence(ttlMs, _options.FenceMarginMs, grantSentTicks);
@@ -236,9 +238,9 @@ public sealed class EtcdLeadership : IAsyncDisposable
     {
         try
         {
-            await _etcd.GetConnection().LeaseClient.LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId }, deadline: _calls.Deadline()).ResponseAsync.ConfigureAwait(false);
+            await RevokeAsync(leaseId, CancellationToken.None).ConfigureAwait(false);
         }
-        catch (Exception)
+        catch (LeadershipException)
         {
             // Best effort: an unrevoked lease ends by its TTL.
         }

@@ -45,7 +45,7 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     {
         if (!_fence.Fence()) return false;
         _stop.Cancel();
-        _watchdog.Change(Timeout.Infinite, Timeout.Infinite);
+        SetWatchdog(Timeout.Infinite);
         try
         {
             _onFenced(fault);
@@ -121,7 +121,11 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     void ArmWatchdog()
     {
         var remainingTicks = _fence.DeadlineTicks - Stopwatch.GetTimestamp();
-        var dueMs = remainingTicks <= 0 ? 0 : (long)Math.Ceiling(LeaseFence.TicksToMs(remainingTicks)) + 1;
+        SetWatchdog(remainingTicks <= 0 ? 0 : (long)Math.Ceiling(LeaseFence.TicksToMs(remainingTicks)) + 1);
+    }
+
+    void SetWatchdog(long dueMs)
+    {
         try
         {
             _watchdog.Change(dueMs, Timeout.Infinite);
