@@ -45,7 +45,7 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     {
         if (!_fence.Fence()) return false;
         _stop.Cancel();
-        _watchdog.Change(Timeout.Infinite, Timeout.Infinite);
+        SetWatchdog(Timeout.Infinite);
         try
         {
             _onFenced(fault);
@@ -57,34 +57,10 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         return true;
     }
 
-    async Task RunAsync()
-    {
-        var ct = _stop.Token;
-        while (!ct.IsCancellationRequested)
-        {
-            try
-            {
-                await StreamAsync(ct).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                _lastError = e is RpcException r ? $"{r.StatusCode} {r.Status.Detail}" : $"{e.GetType().Name}: {e.Message}";
-            }
-            try
-            {
-                // A broken stream is opened again soon: the deadline, not the retry count, decides when to give up.
-                await Task.Delay(Math.Max(LeadershipOptions.MinIntervalMs, _options.RenewIntervalMs / 4), ct).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
+    // A broken stream is opened again soon: the deadline, not a retry count, decides when to give up.
+    Task RunAsync() => Reconnecting.RunAsync(StreamAsync,
+        e => _lastError = e is RpcException r ? $"{r.StatusCode} {r.Status.Detail}" : $"{e.GetType().Name}: {e.Message}",
+        Math.Max(LeadershipOptions.MinIntervalMs, _options.RenewIntervalMs / 4), _stop.Token);
 
     async Task StreamAsync(CancellationToken ct)
     {
@@ -145,7 +121,11 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     void ArmWatchdog()
     {
         var remainingTicks = _fence.DeadlineTicks - Stopwatch.GetTimestamp();
-        var dueMs = remainingTicks <= 0 ? 0 : (long)Math.Ceiling(LeaseFence.TicksToMs(remainingTicks)) + 1;
+        SetWatchdog(remainingTicks <= 0 ? 0 : (long)Math.Ceiling(LeaseFence.TicksToMs(remainingTicks)) + 1);
+    }
+
+    void SetWatchdog(long dueMs)
+    {
         try
         {
             _watchdog.Change(dueMs, Timeout.Infinite);

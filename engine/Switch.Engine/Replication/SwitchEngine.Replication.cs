@@ -341,7 +341,7 @@ public sealed partial class SwitchEngine
         {
             JournalCursor cursor = journal.Locate(recordNo, hint);
             var frame = new byte[JournalFrames.HeaderBytes + (recordNo == 0 ? MaxGenesisBytes : EventCodec.MaxEncodedBytes)];
-            int bytes = journal.ReadFrames(ref cursor, frame, frame.Length, out int records);
+            int bytes = journal.ReadFrames(ref cursor, frame, maxBytes: 1, out int records); // the first record only
             if (records != 1) throw new ReplicationRefusedException(ReplicationRefusal.ReplicaAhead, $"record {recordNo} is not committed here");
             return frame[..bytes];
         }
