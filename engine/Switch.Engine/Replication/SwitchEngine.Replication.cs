@@ -75,6 +75,10 @@ public sealed partial class SwitchEngine
         gate.Fence();
     }
 
+    /// <summary>Synchronous with policy Degrade: run as asynchronous now (<see cref="ReplicationGate.Degrade"/>): a
+    /// primary that takes office with no standby attached need not wait the standby timeout first.</summary>
+    public void DegradeReplication(string why) => (_gate ?? throw NoReplication()).Degrade(why);
+
     /// <summary>The primary's side of the handshake (<see cref="HandshakeAnswer.Decide"/>).</summary>
     public HandshakeAnswer AnswerReplica(ReplicaPosition standby)
     {
