@@ -8,11 +8,12 @@ namespace Switch.Cluster;
 
 /// <summary>One job: keep one lease alive for one term and fence the term the moment it may no longer act. Sends a
 /// renewal every renew interval on etcd's keepalive stream (opened again when it breaks) and moves the
-/// <see cref="LeaseFence"/> by the send time of each answered renewal; a watchdog timer, independent of the stream,
-/// fences when the deadline passes. etcd answering TTL 0 fences at once.</summary>
+/// <see cref="LeaseFence"/> by the send time of each answered renewal; a stream that leaves a renewal unanswered for
+/// an interval is given up for the next member's. A watchdog timer, independent of the stream, fences when the
+/// deadline passes. etcd answering TTL 0 fences at once.</summary>
 internal sealed class LeaseKeeper : IAsyncDisposable
 {
-    readonly EtcdClient _etcd;
+    readonly IReadOnlyList<EtcdClient> _members;
     readonly LeadershipOptions _options;
     readonly long _leaseId;
     readonly long _ttlMs;
@@ -21,11 +22,14 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     readonly CancellationTokenSource _stop = new();
     readonly Timer _watchdog;
     volatile string? _lastError;
+    int _member;
     Task? _loop;
 
-    public LeaseKeeper(EtcdClient etcd, LeadershipOptions options, long leaseId, long ttlMs, LeaseFence fence, Action<LeadershipFault> onFenced)
+    /// <param name="members">One client per etcd member: a stream given up goes to the next one.</param>
+    public LeaseKeeper(IReadOnlyList<EtcdClient> members, LeadershipOptions options, long leaseId, long ttlMs, LeaseFence fence, Action<LeadershipFault> onFenced)
     {
-        _etcd = etcd;
+        if (members.Count == 0) throw new ArgumentException("no etcd member", nameof(members));
+        _members = members;
         _options = options;
         _leaseId = leaseId;
         _ttlMs = ttlMs;
@@ -64,12 +68,20 @@ internal sealed class LeaseKeeper : IAsyncDisposable
 
     async Task StreamAsync(CancellationToken ct)
     {
-        using var call = _etcd.GetConnection().LeaseClient.LeaseKeepAlive(cancellationToken: ct);
+        using var call = _members[_member].GetConnection().LeaseClient.LeaseKeepAlive(cancellationToken: ct);
         var sentTicks = new ConcurrentQueue<long>();
         var reader = ReadAsync(call.ResponseStream, sentTicks, ct);
         var request = new LeaseKeepAliveRequest { ID = _leaseId };
+        // A renewal unanswered for a whole interval gives the stream up and the next goes to the next etcd member:
+        // at most half the fence window is spent on a hung member (cluster.renewIntervalMs ≤ (TTL − margin) / 2).
+        var unansweredLimitTicks = LeaseFence.MsToTicks(_options.RenewIntervalMs);
         while (true)
         {
+            if (sentTicks.TryPeek(out var oldest) && Stopwatch.GetTimestamp() - oldest >= unansweredLimitTicks)
+            {
+                _member = (_member + 1) % _members.Count;
+                throw new TimeoutException($"etcd answered no renewal on this stream for {LeaseFence.TicksToMs(Stopwatch.GetTimestamp() - oldest):F0} ms");
+            }
             // The send time is taken BEFORE the request leaves: the deadline counts from it (see LeaseFence).
             sentTicks.Enqueue(Stopwatch.GetTimestamp());
             await call.RequestStream.WriteAsync(request, ct).ConfigureAwait(false);
