@@ -72,9 +72,10 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         var sentTicks = new ConcurrentQueue<long>();
         var reader = ReadAsync(call.ResponseStream, sentTicks, ct);
         var request = new LeaseKeepAliveRequest { ID = _leaseId };
-        // A renewal unanswered for a whole interval gives the stream up and the next goes to the next etcd member:
+        // With several members, a renewal unanswered for a whole interval gives the stream up for the next member's:
         // at most half the fence window is spent on a hung member (cluster.renewIntervalMs ≤ (TTL − margin) / 2).
-        var unansweredLimitTicks = LeaseFence.MsToTicks(_options.RenewIntervalMs);
+        // With one, a slow answer is still worth waiting for: a new stream would reach the same member.
+        var unansweredLimitTicks = _members.Count > 1 ? LeaseFence.MsToTicks(_options.RenewIntervalMs) : long.MaxValue;
         while (true)
         {
             if (sentTicks.TryPeek(out var oldest) && Stopwatch.GetTimestamp() - oldest >= unansweredLimitTicks)
