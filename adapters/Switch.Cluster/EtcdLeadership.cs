@@ -25,6 +25,7 @@ public sealed class EtcdLeadership : IAsyncDisposable
 {
     readonly LeadershipOptions _options;
     readonly EtcdClient _etcd;
+    readonly EtcdClient[] _members;
     readonly EtcdCalls _calls;
     readonly LeaderObserver _observer;
     readonly ByteString _key;
@@ -40,14 +41,18 @@ public sealed class EtcdLeadership : IAsyncDisposable
         _options = options;
         // No automatic retries: a call either answers within cluster.etcdTimeoutMs or is ETCD_UNAVAILABLE, and the
         // fence deadline, not a retry policy, decides how long a leader waits for etcd.
-        _etcd = new EtcdClient(string.Join(",", options.Endpoints),
-            configureChannelOptions: o => o.ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } });
+        _etcd = Client(string.Join(",", options.Endpoints));
+        // The keepalive stream has a client per member, so it can leave a hung one for the next (LeaseKeeper).
+        _members = options.Endpoints.Count == 1 ? [_etcd] : options.Endpoints.Select(Client).ToArray();
         _calls = new EtcdCalls(options);
         _observer = new LeaderObserver(_etcd, _calls, options);
         _observer.Changed += OnLeaderView;
         _key = ByteString.CopyFromUtf8(options.LeaderKey);
         _value = ByteString.CopyFrom(LeaderRecord.Of(options).ToUtf8Json());
     }
+
+    static EtcdClient Client(string endpoints) => new(endpoints,
+        configureChannelOptions: o => o.ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } });
 
     public LeadershipOptions Options => _options;
 
@@ -174,7 +179,7 @@ public sealed class EtcdLeadership : IAsyncDisposable
         var ttlMs = Math.Min(grant.TTL * 1_000, _options.LeaseTtlMs);
         var fence = new LeaseFence(ttlMs, _options.FenceMarginMs, grantSentTicks);
         HeldTerm? term = null;
-        var keeper = new LeaseKeeper(_etcd, _options, grant.ID, ttlMs, fence, f => OnFenced(term!, f));
+        var keeper = new LeaseKeeper(_members, _options, grant.ID, ttlMs, fence, f => OnFenced(term!, f));
         term = new HeldTerm(created.CreateRevision, grant.ID, fence, keeper);
         var previous = _term;
         _term = term;
@@ -264,6 +269,7 @@ public sealed class EtcdLeadership : IAsyncDisposable
             term.Fence.Fence();
             await term.Keeper.DisposeAsync().ConfigureAwait(false);
         }
+        foreach (var member in _members) if (member != _etcd) member.Dispose();
         _etcd.Dispose();
     }
 }
