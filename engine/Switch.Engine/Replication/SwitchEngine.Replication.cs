@@ -297,6 +297,7 @@ public sealed partial class SwitchEngine
             foreach (Bank bank in Logic.Banks) unresolved += bank.Unresolved;
             var report = new PromotionReport(_journal.DurableRecordCount, Logic.Term, _maxCorrelationId, unresolved);
             _role = RolePrimary;
+            if (_snapshots is not null) _snapshots.ScheduleHeld = true; // the standby takes them from now on
             StartTicker();
             return report;
         }
