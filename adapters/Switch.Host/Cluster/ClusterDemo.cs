@@ -62,7 +62,7 @@ internal static class ClusterDemo
                 log.Info("demo_credentials", "demo configuration: a published test key", ("institution", code), ("header", "x-api-key"), ("key", key));
             foreach (var (id, key) in demo.DemoOperatorKeys)
                 log.Info("demo_credentials", "demo configuration: a published test key", ("operator", id), ("header", "x-operator-key"), ("key", key));
-            log.Info("running", "Ctrl-C stops the nodes, the banks and etcd; `switchctl cluster --server http://127.0.0.1:7003,http://127.0.0.1:7013` shows the roles");
+            log.Info("running", "Ctrl-C stops the nodes, the banks and etcd; `switchctl cluster --admin http://127.0.0.1:7003,http://127.0.0.1:7013` shows the roles");
             try
             {
                 await Task.Delay(Timeout.Infinite, stop.Token);
