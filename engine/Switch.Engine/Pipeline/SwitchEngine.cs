@@ -42,8 +42,12 @@ public sealed partial class SwitchEngine : IDisposable
     // fenced one takes nothing more.
     private const int RolePrimary = 0, RoleFollowing = 1, RolePromoting = 2, RoleFenced = 3;
     private volatile int _role;
-    /// <summary>ApplyReplicated, Promote, BeginTerm: one at a time.</summary>
+    /// <summary>Follow, ApplyReplicated, Promote: one at a time.</summary>
     private readonly object _replicationLock = new();
+    /// <summary>BeginTerm: one at a time. Its own lock: it may wait for ring space, which the replication gate frees only
+    /// once a feed (taking <see cref="_hintLock"/>) brings the standby's acknowledgement.</summary>
+    private readonly object _termLock = new();
+    private readonly object _hintLock = new();
     /// <summary>The newest term journaled, begun or accepted from a primary: a term below it is stale.</summary>
     private long _newestTerm;
     /// <summary>The record that began <see cref="_newestTerm"/> when it came from recovery or a primary (the journaler
