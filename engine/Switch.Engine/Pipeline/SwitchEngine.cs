@@ -59,7 +59,8 @@ public sealed partial class SwitchEngine : IDisposable
     private long _maxCorrelationId;
     private InputEvent _checked;
     private SwitchableOutputHandler? _switchable;
-    /// <summary>The last cursor a feed reached: where the next feed's locate begins its scan.</summary>
+    /// <summary>The last cursor a feed reached (at first, the last record recovery read): where the next locate of a
+    /// record begins its scan.</summary>
     private JournalCursor? _feedHint;
 
     private SwitchEngine(EngineOptions options, EventJournal journal, ITransactionArchive archive, SwitchLogic logic,
@@ -87,6 +88,7 @@ public sealed partial class SwitchEngine : IDisposable
         _newestTerm = logic.Term;
         _acceptedTermStartRecordNo = logic.TermStartRecordNo;
         _maxCorrelationId = recovery.LastCorrelationId;
+        if (lastRecordAddress >= 0) _feedHint = new JournalCursor(lastRecordNo, lastRecordAddress);
         if (options.Snapshots.Enabled)
         {
             _snapshots = new Snapshotter(options.Snapshots, options.DataDirectory, journal, logic, archive, lastRecordNo, lastRecordAddress,
