@@ -177,6 +177,8 @@ public sealed class LoadRunner
 
         public long Seq { get; private set; }
         public long IntendedTicks { get; private set; }
+        /// <summary>The last sequence number handed out (-1: none yet); Seq says nothing once the run is over.</summary>
+        public long Last { get; private set; } = -1;
 
         /// <summary>Ticks until the next request is due (0 if due), or -1 at the end of the run.</summary>
         public long Advance()
@@ -185,6 +187,7 @@ public sealed class LoadRunner
             {
                 long now = Stopwatch.GetTimestamp();
                 if (now >= endTicks || (Seq = runner._book.NextSeq()) < 0) return -1;
+                Last = Seq;
                 IntendedTicks = now;
                 return 0;
             }
@@ -196,6 +199,7 @@ public sealed class LoadRunner
             }
             while (_index % lanes != lane);
             Seq = _index;
+            Last = Seq;
             runner._book.NoteIssued(_index);
             IntendedTicks = runner._startTicks + (long)(_times.Current * Stopwatch.Frequency);
             return Math.Max(0, IntendedTicks - Stopwatch.GetTimestamp());
@@ -236,8 +240,8 @@ public sealed class LoadRunner
             _progress?.WriteLine($"lane {lane}: {generation.Address} ended the stream ({broken.Status.Detail}); settling its unanswered requests on the primary");
             _failovers.Began(generation, _recorder.LastSuccessTicks);
             _targets.Failed(generation, signal);
-            await SettleLaneAsync(lane, sessionFrom, pacer.Seq, institution, abort.Token);
-            sessionFrom = pacer.Seq + 1;
+            await SettleLaneAsync(lane, sessionFrom, pacer.Last, institution, abort.Token);
+            sessionFrom = pacer.Last + 1;
             if (sendingDone) return;
         }
     }
