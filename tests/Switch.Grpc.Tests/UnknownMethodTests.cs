@@ -1,6 +1,7 @@
 using System.Net;
 using Switch.Grpc.Client;
 using Switch.Grpc.Server;
+using Switch.Grpc.Tests.Interop;
 
 namespace Switch.Grpc.Tests;
 
