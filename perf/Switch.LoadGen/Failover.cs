@@ -17,10 +17,23 @@ public sealed record FailoverSignal(bool NotPrimary, Uri? Primary)
 
     public static FailoverSignal? Of(RpcException e)
     {
-        if (e.StatusCode != StatusCode.Unavailable) return null;
+        if (e.StatusCode != StatusCode.Unavailable)
+        {
+            // A stream reset or a protocol error as the node went away (INTERNAL or CANCELLED from the transport).
+            return e.StatusCode is StatusCode.Internal or StatusCode.Cancelled && FromTransport(e) ? new FailoverSignal(false, null) : null;
+        }
         string? code = ResultRecorder.RejectCodeOf(e.Status);
         if (code == NotPrimaryCode) return new FailoverSignal(true, ParseAddress(e.Trailers.GetValue(PrimaryTrailer)));
         return code is null or "UNAVAILABLE" or "ENGINE_STOPPED" ? new FailoverSignal(false, null) : null;
+    }
+
+    private static bool FromTransport(Exception e)
+    {
+        for (Exception? x = e.InnerException; x is not null; x = x.InnerException)
+        {
+            if (x is IOException or HttpRequestException) return true;
+        }
+        return false;
     }
 
     /// <summary>An http(s) address as a standby names it, or null (absent or not an address: then the next one is tried).</summary>
