@@ -238,8 +238,7 @@ public sealed class LoadRunner
             (RpcException? broken, bool sendingDone) = await StreamSessionAsync(lane, generation, factory, pacer, institution, endTicks, graceTicks, abort);
             if (broken is null || !_targets.Follows || FailoverSignal.Of(broken) is not { } signal || abort.IsCancellationRequested) return;
             _progress?.WriteLine($"lane {lane}: {generation.Address} ended the stream ({broken.Status.Detail}); settling its unanswered requests on the primary");
-            _failovers.Began(generation, _recorder.LastSuccessTicks);
-            _targets.Failed(generation, signal);
+            SwitchOverSeen(generation, Stopwatch.GetTimestamp(), signal); // a stream that just broke is news
             await SettleLaneAsync(lane, sessionFrom, pacer.Last, institution, abort.Token);
             sessionFrom = pacer.Last + 1;
             if (sendingDone) return;
@@ -378,6 +377,7 @@ public sealed class LoadRunner
             TargetGeneration generation;
             try { generation = await _targets.ReadyAsync(abort); }
             catch (OperationCanceledException) { return; }
+            long startedTicks = Stopwatch.GetTimestamp();
             RpcException error;
             try
             {
@@ -398,14 +398,25 @@ public sealed class LoadRunner
             }
             if (FailoverSignal.Of(error) is { } signal && Stopwatch.GetTimestamp() < deadline)
             {
-                _failovers.Began(generation, _recorder.LastSuccessTicks);
-                _targets.Failed(generation, signal);
+                SwitchOverSeen(generation, startedTicks, signal);
                 if (!signal.NotPrimary && !isQuery) ask = true; // a send may have been taken before the node went: ask first
                 continue;
             }
             _recorder.OnUnaryResult(seq, null, error, Stopwatch.GetTimestamp());
             return;
         }
+    }
+
+    /// <summary>
+    /// A call begun at <paramref name="startedTicks"/> on <paramref name="seen"/> found no primary: a switch-over begins (or
+    /// goes on) and the address moves. Old news changes nothing: a failure on an address already left, or one whose call
+    /// began before a later success there (a call in flight across the moment a standby took office).
+    /// </summary>
+    private void SwitchOverSeen(TargetGeneration seen, long startedTicks, FailoverSignal signal)
+    {
+        if (seen.Number < _targets.Current.Number || _failovers.SucceededSince(seen.Number, startedTicks)) return;
+        _failovers.Began(seen, _recorder.LastSuccessTicks);
+        _targets.Failed(seen, signal);
     }
 
     /// <summary>The switch's reject code for a query about an order it does not know.</summary>
@@ -508,6 +519,7 @@ public sealed class LoadRunner
     private async Task CallAsync(long seq, TransferRequest request, int lane, CallOptions options, CancellationToken abort)
     {
         TargetGeneration generation = _targets.Current;
+        long startedTicks = Stopwatch.GetTimestamp();
         TransferResult result;
         RpcException error;
         try
@@ -527,8 +539,7 @@ public sealed class LoadRunner
         if (abort.IsCancellationRequested) return; // Given up on past the grace: lost, not answered.
         if (_targets.Follows && FailoverSignal.Of(error) is { } signal)
         {
-            _failovers.Began(generation, _recorder.LastSuccessTicks);
-            _targets.Failed(generation, signal);
+            SwitchOverSeen(generation, startedTicks, signal);
             await SettleAsync(seq, request, knownNotTaken: signal.NotPrimary, lane, options, abort);
             return;
         }
