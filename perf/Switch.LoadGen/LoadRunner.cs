@@ -363,7 +363,7 @@ public sealed class LoadRunner
 
     /// <summary>
     /// A request a switch-over left unsettled, settled on the primary so that it counts once: asked about by Query (its
-    /// outcome is the answer), and sent again only when the primary does not know it (it was never taken). A standby's
+    /// final outcome is the answer: one still at the bank is asked about again), and sent again only when the primary does not know it (it was never taken). A standby's
     /// NOT_PRIMARY refusal took nothing (<paramref name="knownNotTaken"/>): that one is sent again at once. A query is
     /// simply asked again. Looks for the primary up to FailoverTimeoutMs; then its last error is its answer.
     /// </summary>
@@ -384,6 +384,11 @@ public sealed class LoadRunner
                 TransferResult result = ask
                     ? await generation.For(lane).UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = request.OrderNo }, call)
                     : await generation.For(lane).UnaryAsync(MethodOf(request.Kind), request, call);
+                if (ask && result.Status == TransactionStatus.Processing && Stopwatch.GetTimestamp() < deadline)
+                {
+                    await Task.Delay(SettlePollMs, abort); // still at the bank: its outcome, not this, is the answer
+                    continue;
+                }
                 Interlocked.Increment(ref ask ? ref _settledByQuery : ref _sentAgain);
                 Answered(seq, result, generation);
                 return;
@@ -418,6 +423,9 @@ public sealed class LoadRunner
         _failovers.Began(seen, _recorder.LastSuccessTicks);
         _targets.Failed(seen, signal);
     }
+
+    /// <summary>How often an order the primary still has at the bank is asked about again while it is settled.</summary>
+    public const int SettlePollMs = 50;
 
     /// <summary>The switch's reject code for a query about an order it does not know.</summary>
     public const string OrderNotFound = "ORDER_NOT_FOUND";
