@@ -7,7 +7,7 @@ namespace Switch.LoadGen.Tests;
 /// The harness given several addresses follows the primary: two real switches in this process on loopback, one set
 /// standby naming the other. Each run must end with every request answered exactly once.
 /// </summary>
-public sealed class FailoverTests
+public sealed class FailoverTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     /// <summary>Two switches on loopback with their own journals; the second starts as a standby naming the first.</summary>
     private sealed class Pair : IAsyncDisposable
@@ -111,10 +111,12 @@ public sealed class FailoverTests
     private static long Outcomes(SwitchHost host) =>
         Enumerable.Range(0, host.Engine.Logic.Config.Institutions.Count).Sum(i => host.Feeds.For(i).LastFeedNo);
 
-    private static void AssertEachAnsweredOnce(RunOutcome run, RunOptions options, string what)
+    /// <summary>Every request answered once, each a success; the headline goes to the test's output (the switch-over's figures).</summary>
+    private void AssertEachAnsweredOnce(RunOutcome run, RunOptions options, string what)
     {
         Report report = Report.Build(options, run, null, [], "none");
         what = $"{what}: {report.Headline()}";
+        output.WriteLine(what);
         Assert.True(run.Sent > 0 && report.Completed == run.Sent, what);
         Assert.True(run.Lost == 0 && run.Duplicated == 0 && run.Unexpected == 0, what);
         Assert.True(report.Outcomes.Keys.All(k => k == nameof(Outcome.Succeeded)), what);
