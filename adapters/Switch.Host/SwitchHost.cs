@@ -38,7 +38,11 @@ public sealed class SwitchHost : IAsyncDisposable
 
     /// <summary>The operator side: its servers, the views they serve, and the success-rate watch's loop.</summary>
     private sealed record AdminParts(GrpcServer Grpc, AdminWebServer Web, AuditLog Audit, LiveStats Stats, SuccessRateWatch? Watch,
-        CancellationTokenSource StopWatch, Task WatchLoop);
+        CancellationTokenSource StopWatch, Task WatchLoop)
+    {
+        /// <summary>The ports following the node's role; ended when the host stops.</summary>
+        public IDisposable? RoleObservation { get; set; }
+    }
 
     private SwitchHost(HostConfig config, List<BankSimulatorServer> simulators, SwitchEngine engine, BankConnector connector,
         GrpcServer server, EngineClient client, OutputDispatcher dispatcher, OutcomeFeeds feeds, ClearingRecorder clearing, ClearingDesk desk, AdminParts admin, TlsMaterial? tls,
@@ -302,7 +306,7 @@ public sealed class SwitchHost : IAsyncDisposable
             // From here the role decides what the two gRPC ports serve (the admin HTTP port reads it per request), now
             // and on every change: all methods as the primary; as a standby, health and reflection and NOT_PRIMARY.
             GrpcServer institutionServer = grpc, adminServer = adminGrpc;
-            role.Observe(r =>
+            admin.RoleObservation = role.Observe(r =>
             {
                 if (r.IsPrimary)
                 {
@@ -435,6 +439,7 @@ public sealed class SwitchHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
+        _admin.RoleObservation?.Dispose(); // a role change from now on leaves the stopping ports alone
         _health.MarkStopping(); // NOT_SERVING first: load balancers stop sending before the ports close
         _admin.StopWatch.Cancel();
         await _admin.WatchLoop;

@@ -57,6 +57,8 @@ public sealed class SwitchProcess : IAsyncDisposable
         _keep = keep;
     }
 
+    private int _disposed;
+
     public Uri? InstitutionAddress { get; private set; }
     /// <summary>The operator API's address, when the switch prints one.</summary>
     public Uri? AdminAddress { get; private set; }
@@ -177,8 +179,10 @@ public sealed class SwitchProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>Kills the switch (SIGKILL) if it still runs and deletes its files; a second call does nothing.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
