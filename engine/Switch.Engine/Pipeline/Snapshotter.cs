@@ -157,11 +157,11 @@ internal sealed class Snapshotter
             foreach (var r in requests) r.Done.TrySetException(nothing);
             return;
         }
-        long started = Stopwatch.GetTimestamp();
+        var pause = new PauseTimer();
         SwitchLogic.Capture capture;
         try
         {
-            capture = _logic.BeginCapture(_state);
+            capture = _logic.BeginCapture(_state, pause);
         }
         catch (Exception e)
         {
@@ -176,24 +176,26 @@ internal sealed class Snapshotter
             _views = views;
             _logic.EmitSnapshotMark(position.RecordNo);
         }
-        long pauseUs = (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds;
+        pause.Lap(PausePart.Mark);
         _writing = true;
-        var writer = new Thread(() => Write(position, capture, views, pauseUs, trigger, requests))
+        var writer = new Thread(() => Write(position, capture, views, pause, trigger, requests))
         {
             Name = "switch-snapshot",
             IsBackground = true,
         };
         writer.Start();
+        pause.Lap(PausePart.WriterStart); // read by the writer when the file is published: long after this
     }
 
     private void Write(SnapshotPosition position, SwitchLogic.Capture capture, TaskCompletionSource<byte[]>? views,
-        long pauseUs, string trigger, List<(TaskCompletionSource<SnapshotResult> Done, string Trigger)> requests)
+        PauseTimer pause, string trigger, List<(TaskCompletionSource<SnapshotResult> Done, string Trigger)> requests)
     {
         long started = Stopwatch.GetTimestamp();
         string path = Path.Combine(_store.Directory, SnapshotFile.NameFor(position.RecordNo));
         bool ended = false;
         try
         {
+            _options.TestWritePoint?.Invoke(SnapshotWritePoint.ArchiveCheckpointRunning);
             Journal.DirectorySync.CreateDirectory(_store.Directory);
             long bytes = SnapshotFile.Write(path, position, _configJson, _state.Written, capture.Arrays,
                 views: () =>
@@ -207,14 +209,15 @@ internal sealed class Snapshotter
                 {
                     capture.Archive.Completion.GetAwaiter().GetResult();
                     return capture.Archive.CheckpointToken;
-                });
+                },
+                _options.TestWritePoint);
             int aside = capture.Arrays.Sum(a => a.PagesCopiedAside);
             capture.End();
             ended = true;
             HashSet<string> kept = _store.Retain(_options.Keep);
             (_archive as FasterTransactionArchive)?.PurgeCheckpointsExcept(kept);
             if (_options.RetireJournal) RetireBeforeOldestKept();
-            var result = new SnapshotResult(path, position, bytes, pauseUs, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds, aside, trigger);
+            var result = new SnapshotResult(path, position, bytes, pause.Result(), (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds, aside, trigger);
             Last = result;
             Taken++;
             _onTaken?.Invoke(result);

@@ -44,13 +44,15 @@ public static class SnapshotFile
     public static string NameFor(long recordNo) => $"snapshot-{recordNo:D20}{Extension}";
 
     /// <summary>Writes and publishes a snapshot; returns its size in bytes. Runs on the writer thread: the arrays are
-    /// copied page by page from their captures (the logic goes on meanwhile).</summary>
+    /// copied page by page from their captures (the logic goes on meanwhile). <paramref name="at"/>: the test hook
+    /// (<see cref="SnapshotOptions.TestWritePoint"/>), null in production.</summary>
     public static long Write(string path, SnapshotPosition position, byte[] configJson, ReadOnlySpan<byte> state,
-        IReadOnlyList<ICapturedArray> arrays, Func<byte[]> views, Func<string?> beforePublish)
+        IReadOnlyList<ICapturedArray> arrays, Func<byte[]> views, Func<string?> beforePublish, Action<SnapshotWritePoint>? at = null)
     {
         string temp = path + ".tmp";
         long bytes;
-        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, WriteBufferBytes))
+        // Readable meanwhile: a copy of the data directory (a backup, the simulation's crash) takes what is written so far.
+        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.Read, WriteBufferBytes))
         {
             var output = new ChecksummedWriter(file);
             output.Write(Magic);
@@ -81,6 +83,11 @@ public static class SnapshotFile
                     if (!zero) output.Write(page.AsSpan(0, length));
                 }
             }
+            if (at is not null)
+            {
+                file.Flush(flushToDisk: false); // what a crash now leaves: a file cut short
+                at(SnapshotWritePoint.TempPartlyWritten);
+            }
             byte[] viewBytes = views();
             output.I64(viewBytes.Length);
             output.Write(viewBytes);
@@ -90,7 +97,9 @@ public static class SnapshotFile
         }
         string? companion = beforePublish();
         if (companion is not null) DirectorySync.WriteFile(path + ArchiveExtension, System.Text.Encoding.UTF8.GetBytes(companion));
+        at?.Invoke(SnapshotWritePoint.TempWritten);
         File.Move(temp, path, overwrite: true);
+        at?.Invoke(SnapshotWritePoint.Renamed);
         DirectorySync.Flush(Path.GetDirectoryName(Path.GetFullPath(path))!);
         return bytes;
     }

@@ -26,6 +26,10 @@ public sealed record SnapshotOptions
     public bool RetireJournal { get; init; } = true;
     /// <summary>How long a graceful stop waits for its snapshot.</summary>
     public int StopTimeoutMs { get; init; } = 120_000;
+    /// <summary>Test hook, null in production: called on the writer thread at each instant of a snapshot's publication
+    /// a crash could fall in (<see cref="SnapshotWritePoint"/>); the writer waits for it. The seeded simulation copies
+    /// the data directory there, as a crash at that instant would leave it.</summary>
+    public Action<SnapshotWritePoint>? TestWritePoint { get; init; }
 
     public void Validate()
     {
@@ -41,9 +45,28 @@ public sealed record SnapshotOptions
     }
 }
 
+/// <summary>The instants of a snapshot's publication a crash can fall in, in order (<see cref="SnapshotOptions.TestWritePoint"/>).</summary>
+public enum SnapshotWritePoint
+{
+    /// <summary>The writer has begun: the archive's checkpoint is being flushed on its own thread, the file not begun.</summary>
+    ArchiveCheckpointRunning,
+    /// <summary>The temporary file holds the state and the arrays (flushed to the operating system, not fsynced), not the
+    /// views nor the checksum.</summary>
+    TempPartlyWritten,
+    /// <summary>The temporary file is whole and fsynced, the archive's checkpoint complete, the companion naming it
+    /// written; the file not renamed.</summary>
+    TempWritten,
+    /// <summary>Renamed to its published name; the directory not yet fsynced.</summary>
+    Renamed,
+}
+
 /// <summary>A snapshot taken: where, what it cost the logic thread, how long the writing took.</summary>
 /// <param name="Trigger">What asked for it: "operator", "events", "batch-close", "stop".</param>
-/// <param name="PauseUs">How long the logic thread stopped to capture it.</param>
+/// <param name="Pause">How long the logic thread stopped to capture it, part by part.</param>
 /// <param name="PagesCopiedAside">Pages the logic copied aside because it changed them before the writer copied them.</param>
-public sealed record SnapshotResult(string Path, SnapshotPosition Position, long Bytes, long PauseUs, long WriteMs,
-    int PagesCopiedAside, string Trigger);
+public sealed record SnapshotResult(string Path, SnapshotPosition Position, long Bytes, SnapshotPause Pause, long WriteMs,
+    int PagesCopiedAside, string Trigger)
+{
+    /// <summary>How long the logic thread stopped to capture it, in all.</summary>
+    public long PauseUs => Pause.TotalUs;
+}
