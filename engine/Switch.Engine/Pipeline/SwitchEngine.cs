@@ -466,6 +466,7 @@ public sealed class SwitchEngine : IDisposable
                 throw new InvalidOperationException($"engine: thread {t.Name} did not stop");
             }
         }
+        _snapshots?.Stop();
         _journal.Dispose();
         _archive.Dispose();
     }

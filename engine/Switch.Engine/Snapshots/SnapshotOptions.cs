@@ -24,12 +24,19 @@ public sealed record SnapshotOptions
     /// <c>journal-archive/</c> and leave the live journal, whose disk is then bounded by the snapshots kept, not by history.
     /// The archive is never deleted here. False: the live journal keeps everything.</summary>
     public bool RetireJournal { get; init; } = true;
+    /// <summary>After each snapshot, the journal archive's files written more than this many days ago are deleted (the
+    /// oldest first: <see cref="Journal.JournalArchive.DeleteWrittenBefore"/>); 0: kept forever (regulators keep
+    /// transaction records for years).</summary>
+    public int JournalArchiveRetentionDays { get; init; }
     /// <summary>How long a graceful stop waits for its snapshot.</summary>
     public int StopTimeoutMs { get; init; } = 120_000;
     /// <summary>Test hook, null in production: called on the writer thread at each instant of a snapshot's publication
     /// a crash could fall in (<see cref="SnapshotWritePoint"/>); the writer waits for it. The seeded simulation copies
     /// the data directory there, as a crash at that instant would leave it.</summary>
     public Action<SnapshotWritePoint>? TestWritePoint { get; init; }
+
+    /// <summary>A hundred years: the bound on <see cref="JournalArchiveRetentionDays"/>.</summary>
+    public const int MaxRetentionDays = 36_500;
 
     public void Validate()
     {
@@ -40,6 +47,7 @@ public sealed record SnapshotOptions
         Require(EveryEvents is >= 0 and <= 1L << 40, "everyEvents must be 0 to 2^40");
         Require(Every == TimeSpan.Zero || (Every >= TimeSpan.FromMilliseconds(100) && Every <= TimeSpan.FromDays(1)), "every must be zero or 100 ms to a day");
         Require(Keep is >= 1 and <= 100, "keep must be 1 to 100");
+        Require(JournalArchiveRetentionDays is >= 0 and <= MaxRetentionDays, $"journalArchiveRetentionDays must be 0 (forever) to {MaxRetentionDays}");
         Require(ViewsTimeoutMs is >= 1 and <= 3_600_000, "viewsTimeoutMs must be 1 to 3600000");
         Require(StopTimeoutMs is >= 1 and <= 3_600_000, "stopTimeoutMs must be 1 to 3600000");
     }
@@ -69,4 +77,6 @@ public sealed record SnapshotResult(string Path, SnapshotPosition Position, long
 {
     /// <summary>How long the logic thread stopped to capture it, in all.</summary>
     public long PauseUs => Pause.TotalUs;
+    /// <summary>Journal archive files its retention deleted after it (<see cref="SnapshotOptions.JournalArchiveRetentionDays"/>).</summary>
+    public int JournalArchiveFilesDeleted { get; init; }
 }

@@ -15,7 +15,7 @@ public enum PausePart
     CheckpointVersion,
     /// <summary>The snapshot mark handed to the output side.</summary>
     Mark,
-    /// <summary>The writer thread started.</summary>
+    /// <summary>The writer thread woken.</summary>
     WriterStart,
 }
 
@@ -28,6 +28,8 @@ public sealed class PauseTimer
 {
     private readonly long[] _ticks = new long[Enum.GetValues<PausePart>().Length];
     private long _last = Stopwatch.GetTimestamp();
+    private readonly int _collectionsBefore = GC.CollectionCount(0);
+    private int _collections;
 
     /// <summary>Ends <paramref name="part"/>: the time since the previous part ended (or the timer began).</summary>
     public void Lap(PausePart part)
@@ -35,23 +37,25 @@ public sealed class PauseTimer
         long now = Stopwatch.GetTimestamp();
         Volatile.Write(ref _ticks[(int)part], _ticks[(int)part] + now - _last); // the writer thread reads it later
         _last = now;
+        Volatile.Write(ref _collections, GC.CollectionCount(0) - _collectionsBefore);
     }
 
     public SnapshotPause Result()
     {
         long Us(PausePart p) => Volatile.Read(ref _ticks[(int)p]) * 1_000_000 / Stopwatch.Frequency;
         return new SnapshotPause(Us(PausePart.LogicState), Us(PausePart.ArchiveState), Us(PausePart.CheckpointStart),
-            Us(PausePart.CheckpointVersion), Us(PausePart.Mark), Us(PausePart.WriterStart));
+            Us(PausePart.CheckpointVersion), Us(PausePart.Mark), Us(PausePart.WriterStart), Volatile.Read(ref _collections));
     }
 }
 
-/// <summary>A snapshot's pause of the logic thread, part by part (<see cref="PausePart"/>), in microseconds.</summary>
+/// <summary>A snapshot's pause of the logic thread, part by part (<see cref="PausePart"/>), in microseconds, and the
+/// garbage collections that fell in it (any thread's: they stop the logic too).</summary>
 public sealed record SnapshotPause(long LogicStateUs, long ArchiveStateUs, long CheckpointStartUs, long CheckpointVersionUs,
-    long MarkUs, long WriterStartUs)
+    long MarkUs, long WriterStartUs, int GarbageCollections)
 {
     public long TotalUs => LogicStateUs + ArchiveStateUs + CheckpointStartUs + CheckpointVersionUs + MarkUs + WriterStartUs;
 
     public override string ToString() =>
         $"logic state {LogicStateUs} µs, archive state {ArchiveStateUs} µs, checkpoint start {CheckpointStartUs} µs, " +
-        $"checkpoint version {CheckpointVersionUs} µs, mark {MarkUs} µs, writer start {WriterStartUs} µs";
+        $"checkpoint version {CheckpointVersionUs} µs, mark {MarkUs} µs, writer woken {WriterStartUs} µs, {GarbageCollections} GCs";
 }
