@@ -230,7 +230,7 @@ internal sealed class Snapshotter
                     capture.Archive.Completion.GetAwaiter().GetResult();
                     return capture.Archive.CheckpointToken;
                 },
-                _options.TestWritePoint);
+                _options.TestWritePoint, _options.SyncEveryBytes);
             int aside = capture.Arrays.Sum(a => a.PagesCopiedAside);
             capture.End();
             ended = true;

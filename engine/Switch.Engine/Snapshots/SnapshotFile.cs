@@ -45,9 +45,11 @@ public static class SnapshotFile
 
     /// <summary>Writes and publishes a snapshot; returns its size in bytes. Runs on the writer thread: the arrays are
     /// copied page by page from their captures (the logic goes on meanwhile). <paramref name="at"/>: the test hook
-    /// (<see cref="SnapshotOptions.TestWritePoint"/>), null in production.</summary>
+    /// (<see cref="SnapshotOptions.TestWritePoint"/>), null in production. <paramref name="syncEveryBytes"/>: the
+    /// temporary fsynced each time this much more was written (0: only at the end), see <see cref="SnapshotOptions.SyncEveryBytes"/>.</summary>
     public static long Write(string path, SnapshotPosition position, byte[] configJson, ReadOnlySpan<byte> state,
-        IReadOnlyList<ICapturedArray> arrays, Func<byte[]> views, Func<string?> beforePublish, Action<SnapshotWritePoint>? at = null)
+        IReadOnlyList<ICapturedArray> arrays, Func<byte[]> views, Func<string?> beforePublish, Action<SnapshotWritePoint>? at = null,
+        long syncEveryBytes = 0)
     {
         string temp = path + ".tmp";
         long bytes;
@@ -67,6 +69,7 @@ public static class SnapshotFile
             output.I64(state.Length);
             output.Write(state);
             int maxPageBytes = arrays.Count == 0 ? 0 : arrays.Max(a => a.PageItems * a.ItemBytes);
+            long syncedBytes = 0;
             byte[] page = new byte[maxPageBytes];
             foreach (ICapturedArray array in arrays)
             {
@@ -81,6 +84,11 @@ public static class SnapshotFile
                     bool zero = page.AsSpan(0, length).IndexOfAnyExcept((byte)0) < 0;
                     output.Write(zero ? ZeroPage : DataPage);
                     if (!zero) output.Write(page.AsSpan(0, length));
+                    if (syncEveryBytes > 0 && file.Position - syncedBytes >= syncEveryBytes)
+                    {
+                        file.Flush(flushToDisk: true);
+                        syncedBytes = file.Position;
+                    }
                 }
             }
             if (at is not null)

@@ -28,6 +28,10 @@ public sealed record SnapshotOptions
     /// oldest first: <see cref="Journal.JournalArchive.DeleteWrittenBefore"/>); 0: kept forever (regulators keep
     /// transaction records for years).</summary>
     public int JournalArchiveRetentionDays { get; init; }
+    /// <summary>The writer fsyncs the file each time it wrote this much more: the disk's write-back of a snapshot (hundreds
+    /// of MB) then comes in slices, not in one flush at the end that the journal's own fsyncs would queue behind (on
+    /// ext4's ordered journal, a commit can wait for other files' dirty data). 0: only at the end.</summary>
+    public long SyncEveryBytes { get; init; } = 16L << 20;
     /// <summary>How long a graceful stop waits for its snapshot.</summary>
     public int StopTimeoutMs { get; init; } = 120_000;
     /// <summary>Test hook, null in production: called on the writer thread at each instant of a snapshot's publication
@@ -47,6 +51,7 @@ public sealed record SnapshotOptions
         Require(EveryEvents is >= 0 and <= 1L << 40, "everyEvents must be 0 to 2^40");
         Require(Every == TimeSpan.Zero || (Every >= TimeSpan.FromMilliseconds(100) && Every <= TimeSpan.FromDays(1)), "every must be zero or 100 ms to a day");
         Require(Keep is >= 1 and <= 100, "keep must be 1 to 100");
+        Require(SyncEveryBytes is 0 or (>= 1L << 20 and <= 1L << 34), "syncEveryBytes must be 0 or 1 MiB to 16 GiB");
         Require(JournalArchiveRetentionDays is >= 0 and <= MaxRetentionDays, $"journalArchiveRetentionDays must be 0 (forever) to {MaxRetentionDays}");
         Require(ViewsTimeoutMs is >= 1 and <= 3_600_000, "viewsTimeoutMs must be 1 to 3600000");
         Require(StopTimeoutMs is >= 1 and <= 3_600_000, "stopTimeoutMs must be 1 to 3600000");
