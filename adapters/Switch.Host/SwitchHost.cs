@@ -209,7 +209,11 @@ public sealed class SwitchHost : IAsyncDisposable
                 {
                     snapshotStatus.Published(r, SystemClock.Instance.NowUs());
                     log.Info("snapshot_taken", $"snapshot taken ({r.Trigger})", ("position", r.Position.RecordNo),
-                        ("events", r.Position.EventsApplied), ("bytes", r.Bytes), ("pause_us", r.PauseUs), ("write_ms", r.WriteMs),
+                        ("events", r.Position.EventsApplied), ("bytes", r.Bytes), ("pause_us", r.PauseUs),
+                        ("pause_logic_us", r.Pause.LogicStateUs), ("pause_archive_us", r.Pause.ArchiveStateUs),
+                        ("pause_checkpoint_start_us", r.Pause.CheckpointStartUs), ("pause_checkpoint_version_us", r.Pause.CheckpointVersionUs),
+                        ("pause_mark_us", r.Pause.MarkUs), ("pause_writer_start_us", r.Pause.WriterStartUs), ("write_ms", r.WriteMs),
+                        ("journal_archive_files_deleted", r.JournalArchiveFilesDeleted),
                         ("trigger", r.Trigger), ("file", r.Path));
                 },
                 OnSnapshotFailed = e => log.Alert("snapshot_failed", "a snapshot could not be taken; the journal holds everything, the next start replays more",

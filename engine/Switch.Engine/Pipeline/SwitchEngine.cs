@@ -561,6 +561,7 @@ public sealed partial class SwitchEngine : IDisposable
                 throw new InvalidOperationException($"engine: thread {t.Name} did not stop");
             }
         }
+        _snapshots?.Stop();
         _journal.Dispose();
         _archive.Dispose();
     }
