@@ -117,6 +117,14 @@ public sealed class MetricsWriter
         Gauge snapshotAge = f.CreateGauge("switch_snapshot_last_age_seconds", "Seconds since the last snapshot was published (0: none by this process).");
         Gauge snapshotBytes = f.CreateGauge("switch_snapshot_last_bytes", "Size of the last snapshot's file.");
         Gauge snapshotPause = f.CreateGauge("switch_snapshot_last_pause_seconds", "How long the logic thread paused to capture the last snapshot.");
+        // Replication (a cluster's primary; 0 on a single switch and on a standby, which reports its term only).
+        Gauge term = f.CreateGauge("switch_term", "The leadership term the engine has applied (0: never led or followed a cluster).");
+        Gauge replicationLagRecords = f.CreateGauge("switch_replication_lag_records", "Journal records committed here and not yet acknowledged by the standby.");
+        Gauge replicationLag = f.CreateGauge("switch_replication_lag_seconds", "Age of the oldest journal batch the standby has not yet acknowledged.");
+        Gauge replicationAcknowledged = f.CreateGauge("switch_replication_acknowledged_records", "Journal records the standby holds durable.");
+        Gauge replicationState = f.CreateGauge("switch_replication_state", "1 for the replication gate's state now (synchronous, asynchronous, degraded, stalled, fenced).", ["state"]);
+        var replicationStates = Enum.GetValues<Engine.Replication.ReplicationState>()
+            .Select(st => (st, replicationState.WithLabels(st.ToString().ToLowerInvariant()))).ToArray();
         DotNetStats.Register(registry); // process CPU, memory, handles, threads, start time; GC collections per generation
 
         registry.AddBeforeCollectCallback(() =>
@@ -184,6 +192,14 @@ public sealed class MetricsWriter
                 snapshotAge.Set(Math.Max(0, nowUs - snapshot.AtUnixUs) / 1e6);
                 snapshotBytes.Set(snapshot.Result.Bytes);
                 snapshotPause.Set(snapshot.Result.PauseUs / 1e6);
+            }
+            term.Set(engine.Term);
+            if (engine.Replication is { } replication)
+            {
+                replicationLagRecords.Set(replication.LagRecords);
+                replicationLag.Set(replication.LagUs / 1e6);
+                replicationAcknowledged.Set(replication.AcknowledgedRecords);
+                foreach ((Engine.Replication.ReplicationState st, Gauge.Child child) in replicationStates) child.Set(replication.State == st ? 1 : 0);
             }
             for (int i = 0; i < feed.Length; i++)
             {
