@@ -26,6 +26,7 @@ internal sealed class FailoverRun : IAsyncDisposable
     public const int NodeWaitMs = 120_000;
     private const int ProbeTimeoutMs = 5_000;
     private const int ProbePauseMs = 20;
+    private const int LastLines = 60;
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), "switch-failover-" + Guid.NewGuid().ToString("N"));
     private EtcdProcess? _etcd;
@@ -33,9 +34,12 @@ internal sealed class FailoverRun : IAsyncDisposable
     private readonly List<FailoverNode> _nodes = new();
     private readonly List<long> _rtoMs = new();
 
-    private FailoverRun(RecordedClient client)
+    private readonly Action<string> _output;
+
+    private FailoverRun(RecordedClient client, Action<string> output)
     {
         Client = client;
+        _output = output;
         Directory.CreateDirectory(_root);
     }
 
@@ -49,9 +53,10 @@ internal sealed class FailoverRun : IAsyncDisposable
     public int Kills { get; private set; }
 
     /// <summary>etcd, the banks, and two nodes' configurations (not started) in <paramref name="durability"/> mode.</summary>
-    public static async Task<FailoverRun> CreateAsync(int seed, string durability = ClusterConfig.DurabilitySynchronous)
+    /// <param name="output">Where each node's last log lines go when the run ends (what a failure needs).</param>
+    public static async Task<FailoverRun> CreateAsync(int seed, Action<string> output, string durability = ClusterConfig.DurabilitySynchronous)
     {
-        var run = new FailoverRun(await RecordedClient.CreateAsync(seed));
+        var run = new FailoverRun(await RecordedClient.CreateAsync(seed), output);
         try
         {
             run._etcd = await EtcdProcess.StartAsync(Path.Combine(run._root, "etcd"));
@@ -153,10 +158,15 @@ internal sealed class FailoverRun : IAsyncDisposable
             $"min {sorted[0]} ms, median {sorted[sorted.Length / 2]} ms, max {sorted[^1]} ms; each: {string.Join(", ", _rtoMs)}";
     }
 
-    /// <summary>Both nodes stopped (SIGTERM), etcd stopped, the banks stopped, the directory removed.</summary>
+    /// <summary>Both nodes stopped (SIGTERM; their last lines to the output), etcd stopped, the banks stopped, the
+    /// directory removed.</summary>
     public async ValueTask DisposeAsync()
     {
-        foreach (FailoverNode node in _nodes) await node.DisposeAsync();
+        foreach (FailoverNode node in _nodes)
+        {
+            await node.DisposeAsync();
+            _output($"node {node.Name}, start {node.Starts}, last lines:\n{node.LastWords(LastLines)}");
+        }
         await Client.DisposeAsync();
         if (_reader is not null) await _reader.DisposeAsync();
         if (_etcd is not null) await _etcd.DisposeAsync();
@@ -222,14 +232,27 @@ internal sealed class FailoverNode(string name, HostConfig config, string config
     public List<LogRecord> Logged(string eventName) =>
         Process is null ? [] : Process.OutputSnapshot().Select(LogRecord.TryParse).Where(r => r?.Event == eventName).Select(r => r!).ToList();
 
-    public Task WaitForLogAsync(string eventName, Func<LogRecord, bool>? match = null) => AdminClient.WaitUntilAsync(() =>
+    public async Task WaitForLogAsync(string eventName, Func<LogRecord, bool>? match = null)
     {
-        Assert.True(IsRunning, $"node {Name} died: {LastWords()}");
-        return Task.FromResult(Logged(eventName).Any(r => match?.Invoke(r) ?? true));
-    }, $"node {Name} logging {eventName}", FailoverRun.NodeWaitMs);
+        try
+        {
+            await AdminClient.WaitUntilAsync(() =>
+            {
+                Assert.True(IsRunning, $"node {Name} died: {LastWords()}");
+                return Task.FromResult(Logged(eventName).Any(r => match?.Invoke(r) ?? true));
+            }, $"node {Name} logging {eventName}", FailoverRun.NodeWaitMs);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}; its last words:\n{LastWords()}", e);
+        }
+    }
 
-    public string LastWords() => Process is null ? "(never started)"
-        : string.Join("\n", Process.OutputSnapshot().TakeLast(30).Concat(Process.Errors.TakeLast(20)));
+    public string LastWords(int lines = 30)
+    {
+        if (Process is null) return "(never started)";
+        lock (Process.Errors) return string.Join("\n", Process.OutputSnapshot().TakeLast(lines).Concat(Process.Errors.TakeLast(lines)));
+    }
 
     /// <summary>SIGTERM (a node stops gracefully), then the process is gone.</summary>
     public async ValueTask DisposeAsync()

@@ -136,7 +136,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
     {
         int seed = CrashRun.ChooseSeed();
         output.WriteLine($"failover test seed {seed} (replay: {CrashRun.SeedVariable}={seed}), durability {durability}");
-        return await FailoverRun.CreateAsync(seed, durability);
+        return await FailoverRun.CreateAsync(seed, output.WriteLine, durability);
     }
 
     /// <summary>Both nodes started; waits for the primary, then for the standby to be in sync (or following, asynchronous).</summary>
