@@ -33,6 +33,9 @@ internal sealed class EtcdCalls(LeadershipOptions options)
         RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled } r =>
             new LeadershipException(LeadershipCodes.EtcdUnavailable,
                 $"etcd ({_endpoints}) did not {what} within {options.EtcdTimeoutMs} ms (cluster.etcdTimeoutMs): {r.Status.StatusCode} {r.Status.Detail}", e),
+        // The client ends a call cancelled by its deadline this way while it is still connecting.
+        OperationCanceledException => new LeadershipException(LeadershipCodes.EtcdUnavailable,
+            $"etcd ({_endpoints}) did not {what} within {options.EtcdTimeoutMs} ms (cluster.etcdTimeoutMs)", e),
         RpcException r => new LeadershipException(LeadershipCodes.EtcdRefused,
             $"etcd ({_endpoints}) refused to {what}: {r.Status.StatusCode} {r.Status.Detail}", e),
         _ => new LeadershipException(LeadershipCodes.EtcdUnavailable,

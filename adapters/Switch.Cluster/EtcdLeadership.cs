@@ -2,6 +2,7 @@ using System.Diagnostics;
 using dotnet_etcd;
 using Etcdserverpb;
 using Google.Protobuf;
+using Grpc.Core;
 using Grpc.Net.Client.Configuration;
 
 namespace Switch.Cluster;
@@ -24,6 +25,7 @@ public sealed class EtcdLeadership : IAsyncDisposable
 {
     readonly LeadershipOptions _options;
     readonly EtcdClient _etcd;
+    readonly EtcdClient[] _members;
     readonly EtcdCalls _calls;
     readonly LeaderObserver _observer;
     readonly ByteString _key;
@@ -39,8 +41,9 @@ public sealed class EtcdLeadership : IAsyncDisposable
         _options = options;
         // No automatic retries: a call either answers within cluster.etcdTimeoutMs or is ETCD_UNAVAILABLE, and the
         // fence deadline, not a retry policy, decides how long a leader waits for etcd.
-        _etcd = new EtcdClient(string.Join(",", options.Endpoints),
-            configureChannelOptions: o => o.ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } });
+        _etcd = Client(string.Join(",", options.Endpoints));
+        // The keepalive stream has a client per member, so it can leave a hung one for the next (LeaseKeeper).
+        _members = options.Endpoints.Count == 1 ? [_etcd] : options.Endpoints.Select(Client).ToArray();
         _calls = new EtcdCalls(options);
         _observer = new LeaderObserver(_etcd, _calls, options);
         _observer.Changed += OnLeaderView;
@@ -48,14 +51,17 @@ public sealed class EtcdLeadership : IAsyncDisposable
         _value = ByteString.CopyFrom(LeaderRecord.Of(options).ToUtf8Json());
     }
 
+    static EtcdClient Client(string endpoints) => new(endpoints,
+        configureChannelOptions: o => o.ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } });
+
     public LeadershipOptions Options => _options;
 
     /// <summary>Fires once per term when it ends: fence deadline passed (<c>ETCD_UNAVAILABLE</c>), lease expired
     /// (<c>LEASE_EXPIRED</c>), key lost (<c>LEADER_KEY_LOST</c>) or resigned (<c>RESIGNED</c>). By then
-    /// <see cref="MayAct"/> is already false.</summary>
+    /// <see cref="MayAct"/> is already false. Raised on a timer or stream thread: keep handlers short.</summary>
     public event Action<LeadershipFault>? Fenced;
 
-    /// <summary>Every change the watch sees of the leader key (also faults: etcd unreachable, a value not ours).</summary>
+    /// <summary>Every change of leader the watch sees (also faults: etcd unreachable, a value not ours).</summary>
     public event Action<LeaderView>? LeaderChanged
     {
         add => _observer.Changed += value;
@@ -100,14 +106,23 @@ public sealed class EtcdLeadership : IAsyncDisposable
             if (_term is { Fence.IsFenced: false } held)
                 throw new InvalidOperationException($"this node already leads term {held.Number}");
             _observer.Start();
+            // The key may still hold this node's own fenced term (its revoke failed while etcd was away): the
+            // campaign ends that lease rather than wait out its TTL. A leader's lease is never 0.
+            var staleLeaseId = _term?.LeaseId ?? 0;
             var firstSeq = _observer.Current?.Seq ?? 0;
             var minRevision = 0L;
             while (true)
             {
                 // A fault counts only when seen after the campaign began: an old one may be healed already.
                 var view = await _observer.WaitAsync(v => (v.Fault is not null && v.Seq > firstSeq)
-                    || (v.Fault is null && v.Leader is null && v.Revision >= minRevision), ct).ConfigureAwait(false);
+                    || (v.Fault is null && (v.Leader is null || v.Leader.LeaseId == staleLeaseId) && v.Revision >= minRevision), ct).ConfigureAwait(false);
                 if (view.Fault is { } fault) throw new LeadershipException(fault.Code, fault.Message);
+                if (view.Leader is { } stale)
+                {
+                    await RevokeAsync(stale.LeaseId, ct).ConfigureAwait(false);
+                    minRevision = view.Revision + 1;
+                    continue;
+                }
                 var (won, revision) = await TryTakeAsync(ct).ConfigureAwait(false);
                 if (won) return _term!.Number;
                 minRevision = revision + 1;
@@ -157,12 +172,14 @@ public sealed class EtcdLeadership : IAsyncDisposable
             return (false, txn.Header.Revision);
         }
         var created = txn.Responses[1].ResponseRange.Kvs[0];
-        Debug.Assert(created.Lease == grant.ID && created.CreateRevision == txn.Header.Revision);
+        if (created.Lease != grant.ID || created.CreateRevision != txn.Header.Revision)
+            throw new InvalidOperationException($"etcd created {_options.LeaderKey} at revision {created.CreateRevision} with lease {created.Lease:x}, " +
+                                                $"not at {txn.Header.Revision} with {grant.ID:x}, in one transaction");
         // Never trust a longer TTL than asked for: a shorter one only fences earlier.
         var ttlMs = Math.Min(grant.TTL * 1_000, _options.LeaseTtlMs);
         var fence = new LeaseFence(ttlMs, _options.FenceMarginMs, grantSentTicks);
         HeldTerm? term = null;
-        var keeper = new LeaseKeeper(_etcd, _options, grant.ID, ttlMs, fence, f => OnFenced(term!, f));
+        var keeper = new LeaseKeeper(_members, _options, grant.ID, ttlMs, fence, f => OnFenced(term!, f));
         term = new HeldTerm(created.CreateRevision, grant.ID, fence, keeper);
         var previous = _term;
         _term = term;
@@ -179,8 +196,21 @@ public sealed class EtcdLeadership : IAsyncDisposable
         if (_term is not { } term) return;
         term.Keeper.FenceNow(new LeadershipFault(LeadershipCodes.Resigned, $"node '{_options.NodeName}' resigned term {term.Number}"));
         await term.Keeper.DisposeAsync().ConfigureAwait(false);
-        await _calls.Run(d => _etcd.GetConnection().LeaseClient.LeaseRevokeAsync(new LeaseRevokeRequest { ID = term.LeaseId },
-            deadline: d, cancellationToken: ct).ResponseAsync, $"revoke lease {term.LeaseId:x}", ct).ConfigureAwait(false);
+        await RevokeAsync(term.LeaseId, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Revokes a lease, which deletes the keys attached to it; one already gone is no error.</summary>
+    async Task RevokeAsync(long leaseId, CancellationToken ct)
+    {
+        try
+        {
+            await _calls.Run(d => _etcd.GetConnection().LeaseClient.LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId },
+                deadline: d, cancellationToken: ct).ResponseAsync, $"revoke lease {leaseId:x}", ct).ConfigureAwait(false);
+        }
+        catch (LeadershipException e) when (e.InnerException is RpcException { StatusCode: StatusCode.NotFound })
+        {
+            // Expired or revoked already: the key went with it.
+        }
     }
 
     void OnFenced(HeldTerm term, LeadershipFault fault)
@@ -213,9 +243,9 @@ public sealed class EtcdLeadership : IAsyncDisposable
     {
         try
         {
-            await _etcd.GetConnection().LeaseClient.LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId }, deadline: _calls.Deadline()).ResponseAsync.ConfigureAwait(false);
+            await RevokeAsync(leaseId, CancellationToken.None).ConfigureAwait(false);
         }
-        catch (Exception)
+        catch (LeadershipException)
         {
             // Best effort: an unrevoked lease ends by its TTL.
         }
@@ -239,6 +269,7 @@ public sealed class EtcdLeadership : IAsyncDisposable
             term.Fence.Fence();
             await term.Keeper.DisposeAsync().ConfigureAwait(false);
         }
+        foreach (var member in _members) if (member != _etcd) member.Dispose();
         _etcd.Dispose();
     }
 }

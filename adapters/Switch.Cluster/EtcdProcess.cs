@@ -75,8 +75,8 @@ public sealed class EtcdProcess : IAsyncDisposable
             "--listen-client-urls", ClientUrl, "--advertise-client-urls", ClientUrl,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
             "--initial-cluster", $"switch={peer}", "--initial-cluster-state", "new",
-            // etcd's defaults (100 ms heartbeat, 1 s election): its smallest lease is then 2 s, the switch's default TTL.
-            "--heartbeat-interval", "100", "--election-timeout", "1000",
+            // Half etcd's defaults: its smallest lease is then 1 s (1.5 election timeouts, rounded up to seconds), so a 1 s TTL is honoured.
+            "--heartbeat-interval", "50", "--election-timeout", "500",
             "--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn",
         }) info.ArgumentList.Add(arg);
         Process process = Process.Start(info) ?? throw new InvalidOperationException($"{_binary} did not start");

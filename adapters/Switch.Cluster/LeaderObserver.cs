@@ -35,7 +35,7 @@ internal sealed class LeaderObserver : IAsyncDisposable
         _key = ByteString.CopyFromUtf8(options.LeaderKey);
     }
 
-    /// <summary>Raised on the observer's thread after every view it publishes.</summary>
+    /// <summary>Raised on the observer's thread when the leader or the fault changes.</summary>
     public event Action<LeaderView>? Changed;
 
     public LeaderView? Current => Volatile.Read(ref _current);
@@ -63,34 +63,10 @@ internal sealed class LeaderObserver : IAsyncDisposable
         return done.Task.ContinueWith(t => { registration.Dispose(); return t; }, TaskScheduler.Default).Unwrap();
     }
 
-    async Task RunAsync()
-    {
-        var ct = _stop.Token;
-        while (!ct.IsCancellationRequested)
-        {
-            try
-            {
-                await WatchOnceAsync(ct).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                var failure = _calls.Failure(e, "answer the leader key's watch");
-                Publish(null, Current?.Revision ?? 0, failure.ToFault());
-            }
-            try
-            {
-                await Task.Delay(_options.RenewIntervalMs, ct).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
+    // Broken: published as a fault; the key is read again after a renew interval.
+    Task RunAsync() => Reconnecting.RunAsync(WatchOnceAsync,
+        e => Publish(null, Current?.Revision ?? 0, _calls.Failure(e, "answer the leader key's watch").ToFault()),
+        _options.RenewIntervalMs, _stop.Token);
 
     async Task WatchOnceAsync(CancellationToken stop)
     {
@@ -133,7 +109,7 @@ internal sealed class LeaderObserver : IAsyncDisposable
         catch (OperationCanceledException) when (!stop.IsCancellationRequested)
         {
             throw new LeadershipException(LeadershipCodes.EtcdUnavailable,
-                $"etcd ({string.Join(",", _options.Endpoints)}) did not answer the leader key's watch for {_options.EtcdTimeoutMs} ms (cluster.etcdTimeoutMs)");
+                $"etcd ({string.Join(",", _options.Endpoints)}) did not answer the leader key's watch for {_options.EtcdTimeoutMs + _options.RenewIntervalMs} ms (cluster.etcdTimeoutMs + cluster.renewIntervalMs)");
         }
         finally
         {
@@ -190,10 +166,13 @@ internal sealed class LeaderObserver : IAsyncDisposable
     void Publish(LeaderInfo? leader, long revision, LeadershipFault? fault)
     {
         LeaderView view;
+        bool changed;
         List<TaskCompletionSource<LeaderView>>? matched = null;
         lock (_gate)
         {
             view = new LeaderView(leader, revision, fault, ++_seq);
+            // A newer revision alone (a progress answer) moves Current and wakes waiters, but is no change to report.
+            changed = _current is not { } before || before.Leader != leader || before.Fault != fault;
             Volatile.Write(ref _current, view);
             for (var i = _waiters.Count - 1; i >= 0; i--)
             {
@@ -203,6 +182,7 @@ internal sealed class LeaderObserver : IAsyncDisposable
             }
         }
         if (matched is not null) foreach (var done in matched) done.TrySetResult(view);
+        if (!changed) return;
         try
         {
             Changed?.Invoke(view);
@@ -217,6 +197,13 @@ internal sealed class LeaderObserver : IAsyncDisposable
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_loop is { } loop) await loop.ConfigureAwait(false);
-        _stop.Dispose();
+        List<(Func<LeaderView, bool> Match, TaskCompletionSource<LeaderView> Done)> left;
+        lock (_gate)
+        {
+            left = [.. _waiters];
+            _waiters.Clear();
+        }
+        // A campaign still waiting must not wait forever on a watch that is gone.
+        foreach (var waiter in left) waiter.Done.TrySetException(new ObjectDisposedException(nameof(EtcdLeadership), "the node stopped observing the leader key"));
     }
 }

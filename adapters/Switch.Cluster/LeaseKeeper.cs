@@ -8,11 +8,12 @@ namespace Switch.Cluster;
 
 /// <summary>One job: keep one lease alive for one term and fence the term the moment it may no longer act. Sends a
 /// renewal every renew interval on etcd's keepalive stream (opened again when it breaks) and moves the
-/// <see cref="LeaseFence"/> by the send time of each answered renewal; a watchdog timer, independent of the stream,
-/// fences when the deadline passes. etcd answering TTL 0 fences at once.</summary>
+/// <see cref="LeaseFence"/> by the send time of each answered renewal; a stream that leaves a renewal unanswered for
+/// an interval is given up for the next member's. A watchdog timer, independent of the stream, fences when the
+/// deadline passes. etcd answering TTL 0 fences at once.</summary>
 internal sealed class LeaseKeeper : IAsyncDisposable
 {
-    readonly EtcdClient _etcd;
+    readonly IReadOnlyList<EtcdClient> _members;
     readonly LeadershipOptions _options;
     readonly long _leaseId;
     readonly long _ttlMs;
@@ -21,11 +22,14 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     readonly CancellationTokenSource _stop = new();
     readonly Timer _watchdog;
     volatile string? _lastError;
+    int _member;
     Task? _loop;
 
-    public LeaseKeeper(EtcdClient etcd, LeadershipOptions options, long leaseId, long ttlMs, LeaseFence fence, Action<LeadershipFault> onFenced)
+    /// <param name="members">One client per etcd member: a stream given up goes to the next one.</param>
+    public LeaseKeeper(IReadOnlyList<EtcdClient> members, LeadershipOptions options, long leaseId, long ttlMs, LeaseFence fence, Action<LeadershipFault> onFenced)
     {
-        _etcd = etcd;
+        if (members.Count == 0) throw new ArgumentException("no etcd member", nameof(members));
+        _members = members;
         _options = options;
         _leaseId = leaseId;
         _ttlMs = ttlMs;
@@ -45,7 +49,7 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     {
         if (!_fence.Fence()) return false;
         _stop.Cancel();
-        _watchdog.Change(Timeout.Infinite, Timeout.Infinite);
+        SetWatchdog(Timeout.Infinite);
         try
         {
             _onFenced(fault);
@@ -57,53 +61,65 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         return true;
     }
 
-    async Task RunAsync()
-    {
-        var ct = _stop.Token;
-        while (!ct.IsCancellationRequested)
-        {
-            try
-            {
-                await StreamAsync(ct).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                _lastError = e is RpcException r ? $"{r.StatusCode} {r.Status.Detail}" : $"{e.GetType().Name}: {e.Message}";
-            }
-            try
-            {
-                // A broken stream is opened again soon: the deadline, not the retry count, decides when to give up.
-                await Task.Delay(Math.Max(LeadershipOptions.MinIntervalMs, _options.RenewIntervalMs / 4), ct).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
+    // A broken stream is opened again soon: the deadline, not a retry count, decides when to give up.
+    Task RunAsync() => Reconnecting.RunAsync(StreamAsync,
+        e => _lastError = e is RpcException r ? $"{r.StatusCode} {r.Status.Detail}" : $"{e.GetType().Name}: {e.Message}",
+        Math.Max(LeadershipOptions.MinIntervalMs, _options.RenewIntervalMs / 4), _stop.Token);
 
     async Task StreamAsync(CancellationToken ct)
     {
-        using var call = _etcd.GetConnection().LeaseClient.LeaseKeepAlive(cancellationToken: ct);
+        using var stream = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var member = _member;
+        using var call = _members[member].GetConnection().LeaseClient.LeaseKeepAlive(cancellationToken: stream.Token);
         var sentTicks = new ConcurrentQueue<long>();
-        var reader = ReadAsync(call.ResponseStream, sentTicks, ct);
+        var reader = ReadAsync(call.ResponseStream, sentTicks, stream.Token);
+        // With several members, a renewal unanswered for a whole interval gives the stream up for the next member's:
+        // at most half the fence window is spent on a hung member (cluster.renewIntervalMs ≤ (TTL − margin) / 2).
+        // With one, a slow answer is still worth waiting for: a new stream would reach the same member.
+        var stall = _members.Count > 1 ? CancelWhenStalledAsync(sentTicks, stream) : Task.CompletedTask;
         var request = new LeaseKeepAliveRequest { ID = _leaseId };
+        try
+        {
+            while (true)
+            {
+                // The send time is taken BEFORE the request leaves: the deadline counts from it (see LeaseFence).
+                sentTicks.Enqueue(Stopwatch.GetTimestamp());
+                await call.RequestStream.WriteAsync(request, stream.Token).ConfigureAwait(false);
+                var next = Task.Delay(_options.RenewIntervalMs, stream.Token);
+                if (await Task.WhenAny(reader, next).ConfigureAwait(false) == reader)
+                {
+                    await reader.ConfigureAwait(false);
+                    return;
+                }
+                await next.ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            _member = (member + 1) % _members.Count;
+            throw new TimeoutException($"etcd member {_options.Endpoints[member]} answered no renewal for {_options.RenewIntervalMs} ms; the next goes to {_options.Endpoints[_member]}");
+        }
+        finally
+        {
+            await stream.CancelAsync().ConfigureAwait(false);
+            // Their own ends (cancelled, or the stream's failure already thrown) need no report.
+            await Task.WhenAll(reader, stall).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Cancels <paramref name="stream"/> once its oldest renewal has gone unanswered for a renew interval.</summary>
+    async Task CancelWhenStalledAsync(ConcurrentQueue<long> sentTicks, CancellationTokenSource stream)
+    {
+        var limitTicks = LeaseFence.MsToTicks(_options.RenewIntervalMs);
+        var checkMs = Math.Max(LeadershipOptions.MinIntervalMs, _options.RenewIntervalMs / 4);
         while (true)
         {
-            // The send time is taken BEFORE the request leaves: the deadline counts from it (see LeaseFence).
-            sentTicks.Enqueue(Stopwatch.GetTimestamp());
-            await call.RequestStream.WriteAsync(request, ct).ConfigureAwait(false);
-            var next = Task.Delay(_options.RenewIntervalMs, ct);
-            if (await Task.WhenAny(reader, next).ConfigureAwait(false) == reader)
+            await Task.Delay(checkMs, stream.Token).ConfigureAwait(false);
+            if (sentTicks.TryPeek(out var oldest) && Stopwatch.GetTimestamp() - oldest >= limitTicks)
             {
-                await reader.ConfigureAwait(false);
+                await stream.CancelAsync().ConfigureAwait(false);
                 return;
             }
-            await next.ConfigureAwait(false);
         }
     }
 
@@ -145,7 +161,11 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     void ArmWatchdog()
     {
         var remainingTicks = _fence.DeadlineTicks - Stopwatch.GetTimestamp();
-        var dueMs = remainingTicks <= 0 ? 0 : (long)Math.Ceiling(LeaseFence.TicksToMs(remainingTicks)) + 1;
+        SetWatchdog(remainingTicks <= 0 ? 0 : (long)Math.Ceiling(LeaseFence.TicksToMs(remainingTicks)) + 1);
+    }
+
+    void SetWatchdog(long dueMs)
+    {
         try
         {
             _watchdog.Change(dueMs, Timeout.Infinite);

@@ -44,7 +44,7 @@ public static class SwitchCtl
         private readonly Func<string, string?> _environment;
         private readonly Option<string> _admin = new("--admin")
         {
-            Description = $"The switch's admin gRPC address [env {AdminUrlVariable}; default {AdminSession.DefaultAdminUrl}]",
+            Description = $"The switch's admin gRPC address, or its nodes' comma-separated (the primary is found and followed) [env {AdminUrlVariable}; default {AdminSession.DefaultAdminUrl}]",
             HelpName = "URL", Recursive = true,
         };
         private readonly Option<string> _key = new("--key")
@@ -208,6 +208,7 @@ public static class SwitchCtl
                 }
                 await UntilStoppedAsync(admin, async () =>
                 {
+                    await admin.FindPrimaryAsync();
                     using var call = admin.Channel.ServerStreaming(AdminMethods.TailAudit, new AuditRequest { AfterAuditNo = afterNo, Bank = b }, admin.StreamOptions);
                     await foreach (AuditEntry e in call.ResponseStream.ReadAllAsync(admin.CancellationToken))
                     {
@@ -242,6 +243,7 @@ public static class SwitchCtl
                 request.IntervalMs = (int)intervalMs;
                 await UntilStoppedAsync(admin, async () =>
                 {
+                    await admin.FindPrimaryAsync();
                     using var call = admin.Channel.ServerStreaming(AdminMethods.WatchStats, request, admin.StreamOptions);
                     await foreach (StatsReply reply in call.ResponseStream.ReadAllAsync(admin.CancellationToken))
                     {
@@ -400,6 +402,7 @@ public static class SwitchCtl
         private static async Task<BreakReportReply> SubmitRecordsAsync(AdminSession admin, string path)
         {
             CancellationToken ct = admin.CancellationToken;
+            await admin.FindPrimaryAsync();
             using var call = admin.Channel.ClientStreaming(AdminMethods.SubmitRecords, admin.StreamOptions);
             byte[] buffer = new byte[RecordsChunkBytes];
             await using FileStream file = OpenRecords(path);
@@ -452,13 +455,16 @@ public static class SwitchCtl
         private Func<ParseResult, CancellationToken, Task<int>> Run(Func<ParseResult, AdminSession, Task> body) => async (parse, ct) =>
         {
             string command = parse.CommandResult.Command.Name;
+            AdminSession? session = null;
             try
             {
                 string url = parse.GetValue(_admin) ?? _environment(AdminUrlVariable) ?? AdminSession.DefaultAdminUrl;
                 string? key = parse.GetValue(_key) ?? _environment(KeyVariable);
                 string? caCert = parse.GetValue(_caCert) ?? _environment(CaCertVariable);
                 using var admin = new AdminSession(url, key, caCert, ct);
+                session = admin;
                 await body(parse, admin);
+                if (admin.SeveralAddresses || admin.Moved) _err.WriteLine($"switchctl: answered by {admin.Address}");
                 return ExitCodes.Ok;
             }
             catch (UsageException e)
@@ -470,7 +476,8 @@ public static class SwitchCtl
             catch (RpcException e)
             {
                 string detail = e.Status.Detail.Length > 0 ? e.Status.Detail : "(no detail)";
-                _err.WriteLine($"switchctl: {ExitCodes.Name(e.StatusCode)}: {command}: {detail}");
+                string from = session is { SeveralAddresses: true } or { Moved: true } ? $" (from {session.Address})" : "";
+                _err.WriteLine($"switchctl: {ExitCodes.Name(e.StatusCode)}: {command}: {detail}{from}");
                 return ExitCodes.For(e.StatusCode);
             }
         };

@@ -16,7 +16,14 @@ public sealed record RunOptions
     public const int MaxWindow = 1 << 16;
     public const int MaxInFlight = 1 << 20;
 
+    /// <summary>The switch's institution API: the first address tried.</summary>
     public required Uri Target { get; init; }
+    /// <summary>The same switch's other nodes (its standbys). Given any, a call that finds no primary follows it: to the
+    /// address a standby names (x-switch-primary), else the next one; the requests it leaves unsettled are settled by Query
+    /// on the primary found (sent again only if it never took them). None: calls fail as they do.</summary>
+    public IReadOnlyList<Uri> FailoverTargets { get; init; } = [];
+    /// <summary>How long a request looks for the primary before its last error counts as its answer.</summary>
+    public int FailoverTimeoutMs { get; init; } = 30_000;
     public Transport Transport { get; init; } = Transport.Stream;
     /// <summary>Open loop when set; else closed loop for ClosedSeconds.</summary>
     public RateProfile? Profile { get; init; }
@@ -48,6 +55,8 @@ public sealed record RunOptions
         if (MaxUnaryInFlight is < 1 or > MaxInFlight) throw new ArgumentException($"max-in-flight: 1 to {MaxInFlight}, got {MaxUnaryInFlight}");
         if (!(GraceSeconds is >= 0 and <= 600)) throw new ArgumentException($"grace: 0 to 600 s, got {GraceSeconds}");
         if (CallTimeoutMs is < 1 or > 600_000) throw new ArgumentException($"call timeout: 1 to 600000 ms, got {CallTimeoutMs}");
+        if (FailoverTargets.Count >= Targets.MaxAddresses) throw new ArgumentException($"targets: at most {Targets.MaxAddresses - 1} besides the first, got {FailoverTargets.Count}");
+        if (FailoverTimeoutMs is < 1 or > 600_000) throw new ArgumentException($"failover timeout: 1 to 600000 ms, got {FailoverTimeoutMs}");
         if (MaxRequests is < 1 or > OrderBook.MaxCapacity) throw new ArgumentException($"max requests: 1 to {OrderBook.MaxCapacity}, got {MaxRequests}");
         if (!OpenLoop && !(ClosedSeconds is > 0 and <= RateProfile.MaxDurationSeconds)) throw new ArgumentException($"duration: over 0 up to {RateProfile.MaxDurationSeconds} s, got {ClosedSeconds}");
     }
@@ -64,7 +73,11 @@ public sealed class LoadRunner
     private readonly OrderBook _book;
     private readonly ResultRecorder _recorder;
     private readonly List<SecondPoint> _series = new();
+    private readonly FailoverLog _failovers = new();
+    private Targets _targets = null!;
     private long _sent;
+    private long _settledByQuery;
+    private long _sentAgain;
     private long _maxSendLagTicks;
     private long _startTicks;
 
@@ -90,7 +103,8 @@ public sealed class LoadRunner
     {
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         int channelCount = Math.Min(_options.Lanes, 8);
-        var channels = Enumerable.Range(0, channelCount).Select(_ => GrpcChannel.ForAddress(_options.Target)).ToArray();
+        using var targets = new Targets([_options.Target, .. _options.FailoverTargets], channelCount);
+        _targets = targets;
         DateTime startedUtc = DateTime.UtcNow;
         TimeSpan cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         _startTicks = Stopwatch.GetTimestamp();
@@ -99,13 +113,9 @@ public sealed class LoadRunner
         // Not disposed: a call given up on past the grace may still release it.
         var unaryInFlight = new SemaphoreSlim(_options.MaxUnaryInFlight);
         var pendingUnary = new CountdownEvent(1); // The run's own count, taken down once every lane is done.
-        Task[] lanes = Enumerable.Range(0, _options.Lanes).Select(lane => Task.Run(() =>
-        {
-            GrpcChannel channel = channels[lane % channelCount];
-            return _options.Transport == Transport.Stream
-                ? StreamLaneAsync(lane, channel, endTicks, graceTicks, abort)
-                : UnaryLaneAsync(lane, channel, endTicks, unaryInFlight, pendingUnary, abort.Token);
-        })).ToArray();
+        Task[] lanes = Enumerable.Range(0, _options.Lanes).Select(lane => Task.Run(() => _options.Transport == Transport.Stream
+            ? StreamLaneAsync(lane, endTicks, graceTicks, abort)
+            : UnaryLaneAsync(lane, endTicks, unaryInFlight, pendingUnary, abort.Token))).ToArray();
         var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Task ticker = TickAsync(finished.Task);
         try
@@ -127,15 +137,19 @@ public sealed class LoadRunner
         {
             finished.TrySetResult();
             await ticker;
-            foreach (GrpcChannel c in channels) c.Dispose();
         }
         double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
         ResultRecorder.Totals totals = _recorder.Merge();
         (long lost, long duplicated) = _book.Audit();
         long lastTicks = Math.Max(totals.LastAnswerTicks, _startTicks + 1);
+        (int failovers, double[] gapsMs) = _failovers.Snapshot();
         return new RunOutcome(startedUtc, Stopwatch.GetElapsedTime(_startTicks, lastTicks).TotalSeconds, Interlocked.Read(ref _sent), totals,
             lost, duplicated, _recorder.Unexpected, new Dictionary<string, long>(_recorder.Codes), _series.ToArray(),
-            Stopwatch.GetElapsedTime(0, _maxSendLagTicks).TotalMilliseconds, cpuSeconds);
+            Stopwatch.GetElapsedTime(0, _maxSendLagTicks).TotalMilliseconds, cpuSeconds)
+        {
+            Failovers = failovers, FailoverGapsMs = gapsMs, TargetMoves = targets.Moves,
+            SettledByQuery = Interlocked.Read(ref _settledByQuery), SentAgain = Interlocked.Read(ref _sentAgain),
+        };
     }
 
     private static CallOptions Call(InstitutionKey institution, CancellationToken token, int timeoutMs = 0) => new()
@@ -203,37 +217,72 @@ public sealed class LoadRunner
         return waitTicks > Stopwatch.Frequency / 1000 ? Task.Delay(Stopwatch.GetElapsedTime(0, waitTicks), token) : Task.CompletedTask;
     }
 
-    private async Task StreamLaneAsync(int lane, GrpcChannel channel, long endTicks, long graceTicks, CancellationTokenSource abort)
+    /// <summary>
+    /// One lane's Transact streams: normally one for the run. Following a switch-over, a stream the switch broke is
+    /// replaced by one to the primary, after what it left unanswered is settled there (<see cref="SettleLaneAsync"/>).
+    /// </summary>
+    private async Task StreamLaneAsync(int lane, long endTicks, long graceTicks, CancellationTokenSource abort)
     {
         RequestFactory factory = Factory(lane, out InstitutionKey institution);
         var pacer = new Pacer(this, lane, endTicks);
+        long sessionFrom = 0; // the lane's requests from here on were sent on the current stream
+        while (true)
+        {
+            TargetGeneration generation;
+            try { generation = await _targets.ReadyAsync(abort.Token); }
+            catch (OperationCanceledException) { return; }
+            (RpcException? broken, bool sendingDone) = await StreamSessionAsync(lane, generation, factory, pacer, institution, endTicks, graceTicks, abort);
+            if (broken is null || !_targets.Follows || FailoverSignal.Of(broken) is not { } signal || abort.IsCancellationRequested) return;
+            _progress?.WriteLine($"lane {lane}: {generation.Address} ended the stream ({broken.Status.Detail}); settling its unanswered requests on the primary");
+            _failovers.Began(generation, _recorder.LastSuccessTicks);
+            _targets.Failed(generation, signal);
+            await SettleLaneAsync(lane, sessionFrom, pacer.Seq, institution, abort.Token);
+            sessionFrom = pacer.Seq + 1;
+            if (sendingDone) return;
+        }
+    }
+
+    /// <summary>One Transact stream until the lane's schedule is sent and answered (or the grace ends), or the stream
+    /// breaks: then its status, and whether everything was sent.</summary>
+    private async Task<(RpcException? Broken, bool SendingDone)> StreamSessionAsync(int lane, TargetGeneration generation, RequestFactory factory,
+        Pacer pacer, InstitutionKey institution, long endTicks, long graceTicks, CancellationTokenSource abort)
+    {
         using var window = new SemaphoreSlim(_options.Window);
-        CallOptions options = Call(institution, abort.Token);
+        using var session = CancellationTokenSource.CreateLinkedTokenSource(abort.Token); // a broken stream stops the sending
+        CallOptions options = Call(institution, session.Token);
         if (_options.Batch > 1) options.Headers!.Add(TransactBatch.InstitutionBatchMaxHeader, BatchForm.Format(_options.Batch));
-        using DuplexStreamingCall<TransferRequest, TransferResult> call = channel.DuplexStreaming(InstitutionMethods.Transact, options);
+        using DuplexStreamingCall<TransferRequest, TransferResult> call = generation.For(lane).DuplexStreaming(InstitutionMethods.Transact, options);
         var batch = new StreamBatch(call, _options.Batch);
+        RpcException? broken = null;
         Task reader = Task.Run(async () =>
         {
             try
             {
-                await foreach (TransferResult r in call.ResponseStream.ReadAllAsync(abort.Token))
+                await foreach (TransferResult r in call.ResponseStream.ReadAllAsync(session.Token))
                 {
                     long now = Stopwatch.GetTimestamp();
                     if (r.Batch.Count == 0)
                     {
-                        _recorder.OnStreamResult(r, now);
+                        Answered(r, generation, now);
                         window.Release();
                         continue;
                     }
-                    foreach (TransferResult element in r.Batch) _recorder.OnStreamResult(element, now);
+                    foreach (TransferResult element in r.Batch) Answered(element, generation, now);
                     window.Release(r.Batch.Count);
                 }
             }
+            catch (Exception e) when (e is RpcException or IOException && !abort.IsCancellationRequested)
+            {
+                // The stream broke: what is unanswered counts as lost, or is settled on the primary when following.
+                broken = e as RpcException ?? new RpcException(StatusCode.Unavailable, e.Message);
+                await session.CancelAsync();
+            }
             catch (Exception e) when (e is RpcException or OperationCanceledException or IOException)
             {
-                // The stream broke or the grace ran out: what is unanswered counts as lost.
+                // The grace ran out: what is unanswered counts as lost.
             }
         });
+        bool sendingDone = false;
         try
         {
             bool closed = !_options.OpenLoop;
@@ -241,25 +290,26 @@ public sealed class LoadRunner
             {
                 // Closed loop: a request is due when the window has room, and is timed from then. Open loop: it
                 // is due at its intended time, and a full window's wait is part of its latency.
-                if (closed) await AcquireAsync(window, batch, abort.Token);
+                if (closed) await AcquireAsync(window, batch, session.Token);
                 long wait = pacer.Advance();
                 if (wait < 0) break;
                 if (wait > 0)
                 {
-                    await batch.FlushAsync(abort.Token);
-                    await Until(pacer.IntendedTicks, abort.Token);
+                    await batch.FlushAsync(session.Token);
+                    await Until(pacer.IntendedTicks, session.Token);
                 }
-                if (!closed) await AcquireAsync(window, batch, abort.Token);
+                if (!closed) await AcquireAsync(window, batch, session.Token);
                 TransferRequest request = factory.Build(pacer.Seq, pacer.IntendedTicks);
-                await batch.WriteAsync(request, abort.Token);
+                await batch.WriteAsync(request, session.Token);
                 pacer.NoteSent();
             }
-            await batch.WriteHeldAsync(abort.Token);
+            sendingDone = true;
+            await batch.WriteHeldAsync(session.Token);
             await call.RequestStream.CompleteAsync();
         }
         catch (Exception e) when (e is RpcException or OperationCanceledException or IOException or InvalidOperationException)
         {
-            _progress?.WriteLine($"lane {lane}: the stream failed while sending: {e.Message}");
+            if (!session.IsCancellationRequested) _progress?.WriteLine($"lane {lane}: the stream failed while sending: {e.Message}");
         }
         // Open loop: the schedule ends at endTicks. Closed loop: sending ends at endTicks or when the count runs out (now).
         long graceEnd = (_options.OpenLoop ? Math.Max(endTicks, Stopwatch.GetTimestamp()) : Stopwatch.GetTimestamp()) + graceTicks;
@@ -269,6 +319,108 @@ public sealed class LoadRunner
             await abort.CancelAsync();
             await reader;
         }
+        return (broken, sendingDone);
+    }
+
+    /// <summary>A stream's answer: recorded; a success on an address chosen after a switch-over began ends it.</summary>
+    private void Answered(TransferResult result, TargetGeneration generation, long nowTicks)
+    {
+        _recorder.OnStreamResult(result, nowTicks);
+        if (result.Status == TransactionStatus.Succeeded) _failovers.Succeeded(generation.Number, nowTicks);
+    }
+
+    /// <summary>Requests settled at once after a stream broke (queries on the primary, each a unary call).</summary>
+    public const int SettleConcurrency = 64;
+
+    /// <summary>
+    /// After a stream broke in a switch-over: every request the lane sent on it (sequence numbers from..to) that got no
+    /// answer is settled on the primary, once each. No answer can come on the broken stream any more.
+    /// </summary>
+    private async Task SettleLaneAsync(int lane, long from, long to, InstitutionKey institution, CancellationToken abort)
+    {
+        var unanswered = new List<long>();
+        for (long seq = from; seq <= to; seq++)
+        {
+            if (_book.TryAt(seq, out OrderBook.Entry[] page, out int index) && page[index].Lane == lane && Volatile.Read(ref page[index].Answers) == 0)
+            {
+                unanswered.Add(seq);
+            }
+        }
+        CallOptions call = Call(institution, abort, _options.CallTimeoutMs);
+        try
+        {
+            await Parallel.ForEachAsync(unanswered, new ParallelOptions { MaxDegreeOfParallelism = SettleConcurrency, CancellationToken = abort },
+                async (seq, _) => await SettleAsync(seq, RequestFactory.Rebuild(_options.Workload, _book, seq), knownNotTaken: false, lane, call, abort));
+        }
+        catch (OperationCanceledException)
+        {
+            // Given up on past the grace: what is unsettled counts as lost.
+        }
+    }
+
+    /// <summary>
+    /// A request a switch-over left unsettled, settled on the primary so that it counts once: asked about by Query (its
+    /// outcome is the answer), and sent again only when the primary does not know it (it was never taken). A standby's
+    /// NOT_PRIMARY refusal took nothing (<paramref name="knownNotTaken"/>): that one is sent again at once. A query is
+    /// simply asked again. Looks for the primary up to FailoverTimeoutMs; then its last error is its answer.
+    /// </summary>
+    private async Task SettleAsync(long seq, TransferRequest request, bool knownNotTaken, int lane, CallOptions call, CancellationToken abort)
+    {
+        bool isQuery = request.Kind == RequestKind.Query;
+        bool ask = !knownNotTaken && !isQuery;
+        long deadline = Stopwatch.GetTimestamp() + _options.FailoverTimeoutMs * Stopwatch.Frequency / 1000;
+        while (true)
+        {
+            TargetGeneration generation;
+            try { generation = await _targets.ReadyAsync(abort); }
+            catch (OperationCanceledException) { return; }
+            RpcException error;
+            try
+            {
+                TransferResult result = ask
+                    ? await generation.For(lane).UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = request.OrderNo }, call)
+                    : await generation.For(lane).UnaryAsync(MethodOf(request.Kind), request, call);
+                Interlocked.Increment(ref ask ? ref _settledByQuery : ref _sentAgain);
+                Answered(seq, result, generation);
+                return;
+            }
+            catch (RpcException e) { error = e; }
+            catch (Exception e) when (e is IOException or HttpRequestException or OperationCanceledException) { error = new RpcException(StatusCode.Unavailable, e.Message); }
+            if (abort.IsCancellationRequested) return; // given up on past the grace: lost, not answered
+            if (ask && error.StatusCode == StatusCode.NotFound && ResultRecorder.RejectCodeOf(error.Status) == OrderNotFound)
+            {
+                ask = false; // the primary never took it: send it
+                continue;
+            }
+            if (FailoverSignal.Of(error) is { } signal && Stopwatch.GetTimestamp() < deadline)
+            {
+                _failovers.Began(generation, _recorder.LastSuccessTicks);
+                _targets.Failed(generation, signal);
+                if (!signal.NotPrimary && !isQuery) ask = true; // a send may have been taken before the node went: ask first
+                continue;
+            }
+            _recorder.OnUnaryResult(seq, null, error, Stopwatch.GetTimestamp());
+            return;
+        }
+    }
+
+    /// <summary>The switch's reject code for a query about an order it does not know.</summary>
+    public const string OrderNotFound = "ORDER_NOT_FOUND";
+
+    private static GrpcMethod<TransferRequest, TransferResult> MethodOf(RequestKind kind) => kind switch
+    {
+        RequestKind.AgreementPayment => InstitutionMethods.AgreementPayment,
+        RequestKind.Payout => InstitutionMethods.Payout,
+        RequestKind.Refund => InstitutionMethods.Refund,
+        _ => InstitutionMethods.Query,
+    };
+
+    /// <summary>A unary answer: recorded; a success on an address chosen after a switch-over began ends it.</summary>
+    private void Answered(long seq, TransferResult result, TargetGeneration generation)
+    {
+        long now = Stopwatch.GetTimestamp();
+        _recorder.OnUnaryResult(seq, result, null, now);
+        if (result.Status == TransactionStatus.Succeeded) _failovers.Succeeded(generation.Number, now);
     }
 
     private static async ValueTask AcquireAsync(SemaphoreSlim window, StreamBatch batch, CancellationToken token)
@@ -307,7 +459,7 @@ public sealed class LoadRunner
         }
     }
 
-    private async Task UnaryLaneAsync(int lane, GrpcChannel channel, long endTicks, SemaphoreSlim inFlight, CountdownEvent pending, CancellationToken abort)
+    private async Task UnaryLaneAsync(int lane, long endTicks, SemaphoreSlim inFlight, CountdownEvent pending, CancellationToken abort)
     {
         RequestFactory factory = Factory(lane, out InstitutionKey institution);
         var pacer = new Pacer(this, lane, endTicks);
@@ -322,13 +474,13 @@ public sealed class LoadRunner
                 if (closed)
                 {
                     pacer.NoteSent();
-                    await CallAsync(pacer.Seq, request, channel, options, abort);
+                    await CallAsync(pacer.Seq, request, lane, options, abort);
                     continue;
                 }
                 if (!inFlight.Wait(0)) await inFlight.WaitAsync(abort);
                 pending.AddCount();
                 pacer.NoteSent();
-                _ = CallThenReleaseAsync(pacer.Seq, request, channel, options, inFlight, pending, abort);
+                _ = CallThenReleaseAsync(pacer.Seq, request, lane, options, inFlight, pending, abort);
             }
         }
         catch (OperationCanceledException)
@@ -336,11 +488,11 @@ public sealed class LoadRunner
         }
     }
 
-    private async Task CallThenReleaseAsync(long seq, TransferRequest request, GrpcChannel channel, CallOptions options, SemaphoreSlim inFlight, CountdownEvent pending, CancellationToken abort)
+    private async Task CallThenReleaseAsync(long seq, TransferRequest request, int lane, CallOptions options, SemaphoreSlim inFlight, CountdownEvent pending, CancellationToken abort)
     {
         try
         {
-            await CallAsync(seq, request, channel, options, abort);
+            await CallAsync(seq, request, lane, options, abort);
         }
         finally
         {
@@ -349,33 +501,34 @@ public sealed class LoadRunner
         }
     }
 
-    private async Task CallAsync(long seq, TransferRequest request, GrpcChannel channel, CallOptions options, CancellationToken abort)
+    private async Task CallAsync(long seq, TransferRequest request, int lane, CallOptions options, CancellationToken abort)
     {
-        GrpcMethod<TransferRequest, TransferResult> method = request.Kind switch
-        {
-            RequestKind.AgreementPayment => InstitutionMethods.AgreementPayment,
-            RequestKind.Payout => InstitutionMethods.Payout,
-            RequestKind.Refund => InstitutionMethods.Refund,
-            _ => InstitutionMethods.Query,
-        };
+        TargetGeneration generation = _targets.Current;
         TransferResult result;
+        RpcException error;
         try
         {
-            result = await channel.UnaryAsync(method, request, options);
+            result = await generation.For(lane).UnaryAsync(MethodOf(request.Kind), request, options);
+            Answered(seq, result, generation);
+            return;
         }
         catch (RpcException e)
         {
-            if (abort.IsCancellationRequested) return; // Given up on past the grace: lost, not answered.
-            _recorder.OnUnaryResult(seq, null, e, Stopwatch.GetTimestamp());
-            return;
+            error = e;
         }
         catch (Exception e) when (e is IOException or HttpRequestException or OperationCanceledException)
         {
-            if (abort.IsCancellationRequested) return;
-            _recorder.OnUnaryResult(seq, null, new RpcException(StatusCode.Unavailable, e.Message), Stopwatch.GetTimestamp());
+            error = new RpcException(StatusCode.Unavailable, e.Message);
+        }
+        if (abort.IsCancellationRequested) return; // Given up on past the grace: lost, not answered.
+        if (_targets.Follows && FailoverSignal.Of(error) is { } signal)
+        {
+            _failovers.Began(generation, _recorder.LastSuccessTicks);
+            _targets.Failed(generation, signal);
+            await SettleAsync(seq, request, knownNotTaken: signal.NotPrimary, lane, options, abort);
             return;
         }
-        _recorder.OnUnaryResult(seq, result, null, Stopwatch.GetTimestamp());
+        _recorder.OnUnaryResult(seq, null, error, Stopwatch.GetTimestamp());
     }
 
     /// <summary>Once a second: the progress line and the time series point.</summary>
@@ -407,4 +560,15 @@ public sealed class LoadRunner
 }
 
 public sealed record RunOutcome(DateTime StartedUtc, double Seconds, long Sent, ResultRecorder.Totals Totals, long Lost, long Duplicated,
-    long Unexpected, IReadOnlyDictionary<string, long> Codes, IReadOnlyList<SecondPoint> Series, double MaxSendLagMs, double GeneratorCpuSeconds);
+    long Unexpected, IReadOnlyDictionary<string, long> Codes, IReadOnlyList<SecondPoint> Series, double MaxSendLagMs, double GeneratorCpuSeconds)
+{
+    /// <summary>Switch-overs the run went through (following several addresses), and each finished one's time with no success.</summary>
+    public int Failovers { get; init; }
+    public IReadOnlyList<double> FailoverGapsMs { get; init; } = [];
+    /// <summary>Moves from one address to another (several per switch-over when a standby had not taken office yet).</summary>
+    public int TargetMoves { get; init; }
+    /// <summary>Requests a switch-over left unsettled whose outcome a Query on the primary gave, and those sent again
+    /// (refused by a standby, or unknown to the primary).</summary>
+    public long SettledByQuery { get; init; }
+    public long SentAgain { get; init; }
+}

@@ -84,13 +84,24 @@ internal static class Cli
         }));
         root.Subcommands.Add(run);
 
-        var target = new Option<string>("--target") { Description = "the switch's institution API, e.g. http://127.0.0.1:7001", Required = true };
+        var target = new Option<string>("--target")
+        {
+            Description = "the switch's institution API, e.g. http://127.0.0.1:7001; a primary and its standbys comma-separated to follow the primary across a switch-over",
+            Required = true,
+        };
+        var failoverTimeout = new Option<string>("--failover-timeout") { Description = "following several targets: how long a request looks for the primary", DefaultValueFactory = _ => "30s" };
         var admin = new Option<string?>("--admin") { Description = "the switch's operator API, for the per-endpoint split" };
         var loadCommand = new Command("load", "Run a profile against a switch already running.");
-        foreach (Option o in load.Concat([target, admin])) loadCommand.Options.Add(o);
+        foreach (Option o in load.Concat([target, failoverTimeout, admin])) loadCommand.Options.Add(o);
         loadCommand.SetAction((p, cancel) => Guarded(async () =>
         {
-            RunOptions options = Options(p, new Uri(p.GetValue(target)!));
+            IReadOnlyList<Uri> targets = ParseTargets(p.GetValue(target)!);
+            RunOptions options = Options(p, targets[0]) with
+            {
+                FailoverTargets = targets.Skip(1).ToArray(),
+                FailoverTimeoutMs = (int)(Durations.ParseSeconds(p.GetValue(failoverTimeout)!, "--failover-timeout") * 1000),
+            };
+            options.Validate();
             long warmed = await Readiness.WarmTableAsync(options, WarmCount(p), Console.Out);
             await Readiness.WarmUpAsync(options, Durations.ParseSeconds(p.GetValue(WarmupOption)!, "--warmup"), Console.Out);
             Uri? adminUri = p.GetValue(admin) is { } a ? new Uri(a) : null;
@@ -127,6 +138,15 @@ internal static class Cli
             Console.Error.WriteLine($"loadgen: {e.Message}");
             return 2;
         }
+    }
+
+    /// <summary>"--target A[,B...]": one or more http(s) addresses of the same switch (its primary and standbys).</summary>
+    internal static IReadOnlyList<Uri> ParseTargets(string text)
+    {
+        string[] parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length is 0 or > Targets.MaxAddresses)
+            throw new ArgumentException($"--target: 1 to {Targets.MaxAddresses} comma-separated addresses, got '{text}'");
+        return parts.Select(a => FailoverSignal.ParseAddress(a) ?? throw new ArgumentException($"--target: '{a}' is not an http:// or https:// address")).ToArray();
     }
 
     internal static long WarmCount(ParseResult p) => p.GetValue(WarmTableOption) is var n and >= 0 and <= OrderBook.MaxCapacity

@@ -46,6 +46,14 @@ public sealed record Report
     /// back under it for good (null: never, or not a surge).</summary>
     public double P99TargetMs { get; init; }
     public double? SurgeRecoverySeconds { get; init; }
+    /// <summary>Following several addresses: the switch-overs gone through, each finished one's time with no successful
+    /// answer (ms, from the last success before it to the first on the primary after it), and the moves between addresses.</summary>
+    public int Failovers { get; init; }
+    public List<double> FailoverGapsMs { get; init; } = new();
+    public int TargetMoves { get; init; }
+    /// <summary>Requests a switch-over left unsettled: settled by a Query on the primary, or sent again (never taken).</summary>
+    public long SettledByQuery { get; init; }
+    public long SentAgain { get; init; }
 
     /// <summary>Seconds from peakEndSeconds until the per-second p99 is at or under the target and stays there
     /// (0 if it never went over); null if it never comes back by the end.</summary>
@@ -112,7 +120,7 @@ public sealed record Report
         long completed = run.Totals.Latency.Count;
         var settings = new Dictionary<string, string>
         {
-            ["target"] = options.Target.ToString(),
+            ["target"] = string.Join(",", new[] { options.Target }.Concat(options.FailoverTargets)),
             ["lanes"] = options.Lanes.ToString(CultureInfo.InvariantCulture),
             ["window"] = options.Transport == global::Switch.LoadGen.Transport.Stream ? options.Window.ToString(CultureInfo.InvariantCulture) : "",
             ["batch"] = options.Transport == global::Switch.LoadGen.Transport.Stream && options.Batch > 1 ? options.Batch.ToString(CultureInfo.InvariantCulture) : "",
@@ -154,6 +162,11 @@ public sealed record Report
             Series = run.Series.ToList(),
             P99TargetMs = p99TargetMs,
             SurgeRecoverySeconds = options.Profile is SurgeProfile surge ? RecoverySeconds(run.Series, surge.PeakEndSeconds, p99TargetMs) : null,
+            Failovers = run.Failovers,
+            FailoverGapsMs = run.FailoverGapsMs.ToList(),
+            TargetMoves = run.TargetMoves,
+            SettledByQuery = run.SettledByQuery,
+            SentAgain = run.SentAgain,
         };
     }
 
@@ -168,6 +181,12 @@ public sealed record Report
         if (Profile.StartsWith("surge", StringComparison.Ordinal))
         {
             sb.AppendLine(CultureInfo.InvariantCulture, $"  surge: p99 back under {P99TargetMs:0.#} ms {(SurgeRecoverySeconds is { } r ? $"{r:0.#} s after the peak" : "never, by the end of the run")}");
+        }
+        if (Failovers > 0)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"  failovers: {Failovers} ({TargetMoves} moves between addresses; {SettledByQuery} settled by query, {SentAgain} sent again); " +
+                $"time with no success: {(FailoverGapsMs.Count == 0 ? "none finished" : string.Join(", ", FailoverGapsMs.Select(g => $"{g:0} ms")))}");
         }
         if (Codes.Count > 0) sb.AppendLine(CultureInfo.InvariantCulture, $"  codes: {string.Join(", ", Codes.Take(6).Select(kv => $"{kv.Key} {kv.Value}"))}");
         sb.Append(CultureInfo.InvariantCulture, $"  generator CPU {GeneratorCpuSeconds:F1} s ({(Completed > 0 ? GeneratorCpuSeconds * 1e6 / Completed : 0):F1} us/tx)");

@@ -24,6 +24,7 @@ public sealed class ResultRecorder
         /// <summary>[kind, bank, outcome].</summary>
         public readonly long[] Counts = new long[KindCount * banks * OutcomeCount];
         public long LastAnswerTicks;
+        public long LastSuccessTicks;
     }
 
     private readonly OrderBook _book;
@@ -132,6 +133,7 @@ public sealed class ResultRecorder
             s.ByBank[e.Bank].Record(latencyUs);
             s.Counts[((int)e.Kind * _banks + e.Bank) * OutcomeCount + (int)outcome]++;
             if (nowTicks > s.LastAnswerTicks) s.LastAnswerTicks = nowTicks;
+            if (outcome == Outcome.Succeeded && nowTicks > s.LastSuccessTicks) s.LastSuccessTicks = nowTicks;
         }
         if (outcome is Outcome.Rejected or Outcome.RpcError)
         {
@@ -157,6 +159,17 @@ public sealed class ResultRecorder
             }
         }
         return byOutcome;
+    }
+
+    /// <summary>When the latest success was recorded (0: none yet): where a switch-over's time with no success begins.</summary>
+    public long LastSuccessTicks()
+    {
+        long last = 0;
+        foreach (Stripe s in _stripes)
+        {
+            lock (s) last = Math.Max(last, s.LastSuccessTicks);
+        }
+        return last;
     }
 
     /// <summary>Everything merged, for the report.</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Switch.Contracts.V1;
 
@@ -102,6 +103,8 @@ public sealed class OrderBook
         public Kind Kind;
         public byte Bank;
         public byte Institution;
+        /// <summary>The lane that sent it: a lane whose stream broke in a switch-over settles what it left unanswered.</summary>
+        public ushort Lane;
         public bool Sent;
     }
 
@@ -246,13 +249,16 @@ internal sealed class RequestFactory
     private readonly RecentOrders _refundable;
     private readonly RecentOrders _queryable;
     private readonly int _mixTotal;
+    private readonly ushort _lane;
 
-    public RequestFactory(WorkloadOptions options, OrderBook book, int institution, int laneSeed, RecentOrders refundable, RecentOrders queryable)
+    public RequestFactory(WorkloadOptions options, OrderBook book, int institution, int lane, RecentOrders refundable, RecentOrders queryable)
     {
+        Debug.Assert(lane is >= 0 and <= ushort.MaxValue);
         _options = options;
         _book = book;
         _institution = institution;
-        _random = new Random(HashCode.Combine(options.Seed, laneSeed));
+        _lane = (ushort)lane;
+        _random = new Random(HashCode.Combine(options.Seed, lane));
         _refundable = refundable;
         _queryable = queryable;
         _mixTotal = options.MixWeights.Sum();
@@ -266,6 +272,43 @@ internal sealed class RequestFactory
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         z ^= z >> 31;
         return "62" + (z % 100_000_000_000_000UL).ToString("D14", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The account of a payment or payout: drawn from the pool by its sequence number, so the request can be
+    /// built again from its book entry alone.</summary>
+    private static int AccountIndex(int seed, long seq, int pool)
+    {
+        ulong z = (ulong)seq * 0x9E3779B97F4A7C15UL ^ (uint)seed;
+        z = (z ^ (z >> 31)) * 0xBF58476D1CE4E5B9UL;
+        return (int)((z ^ (z >> 29)) % (ulong)pool);
+    }
+
+    /// <summary>The wire request of seq, from its book entry (as <see cref="Build"/> sent it): what a switch-over left
+    /// untaken is sent again as it was.</summary>
+    public static TransferRequest Rebuild(WorkloadOptions options, OrderBook book, long seq)
+    {
+        ref OrderBook.Entry e = ref book.At(seq);
+        Debug.Assert(e.Sent);
+        var request = new TransferRequest { OrderNo = book.OrderNo(seq), Currency = "CNY" };
+        switch (e.Kind)
+        {
+            case Kind.Refund:
+                request.Kind = RequestKind.Refund;
+                request.OriginalOrderNo = book.OrderNo(e.Target);
+                request.AmountFen = e.AmountFen;
+                break;
+            case Kind.Query:
+                request.Kind = RequestKind.Query;
+                request.OrderNo = book.OrderNo(e.Target);
+                break;
+            default:
+                request.Kind = e.Kind == Kind.Payout ? RequestKind.Payout : RequestKind.AgreementPayment;
+                request.AmountFen = e.AmountFen;
+                request.Bank = options.Banks[e.Bank];
+                request.Account = Account(options.Seed, e.Bank, AccountIndex(options.Seed, seq, options.AccountPool));
+                break;
+        }
+        return request;
     }
 
     /// <summary>Fills the book's entry for seq and returns the wire request. A refund or query with nothing to
@@ -285,7 +328,7 @@ internal sealed class RequestFactory
         e.Institution = (byte)_institution;
         e.Target = -1;
         e.PendingQuery = -1;
-        var request = new TransferRequest { OrderNo = _book.OrderNo(seq), Currency = "CNY" };
+        e.Lane = _lane;
         if (kind == Kind.Refund && _refundable.Take() is var original and >= 0)
         {
             ref OrderBook.Entry o = ref _book.At(original);
@@ -293,9 +336,6 @@ internal sealed class RequestFactory
             e.Bank = o.Bank;
             e.Target = original;
             e.AmountFen = Math.Max(1, o.AmountFen / 2);
-            request.Kind = RequestKind.Refund;
-            request.OriginalOrderNo = _book.OrderNo(original);
-            request.AmountFen = e.AmountFen;
         }
         else if (kind == Kind.Query && _queryable.Peek(_random.Next()) is var queried and >= 0
                  && Interlocked.CompareExchange(ref _book.At(queried).PendingQuery, seq, -1) == -1)
@@ -303,22 +343,15 @@ internal sealed class RequestFactory
             e.Kind = Kind.Query;
             e.Bank = _book.At(queried).Bank;
             e.Target = queried;
-            request.Kind = RequestKind.Query;
-            request.OrderNo = _book.OrderNo(queried);
         }
         else
         {
             e.Kind = kind == Kind.Payout ? Kind.Payout : Kind.Payment;
-            int bank = _random.Next(_options.Banks.Count);
-            e.Bank = (byte)bank;
+            e.Bank = (byte)_random.Next(_options.Banks.Count);
             e.AmountFen = _options.MinAmountFen + (long)(_random.NextDouble() * (_options.MaxAmountFen - _options.MinAmountFen + 1));
             e.AmountFen = Math.Min(e.AmountFen, _options.MaxAmountFen);
-            request.Kind = e.Kind == Kind.Payout ? RequestKind.Payout : RequestKind.AgreementPayment;
-            request.AmountFen = e.AmountFen;
-            request.Bank = _options.Banks[bank];
-            request.Account = Account(_options.Seed, bank, _random.Next(_options.AccountPool));
         }
         e.Sent = true;
-        return request;
+        return Rebuild(_options, _book, seq);
     }
 }

@@ -20,13 +20,24 @@ public sealed class EtcdOutageTests(ITestOutputHelper output) : IAsyncLifetime
         return seen;
     }
 
+    /// <summary>Node a leads, node b has seen it.</summary>
+    async Task<(EtcdLeadership A, EtcdLeadership B, TaskCompletionSource<FenceSeen> Fenced, long Term)> LeaderAndObserverAsync(string test)
+    {
+        var cluster = Nodes.UniqueCluster(test);
+        var a = new EtcdLeadership(Nodes.Options(_etcd.ClientUrl, cluster, "a"));
+        var b = new EtcdLeadership(Nodes.Options(_etcd.ClientUrl, cluster, "b"));
+        var fenced = WatchFence(a);
+        var term = await a.CampaignAsync(CancellationToken.None).WaitAsync(Nodes.Patience);
+        await b.WaitForViewAsync(v => v.Leader?.Term == term, CancellationToken.None).WaitAsync(Nodes.Patience);
+        return (a, b, fenced, term);
+    }
+
     [Fact]
     public async Task A_paused_etcd_fences_the_leader_before_its_lease_can_expire_and_a_campaign_works_once_it_is_back()
     {
-        var cluster = Nodes.UniqueCluster("paused");
-        await using var a = new EtcdLeadership(Nodes.Options(_etcd.ClientUrl, cluster, "a"));
-        var fenced = WatchFence(a);
-        var term = await a.CampaignAsync(CancellationToken.None).WaitAsync(Nodes.Patience);
+        var (a, b, fenced, term) = await LeaderAndObserverAsync("paused");
+        await using var _ = a;
+        await using var __ = b;
         await Task.Delay(1_000);
         Assert.True(a.MayAct);
 
@@ -35,6 +46,9 @@ public sealed class EtcdOutageTests(ITestOutputHelper output) : IAsyncLifetime
         try
         {
             seen = await fenced.Task.WaitAsync(Nodes.Patience);
+            // The observer's watch stays open to a silent etcd: its progress probes go unanswered.
+            var silent = await b.WaitForViewAsync(v => v.Fault is not null, CancellationToken.None).WaitAsync(Nodes.Patience);
+            Assert.Equal(LeadershipCodes.EtcdUnavailable, silent.Fault!.Code);
             await Task.Delay(a.Options.LeaseTtlMs);
             // Still paused, a whole TTL later: the fence holds.
             Assert.False(a.MayAct);
@@ -62,12 +76,9 @@ public sealed class EtcdOutageTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task A_killed_etcd_fences_the_leader_and_after_its_restart_the_other_node_takes_over()
     {
-        var cluster = Nodes.UniqueCluster("killed");
-        await using var a = new EtcdLeadership(Nodes.Options(_etcd.ClientUrl, cluster, "a"));
-        await using var b = new EtcdLeadership(Nodes.Options(_etcd.ClientUrl, cluster, "b"));
-        var fenced = WatchFence(a);
-        var term = await a.CampaignAsync(CancellationToken.None).WaitAsync(Nodes.Patience);
-        await b.WaitForViewAsync(v => v.Leader?.Term == term, CancellationToken.None).WaitAsync(Nodes.Patience);
+        var (a, b, fenced, term) = await LeaderAndObserverAsync("killed");
+        await using var _ = a;
+        await using var __ = b;
 
         await _etcd.StopAsync();
         var seen = await fenced.Task.WaitAsync(Nodes.Patience);
@@ -87,5 +98,31 @@ public sealed class EtcdOutageTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.False(a.MayAct);
         var view = await a.WaitForViewAsync(v => v.Leader?.Term == termB, CancellationToken.None).WaitAsync(Nodes.Patience);
         Assert.Equal("b", view.Leader!.Record.NodeName);
+    }
+
+    [Fact]
+    public async Task A_fenced_leader_campaigning_once_etcd_is_back_ends_its_old_lease_rather_than_wait_out_its_ttl()
+    {
+        // A long TTL, so that waiting it out and ending the lease at once are far apart on a loaded machine.
+        var options = Nodes.Options(_etcd.ClientUrl, Nodes.UniqueCluster("comeback"), "a", leaseTtlMs: 8_000) with
+        {
+            FenceMarginMs = 4_000,
+            RenewIntervalMs = 1_000,
+        };
+        await using var a = new EtcdLeadership(options);
+        var fenced = WatchFence(a);
+        var term = await a.CampaignAsync(CancellationToken.None).WaitAsync(Nodes.Patience);
+
+        await _etcd.StopAsync();
+        Assert.Equal(LeadershipCodes.EtcdUnavailable, (await fenced.Task.WaitAsync(Nodes.Patience)).Fault.Code);
+        // etcd restarted gives every lease a whole TTL again: the old key would stand for 8 s more.
+        await _etcd.RestartAsync();
+        var restartedTicks = Stopwatch.GetTimestamp();
+        var next = await Nodes.CampaignUntilEtcdAnswersAsync(a);
+        var afterRestartMs = Nodes.MsSince(restartedTicks);
+
+        output.WriteLine($"a won term {next} again {afterRestartMs:F0} ms after etcd's restart (TTL {options.LeaseTtlMs} ms)");
+        Assert.True(next > term);
+        Assert.True(afterRestartMs < options.LeaseTtlMs, $"won {afterRestartMs:F0} ms after the restart: the old lease ran out, it was not ended");
     }
 }

@@ -2,44 +2,55 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using Etcdserverpb;
 
 namespace Switch.Cluster.Tests;
 
-/// <summary>A real single-member etcd (Debian package etcd-server) on free loopback ports in a temporary data
-/// directory; it can be paused (SIGSTOP: the sockets stay open and nothing answers, as a hung or cut-off etcd),
-/// resumed, stopped and started again on the same ports and data. A missing binary fails the test, never skips it.</summary>
+/// <summary>A real etcd (Debian package etcd-server) of one or more members on free loopback ports in a temporary
+/// directory. A member can be paused (SIGSTOP: its sockets stay open and nothing answers, as a hung or cut-off etcd),
+/// resumed, stopped, and the whole of it started again on the same ports and data. A missing binary fails the test,
+/// never skips it.</summary>
 public sealed class EtcdServer : IAsyncDisposable
 {
     const int SigStop = 19;
     const int SigCont = 18;
     const int StartTimeoutMs = 30_000;
 
-    readonly string _binary;
-    readonly string _dataDir;
-    readonly int _clientPort;
-    readonly int _peerPort;
-    Process? _process;
-    bool _paused;
-
-    EtcdServer(string binary, string dataDir, int clientPort, int peerPort)
+    sealed class Member(string name, string dataDir, int clientPort, int peerPort)
     {
-        _binary = binary;
-        _dataDir = dataDir;
-        _clientPort = clientPort;
-        _peerPort = peerPort;
+        public string Name => name;
+        public string DataDir => dataDir;
+        public string ClientUrl => $"http://127.0.0.1:{clientPort}";
+        public string PeerUrl => $"http://127.0.0.1:{peerPort}";
+        public Process? Process;
+        public bool Paused;
     }
 
-    public string ClientUrl => $"http://127.0.0.1:{_clientPort}";
+    readonly string _binary;
+    readonly string _root;
+    readonly Member[] _members;
 
-    public static async Task<EtcdServer> StartAsync()
+    EtcdServer(string binary, string root, Member[] members)
+    {
+        _binary = binary;
+        _root = root;
+        _members = members;
+    }
+
+    /// <summary>The first member's URL (the only one of a single-member etcd).</summary>
+    public string ClientUrl => _members[0].ClientUrl;
+
+    public IReadOnlyList<string> ClientUrls => _members.Select(m => m.ClientUrl).ToArray();
+
+    public static async Task<EtcdServer> StartAsync(int members = 1)
     {
         var binary = FindBinary() ?? throw new Xunit.Sdk.XunitException(
             "etcd is not installed: these tests need a real etcd v3 server; install the Debian package etcd-server " +
             "(apt-get install etcd-server; .ci/run does it)");
-        var dataDir = Path.Combine(Path.GetTempPath(), "switch-etcd-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dataDir);
-        var server = new EtcdServer(binary, dataDir, FreePort(), FreePort());
-        await server.StartProcessAsync();
+        var root = Path.Combine(Path.GetTempPath(), "switch-etcd-" + Guid.NewGuid().ToString("N"));
+        var all = Enumerable.Range(0, members).Select(i => new Member($"m{i}", Path.Combine(root, $"m{i}"), FreePort(), FreePort())).ToArray();
+        var server = new EtcdServer(binary, root, all);
+        await server.StartAllAsync();
         return server;
     }
 
@@ -60,9 +71,17 @@ public sealed class EtcdServer : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    async Task StartProcessAsync()
+    async Task StartAllAsync()
     {
-        var peer = $"http://127.0.0.1:{_peerPort}";
+        var initialCluster = string.Join(",", _members.Select(m => $"{m.Name}={m.PeerUrl}"));
+        foreach (var member in _members) Launch(member, initialCluster);
+        // A member of several answers healthy only once they have a leader, so all start before any is awaited.
+        foreach (var member in _members) await WaitHealthyAsync(member);
+    }
+
+    void Launch(Member member, string initialCluster)
+    {
+        Directory.CreateDirectory(member.DataDir);
         var info = new ProcessStartInfo(_binary)
         {
             RedirectStandardOutput = true,
@@ -71,10 +90,11 @@ public sealed class EtcdServer : IAsyncDisposable
         };
         foreach (var arg in new[]
         {
-            "--name", "test", "--data-dir", _dataDir,
-            "--listen-client-urls", ClientUrl, "--advertise-client-urls", ClientUrl,
-            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", $"test={peer}", "--initial-cluster-state", "new",
+            "--name", member.Name, "--data-dir", member.DataDir,
+            "--listen-client-urls", member.ClientUrl, "--advertise-client-urls", member.ClientUrl,
+            "--listen-peer-urls", member.PeerUrl, "--initial-advertise-peer-urls", member.PeerUrl,
+            "--initial-cluster", initialCluster, "--initial-cluster-state", "new",
+            "--initial-cluster-token", Path.GetFileName(_root),
             // etcd's smallest lease is 1.5 election timeouts rounded up to whole seconds: 2 s under its defaults
             // (100 ms heartbeat, 1 s election); 1 s here, so a test can ask for a 1 s TTL and get it.
             "--heartbeat-interval", "50", "--election-timeout", "500",
@@ -85,15 +105,19 @@ public sealed class EtcdServer : IAsyncDisposable
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        _process = process;
+        member.Process = process;
+    }
+
+    static async Task WaitHealthyAsync(Member member)
+    {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var started = Stopwatch.StartNew();
         while (started.ElapsedMilliseconds < StartTimeoutMs)
         {
-            if (process.HasExited) throw new InvalidOperationException($"etcd exited at start with code {process.ExitCode}");
+            if (member.Process!.HasExited) throw new InvalidOperationException($"etcd {member.Name} exited at start with code {member.Process.ExitCode}");
             try
             {
-                var health = await http.GetStringAsync($"{ClientUrl}/health");
+                var health = await http.GetStringAsync($"{member.ClientUrl}/health");
                 if (health.Contains("\"health\":\"true\"")) return;
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
@@ -102,42 +126,62 @@ public sealed class EtcdServer : IAsyncDisposable
             }
             await Task.Delay(50);
         }
-        throw new TimeoutException($"etcd on {ClientUrl} was not healthy within {StartTimeoutMs} ms");
+        throw new TimeoutException($"etcd {member.Name} on {member.ClientUrl} was not healthy within {StartTimeoutMs} ms");
     }
 
     /// <summary>SIGSTOP: connections stay open and nothing is answered (on SIGCONT etcd finds overdue leases expired).</summary>
-    public void Pause()
+    public void Pause(int member = 0)
     {
-        Signal(SigStop);
-        _paused = true;
+        Signal(_members[member], SigStop);
+        _members[member].Paused = true;
     }
 
-    public void Resume()
+    public void Resume(int member = 0)
     {
-        Signal(SigCont);
-        _paused = false;
+        Signal(_members[member], SigCont);
+        _members[member].Paused = false;
     }
 
-    /// <summary>Kills the process (its data stays) and starts it again on the same ports.</summary>
+    /// <summary>Kills every member (their data stays) and starts them again on the same ports.</summary>
     public async Task RestartAsync()
     {
         await StopAsync();
-        await StartProcessAsync();
+        // Members restarted on their data rejoin the cluster they formed; the initial-cluster flags are then ignored.
+        var initialCluster = string.Join(",", _members.Select(m => $"{m.Name}={m.PeerUrl}"));
+        foreach (var member in _members) Launch(member, initialCluster);
+        foreach (var member in _members) await WaitHealthyAsync(member);
     }
 
-    public async Task StopAsync()
+    /// <summary>Kills one member, or all of them.</summary>
+    public async Task StopAsync(int? member = null)
     {
-        if (_process is not { } process) return;
-        if (_paused) Resume();
-        if (!process.HasExited) process.Kill(entireProcessTree: true);
-        await process.WaitForExitAsync();
-        process.Dispose();
-        _process = null;
+        foreach (var m in member is { } i ? [_members[i]] : _members)
+        {
+            if (m.Process is not { } process) continue;
+            if (m.Paused) Resume(Array.IndexOf(_members, m));
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            process.Dispose();
+            m.Process = null;
+        }
     }
 
-    void Signal(int signal)
+    /// <summary>Which member leads etcd's own raft now, as the members say.</summary>
+    public async Task<int> RaftLeaderAsync()
     {
-        var process = _process ?? throw new InvalidOperationException("etcd is not running");
+        for (var i = 0; i < _members.Length; i++)
+        {
+            if (_members[i].Process is null) continue;
+            using var client = new dotnet_etcd.EtcdClient(_members[i].ClientUrl);
+            var status = await client.StatusAsync(new StatusRequest());
+            if (status.Leader == status.Header.MemberId) return i;
+        }
+        throw new InvalidOperationException("no running member says it leads");
+    }
+
+    static void Signal(Member member, int signal)
+    {
+        var process = member.Process ?? throw new InvalidOperationException($"etcd {member.Name} is not running");
         if (Kill(process.Id, signal) != 0) throw new InvalidOperationException($"kill({process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
     }
 
@@ -146,7 +190,7 @@ public sealed class EtcdServer : IAsyncDisposable
         await StopAsync();
         try
         {
-            Directory.Delete(_dataDir, recursive: true);
+            Directory.Delete(_root, recursive: true);
         }
         catch (IOException)
         {

@@ -22,6 +22,8 @@ static class Nodes
         LeaseTtlMs = leaseTtlMs,
         RenewIntervalMs = Math.Min(500, (leaseTtlMs - 500) / 2),
         FenceMarginMs = 500,
+        // The machine is shared and often loaded: a first call (connect, JIT) can take seconds.
+        EtcdTimeoutMs = 5_000,
     };
 
     public static string UniqueCluster(string test) => $"{test}-{Guid.NewGuid().ToString("N")[..12]}";
@@ -32,6 +34,14 @@ static class Nodes
     {
         using var client = Client(etcd);
         await client.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFromUtf8(value), Lease = leaseId });
+    }
+
+    /// <summary>The first <see cref="EtcdLeadership.Fenced"/> of <paramref name="node"/>.</summary>
+    public static TaskCompletionSource<LeadershipFault> FirstFence(EtcdLeadership node)
+    {
+        var fenced = new TaskCompletionSource<LeadershipFault>(TaskCreationOptions.RunContinuationsAsynchronously);
+        node.Fenced += f => fenced.TrySetResult(f);
+        return fenced;
     }
 
     public static double MsSince(long ticks) => LeaseFence.TicksToMs(Stopwatch.GetTimestamp() - ticks);

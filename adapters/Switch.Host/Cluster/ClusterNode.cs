@@ -29,10 +29,13 @@ public sealed class ClusterNode
     private readonly ReplicationService _replication;
     private volatile SwitchHost? _host;
     private string? _notEligibleLogged;
+    private string? _handshakeFailureLogged;
     /// <summary>A node that may not campaign looks at the in-sync record again this often.</summary>
     private const int NotEligibleRetryMs = 1_000;
     /// <summary>The primary checks whether its standby is in sync (and says so in etcd) this often.</summary>
     private const int InSyncCheckMs = 100;
+    /// <summary>How long the gate waits for etcd to record that this primary acknowledges alone before it may degrade.</summary>
+    private const int MayDegradeTimeoutMs = 2_000;
 
     private ClusterNode(HostConfig config, Log log)
     {
@@ -102,8 +105,24 @@ public sealed class ClusterNode
             await _leadership.WaitForViewAsync(v => v.Fault is not null || v.Leader?.Record.NodeName != _cluster.Node, stop);
             return;
         }
-        long term = await CampaignAsync(stop);
-        if (term == 0) return; // someone else won, or etcd failed: look again
+        // Campaign until this node wins, or another does (then the next life follows it).
+        using var otherWon = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        Task<LeaderView> other = _leadership.WaitForViewAsync(v => v.Leader is { } l && l.Record.NodeName != _cluster.Node, otherWon.Token);
+        _ = other.ContinueWith(_ => otherWon.Cancel(), TaskScheduler.Default);
+        long term;
+        try
+        {
+            term = await CampaignAsync(otherWon.Token);
+        }
+        catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+        {
+            return;
+        }
+        finally
+        {
+            otherWon.Cancel();
+        }
+        if (term == 0) return; // etcd failed, or this node may not lead: look again
         SwitchHost host = await StartHostAsync(genesis: null);
         host.RunAsPrimary();
         await TakeOfficeAsync(host, term, stop);
@@ -121,14 +140,28 @@ public sealed class ClusterNode
         }
         catch (Exception e) when (e is RpcException or IOException or HttpRequestException && !stop.IsCancellationRequested)
         {
-            _log.Warn("handshake_failed", "the primary did not answer the handshake; trying again", ("primary", primary), ("error", e.Message));
+            // Said once per distinct failure: a primary still recovering refuses every 200 ms.
+            if (e.Message != _handshakeFailureLogged) _log.Warn("handshake_failed", "the primary did not answer the handshake; trying again", ("primary", primary), ("error", e.Message));
+            _handshakeFailureLogged = e.Message;
             _role.BecomeStandby(PrimaryOf(leader));
             await Task.Delay(RetryDelayMs, stop);
             return;
         }
+        _handshakeFailureLogged = null;
         ApplyVerdict(answer);
         _role.BecomeStandby(PrimaryOf(leader));
-        SwitchHost host = await StartHostAsync(answer.Genesis.ToByteArray());
+        SwitchHost host;
+        try
+        {
+            host = await StartHostAsync(answer.Genesis.ToByteArray());
+        }
+        catch (Exception e) when (e is InvalidDataException or Engine.Replication.ReplicationRefusedException)
+        {
+            // The data left after a cut does not start (views past the cut: an old primary that ran asynchronous), or
+            // began with another configuration: rebuilt from empty, as the handshake would have said for a diverged one.
+            SetDataAside($"the data directory did not start as the primary's standby: {e.Message}");
+            return;
+        }
         JournalFollower? follower = null;
         host.Follow(count => follower?.Durable(count));
         follower = new JournalFollower(host.Engine, _cluster.Node, CurrentReplicationAddress, _log);
@@ -171,10 +204,17 @@ public sealed class ClusterNode
                 }
                 break;
         }
-        string aside = $"{Path.GetFullPath(_config.DataDirectory).TrimEnd('/')}.rebuilt-{DateTime.UtcNow:yyyyMMddTHHmmssZ}";
+        SetDataAside(answer.Detail);
+    }
+
+    /// <summary>The data directory moved aside whole (never deleted: it may hold what a person must look at); the node
+    /// starts empty and catches up from the primary's genesis.</summary>
+    private void SetDataAside(string reason)
+    {
+        string aside = $"{Path.GetFullPath(_config.DataDirectory).TrimEnd('/')}.rebuilt-{DateTime.UtcNow:yyyyMMddTHHmmssfffZ}";
         if (Directory.Exists(_config.DataDirectory)) Directory.Move(_config.DataDirectory, aside);
         _log.Warn("standby_rebuilt", "this node's data cannot follow the primary's journal: set aside whole (never deleted), the node starts empty",
-            ("set_aside", aside), ("reason", answer.Detail));
+            ("set_aside", aside), ("reason", reason));
     }
 
     /// <summary>The primary's life from the moment it holds the key: term journaled, ports serving, until fenced or stopped.</summary>
@@ -194,6 +234,12 @@ public sealed class ClusterNode
             // Before anything is acknowledged in this term: only this node holds what it will acknowledge alone.
             if (!await PublishInSyncAsync("", fenced.Task, stop)) return;
             if (promote) host.TakeOffice();
+            if (_cluster.OnStandbyLost == ClusterConfig.StandbyLostDegrade && _cluster.Durability == ClusterConfig.DurabilitySynchronous
+                && _replication.AttachedNode is null)
+            {
+                // Said in etcd above: no standby is in sync, so waiting the standby timeout first would only add to the RTO.
+                host.Engine.DegradeReplication("took office with no standby attached: acknowledging alone until one catches up");
+            }
             host.Engine.BeginTerm(term);
             _role.BecomePrimary();
             _log.Info("took_office", "this node is the primary", ("term", term), ("node", _cluster.Node));
@@ -254,6 +300,26 @@ public sealed class ClusterNode
         }
     }
 
+    /// <summary>The replication gate's question before it degrades (on its thread): true once etcd says this primary
+    /// alone holds every acknowledged payment; false (keep waiting) when etcd cannot be told in time.</summary>
+    private bool MayDegrade()
+    {
+        using var timeout = new CancellationTokenSource(MayDegradeTimeoutMs);
+        try
+        {
+            bool published = _leadership.PublishInSyncAsync("", timeout.Token).GetAwaiter().GetResult();
+            if (published) _log.Info("in_sync_published", "this primary alone holds every acknowledged payment (its standby stopped acknowledging)",
+                ("primary", _cluster.Node), ("standby", ""), ("term", _leadership.Term));
+            return published;
+        }
+        catch (Exception e) when (e is LeadershipException or OperationCanceledException)
+        {
+            _log.Alert("degrade_refused", "the standby stopped acknowledging and etcd could not be told that this primary acknowledges alone: waiting for the standby",
+                ("error", e.Message));
+            return false;
+        }
+    }
+
     /// <summary>Says in etcd which standby is in sync (empty: none); true once written, false when fenced meanwhile.</summary>
     private async Task<bool> PublishInSyncAsync(string standby, Task fenced, CancellationToken stop)
     {
@@ -308,7 +374,7 @@ public sealed class ClusterNode
 
     private async Task<SwitchHost> StartHostAsync(byte[]? genesis)
     {
-        SwitchHost host = await SwitchHost.StartAsync(_config, _log, role: _role, standbyGenesis: genesis);
+        SwitchHost host = await SwitchHost.StartAsync(_config, _log, role: _role, standbyGenesis: genesis, mayDegrade: MayDegrade);
         _host = host;
         return host;
     }

@@ -42,7 +42,10 @@ public sealed class ReplicationService(Func<SwitchEngine?> primary, Log log)
     {
         Check(hello);
         SwitchEngine engine = Primary();
-        HandshakeAnswer answer = engine.AnswerReplica(new ReplicaPosition(hello.RecordCount, hello.LastRecordCrc));
+        // An empty journal is the prefix of every journal: it begins with the genesis below.
+        HandshakeAnswer answer = hello.RecordCount == 0
+            ? new HandshakeAnswer(Engine.Replication.HandshakeVerdict.Resume, 0, 0, "the standby's journal is empty: it begins with the primary's genesis record")
+            : engine.AnswerReplica(new ReplicaPosition(hello.RecordCount, hello.LastRecordCrc));
         var reply = new HandshakeReply
         {
             Verdict = answer.Verdict switch

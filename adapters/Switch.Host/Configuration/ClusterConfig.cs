@@ -26,9 +26,10 @@ public sealed record ClusterConfig
     /// <summary>"synchronous" (default: an event counts as durable only once the standby has it on disk too: RPO 0) or
     /// "asynchronous" (local commit only; the standby's lag is measured and exported).</summary>
     public string Durability { get; init; } = DurabilitySynchronous;
-    /// <summary>Synchronous mode with no standby acknowledging: "wait" (default: the switch stops acknowledging until one
-    /// catches up; RPO stays 0) or "degrade" (after standbyAckTimeoutMs it runs asynchronous, with an alert).</summary>
-    public string OnStandbyLost { get; init; } = StandbyLostWait;
+    /// <summary>Synchronous mode with no standby acknowledging: "degrade" (default: after standbyAckTimeoutMs it runs
+    /// asynchronous, with an alert, having first said in etcd that it alone holds what it acknowledges, so no standby
+    /// lacking those payments takes office) or "wait" (the switch acknowledges nothing until a standby catches up).</summary>
+    public string OnStandbyLost { get; init; } = StandbyLostDegrade;
     public int StandbyAckTimeoutMs { get; init; } = 1_000;
 
     public const string DurabilitySynchronous = "synchronous";
@@ -61,8 +62,9 @@ public sealed record ClusterConfig
     }
 
     /// <summary>The engine's replication options: the durability mode and what it does without a standby.</summary>
-    public ReplicationOptions ToReplicationOptions(Action<ReplicationAlert> onAlert) => new()
+    public ReplicationOptions ToReplicationOptions(Action<ReplicationAlert> onAlert, Func<bool>? mayDegrade) => new()
     {
+        MayDegrade = mayDegrade,
         Mode = Durability == DurabilityAsynchronous ? ReplicationMode.Asynchronous : ReplicationMode.Synchronous,
         OnStandbyLost = OnStandbyLost == StandbyLostDegrade ? StandbyLossPolicy.Degrade : StandbyLossPolicy.Wait,
         StandbyAckTimeoutMs = StandbyAckTimeoutMs,

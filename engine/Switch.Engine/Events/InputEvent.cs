@@ -80,8 +80,13 @@ public struct InputEvent
     /// <summary>EndpointReachability: the connector can (true) or cannot (false) reach the endpoint.</summary>
     public bool Reachable;
 
-    /// <summary>Term: the leadership term that begins (positive, above every term before it).</summary>
-    public long Term;
+    /// <summary>Term: the leadership term that begins (positive, above every term before it). Kept in the
+    /// <see cref="TransactionId"/> field, which a term event does not use: a ring slot does not grow for a rare event.</summary>
+    public long Term
+    {
+        readonly get => TransactionId;
+        set => TransactionId = value;
+    }
 
     public void Reset() => this = default;
 

@@ -62,6 +62,22 @@ internal sealed class ReplicationGate(ReplicationOptions options, EventJournal j
     /// <summary>A following engine's gate passes everything (its primary decided): it gates again once promoted.</summary>
     public void Follow(bool following) => _following = following;
 
+    /// <summary>Synchronous with policy Degrade: runs as asynchronous from now on, without waiting the timeout (a
+    /// primary taking office with no standby attached, having said so where a standby would look). Synchronous again
+    /// once a standby catches up, as after any degrade.</summary>
+    public void Degrade(string why)
+    {
+        if (options.Mode != ReplicationMode.Synchronous || options.OnStandbyLost != StandbyLossPolicy.Degrade)
+            throw new InvalidOperationException($"replication: degrade asked of mode {options.Mode} with policy {options.OnStandbyLost}");
+        lock (_lock)
+        {
+            if (_state is ReplicationState.Fenced or ReplicationState.Degraded) return;
+            _state = ReplicationState.Degraded;
+        }
+        Alert(ReplicationAlertKind.Degraded, why);
+        Wake();
+    }
+
     public void Fence()
     {
         if (_fenced) return;
@@ -137,7 +153,9 @@ internal sealed class ReplicationGate(ReplicationOptions options, EventJournal j
                     long waitedMs = Environment.TickCount64 - startedMs;
                     if (waitedMs >= options.StandbyAckTimeoutMs && _state == ReplicationState.Synchronous)
                     {
-                        if (options.OnStandbyLost == StandbyLossPolicy.Degrade)
+                        // The host first says in etcd that this node alone holds what it acknowledges from now on
+                        // (ReplicationOptions.MayDegrade): a standby that lacks it must never take office over it.
+                        if (options.OnStandbyLost == StandbyLossPolicy.Degrade && (options.MayDegrade?.Invoke() ?? true))
                         {
                             _state = ReplicationState.Degraded;
                             Alert(ReplicationAlertKind.Degraded, $"no acknowledgement from the standby for {waitedMs} ms: running as asynchronous until it catches up");

@@ -34,6 +34,9 @@ public sealed record ReplicationOptions
     /// <summary>Told of each change a host must log as an alert (stalled, degraded, synchronous again, fenced), on the
     /// thread that saw it (the replication gate's): must not block.</summary>
     public Action<ReplicationAlert>? OnAlert { get; init; }
+    /// <summary>Policy Degrade: asked on the gate's thread before it degrades (it may block, briefly); false keeps the
+    /// switch waiting as under policy Wait. A cluster's host says in etcd, first, that the standby is no longer in sync.</summary>
+    public Func<bool>? MayDegrade { get; init; }
 
     public void Validate()
     {

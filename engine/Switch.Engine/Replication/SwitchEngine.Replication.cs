@@ -75,6 +75,10 @@ public sealed partial class SwitchEngine
         gate.Fence();
     }
 
+    /// <summary>Synchronous with policy Degrade: run as asynchronous now (<see cref="ReplicationGate.Degrade"/>): a
+    /// primary that takes office with no standby attached need not wait the standby timeout first.</summary>
+    public void DegradeReplication(string why) => (_gate ?? throw NoReplication()).Degrade(why);
+
     /// <summary>The primary's side of the handshake (<see cref="HandshakeAnswer.Decide"/>).</summary>
     public HandshakeAnswer AnswerReplica(ReplicaPosition standby)
     {
@@ -341,7 +345,7 @@ public sealed partial class SwitchEngine
         {
             JournalCursor cursor = journal.Locate(recordNo, hint);
             var frame = new byte[JournalFrames.HeaderBytes + (recordNo == 0 ? MaxGenesisBytes : EventCodec.MaxEncodedBytes)];
-            int bytes = journal.ReadFrames(ref cursor, frame, frame.Length, out int records);
+            int bytes = journal.ReadFrames(ref cursor, frame, maxBytes: 1, out int records); // the first record only
             if (records != 1) throw new ReplicationRefusedException(ReplicationRefusal.ReplicaAhead, $"record {recordNo} is not committed here");
             return frame[..bytes];
         }
