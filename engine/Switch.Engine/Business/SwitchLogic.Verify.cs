@@ -13,7 +13,7 @@ namespace Switch.Engine.Business;
 /// </summary>
 public sealed partial class SwitchLogic
 {
-    public const int InputEventBytes = 536;
+    public const int InputEventBytes = 528;
     public const int OutputEventBytes = 560;
     public const int TransactionBytes = 344;
 
