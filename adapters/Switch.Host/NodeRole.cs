@@ -127,6 +127,7 @@ public sealed class NodeRole
     {
         lock (_lock)
         {
+            if (!_current.IsPrimary && Equals(_current.Primary, primary)) return; // no change: observers hear only changes
             CancellationTokenSource? leaving = _office;
             _office = null;
             Publish(RoleState.Standby(primary));

@@ -197,7 +197,9 @@ public sealed class SwitchHost : IAsyncDisposable
                     ("events", p.Events), ("records", p.Records), ("position", p.Address), ("elapsed_ms", p.ElapsedMs),
                     ("events_per_second", p.ElapsedMs == 0 ? 0 : p.Events * 1000 / p.ElapsedMs)),
                 Archive = config.Archive.ToSizing(),
-                Snapshots = config.Snapshots.ToOptions(),
+                // A cluster keeps its whole journal live: a standby that rejoins may need any record (joining from a
+                // snapshot is not built), so nothing is retired to journal-archive/.
+                Snapshots = config.Cluster is null ? config.Snapshots.ToOptions() : config.Snapshots.ToOptions() with { RetireJournal = false },
                 RestoreViews = views.Restore,
                 OnSnapshot = r =>
                 {

@@ -44,6 +44,7 @@ internal static class ClusterDemo
         HostConfig demo = HostConfig.EmbeddedDefault();
         List<BankSimulatorServer> banks = await StartBanksAsync(demo);
         var children = new List<Process>();
+        var supervision = new List<Task>();
         try
         {
             IReadOnlyList<BankConfig> bankConfigs = ClusterLayout.WithAddresses(demo.Switch.Banks, banks.Select(b => b.Address).ToList());
@@ -52,7 +53,7 @@ internal static class ClusterDemo
                 HostConfig config = ClusterLayout.Node(demo, bankConfigs, node, basePort, Path.Combine(directory, "node-" + node), [etcd.ClientUrl], "demo");
                 string file = Path.Combine(directory, $"node-{node}.json");
                 await File.WriteAllTextAsync(file, ClusterLayout.ToJson(config), stop.Token);
-                children.Add(StartNode(node, file));
+                supervision.Add(SuperviseAsync(node, file, children, log, stop.Token));
                 log.Info("node_started", $"node {node}", ("institution", $"http://127.0.0.1:{basePort}"),
                     ("admin_http", $"http://127.0.0.1:{basePort + 1}"), ("admin_grpc", $"http://127.0.0.1:{basePort + 2}"),
                     ("replication", $"http://127.0.0.1:{basePort + 3}"), ("config", file));
@@ -72,12 +73,14 @@ internal static class ClusterDemo
         }
         finally
         {
-            foreach (Process child in children) ClusterLayout.Terminate(child);
-            foreach (Process child in children)
+            Process[] running;
+            lock (children) running = children.ToArray();
+            foreach (Process child in running) ClusterLayout.Terminate(child);
+            foreach (Process child in running)
             {
                 if (!child.WaitForExit(30_000)) child.Kill();
-                child.Dispose();
             }
+            await Task.WhenAll(supervision);
             foreach (BankSimulatorServer bank in banks) await bank.DisposeAsync();
         }
         return 0;
@@ -107,6 +110,24 @@ internal static class ClusterDemo
             }
         }
         return servers;
+    }
+
+    /// <summary>Runs a node and starts it again a second after it dies (as a service manager would), so a node killed by
+    /// hand comes back as the standby; until <paramref name="stop"/>.</summary>
+    private static async Task SuperviseAsync(string node, string configFile, List<Process> children, Log log, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            Process process = StartNode(node, configFile);
+            lock (children) children.Add(process);
+            await process.WaitForExitAsync(CancellationToken.None);
+            lock (children) children.Remove(process);
+            int exit = process.ExitCode;
+            process.Dispose();
+            if (stop.IsCancellationRequested) return;
+            log.Warn("node_exited", $"node {node} exited; starting it again in 1 s", ("node", node), ("exit_code", exit));
+            try { await Task.Delay(1_000, stop); } catch (OperationCanceledException) { return; }
+        }
     }
 
     /// <summary>This same program, as a child, on the node's configuration; its lines come out prefixed with its name.</summary>

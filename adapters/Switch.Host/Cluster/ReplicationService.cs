@@ -59,8 +59,8 @@ public sealed class ReplicationService(Func<SwitchEngine?> primary, Log log)
             Detail = answer.Detail,
             Term = engine.NewestTerm,
         };
-        // An empty journal (or one to rebuild) begins with the primary's configuration record.
-        if (hello.RecordCount == 0 || reply.Verdict == Contracts.V1.HandshakeVerdict.Rebuild) reply.Genesis = ByteString.CopyFrom(engine.GenesisRecord());
+        // An empty journal (or one to rebuild) begins with the primary's configuration record; one that holds it checks it.
+        reply.Genesis = ByteString.CopyFrom(engine.GenesisRecord());
         log.Info("standby_handshake", answer.Detail, ("node", hello.Node), ("peer", context.Peer), ("verdict", answer.Verdict.ToString()),
             ("records", hello.RecordCount));
         return ValueTask.FromResult(reply);

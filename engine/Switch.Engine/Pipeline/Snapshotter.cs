@@ -81,6 +81,15 @@ internal sealed class Snapshotter
         return done.Task;
     }
 
+    /// <summary>True on a cluster's primary: no snapshot by count, batch close or schedule (its standby takes them); an
+    /// operator's request and the stop's snapshot still are.</summary>
+    public bool ScheduleHeld
+    {
+        get => _scheduleHeld;
+        set => _scheduleHeld = value;
+    }
+    private volatile bool _scheduleHeld;
+
     /// <summary>Logic thread, after each applied event: its journal position, then a snapshot if one is due.</summary>
     public void Applied(long recordNo, long recordAddress, long correlationId)
     {
@@ -94,6 +103,10 @@ internal sealed class Snapshotter
         if (_requested)
         {
             Take(null);
+        }
+        else if (_scheduleHeld)
+        {
+            // A cluster's primary: its standby takes the scheduled snapshots, so the primary never pauses for them.
         }
         else if (_options.EveryEvents > 0 && _eventsSince >= _options.EveryEvents)
         {
@@ -109,7 +122,7 @@ internal sealed class Snapshotter
     /// since the last one (an idle switch's snapshot would be the same position again). Failures are told as any other.</summary>
     public void ScheduledTurn()
     {
-        if (Volatile.Read(ref _eventsSinceSeen) == 0 || _writing || _requested) return;
+        if (Volatile.Read(ref _eventsSinceSeen) == 0 || _writing || _requested || _scheduleHeld) return;
         _ = RequestAsync("schedule").ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
     }
 

@@ -128,6 +128,8 @@ public sealed partial class SwitchEngine : IDisposable
     /// </summary>
     public void Run(IEventHandler<OutputEvent>? outputHandler = null)
     {
+        // A cluster's primary leaves the scheduled snapshots to its standby (an operator may still ask it for one).
+        if (_snapshots is not null && _options.Replication is not null) _snapshots.ScheduleHeld = true;
         StartThreads(outputHandler ?? new DiscardingOutputHandler());
         StartTicker();
     }

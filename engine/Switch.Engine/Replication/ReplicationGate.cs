@@ -21,6 +21,8 @@ internal sealed class ReplicationGate(ReplicationOptions options, EventJournal j
     private readonly long[] _lagStampUs = new long[LagHistory];
     private long _lagNext;
     private long _acknowledged;
+    /// <summary>What the standby had acknowledged when the gate degraded: it resynchronises only past it.</summary>
+    private long _acknowledgedAtDegrade;
     private long _batchRecordEnd;
     private int _waiters;
     private volatile bool _fenced;
@@ -73,6 +75,7 @@ internal sealed class ReplicationGate(ReplicationOptions options, EventJournal j
         {
             if (_state is ReplicationState.Fenced or ReplicationState.Degraded) return;
             _state = ReplicationState.Degraded;
+            _acknowledgedAtDegrade = Acknowledged;
         }
         Alert(ReplicationAlertKind.Degraded, why);
         Wake();
@@ -135,7 +138,10 @@ internal sealed class ReplicationGate(ReplicationOptions options, EventJournal j
         if (options.Mode == ReplicationMode.Asynchronous || _following) return;
         if (_state == ReplicationState.Degraded)
         {
-            if (Acknowledged + options.ResyncLagRecords < requiredRecords) return;
+            // Synchronous again only for a standby that acknowledges again (one that is gone never catches up) and is
+            // close behind: the next batches then wait for it, bounded by the timeout as ever.
+            long acknowledged = Acknowledged;
+            if (acknowledged <= _acknowledgedAtDegrade || acknowledged + options.ResyncLagRecords < requiredRecords) return;
             _state = ReplicationState.Synchronous;
             Alert(ReplicationAlertKind.Resynchronised, "the standby caught up: synchronous again");
         }
@@ -158,6 +164,7 @@ internal sealed class ReplicationGate(ReplicationOptions options, EventJournal j
                         if (options.OnStandbyLost == StandbyLossPolicy.Degrade && (options.MayDegrade?.Invoke() ?? true))
                         {
                             _state = ReplicationState.Degraded;
+                            _acknowledgedAtDegrade = Acknowledged;
                             Alert(ReplicationAlertKind.Degraded, $"no acknowledgement from the standby for {waitedMs} ms: running as asynchronous until it catches up");
                             return;
                         }

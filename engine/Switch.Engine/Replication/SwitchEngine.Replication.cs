@@ -23,6 +23,9 @@ public sealed partial class SwitchEngine
     /// <summary>The newest term this engine journaled, began or accepted from a primary.</summary>
     public long NewestTerm => Volatile.Read(ref _newestTerm);
 
+    /// <summary>The highest term a primary sent this engine records under (under <see cref="_replicationLock"/>).</summary>
+    private long _senderTerm;
+
     /// <summary>True while the engine follows a primary (between <see cref="Follow"/> and <see cref="Promote"/>).</summary>
     public bool Following => _role is RoleFollowing or RolePromoting;
 
@@ -38,7 +41,7 @@ public sealed partial class SwitchEngine
         lock (_replicationLock)
         {
             RequirePrimary();
-            long newest = Volatile.Read(ref _newestTerm);
+            long newest = Math.Max(Volatile.Read(ref _newestTerm), _senderTerm);
             if (term <= newest) throw new ReplicationRefusedException(ReplicationRefusal.TermStale, $"term {term} is not above term {newest}, the newest this engine holds");
             long sequence = _input.Next();
             _input[sequence].PrepareTerm(term);
@@ -193,7 +196,8 @@ public sealed partial class SwitchEngine
         {
             if (_role != RoleFollowing) throw new ReplicationRefusedException(ReplicationRefusal.NotFollowing, "this engine does not follow a primary (not started by Follow, or promoted)");
             if (Fault is { } fault) throw new EngineStoppedException(fault);
-            long newest = Volatile.Read(ref _newestTerm);
+            // Stale: older than a term journaled here, or than a primary this engine already followed.
+            long newest = Math.Max(Volatile.Read(ref _newestTerm), _senderTerm);
             if (term < newest) throw new ReplicationRefusedException(ReplicationRefusal.TermStale, $"records sent under term {term}; this engine holds term {newest}");
             if (firstRecordNo != _replicatedNext)
             {
@@ -206,7 +210,10 @@ public sealed partial class SwitchEngine
             _replicatedNext = firstRecordNo + records;
             if (records > 0) _replicatedLastChecksum = lastChecksum;
             if (termStart > 0) Volatile.Write(ref _acceptedTermStartRecordNo, termStart);
-            Volatile.Write(ref _newestTerm, Math.Max(term, batchTerm));
+            // Only a journaled term record moves the newest term (a term record that follows must be above it); the
+            // sender's term is remembered apart, so the term record a primary sends under its own term is accepted.
+            Volatile.Write(ref _newestTerm, batchTerm);
+            _senderTerm = Math.Max(_senderTerm, term);
             if (maxCorrelationId > _maxCorrelationId) _maxCorrelationId = maxCorrelationId;
         }
     }
@@ -290,6 +297,7 @@ public sealed partial class SwitchEngine
             foreach (Bank bank in Logic.Banks) unresolved += bank.Unresolved;
             var report = new PromotionReport(_journal.DurableRecordCount, Logic.Term, _maxCorrelationId, unresolved);
             _role = RolePrimary;
+            if (_snapshots is not null) _snapshots.ScheduleHeld = true; // the standby takes them from now on
             StartTicker();
             return report;
         }
