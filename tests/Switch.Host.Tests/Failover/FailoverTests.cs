@@ -27,7 +27,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
         FailoverNode primary = await StartPairAsync(run);
         for (int k = 0; k < Failovers; k++)
         {
-            await LoadAsync(run, primary);
+            await WaitForLoadAsync(run, primary);
             await Task.Delay(run.Client.Next(0, MaxKillDelayMs));
             FailoverNode killed = await run.KillPrimaryAsync();
 
@@ -38,7 +38,8 @@ public sealed class FailoverTests(ITestOutputHelper output)
             Assert.NotEmpty(next.Logged("took_office"));
             output.WriteLine($"failover {k + 1}: node {killed.Name} killed, node {next.Name} served after {run.RtoMs[^1]} ms");
 
-            // The killed node, restarted, rejoins as a standby and catches up before the next kill.
+            // The killed node, restarted under load, rejoins as a standby and catches up before the next kill.
+            run.Client.StartLoad();
             killed.Start();
             await killed.WaitForLogAsync("role_standby");
             await run.WaitForInSyncAsync(killed);
@@ -68,7 +69,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
         const int kills = 2;
         for (int k = 0; k < kills; k++)
         {
-            await LoadAsync(run, primary);
+            await WaitForLoadAsync(run, primary);
             await Task.Delay(run.Client.Next(0, MaxKillDelayMs));
             await standby.KillAsync();
             int answeredAtKill = run.Client.AcknowledgedThisEra;
@@ -85,6 +86,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
             await run.Client.WaitForAcknowledgedAsync(run.Client.AcknowledgedThisEra + AcknowledgedBeforeKill, () => !primary.IsRunning);
             Assert.True(primary.IsRunning, $"the primary died: {primary.LastWords()}");
             await run.Client.StopLoadAsync();
+            run.Client.StartLoad();
         }
         await FinishAsync(run);
 
@@ -101,7 +103,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
     {
         await using FailoverRun run = await CreateAsync(ClusterConfig.DurabilitySynchronous);
         FailoverNode primary = await StartPairAsync(run);
-        await LoadAsync(run, primary);
+        await WaitForLoadAsync(run, primary);
 
         DateTime pausedAt = DateTime.UtcNow;
         run.Etcd.Pause();
@@ -124,6 +126,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
         run.Etcd.Resume();
         FailoverNode next = await run.WaitForPrimaryAsync();
         output.WriteLine($"etcd resumed: node {next.Name} serves");
+        run.Client.StartLoad();
         await run.WaitForInSyncAsync(run.Other(next));
         await FinishAsync(run);
         ReliabilityReport.Record(Area, "etcd paused under the primary",
@@ -139,11 +142,13 @@ public sealed class FailoverTests(ITestOutputHelper output)
         return await FailoverRun.CreateAsync(seed, output.WriteLine, durability);
     }
 
-    /// <summary>Both nodes started; waits for the primary, then for the standby to be in sync (or following, asynchronous).</summary>
+    /// <summary>Both nodes started; waits for the primary, starts the load, then waits for the standby to be in sync
+    /// (or caught up, asynchronous). A primary names its standby in sync as it acknowledges: under load.</summary>
     private static async Task<FailoverNode> StartPairAsync(FailoverRun run)
     {
         foreach (FailoverNode node in run.Nodes) node.Start();
         FailoverNode primary = await run.WaitForPrimaryAsync();
+        run.Client.StartLoad();
         FailoverNode standby = run.Other(primary);
         await standby.WaitForLogAsync("following");
         await WaitCaughtUpAsync(run, primary, standby);
@@ -165,18 +170,17 @@ public sealed class FailoverTests(ITestOutputHelper output)
             $"node {standby.Name} acknowledging the primary's first {journalRecords} journal records", FailoverRun.NodeWaitMs);
     }
 
-    /// <summary>Load until real work is done on the primary.</summary>
-    private static async Task LoadAsync(FailoverRun run, FailoverNode primary)
+    /// <summary>The load (running) until real work is done on the primary.</summary>
+    private static async Task WaitForLoadAsync(FailoverRun run, FailoverNode primary)
     {
-        run.Client.StartLoad();
-        await run.Client.WaitForAcknowledgedAsync(AcknowledgedBeforeKill, () => !primary.IsRunning);
+        await run.Client.WaitForAcknowledgedAsync(run.Client.AcknowledgedThisEra + AcknowledgedBeforeKill, () => !primary.IsRunning);
         Assert.True(primary.IsRunning, $"the primary died under load: {primary.LastWords()}");
     }
 
-    /// <summary>The last stretch: real load, a graceful end of it, then every check on the primary.</summary>
+    /// <summary>The last stretch: real load (running), a graceful end of it, then every check on the primary.</summary>
     private async Task FinishAsync(FailoverRun run)
     {
-        await LoadAsync(run, run.Primary!);
+        await WaitForLoadAsync(run, run.Primary!);
         await run.Client.StopLoadAsync();
         await run.Client.VerifyAsync();
         output.WriteLine(CrashSafetyTests.Orders(run.Client));
