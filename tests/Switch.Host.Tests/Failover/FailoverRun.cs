@@ -228,9 +228,15 @@ internal sealed class FailoverNode(string name, HostConfig config, string config
         return (long)double.Parse(line[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    /// <summary>This process's log records of one event (lines that are not records are skipped).</summary>
-    public List<LogRecord> Logged(string eventName) =>
-        Process is null ? [] : Process.OutputSnapshot().Select(LogRecord.TryParse).Where(r => r?.Event == eventName).Select(r => r!).ToList();
+    /// <summary>This process's log records of one event, standard output and error (alerts and errors go there) in
+    /// that order; lines that are not records are skipped.</summary>
+    public List<LogRecord> Logged(string eventName)
+    {
+        if (Process is null) return [];
+        string[] errors;
+        lock (Process.Errors) errors = [.. Process.Errors];
+        return Process.OutputSnapshot().Concat(errors).Select(LogRecord.TryParse).Where(r => r?.Event == eventName).Select(r => r!).ToList();
+    }
 
     public async Task WaitForLogAsync(string eventName, Func<LogRecord, bool>? match = null)
     {
