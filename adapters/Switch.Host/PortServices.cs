@@ -26,9 +26,12 @@ internal sealed class PortServices(int maxReceiveMessageBytes, bool compressResp
     /// On a standby: health and reflection; any other method UNAVAILABLE "NOT_PRIMARY: ..." with the trailer naming the
     /// primary's port of this kind (clients go there). Built per role change: the message names the primary of the moment.
     /// </summary>
-    public GrpcRouter Standby(RoleState role, RolePort port, Action<Grpc.StatusCode> callCompleted) =>
-        Standard(new GrpcRouter(Options(new Grpc.Status(Grpc.StatusCode.Unavailable, role.RefusalMessage(port)), callCompleted,
-            role.RefusalTrailers(port))));
+    /// <param name="mapServed">What a standby still serves on this port (the admin port: GetNodeStatus); null: nothing.</param>
+    public GrpcRouter Standby(RoleState role, RolePort port, Action<Grpc.StatusCode> callCompleted, Func<GrpcRouter, GrpcRouter>? mapServed = null)
+    {
+        var router = new GrpcRouter(Options(new Grpc.Status(Grpc.StatusCode.Unavailable, role.RefusalMessage(port)), callCompleted, role.RefusalTrailers(port)));
+        return Standard(mapServed is null ? router : mapServed(router));
+    }
 
     private GrpcRouter Standard(GrpcRouter router) => _reflection.Map(health.Map(router));
 

@@ -280,7 +280,7 @@ public sealed class SwitchHost : IAsyncDisposable
             var memberFiles = new MemberReportFiles(members, memberReports, config.DataDirectory);
             var explanations = new OrderExplanations(engine, running, config.DataDirectory, config.MaxConcurrentExplains, log);
             var service = new AdminService(operatorAuth, operations, new ClearingOperations(desk), memberReports, explanations,
-                new SnapshotOperations(engine), role);
+                new SnapshotOperations(engine), role, () => NodeStatusOf(engine!, role, config.Cluster));
             // A cluster's node runs when its owner knows its role (RunAsPrimary or Follow).
             if (config.Cluster is null)
             {
@@ -313,7 +313,7 @@ public sealed class SwitchHost : IAsyncDisposable
                     return;
                 }
                 institutionServer.Serve(institutionPort.Standby(r, RolePort.Institution, institutionCalls));
-                adminServer.Serve(adminPort.Standby(r, RolePort.AdminGrpc, adminCalls));
+                adminServer.Serve(adminPort.Standby(r, RolePort.AdminGrpc, adminCalls, service.MapNodeStatus));
                 health.MarkStandby();
                 log.Info("role_standby", "this node is a standby: calls are refused NOT_PRIMARY",
                     ("primary", r.PrimaryFor(RolePort.Institution) is { } p ? RoleState.Address(p) : "unknown"));
@@ -342,6 +342,29 @@ public sealed class SwitchHost : IAsyncDisposable
     }
 
     private MemberStats _members = null!;
+
+    /// <summary>What GetNodeStatus answers: the node's role, term and journal positions (and a primary's replication).</summary>
+    private static Contracts.V1.NodeStatus NodeStatusOf(SwitchEngine engine, NodeRole role, ClusterConfig? cluster)
+    {
+        RoleState now = role.Current;
+        var status = new Contracts.V1.NodeStatus
+        {
+            Node = cluster?.Node ?? "",
+            Role = cluster is null ? "single" : now.IsPrimary ? "primary" : "standby",
+            Term = engine.Term,
+            JournalRecords = engine.DurableRecordCount,
+            AppliedRecords = engine.AppliedRecordCount,
+            Primary = now.PrimaryFor(RolePort.Institution) is { } primary ? RoleState.Address(primary) : "",
+        };
+        if (now.IsPrimary && engine.Replication is { } replication)
+        {
+            status.AcknowledgedRecords = replication.AcknowledgedRecords;
+            status.LagRecords = replication.LagRecords;
+            status.LagSeconds = replication.LagUs / 1e6;
+            status.Replication = replication.State.ToString().ToLowerInvariant();
+        }
+        return status;
+    }
 
     /// <summary>A cluster's primary, from its start: the engine runs and the banks are reached.</summary>
     public void RunAsPrimary()

@@ -126,6 +126,35 @@ public sealed class AdminSession : IDisposable
         }
     }
 
+    /// <summary>The call on every address given, each on its own connection, none followed (`switchctl cluster`): each
+    /// node's answer, or why it gave none.</summary>
+    public async Task<IReadOnlyList<(string Address, TResponse? Reply, string? Failure)>> EachAsync<TRequest, TResponse>(GrpcMethod<TRequest, TResponse> method, TRequest request)
+        where TRequest : class, Google.Protobuf.IMessage<TRequest> where TResponse : class, Google.Protobuf.IMessage<TResponse>
+    {
+        _ = Channel; // checks every address and the key first (UsageException: nothing on the wire)
+        return await Task.WhenAll(_addresses.Select(async address =>
+        {
+            Uri uri = CheckedAddress(address);
+            using GrpcChannel channel = GrpcChannel.ForAddress(uri, new GrpcChannelOptions
+            {
+                ConnectTimeout = TimeSpan.FromMilliseconds(ConnectTimeoutMs),
+                ServerCertificateValidation = Roots(uri)?.ServerCertificateValidation(),
+            });
+            try
+            {
+                TResponse reply = await channel.UnaryAsync(method, request, new CallOptions
+                {
+                    Headers = Headers, Timeout = TimeSpan.FromMilliseconds(UnaryTimeoutMs), CancellationToken = _cancellationToken,
+                });
+                return (address, (TResponse?)reply, (string?)null);
+            }
+            catch (RpcException e)
+            {
+                return (address, null, $"{e.StatusCode}: {e.Status.Detail}");
+            }
+        }));
+    }
+
     /// <summary>Before a stream: the primary, found by a WhoAmI that follows (a stream refused later is reported as it is).</summary>
     public Task FindPrimaryAsync() => UnaryAsync(AdminMethods.WhoAmI, new WhoAmIRequest());
 

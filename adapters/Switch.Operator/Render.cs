@@ -234,4 +234,24 @@ public static class Render
     private static string Fen(long fen) => fen.ToString(Inv);
     private static string Dash(string s) => s.Length == 0 ? "-" : s;
     private static string UnixMs(long ms) => ms <= 0 ? "-" : DateTimeOffset.FromUnixTimeMilliseconds(ms).UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", Inv);
+
+    /// <summary>`switchctl cluster`: one row per node asked.</summary>
+    public static void Cluster(TextWriter w, IReadOnlyList<(string Address, NodeStatus? Reply, string? Failure)> nodes)
+    {
+        var table = new TextTable("ADDRESS", "NODE", "ROLE", "TERM", "JOURNAL", "APPLIED", "ACKED", "LAG", "REPLICATION", "PRIMARY");
+        foreach (var (address, reply, failure) in nodes)
+        {
+            if (reply is null)
+            {
+                table.Row(address, "-", "no answer", "-", "-", "-", "-", "-", "-", failure ?? "");
+                continue;
+            }
+            bool primary = reply.Role == "primary";
+            table.Row(address, reply.Node.Length > 0 ? reply.Node : "-", reply.Role, reply.Term.ToString(), reply.JournalRecords.ToString(),
+                reply.AppliedRecords.ToString(), primary ? reply.AcknowledgedRecords.ToString() : "-",
+                primary ? $"{reply.LagRecords} ({reply.LagSeconds * 1000:F0} ms)" : "-", primary ? reply.Replication : "-",
+                reply.Primary.Length > 0 ? reply.Primary : "-");
+        }
+        table.Write(w);
+    }
 }

@@ -80,7 +80,7 @@ public static class SwitchCtl
                 EndpointState("drain", EndpointAdminState.Draining, "Drains an endpoint: no new traffic, work in flight completes; its share goes to the bank's other endpoints"),
                 EndpointState("down", EndpointAdminState.Down, "Takes an endpoint down: no new traffic; its share goes to the bank's other endpoints"),
                 EndpointState("up", EndpointAdminState.Up, "Brings an endpoint back up: it takes its weighted share again"),
-                Audit(), Stats(), Alerts(), Batch(), Settlement(), Breaks(), Report(), Explain(), Snapshot(),
+                Audit(), Stats(), Alerts(), Batch(), Settlement(), Breaks(), Report(), Explain(), Snapshot(), Cluster(),
             };
         }
 
@@ -282,6 +282,35 @@ public static class SwitchCtl
                 if (Json(parse, reply)) return;
                 _out.WriteLine($"snapshot at journal record {reply.Position} ({reply.Events} events): {reply.File}, {reply.Bytes} bytes, " +
                     $"logic paused {reply.PauseUs} us, written in {reply.WriteMs} ms");
+            }));
+            return command;
+        }
+
+        private Command Cluster()
+        {
+            var command = new Command("cluster",
+                "Asks every node given in --admin for its part of the pair: its role, term, journal records durable and applied, " +
+                "and on the primary its standby's acknowledged records, lag and replication state. Exit 0 when every node answered " +
+                "and exactly one is the primary.\nExample: switchctl cluster --admin http://127.0.0.1:7003,http://127.0.0.1:7013");
+            command.SetAction(Run(async (parse, admin) =>
+            {
+                var answers = await admin.EachAsync(AdminMethods.GetNodeStatus, new NodeStatusRequest());
+                if (parse.GetValue(_json))
+                {
+                    // One node's status per line; a node that gave none is said on stderr.
+                    foreach (var (address, reply, failure) in answers)
+                    {
+                        if (reply is null) _err.WriteLine($"switchctl: {address}: {failure}");
+                        else _out.WriteLine(JsonFormatter.Default.Format(reply));
+                    }
+                }
+                else
+                {
+                    Render.Cluster(_out, answers);
+                }
+                int primaries = answers.Count(a => a.Reply?.Role == "primary");
+                if (answers.Any(a => a.Reply is null)) throw new RpcException(StatusCode.Unavailable, "a node did not answer (see its row)");
+                if (primaries != 1) throw new RpcException(StatusCode.FailedPrecondition, $"{primaries} nodes say they are the primary");
             }));
             return command;
         }

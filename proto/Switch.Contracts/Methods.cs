@@ -60,6 +60,7 @@ public static class AdminMethods
         new(MethodType.ServerStreaming, Service, "TailAudit", AuditRequest.Parser, AuditEntry.Parser);
     public static readonly GrpcMethod<CloseBatchRequest, CloseBatchReply> CloseBatch = Unary("CloseBatch", CloseBatchRequest.Parser, CloseBatchReply.Parser);
     public static readonly GrpcMethod<TakeSnapshotRequest, TakeSnapshotReply> TakeSnapshot = Unary("TakeSnapshot", TakeSnapshotRequest.Parser, TakeSnapshotReply.Parser);
+    public static readonly GrpcMethod<NodeStatusRequest, NodeStatus> GetNodeStatus = Unary("GetNodeStatus", NodeStatusRequest.Parser, NodeStatus.Parser);
     public static readonly GrpcMethod<ListBatchesRequest, ListBatchesReply> ListBatches = Unary("ListBatches", ListBatchesRequest.Parser, ListBatchesReply.Parser);
     public static readonly GrpcMethod<SettlementRequest, SettlementReply> GetSettlement = Unary("GetSettlement", SettlementRequest.Parser, SettlementReply.Parser);
     public static readonly GrpcMethod<MemberReportRequest, MemberReportReply> GetMemberReport =

@@ -22,12 +22,14 @@ public sealed class AdminService
     private readonly OrderExplanations _explanations;
     private readonly SnapshotOperations _snapshots;
     private readonly NodeRole _role;
+    private readonly Func<NodeStatus> _nodeStatus;
     private readonly Dictionary<string, JsonMethod> _json = new(StringComparer.Ordinal);
 
     public AdminService(OperatorAuthenticator auth, AdminOperations ops, ClearingOperations clearing, MemberReports members,
-        OrderExplanations explanations, SnapshotOperations snapshots, NodeRole role)
+        OrderExplanations explanations, SnapshotOperations snapshots, NodeRole role, Func<NodeStatus> nodeStatus)
     {
         _role = role;
+        _nodeStatus = nodeStatus;
         _snapshots = snapshots;
         _members = members;
         _explanations = explanations;
@@ -59,6 +61,7 @@ public sealed class AdminService
             return _clearing.CloseBatchAsync(r, op.Id, c);
         });
         Unary(router, AdminMethods.TakeSnapshot, (_, op, c) => _snapshots.TakeAsync(op, c));
+        Unary(router, AdminMethods.GetNodeStatus, (_, _, _) => Task.FromResult(_nodeStatus()));
         Unary(router, AdminMethods.ListBatches, (r, _, _) => Task.FromResult(_clearing.ListBatches(r)));
         Unary(router, AdminMethods.GetSettlement, (r, _, _) => Task.FromResult(_clearing.GetSettlement(r)));
         router.MapClientStreaming(AdminMethods.SubmitRecords, async (requests, context) =>
@@ -74,6 +77,15 @@ public sealed class AdminService
         router.MapServerStreaming(AdminMethods.TailAudit, TailAuditAsync);
         return router;
     }
+
+    /// <summary>A standby's admin port: GetNodeStatus is the one method it serves (for `switchctl cluster`); the
+    /// primary's comes with the rest in <see cref="Map"/>.</summary>
+    public GrpcRouter MapNodeStatus(GrpcRouter router) =>
+        router.MapUnary(AdminMethods.GetNodeStatus, (request, context) =>
+        {
+            Authenticate(context).RequireUnscoped(AdminMethods.GetNodeStatus.Name);
+            return ValueTask.FromResult(_nodeStatus());
+        });
 
     private AuthenticatedOperator Authenticate(ServerCallContext context) =>
         _auth.Authenticate(context.RequestHeaders.GetValue(AdminMethods.OperatorKeyHeader));

@@ -9,7 +9,7 @@ using Switch.Host.Configuration;
 namespace Switch.Host.Cluster;
 
 /// <summary>
-/// <c>switch cluster-demo [--dir DIR]</c>: etcd, the demo configuration's banks (simulated, in this process, so their
+/// <c>switch cluster-demo [--dir DIR] [--lease-ttl-ms MS] [--durability synchronous|asynchronous]</c>: etcd, the demo configuration's banks (simulated, in this process, so their
 /// books outlive either node), and two switch nodes as child processes of this one (a primary and a hot standby,
 /// whichever wins etcd first), all on loopback. Ctrl-C stops them. For trying failover by hand: kill the primary's
 /// process and watch the standby take over (README "Hot standby").
@@ -24,12 +24,16 @@ internal static class ClusterDemo
     public static async Task<int> RunAsync(string[] args, Log log)
     {
         string directory = "./cluster-demo";
+        int leaseTtlMs = new ClusterConfig().LeaseTtlMs;
+        string durability = ClusterConfig.DurabilitySynchronous;
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--dir" && i + 1 < args.Length) directory = args[++i];
+            else if (args[i] == "--lease-ttl-ms" && i + 1 < args.Length && int.TryParse(args[i + 1], out leaseTtlMs)) i++;
+            else if (args[i] == "--durability" && i + 1 < args.Length) durability = args[++i];
             else
             {
-                log.Error("usage", $"usage: switch {Command} [--dir DIR]; unknown '{args[i]}'");
+                log.Error("usage", $"usage: switch {Command} [--dir DIR] [--lease-ttl-ms MS] [--durability synchronous|asynchronous]; unknown or incomplete '{args[i]}'");
                 return 2;
             }
         }
@@ -50,7 +54,17 @@ internal static class ClusterDemo
             IReadOnlyList<BankConfig> bankConfigs = ClusterLayout.WithAddresses(demo.Switch.Banks, banks.Select(b => b.Address).ToList());
             foreach ((string node, int basePort) in Nodes)
             {
-                HostConfig config = ClusterLayout.Node(demo, bankConfigs, node, basePort, Path.Combine(directory, "node-" + node), [etcd.ClientUrl], "demo");
+                HostConfig config = ClusterLayout.Node(demo, bankConfigs, node, basePort, Path.Combine(directory, "node-" + node), [etcd.ClientUrl], "demo",
+                    c => c with { LeaseTtlMs = leaseTtlMs, Durability = durability });
+                try
+                {
+                    config.Validate(); // a bad --lease-ttl-ms or --durability is said here, before a node starts
+                }
+                catch (ConfigException e)
+                {
+                    log.Error("config_refused", e.Message);
+                    return 2;
+                }
                 string file = Path.Combine(directory, $"node-{node}.json");
                 await File.WriteAllTextAsync(file, ClusterLayout.ToJson(config), stop.Token);
                 supervision.Add(SuperviseAsync(node, file, children, log, stop.Token));
@@ -62,7 +76,7 @@ internal static class ClusterDemo
                 log.Info("demo_credentials", "demo configuration: a published test key", ("institution", code), ("header", "x-api-key"), ("key", key));
             foreach (var (id, key) in demo.DemoOperatorKeys)
                 log.Info("demo_credentials", "demo configuration: a published test key", ("operator", id), ("header", "x-operator-key"), ("key", key));
-            log.Info("running", "Ctrl-C stops the nodes, the banks and etcd; `switchctl cluster --server http://127.0.0.1:7003,http://127.0.0.1:7013` shows the roles");
+            log.Info("running", "Ctrl-C stops the nodes, the banks and etcd; `switchctl cluster --admin http://127.0.0.1:7003,http://127.0.0.1:7013` shows the roles");
             try
             {
                 await Task.Delay(Timeout.Infinite, stop.Token);

@@ -5,8 +5,13 @@ using Switch.Ring;
 namespace Switch.Engine.Pipeline;
 
 /// <summary>Second consumer: the business logic, on its own thread, behind the journal.</summary>
-internal sealed class LogicHandler(SwitchLogic logic, JournalPositions positions, Snapshotter? snapshots) : IEventHandler<InputEvent>
+internal sealed class LogicHandler(SwitchLogic logic, JournalPositions positions, Snapshotter? snapshots, long appliedRecords) : IEventHandler<InputEvent>
 {
+    private long _appliedRecords = appliedRecords;
+
+    /// <summary>Journal records applied (the genesis counted), as of the last batch's end: for status and lag.</summary>
+    public long AppliedRecords => Volatile.Read(ref _appliedRecords);
+
     public long VoidSkipped { get; private set; }
     /// <summary>See <see cref="SwitchLogic.NextTickDueUs"/>: written at the end of each batch, read by the ticker.</summary>
     private long _nextTickDueUs = logic.NextTickDueUs();
@@ -33,7 +38,11 @@ internal sealed class LogicHandler(SwitchLogic logic, JournalPositions positions
         }
         logic.Apply(ref evt);
         if (evt.Kind == EventKind.Tick) Volatile.Write(ref _tickPending, 0);
-        if (endOfBatch) Volatile.Write(ref _nextTickDueUs, logic.NextTickDueUs());
+        if (endOfBatch)
+        {
+            Volatile.Write(ref _nextTickDueUs, logic.NextTickDueUs());
+            Volatile.Write(ref _appliedRecords, positions.Get(sequence).RecordNo + 1);
+        }
         if (snapshots is not null)
         {
             (long recordNo, long address) = positions.Get(sequence);

@@ -76,7 +76,7 @@ public sealed partial class SwitchEngine : IDisposable
         if (options.Replication is { } replication)
         {
             // The gate sleeps on its own strategy, woken by the journaler's commits (and by acknowledgements, itself).
-            _gate = new ReplicationGate(replication, journal, positions, options.Clock);
+            _gate = new ReplicationGate(replication, journal, positions, options.Clock) { RequestPass = PublishNudge };
             _gateProcessor = new BatchEventProcessor<InputEvent, ReplicationGate>(_input, _input.NewBarrier(NewWait(), _journaler.Sequence), _gate, options.MaxBatchSize);
             logicFollows = _gateProcessor.Sequence;
         }
@@ -89,7 +89,7 @@ public sealed partial class SwitchEngine : IDisposable
                 recovery.LastCorrelationId, PublishNudge, options.OnSnapshot, options.OnSnapshotFailed);
         }
         // The logic sleeps on its own strategy, woken by the journaler's commits, not by every producer's publish.
-        _logicHandler = new LogicHandler(logic, positions, _snapshots);
+        _logicHandler = new LogicHandler(logic, positions, _snapshots, appliedRecords: lastRecordNo + 1);
         _logicProcessor = new BatchEventProcessor<InputEvent, LogicHandler>(
             _input, _input.NewBarrier(NewWait(), logicFollows), _logicHandler, options.MaxBatchSize);
         _input.AddGatingSequences(_logicProcessor.Sequence);
@@ -194,6 +194,13 @@ public sealed partial class SwitchEngine : IDisposable
 
     /// <summary>True once <see cref="Run"/> has started the threads.</summary>
     public bool Running => _outputProcessor is not null;
+
+    /// <summary>Journal records the logic has applied (the genesis counted): behind the journal's durable count by what
+    /// waits at the replication gate or in the ring. Updated per batch.</summary>
+    public long AppliedRecordCount => _logicHandler.AppliedRecords;
+
+    /// <summary>Journal records durable on this node's disk (the genesis counted).</summary>
+    public long DurableRecordCount => _journal.DurableRecordCount;
 
     /// <summary>Inputs whose fill failed (<see cref="EventKind.Void"/>): skipped by the journal and the logic.</summary>
     public long VoidInputs => _logicHandler.VoidSkipped;

@@ -59,7 +59,14 @@ internal sealed class ReplicationGate(ReplicationOptions options, EventJournal j
             seen = was;
         }
         Wake();
+        // Degraded and idle: no batch comes to resynchronise on, so the gate is asked to look once (on its own thread:
+        // only it changes the state in step with what passes).
+        if (_state == ReplicationState.Degraded && durableRecordCount > _acknowledgedAtDegrade) RequestPass?.Invoke();
     }
+
+    /// <summary>Wakes the gate's thread with nothing to pass (the engine publishes a nudge), so a degraded gate whose
+    /// standby has caught up becomes synchronous without waiting for traffic.</summary>
+    public Action? RequestPass { get; set; }
 
     /// <summary>A following engine's gate passes everything (its primary decided): it gates again once promoted.</summary>
     public void Follow(bool following) => _following = following;
