@@ -109,7 +109,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
         run.Etcd.Pause();
         await primary.WaitForLogAsync("fenced");
         LogRecord fenced = primary.Logged("fenced")[0];
-        output.WriteLine($"etcd paused at {pausedAt:HH:mm:ss.fff}; {fenced}");
+        output.WriteLine($"etcd paused at {pausedAt:HH:mm:ss.fff}; the primary, node {primary.Name}, fenced at {fenced.Time:HH:mm:ss.fff} ({fenced["code"]})");
         // The lease was last renewed before the pause: the fence must fall before it could expire at etcd.
         Assert.True(fenced.Time <= pausedAt.AddMilliseconds(FailoverRun.LeaseTtlMs),
             $"fenced at {fenced.Time:HH:mm:ss.fff}, after the lease ({FailoverRun.LeaseTtlMs} ms) renewed before {pausedAt:HH:mm:ss.fff} could expire");
