@@ -254,9 +254,10 @@ public sealed class EndpointLink : IAsyncDisposable
         {
             _engine.Publish(ref fill); // back-pressure: waits (bounded) while the engine's input ring is full
         }
-        catch (Exception e) when (e is EngineBusyException or InputFillException)
+        catch (Exception e) when (e is EngineBusyException or InputFillException or Engine.Replication.ReplicationRefusedException)
         {
-            // The transaction stays unresolved: the engine's follow-up query asks the bank again.
+            // The transaction stays unresolved: the engine's follow-up query asks the bank again (a fenced primary's
+            // engine takes nothing more: the next primary asks).
             _log.Warn("bank_result_dropped", e.Message, ("bank", BankCode.ToString("D3")), ("endpoint", Name),
                 ("transaction_id", response.TransactionId));
         }

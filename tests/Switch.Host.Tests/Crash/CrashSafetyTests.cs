@@ -158,7 +158,11 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
 
     internal static string Tried(CrashRun run, string kills) =>
         $"{kills}; {run.Starts} starts of the switch process on one data directory under load from 3 institutions (Transact streams " +
-        $"and unary calls; payments, payouts, refunds over 4 banks); {run.OrdersSent:N0} orders sent, {run.Acknowledged:N0} acknowledged, " +
-        $"{run.AckedResent} acknowledged ones resent after restarts, {run.UnknownAtCrash} unknown at a crash ({run.UnknownQueried} found by query, " +
-        $"{run.NeverJournaled} never journaled, {run.UnknownResent} resent), all resolved; seed {run.Seed}";
+        $"and unary calls; payments, payouts, refunds over 4 banks); {Orders(run.Client)}";
+
+    /// <summary>What the client sent and how every order without an answer was resolved.</summary>
+    internal static string Orders(RecordedClient client) =>
+        $"{client.OrdersSent:N0} orders sent, {client.Acknowledged:N0} acknowledged, {client.AckedResent} acknowledged ones resent after " +
+        $"restarts, {client.UnknownAtCrash} unknown at a crash ({client.UnknownQueried} found by query, {client.NeverJournaled} never " +
+        $"journaled, {client.UnknownResent} resent), all resolved; seed {client.Seed}";
 }
