@@ -101,11 +101,12 @@ public sealed class SwitchHost : IAsyncDisposable
     /// then known: health and reflection answer, everything else is UNAVAILABLE until recovery ends).</param>
     /// <param name="role">The node's role, changed by its owner at any time; null: always the primary.</param>
     /// <param name="standbyGenesis">A cluster's standby: the primary's record 0, which an empty journal begins with.</param>
+    /// <param name="mayAct">A cluster's node: whether its leadership may still be trusted, read per batch (<see cref="Engine.Replication.ReplicationOptions.MayAct"/>).</param>
     /// <param name="mayDegrade">A cluster's node: asked before synchronous replication degrades (<see cref="Engine.Replication.ReplicationOptions.MayDegrade"/>).</param>
     /// <remarks>A single switch runs at once. A cluster's node (<see cref="HostConfig.Cluster"/>) is left recovered, not
     /// running: its owner (Cluster.ClusterNode) calls <see cref="RunAsPrimary"/> or <see cref="Follow"/>.</remarks>
     public static async Task<SwitchHost> StartAsync(HostConfig config, Log? log = null, Action<ListeningPorts>? listening = null, NodeRole? role = null,
-        byte[]? standbyGenesis = null, Func<bool>? mayDegrade = null)
+        byte[]? standbyGenesis = null, Func<bool>? mayDegrade = null, Func<bool>? mayAct = null)
     {
         log ??= Log.Console;
         role ??= new NodeRole();
@@ -226,7 +227,7 @@ public sealed class SwitchHost : IAsyncDisposable
                         ("first_address", first), ("last_address", last), ("records_appended", appended)),
                 },
                 Replication = config.Cluster?.ToReplicationOptions(alert => log.Alert("replication_" + alert.Kind.ToString().ToLowerInvariant(), alert.Message,
-                    ("acknowledged_records", alert.AcknowledgedRecords), ("journal_records", alert.JournalRecords)), mayDegrade),
+                    ("acknowledged_records", alert.AcknowledgedRecords), ("journal_records", alert.JournalRecords)), mayDegrade, mayAct),
             };
             engine = standbyGenesis is null ? SwitchEngine.Recover(engineOptions, config.Switch) : SwitchEngine.RecoverStandby(engineOptions, standbyGenesis);
 

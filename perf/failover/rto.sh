@@ -26,7 +26,7 @@ ctl="$root/adapters/Switch.Operator/bin/Release/net10.0/switchctl.dll"
 loadgen="$root/perf/Switch.LoadGen/bin/Release/net10.0/Switch.LoadGen.dll"
 work=$(mktemp -d)
 admins=http://127.0.0.1:7003,http://127.0.0.1:7013
-cleanup() { kill "$demo" 2>/dev/null || true; wait "$demo" 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { kill "$demo" 2>/dev/null || true; wait "$demo" 2>/dev/null || true; echo "logs and data: $work"; }
 dotnet "$host" cluster-demo --dir "$work/cluster" --lease-ttl-ms "$ttl" --durability "$durability" > "$work/cluster.log" 2>&1 &
 demo=$!
 trap cleanup EXIT

@@ -374,7 +374,8 @@ public sealed class ClusterNode
 
     private async Task<SwitchHost> StartHostAsync(byte[]? genesis)
     {
-        SwitchHost host = await SwitchHost.StartAsync(_config, _log, role: _role, standbyGenesis: genesis, mayDegrade: MayDegrade);
+        SwitchHost host = await SwitchHost.StartAsync(_config, _log, role: _role, standbyGenesis: genesis, mayDegrade: MayDegrade,
+            mayAct: () => _leadership.MayAct);
         _host = host;
         return host;
     }

@@ -62,9 +62,10 @@ public sealed record ClusterConfig
     }
 
     /// <summary>The engine's replication options: the durability mode and what it does without a standby.</summary>
-    public ReplicationOptions ToReplicationOptions(Action<ReplicationAlert> onAlert, Func<bool>? mayDegrade) => new()
+    public ReplicationOptions ToReplicationOptions(Action<ReplicationAlert> onAlert, Func<bool>? mayDegrade, Func<bool>? mayAct) => new()
     {
         MayDegrade = mayDegrade,
+        MayAct = mayAct,
         Mode = Durability == DurabilityAsynchronous ? ReplicationMode.Asynchronous : ReplicationMode.Synchronous,
         OnStandbyLost = OnStandbyLost == StandbyLostDegrade ? StandbyLossPolicy.Degrade : StandbyLossPolicy.Wait,
         StandbyAckTimeoutMs = StandbyAckTimeoutMs,

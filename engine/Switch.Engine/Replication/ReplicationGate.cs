@@ -141,6 +141,9 @@ internal sealed class ReplicationGate(ReplicationOptions options, EventJournal j
 
     private void Pass(long requiredRecords)
     {
+        // The leadership's own deadline, read per batch: a fence whose timer is late (a paused or starved process) must
+        // not let a batch through after the lease may have expired.
+        if (!_following && options.MayAct is { } mayAct && !mayAct()) Fence();
         if (_fenced) HoldFenced();
         if (options.Mode == ReplicationMode.Asynchronous || _following) return;
         if (_state == ReplicationState.Degraded)
@@ -161,6 +164,7 @@ internal sealed class ReplicationGate(ReplicationOptions options, EventJournal j
             {
                 while (Acknowledged < requiredRecords)
                 {
+                    if (options.MayAct is { } stillMayAct && !stillMayAct()) Fence();
                     if (_fenced) break;
                     if (_stopping) throw new ReplicationStoppedException();
                     long waitedMs = Environment.TickCount64 - startedMs;

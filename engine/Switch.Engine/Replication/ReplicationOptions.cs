@@ -37,6 +37,9 @@ public sealed record ReplicationOptions
     /// <summary>Policy Degrade: asked on the gate's thread before it degrades (it may block, briefly); false keeps the
     /// switch waiting as under policy Wait. A cluster's host says in etcd, first, that the standby is no longer in sync.</summary>
     public Func<bool>? MayDegrade { get; init; }
+    /// <summary>Read by the gate before each batch passes (and while it waits): false once this node may no longer act
+    /// as the primary (its leadership lease may have expired); the gate then fences. Cheap: a clock read.</summary>
+    public Func<bool>? MayAct { get; init; }
 
     public void Validate()
     {
