@@ -197,21 +197,23 @@ public sealed partial class SwitchEngine
                     ? new ReplicationRefusedException(ReplicationRefusal.RecordGap, $"the batch begins at record {firstRecordNo}, the next expected is {_replicatedNext}", _replicatedNext)
                     : new ReplicationRefusedException(ReplicationRefusal.RecordOverlap, $"the batch begins at record {firstRecordNo}, records up to {_replicatedNext - 1} are here already", _replicatedNext);
             }
-            (int records, long batchTerm, long termStart, long maxCorrelationId, uint lastChecksum) = CheckBatch(term, firstRecordNo, frames);
+            (int records, long recordTerm, long termStart, long maxCorrelationId, uint lastChecksum) = CheckBatch(term, firstRecordNo, frames);
             PublishReplicated(firstRecordNo, records, frames);
             _replicatedNext = firstRecordNo + records;
             if (records > 0) _replicatedLastChecksum = lastChecksum;
             if (termStart > 0) Volatile.Write(ref _acceptedTermStartRecordNo, termStart);
-            Volatile.Write(ref _newestTerm, Math.Max(term, batchTerm));
+            _recordTerm = recordTerm;
+            Volatile.Write(ref _newestTerm, Math.Max(newest, term));
             if (maxCorrelationId > _maxCorrelationId) _maxCorrelationId = maxCorrelationId;
         }
     }
 
-    /// <summary>Every frame verified and decoded, terms in order and never above the sender's; nothing published yet.</summary>
-    private (int Records, long Term, long TermStart, long MaxCorrelationId, uint LastChecksum) CheckBatch(long term, long firstRecordNo, ReadOnlySpan<byte> frames)
+    /// <summary>Every frame verified and decoded, term records each above the last and never above the sender's term;
+    /// nothing published yet. Returns the newest term record's term.</summary>
+    private (int Records, long RecordTerm, long TermStart, long MaxCorrelationId, uint LastChecksum) CheckBatch(long term, long firstRecordNo, ReadOnlySpan<byte> frames)
     {
         int offset = 0, records = 0;
-        long newest = Volatile.Read(ref _newestTerm), termStart = 0, maxCorrelationId = 0;
+        long newest = _recordTerm, termStart = 0, maxCorrelationId = 0;
         uint checksum = 0;
         while (offset < frames.Length)
         {
