@@ -48,8 +48,11 @@ public sealed partial class SwitchEngine : IDisposable
     /// once a feed (taking <see cref="_hintLock"/>) brings the standby's acknowledgement.</summary>
     private readonly object _termLock = new();
     private readonly object _hintLock = new();
-    /// <summary>The newest term journaled, begun or accepted from a primary: a term below it is stale.</summary>
+    /// <summary>The newest term journaled, begun, accepted from a primary or sent under by one: a term below it is stale.</summary>
     private long _newestTerm;
+    /// <summary>Following: the newest term record accepted (a term record must be above it): the sender's term may run
+    /// ahead of it, its term record still on the way.</summary>
+    private long _recordTerm;
     /// <summary>The record that began <see cref="_newestTerm"/> when it came from recovery or a primary (the journaler
     /// knows those this engine began).</summary>
     private long _acceptedTermStartRecordNo;
@@ -86,6 +89,7 @@ public sealed partial class SwitchEngine : IDisposable
             logicFollows = _gateProcessor.Sequence;
         }
         _newestTerm = logic.Term;
+        _recordTerm = logic.Term;
         _acceptedTermStartRecordNo = logic.TermStartRecordNo;
         _maxCorrelationId = recovery.LastCorrelationId;
         if (lastRecordAddress >= 0) _feedHint = new JournalCursor(lastRecordNo, lastRecordAddress);

@@ -23,9 +23,6 @@ public sealed partial class SwitchEngine
     /// <summary>The newest term this engine journaled, began or accepted from a primary.</summary>
     public long NewestTerm => Volatile.Read(ref _newestTerm);
 
-    /// <summary>The highest term a primary sent this engine records under (under <see cref="_replicationLock"/>).</summary>
-    private long _senderTerm;
-
     /// <summary>True while the engine follows a primary (between <see cref="Follow"/> and <see cref="Promote"/>).</summary>
     public bool Following => _role is RoleFollowing or RolePromoting;
 
@@ -41,7 +38,7 @@ public sealed partial class SwitchEngine
         lock (_termLock)
         {
             RequirePrimary();
-            long newest = Math.Max(Volatile.Read(ref _newestTerm), _senderTerm);
+            long newest = Volatile.Read(ref _newestTerm);
             if (term <= newest) throw new ReplicationRefusedException(ReplicationRefusal.TermStale, $"term {term} is not above term {newest}, the newest this engine holds");
             long sequence = _input.Next();
             _input[sequence].PrepareTerm(term);
@@ -196,8 +193,7 @@ public sealed partial class SwitchEngine
         {
             if (_role != RoleFollowing) throw new ReplicationRefusedException(ReplicationRefusal.NotFollowing, "this engine does not follow a primary (not started by Follow, or promoted)");
             if (Fault is { } fault) throw new EngineStoppedException(fault);
-            // Stale: older than a term journaled here, or than a primary this engine already followed.
-            long newest = Math.Max(Volatile.Read(ref _newestTerm), _senderTerm);
+            long newest = Volatile.Read(ref _newestTerm);
             if (term < newest) throw new ReplicationRefusedException(ReplicationRefusal.TermStale, $"records sent under term {term}; this engine holds term {newest}");
             if (firstRecordNo != _replicatedNext)
             {
@@ -205,24 +201,23 @@ public sealed partial class SwitchEngine
                     ? new ReplicationRefusedException(ReplicationRefusal.RecordGap, $"the batch begins at record {firstRecordNo}, the next expected is {_replicatedNext}", _replicatedNext)
                     : new ReplicationRefusedException(ReplicationRefusal.RecordOverlap, $"the batch begins at record {firstRecordNo}, records up to {_replicatedNext - 1} are here already", _replicatedNext);
             }
-            (int records, long batchTerm, long termStart, long maxCorrelationId, uint lastChecksum) = CheckBatch(term, firstRecordNo, frames);
+            (int records, long recordTerm, long termStart, long maxCorrelationId, uint lastChecksum) = CheckBatch(term, firstRecordNo, frames);
             PublishReplicated(firstRecordNo, records, frames);
             _replicatedNext = firstRecordNo + records;
             if (records > 0) _replicatedLastChecksum = lastChecksum;
             if (termStart > 0) Volatile.Write(ref _acceptedTermStartRecordNo, termStart);
-            // Only a journaled term record moves the newest term (a term record that follows must be above it); the
-            // sender's term is remembered apart, so the term record a primary sends under its own term is accepted.
-            Volatile.Write(ref _newestTerm, batchTerm);
-            _senderTerm = Math.Max(_senderTerm, term);
+            _recordTerm = recordTerm;
+            Volatile.Write(ref _newestTerm, Math.Max(newest, term));
             if (maxCorrelationId > _maxCorrelationId) _maxCorrelationId = maxCorrelationId;
         }
     }
 
-    /// <summary>Every frame verified and decoded, terms in order and never above the sender's; nothing published yet.</summary>
-    private (int Records, long Term, long TermStart, long MaxCorrelationId, uint LastChecksum) CheckBatch(long term, long firstRecordNo, ReadOnlySpan<byte> frames)
+    /// <summary>Every frame verified and decoded, term records each above the last and never above the sender's term;
+    /// nothing published yet. Returns the newest term record's term.</summary>
+    private (int Records, long RecordTerm, long TermStart, long MaxCorrelationId, uint LastChecksum) CheckBatch(long term, long firstRecordNo, ReadOnlySpan<byte> frames)
     {
         int offset = 0, records = 0;
-        long newest = Volatile.Read(ref _newestTerm), termStart = 0, maxCorrelationId = 0;
+        long newest = _recordTerm, termStart = 0, maxCorrelationId = 0;
         uint checksum = 0;
         while (offset < frames.Length)
         {

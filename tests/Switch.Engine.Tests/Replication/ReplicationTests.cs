@@ -134,6 +134,36 @@ public sealed class ReplicationTests : IDisposable
     }
 
     [Fact]
+    public void A_term_begun_while_the_ring_is_full_waits_for_the_standby_without_blocking_its_feed()
+    {
+        var outputs = new OutputRecorder();
+        var relay = new AckRelay();
+        using SwitchEngine primary = SwitchEngine.Start(Options("p", _primaryClock), Config(), outputs);
+        int requests = primary.InputCapacity + 64;
+        Task publisher = Task.Run(() =>
+        {
+            for (int i = 0; i < requests; i++)
+                primary.Client().PublishCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"R{i}", 100 + i % 50, account: $"ACC{i % 500}"));
+        });
+        WaitFor(() => primary.PublishedSequence >= primary.InputCapacity - 1, "the ring full behind the gate");
+        Task term = Task.Run(() => primary.BeginTerm(1)); // waits for ring space, which only the standby's acknowledgements free
+        Thread.Sleep(200);
+        Assert.False(term.IsCompleted);
+
+        var (standby, _) = StartStandby(Options("s", _standbyClock), primary, relay);
+        using (standby)
+        using (ReplicationPump pump = relay.Attach(ReplicationPump.Connect(primary, standby)))
+        {
+            Assert.True(term.Wait(60_000), "the term was never journaled: the feed waited for the term's lock");
+            Assert.True(publisher.Wait(60_000));
+            Assert.True(primary.WaitUntilIdle(60_000), $"{primary.Replication} {primary.Fault} {standby.Fault} {pump.Failure}");
+            pump.WaitCaughtUp();
+            Assert.Equal(1, primary.Term);
+            Assert.Equal(primary.Logic.StateHash(), standby.Logic.StateHash());
+        }
+    }
+
+    [Fact]
     public void Wait_policy_stalls_with_an_alert_and_resumes_on_an_acknowledgement()
     {
         var outputs = new OutputRecorder();
