@@ -97,6 +97,7 @@ public sealed class ContractTests : WithDataDirectory
             (TestConfig(Data) with { RecoveryLogIntervalMs = 0 }, "recoveryLogIntervalMs"),
             (TestConfig(Data) with { Snapshots = new SnapshotsConfig { EveryEvents = -1 } }, "snapshots.everyEvents"),
             (TestConfig(Data) with { Snapshots = new SnapshotsConfig { Keep = 101 } }, "snapshots.keep"),
+            (TestConfig(Data) with { Snapshots = new SnapshotsConfig { JournalArchiveRetentionDays = -1 } }, "snapshots.journalArchiveRetentionDays"),
         })
         {
             ConfigException refused = Assert.Throws<ConfigException>(bad.Validate);
