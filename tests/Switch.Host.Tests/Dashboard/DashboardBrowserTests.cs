@@ -161,6 +161,24 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         Assert.Empty(browser.PageErrors);
     }
 
+    [Fact]
+    public async Task On_a_standby_the_log_in_form_says_so_and_links_to_the_primarys_dashboard()
+    {
+        if (Chromium() is not { } executable) return;
+
+        await using RunningSwitch sw = await StartSwitchAsync();
+        sw.Host.Role.BecomeStandby(new PrimaryAddresses(new Uri("http://10.20.30.40:7001"), new Uri("http://10.20.30.40:7003"), new Uri("http://10.20.30.40:7002")));
+        await using HeadlessChromium browser = await HeadlessChromium.LaunchAsync(executable, 1200, 900);
+        await browser.NavigateAsync(new Uri(sw.Host.AdminAddress, "/").ToString());
+        await browser.WaitForAsync("document.readyState === 'complete' && !!document.getElementById('operator-key') && !document.getElementById('login').hidden", "the log-in form");
+
+        await LogInAsync(browser, OperatorKey);
+        await browser.WaitForAsync("document.getElementById('login-error').textContent.includes('NOT_PRIMARY: this node is a standby')", "the refusal");
+        Assert.Equal("http://10.20.30.40:7002/", await browser.EvaluateStringAsync("document.getElementById('login-error-primary').href"));
+        Assert.True((await browser.EvaluateAsync("document.getElementById('app').hidden")).GetBoolean());
+        Assert.Empty(browser.PageErrors);
+    }
+
     /// <summary>The browser, or null (the test then says it did not run and passes, except in CI: a broken machine, never a pass).</summary>
     private string? Chromium()
     {

@@ -37,10 +37,11 @@
   // ---- the API
 
   class ApiError extends Error {
-    constructor(status, code, message) {
+    constructor(status, code, message, primary) {
       super(`${code}: ${message}`);
       this.status = status;
       this.code = code;
+      this.primary = primary || null;   // a standby names the primary's admin address (NOT_PRIMARY)
     }
   }
 
@@ -60,7 +61,8 @@
     let json = null;
     try { json = text ? JSON.parse(text) : {}; } catch { json = null; }
     if (!response.ok) {
-      throw new ApiError(response.status, (json && json.code) || "HTTP_" + response.status, (json && json.message) || text || response.statusText);
+      throw new ApiError(response.status, (json && json.code) || "HTTP_" + response.status, (json && json.message) || text || response.statusText,
+        json && json.primary);
     }
     if (json === null) throw new ApiError(response.status, "INTERNAL", "the reply is not JSON");
     return json;
@@ -100,6 +102,17 @@
     poll(mine, refreshAudit, AUDIT_POLL_MS);
   }
 
+  // An error's text; on a standby, followed by a link to the primary's dashboard.
+  function showError(el, e) {
+    el.textContent = e ? e.message || String(e) : "";
+    if (!e || !e.primary) return;
+    const link = document.createElement("a");
+    link.id = el.id + "-primary";
+    link.href = new URL("/", e.primary).toString();
+    link.textContent = "open the primary's dashboard";
+    el.append(" — ", link);
+  }
+
   function logOut(message) {
     generation++;
     operatorKey = null;
@@ -110,7 +123,8 @@
     $("who").hidden = true;
     $("app").hidden = true;
     $("login").hidden = false;
-    $("login-error").textContent = message || "";
+    if (message instanceof Error) showError($("login-error"), message);
+    else $("login-error").textContent = message || "";
     $("operator-key").value = "";
     $("operator-key").focus();
   }
@@ -125,17 +139,17 @@
       } catch (e) {
         if (mine !== generation) return;
         if (e.status === 401) { logOut("Your key was refused: " + e.message); return; }
-        showGlobalError(e.message);
+        showGlobalError(e);
       }
       if (mine === generation) setTimeout(round, intervalMs);
     };
     round();
   }
 
-  function showGlobalError(message) {
+  function showGlobalError(e) {
     const el = $("global-error");
-    el.textContent = message;
-    el.hidden = !message;
+    showError(el, e);
+    el.hidden = !e;
   }
 
   // ---- bank cards
@@ -540,12 +554,12 @@
     try {
       await logIn(key);
     } catch (e) {
-      logOut(e.status === 401 ? "That key is not an operator key." : e.message);
+      logOut(e.status === 401 ? "That key is not an operator key." : e);
     }
   });
   $("logout-button").addEventListener("click", () => logOut(""));
 
   const saved = sessionStorage.getItem(KEY_STORAGE);
-  if (saved) logIn(saved).catch(e => logOut(e.message));
+  if (saved) logIn(saved).catch(e => logOut(e));
   else logOut("");
 })();
