@@ -137,16 +137,7 @@ public sealed class SwitchHost : IAsyncDisposable
                     string address = bank.Endpoints[e].Address;
                     if (!string.IsNullOrEmpty(address) && address != HostConfig.SimulatedAddress) continue;
                     SimulatedBanksConfig sim = config.SimulatedBanks!;
-                    BankSimulatorServer server = await BankSimulatorServer.StartAsync(new BankSimulatorOptions
-                    {
-                        Port = 0,
-                        Latency = LatencyModel.Parse(sim.Latency),
-                        FailureRate = sim.FailureRate,
-                        NoAnswerRate = sim.NoAnswerRate,
-                        CapacityTps = sim.CapacityTps,
-                        Seed = sim.Seed + b * 16 + e,
-                        BankCodes = [bank.Code],
-                    }, ledger: books);
+                    BankSimulatorServer server = await BankSimulatorServer.StartAsync(sim.EndpointOptions(b, e, bank.Code), ledger: books);
                     simulators.Add(server);
                     simulated[(bank.Code, bank.Endpoints[e].Name)] = server.Address;
                 }

@@ -43,7 +43,7 @@ internal static class ClusterDemo
         using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
         using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
 
-        await using EtcdProcess etcd = await EtcdProcess.StartAsync(Path.Combine(directory, "etcd"), EtcdClientPort, EtcdPeerPort);
+        await using EtcdServer etcd = await EtcdServer.StartAsync(root: Path.Combine(directory, "etcd"), clientPort: EtcdClientPort, peerPort: EtcdPeerPort);
         log.Info("etcd_started", "etcd for the demo cluster", ("address", etcd.ClientUrl), ("data", Path.Combine(directory, "etcd")));
         HostConfig demo = HostConfig.EmbeddedDefault();
         List<BankSimulatorServer> banks = await StartBanksAsync(demo);
@@ -111,16 +111,7 @@ internal static class ClusterDemo
             var books = new BankLedger(new BankSimulatorOptions().MaxLedgerEntries);
             for (int e = 0; e < bank.Endpoints.Count; e++)
             {
-                servers.Add(await BankSimulatorServer.StartAsync(new BankSimulatorOptions
-                {
-                    Port = 0,
-                    Latency = LatencyModel.Parse(sim.Latency),
-                    FailureRate = sim.FailureRate,
-                    NoAnswerRate = sim.NoAnswerRate,
-                    CapacityTps = sim.CapacityTps,
-                    Seed = sim.Seed + b * 16 + e,
-                    BankCodes = [bank.Code],
-                }, ledger: books));
+                servers.Add(await BankSimulatorServer.StartAsync(sim.EndpointOptions(b, e, bank.Code), ledger: books));
             }
         }
         return servers;

@@ -9,4 +9,17 @@ public sealed record SimulatedBanksConfig
     public double NoAnswerRate { get; init; }
     public int CapacityTps { get; init; }
     public int Seed { get; init; } = 1;
+
+    /// <summary>The simulator of endpoint <paramref name="endpointIndex"/> of the configuration's bank
+    /// <paramref name="bankIndex"/> (its own seed, on any free port): the switch's in-process banks and the demo pair's.</summary>
+    public BankSim.BankSimulatorOptions EndpointOptions(int bankIndex, int endpointIndex, int bankCode) => new()
+    {
+        Port = 0,
+        Latency = BankSim.LatencyModel.Parse(Latency),
+        FailureRate = FailureRate,
+        NoAnswerRate = NoAnswerRate,
+        CapacityTps = CapacityTps,
+        Seed = Seed + bankIndex * 16 + endpointIndex,
+        BankCodes = [bankCode],
+    };
 }

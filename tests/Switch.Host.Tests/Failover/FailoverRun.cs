@@ -29,7 +29,7 @@ internal sealed class FailoverRun : IAsyncDisposable
     private const int LastLines = 60;
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), "switch-failover-" + Guid.NewGuid().ToString("N"));
-    private EtcdProcess? _etcd;
+    private EtcdServer? _etcd;
     private EtcdLeadership? _reader;
     private readonly List<FailoverNode> _nodes = new();
     private readonly List<long> _rtoMs = new();
@@ -45,7 +45,7 @@ internal sealed class FailoverRun : IAsyncDisposable
 
     public RecordedClient Client { get; }
     public IReadOnlyList<FailoverNode> Nodes => _nodes;
-    public EtcdProcess Etcd => _etcd!;
+    public EtcdServer Etcd => _etcd!;
     /// <summary>The node that last served (set by <see cref="WaitForPrimaryAsync"/>).</summary>
     public FailoverNode? Primary { get; private set; }
     /// <summary>Each failover's time from the SIGKILL of the primary to the first order answered final by the other node.</summary>
@@ -59,14 +59,14 @@ internal sealed class FailoverRun : IAsyncDisposable
         var run = new FailoverRun(await RecordedClient.CreateAsync(seed), output);
         try
         {
-            run._etcd = await EtcdProcess.StartAsync(Path.Combine(run._root, "etcd"));
+            run._etcd = await EtcdServer.StartAsync(root: Path.Combine(run._root, "etcd"));
             foreach (string name in new[] { "a", "b" })
             {
-                HostConfig config = ClusterLayout.Node(run.Client.Config, run.Client.Config.Switch.Banks, name, EtcdProcess.FreePort(),
+                HostConfig config = ClusterLayout.Node(run.Client.Config, run.Client.Config.Switch.Banks, name, EtcdServer.FreePort(),
                     Path.Combine(run._root, "node-" + name), [run._etcd.ClientUrl], ClusterName,
-                    c => c with { Durability = durability, LeaseTtlMs = LeaseTtlMs, ReplicationPort = EtcdProcess.FreePort() });
+                    c => c with { Durability = durability, LeaseTtlMs = LeaseTtlMs, ReplicationPort = EtcdServer.FreePort() });
                 // Cluster nodes advertise fixed ports: each its own free one (ClusterLayout's +1, +2 may be taken).
-                config = config with { AdminPort = EtcdProcess.FreePort(), AdminGrpcPort = EtcdProcess.FreePort() };
+                config = config with { AdminPort = EtcdServer.FreePort(), AdminGrpcPort = EtcdServer.FreePort() };
                 string file = Path.Combine(run._root, $"node-{name}.json");
                 await File.WriteAllTextAsync(file, ClusterLayout.ToJson(config));
                 run._nodes.Add(new FailoverNode(name, config, file));

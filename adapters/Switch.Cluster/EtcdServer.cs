@@ -4,12 +4,12 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Etcdserverpb;
 
-namespace Switch.Cluster.Tests;
+namespace Switch.Cluster;
 
-/// <summary>A real etcd (Debian package etcd-server) of one or more members on free loopback ports in a temporary
-/// directory. A member can be paused (SIGSTOP: its sockets stay open and nothing answers, as a hung or cut-off etcd),
-/// resumed, stopped, and the whole of it started again on the same ports and data. A missing binary fails the test,
-/// never skips it.</summary>
+/// <summary>A real etcd (the Debian package etcd-server's `etcd`) of one or more members on loopback ports, for the demo
+/// pair and the tests, never for production (run etcd as its operators do). A member can be paused (SIGSTOP: its
+/// sockets stay open and nothing answers, as a hung or cut-off etcd), resumed, stopped, and the whole of it started
+/// again on the same ports and data. A missing binary is an error that names the package, never a silent skip.</summary>
 public sealed class EtcdServer : IAsyncDisposable
 {
     const int SigStop = 19;
@@ -30,11 +30,14 @@ public sealed class EtcdServer : IAsyncDisposable
     readonly string _root;
     readonly Member[] _members;
 
-    EtcdServer(string binary, string root, Member[] members)
+    readonly bool _temporary;
+
+    EtcdServer(string binary, string root, Member[] members, bool temporary)
     {
         _binary = binary;
         _root = root;
         _members = members;
+        _temporary = temporary;
     }
 
     /// <summary>The first member's URL (the only one of a single-member etcd).</summary>
@@ -42,17 +45,25 @@ public sealed class EtcdServer : IAsyncDisposable
 
     public IReadOnlyList<string> ClientUrls => _members.Select(m => m.ClientUrl).ToArray();
 
-    public static async Task<EtcdServer> StartAsync(int members = 1)
+    /// <summary>Starts <paramref name="members"/> members and waits until each is healthy. <paramref name="root"/>: where
+    /// their data lives (kept at dispose); null: a temporary directory (deleted at dispose). Ports: free ones, or for a
+    /// single member the given client and peer ports.</summary>
+    public static async Task<EtcdServer> StartAsync(int members = 1, string? root = null, int clientPort = 0, int peerPort = 0)
     {
-        var binary = FindBinary() ?? throw new Xunit.Sdk.XunitException(
-            "etcd is not installed: these tests need a real etcd v3 server; install the Debian package etcd-server " +
-            "(apt-get install etcd-server; .ci/run does it)");
-        var root = Path.Combine(Path.GetTempPath(), "switch-etcd-" + Guid.NewGuid().ToString("N"));
-        var all = Enumerable.Range(0, members).Select(i => new Member($"m{i}", Path.Combine(root, $"m{i}"), FreePort(), FreePort())).ToArray();
-        var server = new EtcdServer(binary, root, all);
+        if (members < 1 || members > MaxMembers) throw new ArgumentOutOfRangeException(nameof(members), $"1 to {MaxMembers} members");
+        if (members > 1 && (clientPort != 0 || peerPort != 0)) throw new ArgumentException("fixed ports only for a single member");
+        var binary = FindBinary() ?? throw new InvalidOperationException(
+            "ETCD_NOT_INSTALLED: no `etcd` on the PATH; install the Debian package etcd-server (apt-get install etcd-server; .ci/run does it)");
+        bool temporary = root is null;
+        root ??= Path.Combine(Path.GetTempPath(), "switch-etcd-" + Guid.NewGuid().ToString("N"));
+        var all = Enumerable.Range(0, members).Select(i => new Member($"m{i}", Path.Combine(root, $"m{i}"),
+            clientPort != 0 ? clientPort : FreePort(), peerPort != 0 ? peerPort : FreePort())).ToArray();
+        var server = new EtcdServer(binary, root, all, temporary);
         await server.StartAllAsync();
         return server;
     }
+
+    const int MaxMembers = 5;
 
     static string? FindBinary()
     {
@@ -64,7 +75,8 @@ public sealed class EtcdServer : IAsyncDisposable
         return null;
     }
 
-    static int FreePort()
+    /// <summary>A loopback port free now (the caller binds it soon after).</summary>
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -188,6 +200,7 @@ public sealed class EtcdServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
+        if (!_temporary) return; // the caller's directory: its data stays
         try
         {
             Directory.Delete(_root, recursive: true);
