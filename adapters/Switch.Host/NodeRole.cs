@@ -137,13 +137,23 @@ public sealed class NodeRole
         }
     }
 
-    /// <summary>Calls <paramref name="observer"/> with the role now and after every change, in order (under the role's lock: keep it short).</summary>
-    public void Observe(Action<RoleState> observer)
+    /// <summary>Calls <paramref name="observer"/> with the role now and after every change, in order (under the role's lock:
+    /// keep it short), until the returned handle is disposed.</summary>
+    public IDisposable Observe(Action<RoleState> observer)
     {
         lock (_lock)
         {
             _observers.Add(observer);
             observer(_current);
+        }
+        return new Observation(this, observer);
+    }
+
+    private sealed class Observation(NodeRole role, Action<RoleState> observer) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (role._lock) role._observers.Remove(observer);
         }
     }
 

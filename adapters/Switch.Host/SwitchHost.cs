@@ -38,7 +38,11 @@ public sealed class SwitchHost : IAsyncDisposable
 
     /// <summary>The operator side: its servers, the views they serve, and the success-rate watch's loop.</summary>
     private sealed record AdminParts(GrpcServer Grpc, AdminWebServer Web, AuditLog Audit, LiveStats Stats, SuccessRateWatch? Watch,
-        CancellationTokenSource StopWatch, Task WatchLoop);
+        CancellationTokenSource StopWatch, Task WatchLoop)
+    {
+        /// <summary>The ports following the node's role; ended when the host stops.</summary>
+        public IDisposable? RoleObservation { get; set; }
+    }
 
     private SwitchHost(HostConfig config, List<BankSimulatorServer> simulators, SwitchEngine engine, BankConnector connector,
         GrpcServer server, EngineClient client, OutputDispatcher dispatcher, OutcomeFeeds feeds, ClearingRecorder clearing, ClearingDesk desk, AdminParts admin, TlsMaterial? tls,
@@ -205,7 +209,11 @@ public sealed class SwitchHost : IAsyncDisposable
                 {
                     snapshotStatus.Published(r, SystemClock.Instance.NowUs());
                     log.Info("snapshot_taken", $"snapshot taken ({r.Trigger})", ("position", r.Position.RecordNo),
-                        ("events", r.Position.EventsApplied), ("bytes", r.Bytes), ("pause_us", r.PauseUs), ("write_ms", r.WriteMs),
+                        ("events", r.Position.EventsApplied), ("bytes", r.Bytes), ("pause_us", r.PauseUs),
+                        ("pause_logic_us", r.Pause.LogicStateUs), ("pause_archive_us", r.Pause.ArchiveStateUs),
+                        ("pause_checkpoint_start_us", r.Pause.CheckpointStartUs), ("pause_checkpoint_version_us", r.Pause.CheckpointVersionUs),
+                        ("pause_mark_us", r.Pause.MarkUs), ("pause_writer_start_us", r.Pause.WriterStartUs), ("write_ms", r.WriteMs),
+                        ("journal_archive_files_deleted", r.JournalArchiveFilesDeleted),
                         ("trigger", r.Trigger), ("file", r.Path));
                 },
                 OnSnapshotFailed = e => log.Alert("snapshot_failed", "a snapshot could not be taken; the journal holds everything, the next start replays more",
@@ -302,7 +310,7 @@ public sealed class SwitchHost : IAsyncDisposable
             // From here the role decides what the two gRPC ports serve (the admin HTTP port reads it per request), now
             // and on every change: all methods as the primary; as a standby, health and reflection and NOT_PRIMARY.
             GrpcServer institutionServer = grpc, adminServer = adminGrpc;
-            role.Observe(r =>
+            admin.RoleObservation = role.Observe(r =>
             {
                 if (r.IsPrimary)
                 {
@@ -435,6 +443,7 @@ public sealed class SwitchHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
+        _admin.RoleObservation?.Dispose(); // a role change from now on leaves the stopping ports alone
         _health.MarkStopping(); // NOT_SERVING first: load balancers stop sending before the ports close
         _admin.StopWatch.Cancel();
         await _admin.WatchLoop;

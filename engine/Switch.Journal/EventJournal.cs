@@ -358,7 +358,7 @@ public sealed class EventJournal : IDisposable
     /// <summary>
     /// Copies committed records from <paramref name="cursor"/> on, each in its frame (<see cref="JournalFrames"/>), into
     /// <paramref name="destination"/>: as many as fit in <paramref name="maxBytes"/> (the first one always, if the
-    /// destination holds it), never past the committed tail. Moves the cursor past them and returns the bytes written
+    /// destination holds it), never past <see cref="DurableRecordCount"/>. Moves the cursor past them and returns the bytes written
     /// (0 at the end). Any thread, beside the writer, which it never holds: each record is copied and the log's buffers
     /// released at once. Throws <see cref="JournalRecordsRetiredException"/> once the cursor's records were retired.
     /// </summary>
@@ -386,8 +386,10 @@ public sealed class EventJournal : IDisposable
             }
             int written = 0;
             long recordNo = cursor.RecordNo, address = cursor.Address;
+            // Records a Commit has returned for: FasterLog's committed address may run a little ahead of that count.
+            long durable = DurableRecordCount;
             using var iterator = _log.Scan(address, spans[i].End);
-            while (true)
+            while (recordNo < durable)
             {
                 if (!iterator.UnsafeGetNext(out byte* entry, out int entryBytes, out long at, out long next)) break;
                 try

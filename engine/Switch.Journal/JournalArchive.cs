@@ -8,7 +8,8 @@ namespace Switch.Journal;
 /// (regulators keep transaction records for years: nothing here deletes them). One file per retirement,
 /// <c>records-FIRST-END.journal</c> for records FIRST to END-1, each record as an i32 length and the record's journal
 /// frame (<see cref="RecordFrame"/>: version, length, sequence number, CRC-32C), so every record is checked on reading
-/// exactly as in the live log. A file is published whole (temporary, fsync, rename, directory fsync).
+/// exactly as in the live log. A file is published whole (temporary, fsync, rename, directory fsync). Only a configured
+/// retention deletes files (<see cref="DeleteWrittenBefore"/>), the oldest first, so what is left still chains.
 /// </summary>
 public static class JournalArchive
 {
@@ -66,8 +67,9 @@ public static class JournalArchive
     }
 
     /// <summary>The archive's files in record order, each with its range; throws if a range is missing or overlaps
-    /// (the history must be whole from record 0).</summary>
-    public static IReadOnlyList<(long First, long End, string Path)> Files(string directory)
+    /// (the history must be whole from record 0, or with <paramref name="fromGenesis"/> false from its first file: a
+    /// retention deleted those before).</summary>
+    public static IReadOnlyList<(long First, long End, string Path)> Files(string directory, bool fromGenesis = true)
     {
         var files = new List<(long First, long End, string Path)>();
         if (!Directory.Exists(directory)) return files;
@@ -81,13 +83,32 @@ public static class JournalArchive
             files.Add((first, end, path));
         }
         files.Sort((a, b) => a.First.CompareTo(b.First));
-        long expected = 0;
+        long expected = fromGenesis || files.Count == 0 ? 0 : files[0].First;
         foreach (var (first, end, path) in files)
         {
             if (first != expected) throw new InvalidDataException($"journal archive: {path} begins at record {first}, the history before it ends at {expected}");
             expected = end;
         }
         return files;
+    }
+
+    /// <summary>
+    /// Retention: deletes the oldest files last written before <paramref name="cutoffUtc"/> (a file is written when its
+    /// records retire, so they are older still), in record order up to the first newer one: what is left still chains.
+    /// Returns how many were deleted. After it, the history no longer replays from the genesis (a start with no usable
+    /// snapshot, or verify-history, says which records are missing).
+    /// </summary>
+    public static int DeleteWrittenBefore(string directory, DateTime cutoffUtc)
+    {
+        int deleted = 0;
+        foreach (var (_, _, path) in Files(directory, fromGenesis: false))
+        {
+            if (File.GetLastWriteTimeUtc(path) >= cutoffUtc) break;
+            File.Delete(path);
+            deleted++;
+        }
+        if (deleted > 0) DirectorySync.Flush(directory);
+        return deleted;
     }
 
     /// <summary>Visits every archived record from record 0 in order, each verified; returns how many (the next record's

@@ -17,10 +17,23 @@ public sealed record FailoverSignal(bool NotPrimary, Uri? Primary)
 
     public static FailoverSignal? Of(RpcException e)
     {
-        if (e.StatusCode != StatusCode.Unavailable) return null;
+        if (e.StatusCode != StatusCode.Unavailable)
+        {
+            // A stream reset or a protocol error as the node went away (INTERNAL or CANCELLED from the transport).
+            return e.StatusCode is StatusCode.Internal or StatusCode.Cancelled && FromTransport(e) ? new FailoverSignal(false, null) : null;
+        }
         string? code = ResultRecorder.RejectCodeOf(e.Status);
         if (code == NotPrimaryCode) return new FailoverSignal(true, ParseAddress(e.Trailers.GetValue(PrimaryTrailer)));
         return code is null or "UNAVAILABLE" or "ENGINE_STOPPED" ? new FailoverSignal(false, null) : null;
+    }
+
+    private static bool FromTransport(Exception e)
+    {
+        for (Exception? x = e.InnerException; x is not null; x = x.InnerException)
+        {
+            if (x is IOException or HttpRequestException) return true;
+        }
+        return false;
     }
 
     /// <summary>An http(s) address as a standby names it, or null (absent or not an address: then the next one is tried).</summary>
@@ -133,6 +146,9 @@ public sealed class FailoverLog
     private readonly List<double> _gapsMs = new();
     private volatile bool _open;
     private long _openedTicks;
+    // The latest success's generation and time, kept to within a millisecond (a shared write per success otherwise).
+    private int _lastSuccessGeneration = -1;
+    private long _lastSuccessTicks;
     private int _sinceGeneration;
     private int _count;
 
@@ -156,6 +172,12 @@ public sealed class FailoverLog
     /// after it began (an answer still coming from the old primary does not). One volatile read when none is under way.</summary>
     public void Succeeded(int generation, long nowTicks)
     {
+        int last = Volatile.Read(ref _lastSuccessGeneration);
+        if (generation > last || (generation == last && nowTicks - Volatile.Read(ref _lastSuccessTicks) >= Stopwatch.Frequency / 1000))
+        {
+            Volatile.Write(ref _lastSuccessTicks, nowTicks);
+            if (generation > last) Volatile.Write(ref _lastSuccessGeneration, generation);
+        }
         if (!_open) return;
         lock (_lock)
         {
@@ -164,6 +186,11 @@ public sealed class FailoverLog
             _open = false;
         }
     }
+
+    /// <summary>A call on <paramref name="generation"/> that began at <paramref name="startedTicks"/> was overtaken: something
+    /// succeeded there (or on a later address) more than a millisecond after it began.</summary>
+    public bool SucceededSince(int generation, long startedTicks) =>
+        Volatile.Read(ref _lastSuccessGeneration) >= generation && Volatile.Read(ref _lastSuccessTicks) - startedTicks > Stopwatch.Frequency / 1000;
 
     /// <summary>Switch-overs begun (an unfinished one included), and each finished one's time with no success, in order.</summary>
     public (int Count, double[] GapsMs) Snapshot()

@@ -32,6 +32,7 @@ public static class HtmlReport
         {
             Row(sb, $"p99 back under {r.P99TargetMs:0.#} ms after the peak", r.SurgeRecoverySeconds is { } rec ? $"{rec:0.#} s" : "never", r.SurgeRecoverySeconds is null or > 5);
         }
+        if (r.FailoverSummary() is { } failovers) Row(sb, "failovers", failovers);
         if (r.WarmTransactions > 0) Row(sb, "warm transactions (before, not counted)", r.WarmTransactions.ToString(CultureInfo.InvariantCulture));
         Row(sb, "generator CPU", $"{r.GeneratorCpuSeconds:F1} s");
         if (r.SwitchCpuSeconds is { } cpu) Row(sb, "switch CPU", $"{cpu:F1} s");

@@ -177,6 +177,8 @@ public sealed class LoadRunner
 
         public long Seq { get; private set; }
         public long IntendedTicks { get; private set; }
+        /// <summary>The last sequence number handed out (-1: none yet); Seq says nothing once the run is over.</summary>
+        public long Last { get; private set; } = -1;
 
         /// <summary>Ticks until the next request is due (0 if due), or -1 at the end of the run.</summary>
         public long Advance()
@@ -185,6 +187,7 @@ public sealed class LoadRunner
             {
                 long now = Stopwatch.GetTimestamp();
                 if (now >= endTicks || (Seq = runner._book.NextSeq()) < 0) return -1;
+                Last = Seq;
                 IntendedTicks = now;
                 return 0;
             }
@@ -196,6 +199,7 @@ public sealed class LoadRunner
             }
             while (_index % lanes != lane);
             Seq = _index;
+            Last = Seq;
             runner._book.NoteIssued(_index);
             IntendedTicks = runner._startTicks + (long)(_times.Current * Stopwatch.Frequency);
             return Math.Max(0, IntendedTicks - Stopwatch.GetTimestamp());
@@ -234,10 +238,9 @@ public sealed class LoadRunner
             (RpcException? broken, bool sendingDone) = await StreamSessionAsync(lane, generation, factory, pacer, institution, endTicks, graceTicks, abort);
             if (broken is null || !_targets.Follows || FailoverSignal.Of(broken) is not { } signal || abort.IsCancellationRequested) return;
             _progress?.WriteLine($"lane {lane}: {generation.Address} ended the stream ({broken.Status.Detail}); settling its unanswered requests on the primary");
-            _failovers.Began(generation, _recorder.LastSuccessTicks);
-            _targets.Failed(generation, signal);
-            await SettleLaneAsync(lane, sessionFrom, pacer.Seq, institution, abort.Token);
-            sessionFrom = pacer.Seq + 1;
+            SwitchOverSeen(generation, Stopwatch.GetTimestamp(), signal); // a stream that just broke is news
+            await SettleLaneAsync(lane, sessionFrom, pacer.Last, institution, abort.Token);
+            sessionFrom = pacer.Last + 1;
             if (sendingDone) return;
         }
     }
@@ -360,7 +363,7 @@ public sealed class LoadRunner
 
     /// <summary>
     /// A request a switch-over left unsettled, settled on the primary so that it counts once: asked about by Query (its
-    /// outcome is the answer), and sent again only when the primary does not know it (it was never taken). A standby's
+    /// final outcome is the answer: one still at the bank is asked about again), and sent again only when the primary does not know it (it was never taken). A standby's
     /// NOT_PRIMARY refusal took nothing (<paramref name="knownNotTaken"/>): that one is sent again at once. A query is
     /// simply asked again. Looks for the primary up to FailoverTimeoutMs; then its last error is its answer.
     /// </summary>
@@ -374,12 +377,18 @@ public sealed class LoadRunner
             TargetGeneration generation;
             try { generation = await _targets.ReadyAsync(abort); }
             catch (OperationCanceledException) { return; }
+            long startedTicks = Stopwatch.GetTimestamp();
             RpcException error;
             try
             {
                 TransferResult result = ask
                     ? await generation.For(lane).UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = request.OrderNo }, call)
                     : await generation.For(lane).UnaryAsync(MethodOf(request.Kind), request, call);
+                if (ask && result.Status == TransactionStatus.Processing && Stopwatch.GetTimestamp() < deadline)
+                {
+                    await Task.Delay(SettlePollMs, abort); // still at the bank: its outcome, not this, is the answer
+                    continue;
+                }
                 Interlocked.Increment(ref ask ? ref _settledByQuery : ref _sentAgain);
                 Answered(seq, result, generation);
                 return;
@@ -394,8 +403,7 @@ public sealed class LoadRunner
             }
             if (FailoverSignal.Of(error) is { } signal && Stopwatch.GetTimestamp() < deadline)
             {
-                _failovers.Began(generation, _recorder.LastSuccessTicks);
-                _targets.Failed(generation, signal);
+                SwitchOverSeen(generation, startedTicks, signal);
                 if (!signal.NotPrimary && !isQuery) ask = true; // a send may have been taken before the node went: ask first
                 continue;
             }
@@ -403,6 +411,21 @@ public sealed class LoadRunner
             return;
         }
     }
+
+    /// <summary>
+    /// A call begun at <paramref name="startedTicks"/> on <paramref name="seen"/> found no primary: a switch-over begins (or
+    /// goes on) and the address moves. Old news changes nothing: a failure on an address already left, or one whose call
+    /// began before a later success there (a call in flight across the moment a standby took office).
+    /// </summary>
+    private void SwitchOverSeen(TargetGeneration seen, long startedTicks, FailoverSignal signal)
+    {
+        if (seen.Number < _targets.Current.Number || _failovers.SucceededSince(seen.Number, startedTicks)) return;
+        _failovers.Began(seen, _recorder.LastSuccessTicks);
+        _targets.Failed(seen, signal);
+    }
+
+    /// <summary>How often an order the primary still has at the bank is asked about again while it is settled.</summary>
+    public const int SettlePollMs = 50;
 
     /// <summary>The switch's reject code for a query about an order it does not know.</summary>
     public const string OrderNotFound = "ORDER_NOT_FOUND";
@@ -504,6 +527,7 @@ public sealed class LoadRunner
     private async Task CallAsync(long seq, TransferRequest request, int lane, CallOptions options, CancellationToken abort)
     {
         TargetGeneration generation = _targets.Current;
+        long startedTicks = Stopwatch.GetTimestamp();
         TransferResult result;
         RpcException error;
         try
@@ -523,8 +547,7 @@ public sealed class LoadRunner
         if (abort.IsCancellationRequested) return; // Given up on past the grace: lost, not answered.
         if (_targets.Follows && FailoverSignal.Of(error) is { } signal)
         {
-            _failovers.Began(generation, _recorder.LastSuccessTicks);
-            _targets.Failed(generation, signal);
+            SwitchOverSeen(generation, startedTicks, signal);
             await SettleAsync(seq, request, knownNotTaken: signal.NotPrimary, lane, options, abort);
             return;
         }

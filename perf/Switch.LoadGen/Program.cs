@@ -53,11 +53,13 @@ internal static class Cli
         var bankFailure = new Option<double>("--bank-failure-rate") { Description = "the simulated banks' failure rate (0..1)", DefaultValueFactory = _ => 0 };
         var config = new Option<string?>("--config") { Description = "a switch configuration file to use instead of the generated one" };
         var keep = new Option<bool>("--keep-data") { Description = "keep the switch's temporary data directory" };
+        var snapshotEvery = new Option<string>("--snapshot-every") { Description = "while the run is measured, a snapshot asked of the switch (its operator API) this long after the last one, e.g. 5s; 0: none", DefaultValueFactory = _ => "0" };
         var run = new Command("run", "Start the switch (the built Switch.Host) on loopback with a fresh journal, run a profile against it, stop it, report.");
-        foreach (Option o in load.Concat([bankLatency, bankFailure, config, keep])) run.Options.Add(o);
+        foreach (Option o in load.Concat([bankLatency, bankFailure, config, keep, snapshotEvery])) run.Options.Add(o);
         run.SetAction((p, cancel) => Guarded(async () =>
         {
             RunOptions placeholder = Options(p, new Uri("http://127.0.0.1:1")); // Refuses bad options before a switch is started.
+            double snapshotEverySeconds = Durations.ParseSeconds(p.GetValue(snapshotEvery)!, "--snapshot-every");
             var setup = new SwitchSetup { BankLatency = p.GetValue(bankLatency)!, BankFailureRate = p.GetValue(bankFailure), ConfigFile = p.GetValue(config), KeepData = p.GetValue(keep) };
             if (!(setup.BankFailureRate is >= 0 and <= 1)) throw new ArgumentException($"--bank-failure-rate: 0 to 1, got {setup.BankFailureRate}");
             Console.WriteLine("starting the switch ...");
@@ -71,7 +73,19 @@ internal static class Cli
             EndpointStatsSource.Snapshot before = await EndpointStatsSource.FetchAsync(process.AdminAddress, operatorKey);
             double? cpuBefore = process.CpuSeconds();
             Dictionary<string, double> threadsBefore = process.CpuSecondsByThread();
+            using var stopSnapshots = new CancellationTokenSource();
+            Task<List<SnapshotTaker.Taken>> snapshots = snapshotEverySeconds > 0
+                ? SnapshotTaker.RunAsync(process.AdminAddress ?? throw new InvalidOperationException("--snapshot-every: the switch announced no operator API"),
+                    operatorKey, snapshotEverySeconds, Console.Out, stopSnapshots.Token)
+                : Task.FromResult(new List<SnapshotTaker.Taken>());
             RunOutcome outcome = await new LoadRunner(options, Console.Out).RunAsync(cancel);
+            await stopSnapshots.CancelAsync();
+            List<SnapshotTaker.Taken> taken = await snapshots;
+            if (snapshotEverySeconds > 0)
+            {
+                Console.WriteLine($"snapshots during the run: {taken.Count}; logic paused (µs): {string.Join(", ", taken.Select(t => t.PauseUs))}; " +
+                    $"written in (ms): {string.Join(", ", taken.Select(t => t.WriteMs))}");
+            }
             double? cpu = process.CpuSeconds() - cpuBefore;
             // Threads that ended during the run take their time with them: a group can only be read as at least this.
             Dictionary<string, double> byThread = process.CpuSecondsByThread()

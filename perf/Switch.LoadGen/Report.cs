@@ -182,12 +182,7 @@ public sealed record Report
         {
             sb.AppendLine(CultureInfo.InvariantCulture, $"  surge: p99 back under {P99TargetMs:0.#} ms {(SurgeRecoverySeconds is { } r ? $"{r:0.#} s after the peak" : "never, by the end of the run")}");
         }
-        if (Failovers > 0)
-        {
-            sb.AppendLine(CultureInfo.InvariantCulture,
-                $"  failovers: {Failovers} ({TargetMoves} moves between addresses; {SettledByQuery} settled by query, {SentAgain} sent again); " +
-                $"time with no success: {(FailoverGapsMs.Count == 0 ? "none finished" : string.Join(", ", FailoverGapsMs.Select(g => $"{g:0} ms")))}");
-        }
+        if (FailoverSummary() is { } failovers) sb.AppendLine("  failovers: " + failovers);
         if (Codes.Count > 0) sb.AppendLine(CultureInfo.InvariantCulture, $"  codes: {string.Join(", ", Codes.Take(6).Select(kv => $"{kv.Key} {kv.Value}"))}");
         sb.Append(CultureInfo.InvariantCulture, $"  generator CPU {GeneratorCpuSeconds:F1} s ({(Completed > 0 ? GeneratorCpuSeconds * 1e6 / Completed : 0):F1} us/tx)");
         if (SwitchCpuSeconds is { } cpu) sb.Append(CultureInfo.InvariantCulture, $", switch CPU {cpu:F1} s ({(Completed > 0 ? cpu * 1e6 / Completed : 0):F1} us/tx)");
@@ -200,6 +195,11 @@ public sealed record Report
         }
         return sb.ToString();
     }
+
+    /// <summary>The switch-overs in a line, or null when there were none.</summary>
+    public string? FailoverSummary() => Failovers == 0 ? null : string.Create(CultureInfo.InvariantCulture,
+        $"{Failovers} ({TargetMoves} moves between addresses; {SettledByQuery} settled by query, {SentAgain} sent again); " +
+        $"time with no success: {(FailoverGapsMs.Count == 0 ? "none finished" : string.Join(", ", FailoverGapsMs.Select(g => $"{g:0} ms")))}");
 
     internal static string Ms(long us) => (us / 1000.0).ToString("F2", CultureInfo.InvariantCulture) + " ms";
 

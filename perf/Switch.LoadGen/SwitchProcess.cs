@@ -57,6 +57,8 @@ public sealed class SwitchProcess : IAsyncDisposable
         _keep = keep;
     }
 
+    private int _disposed;
+
     public Uri? InstitutionAddress { get; private set; }
     /// <summary>The operator API's address, when the switch prints one.</summary>
     public Uri? AdminAddress { get; private set; }
@@ -177,8 +179,10 @@ public sealed class SwitchProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>Kills the switch (SIGKILL) if it still runs and deletes its files; a second call does nothing.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
@@ -249,5 +253,40 @@ public static class EndpointStatsSource
             : l).ToList();
         string exact = runSeconds < after.WindowSeconds ? "" : $" (the run outlasted the {after.WindowSeconds} s window: counts are of its last {after.WindowSeconds} s)";
         return (lines, $"from the switch's operator API (GetStats at {adminAddress}): requests sent to each endpoint during the run; latencies are the bank round trip over the last {after.WindowSeconds} s{exact}");
+    }
+}
+
+/// <summary>
+/// Snapshots asked of the switch every interval while a run is measured (the operator API's TakeSnapshot, as
+/// <c>switchctl snapshot</c> does): the harness's p99 with snapshots against a run without. One at a time: the next is
+/// asked for an interval after the last one answered.
+/// </summary>
+public static class SnapshotTaker
+{
+    public sealed record Taken(long PauseUs, long WriteMs, long Bytes);
+
+    public static async Task<List<Taken>> RunAsync(Uri adminAddress, string operatorKey, double everySeconds, TextWriter log, CancellationToken stop)
+    {
+        var taken = new List<Taken>();
+        using var channel = GrpcChannel.ForAddress(adminAddress);
+        var options = new CallOptions { Headers = new Metadata().Add(AdminMethods.OperatorKeyHeader, operatorKey), Timeout = TimeSpan.FromMinutes(2) };
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(everySeconds), stop);
+                TakeSnapshotReply reply = await channel.UnaryAsync(AdminMethods.TakeSnapshot, new TakeSnapshotRequest(), options);
+                taken.Add(new Taken(reply.PauseUs, reply.WriteMs, reply.Bytes));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return taken;
+        }
+        catch (RpcException e)
+        {
+            log.WriteLine($"snapshots: TakeSnapshot failed: {e.Status.Code} {e.Status.Detail}");
+            return taken;
+        }
     }
 }

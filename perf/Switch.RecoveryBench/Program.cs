@@ -83,7 +83,7 @@ internal static class Bench
     }
 
     public static void Print(string what, SnapshotResult s) =>
-        Console.WriteLine($"{what}: logic paused {s.PauseUs:N0} µs, written in {s.WriteMs:N0} ms, {s.Bytes >> 20:N0} MiB, " +
+        Console.WriteLine($"{what}: logic paused {s.PauseUs:N0} µs ({s.Pause}), written in {s.WriteMs:N0} ms, {s.Bytes >> 20:N0} MiB, " +
             $"{s.PagesCopiedAside} pages copied aside, record {s.Position.RecordNo:N0}");
 
     public static long Megabytes(string path) =>

@@ -104,7 +104,12 @@ public sealed class AdminService
                 return inner(request, op, cancellation);
             };
         }
-        router.MapUnary(method, async (request, context) => await handler(request, Authenticate(context), context.CancellationToken));
+        router.MapUnary(method, async (request, context) =>
+        {
+            RoleState role = _role.Current; // a call that began just as the node left office
+            if (!role.IsPrimary) throw role.Refusal(RolePort.AdminGrpc);
+            return await handler(request, Authenticate(context), context.CancellationToken);
+        });
         _json.Add(method.Name, new JsonMethod(typeof(TReq).Name, json => JsonParser.Default.Parse<TReq>(json), async (request, op, cancellation) => await handler((TReq)request, op, cancellation)));
     }
 

@@ -23,6 +23,8 @@ public sealed record SnapshotsConfig
     /// <summary>After each snapshot the journal's records before the oldest kept one move to journal-archive/ (never
     /// deleted here) and leave the live journal, whose disk is then bounded by the snapshots, not by history.</summary>
     public bool RetireJournal { get; init; } = true;
+    /// <summary>Journal archive files written more than this many days ago are deleted after a snapshot; 0: kept forever.</summary>
+    public int JournalArchiveRetentionDays { get; init; }
 
     /// <summary>The first key out of range and why, or null.</summary>
     public (string Field, string Why)? Problem()
@@ -30,6 +32,8 @@ public sealed record SnapshotsConfig
         if (EveryEvents is < 0 or > MaxEveryEvents) return ("snapshots.everyEvents", $"0 (not by count) to {MaxEveryEvents}, got {EveryEvents}");
         if (EveryMinutes is < 0 or > 1440) return ("snapshots.everyMinutes", $"0 (not by time) to 1440, got {EveryMinutes}");
         if (Keep is < 1 or > MaxKeep) return ("snapshots.keep", $"1 to {MaxKeep}, got {Keep}");
+        if (JournalArchiveRetentionDays is < 0 or > SnapshotOptions.MaxRetentionDays)
+            return ("snapshots.journalArchiveRetentionDays", $"0 (forever) to {SnapshotOptions.MaxRetentionDays}, got {JournalArchiveRetentionDays}");
         return null;
     }
 
@@ -43,6 +47,7 @@ public sealed record SnapshotsConfig
         AtStop = AtStop,
         Keep = Keep,
         RetireJournal = RetireJournal,
+        JournalArchiveRetentionDays = JournalArchiveRetentionDays,
         WithViews = true,
     };
 }

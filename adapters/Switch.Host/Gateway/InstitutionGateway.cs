@@ -77,6 +77,9 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
 
     private async ValueTask<TransferResult> UnaryAsync(TransferRequest request, ServerCallContext context, RequestType type)
     {
+        // A standby's port serves its own router; this catches a call that began on the primary's just as it left office.
+        RoleState role = _role.Current;
+        if (!role.IsPrimary) throw role.Refusal(RolePort.Institution);
         AuthenticatedInstitution institution = await AdmitCallerAsync(context);
         if (request.Kind != RequestKind.Unspecified && ResultMapping.TypeOf(request.Kind) != type)
         {

@@ -112,7 +112,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     /// the next version; this thread holds the store's only session and writes nothing until it has moved, so that point
     /// is this instant. The checkpoint's flush completes on another thread (<see cref="ArchiveCapture.Completion"/>).
     /// </summary>
-    public ArchiveCapture BeginCapture(StateWriter w)
+    public ArchiveCapture BeginCapture(StateWriter w, PauseTimer? pause = null)
     {
         w.Section("archive");
         w.Long(_puts);
@@ -124,6 +124,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
             w.Long(address);
         }
         ICapturedArray[] arrays = _filter.BeginCapture(w);
+        pause?.Lap(PausePart.ArchiveState);
         long version = _session.Version;
         if (!_store.TryInitiateFullCheckpoint(out Guid token, CheckpointType.FoldOver))
         {
@@ -131,6 +132,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
             throw new InvalidOperationException("archive: a checkpoint could not start (another is running)");
         }
         Task completion = Task.Run(async () => await _store.CompleteCheckpointAsync().ConfigureAwait(false));
+        pause?.Lap(PausePart.CheckpointStart);
         long deadline = Environment.TickCount64 + CheckpointVersionWaitMs;
         var spin = new SpinWait();
         while (_session.Version == version)
@@ -143,6 +145,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
             _session.Refresh();
             spin.SpinOnce(sleep1Threshold: -1);
         }
+        pause?.Lap(PausePart.CheckpointVersion);
         return new ArchiveCapture(arrays, token.ToString(), completion, _filter.EndCapture);
     }
 

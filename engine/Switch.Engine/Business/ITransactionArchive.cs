@@ -25,8 +25,8 @@ public interface ITransactionArchive : IDisposable
     void ForgetBelow(long id);
 
     /// <summary>Snapshot, on the logic thread: writes what the archive keeps in memory and fixes its contents as of
-    /// this instant (see <see cref="ArchiveCapture"/>).</summary>
-    ArchiveCapture BeginCapture(StateWriter w);
+    /// this instant (see <see cref="ArchiveCapture"/>). <paramref name="pause"/>: its parts timed, if given.</summary>
+    ArchiveCapture BeginCapture(StateWriter w, PauseTimer? pause = null);
 
     /// <summary>Restore, into an archive opened at the snapshot's checkpoint: what <see cref="BeginCapture"/> wrote.</summary>
     void RestoreScalars(ref StateReader r);

@@ -42,7 +42,7 @@ public sealed class MemoryTransactionArchive : ITransactionArchive
     }
 
     /// <summary>Everything, in age order: a memory archive is small (tools and tests), so the snapshot holds it whole.</summary>
-    public ArchiveCapture BeginCapture(StateWriter w)
+    public ArchiveCapture BeginCapture(StateWriter w, PauseTimer? pause = null)
     {
         w.Section("memory-archive");
         w.Int(_byAge.Count);

@@ -27,8 +27,9 @@ public sealed partial class SwitchLogic
     }
 
     /// <summary>Writes the state into <paramref name="w"/> and starts the captures of the large arrays. Logic thread,
-    /// between events; one capture at a time (the previous one's <see cref="Capture.End"/> called).</summary>
-    public Capture BeginCapture(StateWriter w)
+    /// between events; one capture at a time (the previous one's <see cref="Capture.End"/> called). <paramref name="pause"/>:
+    /// the parts timed, if given (metrics only).</summary>
+    public Capture BeginCapture(StateWriter w, PauseTimer? pause = null)
     {
         w.Clear();
         w.Section("logic");
@@ -94,10 +95,11 @@ public sealed partial class SwitchLogic
             _dailyUsage.EndCapture();
             _transactions.EndCapture();
         }
+        pause?.Lap(PausePart.LogicState);
         ArchiveCapture archive;
         try
         {
-            archive = _orders.Archive.BeginCapture(w);
+            archive = _orders.Archive.BeginCapture(w, pause);
         }
         catch
         {

@@ -7,20 +7,19 @@ namespace Switch.Engine.Pipeline;
 /// </summary>
 internal sealed class JournalPositions(int ringSize)
 {
-    private readonly long[] _recordNo = new long[ringSize];
-    private readonly long[] _address = new long[ringSize];
+    private readonly SlotTable<(long RecordNo, long Address)> _slots = new(ringSize);
+
+    public void Set(long sequence, long recordNo, long address) => _slots[sequence] = (recordNo, address);
+
+    public (long RecordNo, long Address) Get(long sequence) => _slots[sequence];
+}
+
+/// <summary>A value per input ring slot, beside the ring (its size, a power of two): facts about a slot's event that
+/// one consumer writes and a later one reads, the ring's sequences ordering them.</summary>
+internal sealed class SlotTable<T>(int ringSize) where T : struct
+{
+    private readonly T[] _items = new T[ringSize];
     private readonly int _mask = ringSize - 1;
 
-    public void Set(long sequence, long recordNo, long address)
-    {
-        int i = (int)(sequence & _mask);
-        _recordNo[i] = recordNo;
-        _address[i] = address;
-    }
-
-    public (long RecordNo, long Address) Get(long sequence)
-    {
-        int i = (int)(sequence & _mask);
-        return (_recordNo[i], _address[i]);
-    }
+    public ref T this[long sequence] => ref _items[(int)(sequence & _mask)];
 }

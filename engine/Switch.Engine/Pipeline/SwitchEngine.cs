@@ -42,8 +42,12 @@ public sealed partial class SwitchEngine : IDisposable
     // fenced one takes nothing more.
     private const int RolePrimary = 0, RoleFollowing = 1, RolePromoting = 2, RoleFenced = 3;
     private volatile int _role;
-    /// <summary>ApplyReplicated, Promote, BeginTerm: one at a time.</summary>
+    /// <summary>Follow, ApplyReplicated, Promote: one at a time.</summary>
     private readonly object _replicationLock = new();
+    /// <summary>BeginTerm: one at a time. Its own lock: it may wait for ring space, which the replication gate frees only
+    /// once a feed (taking <see cref="_hintLock"/>) brings the standby's acknowledgement.</summary>
+    private readonly object _termLock = new();
+    private readonly object _hintLock = new();
     /// <summary>The newest term journaled, begun or accepted from a primary: a term below it is stale.</summary>
     private long _newestTerm;
     /// <summary>The record that began <see cref="_newestTerm"/> when it came from recovery or a primary (the journaler
@@ -55,7 +59,8 @@ public sealed partial class SwitchEngine : IDisposable
     private long _maxCorrelationId;
     private InputEvent _checked;
     private SwitchableOutputHandler? _switchable;
-    /// <summary>The last cursor a feed reached: where the next feed's locate begins its scan.</summary>
+    /// <summary>The last cursor a feed reached (at first, the last record recovery read): where the next locate of a
+    /// record begins its scan.</summary>
     private JournalCursor? _feedHint;
 
     private SwitchEngine(EngineOptions options, EventJournal journal, ITransactionArchive archive, SwitchLogic logic,
@@ -83,6 +88,7 @@ public sealed partial class SwitchEngine : IDisposable
         _newestTerm = logic.Term;
         _acceptedTermStartRecordNo = logic.TermStartRecordNo;
         _maxCorrelationId = recovery.LastCorrelationId;
+        if (lastRecordAddress >= 0) _feedHint = new JournalCursor(lastRecordNo, lastRecordAddress);
         if (options.Snapshots.Enabled)
         {
             _snapshots = new Snapshotter(options.Snapshots, options.DataDirectory, journal, logic, archive, lastRecordNo, lastRecordAddress,
@@ -555,6 +561,7 @@ public sealed partial class SwitchEngine : IDisposable
                 throw new InvalidOperationException($"engine: thread {t.Name} did not stop");
             }
         }
+        _snapshots?.Stop();
         _journal.Dispose();
         _archive.Dispose();
     }

@@ -10,27 +10,20 @@ namespace Switch.Engine.Replication;
 /// </summary>
 internal sealed class ReplicaFrames(int ringSize, Action<long>? durable)
 {
-    private readonly long[] _recordNo = new long[ringSize];
-    private readonly uint[] _checksum = new uint[ringSize];
-    private readonly int _mask = ringSize - 1;
+    private readonly Pipeline.SlotTable<(long RecordNo, uint Checksum)> _expected = new(ringSize);
 
-    public void Expect(long sequence, long recordNo, uint checksum)
-    {
-        int i = (int)(sequence & _mask);
-        _recordNo[i] = recordNo;
-        _checksum[i] = checksum;
-    }
+    public void Expect(long sequence, long recordNo, uint checksum) => _expected[sequence] = (recordNo, checksum);
 
     /// <summary>The journaler, before it appends the slot's record as <paramref name="recordNo"/>.</summary>
     public void Check(long sequence, long recordNo, ReadOnlySpan<byte> payload)
     {
-        int i = (int)(sequence & _mask);
-        if (_recordNo[i] != recordNo)
-            throw new ReplicationRefusedException(ReplicationRefusal.RecordMismatch, $"the primary's record {_recordNo[i]} would be journaled here as record {recordNo}");
+        (long expectedNo, uint expectedChecksum) = _expected[sequence];
+        if (expectedNo != recordNo)
+            throw new ReplicationRefusedException(ReplicationRefusal.RecordMismatch, $"the primary's record {expectedNo} would be journaled here as record {recordNo}");
         uint checksum = JournalFrames.ChecksumOf(recordNo, payload);
-        if (checksum != _checksum[i])
+        if (checksum != expectedChecksum)
             throw new ReplicationRefusedException(ReplicationRefusal.RecordMismatch,
-                $"record {recordNo} re-encoded here has checksum 0x{checksum:X8}, the primary's 0x{_checksum[i]:X8}: the event did not survive decode and encode unchanged");
+                $"record {recordNo} re-encoded here has checksum 0x{checksum:X8}, the primary's 0x{expectedChecksum:X8}: the event did not survive decode and encode unchanged");
     }
 
     /// <summary>After each local commit: the durable record count goes back to the primary as the acknowledgement.</summary>

@@ -38,7 +38,7 @@ public sealed partial class SwitchEngine
     /// </summary>
     public void BeginTerm(long term)
     {
-        lock (_replicationLock)
+        lock (_termLock)
         {
             RequirePrimary();
             long newest = Math.Max(Volatile.Read(ref _newestTerm), _senderTerm);
@@ -61,7 +61,7 @@ public sealed partial class SwitchEngine
         JournalCursor from = LocateRecord(fromRecordNo);
         return new JournalFeed(_journal, from, replication.MaxBatchBytes, MaxGenesisBytes, () => Volatile.Read(ref _newestTerm), reached =>
         {
-            lock (_replicationLock) _feedHint = reached;
+            lock (_hintLock) _feedHint = reached;
         });
     }
 
@@ -333,7 +333,7 @@ public sealed partial class SwitchEngine
         {
             if (c.RecordNo <= recordNo && (best is null || c.RecordNo > best.Value.RecordNo)) best = c;
         }
-        lock (_replicationLock)
+        lock (_hintLock)
         {
             if (_feedHint is { } feed) Consider(feed);
         }

@@ -67,7 +67,7 @@ public static class HistoryVerifier
         public void Update(in ScopedKey order, in Transaction tx) => throw new InvalidOperationException("verification: no archive");
         public bool TryGet(in ScopedKey order, out Transaction tx) => throw new InvalidOperationException("verification: no archive");
         public void ForgetBelow(long id) => throw new InvalidOperationException("verification: no archive");
-        public ArchiveCapture BeginCapture(StateWriter w) => throw new InvalidOperationException("verification: no archive");
+        public ArchiveCapture BeginCapture(StateWriter w, PauseTimer? pause = null) => throw new InvalidOperationException("verification: no archive");
         public void Dispose() { }
     }
 }

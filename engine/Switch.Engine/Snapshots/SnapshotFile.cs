@@ -44,13 +44,17 @@ public static class SnapshotFile
     public static string NameFor(long recordNo) => $"snapshot-{recordNo:D20}{Extension}";
 
     /// <summary>Writes and publishes a snapshot; returns its size in bytes. Runs on the writer thread: the arrays are
-    /// copied page by page from their captures (the logic goes on meanwhile).</summary>
+    /// copied page by page from their captures (the logic goes on meanwhile). <paramref name="at"/>: the test hook
+    /// (<see cref="SnapshotOptions.TestWritePoint"/>), null in production. <paramref name="syncEveryBytes"/>: the
+    /// temporary fsynced each time this much more was written (0: only at the end), see <see cref="SnapshotOptions.SyncEveryBytes"/>.</summary>
     public static long Write(string path, SnapshotPosition position, byte[] configJson, ReadOnlySpan<byte> state,
-        IReadOnlyList<ICapturedArray> arrays, Func<byte[]> views, Func<string?> beforePublish)
+        IReadOnlyList<ICapturedArray> arrays, Func<byte[]> views, Func<string?> beforePublish, Action<SnapshotWritePoint>? at = null,
+        long syncEveryBytes = 0)
     {
         string temp = path + ".tmp";
         long bytes;
-        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, WriteBufferBytes))
+        // Readable meanwhile: a copy of the data directory (a backup, the simulation's crash) takes what is written so far.
+        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.Read, WriteBufferBytes))
         {
             var output = new ChecksummedWriter(file);
             output.Write(Magic);
@@ -65,6 +69,7 @@ public static class SnapshotFile
             output.I64(state.Length);
             output.Write(state);
             int maxPageBytes = arrays.Count == 0 ? 0 : arrays.Max(a => a.PageItems * a.ItemBytes);
+            long syncedBytes = 0;
             byte[] page = new byte[maxPageBytes];
             foreach (ICapturedArray array in arrays)
             {
@@ -79,7 +84,17 @@ public static class SnapshotFile
                     bool zero = page.AsSpan(0, length).IndexOfAnyExcept((byte)0) < 0;
                     output.Write(zero ? ZeroPage : DataPage);
                     if (!zero) output.Write(page.AsSpan(0, length));
+                    if (syncEveryBytes > 0 && file.Position - syncedBytes >= syncEveryBytes)
+                    {
+                        file.Flush(flushToDisk: true);
+                        syncedBytes = file.Position;
+                    }
                 }
+            }
+            if (at is not null)
+            {
+                file.Flush(flushToDisk: false); // what a crash now leaves: a file cut short
+                at(SnapshotWritePoint.TempPartlyWritten);
             }
             byte[] viewBytes = views();
             output.I64(viewBytes.Length);
@@ -90,7 +105,9 @@ public static class SnapshotFile
         }
         string? companion = beforePublish();
         if (companion is not null) DirectorySync.WriteFile(path + ArchiveExtension, System.Text.Encoding.UTF8.GetBytes(companion));
+        at?.Invoke(SnapshotWritePoint.TempWritten);
         File.Move(temp, path, overwrite: true);
+        at?.Invoke(SnapshotWritePoint.Renamed);
         DirectorySync.Flush(Path.GetDirectoryName(Path.GetFullPath(path))!);
         return bytes;
     }

@@ -24,8 +24,23 @@ public sealed record SnapshotOptions
     /// <c>journal-archive/</c> and leave the live journal, whose disk is then bounded by the snapshots kept, not by history.
     /// The archive is never deleted here. False: the live journal keeps everything.</summary>
     public bool RetireJournal { get; init; } = true;
+    /// <summary>After each snapshot, the journal archive's files written more than this many days ago are deleted (the
+    /// oldest first: <see cref="Journal.JournalArchive.DeleteWrittenBefore"/>); 0: kept forever (regulators keep
+    /// transaction records for years).</summary>
+    public int JournalArchiveRetentionDays { get; init; }
+    /// <summary>The writer fsyncs the file each time it wrote this much more: the disk's write-back of a snapshot (hundreds
+    /// of MB) then comes in slices, not in one flush at the end that the journal's own fsyncs would queue behind (on
+    /// ext4's ordered journal, a commit can wait for other files' dirty data). 0: only at the end.</summary>
+    public long SyncEveryBytes { get; init; } = 16L << 20;
     /// <summary>How long a graceful stop waits for its snapshot.</summary>
     public int StopTimeoutMs { get; init; } = 120_000;
+    /// <summary>Test hook, null in production: called on the writer thread at each instant of a snapshot's publication
+    /// a crash could fall in (<see cref="SnapshotWritePoint"/>); the writer waits for it. The seeded simulation copies
+    /// the data directory there, as a crash at that instant would leave it.</summary>
+    public Action<SnapshotWritePoint>? TestWritePoint { get; init; }
+
+    /// <summary>A hundred years: the bound on <see cref="JournalArchiveRetentionDays"/>.</summary>
+    public const int MaxRetentionDays = 36_500;
 
     public void Validate()
     {
@@ -36,14 +51,37 @@ public sealed record SnapshotOptions
         Require(EveryEvents is >= 0 and <= 1L << 40, "everyEvents must be 0 to 2^40");
         Require(Every == TimeSpan.Zero || (Every >= TimeSpan.FromMilliseconds(100) && Every <= TimeSpan.FromDays(1)), "every must be zero or 100 ms to a day");
         Require(Keep is >= 1 and <= 100, "keep must be 1 to 100");
+        Require(SyncEveryBytes is 0 or (>= 1L << 20 and <= 1L << 34), "syncEveryBytes must be 0 or 1 MiB to 16 GiB");
+        Require(JournalArchiveRetentionDays is >= 0 and <= MaxRetentionDays, $"journalArchiveRetentionDays must be 0 (forever) to {MaxRetentionDays}");
         Require(ViewsTimeoutMs is >= 1 and <= 3_600_000, "viewsTimeoutMs must be 1 to 3600000");
         Require(StopTimeoutMs is >= 1 and <= 3_600_000, "stopTimeoutMs must be 1 to 3600000");
     }
 }
 
+/// <summary>The instants of a snapshot's publication a crash can fall in, in order (<see cref="SnapshotOptions.TestWritePoint"/>).</summary>
+public enum SnapshotWritePoint
+{
+    /// <summary>The writer has begun: the archive's checkpoint is being flushed on its own thread, the file not begun.</summary>
+    ArchiveCheckpointRunning,
+    /// <summary>The temporary file holds the state and the arrays (flushed to the operating system, not fsynced), not the
+    /// views nor the checksum.</summary>
+    TempPartlyWritten,
+    /// <summary>The temporary file is whole and fsynced, the archive's checkpoint complete, the companion naming it
+    /// written; the file not renamed.</summary>
+    TempWritten,
+    /// <summary>Renamed to its published name; the directory not yet fsynced.</summary>
+    Renamed,
+}
+
 /// <summary>A snapshot taken: where, what it cost the logic thread, how long the writing took.</summary>
 /// <param name="Trigger">What asked for it: "operator", "events", "batch-close", "stop".</param>
-/// <param name="PauseUs">How long the logic thread stopped to capture it.</param>
+/// <param name="Pause">How long the logic thread stopped to capture it, part by part.</param>
 /// <param name="PagesCopiedAside">Pages the logic copied aside because it changed them before the writer copied them.</param>
-public sealed record SnapshotResult(string Path, SnapshotPosition Position, long Bytes, long PauseUs, long WriteMs,
-    int PagesCopiedAside, string Trigger);
+public sealed record SnapshotResult(string Path, SnapshotPosition Position, long Bytes, SnapshotPause Pause, long WriteMs,
+    int PagesCopiedAside, string Trigger)
+{
+    /// <summary>How long the logic thread stopped to capture it, in all.</summary>
+    public long PauseUs => Pause.TotalUs;
+    /// <summary>Journal archive files its retention deleted after it (<see cref="SnapshotOptions.JournalArchiveRetentionDays"/>).</summary>
+    public int JournalArchiveFilesDeleted { get; init; }
+}

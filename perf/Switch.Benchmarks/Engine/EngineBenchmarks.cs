@@ -3,6 +3,7 @@ using BenchmarkDotNet.Engines;
 using Switch.Engine.Client;
 using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
+using Switch.Engine.Replication;
 using Switch.Ring;
 
 namespace Switch.Benchmarks.Engine;
@@ -12,6 +13,9 @@ namespace Switch.Benchmarks.Engine;
 /// answers in-process at once (from the output thread). A producer keeps a window of payments outstanding, so the
 /// input ring can never fill with answers (the output thread then never waits on it). Reported per transaction.
 /// Every input goes in as the adapters' do: through the engine client, one claim, fill and publish per input.
+/// <see cref="Standby"/>: a single node, or a primary whose hot standby (a second engine, its own journal on the same disk)
+/// is fed in-process by a pump (feed → ApplyReplicated → acknowledgements), synchronous (each batch waits for the
+/// standby's durable acknowledgement before the logic sees it) or asynchronous.
 /// </summary>
 [MemoryDiagnoser]
 [SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5, invocationCount: 1)]
@@ -24,6 +28,15 @@ public class EngineBenchmarks
     [Params(WaitKind.Yielding, WaitKind.Blocking)]
     public WaitKind Wait;
 
+    public enum StandbyKind { None, Synchronous, Asynchronous }
+
+    [Params(StandbyKind.None, StandbyKind.Synchronous)]
+    public StandbyKind Standby;
+
+    private SwitchEngine? _standby;
+    private CancellationTokenSource? _stopPump;
+    private Task? _pump;
+
     private string _dataDirectory = "";
     private SwitchEngine _engine = null!;
     private EngineClient _client = null!;
@@ -35,23 +48,58 @@ public class EngineBenchmarks
     {
         _dataDirectory = Path.Combine(Path.GetTempPath(), "switch-bench-" + Guid.NewGuid().ToString("N"));
         _bank = new InProcessBank();
-        _engine = SwitchEngine.Start(new EngineOptions
+        var options = new EngineOptions
         {
-            DataDirectory = _dataDirectory,
+            DataDirectory = Path.Combine(_dataDirectory, "primary"),
             InputRingSize = InputRingSize,
             OutputRingSize = 1 << 17,
             MaxBatchSize = 4096,
             Wait = Wait,
             TickIntervalMs = 10,
-        }, BenchConfigs.Busy(transactionCapacity: 1 << 20), _bank);
+            Replication = Standby == StandbyKind.None ? null : new ReplicationOptions
+            {
+                Mode = Standby == StandbyKind.Synchronous ? ReplicationMode.Synchronous : ReplicationMode.Asynchronous,
+            },
+        };
+        _engine = SwitchEngine.Start(options, BenchConfigs.Busy(transactionCapacity: 1 << 20), _bank);
+        if (Standby != StandbyKind.None) StartStandby(options with { DataDirectory = Path.Combine(_dataDirectory, "standby") });
         _client = new EngineClient(_engine);
         _bank.Client = _client;
+    }
+
+    private void StartStandby(EngineOptions options)
+    {
+        SwitchEngine primary = _engine;
+        _standby = SwitchEngine.RecoverStandby(options, primary.GenesisRecord());
+        _standby.Follow(new DiscardViews(), primary.StandbyAcknowledged);
+        HandshakeAnswer answer = primary.AnswerReplica(_standby.ReplicaPosition);
+        if (answer.Verdict != HandshakeVerdict.Resume) throw new InvalidOperationException(answer.Detail);
+        JournalFeed feed = primary.OpenFeed(answer.RecordNo);
+        SwitchEngine standby = _standby;
+        _stopPump = new CancellationTokenSource();
+        CancellationToken stop = _stopPump.Token;
+        _pump = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                ReplicationBatch batch = await feed.ReadAsync(stop);
+                standby.ApplyReplicated(batch.Term, batch.FirstRecordNo, batch.Frames.Span);
+            }
+        });
+    }
+
+    private sealed class DiscardViews : IEventHandler<OutputEvent>
+    {
+        public void OnEvent(ref OutputEvent evt, long sequence, bool endOfBatch) { }
     }
 
     [IterationCleanup]
     public void Cleanup()
     {
-        _engine.Dispose();
+        _engine.Dispose(); // first: its last ticks drain through the standby's acknowledgements
+        _stopPump?.Cancel();
+        try { _pump?.Wait(); } catch (AggregateException) { } // cancelled, or its journal closed under the feed
+        _standby?.Dispose();
         Directory.Delete(_dataDirectory, recursive: true);
     }
 

@@ -3,8 +3,10 @@ using Switch.Engine.Business;
 using Switch.Engine.Clearing;
 using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
+using Switch.Engine.Snapshots;
 using Switch.Engine.Tests.Support;
 using Switch.Ring;
+using System.Runtime.CompilerServices;
 using Xunit.Abstractions;
 
 namespace Switch.Engine.Tests.Simulation;
@@ -12,9 +14,10 @@ namespace Switch.Engine.Tests.Simulation;
 /// <summary>
 /// A seeded simulation of the real engine (threads, journal on disk) against a simulated bank: random requests,
 /// duplicates, bank answers that succeed, fail, get lost or arrive late, requests lost before the bank, time
-/// passing, operator changes, and crashes (the data directory copied as it is at that instant, the engine
-/// dropped, a new one recovered from the copy). After every step it checks the invariants. A failure names its
-/// seed and step; SWITCH_SIM_SEED and SWITCH_SIM_STEPS replay it.
+/// passing, operator changes, snapshots, and crashes (the data directory copied as it is at that instant, the engine
+/// dropped, a new one recovered from the copy), some of them inside a snapshot's writing, some tearing the newest
+/// snapshot on the copied disk. After every step it checks the invariants; after every recovery, that the state equals
+/// a whole replay of the same journal. A failure names its seed and step; SWITCH_SIM_SEED and SWITCH_SIM_STEPS replay it.
 /// </summary>
 public sealed class SimulationTests(ITestOutputHelper output)
 {
@@ -64,6 +67,11 @@ public sealed class SimulationTests(ITestOutputHelper output)
         }
         output.WriteLine($"seed {seed}: {steps} steps, {world.Summary}");
         Assert.True(world.Crashes > 0, "the run had no crash; the seed or the step count is too small");
+        if (steps >= 1_500)
+        {
+            Assert.True(world.SnapshotCrashes.Values.Sum() > 0, "no crash inside a snapshot's writing");
+            Assert.True(world.StartsFromSnapshot > 0, "no recovery started from a snapshot");
+        }
         Assert.True(world.BatchesClosed > 5, $"only {world.BatchesClosed} batches closed");
         Assert.True(world.FinalOutcomes > 100, $"only {world.FinalOutcomes} final outcomes: the workload is too thin");
         if (outage && steps >= 1_500)
@@ -84,6 +92,7 @@ internal sealed class SimWorld : IDisposable
 
     private readonly Random _random;
     private readonly Random _closeRandom;
+    private readonly Random _snapshotRandom;
     private readonly TempDirectory _root = new();
     private readonly ManualClock _clock = new(LogicHarness.StartUs);
     private readonly SwitchConfig _config;
@@ -117,13 +126,27 @@ internal sealed class SimWorld : IDisposable
         _outageBank = outageBank;
         _random = new Random(seed);
         _closeRandom = new Random(seed ^ 0x5EED);
+        _snapshotRandom = new Random(seed ^ 0x54A9);
         _engine = StartEngine();
     }
 
     public int Crashes { get; private set; }
     public int FinalOutcomes => _finals.Count;
     public string Summary => $"{Crashes} crashes, {_finals.Count} final outcomes, {_ledger.Count} bank entries, " +
-        $"{_engine.Logic.Transactions.LastId} transactions, {_engine.Logic.DiscrepancyCount} discrepancies, {BatchesClosed} batches closed";
+        $"{_engine.Logic.Transactions.LastId} transactions, {_engine.Logic.DiscrepancyCount} discrepancies, {BatchesClosed} batches closed, " +
+        $"{SnapshotsTaken} snapshots, crashes inside one: {string.Join(", ", SnapshotCrashes.Select(c => $"{c.Key} {c.Value}"))}, " +
+        $"{TornSnapshots} torn, {StartsFromSnapshot} starts from a snapshot, {StartsFromJournalArchive} from the journal's archive, " +
+        $"{JournalRecordsRetired} journal records retired";
+    /// <summary>Snapshots published without a crash in them.</summary>
+    public int SnapshotsTaken { get; private set; }
+    /// <summary>Crashes inside a snapshot's writing, by the instant.</summary>
+    public SortedDictionary<SnapshotWritePoint, int> SnapshotCrashes { get; } = new();
+    /// <summary>Crashes whose disk had its newest snapshot torn.</summary>
+    public int TornSnapshots { get; private set; }
+    public int StartsFromSnapshot { get; private set; }
+    /// <summary>Starts with no usable snapshot from a journal whose beginning was retired: its archive replayed first.</summary>
+    public int StartsFromJournalArchive { get; private set; }
+    public long JournalRecordsRetired { get; private set; }
     public long BatchesClosed => _engine.Logic.OpenBatchId - 1;
     /// <summary>BANK_UNRESOLVED_LIMIT refusals, by the bank they named.</summary>
     public Dictionary<int, int> UnresolvedLimitRejects { get; } = new();
@@ -132,21 +155,75 @@ internal sealed class SimWorld : IDisposable
     private bool OutageNow => _outageBank != 0 && _step >= OutageFromStep && _step < OutageToStep;
 
     private string DataDirectory => _root.Sub($"gen{_generation}");
+    private string NextDataDirectory => _root.Sub($"gen{_generation + 1}");
 
-    /// <summary>Starts on the current data directory with a clearing recorder fed by the replay and then the live outputs.</summary>
+    /// <summary>The smallest journal segments FasterLog's pages allow: a run's few megabytes free whole ones.</summary>
+    private const long JournalSegmentBytes = 1L << 20;
+
+    /// <summary>Starts on the current data directory with a clearing recorder fed by the replay and then the live outputs;
+    /// snapshots only when the simulation asks (with the clearing recorder's view), the journal retired behind them.</summary>
     private SwitchEngine StartEngine()
     {
-        _clearing = new ClearingRecorder(DataDirectory, new RecordingLog());
-        EngineOptions options = EngineTestOptions.For(DataDirectory, _clock) with { ReplaySink = _clearing.ReplaySink() };
-        return SwitchEngine.Start(options, _config, new TeeHandler(_recorder, _clearing));
+        ClearingRecorder clearing = _clearing = new ClearingRecorder(DataDirectory, new RecordingLog());
+        var engine = new StrongBox<SwitchEngine>();
+        EngineOptions options = EngineTestOptions.For(DataDirectory, _clock) with
+        {
+            ReplaySink = clearing.ReplaySink(),
+            JournalSegmentBytes = JournalSegmentBytes,
+            Snapshots = new SnapshotOptions
+            {
+                Enabled = true, EveryEvents = 0, AtBatchClose = false, AtStop = false, Keep = 2, WithViews = true,
+                RetireJournal = true, ViewsTimeoutMs = 30_000, TestWritePoint = AtSnapshotWritePoint,
+            },
+            RestoreViews = views => RestoreClearingView(clearing, views),
+        };
+        engine.Value = SwitchEngine.Start(options, _config, new TeeHandler(_recorder, clearing, recordNo => MarkClearingView(engine.Value!, clearing, recordNo)));
+        return engine.Value;
     }
 
-    private sealed class TeeHandler(OutputRecorder recorder, ClearingRecorder clearing) : IEventHandler<OutputEvent>
+    private sealed class TeeHandler(OutputRecorder recorder, ClearingRecorder clearing, Action<long> mark) : IEventHandler<OutputEvent>
     {
         public void OnEvent(ref OutputEvent evt, long sequence, bool endOfBatch)
         {
+            if (evt.Kind == OutputKind.SnapshotMark)
+            {
+                mark(evt.CorrelationId);
+                return;
+            }
             clearing.Record(evt);
             recorder.OnEvent(ref evt, sequence, endOfBatch);
+        }
+    }
+
+    /// <summary>The output thread, at a snapshot's mark: the clearing recorder's view (as the host's views hold it),
+    /// once the files of the batches closed before the mark are complete.</summary>
+    private static void MarkClearingView(SwitchEngine engine, ClearingRecorder clearing, long recordNo)
+    {
+        var w = new StateWriter();
+        w.Section("sim-views");
+        clearing.WriteMark(w);
+        long lastClosed = clearing.LastClosedBatchId;
+        if (lastClosed > 0 && !clearing.WaitForFiles(lastClosed, 30_000))
+        {
+            engine.SnapshotViewsFailed(recordNo, new IOException($"the files of batch {lastClosed}: {clearing.Fault}"));
+            return;
+        }
+        engine.SnapshotViewsCaptured(recordNo, w.Written.ToArray());
+    }
+
+    private static void RestoreClearingView(ClearingRecorder clearing, byte[] views)
+    {
+        try
+        {
+            var r = new StateReader(views);
+            r.Section("sim-views");
+            clearing.RestoreMark(ref r);
+            if (r.Remaining != 0) throw new InvalidDataException($"sim views: {r.Remaining} bytes after the clearing view");
+        }
+        catch (InvalidDataException)
+        {
+            clearing.ForgetMark(); // an older snapshot or the whole journal is tried next
+            throw;
         }
     }
 
@@ -154,6 +231,17 @@ internal sealed class SimWorld : IDisposable
     {
         _step++;
         if (_outageBank != 0 && _step == OutageFromStep) BeginOutage();
+        // Snapshots and the crashes inside them draw from their own sequence too.
+        int snapshotRoll = _snapshotRandom.Next(100);
+        if (snapshotRoll < 2)
+        {
+            TakeSnapshot();
+        }
+        else if (snapshotRoll < 3)
+        {
+            CrashInsideSnapshot();
+            return;
+        }
         // Closes draw from their own sequence, so the rest of a seed's story is the same with or without them.
         if (_closeRandom.Next(100) < 2)
         {
@@ -468,8 +556,15 @@ internal sealed class SimWorld : IDisposable
         foreach (long id in table.RetainedIds())
         {
             Transaction tx = table.ById(id);
-            if (tx.IsFinal && tx.Status == TransactionStatus.Succeeded && tx.BatchId == logic.OpenBatchId) feeFen += tx.FeeFen;
             Assert.True(tx.RefundedFen + tx.RefundReservedFen <= tx.AmountFen, $"refunds of {id} exceed it");
+        }
+        // The open batch's fees: of every success institutions were told in it, retained or (a small table wraps within a
+        // batch) already in the archive.
+        foreach (var (id, final) in _finals)
+        {
+            if (final.Status != TransactionStatus.Succeeded || final.BatchId != logic.OpenBatchId) continue;
+            Assert.True(logic.TryGetOrder(final.Institution, final.OrderNo, out Transaction tx) && tx.Id == id, $"transaction {id} unknown to the switch");
+            feeFen += tx.FeeFen;
         }
         Assert.Equal(feeFen, logic.SwitchFeeFen);
         foreach (Bank bank in logic.Banks)
@@ -507,22 +602,152 @@ internal sealed class SimWorld : IDisposable
     private void Crash()
     {
         Crashes++;
+        PublishInFlight();
+        Absorb(_recorder.Drain());
+        TempDirectory.CopyTree(DataDirectory, NextDataDirectory);
+        RecoverFromCopy(expectedSnapshot: NewestSnapshot(NextDataDirectory), expectedSkipped: null);
+    }
+
+    /// <summary>A few events in flight at the crash instant.</summary>
+    private void PublishInFlight()
+    {
         int inFlight = _random.Next(0, 4);
         for (int i = 0; i < inFlight; i++)
         {
             if (_random.Next(2) == 0) NewRequest(); else DeliverToBank();
         }
-        Absorb(_recorder.Drain());
+    }
+
+    /// <summary>A snapshot, while the logic goes on with a few events; published before the next step.</summary>
+    private void TakeSnapshot()
+    {
+        if (_engine.Logic.EventsApplied == 0) return; // nothing to take a snapshot of yet
+        Task<SnapshotResult> taken = _engine.RequestSnapshotAsync("sim");
+        int meanwhile = _snapshotRandom.Next(0, 4);
+        for (int i = 0; i < meanwhile; i++)
+        {
+            if (_snapshotRandom.Next(2) == 0) NewRequest(); else PassTime();
+        }
+        Assert.True(((IAsyncResult)taken).AsyncWaitHandle.WaitOne(60_000), "a snapshot took more than 60 s");
+        SnapshotResult result = taken.GetAwaiter().GetResult();
+        Assert.True(File.Exists(result.Path), $"snapshot {result.Path} not published");
+        SnapshotsTaken++;
+        Settle();
+    }
+
+    // The crash planned inside the snapshot being written: the instant, and whether the copied disk tears its newest snapshot.
+    private SnapshotWritePoint? _crashAt;
+    private bool _tearAtCrash;
+    private List<OutputEvent>? _handedOutAtCrash;
+    private (string? Expected, string? Torn) _snapshotsAtCrash;
+
+    /// <summary>
+    /// The process dies inside a snapshot's writing, at an instant the seed picks (<see cref="SnapshotWritePoint"/>): the
+    /// writer thread copies the data directory there (the journal and logic go on meanwhile). A third of these crashes
+    /// also tear the newest published snapshot on the copied disk (<see cref="Tear"/>: the ways a lost write shows): recovery must find it out, report it and start from the older one or the whole journal. The snapshot
+    /// being written is never the one recovery uses unless it was renamed into place.
+    /// </summary>
+    private void CrashInsideSnapshot()
+    {
+        if (_engine.Logic.EventsApplied == 0)
+        {
+            Crash(); // nothing to take a snapshot of yet
+            return;
+        }
+        Crashes++;
+        var point = (SnapshotWritePoint)_snapshotRandom.Next(Enum.GetValues<SnapshotWritePoint>().Length);
+        SnapshotCrashes[point] = SnapshotCrashes.GetValueOrDefault(point) + 1;
+        _tearAtCrash = _snapshotRandom.Next(3) == 0;
+        _handedOutAtCrash = null;
+        _crashAt = point;
+        Task<SnapshotResult> writing = _engine.RequestSnapshotAsync("sim-crash");
+        PublishInFlight();
+        Assert.True(((IAsyncResult)writing).AsyncWaitHandle.WaitOne(60_000), "a snapshot took more than 60 s");
+        Assert.True(writing.Exception is null, $"the snapshot failed: {writing.Exception}");
+        List<OutputEvent> handedOut = _handedOutAtCrash ?? throw new InvalidOperationException($"the snapshot passed no {point}");
+        Absorb(handedOut);
+        RecoverFromCopy(_snapshotsAtCrash.Expected, _snapshotsAtCrash.Torn);
+    }
+
+    /// <summary>The writer thread, at each instant of a snapshot's writing: the planned crash's disk is copied here.</summary>
+    private void AtSnapshotWritePoint(SnapshotWritePoint point)
+    {
+        if (_crashAt != point) return;
+        _crashAt = null;
+        List<OutputEvent> handedOut = _recorder.Drain(); // handed out before the crash instant
+        string copy = NextDataDirectory;
+        TempDirectory.CopyTree(DataDirectory, copy);
+        IReadOnlyList<(long RecordNo, string Path)> published = new SnapshotStore(copy).List();
+        string? torn = null;
+        if (_tearAtCrash && published.Count > 0)
+        {
+            torn = Path.GetFileName(published[0].Path);
+            Tear(published[0].Path);
+            published = published.Skip(1).ToList();
+        }
+        _snapshotsAtCrash = (published.Count > 0 ? Path.GetFileName(published[0].Path) : null, torn);
+        _handedOutAtCrash = handedOut;
+    }
+
+    /// <summary>A lost write: the file cut short, its tail (within the second half) zeros at the same length, or one 512-byte
+    /// sector in it zeros (one that held data: often only the checksum tells that one).</summary>
+    private void Tear(string path)
+    {
+        TornSnapshots++;
+        byte[] bytes = File.ReadAllBytes(path);
+        int from = bytes.Length / 2 + _snapshotRandom.Next(bytes.Length / 2);
+        switch (_snapshotRandom.Next(3))
+        {
+            case 0:
+                bytes = bytes[..from];
+                break;
+            case 1:
+                bytes.AsSpan(from).Clear();
+                break;
+            default:
+                int[] data = Enumerable.Range(0, bytes.Length).Where(i => bytes[i] != 0).ToArray();
+                int sector = data[_snapshotRandom.Next(data.Length)] & ~511;
+                bytes.AsSpan(sector, Math.Min(512, bytes.Length - sector)).Clear();
+                break;
+        }
+        File.WriteAllBytes(path, bytes);
+    }
+
+    private static string? NewestSnapshot(string dataDirectory) =>
+        new SnapshotStore(dataDirectory).List() is { Count: > 0 } list ? Path.GetFileName(list[0].Path) : null;
+
+    /// <summary>
+    /// The old engine is dropped (whatever it did after the copy never happened) and a new one recovers from the copy:
+    /// from <paramref name="expectedSnapshot"/> (null: the whole journal, its archive first) having set aside
+    /// <paramref name="expectedSkipped"/>, to the state a whole replay of the copy's journal reaches.
+    /// </summary>
+    private void RecoverFromCopy(string? expectedSnapshot, string? expectedSkipped)
+    {
         string crashed = DataDirectory;
         _generation++;
-        TempDirectory.CopyTree(crashed, DataDirectory);
         _engine.Dispose();
         _clearing.Dispose();
         _recorder.Drain(); // effects after the crash instant: they never happened
 
+        // The whole history of the copy, replayed on a copy of it: what any recovery must reach.
+        string replayed = _root.Sub($"replay{_generation}");
+        TempDirectory.CopyTree(DataDirectory, replayed);
+        ulong wholeReplayHash = JournalReplay.Run(replayed, new DiscardingSink(), segmentBytes: JournalSegmentBytes).StateHash();
+        Directory.Delete(replayed, recursive: true);
+
         _recorder = new OutputRecorder();
         _engine = StartEngine();
-        Assert.True(_engine.Recovery.ConfigFromJournal);
+        RecoveryReport recovery = _engine.Recovery;
+        Assert.True(recovery.ConfigFromJournal);
+        Assert.Equal(expectedSnapshot, recovery.SnapshotPath is null ? null : Path.GetFileName(recovery.SnapshotPath));
+        Assert.Equal(expectedSkipped is null ? 0 : 1, recovery.SnapshotsSkipped.Count);
+        if (expectedSkipped is not null) Assert.StartsWith(expectedSkipped + ":", recovery.SnapshotsSkipped[0]);
+        Assert.True(wholeReplayHash == _engine.Logic.StateHash(),
+            $"recovered from {recovery.SnapshotPath ?? "the whole journal"}: its state differs from a whole replay of the same journal");
+        IReadOnlyList<(long First, long End, string Path)> archived = Journal.JournalArchive.Files(SnapshotStore.JournalArchiveDirectory(DataDirectory));
+        JournalRecordsRetired = archived.Count > 0 ? archived[^1].End : 0;
+        if (recovery.SnapshotPath is not null) StartsFromSnapshot++;
+        else if (JournalRecordsRetired > 0) StartsFromJournalArchive++;
         SwitchLogic logic = _engine.Logic;
         foreach (var (id, final) in _finals)
         {

@@ -109,6 +109,61 @@ public sealed class RetentionTests : IDisposable
         Assert.Contains("ends early", error.Message);
     }
 
+    [Theory]
+    [InlineData(30)]
+    [InlineData(0)] // the default: kept forever
+    public void Archive_files_written_before_the_retention_are_deleted_oldest_first_after_a_snapshot(int retentionDays)
+    {
+        SwitchConfig config = TestConfigs.Small(transactionCapacity: 64);
+        EngineOptions options = Options() with { Snapshots = Options().Snapshots with { JournalArchiveRetentionDays = retentionDays } };
+        ulong hash;
+        SnapshotResult last;
+        IReadOnlyList<(long First, long End, string Path)> before;
+        using (SwitchEngine engine = SwitchEngine.Start(options, config, _outputs))
+        {
+            var work = new RandomWork(engine, _outputs, _clock, seed: 12);
+            for (int i = 0; i < 4; i++)
+            {
+                work.Run(300);
+                engine.RequestSnapshotAsync().WaitOrThrow();
+            }
+            before = JournalArchive.Files(ArchiveDirectory);
+            Assert.Equal(3, before.Count); // one a snapshot after the first two
+            // The oldest written 31 days ago, the next 29: only the first is past 30 days. The third, written 40 days ago,
+            // is not deleted all the same: what is left must still chain, so deletion stops at the first newer file.
+            File.SetLastWriteTimeUtc(before[0].Path, DateTime.UtcNow.AddDays(-31));
+            File.SetLastWriteTimeUtc(before[1].Path, DateTime.UtcNow.AddDays(-29));
+            File.SetLastWriteTimeUtc(before[2].Path, DateTime.UtcNow.AddDays(-40));
+            work.Run(300);
+            last = engine.RequestSnapshotAsync().WaitOrThrow();
+            work.Run(100);
+            Assert.True(engine.WaitUntilIdle(30_000));
+            hash = engine.Logic.StateHash();
+        }
+        IReadOnlyList<(long First, long End, string Path)> after = JournalArchive.Files(ArchiveDirectory, fromGenesis: false);
+        if (retentionDays == 0)
+        {
+            Assert.Equal(0, last.JournalArchiveFilesDeleted);
+            Assert.Equal(before.Select(f => f.Path), after.Take(3).Select(f => f.Path));
+            return;
+        }
+        Assert.Equal(1, last.JournalArchiveFilesDeleted);
+        Assert.False(File.Exists(before[0].Path));
+        Assert.Equal(before[1].First, after[0].First);
+        Assert.Equal(3, after.Count); // the two older files left, and this snapshot's retirement
+
+        // A start from the snapshot does not need the deleted records ...
+        using (SwitchEngine restarted = SwitchEngine.Start(options, config, new OutputRecorder()))
+        {
+            Assert.Equal(last.Path, restarted.Recovery.SnapshotPath);
+            Assert.Equal(hash, restarted.Logic.StateHash());
+        }
+        // ... the whole history does: with no usable snapshot the start refuses, naming where the archive now begins.
+        foreach ((long _, string path) in new SnapshotStore(_dir.Path).List()) File.WriteAllBytes(path, [1, 2, 3]);
+        var error = Assert.Throws<InvalidDataException>(() => SwitchEngine.Start(options, config, new OutputRecorder()));
+        Assert.Contains($"begins at record {before[1].First}, the history before it ends at 0", error.Message);
+    }
+
     [Fact]
     public void A_journal_opened_with_another_segment_size_is_refused()
     {

@@ -179,8 +179,10 @@ public sealed class SnapshotTests : IDisposable
         };
         using SwitchEngine engine = SwitchEngine.Start(options, Config(), _outputs = new OutputRecorder());
         new RandomWork(engine, _outputs, _clock, seed: 4).Run(100);
+        Assert.True(engine.WaitUntilIdle(30_000));
+        // A turn may fall amid the work on a slow machine (a snapshot of part of it); one after it takes the rest.
         long deadline = Environment.TickCount64 + 30_000;
-        while (engine.LastSnapshot is null && Environment.TickCount64 < deadline) Thread.Sleep(20);
+        while (engine.LastSnapshot?.Position.EventsApplied != engine.Logic.EventsApplied && Environment.TickCount64 < deadline) Thread.Sleep(20);
         Assert.Equal("schedule", engine.LastSnapshot?.Trigger);
         Assert.Equal(engine.Logic.EventsApplied, engine.LastSnapshot!.Position.EventsApplied);
         long taken = engine.SnapshotsTaken;

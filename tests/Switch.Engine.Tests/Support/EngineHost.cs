@@ -53,7 +53,16 @@ public sealed class TempDirectory : IDisposable
     private static bool CopyFiles(string from, string to, Func<string, bool> which)
     {
         bool complete = true;
-        foreach (string file in Directory.GetFiles(from, "*", SearchOption.AllDirectories).Where(which))
+        string[] files;
+        try
+        {
+            files = Directory.GetFiles(from, "*", SearchOption.AllDirectories);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return false; // a directory removed while listed (the archive's checkpoint warm-up is a throwaway)
+        }
+        foreach (string file in files.Where(which))
         {
             if (System.IO.Path.GetFileName(file) == "lock") continue; // a crashed process holds no lock
             string target = to + file[from.Length..];
@@ -64,7 +73,7 @@ public sealed class TempDirectory : IDisposable
                 using var sink = new FileStream(target, FileMode.Create, FileAccess.Write);
                 source.CopyTo(sink);
             }
-            catch (FileNotFoundException)
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
             {
                 complete = false;
             }

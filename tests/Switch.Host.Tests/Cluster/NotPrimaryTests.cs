@@ -159,6 +159,31 @@ public sealed class NotPrimaryTests
         AssertRefused(await Assert.ThrowsAsync<RpcException>(() => DrainAsync(() => watch.ResponseStream.ReadAsync())), RoleState.PrimaryAdminTrailer, "https://10.20.30.40:7003");
     }
 
+    [Fact]
+    public async Task A_call_that_reaches_the_primarys_handlers_after_the_node_left_office_is_refused_there_too()
+    {
+        // The port swaps its methods for the refusal when the role changes; a call that began on the old ones must
+        // still not be taken. Here the primary's methods are served on a port of their own that never swaps.
+        await using RunningSwitch sw = await RunningSwitch.StartAsync();
+        NodeRole role = NodeRole.StartingAsStandby(Elsewhere);
+        var gateway = new Gateway.InstitutionGateway(sw.Host.EngineClient, new Gateway.ApiKeyAuthenticator(sw.Host.Engine.Logic.Config), sw.Host.Feeds,
+            maxInFlightPerStream: 64, role: role);
+        await using Grpc.Server.GrpcServer server = await Grpc.Server.GrpcServer.StartAsync(gateway.Map(new Grpc.Server.GrpcRouter()),
+            new Grpc.Server.GrpcEndpointOptions { Port = 0 });
+        using var channel = GrpcChannel.ForAddress(server.Address);
+
+        AssertRefused(await Assert.ThrowsAsync<RpcException>(() => channel.UnaryAsync(InstitutionMethods.AgreementPayment,
+            RunningSwitch.Payment("NP-LATE", 1_00), RunningSwitch.As(RunningSwitch.AlipayKey))), RoleState.PrimaryTrailer, "http://10.20.30.40:7001");
+        using (var call = channel.DuplexStreaming(InstitutionMethods.Transact, RunningSwitch.As(RunningSwitch.AlipayKey)))
+        {
+            AssertRefused(await Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.ReadAsync()),
+                RoleState.PrimaryTrailer, "http://10.20.30.40:7001");
+        }
+        RpcException unknown = await Assert.ThrowsAsync<RpcException>(() => sw.Channel.UnaryAsync(InstitutionMethods.Query,
+            new TransferRequest { OrderNo = "NP-LATE" }, RunningSwitch.As(RunningSwitch.AlipayKey)));
+        Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
+    }
+
     /// <summary>Reads until the stream ends (an outcome or a stats reply may already be on its way when the role changes).</summary>
     private static async Task DrainAsync<T>(Func<ValueTask<T?>> read) where T : class
     {
