@@ -247,6 +247,10 @@ public sealed class EndpointLink : IAsyncDisposable
             ("bank", BankCode.ToString("D3")), ("endpoint", Name), ("value", declared));
     }
 
+    /// <summary>The engine did not take an input: busy, refused by its fill, or fenced (a cluster's primary that lost its
+    /// lease takes nothing more while its links close; the next primary asks the banks).</summary>
+    private static bool NotTaken(Exception e) => e is EngineBusyException or InputFillException or Engine.Replication.ReplicationRefusedException;
+
     private void PublishResult(BankResponse response)
     {
         var fill = new ResultFill(response);
@@ -254,10 +258,9 @@ public sealed class EndpointLink : IAsyncDisposable
         {
             _engine.Publish(ref fill); // back-pressure: waits (bounded) while the engine's input ring is full
         }
-        catch (Exception e) when (e is EngineBusyException or InputFillException or Engine.Replication.ReplicationRefusedException)
+        catch (Exception e) when (NotTaken(e))
         {
-            // The transaction stays unresolved: the engine's follow-up query asks the bank again (a fenced primary's
-            // engine takes nothing more: the next primary asks).
+            // The transaction stays unresolved: the engine's follow-up query asks the bank again.
             _log.Warn("bank_result_dropped", e.Message, ("bank", BankCode.ToString("D3")), ("endpoint", Name),
                 ("transaction_id", response.TransactionId));
         }
@@ -287,7 +290,7 @@ public sealed class EndpointLink : IAsyncDisposable
         {
             _engine.Publish(ref fill);
         }
-        catch (Exception e) when (e is EngineBusyException or InputFillException)
+        catch (Exception e) when (NotTaken(e))
         {
             _reportedOnce = false; // not told: the next probe reports again
             _log.Warn("reachability_dropped", e.Message, ("bank", BankCode.ToString("D3")), ("endpoint", Name));

@@ -54,7 +54,9 @@ internal sealed class FailoverRun : IAsyncDisposable
 
     /// <summary>etcd, the banks, and two nodes' configurations (not started) in <paramref name="durability"/> mode.</summary>
     /// <param name="output">Where each node's last log lines go when the run ends (what a failure needs).</param>
-    public static async Task<FailoverRun> CreateAsync(int seed, Action<string> output, string durability = ClusterConfig.DurabilitySynchronous)
+    /// <param name="onStandbyLost">cluster.onStandbyLost: what a synchronous primary does without its standby.</param>
+    public static async Task<FailoverRun> CreateAsync(int seed, Action<string> output, string durability = ClusterConfig.DurabilitySynchronous,
+        string onStandbyLost = ClusterConfig.StandbyLostDegrade)
     {
         var run = new FailoverRun(await RecordedClient.CreateAsync(seed), output);
         try
@@ -64,7 +66,7 @@ internal sealed class FailoverRun : IAsyncDisposable
             {
                 HostConfig config = ClusterLayout.Node(run.Client.Config, run.Client.Config.Switch.Banks, name, EtcdServer.FreePort(),
                     Path.Combine(run._root, "node-" + name), [run._etcd.ClientUrl], ClusterName,
-                    c => c with { Durability = durability, LeaseTtlMs = LeaseTtlMs, ReplicationPort = EtcdServer.FreePort() });
+                    c => c with { Durability = durability, OnStandbyLost = onStandbyLost, LeaseTtlMs = LeaseTtlMs, ReplicationPort = EtcdServer.FreePort() });
                 // Cluster nodes advertise fixed ports: each its own free one (ClusterLayout's +1, +2 may be taken).
                 config = config with { AdminPort = EtcdServer.FreePort(), AdminGrpcPort = EtcdServer.FreePort() };
                 string file = Path.Combine(run._root, $"node-{name}.json");

@@ -59,11 +59,12 @@ public sealed class FailoverTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(ClusterConfig.DurabilitySynchronous)]
-    [InlineData(ClusterConfig.DurabilityAsynchronous)]
-    public async Task Sigkill_of_the_standby_under_load_it_rejoins_and_catches_up_and_the_load_goes_on(string durability)
+    [InlineData(ClusterConfig.DurabilitySynchronous, ClusterConfig.StandbyLostDegrade)]
+    [InlineData(ClusterConfig.DurabilitySynchronous, ClusterConfig.StandbyLostWait)]
+    [InlineData(ClusterConfig.DurabilityAsynchronous, ClusterConfig.StandbyLostDegrade)]
+    public async Task Sigkill_of_the_standby_under_load_it_rejoins_and_catches_up_and_the_load_goes_on(string durability, string onStandbyLost)
     {
-        await using FailoverRun run = await CreateAsync(durability);
+        await using FailoverRun run = await CreateAsync(durability, onStandbyLost);
         FailoverNode primary = await StartPairAsync(run);
         FailoverNode standby = run.Other(primary);
         const int kills = 2;
@@ -72,11 +73,18 @@ public sealed class FailoverTests(ITestOutputHelper output)
             await WaitForLoadAsync(run, primary);
             await Task.Delay(run.Client.Next(0, MaxKillDelayMs));
             await standby.KillAsync();
-            int answeredAtKill = run.Client.AcknowledgedThisEra;
-            if (durability == ClusterConfig.DurabilityAsynchronous)
+            if (onStandbyLost == ClusterConfig.StandbyLostDegrade)
             {
-                // Asynchronous: the primary acknowledges alone meanwhile.
-                await run.Client.WaitForAcknowledgedAsync(answeredAtKill + AcknowledgedBeforeKill, () => !primary.IsRunning);
+                // Asynchronous, or degraded after the standby's acknowledgement timeout: the primary acknowledges alone.
+                await run.Client.WaitForAcknowledgedAsync(run.Client.AcknowledgedThisEra + AcknowledgedBeforeKill, () => !primary.IsRunning);
+            }
+            else
+            {
+                // Synchronous, waiting: once the answers already on the wire are in, nothing is acknowledged alone.
+                await Task.Delay(primary.Config.Cluster!.StandbyAckTimeoutMs + 1_000);
+                int answered = run.Client.Acknowledged;
+                await Task.Delay(2_000);
+                Assert.Equal(answered, run.Client.Acknowledged);
             }
             standby.Start();
             await standby.WaitForLogAsync("role_standby");
@@ -93,7 +101,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
         // The primary never changed: one node took office, once.
         Assert.Single(primary.Logged("took_office"));
         Assert.Empty(standby.Logged("took_office"));
-        ReliabilityReport.Record(Area, $"SIGKILL of the standby under load ({durability})",
+        ReliabilityReport.Record(Area, $"SIGKILL of the standby under load ({durability}, {onStandbyLost} without it)",
             $"{kills} SIGKILLs of the standby, each restarted to rejoin and catch up; " + CrashSafetyTests.Orders(run.Client),
             CrashSafetyTests.Held);
     }
@@ -135,11 +143,11 @@ public sealed class FailoverTests(ITestOutputHelper output)
             CrashSafetyTests.Held + "; nothing was acknowledged while etcd was away");
     }
 
-    private async Task<FailoverRun> CreateAsync(string durability)
+    private async Task<FailoverRun> CreateAsync(string durability, string onStandbyLost = ClusterConfig.StandbyLostDegrade)
     {
         int seed = CrashRun.ChooseSeed();
-        output.WriteLine($"failover test seed {seed} (replay: {CrashRun.SeedVariable}={seed}), durability {durability}");
-        return await FailoverRun.CreateAsync(seed, output.WriteLine, durability);
+        output.WriteLine($"failover test seed {seed} (replay: {CrashRun.SeedVariable}={seed}), durability {durability}, {onStandbyLost} without a standby");
+        return await FailoverRun.CreateAsync(seed, output.WriteLine, durability, onStandbyLost);
     }
 
     /// <summary>Both nodes started; waits for the primary, starts the load, then waits for the standby to be in sync
