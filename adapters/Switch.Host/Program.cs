@@ -39,7 +39,8 @@ internal static class SwitchProgram
             {
                 return await Switch.Host.Cluster.ClusterNode.RunAsync(config, log, stop.Token);
             }
-            catch (Exception e) when (e is ConfigException or IOException or InvalidDataException or Switch.Journal.JournalCorruptException)
+            catch (Exception e) when (e is ConfigException or IOException or InvalidDataException or Switch.Journal.JournalCorruptException
+                or Switch.Cluster.LeadershipException or Switch.Engine.Replication.ReplicationRefusedException)
             {
                 log.Error("start_failed", $"cannot start: {e.Message}");
                 return 1;

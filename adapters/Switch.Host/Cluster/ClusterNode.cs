@@ -62,6 +62,10 @@ public sealed class ClusterNode
             AdvertisedAdminAddress = $"{host}:{config.AdminGrpcPort}",
             ReplicationAddress = $"{host}:{cluster.ReplicationPort}",
             LeaseTtlMs = cluster.LeaseTtlMs,
+            // Fence half a second before the lease can expire (less for a short lease), and renew at least twice within
+            // what is left, so one lost renewal never fences.
+            FenceMarginMs = Math.Min(500, cluster.LeaseTtlMs / 2),
+            RenewIntervalMs = Math.Min(500, (cluster.LeaseTtlMs - Math.Min(500, cluster.LeaseTtlMs / 2)) / 2),
         };
     }
 

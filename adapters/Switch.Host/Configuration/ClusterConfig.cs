@@ -37,7 +37,8 @@ public sealed record ClusterConfig
     public const string StandbyLostWait = "wait";
     public const string StandbyLostDegrade = "degrade";
 
-    /// <summary>The first key out of range and why, or null.</summary>
+    /// <summary>The first key out of range and why, or null. The lease's keys are the leadership's to judge
+    /// (<c>LeadershipOptions.Problem</c>, asked by <see cref="HostConfig.Validate"/> with the ports it advertises).</summary>
     public (string Field, string Why)? Problem()
     {
         if (string.IsNullOrWhiteSpace(Node) || Node.Length > MaxNodeNameBytes || !Node.All(IsNameChar))
@@ -50,8 +51,6 @@ public sealed record ClusterConfig
             if (!Uri.TryCreate(Etcd[i], UriKind.Absolute, out Uri? uri) || uri.Scheme is not ("http" or "https"))
                 return ($"cluster.etcd[{i}]", $"an http(s) URL such as http://127.0.0.1:2379, got '{Etcd[i]}'");
         }
-        if (LeaseTtlMs is < 1_000 or > 60_000) return ("cluster.leaseTtlMs", $"1000 to 60000 (etcd grants whole seconds), got {LeaseTtlMs}");
-        if (LeaseTtlMs % 1_000 != 0) return ("cluster.leaseTtlMs", $"a whole number of seconds (etcd's leases are in seconds), got {LeaseTtlMs}");
         if (ReplicationPort is < 0 or > 65535) return ("cluster.replicationPort", $"0 to 65535, got {ReplicationPort}");
         if (Durability is not (DurabilitySynchronous or DurabilityAsynchronous))
             return ("cluster.durability", $"\"{DurabilitySynchronous}\" or \"{DurabilityAsynchronous}\", got '{Durability}'");
