@@ -43,7 +43,8 @@ wait_in_sync() {
   echo "the pair did not come back in sync within 120 s; see $work/cluster.log" >&2; tail -50 "$work/cluster.log" >&2; exit 1
 }
 wait_in_sync
-seconds=$((failovers * 25 + 20))
+# A failover takes up to a minute here: the killed node restarts, replays its journal and catches up before the next kill.
+seconds=$((failovers * 60 + 30))
 dotnet "$loadgen" load --target http://127.0.0.1:7001,http://127.0.0.1:7011 --transport stream --streams 4 --window 1024 \
   --rate "$rate" --duration "${seconds}s" > "$work/load.log" 2>&1 &
 load=$!

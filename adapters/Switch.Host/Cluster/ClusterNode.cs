@@ -30,6 +30,7 @@ public sealed class ClusterNode
     private volatile SwitchHost? _host;
     private string? _notEligibleLogged;
     private string? _handshakeFailureLogged;
+    private string? _campaignFailureLogged;
     /// <summary>A node that may not campaign looks at the in-sync record again this often.</summary>
     private const int NotEligibleRetryMs = 1_000;
     /// <summary>The primary checks whether its standby is in sync (and says so in etcd) this often.</summary>
@@ -294,11 +295,15 @@ public sealed class ClusterNode
                 await Task.Delay(NotEligibleRetryMs, stop);
                 return 0;
             }
-            return await _leadership.CampaignAsync(stop);
+            long term = await _leadership.CampaignAsync(stop);
+            _campaignFailureLogged = null;
+            return term;
         }
         catch (LeadershipException e)
         {
-            _log.Warn("campaign_failed", e.Message, ("code", e.Code));
+            // Said once per code: while etcd is away every retry fails the same way.
+            if (e.Code != _campaignFailureLogged) _log.Warn("campaign_failed", e.Message, ("code", e.Code));
+            _campaignFailureLogged = e.Code;
             await Task.Delay(RetryDelayMs, stop);
             return 0;
         }

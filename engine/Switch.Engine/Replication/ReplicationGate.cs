@@ -153,7 +153,7 @@ internal sealed class ReplicationGate(ReplicationOptions options, EventJournal j
             long acknowledged = Acknowledged;
             if (acknowledged <= _acknowledgedAtDegrade || acknowledged + options.ResyncLagRecords < requiredRecords) return;
             _state = ReplicationState.Synchronous;
-            Alert(ReplicationAlertKind.Resynchronised, "the standby caught up: synchronous again");
+            Alert(ReplicationAlertKind.Resynchronised, $"the standby acknowledges again and is within {options.ResyncLagRecords} records: synchronous again (batches wait for it from here)");
         }
         if (Acknowledged >= requiredRecords) return;
         long startedMs = Environment.TickCount64;
