@@ -113,7 +113,11 @@ public sealed class ClusterNode
         // Campaign until this node wins, or another does (then the next life follows it).
         using var otherWon = CancellationTokenSource.CreateLinkedTokenSource(stop);
         Task<LeaderView> other = _leadership.WaitForViewAsync(v => v.Leader is { } l && l.Record.NodeName != _cluster.Node, otherWon.Token);
-        _ = other.ContinueWith(_ => otherWon.Cancel(), TaskScheduler.Default);
+        // Only when another did win; a win seen as this life moves on finds the source disposed, and nothing to stop.
+        _ = other.ContinueWith(_ =>
+        {
+            try { otherWon.Cancel(); } catch (ObjectDisposedException) { }
+        }, CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
         long term;
         try
         {
