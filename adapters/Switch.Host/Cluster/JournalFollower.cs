@@ -38,11 +38,6 @@ public sealed class JournalFollower : IAsyncDisposable
     /// <summary>Completes when following ends: null when stopped, else the refusal that ended it.</summary>
     public Task<string?> Ended => _run;
 
-    /// <summary>Batches applied, and when the primary sent the newest (its clock): for the lag.</summary>
-    public long BatchesApplied => Interlocked.Read(ref _batches);
-    public long LastBatchSentUs => Interlocked.Read(ref _lastSentUs);
-    private long _batches;
-    private long _lastSentUs;
 
     /// <summary>From the engine's journal thread after each local commit: never blocks.</summary>
     public void Durable(long durableRecordCount)
@@ -119,8 +114,6 @@ public sealed class JournalFollower : IAsyncDisposable
             while (await call.ResponseStream.ReadAsync(linked.Token) is { } batch)
             {
                 _engine.ApplyReplicated(batch.Term, batch.FirstRecordNo, batch.Records.Span);
-                Interlocked.Increment(ref _batches);
-                Interlocked.Exchange(ref _lastSentUs, batch.SentUnixUs);
             }
             throw new IOException("the primary ended the stream");
         }

@@ -17,9 +17,6 @@ public sealed class ReplicationService(Func<SwitchEngine?> primary, Log log)
 {
     private int _attached;
 
-    /// <summary>Standby streams attached now (0 or 1).</summary>
-    public int Attached => Volatile.Read(ref _attached);
-
     /// <summary>The attached standby's node name, or null.</summary>
     public string? AttachedNode => Volatile.Read(ref _attachedNode);
     private string? _attachedNode;
@@ -103,10 +100,8 @@ public sealed class ReplicationService(Func<SwitchEngine?> primary, Log log)
                     {
                         Term = batch.Term,
                         FirstRecordNo = batch.FirstRecordNo,
-                        RecordCount = batch.Records,
                         // Copied: the feed's buffer is refilled by its next read, while this message may still be buffered.
                         Records = ByteString.CopyFrom(batch.Frames.Span),
-                        SentUnixUs = engine.Clock.NowUs(),
                     };
                     await responses.WriteAndFlushAsync(message, ended.Token);
                 }
