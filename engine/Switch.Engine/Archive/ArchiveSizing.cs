@@ -17,10 +17,14 @@ public sealed record ArchiveSizing
     /// <summary>The filter of archived orders in front of the store (12 bits per order: 128 MiB covers about 89 million).</summary>
     public long FilterBytes { get; init; } = 128L << 20;
     public const int FilterGenerations = 8;
+    /// <summary>Writes the logic hands the archive's writer thread before it waits for it (a power of two, at least 64;
+    /// 0: the logic thread writes the store itself). About 0.4 KiB each; a snapshot waits for the writer to apply them.</summary>
+    public int HandoffEntries { get; init; } = 4096;
 
     public static ArchiveSizing Small { get; } = new()
     {
         IndexBytes = 1L << 16, MemoryBytes = 1L << 16, PageBytes = 1L << 12, SegmentBytes = 1L << 16, MarkEveryTransactions = 1 << 10,
+        HandoffEntries = 64, // the tests see reads both of writes not yet applied and of the store
         FilterBytes = FilterGenerations * 64 * 4, // 170 orders a generation: the tests see generations fill and clear
     };
 
@@ -35,6 +39,8 @@ public sealed record ArchiveSizing
         Require(PowerOfTwo(PageBytes) && PageBytes >= 1L << 12, "pageBytes must be a power of two of at least 4 KiB");
         Require(PowerOfTwo(MemoryBytes) && MemoryBytes >= 2 * PageBytes, "memoryBytes must be a power of two of at least two pages");
         Require(PowerOfTwo(SegmentBytes) && SegmentBytes >= PageBytes, "segmentBytes must be a power of two of at least one page");
+        Require(HandoffEntries == 0 || (HandoffEntries is >= 64 and <= 1 << 20 && PowerOfTwo(HandoffEntries)),
+            "handoffEntries must be 0 or a power of two from 64 to 2^20");
         Require(MarkEveryTransactions is >= 1 and <= 1 << 30, "markEveryTransactions must be 1 to 2^30");
         Require(PowerOfTwo(FilterBytes / FilterGenerations / 64) && FilterBytes % (FilterGenerations * 64) == 0 && FilterBytes <= 1L << 36,
             "filterBytes must be 8 generations of a power of two of 64-byte blocks, at most 64 GiB");

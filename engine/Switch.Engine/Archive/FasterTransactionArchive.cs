@@ -9,8 +9,11 @@ namespace Switch.Engine.Archive;
 /// The transaction archive on FASTER's key-value store: the newest records in memory, the rest in segment files
 /// under the data directory, found through an in-memory hash index. It is derived state: a start that replays the whole
 /// journal rebuilds it from empty (its directory cleared); a start from a snapshot opens it at the FASTER checkpoint
-/// taken at the snapshot's instant (<see cref="BeginCapture"/>), its filter restored from the snapshot. Only the logic
-/// thread uses it.
+/// taken at the snapshot's instant (<see cref="BeginCapture"/>), its filter restored from the snapshot. The logic thread
+/// calls it; the store's writes are handed to a writer thread (<see cref="ArchiveHandoff{TWriter}"/>, unless
+/// <see cref="ArchiveSizing.HandoffEntries"/> is 0), and a read looks at the writes not yet applied first, so an order
+/// evicted a moment ago is found as surely as one written long ago. The store's one session is used by one thread at a
+/// time (<see cref="_sessionGate"/>).
 /// A read of a record that left memory waits for the disk on the logic thread: rare (a repeat, query or refund of an
 /// old order), and the price of never executing an order twice. Forgetting drops whole segment files once every
 /// record in them is past the logic's memory, so disk use is bounded by that horizon.
@@ -28,8 +31,16 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     private readonly ICheckpointManager _checkpoints;
     private readonly FasterKV<ScopedKey, Transaction> _store;
     private readonly ClientSession<ScopedKey, Transaction, Transaction, Transaction, Empty, SimpleFunctions<ScopedKey, Transaction>> _session;
+    /// <summary>Held by whichever thread uses <see cref="_session"/>: the writer for each write, the logic for a store
+    /// read (rare: the filter lets through archived orders and about 1% of new ones) and for a snapshot's capture.</summary>
+    private readonly object _sessionGate = new();
+    /// <summary>Null: the logic thread writes the store itself.</summary>
+    private readonly ArchiveHandoff<StoreWriter>? _handoff;
+    // The writer's (the thread that applies writes): the marks above and these counters.
     private long _puts;
     private long _lastPutId;
+    /// <summary>The logic's latest horizon of remembered orders (<see cref="ForgetBelow"/>), handed over with each write.</summary>
+    private long _forgetBelowId;
 
     /// <summary>How long the logic thread waits for its session to leave the checkpointed version (normally microseconds).</summary>
     private const int CheckpointVersionWaitMs = 5_000;
@@ -42,6 +53,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         _device = device;
         _store = store;
         _session = store.For(new SimpleFunctions<ScopedKey, Transaction>()).NewSession<SimpleFunctions<ScopedKey, Transaction>>();
+        if (sizing.HandoffEntries > 0) _handoff = new ArchiveHandoff<StoreWriter>(sizing.HandoffEntries, new StoreWriter(this), "archive-writer");
     }
 
     /// <summary>Disk reads so far (records that had left memory): a figure for operators and tests.</summary>
@@ -113,6 +125,22 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     /// is this instant. The checkpoint's flush completes on another thread (<see cref="ArchiveCapture.Completion"/>).
     /// </summary>
     public ArchiveCapture BeginCapture(StateWriter w, PauseTimer? pause = null)
+    {
+        // Every write handed over is applied first, and the latest horizon with them: the store is then as a logic
+        // thread that wrote it itself would have left it, whatever the writer's progress was.
+        Flush();
+        lock (_sessionGate) return CaptureFlushed(w, pause); // the writer has nothing to apply: the logic is here
+    }
+
+    /// <summary>Returns once the store holds every write made so far and has forgotten what the logic's latest horizon
+    /// allows (on the logic thread: a snapshot, a test).</summary>
+    public void Flush()
+    {
+        _handoff?.Drain();
+        lock (_sessionGate) ForgetInStore(_forgetBelowId);
+    }
+
+    private ArchiveCapture CaptureFlushed(StateWriter w, PauseTimer? pause)
     {
         w.Section("archive");
         w.Long(_puts);
@@ -225,6 +253,38 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     public void Put(in ScopedKey order, in Transaction tx)
     {
         if (tx.Id <= 0) throw new ArgumentException("archive: a transaction without an id", nameof(tx));
+        ulong hash = order.Hash64();
+        _filter.Add(hash, tx.Id);
+        Hand(isPut: true, order, hash, tx);
+    }
+
+    public void Update(in ScopedKey order, in Transaction tx) => Hand(isPut: false, order, order.Hash64(), tx);
+
+    /// <summary>A write to the writer thread, or applied now when there is none.</summary>
+    private void Hand(bool isPut, in ScopedKey order, ulong hash, in Transaction tx)
+    {
+        if (_handoff is not null)
+        {
+            _handoff.Hand(isPut, order, hash, _forgetBelowId, tx);
+            return;
+        }
+        var write = new ArchiveWrite { Order = order, OrderHash = hash, IsPut = isPut, ForgetBelowId = _forgetBelowId, Tx = tx };
+        Apply(ref write);
+    }
+
+    /// <summary>One write, on the writer thread (or the logic's, without one), in the order the logic made them.</summary>
+    private void Apply(ref ArchiveWrite write)
+    {
+        lock (_sessionGate)
+        {
+            if (write.IsPut) PutInStore(write.Order, write.Tx);
+            else Upsert(write.Order, write.Tx);
+            ForgetInStore(write.ForgetBelowId);
+        }
+    }
+
+    private void PutInStore(in ScopedKey order, in Transaction tx)
+    {
         // Mark the log now and then for ForgetBelow. A mark's FirstId is above every id written before its address (a
         // parked transaction arrives late with an older id), so truncating there never drops a remembered order.
         if (_puts % _markEvery == 0)
@@ -234,11 +294,8 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         }
         _puts++;
         _lastPutId = Math.Max(_lastPutId, tx.Id);
-        _filter.Add(order.Hash64(), tx.Id);
         Upsert(order, tx);
     }
-
-    public void Update(in ScopedKey order, in Transaction tx) => Upsert(order, tx);
 
     private void Upsert(in ScopedKey order, in Transaction tx)
     {
@@ -250,11 +307,18 @@ public sealed class FasterTransactionArchive : ITransactionArchive
 
     public bool TryGet(in ScopedKey order, out Transaction tx)
     {
-        if (!_filter.MayContain(order.Hash64()))
+        ulong hash = order.Hash64();
+        if (!_filter.MayContain(hash))
         {
             tx = default;
             return false; // a new order, the common case: no store look-up
         }
+        if (_handoff is not null && _handoff.TryGet(order, hash, out tx)) return true; // its newest write is not applied yet
+        lock (_sessionGate) return ReadStore(order, out tx);
+    }
+
+    private bool ReadStore(in ScopedKey order, out Transaction tx)
+    {
         StoreLookups++;
         ScopedKey key = order;
         Transaction input = default;
@@ -278,6 +342,16 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     public void ForgetBelow(long id)
     {
         _filter.ForgetBelow(id);
+        _forgetBelowId = id;
+        if (_handoff is null)
+        {
+            lock (_sessionGate) ForgetInStore(id);
+        }
+    }
+
+    /// <summary>Drops the store's segments whose records are all below <paramref name="id"/>; by the thread that writes.</summary>
+    private void ForgetInStore(long id)
+    {
         // A segment may go once a later mark's run starts at or below the horizon: every record before that mark's
         // address belongs to a transaction with an id below its FirstId, so is past the logic's memory.
         long until = 0;
@@ -294,10 +368,17 @@ public sealed class FasterTransactionArchive : ITransactionArchive
 
     public void Dispose()
     {
+        _handoff?.Dispose();
         _session.Dispose();
         _store.Dispose();
         _checkpoints.Dispose();
         _device.Dispose();
+    }
+
+    /// <summary>The writer thread's end of the handoff.</summary>
+    private readonly struct StoreWriter(FasterTransactionArchive archive) : IArchiveWriter
+    {
+        public void Write(ref ArchiveWrite write) => archive.Apply(ref write);
     }
 
     /// <summary>The same hash in every process (FASTER's index must agree with itself only, but one hash for one key

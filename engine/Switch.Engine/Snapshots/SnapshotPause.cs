@@ -7,7 +7,7 @@ public enum PausePart
 {
     /// <summary>The logic's own state written (institutions, banks, books, feeds' numbering...) and its arrays' captures begun.</summary>
     LogicState,
-    /// <summary>The archive's counters, marks and filter capture.</summary>
+    /// <summary>The archive's writes handed to its writer thread applied, then its counters, marks and filter capture.</summary>
     ArchiveState,
     /// <summary>The archive store's checkpoint asked for (FASTER's state machine started).</summary>
     CheckpointStart,

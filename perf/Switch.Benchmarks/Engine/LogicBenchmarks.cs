@@ -8,7 +8,8 @@ namespace Switch.Benchmarks.Engine;
 /// <summary>
 /// The business logic alone, on one thread: an agreement payment followed by its bank success, two events.
 /// The table is smaller than the run, so eviction of old transactions to the archive (FASTER on disk, as in the
-/// engine) is part of the steady state.
+/// engine) is part of the steady state. <see cref="HandoffEntries"/> 0 is the logic thread writing the store itself (as
+/// before the writer thread), 4096 the default handoff: both in one run for a before/after.
 /// Reported per event (OperationsPerInvoke counts events).
 /// </summary>
 [MemoryDiagnoser]
@@ -19,6 +20,9 @@ public class LogicBenchmarks
     /// <summary>Retained transactions: small fits in cache, large is a busy day's working set.</summary>
     [Params(1 << 14, 1 << 20)]
     public int TableCapacity;
+    /// <summary>The archive's handoff to its writer thread (0: none, the logic writes the store).</summary>
+    [Params(0, 4096)]
+    public int HandoffEntries;
     private SwitchLogic _logic = null!;
     private FasterTransactionArchive _archive = null!;
     private string _archiveDirectory = "";
@@ -30,7 +34,7 @@ public class LogicBenchmarks
     public void Setup()
     {
         _archiveDirectory = Path.Combine(Path.GetTempPath(), "switch-bench-archive-" + Guid.NewGuid().ToString("N"));
-        _archive = FasterTransactionArchive.Create(_archiveDirectory, new ArchiveSizing());
+        _archive = FasterTransactionArchive.Create(_archiveDirectory, new ArchiveSizing { HandoffEntries = HandoffEntries });
         _logic = new SwitchLogic(BenchConfigs.Busy(transactionCapacity: TableCapacity), new DiscardingSink(), _archive);
         _result.Kind = EventKind.BankResult;
         _result.Operation = BankOperation.Debit;

@@ -1,0 +1,211 @@
+using Switch.Engine.Business;
+using Switch.Ring;
+
+namespace Switch.Engine.Archive;
+
+/// <summary>One store write the logic hands the archive's writer thread: a transaction that left the table
+/// (<see cref="IsPut"/>) or a change to one already archived, and the logic's horizon of remembered orders then.</summary>
+public struct ArchiveWrite
+{
+    public ScopedKey Order;
+    public ulong OrderHash;
+    public bool IsPut;
+    public long ForgetBelowId;
+    public Transaction Tx;
+}
+
+/// <summary>Applies store writes, in hand-over order, on the writer thread.</summary>
+public interface IArchiveWriter
+{
+    void Write(ref ArchiveWrite write);
+}
+
+/// <summary>
+/// The mechanism that takes an archive's store writes off the logic thread: a pre-allocated single-producer ring
+/// (the project's own) drained by one writer thread, and an index of the ring's last lap by order. The writer may lag
+/// by up to a lap (the logic waits for room past that), and every write of that lap is still found here, so a reader
+/// that looks here first and in the store second sees the same answer however far the writer has got: the logic's
+/// decisions never depend on the writer's progress. Claims, publication and look-ups on the logic thread only.
+/// </summary>
+public sealed class ArchiveHandoff<TWriter> : IDisposable where TWriter : IArchiveWriter
+{
+    /// <summary>Publication (and a possible wake of a sleeping writer) once per this many writes, not per write.</summary>
+    private const int PublishEvery = 32;
+    /// <summary>How long a drain waits for the writer before calling it stuck.</summary>
+    private const int DrainTimeoutMs = 30_000;
+
+    private readonly RingBuffer<ArchiveWrite> _ring;
+    private readonly BatchEventProcessor<ArchiveWrite, Consumer> _processor;
+    private readonly Thread _thread;
+    private readonly RecentIndex _index;
+    private readonly long _size;
+    private long _claimed = -1;
+    private long _published = -1;
+    private bool _disposed;
+
+    /// <param name="entries">The ring's size (a power of two, above <see cref="PublishEvery"/>): how far the writer may lag.</param>
+    public ArchiveHandoff(int entries, TWriter writer, string threadName)
+    {
+        if (entries <= PublishEvery || (entries & (entries - 1)) != 0) throw new ArgumentOutOfRangeException(nameof(entries), $"a power of two above {PublishEvery}");
+        _size = entries;
+        _ring = RingBuffer<ArchiveWrite>.CreateSingleProducer(entries, new BlockingWaitStrategy());
+        _processor = new BatchEventProcessor<ArchiveWrite, Consumer>(_ring, _ring.NewBarrier(), new Consumer(writer), entries);
+        _ring.AddGatingSequences(_processor.Sequence);
+        _index = new RecentIndex(entries);
+        _thread = _processor.Start(threadName);
+    }
+
+    /// <summary>Writes handed over and not yet applied by the writer (published or not).</summary>
+    public long Lag => _claimed - _processor.Sequence.Value;
+
+    /// <summary>Hands a write over; waits while the writer is a whole lap behind. Throws if the writer failed.</summary>
+    public void Hand(bool isPut, in ScopedKey order, ulong orderHash, long forgetBelowId, in Transaction tx)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        long seq = _ring.Next();
+        ref ArchiveWrite slot = ref _ring[seq];
+        if (seq >= _size)
+        {
+            // The slot's previous write (a lap ago) is applied (the claim waited for it): the store answers for it now.
+            _index.Remove(slot.OrderHash, seq - _size);
+        }
+        slot.Order = order;
+        slot.OrderHash = orderHash;
+        slot.IsPut = isPut;
+        slot.ForgetBelowId = forgetBelowId;
+        slot.Tx = tx;
+        _index.Set(this, orderHash, seq);
+        _claimed = seq;
+        if (_claimed - _published >= PublishEvery) Publish();
+    }
+
+    /// <summary>The newest write of <paramref name="order"/> in the last lap, if any.</summary>
+    public bool TryGet(in ScopedKey order, ulong orderHash, out Transaction tx)
+    {
+        long seq = _index.Find(this, order, orderHash);
+        if (seq < 0)
+        {
+            tx = default;
+            return false;
+        }
+        tx = _ring[seq].Tx;
+        return true;
+    }
+
+    /// <summary>Returns once the writer has applied every write handed over (the store then holds them all).</summary>
+    public void Drain()
+    {
+        Publish();
+        long deadline = Environment.TickCount64 + DrainTimeoutMs;
+        var spin = new SpinWait();
+        while (_processor.Sequence.Value < _claimed)
+        {
+            if (_processor.Fault is { } fault) throw new InvalidOperationException("archive: the writer failed", fault);
+            if (Environment.TickCount64 > deadline) throw new InvalidOperationException($"archive: the writer applied nothing past {_processor.Sequence.Value} of {_claimed} in {DrainTimeoutMs} ms");
+            spin.SpinOnce();
+        }
+        if (_processor.Fault is { } late) throw new InvalidOperationException("archive: the writer failed", late);
+    }
+
+    private void Publish()
+    {
+        if (_claimed == _published) return;
+        _ring.Publish(_published + 1, _claimed);
+        _published = _claimed;
+    }
+
+    /// <summary>Applies what was handed over, then stops the writer.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        try
+        {
+            if (_processor.Fault is null) Drain();
+        }
+        finally
+        {
+            _processor.Halt();
+            _thread.Join();
+        }
+    }
+
+    private ref ArchiveWrite At(long seq) => ref _ring[seq];
+
+    private readonly struct Consumer(TWriter writer) : IEventHandler<ArchiveWrite>
+    {
+        public void OnEvent(ref ArchiveWrite evt, long sequence, bool endOfBatch) => writer.Write(ref evt);
+    }
+
+    /// <summary>
+    /// Order → sequence of its newest write in the ring's last lap: open addressing on the order's hash, at most half
+    /// full, deletion by backward shift (no tombstones). A hit is confirmed on the ring slot's key, so two orders whose
+    /// hashes agree are still told apart. Pre-allocated.
+    /// </summary>
+    private sealed class RecentIndex
+    {
+        private readonly ulong[] _hashes;
+        /// <summary>Sequence + 1 (0: empty).</summary>
+        private readonly long[] _seqs;
+        private readonly int _mask;
+
+        public RecentIndex(int entries)
+        {
+            _hashes = new ulong[entries * 2];
+            _seqs = new long[entries * 2];
+            _mask = entries * 2 - 1;
+        }
+
+        private int Home(ulong hash) => (int)(hash >> 32) & _mask;
+
+        public void Set(ArchiveHandoff<TWriter> ring, ulong hash, long seq)
+        {
+            ref ScopedKey order = ref ring.At(seq).Order;
+            int i = Home(hash);
+            for (; _seqs[i] != 0; i = (i + 1) & _mask)
+            {
+                if (_hashes[i] == hash && ring.At(_seqs[i] - 1).Order.Equals(order))
+                {
+                    _seqs[i] = seq + 1; // a newer write of the same order replaces the older
+                    return;
+                }
+            }
+            _hashes[i] = hash;
+            _seqs[i] = seq + 1;
+        }
+
+        public long Find(ArchiveHandoff<TWriter> ring, in ScopedKey order, ulong hash)
+        {
+            for (int i = Home(hash); _seqs[i] != 0; i = (i + 1) & _mask)
+            {
+                if (_hashes[i] == hash && ring.At(_seqs[i] - 1).Order.Equals(order)) return _seqs[i] - 1;
+            }
+            return -1;
+        }
+
+        /// <summary>Drops the entry of write <paramref name="seq"/> if it is still its order's newest.</summary>
+        public void Remove(ulong hash, long seq)
+        {
+            int i = Home(hash);
+            while (_seqs[i] != seq + 1)
+            {
+                if (_seqs[i] == 0) return; // replaced by a newer write of the same order
+                i = (i + 1) & _mask;
+            }
+            int hole = i;
+            for (int j = (hole + 1) & _mask; _seqs[j] != 0; j = (j + 1) & _mask)
+            {
+                int home = Home(_hashes[j]);
+                bool homeAfterHole = hole <= j ? home > hole && home <= j : home > hole || home <= j;
+                if (!homeAfterHole)
+                {
+                    _hashes[hole] = _hashes[j];
+                    _seqs[hole] = _seqs[j];
+                    hole = j;
+                }
+            }
+            _hashes[hole] = 0;
+            _seqs[hole] = 0;
+        }
+    }
+}
