@@ -17,9 +17,13 @@ public sealed record ArchiveConfig
     /// <summary>The filter of archived orders that keeps a new order's look-up off the store: 12 bits per order, so
     /// 128 MiB covers about 89 million; size it to rules.orderMemoryTransactions (a smaller one is slower, never wrong).</summary>
     public int FilterMiB { get; init; } = 128;
+    /// <summary>Store writes the logic thread hands the archive's writer thread before it waits for it (0: the logic
+    /// thread writes the store itself).</summary>
+    public int HandoffEntries { get; init; } = new ArchiveSizing().HandoffEntries;
 
     public ArchiveSizing ToSizing() => new()
     {
         IndexBytes = (long)IndexMiB << 20, MemoryBytes = (long)MemoryMiB << 20, FilterBytes = (long)FilterMiB << 20,
+        HandoffEntries = HandoffEntries,
     };
 }

@@ -172,6 +172,8 @@ public sealed record HostConfig
             $"a power of two from {ArchiveConfig.MinMemoryMiB} (two 32 MiB pages) to {ArchiveConfig.MaxMemoryMiB}, got {Archive.MemoryMiB}");
         Require(IsPowerOfTwo(Archive.FilterMiB) && Archive.FilterMiB <= ArchiveConfig.MaxFilterMiB, "archive.filterMiB",
             $"a power of two from 1 to {ArchiveConfig.MaxFilterMiB}, got {Archive.FilterMiB}");
+        Require(Archive.HandoffEntries == 0 || (IsPowerOfTwo(Archive.HandoffEntries) && Archive.HandoffEntries is >= 64 and <= 1 << 20),
+            "archive.handoffEntries", $"0 or a power of two from 64 to 1048576, got {Archive.HandoffEntries}");
         Require(Snapshots is not null, "snapshots", "required");
         if (Snapshots!.Problem() is { } snapshots) Require(false, snapshots.Field, snapshots.Why);
         Require(Limits is not null, "limits", "required");

@@ -18,9 +18,10 @@ public sealed class ArchiveConfigTests
     [Fact]
     public void The_archive_sizes_given_in_the_file_are_used()
     {
-        HostConfig wanted = HostConfig.EmbeddedDefault() with { Archive = new ArchiveConfig { IndexMiB = 256, MemoryMiB = 1024 } };
+        HostConfig wanted = HostConfig.EmbeddedDefault() with { Archive = new ArchiveConfig { IndexMiB = 256, MemoryMiB = 1024, HandoffEntries = 0 } };
         HostConfig parsed = HostConfig.Parse(JsonSerializer.Serialize(wanted, Camel), "archive.json");
-        Assert.Equal((256L << 20, 1024L << 20), (parsed.Archive.ToSizing().IndexBytes, parsed.Archive.ToSizing().MemoryBytes));
+        Assert.Equal((256L << 20, 1024L << 20, 0), (parsed.Archive.ToSizing().IndexBytes, parsed.Archive.ToSizing().MemoryBytes, parsed.Archive.ToSizing().HandoffEntries));
+        Assert.Equal(4096, HostConfig.EmbeddedDefault().Archive.ToSizing().HandoffEntries);
         parsed.Archive.ToSizing().Validate();
     }
 
@@ -29,9 +30,11 @@ public sealed class ArchiveConfigTests
     [InlineData(48, 256, "archive.indexMiB: a power of two from 1 to 65536, got 48")]
     [InlineData(64, 32, "archive.memoryMiB: a power of two from 64 (two 32 MiB pages) to 65536, got 32")]
     [InlineData(64, 1 << 17, "archive.memoryMiB: a power of two from 64 (two 32 MiB pages) to 65536, got 131072")]
-    public void A_bad_archive_size_is_refused_naming_the_field(int indexMiB, int memoryMiB, string expected)
+    [InlineData(64, 256, "archive.handoffEntries: 0 or a power of two from 64 to 1048576, got 100", 100)]
+    [InlineData(64, 256, "archive.handoffEntries: 0 or a power of two from 64 to 1048576, got 32", 32)]
+    public void A_bad_archive_size_is_refused_naming_the_field(int indexMiB, int memoryMiB, string expected, int handoffEntries = 4096)
     {
-        HostConfig config = HostConfig.EmbeddedDefault() with { Archive = new ArchiveConfig { IndexMiB = indexMiB, MemoryMiB = memoryMiB } };
+        HostConfig config = HostConfig.EmbeddedDefault() with { Archive = new ArchiveConfig { IndexMiB = indexMiB, MemoryMiB = memoryMiB, HandoffEntries = handoffEntries } };
         Assert.Contains(expected, Assert.Throws<ConfigException>(config.Validate).Message);
         Assert.Contains(expected, Assert.Throws<ConfigException>(() => HostConfig.Parse(JsonSerializer.Serialize(config, Camel), "archive.json")).Message);
     }
