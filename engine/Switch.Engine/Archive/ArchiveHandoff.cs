@@ -1,4 +1,5 @@
 using Switch.Engine.Business;
+using Switch.Engine.Hashing;
 using Switch.Ring;
 
 namespace Switch.Engine.Archive;
@@ -192,20 +193,16 @@ public sealed class ArchiveHandoff<TWriter> : IDisposable where TWriter : IArchi
                 if (_seqs[i] == 0) return; // replaced by a newer write of the same order
                 i = (i + 1) & _mask;
             }
-            int hole = i;
-            for (int j = (hole + 1) & _mask; _seqs[j] != 0; j = (j + 1) & _mask)
-            {
-                int home = Home(_hashes[j]);
-                bool homeAfterHole = hole <= j ? home > hole && home <= j : home > hole || home <= j;
-                if (!homeAfterHole)
-                {
-                    _hashes[hole] = _hashes[j];
-                    _seqs[hole] = _seqs[j];
-                    hole = j;
-                }
-            }
-            _hashes[hole] = 0;
-            _seqs[hole] = 0;
+            BackwardShift.Delete(new Slots(this), i);
+        }
+
+        private readonly struct Slots(RecentIndex index) : IProbeSlots
+        {
+            public int Mask => index._mask;
+            public bool Occupied(int slot) => index._seqs[slot] != 0;
+            public int Home(int slot) => index.Home(index._hashes[slot]);
+            public void Move(int from, int to) => (index._hashes[to], index._seqs[to]) = (index._hashes[from], index._seqs[from]);
+            public void Clear(int slot) => (index._hashes[slot], index._seqs[slot]) = (0, 0);
         }
     }
 }

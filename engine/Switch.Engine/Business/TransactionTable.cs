@@ -1,3 +1,4 @@
+using Switch.Engine.Hashing;
 using Switch.Engine.Snapshots;
 
 namespace Switch.Engine.Business;
@@ -284,21 +285,16 @@ public sealed class TransactionTable
                 if (_ids[i] == 0) throw new InvalidOperationException($"parked index: {id} is not there");
                 i = (i + 1) & _mask;
             }
-            // Backward shift: pull each later entry of the run into the hole unless its home lies after the hole.
-            int hole = i;
-            for (int j = (hole + 1) & _mask; _ids[j] != 0; j = (j + 1) & _mask)
-            {
-                int home = Home(_ids[j]);
-                bool homeAfterHole = hole <= j ? home > hole && home <= j : home > hole || home <= j;
-                if (!homeAfterHole)
-                {
-                    _ids[hole] = _ids[j];
-                    _slots[hole] = _slots[j];
-                    hole = j;
-                }
-            }
-            _ids[hole] = 0;
-            _slots[hole] = 0;
+            BackwardShift.Delete(new Slots(this), i);
+        }
+
+        private readonly struct Slots(ParkedIndex index) : IProbeSlots
+        {
+            public int Mask => index._mask;
+            public bool Occupied(int slot) => index._ids[slot] != 0;
+            public int Home(int slot) => index.Home(index._ids[slot]);
+            public void Move(int from, int to) => (index._ids[to], index._slots[to]) = (index._ids[from], index._slots[from]);
+            public void Clear(int slot) => (index._ids[slot], index._slots[slot]) = (0, 0);
         }
     }
 }
