@@ -18,10 +18,10 @@ public struct TestEvent
 
 internal static class Strategies
 {
-    public static TheoryData<string> All => new() { "BusySpin", "Yielding", "Blocking" };
+    public static TheoryData<string> All => new() { "BusySpin", "Yielding", "Blocking", "Sleeping" };
 
     // Busy spin burns a core per consumer; chains of several consumers use the sharing strategies.
-    public static TheoryData<string> Sharing => new() { "Yielding", "Blocking" };
+    public static TheoryData<string> Sharing => new() { "Yielding", "Blocking", "Sleeping" };
 
     /// <summary>
     /// Event count for a test under <paramref name="strategy"/>: a busy-spinning consumer on a
@@ -34,6 +34,7 @@ internal static class Strategies
         "BusySpin" => new BusySpinWaitStrategy(),
         "Yielding" => new YieldingWaitStrategy(),
         "Blocking" => new BlockingWaitStrategy(),
+        "Sleeping" => new SleepingWaitStrategy(),
         _ => throw new ArgumentOutOfRangeException(nameof(name), name, null),
     };
 }

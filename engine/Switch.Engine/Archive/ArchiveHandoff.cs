@@ -30,7 +30,7 @@ public interface IArchiveWriter
 /// </summary>
 public sealed class ArchiveHandoff<TWriter> : IDisposable where TWriter : IArchiveWriter
 {
-    /// <summary>Publication (and a possible wake of a sleeping writer) once per this many writes, not per write.</summary>
+    /// <summary>Publication once per this many writes, not per write.</summary>
     private const int PublishEvery = 32;
     /// <summary>How long a drain waits for the writer before calling it stuck.</summary>
     private const int DrainTimeoutMs = 30_000;
@@ -49,7 +49,10 @@ public sealed class ArchiveHandoff<TWriter> : IDisposable where TWriter : IArchi
     {
         if (entries <= PublishEvery || (entries & (entries - 1)) != 0) throw new ArgumentOutOfRangeException(nameof(entries), $"a power of two above {PublishEvery}");
         _size = entries;
-        _ring = RingBuffer<ArchiveWrite>.CreateSingleProducer(entries, new BlockingWaitStrategy());
+        // The writer sleeps when idle rather than being woken: a wake-up cost the logic thread about 10% of its time
+        // (a contended monitor and a pulse per publication, profiled at 60,000/s). A lap holds far more than arrives
+        // while it sleeps.
+        _ring = RingBuffer<ArchiveWrite>.CreateSingleProducer(entries, new SleepingWaitStrategy());
         _processor = new BatchEventProcessor<ArchiveWrite, Consumer>(_ring, _ring.NewBarrier(), new Consumer(writer), entries);
         _ring.AddGatingSequences(_processor.Sequence);
         _index = new RecentIndex(entries);
