@@ -387,8 +387,11 @@ public sealed class ClusterNode
 
     private async Task<SwitchHost> StartHostAsync(byte[]? genesis)
     {
+        long startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         SwitchHost host = await SwitchHost.StartAsync(_config, _log, role: _role, standbyGenesis: genesis, mayDegrade: MayDegrade,
             mayAct: () => _leadership.MayAct);
+        // Each life says what it started from: a rejoining standby, which snapshot and how much of its own journal.
+        RecoveryLog.Write(_log, host.Engine.Recovery, _config.DataDirectory, (long)System.Diagnostics.Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds);
         _host = host;
         return host;
     }

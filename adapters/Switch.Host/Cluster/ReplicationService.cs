@@ -100,6 +100,7 @@ public sealed class ReplicationService(Func<SwitchEngine?> primary, Log log)
                     {
                         Term = batch.Term,
                         FirstRecordNo = batch.FirstRecordNo,
+                        PrimaryRecords = batch.CommittedRecords,
                         // Copied: the feed's buffer is refilled by its next read, while this message may still be buffered.
                         Records = ByteString.CopyFrom(batch.Frames.Span),
                     };

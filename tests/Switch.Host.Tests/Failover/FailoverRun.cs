@@ -55,10 +55,11 @@ internal sealed class FailoverRun : IAsyncDisposable
     /// <summary>etcd, the banks, and two nodes' configurations (not started) in <paramref name="durability"/> mode.</summary>
     /// <param name="output">Where each node's last log lines go when the run ends (what a failure needs).</param>
     /// <param name="onStandbyLost">cluster.onStandbyLost: what a synchronous primary does without its standby.</param>
+    /// <param name="snapshots">When the nodes take snapshots (default: the configuration's; only a standby takes scheduled ones).</param>
     public static async Task<FailoverRun> CreateAsync(int seed, Action<string> output, string durability = ClusterConfig.DurabilitySynchronous,
-        string onStandbyLost = ClusterConfig.StandbyLostDegrade)
+        string onStandbyLost = ClusterConfig.StandbyLostDegrade, SnapshotsConfig? snapshots = null)
     {
-        var run = new FailoverRun(await RecordedClient.CreateAsync(seed), output);
+        var run = new FailoverRun(await RecordedClient.CreateAsync(seed, snapshots), output);
         try
         {
             run._etcd = await EtcdServer.StartAsync(root: Path.Combine(run._root, "etcd"));
