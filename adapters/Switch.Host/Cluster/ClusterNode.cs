@@ -203,8 +203,13 @@ public sealed class ClusterNode
                 try
                 {
                     var cut = SwitchEngine.TruncateJournal(journal, answer.RecordNo, answer.Checksum);
-                    _log.Warn("journal_tail_cut", "this journal held records the primary never acknowledged: they are cut", ("kept_records", answer.RecordNo),
-                        ("cut_records", cut?.RecordsCut ?? 0), ("reason", answer.Detail));
+                    long cutRecords = cut?.RecordsCut ?? 0;
+                    // The cut falls where the primary's newest term began: everything before it both nodes had from
+                    // earlier terms' primaries, so no record of a term both share is cut.
+                    _log.Warn("journal_tail_cut", $"this journal held records {answer.RecordNo} to {answer.RecordNo + cutRecords - 1}, which the primary never had " +
+                        $"(its term {answer.Term} began at record {answer.RecordNo}): they are cut", ("kept_records", answer.RecordNo),
+                        ("cut_records", cutRecords), ("first_cut_record", answer.RecordNo), ("last_cut_record", answer.RecordNo + cutRecords - 1),
+                        ("primary_term", answer.Term), ("reason", answer.Detail));
                     return;
                 }
                 catch (Engine.Replication.ReplicationRefusedException e)

@@ -86,6 +86,12 @@ public sealed class StandbyRejoinTests(ITestOutputHelper output)
         output.WriteLine($"at rest: primary {onPrimary.StateHash} at {onPrimary.StateHashRecords} records, standby {onStandby.StateHash} at {onStandby.StateHashRecords}");
         Assert.Equal(onPrimary.StateHash, onStandby.StateHash);
         Assert.Equal(onPrimary.Term, onStandby.Term);
+        // What an operator sees: switchctl cluster --state-hash, a row per node, each with its hash at its record.
+        Operator.CtlRun ctl = await Operator.OperatorTestKit.RawAsync(["--admin", $"{primary.AdminGrpc},{standby.AdminGrpc}",
+            "--key", Operator.OperatorTestKit.ViewerKey, "cluster", "--state-hash"]);
+        output.WriteLine(ctl.Out);
+        Assert.True(ctl.ExitCode == 0, ctl.ToString());
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(ctl.Out, @"\b[0-9a-f]{16} \(\d+\)").Count);
 
         // The load goes on, then every check.
         run.Client.StartLoad();
