@@ -15,16 +15,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--records N] [--rate PER_SECOND] [--durability synchronous|asynchronous]" >&2; exit 2 ;;
   esac
 done
-root=$(cd "$(dirname "$0")/../.." && pwd)
-command -v etcd >/dev/null || { echo "etcd is not installed: apt-get install etcd-server" >&2; exit 2; }
-dotnet build "$root/adapters/Switch.Host" -c Release -v q -nologo >/dev/null
-dotnet build "$root/adapters/Switch.Operator" -c Release -v q -nologo >/dev/null
-dotnet build "$root/perf/Switch.LoadGen" -c Release -v q -nologo >/dev/null
-host="$root/adapters/Switch.Host/bin/Release/net10.0/Switch.Host.dll"
-ctl="$root/adapters/Switch.Operator/bin/Release/net10.0/switchctl.dll"
-loadgen="$root/perf/Switch.LoadGen/bin/Release/net10.0/Switch.LoadGen.dll"
-work=$(mktemp -d)
-admins=http://127.0.0.1:7003,http://127.0.0.1:7013
+. "$(dirname "$0")/demo-env.sh"
 load=""
 cleanup() {
   [ -n "$load" ] && kill "$load" 2>/dev/null || true
