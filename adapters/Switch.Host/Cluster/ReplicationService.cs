@@ -114,6 +114,13 @@ public sealed class ReplicationService(Func<SwitchEngine?> primary, Log log)
             {
                 throw new RpcException(StatusCode.FailedPrecondition, e.Message);
             }
+            catch (Exception e) when (e is not RpcException && !ReferenceEquals(primary(), engine))
+            {
+                // This node left office under the stream (a graceful stop, a fence): its journal closed. The standby hears
+                // that, not an unexplained handler failure.
+                throw new RpcException(StatusCode.Unavailable,
+                    $"NOT_PRIMARY: this node left office while streaming (its journal closed: {e.GetType().Name}); follow the primary etcd names");
+            }
             finally
             {
                 ended.Cancel();

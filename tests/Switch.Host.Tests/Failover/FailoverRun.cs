@@ -198,6 +198,13 @@ internal sealed class FailoverNode(string name, HostConfig config, string config
         Starts++;
     }
 
+    /// <summary>SIGTERM, then waits for the exit: a graceful stop (a primary resigns its key).</summary>
+    public async Task TerminateAsync()
+    {
+        int exit = await Process!.TerminateAsync();
+        Assert.True(exit == 0, $"node {Name} exited {exit} after SIGTERM: {LastWords()}");
+    }
+
     /// <summary>SIGKILL: no handler runs, nothing is flushed.</summary>
     public async Task KillAsync()
     {

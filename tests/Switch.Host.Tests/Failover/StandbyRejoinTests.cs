@@ -101,6 +101,13 @@ public sealed class StandbyRejoinTests(ITestOutputHelper output)
         Assert.Single(primary.Logged("took_office"));
         Assert.Empty(standby.Logged("took_office"));
         output.WriteLine(CrashSafetyTests.Orders(run.Client));
+
+        // A graceful stop of the primary: the standby's log says precisely why its stream ended (the primary's journal
+        // closed under the stream: once an unexplained "exception was thrown by handler").
+        await primary.TerminateAsync();
+        await standby.WaitForLogAsync("follow_interrupted");
+        Assert.All(standby.Logged("follow_interrupted"), r => Assert.DoesNotContain("thrown by handler", r["error"]));
+        if (durability == ClusterConfig.DurabilitySynchronous) await standby.WaitForLogAsync("took_office"); // in sync: it may lead
         ReliabilityReport.Record(Area, $"SIGKILL of the standby, left {journalAtRestart - ownJournal} records behind ({durability})",
             $"the standby restarted from its snapshot at record {position} ({replayed} journal records replayed locally), streamed {streamed} records " +
             $"in {caughtUp["elapsed_ms"]} ms, then showed the primary's state hash at record {onPrimary.StateHashRecords}; " + CrashSafetyTests.Orders(run.Client),
