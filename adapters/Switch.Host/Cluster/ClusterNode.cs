@@ -246,7 +246,25 @@ public sealed class ClusterNode
         try
         {
             // Before anything is acknowledged in this term: only this node holds what it will acknowledge alone.
-            if (!await PublishInSyncAsync("", fenced.Task, stop)) return;
+            bool published;
+            try
+            {
+                published = await PublishInSyncAsync("", fenced.Task, stop);
+            }
+            catch (OperationCanceledException)
+            {
+                await EndLifeAsync(host); // stopped while etcd was being told: the journal still closes cleanly
+                throw;
+            }
+            if (!published)
+            {
+                // Fenced (or the key lost) before the term acknowledged anything. The life ends like any fenced one: left
+                // running, its engine would hold the journal's lock and the next life could never open it.
+                _log.Alert("fenced", "leadership lost before this term began: this node starts again as a standby", ("term", term),
+                    ("code", fenced.Task.IsCompleted ? fenced.Task.Result.Code : LeadershipCodes.LeaderKeyLost));
+                await EndLifeAsync(host);
+                return;
+            }
             if (promote) host.TakeOffice();
             if (_cluster.OnStandbyLost == ClusterConfig.StandbyLostDegrade && _cluster.Durability == ClusterConfig.DurabilitySynchronous
                 && _replication.AttachedNode is null)
