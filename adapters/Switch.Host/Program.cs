@@ -61,47 +61,8 @@ internal static class SwitchProgram
         }
         await using (host)
         {
-            var recovery = host.Engine.Recovery;
-            string journal = Path.GetFullPath(config.DataDirectory);
             long startMs = (long)System.Diagnostics.Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds;
-            if (recovery.ConfigFromJournal)
-            {
-                log.Info("journal_recovered", "journal recovered; unresolved transactions are resolved by asking their banks",
-                    ("journal", journal), ("events", recovery.EventsReplayed), ("transactions", recovery.LastTransactionId),
-                    ("unresolved", recovery.Unresolved), ("start_ms", startMs));
-            }
-            else
-            {
-                log.Info("journal_new", "new journal", ("journal", journal), ("start_ms", startMs));
-            }
-            foreach (string skipped in recovery.SnapshotsSkipped)
-            {
-                // "<file>: <why>"; the file was renamed .skipped, kept for a person to look at.
-                string[] parts = skipped.Split(": ", 2);
-                log.Warn("snapshot_skipped", $"snapshot {parts[0]} skipped (renamed .skipped): {(parts.Length > 1 ? parts[1] : "")}",
-                    ("snapshot", parts[0]), ("reason", parts.Length > 1 ? parts[1] : ""));
-            }
-            if (recovery.Snapshot is { } from)
-            {
-                log.Info("recovery_snapshot", "started from a snapshot, then replayed the journal after it",
-                    ("snapshot", Path.GetFileName(recovery.SnapshotPath)), ("position", from.RecordNo), ("events_replayed", recovery.EventsReplayed),
-                    ("recovery_ms", recovery.RecoveryMs));
-            }
-            else if (recovery.ConfigFromJournal)
-            {
-                log.Info("recovery_snapshot", "no usable snapshot: replayed the whole journal", ("snapshot", "none"),
-                    ("events_replayed", recovery.EventsReplayed), ("recovery_ms", recovery.RecoveryMs));
-            }
-            if (recovery.TornTail is { } torn)
-            {
-                log.Warn("journal_torn_tail_cut", $"torn tail cut at address {torn.Address}; the records before it are intact",
-                    ("address", torn.Address), ("bytes", torn.ByteCount), ("reason", torn.Reason), ("detail", torn.Detail),
-                    ("records_before", torn.RecordsBefore));
-            }
-            if (recovery.ConfigDiffers)
-            {
-                log.Warn("config_differs", "the configuration differs from the journal's; the journal's participants and rules stay in force");
-            }
+            RecoveryLog.Write(log, host.Engine.Recovery, config.DataDirectory, startMs);
             bool tls = host.Certificate is not null;
             log.Info("listening", $"institution API (gRPC, {(tls ? "TLS" : "h2c")})", ("api", "institution"), ("address", host.InstitutionAddress));
             log.Info("listening", $"operator API (gRPC, {(tls ? "TLS" : "h2c")})", ("api", "operator_grpc"), ("address", host.AdminGrpcAddress));

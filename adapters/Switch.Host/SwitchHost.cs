@@ -280,7 +280,7 @@ public sealed class SwitchHost : IAsyncDisposable
             var memberFiles = new MemberReportFiles(members, memberReports, config.DataDirectory);
             var explanations = new OrderExplanations(engine, running, config.DataDirectory, config.MaxConcurrentExplains, log);
             var service = new AdminService(operatorAuth, operations, new ClearingOperations(desk), memberReports, explanations,
-                new SnapshotOperations(engine), role, () => NodeStatusOf(engine!, role, config.Cluster));
+                new SnapshotOperations(engine), role, (request, cancel) => NodeStatusOf(engine!, role, config.Cluster, request, cancel));
             // A cluster's node runs when its owner knows its role (RunAsPrimary or Follow).
             if (config.Cluster is null)
             {
@@ -343,8 +343,13 @@ public sealed class SwitchHost : IAsyncDisposable
 
     private MemberStats _members = null!;
 
-    /// <summary>What GetNodeStatus answers: the node's role, term and journal positions (and a primary's replication).</summary>
-    private static Contracts.V1.NodeStatus NodeStatusOf(SwitchEngine engine, NodeRole role, ClusterConfig? cluster)
+    /// <summary>How long GetNodeStatus waits for the logic's state hash (a primary's gate may hold the logic).</summary>
+    private const int StateHashWaitMs = 5_000;
+
+    /// <summary>What GetNodeStatus answers: the node's role, term and journal positions (and a primary's replication);
+    /// asked for, the logic's state hash at the record it applied.</summary>
+    private static async Task<Contracts.V1.NodeStatus> NodeStatusOf(SwitchEngine engine, NodeRole role, ClusterConfig? cluster,
+        Contracts.V1.NodeStatusRequest request, CancellationToken cancel)
     {
         RoleState now = role.Current;
         var status = new Contracts.V1.NodeStatus
@@ -362,6 +367,19 @@ public sealed class SwitchHost : IAsyncDisposable
             status.LagRecords = replication.LagRecords;
             status.LagSeconds = replication.LagUs / 1e6;
             status.Replication = replication.State.ToString().ToLowerInvariant();
+        }
+        if (request.StateHash)
+        {
+            try
+            {
+                StateHashAt hash = await engine.RequestStateHashAsync().WaitAsync(TimeSpan.FromMilliseconds(StateHashWaitMs), cancel);
+                status.StateHash = hash.Hash.ToString("x16");
+                status.StateHashRecords = hash.AppliedRecords;
+            }
+            catch (Exception e) when (e is TimeoutException or InvalidOperationException)
+            {
+                status.StateHashError = e is TimeoutException ? $"STATE_HASH_TIMEOUT: the logic did not answer within {StateHashWaitMs} ms" : e.Message;
+            }
         }
         return status;
     }

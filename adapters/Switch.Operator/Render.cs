@@ -236,21 +236,26 @@ public static class Render
     private static string UnixMs(long ms) => ms <= 0 ? "-" : DateTimeOffset.FromUnixTimeMilliseconds(ms).UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", Inv);
 
     /// <summary>`switchctl cluster`: one row per node asked.</summary>
-    public static void Cluster(TextWriter w, IReadOnlyList<(string Address, NodeStatus? Reply, string? Failure)> nodes)
+    public static void Cluster(TextWriter w, IReadOnlyList<(string Address, NodeStatus? Reply, string? Failure)> nodes, bool stateHash = false)
     {
-        var table = new TextTable("ADDRESS", "NODE", "ROLE", "TERM", "JOURNAL", "APPLIED", "ACKED", "LAG", "REPLICATION", "PRIMARY");
+        string[] columns = ["ADDRESS", "NODE", "ROLE", "TERM", "JOURNAL", "APPLIED", "ACKED", "LAG", "REPLICATION", "PRIMARY"];
+        var table = new TextTable(stateHash ? [.. columns, "STATE HASH (AT RECORDS)"] : columns);
         foreach (var (address, reply, failure) in nodes)
         {
             if (reply is null)
             {
-                table.Row(address, "-", "no answer", "-", "-", "-", "-", "-", "-", failure ?? "");
+                string[] none = [address, "-", "no answer", "-", "-", "-", "-", "-", "-", failure ?? ""];
+                table.Row(stateHash ? [.. none, "-"] : none);
                 continue;
             }
             bool primary = reply.Role == "primary";
-            table.Row(address, reply.Node.Length > 0 ? reply.Node : "-", reply.Role, reply.Term.ToString(), reply.JournalRecords.ToString(),
+            string[] row = [address, reply.Node.Length > 0 ? reply.Node : "-", reply.Role, reply.Term.ToString(), reply.JournalRecords.ToString(),
                 reply.AppliedRecords.ToString(), primary ? reply.AcknowledgedRecords.ToString() : "-",
                 primary ? $"{reply.LagRecords} ({reply.LagSeconds * 1000:F0} ms)" : "-", primary ? reply.Replication : "-",
-                reply.Primary.Length > 0 ? reply.Primary : "-");
+                reply.Primary.Length > 0 ? reply.Primary : "-"];
+            // Two nodes at the same record count must show the same hash (compare when the pair is idle).
+            string hash = reply.StateHash.Length > 0 ? $"{reply.StateHash} ({reply.StateHashRecords})" : reply.StateHashError;
+            table.Row(stateHash ? [.. row, hash] : row);
         }
         table.Write(w);
     }

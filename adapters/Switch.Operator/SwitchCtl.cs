@@ -288,13 +288,19 @@ public static class SwitchCtl
 
         private Command Cluster()
         {
+            var stateHash = new Option<bool>("--state-hash")
+            {
+                Description = "Also each node's state hash at the record it applied (its logic pauses to compute it): a primary and its standby " +
+                    "at the same record must show the same hash; compare them with the pair idle",
+            };
             var command = new Command("cluster",
                 "Asks every node given in --admin for its part of the pair: its role, term, journal records durable and applied, " +
                 "and on the primary its standby's acknowledged records, lag and replication state. Exit 0 when every node answered " +
-                "and exactly one is the primary.\nExample: switchctl cluster --admin http://127.0.0.1:7003,http://127.0.0.1:7013");
+                "and exactly one is the primary.\nExample: switchctl cluster --admin http://127.0.0.1:7003,http://127.0.0.1:7013 --state-hash") { stateHash };
             command.SetAction(Run(async (parse, admin) =>
             {
-                var answers = await admin.EachAsync(AdminMethods.GetNodeStatus, new NodeStatusRequest());
+                bool hash = parse.GetValue(stateHash);
+                var answers = await admin.EachAsync(AdminMethods.GetNodeStatus, new NodeStatusRequest { StateHash = hash });
                 if (parse.GetValue(_json))
                 {
                     // One node's status per line; a node that gave none is said on stderr.
@@ -306,7 +312,7 @@ public static class SwitchCtl
                 }
                 else
                 {
-                    Render.Cluster(_out, answers);
+                    Render.Cluster(_out, answers, hash);
                 }
                 int primaries = answers.Count(a => a.Reply?.Role == "primary");
                 if (answers.Any(a => a.Reply is null)) throw new RpcException(StatusCode.Unavailable, "a node did not answer (see its row)");

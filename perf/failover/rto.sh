@@ -16,16 +16,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--failovers N] [--rate PER_SECOND] [--lease-ttl-ms MS] [--durability synchronous|asynchronous]" >&2; exit 2 ;;
   esac
 done
-root=$(cd "$(dirname "$0")/../.." && pwd)
-command -v etcd >/dev/null || { echo "etcd is not installed: apt-get install etcd-server" >&2; exit 2; }
-dotnet build "$root/adapters/Switch.Host" -c Release -v q -nologo >/dev/null
-dotnet build "$root/adapters/Switch.Operator" -c Release -v q -nologo >/dev/null
-dotnet build "$root/perf/Switch.LoadGen" -c Release -v q -nologo >/dev/null
-host="$root/adapters/Switch.Host/bin/Release/net10.0/Switch.Host.dll"
-ctl="$root/adapters/Switch.Operator/bin/Release/net10.0/switchctl.dll"
-loadgen="$root/perf/Switch.LoadGen/bin/Release/net10.0/Switch.LoadGen.dll"
-work=$(mktemp -d)
-admins=http://127.0.0.1:7003,http://127.0.0.1:7013
+. "$(dirname "$0")/demo-env.sh"
 cleanup() { kill "$demo" 2>/dev/null || true; wait "$demo" 2>/dev/null || true; echo "logs and data: $work"; }
 dotnet "$host" cluster-demo --dir "$work/cluster" --lease-ttl-ms "$ttl" --durability "$durability" > "$work/cluster.log" 2>&1 &
 demo=$!

@@ -22,11 +22,11 @@ public sealed class AdminService
     private readonly OrderExplanations _explanations;
     private readonly SnapshotOperations _snapshots;
     private readonly NodeRole _role;
-    private readonly Func<NodeStatus> _nodeStatus;
+    private readonly Func<NodeStatusRequest, CancellationToken, Task<NodeStatus>> _nodeStatus;
     private readonly Dictionary<string, JsonMethod> _json = new(StringComparer.Ordinal);
 
     public AdminService(OperatorAuthenticator auth, AdminOperations ops, ClearingOperations clearing, MemberReports members,
-        OrderExplanations explanations, SnapshotOperations snapshots, NodeRole role, Func<NodeStatus> nodeStatus)
+        OrderExplanations explanations, SnapshotOperations snapshots, NodeRole role, Func<NodeStatusRequest, CancellationToken, Task<NodeStatus>> nodeStatus)
     {
         _role = role;
         _nodeStatus = nodeStatus;
@@ -61,7 +61,7 @@ public sealed class AdminService
             return _clearing.CloseBatchAsync(r, op.Id, c);
         });
         Unary(router, AdminMethods.TakeSnapshot, (_, op, c) => _snapshots.TakeAsync(op, c));
-        Unary(router, AdminMethods.GetNodeStatus, (_, _, _) => Task.FromResult(_nodeStatus()));
+        Unary(router, AdminMethods.GetNodeStatus, (r, _, c) => _nodeStatus(r, c));
         Unary(router, AdminMethods.ListBatches, (r, _, _) => Task.FromResult(_clearing.ListBatches(r)));
         Unary(router, AdminMethods.GetSettlement, (r, _, _) => Task.FromResult(_clearing.GetSettlement(r)));
         router.MapClientStreaming(AdminMethods.SubmitRecords, async (requests, context) =>
@@ -81,10 +81,10 @@ public sealed class AdminService
     /// <summary>A standby's admin port: GetNodeStatus is the one method it serves (for `switchctl cluster`); the
     /// primary's comes with the rest in <see cref="Map"/>.</summary>
     public GrpcRouter MapNodeStatus(GrpcRouter router) =>
-        router.MapUnary(AdminMethods.GetNodeStatus, (request, context) =>
+        router.MapUnary(AdminMethods.GetNodeStatus, async (request, context) =>
         {
             Authenticate(context).RequireUnscoped(AdminMethods.GetNodeStatus.Name);
-            return ValueTask.FromResult(_nodeStatus());
+            return await _nodeStatus(request, context.CancellationToken);
         });
 
     private AuthenticatedOperator Authenticate(ServerCallContext context) =>

@@ -203,8 +203,13 @@ public sealed class ClusterNode
                 try
                 {
                     var cut = SwitchEngine.TruncateJournal(journal, answer.RecordNo, answer.Checksum);
-                    _log.Warn("journal_tail_cut", "this journal held records the primary never acknowledged: they are cut", ("kept_records", answer.RecordNo),
-                        ("cut_records", cut?.RecordsCut ?? 0), ("reason", answer.Detail));
+                    long cutRecords = cut?.RecordsCut ?? 0;
+                    // The cut falls where the primary's newest term began: everything before it both nodes had from
+                    // earlier terms' primaries, so no record of a term both share is cut.
+                    _log.Warn("journal_tail_cut", $"this journal held records {answer.RecordNo} to {answer.RecordNo + cutRecords - 1}, which the primary never had " +
+                        $"(its term {answer.Term} began at record {answer.RecordNo}): they are cut", ("kept_records", answer.RecordNo),
+                        ("cut_records", cutRecords), ("first_cut_record", answer.RecordNo), ("last_cut_record", answer.RecordNo + cutRecords - 1),
+                        ("primary_term", answer.Term), ("reason", answer.Detail));
                     return;
                 }
                 catch (Engine.Replication.ReplicationRefusedException e)
@@ -241,7 +246,25 @@ public sealed class ClusterNode
         try
         {
             // Before anything is acknowledged in this term: only this node holds what it will acknowledge alone.
-            if (!await PublishInSyncAsync("", fenced.Task, stop)) return;
+            bool published;
+            try
+            {
+                published = await PublishInSyncAsync("", fenced.Task, stop);
+            }
+            catch (OperationCanceledException)
+            {
+                await EndLifeAsync(host); // stopped while etcd was being told: the journal still closes cleanly
+                throw;
+            }
+            if (!published)
+            {
+                // Fenced (or the key lost) before the term acknowledged anything. The life ends like any fenced one: left
+                // running, its engine would hold the journal's lock and the next life could never open it.
+                _log.Alert("fenced", "leadership lost before this term began: this node starts again as a standby", ("term", term),
+                    ("code", fenced.Task.IsCompleted ? fenced.Task.Result.Code : LeadershipCodes.LeaderKeyLost));
+                await EndLifeAsync(host);
+                return;
+            }
             if (promote) host.TakeOffice();
             if (_cluster.OnStandbyLost == ClusterConfig.StandbyLostDegrade && _cluster.Durability == ClusterConfig.DurabilitySynchronous
                 && _replication.AttachedNode is null)
@@ -387,8 +410,11 @@ public sealed class ClusterNode
 
     private async Task<SwitchHost> StartHostAsync(byte[]? genesis)
     {
+        long startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         SwitchHost host = await SwitchHost.StartAsync(_config, _log, role: _role, standbyGenesis: genesis, mayDegrade: MayDegrade,
             mayAct: () => _leadership.MayAct);
+        // Each life says what it started from: a rejoining standby, which snapshot and how much of its own journal.
+        RecoveryLog.Write(_log, host.Engine.Recovery, _config.DataDirectory, (long)System.Diagnostics.Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds);
         _host = host;
         return host;
     }

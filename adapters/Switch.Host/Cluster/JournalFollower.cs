@@ -109,11 +109,21 @@ public sealed class JournalFollower : IAsyncDisposable
         // journaled before the stream broke need not wait for the next commit.
         Durable(Math.Max(Interlocked.Read(ref _durable), position.RecordCount));
         Task acks = AcknowledgeAsync(call, linked.Token);
+        long startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        bool caughtUp = false;
         try
         {
             while (await call.ResponseStream.ReadAsync(linked.Token) is { } batch)
             {
-                _engine.ApplyReplicated(batch.Term, batch.FirstRecordNo, batch.Records.Span);
+                long accepted = _engine.ApplyReplicated(batch.Term, batch.FirstRecordNo, batch.Records.Span);
+                if (!caughtUp && accepted >= batch.PrimaryRecords)
+                {
+                    // Once per stream: how far behind this node was, and how long streaming the gap took.
+                    caughtUp = true;
+                    _log.Info("caught_up", $"reached the primary's journal end: {accepted - position.RecordCount} records streamed from record {position.RecordCount}",
+                        ("primary", primary), ("from_record", position.RecordCount), ("records_streamed", accepted - position.RecordCount),
+                        ("primary_records", batch.PrimaryRecords), ("elapsed_ms", (long)System.Diagnostics.Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds));
+                }
             }
             throw new IOException("the primary ended the stream");
         }

@@ -100,6 +100,7 @@ public sealed class ReplicationService(Func<SwitchEngine?> primary, Log log)
                     {
                         Term = batch.Term,
                         FirstRecordNo = batch.FirstRecordNo,
+                        PrimaryRecords = batch.CommittedRecords,
                         // Copied: the feed's buffer is refilled by its next read, while this message may still be buffered.
                         Records = ByteString.CopyFrom(batch.Frames.Span),
                     };
@@ -112,6 +113,13 @@ public sealed class ReplicationService(Func<SwitchEngine?> primary, Log log)
             catch (ReplicationRefusedException e)
             {
                 throw new RpcException(StatusCode.FailedPrecondition, e.Message);
+            }
+            catch (Exception e) when (e is not RpcException && !ReferenceEquals(primary(), engine))
+            {
+                // This node left office under the stream (a graceful stop, a fence): its journal closed. The standby hears
+                // that, not an unexplained handler failure.
+                throw new RpcException(StatusCode.Unavailable,
+                    $"NOT_PRIMARY: this node left office while streaming (its journal closed: {e.GetType().Name}); follow the primary etcd names");
             }
             finally
             {

@@ -8,6 +8,11 @@ namespace Switch.Engine.Pipeline;
 internal sealed class LogicHandler(SwitchLogic logic, JournalPositions positions, Snapshotter? snapshots, long appliedRecords) : IEventHandler<InputEvent>
 {
     private long _appliedRecords = appliedRecords;
+    /// <summary>Records applied as of the last event (the logic thread's own count; <see cref="_appliedRecords"/> is
+    /// published per batch): the position a state hash is taken at.</summary>
+    private long _appliedNow = appliedRecords;
+    /// <summary>An operator's request for the state hash, served between two events (<see cref="RequestStateHash"/>).</summary>
+    private TaskCompletionSource<StateHashAt>? _hashRequest;
 
     /// <summary>Journal records applied (the genesis counted), as of the last batch's end: for status and lag.</summary>
     public long AppliedRecords => Volatile.Read(ref _appliedRecords);
@@ -34,19 +39,55 @@ internal sealed class LogicHandler(SwitchLogic logic, JournalPositions positions
         if (evt.Kind == EventKind.Nudge)
         {
             snapshots?.Between();
+            ServeStateHash();
             return;
         }
         logic.Apply(ref evt);
         if (evt.Kind == EventKind.Tick) Volatile.Write(ref _tickPending, 0);
+        (long recordNo, long address) = positions.Get(sequence);
+        _appliedNow = recordNo + 1;
         if (endOfBatch)
         {
             Volatile.Write(ref _nextTickDueUs, logic.NextTickDueUs());
-            Volatile.Write(ref _appliedRecords, positions.Get(sequence).RecordNo + 1);
+            Volatile.Write(ref _appliedRecords, _appliedNow);
         }
-        if (snapshots is not null)
+        snapshots?.Applied(recordNo, address, evt.CorrelationId);
+        if (endOfBatch) ServeStateHash(); // a request whose nudge found the ring full
+    }
+
+    /// <summary>
+    /// Any thread: the state hash at the position the logic has reached when it next stands between two events (woken
+    /// by <paramref name="wake"/>). Reading only: what the logic decides is untouched. It walks every retained
+    /// transaction, so the logic pauses for it (milliseconds per 10^5 transactions): for operators, not for a hot path.
+    /// One request at a time; a second waits for the first's answer.
+    /// </summary>
+    public Task<StateHashAt> RequestStateHash(Action wake)
+    {
+        var request = new TaskCompletionSource<StateHashAt>(TaskCreationOptions.RunContinuationsAsynchronously);
+        TaskCompletionSource<StateHashAt>? pending = Interlocked.CompareExchange(ref _hashRequest, request, null);
+        if (pending is not null) return pending.Task;
+        wake();
+        return request.Task;
+    }
+
+    private void ServeStateHash()
+    {
+        TaskCompletionSource<StateHashAt>? request = Volatile.Read(ref _hashRequest);
+        if (request is null) return;
+        Volatile.Write(ref _hashRequest, null);
+        try
         {
-            (long recordNo, long address) = positions.Get(sequence);
-            snapshots.Applied(recordNo, address, evt.CorrelationId);
+            request.SetResult(new StateHashAt(_appliedNow, logic.Term, logic.StateHash()));
+        }
+        catch (InvalidOperationException e)
+        {
+            // An invariant the hash recounts does not hold: the operator who asked hears it (and so does the next snapshot).
+            request.SetException(e);
         }
     }
 }
+
+/// <summary>The logic's state hash (<see cref="SwitchLogic.StateHash"/>) once it had applied <see cref="AppliedRecords"/>
+/// journal records (the genesis counted), in leadership term <see cref="Term"/>: two nodes with the same records applied
+/// must have the same hash.</summary>
+public readonly record struct StateHashAt(long AppliedRecords, long Term, ulong Hash);

@@ -197,6 +197,14 @@ public sealed partial class SwitchEngine : IDisposable
     /// snapshot fails with <paramref name="reason"/> (told through <see cref="EngineOptions.OnSnapshotFailed"/>).</summary>
     public void SnapshotViewsFailed(long recordNo, Exception reason) => _snapshots?.ViewsFailed(recordNo, reason);
 
+    /// <summary>The logic's state hash at the position it reaches next (<see cref="StateHashAt"/>), for an operator who
+    /// compares a primary and its standby: served between two events on the logic thread (a nudge wakes it). Fails when
+    /// the engine is not running. A primary whose gate holds everything (fenced, or waiting for its standby) answers
+    /// only once the gate opens: callers bound the wait.</summary>
+    public Task<StateHashAt> RequestStateHashAsync() => Running
+        ? _logicHandler.RequestStateHash(PublishNudge)
+        : Task.FromException<StateHashAt>(new InvalidOperationException("STATE_HASH_NOT_RUNNING: the engine is not running"));
+
     /// <summary>The last snapshot published by this process, if any.</summary>
     public SnapshotResult? LastSnapshot => _snapshots?.Last;
     public long SnapshotsTaken => _snapshots?.Taken ?? 0;

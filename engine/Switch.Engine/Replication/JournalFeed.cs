@@ -4,8 +4,9 @@ namespace Switch.Engine.Replication;
 
 /// <summary>One read for a standby: <see cref="Records"/> journal frames (<see cref="JournalFrames"/>: back to back, each
 /// saying its length, number and checksum) from record <see cref="FirstRecordNo"/>, sent under <see cref="Term"/>.
-/// <see cref="Frames"/> is the feed's buffer: valid until its next read.</summary>
-public readonly record struct ReplicationBatch(long Term, long FirstRecordNo, int Records, ReadOnlyMemory<byte> Frames)
+/// <see cref="Frames"/> is the feed's buffer: valid until its next read. <see cref="CommittedRecords"/>: the primary's
+/// journal held that many records durable as the read began (a batch that reaches it has caught the standby up).</summary>
+public readonly record struct ReplicationBatch(long Term, long FirstRecordNo, int Records, ReadOnlyMemory<byte> Frames, long CommittedRecords = 0)
 {
     public long NextRecordNo => FirstRecordNo + Records;
 }
@@ -56,6 +57,7 @@ public sealed class JournalFeed
     {
         long term = _term(); // before the read: a term record in the batch is never newer than the term it is sent under
         long first = _cursor.RecordNo;
+        long committed = _journal.DurableRecordCount; // before the read: the read returns at least these (unless the batch is full)
         int bytes;
         int records;
         try
@@ -66,7 +68,7 @@ public sealed class JournalFeed
         {
             throw TooFarBehind(e);
         }
-        batch = new ReplicationBatch(term, first, records, _buffer.AsMemory(0, bytes));
+        batch = new ReplicationBatch(term, first, records, _buffer.AsMemory(0, bytes), committed);
         if (records == 0) return false;
         _reached(_cursor);
         return true;

@@ -186,8 +186,9 @@ public sealed partial class SwitchEngine
     /// event that fails its checks (RECORD_CORRUPT), a genesis or a term record out of order (RECORD_MISMATCH), an engine
     /// not following (NOT_FOLLOWING). Then published into the input ring with the primary's stamps, to be journaled
     /// (each record checked against the primary's checksum) and applied. Waits while the ring is full. One caller.
+    /// Returns the records accepted so far (the genesis counted): the next record expected.
     /// </summary>
-    public void ApplyReplicated(long term, long firstRecordNo, ReadOnlySpan<byte> frames)
+    public long ApplyReplicated(long term, long firstRecordNo, ReadOnlySpan<byte> frames)
     {
         lock (_replicationLock)
         {
@@ -209,6 +210,7 @@ public sealed partial class SwitchEngine
             _recordTerm = recordTerm;
             Volatile.Write(ref _newestTerm, Math.Max(newest, term));
             if (maxCorrelationId > _maxCorrelationId) _maxCorrelationId = maxCorrelationId;
+            return _replicatedNext;
         }
     }
 

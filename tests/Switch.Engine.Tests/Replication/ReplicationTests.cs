@@ -99,6 +99,45 @@ public sealed class ReplicationTests : IDisposable
     }
 
     [Fact]
+    public void The_state_hash_an_operator_asks_for_is_taken_between_events_and_equal_on_both_nodes_at_the_same_record()
+    {
+        var outputs = new OutputRecorder();
+        var relay = new AckRelay();
+        using SwitchEngine primary = SwitchEngine.Start(Options("p", _primaryClock), Config(), outputs);
+        primary.BeginTerm(1);
+        var (standby, _) = StartStandby(Options("s", _standbyClock), primary, relay);
+        using (standby)
+        using (ReplicationPump pump = relay.Attach(ReplicationPump.Connect(primary, standby)))
+        {
+            var work = new RandomWork(primary, outputs, _primaryClock, seed: 1407);
+            work.Run(300);
+            // Asked while work flows: answered between two events (the count is some record the logic reached).
+            Task<StateHashAt> during = primary.RequestStateHashAsync();
+            work.Run(300);
+            Assert.True(during.Wait(30_000), "the primary's logic did not answer the state hash request under load");
+            Assert.InRange(during.Result.AppliedRecords, 1, primary.DurableRecordCount);
+
+            Assert.True(primary.WaitUntilIdle(60_000));
+            pump.WaitCaughtUp();
+            WaitFor(() => standby.AppliedRecordCount == primary.AppliedRecordCount, "the standby applying every record");
+            StateHashAt onPrimary = primary.RequestStateHashAsync().WaitAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
+            StateHashAt onStandby = standby.RequestStateHashAsync().WaitAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
+            Assert.Equal(primary.DurableRecordCount, onPrimary.AppliedRecords);
+            Assert.Equal(onPrimary, onStandby);
+            Assert.Equal(1, onStandby.Term);
+            Assert.Equal(primary.Logic.StateHash(), onPrimary.Hash); // idle: the test may read the logic itself
+        }
+    }
+
+    [Fact]
+    public void The_state_hash_of_an_engine_not_running_is_refused()
+    {
+        using SwitchEngine recovered = SwitchEngine.Recover(Options("r", _primaryClock), Config());
+        var refused = Assert.Throws<InvalidOperationException>(() => recovered.RequestStateHashAsync().GetAwaiter().GetResult());
+        Assert.StartsWith("STATE_HASH_NOT_RUNNING", refused.Message);
+    }
+
+    [Fact]
     public void Synchronous_mode_holds_every_effect_until_the_standby_acknowledges()
     {
         var outputs = new OutputRecorder();
@@ -487,6 +526,96 @@ public sealed class ReplicationTests : IDisposable
     }
 
     private static long HandshakeTermStart(SwitchEngine engine) => engine.Logic.TermStartRecordNo;
+
+    [Fact]
+    public void Over_two_term_changes_each_rejoining_node_is_cut_at_the_newest_term_start_and_keeps_the_term_both_share()
+    {
+        var relay = new AckRelay();
+        EngineOptions aOptions = Options("a", _primaryClock, lost: StandbyLossPolicy.Degrade, ackTimeoutMs: 200);
+        EngineOptions bOptions = Options("b", _standbyClock, lost: StandbyLossPolicy.Degrade, ackTimeoutMs: 200);
+
+        // Term 1: a leads, b follows; then a, cut off, journals a tail b never gets.
+        SwitchEngine a = SwitchEngine.Start(aOptions, Config(), new OutputRecorder());
+        a.BeginTerm(1);
+        var (b, _) = StartStandby(bOptions, a, relay);
+        using (ReplicationPump pump = relay.Attach(ReplicationPump.Connect(a, b)))
+        {
+            new RandomWork(a, new OutputRecorder(), _primaryClock, seed: 21).Run(200);
+            pump.WaitCaughtUp();
+            relay.Detach();
+        }
+        long aRecords = JournalTail(a, "A");
+        a.Dispose();
+
+        // Term 2: b leads from record t2; a rejoins, cut at t2, and follows it.
+        b.Promote(new OutputRecorder());
+        long t2 = b.DurableRecordCount;
+        b.BeginTerm(2);
+        new RandomWork(b, new OutputRecorder(), _standbyClock, seed: 22).Run(100);
+        JournalTruncation aCut = Rejoin(aOptions, b, expectedCut: t2);
+        Assert.Equal(aRecords - t2, aCut.RecordsCut);
+        var (a2, _) = StartStandby(aOptions, b, relay);
+        using (ReplicationPump pump = relay.Attach(ReplicationPump.Connect(b, a2)))
+        {
+            new RandomWork(b, new OutputRecorder(), _standbyClock, seed: 23).Run(100);
+            Assert.True(b.WaitUntilIdle(30_000));
+            pump.WaitCaughtUp();
+            relay.Detach();
+        }
+        Assert.Equal(2, a2.Term);
+        // Cut off in turn, b journals a tail of term 2 that a never gets.
+        long bRecords = JournalTail(b, "B");
+        b.Dispose();
+
+        // Term 3: a leads from record t3; b rejoins: cut at t3, never below t2 (term 2's start, which both hold).
+        using (a2)
+        {
+            a2.Promote(new OutputRecorder());
+            long t3 = a2.DurableRecordCount;
+            Assert.True(t3 > t2);
+            a2.BeginTerm(3);
+            new RandomWork(a2, new OutputRecorder(), _primaryClock, seed: 24).Run(100);
+            JournalTruncation bCut = Rejoin(bOptions, a2, expectedCut: t3);
+            Assert.Equal(bRecords - t3, bCut.RecordsCut);
+            var (b2, _) = StartStandby(bOptions, a2, relay);
+            using (b2)
+            {
+                // What b kept: term 2 from record t2, the term both share.
+                Assert.Equal(2, b2.Term);
+                Assert.Equal(t2, b2.Logic.TermStartRecordNo);
+                Assert.Equal(t3, b2.ReplicaPosition.RecordCount);
+                using ReplicationPump pump = relay.Attach(ReplicationPump.Connect(a2, b2));
+                new RandomWork(a2, new OutputRecorder(), _primaryClock, seed: 25).Run(100);
+                Assert.True(a2.WaitUntilIdle(30_000));
+                pump.WaitCaughtUp();
+                Assert.Equal(a2.Logic.StateHash(), b2.Logic.StateHash());
+                Assert.Equal(3, b2.Term);
+                Assert.Equal(t3, b2.Logic.TermStartRecordNo);
+            }
+        }
+    }
+
+    /// <summary>A primary with no standby journals a few requests the other node never gets; its record count after.</summary>
+    private long JournalTail(SwitchEngine primary, string prefix)
+    {
+        long before = primary.DurableRecordCount;
+        for (int i = 0; i < 4; i++) primary.Client().PublishCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"{prefix}T{i}", 100 + i));
+        WaitFor(() => primary.DurableRecordCount >= before + 4, "the tail journaled");
+        Assert.True(primary.WaitUntilIdle(30_000), "degraded, the cut-off primary applies its tail");
+        return primary.DurableRecordCount;
+    }
+
+    /// <summary>A stopped node's journal against the primary's handshake: TRUNCATE at <paramref name="expectedCut"/>, cut.</summary>
+    private static JournalTruncation Rejoin(EngineOptions options, SwitchEngine primary, long expectedCut)
+    {
+        ReplicaPosition position;
+        using (SwitchEngine recovered = SwitchEngine.RecoverStandby(options, primary.GenesisRecord())) position = recovered.ReplicaPosition;
+        HandshakeAnswer answer = primary.AnswerReplica(position);
+        Assert.True(answer.Verdict == HandshakeVerdict.Truncate, answer.Detail);
+        Assert.Equal(expectedCut, answer.RecordNo);
+        return SwitchEngine.TruncateJournal(options, answer.RecordNo, answer.Checksum) ?? throw new Xunit.Sdk.XunitException("nothing was cut");
+    }
+
 
     [Fact]
     public void A_standby_whose_records_were_retired_is_told_to_join_from_a_snapshot()

@@ -55,10 +55,11 @@ internal sealed class FailoverRun : IAsyncDisposable
     /// <summary>etcd, the banks, and two nodes' configurations (not started) in <paramref name="durability"/> mode.</summary>
     /// <param name="output">Where each node's last log lines go when the run ends (what a failure needs).</param>
     /// <param name="onStandbyLost">cluster.onStandbyLost: what a synchronous primary does without its standby.</param>
+    /// <param name="snapshots">When the nodes take snapshots (default: the configuration's; only a standby takes scheduled ones).</param>
     public static async Task<FailoverRun> CreateAsync(int seed, Action<string> output, string durability = ClusterConfig.DurabilitySynchronous,
-        string onStandbyLost = ClusterConfig.StandbyLostDegrade)
+        string onStandbyLost = ClusterConfig.StandbyLostDegrade, SnapshotsConfig? snapshots = null)
     {
-        var run = new FailoverRun(await RecordedClient.CreateAsync(seed), output);
+        var run = new FailoverRun(await RecordedClient.CreateAsync(seed, snapshots), output);
         try
         {
             run._etcd = await EtcdServer.StartAsync(root: Path.Combine(run._root, "etcd"));
@@ -195,6 +196,13 @@ internal sealed class FailoverNode(string name, HostConfig config, string config
         Process = SwitchProcess.Start(Config.DataDirectory, "--config", configFile, "--port", Config.InstitutionPort.ToString(),
             "--admin-port", Config.AdminPort.ToString(), "--admin-grpc-port", Config.AdminGrpcPort.ToString());
         Starts++;
+    }
+
+    /// <summary>SIGTERM, then waits for the exit: a graceful stop (a primary resigns its key).</summary>
+    public async Task TerminateAsync()
+    {
+        int exit = await Process!.TerminateAsync();
+        Assert.True(exit == 0, $"node {Name} exited {exit} after SIGTERM: {LastWords()}");
     }
 
     /// <summary>SIGKILL: no handler runs, nothing is flushed.</summary>

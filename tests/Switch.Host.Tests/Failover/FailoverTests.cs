@@ -152,7 +152,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
 
     /// <summary>Both nodes started; waits for the primary, starts the load, then waits for the standby to be in sync
     /// (or caught up, asynchronous). A primary names its standby in sync as it acknowledges: under load.</summary>
-    private static async Task<FailoverNode> StartPairAsync(FailoverRun run)
+    internal static async Task<FailoverNode> StartPairAsync(FailoverRun run)
     {
         foreach (FailoverNode node in run.Nodes) node.Start();
         FailoverNode primary = await run.WaitForPrimaryAsync();
@@ -165,7 +165,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
 
     /// <summary>Synchronous: the in-sync record names the standby. Asynchronous (never named in sync): the standby has
     /// acknowledged every record the primary's journal held when this began (its metrics: acknowledged + lag).</summary>
-    private static async Task WaitCaughtUpAsync(FailoverRun run, FailoverNode primary, FailoverNode standby)
+    internal static async Task WaitCaughtUpAsync(FailoverRun run, FailoverNode primary, FailoverNode standby)
     {
         if (primary.Config.Cluster!.Durability == ClusterConfig.DurabilitySynchronous)
         {
@@ -179,7 +179,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
     }
 
     /// <summary>The load (running) until real work is done on the primary.</summary>
-    private static async Task WaitForLoadAsync(FailoverRun run, FailoverNode primary)
+    internal static async Task WaitForLoadAsync(FailoverRun run, FailoverNode primary)
     {
         await run.Client.WaitForAcknowledgedAsync(run.Client.AcknowledgedThisEra + AcknowledgedBeforeKill, () => !primary.IsRunning);
         Assert.True(primary.IsRunning, $"the primary died under load: {primary.LastWords()}");

@@ -1,0 +1,52 @@
+using Switch.Cluster;
+using Switch.Host.Cluster;
+using Switch.Host.Tests.Crash;
+using Xunit.Abstractions;
+
+namespace Switch.Host.Tests.Failover;
+
+/// <summary>
+/// A node that wins the leader key but loses etcd before it has written its term's in-sync record (etcd SIGSTOPped the
+/// moment the key appears, while the node's engine still starts): that life must end like any fenced one, its engine
+/// closed, so that once etcd is back the next life opens the journal and serves. (It used to return with the engine
+/// still open: every later life failed on the journal's lock.)
+/// </summary>
+public sealed class FencedAtTakeOfficeTests(ITestOutputHelper output)
+{
+    private const int MaxAttempts = 5;
+
+    [Fact]
+    public async Task A_node_that_loses_etcd_between_winning_the_key_and_taking_office_starts_again_and_serves()
+    {
+        int seed = CrashRun.ChooseSeed();
+        output.WriteLine($"fenced-at-take-office test seed {seed}");
+        await using FailoverRun run = await FailoverRun.CreateAsync(seed, output.WriteLine);
+        FailoverNode node = run.Nodes[0];
+        await using var watcher = new EtcdLeadership(ClusterNode.LeadershipOptionsOf(node.Config) with { NodeName = "fence-test" });
+        // The engine starts after the win: a pause that falls before the term's in-sync record hits the window. A quick
+        // start may beat the pause: then the node is stopped gracefully (it resigns) and started again, a few times.
+        bool hit = false;
+        for (int attempt = 1; attempt <= MaxAttempts && !hit; attempt++)
+        {
+            using var timeout = new CancellationTokenSource(FailoverRun.NodeWaitMs);
+            node.Start();
+            await watcher.WaitForViewAsync(v => v.Leader?.Record.NodeName == node.Name, timeout.Token);
+            run.Etcd.Pause();
+            hit = node.Logged("in_sync_published").Count == 0;
+            output.WriteLine($"attempt {attempt}: etcd paused {(hit ? "before" : "after")} the term's in-sync record");
+            if (hit) break;
+            run.Etcd.Resume();
+            await node.TerminateAsync();
+            await watcher.WaitForViewAsync(v => v.Leader is null, timeout.Token);
+        }
+        Assert.True(hit, $"in {MaxAttempts} starts the pause never fell between the win and the in-sync record");
+        await Task.Delay(FailoverRun.LeaseTtlMs + 2_000); // the lease lapses, the fence falls
+        run.Etcd.Resume();
+
+        await node.WaitForLogAsync("fenced");
+        FailoverNode primary = await run.WaitForPrimaryAsync();
+        Assert.Same(node, primary);
+        Assert.NotEmpty(node.Logged("took_office"));
+        output.WriteLine(string.Join("\n", node.Logged("fenced").Select(r => r.Message)));
+    }
+}
