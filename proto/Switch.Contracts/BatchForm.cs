@@ -26,7 +26,10 @@ public static class BatchForm
     /// <summary>Null when the message is a well-formed single one or batch for a reader taking up to <paramref name="max"/>;
     /// else the refusal (INVALID_ARGUMENT), its message starting with its code.</summary>
     /// <param name="emptyIsRefused">Whether a message with nothing in it is BATCH_EMPTY (else it is a single one, however wrong).</param>
-    internal static RpcException? Problem<T>(IReadOnlyList<T> batch, bool singleFieldsSet, Func<T, int> batchOf, int max, string what, bool emptyIsRefused)
+    /// <param name="elementProblem">What makes an element unusable for any reader (its field and why), or null: such an
+    /// element refuses its batch whole (BATCH_ELEMENT_INVALID), so nothing of it acts on half a message.</param>
+    internal static RpcException? Problem<T>(IReadOnlyList<T> batch, bool singleFieldsSet, Func<T, int> batchOf, int max, string what, bool emptyIsRefused,
+        Func<T, string?>? elementProblem = null)
     {
         int count = batch.Count;
         if (count == 0)
@@ -38,6 +41,10 @@ public static class BatchForm
         for (int i = 0; i < count; i++)
         {
             if (batchOf(batch[i]) > 0) return Refuse($"BATCH_NESTED: element {i} of a batch of {count} {what} is itself a batch; none of it was taken");
+            if (elementProblem?.Invoke(batch[i]) is { } wrong)
+            {
+                return Refuse($"BATCH_ELEMENT_INVALID: element {i} of a batch of {count} {what} (counting from 0): {wrong}; none of it was taken");
+            }
         }
         return null;
     }
@@ -61,13 +68,37 @@ public static class ExchangeBatch
     public static string Format(int max) => BatchForm.Format(max);
 
     /// <summary>Null when the request message is well formed for a reader taking batches of up to <paramref name="max"/>;
-    /// else the refusal. A message with nothing in it is BATCH_EMPTY.</summary>
+    /// else the refusal. A message with nothing in it is BATCH_EMPTY; an element that cannot be answered (see
+    /// <see cref="RequestProblem"/>) refuses the batch whole.</summary>
     public static RpcException? Problem(BankRequest message, int max) =>
-        BatchForm.Problem(message.Batch, SingleFieldsSet(message), static r => r.Batch.Count, max, "requests", emptyIsRefused: true);
+        BatchForm.Problem(message.Batch, SingleFieldsSet(message), static r => r.Batch.Count, max, "requests", emptyIsRefused: true, RequestProblem);
 
-    /// <summary>As for requests, for an answer message.</summary>
+    /// <summary>The field of a request that leaves nothing to answer it with (named as in bank.proto), or null: the
+    /// transaction id is not positive, or the operation is unset or unknown. Other faults (an amount, an account) are
+    /// the bank's to answer FAILED.</summary>
+    public static string? RequestProblem(BankRequest request) =>
+        request.TransactionId <= 0 ? $"transaction_id must be positive, got {request.TransactionId}" : OperationProblem(request.Operation);
+
+    private static string? OperationProblem(BankOperation operation) =>
+        operation is BankOperation.Debit or BankOperation.Credit or BankOperation.Query or BankOperation.Reverse
+            ? null
+            : $"operation must be DEBIT, CREDIT, QUERY or REVERSE, got {(int)operation}";
+
+    /// <summary>As for requests, for an answer message; an element that answers nothing the switch can act on (see
+    /// <see cref="AnswerProblem"/>) refuses the batch whole.</summary>
     public static RpcException? Problem(BankResponse message, int max) =>
-        BatchForm.Problem(message.Batch, SingleFieldsSet(message), static r => r.Batch.Count, max, "answers", emptyIsRefused: true);
+        BatchForm.Problem(message.Batch, SingleFieldsSet(message), static r => r.Batch.Count, max, "answers", emptyIsRefused: true, AnswerProblem);
+
+    /// <summary>The field of an answer that makes it no answer at all (named as in bank.proto), or null: the transaction
+    /// id is not positive, or the operation or reply is unset or unknown. A reason is free text.</summary>
+    public static string? AnswerProblem(BankResponse answer)
+    {
+        if (answer.TransactionId <= 0) return $"transaction_id must be positive, got {answer.TransactionId}";
+        if (OperationProblem(answer.Operation) is { } operation) return operation;
+        if (answer.Reply is not (BankReply.Succeeded or BankReply.Failed or BankReply.NotFound or BankReply.Pending))
+            return $"reply must be SUCCEEDED, FAILED, NOT_FOUND or PENDING, got {(int)answer.Reply}";
+        return null;
+    }
 
     private static bool SingleFieldsSet(BankRequest m) =>
         m.TransactionId != 0 || m.Operation != BankOperation.Unspecified || m.AmountFen != 0 || m.Account.Length != 0 || m.BankCode != 0

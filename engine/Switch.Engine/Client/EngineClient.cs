@@ -24,12 +24,14 @@ public sealed class EngineClient
     public const int MaxFullRingWaitMs = 10_000;
 
     private readonly SwitchEngine _engine;
+    private readonly UnaryAnswerPool _unaryAnswers;
 
     /// <param name="answers">The router the engine's output handler routes answers with (made before the engine runs);
     /// a new one if null.</param>
     public EngineClient(SwitchEngine engine, AnswerRouter? answers = null, int fullRingWaitMs = DefaultFullRingWaitMs)
     {
         Answers = answers ?? new AnswerRouter();
+        _unaryAnswers = new UnaryAnswerPool(Answers);
         ArgumentNullException.ThrowIfNull(engine);
         ArgumentOutOfRangeException.ThrowIfLessThan(fullRingWaitMs, 0);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(fullRingWaitMs, MaxFullRingWaitMs);
@@ -122,23 +124,43 @@ public sealed class EngineClient
         }
     }
 
-    /// <summary>Publishes one input and waits for its answer: register, publish, await, unregister.</summary>
-    public async Task<OutputEvent> CallAsync<TFill>(TFill fill, CancellationToken cancellation) where TFill : struct, IInputFill
+    /// <summary>Publishes one input and waits for its answer: register, publish, await, unregister. Allocates nothing on
+    /// the way when the ring has room (the wait is a pooled <see cref="UnaryAnswer"/>); await the result exactly once.</summary>
+    public ValueTask<OutputEvent> CallAsync<TFill>(TFill fill, CancellationToken cancellation) where TFill : struct, IInputFill
     {
-        var answer = new UnaryAnswer();
+        UnaryAnswer answer = _unaryAnswers.Rent();
         long correlationId = Answers.Register(answer);
+        answer.Arm(correlationId, cancellation);
+        ValueTask<OutputEvent> wait = answer.Wait;
+        ValueTask published;
         try
         {
-            await PublishAsync(fill, correlationId, cancellation);
-            // The answer's own cancellation, not Task.WaitAsync: no second task and continuation a call.
-            using CancellationTokenRegistration canceled = answer.CancelWith(cancellation);
-            return await answer.Task;
+            published = PublishAsync(fill, correlationId, cancellation);
         }
-        finally
+        catch (Exception e)
         {
-            Answers.Unregister(correlationId);
+            answer.Settle(e); // nothing published: the wait ends with why, and its awaiting recycles the answer
+            return wait;
         }
+        return published.IsCompletedSuccessfully ? wait : AfterPublishAsync(published, answer, wait);
     }
+
+    /// <summary>The full ring's slow path: the publish is awaited first; if it fails, the wait ends with why.</summary>
+    private static async ValueTask<OutputEvent> AfterPublishAsync(ValueTask published, UnaryAnswer answer, ValueTask<OutputEvent> wait)
+    {
+        try
+        {
+            await published;
+        }
+        catch (Exception e)
+        {
+            answer.Settle(e);
+        }
+        return await wait;
+    }
+
+    /// <summary>Unary answer objects kept for reuse (a figure for tests and metrics).</summary>
+    public int RetainedUnaryAnswers => _unaryAnswers.Retained;
 }
 
 /// <summary>The input ring stayed full: the caller answers RESOURCE_EXHAUSTED and retries with back-off.</summary>

@@ -41,7 +41,7 @@ public sealed class EngineClientTests : IDisposable
             var thrown = new ThrowingFill();
             InputFillException e = Assert.Throws<InputFillException>(() => client.Publish(ref thrown, 7));
             Assert.StartsWith("INPUT_FILL_FAILED: ThrowingFill: FormatException: amount_fen: not a number", e.Message);
-            InputFillException bad = await Assert.ThrowsAsync<InputFillException>(() => client.CallAsync(new BadWeightsFill(), CancellationToken.None));
+            InputFillException bad = await Assert.ThrowsAsync<InputFillException>(() => client.CallAsync(new BadWeightsFill(), CancellationToken.None).AsTask());
             Assert.Contains("ArgumentOutOfRangeException", bad.Message);
 
             // Later inputs pass the void slots: applied and answered.
@@ -96,7 +96,7 @@ public sealed class EngineClientTests : IDisposable
         using SwitchEngine engine = SwitchEngine.Recover(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small());
         var client = new EngineClient(engine);
         Task<OutputEvent> call = client.CallAsync(new EventCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "EARLY", 100)),
-            CancellationToken.None);
+            CancellationToken.None).AsTask();
         Assert.False(engine.Running);
         var outputs = new RoutingRecorder(client.Answers);
         engine.Run(outputs);
@@ -115,13 +115,60 @@ public sealed class EngineClientTests : IDisposable
         var client = new EngineClient(engine);
         using var giveUp = new CancellationTokenSource();
         Task<OutputEvent> call = client.CallAsync(new EventCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "GIVEN-UP", 100)),
-            giveUp.Token);
+            giveUp.Token).AsTask();
         Assert.False(call.IsCompleted);
         Assert.Equal(1, client.Answers.Count);
         await giveUp.CancelAsync();
         OperationCanceledException e = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
         Assert.Equal(giveUp.Token, e.CancellationToken);
         Assert.Equal(0, client.Answers.Count);
+    }
+
+    [Fact]
+    public async Task Unary_calls_reuse_one_answer_object_and_each_gets_its_own_answer()
+    {
+        using SwitchEngine engine = SwitchEngine.Recover(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small());
+        var client = new EngineClient(engine);
+        engine.Run(new RoutingRecorder(client.Answers));
+        for (int i = 0; i < 5; i++)
+        {
+            // A query for an order never seen is answered at once (ORDER_NOT_FOUND): no bank is involved.
+            OutputEvent answer = await client.CallAsync(new EventCopy(LogicHarness.Request(RequestType.Query, "ALIPAY", $"NONE-{i}", 0)),
+                CancellationToken.None);
+            Assert.Equal(RejectCode.OrderNotFound, answer.Reject);
+            Assert.Equal($"NONE-{i}", answer.OrderNo.ToString());
+        }
+        Assert.Equal(1, client.RetainedUnaryAnswers);
+        Assert.Equal(0, client.Answers.Count);
+    }
+
+    [Fact]
+    public async Task A_late_answer_for_an_ended_call_never_completes_the_next_call_on_the_same_answer_object()
+    {
+        var router = new AnswerRouter();
+        var pool = new UnaryAnswerPool(router);
+        UnaryAnswer first = pool.Rent();
+        long firstId = router.Register(first);
+        using (var giveUp = new CancellationTokenSource())
+        {
+            first.Arm(firstId, giveUp.Token);
+            ValueTask<OutputEvent> firstWait = first.Wait;
+            await giveUp.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await firstWait);
+        }
+
+        UnaryAnswer second = pool.Rent();
+        Assert.Same(first, second);
+        long secondId = router.Register(second);
+        second.Arm(secondId, CancellationToken.None);
+        ValueTask<OutputEvent> secondWait = second.Wait;
+        // The output thread took the object from the router before the first call ended: its answer arrives now.
+        second.OnAnswer(new OutputEvent { CorrelationId = firstId, AmountFen = 1 });
+        await Task.Delay(50);
+        Assert.False(secondWait.IsCompleted);
+        second.OnAnswer(new OutputEvent { CorrelationId = secondId, AmountFen = 2 });
+        Assert.Equal(2, (await secondWait.AsTask().WaitAsync(TimeSpan.FromSeconds(30))).AmountFen);
+        Assert.Equal(0, router.Count);
     }
 
     private sealed class RoutingRecorder(AnswerRouter answers) : Ring.IEventHandler<OutputEvent>

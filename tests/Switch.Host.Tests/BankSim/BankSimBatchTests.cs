@@ -98,12 +98,16 @@ public sealed class BankSimBatchTests
         BankRequest mixed = Batch([Requests.Debit(11), Requests.Debit(12)]);
         mixed.TransactionId = 13;
         BankRequest nested = Batch([Requests.Debit(11), Batch([Requests.Debit(12)])]);
+        // Ten debits, the seventh with no operation: nothing to answer it with, so none of the ten is executed.
+        BankRequest seventhWrong = Batch(Enumerable.Range(11, 10).Select(i => Requests.Debit(i)));
+        seventhWrong.Batch[6].Operation = BankOperation.Unspecified;
         return new TheoryData<string, BankRequest>
         {
             { "BATCH_TOO_LARGE: a batch of 17 requests, over the 16", Batch(Enumerable.Range(11, 17).Select(i => Requests.Debit(i))) },
             { "BATCH_MIXED: a batch of 2 requests with fields of a single one beside it", mixed },
             { "BATCH_NESTED: element 1 of a batch of 2 requests is itself a batch", nested },
             { "BATCH_EMPTY: the message holds neither", new BankRequest() },
+            { "BATCH_ELEMENT_INVALID: element 6 of a batch of 10 requests (counting from 0): operation must be DEBIT, CREDIT, QUERY or REVERSE, got 0; none of it was taken", seventhWrong },
         };
     }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Switch.BankSim;
 using Switch.Contracts.V1;
 using Switch.Grpc;
@@ -102,30 +103,20 @@ public sealed class BankBatchLinkTests
     {
         // A bank endpoint that answers each request message with a batch carrying a field of a single answer beside
         // it (BATCH_MIXED), claiming success: the switch must take none of it.
-        int exchanges = 0;
-        var router = new GrpcRouter()
-            .MapUnary(BankEndpointMethods.Query, (r, _) => ValueTask.FromResult(new BankResponse
+        var exchanges = new StrongBox<int>();
+        await using GrpcServer bank = await StartOwnBankAsync(exchanges, async (requests, responses) =>
+        {
+            await foreach (BankRequest request in requests.ReadAllAsync())
             {
-                TransactionId = r.TransactionId, Operation = BankOperation.Query, Reply = BankReply.NotFound,
-            }))
-            .MapDuplexStreaming(BankEndpointMethods.Exchange, async (requests, responses, context) =>
-            {
-                Interlocked.Increment(ref exchanges);
-                context.ResponseHeaders.Add(ExchangeBatch.BankBatchMaxHeader, "16");
-                await foreach (BankRequest request in requests.ReadAllAsync())
+                var malformed = new BankResponse { Reason = "beside the batch" };
+                foreach (BankRequest r in request.Batch.Count > 0 ? request.Batch : [request])
                 {
-                    var malformed = new BankResponse { Reason = "beside the batch" };
-                    foreach (BankRequest r in request.Batch.Count > 0 ? request.Batch : [request])
-                    {
-                        malformed.Batch.Add(new BankResponse { TransactionId = r.TransactionId, Operation = r.Operation, Reply = BankReply.Succeeded });
-                    }
-                    await responses.WriteAndFlushAsync(malformed);
+                    malformed.Batch.Add(new BankResponse { TransactionId = r.TransactionId, Operation = r.Operation, Reply = BankReply.Succeeded });
                 }
-            });
-        await using GrpcServer bank = await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Address = System.Net.IPAddress.Loopback, Port = 0 });
-        string data = Path.Combine(Path.GetTempPath(), "switch-host-test-" + Guid.NewGuid().ToString("N"));
-        await using RunningSwitch sw = await RunningSwitch.StartAsync(
-            WithBankAt(TestConfig(data, rules: r => r with { BankTimeoutMs = 1_000 }), 102, bank.Address), data);
+                await responses.WriteAndFlushAsync(malformed);
+            }
+        });
+        await using RunningSwitch sw = await StartWithBankAsync(bank);
 
         TransferResult? paid = null;
         DateTime bound = DateTime.UtcNow + Bound;
@@ -145,11 +136,82 @@ public sealed class BankBatchLinkTests
         Assert.NotEqual(TransactionStatus.Succeeded, paid.Status);
         EndpointLink link = sw.Host.Connector.Links.Single(l => l.BankCode == 102);
         Assert.Equal(0, link.Answered);
-        while (Volatile.Read(ref exchanges) < 2)
+        while (Volatile.Read(ref exchanges.Value) < 2)
         {
             Assert.True(DateTime.UtcNow < bound, "the link did not reopen its Exchange stream after the malformed answer");
             await Task.Delay(50);
         }
+    }
+
+    [Fact]
+    public async Task An_answer_batch_with_a_wrong_field_in_its_seventh_answer_is_refused_whole_and_none_of_it_is_applied()
+    {
+        // A bank endpoint that collects ten requests, then answers all ten in one batch claiming success, the seventh
+        // with no reply: the switch must apply none of the ten (ExchangeBatch.AnswerProblem names the element and field).
+        const int Count = 10;
+        var exchanges = new StrongBox<int>();
+        BankResponse? sent = null;
+        await using GrpcServer bank = await StartOwnBankAsync(exchanges, async (requests, responses) =>
+        {
+            var held = new List<BankRequest>();
+            await foreach (BankRequest request in requests.ReadAllAsync())
+            {
+                held.AddRange(request.Batch.Count > 0 ? request.Batch : [request]);
+                if (held.Count < Count) continue;
+                var answers = new BankResponse();
+                foreach (BankRequest r in held.Take(Count))
+                {
+                    answers.Batch.Add(new BankResponse { TransactionId = r.TransactionId, Operation = r.Operation, Reply = BankReply.Succeeded });
+                }
+                answers.Batch[6].Reply = BankReply.Unspecified;
+                sent = answers;
+                held.RemoveRange(0, Count);
+                await responses.WriteAndFlushAsync(answers);
+            }
+        });
+        await using RunningSwitch sw = await StartWithBankAsync(bank);
+        DateTime bound = DateTime.UtcNow + Bound;
+        while (!sw.Host.Connector.Links.Single(l => l.BankCode == 102).IsUp || Volatile.Read(ref exchanges.Value) == 0)
+        {
+            Assert.True(DateTime.UtcNow < bound, "the link did not open its Exchange stream");
+            await Task.Delay(50);
+        }
+
+        TransferResult[] paid = await Task.WhenAll(Enumerable.Range(0, Count).Select(i =>
+            sw.PayAsync(Payment($"SEVENTH-{i}", 100 + i, "102", "62220202999900" + i.ToString("D2", CultureInfo.InvariantCulture)))));
+
+        // None succeeded on the refused batch's word (the other nine claimed success): each was resolved by query instead.
+        Assert.All(paid, p => Assert.NotEqual(TransactionStatus.Succeeded, p.Status));
+        Assert.Equal(0, sw.Host.Connector.Links.Single(l => l.BankCode == 102).Answered);
+        Assert.NotNull(sent);
+        Assert.Equal("BATCH_ELEMENT_INVALID: element 6 of a batch of 10 answers (counting from 0): reply must be SUCCEEDED, FAILED, " +
+            "NOT_FOUND or PENDING, got 0; none of it was taken", ExchangeBatch.Problem(sent, ExchangeBatch.MaxElements)?.Status.Detail);
+    }
+
+    /// <summary>A bank endpoint of the test's own: probes answered NOT_FOUND; each Exchange call declares batches of 16,
+    /// is counted in <paramref name="exchanges"/> and answered by <paramref name="exchange"/>.</summary>
+    private static Task<GrpcServer> StartOwnBankAsync(StrongBox<int> exchanges,
+        Func<ServerRequestStream<BankRequest>, ServerResponseStream<BankResponse>, Task> exchange)
+    {
+        var router = new GrpcRouter()
+            .MapUnary(BankEndpointMethods.Query, (r, _) => ValueTask.FromResult(new BankResponse
+            {
+                TransactionId = r.TransactionId, Operation = BankOperation.Query, Reply = BankReply.NotFound,
+            }))
+            .MapDuplexStreaming(BankEndpointMethods.Exchange, async (requests, responses, context) =>
+            {
+                Interlocked.Increment(ref exchanges.Value);
+                context.ResponseHeaders.Add(ExchangeBatch.BankBatchMaxHeader, "16");
+                await exchange(requests, responses);
+            });
+        return GrpcServer.StartAsync(router, new GrpcEndpointOptions { Address = System.Net.IPAddress.Loopback, Port = 0 });
+    }
+
+    /// <summary>A switch whose bank 102 is <paramref name="bank"/>, with a 1 s bank timeout (then it asks by query).</summary>
+    private static Task<RunningSwitch> StartWithBankAsync(GrpcServer bank)
+    {
+        string data = Path.Combine(Path.GetTempPath(), "switch-host-test-" + Guid.NewGuid().ToString("N"));
+        return RunningSwitch.StartAsync(WithBankAt(TestConfig(data, rules: r => r with { BankTimeoutMs = 1_000 }), 102, bank.Address), data);
     }
 
     /// <summary>Payments to the bank until one succeeds (the connector reaches endpoints after start); that one.</summary>
