@@ -264,7 +264,7 @@ public static class EndpointStatsSource
 /// </summary>
 public static class SnapshotTaker
 {
-    public sealed record Taken(long PauseUs, long WriteMs, long Bytes, long ArchiveCheckpointMs, long ViewsMs, long PacedMs, long PagesCopiedAside);
+    public sealed record Taken(long PauseUs, long WriteMs, long Bytes, long ArchiveCheckpointMs, long ViewsMs, long PacedMs, long PagesCopiedAside, long ArchiveFoldOverBytes);
 
     public static async Task<List<Taken>> RunAsync(Uri adminAddress, string operatorKey, double everySeconds, SnapshotWindows windows, TextWriter log, CancellationToken stop)
     {
@@ -287,7 +287,7 @@ public static class SnapshotTaker
                 {
                     windows.End(Stopwatch.GetTimestamp());
                 }
-                taken.Add(new Taken(reply.PauseUs, reply.WriteMs, reply.Bytes, reply.ArchiveCheckpointMs, reply.ViewsMs, reply.PacedMs, reply.PagesCopiedAside));
+                taken.Add(new Taken(reply.PauseUs, reply.WriteMs, reply.Bytes, reply.ArchiveCheckpointMs, reply.ViewsMs, reply.PacedMs, reply.PagesCopiedAside, reply.ArchiveFoldOverBytes));
             }
         }
         catch (OperationCanceledException)

@@ -40,6 +40,7 @@ public sealed class SnapshotOperations(SwitchEngine engine)
             ViewsMs = result.ViewsMs,
             PacedMs = result.PacedMs,
             PagesCopiedAside = result.PagesCopiedAside,
+            ArchiveFoldOverBytes = result.ArchiveFoldOverBytes,
         };
     }
 }

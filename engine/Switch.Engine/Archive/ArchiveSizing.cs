@@ -17,6 +17,23 @@ public sealed record ArchiveSizing
     /// <summary>The filter of archived orders in front of the store (12 bits per order: 128 MiB covers about 89 million).</summary>
     public long FilterBytes { get; init; } = 128L << 20;
     public const int FilterGenerations = 8;
+    /// <summary>The most of the in-memory log that stays mutable (updated in place). A snapshot's checkpoint folds it
+    /// over, that is writes it all at once beside the journal: FASTER's default of 90% made that 230 MiB with the default
+    /// memory once the archive has filled it. Records past it are read-only in memory (still read from memory; an update
+    /// of one appends a new version, and archived transactions are rarely updated).</summary>
+    public long MaxMutableBytes { get; init; } = 64L << 20;
+
+    /// <summary>The fraction of the in-memory pages FASTER keeps mutable: at most <see cref="MaxMutableBytes"/> and
+    /// FASTER's 90%, at least one page (FASTER takes the whole pages of memory pages times the fraction).</summary>
+    public double MutableFraction
+    {
+        get
+        {
+            long pages = MemoryBytes / PageBytes;
+            long mutablePages = Math.Clamp(Math.Min(pages * 9 / 10, MaxMutableBytes / PageBytes), 1, pages);
+            return (mutablePages + 0.5) / pages; // half a page over: the product rounds down to mutablePages exactly
+        }
+    }
 
     public static ArchiveSizing Small { get; } = new()
     {
@@ -35,6 +52,7 @@ public sealed record ArchiveSizing
         Require(PowerOfTwo(PageBytes) && PageBytes >= 1L << 12, "pageBytes must be a power of two of at least 4 KiB");
         Require(PowerOfTwo(MemoryBytes) && MemoryBytes >= 2 * PageBytes, "memoryBytes must be a power of two of at least two pages");
         Require(PowerOfTwo(SegmentBytes) && SegmentBytes >= PageBytes, "segmentBytes must be a power of two of at least one page");
+        Require(MaxMutableBytes >= PageBytes, "maxMutableBytes must be at least a page");
         Require(MarkEveryTransactions is >= 1 and <= 1 << 30, "markEveryTransactions must be 1 to 2^30");
         Require(PowerOfTwo(FilterBytes / FilterGenerations / 64) && FilterBytes % (FilterGenerations * 64) == 0 && FilterBytes <= 1L << 36,
             "filterBytes must be 8 generations of a power of two of 64-byte blocks, at most 64 GiB");

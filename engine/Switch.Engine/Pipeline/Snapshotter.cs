@@ -267,6 +267,7 @@ internal sealed class Snapshotter
                 ArchiveCheckpointMs = MsSince(started, Volatile.Read(ref checkpointDone.Value)),
                 ViewsMs = views is null ? 0 : MsSince(started, Volatile.Read(ref viewsDone.Value)),
                 PacedMs = (long)pacer.Slept.TotalMilliseconds,
+                ArchiveFoldOverBytes = capture.Archive.FoldOverBytes,
             };
             Last = result;
             Taken++;

@@ -97,4 +97,6 @@ public sealed record SnapshotResult(string Path, SnapshotPosition Position, long
     public long ViewsMs { get; init; }
     /// <summary>Time the writer slept to keep to its budget (<see cref="SnapshotOptions.WriteMiBPerSecond"/>).</summary>
     public long PacedMs { get; init; }
+    /// <summary>What the archive's checkpoint flushed at once: its store's mutable region (<see cref="ArchiveCapture.FoldOverBytes"/>).</summary>
+    public long ArchiveFoldOverBytes { get; init; }
 }

@@ -41,3 +41,30 @@ public sealed class PageCaptureTests
         }
     }
 }
+
+/// <summary>The archive's checkpoint at a snapshot writes its store's mutable region at once: it is kept small.</summary>
+public sealed class ArchiveFoldOverTests : IDisposable
+{
+    private readonly Switch.Engine.Tests.Support.TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void A_full_archive_folds_over_at_most_its_bound_at_a_snapshot()
+    {
+        // 1 MiB of memory in 4 KiB pages: FASTER's default (90% mutable) would fold over about 900 KiB.
+        var sizing = Switch.Engine.Archive.ArchiveSizing.Small with { MemoryBytes = 1L << 20, MaxMutableBytes = 16L << 10 };
+        using var archive = Switch.Engine.Archive.FasterTransactionArchive.Create(_dir.Sub("archive"), sizing);
+        for (int id = 1; id <= 20_000; id++) // about 8 MB of records: memory full many times over
+        {
+            Switch.Engine.Business.Transaction tx = default;
+            tx.Id = id;
+            tx.OrderNo.Set($"O{id}");
+            archive.Put(new Switch.Engine.Business.ScopedKey(1, tx.OrderNo.Span), tx);
+        }
+        ArchiveCapture capture = archive.BeginCapture(new StateWriter());
+        capture.Completion.GetAwaiter().GetResult();
+        capture.End();
+        Assert.InRange(capture.FoldOverBytes, 1, sizing.MaxMutableBytes + sizing.PageBytes); // the tail's page may be partly filled
+    }
+}
