@@ -43,6 +43,8 @@ public sealed record RunOptions
     /// <summary>Open-loop capacity bound on the order book; the schedule must fit in it.</summary>
     public long MaxRequests { get; init; } = 100_000_000;
     public WorkloadOptions Workload { get; init; } = new();
+    /// <summary>Snapshots taken during the run (run --snapshot-every): latencies are split by them. Null: no split.</summary>
+    public SnapshotWindows? SnapshotWindows { get; init; }
 
     public bool OpenLoop => Profile is not null;
 
@@ -94,7 +96,7 @@ public sealed class LoadRunner
             capacity = Math.Max(1, planned);
         }
         _book = new OrderBook(capacity);
-        _recorder = new ResultRecorder(_book, options.Workload.Institutions.Count, options.Workload.Banks.Count);
+        _recorder = new ResultRecorder(_book, options.Workload.Institutions.Count, options.Workload.Banks.Count, options.SnapshotWindows);
     }
 
     public ResultRecorder Recorder => _recorder;

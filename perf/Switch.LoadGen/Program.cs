@@ -65,6 +65,7 @@ internal static class Cli
             Console.WriteLine("starting the switch ...");
             await using SwitchProcess process = await SwitchProcess.StartAsync(setup, TextWriter.Null);
             Console.WriteLine($"switch: pid {process.Id}, institution API {process.InstitutionAddress}, admin API {process.AdminAddress?.ToString() ?? "(none announced)"}, data {process.DataDirectory}");
+            SnapshotWindows? windows = snapshotEverySeconds > 0 ? new SnapshotWindows() : null;
             RunOptions options = placeholder with { Target = process.InstitutionAddress! };
             await Readiness.WaitForBanksAsync(options.Target, options.Workload, Console.Out);
             long warmed = await Readiness.WarmTableAsync(options, WarmCount(p), Console.Out);
@@ -76,15 +77,17 @@ internal static class Cli
             using var stopSnapshots = new CancellationTokenSource();
             Task<List<SnapshotTaker.Taken>> snapshots = snapshotEverySeconds > 0
                 ? SnapshotTaker.RunAsync(process.AdminAddress ?? throw new InvalidOperationException("--snapshot-every: the switch announced no operator API"),
-                    operatorKey, snapshotEverySeconds, Console.Out, stopSnapshots.Token)
+                    operatorKey, snapshotEverySeconds, windows!, Console.Out, stopSnapshots.Token)
                 : Task.FromResult(new List<SnapshotTaker.Taken>());
-            RunOutcome outcome = await new LoadRunner(options, Console.Out).RunAsync(cancel);
+            RunOutcome outcome = await new LoadRunner(options with { SnapshotWindows = windows }, Console.Out).RunAsync(cancel);
             await stopSnapshots.CancelAsync();
             List<SnapshotTaker.Taken> taken = await snapshots;
             if (snapshotEverySeconds > 0)
             {
                 Console.WriteLine($"snapshots during the run: {taken.Count}; logic paused (µs): {string.Join(", ", taken.Select(t => t.PauseUs))}; " +
-                    $"written in (ms): {string.Join(", ", taken.Select(t => t.WriteMs))}");
+                    $"written in (ms): {string.Join(", ", taken.Select(t => t.WriteMs))}; archive checkpoint / views ready at (ms): " +
+                    $"{string.Join(", ", taken.Select(t => $"{t.ArchiveCheckpointMs}/{t.ViewsMs}"))}; paced (ms): {string.Join(", ", taken.Select(t => t.PacedMs))}; " +
+                    $"pages copied aside: {string.Join(", ", taken.Select(t => t.PagesCopiedAside))}; MiB: {string.Join(", ", taken.Select(t => t.Bytes >> 20))}; archive fold-over MiB: {string.Join(", ", taken.Select(t => t.ArchiveFoldOverBytes >> 20))}");
             }
             double? cpu = process.CpuSeconds() - cpuBefore;
             // Threads that ended during the run take their time with them: a group can only be read as at least this.
@@ -94,7 +97,11 @@ internal static class Cli
             var (lines, source) = EndpointStatsSource.Between(before, await EndpointStatsSource.FetchAsync(process.AdminAddress, operatorKey), process.AdminAddress, outcome.Seconds);
             int exit = await process.StopAsync();
             Console.WriteLine($"switch stopped (exit code {exit})");
-            return Write(p, Report.Build(options, outcome, cpu, lines, source, p.GetValue(P99TargetOption)) with { SwitchCpuByThread = byThread, WarmTransactions = warmed });
+            return Write(p, Report.Build(options, outcome, cpu, lines, source, p.GetValue(P99TargetOption)) with
+            {
+                SwitchCpuByThread = byThread, WarmTransactions = warmed,
+                Snapshots = windows is null ? null : Report.SnapshotSplit.From(windows, outcome.Totals, System.Diagnostics.Stopwatch.GetTimestamp()),
+            });
         }));
         root.Subcommands.Add(run);
 

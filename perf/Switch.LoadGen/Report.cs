@@ -54,6 +54,26 @@ public sealed record Report
     /// <summary>Requests a switch-over left unsettled: settled by a Query on the primary, or sent again (never taken).</summary>
     public long SettledByQuery { get; init; }
     public long SentAgain { get; init; }
+    /// <summary>With snapshots taken during the run (run --snapshot-every): the latency of requests sent while one was
+    /// taken against the rest of the run. Null: none asked for.</summary>
+    public SnapshotSplit? Snapshots { get; init; }
+
+    /// <param name="Taken">Snapshots taken during the run.</param>
+    /// <param name="Seconds">How long they took in all (from the harness's ask to the switch's answer).</param>
+    /// <param name="During">Requests whose intended send time fell while a snapshot was taken.</param>
+    /// <param name="Outside">The rest of the run's requests.</param>
+    public sealed record SnapshotSplit(int Taken, double Seconds, LatencySummary During, LatencySummary Outside)
+    {
+        public static SnapshotSplit From(SnapshotWindows windows, ResultRecorder.Totals totals, long nowTicks) =>
+            new(windows.Count, Math.Round(windows.Seconds(nowTicks), 2), totals.DuringSnapshot.Summary(), totals.OutsideSnapshot.Summary());
+
+        /// <summary>p99 during over p99 outside (null when either side has no request).</summary>
+        public double? P99Ratio => During.Count == 0 || Outside.Count == 0 || Outside.P99Us == 0 ? null : (double)During.P99Us / Outside.P99Us;
+
+        public string Line() => string.Create(CultureInfo.InvariantCulture,
+            $"{Taken} taken, {Seconds:F1} s in all; sent during one: {During.Count} requests, p99 {Ms(During.P99Us)} p99.9 {Ms(During.P999Us)}; " +
+            $"outside: {Outside.Count}, p99 {Ms(Outside.P99Us)} p99.9 {Ms(Outside.P999Us)}; p99 ratio {(P99Ratio is { } r ? r.ToString("0.00", CultureInfo.InvariantCulture) : "-")}");
+    }
 
     /// <summary>Seconds from peakEndSeconds until the per-second p99 is at or under the target and stays there
     /// (0 if it never went over); null if it never comes back by the end.</summary>
@@ -183,6 +203,7 @@ public sealed record Report
             sb.AppendLine(CultureInfo.InvariantCulture, $"  surge: p99 back under {P99TargetMs:0.#} ms {(SurgeRecoverySeconds is { } r ? $"{r:0.#} s after the peak" : "never, by the end of the run")}");
         }
         if (FailoverSummary() is { } failovers) sb.AppendLine("  failovers: " + failovers);
+        if (Snapshots is { } snapshots) sb.AppendLine("  snapshots: " + snapshots.Line());
         if (Codes.Count > 0) sb.AppendLine(CultureInfo.InvariantCulture, $"  codes: {string.Join(", ", Codes.Take(6).Select(kv => $"{kv.Key} {kv.Value}"))}");
         sb.Append(CultureInfo.InvariantCulture, $"  generator CPU {GeneratorCpuSeconds:F1} s ({(Completed > 0 ? GeneratorCpuSeconds * 1e6 / Completed : 0):F1} us/tx)");
         if (SwitchCpuSeconds is { } cpu) sb.Append(CultureInfo.InvariantCulture, $", switch CPU {cpu:F1} s ({(Completed > 0 ? cpu * 1e6 / Completed : 0):F1} us/tx)");
@@ -214,6 +235,13 @@ public sealed record Report
         yield return ("p99 ms", Latency.P99Us / 1000.0);
         yield return ("p99.9 ms", Latency.P999Us / 1000.0);
         yield return ("max ms", Latency.MaxUs / 1000.0);
+        if (Snapshots is { } snapshots)
+        {
+            yield return ("snapshot p99 ms", snapshots.During.P99Us / 1000.0);
+            yield return ("snapshot p99.9 ms", snapshots.During.P999Us / 1000.0);
+            yield return ("no-snapshot p99 ms", snapshots.Outside.P99Us / 1000.0);
+            yield return ("no-snapshot p99.9 ms", snapshots.Outside.P999Us / 1000.0);
+        }
         foreach (string o in Enum.GetNames<Outcome>()) yield return (o.ToLowerInvariant(), Outcomes.GetValueOrDefault(o));
         yield return ("lost", Lost);
         yield return ("duplicated", Duplicated);

@@ -21,6 +21,9 @@ public sealed class ResultRecorder
         public readonly LatencyHistogram Total = new();
         public readonly LatencyHistogram Interval = new();
         public readonly LatencyHistogram[] ByBank = Enumerable.Range(0, banks).Select(_ => new LatencyHistogram()).ToArray();
+        /// <summary>Split by whether the request's intended send time fell while a snapshot was taken (with windows only).</summary>
+        public readonly LatencyHistogram DuringSnapshot = new();
+        public readonly LatencyHistogram OutsideSnapshot = new();
         /// <summary>[kind, bank, outcome].</summary>
         public readonly long[] Counts = new long[KindCount * banks * OutcomeCount];
         public long LastAnswerTicks;
@@ -32,10 +35,13 @@ public sealed class ResultRecorder
     private readonly int _banks;
     private readonly RecentOrders[] _refundable;
     private readonly RecentOrders[] _queryable;
+    private readonly SnapshotWindows? _snapshots;
     private long _unexpected;
 
-    public ResultRecorder(OrderBook book, int institutions, int banks)
+    /// <param name="snapshots">When set, latencies are also split by whether their request was sent while a snapshot was taken.</param>
+    public ResultRecorder(OrderBook book, int institutions, int banks, SnapshotWindows? snapshots = null)
     {
+        _snapshots = snapshots;
         Debug.Assert(banks is > 0 and <= WorkloadOptions.MaxBanks);
         _book = book;
         _banks = banks;
@@ -131,6 +137,7 @@ public sealed class ResultRecorder
             s.Total.Record(latencyUs);
             s.Interval.Record(latencyUs);
             s.ByBank[e.Bank].Record(latencyUs);
+            if (_snapshots is not null) (_snapshots.Contains(e.IntendedTicks) ? s.DuringSnapshot : s.OutsideSnapshot).Record(latencyUs);
             s.Counts[((int)e.Kind * _banks + e.Bank) * OutcomeCount + (int)outcome]++;
             if (nowTicks > s.LastAnswerTicks) s.LastAnswerTicks = nowTicks;
             if (outcome == Outcome.Succeeded && nowTicks > s.LastSuccessTicks) s.LastSuccessTicks = nowTicks;
@@ -177,6 +184,8 @@ public sealed class ResultRecorder
     {
         var total = new LatencyHistogram();
         var byBank = Enumerable.Range(0, _banks).Select(_ => new LatencyHistogram()).ToArray();
+        var during = new LatencyHistogram();
+        var outside = new LatencyHistogram();
         var counts = new long[KindCount, _banks, OutcomeCount];
         long last = 0;
         foreach (Stripe s in _stripes)
@@ -185,12 +194,19 @@ public sealed class ResultRecorder
             {
                 total.Add(s.Total);
                 for (int b = 0; b < _banks; b++) byBank[b].Add(s.ByBank[b]);
+                during.Add(s.DuringSnapshot);
+                outside.Add(s.OutsideSnapshot);
                 for (int i = 0; i < s.Counts.Length; i++) counts[i / (OutcomeCount * _banks), i / OutcomeCount % _banks, i % OutcomeCount] += s.Counts[i];
                 last = Math.Max(last, s.LastAnswerTicks);
             }
         }
-        return new Totals(total, byBank, counts, last);
+        return new Totals(total, byBank, counts, last) { DuringSnapshot = during, OutsideSnapshot = outside };
     }
 
-    public sealed record Totals(LatencyHistogram Latency, LatencyHistogram[] ByBank, long[,,] Counts, long LastAnswerTicks);
+    public sealed record Totals(LatencyHistogram Latency, LatencyHistogram[] ByBank, long[,,] Counts, long LastAnswerTicks)
+    {
+        /// <summary>Requests sent while a snapshot was taken, and the rest (empty without snapshot windows).</summary>
+        public LatencyHistogram DuringSnapshot { get; init; } = new();
+        public LatencyHistogram OutsideSnapshot { get; init; } = new();
+    }
 }

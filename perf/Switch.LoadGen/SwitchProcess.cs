@@ -259,13 +259,14 @@ public static class EndpointStatsSource
 /// <summary>
 /// Snapshots asked of the switch every interval while a run is measured (the operator API's TakeSnapshot, as
 /// <c>switchctl snapshot</c> does): the harness's p99 with snapshots against a run without. One at a time: the next is
-/// asked for an interval after the last one answered.
+/// asked for an interval after the last one answered. Each one's span from ask to answer goes into the windows the
+/// report splits latencies by.
 /// </summary>
 public static class SnapshotTaker
 {
-    public sealed record Taken(long PauseUs, long WriteMs, long Bytes);
+    public sealed record Taken(long PauseUs, long WriteMs, long Bytes, long ArchiveCheckpointMs, long ViewsMs, long PacedMs, long PagesCopiedAside, long ArchiveFoldOverBytes);
 
-    public static async Task<List<Taken>> RunAsync(Uri adminAddress, string operatorKey, double everySeconds, TextWriter log, CancellationToken stop)
+    public static async Task<List<Taken>> RunAsync(Uri adminAddress, string operatorKey, double everySeconds, SnapshotWindows windows, TextWriter log, CancellationToken stop)
     {
         var taken = new List<Taken>();
         using var channel = GrpcChannel.ForAddress(adminAddress);
@@ -275,8 +276,18 @@ public static class SnapshotTaker
             while (true)
             {
                 await Task.Delay(TimeSpan.FromSeconds(everySeconds), stop);
-                TakeSnapshotReply reply = await channel.UnaryAsync(AdminMethods.TakeSnapshot, new TakeSnapshotRequest(), options);
-                taken.Add(new Taken(reply.PauseUs, reply.WriteMs, reply.Bytes));
+                if (!windows.Begin(Stopwatch.GetTimestamp())) return taken;
+                TakeSnapshotReply reply;
+                try
+                {
+                    // Not cancelled by the run's end: a snapshot under way is waited for, so its window is whole.
+                    reply = await channel.UnaryAsync(AdminMethods.TakeSnapshot, new TakeSnapshotRequest(), options);
+                }
+                finally
+                {
+                    windows.End(Stopwatch.GetTimestamp());
+                }
+                taken.Add(new Taken(reply.PauseUs, reply.WriteMs, reply.Bytes, reply.ArchiveCheckpointMs, reply.ViewsMs, reply.PacedMs, reply.PagesCopiedAside, reply.ArchiveFoldOverBytes));
             }
         }
         catch (OperationCanceledException)

@@ -36,6 +36,11 @@ public sealed class SnapshotOperations(SwitchEngine engine)
             Bytes = result.Bytes,
             PauseUs = result.PauseUs,
             WriteMs = result.WriteMs,
+            ArchiveCheckpointMs = result.ArchiveCheckpointMs,
+            ViewsMs = result.ViewsMs,
+            PacedMs = result.PacedMs,
+            PagesCopiedAside = result.PagesCopiedAside,
+            ArchiveFoldOverBytes = result.ArchiveFoldOverBytes,
         };
     }
 }

@@ -25,6 +25,9 @@ public sealed record SnapshotsConfig
     public bool RetireJournal { get; init; } = true;
     /// <summary>Journal archive files written more than this many days ago are deleted after a snapshot; 0: kept forever.</summary>
     public int JournalArchiveRetentionDays { get; init; }
+    /// <summary>The snapshot writer's budget in MiB a second, so a large snapshot does not take the disk and a core from
+    /// the journal and the gateway at once; 0: no budget.</summary>
+    public int WriteMiBPerSecond { get; init; } = SnapshotOptions.DefaultWriteMiBPerSecond;
 
     /// <summary>The first key out of range and why, or null.</summary>
     public (string Field, string Why)? Problem()
@@ -34,6 +37,8 @@ public sealed record SnapshotsConfig
         if (Keep is < 1 or > MaxKeep) return ("snapshots.keep", $"1 to {MaxKeep}, got {Keep}");
         if (JournalArchiveRetentionDays is < 0 or > SnapshotOptions.MaxRetentionDays)
             return ("snapshots.journalArchiveRetentionDays", $"0 (forever) to {SnapshotOptions.MaxRetentionDays}, got {JournalArchiveRetentionDays}");
+        if (WriteMiBPerSecond is < 0 or > SnapshotOptions.MaxWriteMiBPerSecond)
+            return ("snapshots.writeMiBPerSecond", $"0 (no budget) to {SnapshotOptions.MaxWriteMiBPerSecond}, got {WriteMiBPerSecond}");
         return null;
     }
 
@@ -48,6 +53,7 @@ public sealed record SnapshotsConfig
         Keep = Keep,
         RetireJournal = RetireJournal,
         JournalArchiveRetentionDays = JournalArchiveRetentionDays,
+        WriteMiBPerSecond = WriteMiBPerSecond,
         WithViews = true,
     };
 }

@@ -20,6 +20,23 @@ public sealed record ArchiveSizing
     /// <summary>Writes the logic hands the archive's writer thread before it waits for it (a power of two, at least 64;
     /// 0: the logic thread writes the store itself). About 0.4 KiB each; a snapshot waits for the writer to apply them.</summary>
     public int HandoffEntries { get; init; } = 4096;
+    /// <summary>The most of the in-memory log that stays mutable (updated in place). A snapshot's checkpoint folds it
+    /// over, that is writes it all at once beside the journal: FASTER's default of 90% made that 230 MiB with the default
+    /// memory once the archive has filled it. Records past it are read-only in memory (still read from memory; an update
+    /// of one appends a new version, and archived transactions are rarely updated).</summary>
+    public long MaxMutableBytes { get; init; } = 64L << 20;
+
+    /// <summary>The fraction of the in-memory pages FASTER keeps mutable: at most <see cref="MaxMutableBytes"/> and
+    /// FASTER's 90%, at least one page (FASTER takes the whole pages of memory pages times the fraction).</summary>
+    public double MutableFraction
+    {
+        get
+        {
+            long pages = MemoryBytes / PageBytes;
+            long mutablePages = Math.Clamp(Math.Min(pages * 9 / 10, MaxMutableBytes / PageBytes), 1, pages);
+            return (mutablePages + 0.5) / pages; // half a page over: the product rounds down to mutablePages exactly
+        }
+    }
 
     public static ArchiveSizing Small { get; } = new()
     {
@@ -41,6 +58,7 @@ public sealed record ArchiveSizing
         Require(PowerOfTwo(SegmentBytes) && SegmentBytes >= PageBytes, "segmentBytes must be a power of two of at least one page");
         Require(HandoffEntries == 0 || (HandoffEntries is >= 64 and <= 1 << 20 && PowerOfTwo(HandoffEntries)),
             "handoffEntries must be 0 or a power of two from 64 to 2^20");
+        Require(MaxMutableBytes >= PageBytes, "maxMutableBytes must be at least a page");
         Require(MarkEveryTransactions is >= 1 and <= 1 << 30, "markEveryTransactions must be 1 to 2^30");
         Require(PowerOfTwo(FilterBytes / FilterGenerations / 64) && FilterBytes % (FilterGenerations * 64) == 0 && FilterBytes <= 1L << 36,
             "filterBytes must be 8 generations of a power of two of 64-byte blocks, at most 64 GiB");

@@ -101,6 +101,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
                 LogDevice = device,
                 PageSize = sizing.PageBytes,
                 MemorySize = sizing.MemoryBytes,
+                MutableFraction = sizing.MutableFraction,
                 SegmentSize = sizing.SegmentBytes,
                 EqualityComparer = new OrderComparer(),
                 CheckpointManager = checkpoints,
@@ -154,6 +155,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         ICapturedArray[] arrays = _filter.BeginCapture(w);
         pause?.Lap(PausePart.ArchiveState);
         long version = _session.Version;
+        long foldOverBytes = _store.Log.TailAddress - _store.Log.ReadOnlyAddress;
         if (!_store.TryInitiateFullCheckpoint(out Guid token, CheckpointType.FoldOver))
         {
             _filter.EndCapture();
@@ -174,7 +176,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
             spin.SpinOnce(sleep1Threshold: -1);
         }
         pause?.Lap(PausePart.CheckpointVersion);
-        return new ArchiveCapture(arrays, token.ToString(), completion, _filter.EndCapture);
+        return new ArchiveCapture(arrays, token.ToString(), completion, _filter.EndCapture) { FoldOverBytes = foldOverBytes };
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Switch.Engine.Archive;
 using Switch.Engine.Business;
 using Switch.Engine.Events;
@@ -226,10 +227,16 @@ internal sealed class Snapshotter
         long started = Stopwatch.GetTimestamp();
         string path = Path.Combine(_store.Directory, SnapshotFile.NameFor(position.RecordNo));
         bool ended = false;
+        // When the archive's checkpoint and the views were ready, from the start of the writing: metrics only.
+        var checkpointDone = new StrongBox<long>();
+        var viewsDone = new StrongBox<long>();
+        capture.Archive.Completion.ContinueWith(_ => Volatile.Write(ref checkpointDone.Value, Stopwatch.GetTimestamp()), TaskContinuationOptions.ExecuteSynchronously);
+        views?.Task.ContinueWith(_ => Volatile.Write(ref viewsDone.Value, Stopwatch.GetTimestamp()), TaskContinuationOptions.ExecuteSynchronously);
         try
         {
             _options.TestWritePoint?.Invoke(SnapshotWritePoint.ArchiveCheckpointRunning);
             Journal.DirectorySync.CreateDirectory(_store.Directory);
+            var pacer = new WritePacer((long)_options.WriteMiBPerSecond << 20);
             long bytes = SnapshotFile.Write(path, position, _configJson, _state.Written, capture.Arrays,
                 views: () =>
                 {
@@ -243,7 +250,7 @@ internal sealed class Snapshotter
                     capture.Archive.Completion.GetAwaiter().GetResult();
                     return capture.Archive.CheckpointToken;
                 },
-                _options.TestWritePoint, _options.SyncEveryBytes);
+                _options.TestWritePoint, _options.SyncEveryBytes, pacer);
             int aside = capture.Arrays.Sum(a => a.PagesCopiedAside);
             capture.End();
             ended = true;
@@ -257,6 +264,10 @@ internal sealed class Snapshotter
             var result = new SnapshotResult(path, position, bytes, pause.Result(), (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds, aside, trigger)
             {
                 JournalArchiveFilesDeleted = deleted,
+                ArchiveCheckpointMs = MsSince(started, Volatile.Read(ref checkpointDone.Value)),
+                ViewsMs = views is null ? 0 : MsSince(started, Volatile.Read(ref viewsDone.Value)),
+                PacedMs = (long)pacer.Slept.TotalMilliseconds,
+                ArchiveFoldOverBytes = capture.Archive.FoldOverBytes,
             };
             Last = result;
             Taken++;
@@ -283,6 +294,9 @@ internal sealed class Snapshotter
             if (_requested) _wake();
         }
     }
+
+    private static long MsSince(long startTicks, long endTicks) =>
+        endTicks <= startTicks ? 0 : (long)Stopwatch.GetElapsedTime(startTicks, endTicks).TotalMilliseconds;
 
     /// <summary>The records the oldest kept snapshot already holds leave the live journal for its archive: a start never
     /// needs them (it falls back at most to that snapshot), an audit reads them from the archive.</summary>

@@ -14,6 +14,8 @@ public sealed class ArchiveCapture(ICapturedArray[] arrays, string? checkpointTo
     public string? CheckpointToken { get; } = checkpointToken;
     /// <summary>The store's checkpoint written and made durable.</summary>
     public Task Completion { get; } = completion;
+    /// <summary>The store's log bytes the checkpoint's fold-over writes at once (its mutable region at the capture).</summary>
+    public long FoldOverBytes { get; init; }
     /// <summary>The writer has every page: the archive stops copying pages aside.</summary>
     public void End() => end();
 }

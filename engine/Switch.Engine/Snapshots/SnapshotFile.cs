@@ -46,10 +46,11 @@ public static class SnapshotFile
     /// <summary>Writes and publishes a snapshot; returns its size in bytes. Runs on the writer thread: the arrays are
     /// copied page by page from their captures (the logic goes on meanwhile). <paramref name="at"/>: the test hook
     /// (<see cref="SnapshotOptions.TestWritePoint"/>), null in production. <paramref name="syncEveryBytes"/>: the
-    /// temporary fsynced each time this much more was written (0: only at the end), see <see cref="SnapshotOptions.SyncEveryBytes"/>.</summary>
+    /// temporary fsynced each time this much more was written (0: only at the end), see <see cref="SnapshotOptions.SyncEveryBytes"/>.
+    /// <paramref name="pacer"/>: the write budget (<see cref="SnapshotOptions.WriteMiBPerSecond"/>), null: none.</summary>
     public static long Write(string path, SnapshotPosition position, byte[] configJson, ReadOnlySpan<byte> state,
         IReadOnlyList<ICapturedArray> arrays, Func<byte[]> views, Func<string?> beforePublish, Action<SnapshotWritePoint>? at = null,
-        long syncEveryBytes = 0)
+        long syncEveryBytes = 0, WritePacer? pacer = null)
     {
         string temp = path + ".tmp";
         long bytes;
@@ -83,7 +84,11 @@ public static class SnapshotFile
                     // Most of a young switch's table, parked table and filter is zeros: a flag instead of the page.
                     bool zero = page.AsSpan(0, length).IndexOfAnyExcept((byte)0) < 0;
                     output.Write(zero ? ZeroPage : DataPage);
-                    if (!zero) output.Write(page.AsSpan(0, length));
+                    if (!zero)
+                    {
+                        output.Write(page.AsSpan(0, length));
+                        pacer?.Wrote(length);
+                    }
                     if (syncEveryBytes > 0 && file.Position - syncedBytes >= syncEveryBytes)
                     {
                         file.Flush(flushToDisk: true);

@@ -32,6 +32,12 @@ public sealed record SnapshotOptions
     /// of MB) then comes in slices, not in one flush at the end that the journal's own fsyncs would queue behind (on
     /// ext4's ordered journal, a commit can wait for other files' dirty data). 0: only at the end.</summary>
     public long SyncEveryBytes { get; init; } = 16L << 20;
+    /// <summary>The writer's budget: at most this many MiB of the arrays' pages a second (<see cref="WritePacer"/>), so a
+    /// snapshot of hundreds of MiB trickles out beside the journal and the switch's threads instead of taking the disk
+    /// and a core for a second or two. 0: as fast as it can.</summary>
+    public int WriteMiBPerSecond { get; init; } = DefaultWriteMiBPerSecond;
+    public const int DefaultWriteMiBPerSecond = 64;
+    public const int MaxWriteMiBPerSecond = 1 << 16;
     /// <summary>How long a graceful stop waits for its snapshot.</summary>
     public int StopTimeoutMs { get; init; } = 120_000;
     /// <summary>Test hook, null in production: called on the writer thread at each instant of a snapshot's publication
@@ -52,6 +58,7 @@ public sealed record SnapshotOptions
         Require(Every == TimeSpan.Zero || (Every >= TimeSpan.FromMilliseconds(100) && Every <= TimeSpan.FromDays(1)), "every must be zero or 100 ms to a day");
         Require(Keep is >= 1 and <= 100, "keep must be 1 to 100");
         Require(SyncEveryBytes is 0 or (>= 1L << 20 and <= 1L << 34), "syncEveryBytes must be 0 or 1 MiB to 16 GiB");
+        Require(WriteMiBPerSecond is >= 0 and <= MaxWriteMiBPerSecond, $"writeMiBPerSecond must be 0 (no budget) to {MaxWriteMiBPerSecond}");
         Require(JournalArchiveRetentionDays is >= 0 and <= MaxRetentionDays, $"journalArchiveRetentionDays must be 0 (forever) to {MaxRetentionDays}");
         Require(ViewsTimeoutMs is >= 1 and <= 3_600_000, "viewsTimeoutMs must be 1 to 3600000");
         Require(StopTimeoutMs is >= 1 and <= 3_600_000, "stopTimeoutMs must be 1 to 3600000");
@@ -84,4 +91,12 @@ public sealed record SnapshotResult(string Path, SnapshotPosition Position, long
     public long PauseUs => Pause.TotalUs;
     /// <summary>Journal archive files its retention deleted after it (<see cref="SnapshotOptions.JournalArchiveRetentionDays"/>).</summary>
     public int JournalArchiveFilesDeleted { get; init; }
+    /// <summary>From the start of the writing until the archive's checkpoint was on disk, and until the derived views
+    /// arrived (0: none asked for); they run beside the file's writing.</summary>
+    public long ArchiveCheckpointMs { get; init; }
+    public long ViewsMs { get; init; }
+    /// <summary>Time the writer slept to keep to its budget (<see cref="SnapshotOptions.WriteMiBPerSecond"/>).</summary>
+    public long PacedMs { get; init; }
+    /// <summary>What the archive's checkpoint flushed at once: its store's mutable region (<see cref="ArchiveCapture.FoldOverBytes"/>).</summary>
+    public long ArchiveFoldOverBytes { get; init; }
 }

@@ -23,7 +23,7 @@ public sealed class SnapshotFileTests : IDisposable
         string path = Path.Combine(_dir.Path, SnapshotFile.NameFor(position.RecordNo));
         var points = new List<SnapshotWritePoint>();
         long bytes = SnapshotFile.Write(path, position, config, state, [new PageCapture<long>(live)], () => views, () => "token",
-            points.Add, syncEveryBytes: 1L << 20);
+            points.Add, syncEveryBytes: 1L << 20, pacer: new WritePacer(1L << 30));
 
         Assert.Equal(new FileInfo(path).Length, bytes);
         Assert.True(bytes > live.Length * sizeof(long));

@@ -98,6 +98,7 @@ public sealed class ContractTests : WithDataDirectory
             (TestConfig(Data) with { Snapshots = new SnapshotsConfig { EveryEvents = -1 } }, "snapshots.everyEvents"),
             (TestConfig(Data) with { Snapshots = new SnapshotsConfig { Keep = 101 } }, "snapshots.keep"),
             (TestConfig(Data) with { Snapshots = new SnapshotsConfig { JournalArchiveRetentionDays = -1 } }, "snapshots.journalArchiveRetentionDays"),
+            (TestConfig(Data) with { Snapshots = new SnapshotsConfig { WriteMiBPerSecond = -1 } }, "snapshots.writeMiBPerSecond"),
         })
         {
             ConfigException refused = Assert.Throws<ConfigException>(bad.Validate);

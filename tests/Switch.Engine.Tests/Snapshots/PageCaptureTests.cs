@@ -1,0 +1,70 @@
+using Switch.Engine.Snapshots;
+
+namespace Switch.Engine.Tests.Snapshots;
+
+/// <summary>Copy-on-write capture of an array: the writer gets every page as it was at the capture, and the pages the
+/// owner copies aside come from a pool, so a snapshot after the first allocates none.</summary>
+public sealed class PageCaptureTests
+{
+    /// <summary>An item type of its own: the pool is per item type, and no other test shares this one.</summary>
+    private readonly record struct Item(long A, long B);
+
+    [Fact]
+    public void Pages_copied_aside_are_the_capture_instant_and_a_later_capture_allocates_none()
+    {
+        // Three full pages and a short one (the pool hands out longer arrays for it).
+        int pageItems = PageCapture<Item>.MaxPageItems;
+        var live = new Item[3 * pageItems + 100];
+        for (int round = 1; round <= 3; round++)
+        {
+            for (int i = 0; i < live.Length; i++) live[i] = new Item(round, i);
+            var capture = new PageCapture<Item>(live);
+            long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+            // The owner changes an item of every page before the writer copies any: each is copied aside first.
+            for (int p = 0; p < capture.Pages; p++)
+            {
+                int index = Math.Min(p * pageItems + 7, live.Length - 1);
+                capture.Touch(index);
+                live[index] = new Item(-round, -1);
+            }
+            long allocatedByTouch = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
+            Assert.Equal(capture.Pages, capture.PagesCopiedAside);
+            if (round > 1) Assert.Equal(0, allocatedByTouch); // the pages the last capture returned
+
+            var into = new Item[pageItems];
+            for (int p = 0; p < capture.Pages; p++)
+            {
+                int length = capture.PageLength(p);
+                capture.CopyPage(p, into);
+                for (int i = 0; i < length; i++) Assert.Equal(new Item(round, p * pageItems + i), into[i]);
+            }
+        }
+    }
+}
+
+/// <summary>The archive's checkpoint at a snapshot writes its store's mutable region at once: it is kept small.</summary>
+public sealed class ArchiveFoldOverTests : IDisposable
+{
+    private readonly Switch.Engine.Tests.Support.TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void A_full_archive_folds_over_at_most_its_bound_at_a_snapshot()
+    {
+        // 1 MiB of memory in 4 KiB pages: FASTER's default (90% mutable) would fold over about 900 KiB.
+        var sizing = Switch.Engine.Archive.ArchiveSizing.Small with { MemoryBytes = 1L << 20, MaxMutableBytes = 16L << 10 };
+        using var archive = Switch.Engine.Archive.FasterTransactionArchive.Create(_dir.Sub("archive"), sizing);
+        for (int id = 1; id <= 20_000; id++) // about 8 MB of records: memory full many times over
+        {
+            Switch.Engine.Business.Transaction tx = default;
+            tx.Id = id;
+            tx.OrderNo.Set($"O{id}");
+            archive.Put(new Switch.Engine.Business.ScopedKey(1, tx.OrderNo.Span), tx);
+        }
+        ArchiveCapture capture = archive.BeginCapture(new StateWriter());
+        capture.Completion.GetAwaiter().GetResult();
+        capture.End();
+        Assert.InRange(capture.FoldOverBytes, 1, sizing.MaxMutableBytes + sizing.PageBytes); // the tail's page may be partly filled
+    }
+}

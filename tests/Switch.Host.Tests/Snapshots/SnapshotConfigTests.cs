@@ -1,0 +1,34 @@
+using System.Text.Json;
+using Switch.Engine.Business;
+using Switch.Engine.Snapshots;
+using Switch.Host.Configuration;
+
+namespace Switch.Host.Tests.Snapshots;
+
+/// <summary>The snapshot writer's budget comes from the host configuration and reaches the engine; a bad one is refused
+/// naming the key and the value.</summary>
+public sealed class SnapshotConfigTests
+{
+    private static readonly JsonSerializerOptions Camel = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    [Fact]
+    public void The_write_budget_given_in_the_file_reaches_the_engine_and_defaults_to_64()
+    {
+        Assert.Equal(64, HostConfig.EmbeddedDefault().Snapshots.ToOptions().WriteMiBPerSecond);
+        HostConfig wanted = HostConfig.EmbeddedDefault() with { Snapshots = new SnapshotsConfig { WriteMiBPerSecond = 0 } };
+        HostConfig parsed = HostConfig.Parse(JsonSerializer.Serialize(wanted, Camel), "snapshots.json");
+        SnapshotOptions options = parsed.Snapshots.ToOptions();
+        Assert.Equal(0, options.WriteMiBPerSecond); // no budget
+        options.Validate();
+    }
+
+    [Theory]
+    [InlineData(-1, "configuration: snapshots.writeMiBPerSecond: 0 (no budget) to 65536, got -1")]
+    [InlineData(65537, "configuration: snapshots.writeMiBPerSecond: 0 (no budget) to 65536, got 65537")]
+    public void A_bad_write_budget_is_refused_naming_the_key_and_the_value(int mibPerSecond, string expected)
+    {
+        HostConfig config = HostConfig.EmbeddedDefault() with { Snapshots = new SnapshotsConfig { WriteMiBPerSecond = mibPerSecond } };
+        Assert.StartsWith(expected, Assert.Throws<ConfigException>(config.Validate).Message);
+        Assert.StartsWith("snapshots.json: " + expected, Assert.Throws<ConfigException>(() => HostConfig.Parse(JsonSerializer.Serialize(config, Camel), "snapshots.json")).Message);
+    }
+}
