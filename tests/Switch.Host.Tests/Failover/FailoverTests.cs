@@ -143,16 +143,20 @@ public sealed class FailoverTests(ITestOutputHelper output)
             CrashSafetyTests.Held + "; nothing was acknowledged while etcd was away");
     }
 
-    private async Task<FailoverRun> CreateAsync(string durability, string onStandbyLost = ClusterConfig.StandbyLostDegrade)
+    private Task<FailoverRun> CreateAsync(string durability, string onStandbyLost = ClusterConfig.StandbyLostDegrade) =>
+        CreateAsync(output.WriteLine, durability, onStandbyLost, network: null);
+
+    /// <summary>A run with a seed of its own (printed), on <paramref name="network"/> or loopback.</summary>
+    internal static async Task<FailoverRun> CreateAsync(Action<string> output, string durability, string onStandbyLost, PartitionNetwork? network)
     {
         int seed = CrashRun.ChooseSeed();
-        output.WriteLine($"failover test seed {seed} (replay: {CrashRun.SeedVariable}={seed}), durability {durability}, {onStandbyLost} without a standby");
-        return await FailoverRun.CreateAsync(seed, output.WriteLine, durability, onStandbyLost);
+        output($"failover test seed {seed} (replay: {CrashRun.SeedVariable}={seed}), durability {durability}, {onStandbyLost} without a standby");
+        return await FailoverRun.CreateAsync(seed, output, durability, onStandbyLost, network);
     }
 
     /// <summary>Both nodes started; waits for the primary, starts the load, then waits for the standby to be in sync
     /// (or caught up, asynchronous). A primary names its standby in sync as it acknowledges: under load.</summary>
-    private static async Task<FailoverNode> StartPairAsync(FailoverRun run)
+    internal static async Task<FailoverNode> StartPairAsync(FailoverRun run)
     {
         foreach (FailoverNode node in run.Nodes) node.Start();
         FailoverNode primary = await run.WaitForPrimaryAsync();
@@ -165,7 +169,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
 
     /// <summary>Synchronous: the in-sync record names the standby. Asynchronous (never named in sync): the standby has
     /// acknowledged every record the primary's journal held when this began (its metrics: acknowledged + lag).</summary>
-    private static async Task WaitCaughtUpAsync(FailoverRun run, FailoverNode primary, FailoverNode standby)
+    internal static async Task WaitCaughtUpAsync(FailoverRun run, FailoverNode primary, FailoverNode standby)
     {
         if (primary.Config.Cluster!.Durability == ClusterConfig.DurabilitySynchronous)
         {
@@ -179,18 +183,20 @@ public sealed class FailoverTests(ITestOutputHelper output)
     }
 
     /// <summary>The load (running) until real work is done on the primary.</summary>
-    private static async Task WaitForLoadAsync(FailoverRun run, FailoverNode primary)
+    internal static async Task WaitForLoadAsync(FailoverRun run, FailoverNode primary)
     {
         await run.Client.WaitForAcknowledgedAsync(run.Client.AcknowledgedThisEra + AcknowledgedBeforeKill, () => !primary.IsRunning);
         Assert.True(primary.IsRunning, $"the primary died under load: {primary.LastWords()}");
     }
 
     /// <summary>The last stretch: real load (running), a graceful end of it, then every check on the primary.</summary>
-    private async Task FinishAsync(FailoverRun run)
+    private Task FinishAsync(FailoverRun run) => FinishAsync(run, output.WriteLine);
+
+    internal static async Task FinishAsync(FailoverRun run, Action<string> output)
     {
         await WaitForLoadAsync(run, run.Primary!);
         await run.Client.StopLoadAsync();
         await run.Client.VerifyAsync();
-        output.WriteLine(CrashSafetyTests.Orders(run.Client));
+        output(CrashSafetyTests.Orders(run.Client));
     }
 }
