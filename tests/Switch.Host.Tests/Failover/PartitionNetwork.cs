@@ -23,6 +23,7 @@ internal sealed class PartitionNetwork : IAsyncDisposable
     private const string HubMember = "hub";
     private const string ClusterLink = "cl";
     private const string ServiceLink = "sv";
+    private const string Bridge = "bridge0";
     private const int CommandTimeoutMs = 30_000;
     private const int MaxNodes = 8;
     /// <summary>Second octets tried for the run's 10.x.0.0/16 (any not on a link of this machine).</summary>
@@ -105,12 +106,12 @@ internal sealed class PartitionNetwork : IAsyncDisposable
     {
         string hub = NamespaceOf(HubMember);
         await AddNamespaceAsync(hub);
-        await IpAsync("-n", hub, "link", "add", "br", "type", "bridge");
-        await IpAsync("-n", hub, "link", "set", "br", "up");
+        await IpAsync("-n", hub, "link", "add", "name", Bridge, "type", "bridge");
+        await IpAsync("-n", hub, "link", "set", Bridge, "up");
 
         // The test process on the cluster network: it reads etcd there.
         string testCluster = TestLinkName("c");
-        await IpAsync("link", "add", testCluster, "type", "veth", "peer", "name", "p-test", "netns", hub);
+        await IpAsync("link", "add", "name", testCluster, "type", "veth", "peer", "name", "p-test", "netns", hub);
         _testLinks.Add(testCluster);
         await PortAsync("p-test");
         await IpAsync("addr", "add", $"10.{_octet}.0.254/24", "dev", testCluster);
@@ -121,14 +122,14 @@ internal sealed class PartitionNetwork : IAsyncDisposable
             string ns = NamespaceOf(member);
             await AddNamespaceAsync(ns);
             string port = "p-" + member;
-            await IpAsync("-n", ns, "link", "add", ClusterLink, "type", "veth", "peer", "name", port, "netns", hub);
+            await IpAsync("-n", ns, "link", "add", "name", ClusterLink, "type", "veth", "peer", "name", port, "netns", hub);
             await PortAsync(port);
             await IpAsync("-n", ns, "addr", "add", ClusterAddressOf(member) + "/24", "dev", ClusterLink);
             await IpAsync("-n", ns, "link", "set", ClusterLink, "up");
             if (member == EtcdMember) continue;
 
             string testService = TestLinkName("s" + IndexOf(member));
-            await IpAsync("link", "add", testService, "type", "veth", "peer", "name", ServiceLink, "netns", ns);
+            await IpAsync("link", "add", "name", testService, "type", "veth", "peer", "name", ServiceLink, "netns", ns);
             _testLinks.Add(testService);
             await IpAsync("addr", "add", ServiceAddress.ToString(), "peer", ServiceAddressOf(member), "dev", testService);
             await IpAsync("link", "set", testService, "up");
@@ -153,7 +154,7 @@ internal sealed class PartitionNetwork : IAsyncDisposable
     private async Task PortAsync(string port)
     {
         string hub = NamespaceOf(HubMember);
-        await IpAsync("-n", hub, "link", "set", port, "master", "br");
+        await IpAsync("-n", hub, "link", "set", port, "master", Bridge);
         await IpAsync("-n", hub, "link", "set", port, "up");
     }
 
