@@ -40,14 +40,14 @@ public sealed class PartitionTests(ITestOutputHelper output)
         Assert.Contains(fenced["code"], new[] { LeadershipCodes.EtcdUnavailable, LeadershipCodes.LeaseExpired });
         Assert.False(string.IsNullOrEmpty(fenced["reason"]), $"the fence says no reason: {fenced.Message}");
 
+        (Acknowledgement oldLast, Acknowledgement newFirst) = AssertOneAcknowledgerAtATime(run, [primary, standby]);
         FailoverNode next = await run.WaitForPrimaryAsync();
         Assert.Equal(standby, next);
         Assert.Single(standby.Logged("took_office"));
-        (Acknowledgement oldLast, Acknowledgement newFirst) = AssertOneAcknowledgerAtATime(run, [primary, standby]);
         DateTime newFirstAt = cut.At(newFirst.ReceivedTimestamp);
         Assert.True(fenced.Time < newFirstAt, $"node {primary.Name} fenced at {fenced.Time:HH:mm:ss.ffffff}, after node {standby.Name}'s first acknowledgement at {newFirstAt:HH:mm:ss.ffffff}");
-        string timings = $"cut at {cut.Utc:HH:mm:ss.fff}; the old primary's last acknowledgement {cut.MsTo(oldLast.ReceivedTimestamp):F0} ms after the cut, " +
-            $"its fence ({fenced["code"]}) {(fenced.Time - cut.Utc).TotalMilliseconds:F0} ms after, the new primary's first acknowledgement {cut.MsTo(newFirst.ReceivedTimestamp):F0} ms after";
+        string timings = $"cut at {cut.Utc:HH:mm:ss.fff}; the old primary's last acknowledgement received at {cut.MsTo(oldLast.ReceivedTimestamp):+0;-0} ms from the cut, " +
+            $"its fence ({fenced["code"]}) at {(fenced.Time - cut.Utc).TotalMilliseconds:+0;-0} ms, the new primary's first acknowledgement at {cut.MsTo(newFirst.ReceivedTimestamp):+0;-0} ms";
         output.WriteLine(timings);
 
         // Healed under load: the old primary finds the new one in etcd, cuts the tail it journaled alone, follows and
