@@ -31,9 +31,12 @@ public sealed class PartitionTests(ITestOutputHelper output)
 
         // Cut under load; the load goes on against the old primary while the standby is offered new orders, so an
         // acknowledgement from either, at any moment, is in the record.
-        var cut = Moment.Now();
+        // The cut is down by the time `ip` returns (which may take a while on a loaded machine): the timings count from
+        // then, so an acknowledgement of the old primary received after it was surely sent after the cut.
+        var cutBegun = Moment.Now();
         await network.CutAsync(primary.Name);
-        await run.ProbeUntilServedAsync(standby, cut.Since, "the cut");
+        var cut = Moment.Now();
+        await run.ProbeUntilServedAsync(standby, cutBegun.Since, "the cut");
         await primary.WaitForLogAsync("fenced");
         await run.Client.AbandonAsync();
         LogRecord fenced = primary.Logged("fenced")[0];
@@ -46,7 +49,7 @@ public sealed class PartitionTests(ITestOutputHelper output)
         Assert.Single(standby.Logged("took_office"));
         DateTime newFirstAt = cut.At(newFirst.ReceivedTimestamp);
         Assert.True(fenced.Time < newFirstAt, $"node {primary.Name} fenced at {fenced.Time:HH:mm:ss.ffffff}, after node {standby.Name}'s first acknowledgement at {newFirstAt:HH:mm:ss.ffffff}");
-        string timings = $"cut at {cut.Utc:HH:mm:ss.fff}; the old primary's last acknowledgement received at {cut.MsTo(oldLast.ReceivedTimestamp):+0;-0} ms from the cut, " +
+        string timings = $"cut at {cut.Utc:HH:mm:ss.fff} (`ip` took {(cut.Utc - cutBegun.Utc).TotalMilliseconds:F0} ms); the old primary's last acknowledgement received at {cut.MsTo(oldLast.ReceivedTimestamp):+0;-0} ms from the cut, " +
             $"its fence ({fenced["code"]}) at {(fenced.Time - cut.Utc).TotalMilliseconds:+0;-0} ms, the new primary's first acknowledgement at {cut.MsTo(newFirst.ReceivedTimestamp):+0;-0} ms";
         output.WriteLine(timings);
 
