@@ -25,9 +25,8 @@ public sealed class PartitionTests(ITestOutputHelper output)
     {
         await using PartitionNetwork network = await PartitionNetwork.CreateAsync(FailoverRun.NodeNames, output.WriteLine);
         await using FailoverRun run = await FailoverTests.CreateAsync(output.WriteLine, ClusterConfig.DurabilitySynchronous, ClusterConfig.StandbyLostDegrade, network);
-        FailoverNode primary = await FailoverTests.StartPairAsync(run);
+        FailoverNode primary = await StartUnderLoadAsync(run);
         FailoverNode standby = run.Other(primary);
-        await FailoverTests.WaitForLoadAsync(run, primary);
 
         // Cut under load; the load goes on against the old primary while the standby is offered new orders, so an
         // acknowledgement from either, at any moment, is in the record.
@@ -79,9 +78,8 @@ public sealed class PartitionTests(ITestOutputHelper output)
     {
         await using PartitionNetwork network = await PartitionNetwork.CreateAsync(FailoverRun.NodeNames, output.WriteLine);
         await using FailoverRun run = await FailoverTests.CreateAsync(output.WriteLine, ClusterConfig.DurabilitySynchronous, ClusterConfig.StandbyLostDegrade, network);
-        FailoverNode primary = await FailoverTests.StartPairAsync(run);
+        FailoverNode primary = await StartUnderLoadAsync(run);
         FailoverNode standby = run.Other(primary);
-        await FailoverTests.WaitForLoadAsync(run, primary);
 
         var cut = Moment.Now();
         await network.CutAsync(standby.Name);
@@ -115,6 +113,14 @@ public sealed class PartitionTests(ITestOutputHelper output)
         ReliabilityReport.Record(Area, "partition of the standby under load (synchronous, degrade without it)",
             $"{timings}; it served alone, and healed, the standby followed again and was named in sync; " + CrashSafetyTests.Orders(run.Client),
             CrashSafetyTests.Held + "; one node acknowledged throughout");
+    }
+
+    /// <summary>The pair started, the standby in sync, real load acknowledged: the primary.</summary>
+    private static async Task<FailoverNode> StartUnderLoadAsync(FailoverRun run)
+    {
+        FailoverNode primary = await FailoverTests.StartPairAsync(run);
+        await FailoverTests.WaitForLoadAsync(run, primary);
+        return primary;
     }
 
     /// <summary>
