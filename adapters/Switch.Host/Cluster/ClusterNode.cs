@@ -232,9 +232,12 @@ public sealed class ClusterNode
         var fenced = new TaskCompletionSource<LeadershipFault>(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnFenced(LeadershipFault fault)
         {
-            // First the engine (nothing more passes its gate), then the ports; the log says why.
+            // First the engine (nothing more passes its gate), then the ports; the log says why, now: the life's end
+            // below may wait a while on etcd calls in flight, and the record's time must be the fence's.
             host.Engine.Fence();
             _role.BecomeStandby(null);
+            _log.Alert("fenced", $"leadership lost ({fault.Code}): this node stopped acknowledging and serving; it starts again as a standby",
+                ("term", term), ("code", fault.Code), ("reason", fault.Message));
             fenced.TrySetResult(fault);
         }
         _leadership.Fenced += OnFenced;
@@ -260,9 +263,6 @@ public sealed class ClusterNode
             try { await watch; } catch (OperationCanceledException) { }
             if (over == fenced.Task)
             {
-                LeadershipFault fault = fenced.Task.Result;
-                _log.Alert("fenced", $"leadership lost ({fault.Code}): this node stopped acknowledging and serving; it starts again as a standby",
-                    ("term", term), ("code", fault.Code), ("reason", fault.Message));
                 await EndLifeAsync(host);
                 return;
             }

@@ -41,6 +41,9 @@ public sealed class PartitionTests(ITestOutputHelper output)
         LogRecord fenced = primary.Logged("fenced")[0];
         Assert.Contains(fenced["code"], new[] { LeadershipCodes.EtcdUnavailable, LeadershipCodes.LeaseExpired });
         Assert.False(string.IsNullOrEmpty(fenced["reason"]), $"the fence says no reason: {fenced.Message}");
+        // The lease was last renewed before the cut: the fence must fall (and be logged) before it could expire at etcd.
+        Assert.True(fenced.Time <= cut.Utc.AddMilliseconds(FailoverRun.LeaseTtlMs),
+            $"fenced at {fenced.Time:HH:mm:ss.ffffff}, after the lease ({FailoverRun.LeaseTtlMs} ms) renewed before the cut at {cut.Utc:HH:mm:ss.ffffff} could expire");
 
         (Acknowledgement oldLast, Acknowledgement newFirst) = AssertOneAcknowledgerAtATime(run, [primary, standby]);
         FailoverNode next = await run.WaitForPrimaryAsync();
