@@ -207,6 +207,24 @@ public sealed class ReplicationTests : IDisposable
     }
 
     [Fact]
+    public void A_fence_that_falls_while_etcd_is_asked_to_degrade_lets_nothing_through()
+    {
+        var outputs = new OutputRecorder();
+        SwitchEngine? primary = null;
+        EngineOptions options = Options("p", _primaryClock, lost: StandbyLossPolicy.Degrade, ackTimeoutMs: 200);
+        // The lease's watchdog fences while the gate's thread asks etcd, and etcd (the key not yet expired) says yes.
+        options = options with { Replication = options.Replication! with { MayDegrade = () => { primary!.Fence(); return true; } } };
+        using (primary = SwitchEngine.Start(options, Config(), outputs))
+        {
+            primary.Client().PublishCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "F1", 5_000));
+            WaitFor(() => Alerts().Contains(ReplicationAlertKind.Fenced), "the fence");
+            Thread.Sleep(500); // what would pass, passes by now
+            Assert.DoesNotContain(outputs.Drain(), o => o.Kind == OutputKind.BankRequest);
+            Assert.DoesNotContain(ReplicationAlertKind.Degraded, Alerts());
+        }
+    }
+
+    [Fact]
     public void A_fenced_primary_lets_nothing_more_through_and_takes_nothing_more()
     {
         var outputs = new OutputRecorder();
