@@ -232,13 +232,13 @@ public sealed class ClusterNode
         var fenced = new TaskCompletionSource<LeadershipFault>(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnFenced(LeadershipFault fault)
         {
-            // The lease's fence is down already (MayAct is false). The log says so first, with the fence's own time: the
-            // engine's fence may wait for its gate's thread, which can be asking etcd (up to a second), and the life's end
-            // below for etcd calls in flight. Then the engine (nothing more passes its gate), then the ports.
+            // The lease's fence is down already (MayAct is false). The ports answer NOT_PRIMARY and the log says why at
+            // once: the engine's fence (its flags are set first, so nothing more passes its gate) may then wait for the
+            // gate's thread, which can be asking etcd for up to a second, and the life's end for etcd calls in flight.
+            _role.BecomeStandby(null);
             _log.Alert("fenced", $"leadership lost ({fault.Code}): this node stopped acknowledging and serving; it starts again as a standby",
                 ("term", term), ("code", fault.Code), ("reason", fault.Message));
             host.Engine.Fence();
-            _role.BecomeStandby(null);
             fenced.TrySetResult(fault);
         }
         _leadership.Fenced += OnFenced;
