@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 
 namespace Switch.BankSim;
 
@@ -8,8 +9,11 @@ namespace Switch.BankSim;
 /// </summary>
 public sealed record BankSimulatorOptions
 {
-    /// <summary>Loopback port to listen on; 0 picks a free one (read it back from the server's Address).</summary>
+    /// <summary>Port to listen on; 0 picks a free one (read it back from the server's Address).</summary>
     public int Port { get; init; }
+
+    /// <summary>The address to listen on: loopback unless a test reaches the bank from another network namespace.</summary>
+    public IPAddress ListenAddress { get; init; } = IPAddress.Loopback;
 
     /// <summary>Time from receipt to execution (and answer) of each request.</summary>
     public LatencyModel Latency { get; init; } = LatencyModel.Immediate;
@@ -64,6 +68,7 @@ public sealed record BankSimulatorOptions
     public BankSimulatorOptions Validate()
     {
         Require(Port is >= 0 and <= 65_535, nameof(Port), "must be between 0 and 65535", Port);
+        if (ListenAddress is null) throw new BankOptionException(nameof(ListenAddress), $"{nameof(ListenAddress)} is required.");
         if (Latency is null) throw new BankOptionException(nameof(Latency), $"{nameof(Latency)} is required.");
         if (Latency.Problem() is { } problem) throw new BankOptionException(nameof(Latency), $"{nameof(Latency)}: {problem}.");
         Require(FailureRate is >= 0 and <= 1, nameof(FailureRate), "must be between 0 and 1", FailureRate);

@@ -47,7 +47,7 @@ public sealed class BankSimulatorServer : IAsyncDisposable
         _bank.Reconfigure(change(_bank.Options));
     }
 
-    /// <summary>Validates the options (ArgumentException naming the field) and starts listening on 127.0.0.1.</summary>
+    /// <summary>Validates the options (ArgumentException naming the field) and starts listening on its address (127.0.0.1 unless told).</summary>
     /// <param name="onHandlerException">Told about handler failures the peer saw only as UNKNOWN; null ignores them.</param>
     /// <param name="ledger">The bank's books, when this endpoint shares them (another data centre of the bank, or this
     /// endpoint restarted: a bank's front end going down loses no record); null starts empty books of its own.</param>
@@ -62,7 +62,7 @@ public sealed class BankSimulatorServer : IAsyncDisposable
         {
             var bank = new SimulatedBank(options, ledger, stopping.Token);
             var router = new BankEndpointService(bank).Map(new GrpcRouter(new GrpcServerOptions { OnHandlerException = onHandlerException }));
-            var server = await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Address = IPAddress.Loopback, Port = options.Port }, cancellationToken)
+            var server = await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Address = options.ListenAddress, Port = options.Port }, cancellationToken)
                 .ConfigureAwait(false);
             return new BankSimulatorServer(server, stopping, bank);
         }

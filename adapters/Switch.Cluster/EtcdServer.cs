@@ -6,8 +6,9 @@ using Etcdserverpb;
 
 namespace Switch.Cluster;
 
-/// <summary>A real etcd (the Debian package etcd-server's `etcd`) of one or more members on loopback ports, for the demo
-/// pair and the tests, never for production (run etcd as its operators do). A member can be paused (SIGSTOP: its
+/// <summary>A real etcd (the Debian package etcd-server's `etcd`) of one or more members on loopback ports (or one given
+/// address, started through a prefix such as `ip netns exec NS`), for the demo pair and the tests, never for production
+/// (run etcd as its operators do). A member can be paused (SIGSTOP: its
 /// sockets stay open and nothing answers, as a hung or cut-off etcd), resumed, stopped, and the whole of it started
 /// again on the same ports and data. A missing binary is an error that names the package, never a silent skip.</summary>
 public sealed class EtcdServer : IAsyncDisposable
@@ -16,12 +17,12 @@ public sealed class EtcdServer : IAsyncDisposable
     const int SigCont = 18;
     const int StartTimeoutMs = 30_000;
 
-    sealed class Member(string name, string dataDir, int clientPort, int peerPort)
+    sealed class Member(string name, string dataDir, string host, int clientPort, int peerPort)
     {
         public string Name => name;
         public string DataDir => dataDir;
-        public string ClientUrl => $"http://127.0.0.1:{clientPort}";
-        public string PeerUrl => $"http://127.0.0.1:{peerPort}";
+        public string ClientUrl => $"http://{host}:{clientPort}";
+        public string PeerUrl => $"http://{host}:{peerPort}";
         public Process? Process;
         public bool Paused;
     }
@@ -29,15 +30,17 @@ public sealed class EtcdServer : IAsyncDisposable
     readonly string _binary;
     readonly string _root;
     readonly Member[] _members;
+    readonly IReadOnlyList<string> _launchPrefix;
 
     readonly bool _temporary;
 
-    EtcdServer(string binary, string root, Member[] members, bool temporary)
+    EtcdServer(string binary, string root, Member[] members, bool temporary, IReadOnlyList<string> launchPrefix)
     {
         _binary = binary;
         _root = root;
         _members = members;
         _temporary = temporary;
+        _launchPrefix = launchPrefix;
     }
 
     /// <summary>The first member's URL (the only one of a single-member etcd).</summary>
@@ -47,18 +50,22 @@ public sealed class EtcdServer : IAsyncDisposable
 
     /// <summary>Starts <paramref name="members"/> members and waits until each is healthy. <paramref name="root"/>: where
     /// their data lives (kept at dispose); null: a temporary directory (deleted at dispose). Ports: free ones, or for a
-    /// single member the given client and peer ports.</summary>
-    public static async Task<EtcdServer> StartAsync(int members = 1, string? root = null, int clientPort = 0, int peerPort = 0)
+    /// single member the given client and peer ports. <paramref name="host"/>: the address every member listens on and
+    /// advertises (loopback by default). <paramref name="launchPrefix"/>: a command each member runs under, e.g.
+    /// `ip netns exec NS` (it must exec etcd, so that the process started is etcd: pause and stop signal it).</summary>
+    public static async Task<EtcdServer> StartAsync(int members = 1, string? root = null, int clientPort = 0, int peerPort = 0,
+        string host = "127.0.0.1", IReadOnlyList<string>? launchPrefix = null)
     {
         if (members < 1 || members > MaxMembers) throw new ArgumentOutOfRangeException(nameof(members), $"1 to {MaxMembers} members");
         if (members > 1 && (clientPort != 0 || peerPort != 0)) throw new ArgumentException("fixed ports only for a single member");
+        if (!IPAddress.TryParse(host, out _)) throw new ArgumentException($"an IP address, got '{host}'", nameof(host));
         var binary = FindBinary() ?? throw new InvalidOperationException(
             "ETCD_NOT_INSTALLED: no `etcd` on the PATH; install the Debian package etcd-server (apt-get install etcd-server; .ci/run does it)");
         bool temporary = root is null;
         root ??= Path.Combine(Path.GetTempPath(), "switch-etcd-" + Guid.NewGuid().ToString("N"));
-        var all = Enumerable.Range(0, members).Select(i => new Member($"m{i}", Path.Combine(root, $"m{i}"),
+        var all = Enumerable.Range(0, members).Select(i => new Member($"m{i}", Path.Combine(root, $"m{i}"), host,
             clientPort != 0 ? clientPort : FreePort(), peerPort != 0 ? peerPort : FreePort())).ToArray();
-        var server = new EtcdServer(binary, root, all, temporary);
+        var server = new EtcdServer(binary, root, all, temporary, launchPrefix ?? []);
         await server.StartAllAsync();
         return server;
     }
@@ -94,12 +101,7 @@ public sealed class EtcdServer : IAsyncDisposable
     void Launch(Member member, string initialCluster)
     {
         Directory.CreateDirectory(member.DataDir);
-        var info = new ProcessStartInfo(_binary)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
+        var info = LaunchPrefix.StartInfo(_launchPrefix, _binary);
         foreach (var arg in new[]
         {
             "--name", member.Name, "--data-dir", member.DataDir,

@@ -237,9 +237,13 @@ public sealed class ClusterNode
         var fenced = new TaskCompletionSource<LeadershipFault>(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnFenced(LeadershipFault fault)
         {
-            // First the engine (nothing more passes its gate), then the ports; the log says why.
-            host.Engine.Fence();
+            // The lease's fence is down already (MayAct is false). The ports answer NOT_PRIMARY and the log says why at
+            // once: the engine's fence (its flags are set first, so nothing more passes its gate) may then wait for the
+            // gate's thread, which can be asking etcd for up to a second, and the life's end for etcd calls in flight.
             _role.BecomeStandby(null);
+            _log.Alert("fenced", $"leadership lost ({fault.Code}): this node stopped acknowledging and serving; it starts again as a standby",
+                ("term", term), ("code", fault.Code), ("reason", fault.Message));
+            host.Engine.Fence();
             fenced.TrySetResult(fault);
         }
         _leadership.Fenced += OnFenced;
@@ -283,9 +287,6 @@ public sealed class ClusterNode
             try { await watch; } catch (OperationCanceledException) { }
             if (over == fenced.Task)
             {
-                LeadershipFault fault = fenced.Task.Result;
-                _log.Alert("fenced", $"leadership lost ({fault.Code}): this node stopped acknowledging and serving; it starts again as a standby",
-                    ("term", term), ("code", fault.Code), ("reason", fault.Message));
                 await EndLifeAsync(host);
                 return;
             }

@@ -56,6 +56,9 @@ public sealed partial class SwitchEngine : IDisposable
     /// <summary>The record that began <see cref="_newestTerm"/> when it came from recovery or a primary (the journaler
     /// knows those this engine began).</summary>
     private long _acceptedTermStartRecordNo;
+    /// <summary>The journal's record count when this engine was promoted (0: not promoted in this life): every record
+    /// before it came from the primary before it; its own (a tick, a bank's reachability) may precede its term record.</summary>
+    private long _promotedAtRecordNo;
     /// <summary>Following: the next record expected from the primary, and the checksum of the one before it.</summary>
     private long _replicatedNext;
     private uint _replicatedLastChecksum;

@@ -23,7 +23,9 @@ public enum HandshakeVerdict
 /// per term, terms only growing, and a primary's term record journaled after every record it held when it took office):
 /// <list type="number">
 /// <item>The standby's last record equals the primary's record of that number: its journal is a prefix; resume after it.</item>
-/// <item>Else, if the primary's newest term began at record t within the standby's journal: every record before t
+/// <item>Else, if the primary's newest term began at record t within the standby's journal (for a primary promoted in
+/// this life, t is where the promotion began: a record of its own, a tick or a bank's reachability, may come before its
+/// term record): every record before t
 /// came to the primary from the primary before it, as it came to the standby, so a standby whose record t-1 equals
 /// the primary's keeps records 0..t-1 and cuts the rest (a tail that old primary journaled and the new one never had:
 /// in synchronous mode, one nothing was acknowledged for).</item>

@@ -174,6 +174,8 @@ internal sealed class ReplicationGate(ReplicationOptions options, EventJournal j
                         // (ReplicationOptions.MayDegrade): a standby that lacks it must never take office over it.
                         if (options.OnStandbyLost == StandbyLossPolicy.Degrade && (options.MayDegrade?.Invoke() ?? true))
                         {
+                            // A fence that fell while etcd was asked (a call of up to a second) wins: nothing passes.
+                            if (_fenced) break;
                             _state = ReplicationState.Degraded;
                             _acknowledgedAtDegrade = Acknowledged;
                             Alert(ReplicationAlertKind.Degraded, $"no acknowledgement from the standby for {waitedMs} ms: running as asynchronous until it catches up");

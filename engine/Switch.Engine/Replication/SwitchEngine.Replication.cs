@@ -86,6 +86,10 @@ public sealed partial class SwitchEngine
         try
         {
             long termStart = Math.Max(_journalHandler.TermStartRecordNo, Volatile.Read(ref _acceptedTermStartRecordNo));
+            // Promoted in this life: a tail of the old primary's parts from this journal where the promotion began, which
+            // may be before the term record (records of its own can come first).
+            long promotedAt = Volatile.Read(ref _promotedAtRecordNo);
+            if (promotedAt > 0 && promotedAt <= termStart) termStart = promotedAt;
             return HandshakeAnswer.Decide(standby, _journal.DurableRecordCount, termStart, ChecksumAt);
         }
         catch (ReplicationRefusedException e) when (e.Refusal == ReplicationRefusal.ReplicaTooFarBehind)
@@ -286,6 +290,7 @@ public sealed partial class SwitchEngine
             _role = RolePromoting;
             if (!WaitUntilIdle(_options.DrainTimeoutMs))
                 throw new InvalidOperationException($"PROMOTE_NOT_IDLE: what the primary sent was not journaled and applied within {_options.DrainTimeoutMs} ms" + (Fault is { } f ? $" ({f.Message})" : ""));
+            Volatile.Write(ref _promotedAtRecordNo, _journal.DurableRecordCount);
             _journalHandler.Follow(null);
             _gate?.Follow(false);
             _gate?.Acknowledge(_journal.DurableRecordCount);

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Net;
 using System.Text.RegularExpressions;
 using Switch.BankSim;
 using Switch.Contracts.V1;
@@ -36,11 +38,13 @@ internal sealed class RecordedClient : IAsyncDisposable
     private readonly HashSet<ClientOrder> _queried = new();
     private readonly HashSet<ClientOrder> _neverJournaled = new();
     private readonly HashSet<ClientOrder> _resent = new();
+    private readonly List<Acknowledgement> _acknowledgements = new();
     private long _accountSequence;
     private int _era;
     private Era? _running;
     private GrpcChannel? _institution;
     private GrpcChannel? _admin;
+    private Uri? _connectedTo;
 
     private RecordedClient(int seed)
     {
@@ -62,12 +66,21 @@ internal sealed class RecordedClient : IAsyncDisposable
     public int UnknownQueried { get { lock (_gate) return _queried.Count; } }
     public int NeverJournaled { get { lock (_gate) return _neverJournaled.Count; } }
     public int UnknownAtCrash { get { lock (_gate) return _unknownAtCrash.Count; } }
+    /// <summary>Every final answer to an order as sent (under load or a probe, not found later by query), in the order
+    /// received: when and from which node.</summary>
+    public List<Acknowledgement> Acknowledgements()
+    {
+        lock (_gate) return [.. _acknowledgements];
+    }
+
     /// <summary>Final answers received under the current load (0 with none running).</summary>
     public int AcknowledgedThisEra => _running is { } era ? Volatile.Read(ref era.Acknowledged) : 0;
 
     /// <summary>Starts one simulated bank per bank code and makes the switch's configuration point at them.</summary>
     /// <param name="snapshots">When the switch takes snapshots (default: the configuration's default).</param>
-    public static async Task<RecordedClient> CreateAsync(int seed, SnapshotsConfig? snapshots = null)
+    /// <param name="bankAddress">Where the banks listen (default loopback; a partition test's switches reach them from
+    /// their own network namespaces).</param>
+    public static async Task<RecordedClient> CreateAsync(int seed, SnapshotsConfig? snapshots = null, IPAddress? bankAddress = null)
     {
         var client = new RecordedClient(seed);
         try
@@ -84,6 +97,7 @@ internal sealed class RecordedClient : IAsyncDisposable
                     NoAnswerRate = 0.01,
                     Seed = seed + bank.Code,
                     BankCodes = [bank.Code],
+                    ListenAddress = bankAddress ?? IPAddress.Loopback,
                 });
                 client._banks[bank.Code] = server;
                 // One endpoint per bank: a bank's data centres share one ledger in life; the simulator's do not.
@@ -129,6 +143,7 @@ internal sealed class RecordedClient : IAsyncDisposable
         Disconnect();
         _institution = GrpcChannel.ForAddress(institution);
         _admin = GrpcChannel.ForAddress(admin);
+        _connectedTo = institution;
     }
 
     private void Disconnect()
@@ -203,7 +218,7 @@ internal sealed class RecordedClient : IAsyncDisposable
         try
         {
             TransferResult result = await institution.UnaryAsync(MethodOf(order.Kind), order.Request, RunningSwitch.As(key, timeoutMs));
-            Record(order, result, era: 0);
+            Record(order, result, era: 0, from: institution.Address);
             return order.Final is not null;
         }
         catch (Exception e) when (e is RpcException or IOException or HttpRequestException or OperationCanceledException)
@@ -554,8 +569,10 @@ internal sealed class RecordedClient : IAsyncDisposable
     }
 
     /// <summary>Takes an answer into the client's record. A final outcome is kept as first received; a later one must match it.</summary>
-    private void Record(ClientOrder order, TransferResult result, int? era)
+    /// <param name="from">The node that answered (default: the one connected to).</param>
+    private void Record(ClientOrder order, TransferResult result, int? era, Uri? from = null)
     {
+        long receivedTimestamp = Stopwatch.GetTimestamp();
         Assert.Equal(order.Request.OrderNo, result.OrderNo);
         lock (_gate)
         {
@@ -570,7 +587,11 @@ internal sealed class RecordedClient : IAsyncDisposable
                     }
                     order.Final = result;
                     order.Pending = false;
-                    if (era is not null) Acknowledged++;
+                    if (era is not null)
+                    {
+                        Acknowledged++;
+                        _acknowledgements.Add(new Acknowledgement(receivedTimestamp, from ?? _connectedTo!, order.Request.OrderNo));
+                    }
                     order.Acknowledged = era is not null;
                     if (result.Status == TransactionStatus.Succeeded && order.Kind == RequestKind.AgreementPayment) _refundable[order.Institution].Enqueue(order);
                     break;
@@ -644,6 +665,10 @@ internal sealed class RecordedClient : IAsyncDisposable
         public int Acknowledged;
     }
 }
+
+/// <summary>A final answer as received: when (<see cref="Stopwatch.GetTimestamp"/>, this machine's clock), from which
+/// node (its institution address), for which order.</summary>
+internal readonly record struct Acknowledgement(long ReceivedTimestamp, Uri Node, string OrderNo);
 
 /// <summary>One order as the client knows it: what it sent, to which bank account, and the first final outcome it got.</summary>
 internal sealed class ClientOrder(string institution, RequestKind kind, int bankCode, string account, BankOperation operation, TransferRequest request)

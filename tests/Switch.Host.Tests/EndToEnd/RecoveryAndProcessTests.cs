@@ -191,15 +191,15 @@ internal sealed class SwitchProcess : IDisposable
     public static SwitchProcess Start(string dataDirectory, params string[] extra) => Start(dataDirectory, new Dictionary<string, string>(), extra);
 
     /// <summary>With <paramref name="environment"/> added to the process's environment.</summary>
-    public static SwitchProcess Start(string dataDirectory, IReadOnlyDictionary<string, string> environment, params string[] extra)
+    public static SwitchProcess Start(string dataDirectory, IReadOnlyDictionary<string, string> environment, params string[] extra) =>
+        Start([], dataDirectory, environment, extra);
+
+    /// <summary>Started through <paramref name="launchPrefix"/>, a command that execs the rest (`ip netns exec NS`: the
+    /// process is the switch itself, so signals reach it).</summary>
+    public static SwitchProcess Start(IReadOnlyList<string> launchPrefix, string dataDirectory, IReadOnlyDictionary<string, string> environment, params string[] extra)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "Switch.Host.dll");
-        var info = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
+        ProcessStartInfo info = Switch.Cluster.LaunchPrefix.StartInfo(launchPrefix, "dotnet");
         info.ArgumentList.Add(dll);
         foreach ((string name, string value) in environment) info.Environment[name] = value;
         foreach (string a in new[] { "--data", dataDirectory, "--port", "0", "--admin-port", "0", "--admin-grpc-port", "0" }.Concat(extra)) info.ArgumentList.Add(a);

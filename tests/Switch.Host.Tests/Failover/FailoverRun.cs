@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using Switch.Cluster;
 using Switch.Contracts.V1;
 using Switch.Grpc;
@@ -22,6 +23,9 @@ internal sealed class FailoverRun : IAsyncDisposable
 {
     public const int LeaseTtlMs = 2_000;
     private const string ClusterName = "failover";
+    public static readonly IReadOnlyList<string> NodeNames = ["a", "b"];
+    /// <summary>etcd's ports in its own namespace (nothing else listens there).</summary>
+    private const int EtcdClientPort = 2379, EtcdPeerPort = 2380;
     /// <summary>Every wait on a node's start, an election or a catch-up is bounded by this (a loaded 2-core machine).</summary>
     public const int NodeWaitMs = 120_000;
     private const int ProbeTimeoutMs = 5_000;
@@ -56,23 +60,36 @@ internal sealed class FailoverRun : IAsyncDisposable
     /// <param name="output">Where each node's last log lines go when the run ends (what a failure needs).</param>
     /// <param name="onStandbyLost">cluster.onStandbyLost: what a synchronous primary does without its standby.</param>
     /// <param name="snapshots">When the nodes take snapshots (default: the configuration's; only a standby takes scheduled ones).</param>
+    /// <param name="network">null: everything on loopback. Else etcd and each node run in their namespaces of it (node
+    /// names <see cref="NodeNames"/>), the nodes advertising their cluster address; the banks and the client reach them
+    /// over its service links.</param>
     public static async Task<FailoverRun> CreateAsync(int seed, Action<string> output, string durability = ClusterConfig.DurabilitySynchronous,
-        string onStandbyLost = ClusterConfig.StandbyLostDegrade, SnapshotsConfig? snapshots = null)
+        string onStandbyLost = ClusterConfig.StandbyLostDegrade, SnapshotsConfig? snapshots = null, PartitionNetwork? network = null)
     {
-        var run = new FailoverRun(await RecordedClient.CreateAsync(seed, snapshots), output);
+        var run = new FailoverRun(await RecordedClient.CreateAsync(seed, snapshots, bankAddress: network?.ServiceAddress), output);
         try
         {
-            run._etcd = await EtcdServer.StartAsync(root: Path.Combine(run._root, "etcd"));
-            foreach (string name in new[] { "a", "b" })
+            string etcdRoot = Path.Combine(run._root, "etcd");
+            run._etcd = network is null
+                ? await EtcdServer.StartAsync(root: etcdRoot)
+                : await EtcdServer.StartAsync(root: etcdRoot, clientPort: EtcdClientPort, peerPort: EtcdPeerPort,
+                    host: network.ClusterAddressOf(PartitionNetwork.EtcdMember), launchPrefix: network.Exec(PartitionNetwork.EtcdMember));
+            foreach (string name in NodeNames)
             {
                 HostConfig config = ClusterLayout.Node(run.Client.Config, run.Client.Config.Switch.Banks, name, EtcdServer.FreePort(),
                     Path.Combine(run._root, "node-" + name), [run._etcd.ClientUrl], ClusterName,
-                    c => c with { Durability = durability, OnStandbyLost = onStandbyLost, LeaseTtlMs = LeaseTtlMs, ReplicationPort = EtcdServer.FreePort() });
+                    c => c with
+                    {
+                        Durability = durability, OnStandbyLost = onStandbyLost, LeaseTtlMs = LeaseTtlMs, ReplicationPort = EtcdServer.FreePort(),
+                        AdvertisedHost = network?.ClusterAddressOf(name),
+                    });
                 // Cluster nodes advertise fixed ports: each its own free one (ClusterLayout's +1, +2 may be taken).
                 config = config with { AdminPort = EtcdServer.FreePort(), AdminGrpcPort = EtcdServer.FreePort() };
+                // In its namespace a node listens on both its links: the cluster one (replication) and the service one.
+                if (network is not null) config = config with { ListenAddress = IPAddress.Any.ToString() };
                 string file = Path.Combine(run._root, $"node-{name}.json");
                 await File.WriteAllTextAsync(file, ClusterLayout.ToJson(config));
-                run._nodes.Add(new FailoverNode(name, config, file));
+                run._nodes.Add(new FailoverNode(name, config, file, network?.ServiceAddressOf(name) ?? IPAddress.Loopback.ToString(), network?.Exec(name) ?? []));
             }
             // Reads the in-sync record with a node's view of the cluster; it never campaigns.
             run._reader = new EtcdLeadership(ClusterNode.LeadershipOptionsOf(run._nodes[0].Config) with { NodeName = "failover-test" });
@@ -140,16 +157,22 @@ internal sealed class FailoverRun : IAsyncDisposable
         Kills++;
         Primary = null;
         await Client.AbandonAsync();
-        FailoverNode other = Other(killed);
-        using GrpcChannel channel = GrpcChannel.ForAddress(other.Institution);
-        while (!await Client.TryOrderAsync(channel, ProbeTimeoutMs))
-        {
-            Assert.True(sinceKill.ElapsedMilliseconds < NodeWaitMs, $"node {other.Name} did not serve within {NodeWaitMs} ms of the kill: {other.LastWords()}");
-            Assert.True(other.IsRunning, $"node {other.Name} died: {other.LastWords()}");
-            await Task.Delay(ProbePauseMs);
-        }
+        await ProbeUntilServedAsync(Other(killed), sinceKill, "the kill");
         _rtoMs.Add(sinceKill.ElapsedMilliseconds);
         return killed;
+    }
+
+    /// <summary>A new order offered to <paramref name="node"/> again and again until one is answered final (bounded
+    /// from <paramref name="since"/>, the moment of <paramref name="what"/>).</summary>
+    public async Task ProbeUntilServedAsync(FailoverNode node, Stopwatch since, string what)
+    {
+        using GrpcChannel channel = GrpcChannel.ForAddress(node.Institution);
+        while (!await Client.TryOrderAsync(channel, ProbeTimeoutMs))
+        {
+            Assert.True(since.ElapsedMilliseconds < NodeWaitMs, $"node {node.Name} did not serve within {NodeWaitMs} ms of {what}: {node.LastWords()}");
+            Assert.True(node.IsRunning, $"node {node.Name} died: {node.LastWords()}");
+            await Task.Delay(ProbePauseMs);
+        }
     }
 
     /// <summary>The RTOs in ms: count, min, median, max.</summary>
@@ -177,15 +200,16 @@ internal sealed class FailoverRun : IAsyncDisposable
     }
 }
 
-/// <summary>One node of the run: its configuration (fixed ports, its data directory) and its current process.</summary>
-internal sealed class FailoverNode(string name, HostConfig config, string configFile) : IAsyncDisposable
+/// <summary>One node of the run: its configuration (fixed ports, its data directory) and its current process, reached
+/// at <paramref name="host"/> and started through <paramref name="launchPrefix"/> (its network namespace, if any).</summary>
+internal sealed class FailoverNode(string name, HostConfig config, string configFile, string host, IReadOnlyList<string> launchPrefix) : IAsyncDisposable
 {
     public string Name { get; } = name;
     public HostConfig Config { get; } = config;
     public SwitchProcess? Process { get; private set; }
     public int Starts { get; private set; }
-    public Uri Institution { get; } = new($"http://127.0.0.1:{config.InstitutionPort}");
-    public Uri AdminGrpc { get; } = new($"http://127.0.0.1:{config.AdminGrpcPort}");
+    public Uri Institution { get; } = new($"http://{host}:{config.InstitutionPort}");
+    public Uri AdminGrpc { get; } = new($"http://{host}:{config.AdminGrpcPort}");
     public bool IsRunning => Process is { HasExited: false };
 
     public void Start()
@@ -193,7 +217,7 @@ internal sealed class FailoverNode(string name, HostConfig config, string config
         Assert.False(IsRunning, $"node {Name} is running");
         Process?.Dispose();
         // SwitchProcess asks for ports 0 (any); a cluster node advertises its own in etcd, so the last word sets them.
-        Process = SwitchProcess.Start(Config.DataDirectory, "--config", configFile, "--port", Config.InstitutionPort.ToString(),
+        Process = SwitchProcess.Start(launchPrefix, Config.DataDirectory, new Dictionary<string, string>(), "--config", configFile, "--port", Config.InstitutionPort.ToString(),
             "--admin-port", Config.AdminPort.ToString(), "--admin-grpc-port", Config.AdminGrpcPort.ToString());
         Starts++;
     }
@@ -232,7 +256,7 @@ internal sealed class FailoverNode(string name, HostConfig config, string config
     public async Task<long> MetricAsync(string name)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        string text = await http.GetStringAsync($"http://127.0.0.1:{Config.AdminPort}/metrics");
+        string text = await http.GetStringAsync($"http://{host}:{Config.AdminPort}/metrics");
         string line = text.Split('\n').SingleOrDefault(l => l.StartsWith(name + " ", StringComparison.Ordinal))
             ?? throw new Xunit.Sdk.XunitException($"node {Name}'s /metrics has no {name}");
         return (long)double.Parse(line[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);

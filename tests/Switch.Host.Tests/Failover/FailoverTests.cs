@@ -143,11 +143,15 @@ public sealed class FailoverTests(ITestOutputHelper output)
             CrashSafetyTests.Held + "; nothing was acknowledged while etcd was away");
     }
 
-    private async Task<FailoverRun> CreateAsync(string durability, string onStandbyLost = ClusterConfig.StandbyLostDegrade)
+    private Task<FailoverRun> CreateAsync(string durability, string onStandbyLost = ClusterConfig.StandbyLostDegrade) =>
+        CreateAsync(output.WriteLine, durability, onStandbyLost, network: null);
+
+    /// <summary>A run with a seed of its own (printed), on <paramref name="network"/> or loopback.</summary>
+    internal static async Task<FailoverRun> CreateAsync(Action<string> output, string durability, string onStandbyLost, PartitionNetwork? network)
     {
         int seed = CrashRun.ChooseSeed();
-        output.WriteLine($"failover test seed {seed} (replay: {CrashRun.SeedVariable}={seed}), durability {durability}, {onStandbyLost} without a standby");
-        return await FailoverRun.CreateAsync(seed, output.WriteLine, durability, onStandbyLost);
+        output($"failover test seed {seed} (replay: {CrashRun.SeedVariable}={seed}), durability {durability}, {onStandbyLost} without a standby");
+        return await FailoverRun.CreateAsync(seed, output, durability, onStandbyLost, network: network);
     }
 
     /// <summary>Both nodes started; waits for the primary, starts the load, then waits for the standby to be in sync
@@ -186,11 +190,13 @@ public sealed class FailoverTests(ITestOutputHelper output)
     }
 
     /// <summary>The last stretch: real load (running), a graceful end of it, then every check on the primary.</summary>
-    private async Task FinishAsync(FailoverRun run)
+    private Task FinishAsync(FailoverRun run) => FinishAsync(run, output.WriteLine);
+
+    internal static async Task FinishAsync(FailoverRun run, Action<string> output)
     {
         await WaitForLoadAsync(run, run.Primary!);
         await run.Client.StopLoadAsync();
         await run.Client.VerifyAsync();
-        output.WriteLine(CrashSafetyTests.Orders(run.Client));
+        output(CrashSafetyTests.Orders(run.Client));
     }
 }
