@@ -114,8 +114,9 @@ public sealed class EtcdLeadership : IAsyncDisposable
             while (true)
             {
                 // A fault counts only when seen after the campaign began: an old one may be healed already.
-                var view = await _observer.WaitAsync(v => (v.Fault is not null && v.Seq > firstSeq)
-                    || (v.Fault is null && (v.Leader is null || v.Leader.LeaseId == staleLeaseId) && v.Revision >= minRevision), ct).ConfigureAwait(false);
+                var view = await WaitForOpeningAsync(v => (v.Fault is not null && v.Seq > firstSeq)
+                    || (v.Fault is null && (v.Leader is null || v.Leader.LeaseId == staleLeaseId) && v.Revision >= minRevision),
+                    staleLeaseId, ct).ConfigureAwait(false);
                 if (view.Fault is { } fault) throw new LeadershipException(fault.Code, fault.Message);
                 if (view.Leader is { } stale)
                 {
@@ -131,6 +132,30 @@ public sealed class EtcdLeadership : IAsyncDisposable
         finally
         {
             _campaigning.Release();
+        }
+    }
+
+    /// <summary>
+    /// The first view <paramref name="match"/> accepts; or, when none came within the etcd timeout, the current view if
+    /// it is healthy and shows the key free (or held by <paramref name="staleLeaseId"/>). Why: the watch reports a newer
+    /// revision only when something happens after it, and a loaded machine could see the key's deletion before the
+    /// revision the campaign waits for was set, so waiting on the watch alone once hung a campaign for good with the
+    /// key free. The creating transaction decides who wins, so trying again is always safe.
+    /// </summary>
+    async Task<LeaderView> WaitForOpeningAsync(Func<LeaderView, bool> match, long staleLeaseId, CancellationToken ct)
+    {
+        while (true)
+        {
+            using var patience = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            patience.CancelAfter(_options.EtcdTimeoutMs);
+            try
+            {
+                return await _observer.WaitAsync(match, patience.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                if (_observer.Current is { Fault: null } now && (now.Leader is null || now.Leader.LeaseId == staleLeaseId)) return now;
+            }
         }
     }
 

@@ -56,6 +56,11 @@ static class Nodes
             {
                 return await node.CampaignAsync(CancellationToken.None).WaitAsync(Patience);
             }
+            catch (TimeoutException e)
+            {
+                // What the node last saw of the leader key is what a hung campaign waits on.
+                throw new TimeoutException($"no campaign result in {Patience.TotalSeconds} s; the node last saw {node.Observed}", e);
+            }
             catch (LeadershipException e) when (e.Code == LeadershipCodes.EtcdUnavailable && started.Elapsed < Patience)
             {
                 await Task.Delay(200);
