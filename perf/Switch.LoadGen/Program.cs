@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Switch.Contracts.V1;
 using System.Globalization;
 using Switch.LoadGen;
 
@@ -75,13 +76,13 @@ internal static class Cli
             double? cpuBefore = process.CpuSeconds();
             Dictionary<string, double> threadsBefore = process.CpuSecondsByThread();
             using var stopSnapshots = new CancellationTokenSource();
-            Task<List<SnapshotTaker.Taken>> snapshots = snapshotEverySeconds > 0
+            Task<List<TakeSnapshotReply>> snapshots = snapshotEverySeconds > 0
                 ? SnapshotTaker.RunAsync(process.AdminAddress ?? throw new InvalidOperationException("--snapshot-every: the switch announced no operator API"),
                     operatorKey, snapshotEverySeconds, windows!, Console.Out, stopSnapshots.Token)
-                : Task.FromResult(new List<SnapshotTaker.Taken>());
+                : Task.FromResult(new List<TakeSnapshotReply>());
             RunOutcome outcome = await new LoadRunner(options with { SnapshotWindows = windows }, Console.Out).RunAsync(cancel);
             await stopSnapshots.CancelAsync();
-            List<SnapshotTaker.Taken> taken = await snapshots;
+            List<TakeSnapshotReply> taken = await snapshots;
             if (snapshotEverySeconds > 0)
             {
                 Console.WriteLine($"snapshots during the run: {taken.Count}; logic paused (µs): {string.Join(", ", taken.Select(t => t.PauseUs))}; " +
