@@ -143,7 +143,7 @@ public sealed class BatchEventProcessor<T, THandler>
             Debug.Assert(batchEnd >= _sequence.Value, "A processor's sequence only moves forward.");
             // Once per batch: downstream consumers see the whole batch finished, never half of it.
             _sequence.SetValue(batchEnd);
-            _ring.Sequencer.SignalProgress();
+            _ring.Sequencer.SignalProgress(_sequence);
             nextSequence = batchEnd + 1;
         }
     }
@@ -157,6 +157,6 @@ public sealed class BatchEventProcessor<T, THandler>
         _ring.Halt(ex);
         // Everything before the failing event was fully handled, and nothing after it was touched.
         _sequence.SetValue(sequence - 1);
-        _ring.Sequencer.SignalProgress();
+        _ring.Sequencer.SignalProgress(_sequence);
     }
 }

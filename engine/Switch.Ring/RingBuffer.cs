@@ -70,11 +70,26 @@ public sealed class RingBuffer<T> where T : struct
     /// <exception cref="RingHaltedException">The ring is halted.</exception>
     public bool TryNext(int n, out long highSequence) => _sequencer.TryNext(n, out highSequence);
 
-    /// <summary>Makes a claimed sequence visible to consumers.</summary>
-    public void Publish(long sequence) => _sequencer.Publish(sequence, sequence);
+    /// <summary>Makes a claimed sequence visible to consumers and wakes any that sleep.</summary>
+    public void Publish(long sequence) => _sequencer.Publish(sequence, sequence, signal: true);
 
-    /// <summary>Makes the claimed sequences <paramref name="lo"/> to <paramref name="hi"/> (inclusive) visible to consumers.</summary>
-    public void Publish(long lo, long hi) => _sequencer.Publish(lo, hi);
+    /// <summary>
+    /// Makes the claimed sequences <paramref name="lo"/> to <paramref name="hi"/> (inclusive) visible to consumers and
+    /// wakes any that sleep: one signal for the whole range.
+    /// </summary>
+    public void Publish(long lo, long hi) => _sequencer.Publish(lo, hi, signal: true);
+
+    /// <summary>
+    /// Makes the claimed sequences <paramref name="lo"/> to <paramref name="hi"/> visible to consumers that are awake
+    /// or look, without waking one that sleeps on a blocking strategy: for a producer that publishes many events in a
+    /// turn and signals once at its end with <see cref="SignalConsumers"/> (each signal that finds a consumer asleep
+    /// costs a lock, a futex wake and the consumer's context switch). The producer must signal before it stops to wait
+    /// for anything else; a claim that finds the ring full signals by itself, so deferral cannot stall the ring.
+    /// </summary>
+    public void PublishDeferred(long lo, long hi) => _sequencer.Publish(lo, hi, signal: false);
+
+    /// <summary>Wakes consumers sleeping on the ring (after <see cref="PublishDeferred"/>); one fence when none sleeps.</summary>
+    public void SignalConsumers() => _sequencer.SignalPublished();
 
     /// <summary>
     /// Single producer: the highest published sequence. Many producers: the highest claimed one
@@ -94,7 +109,9 @@ public sealed class RingBuffer<T> where T : struct
         {
             ArgumentNullException.ThrowIfNull(sequence, nameof(dependentSequences));
         }
-        return new SequenceBarrier(_sequencer, _sequencer.WaitStrategy, (Sequence[])dependentSequences.Clone());
+        Sequence[] followed = (Sequence[])dependentSequences.Clone();
+        _sequencer.AddProgressWaiter(_sequencer.WaitStrategy, followed);
+        return new SequenceBarrier(_sequencer, _sequencer.WaitStrategy, followed);
     }
 
     /// <summary>
@@ -115,8 +132,9 @@ public sealed class RingBuffer<T> where T : struct
         {
             ArgumentNullException.ThrowIfNull(sequence, nameof(dependentSequences));
         }
-        _sequencer.AddProgressStrategy(waitStrategy);
-        return new SequenceBarrier(_sequencer, waitStrategy, (Sequence[])dependentSequences.Clone());
+        Sequence[] followed = (Sequence[])dependentSequences.Clone();
+        _sequencer.AddProgressWaiter(waitStrategy, followed);
+        return new SequenceBarrier(_sequencer, waitStrategy, followed);
     }
 
     /// <summary>

@@ -37,9 +37,11 @@ internal sealed class Sequencer
     private volatile bool _halted;
     private Exception? _haltReason;
 
-    // Wait strategies of barriers that wait only on other consumers (see RingBuffer.NewBarrier(IWaitStrategy, ...)):
-    // woken by consumers' progress and by a halt, never by a publish. Copied on write; read without a lock.
-    private IWaitStrategy[] _progressStrategies = [];
+    // Who a consumer's progress must wake: for each wait strategy some barrier behind other consumers sleeps on (the
+    // ring's own included), the consumers' sequences such barriers follow. A consumer's progress signals only the
+    // strategies that follow it: the journaler's commit wakes the logic, never the journaler itself, and the logic's
+    // progress wakes nobody. Copied on write; read without a lock.
+    private ProgressWaiter[] _progressWaiters = [];
     private readonly object _progressLock = new();
 
     internal Sequencer(int bufferSize, IWaitStrategy waitStrategy, bool multiProducer)
@@ -64,29 +66,44 @@ internal sealed class Sequencer
     internal int BufferSize => _bufferSize;
     internal bool IsMultiProducer => _multiProducer;
     internal IWaitStrategy WaitStrategy => _waitStrategy;
-    internal bool SignalOnProgress => _signalOnPublish;
 
-    internal void AddProgressStrategy(IWaitStrategy strategy)
+    /// <summary>A barrier that sleeps on <paramref name="strategy"/> follows <paramref name="dependents"/>: their progress must signal it.</summary>
+    internal void AddProgressWaiter(IWaitStrategy strategy, Sequence[] dependents)
     {
+        if (!strategy.RequiresSignal || dependents.Length == 0)
+        {
+            return;
+        }
         lock (_progressLock)
         {
-            _progressStrategies = [.. _progressStrategies, strategy];
+            ProgressWaiter[] waiters = _progressWaiters;
+            int index = Array.FindIndex(waiters, w => ReferenceEquals(w.Strategy, strategy));
+            ProgressWaiter[] next = index < 0 ? [.. waiters, new ProgressWaiter(strategy, [])] : [.. waiters];
+            if (index < 0) index = next.Length - 1;
+            // Sequence keeps reference equality: a consumer followed by two barriers is listed once.
+            next[index] = new ProgressWaiter(strategy, [.. next[index].Followed.Union(dependents)]);
+            Volatile.Write(ref _progressWaiters, next);
         }
     }
 
-    /// <summary>After a consumer's progress: wakes whoever waits on the ring's strategy and on consumers' progress.</summary>
-    internal void SignalProgress()
+    /// <summary>After <paramref name="progressed"/> moved: wakes the strategies of barriers that follow it, each once.</summary>
+    internal void SignalProgress(Sequence progressed)
+    {
+        foreach (ProgressWaiter waiter in Volatile.Read(ref _progressWaiters))
+        {
+            if (Array.IndexOf(waiter.Followed, progressed) >= 0)
+            {
+                waiter.Strategy.Signal();
+            }
+        }
+    }
+
+    /// <summary>Wakes consumers sleeping on the ring's own strategy (after a publish whose signal was deferred).</summary>
+    internal void SignalPublished()
     {
         if (_signalOnPublish)
         {
             _waitStrategy.Signal();
-        }
-        foreach (IWaitStrategy strategy in Volatile.Read(ref _progressStrategies))
-        {
-            if (strategy.RequiresSignal)
-            {
-                strategy.Signal();
-            }
         }
     }
     internal long CursorValue => _cursor.Value;
@@ -113,9 +130,9 @@ internal sealed class Sequencer
         _halted = true;
         // Sleeping consumers must wake to see it; spinning producers and consumers poll the flag.
         _waitStrategy.Signal();
-        foreach (IWaitStrategy strategy in Volatile.Read(ref _progressStrategies))
+        foreach (ProgressWaiter waiter in Volatile.Read(ref _progressWaiters))
         {
-            strategy.Signal();
+            waiter.Strategy.Signal();
         }
     }
 
@@ -161,8 +178,15 @@ internal sealed class Sequencer
         {
             long gatingMinimum;
             SpinWait spinner = default;
+            bool signalled = false;
             while (wrapPoint > (gatingMinimum = GatingMinimum(current)))
             {
+                // The consumers we wait for may sleep on a publish whose signal was deferred: wake them once.
+                if (!signalled)
+                {
+                    SignalPublished();
+                    signalled = true;
+                }
                 // Back pressure: the ring never grows; wait for the slowest consumer, or a halt.
                 ThrowIfHalted();
                 spinner.SpinOnce(sleep1Threshold: -1);
@@ -221,8 +245,13 @@ internal sealed class Sequencer
                 // Another producer claimed first: retry at once with the new cursor.
                 continue;
             }
-            // Back pressure: the ring never grows; wait for the slowest consumer, or a halt.
+            // Back pressure: the ring never grows; wait for the slowest consumer, or a halt. The consumers may
+            // sleep on a publish whose signal was deferred: wake them once.
             ThrowIfHalted();
+            if (!waited)
+            {
+                SignalPublished();
+            }
             waited = true;
             spinner.SpinOnce(sleep1Threshold: -1);
         }
@@ -279,7 +308,9 @@ internal sealed class Sequencer
 
     // ---- publishing ----
 
-    internal void Publish(long lo, long hi)
+    /// <param name="signal">False defers waking sleeping consumers to the producer's next <see cref="SignalPublished"/>
+    /// (or signalling publish, or a claim that finds the ring full).</param>
+    internal void Publish(long lo, long hi, bool signal)
     {
         // One unsigned compare rejects both hi < lo and a range wider than the ring.
         if ((ulong)(hi - lo) >= (ulong)_bufferSize)
@@ -305,7 +336,7 @@ internal sealed class Sequencer
             _cursor.SetValue(hi);
         }
 
-        if (_signalOnPublish)
+        if (signal && _signalOnPublish)
         {
             _waitStrategy.Signal();
         }
@@ -358,6 +389,8 @@ internal sealed class Sequencer
             Volatile.Write(ref _gatingSequences, [.. _gatingSequences, .. sequences]);
         }
     }
+
+    private sealed record ProgressWaiter(IWaitStrategy Strategy, Sequence[] Followed);
 
     [StructLayout(LayoutKind.Explicit)]
     private sealed class SingleProducerState
