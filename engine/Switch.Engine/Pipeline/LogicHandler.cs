@@ -5,7 +5,10 @@ using Switch.Ring;
 namespace Switch.Engine.Pipeline;
 
 /// <summary>Second consumer: the business logic, on its own thread, behind the journal.</summary>
-internal sealed class LogicHandler(SwitchLogic logic, JournalPositions positions, Snapshotter? snapshots, long appliedRecords) : IEventHandler<InputEvent>
+/// <remarks>Its outputs are woken for once per batch: <paramref name="outputs"/> is flushed at every batch's end, whatever
+/// the event that ends it (the output thread may sleep on everything the batch published).</remarks>
+internal sealed class LogicHandler(SwitchLogic logic, JournalPositions positions, Snapshotter? snapshots, long appliedRecords,
+    OutputRingSink outputs) : IEventHandler<InputEvent>
 {
     private long _appliedRecords = appliedRecords;
     /// <summary>Records applied as of the last event (the logic thread's own count; <see cref="_appliedRecords"/> is
@@ -30,6 +33,18 @@ internal sealed class LogicHandler(SwitchLogic logic, JournalPositions positions
     public void TickNotPublished() => Volatile.Write(ref _tickPending, 0);
 
     public void OnEvent(ref InputEvent evt, long sequence, bool endOfBatch)
+    {
+        try
+        {
+            Apply(ref evt, sequence, endOfBatch);
+        }
+        finally
+        {
+            if (endOfBatch) outputs.Flush();
+        }
+    }
+
+    private void Apply(ref InputEvent evt, long sequence, bool endOfBatch)
     {
         if (evt.Kind == EventKind.Void)
         {

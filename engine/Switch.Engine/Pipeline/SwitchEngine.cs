@@ -24,6 +24,7 @@ public sealed partial class SwitchEngine : IDisposable
     private readonly ITransactionArchive _archive;
     private readonly RingBuffer<InputEvent> _input;
     private readonly RingBuffer<OutputEvent> _output;
+    private readonly IWaitStrategy _outputWait;
     private readonly JournalHandler _journalHandler;
     private readonly BatchEventProcessor<InputEvent, JournalHandler> _journaler;
     /// <summary>With replication only: between the journaler and the logic (<see cref="ReplicationGate"/>).</summary>
@@ -78,7 +79,8 @@ public sealed partial class SwitchEngine : IDisposable
         Logic = logic;
         Recovery = recovery;
         _input = RingBuffer<InputEvent>.CreateMultiProducer(options.InputRingSize, NewWait());
-        _output = RingBuffer<OutputEvent>.CreateSingleProducer(options.OutputRingSize, NewWait());
+        _outputWait = NewWait();
+        _output = RingBuffer<OutputEvent>.CreateSingleProducer(options.OutputRingSize, _outputWait);
 
         var positions = new JournalPositions(options.InputRingSize);
         _journalHandler = new JournalHandler(journal, options.Clock, positions, options.CrashPoint, options.CommitObserver);
@@ -102,11 +104,12 @@ public sealed partial class SwitchEngine : IDisposable
                 recovery.LastCorrelationId, PublishNudge, options.OnSnapshot, options.OnSnapshotFailed);
         }
         // The logic sleeps on its own strategy, woken by the journaler's commits, not by every producer's publish.
-        _logicHandler = new LogicHandler(logic, positions, _snapshots, appliedRecords: lastRecordNo + 1);
+        var outputs = new OutputRingSink(_output);
+        _logicHandler = new LogicHandler(logic, positions, _snapshots, appliedRecords: lastRecordNo + 1, outputs);
         _logicProcessor = new BatchEventProcessor<InputEvent, LogicHandler>(
             _input, _input.NewBarrier(NewWait(), logicFollows), _logicHandler, options.MaxBatchSize);
         _input.AddGatingSequences(_logicProcessor.Sequence);
-        logic.SetSink(new OutputRingSink(_output));
+        logic.SetSink(outputs);
         logic.VerifyInvariants = options.VerifyInvariants;
     }
 
@@ -401,6 +404,11 @@ public sealed partial class SwitchEngine : IDisposable
     /// <summary>Outputs the logic has published; those not yet handed out are <see cref="OutputHandedOutSequence"/> behind.</summary>
     public long OutputPublishedSequence => _output.Cursor;
     public long OutputHandedOutSequence => _outputProcessor?.Sequence.Value ?? -1;
+    /// <summary>Times the logic woke a sleeping output thread (blocking wait only; 0 otherwise): at most once per logic
+    /// batch (see <see cref="OutputRingSink"/>).</summary>
+    public long OutputWakes => (_outputWait as BlockingWaitStrategy)?.Pulses ?? 0;
+    /// <summary>Group commits of the journal in this life: each lets the logic apply one batch (or fewer, when it lags).</summary>
+    public long JournalCommits => _journalHandler.Commits;
     /// <summary>Archive look-ups of transactions that left memory, which read the disk (0 without a disk archive).</summary>
     public long ArchiveDiskReads => (_archive as FasterTransactionArchive)?.DiskReads ?? 0;
     /// <summary>Look-ups that reached the archive's store (past its in-memory filter).</summary>

@@ -16,6 +16,7 @@ public class RingOneToOneBenchmark
     private const int RingSize = 1 << 16;
 
     private RingBuffer<BenchEvent> _ring = null!;
+    private IWaitStrategy _strategy = null!;
     private BatchEventProcessor<BenchEvent, SummingHandler> _processor = null!;
     private Thread _consumerThread = null!;
 
@@ -30,7 +31,8 @@ public class RingOneToOneBenchmark
     [GlobalSetup]
     public void Setup()
     {
-        _ring = RingBuffer<BenchEvent>.CreateSingleProducer(RingSize, RingBenchmarkSupport.CreateWaitStrategy(WaitStrategy));
+        _strategy = RingBenchmarkSupport.CreateWaitStrategy(WaitStrategy);
+        _ring = RingBuffer<BenchEvent>.CreateSingleProducer(RingSize, _strategy);
         _processor = new BatchEventProcessor<BenchEvent, SummingHandler>(_ring, _ring.NewBarrier(), default, maxBatchSize: 4096);
         _ring.AddGatingSequences(_processor.Sequence);
         _consumerThread = _processor.Start("ring-bench-consumer");
@@ -45,12 +47,36 @@ public class RingOneToOneBenchmark
         {
             throw new InvalidOperationException("the consumer failed", _processor.Fault);
         }
+        if (_strategy is BlockingWaitStrategy blocking)
+        {
+            // What each shape costs in wakes: printed into the run's log.
+            Console.WriteLine($"// {WaitStrategy}, claims of {ClaimSize}: consumer slept {blocking.Sleeps} times, pulsed {blocking.Pulses} times " +
+                $"for {_processor.Sequence.Value + 1} events");
+        }
     }
 
     [Benchmark(OperationsPerInvoke = EventsPerInvoke)]
     public long OneProducerOneConsumer()
     {
         long last = RingBenchmarkSupport.Produce(_ring, EventsPerInvoke, ClaimSize, producerId: 0);
+        RingBenchmarkSupport.AwaitConsumer(_processor.Sequence, last);
+        return last;
+    }
+
+    /// <summary>The logic's shape on the output ring: a claim per event, published deferred, one signal per
+    /// <see cref="ClaimSize"/> events (per batch). With a blocking consumer the wakes are the point.</summary>
+    [Benchmark(OperationsPerInvoke = EventsPerInvoke)]
+    public long OneProducerOneConsumerDeferred()
+    {
+        long last = -1;
+        for (long i = 0; i < EventsPerInvoke; i++)
+        {
+            last = _ring.Next();
+            _ring[last].Value = i;
+            _ring.PublishDeferred(last, last);
+            if ((i + 1) % ClaimSize == 0) _ring.SignalConsumers();
+        }
+        _ring.SignalConsumers();
         RingBenchmarkSupport.AwaitConsumer(_processor.Sequence, last);
         return last;
     }

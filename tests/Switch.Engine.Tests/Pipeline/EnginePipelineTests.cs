@@ -42,6 +42,31 @@ public sealed class EnginePipelineTests : IDisposable
         }
     }
 
+    /// <summary>The logic wakes a sleeping output thread once per batch, not once per output: before, the output thread
+    /// (faster than the logic) fell asleep after nearly every output and each one cost the logic a lock and a futex wake.</summary>
+    [Fact]
+    public void A_batch_of_requests_wakes_the_output_thread_once_per_logic_batch()
+    {
+        const int requests = 200;
+        var recorder = new OutputRecorder();
+        using SwitchEngine engine = SwitchEngine.Start(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small(), recorder);
+        string[] banks = ["102", "103", "308"];
+        long hi = engine.Claim(requests);
+        long lo = hi - requests + 1;
+        for (long s = lo; s <= hi; s++)
+        {
+            int i = (int)(s - lo);
+            engine.Slot(s) = LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"W{i}", 100 + i, banks[i % 3], account: $"A{i}");
+        }
+        engine.Publish(lo, hi);
+        Assert.True(engine.WaitUntilIdle(30_000), "engine did not go idle");
+        Assert.Null(engine.Fault);
+
+        Assert.Equal(requests, recorder.Drain().Count(o => o.Kind == OutputKind.BankRequest));
+        // The logic's batches follow the journal's commits (never more of them); one wake at most per batch.
+        Assert.InRange(engine.OutputWakes, 0, engine.JournalCommits);
+    }
+
     [Fact]
     public void A_restart_on_the_same_directory_recovers_the_same_state()
     {
