@@ -18,6 +18,19 @@ public sealed class WakeTests
         }
     }
 
+    private static (BlockingWaitStrategy, RingBuffer<TestEvent>, OrderCheckingHandler, BatchEventProcessor<TestEvent, OrderCheckingHandler>, Thread)
+        StartOneConsumer(bool multiProducer, int ringSize, string threadName)
+    {
+        var strategy = new BlockingWaitStrategy();
+        var ring = multiProducer
+            ? RingBuffer<TestEvent>.CreateMultiProducer(ringSize, strategy)
+            : RingBuffer<TestEvent>.CreateSingleProducer(ringSize, strategy);
+        var handler = new OrderCheckingHandler(1);
+        var consumer = new BatchEventProcessor<TestEvent, OrderCheckingHandler>(ring, ring.NewBarrier(), handler, 64);
+        ring.AddGatingSequences(consumer.Sequence);
+        return (strategy, ring, handler, consumer, consumer.Start(threadName));
+    }
+
     /// <summary>
     /// Many short publishes from several producers, each pausing now and then so the consumer falls asleep over and
     /// over: a lost wake leaves it asleep on a published event, and the wait for it times out. Some producers publish
@@ -91,14 +104,7 @@ public sealed class WakeTests
     [InlineData(true)]
     public void DeferredPublish_WakesASleepingConsumerOnlyWhenSignalled(bool multiProducer)
     {
-        var strategy = new BlockingWaitStrategy();
-        var ring = multiProducer
-            ? RingBuffer<TestEvent>.CreateMultiProducer(64, strategy)
-            : RingBuffer<TestEvent>.CreateSingleProducer(64, strategy);
-        var handler = new OrderCheckingHandler(1);
-        var consumer = new BatchEventProcessor<TestEvent, OrderCheckingHandler>(ring, ring.NewBarrier(), handler, 64);
-        ring.AddGatingSequences(consumer.Sequence);
-        Thread consumerThread = consumer.Start("deferred-consumer");
+        var (strategy, ring, handler, consumer, consumerThread) = StartOneConsumer(multiProducer, ringSize: 64, "deferred-consumer");
         Wait.Until(() => strategy.Sleeps == 1, "the consumer sleeps on the empty ring");
 
         for (int i = 0; i < 3; i++)
@@ -130,14 +136,7 @@ public sealed class WakeTests
     public void DeferredPublishes_FillingTheRing_NeverStall(bool multiProducer)
     {
         const long eventCount = 50_000;
-        var strategy = new BlockingWaitStrategy();
-        var ring = multiProducer
-            ? RingBuffer<TestEvent>.CreateMultiProducer(8, strategy)
-            : RingBuffer<TestEvent>.CreateSingleProducer(8, strategy);
-        var handler = new OrderCheckingHandler(1);
-        var consumer = new BatchEventProcessor<TestEvent, OrderCheckingHandler>(ring, ring.NewBarrier(), handler, 64);
-        ring.AddGatingSequences(consumer.Sequence);
-        Thread consumerThread = consumer.Start("full-consumer");
+        var (strategy, ring, handler, consumer, consumerThread) = StartOneConsumer(multiProducer, ringSize: 8, "full-consumer");
 
         TestThread producer = TestThread.Start("full-producer", () =>
         {
