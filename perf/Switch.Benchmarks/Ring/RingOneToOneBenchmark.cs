@@ -47,12 +47,14 @@ public class RingOneToOneBenchmark
         {
             throw new InvalidOperationException("the consumer failed", _processor.Fault);
         }
+        // new ring only: begin
         if (_strategy is BlockingWaitStrategy blocking)
         {
             // What each shape costs in wakes: printed into the run's log.
             Console.WriteLine($"// {WaitStrategy}, claims of {ClaimSize}: consumer slept {blocking.Sleeps} times, pulsed {blocking.Pulses} times " +
                 $"for {_processor.Sequence.Value + 1} events");
         }
+        // new ring only: end
     }
 
     [Benchmark(OperationsPerInvoke = EventsPerInvoke)]
@@ -63,6 +65,7 @@ public class RingOneToOneBenchmark
         return last;
     }
 
+    // new ring only: begin (perf/ring-before-after.sh leaves it out of the base's copy)
     /// <summary>The logic's shape on the output ring: a claim per event, published deferred, one signal per
     /// <see cref="ClaimSize"/> events (per batch). With a blocking consumer the wakes are the point.</summary>
     [Benchmark(OperationsPerInvoke = EventsPerInvoke)]
@@ -80,4 +83,5 @@ public class RingOneToOneBenchmark
         RingBenchmarkSupport.AwaitConsumer(_processor.Sequence, last);
         return last;
     }
+    // new ring only: end
 }
