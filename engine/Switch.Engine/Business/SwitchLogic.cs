@@ -255,7 +255,8 @@ public sealed partial class SwitchLogic
             return;
         }
         var orderKey = new ScopedKey(inst.Index, e.OrderNo.Span);
-        ref Transaction existing = ref _orders.Find(orderKey, out _);
+        ulong orderHash = orderKey.Hash64();
+        ref Transaction existing = ref _orders.Find(orderKey, orderHash, out _);
         if (!Unsafe.IsNullRef(ref existing))
         {
             if (SameContent(ref existing, ref e, bank))
@@ -280,7 +281,7 @@ public sealed partial class SwitchLogic
         }
         else
         {
-            Issue(ref e, inst, in orderKey, in admitted);
+            Issue(ref e, inst, orderHash, in admitted);
         }
     }
 
@@ -360,7 +361,7 @@ public sealed partial class SwitchLogic
     }
 
     /// <summary>An admitted transfer: issued, its money reserved, its deadline armed, its request sent. Nothing refuses it now.</summary>
-    private void Issue(ref InputEvent e, Institution inst, in ScopedKey orderKey, in Admission admitted)
+    private void Issue(ref InputEvent e, Institution inst, ulong orderHash, in Admission admitted)
     {
         long routedId = _transactions.LastId + 1;
         _orders.MakeRoomForNext();
@@ -383,7 +384,7 @@ public sealed partial class SwitchLogic
         if (tx.Type == RequestType.Refund) tx.OriginalOrderNo = e.OriginalOrderNo;
         tx.Echo = e.Echo;
         tx.Status = TransactionStatus.Dispatched;
-        _orders.Remember(in orderKey, tx.Id);
+        _orders.Remember(orderHash, tx.Id);
         bank.Unresolved++;
 
         if (tx.Type != RequestType.AgreementPayment)
