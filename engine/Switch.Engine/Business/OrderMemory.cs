@@ -77,7 +77,7 @@ public sealed class OrderMemory
         }
         else
         {
-            ulong hash = OrderOf(ref slot).Hash64();
+            ulong hash = OrderOf(in slot).Hash64();
             _orders.Move(hash, index, _transactions.ParkNext());
         }
     }
@@ -91,7 +91,7 @@ public sealed class OrderMemory
         foreach (long id in _transactions.RetainedIds())
         {
             if (!_transactions.TryFind(id, out int index)) throw new InvalidOperationException($"order memory: retained {id} not found");
-            ScopedKey order = OrderOf(ref _transactions[index]);
+            ScopedKey order = OrderOf(in _transactions.Read(index));
             ulong hash = order.Hash64();
             if (_orders.Find(order, hash) >= 0)
                 throw new InvalidDataException($"snapshot: transaction {id}'s order is held by another retained transaction");
@@ -109,10 +109,18 @@ public sealed class OrderMemory
     /// <summary>Retained orders in the index (for checks).</summary>
     public int IndexedCount => _orders.Count;
 
+    /// <summary>Whether a look-up of the order of the transaction in table slot <paramref name="index"/> finds that slot
+    /// (for checks).</summary>
+    public bool FindsAt(int index)
+    {
+        ScopedKey order = OrderOf(in _transactions.Read(index));
+        return _orders.Find(order, order.Hash64()) == index;
+    }
+
     /// <summary>Slots of the order index: its memory is 8 bytes each.</summary>
     public int IndexSlots => _orders.Slots;
 
-    private static ScopedKey OrderOf(ref Transaction tx) => new(tx.InstitutionIndex, tx.OrderNo.Span);
+    private static ScopedKey OrderOf(in Transaction tx) => new(tx.InstitutionIndex, tx.OrderNo.Span);
 
     /// <summary>A transaction just made final: a parked one waited only for its outcome, and now goes to the archive
     /// like any evicted one.</summary>
@@ -132,7 +140,7 @@ public sealed class OrderMemory
     private void Evict(ref Transaction old, int index)
     {
         if (!old.IsFinal) throw new InvalidOperationException($"logic: evicting {old.Id} which is not final");
-        ScopedKey order = OrderOf(ref old);
+        ScopedKey order = OrderOf(in old);
         _orders.Remove(order.Hash64(), index);
         _archive.Put(order, old);
         _archive.ForgetBelow(OldestRememberedId);
