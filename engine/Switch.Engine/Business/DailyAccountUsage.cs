@@ -44,7 +44,7 @@ public sealed class DailyAccountUsage
         if (maxAccounts < 1 || maxAccounts > 1 << 28) throw new ArgumentOutOfRangeException(nameof(maxAccounts), "1 to 2^28");
         _maxAccounts = maxAccounts;
         int slots = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(2, maxAccounts * 2));
-        _slots = new Slot[slots];
+        _slots = HugePages.Allocate<Slot>(slots);
         _mask = slots - 1;
     }
 
@@ -112,6 +112,9 @@ public sealed class DailyAccountUsage
     }
 
     private int Home(in ScopedKey key) => (int)key.Hash64() & _mask;
+
+    /// <summary>Starts loading the slot a look-up of <paramref name="key"/> reads first (see <see cref="CacheLine"/>).</summary>
+    public void Prefetch(in ScopedKey key) => CacheLine.Prefetch(ref _slots[Home(key)]);
 
     /// <summary>The slot holding <paramref name="key"/>, or -1. Probes end at an empty slot (at most half are used).</summary>
     private int Find(in ScopedKey key)

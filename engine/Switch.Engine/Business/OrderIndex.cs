@@ -41,7 +41,7 @@ public sealed class OrderIndex
         long slots = Math.Max(2L * transactions.Capacity, (retained * 4 + 2) / 3);
         slots = (long)BitOperations.RoundUpToPowerOf2((ulong)slots);
         if (slots > 1L << 30) throw new ArgumentOutOfRangeException(nameof(transactions), "an order index above 2^30 entries");
-        _entries = new ulong[slots];
+        _entries = HugePages.Allocate<ulong>(slots);
         _mask = (int)slots - 1;
         _maxCount = (int)retained;
     }
@@ -73,6 +73,9 @@ public sealed class OrderIndex
             FalseHits++;
         }
     }
+
+    /// <summary>Starts loading the entries a look-up of <paramref name="hash"/> reads first (see <see cref="CacheLine"/>).</summary>
+    public void Prefetch(ulong hash) => CacheLine.Prefetch(ref _entries[Home(Fingerprint(hash))]);
 
     /// <summary>A new order, in <paramref name="tableSlot"/>; the caller has checked it is not there already.</summary>
     public void Add(ulong hash, int tableSlot)

@@ -80,7 +80,13 @@ public sealed class OrderMemory
             ulong hash = OrderOf(in slot).Hash64();
             _orders.Move(hash, index, _transactions.ParkNext());
         }
+        // The next transaction to leave is known now: its index entry, a random cache miss, loads meanwhile.
+        ref readonly Transaction following = ref _transactions.Read(_transactions.FollowingIndex);
+        if (following.Id != 0) _orders.Prefetch(OrderOf(in following).Hash64());
     }
+
+    /// <summary>Starts loading what <see cref="Find(in ScopedKey, ulong, out bool)"/> will read for this hash.</summary>
+    public void Prefetch(ulong orderHash) => _orders.Prefetch(orderHash);
 
     public ITransactionArchive Archive => _archive;
 

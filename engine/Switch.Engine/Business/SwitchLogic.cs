@@ -248,14 +248,20 @@ public sealed partial class SwitchLogic
     /// <summary>A payment, payout or refund: checked, answered as a repeat, refused, or admitted and sent to its bank.</summary>
     private void OnTransfer(ref InputEvent e, Institution inst)
     {
+        // The order number is checked (OnRequest): its index entry, a random cache miss, loads while the fields are.
+        var orderKey = new ScopedKey(inst.Index, e.OrderNo.Span);
+        ulong orderHash = orderKey.Hash64();
+        _orders.Prefetch(orderHash);
         Refusal refusal = RequestChecks.TransferFields(ref e, inst, _banksByCode, out Bank? bank);
         if (refusal.Refused)
         {
             _out.Reject(ref e, refusal);
             return;
         }
-        var orderKey = new ScopedKey(inst.Index, e.OrderNo.Span);
-        ulong orderHash = orderKey.Hash64();
+        if (e.RequestType == RequestType.AgreementPayment && bank is not null)
+        {
+            _dailyUsage.Prefetch(new ScopedKey(bank.Index, e.Account.Span)); // overlaps the order look-up's miss
+        }
         ref Transaction existing = ref _orders.Find(orderKey, orderHash, out _);
         if (!Unsafe.IsNullRef(ref existing))
         {

@@ -32,7 +32,7 @@ public sealed class TransactionTable
     {
         if (capacity <= 0 || (capacity & (capacity - 1)) != 0) throw new ArgumentOutOfRangeException(nameof(capacity), "a power of two");
         if (parkedCapacity <= 0) throw new ArgumentOutOfRangeException(nameof(parkedCapacity), "at least one");
-        _slots = new Transaction[capacity];
+        _slots = HugePages.Allocate<Transaction>(capacity); // bank results, queries and refunds reach back into it
         _mask = capacity - 1;
         _parked = new Transaction[parkedCapacity];
         _freeParked = new int[parkedCapacity];
@@ -64,6 +64,9 @@ public sealed class TransactionTable
 
     /// <summary>The slot (for <see cref="this[int]"/>) of <see cref="NextSlot"/>.</summary>
     public int NextIndex => (int)(LastId & _mask);
+
+    /// <summary>The slot the id after the next will take: the next one to evict or park once the next is issued.</summary>
+    public int FollowingIndex => (int)((LastId + 1) & _mask);
 
     /// <summary>Moves the occupant of <see cref="NextSlot"/>, which is not final, to the parked table, freeing its slot;
     /// returns its new slot (for <see cref="this[int]"/>).</summary>
