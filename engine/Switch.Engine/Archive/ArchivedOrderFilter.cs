@@ -35,7 +35,7 @@ public sealed class ArchivedOrderFilter
         _blocksPerGeneration = (ulong)blocks;
         KeysPerGeneration = blocks * WordsPerBlock * 64 / BitsPerKey;
         _generations = new ulong[generations][];
-        for (int g = 0; g < generations; g++) _generations[g] = new ulong[blocks * WordsPerBlock];
+        for (int g = 0; g < generations; g++) _generations[g] = Hashing.HugePages.Allocate<ulong>(blocks * WordsPerBlock); // a random block per look-up
         _count = new long[generations];
         _lastId = new long[generations];
     }

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Switch.Engine.Hashing;
 using Switch.Engine.Snapshots;
 
 namespace Switch.Engine.Business;
@@ -43,7 +44,7 @@ public sealed class DailyAccountUsage
         if (maxAccounts < 1 || maxAccounts > 1 << 28) throw new ArgumentOutOfRangeException(nameof(maxAccounts), "1 to 2^28");
         _maxAccounts = maxAccounts;
         int slots = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(2, maxAccounts * 2));
-        _slots = new Slot[slots];
+        _slots = HugePages.Allocate<Slot>(slots);
         _mask = slots - 1;
     }
 
@@ -112,6 +113,9 @@ public sealed class DailyAccountUsage
 
     private int Home(in ScopedKey key) => (int)key.Hash64() & _mask;
 
+    /// <summary>Starts loading the slot a look-up of <paramref name="key"/> reads first (see <see cref="CacheLine"/>).</summary>
+    public void Prefetch(in ScopedKey key) => CacheLine.Prefetch(ref _slots[Home(key)]);
+
     /// <summary>The slot holding <paramref name="key"/>, or -1. Probes end at an empty slot (at most half are used).</summary>
     private int Find(in ScopedKey key)
     {
@@ -137,23 +141,24 @@ public sealed class DailyAccountUsage
         Count++;
     }
 
-    /// <summary>Backward-shift deletion: each later entry of the run moves into the hole unless its home lies after it.</summary>
+    /// <summary>Deletion without tombstones (<see cref="BackwardShift"/>).</summary>
     private void Remove(in ScopedKey key)
     {
-        int hole = Find(key);
-        if (hole < 0) throw new InvalidOperationException("daily usage: removing an account that is not there");
-        for (int j = (hole + 1) & _mask; _slots[j].Occupied != 0; j = (j + 1) & _mask)
-        {
-            int home = Home(_slots[j].Key);
-            bool homeAfterHole = hole <= j ? home > hole && home <= j : home > hole || home <= j;
-            if (!homeAfterHole)
-            {
-                Write(hole) = _slots[j];
-                hole = j;
-            }
-        }
-        Write(hole) = default;
+        int slot = Find(key);
+        if (slot < 0) throw new InvalidOperationException("daily usage: removing an account that is not there");
+        BackwardShift.Delete(new Probe(this), slot);
         Count--;
+    }
+
+    /// <summary>The slots as <see cref="BackwardShift"/> sees them; its writes go through <see cref="Write"/> (a capture
+    /// may be running).</summary>
+    private readonly struct Probe(DailyAccountUsage usage) : IProbeSlots
+    {
+        public int Mask => usage._mask;
+        public bool Occupied(int slot) => usage._slots[slot].Occupied != 0;
+        public int Home(int slot) => usage.Home(usage._slots[slot].Key);
+        public void Move(int from, int to) => usage.Write(to) = usage._slots[from];
+        public void Clear(int slot) => usage.Write(slot) = default;
     }
 
     private bool DropEarlierDays(int today)

@@ -11,8 +11,8 @@ namespace Switch.Engine.Business;
 public sealed class OrderMemory
 {
     private readonly TransactionTable _transactions;
-    /// <summary>(institution, order number) → transaction id: the idempotency index.</summary>
-    private readonly Dictionary<ScopedKey, long> _orders;
+    /// <summary>(institution, order number) → retained transaction's slot: the idempotency index.</summary>
+    private readonly OrderIndex _orders;
     /// <summary>Final transactions that left the table, still found by order number.</summary>
     private readonly ITransactionArchive _archive;
     private readonly long _orderMemoryTransactions;
@@ -24,7 +24,7 @@ public sealed class OrderMemory
         _transactions = transactions;
         _archive = archive;
         _orderMemoryTransactions = orderMemoryTransactions;
-        _orders = new Dictionary<ScopedKey, long>(transactions.Capacity);
+        _orders = new OrderIndex(transactions);
     }
 
     /// <summary>Orders of transactions older than this are forgotten: the idempotency window.</summary>
@@ -34,12 +34,17 @@ public sealed class OrderMemory
     /// An order the switch still remembers: retained (a ref to its slot), else archived (a ref to a copy; write a
     /// change back with <see cref="WriteBack"/>), else a null ref.
     /// </summary>
-    public ref Transaction Find(in ScopedKey order, out bool archived)
+    public ref Transaction Find(in ScopedKey order, out bool archived) => ref Find(order, order.Hash64(), out archived);
+
+    /// <summary><see cref="Find(in ScopedKey, out bool)"/> with the order's <see cref="ScopedKey.Hash64"/>, for a caller
+    /// that needs it again (<see cref="Remember"/>).</summary>
+    public ref Transaction Find(in ScopedKey order, ulong orderHash, out bool archived)
     {
         archived = false;
-        if (_orders.TryGetValue(order, out long id))
+        int slot = _orders.Find(order, orderHash);
+        if (slot >= 0)
         {
-            return ref _transactions.ById(id);
+            return ref _transactions[slot];
         }
         if (_archive.TryGet(order, out _archived) && _archived.Id >= OldestRememberedId)
         {
@@ -65,15 +70,23 @@ public sealed class OrderMemory
         {
             return;
         }
+        int index = _transactions.NextIndex;
         if (slot.IsFinal)
         {
-            Evict(ref slot);
+            Evict(ref slot, index);
         }
         else
         {
-            _transactions.ParkNext();
+            ulong hash = OrderOf(in slot).Hash64();
+            _orders.Move(hash, index, _transactions.ParkNext());
         }
+        // The next transaction to leave is known now: its index entry, a random cache miss, loads meanwhile.
+        ref readonly Transaction following = ref _transactions.Read(_transactions.FollowingIndex);
+        if (following.Id != 0) _orders.Prefetch(OrderOf(in following).Hash64());
     }
+
+    /// <summary>Starts loading what <see cref="Find(in ScopedKey, ulong, out bool)"/> will read for this hash.</summary>
+    public void Prefetch(ulong orderHash) => _orders.Prefetch(orderHash);
 
     public ITransactionArchive Archive => _archive;
 
@@ -83,14 +96,37 @@ public sealed class OrderMemory
         if (_orders.Count != 0) throw new InvalidOperationException("order memory: rebuilding a non-empty index");
         foreach (long id in _transactions.RetainedIds())
         {
-            ref Transaction tx = ref _transactions.ById(id);
-            if (!_orders.TryAdd(new ScopedKey(tx.InstitutionIndex, tx.OrderNo.Span), id))
+            if (!_transactions.TryFind(id, out int index)) throw new InvalidOperationException($"order memory: retained {id} not found");
+            ScopedKey order = OrderOf(in _transactions.Read(index));
+            ulong hash = order.Hash64();
+            if (_orders.Find(order, hash) >= 0)
                 throw new InvalidDataException($"snapshot: transaction {id}'s order is held by another retained transaction");
+            _orders.Add(hash, index);
         }
     }
 
-    /// <summary>A newly issued transaction's order.</summary>
-    public void Remember(in ScopedKey order, long id) => _orders.Add(order, id);
+    /// <summary>A newly issued transaction's order, by its hash (the caller found it nowhere under that hash).</summary>
+    public void Remember(ulong orderHash, long id)
+    {
+        if (!_transactions.TryFind(id, out int index)) throw new InvalidOperationException($"order memory: remembering {id}, which is not retained");
+        _orders.Add(orderHash, index);
+    }
+
+    /// <summary>Retained orders in the index (for checks).</summary>
+    public int IndexedCount => _orders.Count;
+
+    /// <summary>Whether a look-up of the order of the transaction in table slot <paramref name="index"/> finds that slot
+    /// (for checks).</summary>
+    public bool FindsAt(int index)
+    {
+        ScopedKey order = OrderOf(in _transactions.Read(index));
+        return _orders.Find(order, order.Hash64()) == index;
+    }
+
+    /// <summary>Slots of the order index: its memory is 8 bytes each.</summary>
+    public int IndexSlots => _orders.Slots;
+
+    private static ScopedKey OrderOf(in Transaction tx) => new(tx.InstitutionIndex, tx.OrderNo.Span);
 
     /// <summary>A transaction just made final: a parked one waited only for its outcome, and now goes to the archive
     /// like any evicted one.</summary>
@@ -98,7 +134,7 @@ public sealed class OrderMemory
     {
         if (_transactions.TryFind(tx.Id, out int index) && _transactions.IsParked(index))
         {
-            Evict(ref tx);
+            Evict(ref tx, index);
             _transactions.Unpark(index);
         }
     }
@@ -107,12 +143,11 @@ public sealed class OrderMemory
     /// A final transaction leaves the table for the archive, where its order number is still found; the archive may
     /// forget what is past the switch's memory of orders.
     /// </summary>
-    private void Evict(ref Transaction old)
+    private void Evict(ref Transaction old, int index)
     {
         if (!old.IsFinal) throw new InvalidOperationException($"logic: evicting {old.Id} which is not final");
-        var order = new ScopedKey(old.InstitutionIndex, old.OrderNo.Span);
-        bool removed = _orders.Remove(order);
-        if (!removed) throw new InvalidOperationException($"logic: evicted {old.Id} had no order index entry");
+        ScopedKey order = OrderOf(in old);
+        _orders.Remove(order.Hash64(), index);
         _archive.Put(order, old);
         _archive.ForgetBelow(OldestRememberedId);
     }

@@ -36,6 +36,14 @@ public readonly struct ScopedKey : IEquatable<ScopedKey>
 
     public override bool Equals(object? obj) => obj is ScopedKey other && Equals(other);
 
+    /// <summary>This key is (<paramref name="scope"/>, <paramref name="value"/>): how an index that keeps only a
+    /// fingerprint confirms a hit against the record it points at.</summary>
+    public bool Is(int scope, ReadOnlySpan<byte> value)
+    {
+        ReadOnlySpan<byte> mine = _bytes;
+        return _scope == scope && _length == value.Length && mine[.._length].SequenceEqual(value);
+    }
+
     /// <summary>An order for sorting (snapshots write keys sorted so equal state gives equal bytes).</summary>
     public int CompareTo(in ScopedKey other)
     {

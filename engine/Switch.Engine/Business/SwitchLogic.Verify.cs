@@ -96,14 +96,21 @@ public sealed partial class SwitchLogic
         Span<int> inFlight = stackalloc int[_banks.Length * InputEvent.MaxEndpointsPerBank];
         Array.Clear(_liveTimers!);
         _timers.CountLive(_liveTimers);
+        int retained = 0;
         for (long id = _transactions.OldestRetainedId; id <= _transactions.LastId; id++)
         {
-            if (_transactions.TryFind(id, out int index) && CheckTransaction(index, unresolved, inFlight, out invariant) is { } bad) return bad;
+            if (!_transactions.TryFind(id, out int index)) continue;
+            retained++;
+            if (CheckTransaction(index, unresolved, inFlight, out invariant) is { } bad) return bad;
         }
         for (int p = 0; p < _transactions.ParkedCapacity; p++)
         {
-            if (_transactions.ParkedAt(p).Id != 0 && CheckTransaction(_transactions.Capacity + p, unresolved, inFlight, out invariant) is { } bad) return bad;
+            if (_transactions.ParkedAt(p).Id == 0) continue;
+            retained++;
+            if (CheckTransaction(_transactions.Capacity + p, unresolved, inFlight, out invariant) is { } bad) return bad;
         }
+        invariant = "order index";
+        if (_orders.IndexedCount != retained) return $"the order index holds {_orders.IndexedCount} orders, the table {retained}";
         foreach (Bank bank in _banks)
         {
             invariant = "unresolved per bank";
@@ -125,6 +132,8 @@ public sealed partial class SwitchLogic
     private string? CheckTransaction(int index, Span<int> unresolved, Span<int> inFlight, out string invariant)
     {
         ref Transaction tx = ref _transactions[index];
+        invariant = "order index";
+        if (!_orders.FindsAt(index)) return $"transaction {tx.Id}'s order is not found at its slot {index}";
         invariant = "one live timer per unresolved transaction";
         if (tx.IsFinal) return null;
         unresolved[tx.BankIndex]++;

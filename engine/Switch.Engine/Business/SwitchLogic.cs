@@ -248,14 +248,21 @@ public sealed partial class SwitchLogic
     /// <summary>A payment, payout or refund: checked, answered as a repeat, refused, or admitted and sent to its bank.</summary>
     private void OnTransfer(ref InputEvent e, Institution inst)
     {
+        // The order number is checked (OnRequest): its index entry, a random cache miss, loads while the fields are.
+        var orderKey = new ScopedKey(inst.Index, e.OrderNo.Span);
+        ulong orderHash = orderKey.Hash64();
+        _orders.Prefetch(orderHash);
         Refusal refusal = RequestChecks.TransferFields(ref e, inst, _banksByCode, out Bank? bank);
         if (refusal.Refused)
         {
             _out.Reject(ref e, refusal);
             return;
         }
-        var orderKey = new ScopedKey(inst.Index, e.OrderNo.Span);
-        ref Transaction existing = ref _orders.Find(orderKey, out _);
+        if (e.RequestType == RequestType.AgreementPayment && bank is not null)
+        {
+            _dailyUsage.Prefetch(new ScopedKey(bank.Index, e.Account.Span)); // overlaps the order look-up's miss
+        }
+        ref Transaction existing = ref _orders.Find(orderKey, orderHash, out _);
         if (!Unsafe.IsNullRef(ref existing))
         {
             if (SameContent(ref existing, ref e, bank))
@@ -280,7 +287,7 @@ public sealed partial class SwitchLogic
         }
         else
         {
-            Issue(ref e, inst, in orderKey, in admitted);
+            Issue(ref e, inst, orderHash, in admitted);
         }
     }
 
@@ -360,7 +367,7 @@ public sealed partial class SwitchLogic
     }
 
     /// <summary>An admitted transfer: issued, its money reserved, its deadline armed, its request sent. Nothing refuses it now.</summary>
-    private void Issue(ref InputEvent e, Institution inst, in ScopedKey orderKey, in Admission admitted)
+    private void Issue(ref InputEvent e, Institution inst, ulong orderHash, in Admission admitted)
     {
         long routedId = _transactions.LastId + 1;
         _orders.MakeRoomForNext();
@@ -383,7 +390,7 @@ public sealed partial class SwitchLogic
         if (tx.Type == RequestType.Refund) tx.OriginalOrderNo = e.OriginalOrderNo;
         tx.Echo = e.Echo;
         tx.Status = TransactionStatus.Dispatched;
-        _orders.Remember(in orderKey, tx.Id);
+        _orders.Remember(orderHash, tx.Id);
         bank.Unresolved++;
 
         if (tx.Type != RequestType.AgreementPayment)

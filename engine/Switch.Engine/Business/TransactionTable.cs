@@ -32,7 +32,7 @@ public sealed class TransactionTable
     {
         if (capacity <= 0 || (capacity & (capacity - 1)) != 0) throw new ArgumentOutOfRangeException(nameof(capacity), "a power of two");
         if (parkedCapacity <= 0) throw new ArgumentOutOfRangeException(nameof(parkedCapacity), "at least one");
-        _slots = new Transaction[capacity];
+        _slots = HugePages.Allocate<Transaction>(capacity); // bank results, queries and refunds reach back into it
         _mask = capacity - 1;
         _parked = new Transaction[parkedCapacity];
         _freeParked = new int[parkedCapacity];
@@ -48,7 +48,7 @@ public sealed class TransactionTable
     public long LastId { get; private set; }
 
     /// <summary>The slot the next id will take; its current occupant (if any) is the one to evict or park.</summary>
-    public ref Transaction NextSlot => ref Ring((int)(LastId & _mask));
+    public ref Transaction NextSlot => ref Ring(NextIndex);
 
     private ref Transaction Ring(int index)
     {
@@ -62,8 +62,15 @@ public sealed class TransactionTable
         return ref _parked[p];
     }
 
-    /// <summary>Moves the occupant of <see cref="NextSlot"/>, which is not final, to the parked table, freeing its slot.</summary>
-    public void ParkNext()
+    /// <summary>The slot (for <see cref="this[int]"/>) of <see cref="NextSlot"/>.</summary>
+    public int NextIndex => (int)(LastId & _mask);
+
+    /// <summary>The slot the id after the next will take: the next one to evict or park once the next is issued.</summary>
+    public int FollowingIndex => (int)((LastId + 1) & _mask);
+
+    /// <summary>Moves the occupant of <see cref="NextSlot"/>, which is not final, to the parked table, freeing its slot;
+    /// returns its new slot (for <see cref="this[int]"/>).</summary>
+    public int ParkNext()
     {
         ref Transaction slot = ref NextSlot;
         if (slot.Id == 0 || slot.IsFinal) throw new InvalidOperationException($"transaction table: parking {slot.Id}, which is final or empty");
@@ -75,6 +82,7 @@ public sealed class TransactionTable
         Parked(p) = slot;
         _parkedIndex.Add(slot.Id, p);
         slot = default;
+        return _slots.Length + p;
     }
 
     /// <summary>Frees the parked slot of a transaction that became final (the caller has archived it).</summary>
@@ -129,6 +137,9 @@ public sealed class TransactionTable
     public ref Transaction this[int index] => ref index < _slots.Length ? ref Ring(index) : ref Parked(index - _slots.Length);
 
     public bool IsParked(int index) => index >= _slots.Length;
+
+    /// <summary>A slot, to read only: no copy-on-write check (a snapshot's capture needs none for reads).</summary>
+    public ref readonly Transaction Read(int index) => ref index < _slots.Length ? ref _slots[index] : ref _parked[index - _slots.Length];
 
     public ref Transaction ById(long id)
     {
