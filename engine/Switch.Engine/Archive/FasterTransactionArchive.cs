@@ -106,7 +106,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         var window = new CheckpointWindow();
         IDevice device = Devices.CreateLogDevice(Path.Combine(directory, "archive.log"), preallocateFile: false, deleteOnClose: false,
             recoverDevice: checkpointToken is not null);
-        if (paced is not null) device = new PacedDevice(device, paced, () => window.Open);
+        if (paced is not null) device = new PacedDevice(device, paced, queueAll: false, () => window.Open);
         // Checkpoints are kept until the snapshots that name them are gone (PurgeCheckpointsExcept), not just the latest:
         // recovery may fall back to an older snapshot.
         INamedDeviceFactory files = new LocalStorageNamedDeviceFactory();

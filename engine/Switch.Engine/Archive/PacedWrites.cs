@@ -10,7 +10,7 @@ namespace Switch.Engine.Archive;
 /// its whole size (64 MiB by default) and the fold-over as whole log pages. Written at the disk's speed beside the
 /// journal, they made the journal's group-commit fsyncs wait behind them for most of a second at each snapshot's start,
 /// and every answer of that second waited too. Sliced and paced, they trickle out as the snapshot file does.
-/// <para>The caller never waits: a write is queued and its completion called back (on this thread) once every slice is
+/// <para>The caller never waits: a write is queued and its completion called back (on the pool) once every slice is
 /// on the device, as FASTER expects of an asynchronous device. The source memory stays FASTER's until then.</para>
 /// </summary>
 public sealed class PacedWrites : IDisposable
@@ -48,11 +48,13 @@ public sealed class PacedWrites : IDisposable
     public static bool Paces(uint bytes) => bytes >= MinPacedBytes;
 
     /// <summary>Queues a write of <paramref name="bytes"/> from <paramref name="source"/> to <paramref name="device"/> at
-    /// <paramref name="destination"/> (in <paramref name="segment"/>, or -1: the device's flat addressing).</summary>
-    public void Enqueue(IDevice device, IntPtr source, int segment, ulong destination, uint bytes, DeviceIOCompletionCallback callback, object context)
+    /// <paramref name="destination"/> (in <paramref name="segment"/>, or -1: the device's flat addressing); in slices
+    /// under the budget if <paramref name="pace"/>, else at once when its turn comes.</summary>
+    public void Enqueue(IDevice device, IntPtr source, int segment, ulong destination, uint bytes, bool pace, DeviceIOCompletionCallback callback, object context)
     {
         ObjectDisposedException.ThrowIf(_stopping, this);
-        lock (_queue) _queue.Enqueue(new Request(device, source, segment, destination, bytes, callback, context));
+        Debug.Assert(!pace || Paces(bytes));
+        lock (_queue) _queue.Enqueue(new Request(device, source, segment, destination, bytes, pace, callback, context));
         _queued.Release();
     }
 
@@ -76,8 +78,8 @@ public sealed class PacedWrites : IDisposable
         uint error = 0;
         while (written < r.Bytes && error == 0)
         {
-            uint slice = Math.Min(SliceBytes, r.Bytes - written);
-            if (!_stopping) _pacer.Wrote(slice); // a closing store's last writes are not held back
+            uint slice = r.Pace ? Math.Min(SliceBytes, r.Bytes - written) : r.Bytes;
+            if (r.Pace && !_stopping) _pacer.Wrote(slice); // a closing store's last writes are not held back
             try
             {
                 if (r.Segment < 0) r.Device.WriteAsync(r.Source + (nint)written, r.Destination + written, slice, SliceWritten, null!);
@@ -91,11 +93,14 @@ public sealed class PacedWrites : IDisposable
             if (error == 0)
             {
                 written += slice;
-                Interlocked.Add(ref _bytesPaced, slice);
+                if (r.Pace) Interlocked.Add(ref _bytesPaced, slice);
             }
         }
         Debug.Assert(error != 0 || written == r.Bytes);
-        r.Callback(error, written, r.Context);
+        // On the pool, not here: a completion may move FASTER's checkpoint on, which may write (its metadata) through this
+        // queue and wait for it.
+        (DeviceIOCompletionCallback callback, object context) = (r.Callback, r.Context);
+        ThreadPool.UnsafeQueueUserWorkItem(_ => callback(error, written, context), null);
     }
 
     private void SliceWritten(uint errorCode, uint numBytes, object context)
@@ -113,6 +118,6 @@ public sealed class PacedWrites : IDisposable
         _thread.Join();
     }
 
-    private readonly record struct Request(IDevice Device, IntPtr Source, int Segment, ulong Destination, uint Bytes,
+    private readonly record struct Request(IDevice Device, IntPtr Source, int Segment, ulong Destination, uint Bytes, bool Pace,
         DeviceIOCompletionCallback Callback, object Context);
 }
