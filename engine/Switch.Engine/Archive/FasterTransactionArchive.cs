@@ -32,8 +32,8 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     private readonly FasterKV<ScopedKey, Transaction> _store;
     /// <summary>The checkpoints' writes under the snapshots' budget (null: at the disk's speed).</summary>
     private readonly PacedWrites? _paced;
-    /// <summary>On while a checkpoint runs: the log's writes (its fold-over) are paced then, and only then (the log's
-    /// ordinary page flushes must keep up with any rate the switch takes).</summary>
+    /// <summary>While a checkpoint runs, the log's writes below the tail at its start (its fold-over) are paced; the log's
+    /// other page flushes never are: they must keep up with any rate the switch takes, or its memory fills.</summary>
     private readonly CheckpointWindow _window;
     private readonly ClientSession<ScopedKey, Transaction, Transaction, Transaction, Empty, SimpleFunctions<ScopedKey, Transaction>> _session;
     /// <summary>Held by whichever thread uses <see cref="_session"/>: the writer for each write, the logic for a store
@@ -106,7 +106,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         var window = new CheckpointWindow();
         IDevice device = Devices.CreateLogDevice(Path.Combine(directory, "archive.log"), preallocateFile: false, deleteOnClose: false,
             recoverDevice: checkpointToken is not null);
-        if (paced is not null) device = new PacedDevice(device, paced, queueAll: false, () => window.Open);
+        if (paced is not null) device = new PacedDevice(device, paced, queueAll: false, window.Paces);
         // Checkpoints are kept until the snapshots that name them are gone (PurgeCheckpointsExcept), not just the latest:
         // recovery may fall back to an older snapshot.
         INamedDeviceFactory files = new LocalStorageNamedDeviceFactory();
@@ -178,10 +178,10 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         pause?.Lap(PausePart.ArchiveState);
         long version = _session.Version;
         long foldOverBytes = _store.Log.TailAddress - _store.Log.ReadOnlyAddress;
-        _window.Open = true;
+        _window.Open(_store.Log.TailAddress);
         if (!_store.TryInitiateFullCheckpoint(out Guid token, CheckpointType.FoldOver))
         {
-            _window.Open = false;
+            _window.Close();
             _filter.EndCapture();
             throw new InvalidOperationException("archive: a checkpoint could not start (another is running)");
         }
@@ -194,7 +194,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
             }
             finally
             {
-                window.Open = false;
+                window.Close();
             }
         });
         pause?.Lap(PausePart.CheckpointStart);
@@ -413,16 +413,17 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         _device.Dispose();
     }
 
-    /// <summary>Whether a checkpoint is running (<see cref="_window"/>): set by the logic thread, cleared by the checkpoint's end.</summary>
+    /// <summary>The log's addresses a running checkpoint folds over (<see cref="_window"/>): opened by the logic thread
+    /// at the capture, closed by the checkpoint's end.</summary>
     private sealed class CheckpointWindow
     {
-        private volatile bool _open;
+        /// <summary>The log's tail when the checkpoint began; 0: none runs.</summary>
+        private long _foldOverEnd;
 
-        public bool Open
-        {
-            get => _open;
-            set => _open = value;
-        }
+        public void Open(long tailAddress) => Volatile.Write(ref _foldOverEnd, tailAddress);
+        public void Close() => Volatile.Write(ref _foldOverEnd, 0);
+        /// <summary>Whether a write at log address <paramref name="address"/> is the running checkpoint's fold-over.</summary>
+        public bool Paces(ulong address) => address < (ulong)Volatile.Read(ref _foldOverEnd);
     }
 
     /// <summary>The writer thread's end of the handoff.</summary>

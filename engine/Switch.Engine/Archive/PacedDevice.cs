@@ -3,13 +3,13 @@ using FASTER.core;
 namespace Switch.Engine.Archive;
 
 /// <summary>
-/// A FASTER device whose large writes go through <see cref="PacedWrites"/> while <paramref name="paced"/> says so (always,
-/// for a checkpoint's files; during a checkpoint, for the archive's log: its fold-over). With <paramref name="queueAll"/>
+/// A FASTER device whose large writes go through <see cref="PacedWrites"/> where <paramref name="paced"/> says so, by the
+/// write's address on the device (anywhere, for a checkpoint's files; the archive's log: its fold-over). With <paramref name="queueAll"/>
 /// its small writes go through the queue too, unpaced: a checkpoint's files are created and opened at their first write,
 /// which FASTER makes on the thread that starts the checkpoint (the logic's, in a snapshot's pause), and a file's creation
 /// waits for the file system's journal, busy with the switch's own. Everything else is the inner device's.
 /// </summary>
-internal sealed class PacedDevice(IDevice inner, PacedWrites writes, bool queueAll, Func<bool> paced) : IDevice
+internal sealed class PacedDevice(IDevice inner, PacedWrites writes, bool queueAll, Func<ulong, bool> paced) : IDevice
 {
     public uint SectorSize => inner.SectorSize;
     public string FileName => inner.FileName;
@@ -32,14 +32,14 @@ internal sealed class PacedDevice(IDevice inner, PacedWrites writes, bool queueA
 
     public void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
     {
-        bool pace = PacedWrites.Paces(numBytesToWrite) && paced();
+        bool pace = PacedWrites.Paces(numBytesToWrite) && paced((ulong)segmentId * (ulong)inner.SegmentSize + destinationAddress);
         if (pace || queueAll) writes.Enqueue(inner, sourceAddress, segmentId, destinationAddress, numBytesToWrite, pace, callback, context);
         else inner.WriteAsync(sourceAddress, segmentId, destinationAddress, numBytesToWrite, callback, context);
     }
 
     public void WriteAsync(IntPtr alignedSourceAddress, ulong alignedDestinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
     {
-        bool pace = PacedWrites.Paces(numBytesToWrite) && paced();
+        bool pace = PacedWrites.Paces(numBytesToWrite) && paced(alignedDestinationAddress);
         if (pace || queueAll) writes.Enqueue(inner, alignedSourceAddress, -1, alignedDestinationAddress, numBytesToWrite, pace, callback, context);
         else inner.WriteAsync(alignedSourceAddress, alignedDestinationAddress, numBytesToWrite, callback, context);
     }
@@ -66,7 +66,7 @@ internal sealed class PacedDevice(IDevice inner, PacedWrites writes, bool queueA
 internal sealed class PacedDeviceFactory(INamedDeviceFactory inner, PacedWrites writes) : INamedDeviceFactory
 {
     public void Initialize(string baseName) => inner.Initialize(baseName);
-    public IDevice Get(FileDescriptor fileInfo) => new PacedDevice(inner.Get(fileInfo), writes, queueAll: true, static () => true);
+    public IDevice Get(FileDescriptor fileInfo) => new PacedDevice(inner.Get(fileInfo), writes, queueAll: true, static _ => true);
     public void Delete(FileDescriptor fileInfo) => inner.Delete(fileInfo);
     public IEnumerable<FileDescriptor> ListContents(string path) => inner.ListContents(path);
 }
