@@ -89,6 +89,7 @@ internal static class Cli
                     $"written in (ms): {string.Join(", ", taken.Select(t => t.WriteMs))}; archive checkpoint / views ready at (ms): " +
                     $"{string.Join(", ", taken.Select(t => $"{t.ArchiveCheckpointMs}/{t.ViewsMs}"))}; paced (ms): {string.Join(", ", taken.Select(t => t.PacedMs))}; " +
                     $"pages copied aside: {string.Join(", ", taken.Select(t => t.PagesCopiedAside))}; MiB: {string.Join(", ", taken.Select(t => t.Bytes >> 20))}; archive fold-over MiB: {string.Join(", ", taken.Select(t => t.ArchiveFoldOverBytes >> 20))}");
+                foreach (string record in process.SnapshotRecords()) Console.WriteLine("  switch: " + record);
             }
             double? cpu = process.CpuSeconds() - cpuBefore;
             // Threads that ended during the run take their time with them: a group can only be read as at least this.

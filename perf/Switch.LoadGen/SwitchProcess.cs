@@ -65,6 +65,14 @@ public sealed class SwitchProcess : IAsyncDisposable
     public string DataDirectory => Path.Combine(_workDirectory, "data");
     public int Id => _process.Id;
 
+    /// <summary>The switch's snapshot_taken records so far (each pause's parts, the checkpoint's and the views' timing).</summary>
+    public IReadOnlyList<string> SnapshotRecords()
+    {
+        lock (_snapshotRecords) return _snapshotRecords.ToArray();
+    }
+
+    private readonly List<string> _snapshotRecords = new();
+
     public string RecentOutput()
     {
         lock (_lines) return string.Join("\n", _lines);
@@ -114,6 +122,10 @@ public sealed class SwitchProcess : IAsyncDisposable
         {
             if (record["api"] == "institution") InstitutionAddress = new Uri(address);
             else if (record["api"] == "operator_grpc") AdminAddress = new Uri(address);
+        }
+        if (record?.Event == "snapshot_taken")
+        {
+            lock (_snapshotRecords) _snapshotRecords.Add(line);
         }
         // Every start-up line is in once it says it runs.
         if (record?.Event == "running" && InstitutionAddress is not null) _running.TrySetResult();

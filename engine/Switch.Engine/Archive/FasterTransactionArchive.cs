@@ -30,6 +30,11 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     private readonly IDevice _device;
     private readonly ICheckpointManager _checkpoints;
     private readonly FasterKV<ScopedKey, Transaction> _store;
+    /// <summary>The checkpoints' writes under the snapshots' budget (null: at the disk's speed).</summary>
+    private readonly PacedWrites? _paced;
+    /// <summary>While a checkpoint runs, the log's writes below the tail at its start (its fold-over) are paced; the log's
+    /// other page flushes never are: they must keep up with any rate the switch takes, or its memory fills.</summary>
+    private readonly CheckpointWindow _window;
     private readonly ClientSession<ScopedKey, Transaction, Transaction, Transaction, Empty, SimpleFunctions<ScopedKey, Transaction>> _session;
     /// <summary>Held by whichever thread uses <see cref="_session"/>: the writer for each write, the logic for a store
     /// read (rare: the filter lets through archived orders and about 1% of new ones) and for a snapshot's capture.</summary>
@@ -45,8 +50,12 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     /// <summary>How long the logic thread waits for its session to leave the checkpointed version (normally microseconds).</summary>
     private const int CheckpointVersionWaitMs = 5_000;
 
-    private FasterTransactionArchive(IDevice device, ICheckpointManager checkpoints, FasterKV<ScopedKey, Transaction> store, ArchiveSizing sizing)
+    private FasterTransactionArchive(IDevice device, ICheckpointManager checkpoints, FasterKV<ScopedKey, Transaction> store, ArchiveSizing sizing,
+        PacedWrites? paced, CheckpointWindow window)
     {
+        _paced = paced;
+        CheckpointPacer = paced?.Pacer;
+        _window = window;
         _checkpoints = checkpoints;
         _markEvery = sizing.MarkEveryTransactions;
         _filter = new ArchivedOrderFilter(sizing.FilterBytes, ArchiveSizing.FilterGenerations);
@@ -65,32 +74,44 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     public long BeginAddress => _store.Log.BeginAddress;
     public long TailAddress => _store.Log.TailAddress;
 
-    /// <summary>Creates an empty archive in <paramref name="directory"/>, deleting what an earlier run left there.</summary>
-    public static FasterTransactionArchive Create(string directory, ArchiveSizing sizing)
+    /// <summary>The budget its checkpoints keep to (null: none), shared with the snapshot file's writer.</summary>
+    public WritePacer? CheckpointPacer { get; }
+
+    /// <summary>Bytes of the checkpoints' writes (and the log's during one) written under the budget so far.</summary>
+    public long CheckpointBytesPaced => _paced?.BytesPaced ?? 0;
+
+    /// <summary>Creates an empty archive in <paramref name="directory"/>, deleting what an earlier run left there.
+    /// <paramref name="checkpointPacer"/>: the snapshots' write budget its checkpoints keep to (null: none).</summary>
+    public static FasterTransactionArchive Create(string directory, ArchiveSizing sizing, WritePacer? checkpointPacer = null)
     {
         sizing.Validate();
         if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
         Directory.CreateDirectory(directory);
-        return Open(directory, sizing, checkpointToken: null);
+        return Open(directory, sizing, checkpointToken: null, checkpointPacer);
     }
 
     /// <summary>Opens the archive in <paramref name="directory"/> as it was at the checkpoint a snapshot names. Throws if
     /// that checkpoint cannot be recovered (the caller falls back to an older snapshot or a whole replay).</summary>
-    public static FasterTransactionArchive OpenAtCheckpoint(string directory, ArchiveSizing sizing, string checkpointToken)
+    public static FasterTransactionArchive OpenAtCheckpoint(string directory, ArchiveSizing sizing, string checkpointToken, WritePacer? checkpointPacer = null)
     {
         sizing.Validate();
         if (!Guid.TryParse(checkpointToken, out _)) throw new InvalidDataException($"archive: checkpoint token '{checkpointToken}' is not a token");
         if (!Directory.Exists(directory)) throw new InvalidDataException($"archive: {directory} is missing");
-        return Open(directory, sizing, checkpointToken);
+        return Open(directory, sizing, checkpointToken, checkpointPacer);
     }
 
-    private static FasterTransactionArchive Open(string directory, ArchiveSizing sizing, string? checkpointToken)
+    private static FasterTransactionArchive Open(string directory, ArchiveSizing sizing, string? checkpointToken, WritePacer? pacer)
     {
+        PacedWrites? paced = pacer is null ? null : new PacedWrites(pacer);
+        var window = new CheckpointWindow();
         IDevice device = Devices.CreateLogDevice(Path.Combine(directory, "archive.log"), preallocateFile: false, deleteOnClose: false,
             recoverDevice: checkpointToken is not null);
+        if (paced is not null) device = new PacedDevice(device, paced, queueAll: false, window.Paces);
         // Checkpoints are kept until the snapshots that name them are gone (PurgeCheckpointsExcept), not just the latest:
         // recovery may fall back to an older snapshot.
-        var checkpoints = new DeviceLogCommitCheckpointManager(new LocalStorageNamedDeviceFactory(),
+        INamedDeviceFactory files = new LocalStorageNamedDeviceFactory();
+        if (paced is not null) files = new PacedDeviceFactory(files, paced);
+        var checkpoints = new DeviceLogCommitCheckpointManager(files,
             new DefaultCheckpointNamingScheme(Path.Combine(directory, "checkpoints")), removeOutdated: false);
         FasterKV<ScopedKey, Transaction>? store = null;
         try
@@ -108,12 +129,13 @@ public sealed class FasterTransactionArchive : ITransactionArchive
                 RemoveOutdatedCheckpoints = false,
             });
             if (checkpointToken is not null) store.Recover(Guid.Parse(checkpointToken));
-            return new FasterTransactionArchive(device, checkpoints, store, sizing);
+            return new FasterTransactionArchive(device, checkpoints, store, sizing, paced, window);
         }
         catch
         {
             store?.Dispose();
             checkpoints.Dispose();
+            paced?.Dispose();
             device.Dispose();
             throw;
         }
@@ -156,12 +178,25 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         pause?.Lap(PausePart.ArchiveState);
         long version = _session.Version;
         long foldOverBytes = _store.Log.TailAddress - _store.Log.ReadOnlyAddress;
+        _window.Open(_store.Log.TailAddress);
         if (!_store.TryInitiateFullCheckpoint(out Guid token, CheckpointType.FoldOver))
         {
+            _window.Close();
             _filter.EndCapture();
             throw new InvalidOperationException("archive: a checkpoint could not start (another is running)");
         }
-        Task completion = Task.Run(async () => await _store.CompleteCheckpointAsync().ConfigureAwait(false));
+        CheckpointWindow window = _window;
+        Task completion = Task.Run(async () =>
+        {
+            try
+            {
+                await _store.CompleteCheckpointAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                window.Close();
+            }
+        });
         pause?.Lap(PausePart.CheckpointStart);
         long deadline = Environment.TickCount64 + CheckpointVersionWaitMs;
         var spin = new SpinWait();
@@ -374,7 +409,21 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         _session.Dispose();
         _store.Dispose();
         _checkpoints.Dispose();
+        _paced?.Dispose();
         _device.Dispose();
+    }
+
+    /// <summary>The log's addresses a running checkpoint folds over (<see cref="_window"/>): opened by the logic thread
+    /// at the capture, closed by the checkpoint's end.</summary>
+    private sealed class CheckpointWindow
+    {
+        /// <summary>The log's tail when the checkpoint began; 0: none runs.</summary>
+        private long _foldOverEnd;
+
+        public void Open(long tailAddress) => Volatile.Write(ref _foldOverEnd, tailAddress);
+        public void Close() => Volatile.Write(ref _foldOverEnd, 0);
+        /// <summary>Whether a write at log address <paramref name="address"/> is the running checkpoint's fold-over.</summary>
+        public bool Paces(ulong address) => address < (ulong)Volatile.Read(ref _foldOverEnd);
     }
 
     /// <summary>The writer thread's end of the handoff.</summary>

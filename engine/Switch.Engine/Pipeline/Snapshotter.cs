@@ -29,6 +29,8 @@ internal sealed class Snapshotter
     private readonly Action<SnapshotResult>? _onTaken;
     private readonly Action<Exception>? _onFailed;
     private readonly StateWriter _state = new();
+    /// <summary>The write budget, one for the file's writer and the archive's checkpoints (<see cref="WritePacer"/>).</summary>
+    private readonly WritePacer _pacer;
     private readonly object _lock = new();
     private readonly List<(TaskCompletionSource<SnapshotResult> Done, string Trigger)> _requests = new();
     /// <summary>Set by requesters, read by the logic thread between events.</summary>
@@ -61,6 +63,7 @@ internal sealed class Snapshotter
         _journalArchive = SnapshotStore.JournalArchiveDirectory(dataDirectory);
         _logic = logic;
         _archive = archive;
+        _pacer = (archive as FasterTransactionArchive)?.CheckpointPacer ?? new WritePacer((long)options.WriteMiBPerSecond << 20);
         _configJson = logic.Config.ToJsonUtf8();
         _wake = wake;
         _recordNo = recordNo;
@@ -236,7 +239,7 @@ internal sealed class Snapshotter
         {
             _options.TestWritePoint?.Invoke(SnapshotWritePoint.ArchiveCheckpointRunning);
             Journal.DirectorySync.CreateDirectory(_store.Directory);
-            var pacer = new WritePacer((long)_options.WriteMiBPerSecond << 20);
+            TimeSpan sleptBefore = _pacer.Slept;
             long bytes = SnapshotFile.Write(path, position, _configJson, _state.Written, capture.Arrays,
                 views: () =>
                 {
@@ -250,7 +253,7 @@ internal sealed class Snapshotter
                     capture.Archive.Completion.GetAwaiter().GetResult();
                     return capture.Archive.CheckpointToken;
                 },
-                _options.TestWritePoint, _options.SyncEveryBytes, pacer);
+                _options.TestWritePoint, _options.SyncEveryBytes, _pacer);
             int aside = capture.Arrays.Sum(a => a.PagesCopiedAside);
             capture.End();
             ended = true;
@@ -266,7 +269,7 @@ internal sealed class Snapshotter
                 JournalArchiveFilesDeleted = deleted,
                 ArchiveCheckpointMs = MsSince(started, Volatile.Read(ref checkpointDone.Value)),
                 ViewsMs = views is null ? 0 : MsSince(started, Volatile.Read(ref viewsDone.Value)),
-                PacedMs = (long)pacer.Slept.TotalMilliseconds,
+                PacedMs = (long)(_pacer.Slept - sleptBefore).TotalMilliseconds,
                 ArchiveFoldOverBytes = capture.Archive.FoldOverBytes,
             };
             Last = result;

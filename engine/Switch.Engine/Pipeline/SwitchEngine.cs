@@ -294,7 +294,7 @@ public sealed partial class SwitchEngine : IDisposable
             else
             {
                 // After the journal's lock is held (one writer per directory): the archive is derived, rebuilt by the replay.
-                archive = FasterTransactionArchive.Create(archiveDirectory, options.Archive);
+                archive = FasterTransactionArchive.Create(archiveDirectory, options.Archive, options.Snapshots.NewWritePacer());
                 ITransactionArchive created = archive;
                 replay = new ReplayVisitor(c => new SwitchLogic(c, replaySink, created) { VerifyInvariants = options.VerifyInvariants }, options.OnReplayProgress, options.ReplayProgressIntervalMs);
                 if (journal.RetiredRecords > 0)
@@ -374,7 +374,7 @@ public sealed partial class SwitchEngine : IDisposable
         if (!journal.HoldsRecord(position.RecordAddress, position.RecordNo))
             throw new InvalidDataException($"the journal holds no record {position.RecordNo} at address {position.RecordAddress} (a snapshot of another journal?)");
         string token = SnapshotStore.ArchiveToken(path) ?? throw new InvalidDataException($"no archive checkpoint file ({SnapshotFile.ArchiveExtension})");
-        FasterTransactionArchive archive = FasterTransactionArchive.OpenAtCheckpoint(archiveDirectory, options.Archive, token);
+        FasterTransactionArchive archive = FasterTransactionArchive.OpenAtCheckpoint(archiveDirectory, options.Archive, token, options.Snapshots.NewWritePacer());
         try
         {
             SwitchLogic logic = SwitchLogic.Restore(opened.Config, opened.State, opened.Arrays, replaySink, archive);

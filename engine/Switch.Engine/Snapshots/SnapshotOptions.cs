@@ -37,6 +37,9 @@ public sealed record SnapshotOptions
     /// and a core for a second or two. 0: as fast as it can.</summary>
     public int WriteMiBPerSecond { get; init; } = DefaultWriteMiBPerSecond;
     public const int DefaultWriteMiBPerSecond = 64;
+
+    /// <summary>The budget's pacer, for the archive's checkpoints and the file's writer alike (null: snapshots off or no budget).</summary>
+    public WritePacer? NewWritePacer() => Enabled && WriteMiBPerSecond > 0 ? new WritePacer((long)WriteMiBPerSecond << 20) : null;
     public const int MaxWriteMiBPerSecond = 1 << 16;
     /// <summary>How long a graceful stop waits for its snapshot.</summary>
     public int StopTimeoutMs { get; init; } = 120_000;
@@ -95,7 +98,8 @@ public sealed record SnapshotResult(string Path, SnapshotPosition Position, long
     /// arrived (0: none asked for); they run beside the file's writing.</summary>
     public long ArchiveCheckpointMs { get; init; }
     public long ViewsMs { get; init; }
-    /// <summary>Time the writer slept to keep to its budget (<see cref="SnapshotOptions.WriteMiBPerSecond"/>).</summary>
+    /// <summary>Time the writers slept to keep to the budget (<see cref="SnapshotOptions.WriteMiBPerSecond"/>) while it was
+    /// written: the file's and the archive checkpoint's, which share it.</summary>
     public long PacedMs { get; init; }
     /// <summary>What the archive's checkpoint flushed at once: its store's mutable region (<see cref="ArchiveCapture.FoldOverBytes"/>).</summary>
     public long ArchiveFoldOverBytes { get; init; }

@@ -7,7 +7,9 @@ namespace Switch.Engine.Snapshots;
 /// feed them) come as a steady trickle beside the journal's fsyncs and the switch's threads, not as one burst of
 /// hundreds of MiB at the disk's full speed. A leaky bucket: the writer sleeps when it is ahead of the budget; a writer
 /// that fell behind (the machine was busy) may catch up by at most <see cref="MaxCreditMs"/> worth, no more.
-/// Only the snapshot writer thread uses it; its clock decides when bytes are written, never what they are.
+/// One budget for all of a snapshot's writes: the snapshot writer thread and the archive's paced checkpoint writes
+/// (<see cref="Archive.PacedWrites"/>) share one pacer, each waiting on its own thread. Its clock decides when bytes are
+/// written, never what they are.
 /// </summary>
 public sealed class WritePacer
 {
@@ -18,8 +20,10 @@ public sealed class WritePacer
     private readonly Func<long> _nowTicks;
     private readonly Action<TimeSpan> _sleep;
     private readonly long _creditTicks;
-    /// <summary>When the bytes written so far are due, at the budget.</summary>
+    private readonly object _gate = new();
+    /// <summary>When the bytes written so far are due, at the budget (under <see cref="_gate"/>).</summary>
     private long _dueTicks;
+    private long _sleptTicks;
 
     /// <param name="bytesPerSecond">The budget; 0: none (every call returns at once).</param>
     /// <param name="nowTicks">The clock, in <see cref="Stopwatch"/> ticks (tests give their own).</param>
@@ -34,21 +38,24 @@ public sealed class WritePacer
         _dueTicks = _nowTicks();
     }
 
-    /// <summary>Time slept waiting for the budget, in all.</summary>
-    public TimeSpan Slept { get; private set; }
+    /// <summary>Time slept waiting for the budget, in all (every writer's).</summary>
+    public TimeSpan Slept => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _sleptTicks));
 
     /// <summary>The writer wrote <paramref name="bytes"/> more: returns once the budget allows them.</summary>
     public void Wrote(long bytes)
     {
         Debug.Assert(bytes >= 0);
         if (_bytesPerSecond == 0 || bytes == 0) return;
-        long now = _nowTicks();
-        // Time the writer lost (a busy machine) is not made up for in one burst: at most the credit.
-        _dueTicks = Math.Max(_dueTicks, now - _creditTicks) + (long)((double)bytes * Stopwatch.Frequency / _bytesPerSecond);
-        long aheadTicks = _dueTicks - now;
+        long aheadTicks;
+        lock (_gate)
+        {
+            long now = _nowTicks();
+            // Time the writers lost (a busy machine) is not made up for in one burst: at most the credit.
+            _dueTicks = Math.Max(_dueTicks, now - _creditTicks) + (long)((double)bytes * Stopwatch.Frequency / _bytesPerSecond);
+            aheadTicks = _dueTicks - now;
+        }
         if (aheadTicks <= 0) return;
-        TimeSpan wait = Stopwatch.GetElapsedTime(0, aheadTicks);
-        _sleep(wait);
-        Slept += wait;
+        _sleep(Stopwatch.GetElapsedTime(0, aheadTicks)); // outside the gate: another writer books its bytes meanwhile
+        Interlocked.Add(ref _sleptTicks, aheadTicks);
     }
 }
