@@ -29,6 +29,48 @@ public sealed class EngineClientTests : IDisposable
             slot.PrepareSetEndpointWeights(correlationId, "102", new int[InputEvent.MaxEndpointsPerBank + 1], 0, 0, "ops", "too many");
     }
 
+    /// <summary>Payments of a batch, input i the i-th; the one at <paramref name="failAt"/> throws half written.</summary>
+    private readonly struct PaymentsFill(string tag, int failAt = -1) : IInputBatchFill
+    {
+        public void Fill(ref InputEvent slot, int index)
+        {
+            slot = LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"{tag}-{index}", 100 + index);
+            if (index == failAt) throw new FormatException("half written");
+        }
+    }
+
+    [Fact]
+    public void A_batch_goes_in_by_claims_of_at_most_MaxBatchClaim_in_order_and_a_failed_fill_voids_only_its_slot()
+    {
+        var outputs = new OutputRecorder();
+        using SwitchEngine engine = SwitchEngine.Start(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small(), outputs);
+        var client = new EngineClient(engine, fullRingWaitMs: EngineClient.MaxFullRingWaitMs);
+        int count = 2 * EngineClient.MaxBatchClaim + 300;
+        var fill = new PaymentsFill("B", failAt: 1_500);
+        Exception? refusal = null;
+        InputFillException e = Assert.Throws<InputFillException>(() => client.PublishBatch(ref fill, count, out refusal));
+        Assert.StartsWith("INPUT_FILL_FAILED: PaymentsFill: FormatException: half written", e.Message);
+        Assert.Null(refusal);
+        Assert.True(engine.WaitUntilIdle(60_000), "the engine stalled behind the batch");
+        Assert.Null(engine.Fault);
+        Assert.Equal(1, engine.VoidInputs);
+        Assert.Equal(count - 1, engine.Logic.EventsApplied);
+        List<long> amounts = outputs.Drain().Where(o => o.Kind == OutputKind.BankRequest).Select(o => o.AmountFen).ToList();
+        Assert.Equal(Enumerable.Range(0, count).Where(i => i != 1_500).Select(i => 100L + i), amounts); // In batch order.
+    }
+
+    [Fact]
+    public void A_batch_that_meets_a_full_ring_says_how_many_went_in_and_why_the_rest_did_not()
+    {
+        EngineOptions options = EngineTestOptions.For(_dir.Path, _clock) with { InputRingSize = 64, MaxBatchSize = 64 };
+        using SwitchEngine engine = SwitchEngine.Recover(options, TestConfigs.Small()); // Not running: the ring fills.
+        var client = new EngineClient(engine, fullRingWaitMs: 50);
+        var fill = new PaymentsFill("F");
+        int published = client.PublishBatch(ref fill, 100, out Exception? refusal);
+        Assert.Equal(engine.InputCapacity, published);
+        Assert.IsType<EngineBusyException>(refusal);
+    }
+
     [Fact]
     public async Task A_fill_that_throws_leaves_the_ring_running_and_the_caller_a_precise_error()
     {
