@@ -105,7 +105,7 @@ public sealed class EngineClient
         InputFillException? failed = null;
         try
         {
-            failed = FillSlot(ref _engine.SlotUnreset(sequence), ref fill, correlationId);
+            failed = FillSlot(ref _engine.SlotUnreset(sequence), ref fill, correlationId, typeof(TFill));
         }
         finally
         {
@@ -116,7 +116,8 @@ public sealed class EngineClient
 
     /// <summary>Fills one claimed slot; a fill that throws or leaves no input leaves the slot void and says why (the slot is
     /// published either way: see the type's summary).</summary>
-    private static InputFillException? FillSlot<TFill>(ref InputEvent slot, ref TFill fill, long correlationId) where TFill : struct, IInputFill
+    /// <param name="fillType">The caller's fill type, named in the error.</param>
+    private static InputFillException? FillSlot<TFill>(ref InputEvent slot, ref TFill fill, long correlationId, Type fillType) where TFill : struct, IInputFill
     {
         try
         {
@@ -130,7 +131,7 @@ public sealed class EngineClient
         catch (Exception e)
         {
             slot.PrepareVoid();
-            return new InputFillException(typeof(TFill).Name, e);
+            return new InputFillException(fillType.Name, e);
         }
     }
 
@@ -172,7 +173,8 @@ public sealed class EngineClient
             {
                 for (long s = low; s <= high; s++)
                 {
-                    failed ??= FillSlot(ref _engine.SlotUnreset(s), ref byIndex, published + (s - low));
+                    InputFillException? fault = FillSlot(ref _engine.SlotUnreset(s), ref byIndex, published + (s - low), typeof(TFill));
+                    failed ??= fault; // Every slot filled: a failure voids its own slot only.
                 }
             }
             finally
