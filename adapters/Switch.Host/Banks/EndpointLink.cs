@@ -162,7 +162,7 @@ public sealed class EndpointLink : IAsyncDisposable
                 linked.Token.ThrowIfCancellationRequested();
                 // What is queued now, up to the endpoint's batch, in one message, encoded from the queue's slots in place.
                 int batchMax = Volatile.Read(ref _requestBatchMax);
-                int count = _queue.Peek(batchMax, out int start);
+                int count = _queue.Peek(batchMax, out QueuedRequest[] slots, out int start);
                 if (count == 0)
                 {
                     if (unflushed)
@@ -176,7 +176,7 @@ public sealed class EndpointLink : IAsyncDisposable
                 }
                 try
                 {
-                    await call.RequestStream.WriteEncodedAsync(new BankRequestEncoder(_queue.Slots, start, count, batchMax > 1, elementBytes), linked.Token);
+                    await call.RequestStream.WriteEncodedAsync(new BankRequestEncoder(slots, start, count, batchMax > 1, elementBytes), linked.Token);
                 }
                 finally
                 {

@@ -27,8 +27,8 @@ public sealed class BankLinkPartsTests
 
     private static byte[] Encode(LinkQueue queue, int max, bool batch)
     {
-        int count = queue.Peek(max, out int start);
-        var encoder = new BankRequestEncoder(queue.Slots, start, count, batch, new int[count]);
+        int count = queue.Peek(max, out QueuedRequest[] slots, out int start);
+        var encoder = new BankRequestEncoder(slots, start, count, batch, new int[count]);
         byte[] bytes = new byte[encoder.CalculateSize()];
         Assert.Equal(bytes.Length, encoder.WriteTo(bytes));
         queue.Release(count);
@@ -91,17 +91,43 @@ public sealed class BankLinkPartsTests
         Assert.True(queue.TryEnqueue(Cases[0]));
         Assert.True(queue.TryEnqueue(Cases[1]));
         Assert.False(queue.TryEnqueue(Cases[2]));
-        Assert.Equal(2, queue.Peek(10, out _));
+        Assert.Equal(2, queue.Peek(10, out _, out _));
         queue.Release(1);
         Assert.True(queue.TryEnqueue(Cases[2]));
         Assert.Equal(2, queue.Count);
     }
 
     [Fact]
+    public void The_queue_grows_to_its_capacity_keeping_order_while_the_writer_reads_a_run_of_the_old_ring()
+    {
+        int capacity = 3 * LinkQueue.InitialSlots;
+        var queue = new LinkQueue(capacity);
+        for (int i = 0; i < LinkQueue.InitialSlots - 10; i++) Assert.True(queue.TryEnqueue(Request(1 + i, EngineOperation.Debit, 1, "A")));
+        Assert.Equal(LinkQueue.InitialSlots - 10, queue.Peek(LinkQueue.InitialSlots, out QueuedRequest[] first, out int firstStart));
+        queue.Release(LinkQueue.InitialSlots - 20); // The head well into the ring: the next adds wrap round.
+        Assert.Equal(10, queue.Peek(100, out QueuedRequest[] run, out int runStart));
+        long[] before = Enumerable.Range(runStart, 10).Select(i => run[i].TransactionId).ToArray();
+        int added = 0;
+        while (queue.TryEnqueue(Request(10_000 + added, EngineOperation.Credit, 2, "B"))) added++; // Doubles, then doubles again.
+        Assert.Equal(capacity - 10, added);
+        Assert.Equal(before, Enumerable.Range(runStart, 10).Select(i => run[i].TransactionId)); // The writer's run, untouched.
+        queue.Release(10);
+        var ids = new List<long>();
+        while (queue.Peek(700, out QueuedRequest[] slots, out int start) is var n and > 0)
+        {
+            ids.AddRange(Enumerable.Range(start, n).Select(i => slots[i].TransactionId));
+            queue.Release(n);
+        }
+        Assert.Equal(Enumerable.Range(0, capacity - 10).Select(i => 10_000L + i), ids);
+        Assert.Same(first, run);
+        Assert.Equal(0, firstStart);
+    }
+
+    [Fact]
     public async Task The_queue_wakes_a_writer_that_found_it_empty_and_a_wake_before_the_wait_is_kept()
     {
         var queue = new LinkQueue(4);
-        Assert.Equal(0, queue.Peek(4, out _)); // The writer finds it empty...
+        Assert.Equal(0, queue.Peek(4, out _, out _)); // The writer finds it empty...
         ValueTask waiting = queue.Arrived.WaitAsync();
         Assert.False(waiting.IsCompleted);
         Assert.True(queue.TryEnqueue(Cases[0])); // ...and the next arrival wakes it.
