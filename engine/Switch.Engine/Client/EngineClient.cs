@@ -161,7 +161,7 @@ public sealed class EngineClient
             long high;
             try
             {
-                high = ClaimRange(n);
+                high = ClaimRange(ref n);
             }
             catch (Exception e) when (e is EngineBusyException or EngineStoppedException or Replication.ReplicationRefusedException)
             {
@@ -194,8 +194,11 @@ public sealed class EngineClient
         public void Fill(ref InputEvent slot, long index) => _fill.Fill(ref slot, (int)index);
     }
 
-    /// <summary>Claims <paramref name="count"/> consecutive slots under the full-ring policy; returns the highest.</summary>
-    private long ClaimRange(int count)
+    /// <summary>Claims up to <paramref name="count"/> consecutive slots under the full-ring policy (at least one); returns
+    /// the highest and sets <paramref name="count"/> to how many. When the ring lacks room for all, it takes half, and so
+    /// on down to one: under back-pressure a batch goes in as slots free up, never waiting behind single claims for a
+    /// run of free slots they keep taking.</summary>
+    private long ClaimRange(ref int count)
     {
         if (_engine.Fault is { } fault) throw new EngineStoppedException(fault);
         long deadlineMs = 0;
@@ -204,7 +207,14 @@ public sealed class EngineClient
         {
             try
             {
-                if (_engine.TryClaim(count, out long high)) return high;
+                for (int n = count; n >= 1; n /= 2)
+                {
+                    if (_engine.TryClaim(n, out long high))
+                    {
+                        count = n;
+                        return high;
+                    }
+                }
             }
             catch (RingHaltedException halted)
             {

@@ -77,6 +77,20 @@ public sealed class EngineClientTests : IDisposable
     }
 
     [Fact]
+    public void A_batch_takes_the_few_slots_a_nearly_full_ring_has_rather_than_waiting_for_a_run_of_them()
+    {
+        EngineOptions options = EngineTestOptions.For(_dir.Path, _clock) with { InputRingSize = 64, MaxBatchSize = 64 };
+        using SwitchEngine engine = SwitchEngine.Recover(options, TestConfigs.Small()); // Not running: nothing frees a slot.
+        var client = new EngineClient(engine, fullRingWaitMs: 50);
+        var single = new EventCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "ONE", 100));
+        for (int i = 0; i < engine.InputCapacity - 3; i++) client.Publish(ref single, 1 + i);
+        var fill = new PaymentsFill("F");
+        int published = client.PublishBatch(ref fill, 10, out Exception? refusal); // 3 free: claims of 10 and 5 fail, 2 then 1 go in.
+        Assert.Equal(3, published);
+        Assert.IsType<EngineBusyException>(refusal);
+    }
+
+    [Fact]
     public async Task A_fill_that_throws_leaves_the_ring_running_and_the_caller_a_precise_error()
     {
         var outputs = new OutputRecorder();
