@@ -50,20 +50,63 @@ public sealed class ClientRequestStream<TRequest> where TRequest : class, IMessa
         _maxBufferedWriteBytes = maxBufferedWriteBytes;
     }
 
-    public ValueTask WriteAsync(TRequest message, CancellationToken cancellationToken = default) => WriteCoreAsync(message, false, cancellationToken);
+    public ValueTask WriteAsync(TRequest message, CancellationToken cancellationToken = default) =>
+        WriteCoreAsync(new MessageFrame(message ?? throw new ArgumentNullException(nameof(message))), false, cancellationToken);
 
-    public ValueTask WriteAndFlushAsync(TRequest message, CancellationToken cancellationToken = default) => WriteCoreAsync(message, true, cancellationToken);
+    public ValueTask WriteAndFlushAsync(TRequest message, CancellationToken cancellationToken = default) =>
+        WriteCoreAsync(new MessageFrame(message ?? throw new ArgumentNullException(nameof(message))), true, cancellationToken);
 
-    private async ValueTask WriteCoreAsync(TRequest message, bool flush, CancellationToken cancellationToken)
+    /// <summary>As <see cref="WriteAsync(TRequest, CancellationToken)"/>, for a TRequest the caller encodes itself
+    /// (<see cref="IMessageEncoder"/>): no message object on a hot path. The encoder is done with once this returns.</summary>
+    public ValueTask WriteEncodedAsync<TEncoder>(TEncoder encoder, CancellationToken cancellationToken = default) where TEncoder : struct, IMessageEncoder
     {
-        ArgumentNullException.ThrowIfNull(message);
+        if (_writer is { } writer && !_completed)
+        {
+            // The stream is open: framed at once (no state machine), and a flush only past the buffered limit.
+            try
+            {
+                _unflushedBytes += _gzip
+                    ? GzipMessages.WriteEncoded(writer, ref encoder, _maxSendMessageBytes)
+                    : GrpcFrame.WriteEncoded(writer, ref encoder, _maxSendMessageBytes);
+            }
+            catch (Exception e)
+            {
+                return ValueTask.FromException(_fail(e));
+            }
+            return _unflushedBytes >= _maxBufferedWriteBytes ? FlushAsync(cancellationToken) : default;
+        }
+        return WriteCoreAsync(new EncodedFrame<TEncoder>(encoder), false, cancellationToken);
+    }
+
+    /// <summary>One frame's worth, written into the pipe: a message object, or a caller's encoding.</summary>
+    private interface IFrame
+    {
+        int Write(PipeWriter writer, int maxMessageBytes, bool gzip);
+    }
+
+    private readonly struct MessageFrame(TRequest message) : IFrame
+    {
+        public int Write(PipeWriter writer, int maxMessageBytes, bool gzip) => gzip
+            ? GzipMessages.Write(writer, message, maxMessageBytes)
+            : GrpcFrame.Write(writer, message, maxMessageBytes);
+    }
+
+    private struct EncodedFrame<TEncoder>(TEncoder encoder) : IFrame where TEncoder : struct, IMessageEncoder
+    {
+        private TEncoder _encoder = encoder;
+
+        public int Write(PipeWriter writer, int maxMessageBytes, bool gzip) => gzip
+            ? GzipMessages.WriteEncoded(writer, ref _encoder, maxMessageBytes)
+            : GrpcFrame.WriteEncoded(writer, ref _encoder, maxMessageBytes);
+    }
+
+    private async ValueTask WriteCoreAsync<TFrame>(TFrame frame, bool flush, CancellationToken cancellationToken) where TFrame : struct, IFrame
+    {
         if (_completed) throw new InvalidOperationException("The request stream is already complete.");
         try
         {
             PipeWriter writer = _writer ?? await OpenAsync().ConfigureAwait(false);
-            _unflushedBytes += _gzip
-                ? GzipMessages.Write(writer, message, _maxSendMessageBytes)
-                : GrpcFrame.Write(writer, message, _maxSendMessageBytes);
+            _unflushedBytes += frame.Write(writer, _maxSendMessageBytes, _gzip);
             if (flush || _unflushedBytes >= _maxBufferedWriteBytes)
                 await FlushCoreAsync(writer, cancellationToken).ConfigureAwait(false);
         }

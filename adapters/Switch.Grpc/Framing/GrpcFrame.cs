@@ -66,6 +66,25 @@ public static class GrpcFrame
         BinaryPrimitives.WriteUInt32BigEndian(destination[1..], (uint)messageBytes);
     }
 
+    /// <summary>
+    /// Frames one message the caller encodes itself (see <see cref="IMessageEncoder"/>) straight into the writer's
+    /// memory, in one contiguous span. Returns the bytes written, header included. Does not flush.
+    /// </summary>
+    /// <exception cref="RpcException">RESOURCE_EXHAUSTED when the message exceeds <paramref name="maxMessageBytes"/>.</exception>
+    public static int WriteEncoded<TEncoder>(IBufferWriter<byte> output, ref TEncoder encoder, int maxMessageBytes) where TEncoder : struct, IMessageEncoder
+    {
+        int size = encoder.CalculateSize();
+        if (size > maxMessageBytes)
+            throw new RpcException(StatusCode.ResourceExhausted, $"Sending message larger than max ({size} vs. {maxMessageBytes})");
+        int total = HeaderBytes + size;
+        Span<byte> span = output.GetSpan(total);
+        WriteHeader(span, size);
+        int written = encoder.WriteTo(span.Slice(HeaderBytes, size));
+        if (written != size) throw new InvalidOperationException($"{typeof(TEncoder).Name} wrote {written} bytes after sizing {size}");
+        output.Advance(total);
+        return total;
+    }
+
     /// <summary>Messages up to this size are serialized into one contiguous span; larger ones stream through IBufferWriter.</summary>
     internal const int ContiguousSerializeMaxBytes = 64 * 1024;
 
@@ -97,4 +116,18 @@ public static class GrpcFrame
         }
         return total;
     }
+}
+
+/// <summary>
+/// A message's protobuf bytes written by the caller from its own data, for a hot path that would otherwise build a
+/// message object per send (a struct: passed by reference, never boxed). Its bytes must parse as the call's request type.
+/// </summary>
+public interface IMessageEncoder
+{
+    /// <summary>The encoded size in bytes.</summary>
+    int CalculateSize();
+
+    /// <summary>Writes the message into <paramref name="destination"/> (exactly <see cref="CalculateSize"/> bytes long);
+    /// returns the bytes written.</summary>
+    int WriteTo(Span<byte> destination);
 }

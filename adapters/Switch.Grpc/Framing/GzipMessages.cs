@@ -95,16 +95,49 @@ public static class GzipMessages
         if (size > maxMessageBytes)
             throw new RpcException(StatusCode.ResourceExhausted, $"Sending message larger than max ({size} vs. {maxMessageBytes})");
         byte[] plain = ArrayPool<byte>.Shared.Rent(Math.Max(size, 1));
+        try
+        {
+            message.WriteTo(plain.AsSpan(0, size));
+            return WritePacked(output, plain.AsSpan(0, size));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(plain);
+        }
+    }
+
+    /// <summary>As <see cref="Write"/>, for a message the caller encodes (<see cref="IMessageEncoder"/>).</summary>
+    public static int WriteEncoded<TEncoder>(IBufferWriter<byte> output, ref TEncoder encoder, int maxMessageBytes) where TEncoder : struct, IMessageEncoder
+    {
+        int size = encoder.CalculateSize();
+        if (size > maxMessageBytes)
+            throw new RpcException(StatusCode.ResourceExhausted, $"Sending message larger than max ({size} vs. {maxMessageBytes})");
+        byte[] plain = ArrayPool<byte>.Shared.Rent(Math.Max(size, 1));
+        try
+        {
+            int written = encoder.WriteTo(plain.AsSpan(0, size));
+            if (written != size) throw new InvalidOperationException($"{typeof(TEncoder).Name} wrote {written} bytes after sizing {size}");
+            return WritePacked(output, plain.AsSpan(0, size));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(plain);
+        }
+    }
+
+    /// <summary>Deflates a message's bytes and frames them (compressed flag 1).</summary>
+    private static int WritePacked(IBufferWriter<byte> output, ReadOnlySpan<byte> plain)
+    {
+        int size = plain.Length;
         // Deflate's worst case (stored blocks) adds 5 bytes per 16 KiB plus gzip's 18: this bound always holds.
         byte[] packed = ArrayPool<byte>.Shared.Rent(size + size / 1024 + 64);
         try
         {
-            message.WriteTo(plain.AsSpan(0, size));
             int packedBytes;
             using (var sink = new MemoryStream(packed, 0, packed.Length, writable: true))
             {
                 using (var gzip = new GZipStream(sink, CompressionLevel.Fastest, leaveOpen: true))
-                    gzip.Write(plain, 0, size);
+                    gzip.Write(plain);
                 packedBytes = (int)sink.Position;
             }
             int total = GrpcFrame.HeaderBytes + packedBytes;
@@ -117,7 +150,6 @@ public static class GzipMessages
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(plain);
             ArrayPool<byte>.Shared.Return(packed);
         }
     }

@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using Switch.Contracts.V1;
 using Switch.Engine.Client;
 using Switch.Engine.Events;
@@ -12,7 +11,8 @@ namespace Switch.Host.Banks;
 
 /// <summary>
 /// The switch's connection to one bank endpoint: a persistent HTTP/2 channel carrying one Exchange stream.
-/// Requests queue here (bounded), and one writer puts every queued request on the stream before flushing once.
+/// Requests queue here (bounded, pre-allocated structs), and one writer encodes every queued request straight from
+/// the queue onto the stream before flushing once; a batch of answers goes into the engine as one claim of its input ring.
 /// Answers go back into the engine as events. If the endpoint refuses connections or the stream breaks, the
 /// endpoint is marked down in the engine (an event) and probed until it answers; requests lost with the stream
 /// time out in the engine and are resolved by query, so nothing is retried blindly here.
@@ -29,7 +29,7 @@ public sealed class EndpointLink : IAsyncDisposable
     private readonly EngineClient _engine;
     private readonly Log _log;
     private readonly GrpcChannel _channel;
-    private readonly Channel<BankRequest> _queue;
+    private readonly LinkQueue _queue;
     private readonly int _probeIntervalMs;
     private readonly CancellationTokenSource _stop = new();
     private Task _run = Task.CompletedTask;
@@ -55,11 +55,7 @@ public sealed class EndpointLink : IAsyncDisposable
         Address = address;
         _probeIntervalMs = probeIntervalMs;
         _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { ConnectTimeout = TimeSpan.FromMilliseconds(Math.Max(probeIntervalMs, MinProbeTimeoutMs)) });
-        _queue = Channel.CreateBounded<BankRequest>(new BoundedChannelOptions(maxQueued)
-        {
-            SingleReader = true,
-            FullMode = BoundedChannelFullMode.DropWrite,
-        });
+        _queue = new LinkQueue(maxQueued);
     }
 
     /// <summary>Connects and keeps the stream up from now on (a standby's links start when it takes office: until then
@@ -84,24 +80,14 @@ public sealed class EndpointLink : IAsyncDisposable
     public long Dropped => Interlocked.Read(ref _dropped);
     public bool IsUp => _reported == EndpointState.Up;
     /// <summary>Requests waiting in the queue to be written to the endpoint's stream (the output backlog).</summary>
-    public int Queued => _queue.Reader.Count;
+    public int Queued => _queue.Count;
 
-    /// <summary>From the engine's output thread: never blocks.</summary>
+    /// <summary>From the engine's output thread: never blocks. The request keeps exactly the deadline the logic decided
+    /// (from its event stamps, however late this leaves): the bank must not execute past it, and the logic takes a
+    /// "no record" answer as final only once it has passed.</summary>
     public void Enqueue(in OutputEvent request)
     {
-        var message = new BankRequest
-        {
-            TransactionId = request.TransactionId,
-            Operation = (Contracts.V1.BankOperation)(int)request.Operation,
-            AmountFen = request.AmountFen,
-            Account = request.Account.ToString(),
-            BankCode = request.BankCode,
-            Attempt = request.Attempt,
-            // Exactly the deadline the logic decided (from its event stamps, however late this leaves): the bank must not
-            // execute past it, and the logic takes a "no record" answer as final only once it has passed.
-            DeadlineUnixUs = request.BankDeadlineUs,
-        };
-        if (!_queue.Writer.TryWrite(message))
+        if (!_queue.TryEnqueue(request))
         {
             Interlocked.Increment(ref _dropped);
         }
@@ -163,37 +149,42 @@ public sealed class EndpointLink : IAsyncDisposable
         using DuplexStreamingCall<BankRequest, BankResponse> call = _channel.DuplexStreaming(BankEndpointMethods.Exchange,
             new CallOptions { CancellationToken = linked.Token, Headers = SwitchDeclaration });
         Task reader = ReadAnswersAsync(call, linked.Token);
-        ChannelReader<BankRequest> queue = _queue.Reader;
-        var envelope = new BankRequest(); // The batch form's one message, refilled per write.
+        // The reader ending (the stream broke) or the stop wakes a writer waiting for requests, so it is noticed at once.
+        _ = reader.ContinueWith(static (_, queue) => ((LinkQueue)queue!).Arrived.Wake(), _queue, CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        using CancellationTokenRegistration wakeOnStop = linked.Token.UnsafeRegister(static queue => ((LinkQueue)queue!).Arrived.Wake(), _queue);
+        int[] elementBytes = new int[ExchangeBatch.MaxElements];
         try
         {
-            while (true)
+            bool unflushed = false;
+            while (!reader.IsCompleted)
             {
-                // Wait for requests, or for the stream to end while idle (so a dead endpoint is noticed at once).
-                ValueTask<bool> ready = queue.WaitToReadAsync(linked.Token);
-                if (!ready.IsCompleted)
-                {
-                    Task<bool> readyTask = ready.AsTask();
-                    await Task.WhenAny(readyTask, reader);
-                    if (reader.IsCompleted || !await readyTask) break;
-                }
-                else if (!ready.Result)
-                {
-                    break;
-                }
+                linked.Token.ThrowIfCancellationRequested();
+                // What is queued now, up to the endpoint's batch, in one message, encoded from the queue's slots in place.
                 int batchMax = Volatile.Read(ref _requestBatchMax);
-                while (true)
+                int count = _queue.Peek(batchMax, out QueuedRequest[] slots, out int start);
+                if (count == 0)
                 {
-                    // What is queued now, up to the endpoint's batch, in one message (serialized at once: the envelope is reused).
-                    while (envelope.Batch.Count < batchMax && queue.TryRead(out BankRequest? request)) envelope.Batch.Add(request);
-                    int count = envelope.Batch.Count;
-                    if (count == 0) break;
-                    await call.RequestStream.WriteAsync(count == 1 ? envelope.Batch[0] : envelope, linked.Token);
-                    envelope.Batch.Clear();
-                    Interlocked.Add(ref _sent, count);
-                    Interlocked.Increment(ref _messagesSent);
+                    if (unflushed)
+                    {
+                        await call.RequestStream.FlushAsync(linked.Token); // Once per burst: the queue ran dry.
+                        unflushed = false;
+                        continue; // More may have come while flushing.
+                    }
+                    await _queue.Arrived.WaitAsync();
+                    continue;
                 }
-                await call.RequestStream.FlushAsync(linked.Token);
+                try
+                {
+                    await call.RequestStream.WriteEncodedAsync(new BankRequestEncoder(slots, start, count, batchMax > 1, elementBytes), linked.Token);
+                }
+                finally
+                {
+                    _queue.Release(count); // Written, or lost with the stream (the engine resolves those by query).
+                }
+                unflushed = true;
+                Interlocked.Add(ref _sent, count);
+                Interlocked.Increment(ref _messagesSent);
             }
         }
         finally
@@ -222,14 +213,9 @@ public sealed class EndpointLink : IAsyncDisposable
             {
                 throw new IOException($"bank endpoint {Name} sent a malformed answer message: {malformed.Status.Detail}");
             }
-            if (response.Batch.Count == 0)
-            {
-                Interlocked.Increment(ref _answered);
-                PublishResult(response);
-                continue;
-            }
-            Interlocked.Add(ref _answered, response.Batch.Count);
-            foreach (BankResponse answer in response.Batch) PublishResult(answer);
+            int count = Math.Max(1, response.Batch.Count);
+            Interlocked.Add(ref _answered, count);
+            PublishResults(response, count);
         }
         throw new IOException($"bank endpoint {Name} ended its stream");
     }
@@ -251,18 +237,27 @@ public sealed class EndpointLink : IAsyncDisposable
     /// lease takes nothing more while its links close; the next primary asks the banks).</summary>
     private static bool NotTaken(Exception e) => e is EngineBusyException or InputFillException or Engine.Replication.ReplicationRefusedException;
 
-    private void PublishResult(BankResponse response)
+    /// <summary>An answer message's results into the engine: one claim of the input ring for the whole batch (back-pressure:
+    /// waits, bounded, while the ring is full).</summary>
+    private void PublishResults(BankResponse message, int count)
     {
-        var fill = new ResultFill(response);
+        var fill = new ResultsFill(message);
+        int published;
+        Exception? refusal;
         try
         {
-            _engine.Publish(ref fill); // back-pressure: waits (bounded) while the engine's input ring is full
+            published = _engine.PublishBatch(ref fill, count, out refusal);
         }
-        catch (Exception e) when (NotTaken(e))
+        catch (InputFillException e)
         {
-            // The transaction stays unresolved: the engine's follow-up query asks the bank again.
-            _log.Warn("bank_result_dropped", e.Message, ("bank", BankCode.ToString("D3")), ("endpoint", Name),
-                ("transaction_id", response.TransactionId));
+            published = count; // The others went in; the one that could not be written is resolved by the engine's query.
+            refusal = e;
+        }
+        if (refusal is not null)
+        {
+            // Not taken: those transactions stay unresolved, and the engine's follow-up query asks the bank again.
+            _log.Warn("bank_result_dropped", refusal.Message, ("bank", BankCode.ToString("D3")), ("endpoint", Name),
+                ("transaction_id", ResultsFill.At(message, Math.Min(published, count - 1)).TransactionId), ("results", count - published));
         }
     }
 
@@ -297,10 +292,16 @@ public sealed class EndpointLink : IAsyncDisposable
         }
     }
 
-    private readonly struct ResultFill(BankResponse response) : IInputFill
+    /// <summary>The results of one answer message: the single form, or each element of the batch form.</summary>
+    private readonly struct ResultsFill(BankResponse message) : IInputBatchFill
     {
-        public void Fill(ref InputEvent e, long correlationId) => e.PrepareBankResult(response.TransactionId,
-            (EngineOperation)(int)response.Operation, (EngineReply)(int)response.Reply, response.Reason);
+        public static BankResponse At(BankResponse message, int index) => message.Batch.Count == 0 ? message : message.Batch[index];
+
+        public void Fill(ref InputEvent e, int index)
+        {
+            BankResponse answer = At(message, index);
+            e.PrepareBankResult(answer.TransactionId, (EngineOperation)(int)answer.Operation, (EngineReply)(int)answer.Reply, answer.Reason);
+        }
     }
 
     private readonly struct ReachabilityFill(string bank, int endpointIndex, bool reachable) : IInputFill
@@ -316,7 +317,6 @@ public sealed class EndpointLink : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _queue.Writer.TryComplete();
         _stop.Cancel();
         try { await _run; } catch (OperationCanceledException) { }
         _channel.Dispose();

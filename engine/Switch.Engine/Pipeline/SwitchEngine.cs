@@ -463,6 +463,14 @@ public sealed partial class SwitchEngine : IDisposable
         return _input.TryNext(out sequence);
     }
 
+    /// <summary>Claims <paramref name="count"/> consecutive slots or returns false at once when the ring lacks room; the
+    /// highest is <paramref name="highSequence"/>. Publish with <see cref="Publish(long, long)"/>.</summary>
+    public bool TryClaim(int count, out long highSequence)
+    {
+        RequirePrimary();
+        return _input.TryNext(count, out highSequence);
+    }
+
     /// <summary>The claimed slot, reset, ready to fill.</summary>
     public ref InputEvent Slot(long sequence)
     {

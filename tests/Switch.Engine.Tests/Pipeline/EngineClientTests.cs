@@ -29,6 +29,67 @@ public sealed class EngineClientTests : IDisposable
             slot.PrepareSetEndpointWeights(correlationId, "102", new int[InputEvent.MaxEndpointsPerBank + 1], 0, 0, "ops", "too many");
     }
 
+    /// <summary>Payments of a batch, input i the i-th; the one at <paramref name="failAt"/> throws half written.</summary>
+    private readonly struct PaymentsFill(string tag, int failAt = -1) : IInputBatchFill
+    {
+        public void Fill(ref InputEvent slot, int index)
+        {
+            slot = LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"{tag}-{index}", 100 + index);
+            if (index == failAt) throw new FormatException("half written");
+        }
+    }
+
+    [Fact]
+    public void A_batch_goes_in_by_claims_of_at_most_MaxBatchClaim_in_order_and_a_failed_fill_voids_only_its_slot()
+    {
+        var outputs = new OutputRecorder();
+        using SwitchEngine engine = SwitchEngine.Start(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small(), outputs);
+        var client = new EngineClient(engine, fullRingWaitMs: EngineClient.MaxFullRingWaitMs);
+        int count = 2 * EngineClient.MaxBatchClaim + 300;
+        var fill = new PaymentsFill("B", failAt: 1_500);
+        Exception? refusal = null;
+        InputFillException e = Assert.Throws<InputFillException>(() => client.PublishBatch(ref fill, count, out refusal));
+        Assert.StartsWith("INPUT_FILL_FAILED: PaymentsFill: FormatException: half written", e.Message);
+        Assert.Null(refusal);
+        Assert.True(engine.WaitUntilIdle(60_000), "the engine stalled behind the batch");
+        Assert.Null(engine.Fault);
+        Assert.Equal(1, engine.VoidInputs);
+        Assert.Equal(count - 1, engine.Logic.EventsApplied);
+        // In batch order: the first ones sent to the bank (whose answers never come here), the rest refused by the small
+        // configuration's bound on a bank's unresolved transactions, each answered.
+        List<OutputEvent> all = outputs.Drain();
+        List<long> sent = all.Where(o => o.Kind == OutputKind.BankRequest).Select(o => o.AmountFen).ToList();
+        List<string> refused = all.Where(o => o.Kind == OutputKind.Answer).Select(o => o.OrderNo.ToString()).ToList();
+        Assert.Equal(Enumerable.Range(0, sent.Count).Select(i => 100L + i), sent);
+        Assert.Equal(Enumerable.Range(sent.Count, count - sent.Count).Where(i => i != 1_500).Select(i => $"B-{i}"), refused);
+    }
+
+    [Fact]
+    public void A_batch_that_meets_a_full_ring_says_how_many_went_in_and_why_the_rest_did_not()
+    {
+        EngineOptions options = EngineTestOptions.For(_dir.Path, _clock) with { InputRingSize = 64, MaxBatchSize = 64 };
+        using SwitchEngine engine = SwitchEngine.Recover(options, TestConfigs.Small()); // Not running: the ring fills.
+        var client = new EngineClient(engine, fullRingWaitMs: 50);
+        var fill = new PaymentsFill("F");
+        int published = client.PublishBatch(ref fill, 100, out Exception? refusal);
+        Assert.Equal(engine.InputCapacity, published);
+        Assert.IsType<EngineBusyException>(refusal);
+    }
+
+    [Fact]
+    public void A_batch_takes_the_few_slots_a_nearly_full_ring_has_rather_than_waiting_for_a_run_of_them()
+    {
+        EngineOptions options = EngineTestOptions.For(_dir.Path, _clock) with { InputRingSize = 64, MaxBatchSize = 64 };
+        using SwitchEngine engine = SwitchEngine.Recover(options, TestConfigs.Small()); // Not running: nothing frees a slot.
+        var client = new EngineClient(engine, fullRingWaitMs: 50);
+        var single = new EventCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "ONE", 100));
+        for (int i = 0; i < engine.InputCapacity - 3; i++) client.Publish(ref single, 1 + i);
+        var fill = new PaymentsFill("F");
+        int published = client.PublishBatch(ref fill, 10, out Exception? refusal); // 3 free: claims of 10 and 5 fail, 2 then 1 go in.
+        Assert.Equal(3, published);
+        Assert.IsType<EngineBusyException>(refusal);
+    }
+
     [Fact]
     public async Task A_fill_that_throws_leaves_the_ring_running_and_the_caller_a_precise_error()
     {

@@ -197,4 +197,30 @@ public sealed class BankSimOptionsTests
         Assert.Throws<ArgumentException>(() => ledger.Execute(4, BankOperation.Debit, 100, "A", "MADE_UP_REASON", now, out _));
         Assert.Equal(3, ledger.Count);
     }
+
+    [Fact]
+    public void The_ledger_keeps_ids_apart_that_share_a_stripe_key_and_answers_each_as_executed()
+    {
+        // Ids 1,024 apart fall in neighbouring stripes under the same key there; 65,536 apart, in one stripe under
+        // neighbouring keys; and ids on either side of a block's edge. Each must stay its own entry.
+        var ledger = new BankLedger();
+        var now = new DateTime(2026, 12, 6, 8, 0, 0, DateTimeKind.Utc);
+        long[] ids = [1, 1_023, 1_024, 1_025, 2_048, 65_536, 65_537, 1L << 40, (1L << 40) + 1_024, long.MaxValue];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            Assert.Equal(BankLedger.ExecuteKind.Recorded, ledger.Execute(ids[i], i % 2 == 0 ? BankOperation.Debit : BankOperation.Credit, 100 + i, "A" + i, null, now, out _));
+        }
+        Assert.True(ledger.Reverse(1_024, now));
+        Assert.True(ledger.Reverse(3_072, now)); // Unknown: barred, leaving 1,024 and 2,048 as they are.
+        for (int i = 0; i < ids.Length; i++)
+        {
+            Assert.True(ledger.TryGet(ids[i], out BankLedgerEntry entry));
+            Assert.Equal((ids[i], 100L + i, "A" + i, ids[i] == 1_024), (entry.TransactionId, entry.AmountFen, entry.Account, entry.Reversed));
+            Assert.Equal(BankLedger.ExecuteKind.Repeat, ledger.Execute(ids[i], entry.Operation, 100 + i, "A" + i, null, now, out _));
+        }
+        Assert.False(ledger.TryGet(4_096, out _));
+        Assert.Equal(BankLedger.ExecuteKind.Barred, ledger.Execute(3_072, BankOperation.Debit, 1, "B", null, now, out _));
+        Assert.Equal([.. ids.Append(3_072).Order()], ledger.Snapshot().Select(e => e.TransactionId));
+        Assert.Equal(ids.Length + 1, ledger.Count);
+    }
 }
