@@ -214,32 +214,6 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         return new ArchiveCapture(arrays, token.ToString(), completion, _filter.EndCapture) { FoldOverBytes = foldOverBytes };
     }
 
-    /// <summary>
-    /// Takes one checkpoint of a throwaway archive in <paramref name="directory"/> (deleted after): the first checkpoint
-    /// in a process compiles FASTER's checkpoint machinery (about 120 ms measured), which would otherwise land on the
-    /// logic thread's first snapshot pause. Run on a background thread at start.
-    /// </summary>
-    public static void WarmUpCheckpoints(string directory)
-    {
-        try
-        {
-            using (FasterTransactionArchive archive = Create(directory, ArchiveSizing.Small))
-            {
-                var tx = new Transaction { Id = 1, Status = TransactionStatus.Succeeded };
-                tx.OrderNo.Set("warm-up");
-                archive.Put(new ScopedKey(0, tx.OrderNo.Span), tx);
-                ArchiveCapture capture = archive.BeginCapture(new StateWriter());
-                capture.Completion.GetAwaiter().GetResult();
-                capture.End();
-            }
-            Directory.Delete(directory, recursive: true);
-        }
-        catch (Exception e) when (e is IOException or FasterException or InvalidOperationException)
-        {
-            // A warm-up only: the first real snapshot pauses longer, nothing else changes.
-        }
-    }
-
     /// <summary>Reads past what <see cref="BeginCapture"/> wrote (a verification restoring the logic without the store);
     /// returns the filter arrays that follow.</summary>
     public static int SkipSnapshotScalars(ref StateReader r)

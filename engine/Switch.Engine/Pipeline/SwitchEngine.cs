@@ -173,7 +173,8 @@ public sealed partial class SwitchEngine : IDisposable
         if (_snapshots is not null && _archive is FasterTransactionArchive)
         {
             string warmUp = Path.Combine(_options.DataDirectory, "archive-warm-up");
-            new Thread(() => FasterTransactionArchive.WarmUpCheckpoints(warmUp)) { Name = "switch-snapshot-warm-up", IsBackground = true, Priority = ThreadPriority.BelowNormal }.Start();
+            SwitchConfig config = Logic.Config;
+            new Thread(() => SnapshotWarmUp.Run(warmUp, config)) { Name = "switch-snapshot-warm-up", IsBackground = true, Priority = ThreadPriority.BelowNormal }.Start();
         }
     }
 
