@@ -35,7 +35,7 @@ public sealed class ArchivedOrderFilter
         _blocksPerGeneration = (ulong)blocks;
         KeysPerGeneration = blocks * WordsPerBlock * 64 / BitsPerKey;
         _generations = new ulong[generations][];
-        for (int g = 0; g < generations; g++) _generations[g] = Hashing.HugePages.Allocate<ulong>(blocks * WordsPerBlock); // a random block per look-up
+        for (int g = 0; g < generations; g++) _generations[g] = new ulong[blocks * WordsPerBlock]; // not in huge pages: see TransactionTable
         _count = new long[generations];
         _lastId = new long[generations];
     }

@@ -44,7 +44,7 @@ public sealed class DailyAccountUsage
         if (maxAccounts < 1 || maxAccounts > 1 << 28) throw new ArgumentOutOfRangeException(nameof(maxAccounts), "1 to 2^28");
         _maxAccounts = maxAccounts;
         int slots = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(2, maxAccounts * 2));
-        _slots = HugePages.Allocate<Slot>(slots);
+        _slots = new Slot[slots]; // not in huge pages: see TransactionTable
         _mask = slots - 1;
     }
 

@@ -32,9 +32,9 @@ public sealed class TransactionTable
     {
         if (capacity <= 0 || (capacity & (capacity - 1)) != 0) throw new ArgumentOutOfRangeException(nameof(capacity), "a power of two");
         if (parkedCapacity <= 0) throw new ArgumentOutOfRangeException(nameof(parkedCapacity), "at least one");
-        // Not in huge pages, unlike the look-up tables: a restart writes all of it at once from the snapshot, and the
-        // kernel finding 2 MiB pages for 344 MiB took the restart from 1.1 to 2.0 s (RecoveryBench, 3 M transactions),
-        // against about 0.2 µs a transaction of the logic thread at 180,000/s.
+        // Not in huge pages, unlike the order index: a restart writes all of it at once from the snapshot, and the kernel
+        // finding 2 MiB pages for this and the other large tables took the restart from 1.1 to 2.0 s (RecoveryBench, 3 M
+        // transactions), against 0.2 µs or less a transaction of the logic thread at 180,000/s.
         _slots = new Transaction[capacity];
         _mask = capacity - 1;
         _parked = new Transaction[parkedCapacity];
