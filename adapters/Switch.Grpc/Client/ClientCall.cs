@@ -290,6 +290,9 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
         _ => StatusCode.Unknown,
     };
 
+    /// <summary>How long a failed write waits for the server's answer to say why (see <see cref="FailWrite"/>).</summary>
+    private const int WriteFailureAnswerWaitMs = 1_000;
+
     /// <summary>
     /// A failed write of the request stream. The caller's cancellation, the deadline or our own refusal end the call as
     /// <see cref="Fail"/> does. A write that broke on the transport does not: the server may have ended the call (a refusal
@@ -299,7 +302,21 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
     public RpcException FailWrite(Exception e)
     {
         if (e is RpcException || DeadlineExpired || _options.CancellationToken.IsCancellationRequested) return Fail(e);
-        if (_status is { } known) return new RpcException(known, null, e);
+        if (_status is { } known) return new RpcException(known, Trailers, e);
+        // A server that refuses a call (Trailers-Only) may reset the request side before its answer's headers are
+        // processed here: wait a moment for them, so the write fails with the server's status and trailers (a refusal
+        // names where to go), not a bare UNAVAILABLE. Only on this failure path; bounded.
+        if (_sendTask is { IsCompleted: false } pending)
+        {
+            try
+            {
+                pending.Wait(WriteFailureAnswerWaitMs);
+            }
+            catch (AggregateException)
+            {
+                // The answer failed too: the transport's error below.
+            }
+        }
         if (EndedByServer() is { } sent) return Fail(new RpcException(sent, Trailers));
         return new RpcException(new Status(StatusCode.Unavailable,
             "The request stream is closed; the call's status comes with the response: " + e.Message), null, e);
