@@ -79,12 +79,16 @@ public sealed class EngineClient
 
     /// <summary>One look for a free slot. An engine with a fault takes nothing more, even in the instant before its
     /// ring is halted; a halted ring is the engine stopped too.</summary>
-    private bool TryClaim(out long sequence)
+    private bool TryClaim(out long sequence) => TryClaim(1, out sequence);
+
+    /// <summary>One look for <paramref name="count"/> consecutive free slots (the highest in <paramref name="high"/>), under
+    /// the same rules as a single one.</summary>
+    private bool TryClaim(int count, out long high)
     {
         if (_engine.Fault is { } fault) throw new EngineStoppedException(fault);
         try
         {
-            return _engine.TryClaim(out sequence);
+            return _engine.TryClaim(count, out high);
         }
         catch (RingHaltedException halted)
         {
@@ -200,25 +204,17 @@ public sealed class EngineClient
     /// run of free slots they keep taking.</summary>
     private long ClaimRange(ref int count)
     {
-        if (_engine.Fault is { } fault) throw new EngineStoppedException(fault);
         long deadlineMs = 0;
         var spin = new SpinWait();
         while (true)
         {
-            try
+            for (int n = count; n >= 1; n /= 2)
             {
-                for (int n = count; n >= 1; n /= 2)
+                if (TryClaim(n, out long high))
                 {
-                    if (_engine.TryClaim(n, out long high))
-                    {
-                        count = n;
-                        return high;
-                    }
+                    count = n;
+                    return high;
                 }
-            }
-            catch (RingHaltedException halted)
-            {
-                throw new EngineStoppedException(_engine.Fault ?? halted);
             }
             if (deadlineMs == 0) deadlineMs = Environment.TickCount64 + FullRingWaitMs;
             else if (Environment.TickCount64 >= deadlineMs) throw new EngineBusyException(FullRingWaitMs);
