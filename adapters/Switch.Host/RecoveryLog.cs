@@ -33,13 +33,14 @@ internal static class RecoveryLog
             log.Info("recovery_snapshot", $"started from the snapshot at record {from.RecordNo} ({ageS} s old), then replayed the {recovery.JournalRecords - 1 - from.RecordNo} journal records after it",
                 ("snapshot", Path.GetFileName(recovery.SnapshotPath)), ("position", from.RecordNo), ("snapshot_age_s", ageS),
                 ("records_replayed", recovery.JournalRecords - 1 - from.RecordNo), ("events_replayed", recovery.EventsReplayed),
-                ("journal_records", recovery.JournalRecords), ("recovery_ms", recovery.RecoveryMs));
+                ("journal_records", recovery.JournalRecords), ("recovery_ms", recovery.RecoveryMs), ("journal_open_ms", recovery.Phases.JournalOpenMs),
+                ("archive_open_ms", recovery.Phases.ArchiveOpenMs), ("state_restore_ms", recovery.Phases.StateRestoreMs), ("replay_ms", recovery.Phases.ReplayMs));
         }
         else if (recovery.ConfigFromJournal)
         {
             log.Info("recovery_snapshot", $"no usable snapshot: replayed the whole journal ({recovery.JournalRecords} records)", ("snapshot", "none"),
                 ("records_replayed", recovery.JournalRecords), ("events_replayed", recovery.EventsReplayed), ("journal_records", recovery.JournalRecords),
-                ("recovery_ms", recovery.RecoveryMs));
+                ("recovery_ms", recovery.RecoveryMs), ("journal_open_ms", recovery.Phases.JournalOpenMs), ("replay_ms", recovery.Phases.ReplayMs));
         }
         if (recovery.TornTail is { } torn)
         {

@@ -9,10 +9,19 @@ using Switch.Host.Configuration;
 using Switch.Ring;
 
 // Usage: dotnet run -c Release --project perf/Switch.RecoveryBench -- [--transactions N] [--tail N] [--accounts N] [--dir D] [--keep]
+//        dotnet run -c Release --project perf/Switch.RecoveryBench -- --restarts N --dir D   (times N restarts of a kept directory)
 // Fills a journal with N payments (request + bank answer each, ticks between batches) on the embedded default
 // configuration (a table of 2^20), takes a snapshot under load at 90% and one idle at the end, appends a tail, then
 // times: a start from the newest snapshot, and a start that replays the whole journal; their state hashes must agree.
 var arguments = Args.Parse(args);
+if (arguments.Restarts > 0)
+{
+    // A directory kept by an earlier run (--keep): restarts only, to compare builds on the same history without refilling.
+    if (arguments.Directory is null || !Directory.Exists(arguments.Directory)) throw new ArgumentException("--restarts needs --dir of a kept run");
+    SwitchConfig kept = HostConfig.EmbeddedDefault().Switch;
+    for (int i = 0; i < arguments.Restarts; i++) Bench.Restart(arguments.Directory, snapshots: true, kept, $"start {i + 1} from the snapshot");
+    return 0;
+}
 string dir = arguments.Directory ?? Path.Combine(Path.GetTempPath(), "switch-recovery-bench-" + Guid.NewGuid().ToString("N"));
 SwitchConfig config = HostConfig.EmbeddedDefault().Switch;
 Console.WriteLine($"data directory {dir}; {arguments.Transactions:N0} payments then a tail of {arguments.Tail:N0}; " +
@@ -43,7 +52,18 @@ try
     Console.WriteLine($"journal on disk: {Bench.Megabytes(Path.Combine(dir, "journal"))} MB; archive: {Bench.Megabytes(Path.Combine(dir, "archive"))} MB");
 
     ulong fromSnapshot = Bench.Restart(dir, snapshots: true, config, "start from the snapshot");
-    ulong fromJournal = Bench.Restart(dir, snapshots: false, config, "start replaying the whole journal");
+    // The whole replay rebuilds the archive from nothing, which removes the snapshots' checkpoints: a kept directory keeps
+    // them by replaying a copy of its journal instead.
+    string replayDir = arguments.Keep ? Bench.CopyJournal(dir, dir + "-replay") : dir;
+    ulong fromJournal;
+    try
+    {
+        fromJournal = Bench.Restart(replayDir, snapshots: false, config, "start replaying the whole journal");
+    }
+    finally
+    {
+        if (replayDir != dir) Directory.Delete(replayDir, recursive: true);
+    }
     Console.WriteLine(fromSnapshot == fromJournal ? $"state hashes equal: {fromSnapshot:X16}" : $"STATE HASHES DIFFER: {fromSnapshot:X16} vs {fromJournal:X16}");
     return fromSnapshot == fromJournal ? 0 : 1;
 }
@@ -79,12 +99,33 @@ internal static class Bench
         Console.WriteLine($"{what}: {runningMs} ms to running (recover {recoverMs} ms; engine's own count {r.RecoveryMs} ms), " +
             $"{r.EventsReplayed:N0} events replayed, snapshot {(r.SnapshotPath is null ? "none" : Path.GetFileName(r.SnapshotPath))}, " +
             $"{engine.Logic.Transactions.LastId:N0} transactions, working set {Environment.WorkingSet >> 20} MiB");
+        RecoveryPhases p = r.Phases;
+        Console.WriteLine($"  parts: journal opened {p.JournalOpenMs} ms, archive opened {p.ArchiveOpenMs} ms, state restored {p.StateRestoreMs} ms, " +
+            $"replay {p.ReplayMs} ms; engine built {recoverMs - r.RecoveryMs} ms; threads started {runningMs - recoverMs} ms");
         return engine.Logic.StateHash();
     }
 
     public static void Print(string what, SnapshotResult s) =>
         Console.WriteLine($"{what}: logic paused {s.PauseUs:N0} µs ({s.Pause}), written in {s.WriteMs:N0} ms, {s.Bytes >> 20:N0} MiB, " +
             $"{s.PagesCopiedAside} pages copied aside, record {s.Position.RecordNo:N0}");
+
+    /// <summary>The journal and its archive copied to <paramref name="to"/>: what a whole replay reads.</summary>
+    public static string CopyJournal(string from, string to)
+    {
+        if (Directory.Exists(to)) Directory.Delete(to, recursive: true);
+        foreach (string part in new[] { "journal", "journal-archive" })
+        {
+            string source = Path.Combine(from, part);
+            if (!Directory.Exists(source)) continue;
+            foreach (string file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
+            {
+                string target = Path.Combine(to, part, Path.GetRelativePath(source, file));
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.Copy(file, target);
+            }
+        }
+        return to;
+    }
 
     public static long Megabytes(string path) =>
         Directory.Exists(path) ? Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length) >> 20 : 0;
@@ -188,7 +229,7 @@ internal sealed class Driver(SwitchEngine engine, AnswerQueue answers, int accou
     private long _refusedSeen;
 }
 
-internal sealed record Args(long Transactions, long Tail, int Accounts, string? Directory, bool Keep)
+internal sealed record Args(long Transactions, long Tail, int Accounts, string? Directory, bool Keep, int Restarts)
 {
     public static Args Parse(string[] args)
     {
@@ -196,6 +237,7 @@ internal sealed record Args(long Transactions, long Tail, int Accounts, string? 
         int accounts = 1_000_000;
         string? directory = null;
         bool keep = false;
+        int restarts = 0;
         for (int i = 0; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -206,10 +248,12 @@ internal sealed record Args(long Transactions, long Tail, int Accounts, string? 
                 case "--accounts": accounts = int.Parse(Value()); break;
                 case "--dir": directory = Value(); break;
                 case "--keep": keep = true; break;
-                default: throw new ArgumentException($"unknown option {args[i]}: --transactions N --tail N --accounts N --dir D --keep");
+                case "--restarts": restarts = int.Parse(Value()); break;
+                default: throw new ArgumentException($"unknown option {args[i]}: --transactions N --tail N --accounts N --dir D --keep --restarts N");
             }
         }
         if (transactions < 10 || tail < 0 || accounts < 1) throw new ArgumentException("--transactions at least 10, --tail and --accounts positive");
-        return new Args(transactions, tail, accounts, directory, keep);
+        if (restarts is < 0 or > 100) throw new ArgumentException("--restarts from 0 to 100");
+        return new Args(transactions, tail, accounts, directory, keep, restarts);
     }
 }

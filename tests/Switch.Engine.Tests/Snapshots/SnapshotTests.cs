@@ -171,6 +171,39 @@ public sealed class SnapshotTests : IDisposable
     }
 
     [Fact]
+    public void A_snapshot_whose_archive_checkpoint_a_start_without_snapshots_removed_is_skipped_for_the_whole_journal()
+    {
+        ulong hash;
+        SnapshotResult only;
+        using (SwitchEngine engine = SwitchEngine.Start(Options(_dir.Path), Config(), _outputs = new OutputRecorder()))
+        {
+            new RandomWork(engine, _outputs, _clock, seed: 5).Run(500);
+            only = engine.RequestSnapshotAsync().WaitOrThrow();
+            Assert.True(engine.WaitUntilIdle(30_000));
+        }
+        // An operator's start with snapshots off replays the whole journal and rebuilds the archive from nothing.
+        using (SwitchEngine without = SwitchEngine.Start(Options(_dir.Path, snapshots: false), Config(), _outputs = new OutputRecorder()))
+        {
+            Assert.Null(without.Recovery.SnapshotPath);
+            new RandomWork(without, _outputs, _clock, seed: 6).Run(200);
+            Assert.True(without.WaitUntilIdle(30_000));
+            hash = without.Logic.StateHash();
+        }
+        string checkpoints = Path.Combine(_dir.Path, "archive", "checkpoints");
+        string[] filesBefore = Directory.Exists(checkpoints) ? Directory.GetFiles(checkpoints, "*", SearchOption.AllDirectories) : [];
+        string token = File.ReadAllText(only.Path + SnapshotFile.ArchiveExtension).Trim();
+
+        using SwitchEngine restarted = SwitchEngine.Start(Options(_dir.Path), Config(), _outputs = new OutputRecorder());
+        Assert.Null(restarted.Recovery.SnapshotPath);
+        string skipped = Assert.Single(restarted.Recovery.SnapshotsSkipped);
+        Assert.Contains($"archive: checkpoint {token} is missing", skipped);
+        Assert.Equal(hash, restarted.Logic.StateHash());
+        // Nothing was made in the checkpoints' folder by asking for the missing one (FASTER would create its files empty).
+        Assert.DoesNotContain(Directory.Exists(checkpoints) ? Directory.GetFiles(checkpoints, "*", SearchOption.AllDirectories) : [],
+            f => !filesBefore.Contains(f) && new FileInfo(f).Length == 0);
+    }
+
+    [Fact]
     public void The_schedule_takes_one_when_events_came_and_none_while_idle()
     {
         EngineOptions options = Options(_dir.Path) with
