@@ -34,7 +34,7 @@ internal static class RecoveryLog
                 ("snapshot", Path.GetFileName(recovery.SnapshotPath)), ("position", from.RecordNo), ("snapshot_age_s", ageS),
                 ("records_replayed", recovery.JournalRecords - 1 - from.RecordNo), ("events_replayed", recovery.EventsReplayed),
                 ("journal_records", recovery.JournalRecords), ("recovery_ms", recovery.RecoveryMs), ("journal_open_ms", recovery.Phases.JournalOpenMs),
-                ("archive_open_ms", recovery.Phases.ArchiveOpenMs), ("state_restore_ms", recovery.Phases.StateRestoreMs), ("replay_ms", recovery.Phases.ReplayMs));
+                ("archive_open_ms", recovery.Phases.ArchiveOpenMs), ("state_restore_ms", recovery.Phases.StateRestoreMs), ("archive_wait_ms", recovery.Phases.ArchiveWaitMs), ("replay_ms", recovery.Phases.ReplayMs));
         }
         else if (recovery.ConfigFromJournal)
         {

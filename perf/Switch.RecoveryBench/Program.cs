@@ -100,7 +100,7 @@ internal static class Bench
             $"{r.EventsReplayed:N0} events replayed, snapshot {(r.SnapshotPath is null ? "none" : Path.GetFileName(r.SnapshotPath))}, " +
             $"{engine.Logic.Transactions.LastId:N0} transactions, working set {Environment.WorkingSet >> 20} MiB");
         RecoveryPhases p = r.Phases;
-        Console.WriteLine($"  parts: journal opened {p.JournalOpenMs} ms, archive opened {p.ArchiveOpenMs} ms, state restored {p.StateRestoreMs} ms, " +
+        Console.WriteLine($"  parts: journal opened {p.JournalOpenMs} ms, archive opened {p.ArchiveOpenMs} ms, state restored {p.StateRestoreMs} ms, archive's recovery waited for {p.ArchiveWaitMs} ms, " +
             $"replay {p.ReplayMs} ms; engine built {recoverMs - r.RecoveryMs} ms; threads started {runningMs - recoverMs} ms");
         return engine.Logic.StateHash();
     }

@@ -35,7 +35,11 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     /// <summary>While a checkpoint runs, the log's writes below the tail at its start (its fold-over) are paced; the log's
     /// other page flushes never are: they must keep up with any rate the switch takes, or its memory fills.</summary>
     private readonly CheckpointWindow _window;
-    private readonly ClientSession<ScopedKey, Transaction, Transaction, Transaction, Empty, SimpleFunctions<ScopedKey, Transaction>> _session;
+    /// <summary>Made once the store is recovered (<see cref="CompleteRecovery"/>): FASTER's sessions come after its recovery.</summary>
+    private ClientSession<ScopedKey, Transaction, Transaction, Transaction, Empty, SimpleFunctions<ScopedKey, Transaction>> _session = null!;
+    /// <summary>FASTER recovering the store from a checkpoint on its own thread, while the engine reads the logic's state
+    /// from the snapshot (the two are each about half a restart); null once <see cref="CompleteRecovery"/> has seen it done.</summary>
+    private Task? _recovering;
     /// <summary>Held by whichever thread uses <see cref="_session"/>: the writer for each write, the logic for a store
     /// read (rare: the filter lets through archived orders and about 1% of new ones) and for a snapshot's capture.</summary>
     private readonly object _sessionGate = new();
@@ -51,7 +55,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     private const int CheckpointVersionWaitMs = 5_000;
 
     private FasterTransactionArchive(IDevice device, ICheckpointManager checkpoints, FasterKV<ScopedKey, Transaction> store, ArchiveSizing sizing,
-        PacedWrites? paced, CheckpointWindow window)
+        PacedWrites? paced, CheckpointWindow window, Task? recovering)
     {
         _paced = paced;
         CheckpointPacer = paced?.Pacer;
@@ -61,7 +65,8 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         _filter = new ArchivedOrderFilter(sizing.FilterBytes, ArchiveSizing.FilterGenerations);
         _device = device;
         _store = store;
-        _session = store.For(new SimpleFunctions<ScopedKey, Transaction>()).NewSession<SimpleFunctions<ScopedKey, Transaction>>();
+        _recovering = recovering;
+        if (recovering is null) _session = NewSession(store);
         if (sizing.HandoffEntries > 0) _handoff = new ArchiveHandoff<StoreWriter>(sizing.HandoffEntries, new StoreWriter(this), "archive-writer");
     }
 
@@ -93,6 +98,24 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     /// <summary>Opens the archive in <paramref name="directory"/> as it was at the checkpoint a snapshot names. Throws if
     /// that checkpoint cannot be recovered (the caller falls back to an older snapshot or a whole replay).</summary>
     public static FasterTransactionArchive OpenAtCheckpoint(string directory, ArchiveSizing sizing, string checkpointToken, WritePacer? checkpointPacer = null)
+    {
+        FasterTransactionArchive archive = StartOpenAtCheckpoint(directory, sizing, checkpointToken, checkpointPacer);
+        try
+        {
+            archive.CompleteRecovery();
+            return archive;
+        }
+        catch
+        {
+            archive.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary><see cref="OpenAtCheckpoint"/> whose store recovers on its own thread: only the filter and the scalars
+    /// (<see cref="RestoreScalars"/>, <see cref="RestoreArrays"/>) may be used before <see cref="CompleteRecovery"/>
+    /// returns, which throws if the checkpoint could not be recovered.</summary>
+    public static FasterTransactionArchive StartOpenAtCheckpoint(string directory, ArchiveSizing sizing, string checkpointToken, WritePacer? checkpointPacer = null)
     {
         sizing.Validate();
         if (!Guid.TryParse(checkpointToken, out _)) throw new InvalidDataException($"archive: checkpoint token '{checkpointToken}' is not a token");
@@ -140,8 +163,18 @@ public sealed class FasterTransactionArchive : ITransactionArchive
                 CheckpointManager = checkpoints,
                 RemoveOutdatedCheckpoints = false,
             });
-            if (checkpointToken is not null) store.Recover(Guid.Parse(checkpointToken));
-            return new FasterTransactionArchive(device, checkpoints, store, sizing, paced, window);
+            Task? recovering = null;
+            if (checkpointToken is not null)
+            {
+                Guid token = Guid.Parse(checkpointToken);
+                FasterKV<ScopedKey, Transaction> recovered = store;
+                // No pages preloaded: recovery reads what it must (the hash index, the checkpoint's own records), and the
+                // newest archived records come from disk when a look-up first wants them, instead of 256 MiB read at
+                // every start whether wanted or not (half of the archive's part of a restart).
+                recovering = Task.Factory.StartNew(() => recovered.Recover(token, numPagesToPreload: 0), CancellationToken.None,
+                    TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            }
+            return new FasterTransactionArchive(device, checkpoints, store, sizing, paced, window, recovering);
         }
         catch
         {
@@ -161,6 +194,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     /// </summary>
     public ArchiveCapture BeginCapture(StateWriter w, PauseTimer? pause = null)
     {
+        System.Diagnostics.Debug.Assert(_recovering is null, "archive: the store used before CompleteRecovery");
         // Every write handed over is applied first, and the latest horizon with them: the store is then as a logic
         // thread that wrote it itself would have left it, whatever the writer's progress was.
         Flush();
@@ -286,6 +320,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     /// <summary>A write to the writer thread, or applied now when there is none.</summary>
     private void Hand(bool isPut, in ScopedKey order, ulong hash, in Transaction tx)
     {
+        System.Diagnostics.Debug.Assert(_recovering is null, "archive: the store used before CompleteRecovery");
         if (_handoff is not null)
         {
             _handoff.Hand(isPut, order, hash, _forgetBelowId, tx);
@@ -330,6 +365,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
 
     public bool TryGet(in ScopedKey order, out Transaction tx)
     {
+        System.Diagnostics.Debug.Assert(_recovering is null, "archive: the store used before CompleteRecovery");
         ulong hash = order.Hash64();
         if (!_filter.MayContain(hash))
         {
@@ -364,6 +400,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
 
     public void ForgetBelow(long id)
     {
+        System.Diagnostics.Debug.Assert(_recovering is null, "archive: the store used before CompleteRecovery");
         _filter.ForgetBelow(id);
         _forgetBelowId = id;
         if (_handoff is null)
@@ -389,10 +426,41 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         }
     }
 
+    /// <summary>Waits for the store's recovery from its checkpoint (nothing to wait for on a new archive) and opens the
+    /// session every read and write goes through. Throws <see cref="InvalidDataException"/> if the checkpoint could not
+    /// be recovered.</summary>
+    public void CompleteRecovery()
+    {
+        if (_recovering is not { } recovering) return;
+        try
+        {
+            recovering.GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is not InvalidDataException)
+        {
+            throw new InvalidDataException($"archive: its checkpoint could not be recovered: {e.GetType().Name}: {e.Message}", e);
+        }
+        _recovering = null;
+        _session = NewSession(_store);
+    }
+
+    private static ClientSession<ScopedKey, Transaction, Transaction, Transaction, Empty, SimpleFunctions<ScopedKey, Transaction>> NewSession(
+        FasterKV<ScopedKey, Transaction> store) =>
+        store.For(new SimpleFunctions<ScopedKey, Transaction>()).NewSession<SimpleFunctions<ScopedKey, Transaction>>();
+
     public void Dispose()
     {
         _handoff?.Dispose();
-        _session.Dispose();
+        // A recovery still running (the start failed before it was wanted) finishes before the store goes.
+        try
+        {
+            _recovering?.Wait();
+        }
+        catch (AggregateException)
+        {
+            // Its failure was reported by CompleteRecovery, or never mattered: the archive is being thrown away.
+        }
+        _session?.Dispose();
         _store.Dispose();
         _checkpoints.Dispose();
         _paced?.Dispose();
