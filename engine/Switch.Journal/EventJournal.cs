@@ -85,7 +85,7 @@ public sealed class EventJournal : IDisposable
                 throw new JournalCorruptException(-1, JournalCorruptionReason.Missing,
                     $"{layout.ManifestPath} exists but the commit file {layout.CommitSlotsPath} does not: the journal was lost (a power cut on storage that did not keep it?); restore it, the switch will not start a new one here");
             DirectorySync.CreateDirectory(layout.CommitDirectory);
-            commits = SlotCommitManager.Open(layout);
+            commits = SlotCommitManager.Open(layout, options.CommitSlotEveryBytes);
             if (!existed && commits.ListCommits().Any())
                 throw new JournalCorruptException(-1, JournalCorruptionReason.Missing,
                     $"the commit file {layout.CommitSlotsPath} holds commits but the manifest {layout.ManifestPath} is missing: restore it, the switch will not start over this journal");
@@ -110,7 +110,17 @@ public sealed class EventJournal : IDisposable
                 AutoCommit = false,
             });
             RequireCommittedSegments(layout, log, segmentsFound);
-            return new EventJournal(options, layout, manifest, lockFile, device, commits, log);
+            var journal = new EventJournal(options, layout, manifest, lockFile, device, commits, log);
+            try
+            {
+                journal.AdoptDurableTail();
+            }
+            catch
+            {
+                log.Dispose();
+                throw;
+            }
+            return journal;
         }
         catch
         {
@@ -118,6 +128,106 @@ public sealed class EventJournal : IDisposable
             commits?.Dispose();
             lockFile.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// At Open: the records of the commits after the newest commit slot (see <see cref="JournalOptions.CommitSlotEveryBytes"/>)
+    /// are on disk after FasterLog's recovered tail. Reads on from it while each record is whole and numbered next
+    /// (the first that is not ends it: a write a crash tore, or the end), appends them again at the same addresses (the
+    /// same bytes: FasterLog lays records out deterministically) and commits them with a slot. Then cuts off whatever
+    /// lies after the tail (stale bytes of a write never committed): a later crash must never find an old record where
+    /// a new one of the same size and number would have followed.
+    /// </summary>
+    private void AdoptDurableTail()
+    {
+        long tail = _log.CommittedUntilAddress;
+        long records = _commits.RecoveredRecords;
+        // A cut resuming at the slot's address renumbers what follows it (the slot may say the count before the cut).
+        foreach (var cut in _manifest.Cuts)
+        {
+            if (cut.ResumeAddress == tail && records >= 0) records = cut.RecordsBefore;
+        }
+        if (records >= 0)
+        {
+            List<(long Address, byte[] Frame)> found = ReadDurableTail(tail, records);
+            foreach (var (address, frame) in found)
+            {
+                long at = _log.Enqueue(frame);
+                if (at != address)
+                    throw new InvalidOperationException($"journal: a record found at address {address} was appended again at {at}");
+            }
+            if (found.Count > 0)
+            {
+                _commits.RecordsCommitting = records + found.Count;
+                _commits.WriteNextCommit();
+                _log.CommitAsync().AsTask().GetAwaiter().GetResult();
+                AdoptedRecords = found.Count;
+            }
+        }
+        CutOffAfter(_log.TailAddress);
+    }
+
+    /// <summary>Records adopted by this Open from after the newest commit slot (see <see cref="AdoptDurableTail"/>).</summary>
+    public long AdoptedRecords { get; private set; }
+
+    /// <summary>The whole records numbered <paramref name="recordNo"/> on found from <paramref name="address"/> on in the
+    /// segment files, laid out as FasterLog lays them: a 4-byte length, the entry padded to 4 bytes, a record never
+    /// across a page (a zero length pads a page's end).</summary>
+    private List<(long Address, byte[] Frame)> ReadDurableTail(long address, long recordNo)
+    {
+        const int entryHeaderBytes = sizeof(int); // FasterLog's length prefix, with LogChecksumType.None
+        int pageBytes = _options.PageSizeBytes;
+        var page = new byte[pageBytes];
+        long loaded = -1;
+        int valid = 0;
+        var found = new List<(long, byte[])>();
+        while (true)
+        {
+            long pageStart = address & ~((long)pageBytes - 1);
+            if (pageStart != loaded)
+            {
+                valid = ReadLogBytes(pageStart, page);
+                loaded = pageStart;
+            }
+            int offset = (int)(address - pageStart);
+            if (offset + entryHeaderBytes > valid) break;
+            int entryBytes = BitConverter.ToInt32(page, offset);
+            if (entryBytes == 0)
+            {
+                if (offset == 0) break; // an empty page: the end
+                address = pageStart + pageBytes; // the padding after a page's last record
+                continue;
+            }
+            if (entryBytes < RecordFrame.HeaderBytes || entryBytes > RecordFrame.HeaderBytes + _options.MaxRecordBytes) break;
+            int size = entryHeaderBytes + ((entryBytes + 3) & ~3);
+            if (offset + size > pageBytes || offset + entryHeaderBytes + entryBytes > valid) break;
+            var frame = page.AsSpan(offset + entryHeaderBytes, entryBytes);
+            if (RecordFrame.Verify(frame, recordNo, out _) != JournalCorruptionReason.None) break;
+            found.Add((address, frame.ToArray()));
+            recordNo++;
+            address += size;
+        }
+        return found;
+    }
+
+    /// <summary>Truncates the segment file holding <paramref name="tail"/> there and empties the segment files after it,
+    /// durably (the same files: FasterLog's handles stay good). Nothing after the tail was ever committed.</summary>
+    private void CutOffAfter(long tail)
+    {
+        var (tailPath, tailOffset) = _layout.Locate(tail);
+        long tailSegment = tail / _layout.SegmentSizeBytes;
+        string directory = Path.GetDirectoryName(_layout.LogBasePath)!;
+        string prefix = Path.GetFileName(_layout.LogBasePath) + ".";
+        foreach (string path in Directory.EnumerateFiles(directory, prefix + "*"))
+        {
+            if (!long.TryParse(Path.GetFileName(path)[prefix.Length..], out long segment) || segment < tailSegment) continue;
+            long keep = segment == tailSegment ? tailOffset : 0;
+            Debug.Assert(segment != tailSegment || path == tailPath, "the tail's segment file");
+            using var file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+            if (RandomAccess.GetLength(file) <= keep) continue;
+            RandomAccess.SetLength(file, keep);
+            RandomAccess.FlushToDisk(file);
         }
     }
 
@@ -281,6 +391,7 @@ public sealed class EventJournal : IDisposable
         // Block until the commit's write and flush complete rather than spin on them: FasterLog's spinWait yields in a
         // loop for the whole fsync, which on a 2-core machine takes the CPU the gRPC and logic threads need (a third
         // of the switch's CPU in the whole-path harness). One task per commit, and a commit covers a whole batch.
+        _commits.RecordsCommitting = appended;
         _log.CommitAsync().AsTask().GetAwaiter().GetResult();
         Debug.Assert(_log.CommittedUntilAddress >= _log.TailAddress || appended != _recordCount,
             "a returned commit covers every record appended before it");
@@ -442,6 +553,7 @@ public sealed class EventJournal : IDisposable
         // Cuts inside the range cut away go with it (their ranges lie wholly after the new cut's start).
         _manifest.Cuts.RemoveAll(c => c.Address >= address);
         _manifest.Cuts.Add(new JournalManifest.Cut(address, committedTail, keepRecords));
+        _commits.WritePending(); // the cut's resume address within what recovery starts from
         _manifest.WriteAtomically(_layout);
         var cut = new JournalTruncation(keepRecords, _recordCount - keepRecords, address, committedTail);
         _recordCount = keepRecords;
@@ -561,6 +673,7 @@ public sealed class EventJournal : IDisposable
         }
         _manifest.RetiredAddress = address;
         _manifest.RetiredRecords = recordNo;
+        _commits.WritePending(); // the retired address within what recovery starts from
         _manifest.WriteAtomically(_layout);
         _log.TruncateUntil(address);
         return recordNo - first;
