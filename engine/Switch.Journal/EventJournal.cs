@@ -148,9 +148,10 @@ public sealed class EventJournal : IDisposable
         {
             if (cut.ResumeAddress == tail && records >= 0) records = cut.RecordsBefore;
         }
+        (long Address, JournalCorruptionReason Reason, string Detail)? torn = null;
         if (records >= 0)
         {
-            List<(long Address, byte[] Frame)> found = ReadDurableTail(tail, records);
+            List<(long Address, byte[] Frame)> found = ReadDurableTail(tail, records, out torn);
             foreach (var (address, frame) in found)
             {
                 long at = _log.Enqueue(frame);
@@ -164,8 +165,13 @@ public sealed class EventJournal : IDisposable
                 _log.CommitAsync().AsTask().GetAwaiter().GetResult();
                 AdoptedRecords = found.Count;
             }
+            records += found.Count;
         }
-        CutOffAfter(_log.TailAddress);
+        long cutBytes = CutOffAfter(_log.TailAddress);
+        // A record begun and not whole (a write a crash tore): said as Replay says a torn tail, though nothing of it is
+        // kept to skip (ResumeAddress = Address: appends go on there).
+        if (torn is { } t)
+            TornTailCut = new JournalTailCut(t.Address, t.Address, Math.Max(cutBytes, 1), records, t.Reason, t.Detail);
     }
 
     /// <summary>Records adopted by this Open from after the newest commit slot (see <see cref="AdoptDurableTail"/>).</summary>
@@ -174,7 +180,8 @@ public sealed class EventJournal : IDisposable
     /// <summary>The whole records numbered <paramref name="recordNo"/> on found from <paramref name="address"/> on in the
     /// segment files, laid out as FasterLog lays them: a 4-byte length, the entry padded to 4 bytes, a record never
     /// across a page (a zero length pads a page's end).</summary>
-    private List<(long Address, byte[] Frame)> ReadDurableTail(long address, long recordNo)
+    private List<(long Address, byte[] Frame)> ReadDurableTail(long address, long recordNo,
+        out (long Address, JournalCorruptionReason Reason, string Detail)? torn)
     {
         const int entryHeaderBytes = sizeof(int); // FasterLog's length prefix, with LogChecksumType.None
         int pageBytes = _options.PageSizeBytes;
@@ -182,6 +189,7 @@ public sealed class EventJournal : IDisposable
         long loaded = -1;
         int valid = 0;
         var found = new List<(long, byte[])>();
+        torn = null;
         while (true)
         {
             long pageStart = address & ~((long)pageBytes - 1);
@@ -191,7 +199,12 @@ public sealed class EventJournal : IDisposable
                 loaded = pageStart;
             }
             int offset = (int)(address - pageStart);
-            if (offset + entryHeaderBytes > valid) break;
+            if (offset >= valid) break; // the end of what was written
+            if (offset + entryHeaderBytes > valid)
+            {
+                torn = (address, JournalCorruptionReason.Unreadable, "the segment file ends inside the entry's length");
+                break;
+            }
             int entryBytes = BitConverter.ToInt32(page, offset);
             if (entryBytes == 0)
             {
@@ -199,11 +212,24 @@ public sealed class EventJournal : IDisposable
                 address = pageStart + pageBytes; // the padding after a page's last record
                 continue;
             }
-            if (entryBytes < RecordFrame.HeaderBytes || entryBytes > RecordFrame.HeaderBytes + _options.MaxRecordBytes) break;
             int size = entryHeaderBytes + ((entryBytes + 3) & ~3);
-            if (offset + size > pageBytes || offset + entryHeaderBytes + entryBytes > valid) break;
+            if (entryBytes < RecordFrame.HeaderBytes || entryBytes > RecordFrame.HeaderBytes + _options.MaxRecordBytes || offset + size > pageBytes)
+            {
+                torn = (address, JournalCorruptionReason.LengthMismatch, $"entry length {entryBytes} does not fit a record here");
+                break;
+            }
+            if (offset + entryHeaderBytes + entryBytes > valid)
+            {
+                torn = (address, JournalCorruptionReason.Unreadable, "the segment file ends inside the record");
+                break;
+            }
             var frame = page.AsSpan(offset + entryHeaderBytes, entryBytes);
-            if (RecordFrame.Verify(frame, recordNo, out _) != JournalCorruptionReason.None) break;
+            var reason = RecordFrame.Verify(frame, recordNo, out string detail);
+            if (reason != JournalCorruptionReason.None)
+            {
+                torn = (address, reason, detail);
+                break;
+            }
             found.Add((address, frame.ToArray()));
             recordNo++;
             address += size;
@@ -212,23 +238,28 @@ public sealed class EventJournal : IDisposable
     }
 
     /// <summary>Truncates the segment file holding <paramref name="tail"/> there and empties the segment files after it,
-    /// durably (the same files: FasterLog's handles stay good). Nothing after the tail was ever committed.</summary>
-    private void CutOffAfter(long tail)
+    /// durably (the same files: FasterLog's handles stay good); returns the bytes cut. Nothing after the tail was ever
+    /// committed.</summary>
+    private long CutOffAfter(long tail)
     {
         var (tailPath, tailOffset) = _layout.Locate(tail);
         long tailSegment = tail / _layout.SegmentSizeBytes;
         string directory = Path.GetDirectoryName(_layout.LogBasePath)!;
         string prefix = Path.GetFileName(_layout.LogBasePath) + ".";
+        long cut = 0;
         foreach (string path in Directory.EnumerateFiles(directory, prefix + "*"))
         {
             if (!long.TryParse(Path.GetFileName(path)[prefix.Length..], out long segment) || segment < tailSegment) continue;
             long keep = segment == tailSegment ? tailOffset : 0;
             Debug.Assert(segment != tailSegment || path == tailPath, "the tail's segment file");
             using var file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
-            if (RandomAccess.GetLength(file) <= keep) continue;
+            long length = RandomAccess.GetLength(file);
+            if (length <= keep) continue;
             RandomAccess.SetLength(file, keep);
             RandomAccess.FlushToDisk(file);
+            cut += length - keep;
         }
+        return cut;
     }
 
     public JournalOptions Options => _options;

@@ -74,6 +74,11 @@ public class CommitSlotTests(ITestOutputHelper output)
         {
             Assert.Equal(a, visitor.Records.Select(r => r.Record));
             Assert.Equal(0, reopened.AdoptedRecords);
+            // Said as a torn tail: where, why, and that appends resume there (the bytes after it are cut off the file).
+            JournalTailCut cut = Assert.IsType<JournalTailCut>(reopened.TornTailCut);
+            Assert.Equal((bAddresses[0], bAddresses[0], (long)a.Count, JournalCorruptionReason.ChecksumMismatch),
+                (cut.Address, cut.ResumeAddress, cut.RecordsBefore, cut.Reason));
+            Assert.True(cut.ByteCount >= b.Count * 256, $"cut {cut.ByteCount} bytes");
             // Two commits: the first after an Open writes its slot, the second leaves it behind. C takes B's addresses
             // and B's numbers.
             Assert.Equal(bAddresses.Take(c.Count), AppendAll(reopened, c, commitEvery: c.Count / 2));
