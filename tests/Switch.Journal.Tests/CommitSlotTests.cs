@@ -93,6 +93,32 @@ public class CommitSlotTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Records_retired_past_the_newest_slot_stay_retired_and_the_rest_are_read_on()
+    {
+        using var temp = new TempJournalDirectory();
+        var options = temp.Options();
+        var records = Enumerable.Range(0, 600).Select(i => MakeRecord(i, 30 + i % 60)).ToList();
+        string archive = Path.Combine(temp.Path, "archive");
+        using (var journal = EventJournal.Open(options))
+        {
+            journal.Replay(new CollectingVisitor());
+            AppendAll(journal, records, commitEvery: 20); // one slot, at the first commit
+            JournalCursor at = journal.Locate(450);
+            Assert.Equal(450, journal.Retire(at.Address, at.RecordNo, archive));
+        }
+
+        var reopened = EventJournal.Open(options);
+        using (reopened)
+        {
+            var visitor = new CollectingVisitor();
+            Assert.Equal(records.Count, reopened.Replay(visitor));
+            Assert.Equal(450, reopened.RetiredRecords);
+            Assert.Equal(records.Skip(450), visitor.Records.Select(r => r.Record));
+            Assert.Null(reopened.TornTailCut);
+        }
+    }
+
+    [Fact]
     public void Every_slot_is_written_with_commit_slot_every_bytes_zero()
     {
         using var temp = new TempJournalDirectory();
