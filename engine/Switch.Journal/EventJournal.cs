@@ -85,7 +85,7 @@ public sealed class EventJournal : IDisposable
                 throw new JournalCorruptException(-1, JournalCorruptionReason.Missing,
                     $"{layout.ManifestPath} exists but the commit file {layout.CommitSlotsPath} does not: the journal was lost (a power cut on storage that did not keep it?); restore it, the switch will not start a new one here");
             DirectorySync.CreateDirectory(layout.CommitDirectory);
-            commits = SlotCommitManager.Open(layout);
+            commits = SlotCommitManager.Open(layout, options.CommitSlotEveryBytes);
             if (!existed && commits.ListCommits().Any())
                 throw new JournalCorruptException(-1, JournalCorruptionReason.Missing,
                     $"the commit file {layout.CommitSlotsPath} holds commits but the manifest {layout.ManifestPath} is missing: restore it, the switch will not start over this journal");
@@ -110,7 +110,17 @@ public sealed class EventJournal : IDisposable
                 AutoCommit = false,
             });
             RequireCommittedSegments(layout, log, segmentsFound);
-            return new EventJournal(options, layout, manifest, lockFile, device, commits, log);
+            var journal = new EventJournal(options, layout, manifest, lockFile, device, commits, log);
+            try
+            {
+                journal.AdoptDurableTail();
+            }
+            catch
+            {
+                log.Dispose();
+                throw;
+            }
+            return journal;
         }
         catch
         {
@@ -119,6 +129,137 @@ public sealed class EventJournal : IDisposable
             lockFile.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// At Open: the records of the commits after the newest commit slot (see <see cref="JournalOptions.CommitSlotEveryBytes"/>)
+    /// are on disk after FasterLog's recovered tail. Reads on from it while each record is whole and numbered next
+    /// (the first that is not ends it: a write a crash tore, or the end), appends them again at the same addresses (the
+    /// same bytes: FasterLog lays records out deterministically) and commits them with a slot. Then cuts off whatever
+    /// lies after the tail (stale bytes of a write never committed): a later crash must never find an old record where
+    /// a new one of the same size and number would have followed.
+    /// </summary>
+    private void AdoptDurableTail()
+    {
+        long tail = _log.CommittedUntilAddress;
+        long records = _commits.RecoveredRecords;
+        // A cut resuming at the slot's address renumbers what follows it (the slot may say the count before the cut).
+        foreach (var cut in _manifest.Cuts)
+        {
+            if (cut.ResumeAddress == tail && records >= 0) records = cut.RecordsBefore;
+        }
+        (long Address, JournalCorruptionReason Reason, string Detail)? torn = null;
+        if (records >= 0)
+        {
+            List<(long Address, byte[] Frame)> found = ReadDurableTail(tail, records, out torn);
+            foreach (var (address, frame) in found)
+            {
+                long at = _log.Enqueue(frame);
+                if (at != address)
+                    throw new InvalidOperationException($"journal: a record found at address {address} was appended again at {at}");
+            }
+            if (found.Count > 0)
+            {
+                _commits.RecordsCommitting = records + found.Count;
+                _commits.WriteNextCommit();
+                _log.CommitAsync().AsTask().GetAwaiter().GetResult();
+                AdoptedRecords = found.Count;
+            }
+            records += found.Count;
+        }
+        long cutBytes = CutOffAfter(_log.TailAddress);
+        // A record begun and not whole (a write a crash tore): said as Replay says a torn tail, though nothing of it is
+        // kept to skip (ResumeAddress = Address: appends go on there).
+        if (torn is { } t)
+            TornTailCut = new JournalTailCut(t.Address, t.Address, Math.Max(cutBytes, 1), records, t.Reason, t.Detail);
+    }
+
+    /// <summary>Records adopted by this Open from after the newest commit slot (see <see cref="AdoptDurableTail"/>).</summary>
+    public long AdoptedRecords { get; private set; }
+
+    /// <summary>The whole records numbered <paramref name="recordNo"/> on found from <paramref name="address"/> on in the
+    /// segment files, laid out as FasterLog lays them: a 4-byte length, the entry padded to 4 bytes, a record never
+    /// across a page (a zero length pads a page's end).</summary>
+    private List<(long Address, byte[] Frame)> ReadDurableTail(long address, long recordNo,
+        out (long Address, JournalCorruptionReason Reason, string Detail)? torn)
+    {
+        const int entryHeaderBytes = sizeof(int); // FasterLog's length prefix, with LogChecksumType.None
+        int pageBytes = _options.PageSizeBytes;
+        var page = new byte[pageBytes];
+        long loaded = -1;
+        int valid = 0;
+        var found = new List<(long, byte[])>();
+        torn = null;
+        while (true)
+        {
+            long pageStart = address & ~((long)pageBytes - 1);
+            if (pageStart != loaded)
+            {
+                valid = ReadLogBytes(pageStart, page);
+                loaded = pageStart;
+            }
+            int offset = (int)(address - pageStart);
+            if (offset >= valid) break; // the end of what was written
+            if (offset + entryHeaderBytes > valid)
+            {
+                torn = (address, JournalCorruptionReason.Unreadable, "the segment file ends inside the entry's length");
+                break;
+            }
+            int entryBytes = BitConverter.ToInt32(page, offset);
+            if (entryBytes == 0)
+            {
+                if (offset == 0) break; // an empty page: the end
+                address = pageStart + pageBytes; // the padding after a page's last record
+                continue;
+            }
+            int size = entryHeaderBytes + ((entryBytes + 3) & ~3);
+            if (entryBytes < RecordFrame.HeaderBytes || entryBytes > RecordFrame.HeaderBytes + _options.MaxRecordBytes || offset + size > pageBytes)
+            {
+                torn = (address, JournalCorruptionReason.LengthMismatch, $"entry length {entryBytes} does not fit a record here");
+                break;
+            }
+            if (offset + entryHeaderBytes + entryBytes > valid)
+            {
+                torn = (address, JournalCorruptionReason.Unreadable, "the segment file ends inside the record");
+                break;
+            }
+            var frame = page.AsSpan(offset + entryHeaderBytes, entryBytes);
+            var reason = RecordFrame.Verify(frame, recordNo, out string detail);
+            if (reason != JournalCorruptionReason.None)
+            {
+                torn = (address, reason, detail);
+                break;
+            }
+            found.Add((address, frame.ToArray()));
+            recordNo++;
+            address += size;
+        }
+        return found;
+    }
+
+    /// <summary>Truncates the segment file holding <paramref name="tail"/> there and empties the segment files after it,
+    /// durably (the same files: FasterLog's handles stay good); returns the bytes cut. Nothing after the tail was ever
+    /// committed.</summary>
+    private long CutOffAfter(long tail)
+    {
+        var (tailPath, tailOffset) = _layout.Locate(tail);
+        long tailSegment = tail / _layout.SegmentSizeBytes;
+        string directory = Path.GetDirectoryName(_layout.LogBasePath)!;
+        string prefix = Path.GetFileName(_layout.LogBasePath) + ".";
+        long cut = 0;
+        foreach (string path in Directory.EnumerateFiles(directory, prefix + "*"))
+        {
+            if (!long.TryParse(Path.GetFileName(path)[prefix.Length..], out long segment) || segment < tailSegment) continue;
+            long keep = segment == tailSegment ? tailOffset : 0;
+            Debug.Assert(segment != tailSegment || path == tailPath, "the tail's segment file");
+            using var file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+            long length = RandomAccess.GetLength(file);
+            if (length <= keep) continue;
+            RandomAccess.SetLength(file, keep);
+            RandomAccess.FlushToDisk(file);
+            cut += length - keep;
+        }
+        return cut;
     }
 
     public JournalOptions Options => _options;
@@ -281,6 +422,7 @@ public sealed class EventJournal : IDisposable
         // Block until the commit's write and flush complete rather than spin on them: FasterLog's spinWait yields in a
         // loop for the whole fsync, which on a 2-core machine takes the CPU the gRPC and logic threads need (a third
         // of the switch's CPU in the whole-path harness). One task per commit, and a commit covers a whole batch.
+        _commits.RecordsCommitting = appended;
         _log.CommitAsync().AsTask().GetAwaiter().GetResult();
         Debug.Assert(_log.CommittedUntilAddress >= _log.TailAddress || appended != _recordCount,
             "a returned commit covers every record appended before it");
@@ -442,6 +584,7 @@ public sealed class EventJournal : IDisposable
         // Cuts inside the range cut away go with it (their ranges lie wholly after the new cut's start).
         _manifest.Cuts.RemoveAll(c => c.Address >= address);
         _manifest.Cuts.Add(new JournalManifest.Cut(address, committedTail, keepRecords));
+        _commits.WritePending(); // the cut's resume address within what recovery starts from
         _manifest.WriteAtomically(_layout);
         var cut = new JournalTruncation(keepRecords, _recordCount - keepRecords, address, committedTail);
         _recordCount = keepRecords;
@@ -561,6 +704,7 @@ public sealed class EventJournal : IDisposable
         }
         _manifest.RetiredAddress = address;
         _manifest.RetiredRecords = recordNo;
+        _commits.WritePending(); // the retired address within what recovery starts from
         _manifest.WriteAtomically(_layout);
         _log.TruncateUntil(address);
         return recordNo - first;

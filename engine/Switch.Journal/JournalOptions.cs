@@ -18,6 +18,14 @@ public sealed class JournalOptions
     /// <summary>Size of one segment file on disk in bytes; a power of two, at least one page.</summary>
     public long SegmentSizeBytes { get; init; } = 256L << 20;
 
+    /// <summary>
+    /// A group commit makes its records durable with one write of the log; the commit slot (where recovery starts
+    /// reading) is written at most once per this many bytes of log, and Open reads on from it to find the records of the
+    /// commits after it. 0: every commit writes its slot (two durable writes in a row). Bounds what Open reads and
+    /// writes again after a crash.
+    /// </summary>
+    public long CommitSlotEveryBytes { get; init; } = 1L << 20;
+
     internal const int MinPageSizeBytes = 1 << 12;
     internal const int MaxPageSizeBytes = 1 << 26;
     internal const long MaxMemorySizeBytes = 1L << 30;
@@ -30,6 +38,8 @@ public sealed class JournalOptions
         RequirePowerOfTwo(PageSizeBytes, MinPageSizeBytes, MaxPageSizeBytes, nameof(PageSizeBytes));
         RequirePowerOfTwo(MemorySizeBytes, 2L * PageSizeBytes, MaxMemorySizeBytes, nameof(MemorySizeBytes));
         RequirePowerOfTwo(SegmentSizeBytes, PageSizeBytes, MaxSegmentSizeBytes, nameof(SegmentSizeBytes));
+        if (CommitSlotEveryBytes < 0 || CommitSlotEveryBytes > MaxMemorySizeBytes)
+            throw new ArgumentOutOfRangeException(nameof(CommitSlotEveryBytes), CommitSlotEveryBytes, $"must be in 0..{MaxMemorySizeBytes}");
         // A quarter page at most: the padding FasterLog leaves at a page end (a record never spans pages) stays under 25%.
         if (MaxRecordBytes < 1 || MaxRecordBytes > PageSizeBytes / 4)
             throw new ArgumentOutOfRangeException(nameof(MaxRecordBytes), MaxRecordBytes,

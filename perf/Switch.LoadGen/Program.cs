@@ -73,6 +73,7 @@ internal static class Cli
             await Readiness.WarmUpAsync(options, Durations.ParseSeconds(p.GetValue(WarmupOption)!, "--warmup"), Console.Out);
             string operatorKey = p.GetValue(OperatorKeyOption)!;
             EndpointStatsSource.Snapshot before = await EndpointStatsSource.FetchAsync(process.AdminAddress, operatorKey);
+            JournalCommits? commitsBefore = await JournalCommits.FetchAsync(process.OperatorHttpAddress);
             double? cpuBefore = process.CpuSeconds();
             Dictionary<string, double> threadsBefore = process.CpuSecondsByThread();
             using var stopSnapshots = new CancellationTokenSource();
@@ -96,12 +97,14 @@ internal static class Cli
             Dictionary<string, double> byThread = process.CpuSecondsByThread()
                 .Select(kv => (kv.Key, Seconds: Math.Round(kv.Value - threadsBefore.GetValueOrDefault(kv.Key), 2)))
                 .Where(x => x.Seconds > 0).ToDictionary(x => x.Key, x => x.Seconds);
+            JournalCommits? commitsAfter = await JournalCommits.FetchAsync(process.OperatorHttpAddress);
             var (lines, source) = EndpointStatsSource.Between(before, await EndpointStatsSource.FetchAsync(process.AdminAddress, operatorKey), process.AdminAddress, outcome.Seconds);
             int exit = await process.StopAsync();
             Console.WriteLine($"switch stopped (exit code {exit})");
             return Write(p, Report.Build(options, outcome, cpu, lines, source, p.GetValue(P99TargetOption)) with
             {
                 SwitchCpuByThread = byThread, WarmTransactions = warmed,
+                Journal = commitsBefore is not null && commitsAfter is not null ? commitsAfter.Since(commitsBefore).Line(outcome.Seconds) : null,
                 Snapshots = windows is null ? null : Report.SnapshotSplit.From(windows, outcome.Totals, System.Diagnostics.Stopwatch.GetTimestamp()),
             });
         }));

@@ -35,6 +35,8 @@ public sealed record Report
     public double? SwitchCpuSeconds { get; init; }
     /// <summary>The switch's CPU seconds during the run by thread group (run command on Linux).</summary>
     public Dictionary<string, double> SwitchCpuByThread { get; init; } = new();
+    /// <summary>The journal's group commits during the run (run command: the switch's /metrics), or null.</summary>
+    public string? Journal { get; init; }
     /// <summary>Transactions sent before the measured window to fill the switch's table (--warm), not counted here.</summary>
     public long WarmTransactions { get; init; }
     public List<BankLine> Banks { get; init; } = new();
@@ -207,12 +209,18 @@ public sealed record Report
         if (Codes.Count > 0) sb.AppendLine(CultureInfo.InvariantCulture, $"  codes: {string.Join(", ", Codes.Take(6).Select(kv => $"{kv.Key} {kv.Value}"))}");
         sb.Append(CultureInfo.InvariantCulture, $"  generator CPU {GeneratorCpuSeconds:F1} s ({(Completed > 0 ? GeneratorCpuSeconds * 1e6 / Completed : 0):F1} us/tx)");
         if (SwitchCpuSeconds is { } cpu) sb.Append(CultureInfo.InvariantCulture, $", switch CPU {cpu:F1} s ({(Completed > 0 ? cpu * 1e6 / Completed : 0):F1} us/tx)");
+        if (SwitchCpuSeconds is { } both && Seconds > 0) sb.Append(CultureInfo.InvariantCulture, $", cores used {(GeneratorCpuSeconds + both) / Seconds:F2}");
         sb.Append(CultureInfo.InvariantCulture, $", max send lag {MaxSendLagMs:F1} ms");
         if (SwitchCpuByThread.Count > 0)
         {
             sb.AppendLine();
             sb.Append("  switch CPU by thread: " + string.Join(", ", SwitchCpuByThread.OrderByDescending(kv => kv.Value).Select(kv =>
                 string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:F1} s ({(Completed > 0 ? kv.Value * 1e6 / Completed : 0):F1} us/tx)"))));
+        }
+        if (Journal is not null)
+        {
+            sb.AppendLine();
+            sb.Append("  journal: " + Journal);
         }
         return sb.ToString();
     }

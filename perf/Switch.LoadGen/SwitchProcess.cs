@@ -62,6 +62,8 @@ public sealed class SwitchProcess : IAsyncDisposable
     public Uri? InstitutionAddress { get; private set; }
     /// <summary>The operator API's address, when the switch prints one.</summary>
     public Uri? AdminAddress { get; private set; }
+    /// <summary>The operator HTTP API's address (dashboard, /metrics), when the switch prints one.</summary>
+    public Uri? OperatorHttpAddress { get; private set; }
     public string DataDirectory => Path.Combine(_workDirectory, "data");
     public int Id => _process.Id;
 
@@ -122,6 +124,7 @@ public sealed class SwitchProcess : IAsyncDisposable
         {
             if (record["api"] == "institution") InstitutionAddress = new Uri(address);
             else if (record["api"] == "operator_grpc") AdminAddress = new Uri(address);
+            else if (record["api"] == "operator_http") OperatorHttpAddress = new Uri(address);
         }
         if (record?.Event == "snapshot_taken")
         {

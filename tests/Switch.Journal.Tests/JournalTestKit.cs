@@ -11,10 +11,13 @@ internal sealed class TempJournalDirectory : IDisposable
 
     public string Path { get; }
 
-    /// <summary>Small pages and segments so that tests cross page and segment boundaries quickly.</summary>
-    public JournalOptions Options(string? path = null) => new()
+    /// <summary>Small pages and segments so that tests cross page and segment boundaries quickly.
+    /// <paramref name="commitSlotEveryBytes"/> 0: every commit writes its slot, so every committed record lies before
+    /// the slot's address (where damage is found by Replay, not by Open reading on).</summary>
+    public JournalOptions Options(string? path = null, long commitSlotEveryBytes = 1 << 20) => new()
     {
         DirectoryPath = path ?? Path,
+        CommitSlotEveryBytes = commitSlotEveryBytes,
         MaxRecordBytes = 4096,
         PageSizeBytes = 64 << 10,
         MemorySizeBytes = 256 << 10,

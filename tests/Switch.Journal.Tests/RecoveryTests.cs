@@ -42,7 +42,7 @@ public class RecoveryTests
     public void Truncated_last_record_is_cut_and_appends_continue_cleanly()
     {
         using var temp = new TempJournalDirectory();
-        var options = temp.Options();
+        var options = temp.Options(commitSlotEveryBytes: 0);
         var records = SameSize(Count, 100);
         var addresses = WriteJournal(options, records);
         Truncate(options, addresses[^1] + 10); // a few bytes of the last record remain
@@ -56,7 +56,7 @@ public class RecoveryTests
     public void Truncation_across_many_records_and_pages_is_cut(int bytesLeftOfRecord)
     {
         using var temp = new TempJournalDirectory();
-        var options = temp.Options();
+        var options = temp.Options(commitSlotEveryBytes: 0);
         var records = SameSize(Count, 300); // about 5 pages of 64 KiB
         var addresses = WriteJournal(options, records);
         Truncate(options, addresses[400] + bytesLeftOfRecord);
@@ -68,7 +68,7 @@ public class RecoveryTests
     public void Overwritten_last_record_is_cut_with_a_checksum_reason()
     {
         using var temp = new TempJournalDirectory();
-        var options = temp.Options();
+        var options = temp.Options(commitSlotEveryBytes: 0);
         var records = SameSize(Count, 100);
         var addresses = WriteJournal(options, records);
         Overwrite(options, addresses[^1] + PayloadOffset + 5, new byte[] { 0xDE, 0xAD, 0xBE, 0xEF });
@@ -80,7 +80,7 @@ public class RecoveryTests
     public void Zeroed_tail_is_cut_even_though_fasterlog_reads_zeros_as_padding()
     {
         using var temp = new TempJournalDirectory();
-        var options = temp.Options();
+        var options = temp.Options(commitSlotEveryBytes: 0);
         var records = SameSize(Count, 100);
         var addresses = WriteJournal(options, records);
         Overwrite(options, addresses[990], new byte[(int)(addresses[^1] - addresses[990]) + 50]);
@@ -92,7 +92,7 @@ public class RecoveryTests
     public void A_second_torn_tail_after_a_cut_is_cut_too()
     {
         using var temp = new TempJournalDirectory();
-        var options = temp.Options();
+        var options = temp.Options(commitSlotEveryBytes: 0);
         var records = SameSize(Count, 100);
         var addresses = WriteJournal(options, records);
         Truncate(options, addresses[^1] + 10);
@@ -126,7 +126,7 @@ public class RecoveryTests
     public void Flipped_byte_in_an_early_record_is_corruption_at_that_address()
     {
         using var temp = new TempJournalDirectory();
-        var options = temp.Options();
+        var options = temp.Options(commitSlotEveryBytes: 0);
         var addresses = WriteJournal(options, SameSize(Count, 100));
         long target = addresses[10] + PayloadOffset + 42;
         Overwrite(options, target, new[] { (byte)(ReadByte(options, target) ^ 0x10) });
@@ -141,7 +141,7 @@ public class RecoveryTests
     public void Wrong_format_version_is_a_precise_error()
     {
         using var temp = new TempJournalDirectory();
-        var options = temp.Options();
+        var options = temp.Options(commitSlotEveryBytes: 0);
         var addresses = WriteJournal(options, SameSize(Count, 100));
         Overwrite(options, addresses[10] + VersionOffset, BitConverter.GetBytes(99u));
 
@@ -155,7 +155,7 @@ public class RecoveryTests
     public void Wrong_payload_length_is_a_precise_error()
     {
         using var temp = new TempJournalDirectory();
-        var options = temp.Options();
+        var options = temp.Options(commitSlotEveryBytes: 0);
         var addresses = WriteJournal(options, SameSize(Count, 100));
         Overwrite(options, addresses[500] + LengthOffset, BitConverter.GetBytes(99));
 
@@ -170,7 +170,7 @@ public class RecoveryTests
         // FasterLog reads a zero length as page padding and skips to the next page without complaint;
         // the sequence numbers catch it, and the error names where the missing records begin.
         using var temp = new TempJournalDirectory();
-        var options = temp.Options();
+        var options = temp.Options(commitSlotEveryBytes: 0);
         var addresses = WriteJournal(options, SameSize(Count, 100));
         Overwrite(options, addresses[20], new byte[4]);
 
@@ -182,7 +182,7 @@ public class RecoveryTests
     public void Garbage_fasterlog_length_in_the_middle_is_corruption()
     {
         using var temp = new TempJournalDirectory();
-        var options = temp.Options();
+        var options = temp.Options(commitSlotEveryBytes: 0);
         var addresses = WriteJournal(options, SameSize(Count, 100));
         Overwrite(options, addresses[20], BitConverter.GetBytes(0x7FFF_0000));
 
@@ -194,7 +194,7 @@ public class RecoveryTests
     public void Torn_tail_with_huge_garbage_lengths_is_cut()
     {
         using var temp = new TempJournalDirectory();
-        var options = temp.Options();
+        var options = temp.Options(commitSlotEveryBytes: 0);
         var records = SameSize(Count, 100);
         var addresses = WriteJournal(options, records);
         // Large, not near int.MaxValue: FasterLog's iterator hangs on lengths whose alignment overflows (see ScanSpan).
@@ -209,7 +209,7 @@ public class RecoveryTests
     public void Damage_before_an_earlier_cut_is_corruption()
     {
         using var temp = new TempJournalDirectory();
-        var options = temp.Options();
+        var options = temp.Options(commitSlotEveryBytes: 0);
         var addresses = WriteJournal(options, SameSize(Count, 100));
         Truncate(options, addresses[^1] + 10);
         using (var journal = EventJournal.Open(options))
@@ -228,7 +228,7 @@ public class RecoveryTests
     public void Corrupt_manifest_is_refused()
     {
         using var temp = new TempJournalDirectory();
-        var options = temp.Options();
+        var options = temp.Options(commitSlotEveryBytes: 0);
         WriteJournal(options, SameSize(10, 100));
         string manifest = Path.Combine(temp.Path, "manifest");
         var bytes = File.ReadAllBytes(manifest);
@@ -241,12 +241,13 @@ public class RecoveryTests
     }
 
     [Fact]
-    public void A_torn_write_of_the_newest_commit_slot_recovers_to_the_commit_before_it()
+    public void A_torn_write_of_the_newest_commit_slot_recovers_to_the_commit_before_it_and_reads_on_from_there()
     {
         using var temp = new TempJournalDirectory();
-        var options = temp.Options();
+        var options = temp.Options(commitSlotEveryBytes: 0);
         var first = SameSize(100, 80);
         var second = Enumerable.Range(100, 50).Select(i => MakeRecord(i, 80)).ToList();
+        var third = Enumerable.Range(150, 30).Select(i => MakeRecord(i, 80)).ToList();
         using (var journal = EventJournal.Open(options))
         {
             journal.Replay(new CollectingVisitor());
@@ -257,25 +258,32 @@ public class RecoveryTests
         string slots = Path.Combine(temp.Path, "commits", "commit-slots");
         byte[] bytes = File.ReadAllBytes(slots);
         int newest = BitConverter.ToInt64(bytes, 8) > BitConverter.ToInt64(bytes, 4096 + 8) ? 0 : 4096;
-        bytes[newest + 30] ^= 0x5A;
+        bytes[newest + 50] ^= 0x5A;
         File.WriteAllBytes(slots, bytes);
 
+        // Recovery starts from the commit before it; the second commit's records were durable before its slot was
+        // written, so reading on finds them whole and in sequence: nothing corrupt, nothing lost.
         var visitor = Reopen(options, out var reopened);
         using (reopened)
         {
-            Assert.Equal(first, visitor.Records.Select(r => r.Record)); // the commit before it, whole; nothing corrupt
+            Assert.Equal(first.Concat(second), visitor.Records.Select(r => r.Record));
+            Assert.Equal(second.Count, reopened.AdoptedRecords);
             Assert.Null(reopened.TornTailCut);
-            AppendAll(reopened, second, commitEvery: 25);
+            AppendAll(reopened, third, commitEvery: 25);
         }
-        var again = Reopen(options, out var third);
-        using (third) Assert.Equal(first.Concat(second), again.Records.Select(r => r.Record));
+        var again = Reopen(options, out var last);
+        using (last)
+        {
+            Assert.Equal(first.Concat(second).Concat(third), again.Records.Select(r => r.Record));
+            Assert.Equal(0, last.AdoptedRecords); // every commit wrote its slot
+        }
     }
 
     [Fact]
     public void A_journal_with_commit_files_of_an_earlier_build_is_refused()
     {
         using var temp = new TempJournalDirectory();
-        var options = temp.Options();
+        var options = temp.Options(commitSlotEveryBytes: 0);
         WriteJournal(options, SameSize(10, 100));
         string legacy = Path.Combine(temp.Path, "commits", "log-commits");
         Directory.CreateDirectory(legacy);

@@ -49,10 +49,13 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         (long first, long last) = await CrashAtAsync(run, "before-commit");
 
         // The second time, the uncommitted batch is torn on disk too: garbage where it was being written, all of
-        // it past the committed tail. Never committed, so never part of the journal: no cut, nothing lost.
+        // it past the committed tail. Never committed, so nothing of the journal before it is lost. (The start may say
+        // it cut a torn tail there: reading on from the newest commit slot, a write never committed and a committed
+        // one torn look alike; either way the cut begins no earlier than the batch.)
         run.OverwriteJournal(first, run.NextBytes((int)(last - first) + 512));
         await run.StartAsync();
-        Assert.DoesNotContain(run.Process!.OutputSnapshot(), l => l.Contains("torn tail"));
+        Assert.All(run.Process!.OutputSnapshot().Select(l => LogRecord.TryParse(l)).Where(r => r is { Event: "journal_torn_tail_cut" }),
+            r => Assert.True(long.Parse(r!["address"]!) >= first, $"cut at {r["address"]}, before the uncommitted batch at {first}"));
         // New records now lie where the garbage was: a further kill and start must read them back.
         await LoadThenKillAsync(run, maxDelayMs: 1_000);
         await run.StartAsync();
