@@ -55,8 +55,9 @@ public static class SnapshotFile
         string temp = path + ".tmp";
         long bytes;
         // Readable meanwhile: a copy of the data directory (a backup, the simulation's crash) takes what is written so far.
-        // Direct (no page cache): the writing leaves no dirty pages for the journal's commits to wait behind (DirectWriter).
-        using (DirectWriter file = DirectWriter.Create(temp))
+        // Direct (no page cache): the writing leaves no dirty pages for the journal's commits to wait behind (DirectWriter),
+        // each write held to the budget.
+        using (DirectWriter file = DirectWriter.Create(temp, pacer is null ? null : pacer.Wrote))
         {
             var output = new ChecksummedWriter(file);
             output.Write(Magic);
@@ -85,11 +86,7 @@ public static class SnapshotFile
                     // Most of a young switch's table, parked table and filter is zeros: a flag instead of the page.
                     bool zero = page.AsSpan(0, length).IndexOfAnyExcept((byte)0) < 0;
                     output.Write(zero ? ZeroPage : DataPage);
-                    if (!zero)
-                    {
-                        output.Write(page.AsSpan(0, length));
-                        pacer?.Wrote(length);
-                    }
+                    if (!zero) output.Write(page.AsSpan(0, length));
                     // Only a buffered file has dirty pages to write back in slices; a direct one's are on the disk already.
                     if (!file.Direct && syncEveryBytes > 0 && file.Position - syncedBytes >= syncEveryBytes)
                     {

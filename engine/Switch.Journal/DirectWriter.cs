@@ -2,16 +2,16 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
-namespace Switch.Engine.Snapshots;
+namespace Switch.Journal;
 
 /// <summary>
-/// Writes a new file front to back, on Linux with <c>O_DIRECT</c> from an aligned buffer, so a snapshot of hundreds of
-/// MiB leaves no dirty pages behind it. Buffered, those pages were written back in bursts (the periodic fsyncs, the
-/// kernel's flusher) that filled the disk's queue and, on ext4's ordered journal, joined the journal transactions the
-/// switch's own O_SYNC group commits wait for: every answer sent while a snapshot was written waited with them.
-/// Direct, the disk sees one <see cref="BufferBytes"/> write at a time, at the writer's pace, and a commit queues
-/// behind at most that. A file system that refuses <c>O_DIRECT</c> (and other systems) gets the same bytes buffered:
-/// <see cref="Direct"/> says which.
+/// Writes a new file front to back, on Linux with <c>O_DIRECT</c> from an aligned buffer, so a large file written beside
+/// the live journal (a snapshot, a retirement's archive: hundreds of MiB each) leaves no dirty pages behind it.
+/// Buffered, those pages were written back in bursts (an fsync, the kernel's flusher) that filled the disk's queue and,
+/// on ext4's ordered journal, joined the file-system transactions the journal's own O_SYNC group commits wait for:
+/// every answer sent meanwhile waited with them. Direct, the disk sees one <see cref="BufferBytes"/> write at a time, at
+/// the writer's pace (<c>wrote</c>: a budget's hook, called before each write), and a commit queues behind at most that.
+/// A file system that refuses <c>O_DIRECT</c> (and other systems) gets the same bytes buffered: <see cref="Direct"/> says which.
 /// <para>The bytes are written whole buffers at a time at aligned offsets; <see cref="WriteOut"/> writes a partial last
 /// block padded with zeros and cuts the file back to its length, keeping that block buffered to be written again with
 /// what follows. One thread; not a <see cref="Stream"/> (nothing reads or seeks it).</para>
@@ -25,32 +25,35 @@ public sealed unsafe class DirectWriter : IDisposable
     private const int AlignBytes = 4096;
 
     private readonly SafeFileHandle _file;
+    private readonly Action<long>? _wrote;
     private byte* _buffer;
     private int _buffered;
     /// <summary>The file offset the buffer starts at: a multiple of <see cref="AlignBytes"/>.</summary>
     private long _bufferAt;
 
-    private DirectWriter(SafeFileHandle file, bool direct)
+    private DirectWriter(SafeFileHandle file, bool direct, Action<long>? wrote)
     {
         _file = file;
+        _wrote = wrote;
         Direct = direct;
         _buffer = (byte*)NativeMemory.AlignedAlloc(BufferBytes, AlignBytes);
     }
 
-    /// <summary>Creates (or empties) <paramref name="path"/>, readable by others meanwhile.</summary>
-    public static DirectWriter Create(string path)
+    /// <summary>Creates (or empties) <paramref name="path"/>, readable by others meanwhile. <paramref name="wrote"/>: told the
+    /// bytes of each write before it is made, on the writing thread (a write budget waits there); null: none.</summary>
+    public static DirectWriter Create(string path, Action<long>? wrote = null)
     {
         if (OperatingSystem.IsLinux() && DirectFlag() is int direct and not 0)
         {
             const int O_WRONLY = 0x1, O_CREAT = 0x40, O_TRUNC = 0x200, O_CLOEXEC = 0x80000;
             int fd = Native.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | direct, 0b110_100_100);
-            if (fd >= 0) return new DirectWriter(new SafeFileHandle(fd, ownsHandle: true), direct: true);
+            if (fd >= 0) return new DirectWriter(new SafeFileHandle(fd, ownsHandle: true), direct: true, wrote);
             int errno = Marshal.GetLastPInvokeError();
             const int EINVAL = 22;
             if (errno != EINVAL) throw new IOException($"open({path}) for a direct write failed, errno {errno}");
             // EINVAL: this file system takes no O_DIRECT (an older tmpfs): buffered below.
         }
-        return new DirectWriter(File.OpenHandle(path, FileMode.Create, FileAccess.Write, FileShare.Read), direct: false);
+        return new DirectWriter(File.OpenHandle(path, FileMode.Create, FileAccess.Write, FileShare.Read), direct: false, wrote);
     }
 
     /// <summary>O_DIRECT's value, which differs by architecture; 0: not known here (written buffered).</summary>
@@ -77,6 +80,7 @@ public sealed unsafe class DirectWriter : IDisposable
             bytes = bytes[n..];
             if (_buffered == BufferBytes)
             {
+                _wrote?.Invoke(BufferBytes);
                 RandomAccess.Write(_file, new ReadOnlySpan<byte>(_buffer, BufferBytes), _bufferAt);
                 _bufferAt += BufferBytes;
                 _buffered = 0;
@@ -92,6 +96,7 @@ public sealed unsafe class DirectWriter : IDisposable
         int padded = tail == 0 ? whole : whole + AlignBytes;
         if (padded == 0) return;
         new Span<byte>(_buffer + _buffered, padded - _buffered).Clear();
+        _wrote?.Invoke(padded);
         RandomAccess.Write(_file, new ReadOnlySpan<byte>(_buffer, padded), _bufferAt);
         if (tail != 0) RandomAccess.SetLength(_file, Position); // the padding is not the file's
         // The partial block stays buffered, at the start, and is written again (whole or longer) next time.
