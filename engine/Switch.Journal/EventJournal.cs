@@ -674,16 +674,17 @@ public sealed class EventJournal : IDisposable
     /// deleted here), then moves the live log's start to that record, so FasterLog frees the segments wholly before it.
     /// Crash-safe in that order: the archive file is durable before the manifest says the records left, and the manifest
     /// before FasterLog forgets them. Any thread but the journaler's appends (it reads committed records only).
-    /// Returns the records archived by this call.
+    /// Returns the records archived by this call. <paramref name="wrote"/>: a write budget's hook for the archive file's
+    /// writes (<see cref="DirectWriter.Create"/>); null: none.
     /// </summary>
-    public long Retire(long address, long recordNo, string archiveDirectory)
+    public long Retire(long address, long recordNo, string archiveDirectory, Action<long>? wrote = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (!_replayed) throw new InvalidOperationException("Replay must run before Retire.");
         if (recordNo <= _manifest.RetiredRecords) return 0;
         if (!HoldsRecord(address, recordNo)) throw new ArgumentException($"journal: no record {recordNo} at address {address}", nameof(address));
         long first = _manifest.RetiredRecords;
-        var writer = new JournalArchive.Writer(archiveDirectory, first);
+        var writer = new JournalArchive.Writer(archiveDirectory, first, wrote);
         try
         {
             var copy = new ArchivingVisitor(writer, address);

@@ -24,19 +24,21 @@ public static class JournalArchive
         private readonly string _directory;
         private readonly long _first;
         private readonly string _temporary;
-        private readonly FileStream _file;
+        /// <summary>Direct: a retirement copies hundreds of MiB beside the live journal (<see cref="DirectWriter"/>).</summary>
+        private readonly DirectWriter _file;
         private readonly byte[] _frame = new byte[4 + MaxFrameBytes];
         private long _next;
         private bool _published;
 
-        public Writer(string directory, long firstRecordNo)
+        /// <param name="wrote">A write budget's hook (see <see cref="DirectWriter.Create"/>); null: as fast as the disk takes it.</param>
+        public Writer(string directory, long firstRecordNo, Action<long>? wrote = null)
         {
             DirectorySync.CreateDirectory(directory);
             _directory = directory;
             _first = firstRecordNo;
             _next = firstRecordNo;
             _temporary = Path.Combine(directory, $"{Prefix}{firstRecordNo:D20}.tmp");
-            _file = new FileStream(_temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
+            _file = DirectWriter.Create(_temporary, wrote);
         }
 
         public void Append(ReadOnlySpan<byte> payload)
@@ -45,14 +47,14 @@ public static class JournalArchive
             if (frameBytes > MaxFrameBytes) throw new ArgumentException($"journal archive: a record of {payload.Length} bytes", nameof(payload));
             BinaryPrimitives.WriteInt32LittleEndian(_frame, frameBytes);
             RecordFrame.Write(_frame.AsSpan(4, frameBytes), _next++, payload);
-            _file.Write(_frame, 0, 4 + frameBytes);
+            _file.Write(_frame.AsSpan(0, 4 + frameBytes));
         }
 
         /// <summary>Makes the file durable under its final name; <paramref name="endRecordNo"/> is one past its last record.</summary>
         public void Publish(long endRecordNo)
         {
             if (endRecordNo != _next) throw new InvalidOperationException($"journal archive: {_next - _first} records written, {endRecordNo - _first} expected");
-            _file.Flush(flushToDisk: true);
+            _file.Sync();
             _file.Dispose();
             File.Move(_temporary, Path.Combine(_directory, $"{Prefix}{_first:D20}-{endRecordNo:D20}{Extension}"), overwrite: false);
             DirectorySync.Flush(_directory);

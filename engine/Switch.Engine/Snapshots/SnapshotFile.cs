@@ -55,7 +55,9 @@ public static class SnapshotFile
         string temp = path + ".tmp";
         long bytes;
         // Readable meanwhile: a copy of the data directory (a backup, the simulation's crash) takes what is written so far.
-        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.Read, WriteBufferBytes))
+        // Direct (no page cache): the writing leaves no dirty pages for the journal's commits to wait behind (DirectWriter),
+        // each write held to the budget.
+        using (DirectWriter file = DirectWriter.Create(temp, pacer is null ? null : pacer.Wrote))
         {
             var output = new ChecksummedWriter(file);
             output.Write(Magic);
@@ -84,29 +86,26 @@ public static class SnapshotFile
                     // Most of a young switch's table, parked table and filter is zeros: a flag instead of the page.
                     bool zero = page.AsSpan(0, length).IndexOfAnyExcept((byte)0) < 0;
                     output.Write(zero ? ZeroPage : DataPage);
-                    if (!zero)
+                    if (!zero) output.Write(page.AsSpan(0, length));
+                    // Only a buffered file has dirty pages to write back in slices; a direct one's are on the disk already.
+                    if (!file.Direct && syncEveryBytes > 0 && file.Position - syncedBytes >= syncEveryBytes)
                     {
-                        output.Write(page.AsSpan(0, length));
-                        pacer?.Wrote(length);
-                    }
-                    if (syncEveryBytes > 0 && file.Position - syncedBytes >= syncEveryBytes)
-                    {
-                        file.Flush(flushToDisk: true);
+                        file.Sync();
                         syncedBytes = file.Position;
                     }
                 }
             }
             if (at is not null)
             {
-                file.Flush(flushToDisk: false); // what a crash now leaves: a file cut short
+                file.WriteOut(); // what a crash now leaves: a file cut short
                 at(SnapshotWritePoint.TempPartlyWritten);
             }
             byte[] viewBytes = views();
             output.I64(viewBytes.Length);
             output.Write(viewBytes);
             output.U32Raw(output.Checksum);
-            file.Flush(flushToDisk: true);
-            bytes = file.Length;
+            file.Sync();
+            bytes = file.Position;
         }
         string? companion = beforePublish();
         if (companion is not null) DirectorySync.WriteFile(path + ArchiveExtension, System.Text.Encoding.UTF8.GetBytes(companion));
@@ -168,7 +167,7 @@ public static class SnapshotFile
     }
 
     /// <summary>A stream writer that keeps a running CRC-32C of what it wrote.</summary>
-    private sealed class ChecksummedWriter(Stream stream)
+    private sealed class ChecksummedWriter(DirectWriter stream)
     {
         private uint _crc = Crc32C.Start;
         public uint Checksum => Crc32C.Finish(_crc);

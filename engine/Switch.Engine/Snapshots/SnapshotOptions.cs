@@ -28,9 +28,10 @@ public sealed record SnapshotOptions
     /// oldest first: <see cref="Journal.JournalArchive.DeleteWrittenBefore"/>); 0: kept forever (regulators keep
     /// transaction records for years).</summary>
     public int JournalArchiveRetentionDays { get; init; }
-    /// <summary>The writer fsyncs the file each time it wrote this much more: the disk's write-back of a snapshot (hundreds
-    /// of MB) then comes in slices, not in one flush at the end that the journal's own fsyncs would queue behind (on
-    /// ext4's ordered journal, a commit can wait for other files' dirty data). 0: only at the end.</summary>
+    /// <summary>Where the file system takes no O_DIRECT (<see cref="DirectWriter"/>), the writer fsyncs the file each time
+    /// it wrote this much more: the disk's write-back of a snapshot (hundreds of MB) then comes in slices, not in one flush
+    /// at the end that the journal's own fsyncs would queue behind (on ext4's ordered journal, a commit can wait for other
+    /// files' dirty data). 0: only at the end. A direct write has no dirty pages to write back: only the end's fsync.</summary>
     public long SyncEveryBytes { get; init; } = 16L << 20;
     /// <summary>The writer's budget: at most this many MiB of the arrays' pages a second (<see cref="WritePacer"/>), so a
     /// snapshot of hundreds of MiB trickles out beside the journal and the switch's threads instead of taking the disk
