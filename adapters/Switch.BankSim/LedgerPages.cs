@@ -14,7 +14,7 @@ namespace Switch.BankSim;
 /// </summary>
 internal sealed class LedgerPages
 {
-    /// <summary>Keys per page: a page is 64 entries (4.6 KB, below the large-object threshold) and a 64-bit map.</summary>
+    /// <summary>Keys per page: 64 entries (4.6 KB) and a 64-bit map of those present.</summary>
     public const int PageEntries = 64;
     private const int PageShift = 6;
 
@@ -74,17 +74,12 @@ internal sealed class LedgerPages
         return page;
     }
 
-    /// <summary>One object per page: the entries inline, no object references in them.</summary>
     private sealed class Page(long number)
     {
         public readonly long Number = number;
         public ulong Present;
-        public PageSlots Entries;
-    }
-
-    [InlineArray(PageEntries)]
-    private struct PageSlots
-    {
-        private StoredEntry _first;
+        /// <summary>On the pinned-object heap: collections of the young generations never copy it up through them (the
+        /// ledger's pages are all there is of a bank's memory, and they all live to the end).</summary>
+        public readonly StoredEntry[] Entries = GC.AllocateArray<StoredEntry>(PageEntries, pinned: true);
     }
 }
