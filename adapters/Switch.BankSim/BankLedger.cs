@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using Switch.Contracts.V1;
 
 namespace Switch.BankSim;
@@ -57,7 +56,8 @@ public readonly record struct BankLedgerCounts(
 /// to each <see cref="BankSimulatorServer.StartAsync"/>, so any of them answers a query about what another executed.
 /// Entries are stored without object references (the account inline, the reason as an index), so millions of
 /// them cost the garbage collector nothing to mark and old tables never point at young objects: with a string
-/// per entry, a bank at full load held tens of millions of live objects and every collection paid for them.
+/// per entry, a bank at full load held tens of millions of live objects and every collection paid for them. Entries
+/// live in pages of 64 that never move (<see cref="LedgerPages"/>): growing never copies what is stored.
 /// </summary>
 public sealed class BankLedger
 {
@@ -65,13 +65,19 @@ public sealed class BankLedger
 
     private readonly Stripe[] _stripes = new Stripe[StripeCount];
     private readonly int _maxEntries;
+    /// <summary>Pages across the stripes: 4x what <see cref="_maxEntries"/> and the bars' headroom fill densely, so only
+    /// ids so sparse that each takes a page of its own meet it (a ledger then refuses as if full).</summary>
+    private readonly int _maxPages;
     private int _entryCount;
+    private int _pageCount;
     private long _executed, _failed, _busy, _unanswered, _refusedLate, _invalid, _reversals, _abandoned, _systemErrors;
 
     public BankLedger(int maxEntries = 16 * 1024 * 1024)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxEntries, 1);
         _maxEntries = maxEntries;
+        long withBars = MaxBarred(maxEntries);
+        _maxPages = (int)Math.Min(int.MaxValue, 4 * ((withBars + LedgerPages.PageEntries - 1) / LedgerPages.PageEntries) + StripeCount);
         for (int i = 0; i < StripeCount; i++) _stripes[i] = new Stripe();
     }
 
@@ -87,7 +93,8 @@ public sealed class BankLedger
         Stripe stripe = StripeOf(transactionId, out long key);
         lock (stripe)
         {
-            bool found = stripe.Entries.TryGetValue(key, out StoredEntry stored);
+            ref StoredEntry stored = ref stripe.Entries.Find(key);
+            bool found = !Unsafe.IsNullRef(ref stored);
             entry = found ? stripe.ToEntry(stored) : default;
             return found;
         }
@@ -129,19 +136,16 @@ public sealed class BankLedger
         Stripe stripe = StripeOf(transactionId, out long key);
         lock (stripe)
         {
-            // One look-up whether the id is new or known: the ledger is large and each look-up a cache miss.
-            ref StoredEntry slot = ref CollectionsMarshal.GetValueRefOrAddDefault(stripe.Entries, key, out bool known);
-            if (known)
+            ref StoredEntry slot = ref stripe.Entries.Find(key);
+            if (!Unsafe.IsNullRef(ref slot))
             {
                 entry = slot;
                 if (entry.Outcome == BankOutcome.Barred) return ExecuteKind.Barred;
                 bool same = entry.Operation == operation && entry.AmountFen == amountFen && stripe.AccountEquals(entry, account);
                 return same ? ExecuteKind.Repeat : ExecuteKind.Mismatch;
             }
-            if (Interlocked.Increment(ref _entryCount) > _maxEntries)
+            if (!TryCount(stripe, key, _maxEntries))
             {
-                Interlocked.Decrement(ref _entryCount);
-                stripe.Entries.Remove(key); // the placeholder just added: a full ledger records nothing
                 entry = default;
                 return ExecuteKind.Full;
             }
@@ -155,7 +159,7 @@ public sealed class BankLedger
                 ExecutedAtTicks = nowUtc.Ticks,
             };
             stripe.StoreAccount(ref entry, account);
-            slot = entry;
+            stripe.Entries.Add(key) = entry;
         }
         Interlocked.Increment(ref declineReason is null ? ref _executed : ref _failed);
         return ExecuteKind.Recorded;
@@ -170,7 +174,7 @@ public sealed class BankLedger
         Stripe stripe = StripeOf(transactionId, out long key);
         lock (stripe)
         {
-            ref StoredEntry entry = ref CollectionsMarshal.GetValueRefOrNullRef(stripe.Entries, key);
+            ref StoredEntry entry = ref stripe.Entries.Find(key);
             if (!Unsafe.IsNullRef(ref entry))
             {
                 entry.Reversed = true;
@@ -178,12 +182,8 @@ public sealed class BankLedger
             else
             {
                 // Bars get headroom past the limit: refusing one is safe (the switch retries), but it should be rare.
-                if (Interlocked.Increment(ref _entryCount) > _maxEntries + _maxEntries / 4 + 1)
-                {
-                    Interlocked.Decrement(ref _entryCount);
-                    return false;
-                }
-                stripe.Entries.Add(key, new StoredEntry
+                if (!TryCount(stripe, key, MaxBarred(_maxEntries))) return false;
+                stripe.Entries.Add(key) = new StoredEntry
                 {
                     TransactionId = transactionId,
                     Operation = BankOperation.Reverse,
@@ -191,10 +191,29 @@ public sealed class BankLedger
                     Reason = StoredEntry.ReasonIndex(BankReasons.Reversed),
                     ExecutedAtTicks = nowUtc.Ticks,
                     Reversed = true,
-                });
+                };
             }
         }
         Interlocked.Increment(ref _reversals);
+        return true;
+    }
+
+    private static long MaxBarred(int maxEntries) => maxEntries + maxEntries / 4 + 1;
+
+    /// <summary>Counts a new entry, and its page if it needs one, against the limits; false (nothing counted) if over.</summary>
+    private bool TryCount(Stripe stripe, long key, long maxEntries)
+    {
+        if (Interlocked.Increment(ref _entryCount) > maxEntries)
+        {
+            Interlocked.Decrement(ref _entryCount);
+            return false;
+        }
+        if (!stripe.Entries.HasPageFor(key) && Interlocked.Increment(ref _pageCount) > _maxPages)
+        {
+            Interlocked.Decrement(ref _pageCount);
+            Interlocked.Decrement(ref _entryCount);
+            return false;
+        }
         return true;
     }
 
@@ -212,9 +231,9 @@ public sealed class BankLedger
 
     /// <summary>
     /// The id's stripe, and its key there: the id without its stripe bits. The switch numbers its transactions in order,
-    /// so a stripe's keys come dense and in order, each new one lands in the bucket after the last, and nothing collides
-    /// while the keys in use span less than the table. Striped by a hash of the id, each insert missed the cache on a
-    /// random bucket and again on the entry it collided with: the simulator's largest cost at 60,000 tx/s (profiled).
+    /// so a stripe's keys come dense and in order, and each new one lands on the page of the last (see
+    /// <see cref="LedgerPages"/>). Striped by a hash of the id, each insert missed the cache on a random bucket and again
+    /// on the entry it collided with: the simulator's largest cost at 60,000 tx/s (profiled).
     /// Streams still rarely meet: a stripe holds a block of 1,024 consecutive ids, and a batch's ids span a few blocks.
     /// </summary>
     private Stripe StripeOf(long transactionId, out long key)
@@ -227,7 +246,7 @@ public sealed class BankLedger
     private sealed class Stripe
     {
         /// <summary>By key (see <see cref="StripeOf"/>); each entry holds its id.</summary>
-        public readonly Dictionary<long, StoredEntry> Entries = new();
+        public readonly LedgerPages Entries = new();
         /// <summary>Accounts that do not fit inline (longer than 32 characters or not ASCII): rare, kept apart.</summary>
         private readonly Dictionary<long, string> _longAccounts = new();
 

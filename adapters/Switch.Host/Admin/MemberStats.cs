@@ -231,13 +231,24 @@ public sealed class MemberStats
         // Hours arrive in order, save a stamp of an earlier hour still kept (an outcome stamped just before a new hour
         // began): it joins the list of its own hour.
         if (_lastHour is { } last && last.Hour == hour) last.Cells.Add(cell);
-        else if (_hours.FirstOrDefault(h => h.Hour == hour) is { Cells: not null } found) found.Cells.Add(cell);
+        else if (CellsOf(hour) is { } cells) cells.Add(cell);
         else
         {
             _lastHour = (hour, [cell]);
             _hours.Enqueue(_lastHour.Value);
         }
         return cell;
+    }
+
+    /// <summary>The cells of a kept hour, or null. A loop, not a lambda: one capturing <c>hour</c> made every
+    /// <see cref="Cell"/> call allocate its closure on the output thread, taken or not.</summary>
+    private List<int>? CellsOf(long hour)
+    {
+        foreach ((long kept, List<int> cells) in _hours)
+        {
+            if (kept == hour) return cells;
+        }
+        return null;
     }
 
     private void DropOldestHour()

@@ -38,12 +38,17 @@ public sealed class BankConnector : IAsyncDisposable
         EndpointLink link = _links[request.BankIndex][request.EndpointIndex];
         if (link == _stalled && request.Operation is BankOperation.Debit or BankOperation.Credit)
         {
-            OutputEvent held = request; // test hook only: a copy, released later
-            _ = Task.Delay(_stallMs).ContinueWith(_ => link.Enqueue(held), TaskScheduler.Default);
+            Stall(link, request);
             return;
         }
         link.Enqueue(request);
     }
+
+    /// <summary>Test hook only: the request goes to its link later. Apart from <see cref="Dispatch"/> because a lambda
+    /// there made every call allocate its closure (the link and a copy of the request), taken or not: a quarter of what
+    /// the switch allocated at 180,000/s.</summary>
+    private void Stall(EndpointLink link, OutputEvent held) =>
+        _ = Task.Delay(_stallMs).ContinueWith(_ => link.Enqueue(held), TaskScheduler.Default);
 
     /// <summary>Requests sent and not yet answered, over all endpoints.</summary>
     public long Outstanding => Links.Sum(l => l.Sent - l.Answered);

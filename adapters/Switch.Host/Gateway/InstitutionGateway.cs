@@ -146,6 +146,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         long correlationId = engine.Answers.Register(stream);
         Task? writer = null;
         long published = 0; // requests published: each one's answer is garbage once the stream ends
+        _giveBack.StreamOpened();
         try
         {
             writer = WriteResultsAsync(stream, responses, resultBatchMax, cancel);

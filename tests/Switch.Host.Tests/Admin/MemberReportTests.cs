@@ -260,6 +260,23 @@ public sealed class MemberReportTests : WithDataDirectory
         Assert.Empty(stats.Report(first, 1, 1, (_, _) => true));
     }
 
+    [Fact]
+    public void Recording_outcomes_of_the_hour_and_of_an_earlier_kept_hour_allocates_nothing()
+    {
+        var stats = new MemberStats();
+        long hourUs = DateTimeOffset.Parse("2026-03-01T10:00:00Z").ToUnixTimeMilliseconds() * 1000;
+        Final(stats, 1, hourUs - 1_000, Engine.Events.TransactionStatus.Succeeded, ""); // the hour before: its cells exist
+        Final(stats, 2, hourUs, Engine.Events.TransactionStatus.Failed, "INSUFFICIENT_FUNDS");
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (long id = 3; id < 10_003; id++)
+        {
+            // Mostly this hour; every tenth stamped just before it began, as outcomes near an hour's turn are.
+            Final(stats, id, id % 10 == 0 ? hourUs - 500 : hourUs + id, Engine.Events.TransactionStatus.Succeeded, "");
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(MemberStats.HourOf(hourUs) - 1, stats.OldestHour);
+    }
+
     private static void Final(MemberStats stats, long id, long finalUs, Engine.Events.TransactionStatus status, string reason)
     {
         var o = new Engine.Events.OutputEvent

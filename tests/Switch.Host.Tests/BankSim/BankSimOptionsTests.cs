@@ -223,4 +223,52 @@ public sealed class BankSimOptionsTests
         Assert.Equal([.. ids.Append(3_072).Order()], ledger.Snapshot().Select(e => e.TransactionId));
         Assert.Equal(ids.Length + 1, ledger.Count);
     }
+
+    [Fact]
+    public void The_ledger_grows_without_copying_what_it_holds()
+    {
+        // Ids in order, as the switch numbers them. Entries are 72 bytes; a table that doubled and rehashed allocated
+        // about three times that per entry (each array twice the last, the old ones garbage), in large-object arrays
+        // that every stripe of every bank allocated within the same moment: a stall of seconds at 180,000/s.
+        const int Entries = 1_000_000;
+        var ledger = new BankLedger(maxEntries: Entries);
+        var now = new DateTime(2026, 12, 6, 8, 0, 0, DateTimeKind.Utc);
+        Assert.Equal(BankLedger.ExecuteKind.Recorded, ledger.Execute(1, BankOperation.Debit, 100, "A", null, now, out _)); // JIT
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (long id = 2; id <= Entries; id++)
+        {
+            if (ledger.Execute(id, BankOperation.Debit, 100, "A", null, now, out _) != BankLedger.ExecuteKind.Recorded) Assert.Fail($"id {id}");
+        }
+        long perEntryBytes = (GC.GetAllocatedBytesForCurrentThread() - before) / (Entries - 1);
+        Assert.InRange(perEntryBytes, 72, 80);
+        Assert.Equal(BankLedger.ExecuteKind.Full, ledger.Execute(Entries + 1, BankOperation.Debit, 100, "A", null, now, out _));
+        Assert.True(ledger.TryGet(Entries / 2, out BankLedgerEntry middle));
+        Assert.Equal((Entries / 2L, 100L), (middle.TransactionId, middle.AmountFen));
+        Assert.Equal(-100L * Entries, ledger.NetFen());
+    }
+    [Fact]
+    public void A_ledger_fed_ids_so_sparse_that_each_takes_a_page_refuses_past_its_page_limit_and_keeps_what_it_has()
+    {
+        // 16,384 entries (20,481 with the bars' headroom): 4 x 321 pages + 64 = 1,348 pages at most. Ids 2^16 apart share
+        // a stripe and each takes a page of its own (64 entries' room for one).
+        var ledger = new BankLedger(maxEntries: 16_384);
+        var now = new DateTime(2026, 12, 6, 8, 0, 0, DateTimeKind.Utc);
+        const int MaxPages = 1_348;
+        for (long i = 0; i < MaxPages; i++)
+        {
+            Assert.Equal(BankLedger.ExecuteKind.Recorded, ledger.Execute(i << 16, BankOperation.Credit, 100, "A", null, now, out _));
+        }
+        long sparse = (long)MaxPages << 16;
+        Assert.Equal(BankLedger.ExecuteKind.Full, ledger.Execute(sparse, BankOperation.Credit, 100, "A", null, now, out _));
+        Assert.False(ledger.Reverse(sparse, now)); // a bar needs a page too
+        Assert.False(ledger.TryGet(sparse, out _));
+        Assert.Equal(MaxPages, ledger.Count);
+
+        // Pages made take their neighbours, and what was recorded still answers.
+        Assert.Equal(BankLedger.ExecuteKind.Recorded, ledger.Execute(1, BankOperation.Debit, 100, "A", null, now, out _));
+        Assert.True(ledger.Reverse(2, now));
+        Assert.Equal(BankLedger.ExecuteKind.Repeat, ledger.Execute(7L << 16, BankOperation.Credit, 100, "A", null, now, out _));
+        Assert.Equal(MaxPages + 2, ledger.Count);
+        Assert.Equal(100L * MaxPages - 100, ledger.NetFen());
+    }
 }

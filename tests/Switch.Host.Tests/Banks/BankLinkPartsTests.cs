@@ -138,4 +138,25 @@ public sealed class BankLinkPartsTests
         Assert.True(queue.Arrived.WaitAsync().IsCompletedSuccessfully);
         Assert.False(queue.Arrived.WaitAsync().IsCompleted);
     }
+
+    [Fact]
+    public async Task The_connector_hands_a_request_to_its_link_without_allocating()
+    {
+        // Links not started: nothing connects, the requests wait in their queues. The engine is not reached before Start.
+        Engine.Business.SwitchConfig config = Configuration.HostConfig.EmbeddedDefault().Switch;
+        await using var connector = new BankConnector(null!, config, (_, _) => new Uri("http://127.0.0.1:1"), maxQueuedPerEndpoint: 4_096,
+            probeIntervalMs: 1_000, new Log(TextWriter.Null, TextWriter.Null));
+        OutputEvent request = Request(1, EngineOperation.Debit, 100, "6222020000000001");
+        request.BankIndex = 0;
+        request.EndpointIndex = 0;
+        connector.Dispatch(request); // JIT
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (long id = 2; id <= 1_000; id++)
+        {
+            request.TransactionId = id;
+            connector.Dispatch(request);
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(1_000, connector.Links.First().Queued);
+    }
 }
