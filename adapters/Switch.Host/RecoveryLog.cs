@@ -13,7 +13,7 @@ internal static class RecoveryLog
         {
             log.Info("journal_recovered", "journal recovered; unresolved transactions are resolved by asking their banks",
                 ("journal", journal), ("events", recovery.EventsReplayed), ("transactions", recovery.LastTransactionId),
-                ("unresolved", recovery.Unresolved), ("start_ms", startMs));
+                ("unresolved", recovery.Unresolved), ("records_adopted", recovery.RecordsAdopted), ("start_ms", startMs));
         }
         else
         {

@@ -348,6 +348,7 @@ public sealed partial class SwitchEngine : IDisposable
                 SnapshotPath = snapshotPath,
                 Snapshot = from,
                 SnapshotsSkipped = skipped,
+                RecordsAdopted = journal.AdoptedRecords,
                 RecoveryMs = ElapsedMs(started),
                 Phases = phases,
             };
@@ -672,6 +673,9 @@ public sealed record RecoveryReport(long JournalRecords, long EventsReplayed, bo
     public SnapshotPosition? Snapshot { get; init; }
     /// <summary>Snapshots found unusable and set aside (renamed .skipped), newest first, each with why.</summary>
     public IReadOnlyList<string> SnapshotsSkipped { get; init; } = [];
+    /// <summary>Records of group commits after the journal's newest commit slot, found whole on disk by reading on from
+    /// it and kept (their commits had returned, or their writes had finished: none is lost).</summary>
+    public long RecordsAdopted { get; init; }
     /// <summary>From opening the journal to the state rebuilt.</summary>
     public long RecoveryMs { get; init; }
     /// <summary>Where <see cref="RecoveryMs"/> went.</summary>
