@@ -106,6 +106,14 @@ public sealed class RecoveryAndProcessTests : IDisposable
             rules => rules with { BankTimeoutMs = 2_000, QueryBackoffInitialMs = 200, QueryBackoffMaxMs = 60_000 }) with { ShutdownGraceMs = 0 };
         await using (RunningSwitch first = await RunningSwitch.StartAsync(config, _data))
         {
+            // The bank's endpoints up and the unary path compiled first (a query of an unknown order: no bank involved):
+            // on a loaded machine the first calls of a new process can outlast the 500 ms the callers below allow, and
+            // a call whose deadline passes before the switch takes it is never journaled (nothing would be due).
+            await Admin.AdminClient.WaitUntilAsync(() => Task.FromResult(first.Host.Connector.Links.Where(l => l.BankCode == 102).All(l => l.IsUp)),
+                "ICBC's endpoints reachable");
+            RpcException unknown = await Assert.ThrowsAsync<RpcException>(() => first.Channel.UnaryAsync(InstitutionMethods.Query,
+                new TransferRequest { OrderNo = "DUE-WARM-UP" }, As(TenpayKey)));
+            Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
             // All at once, so the first life ends before any bank deadline.
             await Task.WhenAll(Enumerable.Range(0, Orders).Select(async i =>
             {
@@ -113,6 +121,8 @@ public sealed class RecoveryAndProcessTests : IDisposable
                     Payment($"DUE-{i}", 300 + i, account: $"62221{i}"), As(TenpayKey, timeoutMs: 500)));
                 Assert.Equal(StatusCode.DeadlineExceeded, gaveUp.StatusCode);
             }));
+            // Each was taken and journaled before its caller gave up (a failure here is the set-up's, not the restart's).
+            await Admin.AdminClient.WaitUntilAsync(() => Task.FromResult(first.Host.Engine.Logic.Transactions.LastId == Orders), $"{Orders} payments taken");
         }
         await Task.Delay(3_500); // every bank deadline passes while the switch is down
         await using RunningSwitch second = await RunningSwitch.StartAsync(
