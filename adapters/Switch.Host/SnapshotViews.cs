@@ -136,8 +136,7 @@ public sealed class SnapshotViews(OutcomeFeeds feeds, ClearingRecorder clearing,
         }
         try
         {
-            using var file = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
-            file.Flush(flushToDisk: true);
+            Journal.WriteBack.SyncFile(path); // a chunk at a time: the journal's commits never queue behind a burst
         }
         catch (FileNotFoundException)
         {

@@ -86,4 +86,41 @@ public sealed class DirectWriterTests : IDisposable
         Assert.All(told, bytes => Assert.InRange(bytes, 4096, DirectWriter.BufferBytes));
         Assert.InRange(told.Sum(), length, length + DirectWriter.BufferBytes);
     }
+    [Fact]
+    public async Task A_retirement_waiting_on_its_write_budget_does_not_hold_back_a_commit()
+    {
+        var records = Enumerable.Range(0, 5000).Select(i => MakeRecord(i, 100 + i % 400)).ToList();
+        string archive = System.IO.Path.Combine(_dir.Path, "archive");
+        using var journal = EventJournal.Open(_dir.Options(System.IO.Path.Combine(_dir.Path, "journal")));
+        journal.Replay(new CollectingVisitor());
+        List<long> addresses = AppendAll(journal, records, commitEvery: 100);
+        using var inBudget = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        // The budget's hook stands for the pacer's sleep: the retirement waits in it until the commit is done (or gives up).
+        Task<long> retire = Task.Run(() => journal.Retire(addresses[4000], 4000, archive, _ =>
+        {
+            inBudget.Set();
+            release.Wait(TimeSpan.FromSeconds(60));
+        }));
+        try
+        {
+            Assert.True(inBudget.Wait(TimeSpan.FromSeconds(60)), "the retirement never reached its write budget");
+            Task commit = Task.Run(() =>
+            {
+                journal.Append(MakeRecord(5000, 200));
+                journal.Commit();
+            });
+            // Generous: a commit takes milliseconds; held behind the retirement's epoch it never completes while it waits.
+            Assert.True(await Task.WhenAny(commit, Task.Delay(TimeSpan.FromSeconds(20))) == commit, "a commit waited for the retirement's write budget");
+            await commit;
+            Assert.Equal(5001, journal.DurableRecordCount);
+        }
+        finally
+        {
+            release.Set();
+        }
+        Assert.Equal(4000, await retire);
+        (long first, long end, _) = Assert.Single(JournalArchive.Files(archive));
+        Assert.Equal((0, 4000), (first, end));
+    }
 }

@@ -254,12 +254,15 @@ internal sealed class Snapshotter
                     return capture.Archive.CheckpointToken;
                 },
                 _options.TestWritePoint, _options.SyncEveryBytes, _pacer);
+            long published = Stopwatch.GetTimestamp();
             int aside = capture.Arrays.Sum(a => a.PagesCopiedAside);
             capture.End();
             ended = true;
             HashSet<string> kept = _store.Retain(_options.Keep);
             (_archive as FasterTransactionArchive)?.PurgeCheckpointsExcept(kept);
+            long retireStarted = Stopwatch.GetTimestamp();
             if (_options.RetireJournal) RetireBeforeOldestKept();
+            long retired = Stopwatch.GetTimestamp();
             // The writer thread, not the logic: the wall clock decides nothing in the state.
             int deleted = _options.JournalArchiveRetentionDays > 0
                 ? Journal.JournalArchive.DeleteWrittenBefore(_journalArchive, DateTime.UtcNow.AddDays(-_options.JournalArchiveRetentionDays))
@@ -271,6 +274,8 @@ internal sealed class Snapshotter
                 ViewsMs = views is null ? 0 : MsSince(started, Volatile.Read(ref viewsDone.Value)),
                 PacedMs = (long)(_pacer.Slept - sleptBefore).TotalMilliseconds,
                 ArchiveFoldOverBytes = capture.Archive.FoldOverBytes,
+                PublishedMs = MsSince(started, published),
+                RetireMs = _options.RetireJournal ? MsSince(retireStarted, retired) : 0,
             };
             Last = result;
             Taken++;

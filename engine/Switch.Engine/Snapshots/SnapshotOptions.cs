@@ -104,4 +104,8 @@ public sealed record SnapshotResult(string Path, SnapshotPosition Position, long
     public long PacedMs { get; init; }
     /// <summary>What the archive's checkpoint flushed at once: its store's mutable region (<see cref="ArchiveCapture.FoldOverBytes"/>).</summary>
     public long ArchiveFoldOverBytes { get; init; }
+    /// <summary>From the start of the writing until the file was published, and how long the journal's retirement after
+    /// it took (0: none): what runs when, against a load's per-second latencies.</summary>
+    public long PublishedMs { get; init; }
+    public long RetireMs { get; init; }
 }
