@@ -129,6 +129,7 @@ public sealed class BatchEventProcessor<T, THandler>
             long sequence = nextSequence;
             try
             {
+                _handler.OnBatchStart(nextSequence, batchEnd);
                 for (; sequence <= batchEnd; sequence++)
                 {
                     _handler.OnEvent(ref _ring[sequence], sequence, sequence == batchEnd);

@@ -9,4 +9,11 @@ public interface IEventHandler<T> where T : struct
     /// batch (the place to flush or commit once for the whole batch). Throwing halts the ring.
     /// </summary>
     void OnEvent(ref T evt, long sequence, bool endOfBatch);
+
+    /// <summary>
+    /// Before a batch's first <see cref="OnEvent"/>: the batch is <paramref name="firstSequence"/> to
+    /// <paramref name="lastSequence"/>, all published, so a handler may read ahead in it (to start its cache misses
+    /// early). Throwing halts the ring.
+    /// </summary>
+    void OnBatchStart(long firstSequence, long lastSequence) { }
 }

@@ -9,10 +9,13 @@ public sealed class BatchTests
     private sealed class CallRecorder : IEventHandler<TestEvent>
     {
         public readonly List<Call> Calls = new();
+        public readonly List<(long First, long Last, int CallsBefore)> BatchStarts = new();
         public Sequence? ProcessorSequence;
 
         public void OnEvent(ref TestEvent evt, long sequence, bool endOfBatch) =>
             Calls.Add(new Call(sequence, endOfBatch, ProcessorSequence!.Value));
+
+        public void OnBatchStart(long firstSequence, long lastSequence) => BatchStarts.Add((firstSequence, lastSequence, Calls.Count));
     }
 
     [Fact]
@@ -38,6 +41,8 @@ public sealed class BatchTests
 
         long[] batchEnds = recorder.Calls.Where(c => c.EndOfBatch).Select(c => c.Sequence).ToArray();
         Assert.Equal(new long[] { 3, 7, 9, 10 }, batchEnds);
+        // Each batch is announced, bounds and all, before its first event (the logic reads ahead in it).
+        Assert.Equal(new[] { (0L, 3L, 0), (4L, 7L, 4), (8L, 9L, 8), (10L, 10L, 10) }, recorder.BatchStarts);
         Assert.Equal(Enumerable.Range(0, 11).Select(i => (long)i), recorder.Calls.Select(c => c.Sequence));
 
         // During a batch the processor's sequence still shows the previous batch's end.

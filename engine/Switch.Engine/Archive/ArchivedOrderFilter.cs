@@ -1,5 +1,8 @@
+using Switch.Engine.Hashing;
 using Switch.Engine.Snapshots;
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Switch.Engine.Archive;
 
@@ -68,19 +71,49 @@ public sealed class ArchivedOrderFilter
     /// <summary>False when no remembered order has this key; true when one may.</summary>
     public bool MayContain(ulong keyHash)
     {
+        // A key's block sits at the same place in every generation; its 8 bits are tested with one branch a generation.
+        int first = FirstWord(keyHash);
         for (int g = 0; g < _generations.Length; g++)
         {
             if (_count[g] == 0) continue;
-            Span<ulong> block = Block(g, keyHash, out ulong probes);
-            bool all = true;
-            for (int word = 0; word < WordsPerBlock && all; word++, probes >>= 6)
-            {
-                all = (block[word] & (1UL << (int)(probes & 63))) != 0;
-            }
-            if (all) return true;
+            if (AllBitsSet(ref _generations[g][first], keyHash)) return true;
         }
         return false;
     }
+
+    /// <summary>A hint: starts loading the blocks a <see cref="MayContain"/> of this key reads (every generation
+    /// holding keys) or, with <paramref name="forAdd"/>, the one an <see cref="Add"/> writes. Changes nothing.</summary>
+    public void Prefetch(ulong keyHash, bool forAdd)
+    {
+        int first = FirstWord(keyHash);
+        if (forAdd)
+        {
+            CacheLine.Prefetch(ref Unsafe.As<ulong, BlockBytes>(ref _generations[_current][first]));
+            return;
+        }
+        for (int g = 0; g < _generations.Length; g++)
+        {
+            if (_count[g] != 0) CacheLine.Prefetch(ref Unsafe.As<ulong, BlockBytes>(ref _generations[g][first]));
+        }
+    }
+
+    /// <summary>Whether the key's bit is set in each of the block's 8 words (bit w: the hash's 6-bit group w).</summary>
+    private static bool AllBitsSet(ref ulong block, ulong probes)
+    {
+        ulong missing = ~block & (1UL << (int)(probes & 63));
+        missing |= ~Unsafe.Add(ref block, 1) & (1UL << (int)((probes >> 6) & 63));
+        missing |= ~Unsafe.Add(ref block, 2) & (1UL << (int)((probes >> 12) & 63));
+        missing |= ~Unsafe.Add(ref block, 3) & (1UL << (int)((probes >> 18) & 63));
+        missing |= ~Unsafe.Add(ref block, 4) & (1UL << (int)((probes >> 24) & 63));
+        missing |= ~Unsafe.Add(ref block, 5) & (1UL << (int)((probes >> 30) & 63));
+        missing |= ~Unsafe.Add(ref block, 6) & (1UL << (int)((probes >> 36) & 63));
+        missing |= ~Unsafe.Add(ref block, 7) & (1UL << (int)((probes >> 42) & 63));
+        return missing == 0;
+    }
+
+    /// <summary>A block's 64 bytes, for a prefetch of both cache lines it may straddle (array data is not 64-byte aligned).</summary>
+    [StructLayout(LayoutKind.Sequential, Size = WordsPerBlock * sizeof(ulong))]
+    private struct BlockBytes { }
 
     /// <summary>Clears every generation (but the one taking keys) whose ids are all below <paramref name="id"/>.</summary>
     public void ForgetBelow(long id)
@@ -101,12 +134,18 @@ public sealed class ArchivedOrderFilter
     /// <summary>The key's block in a generation (from a second mix of the key's hash) and its 8 x 6 probe bits (the hash).</summary>
     private Span<ulong> Block(int generation, ulong keyHash, out ulong probes, bool write = false)
     {
-        ulong mixed = Hashing.StableHash.Mix(keyHash ^ 0xA24BAED4963EE407UL);
-        ulong block = Math.BigMul(mixed, _blocksPerGeneration, out _);
         probes = keyHash;
-        int first = (int)block * WordsPerBlock;
+        int first = FirstWord(keyHash);
         if (write) _captures?[generation].Touch(first); // a block never straddles pages (both powers of two)
         return _generations[generation].AsSpan(first, WordsPerBlock);
+    }
+
+    /// <summary>The first word of the key's block, the same in every generation.</summary>
+    private int FirstWord(ulong keyHash)
+    {
+        ulong mixed = Hashing.StableHash.Mix(keyHash ^ 0xA24BAED4963EE407UL);
+        ulong block = Math.BigMul(mixed, _blocksPerGeneration, out _);
+        return (int)block * WordsPerBlock;
     }
 
     /// <summary>Snapshot, on the logic thread: the counters now, and captures of the generations for the writer.</summary>

@@ -363,6 +363,8 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         if (status.IsFaulted || status.IsPending) throw new InvalidOperationException($"archive: upsert of {tx.Id} ended {status}");
     }
 
+    public void Prefetch(ulong orderHash, bool forPut) => _filter.Prefetch(orderHash, forPut);
+
     public bool TryGet(in ScopedKey order, out Transaction tx)
     {
         System.Diagnostics.Debug.Assert(_recovering is null, "archive: the store used before CompleteRecovery");

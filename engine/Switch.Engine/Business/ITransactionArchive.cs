@@ -18,6 +18,11 @@ public interface ITransactionArchive : IDisposable
     /// <summary>Replaces the archived copy of <paramref name="tx"/> (a refund's bookkeeping on its original).</summary>
     void Update(in ScopedKey order, in Transaction tx);
 
+    /// <summary>A hint, read a little before the call it speeds: starts loading what <see cref="TryGet"/> (or, with
+    /// <paramref name="forPut"/>, <see cref="Put"/>) of an order with this <see cref="ScopedKey.Hash64"/> reads first.
+    /// Changes nothing.</summary>
+    void Prefetch(ulong orderHash, bool forPut) { }
+
     /// <summary>The archived copy of <paramref name="order"/>, if any.</summary>
     bool TryGet(in ScopedKey order, out Transaction tx);
 

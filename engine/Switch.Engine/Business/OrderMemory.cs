@@ -82,11 +82,21 @@ public sealed class OrderMemory
         }
         // The next transaction to leave is known now: its index entry, a random cache miss, loads meanwhile.
         ref readonly Transaction following = ref _transactions.Read(_transactions.FollowingIndex);
-        if (following.Id != 0) _orders.Prefetch(OrderOf(in following).Hash64());
+        if (following.Id != 0)
+        {
+            ulong followingHash = OrderOf(in following).Hash64();
+            _orders.Prefetch(followingHash);
+            _archive.Prefetch(followingHash, forPut: true); // its filter block if it goes to the archive: as random
+        }
     }
 
-    /// <summary>Starts loading what <see cref="Find(in ScopedKey, ulong, out bool)"/> will read for this hash.</summary>
-    public void Prefetch(ulong orderHash) => _orders.Prefetch(orderHash);
+    /// <summary>Starts loading what <see cref="Find(in ScopedKey, ulong, out bool)"/> will read for this hash: the index
+    /// entry and, since a new order (the common case) goes on to the archive, the archive's first reads.</summary>
+    public void Prefetch(ulong orderHash)
+    {
+        _orders.Prefetch(orderHash);
+        _archive.Prefetch(orderHash, forPut: false);
+    }
 
     public ITransactionArchive Archive => _archive;
 

@@ -122,6 +122,13 @@ public sealed partial class SwitchLogic
     /// <summary>Swaps where outputs go: replay runs with a discarding sink, then the live engine takes over.</summary>
     public void SetSink(IOutputSink sink) => _out.SetSink(sink);
 
+    /// <summary>A hint, for an event a few places ahead in the batch: starts loading the slot of the transaction a bank
+    /// answer is about (a random cache miss, 1 M slots apart) so it overlaps the events before it. Changes nothing.</summary>
+    public void PrefetchFor(in InputEvent e)
+    {
+        if (e.Kind == EventKind.BankResult) _transactions.Prefetch(e.TransactionId);
+    }
+
     public void Apply(ref InputEvent e)
     {
         if (e.TimestampUs > NowUs)

@@ -8,8 +8,12 @@ namespace Switch.Engine.Pipeline;
 /// <remarks>Its outputs are woken for once per batch: <paramref name="outputs"/> is flushed at every batch's end, whatever
 /// the event that ends it (the output thread may sleep on everything the batch published).</remarks>
 internal sealed class LogicHandler(SwitchLogic logic, JournalPositions positions, Snapshotter? snapshots, long appliedRecords,
-    OutputRingSink outputs) : IEventHandler<InputEvent>
+    OutputRingSink outputs, RingBuffer<InputEvent> input) : IEventHandler<InputEvent>
 {
+    /// <summary>How many events ahead in a batch the logic starts its cache misses: far enough to cover a miss behind
+    /// the events between, near enough that the line is still there when its event comes.</summary>
+    private const int PrefetchAheadEvents = 4;
+    private long _batchLast = -1;
     private long _appliedRecords = appliedRecords;
     /// <summary>Records applied as of the last event (the logic thread's own count; <see cref="_appliedRecords"/> is
     /// published per batch): the position a state hash is taken at.</summary>
@@ -32,8 +36,16 @@ internal sealed class LogicHandler(SwitchLogic logic, JournalPositions positions
     public bool TryStartTick() => Interlocked.CompareExchange(ref _tickPending, 1, 0) == 0;
     public void TickNotPublished() => Volatile.Write(ref _tickPending, 0);
 
+    public void OnBatchStart(long firstSequence, long lastSequence)
+    {
+        _batchLast = lastSequence;
+        long ahead = Math.Min(lastSequence, firstSequence + PrefetchAheadEvents - 1);
+        for (long s = firstSequence; s <= ahead; s++) logic.PrefetchFor(in input[s]);
+    }
+
     public void OnEvent(ref InputEvent evt, long sequence, bool endOfBatch)
     {
+        if (sequence + PrefetchAheadEvents <= _batchLast) logic.PrefetchFor(in input[sequence + PrefetchAheadEvents]);
         try
         {
             Apply(ref evt, sequence, endOfBatch);

@@ -105,7 +105,7 @@ public sealed partial class SwitchEngine : IDisposable
         }
         // The logic sleeps on its own strategy, woken by the journaler's commits, not by every producer's publish.
         var outputs = new OutputRingSink(_output);
-        _logicHandler = new LogicHandler(logic, positions, _snapshots, appliedRecords: lastRecordNo + 1, outputs);
+        _logicHandler = new LogicHandler(logic, positions, _snapshots, appliedRecords: lastRecordNo + 1, outputs, _input);
         _logicProcessor = new BatchEventProcessor<InputEvent, LogicHandler>(
             _input, _input.NewBarrier(NewWait(), logicFollows), _logicHandler, options.MaxBatchSize);
         _input.AddGatingSequences(_logicProcessor.Sequence);
