@@ -113,13 +113,12 @@ internal static class Bench
     public static string CopyJournal(string from, string to)
     {
         if (Directory.Exists(to)) Directory.Delete(to, recursive: true);
-        foreach (string part in new[] { "journal", "journal-archive" })
+        foreach (string source in new[] { Path.Combine(from, "journal"), SnapshotStore.JournalArchiveDirectory(from) })
         {
-            string source = Path.Combine(from, part);
             if (!Directory.Exists(source)) continue;
             foreach (string file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
             {
-                string target = Path.Combine(to, part, Path.GetRelativePath(source, file));
+                string target = Path.Combine(to, Path.GetRelativePath(from, file));
                 Directory.CreateDirectory(Path.GetDirectoryName(target)!);
                 File.Copy(file, target);
             }

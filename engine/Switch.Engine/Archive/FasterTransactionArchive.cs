@@ -122,18 +122,20 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         if (!Directory.Exists(directory)) throw new InvalidDataException($"archive: {directory} is missing");
         // Checked before FASTER is asked: it would create the missing files empty and fail parsing them with an exception
         // that says nothing (a start with snapshots off rebuilds the archive and removes every earlier checkpoint).
-        foreach (string part in CheckpointParts)
+        // The files are named by the same scheme the checkpoint manager writes with: the index's and the log's metadata.
+        Guid token = Guid.Parse(checkpointToken);
+        DefaultCheckpointNamingScheme naming = CheckpointNaming(directory);
+        foreach (FileDescriptor metadata in new[] { naming.IndexCheckpointMetadata(token), naming.LogCheckpointMetadata(token) })
         {
-            string partDirectory = Path.Combine(directory, CheckpointsDirectory, part, checkpointToken);
-            bool whole = Directory.Exists(partDirectory) && Directory.EnumerateFiles(partDirectory, "info.dat*").Any(f => new FileInfo(f).Length > 0);
-            if (!whole) throw new InvalidDataException($"archive: checkpoint {checkpointToken} is missing from {Path.Combine(directory, CheckpointsDirectory)} ({part}; the archive was rebuilt or removed since the snapshot)");
+            string folder = Path.Combine(naming.BaseName(), metadata.directoryName);
+            // The local device factory adds a segment number to the file's name.
+            bool whole = Directory.Exists(folder) && Directory.EnumerateFiles(folder, metadata.fileName + "*").Any(f => new FileInfo(f).Length > 0);
+            if (!whole) throw new InvalidDataException($"archive: checkpoint {checkpointToken} is missing from {naming.BaseName()} ({metadata.directoryName}; the archive was rebuilt or removed since the snapshot)");
         }
         return Open(directory, sizing, checkpointToken, checkpointPacer);
     }
 
-    private const string CheckpointsDirectory = "checkpoints";
-    /// <summary>FASTER's folders of a full checkpoint (its default naming): the hash index's and the log's.</summary>
-    private static readonly string[] CheckpointParts = ["index-checkpoints", "cpr-checkpoints"];
+    private static DefaultCheckpointNamingScheme CheckpointNaming(string directory) => new(Path.Combine(directory, "checkpoints"));
 
     private static FasterTransactionArchive Open(string directory, ArchiveSizing sizing, string? checkpointToken, WritePacer? pacer)
     {
@@ -147,7 +149,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         INamedDeviceFactory files = new LocalStorageNamedDeviceFactory();
         if (paced is not null) files = new PacedDeviceFactory(files, paced);
         var checkpoints = new DeviceLogCommitCheckpointManager(files,
-            new DefaultCheckpointNamingScheme(Path.Combine(directory, CheckpointsDirectory)), removeOutdated: false);
+            CheckpointNaming(directory), removeOutdated: false);
         FasterKV<ScopedKey, Transaction>? store = null;
         try
         {
