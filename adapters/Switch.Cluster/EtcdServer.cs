@@ -82,12 +82,61 @@ public sealed class EtcdServer : IAsyncDisposable
         return null;
     }
 
-    /// <summary>A loopback port free now (the caller binds it soon after).</summary>
+    /// <summary>A loopback port free now that the caller binds soon after and binds again after a restart. It lies
+    /// outside the kernel's ephemeral range: a port the kernel hands out (port 0) can be taken as the local port of any
+    /// outgoing connection while its process is down, and a node restarted on it then fails "address already in use".
+    /// A port is never handed out twice in one process.</summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        (int lowPort, int highPort) = StablePortRange();
+        lock (HandedOut)
+        {
+            for (int attempt = 0; attempt < MaxPortAttempts; attempt++)
+            {
+                int port = Random.Shared.Next(lowPort, highPort + 1);
+                if (HandedOut.Contains(port) || !Bindable(port)) continue;
+                HandedOut.Add(port);
+                return port;
+            }
+        }
+        throw new InvalidOperationException(
+            $"no free loopback port in {lowPort}-{highPort} (outside the ephemeral range) after {MaxPortAttempts} attempts");
+    }
+
+    const int MaxPortAttempts = 1_000;
+    const int StablePortFloor = 10_000;
+    static readonly HashSet<int> HandedOut = new();
+
+    /// <summary>The ports below the ephemeral range (Linux: /proc/sys/net/ipv4/ip_local_port_range, 32768-60999 by
+    /// default), or above it when it starts too low to leave room.</summary>
+    static (int Low, int High) StablePortRange()
+    {
+        int ephemeralLow = 32_768, ephemeralHigh = 60_999;
+        const string RangeFile = "/proc/sys/net/ipv4/ip_local_port_range";
+        if (File.Exists(RangeFile))
+        {
+            string[] parts = File.ReadAllText(RangeFile).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length == 2 && int.TryParse(parts[0], out int low) && int.TryParse(parts[1], out int high) && low <= high)
+                (ephemeralLow, ephemeralHigh) = (low, high);
+        }
+        if (ephemeralLow - StablePortFloor >= 1_000) return (StablePortFloor, ephemeralLow - 1);
+        if (65_535 - ephemeralHigh >= 1_000) return (ephemeralHigh + 1, 65_535);
+        throw new InvalidOperationException(
+            $"the ephemeral port range {ephemeralLow}-{ephemeralHigh} leaves no room for ports that must survive a restart");
+    }
+
+    static bool Bindable(int port)
+    {
+        try
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, port);
+            listener.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
     }
 
     async Task StartAllAsync()
