@@ -178,61 +178,33 @@ public sealed class EventJournal : IDisposable
     public long AdoptedRecords { get; private set; }
 
     /// <summary>The whole records numbered <paramref name="recordNo"/> on found from <paramref name="address"/> on in the
-    /// segment files, laid out as FasterLog lays them: a 4-byte length, the entry padded to 4 bytes, a record never
-    /// across a page (a zero length pads a page's end).</summary>
+    /// segment files (<see cref="SegmentReader"/>), up to the first that is not: where nothing was written, the end; else
+    /// a torn write, said in <paramref name="torn"/>.</summary>
     private List<(long Address, byte[] Frame)> ReadDurableTail(long address, long recordNo,
         out (long Address, JournalCorruptionReason Reason, string Detail)? torn)
     {
-        const int entryHeaderBytes = sizeof(int); // FasterLog's length prefix, with LogChecksumType.None
-        int pageBytes = _options.PageSizeBytes;
-        var page = new byte[pageBytes];
-        long loaded = -1;
-        int valid = 0;
         var found = new List<(long, byte[])>();
         torn = null;
+        using var reader = new SegmentReader(_layout, _options.PageSizeBytes, _options.MaxRecordBytes);
+        reader.Seek(address, long.MaxValue);
         while (true)
         {
-            long pageStart = address & ~((long)pageBytes - 1);
-            if (pageStart != loaded)
+            SegmentRead read = reader.Next(out long at, out ReadOnlySpan<byte> frame);
+            if (read == SegmentRead.Exhausted) break;
+            Debug.Assert(read != SegmentRead.End, "read with no end");
+            if (read == SegmentRead.Broken)
             {
-                valid = ReadLogBytes(pageStart, page);
-                loaded = pageStart;
-            }
-            int offset = (int)(address - pageStart);
-            if (offset >= valid) break; // the end of what was written
-            if (offset + entryHeaderBytes > valid)
-            {
-                torn = (address, JournalCorruptionReason.Unreadable, "the segment file ends inside the entry's length");
+                torn = (at, reader.FailureReason, reader.FailureDetail);
                 break;
             }
-            int entryBytes = BitConverter.ToInt32(page, offset);
-            if (entryBytes == 0)
-            {
-                if (offset == 0) break; // an empty page: the end
-                address = pageStart + pageBytes; // the padding after a page's last record
-                continue;
-            }
-            int size = entryHeaderBytes + ((entryBytes + 3) & ~3);
-            if (entryBytes < RecordFrame.HeaderBytes || entryBytes > RecordFrame.HeaderBytes + _options.MaxRecordBytes || offset + size > pageBytes)
-            {
-                torn = (address, JournalCorruptionReason.LengthMismatch, $"entry length {entryBytes} does not fit a record here");
-                break;
-            }
-            if (offset + entryHeaderBytes + entryBytes > valid)
-            {
-                torn = (address, JournalCorruptionReason.Unreadable, "the segment file ends inside the record");
-                break;
-            }
-            var frame = page.AsSpan(offset + entryHeaderBytes, entryBytes);
             var reason = RecordFrame.Verify(frame, recordNo, out string detail);
             if (reason != JournalCorruptionReason.None)
             {
-                torn = (address, reason, detail);
+                torn = (at, reason, detail);
                 break;
             }
-            found.Add((address, frame.ToArray()));
+            found.Add((at, frame.ToArray()));
             recordNo++;
-            address += size;
         }
         return found;
     }
@@ -687,18 +659,34 @@ public sealed class EventJournal : IDisposable
         var writer = new JournalArchive.Writer(archiveDirectory, first, wrote);
         try
         {
-            var copy = new ArchivingVisitor(writer, address);
-            // Each record copied out of the log's buffers before the writer takes it: the writer sleeps under the
-            // write budget, and a sleep inside FasterLog's epoch held back every commit's epoch bump behind it (the
-            // harness's p50 went from 3 to 10-14 ms for the seconds a retirement ran).
-            var buffer = new byte[_options.MaxRecordBytes];
+            // Read from the segment files, not through FasterLog: its scan iterator allocated per page read (a blocking
+            // collection as each retirement began), and a sleep on the write budget inside its epoch held back every
+            // commit. Each record is verified as Replay verifies it, then its frame written to the archive as it is.
+            using var reader = new SegmentReader(_layout, _options.PageSizeBytes, _options.MaxRecordBytes);
             long count = first;
             foreach (var (start, end, recordsBefore) in ReadableSpans(_log.CommittedUntilAddress))
             {
                 if (start >= address) break;
                 count = recordsBefore;
-                var failure = ScanSpan(start, Math.Min(end, address), copy, ref count, buffer, CancellationToken.None);
-                if (failure is { } f) throw new JournalCorruptException(f.Address, f.Reason, f.Detail);
+                long spanEnd = Math.Min(end, address);
+                reader.Seek(start, spanEnd);
+                while (true)
+                {
+                    SegmentRead read = reader.Next(out long at, out ReadOnlySpan<byte> frame);
+                    if (read == SegmentRead.End) break;
+                    if (read == SegmentRead.Exhausted)
+                        throw new JournalCorruptException(at, JournalCorruptionReason.Unreadable,
+                            $"committed bytes {at}..{spanEnd} hold no readable record (zeroed or truncated)");
+                    if (read == SegmentRead.Broken) throw new JournalCorruptException(at, reader.FailureReason, reader.FailureDetail);
+                    var reason = RecordFrame.Verify(frame, count, out string detail);
+                    if (reason != JournalCorruptionReason.None) throw new JournalCorruptException(at, reason, detail);
+                    writer.AppendFrame(frame);
+                    count++;
+                }
+                // A span ends at a record's end: an entry that ran past it would have begun a record not retired.
+                if (reader.Position != spanEnd)
+                    throw new JournalCorruptException(spanEnd, JournalCorruptionReason.LengthMismatch,
+                        $"the record before address {spanEnd} ends at {reader.Position}");
             }
             if (count != recordNo) throw new InvalidOperationException($"journal: archived up to record {count}, expected {recordNo}");
             writer.Publish(recordNo);
@@ -713,16 +701,6 @@ public sealed class EventJournal : IDisposable
         _manifest.WriteAtomically(_layout);
         _log.TruncateUntil(address);
         return recordNo - first;
-    }
-
-    /// <summary>Hands each record to the archive writer; the records from <c>stopAt</c> on stay live.</summary>
-    private sealed class ArchivingVisitor(JournalArchive.Writer writer, long stopAt) : IJournalVisitor
-    {
-        public void OnRecord(long address, ReadOnlySpan<byte> record)
-        {
-            if (address >= stopAt) throw new InvalidOperationException("journal: archiving past the retirement point");
-            writer.Append(record);
-        }
     }
 
     /// <summary>The address ranges that hold records: the whole log minus the skip ranges of past cuts, from the first

@@ -26,7 +26,6 @@ public static class JournalArchive
         private readonly string _temporary;
         /// <summary>Direct: a retirement copies hundreds of MiB beside the live journal (<see cref="DirectWriter"/>).</summary>
         private readonly DirectWriter _file;
-        private readonly byte[] _frame = new byte[4 + MaxFrameBytes];
         private long _next;
         private bool _published;
 
@@ -41,13 +40,19 @@ public static class JournalArchive
             _file = DirectWriter.Create(_temporary, wrote);
         }
 
-        public void Append(ReadOnlySpan<byte> payload)
+        /// <summary>Appends one record as the live journal holds it: its whole frame, verified by the caller (the same
+        /// bytes as framing its payload again with its number, without a second CRC over it).</summary>
+        public void AppendFrame(ReadOnlySpan<byte> frame)
         {
-            int frameBytes = RecordFrame.HeaderBytes + payload.Length;
-            if (frameBytes > MaxFrameBytes) throw new ArgumentException($"journal archive: a record of {payload.Length} bytes", nameof(payload));
-            BinaryPrimitives.WriteInt32LittleEndian(_frame, frameBytes);
-            RecordFrame.Write(_frame.AsSpan(4, frameBytes), _next++, payload);
-            _file.Write(_frame.AsSpan(0, 4 + frameBytes));
+            if (frame.Length < RecordFrame.HeaderBytes || frame.Length > MaxFrameBytes)
+                throw new ArgumentException($"journal archive: a frame of {frame.Length} bytes", nameof(frame));
+            long sequence = RecordFrame.Sequence(frame);
+            if (sequence != _next) throw new ArgumentException($"journal archive: record {sequence} where record {_next} belongs", nameof(frame));
+            Span<byte> length = stackalloc byte[4];
+            BinaryPrimitives.WriteInt32LittleEndian(length, frame.Length);
+            _file.Write(length);
+            _file.Write(frame);
+            _next++;
         }
 
         /// <summary>Makes the file durable under its final name; <paramref name="endRecordNo"/> is one past its last record.</summary>

@@ -68,7 +68,7 @@ internal static class RecordFrame
             detail = $"stored CRC-32C 0x{stored:X8}, computed 0x{computed:X8}";
             return JournalCorruptionReason.ChecksumMismatch;
         }
-        long sequence = BinaryPrimitives.ReadInt64LittleEndian(entry[8..]);
+        long sequence = Sequence(entry);
         if (sequence != expectedSequence)
         {
             detail = $"record sequence number {sequence}, expected {expectedSequence}";
@@ -76,6 +76,9 @@ internal static class RecordFrame
         }
         return JournalCorruptionReason.None;
     }
+
+    /// <summary>The sequence number a frame carries (trusted only once <see cref="Verify"/> passed).</summary>
+    public static long Sequence(ReadOnlySpan<byte> frame) => BinaryPrimitives.ReadInt64LittleEndian(frame[8..]);
 
     /// <summary>True if the entry is a whole, checksum-valid record of this format, whatever its sequence number.</summary>
     public static bool IsIntact(ReadOnlySpan<byte> entry)
