@@ -23,7 +23,8 @@ internal enum SegmentRead
 /// Reads the log's entries straight from its segment files, front to back, with large aligned reads into one native
 /// buffer it owns: no allocation per page or entry, and nothing of FasterLog held (no epoch, no frame), so a reader that
 /// sleeps between entries (a retirement on its write budget) holds back no commit. FasterLog 2.6.5's scan iterator,
-/// which a retirement used before, allocated per page read from disk (about 110 MB/s while a retirement ran).
+/// which a retirement used before, allocated two closures per record read from disk (its page loader's: about 110 MB/s
+/// while a retirement ran).
 /// <para>The on-disk layout is FasterLog's with <c>LogChecksumType.None</c> (its iterator, <c>GetNextInternal</c>): an
 /// entry is a 4-byte little-endian length, then that many bytes, padded to 4; an entry never spans a page, zeros pad a
 /// page's end (fewer bytes than the largest entry: one that did not fit), and zeros elsewhere mean nothing was written; address A lies at offset A mod segment of segment
