@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using System.Numerics;
 using Switch.Grpc.Framing;
+using static Switch.Grpc.Framing.ProtoWire;
 
 namespace Switch.Host.Banks;
 
@@ -12,9 +12,9 @@ namespace Switch.Host.Banks;
 /// </summary>
 internal struct BankRequestEncoder(QueuedRequest[] slots, int start, int count, bool batch, int[] elementBytes) : IMessageEncoder
 {
-    // Tags: field number << 3 | wire type (0 varint, 2 length-delimited).
-    private const byte TransactionIdTag = 1 << 3, OperationTag = 2 << 3, AmountTag = 3 << 3, AccountTag = 4 << 3 | 2,
-        BankCodeTag = 5 << 3, AttemptTag = 6 << 3, DeadlineTag = 7 << 3, BatchTag = 8 << 3 | 2;
+    private static readonly byte TransactionIdTag = ProtoWire.Tag(1, ProtoWire.Varint), OperationTag = ProtoWire.Tag(2, ProtoWire.Varint),
+        AmountTag = ProtoWire.Tag(3, ProtoWire.Varint), AccountTag = ProtoWire.Tag(4, ProtoWire.LengthDelimited), BankCodeTag = ProtoWire.Tag(5, ProtoWire.Varint),
+        AttemptTag = ProtoWire.Tag(6, ProtoWire.Varint), DeadlineTag = ProtoWire.Tag(7, ProtoWire.Varint), BatchTag = ProtoWire.Tag(8, ProtoWire.LengthDelimited);
 
     private int _size = -1;
 
@@ -48,53 +48,20 @@ internal struct BankRequestEncoder(QueuedRequest[] slots, int start, int count, 
     private static int ElementBytes(in QueuedRequest r)
     {
         Debug.Assert(!r.Account.IsOverlong, "the logic sends no bank an account it refused");
-        int account = r.Account.Length;
-        return Field(r.TransactionId) + Field((long)r.Operation) + Field(r.AmountFen)
-            + (account == 0 ? 0 : 1 + VarintBytes((ulong)account) + account)
-            + Field(r.BankCode) + Field(r.Attempt) + Field(r.DeadlineUs);
-
-        // proto3 leaves a zero field out; int32 and enum values go sign-extended to 64 bits, as protobuf does.
-        static int Field(long value) => value == 0 ? 0 : 1 + VarintBytes((ulong)value);
+        return FieldBytes(r.TransactionId) + FieldBytes((long)r.Operation) + FieldBytes(r.AmountFen) + FieldBytes(r.Account.Span)
+            + FieldBytes(r.BankCode) + FieldBytes(r.Attempt) + FieldBytes(r.DeadlineUs);
     }
 
     private static int WriteElement(Span<byte> destination, in QueuedRequest r)
     {
         int at = 0;
-        Field(destination, ref at, TransactionIdTag, r.TransactionId);
-        Field(destination, ref at, OperationTag, (long)r.Operation);
-        Field(destination, ref at, AmountTag, r.AmountFen);
-        ReadOnlySpan<byte> account = r.Account.Span;
-        if (!account.IsEmpty)
-        {
-            destination[at++] = AccountTag;
-            at += WriteVarint(destination[at..], (ulong)account.Length);
-            account.CopyTo(destination[at..]);
-            at += account.Length;
-        }
-        Field(destination, ref at, BankCodeTag, r.BankCode);
-        Field(destination, ref at, AttemptTag, r.Attempt);
-        Field(destination, ref at, DeadlineTag, r.DeadlineUs);
-        return at;
-
-        static void Field(Span<byte> destination, ref int at, byte tag, long value)
-        {
-            if (value == 0) return;
-            destination[at++] = tag;
-            at += WriteVarint(destination[at..], (ulong)value);
-        }
-    }
-
-    private static int VarintBytes(ulong value) => BitOperations.Log2(value | 1) / 7 + 1;
-
-    private static int WriteVarint(Span<byte> destination, ulong value)
-    {
-        int at = 0;
-        while (value >= 0x80)
-        {
-            destination[at++] = (byte)(value | 0x80);
-            value >>= 7;
-        }
-        destination[at++] = (byte)value;
+        WriteField(destination, ref at, TransactionIdTag, r.TransactionId);
+        WriteField(destination, ref at, OperationTag, (long)r.Operation);
+        WriteField(destination, ref at, AmountTag, r.AmountFen);
+        WriteField(destination, ref at, AccountTag, r.Account.Span);
+        WriteField(destination, ref at, BankCodeTag, r.BankCode);
+        WriteField(destination, ref at, AttemptTag, r.Attempt);
+        WriteField(destination, ref at, DeadlineTag, r.DeadlineUs);
         return at;
     }
 }
