@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Switch.Contracts.V1;
 using Switch.Grpc;
+using Switch.Grpc.Framing;
 using Switch.Grpc.Server;
 
 namespace Switch.BankSim;
@@ -228,7 +229,7 @@ internal sealed class ExchangeSession
     /// Buffered only (the encoder is done with once this completes).</summary>
     private static ValueTask WriteAsync(ServerResponseStream<BankResponse> responses, BankAnswer[] answers, int count, int[] elementBytes,
         CancellationToken token) =>
-        responses.WriteEncodedAsync(new BankResponseEncoder(answers, count, batch: answers.Length > 1, elementBytes), token);
+        responses.WriteEncodedAsync(new BatchFormEncoder<BankAnswer, BankResponseFields>(answers, 0, count, batch: answers.Length > 1, elementBytes), token);
 
     private BankAnswer? Answer(in Pending pending, DateTime nowUtc)
     {

@@ -50,3 +50,56 @@ public static class ProtoWire
         at += value.Length;
     }
 }
+
+/// <summary>How one element's fields go on the wire, for <see cref="BatchFormEncoder{T, TCodec}"/>.</summary>
+public interface IFieldsCodec<T>
+{
+    /// <summary>The message's repeated field that carries a batch of elements (each one a whole single message).</summary>
+    static abstract int BatchField { get; }
+
+    /// <summary>The encoded size of one element.</summary>
+    static abstract int Bytes(in T fields);
+
+    /// <summary>Writes one element; returns the bytes written.</summary>
+    static abstract int Write(Span<byte> destination, in T fields);
+}
+
+/// <summary>
+/// A message of the streams' batch form (bank.proto, institution.proto) encoded from flat fields: one element as the
+/// single form, or a run of them as the batch field's elements. The elements' sizes are kept between sizing and writing.
+/// </summary>
+public struct BatchFormEncoder<T, TCodec>(T[] slots, int start, int count, bool batch, int[] elementBytes) : IMessageEncoder
+    where TCodec : IFieldsCodec<T>
+{
+    private int _size = -1;
+
+    public int CalculateSize()
+    {
+        if (count < 1 || (!batch && count != 1) || elementBytes.Length < count) throw new ArgumentException($"{count} elements, batch {batch}, {elementBytes.Length} sizes");
+        if (!batch) return _size = TCodec.Bytes(slots[start]);
+        int tagBytes = ProtoWire.VarintBytes(BatchTag);
+        int total = 0;
+        for (int i = 0; i < count; i++)
+        {
+            int bytes = elementBytes[i] = TCodec.Bytes(slots[start + i]);
+            total += tagBytes + ProtoWire.VarintBytes((ulong)bytes) + bytes;
+        }
+        return _size = total;
+    }
+
+    public readonly int WriteTo(Span<byte> destination)
+    {
+        if (_size < 0) throw new InvalidOperationException("sized first");
+        if (!batch) return TCodec.Write(destination, slots[start]);
+        int at = 0;
+        for (int i = 0; i < count; i++)
+        {
+            at += ProtoWire.WriteVarint(destination[at..], BatchTag);
+            at += ProtoWire.WriteVarint(destination[at..], (ulong)elementBytes[i]);
+            at += TCodec.Write(destination[at..], slots[start + i]);
+        }
+        return at;
+    }
+
+    private static ulong BatchTag => (ulong)(TCodec.BatchField << 3 | ProtoWire.LengthDelimited);
+}

@@ -4,6 +4,7 @@ using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
 using Switch.Grpc;
 using Switch.Grpc.Client;
+using Switch.Grpc.Framing;
 using EngineOperation = Switch.Engine.Events.BankOperation;
 using EngineReply = Switch.Engine.Events.BankReply;
 
@@ -176,7 +177,7 @@ public sealed class EndpointLink : IAsyncDisposable
                 }
                 try
                 {
-                    await call.RequestStream.WriteEncodedAsync(new BankRequestEncoder(slots, start, count, batchMax > 1, elementBytes), linked.Token);
+                    await call.RequestStream.WriteEncodedAsync(new BatchFormEncoder<QueuedRequest, BankRequestFields>(slots, start, count, batchMax > 1, elementBytes), linked.Token);
                 }
                 finally
                 {

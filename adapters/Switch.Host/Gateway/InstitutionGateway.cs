@@ -4,6 +4,7 @@ using Switch.Engine.Client;
 using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
 using Switch.Grpc;
+using Switch.Grpc.Framing;
 using Switch.Grpc.Server;
 
 namespace Switch.Host.Gateway;
@@ -274,7 +275,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
                 if (count == 0) break;
                 // An ended call (client gone, deadline) would take writes into the void: its queue is dropped instead.
                 cancel.ThrowIfCancellationRequested();
-                await responses.WriteEncodedAsync(new TransferResultEncoder(slots, 0, count, batch: count > 1, elementBytes), cancel);
+                await responses.WriteEncodedAsync(new BatchFormEncoder<ResultFields, TransferResultFields>(slots, 0, count, batch: count > 1, elementBytes), cancel);
                 stream.InFlight.Release(count);
             }
             await responses.FlushAsync(cancel);
@@ -324,7 +325,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         // The subscriber's memory is its cursor's buffer, however far behind it reads: the rest stays on disk.
         using FeedCursor cursor = feed.OpenCursor(next, OutcomesPerWrite);
         var one = new ResultFields[1]; // each outcome encoded from its record's fields: no message object per outcome
-        int[] unused = [];
+        int[] elementBytes = new int[1];
         while (!cancel.IsCancellationRequested)
         {
             switch (cursor.Read(out int count, out Task? changed))
@@ -338,7 +339,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
             for (int i = 0; i < count; i++)
             {
                 one[0] = cursor[i];
-                await responses.WriteEncodedAsync(new TransferResultEncoder(one, 0, 1, batch: false, unused), cancel);
+                await responses.WriteEncodedAsync(new BatchFormEncoder<ResultFields, TransferResultFields>(one, 0, 1, batch: false, elementBytes), cancel);
             }
             if (count > 0)
             {

@@ -17,7 +17,7 @@ public sealed class BankResponseEncoderTests
 
     private static byte[] Encode(BankAnswer[] answers, bool batch)
     {
-        var encoder = new BankResponseEncoder(answers, answers.Length, batch, new int[answers.Length]);
+        var encoder = new Switch.Grpc.Framing.BatchFormEncoder<BankAnswer, BankResponseFields>(answers, 0, answers.Length, batch, new int[answers.Length]);
         byte[] bytes = new byte[encoder.CalculateSize()];
         Assert.Equal(bytes.Length, encoder.WriteTo(bytes));
         return bytes;

@@ -11,7 +11,7 @@ public sealed class TransferResultEncoderTests
     /// <summary>The encoder's bytes for these answers: the single form for one, else the batch form.</summary>
     internal static byte[] Encode(ResultFields[] answers)
     {
-        var encoder = new TransferResultEncoder(answers, 0, answers.Length, batch: answers.Length > 1, new int[answers.Length]);
+        var encoder = new Switch.Grpc.Framing.BatchFormEncoder<ResultFields, TransferResultFields>(answers, 0, answers.Length, batch: answers.Length > 1, new int[answers.Length]);
         byte[] bytes = new byte[encoder.CalculateSize()];
         Assert.Equal(bytes.Length, encoder.WriteTo(bytes));
         return bytes;

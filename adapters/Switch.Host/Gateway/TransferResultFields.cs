@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using System.Text.Unicode;
 using Switch.Engine.Events;
@@ -9,12 +8,12 @@ using EngineStatus = Switch.Engine.Events.TransactionStatus;
 namespace Switch.Host.Gateway;
 
 /// <summary>
-/// Encodes answers as switch.v1.TransferResult (institution.proto) straight from their flat fields: one as the single
-/// form, or a run of them as the batch form (field 16, each element a single result). The same bytes as
+/// An answer's flat fields as switch.v1.TransferResult (institution.proto) writes them, for
+/// <see cref="BatchFormEncoder{T, TCodec}"/>: one as the single form, or a run of them as the batch form (field 16). The same bytes as
 /// <c>ResultMapping.ToResult(fields).ToByteArray()</c> (tests hold them equal, batch form included), without the
 /// message object and its strings per answer: a Transact stream and an Outcomes reader allocate nothing per result.
 /// </summary>
-internal struct TransferResultEncoder(ResultFields[] slots, int start, int count, bool batch, int[] elementBytes) : IMessageEncoder
+internal readonly struct TransferResultFields : IFieldsCodec<ResultFields>
 {
     private static readonly byte OrderNoTag = Tag(1, LengthDelimited), TransactionIdTag = Tag(2, Varint), StatusTag = Tag(3, Varint),
         BankReasonTag = Tag(4, LengthDelimited), RejectCodeTag = Tag(5, LengthDelimited), RejectFieldTag = Tag(6, LengthDelimited),
@@ -22,43 +21,12 @@ internal struct TransferResultEncoder(ResultFields[] slots, int start, int count
         ReceivedTag = Tag(11, Varint), FinalTag = Tag(12, Varint), EchoTag = Tag(13, LengthDelimited), KindTag = Tag(14, Varint),
         QueryAnswerTag = Tag(15, Varint);
 
-    /// <summary>Field 16, length-delimited: a two-byte tag.</summary>
-    private static ReadOnlySpan<byte> BatchTag => [16 << 3 | LengthDelimited | 0x80, 1];
-
     private static readonly byte[][] RejectNames = Enum.GetValues<RejectCode>().Select(c => Encoding.UTF8.GetBytes(ResultMapping.RejectName(c))).ToArray();
     private static readonly byte[][] FieldNames = Enum.GetValues<RequestField>().Select(f => Encoding.UTF8.GetBytes(ResultMapping.FieldName(f))).ToArray();
 
-    private int _size = -1;
+    public static int BatchField => 16;
 
-    public int CalculateSize()
-    {
-        Debug.Assert(count >= 1 && (batch || count == 1) && elementBytes.Length >= count);
-        if (!batch) return _size = ElementBytes(slots[start]);
-        int total = 0;
-        for (int i = 0; i < count; i++)
-        {
-            int bytes = elementBytes[i] = ElementBytes(slots[start + i]);
-            total += BatchTag.Length + VarintBytes((ulong)bytes) + bytes;
-        }
-        return _size = total;
-    }
-
-    public readonly int WriteTo(Span<byte> destination)
-    {
-        Debug.Assert(_size >= 0, "sized first");
-        if (!batch) return WriteElement(destination, slots[start]);
-        int at = 0;
-        for (int i = 0; i < count; i++)
-        {
-            BatchTag.CopyTo(destination[at..]);
-            at += BatchTag.Length;
-            at += WriteVarint(destination[at..], (ulong)elementBytes[i]);
-            at += WriteElement(destination[at..], slots[start + i]);
-        }
-        return at;
-    }
-
-    private static int ElementBytes(in ResultFields o)
+    public static int Bytes(in ResultFields o)
     {
         bool rejected = o.Reject != RejectCode.None;
         return FieldBytes(Text(o.OrderNo)) + FieldBytes(o.TransactionId) + FieldBytes((long)ResultMapping.WireStatusOf(o))
@@ -68,7 +36,7 @@ internal struct TransferResultEncoder(ResultFields[] slots, int start, int count
             + FieldBytes(o.QueryAnswer ? 1 : 0);
     }
 
-    private static int WriteElement(Span<byte> destination, in ResultFields o)
+    public static int Write(Span<byte> destination, in ResultFields o)
     {
         int at = 0;
         WriteField(destination, ref at, OrderNoTag, Text(o.OrderNo));
