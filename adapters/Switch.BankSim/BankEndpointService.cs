@@ -36,8 +36,8 @@ internal sealed class BankEndpointService
             ledger.CountInvalid();
             throw new RpcException(StatusCode.InvalidArgument, problem);
         }
-        if (!_bank.TryAdmit(request, method, Stopwatch.GetTimestamp(), out long delayTicks, out BankResponse? busy))
-            return busy!;
+        if (!_bank.TryAdmit(request, method, Stopwatch.GetTimestamp(), out long delayTicks, out BankAnswer? busy))
+            return busy!.Value.ToMessage();
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _bank.Stopping);
         bool executed = false;
@@ -50,7 +50,7 @@ internal sealed class BankEndpointService
                 throw new RpcException(StatusCode.DeadlineExceeded, "Deadline Exceeded");
             }
             executed = true;
-            if (_bank.Execute(request, method, DateTime.UtcNow) is { } response) return response;
+            if (_bank.Execute(request, method, DateTime.UtcNow) is { } answer) return answer.ToMessage();
 
             // Executed, and silent: the caller learns nothing until its deadline.
             await Task.Delay(_bank.Options.MaxSilenceMs, cts.Token).ConfigureAwait(false);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Switch.Contracts.V1;
 using Switch.Grpc;
+using Switch.Grpc.Framing;
 using Switch.Grpc.Server;
 
 namespace Switch.BankSim;
@@ -32,7 +33,7 @@ internal sealed class ExchangeSession
     private RpcException? _refusal;                        // A malformed message: the stream ends with it once answers due are written.
 
     /// <summary>A request waiting to be executed, or an answer decided on arrival (Ready: invalid, busy).</summary>
-    private readonly record struct Pending(BankRequest Request, BankResponse? Ready);
+    private readonly record struct Pending(BankRequest Request, BankAnswer? Ready);
 
     private ExchangeSession(SimulatedBank bank, int requestBatchMax, int answerBatchMax)
     {
@@ -149,7 +150,7 @@ internal sealed class ExchangeSession
             pending = default;
             return false;
         }
-        if (!_bank.TryAdmit(request, operation, now, out long delayTicks, out BankResponse? busy))
+        if (!_bank.TryAdmit(request, operation, now, out long delayTicks, out BankAnswer? busy))
         {
             pending = new Pending(request, busy);
             return true;
@@ -170,7 +171,9 @@ internal sealed class ExchangeSession
     private async Task WriteLoopAsync(ServerResponseStream<BankResponse> responses, CancellationToken token)
     {
         var batch = new Pending[MaxBatch];
-        var envelope = new BankResponse(); // The batch form's one message, refilled per write.
+        // The answers of one message, encoded from their fields (no message objects): up to what the switch reads a message.
+        var answers = new BankAnswer[_answerBatchMax];
+        var elementBytes = new int[_answerBatchMax];
         while (true)
         {
             // Read "done" before scanning: every enqueue happened before it, so an empty queue now is final.
@@ -194,29 +197,22 @@ internal sealed class ExchangeSession
             {
                 _space.Release(count);
                 int written = 0;
+                int held = 0;
                 DateTime nowUtc = DateTime.UtcNow;
                 for (int i = 0; i < count; i++)
                 {
-                    BankResponse? response = Answer(batch[i], nowUtc);
+                    BankAnswer? answer = Answer(batch[i], nowUtc);
                     batch[i] = default;
-                    if (response is null) continue;
-                    if (_answerBatchMax > 1)
-                    {
-                        envelope.Batch.Add(response);
-                        if (envelope.Batch.Count < _answerBatchMax) continue;
-                        await responses.WriteAsync(envelope, token).ConfigureAwait(false); // Serialized at once: the envelope is reused.
-                        envelope.Batch.Clear();
-                    }
-                    else
-                    {
-                        await responses.WriteAsync(response, token).ConfigureAwait(false); // Buffers only.
-                    }
+                    if (answer is null) continue;
+                    answers[held++] = answer.Value;
+                    if (held < answers.Length) continue;
+                    await WriteAsync(responses, answers, held, elementBytes, token).ConfigureAwait(false);
+                    held = 0;
                     written++;
                 }
-                if (envelope.Batch.Count > 0)
+                if (held > 0)
                 {
-                    await responses.WriteAsync(envelope, token).ConfigureAwait(false);
-                    envelope.Batch.Clear();
+                    await WriteAsync(responses, answers, held, elementBytes, token).ConfigureAwait(false);
                     written++;
                 }
                 if (written > 0) await responses.FlushAsync(token).ConfigureAwait(false); // One flush per batch.
@@ -229,7 +225,13 @@ internal sealed class ExchangeSession
         }
     }
 
-    private BankResponse? Answer(in Pending pending, DateTime nowUtc)
+    /// <summary>One message: the batch form when the switch reads batches (however many are ready), else a single answer.
+    /// Buffered only (the encoder is done with once this completes).</summary>
+    private static ValueTask WriteAsync(ServerResponseStream<BankResponse> responses, BankAnswer[] answers, int count, int[] elementBytes,
+        CancellationToken token) =>
+        responses.WriteEncodedAsync(new BatchFormEncoder<BankAnswer, BankResponseFields>(answers, 0, count, batch: answers.Length > 1, elementBytes), token);
+
+    private BankAnswer? Answer(in Pending pending, DateTime nowUtc)
     {
         if (pending.Ready is { } ready) return ready;
         BankRequest request = pending.Request;

@@ -85,7 +85,7 @@ internal sealed class SimulatedBank
     /// only: a query or reversal answered FAILED could be read as the transaction's outcome, so those wait
     /// the longest queueing delay instead). Otherwise the delay until the request is due, in Stopwatch ticks.
     /// </summary>
-    public bool TryAdmit(BankRequest request, BankOperation operation, long nowTicks, out long delayTicks, out BankResponse? busy)
+    public bool TryAdmit(BankRequest request, BankOperation operation, long nowTicks, out long delayTicks, out BankAnswer? busy)
     {
         busy = null;
         BankSimulatorOptions options = Options;
@@ -110,7 +110,7 @@ internal sealed class SimulatedBank
     /// Executes a valid, admitted request that is due and within its deadline. Null means the bank stays silent
     /// (NoAnswerRate): the operation was executed or declined and recorded, but no one is told.
     /// </summary>
-    public BankResponse? Execute(BankRequest request, BankOperation operation, DateTime nowUtc)
+    public BankAnswer? Execute(BankRequest request, BankOperation operation, DateTime nowUtc)
     {
         long id = request.TransactionId;
         BankSimulatorOptions options = Options;
@@ -151,10 +151,10 @@ internal sealed class SimulatedBank
             case BankOperation.Query:
                 return Ledger.TryGet(id, out var found)
                     ? Answer(found.TransactionId, found.Reversed, found.Outcome, found.Reason, operation)
-                    : new BankResponse { TransactionId = id, Operation = operation, Reply = BankReply.NotFound };
+                    : new BankAnswer(id, operation, BankReply.NotFound, "");
             case BankOperation.Reverse:
                 return Ledger.Reverse(id, nowUtc)
-                    ? new BankResponse { TransactionId = id, Operation = operation, Reply = BankReply.Succeeded }
+                    ? new BankAnswer(id, operation, BankReply.Succeeded, "")
                     : Failed(id, operation, BankReasons.LedgerFull);
             default:
                 throw new UnreachableException($"Execute called with unvalidated operation {operation}.");
@@ -162,22 +162,22 @@ internal sealed class SimulatedBank
     }
 
     /// <summary>The recorded outcome as the bank reports it: a reversal (or bar) wins over everything.</summary>
-    private static BankResponse Answer(in StoredEntry entry, BankOperation operation) =>
+    private static BankAnswer Answer(in StoredEntry entry, BankOperation operation) =>
         Answer(entry.TransactionId, entry.Reversed, entry.Outcome, StoredEntry.ReasonOf(entry.Reason), operation);
 
-    private static BankResponse Answer(long transactionId, bool reversed, BankOutcome outcome, string reason, BankOperation operation)
+    private static BankAnswer Answer(long transactionId, bool reversed, BankOutcome outcome, string reason, BankOperation operation)
     {
         if (reversed) return Failed(transactionId, operation, BankReasons.Reversed);
         return outcome switch
         {
-            BankOutcome.Succeeded => new BankResponse { TransactionId = transactionId, Operation = operation, Reply = BankReply.Succeeded },
+            BankOutcome.Succeeded => new BankAnswer(transactionId, operation, BankReply.Succeeded, ""),
             BankOutcome.Failed => Failed(transactionId, operation, reason),
             _ => throw new UnreachableException($"A barred entry is always reversed (id {transactionId})."),
         };
     }
 
-    public static BankResponse Failed(long transactionId, BankOperation operation, string reason) =>
-        new() { TransactionId = transactionId, Operation = operation, Reply = BankReply.Failed, Reason = reason };
+    public static BankAnswer Failed(long transactionId, BankOperation operation, string reason) =>
+        new(transactionId, operation, BankReply.Failed, reason);
 
     /// <summary>Now in Unix microseconds, the unit of BankRequest.deadline_unix_us.</summary>
     public static long UnixMicros(DateTime utc) => (utc.Ticks - DateTime.UnixEpoch.Ticks) / 10;

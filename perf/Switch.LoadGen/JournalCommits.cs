@@ -56,19 +56,4 @@ public sealed record JournalCommits(long Commits, long Events, double Seconds, I
         $"p50 <= {Bound(QuantileAtMostSeconds(0.5))}, p99 <= {Bound(QuantileAtMostSeconds(0.99))}");
 
     private static string Bound(double seconds) => double.IsPositiveInfinity(seconds) ? "+Inf" : (seconds * 1e3).ToString("0.###", CultureInfo.InvariantCulture) + " ms";
-
-    /// <summary>Reads /metrics at <paramref name="operatorHttp"/>; null (and no failure) when it cannot be read.</summary>
-    public static async Task<JournalCommits?> FetchAsync(Uri? operatorHttp)
-    {
-        if (operatorHttp is null) return null;
-        try
-        {
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-            return Parse(await http.GetStringAsync(new Uri(operatorHttp, "/metrics")));
-        }
-        catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException)
-        {
-            return null;
-        }
-    }
 }

@@ -109,6 +109,7 @@ public sealed class LoadRunner
         _targets = targets;
         DateTime startedUtc = DateTime.UtcNow;
         TimeSpan cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        long allocatedBefore = GC.GetTotalAllocatedBytes(precise: false);
         _startTicks = Stopwatch.GetTimestamp();
         long endTicks = _startTicks + (long)((_options.Profile?.DurationSeconds ?? _options.ClosedSeconds) * Stopwatch.Frequency);
         long graceTicks = (long)(_options.GraceSeconds * Stopwatch.Frequency);
@@ -141,6 +142,7 @@ public sealed class LoadRunner
             await ticker;
         }
         double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
+        long allocatedBytes = GC.GetTotalAllocatedBytes(precise: false) - allocatedBefore;
         ResultRecorder.Totals totals = _recorder.Merge();
         (long lost, long duplicated) = _book.Audit();
         long lastTicks = Math.Max(totals.LastAnswerTicks, _startTicks + 1);
@@ -149,6 +151,7 @@ public sealed class LoadRunner
             lost, duplicated, _recorder.Unexpected, new Dictionary<string, long>(_recorder.Codes), _series.ToArray(),
             Stopwatch.GetElapsedTime(0, _maxSendLagTicks).TotalMilliseconds, cpuSeconds)
         {
+            GeneratorAllocatedBytes = allocatedBytes,
             Failovers = failovers, FailoverGapsMs = gapsMs, TargetMoves = targets.Moves,
             SettledByQuery = Interlocked.Read(ref _settledByQuery), SentAgain = Interlocked.Read(ref _sentAgain),
         };
@@ -596,4 +599,6 @@ public sealed record RunOutcome(DateTime StartedUtc, double Seconds, long Sent, 
     /// (refused by a standby, or unknown to the primary).</summary>
     public long SettledByQuery { get; init; }
     public long SentAgain { get; init; }
+    /// <summary>Bytes the generator's process allocated during the run (it shares the cores: its collections count too).</summary>
+    public long GeneratorAllocatedBytes { get; init; }
 }

@@ -73,7 +73,9 @@ internal static class Cli
             await Readiness.WarmUpAsync(options, Durations.ParseSeconds(p.GetValue(WarmupOption)!, "--warmup"), Console.Out);
             string operatorKey = p.GetValue(OperatorKeyOption)!;
             EndpointStatsSource.Snapshot before = await EndpointStatsSource.FetchAsync(process.AdminAddress, operatorKey);
-            JournalCommits? commitsBefore = await JournalCommits.FetchAsync(process.OperatorHttpAddress);
+            string? metricsBefore = await SwitchMetrics.FetchAsync(process.OperatorHttpAddress);
+            JournalCommits? commitsBefore = metricsBefore is null ? null : JournalCommits.Parse(metricsBefore);
+            SwitchHeap? heapBefore = metricsBefore is null ? null : SwitchHeap.Parse(metricsBefore);
             double? cpuBefore = process.CpuSeconds();
             Dictionary<string, double> threadsBefore = process.CpuSecondsByThread();
             using var stopSnapshots = new CancellationTokenSource();
@@ -97,7 +99,9 @@ internal static class Cli
             Dictionary<string, double> byThread = process.CpuSecondsByThread()
                 .Select(kv => (kv.Key, Seconds: Math.Round(kv.Value - threadsBefore.GetValueOrDefault(kv.Key), 2)))
                 .Where(x => x.Seconds > 0).ToDictionary(x => x.Key, x => x.Seconds);
-            JournalCommits? commitsAfter = await JournalCommits.FetchAsync(process.OperatorHttpAddress);
+            string? metricsAfter = await SwitchMetrics.FetchAsync(process.OperatorHttpAddress);
+            JournalCommits? commitsAfter = metricsAfter is null ? null : JournalCommits.Parse(metricsAfter);
+            SwitchHeap? heapAfter = metricsAfter is null ? null : SwitchHeap.Parse(metricsAfter);
             var (lines, source) = EndpointStatsSource.Between(before, await EndpointStatsSource.FetchAsync(process.AdminAddress, operatorKey), process.AdminAddress, outcome.Seconds);
             int exit = await process.StopAsync();
             Console.WriteLine($"switch stopped (exit code {exit})");
@@ -105,6 +109,7 @@ internal static class Cli
             {
                 SwitchCpuByThread = byThread, WarmTransactions = warmed,
                 Journal = commitsBefore is not null && commitsAfter is not null ? commitsAfter.Since(commitsBefore).Line(outcome.Seconds) : null,
+                SwitchHeap = heapBefore is not null && heapAfter is not null ? heapAfter.Since(heapBefore).Line(outcome.Totals.Latency.Count, outcome.Seconds) : null,
                 Snapshots = windows is null ? null : Report.SnapshotSplit.From(windows, outcome.Totals, System.Diagnostics.Stopwatch.GetTimestamp()),
             });
         }));

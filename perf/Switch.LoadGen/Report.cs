@@ -37,6 +37,9 @@ public sealed record Report
     public Dictionary<string, double> SwitchCpuByThread { get; init; } = new();
     /// <summary>The journal's group commits during the run (run command: the switch's /metrics), or null.</summary>
     public string? Journal { get; init; }
+    /// <summary>The switch's heap during the run (run command: the switch's /metrics), or null.</summary>
+    public string? SwitchHeap { get; init; }
+    public long GeneratorAllocatedBytes { get; init; }
     /// <summary>Transactions sent before the measured window to fill the switch's table (--warm), not counted here.</summary>
     public long WarmTransactions { get; init; }
     public List<BankLine> Banks { get; init; } = new();
@@ -177,6 +180,7 @@ public sealed record Report
             Unexpected = run.Unexpected,
             MaxSendLagMs = Math.Round(run.MaxSendLagMs, 2),
             GeneratorCpuSeconds = Math.Round(run.GeneratorCpuSeconds, 2),
+            GeneratorAllocatedBytes = run.GeneratorAllocatedBytes,
             SwitchCpuSeconds = switchCpuSeconds is { } cpu ? Math.Round(cpu, 2) : null,
             Banks = Enumerable.Range(0, banks).Select(b => new BankLine(options.Workload.Banks[b], run.Totals.ByBank[b].Count, Sum((_, bb) => bb == b), run.Totals.ByBank[b].Summary())).ToList(),
             Endpoints = endpoints.ToList(),
@@ -211,6 +215,8 @@ public sealed record Report
         if (SwitchCpuSeconds is { } cpu) sb.Append(CultureInfo.InvariantCulture, $", switch CPU {cpu:F1} s ({(Completed > 0 ? cpu * 1e6 / Completed : 0):F1} us/tx)");
         if (SwitchCpuSeconds is { } both && Seconds > 0) sb.Append(CultureInfo.InvariantCulture, $", cores used {(GeneratorCpuSeconds + both) / Seconds:F2}");
         sb.Append(CultureInfo.InvariantCulture, $", max send lag {MaxSendLagMs:F1} ms");
+        sb.AppendLine();
+        sb.Append(CultureInfo.InvariantCulture, $"  generator allocated {(Completed > 0 ? GeneratorAllocatedBytes / (double)Completed : 0):F0} bytes/tx");
         if (SwitchCpuByThread.Count > 0)
         {
             sb.AppendLine();
@@ -221,6 +227,11 @@ public sealed record Report
         {
             sb.AppendLine();
             sb.Append("  journal: " + Journal);
+        }
+        if (SwitchHeap is not null)
+        {
+            sb.AppendLine();
+            sb.Append("  switch heap: " + SwitchHeap);
         }
         return sb.ToString();
     }
@@ -254,6 +265,7 @@ public sealed record Report
         yield return ("lost", Lost);
         yield return ("duplicated", Duplicated);
         yield return ("generator CPU us/tx", Completed > 0 ? GeneratorCpuSeconds * 1e6 / Completed : 0);
+        yield return ("generator bytes/tx", Completed > 0 ? GeneratorAllocatedBytes / (double)Completed : 0);
         if (SwitchCpuSeconds is { } cpu) yield return ("switch CPU us/tx", Completed > 0 ? cpu * 1e6 / Completed : 0);
     }
 

@@ -80,6 +80,17 @@ public sealed class SwitchProcess : IAsyncDisposable
         lock (_lines) return string.Join("\n", _lines);
     }
 
+    public const string Gen0SizeVariable = "DOTNET_GCgen0size";
+
+    /// <summary>
+    /// 64 MiB of gen0 (the runtime's default here is about 20): nearly all a transaction allocates dies young, so a
+    /// collection copies the same few survivors however large gen0 is, and collections come four times less often.
+    /// Measured with this harness (streams 4 x 4096, batch 64, 120,000/s, 1.1 M warm; alternating, shared machine):
+    /// gen0 collections 69/69/68 -> 18/18 in 20 s, gen1 15/19/7 -> 5/5, GC pause 617/566/400 -> 286/232 ms; switch CPU
+    /// per transaction unchanged within the noise (7.4-7.9 µs both). In hex, as the runtime reads it.
+    /// </summary>
+    public const string Gen0Size = "0x4000000";
+
     public static async Task<SwitchProcess> StartAsync(SwitchSetup setup, TextWriter log)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "Switch.Host.dll");
@@ -93,6 +104,9 @@ public sealed class SwitchProcess : IAsyncDisposable
         {
             info.ArgumentList.Add(a);
         }
+        // The gen0 budget the switch is meant to run with (README, "Load harness"), unless the harness's own environment
+        // names one (DOTNET_GCgen0size=0: the runtime's default). The runtime reads it from the environment only.
+        if (Environment.GetEnvironmentVariable(Gen0SizeVariable) is null) info.Environment[Gen0SizeVariable] = Gen0Size;
         var process = new Process { StartInfo = info };
         var running = new SwitchProcess(process, work, setup.KeepData);
         process.OutputDataReceived += (_, e) => running.OnLine(e.Data, log);

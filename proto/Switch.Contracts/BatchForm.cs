@@ -89,14 +89,21 @@ public static class ExchangeBatch
     public static RpcException? Problem(BankResponse message, int max) =>
         BatchForm.Problem(message.Batch, SingleFieldsSet(message), static r => r.Batch.Count, max, "answers", emptyIsRefused: true, AnswerProblem);
 
+    /// <summary>As <see cref="Problem(BankResponse, int)"/>, for an answer message decoded by hand into its elements'
+    /// fields (<paramref name="batchOf"/>: an element's own batch count) and whether its single fields are set.</summary>
+    public static RpcException? Problem<T>(IReadOnlyList<T> batch, bool singleFieldsSet, Func<T, int> batchOf, Func<T, string?> answerProblem, int max) =>
+        BatchForm.Problem(batch, singleFieldsSet, batchOf, max, "answers", emptyIsRefused: true, answerProblem);
+
     /// <summary>The field of an answer that makes it no answer at all (named as in bank.proto), or null: the transaction
     /// id is not positive, or the operation or reply is unset or unknown. A reason is free text.</summary>
-    public static string? AnswerProblem(BankResponse answer)
+    public static string? AnswerProblem(BankResponse answer) => AnswerProblem(answer.TransactionId, answer.Operation, answer.Reply);
+
+    public static string? AnswerProblem(long transactionId, BankOperation operation, BankReply reply)
     {
-        if (answer.TransactionId <= 0) return $"transaction_id must be positive, got {answer.TransactionId}";
-        if (OperationProblem(answer.Operation) is { } operation) return operation;
-        if (answer.Reply is not (BankReply.Succeeded or BankReply.Failed or BankReply.NotFound or BankReply.Pending))
-            return $"reply must be SUCCEEDED, FAILED, NOT_FOUND or PENDING, got {(int)answer.Reply}";
+        if (transactionId <= 0) return $"transaction_id must be positive, got {transactionId}";
+        if (OperationProblem(operation) is { } wrong) return wrong;
+        if (reply is not (BankReply.Succeeded or BankReply.Failed or BankReply.NotFound or BankReply.Pending))
+            return $"reply must be SUCCEEDED, FAILED, NOT_FOUND or PENDING, got {(int)reply}";
         return null;
     }
 

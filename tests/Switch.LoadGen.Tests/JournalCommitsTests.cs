@@ -32,3 +32,29 @@ public sealed class JournalCommitsTests
     public void Metrics_without_the_journal_give_nothing() =>
         Assert.Null(JournalCommits.Parse("switch_journal_behind_events 0\n"));
 }
+
+public sealed class SwitchHeapTests
+{
+    private static string Metrics(long allocated, long gen0, long gen2, double pause) => $$"""
+        # TYPE dotnet_collection_count_total counter
+        dotnet_collection_count_total{generation="1"} 3
+        dotnet_collection_count_total{generation="0"} {{gen0}}
+        dotnet_collection_count_total{generation="2"} {{gen2}}
+        dotnet_gc_pause_seconds_total {{pause.ToString(System.Globalization.CultureInfo.InvariantCulture)}}
+        dotnet_gc_allocated_bytes_total {{allocated}}
+        """;
+
+    [Fact]
+    public void The_heap_between_two_readings_gives_bytes_a_transaction_and_collections()
+    {
+        SwitchHeap run = SwitchHeap.Parse(Metrics(3_000_000_000, 500, 1, 1.5))!.Since(SwitchHeap.Parse(Metrics(1_000_000_000, 100, 1, 0.5))!);
+
+        Assert.Equal(new SwitchHeap(2_000_000_000, 400, 0, 0, 1.0), run);
+        Assert.Equal("allocated 2000 bytes/tx (191 MiB/s), collections gen0 400 gen1 0 gen2 0, GC pause 1000 ms (10.00% of the run)",
+            run.Line(transactions: 1_000_000, runSeconds: 10));
+    }
+
+    [Fact]
+    public void Metrics_of_a_switch_without_the_allocation_counter_give_nothing() =>
+        Assert.Null(SwitchHeap.Parse("dotnet_gc_pause_seconds_total 1\n"));
+}

@@ -51,10 +51,10 @@ public sealed class ClientRequestStream<TRequest> where TRequest : class, IMessa
     }
 
     public ValueTask WriteAsync(TRequest message, CancellationToken cancellationToken = default) =>
-        WriteCoreAsync(new MessageFrame(message ?? throw new ArgumentNullException(nameof(message))), false, cancellationToken);
+        WriteCoreAsync(new MessageFrame<TRequest>(message ?? throw new ArgumentNullException(nameof(message))), false, cancellationToken);
 
     public ValueTask WriteAndFlushAsync(TRequest message, CancellationToken cancellationToken = default) =>
-        WriteCoreAsync(new MessageFrame(message ?? throw new ArgumentNullException(nameof(message))), true, cancellationToken);
+        WriteCoreAsync(new MessageFrame<TRequest>(message ?? throw new ArgumentNullException(nameof(message))), true, cancellationToken);
 
     /// <summary>As <see cref="WriteAsync(TRequest, CancellationToken)"/>, for a TRequest the caller encodes itself
     /// (<see cref="IMessageEncoder"/>): no message object on a hot path. The encoder is done with once this returns.</summary>
@@ -78,29 +78,7 @@ public sealed class ClientRequestStream<TRequest> where TRequest : class, IMessa
         return WriteCoreAsync(new EncodedFrame<TEncoder>(encoder), false, cancellationToken);
     }
 
-    /// <summary>One frame's worth, written into the pipe: a message object, or a caller's encoding.</summary>
-    private interface IFrame
-    {
-        int Write(PipeWriter writer, int maxMessageBytes, bool gzip);
-    }
-
-    private readonly struct MessageFrame(TRequest message) : IFrame
-    {
-        public int Write(PipeWriter writer, int maxMessageBytes, bool gzip) => gzip
-            ? GzipMessages.Write(writer, message, maxMessageBytes)
-            : GrpcFrame.Write(writer, message, maxMessageBytes);
-    }
-
-    private struct EncodedFrame<TEncoder>(TEncoder encoder) : IFrame where TEncoder : struct, IMessageEncoder
-    {
-        private TEncoder _encoder = encoder;
-
-        public int Write(PipeWriter writer, int maxMessageBytes, bool gzip) => gzip
-            ? GzipMessages.WriteEncoded(writer, ref _encoder, maxMessageBytes)
-            : GrpcFrame.WriteEncoded(writer, ref _encoder, maxMessageBytes);
-    }
-
-    private async ValueTask WriteCoreAsync<TFrame>(TFrame frame, bool flush, CancellationToken cancellationToken) where TFrame : struct, IFrame
+    private async ValueTask WriteCoreAsync<TFrame>(TFrame frame, bool flush, CancellationToken cancellationToken) where TFrame : struct, IOutgoingFrame
     {
         if (_completed) throw new InvalidOperationException("The request stream is already complete.");
         try

@@ -101,9 +101,18 @@ internal sealed class ServerCall
     }
 
     /// <summary>Buffers one framed message; flushes when asked or when the buffer passes its bound.</summary>
-    public async ValueTask WriteAsync<T>(T message, bool flush, CancellationToken cancellationToken) where T : IMessage<T>
+    public ValueTask WriteAsync<T>(T message, bool flush, CancellationToken cancellationToken) where T : IMessage<T>
     {
         ArgumentNullException.ThrowIfNull(message);
+        return WriteFrameAsync(new MessageFrame<T>(message), flush, cancellationToken);
+    }
+
+    /// <summary>As <see cref="WriteAsync{T}"/>, for a message the caller encodes itself (no message object on a hot path).</summary>
+    public ValueTask WriteEncodedAsync<TEncoder>(TEncoder encoder, bool flush, CancellationToken cancellationToken) where TEncoder : struct, IMessageEncoder =>
+        WriteFrameAsync(new EncodedFrame<TEncoder>(encoder), flush, cancellationToken);
+
+    private async ValueTask WriteFrameAsync<TFrame>(TFrame frame, bool flush, CancellationToken cancellationToken) where TFrame : struct, IOutgoingFrame
+    {
         if (!cancellationToken.CanBeCanceled) cancellationToken = Context.CancellationToken;
         if (!_gate.Wait(0)) await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -111,9 +120,7 @@ internal sealed class ServerCall
             ThrowIfCompleted();
             HttpResponse response = _http.Response;
             if (!_responseStarted) StartResponse(response);
-            _unflushedBytes += GzipResponses
-                ? GzipMessages.Write(response.BodyWriter, message, _options.MaxSendMessageBytes)
-                : GrpcFrame.Write(response.BodyWriter, message, _options.MaxSendMessageBytes);
+            _unflushedBytes += frame.Write(response.BodyWriter, _options.MaxSendMessageBytes, GzipResponses);
             if (flush || _unflushedBytes >= _options.MaxBufferedWriteBytes)
                 await FlushUnderGateAsync(response, cancellationToken).ConfigureAwait(false);
         }

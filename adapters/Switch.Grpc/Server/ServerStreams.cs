@@ -40,5 +40,10 @@ public sealed class ServerResponseStream<T> where T : class, IMessage<T>
     public ValueTask WriteAndFlushAsync(T message, CancellationToken cancellationToken = default) =>
         _call.WriteAsync(message, flush: true, cancellationToken);
 
+    /// <summary>As <see cref="WriteAsync"/>, for a T the caller encodes itself (<see cref="IMessageEncoder"/>): no message
+    /// object on a hot path. The encoder is done with once this returns.</summary>
+    public ValueTask WriteEncodedAsync<TEncoder>(TEncoder encoder, CancellationToken cancellationToken = default) where TEncoder : struct, IMessageEncoder =>
+        _call.WriteEncodedAsync(encoder, flush: false, cancellationToken);
+
     public ValueTask FlushAsync(CancellationToken cancellationToken = default) => _call.FlushAsync(cancellationToken);
 }

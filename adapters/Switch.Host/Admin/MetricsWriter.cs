@@ -111,6 +111,7 @@ public sealed class MetricsWriter
         Gauge poolQueued = f.CreateGauge("dotnet_threadpool_queued_items", "Work items queued to the thread pool and not yet started.");
         Counter poolCompleted = f.CreateCounter("dotnet_threadpool_completed_items_total", "Work items the thread pool has completed since the process started.");
         Counter gcPause = f.CreateCounter("dotnet_gc_pause_seconds_total", "Time the garbage collector paused the process since it started.");
+        Counter gcAllocated = f.CreateCounter("dotnet_gc_allocated_bytes_total", "Bytes allocated on the managed heap since the process started, by every thread (bytes per transaction: the load harness divides it).");
         Counter snapshotsTaken = f.CreateCounter("switch_snapshots_taken_total", "Snapshots this process published.");
         Counter snapshotsFailed = f.CreateCounter("switch_snapshots_failed_total", "Snapshots this process could not take (see the snapshot_failed log records).");
         Gauge snapshotPosition = f.CreateGauge("switch_snapshot_last_position", "The journal record number of the last snapshot published (0: none by this process).");
@@ -212,6 +213,7 @@ public sealed class MetricsWriter
             poolQueued.Set(ThreadPool.PendingWorkItemCount);
             poolCompleted.IncTo(ThreadPool.CompletedWorkItemCount);
             gcPause.IncTo(GC.GetTotalPauseDuration().TotalSeconds);
+            gcAllocated.IncTo(GC.GetTotalAllocatedBytes(precise: false));
         });
     }
 

@@ -4,6 +4,7 @@ using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
 using Switch.Grpc;
 using Switch.Grpc.Client;
+using Switch.Grpc.Framing;
 using EngineOperation = Switch.Engine.Events.BankOperation;
 using EngineReply = Switch.Engine.Events.BankReply;
 
@@ -146,7 +147,7 @@ public sealed class EndpointLink : IAsyncDisposable
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(stop);
         Volatile.Write(ref _requestBatchMax, 1); // Until this stream's endpoint says otherwise.
-        using DuplexStreamingCall<BankRequest, BankResponse> call = _channel.DuplexStreaming(BankEndpointMethods.Exchange,
+        using DuplexStreamingCall<BankRequest, BankAnswers> call = _channel.DuplexStreaming(BankAnswers.Exchange,
             new CallOptions { CancellationToken = linked.Token, Headers = SwitchDeclaration });
         Task reader = ReadAnswersAsync(call, linked.Token);
         // The reader ending (the stream broke) or the stop wakes a writer waiting for requests, so it is noticed at once.
@@ -176,7 +177,7 @@ public sealed class EndpointLink : IAsyncDisposable
                 }
                 try
                 {
-                    await call.RequestStream.WriteEncodedAsync(new BankRequestEncoder(slots, start, count, batchMax > 1, elementBytes), linked.Token);
+                    await call.RequestStream.WriteEncodedAsync(new BatchFormEncoder<QueuedRequest, BankRequestFields>(slots, start, count, batchMax > 1, elementBytes), linked.Token);
                 }
                 finally
                 {
@@ -199,23 +200,29 @@ public sealed class EndpointLink : IAsyncDisposable
     private static readonly Metadata SwitchDeclaration =
         new Metadata().Add(ExchangeBatch.SwitchBatchMaxHeader, ExchangeBatch.Format(ExchangeBatch.MaxElements));
 
-    private async Task ReadAnswersAsync(DuplexStreamingCall<BankRequest, BankResponse> call, CancellationToken cancel)
+    private async Task ReadAnswersAsync(DuplexStreamingCall<BankRequest, BankAnswers> call, CancellationToken cancel)
     {
         bool first = true;
-        while (await call.ResponseStream.ReadAsync(cancel) is { } response)
+        while (await call.ResponseStream.ReadAsync(cancel) is { } answers)
         {
-            if (first)
+            try
             {
-                first = false;
-                LearnBatch((await call.GetResponseHeadersAsync()).GetValue(ExchangeBatch.BankBatchMaxHeader));
+                if (first)
+                {
+                    first = false;
+                    LearnBatch((await call.GetResponseHeadersAsync()).GetValue(ExchangeBatch.BankBatchMaxHeader));
+                }
+                if (answers.Problem(ExchangeBatch.MaxElements) is { } malformed)
+                {
+                    throw new IOException($"bank endpoint {Name} sent a malformed answer message: {malformed.Status.Detail}");
+                }
+                Interlocked.Add(ref _answered, answers.Count);
+                PublishResults(answers);
             }
-            if (ExchangeBatch.Problem(response, ExchangeBatch.MaxElements) is { } malformed)
+            finally
             {
-                throw new IOException($"bank endpoint {Name} sent a malformed answer message: {malformed.Status.Detail}");
+                answers.Release();
             }
-            int count = Math.Max(1, response.Batch.Count);
-            Interlocked.Add(ref _answered, count);
-            PublishResults(response, count);
         }
         throw new IOException($"bank endpoint {Name} ended its stream");
     }
@@ -239,9 +246,10 @@ public sealed class EndpointLink : IAsyncDisposable
 
     /// <summary>An answer message's results into the engine: one claim of the input ring for the whole batch (back-pressure:
     /// waits, bounded, while the ring is full).</summary>
-    private void PublishResults(BankResponse message, int count)
+    private void PublishResults(BankAnswers answers)
     {
-        var fill = new ResultsFill(message);
+        int count = answers.Count;
+        var fill = new ResultsFill(answers);
         int published;
         Exception? refusal;
         try
@@ -257,7 +265,7 @@ public sealed class EndpointLink : IAsyncDisposable
         {
             // Not taken: those transactions stay unresolved, and the engine's follow-up query asks the bank again.
             _log.Warn("bank_result_dropped", refusal.Message, ("bank", BankCode.ToString("D3")), ("endpoint", Name),
-                ("transaction_id", ResultsFill.At(message, Math.Min(published, count - 1)).TransactionId), ("results", count - published));
+                ("transaction_id", answers.At(Math.Min(published, count - 1)).TransactionId), ("results", count - published));
         }
     }
 
@@ -293,13 +301,11 @@ public sealed class EndpointLink : IAsyncDisposable
     }
 
     /// <summary>The results of one answer message: the single form, or each element of the batch form.</summary>
-    private readonly struct ResultsFill(BankResponse message) : IInputBatchFill
+    private readonly struct ResultsFill(BankAnswers answers) : IInputBatchFill
     {
-        public static BankResponse At(BankResponse message, int index) => message.Batch.Count == 0 ? message : message.Batch[index];
-
         public void Fill(ref InputEvent e, int index)
         {
-            BankResponse answer = At(message, index);
+            ref readonly BankAnswers.Answer answer = ref answers.At(index);
             e.PrepareBankResult(answer.TransactionId, (EngineOperation)(int)answer.Operation, (EngineReply)(int)answer.Reply, answer.Reason);
         }
     }

@@ -39,9 +39,6 @@ public sealed class FeedCursor : IDisposable
     /// <summary>The next feed number to read.</summary>
     public long Next { get; private set; }
 
-    /// <summary>Points <paramref name="message"/> at record <paramref name="i"/> of the last read.</summary>
-    public void Point(FeedResultMessage message, int i) => message.Point(_buffer, i * FeedRecord.Bytes);
-
     /// <summary>The record <paramref name="i"/> of the last read.</summary>
     public ResultFields this[int i] => FeedRecord.Read(_buffer.AsSpan(i * FeedRecord.Bytes, FeedRecord.Bytes));
 

@@ -4,6 +4,7 @@ using Switch.Engine.Client;
 using Switch.Engine.Events;
 using Switch.Engine.Pipeline;
 using Switch.Grpc;
+using Switch.Grpc.Framing;
 using Switch.Grpc.Server;
 
 namespace Switch.Host.Gateway;
@@ -73,7 +74,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         .MapUnary(InstitutionMethods.Refund, (r, c) => UnaryAsync(r, c, RequestType.Refund))
         .MapUnary(InstitutionMethods.Query, (r, c) => UnaryAsync(r, c, RequestType.Query))
         .MapDuplexStreaming(InstitutionMethods.Transact, TransactAsync)
-        .MapServerStreaming(FeedResultMessage.Outcomes, OutcomesAsync);
+        .MapServerStreaming(InstitutionMethods.Outcomes, OutcomesAsync);
 
     private async ValueTask<TransferResult> UnaryAsync(TransferRequest request, ServerCallContext context, RequestType type)
     {
@@ -149,7 +150,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         _giveBack.StreamOpened();
         try
         {
-            writer = WriteResultsAsync(stream, responses, resultBatchMax, cancel);
+            writer = WriteResultsAsync(stream, responses, resultBatchMax, maxInFlightPerStream, cancel);
             RpcException? unreadable = null;
             while (true)
             {
@@ -247,27 +248,34 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
     }
 
     /// <summary>The stream's one writer: takes whatever answers are ready, writes them all (up to
-    /// <paramref name="batchMax"/> a message, never waiting to fill one), flushes once.</summary>
+    /// <paramref name="batchMax"/> a message, never waiting to fill one), flushes once. The answers are encoded from
+    /// their fields (no message objects); the slots they are taken into grow to the most a message has carried.</summary>
     private static async Task WriteResultsAsync(StreamAnswers stream, ServerResponseStream<TransferResult> responses, int batchMax,
-        CancellationToken cancel)
+        int maxInFlight, CancellationToken cancel)
     {
-        ChannelReader<TransferResult> results = stream.Results.Reader;
-        var envelope = new TransferResult(); // The batch form's one message, refilled per write (serialized at once).
+        ChannelReader<ResultFields> results = stream.Results.Reader;
+        int slotsMax = Math.Min(batchMax, maxInFlight); // never more ready at once than are outstanding
+        var slots = new ResultFields[Math.Min(slotsMax, 64)];
+        var elementBytes = new int[slots.Length];
         while (await results.WaitToReadAsync(cancel))
         {
             while (true)
             {
-                while (envelope.Batch.Count < batchMax && results.TryRead(out TransferResult? result))
+                int count = 0;
+                while (count < slotsMax && results.TryRead(out ResultFields result))
                 {
+                    if (count == slots.Length)
+                    {
+                        Array.Resize(ref slots, Math.Min(slots.Length * 2, slotsMax));
+                        elementBytes = new int[slots.Length];
+                    }
                     stream.Taken();
-                    envelope.Batch.Add(result);
+                    slots[count++] = result;
                 }
-                int count = envelope.Batch.Count;
                 if (count == 0) break;
                 // An ended call (client gone, deadline) would take writes into the void: its queue is dropped instead.
                 cancel.ThrowIfCancellationRequested();
-                await responses.WriteAsync(count == 1 ? envelope.Batch[0] : envelope, cancel);
-                envelope.Batch.Clear();
+                await responses.WriteEncodedAsync(new BatchFormEncoder<ResultFields, TransferResultFields>(slots, 0, count, batch: count > 1, elementBytes), cancel);
                 stream.InFlight.Release(count);
             }
             await responses.FlushAsync(cancel);
@@ -286,7 +294,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         return DateTime.UnixEpoch.AddTicks((engineNowUs + remainingUs) * TimeSpan.TicksPerMicrosecond);
     }
 
-    private async ValueTask OutcomesAsync(OutcomesRequest request, ServerResponseStream<FeedResultMessage> responses, ServerCallContext context)
+    private async ValueTask OutcomesAsync(OutcomesRequest request, ServerResponseStream<TransferResult> responses, ServerCallContext context)
     {
         AuthenticatedInstitution institution = await AdmitCallerAsync(context);
         if (request.AfterFeedNo is < 0 or long.MaxValue)
@@ -312,11 +320,12 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
     }
 
     /// <summary>Writes the feed from <paramref name="next"/> on, then live, until the call ends.</summary>
-    private static async Task FollowFeedAsync(OutcomeFeed feed, long next, ServerResponseStream<FeedResultMessage> responses, CancellationToken cancel)
+    private static async Task FollowFeedAsync(OutcomeFeed feed, long next, ServerResponseStream<TransferResult> responses, CancellationToken cancel)
     {
         // The subscriber's memory is its cursor's buffer, however far behind it reads: the rest stays on disk.
         using FeedCursor cursor = feed.OpenCursor(next, OutcomesPerWrite);
-        var message = new FeedResultMessage(); // written straight from the record's bytes, one object per subscriber
+        var one = new ResultFields[1]; // each outcome encoded from its record's fields: no message object per outcome
+        int[] elementBytes = new int[1];
         while (!cancel.IsCancellationRequested)
         {
             switch (cursor.Read(out int count, out Task? changed))
@@ -329,8 +338,8 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
             }
             for (int i = 0; i < count; i++)
             {
-                cursor.Point(message, i);
-                await responses.WriteAsync(message, cancel);
+                one[0] = cursor[i];
+                await responses.WriteEncodedAsync(new BatchFormEncoder<ResultFields, TransferResultFields>(one, 0, 1, batch: false, elementBytes), cancel);
             }
             if (count > 0)
             {
@@ -363,11 +372,11 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
             _institution = institution;
             InFlight = new SemaphoreSlim(maxInFlight, maxInFlight);
             // Never more results queued than requests outstanding: the bound makes TryWrite always succeed.
-            Results = Channel.CreateBounded<TransferResult>(new BoundedChannelOptions(maxInFlight) { SingleReader = true });
+            Results = Channel.CreateBounded<ResultFields>(new BoundedChannelOptions(maxInFlight) { SingleReader = true });
         }
 
         public SemaphoreSlim InFlight { get; }
-        public Channel<TransferResult> Results { get; }
+        public Channel<ResultFields> Results { get; }
 
         public void Hold() => Interlocked.Increment(ref _held);
 
@@ -396,7 +405,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
             }
             // Fails only once the stream has ended and nobody reads any more: the answer is then dropped
             // (the institution still finds the outcome on its feed or by query).
-            if (Results.Writer.TryWrite(ResultMapping.ToResult(answer))) _limiter.CountQueued(_institution, 1);
+            if (Results.Writer.TryWrite(ResultFields.From(answer))) _limiter.CountQueued(_institution, 1);
         }
 
         /// <summary>The writer took an answer from the queue.</summary>

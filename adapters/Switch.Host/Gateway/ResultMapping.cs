@@ -113,28 +113,30 @@ public static class ResultMapping
             Echo = o.Echo.ToString(),
             Kind = (RequestKind)(int)o.RequestType,
         };
+        result.Status = WireStatusOf(o);
         if (o.Reject != RejectCode.None)
         {
-            result.Status = WireStatus.Rejected;
             result.RejectCode = RejectName(o.Reject);
             result.RejectField = FieldName(o.RejectField);
             result.BankReason = o.Reason.ToString(); // BANK_UNRESOLVED_LIMIT: which bank, what bound
             return result;
         }
-        result.Status = o.Status switch
-        {
-            EngineStatus.Dispatched => WireStatus.Processing,
-            EngineStatus.Unknown => WireStatus.Unknown,
-            EngineStatus.Succeeded => WireStatus.Succeeded,
-            EngineStatus.Failed => WireStatus.Failed,
-            _ => throw new InvalidOperationException($"an answer with status {o.Status}"),
-        };
         if (o.Status == EngineStatus.Failed)
         {
             result.BankReason = o.Reason.ToString();
         }
         return result;
     }
+
+    /// <summary>A reject, or the engine's status as the wire names it (an answer in no other status is a bug).</summary>
+    public static WireStatus WireStatusOf(in ResultFields o) => o.Reject != RejectCode.None ? WireStatus.Rejected : o.Status switch
+    {
+        EngineStatus.Dispatched => WireStatus.Processing,
+        EngineStatus.Unknown => WireStatus.Unknown,
+        EngineStatus.Succeeded => WireStatus.Succeeded,
+        EngineStatus.Failed => WireStatus.Failed,
+        _ => throw new InvalidOperationException($"an answer with status {o.Status}"),
+    };
 
     /// <summary>Fills an input slot from a wire request, for the institution the caller authenticated as.</summary>
     /// <param name="ClientDeadlineUtc">The call's deadline (DateTime.MaxValue = none): the engine refuses the request if it

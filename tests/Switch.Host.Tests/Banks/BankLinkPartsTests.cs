@@ -28,7 +28,7 @@ public sealed class BankLinkPartsTests
     private static byte[] Encode(LinkQueue queue, int max, bool batch)
     {
         int count = queue.Peek(max, out QueuedRequest[] slots, out int start);
-        var encoder = new BankRequestEncoder(slots, start, count, batch, new int[count]);
+        var encoder = new Switch.Grpc.Framing.BatchFormEncoder<QueuedRequest, BankRequestFields>(slots, start, count, batch, new int[count]);
         byte[] bytes = new byte[encoder.CalculateSize()];
         Assert.Equal(bytes.Length, encoder.WriteTo(bytes));
         queue.Release(count);
