@@ -214,7 +214,7 @@ public sealed class DailyAccountUsage
     /// written fault as they are).</summary>
     public void PrefaultForRestore(Prefaulter prefault)
     {
-        if (Count >= _slots.Length / PageCapture<Slot>.MaxPageItems) prefault.Add(_slots, _slots.Length);
+        if (Count >= _slots.Length / PageCapture<Slot>.MaxPageItems) prefault.AddToWrite(_slots, _slots.Length);
     }
 
     public Span<Slot> SlotsForRestore => _slots;

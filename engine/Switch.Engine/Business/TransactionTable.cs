@@ -223,8 +223,13 @@ public sealed class TransactionTable
         _freeParkedCount = free.Length;
     }
 
-    /// <summary>The ring's slots a restore will write (those of ids 1 to <see cref="LastId"/>), after <see cref="RestoreScalars"/>.</summary>
-    public void PrefaultForRestore(Prefaulter prefault) => prefault.Add(_slots, (int)Math.Min(LastId, _slots.Length));
+    /// <summary>After <see cref="RestoreScalars"/>: the ring's slots a restore will write (those of ids 1 to
+    /// <see cref="LastId"/>), and the parked table, mostly empty, that <see cref="FinishRestore"/> reads whole.</summary>
+    public void PrefaultForRestore(Prefaulter prefault)
+    {
+        prefault.AddToWrite(_slots, (int)Math.Min(LastId, _slots.Length));
+        prefault.AddToRead(_parked, _parked.Length);
+    }
 
     public Span<Transaction> RingForRestore => _slots;
     public Span<Transaction> ParkedForRestore => _parked;

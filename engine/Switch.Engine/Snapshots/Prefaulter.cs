@@ -18,13 +18,14 @@ public sealed class Prefaulter : IDisposable
     private const long ChunkBytes = 4L << 20;
     /// <summary>Regions at most (the restore has a handful of large tables).</summary>
     private const int MaxRegions = 16;
+    private const int MadvPopulateRead = 22;
     private const int MadvPopulateWrite = 23;
 
-    private readonly List<(GCHandle Handle, nint Start, long Bytes)> _regions = new();
+    private readonly List<(GCHandle Handle, nint Start, long Bytes, int Advice)> _regions = new();
     private Thread? _thread;
     private volatile bool _stop;
 
-    /// <summary>Calls that failed (the kernel has no MADV_POPULATE_WRITE, or refused): the helper then stops.</summary>
+    /// <summary>Calls that failed (the kernel has no MADV_POPULATE_*, or refused): the helper then stops.</summary>
     public int Refused { get; private set; }
     /// <summary>Bytes the helper asked the kernel to fault in.</summary>
     public long PopulatedBytes { get; private set; }
@@ -34,7 +35,14 @@ public sealed class Prefaulter : IDisposable
 
     /// <summary>Items [0, <paramref name="items"/>) of <paramref name="array"/> are about to be written. The array is
     /// pinned until <see cref="Dispose"/> (the kernel is given its address). Before <see cref="Start"/>.</summary>
-    public unsafe void Add<T>(T[] array, int items) where T : unmanaged
+    public void AddToWrite<T>(T[] array, int items) where T : unmanaged => Add(array, items, MadvPopulateWrite);
+
+    /// <summary>Items [0, <paramref name="items"/>) of <paramref name="array"/> are about to be read, most of them never
+    /// written (a table that is mostly empty, checked whole): the pages not written are mapped to the kernel's shared
+    /// zero page, which costs no memory, instead of faulting one read at a time.</summary>
+    public void AddToRead<T>(T[] array, int items) where T : unmanaged => Add(array, items, MadvPopulateRead);
+
+    private unsafe void Add<T>(T[] array, int items, int advice) where T : unmanaged
     {
         ArgumentNullException.ThrowIfNull(array);
         if (_thread is not null) throw new InvalidOperationException("prefaulter: a region added after the start");
@@ -42,7 +50,7 @@ public sealed class Prefaulter : IDisposable
         if (_regions.Count == MaxRegions) throw new InvalidOperationException($"prefaulter: more than {MaxRegions} regions");
         if (items == 0 || !OperatingSystem.IsLinux()) return;
         GCHandle handle = GCHandle.Alloc(array, GCHandleType.Pinned);
-        _regions.Add((handle, handle.AddrOfPinnedObject(), (long)items * sizeof(T)));
+        _regions.Add((handle, handle.AddrOfPinnedObject(), (long)items * sizeof(T), advice));
     }
 
     /// <summary>Starts the helper (nothing to do: no thread).</summary>
@@ -57,7 +65,7 @@ public sealed class Prefaulter : IDisposable
     private unsafe void Run()
     {
         long page = Environment.SystemPageSize;
-        foreach ((_, nint start, long bytes) in _regions)
+        foreach ((_, nint start, long bytes, int advice) in _regions)
         {
             // Whole pages inside the region only: the advice takes page-aligned ranges; the ends fault as before.
             long first = ((long)start + page - 1) & ~(page - 1);
@@ -66,7 +74,7 @@ public sealed class Prefaulter : IDisposable
             {
                 if (_stop) return;
                 long to = Math.Min(end, from + ChunkBytes);
-                if (Madvise((void*)from, (nuint)(to - from), MadvPopulateWrite) != 0)
+                if (Madvise((void*)from, (nuint)(to - from), advice) != 0)
                 {
                     Refused++;
                     return;
@@ -81,7 +89,7 @@ public sealed class Prefaulter : IDisposable
     {
         _stop = true;
         _thread?.Join();
-        foreach ((GCHandle handle, _, _) in _regions) handle.Free();
+        foreach ((GCHandle handle, _, _, _) in _regions) handle.Free();
         _regions.Clear();
     }
 }

@@ -12,8 +12,8 @@ public sealed class PrefaulterTests
         var first = new long[8 << 20 >> 3];
         var second = new long[24 << 20 >> 3];
         using var prefault = new Prefaulter();
-        prefault.Add(first, first.Length);
-        prefault.Add(second, second.Length / 2); // the second half stays as the writer leaves it
+        prefault.AddToWrite(first, first.Length);
+        prefault.AddToWrite(second, second.Length / 2); // the second half stays as the writer leaves it
         prefault.Start();
         for (int i = 0; i < first.Length; i++) first[i] = i + 1;
         for (int i = 0; i < second.Length; i++) second[i] = -i - 1;
@@ -33,8 +33,8 @@ public sealed class PrefaulterTests
     {
         var array = new int[16 << 20 >> 2];
         using var prefault = new Prefaulter();
-        prefault.Add(array, array.Length);
-        prefault.Add(array, 0); // nothing to do: no region
+        prefault.AddToWrite(array, array.Length);
+        prefault.AddToWrite(array, 0); // nothing to do: no region
         prefault.Start();
         // Dispose stops the helper: wait for it to finish first (bounded: 16 MiB take milliseconds).
         long deadline = Environment.TickCount64 + 30_000;
@@ -51,15 +51,15 @@ public sealed class PrefaulterTests
         var array = new byte[1];
         using (var prefault = new Prefaulter())
         {
-            for (int i = 0; i < 16; i++) prefault.Add(array, 1);
-            Assert.Contains("more than 16", Assert.Throws<InvalidOperationException>(() => prefault.Add(array, 1)).Message);
-            Assert.Throws<ArgumentOutOfRangeException>(() => prefault.Add(array, 2));
+            for (int i = 0; i < 16; i++) prefault.AddToWrite(array, 1);
+            Assert.Contains("more than 16", Assert.Throws<InvalidOperationException>(() => prefault.AddToWrite(array, 1)).Message);
+            Assert.Throws<ArgumentOutOfRangeException>(() => prefault.AddToWrite(array, 2));
         }
         using (var started = new Prefaulter())
         {
-            started.Add(new byte[1 << 20], 1 << 20);
+            started.AddToWrite(new byte[1 << 20], 1 << 20);
             started.Start();
-            Assert.Contains("after the start", Assert.Throws<InvalidOperationException>(() => started.Add(array, 1)).Message);
+            Assert.Contains("after the start", Assert.Throws<InvalidOperationException>(() => started.AddToWrite(array, 1)).Message);
         }
     }
 }
