@@ -1,3 +1,4 @@
+using Switch.Engine.Snapshots;
 using System.Runtime.CompilerServices;
 
 namespace Switch.Engine.Business;
@@ -99,6 +100,13 @@ public sealed class OrderMemory
     }
 
     public ITransactionArchive Archive => _archive;
+
+    /// <summary>After the scalars' restore: the archive's arrays, then the index <see cref="RebuildIndex"/> writes.</summary>
+    public void PrefaultForRestore(Prefaulter prefault)
+    {
+        _archive.PrefaultForRestore(prefault);
+        _orders.PrefaultForRestore(prefault);
+    }
 
     /// <summary>Index entries whose cache misses <see cref="RebuildIndex"/> starts ahead of their inserts.</summary>
     private const int RebuildPrefetchDistance = 16;

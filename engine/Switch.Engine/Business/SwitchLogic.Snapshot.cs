@@ -134,6 +134,8 @@ public sealed partial class SwitchLogic
         {
             logic._dailyUsage.PrefaultForRestore(prefault);
             logic._transactions.PrefaultForRestore(prefault);
+            logic._timers.PrefaultForRestore(prefault);
+            logic._orders.PrefaultForRestore(prefault);
             prefault.Start();
             arrays.ReadInto(logic._dailyUsage.SlotsForRestore, "daily usage");
             arrays.ReadInto(logic._transactions.RingForRestore, "transaction table");

@@ -16,8 +16,8 @@ public sealed class Prefaulter : IDisposable
 {
     /// <summary>Pages faulted per call: small enough that <see cref="Dispose"/> waits at most a few milliseconds.</summary>
     private const long ChunkBytes = 4L << 20;
-    /// <summary>Regions at most (the restore has a handful of large tables).</summary>
-    private const int MaxRegions = 16;
+    /// <summary>Regions at most (the restore's large tables: the archive filter's generations, 64 at most, and a few).</summary>
+    private const int MaxRegions = 128;
     private const int MadvPopulateRead = 22;
     private const int MadvPopulateWrite = 23;
 

@@ -51,8 +51,8 @@ public sealed class PrefaulterTests
         var array = new byte[1];
         using (var prefault = new Prefaulter())
         {
-            for (int i = 0; i < 16; i++) prefault.AddToWrite(array, 1);
-            Assert.Contains("more than 16", Assert.Throws<InvalidOperationException>(() => prefault.AddToWrite(array, 1)).Message);
+            for (int i = 0; i < 128; i++) prefault.AddToWrite(array, 1);
+            Assert.Contains("more than 128", Assert.Throws<InvalidOperationException>(() => prefault.AddToWrite(array, 1)).Message);
             Assert.Throws<ArgumentOutOfRangeException>(() => prefault.AddToWrite(array, 2));
         }
         using (var started = new Prefaulter())
