@@ -41,9 +41,10 @@ public sealed partial class SwitchLogic
                 h = endpoint.Breaker.Hash(h);
             }
         }
+        Span<int> unresolved = stackalloc int[_banks.Length]; // at most SwitchConfig.MaxBanks; recounted against each bank's count
         for (long id = _transactions.OldestRetainedId; id <= _transactions.LastId; id++)
         {
-            h = HashTransaction(h, ref _transactions.ById(id));
+            h = HashTransaction(h, ref _transactions.ById(id), unresolved);
         }
         // The parked table, in slot order (the same events park in the same slots).
         for (int p = 0; p < _transactions.ParkedCapacity; p++)
@@ -52,9 +53,9 @@ public sealed partial class SwitchLogic
             if (tx.Id == 0) continue;
             if (tx.IsFinal || tx.Id >= _transactions.OldestRetainedId) throw new InvalidOperationException($"logic: parked {tx.Id} is final or in the ring");
             h = StableHash.Combine(h, (ulong)p);
-            h = HashTransaction(h, ref tx);
+            h = HashTransaction(h, ref tx, unresolved);
         }
-        VerifyUnresolved();
+        CheckUnresolved(unresolved);
         return h;
     }
 
@@ -70,20 +71,28 @@ public sealed partial class SwitchLogic
             ref readonly Transaction tx = ref _transactions.Read(index);
             if (tx.Id != 0 && !tx.IsFinal) unresolved[tx.BankIndex]++;
         }
+        return CheckUnresolved(unresolved);
+    }
+
+    /// <summary>Each bank's count of unresolved transactions against the table's (<paramref name="counted"/>, by bank
+    /// index); their sum.</summary>
+    private long CheckUnresolved(ReadOnlySpan<int> counted)
+    {
         long sum = 0;
         foreach (Bank bank in _banks)
         {
-            if (unresolved[bank.Index] != bank.Unresolved)
+            if (counted[bank.Index] != bank.Unresolved)
             {
-                throw new InvalidOperationException($"logic: bank {bank.Code} counts {bank.Unresolved} unresolved, the table holds {unresolved[bank.Index]}");
+                throw new InvalidOperationException($"logic: bank {bank.Code} counts {bank.Unresolved} unresolved, the table holds {counted[bank.Index]}");
             }
             sum += bank.Unresolved;
         }
         return sum;
     }
 
-    private static ulong HashTransaction(ulong h, ref Transaction tx)
+    private static ulong HashTransaction(ulong h, ref Transaction tx, Span<int> unresolved)
     {
+        if (!tx.IsFinal) unresolved[tx.BankIndex]++;
         h = StableHash.Combine(h, (ulong)tx.Id);
         h = StableHash.Combine(h, (ulong)tx.Status | (ulong)tx.Type << 8 | (ulong)(uint)tx.EndpointIndex << 16);
         h = StableHash.Combine(h, (ulong)tx.AmountFen);
