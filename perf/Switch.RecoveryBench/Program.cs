@@ -19,7 +19,9 @@ if (arguments.Restarts > 0)
     // A directory kept by an earlier run (--keep): restarts only, to compare builds on the same history without refilling.
     if (arguments.Directory is null || !Directory.Exists(arguments.Directory)) throw new ArgumentException("--restarts needs --dir of a kept run");
     SwitchConfig kept = HostConfig.EmbeddedDefault().Switch;
-    for (int i = 0; i < arguments.Restarts; i++) Bench.Restart(arguments.Directory, snapshots: true, kept, $"start {i + 1} from the snapshot");
+    // The state hash: compare it with the one the filling run printed for its whole replay.
+    for (int i = 0; i < arguments.Restarts; i++)
+        Console.WriteLine($"  state hash {Bench.Restart(arguments.Directory, snapshots: true, kept, $"start {i + 1} from the snapshot"):X16}");
     return 0;
 }
 string dir = arguments.Directory ?? Path.Combine(Path.GetTempPath(), "switch-recovery-bench-" + Guid.NewGuid().ToString("N"));

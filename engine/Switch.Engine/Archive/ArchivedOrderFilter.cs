@@ -200,5 +200,14 @@ public sealed class ArchivedOrderFilter
     }
 
     public Span<ulong> GenerationForRestore(int g) => _generations[g];
+
+    /// <summary>After the scalars' restore: the generations holding keys, whose bits are spread over all of them.</summary>
+    public void PrefaultForRestore(Snapshots.Prefaulter prefault)
+    {
+        for (int g = 0; g < _generations.Length; g++)
+        {
+            if (_count[g] != 0) prefault.AddToWrite(_generations[g], _generations[g].Length);
+        }
+    }
     public int Generations => _generations.Length;
 }

@@ -295,6 +295,8 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         return (puts, lastPutId);
     }
 
+    public void PrefaultForRestore(Prefaulter prefault) => _filter.PrefaultForRestore(prefault);
+
     public void RestoreArrays(SnapshotArrayReader arrays)
     {
         for (int g = 0; g < _filter.Generations; g++) arrays.ReadInto(_filter.GenerationForRestore(g), $"archive filter generation {g}");

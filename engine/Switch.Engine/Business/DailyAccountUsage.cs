@@ -209,6 +209,14 @@ public sealed class DailyAccountUsage
         if (Count < 0 || Count > _maxAccounts) throw new InvalidDataException($"snapshot: {Count} accounts in the daily usage, at most {_maxAccounts}");
     }
 
+    /// <summary>The slots a restore will write, after <see cref="RestoreScalars"/>: all of them once there are as many
+    /// accounts as snapshot pages (accounts land at random, so most pages then hold one), else none (the few pages
+    /// written fault as they are).</summary>
+    public void PrefaultForRestore(Prefaulter prefault)
+    {
+        if (Count >= _slots.Length / PageCapture<Slot>.MaxPageItems) prefault.AddToWrite(_slots, _slots.Length);
+    }
+
     public Span<Slot> SlotsForRestore => _slots;
 
     /// <summary>The restored slots agree with the count, and every entry sits where a look-up finds it.</summary>

@@ -114,6 +114,14 @@ public sealed class DeadlineQueue
         (_head, _tail) = (head, tail);
     }
 
+    /// <summary>After <see cref="RestoreScalars"/>: the slots ever used (stale entries stay in the snapshot too).</summary>
+    public void PrefaultForRestore(Prefaulter prefault)
+    {
+        int used = (int)Math.Min(_tail, Capacity);
+        prefault.AddToWrite(_ids, used);
+        prefault.AddToWrite(_dueUs, used);
+    }
+
     public void RestoreArrays(SnapshotArrayReader arrays)
     {
         arrays.ReadInto<long>(_ids, "deadline ids");

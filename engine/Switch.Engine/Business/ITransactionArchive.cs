@@ -38,4 +38,8 @@ public interface ITransactionArchive : IDisposable
 
     /// <summary>Restore: the arrays of the capture, in its order.</summary>
     void RestoreArrays(SnapshotArrayReader arrays);
+
+    /// <summary>Restore, after <see cref="RestoreScalars"/>: the arrays <see cref="RestoreArrays"/> will write, for a
+    /// helper to fault in ahead (none: they fault as they are written).</summary>
+    void PrefaultForRestore(Prefaulter prefault) { }
 }

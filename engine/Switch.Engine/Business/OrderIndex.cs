@@ -1,3 +1,4 @@
+using Switch.Engine.Snapshots;
 using System.Numerics;
 using Switch.Engine.Hashing;
 
@@ -45,6 +46,9 @@ public sealed class OrderIndex
         _mask = (int)slots - 1;
         _maxCount = (int)retained;
     }
+
+    /// <summary>A restore rebuilds the index whole: its memory faulted in ahead (see <see cref="Prefaulter"/>).</summary>
+    public void PrefaultForRestore(Prefaulter prefault) => prefault.AddToWrite(_entries, _entries.Length);
 
     public int Count { get; private set; }
     /// <summary>Entries (slots) of the index; memory is 8 bytes each.</summary>

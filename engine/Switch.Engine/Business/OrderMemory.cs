@@ -1,3 +1,4 @@
+using Switch.Engine.Snapshots;
 using System.Runtime.CompilerServices;
 
 namespace Switch.Engine.Business;
@@ -100,19 +101,47 @@ public sealed class OrderMemory
 
     public ITransactionArchive Archive => _archive;
 
-    /// <summary>After a restore: the index holds every retained transaction's order (it is not in the snapshot).</summary>
+    /// <summary>After the scalars' restore: the archive's arrays, then the index <see cref="RebuildIndex"/> writes.</summary>
+    public void PrefaultForRestore(Prefaulter prefault)
+    {
+        _archive.PrefaultForRestore(prefault);
+        _orders.PrefaultForRestore(prefault);
+    }
+
+    /// <summary>Index entries whose cache misses <see cref="RebuildIndex"/> starts ahead of their inserts.</summary>
+    private const int RebuildPrefetchDistance = 16;
+
+    /// <summary>After a restore: the index holds every retained transaction's order (it is not in the snapshot). The
+    /// table's slots in order, each insert's index entry (a random cache miss) loading
+    /// <see cref="RebuildPrefetchDistance"/> slots ahead, so the misses overlap: the rebuild was a sixth of the
+    /// restore's time, most of it waiting on them one at a time.</summary>
     public void RebuildIndex()
     {
         if (_orders.Count != 0) throw new InvalidOperationException("order memory: rebuilding a non-empty index");
-        foreach (long id in _transactions.RetainedIds())
+        Span<ulong> hashes = stackalloc ulong[RebuildPrefetchDistance];
+        Span<int> slots = stackalloc int[RebuildPrefetchDistance];
+        int queued = 0; // slots in the window: the oldest is (queued - RebuildPrefetchDistance) once full
+        int slotCount = _transactions.Capacity + _transactions.ParkedCapacity;
+        for (int index = 0; index < slotCount; index++)
         {
-            if (!_transactions.TryFind(id, out int index)) throw new InvalidOperationException($"order memory: retained {id} not found");
-            ScopedKey order = OrderOf(in _transactions.Read(index));
-            ulong hash = order.Hash64();
-            if (_orders.Find(order, hash) >= 0)
-                throw new InvalidDataException($"snapshot: transaction {id}'s order is held by another retained transaction");
-            _orders.Add(hash, index);
+            ref readonly Transaction tx = ref _transactions.Read(index);
+            if (tx.Id == 0) continue;
+            int at = queued % RebuildPrefetchDistance;
+            if (queued >= RebuildPrefetchDistance) Insert(hashes[at], slots[at]);
+            hashes[at] = OrderOf(in tx).Hash64();
+            slots[at] = index;
+            _orders.Prefetch(hashes[at]);
+            queued++;
         }
+        for (int i = Math.Max(0, queued - RebuildPrefetchDistance); i < queued; i++) Insert(hashes[i % RebuildPrefetchDistance], slots[i % RebuildPrefetchDistance]);
+    }
+
+    private void Insert(ulong hash, int index)
+    {
+        ref readonly Transaction tx = ref _transactions.Read(index);
+        if (_orders.Find(OrderOf(in tx), hash) >= 0)
+            throw new InvalidDataException($"snapshot: transaction {tx.Id}'s order is held by another retained transaction");
+        _orders.Add(hash, index);
     }
 
     /// <summary>A newly issued transaction's order, by its hash (the caller found it nowhere under that hash).</summary>

@@ -129,11 +129,20 @@ public sealed partial class SwitchLogic
         var r = new StateReader(state);
         logic.RestoreState(ref r);
         if (r.Remaining != 0) throw new InvalidDataException($"snapshot: {r.Remaining} bytes left after the state");
-        arrays.ReadInto(logic._dailyUsage.SlotsForRestore, "daily usage");
-        arrays.ReadInto(logic._transactions.RingForRestore, "transaction table");
-        arrays.ReadInto(logic._transactions.ParkedForRestore, "parked table");
-        logic._timers.RestoreArrays(arrays);
-        archive.RestoreArrays(arrays);
+        // The large arrays' fresh memory faulted in on a helper thread, ahead of the reads that fill it.
+        using (var prefault = new Prefaulter())
+        {
+            logic._dailyUsage.PrefaultForRestore(prefault);
+            logic._transactions.PrefaultForRestore(prefault);
+            logic._timers.PrefaultForRestore(prefault);
+            logic._orders.PrefaultForRestore(prefault);
+            prefault.Start();
+            arrays.ReadInto(logic._dailyUsage.SlotsForRestore, "daily usage");
+            arrays.ReadInto(logic._transactions.RingForRestore, "transaction table");
+            arrays.ReadInto(logic._transactions.ParkedForRestore, "parked table");
+            logic._timers.RestoreArrays(arrays);
+            archive.RestoreArrays(arrays);
+        }
         logic._dailyUsage.FinishRestore();
         logic._transactions.FinishRestore();
         logic._orders.RebuildIndex();

@@ -223,6 +223,14 @@ public sealed class TransactionTable
         _freeParkedCount = free.Length;
     }
 
+    /// <summary>After <see cref="RestoreScalars"/>: the ring's slots a restore will write (those of ids 1 to
+    /// <see cref="LastId"/>), and the parked table, mostly empty, that <see cref="FinishRestore"/> reads whole.</summary>
+    public void PrefaultForRestore(Prefaulter prefault)
+    {
+        prefault.AddToWrite(_slots, (int)Math.Min(LastId, _slots.Length));
+        prefault.AddToRead(_parked, _parked.Length);
+    }
+
     public Span<Transaction> RingForRestore => _slots;
     public Span<Transaction> ParkedForRestore => _parked;
 
@@ -244,12 +252,19 @@ public sealed class TransactionTable
             if (id >= OldestRetainedId || _parked[p].IsFinal) throw new InvalidDataException($"snapshot: parked {id} is final or belongs in the ring");
             _parkedIndex.Add(id, p);
         }
+        long inRing = 0;
         for (int i = 0; i < _slots.Length; i++)
         {
             long id = _slots[i].Id;
-            if (id != 0 && (id > LastId || id < OldestRetainedId || ((id - 1) & _mask) != i))
+            if (id == 0) continue;
+            if (id > LastId || id < OldestRetainedId || ((id - 1) & _mask) != i)
                 throw new InvalidDataException($"snapshot: table slot {i} holds {id}, outside the retained ids {OldestRetainedId}..{LastId}");
+            inRing++;
         }
+        // Every id of the ring's range is in it (a transaction leaves only for the archive or the parked table, when
+        // the id after the ring's end takes its slot).
+        long expected = LastId == 0 ? 0 : LastId - OldestRetainedId + 1;
+        if (inRing != expected) throw new InvalidDataException($"snapshot: the table's ring holds {inRing} transactions, ids {OldestRetainedId}..{LastId} are {expected}");
     }
 
     /// <summary>

@@ -128,6 +128,8 @@ public sealed class TransactionTimers
         _deadlines.RestoreScalars(ref r);
     }
 
+    public void PrefaultForRestore(Prefaulter prefault) => _deadlines.PrefaultForRestore(prefault);
+
     public void RestoreArrays(SnapshotArrayReader arrays) => _deadlines.RestoreArrays(arrays);
 
     /// <summary>For the invariant checks: adds one per live entry to its transaction's table slot.</summary>

@@ -343,7 +343,7 @@ public sealed partial class SwitchEngine : IDisposable
             }
             bool configDiffers = configFromJournal && !config.ToJsonUtf8().AsSpan().SequenceEqual(replay.GenesisConfig!.ToJsonUtf8());
             var recovery = new RecoveryReport(records, replay.EventsReplayed, configFromJournal, configDiffers,
-                logic.Transactions.LastId, CountUnresolved(logic), journal.TornTailCut, replay.MaxCorrelationId)
+                logic.Transactions.LastId, logic.VerifyUnresolved(), journal.TornTailCut, replay.MaxCorrelationId)
             {
                 SnapshotPath = snapshotPath,
                 Snapshot = from,
@@ -391,7 +391,7 @@ public sealed partial class SwitchEngine : IDisposable
             SwitchLogic logic = SwitchLogic.Restore(opened.Config, opened.State, opened.Arrays, replaySink, archive);
             byte[] views = opened.Arrays.ReadViews();
             opened.Arrays.VerifyEnd();
-            CountUnresolved(logic); // the restored table recounted against every bank's count
+            logic.VerifyUnresolved(); // the restored table recounted against every bank's count
             logic.VerifyInvariants = options.VerifyInvariants;
             phases.StateRestoreMs += ElapsedMs(restoreStarted);
             long waitStarted = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -638,14 +638,6 @@ public sealed partial class SwitchEngine : IDisposable
         PageSizeBytes = (int)Math.Min(1L << 20, segmentBytes),
         MemorySizeBytes = Math.Max(8L << 20, 2 * Math.Min(1L << 20, segmentBytes)),
     });
-
-    private static long CountUnresolved(SwitchLogic logic)
-    {
-        logic.StateHash(); // recounts each bank's unresolved transactions against its count (throws if they differ)
-        long count = 0;
-        foreach (Bank bank in logic.Banks) count += bank.Unresolved;
-        return count;
-    }
 
     private sealed class DiscardingOutputHandler : IEventHandler<OutputEvent>
     {

@@ -34,7 +34,10 @@ public static class SnapshotFile
     private static ReadOnlySpan<byte> Magic => "SWSNAP\r\n"u8;
     private const int MaxConfigBytes = 1 << 20;
     private const long MaxSectionBytes = 1L << 30;
-    private const int WriteBufferBytes = 1 << 20;
+    /// <summary>Small on purpose: a read at least this long, a page of a large array, goes from the kernel straight into
+    /// its array (the file stream buffers only what is shorter), so the restore copies the file's bytes once, not
+    /// twice (0.47 GB at 2^20 retained).</summary>
+    private const int ReadBufferBytes = 4 << 10;
     private static ReadOnlySpan<byte> ZeroPage => [0];
     private static ReadOnlySpan<byte> DataPage => [1];
 
@@ -132,7 +135,7 @@ public static class SnapshotFile
     /// format version or layout, a section too long, torn).</summary>
     public static Opened Open(string path)
     {
-        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, WriteBufferBytes);
+        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, ReadBufferBytes);
         try
         {
             var input = new SnapshotArrayReader(file, path);
