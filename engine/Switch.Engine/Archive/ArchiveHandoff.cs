@@ -5,12 +5,15 @@ using Switch.Ring;
 namespace Switch.Engine.Archive;
 
 /// <summary>One store write the logic hands the archive's writer thread: a transaction that left the table
-/// (<see cref="IsPut"/>) or a change to one already archived, and the logic's horizon of remembered orders then.</summary>
+/// (<see cref="IsPut"/>) or a change to one already archived, and the logic's horizon of remembered orders then; or a
+/// snapshot's mark (<see cref="StartsCheckpoint"/>), where the store's checkpoint starts.</summary>
 public struct ArchiveWrite
 {
     public ScopedKey Order;
     public ulong OrderHash;
     public bool IsPut;
+    /// <summary>No write: the store's checkpoint starts here, holding exactly the writes handed before it.</summary>
+    public bool StartsCheckpoint;
     public long ForgetBelowId;
     public Transaction Tx;
 }
@@ -65,22 +68,42 @@ public sealed class ArchiveHandoff<TWriter> : IDisposable where TWriter : IArchi
     /// <summary>Hands a write over; waits while the writer is a whole lap behind. Throws if the writer failed.</summary>
     public void Hand(bool isPut, in ScopedKey order, ulong orderHash, long forgetBelowId, in Transaction tx)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        long seq = _ring.Next();
+        long seq = Claim();
         ref ArchiveWrite slot = ref _ring[seq];
-        if (seq >= _size)
-        {
-            // The slot's previous write (a lap ago) is applied (the claim waited for it): the store answers for it now.
-            _index.Remove(slot.OrderHash, seq - _size);
-        }
         slot.Order = order;
         slot.OrderHash = orderHash;
         slot.IsPut = isPut;
+        slot.StartsCheckpoint = false;
         slot.ForgetBelowId = forgetBelowId;
         slot.Tx = tx;
         _index.Set(this, orderHash, seq);
         _claimed = seq;
         if (_claimed - _published >= PublishEvery) Publish();
+    }
+
+    /// <summary>Hands over a mark where the writer starts the store's checkpoint (<see cref="ArchiveWrite.StartsCheckpoint"/>),
+    /// published at once: the writer takes it in order, after every write handed before it.</summary>
+    public void HandCheckpointMark()
+    {
+        long seq = Claim();
+        ref ArchiveWrite slot = ref _ring[seq];
+        slot = default; // no order: never in the index
+        slot.StartsCheckpoint = true;
+        _claimed = seq;
+        Publish();
+    }
+
+    private long Claim()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        long seq = _ring.Next();
+        if (seq >= _size)
+        {
+            // The slot's previous write (a lap ago) is applied (the claim waited for it): the store answers for it now.
+            // A mark a lap ago has no entry (its sequence is in none): the removal finds nothing.
+            _index.Remove(_ring[seq].OrderHash, seq - _size);
+        }
+        return seq;
     }
 
     /// <summary>The newest write of <paramref name="order"/> in the last lap, if any.</summary>

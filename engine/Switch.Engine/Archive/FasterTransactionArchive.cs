@@ -51,7 +51,14 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     /// <summary>The logic's latest horizon of remembered orders (<see cref="ForgetBelow"/>), handed over with each write.</summary>
     private long _forgetBelowId;
 
-    /// <summary>How long the logic thread waits for its session to leave the checkpointed version (normally microseconds).</summary>
+    /// <summary>The checkpoint a snapshot asked for and not yet answered (at most one): set by the logic, started by the
+    /// writer at its mark.</summary>
+    private TaskCompletionSource<ArchiveCheckpoint?>? _checkpointAsked;
+
+    /// <summary>Tests: called on the thread that starts a snapshot's checkpoint, just before it does.</summary>
+    internal Action? CheckpointStarting { get; set; }
+
+    /// <summary>How long the thread that starts a checkpoint waits for its session to leave the checkpointed version (normally microseconds).</summary>
     private const int CheckpointVersionWaitMs = 5_000;
 
     private FasterTransactionArchive(IDevice device, ICheckpointManager checkpoints, FasterKV<ScopedKey, Transaction> store, ArchiveSizing sizing,
@@ -191,16 +198,35 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     /// <summary>
     /// Snapshot, on the logic thread: the filter and the marks now, and a FASTER checkpoint (index and log, fold-over) of
     /// exactly the writes made so far. FASTER's checkpoints are consistent per session at the point the session moves to
-    /// the next version; this thread holds the store's only session and writes nothing until it has moved, so that point
-    /// is this instant. The checkpoint's flush completes on another thread (<see cref="ArchiveCapture.Completion"/>).
+    /// the next version; the thread that starts one holds the store's only session and writes nothing until it has
+    /// moved, so that point is where it started. The writer thread starts it, at a mark handed after every write made so
+    /// far: starting one costs milliseconds (FASTER's state machine, the index checkpoint's files and writes issued, epoch
+    /// drains) that the logic no longer pauses for. Without a writer thread the logic starts it itself. The checkpoint
+    /// completes on another thread (<see cref="ArchiveCapture.Checkpoint"/>).
     /// </summary>
     public ArchiveCapture BeginCapture(StateWriter w, PauseTimer? pause = null)
     {
         System.Diagnostics.Debug.Assert(_recovering is null, "archive: the store used before CompleteRecovery");
         // Every write handed over is applied first, and the latest horizon with them: the store is then as a logic
-        // thread that wrote it itself would have left it, whatever the writer's progress was.
+        // thread that wrote it itself would have left it, whatever the writer's progress was; and the writer's counters
+        // and marks are still until the next write is handed.
         Flush();
-        lock (_sessionGate) return CaptureFlushed(w, pause); // the writer has nothing to apply: the logic is here
+        ICapturedArray[] arrays;
+        lock (_sessionGate) arrays = WriteState(w);
+        pause?.Lap(PausePart.ArchiveState);
+        var checkpoint = new TaskCompletionSource<ArchiveCheckpoint?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (Interlocked.CompareExchange(ref _checkpointAsked, checkpoint, null) is not null)
+        {
+            _filter.EndCapture();
+            throw new InvalidOperationException("archive: a checkpoint could not start (another is being started)");
+        }
+        if (_handoff is not null) _handoff.HandCheckpointMark();
+        else
+        {
+            lock (_sessionGate) StartCheckpoint();
+        }
+        pause?.Lap(PausePart.CheckpointStart);
+        return new ArchiveCapture(arrays, checkpoint.Task, _filter.EndCapture);
     }
 
     /// <summary>Returns once the store holds every write made so far and has forgotten what the logic's latest horizon
@@ -211,7 +237,8 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         lock (_sessionGate) ForgetInStore(_forgetBelowId);
     }
 
-    private ArchiveCapture CaptureFlushed(StateWriter w, PauseTimer? pause)
+    /// <summary>The archive's part of the snapshot's state (the writer's counters and marks, the filter's capture begun).</summary>
+    private ICapturedArray[] WriteState(StateWriter w)
     {
         w.Section("archive");
         w.Long(_puts);
@@ -222,44 +249,72 @@ public sealed class FasterTransactionArchive : ITransactionArchive
             w.Long(firstId);
             w.Long(address);
         }
-        ICapturedArray[] arrays = _filter.BeginCapture(w);
-        pause?.Lap(PausePart.ArchiveState);
-        long version = _session.Version;
-        long foldOverBytes = _store.Log.TailAddress - _store.Log.ReadOnlyAddress;
-        _window.Open(_store.Log.TailAddress);
-        if (!_store.TryInitiateFullCheckpoint(out Guid token, CheckpointType.FoldOver))
+        return _filter.BeginCapture(w);
+    }
+
+    /// <summary>Starts the store's checkpoint <see cref="BeginCapture"/> asked for, by the thread that writes the store
+    /// (holding <see cref="_sessionGate"/>), before any later write; its outcome goes to the snapshot, never to this thread
+    /// (a failed checkpoint fails the snapshot, not the archive).</summary>
+    private void StartCheckpoint()
+    {
+        TaskCompletionSource<ArchiveCheckpoint?>? asked = Volatile.Read(ref _checkpointAsked);
+        System.Diagnostics.Debug.Assert(asked is not null, "archive: a checkpoint mark without a checkpoint asked for");
+        if (asked is null) return;
+        try
         {
-            _window.Close();
-            _filter.EndCapture();
-            throw new InvalidOperationException("archive: a checkpoint could not start (another is running)");
+            CheckpointStarting?.Invoke();
+            long version = _session.Version;
+            long foldOverBytes = _store.Log.TailAddress - _store.Log.ReadOnlyAddress;
+            _window.Open(_store.Log.TailAddress);
+            if (!_store.TryInitiateFullCheckpoint(out Guid token, CheckpointType.FoldOver))
+            {
+                _window.Close();
+                Answer(asked, new InvalidOperationException("archive: a checkpoint could not start (another is running)"));
+                return;
+            }
+            var checkpoint = new ArchiveCheckpoint(token.ToString(), foldOverBytes);
+            CheckpointWindow window = _window;
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await _store.CompleteCheckpointAsync().ConfigureAwait(false);
+                    window.Close();
+                    Answer(asked, checkpoint: checkpoint);
+                }
+                catch (Exception e)
+                {
+                    window.Close();
+                    Answer(asked, e);
+                }
+            });
+            // No later write until the session has left the checkpointed version: the checkpoint holds none of them.
+            long deadline = Environment.TickCount64 + CheckpointVersionWaitMs;
+            var spin = new SpinWait();
+            while (_session.Version == version)
+            {
+                if (Environment.TickCount64 > deadline)
+                {
+                    // Later writes might fall in it: it never backs a snapshot (the answer above comes too late).
+                    Answer(asked, new InvalidOperationException($"archive: the session stayed in version {version} for {CheckpointVersionWaitMs} ms after a checkpoint began"));
+                    return;
+                }
+                _session.Refresh();
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
         }
-        CheckpointWindow window = _window;
-        Task completion = Task.Run(async () =>
+        catch (Exception e) when (e is InvalidOperationException or FasterException or IOException)
         {
-            try
-            {
-                await _store.CompleteCheckpointAsync().ConfigureAwait(false);
-            }
-            finally
-            {
-                window.Close();
-            }
-        });
-        pause?.Lap(PausePart.CheckpointStart);
-        long deadline = Environment.TickCount64 + CheckpointVersionWaitMs;
-        var spin = new SpinWait();
-        while (_session.Version == version)
-        {
-            if (Environment.TickCount64 > deadline)
-            {
-                _filter.EndCapture();
-                throw new InvalidOperationException($"archive: the session stayed in version {version} for {CheckpointVersionWaitMs} ms after a checkpoint began");
-            }
-            _session.Refresh();
-            spin.SpinOnce(sleep1Threshold: -1);
+            Answer(asked, e);
         }
-        pause?.Lap(PausePart.CheckpointVersion);
-        return new ArchiveCapture(arrays, token.ToString(), completion, _filter.EndCapture) { FoldOverBytes = foldOverBytes };
+    }
+
+    /// <summary>The first answer to a checkpoint asked for stands; the next may be asked for once it is given.</summary>
+    private void Answer(TaskCompletionSource<ArchiveCheckpoint?> asked, Exception? failure = null, ArchiveCheckpoint? checkpoint = null)
+    {
+        Interlocked.CompareExchange(ref _checkpointAsked, null, asked);
+        if (failure is not null) asked.TrySetException(failure);
+        else asked.TrySetResult(checkpoint);
     }
 
     /// <summary>Reads past what <see cref="BeginCapture"/> wrote (a verification restoring the logic without the store);
@@ -339,6 +394,11 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     {
         lock (_sessionGate)
         {
+            if (write.StartsCheckpoint)
+            {
+                StartCheckpoint();
+                return;
+            }
             if (write.IsPut) PutInStore(write.Order, write.Tx);
             else Upsert(write.Order, write.Tx);
             ForgetInStore(write.ForgetBelowId);
@@ -379,6 +439,13 @@ public sealed class FasterTransactionArchive : ITransactionArchive
             return false; // a new order, the common case: no store look-up
         }
         if (_handoff is not null && _handoff.TryGet(order, hash, out tx)) return true; // its newest write is not applied yet
+        lock (_sessionGate) return ReadStore(order, out tx);
+    }
+
+    /// <summary>Tests: the store's own answer, past the filter (an archive reopened without its snapshot's filter).</summary>
+    internal bool TryGetFromStoreForTest(in ScopedKey order, out Transaction tx)
+    {
+        Flush();
         lock (_sessionGate) return ReadStore(order, out tx);
     }
 

@@ -9,10 +9,10 @@ public enum PausePart
     LogicState,
     /// <summary>The archive's writes handed to its writer thread applied, then its counters, marks and filter capture.</summary>
     ArchiveState,
-    /// <summary>The archive store's checkpoint asked for (FASTER's state machine started).</summary>
+    /// <summary>The archive store's checkpoint asked for: a mark handed to the archive's writer thread, which starts
+    /// FASTER's checkpoint and waits for its session to move to the next version off the logic thread (without a
+    /// writer thread, both here).</summary>
     CheckpointStart,
-    /// <summary>Waiting for the logic's store session to move to the checkpoint's next version (the capture instant).</summary>
-    CheckpointVersion,
     /// <summary>The snapshot mark handed to the output side.</summary>
     Mark,
     /// <summary>The writer thread woken.</summary>
@@ -44,18 +44,18 @@ public sealed class PauseTimer
     {
         long Us(PausePart p) => Volatile.Read(ref _ticks[(int)p]) * 1_000_000 / Stopwatch.Frequency;
         return new SnapshotPause(Us(PausePart.LogicState), Us(PausePart.ArchiveState), Us(PausePart.CheckpointStart),
-            Us(PausePart.CheckpointVersion), Us(PausePart.Mark), Us(PausePart.WriterStart), Volatile.Read(ref _collections));
+            Us(PausePart.Mark), Us(PausePart.WriterStart), Volatile.Read(ref _collections));
     }
 }
 
 /// <summary>A snapshot's pause of the logic thread, part by part (<see cref="PausePart"/>), in microseconds, and the
 /// garbage collections that fell in it (any thread's: they stop the logic too).</summary>
-public sealed record SnapshotPause(long LogicStateUs, long ArchiveStateUs, long CheckpointStartUs, long CheckpointVersionUs,
+public sealed record SnapshotPause(long LogicStateUs, long ArchiveStateUs, long CheckpointStartUs,
     long MarkUs, long WriterStartUs, int GarbageCollections)
 {
-    public long TotalUs => LogicStateUs + ArchiveStateUs + CheckpointStartUs + CheckpointVersionUs + MarkUs + WriterStartUs;
+    public long TotalUs => LogicStateUs + ArchiveStateUs + CheckpointStartUs + MarkUs + WriterStartUs;
 
     public override string ToString() =>
         $"logic state {LogicStateUs} µs, archive state {ArchiveStateUs} µs, checkpoint start {CheckpointStartUs} µs, " +
-        $"checkpoint version {CheckpointVersionUs} µs, mark {MarkUs} µs, writer woken {WriterStartUs} µs, {GarbageCollections} GCs";
+        $"mark {MarkUs} µs, writer woken {WriterStartUs} µs, {GarbageCollections} GCs";
 }
