@@ -87,6 +87,9 @@ public sealed class StuckBankIsolationTests
                 }
             }));
             Assert.Empty(failures);
+            // A late one ends as 102's books say: executed (late answer) is SUCCEEDED; refused past its deadline by 102
+            // itself (the loaded machine queued it there: never executed) is FAILED. Either way 308 held back nothing.
+            BankLedger books102 = sw.Host.Simulators.First(s => s.Options.BankCodes.Contains(102)).Ledger;
             foreach (string orderNo in late)
             {
                 TransferResult settled = default!;
@@ -95,7 +98,10 @@ public sealed class StuckBankIsolationTests
                     settled = await sw.Channel.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = orderNo }, As(AlipayKey));
                     return settled.Status != TransactionStatus.Unknown;
                 }, $"{orderNo} settled");
-                Assert.Equal(TransactionStatus.Succeeded, settled.Status);
+                bool executed = books102.TryGet(settled.TransactionId, out BankLedgerEntry entry)
+                    && entry is { Outcome: BankOutcome.Succeeded, Reversed: false };
+                Assert.Equal(executed ? TransactionStatus.Succeeded : TransactionStatus.Failed, settled.Status);
+                if (!executed) Assert.True(books102.Counts.RefusedLate > 0, $"{orderNo} failed, yet bank 102 refused nothing as late");
             }
             Assert.True(late.Count < payments / 10, $"{late.Count} of {payments} payments to the healthy bank went past its deadline");
             Assert.True(sw.Host.Engine.Logic.Transactions.LastId > transactionCapacity);
