@@ -220,10 +220,21 @@ public sealed class FasterTransactionArchive : ITransactionArchive
             _filter.EndCapture();
             throw new InvalidOperationException("archive: a checkpoint could not start (another is being started)");
         }
-        if (_handoff is not null) _handoff.HandCheckpointMark();
-        else
+        try
         {
-            lock (_sessionGate) StartCheckpoint();
+            if (_handoff is not null) _handoff.HandCheckpointMark();
+            else
+            {
+                lock (_sessionGate) StartCheckpoint();
+            }
+        }
+        catch
+        {
+            // Not handed (the writer failed, or the archive is disposed): nothing was asked, and the filter's capture ends
+            // here, since no capture is returned to end it; else every later snapshot would find one "being started".
+            Interlocked.CompareExchange(ref _checkpointAsked, null, checkpoint);
+            _filter.EndCapture();
+            throw;
         }
         pause?.Lap(PausePart.CheckpointStart);
         return new ArchiveCapture(arrays, checkpoint.Task, _filter.EndCapture);
