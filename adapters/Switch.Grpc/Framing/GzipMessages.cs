@@ -43,13 +43,29 @@ public static class GzipMessages
     /// </summary>
     public static T Parse<T>(ReadOnlySequence<byte> payload, MessageParser<T> parser, int maxMessageBytes) where T : IMessage<T>
     {
+        byte[] plain = Inflate(payload, maxMessageBytes, out int plainBytes);
+        try
+        {
+            return parser.ParseFrom(plain.AsSpan(0, plainBytes));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(plain);
+        }
+    }
+
+    /// <summary>As <see cref="Parse{T}"/>, leaving the message's bytes for the caller to decode: the first
+    /// <paramref name="plainBytes"/> of the returned array, rented from ArrayPool&lt;byte&gt;.Shared (the caller returns it).</summary>
+    public static byte[] Inflate(ReadOnlySequence<byte> payload, int maxMessageBytes, out int plainBytes)
+    {
         int compressedBytes = checked((int)payload.Length);
         byte[] compressed = ArrayPool<byte>.Shared.Rent(Math.Max(compressedBytes, 1));
         byte[] plain = ArrayPool<byte>.Shared.Rent(Math.Min(maxMessageBytes, Math.Max(4 * compressedBytes, 4096)) + 1);
+        bool handedOver = false;
         try
         {
             payload.CopyTo(compressed);
-            int plainBytes = 0;
+            plainBytes = 0;
             using (var input = new MemoryStream(compressed, 0, compressedBytes, writable: false))
             using (var gzip = new GZipStream(input, CompressionMode.Decompress))
             {
@@ -67,7 +83,8 @@ public static class GzipMessages
             }
             if (plainBytes > maxMessageBytes || plainBytes >= Array.MaxLength)
                 throw new RpcException(StatusCode.ResourceExhausted, $"Received message larger than max after decompression (more than {maxMessageBytes} bytes)");
-            return parser.ParseFrom(plain.AsSpan(0, plainBytes));
+            handedOver = true;
+            return plain;
         }
         catch (InvalidDataException e)
         {
@@ -76,7 +93,7 @@ public static class GzipMessages
         finally
         {
             ArrayPool<byte>.Shared.Return(compressed);
-            ArrayPool<byte>.Shared.Return(plain);
+            if (!handedOver) ArrayPool<byte>.Shared.Return(plain);
         }
     }
 

@@ -14,6 +14,9 @@ public delegate ValueTask<TResponse> ClientStreamingHandler<TRequest, TResponse>
 public delegate ValueTask DuplexStreamingHandler<TRequest, TResponse>(ServerRequestStream<TRequest> requests, ServerResponseStream<TResponse> responses, ServerCallContext context)
     where TRequest : class, IMessage<TRequest>
     where TResponse : class, IMessage<TResponse>;
+/// <summary>A duplex call whose requests the handler decodes from their bytes itself (<see cref="ServerRawRequestStream"/>).</summary>
+public delegate ValueTask RawDuplexStreamingHandler<TResponse>(ServerRawRequestStream requests, ServerResponseStream<TResponse> responses, ServerCallContext context)
+    where TResponse : class, IMessage<TResponse>;
 
 /// <summary>
 /// Maps "/package.Service/Method" to handlers and runs each call as an ASP.NET Core terminal request delegate
@@ -77,6 +80,20 @@ public sealed class GrpcRouter
             handler(RequestStream(call, method.RequestParser), new ServerResponseStream<TResp>(call), call.Context).AsTask());
     }
 
+    /// <summary>
+    /// As <see cref="MapDuplexStreaming"/>, handing the handler each request message's bytes rather than a parsed
+    /// <typeparamref name="TReq"/>, for a hot path that decodes them straight into its own structures. The handler owns
+    /// the wire rules then (unknown fields, malformed bytes: <see cref="ServerRawRequestStream.Refuse"/>); every other
+    /// part of the call (framing, limits, gzip, deadline, status) is the same as the typed path's.
+    /// </summary>
+    public GrpcRouter MapDuplexStreamingRaw<TReq, TResp>(GrpcMethod<TReq, TResp> method, RawDuplexStreamingHandler<TResp> handler)
+        where TReq : class, IMessage<TReq> where TResp : class, IMessage<TResp>
+    {
+        Expect(method.Type == MethodType.DuplexStreaming, method.Path);
+        return Add(method.Path, call =>
+            handler(new ServerRawRequestStream(Frames(call), call.Context.CancellationToken), new ServerResponseStream<TResp>(call), call.Context).AsTask());
+    }
+
     private static void Expect(bool condition, string path)
     {
         if (!condition) throw new ArgumentException($"Method {path} is mapped with the wrong call type.");
@@ -87,6 +104,9 @@ public sealed class GrpcRouter
         if (!_routes.TryAdd(path, invoker)) throw new InvalidOperationException($"Method {path} is already mapped.");
         return this;
     }
+
+    private static GrpcFrameReader Frames(ServerCall call) =>
+        new(call.Http.Request.BodyReader, call.MaxReceiveMessageBytes, call.GzipRequests, call.MalformedRequestCode);
 
     private static ServerRequestStream<T> RequestStream<T>(ServerCall call, MessageParser<T> parser) where T : class, IMessage<T> =>
         new(new GrpcMessageReader<T>(call.Http.Request.BodyReader, parser, call.MaxReceiveMessageBytes, call.GzipRequests, call.MalformedRequestCode), call.Context.CancellationToken);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Google.Protobuf;
 using Switch.Grpc.Framing;
 
@@ -21,6 +22,46 @@ public sealed class ServerRequestStream<T> where T : class, IMessage<T>
 
     public IAsyncEnumerable<T> ReadAllAsync(CancellationToken cancellationToken = default) =>
         _reader.ReadAllAsync(cancellationToken.CanBeCanceled ? cancellationToken : _callToken);
+}
+
+/// <summary>
+/// Incoming messages of a call mapped raw (<see cref="GrpcRouter.MapDuplexStreamingRaw"/>): each message's bytes as
+/// they sit in the request body's buffer (inflated first if they came compressed), for a decoder of the caller's own,
+/// with no message object and no copy. <see cref="Message"/> is valid until the next <see cref="ReadAsync"/>.
+/// </summary>
+public sealed class ServerRawRequestStream
+{
+    private readonly GrpcFrameReader _frames;
+    private readonly CancellationToken _callToken;
+
+    internal ServerRawRequestStream(GrpcFrameReader frames, CancellationToken callToken)
+    {
+        _frames = frames;
+        _callToken = callToken;
+    }
+
+    /// <summary>The message the last <see cref="ReadAsync"/> took: its protobuf bytes, valid until the next read.</summary>
+    public ReadOnlySequence<byte> Message => _frames.Message;
+
+    /// <summary>Takes the next message into <see cref="Message"/>: true, or false once the client has half-closed.</summary>
+    /// <exception cref="RpcException">As the typed stream's read, for the framing (truncated, oversize, bad gzip).</exception>
+    public async ValueTask<bool> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        if (!cancellationToken.CanBeCanceled) cancellationToken = _callToken;
+        while (true)
+        {
+            if (_frames.TryNext(out bool ended)) return true;
+            if (ended) return false;
+            _frames.Hold(await _frames.ReadAsync(cancellationToken).ConfigureAwait(false));
+        }
+    }
+
+    /// <summary>
+    /// The status for a message whose bytes the caller's decoder refused (<paramref name="e"/>: why, worded as protobuf's
+    /// <see cref="InvalidProtocolBufferException"/>): the same as the typed stream's read throws for a message that does
+    /// not parse. Nothing more is read after it.
+    /// </summary>
+    public RpcException Refuse(Exception e) => _frames.Refuse(e);
 }
 
 /// <summary>
