@@ -125,8 +125,12 @@ public static class TransactBatch
 
     /// <summary>Null when the message is a single request (an empty one too: it is rejected as a request, as before
     /// batches) or a well-formed batch; else the refusal.</summary>
-    public static RpcException? Problem(TransferRequest message) =>
-        BatchForm.Problem(message.Batch, SingleFieldsSet(message), static r => r.Batch.Count, MaxElements, "requests", emptyIsRefused: false);
+    public static RpcException? Problem(TransferRequest message) => Problem(message.Batch, SingleFieldsSet(message), static r => r.Batch.Count);
+
+    /// <summary>As <see cref="Problem(TransferRequest)"/>, for a message decoded by hand into its elements' fields
+    /// (<paramref name="batchOf"/>: an element's own batch count) and whether its single fields are set.</summary>
+    public static RpcException? Problem<T>(IReadOnlyList<T> batch, bool singleFieldsSet, Func<T, int> batchOf) =>
+        BatchForm.Problem(batch, singleFieldsSet, batchOf, MaxElements, "requests", emptyIsRefused: false);
 
     private static bool SingleFieldsSet(TransferRequest m) =>
         m.Kind != RequestKind.Unspecified || m.OrderNo.Length != 0 || m.AmountFen != 0 || m.Currency.Length != 0 || m.Bank.Length != 0

@@ -73,7 +73,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         .MapUnary(InstitutionMethods.Payout, (r, c) => UnaryAsync(r, c, RequestType.Payout))
         .MapUnary(InstitutionMethods.Refund, (r, c) => UnaryAsync(r, c, RequestType.Refund))
         .MapUnary(InstitutionMethods.Query, (r, c) => UnaryAsync(r, c, RequestType.Query))
-        .MapDuplexStreaming(InstitutionMethods.Transact, TransactAsync)
+        .MapDuplexStreamingRaw(InstitutionMethods.Transact, TransactAsync) // requests decoded by hand: no object, no string each
         .MapServerStreaming(InstitutionMethods.Outcomes, OutcomesAsync);
 
     private async ValueTask<TransferResult> UnaryAsync(TransferRequest request, ServerCallContext context, RequestType type)
@@ -126,7 +126,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         _ => null,
     };
 
-    private async ValueTask TransactAsync(ServerRequestStream<TransferRequest> requests, ServerResponseStream<TransferResult> responses,
+    private async ValueTask TransactAsync(ServerRawRequestStream requests, ServerResponseStream<TransferResult> responses,
         ServerCallContext context)
     {
         AuthenticatedInstitution institution = await AdmitCallerAsync(context);
@@ -139,7 +139,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         await _role.InOfficeAsync(context, RolePort.Institution, cancel => TransactAsync(institution, resultBatchMax, requests, responses, context, cancel));
     }
 
-    private async ValueTask TransactAsync(AuthenticatedInstitution institution, int resultBatchMax, ServerRequestStream<TransferRequest> requests,
+    private async ValueTask TransactAsync(AuthenticatedInstitution institution, int resultBatchMax, ServerRawRequestStream requests,
         ServerResponseStream<TransferResult> responses, ServerCallContext context, CancellationToken cancel)
     {
         OpenStream(institution);
@@ -152,12 +152,13 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         {
             writer = WriteResultsAsync(stream, responses, resultBatchMax, maxInFlightPerStream, cancel);
             RpcException? unreadable = null;
+            var decoder = new TransferRequestDecoder();
             while (true)
             {
-                TransferRequest? message;
                 try
                 {
-                    message = await requests.ReadAsync(cancel);
+                    if (!await requests.ReadAsync(cancel)) break;
+                    if (!decoder.TryDecode(requests.Message, out var malformed)) throw requests.Refuse(malformed!);
                 }
                 catch (RpcException e)
                 {
@@ -166,21 +167,22 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
                     unreadable = Unreadable(e);
                     break;
                 }
-                if (message is null) break;
-                if (message.Batch.Count == 0)
-                {
-                    await PublishStreamedAsync(stream, institution, message, correlationId, context.Deadline, cancel);
-                    published++;
-                    continue;
-                }
-                if (TransactBatch.Problem(message) is { } refusal)
+                // The decoded fields point into the message's bytes, valid until the next read: each request is in its
+                // ring slot before that.
+                if (decoder.Problem() is { } refusal)
                 {
                     unreadable = refusal; // refused whole, like bytes that are not a request: the answers due still go out
                     break;
                 }
-                foreach (TransferRequest request in message.Batch)
+                if (decoder.BatchCount == 0)
                 {
-                    await PublishStreamedAsync(stream, institution, request, correlationId, context.Deadline, cancel);
+                    await PublishStreamedAsync(stream, institution, decoder.Message, decoder.Single, correlationId, context.Deadline, cancel);
+                    published++;
+                    continue;
+                }
+                for (int i = 0; i < decoder.BatchCount; i++)
+                {
+                    await PublishStreamedAsync(stream, institution, decoder.Message, decoder.Element(i), correlationId, context.Deadline, cancel);
                     published++;
                 }
             }
@@ -207,15 +209,14 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
 
     /// <summary>One request of a Transact stream into the engine, once the stream's window and the institution's limits
     /// admit it (back-pressure: at most maxInFlightPerStream wait for the engine; then the stream stops reading).</summary>
-    private async ValueTask PublishStreamedAsync(StreamAnswers stream, AuthenticatedInstitution institution, TransferRequest request,
-        long correlationId, DateTime deadlineUtc, CancellationToken cancel)
+    private async ValueTask PublishStreamedAsync(StreamAnswers stream, AuthenticatedInstitution institution, ReadOnlyMemory<byte> message,
+        RequestFields request, long correlationId, DateTime deadlineUtc, CancellationToken cancel)
     {
         await stream.InFlight.WaitAsync(cancel);
         await AdmitStreamedAsync(stream, institution.Index, cancel);
         try
         {
-            await engine.PublishAsync(new ResultMapping.RequestFill(request, ResultMapping.TypeOf(request.Kind), institution.CodeUtf8,
-                InEngineTime(deadlineUtc)), correlationId, cancel);
+            await engine.PublishAsync(new ResultMapping.DecodedFill(message, request, institution.CodeUtf8, InEngineTime(deadlineUtc)), correlationId, cancel);
         }
         catch (Exception e) when (EngineError(e) is { } status)
         {

@@ -145,21 +145,41 @@ public static class ResultMapping
     {
         public void Fill(ref InputEvent e, long correlationId)
         {
-            long deadlineUs = clientDeadlineUtc == DateTime.MaxValue ? 0 : (clientDeadlineUtc - DateTime.UnixEpoch).Ticks / TimeSpan.TicksPerMicrosecond;
             bool echoValid = !request.Echo.Contains(Utf8Replacement);
             e.PrepareInstitutionRequest(correlationId, type, request.AmountFen, institutionCode, request.OrderNo, request.OriginalOrderNo,
-                request.Bank, request.Account, request.Currency, echoValid ? request.Echo : null, deadlineUs);
+                request.Bank, request.Account, request.Currency, echoValid ? request.Echo : null, DeadlineUs(clientDeadlineUtc));
             if (!echoValid) e.Echo.Set(InvalidUtf8); // the engine refuses it as INVALID_FIELD on echo, like any malformed echo
         }
     }
 
+    /// <summary>As <see cref="RequestFill"/>, from a request decoded by hand (<see cref="TransferRequestDecoder"/>): its
+    /// text is copied from the message's bytes into the slot, with no string between.</summary>
+    public readonly struct DecodedFill(ReadOnlyMemory<byte> message, RequestFields request, byte[] institutionCode, DateTime clientDeadlineUtc) : IInputFill
+    {
+        public void Fill(ref InputEvent e, long correlationId)
+        {
+            ReadOnlySpan<byte> bytes = message.Span;
+            ReadOnlySpan<byte> echo = request.Echo.In(bytes);
+            bool echoValid = echo.IndexOf(Utf8ReplacementBytes) < 0;
+            e.PrepareInstitutionRequest(correlationId, TypeOf((RequestKind)request.Kind), request.AmountFen, institutionCode,
+                request.OrderNo.In(bytes), request.OriginalOrderNo.In(bytes), request.Bank.In(bytes), request.Account.In(bytes),
+                request.Currency.In(bytes), echoValid ? echo : InvalidUtf8, DeadlineUs(clientDeadlineUtc));
+        }
+    }
+
+    private static long DeadlineUs(DateTime deadlineUtc) =>
+        deadlineUtc == DateTime.MaxValue ? 0 : (deadlineUtc - DateTime.UnixEpoch).Ticks / TimeSpan.TicksPerMicrosecond;
+
     /// <summary>
-    /// The protobuf runtime decodes invalid UTF-8 in a string field to U+FFFD instead of failing the message, so a
+    /// Protobuf runtimes have decoded invalid UTF-8 in a string field to U+FFFD instead of failing the message, so a
     /// U+FFFD in echo means (or cannot be told from) bytes that were not UTF-8. Echo lands in reconciliation
     /// files: refuse it rather than store a silently altered value. The other text fields are ASCII-only, so the
     /// engine refuses U+FFFD there already.
     /// </summary>
     private const char Utf8Replacement = '\uFFFD';
+
+    /// <summary>U+FFFD in UTF-8.</summary>
+    private static ReadOnlySpan<byte> Utf8ReplacementBytes => [0xEF, 0xBF, 0xBD];
 
     private static ReadOnlySpan<byte> InvalidUtf8 => [0xFF];
 

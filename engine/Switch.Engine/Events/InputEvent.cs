@@ -98,18 +98,39 @@ public struct InputEvent
     public void PrepareInstitutionRequest(long correlationId, RequestType type, long amountFen, ReadOnlySpan<byte> institution,
         string? orderNo, string? originalOrderNo, string? bankRef, string? account, string? currency, string? echo, long clientDeadlineUs)
     {
-        this = default;
-        Kind = EventKind.InstitutionRequest;
-        CorrelationId = correlationId;
-        RequestType = type;
-        AmountFen = amountFen;
-        Institution.Set(institution);
+        PrepareInstitutionRequest(correlationId, type, amountFen, institution, clientDeadlineUs);
         OrderNo.Set(orderNo);
         OriginalOrderNo.Set(originalOrderNo);
         BankRef.Set(bankRef);
         Account.Set(account);
         Currency.Set(currency);
         Echo.Set(echo);
+    }
+
+    /// <summary>As above, with the text fields as UTF-8 bytes (a request decoded straight from its wire bytes): empty is
+    /// unset, and a value longer than its field is stored overlong, as the string form stores it.</summary>
+    public void PrepareInstitutionRequest(long correlationId, RequestType type, long amountFen, ReadOnlySpan<byte> institution,
+        ReadOnlySpan<byte> orderNo, ReadOnlySpan<byte> originalOrderNo, ReadOnlySpan<byte> bankRef, ReadOnlySpan<byte> account,
+        ReadOnlySpan<byte> currency, ReadOnlySpan<byte> echo, long clientDeadlineUs)
+    {
+        PrepareInstitutionRequest(correlationId, type, amountFen, institution, clientDeadlineUs);
+        OrderNo.Set(orderNo);
+        OriginalOrderNo.Set(originalOrderNo);
+        BankRef.Set(bankRef);
+        Account.Set(account);
+        Currency.Set(currency);
+        Echo.Set(echo);
+    }
+
+    /// <summary>An institution request's fields other than its text (set by the caller after).</summary>
+    private void PrepareInstitutionRequest(long correlationId, RequestType type, long amountFen, ReadOnlySpan<byte> institution, long clientDeadlineUs)
+    {
+        this = default;
+        Kind = EventKind.InstitutionRequest;
+        CorrelationId = correlationId;
+        RequestType = type;
+        AmountFen = amountFen;
+        Institution.Set(institution);
         ClientDeadlineUs = clientDeadlineUs;
     }
 

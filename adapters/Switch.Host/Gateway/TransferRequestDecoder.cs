@@ -1,0 +1,286 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Text;
+using System.Text.Unicode;
+using Google.Protobuf;
+using Switch.Contracts.V1;
+using Switch.Grpc;
+
+namespace Switch.Host.Gateway;
+
+/// <summary>A text field's place in the message's bytes (an empty or absent field is length 0).</summary>
+public readonly record struct TextAt(int Offset, int Length)
+{
+    public ReadOnlySpan<byte> In(ReadOnlySpan<byte> message) => message.Slice(Offset, Length);
+}
+
+/// <summary>One TransferRequest's fields as they sit in its message's bytes: numbers decoded, text left in place.</summary>
+public struct RequestFields
+{
+    /// <summary>The kind's wire value (an enum: any int, as protobuf keeps an unknown one).</summary>
+    public int Kind;
+    public long AmountFen;
+    public TextAt OrderNo;
+    public TextAt Currency;
+    public TextAt Bank;
+    public TextAt Account;
+    public TextAt OriginalOrderNo;
+    public TextAt Echo;
+    /// <summary>Elements of its own batch field (only a malformed batch element has any).</summary>
+    public int BatchCount;
+
+    /// <summary>Any field of a single request is set (beside a batch, the message is refused BATCH_MIXED).</summary>
+    public readonly bool SingleFieldsSet => Kind != 0 || AmountFen != 0 || OrderNo.Length != 0 || Currency.Length != 0 || Bank.Length != 0
+        || Account.Length != 0 || OriginalOrderNo.Length != 0 || Echo.Length != 0;
+}
+
+/// <summary>
+/// Decodes Transact's request messages (switch.v1.TransferRequest, institution.proto: the single form or the batch form)
+/// from their bytes into <see cref="RequestFields"/>, with no message object and no string: the text fields stay in
+/// the message's bytes (<see cref="Message"/>) until the request is filled into its ring slot. One per stream, reused
+/// for every message; what it decoded is valid until the next <see cref="TryDecode"/>.
+/// <para>Protobuf's rules hold exactly as the generated parser applies them: a field given twice keeps its last value,
+/// an unknown field (or a known one with another wire type) is skipped, a string must be UTF-8. The hand path takes the
+/// shapes a client sends; anything else (a group, an over-long varint, bytes that are not UTF-8, a nested batch, a
+/// malformed message) goes to the generated parser, which decides it, and words any refusal, as it always has.</para>
+/// </summary>
+public sealed class TransferRequestDecoder
+{
+    private const uint KindTag = 1 << 3, OrderNoTag = 2 << 3 | 2, AmountTag = 3 << 3, CurrencyTag = 4 << 3 | 2, BankTag = 5 << 3 | 2,
+        AccountTag = 6 << 3 | 2, OriginalOrderNoTag = 7 << 3 | 2, EchoTag = 8 << 3 | 2, BatchTag = 9 << 3 | 2;
+    private const int VarintMaxBytes = 10, TagMaxBytes = 5;
+    /// <summary>The first batch array; it doubles past that, up to <see cref="TransactBatch.MaxElements"/>.</summary>
+    private const int FirstBatchCapacity = 64;
+
+    private RequestFields _single;
+    private RequestFields[] _batch = new RequestFields[FirstBatchCapacity];
+    private int _count;
+    /// <summary>Bytes this decoder owns for the message (rented): a message that came in pieces, or the fallback's text.</summary>
+    private byte[]? _owned;
+    /// <summary>The generated parser's verdict on a message it decoded (the hand path's comes from its fields).</summary>
+    private RpcException? _fallbackProblem;
+
+    /// <summary>The bytes the decoded fields' <see cref="TextAt"/>s point into.</summary>
+    public ReadOnlyMemory<byte> Message { get; private set; }
+
+    /// <summary>The message was decoded by hand (else by the generated parser): for tests.</summary>
+    public bool DecodedByHand { get; private set; }
+
+    /// <summary>The batch's elements (0: the single form, or a batch <see cref="Problem"/> refuses: ask it first).</summary>
+    public int BatchCount => _count;
+
+    /// <summary>The single request's fields (the batch form: those beside the batch, which refuse it).</summary>
+    public ref readonly RequestFields Single => ref _single;
+
+    public ref readonly RequestFields Element(int index)
+    {
+        Debug.Assert((uint)index < (uint)_count);
+        return ref _batch[index];
+    }
+
+    /// <summary>
+    /// Decodes one message. False when it is not a TransferRequest: <paramref name="refusal"/> is then the generated
+    /// parser's exception, for <see cref="Switch.Grpc.Server.ServerRawRequestStream.Refuse"/> to word as the typed path did.
+    /// </summary>
+    public bool TryDecode(in ReadOnlySequence<byte> message, out InvalidProtocolBufferException? refusal)
+    {
+        refusal = null;
+        _fallbackProblem = null;
+        if (_owned is { } previous)
+        {
+            _owned = null;
+            ArrayPool<byte>.Shared.Return(previous);
+        }
+        if (message.IsSingleSegment)
+        {
+            Message = message.First;
+        }
+        else
+        {
+            // A message across the body's buffer segments (a large batch often is): one copy, into a rented array.
+            int length = checked((int)message.Length);
+            _owned = ArrayPool<byte>.Shared.Rent(length);
+            message.CopyTo(_owned);
+            Message = _owned.AsMemory(0, length);
+        }
+        if (DecodedByHand = TryByHand(Message.Span)) return true;
+
+        TransferRequest parsed;
+        try
+        {
+            parsed = TransferRequest.Parser.ParseFrom(Message.Span);
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            refusal = e;
+            return false;
+        }
+        FromMessage(parsed);
+        return true;
+    }
+
+    /// <summary>Null for a single request (an empty one too: it is rejected as a request) or a well-formed batch; else
+    /// the refusal, as <see cref="TransactBatch.Problem(TransferRequest)"/> words it.</summary>
+    public RpcException? Problem() => DecodedByHand
+        ? TransactBatch.Problem(new ArraySegment<RequestFields>(_batch, 0, _count), _single.SingleFieldsSet, static e => e.BatchCount)
+        : _fallbackProblem;
+
+    private bool TryByHand(ReadOnlySpan<byte> message)
+    {
+        _count = 0;
+        _single = default;
+        int at = 0;
+        while (at < message.Length)
+        {
+            if (!TryTag(message, ref at, out uint tag)) return false;
+            if (tag != BatchTag)
+            {
+                if (!TryField(message, ref at, message.Length, tag, ref _single)) return false;
+                continue;
+            }
+            if (!TryLength(message, ref at, message.Length, out int length)) return false;
+            if (_count == TransactBatch.MaxElements) return false; // BATCH_TOO_LARGE, worded from the generated message
+            if (_count == _batch.Length) Array.Resize(ref _batch, Math.Min(_batch.Length * 2, TransactBatch.MaxElements));
+            ref RequestFields element = ref _batch[_count++];
+            element = default;
+            int end = at + length;
+            while (at < end)
+            {
+                // An element's own batch (refused BATCH_NESTED) must still be a valid message at every depth: the generated parser's to say.
+                if (!TryTag(message, ref at, end, out tag) || tag == BatchTag || !TryField(message, ref at, end, tag, ref element)) return false;
+            }
+        }
+        _single.BatchCount = _count;
+        return true;
+    }
+
+    private static bool TryTag(ReadOnlySpan<byte> message, ref int at, out uint tag) => TryTag(message, ref at, message.Length, out tag);
+
+    /// <summary>A tag of at most 5 bytes naming a field above 0 (protobuf refuses field 0).</summary>
+    private static bool TryTag(ReadOnlySpan<byte> message, ref int at, int end, out uint tag)
+    {
+        int start = at;
+        tag = 0;
+        if (!TryVarint(message, ref at, end, out ulong value) || at - start > TagMaxBytes || value > uint.MaxValue || value >> 3 == 0) return false;
+        tag = (uint)value;
+        return true;
+    }
+
+    /// <summary>Reads (or skips, when unknown) one field whose tag was read; false for what the hand path leaves to the generated parser.</summary>
+    private static bool TryField(ReadOnlySpan<byte> message, ref int at, int end, uint tag, ref RequestFields fields)
+    {
+        ulong value;
+        switch (tag)
+        {
+            case KindTag:
+                if (!TryVarint(message, ref at, end, out value)) return false;
+                fields.Kind = (int)value; // an enum is an int32: protobuf keeps the low 32 bits
+                return true;
+            case AmountTag:
+                if (!TryVarint(message, ref at, end, out value)) return false;
+                fields.AmountFen = (long)value;
+                return true;
+            case OrderNoTag: return TryText(message, ref at, end, out fields.OrderNo);
+            case CurrencyTag: return TryText(message, ref at, end, out fields.Currency);
+            case BankTag: return TryText(message, ref at, end, out fields.Bank);
+            case AccountTag: return TryText(message, ref at, end, out fields.Account);
+            case OriginalOrderNoTag: return TryText(message, ref at, end, out fields.OriginalOrderNo);
+            case EchoTag: return TryText(message, ref at, end, out fields.Echo);
+        }
+        // Unknown (a newer client's field, or a known number with another wire type, as the generated parser takes it): skipped.
+        switch (tag & 7)
+        {
+            case 0: return TryVarint(message, ref at, end, out _);
+            case 1: return Skip(ref at, end, 8);
+            case 2: return TryLength(message, ref at, end, out int length) && Skip(ref at, end, length);
+            case 5: return Skip(ref at, end, 4);
+            default: return false; // groups (3, 4) and wire types 6 and 7
+        }
+    }
+
+    private static bool Skip(ref int at, int end, int bytes)
+    {
+        if (bytes > end - at) return false;
+        at += bytes;
+        return true;
+    }
+
+    private static bool TryText(ReadOnlySpan<byte> message, ref int at, int end, out TextAt text)
+    {
+        text = default;
+        if (!TryLength(message, ref at, end, out int length) || !Utf8.IsValid(message.Slice(at, length))) return false;
+        text = new TextAt(at, length);
+        at += length;
+        return true;
+    }
+
+    /// <summary>A length of at most 5 bytes whose bytes are all there (a negative or truncated length is a refusal).</summary>
+    private static bool TryLength(ReadOnlySpan<byte> message, ref int at, int end, out int length)
+    {
+        int start = at;
+        length = 0;
+        if (!TryVarint(message, ref at, end, out ulong value) || at - start > TagMaxBytes || value > (ulong)(end - at)) return false;
+        length = (int)value;
+        return true;
+    }
+
+    /// <summary>A varint of at most 10 bytes whose last byte holds only the 64th bit (anything longer is the generated parser's to judge).</summary>
+    private static bool TryVarint(ReadOnlySpan<byte> message, ref int at, int end, out ulong value)
+    {
+        value = 0;
+        for (int i = 0; i < VarintMaxBytes && at < end; i++)
+        {
+            byte b = message[at++];
+            value |= (ulong)(b & 0x7F) << (7 * i);
+            if (b < 0x80) return i < VarintMaxBytes - 1 || b <= 1;
+        }
+        return false;
+    }
+
+    /// <summary>The generated parser's message, as fields over its text encoded into rented bytes (a rare path: whatever
+    /// the hand path did not take). A batch it refuses is only worded, not kept.</summary>
+    private void FromMessage(TransferRequest parsed)
+    {
+        _count = 0;
+        _fallbackProblem = parsed.Batch.Count == 0 ? null : TransactBatch.Problem(parsed);
+        int bytes = TextBytes(parsed);
+        if (_fallbackProblem is null)
+        {
+            foreach (TransferRequest element in parsed.Batch) bytes += TextBytes(element);
+        }
+        _owned = ArrayPool<byte>.Shared.Rent(Math.Max(bytes, 1));
+        int at = 0;
+        _single = Fields(parsed, _owned, ref at);
+        if (_fallbackProblem is null)
+        {
+            if (_batch.Length < parsed.Batch.Count) _batch = new RequestFields[parsed.Batch.Count];
+            foreach (TransferRequest element in parsed.Batch) _batch[_count++] = Fields(element, _owned, ref at);
+        }
+        Message = _owned.AsMemory(0, at);
+    }
+
+    private static int TextBytes(TransferRequest m) =>
+        Encoding.UTF8.GetByteCount(m.OrderNo) + Encoding.UTF8.GetByteCount(m.Currency) + Encoding.UTF8.GetByteCount(m.Bank)
+        + Encoding.UTF8.GetByteCount(m.Account) + Encoding.UTF8.GetByteCount(m.OriginalOrderNo) + Encoding.UTF8.GetByteCount(m.Echo);
+
+    private static RequestFields Fields(TransferRequest m, byte[] into, ref int at) => new()
+    {
+        Kind = (int)m.Kind,
+        AmountFen = m.AmountFen,
+        OrderNo = Text(m.OrderNo, into, ref at),
+        Currency = Text(m.Currency, into, ref at),
+        Bank = Text(m.Bank, into, ref at),
+        Account = Text(m.Account, into, ref at),
+        OriginalOrderNo = Text(m.OriginalOrderNo, into, ref at),
+        Echo = Text(m.Echo, into, ref at),
+        BatchCount = m.Batch.Count,
+    };
+
+    private static TextAt Text(string value, byte[] into, ref int at)
+    {
+        int written = Encoding.UTF8.GetBytes(value, into.AsSpan(at));
+        var text = new TextAt(at, written);
+        at += written;
+        return text;
+    }
+}
