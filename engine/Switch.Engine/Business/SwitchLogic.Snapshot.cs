@@ -123,14 +123,19 @@ public sealed partial class SwitchLogic
     /// that does not fit; the caller's file check (its checksum) comes after the arrays.
     /// </summary>
     public static SwitchLogic Restore(SwitchConfig config, ReadOnlySpan<byte> state,
-        SnapshotArrayReader arrays, IOutputSink sink, ITransactionArchive archive)
+        SnapshotArrayReader arrays, IOutputSink sink, ITransactionArchive archive) => Restore(config, state, arrays, sink, archive, out _);
+
+    /// <param name="times">Where the restore's time went (the start's log line).</param>
+    public static SwitchLogic Restore(SwitchConfig config, ReadOnlySpan<byte> state,
+        SnapshotArrayReader arrays, IOutputSink sink, ITransactionArchive archive, out RestoreTimes times)
     {
         var logic = new SwitchLogic(config, sink, archive);
         var r = new StateReader(state);
         logic.RestoreState(ref r);
         if (r.Remaining != 0) throw new InvalidDataException($"snapshot: {r.Remaining} bytes left after the state");
         // The large arrays' fresh memory faulted in on a helper thread, ahead of the reads that fill it.
-        using (var prefault = new Prefaulter())
+        var prefault = new Prefaulter();
+        try
         {
             logic._dailyUsage.PrefaultForRestore(prefault);
             logic._transactions.PrefaultForRestore(prefault);
@@ -143,9 +148,16 @@ public sealed partial class SwitchLogic
             logic._timers.RestoreArrays(arrays);
             archive.RestoreArrays(arrays);
         }
+        finally
+        {
+            prefault.Dispose();
+        }
         logic._dailyUsage.FinishRestore();
         logic._transactions.FinishRestore();
+        long rebuildStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         logic._orders.RebuildIndex();
+        times = new RestoreTimes(prefault.ElapsedUs, prefault.PopulatedBytes, prefault.RegionBytes,
+            (long)System.Diagnostics.Stopwatch.GetElapsedTime(rebuildStarted).TotalMicroseconds);
         return logic;
     }
 

@@ -261,6 +261,7 @@ public sealed partial class SwitchEngine : IDisposable
             SnapshotPosition? from = null;
             string? snapshotPath = null;
             byte[]? views = null;
+            RestoreCost? restoreCost = null;
             if (options.Snapshots.Enabled)
             {
                 // The newest snapshot that is whole, of this build's format, consistent with the journal and with the
@@ -269,7 +270,7 @@ public sealed partial class SwitchEngine : IDisposable
                 {
                     try
                     {
-                        (archive, replay, from, views) = RestoreSnapshot(path, journal, options, archiveDirectory, replaySink, ref phases);
+                        (archive, replay, from, views) = RestoreSnapshot(path, journal, options, archiveDirectory, replaySink, ref phases, out restoreCost);
                         // The host's derived views too: views that no longer fit what is on disk (files lost since) are an
                         // InvalidDataException like a damaged file; the host has undone what it took, and an older one is tried.
                         options.RestoreViews?.Invoke(views!);
@@ -283,6 +284,7 @@ public sealed partial class SwitchEngine : IDisposable
                         replay = null; // a snapshot that restored and whose views then did not fit
                         from = null;
                         views = null;
+                        restoreCost = null;
                         skipped.Add($"{Path.GetFileName(path)}: {e.Message}");
                         SnapshotStore.SetAside(path);
                     }
@@ -351,6 +353,7 @@ public sealed partial class SwitchEngine : IDisposable
                 RecordsAdopted = journal.AdoptedRecords,
                 RecoveryMs = ElapsedMs(started),
                 Phases = phases,
+                SnapshotRestore = restoreCost,
             };
             return new SwitchEngine(options, journal, archive, logic, recovery, lastRecordNo, lastRecordAddress);
         }
@@ -375,9 +378,10 @@ public sealed partial class SwitchEngine : IDisposable
     private static long ElapsedMs(long startedTimestamp) => (long)System.Diagnostics.Stopwatch.GetElapsedTime(startedTimestamp).TotalMilliseconds;
 
     private static (ITransactionArchive Archive, ReplayVisitor Replay, SnapshotPosition Position, byte[] Views) RestoreSnapshot(string path,
-        EventJournal journal, EngineOptions options, string archiveDirectory, IOutputSink replaySink, ref RecoveryPhases phases)
+        EventJournal journal, EngineOptions options, string archiveDirectory, IOutputSink replaySink, ref RecoveryPhases phases, out RestoreCost cost)
     {
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        MachineCounters countersBefore = MachineCounters.Read();
         using SnapshotFile.Opened opened = SnapshotFile.Open(path);
         SnapshotPosition position = opened.Position;
         if (!journal.HoldsRecord(position.RecordAddress, position.RecordNo))
@@ -388,9 +392,11 @@ public sealed partial class SwitchEngine : IDisposable
         try
         {
             long restoreStarted = System.Diagnostics.Stopwatch.GetTimestamp();
-            SwitchLogic logic = SwitchLogic.Restore(opened.Config, opened.State, opened.Arrays, replaySink, archive);
+            SwitchLogic logic = SwitchLogic.Restore(opened.Config, opened.State, opened.Arrays, replaySink, archive, out RestoreTimes times);
             byte[] views = opened.Arrays.ReadViews();
             opened.Arrays.VerifyEnd();
+            cost = new RestoreCost(opened.Arrays.BytesRead, opened.Arrays.ReadUs, times.PrefaultUs, times.PrefaultBytes,
+                times.PrefaultRegionBytes, times.IndexRebuildUs, MachineCounters.Read().Since(countersBefore));
             logic.VerifyUnresolved(); // the restored table recounted against every bank's count
             logic.VerifyInvariants = options.VerifyInvariants;
             phases.StateRestoreMs += ElapsedMs(restoreStarted);
@@ -672,6 +678,8 @@ public sealed record RecoveryReport(long JournalRecords, long EventsReplayed, bo
     public long RecoveryMs { get; init; }
     /// <summary>Where <see cref="RecoveryMs"/> went.</summary>
     public RecoveryPhases Phases { get; init; }
+    /// <summary>What the snapshot's restore read and waited on (null without a snapshot): why a start was slow.</summary>
+    public RestoreCost? SnapshotRestore { get; init; }
 }
 
 /// <summary>Recovery's parts, in milliseconds: what an operator needs to see when a restart is slower than it was.</summary>

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Switch.Engine.Business;
@@ -214,6 +215,13 @@ public static class SnapshotFile
 public sealed class SnapshotArrayReader(Stream stream, string path) : IDisposable
 {
     private uint _crc = Crc32C.Start;
+    private long _readTicks;
+
+    /// <summary>Bytes read from the file so far (header, state, arrays, views, checksum).</summary>
+    public long BytesRead { get; private set; }
+    /// <summary>Time spent in the file's reads so far, in microseconds: with <see cref="BytesRead"/>, the storage's rate
+    /// as this start saw it (a cold read from a slow device against the page cache's GB/s).</summary>
+    public long ReadUs => (long)(_readTicks * 1_000_000.0 / Stopwatch.Frequency);
 
     /// <summary>The next array into <paramref name="into"/>, which must be all zeros (a new array): pages the file says
     /// are zero are not written.</summary>
@@ -274,6 +282,7 @@ public sealed class SnapshotArrayReader(Stream stream, string path) : IDisposabl
         uint stored = BinaryPrimitives.ReadUInt32LittleEndian(b);
         if (stored != computed) throw new InvalidDataException($"{path}: checksum {stored:X8} stored, {computed:X8} computed: the file is corrupt");
         if (stream.ReadByte() != -1) throw new InvalidDataException($"{path}: bytes after the checksum");
+        Debug.Assert(BytesRead == stream.Length, "every byte of the file was read through ReadRaw");
     }
 
     internal void ReadExactly(Span<byte> into)
@@ -284,6 +293,7 @@ public sealed class SnapshotArrayReader(Stream stream, string path) : IDisposabl
 
     private void ReadRaw(Span<byte> into)
     {
+        long started = Stopwatch.GetTimestamp();
         try
         {
             stream.ReadExactly(into);
@@ -292,6 +302,8 @@ public sealed class SnapshotArrayReader(Stream stream, string path) : IDisposabl
         {
             throw new InvalidDataException($"{path}: ends early (torn: the write did not finish)");
         }
+        _readTicks += Stopwatch.GetTimestamp() - started;
+        BytesRead += into.Length;
     }
 
     internal uint U32()
