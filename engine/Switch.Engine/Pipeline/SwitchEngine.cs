@@ -33,6 +33,9 @@ public sealed partial class SwitchEngine : IDisposable
     private readonly BatchEventProcessor<InputEvent, LogicHandler> _logicProcessor;
     private readonly LogicHandler _logicHandler;
     private readonly Snapshotter? _snapshots;
+    /// <summary>The start's throwaway capture (<see cref="SnapshotWarmUp"/>): joined at dispose, so no thread of a
+    /// disposed engine still writes in its data directory (a copy or removal of it would race with its files).</summary>
+    private Thread? _warmUp;
     private BatchEventProcessor<OutputEvent, IEventHandler<OutputEvent>>? _outputProcessor;
     private Thread[] _threads = [];
     private Timer? _ticker;
@@ -174,7 +177,8 @@ public sealed partial class SwitchEngine : IDisposable
         {
             string warmUp = Path.Combine(_options.DataDirectory, "archive-warm-up");
             SwitchConfig config = Logic.Config;
-            new Thread(() => SnapshotWarmUp.Run(warmUp, config)) { Name = "switch-snapshot-warm-up", IsBackground = true, Priority = ThreadPriority.BelowNormal }.Start();
+            _warmUp = new Thread(() => SnapshotWarmUp.Run(warmUp, config)) { Name = "switch-snapshot-warm-up", IsBackground = true, Priority = ThreadPriority.BelowNormal };
+            _warmUp.Start();
         }
     }
 
@@ -216,6 +220,8 @@ public sealed partial class SwitchEngine : IDisposable
     public SnapshotResult? LastSnapshot => _snapshots?.Last;
     public long SnapshotsTaken => _snapshots?.Taken ?? 0;
     public long SnapshotsFailed => _snapshots?.Failed ?? 0;
+    /// <summary>Snapshots whose state write grew its buffer inside the logic's pause (see <see cref="Snapshotter"/>).</summary>
+    internal long SnapshotStateBufferGrowths => _snapshots?.StateBufferGrowths ?? 0;
 
     /// <summary>True once <see cref="Run"/> has started the threads.</summary>
     public bool Running => _outputProcessor is not null;
@@ -613,6 +619,7 @@ public sealed partial class SwitchEngine : IDisposable
                 throw new InvalidOperationException($"engine: thread {t.Name} did not stop");
             }
         }
+        if (_warmUp is not null && !_warmUp.Join(TimeSpan.FromSeconds(30))) throw new InvalidOperationException("engine: the snapshot warm-up did not finish");
         _snapshots?.Stop();
         _journal.Dispose();
         _archive.Dispose();
