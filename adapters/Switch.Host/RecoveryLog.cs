@@ -30,11 +30,17 @@ internal static class RecoveryLog
         {
             // The records after the snapshot's were replayed locally; its age says how much older a state it gave.
             long ageS = (long)(DateTime.UtcNow - File.GetLastWriteTimeUtc(recovery.SnapshotPath!)).TotalSeconds;
-            log.Info("recovery_snapshot", $"started from the snapshot at record {from.RecordNo} ({ageS} s old), then replayed the {recovery.JournalRecords - 1 - from.RecordNo} journal records after it",
+            // Then what the restore read and waited on (the file's read rate, faults, the machine's compaction and
+            // reclaim): a slow start names its cause.
+            (string Key, object? Value)[] fields =
+            [
                 ("snapshot", Path.GetFileName(recovery.SnapshotPath)), ("position", from.RecordNo), ("snapshot_age_s", ageS),
                 ("records_replayed", recovery.JournalRecords - 1 - from.RecordNo), ("events_replayed", recovery.EventsReplayed),
                 ("journal_records", recovery.JournalRecords), ("recovery_ms", recovery.RecoveryMs), ("journal_open_ms", recovery.Phases.JournalOpenMs),
-                ("archive_open_ms", recovery.Phases.ArchiveOpenMs), ("state_restore_ms", recovery.Phases.StateRestoreMs), ("archive_wait_ms", recovery.Phases.ArchiveWaitMs), ("replay_ms", recovery.Phases.ReplayMs));
+                ("archive_open_ms", recovery.Phases.ArchiveOpenMs), ("state_restore_ms", recovery.Phases.StateRestoreMs), ("archive_wait_ms", recovery.Phases.ArchiveWaitMs), ("replay_ms", recovery.Phases.ReplayMs),
+                .. (recovery.SnapshotRestore?.Fields() ?? []).Select(f => (f.Key, (object?)f.Value)),
+            ];
+            log.Info("recovery_snapshot", $"started from the snapshot at record {from.RecordNo} ({ageS} s old), then replayed the {recovery.JournalRecords - 1 - from.RecordNo} journal records after it", fields);
         }
         else if (recovery.ConfigFromJournal)
         {

@@ -104,6 +104,7 @@ internal static class Bench
         RecoveryPhases p = r.Phases;
         Console.WriteLine($"  parts: journal opened {p.JournalOpenMs} ms, archive opened {p.ArchiveOpenMs} ms, state restored {p.StateRestoreMs} ms, archive's recovery waited for {p.ArchiveWaitMs} ms, " +
             $"replay {p.ReplayMs} ms; engine built {recoverMs - r.RecoveryMs} ms; threads started {runningMs - recoverMs} ms");
+        if (r.SnapshotRestore is { } cost) Console.WriteLine($"  restore: {string.Join(' ', cost.Fields().Select(f => $"{f.Key}={f.Value}"))}");
         return engine.Logic.StateHash();
     }
 

@@ -186,14 +186,19 @@ public sealed class DailyAccountUsage
     }
 
     /// <summary>Snapshot, on the logic thread: the scalars now, the slots copy-on-write (the writer copies them).</summary>
-    public PageCapture<Slot> BeginCapture(StateWriter w)
+    public void Save(StateWriter w)
     {
-        if (_capture is not null) throw new InvalidOperationException("daily usage: a capture is running");
         w.Section("usage");
         w.Int(_maxAccounts);
         w.Int(Count);
         w.Int(_sweptDay);
         w.Long(Sweeps);
+    }
+
+    /// <summary>After <see cref="Save"/>, before any change: the slots as they are now.</summary>
+    public PageCapture<Slot> BeginCapture()
+    {
+        if (_capture is not null) throw new InvalidOperationException("daily usage: a capture is running");
         return _capture = new PageCapture<Slot>(_slots);
     }
 

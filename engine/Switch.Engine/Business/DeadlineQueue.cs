@@ -88,12 +88,17 @@ public sealed class DeadlineQueue
 
     /// <summary>Snapshot, on the logic thread: head and tail now, the two arrays copy-on-write (every entry counts,
     /// stale ones too: the count decides when the queue is full).</summary>
-    public ICapturedArray[] BeginCapture(StateWriter w)
+    public void Save(StateWriter w)
     {
-        if (_idsCapture is not null) throw new InvalidOperationException("deadline queue: a capture is running");
         w.Int(Capacity);
         w.Long(_head);
         w.Long(_tail);
+    }
+
+    /// <summary>After <see cref="Save"/>, before any change: the arrays as they are now.</summary>
+    public ICapturedArray[] BeginCapture()
+    {
+        if (_idsCapture is not null) throw new InvalidOperationException("deadline queue: a capture is running");
         _idsCapture = new PageCapture<long>(_ids);
         _dueCapture = new PageCapture<long>(_dueUs);
         return [_idsCapture, _dueCapture];

@@ -31,6 +31,39 @@ public sealed partial class SwitchLogic
     /// the parts timed, if given (metrics only).</summary>
     public Capture BeginCapture(StateWriter w, PauseTimer? pause = null)
     {
+        WriteState(w);
+        ICapturedArray[] deadlines = _timers.BeginCapture();
+        PageCapture<DailyAccountUsage.Slot> usage = _dailyUsage.BeginCapture();
+        (PageCapture<Transaction> ring, PageCapture<Transaction> parked) = _transactions.BeginCapture();
+        void EndOurs()
+        {
+            _timers.EndCapture();
+            _dailyUsage.EndCapture();
+            _transactions.EndCapture();
+        }
+        pause?.Lap(PausePart.LogicState);
+        ArchiveCapture archive;
+        try
+        {
+            archive = _orders.Archive.BeginCapture(w, pause);
+        }
+        catch
+        {
+            EndOurs();
+            throw;
+        }
+        return new Capture([usage, ring, parked, .. deadlines, .. archive.Arrays], archive, () =>
+        {
+            EndOurs();
+            archive.End();
+        });
+    }
+
+    /// <summary>Everything the state section holds but the archive's part, into <paramref name="w"/> (cleared first).
+    /// Changes nothing: <see cref="BeginCapture"/> writes it, and a start writes it once into the snapshot writer's
+    /// buffer so the first snapshot's pause neither grows that buffer nor runs these writes for the first time.</summary>
+    public void WriteState(StateWriter w)
+    {
         w.Clear();
         w.Section("logic");
         w.Long(NowUs);
@@ -86,31 +119,9 @@ public sealed partial class SwitchLogic
         _book.Save(w);
         _endpoints.Save(w);
         _out.Save(w);
-        ICapturedArray[] deadlines = _timers.BeginCapture(w);
-        PageCapture<DailyAccountUsage.Slot> usage = _dailyUsage.BeginCapture(w);
-        (PageCapture<Transaction> ring, PageCapture<Transaction> parked) = _transactions.BeginCapture(w);
-        void EndOurs()
-        {
-            _timers.EndCapture();
-            _dailyUsage.EndCapture();
-            _transactions.EndCapture();
-        }
-        pause?.Lap(PausePart.LogicState);
-        ArchiveCapture archive;
-        try
-        {
-            archive = _orders.Archive.BeginCapture(w, pause);
-        }
-        catch
-        {
-            EndOurs();
-            throw;
-        }
-        return new Capture([usage, ring, parked, .. deadlines, .. archive.Arrays], archive, () =>
-        {
-            EndOurs();
-            archive.End();
-        });
+        _timers.Save(w);
+        _dailyUsage.Save(w);
+        _transactions.Save(w);
     }
 
     /// <summary>Emits the snapshot mark after a capture (live only: the replay takes no snapshot).</summary>
@@ -123,14 +134,19 @@ public sealed partial class SwitchLogic
     /// that does not fit; the caller's file check (its checksum) comes after the arrays.
     /// </summary>
     public static SwitchLogic Restore(SwitchConfig config, ReadOnlySpan<byte> state,
-        SnapshotArrayReader arrays, IOutputSink sink, ITransactionArchive archive)
+        SnapshotArrayReader arrays, IOutputSink sink, ITransactionArchive archive) => Restore(config, state, arrays, sink, archive, out _);
+
+    /// <param name="times">Where the restore's time went (the start's log line).</param>
+    public static SwitchLogic Restore(SwitchConfig config, ReadOnlySpan<byte> state,
+        SnapshotArrayReader arrays, IOutputSink sink, ITransactionArchive archive, out RestoreTimes times)
     {
         var logic = new SwitchLogic(config, sink, archive);
         var r = new StateReader(state);
         logic.RestoreState(ref r);
         if (r.Remaining != 0) throw new InvalidDataException($"snapshot: {r.Remaining} bytes left after the state");
         // The large arrays' fresh memory faulted in on a helper thread, ahead of the reads that fill it.
-        using (var prefault = new Prefaulter())
+        var prefault = new Prefaulter();
+        try
         {
             logic._dailyUsage.PrefaultForRestore(prefault);
             logic._transactions.PrefaultForRestore(prefault);
@@ -143,9 +159,16 @@ public sealed partial class SwitchLogic
             logic._timers.RestoreArrays(arrays);
             archive.RestoreArrays(arrays);
         }
+        finally
+        {
+            prefault.Dispose();
+        }
         logic._dailyUsage.FinishRestore();
         logic._transactions.FinishRestore();
+        long rebuildStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         logic._orders.RebuildIndex();
+        times = new RestoreTimes(prefault.ElapsedUs, prefault.PopulatedBytes, prefault.RegionBytes,
+            (long)System.Diagnostics.Stopwatch.GetElapsedTime(rebuildStarted).TotalMicroseconds);
         return logic;
     }
 

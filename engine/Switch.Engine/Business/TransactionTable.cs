@@ -186,14 +186,19 @@ public sealed class TransactionTable
     /// parked table, whose pages the snapshot writer then copies (<see cref="EndCapture"/> when it has them all). The
     /// parked index is not written: it is rebuilt from the parked table.
     /// </summary>
-    public (PageCapture<Transaction> Ring, PageCapture<Transaction> Parked) BeginCapture(StateWriter w)
+    public void Save(StateWriter w)
     {
-        if (_ringCapture is not null || _parkedCapture is not null) throw new InvalidOperationException("transaction table: a capture is running");
         w.Section("table");
         w.Long(LastId);
         w.Int(_slots.Length);
         w.Int(_parked.Length);
         w.Array<int>(_freeParked.AsSpan(0, _freeParkedCount));
+    }
+
+    /// <summary>After <see cref="Save"/>, before any change: the ring and the parked table as they are now.</summary>
+    public (PageCapture<Transaction> Ring, PageCapture<Transaction> Parked) BeginCapture()
+    {
+        if (_ringCapture is not null || _parkedCapture is not null) throw new InvalidOperationException("transaction table: a capture is running");
         var ring = new PageCapture<Transaction>(_slots);
         var parked = new PageCapture<Transaction>(_parked);
         (_ringCapture, _parkedCapture) = (ring, parked);

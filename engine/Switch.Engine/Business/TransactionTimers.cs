@@ -94,7 +94,7 @@ public sealed class TransactionTimers
 
     /// <summary>Snapshot, on the logic thread: the follow-ups (few) written now in (due, id) order, so the same state
     /// writes the same bytes whatever order the priority queue keeps them in; the deadlines copy-on-write.</summary>
-    public ICapturedArray[] BeginCapture(StateWriter w)
+    public void Save(StateWriter w)
     {
         w.Section("timers");
         var followUps = new (long DueUs, long Id)[_followUps.Count];
@@ -107,8 +107,11 @@ public sealed class TransactionTimers
             w.Long(dueUs);
             w.Long(id);
         }
-        return _deadlines.BeginCapture(w);
+        _deadlines.Save(w);
     }
+
+    /// <summary>After <see cref="Save"/>, before any change: the deadline queue's arrays as they are now.</summary>
+    public ICapturedArray[] BeginCapture() => _deadlines.BeginCapture();
 
     public void EndCapture() => _deadlines.EndCapture();
 

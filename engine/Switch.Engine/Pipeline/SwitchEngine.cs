@@ -33,6 +33,9 @@ public sealed partial class SwitchEngine : IDisposable
     private readonly BatchEventProcessor<InputEvent, LogicHandler> _logicProcessor;
     private readonly LogicHandler _logicHandler;
     private readonly Snapshotter? _snapshots;
+    /// <summary>The start's throwaway capture (<see cref="SnapshotWarmUp"/>): joined at dispose, so no thread of a
+    /// disposed engine still writes in its data directory (a copy or removal of it would race with its files).</summary>
+    private Thread? _warmUp;
     private BatchEventProcessor<OutputEvent, IEventHandler<OutputEvent>>? _outputProcessor;
     private Thread[] _threads = [];
     private Timer? _ticker;
@@ -174,7 +177,8 @@ public sealed partial class SwitchEngine : IDisposable
         {
             string warmUp = Path.Combine(_options.DataDirectory, "archive-warm-up");
             SwitchConfig config = Logic.Config;
-            new Thread(() => SnapshotWarmUp.Run(warmUp, config)) { Name = "switch-snapshot-warm-up", IsBackground = true, Priority = ThreadPriority.BelowNormal }.Start();
+            _warmUp = new Thread(() => SnapshotWarmUp.Run(warmUp, config)) { Name = "switch-snapshot-warm-up", IsBackground = true, Priority = ThreadPriority.BelowNormal };
+            _warmUp.Start();
         }
     }
 
@@ -216,6 +220,8 @@ public sealed partial class SwitchEngine : IDisposable
     public SnapshotResult? LastSnapshot => _snapshots?.Last;
     public long SnapshotsTaken => _snapshots?.Taken ?? 0;
     public long SnapshotsFailed => _snapshots?.Failed ?? 0;
+    /// <summary>Snapshots whose state write grew its buffer inside the logic's pause (see <see cref="Snapshotter"/>).</summary>
+    internal long SnapshotStateBufferGrowths => _snapshots?.StateBufferGrowths ?? 0;
 
     /// <summary>True once <see cref="Run"/> has started the threads.</summary>
     public bool Running => _outputProcessor is not null;
@@ -261,6 +267,7 @@ public sealed partial class SwitchEngine : IDisposable
             SnapshotPosition? from = null;
             string? snapshotPath = null;
             byte[]? views = null;
+            RestoreCost? restoreCost = null;
             if (options.Snapshots.Enabled)
             {
                 // The newest snapshot that is whole, of this build's format, consistent with the journal and with the
@@ -269,7 +276,7 @@ public sealed partial class SwitchEngine : IDisposable
                 {
                     try
                     {
-                        (archive, replay, from, views) = RestoreSnapshot(path, journal, options, archiveDirectory, replaySink, ref phases);
+                        (archive, replay, from, views) = RestoreSnapshot(path, journal, options, archiveDirectory, replaySink, ref phases, out restoreCost);
                         // The host's derived views too: views that no longer fit what is on disk (files lost since) are an
                         // InvalidDataException like a damaged file; the host has undone what it took, and an older one is tried.
                         options.RestoreViews?.Invoke(views!);
@@ -283,6 +290,7 @@ public sealed partial class SwitchEngine : IDisposable
                         replay = null; // a snapshot that restored and whose views then did not fit
                         from = null;
                         views = null;
+                        restoreCost = null;
                         skipped.Add($"{Path.GetFileName(path)}: {e.Message}");
                         SnapshotStore.SetAside(path);
                     }
@@ -351,6 +359,7 @@ public sealed partial class SwitchEngine : IDisposable
                 RecordsAdopted = journal.AdoptedRecords,
                 RecoveryMs = ElapsedMs(started),
                 Phases = phases,
+                SnapshotRestore = restoreCost,
             };
             return new SwitchEngine(options, journal, archive, logic, recovery, lastRecordNo, lastRecordAddress);
         }
@@ -375,9 +384,10 @@ public sealed partial class SwitchEngine : IDisposable
     private static long ElapsedMs(long startedTimestamp) => (long)System.Diagnostics.Stopwatch.GetElapsedTime(startedTimestamp).TotalMilliseconds;
 
     private static (ITransactionArchive Archive, ReplayVisitor Replay, SnapshotPosition Position, byte[] Views) RestoreSnapshot(string path,
-        EventJournal journal, EngineOptions options, string archiveDirectory, IOutputSink replaySink, ref RecoveryPhases phases)
+        EventJournal journal, EngineOptions options, string archiveDirectory, IOutputSink replaySink, ref RecoveryPhases phases, out RestoreCost cost)
     {
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        MachineCounters countersBefore = MachineCounters.Read();
         using SnapshotFile.Opened opened = SnapshotFile.Open(path);
         SnapshotPosition position = opened.Position;
         if (!journal.HoldsRecord(position.RecordAddress, position.RecordNo))
@@ -388,9 +398,11 @@ public sealed partial class SwitchEngine : IDisposable
         try
         {
             long restoreStarted = System.Diagnostics.Stopwatch.GetTimestamp();
-            SwitchLogic logic = SwitchLogic.Restore(opened.Config, opened.State, opened.Arrays, replaySink, archive);
+            SwitchLogic logic = SwitchLogic.Restore(opened.Config, opened.State, opened.Arrays, replaySink, archive, out RestoreTimes times);
             byte[] views = opened.Arrays.ReadViews();
             opened.Arrays.VerifyEnd();
+            cost = new RestoreCost(opened.Arrays.BytesRead, opened.Arrays.ReadUs, times.PrefaultUs, times.PrefaultBytes,
+                times.PrefaultRegionBytes, times.IndexRebuildUs, MachineCounters.Read().Since(countersBefore));
             logic.VerifyUnresolved(); // the restored table recounted against every bank's count
             logic.VerifyInvariants = options.VerifyInvariants;
             phases.StateRestoreMs += ElapsedMs(restoreStarted);
@@ -607,6 +619,7 @@ public sealed partial class SwitchEngine : IDisposable
                 throw new InvalidOperationException($"engine: thread {t.Name} did not stop");
             }
         }
+        if (_warmUp is not null && !_warmUp.Join(TimeSpan.FromSeconds(30))) throw new InvalidOperationException("engine: the snapshot warm-up did not finish");
         _snapshots?.Stop();
         _journal.Dispose();
         _archive.Dispose();
@@ -672,6 +685,8 @@ public sealed record RecoveryReport(long JournalRecords, long EventsReplayed, bo
     public long RecoveryMs { get; init; }
     /// <summary>Where <see cref="RecoveryMs"/> went.</summary>
     public RecoveryPhases Phases { get; init; }
+    /// <summary>What the snapshot's restore read and waited on (null without a snapshot): why a start was slow.</summary>
+    public RestoreCost? SnapshotRestore { get; init; }
 }
 
 /// <summary>Recovery's parts, in milliseconds: what an operator needs to see when a restart is slower than it was.</summary>

@@ -29,6 +29,12 @@ public sealed class Prefaulter : IDisposable
     public int Refused { get; private set; }
     /// <summary>Bytes the helper asked the kernel to fault in.</summary>
     public long PopulatedBytes { get; private set; }
+    /// <summary>Bytes of every region added: <see cref="PopulatedBytes"/> short of it after <see cref="Dispose"/> means
+    /// the restore finished first (the rest faulted on the restoring thread), or the kernel refused.</summary>
+    public long RegionBytes { get; private set; }
+    /// <summary>The helper's time, from its start to its last region done (or its stop), in microseconds; read after
+    /// <see cref="Dispose"/>. Long against the bytes it populated: the kernel was slow to find pages (compaction, reclaim).</summary>
+    public long ElapsedUs { get; private set; }
 
     [DllImport("libc", EntryPoint = "madvise", SetLastError = true)]
     private static extern unsafe int Madvise(void* address, nuint length, int advice);
@@ -51,6 +57,7 @@ public sealed class Prefaulter : IDisposable
         if (items == 0 || !OperatingSystem.IsLinux()) return;
         GCHandle handle = GCHandle.Alloc(array, GCHandleType.Pinned);
         _regions.Add((handle, handle.AddrOfPinnedObject(), (long)items * sizeof(T), advice));
+        RegionBytes += (long)items * sizeof(T);
     }
 
     /// <summary>Starts the helper (nothing to do: no thread).</summary>
@@ -62,7 +69,14 @@ public sealed class Prefaulter : IDisposable
         _thread.Start();
     }
 
-    private unsafe void Run()
+    private void Run()
+    {
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        Populate();
+        ElapsedUs = (long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMicroseconds;
+    }
+
+    private unsafe void Populate()
     {
         long page = Environment.SystemPageSize;
         foreach ((_, nint start, long bytes, int advice) in _regions)

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Switch.Engine.Business;
@@ -19,7 +20,7 @@ public readonly record struct SnapshotPosition(long RecordNo, long RecordAddress
 /// magic "SWSNAP\r\n" | u32 format version | u32 layout (struct sizes) | position (4 × i64)
 /// | config (i32 length, JSON) | state (i64 length, bytes)
 /// | arrays: each i32 items, i32 item bytes, i32 items a page, then per page a flag (0: all zero, nothing follows;
-///   1: the page's bytes follow) | derived views (i64 length, bytes: the host's)
+///   1: the page's bytes follow; 2: its non-zero words follow, see <see cref="SparsePage"/>) | derived views (i64 length, bytes: the host's)
 /// | u32 CRC-32C of everything before it
 /// </code>
 /// Nothing in it depends on when or by which process it was written: the same position gives the same bytes. The
@@ -28,7 +29,8 @@ public readonly record struct SnapshotPosition(long RecordNo, long RecordAddress
 /// </summary>
 public static class SnapshotFile
 {
-    public const uint FormatVersion = 2;
+    /// <summary>3: pages stored sparse (flag 2). A build reads its own version only: an older file is skipped, naming both.</summary>
+    public const uint FormatVersion = 3;
     public const string Extension = ".snap";
     public const string ArchiveExtension = ".archive";
     private static ReadOnlySpan<byte> Magic => "SWSNAP\r\n"u8;
@@ -40,6 +42,7 @@ public static class SnapshotFile
     private const int ReadBufferBytes = 4 << 10;
     private static ReadOnlySpan<byte> ZeroPage => [0];
     private static ReadOnlySpan<byte> DataPage => [1];
+    private static ReadOnlySpan<byte> SparseDataPage => [2];
 
     /// <summary>The struct sizes the arrays are written in: a build whose structs differ reads no older snapshot.</summary>
     public static uint Layout => (uint)(Unsafe.SizeOf<Transaction>() << 16 | Unsafe.SizeOf<ScopedKey>() << 8 | Unsafe.SizeOf<DailyAccountUsage.Slot>());
@@ -77,6 +80,7 @@ public static class SnapshotFile
             int maxPageBytes = arrays.Count == 0 ? 0 : arrays.Max(a => a.PageItems * a.ItemBytes);
             long syncedBytes = 0;
             byte[] page = new byte[maxPageBytes];
+            byte[] sparse = new byte[SparsePage.MaxEncodedBytes(maxPageBytes)];
             foreach (ICapturedArray array in arrays)
             {
                 output.I32(array.Length);
@@ -88,8 +92,10 @@ public static class SnapshotFile
                     array.CopyPageBytes(p, page.AsSpan(0, length));
                     // Most of a young switch's table, parked table and filter is zeros: a flag instead of the page.
                     bool zero = page.AsSpan(0, length).IndexOfAnyExcept((byte)0) < 0;
-                    output.Write(zero ? ZeroPage : DataPage);
-                    if (!zero) output.Write(page.AsSpan(0, length));
+                    int sparseBytes = zero ? -1 : SparsePage.Encode(page.AsSpan(0, length), sparse);
+                    output.Write(zero ? ZeroPage : sparseBytes > 0 ? SparseDataPage : DataPage);
+                    if (sparseBytes > 0) output.Write(sparse.AsSpan(0, sparseBytes));
+                    else if (!zero) output.Write(page.AsSpan(0, length));
                     // Only a buffered file has dirty pages to write back in slices; a direct one's are on the disk already.
                     if (!file.Direct && syncEveryBytes > 0 && file.Position - syncedBytes >= syncEveryBytes)
                     {
@@ -214,6 +220,13 @@ public static class SnapshotFile
 public sealed class SnapshotArrayReader(Stream stream, string path) : IDisposable
 {
     private uint _crc = Crc32C.Start;
+    private long _readTicks;
+
+    /// <summary>Bytes read from the file so far (header, state, arrays, views, checksum).</summary>
+    public long BytesRead { get; private set; }
+    /// <summary>Time spent in the file's reads so far, in microseconds: with <see cref="BytesRead"/>, the storage's rate
+    /// as this start saw it (a cold read from a slow device against the page cache's GB/s).</summary>
+    public long ReadUs => (long)(_readTicks * 1_000_000.0 / Stopwatch.Frequency);
 
     /// <summary>The next array into <paramref name="into"/>, which must be all zeros (a new array): pages the file says
     /// are zero are not written.</summary>
@@ -238,10 +251,39 @@ public sealed class SnapshotArrayReader(Stream stream, string path) : IDisposabl
                 case 1:
                     ReadExactly(MemoryMarshal.AsBytes(page));
                     break;
+                case 2:
+                    ReadSparse(MemoryMarshal.AsBytes(page), what);
+                    break;
                 default:
                     throw new InvalidDataException($"{path}: {what} page flag {flag[0]}");
             }
         }
+    }
+
+    /// <summary>One buffer for a sparse page's bitmap and words, the largest page's: reused, page after page.</summary>
+    private byte[] _sparse = [];
+
+    /// <summary>A sparse page (flag 2) into <paramref name="page"/>, which is all zeros (only its non-zero words are written).</summary>
+    private void ReadSparse(Span<byte> page, string what)
+    {
+        int maskBytes = SparsePage.MaskBytes(page.Length);
+        int maxBytes = SparsePage.MaxEncodedBytes(page.Length);
+        if (_sparse.Length < maxBytes) _sparse = new byte[maxBytes];
+        Span<byte> masks = _sparse.AsSpan(0, maskBytes);
+        ReadExactly(masks);
+        int words;
+        try
+        {
+            words = SparsePage.CountWords(masks, page.Length);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{path}: {what}: {e.Message}");
+        }
+        Span<byte> values = _sparse.AsSpan(maskBytes, words * 8);
+        ReadExactly(values);
+        SparsePage.Scatter(masks, values, page);
+        ReadExactly(page[(page.Length / 8 * 8)..]);
     }
 
     /// <summary>Reads past the next array (a verification that does not need it), still checksummed.</summary>
@@ -257,7 +299,9 @@ public sealed class SnapshotArrayReader(Stream stream, string path) : IDisposabl
         for (int start = 0; start < length; start += pageItems)
         {
             ReadExactly(flag);
-            if (flag[0] == 1) ReadExactly(page.AsSpan(0, Math.Min(pageItems, length - start) * itemBytes));
+            Span<byte> bytes = page.AsSpan(0, Math.Min(pageItems, length - start) * itemBytes);
+            if (flag[0] == 1) ReadExactly(bytes);
+            else if (flag[0] == 2) ReadSparse(bytes, what); // into a scratch page: its old words do not matter
             else if (flag[0] != 0) throw new InvalidDataException($"{path}: {what} page flag {flag[0]}");
         }
     }
@@ -274,6 +318,7 @@ public sealed class SnapshotArrayReader(Stream stream, string path) : IDisposabl
         uint stored = BinaryPrimitives.ReadUInt32LittleEndian(b);
         if (stored != computed) throw new InvalidDataException($"{path}: checksum {stored:X8} stored, {computed:X8} computed: the file is corrupt");
         if (stream.ReadByte() != -1) throw new InvalidDataException($"{path}: bytes after the checksum");
+        Debug.Assert(BytesRead == stream.Length, "every byte of the file was read through ReadRaw");
     }
 
     internal void ReadExactly(Span<byte> into)
@@ -284,6 +329,7 @@ public sealed class SnapshotArrayReader(Stream stream, string path) : IDisposabl
 
     private void ReadRaw(Span<byte> into)
     {
+        long started = Stopwatch.GetTimestamp();
         try
         {
             stream.ReadExactly(into);
@@ -292,6 +338,8 @@ public sealed class SnapshotArrayReader(Stream stream, string path) : IDisposabl
         {
             throw new InvalidDataException($"{path}: ends early (torn: the write did not finish)");
         }
+        _readTicks += Stopwatch.GetTimestamp() - started;
+        BytesRead += into.Length;
     }
 
     internal uint U32()

@@ -15,6 +15,8 @@ public sealed class StateWriter
     private readonly ArrayBufferWriter<byte> _buffer = new(1 << 16);
 
     public int WrittenBytes => _buffer.WrittenCount;
+    /// <summary>Bytes the buffer holds before it must grow (a growth allocates and copies: not in a snapshot's pause).</summary>
+    public int CapacityBytes => _buffer.Capacity;
     public ReadOnlySpan<byte> Written => _buffer.WrittenSpan;
 
     public void Clear() => _buffer.Clear();

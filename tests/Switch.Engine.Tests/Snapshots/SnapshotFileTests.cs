@@ -38,4 +38,58 @@ public sealed class SnapshotFileTests : IDisposable
         opened.Arrays.VerifyEnd();
         Assert.Equal(live, read);
     }
+
+    [Fact]
+    public void Mostly_zero_pages_are_stored_as_their_non_zero_words_and_read_back_exactly()
+    {
+        // Items of 12 bytes (pages not a whole number of words: the tail bytes go as they are), a seventh of the words
+        // set, one page all zeros, one page every word set (stored whole): each page kind, read back exactly.
+        const int items = 5000;
+        var live = new (long A, int B)[items];
+        var random = new Random(20261207);
+        for (int i = 0; i < items; i++)
+        {
+            if (i / 1024 == 1) continue; // a zero page
+            bool full = i / 1024 == 2;
+            live[i] = (full || random.Next(7) == 0 ? random.NextInt64(1, long.MaxValue) : 0, full || random.Next(7) == 0 ? random.Next(1, int.MaxValue) : 0);
+        }
+        var position = new SnapshotPosition(RecordNo: 7, RecordAddress: 64, EventsApplied: 6, MaxCorrelationId: 1);
+        string path = Path.Combine(_dir.Path, SnapshotFile.NameFor(position.RecordNo));
+        long bytes = SnapshotFile.Write(path, position, TestConfigs.Small().ToJsonUtf8(), [9], [new PageCapture<(long, int)>(live)], () => [], () => null);
+        int rawBytes = items * 16; // (long, int) is 16 bytes with its padding
+        Assert.True(bytes < rawBytes * 3 / 5, $"{bytes} bytes written for {rawBytes} of array, a seventh of it set");
+
+        using SnapshotFile.Opened opened = SnapshotFile.Open(path);
+        var read = new (long A, int B)[items];
+        opened.Arrays.ReadInto<(long, int)>(read, "test array");
+        opened.Arrays.ReadViews();
+        opened.Arrays.VerifyEnd();
+        Assert.Equal(live, read);
+        Assert.Equal(bytes, opened.Arrays.BytesRead);
+    }
+
+    [Fact]
+    public void A_sparse_page_round_trips_with_its_tail_and_a_dense_one_is_left_whole()
+    {
+        byte[] page = new byte[8 * 130 + 5]; // three bitmap words, the last partly used, and five tail bytes
+        page[3] = 1;
+        page[8 * 64] = 2;
+        page[8 * 129 + 7] = 3;
+        page[^2] = 4;
+        byte[] encoded = new byte[SparsePage.MaxEncodedBytes(page.Length)];
+        int length = SparsePage.Encode(page, encoded);
+        Assert.Equal(3 * 8 + 3 * 8 + 5, length);
+        int masks = SparsePage.MaskBytes(page.Length);
+        Assert.Equal(3, SparsePage.CountWords(encoded.AsSpan(0, masks), page.Length));
+        byte[] decoded = new byte[page.Length];
+        SparsePage.Scatter(encoded.AsSpan(0, masks), encoded.AsSpan(masks, 3 * 8), decoded);
+        encoded.AsSpan(masks + 3 * 8, 5).CopyTo(decoded.AsSpan(8 * 130));
+        Assert.Equal(page, decoded);
+
+        // A bit past the page's 130 words is refused (a damaged bitmap), not written past the page.
+        encoded[2 * 8 + 0] |= 1 << 2;
+        Assert.Throws<InvalidDataException>(() => SparsePage.CountWords(encoded.AsSpan(0, masks), page.Length));
+        // Every word set: the encoding would be longer than the page.
+        Assert.Equal(-1, SparsePage.Encode(Enumerable.Repeat((byte)1, 1024).ToArray(), new byte[SparsePage.MaxEncodedBytes(1024)]));
+    }
 }

@@ -28,6 +28,19 @@ public sealed class SnapshotTests : IDisposable
     };
 
     [Fact]
+    public void The_first_snapshot_finds_the_state_buffer_sized_by_the_start_and_does_not_grow_it_in_its_pause()
+    {
+        // A parked table of 65,536 slots: its free list alone (4 bytes a slot) is four times the writer's first 64 KiB.
+        SwitchConfig config = Config() with { Rules = Config().Rules with { MaxUnresolvedPerBank = 65_536 / Config().Banks.Count } };
+        using SwitchEngine engine = SwitchEngine.Start(Options(_dir.Path), config, _outputs);
+        new RandomWork(engine, _outputs, _clock, seed: 20261207).Run(200);
+        SnapshotResult first = engine.RequestSnapshotAsync().WaitOrThrow();
+        using (SnapshotFile.Opened opened = SnapshotFile.Open(first.Path))
+            Assert.True(opened.State.Length > 4 * 64 << 10, $"a state of {opened.State.Length} bytes: too small to need a larger buffer");
+        Assert.Equal(0, engine.SnapshotStateBufferGrowths);
+    }
+
+    [Fact]
     public void A_start_from_a_snapshot_equals_a_whole_replay_of_the_same_journal()
     {
         ulong hash;
@@ -130,7 +143,7 @@ public sealed class SnapshotTests : IDisposable
                 BitConverter.GetBytes(older.Position.RecordAddress).CopyTo(bytes, 24); // the record address, after the record number
                 break;
             case Damage.RingTransactionRemoved:
-                RemoveARingTransaction(bytes); // a file whose checksum holds (a writer's fault): the restore's own checks refuse it
+                RemoveARingTransaction(ref bytes); // a file whose checksum holds (a writer's fault): the restore's own checks refuse it
                 break;
         }
         File.WriteAllBytes(newer.Path, bytes);
@@ -158,7 +171,7 @@ public sealed class SnapshotTests : IDisposable
 
     /// <summary>Zeroes the ring's first final transaction in a snapshot's bytes and recomputes the checksum (the layout in
     /// <see cref="SnapshotFile"/>: header, config, state, then the arrays: daily usage, the table's ring, ...).</summary>
-    private static void RemoveARingTransaction(byte[] bytes)
+    private static void RemoveARingTransaction(ref byte[] bytes)
     {
         int at = 8 + 4 + 4 + 4 * 8;
         at += 4 + BitConverter.ToInt32(bytes, at);
@@ -170,19 +183,48 @@ public sealed class SnapshotTests : IDisposable
         for (int start = 0; start < items; start += pageItems)
         {
             int pageBytes = Math.Min(pageItems, items - start) * itemBytes;
-            if (bytes[at++] == 0) continue;
+            byte flag = bytes[at++];
+            (byte[] page, int stored) = ReadPage(bytes, at, flag, pageBytes);
             for (int item = 0; item < pageBytes; item += itemBytes)
             {
                 // A final one: an unresolved one the banks' counts would miss as well.
-                Transaction tx = System.Runtime.InteropServices.MemoryMarshal.Read<Transaction>(bytes.AsSpan(at + item, itemBytes));
+                Transaction tx = System.Runtime.InteropServices.MemoryMarshal.Read<Transaction>(page.AsSpan(item, itemBytes));
                 if (tx.Id == 0 || !tx.IsFinal) continue;
-                Array.Clear(bytes, at + item, itemBytes);
+                Array.Clear(page, item, itemBytes);
+                // The page stored again as the writer would (sparse, else whole), the checksum recomputed over it all.
+                byte[] encoded = new byte[SparsePage.MaxEncodedBytes(pageBytes)];
+                int length = SparsePage.Encode(page, encoded);
+                byte[] storedAgain = length > 0 ? encoded[..length] : page;
+                bytes[at - 1] = length > 0 ? (byte)2 : (byte)1;
+                bytes = [.. bytes.AsSpan(0, at), .. storedAgain, .. bytes.AsSpan(at + stored)];
                 BitConverter.GetBytes(Switch.Journal.Crc32C.Compute(bytes.AsSpan(0, bytes.Length - 4))).CopyTo(bytes, bytes.Length - 4);
                 return;
             }
-            at += pageBytes;
+            at += stored;
         }
         Assert.Fail("no final transaction in the snapshot's ring");
+    }
+
+    /// <summary>A stored page's bytes (flag 0: zeros, 1: whole, 2: sparse) and how many bytes it took in the file.</summary>
+    private static (byte[] Page, int Stored) ReadPage(byte[] bytes, int at, byte flag, int pageBytes)
+    {
+        var page = new byte[pageBytes];
+        switch (flag)
+        {
+            case 0:
+                return (page, 0);
+            case 1:
+                bytes.AsSpan(at, pageBytes).CopyTo(page);
+                return (page, pageBytes);
+            default:
+                Assert.Equal(2, flag);
+                int maskBytes = SparsePage.MaskBytes(pageBytes);
+                int words = SparsePage.CountWords(bytes.AsSpan(at, maskBytes), pageBytes);
+                int tail = pageBytes % 8;
+                SparsePage.Scatter(bytes.AsSpan(at, maskBytes), bytes.AsSpan(at + maskBytes, words * 8), page);
+                bytes.AsSpan(at + maskBytes + words * 8, tail).CopyTo(page.AsSpan(pageBytes - tail));
+                return (page, maskBytes + words * 8 + tail);
+        }
     }
 
     private static int SkipArray(byte[] bytes, int at)
@@ -191,7 +233,8 @@ public sealed class SnapshotTests : IDisposable
         at += 12;
         for (int start = 0; start < items; start += pageItems)
         {
-            if (bytes[at++] == 1) at += Math.Min(pageItems, items - start) * itemBytes;
+            byte flag = bytes[at++];
+            at += ReadPage(bytes, at, flag, Math.Min(pageItems, items - start) * itemBytes).Stored;
         }
         return at;
     }

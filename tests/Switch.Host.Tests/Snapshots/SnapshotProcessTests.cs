@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Google.Protobuf;
 using Switch.Contracts.V1;
@@ -72,6 +73,7 @@ public sealed class SnapshotProcessTests : WithDataDirectory
         LogRecord recovered = records.Single(r => r.Event == "recovery_snapshot");
         Assert.Equal(Path.GetFileName(files[3]), recovered["snapshot"]);
         Assert.True(long.Parse(recovered["events_replayed"]!) > 0, recovered.ToString());
+        AssertRestoreExplained(recovered, new FileInfo(files[3]).Length);
         foreach (string file in files.Take(3)) Assert.True(File.Exists(file + ".skipped") && !File.Exists(file), file);
 
         List<byte[]>[] after = await ReadFeedsAsync(again);
@@ -83,6 +85,33 @@ public sealed class SnapshotProcessTests : WithDataDirectory
         // Serving on: new work goes on numbering the feeds after what was there.
         await PayAsync(again, "d", 4);
         Assert.Equal(0, await second.TerminateAsync());
+    }
+
+    /// <summary>The start's line says what the restore read and waited on: the whole file once, its read time and rate,
+    /// the prefault helper's work, and the kernel's counters (numbers on Linux, "n/a" elsewhere).</summary>
+    private static void AssertRestoreExplained(LogRecord recovered, long snapshotBytes)
+    {
+        Assert.Equal(snapshotBytes, long.Parse(recovered["snapshot_bytes_read"]!));
+        double readMs = double.Parse(recovered["snapshot_read_ms"]!, CultureInfo.InvariantCulture);
+        double mbPerS = double.Parse(recovered["snapshot_read_mb_s"]!, CultureInfo.InvariantCulture);
+        // The rate agrees with the bytes and the time, the time being rounded to 0.1 ms and the rate to 1 MB/s.
+        Assert.True(readMs >= 0 && mbPerS >= 0, $"read {readMs} ms, {mbPerS} MB/s");
+        Assert.True(mbPerS >= snapshotBytes / ((readMs + 0.05) * 1000) - 1, $"{snapshotBytes} bytes read in {readMs} ms at {mbPerS} MB/s");
+        if (readMs > 0.05) Assert.True(mbPerS <= snapshotBytes / ((readMs - 0.05) * 1000) + 1, $"{snapshotBytes} bytes read in {readMs} ms at {mbPerS} MB/s");
+        Assert.True(double.Parse(recovered["prefault_ms"]!, CultureInfo.InvariantCulture) >= 0, recovered.ToString());
+        Assert.True(double.Parse(recovered["index_rebuild_ms"]!, CultureInfo.InvariantCulture) >= 0, recovered.ToString());
+        long prefaulted = long.Parse(recovered["prefault_bytes"]!), regions = long.Parse(recovered["prefault_of_bytes"]!);
+        Assert.True(prefaulted >= 0 && prefaulted <= regions, recovered.ToString());
+        string[] counters = ["major_faults", "minor_faults", "storage_read_bytes", "vm_compact_stall", "vm_compact_fail", "vm_compact_success",
+            "vm_thp_fault_alloc", "vm_thp_fault_fallback", "vm_allocstall", "vm_pgmajfault"];
+        foreach (string counter in counters)
+        {
+            string value = recovered[counter]!;
+            if (OperatingSystem.IsLinux()) Assert.True(long.TryParse(value, out long n) && n >= 0, $"{counter}={value}: {recovered}");
+            else Assert.Equal("n/a", value);
+        }
+        // The restore writes tables into fresh memory: the process faulted pages in (the helper's bulk populate counts too).
+        if (OperatingSystem.IsLinux()) Assert.True(long.Parse(recovered["minor_faults"]!) > 0, recovered.ToString());
     }
 
     [Fact]
