@@ -29,8 +29,11 @@ public readonly record struct SnapshotPosition(long RecordNo, long RecordAddress
 /// </summary>
 public static class SnapshotFile
 {
-    /// <summary>3: pages stored sparse (flag 2). A build reads its own version only: an older file is skipped, naming both.</summary>
+    /// <summary>3: pages stored sparse (flag 2). Written in this version only.</summary>
     public const uint FormatVersion = 3;
+    /// <summary>2 is 3 without sparse pages: still read, so the first start after an upgrade restores the snapshot the
+    /// old build wrote instead of replaying the whole history. Anything else is skipped, naming both.</summary>
+    public const uint OldestReadableVersion = 2;
     public const string Extension = ".snap";
     public const string ArchiveExtension = ".archive";
     private static ReadOnlySpan<byte> Magic => "SWSNAP\r\n"u8;
@@ -149,7 +152,9 @@ public static class SnapshotFile
             input.ReadExactly(magic);
             if (!magic.SequenceEqual(Magic)) throw new InvalidDataException($"{path}: not a snapshot file");
             uint version = input.U32();
-            if (version != FormatVersion) throw new InvalidDataException($"{path}: snapshot format version {version}, this build reads {FormatVersion}");
+            if (version < OldestReadableVersion || version > FormatVersion)
+                throw new InvalidDataException($"{path}: snapshot format version {version}, this build reads {OldestReadableVersion} to {FormatVersion}");
+            input.SparsePages = version >= 3;
             uint layout = input.U32();
             if (layout != Layout) throw new InvalidDataException($"{path}: snapshot layout {layout:X}, this build's is {Layout:X} (its structs differ)");
             var position = new SnapshotPosition(input.I64(), input.I64(), input.I64(), input.I64());
@@ -222,6 +227,9 @@ public sealed class SnapshotArrayReader(Stream stream, string path) : IDisposabl
     private uint _crc = Crc32C.Start;
     private long _readTicks;
 
+    /// <summary>Whether a page may be stored sparse (flag 2): format 3 on. A format 2 file holding one is corrupt.</summary>
+    internal bool SparsePages { get; set; } = true;
+
     /// <summary>Bytes read from the file so far (header, state, arrays, views, checksum).</summary>
     public long BytesRead { get; private set; }
     /// <summary>Time spent in the file's reads so far, in microseconds: with <see cref="BytesRead"/>, the storage's rate
@@ -251,7 +259,7 @@ public sealed class SnapshotArrayReader(Stream stream, string path) : IDisposabl
                 case 1:
                     ReadExactly(MemoryMarshal.AsBytes(page));
                     break;
-                case 2:
+                case 2 when SparsePages:
                     ReadSparse(MemoryMarshal.AsBytes(page), what);
                     break;
                 default:
@@ -301,7 +309,7 @@ public sealed class SnapshotArrayReader(Stream stream, string path) : IDisposabl
             ReadExactly(flag);
             Span<byte> bytes = page.AsSpan(0, Math.Min(pageItems, length - start) * itemBytes);
             if (flag[0] == 1) ReadExactly(bytes);
-            else if (flag[0] == 2) ReadSparse(bytes, what); // into a scratch page: its old words do not matter
+            else if (flag[0] == 2 && SparsePages) ReadSparse(bytes, what); // into a scratch page: its old words do not matter
             else if (flag[0] != 0) throw new InvalidDataException($"{path}: {what} page flag {flag[0]}");
         }
     }
