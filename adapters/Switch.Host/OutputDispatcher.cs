@@ -27,6 +27,12 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
     private volatile LiveStats? _stats;
     private volatile SnapshotViews? _views;
     private long _undeliverable;
+    /// <summary>Live outputs routed since a bank request was queued with its link's writer not yet woken (0: none owed).</summary>
+    private int _outputsSinceLinkWake;
+
+    /// <summary>Outputs routed at most before the links' writers are woken even though the batch goes on: a long batch
+    /// holds its first bank requests back no more than this much output work (well under a millisecond).</summary>
+    internal const int MaxOutputsBeforeLinkWake = 256;
 
     /// <summary>Live bank requests with no connector attached: 0 unless the host ran the engine before attaching it.</summary>
     public long Undeliverable => Interlocked.Read(ref _undeliverable);
@@ -58,8 +64,15 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
                 if (replaying) break;
                 _stats?.Record(evt);
                 BankConnector? connector = _connector;
-                if (connector is null) Interlocked.Increment(ref _undeliverable);
-                else connector.Dispatch(evt);
+                if (connector is null)
+                {
+                    Interlocked.Increment(ref _undeliverable);
+                }
+                else
+                {
+                    connector.Dispatch(evt);
+                    if (_outputsSinceLinkWake == 0) _outputsSinceLinkWake = 1;
+                }
                 break;
             case OutputKind.Answer:
                 if (replaying) break;
@@ -98,6 +111,12 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
         // One write per feed per batch makes the batch's outcomes readable and wakes the followers (after the replay,
         // the host's EndReplay does it once for all).
         if (endOfBatch && routing != Routing.Replaying) feeds.Flush();
+        // The links' writers are woken once the batch's requests are all queued: each sends them in one message.
+        if (_outputsSinceLinkWake > 0 && (endOfBatch || ++_outputsSinceLinkWake > MaxOutputsBeforeLinkWake))
+        {
+            _outputsSinceLinkWake = 0;
+            _connector!.WakeWriters();
+        }
     }
 
     private enum Routing { Live, Replaying, Following }
