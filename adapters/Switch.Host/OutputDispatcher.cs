@@ -27,12 +27,13 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
     private volatile LiveStats? _stats;
     private volatile SnapshotViews? _views;
     private long _undeliverable;
-    /// <summary>Live outputs routed since a bank request was queued with its link's writer not yet woken (0: none owed).</summary>
-    private int _outputsSinceLinkWake;
+    /// <summary>Live outputs routed since one was held for the hand-over (a bank request queued with its link's writer
+    /// not woken, or a unary answer held): 0 when nothing is held.</summary>
+    private int _outputsSinceHandOver;
 
-    /// <summary>Outputs routed at most before the links' writers are woken even though the batch goes on: a long batch
-    /// holds its first bank requests back no more than this much output work (well under a millisecond).</summary>
-    internal const int MaxOutputsBeforeLinkWake = 256;
+    /// <summary>Outputs routed at most before what is held is handed over even though the batch goes on: a long batch
+    /// holds its first bank requests and answers back no more than this much output work (well under a millisecond).</summary>
+    internal const int MaxOutputsBeforeHandOver = 256;
 
     /// <summary>Live bank requests with no connector attached: 0 unless the host ran the engine before attaching it.</summary>
     public long Undeliverable => Interlocked.Read(ref _undeliverable);
@@ -71,13 +72,14 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
                 else
                 {
                     connector.Dispatch(evt);
-                    if (_outputsSinceLinkWake == 0) _outputsSinceLinkWake = 1;
+                    if (_outputsSinceHandOver == 0) _outputsSinceHandOver = 1;
                 }
                 break;
             case OutputKind.Answer:
                 if (replaying) break;
                 _stats?.Record(evt);
-                answers.Route(evt);
+                answers.RouteHeld(evt);
+                if (_outputsSinceHandOver == 0) _outputsSinceHandOver = 1;
                 break;
             case OutputKind.Feed:
                 if (routing == Routing.Replaying)
@@ -111,11 +113,13 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
         // One write per feed per batch makes the batch's outcomes readable and wakes the followers (after the replay,
         // the host's EndReplay does it once for all).
         if (endOfBatch && routing != Routing.Replaying) feeds.Flush();
-        // The links' writers are woken once the batch's requests are all queued: each sends them in one message.
-        if (_outputsSinceLinkWake > 0 && (endOfBatch || ++_outputsSinceLinkWake > MaxOutputsBeforeLinkWake))
+        // Handed over once the batch is routed: each link's writer sends its requests in one message, and the answered
+        // calls go to the pool together.
+        if (_outputsSinceHandOver > 0 && (endOfBatch || ++_outputsSinceHandOver > MaxOutputsBeforeHandOver))
         {
-            _outputsSinceLinkWake = 0;
-            _connector!.WakeWriters();
+            _outputsSinceHandOver = 0;
+            _connector?.WakeWriters();
+            answers.HandOver();
         }
     }
 

@@ -43,9 +43,16 @@ public sealed class UnaryAnswer : IValueTaskSource<OutputEvent>, IAnswerTarget, 
     /// <summary>On the output thread: must not block.</summary>
     public void OnAnswer(in OutputEvent answer)
     {
-        if (Interlocked.CompareExchange(ref _awaitedId, 0, answer.CorrelationId) != answer.CorrelationId) return;
+        if (Take(answer)) ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+    }
+
+    /// <summary>On the output thread: keeps <paramref name="answer"/> if it is the one awaited (true: the caller must
+    /// then <see cref="Complete"/> it once, off the output thread); false for an answer meant for an ended use.</summary>
+    internal bool Take(in OutputEvent answer)
+    {
+        if (Interlocked.CompareExchange(ref _awaitedId, 0, answer.CorrelationId) != answer.CorrelationId) return false;
         _answer = answer;
-        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        return true;
     }
 
     /// <summary>Ends the wait with <paramref name="error"/> (canceled, or the publish failed) unless it is settled already.</summary>
@@ -57,7 +64,11 @@ public sealed class UnaryAnswer : IValueTaskSource<OutputEvent>, IAnswerTarget, 
         ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
     }
 
-    void IThreadPoolWorkItem.Execute()
+    void IThreadPoolWorkItem.Execute() => Complete();
+
+    /// <summary>Ends the wait as settled: the caller's continuation runs here, inline. This use of the object is over
+    /// once it returns (it may already serve another call).</summary>
+    internal void Complete()
     {
         if (_error is { } error) _core.SetException(error);
         else _core.SetResult(_answer);
