@@ -62,7 +62,7 @@ public sealed class BankSimulatorServer : IAsyncDisposable
         {
             var bank = new SimulatedBank(options, ledger, stopping.Token);
             var router = new BankEndpointService(bank).Map(new GrpcRouter(new GrpcServerOptions { OnHandlerException = onHandlerException }));
-            var server = await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Address = options.ListenAddress, Port = options.Port, InlineScheduling = true }, cancellationToken)
+            var server = await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Address = options.ListenAddress, Port = options.Port }, cancellationToken)
                 .ConfigureAwait(false);
             return new BankSimulatorServer(server, stopping, bank);
         }

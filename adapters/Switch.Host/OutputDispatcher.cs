@@ -27,12 +27,11 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
     private volatile LiveStats? _stats;
     private volatile SnapshotViews? _views;
     private long _undeliverable;
-    /// <summary>Live outputs routed since one was held for the hand-over (a bank request queued with its link's writer
-    /// not woken, or a unary answer held): 0 when nothing is held.</summary>
+    /// <summary>Live outputs routed since a unary call's answer was held for the hand-over: 0 when none is held.</summary>
     private int _outputsSinceHandOver;
 
-    /// <summary>Outputs routed at most before what is held is handed over even though the batch goes on: a long batch
-    /// holds its first bank requests and answers back no more than this much output work (well under a millisecond).</summary>
+    /// <summary>Outputs routed at most before held answers are handed over even though the batch goes on: a long batch
+    /// holds its first answers back no more than this much output work (well under a millisecond).</summary>
     internal const int MaxOutputsBeforeHandOver = 256;
 
     /// <summary>Live bank requests with no connector attached: 0 unless the host ran the engine before attaching it.</summary>
@@ -65,15 +64,8 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
                 if (replaying) break;
                 _stats?.Record(evt);
                 BankConnector? connector = _connector;
-                if (connector is null)
-                {
-                    Interlocked.Increment(ref _undeliverable);
-                }
-                else
-                {
-                    connector.Dispatch(evt);
-                    if (_outputsSinceHandOver == 0) _outputsSinceHandOver = 1;
-                }
+                if (connector is null) Interlocked.Increment(ref _undeliverable);
+                else connector.Dispatch(evt);
                 break;
             case OutputKind.Answer:
                 if (replaying) break;
@@ -113,12 +105,10 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
         // One write per feed per batch makes the batch's outcomes readable and wakes the followers (after the replay,
         // the host's EndReplay does it once for all).
         if (endOfBatch && routing != Routing.Replaying) feeds.Flush();
-        // Handed over once the batch is routed: each link's writer sends its requests in one message, and the answered
-        // calls go to the pool together.
+        // The batch's answered calls go to the pool together once it is routed (see AnswerRouter.RouteHeld).
         if (_outputsSinceHandOver > 0 && (endOfBatch || ++_outputsSinceHandOver > MaxOutputsBeforeHandOver))
         {
             _outputsSinceHandOver = 0;
-            _connector?.WakeWriters();
             answers.HandOver();
         }
     }

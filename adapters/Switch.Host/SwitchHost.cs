@@ -157,7 +157,6 @@ public sealed class SwitchHost : IAsyncDisposable
                 Port = config.InstitutionPort,
                 Tls = tls?.InstitutionPort(config.Tls!),
                 MaxConnections = config.Limits.MaxConnections,
-                InlineScheduling = true, // The institution methods never block (the engine client awaits; see GrpcEndpointOptions).
             });
             adminGrpc = await GrpcServer.StartAsync(adminPort.Recovering(),
                 new GrpcEndpointOptions { Address = IPAddress.Parse(config.ListenAddress), Port = config.AdminGrpcPort, Tls = tls?.AdminPort() });

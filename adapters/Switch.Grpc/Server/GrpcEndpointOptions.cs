@@ -25,14 +25,4 @@ public sealed class GrpcEndpointOptions
 
     /// <summary>Kestrel's per-connection receive window; must be at least the stream window.</summary>
     public int InitialConnectionWindowBytes { get; init; } = 1024 * 1024;
-
-    /// <summary>
-    /// A connection's frame reading, its response writing to the socket and each handler's awaits on its request body
-    /// go on on the thread that completed the step before (Kestrel's UnsafePreferInlineScheduling) instead of each
-    /// hopping to the thread pool: on a loaded machine every hop is a queued work item and often a thread woken.
-    /// Handlers still start on the pool (one work item per call), and socket events still arrive on the pool.
-    /// The price: code a handler runs between two awaits holds up the other calls on its connection, so every
-    /// handler on such a port must never block.
-    /// </summary>
-    public bool InlineScheduling { get; init; }
 }

@@ -32,7 +32,6 @@ public sealed class GrpcServer : IAsyncDisposable
         builder.Logging.ClearProviders(); // Callers observe errors through GrpcServerOptions.OnHandlerException.
         builder.WebHost.UseKestrelCore();
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenGrpc(endpoint));
-        if (endpoint.InlineScheduling) builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
         var app = builder.Build();
         var server = new GrpcServer(app, router);
         app.Run(http => server._router.HandleAsync(http));

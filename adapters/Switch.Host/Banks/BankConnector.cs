@@ -11,16 +11,12 @@ public sealed class BankConnector : IAsyncDisposable
     /// <summary>Test hook only (see <see cref="LinkStall"/>): the stalled endpoint's link, and how long.</summary>
     private readonly EndpointLink? _stalled;
     private readonly int _stallMs;
-    /// <summary>The links given requests since the last <see cref="WakeWriters"/> (output thread only).</summary>
-    private readonly EndpointLink[] _wakeOwed;
-    private int _wakeOwedCount;
 
     public BankConnector(Switch.Engine.Client.EngineClient engine, SwitchConfig config, Func<int, int, Uri> addressOf, int maxQueuedPerEndpoint, int probeIntervalMs, Log log,
         LinkStall? stall = null)
     {
         _links = config.Banks.Select((bank, b) => bank.Endpoints.Select((endpoint, e) =>
             new EndpointLink(engine, bank.Code, e, endpoint.Name, addressOf(b, e), maxQueuedPerEndpoint, probeIntervalMs, log)).ToArray()).ToArray();
-        _wakeOwed = new EndpointLink[Links.Count()];
         if (stall is not null)
         {
             _stalled = Links.FirstOrDefault(l => l.Name == stall.Endpoint)
@@ -37,8 +33,6 @@ public sealed class BankConnector : IAsyncDisposable
         foreach (EndpointLink link in Links) link.Start();
     }
 
-    /// <summary>From the engine's output thread: queues the request on its endpoint's link. Its writer is woken at
-    /// <see cref="WakeWriters"/>, so a batch of outputs goes out in one message per link.</summary>
     public void Dispatch(in OutputEvent request)
     {
         EndpointLink link = _links[request.BankIndex][request.EndpointIndex];
@@ -48,35 +42,13 @@ public sealed class BankConnector : IAsyncDisposable
             return;
         }
         link.Enqueue(request);
-        if (!link.WakeOwed)
-        {
-            link.WakeOwed = true;
-            _wakeOwed[_wakeOwedCount++] = link;
-        }
-    }
-
-    /// <summary>From the output thread, once it has handed over a batch: wakes the writer of each link given requests
-    /// since the last call.</summary>
-    public void WakeWriters()
-    {
-        for (int i = 0; i < _wakeOwedCount; i++)
-        {
-            EndpointLink link = _wakeOwed[i];
-            link.WakeOwed = false;
-            link.WakeWriter();
-        }
-        _wakeOwedCount = 0;
     }
 
     /// <summary>Test hook only: the request goes to its link later. Apart from <see cref="Dispatch"/> because a lambda
     /// there made every call allocate its closure (the link and a copy of the request), taken or not: a quarter of what
     /// the switch allocated at 180,000/s.</summary>
     private void Stall(EndpointLink link, OutputEvent held) =>
-        _ = Task.Delay(_stallMs).ContinueWith(_ =>
-        {
-            link.Enqueue(held);
-            link.WakeWriter();
-        }, TaskScheduler.Default);
+        _ = Task.Delay(_stallMs).ContinueWith(_ => link.Enqueue(held), TaskScheduler.Default);
 
     /// <summary>Requests sent and not yet answered, over all endpoints.</summary>
     public long Outstanding => Links.Sum(l => l.Sent - l.Answered);

@@ -94,12 +94,6 @@ public sealed class EndpointLink : IAsyncDisposable
         }
     }
 
-    /// <summary>After one or more <see cref="Enqueue"/>: wakes the writer if it sleeps with requests waiting.</summary>
-    public void WakeWriter() => _queue.WakeWriter();
-
-    /// <summary>The connector's mark (output thread only): this link was given requests since its last wake.</summary>
-    internal bool WakeOwed;
-
     private async Task RunAsync()
     {
         CancellationToken stop = _stop.Token;

@@ -22,9 +22,6 @@ internal struct QueuedRequest
 /// <see cref="Release"/> once written): producers only write the free slots after them, and a doubling copies into a
 /// new ring, leaving the old one as it was, so the run is the writer's alone until released. Producers never wait: a
 /// full queue refuses.
-/// <para>An arrival does not wake a sleeping writer by itself: the producer wakes it once its batch is handed over
-/// (<see cref="WakeWriter"/>), so the writer finds the whole batch and sends it as one message, not the first request
-/// alone while the rest queue behind it (a wake is a pool work item and a message a frame each way).</para>
 /// </summary>
 internal sealed class LinkQueue
 {
@@ -44,7 +41,7 @@ internal sealed class LinkQueue
         _slots = new QueuedRequest[Math.Min(capacity, InitialSlots)];
     }
 
-    /// <summary>Woken by <see cref="WakeWriter"/> when requests wait for a writer that found the queue empty.</summary>
+    /// <summary>Woken when a request arrives for a writer that found the queue empty.</summary>
     public WakeSignal Arrived { get; } = new();
 
     public int Capacity { get; }
@@ -55,10 +52,10 @@ internal sealed class LinkQueue
     }
 
     /// <summary>False when full (the request is dropped: the engine resolves it by query). Never blocks for long: the
-    /// gate is held only to copy one request in or to move the head. A writer asleep stays so until
-    /// <see cref="WakeWriter"/>.</summary>
+    /// gate is held only to copy one request in or to move the head.</summary>
     public bool TryEnqueue(in OutputEvent request)
     {
+        bool wake;
         lock (_gate)
         {
             if (_count == _slots.Length && !TryGrow()) return false;
@@ -73,21 +70,11 @@ internal sealed class LinkQueue
             slot.Attempt = request.Attempt;
             slot.Account = request.Account;
             _count++;
-        }
-        return true;
-    }
-
-    /// <summary>The producer handed over what it had: a writer that found the queue empty is woken if requests wait now
-    /// (once, however many came).</summary>
-    public void WakeWriter()
-    {
-        bool wake;
-        lock (_gate)
-        {
-            wake = _writerIdle && _count > 0;
-            if (wake) _writerIdle = false;
+            wake = _writerIdle;
+            _writerIdle = false;
         }
         if (wake) Arrived.Wake();
+        return true;
     }
 
     /// <summary>Doubles the ring (under the gate), the queued requests first in the new one; false at capacity.</summary>
@@ -105,7 +92,7 @@ internal sealed class LinkQueue
 
     /// <summary>The writer's next run: up to <paramref name="max"/> queued requests in <paramref name="slots"/> from
     /// <paramref name="start"/>, contiguous (a run that would wrap stops at the ring's end; the rest comes next). The
-    /// writer reads that run only. 0 when the queue is empty: the next <see cref="WakeWriter"/> with requests waiting then wakes <see cref="Arrived"/>.</summary>
+    /// writer reads that run only. 0 when the queue is empty: the next arrival then wakes <see cref="Arrived"/>.</summary>
     public int Peek(int max, out QueuedRequest[] slots, out int start)
     {
         Debug.Assert(max >= 1);

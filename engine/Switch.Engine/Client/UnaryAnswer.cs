@@ -7,8 +7,9 @@ namespace Switch.Engine.Client;
 /// <summary>
 /// A unary call's wait for its one answer, reused call after call (<see cref="UnaryAnswerPool"/>): no completion
 /// object, task or state machine is allocated per call on the answered path. The output thread hands the answer over
-/// by queueing this object itself to the thread pool (one hop, no allocation): the caller's work after the answer
-/// (mapping, writing the response through Kestrel) must never run on the engine's one output thread.
+/// to the thread pool (one hop, no allocation): with the answers of its whole batch in reused work items
+/// (<see cref="AnswerRouter.RouteHeld"/>), or by queueing this object itself (<see cref="OnAnswer"/>). The caller's
+/// work after the answer (mapping, writing the response through Kestrel) must never run on the engine's one output thread.
 /// <para>Ids are never reused, so an answer or a cancellation meant for an earlier use of this object finds another
 /// id awaited and is ignored: the output thread may still hold this object from the router just as its call ended.</para>
 /// </summary>

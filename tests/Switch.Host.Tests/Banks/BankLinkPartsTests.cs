@@ -124,24 +124,14 @@ public sealed class BankLinkPartsTests
     }
 
     [Fact]
-    public async Task The_queue_wakes_a_writer_that_found_it_empty_once_the_producer_has_handed_over_its_batch_and_a_wake_before_the_wait_is_kept()
+    public async Task The_queue_wakes_a_writer_that_found_it_empty_and_a_wake_before_the_wait_is_kept()
     {
         var queue = new LinkQueue(4);
-        queue.WakeWriter(); // Nobody asleep, nothing queued: nothing to do.
         Assert.Equal(0, queue.Peek(4, out _, out _)); // The writer finds it empty...
         ValueTask waiting = queue.Arrived.WaitAsync();
         Assert.False(waiting.IsCompleted);
-        queue.WakeWriter(); // ...an empty hand-over leaves it asleep...
-        Assert.False(waiting.IsCompleted);
-        Assert.True(queue.TryEnqueue(Cases[0])); // ...and so do the batch's arrivals...
-        Assert.True(queue.TryEnqueue(Cases[1]));
-        Assert.False(waiting.IsCompleted);
-        queue.WakeWriter(); // ...until the producer has handed over its batch: the writer finds all of it.
+        Assert.True(queue.TryEnqueue(Cases[0])); // ...and the next arrival wakes it.
         await waiting.AsTask().WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.Equal(2, queue.Peek(4, out _, out _));
-        queue.WakeWriter(); // The writer is awake: no wake is kept for it.
-        Assert.False(queue.Arrived.WaitAsync().IsCompleted);
-        queue.Arrived.Wake(); // (ends that wait)
 
         queue.Arrived.Wake();
         queue.Arrived.Wake(); // Kept once, however many.
@@ -166,7 +156,6 @@ public sealed class BankLinkPartsTests
             request.TransactionId = id;
             connector.Dispatch(request);
         }
-        connector.WakeWriters();
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
         Assert.Equal(1_000, connector.Links.First().Queued);
     }
