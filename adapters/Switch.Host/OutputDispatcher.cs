@@ -27,12 +27,6 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
     private volatile LiveStats? _stats;
     private volatile SnapshotViews? _views;
     private long _undeliverable;
-    /// <summary>Live outputs routed since a unary call's answer was held for the hand-over: 0 when none is held.</summary>
-    private int _outputsSinceHandOver;
-
-    /// <summary>Outputs routed at most before held answers are handed over even though the batch goes on: a long batch
-    /// holds its first answers back no more than this much output work (well under a millisecond).</summary>
-    internal const int MaxOutputsBeforeHandOver = 256;
 
     /// <summary>Live bank requests with no connector attached: 0 unless the host ran the engine before attaching it.</summary>
     public long Undeliverable => Interlocked.Read(ref _undeliverable);
@@ -70,8 +64,7 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
             case OutputKind.Answer:
                 if (replaying) break;
                 _stats?.Record(evt);
-                answers.RouteHeld(evt);
-                if (_outputsSinceHandOver == 0) _outputsSinceHandOver = 1;
+                answers.Route(evt);
                 break;
             case OutputKind.Feed:
                 if (routing == Routing.Replaying)
@@ -105,12 +98,6 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
         // One write per feed per batch makes the batch's outcomes readable and wakes the followers (after the replay,
         // the host's EndReplay does it once for all).
         if (endOfBatch && routing != Routing.Replaying) feeds.Flush();
-        // The batch's answered calls go to the pool together once it is routed (see AnswerRouter.RouteHeld).
-        if (_outputsSinceHandOver > 0 && (endOfBatch || ++_outputsSinceHandOver > MaxOutputsBeforeHandOver))
-        {
-            _outputsSinceHandOver = 0;
-            answers.HandOver();
-        }
     }
 
     private enum Routing { Live, Replaying, Following }

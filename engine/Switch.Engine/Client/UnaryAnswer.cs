@@ -7,9 +7,8 @@ namespace Switch.Engine.Client;
 /// <summary>
 /// A unary call's wait for its one answer, reused call after call (<see cref="UnaryAnswerPool"/>): no completion
 /// object, task or state machine is allocated per call on the answered path. The output thread hands the answer over
-/// to the thread pool (one hop, no allocation): with the answers of its whole batch in reused work items
-/// (<see cref="AnswerRouter.RouteHeld"/>), or by queueing this object itself (<see cref="OnAnswer"/>). The caller's
-/// work after the answer (mapping, writing the response through Kestrel) must never run on the engine's one output thread.
+/// by queueing this object itself to the thread pool (one hop, no allocation): the caller's work after the answer
+/// (mapping, writing the response through Kestrel) must never run on the engine's one output thread.
 /// <para>Ids are never reused, so an answer or a cancellation meant for an earlier use of this object finds another
 /// id awaited and is ignored: the output thread may still hold this object from the router just as its call ended.</para>
 /// </summary>
@@ -44,16 +43,9 @@ public sealed class UnaryAnswer : IValueTaskSource<OutputEvent>, IAnswerTarget, 
     /// <summary>On the output thread: must not block.</summary>
     public void OnAnswer(in OutputEvent answer)
     {
-        if (Take(answer)) ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
-    }
-
-    /// <summary>On the output thread: keeps <paramref name="answer"/> if it is the one awaited (true: the caller must
-    /// then <see cref="Complete"/> it once, off the output thread); false for an answer meant for an ended use.</summary>
-    internal bool Take(in OutputEvent answer)
-    {
-        if (Interlocked.CompareExchange(ref _awaitedId, 0, answer.CorrelationId) != answer.CorrelationId) return false;
+        if (Interlocked.CompareExchange(ref _awaitedId, 0, answer.CorrelationId) != answer.CorrelationId) return;
         _answer = answer;
-        return true;
+        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
     }
 
     /// <summary>Ends the wait with <paramref name="error"/> (canceled, or the publish failed) unless it is settled already.</summary>
@@ -65,11 +57,7 @@ public sealed class UnaryAnswer : IValueTaskSource<OutputEvent>, IAnswerTarget, 
         ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
     }
 
-    void IThreadPoolWorkItem.Execute() => Complete();
-
-    /// <summary>Ends the wait as settled: the caller's continuation runs here, inline. This use of the object is over
-    /// once it returns (it may already serve another call).</summary>
-    internal void Complete()
+    void IThreadPoolWorkItem.Execute()
     {
         if (_error is { } error) _core.SetException(error);
         else _core.SetResult(_answer);

@@ -232,57 +232,6 @@ public sealed class EngineClientTests : IDisposable
         Assert.Equal(0, router.Count);
     }
 
-    [Fact]
-    public async Task Held_answers_complete_their_calls_only_at_the_hand_over_in_order_in_work_items_of_at_most_sixteen()
-    {
-        var router = new AnswerRouter();
-        var pool = new UnaryAnswerPool(router);
-        const int Calls = HeldAnswers.MaxPerWorkItem + 4; // One full work item, handed over as it fills, and a part of one.
-        var ids = new long[Calls];
-        var waits = new Task<OutputEvent>[Calls];
-        var completedOn = new int[Calls];
-        int completions = 0;
-        var order = new int[Calls];
-        for (int i = 0; i < Calls; i++)
-        {
-            UnaryAnswer answer = pool.Rent();
-            ids[i] = router.Register(answer);
-            answer.Arm(ids[i], CancellationToken.None);
-            int call = i;
-            ValueTask<OutputEvent> wait = answer.Wait;
-            waits[i] = Task.Run(async () =>
-            {
-                OutputEvent got = await wait; // Continues inline where the answer is completed.
-                completedOn[call] = Environment.CurrentManagedThreadId;
-                order[Interlocked.Increment(ref completions) - 1] = call;
-                return got;
-            });
-        }
-        await Task.Delay(100); // Every call awaits its answer.
-
-        for (int i = 0; i < Calls - 1; i++) router.RouteHeld(new OutputEvent { CorrelationId = ids[i], AmountFen = 1_000 + i });
-        router.RouteHeld(new OutputEvent { CorrelationId = 999_999, AmountFen = 1 }); // No such call: dropped.
-        await Task.WhenAll(waits[..HeldAnswers.MaxPerWorkItem]).WaitAsync(TimeSpan.FromSeconds(30)); // The full item went at once.
-        Assert.Equal(Calls - 1 - HeldAnswers.MaxPerWorkItem, router.Held);
-        await Task.Delay(100);
-        Assert.All(waits[HeldAnswers.MaxPerWorkItem..], w => Assert.False(w.IsCompleted)); // Held until the hand-over.
-
-        router.HandOver();
-        await Task.WhenAll(waits[..^1]).WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.Equal(0, router.Held);
-        for (int i = 0; i < Calls - 1; i++) Assert.Equal(1_000 + i, (await waits[i]).AmountFen);
-        // Each work item completes its calls one after another, in the order answered, on one thread.
-        Assert.Equal(Enumerable.Range(0, Calls - 1), order[..(Calls - 1)]);
-        Assert.Single(completedOn[..HeldAnswers.MaxPerWorkItem].Distinct());
-        Assert.Single(completedOn[HeldAnswers.MaxPerWorkItem..^1].Distinct());
-
-        Assert.False(waits[^1].IsCompleted);
-        router.HandOver(); // Nothing held: nothing happens.
-        router.Route(new OutputEvent { CorrelationId = ids[^1], AmountFen = 7 }); // The immediate form still answers by itself.
-        Assert.Equal(7, (await waits[^1].WaitAsync(TimeSpan.FromSeconds(30))).AmountFen);
-        Assert.Equal(0, router.Count);
-    }
-
     private sealed class RoutingRecorder(AnswerRouter answers) : Ring.IEventHandler<OutputEvent>
     {
         public OutputRecorder Recorded { get; } = new();
