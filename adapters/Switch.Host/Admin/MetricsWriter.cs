@@ -86,6 +86,9 @@ public sealed class MetricsWriter
         var answers = PerEndpoint((b, e) => new[] { "succeeded", "failed", "timed_out" }.Select(o => answersFamily.WithLabels(b.CodeText, e.Name, o)).ToArray());
         Counter droppedFamily = f.CreateCounter("switch_endpoint_dropped_total", "Bank requests not sent (queue full or endpoint down); the engine resolves them by query.", epLabels);
         var dropped = PerEndpoint((b, e) => droppedFamily.WithLabels(b.CodeText, e.Name));
+        Counter messagesFamily = f.CreateCounter("switch_endpoint_messages_total",
+            "Exchange messages written to the endpoint's stream (each carries one request, or a batch of them).", epLabels);
+        var messages = PerEndpoint((b, e) => messagesFamily.WithLabels(b.CodeText, e.Name));
         EndpointLink?[][] links = PerEndpoint((b, e) => sources.Connector.Links.FirstOrDefault(l => l.BankCode == b.Code && l.EndpointIndex == Array.IndexOf(b.Endpoints, e)));
         Gauge.Child[]? alert = watch is null ? null : PerBank("switch_bank_success_rate_alert", "1 while the bank's success-rate alert is active.");
 
@@ -171,6 +174,7 @@ public sealed class MetricsWriter
                     {
                         queued[b][e].Set(link.Queued);
                         dropped[b][e].IncTo(link.Dropped);
+                        messages[b][e].IncTo(link.MessagesSent);
                     }
                 }
             }

@@ -338,6 +338,10 @@ public sealed class AdminApiTests
         Assert.Equal(1, Value("switch_endpoint_breaker_state", "bank=\"102\",endpoint=\"ICBC-DC1\",state=\"closed\""));
         double sent = Value("switch_endpoint_requests_total", "bank=\"102\",endpoint=\"ICBC-DC1\"") + Value("switch_endpoint_requests_total", "bank=\"102\",endpoint=\"ICBC-DC2\"");
         Assert.Equal(50, sent);
+        // The Exchange messages that carried them: one request each at least, batches when the link had several queued.
+        double messages = Value("switch_endpoint_messages_total", "bank=\"102\",endpoint=\"ICBC-DC1\"") + Value("switch_endpoint_messages_total", "bank=\"102\",endpoint=\"ICBC-DC2\"");
+        Assert.InRange(messages, 1, sent);
+        Assert.Equal("counter", typed["switch_endpoint_messages_total"]);
         Assert.Equal(1.0, Value("switch_bank_success_ratio", "bank=\"102\",window=\"15m\""));
         Assert.Equal("counter", typed["switch_engine_events_applied_total"]);
         Assert.True(samples.Single(s => s.Name == "switch_engine_events_applied_total").Value >= 50);
