@@ -110,7 +110,7 @@ internal sealed class ExchangeSession
             }
             else
             {
-                foreach (ref readonly BankRequestFields request in message.Batch)
+                foreach (ref readonly BankRequestFields request in message.Batch.AsSpan())
                 {
                     if (TryAdmit(request, now, nowUtc, out admitted[count].Pending, out admitted[count].DueTicks)) count++;
                 }

@@ -149,132 +149,38 @@ internal struct ResultFields
     public static ResultFields Empty => new() { OrderNo = "", RejectCode = "" };
 }
 
-/// <summary>
-/// One Transact result message decoded by hand: the single form or each element of the batch form, into an array rented
-/// from the pool and given back by <see cref="Release"/>. The generated type made a message object, a repeated field and
-/// a growing array per result. Other fields are skipped as the generated parser skips unknown ones. Only parsed.
-/// </summary>
-internal sealed class TransferResults : IMessage<TransferResults>, IBufferMessage
+/// <summary>One Transact result message decoded by hand into the fields the generator reads (<see cref="BatchFormMessage{TSelf, T, TDecoder}"/>):
+/// one object per message, where the generated type made a message object, a repeated field and a growing array per result.</summary>
+internal sealed class TransferResults : BatchFormMessage<TransferResults, ResultFields, TransferResults.Decoder>
 {
     /// <summary>The generator's side of Transact: the same path and requests, results decoded by this type.</summary>
     public static readonly GrpcMethod<TransferRequest, TransferResults> Transact = new(MethodType.DuplexStreaming,
         InstitutionMethods.Transact.ServiceFullName, InstitutionMethods.Transact.Name, TransferRequest.Parser,
         new MessageParser<TransferResults>(static () => new TransferResults()));
 
-    private const uint OrderNoTag = 1 << 3 | 2, StatusTag = 3 << 3, RejectCodeTag = 5 << 3 | 2, BatchTag = 16 << 3 | 2;
-    private const int FirstBatchCapacity = 64;
-
-    private ResultFields _single = ResultFields.Empty;
-    private ResultFields[] _batch = [];
-    private int _count;
-    private Element? _element;
-
-    /// <summary>Results the message carries: the batch's elements, or the single one.</summary>
-    public int Count => Math.Max(1, _count);
-
-    public ref readonly ResultFields At(int index) => ref _count == 0 ? ref _single : ref _batch[index];
-
-    public void Release()
+    /// <summary>switch.v1.TransferResult's fields (institution.proto) the generator reads; its other varints are read and
+    /// dropped without allocating, its other strings skipped.</summary>
+    public readonly struct Decoder : IFieldsDecoder<ResultFields>
     {
-        if (_batch.Length > 0) ArrayPool<ResultFields>.Shared.Return(_batch, clearArray: true); // strings are references
-        _batch = [];
-        _count = 0;
-        _single = ResultFields.Empty;
-    }
+        private const uint OrderNoTag = 1 << 3 | 2, StatusTag = 3 << 3, RejectCodeTag = 5 << 3 | 2;
 
-    public void InternalMergeFrom(ref ParseContext input)
-    {
-        uint tag;
-        while ((tag = input.ReadTag()) != 0)
+        public static int BatchField => 16;
+        public static ResultFields Empty => ResultFields.Empty;
+        public static MessageDescriptor Descriptor => TransferResult.Descriptor;
+        public static void CountNested(ref ResultFields fields) => fields.BatchCount++;
+
+        public static bool Read(ref ParseContext input, uint tag, ref ResultFields result)
         {
-            if ((tag & 7) == 4) return; // an end-group tag ends the message, as the generated parser does
-            if (tag == BatchTag)
+            switch (tag)
             {
-                if (_count == _batch.Length) Grow();
-                _element ??= new Element();
-                _element.Fields = ResultFields.Empty;
-                input.ReadMessage(_element);
-                _batch[_count++] = _element.Fields;
-            }
-            else if (!Field(ref input, tag, ref _single))
-            {
-                UnknownFieldSet.MergeFieldFrom(null, ref input);
+                case OrderNoTag: result.OrderNo = input.ReadString(); return true;
+                case StatusTag: result.Status = (TransactionStatus)input.ReadEnum(); return true;
+                case RejectCodeTag: result.RejectCode = input.ReadString(); return true; // empty unless rejected: "" allocates nothing
+                default:
+                    if ((tag & 7) != Varint) return false;
+                    input.ReadUInt64();
+                    return true;
             }
         }
     }
-
-    private static bool Field(ref ParseContext input, uint tag, ref ResultFields result)
-    {
-        switch (tag)
-        {
-            case OrderNoTag: result.OrderNo = input.ReadString(); return true;
-            case StatusTag: result.Status = (TransactionStatus)input.ReadEnum(); return true;
-            case RejectCodeTag: result.RejectCode = input.ReadString(); return true; // empty unless rejected: "" allocates nothing
-            default: return Skip(ref input, tag);
-        }
-    }
-
-    /// <summary>A varint field the generator does not read (ids, amounts, times, flags, kind): read and dropped without
-    /// allocating; false for anything else (skipped by the caller).</summary>
-    private static bool Skip(ref ParseContext input, uint tag)
-    {
-        if ((tag & 7) != Varint) return false;
-        input.ReadUInt64();
-        return true;
-    }
-
-    private void Grow()
-    {
-        ResultFields[] larger = ArrayPool<ResultFields>.Shared.Rent(_batch.Length == 0 ? FirstBatchCapacity : _batch.Length * 2);
-        _batch.AsSpan(0, _count).CopyTo(larger);
-        if (_batch.Length > 0) ArrayPool<ResultFields>.Shared.Return(_batch, clearArray: true);
-        _batch = larger;
-    }
-
-    private sealed class Element : IMessage<Element>, IBufferMessage
-    {
-        public ResultFields Fields;
-        private Element? _nested;
-
-        public void InternalMergeFrom(ref ParseContext input)
-        {
-            uint tag;
-            while ((tag = input.ReadTag()) != 0)
-            {
-                if ((tag & 7) == 4) return;
-                if (tag == BatchTag)
-                {
-                    Fields.BatchCount++;
-                    _nested ??= new Element();
-                    input.ReadMessage(_nested);
-                }
-                else if (!Field(ref input, tag, ref Fields))
-                {
-                    UnknownFieldSet.MergeFieldFrom(null, ref input);
-                }
-            }
-        }
-
-        public MessageDescriptor Descriptor => TransferResult.Descriptor;
-        public void MergeFrom(Element message) => throw new NotSupportedException("only parsed from bytes");
-        public void MergeFrom(CodedInputStream input) => input.ReadRawMessage(this);
-        public void WriteTo(CodedOutputStream output) => throw new NotSupportedException("a result element is only parsed");
-        public void InternalWriteTo(ref WriteContext output) => throw new NotSupportedException("a result element is only parsed");
-        public int CalculateSize() => throw new NotSupportedException("a result element is only parsed");
-        public Element Clone() => throw new NotSupportedException("a result element is only parsed");
-        public bool Equals(Element? other) => ReferenceEquals(this, other);
-        public override bool Equals(object? obj) => ReferenceEquals(this, obj);
-        public override int GetHashCode() => 0;
-    }
-
-    public MessageDescriptor Descriptor => TransferResult.Descriptor;
-    public void MergeFrom(TransferResults message) => throw new NotSupportedException("only parsed from bytes");
-    public void MergeFrom(CodedInputStream input) => input.ReadRawMessage(this);
-    public void WriteTo(CodedOutputStream output) => throw new NotSupportedException("results are only parsed");
-    public void InternalWriteTo(ref WriteContext output) => throw new NotSupportedException("results are only parsed");
-    public int CalculateSize() => throw new NotSupportedException("results are only parsed");
-    public TransferResults Clone() => throw new NotSupportedException("results are only parsed");
-    public bool Equals(TransferResults? other) => ReferenceEquals(this, other);
-    public override bool Equals(object? obj) => ReferenceEquals(this, obj);
-    public override int GetHashCode() => 0;
 }
