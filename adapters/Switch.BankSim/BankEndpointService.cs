@@ -17,7 +17,7 @@ internal sealed class BankEndpointService
         .MapUnary(BankEndpointMethods.Credit, (request, context) => UnaryAsync(BankOperation.Credit, request, context))
         .MapUnary(BankEndpointMethods.Query, (request, context) => UnaryAsync(BankOperation.Query, request, context))
         .MapUnary(BankEndpointMethods.Reverse, (request, context) => UnaryAsync(BankOperation.Reverse, request, context))
-        .MapDuplexStreaming(BankEndpointMethods.Exchange, (requests, responses, context) => ExchangeSession.RunAsync(_bank, requests, responses, context));
+        .MapDuplexStreaming(BankRequests.Exchange, (requests, responses, context) => ExchangeSession.RunAsync(_bank, requests, responses, context));
 
     /// <summary>
     /// One unary request: validate, admit, wait out the latency, then execute only if the gRPC deadline has not
@@ -26,17 +26,18 @@ internal sealed class BankEndpointService
     private async ValueTask<BankResponse> UnaryAsync(BankOperation method, BankRequest request, ServerCallContext context)
     {
         BankLedger ledger = _bank.Ledger;
+        BankRequestFields fields = BankRequestFields.Of(request);
         if (request.Operation != BankOperation.Unspecified && request.Operation != method)
         {
             ledger.CountInvalid();
             throw new RpcException(StatusCode.InvalidArgument, $"operation {request.Operation} does not match the method {method}.");
         }
-        if (SimulatedBank.Problem(request, method) is { } problem)
+        if (SimulatedBank.Problem(fields, method) is { } problem)
         {
             ledger.CountInvalid();
             throw new RpcException(StatusCode.InvalidArgument, problem);
         }
-        if (!_bank.TryAdmit(request, method, Stopwatch.GetTimestamp(), out long delayTicks, out BankAnswer? busy))
+        if (!_bank.TryAdmit(fields, method, Stopwatch.GetTimestamp(), out long delayTicks, out BankAnswer? busy))
             return busy!.Value.ToMessage();
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _bank.Stopping);
@@ -50,7 +51,7 @@ internal sealed class BankEndpointService
                 throw new RpcException(StatusCode.DeadlineExceeded, "Deadline Exceeded");
             }
             executed = true;
-            if (_bank.Execute(request, method, DateTime.UtcNow) is { } answer) return answer.ToMessage();
+            if (_bank.Execute(fields, method, DateTime.UtcNow) is { } answer) return answer.ToMessage();
 
             // Executed, and silent: the caller learns nothing until its deadline.
             await Task.Delay(_bank.Options.MaxSilenceMs, cts.Token).ConfigureAwait(false);

@@ -32,8 +32,9 @@ internal sealed class ExchangeSession
     private readonly int _answerBatchMax;                  // What the switch reads per message (1: the single form).
     private RpcException? _refusal;                        // A malformed message: the stream ends with it once answers due are written.
 
-    /// <summary>A request waiting to be executed, or an answer decided on arrival (Ready: invalid, busy).</summary>
-    private readonly record struct Pending(BankRequest Request, BankAnswer? Ready);
+    /// <summary>A request waiting to be executed, or an answer decided on arrival (Ready: invalid, busy). Flat fields, held
+    /// in the queue's pre-sized array: nothing allocated per request while it waits.</summary>
+    private readonly record struct Pending(BankRequestFields Request, BankAnswer? Ready);
 
     private ExchangeSession(SimulatedBank bank, int requestBatchMax, int answerBatchMax)
     {
@@ -45,7 +46,7 @@ internal sealed class ExchangeSession
         _space = new SemaphoreSlim(maxPending, maxPending);
     }
 
-    public static async ValueTask RunAsync(SimulatedBank bank, ServerRequestStream<BankRequest> requests,
+    public static async ValueTask RunAsync(SimulatedBank bank, ServerRequestStream<BankRequests> requests,
         ServerResponseStream<BankResponse> responses, ServerCallContext context)
     {
         int requestBatchMax = bank.Options.DeclaredBatchMax;
@@ -87,13 +88,14 @@ internal sealed class ExchangeSession
         }
     }
 
-    private async Task ReadLoopAsync(ServerRequestStream<BankRequest> requests, CancellationToken token)
+    private async Task ReadLoopAsync(ServerRequestStream<BankRequests> requests, CancellationToken token)
     {
         var admitted = new (Pending Pending, long DueTicks)[_requestBatchMax];
         while (await requests.ReadAsync(token).ConfigureAwait(false) is { } message)
         {
-            if (ExchangeBatch.Problem(message, _requestBatchMax) is { } refusal)
+            if (message.Problem(_requestBatchMax) is { } refusal)
             {
+                message.Release();
                 _bank.Ledger.CountInvalid();
                 _refusal = refusal; // Nothing of it is taken; what was taken before is still answered.
                 break;
@@ -102,17 +104,18 @@ internal sealed class ExchangeSession
             long now = Stopwatch.GetTimestamp();
             DateTime nowUtc = DateTime.UtcNow;
             int count = 0;
-            if (message.Batch.Count == 0)
+            if (message.BatchCount == 0)
             {
-                if (TryAdmit(message, now, nowUtc, out admitted[0].Pending, out admitted[0].DueTicks)) count = 1;
+                if (TryAdmit(message.Single, now, nowUtc, out admitted[0].Pending, out admitted[0].DueTicks)) count = 1;
             }
             else
             {
-                foreach (BankRequest request in message.Batch)
+                foreach (ref readonly BankRequestFields request in message.Batch.AsSpan())
                 {
                     if (TryAdmit(request, now, nowUtc, out admitted[count].Pending, out admitted[count].DueTicks)) count++;
                 }
             }
+            message.Release(); // Its fields are copied into the admitted ones.
             for (int i = 0; i < count; i++)
             {
                 if (!_space.Wait(0)) await _space.WaitAsync(token).ConfigureAwait(false); // Back pressure: stop reading.
@@ -134,7 +137,7 @@ internal sealed class ExchangeSession
     }
 
     /// <summary>False when the request is past its deadline on arrival: not executed, not answered.</summary>
-    private bool TryAdmit(BankRequest request, long now, DateTime nowUtc, out Pending pending, out long dueTicks)
+    private bool TryAdmit(in BankRequestFields request, long now, DateTime nowUtc, out Pending pending, out long dueTicks)
     {
         dueTicks = now;
         BankOperation operation = request.Operation;
@@ -160,7 +163,7 @@ internal sealed class ExchangeSession
         return true;
     }
 
-    private static bool IsPastDeadline(BankRequest request, DateTime nowUtc) =>
+    private static bool IsPastDeadline(in BankRequestFields request, DateTime nowUtc) =>
         request.DeadlineUnixUs != 0 && SimulatedBank.UnixMicros(nowUtc) >= request.DeadlineUnixUs;
 
     private void Wake()
@@ -234,7 +237,7 @@ internal sealed class ExchangeSession
     private BankAnswer? Answer(in Pending pending, DateTime nowUtc)
     {
         if (pending.Ready is { } ready) return ready;
-        BankRequest request = pending.Request;
+        BankRequestFields request = pending.Request;
         if (IsPastDeadline(request, nowUtc))
         {
             _bank.Ledger.CountRefusedLate(); // Deadlines are sacred: the switch may already have called it failed.

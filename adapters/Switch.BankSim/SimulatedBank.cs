@@ -64,7 +64,7 @@ internal sealed class SimulatedBank
     public CancellationToken Stopping { get; }
 
     /// <summary>Why the request is malformed for <paramref name="operation"/>, or null.</summary>
-    public static string? Problem(BankRequest request, BankOperation operation)
+    public static string? Problem(in BankRequestFields request, BankOperation operation)
     {
         if (operation is not (BankOperation.Debit or BankOperation.Credit or BankOperation.Query or BankOperation.Reverse))
             return $"operation must be DEBIT, CREDIT, QUERY or REVERSE, got {operation}.";
@@ -85,7 +85,7 @@ internal sealed class SimulatedBank
     /// only: a query or reversal answered FAILED could be read as the transaction's outcome, so those wait
     /// the longest queueing delay instead). Otherwise the delay until the request is due, in Stopwatch ticks.
     /// </summary>
-    public bool TryAdmit(BankRequest request, BankOperation operation, long nowTicks, out long delayTicks, out BankAnswer? busy)
+    public bool TryAdmit(in BankRequestFields request, BankOperation operation, long nowTicks, out long delayTicks, out BankAnswer? busy)
     {
         busy = null;
         BankSimulatorOptions options = Options;
@@ -110,7 +110,7 @@ internal sealed class SimulatedBank
     /// Executes a valid, admitted request that is due and within its deadline. Null means the bank stays silent
     /// (NoAnswerRate): the operation was executed or declined and recorded, but no one is told.
     /// </summary>
-    public BankAnswer? Execute(BankRequest request, BankOperation operation, DateTime nowUtc)
+    public BankAnswer? Execute(in BankRequestFields request, BankOperation operation, DateTime nowUtc)
     {
         long id = request.TransactionId;
         BankSimulatorOptions options = Options;

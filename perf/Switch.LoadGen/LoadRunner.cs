@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Switch.Contracts.V1;
 using Switch.Grpc.Client;
 using Switch.Grpc;
+using Switch.Grpc.Framing;
 using Switch.Telemetry;
 
 namespace Switch.LoadGen;
@@ -73,6 +74,7 @@ public sealed class LoadRunner
     private readonly RunOptions _options;
     private readonly TextWriter? _progress;
     private readonly OrderBook _book;
+    private readonly RunWire _wire;
     private readonly ResultRecorder _recorder;
     private readonly List<SecondPoint> _series = new();
     private readonly FailoverLog _failovers = new();
@@ -96,6 +98,7 @@ public sealed class LoadRunner
             capacity = Math.Max(1, planned);
         }
         _book = new OrderBook(capacity);
+        _wire = new RunWire(_book, options.Workload.Banks);
         _recorder = new ResultRecorder(_book, options.Workload.Institutions.Count, options.Workload.Banks.Count, options.SnapshotWindows);
     }
 
@@ -168,7 +171,7 @@ public sealed class LoadRunner
     {
         int index = lane % _options.Workload.Institutions.Count;
         institution = _options.Workload.Institutions[index];
-        return new RequestFactory(_options.Workload, _book, index, lane, _recorder.Refundable(index), _recorder.Queryable(index));
+        return new RequestFactory(_options.Workload, _wire, index, lane, _recorder.Refundable(index), _recorder.Queryable(index));
     }
 
     /// <summary>
@@ -259,24 +262,20 @@ public sealed class LoadRunner
         using var session = CancellationTokenSource.CreateLinkedTokenSource(abort.Token); // a broken stream stops the sending
         CallOptions options = Call(institution, session.Token);
         if (_options.Batch > 1) options.Headers!.Add(TransactBatch.InstitutionBatchMaxHeader, BatchForm.Format(_options.Batch));
-        using DuplexStreamingCall<TransferRequest, TransferResult> call = generation.For(lane).DuplexStreaming(InstitutionMethods.Transact, options);
+        using DuplexStreamingCall<TransferRequest, TransferResults> call = generation.For(lane).DuplexStreaming(TransferResults.Transact, options);
         var batch = new StreamBatch(call, _options.Batch);
         RpcException? broken = null;
         Task reader = Task.Run(async () =>
         {
             try
             {
-                await foreach (TransferResult r in call.ResponseStream.ReadAllAsync(session.Token))
+                while (await call.ResponseStream.ReadAsync(session.Token) is { } results)
                 {
                     long now = Stopwatch.GetTimestamp();
-                    if (r.Batch.Count == 0)
-                    {
-                        Answered(r, generation, now);
-                        window.Release();
-                        continue;
-                    }
-                    foreach (TransferResult element in r.Batch) Answered(element, generation, now);
-                    window.Release(r.Batch.Count);
+                    int count = results.Count;
+                    for (int i = 0; i < count; i++) Answered(results.At(i), generation, now);
+                    results.Release();
+                    window.Release(count);
                 }
             }
             catch (Exception e) when (e is RpcException or IOException && !abort.IsCancellationRequested)
@@ -307,8 +306,7 @@ public sealed class LoadRunner
                     await Until(pacer.IntendedTicks, session.Token);
                 }
                 if (!closed) await AcquireAsync(window, batch, session.Token);
-                TransferRequest request = factory.Build(pacer.Seq, pacer.IntendedTicks);
-                await batch.WriteAsync(request, session.Token);
+                await batch.WriteAsync(factory.Build(pacer.Seq, pacer.IntendedTicks), session.Token);
                 pacer.NoteSent();
             }
             sendingDone = true;
@@ -331,9 +329,9 @@ public sealed class LoadRunner
     }
 
     /// <summary>A stream's answer: recorded; a success on an address chosen after a switch-over began ends it.</summary>
-    private void Answered(TransferResult result, TargetGeneration generation, long nowTicks)
+    private void Answered(in ResultFields result, TargetGeneration generation, long nowTicks)
     {
-        _recorder.OnStreamResult(result, nowTicks);
+        _recorder.OnStreamResult(result.OrderNo, result.Status, result.RejectCode, nowTicks);
         if (result.Status == TransactionStatus.Succeeded) _failovers.Succeeded(generation.Number, nowTicks);
     }
 
@@ -358,7 +356,7 @@ public sealed class LoadRunner
         try
         {
             await Parallel.ForEachAsync(unanswered, new ParallelOptions { MaxDegreeOfParallelism = SettleConcurrency, CancellationToken = abort },
-                async (seq, _) => await SettleAsync(seq, RequestFactory.Rebuild(_options.Workload, _book, seq), knownNotTaken: false, lane, call, abort));
+                async (seq, _) => await SettleAsync(seq, RequestFactory.Rebuild(_options.Workload, _wire, seq), knownNotTaken: false, lane, call, abort));
         }
         catch (OperationCanceledException)
         {
@@ -459,25 +457,28 @@ public sealed class LoadRunner
     }
 
     /// <summary>A Transact stream's writes: single messages, or (Batch above 1) requests held in one batch message until
-    /// it is full or the lane is about to wait, so nothing due is held back.</summary>
-    private sealed class StreamBatch(DuplexStreamingCall<TransferRequest, TransferResult> call, int max)
+    /// it is full or the lane is about to wait, so nothing due is held back. Encoded by hand from their fields into the
+    /// call's buffer (<see cref="TransferRequestFields"/>), from arrays made once per stream.</summary>
+    private sealed class StreamBatch(DuplexStreamingCall<TransferRequest, TransferResults> call, int max)
     {
-        private readonly TransferRequest _envelope = new();
+        private readonly TransferFields[] _held = new TransferFields[max];
+        private readonly int[] _elementBytes = new int[max];
+        private int _count;
 
-        public ValueTask WriteAsync(TransferRequest request, CancellationToken token)
+        public ValueTask WriteAsync(in TransferFields request, CancellationToken token)
         {
-            if (max == 1) return call.RequestStream.WriteAsync(request, token);
-            _envelope.Batch.Add(request);
-            return _envelope.Batch.Count < max ? default : WriteHeldAsync(token);
+            _held[_count++] = request;
+            return _count < max ? default : WriteHeldAsync(token);
         }
 
-        /// <summary>Writes what is held (serialized at once: the envelope is reused).</summary>
+        /// <summary>Writes what is held: one request as the single form, more as a batch.</summary>
         public async ValueTask WriteHeldAsync(CancellationToken token)
         {
-            int count = _envelope.Batch.Count;
+            int count = _count;
             if (count == 0) return;
-            await call.RequestStream.WriteAsync(count == 1 ? _envelope.Batch[0] : _envelope, token);
-            _envelope.Batch.Clear();
+            await call.RequestStream.WriteEncodedAsync(
+                new BatchFormEncoder<TransferFields, TransferRequestFields>(_held, 0, count, batch: count > 1, _elementBytes), token);
+            _count = 0;
         }
 
         public async ValueTask FlushAsync(CancellationToken token)
@@ -498,7 +499,7 @@ public sealed class LoadRunner
             while (pacer.Advance() is var wait and >= 0)
             {
                 if (wait > 0) await Until(pacer.IntendedTicks, abort);
-                TransferRequest request = factory.Build(pacer.Seq, pacer.IntendedTicks);
+                TransferRequest request = factory.Build(pacer.Seq, pacer.IntendedTicks).ToMessage();
                 if (closed)
                 {
                     pacer.NoteSent();

@@ -72,9 +72,12 @@ public sealed class ResultRecorder
 
     /// <summary>A result on a Transact stream: it names its order; a second answer for a transfer is the answer
     /// to the query outstanding on it, or else a duplicate.</summary>
-    public void OnStreamResult(TransferResult result, long nowTicks)
+    public void OnStreamResult(TransferResult result, long nowTicks) => OnStreamResult(result.OrderNo, result.Status, result.RejectCode, nowTicks);
+
+    /// <summary>As <see cref="OnStreamResult(TransferResult, long)"/>, from the fields the stream decoded.</summary>
+    public void OnStreamResult(string orderNo, TransactionStatus status, string rejectCode, long nowTicks)
     {
-        long seq = _book.SeqOf(result.OrderNo);
+        long seq = _book.SeqOf(orderNo);
         if (seq < 0 || !_book.TryAt(seq, out OrderBook.Entry[] page, out int index) || page[index].Kind == Kind.Query)
         {
             Interlocked.Increment(ref _unexpected);
@@ -90,7 +93,7 @@ public sealed class ResultRecorder
             e = ref _book.At(query);
             Interlocked.Increment(ref e.Answers);
         }
-        Record(seq, ref e, OutcomeOf(result.Status), result.RejectCode, nowTicks);
+        Record(seq, ref e, OutcomeOf(status), rejectCode, nowTicks);
     }
 
     /// <summary>A unary call's answer (result, or the status of a refused or failed call).</summary>

@@ -244,6 +244,7 @@ internal sealed class RequestFactory
 {
     private readonly WorkloadOptions _options;
     private readonly OrderBook _book;
+    private readonly RunWire _wire;
     private readonly Random _random;
     private readonly int _institution;
     private readonly RecentOrders _refundable;
@@ -251,11 +252,12 @@ internal sealed class RequestFactory
     private readonly int _mixTotal;
     private readonly ushort _lane;
 
-    public RequestFactory(WorkloadOptions options, OrderBook book, int institution, int lane, RecentOrders refundable, RecentOrders queryable)
+    public RequestFactory(WorkloadOptions options, RunWire wire, int institution, int lane, RecentOrders refundable, RecentOrders queryable)
     {
         Debug.Assert(lane is >= 0 and <= ushort.MaxValue);
         _options = options;
-        _book = book;
+        _book = wire.Book;
+        _wire = wire;
         _institution = institution;
         _lane = (ushort)lane;
         _random = new Random(HashCode.Combine(options.Seed, lane));
@@ -265,13 +267,17 @@ internal sealed class RequestFactory
     }
 
     /// <summary>Account number of an account index at a bank: 16 digits, the same for the same seed.</summary>
-    public static string Account(int seed, int bank, int index)
+    public static string Account(int seed, int bank, int index) =>
+        TransferFields.AccountPrefix + AccountDigits(seed, bank, index).ToString("D14", CultureInfo.InvariantCulture);
+
+    /// <summary>The 14 digits of <see cref="Account"/> after its "62".</summary>
+    private static ulong AccountDigits(int seed, int bank, int index)
     {
         ulong z = (ulong)(uint)seed * 0x9E3779B97F4A7C15UL ^ ((ulong)bank << 40) ^ (uint)index;
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         z ^= z >> 31;
-        return "62" + (z % 100_000_000_000_000UL).ToString("D14", CultureInfo.InvariantCulture);
+        return z % 100_000_000_000_000UL;
     }
 
     /// <summary>The account of a payment or payout: drawn from the pool by its sequence number, so the request can be
@@ -283,37 +289,40 @@ internal sealed class RequestFactory
         return (int)((z ^ (z >> 29)) % (ulong)pool);
     }
 
-    /// <summary>The wire request of seq, from its book entry (as <see cref="Build"/> sent it): what a switch-over left
-    /// untaken is sent again as it was.</summary>
-    public static TransferRequest Rebuild(WorkloadOptions options, OrderBook book, long seq)
+    /// <summary>The request of seq as it goes on the wire, from its book entry (as <see cref="Build"/> filled it): what a
+    /// switch-over left untaken is sent again as it was.</summary>
+    public static TransferFields Fields(WorkloadOptions options, RunWire wire, long seq)
     {
-        ref OrderBook.Entry e = ref book.At(seq);
+        ref OrderBook.Entry e = ref wire.Book.At(seq);
         Debug.Assert(e.Sent);
-        var request = new TransferRequest { OrderNo = book.OrderNo(seq), Currency = "CNY" };
+        var request = new TransferFields { Wire = wire, OrderSeq = seq, OriginalSeq = -1, Bank = -1 };
         switch (e.Kind)
         {
             case Kind.Refund:
                 request.Kind = RequestKind.Refund;
-                request.OriginalOrderNo = book.OrderNo(e.Target);
+                request.OriginalSeq = e.Target;
                 request.AmountFen = e.AmountFen;
                 break;
             case Kind.Query:
                 request.Kind = RequestKind.Query;
-                request.OrderNo = book.OrderNo(e.Target);
+                request.OrderSeq = e.Target;
                 break;
             default:
                 request.Kind = e.Kind == Kind.Payout ? RequestKind.Payout : RequestKind.AgreementPayment;
                 request.AmountFen = e.AmountFen;
-                request.Bank = options.Banks[e.Bank];
-                request.Account = Account(options.Seed, e.Bank, AccountIndex(options.Seed, seq, options.AccountPool));
+                request.Bank = e.Bank;
+                request.AccountDigits = AccountDigits(options.Seed, e.Bank, AccountIndex(options.Seed, seq, options.AccountPool));
                 break;
         }
         return request;
     }
 
+    /// <summary>The message of seq (unary calls, and settling after a switch-over).</summary>
+    public static TransferRequest Rebuild(WorkloadOptions options, RunWire wire, long seq) => Fields(options, wire, seq).ToMessage();
+
     /// <summary>Fills the book's entry for seq and returns the wire request. A refund or query with nothing to
     /// refer to yet is sent as a payment.</summary>
-    public TransferRequest Build(long seq, long intendedTicks)
+    public TransferFields Build(long seq, long intendedTicks)
     {
         ref OrderBook.Entry e = ref _book.At(seq);
         int draw = _random.Next(_mixTotal);
@@ -352,6 +361,6 @@ internal sealed class RequestFactory
             e.AmountFen = Math.Min(e.AmountFen, _options.MaxAmountFen);
         }
         e.Sent = true;
-        return Rebuild(_options, _book, seq);
+        return Fields(_options, _wire, seq);
     }
 }

@@ -76,8 +76,15 @@ public static class ExchangeBatch
     /// <summary>The field of a request that leaves nothing to answer it with (named as in bank.proto), or null: the
     /// transaction id is not positive, or the operation is unset or unknown. Other faults (an amount, an account) are
     /// the bank's to answer FAILED.</summary>
-    public static string? RequestProblem(BankRequest request) =>
-        request.TransactionId <= 0 ? $"transaction_id must be positive, got {request.TransactionId}" : OperationProblem(request.Operation);
+    public static string? RequestProblem(BankRequest request) => RequestProblem(request.TransactionId, request.Operation);
+
+    public static string? RequestProblem(long transactionId, BankOperation operation) =>
+        transactionId <= 0 ? $"transaction_id must be positive, got {transactionId}" : OperationProblem(operation);
+
+    /// <summary>As <see cref="Problem(BankRequest, int)"/>, for a request message decoded by hand into its elements'
+    /// fields (<paramref name="batchOf"/>: an element's own batch count) and whether its single fields are set.</summary>
+    public static RpcException? RequestsProblem<T>(IReadOnlyList<T> batch, bool singleFieldsSet, Func<T, int> batchOf, Func<T, string?> requestProblem, int max) =>
+        BatchForm.Problem(batch, singleFieldsSet, batchOf, max, "requests", emptyIsRefused: true, requestProblem);
 
     private static string? OperationProblem(BankOperation operation) =>
         operation is BankOperation.Debit or BankOperation.Credit or BankOperation.Query or BankOperation.Reverse

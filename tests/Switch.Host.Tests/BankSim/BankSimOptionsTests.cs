@@ -229,7 +229,8 @@ public sealed class BankSimOptionsTests
     {
         // Ids in order, as the switch numbers them. Entries are 72 bytes; a table that doubled and rehashed allocated
         // about three times that per entry (each array twice the last, the old ones garbage), in large-object arrays
-        // that every stripe of every bank allocated within the same moment: a stall of seconds at 180,000/s.
+        // that every stripe of every bank allocated within the same moment: a stall of seconds at 180,000/s. Pages on
+        // the pinned-object heap still allocated the 72 there; native slabs leave a page header per 64 entries.
         const int Entries = 1_000_000;
         var ledger = new BankLedger(maxEntries: Entries);
         var now = new DateTime(2026, 12, 6, 8, 0, 0, DateTimeKind.Utc);
@@ -240,7 +241,7 @@ public sealed class BankSimOptionsTests
             if (ledger.Execute(id, BankOperation.Debit, 100, "A", null, now, out _) != BankLedger.ExecuteKind.Recorded) Assert.Fail($"id {id}");
         }
         long perEntryBytes = (GC.GetAllocatedBytesForCurrentThread() - before) / (Entries - 1);
-        Assert.InRange(perEntryBytes, 72, 80);
+        Assert.InRange(perEntryBytes, 0, 4);
         Assert.Equal(BankLedger.ExecuteKind.Full, ledger.Execute(Entries + 1, BankOperation.Debit, 100, "A", null, now, out _));
         Assert.True(ledger.TryGet(Entries / 2, out BankLedgerEntry middle));
         Assert.Equal((Entries / 2L, 100L), (middle.TransactionId, middle.AmountFen));
