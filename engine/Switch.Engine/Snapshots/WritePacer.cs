@@ -41,10 +41,16 @@ public sealed class WritePacer
     /// <summary>Time slept waiting for the budget, in all (every writer's).</summary>
     public TimeSpan Slept => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _sleptTicks));
 
+    private long _bytesCharged;
+
+    /// <summary>Bytes charged against the budget so far, in all (every writer's).</summary>
+    public long BytesCharged => Interlocked.Read(ref _bytesCharged);
+
     /// <summary>The writer wrote <paramref name="bytes"/> more: returns once the budget allows them.</summary>
     public void Wrote(long bytes)
     {
         Debug.Assert(bytes >= 0);
+        Interlocked.Add(ref _bytesCharged, bytes);
         if (_bytesPerSecond == 0 || bytes == 0) return;
         long aheadTicks;
         lock (_gate)

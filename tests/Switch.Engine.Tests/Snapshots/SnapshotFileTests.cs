@@ -55,9 +55,14 @@ public sealed class SnapshotFileTests : IDisposable
         }
         var position = new SnapshotPosition(RecordNo: 7, RecordAddress: 64, EventsApplied: 6, MaxCorrelationId: 1);
         string path = Path.Combine(_dir.Path, SnapshotFile.NameFor(position.RecordNo));
-        long bytes = SnapshotFile.Write(path, position, TestConfigs.Small().ToJsonUtf8(), [9], [new PageCapture<(long, int)>(live)], () => [], () => null);
+        var pacer = new WritePacer(1L << 30);
+        long bytes = SnapshotFile.Write(path, position, TestConfigs.Small().ToJsonUtf8(), [9], [new PageCapture<(long, int)>(live)], () => [], () => null,
+            pacer: pacer);
         int rawBytes = items * 16; // (long, int) is 16 bytes with its padding
         Assert.True(bytes < rawBytes * 3 / 5, $"{bytes} bytes written for {rawBytes} of array, a seventh of it set");
+        // The budget is charged every non-zero page's whole length (the writer's work), not the fewer bytes on disk.
+        int zeroPageBytes = new PageCapture<(long, int)>(live).PageLength(1) * 16;
+        Assert.True(pacer.BytesCharged >= rawBytes - zeroPageBytes, $"{pacer.BytesCharged} bytes charged for {rawBytes - zeroPageBytes} of non-zero pages");
 
         using SnapshotFile.Opened opened = SnapshotFile.Open(path);
         var read = new (long A, int B)[items];
