@@ -127,7 +127,7 @@ public sealed class BankLedger
     /// Executes (or declines, with <paramref name="declineReason"/>) a debit or credit once. A repeat with the same
     /// operation, amount and account gets the recorded entry back and changes nothing.
     /// </summary>
-    internal ExecuteKind Execute(long transactionId, BankOperation operation, long amountFen, string account,
+    internal ExecuteKind Execute(long transactionId, BankOperation operation, long amountFen, in BankAccount account,
         string? declineReason, DateTime nowUtc, out StoredEntry entry)
     {
         Debug.Assert(operation is BankOperation.Debit or BankOperation.Credit);
@@ -250,32 +250,25 @@ public sealed class BankLedger
         /// <summary>Accounts that do not fit inline (longer than 32 characters or not ASCII): rare, kept apart.</summary>
         private readonly Dictionary<long, string> _longAccounts = new();
 
-        public void StoreAccount(ref StoredEntry entry, string account)
+        public void StoreAccount(ref StoredEntry entry, in BankAccount account)
         {
-            if (account.Length <= StoredEntry.InlineAccountChars && System.Text.Ascii.IsValid(account))
+            if (account.IsInline)
             {
-                Span<byte> inline = entry.Account;
-                int written = System.Text.Encoding.ASCII.GetBytes(account, inline);
-                entry.AccountLength = (byte)written;
+                account.Inline.CopyTo(entry.Account);
+                entry.AccountLength = (byte)account.Inline.Length;
                 return;
             }
             entry.AccountLength = StoredEntry.AccountApart;
-            _longAccounts[entry.TransactionId] = account;
+            _longAccounts[entry.TransactionId] = account.Apart!;
         }
 
-        public bool AccountEquals(in StoredEntry entry, string account)
+        public bool AccountEquals(in StoredEntry entry, in BankAccount account)
         {
             if (entry.AccountLength == StoredEntry.AccountApart)
             {
-                return _longAccounts.TryGetValue(entry.TransactionId, out string? apart) && apart == account;
+                return _longAccounts.TryGetValue(entry.TransactionId, out string? apart) && apart == account.Apart;
             }
-            if (account.Length != entry.AccountLength) return false;
-            ReadOnlySpan<byte> inline = entry.Account;
-            for (int i = 0; i < account.Length; i++)
-            {
-                if (inline[i] != account[i]) return false;
-            }
-            return true;
+            return account.IsInline && account.Inline.SequenceEqual(((ReadOnlySpan<byte>)entry.Account)[..entry.AccountLength]);
         }
 
         public BankLedgerEntry ToEntry(in StoredEntry stored)

@@ -73,7 +73,7 @@ internal sealed class SimulatedBank
         if (operation is BankOperation.Query or BankOperation.Reverse) return null;
         if (request.AmountFen <= 0)
             return $"amount_fen must be positive for {operation}, got {request.AmountFen}.";
-        if (string.IsNullOrWhiteSpace(request.Account))
+        if (request.Account.IsBlank)
             return $"account is required for {operation}.";
         if (request.Account.Length > MaxAccountChars)
             return $"account must be at most {MaxAccountChars} characters, got {request.Account.Length}.";

@@ -273,7 +273,7 @@ public sealed class LoadRunner
                 {
                     long now = Stopwatch.GetTimestamp();
                     int count = results.Count;
-                    for (int i = 0; i < count; i++) Answered(results.At(i), generation, now);
+                    for (int i = 0; i < count; i++) Answered(results.At(i), results.Bytes, generation, now);
                     results.Release();
                     window.Release(count);
                 }
@@ -329,9 +329,9 @@ public sealed class LoadRunner
     }
 
     /// <summary>A stream's answer: recorded; a success on an address chosen after a switch-over began ends it.</summary>
-    private void Answered(in ResultFields result, TargetGeneration generation, long nowTicks)
+    private void Answered(in ResultFields result, ReadOnlySpan<byte> message, TargetGeneration generation, long nowTicks)
     {
-        _recorder.OnStreamResult(result.OrderNo, result.Status, result.RejectCode, nowTicks);
+        _recorder.OnStreamResult(result.OrderNo.In(message), result.Status, result.RejectCode.In(message), nowTicks);
         if (result.Status == TransactionStatus.Succeeded) _failovers.Succeeded(generation.Number, nowTicks);
     }
 

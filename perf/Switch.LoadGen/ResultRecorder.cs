@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Text;
 using Switch.Contracts.V1;
 using Switch.Grpc;
 using Switch.Telemetry;
@@ -72,10 +73,12 @@ public sealed class ResultRecorder
 
     /// <summary>A result on a Transact stream: it names its order; a second answer for a transfer is the answer
     /// to the query outstanding on it, or else a duplicate.</summary>
-    public void OnStreamResult(TransferResult result, long nowTicks) => OnStreamResult(result.OrderNo, result.Status, result.RejectCode, nowTicks);
+    public void OnStreamResult(TransferResult result, long nowTicks) =>
+        OnStreamResult(Encoding.UTF8.GetBytes(result.OrderNo), result.Status, Encoding.UTF8.GetBytes(result.RejectCode), nowTicks);
 
-    /// <summary>As <see cref="OnStreamResult(TransferResult, long)"/>, from the fields the stream decoded.</summary>
-    public void OnStreamResult(string orderNo, TransactionStatus status, string rejectCode, long nowTicks)
+    /// <summary>As <see cref="OnStreamResult(TransferResult, long)"/>, from the fields the stream decoded (UTF-8 in the
+    /// result message's bytes: a string is made only for a reject code, which is rare).</summary>
+    public void OnStreamResult(ReadOnlySpan<byte> orderNo, TransactionStatus status, ReadOnlySpan<byte> rejectCode, long nowTicks)
     {
         long seq = _book.SeqOf(orderNo);
         if (seq < 0 || !_book.TryAt(seq, out OrderBook.Entry[] page, out int index) || page[index].Kind == Kind.Query)
@@ -93,7 +96,7 @@ public sealed class ResultRecorder
             e = ref _book.At(query);
             Interlocked.Increment(ref e.Answers);
         }
-        Record(seq, ref e, OutcomeOf(status), rejectCode, nowTicks);
+        Record(seq, ref e, OutcomeOf(status), rejectCode.IsEmpty ? "" : Encoding.UTF8.GetString(rejectCode), nowTicks);
     }
 
     /// <summary>A unary call's answer (result, or the status of a refused or failed call).</summary>

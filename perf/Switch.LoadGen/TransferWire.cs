@@ -137,20 +137,18 @@ internal readonly struct TransferRequestFields : IFieldsCodec<TransferFields>
     }
 }
 
-/// <summary>One result's fields the generator reads: the order it names, its status and a refusal's code. The rest of
-/// switch.v1.TransferResult is skipped. <see cref="BatchCount"/>: elements of its own batch field.</summary>
+/// <summary>One result's fields the generator reads: the order it names, its status and a refusal's code, text in the
+/// message's bytes. The rest of switch.v1.TransferResult is skipped. <see cref="BatchCount"/>: elements of its own batch field.</summary>
 internal struct ResultFields
 {
-    public string OrderNo;
+    public TextAt OrderNo;
     public TransactionStatus Status;
-    public string RejectCode;
+    public TextAt RejectCode;
     public int BatchCount;
-
-    public static ResultFields Empty => new() { OrderNo = "", RejectCode = "" };
 }
 
 /// <summary>One Transact result message decoded by hand into the fields the generator reads (<see cref="BatchFormMessage{TSelf, T, TDecoder}"/>):
-/// one object per message, where the generated type made a message object, a repeated field and a growing array per result.</summary>
+/// one object per message, where the generated type made a message object, a repeated field, a growing array and strings per result.</summary>
 internal sealed class TransferResults : BatchFormMessage<TransferResults, ResultFields, TransferResults.Decoder>
 {
     /// <summary>The generator's side of Transact: the same path and requests, results decoded by this type.</summary>
@@ -158,28 +156,26 @@ internal sealed class TransferResults : BatchFormMessage<TransferResults, Result
         InstitutionMethods.Transact.ServiceFullName, InstitutionMethods.Transact.Name, TransferRequest.Parser,
         new MessageParser<TransferResults>(static () => new TransferResults()));
 
-    /// <summary>switch.v1.TransferResult's fields (institution.proto) the generator reads; its other varints are read and
-    /// dropped without allocating, its other strings skipped.</summary>
+    /// <summary>switch.v1.TransferResult's fields (institution.proto) the generator reads; the others skipped.</summary>
     public readonly struct Decoder : IFieldsDecoder<ResultFields>
     {
         private const uint OrderNoTag = 1 << 3 | 2, StatusTag = 3 << 3, RejectCodeTag = 5 << 3 | 2;
 
         public static int BatchField => 16;
-        public static ResultFields Empty => ResultFields.Empty;
         public static MessageDescriptor Descriptor => TransferResult.Descriptor;
         public static void CountNested(ref ResultFields fields) => fields.BatchCount++;
 
-        public static bool Read(ref ParseContext input, uint tag, ref ResultFields result)
+        public static bool TryRead(ReadOnlySpan<byte> message, ref int at, int end, uint tag, ref ResultFields result)
         {
             switch (tag)
             {
-                case OrderNoTag: result.OrderNo = input.ReadString(); return true;
-                case StatusTag: result.Status = (TransactionStatus)input.ReadEnum(); return true;
-                case RejectCodeTag: result.RejectCode = input.ReadString(); return true; // empty unless rejected: "" allocates nothing
-                default:
-                    if ((tag & 7) != Varint) return false;
-                    input.ReadUInt64();
+                case OrderNoTag: return TryText(message, ref at, end, out result.OrderNo);
+                case StatusTag:
+                    if (!TryVarint(message, ref at, end, out ulong status)) return false;
+                    result.Status = (TransactionStatus)(int)status;
                     return true;
+                case RejectCodeTag: return TryText(message, ref at, end, out result.RejectCode);
+                default: return TrySkip(message, ref at, end, tag);
             }
         }
     }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text;
 using Switch.Contracts.V1;
 
 namespace Switch.LoadGen;
@@ -122,7 +123,18 @@ public sealed class OrderBook
 
     public long Capacity { get; }
     /// <summary>Prefix of every order number of this run: order numbers never collide with an earlier run's.</summary>
-    public string RunTag { get; init; }
+    public string RunTag
+    {
+        get => _runTag;
+        init
+        {
+            _runTag = value;
+            _runTagUtf8 = Encoding.UTF8.GetBytes(value);
+        }
+    }
+
+    private readonly string _runTag = "";
+    private readonly byte[] _runTagUtf8 = [];
     public long Issued => Math.Min(Volatile.Read(ref _nextSeq) + 1, Capacity);
 
     /// <summary>The next sequence number for the closed loop, or -1 when the capacity is used up.</summary>
@@ -176,11 +188,11 @@ public sealed class OrderBook
 
     public string OrderNo(long seq) => RunTag + seq.ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>The sequence number in an order number of this run, or -1.</summary>
-    public long SeqOf(string orderNo)
+    /// <summary>The sequence number in an order number of this run (UTF-8, as a result carries it), or -1.</summary>
+    public long SeqOf(ReadOnlySpan<byte> orderNo)
     {
-        if (!orderNo.StartsWith(RunTag, StringComparison.Ordinal)) return -1;
-        return long.TryParse(orderNo.AsSpan(RunTag.Length), NumberStyles.None, CultureInfo.InvariantCulture, out long seq) ? seq : -1;
+        if (!orderNo.StartsWith(_runTagUtf8)) return -1;
+        return long.TryParse(orderNo[_runTagUtf8.Length..], NumberStyles.None, CultureInfo.InvariantCulture, out long seq) ? seq : -1;
     }
 
     /// <summary>After the run: every issued request that got no answer (lost) and every extra answer (duplicated).</summary>

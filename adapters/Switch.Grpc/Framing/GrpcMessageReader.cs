@@ -13,6 +13,8 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
 {
     private readonly GrpcFrameReader _frames;
     private readonly MessageParser<T> _parser;
+    /// <summary>T reads its frame's bytes itself (kept until the next read): no parse, no copy.</summary>
+    private static readonly bool DecodesOwnBytes = typeof(IDecodesOwnBytes).IsAssignableFrom(typeof(T));
 
     /// <param name="gzip">The call's grpc-encoding is gzip: frames with the compressed flag are inflated (bounded by the
     /// same limit). Otherwise a compressed frame fails the call with INTERNAL.</param>
@@ -34,7 +36,8 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
     public bool IsEnded => _frames.IsEnded;
 
     /// <summary>
-    /// The next message, or null at a clean end of stream. Frames already read are parsed from the held buffer
+    /// The next message, or null at a clean end of stream (one that decodes its own bytes, <see cref="IDecodesOwnBytes"/>,
+    /// may point into them until the next read). Frames already read are parsed from the held buffer
     /// without another read: the pipe is advanced once per read, not once per message (see <see cref="GrpcFrameReader"/>).
     /// </summary>
     /// <exception cref="RpcException">INTERNAL on a truncated frame, an unexpected compressed frame, bad gzip or an unparsable message; RESOURCE_EXHAUSTED on an oversize frame or one that inflates past the limit.</exception>
@@ -46,9 +49,12 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
             {
                 try
                 {
-                    return _parser.ParseFrom(_frames.Message);
+                    if (!DecodesOwnBytes) return _parser.ParseFrom(_frames.Message);
+                    T message = _parser.ParseFrom(ReadOnlySpan<byte>.Empty); // the parser's new, empty message
+                    ((IDecodesOwnBytes)message).DecodeFrom(_frames.Message);
+                    return message;
                 }
-                catch (InvalidProtocolBufferException e)
+                catch (Exception e) when (e is InvalidProtocolBufferException or InvalidDataException)
                 {
                     throw _frames.Refuse(e);
                 }

@@ -3,6 +3,7 @@ using Google.Protobuf.Reflection;
 using Switch.Contracts.V1;
 using Switch.Grpc;
 using Switch.Grpc.Framing;
+using static Switch.Grpc.Framing.ProtoWire;
 
 namespace Switch.Host.Banks;
 
@@ -10,7 +11,8 @@ namespace Switch.Host.Banks;
 /// One Exchange answer message (switch.v1.BankResponse, bank.proto) decoded by hand into flat fields
 /// (<see cref="BatchFormMessage{TSelf, T, TDecoder}"/>): the single form or each element of the batch form, in an array
 /// rented from the pool and given back by <see cref="BatchFormMessage{TSelf, T, TDecoder}.Release"/>. Reading a batch then
-/// builds no message object per answer, no repeated field and no array per message (the generated type made all three).
+/// builds no message object per answer, no repeated field, no array per message (the generated type made all three) and no
+/// reason string: a reason stays in the message's bytes.
 /// </summary>
 internal sealed class BankAnswers : BatchFormMessage<BankAnswers, BankAnswers.Answer, BankAnswers.Decoder>
 {
@@ -25,10 +27,11 @@ internal sealed class BankAnswers : BatchFormMessage<BankAnswers, BankAnswers.An
         public long TransactionId;
         public BankOperation Operation;
         public BankReply Reply;
-        public string Reason;
+        /// <summary>In the message's <see cref="BatchFormMessage{TSelf, T, TDecoder}.Bytes"/>.</summary>
+        public TextAt Reason;
         public int BatchCount;
 
-        public readonly bool IsSet => TransactionId != 0 || Operation != BankOperation.Unspecified || Reply != BankReply.Unspecified || !string.IsNullOrEmpty(Reason);
+        public readonly bool IsSet => TransactionId != 0 || Operation != BankOperation.Unspecified || Reply != BankReply.Unspecified || Reason.Length != 0;
     }
 
     /// <summary>Null when well-formed for a reader taking up to <paramref name="max"/> a message; else the refusal (as
@@ -42,19 +45,28 @@ internal sealed class BankAnswers : BatchFormMessage<BankAnswers, BankAnswers.An
         private const uint TransactionIdTag = 1 << 3, OperationTag = 2 << 3, ReplyTag = 3 << 3, ReasonTag = 4 << 3 | 2;
 
         public static int BatchField => 5;
-        public static Answer Empty => new() { Reason = "" };
         public static MessageDescriptor Descriptor => BankResponse.Descriptor;
         public static void CountNested(ref Answer fields) => fields.BatchCount++;
 
-        public static bool Read(ref ParseContext input, uint tag, ref Answer answer)
+        public static bool TryRead(ReadOnlySpan<byte> message, ref int at, int end, uint tag, ref Answer answer)
         {
+            ulong value;
             switch (tag)
             {
-                case TransactionIdTag: answer.TransactionId = input.ReadInt64(); return true;
-                case OperationTag: answer.Operation = (BankOperation)input.ReadEnum(); return true;
-                case ReplyTag: answer.Reply = (BankReply)input.ReadEnum(); return true;
-                case ReasonTag: answer.Reason = input.ReadString(); return true; // empty unless failed: "" allocates nothing
-                default: return false;
+                case TransactionIdTag:
+                    if (!TryVarint(message, ref at, end, out value)) return false;
+                    answer.TransactionId = (long)value;
+                    return true;
+                case OperationTag:
+                    if (!TryVarint(message, ref at, end, out value)) return false;
+                    answer.Operation = (BankOperation)(int)value; // an enum is an int32: protobuf keeps the low 32 bits
+                    return true;
+                case ReplyTag:
+                    if (!TryVarint(message, ref at, end, out value)) return false;
+                    answer.Reply = (BankReply)(int)value;
+                    return true;
+                case ReasonTag: return TryText(message, ref at, end, out answer.Reason);
+                default: return TrySkip(message, ref at, end, tag);
             }
         }
     }

@@ -306,7 +306,7 @@ public sealed class EndpointLink : IAsyncDisposable
         public void Fill(ref InputEvent e, int index)
         {
             ref readonly BankAnswers.Answer answer = ref answers.At(index);
-            e.PrepareBankResult(answer.TransactionId, (EngineOperation)(int)answer.Operation, (EngineReply)(int)answer.Reply, answer.Reason);
+            e.PrepareBankResult(answer.TransactionId, (EngineOperation)(int)answer.Operation, (EngineReply)(int)answer.Reply, answer.Reason.In(answers.Bytes));
         }
     }
 

@@ -1,18 +1,13 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Text;
-using System.Text.Unicode;
 using Google.Protobuf;
 using Switch.Contracts.V1;
 using Switch.Grpc;
+using Switch.Grpc.Framing;
+using static Switch.Grpc.Framing.ProtoWire;
 
 namespace Switch.Host.Gateway;
-
-/// <summary>A text field's place in the message's bytes (an empty or absent field is length 0).</summary>
-public readonly record struct TextAt(int Offset, int Length)
-{
-    public ReadOnlySpan<byte> In(ReadOnlySpan<byte> message) => message.Slice(Offset, Length);
-}
 
 /// <summary>One TransferRequest's fields as they sit in its message's bytes: numbers decoded, text left in place.</summary>
 public struct RequestFields
@@ -48,7 +43,6 @@ public sealed class TransferRequestDecoder
 {
     private const uint KindTag = 1 << 3, OrderNoTag = 2 << 3 | 2, AmountTag = 3 << 3, CurrencyTag = 4 << 3 | 2, BankTag = 5 << 3 | 2,
         AccountTag = 6 << 3 | 2, OriginalOrderNoTag = 7 << 3 | 2, EchoTag = 8 << 3 | 2, BatchTag = 9 << 3 | 2;
-    private const int VarintMaxBytes = 10, TagMaxBytes = 5;
     /// <summary>The first batch array; it doubles past that, up to <see cref="TransactBatch.MaxElements"/>.</summary>
     private const int FirstBatchCapacity = 64;
 
@@ -132,7 +126,7 @@ public sealed class TransferRequestDecoder
         int at = 0;
         while (at < message.Length)
         {
-            if (!TryTag(message, ref at, out uint tag)) return false;
+            if (!TryTag(message, ref at, message.Length, out uint tag)) return false;
             if (tag != BatchTag)
             {
                 if (!TryField(message, ref at, message.Length, tag, ref _single)) return false;
@@ -151,18 +145,6 @@ public sealed class TransferRequestDecoder
             }
         }
         _single.BatchCount = _count;
-        return true;
-    }
-
-    private static bool TryTag(ReadOnlySpan<byte> message, ref int at, out uint tag) => TryTag(message, ref at, message.Length, out tag);
-
-    /// <summary>A tag of at most 5 bytes naming a field above 0 (protobuf refuses field 0).</summary>
-    private static bool TryTag(ReadOnlySpan<byte> message, ref int at, int end, out uint tag)
-    {
-        int start = at;
-        tag = 0;
-        if (!TryVarint(message, ref at, end, out ulong value) || at - start > TagMaxBytes || value > uint.MaxValue || value >> 3 == 0) return false;
-        tag = (uint)value;
         return true;
     }
 
@@ -187,54 +169,7 @@ public sealed class TransferRequestDecoder
             case OriginalOrderNoTag: return TryText(message, ref at, end, out fields.OriginalOrderNo);
             case EchoTag: return TryText(message, ref at, end, out fields.Echo);
         }
-        // Unknown (a newer client's field, or a known number with another wire type, as the generated parser takes it): skipped.
-        switch (tag & 7)
-        {
-            case 0: return TryVarint(message, ref at, end, out _);
-            case 1: return Skip(ref at, end, 8);
-            case 2: return TryLength(message, ref at, end, out int length) && Skip(ref at, end, length);
-            case 5: return Skip(ref at, end, 4);
-            default: return false; // groups (3, 4) and wire types 6 and 7
-        }
-    }
-
-    private static bool Skip(ref int at, int end, int bytes)
-    {
-        if (bytes > end - at) return false;
-        at += bytes;
-        return true;
-    }
-
-    private static bool TryText(ReadOnlySpan<byte> message, ref int at, int end, out TextAt text)
-    {
-        text = default;
-        if (!TryLength(message, ref at, end, out int length) || !Utf8.IsValid(message.Slice(at, length))) return false;
-        text = new TextAt(at, length);
-        at += length;
-        return true;
-    }
-
-    /// <summary>A length of at most 5 bytes whose bytes are all there (a negative or truncated length is a refusal).</summary>
-    private static bool TryLength(ReadOnlySpan<byte> message, ref int at, int end, out int length)
-    {
-        int start = at;
-        length = 0;
-        if (!TryVarint(message, ref at, end, out ulong value) || at - start > TagMaxBytes || value > (ulong)(end - at)) return false;
-        length = (int)value;
-        return true;
-    }
-
-    /// <summary>A varint of at most 10 bytes whose last byte holds only the 64th bit (anything longer is the generated parser's to judge).</summary>
-    private static bool TryVarint(ReadOnlySpan<byte> message, ref int at, int end, out ulong value)
-    {
-        value = 0;
-        for (int i = 0; i < VarintMaxBytes && at < end; i++)
-        {
-            byte b = message[at++];
-            value |= (ulong)(b & 0x7F) << (7 * i);
-            if (b < 0x80) return i < VarintMaxBytes - 1 || b <= 1;
-        }
-        return false;
+        return TrySkip(message, ref at, end, tag); // unknown: skipped, as the generated parser does
     }
 
     /// <summary>The generated parser's message, as fields over its text encoded into rented bytes (a rare path: whatever

@@ -137,12 +137,24 @@ public struct InputEvent
     /// <summary>A bank's answer to a request or follow-up the switch sent it.</summary>
     public void PrepareBankResult(long transactionId, BankOperation operation, BankReply reply, string? reason)
     {
+        PrepareBankResult(transactionId, operation, reply);
+        Reason.Set(reason);
+    }
+
+    /// <summary>The same, its reason as UTF-8 in the answer's own bytes (the stream's decoder makes no string).</summary>
+    public void PrepareBankResult(long transactionId, BankOperation operation, BankReply reply, ReadOnlySpan<byte> reason)
+    {
+        PrepareBankResult(transactionId, operation, reply);
+        Reason.Set(reason);
+    }
+
+    private void PrepareBankResult(long transactionId, BankOperation operation, BankReply reply)
+    {
         this = default;
         Kind = EventKind.BankResult;
         TransactionId = transactionId;
         Operation = operation;
         Reply = reply;
-        Reason.Set(reason);
     }
 
     public void PrepareTick()

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Text;
 using Google.Protobuf;
 using Switch.Contracts.V1;
 using Switch.Host.Banks;
@@ -33,7 +35,14 @@ public sealed class BankAnswersTests
         yield return Batch(Enumerable.Range(1, ExchangeBatch.MaxElements + 1).Select(i => Answer(i)).ToArray()); // BATCH_TOO_LARGE
     }
 
-    private static BankAnswers Decode(byte[] bytes) => BankAnswers.Exchange.ResponseParser.ParseFrom(bytes);
+    private static BankAnswers Decode(byte[] bytes) => Decode(new ReadOnlySequence<byte>(bytes));
+
+    private static BankAnswers Decode(in ReadOnlySequence<byte> bytes)
+    {
+        var answers = new BankAnswers();
+        answers.DecodeFrom(bytes);
+        return answers;
+    }
 
     [Fact]
     public void Every_message_decodes_to_the_fields_and_the_refusal_of_the_generated_type()
@@ -48,7 +57,7 @@ public sealed class BankAnswersTests
                 BankResponse expected = message.Batch.Count == 0 ? message : message.Batch[i];
                 BankAnswers.Answer got = answers.At(i);
                 Assert.Equal((expected.TransactionId, expected.Operation, expected.Reply, expected.Reason, expected.Batch.Count),
-                    (got.TransactionId, got.Operation, got.Reply, got.Reason, got.BatchCount));
+                    (got.TransactionId, got.Operation, got.Reply, Encoding.UTF8.GetString(got.Reason.In(answers.Bytes)), got.BatchCount));
             }
             answers.Release();
             Assert.Equal(0, answers.BatchCount);
@@ -79,5 +88,47 @@ public sealed class BankAnswersTests
         byte[] truncated = bytes[..^1];
         Assert.Throws<InvalidProtocolBufferException>(() => BankResponse.Parser.ParseFrom(truncated));
         Assert.Throws<InvalidProtocolBufferException>(() => Decode(truncated));
+    }
+
+    [Fact]
+    public void A_message_across_buffer_segments_decodes_as_one_in_a_single_segment()
+    {
+        byte[] bytes = Batch(Enumerable.Range(1, 50).Select(i => Answer(i, BankOperation.Credit, BankReply.Failed, "R" + i)).ToArray()).ToByteArray();
+        // Split mid-element, as a large batch lands across the request body's buffers.
+        var first = new Segment(bytes.AsMemory(0, bytes.Length / 2));
+        Segment last = first.Then(bytes.AsMemory(bytes.Length / 2));
+        BankAnswers answers = Decode(new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length));
+        Array.Clear(bytes); // the decoded text must not point into the segments
+
+        Assert.Null(answers.Problem(ExchangeBatch.MaxElements));
+        Assert.Equal(50, answers.Count);
+        for (int i = 0; i < 50; i++)
+        {
+            Assert.Equal((i + 1L, "R" + (i + 1)), (answers.At(i).TransactionId, Encoding.UTF8.GetString(answers.At(i).Reason.In(answers.Bytes))));
+        }
+        answers.Release();
+    }
+
+    [Fact]
+    public void A_group_the_generated_type_would_skip_is_refused_by_name_not_misread()
+    {
+        // An answer, then an unknown group (field 12: start, a varint inside, end): no bank sends one.
+        byte[] message = [.. Answer(7).ToByteArray(), 12 << 3 | 3, 1 << 3, 1, 12 << 3 | 4];
+        Assert.Equal(7L, BankResponse.Parser.ParseFrom(message).TransactionId);
+
+        var refusal = Assert.Throws<InvalidDataException>(() => Decode(message));
+        Assert.Contains("switch.v1.BankResponse", refusal.Message);
+    }
+
+    private sealed class Segment : ReadOnlySequenceSegment<byte>
+    {
+        public Segment(ReadOnlyMemory<byte> memory) => Memory = memory;
+
+        public Segment Then(ReadOnlyMemory<byte> memory)
+        {
+            var next = new Segment(memory) { RunningIndex = RunningIndex + Memory.Length };
+            Next = next;
+            return next;
+        }
     }
 }
