@@ -78,6 +78,11 @@ public static class ProtoWire
     /// <summary>A varint of at most 10 bytes whose last byte holds only the 64th bit (anything longer is the generated parser's to judge).</summary>
     public static bool TryVarint(ReadOnlySpan<byte> message, ref int at, int end, out ulong value)
     {
+        if (at < end && message[at] < 0x80)
+        {
+            value = message[at++]; // one byte: every tag and most values the streams carry
+            return true;
+        }
         value = 0;
         for (int i = 0; i < VarintMaxBytes && at < end; i++)
         {
