@@ -81,6 +81,9 @@ internal sealed class Snapshotter
 
     private void WriterLoop()
     {
+        // For the thread's life: woken, it waits for the logic and the I/O threads instead of preempting them.
+        WriterNice = NiceThread.LowerCurrent(_options.WriterNice);
+        Volatile.Write(ref _writerThreadId, NiceThread.CurrentThreadId());
         while (true)
         {
             _wakeWriter.Wait();
@@ -96,6 +99,13 @@ internal sealed class Snapshotter
         _stopped = true;
         _wakeWriter.Release();
     }
+
+    private int _writerThreadId;
+
+    /// <summary>The writer thread's kernel id (0 until it runs, or where there is none): tests read its nice from <c>/proc</c>.</summary>
+    public int WriterThreadId => Volatile.Read(ref _writerThreadId);
+    /// <summary>The writer thread's nice once lowered (<see cref="SnapshotOptions.WriterNice"/>), null where it was not.</summary>
+    public int? WriterNice { get; private set; }
 
     public SnapshotResult? Last { get; private set; }
     /// <summary>Captures during which the state buffer grew (allocated and copied inside the logic's pause).</summary>

@@ -222,6 +222,8 @@ public sealed partial class SwitchEngine : IDisposable
     public long SnapshotsFailed => _snapshots?.Failed ?? 0;
     /// <summary>Snapshots whose state write grew its buffer inside the logic's pause (see <see cref="Snapshotter"/>).</summary>
     internal long SnapshotStateBufferGrowths => _snapshots?.StateBufferGrowths ?? 0;
+    /// <summary>The snapshot writer thread's kernel id, 0 before it runs or without snapshots (see <see cref="NiceThread"/>).</summary>
+    internal int SnapshotWriterThreadId => _snapshots?.WriterThreadId ?? 0;
 
     /// <summary>True once <see cref="Run"/> has started the threads.</summary>
     public bool Running => _outputProcessor is not null;
