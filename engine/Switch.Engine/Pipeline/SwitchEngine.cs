@@ -390,7 +390,7 @@ public sealed partial class SwitchEngine : IDisposable
     {
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         MachineCounters countersBefore = MachineCounters.Read();
-        using SnapshotFile.Opened opened = SnapshotFile.Open(path);
+        using SnapshotFile.Opened opened = SnapshotFile.Open(path, readAhead: true);
         SnapshotPosition position = opened.Position;
         if (!journal.HoldsRecord(position.RecordAddress, position.RecordNo))
             throw new InvalidDataException($"the journal holds no record {position.RecordNo} at address {position.RecordAddress} (a snapshot of another journal?)");
@@ -404,7 +404,7 @@ public sealed partial class SwitchEngine : IDisposable
             byte[] views = opened.Arrays.ReadViews();
             opened.Arrays.VerifyEnd();
             cost = new RestoreCost(opened.Arrays.BytesRead, opened.Arrays.ReadUs, times.PrefaultUs, times.PrefaultBytes,
-                times.PrefaultRegionBytes, times.IndexRebuildUs, MachineCounters.Read().Since(countersBefore));
+                times.PrefaultRegionBytes, times.IndexRebuildUs, MachineCounters.Read().Since(countersBefore)) { ReadaheadBytes = opened.ReadaheadBytes };
             logic.VerifyUnresolved(); // the restored table recounted against every bank's count
             logic.VerifyInvariants = options.VerifyInvariants;
             phases.StateRestoreMs += ElapsedMs(restoreStarted);
