@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Switch.Engine.Archive;
 using Switch.Engine.Business;
 using Switch.Engine.Clearing;
@@ -270,6 +271,7 @@ public sealed partial class SwitchEngine : IDisposable
             string? snapshotPath = null;
             byte[]? views = null;
             RestoreCost? restoreCost = null;
+            FileReadahead? journalReadahead = null;
             if (options.Snapshots.Enabled)
             {
                 // The newest snapshot that is whole, of this build's format, consistent with the journal and with the
@@ -278,7 +280,8 @@ public sealed partial class SwitchEngine : IDisposable
                 {
                     try
                     {
-                        (archive, replay, from, views) = RestoreSnapshot(path, journal, options, archiveDirectory, replaySink, ref phases, out restoreCost);
+                        (archive, replay, from, views) = RestoreSnapshot(path, journal, options, archiveDirectory, replaySink, ref phases, out restoreCost,
+                            out journalReadahead);
                         // The host's derived views too: views that no longer fit what is on disk (files lost since) are an
                         // InvalidDataException like a damaged file; the host has undone what it took, and an older one is tried.
                         options.RestoreViews?.Invoke(views!);
@@ -289,6 +292,8 @@ public sealed partial class SwitchEngine : IDisposable
                     {
                         archive?.Dispose();
                         archive = null;
+                        journalReadahead?.Dispose();
+                        journalReadahead = null;
                         replay = null; // a snapshot that restored and whose views then did not fit
                         from = null;
                         views = null;
@@ -302,7 +307,7 @@ public sealed partial class SwitchEngine : IDisposable
             long replayStarted = System.Diagnostics.Stopwatch.GetTimestamp();
             if (replay is not null)
             {
-                records = journal.Replay(replay, from!.Value.RecordAddress, from.Value.RecordNo);
+                using (journalReadahead) records = journal.Replay(replay, from!.Value.RecordAddress, from.Value.RecordNo);
             }
             else
             {
@@ -386,14 +391,23 @@ public sealed partial class SwitchEngine : IDisposable
     private static long ElapsedMs(long startedTimestamp) => (long)System.Diagnostics.Stopwatch.GetElapsedTime(startedTimestamp).TotalMilliseconds;
 
     private static (ITransactionArchive Archive, ReplayVisitor Replay, SnapshotPosition Position, byte[] Views) RestoreSnapshot(string path,
-        EventJournal journal, EngineOptions options, string archiveDirectory, IOutputSink replaySink, ref RecoveryPhases phases, out RestoreCost cost)
+        EventJournal journal, EngineOptions options, string archiveDirectory, IOutputSink replaySink, ref RecoveryPhases phases, out RestoreCost cost,
+        out FileReadahead? journalReadahead)
     {
+        journalReadahead = null;
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         MachineCounters countersBefore = MachineCounters.Read();
         using SnapshotFile.Opened opened = SnapshotFile.Open(path, readAhead: true);
         SnapshotPosition position = opened.Position;
         if (!journal.HoldsRecord(position.RecordAddress, position.RecordNo))
             throw new InvalidDataException($"the journal holds no record {position.RecordNo} at address {position.RecordAddress} (a snapshot of another journal?)");
+        // The replay's journal after the snapshot is read ahead beside the restore, then ahead of the replay.
+        var replayed = new StrongBox<ReplayVisitor?>();
+        journalReadahead = new FileReadahead(journal.SegmentsFrom(position.RecordAddress)
+            .Take(FileReadahead.MaxPieces)
+            .Select(s => new FileReadahead.Piece(s.Path, s.From, s.To,
+                () => s.From + (Volatile.Read(ref replayed.Value)?.LastRecordAddress ?? position.RecordAddress) - s.Address))
+            .ToList());
         string token = SnapshotStore.ArchiveToken(path) ?? throw new InvalidDataException($"no archive checkpoint file ({SnapshotFile.ArchiveExtension})");
         FasterTransactionArchive archive = FasterTransactionArchive.StartOpenAtCheckpoint(archiveDirectory, options.Archive, token, options.Snapshots.NewWritePacer());
         phases.ArchiveOpenMs += ElapsedMs(started);
@@ -411,11 +425,14 @@ public sealed partial class SwitchEngine : IDisposable
             long waitStarted = System.Diagnostics.Stopwatch.GetTimestamp();
             archive.CompleteRecovery(); // recovering since it was opened, beside the state's restore
             phases.ArchiveWaitMs += ElapsedMs(waitStarted);
-            return (archive, ReplayVisitor.After(logic, opened.Config, position, options.OnReplayProgress, options.ReplayProgressIntervalMs), position, views);
+            replayed.Value = ReplayVisitor.After(logic, opened.Config, position, options.OnReplayProgress, options.ReplayProgressIntervalMs);
+            return (archive, replayed.Value, position, views);
         }
         catch
         {
             archive.Dispose();
+            journalReadahead.Dispose();
+            journalReadahead = null;
             throw;
         }
     }
