@@ -31,4 +31,24 @@ public sealed class SnapshotConfigTests
         Assert.StartsWith(expected, Assert.Throws<ConfigException>(config.Validate).Message);
         Assert.StartsWith("snapshots.json: " + expected, Assert.Throws<ConfigException>(() => HostConfig.Parse(JsonSerializer.Serialize(config, Camel), "snapshots.json")).Message);
     }
+
+    [Fact]
+    public void The_writer_nice_given_in_the_file_reaches_the_engine_and_defaults_to_10()
+    {
+        Assert.Equal(10, HostConfig.EmbeddedDefault().Snapshots.ToOptions().WriterNice);
+        HostConfig wanted = HostConfig.EmbeddedDefault() with { Snapshots = new SnapshotsConfig { WriterNice = 19 } };
+        SnapshotOptions options = HostConfig.Parse(JsonSerializer.Serialize(wanted, Camel), "snapshots.json").Snapshots.ToOptions();
+        Assert.Equal(19, options.WriterNice);
+        options.Validate();
+    }
+
+    [Theory]
+    [InlineData(-1, "configuration: snapshots.writerNice: 0 (as the process) to 19, got -1")]
+    [InlineData(20, "configuration: snapshots.writerNice: 0 (as the process) to 19, got 20")]
+    public void A_bad_writer_nice_is_refused_naming_the_key_and_the_value(int nice, string expected)
+    {
+        HostConfig config = HostConfig.EmbeddedDefault() with { Snapshots = new SnapshotsConfig { WriterNice = nice } };
+        Assert.StartsWith(expected, Assert.Throws<ConfigException>(config.Validate).Message);
+        Assert.StartsWith("snapshots.json: " + expected, Assert.Throws<ConfigException>(() => HostConfig.Parse(JsonSerializer.Serialize(config, Camel), "snapshots.json")).Message);
+    }
 }
