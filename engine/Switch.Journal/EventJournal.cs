@@ -336,6 +336,23 @@ public sealed class EventJournal : IDisposable
         return count;
     }
 
+    /// <summary>Where the committed journal's bytes from <paramref name="fromAddress"/> on lie: each segment file's part,
+    /// in address order, with the address its <c>From</c> offset holds. For a start's readahead (the replay reads them next).</summary>
+    public IReadOnlyList<(string Path, long From, long To, long Address)> SegmentsFrom(long fromAddress)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        long end = _log.CommittedUntilAddress;
+        var parts = new List<(string, long, long, long)>();
+        for (long address = Math.Max(fromAddress, _log.BeginAddress); address < end;)
+        {
+            (string path, long offset) = _layout.Locate(address);
+            long bytes = Math.Min(end - address, _layout.SegmentSizeBytes - offset);
+            parts.Add((path, offset, offset + bytes, address));
+            address += bytes;
+        }
+        return parts;
+    }
+
     /// <summary>True when the committed journal holds, at <paramref name="address"/>, an intact record numbered
     /// <paramref name="recordNo"/>: a snapshot's position is checked against the journal before it is trusted.</summary>
     public unsafe bool HoldsRecord(long address, long recordNo)

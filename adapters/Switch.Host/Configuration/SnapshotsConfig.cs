@@ -28,6 +28,9 @@ public sealed record SnapshotsConfig
     /// <summary>The snapshot writer's budget in MiB a second, so a large snapshot does not take the disk and a core from
     /// the journal and the gateway at once; 0: no budget.</summary>
     public int WriteMiBPerSecond { get; init; } = SnapshotOptions.DefaultWriteMiBPerSecond;
+    /// <summary>The snapshot writer thread runs this much nicer than the process (Linux), so on busy cores the logic and
+    /// the I/O threads run first and the writer, woken, does not preempt the logic; 0: as the process.</summary>
+    public int WriterNice { get; init; } = SnapshotOptions.DefaultWriterNice;
 
     /// <summary>The first key out of range and why, or null.</summary>
     public (string Field, string Why)? Problem()
@@ -39,6 +42,8 @@ public sealed record SnapshotsConfig
             return ("snapshots.journalArchiveRetentionDays", $"0 (forever) to {SnapshotOptions.MaxRetentionDays}, got {JournalArchiveRetentionDays}");
         if (WriteMiBPerSecond is < 0 or > SnapshotOptions.MaxWriteMiBPerSecond)
             return ("snapshots.writeMiBPerSecond", $"0 (no budget) to {SnapshotOptions.MaxWriteMiBPerSecond}, got {WriteMiBPerSecond}");
+        if (WriterNice is < 0 or > NiceThread.MaxNice)
+            return ("snapshots.writerNice", $"0 (as the process) to {NiceThread.MaxNice}, got {WriterNice}");
         return null;
     }
 
@@ -54,6 +59,7 @@ public sealed record SnapshotsConfig
         RetireJournal = RetireJournal,
         JournalArchiveRetentionDays = JournalArchiveRetentionDays,
         WriteMiBPerSecond = WriteMiBPerSecond,
+        WriterNice = WriterNice,
         WithViews = true,
     };
 }

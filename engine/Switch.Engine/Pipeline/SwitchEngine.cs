@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Switch.Engine.Archive;
 using Switch.Engine.Business;
 using Switch.Engine.Clearing;
@@ -222,6 +223,8 @@ public sealed partial class SwitchEngine : IDisposable
     public long SnapshotsFailed => _snapshots?.Failed ?? 0;
     /// <summary>Snapshots whose state write grew its buffer inside the logic's pause (see <see cref="Snapshotter"/>).</summary>
     internal long SnapshotStateBufferGrowths => _snapshots?.StateBufferGrowths ?? 0;
+    /// <summary>The snapshot writer thread's kernel id, 0 before it runs or without snapshots (see <see cref="NiceThread"/>).</summary>
+    internal int SnapshotWriterThreadId => _snapshots?.WriterThreadId ?? 0;
 
     /// <summary>True once <see cref="Run"/> has started the threads.</summary>
     public bool Running => _outputProcessor is not null;
@@ -268,6 +271,7 @@ public sealed partial class SwitchEngine : IDisposable
             string? snapshotPath = null;
             byte[]? views = null;
             RestoreCost? restoreCost = null;
+            FileReadahead? journalReadahead = null;
             if (options.Snapshots.Enabled)
             {
                 // The newest snapshot that is whole, of this build's format, consistent with the journal and with the
@@ -276,7 +280,8 @@ public sealed partial class SwitchEngine : IDisposable
                 {
                     try
                     {
-                        (archive, replay, from, views) = RestoreSnapshot(path, journal, options, archiveDirectory, replaySink, ref phases, out restoreCost);
+                        (archive, replay, from, views) = RestoreSnapshot(path, journal, options, archiveDirectory, replaySink, ref phases, out restoreCost,
+                            out journalReadahead);
                         // The host's derived views too: views that no longer fit what is on disk (files lost since) are an
                         // InvalidDataException like a damaged file; the host has undone what it took, and an older one is tried.
                         options.RestoreViews?.Invoke(views!);
@@ -287,6 +292,8 @@ public sealed partial class SwitchEngine : IDisposable
                     {
                         archive?.Dispose();
                         archive = null;
+                        journalReadahead?.Dispose();
+                        journalReadahead = null;
                         replay = null; // a snapshot that restored and whose views then did not fit
                         from = null;
                         views = null;
@@ -300,7 +307,7 @@ public sealed partial class SwitchEngine : IDisposable
             long replayStarted = System.Diagnostics.Stopwatch.GetTimestamp();
             if (replay is not null)
             {
-                records = journal.Replay(replay, from!.Value.RecordAddress, from.Value.RecordNo);
+                using (journalReadahead) records = journal.Replay(replay, from!.Value.RecordAddress, from.Value.RecordNo);
             }
             else
             {
@@ -384,14 +391,23 @@ public sealed partial class SwitchEngine : IDisposable
     private static long ElapsedMs(long startedTimestamp) => (long)System.Diagnostics.Stopwatch.GetElapsedTime(startedTimestamp).TotalMilliseconds;
 
     private static (ITransactionArchive Archive, ReplayVisitor Replay, SnapshotPosition Position, byte[] Views) RestoreSnapshot(string path,
-        EventJournal journal, EngineOptions options, string archiveDirectory, IOutputSink replaySink, ref RecoveryPhases phases, out RestoreCost cost)
+        EventJournal journal, EngineOptions options, string archiveDirectory, IOutputSink replaySink, ref RecoveryPhases phases, out RestoreCost cost,
+        out FileReadahead? journalReadahead)
     {
+        journalReadahead = null;
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         MachineCounters countersBefore = MachineCounters.Read();
-        using SnapshotFile.Opened opened = SnapshotFile.Open(path);
+        using SnapshotFile.Opened opened = SnapshotFile.Open(path, readAhead: true);
         SnapshotPosition position = opened.Position;
         if (!journal.HoldsRecord(position.RecordAddress, position.RecordNo))
             throw new InvalidDataException($"the journal holds no record {position.RecordNo} at address {position.RecordAddress} (a snapshot of another journal?)");
+        // The replay's journal after the snapshot is read ahead beside the restore, then ahead of the replay.
+        var replayed = new StrongBox<ReplayVisitor?>();
+        journalReadahead = new FileReadahead(journal.SegmentsFrom(position.RecordAddress)
+            .Take(FileReadahead.MaxPieces)
+            .Select(s => new FileReadahead.Piece(s.Path, s.From, s.To,
+                () => s.From + (Volatile.Read(ref replayed.Value)?.LastRecordAddress ?? position.RecordAddress) - s.Address))
+            .ToList());
         string token = SnapshotStore.ArchiveToken(path) ?? throw new InvalidDataException($"no archive checkpoint file ({SnapshotFile.ArchiveExtension})");
         FasterTransactionArchive archive = FasterTransactionArchive.StartOpenAtCheckpoint(archiveDirectory, options.Archive, token, options.Snapshots.NewWritePacer());
         phases.ArchiveOpenMs += ElapsedMs(started);
@@ -402,18 +418,21 @@ public sealed partial class SwitchEngine : IDisposable
             byte[] views = opened.Arrays.ReadViews();
             opened.Arrays.VerifyEnd();
             cost = new RestoreCost(opened.Arrays.BytesRead, opened.Arrays.ReadUs, times.PrefaultUs, times.PrefaultBytes,
-                times.PrefaultRegionBytes, times.IndexRebuildUs, MachineCounters.Read().Since(countersBefore));
+                times.PrefaultRegionBytes, times.IndexRebuildUs, MachineCounters.Read().Since(countersBefore)) { ReadaheadBytes = opened.ReadaheadBytes };
             logic.VerifyUnresolved(); // the restored table recounted against every bank's count
             logic.VerifyInvariants = options.VerifyInvariants;
             phases.StateRestoreMs += ElapsedMs(restoreStarted);
             long waitStarted = System.Diagnostics.Stopwatch.GetTimestamp();
             archive.CompleteRecovery(); // recovering since it was opened, beside the state's restore
             phases.ArchiveWaitMs += ElapsedMs(waitStarted);
-            return (archive, ReplayVisitor.After(logic, opened.Config, position, options.OnReplayProgress, options.ReplayProgressIntervalMs), position, views);
+            replayed.Value = ReplayVisitor.After(logic, opened.Config, position, options.OnReplayProgress, options.ReplayProgressIntervalMs);
+            return (archive, replayed.Value, position, views);
         }
         catch
         {
             archive.Dispose();
+            journalReadahead.Dispose();
+            journalReadahead = null;
             throw;
         }
     }

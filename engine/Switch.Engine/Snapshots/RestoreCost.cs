@@ -15,6 +15,9 @@ namespace Switch.Engine.Snapshots;
 public sealed record RestoreCost(long SnapshotBytes, long ReadUs, long PrefaultUs, long PrefaultBytes, long PrefaultRegionBytes,
     long IndexRebuildUs, MachineCounters Counters)
 {
+    /// <summary>Bytes of the file the kernel was asked to read ahead of the restore (<see cref="FileReadahead"/>).</summary>
+    public long ReadaheadBytes { get; init; }
+
     /// <summary>Bytes a microsecond are megabytes (10^6 bytes) a second; 0 when nothing was timed.</summary>
     public double ReadMegabytesPerSecond => ReadUs == 0 ? 0 : (double)SnapshotBytes / ReadUs;
 
@@ -25,6 +28,7 @@ public sealed record RestoreCost(long SnapshotBytes, long ReadUs, long PrefaultU
         return
         [
             ("snapshot_bytes_read", Invariant(SnapshotBytes)), ("snapshot_read_ms", Ms(ReadUs)), ("snapshot_read_mb_s", ReadMegabytesPerSecond.ToString("F0", Culture)),
+            ("snapshot_readahead_bytes", Invariant(ReadaheadBytes)),
             ("prefault_ms", Ms(PrefaultUs)), ("prefault_bytes", Invariant(PrefaultBytes)), ("prefault_of_bytes", Invariant(PrefaultRegionBytes)),
             ("index_rebuild_ms", Ms(IndexRebuildUs)),
             ("major_faults", Count(c.MajorFaults)), ("minor_faults", Count(c.MinorFaults)), ("storage_read_bytes", Count(c.StorageReadBytes)),

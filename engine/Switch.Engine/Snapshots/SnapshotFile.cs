@@ -134,24 +134,35 @@ public static class SnapshotFile
 
     /// <summary>The start of a snapshot file, read and checked: header, config, state and usage in memory; the arrays are
     /// read from <see cref="Arrays"/> next, then <see cref="SnapshotArrayReader.VerifyEnd"/>.</summary>
-    public sealed class Opened(SnapshotPosition position, SwitchConfig config, byte[] configJson, byte[] state, SnapshotArrayReader arrays) : IDisposable
+    public sealed class Opened(SnapshotPosition position, SwitchConfig config, byte[] configJson, byte[] state, SnapshotArrayReader arrays,
+        FileReadahead? readahead) : IDisposable
     {
         public SnapshotPosition Position { get; } = position;
         public SwitchConfig Config { get; } = config;
         public byte[] ConfigJson { get; } = configJson;
         public byte[] State { get; } = state;
         public SnapshotArrayReader Arrays { get; } = arrays;
-        public void Dispose() => Arrays.Dispose();
+        /// <summary>Bytes the kernel was asked to read ahead of the restore (0: opened without, or not Linux).</summary>
+        public long ReadaheadBytes => readahead?.AdvisedBytes ?? 0;
+
+        public void Dispose()
+        {
+            readahead?.Dispose();
+            Arrays.Dispose();
+        }
     }
 
     /// <summary>Opens a snapshot; throws <see cref="InvalidDataException"/> naming what is wrong (not a snapshot, another
-    /// format version or layout, a section too long, torn).</summary>
-    public static Opened Open(string path)
+    /// format version or layout, a section too long, torn). <paramref name="readAhead"/>: the whole file is to be read (a
+    /// restore): the kernel reads it ahead of the reader (<see cref="FileReadahead"/>); false for a look at the header.</summary>
+    public static Opened Open(string path, bool readAhead = false)
     {
         var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, ReadBufferBytes);
+        FileReadahead? readahead = null;
         try
         {
             var input = new SnapshotArrayReader(file, path);
+            if (readAhead) readahead = new FileReadahead(path, () => input.BytesRead);
             Span<byte> magic = stackalloc byte[8];
             input.ReadExactly(magic);
             if (!magic.SequenceEqual(Magic)) throw new InvalidDataException($"{path}: not a snapshot file");
@@ -175,10 +186,11 @@ public static class SnapshotFile
             {
                 throw new InvalidDataException($"{path}: its configuration does not load: {e.Message}", e);
             }
-            return new Opened(position, config, configJson, state, input);
+            return new Opened(position, config, configJson, state, input, readahead);
         }
         catch
         {
+            readahead?.Dispose();
             file.Dispose();
             throw;
         }
@@ -234,8 +246,10 @@ public sealed class SnapshotArrayReader(Stream stream, string path) : IDisposabl
     /// <summary>Whether a page may be stored sparse (flag 2): format 3 on. A format 2 file holding one is corrupt.</summary>
     internal bool SparsePages { get; set; } = true;
 
-    /// <summary>Bytes read from the file so far (header, state, arrays, views, checksum).</summary>
-    public long BytesRead { get; private set; }
+    private long _bytesRead;
+
+    /// <summary>Bytes read from the file so far (header, state, arrays, views, checksum). Any thread (the readahead's).</summary>
+    public long BytesRead => Volatile.Read(ref _bytesRead);
     /// <summary>Time spent in the file's reads so far, in microseconds: with <see cref="BytesRead"/>, the storage's rate
     /// as this start saw it (a cold read from a slow device against the page cache's GB/s).</summary>
     public long ReadUs => (long)(_readTicks * 1_000_000.0 / Stopwatch.Frequency);
@@ -351,7 +365,7 @@ public sealed class SnapshotArrayReader(Stream stream, string path) : IDisposabl
             throw new InvalidDataException($"{path}: ends early (torn: the write did not finish)");
         }
         _readTicks += Stopwatch.GetTimestamp() - started;
-        BytesRead += into.Length;
+        Volatile.Write(ref _bytesRead, _bytesRead + into.Length);
     }
 
     internal uint U32()

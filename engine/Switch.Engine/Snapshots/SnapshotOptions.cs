@@ -42,6 +42,11 @@ public sealed record SnapshotOptions
     /// <summary>The budget's pacer, for the archive's checkpoints and the file's writer alike (null: snapshots off or no budget).</summary>
     public WritePacer? NewWritePacer() => Enabled && WriteMiBPerSecond > 0 ? new WritePacer((long)WriteMiBPerSecond << 20) : null;
     public const int MaxWriteMiBPerSecond = 1 << 16;
+    /// <summary>The writer thread runs this much nicer than the process (<see cref="NiceThread"/>, Linux): with the cores
+    /// busy, the logic and the I/O threads run first and the writer, woken by the logic, does not preempt it. 0: as the
+    /// process. Its pace is <see cref="WriteMiBPerSecond"/>'s either way; this decides only who waits when both could run.</summary>
+    public int WriterNice { get; init; } = DefaultWriterNice;
+    public const int DefaultWriterNice = 10;
     /// <summary>How long a graceful stop waits for its snapshot.</summary>
     public int StopTimeoutMs { get; init; } = 120_000;
     /// <summary>Test hook, null in production: called on the writer thread at each instant of a snapshot's publication
@@ -63,6 +68,7 @@ public sealed record SnapshotOptions
         Require(Keep is >= 1 and <= 100, "keep must be 1 to 100");
         Require(SyncEveryBytes is 0 or (>= 1L << 20 and <= 1L << 34), "syncEveryBytes must be 0 or 1 MiB to 16 GiB");
         Require(WriteMiBPerSecond is >= 0 and <= MaxWriteMiBPerSecond, $"writeMiBPerSecond must be 0 (no budget) to {MaxWriteMiBPerSecond}");
+        Require(WriterNice is >= 0 and <= NiceThread.MaxNice, $"writerNice must be 0 (as the process) to {NiceThread.MaxNice}");
         Require(JournalArchiveRetentionDays is >= 0 and <= MaxRetentionDays, $"journalArchiveRetentionDays must be 0 (forever) to {MaxRetentionDays}");
         Require(ViewsTimeoutMs is >= 1 and <= 3_600_000, "viewsTimeoutMs must be 1 to 3600000");
         Require(StopTimeoutMs is >= 1 and <= 3_600_000, "stopTimeoutMs must be 1 to 3600000");

@@ -15,7 +15,7 @@ public enum PausePart
     CheckpointStart,
     /// <summary>The snapshot mark handed to the output side.</summary>
     Mark,
-    /// <summary>The writer thread woken.</summary>
+    /// <summary>The snapshot handed to the writer thread (a field it polls: no wake-up in the pause).</summary>
     WriterStart,
 }
 
@@ -57,5 +57,5 @@ public sealed record SnapshotPause(long LogicStateUs, long ArchiveStateUs, long 
 
     public override string ToString() =>
         $"logic state {LogicStateUs} µs, archive state {ArchiveStateUs} µs, checkpoint start {CheckpointStartUs} µs, " +
-        $"mark {MarkUs} µs, writer woken {WriterStartUs} µs, {GarbageCollections} GCs";
+        $"mark {MarkUs} µs, handed to the writer {WriterStartUs} µs, {GarbageCollections} GCs";
 }

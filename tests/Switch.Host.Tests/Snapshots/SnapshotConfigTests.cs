@@ -5,7 +5,7 @@ using Switch.Host.Configuration;
 
 namespace Switch.Host.Tests.Snapshots;
 
-/// <summary>The snapshot writer's budget comes from the host configuration and reaches the engine; a bad one is refused
+/// <summary>The snapshot writer's budget and nice come from the host configuration and reaches the engine; a bad one is refused
 /// naming the key and the value.</summary>
 public sealed class SnapshotConfigTests
 {
@@ -22,12 +22,25 @@ public sealed class SnapshotConfigTests
         options.Validate();
     }
 
-    [Theory]
-    [InlineData(-1, "configuration: snapshots.writeMiBPerSecond: 0 (no budget) to 65536, got -1")]
-    [InlineData(65537, "configuration: snapshots.writeMiBPerSecond: 0 (no budget) to 65536, got 65537")]
-    public void A_bad_write_budget_is_refused_naming_the_key_and_the_value(int mibPerSecond, string expected)
+    [Fact]
+    public void The_writer_nice_given_in_the_file_reaches_the_engine_and_defaults_to_10()
     {
-        HostConfig config = HostConfig.EmbeddedDefault() with { Snapshots = new SnapshotsConfig { WriteMiBPerSecond = mibPerSecond } };
+        Assert.Equal(10, HostConfig.EmbeddedDefault().Snapshots.ToOptions().WriterNice);
+        HostConfig wanted = HostConfig.EmbeddedDefault() with { Snapshots = new SnapshotsConfig { WriterNice = 19 } };
+        SnapshotOptions options = HostConfig.Parse(JsonSerializer.Serialize(wanted, Camel), "snapshots.json").Snapshots.ToOptions();
+        Assert.Equal(19, options.WriterNice);
+        options.Validate();
+    }
+
+    [Theory]
+    [InlineData("writeMiBPerSecond", -1, "configuration: snapshots.writeMiBPerSecond: 0 (no budget) to 65536, got -1")]
+    [InlineData("writeMiBPerSecond", 65537, "configuration: snapshots.writeMiBPerSecond: 0 (no budget) to 65536, got 65537")]
+    [InlineData("writerNice", -1, "configuration: snapshots.writerNice: 0 (as the process) to 19, got -1")]
+    [InlineData("writerNice", 20, "configuration: snapshots.writerNice: 0 (as the process) to 19, got 20")]
+    public void A_bad_writer_setting_is_refused_naming_the_key_and_the_value(string key, int value, string expected)
+    {
+        SnapshotsConfig snapshots = key == "writerNice" ? new SnapshotsConfig { WriterNice = value } : new SnapshotsConfig { WriteMiBPerSecond = value };
+        HostConfig config = HostConfig.EmbeddedDefault() with { Snapshots = snapshots };
         Assert.StartsWith(expected, Assert.Throws<ConfigException>(config.Validate).Message);
         Assert.StartsWith("snapshots.json: " + expected, Assert.Throws<ConfigException>(() => HostConfig.Parse(JsonSerializer.Serialize(config, Camel), "snapshots.json")).Message);
     }
