@@ -175,7 +175,7 @@ internal sealed class Driver(SwitchEngine engine, AnswerQueue answers, int accou
 
     private readonly struct SuccessFill(long transactionId) : IInputFill
     {
-        public void Fill(ref InputEvent slot, long correlationId) => slot.PrepareBankResult(transactionId, BankOperation.Debit, BankReply.Succeeded, null);
+        public void Fill(ref InputEvent slot, long correlationId) => slot.PrepareBankResult(transactionId, BankOperation.Debit, BankReply.Succeeded, reason: (string?)null);
     }
 
     public void Pay(long count)

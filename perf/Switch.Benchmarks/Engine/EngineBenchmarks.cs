@@ -146,7 +146,7 @@ public class EngineBenchmarks
     private readonly struct SuccessFill(long transactionId) : IInputFill
     {
         public void Fill(ref InputEvent slot, long correlationId) =>
-            slot.PrepareBankResult(transactionId, BankOperation.Debit, BankReply.Succeeded, null);
+            slot.PrepareBankResult(transactionId, BankOperation.Debit, BankReply.Succeeded, reason: (string?)null);
     }
 
     /// <summary>
