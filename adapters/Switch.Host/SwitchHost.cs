@@ -186,6 +186,8 @@ public sealed class SwitchHost : IAsyncDisposable
                 CommitObserver = new JournalMetrics(metrics),
                 DataDirectory = config.DataDirectory,
                 TickIntervalMs = config.TickIntervalMs,
+                InputRingSize = config.InputRingSize,
+                OutputRingSize = config.OutputRingSize,
                 Clock = config.Clock ?? SystemClock.Instance,
                 // A long recovery says how far it is: events applied, journal position, rate.
                 ReplayProgressIntervalMs = config.RecoveryLogIntervalMs,

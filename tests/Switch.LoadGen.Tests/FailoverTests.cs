@@ -65,7 +65,7 @@ public sealed class FailoverTests(Xunit.Abstractions.ITestOutputHelper output)
             AdminPort = 0,
             AdminGrpcPort = 0,
             ShutdownGraceMs = 2_000,
-            Archive = new ArchiveConfig { IndexMiB = 8, MemoryMiB = ArchiveConfig.MinMemoryMiB, FilterMiB = 8 },
+            Archive = new ArchiveConfig { IndexMiB = 1, MemoryMiB = 2, PageMiB = 1, FilterMiB = 1 },
             SimulatedBanks = new SimulatedBanksConfig { Latency = bankLatency, FailureRate = 0 },
             Switch = config.Switch with
             {

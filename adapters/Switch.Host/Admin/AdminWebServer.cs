@@ -232,6 +232,10 @@ public sealed class AdminWebServer : IAsyncDisposable
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try { await _app.StopAsync(timeout.Token); }
-        finally { await _app.DisposeAsync(); }
+        finally
+        {
+            await _app.DisposeAsync();
+            _served?.Metrics.Dispose();
+        }
     }
 }

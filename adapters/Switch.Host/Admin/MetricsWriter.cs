@@ -18,7 +18,7 @@ public sealed record MetricSources(BankConnector Connector, OutcomeFeeds Feeds, 
 /// the engine's rings, backlogs, the archive, authentication failures, the thread pool), from the same sources as the
 /// API (no second set of numbers to drift). Every labelled child is resolved here, once.
 /// </summary>
-public sealed class MetricsWriter
+public sealed class MetricsWriter : IDisposable
 {
     public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -28,6 +28,23 @@ public sealed class MetricsWriter
         [("closed", EngineBreaker.Closed), ("open", EngineBreaker.Open), ("half_open", EngineBreaker.HalfOpen)];
 
     private readonly CollectorRegistry _registry;
+    private readonly Detachable _update = new();
+
+    /// <summary>
+    /// The registry's before-collect callback, cut loose from the switch when it stops. prometheus-net keeps callbacks
+    /// in a ConcurrentBag, whose per-thread list sits in the adding thread's slot array, shared by every ThreadLocal of
+    /// that thread: a registry whose callbacks lead back to it (its gauges) stays reachable from a pool thread after
+    /// the switch is gone, and a callback that reached the engine kept a disposed switch's hundreds of MiB with it.
+    /// </summary>
+    private sealed class Detachable
+    {
+        private volatile Action? _action;
+        public void Set(Action? action) => _action = action;
+        public void Invoke() => _action?.Invoke();
+    }
+
+    /// <summary>Lets go of the switch (engine, stats, feeds): the registry may outlive it.</summary>
+    public void Dispose() => _update.Set(null);
 
     public MetricsWriter(CollectorRegistry registry, SwitchEngine engine, AuditLog audit, LiveStats stats, SuccessRateWatch? watch, IClock clock,
         MetricSources sources)
@@ -131,7 +148,7 @@ public sealed class MetricsWriter
             .Select(st => (st, replicationState.WithLabels(st.ToString().ToLowerInvariant()))).ToArray();
         DotNetStats.Register(registry); // process CPU, memory, handles, threads, start time; GC collections per generation
 
-        registry.AddBeforeCollectCallback(() =>
+        _update.Set(() =>
         {
             long nowUs = clock.NowUs();
             IReadOnlyList<BankRouting> now = audit.Banks();
@@ -219,6 +236,7 @@ public sealed class MetricsWriter
             gcPause.IncTo(GC.GetTotalPauseDuration().TotalSeconds);
             gcAllocated.IncTo(GC.GetTotalAllocatedBytes(precise: false));
         });
+        registry.AddBeforeCollectCallback(_update.Invoke);
     }
 
     /// <summary>The switch's metric factory: no exemplars (text format 0.0.4 never shows them, and looking for a trace

@@ -37,6 +37,13 @@ public sealed record HostConfig
     /// <summary>On shutdown, how long in-flight bank work may take to finish.</summary>
     public int ShutdownGraceMs { get; init; } = 5_000;
     public int TickIntervalMs { get; init; } = 10;
+    /// <summary>The engine's input ring (events accepted, not yet applied) and output ring (effects not yet carried out),
+    /// in slots of about 0.5 KiB, allocated whole at start: a power of two from 4,096 (the largest batch) up.</summary>
+    public int InputRingSize { get; init; } = DefaultRingSize;
+    public int OutputRingSize { get; init; } = DefaultRingSize;
+    public const int DefaultRingSize = 1 << 16;
+    public const int MinRingSize = 1 << 12;
+    public const int MaxRingSize = 1 << 24;
     /// <summary>Gzip gRPC answers to clients that accept gzip (both gRPC ports). Off: a payment answer is a few hundred
     /// bytes, which gzip barely shrinks at a measurable CPU cost. Requests in gzip are accepted either way.</summary>
     public bool CompressResponses { get; init; }
@@ -162,14 +169,20 @@ public sealed record HostConfig
         Require(ProbeIntervalMs is >= 10 and <= 600_000, "probeIntervalMs", "10 to 600000");
         Require(ShutdownGraceMs is >= 0 and <= 600_000, "shutdownGraceMs", "0 to 600000");
         Require(TickIntervalMs is >= 1 and <= 1_000, "tickIntervalMs", "1 to 1000");
+        Require(IsPowerOfTwo(InputRingSize) && InputRingSize is >= MinRingSize and <= MaxRingSize, "inputRingSize",
+            $"a power of two from {MinRingSize} to {MaxRingSize}, got {InputRingSize}");
+        Require(IsPowerOfTwo(OutputRingSize) && OutputRingSize is >= MinRingSize and <= MaxRingSize, "outputRingSize",
+            $"a power of two from {MinRingSize} to {MaxRingSize}, got {OutputRingSize}");
         Require(RecoveryLogIntervalMs is >= 1 and <= 3_600_000, "recoveryLogIntervalMs", $"1 to 3600000, got {RecoveryLogIntervalMs}");
         Require(MaxConcurrentExplains is >= 1 and <= 16, "maxConcurrentExplains", $"1 to 16, got {MaxConcurrentExplains}");
         Require(ClearingRecordsRetentionDays is >= 0 and <= 3_650, "clearingRecordsRetentionDays", "0 to 3650");
         Require(Archive is not null, "archive", "required");
         Require(IsPowerOfTwo(Archive!.IndexMiB) && Archive.IndexMiB <= ArchiveConfig.MaxIndexMiB, "archive.indexMiB",
             $"a power of two from 1 to {ArchiveConfig.MaxIndexMiB}, got {Archive.IndexMiB}");
-        Require(IsPowerOfTwo(Archive.MemoryMiB) && Archive.MemoryMiB is >= ArchiveConfig.MinMemoryMiB and <= ArchiveConfig.MaxMemoryMiB, "archive.memoryMiB",
-            $"a power of two from {ArchiveConfig.MinMemoryMiB} (two 32 MiB pages) to {ArchiveConfig.MaxMemoryMiB}, got {Archive.MemoryMiB}");
+        Require(IsPowerOfTwo(Archive.PageMiB) && Archive.PageMiB <= ArchiveConfig.MaxPageMiB, "archive.pageMiB",
+            $"a power of two from 1 to {ArchiveConfig.MaxPageMiB}, got {Archive.PageMiB}");
+        Require(IsPowerOfTwo(Archive.MemoryMiB) && Archive.MemoryMiB >= 2 * Archive.PageMiB && Archive.MemoryMiB <= ArchiveConfig.MaxMemoryMiB, "archive.memoryMiB",
+            $"a power of two from two pages ({2 * Archive.PageMiB}, archive.pageMiB {Archive.PageMiB}) to {ArchiveConfig.MaxMemoryMiB}, got {Archive.MemoryMiB}");
         Require(IsPowerOfTwo(Archive.FilterMiB) && Archive.FilterMiB <= ArchiveConfig.MaxFilterMiB, "archive.filterMiB",
             $"a power of two from 1 to {ArchiveConfig.MaxFilterMiB}, got {Archive.FilterMiB}");
         Require(Archive.HandoffEntries == 0 || (IsPowerOfTwo(Archive.HandoffEntries) && Archive.HandoffEntries is >= 64 and <= 1 << 20),

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Switch.Contracts.V1;
 using Switch.Grpc;
+using Switch.Engine.Archive;
 using Switch.Engine.Business;
 using Switch.Host.Configuration;
 using static Switch.Host.Tests.EndToEnd.RunningSwitch;
@@ -18,23 +19,35 @@ public sealed class ArchiveConfigTests
     [Fact]
     public void The_archive_sizes_given_in_the_file_are_used()
     {
-        HostConfig wanted = HostConfig.EmbeddedDefault() with { Archive = new ArchiveConfig { IndexMiB = 256, MemoryMiB = 1024, HandoffEntries = 0 } };
+        HostConfig wanted = HostConfig.EmbeddedDefault() with { Archive = new ArchiveConfig { IndexMiB = 256, MemoryMiB = 1024, PageMiB = 4, HandoffEntries = 0 } };
         HostConfig parsed = HostConfig.Parse(JsonSerializer.Serialize(wanted, Camel), "archive.json");
-        Assert.Equal((256L << 20, 1024L << 20, 0), (parsed.Archive.ToSizing().IndexBytes, parsed.Archive.ToSizing().MemoryBytes, parsed.Archive.ToSizing().HandoffEntries));
-        Assert.Equal(4096, HostConfig.EmbeddedDefault().Archive.ToSizing().HandoffEntries);
-        parsed.Archive.ToSizing().Validate();
+        ArchiveSizing sizing = parsed.Archive.ToSizing();
+        Assert.Equal((256L << 20, 1024L << 20, 4L << 20, 0), (sizing.IndexBytes, sizing.MemoryBytes, sizing.PageBytes, sizing.HandoffEntries));
+        sizing.Validate();
+        // Left out of the file: the engine's own defaults.
+        ArchiveSizing defaults = HostConfig.EmbeddedDefault().Archive.ToSizing();
+        Assert.Equal((new ArchiveSizing().PageBytes, 4096), (defaults.PageBytes, defaults.HandoffEntries));
+        defaults.Validate();
     }
 
     [Theory]
     [InlineData(0, 256, "archive.indexMiB: a power of two from 1 to 65536, got 0")]
     [InlineData(48, 256, "archive.indexMiB: a power of two from 1 to 65536, got 48")]
-    [InlineData(64, 32, "archive.memoryMiB: a power of two from 64 (two 32 MiB pages) to 65536, got 32")]
-    [InlineData(64, 1 << 17, "archive.memoryMiB: a power of two from 64 (two 32 MiB pages) to 65536, got 131072")]
+    [InlineData(64, 32, "archive.memoryMiB: a power of two from two pages (64, archive.pageMiB 32) to 65536, got 32")]
+    [InlineData(64, 1 << 17, "archive.memoryMiB: a power of two from two pages (64, archive.pageMiB 32) to 65536, got 131072")]
+    [InlineData(64, 2, "archive.memoryMiB: a power of two from two pages (4, archive.pageMiB 2) to 65536, got 2", 4096, 2)]
+    [InlineData(64, 8, "archive.memoryMiB: a power of two from two pages (16, archive.pageMiB 8) to 65536, got 8", 4096, 8)]
+    [InlineData(64, 256, "archive.pageMiB: a power of two from 1 to 64, got 0", 4096, 0)]
+    [InlineData(64, 256, "archive.pageMiB: a power of two from 1 to 64, got 3", 4096, 3)]
+    [InlineData(64, 1024, "archive.pageMiB: a power of two from 1 to 64, got 128", 4096, 128)]
     [InlineData(64, 256, "archive.handoffEntries: 0 or a power of two from 64 to 1048576, got 100", 100)]
     [InlineData(64, 256, "archive.handoffEntries: 0 or a power of two from 64 to 1048576, got 32", 32)]
-    public void A_bad_archive_size_is_refused_naming_the_field(int indexMiB, int memoryMiB, string expected, int handoffEntries = 4096)
+    public void A_bad_archive_size_is_refused_naming_the_field(int indexMiB, int memoryMiB, string expected, int handoffEntries = 4096, int pageMiB = 32)
     {
-        HostConfig config = HostConfig.EmbeddedDefault() with { Archive = new ArchiveConfig { IndexMiB = indexMiB, MemoryMiB = memoryMiB, HandoffEntries = handoffEntries } };
+        HostConfig config = HostConfig.EmbeddedDefault() with
+        {
+            Archive = new ArchiveConfig { IndexMiB = indexMiB, MemoryMiB = memoryMiB, PageMiB = pageMiB, HandoffEntries = handoffEntries },
+        };
         Assert.Contains(expected, Assert.Throws<ConfigException>(config.Validate).Message);
         Assert.Contains(expected, Assert.Throws<ConfigException>(() => HostConfig.Parse(JsonSerializer.Serialize(config, Camel), "archive.json")).Message);
     }

@@ -32,8 +32,10 @@ public sealed class RunningSwitch : IAsyncDisposable
     public static HostConfig TestConfig(string dataDirectory, SimulatedBanksConfig? banks = null, Func<RulesConfig, RulesConfig>? rules = null)
     {
         HostConfig config = HostConfig.EmbeddedDefault();
-        // Small tables: a test run holds many switches in one process at once, and the defaults (an archive index and
-        // filter allocated at start, a parked table of banks x 65,536 slots) would add hundreds of MiB to each.
+        // Small tables: a test run holds dozens of switches in one process at once (test classes run in parallel), and
+        // the defaults (rings of 65,536 slots of about 0.5 KiB, the archive's two 32 MiB pages, index and filter
+        // allocated at start, a parked table of banks x 65,536 slots) are about 1 GiB of GC heap each: 277 MiB with the
+        // tables below while the rings and archive kept their defaults, 149 MiB with these.
         RulesConfig r = config.Switch.Rules with { TransactionCapacity = 1 << 14, MaxTrackedAccounts = 1 << 14, MaxUnresolvedPerBank = 1 << 14 };
         return config with
         {
@@ -43,7 +45,9 @@ public sealed class RunningSwitch : IAsyncDisposable
             AdminGrpcPort = 0,
             ProbeIntervalMs = 100,
             ShutdownGraceMs = 2_000,
-            Archive = new ArchiveConfig { IndexMiB = 8, MemoryMiB = ArchiveConfig.MinMemoryMiB, FilterMiB = 8 },
+            InputRingSize = 1 << 14,
+            OutputRingSize = 1 << 14,
+            Archive = new ArchiveConfig { IndexMiB = 1, MemoryMiB = 2, PageMiB = 1, FilterMiB = 1 },
             SimulatedBanks = banks ?? new SimulatedBanksConfig { Latency = "0", FailureRate = 0 },
             Switch = config.Switch with { Rules = rules is null ? r : rules(r) },
         };
