@@ -38,7 +38,8 @@ public sealed class ArchivedOrderFilter
         _blocksPerGeneration = (ulong)blocks;
         KeysPerGeneration = blocks * WordsPerBlock * 64 / BitsPerKey;
         _generations = new ulong[generations][];
-        for (int g = 0; g < generations; g++) _generations[g] = new ulong[blocks * WordsPerBlock]; // not in huge pages: see TransactionTable
+        // Huge pages: each new order reads a random block, and in 4 KiB pages its page walk was a tenth of the logic thread.
+        for (int g = 0; g < generations; g++) _generations[g] = HugePages.Allocate<ulong>(blocks * WordsPerBlock);
         _count = new long[generations];
         _lastId = new long[generations];
     }

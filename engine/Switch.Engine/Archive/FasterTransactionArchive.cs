@@ -377,10 +377,12 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         }
     }
 
-    public void Put(in ScopedKey order, in Transaction tx)
+    public void Put(in ScopedKey order, in Transaction tx) => Put(order, order.Hash64(), tx);
+
+    public void Put(in ScopedKey order, ulong hash, in Transaction tx)
     {
         if (tx.Id <= 0) throw new ArgumentException("archive: a transaction without an id", nameof(tx));
-        ulong hash = order.Hash64();
+        System.Diagnostics.Debug.Assert(hash == order.Hash64(), "archive: the hash is the order's");
         _filter.Add(hash, tx.Id);
         Hand(isPut: true, order, hash, tx);
     }

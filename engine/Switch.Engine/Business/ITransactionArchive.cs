@@ -15,6 +15,10 @@ public interface ITransactionArchive : IDisposable
     /// of a reused number). Ids mostly rise, but not always: a parked transaction leaves when it becomes final.</summary>
     void Put(in ScopedKey order, in Transaction tx);
 
+    /// <summary><see cref="Put(in ScopedKey, in Transaction)"/> by a caller that has the order's
+    /// <see cref="ScopedKey.Hash64"/> already.</summary>
+    void Put(in ScopedKey order, ulong orderHash, in Transaction tx) => Put(order, tx);
+
     /// <summary>Replaces the archived copy of <paramref name="tx"/> (a refund's bookkeeping on its original).</summary>
     void Update(in ScopedKey order, in Transaction tx);
 

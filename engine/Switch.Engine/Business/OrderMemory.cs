@@ -72,24 +72,31 @@ public sealed class OrderMemory
             return;
         }
         int index = _transactions.NextIndex;
+        ulong hash = slot.Id == _nextToLeaveId ? _nextToLeaveHash : OrderOf(in slot).Hash64();
         if (slot.IsFinal)
         {
-            Evict(ref slot, index);
+            Evict(ref slot, index, hash);
         }
         else
         {
-            ulong hash = OrderOf(in slot).Hash64();
             _orders.Move(hash, index, _transactions.ParkNext());
         }
         // The next transaction to leave is known now: its index entry, a random cache miss, loads meanwhile.
         ref readonly Transaction following = ref _transactions.Read(_transactions.FollowingIndex);
         if (following.Id != 0)
         {
-            ulong followingHash = OrderOf(in following).Hash64();
-            _orders.Prefetch(followingHash);
-            _archive.Prefetch(followingHash, forPut: true); // its filter block if it goes to the archive: as random
+            _nextToLeaveId = following.Id;
+            _nextToLeaveHash = OrderOf(in following).Hash64();
+            _orders.Prefetch(_nextToLeaveHash);
+            _archive.Prefetch(_nextToLeaveHash, forPut: true); // its filter block if it goes to the archive: as random
         }
     }
+
+    /// <summary>The transaction <see cref="MakeRoomForNext"/> makes room from next time, by id (ids are never reused, so
+    /// a stale one matches nothing), and its order's hash: computed once for its prefetch, its index removal and its
+    /// archive write. A cache of the table's contents, not state: a fresh or restored instance just computes it.</summary>
+    private long _nextToLeaveId;
+    private ulong _nextToLeaveHash;
 
     /// <summary>Starts loading what <see cref="Find(in ScopedKey, ulong, out bool)"/> will read for this hash: the index
     /// entry and, since a new order (the common case) goes on to the archive, the archive's first reads.</summary>
@@ -118,6 +125,7 @@ public sealed class OrderMemory
     public void RebuildIndex()
     {
         if (_orders.Count != 0) throw new InvalidOperationException("order memory: rebuilding a non-empty index");
+        _nextToLeaveId = 0; // the restored table is another's: its ids may name other orders
         Span<ulong> hashes = stackalloc ulong[RebuildPrefetchDistance];
         Span<int> slots = stackalloc int[RebuildPrefetchDistance];
         int queued = 0; // slots in the window: the oldest is (queued - RebuildPrefetchDistance) once full
@@ -173,7 +181,7 @@ public sealed class OrderMemory
     {
         if (_transactions.TryFind(tx.Id, out int index) && _transactions.IsParked(index))
         {
-            Evict(ref tx, index);
+            Evict(ref tx, index, OrderOf(in tx).Hash64());
             _transactions.Unpark(index);
         }
     }
@@ -182,12 +190,12 @@ public sealed class OrderMemory
     /// A final transaction leaves the table for the archive, where its order number is still found; the archive may
     /// forget what is past the switch's memory of orders.
     /// </summary>
-    private void Evict(ref Transaction old, int index)
+    private void Evict(ref Transaction old, int index, ulong orderHash)
     {
         if (!old.IsFinal) throw new InvalidOperationException($"logic: evicting {old.Id} which is not final");
         ScopedKey order = OrderOf(in old);
-        _orders.Remove(order.Hash64(), index);
-        _archive.Put(order, old);
+        _orders.Remove(orderHash, index);
+        _archive.Put(order, orderHash, old);
         _archive.ForgetBelow(OldestRememberedId);
     }
 }
