@@ -60,9 +60,14 @@ public sealed class RecoveryAndProcessTests : IDisposable
             rules => rules with { BankTimeoutMs = 6_000, QueryBackoffInitialMs = 200, QueryBackoffMaxMs = 200 }) with { ShutdownGraceMs = 0 };
         await using (RunningSwitch first = await RunningSwitch.StartAsync(config, _data))
         {
+            // The caller's deadline stays well inside the bank's 6 s; 2 s, not less: a deadline that passes before the
+            // switch journals the request refuses it unexecuted (DEADLINE_PASSED, the order number free), which on a
+            // loaded machine left this test without its transaction (ORDER_NOT_FOUND in the second life).
             RpcException gaveUp = await Assert.ThrowsAsync<RpcException>(() =>
-                first.Channel.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("STALE-1", 777), As(TenpayKey, timeoutMs: 500)));
+                first.Channel.UnaryAsync(InstitutionMethods.AgreementPayment, Payment("STALE-1", 777), As(TenpayKey, timeoutMs: 2_000)));
             Assert.Equal(StatusCode.DeadlineExceeded, gaveUp.StatusCode);
+            TransferResult atBank = await first.Channel.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = "STALE-1" }, As(TenpayKey));
+            Assert.Equal(TransactionStatus.Processing, atBank.Status); // journaled and at the silent bank: the premise holds
         }
         await using RunningSwitch second = await RunningSwitch.StartAsync(
             config with { SimulatedBanks = new SimulatedBanksConfig { Latency = "0", FailureRate = 0 } }, _data);
