@@ -401,18 +401,19 @@ public sealed partial class SwitchEngine : IDisposable
         SnapshotPosition position = opened.Position;
         if (!journal.HoldsRecord(position.RecordAddress, position.RecordNo))
             throw new InvalidDataException($"the journal holds no record {position.RecordNo} at address {position.RecordAddress} (a snapshot of another journal?)");
-        // The replay's journal after the snapshot is read ahead beside the restore, then ahead of the replay.
-        var replayed = new StrongBox<ReplayVisitor?>();
-        journalReadahead = new FileReadahead(journal.SegmentsFrom(position.RecordAddress)
-            .Take(FileReadahead.MaxPieces)
-            .Select(s => new FileReadahead.Piece(s.Path, s.From, s.To,
-                () => s.From + (Volatile.Read(ref replayed.Value)?.LastRecordAddress ?? position.RecordAddress) - s.Address))
-            .ToList());
         string token = SnapshotStore.ArchiveToken(path) ?? throw new InvalidDataException($"no archive checkpoint file ({SnapshotFile.ArchiveExtension})");
         FasterTransactionArchive archive = FasterTransactionArchive.StartOpenAtCheckpoint(archiveDirectory, options.Archive, token, options.Snapshots.NewWritePacer());
         phases.ArchiveOpenMs += ElapsedMs(started);
+        var replayed = new StrongBox<ReplayVisitor?>();
         try
         {
+            // The replay's journal after the snapshot is read ahead beside the restore, then ahead of the replay. Started
+            // inside the try: a restore that fails stops it (its reader would never come, and it would wait for it).
+            journalReadahead = new FileReadahead(journal.SegmentsFrom(position.RecordAddress)
+                .Take(FileReadahead.MaxPieces)
+                .Select(s => new FileReadahead.Piece(s.Path, s.From, s.To,
+                    () => s.From + (Volatile.Read(ref replayed.Value)?.LastRecordAddress ?? position.RecordAddress) - s.Address))
+                .ToList());
             long restoreStarted = System.Diagnostics.Stopwatch.GetTimestamp();
             SwitchLogic logic = SwitchLogic.Restore(opened.Config, opened.State, opened.Arrays, replaySink, archive, out RestoreTimes times);
             byte[] views = opened.Arrays.ReadViews();
@@ -431,7 +432,7 @@ public sealed partial class SwitchEngine : IDisposable
         catch
         {
             archive.Dispose();
-            journalReadahead.Dispose();
+            journalReadahead?.Dispose();
             journalReadahead = null;
             throw;
         }

@@ -62,7 +62,8 @@ public sealed class FileReadahead : IDisposable
     /// <summary>Bytes the kernel was asked to read ahead.</summary>
     public long AdvisedBytes => Interlocked.Read(ref _advisedBytes);
     /// <summary>Advices the kernel refused, or files that would not open: the helper then stopped.</summary>
-    public int Refused { get; private set; }
+    public int Refused => Volatile.Read(ref _refused);
+    private int _refused;
 
     private void Run()
     {
@@ -75,19 +76,23 @@ public sealed class FileReadahead : IDisposable
     /// <summary>One piece, chunk by chunk; false: stopped or refused (nothing more to do).</summary>
     private bool Advise(Piece piece)
     {
-        SafeFileHandle file;
+        SafeFileHandle? file = null;
+        long end;
         try
         {
             file = File.OpenHandle(piece.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            end = Math.Min(piece.To, RandomAccess.GetLength(file));
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Refused++; // the reader will say what is wrong with the file; this only would have made it faster
+            // Never thrown on: an exception on this thread would end the process for a hint. The reader will say what
+            // is wrong with the file; this only would have made it faster.
+            file?.Dispose();
+            Interlocked.Increment(ref _refused);
             return false;
         }
         using (file)
         {
-            long end = Math.Min(piece.To, RandomAccess.GetLength(file));
             for (long offset = piece.From; offset < end; offset += _chunkBytes)
             {
                 long length = Math.Min(_chunkBytes, end - offset);
@@ -99,7 +104,7 @@ public sealed class FileReadahead : IDisposable
                 if (_stop.IsSet) return false;
                 if (PosixFadvise(file, offset, length, PosixFadvWillNeed) != 0)
                 {
-                    Refused++;
+                    Interlocked.Increment(ref _refused);
                     return false;
                 }
                 Interlocked.Add(ref _advisedBytes, length);
