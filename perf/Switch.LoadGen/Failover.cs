@@ -49,8 +49,11 @@ public sealed record TargetGeneration(int Number, Uri Address, GrpcChannel[] Cha
 
 /// <summary>
 /// The addresses of one switch (a primary and its standbys) and the one in use. A call that fails with a
-/// <see cref="FailoverSignal"/> moves it: to the primary a standby named, else to the next address. Channels of earlier
-/// addresses are kept until the run ends (calls may still be on them).
+/// <see cref="FailoverSignal"/> moves it: to the primary a standby named, else to the next address. Each address has
+/// one set of channels for the run, opened at the first move to it and used again at every later one: calls may still
+/// be on an earlier address's channels, and a run that goes round a standby and a dead primary many times (the standby
+/// slow to take office) would otherwise open a set at each visit, past the switch's connections per institution
+/// (CONNECTION_LIMIT). A channel whose connection died connects again at its next call.
 /// </summary>
 public sealed class Targets : IDisposable
 {
@@ -63,7 +66,8 @@ public sealed class Targets : IDisposable
     private readonly object _lock = new();
     private readonly List<Uri> _addresses;
     private readonly int _channelsPerTarget;
-    private readonly List<GrpcChannel> _all = new();
+    /// <summary>Each address's channels (at most <see cref="MaxAddresses"/> sets).</summary>
+    private readonly Dictionary<Uri, GrpcChannel[]> _channels = new();
     private volatile TargetGeneration _current;
     private long _notBeforeTicks;
 
@@ -117,18 +121,30 @@ public sealed class Targets : IDisposable
         }
     }
 
+    /// <summary>The address's channels: its set from an earlier visit, else a new one.</summary>
     private GrpcChannel[] Open(Uri address)
     {
+        if (_channels.TryGetValue(address, out GrpcChannel[]? open)) return open;
+        System.Diagnostics.Debug.Assert(_channels.Count < MaxAddresses, "targets: a channel set per known address at most");
         var channels = Enumerable.Range(0, _channelsPerTarget).Select(_ => GrpcChannel.ForAddress(address)).ToArray();
-        _all.AddRange(channels);
+        _channels.Add(address, channels);
         return channels;
+    }
+
+    /// <summary>Channels opened over the run (every address's set).</summary>
+    public int ChannelsOpened
+    {
+        get
+        {
+            lock (_lock) return _channels.Values.Sum(set => set.Length);
+        }
     }
 
     public void Dispose()
     {
         lock (_lock)
         {
-            foreach (GrpcChannel c in _all) c.Dispose();
+            foreach (GrpcChannel c in _channels.Values.SelectMany(set => set)) c.Dispose();
         }
     }
 }
