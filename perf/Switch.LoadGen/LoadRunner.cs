@@ -33,8 +33,9 @@ public sealed record RunOptions
     public int Lanes { get; init; } = 4;
     /// <summary>Requests outstanding per stream at most (the switch refuses more than its per-stream cap).</summary>
     public int Window { get; init; } = 4096;
-    /// <summary>Stream: requests per Transact message at most (the batch form; 1 sends single messages). What is due goes
-    /// at once: a message is never held back to fill it. Above 1 the stream also reads results in batches of as many.</summary>
+    /// <summary>Stream: requests per Transact message at most (the batch form; 1 sends single messages). What is due (or due
+    /// within the timer's millisecond) goes as one message once the lane would wait: a message is never held back to
+    /// fill it. Above 1 the stream also reads results in batches of as many.</summary>
     public int Batch { get; init; } = 1;
     /// <summary>Unary open loop: calls in flight at most, over all lanes (a request due beyond it waits, and its wait counts).</summary>
     public int MaxUnaryInFlight { get; init; } = 4096;
@@ -222,11 +223,14 @@ public sealed class LoadRunner
         }
     }
 
+    /// <summary>Timers tick in milliseconds: a request due within one is sent now, without a wait (its latency is still
+    /// timed from its intended time).</summary>
+    private static readonly long EarlyTicks = Stopwatch.Frequency / 1000;
+
     private static Task Until(long dueTicks, CancellationToken token)
     {
-        // Timers tick in milliseconds: under 1 ms early is close enough, and the send is timed from the intended time anyway.
         long waitTicks = dueTicks - Stopwatch.GetTimestamp();
-        return waitTicks > Stopwatch.Frequency / 1000 ? Task.Delay(Stopwatch.GetElapsedTime(0, waitTicks), token) : Task.CompletedTask;
+        return waitTicks > EarlyTicks ? Task.Delay(Stopwatch.GetElapsedTime(0, waitTicks), token) : Task.CompletedTask;
     }
 
     /// <summary>
@@ -300,8 +304,10 @@ public sealed class LoadRunner
                 if (closed) await AcquireAsync(window, batch, session.Token);
                 long wait = pacer.Advance();
                 if (wait < 0) break;
-                if (wait > 0)
+                if (wait > EarlyTicks)
                 {
+                    // Only a lane about to sleep flushes: what is due (or due within the timer's slack, sent now anyway)
+                    // goes as one message, not one a request (at 45,000/s a lane, 22 µs apart, each got its own frame).
                     await batch.FlushAsync(session.Token);
                     await Until(pacer.IntendedTicks, session.Token);
                 }

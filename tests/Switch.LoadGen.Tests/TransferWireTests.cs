@@ -140,6 +140,32 @@ public sealed class TransferWireTests
         Assert.True(perTransaction <= 200, $"{perTransaction} bytes a transaction");
     }
 
+    [Fact]
+    public async Task An_open_loop_lane_sends_what_is_due_within_the_timer_s_millisecond_as_one_message()
+    {
+        // One lane at 100,000/s: a request every 10 µs, so a lane that keeps ahead builds each before it is due. Flushed
+        // whenever the next was not yet due, most went one a message (old code, here: 10,136, 1,563 and 25,058 messages, the
+        // low one from a lane that fell behind and so batched); held until the lane would sleep, 1,747 to 4,027.
+        await using LeanTransact target = await LeanTransact.StartAsync();
+        var options = new RunOptions
+        {
+            Target = target.Address, Transport = Transport.Stream, Lanes = 1, Window = 4096, Batch = 64, GraceSeconds = 20,
+            Profile = new ConstantProfile(100_000, 0.5),
+            Workload = new WorkloadOptions { Institutions = [new("ALIPAY", "k")] },
+        };
+        await new LoadRunner(options, null).RunAsync(); // the JIT's first compile would make the lane late, hence batched anyway
+        (long messagesBefore, long requestsBefore) = target.Received;
+        RunOutcome run = await new LoadRunner(options with { Profile = new ConstantProfile(100_000, 1) }, null).RunAsync();
+        (long messagesAfter, long requestsAfter) = target.Received;
+
+        Assert.Equal(100_000, run.Sent);
+        Assert.Equal((0L, 0L, 0L), (run.Lost, run.Duplicated, run.Unexpected));
+        long messages = messagesAfter - messagesBefore;
+        Assert.Equal(100_000, requestsAfter - requestsBefore);
+        // A burst is what falls due within the timer's millisecond and its early wakes: tens of requests, 64 at most.
+        Assert.True(messages <= 100_000 / 10, $"{messages} messages for 100,000 requests");
+    }
+
     /// <summary>
     /// An institution API answering every request SUCCEEDED at once, in the batch form, allocating little itself: requests
     /// read for their order numbers only, results encoded from them. What the test process allocates is then mostly the generator's.
@@ -147,10 +173,16 @@ public sealed class TransferWireTests
     private sealed class LeanTransact : IAsyncDisposable
     {
         private readonly GrpcServer _server;
+        private readonly long[] _received; // Transact messages, and the requests in them
 
-        private LeanTransact(GrpcServer server) => _server = server;
+        private LeanTransact(GrpcServer server, long[] received)
+        {
+            _server = server;
+            _received = received;
+        }
 
         public Uri Address => _server.Address;
+        public (long Messages, long Requests) Received => (Interlocked.Read(ref _received[0]), Interlocked.Read(ref _received[1]));
 
         private static readonly GrpcMethod<OrderNumbers, TransferResult> Transact = new(MethodType.DuplexStreaming,
             InstitutionMethods.Transact.ServiceFullName, InstitutionMethods.Transact.Name,
@@ -158,17 +190,20 @@ public sealed class TransferWireTests
 
         public static async Task<LeanTransact> StartAsync()
         {
-            var router = new GrpcRouter().MapDuplexStreaming(Transact, static (requests, responses, _) => AnswerAsync(requests, responses));
-            return new LeanTransact(await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Address = IPAddress.Loopback, Port = 0 }));
+            long[] received = new long[2];
+            var router = new GrpcRouter().MapDuplexStreaming(Transact, (requests, responses, _) => AnswerAsync(requests, responses, received));
+            return new LeanTransact(await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Address = IPAddress.Loopback, Port = 0 }), received);
         }
 
-        private static async ValueTask AnswerAsync(ServerRequestStream<OrderNumbers> requests, ServerResponseStream<TransferResult> responses)
+        private static async ValueTask AnswerAsync(ServerRequestStream<OrderNumbers> requests, ServerResponseStream<TransferResult> responses, long[] received)
         {
             var sizes = new int[TransactBatch.MaxElements];
             var orders = new string[TransactBatch.MaxElements];
             while (await requests.ReadAsync() is { } message)
             {
                 int count = message.Count;
+                Interlocked.Increment(ref received[0]);
+                Interlocked.Add(ref received[1], count);
                 for (int i = 0; i < count; i++) orders[i] = Encoding.ASCII.GetString(message.At(i).OrderNo.In(message.Bytes));
                 message.Release();
                 await responses.WriteEncodedAsync(new BatchFormEncoder<string, SucceededResult>(orders, 0, count, count > 1, sizes));
