@@ -232,6 +232,62 @@ public sealed class EngineClientTests : IDisposable
         Assert.Equal(0, router.Count);
     }
 
+    [Fact]
+    public async Task A_call_canceled_after_its_answer_was_taken_gets_the_answer_once_and_its_reuse_gets_only_its_own()
+    {
+        var router = new AnswerRouter();
+        var pool = new UnaryAnswerPool(router);
+        using var giveUp = new CancellationTokenSource();
+        UnaryAnswer first = pool.Rent();
+        long firstId = router.Register(first);
+        first.Arm(firstId, giveUp.Token);
+        ValueTask<OutputEvent> firstWait = first.Wait;
+        router.Route(new OutputEvent { CorrelationId = firstId, AmountFen = 7 });
+        // The answer was taken first: the cancellation finds the call settled and changes nothing.
+        await giveUp.CancelAsync();
+        Assert.Equal(7, (await firstWait.AsTask().WaitAsync(TimeSpan.FromSeconds(30))).AmountFen);
+
+        // The same object, reused: a repeated answer for the first id, routed or handed to it directly, never reaches it.
+        UnaryAnswer second = pool.Rent();
+        Assert.Same(first, second);
+        long secondId = router.Register(second);
+        second.Arm(secondId, CancellationToken.None);
+        ValueTask<OutputEvent> secondWait = second.Wait;
+        router.Route(new OutputEvent { CorrelationId = firstId, AmountFen = 8 });
+        second.OnAnswer(new OutputEvent { CorrelationId = firstId, AmountFen = 9 });
+        await Task.Delay(50);
+        Assert.False(secondWait.IsCompleted);
+        router.Route(new OutputEvent { CorrelationId = secondId, AmountFen = 10 });
+        Assert.Equal(10, (await secondWait.AsTask().WaitAsync(TimeSpan.FromSeconds(30))).AmountFen);
+        Assert.Equal(0, router.Count);
+    }
+
+    [Fact]
+    public async Task Many_concurrent_calls_through_the_running_engine_reuse_pooled_answers_and_each_gets_its_own_answer()
+    {
+        using SwitchEngine engine = SwitchEngine.Recover(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small());
+        var client = new EngineClient(engine);
+        engine.Run(new RoutingRecorder(client.Answers));
+        const int Callers = 64;
+        const int CallsEach = 40;
+        // A query for an order never seen is answered at once (ORDER_NOT_FOUND), naming the order asked about: a call
+        // completed with another's answer, or twice, fails here (the second completion of a use throws).
+        Task[] callers = Enumerable.Range(0, Callers).Select(c => Task.Run(async () =>
+        {
+            for (int i = 0; i < CallsEach; i++)
+            {
+                string orderNo = $"Q-{c}-{i}";
+                OutputEvent answer = await client.CallAsync(new EventCopy(LogicHarness.Request(RequestType.Query, "ALIPAY", orderNo, 0)),
+                    CancellationToken.None);
+                Assert.Equal(RejectCode.OrderNotFound, answer.Reject);
+                Assert.Equal(orderNo, answer.OrderNo.ToString());
+            }
+        })).ToArray();
+        await Task.WhenAll(callers).WaitAsync(TimeSpan.FromSeconds(120));
+        Assert.Equal(0, client.Answers.Count);
+        Assert.InRange(client.RetainedUnaryAnswers, 1, Callers); // reused: never more objects than calls at once
+    }
+
     private sealed class RoutingRecorder(AnswerRouter answers) : Ring.IEventHandler<OutputEvent>
     {
         public OutputRecorder Recorded { get; } = new();
