@@ -36,6 +36,13 @@ public sealed class StateWriter
         _buffer.Advance(size);
     }
 
+    /// <summary>What another writer wrote, as it is (a part of the state written apart, then put in its place).</summary>
+    public void Append(ReadOnlySpan<byte> written)
+    {
+        written.CopyTo(_buffer.GetSpan(written.Length));
+        _buffer.Advance(written.Length);
+    }
+
     /// <summary>A count then the items' bytes.</summary>
     public void Array<T>(ReadOnlySpan<T> items) where T : unmanaged
     {
