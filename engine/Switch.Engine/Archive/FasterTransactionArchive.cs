@@ -280,7 +280,17 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         if (asked is null) return;
         RecordState(_markState);
         asked.Recorded.TrySetResult();
-        StartCheckpoint(asked);
+        try
+        {
+            StartCheckpoint(asked);
+        }
+        catch (Exception e)
+        {
+            // Not one StartCheckpoint answers itself: it stops the writer, and the snapshot fails with it rather than
+            // wait for an answer that would never come.
+            Answer(asked, e);
+            throw;
+        }
     }
 
     /// <summary>The writer's counters and marks as the state holds them (the section <see cref="ReadScalars"/> reads).</summary>

@@ -177,6 +177,24 @@ public sealed class CheckpointStartTests : IDisposable
     }
 
     [Fact]
+    public void A_writer_that_fails_at_the_mark_fails_the_snapshot_instead_of_leaving_it_waiting()
+    {
+        ArchiveSizing sizing = ArchiveSizing.Small with { HandoffEntries = 4096 };
+        using FasterTransactionArchive archive = FasterTransactionArchive.Create(_dir.Sub("archive"), sizing);
+        // Not a failure StartCheckpoint answers itself (those fail the snapshot and the writer goes on): this one stops the writer.
+        archive.CheckpointStarting = () => throw new NotSupportedException("writer broken");
+        Transaction first = Order(1);
+        archive.Put(Key(first), first);
+        ArchiveCapture capture = archive.BeginCapture(new StateWriter());
+        var failure = Assert.Throws<AggregateException>(() => capture.Completion.Wait(TimeSpan.FromSeconds(30)));
+        Assert.Contains("writer broken", failure.InnerException!.Message);
+        capture.End();
+        // The writer is stopped, and says why.
+        var stopped = Assert.Throws<InvalidOperationException>(archive.Flush);
+        Assert.Contains("writer broken", stopped.InnerException!.Message);
+    }
+
+    [Fact]
     public void A_checkpoint_that_cannot_start_fails_the_snapshot_and_the_archive_goes_on()
     {
         ArchiveSizing sizing = ArchiveSizing.Small with { HandoffEntries = 4096 };
