@@ -263,7 +263,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     }
 
     /// <summary>Returns once the store holds every write made so far and has forgotten what the logic's latest horizon
-    /// allows (on the logic thread: a test, the archive's disposal).</summary>
+    /// allows (on the logic thread; tests: a snapshot no longer waits for this).</summary>
     public void Flush()
     {
         _handoff?.Drain();
