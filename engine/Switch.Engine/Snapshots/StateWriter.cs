@@ -47,9 +47,7 @@ public sealed class StateWriter
     public void Array<T>(ReadOnlySpan<T> items) where T : unmanaged
     {
         Int(items.Length);
-        ReadOnlySpan<byte> bytes = MemoryMarshal.AsBytes(items);
-        bytes.CopyTo(_buffer.GetSpan(bytes.Length));
-        _buffer.Advance(bytes.Length);
+        Append(MemoryMarshal.AsBytes(items));
     }
 
     public void String(string value)
