@@ -62,6 +62,9 @@ public sealed class ArchiveHandoff<TWriter> : IDisposable where TWriter : IArchi
         _thread = _processor.Start(threadName);
     }
 
+    /// <summary>Why the writer stopped, if it failed (it applies nothing more). Any thread.</summary>
+    public Exception? Fault => _processor.Fault;
+
     /// <summary>Writes handed over and not yet applied by the writer (published or not).</summary>
     public long Lag => _claimed - _processor.Sequence.Value;
 
@@ -82,13 +85,15 @@ public sealed class ArchiveHandoff<TWriter> : IDisposable where TWriter : IArchi
     }
 
     /// <summary>Hands over a mark where the writer starts the store's checkpoint (<see cref="ArchiveWrite.StartsCheckpoint"/>),
-    /// published at once: the writer takes it in order, after every write handed before it.</summary>
-    public void HandCheckpointMark()
+    /// published at once: the writer takes it in order, after every write handed before it, and applies
+    /// <paramref name="forgetBelowId"/>, the logic's horizon at the mark, first.</summary>
+    public void HandCheckpointMark(long forgetBelowId)
     {
         long seq = Claim();
         ref ArchiveWrite slot = ref _ring[seq];
         slot = default; // no order: never in the index
         slot.StartsCheckpoint = true;
+        slot.ForgetBelowId = forgetBelowId;
         _claimed = seq;
         Publish();
     }

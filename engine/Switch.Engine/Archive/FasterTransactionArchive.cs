@@ -51,9 +51,22 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     /// <summary>The logic's latest horizon of remembered orders (<see cref="ForgetBelow"/>), handed over with each write.</summary>
     private long _forgetBelowId;
 
-    /// <summary>The checkpoint a snapshot asked for and not yet answered (at most one): set by the logic, started by the
-    /// writer at its mark.</summary>
-    private TaskCompletionSource<ArchiveCheckpoint?>? _checkpointAsked;
+    /// <summary>The capture a snapshot asked for whose checkpoint is not yet answered (at most one): set by the logic,
+    /// recorded and started by the writer at its mark.</summary>
+    private CaptureAsked? _captureAsked;
+    /// <summary>The writer's scalars at the latest mark (<see cref="RecordState"/>); read by the snapshot's writer thread
+    /// once recorded. Reused: a steady state allocates nothing for them.</summary>
+    private readonly StateWriter _markState = new();
+    /// <summary>The filter's scalars at the latest capture, written by the logic in the pause.</summary>
+    private readonly StateWriter _filterState = new();
+    /// <summary>How long a snapshot's writer thread waits for the archive's writer to reach the capture's mark: the lag
+    /// of a lap of writes at worst, normally well under a millisecond.</summary>
+    private const int MarkWaitMs = 30_000;
+    /// <summary>How often that wait looks whether the writer failed.</summary>
+    private const int MarkPollMs = 50;
+
+    /// <summary>Tests: held, the writer thread stops at its next write (as an upsert blocked on a page flush does).</summary>
+    internal object SessionGateForTest => _sessionGate;
 
     /// <summary>Tests: called on the thread that starts a snapshot's checkpoint, just before it does.</summary>
     internal Action? CheckpointStarting { get; set; }
@@ -196,61 +209,94 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     }
 
     /// <summary>
-    /// Snapshot, on the logic thread: the filter and the marks now, and a FASTER checkpoint (index and log, fold-over) of
-    /// exactly the writes made so far. FASTER's checkpoints are consistent per session at the point the session moves to
-    /// the next version; the thread that starts one holds the store's only session and writes nothing until it has
-    /// moved, so that point is where it started. The writer thread starts it, at a mark handed after every write made so
-    /// far: starting one costs milliseconds (FASTER's state machine, the index checkpoint's files and writes issued, epoch
-    /// drains) that the logic no longer pauses for. Without a writer thread the logic starts it itself. The checkpoint
-    /// completes on another thread (<see cref="ArchiveCapture.Checkpoint"/>).
+    /// Snapshot, on the logic thread: the filter's scalars and capture now, and a mark handed to the writer thread after
+    /// every write made so far, where it records the archive's scalars (its counters and the log's marks, once it has
+    /// forgotten what the logic's horizon at the mark allows) and starts a FASTER checkpoint (index and log, fold-over)
+    /// of exactly the writes made before it. FASTER's checkpoints are consistent per session at the point the session
+    /// moves to the next version; the thread that starts one holds the store's only session and writes nothing until it
+    /// has moved, so that point is where it started.
+    /// The logic never waits for the writer here: the scalars are the writer's (a log address is known only once the
+    /// write is applied, and the forgetting that trims the marks runs there), so the writer records them at the mark and
+    /// the snapshot's writer thread puts them in the state afterwards (<see cref="ArchiveCapture.WriteState"/>), in the
+    /// place and form the logic once wrote them itself: the file's layout is unchanged, and a snapshot at a position is
+    /// the same bytes whatever the writer's progress was. Waiting here instead (a drain of the handoff) made the pause
+    /// as long as the writer's backlog: up to 12.5 ms under load, an upsert blocked on a page flush. Without a writer
+    /// thread the logic does the writer's part itself. The checkpoint completes on another thread
+    /// (<see cref="ArchiveCapture.Checkpoint"/>).
     /// </summary>
     public ArchiveCapture BeginCapture(StateWriter w, PauseTimer? pause = null)
     {
         System.Diagnostics.Debug.Assert(_recovering is null, "archive: the store used before CompleteRecovery");
-        // Every write handed over is applied first, and the latest horizon with them: the store is then as a logic
-        // thread that wrote it itself would have left it, whatever the writer's progress was; and the writer's counters
-        // and marks are still until the next write is handed.
-        Flush();
-        ICapturedArray[] arrays;
-        lock (_sessionGate) arrays = WriteState(w);
+        // The filter is the logic's: its scalars now, into a buffer of their own, since the writer's part comes before
+        // them in the state.
+        _filterState.Clear();
+        ICapturedArray[] arrays = _filter.BeginCapture(_filterState);
         pause?.Lap(PausePart.ArchiveState);
-        var checkpoint = new TaskCompletionSource<ArchiveCheckpoint?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (Interlocked.CompareExchange(ref _checkpointAsked, checkpoint, null) is not null)
+        var asked = new CaptureAsked();
+        if (Interlocked.CompareExchange(ref _captureAsked, asked, null) is not null)
         {
             _filter.EndCapture();
             throw new InvalidOperationException("archive: a checkpoint could not start (another is being started)");
         }
         try
         {
-            if (_handoff is not null) _handoff.HandCheckpointMark();
+            if (_handoff is not null) _handoff.HandCheckpointMark(_forgetBelowId);
             else
             {
-                lock (_sessionGate) StartCheckpoint();
+                lock (_sessionGate) AtMark(_forgetBelowId);
             }
         }
         catch
         {
             // Not handed (the writer failed, or the archive is disposed): nothing was asked, and the filter's capture ends
             // here, since no capture is returned to end it; else every later snapshot would find one "being started".
-            Interlocked.CompareExchange(ref _checkpointAsked, null, checkpoint);
+            Interlocked.CompareExchange(ref _captureAsked, null, asked);
             _filter.EndCapture();
             throw;
         }
         pause?.Lap(PausePart.CheckpointStart);
-        return new ArchiveCapture(arrays, checkpoint.Task, _filter.EndCapture);
+        return new ArchiveCapture(arrays, asked.Checkpoint.Task, () =>
+        {
+            Volatile.Write(ref asked.Ended, true);
+            _filter.EndCapture();
+        }, state => WriteRecordedState(state, asked));
     }
 
     /// <summary>Returns once the store holds every write made so far and has forgotten what the logic's latest horizon
-    /// allows (on the logic thread: a snapshot, a test).</summary>
+    /// allows (on the logic thread; tests: a snapshot no longer waits for this).</summary>
     public void Flush()
     {
         _handoff?.Drain();
         lock (_sessionGate) ForgetInStore(_forgetBelowId);
     }
 
-    /// <summary>The archive's part of the snapshot's state (the writer's counters and marks, the filter's capture begun).</summary>
-    private ICapturedArray[] WriteState(StateWriter w)
+    /// <summary>A snapshot's mark, by the thread that writes the store (holding <see cref="_sessionGate"/>), after every
+    /// write handed before it: the logic's horizon then applied, the scalars recorded, the checkpoint started.</summary>
+    private void AtMark(long forgetBelowId)
     {
+        ForgetInStore(forgetBelowId);
+        CaptureAsked? asked = Volatile.Read(ref _captureAsked);
+        System.Diagnostics.Debug.Assert(asked is not null, "archive: a checkpoint mark without a checkpoint asked for");
+        if (asked is null) return;
+        RecordState(_markState);
+        asked.Recorded.TrySetResult();
+        try
+        {
+            StartCheckpoint(asked);
+        }
+        catch (Exception e)
+        {
+            // Not one StartCheckpoint answers itself: it stops the writer, and the snapshot fails with it rather than
+            // wait for an answer that would never come.
+            Answer(asked, e);
+            throw;
+        }
+    }
+
+    /// <summary>The writer's counters and marks as the state holds them (the section <see cref="ReadScalars"/> reads).</summary>
+    private void RecordState(StateWriter w)
+    {
+        w.Clear();
         w.Section("archive");
         w.Long(_puts);
         w.Long(_lastPutId);
@@ -260,17 +306,36 @@ public sealed class FasterTransactionArchive : ITransactionArchive
             w.Long(firstId);
             w.Long(address);
         }
-        return _filter.BeginCapture(w);
+    }
+
+    /// <summary>The archive's part of the state (<see cref="ArchiveCapture.WriteState"/>), on the snapshot's writer
+    /// thread: what the writer recorded at the mark, then the filter's scalars from the pause.</summary>
+    private void WriteRecordedState(StateWriter w, CaptureAsked asked)
+    {
+        long deadline = Environment.TickCount64 + MarkWaitMs;
+        while (!asked.Recorded.Task.Wait(MarkPollMs))
+        {
+            if (_handoff?.Fault is { } fault)
+            {
+                // The mark will never be taken: the checkpoint is answered here, so nothing waits for it.
+                var failed = new InvalidOperationException("archive: the writer failed before the snapshot's mark", fault);
+                Answer(asked, failed);
+                throw failed;
+            }
+            // Still asked: a writer that comes back takes the mark and answers it; no later capture starts before.
+            if (Environment.TickCount64 > deadline) throw new TimeoutException($"archive: the writer did not reach the snapshot's mark in {MarkWaitMs} ms");
+        }
+        // The buffers are reused by the next capture, which starts once this one ended.
+        if (Volatile.Read(ref asked.Ended)) throw new InvalidOperationException("archive: a capture's state written after its end");
+        w.Append(_markState.Written);
+        w.Append(_filterState.Written);
     }
 
     /// <summary>Starts the store's checkpoint <see cref="BeginCapture"/> asked for, by the thread that writes the store
     /// (holding <see cref="_sessionGate"/>), before any later write; its outcome goes to the snapshot, never to this thread
     /// (a failed checkpoint fails the snapshot, not the archive).</summary>
-    private void StartCheckpoint()
+    private void StartCheckpoint(CaptureAsked asked)
     {
-        TaskCompletionSource<ArchiveCheckpoint?>? asked = Volatile.Read(ref _checkpointAsked);
-        System.Diagnostics.Debug.Assert(asked is not null, "archive: a checkpoint mark without a checkpoint asked for");
-        if (asked is null) return;
         try
         {
             CheckpointStarting?.Invoke();
@@ -321,11 +386,25 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     }
 
     /// <summary>The first answer to a checkpoint asked for stands; the next may be asked for once it is given.</summary>
-    private void Answer(TaskCompletionSource<ArchiveCheckpoint?> asked, Exception? failure = null, ArchiveCheckpoint? checkpoint = null)
+    private void Answer(CaptureAsked asked, Exception? failure = null, ArchiveCheckpoint? checkpoint = null)
     {
-        Interlocked.CompareExchange(ref _checkpointAsked, null, asked);
-        if (failure is not null) asked.TrySetException(failure);
-        else asked.TrySetResult(checkpoint);
+        Interlocked.CompareExchange(ref _captureAsked, null, asked);
+        if (failure is not null)
+        {
+            asked.Recorded.TrySetException(failure);
+            asked.Checkpoint.TrySetException(failure);
+        }
+        else asked.Checkpoint.TrySetResult(checkpoint);
+    }
+
+    /// <summary>A snapshot's capture asked of the writer thread: the scalars it records at the mark, then the checkpoint
+    /// it starts there.</summary>
+    private sealed class CaptureAsked
+    {
+        public readonly TaskCompletionSource Recorded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public readonly TaskCompletionSource<ArchiveCheckpoint?> Checkpoint = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        /// <summary>The capture ended (<see cref="ArchiveCapture.End"/>): the recorded buffers may be the next capture's.</summary>
+        public bool Ended;
     }
 
     /// <summary>Reads past what <see cref="BeginCapture"/> wrote (a verification restoring the logic without the store);
@@ -409,7 +488,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         {
             if (write.StartsCheckpoint)
             {
-                StartCheckpoint();
+                AtMark(write.ForgetBelowId);
                 return;
             }
             if (write.IsPut) PutInStore(write.Order, write.Tx);

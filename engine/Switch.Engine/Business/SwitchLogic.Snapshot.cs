@@ -27,8 +27,10 @@ public sealed partial class SwitchLogic
     }
 
     /// <summary>Writes the state into <paramref name="w"/> and starts the captures of the large arrays. Logic thread,
-    /// between events; one capture at a time (the previous one's <see cref="Capture.End"/> called). <paramref name="pause"/>:
-    /// the parts timed, if given (metrics only).</summary>
+    /// between events; one capture at a time (the previous one's <see cref="Capture.End"/> called). The state is whole
+    /// once <see cref="ArchiveCapture.WriteState"/> of the capture's <see cref="Capture.Archive"/> has appended the
+    /// archive's part (recorded by its writer thread, which the logic does not wait for). <paramref name="pause"/>: the
+    /// parts timed, if given (metrics only).</summary>
     public Capture BeginCapture(StateWriter w, PauseTimer? pause = null)
     {
         WriteState(w);

@@ -264,6 +264,9 @@ internal sealed class Snapshotter
         {
             _options.TestWritePoint?.Invoke(SnapshotWritePoint.ArchiveCheckpointRunning);
             Journal.DirectorySync.CreateDirectory(_store.Directory);
+            // The archive's part of the state, recorded by its writer thread at the capture's mark (the logic did not
+            // wait for that thread in its pause): the state is whole from here.
+            capture.Archive.WriteState(_state);
             TimeSpan sleptBefore = _pacer.Slept;
             long bytes = SnapshotFile.Write(path, position, _configJson, _state.Written, capture.Arrays,
                 views: () =>

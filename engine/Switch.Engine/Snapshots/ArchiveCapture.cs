@@ -5,13 +5,20 @@ namespace Switch.Engine.Snapshots;
 public sealed record ArchiveCheckpoint(string Token, long FoldOverBytes);
 
 /// <summary>
-/// What an archive hands a snapshot at its capture instant: arrays the writer copies afterwards, and for an archive on
-/// disk the checkpoint of its store that holds exactly the writes made before that instant (<see cref="Checkpoint"/>:
-/// started off the logic thread, known once written and made durable).
+/// What an archive hands a snapshot at its capture instant: the rest of its part of the state, written after the pause
+/// (<see cref="WriteState"/>), arrays the writer copies afterwards, and for an archive on disk the checkpoint of its
+/// store that holds exactly the writes made before that instant (<see cref="Checkpoint"/>: started off the logic thread,
+/// known once written and made durable).
 /// </summary>
-public sealed class ArchiveCapture(ICapturedArray[] arrays, Task<ArchiveCheckpoint?> checkpoint, Action end)
+public sealed class ArchiveCapture(ICapturedArray[] arrays, Task<ArchiveCheckpoint?> checkpoint, Action end, Action<StateWriter>? writeState = null)
 {
     public static ArchiveCapture None { get; } = new([], Task.FromResult<ArchiveCheckpoint?>(null), static () => { });
+
+    /// <summary>On the snapshot's writer thread, before <see cref="End"/>: appends the archive's part of the state as of
+    /// the capture instant to <paramref name="w"/> (the state the logic wrote in its pause), waiting, bounded, for what
+    /// the archive's writer thread records when it reaches the capture's mark. Throws if it never does (the writer
+    /// failed or is stuck): the snapshot fails. Nothing to append for an archive that wrote its part in the pause.</summary>
+    public void WriteState(StateWriter w) => writeState?.Invoke(w);
 
     public ICapturedArray[] Arrays { get; } = arrays;
     /// <summary>The store's checkpoint written and made durable (null: the archive keeps nothing on disk, all of it is in

@@ -7,11 +7,12 @@ public enum PausePart
 {
     /// <summary>The logic's own state written (institutions, banks, books, feeds' numbering...) and its arrays' captures begun.</summary>
     LogicState,
-    /// <summary>The archive's writes handed to its writer thread applied, then its counters, marks and filter capture.</summary>
+    /// <summary>The archive's filter: its scalars written and its capture begun. No wait for the archive's writer thread:
+    /// the archive's counters and marks are that thread's, recorded at the mark (<see cref="CheckpointStart"/>).</summary>
     ArchiveState,
-    /// <summary>The archive store's checkpoint asked for: a mark handed to the archive's writer thread, which starts
-    /// FASTER's checkpoint and waits for its session to move to the next version off the logic thread (without a
-    /// writer thread, both here).</summary>
+    /// <summary>The archive store's checkpoint asked for: a mark handed to the archive's writer thread, which records the
+    /// archive's counters and marks there, starts FASTER's checkpoint and waits for its session to move to the next
+    /// version, off the logic thread (without a writer thread, all of it here).</summary>
     CheckpointStart,
     /// <summary>The snapshot mark handed to the output side.</summary>
     Mark,

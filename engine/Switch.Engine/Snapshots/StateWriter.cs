@@ -36,13 +36,18 @@ public sealed class StateWriter
         _buffer.Advance(size);
     }
 
+    /// <summary>What another writer wrote, as it is (a part of the state written apart, then put in its place).</summary>
+    public void Append(ReadOnlySpan<byte> written)
+    {
+        written.CopyTo(_buffer.GetSpan(written.Length));
+        _buffer.Advance(written.Length);
+    }
+
     /// <summary>A count then the items' bytes.</summary>
     public void Array<T>(ReadOnlySpan<T> items) where T : unmanaged
     {
         Int(items.Length);
-        ReadOnlySpan<byte> bytes = MemoryMarshal.AsBytes(items);
-        bytes.CopyTo(_buffer.GetSpan(bytes.Length));
-        _buffer.Advance(bytes.Length);
+        Append(MemoryMarshal.AsBytes(items));
     }
 
     public void String(string value)

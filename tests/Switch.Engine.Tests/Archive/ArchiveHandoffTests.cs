@@ -178,6 +178,7 @@ public sealed class ArchiveHandoffTests : IDisposable
                 arrays.AddRange(bytes);
             }
         }
+        capture.WriteState(w);
         Assert.True(capture.Completion.Wait(30_000));
         capture.End();
         return (w.Written.ToArray(), arrays.ToArray());

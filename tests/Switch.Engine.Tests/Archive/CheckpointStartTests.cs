@@ -88,17 +88,124 @@ public sealed class CheckpointStartTests : IDisposable
     }
 
     [Fact]
-    public void A_checkpoint_that_cannot_start_fails_the_snapshot_and_the_archive_goes_on()
+    public void The_capture_does_not_wait_for_a_held_writer_and_the_state_is_the_one_at_the_mark()
     {
-        ArchiveSizing sizing = ArchiveSizing.Small with { HandoffEntries = 4096 };
-        using FasterTransactionArchive archive = FasterTransactionArchive.Create(_dir.Sub("archive"), sizing);
-        archive.CheckpointStarting = () => throw new IOException("disk gone");
+        const int before = 3_000;
+        const int after = 300; // within the handoff's lap with all the rest: the logic never waits for the held writer
+        ArchiveSizing handedSizing = ArchiveSizing.Small with { HandoffEntries = 4096 };
+        string directory = _dir.Sub("handed");
+        using FasterTransactionArchive inline = FasterTransactionArchive.Create(_dir.Sub("inline"), ArchiveSizing.Small with { HandoffEntries = 0 });
+        var inlineState = new StateWriter();
+        var handedState = new StateWriter();
+        string token;
+        using (FasterTransactionArchive handed = FasterTransactionArchive.Create(directory, handedSizing))
+        {
+            void Write(long id)
+            {
+                foreach (FasterTransactionArchive archive in new[] { handed, inline })
+                {
+                    Transaction tx = Order(id);
+                    archive.Put(Key(tx), tx);
+                    if (id % 7 == 0)
+                    {
+                        tx.RefundedFen = id;
+                        archive.Update(Key(tx), tx);
+                    }
+                    archive.ForgetBelow(Math.Max(1, id - 1_000)); // marks dropped and segments forgotten as it goes
+                }
+            }
+            for (int id = 1; id <= before / 2; id++) Write(id);
+            ArchiveCapture capture;
+            Task recorded;
+            // The writer is held with half the writes and the capture's mark still to apply, as an upsert blocked on a
+            // page flush holds it.
+            Monitor.Enter(handed.SessionGateForTest);
+            try
+            {
+                for (int id = before / 2 + 1; id <= before; id++) Write(id);
+                // The last horizon jumps with no write after it: the mark carries it to the writer.
+                handed.ForgetBelow(before - 100);
+                inline.ForgetBelow(before - 100);
+                Task<ArchiveCapture> begun = Task.Run(() => handed.BeginCapture(new StateWriter()));
+                Assert.True(begun.Wait(TimeSpan.FromSeconds(10)), "the capture waited for the archive's writer");
+                capture = begun.Result;
+                recorded = Task.Run(() => capture.WriteState(handedState));
+                // The logic goes on while the writer is held: these are after the mark, in neither the state nor the checkpoint.
+                for (int id = before + 1; id <= before + after; id++)
+                {
+                    Transaction tx = Order(id);
+                    handed.Put(Key(tx), tx);
+                }
+                Assert.False(recorded.Wait(200), "the archive's state was written before its writer reached the mark");
+                Assert.False(capture.Completion.IsCompleted);
+            }
+            finally
+            {
+                Monitor.Exit(handed.SessionGateForTest);
+            }
+            Assert.True(recorded.Wait(TimeSpan.FromSeconds(30)), "the archive's state never came once the writer was released");
+            Assert.True(capture.Completion.Wait(TimeSpan.FromSeconds(60)), "the checkpoint never completed");
+            capture.End();
+            token = capture.CheckpointToken!;
+            // The same state as an archive whose logic wrote the store itself and captured at the same point.
+            ArchiveCapture inlineCapture = inline.BeginCapture(inlineState);
+            inlineCapture.WriteState(inlineState);
+            Assert.True(inlineCapture.Completion.Wait(TimeSpan.FromSeconds(60)), "the inline checkpoint never completed");
+            inlineCapture.End();
+            Assert.Equal(inlineState.Written.ToArray(), handedState.Written.ToArray());
+        }
+        // Restored from the checkpoint and the state: the orders handed before the mark, none after, and the same state again.
+        using FasterTransactionArchive reopened = FasterTransactionArchive.OpenAtCheckpoint(directory, handedSizing, token);
+        var r = new StateReader(handedState.Written);
+        reopened.RestoreScalars(ref r);
+        Assert.Equal(0, r.Remaining);
+        for (int id = 1; id <= before + after; id++)
+        {
+            Transaction tx = Order(id);
+            bool present = reopened.TryGetFromStoreForTest(Key(tx), out Transaction got);
+            // The oldest are forgotten with their segments; the newest before the mark must all be there.
+            if (id > before - 100 && id <= before) Assert.True(present, $"order {id}, handed before the mark, is not in the checkpoint");
+            if (id > before) Assert.False(present, $"order {id}, handed after the mark, is in the checkpoint");
+            if (present) Assert.Equal(id % 7 == 0 ? id : 0, got.RefundedFen);
+        }
+        var again = new StateWriter();
+        ArchiveCapture recapture = reopened.BeginCapture(again);
+        recapture.WriteState(again);
+        Assert.True(recapture.Completion.Wait(TimeSpan.FromSeconds(60)), "the reopened archive's checkpoint never completed");
+        recapture.End();
+        Assert.Equal(handedState.Written.ToArray(), again.Written.ToArray());
+    }
+
+    /// <summary>An archive of one order whose snapshot's checkpoint start throws <paramref name="failure"/>: the capture's
+    /// checkpoint fails with it (the snapshot fails; asserted here), the capture ended.</summary>
+    private FasterTransactionArchive ArchiveWhoseCheckpointStartThrew(Exception failure)
+    {
+        FasterTransactionArchive archive = FasterTransactionArchive.Create(_dir.Sub("archive"), ArchiveSizing.Small with { HandoffEntries = 4096 });
+        archive.CheckpointStarting = () => throw failure;
         Transaction first = Order(1);
         archive.Put(Key(first), first);
         ArchiveCapture capture = archive.BeginCapture(new StateWriter());
-        var failure = Assert.Throws<AggregateException>(() => capture.Completion.Wait(TimeSpan.FromSeconds(30)));
-        Assert.Contains("disk gone", failure.InnerException!.Message);
+        var failed = Assert.Throws<AggregateException>(() => capture.Completion.Wait(TimeSpan.FromSeconds(30)));
+        Assert.Same(failure, failed.InnerException);
         capture.End();
+        return archive;
+    }
+
+    [Fact]
+    public void A_writer_that_fails_at_the_mark_fails_the_snapshot_instead_of_leaving_it_waiting()
+    {
+        // Not a failure StartCheckpoint answers itself (those fail the snapshot and the writer goes on): this one stops the writer.
+        var broken = new NotSupportedException("writer broken");
+        using FasterTransactionArchive archive = ArchiveWhoseCheckpointStartThrew(broken);
+        // The writer is stopped, and says why.
+        var stopped = Assert.Throws<InvalidOperationException>(archive.Flush);
+        Assert.Same(broken, stopped.InnerException);
+    }
+
+    [Fact]
+    public void A_checkpoint_that_cannot_start_fails_the_snapshot_and_the_archive_goes_on()
+    {
+        using FasterTransactionArchive archive = ArchiveWhoseCheckpointStartThrew(new IOException("disk gone"));
         // The writer is alive: later writes are applied and a later snapshot's checkpoint is taken.
         archive.CheckpointStarting = null;
         Transaction second = Order(2);
