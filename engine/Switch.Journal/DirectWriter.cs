@@ -21,8 +21,7 @@ public sealed unsafe class DirectWriter : IDisposable
     /// <summary>One write's size: the most the disk's queue holds of a snapshot at once (a few ms behind which a commit
     /// may wait), and few enough system calls (a 500 MiB snapshot: 2,000).</summary>
     public const int BufferBytes = 256 << 10;
-    /// <summary>O_DIRECT's alignment of memory, offsets and lengths: the page size covers every block size.</summary>
-    private const int AlignBytes = 4096;
+    private const int AlignBytes = DirectFile.AlignBytes;
 
     private readonly SafeFileHandle _file;
     private readonly Action<long>? _wrote;
@@ -43,26 +42,9 @@ public sealed unsafe class DirectWriter : IDisposable
     /// bytes of each write before it is made, on the writing thread (a write budget waits there); null: none.</summary>
     public static DirectWriter Create(string path, Action<long>? wrote = null)
     {
-        if (OperatingSystem.IsLinux() && DirectFlag() is int direct and not 0)
-        {
-            const int O_WRONLY = 0x1, O_CREAT = 0x40, O_TRUNC = 0x200, O_CLOEXEC = 0x80000;
-            int fd = Native.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | direct, 0b110_100_100);
-            if (fd >= 0) return new DirectWriter(new SafeFileHandle(fd, ownsHandle: true), direct: true, wrote);
-            int errno = Marshal.GetLastPInvokeError();
-            const int EINVAL = 22;
-            if (errno != EINVAL) throw new IOException($"open({path}) for a direct write failed, errno {errno}");
-            // EINVAL: this file system takes no O_DIRECT (an older tmpfs): buffered below.
-        }
-        return new DirectWriter(File.OpenHandle(path, FileMode.Create, FileAccess.Write, FileShare.Read), direct: false, wrote);
+        SafeFileHandle file = DirectFile.Open(path, truncate: true, sync: false, out bool direct);
+        return new DirectWriter(file, direct, wrote);
     }
-
-    /// <summary>O_DIRECT's value, which differs by architecture; 0: not known here (written buffered).</summary>
-    private static int DirectFlag() => RuntimeInformation.ProcessArchitecture switch
-    {
-        Architecture.X64 or Architecture.X86 => 0x4000,
-        Architecture.Arm64 or Architecture.Arm => 0x10000,
-        _ => 0,
-    };
 
     /// <summary>True: written with O_DIRECT (no page cache); false: buffered.</summary>
     public bool Direct { get; }
@@ -121,11 +103,5 @@ public sealed unsafe class DirectWriter : IDisposable
             NativeMemory.AlignedFree(_buffer);
             _buffer = null;
         }
-    }
-
-    private static class Native
-    {
-        [DllImport("libc", SetLastError = true)]
-        public static extern int open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, int mode);
     }
 }

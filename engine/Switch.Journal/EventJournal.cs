@@ -97,8 +97,8 @@ public sealed class EventJournal : IDisposable
                     $"the journal was made with segments of {manifest.SegmentBytes} bytes, opened with {layout.SegmentSizeBytes}: open it with its own");
             // Listed before FasterLog opens: its recovery makes an empty file for a segment it expects and does not find.
             var segmentsFound = Directory.EnumerateFiles(Path.GetDirectoryName(layout.LogBasePath)!).ToHashSet();
-            device = Devices.CreateLogDevice(layout.LogBasePath, preallocateFile: false, deleteOnClose: false,
-                recoverDevice: true);
+            // O_DIRECT and O_SYNC: durable when written, as FASTER's own device was, without the page cache's copy.
+            device = new DirectLogDevice(layout.LogBasePath, recover: true);
             var log = new FasterLog(new FasterLogSettings
             {
                 LogDevice = device,

@@ -2,6 +2,7 @@ using FASTER.core;
 using Switch.Engine.Business;
 using Switch.Engine.Events;
 using Switch.Engine.Snapshots;
+using Switch.Journal;
 
 namespace Switch.Engine.Archive;
 
@@ -161,8 +162,8 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     {
         PacedWrites? paced = pacer is null ? null : new PacedWrites(pacer);
         var window = new CheckpointWindow();
-        IDevice device = Devices.CreateLogDevice(Path.Combine(directory, "archive.log"), preallocateFile: false, deleteOnClose: false,
-            recoverDevice: checkpointToken is not null);
+        // Its writes skip the page cache (see DirectLogDevice); a repeat or query of an order FASTER evicted reads the disk.
+        IDevice device = new DirectLogDevice(Path.Combine(directory, "archive.log"), recover: checkpointToken is not null);
         if (paced is not null) device = new PacedDevice(device, paced, queueAll: false, window.Paces);
         // Checkpoints are kept until the snapshots that name them are gone (PurgeCheckpointsExcept), not just the latest:
         // recovery may fall back to an older snapshot.

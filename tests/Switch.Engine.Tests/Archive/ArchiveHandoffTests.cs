@@ -37,9 +37,9 @@ public sealed class ArchiveHandoffTests : IDisposable
         }
     }
 
-    private static ScopedKey Key(string order) => new(1, Text32.From(order).Span);
+    internal static ScopedKey Key(string order) => new(1, Text32.From(order).Span);
 
-    private static Transaction Tx(long id, string order, long amountFen)
+    internal static Transaction Tx(long id, string order, long amountFen)
     {
         var tx = new Transaction { Id = id, Status = TransactionStatus.Succeeded, AmountFen = amountFen };
         tx.OrderNo.Set(order);
