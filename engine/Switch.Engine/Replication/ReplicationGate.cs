@@ -33,8 +33,12 @@ internal sealed class ReplicationGate(ReplicationOptions options, EventJournal j
     public ReplicationState State => _state;
     public long Acknowledged => Volatile.Read(ref _acknowledged);
     public bool Fenced => _fenced;
-    /// <summary>True while a batch is held here beyond an ordinary wait (fenced, or stalled with no standby).</summary>
-    public bool Holding => _state is ReplicationState.Fenced or ReplicationState.Stalled;
+    /// <summary>True while a batch is held here beyond an ordinary wait (fenced, or stalled with no standby). Fenced
+    /// counts from the fence itself, not from the first batch held after it: the state reads Fenced only once the gate's
+    /// thread has met a batch, and a fence that falls on an idle gate (load stopped, etcd away) left it reading its old
+    /// state, so a stop asked for a snapshot whose nudge the gate then held: the stop waited its whole timeout (120 s)
+    /// and the node's next life, as a standby, waited with it.</summary>
+    public bool Holding => _fenced || _state is ReplicationState.Fenced or ReplicationState.Stalled;
 
     public void OnEvent(ref InputEvent evt, long sequence, bool endOfBatch)
     {

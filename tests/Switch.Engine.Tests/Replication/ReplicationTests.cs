@@ -285,6 +285,25 @@ public sealed class ReplicationTests : IDisposable
     }
 
     [Fact]
+    public void A_primary_fenced_while_idle_stops_at_once_without_asking_for_a_snapshot_its_gate_would_hold()
+    {
+        // A fence on an idle gate (no batch reached it since): the stop must know it holds, not ask for a stop snapshot
+        // whose nudge the gate holds for ever (seen in CI: the stop waited its 120 s, the node's standby life with it).
+        var outputs = new OutputRecorder();
+        var failures = new List<Exception>();
+        EngineOptions options = Options("p", _primaryClock) with
+        {
+            Snapshots = new SnapshotOptions { Enabled = true, EveryEvents = 0, AtBatchClose = false, AtStop = true, Keep = 1, StopTimeoutMs = 10_000 },
+            OnSnapshotFailed = e => { lock (failures) failures.Add(e); },
+        };
+        SwitchEngine primary = SwitchEngine.Start(options, Config(), outputs);
+        primary.Fence();
+        Assert.True(primary.Replication!.Value.State != ReplicationState.Fenced, "the gate met a batch after the fence: this test needs it idle");
+        primary.Dispose();
+        lock (failures) Assert.True(failures.Count == 0, $"the stop asked for a snapshot: {string.Join("; ", failures.Select(f => f.Message))}");
+    }
+
+    [Fact]
     public void A_fenced_asynchronous_primary_stops_too()
     {
         var outputs = new OutputRecorder();
