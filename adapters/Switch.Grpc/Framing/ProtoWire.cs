@@ -148,6 +148,18 @@ public interface IFieldsCodec<T>
     static abstract int Write(Span<byte> destination, in T fields);
 }
 
+/// <summary>One message of the single form encoded from its flat fields (a unary answer): no arrays, as the batch form's
+/// encoder needs, so a call allocates nothing for it.</summary>
+public readonly struct SingleFormEncoder<T, TCodec>(T fields) : IMessageEncoder
+    where TCodec : IFieldsCodec<T>
+{
+    private readonly T _fields = fields;
+
+    public int CalculateSize() => TCodec.Bytes(_fields);
+
+    public int WriteTo(Span<byte> destination) => TCodec.Write(destination, _fields);
+}
+
 /// <summary>
 /// A message of the streams' batch form (bank.proto, institution.proto) encoded from flat fields: one element as the
 /// single form, or a run of them as the batch field's elements. The elements' sizes are kept between sizing and writing.

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Google.Protobuf;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -14,6 +15,10 @@ public delegate ValueTask<TResponse> ClientStreamingHandler<TRequest, TResponse>
 public delegate ValueTask DuplexStreamingHandler<TRequest, TResponse>(ServerRequestStream<TRequest> requests, ServerResponseStream<TResponse> responses, ServerCallContext context)
     where TRequest : class, IMessage<TRequest>
     where TResponse : class, IMessage<TResponse>;
+/// <summary>A unary call whose request the handler decodes from its bytes (<see cref="ServerRawRequest"/>) and whose response
+/// it encodes itself (<typeparamref name="TEncoder"/>): no message object either way.</summary>
+public delegate ValueTask<TEncoder> RawUnaryHandler<TEncoder>(ServerRawRequest request, ServerCallContext context)
+    where TEncoder : struct, IMessageEncoder;
 /// <summary>A duplex call whose requests the handler decodes from their bytes itself (<see cref="ServerRawRequestStream"/>).</summary>
 public delegate ValueTask RawDuplexStreamingHandler<TResponse>(ServerRawRequestStream requests, ServerResponseStream<TResponse> responses, ServerCallContext context)
     where TResponse : class, IMessage<TResponse>;
@@ -47,6 +52,35 @@ public sealed class GrpcRouter
             TReq request = await ReadSingleRequestAsync(call, method.RequestParser).ConfigureAwait(false);
             TResp response = await handler(request, call.Context).ConfigureAwait(false);
             await call.WriteAsync(response, flush: false, default).ConfigureAwait(false); // Sent with the status: one flush.
+        });
+    }
+
+    /// <summary>
+    /// As <see cref="MapUnary"/>, handing the handler the request message's bytes rather than a parsed
+    /// <typeparamref name="TReq"/>, and framing the encoder it returns rather than a <typeparamref name="TResp"/>, for a hot
+    /// path that decodes and encodes its own structures. The handler owns the wire rules then (unknown fields, malformed
+    /// bytes: <see cref="ServerRawRequest.Refuse"/>); every other part of the call (framing, limits, gzip, deadline, the one
+    /// message and the status) is the typed path's. The bytes are a copy the router rents for the call (the end of the
+    /// request is read past the message before the handler runs, which frees the body's buffer), given back once the
+    /// handler's task has ended: a handler must be done with them by then.
+    /// </summary>
+    public GrpcRouter MapUnaryRaw<TReq, TResp, TEncoder>(GrpcMethod<TReq, TResp> method, RawUnaryHandler<TEncoder> handler)
+        where TReq : class, IMessage<TReq> where TResp : class, IMessage<TResp> where TEncoder : struct, IMessageEncoder
+    {
+        Expect(method.Type == MethodType.Unary, method.Path);
+        return Add(method.Path, async call =>
+        {
+            GrpcFrameReader frames = Frames(call);
+            (byte[] rented, int length) = await ReadSingleRawAsync(frames, call.Context.CancellationToken).ConfigureAwait(false);
+            try
+            {
+                TEncoder response = await handler(new ServerRawRequest(frames, rented.AsMemory(0, length)), call.Context).ConfigureAwait(false);
+                await call.WriteEncodedAsync(response, flush: false, default).ConfigureAwait(false); // Sent with the status: one flush.
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
         });
     }
 
@@ -120,6 +154,36 @@ public sealed class GrpcRouter
         if (await reader.ReadAsync(token).ConfigureAwait(false) is not null)
             throw new RpcException(StatusCode.Internal, "More than one request message for a single-request method.");
         return request;
+    }
+
+    /// <summary>The one request message's bytes, copied into a rented array (the caller gives it back); the typed read's
+    /// refusals: no message, a second one, a bad frame.</summary>
+    private static async ValueTask<(byte[] Rented, int Length)> ReadSingleRawAsync(GrpcFrameReader frames, CancellationToken token)
+    {
+        byte[]? rented = null;
+        int length = 0;
+        try
+        {
+            while (true)
+            {
+                if (frames.TryNext(out bool ended))
+                {
+                    if (rented is not null) throw new RpcException(StatusCode.Internal, "More than one request message for a single-request method.");
+                    ReadOnlySequence<byte> message = frames.Message; // valid until the next take: copied before it
+                    length = checked((int)message.Length);
+                    rented = ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
+                    message.CopyTo(rented);
+                    continue;
+                }
+                if (ended) return (rented ?? throw new RpcException(StatusCode.Internal, "Request stream ended without a message."), length);
+                frames.Hold(await frames.ReadAsync(token).ConfigureAwait(false));
+            }
+        }
+        catch
+        {
+            if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
+            throw;
+        }
     }
 
     /// <summary>The request delegate: use as Kestrel's only (terminal) middleware, e.g. app.Run(router.HandleAsync).</summary>

@@ -166,7 +166,7 @@ internal sealed class ServerCall
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = GrpcProtocol.ContentType;
         if (GzipResponses) response.Headers[GrpcProtocol.EncodingHeader] = GzipMessages.Name;
-        AppendHeaders(response.Headers, Context.ResponseHeaders);
+        AppendHeaders(response.Headers, Context.ResponseHeadersAdded);
         _responseStarted = true;
     }
 
@@ -190,17 +190,16 @@ internal sealed class ServerCall
                 response.StatusCode = StatusCodes.Status200OK;
                 response.ContentType = GrpcProtocol.ContentType;
                 var headers = response.Headers;
-                AppendHeaders(headers, Context.ResponseHeaders);
-                AppendHeaders(headers, Context.ResponseTrailers);
-                if (extraTrailers is not null) AppendHeaders(headers, extraTrailers);
+                AppendHeaders(headers, Context.ResponseHeadersAdded);
+                AppendHeaders(headers, Context.ResponseTrailersAdded);
+                AppendHeaders(headers, extraTrailers);
                 headers[GrpcProtocol.StatusHeader] = code;
                 if (message is not null) headers[GrpcProtocol.MessageHeader] = message;
             }
             else
             {
-                foreach (var entry in Context.ResponseTrailers) response.AppendTrailer(entry.Key, Metadata.ToWireValue(entry));
-                if (extraTrailers is not null)
-                    foreach (var entry in extraTrailers) response.AppendTrailer(entry.Key, Metadata.ToWireValue(entry));
+                AppendTrailers(response, Context.ResponseTrailersAdded);
+                AppendTrailers(response, extraTrailers);
                 response.AppendTrailer(GrpcProtocol.StatusHeader, code);
                 if (message is not null) response.AppendTrailer(GrpcProtocol.MessageHeader, message);
             }
@@ -216,9 +215,16 @@ internal sealed class ServerCall
         }
     }
 
-    private static void AppendHeaders(IHeaderDictionary headers, Metadata metadata)
+    private static void AppendHeaders(IHeaderDictionary headers, Metadata? metadata)
     {
+        if (metadata is null) return;
         foreach (var entry in metadata) headers.Append(entry.Key, Metadata.ToWireValue(entry));
+    }
+
+    private static void AppendTrailers(HttpResponse response, Metadata? metadata)
+    {
+        if (metadata is null) return;
+        foreach (var entry in metadata) response.AppendTrailer(entry.Key, Metadata.ToWireValue(entry));
     }
 
     /// <summary>Stops the deadline timer and waits for a deadline completion already under way.</summary>

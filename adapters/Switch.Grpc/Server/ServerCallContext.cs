@@ -50,11 +50,21 @@ public sealed class ServerCallContext
     // Formatted on first use: most handlers never ask, and formatting an address allocates on every call.
     public string Peer => _peer ??= FormatPeer(_remoteAddress, _remotePort);
 
+    // Made on first use: most calls add neither, and each is two objects a call.
+    private Metadata? _responseHeaders;
+    private Metadata? _responseTrailers;
+
     /// <summary>Headers sent with the first response message (or with the status if none is sent).</summary>
-    public Metadata ResponseHeaders { get; } = new();
+    public Metadata ResponseHeaders => _responseHeaders ??= new();
 
     /// <summary>Trailers sent with the status.</summary>
-    public Metadata ResponseTrailers { get; } = new();
+    public Metadata ResponseTrailers => _responseTrailers ??= new();
+
+    /// <summary>The response headers added, or null: for the call's writer, which must not make them.</summary>
+    internal Metadata? ResponseHeadersAdded => _responseHeaders;
+
+    /// <summary>The trailers added, or null.</summary>
+    internal Metadata? ResponseTrailersAdded => _responseTrailers;
 
     internal static string FormatPeer(IPAddress? address, int port) => address switch
     {

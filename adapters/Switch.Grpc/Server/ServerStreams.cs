@@ -65,6 +65,28 @@ public sealed class ServerRawRequestStream
 }
 
 /// <summary>
+/// The request of a unary call mapped raw (<see cref="GrpcRouter.MapUnaryRaw"/>): its message's bytes (inflated if they
+/// came compressed), the router's copy, valid until the handler's task ends.
+/// </summary>
+public readonly struct ServerRawRequest
+{
+    private readonly GrpcFrameReader _frames;
+
+    internal ServerRawRequest(GrpcFrameReader frames, ReadOnlyMemory<byte> message)
+    {
+        _frames = frames;
+        Message = message;
+    }
+
+    /// <summary>The request message's protobuf bytes.</summary>
+    public ReadOnlyMemory<byte> Message { get; }
+
+    /// <summary>The status for a message the handler's decoder refused (<paramref name="e"/>: why, worded as protobuf's
+    /// <see cref="InvalidProtocolBufferException"/>): the same as the typed path ends the call with.</summary>
+    public RpcException Refuse(Exception e) => _frames.Refuse(e);
+}
+
+/// <summary>
 /// Outgoing messages of a server- or duplex-streaming call. WriteAsync only buffers (and flushes by itself
 /// past GrpcServerOptions.MaxBufferedWriteBytes); call FlushAsync when the peer must see what was written.
 /// Everything still buffered is flushed with the status when the handler returns. One writer at a time.

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Google.Protobuf;
 using Switch.Contracts.V1;
 using Switch.Engine.Client;
 using Switch.Engine.Events;
@@ -8,6 +9,8 @@ using Switch.Grpc.Framing;
 using Switch.Grpc.Server;
 
 namespace Switch.Host.Gateway;
+
+using ResultEncoder = SingleFormEncoder<ResultFields, TransferResultFields>;
 
 /// <summary>
 /// The institution API on the engine: authenticates every call, turns each request into an input event for
@@ -69,23 +72,42 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
     private const int OutcomesPerWrite = 1024;
 
     public GrpcRouter Map(GrpcRouter router) => router
-        .MapUnary(InstitutionMethods.AgreementPayment, (r, c) => UnaryAsync(r, c, RequestType.AgreementPayment))
-        .MapUnary(InstitutionMethods.Payout, (r, c) => UnaryAsync(r, c, RequestType.Payout))
-        .MapUnary(InstitutionMethods.Refund, (r, c) => UnaryAsync(r, c, RequestType.Refund))
-        .MapUnary(InstitutionMethods.Query, (r, c) => UnaryAsync(r, c, RequestType.Query))
+        // Unary requests decoded by hand and answers encoded from their fields, as on the stream: no message object or
+        // string a call either way.
+        .MapUnaryRaw<TransferRequest, TransferResult, ResultEncoder>(InstitutionMethods.AgreementPayment, (r, c) => UnaryAsync(r, c, RequestType.AgreementPayment))
+        .MapUnaryRaw<TransferRequest, TransferResult, ResultEncoder>(InstitutionMethods.Payout, (r, c) => UnaryAsync(r, c, RequestType.Payout))
+        .MapUnaryRaw<TransferRequest, TransferResult, ResultEncoder>(InstitutionMethods.Refund, (r, c) => UnaryAsync(r, c, RequestType.Refund))
+        .MapUnaryRaw<TransferRequest, TransferResult, ResultEncoder>(InstitutionMethods.Query, (r, c) => UnaryAsync(r, c, RequestType.Query))
         .MapDuplexStreamingRaw(InstitutionMethods.Transact, TransactAsync) // requests decoded by hand: no object, no string each
         .MapServerStreaming(InstitutionMethods.Outcomes, OutcomesAsync);
 
-    private async ValueTask<TransferResult> UnaryAsync(TransferRequest request, ServerCallContext context, RequestType type)
+    private async ValueTask<ResultEncoder> UnaryAsync(ServerRawRequest raw, ServerCallContext context, RequestType type)
     {
+        // The request's fields point into its bytes (the router's copy, kept until this call's task ends: the fill has
+        // run by then, or never will).
+        ReadOnlyMemory<byte> message = raw.Message;
+        if (!TransferRequestDecoder.TryDecodeSingle(message.Span, out RequestFields request))
+        {
+            TransferRequest parsed; // what the hand path leaves: the generated parser decides, and words a refusal, as before
+            try
+            {
+                parsed = TransferRequest.Parser.ParseFrom(message.Span);
+            }
+            catch (InvalidProtocolBufferException e)
+            {
+                throw raw.Refuse(e);
+            }
+            request = TransferRequestDecoder.SingleFrom(parsed, out message);
+        }
         // A standby's port serves its own router; this catches a call that began on the primary's just as it left office.
         RoleState role = _role.Current;
         if (!role.IsPrimary) throw role.Refusal(RolePort.Institution);
         AuthenticatedInstitution institution = await AdmitCallerAsync(context);
-        if (request.Kind != RequestKind.Unspecified && ResultMapping.TypeOf(request.Kind) != type)
+        var kind = (RequestKind)request.Kind;
+        if (kind != RequestKind.Unspecified && ResultMapping.TypeOf(kind) != type)
         {
-            (RejectCode code, string message) = ResultMapping.KindRefused(request.Kind, type);
-            throw new RpcException(ResultMapping.StatusOf(code), message);
+            (RejectCode code, string refusal) = ResultMapping.KindRefused(kind, type);
+            throw new RpcException(ResultMapping.StatusOf(code), refusal);
         }
         Admission admission = _limiter.TryAdmit(institution.Index);
         if (admission != Admission.Admitted)
@@ -99,7 +121,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
             {
                 // Awaited here, not in a helper: each async layer would box another copy of the 560-byte answer.
                 answer = await engine.CallAsync(
-                    new ResultMapping.RequestFill(request, type, institution.CodeUtf8, InEngineTime(context.Deadline)), context.CancellationToken);
+                    new ResultMapping.DecodedFill(message, request, type, institution.CodeUtf8, InEngineTime(context.Deadline)), context.CancellationToken);
             }
             catch (Exception e) when (EngineError(e) is { } status)
             {
@@ -109,7 +131,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
             {
                 throw new RpcException(ResultMapping.StatusOf(answer.Reject), ResultMapping.RejectMessage(answer.Reject, answer.RejectField, answer.Reason));
             }
-            return ResultMapping.ToResult(answer);
+            return new ResultEncoder(ResultFields.From(answer));
         }
         finally
         {
@@ -216,7 +238,8 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         await AdmitStreamedAsync(stream, institution.Index, cancel);
         try
         {
-            await engine.PublishAsync(new ResultMapping.DecodedFill(message, request, institution.CodeUtf8, InEngineTime(deadlineUtc)), correlationId, cancel);
+            await engine.PublishAsync(new ResultMapping.DecodedFill(message, request, ResultMapping.TypeOf((RequestKind)request.Kind), institution.CodeUtf8,
+                InEngineTime(deadlineUtc)), correlationId, cancel);
         }
         catch (Exception e) when (EngineError(e) is { } status)
         {

@@ -154,14 +154,16 @@ public static class ResultMapping
 
     /// <summary>As <see cref="RequestFill"/>, from a request decoded by hand (<see cref="TransferRequestDecoder"/>): its
     /// text is copied from the message's bytes into the slot, with no string between.</summary>
-    public readonly struct DecodedFill(ReadOnlyMemory<byte> message, RequestFields request, byte[] institutionCode, DateTime clientDeadlineUtc) : IInputFill
+    /// <param name="type">The unary method's type; on a stream, the request's kind's (<see cref="TypeOf"/>).</param>
+    public readonly struct DecodedFill(ReadOnlyMemory<byte> message, RequestFields request, RequestType type, byte[] institutionCode,
+        DateTime clientDeadlineUtc) : IInputFill
     {
         public void Fill(ref InputEvent e, long correlationId)
         {
             ReadOnlySpan<byte> bytes = message.Span;
             ReadOnlySpan<byte> echo = request.Echo.In(bytes);
             bool echoValid = echo.IndexOf(Utf8ReplacementBytes) < 0;
-            e.PrepareInstitutionRequest(correlationId, TypeOf((RequestKind)request.Kind), request.AmountFen, institutionCode,
+            e.PrepareInstitutionRequest(correlationId, type, request.AmountFen, institutionCode,
                 request.OrderNo.In(bytes), request.OriginalOrderNo.In(bytes), request.Bank.In(bytes), request.Account.In(bytes),
                 request.Currency.In(bytes), echoValid ? echo : InvalidUtf8, DeadlineUs(clientDeadlineUtc));
         }

@@ -137,15 +137,45 @@ public sealed class TransferRequestDecoder
             if (_count == _batch.Length) Array.Resize(ref _batch, Math.Min(_batch.Length * 2, TransactBatch.MaxElements));
             ref RequestFields element = ref _batch[_count++];
             element = default;
-            int end = at + length;
-            while (at < end)
-            {
-                // An element's own batch (refused BATCH_NESTED) must still be a valid message at every depth: the generated parser's to say.
-                if (!TryTag(message, ref at, end, out tag) || tag == BatchTag || !TryField(message, ref at, end, tag, ref element)) return false;
-            }
+            // An element's own batch (refused BATCH_NESTED) must still be a valid message at every depth: the generated parser's to say.
+            if (!TrySingle(message, ref at, at + length, ref element)) return false;
         }
         _single.BatchCount = _count;
         return true;
+    }
+
+    /// <summary>
+    /// A unary call's request, which is one single form: true with its fields over <paramref name="message"/>; false for
+    /// what the hand path leaves to the generated parser (a batch field in it too: a unary call ignores its batch, as the
+    /// generated message always did), for <see cref="SingleFrom"/>. Static: a call allocates no decoder.
+    /// </summary>
+    public static bool TryDecodeSingle(ReadOnlySpan<byte> message, out RequestFields fields)
+    {
+        fields = default;
+        int at = 0;
+        return TrySingle(message, ref at, message.Length, ref fields);
+    }
+
+    /// <summary>The fields of one single form from <paramref name="at"/> to <paramref name="end"/>; false at a batch field
+    /// or whatever else the hand path leaves to the generated parser.</summary>
+    private static bool TrySingle(ReadOnlySpan<byte> message, ref int at, int end, ref RequestFields fields)
+    {
+        while (at < end)
+        {
+            if (!TryTag(message, ref at, end, out uint tag) || tag == BatchTag || !TryField(message, ref at, end, tag, ref fields)) return false;
+        }
+        return true;
+    }
+
+    /// <summary>The generated parser's single request as fields over its text, encoded into <paramref name="message"/> (a
+    /// new array: the unary call's rare path, whatever <see cref="TryDecodeSingle"/> did not take).</summary>
+    public static RequestFields SingleFrom(TransferRequest parsed, out ReadOnlyMemory<byte> message)
+    {
+        byte[] text = new byte[TextBytes(parsed)];
+        int at = 0;
+        RequestFields fields = Fields(parsed, text, ref at);
+        message = text;
+        return fields;
     }
 
     /// <summary>Reads (or skips, when unknown) one field whose tag was read; false for what the hand path leaves to the generated parser.</summary>

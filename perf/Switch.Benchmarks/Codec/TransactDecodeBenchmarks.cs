@@ -59,7 +59,7 @@ public class TransactDecodeBenchmarks
         long sum = 0;
         for (int i = 0; i < _decoder.BatchCount; i++)
         {
-            new ResultMapping.DecodedFill(_decoder.Message, _decoder.Element(i), Institution, DateTime.MaxValue).Fill(ref _slots[i], i);
+            new ResultMapping.DecodedFill(_decoder.Message, _decoder.Element(i), ResultMapping.TypeOf((RequestKind)_decoder.Element(i).Kind), Institution, DateTime.MaxValue).Fill(ref _slots[i], i);
             sum += _slots[i].AmountFen;
         }
         return sum;

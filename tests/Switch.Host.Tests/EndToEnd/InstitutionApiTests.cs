@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Switch.Contracts.V1;
 using Switch.Grpc;
 using Switch.Grpc.Client;
@@ -120,6 +121,56 @@ public sealed class InstitutionApiTests : IAsyncLifetime
     {
         RpcException e = await Assert.ThrowsAsync<RpcException>(() => _switch.PayAsync(Payment("BIG", 100, echo: new string('x', 20_000))));
         Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_unary_request_the_hand_decoder_leaves_to_the_generated_parser_is_answered_as_before()
+    {
+        // A batch in a unary call is not the hand path's: the generated parser takes it, and the call executes its own
+        // fields (the batch ignored, as the generated message always had it). An order number given twice keeps the last.
+        TransferRequest payment = Payment("HAND-FIRST", 250, echo: "回执-1");
+        payment.Batch.Add(Payment("IN-BATCH", 999));
+        byte[] bytes = [.. payment.ToByteArray(), .. new TransferRequest { OrderNo = "PARSED-LAST" }.ToByteArray()];
+        var raw = new GrpcMethod<RawBytes, TransferResult>(MethodType.Unary, InstitutionMethods.Service, "AgreementPayment",
+            RawBytes.Parser, TransferResult.Parser);
+        TransferResult parsed = await _switch.Channel.UnaryAsync(raw, new RawBytes(bytes), As(AlipayKey));
+        Assert.Equal(("PARSED-LAST", TransactionStatus.Succeeded, 250L, "回执-1", RequestKind.AgreementPayment),
+            (parsed.OrderNo, parsed.Status, parsed.AmountFen, parsed.Echo, parsed.Kind));
+
+        // The hand path: the same shape without the batch.
+        byte[] plain = [.. Payment("HAND-FIRST-2", 260, echo: "回执-2").ToByteArray(), .. new TransferRequest { OrderNo = "HAND-LAST" }.ToByteArray()];
+        TransferResult hand = await _switch.Channel.UnaryAsync(raw, new RawBytes(plain), As(AlipayKey));
+        Assert.Equal(("HAND-LAST", TransactionStatus.Succeeded, 260L, "回执-2", RequestKind.AgreementPayment),
+            (hand.OrderNo, hand.Status, hand.AmountFen, hand.Echo, hand.Kind));
+
+        RpcException e = await Assert.ThrowsAsync<RpcException>(() => _switch.Channel.UnaryAsync(InstitutionMethods.Query,
+            new TransferRequest { OrderNo = "IN-BATCH" }, As(AlipayKey)));
+        Assert.Equal(StatusCode.NotFound, e.StatusCode); // the batch's element was never executed
+    }
+
+    [Fact]
+    public async Task A_kind_naming_another_method_or_none_known_is_refused_and_changes_nothing()
+    {
+        TransferRequest payout = Payment("KIND-PAYOUT", 100);
+        payout.Kind = RequestKind.Payout;
+        RpcException e = await Assert.ThrowsAsync<RpcException>(() => _switch.PayAsync(payout));
+        Assert.Equal((StatusCode.InvalidArgument, "INVALID_FIELD: kind Payout was sent to the AgreementPayment method (leave it unset, or send it to its own method)"),
+            (e.StatusCode, e.Status.Detail));
+
+        TransferRequest unknown = Payment("KIND-99", 100);
+        unknown.Kind = (RequestKind)99;
+        e = await Assert.ThrowsAsync<RpcException>(() => _switch.PayAsync(unknown));
+        Assert.Equal((StatusCode.InvalidArgument, "UNSUPPORTED_REQUEST_TYPE: kind is not a request the switch executes (99)"),
+            (e.StatusCode, e.Status.Detail));
+
+        foreach (string order in new[] { "KIND-PAYOUT", "KIND-99" })
+        {
+            e = await Assert.ThrowsAsync<RpcException>(() => _switch.Channel.UnaryAsync(InstitutionMethods.Query, new TransferRequest { OrderNo = order }, As(AlipayKey)));
+            Assert.Equal(StatusCode.NotFound, e.StatusCode);
+        }
+        TransferRequest matching = Payment("KIND-MATCH", 100);
+        matching.Kind = RequestKind.AgreementPayment;
+        Assert.Equal(TransactionStatus.Succeeded, (await _switch.PayAsync(matching)).Status);
     }
 
     [Fact]

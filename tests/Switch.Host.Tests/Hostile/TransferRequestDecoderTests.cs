@@ -155,7 +155,7 @@ public sealed class TransferRequestDecoderTests(ITestOutputHelper output)
         var fromBytes = new InputEvent();
         DateTime deadline = new(2026, 12, 6, 23, 0, 0, DateTimeKind.Utc);
         new ResultMapping.RequestFill(parsed, ResultMapping.TypeOf(parsed.Kind), "ALIPAY"u8.ToArray(), deadline).Fill(ref fromString, 7);
-        new ResultMapping.DecodedFill(message.ToArray(), fields, "ALIPAY"u8.ToArray(), deadline).Fill(ref fromBytes, 7);
+        new ResultMapping.DecodedFill(message.ToArray(), fields, ResultMapping.TypeOf((RequestKind)fields.Kind), "ALIPAY"u8.ToArray(), deadline).Fill(ref fromBytes, 7);
         Assert.Equal(
             (fromString.Kind, fromString.CorrelationId, fromString.RequestType, fromString.AmountFen, fromString.Institution, fromString.OrderNo,
                 fromString.OriginalOrderNo, fromString.BankRef, fromString.Account, fromString.Currency, fromString.Echo, fromString.ClientDeadlineUs),
