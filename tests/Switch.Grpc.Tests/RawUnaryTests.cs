@@ -34,7 +34,7 @@ public sealed class RawUnaryTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var router = _service.Map(new GrpcRouter(_service.Options(maxReceiveMessageBytes: Max)))
-            .MapUnaryRaw<EchoRequest, EchoReply, Encoded>(RawUnary, RawUnaryAsync);
+            .MapUnaryRaw(RawUnary, RawUnaryAsync);
         _server = await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Address = IPAddress.Loopback, Port = 0 }).Bounded();
         _channel = GrpcChannel.ForAddress(_server.Address);
     }
@@ -57,8 +57,9 @@ public sealed class RawUnaryTests : IAsyncLifetime
     }
 
     /// <summary>Answers the request's text, its byte count and a checksum of its bytes read after an await (the bytes
-    /// must still be the call's own then); "sleep" waits for the call's token.</summary>
-    private async ValueTask<Encoded> RawUnaryAsync(ServerRawRequest request, ServerCallContext context)
+    /// must still be the call's own then); "sleep" waits for the call's token; "silent" returns without an answer, "twice"
+    /// tries to answer twice.</summary>
+    private async ValueTask RawUnaryAsync(ServerRawRequest request, ServerCallContext context)
     {
         Interlocked.Increment(ref _handled);
         EchoRequest parsed;
@@ -75,9 +76,11 @@ public sealed class RawUnaryTests : IAsyncLifetime
             _sleeping.TrySetResult();
             await Task.Delay(Timeout.Infinite, context.CancellationToken);
         }
+        if (parsed.Text == "silent") return;
         await Task.Yield(); // other calls run on the pool meanwhile, renting and returning their buffers
         uint sum = Checksum(request.Message.Span);
-        return new Encoded(new EchoReply { Text = $"{parsed.Text}:{request.Message.Length}:{sum}", Index = parsed.Count }.ToByteArray());
+        await request.RespondAsync(new Encoded(new EchoReply { Text = $"{parsed.Text}:{request.Message.Length}:{sum}", Index = parsed.Count }.ToByteArray()));
+        if (parsed.Text == "twice") await request.RespondAsync(new Encoded([]));
     }
 
     private static uint Checksum(ReadOnlySpan<byte> bytes)
@@ -174,6 +177,16 @@ public sealed class RawUnaryTests : IAsyncLifetime
         Status raw = await EndOf("RawUnary");
         Assert.Equal(StatusCode.Internal, typed.Code);
         Assert.Equal((typed.Code, typed.Detail), (raw.Code, raw.Detail));
+    }
+
+    [Theory]
+    [InlineData("silent")]
+    [InlineData("twice")]
+    public async Task A_handler_that_answers_none_or_twice_fails_the_call_unknown(string text)
+    {
+        RpcException e = await Assert.ThrowsAsync<RpcException>(() => _channel.UnaryAsync(RawUnary, new EchoRequest { Text = text }).Bounded());
+        Assert.Equal((StatusCode.Unknown, "Exception was thrown by handler."), (e.StatusCode, e.Status.Detail));
+        lock (_service.HandlerExceptions) Assert.IsType<InvalidOperationException>(Assert.Single(_service.HandlerExceptions));
     }
 
     [Fact]

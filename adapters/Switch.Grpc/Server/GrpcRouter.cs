@@ -15,10 +15,9 @@ public delegate ValueTask<TResponse> ClientStreamingHandler<TRequest, TResponse>
 public delegate ValueTask DuplexStreamingHandler<TRequest, TResponse>(ServerRequestStream<TRequest> requests, ServerResponseStream<TResponse> responses, ServerCallContext context)
     where TRequest : class, IMessage<TRequest>
     where TResponse : class, IMessage<TResponse>;
-/// <summary>A unary call whose request the handler decodes from its bytes (<see cref="ServerRawRequest"/>) and whose response
-/// it encodes itself (<typeparamref name="TEncoder"/>): no message object either way.</summary>
-public delegate ValueTask<TEncoder> RawUnaryHandler<TEncoder>(ServerRawRequest request, ServerCallContext context)
-    where TEncoder : struct, IMessageEncoder;
+/// <summary>A unary call whose request the handler decodes from its bytes and whose response it encodes itself
+/// (<see cref="ServerRawRequest"/>): no message object either way.</summary>
+public delegate ValueTask RawUnaryHandler(ServerRawRequest request, ServerCallContext context);
 /// <summary>A duplex call whose requests the handler decodes from their bytes itself (<see cref="ServerRawRequestStream"/>).</summary>
 public delegate ValueTask RawDuplexStreamingHandler<TResponse>(ServerRawRequestStream requests, ServerResponseStream<TResponse> responses, ServerCallContext context)
     where TResponse : class, IMessage<TResponse>;
@@ -57,15 +56,16 @@ public sealed class GrpcRouter
 
     /// <summary>
     /// As <see cref="MapUnary"/>, handing the handler the request message's bytes rather than a parsed
-    /// <typeparamref name="TReq"/>, and framing the encoder it returns rather than a <typeparamref name="TResp"/>, for a hot
-    /// path that decodes and encodes its own structures. The handler owns the wire rules then (unknown fields, malformed
-    /// bytes: <see cref="ServerRawRequest.Refuse"/>); every other part of the call (framing, limits, gzip, deadline, the one
-    /// message and the status) is the typed path's. The bytes are a copy the router rents for the call (the end of the
-    /// request is read past the message before the handler runs, which frees the body's buffer), given back once the
-    /// handler's task has ended: a handler must be done with them by then.
+    /// <typeparamref name="TReq"/>, and taking its response as an encoder (<see cref="ServerRawRequest.RespondAsync"/>)
+    /// rather than a <typeparamref name="TResp"/>, for a hot path that decodes and encodes its own structures. The handler
+    /// owns the wire rules then (unknown fields, malformed bytes: <see cref="ServerRawRequest.Refuse"/>); every other part
+    /// of the call (framing, limits, gzip, deadline, the status) is the typed path's. The bytes are a copy the router rents
+    /// for the call (the end of the request is read past the message before the handler runs, which frees the body's
+    /// buffer), given back once the handler's task has ended: a handler must be done with them by then. The response is
+    /// written, not returned, so no async layer carries the encoder's fields in its box.
     /// </summary>
-    public GrpcRouter MapUnaryRaw<TReq, TResp, TEncoder>(GrpcMethod<TReq, TResp> method, RawUnaryHandler<TEncoder> handler)
-        where TReq : class, IMessage<TReq> where TResp : class, IMessage<TResp> where TEncoder : struct, IMessageEncoder
+    public GrpcRouter MapUnaryRaw<TReq, TResp>(GrpcMethod<TReq, TResp> method, RawUnaryHandler handler)
+        where TReq : class, IMessage<TReq> where TResp : class, IMessage<TResp>
     {
         Expect(method.Type == MethodType.Unary, method.Path);
         return Add(method.Path, async call =>
@@ -74,13 +74,14 @@ public sealed class GrpcRouter
             (byte[] rented, int length) = await ReadSingleRawAsync(frames, call.Context.CancellationToken).ConfigureAwait(false);
             try
             {
-                TEncoder response = await handler(new ServerRawRequest(frames, rented.AsMemory(0, length)), call.Context).ConfigureAwait(false);
-                await call.WriteEncodedAsync(response, flush: false, default).ConfigureAwait(false); // Sent with the status: one flush.
+                await handler(new ServerRawRequest(call, frames, rented.AsMemory(0, length)), call.Context).ConfigureAwait(false);
             }
             finally
             {
                 ArrayPool<byte>.Shared.Return(rented);
             }
+            // A handler that returns without a status must have answered (a bug otherwise: UNKNOWN, as a handler's exception).
+            if (call.MessagesWritten != 1) throw new InvalidOperationException($"the unary handler of {method.Path} returned without a response");
         });
     }
 

@@ -82,6 +82,9 @@ internal sealed class ServerCall
 
     public HttpContext Http => _http;
 
+    /// <summary>Response messages written so far (under the gate).</summary>
+    public int MessagesWritten { get; private set; }
+
     private void OnClientGone()
     {
         _clientGone = true; // Before Cancel: OnCanceled must not take the client's leaving for the deadline.
@@ -121,6 +124,7 @@ internal sealed class ServerCall
             HttpResponse response = _http.Response;
             if (!_responseStarted) StartResponse(response);
             _unflushedBytes += frame.Write(response.BodyWriter, _options.MaxSendMessageBytes, GzipResponses);
+            MessagesWritten++;
             if (flush || _unflushedBytes >= _options.MaxBufferedWriteBytes)
                 await FlushUnderGateAsync(response, cancellationToken).ConfigureAwait(false);
         }

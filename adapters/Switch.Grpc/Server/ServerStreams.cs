@@ -66,14 +66,16 @@ public sealed class ServerRawRequestStream
 
 /// <summary>
 /// The request of a unary call mapped raw (<see cref="GrpcRouter.MapUnaryRaw"/>): its message's bytes (inflated if they
-/// came compressed), the router's copy, valid until the handler's task ends.
+/// came compressed), the router's copy, valid until the handler's task ends; and the one response.
 /// </summary>
 public readonly struct ServerRawRequest
 {
+    private readonly ServerCall _call;
     private readonly GrpcFrameReader _frames;
 
-    internal ServerRawRequest(GrpcFrameReader frames, ReadOnlyMemory<byte> message)
+    internal ServerRawRequest(ServerCall call, GrpcFrameReader frames, ReadOnlyMemory<byte> message)
     {
+        _call = call;
         _frames = frames;
         Message = message;
     }
@@ -84,6 +86,15 @@ public readonly struct ServerRawRequest
     /// <summary>The status for a message the handler's decoder refused (<paramref name="e"/>: why, worded as protobuf's
     /// <see cref="InvalidProtocolBufferException"/>): the same as the typed path ends the call with.</summary>
     public RpcException Refuse(Exception e) => _frames.Refuse(e);
+
+    /// <summary>The call's one response message, encoded by the caller (buffered: it goes out with the status when the
+    /// handler returns). The encoder is done with once this returns.</summary>
+    /// <exception cref="InvalidOperationException">A response was written already.</exception>
+    public ValueTask RespondAsync<TEncoder>(TEncoder encoder) where TEncoder : struct, IMessageEncoder
+    {
+        if (_call.MessagesWritten != 0) throw new InvalidOperationException("a unary call has one response");
+        return _call.WriteEncodedAsync(encoder, flush: false, default);
+    }
 }
 
 /// <summary>

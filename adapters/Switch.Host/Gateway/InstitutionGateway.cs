@@ -74,14 +74,14 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
     public GrpcRouter Map(GrpcRouter router) => router
         // Unary requests decoded by hand and answers encoded from their fields, as on the stream: no message object or
         // string a call either way.
-        .MapUnaryRaw<TransferRequest, TransferResult, ResultEncoder>(InstitutionMethods.AgreementPayment, (r, c) => UnaryAsync(r, c, RequestType.AgreementPayment))
-        .MapUnaryRaw<TransferRequest, TransferResult, ResultEncoder>(InstitutionMethods.Payout, (r, c) => UnaryAsync(r, c, RequestType.Payout))
-        .MapUnaryRaw<TransferRequest, TransferResult, ResultEncoder>(InstitutionMethods.Refund, (r, c) => UnaryAsync(r, c, RequestType.Refund))
-        .MapUnaryRaw<TransferRequest, TransferResult, ResultEncoder>(InstitutionMethods.Query, (r, c) => UnaryAsync(r, c, RequestType.Query))
+        .MapUnaryRaw(InstitutionMethods.AgreementPayment, (r, c) => UnaryAsync(r, c, RequestType.AgreementPayment))
+        .MapUnaryRaw(InstitutionMethods.Payout, (r, c) => UnaryAsync(r, c, RequestType.Payout))
+        .MapUnaryRaw(InstitutionMethods.Refund, (r, c) => UnaryAsync(r, c, RequestType.Refund))
+        .MapUnaryRaw(InstitutionMethods.Query, (r, c) => UnaryAsync(r, c, RequestType.Query))
         .MapDuplexStreamingRaw(InstitutionMethods.Transact, TransactAsync) // requests decoded by hand: no object, no string each
         .MapServerStreaming(InstitutionMethods.Outcomes, OutcomesAsync);
 
-    private async ValueTask<ResultEncoder> UnaryAsync(ServerRawRequest raw, ServerCallContext context, RequestType type)
+    private async ValueTask UnaryAsync(ServerRawRequest raw, ServerCallContext context, RequestType type)
     {
         // The request's fields point into its bytes (the router's copy, kept until this call's task ends: the fill has
         // run by then, or never will).
@@ -131,7 +131,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
             {
                 throw new RpcException(ResultMapping.StatusOf(answer.Reject), ResultMapping.RejectMessage(answer.Reject, answer.RejectField, answer.Reason));
             }
-            return new ResultEncoder(ResultFields.From(answer));
+            await raw.RespondAsync(new ResultEncoder(ResultFields.From(answer))); // written here: no async layer carries its fields
         }
         finally
         {
