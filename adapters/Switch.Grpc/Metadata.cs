@@ -87,6 +87,19 @@ public sealed class Metadata : IEnumerable<Metadata.Entry>
         return Convert.FromBase64String(pad == 0 ? text : text + new string('=', pad));
     }
 
+    /// <summary>A server's request headers as metadata (reserved ones left out).</summary>
+    internal static Metadata FromRequestHeaders(Microsoft.AspNetCore.Http.IHeaderDictionary headers)
+    {
+        var metadata = new Metadata();
+        foreach (var (key, values) in headers)
+        {
+            if (IsReservedHeader(key)) continue;
+            foreach (var value in values)
+                if (value is not null) metadata.AddFromWire(key, value);
+        }
+        return metadata;
+    }
+
     /// <summary>Adds one received header/trailer, skipping reserved keys and undecodable binary values.</summary>
     internal void AddFromWire(string key, string value)
     {

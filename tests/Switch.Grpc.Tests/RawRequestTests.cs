@@ -82,23 +82,12 @@ public sealed class RawRequestTests : IAsyncLifetime
         Assert.Equal(StatusCode.OK, call.GetStatus().Code);
     }
 
-    private readonly struct Bytes(byte[] bytes) : IMessageEncoder
-    {
-        public int CalculateSize() => bytes.Length;
-
-        public int WriteTo(Span<byte> destination)
-        {
-            bytes.CopyTo(destination);
-            return bytes.Length;
-        }
-    }
-
     /// <summary>Sends a good message, then <paramref name="bytes"/>, on <paramref name="method"/>; the status it ends with.</summary>
     private async Task<Status> EndOfAsync(GrpcMethod<EchoRequest, EchoReply> method, byte[] bytes)
     {
         using var call = _channel.DuplexStreaming(method);
         await call.RequestStream.WriteAsync(Message(1)).AsTask().Bounded();
-        await call.RequestStream.WriteEncodedAsync(new Bytes(bytes)).AsTask().Bounded();
+        await call.RequestStream.WriteEncodedAsync(new EncodedBytes(bytes)).AsTask().Bounded();
         await call.RequestStream.CompleteAsync().Bounded();
         int replies = 0;
         try

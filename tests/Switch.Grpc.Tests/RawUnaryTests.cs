@@ -1,7 +1,6 @@
 using System.Net;
 using Google.Protobuf;
 using Switch.Grpc.Client;
-using Switch.Grpc.Framing;
 using Switch.Grpc.Server;
 using Switch.Grpc.Tests.Interop;
 
@@ -9,7 +8,7 @@ namespace Switch.Grpc.Tests;
 
 /// <summary>
 /// A unary method mapped raw (<see cref="GrpcRouter.MapUnaryRaw"/>): its handler gets the request's bytes in a buffer the
-/// router rents and reuses across calls, and returns an encoder. Over real sockets: each call's handler sees its own
+/// router rents and reuses across calls, and writes its one answer encoded (RespondAsync). Over real sockets: each call's handler sees its own
 /// request's bytes and its caller gets its own answer, however many calls run at once; a call that ends early (deadline,
 /// a refused message) leaves the next ones intact; the request's framing is refused as the typed path refuses it.
 /// </summary>
@@ -28,6 +27,7 @@ public sealed class RawUnaryTests : IAsyncLifetime
     private readonly InteropService _service = new();
     private readonly TaskCompletionSource _sleeping = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _handled;
+    private ServerCallContext? _lastContext;
     private GrpcServer _server = null!;
     private GrpcChannel _channel = null!;
 
@@ -43,17 +43,6 @@ public sealed class RawUnaryTests : IAsyncLifetime
     {
         _channel.Dispose();
         await _server.DisposeAsync();
-    }
-
-    private readonly struct Encoded(byte[] bytes) : IMessageEncoder
-    {
-        public int CalculateSize() => bytes.Length;
-
-        public int WriteTo(Span<byte> destination)
-        {
-            bytes.CopyTo(destination);
-            return bytes.Length;
-        }
     }
 
     /// <summary>Answers the request's text, its byte count and a checksum of its bytes read after an await (the bytes
@@ -77,10 +66,24 @@ public sealed class RawUnaryTests : IAsyncLifetime
             await Task.Delay(Timeout.Infinite, context.CancellationToken);
         }
         if (parsed.Text == "silent") return;
+        if (parsed.Text == "headers")
+        {
+            // One header read where the server holds it, then the metadata made: the same values either way.
+            string read = $"{context.RequestHeader("x-k")}|{context.RequestHeader("x-none") ?? "null"}";
+            string made = $"{context.RequestHeaders.GetValue("x-k")}|{context.RequestHeaders.GetValue("x-none") ?? "null"}";
+            await request.RespondAsync(new EncodedBytes(new EchoReply { Text = read + "/" + made }.ToByteArray()));
+            return;
+        }
+        if (parsed.Text == "one-header")
+        {
+            _lastContext = context; // its metadata never made
+            await request.RespondAsync(new EncodedBytes(new EchoReply { Text = context.RequestHeader("x-k") }.ToByteArray()));
+            return;
+        }
         await Task.Yield(); // other calls run on the pool meanwhile, renting and returning their buffers
         uint sum = Checksum(request.Message.Span);
-        await request.RespondAsync(new Encoded(new EchoReply { Text = $"{parsed.Text}:{request.Message.Length}:{sum}", Index = parsed.Count }.ToByteArray()));
-        if (parsed.Text == "twice") await request.RespondAsync(new Encoded([]));
+        await request.RespondAsync(new EncodedBytes(new EchoReply { Text = $"{parsed.Text}:{request.Message.Length}:{sum}", Index = parsed.Count }.ToByteArray()));
+        if (parsed.Text == "twice") await request.RespondAsync(new EncodedBytes([]));
     }
 
     private static uint Checksum(ReadOnlySpan<byte> bytes)
@@ -168,7 +171,7 @@ public sealed class RawUnaryTests : IAsyncLifetime
         {
             var method = new GrpcMethod<EchoRequest, EchoReply>(MethodType.ClientStreaming, InteropMethods.Service, path, EchoRequest.Parser, EchoReply.Parser);
             using var call = _channel.ClientStreaming(method);
-            await call.RequestStream.WriteEncodedAsync(new Encoded(bytes)).AsTask().Bounded();
+            await call.RequestStream.WriteEncodedAsync(new EncodedBytes(bytes)).AsTask().Bounded();
             await call.RequestStream.CompleteAsync().Bounded();
             await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync.Bounded());
             return call.GetStatus();
@@ -177,6 +180,23 @@ public sealed class RawUnaryTests : IAsyncLifetime
         Status raw = await EndOf("RawUnary");
         Assert.Equal(StatusCode.Internal, typed.Code);
         Assert.Equal((typed.Code, typed.Detail), (raw.Code, raw.Detail));
+    }
+
+    [Fact]
+    public async Task A_header_read_alone_is_its_last_value_as_in_the_metadata_and_never_read_after_the_call()
+    {
+        var options = new CallOptions { Headers = new Metadata().Add("x-k", "first").Add("x-k", "second") };
+        EchoReply reply = await _channel.UnaryAsync(RawUnary, new EchoRequest { Text = "headers" }, options).Bounded();
+        Assert.Equal("first, second|null/first, second|null", reply.Text); // this client sends a repeated key as one header
+        // Kestrel reuses a call's headers once it has ended: a late first look is refused, never another call's headers.
+        reply = await _channel.UnaryAsync(RawUnary, new EchoRequest { Text = "one-header" }, new CallOptions { Headers = new Metadata().Add("x-k", "v") }).Bounded();
+        Assert.Equal("v", reply.Text);
+        ServerCallContext ended = _lastContext!;
+        long until = Environment.TickCount64 + 10_000; // the router ends the call just after its status goes out
+        while (Environment.TickCount64 < until && Record.Exception(() => ended.RequestHeader("x-k")) is null) await Task.Delay(10);
+        Assert.Throws<InvalidOperationException>(() => ended.RequestHeader("x-k"));
+        Assert.Throws<InvalidOperationException>(() => ended.RequestHeaders);
+        Assert.Throws<ArgumentException>(() => ended.RequestHeader("grpc-timeout"));
     }
 
     [Theory]

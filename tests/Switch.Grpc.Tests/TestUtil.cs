@@ -2,6 +2,18 @@ using System.Net;
 
 namespace Switch.Grpc.Tests;
 
+/// <summary>A message already encoded (or bytes that are no message at all), written as they are.</summary>
+internal readonly struct EncodedBytes(byte[] bytes) : Switch.Grpc.Framing.IMessageEncoder
+{
+    public int CalculateSize() => bytes.Length;
+
+    public int WriteTo(Span<byte> destination)
+    {
+        bytes.CopyTo(destination);
+        return bytes.Length;
+    }
+}
+
 internal static class TestUtil
 {
     /// <summary>Every test's outer bound: a bug fails the test instead of hanging the run.</summary>

@@ -244,7 +244,7 @@ public sealed class GrpcRouter
 
         RelaxBodyLimits(http);
         bool gzipResponses = _options.CompressResponses && GzipMessages.Accepts(request.Headers[GrpcProtocol.AcceptEncodingHeader]);
-        var call = new ServerCall(http, _options, path, ReadMetadata(request.Headers), timeout, gzipRequests, gzipResponses);
+        var call = new ServerCall(http, _options, path, request.Headers, timeout, gzipRequests, gzipResponses);
         try
         {
             Status status = Status.Ok;
@@ -314,15 +314,4 @@ public sealed class GrpcRouter
         }
     }
 
-    private static Metadata ReadMetadata(IHeaderDictionary headers)
-    {
-        var metadata = new Metadata();
-        foreach (var (key, values) in headers)
-        {
-            if (Metadata.IsReservedHeader(key)) continue;
-            foreach (var value in values)
-                if (value is not null) metadata.AddFromWire(key, value);
-        }
-        return metadata;
-    }
 }

@@ -34,7 +34,7 @@ internal sealed class ServerCall
     private bool _responseStarted;
     private int _unflushedBytes;
 
-    public ServerCall(HttpContext http, GrpcServerOptions options, string method, Metadata requestHeaders, TimeSpan? timeout,
+    public ServerCall(HttpContext http, GrpcServerOptions options, string method, IHeaderDictionary requestHeaders, TimeSpan? timeout,
         bool gzipRequests, bool gzipResponses)
     {
         _http = http;
@@ -234,6 +234,7 @@ internal sealed class ServerCall
     /// <summary>Stops the deadline timer and waits for a deadline completion already under way.</summary>
     public async ValueTask DisposeAsync()
     {
+        Context.EndOfCall();
         await _abortRegistration.DisposeAsync().ConfigureAwait(false);
         await _deadlineRegistration.DisposeAsync().ConfigureAwait(false);
         if (_deadlineCompletion is { } pending)

@@ -1,5 +1,7 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
 
 namespace Switch.Grpc.Server;
 
@@ -11,13 +13,18 @@ public sealed class ServerCallContext
     private readonly int _remotePort;
     private string? _peer;
 
-    internal ServerCallContext(string method, Metadata requestHeaders, DateTime deadlineUtc, IPAddress? remoteAddress, int remotePort,
+    // The request's headers as Kestrel holds them, until the call ends (Kestrel reuses them after it): RequestHeaders is
+    // made from them on first use, and RequestHeader reads one without making it (a unary call's key, per call).
+    private IHeaderDictionary? _wireHeaders;
+    private Metadata? _requestHeaders;
+
+    internal ServerCallContext(string method, IHeaderDictionary requestHeaders, DateTime deadlineUtc, IPAddress? remoteAddress, int remotePort,
         X509Certificate2? clientCertificate, CancellationToken cancellationToken, string connectionId = "", CancellationToken connectionClosed = default)
     {
         ConnectionId = connectionId;
         ConnectionClosed = connectionClosed;
         Method = method;
-        RequestHeaders = requestHeaders;
+        _wireHeaders = requestHeaders;
         Deadline = deadlineUtc;
         _remoteAddress = remoteAddress;
         _remotePort = remotePort;
@@ -29,7 +36,27 @@ public sealed class ServerCallContext
     public string Method { get; }
 
     /// <summary>Custom metadata sent by the client (reserved headers excluded).</summary>
-    public Metadata RequestHeaders { get; }
+    /// <exception cref="InvalidOperationException">First asked after the call ended.</exception>
+    public Metadata RequestHeaders => _requestHeaders ??= Metadata.FromRequestHeaders(WireHeaders);
+
+    /// <summary>
+    /// The last value of one text (not -bin) request header, as <c>RequestHeaders.GetValue(key)</c> gives it, read where
+    /// the server holds the headers: no metadata made for a call that wants one header.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">First asked after the call ended.</exception>
+    public string? RequestHeader(string key)
+    {
+        if (Metadata.IsBinaryKey(key) || Metadata.IsReservedHeader(key)) throw new ArgumentException($"'{key}' is not a text metadata key", nameof(key));
+        if (_requestHeaders is { } made) return made.GetValue(key);
+        StringValues values = WireHeaders[key];
+        return values.Count == 0 ? null : values[values.Count - 1];
+    }
+
+    private IHeaderDictionary WireHeaders =>
+        _wireHeaders ?? throw new InvalidOperationException("the request's headers were first asked for after the call ended");
+
+    /// <summary>The call has ended: Kestrel's headers are no longer its own.</summary>
+    internal void EndOfCall() => _wireHeaders = null;
 
     /// <summary>UTC deadline from grpc-timeout, or DateTime.MaxValue when the client sent none.</summary>
     public DateTime Deadline { get; }

@@ -95,7 +95,7 @@ public sealed class ApiKeyAuthenticator
     private RpcException? Check(ServerCallContext context, out AuthenticatedInstitution? institution)
     {
         institution = null;
-        string? key = context.RequestHeaders.GetValue(InstitutionMethods.ApiKeyHeader);
+        string? key = context.RequestHeader(InstitutionMethods.ApiKeyHeader);
         if (_certificates is not null && context.ClientCertificate is { } certificate)
         {
             return ByCertificate(certificate, key, out institution);
