@@ -14,7 +14,7 @@ namespace Switch.Grpc.Tests;
 /// parsed message. Checked against the typed path over real sockets: the same messages arrive, gzip too, and bytes that
 /// do not parse end the call with the same status.
 /// </summary>
-public sealed class RawRequestTests : IAsyncLifetime
+public sealed class RawRequestTests() : InteropServerTests(Max)
 {
     private const int Max = 1024 * 1024;
 
@@ -22,23 +22,7 @@ public sealed class RawRequestTests : IAsyncLifetime
     private static readonly GrpcMethod<EchoRequest, EchoReply> RawBidi =
         new(MethodType.DuplexStreaming, InteropMethods.Bidi.ServiceFullName, "RawBidi", EchoRequest.Parser, EchoReply.Parser);
 
-    private readonly InteropService _service = new();
-    private GrpcServer _server = null!;
-    private GrpcChannel _channel = null!;
-
-    public async Task InitializeAsync()
-    {
-        var router = _service.Map(new GrpcRouter(_service.Options(maxReceiveMessageBytes: Max)))
-            .MapDuplexStreamingRaw(RawBidi, RawBidiAsync);
-        _server = await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Address = IPAddress.Loopback, Port = 0 }).Bounded();
-        _channel = GrpcChannel.ForAddress(_server.Address);
-    }
-
-    public async Task DisposeAsync()
-    {
-        _channel.Dispose();
-        await _server.DisposeAsync();
-    }
+    protected override GrpcRouter MapOwn(GrpcRouter router) => router.MapDuplexStreamingRaw(RawBidi, RawBidiAsync);
 
     /// <summary>Decodes each message from its bytes (as a hand decoder would), answers its text and its byte count.</summary>
     private static async ValueTask RawBidiAsync(ServerRawRequestStream requests, ServerResponseStream<EchoReply> responses, ServerCallContext context)
@@ -67,7 +51,7 @@ public sealed class RawRequestTests : IAsyncLifetime
     [InlineData(true)]
     public async Task Each_message_arrives_as_its_own_bytes_plain_or_gzip(bool gzip)
     {
-        using var channel = GrpcChannel.ForAddress(_server.Address, new GrpcChannelOptions { CompressRequests = gzip });
+        using var channel = GrpcChannel.ForAddress(Server.Address, new GrpcChannelOptions { CompressRequests = gzip });
         using var call = channel.DuplexStreaming(RawBidi);
         const int Count = 500; // messages of up to 3 KB: many share a read, some straddle two
         for (int i = 0; i < Count; i++) await call.RequestStream.WriteAsync(Message(i)).AsTask().Bounded();
@@ -85,7 +69,7 @@ public sealed class RawRequestTests : IAsyncLifetime
     /// <summary>Sends a good message, then <paramref name="bytes"/>, on <paramref name="method"/>; the status it ends with.</summary>
     private async Task<Status> EndOfAsync(GrpcMethod<EchoRequest, EchoReply> method, byte[] bytes)
     {
-        using var call = _channel.DuplexStreaming(method);
+        using var call = Channel.DuplexStreaming(method);
         await call.RequestStream.WriteAsync(Message(1)).AsTask().Bounded();
         await call.RequestStream.WriteEncodedAsync(new EncodedBytes(bytes)).AsTask().Bounded();
         await call.RequestStream.CompleteAsync().Bounded();

@@ -12,7 +12,7 @@ namespace Switch.Grpc.Tests;
 /// request's bytes and its caller gets its own answer, however many calls run at once; a call that ends early (deadline,
 /// a refused message) leaves the next ones intact; the request's framing is refused as the typed path refuses it.
 /// </summary>
-public sealed class RawUnaryTests : IAsyncLifetime
+public sealed class RawUnaryTests() : InteropServerTests(Max)
 {
     private const int Max = 64 * 1024;
 
@@ -24,26 +24,11 @@ public sealed class RawUnaryTests : IAsyncLifetime
     private static readonly GrpcMethod<EchoRequest, EchoReply> TypedUnaryAsStream =
         new(MethodType.ClientStreaming, InteropMethods.Service, "Unary", EchoRequest.Parser, EchoReply.Parser);
 
-    private readonly InteropService _service = new();
     private readonly TaskCompletionSource _sleeping = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _handled;
     private ServerCallContext? _lastContext;
-    private GrpcServer _server = null!;
-    private GrpcChannel _channel = null!;
 
-    public async Task InitializeAsync()
-    {
-        var router = _service.Map(new GrpcRouter(_service.Options(maxReceiveMessageBytes: Max)))
-            .MapUnaryRaw(RawUnary, RawUnaryAsync);
-        _server = await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Address = IPAddress.Loopback, Port = 0 }).Bounded();
-        _channel = GrpcChannel.ForAddress(_server.Address);
-    }
-
-    public async Task DisposeAsync()
-    {
-        _channel.Dispose();
-        await _server.DisposeAsync();
-    }
+    protected override GrpcRouter MapOwn(GrpcRouter router) => router.MapUnaryRaw(RawUnary, RawUnaryAsync);
 
     /// <summary>Answers the request's text, its byte count and a checksum of its bytes read after an await (the bytes
     /// must still be the call's own then); "sleep" waits for the call's token; "silent" returns without an answer, "twice"
@@ -101,7 +86,7 @@ public sealed class RawUnaryTests : IAsyncLifetime
     [InlineData(true)]
     public async Task Concurrent_calls_each_see_their_own_bytes_and_get_their_own_answer(bool gzip)
     {
-        using var channel = GrpcChannel.ForAddress(_server.Address, new GrpcChannelOptions { CompressRequests = gzip });
+        using var channel = GrpcChannel.ForAddress(Server.Address, new GrpcChannelOptions { CompressRequests = gzip });
         const int Calls = 600, Callers = 32;
         int next = -1;
         await Task.WhenAll(Enumerable.Range(0, Callers).Select(_ => Task.Run(async () =>
@@ -121,14 +106,14 @@ public sealed class RawUnaryTests : IAsyncLifetime
     public async Task A_call_past_its_deadline_ends_deadline_exceeded_and_the_calls_after_it_are_answered()
     {
         var options = new CallOptions { Deadline = DateTime.UtcNow.AddMilliseconds(300) };
-        Task<EchoReply> late = _channel.UnaryAsync(RawUnary, new EchoRequest { Text = "sleep" }, options);
+        Task<EchoReply> late = Channel.UnaryAsync(RawUnary, new EchoRequest { Text = "sleep" }, options);
         await _sleeping.Task.Bounded();
         RpcException e = await Assert.ThrowsAsync<RpcException>(() => late.Bounded());
         Assert.Equal(StatusCode.DeadlineExceeded, e.StatusCode);
         for (int i = 1; i <= 20; i++)
         {
             EchoRequest request = Message(i);
-            EchoReply reply = await _channel.UnaryAsync(RawUnary, request).Bounded();
+            EchoReply reply = await Channel.UnaryAsync(RawUnary, request).Bounded();
             Assert.Equal($"m{i}:{request.CalculateSize()}:{Checksum(request.ToByteArray())}", reply.Text);
         }
     }
@@ -136,7 +121,7 @@ public sealed class RawUnaryTests : IAsyncLifetime
     /// <summary>Sends <paramref name="messages"/> on a unary path as a client stream; the status it ends with.</summary>
     private async Task<Status> StatusOfAsync(GrpcMethod<EchoRequest, EchoReply> method, int messages)
     {
-        using var call = _channel.ClientStreaming(method);
+        using var call = Channel.ClientStreaming(method);
         for (int i = 0; i < messages; i++) await call.RequestStream.WriteAsync(Message(i + 1)).AsTask().Bounded();
         await call.RequestStream.CompleteAsync().Bounded();
         try
@@ -170,7 +155,7 @@ public sealed class RawUnaryTests : IAsyncLifetime
         async Task<Status> EndOf(string path)
         {
             var method = new GrpcMethod<EchoRequest, EchoReply>(MethodType.ClientStreaming, InteropMethods.Service, path, EchoRequest.Parser, EchoReply.Parser);
-            using var call = _channel.ClientStreaming(method);
+            using var call = Channel.ClientStreaming(method);
             await call.RequestStream.WriteEncodedAsync(new EncodedBytes(bytes)).AsTask().Bounded();
             await call.RequestStream.CompleteAsync().Bounded();
             await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync.Bounded());
@@ -186,10 +171,10 @@ public sealed class RawUnaryTests : IAsyncLifetime
     public async Task A_header_read_alone_is_its_last_value_as_in_the_metadata_and_never_read_after_the_call()
     {
         var options = new CallOptions { Headers = new Metadata().Add("x-k", "first").Add("x-k", "second") };
-        EchoReply reply = await _channel.UnaryAsync(RawUnary, new EchoRequest { Text = "headers" }, options).Bounded();
+        EchoReply reply = await Channel.UnaryAsync(RawUnary, new EchoRequest { Text = "headers" }, options).Bounded();
         Assert.Equal("first, second|null/first, second|null", reply.Text); // this client sends a repeated key as one header
         // Kestrel reuses a call's headers once it has ended: a late first look is refused, never another call's headers.
-        reply = await _channel.UnaryAsync(RawUnary, new EchoRequest { Text = "one-header" }, new CallOptions { Headers = new Metadata().Add("x-k", "v") }).Bounded();
+        reply = await Channel.UnaryAsync(RawUnary, new EchoRequest { Text = "one-header" }, new CallOptions { Headers = new Metadata().Add("x-k", "v") }).Bounded();
         Assert.Equal("v", reply.Text);
         ServerCallContext ended = _lastContext!;
         long until = Environment.TickCount64 + 10_000; // the router ends the call just after its status goes out
@@ -204,16 +189,16 @@ public sealed class RawUnaryTests : IAsyncLifetime
     [InlineData("twice")]
     public async Task A_handler_that_answers_none_or_twice_fails_the_call_unknown(string text)
     {
-        RpcException e = await Assert.ThrowsAsync<RpcException>(() => _channel.UnaryAsync(RawUnary, new EchoRequest { Text = text }).Bounded());
+        RpcException e = await Assert.ThrowsAsync<RpcException>(() => Channel.UnaryAsync(RawUnary, new EchoRequest { Text = text }).Bounded());
         Assert.Equal((StatusCode.Unknown, "Exception was thrown by handler."), (e.StatusCode, e.Status.Detail));
-        lock (_service.HandlerExceptions) Assert.IsType<InvalidOperationException>(Assert.Single(_service.HandlerExceptions));
+        lock (Service.HandlerExceptions) Assert.IsType<InvalidOperationException>(Assert.Single(Service.HandlerExceptions));
     }
 
     [Fact]
     public async Task A_message_over_the_limit_is_resource_exhausted_before_the_handler()
     {
         var request = new EchoRequest { Text = "big", Payload = ByteString.CopyFrom(new byte[Max + 1]) };
-        RpcException e = await Assert.ThrowsAsync<RpcException>(() => _channel.UnaryAsync(RawUnary, request).Bounded());
+        RpcException e = await Assert.ThrowsAsync<RpcException>(() => Channel.UnaryAsync(RawUnary, request).Bounded());
         Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
         Assert.Equal(0, _handled);
     }

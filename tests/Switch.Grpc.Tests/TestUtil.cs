@@ -1,4 +1,6 @@
 using System.Net;
+using Switch.Grpc.Client;
+using Switch.Grpc.Server;
 
 namespace Switch.Grpc.Tests;
 
@@ -11,6 +13,31 @@ internal readonly struct EncodedBytes(byte[] bytes) : Switch.Grpc.Framing.IMessa
     {
         bytes.CopyTo(destination);
         return bytes.Length;
+    }
+}
+
+/// <summary>The interop service on a loopback server with a test's own routes beside it (<see cref="MapOwn"/>), and a
+/// channel to it; <paramref name="maxReceiveMessageBytes"/> is the server's message limit.</summary>
+public abstract class InteropServerTests(int maxReceiveMessageBytes) : IAsyncLifetime
+{
+    protected InteropService Service { get; } = new();
+    protected GrpcServer Server { get; private set; } = null!;
+    protected GrpcChannel Channel { get; private set; } = null!;
+
+    /// <summary>The test's own methods, mapped beside the interop service's.</summary>
+    protected abstract GrpcRouter MapOwn(GrpcRouter router);
+
+    public async Task InitializeAsync()
+    {
+        GrpcRouter router = MapOwn(Service.Map(new GrpcRouter(Service.Options(maxReceiveMessageBytes))));
+        Server = await GrpcServer.StartAsync(router, new GrpcEndpointOptions { Address = IPAddress.Loopback, Port = 0 }).Bounded();
+        Channel = GrpcChannel.ForAddress(Server.Address);
+    }
+
+    public async Task DisposeAsync()
+    {
+        Channel.Dispose();
+        await Server.DisposeAsync();
     }
 }
 
