@@ -182,6 +182,7 @@ public sealed class RawUnaryTests() : InteropServerTests(Max)
         Assert.Throws<InvalidOperationException>(() => ended.RequestHeader("x-k"));
         Assert.Throws<InvalidOperationException>(() => ended.RequestHeaders);
         Assert.Throws<ArgumentException>(() => ended.RequestHeader("grpc-timeout"));
+        Assert.Throws<ArgumentException>(() => ended.RequestHeader("X-K"));
     }
 
     [Theory]

@@ -40,13 +40,15 @@ public sealed class ServerCallContext
     public Metadata RequestHeaders => _requestHeaders ??= Metadata.FromRequestHeaders(WireHeaders);
 
     /// <summary>
-    /// The last value of one text (not -bin) request header, as <c>RequestHeaders.GetValue(key)</c> gives it, read where
-    /// the server holds the headers: no metadata made for a call that wants one header.
+    /// The last value of one text (not -bin) request header, its key in lower case, as <c>RequestHeaders.GetValue(key)</c>
+    /// gives it, read where the server holds the headers: no metadata made for a call that wants one header.
     /// </summary>
     /// <exception cref="InvalidOperationException">First asked after the call ended.</exception>
     public string? RequestHeader(string key)
     {
-        if (Metadata.IsBinaryKey(key) || Metadata.IsReservedHeader(key)) throw new ArgumentException($"'{key}' is not a text metadata key", nameof(key));
+        // Lower case, as metadata keys are: the two places this reads from then agree (Kestrel's ignores case, Metadata's not).
+        if (Metadata.IsBinaryKey(key) || Metadata.IsReservedHeader(key) || key.AsSpan().ContainsAnyInRange('A', 'Z'))
+            throw new ArgumentException($"'{key}' is not a lower-case text metadata key", nameof(key));
         if (_requestHeaders is { } made) return made.GetValue(key);
         StringValues values = WireHeaders[key];
         return values.Count == 0 ? null : values[values.Count - 1];
