@@ -38,6 +38,9 @@ public sealed class DirectLogDevice : StorageDeviceBase
     /// <summary>False once any segment's file was opened buffered (its file system refused O_DIRECT).</summary>
     public bool Direct { get; private set; }
 
+    /// <summary>The writes outstanding on this device (the stall watchdog reads them).</summary>
+    public DeviceActivity Writes { get; } = new();
+
     public override void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite,
         DeviceIOCompletionCallback callback, object context)
     {
@@ -45,10 +48,11 @@ public sealed class DirectLogDevice : StorageDeviceBase
             "FASTER writes whole sectors from aligned memory");
         HandleCapacity(segmentId);
         Segment segment = Open(segmentId);
+        Writes.Started(numBytesToWrite);
         // FASTER's flushing thread (the logic's, the archive writer's) goes on; the write waits on the thread pool.
         ThreadPool.UnsafeQueueUserWorkItem(static state =>
         {
-            var (file, source, offset, bytes, done, context) = state;
+            var (file, source, offset, bytes, done, context, activity) = state;
             uint error = 0, written = bytes;
             try
             {
@@ -59,8 +63,9 @@ public sealed class DirectLogDevice : StorageDeviceBase
                 error = ErrorCode(e);
                 written = 0;
             }
+            activity.Finished(bytes);
             done(error, written, context);
-        }, (segment.Write, sourceAddress, destinationAddress, numBytesToWrite, callback, context), preferLocal: false);
+        }, (segment.Write, sourceAddress, destinationAddress, numBytesToWrite, callback, context, Writes), preferLocal: false);
     }
 
     public override void ReadAsync(int segmentId, ulong sourceAddress, IntPtr destinationAddress, uint readLength,
