@@ -134,8 +134,10 @@ public sealed class StallWatchdog : IDisposable
             Gen2 = now.Gen2 - start.Gen2,
             GcPauseMs = (long)(now.GcPause - start.GcPause).TotalMilliseconds,
             JournalWritesMax = state.JournalWritesMax,
+            JournalWritingMax = state.JournalWritingMax,
             JournalWriteWaitMsMax = state.JournalWaitMsMax,
             ArchiveWritesMax = state.ArchiveWritesMax,
+            ArchiveWritingMax = state.ArchiveWritingMax,
             ArchiveWriteBytesMax = state.ArchiveBytesMax,
             ArchiveWriteWaitMsMax = state.ArchiveWaitMsMax,
         });
@@ -155,8 +157,10 @@ public sealed class StallWatchdog : IDisposable
         public int Gen2 { get; private init; }
         public TimeSpan GcPause { get; private init; }
         public long JournalWrites { get; private init; }
+        public long JournalWriting { get; private init; }
         public long JournalWaitMs { get; private init; }
         public long ArchiveWrites { get; private init; }
+        public long ArchiveWriting { get; private init; }
         public long ArchiveBytes { get; private init; }
         public long ArchiveWaitMs { get; private init; }
 
@@ -174,8 +178,10 @@ public sealed class StallWatchdog : IDisposable
                 Gen2 = GC.CollectionCount(2),
                 GcPause = GC.GetTotalPauseDuration(),
                 JournalWrites = journal?.InFlight ?? 0,
+                JournalWriting = journal?.Writing ?? 0,
                 JournalWaitMs = journal?.WaitingMs(now) ?? 0,
                 ArchiveWrites = archive?.InFlight ?? 0,
+                ArchiveWriting = archive?.Writing ?? 0,
                 ArchiveBytes = archive?.BytesInFlight ?? 0,
                 ArchiveWaitMs = archive?.WaitingMs(now) ?? 0,
             };
@@ -194,8 +200,10 @@ public sealed class StallWatchdog : IDisposable
         public int PoolThreadsMax;
         public long PoolQueueMax;
         public long JournalWritesMax;
+        public long JournalWritingMax;
         public long JournalWaitMsMax;
         public long ArchiveWritesMax;
+        public long ArchiveWritingMax;
         public long ArchiveBytesMax;
         public long ArchiveWaitMsMax;
 
@@ -215,8 +223,10 @@ public sealed class StallWatchdog : IDisposable
             PoolThreadsMax = Math.Max(PoolThreadsMax, now.PoolThreads);
             PoolQueueMax = Math.Max(PoolQueueMax, now.PoolQueue);
             JournalWritesMax = Math.Max(JournalWritesMax, now.JournalWrites);
+            JournalWritingMax = Math.Max(JournalWritingMax, now.JournalWriting);
             JournalWaitMsMax = Math.Max(JournalWaitMsMax, now.JournalWaitMs);
             ArchiveWritesMax = Math.Max(ArchiveWritesMax, now.ArchiveWrites);
+            ArchiveWritingMax = Math.Max(ArchiveWritingMax, now.ArchiveWriting);
             ArchiveBytesMax = Math.Max(ArchiveBytesMax, now.ArchiveBytes);
             ArchiveWaitMsMax = Math.Max(ArchiveWaitMsMax, now.ArchiveWaitMs);
         }
@@ -263,8 +273,11 @@ public sealed record StallReport
     public int Gen2 { get; init; }
     public long GcPauseMs { get; init; }
     public long JournalWritesMax { get; init; }
+    /// <summary>Of the journal's writes outstanding, the most in the write system call at once (the rest waited for a thread).</summary>
+    public long JournalWritingMax { get; init; }
     public long JournalWriteWaitMsMax { get; init; }
     public long ArchiveWritesMax { get; init; }
+    public long ArchiveWritingMax { get; init; }
     public long ArchiveWriteBytesMax { get; init; }
     public long ArchiveWriteWaitMsMax { get; init; }
 
@@ -275,7 +288,7 @@ public sealed record StallReport
         ("pool_threads", PoolThreads), ("pool_threads_min", PoolThreadsMin), ("pool_threads_max", PoolThreadsMax),
         ("pool_queue_max", PoolQueueMax), ("pool_completed", PoolCompleted),
         ("gen0", Gen0), ("gen1", Gen1), ("gen2", Gen2), ("gc_pause_ms", GcPauseMs),
-        ("journal_writes_max", JournalWritesMax), ("journal_write_wait_ms_max", JournalWriteWaitMsMax),
-        ("archive_writes_max", ArchiveWritesMax), ("archive_write_mib_max", ArchiveWriteBytesMax >> 20),
+        ("journal_writes_max", JournalWritesMax), ("journal_writing_max", JournalWritingMax), ("journal_write_wait_ms_max", JournalWriteWaitMsMax),
+        ("archive_writes_max", ArchiveWritesMax), ("archive_writing_max", ArchiveWritingMax), ("archive_write_mib_max", ArchiveWriteBytesMax >> 20),
         ("archive_write_wait_ms_max", ArchiveWriteWaitMsMax));
 }

@@ -12,7 +12,8 @@ namespace Switch.Journal;
 /// transactions a second: 7% of the switch's CPU, the kernel's copy of ~770 bytes a transaction). FASTER's buffers and
 /// flushes are sector-aligned (it was made for unbuffered I/O); the sector here is <see cref="DirectFile.AlignBytes"/>,
 /// which every disk's block size divides. Writes stay <c>O_SYNC</c> like the device this replaces: a write is durable
-/// when FASTER is told it is done, and the journal's commits rely on that.
+/// when FASTER is told it is done, and the journal's commits rely on that. They are made on a thread of the device's
+/// own, in order (<see cref="DeviceWriteThread"/>), never on the thread pool, which a blocking write holds.
 /// <para>Reads stay buffered, on their own handle: a replay's sequential scan keeps the kernel's readahead (and the
 /// journal readahead's warming), and an archived record read once is cached. What is cached is only what was read:
 /// a record written and never read again is no longer in memory twice (FASTER's and the kernel's), so the first read of
@@ -24,15 +25,18 @@ public sealed class DirectLogDevice : StorageDeviceBase
     /// <summary>The open files by segment: created at a segment's first read or write.</summary>
     private readonly ConcurrentDictionary<int, Segment> _segments = new();
     private volatile bool _disposed;
+    private readonly DeviceWriteThread _writes;
 
     /// <param name="baseName">The files' name before the segment number.</param>
     /// <param name="recover">Finds the segments an earlier run left (the device's first and last segment).</param>
-    public DirectLogDevice(string baseName, bool recover)
+    /// <param name="threadName">The name of the thread that makes the device's writes (at most 15 characters show on Linux).</param>
+    public DirectLogDevice(string baseName, bool recover, string threadName = "switch-log-io")
         : base(baseName, DirectFile.AlignBytes, Devices.CAPACITY_UNSPECIFIED)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(baseName))!);
         Direct = true;
         if (recover) FindSegments();
+        _writes = new DeviceWriteThread(threadName, Writes);
     }
 
     /// <summary>False once any segment's file was opened buffered (its file system refused O_DIRECT).</summary>
@@ -48,30 +52,16 @@ public sealed class DirectLogDevice : StorageDeviceBase
             "FASTER writes whole sectors from aligned memory");
         HandleCapacity(segmentId);
         Segment segment = Open(segmentId);
-        Writes.Started(numBytesToWrite);
-        // FASTER's flushing thread (the logic's, the archive writer's) goes on; the write waits on the thread pool.
-        ThreadPool.UnsafeQueueUserWorkItem(static state =>
-        {
-            var (file, source, offset, bytes, done, context, activity) = state;
-            uint error = 0, written = bytes;
-            try
-            {
-                unsafe { RandomAccess.Write(file, new ReadOnlySpan<byte>((void*)source, (int)bytes), (long)offset); }
-            }
-            catch (Exception e)
-            {
-                error = ErrorCode(e);
-                written = 0;
-            }
-            activity.Finished(bytes);
-            done(error, written, context);
-        }, (segment.Write, sourceAddress, destinationAddress, numBytesToWrite, callback, context, Writes), preferLocal: false);
+        // FASTER's flushing thread (the journaler, the archive's writer) goes on; the write waits on the device's thread.
+        _writes.Enqueue(segment.Write, sourceAddress, destinationAddress, numBytesToWrite, callback, context);
     }
 
     public override void ReadAsync(int segmentId, ulong sourceAddress, IntPtr destinationAddress, uint readLength,
         DeviceIOCompletionCallback callback, object context)
     {
         Segment segment = Open(segmentId);
+        // Reads stay on the pool: they are rare (an archived order's first read since it left memory, a replay's scan),
+        // a caller waits for each, and none should queue behind a 32 MiB page write.
         ThreadPool.UnsafeQueueUserWorkItem(static state =>
         {
             var (file, offset, destination, bytes, done, context) = state;
@@ -113,6 +103,7 @@ public sealed class DirectLogDevice : StorageDeviceBase
     public override void Dispose()
     {
         _disposed = true;
+        _writes.Dispose(); // the writes queued are made first: their files stay open until then
         Reset();
     }
 
@@ -157,7 +148,7 @@ public sealed class DirectLogDevice : StorageDeviceBase
     }
 
     /// <summary>FASTER's error code for a failed I/O: the system's, where it says one; never 0 (success).</summary>
-    private static uint ErrorCode(Exception e)
+    internal static uint ErrorCode(Exception e)
     {
         uint code = (uint)(e.HResult & 0xFFFF);
         return code == 0 ? uint.MaxValue : code;

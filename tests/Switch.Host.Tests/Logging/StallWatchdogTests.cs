@@ -112,7 +112,7 @@ public sealed class StallWatchdogPoolTests
     public void A_starved_pool_is_a_pool_stall_with_its_queue()
     {
         var reports = new ConcurrentQueue<StallReport>();
-        using var release = new ManualResetEventSlim();
+        var release = new ManualResetEventSlim(); // not disposed: blockers not yet run still wait on it after the test
         using var watchdog = new StallWatchdog([], StallWatchdog.MinStallMs, reports.Enqueue);
         watchdog.Start();
         Thread.Sleep(3 * StallWatchdog.IntervalMs);
