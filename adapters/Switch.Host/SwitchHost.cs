@@ -433,7 +433,8 @@ public sealed class SwitchHost : IAsyncDisposable
     }
 
     /// <summary>The engine's stages as the stall watchdog sees them: each one's sequence, and the work waiting for it
-    /// (events published and not journaled; journaled and not applied; outputs published and not handed out).</summary>
+    /// (events published and not journaled; journaled and not applied; outputs published and not handed out; archive
+    /// writes handed to its writer thread and not applied).</summary>
     private static StallWatchdog WatchStalls(SwitchEngine engine, int stallMs, Log log)
     {
         var watchdog = new StallWatchdog(
@@ -441,6 +442,7 @@ public sealed class SwitchHost : IAsyncDisposable
             new WatchedStage("journal", () => engine.DurableSequence, () => engine.PublishedSequence - engine.DurableSequence),
             new WatchedStage("logic", () => engine.AppliedSequence, () => engine.DurableSequence - engine.AppliedSequence),
             new WatchedStage("output", () => engine.OutputHandedOutSequence, () => engine.OutputPublishedSequence - engine.OutputHandedOutSequence),
+            new WatchedStage("archive", () => engine.ArchiveWriterApplied, () => engine.ArchiveWriterLag),
         ], stallMs, report => report.WriteTo(log), engine.JournalDeviceWrites, engine.ArchiveDeviceWrites);
         watchdog.Start();
         return watchdog;
