@@ -94,10 +94,10 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     /// <summary>Disk reads so far (records that had left memory): a figure for operators and tests.</summary>
     public long DiskReads { get; private set; }
 
-    /// <summary>The writer thread's progress: the last write it applied, and the writes handed over it has not (both 0
-    /// when the logic writes the store itself). Any thread: the stall watchdog's view.</summary>
+    /// <summary>The writer thread's progress: the last write it applied, and the writes published to it it has not (both
+    /// 0 when the logic writes the store itself). Any thread: the stall watchdog's view.</summary>
     public long WriterApplied => _handoff?.Applied ?? 0;
-    public long WriterLag => _handoff?.Lag ?? 0;
+    public long WriterLag => _handoff?.PublishedNotApplied ?? 0;
 
     /// <summary>The store's log device's writes outstanding (its page flushes and a checkpoint's fold-over).</summary>
     public DeviceActivity? DeviceWrites { get; private init; }
