@@ -5,7 +5,8 @@ using Microsoft.Win32.SafeHandles;
 namespace Switch.Journal;
 
 /// <summary>
-/// A device's writes, made one at a time in the order given on a thread of the device's own, from a bounded queue.
+/// A device's writes, made one at a time in the order given on a thread of the device's own, from a bounded queue
+/// (the archive's: see <see cref="DirectLogDevice"/> for why not the journal's).
 /// The writes are synchronous (<c>O_DIRECT|O_SYNC</c>: a thread waits in each for the disk); on the thread pool each
 /// held a pool thread for the disk's time (a 32 MiB archive page about 35 ms, a commit's write behind a busy disk
 /// hundreds), so work queued to the pool behind them (the gateway's and the bank links' socket work, and the journal's
@@ -19,7 +20,7 @@ internal sealed class DeviceWriteThread : IDisposable
     /// <summary>Writes waiting at most; a journal commit issues one or a few, the archive one a page.</summary>
     public const int Capacity = 1_024;
 
-    private readonly Write[] _queue = new Write[Capacity];
+    private readonly DeviceWrite[] _queue = new DeviceWrite[Capacity];
     private readonly object _gate = new();
     private readonly DeviceActivity _activity;
     private readonly Thread _thread;
@@ -38,9 +39,8 @@ internal sealed class DeviceWriteThread : IDisposable
 
     /// <summary>Queues a write of <paramref name="bytes"/> from <paramref name="source"/> at <paramref name="offset"/>;
     /// <paramref name="done"/> is told on this device's thread, after every write queued before it.</summary>
-    public void Enqueue(SafeFileHandle file, IntPtr source, ulong offset, uint bytes, DeviceIOCompletionCallback done, object context)
+    public void Enqueue(in DeviceWrite write)
     {
-        var write = new Write(file, source, offset, bytes, done, context);
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_stopping, this);
@@ -51,7 +51,7 @@ internal sealed class DeviceWriteThread : IDisposable
                 _callersWaiting--;
                 ObjectDisposedException.ThrowIf(_stopping, this);
             }
-            _activity.Started(bytes);
+            _activity.Started(write.Bytes);
             if (_tail - _head < Capacity)
             {
                 _queue[_tail++ % Capacity] = write;
@@ -59,7 +59,7 @@ internal sealed class DeviceWriteThread : IDisposable
                 return;
             }
         }
-        Make(write); // the device's own thread, its queue full: it would wait on itself
+        write.Make(_activity); // the device's own thread, its queue full: it would wait on itself
     }
 
     /// <summary>Makes every write queued, then ends the thread.</summary>
@@ -78,7 +78,7 @@ internal sealed class DeviceWriteThread : IDisposable
     {
         while (true)
         {
-            Write write;
+            DeviceWrite write;
             lock (_gate)
             {
                 while (_head == _tail)
@@ -93,27 +93,29 @@ internal sealed class DeviceWriteThread : IDisposable
                 _queue[slot] = default; // the callback's context is FASTER's: not kept alive here
                 if (_callersWaiting > 0) Monitor.PulseAll(_gate);
             }
-            Make(write);
+            write.Make(_activity);
         }
     }
+}
 
-    private void Make(in Write write)
+/// <summary>One synchronous write of a device and FASTER's callback for it, made by whichever thread runs it.</summary>
+internal readonly record struct DeviceWrite(SafeFileHandle File, IntPtr Source, ulong Offset, uint Bytes, DeviceIOCompletionCallback Done, object Context)
+{
+    /// <summary>Writes, counts it done in <paramref name="activity"/> and tells FASTER (a failure: its error, nothing written).</summary>
+    public void Make(DeviceActivity activity)
     {
-        uint error = 0, written = write.Bytes;
-        _activity.Writes();
+        uint error = 0, written = Bytes;
+        activity.Writes();
         try
         {
-            unsafe { RandomAccess.Write(write.File, new ReadOnlySpan<byte>((void*)write.Source, (int)write.Bytes), (long)write.Offset); }
+            unsafe { RandomAccess.Write(File, new ReadOnlySpan<byte>((void*)Source, (int)Bytes), (long)Offset); }
         }
         catch (Exception e)
         {
             error = DirectLogDevice.ErrorCode(e);
             written = 0;
         }
-        _activity.Finished(write.Bytes);
-        Debug.Assert(error != 0 || written == write.Bytes);
-        write.Done(error, written, write.Context);
+        activity.Finished(Bytes);
+        Done(error, written, Context);
     }
-
-    private readonly record struct Write(SafeFileHandle File, IntPtr Source, ulong Offset, uint Bytes, DeviceIOCompletionCallback Done, object Context);
 }

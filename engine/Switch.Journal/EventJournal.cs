@@ -98,7 +98,7 @@ public sealed class EventJournal : IDisposable
             // Listed before FasterLog opens: its recovery makes an empty file for a segment it expects and does not find.
             var segmentsFound = Directory.EnumerateFiles(Path.GetDirectoryName(layout.LogBasePath)!).ToHashSet();
             // O_DIRECT and O_SYNC: durable when written, as FASTER's own device was, without the page cache's copy.
-            device = new DirectLogDevice(layout.LogBasePath, recover: true, threadName: "switch-jrnl-io");
+            device = new DirectLogDevice(layout.LogBasePath, recover: true);
             var log = new FasterLog(new FasterLogSettings
             {
                 LogDevice = device,

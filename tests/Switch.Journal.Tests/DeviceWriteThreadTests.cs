@@ -43,7 +43,7 @@ public sealed class DeviceWriteThreadTests : IDisposable
         const int writes = 200;
         var done = new ConcurrentQueue<Done>();
         string baseName = Path.Combine(_dir.Path, "ordered.log");
-        using (var device = new DirectLogDevice(baseName, recover: false, threadName: "test-dev-io"))
+        using (var device = new DirectLogDevice(baseName, recover: false, writeThread: "test-dev-io"))
         {
             device.Initialize(1L << 30);
             for (int i = 0; i < writes; i++)
@@ -70,7 +70,7 @@ public sealed class DeviceWriteThreadTests : IDisposable
     public void A_failed_write_tells_its_error_and_the_next_write_is_made()
     {
         var done = new ConcurrentQueue<Done>();
-        using var device = new DirectLogDevice(Path.Combine(_dir.Path, "failing.log"), recover: false);
+        using var device = new DirectLogDevice(Path.Combine(_dir.Path, "failing.log"), recover: false, writeThread: "test-dev-io");
         device.Initialize(1L << 30);
         device.WriteAsync(Buffer(1, 1), 0, 0, Sector, Into(done), 0);
         WaitUntil(() => done.Count == 1);
@@ -93,7 +93,7 @@ public sealed class DeviceWriteThreadTests : IDisposable
         const int writes = 64;
         var done = new ConcurrentQueue<Done>();
         string baseName = Path.Combine(_dir.Path, "closing.log");
-        var device = new DirectLogDevice(baseName, recover: false);
+        var device = new DirectLogDevice(baseName, recover: false, writeThread: "test-dev-io");
         device.Initialize(1L << 30);
         for (int i = 0; i < writes; i++) device.WriteAsync(Buffer(16, (byte)(i + 1)), 0, (ulong)(i * 16 * Sector), 16 * Sector, Into(done), i);
         device.Dispose();
@@ -128,7 +128,7 @@ public sealed class DeviceWritesWithoutThePoolTests : IDisposable
     public void A_write_completes_while_the_thread_pool_is_starved()
     {
         var release = new ManualResetEventSlim(); // not disposed: blockers not yet run still wait on it after the test
-        using var device = new DirectLogDevice(Path.Combine(_dir.Path, "starved.log"), recover: false);
+        using var device = new DirectLogDevice(Path.Combine(_dir.Path, "starved.log"), recover: false, writeThread: "test-dev-io");
         device.Initialize(1L << 30);
         IntPtr buffer;
         unsafe { buffer = (IntPtr)NativeMemory.AlignedAlloc(Sector, Sector); }

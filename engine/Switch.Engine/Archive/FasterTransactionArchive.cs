@@ -171,7 +171,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         PacedWrites? paced = pacer is null ? null : new PacedWrites(pacer);
         var window = new CheckpointWindow();
         // Its writes skip the page cache (see DirectLogDevice); a repeat or query of an order FASTER evicted reads the disk.
-        var direct = new DirectLogDevice(Path.Combine(directory, "archive.log"), recover: checkpointToken is not null, threadName: "switch-arch-io");
+        var direct = new DirectLogDevice(Path.Combine(directory, "archive.log"), recover: checkpointToken is not null, writeThread: "switch-arch-io");
         IDevice device = direct;
         if (paced is not null) device = new PacedDevice(device, paced, queueAll: false, window.Paces);
         // Checkpoints are kept until the snapshots that name them are gone (PurgeCheckpointsExcept), not just the latest:
