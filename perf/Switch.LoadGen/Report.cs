@@ -39,7 +39,7 @@ public sealed record Report
     public string? Journal { get; init; }
     /// <summary>The switch's heap during the run (run command: the switch's /metrics), or null.</summary>
     public string? SwitchHeap { get; init; }
-    /// <summary>The switch's <c>event=stall</c> records during the run (run command), each as logged; null: not watched.</summary>
+    /// <summary>The switch's <c>event=stall</c> records since it started (run command: warm-up included), each as logged.</summary>
     public List<string>? SwitchStalls { get; init; }
     public long GeneratorAllocatedBytes { get; init; }
     /// <summary>Transactions sent before the measured window to fill the switch's table (--warm), not counted here.</summary>
@@ -238,7 +238,7 @@ public sealed record Report
         if (SwitchStalls is not null)
         {
             sb.AppendLine();
-            sb.Append(CultureInfo.InvariantCulture, $"  switch stalls: {SwitchStalls.Count} (event=stall records, printed as they came)");
+            sb.Append(CultureInfo.InvariantCulture, $"  switch stalls: {SwitchStalls.Count} (event=stall records since the switch started, printed as they came)");
         }
         return sb.ToString();
     }
