@@ -38,7 +38,7 @@ public sealed class SwitchHost : IAsyncDisposable
 
     /// <summary>The operator side: its servers, the views they serve, and the success-rate watch's loop.</summary>
     private sealed record AdminParts(GrpcServer Grpc, AdminWebServer Web, AuditLog Audit, LiveStats Stats, SuccessRateWatch? Watch,
-        CancellationTokenSource StopWatch, Task WatchLoop)
+        CancellationTokenSource StopWatch, Task WatchLoop, StallWatchdog? Stalls)
     {
         /// <summary>The ports following the node's role; ended when the host stops.</summary>
         public IDisposable? RoleObservation { get; set; }
@@ -302,7 +302,8 @@ public sealed class SwitchHost : IAsyncDisposable
                 watch is null ? Task.CompletedTask : Task.Run(() => RunWatchAsync(watch, clock, stopWatch.Token)),
                 Task.Run(() => WatchEngineAsync(engine, health, log, stopWatch.Token)),
                 Task.Run(() => memberFiles.RunAsync(e => log.Alert("member_report_file_failed", e.Message), stopWatch.Token)));
-            var admin = new AdminParts(adminGrpc, adminWeb, audit, stats, watch, stopWatch, watchLoop);
+            StallWatchdog? stalls = config.StallReportMs == 0 ? null : WatchStalls(engine, config.StallReportMs, log);
+            var admin = new AdminParts(adminGrpc, adminWeb, audit, stats, watch, stopWatch, watchLoop, stalls);
             // From here the role decides what the two gRPC ports serve (the admin HTTP port reads it per request), now
             // and on every change: all methods as the primary; as a standby, health and reflection and NOT_PRIMARY.
             GrpcServer institutionServer = grpc, adminServer = adminGrpc;
@@ -431,6 +432,22 @@ public sealed class SwitchHost : IAsyncDisposable
         }
     }
 
+    /// <summary>The engine's stages as the stall watchdog sees them: each one's sequence, and the work waiting for it
+    /// (events published and not journaled; journaled and not applied; outputs published and not handed out; archive
+    /// writes handed to its writer thread and not applied).</summary>
+    private static StallWatchdog WatchStalls(SwitchEngine engine, int stallMs, Log log)
+    {
+        var watchdog = new StallWatchdog(
+        [
+            new WatchedStage("journal", () => engine.DurableSequence, () => engine.PublishedSequence - engine.DurableSequence),
+            new WatchedStage("logic", () => engine.AppliedSequence, () => engine.DurableSequence - engine.AppliedSequence),
+            new WatchedStage("output", () => engine.OutputHandedOutSequence, () => engine.OutputPublishedSequence - engine.OutputHandedOutSequence),
+            new WatchedStage("archive", () => engine.ArchiveWriterApplied, () => engine.ArchiveWriterLag),
+        ], stallMs, report => report.WriteTo(log), engine.JournalDeviceWrites, engine.ArchiveDeviceWrites);
+        watchdog.Start();
+        return watchdog;
+    }
+
     /// <summary>How long a snapshot's views wait for the files of the batches closed before its mark.</summary>
     private const int SnapshotViewsWaitMs = 50_000;
 
@@ -462,6 +479,7 @@ public sealed class SwitchHost : IAsyncDisposable
         _admin.StopWatch.Cancel();
         await _admin.WatchLoop;
         _admin.StopWatch.Dispose();
+        _admin.Stalls?.Dispose();
         await _admin.Web.DisposeAsync();
         await _admin.Grpc.DisposeAsync();
         await _server.DisposeAsync(); // stop accepting; calls in progress end

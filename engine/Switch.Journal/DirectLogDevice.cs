@@ -12,7 +12,12 @@ namespace Switch.Journal;
 /// transactions a second: 7% of the switch's CPU, the kernel's copy of ~770 bytes a transaction). FASTER's buffers and
 /// flushes are sector-aligned (it was made for unbuffered I/O); the sector here is <see cref="DirectFile.AlignBytes"/>,
 /// which every disk's block size divides. Writes stay <c>O_SYNC</c> like the device this replaces: a write is durable
-/// when FASTER is told it is done, and the journal's commits rely on that.
+/// when FASTER is told it is done, and the journal's commits rely on that. The archive's are made on a thread of the
+/// device's own, in order (<see cref="DeviceWriteThread"/>): a 32 MiB page write held a pool thread for the disk's time.
+/// The journal's stay on the thread pool: each is about a millisecond, and each commit's write is on a unary call's
+/// path, where a thread of its own adds a wake-up of a sleeping thread (a pool thread is often awake); whether that
+/// costs more than the pool's queue could not be measured on a loaded machine (the same build's unary rate varied by a
+/// third between runs).
 /// <para>Reads stay buffered, on their own handle: a replay's sequential scan keeps the kernel's readahead (and the
 /// journal readahead's warming), and an archived record read once is cached. What is cached is only what was read:
 /// a record written and never read again is no longer in memory twice (FASTER's and the kernel's), so the first read of
@@ -24,19 +29,26 @@ public sealed class DirectLogDevice : StorageDeviceBase
     /// <summary>The open files by segment: created at a segment's first read or write.</summary>
     private readonly ConcurrentDictionary<int, Segment> _segments = new();
     private volatile bool _disposed;
+    private readonly DeviceWriteThread? _writes;
 
     /// <param name="baseName">The files' name before the segment number.</param>
     /// <param name="recover">Finds the segments an earlier run left (the device's first and last segment).</param>
-    public DirectLogDevice(string baseName, bool recover)
+    /// <param name="writeThread">The name of a thread of the device's own that makes its writes (at most 15 characters
+    /// show on Linux); null: the writes go to the thread pool.</param>
+    public DirectLogDevice(string baseName, bool recover, string? writeThread = null)
         : base(baseName, DirectFile.AlignBytes, Devices.CAPACITY_UNSPECIFIED)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(baseName))!);
         Direct = true;
         if (recover) FindSegments();
+        if (writeThread is not null) _writes = new DeviceWriteThread(writeThread, Writes);
     }
 
     /// <summary>False once any segment's file was opened buffered (its file system refused O_DIRECT).</summary>
     public bool Direct { get; private set; }
+
+    /// <summary>The writes outstanding on this device (the stall watchdog reads them).</summary>
+    public DeviceActivity Writes { get; } = new();
 
     public override void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite,
         DeviceIOCompletionCallback callback, object context)
@@ -45,28 +57,23 @@ public sealed class DirectLogDevice : StorageDeviceBase
             "FASTER writes whole sectors from aligned memory");
         HandleCapacity(segmentId);
         Segment segment = Open(segmentId);
-        // FASTER's flushing thread (the logic's, the archive writer's) goes on; the write waits on the thread pool.
-        ThreadPool.UnsafeQueueUserWorkItem(static state =>
+        // FASTER's flushing thread (the journaler, the archive's writer) goes on; the write waits on the device's thread or the pool.
+        var write = new DeviceWrite(segment.Write, sourceAddress, destinationAddress, numBytesToWrite, callback, context);
+        if (_writes is not null)
         {
-            var (file, source, offset, bytes, done, context) = state;
-            uint error = 0, written = bytes;
-            try
-            {
-                unsafe { RandomAccess.Write(file, new ReadOnlySpan<byte>((void*)source, (int)bytes), (long)offset); }
-            }
-            catch (Exception e)
-            {
-                error = ErrorCode(e);
-                written = 0;
-            }
-            done(error, written, context);
-        }, (segment.Write, sourceAddress, destinationAddress, numBytesToWrite, callback, context), preferLocal: false);
+            _writes.Enqueue(write);
+            return;
+        }
+        Writes.Started(numBytesToWrite);
+        ThreadPool.UnsafeQueueUserWorkItem(static s => s.Write.Make(s.Activity), (Write: write, Activity: Writes), preferLocal: false);
     }
 
     public override void ReadAsync(int segmentId, ulong sourceAddress, IntPtr destinationAddress, uint readLength,
         DeviceIOCompletionCallback callback, object context)
     {
         Segment segment = Open(segmentId);
+        // Reads stay on the pool: they are rare (an archived order's first read since it left memory, a replay's scan),
+        // a caller waits for each, and none should queue behind a 32 MiB page write.
         ThreadPool.UnsafeQueueUserWorkItem(static state =>
         {
             var (file, offset, destination, bytes, done, context) = state;
@@ -108,6 +115,7 @@ public sealed class DirectLogDevice : StorageDeviceBase
     public override void Dispose()
     {
         _disposed = true;
+        _writes?.Dispose(); // the writes queued are made first: their files stay open until then
         Reset();
     }
 
@@ -152,7 +160,7 @@ public sealed class DirectLogDevice : StorageDeviceBase
     }
 
     /// <summary>FASTER's error code for a failed I/O: the system's, where it says one; never 0 (success).</summary>
-    private static uint ErrorCode(Exception e)
+    internal static uint ErrorCode(Exception e)
     {
         uint code = (uint)(e.HResult & 0xFFFF);
         return code == 0 ? uint.MaxValue : code;

@@ -263,6 +263,9 @@ public sealed class EventJournal : IDisposable
     /// <summary>Records known durable: replayed ones, and appended ones once a Commit covering them has returned.</summary>
     public long DurableRecordCount => Volatile.Read(ref _durableRecordCount);
 
+    /// <summary>The log device's writes outstanding (null on a device other than <see cref="DirectLogDevice"/>).</summary>
+    public DeviceActivity? DeviceWrites => (_device as DirectLogDevice)?.Writes;
+
     /// <summary>The torn tail this Open's Replay cut off, or null if the log ended cleanly.</summary>
     public JournalTailCut? TornTailCut { get; private set; }
 

@@ -55,13 +55,15 @@ internal static class Cli
         var config = new Option<string?>("--config") { Description = "a switch configuration file to use instead of the generated one" };
         var keep = new Option<bool>("--keep-data") { Description = "keep the switch's temporary data directory" };
         var snapshotEvery = new Option<string>("--snapshot-every") { Description = "while the run is measured, a snapshot asked of the switch (its operator API) this long after the last one, e.g. 5s; 0: none", DefaultValueFactory = _ => "0" };
+        var stallMs = new Option<int?>("--stall-ms") { Description = "the switch's stall watchdog threshold (stallReportMs; 0: off); default: the switch's" };
         var run = new Command("run", "Start the switch (the built Switch.Host) on loopback with a fresh journal, run a profile against it, stop it, report.");
-        foreach (Option o in load.Concat([bankLatency, bankFailure, config, keep, snapshotEvery])) run.Options.Add(o);
+        foreach (Option o in load.Concat([bankLatency, bankFailure, config, keep, snapshotEvery, stallMs])) run.Options.Add(o);
         run.SetAction((p, cancel) => Guarded(async () =>
         {
             RunOptions placeholder = Options(p, new Uri("http://127.0.0.1:1")); // Refuses bad options before a switch is started.
             double snapshotEverySeconds = Durations.ParseSeconds(p.GetValue(snapshotEvery)!, "--snapshot-every");
-            var setup = new SwitchSetup { BankLatency = p.GetValue(bankLatency)!, BankFailureRate = p.GetValue(bankFailure), ConfigFile = p.GetValue(config), KeepData = p.GetValue(keep) };
+            var setup = new SwitchSetup { BankLatency = p.GetValue(bankLatency)!, BankFailureRate = p.GetValue(bankFailure), ConfigFile = p.GetValue(config), KeepData = p.GetValue(keep),
+                StallReportMs = p.GetValue(stallMs) };
             if (!(setup.BankFailureRate is >= 0 and <= 1)) throw new ArgumentException($"--bank-failure-rate: 0 to 1, got {setup.BankFailureRate}");
             Console.WriteLine("starting the switch ...");
             await using SwitchProcess process = await SwitchProcess.StartAsync(setup, TextWriter.Null);
@@ -107,7 +109,7 @@ internal static class Cli
             Console.WriteLine($"switch stopped (exit code {exit})");
             return Write(p, Report.Build(options, outcome, cpu, lines, source, p.GetValue(P99TargetOption)) with
             {
-                SwitchCpuByThread = byThread, WarmTransactions = warmed,
+                SwitchCpuByThread = byThread, WarmTransactions = warmed, SwitchStalls = process.StallRecords(),
                 Journal = commitsBefore is not null && commitsAfter is not null ? commitsAfter.Since(commitsBefore).Line(outcome.Seconds) : null,
                 SwitchHeap = heapBefore is not null && heapAfter is not null ? heapAfter.Since(heapBefore).Line(outcome.Totals.Latency.Count, outcome.Seconds) : null,
                 Snapshots = windows is null ? null : Report.SnapshotSplit.From(windows, outcome.Totals, System.Diagnostics.Stopwatch.GetTimestamp()),

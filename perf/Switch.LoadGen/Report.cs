@@ -39,6 +39,8 @@ public sealed record Report
     public string? Journal { get; init; }
     /// <summary>The switch's heap during the run (run command: the switch's /metrics), or null.</summary>
     public string? SwitchHeap { get; init; }
+    /// <summary>The switch's <c>event=stall</c> records since it started (run command: warm-up included), each as logged.</summary>
+    public List<string>? SwitchStalls { get; init; }
     public long GeneratorAllocatedBytes { get; init; }
     /// <summary>Transactions sent before the measured window to fill the switch's table (--warm), not counted here.</summary>
     public long WarmTransactions { get; init; }
@@ -232,6 +234,11 @@ public sealed record Report
         {
             sb.AppendLine();
             sb.Append("  switch heap: " + SwitchHeap);
+        }
+        if (SwitchStalls is not null)
+        {
+            sb.AppendLine();
+            sb.Append(CultureInfo.InvariantCulture, $"  switch stalls: {SwitchStalls.Count} (event=stall records since the switch started, printed as they came)");
         }
         return sb.ToString();
     }

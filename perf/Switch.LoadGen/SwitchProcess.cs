@@ -19,6 +19,8 @@ public sealed record SwitchSetup
     /// <summary>A configuration file to use as is, instead of the generated one.</summary>
     public string? ConfigFile { get; init; }
     public bool KeepData { get; init; }
+    /// <summary>The switch's stall watchdog threshold (<c>stallReportMs</c>); null: the switch's default.</summary>
+    public int? StallReportMs { get; init; }
 
     /// <summary>The embedded demo configuration with the simulated banks set as asked.</summary>
     public string GenerateConfigJson()
@@ -27,6 +29,7 @@ public sealed record SwitchSetup
         config = config with
         {
             SimulatedBanks = (config.SimulatedBanks ?? new SimulatedBanksConfig()) with { Latency = BankLatency, FailureRate = BankFailureRate },
+            StallReportMs = StallReportMs ?? config.StallReportMs,
         };
         string json = JsonSerializer.Serialize(config, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true });
         HostConfig.Parse(json, "generated configuration"); // Refused here, naming the field, rather than by the child.
@@ -74,6 +77,14 @@ public sealed class SwitchProcess : IAsyncDisposable
     }
 
     private readonly List<string> _snapshotRecords = new();
+
+    /// <summary>The switch's stall records so far (its watchdog's <c>event=stall</c>), each as logged.</summary>
+    public List<string> StallRecords()
+    {
+        lock (_stallRecords) return [.. _stallRecords];
+    }
+
+    private readonly List<string> _stallRecords = new();
 
     public string RecentOutput()
     {
@@ -143,6 +154,11 @@ public sealed class SwitchProcess : IAsyncDisposable
         if (record?.Event == "snapshot_taken")
         {
             lock (_snapshotRecords) _snapshotRecords.Add(line);
+        }
+        if (record?.Event == "stall")
+        {
+            lock (_stallRecords) _stallRecords.Add(line);
+            Console.WriteLine("  switch: " + line); // among the progress lines: when it came is where it shows
         }
         // Every start-up line is in once it says it runs.
         if (record?.Event == "running" && InstitutionAddress is not null) _running.TrySetResult();

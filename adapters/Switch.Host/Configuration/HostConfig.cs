@@ -49,6 +49,9 @@ public sealed record HostConfig
     public bool CompressResponses { get; init; }
     /// <summary>During the replay at start, a recovery_progress log record this often.</summary>
     public int RecoveryLogIntervalMs { get; init; } = 5_000;
+    /// <summary>A pipeline stage (journal, logic, output, thread pool) standing still this long with work waiting is a
+    /// stall, logged as <c>event=stall</c> (<see cref="StallWatchdog"/>); 0: not watched.</summary>
+    public int StallReportMs { get; init; } = 200;
     /// <summary>ExplainOrder calls replaying the journal at once (each a separate logic, as much memory as the live one's
     /// tables); beyond it RESOURCE_EXHAUSTED.</summary>
     public int MaxConcurrentExplains { get; init; } = 2;
@@ -174,6 +177,8 @@ public sealed record HostConfig
         Require(IsPowerOfTwo(OutputRingSize) && OutputRingSize is >= MinRingSize and <= MaxRingSize, "outputRingSize",
             $"a power of two from {MinRingSize} to {MaxRingSize}, got {OutputRingSize}");
         Require(RecoveryLogIntervalMs is >= 1 and <= 3_600_000, "recoveryLogIntervalMs", $"1 to 3600000, got {RecoveryLogIntervalMs}");
+        Require(StallReportMs == 0 || StallReportMs is >= StallWatchdog.MinStallMs and <= StallWatchdog.MaxStallMs, "stallReportMs",
+            $"0 (off) or {StallWatchdog.MinStallMs} to {StallWatchdog.MaxStallMs}, got {StallReportMs}");
         Require(MaxConcurrentExplains is >= 1 and <= 16, "maxConcurrentExplains", $"1 to 16, got {MaxConcurrentExplains}");
         Require(ClearingRecordsRetentionDays is >= 0 and <= 3_650, "clearingRecordsRetentionDays", "0 to 3650");
         Require(Archive is not null, "archive", "required");

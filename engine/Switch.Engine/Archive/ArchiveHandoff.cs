@@ -68,6 +68,11 @@ public sealed class ArchiveHandoff<TWriter> : IDisposable where TWriter : IArchi
     /// <summary>Writes handed over and not yet applied by the writer (published or not).</summary>
     public long Lag => _claimed - _processor.Sequence.Value;
 
+    /// <summary>The last write the writer applied (its sequence), and the published writes it has not: any thread (the
+    /// stall watchdog's view; a write claimed and not yet published is the logic's, not the writer's, to move).</summary>
+    public long Applied => _processor.Sequence.Value;
+    public long PublishedNotApplied => Volatile.Read(ref _published) - _processor.Sequence.Value;
+
     /// <summary>Hands a write over; waits while the writer is a whole lap behind. Throws if the writer failed.</summary>
     public void Hand(bool isPut, in ScopedKey order, ulong orderHash, long forgetBelowId, in Transaction tx)
     {

@@ -93,6 +93,14 @@ public sealed class FasterTransactionArchive : ITransactionArchive
 
     /// <summary>Disk reads so far (records that had left memory): a figure for operators and tests.</summary>
     public long DiskReads { get; private set; }
+
+    /// <summary>The writer thread's progress: the last write it applied, and the writes published to it it has not (both
+    /// 0 when the logic writes the store itself). Any thread: the stall watchdog's view.</summary>
+    public long WriterApplied => _handoff?.Applied ?? 0;
+    public long WriterLag => _handoff?.PublishedNotApplied ?? 0;
+
+    /// <summary>The store's log device's writes outstanding (its page flushes and a checkpoint's fold-over).</summary>
+    public DeviceActivity? DeviceWrites { get; private init; }
     /// <summary>Look-ups the filter let through to the store (archived orders, and the filter's false positives).</summary>
     public long StoreLookups { get; private set; }
     /// <summary>The filter was too small for the memory of orders this many times (see <see cref="ArchivedOrderFilter"/>).</summary>
@@ -163,7 +171,8 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         PacedWrites? paced = pacer is null ? null : new PacedWrites(pacer);
         var window = new CheckpointWindow();
         // Its writes skip the page cache (see DirectLogDevice); a repeat or query of an order FASTER evicted reads the disk.
-        IDevice device = new DirectLogDevice(Path.Combine(directory, "archive.log"), recover: checkpointToken is not null);
+        var direct = new DirectLogDevice(Path.Combine(directory, "archive.log"), recover: checkpointToken is not null, writeThread: "switch-arch-io");
+        IDevice device = direct;
         if (paced is not null) device = new PacedDevice(device, paced, queueAll: false, window.Paces);
         // Checkpoints are kept until the snapshots that name them are gone (PurgeCheckpointsExcept), not just the latest:
         // recovery may fall back to an older snapshot.
@@ -197,7 +206,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
                 recovering = Task.Factory.StartNew(() => recovered.Recover(token, numPagesToPreload: 0), CancellationToken.None,
                     TaskCreationOptions.LongRunning, TaskScheduler.Default);
             }
-            return new FasterTransactionArchive(device, checkpoints, store, sizing, paced, window, recovering);
+            return new FasterTransactionArchive(device, checkpoints, store, sizing, paced, window, recovering) { DeviceWrites = direct.Writes };
         }
         catch
         {

@@ -458,6 +458,14 @@ public sealed partial class SwitchEngine : IDisposable
     public long JournalCommits => _journalHandler.Commits;
     /// <summary>Archive look-ups of transactions that left memory, which read the disk (0 without a disk archive).</summary>
     public long ArchiveDiskReads => (_archive as FasterTransactionArchive)?.DiskReads ?? 0;
+    /// <summary>The journal's device writes outstanding (the stall watchdog's view; null on another device).</summary>
+    public DeviceActivity? JournalDeviceWrites => _journal.DeviceWrites;
+    /// <summary>The archive's writer thread: the last write applied, and the writes handed over not yet applied (a whole
+    /// ring of them makes the logic wait); 0 and 0 without one.</summary>
+    public long ArchiveWriterApplied => (_archive as FasterTransactionArchive)?.WriterApplied ?? 0;
+    public long ArchiveWriterLag => (_archive as FasterTransactionArchive)?.WriterLag ?? 0;
+    /// <summary>The archive's log device writes outstanding (null without a disk archive).</summary>
+    public DeviceActivity? ArchiveDeviceWrites => (_archive as FasterTransactionArchive)?.DeviceWrites;
     /// <summary>Look-ups that reached the archive's store (past its in-memory filter).</summary>
     public long ArchiveStoreLookups => (_archive as FasterTransactionArchive)?.StoreLookups ?? 0;
     /// <summary>What stopped the engine, if anything did. A stopped engine accepts nothing more.</summary>

@@ -95,6 +95,7 @@ public sealed class ContractTests : WithDataDirectory
             (TestConfig(Data) with { OutcomeFeed = new OutcomeFeedConfig { RetentionDays = 0 } }, "outcomeFeed.retentionDays"),
             (TestConfig(Data) with { OutcomeFeed = new OutcomeFeedConfig { SegmentRecords = 8 } }, "outcomeFeed.segmentRecords"),
             (TestConfig(Data) with { RecoveryLogIntervalMs = 0 }, "recoveryLogIntervalMs"),
+            (TestConfig(Data) with { StallReportMs = StallWatchdog.MinStallMs - 1 }, "stallReportMs"),
             (TestConfig(Data) with { Snapshots = new SnapshotsConfig { EveryEvents = -1 } }, "snapshots.everyEvents"),
             (TestConfig(Data) with { Snapshots = new SnapshotsConfig { Keep = 101 } }, "snapshots.keep"),
             (TestConfig(Data) with { Snapshots = new SnapshotsConfig { JournalArchiveRetentionDays = -1 } }, "snapshots.journalArchiveRetentionDays"),
