@@ -15,7 +15,7 @@ public sealed class TransactionTimers
     /// <summary>Where a snapshot sorts the follow-ups, kept across snapshots and made as large as the queue starts: grown
     /// (in a pause) only when there are more follow-ups than that and than any snapshot before saw.</summary>
     private (long DueUs, long Id)[] _followUpsSorted;
-    /// <summary>Follow-ups room is made for at start (more grow the queue and the snapshot's sorting room).</summary>
+    /// <summary>The follow-ups there is room for at start (more grow the queue and the snapshot's sorting room).</summary>
     private const int InitialFollowUps = 4096;
 
     public TransactionTimers(TransactionTable transactions, int capacity)

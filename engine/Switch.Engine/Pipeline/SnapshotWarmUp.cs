@@ -10,8 +10,9 @@ namespace Switch.Engine.Pipeline;
 /// process compiles the capture code (the logic's state, its copy-on-write captures of each array type, FASTER's
 /// checkpoint machinery), which measured 4.7 to 8.3 ms of the first real snapshot's pause of the logic thread against
 /// 0.2 to 0.4 ms for the next; and the mark (compiling its emission measured about 60 µs of the first snapshot's
-/// <c>pause_mark_us</c>, loading the views' promise's types about 20, under load). The throwaway logic has the live configuration's participants and the smallest tables
-/// the rules allow, so it costs a few MiB, not the live tables' hundreds.
+/// <c>pause_mark_us</c>, loading the views' promise's types about 20, under load). The throwaway logic has the live
+/// configuration's participants and the smallest tables the rules allow, so it costs a few MiB, not the live tables'
+/// hundreds.
 /// </summary>
 public static class SnapshotWarmUp
 {
