@@ -17,6 +17,10 @@ public sealed class DeadlineQueue
     private long _tail;
     private PageCapture<long>? _idsCapture;
     private PageCapture<long>? _dueCapture;
+    /// <summary>The captures every snapshot reuses (<see cref="PageCapture{T}.Begin"/>), and the array handing them out.</summary>
+    private readonly PageCapture<long> _idsKept;
+    private readonly PageCapture<long> _dueKept;
+    private readonly ICapturedArray[] _kept;
 
     public DeadlineQueue(int capacity)
     {
@@ -24,6 +28,9 @@ public sealed class DeadlineQueue
         _ids = new long[capacity];
         _dueUs = new long[capacity];
         _mask = capacity - 1;
+        _idsKept = new PageCapture<long>(_ids);
+        _dueKept = new PageCapture<long>(_dueUs);
+        _kept = [_idsKept, _dueKept];
     }
 
     public int Count => (int)(_tail - _head);
@@ -99,9 +106,10 @@ public sealed class DeadlineQueue
     public ICapturedArray[] BeginCapture()
     {
         if (_idsCapture is not null) throw new InvalidOperationException("deadline queue: a capture is running");
-        _idsCapture = new PageCapture<long>(_ids);
-        _dueCapture = new PageCapture<long>(_dueUs);
-        return [_idsCapture, _dueCapture];
+        _idsKept.Begin();
+        _dueKept.Begin();
+        (_idsCapture, _dueCapture) = (_idsKept, _dueKept);
+        return _kept;
     }
 
     public void EndCapture()

@@ -27,6 +27,9 @@ public sealed class TransactionTable
     /// <see cref="PageCapture{T}.Touch"/> first, so the snapshot gets each page as it was when it began.</summary>
     private PageCapture<Transaction>? _ringCapture;
     private PageCapture<Transaction>? _parkedCapture;
+    /// <summary>The captures every snapshot reuses (<see cref="PageCapture{T}.Begin"/>): none made in a pause.</summary>
+    private readonly PageCapture<Transaction> _ringKept;
+    private readonly PageCapture<Transaction> _parkedKept;
 
     public TransactionTable(int capacity, int parkedCapacity)
     {
@@ -42,6 +45,8 @@ public sealed class TransactionTable
         for (int i = 0; i < parkedCapacity; i++) _freeParked[i] = parkedCapacity - 1 - i;
         _freeParkedCount = parkedCapacity;
         _parkedIndex = new ParkedIndex(parkedCapacity);
+        _ringKept = new PageCapture<Transaction>(_slots);
+        _parkedKept = new PageCapture<Transaction>(_parked);
     }
 
     public int Capacity => _slots.Length;
@@ -199,14 +204,15 @@ public sealed class TransactionTable
     public (PageCapture<Transaction> Ring, PageCapture<Transaction> Parked) BeginCapture()
     {
         if (_ringCapture is not null || _parkedCapture is not null) throw new InvalidOperationException("transaction table: a capture is running");
-        var ring = new PageCapture<Transaction>(_slots);
-        var parked = new PageCapture<Transaction>(_parked);
-        (_ringCapture, _parkedCapture) = (ring, parked);
-        return (ring, parked);
+        _ringKept.Begin();
+        _parkedKept.Begin();
+        (_ringCapture, _parkedCapture) = (_ringKept, _parkedKept);
+        return (_ringKept, _parkedKept);
     }
 
-    /// <summary>The writer has every page: accesses stop checking. (A logic thread that still sees the old reference
-    /// finds every page taken and goes on.)</summary>
+    /// <summary>The writer has every page (or failed): accesses stop checking. (A logic thread that still sees the old
+    /// reference finds every page taken and goes on; after a failed writer it may copy a page aside, which the next
+    /// <see cref="BeginCapture"/> gives back.)</summary>
     public void EndCapture()
     {
         _ringCapture = null;

@@ -12,12 +12,18 @@ public sealed class TransactionTimers
     private readonly TransactionTable _transactions;
     private readonly DeadlineQueue _deadlines;
     private readonly PriorityQueue<long, (long DueUs, long Id)> _followUps;
+    /// <summary>Where a snapshot sorts the follow-ups, kept across snapshots and made as large as the queue starts: grown
+    /// (in a pause) only when there are more follow-ups than that and than any snapshot before saw.</summary>
+    private (long DueUs, long Id)[] _followUpsSorted;
+    /// <summary>The follow-ups there is room for at start (more grow the queue and the snapshot's sorting room).</summary>
+    private const int InitialFollowUps = 4096;
 
     public TransactionTimers(TransactionTable transactions, int capacity)
     {
         _transactions = transactions;
         _deadlines = new DeadlineQueue(capacity);
-        _followUps = new PriorityQueue<long, (long, long)>(Math.Min(capacity, 4096));
+        _followUps = new PriorityQueue<long, (long, long)>(Math.Min(capacity, InitialFollowUps));
+        _followUpsSorted = new (long, long)[Math.Min(capacity, InitialFollowUps)];
     }
 
     /// <summary>When the oldest deadline or the earliest follow-up is due, live or stale (<see cref="long.MaxValue"/>: none).</summary>
@@ -97,10 +103,12 @@ public sealed class TransactionTimers
     public void Save(StateWriter w)
     {
         w.Section("timers");
-        var followUps = new (long DueUs, long Id)[_followUps.Count];
+        if (_followUpsSorted.Length < _followUps.Count)
+            _followUpsSorted = new (long, long)[(int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)_followUps.Count)];
         int n = 0;
-        foreach ((long _, (long DueUs, long Id) due) in _followUps.UnorderedItems) followUps[n++] = due;
-        Array.Sort(followUps);
+        foreach ((long _, (long DueUs, long Id) due) in _followUps.UnorderedItems) _followUpsSorted[n++] = due;
+        Span<(long DueUs, long Id)> followUps = _followUpsSorted.AsSpan(0, n);
+        followUps.Sort();
         w.Int(n);
         foreach ((long dueUs, long id) in followUps)
         {

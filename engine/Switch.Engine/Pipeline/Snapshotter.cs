@@ -237,7 +237,7 @@ internal sealed class Snapshotter
         TaskCompletionSource<byte[]>? views = null;
         if (_options.WithViews)
         {
-            views = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+            views = NewViewsPromise();
             Volatile.Write(ref _viewsRecordNo, position.RecordNo);
             _views = views;
             _logic.EmitSnapshotMark(position.RecordNo);
@@ -248,6 +248,10 @@ internal sealed class Snapshotter
         Volatile.Write(ref _toWrite, () => Write(position, capture, views, pause, trigger, requests));
         pause.Lap(PausePart.WriterStart); // read by the writer when the file is published: long after this
     }
+
+    /// <summary>Where the output side hands a snapshot's views (<see cref="ViewsCaptured"/>); one made at start too
+    /// (<see cref="SnapshotWarmUp"/>), so the first snapshot's pause does not load its types.</summary>
+    internal static TaskCompletionSource<byte[]> NewViewsPromise() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private void Write(SnapshotPosition position, SwitchLogic.Capture capture, TaskCompletionSource<byte[]>? views,
         PauseTimer pause, string trigger, List<(TaskCompletionSource<SnapshotResult> Done, string Trigger)> requests)

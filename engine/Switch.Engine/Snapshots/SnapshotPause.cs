@@ -27,7 +27,9 @@ public enum PausePart
 /// </summary>
 public sealed class PauseTimer
 {
-    private readonly long[] _ticks = new long[Enum.GetValues<PausePart>().Length];
+    /// <summary>Counted once: <see cref="Enum.GetValues{TEnum}"/> allocates an array each call, in the pause.</summary>
+    private static readonly int Parts = Enum.GetValues<PausePart>().Length;
+    private readonly long[] _ticks = new long[Parts];
     private long _last = Stopwatch.GetTimestamp();
     private readonly int _collectionsBefore = GC.CollectionCount(0);
     private int _collections;

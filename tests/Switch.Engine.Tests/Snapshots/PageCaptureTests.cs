@@ -19,6 +19,7 @@ public sealed class PageCaptureTests
         {
             for (int i = 0; i < live.Length; i++) live[i] = new Item(round, i);
             var capture = new PageCapture<Item>(live);
+            capture.Begin();
             long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
             // The owner changes an item of every page before the writer copies any: each is copied aside first.
             for (int p = 0; p < capture.Pages; p++)
@@ -38,6 +39,48 @@ public sealed class PageCaptureTests
                 capture.CopyPage(p, into);
                 for (int i = 0; i < length; i++) Assert.Equal(new Item(round, p * pageItems + i), into[i]);
             }
+        }
+    }
+
+    [Fact]
+    public void A_capture_reused_after_its_writer_stopped_mid_copy_starts_whole_and_each_page_aside_goes_back_once()
+    {
+        int pageItems = PageCapture<Item>.MaxPageItems;
+        var live = new Item[5 * pageItems];
+        var capture = new PageCapture<Item>(live);
+        var into = new Item[pageItems];
+
+        // The first snapshot: the owner copies pages 0 to 3 aside, the writer takes page 0 (from aside) and page 4 (live),
+        // then stops (its disk failed): pages 1 to 3 stay aside, never taken.
+        for (int i = 0; i < live.Length; i++) live[i] = new Item(1, i);
+        capture.Begin();
+        for (int p = 0; p < 4; p++)
+        {
+            capture.Touch(p * pageItems);
+            live[p * pageItems] = new Item(-1, -1);
+        }
+        capture.CopyPage(0, into);
+        Assert.Equal(new Item(1, 0), into[0]);
+        capture.CopyPage(4, into);
+        Assert.Equal(4, capture.PagesCopiedAside);
+
+        // The next snapshot on the same capture: no page counts as copied (the owner copies each aside again before its
+        // change), and the writer gets every page as it was at this capture. A page array the pool got back twice (a
+        // page the writer returned, returned again by the reset) would be handed out for two pages here, and one of them
+        // would come back with the other's items.
+        for (int i = 0; i < live.Length; i++) live[i] = new Item(2, i);
+        capture.Begin();
+        Assert.Equal(0, capture.PagesCopiedAside);
+        for (int p = 0; p < capture.Pages; p++)
+        {
+            capture.Touch(p * pageItems + 1);
+            live[p * pageItems + 1] = new Item(-2, -1);
+        }
+        Assert.Equal(capture.Pages, capture.PagesCopiedAside);
+        for (int p = 0; p < capture.Pages; p++)
+        {
+            capture.CopyPage(p, into);
+            for (int i = 0; i < pageItems; i++) Assert.Equal(new Item(2, p * pageItems + i), into[i]);
         }
     }
 }
