@@ -51,6 +51,18 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     private long _lastPutId;
     /// <summary>The logic's latest horizon of remembered orders (<see cref="ForgetBelow"/>), handed over with each write.</summary>
     private long _forgetBelowId;
+    /// <summary>The writer's: the address the logic's horizon allows the store to forget up to (its begin address
+    /// follows it, down to <see cref="_keepFromAddress"/>).</summary>
+    private long _forgetUntilAddress;
+
+    /// <summary>Each checkpoint on disk not yet purged, with its log's begin address. FASTER recovers a checkpoint only
+    /// from a log that still holds its segments from that address on, and forgetting deletes the oldest segments: a
+    /// switch older than its memory of orders would find every snapshot's checkpoint broken at its next start and
+    /// replay its history instead. So the store forgets no further than the oldest kept checkpoint began.
+    /// Under <see cref="_checkpointBegins"/>'s lock; the writer adds, the snapshot's writer thread purges.</summary>
+    private readonly Dictionary<Guid, long> _checkpointBegins = new();
+    /// <summary>The least of <see cref="_checkpointBegins"/> (long.MaxValue: none), read by the writer at every write.</summary>
+    private long _keepFromAddress = long.MaxValue;
 
     /// <summary>The capture a snapshot asked for whose checkpoint is not yet answered (at most one): set by the logic,
     /// recorded and started by the writer at its mark.</summary>
@@ -358,6 +370,12 @@ public sealed class FasterTransactionArchive : ITransactionArchive
                 Answer(asked, new InvalidOperationException("archive: a checkpoint could not start (another is running)"));
                 return;
             }
+            lock (_checkpointBegins)
+            {
+                // Before any later write can forget: the store's begin now is where this checkpoint's log begins.
+                _checkpointBegins[token] = _store.Log.BeginAddress;
+                Volatile.Write(ref _keepFromAddress, LeastBegin());
+            }
             var checkpoint = new ArchiveCheckpoint(token.ToString(), foldOverBytes);
             CheckpointWindow window = _window;
             _ = Task.Run(async () =>
@@ -457,13 +475,43 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         for (int g = 0; g < _filter.Generations; g++) arrays.ReadInto(_filter.GenerationForRestore(g), $"archive filter generation {g}");
     }
 
-    /// <summary>Deletes the store's checkpoints but those named (the kept snapshots'). Not while one is being taken.</summary>
+    /// <summary>Deletes the store's checkpoints but those named (the kept snapshots'), and lets the store forget what
+    /// only those held (on its writer's next write). Not while one is being taken.</summary>
     public void PurgeCheckpointsExcept(IReadOnlySet<string> keep)
     {
         foreach (Guid token in _checkpoints.GetLogCheckpointTokens().Concat(_checkpoints.GetIndexCheckpointTokens()).Distinct())
         {
             if (!keep.Contains(token.ToString())) _checkpoints.Purge(token);
         }
+        lock (_checkpointBegins)
+        {
+            foreach (Guid token in _checkpointBegins.Keys.Where(t => !keep.Contains(t.ToString())).ToList()) _checkpointBegins.Remove(token);
+            Volatile.Write(ref _keepFromAddress, LeastBegin());
+        }
+    }
+
+    /// <summary>A checkpoint's log begin address, from its metadata on disk; 0 (keep every segment) if it cannot be read:
+    /// a checkpoint that might still recover is never broken by forgetting.</summary>
+    private static long CheckpointBeginAddress(ICheckpointManager checkpoints, Guid token)
+    {
+        try
+        {
+            byte[] metadata = checkpoints.GetLogCheckpointMetadata(token, null, false, -1);
+            if (metadata is null || metadata.Length == 0) return 0;
+            var info = new HybridLogRecoveryInfo();
+            using var reader = new StreamReader(new MemoryStream(metadata));
+            info.Initialize(reader);
+            return Math.Max(0, info.beginAddress);
+        }
+        catch (Exception e) when (e is IOException or FormatException or InvalidDataException or FasterException or ArgumentException or OverflowException)
+        {
+            return 0;
+        }
+    }
+
+    private long LeastBegin()
+    {
+        lock (_checkpointBegins) return _checkpointBegins.Count == 0 ? long.MaxValue : _checkpointBegins.Values.Min();
     }
 
     public void Put(in ScopedKey order, in Transaction tx) => Put(order, order.Hash64(), tx);
@@ -589,12 +637,13 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     {
         // A segment may go once a later mark's run starts at or below the horizon: every record before that mark's
         // address belongs to a transaction with an id below its FirstId, so is past the logic's memory.
-        long until = 0;
         while (_marks.TryPeek(out var mark) && mark.FirstId <= id)
         {
-            until = mark.Address;
+            _forgetUntilAddress = mark.Address;
             _marks.Dequeue();
         }
+        // Not past the oldest kept checkpoint's begin (see _checkpointBegins): what is held back goes once it is purged.
+        long until = Math.Min(_forgetUntilAddress, Volatile.Read(ref _keepFromAddress));
         if (until > _store.Log.BeginAddress)
         {
             _store.Log.ShiftBeginAddress(until, snapToPageStart: true, truncateLog: true);
@@ -616,6 +665,12 @@ public sealed class FasterTransactionArchive : ITransactionArchive
             throw new InvalidDataException($"archive: its checkpoint could not be recovered: {e.GetType().Name}: {e.Message}", e);
         }
         _recovering = null;
+        // After FASTER's recovery, not beside it: its checkpoint manager's reads of the metadata are not safe to share.
+        lock (_checkpointBegins)
+        {
+            foreach (Guid token in _checkpoints.GetLogCheckpointTokens()) _checkpointBegins[token] = CheckpointBeginAddress(_checkpoints, token);
+            Volatile.Write(ref _keepFromAddress, LeastBegin());
+        }
         _session = NewSession(_store);
     }
 

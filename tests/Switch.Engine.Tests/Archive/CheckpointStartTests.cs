@@ -217,4 +217,60 @@ public sealed class CheckpointStartTests : IDisposable
         next.End();
         Assert.NotNull(next.CheckpointToken);
     }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(4096)]
+    public void A_checkpoint_still_opens_after_the_store_forgot_past_where_it_began(int handoffEntries)
+    {
+        // Forgetting after a checkpoint drops the store's oldest segments; the checkpoint's log begins in them, and
+        // FASTER refuses to recover from a log whose first segments are gone ("Unable to set first valid segment"):
+        // a switch older than its memory of orders would skip every snapshot at its next start and replay history.
+        const int memory = 1_000;
+        const int before = 3_000;
+        const int after = 12_000; // many segments of the small sizing: the horizon passes far beyond the checkpoint's begin
+        ArchiveSizing sizing = ArchiveSizing.Small with { HandoffEntries = handoffEntries };
+        string directory = _dir.Sub("archive");
+        var state = new StateWriter();
+        string token;
+        long beginAtCheckpoint;
+        void Write(FasterTransactionArchive archive, long id)
+        {
+            Transaction tx = Order(id);
+            archive.Put(Key(tx), tx);
+            archive.ForgetBelow(Math.Max(1, id - memory));
+        }
+        using (FasterTransactionArchive archive = FasterTransactionArchive.Create(directory, sizing))
+        {
+            for (int id = 1; id <= before; id++) Write(archive, id);
+            ArchiveCapture capture = archive.BeginCapture(state);
+            capture.WriteState(state);
+            Assert.True(capture.Completion.Wait(TimeSpan.FromSeconds(60)), "the checkpoint never completed");
+            capture.End();
+            token = capture.CheckpointToken!;
+            archive.Flush();
+            beginAtCheckpoint = archive.BeginAddress;
+            Assert.True(beginAtCheckpoint > 0, "the store forgot nothing before the checkpoint: the test shows nothing");
+            archive.PurgeCheckpointsExcept(new HashSet<string> { token });
+            for (int id = before + 1; id <= before + after; id++) Write(archive, id);
+            archive.Flush();
+            Assert.Equal(beginAtCheckpoint, archive.BeginAddress);
+        }
+        using FasterTransactionArchive reopened = FasterTransactionArchive.OpenAtCheckpoint(directory, sizing, token);
+        var r = new StateReader(state.Written);
+        reopened.RestoreScalars(ref r);
+        for (int id = before - memory + 1; id <= before; id++)
+        {
+            Transaction tx = Order(id);
+            Assert.True(reopened.TryGetFromStoreForTest(Key(tx), out Transaction got), $"order {id}, remembered at the checkpoint, is gone");
+            Assert.Equal(tx.AmountFen, got.AmountFen);
+        }
+        // Held at the reopened checkpoint's begin (known from its metadata on disk) while it is kept, then let go.
+        for (int id = before + 1; id <= before + after; id++) Write(reopened, id);
+        reopened.Flush();
+        Assert.Equal(beginAtCheckpoint, reopened.BeginAddress);
+        reopened.PurgeCheckpointsExcept(new HashSet<string>());
+        reopened.Flush();
+        Assert.True(reopened.BeginAddress > beginAtCheckpoint, "the store kept its segments after no checkpoint needed them");
+    }
 }
