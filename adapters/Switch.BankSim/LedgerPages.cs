@@ -12,8 +12,8 @@ namespace Switch.BankSim;
 /// reached the same size within the same half second under an even load (keys come in order): a bank at 180,000
 /// transactions a second allocated gigabytes of large-object arrays at once and rehashed every entry it held, a
 /// one-to-three-second stall in each bank's answers. Not thread-safe: the stripe's lock guards it.
-/// Pages' entries are native memory from the ledger's <see cref="LedgerArena"/> (shared by its stripes, huge pages where
-/// the kernel agrees): an entry holds no reference, so the collector need never see them, and a transaction recorded
+/// Pages' entries are native memory from the ledger's <see cref="LedgerArena"/> (shared by its stripes, faulted in a
+/// chunk at a time): an entry holds no reference, so the collector need never see them, and a transaction recorded
 /// allocates nothing on the managed heap (a page header per 64). On the pinned-object heap the entries were 72 bytes a
 /// transaction counted against the collector's budgets (in the load harness, the switch's process).
 /// </summary>
