@@ -40,16 +40,9 @@ internal sealed unsafe class LedgerArena
             if (_freeBytes < bytes)
             {
                 _chunks.EnsureCapacity(_chunks.Count + 1);
-                // Zeroed by the allocator (fresh mapped memory is not cleared again), so a take clears nothing.
-                byte* chunk = (byte*)NativeMemory.AllocZeroed((nuint)ChunkBytes);
-                // A hint, on the whole pages inside: refused (an older kernel), they fault in one by one as before.
-                if (OperatingSystem.IsLinux())
-                {
-                    long page = Environment.SystemPageSize;
-                    long start = ((long)chunk + page - 1) & ~(page - 1);
-                    long end = ((long)chunk + ChunkBytes) & ~(page - 1);
-                    if (end > start) _ = Madvise((void*)start, (nuint)(end - start), MadvPopulateWrite);
-                }
+                byte* chunk = (byte*)NativeMemory.AlignedAlloc((nuint)ChunkBytes, (nuint)Environment.SystemPageSize);
+                // A hint: refused (an older kernel), the pages fault in one by one as the ledger grows, as before.
+                if (OperatingSystem.IsLinux()) _ = Madvise(chunk, (nuint)ChunkBytes, MadvPopulateWrite);
                 _chunks.Add((IntPtr)chunk);
                 _free = chunk;
                 _freeBytes = ChunkBytes;
@@ -57,13 +50,15 @@ internal sealed unsafe class LedgerArena
             void* taken = _free;
             _free += bytes;
             _freeBytes -= bytes;
+            // The allocator may hand back memory a freed ledger used: zeroed here, a take at a time.
+            NativeMemory.Clear(taken, (nuint)bytes);
             return taken;
         }
     }
 
     ~LedgerArena()
     {
-        foreach (IntPtr chunk in _chunks) NativeMemory.Free((void*)chunk);
+        foreach (IntPtr chunk in _chunks) NativeMemory.AlignedFree((void*)chunk);
     }
 
     [DllImport("libc", EntryPoint = "madvise", SetLastError = true)]
