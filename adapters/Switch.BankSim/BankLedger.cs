@@ -64,8 +64,6 @@ public sealed class BankLedger
     private const int StripeCount = 64; // Power of two: a mask picks the stripe.
 
     private readonly Stripe[] _stripes = new Stripe[StripeCount];
-    /// <summary>The stripes' entries' memory (<see cref="LedgerArena"/>).</summary>
-    private readonly LedgerArena _arena = new();
     private readonly int _maxEntries;
     /// <summary>Pages across the stripes: 4x what <see cref="_maxEntries"/> and the bars' headroom fill densely, so only
     /// ids so sparse that each takes a page of its own meet it (a ledger then refuses as if full).</summary>
@@ -80,7 +78,7 @@ public sealed class BankLedger
         _maxEntries = maxEntries;
         long withBars = MaxBarred(maxEntries);
         _maxPages = (int)Math.Min(int.MaxValue, 4 * ((withBars + LedgerPages.PageEntries - 1) / LedgerPages.PageEntries) + StripeCount);
-        for (int i = 0; i < StripeCount; i++) _stripes[i] = new Stripe(_arena);
+        for (int i = 0; i < StripeCount; i++) _stripes[i] = new Stripe();
     }
 
     public int Count => Volatile.Read(ref _entryCount);
@@ -245,13 +243,10 @@ public sealed class BankLedger
         return _stripes[(int)(id >> StripeBlockShift) & (StripeCount - 1)];
     }
 
-    /// <summary>Tests: the arena the stripes' pages come from.</summary>
-    internal LedgerArena ArenaForTest => _arena;
-
-    private sealed class Stripe(LedgerArena arena)
+    private sealed class Stripe
     {
         /// <summary>By key (see <see cref="StripeOf"/>); each entry holds its id.</summary>
-        public readonly LedgerPages Entries = new(arena);
+        public readonly LedgerPages Entries = new();
         /// <summary>Accounts that do not fit inline (longer than 32 characters or not ASCII): rare, kept apart.</summary>
         private readonly Dictionary<long, string> _longAccounts = new();
 

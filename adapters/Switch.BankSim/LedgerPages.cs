@@ -12,10 +12,10 @@ namespace Switch.BankSim;
 /// reached the same size within the same half second under an even load (keys come in order): a bank at 180,000
 /// transactions a second allocated gigabytes of large-object arrays at once and rehashed every entry it held, a
 /// one-to-three-second stall in each bank's answers. Not thread-safe: the stripe's lock guards it.
-/// Pages' entries are native memory from the ledger's <see cref="LedgerArena"/> (shared by its stripes, faulted in a
-/// chunk at a time): an entry holds no reference, so the collector need never see them, and a transaction recorded
-/// allocates nothing on the managed heap (a page header per 64). On the pinned-object heap the entries were 72 bytes a
-/// transaction counted against the collector's budgets (in the load harness, the switch's process).
+/// Pages' entries are carved from native slabs, each twice the last up to <see cref="MaxSlabPages"/>: an entry holds no
+/// reference, so the collector need never see them, and a transaction recorded allocates nothing on the managed heap
+/// (a page header per 64). On the pinned-object heap the entries were 72 bytes a transaction counted against the
+/// collector's budgets (in the load harness, the switch's process). Freed with the stripe (finalizer).
 /// </summary>
 internal sealed unsafe class LedgerPages
 {
@@ -23,11 +23,14 @@ internal sealed unsafe class LedgerPages
     public const int PageEntries = 64;
     private const int PageShift = 6;
 
-    private readonly Dictionary<long, Page> _directory = new();
-    private readonly LedgerArena _arena;
-    private Page? _lastPage; // the switch numbers its transactions in order: the next key is most often on the last page
+    private const int FirstSlabPages = 4, MaxSlabPages = 256;
 
-    public LedgerPages(LedgerArena arena) => _arena = arena;
+    private readonly Dictionary<long, Page> _directory = new();
+    private readonly List<IntPtr> _slabs = new();
+    private StoredEntry* _free;     // the next page's entries in the newest slab
+    private int _freePages;         // pages left there
+    private int _nextSlabPages = FirstSlabPages;
+    private Page? _lastPage; // the switch numbers its transactions in order: the next key is most often on the last page
 
     /// <summary>The entry stored under <paramref name="key"/>, or a null reference.</summary>
     public ref StoredEntry Find(long key)
@@ -85,13 +88,32 @@ internal sealed unsafe class LedgerPages
     /// <summary>A copy of a page's entry (an iterator cannot hold a pointer).</summary>
     private static StoredEntry At(Page page, int index) => page.Entries[index];
 
-    private StoredEntry* NewPageEntries() => (StoredEntry*)_arena.Take((long)PageEntries * sizeof(StoredEntry));
+    private StoredEntry* NewPageEntries()
+    {
+        if (_freePages == 0)
+        {
+            _slabs.EnsureCapacity(_slabs.Count + 1);
+            _free = (StoredEntry*)NativeMemory.AllocZeroed((nuint)_nextSlabPages * PageEntries, (nuint)sizeof(StoredEntry));
+            _slabs.Add((IntPtr)_free);
+            _freePages = _nextSlabPages;
+            _nextSlabPages = Math.Min(_nextSlabPages * 2, MaxSlabPages);
+        }
+        StoredEntry* entries = _free;
+        _free += PageEntries;
+        _freePages--;
+        return entries;
+    }
+
+    ~LedgerPages()
+    {
+        foreach (IntPtr slab in _slabs) NativeMemory.Free((void*)slab);
+    }
 
     private sealed class Page(long number, StoredEntry* entries)
     {
         public readonly long Number = number;
         public ulong Present;
-        /// <summary><see cref="PageEntries"/> entries in the ledger's arena, zeroed, never moved.</summary>
+        /// <summary><see cref="PageEntries"/> entries in a slab of the stripe's, zeroed, never moved.</summary>
         public readonly StoredEntry* Entries = entries;
     }
 }

@@ -169,40 +169,6 @@ public sealed class BankSimOptionsTests
     }
 
     [Fact]
-    public void The_ledgers_stripes_take_their_pages_from_shared_chunks_and_keep_every_entry()
-    {
-        var now = new DateTime(2026, 12, 7, 8, 0, 0, DateTimeKind.Utc);
-        const int count = 200_000; // every stripe, many pages each: about 3,200 pages of 64
-        long perChunk = LedgerArena.ChunkBytes / (LedgerPages.PageEntries * System.Runtime.CompilerServices.Unsafe.SizeOf<StoredEntry>());
-        long pagesAtMost = (count + LedgerPages.PageEntries - 1) / LedgerPages.PageEntries + 64; // each stripe's last page part full
-        long expectedNet = 0;
-        // Twice: the second ledger may be given the memory of the first one's freed chunks.
-        for (int round = 0; round < 2; round++)
-        {
-            var ledger = new BankLedger();
-            expectedNet = 0;
-            for (int id = 1; id <= count; id++)
-            {
-                BankOperation operation = id % 3 == 0 ? BankOperation.Credit : BankOperation.Debit;
-                Assert.Equal(BankLedger.ExecuteKind.Recorded, ledger.Execute(id, operation, id, $"ACC{id % 7}", null, now, out _));
-                expectedNet += operation == BankOperation.Credit ? id : -id;
-            }
-            Assert.InRange(ledger.ArenaForTest.Chunks, 1, (pagesAtMost + perChunk - 1) / perChunk);
-            Assert.Equal(expectedNet, ledger.NetFen());
-            Assert.Equal(count, ledger.Count);
-            foreach (int id in new[] { 1, 63, 64, 1023, 1024, 65_537, count })
-            {
-                Assert.True(ledger.TryGet(id, out BankLedgerEntry entry));
-                Assert.Equal((id, (long)id, $"ACC{id % 7}", false), (entry.TransactionId, entry.AmountFen, entry.Account, entry.Reversed));
-            }
-            Assert.False(ledger.TryGet(count + 1, out _)); // on a page made for its neighbours, never recorded
-            GC.KeepAlive(ledger);
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-        }
-    }
-
-    [Fact]
     public void The_ledger_keeps_every_account_and_reason_exactly_whatever_their_length_or_script()
     {
         var ledger = new BankLedger();
