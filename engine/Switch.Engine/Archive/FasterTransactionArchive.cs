@@ -624,7 +624,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         IndexHugePages = _buckets?.AdviseHugePages() ?? false;
     }
 
-    /// <summary>Whether the kernel backs the store's index with huge pages (a figure for tests and operators).</summary>
+    /// <summary>Whether the kernel took the advice to back the store's index with huge pages (a figure for tests and operators).</summary>
     public bool IndexHugePages { get; private set; }
 
     /// <summary>Tests: the store's index buckets as the writer's prefetch sees them.</summary>

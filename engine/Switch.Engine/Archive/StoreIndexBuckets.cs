@@ -70,6 +70,6 @@ internal sealed unsafe class StoreIndexBuckets
     internal ReadOnlySpan<ulong> Bucket(ulong hash) => new(_table + ((long)hash & _mask) * BucketBytes, BucketBytes / sizeof(ulong));
 
     /// <summary>Backs the index with 2 MiB pages (<see cref="HugePages.Advise"/>), collapsing what the store has already
-    /// touched. True if the kernel took it.</summary>
+    /// touched (the rest gets them as the writes first touch it). True if the kernel took the advice.</summary>
     public bool AdviseHugePages() => HugePages.Advise(_table, Count * BucketBytes, collapse: true);
 }

@@ -50,9 +50,10 @@ public static class HugePages
 
     /// <summary>
     /// Asks Linux to back the whole huge pages inside <paramref name="bytes"/> at <paramref name="data"/> (memory that
-    /// never moves) with 2 MiB pages; with <paramref name="collapse"/>, also to collapse what is already mapped there now
-    /// (MADV_COLLAPSE, Linux 6.1+: for memory touched before the advice; it keeps every byte). True if the kernel took
-    /// all it was asked; elsewhere, or if refused, nothing changes but speed.
+    /// never moves) with 2 MiB pages as they are first touched; with <paramref name="collapse"/>, also to collapse what is
+    /// already mapped there now (MADV_COLLAPSE, Linux 6.1+: for memory touched before the advice; it keeps every byte; the
+    /// kernel may refuse, for instance a range not yet touched at all, which the advice covers anyway). True if the kernel
+    /// took the advice; elsewhere, or if refused, nothing changes but speed.
     /// </summary>
     public static unsafe bool Advise(void* data, long bytes, bool collapse)
     {
@@ -62,6 +63,7 @@ public static class HugePages
         long end = ((long)data + bytes) & ~(HugePageBytes - 1);
         if (end <= start) return false;
         if (Madvise((void*)start, (nuint)(end - start), MadvHugePage) != 0) return false;
-        return !collapse || Madvise((void*)start, (nuint)(end - start), MadvCollapse) == 0;
+        if (collapse) _ = Madvise((void*)start, (nuint)(end - start), MadvCollapse);
+        return true;
     }
 }

@@ -55,4 +55,13 @@ public sealed class StoreIndexBucketsTests : IDisposable
         int wrong = keys.Count(key => Holds(buckets.Bucket(key.Hash64() + 1), key.Hash64()));
         Assert.True(wrong < orders / 10, $"{wrong} of {orders} keys found in a neighbouring bucket too");
     }
+
+    [Fact]
+    public void A_full_size_index_is_advised_into_huge_pages_where_the_kernel_offers_them()
+    {
+        string thp = "/sys/kernel/mm/transparent_hugepage/enabled";
+        bool offered = OperatingSystem.IsLinux() && File.Exists(thp) && !File.ReadAllText(thp).Contains("[never]");
+        using FasterTransactionArchive archive = FasterTransactionArchive.Create(_dir.Path, ArchiveSizing.Small with { IndexBytes = 64L << 20 });
+        Assert.Equal(offered, archive.IndexHugePages);
+    }
 }
