@@ -44,6 +44,10 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     /// <summary>Held by whichever thread uses <see cref="_session"/>: the writer for each write, the logic for a store
     /// read (rare: the filter lets through archived orders and about 1% of new ones) and for a snapshot's capture.</summary>
     private readonly object _sessionGate = new();
+    /// <summary>The store's index buckets, for the writer's prefetch (null: this FASTER's are not found, or no session yet).
+    /// Set with the session, before any write is handed over.</summary>
+    private StoreIndexBuckets? _buckets;
+    private readonly long _indexBytes;
     /// <summary>Null: the logic thread writes the store itself.</summary>
     private readonly ArchiveHandoff<StoreWriter>? _handoff;
     // The writer's (the thread that applies writes): the marks above and these counters.
@@ -99,7 +103,8 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         _device = device;
         _store = store;
         _recovering = recovering;
-        if (recovering is null) _session = NewSession(store);
+        _indexBytes = sizing.IndexBytes;
+        if (recovering is null) OpenSession();
         if (sizing.HandoffEntries > 0) _handoff = new ArchiveHandoff<StoreWriter>(sizing.HandoffEntries, new StoreWriter(this), "archive-writer");
     }
 
@@ -671,12 +676,23 @@ public sealed class FasterTransactionArchive : ITransactionArchive
             foreach (Guid token in _checkpoints.GetLogCheckpointTokens()) _checkpointBegins[token] = CheckpointBeginAddress(_checkpoints, token);
             Volatile.Write(ref _keepFromAddress, LeastBegin());
         }
-        _session = NewSession(_store);
+        OpenSession();
     }
 
-    private static ClientSession<ScopedKey, Transaction, Transaction, Transaction, Empty, SimpleFunctions<ScopedKey, Transaction>> NewSession(
-        FasterKV<ScopedKey, Transaction> store) =>
-        store.For(new SimpleFunctions<ScopedKey, Transaction>()).NewSession<SimpleFunctions<ScopedKey, Transaction>>();
+    /// <summary>The session every read and write goes through, once the store is created or recovered (its index then
+    /// stays where it is: the writer's prefetch and the huge pages are found and asked for here).</summary>
+    private void OpenSession()
+    {
+        _session = _store.For(new SimpleFunctions<ScopedKey, Transaction>()).NewSession<SimpleFunctions<ScopedKey, Transaction>>();
+        _buckets = StoreIndexBuckets.Find(_store, _indexBytes);
+        IndexHugePages = _buckets?.AdviseHugePages() ?? false;
+    }
+
+    /// <summary>Whether the kernel took the advice to back the store's index with huge pages (a figure for tests and operators).</summary>
+    public bool IndexHugePages { get; private set; }
+
+    /// <summary>Tests: the store's index buckets as the writer's prefetch sees them.</summary>
+    internal StoreIndexBuckets? IndexBucketsForTest => _buckets;
 
     public void Dispose()
     {
@@ -714,6 +730,12 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     private readonly struct StoreWriter(FasterTransactionArchive archive) : IArchiveWriter
     {
         public void Write(ref ArchiveWrite write) => archive.Apply(ref write);
+
+        /// <summary>The index bucket its upsert will read (a mark's has no order: there is nothing to load for it).</summary>
+        public void Prefetch(in ArchiveWrite ahead)
+        {
+            if (!ahead.StartsCheckpoint) archive._buckets?.Prefetch(ahead.OrderHash);
+        }
     }
 
     /// <summary>The same hash in every process (FASTER's index must agree with itself only, but one hash for one key

@@ -24,6 +24,8 @@ public sealed class ArchiveHandoffTests : IDisposable
     {
         public readonly ManualResetEventSlim Open = new(false);
         public readonly List<(string Order, long Id, long AmountFen, bool IsPut)> Applied = [];
+        /// <summary>Every write announced (P) and applied (W), in the writer thread's order, by transaction id.</summary>
+        public readonly List<(char What, long Id)> Seen = [];
         public Exception? FailWith;
     }
 
@@ -33,7 +35,16 @@ public sealed class ArchiveHandoffTests : IDisposable
         {
             if (!gate.Open.Wait(60_000)) throw new TimeoutException("the test never opened the writer");
             if (gate.FailWith is { } e) throw e;
-            lock (gate.Applied) gate.Applied.Add((write.Tx.OrderNo.ToString(), write.Tx.Id, write.Tx.AmountFen, write.IsPut));
+            lock (gate.Applied)
+            {
+                gate.Applied.Add((write.Tx.OrderNo.ToString(), write.Tx.Id, write.Tx.AmountFen, write.IsPut));
+                gate.Seen.Add(('W', write.Tx.Id));
+            }
+        }
+
+        public void Prefetch(in ArchiveWrite ahead)
+        {
+            lock (gate.Applied) gate.Seen.Add(('P', ahead.Tx.Id));
         }
     }
 
@@ -78,6 +89,30 @@ public sealed class ArchiveHandoffTests : IDisposable
         Assert.Equal(41, gate.Applied.Count);
         Assert.Equal(Enumerable.Range(0, 40).Select(i => ($"O{i}", (long)i + 1, 100L + i, true)), gate.Applied.Take(40));
         Assert.Equal(("O5", 6L, 999L, false), gate.Applied[40]);
+    }
+
+    [Fact]
+    public void The_writer_hears_of_each_write_once_a_few_places_before_it_applies_it_and_never_of_one_not_handed_over()
+    {
+        var gate = new GatedWriter();
+        using var handoff = new ArchiveHandoff<Writer>(Entries, new Writer(gate), "test-archive-writer");
+        for (int i = 0; i < 40; i++) Hand(handoff, isPut: true, i + 1, $"O{i}", i); // one batch of 40 once drained
+        gate.Open.Set();
+        handoff.Drain();
+        for (int i = 40; i < 45; i++) Hand(handoff, isPut: true, i + 1, $"O{i}", i); // a later, short batch
+        handoff.Drain();
+
+        List<(char What, long Id)> seen;
+        lock (gate.Applied) seen = [.. gate.Seen];
+        Assert.Equal(Enumerable.Range(1, 45).Select(i => (long)i), seen.Where(s => s.What == 'W').Select(s => s.Id));
+        Assert.Equal(Enumerable.Range(1, 45).Select(i => (long)i), seen.Where(s => s.What == 'P').Select(s => s.Id));
+        long applied = 0;
+        foreach ((char what, long id) in seen)
+        {
+            if (what == 'W') applied = id;
+            // Announced before its write, at most 4 places past the write that comes next (applied + 1).
+            else Assert.InRange(id, applied + 1, applied + 1 + 4);
+        }
     }
 
     [Fact]
