@@ -56,17 +56,11 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     /// <summary>The logic's latest horizon of remembered orders (<see cref="ForgetBelow"/>), handed over with each write.</summary>
     private long _forgetBelowId;
     /// <summary>The writer's: the address the logic's horizon allows the store to forget up to (its begin address
-    /// follows it, down to <see cref="_keepFromAddress"/>).</summary>
+    /// follows it, down to <see cref="CheckpointBegins.KeepFromAddress"/>).</summary>
     private long _forgetUntilAddress;
 
-    /// <summary>Each checkpoint on disk not yet purged, with its log's begin address. FASTER recovers a checkpoint only
-    /// from a log that still holds its segments from that address on, and forgetting deletes the oldest segments: a
-    /// switch older than its memory of orders would find every snapshot's checkpoint broken at its next start and
-    /// replay its history instead. So the store forgets no further than the oldest kept checkpoint began.
-    /// Under <see cref="_checkpointBegins"/>'s lock; the writer adds, the snapshot's writer thread purges.</summary>
-    private readonly Dictionary<Guid, long> _checkpointBegins = new();
-    /// <summary>The least of <see cref="_checkpointBegins"/> (long.MaxValue: none), read by the writer at every write.</summary>
-    private long _keepFromAddress = long.MaxValue;
+    /// <summary>Where each kept checkpoint's log begins: the store forgets no further (see <see cref="CheckpointBegins"/>).</summary>
+    private readonly CheckpointBegins _checkpointBegins = new();
 
     /// <summary>The capture a snapshot asked for whose checkpoint is not yet answered (at most one): set by the logic,
     /// recorded and started by the writer at its mark.</summary>
@@ -375,12 +369,8 @@ public sealed class FasterTransactionArchive : ITransactionArchive
                 Answer(asked, new InvalidOperationException("archive: a checkpoint could not start (another is running)"));
                 return;
             }
-            lock (_checkpointBegins)
-            {
-                // Before any later write can forget: the store's begin now is where this checkpoint's log begins.
-                _checkpointBegins[token] = _store.Log.BeginAddress;
-                Volatile.Write(ref _keepFromAddress, LeastBegin());
-            }
+            // Before any later write can forget: the store's begin now is where this checkpoint's log begins.
+            _checkpointBegins.Add(token, _store.Log.BeginAddress);
             var checkpoint = new ArchiveCheckpoint(token.ToString(), foldOverBytes);
             CheckpointWindow window = _window;
             _ = Task.Run(async () =>
@@ -488,11 +478,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         {
             if (!keep.Contains(token.ToString())) _checkpoints.Purge(token);
         }
-        lock (_checkpointBegins)
-        {
-            foreach (Guid token in _checkpointBegins.Keys.Where(t => !keep.Contains(t.ToString())).ToList()) _checkpointBegins.Remove(token);
-            Volatile.Write(ref _keepFromAddress, LeastBegin());
-        }
+        _checkpointBegins.KeepOnly(keep);
     }
 
     /// <summary>A checkpoint's log begin address, from its metadata on disk; 0 (keep every segment) if it cannot be read:
@@ -512,11 +498,6 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         {
             return 0;
         }
-    }
-
-    private long LeastBegin()
-    {
-        lock (_checkpointBegins) return _checkpointBegins.Count == 0 ? long.MaxValue : _checkpointBegins.Values.Min();
     }
 
     public void Put(in ScopedKey order, in Transaction tx) => Put(order, order.Hash64(), tx);
@@ -647,8 +628,8 @@ public sealed class FasterTransactionArchive : ITransactionArchive
             _forgetUntilAddress = mark.Address;
             _marks.Dequeue();
         }
-        // Not past the oldest kept checkpoint's begin (see _checkpointBegins): what is held back goes once it is purged.
-        long until = Math.Min(_forgetUntilAddress, Volatile.Read(ref _keepFromAddress));
+        // Not past the oldest kept checkpoint's begin: what is held back goes once it is purged.
+        long until = Math.Min(_forgetUntilAddress, _checkpointBegins.KeepFromAddress);
         if (until > _store.Log.BeginAddress)
         {
             _store.Log.ShiftBeginAddress(until, snapToPageStart: true, truncateLog: true);
@@ -671,11 +652,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         }
         _recovering = null;
         // After FASTER's recovery, not beside it: its checkpoint manager's reads of the metadata are not safe to share.
-        lock (_checkpointBegins)
-        {
-            foreach (Guid token in _checkpoints.GetLogCheckpointTokens()) _checkpointBegins[token] = CheckpointBeginAddress(_checkpoints, token);
-            Volatile.Write(ref _keepFromAddress, LeastBegin());
-        }
+        foreach (Guid token in _checkpoints.GetLogCheckpointTokens()) _checkpointBegins.Add(token, CheckpointBeginAddress(_checkpoints, token));
         OpenSession();
     }
 
