@@ -80,6 +80,9 @@ public sealed class EndpointLink : IAsyncDisposable
     /// <summary>Requests not sent because the queue was full or the endpoint down: the engine resolves them by query.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
     public bool IsUp => _reported == EndpointState.Up;
+    /// <summary>True once this link has told the engine what it found (until then the engine holds the state it started
+    /// or recovered with, which a probe may yet contradict).</summary>
+    public bool HasReported => Volatile.Read(ref _reportedOnce);
     /// <summary>Requests waiting in the queue to be written to the endpoint's stream (the output backlog).</summary>
     public int Queued => _queue.Count;
 

@@ -19,6 +19,10 @@ public sealed class BankSimAllocationTests
     private const int Batch = 64;
     private const int WarmMessages = 100;
     private const int MeasuredMessages = 400;
+    // The figure is the process's allocation, so anything else alive in the test process (a previous test's switch still
+    // winding down, the runner, a timer) lands in it too; that noise comes in bursts and a real cost per request comes in
+    // every round, so the least of a few rounds is the bank's figure (CI once saw 70 bytes in a single round).
+    private const int MeasuredRounds = 3;
 
     [Fact]
     public async Task Batched_debits_through_the_exchange_stream_allocate_a_bounded_amount_each()
@@ -39,7 +43,8 @@ public sealed class BankSimAllocationTests
             }
             return message.ToByteArray();
         }).ToArray();
-        byte[][] warm = Messages(WarmMessages), measured = Messages(MeasuredMessages);
+        byte[][] warm = Messages(WarmMessages);
+        byte[][][] rounds = Enumerable.Range(0, MeasuredRounds).Select(_ => Messages(MeasuredMessages)).ToArray();
 
         using var cts = new CancellationTokenSource(BankUnderTest.Bound);
         var headers = new Metadata().Add(ExchangeBatch.SwitchBatchMaxHeader, ExchangeBatch.Format(ExchangeBatch.MaxElements));
@@ -59,20 +64,26 @@ public sealed class BankSimAllocationTests
             }
         });
 
-        await SendAsync(warm, WarmMessages * Batch);
-        GC.Collect();
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        await SendAsync(measured, (WarmMessages + MeasuredMessages) * Batch);
-        long perRequestBytes = (GC.GetTotalAllocatedBytes(precise: true) - before) / (MeasuredMessages * Batch);
+        long sent = WarmMessages * Batch;
+        await SendAsync(warm, sent);
+        var perRequestBytes = new long[MeasuredRounds];
+        for (int round = 0; round < MeasuredRounds; round++)
+        {
+            GC.Collect();
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            sent += MeasuredMessages * Batch;
+            await SendAsync(rounds[round], sent);
+            perRequestBytes[round] = (GC.GetTotalAllocatedBytes(precise: true) - before) / (MeasuredMessages * Batch);
+        }
         await call.RequestStream.CompleteAsync();
         await reading.WaitAsync(BankUnderTest.Bound);
 
-        Assert.Equal((WarmMessages + MeasuredMessages) * Batch, Interlocked.Read(ref succeeded));
-        Assert.Equal((WarmMessages + MeasuredMessages) * Batch, bank.Ledger.Counts.Executed);
+        Assert.Equal(sent, Interlocked.Read(ref succeeded));
+        Assert.Equal(sent, bank.Ledger.Counts.Executed);
         // Nothing is kept per request: the account is held inline and the ledger's entry is in native memory. The generated
         // request type added a message object, a repeated field and its growing array per request: 288 to 322 bytes in all
         // (measured); the account's string then left 88; held inline, 9 to 38.
-        Assert.True(perRequestBytes <= 60, $"{perRequestBytes} bytes a request");
+        Assert.True(perRequestBytes.Min() <= 60, $"{string.Join(", ", perRequestBytes)} bytes a request in {MeasuredRounds} rounds");
 
         async Task SendAsync(byte[][] messages, long answeredAfter)
         {

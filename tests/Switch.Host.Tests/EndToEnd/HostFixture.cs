@@ -3,6 +3,7 @@ using Switch.Engine.Business;
 using Switch.Grpc;
 using Switch.Grpc.Client;
 using Switch.Host;
+using Switch.Host.Banks;
 using Switch.Host.Configuration;
 
 namespace Switch.Host.Tests.EndToEnd;
@@ -74,7 +75,31 @@ public sealed class RunningSwitch : IAsyncDisposable
         config ??= TestConfig(dataDirectory);
         config = config with { DataDirectory = dataDirectory };
         SwitchHost host = await SwitchHost.StartAsync(config);
-        return new RunningSwitch(host, config, dataDirectory, owns);
+        var running = new RunningSwitch(host, config, dataDirectory, owns);
+        await running.WaitForSimulatedBanksAsync();
+        return running;
+    }
+
+    /// <summary>
+    /// Waits (bounded) until the link to every in-process simulated endpoint has probed it and told the engine it is up.
+    /// The engine starts believing every endpoint reachable, so a payment sent at once usually goes through; but on a
+    /// loaded machine a first probe may fail, and a test's first payment then meets BANK_UNAVAILABLE (seen once in CI).
+    /// </summary>
+    private async Task WaitForSimulatedBanksAsync()
+    {
+        var simulated = Host.Simulators.Select(s => s.Address).ToHashSet();
+        EndpointLink[] links = Host.Connector.Links.Where(l => simulated.Contains(l.Address)).ToArray();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!links.All(l => l.HasReported && l.IsUp))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                await DisposeAsync();
+                string down = string.Join(", ", links.Where(l => !(l.HasReported && l.IsUp)).Select(l => $"{l.BankCode:D3} {l.Name}"));
+                throw new TimeoutException($"simulated endpoints not up 30 s after the switch started: {down}");
+            }
+            await Task.Delay(10);
+        }
     }
 
     public static CallOptions As(string apiKey, int timeoutMs = 10_000) => new()
