@@ -4,6 +4,7 @@ using System.Globalization;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
 using Google.Protobuf;
 using Switch.Grpc.Framing;
 
@@ -184,6 +185,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))] // awaited once wherever it is called: its box is pooled
     private async ValueTask ReceiveHeadersAsync()
     {
         if (_headersReceived) return;
@@ -254,6 +256,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
     /// refusals are the stream read's: a frame over the limit is refused on its header, before its payload is buffered;
     /// a second frame's header ends the read at once, so at most one frame and one header are ever held.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // awaited once by its one caller: its box is pooled
     public async ValueTask<TResponse> ReadSingleAsync()
     {
         if (_reader is not null) throw new InvalidOperationException("The response is already being read as a stream.");
