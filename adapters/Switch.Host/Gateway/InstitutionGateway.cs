@@ -37,6 +37,8 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
 
     public InstitutionLimiter Limiter => _limiter;
 
+    public ApiKeyAuthenticator Authenticator => auth;
+
     /// <summary>Collections run to give back the memory of ended streams' answers.</summary>
     public long MemoryCollections => _giveBack.Collections;
 
