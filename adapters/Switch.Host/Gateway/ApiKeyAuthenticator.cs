@@ -19,8 +19,9 @@ public sealed record AuthenticatedInstitution(int Index, string Code, byte[] Cod
 /// With mutual TLS (a <see cref="ClientCertificateMap"/>), a client certificate proves the institution it is mapped to:
 /// the key is then optional, and one sent must be that same institution's, so a call always acts for one institution.
 /// Failed attempts are slowed per source address (<see cref="AuthFailureLimiter"/>); a correct key never is.
-/// <para>A connection remembers the last key verified on it: a call that presents exactly that key again (the same
-/// characters, compared in constant time) on the same connection is the institution it proved, without hashing it again
+/// <para>A connection remembers the last <see cref="MaxKeysPerConnection"/> keys verified on it: a call that presents
+/// exactly one of them again (the same characters, compared in constant time) on the same connection is the institution
+/// it proved, without hashing it again
 /// (hashing and matching the key was 2.5% of the switch's CPU in the unary closed loop). Anything else (another key, one character
 /// off, a prefix) is hashed and matched against every digest as before. The keys are this authenticator's for its life
 /// (they change with the configuration, at a restart, which closes every connection), so what a connection remembers
@@ -33,8 +34,12 @@ public sealed class ApiKeyAuthenticator
     private readonly (byte[] Digest, AuthenticatedInstitution Institution)[] _keys;
     private readonly byte[][] _digests;
 
-    /// <summary>Each open connection's last verified key: at most one a connection (the port's connection limit bounds them).</summary>
-    private readonly ConcurrentDictionary<string, ConnectionKey> _verified = new(StringComparer.Ordinal);
+    /// <summary>Keys a connection remembers at most: a connection may carry several institutions' calls (a client or
+    /// proxy serving more than one; the load harness spreads three institutions over every connection).</summary>
+    public const int MaxKeysPerConnection = 4;
+
+    /// <summary>Each open connection's verified keys (the port's connection limit bounds the connections).</summary>
+    private readonly ConcurrentDictionary<string, ConnectionKeys> _verified = new(StringComparer.Ordinal);
     private long _keysHashed;
 
     private readonly AuthFailureLimiter _failures;
@@ -132,45 +137,66 @@ public sealed class ApiKeyAuthenticator
         return null;
     }
 
-    /// <summary>The index of the institution whose key <paramref name="key"/> is, or -1: the connection's remembered key
+    /// <summary>The index of the institution whose key <paramref name="key"/> is, or -1: a key the connection remembers
     /// when it is exactly that, else every digest (and then remembered on the connection when it matched).</summary>
     private int Match(ServerCallContext context, string key)
     {
         string connection = context.ConnectionId;
         // A connection that cannot say when it closes would never be forgotten: nothing is remembered for it.
         bool remembers = connection.Length != 0 && context.ConnectionClosed.CanBeCanceled;
-        ConnectionKey? known = null;
-        if (remembers && _verified.TryGetValue(connection, out known) && known.Last is { } last && last.Is(key)) return last.Index;
+        ConnectionKeys? known = null;
+        if (remembers && _verified.TryGetValue(connection, out known) && known.Find(key) is { } verified) return verified.Index;
         Interlocked.Increment(ref _keysHashed);
         int index = ApiKeyHash.Match(_digests, key, MaxApiKeyBytes);
         if (index >= 0 && remembers) Remember(connection, context.ConnectionClosed, known, new VerifiedKey(key, index));
         return index;
     }
 
-    private void Remember(string connection, CancellationToken connectionClosed, ConnectionKey? known, VerifiedKey verified)
+    private void Remember(string connection, CancellationToken connectionClosed, ConnectionKeys? known, VerifiedKey verified)
     {
         if (known is null)
         {
-            var fresh = new ConnectionKey { Last = verified };
+            var fresh = new ConnectionKeys();
+            fresh.Add(verified);
             if (_verified.TryAdd(connection, fresh))
             {
                 // Runs at once if the connection has closed already. Removes this entry only, never a later one.
                 connectionClosed.Register(static state =>
                 {
-                    var (verified, connection, entry) = ((ConcurrentDictionary<string, ConnectionKey>, string, ConnectionKey))state!;
-                    verified.TryRemove(new KeyValuePair<string, ConnectionKey>(connection, entry));
+                    var (verified, connection, entry) = ((ConcurrentDictionary<string, ConnectionKeys>, string, ConnectionKeys))state!;
+                    verified.TryRemove(new KeyValuePair<string, ConnectionKeys>(connection, entry));
                 }, (_verified, connection, fresh));
                 return;
             }
             if (!_verified.TryGetValue(connection, out known)) return; // another call added it and the connection closed
         }
-        known.Last = verified; // calls of one connection race only to store a key each verified: either is true
+        known.Add(verified);
     }
 
-    /// <summary>What a connection remembers: replaced whole, so a reader sees a key with its own institution.</summary>
-    private sealed class ConnectionKey
+    /// <summary>
+    /// The keys one connection remembers: <see cref="MaxKeysPerConnection"/> slots, a new key taking the next in turn.
+    /// Each slot holds a whole <see cref="VerifiedKey"/> (a key with the institution it proved), so a reader racing a
+    /// writer sees the old pair or the new one, both true. Two calls that verify one new key at once may both store it.
+    /// </summary>
+    private sealed class ConnectionKeys
     {
-        public volatile VerifiedKey? Last;
+        private readonly VerifiedKey?[] _slots = new VerifiedKey?[MaxKeysPerConnection];
+        private int _added;
+
+        public VerifiedKey? Find(string presented)
+        {
+            for (int i = 0; i < _slots.Length; i++)
+            {
+                if (Volatile.Read(ref _slots[i]) is { } verified && verified.Is(presented)) return verified;
+            }
+            return null;
+        }
+
+        public void Add(VerifiedKey verified)
+        {
+            int slot = (int)((uint)(Interlocked.Increment(ref _added) - 1) % (uint)_slots.Length);
+            Volatile.Write(ref _slots[slot], verified);
+        }
     }
 
     /// <summary>A key verified against the digests and the institution it matched.</summary>
