@@ -1,7 +1,10 @@
+using System.Buffers;
+using System.Diagnostics;
 using System.Globalization;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
 using Google.Protobuf;
 using Switch.Grpc.Framing;
 
@@ -50,8 +53,10 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
     private HttpContent? _content;
     private int _refusedRetries;
     private HttpResponseMessage? _response;
+    private Stream? _body;
+    private bool _gzipResponses;
     private PipeReader? _responsePipe;
-    private GrpcMessageReader<TResponse>? _reader;
+    private GrpcMessageReader<TResponse>? _reader; // made at the first streamed read: a single response reads the body itself
     private bool _headersReceived;
     private bool _trailersOnly;
     private Status? _status;
@@ -165,7 +170,8 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
         {
             if (!_headersReceived) await ReceiveHeadersAsync().ConfigureAwait(false);
             if (_trailersOnly) return FinishTrailersOnly();
-            TResponse? message = await _reader!.ReadAsync(_callCts.Token).ConfigureAwait(false);
+            _reader ??= MessageReader();
+            TResponse? message = await _reader.ReadAsync(_callCts.Token).ConfigureAwait(false);
             if (message is null) FinishFromTrailers();
             return message;
         }
@@ -179,6 +185,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))] // awaited once wherever it is called: its box is pooled
     private async ValueTask ReceiveHeadersAsync()
     {
         if (_headersReceived) return;
@@ -221,18 +228,105 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
             _status = status;
             throw new RpcException(status);
         }
-        string? encoding = response.Headers.TryGetValues(GrpcProtocol.EncodingHeader, out var encodings) ? encodings.FirstOrDefault() : null;
+        string? encoding = response.Headers.NonValidated.TryGetValues(GrpcProtocol.EncodingHeader, out HeaderStringValues encodings) ? First(encodings) : null;
         if (!GzipMessages.TryParseEncoding(encoding, out bool gzip))
         {
             var status = new Status(StatusCode.Internal, $"Bad gRPC response. Unsupported grpc-encoding: {encoding}");
             _status = status;
             throw new RpcException(status);
         }
-        Stream body = await response.Content.ReadAsStreamAsync(_callCts.Token).ConfigureAwait(false);
-        _responsePipe = PipeReader.Create(body, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
-        _reader = new GrpcMessageReader<TResponse>(_responsePipe, _method.ResponseParser, _channel.Options.MaxReceiveMessageBytes, gzip);
+        _body = await response.Content.ReadAsStreamAsync(_callCts.Token).ConfigureAwait(false);
+        _gzipResponses = gzip;
         _headersReceived = true;
     }
+
+    private GrpcMessageReader<TResponse> MessageReader()
+    {
+        _responsePipe = PipeReader.Create(_body!, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
+        return new GrpcMessageReader<TResponse>(_responsePipe, _method.ResponseParser, _channel.Options.MaxReceiveMessageBytes, _gzipResponses);
+    }
+
+    /// <summary>Bytes first rented for a single response's body: a payment's answer and its frame fit, a bigger one grows it.</summary>
+    private const int SingleResponseInitialBytes = 512;
+
+    /// <summary>
+    /// The one message of a single-response call, once the call ended with OK (else RpcException with the server's
+    /// status). The body is read straight into one rented array until its end, and the message parsed from there: no
+    /// pipe, frame reader or message reader per call, and one async layer where reading it as a stream took three. The
+    /// refusals are the stream read's: a frame over the limit is refused on its header, before its payload is buffered;
+    /// a second frame's header ends the read at once, so at most one frame and one header are ever held.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // awaited once by its one caller: its box is pooled
+    public async ValueTask<TResponse> ReadSingleAsync()
+    {
+        if (_reader is not null) throw new InvalidOperationException("The response is already being read as a stream.");
+        byte[]? buffer = null;
+        try
+        {
+            if (!_headersReceived) await ReceiveHeadersAsync().ConfigureAwait(false);
+            if (_trailersOnly)
+            {
+                FinishTrailersOnly(); // throws the status unless OK
+                throw NoSingleResponse();
+            }
+            int maxMessageBytes = _channel.Options.MaxReceiveMessageBytes;
+            buffer = ArrayPool<byte>.Shared.Rent(SingleResponseInitialBytes);
+            int filled = 0;
+            long frameBytes = -1; // the first frame's, header included, once its header is in
+            bool compressed = false;
+            while (true)
+            {
+                if (filled == buffer.Length)
+                {
+                    // Only a frame longer than the buffer fills it (a following header would have ended the read): room
+                    // for that frame and the next header, so a second message is seen; the limit bounds it.
+                    Debug.Assert(frameBytes + GrpcFrame.HeaderBytes > filled);
+                    byte[] bigger = ArrayPool<byte>.Shared.Rent(checked((int)(frameBytes + GrpcFrame.HeaderBytes)));
+                    buffer.AsSpan(0, filled).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+                int read = await _body!.ReadAsync(buffer.AsMemory(filled), _callCts.Token).ConfigureAwait(false);
+                if (read == 0) break;
+                filled += read;
+                if (frameBytes < 0 && filled >= GrpcFrame.HeaderBytes)
+                {
+                    frameBytes = GrpcFrame.FrameBytes(buffer, maxMessageBytes, out compressed);
+                    if (compressed && !_gzipResponses) throw GrpcFrame.UnnegotiatedCompression();
+                }
+                if (frameBytes >= 0 && filled >= frameBytes + GrpcFrame.HeaderBytes) throw TooManyResponses();
+            }
+            FinishFromTrailers(); // the server's status wins over what its body holds
+            if (filled == 0) throw NoSingleResponse();
+            if (frameBytes < 0 || filled < frameBytes) throw GrpcFrame.Truncated(filled); // inside the one frame
+            if (filled > frameBytes) throw GrpcFrame.Truncated(filled - frameBytes); // inside a second frame's header
+            var payload = new ReadOnlySequence<byte>(buffer, GrpcFrame.HeaderBytes, (int)frameBytes - GrpcFrame.HeaderBytes);
+            try
+            {
+                return compressed
+                    ? GzipMessages.Parse(payload, _method.ResponseParser, maxMessageBytes)
+                    : GrpcMessageReader<TResponse>.DecodeDetached(payload, _method.ResponseParser);
+            }
+            catch (Exception e) when (e is InvalidProtocolBufferException or InvalidDataException)
+            {
+                throw new RpcException(StatusCode.Internal, GrpcFrame.Undecodable(e));
+            }
+        }
+        catch (Exception e)
+        {
+            throw Fail(e);
+        }
+        finally
+        {
+            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    internal static RpcException NoSingleResponse() =>
+        new(StatusCode.Internal, "Failed to receive a response message: the server ended the call with OK and no message.");
+
+    internal static RpcException TooManyResponses() =>
+        new(StatusCode.Internal, "More than one response message for a single-response method.");
 
     private TResponse? FinishTrailersOnly()
     {
@@ -258,15 +352,23 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
 
     private static Status ReadStatus(HttpHeaders headers)
     {
-        if (!headers.TryGetValues(GrpcProtocol.StatusHeader, out var codes))
+        // The headers' raw view: the checked one makes a list and an enumerator for every value asked for.
+        if (!headers.NonValidated.TryGetValues(GrpcProtocol.StatusHeader, out HeaderStringValues codes))
             return new Status(StatusCode.Unknown, "No grpc-status found on response.");
-        string code = codes.First();
+        string code = First(codes);
         if (!int.TryParse(code, NumberStyles.None, CultureInfo.InvariantCulture, out int value))
             return new Status(StatusCode.Unknown, $"Unexpected grpc-status value: {code}");
-        string detail = headers.TryGetValues(GrpcProtocol.MessageHeader, out var messages)
-            ? StatusMessageEncoding.Decode(messages.First())
+        string detail = headers.NonValidated.TryGetValues(GrpcProtocol.MessageHeader, out HeaderStringValues messages)
+            ? StatusMessageEncoding.Decode(First(messages))
             : "";
         return new Status((StatusCode)value, detail);
+    }
+
+    /// <summary>The first of a header's values (a header present has one).</summary>
+    private static string First(HeaderStringValues values)
+    {
+        foreach (string value in values) return value;
+        return "";
     }
 
     private static Metadata ToMetadata(HttpHeaders? headers)

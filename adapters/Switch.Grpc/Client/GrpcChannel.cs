@@ -73,7 +73,7 @@ public sealed class GrpcChannel : IDisposable
         Expect(method, MethodType.Unary);
         using var call = new ClientCall<TRequest, TResponse>(this, method, options);
         call.Start(new UnaryRequestContent<TRequest>(request, Options.MaxSendMessageBytes, Options.CompressRequests));
-        return await ReadSingleResponseAsync(call).ConfigureAwait(false); // Headers and trailers are never converted.
+        return await call.ReadSingleAsync().ConfigureAwait(false); // Headers and trailers are never converted.
     }
 
     /// <summary>A unary call; returns the response with its headers and trailers, or throws RpcException.</summary>
@@ -84,7 +84,7 @@ public sealed class GrpcChannel : IDisposable
         Expect(method, MethodType.Unary);
         using var call = new ClientCall<TRequest, TResponse>(this, method, options);
         call.Start(new UnaryRequestContent<TRequest>(request, Options.MaxSendMessageBytes, Options.CompressRequests));
-        TResponse response = await ReadSingleResponseAsync(call).ConfigureAwait(false);
+        TResponse response = await call.ReadSingleAsync().ConfigureAwait(false);
         return new UnaryResult<TResponse>(response, call.ResponseHeaders, call.Trailers);
     }
 
@@ -112,7 +112,7 @@ public sealed class GrpcChannel : IDisposable
         Expect(method, MethodType.ClientStreaming);
         var call = new ClientCall<TRequest, TResponse>(this, method, options);
         var requests = StartStreaming(call);
-        return new ClientStreamingCall<TRequest, TResponse>(call, requests, () => ReadSingleResponseAsync(call));
+        return new ClientStreamingCall<TRequest, TResponse>(call, requests, () => call.ReadSingleAsync().AsTask());
     }
 
     public DuplexStreamingCall<TRequest, TResponse> DuplexStreaming<TRequest, TResponse>(GrpcMethod<TRequest, TResponse> method, CallOptions options = default)
@@ -137,16 +137,6 @@ public sealed class GrpcChannel : IDisposable
             throw;
         }
         return new ClientRequestStream<TRequest>(content, call.FailWrite, call.Token, Options.MaxSendMessageBytes, Options.MaxBufferedWriteBytes, Options.CompressRequests);
-    }
-
-    private static async Task<TResponse> ReadSingleResponseAsync<TRequest, TResponse>(ClientCall<TRequest, TResponse> call)
-        where TRequest : class, IMessage<TRequest> where TResponse : class, IMessage<TResponse>
-    {
-        TResponse response = await call.ReadMessageAsync().ConfigureAwait(false)
-            ?? throw call.Fail(new RpcException(StatusCode.Internal, "Failed to receive a response message: the server ended the call with OK and no message."));
-        if (await call.ReadMessageAsync().ConfigureAwait(false) is not null)
-            throw call.Fail(new RpcException(StatusCode.Internal, "More than one response message for a single-response method."));
-        return response;
     }
 
     private static void Expect<TRequest, TResponse>(GrpcMethod<TRequest, TResponse> method, MethodType type)

@@ -21,8 +21,7 @@ public static class GrpcFrame
     public static bool TryRead(ref ReadOnlySequence<byte> buffer, int maxMessageBytes, out ReadOnlySequence<byte> payload)
     {
         if (!TryRead(ref buffer, maxMessageBytes, out payload, out bool compressed)) return false;
-        if (compressed)
-            throw new RpcException(StatusCode.Internal, "Received a compressed message but no grpc-encoding was negotiated.");
+        if (compressed) throw UnnegotiatedCompression();
         return true;
     }
 
@@ -43,20 +42,40 @@ public static class GrpcFrame
             header = scratch;
         }
 
+        long frameBytes = FrameBytes(header, maxMessageBytes, out bool flagged);
+        if (buffer.Length < frameBytes) return false;
+        compressed = flagged;
+        payload = buffer.Slice(HeaderBytes, frameBytes - HeaderBytes);
+        buffer = buffer.Slice(frameBytes);
+        return true;
+    }
+
+    /// <summary>The whole frame's length (header included) that <paramref name="header"/> (its first 5 bytes) announces,
+    /// checked on the header alone: a reader knows how much to buffer, and refuses an oversize frame before any of it.</summary>
+    /// <exception cref="RpcException">RESOURCE_EXHAUSTED above the limit (compressed size); INTERNAL for a flag other than 0 or 1.</exception>
+    public static long FrameBytes(ReadOnlySpan<byte> header, int maxMessageBytes, out bool compressed)
+    {
+        Debug.Assert(header.Length >= HeaderBytes && maxMessageBytes >= 0);
         byte flag = header[0];
         uint length = BinaryPrimitives.ReadUInt32BigEndian(header.Slice(1, 4));
         if (flag > 1)
             throw new RpcException(StatusCode.Internal, $"Invalid compressed-flag byte {flag}.");
         if (length > (uint)maxMessageBytes)
             throw new RpcException(StatusCode.ResourceExhausted, $"Received message larger than max ({length} vs. {maxMessageBytes})");
-
-        long frameBytes = HeaderBytes + (long)length;
-        if (buffer.Length < frameBytes) return false;
         compressed = flag == 1;
-        payload = buffer.Slice(HeaderBytes, length);
-        buffer = buffer.Slice(frameBytes);
-        return true;
+        return HeaderBytes + (long)length;
     }
+
+    /// <summary>A compressed frame on a call whose grpc-encoding is identity.</summary>
+    internal static RpcException UnnegotiatedCompression() =>
+        new(StatusCode.Internal, "Received a compressed message but no grpc-encoding was negotiated.");
+
+    /// <summary>The stream ended <paramref name="leftBytes"/> into a frame.</summary>
+    internal static RpcException Truncated(long leftBytes) =>
+        new(StatusCode.Internal, $"Stream ended inside a message frame ({leftBytes} bytes left over).");
+
+    /// <summary>Why a message's bytes did not decode, in the status's words.</summary>
+    internal static string Undecodable(Exception e) => "Failed to deserialize message: " + e.Message;
 
     /// <summary>Writes the 5-byte header into <paramref name="destination"/>.</summary>
     public static void WriteHeader(Span<byte> destination, int messageBytes)

@@ -69,8 +69,7 @@ public sealed class GrpcFrameReader
         try
         {
             framed = GrpcFrame.TryRead(ref buffer, _maxMessageBytes, out payload, out compressed);
-            if (compressed && !_gzip)
-                throw new RpcException(StatusCode.Internal, "Received a compressed message but no grpc-encoding was negotiated.");
+            if (compressed && !_gzip) throw GrpcFrame.UnnegotiatedCompression();
         }
         catch
         {
@@ -102,8 +101,7 @@ public sealed class GrpcFrameReader
         {
             long left = buffer.Length;
             Release(buffer.End);
-            if (left != 0)
-                throw new RpcException(StatusCode.Internal, $"Stream ended inside a message frame ({left} bytes left over).");
+            if (left != 0) throw GrpcFrame.Truncated(left);
             _ended = true;
             ended = true;
             return false;
@@ -145,7 +143,7 @@ public sealed class GrpcFrameReader
     private RpcException Malformed(Exception e)
     {
         if (e is RpcException { StatusCode: not StatusCode.Internal } rpc) return rpc; // e.g. inflated past the limit
-        string reason = e is RpcException inner ? inner.Status.Detail : "Failed to deserialize message: " + e.Message;
+        string reason = e is RpcException inner ? inner.Status.Detail : GrpcFrame.Undecodable(e);
         return _malformedCode == StatusCode.Internal
             ? e as RpcException ?? new RpcException(StatusCode.Internal, reason)
             : new RpcException(_malformedCode, $"{StatusNames.Of(_malformedCode)}: malformed request message: {reason}");

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using Google.Protobuf;
@@ -49,10 +50,7 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
             {
                 try
                 {
-                    if (!DecodesOwnBytes) return _parser.ParseFrom(_frames.Message);
-                    T message = _parser.ParseFrom(ReadOnlySpan<byte>.Empty); // the parser's new, empty message
-                    ((IDecodesOwnBytes)message).DecodeFrom(_frames.Message);
-                    return message;
+                    return Decode(_frames.Message, _parser);
                 }
                 catch (Exception e) when (e is InvalidProtocolBufferException or InvalidDataException)
                 {
@@ -63,6 +61,23 @@ public sealed class GrpcMessageReader<T> where T : class, IMessage<T>
             _frames.Hold(await _frames.ReadAsync(cancellationToken).ConfigureAwait(false));
         }
     }
+
+    /// <summary>One message from its bytes (one that decodes its own bytes may keep a view of them: see
+    /// <see cref="IDecodesOwnBytes"/>).</summary>
+    /// <exception cref="InvalidProtocolBufferException">The bytes are not a <typeparamref name="T"/>.</exception>
+    /// <exception cref="InvalidDataException">A shape a message that decodes its own bytes does not take.</exception>
+    internal static T Decode(in ReadOnlySequence<byte> bytes, MessageParser<T> parser)
+    {
+        if (!DecodesOwnBytes) return parser.ParseFrom(bytes);
+        T message = parser.ParseFrom(ReadOnlySpan<byte>.Empty); // the parser's new, empty message
+        ((IDecodesOwnBytes)message).DecodeFrom(bytes);
+        return message;
+    }
+
+    /// <summary>As <see cref="Decode"/>, for bytes given back once it returns: one that decodes its own bytes gets a copy
+    /// of its own.</summary>
+    internal static T DecodeDetached(in ReadOnlySequence<byte> bytes, MessageParser<T> parser) =>
+        Decode(DecodesOwnBytes ? new ReadOnlySequence<byte>(bytes.ToArray()) : bytes, parser);
 
     /// <summary>All remaining messages, as they arrive.</summary>
     public async IAsyncEnumerable<T> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)

@@ -7,6 +7,9 @@ public static class ApiKeyHash
 {
     public const string Prefix = "sha256:";
 
+    /// <summary>The largest key limit <see cref="Match"/> takes (its key is encoded on the stack).</summary>
+    public const int MaxKeyBytesLimit = 1024;
+
     public static string Of(string apiKey) => Prefix + Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(apiKey)));
 
     /// <summary>
@@ -15,9 +18,12 @@ public static class ApiKeyHash
     /// </summary>
     public static int Match(IReadOnlyList<byte[]> digests, string? key, int maxKeyBytes)
     {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(maxKeyBytes, MaxKeyBytesLimit);
         if (string.IsNullOrEmpty(key) || System.Text.Encoding.UTF8.GetByteCount(key) > maxKeyBytes) return -1;
+        Span<byte> keyUtf8 = stackalloc byte[maxKeyBytes]; // bounded just above: no array a call
+        int keyBytes = System.Text.Encoding.UTF8.GetBytes(key, keyUtf8);
         Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
-        SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key), digest);
+        SHA256.HashData(keyUtf8[..keyBytes], digest);
         int match = -1;
         for (int i = 0; i < digests.Count; i++)
         {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Google.Protobuf;
 using Switch.Contracts.V1;
@@ -35,6 +36,8 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
     private readonly MemoryGiveBack _giveBack = new();
 
     public InstitutionLimiter Limiter => _limiter;
+
+    public ApiKeyAuthenticator Authenticator => auth;
 
     /// <summary>Collections run to give back the memory of ended streams' answers.</summary>
     public long MemoryCollections => _giveBack.Collections;
@@ -81,6 +84,9 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         .MapDuplexStreamingRaw(InstitutionMethods.Transact, TransactAsync) // requests decoded by hand: no object, no string each
         .MapServerStreaming(InstitutionMethods.Outcomes, OutcomesAsync);
 
+    // Its box holds the 560-byte answer across the engine's wait: pooled (bounded per core by the runtime) rather than
+    // allocated a call. The router awaits it once, as a pooled box requires.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask UnaryAsync(ServerRawRequest raw, ServerCallContext context, RequestType type)
     {
         // The request's fields point into its bytes (the router's copy, kept until this call's task ends: the fill has
