@@ -38,7 +38,9 @@ public sealed class StallWatchdog : IDisposable
     private readonly long _ongoingTicks;
     private readonly PoolProbe _probe = new();
     private readonly bool _watchPool;
-    private readonly ManualResetEventSlim _stop = new();
+    /// <summary>No spinning before each wait: the watchdog waits on it every IntervalMs for its life (the default spin made
+    /// it call sched_yield about 400 times a second).</summary>
+    private readonly ManualResetEventSlim _stop = new(initialState: false, spinCount: 0);
     private readonly Thread _thread;
     private long _stalls;
 

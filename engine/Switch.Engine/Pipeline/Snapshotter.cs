@@ -49,7 +49,9 @@ internal sealed class Snapshotter
     private long _viewsRecordNo;
     /// <summary>The snapshot handed to the writer thread (set by the logic thread before it wakes the writer).</summary>
     private Action? _toWrite;
-    private readonly SemaphoreSlim _wakeWriter = new(0);
+    /// <summary>Set only by Stop. No spinning before it blocks: the writer polls it every WriterPollMs for its life, and a
+    /// SemaphoreSlim's spin before each wait made an idle switch's writer call sched_yield about 5,000 times a second.</summary>
+    private readonly ManualResetEventSlim _wakeWriter = new(initialState: false, spinCount: 0);
     private volatile bool _stopped;
 
     public Snapshotter(SnapshotOptions options, string dataDirectory, Journal.EventJournal journal, SwitchLogic logic, ITransactionArchive archive,
@@ -92,7 +94,7 @@ internal sealed class Snapshotter
         Volatile.Write(ref _writerThreadId, NiceThread.CurrentThreadId());
         while (true)
         {
-            _wakeWriter.Wait(WriterPollMs); // released only by Stop
+            _wakeWriter.Wait(WriterPollMs); // set only by Stop
             if (_stopped) return;
             Interlocked.Exchange(ref _toWrite, null)?.Invoke();
         }
@@ -102,7 +104,7 @@ internal sealed class Snapshotter
     public void Stop()
     {
         _stopped = true;
-        _wakeWriter.Release();
+        _wakeWriter.Set();
     }
 
     private int _writerThreadId;
