@@ -39,8 +39,11 @@ public sealed class InstitutionConnections(InstitutionLimiter limiter)
             // connections open than the cap. Under the lock the first counts it and the others find it here.
             if (_owners.ContainsKey(connectionId)) return true;
             if (!limiter.TryOpenConnection(institution)) return false;
-            bool added = _owners.TryAdd(connectionId, institution);
-            System.Diagnostics.Debug.Assert(added, "institution connections: a connection is added only under the lock");
+            if (!_owners.TryAdd(connectionId, institution))
+            {
+                limiter.CloseConnection(institution);
+                throw new InvalidOperationException("institution connections: a connection was added outside the lock");
+            }
         }
         // Runs at once if the connection has already closed. Registered by the one call that counted the connection.
         connectionClosed.Register(() =>
