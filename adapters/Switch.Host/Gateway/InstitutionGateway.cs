@@ -31,18 +31,20 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
     /// <summary>Longest pause of a paced stream between looks at its limits.</summary>
     private const int MaxPaceMs = 100;
 
-    private readonly InstitutionLimiter _limiter = new(engine.Engine.Logic.Config.Institutions.Count, limits ?? GatewayLimits.Default);
-    private InstitutionConnections? _connections;
+    // Made with the gateway, not at its first call: a standby taking office gets many first calls at once, two of them
+    // could each make a map, and a connection counted in the one then dropped kept its place until it closed
+    // (CONNECTION_LIMIT with fewer connections open than the cap).
+    private readonly InstitutionConnections _connections = new(new InstitutionLimiter(engine.Engine.Logic.Config.Institutions.Count, limits ?? GatewayLimits.Default));
     private readonly MemoryGiveBack _giveBack = new();
 
-    public InstitutionLimiter Limiter => _limiter;
+    public InstitutionLimiter Limiter => _connections.Limiter;
 
     public ApiKeyAuthenticator Authenticator => auth;
 
     /// <summary>Collections run to give back the memory of ended streams' answers.</summary>
     public long MemoryCollections => _giveBack.Collections;
 
-    public InstitutionConnections Connections => _connections ??= new InstitutionConnections(_limiter);
+    public InstitutionConnections Connections => _connections;
 
     /// <summary>
     /// Authenticates the call and attributes its connection to the institution (CONNECTION_LIMIT past
@@ -54,7 +56,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         if (!Connections.TryAttribute(context.ConnectionId, context.ConnectionClosed, institution.Index))
         {
             throw new RpcException(StatusCode.ResourceExhausted,
-                $"CONNECTION_LIMIT: institution {institution.Code} has {_limiter.Limits.MaxConnectionsPerInstitution} connections open " +
+                $"CONNECTION_LIMIT: institution {institution.Code} has {Limiter.Limits.MaxConnectionsPerInstitution} connections open " +
                 "(limits.maxConnectionsPerInstitution); send more calls on the connections it has, or close one");
         }
         return institution;
@@ -63,10 +65,10 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
     /// <summary>Counts a stream of the institution (STREAM_LIMIT past limits.maxStreamsPerInstitution); close it with CloseStream.</summary>
     private void OpenStream(AuthenticatedInstitution institution)
     {
-        if (!_limiter.TryOpenStream(institution.Index))
+        if (!Limiter.TryOpenStream(institution.Index))
         {
             throw new RpcException(StatusCode.ResourceExhausted,
-                $"STREAM_LIMIT: institution {institution.Code} has {_limiter.Limits.MaxStreamsPerInstitution} streams open " +
+                $"STREAM_LIMIT: institution {institution.Code} has {Limiter.Limits.MaxStreamsPerInstitution} streams open " +
                 "(limits.maxStreamsPerInstitution, Transact and Outcomes together); close one before opening another");
         }
     }
@@ -115,10 +117,10 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
             (RejectCode code, string refusal) = ResultMapping.KindRefused(kind, type);
             throw new RpcException(ResultMapping.StatusOf(code), refusal);
         }
-        Admission admission = _limiter.TryAdmit(institution.Index);
+        Admission admission = Limiter.TryAdmit(institution.Index);
         if (admission != Admission.Admitted)
         {
-            throw new RpcException(StatusCode.ResourceExhausted, _limiter.Describe(admission, institution.Index));
+            throw new RpcException(StatusCode.ResourceExhausted, Limiter.Describe(admission, institution.Index));
         }
         try
         {
@@ -141,7 +143,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         }
         finally
         {
-            _limiter.Release(institution.Index);
+            Limiter.Release(institution.Index);
         }
     }
 
@@ -171,7 +173,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         ServerResponseStream<TransferResult> responses, ServerCallContext context, CancellationToken cancel)
     {
         OpenStream(institution);
-        var stream = new StreamAnswers(maxInFlightPerStream, _limiter, institution.Index);
+        var stream = new StreamAnswers(maxInFlightPerStream, Limiter, institution.Index);
         long correlationId = engine.Answers.Register(stream);
         Task? writer = null;
         long published = 0; // requests published: each one's answer is garbage once the stream ends
@@ -228,7 +230,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
             engine.Answers.Unregister(correlationId);
             stream.Results.Writer.TryComplete();
             stream.ReleaseHeld(); // answers that will never come back to this stream give their places back
-            _limiter.CloseStream(institution.Index);
+            Limiter.CloseStream(institution.Index);
             if (writer is not null) await writer.ContinueWith(static _ => { }, TaskScheduler.Default); // it ends with the call
             stream.DropQueued();
             _giveBack.StreamEnded(published); // the answers written and dropped alike
@@ -266,13 +268,13 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
     {
         while (true)
         {
-            Admission admission = _limiter.TryAdmit(institution);
+            Admission admission = Limiter.TryAdmit(institution);
             if (admission == Admission.Admitted)
             {
                 stream.Hold();
                 return;
             }
-            long waitMs = admission == Admission.RateLimited ? _limiter.MsUntilToken(institution) : 1;
+            long waitMs = admission == Admission.RateLimited ? Limiter.MsUntilToken(institution) : 1;
             await Task.Delay((int)Math.Clamp(waitMs, 1, MaxPaceMs), cancel);
         }
     }
@@ -332,10 +334,10 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
             throw new RpcException(StatusCode.InvalidArgument, $"{ResultMapping.RejectName(RejectCode.InvalidField)}: after_feed_no must be 0 to {long.MaxValue - 1}");
         }
         // A subscription holds no in-flight place (it answers nothing), but opening one costs a rate token.
-        Admission admission = _limiter.TryAdmit(institution.Index, holdsInFlight: false);
+        Admission admission = Limiter.TryAdmit(institution.Index, holdsInFlight: false);
         if (admission != Admission.Admitted)
         {
-            throw new RpcException(StatusCode.ResourceExhausted, _limiter.Describe(admission, institution.Index));
+            throw new RpcException(StatusCode.ResourceExhausted, Limiter.Describe(admission, institution.Index));
         }
         OpenStream(institution);
         try
@@ -345,7 +347,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         }
         finally
         {
-            _limiter.CloseStream(institution.Index);
+            Limiter.CloseStream(institution.Index);
         }
     }
 
