@@ -196,22 +196,14 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
                     unreadable = refusal; // refused whole, like bytes that are not a request: the answers due still go out
                     break;
                 }
-                if (decoder.BatchCount == 0)
-                {
-                    await PublishStreamedAsync(stream, institution, decoder.Message, decoder.Single, correlationId, context.Deadline, cancel);
-                    published++;
-                    continue;
-                }
-                for (int i = 0; i < decoder.BatchCount; i++)
-                {
-                    await PublishStreamedAsync(stream, institution, decoder.Message, decoder.Element(i), correlationId, context.Deadline, cancel);
-                    published++;
-                }
+                int inMessage = Math.Max(1, decoder.BatchCount); // the single form is one
+                await PublishStreamedAsync(stream, institution, decoder, inMessage, correlationId, context.Deadline, cancel);
+                published += inMessage;
             }
             // The client has half-closed (or sent what is not a request): deliver every outstanding answer, then end the call.
-            for (int i = 0; i < maxInFlightPerStream; i++)
+            for (int back = 0; back < maxInFlightPerStream;)
             {
-                await stream.InFlight.WaitAsync(cancel);
+                back += await stream.Window.TakeAsync(maxInFlightPerStream - back, cancel);
             }
             stream.Results.Writer.TryComplete();
             await writer;
@@ -229,21 +221,41 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         }
     }
 
-    /// <summary>One request of a Transact stream into the engine, once the stream's window and the institution's limits
-    /// admit it (back-pressure: at most maxInFlightPerStream wait for the engine; then the stream stops reading).</summary>
-    private async ValueTask PublishStreamedAsync(StreamAnswers stream, AuthenticatedInstitution institution, ReadOnlyMemory<byte> message,
-        RequestFields request, long correlationId, DateTime deadlineUtc, CancellationToken cancel)
+    /// <summary>A Transact message's requests into the engine, in order, as the stream's window and the institution's
+    /// limits admit them (back-pressure: at most maxInFlightPerStream wait for the engine; then the stream stops reading).
+    /// Places, admission and ring slots are taken for as many requests at once as are free: one look each per message
+    /// when nothing is short, instead of one per request.</summary>
+    private async ValueTask PublishStreamedAsync(StreamAnswers stream, AuthenticatedInstitution institution, TransferRequestDecoder decoder,
+        int requests, long correlationId, DateTime deadlineUtc, CancellationToken cancel)
     {
-        await stream.InFlight.WaitAsync(cancel);
-        await AdmitStreamedAsync(stream, institution.Index, cancel);
-        try
+        int done = 0;
+        while (done < requests)
         {
-            await engine.PublishAsync(new ResultMapping.DecodedFill(message, request, ResultMapping.TypeOf((RequestKind)request.Kind), institution.CodeUtf8,
-                InEngineTime(deadlineUtc)), correlationId, cancel);
+            int places = await stream.Window.TakeAsync(requests - done, cancel);
+            int admitted = await AdmitStreamedAsync(stream, institution.Index, places, cancel);
+            if (admitted < places) stream.Window.Give(places - admitted);
+            try
+            {
+                await engine.PublishRangeAsync(new StreamedFill(decoder, done, correlationId, institution.CodeUtf8, InEngineTime(deadlineUtc)), admitted, cancel);
+            }
+            catch (Exception e) when (EngineError(e) is { } status)
+            {
+                throw status; // the stream ends: its held places are given back by the caller's end of stream
+            }
+            done += admitted;
         }
-        catch (Exception e) when (EngineError(e) is { } status)
+    }
+
+    /// <summary>Requests of a decoded Transact message from <paramref name="first"/> on into their slots (the single form: its
+    /// one request). The decoder's fields point into its message's bytes, valid until its next read.</summary>
+    private readonly struct StreamedFill(TransferRequestDecoder decoder, int first, long correlationId, byte[] institutionCode,
+        DateTime clientDeadlineUtc) : IInputBatchFill
+    {
+        public void Fill(ref InputEvent slot, int index)
         {
-            throw status; // the stream ends: its held places are given back by the caller's end of stream
+            ref readonly RequestFields request = ref decoder.BatchCount == 0 ? ref decoder.Single : ref decoder.Element(first + index);
+            ResultMapping.FillDecoded(ref slot, correlationId, decoder.Message.Span, request, ResultMapping.TypeOf((RequestKind)request.Kind),
+                institutionCode, clientDeadlineUtc);
         }
     }
 
@@ -255,16 +267,17 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         ? new RpcException(StatusCode.ResourceExhausted, "MESSAGE_TOO_LARGE: " + e.Status.Detail)
         : new RpcException(StatusCode.InvalidArgument, "MALFORMED_MESSAGE: " + e.Status.Detail);
 
-    /// <summary>Waits until the institution's limits admit one more request of the stream.</summary>
-    private async ValueTask AdmitStreamedAsync(StreamAnswers stream, int institution, CancellationToken cancel)
+    /// <summary>Waits until the institution's limits admit at least one more request of the stream, and admits as many of
+    /// <paramref name="wanted"/> as they allow then; returns how many.</summary>
+    private async ValueTask<int> AdmitStreamedAsync(StreamAnswers stream, int institution, int wanted, CancellationToken cancel)
     {
         while (true)
         {
-            Admission admission = _limiter.TryAdmit(institution);
+            Admission admission = _limiter.TryAdmit(institution, wanted, out int admitted);
             if (admission == Admission.Admitted)
             {
-                stream.Hold();
-                return;
+                stream.Hold(admitted);
+                return admitted;
             }
             long waitMs = admission == Admission.RateLimited ? _limiter.MsUntilToken(institution) : 1;
             await Task.Delay((int)Math.Clamp(waitMs, 1, MaxPaceMs), cancel);
@@ -300,7 +313,7 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
                 // An ended call (client gone, deadline) would take writes into the void: its queue is dropped instead.
                 cancel.ThrowIfCancellationRequested();
                 await responses.WriteEncodedAsync(new BatchFormEncoder<ResultFields, TransferResultFields>(slots, 0, count, batch: count > 1, elementBytes), cancel);
-                stream.InFlight.Release(count);
+                stream.Window.Give(count);
             }
             await responses.FlushAsync(cancel);
         }
@@ -394,15 +407,15 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         {
             _limiter = limiter;
             _institution = institution;
-            InFlight = new SemaphoreSlim(maxInFlight, maxInFlight);
+            Window = new StreamWindow(maxInFlight);
             // Never more results queued than requests outstanding: the bound makes TryWrite always succeed.
             Results = Channel.CreateBounded<ResultFields>(new BoundedChannelOptions(maxInFlight) { SingleReader = true });
         }
 
-        public SemaphoreSlim InFlight { get; }
+        public StreamWindow Window { get; }
         public Channel<ResultFields> Results { get; }
 
-        public void Hold() => Interlocked.Increment(ref _held);
+        public void Hold(int count) => Interlocked.Add(ref _held, count);
 
         /// <summary>At the stream's end: gives back every place still held; a late answer then gives back none.</summary>
         public void ReleaseHeld()
