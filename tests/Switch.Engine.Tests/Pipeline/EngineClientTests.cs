@@ -102,12 +102,19 @@ public sealed class EngineClientTests : IDisposable
         }
     }
 
+    /// <summary>A running engine and a client that waits out a full ring as long as it may.</summary>
+    private SwitchEngine StartPatient(OutputRecorder outputs, out EngineClient client)
+    {
+        SwitchEngine engine = SwitchEngine.Start(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small(), outputs);
+        client = new EngineClient(engine, fullRingWaitMs: EngineClient.MaxFullRingWaitMs);
+        return engine;
+    }
+
     [Fact]
     public async Task A_callers_range_goes_in_order_by_claims_of_at_most_MaxBatchClaim_each_with_its_correlation_id()
     {
         var outputs = new OutputRecorder();
-        using SwitchEngine engine = SwitchEngine.Start(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small(), outputs);
-        var client = new EngineClient(engine, fullRingWaitMs: EngineClient.MaxFullRingWaitMs);
+        using SwitchEngine engine = StartPatient(outputs, out EngineClient client);
         int count = 2 * EngineClient.MaxBatchClaim + 300;
         await client.PublishRangeAsync(new CallerRangeFill("R", correlationId: 77), count, CancellationToken.None);
         Assert.True(engine.WaitUntilIdle(60_000), "the engine stalled behind the range");
@@ -126,8 +133,7 @@ public sealed class EngineClientTests : IDisposable
     public async Task A_callers_range_stops_at_a_failed_fill_whose_slot_and_the_rest_of_its_claim_go_out_void()
     {
         var outputs = new OutputRecorder();
-        using SwitchEngine engine = SwitchEngine.Start(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small(), outputs);
-        var client = new EngineClient(engine, fullRingWaitMs: EngineClient.MaxFullRingWaitMs);
+        using SwitchEngine engine = StartPatient(outputs, out EngineClient client);
         int count = 2 * EngineClient.MaxBatchClaim + 300;
         int failAt = EngineClient.MaxBatchClaim + 10; // in a later claim
         InputFillException e = await Assert.ThrowsAsync<InputFillException>(

@@ -183,12 +183,7 @@ public sealed class LimitsOverTheWireTests
         long warm = await LimitedGateway.WarmUpAsync(running);
 
         using DuplexStreamingCall<TransferRequest, TransferResult> stream = port.Channel.DuplexStreaming(InstitutionMethods.Transact, As(AlipayKey, 60_000));
-        Task<List<TransferResult>> reading = Task.Run(async () =>
-        {
-            var results = new List<TransferResult>();
-            await foreach (TransferResult r in stream.ResponseStream.ReadAllAsync()) results.Add(r);
-            return results;
-        });
+        Task<List<TransferResult>> reading = ReadAllAsync(stream);
         for (int i = 0; i < 4; i++)
         {
             TransferRequest r = Payment($"IF-S-{i}", 100 + i, account: $"S{i}");
@@ -230,12 +225,7 @@ public sealed class LimitsOverTheWireTests
         long warm = await LimitedGateway.WarmUpAsync(running);
 
         using DuplexStreamingCall<TransferRequest, TransferResult> stream = port.Channel.DuplexStreaming(InstitutionMethods.Transact, As(AlipayKey, 60_000));
-        Task<List<TransferResult>> reading = Task.Run(async () =>
-        {
-            var results = new List<TransferResult>();
-            await foreach (TransferResult r in stream.ResponseStream.ReadAllAsync()) results.Add(r);
-            return results;
-        });
+        Task<List<TransferResult>> reading = ReadAllAsync(stream);
         const int messages = 2, perMessage = 150;
         for (int m = 0; m < messages; m++)
         {
@@ -261,6 +251,14 @@ public sealed class LimitsOverTheWireTests
         await PollUntil(() => port.Gateway.Limiter.InFlight(0) == 0 && port.Gateway.Limiter.QueuedAnswers(0) == 0,
             () => $"in flight {port.Gateway.Limiter.InFlight(0)}, queued {port.Gateway.Limiter.QueuedAnswers(0)}");
     }
+
+    /// <summary>Every answer of the stream as it comes, all of them once it ends.</summary>
+    private static Task<List<TransferResult>> ReadAllAsync(DuplexStreamingCall<TransferRequest, TransferResult> stream) => Task.Run(async () =>
+    {
+        var results = new List<TransferResult>();
+        await foreach (TransferResult r in stream.ResponseStream.ReadAllAsync()) results.Add(r);
+        return results;
+    });
 
     /// <summary>
     /// Reached the engine and was executed: on a loaded machine the slow bank may pass the switch's bank timeout,
