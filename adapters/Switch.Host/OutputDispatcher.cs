@@ -96,8 +96,12 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
                 throw new InvalidOperationException($"output dispatcher: unexpected output kind {evt.Kind}");
         }
         // One write per feed per batch makes the batch's outcomes readable and wakes the followers (after the replay,
-        // the host's EndReplay does it once for all).
-        if (endOfBatch && routing != Routing.Replaying) feeds.Flush();
+        // the host's EndReplay does it once for all); the streams answered in the batch are handed their answers.
+        if (endOfBatch && routing != Routing.Replaying)
+        {
+            feeds.Flush();
+            answers.Flush();
+        }
     }
 
     private enum Routing { Live, Replaying, Following }

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 using Google.Protobuf;
 using Switch.Contracts.V1;
 using Switch.Engine.Client;
@@ -178,6 +177,8 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         Task? writer = null;
         long published = 0; // requests published: each one's answer is garbage once the stream ends
         _giveBack.StreamOpened();
+        // An ended call ends the writer's wait too (it waits on the answers, not on the call).
+        CancellationTokenRegistration ended = cancel.UnsafeRegister(static s => ((StreamAnswers)s!).Results.Complete(), stream);
         try
         {
             writer = WriteResultsAsync(stream, responses, resultBatchMax, maxInFlightPerStream, cancel);
@@ -204,31 +205,24 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
                     unreadable = refusal; // refused whole, like bytes that are not a request: the answers due still go out
                     break;
                 }
-                if (decoder.BatchCount == 0)
-                {
-                    await PublishStreamedAsync(stream, institution, decoder.Message, decoder.Single, correlationId, context.Deadline, cancel);
-                    published++;
-                    continue;
-                }
-                for (int i = 0; i < decoder.BatchCount; i++)
-                {
-                    await PublishStreamedAsync(stream, institution, decoder.Message, decoder.Element(i), correlationId, context.Deadline, cancel);
-                    published++;
-                }
+                int inMessage = Math.Max(1, decoder.BatchCount); // the single form is one
+                await PublishStreamedAsync(stream, institution, decoder, inMessage, correlationId, context.Deadline, cancel);
+                published += inMessage;
             }
             // The client has half-closed (or sent what is not a request): deliver every outstanding answer, then end the call.
-            for (int i = 0; i < maxInFlightPerStream; i++)
+            for (int back = 0; back < maxInFlightPerStream;)
             {
-                await stream.InFlight.WaitAsync(cancel);
+                back += await stream.Window.TakeAsync(maxInFlightPerStream - back, cancel);
             }
-            stream.Results.Writer.TryComplete();
+            stream.Results.Complete();
             await writer;
             if (unreadable is not null) throw unreadable;
         }
         finally
         {
+            ended.Dispose();
             engine.Answers.Unregister(correlationId);
-            stream.Results.Writer.TryComplete();
+            stream.Results.Complete();
             stream.ReleaseHeld(); // answers that will never come back to this stream give their places back
             Limiter.CloseStream(institution.Index);
             if (writer is not null) await writer.ContinueWith(static _ => { }, TaskScheduler.Default); // it ends with the call
@@ -237,21 +231,41 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         }
     }
 
-    /// <summary>One request of a Transact stream into the engine, once the stream's window and the institution's limits
-    /// admit it (back-pressure: at most maxInFlightPerStream wait for the engine; then the stream stops reading).</summary>
-    private async ValueTask PublishStreamedAsync(StreamAnswers stream, AuthenticatedInstitution institution, ReadOnlyMemory<byte> message,
-        RequestFields request, long correlationId, DateTime deadlineUtc, CancellationToken cancel)
+    /// <summary>A Transact message's requests into the engine, in order, as the stream's window and the institution's
+    /// limits admit them (back-pressure: at most maxInFlightPerStream wait for the engine; then the stream stops reading).
+    /// Places, admission and ring slots are taken for as many requests at once as are free: one look each per message
+    /// when nothing is short, instead of one per request.</summary>
+    private async ValueTask PublishStreamedAsync(StreamAnswers stream, AuthenticatedInstitution institution, TransferRequestDecoder decoder,
+        int requests, long correlationId, DateTime deadlineUtc, CancellationToken cancel)
     {
-        await stream.InFlight.WaitAsync(cancel);
-        await AdmitStreamedAsync(stream, institution.Index, cancel);
-        try
+        int done = 0;
+        while (done < requests)
         {
-            await engine.PublishAsync(new ResultMapping.DecodedFill(message, request, ResultMapping.TypeOf((RequestKind)request.Kind), institution.CodeUtf8,
-                InEngineTime(deadlineUtc)), correlationId, cancel);
+            int places = await stream.Window.TakeAsync(requests - done, cancel);
+            int admitted = await AdmitStreamedAsync(stream, institution.Index, places, cancel);
+            if (admitted < places) stream.Window.Give(places - admitted);
+            try
+            {
+                await engine.PublishRangeAsync(new StreamedFill(decoder, done, correlationId, institution.CodeUtf8, InEngineTime(deadlineUtc)), admitted, cancel);
+            }
+            catch (Exception e) when (EngineError(e) is { } status)
+            {
+                throw status; // the stream ends: its held places are given back by the caller's end of stream
+            }
+            done += admitted;
         }
-        catch (Exception e) when (EngineError(e) is { } status)
+    }
+
+    /// <summary>Requests of a decoded Transact message from <paramref name="first"/> on into their slots (the single form: its
+    /// one request). The decoder's fields point into its message's bytes, valid until its next read.</summary>
+    private readonly struct StreamedFill(TransferRequestDecoder decoder, int first, long correlationId, byte[] institutionCode,
+        DateTime clientDeadlineUtc) : IInputBatchFill
+    {
+        public void Fill(ref InputEvent slot, int index)
         {
-            throw status; // the stream ends: its held places are given back by the caller's end of stream
+            ref readonly RequestFields request = ref decoder.BatchCount == 0 ? ref decoder.Single : ref decoder.Element(first + index);
+            ResultMapping.FillDecoded(ref slot, correlationId, decoder.Message.Span, request, ResultMapping.TypeOf((RequestKind)request.Kind),
+                institutionCode, clientDeadlineUtc);
         }
     }
 
@@ -263,55 +277,53 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
         ? new RpcException(StatusCode.ResourceExhausted, "MESSAGE_TOO_LARGE: " + e.Status.Detail)
         : new RpcException(StatusCode.InvalidArgument, "MALFORMED_MESSAGE: " + e.Status.Detail);
 
-    /// <summary>Waits until the institution's limits admit one more request of the stream.</summary>
-    private async ValueTask AdmitStreamedAsync(StreamAnswers stream, int institution, CancellationToken cancel)
+    /// <summary>Waits until the institution's limits admit at least one more request of the stream, and admits as many of
+    /// <paramref name="wanted"/> as they allow then; returns how many.</summary>
+    private async ValueTask<int> AdmitStreamedAsync(StreamAnswers stream, int institution, int wanted, CancellationToken cancel)
     {
         while (true)
         {
-            Admission admission = Limiter.TryAdmit(institution);
+            Admission admission = Limiter.TryAdmit(institution, wanted, out int admitted);
             if (admission == Admission.Admitted)
             {
-                stream.Hold();
-                return;
+                stream.Hold(admitted);
+                return admitted;
             }
             long waitMs = admission == Admission.RateLimited ? Limiter.MsUntilToken(institution) : 1;
             await Task.Delay((int)Math.Clamp(waitMs, 1, MaxPaceMs), cancel);
         }
     }
 
-    /// <summary>The stream's one writer: takes whatever answers are ready, writes them all (up to
+    /// <summary>The stream's one writer: takes whatever answers were handed over, writes them all (up to
     /// <paramref name="batchMax"/> a message, never waiting to fill one), flushes once. The answers are encoded from
     /// their fields (no message objects); the slots they are taken into grow to the most a message has carried.</summary>
     private static async Task WriteResultsAsync(StreamAnswers stream, ServerResponseStream<TransferResult> responses, int batchMax,
         int maxInFlight, CancellationToken cancel)
     {
-        ChannelReader<ResultFields> results = stream.Results.Reader;
+        BatchHandoff<ResultFields> results = stream.Results;
         int slotsMax = Math.Min(batchMax, maxInFlight); // never more ready at once than are outstanding
         var slots = new ResultFields[Math.Min(slotsMax, 64)];
         var elementBytes = new int[slots.Length];
-        while (await results.WaitToReadAsync(cancel))
+        while (await results.WaitAsync())
         {
             while (true)
             {
-                int count = 0;
-                while (count < slotsMax && results.TryRead(out ResultFields result))
-                {
-                    if (count == slots.Length)
-                    {
-                        Array.Resize(ref slots, Math.Min(slots.Length * 2, slotsMax));
-                        elementBytes = new int[slots.Length];
-                    }
-                    stream.Taken();
-                    slots[count++] = result;
-                }
+                int count = results.Take(slots);
                 if (count == 0) break;
+                stream.Taken(count);
                 // An ended call (client gone, deadline) would take writes into the void: its queue is dropped instead.
                 cancel.ThrowIfCancellationRequested();
                 await responses.WriteEncodedAsync(new BatchFormEncoder<ResultFields, TransferResultFields>(slots, 0, count, batch: count > 1, elementBytes), cancel);
-                stream.InFlight.Release(count);
+                stream.Window.Give(count);
+                if (count == slots.Length && slots.Length < slotsMax)
+                {
+                    Array.Resize(ref slots, Math.Min(slots.Length * 2, slotsMax));
+                    elementBytes = new int[slots.Length];
+                }
             }
             await responses.FlushAsync(cancel);
         }
+        cancel.ThrowIfCancellationRequested(); // the call ended: the handoff was completed for it, not by the stream's end
     }
 
     /// <summary>
@@ -390,35 +402,37 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
             $"the oldest kept is {oldest}: resume with after_feed_no {oldest - 1} and query older orders";
     }
 
-    /// <summary>A Transact stream: answers queue for its writer; a semaphore bounds what is outstanding.</summary>
-    private sealed class StreamAnswers : IAnswerTarget
+    /// <summary>A Transact stream: answers are handed to its writer a batch at a time; its window bounds what is outstanding.</summary>
+    private sealed class StreamAnswers : IBatchedAnswerTarget
     {
         private readonly InstitutionLimiter _limiter;
         private readonly int _institution;
         /// <summary>The institution's in-flight places this stream holds: taken per request, given back per answer.</summary>
         private int _held;
+        /// <summary>Places answered since the last flush, given back to the limiter together (the output thread's).</summary>
+        private int _answeredUnreleased;
 
         public StreamAnswers(int maxInFlight, InstitutionLimiter limiter, int institution)
         {
             _limiter = limiter;
             _institution = institution;
-            InFlight = new SemaphoreSlim(maxInFlight, maxInFlight);
-            // Never more results queued than requests outstanding: the bound makes TryWrite always succeed.
-            Results = Channel.CreateBounded<ResultFields>(new BoundedChannelOptions(maxInFlight) { SingleReader = true });
+            Window = new StreamWindow(maxInFlight);
+            // Never more answers outstanding than the window's places: an answer's place comes back once the writer took it.
+            Results = new BatchHandoff<ResultFields>(maxInFlight);
         }
 
-        public SemaphoreSlim InFlight { get; }
-        public Channel<ResultFields> Results { get; }
+        public StreamWindow Window { get; }
+        public BatchHandoff<ResultFields> Results { get; }
 
-        public void Hold() => Interlocked.Increment(ref _held);
+        public bool AwaitsFlush { get; set; }
+
+        public void Hold(int count) => Interlocked.Add(ref _held, count);
 
         /// <summary>At the stream's end: gives back every place still held; a late answer then gives back none.</summary>
         public void ReleaseHeld()
         {
-            for (int left = Interlocked.Exchange(ref _held, 0); left > 0; left--)
-            {
-                _limiter.Release(_institution);
-            }
+            int left = Interlocked.Exchange(ref _held, 0);
+            if (left > 0) _limiter.Release(_institution, left);
         }
 
         public void OnAnswer(in OutputEvent answer)
@@ -430,24 +444,36 @@ public sealed class InstitutionGateway(EngineClient engine, ApiKeyAuthenticator 
                 int seen = Interlocked.CompareExchange(ref _held, held - 1, held);
                 if (seen == held)
                 {
-                    _limiter.Release(_institution);
+                    _answeredUnreleased++;
                     break;
                 }
                 held = seen;
             }
             // Fails only once the stream has ended and nobody reads any more: the answer is then dropped
             // (the institution still finds the outcome on its feed or by query).
-            if (Results.Writer.TryWrite(ResultFields.From(answer))) _limiter.CountQueued(_institution, 1);
+            Results.TryAdd(ResultFields.From(answer));
         }
 
-        /// <summary>The writer took an answer from the queue.</summary>
-        public void Taken() => _limiter.CountQueued(_institution, -1);
+        /// <summary>On the output thread after its batch: the places answered go back to the limiter in one look, and the
+        /// answers to the writer with one wake-up.</summary>
+        public void Flush()
+        {
+            if (_answeredUnreleased > 0)
+            {
+                _limiter.Release(_institution, _answeredUnreleased);
+                _answeredUnreleased = 0;
+            }
+            int handed = Results.Publish();
+            if (handed > 0) _limiter.CountQueued(_institution, handed);
+        }
 
-        /// <summary>At the stream's end: answers still queued are dropped with it.</summary>
+        /// <summary>The writer took answers handed over.</summary>
+        public void Taken(int count) => _limiter.CountQueued(_institution, -count);
+
+        /// <summary>At the stream's end, the writer done: answers handed over and not written are dropped with it.</summary>
         public void DropQueued()
         {
-            int dropped = 0;
-            while (Results.Reader.TryRead(out _)) dropped++;
+            int dropped = Results.Drop();
             if (dropped > 0) _limiter.CountQueued(_institution, -dropped);
         }
     }

@@ -158,15 +158,20 @@ public static class ResultMapping
     public readonly struct DecodedFill(ReadOnlyMemory<byte> message, RequestFields request, RequestType type, byte[] institutionCode,
         DateTime clientDeadlineUtc) : IInputFill
     {
-        public void Fill(ref InputEvent e, long correlationId)
-        {
-            ReadOnlySpan<byte> bytes = message.Span;
-            ReadOnlySpan<byte> echo = request.Echo.In(bytes);
-            bool echoValid = echo.IndexOf(Utf8ReplacementBytes) < 0;
-            e.PrepareInstitutionRequest(correlationId, type, request.AmountFen, institutionCode,
-                request.OrderNo.In(bytes), request.OriginalOrderNo.In(bytes), request.Bank.In(bytes), request.Account.In(bytes),
-                request.Currency.In(bytes), echoValid ? echo : InvalidUtf8, DeadlineUs(clientDeadlineUtc));
-        }
+        public void Fill(ref InputEvent e, long correlationId) =>
+            FillDecoded(ref e, correlationId, message.Span, request, type, institutionCode, clientDeadlineUtc);
+    }
+
+    /// <summary>A request decoded by hand into its slot: its text copied from <paramref name="bytes"/>, the message it was
+    /// decoded from.</summary>
+    public static void FillDecoded(ref InputEvent e, long correlationId, ReadOnlySpan<byte> bytes, in RequestFields request, RequestType type,
+        byte[] institutionCode, DateTime clientDeadlineUtc)
+    {
+        ReadOnlySpan<byte> echo = request.Echo.In(bytes);
+        bool echoValid = echo.IndexOf(Utf8ReplacementBytes) < 0;
+        e.PrepareInstitutionRequest(correlationId, type, request.AmountFen, institutionCode,
+            request.OrderNo.In(bytes), request.OriginalOrderNo.In(bytes), request.Bank.In(bytes), request.Account.In(bytes),
+            request.Currency.In(bytes), echoValid ? echo : InvalidUtf8, DeadlineUs(clientDeadlineUtc));
     }
 
     private static long DeadlineUs(DateTime deadlineUtc) =>

@@ -42,12 +42,16 @@ public struct TokenBucket
     }
 
     /// <summary>Takes one token if there is one.</summary>
-    public bool TryTake(long nowMs)
+    public bool TryTake(long nowMs) => TryTake(nowMs, 1) == 1;
+
+    /// <summary>Takes as many tokens as there are, up to <paramref name="maxTokens"/>; returns how many (0 if none).</summary>
+    public int TryTake(long nowMs, int maxTokens)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxTokens, 1);
         Refill(nowMs);
-        if (_units < UnitsPerToken) return false;
-        _units -= UnitsPerToken;
-        return true;
+        int taken = (int)Math.Min(maxTokens, _units / UnitsPerToken);
+        _units -= taken * UnitsPerToken;
+        return taken;
     }
 
     /// <summary>Milliseconds until a token is available (0 if one is now).</summary>

@@ -11,6 +11,20 @@ public interface IAnswerTarget
 }
 
 /// <summary>
+/// A target that takes its answers in batches (a stream): its answers are made visible to its caller by
+/// <see cref="Flush"/>, called on the output thread once the output batch that routed them ends (or after
+/// <see cref="AnswerRouter.MaxAnswersPerFlush"/> answers within one), so a batch of answers costs its caller one wake-up.
+/// </summary>
+public interface IBatchedAnswerTarget : IAnswerTarget
+{
+    /// <summary>The router's mark: routed answers since its last flush. Touched on the output thread only.</summary>
+    bool AwaitsFlush { get; set; }
+
+    /// <summary>Called on the engine's output thread after answers were routed to it: must not block.</summary>
+    void Flush();
+}
+
+/// <summary>
 /// Routes each answer to the call that published the request: the correlation id stamped on the event names
 /// the target. Ids are never reused, so a late answer for a finished call finds nothing and is dropped; across
 /// restarts too (<see cref="ContinueAfter"/>): a transaction recovered from the journal answers to its old id.
@@ -51,11 +65,39 @@ public sealed class AnswerRouter
 
     public void Unregister(long id) => _targets.TryRemove(id, out _);
 
+    /// <summary>Answers routed to batched targets at most between two flushes: bounds how long an answer waits for its
+    /// flush when the output thread's batch is long.</summary>
+    public const int MaxAnswersPerFlush = 512;
+
+    /// <summary>Batched targets routed answers since the last flush: the output thread's only; grows to the most streams
+    /// answered within one batch, then allocates no more.</summary>
+    private readonly List<IBatchedAnswerTarget> _awaitingFlush = new();
+    private int _routedSinceFlush;
+
+    /// <summary>On the engine's output thread (answers are routed there and nowhere else).</summary>
     public void Route(in OutputEvent answer)
     {
-        if (_targets.TryGetValue(answer.CorrelationId, out IAnswerTarget? target))
+        if (!_targets.TryGetValue(answer.CorrelationId, out IAnswerTarget? target)) return;
+        target.OnAnswer(answer);
+        if (target is not IBatchedAnswerTarget batched) return;
+        if (!batched.AwaitsFlush)
         {
-            target.OnAnswer(answer);
+            batched.AwaitsFlush = true;
+            _awaitingFlush.Add(batched);
         }
+        if (++_routedSinceFlush >= MaxAnswersPerFlush) Flush();
+    }
+
+    /// <summary>On the engine's output thread at the end of each batch: the batched targets answered since the last flush
+    /// make their answers visible.</summary>
+    public void Flush()
+    {
+        foreach (IBatchedAnswerTarget target in _awaitingFlush)
+        {
+            target.AwaitsFlush = false;
+            target.Flush();
+        }
+        _awaitingFlush.Clear();
+        _routedSinceFlush = 0;
     }
 }

@@ -153,15 +153,14 @@ public sealed class EngineClient
     /// <exception cref="InputFillException">A fill threw: its slot went out void, the others as filled.</exception>
     public int PublishBatch<TFill>(ref TFill fill, int count, out Exception? refusal) where TFill : struct, IInputBatchFill
     {
-        var byIndex = new ByIndex<TFill>(fill);
         ArgumentOutOfRangeException.ThrowIfNegative(count);
-        int claimMax = Math.Min(MaxBatchClaim, Math.Max(1, _engine.InputCapacity / 4));
+        var byIndex = new ByIndex<TFill>(fill);
         InputFillException? failed = null;
         int published = 0;
         refusal = null;
         while (published < count)
         {
-            int n = Math.Min(count - published, claimMax);
+            int n = Math.Min(count - published, ClaimMax);
             long high;
             try
             {
@@ -172,23 +171,78 @@ public sealed class EngineClient
                 refusal = e;
                 break;
             }
-            long low = high - n + 1;
-            try
-            {
-                for (long s = low; s <= high; s++)
-                {
-                    InputFillException? fault = FillSlot(ref _engine.SlotUnreset(s), ref byIndex, published + (s - low), typeof(TFill));
-                    failed ??= fault; // Every slot filled: a failure voids its own slot only.
-                }
-            }
-            finally
-            {
-                _engine.Publish(low, high);
-            }
+            InputFillException? fault = FillAndPublishRange(ref byIndex, high - n + 1, high, published, voidAfterFailure: false);
+            failed ??= fault; // every range filled and published: a failure voids its own slot only
             published += n;
         }
         if (failed is not null) throw failed;
         return published;
+    }
+
+    /// <summary>
+    /// Publishes <paramref name="count"/> inputs of one caller that awaits their answers (a <c>Transact</c> stream's message:
+    /// the fill stamps each with the caller's correlation id), <paramref name="fill"/> writing input i into its slot: one
+    /// claim, one clock read and one publish per up to <see cref="MaxBatchClaim"/> inputs. The same full-ring policy as
+    /// <see cref="PublishAsync"/>, its pauses awaited. Inputs go in order and none after a failure: a fill that throws
+    /// voids its slot and the rest of its claim, and nothing further is claimed, as if the inputs were published one by one
+    /// and the first failure ended the caller.
+    /// </summary>
+    /// <exception cref="EngineBusyException">The ring stayed full for <see cref="FullRingWaitMs"/>; the inputs before went in.</exception>
+    /// <exception cref="EngineStoppedException">The engine stopped; the inputs before went in.</exception>
+    /// <exception cref="InputFillException">A fill threw: its slot and those after it in its claim went out void.</exception>
+    public async ValueTask PublishRangeAsync<TFill>(TFill fill, int count, CancellationToken cancellation) where TFill : struct, IInputBatchFill
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        var byIndex = new ByIndex<TFill>(fill);
+        int published = 0;
+        while (published < count)
+        {
+            int n = Math.Min(count - published, ClaimMax);
+            if (!TryClaimUpTo(ref n, out long high))
+            {
+                long deadlineMs = Environment.TickCount64 + FullRingWaitMs;
+                do
+                {
+                    if (Environment.TickCount64 >= deadlineMs) throw new EngineBusyException(FullRingWaitMs);
+                    await Task.Delay(1, cancellation);
+                    n = Math.Min(count - published, ClaimMax);
+                }
+                while (!TryClaimUpTo(ref n, out high));
+            }
+            InputFillException? failed = FillAndPublishRange(ref byIndex, high - n + 1, high, published, voidAfterFailure: true);
+            if (failed is not null) throw failed;
+            published += n;
+        }
+    }
+
+    /// <summary>Slots one claim of a batch takes at most: <see cref="MaxBatchClaim"/>, or a quarter of a small ring.</summary>
+    private int ClaimMax => Math.Min(MaxBatchClaim, Math.Max(1, _engine.InputCapacity / 4));
+
+    /// <summary>Fills the claimed slots <paramref name="low"/> to <paramref name="high"/> with inputs from
+    /// <paramref name="firstIndex"/> on and publishes them, always. The first failure is returned; with
+    /// <paramref name="voidAfterFailure"/> every slot after it goes out void too.</summary>
+    private InputFillException? FillAndPublishRange<TFill>(ref ByIndex<TFill> byIndex, long low, long high, int firstIndex, bool voidAfterFailure)
+        where TFill : struct, IInputBatchFill
+    {
+        InputFillException? failed = null;
+        try
+        {
+            for (long s = low; s <= high; s++)
+            {
+                if (failed is not null && voidAfterFailure)
+                {
+                    _engine.SlotUnreset(s).PrepareVoid();
+                    continue;
+                }
+                InputFillException? fault = FillSlot(ref _engine.SlotUnreset(s), ref byIndex, firstIndex + (s - low), typeof(TFill));
+                failed ??= fault;
+            }
+        }
+        finally
+        {
+            _engine.Publish(low, high);
+        }
+        return failed;
     }
 
     /// <summary>A batch fill seen as a single one whose "correlation id" is the input's index in the batch.</summary>
@@ -206,20 +260,31 @@ public sealed class EngineClient
     {
         long deadlineMs = 0;
         var spin = new SpinWait();
+        int wanted = count;
         while (true)
         {
-            for (int n = count; n >= 1; n /= 2)
-            {
-                if (TryClaim(n, out long high))
-                {
-                    count = n;
-                    return high;
-                }
-            }
+            count = wanted;
+            if (TryClaimUpTo(ref count, out long high)) return high;
             if (deadlineMs == 0) deadlineMs = Environment.TickCount64 + FullRingWaitMs;
             else if (Environment.TickCount64 >= deadlineMs) throw new EngineBusyException(FullRingWaitMs);
             spin.SpinOnce(sleep1Threshold: 20);
         }
+    }
+
+    /// <summary>One look for <paramref name="count"/> consecutive free slots, then half as many, down to one; true with
+    /// <paramref name="count"/> set to how many were claimed (the highest in <paramref name="high"/>).</summary>
+    private bool TryClaimUpTo(ref int count, out long high)
+    {
+        for (int n = count; n >= 1; n /= 2)
+        {
+            if (TryClaim(n, out high))
+            {
+                count = n;
+                return true;
+            }
+        }
+        high = 0;
+        return false;
     }
 
     /// <summary>Publishes one input and waits for its answer: register, publish, await, unregister. Allocates nothing on

@@ -90,6 +90,80 @@ public sealed class EngineClientTests : IDisposable
         Assert.IsType<EngineBusyException>(refusal);
     }
 
+    /// <summary>A caller's requests of a range, input i the i-th, each with the caller's correlation id; the one at
+    /// <paramref name="failAt"/> throws half written.</summary>
+    private readonly struct CallerRangeFill(string tag, long correlationId, int failAt = -1) : IInputBatchFill
+    {
+        public void Fill(ref InputEvent slot, int index)
+        {
+            slot = LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", $"{tag}-{index}", 100 + index);
+            slot.CorrelationId = correlationId;
+            if (index == failAt) throw new FormatException("half written");
+        }
+    }
+
+    /// <summary>A running engine and a client that waits out a full ring as long as it may.</summary>
+    private SwitchEngine StartPatient(OutputRecorder outputs, out EngineClient client)
+    {
+        SwitchEngine engine = SwitchEngine.Start(EngineTestOptions.For(_dir.Path, _clock), TestConfigs.Small(), outputs);
+        client = new EngineClient(engine, fullRingWaitMs: EngineClient.MaxFullRingWaitMs);
+        return engine;
+    }
+
+    [Fact]
+    public async Task A_callers_range_goes_in_order_by_claims_of_at_most_MaxBatchClaim_each_with_its_correlation_id()
+    {
+        var outputs = new OutputRecorder();
+        using SwitchEngine engine = StartPatient(outputs, out EngineClient client);
+        int count = 2 * EngineClient.MaxBatchClaim + 300;
+        await client.PublishRangeAsync(new CallerRangeFill("R", correlationId: 77), count, CancellationToken.None);
+        Assert.True(engine.WaitUntilIdle(60_000), "the engine stalled behind the range");
+        Assert.Null(engine.Fault);
+        Assert.Equal(0, engine.VoidInputs);
+        Assert.Equal(count, engine.Logic.EventsApplied);
+        List<OutputEvent> all = outputs.Drain();
+        List<long> sent = all.Where(o => o.Kind == OutputKind.BankRequest).Select(o => o.AmountFen).ToList();
+        List<OutputEvent> answered = all.Where(o => o.Kind == OutputKind.Answer).ToList();
+        Assert.Equal(Enumerable.Range(0, sent.Count).Select(i => 100L + i), sent);
+        Assert.Equal(Enumerable.Range(sent.Count, count - sent.Count).Select(i => $"R-{i}"), answered.Select(o => o.OrderNo.ToString()));
+        Assert.All(answered, o => Assert.Equal(77, o.CorrelationId));
+    }
+
+    [Fact]
+    public async Task A_callers_range_stops_at_a_failed_fill_whose_slot_and_the_rest_of_its_claim_go_out_void()
+    {
+        var outputs = new OutputRecorder();
+        using SwitchEngine engine = StartPatient(outputs, out EngineClient client);
+        int count = 2 * EngineClient.MaxBatchClaim + 300;
+        int failAt = EngineClient.MaxBatchClaim + 10; // in a later claim
+        InputFillException e = await Assert.ThrowsAsync<InputFillException>(
+            () => client.PublishRangeAsync(new CallerRangeFill("V", 5, failAt), count, CancellationToken.None).AsTask());
+        Assert.StartsWith("INPUT_FILL_FAILED: CallerRangeFill: FormatException: half written", e.Message);
+        Assert.True(engine.WaitUntilIdle(60_000), "the engine stalled behind the range");
+        Assert.Null(engine.Fault);
+        // As if published one by one up to the failure: those before it applied, nothing after it.
+        Assert.Equal(failAt, engine.Logic.EventsApplied);
+        // The failed one and the rest of its claim (up to MaxBatchClaim: a claim takes less when the ring lacks room).
+        Assert.InRange(engine.VoidInputs, 1, EngineClient.MaxBatchClaim - 10);
+        List<OutputEvent> all = outputs.Drain();
+        int sent = all.Count(o => o.Kind == OutputKind.BankRequest);
+        Assert.Equal(Enumerable.Range(sent, failAt - sent).Select(i => $"V-{i}"),
+            all.Where(o => o.Kind == OutputKind.Answer).Select(o => o.OrderNo.ToString()));
+    }
+
+    [Fact]
+    public async Task A_callers_range_takes_the_slots_a_full_ring_frees_and_is_told_busy_when_none_free_in_time()
+    {
+        EngineOptions options = EngineTestOptions.For(_dir.Path, _clock) with { InputRingSize = 64, MaxBatchSize = 64 };
+        using SwitchEngine engine = SwitchEngine.Recover(options, TestConfigs.Small()); // Not running: nothing frees a slot.
+        var client = new EngineClient(engine, fullRingWaitMs: 50);
+        var single = new EventCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "ONE", 100));
+        for (int i = 0; i < engine.InputCapacity - 3; i++) client.Publish(ref single, 1 + i);
+        // 3 free: claims of 10 and 5 fail, 2 then 1 go in; the rest waits 50 ms for room that never comes.
+        await Assert.ThrowsAsync<EngineBusyException>(() => client.PublishRangeAsync(new CallerRangeFill("F", 9), 10, CancellationToken.None).AsTask());
+        Assert.False(engine.TryClaim(out _), "the range took the 3 free slots");
+    }
+
     [Fact]
     public async Task A_fill_that_throws_leaves_the_ring_running_and_the_caller_a_precise_error()
     {

@@ -190,6 +190,45 @@ public sealed class LimiterUnitTests
     }
 
     [Fact]
+    public void A_message_is_admitted_as_far_as_its_tokens_and_in_flight_room_go_in_one_look()
+    {
+        var limiter = new InstitutionLimiter(1, new GatewayLimits { RequestsPerSecond = 10, BurstRequests = 8, MaxInFlight = 5 }, () => _nowMs);
+        Assert.Equal(Admission.Admitted, limiter.TryAdmit(0, 3, out int admitted));
+        Assert.Equal(3, admitted);
+        Assert.Equal(Admission.Admitted, limiter.TryAdmit(0, 64, out admitted)); // the in-flight room left: 2 of 64
+        Assert.Equal(2, admitted);
+        Assert.Equal(Admission.InFlightFull, limiter.TryAdmit(0, 1, out admitted));
+        Assert.Equal(0, admitted);
+        limiter.Release(0, 5);
+        Assert.Equal(0, limiter.InFlight(0));
+        Assert.Equal(Admission.Admitted, limiter.TryAdmit(0, 64, out admitted)); // the tokens left: 3 of the burst of 8
+        Assert.Equal(3, admitted);
+        Assert.Equal(Admission.RateLimited, limiter.TryAdmit(0, 64, out admitted)); // a refusal takes nothing
+        Assert.Equal(0, admitted);
+        Assert.Equal(3, limiter.InFlight(0));
+        _nowMs += 200; // 2 tokens at 10/s
+        Assert.Equal(Admission.Admitted, limiter.TryAdmit(0, 64, out admitted));
+        Assert.Equal(2, admitted);
+        Assert.Throws<InvalidOperationException>(() => limiter.Release(0, 6)); // 5 held
+        Assert.Equal(5, limiter.InFlight(0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => limiter.TryAdmit(0, 0, out _));
+    }
+
+    [Fact]
+    public void A_token_bucket_gives_as_many_tokens_as_it_has_up_to_the_ask()
+    {
+        var bucket = TokenBucket.PerSecond(1_000, 10, _nowMs);
+        Assert.Equal(4, bucket.TryTake(_nowMs, 4));
+        Assert.Equal(6, bucket.TryTake(_nowMs, 100));
+        Assert.Equal(0, bucket.TryTake(_nowMs, 1));
+        Assert.False(bucket.TryTake(_nowMs));
+        _nowMs += 3;
+        Assert.Equal(3, bucket.TryTake(_nowMs, 100));
+        _nowMs += 1;
+        Assert.True(bucket.TryTake(_nowMs));
+    }
+
+    [Fact]
     public void Out_of_range_limits_are_refused_naming_the_field()
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayLimits { MaxInFlight = 0 }.Validated());

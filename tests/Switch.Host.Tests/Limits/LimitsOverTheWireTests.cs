@@ -183,12 +183,7 @@ public sealed class LimitsOverTheWireTests
         long warm = await LimitedGateway.WarmUpAsync(running);
 
         using DuplexStreamingCall<TransferRequest, TransferResult> stream = port.Channel.DuplexStreaming(InstitutionMethods.Transact, As(AlipayKey, 60_000));
-        Task<List<TransferResult>> reading = Task.Run(async () =>
-        {
-            var results = new List<TransferResult>();
-            await foreach (TransferResult r in stream.ResponseStream.ReadAllAsync()) results.Add(r);
-            return results;
-        });
+        Task<List<TransferResult>> reading = ReadAllAsync(stream);
         for (int i = 0; i < 4; i++)
         {
             TransferRequest r = Payment($"IF-S-{i}", 100 + i, account: $"S{i}");
@@ -218,6 +213,52 @@ public sealed class LimitsOverTheWireTests
         Assert.False(later.Duplicate);
         Assert.Equal(warm + 6, running.Host.Engine.Logic.Transactions.LastId);
     }
+
+    [Fact]
+    public async Task A_streams_batches_larger_than_its_window_its_in_flight_cap_and_its_burst_are_paced_through_each_request_answered_once()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "switch-limits-" + Guid.NewGuid().ToString("N"));
+        await using RunningSwitch running = await RunningSwitch.StartAsync(TestConfig(dir));
+        // The port's window is 64 a stream; a message of 150 is taken in parts as places, in-flight room and tokens free up.
+        var limits = new GatewayLimits { MaxInFlight = 40, RequestsPerSecond = 1_000, BurstRequests = 50 };
+        await using LimitedGateway port = await LimitedGateway.StartAsync(running, limits);
+        long warm = await LimitedGateway.WarmUpAsync(running);
+
+        using DuplexStreamingCall<TransferRequest, TransferResult> stream = port.Channel.DuplexStreaming(InstitutionMethods.Transact, As(AlipayKey, 60_000));
+        Task<List<TransferResult>> reading = ReadAllAsync(stream);
+        const int messages = 2, perMessage = 150;
+        for (int m = 0; m < messages; m++)
+        {
+            var batch = new TransferRequest();
+            for (int i = 0; i < perMessage; i++)
+            {
+                TransferRequest r = Payment($"PACED-{m}-{i}", 100 + i, account: $"P{m}-{i}");
+                r.Kind = RequestKind.AgreementPayment;
+                batch.Batch.Add(r);
+            }
+            await stream.RequestStream.WriteAsync(batch);
+        }
+        await stream.RequestStream.CompleteAsync();
+        List<TransferResult> results = await reading.WaitAsync(Bound);
+        Assert.Equal(StatusCode.OK, stream.GetStatus().Code);
+
+        Assert.Equal(messages * perMessage, results.Count);
+        Assert.All(results, AssertServed);
+        Assert.Equal(
+            Enumerable.Range(0, messages).SelectMany(m => Enumerable.Range(0, perMessage).Select(i => $"PACED-{m}-{i}")).Order(),
+            results.Select(r => r.OrderNo).Order());
+        Assert.Equal(warm + messages * perMessage, running.Host.Engine.Logic.Transactions.LastId);
+        await PollUntil(() => port.Gateway.Limiter.InFlight(0) == 0 && port.Gateway.Limiter.QueuedAnswers(0) == 0,
+            () => $"in flight {port.Gateway.Limiter.InFlight(0)}, queued {port.Gateway.Limiter.QueuedAnswers(0)}");
+    }
+
+    /// <summary>Every answer of the stream as it comes, all of them once it ends.</summary>
+    private static Task<List<TransferResult>> ReadAllAsync(DuplexStreamingCall<TransferRequest, TransferResult> stream) => Task.Run(async () =>
+    {
+        var results = new List<TransferResult>();
+        await foreach (TransferResult r in stream.ResponseStream.ReadAllAsync()) results.Add(r);
+        return results;
+    });
 
     /// <summary>
     /// Reached the engine and was executed: on a loaded machine the slow bank may pass the switch's bank timeout,
