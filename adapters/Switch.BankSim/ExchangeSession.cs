@@ -23,7 +23,9 @@ internal sealed class ExchangeSession
     private readonly SimulatedBank _bank;
     private readonly PriorityQueue<Pending, long> _queue; // Priority: due time in Stopwatch ticks.
     private readonly Lock _gate = new();
-    private readonly SemaphoreSlim _space;                 // Free queue slots; the reader waits on it when full.
+    private readonly int _maxPending;                      // The queue's bound: the reader stops reading at it.
+    private readonly SemaphoreSlim _spaceFreed = new(0, 1); // Released once by the writer for a reader waiting for room.
+    private bool _readerWaitsForRoom;                      // Under _gate: set by the reader as it waits, cleared by the writer's release.
     private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
     private int _wakeRequested;                            // 1 while a wake is pending: at most one Release per writer pass.
     private volatile bool _readerDone;
@@ -43,7 +45,7 @@ internal sealed class ExchangeSession
         _answerBatchMax = answerBatchMax;
         int maxPending = bank.Options.MaxPendingPerStream;
         _queue = new PriorityQueue<Pending, long>(maxPending);
-        _space = new SemaphoreSlim(maxPending, maxPending);
+        _maxPending = maxPending;
     }
 
     public static async ValueTask RunAsync(SimulatedBank bank, ServerRequestStream<BankRequests> requests,
@@ -116,21 +118,32 @@ internal sealed class ExchangeSession
                 }
             }
             message.Release(); // Its fields are copied into the admitted ones.
-            for (int i = 0; i < count; i++)
+            // The message's requests go in under one lock, as many as the bound leaves room for; with none left the reader
+            // stops reading (HTTP/2 flow control then pushes back on the switch) until the writer has taken some out.
+            // (A counting semaphore here took a lock per request: 6.7% of the switch's profile at the design peak.)
+            int queued = 0;
+            while (true)
             {
-                if (!_space.Wait(0)) await _space.WaitAsync(token).ConfigureAwait(false); // Back pressure: stop reading.
-            }
-            bool wake = false;
-            lock (_gate)
-            {
-                for (int i = 0; i < count; i++)
+                bool wake = false;
+                bool full;
+                lock (_gate)
                 {
-                    _queue.Enqueue(admitted[i].Pending, admitted[i].DueTicks);
-                    wake |= admitted[i].DueTicks < _plannedWakeTicks; // Only an answer due before the writer's next look needs it awake.
+                    int take = Math.Min(count - queued, _maxPending - _queue.Count);
+                    if (take < 0) throw new InvalidOperationException($"exchange session: {_queue.Count} queued, over the bound of {_maxPending}");
+                    for (int i = queued; i < queued + take; i++)
+                    {
+                        _queue.Enqueue(admitted[i].Pending, admitted[i].DueTicks);
+                        wake |= admitted[i].DueTicks < _plannedWakeTicks; // Only an answer due before the writer's next look needs it awake.
+                    }
+                    queued += take;
+                    full = queued < count;
+                    _readerWaitsForRoom = full;
                 }
+                if (wake) Wake();
+                if (!full) break;
+                await _spaceFreed.WaitAsync(token).ConfigureAwait(false);
             }
             Array.Clear(admitted, 0, count);
-            if (wake) Wake();
         }
         _readerDone = true;
         Wake();
@@ -184,6 +197,7 @@ internal sealed class ExchangeSession
             Volatile.Write(ref _wakeRequested, 0);
             int count = 0;
             long waitTicks = -1;
+            bool roomFreed;
             lock (_gate)
             {
                 long now = Stopwatch.GetTimestamp();
@@ -194,11 +208,13 @@ internal sealed class ExchangeSession
                 }
                 if (_queue.TryPeek(out _, out long nextDue)) waitTicks = nextDue - now;
                 _plannedWakeTicks = count > 0 ? long.MinValue : waitTicks < 0 ? long.MaxValue : nextDue;
+                roomFreed = count > 0 && _readerWaitsForRoom;
+                if (roomFreed) _readerWaitsForRoom = false; // One release per wait: the semaphore never exceeds 1.
             }
+            if (roomFreed) _spaceFreed.Release();
 
             if (count > 0)
             {
-                _space.Release(count);
                 int written = 0;
                 int held = 0;
                 DateTime nowUtc = DateTime.UtcNow;

@@ -53,6 +53,25 @@ public sealed class BankSimBatchTests
     }
 
     [Fact]
+    public async Task Batches_larger_than_the_room_left_are_taken_in_part_and_the_rest_after_the_writer_frees_room()
+    {
+        // A bound of 8 waiting answers and batches of 5 that wait up to 2 ms each: most batches find only part of the room
+        // they need, go in partly, and the reader waits for the writer before the rest: every request still answered once.
+        await using var bank = await BankUnderTest.StartAsync(new BankSimulatorOptions { MaxPendingPerStream = 8, Latency = LatencyModel.Parse("uniform:0-2"), Seed = 7 });
+        const int Messages = 300, PerMessage = 5;
+        List<BankRequest> messages = Enumerable.Range(0, Messages)
+            .Select(m => Batch(Enumerable.Range(1 + m * PerMessage, PerMessage).Select(i => Requests.Debit(i, 100 + i)))).ToList();
+
+        var (received, status, declared) = await ExchangeMessagesAsync(bank, messages, SwitchReadsBatches);
+
+        Assert.Equal(StatusCode.OK, status.Code);
+        Assert.Equal(ExchangeBatch.Format(8), declared);
+        Assert.Equal(Enumerable.Range(1, Messages * PerMessage).Select(i => (long)i), Flatten(received).Select(a => a.TransactionId).Order());
+        Assert.All(Flatten(received), a => Assert.Equal(BankReply.Succeeded, a.Reply));
+        Assert.Equal(Messages * PerMessage, bank.Ledger.Counts.Executed);
+    }
+
+    [Fact]
     public async Task Single_messages_and_batches_mix_on_one_stream_and_a_switch_that_declares_nothing_gets_single_answers()
     {
         await using var bank = await BankUnderTest.StartAsync();
