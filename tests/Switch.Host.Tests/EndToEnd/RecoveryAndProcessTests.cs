@@ -267,11 +267,16 @@ internal sealed class SwitchProcess : IDisposable
     /// <summary>SIGTERM, as an init system stops it; returns the exit code.</summary>
     public async Task<int> TerminateAsync()
     {
-        using (Process kill = Process.Start("kill", ["-TERM", _process.Id.ToString()])!)
-        {
-            await kill.WaitForExitAsync();
-        }
+        await SignalAsync("TERM");
         return await WaitForExitAsync();
+    }
+
+    /// <summary>Sends signal <paramref name="name"/> (TERM, STOP, CONT); false when it could not (the process is gone).</summary>
+    public async Task<bool> SignalAsync(string name)
+    {
+        using Process kill = Process.Start("kill", [$"-{name}", _process.Id.ToString()])!;
+        await kill.WaitForExitAsync();
+        return kill.ExitCode == 0;
     }
 
     /// <summary>SIGKILL, as a power cut or the OOM killer stops it: no handler runs, nothing is flushed.</summary>

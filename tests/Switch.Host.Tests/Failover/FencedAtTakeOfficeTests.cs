@@ -49,4 +49,48 @@ public sealed class FencedAtTakeOfficeTests(ITestOutputHelper output)
         Assert.NotEmpty(node.Logged("took_office"));
         output.WriteLine(string.Join("\n", node.Logged("fenced").Select(r => r.Message)));
     }
+
+    /// <summary>
+    /// The window pinned: the node is frozen (SIGSTOP) the moment it wins the key, and etcd paused, until past its fence
+    /// deadline; thawed, its overdue fence falls at once, while it still starts its engine, before its take-office looks.
+    /// That life must end at once, logged fenced, without etcd: the fence is the node's own. (It used to miss a fence that
+    /// fell before it subscribed: it published its in-sync record once etcd was back, which still held the key, and took
+    /// office with its gate fenced, its logic frozen, for minutes.) Then, etcd back, it wins a new term and serves.
+    /// </summary>
+    [Fact]
+    public async Task A_node_fenced_while_it_starts_its_engine_ends_that_life_and_never_takes_office_in_that_term()
+    {
+        int seed = CrashRun.ChooseSeed();
+        output.WriteLine($"fenced-while-starting test seed {seed}");
+        await using FailoverRun run = await FailoverRun.CreateAsync(seed, output.WriteLine);
+        FailoverNode node = run.Nodes[0];
+        await using var watcher = new EtcdLeadership(ClusterNode.LeadershipOptionsOf(node.Config) with { NodeName = "fence-test" });
+        using var timeout = new CancellationTokenSource(FailoverRun.NodeWaitMs);
+        node.Start();
+        LeaderView won = await watcher.WaitForViewAsync(v => v.Leader?.Record.NodeName == node.Name, timeout.Token);
+        long fencedTerm = won.Leader!.Term;
+        await node.FreezeAsync();
+        run.Etcd.Pause();
+        try
+        {
+            await Task.Delay(FailoverRun.LeaseTtlMs + 1_000); // its deadline passes while it stands still
+            await node.ThawAsync();
+            await node.WaitForLogAsync("fenced", r => r["term"] == fencedTerm.ToString());
+            Assert.Empty(node.Logged("in_sync_published"));
+            Assert.Empty(node.Logged("took_office"));
+        }
+        finally
+        {
+            await node.Process!.SignalAsync("CONT"); // a failed wait must not leave it stopped
+            run.Etcd.Resume();
+        }
+
+        FailoverNode primary = await run.WaitForPrimaryAsync();
+        Assert.Same(node, primary);
+        List<LogRecord> tookOffice = node.Logged("took_office");
+        Assert.NotEmpty(tookOffice);
+        Assert.All(tookOffice, r => Assert.True(long.Parse(r["term"]!) > fencedTerm, $"took office in term {r["term"]}, the fenced term is {fencedTerm}"));
+        Assert.All(node.Logged("in_sync_published"), r => Assert.NotEqual(fencedTerm.ToString(), r["term"]));
+        output.WriteLine(string.Join("\n", node.Logged("fenced").Select(r => $"term {r["term"]} {r["code"]}: {r.Message}")));
+    }
 }
