@@ -19,26 +19,21 @@ public sealed class FencedAtTakeOfficeTests(ITestOutputHelper output)
     [Fact]
     public async Task A_node_that_loses_etcd_between_winning_the_key_and_taking_office_starts_again_and_serves()
     {
-        int seed = CrashRun.ChooseSeed();
-        output.WriteLine($"fenced-at-take-office test seed {seed}");
-        await using FailoverRun run = await FailoverRun.CreateAsync(seed, output.WriteLine);
+        await using Watched watched = await RunAndWatcherAsync("fenced-at-take-office");
+        (FailoverRun run, EtcdLeadership watcher) = watched;
         FailoverNode node = run.Nodes[0];
-        await using var watcher = new EtcdLeadership(ClusterNode.LeadershipOptionsOf(node.Config) with { NodeName = "fence-test" });
         // The engine starts after the win: a pause that falls before the term's in-sync record hits the window. A quick
         // start may beat the pause: then the node is stopped gracefully (it resigns) and started again, a few times.
         bool hit = false;
         for (int attempt = 1; attempt <= MaxAttempts && !hit; attempt++)
         {
-            using var timeout = new CancellationTokenSource(FailoverRun.NodeWaitMs);
-            node.Start();
-            await watcher.WaitForViewAsync(v => v.Leader?.Record.NodeName == node.Name, timeout.Token);
+            await StartUntilItWinsAsync(node, watcher);
             run.Etcd.Pause();
             hit = node.Logged("in_sync_published").Count == 0;
             output.WriteLine($"attempt {attempt}: etcd paused {(hit ? "before" : "after")} the term's in-sync record");
             if (hit) break;
             run.Etcd.Resume();
-            await node.TerminateAsync();
-            await watcher.WaitForViewAsync(v => v.Leader is null, timeout.Token);
+            await StopUntilTheKeyIsFreeAsync(node, watcher);
         }
         Assert.True(hit, $"in {MaxAttempts} starts the pause never fell between the win and the in-sync record");
         await Task.Delay(FailoverRun.LeaseTtlMs + 2_000); // the lease lapses, the fence falls
@@ -61,17 +56,13 @@ public sealed class FencedAtTakeOfficeTests(ITestOutputHelper output)
     [Fact]
     public async Task A_node_fenced_while_it_starts_its_engine_ends_that_life_and_never_takes_office_in_that_term()
     {
-        int seed = CrashRun.ChooseSeed();
-        output.WriteLine($"fenced-while-starting test seed {seed}");
-        await using FailoverRun run = await FailoverRun.CreateAsync(seed, output.WriteLine);
+        await using Watched watched = await RunAndWatcherAsync("fenced-while-starting");
+        (FailoverRun run, EtcdLeadership watcher) = watched;
         FailoverNode node = run.Nodes[0];
-        await using var watcher = new EtcdLeadership(ClusterNode.LeadershipOptionsOf(node.Config) with { NodeName = "fence-test" });
         long fencedTerm = 0;
         for (int attempt = 1; attempt <= MaxAttempts && fencedTerm == 0; attempt++)
         {
-            using var timeout = new CancellationTokenSource(FailoverRun.NodeWaitMs);
-            node.Start();
-            LeaderView won = await watcher.WaitForViewAsync(v => v.Leader?.Record.NodeName == node.Name, timeout.Token);
+            LeaderView won = await StartUntilItWinsAsync(node, watcher);
             DateTime wonAt = DateTime.UtcNow;
             long term = won.Leader!.Term;
             await node.FreezeAsync();
@@ -100,8 +91,7 @@ public sealed class FencedAtTakeOfficeTests(ITestOutputHelper output)
                 run.Etcd.Resume();
             }
             if (fencedTerm != 0) break;
-            await node.TerminateAsync();
-            await watcher.WaitForViewAsync(v => v.Leader is null, timeout.Token);
+            await StopUntilTheKeyIsFreeAsync(node, watcher);
         }
         Assert.True(fencedTerm != 0, $"in {MaxAttempts} starts the node never held the key it won (its campaign's answer came late each time)");
 
@@ -112,5 +102,39 @@ public sealed class FencedAtTakeOfficeTests(ITestOutputHelper output)
         Assert.All(tookOffice, r => Assert.True(long.Parse(r["term"]!) > fencedTerm, $"took office in term {r["term"]}, the fenced term is {fencedTerm}"));
         Assert.All(node.Logged("in_sync_published"), r => Assert.NotEqual(fencedTerm.ToString(), r["term"]));
         output.WriteLine(string.Join("\n", node.Logged("fenced").Select(r => $"term {r["term"]} {r["code"]}: {r.Message}")));
+    }
+
+    /// <summary>A run and a watcher of its leader key that never campaigns; disposed together.</summary>
+    private sealed record Watched(FailoverRun Run, EtcdLeadership Watcher) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Watcher.DisposeAsync();
+            await Run.DisposeAsync();
+        }
+    }
+
+    private async Task<Watched> RunAndWatcherAsync(string test)
+    {
+        int seed = CrashRun.ChooseSeed();
+        output.WriteLine($"{test} test seed {seed}");
+        FailoverRun run = await FailoverRun.CreateAsync(seed, output.WriteLine);
+        return new Watched(run, new EtcdLeadership(ClusterNode.LeadershipOptionsOf(run.Nodes[0].Config) with { NodeName = "fence-test" }));
+    }
+
+    /// <summary>Starts <paramref name="node"/>; the view in which it holds the leader key.</summary>
+    private static async Task<LeaderView> StartUntilItWinsAsync(FailoverNode node, EtcdLeadership watcher)
+    {
+        using var timeout = new CancellationTokenSource(FailoverRun.NodeWaitMs);
+        node.Start();
+        return await watcher.WaitForViewAsync(v => v.Leader?.Record.NodeName == node.Name, timeout.Token);
+    }
+
+    /// <summary>A graceful stop (a primary resigns), then the key is free for the next start.</summary>
+    private static async Task StopUntilTheKeyIsFreeAsync(FailoverNode node, EtcdLeadership watcher)
+    {
+        using var timeout = new CancellationTokenSource(FailoverRun.NodeWaitMs);
+        await node.TerminateAsync();
+        await watcher.WaitForViewAsync(v => v.Leader is null, timeout.Token);
     }
 }
