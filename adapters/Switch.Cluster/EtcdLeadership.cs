@@ -33,7 +33,11 @@ public sealed class EtcdLeadership : IAsyncDisposable
     readonly SemaphoreSlim _campaigning = new(1, 1);
     volatile HeldTerm? _term;
 
-    sealed record HeldTerm(long Number, long LeaseId, LeaseFence Fence, LeaseKeeper Keeper);
+    sealed record HeldTerm(long Number, long LeaseId, LeaseFence Fence, LeaseKeeper Keeper)
+    {
+        /// <summary>Completed once, when the term ends, with why: it stays completed for whoever looks later.</summary>
+        public TaskCompletionSource<LeadershipFault> Ended { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
 
     public EtcdLeadership(LeadershipOptions options)
     {
@@ -60,6 +64,14 @@ public sealed class EtcdLeadership : IAsyncDisposable
     /// (<c>LEASE_EXPIRED</c>), key lost (<c>LEADER_KEY_LOST</c>) or resigned (<c>RESIGNED</c>). By then
     /// <see cref="MayAct"/> is already false. Raised on a timer or stream thread: keep handlers short.</summary>
     public event Action<LeadershipFault>? Fenced;
+
+    /// <summary>Completes when term <paramref name="term"/> (the one this node won last) ends, with the fault
+    /// <see cref="Fenced"/> reported, also when it ended before this was asked. Why not the event alone: a host that
+    /// subscribed only once its engine had started missed a fence that fell meanwhile (a loaded machine, etcd away) and
+    /// took office with its gate fenced, its logic frozen.</summary>
+    public Task<LeadershipFault> TermEnded(long term) => _term is { } held && held.Number == term
+        ? held.Ended.Task
+        : throw new InvalidOperationException($"term {term} is not the term this node won last ({Term})");
 
     /// <summary>Every change of leader the watch sees (also faults: etcd unreachable, a value not ours).</summary>
     public event Action<LeaderView>? LeaderChanged
@@ -240,6 +252,7 @@ public sealed class EtcdLeadership : IAsyncDisposable
 
     void OnFenced(HeldTerm term, LeadershipFault fault)
     {
+        term.Ended.TrySetResult(fault); // first: a subscriber that throws must not keep it from those who wait
         try
         {
             Fenced?.Invoke(fault);
@@ -280,9 +293,13 @@ public sealed class EtcdLeadership : IAsyncDisposable
     public Task<InSyncRecord?> ReadInSyncAsync(CancellationToken ct) => InSyncRecord.ReadAsync(_etcd, _options, ct);
 
     /// <summary>While this node leads: it and <paramref name="standby"/> (empty: none in sync) hold every acknowledged
-    /// payment. False when this node no longer holds the key (it must not act).</summary>
-    public Task<bool> PublishInSyncAsync(string standby, CancellationToken ct) =>
-        _term is { } term ? new InSyncRecord(_options.NodeName, standby, term.Number).PublishAsync(_etcd, _options, ct) : Task.FromResult(false);
+    /// payment. False when this node no longer holds the key, or its fence deadline has passed (it must not act), without
+    /// asking etcd: etcd still holds the key a while after the fence (the lease expires there a margin later, and an etcd
+    /// back from a pause revokes overdue leases only a moment after it answers again), and a fenced node once wrote its
+    /// in-sync record in that while and took office.</summary>
+    public Task<bool> PublishInSyncAsync(string standby, CancellationToken ct) => _term is { } term && term.Fence.MayAct
+        ? new InSyncRecord(_options.NodeName, standby, term.Number).PublishAsync(_etcd, _options, ct)
+        : Task.FromResult(false);
 
     /// <summary>Stops watching and renewing without revoking, as a dead process would: the lease runs out at etcd by
     /// its TTL (call <see cref="ResignAsync"/> first for a graceful stop).</summary>

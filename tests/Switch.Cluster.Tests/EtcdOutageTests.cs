@@ -73,6 +73,36 @@ public sealed class EtcdOutageTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.True(a.MayAct);
     }
 
+    /// <summary>A host that looks at the term's end only after the fence fell (its engine was starting) sees it as surely
+    /// as one that listened, and the fenced term writes no in-sync record, with etcd away or back (back, etcd may still
+    /// hold the key a moment; the fence, not etcd, says whether this node may act).</summary>
+    [Fact]
+    public async Task A_term_fenced_before_anyone_looked_still_reports_its_end_and_publishes_no_in_sync_record()
+    {
+        var (a, b, fenced, term) = await LeaderAndObserverAsync("unseen");
+        await using var _ = a;
+        await using var __ = b;
+        Assert.False(a.TermEnded(term).IsCompleted);
+
+        _etcd.Pause();
+        try
+        {
+            await fenced.Task.WaitAsync(Nodes.Patience);
+            var ended = a.TermEnded(term);
+            Assert.True(ended.IsCompletedSuccessfully, "the term's end, asked after the fence, is not completed");
+            Assert.Equal(LeadershipCodes.EtcdUnavailable, ended.Result.Code);
+            // Without asking etcd: a fenced node never waits on it to learn that it may not act.
+            Assert.False(await a.PublishInSyncAsync("", CancellationToken.None).WaitAsync(TimeSpan.FromMilliseconds(a.Options.EtcdTimeoutMs / 2)));
+        }
+        finally
+        {
+            _etcd.Resume();
+        }
+
+        Assert.False(await a.PublishInSyncAsync("", CancellationToken.None));
+        Assert.Null(await b.ReadInSyncAsync(CancellationToken.None).WaitAsync(Nodes.Patience));
+    }
+
     [Fact]
     public async Task A_killed_etcd_fences_the_leader_and_after_its_restart_the_other_node_takes_over()
     {

@@ -234,7 +234,6 @@ public sealed class ClusterNode
     /// <summary>The primary's life from the moment it holds the key: term journaled, ports serving, until fenced or stopped.</summary>
     private async Task TakeOfficeAsync(SwitchHost host, long term, CancellationToken stop, bool promote = false)
     {
-        var fenced = new TaskCompletionSource<LeadershipFault>(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnFenced(LeadershipFault fault)
         {
             // The lease's fence is down already (MayAct is false). The ports answer NOT_PRIMARY and the log says why at
@@ -244,28 +243,33 @@ public sealed class ClusterNode
             _log.Alert("fenced", $"leadership lost ({fault.Code}): this node stopped acknowledging and serving; it starts again as a standby",
                 ("term", term), ("code", fault.Code), ("reason", fault.Message));
             host.Engine.Fence();
-            fenced.TrySetResult(fault);
         }
-        _leadership.Fenced += OnFenced;
+        // The term's end is a task, not an event: a fence that fell before this line (etcd away while the engine started,
+        // on a loaded machine) has completed it already and OnFenced runs at once. An event raised then was lost: the node
+        // took office with its gate fenced, its logic frozen, and that life never ended.
+        Task<LeadershipFault> ended = _leadership.TermEnded(term);
+        using var lifeOver = new CancellationTokenSource();
+        Task fenced = ended.ContinueWith(t => OnFenced(t.Result), lifeOver.Token, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         try
         {
             // Before anything is acknowledged in this term: only this node holds what it will acknowledge alone.
             bool published;
             try
             {
-                published = await PublishInSyncAsync("", fenced.Task, stop);
+                published = await PublishInSyncAsync("", ended, stop);
             }
             catch (OperationCanceledException)
             {
                 await EndLifeAsync(host); // stopped while etcd was being told: the journal still closes cleanly
                 throw;
             }
-            if (!published)
+            if (!published || ended.IsCompleted)
             {
                 // Fenced (or the key lost) before the term acknowledged anything. The life ends like any fenced one: left
                 // running, its engine would hold the journal's lock and the next life could never open it.
+                if (ended.IsCompleted) await fenced; // its engine fenced and its ports refusing before the engine closes
                 _log.Alert("fenced", "leadership lost before this term began: this node starts again as a standby", ("term", term),
-                    ("code", fenced.Task.IsCompleted ? fenced.Task.Result.Code : LeadershipCodes.LeaderKeyLost));
+                    ("code", ended.IsCompleted ? ended.Result.Code : LeadershipCodes.LeaderKeyLost));
                 await EndLifeAsync(host);
                 return;
             }
@@ -280,17 +284,18 @@ public sealed class ClusterNode
             _role.BecomePrimary();
             _log.Info("took_office", "this node is the primary", ("term", term), ("node", _cluster.Node));
             using var officeOver = CancellationTokenSource.CreateLinkedTokenSource(stop);
-            Task watch = WatchStandbyAsync(host, fenced.Task, officeOver.Token);
+            Task watch = WatchStandbyAsync(host, ended, officeOver.Token);
             Task stopped = Task.Delay(Timeout.Infinite, stop);
-            Task over = await Task.WhenAny(fenced.Task, stopped);
+            Task over = await Task.WhenAny(fenced, stopped);
             officeOver.Cancel();
             try { await watch; } catch (OperationCanceledException) { }
-            if (over == fenced.Task)
+            if (over == fenced)
             {
                 await EndLifeAsync(host);
                 return;
             }
-            // A graceful stop: finish in-flight work, then give the key up at once.
+            // A graceful stop: finish in-flight work, then give the key up at once (its fence is no alert).
+            lifeOver.Cancel();
             _role.BecomeStandby(null);
             await EndLifeAsync(host);
             try
@@ -304,7 +309,7 @@ public sealed class ClusterNode
         }
         finally
         {
-            _leadership.Fenced -= OnFenced;
+            lifeOver.Cancel(); // the life is over: a fence from here on (its term's end) has no engine to stop
         }
     }
 

@@ -267,12 +267,26 @@ internal sealed class SwitchProcess : IDisposable
     /// <summary>SIGTERM, as an init system stops it; returns the exit code.</summary>
     public async Task<int> TerminateAsync()
     {
-        using (Process kill = Process.Start("kill", ["-TERM", _process.Id.ToString()])!)
-        {
-            await kill.WaitForExitAsync();
-        }
+        await SignalAsync("TERM");
         return await WaitForExitAsync();
     }
+
+    /// <summary>Sends signal <paramref name="name"/> (TERM); false when it could not (the process is gone).</summary>
+    public async Task<bool> SignalAsync(string name)
+    {
+        using Process kill = Process.Start("kill", [$"-{name}", _process.Id.ToString()])!;
+        await kill.WaitForExitAsync();
+        return kill.ExitCode == 0;
+    }
+
+    /// <summary>SIGSTOP (<paramref name="stop"/>) or SIGCONT by the system call, at once: a test that pins a moment cannot
+    /// wait for a kill process to start. False when the process is gone.</summary>
+    public bool Stop(bool stop) => Kill(_process.Id, stop ? SigStop : SigCont) == 0;
+
+    private const int SigStop = 19, SigCont = 18; // Linux
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
 
     /// <summary>SIGKILL, as a power cut or the OOM killer stops it: no handler runs, nothing is flushed.</summary>
     public async Task<int> KillAsync()

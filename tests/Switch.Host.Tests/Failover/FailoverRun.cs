@@ -229,6 +229,12 @@ internal sealed class FailoverNode(string name, HostConfig config, string config
         Assert.True(exit == 0, $"node {Name} exited {exit} after SIGTERM: {LastWords()}");
     }
 
+    /// <summary>SIGSTOP: the process stands still, its timers too, until <see cref="Thaw"/>.</summary>
+    public void Freeze() => Assert.True(Process!.Stop(true), $"node {Name} could not be stopped (SIGSTOP)");
+
+    /// <summary>SIGCONT: timers that fell due meanwhile fire at once.</summary>
+    public void Thaw() => Assert.True(Process!.Stop(false), $"node {Name} could not be continued (SIGCONT)");
+
     /// <summary>SIGKILL: no handler runs, nothing is flushed.</summary>
     public async Task KillAsync()
     {
