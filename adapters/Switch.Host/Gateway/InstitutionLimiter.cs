@@ -42,14 +42,12 @@ public sealed class InstitutionLimiter
     /// </summary>
     public Admission TryAdmit(int institution, bool holdsInFlight = true)
     {
+        if (holdsInFlight) return TryAdmit(institution, 1, out _);
         Slot slot = _slots[institution];
         long now = _nowMs();
         lock (slot)
         {
-            if (holdsInFlight && slot.InFlight >= Limits.MaxInFlight) return Admission.InFlightFull;
-            if (!slot.Bucket.TryTake(now)) return Admission.RateLimited;
-            if (holdsInFlight) slot.InFlight++;
-            return Admission.Admitted;
+            return slot.Bucket.TryTake(now) ? Admission.Admitted : Admission.RateLimited;
         }
     }
 

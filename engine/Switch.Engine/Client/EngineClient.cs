@@ -99,7 +99,14 @@ public sealed class EngineClient
     /// <summary>One look for a free slot; throws once the engine stopped or the wait is over.</summary>
     private bool TryClaimBefore(long deadlineMs, out long sequence)
     {
-        if (TryClaim(out sequence)) return true;
+        int one = 1;
+        return TryClaimUpToBefore(deadlineMs, ref one, out sequence);
+    }
+
+    /// <summary><see cref="TryClaimUpTo"/>; throws once the engine stopped or the wait is over.</summary>
+    private bool TryClaimUpToBefore(long deadlineMs, ref int count, out long high)
+    {
+        if (TryClaimUpTo(ref count, out high)) return true;
         if (Environment.TickCount64 >= deadlineMs) throw new EngineBusyException(FullRingWaitMs);
         return false;
     }
@@ -203,11 +210,10 @@ public sealed class EngineClient
                 long deadlineMs = Environment.TickCount64 + FullRingWaitMs;
                 do
                 {
-                    if (Environment.TickCount64 >= deadlineMs) throw new EngineBusyException(FullRingWaitMs);
                     await Task.Delay(1, cancellation);
                     n = Math.Min(count - published, ClaimMax);
                 }
-                while (!TryClaimUpTo(ref n, out high));
+                while (!TryClaimUpToBefore(deadlineMs, ref n, out high));
             }
             InputFillException? failed = FillAndPublishRange(ref byIndex, high - n + 1, high, published, voidAfterFailure: true);
             if (failed is not null) throw failed;
