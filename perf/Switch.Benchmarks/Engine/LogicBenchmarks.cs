@@ -9,7 +9,7 @@ namespace Switch.Benchmarks.Engine;
 /// The business logic alone, on one thread: an agreement payment followed by its bank success, two events.
 /// The table is smaller than the run, so eviction of old transactions to the archive (FASTER on disk, as in the
 /// engine) is part of the steady state. <see cref="HandoffEntries"/> 0 is the logic thread writing the store itself (as
-/// before the writer thread), 4096 the default handoff: both in one run for a before/after.
+/// before the writer thread), 4096 the default handoff until 2026-12-07, 65536 the default since: in one run for a before/after.
 /// Reported per event (OperationsPerInvoke counts events).
 /// </summary>
 [MemoryDiagnoser]
@@ -21,7 +21,7 @@ public class LogicBenchmarks
     [Params(1 << 14, 1 << 20)]
     public int TableCapacity;
     /// <summary>The archive's handoff to its writer thread (0: none, the logic writes the store).</summary>
-    [Params(0, 4096)]
+    [Params(0, 4096, 1 << 16)]
     public int HandoffEntries;
     private SwitchLogic _logic = null!;
     private FasterTransactionArchive _archive = null!;

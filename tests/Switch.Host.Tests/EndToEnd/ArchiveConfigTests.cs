@@ -26,7 +26,7 @@ public sealed class ArchiveConfigTests
         sizing.Validate();
         // Left out of the file: the engine's own defaults.
         ArchiveSizing defaults = HostConfig.EmbeddedDefault().Archive.ToSizing();
-        Assert.Equal((new ArchiveSizing().PageBytes, 4096), (defaults.PageBytes, defaults.HandoffEntries));
+        Assert.Equal((new ArchiveSizing().PageBytes, ArchiveSizing.DefaultHandoffEntries), (defaults.PageBytes, defaults.HandoffEntries));
         defaults.Validate();
     }
 
