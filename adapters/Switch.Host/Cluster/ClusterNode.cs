@@ -69,6 +69,7 @@ public sealed class ClusterNode
             AdvertisedAdminAddress = $"{host}:{config.AdminGrpcPort}",
             ReplicationAddress = $"{host}:{cluster.ReplicationPort}",
             LeaseTtlMs = cluster.LeaseTtlMs,
+            EtcdTimeoutMs = cluster.EtcdTimeoutMs,
             // Fence half a second before the lease can expire (less for a short lease), and renew at least twice within
             // what is left, so one lost renewal never fences.
             FenceMarginMs = Math.Min(500, cluster.LeaseTtlMs / 2),
