@@ -109,7 +109,7 @@ internal sealed class LeaderObserver : IAsyncDisposable
         catch (OperationCanceledException) when (!stop.IsCancellationRequested)
         {
             throw new LeadershipException(LeadershipCodes.EtcdUnavailable,
-                $"etcd ({string.Join(",", _options.Endpoints)}) did not answer the leader key's watch for {_options.EtcdTimeoutMs + _options.RenewIntervalMs} ms (cluster.etcdTimeoutMs + cluster.renewIntervalMs)");
+                $"etcd ({string.Join(",", _options.Endpoints)}) did not answer the leader key's watch for {_options.EtcdTimeoutMs + _options.RenewIntervalMs} ms (cluster.etcdTimeoutMs + the renew interval)");
         }
         finally
         {

@@ -155,7 +155,7 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         FenceNow(new LeadershipFault(LeadershipCodes.EtcdUnavailable,
             $"etcd answered no renewal of lease {_leaseId:x} in time: the newest answered one was sent {sinceMs:F0} ms ago, " +
             $"so the lease ({_ttlMs} ms) can expire at etcd {_ttlMs - sinceMs:F0} ms from now at the earliest " +
-            $"(cluster.fenceMarginMs {_options.FenceMarginMs}); last error: {_lastError ?? "none, etcd did not answer"}"));
+            $"(fence margin {_options.FenceMarginMs} ms); last error: {_lastError ?? "none, etcd did not answer"}"));
     }
 
     void ArmWatchdog()

@@ -37,6 +37,12 @@ public sealed class ClusterNode
     private const int InSyncCheckMs = 100;
     /// <summary>How long the gate waits for etcd to record that this primary acknowledges alone before it may degrade.</summary>
     private const int MayDegradeTimeoutMs = 2_000;
+    /// <summary>A graceful stop waits this long for each of its parts that waits on etcd or a peer (the leadership's
+    /// watch and lease keeper, the replication port's streams); past it the part is logged and left.</summary>
+    private const int StopPartLimitMs = 10_000;
+    /// <summary>A graceful stop waits this long for the engine's stop snapshot, drain and journal close, beyond the host's
+    /// grace (twice: calls in flight, then the engine idle).</summary>
+    private const int EngineStopLimitMs = 30_000;
 
     private ClusterNode(HostConfig config, Log log)
     {
@@ -63,6 +69,7 @@ public sealed class ClusterNode
             AdvertisedAdminAddress = $"{host}:{config.AdminGrpcPort}",
             ReplicationAddress = $"{host}:{cluster.ReplicationPort}",
             LeaseTtlMs = cluster.LeaseTtlMs,
+            EtcdTimeoutMs = cluster.EtcdTimeoutMs,
             // Fence half a second before the lease can expire (less for a short lease), and renew at least twice within
             // what is left, so one lost renewal never fences.
             FenceMarginMs = Math.Min(500, cluster.LeaseTtlMs / 2),
@@ -75,22 +82,33 @@ public sealed class ClusterNode
     public static async Task<int> RunAsync(HostConfig config, Log log, CancellationToken stop)
     {
         var node = new ClusterNode(config, log);
-        await using GrpcServer replication = await GrpcServer.StartAsync(node._replication.Map(new GrpcRouter()),
+        GrpcServer replication = await GrpcServer.StartAsync(node._replication.Map(new GrpcRouter()),
             new GrpcEndpointOptions { Address = IPAddress.Parse(config.ListenAddress), Port = config.Cluster!.ReplicationPort });
         log.Info("listening", "replication (gRPC, h2c): a standby follows the primary's journal here", ("api", "replication"), ("address", replication.Address));
-        await using (node._leadership)
+        try
         {
-            node._leadership.StartObserving();
-            while (!stop.IsCancellationRequested)
+            try
             {
-                try
+                node._leadership.StartObserving();
+                while (!stop.IsCancellationRequested)
                 {
-                    await node.LiveAsync(stop);
-                }
-                catch (OperationCanceledException) when (stop.IsCancellationRequested)
-                {
+                    try
+                    {
+                        await node.LiveAsync(stop);
+                    }
+                    catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                    {
+                    }
                 }
             }
+            finally
+            {
+                await StopPart.WaitAsync(log, "the etcd leadership (its watch and lease keeper)", () => node._leadership.DisposeAsync().AsTask(), StopPartLimitMs);
+            }
+        }
+        finally
+        {
+            await StopPart.WaitAsync(log, "the replication port (a standby's stream)", () => replication.DisposeAsync().AsTask(), StopPartLimitMs);
         }
         return 0;
     }
@@ -188,7 +206,7 @@ public sealed class ClusterNode
         await follower.DisposeAsync();
         string? refusal = follower.Ended.IsCompletedSuccessfully ? follower.Ended.Result : null;
         if (refusal is not null) _log.Warn("standby_restarting", "following ended with a refusal; the next life handshakes again", ("reason", refusal));
-        await EndLifeAsync(host);
+        await EndLifeAsync(host, stopping: stop.IsCancellationRequested);
     }
 
     /// <summary>Cuts the tail or sets the data directory aside, as the primary answered; nothing for RESUME.</summary>
@@ -260,7 +278,7 @@ public sealed class ClusterNode
             }
             catch (OperationCanceledException)
             {
-                await EndLifeAsync(host); // stopped while etcd was being told: the journal still closes cleanly
+                await EndLifeAsync(host, stopping: true); // stopped while etcd was being told: the journal still closes cleanly
                 throw;
             }
             if (!published || ended.IsCompleted)
@@ -297,7 +315,7 @@ public sealed class ClusterNode
             // A graceful stop: finish in-flight work, then give the key up at once (its fence is no alert).
             lifeOver.Cancel();
             _role.BecomeStandby(null);
-            await EndLifeAsync(host);
+            await EndLifeAsync(host, stopping: true);
             try
             {
                 await _leadership.ResignAsync(CancellationToken.None);
@@ -425,10 +443,20 @@ public sealed class ClusterNode
         return host;
     }
 
-    private async Task EndLifeAsync(SwitchHost host)
+    /// <summary>The life's engine closed. Within a graceful stop (<paramref name="stopping"/>) bounded: an engine that
+    /// cannot stop in time is fenced (nothing more passes its gate once the key is given up) and left to the process's
+    /// exit. Otherwise the next life needs the journal, so the close is waited for.</summary>
+    private async Task EndLifeAsync(SwitchHost host, bool stopping = false)
     {
         _host = null;
-        await host.DisposeAsync();
+        if (!stopping)
+        {
+            await host.DisposeAsync();
+            return;
+        }
+        int limitMs = 2 * _config.ShutdownGraceMs + EngineStopLimitMs;
+        if (!await StopPart.WaitAsync(_log, "the engine (stop snapshot, drain, journal close)", () => host.DisposeAsync().AsTask(), limitMs))
+            host.Engine.Fence();
     }
 
     private Uri? CurrentReplicationAddress() =>

@@ -31,6 +31,9 @@ public sealed record ClusterConfig
     /// lacking those payments takes office) or "wait" (the switch acknowledges nothing until a standby catches up).</summary>
     public string OnStandbyLost { get; init; } = StandbyLostDegrade;
     public int StandbyAckTimeoutMs { get; init; } = 1_000;
+    /// <summary>Each etcd call's deadline (a campaign, a renewal's stream, the in-sync record): past it the call is
+    /// ETCD_UNAVAILABLE and retried. Judged with the lease's keys (<c>LeadershipOptions.Problem</c>).</summary>
+    public int EtcdTimeoutMs { get; init; } = 1_000;
 
     public const string DurabilitySynchronous = "synchronous";
     public const string DurabilityAsynchronous = "asynchronous";
@@ -69,6 +72,18 @@ public sealed record ClusterConfig
         OnStandbyLost = OnStandbyLost == StandbyLostDegrade ? StandbyLossPolicy.Degrade : StandbyLossPolicy.Wait,
         StandbyAckTimeoutMs = StandbyAckTimeoutMs,
         OnAlert = onAlert,
+    };
+
+    /// <summary>The key of this block that sets the leadership option a <c>LeadershipOptions.Problem</c> names: those
+    /// options are built from these keys (<c>ClusterNode.LeadershipOptionsOf</c>), and an operator must be told the key
+    /// to change, not an option no configuration file has.</summary>
+    public static string KeyOfLeadership(string field) => field switch
+    {
+        "cluster.etcdEndpoints" => "cluster.etcd",
+        "cluster.nodeName" => "cluster.node",
+        "cluster.advertisedAddress" or "cluster.advertisedAdminAddress" or "cluster.replicationAddress" => "cluster.advertisedHost",
+        "cluster.fenceMarginMs" or "cluster.renewIntervalMs" => "cluster.leaseTtlMs", // both derived from the lease
+        _ => field, // cluster.name, cluster.leaseTtlMs, cluster.etcdTimeoutMs: keys of this block by the same name
     };
 
     private static bool IsNameChar(char c) => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.';

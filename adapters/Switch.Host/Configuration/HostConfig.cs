@@ -264,7 +264,8 @@ public sealed record HostConfig
             if (Cluster.Problem() is { } cluster) Require(false, cluster.Field, cluster.Why);
             Require(InstitutionPort != 0 && AdminPort != 0 && AdminGrpcPort != 0 && Cluster.ReplicationPort != 0, "cluster",
                 "a cluster's node advertises its ports in etcd: institutionPort, adminPort, adminGrpcPort and cluster.replicationPort must be fixed (not 0)");
-            if (Host.Cluster.ClusterNode.LeadershipOptionsOf(this).Problem() is { } leadership) Require(false, leadership.Field, leadership.Why);
+            if (Host.Cluster.ClusterNode.LeadershipOptionsOf(this).Problem() is { } leadership)
+                Require(false, ClusterConfig.KeyOfLeadership(leadership.Field), leadership.Why);
             // Both nodes must reach the same banks: a simulated bank inside a node would die with it, and its books with it.
             Require(!anySimulated, "cluster", "every bank endpoint needs a real address in a cluster (\"sim\" banks live inside one node and die with it)");
             Require(Cluster.ReplicationPort == 0 || (Cluster.ReplicationPort != InstitutionPort && Cluster.ReplicationPort != AdminPort

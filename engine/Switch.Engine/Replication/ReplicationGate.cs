@@ -171,6 +171,9 @@ internal sealed class ReplicationGate(ReplicationOptions options, EventJournal j
                     if (options.MayAct is { } stillMayAct && !stillMayAct()) Fence();
                     if (_fenced) break;
                     if (_stopping) throw new ReplicationStoppedException();
+                    // Degraded while this batch waited (a primary taking office with no standby: Degrade): it passes, as
+                    // every later one does. Waiting on, it froze the logic for good, the gate's sleep having no timeout.
+                    if (_state == ReplicationState.Degraded) return;
                     long waitedMs = Environment.TickCount64 - startedMs;
                     if (waitedMs >= options.StandbyAckTimeoutMs && _state == ReplicationState.Synchronous)
                     {

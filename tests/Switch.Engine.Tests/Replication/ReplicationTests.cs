@@ -245,6 +245,34 @@ public sealed class ReplicationTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// A primary takes office with no standby attached and degrades at once (ClusterNode), while a batch journaled as its
+    /// engine started (a bank's reachability) already waits in the gate for a standby: that batch must pass. It used to
+    /// wait on (the degraded gate slept with no timeout), the logic frozen: a primary that answered nothing, and whose
+    /// graceful stop then waited 120 s for a stop snapshot the gate held. Also from a stall (etcd could not be told).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_batch_waiting_for_a_standby_passes_once_the_primary_degrades(bool stalledFirst)
+    {
+        var outputs = new OutputRecorder();
+        EngineOptions options = Options("p", _primaryClock, lost: StandbyLossPolicy.Degrade, ackTimeoutMs: stalledFirst ? 200 : 600_000);
+        // Stalled first: etcd could not be told that this primary acknowledges alone, so the gate may not degrade by itself.
+        if (stalledFirst) options = options with { Replication = options.Replication! with { MayDegrade = () => false } };
+        using SwitchEngine primary = SwitchEngine.Start(options, Config(), outputs);
+        primary.Client().PublishCopy(LogicHarness.Request(RequestType.AgreementPayment, "ALIPAY", "D1", 5_000));
+        WaitFor(() => primary.DurableSequence == primary.PublishedSequence, "the request journaled");
+        if (stalledFirst) WaitFor(() => primary.Replication!.Value.State == ReplicationState.Stalled, "the stall");
+        else Thread.Sleep(300); // the gate's thread waits for a standby's acknowledgement
+        Assert.Empty(outputs.Drain());
+
+        primary.DegradeReplication("took office with no standby attached");
+        Assert.True(primary.WaitUntilIdle(10_000), $"the batch still waits in the gate: {primary.Replication}");
+        Assert.Contains(outputs.Drain(), o => o.Kind == OutputKind.BankRequest);
+        Assert.Equal(ReplicationState.Degraded, primary.Replication!.Value.State);
+    }
+
     [Fact]
     public void A_fence_that_falls_while_etcd_is_asked_to_degrade_lets_nothing_through()
     {

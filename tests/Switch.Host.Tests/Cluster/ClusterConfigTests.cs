@@ -35,10 +35,19 @@ public sealed class ClusterConfigTests
     [InlineData("lost", "cluster.onStandbyLost")]
     [InlineData("timeout", "cluster.standbyAckTimeoutMs")]
     [InlineData("port", "cluster.replicationPort")]
+    [InlineData("etcdTimeoutLow", "cluster.etcdTimeoutMs")]
+    [InlineData("etcdTimeoutHigh", "cluster.etcdTimeoutMs")]
+    // Judged as leadership options (an etcd URL needs a real port, an advertised host no space): named by the key that sets them.
+    [InlineData("etcdPort", "cluster.etcd")]
+    [InlineData("host", "cluster.advertisedHost")]
     public void Each_wrong_key_is_refused_by_name(string wrong, string field)
     {
         HostConfig config = Node(c => wrong switch
         {
+            "etcdTimeoutLow" => c with { EtcdTimeoutMs = 9 },
+            "etcdTimeoutHigh" => c with { EtcdTimeoutMs = 60_001 },
+            "etcdPort" => c with { Etcd = ["http://127.0.0.1:0"] },
+            "host" => c with { AdvertisedHost = "node a" },
             "node" => c with { Node = "a b" },
             "etcd" => c with { Etcd = ["etcd:2379"] },
             "ttl" => c with { LeaseTtlMs = 1_500 },
@@ -49,6 +58,22 @@ public sealed class ClusterConfigTests
         });
         var e = Assert.Throws<ConfigException>(config.Validate);
         Assert.StartsWith($"configuration: {field}: ", e.Message);
+    }
+
+    [Fact]
+    public void The_etcd_timeout_is_read_from_the_file_and_reaches_every_etcd_call()
+    {
+        HostConfig node = Node();
+        Assert.Equal(1_000, node.Cluster!.EtcdTimeoutMs); // the default, as the leadership's
+        Assert.Equal(new Switch.Cluster.LeadershipOptions().EtcdTimeoutMs, node.Cluster.EtcdTimeoutMs);
+        string json = ClusterLayout.ToJson(node);
+        Assert.Contains("\"etcdTimeoutMs\": 1000", json);
+        HostConfig read = HostConfig.Parse(json.Replace("\"etcdTimeoutMs\": 1000", "\"etcdTimeoutMs\": 2500"), "node-a.json");
+        Assert.Equal(2_500, read.Cluster!.EtcdTimeoutMs);
+        Assert.Equal(2_500, ClusterNode.LeadershipOptionsOf(read).EtcdTimeoutMs);
+        // Refused at load, naming the key, before anything starts.
+        var e = Assert.Throws<ConfigException>(() => HostConfig.Parse(json.Replace("\"etcdTimeoutMs\": 1000", "\"etcdTimeoutMs\": 5"), "node-a.json"));
+        Assert.Equal("node-a.json: configuration: cluster.etcdTimeoutMs: 10 to 60000, got 5", e.Message);
     }
 
     [Fact]

@@ -301,9 +301,12 @@ internal sealed class SwitchProcess : IDisposable
         lock (Output) return Output.ToArray();
     }
 
-    public async Task<int> WaitForExitAsync()
+    public Task<int> WaitForExitAsync() => WaitForExitAsync(60_000);
+
+    /// <summary>The exit code once the process has exited; <see cref="OperationCanceledException"/> after <paramref name="timeoutMs"/>.</summary>
+    public async Task<int> WaitForExitAsync(int timeoutMs)
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var timeout = new CancellationTokenSource(timeoutMs);
         await _process.WaitForExitAsync(timeout.Token);
         _process.WaitForExit(); // drains the output handlers
         return _process.ExitCode;
