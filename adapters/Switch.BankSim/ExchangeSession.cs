@@ -20,6 +20,10 @@ namespace Switch.BankSim;
 /// </summary>
 internal sealed class ExchangeSession
 {
+    /// <summary>The due-on-arrival ring's size: a whole batch of the largest the switch sends. Past it, requests due on
+    /// arrival wait in the priority queue instead (due at once all the same).</summary>
+    private const int DueNowSlots = ExchangeBatch.MaxElements;
+
     /// <summary>Answers per flush at most: under a flood the peer still sees regular flushes.</summary>
     private const int MaxBatch = 4096;
 
@@ -50,7 +54,7 @@ internal sealed class ExchangeSession
         _answerBatchMax = answerBatchMax;
         int maxPending = bank.Options.MaxPendingPerStream;
         _queue = new PriorityQueue<Pending, long>(maxPending);
-        _dueNow = new Pending[maxPending];
+        _dueNow = new Pending[Math.Min(maxPending, DueNowSlots)];
         _maxPending = maxPending;
     }
 
@@ -139,7 +143,7 @@ internal sealed class ExchangeSession
                     for (int i = queued; i < queued + take; i++)
                     {
                         ref (Pending Pending, long DueTicks) one = ref admitted[i];
-                        if (one.DueTicks <= now) EnqueueDueNow(one.Pending);
+                        if (one.DueTicks <= now && _dueNowCount < _dueNow.Length) EnqueueDueNow(one.Pending);
                         else _queue.Enqueue(one.Pending, one.DueTicks);
                         wake |= one.DueTicks < _plannedWakeTicks; // Only an answer due before the writer's next look needs it awake.
                     }
@@ -160,10 +164,10 @@ internal sealed class ExchangeSession
     /// <summary>Requests waiting, in both queues. Under _gate.</summary>
     private int PendingCount => _queue.Count + _dueNowCount;
 
-    /// <summary>Under _gate, with room (the caller checked the bound).</summary>
+    /// <summary>Under _gate, with room in the ring and under the bound (the caller checked both).</summary>
     private void EnqueueDueNow(in Pending pending)
     {
-        Debug.Assert(PendingCount < _maxPending);
+        Debug.Assert(PendingCount < _maxPending && _dueNowCount < _dueNow.Length);
         int tail = _dueNowHead + _dueNowCount;
         if (tail >= _dueNow.Length) tail -= _dueNow.Length;
         _dueNow[tail] = pending;

@@ -59,7 +59,7 @@ public sealed class BankSimBatchTests
         // gave equal due times back out of order): answers keep the requests' order, the invalid ones' (amount 0, answered
         // FAILED at once) among them. A second message of queries after the first: each sees what the first executed.
         await using var bank = await BankUnderTest.StartAsync(new BankSimulatorOptions { Latency = LatencyModel.Immediate });
-        const int N = 1000;
+        const int N = 3000;
         List<BankRequest> requests = Enumerable.Range(1, N).Select(i => i % 10 == 0 ? Requests.Debit(i, 0) : Requests.Debit(i, 100 + i)).ToList();
         List<BankRequest> queries = Enumerable.Range(1, N).Select(i => Requests.Query(i)).ToList();
 
@@ -72,6 +72,23 @@ public sealed class BankSimBatchTests
         Assert.Equal(Enumerable.Range(1, N).Select(i => i % 10 == 0 ? BankReply.NotFound : BankReply.Succeeded), answers.Skip(N).Select(a => a.Reply));
         Assert.Equal(N - N / 10, bank.Ledger.Counts.Executed);
         Assert.Equal(N / 10, bank.Ledger.Counts.Invalid);
+    }
+
+    [Fact]
+    public async Task With_no_latency_more_than_the_due_now_ring_holds_waits_in_the_priority_queue_and_is_answered_once()
+    {
+        // Three messages of the largest batch, all due on arrival: whatever the ring (one batch) cannot hold goes to the
+        // priority queue; every request is executed and answered once.
+        await using var bank = await BankUnderTest.StartAsync(new BankSimulatorOptions { Latency = LatencyModel.Immediate });
+        const int PerMessage = ExchangeBatch.MaxElements, Messages = 3;
+        List<BankRequest> batches = Enumerable.Range(0, Messages)
+            .Select(m => Batch(Enumerable.Range(1 + m * PerMessage, PerMessage).Select(i => Requests.Debit(i, 100 + i)))).ToList();
+
+        var (messages, status, _) = await ExchangeMessagesAsync(bank, batches, SwitchReadsBatches);
+
+        Assert.Equal(StatusCode.OK, status.Code);
+        Assert.Equal(Enumerable.Range(1, Messages * PerMessage).Select(i => (long)i), Flatten(messages).Select(a => a.TransactionId).Order());
+        Assert.Equal(Messages * PerMessage, bank.Ledger.Counts.Executed);
     }
 
     [Fact]
