@@ -14,14 +14,23 @@ namespace Switch.BankSim;
 /// Batches (bank.proto): the session declares the batch it reads in the x-bank-batch-max response header, takes a
 /// batch whole (one timestamp, one enqueue) or refuses it whole, and answers in batches when the switch declared
 /// it reads them (x-switch-batch-max), each pass's due answers in as few messages as that allows.
+/// A request due on arrival (no latency, or answered at once: invalid, busy) skips the priority queue: it goes to a
+/// first-in-first-out ring the writer empties first, in arrival order. At the design peak with no bank latency every
+/// request was due on arrival, and the heap's sift up and down were 0.8% of the switch's profile.
 /// </summary>
 internal sealed class ExchangeSession
 {
+    /// <summary>The due-on-arrival ring's size: a whole batch of the largest the switch sends. Past it, requests due on
+    /// arrival wait in the priority queue instead (due at once all the same).</summary>
+    private const int DueNowSlots = ExchangeBatch.MaxElements;
+
     /// <summary>Answers per flush at most: under a flood the peer still sees regular flushes.</summary>
     private const int MaxBatch = 4096;
 
     private readonly SimulatedBank _bank;
     private readonly PriorityQueue<Pending, long> _queue; // Priority: due time in Stopwatch ticks.
+    private readonly Pending[] _dueNow;                    // Under _gate: a ring of the requests due on arrival, in arrival order.
+    private int _dueNowHead, _dueNowCount;                 // Under _gate. _queue.Count + _dueNowCount never exceeds _maxPending.
     private readonly Lock _gate = new();
     private readonly int _maxPending;                      // The queue's bound: the reader stops reading at it.
     private readonly SemaphoreSlim _spaceFreed = new(0, 1); // Released once by the writer for a reader waiting for room.
@@ -45,6 +54,7 @@ internal sealed class ExchangeSession
         _answerBatchMax = answerBatchMax;
         int maxPending = bank.Options.MaxPendingPerStream;
         _queue = new PriorityQueue<Pending, long>(maxPending);
+        _dueNow = new Pending[Math.Min(maxPending, DueNowSlots)];
         _maxPending = maxPending;
     }
 
@@ -72,7 +82,7 @@ internal sealed class ExchangeSession
         finally
         {
             int left;
-            lock (session._gate) left = session._queue.Count;
+            lock (session._gate) left = session.PendingCount;
             if (left > 0) bank.Ledger.CountAbandoned(left); // Never executed: the switch's query will find nothing.
         }
     }
@@ -128,12 +138,14 @@ internal sealed class ExchangeSession
                 bool full;
                 lock (_gate)
                 {
-                    int take = Math.Min(count - queued, _maxPending - _queue.Count);
-                    if (take < 0) throw new InvalidOperationException($"exchange session: {_queue.Count} queued, over the bound of {_maxPending}");
+                    int take = Math.Min(count - queued, _maxPending - PendingCount);
+                    if (take < 0) throw new InvalidOperationException($"exchange session: {PendingCount} queued, over the bound of {_maxPending}");
                     for (int i = queued; i < queued + take; i++)
                     {
-                        _queue.Enqueue(admitted[i].Pending, admitted[i].DueTicks);
-                        wake |= admitted[i].DueTicks < _plannedWakeTicks; // Only an answer due before the writer's next look needs it awake.
+                        ref (Pending Pending, long DueTicks) one = ref admitted[i];
+                        if (one.DueTicks <= now && _dueNowCount < _dueNow.Length) EnqueueDueNow(one.Pending);
+                        else _queue.Enqueue(one.Pending, one.DueTicks);
+                        wake |= one.DueTicks < _plannedWakeTicks; // Only an answer due before the writer's next look needs it awake.
                     }
                     queued += take;
                     full = queued < count;
@@ -147,6 +159,19 @@ internal sealed class ExchangeSession
         }
         _readerDone = true;
         Wake();
+    }
+
+    /// <summary>Requests waiting, in both queues. Under _gate.</summary>
+    private int PendingCount => _queue.Count + _dueNowCount;
+
+    /// <summary>Under _gate, with room in the ring and under the bound (the caller checked both).</summary>
+    private void EnqueueDueNow(in Pending pending)
+    {
+        Debug.Assert(PendingCount < _maxPending && _dueNowCount < _dueNow.Length);
+        int tail = _dueNowHead + _dueNowCount;
+        if (tail >= _dueNow.Length) tail -= _dueNow.Length;
+        _dueNow[tail] = pending;
+        _dueNowCount++;
     }
 
     /// <summary>False when the request is past its deadline on arrival: not executed, not answered.</summary>
@@ -201,13 +226,23 @@ internal sealed class ExchangeSession
             lock (_gate)
             {
                 long now = Stopwatch.GetTimestamp();
+                while (count < MaxBatch && _dueNowCount > 0)
+                {
+                    batch[count++] = _dueNow[_dueNowHead];
+                    _dueNow[_dueNowHead] = default;
+                    if (++_dueNowHead == _dueNow.Length) _dueNowHead = 0;
+                    _dueNowCount--;
+                }
                 while (count < MaxBatch && _queue.TryPeek(out Pending next, out long due) && due <= now)
                 {
                     _queue.Dequeue();
                     batch[count++] = next;
                 }
-                if (_queue.TryPeek(out _, out long nextDue)) waitTicks = nextDue - now;
-                _plannedWakeTicks = count > 0 ? long.MinValue : waitTicks < 0 ? long.MaxValue : nextDue;
+                long nextDue = long.MaxValue;
+                if (_dueNowCount > 0) nextDue = now; // More than a batch was due (count is MaxBatch): the writer comes back at once.
+                else if (_queue.TryPeek(out _, out long queuedDue)) nextDue = queuedDue;
+                if (nextDue != long.MaxValue) waitTicks = nextDue - now;
+                _plannedWakeTicks = count > 0 ? long.MinValue : nextDue;
                 roomFreed = count > 0 && _readerWaitsForRoom;
                 if (roomFreed) _readerWaitsForRoom = false; // One release per wait: the semaphore never exceeds 1.
             }

@@ -95,10 +95,12 @@ public sealed class OutputDispatcher(AnswerRouter answers, OutcomeFeeds feeds, C
             default:
                 throw new InvalidOperationException($"output dispatcher: unexpected output kind {evt.Kind}");
         }
-        // One write per feed per batch makes the batch's outcomes readable and wakes the followers (after the replay,
-        // the host's EndReplay does it once for all); the streams answered in the batch are handed their answers.
+        // The batch's bank requests wake their links' writers, once each; one write per feed per batch makes the batch's
+        // outcomes readable and wakes the followers (after the replay, the host's EndReplay does it once for all); the
+        // streams answered in the batch are handed their answers.
         if (endOfBatch && routing != Routing.Replaying)
         {
+            _connector?.EndBatch(); // First: the bank requests go while the rest is flushed.
             feeds.Flush();
             answers.Flush();
         }

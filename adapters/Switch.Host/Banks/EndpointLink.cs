@@ -88,7 +88,8 @@ public sealed class EndpointLink : IAsyncDisposable
 
     /// <summary>From the engine's output thread: never blocks. The request keeps exactly the deadline the logic decided
     /// (from its event stamps, however late this leaves): the bank must not execute past it, and the logic takes a
-    /// "no record" answer as final only once it has passed.</summary>
+    /// "no record" answer as final only once it has passed. The writer is not woken here: the caller calls
+    /// <see cref="WakeWriter"/> once it has queued what it has.</summary>
     public void Enqueue(in OutputEvent request)
     {
         if (!_queue.TryEnqueue(request))
@@ -96,6 +97,15 @@ public sealed class EndpointLink : IAsyncDisposable
             Interlocked.Increment(ref _dropped);
         }
     }
+
+    /// <summary>The queue (tests play its writer).</summary>
+    internal LinkQueue Queue => _queue;
+
+    /// <summary>Wakes the writer if it waits and requests are queued. Any thread.</summary>
+    public void WakeWriter() => _queue.WakeWriter();
+
+    /// <summary>The connector's mark, on its one dispatching thread: this link is in its list to wake at the batch's end.</summary>
+    internal bool WakeListed;
 
     private async Task RunAsync()
     {

@@ -21,7 +21,9 @@ internal struct QueuedRequest
 /// deep costs little memory). The writer encodes a run of queued slots in place (<see cref="Peek"/>, then
 /// <see cref="Release"/> once written): producers only write the free slots after them, and a doubling copies into a
 /// new ring, leaving the old one as it was, so the run is the writer's alone until released. Producers never wait: a
-/// full queue refuses.
+/// full queue refuses. An enqueue never wakes the writer: the producer calls <see cref="WakeWriter"/> once it has queued
+/// what it has (the output thread once per output batch), so an idle writer is woken once per batch, not per request,
+/// and finds the batch's requests waiting to go in one message.
 /// </summary>
 internal sealed class LinkQueue
 {
@@ -41,7 +43,7 @@ internal sealed class LinkQueue
         _slots = new QueuedRequest[Math.Min(capacity, InitialSlots)];
     }
 
-    /// <summary>Woken when a request arrives for a writer that found the queue empty.</summary>
+    /// <summary>Woken by <see cref="WakeWriter"/> for a writer that found the queue empty.</summary>
     public WakeSignal Arrived { get; } = new();
 
     public int Capacity { get; }
@@ -52,10 +54,9 @@ internal sealed class LinkQueue
     }
 
     /// <summary>False when full (the request is dropped: the engine resolves it by query). Never blocks for long: the
-    /// gate is held only to copy one request in or to move the head.</summary>
+    /// gate is held only to copy one request in or to move the head. Does not wake the writer (<see cref="WakeWriter"/>).</summary>
     public bool TryEnqueue(in OutputEvent request)
     {
-        bool wake;
         lock (_gate)
         {
             if (_count == _slots.Length && !TryGrow()) return false;
@@ -70,11 +71,22 @@ internal sealed class LinkQueue
             slot.Attempt = request.Attempt;
             slot.Account = request.Account;
             _count++;
-            wake = _writerIdle;
-            _writerIdle = false;
+        }
+        return true;
+    }
+
+    /// <summary>Wakes the writer if it found the queue empty and requests have come since; else nothing (a busy writer
+    /// comes back for them itself). Returns whether it woke it.</summary>
+    public bool WakeWriter()
+    {
+        bool wake;
+        lock (_gate)
+        {
+            wake = _writerIdle && _count > 0;
+            if (wake) _writerIdle = false;
         }
         if (wake) Arrived.Wake();
-        return true;
+        return wake;
     }
 
     /// <summary>Doubles the ring (under the gate), the queued requests first in the new one; false at capacity.</summary>

@@ -53,6 +53,45 @@ public sealed class BankSimBatchTests
     }
 
     [Fact]
+    public async Task With_no_latency_a_batch_is_answered_in_the_order_of_its_requests_those_answered_at_once_included()
+    {
+        // Due on arrival, every request goes to the session's first-in-first-out ring, not its priority queue (whose heap
+        // gave equal due times back out of order): answers keep the requests' order, the invalid ones' (amount 0, answered
+        // FAILED at once) among them. A second message of queries after the first: each sees what the first executed.
+        await using var bank = await BankUnderTest.StartAsync(new BankSimulatorOptions { Latency = LatencyModel.Immediate });
+        const int N = 3000;
+        List<BankRequest> requests = Enumerable.Range(1, N).Select(i => i % 10 == 0 ? Requests.Debit(i, 0) : Requests.Debit(i, 100 + i)).ToList();
+        List<BankRequest> queries = Enumerable.Range(1, N).Select(i => Requests.Query(i)).ToList();
+
+        var (messages, status, _) = await ExchangeMessagesAsync(bank, [Batch(requests), Batch(queries)], SwitchReadsBatches);
+
+        Assert.Equal(StatusCode.OK, status.Code);
+        List<BankResponse> answers = Flatten(messages).ToList();
+        Assert.Equal(Enumerable.Range(1, N).Concat(Enumerable.Range(1, N)).Select(i => (long)i), answers.Select(a => a.TransactionId));
+        Assert.Equal(Enumerable.Range(1, N).Select(i => i % 10 == 0 ? BankReply.Failed : BankReply.Succeeded), answers.Take(N).Select(a => a.Reply));
+        Assert.Equal(Enumerable.Range(1, N).Select(i => i % 10 == 0 ? BankReply.NotFound : BankReply.Succeeded), answers.Skip(N).Select(a => a.Reply));
+        Assert.Equal(N - N / 10, bank.Ledger.Counts.Executed);
+        Assert.Equal(N / 10, bank.Ledger.Counts.Invalid);
+    }
+
+    [Fact]
+    public async Task With_no_latency_more_than_the_due_now_ring_holds_waits_in_the_priority_queue_and_is_answered_once()
+    {
+        // Three messages of the largest batch, all due on arrival: whatever the ring (one batch) cannot hold goes to the
+        // priority queue; every request is executed and answered once.
+        await using var bank = await BankUnderTest.StartAsync(new BankSimulatorOptions { Latency = LatencyModel.Immediate });
+        const int PerMessage = ExchangeBatch.MaxElements, Messages = 3;
+        List<BankRequest> batches = Enumerable.Range(0, Messages)
+            .Select(m => Batch(Enumerable.Range(1 + m * PerMessage, PerMessage).Select(i => Requests.Debit(i, 100 + i)))).ToList();
+
+        var (messages, status, _) = await ExchangeMessagesAsync(bank, batches, SwitchReadsBatches);
+
+        Assert.Equal(StatusCode.OK, status.Code);
+        Assert.Equal(Enumerable.Range(1, Messages * PerMessage).Select(i => (long)i), Flatten(messages).Select(a => a.TransactionId).Order());
+        Assert.Equal(Messages * PerMessage, bank.Ledger.Counts.Executed);
+    }
+
+    [Fact]
     public async Task Batches_larger_than_the_room_left_are_taken_in_part_and_the_rest_after_the_writer_frees_room()
     {
         // A bound of 8 waiting answers and batches of 5 that wait up to 2 ms each: most batches find only part of the room

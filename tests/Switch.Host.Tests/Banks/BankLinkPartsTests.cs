@@ -124,19 +124,72 @@ public sealed class BankLinkPartsTests
     }
 
     [Fact]
-    public async Task The_queue_wakes_a_writer_that_found_it_empty_and_a_wake_before_the_wait_is_kept()
+    public async Task The_queue_wakes_a_writer_that_found_it_empty_when_told_to_after_arrivals_and_a_wake_before_the_wait_is_kept()
     {
         var queue = new LinkQueue(4);
         Assert.Equal(0, queue.Peek(4, out _, out _)); // The writer finds it empty...
         ValueTask waiting = queue.Arrived.WaitAsync();
+        Assert.False(queue.WakeWriter()); // (nothing has come: it sleeps on)
         Assert.False(waiting.IsCompleted);
-        Assert.True(queue.TryEnqueue(Cases[0])); // ...and the next arrival wakes it.
+        Assert.True(queue.TryEnqueue(Cases[0]));
+        Assert.True(queue.TryEnqueue(Cases[1]));
+        Assert.False(waiting.IsCompleted); // ...arrivals alone leave it asleep...
+        Assert.True(queue.WakeWriter()); // ...and the producer's wake, once it has queued them, wakes it.
         await waiting.AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.False(queue.WakeWriter()); // Awake (it has not found the queue empty since): no second wake.
 
         queue.Arrived.Wake();
         queue.Arrived.Wake(); // Kept once, however many.
         Assert.True(queue.Arrived.WaitAsync().IsCompletedSuccessfully);
         Assert.False(queue.Arrived.WaitAsync().IsCompleted);
+    }
+
+    [Fact]
+    public async Task The_connector_wakes_each_link_given_requests_once_at_the_end_of_the_batch_not_per_request()
+    {
+        // Links not started: the test plays each link's writer on its queue. The engine is not reached before Start.
+        Engine.Business.SwitchConfig config = Configuration.HostConfig.EmbeddedDefault().Switch;
+        await using var connector = new BankConnector(null!, config, (_, _) => new Uri("http://127.0.0.1:1"), maxQueuedPerEndpoint: 4_096,
+            probeIntervalMs: 1_000, new Log(TextWriter.Null, TextWriter.Null));
+        EndpointLink[] links = connector.Links.Take(3).ToArray();
+        var waits = new ValueTask[links.Length];
+        for (int i = 0; i < links.Length; i++)
+        {
+            Assert.Equal(0, links[i].Queue.Peek(100, out _, out _)); // Each writer found its queue empty and waits.
+            waits[i] = links[i].Queue.Arrived.WaitAsync();
+        }
+        OutputEvent request = Request(1, EngineOperation.Debit, 100, "6222020000000001");
+        for (long id = 1; id <= 30; id++)
+        {
+            // Ten requests for each of the first two links; the third gets none.
+            request.TransactionId = id;
+            (request.BankIndex, request.EndpointIndex) = id % 2 == 0 ? (0, 0) : (0, 1);
+            connector.Dispatch(request);
+            Assert.All(waits, w => Assert.False(w.IsCompleted)); // No wake per request.
+        }
+        Assert.Equal((links[0].Name, links[1].Name), (config.Banks[0].Endpoints[0].Name, config.Banks[0].Endpoints[1].Name));
+
+        connector.EndBatch();
+
+        await waits[0].AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        await waits[1].AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.False(waits[2].IsCompleted); // Nothing for it: asleep.
+        Assert.Equal((15, 15, 0), (links[0].Queued, links[1].Queued, links[2].Queued)); // The whole batch, for one message each.
+        // The woken writers take their runs and find the queues empty again: the next batch wakes them again, once.
+        for (int i = 0; i < 2; i++)
+        {
+            LinkQueue queue = links[i].Queue;
+            queue.Release(queue.Peek(100, out _, out _));
+            Assert.Equal(0, queue.Peek(100, out _, out _));
+            waits[i] = queue.Arrived.WaitAsync();
+        }
+        connector.EndBatch(); // Nothing dispatched since: nobody woken.
+        Assert.All(waits, w => Assert.False(w.IsCompleted));
+        request.EndpointIndex = 0;
+        connector.Dispatch(request);
+        connector.EndBatch();
+        await waits[0].AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.False(waits[1].IsCompleted);
     }
 
     [Fact]
@@ -155,7 +208,9 @@ public sealed class BankLinkPartsTests
         {
             request.TransactionId = id;
             connector.Dispatch(request);
+            if (id % 64 == 0) connector.EndBatch();
         }
+        connector.EndBatch();
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
         Assert.Equal(1_000, connector.Links.First().Queued);
     }
