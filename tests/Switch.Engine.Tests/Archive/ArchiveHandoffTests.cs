@@ -138,24 +138,24 @@ public sealed class ArchiveHandoffTests : IDisposable
     }
 
     [Fact]
-    public void The_logic_waits_for_room_once_the_writer_is_a_lap_behind()
+    public async Task The_logic_waits_for_room_once_the_writer_is_a_lap_behind()
     {
         var gate = new GatedWriter();
         using var handoff = new ArchiveHandoff<Writer>(Entries, new Writer(gate), "test-archive-writer");
         for (int i = 0; i < Entries; i++) Hand(handoff, isPut: true, i + 1, $"O{i}", i);
         Task next = Task.Run(() => Hand(handoff, isPut: true, Entries + 1, "LAP", 7)); // needs the first write's slot
-        Assert.False(next.Wait(300), "the handoff overran a writer a lap behind");
+        Assert.False(await Task.WhenAny(next, Task.Delay(300)) == next, "the handoff overran a writer a lap behind");
         Assert.Equal(0, Found(handoff, "O0"));
 
         gate.Open.Set();
-        Assert.True(next.Wait(30_000));
+        Assert.True(await Task.WhenAny(next, Task.Delay(30_000)) == next, "the handoff stayed shut after the writer moved");
         Assert.Equal(7, Found(handoff, "LAP"));
         handoff.Drain();
         Assert.Equal(Entries + 1, gate.Applied.Count);
     }
 
     [Fact]
-    public void With_the_default_lap_the_logic_rides_out_a_writer_standing_still_for_300_ms_of_the_design_peak()
+    public async Task With_the_default_lap_the_logic_rides_out_a_writer_standing_still_for_300_ms_of_the_design_peak()
     {
         // 180,000 transactions a second each move one to the archive once the table is full: a writer that stands still
         // for 300 ms (a quiet run saw 252) must not stop the logic, and with it every transaction. 4,096 held 23 ms.
@@ -168,7 +168,7 @@ public sealed class ArchiveHandoffTests : IDisposable
         {
             for (int i = 0; i < writes; i++) Hand(handoff, isPut: true, i + 1, $"O{i}", i);
         });
-        bool handed = handing.Wait(TimeSpan.FromSeconds(30));
+        bool handed = await Task.WhenAny(handing, Task.Delay(TimeSpan.FromSeconds(30))) == handing;
         gate.Open.Set(); // lets a logic that waited for room finish, so a failure ends rather than hangs
         Assert.True(handed, $"the logic waited for a held writer within {writes} writes");
         Assert.Equal(writes - 1, Found(handoff, $"O{writes - 1}"));
