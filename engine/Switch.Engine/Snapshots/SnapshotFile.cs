@@ -84,6 +84,16 @@ public static class SnapshotFile
             long syncedBytes = 0;
             byte[] page = new byte[maxPageBytes];
             byte[] sparse = new byte[SparsePage.MaxEncodedBytes(maxPageBytes)];
+            // Run on each page as the capture holds it (the logic waits to change it meanwhile): encoded from where it
+            // lies; only a page that does not shrink is copied, to be written once the logic may change it again.
+            int sparseBytes = 0;
+            bool zero = false;
+            PageBytesReader encode = bytes =>
+            {
+                sparseBytes = SparsePage.Encode(bytes, sparse, out bool allZero);
+                zero = allZero;
+                if (!allZero && sparseBytes < 0) bytes.CopyTo(page);
+            };
             foreach (ICapturedArray array in arrays)
             {
                 output.I32(array.Length);
@@ -92,9 +102,8 @@ public static class SnapshotFile
                 for (int p = 0; p < array.Pages; p++)
                 {
                     int length = array.PageLength(p) * array.ItemBytes;
-                    array.CopyPageBytes(p, page.AsSpan(0, length));
+                    array.ReadPage(p, encode);
                     // Most of a young switch's table, parked table and filter is zeros: a flag instead of the page.
-                    int sparseBytes = SparsePage.Encode(page.AsSpan(0, length), sparse, out bool zero);
                     if (zero)
                     {
                         output.Write(ZeroPage);
