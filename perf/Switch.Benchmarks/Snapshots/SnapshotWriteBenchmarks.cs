@@ -4,7 +4,7 @@ using Switch.Engine.Snapshots;
 namespace Switch.Benchmarks.Snapshots;
 
 /// <summary>
-/// The snapshot writer's own work on the arrays, without a budget: each page copied from its capture, looked at for
+/// The snapshot writer's own work on the arrays, without a budget: each page read from its capture, looked at for
 /// zeros, encoded sparse, checksummed and written (<c>O_DIRECT</c> where the temporary directory allows it; put it on
 /// tmpfs, <c>TMPDIR=/dev/shm</c>, to leave the disk out). The arrays are shaped like the switch's: a table of
 /// 344-byte records (43 words) whose fields are zero in some places and set in others, record after record (about 60%
