@@ -231,7 +231,7 @@ public sealed class ArchiveHandoffTests : IDisposable
             for (int page = 0; page < array.Pages; page++)
             {
                 var bytes = new byte[array.PageLength(page) * array.ItemBytes];
-                array.CopyPageBytes(page, bytes);
+                array.ReadPage(page, read => read.CopyTo(bytes));
                 arrays.AddRange(bytes);
             }
         }

@@ -131,10 +131,10 @@ public sealed class CaptureReuseTests : IDisposable
         public int PagesCopiedAside => inner.PagesCopiedAside;
         public int PageLength(int page) => inner.PageLength(page);
 
-        public void CopyPageBytes(int page, Span<byte> into)
+        public void ReadPage(int page, PageBytesReader read)
         {
             beforePage();
-            inner.CopyPageBytes(page, into);
+            inner.ReadPage(page, read);
         }
     }
 

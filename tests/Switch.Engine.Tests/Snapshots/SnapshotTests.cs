@@ -260,7 +260,7 @@ public sealed class SnapshotTests : IDisposable
                 Array.Clear(page, item, itemBytes);
                 // The page stored again as the writer would (sparse, else whole), the checksum recomputed over it all.
                 byte[] encoded = new byte[SparsePage.MaxEncodedBytes(pageBytes)];
-                int length = SparsePage.Encode(page, encoded);
+                int length = SparsePage.Encode(page, encoded, out _);
                 byte[] storedAgain = length > 0 ? encoded[..length] : page;
                 bytes[at - 1] = length > 0 ? (byte)2 : (byte)1;
                 bytes = [.. bytes.AsSpan(0, at), .. storedAgain, .. bytes.AsSpan(at + stored)];
