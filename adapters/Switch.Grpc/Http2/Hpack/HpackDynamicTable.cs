@@ -108,11 +108,16 @@ internal sealed class HpackDynamicTable
         while (SizeBytes > sizeBytes)
         {
             SizeBytes -= _nameLengths[_oldest] + _valueLengths[_oldest] + EntryOverheadBytes;
-            _oldest = (_oldest + 1) % _offsets.Length;
+            _oldest = Slot(1);
             _count--;
         }
         if (_count == 0) _oldest = 0;
     }
 
-    private int Slot(int fromOldest) => (_oldest + fromOldest) % _offsets.Length;
+    /// <summary>The ring slot of the entry <paramref name="fromOldest"/> places after the oldest (0 to Count).</summary>
+    private int Slot(int fromOldest)
+    {
+        int slot = _oldest + fromOldest; // both under the ring's length: one subtraction wraps it (no division)
+        return slot < _offsets.Length ? slot : slot - _offsets.Length;
+    }
 }
