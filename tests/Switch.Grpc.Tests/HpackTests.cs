@@ -301,6 +301,50 @@ public sealed class HpackTests
     }
 
     [Fact]
+    public void AnyInput_DecodesOrThrowsHpackException()
+    {
+        // Random blocks, and the RFC's valid blocks cut short or with a byte changed, through decoders that live
+        // across blocks as a connection's does (a new one after an error, as the connection would be failed): each
+        // block decodes or throws HpackException, never another exception, and the table stays within its size.
+        string[] valid =
+        [
+            "8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff", "8286 84be 5886 a8eb 1064 9cbf",
+            "8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf", "4883 640e ffc1 c0bf",
+            "4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 0b81 66e0 82a6 2d1b ff6e 919d 29ad 1718 63c7 8f0b 97c8 e9ae 82ae 43d3",
+        ];
+        var random = new Random(17);
+        var decoder = new HpackDecoder(maxDynamicTableBytes: 256, maxHeaderListBytes: 1024);
+        int decoded = 0, refused = 0;
+        for (int i = 0; i < 20_000; i++)
+        {
+            byte[] block;
+            if (i % 2 == 0)
+            {
+                block = new byte[random.Next(0, 48)];
+                random.NextBytes(block);
+            }
+            else
+            {
+                block = Hex(valid[random.Next(valid.Length)]);
+                if (random.Next(2) == 0) block = block[..random.Next(block.Length)];
+                else block[random.Next(block.Length)] = (byte)random.Next(256);
+            }
+            try
+            {
+                decoder.Decode(block, new RecordingSink());
+                decoded++;
+            }
+            catch (HpackException)
+            {
+                refused++;
+                decoder = new HpackDecoder(maxDynamicTableBytes: 256, maxHeaderListBytes: 1024);
+            }
+            Assert.InRange(decoder.DynamicTableSizeBytes, 0, decoder.DynamicTableMaxSizeBytes);
+        }
+        Assert.True(decoded > 1000 && refused > 1000, $"decoded {decoded}, refused {refused}: the inputs should exercise both");
+    }
+
+    [Fact]
     public void Huffman_EverySymbolRoundTrips()
     {
         // All 256 byte values, Huffman-coded with Appendix B's table (packed here, bit by bit) and padded with ones.
