@@ -7,8 +7,10 @@ namespace Switch.Engine.Client;
 /// <summary>
 /// A unary call's wait for its one answer, reused call after call (<see cref="UnaryAnswerPool"/>): no completion
 /// object, task or state machine is allocated per call on the answered path. The output thread hands the answer over
-/// by queueing this object itself to the thread pool (one hop, no allocation): the caller's work after the answer
-/// (mapping, writing the response through Kestrel) must never run on the engine's one output thread.
+/// through the router's <see cref="UnaryCompletions"/>: the calls answered in one output batch are completed on the
+/// thread pool together, by a few work items rather than one each (each work item queued can wake a sleeping pool
+/// thread). The caller's work after the answer (mapping, writing the response through Kestrel) must never run on the
+/// engine's one output thread.
 /// <para>Ids are never reused, so an answer or a cancellation meant for an earlier use of this object finds another
 /// id awaited and is ignored: the output thread may still hold this object from the router just as its call ended.</para>
 /// </summary>
@@ -40,15 +42,17 @@ public sealed class UnaryAnswer : IValueTaskSource<OutputEvent>, IAnswerTarget, 
         }
     }
 
-    /// <summary>On the output thread: must not block.</summary>
+    /// <summary>On the output thread: must not block. The wait ends when the router hands its output batch's answers over
+    /// (<see cref="AnswerRouter.Flush"/>).</summary>
     public void OnAnswer(in OutputEvent answer)
     {
         if (Interlocked.CompareExchange(ref _awaitedId, 0, answer.CorrelationId) != answer.CorrelationId) return;
         _answer = answer;
-        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        _pool.Router.Defer(this);
     }
 
-    /// <summary>Ends the wait with <paramref name="error"/> (canceled, or the publish failed) unless it is settled already.</summary>
+    /// <summary>Ends the wait with <paramref name="error"/> (canceled, or the publish failed) unless it is settled already:
+    /// on the thread pool (a cancellation's callback runs on the thread that cancels).</summary>
     internal void Settle(Exception error)
     {
         long id = Volatile.Read(ref _awaitedId);
@@ -57,7 +61,11 @@ public sealed class UnaryAnswer : IValueTaskSource<OutputEvent>, IAnswerTarget, 
         ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
     }
 
-    void IThreadPoolWorkItem.Execute()
+    void IThreadPoolWorkItem.Execute() => Complete();
+
+    /// <summary>Ends the settled wait: the caller's continuation runs here, inline. On a pool thread, never the output thread.
+    /// This use may be recycled (and rented again) before it returns: nothing of it is touched after.</summary>
+    internal void Complete()
     {
         if (_error is { } error) _core.SetException(error);
         else _core.SetResult(_answer);
