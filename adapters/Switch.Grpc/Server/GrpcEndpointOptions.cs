@@ -25,4 +25,15 @@ public sealed class GrpcEndpointOptions
 
     /// <summary>Kestrel's per-connection receive window; must be at least the stream window.</summary>
     public int InitialConnectionWindowBytes { get; init; } = 1024 * 1024;
+
+    /// <summary>
+    /// A connection's bytes are handled on the thread whose socket operation completed (Kestrel's sockets
+    /// <c>UnsafePreferInlineScheduling</c>), rather than handed to another pool thread at each step: the received bytes to
+    /// the HTTP/2 frame reader, and a flushed response to the socket's send. Each hand-off is a work item that can wake a
+    /// sleeping pool thread (a context switch of several µs on a small VM), twice a request and twice a response.
+    /// Safe here because the socket completions themselves run on pool threads (the runtime's sockets dispatch them
+    /// unless DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS is set, which this server never asks for), and Kestrel runs
+    /// each HTTP/2 request's handler as a work item of its own: only Kestrel's framing and the send run inline.
+    /// </summary>
+    public bool InlineSocketScheduling { get; init; } = true;
 }
