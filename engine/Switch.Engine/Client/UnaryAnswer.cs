@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Threading.Tasks.Sources;
 using Switch.Engine.Events;
 
@@ -108,31 +107,14 @@ public sealed class UnaryAnswerPool(AnswerRouter router)
     /// <summary>Unary calls in flight at once that reuse their answer object: more than the gateway's usual in-flight limits.</summary>
     public const int MaxRetained = 4_096;
 
-    private readonly ConcurrentQueue<UnaryAnswer> _free = new();
-    private int _freeCount;
+    private readonly FreeList<UnaryAnswer> _free = new(MaxRetained);
 
     internal AnswerRouter Router => router;
 
     /// <summary>Answer objects kept for reuse now.</summary>
-    public int Retained => Volatile.Read(ref _freeCount);
+    public int Retained => _free.Count;
 
-    internal UnaryAnswer Rent()
-    {
-        if (_free.TryDequeue(out UnaryAnswer? answer))
-        {
-            Interlocked.Decrement(ref _freeCount);
-            return answer;
-        }
-        return new UnaryAnswer(this);
-    }
+    internal UnaryAnswer Rent() => _free.TryTake(out UnaryAnswer? answer) ? answer : new UnaryAnswer(this);
 
-    internal void Return(UnaryAnswer answer)
-    {
-        if (Interlocked.Increment(ref _freeCount) > MaxRetained)
-        {
-            Interlocked.Decrement(ref _freeCount);
-            return;
-        }
-        _free.Enqueue(answer);
-    }
+    internal void Return(UnaryAnswer answer) => _free.Give(answer);
 }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 
 namespace Switch.Engine.Client;
@@ -74,28 +73,17 @@ internal sealed class UnaryCompletionsPool(int capacity)
 {
     public const int MaxRetained = 64;
 
-    private readonly ConcurrentQueue<UnaryCompletions> _free = new();
-    private int _freeCount;
+    private readonly FreeList<UnaryCompletions> _free = new(MaxRetained);
 
     /// <summary>Work items queued to the thread pool so far (written on the output thread; a figure for tests).</summary>
     public long WorkItemsQueued { get; set; }
 
     /// <summary>On the output thread.</summary>
-    public UnaryCompletions Rent()
-    {
-        if (!_free.TryDequeue(out UnaryCompletions? completions)) return new UnaryCompletions(capacity, this);
-        Interlocked.Decrement(ref _freeCount);
-        return completions;
-    }
+    public UnaryCompletions Rent() => _free.TryTake(out UnaryCompletions? completions) ? completions : new UnaryCompletions(capacity, this);
 
     public void Return(UnaryCompletions completions)
     {
         Debug.Assert(completions.Count == 0);
-        if (Interlocked.Increment(ref _freeCount) > MaxRetained)
-        {
-            Interlocked.Decrement(ref _freeCount);
-            return;
-        }
-        _free.Enqueue(completions);
+        _free.Give(completions);
     }
 }

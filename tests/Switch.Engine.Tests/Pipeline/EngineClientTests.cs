@@ -335,21 +335,28 @@ public sealed class EngineClientTests : IDisposable
         await ReuseTakesOnlyItsOwnAnswerAsync(router, pool, first, firstId);
     }
 
-    [Fact]
-    public async Task Unary_answers_of_one_output_batch_are_handed_over_at_its_end_by_at_most_one_work_item_per_core()
+    /// <summary>Starts <paramref name="calls"/> unary waits, each on its own answer object and id (in <paramref name="ids"/>).</summary>
+    private static Task<OutputEvent>[] AwaitAnswers(AnswerRouter router, UnaryAnswerPool pool, int calls, out long[] ids)
     {
-        var router = new AnswerRouter();
-        var pool = new UnaryAnswerPool(router);
-        const int Calls = 64;
-        var ids = new long[Calls];
-        var waits = new Task<OutputEvent>[Calls];
-        for (int i = 0; i < Calls; i++)
+        ids = new long[calls];
+        var waits = new Task<OutputEvent>[calls];
+        for (int i = 0; i < calls; i++)
         {
             UnaryAnswer call = pool.Rent();
             ids[i] = router.Register(call);
             call.Arm(ids[i], CancellationToken.None);
             waits[i] = call.Wait.AsTask();
         }
+        return waits;
+    }
+
+    [Fact]
+    public async Task Unary_answers_of_one_output_batch_are_handed_over_at_its_end_by_at_most_one_work_item_per_core()
+    {
+        var router = new AnswerRouter();
+        var pool = new UnaryAnswerPool(router);
+        const int Calls = 64;
+        Task<OutputEvent>[] waits = AwaitAnswers(router, pool, Calls, out long[] ids);
         for (int i = 0; i < Calls; i++) router.Route(new OutputEvent { CorrelationId = ids[i], AmountFen = 1_000 + i });
         await Task.Delay(50);
         Assert.DoesNotContain(waits, w => w.IsCompleted); // nothing handed over before the output batch ends
@@ -370,15 +377,7 @@ public sealed class EngineClientTests : IDisposable
         var router = new AnswerRouter();
         var pool = new UnaryAnswerPool(router);
         int calls = 2 * AnswerRouter.MaxAnswersPerFlush + 3;
-        var ids = new long[calls];
-        var waits = new Task<OutputEvent>[calls];
-        for (int i = 0; i < calls; i++)
-        {
-            UnaryAnswer call = pool.Rent();
-            ids[i] = router.Register(call);
-            call.Arm(ids[i], CancellationToken.None);
-            waits[i] = call.Wait.AsTask();
-        }
+        Task<OutputEvent>[] waits = AwaitAnswers(router, pool, calls, out long[] ids);
         for (int i = 0; i < calls; i++) router.Route(new OutputEvent { CorrelationId = ids[i], AmountFen = i });
         // The first two full flushes went out within the batch; the last three wait for its end.
         await Task.WhenAll(waits.Take(2 * AnswerRouter.MaxAnswersPerFlush)).WaitAsync(TimeSpan.FromSeconds(30));
