@@ -9,16 +9,16 @@ using Switch.Grpc.Tests.Interop;
 namespace Switch.Grpc.Tests;
 
 /// <summary>
-/// The server's socket scheduling (<see cref="GrpcEndpointOptions.InlineSocketScheduling"/>): on by default, and either
+/// The server's socket scheduling (<see cref="GrpcEndpointOptions.InlineSocketScheduling"/>): off by default, and either
 /// way every call over real sockets gets its own answer, many at once on one connection, large messages and streams
 /// included (the inline path runs Kestrel's framing and sends on the thread whose socket operation completed).
 /// </summary>
 public sealed class SocketSchedulingTests
 {
     [Fact]
-    public void Inline_scheduling_is_the_default()
+    public void Inline_scheduling_is_off_by_default()
     {
-        Assert.True(new GrpcEndpointOptions().InlineSocketScheduling);
+        Assert.False(new GrpcEndpointOptions().InlineSocketScheduling);
     }
 
     [Theory]
