@@ -24,6 +24,9 @@ public sealed class GrpcServer : IAsyncDisposable
 
     public int Port => Address.Port;
 
+    /// <summary>A service of the server's host (for tests: the transport's options as Kestrel took them).</summary>
+    internal T HostService<T>() where T : notnull => _app.Services.GetRequiredService<T>();
+
     public static async Task<GrpcServer> StartAsync(GrpcRouter router, GrpcEndpointOptions endpoint, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(router);
@@ -32,6 +35,7 @@ public sealed class GrpcServer : IAsyncDisposable
         builder.Logging.ClearProviders(); // Callers observe errors through GrpcServerOptions.OnHandlerException.
         builder.WebHost.UseKestrelCore();
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenGrpc(endpoint));
+        builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = endpoint.InlineSocketScheduling);
         var app = builder.Build();
         var server = new GrpcServer(app, router);
         app.Run(http => server._router.HandleAsync(http));

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Switch.Grpc;
 using Switch.Engine.Events;
 
 namespace Switch.Host.Banks;

@@ -65,22 +65,32 @@ public sealed class AnswerRouter
 
     public void Unregister(long id) => _targets.TryRemove(id, out _);
 
-    /// <summary>Answers routed to batched targets at most between two flushes: bounds how long an answer waits for its
-    /// flush when the output thread's batch is long.</summary>
+    /// <summary>Answers routed at most between two flushes: bounds how long an answer waits for its flush when the output
+    /// thread's batch is long.</summary>
     public const int MaxAnswersPerFlush = 512;
+
+    /// <summary>The unary calls answered since the last flush (see <see cref="UnaryCompletions"/>): the output thread's only.</summary>
+    private readonly UnaryCompletionsPool _completionsPool = new(MaxAnswersPerFlush);
+    private UnaryCompletions? _completions;
+
+    /// <summary>Work items queued to complete unary calls so far (read after the output thread's flushes: for tests).</summary>
+    internal long UnaryWorkItemsQueued => _completionsPool.WorkItemsQueued;
+
+    /// <summary>On the output thread, from a unary call's <see cref="UnaryAnswer.OnAnswer"/>: completed at the next flush.</summary>
+    internal void Defer(UnaryAnswer call) => (_completions ??= _completionsPool.Rent()).Add(call);
 
     /// <summary>Batched targets routed answers since the last flush: the output thread's only; grows to the most streams
     /// answered within one batch, then allocates no more.</summary>
     private readonly List<IBatchedAnswerTarget> _awaitingFlush = new();
     private int _routedSinceFlush;
 
-    /// <summary>On the engine's output thread (answers are routed there and nowhere else).</summary>
+    /// <summary>On the engine's output thread (answers are routed there and nowhere else). The caller calls
+    /// <see cref="Flush"/> at the end of its batch: a target sees its answers then.</summary>
     public void Route(in OutputEvent answer)
     {
         if (!_targets.TryGetValue(answer.CorrelationId, out IAnswerTarget? target)) return;
         target.OnAnswer(answer);
-        if (target is not IBatchedAnswerTarget batched) return;
-        if (!batched.AwaitsFlush)
+        if (target is IBatchedAnswerTarget { AwaitsFlush: false } batched)
         {
             batched.AwaitsFlush = true;
             _awaitingFlush.Add(batched);
@@ -89,7 +99,7 @@ public sealed class AnswerRouter
     }
 
     /// <summary>On the engine's output thread at the end of each batch: the batched targets answered since the last flush
-    /// make their answers visible.</summary>
+    /// make their answers visible, and the unary calls answered are handed to the thread pool together.</summary>
     public void Flush()
     {
         foreach (IBatchedAnswerTarget target in _awaitingFlush)
@@ -98,6 +108,11 @@ public sealed class AnswerRouter
             target.Flush();
         }
         _awaitingFlush.Clear();
+        if (_completions is { Count: > 0 } completions)
+        {
+            _completions = null;
+            completions.Dispatch();
+        }
         _routedSinceFlush = 0;
     }
 }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Threading.Tasks.Sources;
 using Switch.Engine.Events;
 
@@ -7,8 +6,10 @@ namespace Switch.Engine.Client;
 /// <summary>
 /// A unary call's wait for its one answer, reused call after call (<see cref="UnaryAnswerPool"/>): no completion
 /// object, task or state machine is allocated per call on the answered path. The output thread hands the answer over
-/// by queueing this object itself to the thread pool (one hop, no allocation): the caller's work after the answer
-/// (mapping, writing the response through Kestrel) must never run on the engine's one output thread.
+/// through the router's <see cref="UnaryCompletions"/>: the calls answered in one output batch are completed on the
+/// thread pool together, by a few work items rather than one each (each work item queued can wake a sleeping pool
+/// thread). The caller's work after the answer (mapping, writing the response through Kestrel) must never run on the
+/// engine's one output thread.
 /// <para>Ids are never reused, so an answer or a cancellation meant for an earlier use of this object finds another
 /// id awaited and is ignored: the output thread may still hold this object from the router just as its call ended.</para>
 /// </summary>
@@ -40,15 +41,17 @@ public sealed class UnaryAnswer : IValueTaskSource<OutputEvent>, IAnswerTarget, 
         }
     }
 
-    /// <summary>On the output thread: must not block.</summary>
+    /// <summary>On the output thread: must not block. The wait ends when the router hands its output batch's answers over
+    /// (<see cref="AnswerRouter.Flush"/>).</summary>
     public void OnAnswer(in OutputEvent answer)
     {
         if (Interlocked.CompareExchange(ref _awaitedId, 0, answer.CorrelationId) != answer.CorrelationId) return;
         _answer = answer;
-        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        _pool.Router.Defer(this);
     }
 
-    /// <summary>Ends the wait with <paramref name="error"/> (canceled, or the publish failed) unless it is settled already.</summary>
+    /// <summary>Ends the wait with <paramref name="error"/> (canceled, or the publish failed) unless it is settled already:
+    /// on the thread pool (a cancellation's callback runs on the thread that cancels).</summary>
     internal void Settle(Exception error)
     {
         long id = Volatile.Read(ref _awaitedId);
@@ -57,7 +60,11 @@ public sealed class UnaryAnswer : IValueTaskSource<OutputEvent>, IAnswerTarget, 
         ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
     }
 
-    void IThreadPoolWorkItem.Execute()
+    void IThreadPoolWorkItem.Execute() => Complete();
+
+    /// <summary>Ends the settled wait: the caller's continuation runs here, inline. On a pool thread, never the output thread.
+    /// This use may be recycled (and rented again) before it returns: nothing of it is touched after.</summary>
+    internal void Complete()
     {
         if (_error is { } error) _core.SetException(error);
         else _core.SetResult(_answer);
@@ -100,31 +107,14 @@ public sealed class UnaryAnswerPool(AnswerRouter router)
     /// <summary>Unary calls in flight at once that reuse their answer object: more than the gateway's usual in-flight limits.</summary>
     public const int MaxRetained = 4_096;
 
-    private readonly ConcurrentQueue<UnaryAnswer> _free = new();
-    private int _freeCount;
+    private readonly FreeList<UnaryAnswer> _free = new(MaxRetained);
 
     internal AnswerRouter Router => router;
 
     /// <summary>Answer objects kept for reuse now.</summary>
-    public int Retained => Volatile.Read(ref _freeCount);
+    public int Retained => _free.Count;
 
-    internal UnaryAnswer Rent()
-    {
-        if (_free.TryDequeue(out UnaryAnswer? answer))
-        {
-            Interlocked.Decrement(ref _freeCount);
-            return answer;
-        }
-        return new UnaryAnswer(this);
-    }
+    internal UnaryAnswer Rent() => _free.TryTake(out UnaryAnswer? answer) ? answer : new UnaryAnswer(this);
 
-    internal void Return(UnaryAnswer answer)
-    {
-        if (Interlocked.Increment(ref _freeCount) > MaxRetained)
-        {
-            Interlocked.Decrement(ref _freeCount);
-            return;
-        }
-        _free.Enqueue(answer);
-    }
+    internal void Return(UnaryAnswer answer) => _free.Give(answer);
 }

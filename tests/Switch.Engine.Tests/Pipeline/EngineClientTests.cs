@@ -307,9 +307,11 @@ public sealed class EngineClientTests : IDisposable
         ValueTask<OutputEvent> secondWait = second.Wait;
         router.Route(new OutputEvent { CorrelationId = previousId, AmountFen = 1 });
         second.OnAnswer(new OutputEvent { CorrelationId = previousId, AmountFen = 1 });
+        router.Flush();
         await Task.Delay(50);
         Assert.False(secondWait.IsCompleted);
         router.Route(new OutputEvent { CorrelationId = secondId, AmountFen = 2 });
+        router.Flush();
         Assert.Equal(2, (await secondWait.AsTask().WaitAsync(TimeSpan.FromSeconds(30))).AmountFen);
         Assert.Equal(0, router.Count);
     }
@@ -325,11 +327,67 @@ public sealed class EngineClientTests : IDisposable
         first.Arm(firstId, giveUp.Token);
         ValueTask<OutputEvent> firstWait = first.Wait;
         router.Route(new OutputEvent { CorrelationId = firstId, AmountFen = 7 });
+        router.Flush();
         // The answer was taken first: the cancellation finds the call settled and changes nothing.
         await giveUp.CancelAsync();
         Assert.Equal(7, (await firstWait.AsTask().WaitAsync(TimeSpan.FromSeconds(30))).AmountFen);
 
         await ReuseTakesOnlyItsOwnAnswerAsync(router, pool, first, firstId);
+    }
+
+    /// <summary>Starts <paramref name="calls"/> unary waits, each on its own answer object and id (in <paramref name="ids"/>).</summary>
+    private static Task<OutputEvent>[] AwaitAnswers(AnswerRouter router, UnaryAnswerPool pool, int calls, out long[] ids)
+    {
+        ids = new long[calls];
+        var waits = new Task<OutputEvent>[calls];
+        for (int i = 0; i < calls; i++)
+        {
+            UnaryAnswer call = pool.Rent();
+            ids[i] = router.Register(call);
+            call.Arm(ids[i], CancellationToken.None);
+            waits[i] = call.Wait.AsTask();
+        }
+        return waits;
+    }
+
+    [Fact]
+    public async Task Unary_answers_of_one_output_batch_are_handed_over_at_its_end_by_at_most_one_work_item_per_core()
+    {
+        var router = new AnswerRouter();
+        var pool = new UnaryAnswerPool(router);
+        const int Calls = 64;
+        Task<OutputEvent>[] waits = AwaitAnswers(router, pool, Calls, out long[] ids);
+        for (int i = 0; i < Calls; i++) router.Route(new OutputEvent { CorrelationId = ids[i], AmountFen = 1_000 + i });
+        await Task.Delay(50);
+        Assert.DoesNotContain(waits, w => w.IsCompleted); // nothing handed over before the output batch ends
+        router.Flush();
+        OutputEvent[] answers = await Task.WhenAll(waits).WaitAsync(TimeSpan.FromSeconds(30));
+        for (int i = 0; i < Calls; i++) Assert.Equal(1_000 + i, answers[i].AmountFen);
+        Assert.Equal(Math.Min(Calls, Environment.ProcessorCount), router.UnaryWorkItemsQueued); // not one per call
+        Assert.Equal(0, router.Count);
+        Assert.Equal(Calls, pool.Retained);
+
+        router.Flush(); // a batch with no unary answer queues nothing
+        Assert.Equal(Math.Min(Calls, Environment.ProcessorCount), router.UnaryWorkItemsQueued);
+    }
+
+    [Fact]
+    public async Task A_batch_of_more_unary_answers_than_one_flush_holds_hands_them_over_in_several_and_answers_each_once()
+    {
+        var router = new AnswerRouter();
+        var pool = new UnaryAnswerPool(router);
+        int calls = 2 * AnswerRouter.MaxAnswersPerFlush + 3;
+        Task<OutputEvent>[] waits = AwaitAnswers(router, pool, calls, out long[] ids);
+        for (int i = 0; i < calls; i++) router.Route(new OutputEvent { CorrelationId = ids[i], AmountFen = i });
+        // The first two full flushes went out within the batch; the last three wait for its end.
+        await Task.WhenAll(waits.Take(2 * AnswerRouter.MaxAnswersPerFlush)).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.All(waits.Skip(2 * AnswerRouter.MaxAnswersPerFlush), w => Assert.False(w.IsCompleted));
+        router.Flush();
+        OutputEvent[] all = await Task.WhenAll(waits).WaitAsync(TimeSpan.FromSeconds(30));
+        for (int i = 0; i < calls; i++) Assert.Equal(i, all[i].AmountFen);
+        Assert.Equal(2 * Math.Min(AnswerRouter.MaxAnswersPerFlush, Environment.ProcessorCount) + Math.Min(3, Environment.ProcessorCount),
+            router.UnaryWorkItemsQueued);
+        Assert.Equal(0, router.Count);
     }
 
     [Fact]
@@ -366,6 +424,7 @@ public sealed class EngineClientTests : IDisposable
         {
             Recorded.OnEvent(ref evt, sequence, endOfBatch);
             if (evt.Kind == OutputKind.Answer) answers.Route(evt);
+            if (endOfBatch) answers.Flush(); // as the host's output dispatcher: answers are handed over per output batch
         }
     }
 }
