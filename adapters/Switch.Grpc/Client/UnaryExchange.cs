@@ -211,8 +211,15 @@ internal sealed class UnaryExchange : Http2Stream, IValueTaskSource
             Http2ClientConnection connection;
             try
             {
+                // A connection being opened is awaited, then the choice made again: the calls that waited for it may
+                // fill it, and the next go to another (at most the channel's limit of connections, then they wait).
                 ValueTask<Http2ClientConnection> pending = _channel.ConnectionAsync();
-                connection = pending.IsCompletedSuccessfully ? pending.Result : await WaitForConnectionAsync(pending).ConfigureAwait(false);
+                while (!pending.IsCompletedSuccessfully)
+                {
+                    await WaitForConnectionAsync(pending).ConfigureAwait(false);
+                    pending = _channel.ConnectionAsync();
+                }
+                connection = pending.Result;
             }
             catch (Exception e)
             {

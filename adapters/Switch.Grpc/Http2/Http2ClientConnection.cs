@@ -579,7 +579,7 @@ internal sealed class Http2ClientConnection : IDisposable
         if (header.Has(Http2Flags.Ack)) return; // we send no pings
         lock (_lock)
         {
-            _pending.WritePingAck(payload);
+            _pending.WritePing(payload, ack: true);
             _wakeup.SignalLocked();
         }
     }

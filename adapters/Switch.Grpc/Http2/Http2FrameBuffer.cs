@@ -62,10 +62,10 @@ internal sealed class Http2FrameBuffer : IDisposable
 
     public void WriteSettingsAck() => Frame(Http2FrameType.Settings, Http2Flags.Ack, 0, 0);
 
-    public void WritePingAck(ReadOnlySpan<byte> opaque)
+    public void WritePing(ReadOnlySpan<byte> opaque, bool ack = false)
     {
         Debug.Assert(opaque.Length == Http2Limits.PingPayloadBytes);
-        opaque.CopyTo(Frame(Http2FrameType.Ping, Http2Flags.Ack, 0, Http2Limits.PingPayloadBytes));
+        opaque.CopyTo(Frame(Http2FrameType.Ping, ack ? Http2Flags.Ack : Http2Flags.None, 0, Http2Limits.PingPayloadBytes));
     }
 
     public void WriteWindowUpdate(int streamId, int incrementBytes)
