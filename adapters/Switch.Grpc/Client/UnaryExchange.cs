@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Buffers.Text;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -115,7 +116,7 @@ internal sealed class UnaryExchange : Http2Stream, IValueTaskSource
     private void EncodeHeaders(byte[] pathBytes, string? timeout, Metadata? metadata)
     {
         byte[] authority = _channel.AuthorityBytes;
-        int boundBytes = 4 + 6 * LiteralOverheadBytes + pathBytes.Length + authority.Length + GrpcProtocol.ContentType.Length + "tetrailers".Length
+        int boundBytes = 4 + 7 * LiteralOverheadBytes + 10 + pathBytes.Length + authority.Length + GrpcProtocol.ContentType.Length + "tetrailers".Length
             + UserAgentBytes.Length + GrpcProtocol.AcceptEncodingHeader.Length + AcceptEncodingBytes.Length
             + GrpcProtocol.EncodingHeader.Length + GzipMessages.Name.Length + GrpcProtocol.TimeoutHeader.Length + (timeout?.Length ?? 0);
         if (metadata is not null)
@@ -133,6 +134,9 @@ internal sealed class UnaryExchange : Http2Stream, IValueTaskSource
         at += Written(HpackEncoder.WriteLiteralWithIndexedName(HpackStaticTable.Path, pathBytes, block[at..]));
         at += Written(HpackEncoder.WriteLiteralWithIndexedName(HpackStaticTable.Authority, authority, block[at..]));
         at += Written(HpackEncoder.WriteLiteralWithIndexedName(HpackStaticTable.ContentType, "application/grpc"u8, block[at..]));
+        Span<byte> length = stackalloc byte[10]; // the body's length, as HttpClient sends it: the server knows the end without END_STREAM
+        if (!Utf8Formatter.TryFormat(_body.Length, length, out int lengthBytes)) throw new InvalidOperationException("content-length");
+        at += Written(HpackEncoder.WriteLiteralWithIndexedName(HpackStaticTable.ContentLength, length[..lengthBytes], block[at..]));
         at += Written(HpackEncoder.WriteLiteral("te"u8, "trailers"u8, block[at..]));
         at += Written(HpackEncoder.WriteLiteralWithIndexedName(HpackStaticTable.UserAgent, UserAgentBytes, block[at..]));
         at += Written(HpackEncoder.WriteLiteral("grpc-accept-encoding"u8, AcceptEncodingBytes, block[at..]));

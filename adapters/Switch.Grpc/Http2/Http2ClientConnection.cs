@@ -276,6 +276,12 @@ internal sealed class Http2ClientConnection : IDisposable
         }
         stream.Connection = null;
         stream.OnClosed(end, errorCode, reason);
+        OpenWaitingLocked();
+    }
+
+    /// <summary>Sends waiting streams, oldest first, while the server's stream limit has room.</summary>
+    private void OpenWaitingLocked()
+    {
         while (_waiting.Count > 0 && _active.Count < _peerMaxConcurrentStreams && IsUsableLocked)
         {
             Http2Stream next = _waiting[0];
@@ -312,6 +318,9 @@ internal sealed class Http2ClientConnection : IDisposable
                 if (burst is null)
                 {
                     await wait.ConfigureAwait(false);
+                    // Once more through the thread pool before taking the burst: the calls whose continuations are queued
+                    // behind this one add their frames first, and the server reads them in one segment.
+                    await Task.Yield();
                     continue;
                 }
                 await _transport.WriteAsync(burst.Written).ConfigureAwait(false);
@@ -561,12 +570,7 @@ internal sealed class Http2ClientConnection : IDisposable
             }
             _pending.WriteSettingsAck();
             // A raised stream limit lets waiting streams go; a raised window lets waiting bodies go.
-            while (_waiting.Count > 0 && _active.Count < _peerMaxConcurrentStreams && IsUsableLocked)
-            {
-                Http2Stream next = _waiting[0];
-                _waiting.RemoveAt(0);
-                OpenLocked(next);
-            }
+            OpenWaitingLocked();
             ResumeAwaitingWindowLocked();
         }
         _settingsReceived.TrySetResult();
