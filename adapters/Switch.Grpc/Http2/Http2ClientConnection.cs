@@ -100,7 +100,8 @@ internal sealed class Http2ClientConnection : IDisposable
     }
 
     /// <summary>Connects, sends the preface and SETTINGS, and returns once the server's SETTINGS arrived (so its stream
-    /// limit is known before the first stream). Failures are IOExceptions (a TLS failure's AuthenticationException inside).</summary>
+    /// limit is known before the first stream). A connection not made is an HttpRequestException (ConnectionError,
+    /// NameResolutionError, or SecureConnectionError with the AuthenticationException inside); no SETTINGS, an IOException.</summary>
     public static async Task<Http2ClientConnection> ConnectAsync(Http2ConnectionOptions options, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -123,7 +124,14 @@ internal sealed class Http2ClientConnection : IDisposable
         catch (Exception e)
         {
             socket.Dispose();
-            throw new IOException($"Connecting to {options.Host}:{options.Port} failed: {e.Message}", e);
+            // As HttpClient reports it, so a caller that tells "never connected" from "lost on the way" still can.
+            HttpRequestError kind = e switch
+            {
+                SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.NoData or SocketError.TryAgain } => HttpRequestError.NameResolutionError,
+                System.Security.Authentication.AuthenticationException => HttpRequestError.SecureConnectionError,
+                _ => HttpRequestError.ConnectionError,
+            };
+            throw new HttpRequestException(kind, $"Connecting to {options.Host}:{options.Port} failed: {e.Message}", e);
         }
         var connection = new Http2ClientConnection(transport, options);
         connection._readLoop = Task.Run(connection.ReadLoopAsync, CancellationToken.None);
