@@ -51,6 +51,10 @@ internal sealed class Http2ClientConnection : IDisposable
     /// <summary>A header block (HEADERS and its CONTINUATIONs) longer than this ends the connection: it cannot be skipped.</summary>
     private const int MaxHeaderBlockBytes = 2 * MaxHeaderListBytes;
 
+    /// <summary>Request DATA queued for one burst at most: a body bigger than the windows allow goes in bursts of this,
+    /// each after the last is written, however large the server's windows (the burst buffer stays bounded).</summary>
+    private const int MaxQueuedDataBytes = 4 * 1024 * 1024;
+
     /// <summary>The last odd stream id: the connection stops taking streams before it.</summary>
     private const int MaxStreamId = int.MaxValue;
 
@@ -221,13 +225,14 @@ internal sealed class Http2ClientConnection : IDisposable
         _wakeup.SignalLocked();
     }
 
-    /// <summary>As much of the request body as both send windows allow; the rest waits for WINDOW_UPDATE.</summary>
+    /// <summary>As much of the request body as both send windows and the burst allow; the rest waits for WINDOW_UPDATE or
+    /// the burst's write.</summary>
     private void SendBodyLocked(Http2Stream stream)
     {
         ReadOnlySpan<byte> body = stream.RequestBody.Span;
         while (stream.RequestBodySentBytes < body.Length)
         {
-            long windowBytes = Math.Min(_sendWindowBytes, stream.SendWindowBytes);
+            long windowBytes = Math.Min(Math.Min(_sendWindowBytes, stream.SendWindowBytes), MaxQueuedDataBytes - _pending.Count);
             if (windowBytes <= 0)
             {
                 if (!stream.AwaitingWindow)
@@ -334,6 +339,10 @@ internal sealed class Http2ClientConnection : IDisposable
                 await _transport.WriteAsync(burst.Written).ConfigureAwait(false);
                 await _transport.FlushAsync().ConfigureAwait(false);
                 burst.Clear();
+                lock (_lock)
+                {
+                    if (_awaitingWindow.Count > 0) ResumeAwaitingWindowLocked(); // bodies held back by a full burst
+                }
             }
         }
         catch (Exception e)
