@@ -19,9 +19,12 @@ public static class GrpcProtocol
     public const int DefaultMaxBufferedWriteBytes = 64 * 1024;
 
     /// <summary>Whether an HTTP content-type denotes gRPC (application/grpc, application/grpc+proto, ...).</summary>
-    public static bool IsGrpcContentType(string? contentType)
+    public static bool IsGrpcContentType(string? contentType) => contentType is not null && IsGrpcContentType(contentType.AsSpan());
+
+    /// <summary>As above, for a value not made into a string.</summary>
+    public static bool IsGrpcContentType(ReadOnlySpan<char> contentType)
     {
-        if (contentType is null || !contentType.StartsWith(ContentType, StringComparison.OrdinalIgnoreCase))
+        if (!contentType.StartsWith(ContentType, StringComparison.OrdinalIgnoreCase))
             return false;
         if (contentType.Length == ContentType.Length)
             return true;

@@ -15,6 +15,8 @@ public sealed class Metadata : IEnumerable<Metadata.Entry>
 
     public int Count => _entries.Count;
 
+    internal Entry this[int index] => _entries[index];
+
     public Metadata Add(string key, string value)
     {
         key = NormalizeKey(key);

@@ -13,6 +13,9 @@ public readonly record struct CallOptions
 
     public CancellationToken CancellationToken { get; init; }
 
+    /// <summary>A deadline further away than this arms no timer (a timer's limit is about 49.7 days).</summary>
+    internal static readonly TimeSpan MaxTimerTimeout = TimeSpan.FromDays(49);
+
     internal DateTime? EffectiveDeadline(DateTime nowUtc)
     {
         DateTime? fromTimeout = Timeout is { } t ? GrpcTimeout.DeadlineFrom(nowUtc, t) : null;

@@ -27,8 +27,6 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
     where TRequest : class, IMessage<TRequest>
     where TResponse : class, IMessage<TResponse>
 {
-    private static readonly TimeSpan MaxTimerTimeout = TimeSpan.FromDays(49);
-
     /// <summary>Transparent retries of a request the server refused unprocessed (HTTP/2 REFUSED_STREAM).</summary>
     private const int MaxRefusedRetries = 5;
 
@@ -74,7 +72,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
         {
             TimeSpan remaining = deadline - DateTime.UtcNow;
             if (remaining <= TimeSpan.Zero) _callCts.Cancel();
-            else if (remaining < MaxTimerTimeout) _callCts.CancelAfter(remaining);
+            else if (remaining < CallOptions.MaxTimerTimeout) _callCts.CancelAfter(remaining);
         }
     }
 
@@ -106,7 +104,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
     {
         _content = content;
         if (DeadlineExpired)
-            throw new RpcException(StatusCode.DeadlineExceeded, "Deadline Exceeded");
+            throw new RpcException(ClientStatus.DeadlineExceeded);
         _options.CancellationToken.ThrowIfCancellationRequested();
 
         var request = new HttpRequestMessage(HttpMethod.Post, _channel.UriFor(_method.Path))
@@ -211,7 +209,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
 
         if (response.StatusCode != HttpStatusCode.OK)
         {
-            var status = new Status(FromHttpStatus(response.StatusCode), $"Bad gRPC response. HTTP status code: {(int)response.StatusCode}");
+            var status = ClientStatus.BadHttpStatus((int)response.StatusCode);
             _status = status;
             throw new RpcException(status);
         }
@@ -224,14 +222,14 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
         string? contentType = response.Content.Headers.ContentType?.MediaType;
         if (!GrpcProtocol.IsGrpcContentType(contentType))
         {
-            var status = new Status(StatusCode.Internal, $"Bad gRPC response. Invalid content-type value: {contentType}");
+            var status = ClientStatus.BadContentType(contentType);
             _status = status;
             throw new RpcException(status);
         }
         string? encoding = response.Headers.NonValidated.TryGetValues(GrpcProtocol.EncodingHeader, out HeaderStringValues encodings) ? First(encodings) : null;
         if (!GzipMessages.TryParseEncoding(encoding, out bool gzip))
         {
-            var status = new Status(StatusCode.Internal, $"Bad gRPC response. Unsupported grpc-encoding: {encoding}");
+            var status = ClientStatus.BadEncoding(encoding);
             _status = status;
             throw new RpcException(status);
         }
@@ -246,71 +244,34 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
         return new GrpcMessageReader<TResponse>(_responsePipe, _method.ResponseParser, _channel.Options.MaxReceiveMessageBytes, _gzipResponses);
     }
 
-    /// <summary>Bytes first rented for a single response's body: a payment's answer and its frame fit, a bigger one grows it.</summary>
-    private const int SingleResponseInitialBytes = 512;
-
     /// <summary>
     /// The one message of a single-response call, once the call ended with OK (else RpcException with the server's
-    /// status). The body is read straight into one rented array until its end, and the message parsed from there: no
-    /// pipe, frame reader or message reader per call, and one async layer where reading it as a stream took three. The
-    /// refusals are the stream read's: a frame over the limit is refused on its header, before its payload is buffered;
-    /// a second frame's header ends the read at once, so at most one frame and one header are ever held.
+    /// status). The body is read straight into one rented array until its end (<see cref="SingleResponseBuffer"/>), and
+    /// the message parsed from there: one async layer where reading it as a stream took three.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // awaited once by its one caller: its box is pooled
     public async ValueTask<TResponse> ReadSingleAsync()
     {
         if (_reader is not null) throw new InvalidOperationException("The response is already being read as a stream.");
-        byte[]? buffer = null;
+        var body = new SingleResponseBuffer();
+        body.Begin();
         try
         {
             if (!_headersReceived) await ReceiveHeadersAsync().ConfigureAwait(false);
             if (_trailersOnly)
             {
                 FinishTrailersOnly(); // throws the status unless OK
-                throw NoSingleResponse();
+                throw SingleResponseBuffer.NoSingleResponse();
             }
             int maxMessageBytes = _channel.Options.MaxReceiveMessageBytes;
-            buffer = ArrayPool<byte>.Shared.Rent(SingleResponseInitialBytes);
-            int filled = 0;
-            long frameBytes = -1; // the first frame's, header included, once its header is in
-            bool compressed = false;
             while (true)
             {
-                if (filled == buffer.Length)
-                {
-                    // Only a frame longer than the buffer fills it (a following header would have ended the read): room
-                    // for that frame and the next header, so a second message is seen; the limit bounds it.
-                    Debug.Assert(frameBytes + GrpcFrame.HeaderBytes > filled);
-                    byte[] bigger = ArrayPool<byte>.Shared.Rent(checked((int)(frameBytes + GrpcFrame.HeaderBytes)));
-                    buffer.AsSpan(0, filled).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = bigger;
-                }
-                int read = await _body!.ReadAsync(buffer.AsMemory(filled), _callCts.Token).ConfigureAwait(false);
+                int read = await _body!.ReadAsync(body.Free(), _callCts.Token).ConfigureAwait(false);
                 if (read == 0) break;
-                filled += read;
-                if (frameBytes < 0 && filled >= GrpcFrame.HeaderBytes)
-                {
-                    frameBytes = GrpcFrame.FrameBytes(buffer, maxMessageBytes, out compressed);
-                    if (compressed && !_gzipResponses) throw GrpcFrame.UnnegotiatedCompression();
-                }
-                if (frameBytes >= 0 && filled >= frameBytes + GrpcFrame.HeaderBytes) throw TooManyResponses();
+                body.Advance(read, maxMessageBytes, _gzipResponses);
             }
             FinishFromTrailers(); // the server's status wins over what its body holds
-            if (filled == 0) throw NoSingleResponse();
-            if (frameBytes < 0 || filled < frameBytes) throw GrpcFrame.Truncated(filled); // inside the one frame
-            if (filled > frameBytes) throw GrpcFrame.Truncated(filled - frameBytes); // inside a second frame's header
-            var payload = new ReadOnlySequence<byte>(buffer, GrpcFrame.HeaderBytes, (int)frameBytes - GrpcFrame.HeaderBytes);
-            try
-            {
-                return compressed
-                    ? GzipMessages.Parse(payload, _method.ResponseParser, maxMessageBytes)
-                    : GrpcMessageReader<TResponse>.DecodeDetached(payload, _method.ResponseParser);
-            }
-            catch (Exception e) when (e is InvalidProtocolBufferException or InvalidDataException)
-            {
-                throw new RpcException(StatusCode.Internal, GrpcFrame.Undecodable(e));
-            }
+            return body.Parse(_method.ResponseParser, maxMessageBytes);
         }
         catch (Exception e)
         {
@@ -318,15 +279,9 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
         }
         finally
         {
-            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+            body.Release();
         }
     }
-
-    internal static RpcException NoSingleResponse() =>
-        new(StatusCode.Internal, "Failed to receive a response message: the server ended the call with OK and no message.");
-
-    internal static RpcException TooManyResponses() =>
-        new(StatusCode.Internal, "More than one response message for a single-response method.");
 
     private TResponse? FinishTrailersOnly()
     {
@@ -353,15 +308,11 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
     private static Status ReadStatus(HttpHeaders headers)
     {
         // The headers' raw view: the checked one makes a list and an enumerator for every value asked for.
-        if (!headers.NonValidated.TryGetValues(GrpcProtocol.StatusHeader, out HeaderStringValues codes))
-            return new Status(StatusCode.Unknown, "No grpc-status found on response.");
-        string code = First(codes);
-        if (!int.TryParse(code, NumberStyles.None, CultureInfo.InvariantCulture, out int value))
-            return new Status(StatusCode.Unknown, $"Unexpected grpc-status value: {code}");
-        string detail = headers.NonValidated.TryGetValues(GrpcProtocol.MessageHeader, out HeaderStringValues messages)
-            ? StatusMessageEncoding.Decode(First(messages))
-            : "";
-        return new Status((StatusCode)value, detail);
+        string? code = headers.NonValidated.TryGetValues(GrpcProtocol.StatusHeader, out HeaderStringValues codes) ? First(codes) : null;
+        string? message = code is not null && headers.NonValidated.TryGetValues(GrpcProtocol.MessageHeader, out HeaderStringValues messages)
+            ? First(messages)
+            : null;
+        return ClientStatus.FromTrailers(code, message);
     }
 
     /// <summary>The first of a header's values (a header present has one).</summary>
@@ -380,17 +331,6 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
                 metadata.AddFromWire(key, value);
         return metadata;
     }
-
-    /// <summary>gRPC's mapping for responses that are not HTTP 200 (http-grpc-status-mapping.md).</summary>
-    internal static StatusCode FromHttpStatus(HttpStatusCode code) => (int)code switch
-    {
-        400 => StatusCode.Internal,
-        401 => StatusCode.Unauthenticated,
-        403 => StatusCode.PermissionDenied,
-        404 => StatusCode.Unimplemented,
-        429 or 502 or 503 or 504 => StatusCode.Unavailable,
-        _ => StatusCode.Unknown,
-    };
 
     /// <summary>How long a failed write waits for the server's answer to say why (see <see cref="FailWrite"/>).</summary>
     private const int WriteFailureAnswerWaitMs = 1_000;
@@ -442,41 +382,14 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall
         {
             RpcException rpc => rpc,
             _ when DeadlineExpired =>
-                new RpcException(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded"), null, e),
+                new RpcException(ClientStatus.DeadlineExceeded, null, e),
             _ when _options.CancellationToken.IsCancellationRequested || e is OperationCanceledException =>
-                new RpcException(new Status(StatusCode.Cancelled, "Call canceled by the client."), null, e),
-            _ => new RpcException(MapTransport(e), null, e),
+                new RpcException(ClientStatus.Cancelled, null, e),
+            _ => new RpcException(ClientStatus.FromTransport(e), null, e),
         };
         _status ??= result.Status;
         if (result.Status.Code != StatusCode.OK) Abort();
         return result;
-    }
-
-    private static Status MapTransport(Exception e)
-    {
-        for (Exception? x = e; x is not null; x = x.InnerException)
-        {
-            if (x is HttpProtocolException protocol)
-            {
-                return protocol.ErrorCode switch
-                {
-                    0x7 => new Status(StatusCode.Unavailable, "Stream refused by the server (REFUSED_STREAM)."),
-                    0x8 => new Status(StatusCode.Cancelled, "Stream reset by the server (CANCEL)."),
-                    0xb => new Status(StatusCode.ResourceExhausted, "Stream reset by the server (ENHANCE_YOUR_CALM)."),
-                    0xc => new Status(StatusCode.PermissionDenied, "Stream reset by the server (INADEQUATE_SECURITY)."),
-                    _ => new Status(StatusCode.Internal, $"HTTP/2 error {protocol.ErrorCode}: {protocol.Message}"),
-                };
-            }
-        }
-        for (Exception? x = e; x is not null; x = x.InnerException)
-        {
-            // The handshake's own reason (e.g. an untrusted certificate chain) is what the caller needs to fix it.
-            if (x is System.Security.Authentication.AuthenticationException tls)
-                return new Status(StatusCode.Unavailable, "TLS handshake failed: " + tls.Message);
-        }
-        if (e is HttpRequestException or IOException)
-            return new Status(StatusCode.Unavailable, "Error talking to the server: " + e.Message);
-        return new Status(StatusCode.Unknown, "Error in the call: " + e.Message);
     }
 
     /// <summary>Cancels the HTTP/2 stream (RST_STREAM CANCEL) if it is still open.</summary>

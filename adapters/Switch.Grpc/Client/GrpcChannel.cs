@@ -1,17 +1,34 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Security;
+using System.Text;
 using Google.Protobuf;
+using Switch.Grpc.Http2;
 
 namespace Switch.Grpc.Client;
 
 /// <summary>
 /// A client for one target ("http://host:port" for cleartext HTTP/2 with prior knowledge, "https://..." for
-/// TLS with ALPN h2). Holds one HttpClient over SocketsHttpHandler; thread-safe; make one per target and reuse it.
+/// TLS with ALPN h2); thread-safe; make one per target and reuse it. Unary calls go over the channel's own HTTP/2
+/// connections (<see cref="Http2ClientConnection"/>, opened lazily: one, more only when the server's stream limit is reached
+/// and <see cref="GrpcChannelOptions.EnableMultipleHttp2Connections"/> is set); streaming calls over an HttpClient.
 /// </summary>
 public sealed class GrpcChannel : IDisposable
 {
+    /// <summary>Connections of one channel at most, whatever the server's stream limit.</summary>
+    private const int MaxConnections = 16;
+
+    /// <summary>Idle unary exchanges kept for reuse; more concurrent calls make and drop their own.</summary>
+    private const int MaxPooledExchanges = 1024;
+
     private readonly ConcurrentDictionary<string, Uri> _uris = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte[]> _pathBytes = new(StringComparer.Ordinal);
+    private readonly Http2ConnectionOptions _connectionOptions;
+    private readonly object _connectionsLock = new();
+    private readonly List<Http2ClientConnection> _connections = new();
+    private Task<Http2ClientConnection>? _connecting;
+    private readonly Stack<UnaryExchange> _exchanges = new();
+    private volatile bool _disposed;
 
     private GrpcChannel(Uri address, GrpcChannelOptions options)
     {
@@ -27,16 +44,15 @@ public sealed class GrpcChannel : IDisposable
             UseProxy = false,
             AllowAutoRedirect = false,
         };
+        SslClientAuthenticationOptions? tls = null;
         if (address.Scheme == Uri.UriSchemeHttps)
         {
-            handler.SslOptions = new SslClientAuthenticationOptions
-            {
-                ApplicationProtocols = [SslApplicationProtocol.Http2],
-                RemoteCertificateValidationCallback = options.ServerCertificateValidation,
-                // Offered whatever authorities the server names (or none): the caller chose it for this server.
-                ClientCertificateContext = options.ClientCertificate is { } mine ? SslStreamCertificateContext.Create(mine, null, offline: true) : null,
-            };
+            handler.SslOptions = TlsOptions(address, options);
+            tls = TlsOptions(address, options);
         }
+        IsTls = tls is not null;
+        AuthorityBytes = Encoding.ASCII.GetBytes(address.Authority);
+        _connectionOptions = new Http2ConnectionOptions(address.IdnHost, address.Port, tls, options.ConnectTimeout, options.InitialStreamWindowBytes);
         HttpClient = new HttpClient(handler, disposeHandler: true)
         {
             Timeout = Timeout.InfiniteTimeSpan, // Deadlines are per call, never HttpClient-wide.
@@ -44,6 +60,15 @@ public sealed class GrpcChannel : IDisposable
             DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
     }
+
+    private static SslClientAuthenticationOptions TlsOptions(Uri address, GrpcChannelOptions options) => new()
+    {
+        TargetHost = address.IdnHost,
+        ApplicationProtocols = [SslApplicationProtocol.Http2],
+        RemoteCertificateValidationCallback = options.ServerCertificateValidation,
+        // Offered whatever authorities the server names (or none): the caller chose it for this server.
+        ClientCertificateContext = options.ClientCertificate is { } mine ? SslStreamCertificateContext.Create(mine, null, offline: true) : null,
+    };
 
     public static GrpcChannel ForAddress(string address, GrpcChannelOptions? options = null) => ForAddress(new Uri(address), options);
 
@@ -65,15 +90,28 @@ public sealed class GrpcChannel : IDisposable
 
     internal Uri UriFor(string path) => _uris.GetOrAdd(path, static (p, a) => new Uri(a, p), Address);
 
+    internal bool IsTls { get; }
+
+    /// <summary>The :authority of every request (host, and port unless the scheme's default).</summary>
+    internal byte[] AuthorityBytes { get; }
+
     /// <summary>A unary call; returns the response message or throws RpcException.</summary>
     public async Task<TResponse> UnaryAsync<TRequest, TResponse>(GrpcMethod<TRequest, TResponse> method, TRequest request, CallOptions options = default)
         where TRequest : class, IMessage<TRequest> where TResponse : class, IMessage<TResponse>
     {
         ArgumentNullException.ThrowIfNull(request);
         Expect(method, MethodType.Unary);
-        using var call = new ClientCall<TRequest, TResponse>(this, method, options);
-        call.Start(new UnaryRequestContent<TRequest>(request, Options.MaxSendMessageBytes, Options.CompressRequests));
-        return await call.ReadSingleAsync().ConfigureAwait(false); // Headers and trailers are never converted.
+        UnaryExchange exchange = RentExchange();
+        try
+        {
+            exchange.Prepare(method.Path, PathBytes(method.Path), request, options);
+            await exchange.RunAsync().ConfigureAwait(false);
+            return exchange.Response(method.ResponseParser); // headers and trailers are never converted
+        }
+        finally
+        {
+            ReturnExchange(exchange);
+        }
     }
 
     /// <summary>A unary call; returns the response with its headers and trailers, or throws RpcException.</summary>
@@ -82,10 +120,91 @@ public sealed class GrpcChannel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         Expect(method, MethodType.Unary);
-        using var call = new ClientCall<TRequest, TResponse>(this, method, options);
-        call.Start(new UnaryRequestContent<TRequest>(request, Options.MaxSendMessageBytes, Options.CompressRequests));
-        TResponse response = await call.ReadSingleAsync().ConfigureAwait(false);
-        return new UnaryResult<TResponse>(response, call.ResponseHeaders, call.Trailers);
+        UnaryExchange exchange = RentExchange();
+        try
+        {
+            exchange.Prepare(method.Path, PathBytes(method.Path), request, options);
+            await exchange.RunAsync().ConfigureAwait(false);
+            TResponse response = exchange.Response(method.ResponseParser);
+            return new UnaryResult<TResponse>(response, exchange.ResponseHeaders(), exchange.Trailers());
+        }
+        finally
+        {
+            ReturnExchange(exchange);
+        }
+    }
+
+    private byte[] PathBytes(string path) => _pathBytes.GetOrAdd(path, static p => Encoding.UTF8.GetBytes(p));
+
+    private UnaryExchange RentExchange()
+    {
+        lock (_exchanges)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_exchanges.TryPop(out UnaryExchange? exchange)) return exchange;
+        }
+        return new UnaryExchange(this);
+    }
+
+    private void ReturnExchange(UnaryExchange exchange)
+    {
+        exchange.Finish();
+        lock (_exchanges)
+        {
+            if (!_disposed && _exchanges.Count < MaxPooledExchanges)
+            {
+                _exchanges.Push(exchange);
+                return;
+            }
+        }
+        exchange.Dispose();
+    }
+
+    /// <summary>
+    /// A connection for the next unary call: one with a free stream slot; else, if more are allowed, a new one (shared by
+    /// the calls that wait for it); else the first usable one, where the call waits for a slot. Closed connections are
+    /// dropped and replaced; a failed connect is tried again by the next call.
+    /// </summary>
+    internal ValueTask<Http2ClientConnection> ConnectionAsync()
+    {
+        lock (_connectionsLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            Http2ClientConnection? full = null;
+            for (int i = _connections.Count - 1; i >= 0; i--)
+            {
+                Http2ClientConnection connection = _connections[i];
+                if (connection.IsClosed)
+                {
+                    _connections.RemoveAt(i);
+                    connection.Dispose();
+                    continue;
+                }
+                if (!connection.IsUsable) continue; // going away: its calls finish, new ones go elsewhere
+                if (connection.HasFreeSlot) return new(connection);
+                full ??= connection;
+            }
+            bool mayOpen = full is null || (Options.EnableMultipleHttp2Connections && _connections.Count < MaxConnections);
+            if (!mayOpen) return new(full!);
+            if (_connecting is { IsCompleted: true }) _connecting = null; // added to the list, or failed: a new one
+            _connecting ??= ConnectAsync();
+            return new(_connecting);
+        }
+    }
+
+    private async Task<Http2ClientConnection> ConnectAsync()
+    {
+        Http2ClientConnection connection = await Http2ClientConnection.ConnectAsync(_connectionOptions, CancellationToken.None).ConfigureAwait(false);
+        lock (_connectionsLock)
+        {
+            if (!_disposed)
+            {
+                _connections.Add(connection);
+                return connection;
+            }
+        }
+        connection.Dispose();
+        throw new ObjectDisposedException(nameof(GrpcChannel));
     }
 
     public ServerStreamingCall<TResponse> ServerStreaming<TRequest, TResponse>(GrpcMethod<TRequest, TResponse> method, TRequest request, CallOptions options = default)
@@ -146,6 +265,20 @@ public sealed class GrpcChannel : IDisposable
         if (method.Type != type) throw new ArgumentException($"Method {method.Path} is {method.Type}, not {type}.", nameof(method));
     }
 
-    public void Dispose() => HttpClient.Dispose();
+    public void Dispose()
+    {
+        lock (_connectionsLock)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            foreach (Http2ClientConnection connection in _connections) connection.Dispose();
+            _connections.Clear();
+        }
+        lock (_exchanges)
+        {
+            while (_exchanges.TryPop(out UnaryExchange? exchange)) exchange.Dispose();
+        }
+        HttpClient.Dispose();
+    }
 }
 

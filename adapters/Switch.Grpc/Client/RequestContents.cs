@@ -17,16 +17,33 @@ internal sealed class UnaryRequestContent<T> : HttpContent where T : IMessage<T>
     public UnaryRequestContent(T message, int maxSendMessageBytes, bool gzip = false)
     {
         _message = message;
-        _messageBytes = message.CalculateSize();
-        if (_messageBytes > maxSendMessageBytes)
-            throw new RpcException(StatusCode.ResourceExhausted, $"Sending message larger than max ({_messageBytes} vs. {maxSendMessageBytes})");
-        if (gzip)
-        {
-            var frame = new ArrayBufferWriter<byte>(GrpcFrame.HeaderBytes + _messageBytes + 64);
-            GzipMessages.Write(frame, message, maxSendMessageBytes);
-            _gzipFrame = frame.WrittenMemory;
-        }
+        _messageBytes = MessageBytes(message, maxSendMessageBytes);
+        if (gzip) _gzipFrame = GzipFrame(message, _messageBytes, maxSendMessageBytes);
         Headers.TryAddWithoutValidation("content-type", GrpcProtocol.ContentType);
+    }
+
+    /// <summary>The message's size, refused (RESOURCE_EXHAUSTED, nothing sent) over the limit.</summary>
+    internal static int MessageBytes(T message, int maxSendMessageBytes)
+    {
+        int messageBytes = message.CalculateSize();
+        if (messageBytes > maxSendMessageBytes)
+            throw new RpcException(StatusCode.ResourceExhausted, $"Sending message larger than max ({messageBytes} vs. {maxSendMessageBytes})");
+        return messageBytes;
+    }
+
+    /// <summary>The whole compressed frame (its length is known only after deflating).</summary>
+    internal static ReadOnlyMemory<byte> GzipFrame(T message, int messageBytes, int maxSendMessageBytes)
+    {
+        var frame = new ArrayBufferWriter<byte>(GrpcFrame.HeaderBytes + messageBytes + 64);
+        GzipMessages.Write(frame, message, maxSendMessageBytes);
+        return frame.WrittenMemory;
+    }
+
+    /// <summary>The uncompressed frame, into exactly <see cref="GrpcFrame.HeaderBytes"/> + <paramref name="messageBytes"/> bytes.</summary>
+    internal static void WritePlainFrame(T message, int messageBytes, Span<byte> frame)
+    {
+        GrpcFrame.WriteHeader(frame, messageBytes);
+        message.WriteTo(frame.Slice(GrpcFrame.HeaderBytes, messageBytes));
     }
 
     protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
@@ -40,8 +57,7 @@ internal sealed class UnaryRequestContent<T> : HttpContent where T : IMessage<T>
         byte[] buffer = ArrayPool<byte>.Shared.Rent(total);
         try
         {
-            GrpcFrame.WriteHeader(buffer, _messageBytes);
-            _message.WriteTo(buffer.AsSpan(GrpcFrame.HeaderBytes, _messageBytes));
+            WritePlainFrame(_message, _messageBytes, buffer.AsSpan(0, total));
             await stream.WriteAsync(buffer.AsMemory(0, total), cancellationToken).ConfigureAwait(false);
         }
         finally

@@ -1,0 +1,67 @@
+using Switch.Grpc.Http2.Hpack;
+
+namespace Switch.Grpc.Http2;
+
+/// <summary>How a stream left its connection (see <see cref="Http2Stream.OnClosed"/>).</summary>
+internal enum Http2StreamEnd
+{
+    /// <summary>The response ended (END_STREAM).</summary>
+    Completed,
+    /// <summary>The peer reset the stream (RST_STREAM with a code other than REFUSED_STREAM).</summary>
+    ResetByPeer,
+    /// <summary>We reset it: a callback refused what arrived, or <see cref="Http2ClientConnection.Reset"/> was called.</summary>
+    ResetLocally,
+    /// <summary>The peer processed nothing (REFUSED_STREAM, above a GOAWAY's last stream, or never sent): safe to send again.</summary>
+    Unprocessed,
+    /// <summary>The connection broke or was closed with the stream open.</summary>
+    ConnectionLost,
+}
+
+/// <summary>
+/// One request/response exchange on an <see cref="Http2ClientConnection"/>: the request (a header block and a body, both
+/// kept by the subclass until the stream ends) and the callbacks the connection makes as the response arrives. The
+/// connection calls every callback under its lock, from its reader (or from whoever resets the stream): they must be
+/// short and never block. After <see cref="OnClosed"/> the connection holds no reference to the stream.
+/// </summary>
+internal abstract class Http2Stream : IHeaderSink
+{
+    // The connection's bookkeeping, touched only under its lock.
+    internal int StreamId;
+    internal long SendWindowBytes;
+    internal int RequestBodySentBytes;
+    internal int ReceiveUnackedBytes;
+    internal bool HeadersReceived;
+    internal bool AwaitingWindow;
+    internal Http2ClientConnection? Connection;
+
+    /// <summary>The encoded request header block (HPACK); the connection frames it as HEADERS and CONTINUATION.</summary>
+    public abstract ReadOnlyMemory<byte> RequestHeaderBlock { get; }
+
+    /// <summary>The request body, sent as DATA as the peer's windows allow; END_STREAM with its last byte.</summary>
+    public abstract ReadOnlyMemory<byte> RequestBody { get; }
+
+    /// <summary>Called before the stream is (re)sent: clears what a previous attempt received.</summary>
+    internal void ResetTransportState()
+    {
+        StreamId = 0;
+        SendWindowBytes = 0;
+        RequestBodySentBytes = 0;
+        ReceiveUnackedBytes = 0;
+        HeadersReceived = false;
+        AwaitingWindow = false;
+        Connection = null;
+    }
+
+    /// <summary>One decoded field of a response header block (headers, then trailers).</summary>
+    public abstract void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value);
+
+    /// <summary>A header block ended. <paramref name="trailers"/>: it is the second block. False resets the stream (CANCEL).</summary>
+    public abstract bool OnHeadersEnd(bool trailers, bool endStream);
+
+    /// <summary>Response body bytes (padding removed). False resets the stream (CANCEL).</summary>
+    public abstract bool OnData(ReadOnlySpan<byte> data);
+
+    /// <summary>The stream is over and forgotten by the connection. <paramref name="errorCode"/>: the peer's RST_STREAM or
+    /// GOAWAY code; <paramref name="reason"/>: what <see cref="Http2ClientConnection.Reset"/> was given, or the connection's failure.</summary>
+    public abstract void OnClosed(Http2StreamEnd end, uint errorCode, object? reason);
+}
