@@ -3,7 +3,6 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net.Security;
 using System.Net.Sockets;
-using System.Threading.Tasks.Sources;
 using Switch.Grpc.Http2.Hpack;
 
 namespace Switch.Grpc.Http2;
@@ -64,7 +63,7 @@ internal sealed class Http2ClientConnection : IDisposable
     private readonly Dictionary<int, Http2Stream> _active = new();
     private readonly List<Http2Stream> _waiting = new();
     private readonly List<Http2Stream> _awaitingWindow = new();
-    private readonly WriterWakeup _wakeup = new();
+    private readonly WakeSignal _wakeup = new(continueInline: false); // The writer resumes on the pool, never on a caller's thread.
     private readonly HpackDecoder _decoder = new(HeaderTableBytes, MaxHeaderListBytes);
     private readonly TaskCompletionSource _settingsReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Http2FrameBuffer _pending = new();
@@ -207,7 +206,7 @@ internal sealed class Http2ClientConnection : IDisposable
         if (stream.StreamId != 0 && _failure is null)
         {
             _pending.WriteRstStream(stream.StreamId, Http2ErrorCode.Cancel);
-            _wakeup.SignalLocked();
+            _wakeup.Wake();
         }
         CloseLocked(stream, Http2StreamEnd.ResetLocally, Http2ErrorCode.Cancel, reason);
     }
@@ -222,7 +221,7 @@ internal sealed class Http2ClientConnection : IDisposable
         bool emptyBody = stream.RequestBody.IsEmpty;
         _pending.WriteHeaders(id, stream.RequestHeaderBlock.Span, emptyBody, _peerMaxFrameBytes);
         if (!emptyBody) SendBodyLocked(stream);
-        _wakeup.SignalLocked();
+        _wakeup.Wake();
     }
 
     /// <summary>As much of the request body as both send windows and the burst allow; the rest waits for WINDOW_UPDATE or
@@ -261,7 +260,7 @@ internal sealed class Http2ClientConnection : IDisposable
             stream.AwaitingWindow = false;
             SendBodyLocked(stream); // blocks again at the end of the list if the window is still short
         }
-        _wakeup.SignalLocked();
+        _wakeup.Wake();
     }
 
     /// <summary>Forgets the stream, tells it how it ended, and gives its slot to the next waiting one.</summary>
@@ -275,7 +274,7 @@ internal sealed class Http2ClientConnection : IDisposable
             {
                 // The server answered before taking the whole request: stop its stream rather than leave it half open.
                 _pending.WriteRstStream(stream.StreamId, Http2ErrorCode.Cancel);
-                _wakeup.SignalLocked();
+                _wakeup.Wake();
             }
         }
         else
@@ -325,7 +324,7 @@ internal sealed class Http2ClientConnection : IDisposable
                     }
                     else
                     {
-                        wait = _wakeup.WaitLocked();
+                        wait = _wakeup.WaitAsync();
                     }
                 }
                 if (burst is null)
@@ -447,7 +446,7 @@ internal sealed class Http2ClientConnection : IDisposable
                 _pending.WriteWindowUpdate(0, _receiveUnackedBytes);
                 _receiveWindowBytes += _receiveUnackedBytes;
                 _receiveUnackedBytes = 0;
-                _wakeup.SignalLocked();
+                _wakeup.Wake();
             }
             if (!_active.TryGetValue(header.StreamId, out Http2Stream? stream)) return; // reset by us: its late data is dropped
             if (!stream.HeadersReceived)
@@ -470,7 +469,7 @@ internal sealed class Http2ClientConnection : IDisposable
             {
                 _pending.WriteWindowUpdate(stream.StreamId, stream.ReceiveUnackedBytes);
                 stream.ReceiveUnackedBytes = 0;
-                _wakeup.SignalLocked();
+                _wakeup.Wake();
             }
         }
     }
@@ -601,7 +600,7 @@ internal sealed class Http2ClientConnection : IDisposable
         lock (_lock)
         {
             _pending.WritePing(payload, ack: true);
-            _wakeup.SignalLocked();
+            _wakeup.Wake();
         }
     }
 
@@ -661,7 +660,7 @@ internal sealed class Http2ClientConnection : IDisposable
             uint errorCode = failure is Http2ConnectionException h2 ? h2.ErrorCode : Http2ErrorCode.NoError;
             foreach (Http2Stream stream in _waiting.ToArray()) CloseLocked(stream, Http2StreamEnd.Unprocessed, errorCode, failure);
             foreach (Http2Stream stream in _active.Values.ToArray()) CloseLocked(stream, Http2StreamEnd.ConnectionLost, errorCode, failure);
-            _wakeup.SignalLocked(); // the writer sees the failure and ends
+            _wakeup.Wake(); // the writer sees the failure and ends
         }
         _settingsReceived.TrySetException(failure);
         _transport.Dispose();
@@ -693,41 +692,5 @@ internal sealed class Http2ClientConnection : IDisposable
         public static readonly DiscardHeaders Instance = new();
 
         public void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) { }
-    }
-
-    /// <summary>Wakes the writer loop without allocating: one waiter (the writer), signalled under the connection's lock.</summary>
-    private sealed class WriterWakeup : IValueTaskSource
-    {
-        private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
-        private bool _waiting;
-        private bool _signalled;
-
-        public ValueTask WaitLocked()
-        {
-            if (_signalled)
-            {
-                _signalled = false;
-                return ValueTask.CompletedTask;
-            }
-            _core.Reset();
-            _waiting = true;
-            return new ValueTask(this, _core.Version);
-        }
-
-        public void SignalLocked()
-        {
-            if (!_waiting)
-            {
-                _signalled = true;
-                return;
-            }
-            _waiting = false;
-            _core.SetResult(true);
-        }
-
-        public void GetResult(short token) => _core.GetResult(token);
-        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
-        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-            _core.OnCompleted(continuation, state, token, flags);
     }
 }
