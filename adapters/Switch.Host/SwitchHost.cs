@@ -31,6 +31,7 @@ public sealed class SwitchHost : IAsyncDisposable
     private readonly TlsMaterial? _tls;
     private readonly NodeHealth _health;
     private readonly NodeRole _role;
+    private readonly Log _log;
     private int _stopped;
 
     private readonly ClearingRecorder _clearing;
@@ -46,8 +47,9 @@ public sealed class SwitchHost : IAsyncDisposable
 
     private SwitchHost(HostConfig config, List<BankSimulatorServer> simulators, SwitchEngine engine, BankConnector connector,
         GrpcServer server, EngineClient client, OutputDispatcher dispatcher, OutcomeFeeds feeds, ClearingRecorder clearing, ClearingDesk desk, AdminParts admin, TlsMaterial? tls,
-        NodeHealth health, NodeRole role)
+        NodeHealth health, NodeRole role, Log log)
     {
+        _log = log;
         _health = health;
         _role = role;
         _tls = tls;
@@ -289,6 +291,7 @@ public sealed class SwitchHost : IAsyncDisposable
             if (config.Cluster is null)
             {
                 engine.Run(members.Tap(dispatcher));
+                EngineThreadPriority.ApplyAndLog(config.EngineThreadsNice, log);
                 connector.Start();
             }
             Action<Grpc.StatusCode> institutionCalls = new GrpcMetrics(grpcCalls, "institution").Completed;
@@ -323,7 +326,7 @@ public sealed class SwitchHost : IAsyncDisposable
                 log.Info("role_standby", "this node is a standby: calls are refused NOT_PRIMARY",
                     ("primary", r.PrimaryFor(RolePort.Institution) is { } p ? RoleState.Address(p) : "unknown"));
             });
-            return new SwitchHost(config, simulators, engine, connector, grpc, client, dispatcher, feeds, clearing, desk, admin, tls, health, role)
+            return new SwitchHost(config, simulators, engine, connector, grpc, client, dispatcher, feeds, clearing, desk, admin, tls, health, role, log)
             {
                 _members = members,
                 MappedClientCertificates = certificates?.Count ?? 0,
@@ -393,12 +396,17 @@ public sealed class SwitchHost : IAsyncDisposable
     public void RunAsPrimary()
     {
         Engine.Run(_members.Tap(_dispatcher));
+        EngineThreadPriority.ApplyAndLog(_config.EngineThreadsNice, _log);
         _connector.Start();
     }
 
     /// <summary>A cluster's standby: the engine applies what the primary journals (<see cref="SwitchEngine.ApplyReplicated"/>),
     /// its outputs feeding the derived views only; <paramref name="durable"/> hears each local commit, on the journal thread.</summary>
-    public void Follow(Action<long> durable) => Engine.Follow(_members.Tap(_dispatcher.Following()), durable);
+    public void Follow(Action<long> durable)
+    {
+        Engine.Follow(_members.Tap(_dispatcher.Following()), durable);
+        EngineThreadPriority.ApplyAndLog(_config.EngineThreadsNice, _log);
+    }
 
     /// <summary>The standby takes office: the engine's outputs go live (answers, bank requests), this life's callers get
     /// correlation ids above every journaled one, and the banks are reached; then the owner journals the term.</summary>
