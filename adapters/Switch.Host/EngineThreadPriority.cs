@@ -3,8 +3,8 @@ using Switch.Engine.Snapshots;
 namespace Switch.Host;
 
 /// <summary>
-/// Gives the engine's single-writer threads (journal, logic, output, the archive's writer and its device's writes, a
-/// primary's replication gate) a lower nice than the rest of the process. The kernel shares a core between runnable
+/// Gives the engine's single-writer threads (journal and its device's writes, logic, output, the archive's writer and its
+/// device's writes, a primary's replication gate) a lower nice than the rest of the process. The kernel shares a core between runnable
 /// threads by weight, one thread one share: at the design peak the thread pool's workers and the sockets' threads
 /// (3 to 12 of them) and the generator's, all runnable, left each engine thread the share of one among a dozen or more,
 /// while each is the only thread that can do its stage's work. Off-CPU analysis of those runs (<c>perf sched
@@ -18,7 +18,7 @@ public static class EngineThreadPriority
 {
     /// <summary>The engine's threads by the names they start with (Linux shows at most 15 characters of a name).</summary>
     public static readonly string[] ThreadNames =
-        ["switch-journal", "switch-logic", "switch-output", "switch-replicat", "archive-writer", "switch-arch-io"];
+        ["switch-journal", global::Switch.Journal.EventJournal.JournalWriteThreadName, "switch-logic", "switch-output", "switch-replicat", "archive-writer", "switch-arch-io"];
 
     /// <summary>At most this many of the process's threads are looked at (a bound on the scan; the switch has about 50).</summary>
     private const int MaxThreadsScanned = 4_096;

@@ -303,7 +303,7 @@ public sealed class SwitchHost : IAsyncDisposable
             var stopWatch = new CancellationTokenSource();
             Task watchLoop = Task.WhenAll(
                 watch is null ? Task.CompletedTask : Task.Run(() => RunWatchAsync(watch, clock, stopWatch.Token)),
-                Task.Run(() => WatchEngineAsync(engine, health, log, stopWatch.Token)),
+                Task.Run(() => WatchEngineAsync(engine, health, log, config.EngineThreadsNice, stopWatch.Token)),
                 Task.Run(() => memberFiles.RunAsync(e => log.Alert("member_report_file_failed", e.Message), stopWatch.Token)));
             StallWatchdog? stalls = config.StallReportMs == 0 ? null : WatchStalls(engine, config.StallReportMs, log);
             var admin = new AdminParts(adminGrpc, adminWeb, audit, stats, watch, stopWatch, watchLoop, stalls);
@@ -421,14 +421,18 @@ public sealed class SwitchHost : IAsyncDisposable
     /// <summary>Operator requests are small, but SubmitRecords sends chunks of up to 1 MiB.</summary>
     public const int MaxAdminMessageBytes = ClearingOperations.MaxChunkBytes + 1024;
 
-    /// <summary>An engine that stopped on a fault accepts nothing more: health says NOT_SERVING from then on.</summary>
-    private static async Task WatchEngineAsync(SwitchEngine engine, NodeHealth health, Log log, CancellationToken stop)
+    /// <summary>An engine that stopped on a fault accepts nothing more: health says NOT_SERVING from then on. Now and then
+    /// the engine's threads' nice is set again: a thread that started after the last time (a standby promoted, a thread
+    /// not yet named when the host looked) gets it too.</summary>
+    private static async Task WatchEngineAsync(SwitchEngine engine, NodeHealth health, Log log, int engineThreadsNice, CancellationToken stop)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(EngineCheckIntervalMs));
+        long ticks = 0;
         try
         {
             while (await timer.WaitForNextTickAsync(stop))
             {
+                if (++ticks % EngineThreadsNiceEveryTicks == 0) EngineThreadPriority.Apply(engineThreadsNice);
                 if (engine.Fault is not { } fault) continue;
                 health.MarkFaulted();
                 log.Error("engine_faulted", "the engine stopped on a fault; health is NOT_SERVING", ("error", $"{fault.GetType().Name}: {fault.Message}"));
@@ -461,6 +465,8 @@ public sealed class SwitchHost : IAsyncDisposable
 
     /// <summary>How often the engine's fault flag is read for the health answers.</summary>
     public const int EngineCheckIntervalMs = 250;
+    /// <summary>The engine's threads' nice is set again every this many checks (2 s: a scan of the process's threads).</summary>
+    private const int EngineThreadsNiceEveryTicks = 8;
 
     /// <summary>Judges each closed window (several checks per window, so an alert comes within a fraction of one).</summary>
     private static async Task RunWatchAsync(SuccessRateWatch watch, IClock clock, CancellationToken stop)
