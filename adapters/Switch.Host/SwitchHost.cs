@@ -31,6 +31,7 @@ public sealed class SwitchHost : IAsyncDisposable
     private readonly TlsMaterial? _tls;
     private readonly NodeHealth _health;
     private readonly NodeRole _role;
+    private readonly Log _log;
     private int _stopped;
 
     private readonly ClearingRecorder _clearing;
@@ -46,8 +47,9 @@ public sealed class SwitchHost : IAsyncDisposable
 
     private SwitchHost(HostConfig config, List<BankSimulatorServer> simulators, SwitchEngine engine, BankConnector connector,
         GrpcServer server, EngineClient client, OutputDispatcher dispatcher, OutcomeFeeds feeds, ClearingRecorder clearing, ClearingDesk desk, AdminParts admin, TlsMaterial? tls,
-        NodeHealth health, NodeRole role)
+        NodeHealth health, NodeRole role, Log log)
     {
+        _log = log;
         _health = health;
         _role = role;
         _tls = tls;
@@ -289,6 +291,7 @@ public sealed class SwitchHost : IAsyncDisposable
             if (config.Cluster is null)
             {
                 engine.Run(members.Tap(dispatcher));
+                EngineThreadPriority.ApplyAndLog(config.EngineThreadsNice, log);
                 connector.Start();
             }
             Action<Grpc.StatusCode> institutionCalls = new GrpcMetrics(grpcCalls, "institution").Completed;
@@ -300,7 +303,7 @@ public sealed class SwitchHost : IAsyncDisposable
             var stopWatch = new CancellationTokenSource();
             Task watchLoop = Task.WhenAll(
                 watch is null ? Task.CompletedTask : Task.Run(() => RunWatchAsync(watch, clock, stopWatch.Token)),
-                Task.Run(() => WatchEngineAsync(engine, health, log, stopWatch.Token)),
+                Task.Run(() => WatchEngineAsync(engine, health, log, config.EngineThreadsNice, stopWatch.Token)),
                 Task.Run(() => memberFiles.RunAsync(e => log.Alert("member_report_file_failed", e.Message), stopWatch.Token)));
             StallWatchdog? stalls = config.StallReportMs == 0 ? null : WatchStalls(engine, config.StallReportMs, log);
             var admin = new AdminParts(adminGrpc, adminWeb, audit, stats, watch, stopWatch, watchLoop, stalls);
@@ -323,7 +326,7 @@ public sealed class SwitchHost : IAsyncDisposable
                 log.Info("role_standby", "this node is a standby: calls are refused NOT_PRIMARY",
                     ("primary", r.PrimaryFor(RolePort.Institution) is { } p ? RoleState.Address(p) : "unknown"));
             });
-            return new SwitchHost(config, simulators, engine, connector, grpc, client, dispatcher, feeds, clearing, desk, admin, tls, health, role)
+            return new SwitchHost(config, simulators, engine, connector, grpc, client, dispatcher, feeds, clearing, desk, admin, tls, health, role, log)
             {
                 _members = members,
                 MappedClientCertificates = certificates?.Count ?? 0,
@@ -393,12 +396,17 @@ public sealed class SwitchHost : IAsyncDisposable
     public void RunAsPrimary()
     {
         Engine.Run(_members.Tap(_dispatcher));
+        EngineThreadPriority.ApplyAndLog(_config.EngineThreadsNice, _log);
         _connector.Start();
     }
 
     /// <summary>A cluster's standby: the engine applies what the primary journals (<see cref="SwitchEngine.ApplyReplicated"/>),
     /// its outputs feeding the derived views only; <paramref name="durable"/> hears each local commit, on the journal thread.</summary>
-    public void Follow(Action<long> durable) => Engine.Follow(_members.Tap(_dispatcher.Following()), durable);
+    public void Follow(Action<long> durable)
+    {
+        Engine.Follow(_members.Tap(_dispatcher.Following()), durable);
+        EngineThreadPriority.ApplyAndLog(_config.EngineThreadsNice, _log);
+    }
 
     /// <summary>The standby takes office: the engine's outputs go live (answers, bank requests), this life's callers get
     /// correlation ids above every journaled one, and the banks are reached; then the owner journals the term.</summary>
@@ -413,14 +421,18 @@ public sealed class SwitchHost : IAsyncDisposable
     /// <summary>Operator requests are small, but SubmitRecords sends chunks of up to 1 MiB.</summary>
     public const int MaxAdminMessageBytes = ClearingOperations.MaxChunkBytes + 1024;
 
-    /// <summary>An engine that stopped on a fault accepts nothing more: health says NOT_SERVING from then on.</summary>
-    private static async Task WatchEngineAsync(SwitchEngine engine, NodeHealth health, Log log, CancellationToken stop)
+    /// <summary>An engine that stopped on a fault accepts nothing more: health says NOT_SERVING from then on. Now and then
+    /// the engine's threads' nice is set again: a thread that started after the last time (a standby promoted, a thread
+    /// not yet named when the host looked) gets it too.</summary>
+    private static async Task WatchEngineAsync(SwitchEngine engine, NodeHealth health, Log log, int engineThreadsNice, CancellationToken stop)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(EngineCheckIntervalMs));
+        long ticks = 0;
         try
         {
             while (await timer.WaitForNextTickAsync(stop))
             {
+                if (++ticks % EngineThreadsNiceEveryTicks == 0) EngineThreadPriority.Apply(engineThreadsNice);
                 if (engine.Fault is not { } fault) continue;
                 health.MarkFaulted();
                 log.Error("engine_faulted", "the engine stopped on a fault; health is NOT_SERVING", ("error", $"{fault.GetType().Name}: {fault.Message}"));
@@ -453,6 +465,8 @@ public sealed class SwitchHost : IAsyncDisposable
 
     /// <summary>How often the engine's fault flag is read for the health answers.</summary>
     public const int EngineCheckIntervalMs = 250;
+    /// <summary>The engine's threads' nice is set again every this many checks (2 s: a scan of the process's threads).</summary>
+    private const int EngineThreadsNiceEveryTicks = 8;
 
     /// <summary>Judges each closed window (several checks per window, so an alert comes within a fraction of one).</summary>
     private static async Task RunWatchAsync(SuccessRateWatch watch, IClock clock, CancellationToken stop)

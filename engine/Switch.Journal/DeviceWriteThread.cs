@@ -6,7 +6,7 @@ namespace Switch.Journal;
 
 /// <summary>
 /// A device's writes, made one at a time in the order given on a thread of the device's own, from a bounded queue
-/// (the archive's: see <see cref="DirectLogDevice"/> for why not the journal's).
+/// (the archive's and the journal's: see <see cref="DirectLogDevice"/>).
 /// The writes are synchronous (<c>O_DIRECT|O_SYNC</c>: a thread waits in each for the disk); on the thread pool each
 /// held a pool thread for the disk's time (a 32 MiB archive page about 35 ms, a commit's write behind a busy disk
 /// hundreds), so work queued to the pool behind them (the gateway's and the bank links' socket work, and the journal's

@@ -12,12 +12,10 @@ namespace Switch.Journal;
 /// transactions a second: 7% of the switch's CPU, the kernel's copy of ~770 bytes a transaction). FASTER's buffers and
 /// flushes are sector-aligned (it was made for unbuffered I/O); the sector here is <see cref="DirectFile.AlignBytes"/>,
 /// which every disk's block size divides. Writes stay <c>O_SYNC</c> like the device this replaces: a write is durable
-/// when FASTER is told it is done, and the journal's commits rely on that. The archive's are made on a thread of the
-/// device's own, in order (<see cref="DeviceWriteThread"/>): a 32 MiB page write held a pool thread for the disk's time.
-/// The journal's stay on the thread pool: each is about a millisecond, and each commit's write is on a unary call's
-/// path, where a thread of its own adds a wake-up of a sleeping thread (a pool thread is often awake); whether that
-/// costs more than the pool's queue could not be measured on a loaded machine (the same build's unary rate varied by a
-/// third between runs).
+/// when FASTER is told it is done, and the journal's commits rely on that. The archive's and the journal's are made on a
+/// thread of the device's own, in order (<see cref="DeviceWriteThread"/>): on the pool a 32 MiB page write held a pool
+/// thread for the disk's time, and a commit's write waited behind socket work for a pool thread (200 to 340 ms at the
+/// design peak). Without a thread name the writes go to the pool.
 /// <para>Reads stay buffered, on their own handle: a replay's sequential scan keeps the kernel's readahead (and the
 /// journal readahead's warming), and an archived record read once is cached. What is cached is only what was read:
 /// a record written and never read again is no longer in memory twice (FASTER's and the kernel's), so the first read of

@@ -52,6 +52,10 @@ public sealed record HostConfig
     /// <summary>A pipeline stage (journal, logic, output, thread pool) standing still this long with work waiting is a
     /// stall, logged as <c>event=stall</c> (<see cref="StallWatchdog"/>); 0: not watched.</summary>
     public int StallReportMs { get; init; } = 200;
+    /// <summary>The nice of the engine's single-writer threads (<see cref="EngineThreadPriority"/>): -20 to 0 (0: as the
+    /// process's other threads). Below 0 needs CAP_SYS_NICE or systemd's LimitNICE; refused, a warning and nothing else.</summary>
+    public int EngineThreadsNice { get; init; } = -10;
+    private const int MinEngineThreadsNice = global::Switch.Engine.Snapshots.NiceThread.MinNice;
     /// <summary>ExplainOrder calls replaying the journal at once (each a separate logic, as much memory as the live one's
     /// tables); beyond it RESOURCE_EXHAUSTED.</summary>
     public int MaxConcurrentExplains { get; init; } = 2;
@@ -179,6 +183,7 @@ public sealed record HostConfig
         Require(RecoveryLogIntervalMs is >= 1 and <= 3_600_000, "recoveryLogIntervalMs", $"1 to 3600000, got {RecoveryLogIntervalMs}");
         Require(StallReportMs == 0 || StallReportMs is >= StallWatchdog.MinStallMs and <= StallWatchdog.MaxStallMs, "stallReportMs",
             $"0 (off) or {StallWatchdog.MinStallMs} to {StallWatchdog.MaxStallMs}, got {StallReportMs}");
+        Require(EngineThreadsNice is >= MinEngineThreadsNice and <= 0, "engineThreadsNice", $"{MinEngineThreadsNice} to 0, got {EngineThreadsNice}");
         Require(MaxConcurrentExplains is >= 1 and <= 16, "maxConcurrentExplains", $"1 to 16, got {MaxConcurrentExplains}");
         Require(ClearingRecordsRetentionDays is >= 0 and <= 3_650, "clearingRecordsRetentionDays", "0 to 3650");
         Require(Archive is not null, "archive", "required");

@@ -42,6 +42,12 @@ public sealed class ArchiveHandoff<TWriter> : IDisposable where TWriter : IArchi
     /// <summary>How many writes ahead in a published batch the writer starts a write's cache misses: enough to cover one
     /// miss behind the upserts between, as the logic does for its events.</summary>
     private const int PrefetchAheadWrites = 4;
+    /// <summary>Writes the writer applies before it says so (its sequence: the logic's room in the ring, and the stall
+    /// watchdog's progress). A batch of a whole lap published once at its end made a writer that fell behind (a
+    /// preemption) free no room and show no progress until it had applied up to 65,536 writes, hundreds of ms at the
+    /// share of a core it gets at the design peak, with the logic waiting for the whole lap when the ring was full.
+    /// Publishing costs a store and a look at the ring's waiters per batch.</summary>
+    public const int WriterBatchMax = 1_024;
     /// <summary>How long a drain waits for the writer before calling it stuck.</summary>
     private const int DrainTimeoutMs = 30_000;
 
@@ -63,7 +69,7 @@ public sealed class ArchiveHandoff<TWriter> : IDisposable where TWriter : IArchi
         // (a contended monitor and a pulse per publication, profiled at 60,000/s). A lap holds far more than arrives
         // while it sleeps.
         _ring = RingBuffer<ArchiveWrite>.CreateSingleProducer(entries, new SleepingWaitStrategy());
-        _processor = new BatchEventProcessor<ArchiveWrite, Consumer>(_ring, _ring.NewBarrier(), new Consumer(writer, this), entries);
+        _processor = new BatchEventProcessor<ArchiveWrite, Consumer>(_ring, _ring.NewBarrier(), new Consumer(writer, this), Math.Min(entries, WriterBatchMax));
         _ring.AddGatingSequences(_processor.Sequence);
         _index = new RecentIndex(entries);
         _thread = _processor.Start(threadName);

@@ -158,8 +158,11 @@ public sealed partial class SwitchEngine : IDisposable
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         if (_outputProcessor is not null) throw new InvalidOperationException("engine: Run twice");
+        // A batch of at most MaxBatchSize like the logic's: the output's sequence (the logic's room in the output ring)
+        // and its flushes (bank requests, answers, feeds) come at a batch's end, so a batch of the whole ring, taken when
+        // the output thread fell behind, held them all until it had handled up to 65,536 outputs.
         var output = new BatchEventProcessor<OutputEvent, IEventHandler<OutputEvent>>(
-            _output, _output.NewBarrier(), outputHandler, _options.OutputRingSize);
+            _output, _output.NewBarrier(), outputHandler, Math.Min(_options.MaxBatchSize, _options.OutputRingSize));
         _output.AddGatingSequences(output.Sequence);
         _outputProcessor = output;
         _threads =

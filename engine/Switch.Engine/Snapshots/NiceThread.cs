@@ -27,6 +27,18 @@ public static class NiceThread
     [DllImport("libc", EntryPoint = "setpriority", SetLastError = true)]
     private static extern int SetPriority(int which, int who, int priority);
 
+    /// <summary>The highest priority a nice value gives (below 0 needs <c>CAP_SYS_NICE</c> or an <c>RLIMIT_NICE</c> that allows it).</summary>
+    public const int MinNice = -20;
+
+    /// <summary>Sets thread <paramref name="tid"/>'s nice to <paramref name="nice"/>; false where nothing was changed (not
+    /// Linux, or the kernel refused: a nice below 0 without the privilege; the thread then runs as before).</summary>
+    public static bool TrySet(int tid, int nice)
+    {
+        if (nice is < MinNice or > MaxNice) throw new ArgumentOutOfRangeException(nameof(nice), nice, $"{MinNice} to {MaxNice}");
+        if (tid <= 0) throw new ArgumentOutOfRangeException(nameof(tid), tid, "a thread's kernel id");
+        return OperatingSystem.IsLinux() && SetPriority(PrioProcess, tid, nice) == 0;
+    }
+
     /// <summary>The calling thread's id in the kernel (its <c>/proc/self/task</c> entry); 0 where there is none to name.</summary>
     public static int CurrentThreadId() => OperatingSystem.IsLinux() ? GetTid() : 0;
 

@@ -176,6 +176,63 @@ public sealed class ArchiveHandoffTests : IDisposable
         Assert.Equal(writes, gate.Applied.Count);
     }
 
+    /// <summary>Applies every write at once but holds the first until <see cref="Go"/> and the one of transaction
+    /// <see cref="HoldAt"/> until <see cref="Release"/>.</summary>
+    private sealed class HoldingWriterState
+    {
+        public long HoldAt;
+        public readonly ManualResetEventSlim Go = new(false);
+        public readonly ManualResetEventSlim Held = new(false);
+        public readonly ManualResetEventSlim Release = new(false);
+    }
+
+    private readonly struct HoldingWriter(HoldingWriterState state) : IArchiveWriter
+    {
+        public void Write(ref ArchiveWrite write)
+        {
+            if (write.Tx.Id == 1 && !state.Go.Wait(60_000)) throw new TimeoutException("the test never let the writer go");
+            if (write.Tx.Id != state.HoldAt) return;
+            state.Held.Set();
+            if (!state.Release.Wait(60_000)) throw new TimeoutException("the test never released the writer");
+        }
+
+        public void Prefetch(in ArchiveWrite ahead) { }
+    }
+
+    [Fact]
+    public void A_writer_far_behind_frees_room_and_shows_progress_every_batch_not_once_for_all_it_finds()
+    {
+        // A writer that fell behind finds a long run of writes published. It says how far it got (the logic's room, the
+        // stall watchdog's progress) every WriterBatchMax writes: once for the whole run, it showed none, and freed no
+        // room, until it had applied all of them.
+        const int batchMax = ArchiveHandoff<HoldingWriter>.WriterBatchMax;
+        const int entries = 8 * batchMax;
+        const int holdAt = 4 * batchMax + 10;
+        var state = new HoldingWriterState { HoldAt = holdAt };
+        using var handoff = new ArchiveHandoff<HoldingWriter>(entries, new HoldingWriter(state), "test-archive-writer");
+        try
+        {
+            for (int i = 1; i <= entries; i++)
+            {
+                ScopedKey key = Key($"O{i}");
+                handoff.Hand(isPut: true, key, key.Hash64(), forgetBelowId: 0, Tx(i, $"O{i}", i));
+            }
+            Assert.Equal(-1, handoff.Applied); // the writer held at the first write
+            Assert.Equal(entries, handoff.PublishedNotApplied); // every write published
+            state.Go.Set();
+            Assert.True(state.Held.Wait(30_000), "the writer never reached the held write");
+            // Held at the write of sequence holdAt - 1: every batch before the one holding it is applied and said so.
+            Assert.InRange(handoff.Applied, holdAt - 1 - batchMax, holdAt - 2);
+        }
+        finally
+        {
+            state.Go.Set();
+            state.Release.Set();
+        }
+        handoff.Drain();
+        Assert.Equal(entries - 1, handoff.Applied);
+    }
+
     [Fact]
     public void A_failing_writer_stops_the_logic_at_its_next_wait_or_hand_over()
     {
