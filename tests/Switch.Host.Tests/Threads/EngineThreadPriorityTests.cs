@@ -6,8 +6,8 @@ namespace Switch.Host.Tests.Threads;
 
 /// <summary>The engine's single-writer threads run at <c>engineThreadsNice</c> (<see cref="EngineThreadPriority"/>), read
 /// from the kernel's own account of each thread; every other thread keeps the process's. Without the privilege to
-/// lower a nice the kernel refuses, and the threads keep the process's. Every switch in this process asks for the same
-/// nice (the default), but one starting beside these has its threads at the process's until it sets them: these run
+/// lower a nice the kernel refuses, and the threads keep the process's. A switch started by another test keeps the
+/// default (0, off), and one starting beside these has its threads at the process's until it sets them: these run
 /// alone, and look only at the threads their own switch started.</summary>
 [Collection(ReadsEveryThreadsNice.Name)]
 public sealed class EngineThreadPriorityTests
@@ -44,8 +44,8 @@ public sealed class EngineThreadPriorityTests
         Assert.True(OperatingSystem.IsLinux(), "a Linux feature; this test reads it from /proc");
         // Only this switch's threads: an engine another test left (started without a host, or still stopping) is not its.
         var before = Directory.GetDirectories("/proc/self/task").ToHashSet();
-        await using RunningSwitch running = await RunningSwitch.StartAsync();
-        Assert.Equal(Nice, running.Config.EngineThreadsNice); // the default
+        Assert.Equal(0, HostConfig.EmbeddedDefault().EngineThreadsNice); // off unless asked for
+        await using RunningSwitch running = await RunningSwitch.StartAsync(RunningSwitch.TestConfig("data") with { EngineThreadsNice = Nice });
         int processNice = NiceOf("/proc/self/stat");
         bool privileged = CanLowerNice();
         // A thread that starts after the host looked (or that the kernel had not yet named) is set at the next look, 2 s on.
