@@ -639,10 +639,15 @@ internal sealed class Http2ClientConnection : IDisposable
             else
             {
                 if (!_active.TryGetValue(header.StreamId, out Http2Stream? stream)) return;
-                stream.SendWindowBytes += incrementBytes;
-                if (incrementBytes == 0 || stream.SendWindowBytes > Http2Limits.LargestWindowBytes)
+                if (incrementBytes == 0)
                 {
-                    ResetLocked(stream, new Http2ConnectionException(Http2ErrorCode.FlowControlError, "A stream's WINDOW_UPDATE of 0 or past 2^31-1."));
+                    ResetLocked(stream, new Http2ConnectionException(Http2ErrorCode.ProtocolError, "A stream's WINDOW_UPDATE of 0."));
+                    return;
+                }
+                stream.SendWindowBytes += incrementBytes;
+                if (stream.SendWindowBytes > Http2Limits.LargestWindowBytes)
+                {
+                    ResetLocked(stream, new Http2ConnectionException(Http2ErrorCode.FlowControlError, "A stream's send window over 2^31-1."));
                     return;
                 }
             }
