@@ -160,6 +160,9 @@ public sealed class FailoverLog
 
     private readonly object _lock = new();
     private readonly List<double> _gapsMs = new();
+    /// <summary>What began each switch-over (the call and its status), in order: a run that counted one more than it
+    /// should says which failure it took for news.</summary>
+    private readonly List<string> _causes = new();
     private volatile bool _open;
     private long _openedTicks;
     // The latest success's generation and time, kept to within a millisecond (a shared write per success otherwise).
@@ -170,7 +173,7 @@ public sealed class FailoverLog
 
     /// <summary>A call found no primary: a switch-over begins unless one is under way. <paramref name="lastSuccessTicks"/>
     /// is read only then (0 when nothing succeeded yet: the gap is then timed from now).</summary>
-    public void Began(TargetGeneration current, Func<long> lastSuccessTicks)
+    public void Began(TargetGeneration current, Func<long> lastSuccessTicks, string call, RpcException error)
     {
         if (_open) return;
         lock (_lock)
@@ -180,6 +183,7 @@ public sealed class FailoverLog
             _openedTicks = last > 0 ? last : Stopwatch.GetTimestamp();
             _sinceGeneration = current.Number + 1;
             _count++;
+            if (_causes.Count < MaxKept) _causes.Add($"{call} on {current.Address} (address choice {current.Number}): {error.StatusCode} {error.Status.Detail}");
             _open = true;
         }
     }
@@ -208,9 +212,10 @@ public sealed class FailoverLog
     public bool SucceededSince(int generation, long startedTicks) =>
         Volatile.Read(ref _lastSuccessGeneration) >= generation && Volatile.Read(ref _lastSuccessTicks) - startedTicks > Stopwatch.Frequency / 1000;
 
-    /// <summary>Switch-overs begun (an unfinished one included), and each finished one's time with no success, in order.</summary>
-    public (int Count, double[] GapsMs) Snapshot()
+    /// <summary>Switch-overs begun (an unfinished one included), each finished one's time with no success, and what began
+    /// each, in order.</summary>
+    public (int Count, double[] GapsMs, string[] Causes) Snapshot()
     {
-        lock (_lock) return (_count, _gapsMs.ToArray());
+        lock (_lock) return (_count, _gapsMs.ToArray(), _causes.ToArray());
     }
 }

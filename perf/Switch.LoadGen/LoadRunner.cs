@@ -150,13 +150,13 @@ public sealed class LoadRunner
         ResultRecorder.Totals totals = _recorder.Merge();
         (long lost, long duplicated) = _book.Audit();
         long lastTicks = Math.Max(totals.LastAnswerTicks, _startTicks + 1);
-        (int failovers, double[] gapsMs) = _failovers.Snapshot();
+        (int failovers, double[] gapsMs, string[] causes) = _failovers.Snapshot();
         return new RunOutcome(startedUtc, Stopwatch.GetElapsedTime(_startTicks, lastTicks).TotalSeconds, Interlocked.Read(ref _sent), totals,
             lost, duplicated, _recorder.Unexpected, new Dictionary<string, long>(_recorder.Codes), _series.ToArray(),
             Stopwatch.GetElapsedTime(0, _maxSendLagTicks).TotalMilliseconds, cpuSeconds)
         {
             GeneratorAllocatedBytes = allocatedBytes,
-            Failovers = failovers, FailoverGapsMs = gapsMs, TargetMoves = targets.Moves,
+            Failovers = failovers, FailoverGapsMs = gapsMs, FailoverCauses = causes, TargetMoves = targets.Moves,
             SettledByQuery = Interlocked.Read(ref _settledByQuery), SentAgain = Interlocked.Read(ref _sentAgain),
         };
     }
@@ -247,10 +247,13 @@ public sealed class LoadRunner
             TargetGeneration generation;
             try { generation = await _targets.ReadyAsync(abort.Token); }
             catch (OperationCanceledException) { return; }
-            (RpcException? broken, bool sendingDone) = await StreamSessionAsync(lane, generation, factory, pacer, institution, endTicks, graceTicks, abort);
+            (RpcException? broken, bool sendingDone, long servedTicks) = await StreamSessionAsync(lane, generation, factory, pacer, institution, endTicks, graceTicks, abort);
             if (broken is null || !_targets.Follows || FailoverSignal.Of(broken) is not { } signal || abort.IsCancellationRequested) return;
             _progress?.WriteLine($"lane {lane}: {generation.Address} ended the stream ({broken.Status.Detail}); settling its unanswered requests on the primary");
-            SwitchOverSeen(generation, Stopwatch.GetTimestamp(), signal); // a stream that just broke is news
+            // The break tells of the node as it was when it last served the stream: a refusal of a stream opened just before
+            // the node took office, read after a success there, is old news (taken as news, a CI run counted a second
+            // switch-over of 35 ms right after the real one).
+            SwitchOverSeen(generation, servedTicks, signal, $"lane {lane}'s stream", broken);
             await SettleLaneAsync(lane, sessionFrom, pacer.Last, institution, abort.Token);
             sessionFrom = pacer.Last + 1;
             if (sendingDone) return;
@@ -258,14 +261,16 @@ public sealed class LoadRunner
     }
 
     /// <summary>One Transact stream until the lane's schedule is sent and answered (or the grace ends), or the stream
-    /// breaks: then its status, and whether everything was sent.</summary>
-    private async Task<(RpcException? Broken, bool SendingDone)> StreamSessionAsync(int lane, TargetGeneration generation, RequestFactory factory,
+    /// breaks: then its status, whether everything was sent, and when the node last served it (the stream's opening, or
+    /// its last answer).</summary>
+    private async Task<(RpcException? Broken, bool SendingDone, long ServedTicks)> StreamSessionAsync(int lane, TargetGeneration generation, RequestFactory factory,
         Pacer pacer, InstitutionKey institution, long endTicks, long graceTicks, CancellationTokenSource abort)
     {
         using var window = new SemaphoreSlim(_options.Window);
         using var session = CancellationTokenSource.CreateLinkedTokenSource(abort.Token); // a broken stream stops the sending
         CallOptions options = Call(institution, session.Token);
         if (_options.Batch > 1) options.Headers!.Add(TransactBatch.InstitutionBatchMaxHeader, BatchForm.Format(_options.Batch));
+        long servedTicks = Stopwatch.GetTimestamp(); // the stream's opening, then each answer's arrival (the reader's alone)
         using DuplexStreamingCall<TransferRequest, TransferResults> call = generation.For(lane).DuplexStreaming(TransferResults.Transact, options);
         var batch = new StreamBatch(call, _options.Batch);
         RpcException? broken = null;
@@ -276,6 +281,7 @@ public sealed class LoadRunner
                 while (await call.ResponseStream.ReadAsync(session.Token) is { } results)
                 {
                     long now = Stopwatch.GetTimestamp();
+                    servedTicks = now;
                     int count = results.Count;
                     for (int i = 0; i < count; i++) Answered(results.At(i), results.Bytes, generation, now);
                     results.Release();
@@ -331,7 +337,7 @@ public sealed class LoadRunner
             await abort.CancelAsync();
             await reader;
         }
-        return (broken, sendingDone);
+        return (broken, sendingDone, servedTicks);
     }
 
     /// <summary>A stream's answer: recorded; a success on an address chosen after a switch-over began ends it.</summary>
@@ -412,7 +418,7 @@ public sealed class LoadRunner
             }
             if (FailoverSignal.Of(error) is { } signal && Stopwatch.GetTimestamp() < deadline)
             {
-                SwitchOverSeen(generation, startedTicks, signal);
+                SwitchOverSeen(generation, startedTicks, signal, ask ? $"lane {lane}'s settling query" : $"lane {lane}'s settling send", error);
                 if (!signal.NotPrimary && !isQuery) ask = true; // a send may have been taken before the node went: ask first
                 continue;
             }
@@ -426,10 +432,10 @@ public sealed class LoadRunner
     /// goes on) and the address moves. Old news changes nothing: a failure on an address already left, or one whose call
     /// began before a later success there (a call in flight across the moment a standby took office).
     /// </summary>
-    private void SwitchOverSeen(TargetGeneration seen, long startedTicks, FailoverSignal signal)
+    private void SwitchOverSeen(TargetGeneration seen, long startedTicks, FailoverSignal signal, string call, RpcException error)
     {
         if (seen.Number < _targets.Current.Number || _failovers.SucceededSince(seen.Number, startedTicks)) return;
-        _failovers.Began(seen, _recorder.LastSuccessTicks);
+        _failovers.Began(seen, _recorder.LastSuccessTicks, call, error);
         _targets.Failed(seen, signal);
     }
 
@@ -559,7 +565,7 @@ public sealed class LoadRunner
         if (abort.IsCancellationRequested) return; // Given up on past the grace: lost, not answered.
         if (_targets.Follows && FailoverSignal.Of(error) is { } signal)
         {
-            SwitchOverSeen(generation, startedTicks, signal);
+            SwitchOverSeen(generation, startedTicks, signal, $"lane {lane}'s unary call", error);
             await SettleAsync(seq, request, knownNotTaken: signal.NotPrimary, lane, options, abort);
             return;
         }
@@ -600,6 +606,8 @@ public sealed record RunOutcome(DateTime StartedUtc, double Seconds, long Sent, 
     /// <summary>Switch-overs the run went through (following several addresses), and each finished one's time with no success.</summary>
     public int Failovers { get; init; }
     public IReadOnlyList<double> FailoverGapsMs { get; init; } = [];
+    /// <summary>What began each switch-over: the call (a lane's stream, a unary call, a settling query) and its status.</summary>
+    public IReadOnlyList<string> FailoverCauses { get; init; } = [];
     /// <summary>Moves from one address to another (several per switch-over when a standby had not taken office yet).</summary>
     public int TargetMoves { get; init; }
     /// <summary>Requests a switch-over left unsettled whose outcome a Query on the primary gave, and those sent again

@@ -57,6 +57,8 @@ public sealed record Report
     /// answer (ms, from the last success before it to the first on the primary after it), and the moves between addresses.</summary>
     public int Failovers { get; init; }
     public List<double> FailoverGapsMs { get; init; } = new();
+    /// <summary>What began each switch-over: which call failed on which address, with its status.</summary>
+    public List<string> FailoverCauses { get; init; } = new();
     public int TargetMoves { get; init; }
     /// <summary>Requests a switch-over left unsettled: settled by a Query on the primary, or sent again (never taken).</summary>
     public long SettledByQuery { get; init; }
@@ -192,6 +194,7 @@ public sealed record Report
             SurgeRecoverySeconds = options.Profile is SurgeProfile surge ? RecoverySeconds(run.Series, surge.PeakEndSeconds, p99TargetMs) : null,
             Failovers = run.Failovers,
             FailoverGapsMs = run.FailoverGapsMs.ToList(),
+            FailoverCauses = run.FailoverCauses.ToList(),
             TargetMoves = run.TargetMoves,
             SettledByQuery = run.SettledByQuery,
             SentAgain = run.SentAgain,
@@ -246,7 +249,8 @@ public sealed record Report
     /// <summary>The switch-overs in a line, or null when there were none.</summary>
     public string? FailoverSummary() => Failovers == 0 ? null : string.Create(CultureInfo.InvariantCulture,
         $"{Failovers} ({TargetMoves} moves between addresses; {SettledByQuery} settled by query, {SentAgain} sent again); " +
-        $"time with no success: {(FailoverGapsMs.Count == 0 ? "none finished" : string.Join(", ", FailoverGapsMs.Select(g => $"{g:0} ms")))}");
+        $"time with no success: {(FailoverGapsMs.Count == 0 ? "none finished" : string.Join(", ", FailoverGapsMs.Select(g => $"{g:0} ms")))}; " +
+        $"begun by: {string.Join("; ", FailoverCauses)}");
 
     internal static string Ms(long us) => (us / 1000.0).ToString("F2", CultureInfo.InvariantCulture) + " ms";
 

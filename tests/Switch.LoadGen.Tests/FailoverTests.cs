@@ -155,7 +155,7 @@ public sealed class FailoverTests(Xunit.Abstractions.ITestOutputHelper output)
         RunOutcome run = await running.WaitAsync(TimeSpan.FromMinutes(3));
 
         AssertEachAnsweredOnce(run, options, transport.ToString());
-        Assert.True(run.Failovers == 1, $"failovers {run.Failovers}");
+        Assert.True(run.Failovers == 1, $"failovers {run.Failovers}, begun by: {string.Join("; ", run.FailoverCauses)}");
         Assert.Single(run.FailoverGapsMs);
         // Streams: what was in flight on the old primary when its streams ended was asked about on the new one, which
         // (sharing no journal here) never took it, so it was sent again. Unary: calls under way finish where they are,
@@ -190,7 +190,7 @@ public sealed class FailoverTests(Xunit.Abstractions.ITestOutputHelper output)
             RunOutcome run = await running.WaitAsync(TimeSpan.FromMinutes(3));
 
             AssertEachAnsweredOnce(run, options, transport.ToString());
-            Assert.True(run.Failovers == 1 && run.TargetMoves >= 1, $"failovers {run.Failovers}, moves {run.TargetMoves}");
+            Assert.True(run.Failovers == 1 && run.TargetMoves >= 1, $"failovers {run.Failovers}, moves {run.TargetMoves}, begun by: {string.Join("; ", run.FailoverCauses)}");
             Assert.Single(run.FailoverGapsMs);
             Assert.True(run.SentAgain > 0, $"sent again {run.SentAgain}");
             Assert.True(Outcomes(second) > 0, "the new primary took the rest");
@@ -217,7 +217,7 @@ public sealed class FailoverTests(Xunit.Abstractions.ITestOutputHelper output)
         RunOutcome run = await running.WaitAsync(TimeSpan.FromMinutes(3));
 
         AssertEachAnsweredOnce(run, options, "stream");
-        Assert.True(run.Failovers == 1 && run.TargetMoves >= 1, $"failovers {run.Failovers}, moves {run.TargetMoves}");
+        Assert.True(run.Failovers == 1 && run.TargetMoves >= 1, $"failovers {run.Failovers}, moves {run.TargetMoves}, begun by: {string.Join("; ", run.FailoverCauses)}");
         Assert.True(run.SettledByQuery > 0, $"settled by query {run.SettledByQuery}, sent again {run.SentAgain}");
         Assert.Equal(0, Outcomes(pair.Second));
     }
