@@ -23,6 +23,8 @@ public sealed class OutcomeFeed : IDisposable
     private const string Extension = ".feed";
     /// <summary>Records checked at open at the end of the files (768 KiB): more than the writer buffers between writes.</summary>
     private const int TailCheckRecords = 4096;
+    /// <summary>The segment's buffer: the file holds in the kernel all but at most this much of what was appended.</summary>
+    private const int SegmentBufferBytes = 1 << 16;
 
     private readonly string _directory;
     private readonly int _segmentRecords;
@@ -122,6 +124,8 @@ public sealed class OutcomeFeed : IDisposable
         }
         FeedRecord.Write(outcome, _record);
         _segment!.Write(_record);
+        // Between flushes too: the replay at start appends a whole journal's outcomes with no flush until its end.
+        _writeBehind.Appended(_segmentHandle!, ref _segmentStartedBytes, _segment.Position - SegmentBufferBytes);
         _appended = outcome.FeedNo;
         _newestFinalUs = Math.Max(_newestFinalUs, outcome.FinalUs);
         _lastReplayed = outcome;
@@ -286,7 +290,7 @@ public sealed class OutcomeFeed : IDisposable
                 _unsynced.RemoveAt(0);
             }
         }
-        UseSegment(new FileStream(SegmentPath(first), FileMode.Create, FileAccess.Write, FileShare.Read | FileShare.Delete, 1 << 16));
+        UseSegment(new FileStream(SegmentPath(first), FileMode.Create, FileAccess.Write, FileShare.Read | FileShare.Delete, SegmentBufferBytes));
         _segmentFirst = first;
         if (first != SegmentFirst(first)) throw new InvalidOperationException($"outcome feed: a segment starting at {first}");
         Prune(Math.Max(_newestFinalUs, finalUs));
@@ -395,7 +399,7 @@ public sealed class OutcomeFeed : IDisposable
         {
             // Continue the last segment where it ends.
             _segmentFirst = segments[^1].First;
-            var segment = new FileStream(segments[^1].Path, FileMode.Open, FileAccess.Write, FileShare.Read | FileShare.Delete, 1 << 16);
+            var segment = new FileStream(segments[^1].Path, FileMode.Open, FileAccess.Write, FileShare.Read | FileShare.Delete, SegmentBufferBytes);
             segment.Seek(0, SeekOrigin.End);
             UseSegment(segment);
         }
