@@ -12,6 +12,7 @@ using Switch.Host.Banks;
 using Switch.Host.Clearing;
 using Switch.Host.Configuration;
 using Switch.Host.Gateway;
+using Switch.Journal;
 
 namespace Switch.Host;
 
@@ -97,6 +98,8 @@ public sealed class SwitchHost : IAsyncDisposable
     public int MappedClientCertificates { get; private init; }
     /// <summary>The institution port's gateway: its limiter counts each institution's streams, connections and queued answers.</summary>
     public InstitutionGateway Gateway { get; private init; } = null!;
+    /// <summary>Starts the writeback of the outcome feeds' and clearing records' appends (<see cref="HostConfig.WriteBehindBytes"/>).</summary>
+    public WriteBehind WriteBehind { get; private init; } = null!;
 
     /// <param name="log">Where the host logs (reachability changes, clearing alerts, failed handlers); the console by default.</param>
     /// <param name="listening">Called once the three ports listen, before the journal is recovered (their addresses are
@@ -118,6 +121,7 @@ public sealed class SwitchHost : IAsyncDisposable
         BankConnector? connector = null;
         ClearingRecorder? clearing = null;
         OutcomeFeeds? feeds = null;
+        WriteBehind? writeBehind = null;
         GrpcServer? grpc = null;
         GrpcServer? adminGrpc = null;
         AdminWebServer? adminWeb = null;
@@ -169,8 +173,10 @@ public sealed class SwitchHost : IAsyncDisposable
             var answers = new AnswerRouter();
             // The feeds on disk are kept across restarts and caught up by the replay; clearing records and files are
             // derived from the journal too: rebuilt by the same replay.
-            feeds = new OutcomeFeeds(config.DataDirectory, config.OutcomeFeed.SegmentRecords, config.OutcomeFeed.RetentionUs);
-            clearing = new ClearingRecorder(config.DataDirectory, log, config.ClearingRecordsRetentionDays * 86_400_000_000L);
+            // Both are appended through the page cache: their dirty pages go back as they grow, not in the kernel's bursts.
+            writeBehind = new WriteBehind(config.WriteBehindBytes);
+            feeds = new OutcomeFeeds(config.DataDirectory, config.OutcomeFeed.SegmentRecords, config.OutcomeFeed.RetentionUs, writeBehind);
+            clearing = new ClearingRecorder(config.DataDirectory, log, config.ClearingRecordsRetentionDays * 86_400_000_000L, writeBehind);
             // The audit log and routing view too: built from the audit outputs, replayed and then live.
             var audit = new AuditLog();
             var dispatcher = new OutputDispatcher(answers, feeds, clearing, audit);
@@ -331,6 +337,7 @@ public sealed class SwitchHost : IAsyncDisposable
                 _members = members,
                 MappedClientCertificates = certificates?.Count ?? 0,
                 Gateway = gateway,
+                WriteBehind = writeBehind,
             };
         }
         catch
@@ -343,6 +350,7 @@ public sealed class SwitchHost : IAsyncDisposable
             engine?.Dispose();
             clearing?.Dispose();
             feeds?.Dispose();
+            writeBehind?.Dispose();
             foreach (BankSimulatorServer s in simulators) await s.DisposeAsync();
             tls?.Dispose();
             throw;
@@ -507,6 +515,7 @@ public sealed class SwitchHost : IAsyncDisposable
         Engine.Dispose(); // drains, commits, closes the journal
         _clearing.Dispose(); // writes the files of batches already closed
         Feeds.Dispose(); // nothing appends any more
+        WriteBehind.Dispose(); // after the last append
         foreach (BankSimulatorServer s in _simulators) await s.DisposeAsync();
         _tls?.Dispose(); // nothing listens any more
     }

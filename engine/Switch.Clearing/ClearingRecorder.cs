@@ -5,6 +5,7 @@ using Switch.Engine.Events;
 using Switch.Engine.Snapshots;
 using Switch.Engine.Logging;
 using Switch.Journal;
+using Microsoft.Win32.SafeHandles;
 
 namespace Switch.Clearing;
 
@@ -17,7 +18,8 @@ public sealed record BatchSummary(long BatchId, long OpenedUs, long ClosedUs, st
 /// a worker thread from those records. Like the outcome feeds it is a view derived from the journal: feed it the
 /// outputs replayed at start (a batch's records file is rewritten from its first replayed outcome), so a crash at
 /// any point, between a close and its files too, ends with the same files. Batches whose files are complete are
-/// skipped on replay. One caller at a time (the replay, then the output thread).
+/// skipped on replay. One caller at a time (the replay, then the output thread). The records file's dirty pages are
+/// written back as it grows (<see cref="WriteBehind"/>), not left for the kernel's burst.
 /// </summary>
 public sealed class ClearingRecorder : IDisposable
 {
@@ -31,7 +33,13 @@ public sealed class ClearingRecorder : IDisposable
     private readonly BlockingCollection<(ClosedBatch Batch, FileStream? Records)> _queue = new(MaxQueuedBatches);
     private readonly Thread _worker;
     private readonly byte[] _record = new byte[BatchRecord.Bytes];
+    /// <summary>The records file's buffer: the file holds in the kernel all but at most this much of what was appended.</summary>
+    private const int RecordsBufferBytes = 1 << 16;
+    private readonly WriteBehind _writeBehind;
     private FileStream? _records;
+    private SafeFileHandle? _recordsHandle;
+    /// <summary>The records file's bytes whose writeback was started (<see cref="WriteBehind"/>).</summary>
+    private long _recordsStartedBytes;
     private long _recordsBatchId;
     private bool _recordsSkipped;
     private long _generatedThrough;
@@ -52,8 +60,10 @@ public sealed class ClearingRecorder : IDisposable
 
     /// <param name="recordsRetentionUs">See <see cref="DefaultRecordsRetentionUs"/>; measured between batch closes (event time, not the wall clock).</param>
     /// <param name="log">Where an alert goes when file generation fails: the host's log.</param>
-    public ClearingRecorder(string dataDirectory, IEventLog log, long recordsRetentionUs = DefaultRecordsRetentionUs)
+    /// <param name="writeBehind">Starts the writeback of what the records file is appended; null: none (<see cref="WriteBehind.Off"/>).</param>
+    public ClearingRecorder(string dataDirectory, IEventLog log, long recordsRetentionUs = DefaultRecordsRetentionUs, WriteBehind? writeBehind = null)
     {
+        _writeBehind = writeBehind ?? WriteBehind.Off;
         ArgumentOutOfRangeException.ThrowIfNegative(recordsRetentionUs);
         _recordsRetentionUs = recordsRetentionUs;
         _log = log;
@@ -116,12 +126,21 @@ public sealed class ClearingRecorder : IDisposable
                 // (and a power cut may take it: not made durable until the batch closes, see BatchFileGenerator.Generate).
                 string dir = ClearingFiles.BatchDirectory(_dataDirectory, feed.BatchId);
                 Directory.CreateDirectory(dir);
-                _records = new FileStream(Path.Combine(dir, ClearingFiles.RecordsFile), FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);
+                UseRecords(new FileStream(Path.Combine(dir, ClearingFiles.RecordsFile), FileMode.Create, FileAccess.Write, FileShare.Read, RecordsBufferBytes));
             }
         }
         if (_recordsSkipped) return;
         BatchRecord.Write(in feed, _record);
         _records!.Write(_record);
+        _writeBehind.Appended(_recordsHandle!, ref _recordsStartedBytes, _records.Position - RecordsBufferBytes);
+    }
+
+    /// <summary>Appends go to <paramref name="records"/> from its end on; its writeback is started from the page that holds its end.</summary>
+    private void UseRecords(FileStream records)
+    {
+        _records = records;
+        _recordsHandle = records.SafeFileHandle; // once, while nothing is buffered: the getter flushes
+        _recordsStartedBytes = records.Position & ~(DirectFile.AlignBytes - 1L);
     }
 
     private void Closed(ClosedBatch batch)
@@ -285,9 +304,10 @@ public sealed class ClearingRecorder : IDisposable
             throw new InvalidDataException($"clearing: {path} holds {(File.Exists(path) ? new FileInfo(path).Length : 0)} bytes, the snapshot's views " +
                 $"{length} (an older snapshot or the whole journal rebuilds it)");
         }
-        _records = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.Read, 1 << 16);
-        _records.SetLength(length);
-        _records.Seek(0, SeekOrigin.End);
+        var records = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.Read, RecordsBufferBytes);
+        records.SetLength(length);
+        records.Seek(0, SeekOrigin.End);
+        UseRecords(records);
     }
 
     /// <summary>Undoes <see cref="RestoreMark"/> (the engine tries an older snapshot, or the whole journal).</summary>

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace Switch.Journal;
 
@@ -9,6 +10,8 @@ namespace Switch.Journal;
 /// 75 to 175 ms the second a snapshot began). Here the dirty pages go back <see cref="ChunkBytes"/> at a time, each
 /// waited for (Linux's <c>sync_file_range</c>), so a commit queues behind at most one chunk; the fsync after them
 /// writes what is left (the metadata, pages dirtied meanwhile). Elsewhere it is the fsync alone.
+/// <para><see cref="Start"/> is the same call without the waits: the kernel begins writing a range back and the caller
+/// goes on (<see cref="WriteBehind"/> keeps a file's dirty pages bounded with it while the file is appended to).</para>
 /// </summary>
 public static class WriteBack
 {
@@ -33,6 +36,17 @@ public static class WriteBack
             }
         }
         file.Flush(flushToDisk: true);
+    }
+
+    /// <summary>Starts the kernel's writeback of <paramref name="bytes"/> of <paramref name="file"/> from
+    /// <paramref name="offset"/> and returns without waiting for it (the submission itself may wait for the device's
+    /// queue or the file system's block allocation: keep it off a thread that must not wait). Returns 0, or the errno;
+    /// elsewhere than Linux it does nothing and returns 0.</summary>
+    public static int Start(SafeFileHandle file, long offset, long bytes)
+    {
+        if (!OperatingSystem.IsLinux()) return 0;
+        int fd = (int)file.DangerousGetHandle();
+        return Native.sync_file_range(fd, offset, bytes, Native.Write) == 0 ? 0 : Marshal.GetLastPInvokeError();
     }
 
     private static class Native

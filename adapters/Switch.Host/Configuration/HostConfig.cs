@@ -67,6 +67,12 @@ public sealed record HostConfig
     /// <summary>How long a closed batch's raw records (128 bytes per transaction) are kept once its files are complete;
     /// the reconciliation and settlement files themselves are the business record and are never deleted.</summary>
     public int ClearingRecordsRetentionDays { get; init; } = 7;
+    /// <summary>The most bytes an outcome feed's segment or a batch's clearing records file is appended ahead of the
+    /// writeback started for it (<see cref="Journal.WriteBehind"/>): its dirty pages stay about this many, instead of
+    /// piling up until the kernel writes them back in bursts the journal's commits queue behind. 0: off (the kernel's
+    /// own writeback); else 64 KiB to 1 GiB.</summary>
+    public long WriteBehindBytes { get; init; } = DefaultWriteBehindBytes;
+    public const long DefaultWriteBehindBytes = 1 << 20;
     /// <summary>The transaction archive's memory: its hash index (size it near 64 bytes per 7 orders the switch must
     /// remember, rules.orderMemoryTransactions, so a new order's look-up finds no chain to follow to disk) and the
     /// newest records kept in memory.</summary>
@@ -189,6 +195,8 @@ public sealed record HostConfig
         Require(EngineThreadsNice is >= MinEngineThreadsNice and <= 0, "engineThreadsNice", $"{MinEngineThreadsNice} to 0, got {EngineThreadsNice}");
         Require(MaxConcurrentExplains is >= 1 and <= 16, "maxConcurrentExplains", $"1 to 16, got {MaxConcurrentExplains}");
         Require(ClearingRecordsRetentionDays is >= 0 and <= 3_650, "clearingRecordsRetentionDays", "0 to 3650");
+        Require(WriteBehindBytes == 0 || WriteBehindBytes is >= Journal.WriteBehind.MinBehindBytes and <= Journal.WriteBehind.MaxBehindBytes,
+            "writeBehindBytes", $"0 (off) or {Journal.WriteBehind.MinBehindBytes} to {Journal.WriteBehind.MaxBehindBytes}, got {WriteBehindBytes}");
         Require(Archive is not null, "archive", "required");
         Require(IsPowerOfTwo(Archive!.IndexMiB) && Archive.IndexMiB <= ArchiveConfig.MaxIndexMiB, "archive.indexMiB",
             $"a power of two from 1 to {ArchiveConfig.MaxIndexMiB}, got {Archive.IndexMiB}");

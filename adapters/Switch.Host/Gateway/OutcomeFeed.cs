@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Win32.SafeHandles;
+using Switch.Journal;
 
 namespace Switch.Host.Gateway;
 
@@ -13,7 +14,8 @@ namespace Switch.Host.Gateway;
 /// It is derived from the journal, written by one thread (the replay at start, then the output thread), and kept
 /// across restarts: at open the files' tail is checked (a torn or unchecked record is cut), the replay skips what the
 /// files hold, checks that the last kept record is the one the journal makes, and appends the rest. No fsync: what
-/// a crash loses is rewritten by the next start's replay.
+/// a crash loses is rewritten by the next start's replay. The segment's dirty pages are written back as it grows
+/// (<see cref="WriteBehind"/>), not left for the kernel's burst.
 /// </para>
 /// </summary>
 public sealed class OutcomeFeed : IDisposable
@@ -21,10 +23,13 @@ public sealed class OutcomeFeed : IDisposable
     private const string Extension = ".feed";
     /// <summary>Records checked at open at the end of the files (768 KiB): more than the writer buffers between writes.</summary>
     private const int TailCheckRecords = 4096;
+    /// <summary>The segment's buffer: the file holds in the kernel all but at most this much of what was appended.</summary>
+    private const int SegmentBufferBytes = 1 << 16;
 
     private readonly string _directory;
     private readonly int _segmentRecords;
     private readonly long _retentionUs;
+    private readonly WriteBehind _writeBehind;
     private readonly byte[] _record = new byte[FeedRecord.Bytes];
     private readonly object _gate = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -33,6 +38,9 @@ public sealed class OutcomeFeed : IDisposable
 
     // The writer's state (one thread).
     private FileStream? _segment;
+    private SafeFileHandle? _segmentHandle;
+    /// <summary>The segment's bytes whose writeback was started (<see cref="WriteBehind"/>).</summary>
+    private long _segmentStartedBytes;
     private long _segmentFirst;
     private long _appended;
     private long _newestFinalUs;
@@ -50,13 +58,15 @@ public sealed class OutcomeFeed : IDisposable
     private long _readable;
     private long _oldest;
 
-    public OutcomeFeed(string directory, int segmentRecords, long retentionUs)
+    /// <param name="writeBehind">Starts the writeback of what was appended; null: none (<see cref="WriteBehind.Off"/>).</param>
+    public OutcomeFeed(string directory, int segmentRecords, long retentionUs, WriteBehind? writeBehind = null)
     {
         if (segmentRecords < 16) throw new ArgumentOutOfRangeException(nameof(segmentRecords), "at least 16");
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(retentionUs);
         _directory = directory;
         _segmentRecords = segmentRecords;
         _retentionUs = retentionUs;
+        _writeBehind = writeBehind ?? WriteBehind.Off;
         Directory.CreateDirectory(directory);
         OpenFiles();
         FoundAtOpen = _keptAtOpen;
@@ -114,6 +124,8 @@ public sealed class OutcomeFeed : IDisposable
         }
         FeedRecord.Write(outcome, _record);
         _segment!.Write(_record);
+        // Between flushes too: the replay at start appends a whole journal's outcomes with no flush until its end.
+        _writeBehind.Appended(_segmentHandle!, ref _segmentStartedBytes, _segment.Position - SegmentBufferBytes);
         _appended = outcome.FeedNo;
         _newestFinalUs = Math.Max(_newestFinalUs, outcome.FinalUs);
         _lastReplayed = outcome;
@@ -123,7 +135,11 @@ public sealed class OutcomeFeed : IDisposable
     public void Flush()
     {
         if (_appended <= Volatile.Read(ref _readable)) return;
-        _segment?.Flush();
+        if (_segment is not null)
+        {
+            _segment.Flush();
+            _writeBehind.Appended(_segmentHandle!, ref _segmentStartedBytes, _segment.Position);
+        }
         TaskCompletionSource? wake = null;
         lock (_gate)
         {
@@ -265,6 +281,7 @@ public sealed class OutcomeFeed : IDisposable
         if (_segment is not null)
         {
             _segment.Flush();
+            _writeBehind.Closing(_segmentHandle!, ref _segmentStartedBytes, _segment.Position);
             _segment.Dispose();
             _unsynced.Add(SegmentPath(_segmentFirst));
             if (_unsynced.Count > MaxUnsyncedSegments)
@@ -273,7 +290,7 @@ public sealed class OutcomeFeed : IDisposable
                 _unsynced.RemoveAt(0);
             }
         }
-        _segment = new FileStream(SegmentPath(first), FileMode.Create, FileAccess.Write, FileShare.Read | FileShare.Delete, 1 << 16);
+        UseSegment(new FileStream(SegmentPath(first), FileMode.Create, FileAccess.Write, FileShare.Read | FileShare.Delete, SegmentBufferBytes));
         _segmentFirst = first;
         if (first != SegmentFirst(first)) throw new InvalidOperationException($"outcome feed: a segment starting at {first}");
         Prune(Math.Max(_newestFinalUs, finalUs));
@@ -382,8 +399,17 @@ public sealed class OutcomeFeed : IDisposable
         {
             // Continue the last segment where it ends.
             _segmentFirst = segments[^1].First;
-            _segment = new FileStream(segments[^1].Path, FileMode.Open, FileAccess.Write, FileShare.Read | FileShare.Delete, 1 << 16);
-            _segment.Seek(0, SeekOrigin.End);
+            var segment = new FileStream(segments[^1].Path, FileMode.Open, FileAccess.Write, FileShare.Read | FileShare.Delete, SegmentBufferBytes);
+            segment.Seek(0, SeekOrigin.End);
+            UseSegment(segment);
         }
+    }
+
+    /// <summary>Appends go to <paramref name="segment"/> from its end on; its writeback is started from the page that holds its end.</summary>
+    private void UseSegment(FileStream segment)
+    {
+        _segment = segment;
+        _segmentHandle = segment.SafeFileHandle; // once, while nothing is buffered: the getter flushes
+        _segmentStartedBytes = segment.Position & ~(DirectFile.AlignBytes - 1L);
     }
 }

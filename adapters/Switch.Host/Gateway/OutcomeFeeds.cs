@@ -2,6 +2,7 @@ using System.Globalization;
 using Switch.Engine.Business;
 using Switch.Engine.Events;
 using Switch.Engine.Snapshots;
+using Switch.Journal;
 
 namespace Switch.Host.Gateway;
 
@@ -11,14 +12,17 @@ public sealed class OutcomeFeeds : IDisposable
     private readonly string _root;
     private readonly int _segmentRecords;
     private readonly long _retentionUs;
+    private readonly WriteBehind? _writeBehind;
     private readonly OutcomeFeed?[] _feeds = new OutcomeFeed?[SwitchConfig.MaxInstitutions];
     private readonly object _gate = new();
     // The writer's feeds with appends not yet flushed (writer thread only).
     private readonly List<OutcomeFeed> _dirty = new();
     private int _replayOver;
 
-    public OutcomeFeeds(string dataDirectory, int segmentRecords, long retentionUs)
+    /// <param name="writeBehind">Starts the writeback of what the feeds append (<see cref="OutcomeFeed"/>); null: none.</param>
+    public OutcomeFeeds(string dataDirectory, int segmentRecords, long retentionUs, WriteBehind? writeBehind = null)
     {
+        _writeBehind = writeBehind;
         _root = Path.Combine(dataDirectory, "feeds");
         _segmentRecords = segmentRecords;
         _retentionUs = retentionUs;
@@ -40,7 +44,7 @@ public sealed class OutcomeFeeds : IDisposable
         lock (_gate)
         {
             return _feeds[institutionIndex] ??= new OutcomeFeed(
-                Path.Combine(_root, institutionIndex.ToString("D4", CultureInfo.InvariantCulture)), _segmentRecords, _retentionUs);
+                Path.Combine(_root, institutionIndex.ToString("D4", CultureInfo.InvariantCulture)), _segmentRecords, _retentionUs, _writeBehind);
         }
     }
 

@@ -201,7 +201,7 @@ public sealed class OutcomeFeedTests : WithDataDirectory
         return GC.GetTotalMemory(forceFullCollection: true);
     }
 
-    private static async Task PayOnAStreamAsync(RunningSwitch running, int count)
+    internal static async Task PayOnAStreamAsync(RunningSwitch running, int count)
     {
         using DuplexStreamingCall<TransferRequest, TransferResult> call = running.Channel.DuplexStreaming(InstitutionMethods.Transact, As(AlipayKey, 600_000));
         Task<int> reading = Task.Run(async () =>
