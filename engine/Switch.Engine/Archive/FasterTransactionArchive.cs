@@ -563,7 +563,11 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         if (status.IsFaulted || status.IsPending) throw new InvalidOperationException($"archive: upsert of {tx.Id} ended {status}");
     }
 
-    public void Prefetch(ulong orderHash, bool forPut) => _filter.Prefetch(orderHash, forPut);
+    public void Prefetch(ulong orderHash, bool forPut)
+    {
+        _filter.Prefetch(orderHash, forPut);
+        if (forPut) _handoff?.PrefetchHand(orderHash);
+    }
 
     public bool TryGet(in ScopedKey order, out Transaction tx)
     {

@@ -138,6 +138,36 @@ public sealed class ArchiveHandoffTests : IDisposable
     }
 
     [Fact]
+    public void Orders_whose_hashes_share_a_home_or_agree_are_told_apart_across_laps_of_removals()
+    {
+        var gate = new GatedWriter();
+        gate.Open.Set();
+        using var handoff = new ArchiveHandoff<Writer>(Entries, new Writer(gate), "test-archive-writer");
+        // 24 orders in five hashes whose high halves (the index's home) are two: long runs of collisions that each lap's
+        // removals shift back through, and orders with one hash told apart only by their keys.
+        const int Orders = 24;
+        static ulong HashOf(int order) => (ulong)(order % 2) << 32 | (uint)(order % 5);
+        var newest = new (long Seq, long AmountFen)[Orders];
+        Array.Fill(newest, (-1L, 0L));
+        var random = new Random(7);
+        for (long seq = 0; seq < 10 * Entries; seq++)
+        {
+            int order = random.Next(Orders);
+            ScopedKey key = Key($"C{order}");
+            handoff.Hand(isPut: seq % 3 != 0, key, HashOf(order), forgetBelowId: 0, Tx(seq + 1, $"C{order}", 1_000 + seq));
+            newest[order] = (seq, 1_000 + seq);
+            for (int o = 0; o < Orders; o++)
+            {
+                bool inLap = newest[o].Seq >= 0 && newest[o].Seq > seq - Entries;
+                bool found = handoff.TryGet(Key($"C{o}"), HashOf(o), out Transaction tx);
+                Assert.True(inLap == found, $"order C{o} (newest write {newest[o].Seq}) found {found} after write {seq}");
+                if (found) Assert.Equal(newest[o].AmountFen, tx.AmountFen);
+            }
+        }
+        handoff.Drain();
+    }
+
+    [Fact]
     public async Task The_logic_waits_for_room_once_the_writer_is_a_lap_behind()
     {
         var gate = new GatedWriter();
