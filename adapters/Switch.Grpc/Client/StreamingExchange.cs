@@ -23,7 +23,7 @@ internal interface IRequestSink
     /// <summary>Frames written here are sent at the next flush; only the one writer touches it.</summary>
     IBufferWriter<byte> Staging { get; }
 
-    /// <summary>Sends what was staged; completes once it is all framed for the connection (the peer's windows allowing).</summary>
+    /// <summary>Sends what was staged; completes once the connection wrote it to the socket (the peer's windows allowing).</summary>
     ValueTask FlushAsync(CancellationToken cancellationToken);
 
     /// <summary>Sends what was staged and ends the request (END_STREAM).</summary>
@@ -36,8 +36,9 @@ internal interface IRequestSink
 /// <summary>
 /// A streaming call (server, client or duplex streaming) on the channel's own HTTP/2 connection. The writer stages frames
 /// in one buffer and a flush hands them to the connection, which frames all of it in as few DATA frames as the peer's
-/// frame size and windows allow, in the writer's next burst with the other streams' frames; a flush the windows hold back
-/// waits (asynchronously) for WINDOW_UPDATE. Response DATA goes into a pipe the message reader reads; the stream's receive
+/// frame size and windows allow, in the writer's next burst with the other streams' frames. A flush completes once its
+/// bytes were written to the socket (as HttpClient's did: a writer that writes what queued meanwhile batches by itself),
+/// and one the windows hold back waits (asynchronously) for WINDOW_UPDATE. Response DATA goes into a pipe the message reader reads; the stream's receive
 /// window is granted back as the reader takes bytes, so a reader that stops reading stops the server (buffered at most a
 /// window, and one partial message). A stream's end (server status, RST_STREAM, GOAWAY, a lost connection, our deadline
 /// or cancellation) fails the reader and the writer alike, with the status <see cref="ClientExchange"/> maps.
@@ -334,7 +335,9 @@ internal sealed class StreamingExchange<TRequest, TResponse> : ClientExchange, I
         if (_completeRequested) _bodyEnded = true;
     }
 
-    public override void OnRequestBodySent()
+    public override bool WantsWrittenNotice => true;
+
+    public override void OnRequestBodyWritten()
     {
         if (!Volatile.Read(ref _awaitingFlush)) return;
         _awaitingFlush = false;
@@ -371,8 +374,10 @@ internal sealed class StreamingExchange<TRequest, TResponse> : ClientExchange, I
         _headersArrived.TrySetResult();
         if (_awaitingFlush)
         {
+            // A flush whose bytes all went before the server ended the call did its part (the server's answer may come
+            // before our writer reports the write); one cut short fails with how the call ended.
             _awaitingFlush = false;
-            _flushed.SetResult(false);
+            _flushed.SetResult(end == Http2StreamEnd.Completed && RequestBodySentBytes == RequestBody.Length && (!_bodyEnded || EndStreamSent));
         }
     }
 

@@ -68,6 +68,9 @@ internal sealed class Http2ClientConnection : IDisposable
     private readonly TaskCompletionSource _settingsReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Http2FrameBuffer _pending = new();
     private Http2FrameBuffer _writing = new();
+    private List<Http2Stream> _pendingNotices = new(); // streams told once _pending is written (WantsWrittenNotice)
+    private List<Http2Stream> _writingNotices = new();
+    private long _pendingBurst; // the number of the burst _pending will be
     private int _nextStreamId = 1;
     private int _peerMaxConcurrentStreams = int.MaxValue; // until its SETTINGS: ConnectAsync waits for them
     private int _peerMaxFrameBytes = Http2Limits.DefaultMaxFrameBytes;
@@ -212,7 +215,7 @@ internal sealed class Http2ClientConnection : IDisposable
     }
 
     /// <summary>Sends what the stream queued since (<see cref="Http2Stream.TakeStagedBody"/>), as the windows allow; the
-    /// rest goes as WINDOW_UPDATEs come (<see cref="Http2Stream.OnRequestBodySent"/> says when all went). False if the
+    /// rest goes as WINDOW_UPDATEs come (<see cref="Http2Stream.OnRequestBodyWritten"/> says when all was written). False if the
     /// stream is no longer on this connection (it ended: its OnClosed was called).</summary>
     public bool Send(Http2Stream stream)
     {
@@ -282,7 +285,11 @@ internal sealed class Http2ClientConnection : IDisposable
                     _pending.WriteData(stream.StreamId, default, endStream: true); // the half-close after the last flush
                     stream.EndStreamSent = true;
                 }
-                stream.OnRequestBodySent();
+                if (stream.WantsWrittenNotice && stream.WrittenNoticeBurst != _pendingBurst)
+                {
+                    stream.WrittenNoticeBurst = _pendingBurst;
+                    _pendingNotices.Add(stream);
+                }
                 return;
             }
             long windowBytes = Math.Min(Math.Min(_sendWindowBytes, stream.SendWindowBytes), MaxQueuedDataBytes - _pending.Count);
@@ -364,6 +371,7 @@ internal sealed class Http2ClientConnection : IDisposable
             while (true)
             {
                 Http2FrameBuffer? burst = null;
+                long burstNumber = 0;
                 ValueTask wait = default;
                 lock (_lock)
                 {
@@ -372,6 +380,8 @@ internal sealed class Http2ClientConnection : IDisposable
                         burst = _pending;
                         _pending = _writing;
                         _writing = burst;
+                        (_pendingNotices, _writingNotices) = (_writingNotices, _pendingNotices);
+                        burstNumber = _pendingBurst++;
                     }
                     else if (_failure is not null)
                     {
@@ -395,6 +405,15 @@ internal sealed class Http2ClientConnection : IDisposable
                 burst.Clear();
                 lock (_lock)
                 {
+                    // The flushes whose bytes were in this burst are done: their writers go on (a stream that ended since
+                    // was told by its OnClosed).
+                    foreach (Http2Stream stream in _writingNotices)
+                    {
+                        // Not if its body went on into a later burst, or waits for window since.
+                        bool allSent = stream.RequestBodySentBytes == stream.RequestBody.Length && (!stream.RequestBodyEnded || stream.EndStreamSent);
+                        if (stream.Connection == this && stream.WrittenNoticeBurst == burstNumber && allSent) stream.OnRequestBodyWritten();
+                    }
+                    _writingNotices.Clear();
                     if (_awaitingWindow.Count > 0) ResumeAwaitingWindowLocked(); // bodies held back by a full burst
                 }
             }

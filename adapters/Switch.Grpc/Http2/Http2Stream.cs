@@ -34,6 +34,7 @@ internal abstract class Http2Stream : IHeaderSink
     internal bool HeadersReceived;
     internal bool AwaitingWindow;
     internal bool EndStreamSent;
+    internal long WrittenNoticeBurst = -1; // the burst whose write tells the stream its body is out (OnRequestBodyWritten)
     internal Http2ClientConnection? Connection;
 
     /// <summary>The encoded request header block (HPACK); the connection frames it as HEADERS and CONTINUATION.</summary>
@@ -61,6 +62,7 @@ internal abstract class Http2Stream : IHeaderSink
         HeadersReceived = false;
         AwaitingWindow = false;
         EndStreamSent = false;
+        WrittenNoticeBurst = -1;
         Connection = null;
     }
 
@@ -73,8 +75,12 @@ internal abstract class Http2Stream : IHeaderSink
     /// <summary>Response body bytes (padding removed). False resets the stream (CANCEL).</summary>
     public abstract bool OnData(ReadOnlySpan<byte> data);
 
-    /// <summary>All of <see cref="RequestBody"/> queued so far is framed (END_STREAM included once ended).</summary>
-    public virtual void OnRequestBodySent() { }
+    /// <summary>The stream wants <see cref="OnRequestBodyWritten"/>: a writer that waits for its flushes.</summary>
+    public virtual bool WantsWrittenNotice => false;
+
+    /// <summary>All of <see cref="RequestBody"/> queued so far (END_STREAM included once ended) was written to the socket:
+    /// called from the connection's writer, under its lock, after the burst that held its last byte.</summary>
+    public virtual void OnRequestBodyWritten() { }
 
     /// <summary>Called by <see cref="Http2ClientConnection.Send"/> under the connection's lock, before the queued body is sent:
     /// the stream moves what its writer staged into <see cref="RequestBody"/> (and may drop the sent part, resetting
