@@ -119,6 +119,7 @@ public sealed class Http2StreamingTests
         using var call = channel.DuplexStreaming(InteropMethods.Bidi, new CallOptions { Timeout = TestUtil.Bound });
         for (int i = 0; i < messages; i++) await call.RequestStream.WriteAsync(new EchoRequest { Text = "message" });
         await call.RequestStream.FlushAsync().AsTask().Bounded();
+        await call.RequestStream.FlushAsync().AsTask().Bounded(); // nothing new: done at once, nothing sent
         Assert.Null(await call.ResponseStream.ReadAsync().Bounded());
         await peer.Scripts.Bounded();
         Assert.Equal(new[] { messages * Framed(new EchoRequest { Text = "message" }).Length }, dataFrames);

@@ -224,7 +224,7 @@ internal sealed class Http2ClientConnection : IDisposable
             if (stream.Connection != this) return false;
             stream.TakeStagedBody();
             // A stream still waiting for a slot sends its body when it opens; one waiting for window, when it comes.
-            if (stream.StreamId != 0 && !stream.AwaitingWindow && !stream.EndStreamSent)
+            if (stream.StreamId != 0 && !stream.AwaitingWindow)
             {
                 SendBodyLocked(stream);
                 _wakeup.Wake();
@@ -375,7 +375,8 @@ internal sealed class Http2ClientConnection : IDisposable
                 ValueTask wait = default;
                 lock (_lock)
                 {
-                    if (_pending.Count > 0)
+                    // A burst of no bytes still tells its streams: a flush of nothing new waits only for what went before.
+                    if (_pending.Count > 0 || _pendingNotices.Count > 0)
                     {
                         burst = _pending;
                         _pending = _writing;
@@ -400,9 +401,12 @@ internal sealed class Http2ClientConnection : IDisposable
                     await Task.Yield();
                     continue;
                 }
-                await _transport.WriteAsync(burst.Written).ConfigureAwait(false);
-                await _transport.FlushAsync().ConfigureAwait(false);
-                burst.Clear();
+                if (burst.Count > 0)
+                {
+                    await _transport.WriteAsync(burst.Written).ConfigureAwait(false);
+                    await _transport.FlushAsync().ConfigureAwait(false);
+                    burst.Clear();
+                }
                 lock (_lock)
                 {
                     // The flushes whose bytes were in this burst are done: their writers go on (a stream that ended since
