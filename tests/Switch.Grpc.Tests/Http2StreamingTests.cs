@@ -101,6 +101,7 @@ public sealed class Http2StreamingTests
     {
         const int messages = 64;
         var dataFrames = new List<int>();
+        var emptyFlushed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var peer = new Http2TestPeer(async connection =>
         {
             await connection.StartAsync();
@@ -113,6 +114,7 @@ public sealed class Http2StreamingTests
                 dataFrames.Add(frame.PayloadBytes);
                 bytes += payload.Length;
             }
+            await emptyFlushed.Task;
             await connection.SendAsync(b => b.WriteHeaders(1, PeerConnection.Block((":status", "200"), ("grpc-status", "0")), endStream: true, Http2Limits.DefaultMaxFrameBytes));
         });
         using var channel = GrpcChannel.ForAddress(peer.Address);
@@ -120,6 +122,7 @@ public sealed class Http2StreamingTests
         for (int i = 0; i < messages; i++) await call.RequestStream.WriteAsync(new EchoRequest { Text = "message" });
         await call.RequestStream.FlushAsync().AsTask().Bounded();
         await call.RequestStream.FlushAsync().AsTask().Bounded(); // nothing new: done at once, nothing sent
+        emptyFlushed.SetResult();
         Assert.Null(await call.ResponseStream.ReadAsync().Bounded());
         await peer.Scripts.Bounded();
         Assert.Equal(new[] { messages * Framed(new EchoRequest { Text = "message" }).Length }, dataFrames);
