@@ -1,14 +1,10 @@
 using System.Buffers;
-using System.Buffers.Binary;
-using System.Buffers.Text;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using System.Text;
 using System.Threading.Tasks.Sources;
 using Google.Protobuf;
 using Switch.Grpc.Framing;
 using Switch.Grpc.Http2;
-using Switch.Grpc.Http2.Hpack;
 
 namespace Switch.Grpc.Client;
 
