@@ -191,6 +191,38 @@ internal sealed class PeerConnection : IDisposable
         }
     }
 
+    /// <summary>The next frame as it came (SETTINGS are acked, a header block decoded into <paramref name="headers"/>); a
+    /// null header once the client closed the connection.</summary>
+    public async Task<(Http2FrameHeader? Header, byte[] Payload)> NextFrameAsync(Dictionary<string, string>? headers = null)
+    {
+        byte[] header = new byte[Http2FrameHeader.Bytes];
+        try
+        {
+            await _stream.ReadExactlyAsync(header);
+        }
+        catch (Exception e) when (e is EndOfStreamException or IOException)
+        {
+            return (null, []);
+        }
+        Http2FrameHeader frame = Http2FrameHeader.Read(header);
+        byte[] payload = new byte[frame.PayloadBytes];
+        await _stream.ReadExactlyAsync(payload);
+        if (frame.Type == Http2FrameType.Settings && !frame.Has(Http2Flags.Ack)) await SendAsync(b => b.WriteSettingsAck());
+        if (frame.Type == Http2FrameType.Headers) _decoder.Decode(payload, new Sink(headers ?? new Dictionary<string, string>()));
+        return (frame, payload);
+    }
+
+    /// <summary>Frames until one of <paramref name="type"/> (on <paramref name="streamId"/>, if not 0); fails at the connection's end.</summary>
+    public async Task<(Http2FrameHeader Header, byte[] Payload)> NextFrameAsync(Http2FrameType type, int streamId = 0)
+    {
+        while (true)
+        {
+            var (header, payload) = await NextFrameAsync();
+            Assert.True(header is not null, $"the connection closed before a {type} frame");
+            if (header!.Value.Type == type && (streamId == 0 || header.Value.StreamId == streamId)) return (header.Value, payload);
+        }
+    }
+
     private PeerEvent Complete(int streamId)
     {
         var (headers, body) = _open[streamId];

@@ -1,4 +1,3 @@
-using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using Google.Protobuf;
 using Switch.Grpc.Framing;
@@ -24,88 +23,59 @@ public sealed class ClientResponseStream<TResponse> where TResponse : class, IMe
 
 /// <summary>
 /// Request messages of a streaming call. WriteAsync only buffers (and flushes by itself past
-/// GrpcChannelOptions.MaxBufferedWriteBytes): write many, then FlushAsync once. CompleteAsync flushes and
-/// half-closes. One writer at a time.
+/// GrpcChannelOptions.MaxBufferedWriteBytes): write many, then FlushAsync once; what a flush sends goes in as few HTTP/2
+/// DATA frames as the server's frame size and windows allow, and a flush the windows hold back waits for them.
+/// CompleteAsync flushes and half-closes. One writer at a time.
 /// </summary>
 public sealed class ClientRequestStream<TRequest> where TRequest : class, IMessage<TRequest>
 {
-    private readonly StreamingRequestContent _content;
-    private readonly Func<Exception, RpcException> _fail;
-    private readonly CancellationToken _callToken;
+    private readonly IRequestSink _sink;
     private readonly int _maxSendMessageBytes;
     private readonly int _maxBufferedWriteBytes;
     private readonly bool _gzip;
-    private PipeWriter? _writer;
     private int _unflushedBytes;
     private bool _completed;
 
-    internal ClientRequestStream(StreamingRequestContent content, Func<Exception, RpcException> fail, CancellationToken callToken,
-        int maxSendMessageBytes, int maxBufferedWriteBytes, bool gzip)
+    internal ClientRequestStream(IRequestSink sink, int maxSendMessageBytes, int maxBufferedWriteBytes, bool gzip)
     {
-        _gzip = gzip;
-        _content = content;
-        _fail = fail;
-        _callToken = callToken;
+        _sink = sink;
         _maxSendMessageBytes = maxSendMessageBytes;
         _maxBufferedWriteBytes = maxBufferedWriteBytes;
+        _gzip = gzip;
     }
 
     public ValueTask WriteAsync(TRequest message, CancellationToken cancellationToken = default) =>
-        WriteCoreAsync(new MessageFrame<TRequest>(message ?? throw new ArgumentNullException(nameof(message))), false, cancellationToken);
+        Write(new MessageFrame<TRequest>(message ?? throw new ArgumentNullException(nameof(message))), false, cancellationToken);
 
     public ValueTask WriteAndFlushAsync(TRequest message, CancellationToken cancellationToken = default) =>
-        WriteCoreAsync(new MessageFrame<TRequest>(message ?? throw new ArgumentNullException(nameof(message))), true, cancellationToken);
+        Write(new MessageFrame<TRequest>(message ?? throw new ArgumentNullException(nameof(message))), true, cancellationToken);
 
     /// <summary>As <see cref="WriteAsync(TRequest, CancellationToken)"/>, for a TRequest the caller encodes itself
     /// (<see cref="IMessageEncoder"/>): no message object on a hot path. The encoder is done with once this returns.</summary>
-    public ValueTask WriteEncodedAsync<TEncoder>(TEncoder encoder, CancellationToken cancellationToken = default) where TEncoder : struct, IMessageEncoder
-    {
-        if (_writer is { } writer && !_completed)
-        {
-            // The stream is open: framed at once (no state machine), and a flush only past the buffered limit.
-            try
-            {
-                _unflushedBytes += _gzip
-                    ? GzipMessages.WriteEncoded(writer, ref encoder, _maxSendMessageBytes)
-                    : GrpcFrame.WriteEncoded(writer, ref encoder, _maxSendMessageBytes);
-            }
-            catch (Exception e)
-            {
-                return ValueTask.FromException(_fail(e));
-            }
-            return _unflushedBytes >= _maxBufferedWriteBytes ? FlushAsync(cancellationToken) : default;
-        }
-        return WriteCoreAsync(new EncodedFrame<TEncoder>(encoder), false, cancellationToken);
-    }
+    public ValueTask WriteEncodedAsync<TEncoder>(TEncoder encoder, CancellationToken cancellationToken = default) where TEncoder : struct, IMessageEncoder =>
+        Write(new EncodedFrame<TEncoder>(encoder), false, cancellationToken);
 
-    private async ValueTask WriteCoreAsync<TFrame>(TFrame frame, bool flush, CancellationToken cancellationToken) where TFrame : struct, IOutgoingFrame
+    /// <summary>Frames the message into the call's buffer at once (no state machine); a flush only when asked or past the
+    /// buffered limit.</summary>
+    private ValueTask Write<TFrame>(TFrame frame, bool flush, CancellationToken cancellationToken) where TFrame : struct, IOutgoingFrame
     {
-        if (_completed) throw new InvalidOperationException("The request stream is already complete.");
+        if (_completed) return ValueTask.FromException(new InvalidOperationException("The request stream is already complete."));
         try
         {
-            PipeWriter writer = _writer ?? await OpenAsync().ConfigureAwait(false);
-            _unflushedBytes += frame.Write(writer, _maxSendMessageBytes, _gzip);
-            if (flush || _unflushedBytes >= _maxBufferedWriteBytes)
-                await FlushCoreAsync(writer, cancellationToken).ConfigureAwait(false);
+            _unflushedBytes += frame.Write(_sink.Staging, _maxSendMessageBytes, _gzip);
         }
         catch (Exception e)
         {
-            throw _fail(e);
+            return ValueTask.FromException(_sink.FailWrite(e));
         }
+        return flush || _unflushedBytes >= _maxBufferedWriteBytes ? FlushAsync(cancellationToken) : default;
     }
 
-    public async ValueTask FlushAsync(CancellationToken cancellationToken = default)
+    public ValueTask FlushAsync(CancellationToken cancellationToken = default)
     {
-        if (_completed) throw new InvalidOperationException("The request stream is already complete.");
-        try
-        {
-            PipeWriter writer = _writer ?? await OpenAsync().ConfigureAwait(false);
-            await FlushCoreAsync(writer, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            throw _fail(e);
-        }
+        if (_completed) return ValueTask.FromException(new InvalidOperationException("The request stream is already complete."));
+        _unflushedBytes = 0;
+        return _sink.FlushAsync(cancellationToken);
     }
 
     /// <summary>Flushes what is buffered and ends the request stream (END_STREAM).</summary>
@@ -113,32 +83,7 @@ public sealed class ClientRequestStream<TRequest> where TRequest : class, IMessa
     {
         if (_completed) return;
         _completed = true;
-        try
-        {
-            if (_writer is { } writer)
-            {
-                if (_unflushedBytes > 0) await FlushCoreAsync(writer, default).ConfigureAwait(false);
-                await writer.CompleteAsync().ConfigureAwait(false);
-            }
-            _content.Complete();
-        }
-        catch (Exception e)
-        {
-            throw _fail(e);
-        }
-    }
-
-    private async ValueTask<PipeWriter> OpenAsync()
-    {
-        Stream stream = await _content.StreamTask.WaitAsync(_callToken).ConfigureAwait(false);
-        return _writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
-    }
-
-    private async ValueTask FlushCoreAsync(PipeWriter writer, CancellationToken cancellationToken)
-    {
         _unflushedBytes = 0;
-        if (!cancellationToken.CanBeCanceled) cancellationToken = _callToken;
-        FlushResult result = await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
-        if (result.IsCanceled) throw new OperationCanceledException(cancellationToken);
+        await _sink.CompleteAsync().ConfigureAwait(false);
     }
 }

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net;
 using System.Net.Security;
 using System.Text;
 using Google.Protobuf;
@@ -9,9 +8,9 @@ namespace Switch.Grpc.Client;
 
 /// <summary>
 /// A client for one target ("http://host:port" for cleartext HTTP/2 with prior knowledge, "https://..." for
-/// TLS with ALPN h2); thread-safe; make one per target and reuse it. Unary calls go over the channel's own HTTP/2
-/// connections (<see cref="Http2ClientConnection"/>, opened lazily: one, more only when the server's stream limit is reached
-/// and <see cref="GrpcChannelOptions.EnableMultipleHttp2Connections"/> is set); streaming calls over an HttpClient.
+/// TLS with ALPN h2); thread-safe; make one per target and reuse it. Every call, unary or streaming, goes over the
+/// channel's own HTTP/2 connections (<see cref="Http2ClientConnection"/>, opened lazily: one, more only when the server's
+/// stream limit is reached and <see cref="GrpcChannelOptions.EnableMultipleHttp2Connections"/> is set).
 /// </summary>
 public sealed class GrpcChannel : IDisposable
 {
@@ -21,7 +20,6 @@ public sealed class GrpcChannel : IDisposable
     /// <summary>Idle unary exchanges kept for reuse; more concurrent calls make and drop their own.</summary>
     private const int MaxPooledExchanges = 1024;
 
-    private readonly ConcurrentDictionary<string, Uri> _uris = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte[]> _pathBytes = new(StringComparer.Ordinal);
     private readonly Http2ConnectionOptions _connectionOptions;
     private readonly object _connectionsLock = new();
@@ -34,31 +32,11 @@ public sealed class GrpcChannel : IDisposable
     {
         Address = address;
         Options = options;
-        var handler = new SocketsHttpHandler
-        {
-            EnableMultipleHttp2Connections = options.EnableMultipleHttp2Connections,
-            InitialHttp2StreamWindowSize = options.InitialStreamWindowBytes,
-            ConnectTimeout = options.ConnectTimeout,
-            AutomaticDecompression = DecompressionMethods.None,
-            UseCookies = false,
-            UseProxy = false,
-            AllowAutoRedirect = false,
-        };
         SslClientAuthenticationOptions? tls = null;
-        if (address.Scheme == Uri.UriSchemeHttps)
-        {
-            handler.SslOptions = TlsOptions(address, options);
-            tls = TlsOptions(address, options);
-        }
+        if (address.Scheme == Uri.UriSchemeHttps) tls = TlsOptions(address, options);
         IsTls = tls is not null;
         AuthorityBytes = Encoding.ASCII.GetBytes(address.Authority);
         _connectionOptions = new Http2ConnectionOptions(address.IdnHost, address.Port, tls, options.ConnectTimeout, options.InitialStreamWindowBytes);
-        HttpClient = new HttpClient(handler, disposeHandler: true)
-        {
-            Timeout = Timeout.InfiniteTimeSpan, // Deadlines are per call, never HttpClient-wide.
-            DefaultRequestVersion = HttpVersion.Version20,
-            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
-        };
     }
 
     private static SslClientAuthenticationOptions TlsOptions(Uri address, GrpcChannelOptions options) => new()
@@ -85,10 +63,6 @@ public sealed class GrpcChannel : IDisposable
     public Uri Address { get; }
 
     public GrpcChannelOptions Options { get; }
-
-    internal HttpClient HttpClient { get; }
-
-    internal Uri UriFor(string path) => _uris.GetOrAdd(path, static (p, a) => new Uri(a, p), Address);
 
     internal bool IsTls { get; }
 
@@ -126,7 +100,7 @@ public sealed class GrpcChannel : IDisposable
             exchange.Prepare(method.Path, PathBytes(method.Path), request, options);
             await exchange.RunAsync().ConfigureAwait(false);
             TResponse response = exchange.Response(method.ResponseParser);
-            return new UnaryResult<TResponse>(response, exchange.ResponseHeaders(), exchange.Trailers());
+            return new UnaryResult<TResponse>(response, exchange.ResponseHeaderMetadata(), exchange.TrailerMetadata());
         }
         finally
         {
@@ -212,10 +186,11 @@ public sealed class GrpcChannel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         Expect(method, MethodType.ServerStreaming);
-        var call = new ClientCall<TRequest, TResponse>(this, method, options);
+        var call = new StreamingExchange<TRequest, TResponse>(this, method);
         try
         {
-            call.Start(new UnaryRequestContent<TRequest>(request, Options.MaxSendMessageBytes, Options.CompressRequests));
+            call.QueueSingleRequest(request);
+            call.Start(PathBytes(method.Path), options);
         }
         catch
         {
@@ -229,34 +204,36 @@ public sealed class GrpcChannel : IDisposable
         where TRequest : class, IMessage<TRequest> where TResponse : class, IMessage<TResponse>
     {
         Expect(method, MethodType.ClientStreaming);
-        var call = new ClientCall<TRequest, TResponse>(this, method, options);
-        var requests = StartStreaming(call);
-        return new ClientStreamingCall<TRequest, TResponse>(call, requests, () => call.ReadSingleAsync().AsTask());
+        StreamingExchange<TRequest, TResponse> call = StartStreaming(method, options);
+        return new ClientStreamingCall<TRequest, TResponse>(call, RequestStream<TRequest>(call), () => call.ReadSingleAsync().AsTask());
     }
 
     public DuplexStreamingCall<TRequest, TResponse> DuplexStreaming<TRequest, TResponse>(GrpcMethod<TRequest, TResponse> method, CallOptions options = default)
         where TRequest : class, IMessage<TRequest> where TResponse : class, IMessage<TResponse>
     {
         Expect(method, MethodType.DuplexStreaming);
-        var call = new ClientCall<TRequest, TResponse>(this, method, options);
-        return new DuplexStreamingCall<TRequest, TResponse>(call, StartStreaming(call), call.ReadMessageAsync);
+        StreamingExchange<TRequest, TResponse> call = StartStreaming(method, options);
+        return new DuplexStreamingCall<TRequest, TResponse>(call, RequestStream<TRequest>(call), call.ReadMessageAsync);
     }
 
-    private ClientRequestStream<TRequest> StartStreaming<TRequest, TResponse>(ClientCall<TRequest, TResponse> call)
+    private StreamingExchange<TRequest, TResponse> StartStreaming<TRequest, TResponse>(GrpcMethod<TRequest, TResponse> method, CallOptions options)
         where TRequest : class, IMessage<TRequest> where TResponse : class, IMessage<TResponse>
     {
-        var content = new StreamingRequestContent();
+        var call = new StreamingExchange<TRequest, TResponse>(this, method);
         try
         {
-            call.Start(content);
+            call.Start(PathBytes(method.Path), options);
         }
         catch
         {
             call.Dispose();
             throw;
         }
-        return new ClientRequestStream<TRequest>(content, call.FailWrite, call.Token, Options.MaxSendMessageBytes, Options.MaxBufferedWriteBytes, Options.CompressRequests);
+        return call;
     }
+
+    private ClientRequestStream<TRequest> RequestStream<TRequest>(IRequestSink sink) where TRequest : class, IMessage<TRequest> =>
+        new(sink, Options.MaxSendMessageBytes, Options.MaxBufferedWriteBytes, Options.CompressRequests);
 
     private static void Expect<TRequest, TResponse>(GrpcMethod<TRequest, TResponse> method, MethodType type)
         where TRequest : class, IMessage<TRequest> where TResponse : class, IMessage<TResponse>
@@ -278,7 +255,6 @@ public sealed class GrpcChannel : IDisposable
         {
             while (_exchanges.TryPop(out UnaryExchange? exchange)) exchange.Dispose();
         }
-        HttpClient.Dispose();
     }
 }
 

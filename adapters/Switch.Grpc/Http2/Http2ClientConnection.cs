@@ -68,6 +68,9 @@ internal sealed class Http2ClientConnection : IDisposable
     private readonly TaskCompletionSource _settingsReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Http2FrameBuffer _pending = new();
     private Http2FrameBuffer _writing = new();
+    private List<Http2Stream> _pendingNotices = new(); // streams told once _pending is written (WantsWrittenNotice)
+    private List<Http2Stream> _writingNotices = new();
+    private long _pendingBurst; // the number of the burst _pending will be
     private int _nextStreamId = 1;
     private int _peerMaxConcurrentStreams = int.MaxValue; // until its SETTINGS: ConnectAsync waits for them
     private int _peerMaxFrameBytes = Http2Limits.DefaultMaxFrameBytes;
@@ -201,14 +204,56 @@ internal sealed class Http2ClientConnection : IDisposable
         }
     }
 
-    private void ResetLocked(Http2Stream stream, object? reason)
+    private void ResetLocked(Http2Stream stream, object? reason, uint errorCode = Http2ErrorCode.Cancel)
     {
         if (stream.StreamId != 0 && _failure is null)
         {
-            _pending.WriteRstStream(stream.StreamId, Http2ErrorCode.Cancel);
+            _pending.WriteRstStream(stream.StreamId, errorCode);
             _wakeup.Wake();
         }
-        CloseLocked(stream, Http2StreamEnd.ResetLocally, Http2ErrorCode.Cancel, reason);
+        CloseLocked(stream, Http2StreamEnd.ResetLocally, errorCode, reason);
+    }
+
+    /// <summary>Sends what the stream queued since (<see cref="Http2Stream.TakeStagedBody"/>), as the windows allow; the
+    /// rest goes as WINDOW_UPDATEs come (<see cref="Http2Stream.OnRequestBodyWritten"/> says when all was written). False if the
+    /// stream is no longer on this connection (it ended: its OnClosed was called).</summary>
+    public bool Send(Http2Stream stream)
+    {
+        lock (_lock)
+        {
+            if (stream.Connection != this) return false;
+            stream.TakeStagedBody();
+            // A stream still waiting for a slot sends its body when it opens; one waiting for window, when it comes.
+            if (stream.StreamId != 0 && !stream.AwaitingWindow)
+            {
+                SendBodyLocked(stream);
+                _wakeup.Wake();
+            }
+            return true;
+        }
+    }
+
+    /// <summary>The stream's reader consumed <paramref name="bytes"/> of its response: its window is granted back to the
+    /// server in batches (a WINDOW_UPDATE once half the window was consumed). For streams that
+    /// <see cref="Http2Stream.GrantsWindowOnConsume"/>.</summary>
+    public void Consumed(Http2Stream stream, int bytes)
+    {
+        Debug.Assert(stream.GrantsWindowOnConsume && bytes >= 0);
+        lock (_lock)
+        {
+            if (stream.Connection != this || stream.StreamId == 0) return; // over: nothing more comes
+            GrantLocked(stream, bytes);
+        }
+    }
+
+    private void GrantLocked(Http2Stream stream, int bytes)
+    {
+        stream.ReceiveUnackedBytes += bytes;
+        if (stream.ReceiveUnackedBytes < _options.StreamReceiveWindowBytes / 2) return;
+        _pending.WriteWindowUpdate(stream.StreamId, stream.ReceiveUnackedBytes);
+        stream.ReceiveWindowBytes += stream.ReceiveUnackedBytes;
+        stream.ReceiveUnackedBytes = 0;
+        _wakeup.Wake();
     }
 
     private void OpenLocked(Http2Stream stream)
@@ -217,20 +262,36 @@ internal sealed class Http2ClientConnection : IDisposable
         _nextStreamId += 2;
         stream.StreamId = id;
         stream.SendWindowBytes = _peerInitialWindowBytes;
+        stream.ReceiveWindowBytes = _options.StreamReceiveWindowBytes;
         _active.Add(id, stream);
-        bool emptyBody = stream.RequestBody.IsEmpty;
-        _pending.WriteHeaders(id, stream.RequestHeaderBlock.Span, emptyBody, _peerMaxFrameBytes);
-        if (!emptyBody) SendBodyLocked(stream);
+        bool endWithHeaders = stream.RequestBody.IsEmpty && stream.RequestBodyEnded;
+        _pending.WriteHeaders(id, stream.RequestHeaderBlock.Span, endWithHeaders, _peerMaxFrameBytes);
+        stream.EndStreamSent = endWithHeaders;
+        if (!endWithHeaders) SendBodyLocked(stream);
         _wakeup.Wake();
     }
 
     /// <summary>As much of the request body as both send windows and the burst allow; the rest waits for WINDOW_UPDATE or
-    /// the burst's write.</summary>
+    /// the burst's write. Whatever was queued goes in as few DATA frames as the peer's frame size allows.</summary>
     private void SendBodyLocked(Http2Stream stream)
     {
         ReadOnlySpan<byte> body = stream.RequestBody.Span;
-        while (stream.RequestBodySentBytes < body.Length)
+        while (true)
         {
+            if (stream.RequestBodySentBytes == body.Length)
+            {
+                if (stream.RequestBodyEnded && !stream.EndStreamSent)
+                {
+                    _pending.WriteData(stream.StreamId, default, endStream: true); // the half-close after the last flush
+                    stream.EndStreamSent = true;
+                }
+                if (stream.WantsWrittenNotice && stream.WrittenNoticeBurst != _pendingBurst)
+                {
+                    stream.WrittenNoticeBurst = _pendingBurst;
+                    _pendingNotices.Add(stream);
+                }
+                return;
+            }
             long windowBytes = Math.Min(Math.Min(_sendWindowBytes, stream.SendWindowBytes), MaxQueuedDataBytes - _pending.Count);
             if (windowBytes <= 0)
             {
@@ -242,8 +303,9 @@ internal sealed class Http2ClientConnection : IDisposable
                 return;
             }
             int chunkBytes = (int)Math.Min(Math.Min(body.Length - stream.RequestBodySentBytes, windowBytes), _peerMaxFrameBytes);
-            bool last = stream.RequestBodySentBytes + chunkBytes == body.Length;
+            bool last = stream.RequestBodySentBytes + chunkBytes == body.Length && stream.RequestBodyEnded;
             _pending.WriteData(stream.StreamId, body.Slice(stream.RequestBodySentBytes, chunkBytes), last);
+            stream.EndStreamSent = last;
             stream.RequestBodySentBytes += chunkBytes;
             stream.SendWindowBytes -= chunkBytes;
             _sendWindowBytes -= chunkBytes;
@@ -270,7 +332,7 @@ internal sealed class Http2ClientConnection : IDisposable
         if (stream.StreamId != 0)
         {
             _active.Remove(stream.StreamId);
-            if (end == Http2StreamEnd.Completed && stream.RequestBodySentBytes < stream.RequestBody.Length && _failure is null)
+            if (end == Http2StreamEnd.Completed && !stream.EndStreamSent && _failure is null)
             {
                 // The server answered before taking the whole request: stop its stream rather than leave it half open.
                 _pending.WriteRstStream(stream.StreamId, Http2ErrorCode.Cancel);
@@ -309,14 +371,18 @@ internal sealed class Http2ClientConnection : IDisposable
             while (true)
             {
                 Http2FrameBuffer? burst = null;
+                long burstNumber = 0;
                 ValueTask wait = default;
                 lock (_lock)
                 {
-                    if (_pending.Count > 0)
+                    // A burst of no bytes still tells its streams: a flush of nothing new waits only for what went before.
+                    if (_pending.Count > 0 || _pendingNotices.Count > 0)
                     {
                         burst = _pending;
                         _pending = _writing;
                         _writing = burst;
+                        (_pendingNotices, _writingNotices) = (_writingNotices, _pendingNotices);
+                        burstNumber = _pendingBurst++;
                     }
                     else if (_failure is not null)
                     {
@@ -335,11 +401,23 @@ internal sealed class Http2ClientConnection : IDisposable
                     await Task.Yield();
                     continue;
                 }
-                await _transport.WriteAsync(burst.Written).ConfigureAwait(false);
-                await _transport.FlushAsync().ConfigureAwait(false);
-                burst.Clear();
+                if (burst.Count > 0)
+                {
+                    await _transport.WriteAsync(burst.Written).ConfigureAwait(false);
+                    await _transport.FlushAsync().ConfigureAwait(false);
+                    burst.Clear();
+                }
                 lock (_lock)
                 {
+                    // The flushes whose bytes were in this burst are done: their writers go on (a stream that ended since
+                    // was told by its OnClosed).
+                    foreach (Http2Stream stream in _writingNotices)
+                    {
+                        // Not if its body went on into a later burst, or waits for window since.
+                        bool allSent = stream.RequestBodySentBytes == stream.RequestBody.Length && (!stream.RequestBodyEnded || stream.EndStreamSent);
+                        if (stream.Connection == this && stream.WrittenNoticeBurst == burstNumber && allSent) stream.OnRequestBodyWritten();
+                    }
+                    _writingNotices.Clear();
                     if (_awaitingWindow.Count > 0) ResumeAwaitingWindowLocked(); // bodies held back by a full burst
                 }
             }
@@ -449,6 +527,14 @@ internal sealed class Http2ClientConnection : IDisposable
                 _wakeup.Wake();
             }
             if (!_active.TryGetValue(header.StreamId, out Http2Stream? stream)) return; // reset by us: its late data is dropped
+            stream.ReceiveWindowBytes -= header.PayloadBytes;
+            if (stream.ReceiveWindowBytes < 0)
+            {
+                // A stream error (RFC 7540 6.9.1): the connection's other streams go on.
+                ResetLocked(stream, new Http2ConnectionException(Http2ErrorCode.FlowControlError, "The server sent past the stream's receive window."),
+                    Http2ErrorCode.FlowControlError);
+                return;
+            }
             if (!stream.HeadersReceived)
             {
                 ResetLocked(stream, new Http2ConnectionException(Http2ErrorCode.ProtocolError, "DATA before the response headers."));
@@ -464,13 +550,7 @@ internal sealed class Http2ClientConnection : IDisposable
                 CloseLocked(stream, Http2StreamEnd.Completed, Http2ErrorCode.NoError, null);
                 return;
             }
-            stream.ReceiveUnackedBytes += header.PayloadBytes;
-            if (stream.ReceiveUnackedBytes >= _options.StreamReceiveWindowBytes / 2)
-            {
-                _pending.WriteWindowUpdate(stream.StreamId, stream.ReceiveUnackedBytes);
-                stream.ReceiveUnackedBytes = 0;
-                _wakeup.Wake();
-            }
+            if (!stream.GrantsWindowOnConsume) GrantLocked(stream, header.PayloadBytes);
         }
     }
 

@@ -30,15 +30,26 @@ internal abstract class Http2Stream : IHeaderSink
     internal long SendWindowBytes;
     internal int RequestBodySentBytes;
     internal int ReceiveUnackedBytes;
+    internal long ReceiveWindowBytes; // what the peer may still send on the stream: DATA past it is a FLOW_CONTROL_ERROR
     internal bool HeadersReceived;
     internal bool AwaitingWindow;
+    internal bool EndStreamSent;
+    internal long WrittenNoticeBurst = -1; // the burst whose write tells the stream its body is out (OnRequestBodyWritten)
     internal Http2ClientConnection? Connection;
 
     /// <summary>The encoded request header block (HPACK); the connection frames it as HEADERS and CONTINUATION.</summary>
     public abstract ReadOnlyMemory<byte> RequestHeaderBlock { get; }
 
-    /// <summary>The request body, sent as DATA as the peer's windows allow; END_STREAM with its last byte.</summary>
+    /// <summary>The request body queued so far, sent as DATA as the peer's windows allow (from
+    /// <see cref="RequestBodySentBytes"/> on); END_STREAM with its last byte once <see cref="RequestBodyEnded"/>.</summary>
     public abstract ReadOnlyMemory<byte> RequestBody { get; }
+
+    /// <summary>No more body will be queued: END_STREAM goes with the last byte (or alone, if all was sent before).</summary>
+    public virtual bool RequestBodyEnded => true;
+
+    /// <summary>The stream grants its receive window itself as its reader consumes (<see cref="Http2ClientConnection.Consumed"/>);
+    /// otherwise the connection grants it as DATA arrives (the body is bounded by the stream, as a unary response is).</summary>
+    public virtual bool GrantsWindowOnConsume => false;
 
     /// <summary>Called before the stream is (re)sent: clears what a previous attempt received.</summary>
     internal void ResetTransportState()
@@ -47,8 +58,11 @@ internal abstract class Http2Stream : IHeaderSink
         SendWindowBytes = 0;
         RequestBodySentBytes = 0;
         ReceiveUnackedBytes = 0;
+        ReceiveWindowBytes = 0;
         HeadersReceived = false;
         AwaitingWindow = false;
+        EndStreamSent = false;
+        WrittenNoticeBurst = -1;
         Connection = null;
     }
 
@@ -60,6 +74,18 @@ internal abstract class Http2Stream : IHeaderSink
 
     /// <summary>Response body bytes (padding removed). False resets the stream (CANCEL).</summary>
     public abstract bool OnData(ReadOnlySpan<byte> data);
+
+    /// <summary>The stream wants <see cref="OnRequestBodyWritten"/>: a writer that waits for its flushes.</summary>
+    public virtual bool WantsWrittenNotice => false;
+
+    /// <summary>All of <see cref="RequestBody"/> queued so far (END_STREAM included once ended) was written to the socket:
+    /// called from the connection's writer, under its lock, after the burst that held its last byte.</summary>
+    public virtual void OnRequestBodyWritten() { }
+
+    /// <summary>Called by <see cref="Http2ClientConnection.Send"/> under the connection's lock, before the queued body is sent:
+    /// the stream moves what its writer staged into <see cref="RequestBody"/> (and may drop the sent part, resetting
+    /// <see cref="RequestBodySentBytes"/>).</summary>
+    public virtual void TakeStagedBody() { }
 
     /// <summary>The stream is over and forgotten by the connection. <paramref name="errorCode"/>: the peer's RST_STREAM or
     /// GOAWAY code; <paramref name="reason"/>: what <see cref="Http2ClientConnection.Reset"/> was given, or the connection's failure.</summary>
