@@ -215,7 +215,7 @@ public sealed class SwitchHost : IAsyncDisposable
                         ("pause_logic_us", r.Pause.LogicStateUs), ("pause_archive_us", r.Pause.ArchiveStateUs),
                         ("pause_checkpoint_start_us", r.Pause.CheckpointStartUs),
                         ("pause_mark_us", r.Pause.MarkUs), ("pause_writer_start_us", r.Pause.WriterStartUs), ("pause_gcs", r.Pause.GarbageCollections), ("write_ms", r.WriteMs),
-                        ("archive_checkpoint_ms", r.ArchiveCheckpointMs), ("archive_fold_over_bytes", r.ArchiveFoldOverBytes), ("views_ms", r.ViewsMs), ("paced_ms", r.PacedMs), ("pages_copied_aside", r.PagesCopiedAside),
+                        ("archive_checkpoint_ms", r.ArchiveCheckpointMs), ("archive_fold_over_bytes", r.ArchiveFoldOverBytes), ("views_ms", r.ViewsMs), ("paced_ms", r.PacedMs), ("pages_copied_aside", r.PagesCopiedAside), ("aside_allocated_pages", r.PagesAllocatedAside), ("aside_allocated_bytes", r.BytesAllocatedAside),
                         ("published_ms", r.PublishedMs), ("retire_ms", r.RetireMs),
                         ("journal_archive_files_deleted", r.JournalArchiveFilesDeleted),
                         ("trigger", r.Trigger), ("file", r.Path));

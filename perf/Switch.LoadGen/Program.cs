@@ -93,7 +93,7 @@ internal static class Cli
                 Console.WriteLine($"snapshots during the run: {taken.Count}; logic paused (µs): {string.Join(", ", taken.Select(t => t.PauseUs))}; " +
                     $"written in (ms): {string.Join(", ", taken.Select(t => t.WriteMs))}; archive checkpoint / views ready at (ms): " +
                     $"{string.Join(", ", taken.Select(t => $"{t.ArchiveCheckpointMs}/{t.ViewsMs}"))}; paced (ms): {string.Join(", ", taken.Select(t => t.PacedMs))}; " +
-                    $"pages copied aside: {string.Join(", ", taken.Select(t => t.PagesCopiedAside))}; MiB: {string.Join(", ", taken.Select(t => t.Bytes >> 20))}; archive fold-over MiB: {string.Join(", ", taken.Select(t => t.ArchiveFoldOverBytes >> 20))}");
+                    $"pages copied aside: {string.Join(", ", taken.Select(t => t.PagesCopiedAside))} (allocated: {string.Join(", ", taken.Select(t => t.AsideAllocatedPages))}); MiB: {string.Join(", ", taken.Select(t => t.Bytes >> 20))}; archive fold-over MiB: {string.Join(", ", taken.Select(t => t.ArchiveFoldOverBytes >> 20))}");
             }
             // Every snapshot the switch took (asked for or its own schedule, e.g. every 10 M events): one that fell inside
             // the run explains a second of high latency, so the record is shown whatever asked for it.

@@ -110,7 +110,7 @@ internal static class Bench
 
     public static void Print(string what, SnapshotResult s) =>
         Console.WriteLine($"{what}: logic paused {s.PauseUs:N0} µs ({s.Pause}), written in {s.WriteMs:N0} ms, {s.Bytes >> 20:N0} MiB, " +
-            $"{s.PagesCopiedAside} pages copied aside, record {s.Position.RecordNo:N0}");
+            $"{s.PagesCopiedAside} pages copied aside ({s.PagesAllocatedAside} allocated), record {s.Position.RecordNo:N0}");
 
     /// <summary>The journal and its archive copied to <paramref name="to"/>: what a whole replay reads.</summary>
     public static string CopyJournal(string from, string to)

@@ -40,6 +40,8 @@ public sealed class SnapshotOperations(SwitchEngine engine)
             ViewsMs = result.ViewsMs,
             PacedMs = result.PacedMs,
             PagesCopiedAside = result.PagesCopiedAside,
+            AsideAllocatedPages = result.PagesAllocatedAside,
+            AsideAllocatedBytes = result.BytesAllocatedAside,
             ArchiveFoldOverBytes = result.ArchiveFoldOverBytes,
         };
     }

@@ -31,6 +31,9 @@ public sealed record SnapshotsConfig
     /// <summary>The snapshot writer thread runs this much nicer than the process (Linux), so on busy cores the logic and
     /// the I/O threads run first and the writer, woken, does not preempt the logic; 0: as the process.</summary>
     public int WriterNice { get; init; } = SnapshotOptions.DefaultWriterNice;
+    /// <summary>The transaction rate the transaction ring's copy-aside reserve is sized for (pages allocated and faulted in
+    /// at start, so a snapshot's copy-aside does not allocate on the logic thread); 0: no ring reserve.</summary>
+    public long CopyAsideTransactionsPerSecond { get; init; } = SnapshotOptions.DefaultCopyAsideTransactionsPerSecond;
 
     /// <summary>The first key out of range and why, or null.</summary>
     public (string Field, string Why)? Problem()
@@ -44,6 +47,8 @@ public sealed record SnapshotsConfig
             return ("snapshots.writeMiBPerSecond", $"0 (no budget) to {SnapshotOptions.MaxWriteMiBPerSecond}, got {WriteMiBPerSecond}");
         if (WriterNice is < 0 or > NiceThread.MaxNice)
             return ("snapshots.writerNice", $"0 (as the process) to {NiceThread.MaxNice}, got {WriterNice}");
+        if (CopyAsideTransactionsPerSecond is < 0 or > SnapshotOptions.MaxCopyAsideTransactionsPerSecond)
+            return ("snapshots.copyAsideTransactionsPerSecond", $"0 (no ring reserve) to {SnapshotOptions.MaxCopyAsideTransactionsPerSecond}, got {CopyAsideTransactionsPerSecond}");
         return null;
     }
 
@@ -60,6 +65,7 @@ public sealed record SnapshotsConfig
         JournalArchiveRetentionDays = JournalArchiveRetentionDays,
         WriteMiBPerSecond = WriteMiBPerSecond,
         WriterNice = WriterNice,
+        CopyAsideTransactionsPerSecond = CopyAsideTransactionsPerSecond,
         WithViews = true,
     };
 }

@@ -31,6 +31,10 @@ public sealed class ArchivedOrderFilter
     /// <summary>The captures every snapshot reuses (<see cref="PageCapture{T}.Begin"/>): made per snapshot, their per-page
     /// states were about 200 KiB allocated in each pause.</summary>
     private readonly PageCapture<ulong>[] _capturesKept;
+    /// <summary>The pages its captures copy aside into: one generation's, since only the current generation is written
+    /// at random (the others are read; a generation cleared for reuse while a snapshot is written copies the rest aside
+    /// by allocating them, counted).</summary>
+    private readonly AsideReserve<ulong> _aside;
 
     /// <param name="bytes">Total memory, split over <paramref name="generations"/> (a power of two of 64-byte blocks each).</param>
     public ArchivedOrderFilter(long bytes, int generations)
@@ -46,7 +50,9 @@ public sealed class ArchivedOrderFilter
         _count = new long[generations];
         _lastId = new long[generations];
         _capturesKept = new PageCapture<ulong>[generations];
-        for (int g = 0; g < generations; g++) _capturesKept[g] = new PageCapture<ulong>(_generations[g]);
+        int generationItems = (int)(blocks * WordsPerBlock);
+        _aside = new AsideReserve<ulong>(PageCapture<ulong>.PageItemsFor(generationItems), PageCapture<ulong>.PagesFor(generationItems));
+        for (int g = 0; g < generations; g++) _capturesKept[g] = new PageCapture<ulong>(_generations[g], _aside);
     }
 
     /// <summary>Keys a generation takes before the filter moves on to the next one (if it is free).</summary>
@@ -171,6 +177,10 @@ public sealed class ArchivedOrderFilter
     }
 
     public void EndCapture() => _captures = null;
+
+    /// <summary>At start, off the logic thread: the copy-aside reserve allocated and faulted in (<see cref="AsideReserve{T}"/>);
+    /// returns its bytes.</summary>
+    public long FillAsideReserve() => _aside.Fill();
 
     /// <summary>Reads past what <see cref="BeginCapture"/> wrote; returns the generations (arrays) that follow.</summary>
     public static int SkipSnapshotScalars(ref StateReader r) => ReadScalars(ref r).Count.Length;

@@ -245,6 +245,8 @@ public sealed class FasterTransactionArchive : ITransactionArchive
     /// thread the logic does the writer's part itself. The checkpoint completes on another thread
     /// (<see cref="ArchiveCapture.Checkpoint"/>).
     /// </summary>
+    public long FillAsideReserve() => _filter.FillAsideReserve();
+
     public ArchiveCapture BeginCapture(StateWriter w, PauseTimer? pause = null)
     {
         System.Diagnostics.Debug.Assert(_recovering is null, "archive: the store used before CompleteRecovery");

@@ -49,7 +49,7 @@ public sealed class DailyAccountUsage
         // Huge pages: each payment reads a random slot, and in 4 KiB pages its page walk was a tenth of the logic thread.
         _slots = HugePages.Allocate<Slot>(slots);
         _mask = slots - 1;
-        _captureKept = new PageCapture<Slot>(_slots);
+        _captureKept = new PageCapture<Slot>(_slots, new AsideReserve<Slot>(PageCapture<Slot>.PageItemsFor(slots), PageCapture<Slot>.PagesFor(slots)));
     }
 
     public int Count { get; private set; }
@@ -208,6 +208,13 @@ public sealed class DailyAccountUsage
     }
 
     public void EndCapture() => _capture = null;
+
+    public long Bytes => (long)_slots.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<Slot>();
+
+    /// <summary>At start, off the logic thread: a page aside for every page of the table, allocated and faulted in (the
+    /// payers' accounts are touched at random: a snapshot at load copies most pages aside before the writer gets to
+    /// them); returns its bytes, the table's own.</summary>
+    public long FillAsideReserve() => _captureKept.Reserve.Fill();
 
     public void RestoreScalars(ref StateReader r)
     {

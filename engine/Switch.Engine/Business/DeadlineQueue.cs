@@ -28,8 +28,10 @@ public sealed class DeadlineQueue
         _ids = new long[capacity];
         _dueUs = new long[capacity];
         _mask = capacity - 1;
-        _idsKept = new PageCapture<long>(_ids);
-        _dueKept = new PageCapture<long>(_dueUs);
+        // One reserve for both arrays (the same length): a page aside for each of their pages.
+        var aside = new AsideReserve<long>(PageCapture<long>.PageItemsFor(capacity), 2 * PageCapture<long>.PagesFor(capacity));
+        _idsKept = new PageCapture<long>(_ids, aside);
+        _dueKept = new PageCapture<long>(_dueUs, aside);
         _kept = [_idsKept, _dueKept];
     }
 
@@ -117,6 +119,10 @@ public sealed class DeadlineQueue
         _idsCapture = null;
         _dueCapture = null;
     }
+
+    /// <summary>At start, off the logic thread: a page aside for every page of both arrays, allocated and faulted in;
+    /// returns its bytes (the arrays' own).</summary>
+    public long FillAsideReserve() => _idsKept.Reserve.Fill();
 
     public void RestoreScalars(ref StateReader r)
     {

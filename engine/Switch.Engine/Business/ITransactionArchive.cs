@@ -37,6 +37,10 @@ public interface ITransactionArchive : IDisposable
     /// this instant (see <see cref="ArchiveCapture"/>). <paramref name="pause"/>: its parts timed, if given.</summary>
     ArchiveCapture BeginCapture(StateWriter w, PauseTimer? pause = null);
 
+    /// <summary>At start, off the logic thread: the pages its captures copy aside into, allocated and faulted in
+    /// (<see cref="Snapshots.AsideReserve{T}"/>); returns their bytes. None by default.</summary>
+    long FillAsideReserve() => 0;
+
     /// <summary>Restore, into an archive opened at the snapshot's checkpoint: what <see cref="BeginCapture"/> wrote.</summary>
     void RestoreScalars(ref StateReader r);
 

@@ -78,6 +78,36 @@ public sealed partial class SwitchLogic
         return new Capture(this, _captureArrays, archive);
     }
 
+    /// <summary>At start, off the logic thread (any time before or while it runs): the pages its captures copy aside into
+    /// (<see cref="AsideReserve{T}"/>), allocated and faulted in, kept for the process's life. Whole for the arrays touched
+    /// at random (the daily usage, the archive filter's current generation) and the deadlines; for the transaction
+    /// table, the ring's pages the logic fills at <paramref name="transactionsPerSecond"/> while the snapshot writer,
+    /// at <paramref name="writeMiBPerSecond"/>, writes up to the ring's end (<see cref="RingAsidePages"/>). Returns the
+    /// bytes reserved.</summary>
+    public long FillAsideReserves(long transactionsPerSecond, int writeMiBPerSecond)
+    {
+        long bytes = _dailyUsage.FillAsideReserve();
+        bytes += _orders.Archive.FillAsideReserve();
+        bytes += _timers.FillAsideReserve();
+        long throughRingBytes = _dailyUsage.Bytes + _transactions.RingPages * _transactions.AsidePageBytes;
+        bytes += _transactions.FillAsideReserve(RingAsidePages(transactionsPerSecond, writeMiBPerSecond, throughRingBytes, _transactions.RingPages));
+        return bytes;
+    }
+
+    /// <summary>Ring pages (of <see cref="PageCapture{T}.MaxPageItems"/> transactions) the logic fills at
+    /// <paramref name="transactionsPerSecond"/> while a writer at <paramref name="writeMiBPerSecond"/> writes
+    /// <paramref name="throughRingBytes"/> (the arrays before the ring, and the ring): the most the ring can copy aside,
+    /// at most <paramref name="ringPages"/>. No budget (0): the writer's speed is the disk's, unknown here: the whole
+    /// ring. A rate of 0: none.</summary>
+    public static int RingAsidePages(long transactionsPerSecond, int writeMiBPerSecond, long throughRingBytes, int ringPages)
+    {
+        if (transactionsPerSecond <= 0) return 0;
+        if (writeMiBPerSecond <= 0) return ringPages;
+        double writeSeconds = (double)throughRingBytes / ((long)writeMiBPerSecond << 20);
+        double pages = Math.Ceiling(transactionsPerSecond * writeSeconds / PageCapture<Transaction>.MaxPageItems) + 1; // +1: the page it is in
+        return (int)Math.Min(ringPages, pages);
+    }
+
     /// <summary>The logic's own captures end (the archive's ends with its <see cref="ArchiveCapture"/>).</summary>
     private void EndCaptures()
     {

@@ -45,8 +45,13 @@ public sealed class TransactionTable
         for (int i = 0; i < parkedCapacity; i++) _freeParked[i] = parkedCapacity - 1 - i;
         _freeParkedCount = parkedCapacity;
         _parkedIndex = new ParkedIndex(parkedCapacity);
-        _ringKept = new PageCapture<Transaction>(_slots);
-        _parkedKept = new PageCapture<Transaction>(_parked);
+        // One reserve for the ring and the parked table (its pages the ring's, at least as long as the parked table's),
+        // as large as both at most; how much of it is filled is the engine's choice (FillAsideReserve).
+        int ringPageItems = PageCapture<Transaction>.PageItemsFor(capacity);
+        var aside = new AsideReserve<Transaction>(Math.Max(ringPageItems, PageCapture<Transaction>.PageItemsFor(parkedCapacity)),
+            PageCapture<Transaction>.PagesFor(capacity) + PageCapture<Transaction>.PagesFor(parkedCapacity));
+        _ringKept = new PageCapture<Transaction>(_slots, aside);
+        _parkedKept = new PageCapture<Transaction>(_parked, aside);
     }
 
     public int Capacity => _slots.Length;
@@ -218,6 +223,19 @@ public sealed class TransactionTable
         _ringCapture = null;
         _parkedCapture = null;
     }
+
+    /// <summary>Pages of the ring a snapshot's copy-aside may need.</summary>
+    public int RingPages => _ringKept.Pages;
+    public long AsidePageBytes => _ringKept.Reserve.PageBytes;
+
+    /// <summary>At start, off the logic thread: <paramref name="ringPages"/> pages aside for the ring and one for the
+    /// parked table, allocated and faulted in, and no more kept; returns their bytes. The ring is written in order, a page
+    /// every 1,024 transactions, so unlike the arrays touched at random its copy-aside is no burst: what the reserve
+    /// lacks is allocated a page at a time (counted). The parked table's free slots are a stack from slot 0, so up to
+    /// 1,024 transactions parked at once lie in its first page.</summary>
+    public long FillAsideReserve(int ringPages) => _ringKept.Reserve.Fill(ringPages + ParkedAsidePages);
+
+    private const int ParkedAsidePages = 1;
 
     /// <summary>Restore, before any event: the scalars <see cref="BeginCapture"/> wrote. The pages go into
     /// <see cref="RingForRestore"/> and <see cref="ParkedForRestore"/>, then <see cref="FinishRestore"/>.</summary>

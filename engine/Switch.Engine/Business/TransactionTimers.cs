@@ -123,6 +123,9 @@ public sealed class TransactionTimers
 
     public void EndCapture() => _deadlines.EndCapture();
 
+    /// <summary>See <see cref="DeadlineQueue.FillAsideReserve"/>.</summary>
+    public long FillAsideReserve() => _deadlines.FillAsideReserve();
+
     public void RestoreScalars(ref StateReader r)
     {
         r.Section("timers");

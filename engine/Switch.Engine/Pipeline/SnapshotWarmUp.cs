@@ -10,7 +10,8 @@ namespace Switch.Engine.Pipeline;
 /// process compiles the capture code (the logic's state, its copy-on-write captures of each array type, FASTER's
 /// checkpoint machinery), which measured 4.7 to 8.3 ms of the first real snapshot's pause of the logic thread against
 /// 0.2 to 0.4 ms for the next; and the mark (compiling its emission measured about 60 µs of the first snapshot's
-/// <c>pause_mark_us</c>, loading the views' promise's types about 20, under load). The throwaway logic has the live
+/// <c>pause_mark_us</c>, loading the views' promise's types about 20, under load), and each array type's copy-aside
+/// (<see cref="PageCapture{T}.WarmUp"/>). The throwaway logic has the live
 /// configuration's participants and the smallest tables the rules allow, so it costs a few MiB, not the live tables'
 /// hundreds.
 /// </summary>
@@ -40,6 +41,9 @@ public static class SnapshotWarmUp
                 archive.Put(new ScopedKey(0, tx.OrderNo.Span), tx);
                 var logic = new SwitchLogic(config, new DiscardingSink(), archive);
                 SwitchLogic.Capture capture = logic.BeginCapture(new StateWriter());
+                // Each array type's copy of a page aside and the writer's read of it: compiled here, not on the logic
+                // thread in the burst after the first real snapshot (nor recompiled there: they skip tiering).
+                foreach (ICapturedArray array in capture.Arrays) array.WarmUp();
                 // The rest of the pause's first time: the mark emitted (into the throwaway's sink) and the views' promise.
                 logic.EmitSnapshotMark(1);
                 Snapshotter.NewViewsPromise().TrySetResult([]);

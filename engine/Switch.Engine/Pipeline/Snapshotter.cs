@@ -290,6 +290,8 @@ internal sealed class Snapshotter
                 _options.TestWritePoint, _options.SyncEveryBytes, _pacer);
             long published = Stopwatch.GetTimestamp();
             int aside = capture.Arrays.Sum(a => a.PagesCopiedAside);
+            int allocatedPages = capture.Arrays.Sum(a => a.PagesAllocatedAside);
+            long allocatedBytes = capture.Arrays.Sum(a => a.BytesAllocatedAside);
             capture.End();
             ended = true;
             HashSet<string> kept = _store.Retain(_options.Keep);
@@ -304,6 +306,8 @@ internal sealed class Snapshotter
             var result = new SnapshotResult(path, position, bytes, pause.Result(), (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds, aside, trigger)
             {
                 JournalArchiveFilesDeleted = deleted,
+                PagesAllocatedAside = allocatedPages,
+                BytesAllocatedAside = allocatedBytes,
                 ArchiveCheckpointMs = MsSince(started, Volatile.Read(ref checkpointDone.Value)),
                 ViewsMs = views is null ? 0 : MsSince(started, Volatile.Read(ref viewsDone.Value)),
                 PacedMs = (long)(_pacer.Slept - sleptBefore).TotalMilliseconds,

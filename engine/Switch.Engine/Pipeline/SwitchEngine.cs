@@ -37,6 +37,11 @@ public sealed partial class SwitchEngine : IDisposable
     /// <summary>The start's throwaway capture (<see cref="SnapshotWarmUp"/>): joined at dispose, so no thread of a
     /// disposed engine still writes in its data directory (a copy or removal of it would race with its files).</summary>
     private Thread? _warmUp;
+    /// <summary>Fills the copy-aside reserves at start (<see cref="SwitchLogic.FillAsideReserves"/>), beside the logic:
+    /// joined at dispose.</summary>
+    private Thread? _asideReserve;
+    private readonly ManualResetEventSlim _asideReserved = new();
+    private long _asideReservedBytes;
     private BatchEventProcessor<OutputEvent, IEventHandler<OutputEvent>>? _outputProcessor;
     private Thread[] _threads = [];
     private Timer? _ticker;
@@ -177,6 +182,17 @@ public sealed partial class SwitchEngine : IDisposable
             Snapshotter snapshots = _snapshots;
             _snapshotSchedule = new Timer(_ => snapshots.ScheduledTurn(), null, _options.Snapshots.Every, _options.Snapshots.Every);
         }
+        if (_snapshots is not null)
+        {
+            SwitchLogic logic = Logic;
+            SnapshotOptions snapshots = _options.Snapshots;
+            _asideReserve = new Thread(() =>
+            {
+                Volatile.Write(ref _asideReservedBytes, logic.FillAsideReserves(snapshots.CopyAsideTransactionsPerSecond, snapshots.WriteMiBPerSecond));
+                _asideReserved.Set();
+            }) { Name = "switch-aside-reserve", IsBackground = true, Priority = ThreadPriority.BelowNormal };
+            _asideReserve.Start();
+        }
         if (_snapshots is not null && _archive is FasterTransactionArchive)
         {
             string warmUp = Path.Combine(_options.DataDirectory, "archive-warm-up");
@@ -228,6 +244,12 @@ public sealed partial class SwitchEngine : IDisposable
     internal long SnapshotStateBufferGrowths => _snapshots?.StateBufferGrowths ?? 0;
     /// <summary>The snapshot writer thread's kernel id, 0 before it runs or without snapshots (see <see cref="NiceThread"/>).</summary>
     internal int SnapshotWriterThreadId => _snapshots?.WriterThreadId ?? 0;
+
+    /// <summary>The bytes of the snapshots' copy-aside reserves, once filled (0 before, and with snapshots off).</summary>
+    public long AsideReservedBytes => Volatile.Read(ref _asideReservedBytes);
+
+    /// <summary>True once the copy-aside reserves are filled (within <paramref name="timeout"/>); false with snapshots off.</summary>
+    public bool WaitAsideReserved(TimeSpan timeout) => _asideReserve is not null && _asideReserved.Wait(timeout);
 
     /// <summary>True once <see cref="Run"/> has started the threads.</summary>
     public bool Running => _outputProcessor is not null;
@@ -651,6 +673,8 @@ public sealed partial class SwitchEngine : IDisposable
             }
         }
         if (_warmUp is not null && !_warmUp.Join(TimeSpan.FromSeconds(30))) throw new InvalidOperationException("engine: the snapshot warm-up did not finish");
+        if (_asideReserve is not null && !_asideReserve.Join(TimeSpan.FromSeconds(30))) throw new InvalidOperationException("engine: the copy-aside reserve was not filled");
+        _asideReserved.Dispose();
         _snapshots?.Stop();
         _journal.Dispose();
         _archive.Dispose();

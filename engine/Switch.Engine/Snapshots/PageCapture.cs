@@ -1,5 +1,3 @@
-using System.Buffers;
-
 namespace Switch.Engine.Snapshots;
 
 /// <summary>
@@ -13,10 +11,11 @@ namespace Switch.Engine.Snapshots;
 /// one page copy (a few hundred KB) for each page it touches before the writer reaches it; the pages it touches are
 /// mostly the few around the newest transactions, but the archive's filter is touched at random: a snapshot copies
 /// most of its current generation aside (about 2,000 pages of 8 KiB measured with a full table at 5,000/s).</para>
-/// <para>The pages copied aside come from a pool kept across snapshots (<see cref="AsidePool"/>) and go back to it
-/// once the writer has them: allocated, they were garbage that lived for the seconds a snapshot is written, so
-/// survived into the older generations and made the collector's pauses long (non-concurrent collections stop every
-/// thread), and a transaction page (344 KiB) was a large-object allocation each.</para>
+/// <para>The pages copied aside come from the owner's reserve (<see cref="AsideReserve{T}"/>: filled when the engine
+/// starts, kept across snapshots) and go back to it once the writer has them: allocated, they were garbage that lived for
+/// the seconds a snapshot is written, so survived into the older generations and made the collector's pauses long
+/// (non-concurrent collections stop every thread), and from an empty pool the first snapshot allocated and faulted
+/// them in on the logic thread in the burst after its capture.</para>
 /// <para>One capture object per array, made with its owner and reused by every snapshot (<see cref="Begin"/>): made
 /// per snapshot, the per-page states of the archive's filter alone were about 200 KiB allocated in each pause.</para>
 /// </summary>
@@ -29,37 +28,45 @@ public sealed class PageCapture<T> : ICapturedArray where T : unmanaged
     private const int Copying = 1;     // one side is copying it now
     private const int Taken = 2;       // copied: by the writer (done with it) or aside by the owner (in _aside)
 
-    /// <summary>Pages kept for copying aside, per item type, across snapshots: after the first snapshot that needs as
-    /// many, none is allocated. Bounded: at most <see cref="MaxPooledPages"/> a page size are kept.</summary>
-    private static readonly ArrayPool<T> AsidePool = ArrayPool<T>.Create(MaxPageItems, MaxPooledPages);
-    /// <summary>Pages of one size the pool keeps at most (the filter's generation is 2,048 pages; the table's ring 1,024).</summary>
-    public const int MaxPooledPages = 4096;
-
     private readonly T[] _live;
     private readonly int _pageShift;
     private readonly int[] _state;
     private readonly T[]?[] _aside;
+    private readonly AsideReserve<T> _reserve;
     /// <summary>Pages copied aside that the writer took and gave back to the pool (the writer's count; the owner reads
     /// it at <see cref="Begin"/>, after the last capture ended).</summary>
     private int _asideReturned;
 
-    /// <summary>Made once per array, with its owner; as made it is a capture begun (<see cref="Begin"/> for each next one).</summary>
-    public PageCapture(T[] live)
+    /// <summary>Made once per array, with its owner; as made it is a capture begun (<see cref="Begin"/> for each next one).
+    /// <paramref name="reserve"/>: where its pages aside come from and go back to, shared by the owner's captures of one
+    /// item type (its pages at least as long as this array's); null: one of its own, a page for each of the array's,
+    /// empty until pages aside come back to it.</summary>
+    public PageCapture(T[] live, AsideReserve<T>? reserve = null)
     {
         ArgumentNullException.ThrowIfNull(live);
         _live = live;
-        int pageItems = Math.Min(MaxPageItems, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, live.Length)));
+        int pageItems = PageItemsFor(live.Length);
         _pageShift = System.Numerics.BitOperations.Log2((uint)pageItems);
         PageItems = pageItems;
-        Pages = (live.Length + pageItems - 1) >> _pageShift;
+        Pages = PagesFor(live.Length);
         _state = new int[Pages];
         _aside = new T[]?[Pages];
+        _reserve = reserve ?? new AsideReserve<T>(pageItems, Pages);
+        if (_reserve.PageItems < pageItems) throw new ArgumentException($"page capture: reserve pages of {_reserve.PageItems} items, this array's are {pageItems}", nameof(reserve));
     }
 
     public int PageItems { get; }
     public int Pages { get; }
+
+    /// <summary>Items a page of an array of <paramref name="length"/> items (a power of two, at most <see cref="MaxPageItems"/>).</summary>
+    public static int PageItemsFor(int length) => Math.Min(MaxPageItems, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, length)));
+    public static int PagesFor(int length) => (length + PageItemsFor(length) - 1) / PageItemsFor(length);
     /// <summary>Pages the owner copied aside before the writer reached them, in this capture.</summary>
     public int PagesCopiedAside { get; private set; }
+    /// <summary>Of <see cref="PagesCopiedAside"/>, the pages the reserve had none ready for, allocated on the logic thread.</summary>
+    public int PagesAllocatedAside { get; private set; }
+    public long BytesAllocatedAside => (long)PagesAllocatedAside * _reserve.PageBytes;
+    public AsideReserve<T> Reserve => _reserve;
 
     /// <summary>The owner, at a snapshot's instant: a capture of the array as it is now (every page untouched). The
     /// last capture must have ended (its writer copies no more); a writer that stopped before it took every page (a
@@ -76,13 +83,14 @@ public sealed class PageCapture<T> : ICapturedArray where T : unmanaged
                 T[]? left = _aside[page];
                 if (left is null) continue;
                 _aside[page] = null;
-                AsidePool.Return(left);
+                _reserve.Return(left);
                 returned++;
             }
             System.Diagnostics.Debug.Assert(returned == leftAside, "page capture: pages aside not counted");
         }
         Array.Clear(_state);
         PagesCopiedAside = 0;
+        PagesAllocatedAside = 0;
         Volatile.Write(ref _asideReturned, 0);
     }
 
@@ -94,15 +102,19 @@ public sealed class PageCapture<T> : ICapturedArray where T : unmanaged
         Preserve(page);
     }
 
+    /// <summary>Fully optimized at its first call (the start's warm-up, <see cref="WarmUp"/>): left to tiering, it was
+    /// recompiled by the runtime's JIT threads in the burst after the first real snapshot, beside the logic.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void Preserve(int page)
     {
         if (Interlocked.CompareExchange(ref _state[page], Copying, Untouched) == Untouched)
         {
             int length = PageLength(page);
-            T[] copy = AsidePool.Rent(length); // a power of two at least as long: the page is its first items
+            T[] copy = _reserve.Rent(out bool allocated); // at least as long: the page is its first items
             _live.AsSpan(page << _pageShift, length).CopyTo(copy);
             _aside[page] = copy;
             PagesCopiedAside++;
+            if (allocated) PagesAllocatedAside++;
             Volatile.Write(ref _state[page], Taken);
             return;
         }
@@ -116,6 +128,7 @@ public sealed class PageCapture<T> : ICapturedArray where T : unmanaged
     /// change it until <paramref name="read"/> returns, so it does the page's own work alone (an encoding, a copy; no I/O,
     /// no wait). Read in place, a page is not copied first: copying every page was a pass over the whole state (489 MiB
     /// at 2^20 retained) before the encoder's.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public void ReadPage(int page, PageBytesReader read)
     {
         int length = PageLength(page);
@@ -141,7 +154,7 @@ public sealed class PageCapture<T> : ICapturedArray where T : unmanaged
         finally
         {
             _aside[page] = null;
-            AsidePool.Return(aside);
+            _reserve.Return(aside);
             Volatile.Write(ref _asideReturned, _asideReturned + 1); // the writer's count alone: no other thread writes it
         }
     }
@@ -151,6 +164,15 @@ public sealed class PageCapture<T> : ICapturedArray where T : unmanaged
     public int Length => _live.Length;
     public int ItemBytes => System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
 
+    /// <summary>At start, on a throwaway array's capture: the owner's copy of a page aside and the writer's read of it
+    /// run once, so the first real snapshot compiles neither on the logic thread nor in its burst. The capture must be
+    /// begun and not yet read; it is left read whole.</summary>
+    public void WarmUp()
+    {
+        if (Pages == 0) return;
+        Touch(0);
+        for (int page = 0; page < Pages; page++) ReadPage(page, static _ => { });
+    }
 }
 
 /// <summary>What the snapshot writer does with one page's bytes (<see cref="ICapturedArray.ReadPage"/>).</summary>
@@ -169,4 +191,9 @@ public interface ICapturedArray
     void ReadPage(int page, PageBytesReader read);
     /// <summary>Pages the owner copied aside (it changed them before the writer got there).</summary>
     int PagesCopiedAside { get; }
+    /// <summary>Of those, the pages its reserve had none ready for (allocated on the owner's thread), and their bytes.</summary>
+    int PagesAllocatedAside { get; }
+    long BytesAllocatedAside { get; }
+    /// <summary>See <see cref="PageCapture{T}.WarmUp"/>.</summary>
+    void WarmUp();
 }

@@ -47,6 +47,16 @@ public sealed record SnapshotOptions
     /// process. Its pace is <see cref="WriteMiBPerSecond"/>'s either way; this decides only who waits when both could run.</summary>
     public int WriterNice { get; init; } = DefaultWriterNice;
     public const int DefaultWriterNice = 10;
+    /// <summary>The engine reserves the pages a snapshot's copy-aside takes (<see cref="AsideReserve{T}"/>), allocated and
+    /// faulted in off the logic thread at start and kept: whole for the arrays touched at random (the daily usage, the
+    /// archive filter's current generation) and the deadlines; for the transaction ring, the pages the logic fills at this
+    /// rate while the writer writes up to the ring's end at <see cref="WriteMiBPerSecond"/>
+    /// (<see cref="Business.SwitchLogic.RingAsidePages"/>). 0: no ring reserve (its pages aside are allocated as needed,
+    /// counted in <see cref="SnapshotResult.PagesAllocatedAside"/>).</summary>
+    public long CopyAsideTransactionsPerSecond { get; init; } = DefaultCopyAsideTransactionsPerSecond;
+    /// <summary>The design peak.</summary>
+    public const long DefaultCopyAsideTransactionsPerSecond = 180_000;
+    public const long MaxCopyAsideTransactionsPerSecond = 100_000_000;
     /// <summary>How long a graceful stop waits for its snapshot.</summary>
     public int StopTimeoutMs { get; init; } = 120_000;
     /// <summary>Test hook, null in production: called on the writer thread at each instant of a snapshot's publication
@@ -68,6 +78,7 @@ public sealed record SnapshotOptions
         Require(Keep is >= 1 and <= 100, "keep must be 1 to 100");
         Require(SyncEveryBytes is 0 or (>= 1L << 20 and <= 1L << 34), "syncEveryBytes must be 0 or 1 MiB to 16 GiB");
         Require(WriteMiBPerSecond is >= 0 and <= MaxWriteMiBPerSecond, $"writeMiBPerSecond must be 0 (no budget) to {MaxWriteMiBPerSecond}");
+        Require(CopyAsideTransactionsPerSecond is >= 0 and <= MaxCopyAsideTransactionsPerSecond, $"copyAsideTransactionsPerSecond must be 0 (no ring reserve) to {MaxCopyAsideTransactionsPerSecond}");
         Require(WriterNice is >= 0 and <= NiceThread.MaxNice, $"writerNice must be 0 (as the process) to {NiceThread.MaxNice}");
         Require(JournalArchiveRetentionDays is >= 0 and <= MaxRetentionDays, $"journalArchiveRetentionDays must be 0 (forever) to {MaxRetentionDays}");
         Require(ViewsTimeoutMs is >= 1 and <= 3_600_000, "viewsTimeoutMs must be 1 to 3600000");
@@ -99,6 +110,10 @@ public sealed record SnapshotResult(string Path, SnapshotPosition Position, long
 {
     /// <summary>How long the logic thread stopped to capture it, in all.</summary>
     public long PauseUs => Pause.TotalUs;
+    /// <summary>Of <see cref="PagesCopiedAside"/>, the pages the reserves had none ready for, allocated on the logic thread
+    /// (<see cref="SnapshotOptions.CopyAsideTransactionsPerSecond"/>), and their bytes.</summary>
+    public int PagesAllocatedAside { get; init; }
+    public long BytesAllocatedAside { get; init; }
     /// <summary>Journal archive files its retention deleted after it (<see cref="SnapshotOptions.JournalArchiveRetentionDays"/>).</summary>
     public int JournalArchiveFilesDeleted { get; init; }
     /// <summary>From the start of the writing until the archive's checkpoint was on disk, and until the derived views

@@ -129,6 +129,9 @@ public sealed class CaptureReuseTests : IDisposable
         public int Pages => inner.Pages;
         public int PageItems => inner.PageItems;
         public int PagesCopiedAside => inner.PagesCopiedAside;
+        public int PagesAllocatedAside => inner.PagesAllocatedAside;
+        public long BytesAllocatedAside => inner.BytesAllocatedAside;
+        public void WarmUp() => inner.WarmUp();
         public int PageLength(int page) => inner.PageLength(page);
 
         public void ReadPage(int page, PageBytesReader read)

@@ -3,22 +3,22 @@ using Switch.Engine.Snapshots;
 namespace Switch.Engine.Tests.Snapshots;
 
 /// <summary>Copy-on-write capture of an array: the writer gets every page as it was at the capture, and the pages the
-/// owner copies aside come from a pool, so a snapshot after the first allocates none.</summary>
+/// owner copies aside come from a reserve the writer gives them back to, so a snapshot after the first allocates none,
+/// and none at all once the reserve was filled at start.</summary>
 public sealed class PageCaptureTests
 {
-    /// <summary>An item type of its own: the pool is per item type, and no other test shares this one.</summary>
     private readonly record struct Item(long A, long B);
 
     [Fact]
     public void Pages_copied_aside_are_the_capture_instant_and_a_later_capture_allocates_none()
     {
-        // Three full pages and a short one (the pool hands out longer arrays for it).
+        // Three full pages and a short one (its page aside is a whole page: the short page is its first items).
         int pageItems = PageCapture<Item>.MaxPageItems;
         var live = new Item[3 * pageItems + 100];
+        var capture = new PageCapture<Item>(live); // a reserve of its own, empty
         for (int round = 1; round <= 3; round++)
         {
             for (int i = 0; i < live.Length; i++) live[i] = new Item(round, i);
-            var capture = new PageCapture<Item>(live);
             capture.Begin();
             long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
             // The owner changes an item of every page before the writer copies any: each is copied aside first.
@@ -30,6 +30,9 @@ public sealed class PageCaptureTests
             }
             long allocatedByTouch = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
             Assert.Equal(capture.Pages, capture.PagesCopiedAside);
+            // The first capture found the reserve empty: it allocated every page, counted; the later ones reuse them.
+            Assert.Equal(round == 1 ? capture.Pages : 0, capture.PagesAllocatedAside);
+            Assert.Equal(round == 1 ? capture.Pages * (long)pageItems * 16 : 0, capture.BytesAllocatedAside);
             if (round > 1) Assert.Equal(0, allocatedByTouch); // the pages the last capture returned
 
             var into = new Item[pageItems];
@@ -82,6 +85,45 @@ public sealed class PageCaptureTests
             CopyPage(capture, p, into);
             for (int i = 0; i < pageItems; i++) Assert.Equal(new Item(2, p * pageItems + i), into[i]);
         }
+    }
+
+    [Fact]
+    public void With_its_reserve_filled_first_the_first_capture_allocates_nothing_and_a_reserve_short_of_pages_allocates_the_rest_counted()
+    {
+        int pageItems = PageCapture<Item>.MaxPageItems;
+        var live = new Item[6 * pageItems];
+        var reserve = new AsideReserve<Item>(pageItems, maxPages: 6);
+        var capture = new PageCapture<Item>(live, reserve);
+        Assert.Equal(4L * pageItems * 16, reserve.Fill(4)); // keeps 4 of its 6 at most from now on
+        Assert.Equal(4, reserve.Ready);
+        Assert.Equal(0, reserve.Fill(4)); // filled already
+
+        capture.Begin();
+        long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+        for (int p = 0; p < 4; p++) capture.Touch(p * pageItems);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - allocatedBefore);
+        Assert.Equal(0, capture.PagesAllocatedAside);
+        // Two more than it holds: allocated on the spot, never a failure, and counted.
+        for (int p = 4; p < 6; p++) capture.Touch(p * pageItems);
+        Assert.Equal(6, capture.PagesCopiedAside);
+        Assert.Equal(2, capture.PagesAllocatedAside);
+        Assert.Equal(2L * pageItems * 16, capture.BytesAllocatedAside);
+
+        // The writer gives the six back: four are kept (its capacity), two dropped.
+        var into = new Item[pageItems];
+        for (int p = 0; p < capture.Pages; p++) CopyPage(capture, p, into);
+        Assert.Equal(4, reserve.Ready);
+        capture.Begin();
+        Assert.Equal(0, capture.PagesAllocatedAside);
+    }
+
+    [Fact]
+    public void A_reserve_refuses_a_page_of_another_length_and_a_capture_a_reserve_of_shorter_pages()
+    {
+        var reserve = new AsideReserve<Item>(512, maxPages: 2);
+        Assert.Throws<ArgumentException>(() => reserve.Return(new Item[256]));
+        Assert.Throws<ArgumentException>(() => new PageCapture<Item>(new Item[4096], reserve));
+        Assert.Equal(0, reserve.Ready);
     }
 
     /// <summary>The writer's read of a page, copied into <paramref name="into"/>.</summary>

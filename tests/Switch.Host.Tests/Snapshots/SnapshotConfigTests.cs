@@ -32,14 +32,31 @@ public sealed class SnapshotConfigTests
         options.Validate();
     }
 
+    [Fact]
+    public void The_copy_aside_rate_given_in_the_file_reaches_the_engine_and_defaults_to_the_design_peak()
+    {
+        Assert.Equal(180_000, HostConfig.EmbeddedDefault().Snapshots.ToOptions().CopyAsideTransactionsPerSecond);
+        HostConfig wanted = HostConfig.EmbeddedDefault() with { Snapshots = new SnapshotsConfig { CopyAsideTransactionsPerSecond = 5_000 } };
+        SnapshotOptions options = HostConfig.Parse(JsonSerializer.Serialize(wanted, Camel), "snapshots.json").Snapshots.ToOptions();
+        Assert.Equal(5_000, options.CopyAsideTransactionsPerSecond);
+        options.Validate();
+    }
+
     [Theory]
     [InlineData("writeMiBPerSecond", -1, "configuration: snapshots.writeMiBPerSecond: 0 (no budget) to 65536, got -1")]
     [InlineData("writeMiBPerSecond", 65537, "configuration: snapshots.writeMiBPerSecond: 0 (no budget) to 65536, got 65537")]
     [InlineData("writerNice", -1, "configuration: snapshots.writerNice: 0 (as the process) to 19, got -1")]
     [InlineData("writerNice", 20, "configuration: snapshots.writerNice: 0 (as the process) to 19, got 20")]
+    [InlineData("copyAsideTransactionsPerSecond", -1, "configuration: snapshots.copyAsideTransactionsPerSecond: 0 (no ring reserve) to 100000000, got -1")]
+    [InlineData("copyAsideTransactionsPerSecond", 100_000_001, "configuration: snapshots.copyAsideTransactionsPerSecond: 0 (no ring reserve) to 100000000, got 100000001")]
     public void A_bad_writer_setting_is_refused_naming_the_key_and_the_value(string key, int value, string expected)
     {
-        SnapshotsConfig snapshots = key == "writerNice" ? new SnapshotsConfig { WriterNice = value } : new SnapshotsConfig { WriteMiBPerSecond = value };
+        SnapshotsConfig snapshots = key switch
+        {
+            "writerNice" => new SnapshotsConfig { WriterNice = value },
+            "copyAsideTransactionsPerSecond" => new SnapshotsConfig { CopyAsideTransactionsPerSecond = value },
+            _ => new SnapshotsConfig { WriteMiBPerSecond = value },
+        };
         HostConfig config = HostConfig.EmbeddedDefault() with { Snapshots = snapshots };
         Assert.StartsWith(expected, Assert.Throws<ConfigException>(config.Validate).Message);
         Assert.StartsWith("snapshots.json: " + expected, Assert.Throws<ConfigException>(() => HostConfig.Parse(JsonSerializer.Serialize(config, Camel), "snapshots.json")).Message);
