@@ -235,9 +235,11 @@ public sealed class Http2StreamingTests
         });
         using var channel = GrpcChannel.ForAddress(peer.Address, new GrpcChannelOptions { InitialStreamWindowBytes = SmallestWindowBytes });
         using var call = channel.DuplexStreaming(InteropMethods.Bidi, new CallOptions { Timeout = TestUtil.Bound });
+        // Nothing is read until the reset: a reader that took the first frames before the last arrived would grant the
+        // window back, and the server would then be within it (a CI run under load timed out so).
+        Assert.Equal(Http2ErrorCode.FlowControlError, await reset.Task.Bounded());
         RpcException e = await TestUtil.ExpectStatus(StatusCode.Internal, async () => await call.ResponseStream.ReadAsync());
         Assert.Contains("receive window", e.Status.Detail);
-        Assert.Equal(Http2ErrorCode.FlowControlError, await reset.Task.Bounded());
         await peer.Scripts.Bounded();
     }
 
@@ -349,8 +351,9 @@ public sealed class Http2StreamingTests
         });
         using var channel = GrpcChannel.ForAddress(peer.Address);
         using var cancel = new CancellationTokenSource();
+        // The deadline must not pass before the write and the headers (300 ms did, once, with CI's tests beside it).
         using var call = channel.DuplexStreaming(InteropMethods.Bidi, deadline
-            ? new CallOptions { Timeout = TimeSpan.FromMilliseconds(300) }
+            ? new CallOptions { Timeout = TimeSpan.FromSeconds(3) }
             : new CallOptions { CancellationToken = cancel.Token });
         await call.RequestStream.WriteAndFlushAsync(new EchoRequest()).AsTask().Bounded();
         await call.GetResponseHeadersAsync().Bounded();
