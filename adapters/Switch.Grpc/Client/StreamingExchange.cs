@@ -120,6 +120,9 @@ internal sealed class StreamingExchange<TRequest, TResponse> : ClientExchange, I
 
     // ---- the writer ----
 
+    /// <summary>Pooled: a bank link or a generator lane flushes once per batch for the stream's life, and each flush that
+    /// waits for the socket write would otherwise allocate its state machine.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask FlushAsync(CancellationToken cancellationToken)
     {
         Http2ClientConnection connection = _started.Task.IsCompletedSuccessfully
@@ -128,14 +131,10 @@ internal sealed class StreamingExchange<TRequest, TResponse> : ClientExchange, I
         _flushed.Reset();
         if (!SendStaged(connection)) throw WriteFailure(null);
         short version = _flushed.Version;
-        if (_flushed.GetStatus(version) == ValueTaskSourceStatus.Pending && cancellationToken.CanBeCanceled)
-        {
-            using (cancellationToken.UnsafeRegister(static s => ((StreamingExchange<TRequest, TResponse>)s!).Abort(CancelReason), this))
-            {
-                if (!await new ValueTask<bool>(this, version).ConfigureAwait(false)) throw WriteFailure(null);
-            }
-            return;
-        }
+        // Cancellation matters only to a flush still waiting for its write.
+        using CancellationTokenRegistration cancel = _flushed.GetStatus(version) == ValueTaskSourceStatus.Pending && cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(static s => ((StreamingExchange<TRequest, TResponse>)s!).Abort(CancelReason), this)
+            : default;
         if (!await new ValueTask<bool>(this, version).ConfigureAwait(false)) throw WriteFailure(null);
     }
 
