@@ -103,15 +103,17 @@ public static class JournalArchive
     /// Retention: deletes the oldest files last written before <paramref name="cutoffUtc"/> (a file is written when its
     /// records retire, so they are older still), in record order up to the first newer one: what is left still chains.
     /// Returns how many were deleted. After it, the history no longer replays from the genesis (a start with no usable
-    /// snapshot, or verify-history, says which records are missing).
+    /// snapshot, or verify-history, says which records are missing). A file leaves its name at once and its blocks are
+    /// freed in paced steps (<see cref="FileReclaimer"/>): a retirement's file is hundreds of MB.
     /// </summary>
     public static int DeleteWrittenBefore(string directory, DateTime cutoffUtc)
     {
+        FileReclaimer.Shared.ReclaimLeftovers(directory, Prefix + "*" + Extension);
         int deleted = 0;
         foreach (var (_, _, path) in Files(directory, fromGenesis: false))
         {
             if (File.GetLastWriteTimeUtc(path) >= cutoffUtc) break;
-            File.Delete(path);
+            FileReclaimer.Shared.Delete(path);
             deleted++;
         }
         if (deleted > 0) DirectorySync.Flush(directory);

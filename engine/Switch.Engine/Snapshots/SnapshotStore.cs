@@ -53,11 +53,13 @@ public sealed class SnapshotStore(string dataDirectory)
                 if (ArchiveToken(path) is { } token) tokens.Add(token);
                 continue;
             }
-            File.Delete(path);
-            File.Delete(path + SnapshotFile.ArchiveExtension);
+            // Paced (Journal.FileReclaimer): a snapshot is hundreds of MB, and its unlink's trim held the journal's commits.
+            Journal.FileReclaimer.Shared.Delete(path);
+            Journal.FileReclaimer.Shared.Delete(path + SnapshotFile.ArchiveExtension);
         }
         if (System.IO.Directory.Exists(Directory))
         {
+            Journal.FileReclaimer.Shared.ReclaimLeftovers(Directory, "snapshot-*");
             foreach (string temp in System.IO.Directory.EnumerateFiles(Directory, "*.tmp")) File.Delete(temp);
         }
         return tokens;
