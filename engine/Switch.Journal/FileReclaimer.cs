@@ -6,11 +6,11 @@ namespace Switch.Journal;
 /// Deletes large files (retired journal segments, old snapshots) in paced steps on a thread of its own. On ext4 mounted
 /// with <c>discard</c> (usual on cloud disks) the extents a deletion frees are trimmed in the file system's journal
 /// commit that records it, and every O_SYNC write made meanwhile waits for that commit: unlinking four 256 MiB segments
-/// at once took 220 to 240 ms and held a 4 KiB O_SYNC writer up to 41 to 52 ms; the switch's commits stood still so at
-/// the end of each snapshot's journal retirement (a p99 spike of 170 ms at the design peak). Here a file is renamed
-/// aside at once (<see cref="Suffix"/>: no reader lists it, and a crash leaves it for the next start's
-/// <see cref="ReclaimLeftovers"/>), then cut from its end <see cref="StepBytes"/> at a time with <see cref="PauseMs"/>
-/// between, so each commit trims a little, and unlinked once empty.
+/// at once (a retirement at the design peak frees about that) took 250 to 300 ms and held a 4 KiB O_SYNC write, the
+/// journal's commit, up to 45 to 65 ms; in 16 MiB steps 10 ms apart, at most 5 to 7 ms (the segment-delete probe in
+/// perf/Switch.Benchmarks). Here a file is renamed aside at once (<see cref="Suffix"/>: no reader lists it, and a crash
+/// leaves it for the next start's <see cref="ReclaimLeftovers"/>), then cut from its end <see cref="StepBytes"/> at a
+/// time with <see cref="PauseMs"/> between, so each commit trims a little, and unlinked once empty.
 /// <para>One per process (<see cref="Shared"/>): the pacing is for the disk, and two reclaimers would each pace alone.
 /// The queue is bounded (<see cref="MaxQueued"/>); past it, a file is deleted at once, as before.</para>
 /// </summary>
@@ -18,8 +18,9 @@ public sealed class FileReclaimer : IDisposable
 {
     /// <summary>What a file set aside is called: its name with this after it.</summary>
     public const string Suffix = ".reclaim";
-    /// <summary>Bytes freed a step: a 256 MiB segment in eight steps, each one commit's trim of a few milliseconds.</summary>
-    public const long StepBytes = 32L << 20;
+    /// <summary>Bytes freed a step: each step's trim a few milliseconds of one commit (32 MiB: up to 15 ms; 16 MiB: up to
+    /// 7). A gibibyte is freed in about a second, seven times the journal's rate at the design peak.</summary>
+    public const long StepBytes = 16L << 20;
     /// <summary>Between steps: the journal commits several times in it, each with only one step's trim.</summary>
     public const int PauseMs = 10;
     /// <summary>Files waiting: far more than a retirement frees (a segment per 256 MiB of journal) and a snapshot deletes.</summary>
