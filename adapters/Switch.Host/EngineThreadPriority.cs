@@ -18,7 +18,7 @@ public static class EngineThreadPriority
 {
     /// <summary>The engine's threads by the names they start with (Linux shows at most 15 characters of a name).</summary>
     public static readonly string[] ThreadNames =
-        ["switch-journal", global::Switch.Journal.EventJournal.JournalWriteThreadName, "switch-logic", "switch-output", "switch-replicat", "archive-writer", "switch-arch-io"];
+        ["switch-journal", global::Switch.Journal.EventJournal.JournalWriteThreadName, "switch-logic", "switch-output", "switch-replicat", "switch-archiver", "switch-arch-io"];
 
     /// <summary>At most this many of the process's threads are looked at (a bound on the scan; the switch has about 50).</summary>
     private const int MaxThreadsScanned = 4_096;

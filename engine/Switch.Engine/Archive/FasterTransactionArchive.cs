@@ -99,7 +99,7 @@ public sealed class FasterTransactionArchive : ITransactionArchive
         _recovering = recovering;
         _indexBytes = sizing.IndexBytes;
         if (recovering is null) OpenSession();
-        if (sizing.HandoffEntries > 0) _handoff = new ArchiveHandoff<StoreWriter>(sizing.HandoffEntries, new StoreWriter(this), "archive-writer");
+        if (sizing.HandoffEntries > 0) _handoff = new ArchiveHandoff<StoreWriter>(sizing.HandoffEntries, new StoreWriter(this), "switch-archiver");
     }
 
     /// <summary>Disk reads so far (records that had left memory): a figure for operators and tests.</summary>

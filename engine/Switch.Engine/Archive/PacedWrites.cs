@@ -35,7 +35,7 @@ public sealed class PacedWrites : IDisposable
     public PacedWrites(WritePacer pacer)
     {
         _pacer = pacer;
-        _thread = new Thread(Run) { Name = "archive-paced-writes", IsBackground = true };
+        _thread = new Thread(Run) { Name = "switch-archpace", IsBackground = true };
         _thread.Start();
     }
 

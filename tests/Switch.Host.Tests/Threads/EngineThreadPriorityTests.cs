@@ -20,7 +20,7 @@ public sealed class EngineThreadPriorityTests
         Assert.True(OperatingSystem.IsLinux(), "a Linux feature; this test reads it from /proc");
         int processNice = NiceOf("/proc/self/stat");
         using var release = new ManualResetEventSlim(false);
-        (Thread engineLike, int engineTid) = Waiting("archive-writer", release);
+        (Thread engineLike, int engineTid) = Waiting("switch-archiver", release);
         (Thread other, int otherTid) = Waiting("other-worker", release);
         try
         {
@@ -66,7 +66,7 @@ public sealed class EngineThreadPriorityTests
                 // The thread ended while listed.
             }
         }
-        Assert.Superset(new HashSet<string> { "switch-journal", "switch-jrnl-io", "switch-logic", "switch-output", "archive-writer", "switch-arch-io" }, seen);
+        Assert.Superset(new HashSet<string> { "switch-journal", "switch-jrnl-io", "switch-logic", "switch-output", "switch-archiver", "switch-arch-io" }, seen);
     }
 
     [Fact]
