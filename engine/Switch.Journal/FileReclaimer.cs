@@ -58,6 +58,9 @@ public sealed class FileReclaimer : IDisposable
     /// <summary>Files waiting, not counting the one in hand.</summary>
     public int Queued { get { lock (_gate) return _queue.Count; } }
 
+    /// <summary>Files set aside and not yet unlinked: those waiting and the one in hand.</summary>
+    public int Outstanding { get { lock (_gate) return _queue.Count + (_working ? 1 : 0); } }
+
     /// <summary>Files unlinked after their steps.</summary>
     public long Reclaimed => Interlocked.Read(ref _reclaimed);
     /// <summary>Their bytes, as they were set aside.</summary>

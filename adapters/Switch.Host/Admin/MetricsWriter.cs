@@ -138,6 +138,12 @@ public sealed class MetricsWriter : IDisposable
         Gauge snapshotAge = f.CreateGauge("switch_snapshot_last_age_seconds", "Seconds since the last snapshot was published (0: none by this process).");
         Gauge snapshotBytes = f.CreateGauge("switch_snapshot_last_bytes", "Size of the last snapshot's file.");
         Gauge snapshotPause = f.CreateGauge("switch_snapshot_last_pause_seconds", "How long the logic thread paused to capture the last snapshot.");
+        // Deleted files (old snapshots, retired journal segments) freed in paced steps: a backlog that grows, or failures,
+        // is disk space not coming back.
+        Gauge reclaimOutstanding = f.CreateGauge("switch_files_reclaim_outstanding", "Deleted files whose blocks are still being freed in steps (set aside, not yet unlinked).");
+        Counter reclaimed = f.CreateCounter("switch_files_reclaimed_total", "Deleted files whose blocks were freed in steps and which were then unlinked, since the process started.");
+        Counter reclaimedBytes = f.CreateCounter("switch_files_reclaimed_bytes_total", "The bytes of those files.");
+        Counter reclaimFailures = f.CreateCounter("switch_files_reclaim_failures_total", "Deleted files a step or the unlink failed on (left on disk under their name with .reclaim).");
         // Replication (a cluster's primary; 0 on a single switch and on a standby, which reports its term only).
         Gauge term = f.CreateGauge("switch_term", "The leadership term the engine has applied (0: never led or followed a cluster).");
         Gauge replicationLagRecords = f.CreateGauge("switch_replication_lag_records", "Journal records committed here and not yet acknowledged by the standby.");
@@ -215,6 +221,11 @@ public sealed class MetricsWriter : IDisposable
                 snapshotBytes.Set(snapshot.Result.Bytes);
                 snapshotPause.Set(snapshot.Result.PauseUs / 1e6);
             }
+            Journal.FileReclaimer reclaimer = Journal.FileReclaimer.Shared;
+            reclaimOutstanding.Set(reclaimer.Outstanding);
+            reclaimed.IncTo(reclaimer.Reclaimed);
+            reclaimedBytes.IncTo(reclaimer.ReclaimedBytes);
+            reclaimFailures.IncTo(reclaimer.Failures);
             term.Set(engine.Term);
             if (engine.Replication is { } replication)
             {

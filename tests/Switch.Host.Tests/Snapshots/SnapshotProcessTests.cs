@@ -115,6 +115,42 @@ public sealed class SnapshotProcessTests : WithDataDirectory
     }
 
     [Fact]
+    public async Task A_snapshot_past_the_kept_one_leaves_its_name_at_once_and_metrics_count_its_blocks_freed()
+    {
+        string configFile = WriteConfig(Data, new SnapshotsConfig { EveryEvents = 0, AtBatchClose = false, AtStop = false, Keep = 1 });
+        string snapshots = Path.Combine(Data, "snapshots");
+        using SwitchProcess running = SwitchProcess.Start(Data, "--config", configFile);
+        using GrpcChannel channel = GrpcChannel.ForAddress(await running.WaitForAddressAsync());
+        using GrpcChannel admin = GrpcChannel.ForAddress(running.AdminGrpcAddress!);
+        using var http = new HttpClient { BaseAddress = running.AddressOf("operator_http"), Timeout = TimeSpan.FromSeconds(30) };
+        await PayAsync(channel, "r", 10);
+        await admin.UnaryAsync(AdminMethods.TakeSnapshot, new TakeSnapshotRequest(), Admin.AdminClient.As(Admin.AdminClient.OpsKey));
+        string first = Assert.Single(Directory.GetFiles(snapshots, "snapshot-*.snap"));
+        long firstBytes = new FileInfo(first).Length;
+        Admin.PrometheusText before = await Admin.PrometheusText.ScrapeAsync(http);
+
+        await PayAsync(channel, "s", 10);
+        await admin.UnaryAsync(AdminMethods.TakeSnapshot, new TakeSnapshotRequest(), Admin.AdminClient.As(Admin.AdminClient.OpsKey));
+
+        string second = Assert.Single(Directory.GetFiles(snapshots, "snapshot-*.snap")); // the first left its name with the snapshot's answer
+        Assert.NotEqual(first, second);
+        Admin.PrometheusText after = await Admin.PrometheusText.ScrapeAsync(http);
+        for (int i = 0; i < 300 && after["switch_files_reclaim_outstanding"] > 0; i++)
+        {
+            await Task.Delay(100);
+            after = await Admin.PrometheusText.ScrapeAsync(http);
+        }
+        Assert.Equal(0, after["switch_files_reclaim_outstanding"]);
+        Assert.Empty(Directory.GetFiles(snapshots, "*" + Journal.FileReclaimer.Suffix));
+        Assert.False(File.Exists(first));
+        // The first snapshot (and its archive part, when it has one) freed and unlinked; nothing failed.
+        Assert.InRange(after["switch_files_reclaimed_total"] - before["switch_files_reclaimed_total"], 1, 2);
+        Assert.True(after["switch_files_reclaimed_bytes_total"] - before["switch_files_reclaimed_bytes_total"] >= firstBytes, after.Text);
+        Assert.Equal(0, after["switch_files_reclaim_failures_total"]);
+        Assert.Equal(0, await running.TerminateAsync());
+    }
+
+    [Fact]
     public async Task A_snapshots_key_out_of_range_is_refused_naming_it()
     {
         string configFile = WriteConfig(Data, new SnapshotsConfig { Keep = 0 });
