@@ -39,6 +39,38 @@ public static class DirectFile
             sync ? FileOptions.WriteThrough : FileOptions.None);
     }
 
+    /// <summary>Opens <paramref name="path"/> read-only with <c>O_DIRECT</c> where the file system takes it: a read goes from
+    /// the disk into the caller's aligned buffer, with no copy and no page-cache pages to fill and later reclaim (what a
+    /// retirement reads once is never read again). Offsets, lengths and memory must be aligned to <see cref="AlignBytes"/>;
+    /// a read short of its length is the file's end. Null: no such file. <paramref name="direct"/>: false if buffered.</summary>
+    public static SafeFileHandle? OpenRead(string path, out bool direct)
+    {
+        if (OperatingSystem.IsLinux() && DirectFlag() is int directFlag and not 0)
+        {
+            const int O_RDONLY = 0x0, O_CLOEXEC = 0x80000;
+            int fd = Native.open(path, O_RDONLY | O_CLOEXEC | directFlag, 0);
+            if (fd >= 0)
+            {
+                direct = true;
+                return new SafeFileHandle(fd, ownsHandle: true);
+            }
+            int errno = Marshal.GetLastPInvokeError();
+            const int ENOENT = 2, EINVAL = 22;
+            direct = false;
+            if (errno == ENOENT) return null;
+            if (errno != EINVAL) throw new IOException($"open({path}) for a direct read failed, errno {errno}");
+        }
+        direct = false;
+        try
+        {
+            return File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>O_DIRECT's value, which differs by architecture; 0: not known here (written buffered).</summary>
     private static int DirectFlag() => RuntimeInformation.ProcessArchitecture switch
     {

@@ -689,7 +689,7 @@ public sealed class EventJournal : IDisposable
             // Read from the segment files, not through FasterLog: its scan iterator allocated two closures per record
             // read from disk (110 MB/s, a blocking collection as each retirement began), and a sleep on the write
             // budget inside its epoch held back every commit. Each record is verified as Replay verifies it, then its frame written to the archive as it is.
-            using var reader = new SegmentReader(_layout, _options.PageSizeBytes, _options.MaxRecordBytes);
+            using var reader = new SegmentReader(_layout, _options.PageSizeBytes, _options.MaxRecordBytes, direct: true);
             long count = first;
             foreach (var (start, end, recordsBefore) in ReadableSpans(_log.CommittedUntilAddress))
             {

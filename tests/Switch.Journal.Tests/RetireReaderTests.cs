@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Switch.Tests.Support;
 using static Switch.Journal.Tests.JournalTestKit;
 
 namespace Switch.Journal.Tests;
@@ -31,6 +32,35 @@ public sealed class RetireReaderTests : IDisposable
         const long BoundBytes = 64 << 10;
         Assert.True(allocated < BoundBytes, $"a retirement of {retired} records allocated {allocated} bytes");
         Assert.Equal(retired, journal.RetiredRecords);
+    }
+
+    [Fact]
+    public void A_retirement_reads_the_segments_around_the_page_cache_where_the_file_system_allows()
+    {
+        var records = Enumerable.Range(0, 3000).Select(i => MakeRecord(i, 600)).ToList();
+        JournalOptions options = _dir.Options(Path.Combine(_dir.Path, "journal"));
+        using var journal = EventJournal.Open(options);
+        journal.Replay(new CollectingVisitor());
+        List<long> addresses = AppendAll(journal, records, commitEvery: 100);
+        string segments = Path.Combine(options.DirectoryPath, "log");
+        var seen = new List<int>();
+        // The write budget's hook runs while the reader holds a segment open: what the kernel says of its descriptors.
+        journal.Retire(addresses[2500], 2500, Path.Combine(_dir.Path, "archive"), wrote: _ =>
+        {
+            foreach (string segment in Directory.GetFiles(segments)) seen.AddRange(OpenFileFlags.Of(segment).Where(f => (f & (OpenFileFlags.WriteOnly | OpenFileFlags.ReadWrite)) == 0));
+        });
+        Assert.NotEmpty(seen); // read-only descriptors on the segments while it ran (the device's own reads' among them, buffered)
+        if (OperatingSystem.IsLinux() && DirectTakenHere(segments)) Assert.Contains(seen, f => (f & OpenFileFlags.Direct) != 0);
+    }
+
+    /// <summary>Whether this file system takes O_DIRECT (tmpfs before Linux 6.6 does not): the reader falls back there.</summary>
+    private static bool DirectTakenHere(string directory)
+    {
+        string probe = Path.Combine(directory, "direct-probe");
+        bool direct;
+        using (DirectFile.Open(probe, truncate: true, sync: false, out direct)) { }
+        File.Delete(probe);
+        return direct;
     }
 
     [Fact]
