@@ -122,6 +122,25 @@ public sealed class Targets : IDisposable
     }
 
     /// <summary>The address's channels: its set from an earlier visit, else a new one.</summary>
+    /// <summary>
+    /// A payment succeeded on <paramref name="seen"/>, an address chosen after the switch-over began, while the target had
+    /// moved on past it: back to it, as a new generation. Its node is in office; the move away was a failure it gave just
+    /// before it took office (a call begun then and answered NOT_PRIMARY after), and the address moved to next may be a
+    /// standby, whose refusals would then begin a second switch-over that never was (seen in CI: two counted for one
+    /// election). The caller checks that the success ends the switch-over (<see cref="FailoverLog.Ends"/>), so an answer
+    /// still coming from a dead primary never brings the target back to it.
+    /// </summary>
+    public TargetGeneration Answered(TargetGeneration seen)
+    {
+        lock (_lock)
+        {
+            if (_current.Number <= seen.Number || _current.Address.Equals(seen.Address)) return _current;
+            Moves++;
+            _current = new TargetGeneration(_current.Number + 1, seen.Address, Open(seen.Address));
+            return _current;
+        }
+    }
+
     private GrpcChannel[] Open(Uri address)
     {
         if (_channels.TryGetValue(address, out GrpcChannel[]? open)) return open;
@@ -187,6 +206,10 @@ public sealed class FailoverLog
             _open = true;
         }
     }
+
+    /// <summary>Whether a success on <paramref name="generation"/> ends the switch-over under way (false when none is: one
+    /// volatile read).</summary>
+    public bool Ends(int generation) => _open && generation >= Volatile.Read(ref _sinceGeneration);
 
     /// <summary>A payment succeeded on <paramref name="generation"/>: ends the switch-over when it was on an address chosen
     /// after it began (an answer still coming from the old primary does not). One volatile read when none is under way.</summary>

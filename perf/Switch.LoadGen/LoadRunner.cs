@@ -344,7 +344,15 @@ public sealed class LoadRunner
     private void Answered(in ResultFields result, ReadOnlySpan<byte> message, TargetGeneration generation, long nowTicks)
     {
         _recorder.OnStreamResult(result.OrderNo.In(message), result.Status, result.RejectCode.In(message), nowTicks);
-        if (result.Status == TransactionStatus.Succeeded) _failovers.Succeeded(generation.Number, nowTicks);
+        if (result.Status == TransactionStatus.Succeeded) Succeeded(generation, nowTicks);
+    }
+
+    /// <summary>A payment succeeded on <paramref name="generation"/>. The target comes back to it first if the switch-over
+    /// had moved past it (<see cref="Targets.Answered"/>): a refusal then seen on the address left is old news.</summary>
+    private void Succeeded(TargetGeneration generation, long nowTicks)
+    {
+        if (_failovers.Ends(generation.Number)) _targets.Answered(generation);
+        _failovers.Succeeded(generation.Number, nowTicks);
     }
 
     /// <summary>Requests settled at once after a stream broke (queries on the primary, each a unary call).</summary>
@@ -458,7 +466,7 @@ public sealed class LoadRunner
     {
         long now = Stopwatch.GetTimestamp();
         _recorder.OnUnaryResult(seq, result, null, now);
-        if (result.Status == TransactionStatus.Succeeded) _failovers.Succeeded(generation.Number, now);
+        if (result.Status == TransactionStatus.Succeeded) Succeeded(generation, now);
     }
 
     private static async ValueTask AcquireAsync(SemaphoreSlim window, StreamBatch batch, CancellationToken token)

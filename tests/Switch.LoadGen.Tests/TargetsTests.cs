@@ -48,4 +48,39 @@ public sealed class TargetsTests
         Assert.Same(toNamed.Channels, again.Channels);
         Assert.Equal(4, targets.ChannelsOpened);
     }
+
+    [Fact]
+    public void A_success_on_an_address_left_behind_brings_the_target_back_to_it_once()
+    {
+        using var targets = new Targets([Primary, Standby], channelsPerTarget: 1);
+        var unnamed = new FailoverSignal(NotPrimary: false, Primary: null);
+        TargetGeneration toStandby = targets.Failed(targets.Current, unnamed);
+        TargetGeneration backToPrimary = targets.Failed(toStandby, unnamed);
+        // The primary took office; a call begun on it just before was refused after: the target moved on to the standby.
+        TargetGeneration movedOn = targets.Failed(backToPrimary, unnamed);
+        Assert.Equal(Standby, movedOn.Address);
+
+        TargetGeneration returned = targets.Answered(backToPrimary); // a payment succeeded there meanwhile
+        Assert.Equal((Primary, movedOn.Number + 1), (returned.Address, returned.Number));
+        Assert.Same(backToPrimary.Channels, returned.Channels);
+        Assert.Same(returned, targets.Answered(backToPrimary)); // once
+        Assert.Same(returned, targets.Answered(returned)); // the current one: no move
+        Assert.Same(returned, targets.Failed(movedOn, unnamed)); // the standby's refusal is old news now
+        Assert.Equal(4, targets.Moves);
+    }
+
+    [Fact]
+    public void Only_a_success_on_an_address_chosen_after_the_switch_over_began_ends_it()
+    {
+        var log = new FailoverLog();
+        Assert.False(log.Ends(5)); // none under way
+        using var targets = new Targets([Primary, Standby], channelsPerTarget: 1);
+        TargetGeneration first = targets.Current;
+        log.Began(first, () => 0, "a test's call", new Switch.Grpc.RpcException(Switch.Grpc.StatusCode.Unavailable, "gone"));
+        Assert.False(log.Ends(first.Number)); // an answer still coming from the old primary
+        Assert.True(log.Ends(first.Number + 1));
+        log.Succeeded(first.Number + 1, System.Diagnostics.Stopwatch.GetTimestamp());
+        Assert.False(log.Ends(first.Number + 1));
+        Assert.Equal(1, log.Snapshot().Count);
+    }
 }
