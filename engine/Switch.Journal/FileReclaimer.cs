@@ -26,15 +26,14 @@ public sealed class FileReclaimer : IDisposable
     /// <summary>Files waiting: far more than a retirement frees (a segment per 256 MiB of journal) and a snapshot deletes.</summary>
     public const int MaxQueued = 4096;
 
-    /// <summary>The process's reclaimer; its thread starts with the first file.</summary>
+    /// <summary>The process's reclaimer.</summary>
     public static FileReclaimer Shared { get; } = new("switch-reclaim");
 
-    private readonly string _threadName;
     private readonly int _maxQueued;
     private readonly object _gate = new();
     // Under _gate.
     private readonly Queue<string> _queue = new();
-    private Thread? _thread;
+    private readonly Thread _thread;
     private bool _working;
     private bool _stopping; // also read between a file's steps, without the lock
     private long _deletedAtOnce;
@@ -51,8 +50,11 @@ public sealed class FileReclaimer : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(threadName);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxQueued, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(maxQueued, MaxQueued);
-        _threadName = threadName;
         _maxQueued = maxQueued;
+        // Started here, not at the first file: a Linux thread takes its creator's nice, and the first file comes from the
+        // snapshot writer, which lowers its own (writerNice). Shared is made when the journal's device opens, at start.
+        _thread = new Thread(Run) { Name = threadName, IsBackground = true };
+        _thread.Start();
     }
 
     /// <summary>Files waiting, not counting the one in hand.</summary>
@@ -125,14 +127,12 @@ public sealed class FileReclaimer : IDisposable
     /// <summary>Stops the thread within a step; the file in hand and those queued stay aside for the next start.</summary>
     public void Dispose()
     {
-        Thread? thread;
         lock (_gate)
         {
             _stopping = true;
-            thread = _thread;
             Monitor.PulseAll(_gate);
         }
-        thread?.Join();
+        _thread.Join();
     }
 
     private void Enqueue(string aside)
@@ -142,11 +142,6 @@ public sealed class FileReclaimer : IDisposable
             if (!_stopping && _queue.Count < _maxQueued)
             {
                 _queue.Enqueue(aside);
-                if (_thread is null)
-                {
-                    _thread = new Thread(Run) { Name = _threadName, IsBackground = true };
-                    _thread.Start();
-                }
                 Monitor.PulseAll(_gate);
                 return;
             }

@@ -15,7 +15,8 @@ public sealed class StopPartTests
         var waited = Stopwatch.StartNew();
         bool finished = await StopPart.WaitAsync(new Log(TextWriter.Null, errors), "the engine (stop snapshot)", () => never.Task, 200);
         Assert.False(finished);
-        Assert.True(waited.ElapsedMilliseconds >= 200, $"left after {waited.ElapsedMilliseconds} ms, before its limit");
+        // The runtime's timers count milliseconds of a coarser clock than the Stopwatch's: by it one fired after 199 ms in CI.
+        Assert.True(waited.ElapsedMilliseconds >= 195, $"left after {waited.ElapsedMilliseconds} ms, before its limit");
         string line = errors.ToString();
         Assert.Contains("event=stop_part_abandoned", line);
         Assert.Contains("part=\"the engine (stop snapshot)\"", line);
