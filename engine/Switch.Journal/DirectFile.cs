@@ -4,8 +4,8 @@ using Microsoft.Win32.SafeHandles;
 namespace Switch.Journal;
 
 /// <summary>
-/// Opens a file for writing with <c>O_DIRECT</c> on Linux: writes go from the caller's aligned buffer to the disk with no
-/// copy into the page cache (and leave no dirty pages for the kernel to write back later). .NET has no such option on
+/// Opens a file with <c>O_DIRECT</c> on Linux (for writing, and for reading what is read once): writes go from the
+/// caller's aligned buffer to the disk with no copy into the page cache (and leave no dirty pages for the kernel to write back later). .NET has no such option on
 /// Linux (<c>FileOptions</c> 0x20000000, "no buffering", is ignored there). A file system that refuses <c>O_DIRECT</c>
 /// (an older tmpfs) and other systems get the file buffered: <see cref="Open"/> says which.
 /// </summary>
@@ -42,10 +42,11 @@ public static class DirectFile
     /// <summary>Opens <paramref name="path"/> read-only with <c>O_DIRECT</c> where the file system takes it: a read goes from
     /// the disk into the caller's aligned buffer, with no copy and no page-cache pages to fill and later reclaim (what a
     /// retirement reads once is never read again). Offsets, lengths and memory must be aligned to <see cref="AlignBytes"/>;
-    /// a read short of its length is the file's end. Null: no such file. <paramref name="direct"/>: false if buffered.</summary>
-    public static SafeFileHandle? OpenRead(string path, out bool direct)
+    /// a read short of its length is the file's end. Null: no such file. <paramref name="tryDirect"/> false: buffered, with
+    /// the kernel's readahead. <paramref name="direct"/>: false if buffered.</summary>
+    public static SafeFileHandle? OpenRead(string path, bool tryDirect, out bool direct)
     {
-        if (OperatingSystem.IsLinux() && DirectFlag() is int directFlag and not 0)
+        if (tryDirect && OperatingSystem.IsLinux() && DirectFlag() is int directFlag and not 0)
         {
             const int O_RDONLY = 0x0, O_CLOEXEC = 0x80000;
             int fd = Native.open(path, O_RDONLY | O_CLOEXEC | directFlag, 0);

@@ -33,6 +33,9 @@ public sealed class FileReclaimer : IDisposable
     private readonly object _gate = new();
     // Under _gate.
     private readonly Queue<string> _queue = new();
+    /// <summary>The files queued or in hand: a directory scanned for leftovers again (each snapshot's retention scans its
+    /// own) finds the files this run set aside, and each is taken once.</summary>
+    private readonly HashSet<string> _taken = new(StringComparer.Ordinal);
     private readonly Thread _thread;
     private bool _working;
     private bool _stopping; // also read between a file's steps, without the lock
@@ -91,19 +94,18 @@ public sealed class FileReclaimer : IDisposable
             return false;
         }
         Enqueue(aside);
-        return true;
+        return true; // a file of that aside name still queued (a name used again) is this one now: freed with it
     }
 
     /// <summary>Queues what an earlier run set aside and did not finish (<paramref name="pattern"/>: the names it set
-    /// aside, without <see cref="Suffix"/>); returns how many.</summary>
+    /// aside, without <see cref="Suffix"/>); returns how many were not queued or in hand already.</summary>
     public int ReclaimLeftovers(string directory, string pattern)
     {
         if (!Directory.Exists(directory)) return 0;
         int found = 0;
         foreach (string aside in Directory.EnumerateFiles(directory, pattern + Suffix))
         {
-            Enqueue(aside);
-            found++;
+            if (Enqueue(aside)) found++;
         }
         return found;
     }
@@ -135,28 +137,34 @@ public sealed class FileReclaimer : IDisposable
         _thread.Join();
     }
 
-    private void Enqueue(string aside)
+    /// <summary>False: already queued or in hand.</summary>
+    private bool Enqueue(string aside)
     {
         lock (_gate)
         {
+            if (_taken.Contains(aside)) return false;
             if (!_stopping && _queue.Count < _maxQueued)
             {
+                _taken.Add(aside);
                 _queue.Enqueue(aside);
+                Debug.Assert(_taken.Count == _queue.Count + (_working ? 1 : 0), "each file taken is queued or in hand, once");
                 Monitor.PulseAll(_gate);
-                return;
+                return true;
             }
             _deletedAtOnce++;
         }
         Unlink(aside);
+        return true;
     }
 
     private void Run()
     {
+        string? aside = null;
         while (true)
         {
-            string aside;
             lock (_gate)
             {
+                if (aside is not null) _taken.Remove(aside);
                 _working = false;
                 Monitor.PulseAll(_gate); // a WaitIdle may be waiting for the file just done
                 while (_queue.Count == 0 && !_stopping) Monitor.Wait(_gate);
@@ -194,8 +202,7 @@ public sealed class FileReclaimer : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Interlocked.Increment(ref _failures);
-            Volatile.Write(ref _lastFailure, $"{aside}: {e.Message}");
+            Failed(aside, e);
         }
     }
 
@@ -207,8 +214,13 @@ public sealed class FileReclaimer : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Interlocked.Increment(ref _failures);
-            Volatile.Write(ref _lastFailure, $"{aside}: {e.Message}");
+            Failed(aside, e);
         }
+    }
+
+    private void Failed(string aside, Exception e)
+    {
+        Interlocked.Increment(ref _failures);
+        Volatile.Write(ref _lastFailure, $"{aside}: {e.Message}");
     }
 }

@@ -155,8 +155,7 @@ internal sealed unsafe class SegmentReader : IDisposable
             _fileSegment = segment;
             var (path, _) = _layout.Locate(address);
             // Missing: nothing was written there (Exhausted); the caller says whether that is the end or a loss.
-            if (_direct) _file = DirectFile.OpenRead(path, out _fileDirect);
-            else if (File.Exists(path)) _file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            _file = DirectFile.OpenRead(path, tryDirect: _direct, out _fileDirect);
         }
         _bufferAt = chunkAt;
         _valid = 0;

@@ -57,6 +57,7 @@ public sealed class FileReclaimerTests : IDisposable
         using var next = new FileReclaimer("test-reclaim");
         Assert.Equal(0, next.ReclaimLeftovers(_dir.Path, "snapshot-*")); // another name's leftovers only
         Assert.Equal(1, next.ReclaimLeftovers(_dir.Path, "log.*"));
+        Assert.Equal(0, next.ReclaimLeftovers(_dir.Path, "log.*")); // queued or in hand already: taken once
         next.Dispose(); // the same file again: a stop within a step, whatever is left of it stays aside
         Assert.True(File.Exists(path + FileReclaimer.Suffix));
     }
