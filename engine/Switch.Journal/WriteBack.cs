@@ -49,9 +49,23 @@ public static class WriteBack
         return Native.sync_file_range(fd, offset, bytes, Native.Write) == 0 ? 0 : Marshal.GetLastPInvokeError();
     }
 
+    /// <summary>Drops <paramref name="bytes"/> of <paramref name="file"/>'s cached pages from <paramref name="offset"/>
+    /// (<c>posix_fadvise(POSIX_FADV_DONTNEED)</c>): the clean ones go back to the kernel's free memory; a page dirty or
+    /// still being written back stays. Returns 0, or the error number; elsewhere than Linux it does nothing.</summary>
+    public static int Drop(SafeFileHandle file, long offset, long bytes)
+    {
+        if (!OperatingSystem.IsLinux()) return 0;
+        int fd = (int)file.DangerousGetHandle();
+        return Native.posix_fadvise(fd, offset, bytes, Native.DontNeed); // returns the error itself, not through errno
+    }
+
     private static class Native
     {
         public const uint WaitBefore = 1, Write = 2, WaitAfter = 4;
+        public const int DontNeed = 4;
+
+        [DllImport("libc")]
+        public static extern int posix_fadvise(int fd, long offset, long len, int advice);
 
         [DllImport("libc", SetLastError = true)]
         public static extern int sync_file_range(int fd, long offset, long nbytes, uint flags);

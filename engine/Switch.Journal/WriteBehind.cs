@@ -13,6 +13,14 @@ namespace Switch.Journal;
 /// wait for the device's queue or the file system's block allocation, which the appending thread (the output thread)
 /// must not. A file system with no writeback (tmpfs) makes the call a no-op. Linux only; elsewhere, and with
 /// <see cref="BehindBytes"/> 0, nothing.
+/// <para>Once a range's writeback is started, the file's pages more than <see cref="KeptCachedBytes"/> before it are
+/// dropped from the page cache (<see cref="WriteBack.Drop"/>; written back by then, they are clean). Kept, every byte
+/// appended was a new page of the page cache, taken from the kernel's free memory: on a virtual machine that hands its
+/// free memory back to the host (free page reporting), a page so taken costs the host's fault when first written, and
+/// the output thread's copies into the page cache were half its CPU at the design peak. Dropped pages are free again
+/// at once and are the next ones the kernel hands out (before the pages it has reported), so a file's appends reuse a
+/// few MiB. The last <see cref="KeptCachedBytes"/> stay: followers reading the live tail (an outcome feed's
+/// subscribers) read them from memory.</para>
 /// <para>Each file's appender keeps the offset handed over so far (<c>startedBytes</c>) and says, after it writes,
 /// how many of the file's bytes the kernel holds. The queue is bounded (<see cref="MaxQueued"/>): when it is full the
 /// range is not handed and the next append hands it with what follows, so nothing waits and nothing is allocated.</para>
@@ -63,6 +71,13 @@ public sealed class WriteBehind : IDisposable
     /// <summary>The most bytes a file is let run ahead of the writeback started (0: off).</summary>
     public long BehindBytes { get; }
 
+    /// <summary>How much of a file's end, behind the range last handed, stays in the page cache: the ranges before it are
+    /// dropped (<see cref="KeptRanges"/> of them: their writeback, started that many ranges ago, is over by then).</summary>
+    public long KeptCachedBytes => KeptRanges * BehindBytes;
+
+    /// <summary>Ranges of <see cref="BehindBytes"/> kept cached behind the one handed: the live tail's followers' room.</summary>
+    public const int KeptRanges = 4;
+
     /// <summary>True where ranges are handed to the kernel: <see cref="BehindBytes"/> not 0, on Linux.</summary>
     public bool Enabled => BehindBytes != 0 && OperatingSystem.IsLinux();
 
@@ -72,8 +87,9 @@ public sealed class WriteBehind : IDisposable
     /// <summary>Bytes whose writeback was started.</summary>
     public long BytesStarted => Interlocked.Read(ref _bytesStarted);
 
-    /// <summary>Ranges the kernel refused (the bytes stay dirty until the kernel's own writeback or the file's fsync, which
-    /// reports a real I/O error itself); <see cref="LastErrno"/> says why.</summary>
+    /// <summary>Ranges the kernel refused to start (the bytes stay dirty until the kernel's own writeback or the file's
+    /// fsync, which reports a real I/O error itself) or whose older pages it refused to drop; <see cref="LastErrno"/>
+    /// says why.</summary>
     public long Failures => Interlocked.Read(ref _failures);
 
     public int LastErrno => Volatile.Read(ref _lastErrno);
@@ -175,8 +191,11 @@ public sealed class WriteBehind : IDisposable
                 if (errno == 0)
                 {
                     Interlocked.Add(ref _bytesStarted, range.Bytes);
+                    // From the file's start: what an earlier drop skipped (a page still being written back) goes now.
+                    long dropBytes = (range.Offset - KeptCachedBytes) & ~(PageBytes - 1);
+                    if (dropBytes > 0) errno = WriteBack.Drop(range.File, 0, dropBytes);
                 }
-                else
+                if (errno != 0)
                 {
                     Volatile.Write(ref _lastErrno, errno);
                     Interlocked.Increment(ref _failures);

@@ -9,7 +9,8 @@ namespace Switch.Host.Tests.EndToEnd;
 
 /// <summary>The switch starts the writeback of its outcome feeds and clearing records as they grow (<c>writeBehindBytes</c>,
 /// <see cref="WriteBehind"/>): behind the last <c>writeBehindBytes</c> of each file, the kernel's page cache holds no dirty
-/// page (read with <c>cachestat</c>, Linux 6.5 and later); the key's limits are refused precisely.</summary>
+/// page, and before the last <see cref="WriteBehind.KeptCachedBytes"/> of that it holds none at all (read with
+/// <c>cachestat</c>, Linux 6.5 and later); the key's limits are refused precisely.</summary>
 public sealed class WriteBehindTests : WithDataDirectory
 {
     [Fact]
@@ -36,9 +37,19 @@ public sealed class WriteBehindTests : WithDataDirectory
             Assert.True(lengthBytes > 8 * behindBytes, $"{path}: {lengthBytes} bytes");
             PageCacheState? behind = PageCacheState.Of(path, 0, lengthBytes - unhandedBytes);
             if (behind is null) return; // no cachestat on this kernel
-            Assert.True(behind.Value.CachedPages > 0, $"{path}: none of it in the page cache, so nothing was looked at");
             Assert.True(behind.Value.DirtyPages == 0, $"{path}: {behind.Value.DirtyPages} dirty pages of {behind.Value.CachedPages} in the " +
                 $"{lengthBytes - unhandedBytes} bytes more than the bound behind its end: their writeback was not started");
+            // The live tail stays for followers: the range handed last is cached.
+            PageCacheState tail = PageCacheState.Of(path, lengthBytes - unhandedBytes - behindBytes, behindBytes)!.Value;
+            Assert.True(tail.CachedPages > 0, $"{path}: none of the range handed last is in the page cache");
+            // The last range handed began at most a range (the bound and one flush) before the end handed: the pages before
+            // the kept bytes behind that were dropped once it was handed. A page still being written back then stays, so
+            // a range's pages are allowed (they had 4 ranges' time); without the drop every page of it is cached.
+            long droppedBytes = lengthBytes - 2 * unhandedBytes - running.Host.WriteBehind.KeptCachedBytes;
+            Assert.True(droppedBytes >= behindBytes, $"{path}: {lengthBytes} bytes leave too little before the kept tail");
+            PageCacheState old = PageCacheState.Of(path, 0, droppedBytes)!.Value;
+            Assert.True(old.CachedPages <= behindBytes / 4096, $"{path}: {old.CachedPages} pages cached of the first {droppedBytes} bytes, " +
+                $"more than {running.Host.WriteBehind.KeptCachedBytes} bytes before the last range handed: they were not dropped");
         }
         Assert.True(running.Host.WriteBehind.BytesStarted >= payments * 320L - 2 * (behindBytes + (64 << 10) + 4096));
     }
