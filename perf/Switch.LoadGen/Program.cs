@@ -79,6 +79,7 @@ internal static class Cli
             JournalCommits? commitsBefore = metricsBefore is null ? null : JournalCommits.Parse(metricsBefore);
             SwitchHeap? heapBefore = metricsBefore is null ? null : SwitchHeap.Parse(metricsBefore);
             double? cpuBefore = process.CpuSeconds();
+            MachineTimes? machineBefore = MachineTimes.Read();
             Dictionary<string, double> threadsBefore = process.CpuSecondsByThread();
             using var stopSnapshots = new CancellationTokenSource();
             Task<List<TakeSnapshotReply>> snapshots = snapshotEverySeconds > 0
@@ -99,6 +100,7 @@ internal static class Cli
             // the run explains a second of high latency, so the record is shown whatever asked for it.
             foreach (string record in process.SnapshotRecords()) Console.WriteLine("  switch: " + record);
             double? cpu = process.CpuSeconds() - cpuBefore;
+            MachineTimes? machineAfter = MachineTimes.Read();
             // Threads that ended during the run take their time with them: a group can only be read as at least this.
             Dictionary<string, double> byThread = process.CpuSecondsByThread()
                 .Select(kv => (kv.Key, Seconds: Math.Round(kv.Value - threadsBefore.GetValueOrDefault(kv.Key), 2)))
@@ -112,6 +114,7 @@ internal static class Cli
             return Write(p, Report.Build(options, outcome, cpu, lines, source, p.GetValue(P99TargetOption)) with
             {
                 SwitchCpuByThread = byThread, WarmTransactions = warmed, SwitchStalls = process.StallRecords(),
+                Machine = machineBefore is not null && machineAfter is not null ? machineAfter.Since(machineBefore).Line() : null,
                 Journal = commitsBefore is not null && commitsAfter is not null ? commitsAfter.Since(commitsBefore).Line(outcome.Seconds) : null,
                 SwitchHeap = heapBefore is not null && heapAfter is not null ? heapAfter.Since(heapBefore).Line(outcome.Totals.Latency.Count, outcome.Seconds) : null,
                 Snapshots = windows is null ? null : Report.SnapshotSplit.From(windows, outcome.Totals, System.Diagnostics.Stopwatch.GetTimestamp()),
@@ -142,9 +145,15 @@ internal static class Cli
             Uri? adminUri = p.GetValue(admin) is { } a ? new Uri(a) : null;
             string operatorKey = p.GetValue(OperatorKeyOption)!;
             EndpointStatsSource.Snapshot before = await EndpointStatsSource.FetchAsync(adminUri, operatorKey);
+            MachineTimes? machineBefore = MachineTimes.Read();
             RunOutcome outcome = await new LoadRunner(options, Console.Out).RunAsync(cancel);
+            MachineTimes? machineAfter = MachineTimes.Read();
             var (lines, source) = EndpointStatsSource.Between(before, await EndpointStatsSource.FetchAsync(adminUri, operatorKey), adminUri, outcome.Seconds);
-            return Write(p, Report.Build(options, outcome, null, lines, source, p.GetValue(P99TargetOption)) with { WarmTransactions = warmed });
+            return Write(p, Report.Build(options, outcome, null, lines, source, p.GetValue(P99TargetOption)) with
+            {
+                WarmTransactions = warmed,
+                Machine = machineBefore is not null && machineAfter is not null ? machineAfter.Since(machineBefore).Line() : null,
+            });
         }));
         root.Subcommands.Add(loadCommand);
 

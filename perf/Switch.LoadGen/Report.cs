@@ -41,6 +41,8 @@ public sealed record Report
     public string? SwitchHeap { get; init; }
     /// <summary>The switch's <c>event=stall</c> records since it started (run command: warm-up included), each as logged.</summary>
     public List<string>? SwitchStalls { get; init; }
+    /// <summary>The whole machine during the run (<see cref="MachineTimes"/>); null where it cannot be read.</summary>
+    public string? Machine { get; init; }
     public long GeneratorAllocatedBytes { get; init; }
     /// <summary>Transactions sent before the measured window to fill the switch's table (--warm), not counted here.</summary>
     public long WarmTransactions { get; init; }
@@ -221,6 +223,7 @@ public sealed record Report
         if (SwitchCpuSeconds is { } both && Seconds > 0) sb.Append(CultureInfo.InvariantCulture, $", cores used {(GeneratorCpuSeconds + both) / Seconds:F2}");
         sb.Append(CultureInfo.InvariantCulture, $", max send lag {MaxSendLagMs:F1} ms");
         sb.AppendLine();
+        if (Machine is not null) sb.AppendLine("  machine: " + Machine);
         sb.Append(CultureInfo.InvariantCulture, $"  generator allocated {(Completed > 0 ? GeneratorAllocatedBytes / (double)Completed : 0):F0} bytes/tx");
         if (SwitchCpuByThread.Count > 0)
         {

@@ -26,8 +26,12 @@ public sealed class EndToEndTests
                 GraceSeconds = 30,
                 Workload = workload,
             };
+            MachineTimes? machineBefore = MachineTimes.Read();
             RunOutcome run = await new LoadRunner(options, null).RunAsync();
-            Report report = Report.Build(options, run, process.CpuSeconds(), [], "none");
+            Report report = Report.Build(options, run, process.CpuSeconds(), [], "none") with
+            {
+                Machine = machineBefore is null ? null : MachineTimes.Read()!.Since(machineBefore).Line(),
+            };
             string what = $"{transport} batch {batch}: {report.Headline()}";
             Assert.True(run.Sent == 1_000, what);
             Assert.True(report.Completed == 1_000, what);
@@ -38,6 +42,8 @@ public sealed class EndToEndTests
                 && report.OutcomesByKind.ContainsKey(nameof(Kind.Query)), what);
             Assert.Equal(1_000, report.Banks.Sum(b => b.Completed));
             Assert.Equal(report.ToJson(), Report.FromJson(report.ToJson(), "e2e").ToJson());
+            // The machine's share of the run, beside the figures, where Linux tells it.
+            if (OperatingSystem.IsLinux()) Assert.Contains("\n  machine: user ", report.Headline());
         }
         if (process.AdminAddress is not null)
         {

@@ -61,3 +61,58 @@ public sealed class SwitchHeapTests
     public void Metrics_of_a_switch_without_the_allocation_counter_give_nothing() =>
         Assert.Null(SwitchHeap.Parse("dotnet_gc_pause_seconds_total 1\n"));
 }
+
+public sealed class MachineTimesTests
+{
+    private const string Stat = """
+        cpu  1000 20 300 500 40 10 30 100 0 0
+        cpu0 500 10 150 250 20 5 15 50 0 0
+        intr 12345
+        """;
+
+    private const string Later = """
+        cpu  1780 20 500 600 50 15 45 190 0 0
+        cpu0 890 10 250 300 25 8 22 95 0 0
+        """;
+
+    [Fact]
+    public void The_machine_between_two_readings_gives_each_share_and_the_memory_handed_back()
+    {
+        MachineTimes before = MachineTimes.Parse(Stat, "1048576\n")!;
+        MachineTimes after = MachineTimes.Parse(Later, "1572864\n")!;
+        MachineTimes run = after.Since(before);
+        // 1,200 ticks: user 780, system 200, irq 5 + softirq 15, idle 100, iowait 10, steal 90.
+        Assert.Equal(new MachineTimes(780, 0, 200, 100, 10, 5, 15, 90, 524288), run);
+        Assert.Equal("user 65.0%, system 16.7%, interrupts 1.7%, idle 8.3%, iowait 0.8%, steal 7.5%; free memory handed back to the host 512 MiB",
+            run.Line());
+    }
+
+    [Fact]
+    public void Without_free_page_reporting_the_line_says_nothing_of_it()
+    {
+        MachineTimes run = MachineTimes.Parse(Later, null)!.Since(MachineTimes.Parse(Stat, "1048576")!);
+        Assert.Equal(-1, run.ReportedKib);
+        Assert.DoesNotContain("handed back", run.Line());
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("cpu0 1 2 3 4 5 6 7 8\n")] // not the all-cores line
+    [InlineData("cpu  1 2 3 4 5 6 7\n")] // no steal
+    [InlineData("cpu  1 2 x 4 5 6 7 8\n")]
+    [InlineData("cpu  1 2 -3 4 5 6 7 8\n")]
+    public void A_stat_that_is_not_the_kernels_gives_nothing(string stat) => Assert.Null(MachineTimes.Parse(stat, null));
+
+    [Fact]
+    public void This_machine_is_read_where_it_runs_Linux()
+    {
+        MachineTimes? now = MachineTimes.Read();
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Null(now);
+            return;
+        }
+        Assert.NotNull(now);
+        Assert.True(now.User + now.System + now.Idle > 0);
+    }
+}
