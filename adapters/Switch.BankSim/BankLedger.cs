@@ -78,7 +78,7 @@ public sealed class BankLedger
         _maxEntries = maxEntries;
         long withBars = MaxBarred(maxEntries);
         _maxPages = (int)Math.Min(int.MaxValue, 4 * ((withBars + LedgerPages.PageEntries - 1) / LedgerPages.PageEntries) + StripeCount);
-        for (int i = 0; i < StripeCount; i++) _stripes[i] = new Stripe();
+        for (int i = 0; i < StripeCount; i++) _stripes[i] = new Stripe(i);
     }
 
     public int Count => Volatile.Read(ref _entryCount);
@@ -95,7 +95,7 @@ public sealed class BankLedger
         {
             ref StoredEntry stored = ref stripe.Entries.Find(key);
             bool found = !Unsafe.IsNullRef(ref stored);
-            entry = found ? stripe.ToEntry(stored) : default;
+            entry = found ? stripe.ToEntry(key, stored) : default;
             return found;
         }
     }
@@ -106,7 +106,7 @@ public sealed class BankLedger
         var all = new List<BankLedgerEntry>(Count);
         foreach (Stripe stripe in _stripes)
             lock (stripe)
-                foreach (StoredEntry stored in stripe.Entries.Values) all.Add(stripe.ToEntry(stored));
+                foreach ((long key, StoredEntry stored) in stripe.Entries.Values) all.Add(stripe.ToEntry(key, stored));
         all.Sort(static (a, b) => a.TransactionId.CompareTo(b.TransactionId));
         return all;
     }
@@ -117,7 +117,7 @@ public sealed class BankLedger
         long net = 0;
         foreach (Stripe stripe in _stripes)
             lock (stripe)
-                foreach (StoredEntry stored in stripe.Entries.Values) net = checked(net + stored.NetFen);
+                foreach ((_, StoredEntry stored) in stripe.Entries.Values) net = checked(net + stored.NetFen);
         return net;
     }
 
@@ -141,7 +141,7 @@ public sealed class BankLedger
             {
                 entry = slot;
                 if (entry.Outcome == BankOutcome.Barred) return ExecuteKind.Barred;
-                bool same = entry.Operation == operation && entry.AmountFen == amountFen && stripe.AccountEquals(entry, account);
+                bool same = entry.Operation == operation && entry.AmountFen == amountFen && stripe.AccountEquals(entry, key, account);
                 return same ? ExecuteKind.Repeat : ExecuteKind.Mismatch;
             }
             if (!TryCount(stripe, key, _maxEntries))
@@ -151,14 +151,13 @@ public sealed class BankLedger
             }
             entry = new StoredEntry
             {
-                TransactionId = transactionId,
                 Operation = operation,
                 AmountFen = amountFen,
                 Outcome = declineReason is null ? BankOutcome.Succeeded : BankOutcome.Failed,
                 Reason = reason,
                 ExecutedAtTicks = nowUtc.Ticks,
             };
-            stripe.StoreAccount(ref entry, account);
+            stripe.StoreAccount(ref entry, key, account);
             stripe.Entries.Add(key) = entry;
         }
         Interlocked.Increment(ref declineReason is null ? ref _executed : ref _failed);
@@ -185,7 +184,6 @@ public sealed class BankLedger
                 if (!TryCount(stripe, key, MaxBarred(_maxEntries))) return false;
                 stripe.Entries.Add(key) = new StoredEntry
                 {
-                    TransactionId = transactionId,
                     Operation = BankOperation.Reverse,
                     Outcome = BankOutcome.Barred,
                     Reason = StoredEntry.ReasonIndex(BankReasons.Reversed),
@@ -240,17 +238,26 @@ public sealed class BankLedger
     {
         ulong id = (ulong)transactionId;
         key = (long)((id >> (StripeBlockShift + StripeBits) << StripeBlockShift) | (id & BlockMask));
-        return _stripes[(int)(id >> StripeBlockShift) & (StripeCount - 1)];
+        Stripe stripe = _stripes[(int)(id >> StripeBlockShift) & (StripeCount - 1)];
+        Debug.Assert(stripe.IdOf(key) == transactionId, "a key and its stripe give the id back");
+        return stripe;
     }
 
-    private sealed class Stripe
+    /// <summary>The id whose key in stripe <paramref name="stripeIndex"/> is <paramref name="key"/>: <see cref="StripeOf"/>
+    /// undone (an entry does not keep its id: its place does).</summary>
+    private static long IdOf(int stripeIndex, long key) =>
+        (long)(((ulong)key >> StripeBlockShift << (StripeBlockShift + StripeBits)) | ((ulong)stripeIndex << StripeBlockShift) | ((ulong)key & BlockMask));
+
+    private sealed class Stripe(int index)
     {
+        public long IdOf(long key) => BankLedger.IdOf(index, key);
+
         /// <summary>By key (see <see cref="StripeOf"/>); each entry holds its id.</summary>
         public readonly LedgerPages Entries = new();
-        /// <summary>Accounts that do not fit inline (longer than 32 characters or not ASCII): rare, kept apart.</summary>
+        /// <summary>Accounts that do not fit inline (longer than 32 characters or not ASCII), by key: rare, kept apart.</summary>
         private readonly Dictionary<long, string> _longAccounts = new();
 
-        public void StoreAccount(ref StoredEntry entry, in BankAccount account)
+        public void StoreAccount(ref StoredEntry entry, long key, in BankAccount account)
         {
             if (account.IsInline)
             {
@@ -259,23 +266,23 @@ public sealed class BankLedger
                 return;
             }
             entry.AccountLength = StoredEntry.AccountApart;
-            _longAccounts[entry.TransactionId] = account.Apart!;
+            _longAccounts[key] = account.Apart!;
         }
 
-        public bool AccountEquals(in StoredEntry entry, in BankAccount account)
+        public bool AccountEquals(in StoredEntry entry, long key, in BankAccount account)
         {
             if (entry.AccountLength == StoredEntry.AccountApart)
             {
-                return _longAccounts.TryGetValue(entry.TransactionId, out string? apart) && apart == account.Apart;
+                return _longAccounts.TryGetValue(key, out string? apart) && apart == account.Apart;
             }
             return account.IsInline && account.Inline.SequenceEqual(((ReadOnlySpan<byte>)entry.Account)[..entry.AccountLength]);
         }
 
-        public BankLedgerEntry ToEntry(in StoredEntry stored)
+        public BankLedgerEntry ToEntry(long key, in StoredEntry stored)
         {
-            string account = stored.AccountLength == StoredEntry.AccountApart ? _longAccounts[stored.TransactionId]
+            string account = stored.AccountLength == StoredEntry.AccountApart ? _longAccounts[key]
                 : System.Text.Encoding.ASCII.GetString(((ReadOnlySpan<byte>)stored.Account)[..stored.AccountLength]);
-            return new BankLedgerEntry(stored.TransactionId, stored.Operation, stored.AmountFen, account, stored.Outcome,
+            return new BankLedgerEntry(IdOf(key), stored.Operation, stored.AmountFen, account, stored.Outcome,
                 StoredEntry.ReasonOf(stored.Reason), new DateTime(stored.ExecutedAtTicks, DateTimeKind.Utc), stored.Reversed);
         }
     }
@@ -292,15 +299,32 @@ internal struct StoredEntry
     private static readonly string[] Reasons =
         ["", BankReasons.InsufficientFunds, BankReasons.LimitExceeded, BankReasons.AccountClosed, BankReasons.Reversed];
 
-    public long TransactionId;
     public long AmountFen;
     public long ExecutedAtTicks;
-    public BankOperation Operation;
-    public BankOutcome Outcome;
+    // A byte each, and no id (its place in the stripe's pages gives it): 56 bytes an entry, not 72. An entry is a new one
+    // for every transaction a bank executes, so its size is the simulated banks' fresh memory a transaction, and on a
+    // virtual machine a fresh page costs the host's fault when first written (README "Bank simulator").
+    private byte _operation;
+    private byte _outcome;
     public bool Reversed;
     public byte Reason;
     public byte AccountLength;
     public AccountBytes Account;
+
+    /// <summary>The whole size of an entry (the tests hold it).</summary>
+    public const int Bytes = 56;
+
+    public BankOperation Operation
+    {
+        readonly get => (BankOperation)_operation;
+        set => _operation = checked((byte)(int)value);
+    }
+
+    public BankOutcome Outcome
+    {
+        readonly get => (BankOutcome)_outcome;
+        set => _outcome = checked((byte)(int)value);
+    }
 
     public readonly long NetFen => Outcome != BankOutcome.Succeeded || Reversed ? 0
         : Operation == BankOperation.Credit ? AmountFen : -AmountFen;

@@ -80,15 +80,19 @@ internal sealed unsafe class LedgerPages
         return ref page.Entries[at];
     }
 
-    /// <summary>Every stored entry, in no particular order.</summary>
-    public IEnumerable<StoredEntry> Values
+    /// <summary>Every stored entry with its key, in no particular order.</summary>
+    public IEnumerable<(long Key, StoredEntry Entry)> Values
     {
         get
         {
             foreach (Page page in _directory.Values)
             {
-                int count = BitOperations.PopCount(page.Present);
-                for (int i = 0; i < count; i++) yield return At(page, i);
+                // The i-th entry is the page's i-th key present: its bit, lowest first.
+                ulong present = page.Present;
+                for (int i = 0; present != 0; i++, present &= present - 1)
+                {
+                    yield return ((page.Number << PageShift) | (long)BitOperations.TrailingZeroCount(present), At(page, i));
+                }
             }
         }
     }

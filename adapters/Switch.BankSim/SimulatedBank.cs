@@ -136,10 +136,10 @@ internal sealed class SimulatedBank
                             Ledger.CountUnanswered();
                             return null;
                         }
-                        return Answer(entry, operation);
+                        return Answer(id, entry, operation);
                     case BankLedger.ExecuteKind.Repeat:
                     case BankLedger.ExecuteKind.Barred:
-                        return Answer(entry, operation);
+                        return Answer(id, entry, operation);
                     case BankLedger.ExecuteKind.Mismatch:
                         return Failed(id, operation, BankReasons.TransactionIdReused);
                     case BankLedger.ExecuteKind.Full:
@@ -162,8 +162,8 @@ internal sealed class SimulatedBank
     }
 
     /// <summary>The recorded outcome as the bank reports it: a reversal (or bar) wins over everything.</summary>
-    private static BankAnswer Answer(in StoredEntry entry, BankOperation operation) =>
-        Answer(entry.TransactionId, entry.Reversed, entry.Outcome, StoredEntry.ReasonOf(entry.Reason), operation);
+    private static BankAnswer Answer(long transactionId, in StoredEntry entry, BankOperation operation) =>
+        Answer(transactionId, entry.Reversed, entry.Outcome, StoredEntry.ReasonOf(entry.Reason), operation);
 
     private static BankAnswer Answer(long transactionId, bool reversed, BankOutcome outcome, string reason, BankOperation operation)
     {

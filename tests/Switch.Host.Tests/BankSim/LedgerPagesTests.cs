@@ -31,15 +31,17 @@ public sealed class LedgerPagesTests
         {
             Assert.True(Unsafe.IsNullRef(ref pages.Find(key)));
             ref StoredEntry slot = ref pages.Add(key);
-            Assert.Equal(0, slot.TransactionId); // handed zeroed
-            slot.TransactionId = key;
+            Assert.Equal((0, 0), (slot.AmountFen, slot.ExecutedAtTicks)); // handed zeroed
+            slot.ExecutedAtTicks = key;
             slot.AmountFen = key * 3 + 1;
             stored.Add(key);
             if (stored.Count % 997 == 0) AssertAllFound(pages, stored, keys[0] + 1);
         }
 
         AssertAllFound(pages, stored, -1);
-        Assert.Equal(stored.Order(), pages.Values.Select(e => e.TransactionId).Order());
+        // Each entry comes back with its key: the ledger rebuilds the transaction id from it (an entry keeps none).
+        Assert.All(pages.Values, v => Assert.Equal(v.Key, v.Entry.ExecutedAtTicks));
+        Assert.Equal(stored.Order(), pages.Values.Select(v => v.Key).Order());
         // Blocks double as a page fills (4 to 64 entries): at most twice the entries a page holds, and the slabs' growth.
         Assert.True(pages.SlabEntries <= 2 * Count + 16_384, $"{pages.SlabEntries} entries of room for {Count}");
     }
@@ -50,8 +52,19 @@ public sealed class LedgerPagesTests
         {
             ref StoredEntry entry = ref pages.Find(key);
             Assert.False(Unsafe.IsNullRef(ref entry), $"key {key} lost");
-            Assert.Equal((key, key * 3 + 1), (entry.TransactionId, entry.AmountFen));
+            Assert.Equal((key, key * 3 + 1), (entry.ExecutedAtTicks, entry.AmountFen));
         }
         if (probe >= 0 && !stored.Contains(probe)) Assert.True(Unsafe.IsNullRef(ref pages.Find(probe)));
+    }
+
+    /// <summary>An entry is the simulated bank's fresh memory for each transaction it executes: 56 bytes, its id not in it
+    /// (its key is its place), its operation and outcome a byte each.</summary>
+    [Fact]
+    public void An_entry_is_56_bytes_and_keeps_its_operation_and_outcome()
+    {
+        Assert.Equal(StoredEntry.Bytes, Unsafe.SizeOf<StoredEntry>());
+        var entry = new StoredEntry { Operation = Switch.Contracts.V1.BankOperation.Reverse, Outcome = BankOutcome.Barred };
+        Assert.Equal((Switch.Contracts.V1.BankOperation.Reverse, BankOutcome.Barred), (entry.Operation, entry.Outcome));
+        Assert.Throws<OverflowException>(() => entry.Operation = (Switch.Contracts.V1.BankOperation)256);
     }
 }
