@@ -17,7 +17,7 @@ namespace Switch.Journal;
 /// dropped from the page cache (<see cref="WriteBack.Drop"/>; written back by then, they are clean). Kept, every byte
 /// appended was a new page of the page cache, taken from the kernel's free memory: on a virtual machine that hands its
 /// free memory back to the host (free page reporting), a page so taken costs the host's fault when first written, and
-/// the output thread's copies into the page cache were half its CPU at the design peak. Dropped pages are free again
+/// the output thread's copies into the page cache were a third of its CPU at the design peak. Dropped pages are free again
 /// at once and are the next ones the kernel hands out (before the pages it has reported), so a file's appends reuse a
 /// few MiB. The last <see cref="KeptCachedBytes"/> stay: followers reading the live tail (an outcome feed's
 /// subscribers) read them from memory.</para>
