@@ -98,7 +98,7 @@ public sealed class LoadRunner
             if (planned > options.MaxRequests) throw new ArgumentException($"the profile holds {planned} requests, over the bound of {options.MaxRequests}");
             capacity = Math.Max(1, planned);
         }
-        _book = new OrderBook(capacity);
+        _book = new OrderBook(capacity, preallocate: options.Profile is not null);
         _wire = new RunWire(_book, options.Workload.Banks);
         _recorder = new ResultRecorder(_book, options.Workload.Institutions.Count, options.Workload.Banks.Count, options.SnapshotWindows);
     }

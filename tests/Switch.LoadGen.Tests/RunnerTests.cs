@@ -106,6 +106,25 @@ public sealed class RunnerTests
         Assert.Equal(2, recorder.Merge().Latency.Count);
     }
 
+    /// <summary>An open loop's book is made before the run, every page of it (its requests are counted in advance); a
+    /// closed loop's capacity is only a bound, so its pages come as requests reach them. Either way an entry is where
+    /// its sequence number says, and unsent ones are not answers.</summary>
+    [Fact]
+    public void An_open_loop_s_book_is_made_whole_before_the_run_and_a_closed_loop_s_as_it_goes()
+    {
+        var whole = new OrderBook(200_000, preallocate: true);
+        Assert.Equal(4, whole.PagesMade); // 65,536 requests a page
+        Assert.False(whole.TryAt(150_000, out _, out _)); // made, but nothing sent there
+        whole.At(150_000).Sent = true;
+        Assert.True(whole.TryAt(150_000, out OrderBook.Entry[] page, out int index) && page[index].Sent);
+
+        var asItGoes = new OrderBook(200_000);
+        Assert.Equal(0, asItGoes.PagesMade);
+        asItGoes.At(150_000).AmountFen = 7;
+        Assert.Equal(1, asItGoes.PagesMade);
+        Assert.Equal(7, asItGoes.At(150_000).AmountFen);
+    }
+
     [Fact]
     public void A_refusal_s_reject_code_is_read_from_the_status_message()
     {
