@@ -252,7 +252,7 @@ public sealed class BankLedger
     {
         public long IdOf(long key) => BankLedger.IdOf(index, key);
 
-        /// <summary>By key (see <see cref="StripeOf"/>); each entry holds its id.</summary>
+        /// <summary>By key (see <see cref="StripeOf"/>); an entry's id is its key's (<see cref="IdOf"/>).</summary>
         public readonly LedgerPages Entries = new();
         /// <summary>Accounts that do not fit inline (longer than 32 characters or not ASCII), by key: rare, kept apart.</summary>
         private readonly Dictionary<long, string> _longAccounts = new();

@@ -5,8 +5,8 @@ namespace Switch.Journal;
 
 /// <summary>
 /// Opens a file with <c>O_DIRECT</c> on Linux (for writing, and for reading what is read once): writes go from the
-/// caller's aligned buffer to the disk with no copy into the page cache (and leave no dirty pages for the kernel to write back later). .NET has no such option on
-/// Linux (<c>FileOptions</c> 0x20000000, "no buffering", is ignored there). A file system that refuses <c>O_DIRECT</c>
+/// caller's aligned buffer to the disk with no copy into the page cache (and leave no dirty pages for the kernel to
+/// write back later). .NET has no such option on Linux (<c>FileOptions</c> 0x20000000, "no buffering", is ignored there). A file system that refuses <c>O_DIRECT</c>
 /// (an older tmpfs) and other systems get the file buffered: <see cref="Open"/> says which.
 /// </summary>
 public static class DirectFile

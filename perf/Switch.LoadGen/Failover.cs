@@ -121,7 +121,6 @@ public sealed class Targets : IDisposable
         }
     }
 
-    /// <summary>The address's channels: its set from an earlier visit, else a new one.</summary>
     /// <summary>
     /// A payment succeeded on <paramref name="seen"/>, an address chosen after the switch-over began, while the target had
     /// moved on past it: back to it, as a new generation. Its node is in office; the move away was a failure it gave just
@@ -141,6 +140,7 @@ public sealed class Targets : IDisposable
         }
     }
 
+    /// <summary>The address's channels: its set from an earlier visit, else a new one.</summary>
     private GrpcChannel[] Open(Uri address)
     {
         if (_channels.TryGetValue(address, out GrpcChannel[]? open)) return open;

@@ -51,6 +51,10 @@ public sealed record MachineTimes(long User, long Nice, long System, long Idle, 
         return new MachineTimes(ticks[0], ticks[1], ticks[2], ticks[3], ticks[4], ticks[5], ticks[6], ticks[7], reported);
     }
 
+    /// <summary>The report's line for the run between two readings; null unless both were read.</summary>
+    public static string? Between(MachineTimes? before, MachineTimes? after) =>
+        before is null || after is null ? null : after.Since(before).Line();
+
     /// <summary>What happened between two readings (all cumulative); the handback is -1 unless both had it.</summary>
     public MachineTimes Since(MachineTimes before) => new(User - before.User, Nice - before.Nice, System - before.System,
         Idle - before.Idle, IoWait - before.IoWait, Irq - before.Irq, SoftIrq - before.SoftIrq, Steal - before.Steal,

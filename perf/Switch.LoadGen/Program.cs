@@ -114,7 +114,7 @@ internal static class Cli
             return Write(p, Report.Build(options, outcome, cpu, lines, source, p.GetValue(P99TargetOption)) with
             {
                 SwitchCpuByThread = byThread, WarmTransactions = warmed, SwitchStalls = process.StallRecords(),
-                Machine = machineBefore is not null && machineAfter is not null ? machineAfter.Since(machineBefore).Line() : null,
+                Machine = MachineTimes.Between(machineBefore, machineAfter),
                 Journal = commitsBefore is not null && commitsAfter is not null ? commitsAfter.Since(commitsBefore).Line(outcome.Seconds) : null,
                 SwitchHeap = heapBefore is not null && heapAfter is not null ? heapAfter.Since(heapBefore).Line(outcome.Totals.Latency.Count, outcome.Seconds) : null,
                 Snapshots = windows is null ? null : Report.SnapshotSplit.From(windows, outcome.Totals, System.Diagnostics.Stopwatch.GetTimestamp()),
@@ -152,7 +152,7 @@ internal static class Cli
             return Write(p, Report.Build(options, outcome, null, lines, source, p.GetValue(P99TargetOption)) with
             {
                 WarmTransactions = warmed,
-                Machine = machineBefore is not null && machineAfter is not null ? machineAfter.Since(machineBefore).Line() : null,
+                Machine = MachineTimes.Between(machineBefore, machineAfter),
             });
         }));
         root.Subcommands.Add(loadCommand);

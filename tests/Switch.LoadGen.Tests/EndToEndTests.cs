@@ -30,7 +30,7 @@ public sealed class EndToEndTests
             RunOutcome run = await new LoadRunner(options, null).RunAsync();
             Report report = Report.Build(options, run, process.CpuSeconds(), [], "none") with
             {
-                Machine = machineBefore is null ? null : MachineTimes.Read()!.Since(machineBefore).Line(),
+                Machine = MachineTimes.Between(machineBefore, MachineTimes.Read()),
             };
             string what = $"{transport} batch {batch}: {report.Headline()}";
             Assert.True(run.Sent == 1_000, what);

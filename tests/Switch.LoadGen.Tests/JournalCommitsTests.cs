@@ -85,6 +85,9 @@ public sealed class MachineTimesTests
         Assert.Equal(new MachineTimes(780, 0, 200, 100, 10, 5, 15, 90, 524288), run);
         Assert.Equal("user 65.0%, system 16.7%, interrupts 1.7%, idle 8.3%, iowait 0.8%, steal 7.5%; free memory handed back to the host 512 MiB",
             run.Line());
+        Assert.Equal(run.Line(), MachineTimes.Between(before, after));
+        Assert.Null(MachineTimes.Between(null, after)); // a reading missing: no line rather than a wrong one
+        Assert.Null(MachineTimes.Between(before, null));
     }
 
     [Fact]
